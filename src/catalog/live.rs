@@ -1,0 +1,91 @@
+//! Reading the catalog from the upstream over the proxy's own metadata connection.
+
+use tokio_postgres::Client;
+
+use super::{Catalog, Column, RelKind, Relation};
+use crate::policy::QName;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog connection to {addr} as {user} failed: {source}")]
+    Connect {
+        addr: String,
+        user: String,
+        source: tokio_postgres::Error,
+    },
+    #[error("reading the catalog failed: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    #[error("catalog connection: {0}")]
+    Tls(String),
+}
+
+const RELATIONS: &str = "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r','v','m','p','f') AND n.nspname !~ '^pg_toast' ORDER BY c.oid";
+const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, a.attnum, a.atttypid
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','v','m','p','f')
+      AND n.nspname !~ '^pg_toast'
+    ORDER BY a.attrelid, a.attnum";
+const FUNCTIONS: &str = "SELECT DISTINCT n.nspname::text, p.proname::text
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+const SCHEMAS: &str = "SELECT nspname::text FROM pg_catalog.pg_namespace";
+const USER_OPERATORS: &str = "SELECT DISTINCT o.oprname::text FROM pg_catalog.pg_operator o
+    JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog'";
+const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
+    WHERE pg_catalog.pg_has_role($1::text, r.oid, 'MEMBER')";
+
+/// Reads a complete snapshot in one repeatable-read transaction, so relations and columns agree.
+pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, CatalogError> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await?;
+    let rels = tx.query(RELATIONS, &[]).await?;
+    let cols = tx.query(COLUMNS, &[]).await?;
+    let funcs = tx.query(FUNCTIONS, &[]).await?;
+    let schemas = tx.query(SCHEMAS, &[]).await?;
+    let ops = tx.query(USER_OPERATORS, &[]).await?;
+    tx.commit().await?;
+
+    let mut columns: std::collections::HashMap<u32, Vec<Column>> = std::collections::HashMap::new();
+    for row in cols {
+        let rel: u32 = row.get(0);
+        columns.entry(rel).or_default().push(Column {
+            name: row.get(1),
+            attnum: row.get(2),
+            type_oid: row.get(3),
+        });
+    }
+    let mut catalog = Catalog {
+        generation,
+        ..Catalog::default()
+    };
+    for row in schemas {
+        catalog.add_schema(row.get::<_, &str>(0));
+    }
+    for row in rels {
+        let oid: u32 = row.get(0);
+        let kind: &str = row.get(3);
+        catalog.add_relation(Relation {
+            oid,
+            name: QName::new(row.get(1), row.get(2)),
+            kind: RelKind::from_relkind(kind.chars().next().unwrap_or('?')),
+            columns: columns.remove(&oid).unwrap_or_default(),
+        });
+    }
+    for row in funcs {
+        catalog.add_function(row.get(0), row.get(1));
+    }
+    catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
+    Ok(catalog)
+}
+
+/// The roles a login is a member of (including itself), as Postgres's pg_has_role sees it.
+pub async fn memberships(client: &Client, login: &str) -> Result<Vec<String>, CatalogError> {
+    let rows = client.query(MEMBERSHIPS, &[&login]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

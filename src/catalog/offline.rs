@@ -1,0 +1,224 @@
+//! A catalog without a live database: the embedded pg_catalog snapshot plus the relations of a
+//! `pg_dump --schema-only` file, for `explain --schema`, `unscharf test` and unit tests.
+
+use sqlparser::ast::{ObjectName, ObjectNamePart, Statement};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::Token;
+
+use super::{Catalog, Column, RelKind, Relation};
+use crate::policy::QName;
+
+const SYSTEM: &str = include_str!("pg15_system.tsv");
+
+/// Offline relations get synthetic OIDs above anything a fresh cluster uses.
+const OFFLINE_OID_BASE: u32 = 1 << 30;
+
+pub(super) fn add_system_snapshot(catalog: &mut Catalog) {
+    for line in SYSTEM.lines().filter(|l| !l.starts_with('#')) {
+        let parts: Vec<&str> = line.split('\t').collect();
+        match parts.as_slice() {
+            ["R", oid, schema, name, kind, cols] => {
+                let columns = cols
+                    .split(',')
+                    .filter_map(|c| {
+                        let mut it = c.split(':');
+                        Some(Column {
+                            name: it.next()?.to_owned(),
+                            attnum: it.next()?.parse().ok()?,
+                            type_oid: it.next()?.parse().ok()?,
+                        })
+                    })
+                    .collect();
+                catalog.add_relation(Relation {
+                    oid: oid.parse().unwrap_or(0),
+                    name: QName::new(schema, name),
+                    kind: RelKind::from_relkind(kind.chars().next().unwrap_or('?')),
+                    columns,
+                });
+            }
+            ["F", schema, names] => {
+                for n in names.split(' ') {
+                    catalog.add_function(schema, n);
+                }
+            }
+            _ => {}
+        }
+    }
+    for s in ["pg_catalog", "information_schema", "public"] {
+        catalog.add_schema(s);
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaFileError {
+    #[error("cannot read schema file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("schema file {path}: {problem}")]
+    Parse { path: String, problem: String },
+}
+
+/// Builds a catalog from `pg_dump --schema-only` output (or any file of CREATE statements).
+/// Statements other than CREATE SCHEMA/TABLE/VIEW/FUNCTION are skipped.
+pub fn from_schema_sql(sql: &str, path: &str) -> Result<Catalog, SchemaFileError> {
+    let mut catalog = Catalog::default().with_system_snapshot();
+    let dialect = PostgreSqlDialect {};
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(|e| SchemaFileError::Parse {
+            path: path.to_owned(),
+            problem: e.to_string(),
+        })?;
+    let mut views = Vec::new();
+    loop {
+        while parser.consume_token(&Token::SemiColon) {}
+        if parser.peek_token().token == Token::EOF {
+            break;
+        }
+        match parser.parse_statement() {
+            Ok(stmt) => collect(&mut catalog, stmt, &mut views),
+            Err(_) => {
+                // pg_dump emits statements sqlparser does not know; skip to the next `;`.
+                loop {
+                    let t = parser.next_token().token;
+                    if t == Token::SemiColon || t == Token::EOF {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    for (name, columns, query) in views {
+        let cols = if columns.is_empty() {
+            crate::analyze::output_names(&catalog, &query)
+        } else {
+            Some(columns)
+        };
+        if let Some(cols) = cols {
+            add(&mut catalog, name, RelKind::View, cols.into_iter().map(|c| (c, 0)).collect());
+        }
+    }
+    Ok(catalog)
+}
+
+fn qname(name: &ObjectName) -> QName {
+    let parts: Vec<String> = name
+        .0
+        .iter()
+        .filter_map(|p| match p {
+            ObjectNamePart::Identifier(i) => Some(crate::analyze::fold_ident(i)),
+            _ => None,
+        })
+        .collect();
+    match parts.as_slice() {
+        [.., s, n] => QName::new(s, n),
+        [n] => QName::new("public", n),
+        [] => QName::new("public", ""),
+    }
+}
+
+fn add(catalog: &mut Catalog, name: QName, kind: RelKind, cols: Vec<(String, u32)>) {
+    let oid = OFFLINE_OID_BASE + catalog.relations().count() as u32;
+    catalog.add_relation(Relation {
+        oid,
+        name,
+        kind,
+        columns: cols
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, type_oid))| Column {
+                name,
+                attnum: i as i16 + 1,
+                type_oid,
+            })
+            .collect(),
+    });
+}
+
+type PendingView = (QName, Vec<String>, sqlparser::ast::Query);
+
+fn collect(catalog: &mut Catalog, stmt: Statement, views: &mut Vec<PendingView>) {
+    match stmt {
+        Statement::CreateSchema { schema_name, .. } => {
+            let name = schema_name.to_string();
+            catalog.add_schema(name.trim_matches('"'));
+        }
+        Statement::CreateTable(t) => {
+            let cols = t
+                .columns
+                .iter()
+                .map(|c| (crate::analyze::fold_ident(&c.name), type_oid(&c.data_type.to_string())))
+                .collect();
+            add(catalog, qname(&t.name), RelKind::Table, cols);
+        }
+        Statement::CreateView(v) => {
+            let cols = v.columns.iter().map(|c| crate::analyze::fold_ident(&c.name)).collect();
+            let kind = if v.materialized {
+                RelKind::MaterializedView
+            } else {
+                RelKind::View
+            };
+            let _ = kind;
+            views.push((qname(&v.name), cols, *v.query));
+        }
+        Statement::CreateFunction(f) => {
+            let q = qname(&f.name);
+            catalog.add_schema(&q.schema);
+            catalog.add_function(&q.schema, &q.name);
+        }
+        _ => {}
+    }
+}
+
+/// OIDs of the common built-in types, so offline RowDescriptions and masks can be described.
+fn type_oid(sql_type: &str) -> u32 {
+    let t = sql_type.to_ascii_lowercase();
+    let base = t.split('(').next().unwrap_or("").trim();
+    match base {
+        "text" => 25,
+        "integer" | "int" | "int4" | "serial" => 23,
+        "bigint" | "int8" | "bigserial" => 20,
+        "smallint" | "int2" => 21,
+        "numeric" | "decimal" => 1700,
+        "date" => 1082,
+        "timestamp with time zone" | "timestamptz" => 1184,
+        "timestamp" | "timestamp without time zone" => 1114,
+        "boolean" | "bool" => 16,
+        "character varying" | "varchar" => 1043,
+        "character" | "char" => 1042,
+        "real" | "float4" => 700,
+        "double precision" | "float8" => 701,
+        "uuid" => 2950,
+        "jsonb" => 3802,
+        "json" => 114,
+        "bytea" => 17,
+        _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_snapshot_has_catalogs_and_functions() {
+        let c = Catalog::default().with_system_snapshot();
+        let pg_class = c.lookup(&QName::new("pg_catalog", "pg_class")).unwrap();
+        assert!(c.rel(pg_class).column_index("relname").is_some());
+        assert!(c.lookup(&QName::new("pg_catalog", "pg_stats")).is_some());
+        assert!(c.function_exists("pg_catalog", "lower"));
+        assert!(c.function_exists("pg_catalog", "pg_read_file"));
+    }
+
+    #[test]
+    fn sample_schema_loads() {
+        let sql = include_str!("../../sample/schema.sql");
+        let c = from_schema_sql(sql, "schema.sql").unwrap();
+        let cust = c.rel(c.lookup(&QName::new("stadtwerke", "customers")).unwrap());
+        assert_eq!(cust.columns.len(), 10);
+        assert_eq!(cust.columns[5].name, "phone");
+        assert_eq!(cust.columns[5].attnum, 6);
+        assert_eq!(cust.columns[8].type_oid, 1082);
+        assert!(c.has_schema("zeitung"));
+    }
+}
