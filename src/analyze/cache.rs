@@ -1,0 +1,1 @@
+//! Analysis cache keyed by normalized statement text, so a repeated query shape costs a hash lookup.

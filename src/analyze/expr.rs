@@ -1,0 +1,716 @@
+//! Expressions: the lineage of each value and every column use with the clause and construct that consumed it.
+
+use sqlparser::ast::{
+    AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArguments, InTarget, ObjectName, ObjectNamePart, UnaryOperator, Value, WindowType,
+};
+
+use super::facts::{Clause, ColRef, Lineage, Setting, PathChange, Use};
+use super::scope::{Found, Scope};
+use super::{fold_ident, AnalyzeError, Analyzer};
+
+/// Where an expression sits: its clause, and whether an exact-match lookup is allowed here
+/// (only on the AND/OR/NOT spine of a WHERE).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Cx {
+    pub clause: Clause,
+    pub lookup: bool,
+}
+
+impl Cx {
+    pub fn new(clause: Clause) -> Self {
+        Cx { clause, lookup: false }
+    }
+
+    fn inner(self) -> Self {
+        Cx { lookup: false, ..self }
+    }
+}
+
+/// SQL value functions Postgres parses without parentheses; they read no table.
+const VALUE_FUNCTIONS: &[&str] = &[
+    "current_user",
+    "session_user",
+    "user",
+    "current_role",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "localtime",
+    "localtimestamp",
+    "current_catalog",
+    "current_schema",
+];
+
+/// Constructs Postgres implements as syntax, not as pg_proc functions.
+const SYNTAX_FUNCTIONS: &[&str] = &[
+    "coalesce", "nullif", "greatest", "least", "row", "array", "grouping", "xmlelement", "xmlforest",
+    "xmlconcat", "xmlparse", "xmlpi", "xmlroot", "xmlserialize", "xmlexists", "normalize",
+];
+
+/// A literal or parameter, possibly cast: what a lookup may compare against.
+pub(super) fn is_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Value(_) | Expr::TypedString(_) => true,
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => is_literal(expr),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus | UnaryOperator::Plus,
+            expr,
+        } => is_literal(expr),
+        Expr::Array(a) => a.elem.iter().all(is_literal),
+        _ => false,
+    }
+}
+
+fn op_name(op: &BinaryOperator) -> String {
+    match op {
+        BinaryOperator::PGCustomBinaryOperator(parts) => format!("OPERATOR({})", parts.join(".")),
+        other => other.to_string(),
+    }
+}
+
+fn is_equality(op: &BinaryOperator) -> bool {
+    matches!(op, BinaryOperator::Eq)
+        || matches!(op, BinaryOperator::PGCustomBinaryOperator(p) if p.last().is_some_and(|o| o == "="))
+}
+
+impl Analyzer<'_> {
+    /// Records the plain children as used by `via`, and returns the derived lineage of the result.
+    pub(super) fn consume(&mut self, parts: Vec<Lineage>, cx: Cx, via: &str) -> Lineage {
+        let mut cols = Vec::new();
+        for l in parts {
+            if let Some(c) = l.plain_col() {
+                self.record(c, cx.clause, via);
+            }
+            cols.extend(l.cols);
+        }
+        Lineage::derived(cols)
+    }
+
+    pub(super) fn record(&mut self, col: ColRef, clause: Clause, via: &str) {
+        let u = Use {
+            col,
+            clause,
+            via: via.to_owned(),
+        };
+        if !self.facts.uses.contains(&u) {
+            self.facts.uses.push(u);
+        }
+    }
+
+    fn exprs(&mut self, es: &[Expr], scope: &Scope, cx: Cx) -> Result<Vec<Lineage>, AnalyzeError> {
+        es.iter().map(|e| self.expr(e, scope, cx.inner())).collect()
+    }
+
+    /// Lineage of an expression; uses inside it are recorded as they are consumed.
+    pub(super) fn expr(&mut self, e: &Expr, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
+        self.depth += 1;
+        if self.depth > super::MAX_DEPTH {
+            return Err(AnalyzeError::Unsupported("expression nesting is too deep".into()));
+        }
+        let out = self.expr_inner(e, scope, cx);
+        self.depth -= 1;
+        out
+    }
+
+    fn expr_inner(&mut self, e: &Expr, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
+        let ic = cx.inner();
+        Ok(match e {
+            Expr::Identifier(id) => self.column_ref(&[fold_ident(id)], scope, id.quote_style.is_none())?,
+            Expr::CompoundIdentifier(ids) => {
+                let parts: Vec<String> = ids.iter().map(fold_ident).collect();
+                self.column_ref(&parts, scope, false)?
+            }
+            Expr::Value(_) | Expr::TypedString(_) => Lineage::constant(),
+            Expr::Interval(i) => {
+                let l = self.expr(&i.value, scope, ic)?;
+                self.consume(vec![l], ic, "INTERVAL")
+            }
+            Expr::Nested(inner) => self.expr(inner, scope, cx)?,
+            Expr::BinaryOp { left, op, right } => match op {
+                BinaryOperator::And | BinaryOperator::Or => {
+                    let l = self.expr(left, scope, cx)?;
+                    let r = self.expr(right, scope, cx)?;
+                    self.consume(vec![l, r], ic, &op.to_string())
+                }
+                _ => {
+                    if let Some(op_parts) = match op {
+                        BinaryOperator::PGCustomBinaryOperator(p) => Some(p),
+                        _ => None,
+                    } {
+                        self.check_operator(op_parts)?;
+                    } else {
+                        self.check_operator(&[op.to_string()])?;
+                    }
+                    if cx.lookup && is_equality(op) {
+                        if let Some(l) = self.lookup_side(left, right, scope, cx)? {
+                            return Ok(l);
+                        }
+                        if let Some(l) = self.lookup_side(right, left, scope, cx)? {
+                            return Ok(l);
+                        }
+                    }
+                    let l = self.expr(left, scope, ic)?;
+                    let r = self.expr(right, scope, ic)?;
+                    self.consume(vec![l, r], ic, &op_name(op))
+                }
+            },
+            Expr::UnaryOp { op, expr } => {
+                let keep = if matches!(op, UnaryOperator::Not) { cx } else { ic };
+                let l = self.expr(expr, scope, keep)?;
+                self.consume(vec![l], ic, &op.to_string())
+            }
+            Expr::IsNull(x)
+            | Expr::IsNotNull(x)
+            | Expr::IsTrue(x)
+            | Expr::IsNotTrue(x)
+            | Expr::IsFalse(x)
+            | Expr::IsNotFalse(x)
+            | Expr::IsUnknown(x)
+            | Expr::IsNotUnknown(x) => {
+                let l = self.expr(x, scope, ic)?;
+                self.consume(vec![l], ic, "IS [NOT] NULL/TRUE/FALSE")
+            }
+            Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => {
+                let parts = vec![self.expr(a, scope, ic)?, self.expr(b, scope, ic)?];
+                self.consume(parts, ic, "IS DISTINCT FROM")
+            }
+            Expr::IsNormalized { expr, .. } => {
+                let l = self.expr(expr, scope, ic)?;
+                self.consume(vec![l], ic, "IS NORMALIZED")
+            }
+            Expr::In {
+                expr,
+                target,
+                negated: _,
+                global: false,
+            } => match target {
+                InTarget::List(list) => {
+                    if cx.lookup && list.iter().all(is_literal) {
+                        let l = self.expr(expr, scope, ic)?;
+                        if let Some(c) = l.plain_col() {
+                            self.record(c, Clause::WhereLookup, "IN (…)");
+                            return Ok(Lineage::derived(l.cols));
+                        }
+                        let mut parts = vec![l];
+                        parts.extend(self.exprs(list, scope, ic)?);
+                        return Ok(self.consume(parts, ic, "IN (…)"));
+                    }
+                    let mut parts = vec![self.expr(expr, scope, ic)?];
+                    parts.extend(self.exprs(list, scope, ic)?);
+                    self.consume(parts, ic, "IN (…)")
+                }
+                InTarget::Subquery(q) => {
+                    let l = self.expr(expr, scope, ic)?;
+                    let outs = self.subquery_lineage(q, scope)?;
+                    let mut parts = vec![l];
+                    parts.extend(outs);
+                    self.consume(parts, ic, "IN (subquery)")
+                }
+                _ => return Err(AnalyzeError::Unsupported("IN over UNNEST or a table".into())),
+            },
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                let parts = vec![
+                    self.expr(expr, scope, ic)?,
+                    self.expr(low, scope, ic)?,
+                    self.expr(high, scope, ic)?,
+                ];
+                self.consume(parts, ic, "BETWEEN")
+            }
+            Expr::Like {
+                expr,
+                pattern,
+                escape_char,
+                ..
+            }
+            | Expr::ILike {
+                expr,
+                pattern,
+                escape_char,
+                ..
+            }
+            | Expr::SimilarTo {
+                expr,
+                pattern,
+                escape_char,
+                ..
+            } => {
+                let mut parts = vec![self.expr(expr, scope, ic)?, self.expr(pattern, scope, ic)?];
+                if let Some(esc) = escape_char {
+                    parts.push(self.expr(esc, scope, ic)?);
+                }
+                self.consume(parts, ic, "LIKE/SIMILAR TO")
+            }
+            Expr::AnyOp {
+                left,
+                compare_op,
+                right,
+                ..
+            } => {
+                if cx.lookup && is_equality(compare_op) && is_literal(right) {
+                    let l = self.expr(left, scope, ic)?;
+                    if let Some(c) = l.plain_col() {
+                        self.record(c, Clause::WhereLookup, "= ANY(…)");
+                        return Ok(Lineage::derived(l.cols));
+                    }
+                    return Ok(self.consume(vec![l], ic, "ANY"));
+                }
+                let parts = vec![self.expr(left, scope, ic)?, self.expr(right, scope, ic)?];
+                self.consume(parts, ic, "ANY")
+            }
+            Expr::AllOp { left, right, .. } => {
+                let parts = vec![self.expr(left, scope, ic)?, self.expr(right, scope, ic)?];
+                self.consume(parts, ic, "ALL")
+            }
+            Expr::Cast { expr, format: None, .. } => {
+                let l = self.expr(expr, scope, ic)?;
+                self.consume(vec![l], ic, "a cast")
+            }
+            Expr::Collate { expr, .. } => {
+                let l = self.expr(expr, scope, ic)?;
+                self.consume(vec![l], ic, "COLLATE")
+            }
+            Expr::AtTimeZone {
+                timestamp,
+                time_zone,
+            } => {
+                let parts = vec![self.expr(timestamp, scope, ic)?, self.expr(time_zone, scope, ic)?];
+                self.consume(parts, ic, "AT TIME ZONE")
+            }
+            Expr::Extract { expr, .. } => {
+                let l = self.expr(expr, scope, ic)?;
+                self.consume(vec![l], ic, "extract()")
+            }
+            Expr::Ceil { expr, .. } | Expr::Floor { expr, .. } => {
+                let l = self.expr(expr, scope, ic)?;
+                self.consume(vec![l], ic, "ceil()/floor()")
+            }
+            Expr::Position { expr, r#in } => {
+                let parts = vec![self.expr(expr, scope, ic)?, self.expr(r#in, scope, ic)?];
+                self.consume(parts, ic, "position()")
+            }
+            Expr::Substring {
+                expr,
+                substring_from,
+                substring_for,
+                ..
+            } => {
+                let mut parts = vec![self.expr(expr, scope, ic)?];
+                for x in [substring_from, substring_for].into_iter().flatten() {
+                    parts.push(self.expr(x, scope, ic)?);
+                }
+                self.consume(parts, ic, "substring()")
+            }
+            Expr::Trim {
+                expr,
+                trim_what,
+                trim_characters,
+                ..
+            } => {
+                let mut parts = vec![self.expr(expr, scope, ic)?];
+                if let Some(w) = trim_what {
+                    parts.push(self.expr(w, scope, ic)?);
+                }
+                if let Some(cs) = trim_characters {
+                    parts.extend(self.exprs(cs, scope, ic)?);
+                }
+                self.consume(parts, ic, "trim()")
+            }
+            Expr::Overlay {
+                expr,
+                overlay_what,
+                overlay_from,
+                overlay_for,
+            } => {
+                let mut parts = vec![
+                    self.expr(expr, scope, ic)?,
+                    self.expr(overlay_what, scope, ic)?,
+                    self.expr(overlay_from, scope, ic)?,
+                ];
+                if let Some(f) = overlay_for {
+                    parts.push(self.expr(f, scope, ic)?);
+                }
+                self.consume(parts, ic, "overlay()")
+            }
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                let mut parts = Vec::new();
+                if let Some(o) = operand {
+                    parts.push(self.expr(o, scope, ic)?);
+                }
+                for w in conditions {
+                    parts.push(self.expr(&w.condition, scope, ic)?);
+                    parts.push(self.expr(&w.result, scope, ic)?);
+                }
+                if let Some(x) = else_result {
+                    parts.push(self.expr(x, scope, ic)?);
+                }
+                self.consume(parts, ic, "CASE")
+            }
+            Expr::Exists { subquery, .. } => {
+                self.subquery_lineage(subquery, scope)?;
+                Lineage::constant()
+            }
+            Expr::Subquery(q) => {
+                let outs = self.subquery_lineage(q, scope)?;
+                match outs.len() {
+                    1 => outs.into_iter().next().unwrap_or_default(),
+                    _ => self.consume(outs, ic, "a row subquery"),
+                }
+            }
+            Expr::Tuple(es) => {
+                let parts = self.exprs(es, scope, ic)?;
+                self.consume(parts, ic, "a row constructor")
+            }
+            Expr::Array(a) => {
+                let parts = self.exprs(&a.elem, scope, ic)?;
+                self.consume(parts, ic, "ARRAY[…]")
+            }
+            Expr::CompoundFieldAccess { root, access_chain } => {
+                let root_l = match root.as_ref() {
+                    Expr::Identifier(id) => self.whole_row_or_column(&[fold_ident(id)], scope, "(row).field")?,
+                    Expr::CompoundIdentifier(ids) => {
+                        let parts: Vec<String> = ids.iter().map(fold_ident).collect();
+                        self.whole_row_or_column(&parts, scope, "(row).field")?
+                    }
+                    other => self.expr(other, scope, ic)?,
+                };
+                let mut parts = vec![root_l];
+                for a in access_chain {
+                    match a {
+                        AccessExpr::Dot(x) => {
+                            if !matches!(x, Expr::Identifier(_)) {
+                                parts.push(self.expr(x, scope, ic)?);
+                            }
+                        }
+                        AccessExpr::Subscript(s) => {
+                            use sqlparser::ast::Subscript;
+                            match s {
+                                Subscript::Index { index } => parts.push(self.expr(index, scope, ic)?),
+                                Subscript::Slice {
+                                    lower_bound,
+                                    upper_bound,
+                                    stride,
+                                } => {
+                                    for b in [lower_bound, upper_bound, stride].into_iter().flatten() {
+                                        parts.push(self.expr(b, scope, ic)?);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                self.consume(parts, ic, "a subscript or field access")
+            }
+            Expr::JsonAccess { value, .. } => {
+                let l = self.expr(value, scope, ic)?;
+                self.consume(vec![l], ic, "JSON access")
+            }
+            Expr::Function(f) => self.function(f, scope, ic)?,
+            Expr::GroupingSets(sets) | Expr::Cube(sets) | Expr::Rollup(sets) => {
+                let mut parts = Vec::new();
+                for set in sets {
+                    parts.extend(self.exprs(set, scope, ic)?);
+                }
+                self.consume(parts, ic, "GROUPING SETS")
+            }
+            other => {
+                return Err(AnalyzeError::Unsupported(format!(
+                    "expression `{}`",
+                    super::shorten(&other.to_string())
+                )))
+            }
+        })
+    }
+
+    /// `col = literal` on the WHERE spine: the column is looked up, not read.
+    fn lookup_side(&mut self, col: &Expr, lit: &Expr, scope: &Scope, cx: Cx) -> Result<Option<Lineage>, AnalyzeError> {
+        if !is_literal(lit) {
+            return Ok(None);
+        }
+        let target = match col {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => col,
+            Expr::Nested(inner) if matches!(**inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => inner,
+            Expr::Subquery(_) => col,
+            _ => return Ok(None),
+        };
+        let l = self.expr(target, scope, cx.inner())?;
+        match l.plain_col() {
+            Some(c) => {
+                self.record(c, Clause::WhereLookup, "=");
+                Ok(Some(Lineage::derived(l.cols)))
+            }
+            None => Ok(Some(self.consume(vec![l], cx.inner(), "="))),
+        }
+    }
+
+    /// A column reference, a whole-row reference, or a parenless SQL value function.
+    fn column_ref(&mut self, parts: &[String], scope: &Scope, bare: bool) -> Result<Lineage, AnalyzeError> {
+        let found = match parts {
+            [name] => scope.column(name)?,
+            [qual @ .., name] => scope.qualified(qual, name)?,
+            [] => None,
+        };
+        match found {
+            Some(Found::Column(c)) => Ok(c.lineage.clone()),
+            Some(Found::Opaque) => Ok(Lineage::constant()),
+            Some(Found::WholeRow(e)) => {
+                let cols = e.lineage_cols();
+                self.facts.whole_rows.push((cols.clone(), e.alias.clone()));
+                Ok(Lineage::derived(cols))
+            }
+            None => {
+                if bare && parts.len() == 1 && VALUE_FUNCTIONS.contains(&parts[0].as_str()) {
+                    return Ok(Lineage::constant());
+                }
+                if parts.len() == 2 {
+                    // `alias.column` where the alias names a whole row of an outer function... or nothing.
+                    if scope.entry(&parts[..1]).is_none() {
+                        return Err(AnalyzeError::UnknownRelation(format!(
+                            "missing FROM-clause entry for `{}`",
+                            parts[0]
+                        )));
+                    }
+                }
+                Err(AnalyzeError::UnknownColumn(parts.join(".")))
+            }
+        }
+    }
+
+    /// The root of `(x).field`: a whole row when `x` names a FROM item, else a column.
+    fn whole_row_or_column(&mut self, parts: &[String], scope: &Scope, via: &str) -> Result<Lineage, AnalyzeError> {
+        if parts.len() == 1 {
+            if let Ok(Some(Found::Column(c))) = scope.column(&parts[0]) {
+                return Ok(c.lineage.clone());
+            }
+        }
+        if let Some(e) = scope.entry(parts) {
+            let cols = e.lineage_cols();
+            self.facts.whole_rows.push((cols.clone(), format!("{} in {via}", e.alias)));
+            return Ok(Lineage::derived(cols));
+        }
+        self.column_ref(parts, scope, false)
+    }
+
+    /// The outputs of a subquery used inside an expression.
+    pub(super) fn subquery_lineage(&mut self, q: &sqlparser::ast::Query, scope: &Scope) -> Result<Vec<Lineage>, AnalyzeError> {
+        let outs = self.query(q, Some(scope))?;
+        Ok(match outs.known() {
+            Some(o) => o.iter().map(|o| o.lineage.clone()).collect(),
+            None => vec![Lineage::constant()],
+        })
+    }
+
+    fn check_operator(&mut self, parts: &[String]) -> Result<(), AnalyzeError> {
+        let (schema, op) = match parts {
+            [op] => (None, op),
+            [s, op] => (Some(s.as_str()), op),
+            _ => return Err(AnalyzeError::Unsupported("operator name".into())),
+        };
+        if let Some(s) = schema {
+            if s != "pg_catalog" {
+                return Err(AnalyzeError::Unsupported(format!("operator {s}.{op} outside pg_catalog")));
+            }
+        } else if self.ctx.catalog.user_operators.contains(op.as_str()) {
+            return Err(AnalyzeError::Unsupported(format!(
+                "operator {op} is also defined outside pg_catalog; write OPERATOR(pg_catalog.{op})"
+            )));
+        }
+        Ok(())
+    }
+
+    fn function(&mut self, f: &Function, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
+        if f.uses_odbc_syntax || !matches!(f.parameters, FunctionArguments::None) || f.null_treatment.is_some() {
+            return Err(AnalyzeError::Unsupported(format!("function call syntax `{}`", super::shorten(&f.to_string()))));
+        }
+        let name = object_parts(&f.name)?;
+        let bare = name.last().cloned().unwrap_or_default();
+        let via = format!("{}()", name.join("."));
+        self.resolve_function(&name, &f.to_string())?;
+        let mut parts = Vec::new();
+        match &f.args {
+            FunctionArguments::None => {}
+            FunctionArguments::Subquery(q) => parts.extend(self.subquery_lineage(q, scope)?),
+            FunctionArguments::List(list) => {
+                if bare == "set_config" && name.len() <= 2 {
+                    self.set_config(&list.args)?;
+                }
+                for a in &list.args {
+                    let arg = match a {
+                        FunctionArg::Unnamed(x) => x,
+                        FunctionArg::Named { arg, .. } => arg,
+                        FunctionArg::ExprNamed { .. } => {
+                            return Err(AnalyzeError::Unsupported("expression-named argument".into()))
+                        }
+                    };
+                    match arg {
+                        FunctionArgExpr::Expr(x) => parts.push(self.expr(x, scope, cx)?),
+                        FunctionArgExpr::Wildcard => {}
+                        FunctionArgExpr::QualifiedWildcard(n) => {
+                            let q = object_parts(n)?;
+                            let e = scope
+                                .entry(&q)
+                                .ok_or_else(|| AnalyzeError::UnknownRelation(format!("missing FROM-clause entry for `{}`", q.join("."))))?;
+                            let cols = e.lineage_cols();
+                            self.facts.whole_rows.push((cols.clone(), format!("{}.* in {via}", e.alias)));
+                            parts.push(Lineage::derived(cols));
+                        }
+                        FunctionArgExpr::WildcardWithOptions(_) => {
+                            return Err(AnalyzeError::Unsupported("wildcard options".into()))
+                        }
+                    }
+                }
+                for c in &list.clauses {
+                    match c {
+                        FunctionArgumentClause::OrderBy(obs) => {
+                            for ob in obs {
+                                parts.push(self.expr(&ob.expr, scope, cx)?);
+                            }
+                        }
+                        FunctionArgumentClause::Where(x) => parts.push(self.expr(x, scope, cx)?),
+                        _ => return Err(AnalyzeError::Unsupported("function argument clause".into())),
+                    }
+                }
+            }
+        }
+        for ob in &f.within_group {
+            parts.push(self.expr(&ob.expr, scope, cx)?);
+        }
+        if let Some(filter) = &f.filter {
+            parts.push(self.expr(filter, scope, cx)?);
+        }
+        let l = self.consume(parts, cx, &via);
+        if let Some(over) = &f.over {
+            match over {
+                WindowType::NamedWindow(_) => {}
+                WindowType::WindowSpec(spec) => self.window_spec(spec, scope)?,
+            }
+        }
+        Ok(l)
+    }
+
+    pub(super) fn window_spec(&mut self, spec: &sqlparser::ast::WindowSpec, scope: &Scope) -> Result<(), AnalyzeError> {
+        let wx = Cx::new(Clause::Window);
+        let mut parts = Vec::new();
+        for p in &spec.partition_by {
+            parts.push(self.expr(p, scope, wx)?);
+        }
+        for o in &spec.order_by {
+            parts.push(self.expr(&o.expr, scope, wx)?);
+        }
+        if let Some(frame) = &spec.window_frame {
+            use sqlparser::ast::WindowFrameBound as B;
+            for b in std::iter::once(&frame.start_bound).chain(frame.end_bound.as_ref()) {
+                if let B::Preceding(Some(x)) | B::Following(Some(x)) = b {
+                    parts.push(self.expr(x, scope, wx)?);
+                }
+            }
+        }
+        self.consume(parts, wx, "OVER (…)");
+        Ok(())
+    }
+
+    /// set_config(name, value, is_local) is a SET: its name must be a literal so the setting is known.
+    fn set_config(&mut self, args: &[FunctionArg]) -> Result<(), AnalyzeError> {
+        self.literal_sensitive = true;
+        let first = match args.first() {
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => e,
+            _ => return Err(AnalyzeError::Setting("set_config needs the setting name as its first argument".into())),
+        };
+        let name = match literal_string(first) {
+            Some(n) => n.to_ascii_lowercase(),
+            None => {
+                return Err(AnalyzeError::Setting(
+                    "set_config's setting name must be a string literal".into(),
+                ))
+            }
+        };
+        if name == "search_path" {
+            let value = match args.get(1) {
+                Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => literal_string(e),
+                _ => None,
+            };
+            self.facts.path_change = Some(match value {
+                Some(v) => PathChange::To(crate::catalog::parse_search_path(&v)),
+                None => PathChange::Unknown,
+            });
+        }
+        self.facts.settings.push(Setting {
+            name,
+            via: "set_config()",
+        });
+        Ok(())
+    }
+
+    /// Records a function call with every schema it may resolve to.
+    fn resolve_function(&mut self, name: &[String], written: &str) -> Result<(), AnalyzeError> {
+        let catalog = self.ctx.catalog;
+        let (schemas, bare) = match name {
+            [bare] => {
+                if SYNTAX_FUNCTIONS.contains(&bare.as_str()) || VALUE_FUNCTIONS.contains(&bare.as_str()) {
+                    (vec!["pg_catalog".to_owned()], bare.clone())
+                } else {
+                    self.facts.uses_search_path = true;
+                    let defined = catalog.function_schemas(bare);
+                    let mut schemas: Vec<String> = Vec::new();
+                    for path in self.paths() {
+                        for s in path.iter().filter(|s| defined.contains(s)) {
+                            if !schemas.contains(s) {
+                                schemas.push(s.clone());
+                            }
+                        }
+                    }
+                    (schemas, bare.clone())
+                }
+            }
+            [.., schema, bare] => {
+                if catalog.function_exists(schema, bare) {
+                    (vec![schema.clone()], bare.clone())
+                } else {
+                    (Vec::new(), bare.clone())
+                }
+            }
+            [] => return Err(AnalyzeError::Unsupported("empty function name".into())),
+        };
+        if schemas.is_empty() {
+            return Err(AnalyzeError::UnknownFunction(name.join(".")));
+        }
+        self.facts.functions.push(super::facts::FuncCall {
+            written: super::shorten(written),
+            name: bare,
+            schemas,
+        });
+        Ok(())
+    }
+}
+
+/// The folded parts of a name; parts that are not plain identifiers are not Postgres syntax.
+pub(super) fn object_parts(n: &ObjectName) -> Result<Vec<String>, AnalyzeError> {
+    n.0.iter()
+        .map(|p| match p {
+            ObjectNamePart::Identifier(i) => Ok(fold_ident(i)),
+            ObjectNamePart::Function(_) => Err(AnalyzeError::Unsupported("function in a name".into())),
+        })
+        .collect()
+}
+
+/// The text of a string literal (possibly cast), if `e` is one.
+pub(super) fn literal_string(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) | Value::NationalStringLiteral(s) => {
+                Some(s.clone())
+            }
+            Value::DollarQuotedString(d) => Some(d.value.clone()),
+            _ => None,
+        },
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => literal_string(expr),
+        _ => None,
+    }
+}

@@ -1,0 +1,254 @@
+//! What the analyzer learns about a statement: kind, relations, output lineage, column uses by position,
+//! whole-row references, functions, writes and settings. Plain data, judged by policy::decide.
+
+use std::fmt;
+
+use crate::catalog::RelId;
+use crate::policy::WriteKind;
+
+/// A column of a catalog relation: relation and column index (not attnum) in that snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ColRef {
+    pub rel: RelId,
+    pub col: u16,
+}
+
+/// Where a value comes from. `plain` means it is exactly one column, passed through unchanged
+/// (renames through subqueries, CTEs and UNION ALL keep it plain); otherwise it is computed from `cols`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lineage {
+    pub cols: Vec<ColRef>,
+    pub plain: bool,
+}
+
+impl Lineage {
+    pub fn constant() -> Self {
+        Lineage::default()
+    }
+
+    pub fn column(c: ColRef) -> Self {
+        Lineage {
+            cols: vec![c],
+            plain: true,
+        }
+    }
+
+    pub fn derived(cols: Vec<ColRef>) -> Self {
+        let mut cols = cols;
+        cols.sort_unstable();
+        cols.dedup();
+        Lineage { cols, plain: false }
+    }
+
+    pub fn plain_col(&self) -> Option<ColRef> {
+        if self.plain {
+            self.cols.first().copied()
+        } else {
+            None
+        }
+    }
+}
+
+/// The clause a column is used in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Clause {
+    SelectList,
+    Where,
+    /// An exact match against a literal or parameter at the top of a WHERE (`col = $1`, `col IN ('a')`).
+    WhereLookup,
+    JoinOn,
+    OrderBy,
+    GroupBy,
+    Having,
+    Window,
+    DistinctOn,
+    Distinct,
+    SetOperation,
+    WriteSource,
+    Returning,
+    FunctionArgument,
+    Other,
+}
+
+impl fmt::Display for Clause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Clause::SelectList => "the select list",
+            Clause::Where => "WHERE",
+            Clause::WhereLookup => "a WHERE lookup",
+            Clause::JoinOn => "a JOIN condition",
+            Clause::OrderBy => "ORDER BY",
+            Clause::GroupBy => "GROUP BY",
+            Clause::Having => "HAVING",
+            Clause::Window => "a window definition",
+            Clause::DistinctOn => "DISTINCT ON",
+            Clause::Distinct => "DISTINCT",
+            Clause::SetOperation => "a set operation",
+            Clause::WriteSource => "data written to a table",
+            Clause::Returning => "RETURNING",
+            Clause::FunctionArgument => "a function argument",
+            Clause::Other => "a LIMIT/OFFSET or option expression",
+        })
+    }
+}
+
+/// One use of a column outside a plain select-list position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Use {
+    pub col: ColRef,
+    pub clause: Clause,
+    /// The construct that consumed it: `lower()`, `LIKE`, `a cast`, `||`, ...
+    pub via: String,
+}
+
+/// A result column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub name: String,
+    pub lineage: Lineage,
+    /// Named explicitly somewhere (not only reached through `*`): a dropped column then refuses the statement.
+    pub explicit: bool,
+}
+
+/// The result columns of a statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outputs {
+    /// The statement returns no rows.
+    None,
+    Known(Vec<Output>),
+    /// Rows whose width the analyzer cannot know (e.g. `SELECT *` over a record-returning function).
+    Unknown,
+}
+
+impl Outputs {
+    pub fn known(&self) -> Option<&[Output]> {
+        match self {
+            Outputs::Known(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// A function call with every schema it may resolve to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FuncCall {
+    /// Name as written, for messages.
+    pub written: String,
+    /// Lower-cased bare name.
+    pub name: String,
+    /// Schemas it may resolve to (several when search_path could pick different ones).
+    pub schemas: Vec<String>,
+}
+
+/// A SET, RESET or set_config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// Lower-cased name, e.g. `search_path`, `unscharf.purpose`, `role`, or `all` for RESET ALL.
+    pub name: String,
+    pub via: &'static str,
+}
+
+/// How a statement may change search_path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathChange {
+    /// To this list (a literal SET).
+    To(Vec<String>),
+    /// Back to the session default (RESET, DISCARD ALL, SET ... TO DEFAULT).
+    Reset,
+    /// To something the analyzer cannot know (set_config with a parameter).
+    Unknown,
+}
+
+/// Transaction-control statements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxControl {
+    Begin,
+    Commit,
+    Rollback,
+    Savepoint,
+    Release,
+    RollbackTo,
+}
+
+/// COPY ... TO STDOUT data format.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CopyOut {
+    Text { delimiter: u8, null: Vec<u8> },
+    Csv { delimiter: u8, quote: u8, escape: u8, null: Vec<u8>, header: bool },
+    Binary,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Empty,
+    Query,
+    Insert,
+    Update,
+    Delete,
+    Merge,
+    CopyTo(CopyOut),
+    CopyFrom,
+    Declare { name: String },
+    Fetch { name: String },
+    Move { name: String },
+    ClosePortal { name: Option<String> },
+    Prepare { name: String },
+    Execute { name: String },
+    Deallocate { name: Option<String> },
+    Explain { analyze: bool },
+    Set,
+    Reset,
+    Show,
+    Transaction(TxControl),
+    Listen,
+    Discard { all: bool },
+}
+
+/// Everything decide() needs about one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatementFacts {
+    pub kind: Kind,
+    /// Relations read or written, each once.
+    pub relations: Vec<RelId>,
+    pub writes: Vec<(RelId, WriteKind)>,
+    pub outputs: Outputs,
+    pub uses: Vec<Use>,
+    /// Whole-row references: the columns they expose and how they were written.
+    pub whole_rows: Vec<(Vec<ColRef>, String)>,
+    pub functions: Vec<FuncCall>,
+    pub settings: Vec<Setting>,
+    pub path_change: Option<PathChange>,
+    /// Unqualified names were resolved against search_path (a path change invalidates cached analysis).
+    pub uses_search_path: bool,
+}
+
+impl StatementFacts {
+    pub fn new(kind: Kind) -> Self {
+        StatementFacts {
+            kind,
+            relations: Vec::new(),
+            writes: Vec::new(),
+            outputs: Outputs::None,
+            uses: Vec::new(),
+            whole_rows: Vec::new(),
+            functions: Vec::new(),
+            settings: Vec::new(),
+            path_change: None,
+            uses_search_path: false,
+        }
+    }
+
+    pub(crate) fn touch(&mut self, rel: RelId) {
+        if !self.relations.contains(&rel) {
+            self.relations.push(rel);
+        }
+    }
+}
+
+/// The analysis of one client message (a simple Query may hold several statements).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Analysis {
+    pub statements: Vec<StatementFacts>,
+    /// Some literal decided the outcome (set_config's name, ORDER BY 2): cache by exact text only.
+    pub literal_sensitive: bool,
+}

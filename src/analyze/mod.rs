@@ -1,0 +1,315 @@
+//! Statement analysis on sqlparser (PostgreSqlDialect): SQL text → Facts for every statement.
+//! Fails closed: anything not fully understood is an error, and the caller refuses the statement.
+
+pub mod cache;
+mod expr;
+pub mod facts;
+pub mod lexer;
+mod names;
+mod query;
+mod scope;
+mod statement;
+
+use sqlparser::ast::{Expr, Ident, Statement};
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::parser::Parser;
+use sqlparser::tokenizer::{Token, Tokenizer};
+
+use crate::catalog::{effective_path, Catalog, RelId};
+use facts::{Analysis, Kind, Outputs, StatementFacts};
+use lexer::{LexError, SigItem};
+use scope::EntryCol;
+
+/// Deeper nesting than this is refused rather than risking the stack.
+const MAX_DEPTH: usize = 150;
+
+/// Why a statement could not be analyzed; each becomes a refusal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error("{0}")]
+    Lex(#[from] LexError),
+    #[error("statement does not parse: {0}")]
+    Parse(String),
+    #[error("Postgres and the analyzer would read this statement differently ({0})")]
+    Differential(String),
+    #[error("{0} is not supported")]
+    Unsupported(String),
+    #[error("relation {0} does not exist")]
+    UnknownRelation(String),
+    #[error("column {0} does not exist")]
+    UnknownColumn(String),
+    #[error("function {0} does not exist")]
+    UnknownFunction(String),
+    #[error("reference {0} is ambiguous")]
+    Ambiguous(String),
+    #[error("{0}")]
+    Setting(String),
+}
+
+/// What analysis depends on besides the SQL text.
+#[derive(Debug, Clone, Copy)]
+pub struct AnalyzeCtx<'a> {
+    pub catalog: &'a Catalog,
+    /// The search_path values the session may have; empty means unknown (any schema).
+    pub search_paths: &'a [Vec<String>],
+    /// The session user, for `$user` in search_path.
+    pub user: &'a str,
+}
+
+struct CteDef {
+    name: String,
+    cols: Option<Vec<EntryCol>>,
+}
+
+struct Analyzer<'a> {
+    ctx: AnalyzeCtx<'a>,
+    facts: StatementFacts,
+    ctes: Vec<CteDef>,
+    depth: usize,
+    literal_sensitive: bool,
+}
+
+/// Identifiers as Postgres folds them: unquoted ASCII letters lower-cased, then truncated to 63 bytes.
+pub fn fold_ident(i: &Ident) -> String {
+    let mut s = if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_ascii_lowercase()
+    };
+    if s.len() > 63 {
+        let mut cut = 63;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+    }
+    s
+}
+
+/// A fragment of SQL for a message: literals replaced by `?` (refusal details reach the audit trail).
+pub(crate) fn shorten(sql: &str) -> String {
+    let mut s = lexer::normalize(sql).map(|n| n.text).unwrap_or_else(|_| "…".into());
+    if s.len() > 80 {
+        let mut cut = 77;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push('…');
+    }
+    s
+}
+
+fn is_default_keyword(e: &Expr) -> bool {
+    matches!(e, Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+}
+
+impl<'a> Analyzer<'a> {
+    fn new(ctx: AnalyzeCtx<'a>) -> Self {
+        Analyzer {
+            ctx,
+            facts: StatementFacts::new(Kind::Empty),
+            ctes: Vec::new(),
+            depth: 0,
+            literal_sensitive: false,
+        }
+    }
+
+    /// The effective search orders to try; `None` when the path is unknown.
+    fn paths(&self) -> Vec<Vec<String>> {
+        if self.ctx.search_paths.is_empty() {
+            let mut all: Vec<String> = vec!["pg_catalog".into()];
+            all.extend(
+                self.ctx
+                    .catalog
+                    .relations()
+                    .map(|(_, r)| r.name.schema.clone())
+                    .filter(|s| s != "pg_catalog"),
+            );
+            all.dedup();
+            return vec![all];
+        }
+        self.ctx
+            .search_paths
+            .iter()
+            .map(|p| effective_path(self.ctx.catalog, p, self.ctx.user))
+            .collect()
+    }
+
+    /// A relation name resolved as Postgres would; an unqualified name must resolve the same
+    /// under every search_path the session may have.
+    fn resolve_relation(&mut self, parts: &[String]) -> Result<RelId, AnalyzeError> {
+        let catalog = self.ctx.catalog;
+        let qualified = |s: &str, n: &str| catalog.lookup(&crate::policy::QName::new(s, n));
+        match parts {
+            [_, schema, name] | [schema, name] => {
+                qualified(schema, name).ok_or_else(|| AnalyzeError::UnknownRelation(format!("{schema}.{name}")))
+            }
+            [name] => {
+                self.facts.uses_search_path = true;
+                let mut found: Option<Option<RelId>> = None;
+                if self.ctx.search_paths.is_empty() {
+                    let all = catalog.named(name);
+                    return match all {
+                        [one] => Ok(*one),
+                        [] => Err(AnalyzeError::UnknownRelation(name.clone())),
+                        _ => Err(AnalyzeError::Ambiguous(format!(
+                            "{name} (search_path is not known at this point; qualify the name)"
+                        ))),
+                    };
+                }
+                for path in self.paths() {
+                    let hit = path.iter().find_map(|s| qualified(s, name));
+                    match found {
+                        None => found = Some(hit),
+                        Some(prev) if prev == hit => {}
+                        Some(_) => {
+                            return Err(AnalyzeError::Ambiguous(format!(
+                                "{name} (it resolves differently under the session's possible search_path values; qualify the name)"
+                            )))
+                        }
+                    }
+                }
+                found.flatten().ok_or_else(|| AnalyzeError::UnknownRelation(name.clone()))
+            }
+            _ => Err(AnalyzeError::Unsupported("relation name with more than three parts".into())),
+        }
+    }
+}
+
+/// sqlparser's view of the words and literals, for the parser-differential check.
+fn sqlparser_signature(text: &str) -> Result<Vec<SigItem>, AnalyzeError> {
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, text)
+        .tokenize()
+        .map_err(|e| AnalyzeError::Parse(e.to_string()))?;
+    let mut out = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        out.push(match t {
+            Token::Word(w) => match w.quote_style {
+                None => SigItem::Word(w.value.to_ascii_lowercase()),
+                Some('"') => SigItem::Quoted(w.value),
+                Some(_) => return Err(AnalyzeError::Differential("non-Postgres quoting".into())),
+            },
+            Token::Number(..) => SigItem::Literal(lexer::LiteralKind::Number),
+            Token::SingleQuotedString(_)
+            | Token::EscapedStringLiteral(_)
+            | Token::NationalStringLiteral(_)
+            | Token::HexStringLiteral(_)
+            | Token::DollarQuotedString(_)
+            | Token::SingleQuotedByteStringLiteral(_) => SigItem::Literal(lexer::LiteralKind::String),
+            Token::Placeholder(p) => match p.strip_prefix('$').and_then(|n| n.parse().ok()) {
+                Some(n) => SigItem::Param(n),
+                None if p == "?" => continue,
+                None => return Err(AnalyzeError::Differential(format!("placeholder {p}"))),
+            },
+            Token::Whitespace(_) => continue,
+            Token::EOF => break,
+            other if other.to_string().chars().next().is_some_and(|c| c.is_alphanumeric() || c == '\'' || c == '"') => {
+                return Err(AnalyzeError::Differential(format!("token {other}")));
+            }
+            _ => continue,
+        });
+    }
+    Ok(out)
+}
+
+fn same_signature(a: &[SigItem], b: &[SigItem]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| match (x, y) {
+            (SigItem::Literal(_), SigItem::Literal(_)) => true,
+            _ => x == y,
+        })
+}
+
+/// `MOVE [direction] [FROM | IN] cursor`: sqlparser has no MOVE; it returns no rows and reads nothing.
+fn parse_move(sig: &[SigItem]) -> Option<String> {
+    const WORDS: &[&str] = &[
+        "next", "prior", "first", "last", "absolute", "relative", "all", "forward", "backward", "from", "in",
+    ];
+    let (name, middle) = sig.split_last()?;
+    let middle_ok = middle.iter().skip(1).all(|i| match i {
+        SigItem::Word(w) => WORDS.contains(&w.as_str()),
+        SigItem::Literal(lexer::LiteralKind::Number) => true,
+        _ => false,
+    });
+    if !middle_ok || middle.is_empty() {
+        return None;
+    }
+    match name {
+        SigItem::Word(w) if !WORDS.contains(&w.as_str()) => Some(w.clone()),
+        SigItem::Quoted(q) => Some(q.clone()),
+        _ => None,
+    }
+}
+
+/// Analyzes every statement of a message. An empty message yields one `Kind::Empty` statement.
+pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError> {
+    let ranges = lexer::split_statements(sql)?;
+    let mut statements = Vec::with_capacity(ranges.len().max(1));
+    let mut literal_sensitive = false;
+    if ranges.is_empty() {
+        statements.push(StatementFacts::new(Kind::Empty));
+    }
+    for range in ranges {
+        let text = &sql[range];
+        let ours = lexer::signature(text)?;
+        if matches!(ours.first(), Some(SigItem::Word(w)) if w == "move") {
+            let name = parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
+            statements.push(StatementFacts::new(Kind::Move { name }));
+            continue;
+        }
+        let theirs = sqlparser_signature(text)?;
+        if !same_signature(&ours, &theirs) {
+            return Err(AnalyzeError::Differential(
+                "its words and literals split differently".into(),
+            ));
+        }
+        let dialect = PostgreSqlDialect {};
+        let parsed = Parser::new(&dialect)
+            .try_with_sql(text)
+            .and_then(|mut p| p.parse_statements())
+            .map_err(|e| AnalyzeError::Parse(shorten_parse_error(&e.to_string())))?;
+        let [stmt] = parsed.as_slice() else {
+            return Err(AnalyzeError::Differential("statement boundaries differ".into()));
+        };
+        let (facts, sensitive) = analyze_statement(stmt, ctx)?;
+        literal_sensitive |= sensitive;
+        statements.push(facts);
+    }
+    Ok(Analysis {
+        statements,
+        literal_sensitive,
+    })
+}
+
+fn analyze_statement(stmt: &Statement, ctx: AnalyzeCtx<'_>) -> Result<(StatementFacts, bool), AnalyzeError> {
+    let mut a = Analyzer::new(ctx);
+    let (kind, outputs) = a.statement(stmt)?;
+    a.facts.kind = kind;
+    a.facts.outputs = outputs;
+    Ok((a.facts, a.literal_sensitive))
+}
+
+/// sqlparser's messages quote the offending token, which may be a literal value: keep only the position.
+fn shorten_parse_error(msg: &str) -> String {
+    match msg.find(" at Line:") {
+        Some(pos) => format!("syntax error{}", &msg[pos..]),
+        None => "syntax error".into(),
+    }
+}
+
+/// Column names of a query's result, for views read from a schema file.
+pub fn output_names(catalog: &Catalog, q: &sqlparser::ast::Query) -> Option<Vec<String>> {
+    let paths = vec![vec!["public".to_owned()]];
+    let ctx = AnalyzeCtx {
+        catalog,
+        search_paths: &paths,
+        user: "",
+    };
+    let mut a = Analyzer::new(ctx);
+    match a.query(q, None).ok()? {
+        Outputs::Known(o) => Some(o.into_iter().map(|o| o.name).collect()),
+        _ => None,
+    }
+}

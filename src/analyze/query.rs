@@ -1,0 +1,846 @@
+//! Queries: WITH (recursive too), set operations, VALUES, SELECT with its clauses, and FROM items with joins.
+
+use sqlparser::ast::{
+    Distinct, GroupByExpr, JoinConstraint, JoinOperator, LimitClause, NamedWindowExpr, OrderBy, OrderByKind,
+    Query, Select, SelectFlavor, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator,
+    SetQuantifier, TableAlias, TableFactor, TableWithJoins, Value, Values, WildcardAdditionalOptions,
+};
+
+use super::expr::{object_parts, Cx};
+use super::facts::{Clause, Lineage, Output, Outputs};
+use super::names::figure_colname;
+use super::scope::{Entry, EntryCol, Found, Level, Scope};
+use super::{fold_ident, AnalyzeError, Analyzer, CteDef};
+use crate::catalog::RelId;
+
+fn unsupported<T>(what: &str) -> Result<T, AnalyzeError> {
+    Err(AnalyzeError::Unsupported(what.to_owned()))
+}
+
+/// Set-returning functions whose result columns are known without the catalog's type information.
+fn srf_columns(name: &str, alias: Option<&str>) -> Option<Vec<String>> {
+    let single = |n: &str| Some(vec![alias.unwrap_or(n).to_owned()]);
+    match name {
+        "generate_series" | "unnest" | "generate_subscripts" | "regexp_split_to_table" | "string_to_table"
+        | "json_object_keys" | "jsonb_object_keys" | "regexp_matches" => single(name),
+        "json_each" | "jsonb_each" | "json_each_text" | "jsonb_each_text" => Some(vec!["key".into(), "value".into()]),
+        "json_array_elements" | "jsonb_array_elements" | "json_array_elements_text" | "jsonb_array_elements_text" => {
+            Some(vec!["value".into()])
+        }
+        _ => None,
+    }
+}
+
+impl Analyzer<'_> {
+    pub(super) fn query(&mut self, q: &Query, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
+        self.depth += 1;
+        if self.depth > super::MAX_DEPTH {
+            return unsupported("query nesting is too deep");
+        }
+        if q.for_clause.is_some() || q.settings.is_some() || q.format_clause.is_some() || !q.pipe_operators.is_empty()
+        {
+            return unsupported("query clause");
+        }
+        let pushed = match &q.with {
+            Some(w) => self.with(w, parent)?,
+            None => 0,
+        };
+        let outs = self.set_expr(&q.body, parent, q.order_by.as_ref());
+        let result = outs.and_then(|outs| {
+            let scope = Scope::new(Level::default(), parent);
+            let cx = Cx::new(Clause::Other);
+            match &q.limit_clause {
+                None => {}
+                Some(LimitClause::LimitOffset {
+                    limit,
+                    offset,
+                    limit_by,
+                }) => {
+                    if !limit_by.is_empty() {
+                        return unsupported("LIMIT BY");
+                    }
+                    for e in limit.iter().chain(offset.as_ref().map(|o| &o.value)) {
+                        let l = self.expr(e, &scope, cx)?;
+                        self.consume(vec![l], cx, "LIMIT/OFFSET");
+                    }
+                }
+                Some(LimitClause::OffsetCommaLimit { .. }) => return unsupported("LIMIT a, b"),
+            }
+            if let Some(f) = &q.fetch {
+                if let Some(e) = &f.quantity {
+                    let l = self.expr(e, &scope, cx)?;
+                    self.consume(vec![l], cx, "FETCH FIRST");
+                }
+            }
+            Ok(outs)
+        });
+        self.ctes.truncate(self.ctes.len() - pushed);
+        self.depth -= 1;
+        result
+    }
+
+    fn with(&mut self, w: &sqlparser::ast::With, parent: Option<&Scope>) -> Result<usize, AnalyzeError> {
+        let mut pushed = 0;
+        for cte in &w.cte_tables {
+            if cte.from.is_some() {
+                return unsupported("CTE FROM");
+            }
+            let name = fold_ident(&cte.alias.name);
+            let rename: Vec<String> = cte.alias.columns.iter().map(|c| fold_ident(&c.name)).collect();
+            let recursive_union = w.recursive
+                && matches!(&*cte.query.body, SetExpr::SetOperation { op: SetOperator::Union, .. });
+            let cols = if recursive_union {
+                self.recursive_cte(&name, &rename, &cte.query, parent)?
+            } else {
+                let outs = self.query(&cte.query, parent)?;
+                to_entry_cols(&outs, &rename)?
+            };
+            self.ctes.push(CteDef { name, cols });
+            pushed += 1;
+        }
+        Ok(pushed)
+    }
+
+    /// Analyzes the non-recursive arm, then the whole union with the CTE visible, until the lineage settles.
+    fn recursive_cte(
+        &mut self,
+        name: &str,
+        rename: &[String],
+        q: &Query,
+        parent: Option<&Scope>,
+    ) -> Result<Option<Vec<EntryCol>>, AnalyzeError> {
+        let SetExpr::SetOperation { left, .. } = &*q.body else {
+            return unsupported("recursive CTE shape");
+        };
+        let seed = self.set_expr(left, parent, None)?;
+        let mut cols = to_entry_cols(&seed, rename)?;
+        for _ in 0..4 {
+            self.ctes.push(CteDef {
+                name: name.to_owned(),
+                cols: cols.clone(),
+            });
+            let outs = self.query(q, parent);
+            self.ctes.pop();
+            let next = to_entry_cols(&outs?, rename)?;
+            let stable = match (&cols, &next) {
+                (Some(a), Some(b)) => a.iter().zip(b).all(|(x, y)| x.lineage == y.lineage),
+                (None, None) => true,
+                _ => false,
+            };
+            cols = next;
+            if stable {
+                return Ok(cols);
+            }
+        }
+        // Lineage that keeps growing is computed: make every column derived from all it has seen.
+        Ok(cols.map(|cs| {
+            cs.into_iter()
+                .map(|mut c| {
+                    c.lineage.plain = false;
+                    c
+                })
+                .collect()
+        }))
+    }
+
+    fn set_expr(&mut self, body: &SetExpr, parent: Option<&Scope>, order_by: Option<&OrderBy>) -> Result<Outputs, AnalyzeError> {
+        match body {
+            SetExpr::Select(s) => self.select(s, parent, order_by),
+            SetExpr::Query(q) => {
+                let outs = self.query(q, parent)?;
+                self.order_outputs(&outs, order_by, parent)?;
+                Ok(outs)
+            }
+            SetExpr::SetOperation {
+                left,
+                op,
+                set_quantifier,
+                right,
+            } => {
+                let l = self.set_expr(left, parent, None)?;
+                let r = self.set_expr(right, parent, None)?;
+                let outs = self.merge_set(l, r, op, set_quantifier)?;
+                self.order_outputs(&outs, order_by, parent)?;
+                Ok(outs)
+            }
+            SetExpr::Values(v) => {
+                let outs = self.values(v, parent)?;
+                self.order_outputs(&outs, order_by, parent)?;
+                Ok(outs)
+            }
+            SetExpr::Insert(stmt) | SetExpr::Update(stmt) | SetExpr::Delete(stmt) | SetExpr::Merge(stmt) => {
+                self.dml(stmt, parent)
+            }
+            SetExpr::Table(t) => {
+                let name = match (&t.schema_name, &t.table_name) {
+                    (Some(s), Some(n)) => vec![s.clone(), n.clone()],
+                    (None, Some(n)) => vec![n.clone()],
+                    _ => return unsupported("TABLE without a name"),
+                };
+                let parts: Vec<String> = name.iter().map(fold_ident).collect();
+                let level = self.named_relation(&parts, None)?;
+                let outs = star_outputs(&level.star);
+                self.order_outputs(&outs, order_by, parent)?;
+                Ok(outs)
+            }
+        }
+    }
+
+    fn merge_set(&mut self, l: Outputs, r: Outputs, op: &SetOperator, q: &SetQuantifier) -> Result<Outputs, AnalyzeError> {
+        let (Outputs::Known(l), Outputs::Known(r)) = (l, r) else {
+            return Ok(Outputs::Unknown);
+        };
+        if l.len() != r.len() {
+            return unsupported("set operation arms with different column counts");
+        }
+        let union_all = matches!(op, SetOperator::Union) && matches!(q, SetQuantifier::All);
+        if !matches!(op, SetOperator::Union | SetOperator::Intersect | SetOperator::Except)
+            || !matches!(q, SetQuantifier::All | SetQuantifier::Distinct | SetQuantifier::None)
+        {
+            return unsupported("set operation");
+        }
+        let via = format!("{op} {q}").trim().to_owned();
+        let cx = Cx::new(Clause::SetOperation);
+        let mut out = Vec::with_capacity(l.len());
+        for (a, b) in l.into_iter().zip(r) {
+            let lineage = if union_all {
+                self.merge_lineage(a.lineage, b.lineage, cx, &via)
+            } else {
+                self.consume(vec![a.lineage, b.lineage], cx, &via)
+            };
+            out.push(Output {
+                name: a.name,
+                lineage,
+                explicit: a.explicit || b.explicit,
+            });
+        }
+        Ok(Outputs::Known(out))
+    }
+
+    /// UNION ALL keeps a column plain when every arm carries the same column (or a constant).
+    fn merge_lineage(&mut self, a: Lineage, b: Lineage, cx: Cx, via: &str) -> Lineage {
+        match (a.plain_col(), b.plain_col()) {
+            (Some(x), Some(y)) if x == y => a,
+            (Some(_), None) if b.cols.is_empty() => a,
+            (None, Some(_)) if a.cols.is_empty() => b,
+            _ => self.consume(vec![a, b], cx, via),
+        }
+    }
+
+    fn values(&mut self, v: &Values, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
+        let scope = Scope::new(Level::default(), parent);
+        let mut cols: Vec<Lineage> = Vec::new();
+        let cx = Cx::new(Clause::SelectList);
+        for (i, row) in v.rows.iter().enumerate() {
+            if i > 0 && row.content.len() != cols.len() {
+                return unsupported("VALUES rows of different lengths");
+            }
+            for (j, e) in row.content.iter().enumerate() {
+                let l = if super::is_default_keyword(e) {
+                    Lineage::constant()
+                } else {
+                    self.expr(e, &scope, cx)?
+                };
+                if i == 0 {
+                    cols.push(l);
+                } else {
+                    let prev = std::mem::take(&mut cols[j]);
+                    cols[j] = self.merge_lineage(prev, l, Cx::new(Clause::SetOperation), "VALUES");
+                }
+            }
+        }
+        Ok(Outputs::Known(
+            cols.into_iter()
+                .enumerate()
+                .map(|(i, lineage)| Output {
+                    name: format!("column{}", i + 1),
+                    lineage,
+                    explicit: true,
+                })
+                .collect(),
+        ))
+    }
+
+    /// ORDER BY over a set operation or VALUES: output names and positions only.
+    fn order_outputs(&mut self, outs: &Outputs, order_by: Option<&OrderBy>, parent: Option<&Scope>) -> Result<(), AnalyzeError> {
+        let Some(ob) = order_by else { return Ok(()) };
+        let OrderByKind::Expressions(items) = &ob.kind else {
+            return unsupported("ORDER BY ALL");
+        };
+        let scope = Scope::new(Level::default(), parent);
+        for item in items {
+            let l = match self.output_ref(&item.expr, outs)? {
+                Some(l) => l,
+                None => self.expr(&item.expr, &scope, Cx::new(Clause::OrderBy))?,
+            };
+            self.consume(vec![l], Cx::new(Clause::OrderBy), "ORDER BY");
+        }
+        Ok(())
+    }
+
+    /// ORDER BY / DISTINCT ON / GROUP BY items that name an output: `2` or an output column name.
+    fn output_ref(&mut self, e: &sqlparser::ast::Expr, outs: &Outputs) -> Result<Option<Lineage>, AnalyzeError> {
+        use sqlparser::ast::Expr;
+        match e {
+            Expr::Value(v) => {
+                self.literal_sensitive = true;
+                if let Value::Number(n, _) = &v.value {
+                    let idx: usize = n.parse().map_err(|_| AnalyzeError::Unsupported(format!("position {n}")))?;
+                    let o = outs.known().ok_or_else(|| AnalyzeError::Unsupported("position over unknown columns".into()))?;
+                    return match idx.checked_sub(1).and_then(|i| o.get(i)) {
+                        Some(out) => Ok(Some(out.lineage.clone())),
+                        None => unsupported(&format!("position {idx} is not in the select list")),
+                    };
+                }
+                Ok(Some(Lineage::constant()))
+            }
+            Expr::Identifier(id) => {
+                let name = fold_ident(id);
+                let Some(o) = outs.known() else { return Ok(None) };
+                let mut hits = o.iter().filter(|x| x.name == name);
+                match (hits.next(), hits.next()) {
+                    (Some(out), None) => Ok(Some(out.lineage.clone())),
+                    (Some(_), Some(_)) => Err(AnalyzeError::Ambiguous(name)),
+                    _ => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn select(&mut self, s: &Select, parent: Option<&Scope>, order_by: Option<&OrderBy>) -> Result<Outputs, AnalyzeError> {
+        if s.into.is_some() {
+            return Err(AnalyzeError::Unsupported("SELECT INTO creates a table".into()));
+        }
+        if !s.optimizer_hints.is_empty()
+            || s.select_modifiers.is_some()
+            || s.top.is_some()
+            || !s.lateral_views.is_empty()
+            || s.prewhere.is_some()
+            || !s.connect_by.is_empty()
+            || !s.cluster_by.is_empty()
+            || !s.distribute_by.is_empty()
+            || !s.sort_by.is_empty()
+            || s.qualify.is_some()
+            || s.value_table_mode.is_some()
+            || s.exclude.is_some()
+            || !matches!(s.flavor, SelectFlavor::Standard)
+        {
+            return unsupported("SELECT clause");
+        }
+        let level = self.from_list(&s.from, parent)?;
+        let scope = Scope::new(level, parent);
+        if let Some(w) = &s.selection {
+            let cx = Cx {
+                clause: Clause::Where,
+                lookup: true,
+            };
+            let l = self.expr(w, &scope, cx)?;
+            self.consume(vec![l], Cx::new(Clause::Where), "WHERE");
+        }
+        for nw in &s.named_window {
+            if let NamedWindowExpr::WindowSpec(spec) = &nw.1 {
+                self.window_spec(spec, &scope)?;
+            }
+        }
+        let outs = self.projection(&s.projection, &scope, Clause::SelectList)?;
+        match &s.group_by {
+            GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => {
+                for e in exprs {
+                    let l = match e {
+                        sqlparser::ast::Expr::Identifier(id) if matches!(scope.column(&fold_ident(id)), Ok(Some(_))) => {
+                            self.expr(e, &scope, Cx::new(Clause::GroupBy))?
+                        }
+                        _ => match self.output_ref(e, &outs)? {
+                            Some(l) => l,
+                            None => self.expr(e, &scope, Cx::new(Clause::GroupBy))?,
+                        },
+                    };
+                    self.consume(vec![l], Cx::new(Clause::GroupBy), "GROUP BY");
+                }
+            }
+            _ => return unsupported("GROUP BY ALL or modifiers"),
+        }
+        if let Some(h) = &s.having {
+            let l = self.expr(h, &scope, Cx::new(Clause::Having))?;
+            self.consume(vec![l], Cx::new(Clause::Having), "HAVING");
+        }
+        match &s.distinct {
+            None | Some(Distinct::All) => {}
+            Some(Distinct::Distinct) => {
+                if let Some(o) = outs.known() {
+                    let parts = o.iter().map(|x| x.lineage.clone()).collect();
+                    self.consume(parts, Cx::new(Clause::Distinct), "DISTINCT");
+                }
+            }
+            Some(Distinct::On(exprs)) => {
+                for e in exprs {
+                    let l = match self.output_ref(e, &outs)? {
+                        Some(l) => l,
+                        None => self.expr(e, &scope, Cx::new(Clause::DistinctOn))?,
+                    };
+                    self.consume(vec![l], Cx::new(Clause::DistinctOn), "DISTINCT ON");
+                }
+            }
+        }
+        if let Some(ob) = order_by {
+            let OrderByKind::Expressions(items) = &ob.kind else {
+                return unsupported("ORDER BY ALL");
+            };
+            for item in items {
+                let l = match self.output_ref(&item.expr, &outs)? {
+                    Some(l) => l,
+                    None => self.expr(&item.expr, &scope, Cx::new(Clause::OrderBy))?,
+                };
+                self.consume(vec![l], Cx::new(Clause::OrderBy), "ORDER BY");
+            }
+        }
+        Ok(outs)
+    }
+
+    /// A select list (or RETURNING list): plain columns pass through as outputs, expressions are consumed.
+    pub(super) fn projection(&mut self, items: &[SelectItem], scope: &Scope, clause: Clause) -> Result<Outputs, AnalyzeError> {
+        let mut outs = Vec::with_capacity(items.len());
+        let mut unknown = false;
+        let cx = Cx::new(clause);
+        for item in items {
+            match item {
+                SelectItem::UnnamedExpr(e) => {
+                    let lineage = self.expr(e, scope, cx)?;
+                    outs.push(Output {
+                        name: figure_colname(e),
+                        lineage,
+                        explicit: true,
+                    });
+                }
+                SelectItem::ExprWithAlias { expr, alias } => {
+                    let lineage = self.expr(expr, scope, cx)?;
+                    outs.push(Output {
+                        name: fold_ident(alias),
+                        lineage,
+                        explicit: true,
+                    });
+                }
+                SelectItem::ExprWithAliases { .. } => return unsupported("multiple aliases"),
+                SelectItem::Wildcard(opts) => {
+                    check_wildcard(opts)?;
+                    match star_outputs(&scope.level.star) {
+                        Outputs::Known(o) => outs.extend(o),
+                        _ => unknown = true,
+                    }
+                }
+                SelectItem::QualifiedWildcard(kind, opts) => {
+                    check_wildcard(opts)?;
+                    let SelectItemQualifiedWildcardKind::ObjectName(n) = kind else {
+                        return unsupported("(expression).*");
+                    };
+                    let q = object_parts(n)?;
+                    let e = scope
+                        .entry(&q)
+                        .ok_or_else(|| AnalyzeError::UnknownRelation(format!("missing FROM-clause entry for `{}`", q.join("."))))?;
+                    match &e.cols {
+                        Some(cols) => outs.extend(cols.iter().map(|c| Output {
+                            name: c.name.clone(),
+                            lineage: c.lineage.clone(),
+                            explicit: c.explicit,
+                        })),
+                        None => unknown = true,
+                    }
+                }
+            }
+        }
+        Ok(if unknown { Outputs::Unknown } else { Outputs::Known(outs) })
+    }
+
+    /// The FROM list: comma-separated items, each seeing the ones before it (LATERAL).
+    pub(super) fn from_list(&mut self, items: &[TableWithJoins], parent: Option<&Scope>) -> Result<Level, AnalyzeError> {
+        let mut acc = Level::default();
+        for item in items {
+            let lvl = self.table_with_joins(item, &acc, parent)?;
+            append(&mut acc, lvl);
+        }
+        Ok(acc)
+    }
+
+    fn table_with_joins(&mut self, twj: &TableWithJoins, before: &Level, parent: Option<&Scope>) -> Result<Level, AnalyzeError> {
+        let mut left = self.table_factor(&twj.relation, before, parent)?;
+        for j in &twj.joins {
+            if j.global {
+                return unsupported("GLOBAL join");
+            }
+            let mut visible = before.clone();
+            append(&mut visible, left.clone());
+            let right = self.table_factor(&j.relation, &visible, parent)?;
+            let (constraint, kind) = match &j.join_operator {
+                JoinOperator::Join(c) | JoinOperator::Inner(c) => (c, 'i'),
+                JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (c, 'l'),
+                JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (c, 'r'),
+                JoinOperator::FullOuter(c) => (c, 'f'),
+                JoinOperator::CrossJoin(c) => (c, 'i'),
+                _ => return unsupported("join type"),
+            };
+            let names: Vec<String> = match constraint {
+                JoinConstraint::On(_) | JoinConstraint::None => Vec::new(),
+                JoinConstraint::Using(cols) => cols
+                    .iter()
+                    .map(|n| object_parts(n).map(|p| p.join(".")))
+                    .collect::<Result<_, _>>()?,
+                JoinConstraint::UsingAlias(..) => return unsupported("USING ... AS"),
+                JoinConstraint::Natural => {
+                    let rnames: Vec<&str> = right.star.iter().flatten().map(|c| c.name.as_str()).collect();
+                    left.star
+                        .iter()
+                        .flatten()
+                        .filter(|c| rnames.contains(&c.name.as_str()))
+                        .map(|c| c.name.clone())
+                        .collect()
+                }
+            };
+            if let JoinConstraint::On(cond) = constraint {
+                let mut both = visible.clone();
+                append(&mut both, right.clone());
+                let scope = Scope::new(both, parent);
+                let l = self.expr(cond, &scope, Cx::new(Clause::JoinOn))?;
+                self.consume(vec![l], Cx::new(Clause::JoinOn), "JOIN ON");
+            }
+            left = self.join_using(left, right, &names, kind)?;
+        }
+        Ok(left)
+    }
+
+    fn join_using(&mut self, left: Level, right: Level, names: &[String], kind: char) -> Result<Level, AnalyzeError> {
+        let cx = Cx::new(Clause::JoinOn);
+        let mut merged_now = Vec::new();
+        for n in names {
+            let (Some(a), Some(b)) = (visible_col(&left, n)?, visible_col(&right, n)?) else {
+                return Err(AnalyzeError::UnknownColumn(format!("{n} (in USING)")));
+            };
+            self.consume(vec![a.lineage.clone(), b.lineage.clone()], cx, "JOIN USING");
+            let lineage = match kind {
+                'l' | 'i' => a.lineage.clone(),
+                'r' => b.lineage.clone(),
+                _ => self.consume(vec![a.lineage.clone(), b.lineage.clone()], cx, "FULL JOIN USING"),
+            };
+            merged_now.push(EntryCol {
+                name: n.clone(),
+                lineage,
+                explicit: a.explicit || b.explicit,
+            });
+        }
+        let not_merged = |c: &Option<EntryCol>| c.as_ref().is_none_or(|c| !names.contains(&c.name));
+        let mut star: Vec<Option<EntryCol>> = merged_now.iter().cloned().map(Some).collect();
+        star.extend(left.star.into_iter().filter(not_merged));
+        star.extend(right.star.into_iter().filter(not_merged));
+        let mut merged = left.merged;
+        merged.retain(|m| !names.contains(&m.name));
+        merged.extend(right.merged.into_iter().filter(|m| !names.contains(&m.name)));
+        merged.extend(merged_now);
+        let mut entries = left.entries;
+        entries.extend(right.entries);
+        Ok(Level { entries, merged, star })
+    }
+
+    fn table_factor(&mut self, tf: &TableFactor, before: &Level, parent: Option<&Scope>) -> Result<Level, AnalyzeError> {
+        match tf {
+            TableFactor::Table {
+                name,
+                alias,
+                args,
+                with_hints,
+                version,
+                with_ordinality,
+                partitions,
+                json_path,
+                sample,
+                index_directives,
+                inheritance: _,
+            } => {
+                if !with_hints.is_empty() || version.is_some() || !partitions.is_empty() || json_path.is_some() || !index_directives.is_empty() {
+                    return unsupported("table option");
+                }
+                let parts = object_parts(name)?;
+                let mut level = match args {
+                    Some(a) => {
+                        if a.settings.is_some() {
+                            return unsupported("table function settings");
+                        }
+                        self.function_table(&parts, &a.args, *with_ordinality, alias.as_ref(), before, parent)?
+                    }
+                    None => {
+                        if *with_ordinality {
+                            return unsupported("WITH ORDINALITY on a table");
+                        }
+                        self.named_relation(&parts, alias.as_ref())?
+                    }
+                };
+                if let Some(s) = sample {
+                    self.table_sample(s, &mut level, parent)?;
+                }
+                Ok(level)
+            }
+            TableFactor::Derived {
+                lateral: _,
+                subquery,
+                alias,
+                sample,
+            } => {
+                if sample.is_some() {
+                    return unsupported("TABLESAMPLE on a subquery");
+                }
+                let scope = Scope::new(before.clone(), parent);
+                let outs = self.query(subquery, Some(&scope))?;
+                let rename: Vec<String> = alias
+                    .as_ref()
+                    .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
+                    .unwrap_or_default();
+                let cols = to_entry_cols(&outs, &rename)?;
+                let name = alias.as_ref().map(|a| fold_ident(&a.name)).unwrap_or_else(|| "subquery".into());
+                Ok(single_entry(name, None, cols))
+            }
+            TableFactor::Function {
+                lateral: _,
+                name,
+                args,
+                with_ordinality,
+                alias,
+            } => {
+                let parts = object_parts(name)?;
+                self.function_table(&parts, args, *with_ordinality, alias.as_ref(), before, parent)
+            }
+            TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_offset,
+                with_offset_alias,
+                with_ordinality,
+            } => {
+                if *with_offset || with_offset_alias.is_some() {
+                    return unsupported("UNNEST WITH OFFSET");
+                }
+                let scope = Scope::new(before.clone(), parent);
+                let cx = Cx::new(Clause::FunctionArgument);
+                let mut cols = Vec::new();
+                let rename: Vec<String> = alias
+                    .as_ref()
+                    .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
+                    .unwrap_or_default();
+                for (i, e) in array_exprs.iter().enumerate() {
+                    let l = self.expr(e, &scope, cx)?;
+                    let lineage = self.consume(vec![l], cx, "unnest()");
+                    let name = rename.get(i).cloned().unwrap_or_else(|| "unnest".into());
+                    cols.push(EntryCol { name, lineage, explicit: true });
+                }
+                if *with_ordinality {
+                    let name = rename.get(cols.len()).cloned().unwrap_or_else(|| "ordinality".into());
+                    cols.push(EntryCol { name, lineage: Lineage::constant(), explicit: true });
+                }
+                let name = alias.as_ref().map(|a| fold_ident(&a.name)).unwrap_or_else(|| "unnest".into());
+                Ok(single_entry(name, None, Some(cols)))
+            }
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
+                let inner = self.table_with_joins(table_with_joins, before, parent)?;
+                match alias {
+                    None => Ok(inner),
+                    Some(a) => {
+                        let outs = star_outputs(&inner.star);
+                        let rename: Vec<String> = a.columns.iter().map(|c| fold_ident(&c.name)).collect();
+                        Ok(single_entry(fold_ident(&a.name), None, to_entry_cols(&outs, &rename)?))
+                    }
+                }
+            }
+            _ => unsupported("FROM item"),
+        }
+    }
+
+    fn table_sample(&mut self, s: &sqlparser::ast::TableSampleKind, level: &mut Level, parent: Option<&Scope>) -> Result<(), AnalyzeError> {
+        use sqlparser::ast::TableSampleKind;
+        let (TableSampleKind::BeforeTableAlias(t) | TableSampleKind::AfterTableAlias(t)) = s;
+        let scope = Scope::new(std::mem::take(level), parent);
+        let cx = Cx::new(Clause::Other);
+        for e in t.quantity.iter().map(|q| &q.value).chain(t.offset.iter()) {
+            let l = self.expr(e, &scope, cx)?;
+            self.consume(vec![l], cx, "TABLESAMPLE");
+        }
+        *level = scope.level;
+        Ok(())
+    }
+
+    /// A function in FROM: its arguments are consumed; its columns come from the alias or a known shape.
+    fn function_table(
+        &mut self,
+        parts: &[String],
+        args: &[sqlparser::ast::FunctionArg],
+        ordinality: bool,
+        alias: Option<&TableAlias>,
+        before: &Level,
+        parent: Option<&Scope>,
+    ) -> Result<Level, AnalyzeError> {
+        let f = sqlparser::ast::Function {
+            name: sqlparser::ast::ObjectName::from(parts.iter().map(|p| sqlparser::ast::Ident::new(p.clone())).collect::<Vec<_>>()),
+            uses_odbc_syntax: false,
+            parameters: sqlparser::ast::FunctionArguments::None,
+            args: sqlparser::ast::FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
+                duplicate_treatment: None,
+                args: args.to_vec(),
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        };
+        let scope = Scope::new(before.clone(), parent);
+        let lineage = self.expr(&sqlparser::ast::Expr::Function(f), &scope, Cx::new(Clause::FunctionArgument))?;
+        let bare = parts.last().map(String::as_str).unwrap_or("");
+        let alias_name = alias.map(|a| fold_ident(&a.name));
+        let rename: Vec<String> = alias.map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect()).unwrap_or_default();
+        let names = if !rename.is_empty() {
+            Some(rename)
+        } else {
+            srf_columns(bare, alias_name.as_deref())
+        };
+        let cols = names.map(|ns| {
+            let mut cols: Vec<EntryCol> = ns
+                .into_iter()
+                .map(|name| EntryCol {
+                    name,
+                    lineage: Lineage::derived(lineage.cols.clone()),
+                    explicit: true,
+                })
+                .collect();
+            if ordinality {
+                cols.push(EntryCol {
+                    name: "ordinality".into(),
+                    lineage: Lineage::constant(),
+                    explicit: true,
+                });
+            }
+            cols
+        });
+        Ok(single_entry(alias_name.unwrap_or_else(|| bare.to_owned()), None, cols))
+    }
+
+    /// A relation or CTE named in FROM.
+    pub(super) fn named_relation(&mut self, parts: &[String], alias: Option<&TableAlias>) -> Result<Level, AnalyzeError> {
+        let rename: Vec<String> = alias.map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect()).unwrap_or_default();
+        if let [name] = parts {
+            if let Some(cte) = self.ctes.iter().rev().find(|c| &c.name == name) {
+                let mut cols = cte.cols.clone();
+                if let Some(cs) = cols.as_mut() {
+                    rename_cols(cs, &rename)?;
+                }
+                let alias_name = alias.map(|a| fold_ident(&a.name)).unwrap_or_else(|| name.clone());
+                return Ok(single_entry(alias_name, None, cols));
+            }
+        }
+        let rel = self.resolve_relation(parts)?;
+        Ok(self.relation_level(rel, alias, &rename))
+    }
+
+    pub(super) fn relation_level(&mut self, rel: RelId, alias: Option<&TableAlias>, rename: &[String]) -> Level {
+        self.facts.touch(rel);
+        let r = self.ctx.catalog.rel(rel);
+        let mut cols: Vec<EntryCol> = r
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| EntryCol {
+                name: c.name.clone(),
+                lineage: Lineage::column(super::facts::ColRef { rel, col: i as u16 }),
+                explicit: false,
+            })
+            .collect();
+        for (c, n) in cols.iter_mut().zip(rename) {
+            c.name = n.clone();
+        }
+        let (name, schema) = match alias {
+            Some(a) => (fold_ident(&a.name), None),
+            None => (r.name.name.clone(), Some(r.name.schema.clone())),
+        };
+        single_entry(name, schema, Some(cols))
+    }
+}
+
+fn check_wildcard(o: &WildcardAdditionalOptions) -> Result<(), AnalyzeError> {
+    if o.opt_ilike.is_some() || o.opt_exclude.is_some() || o.opt_except.is_some() || o.opt_replace.is_some() || o.opt_rename.is_some() || o.opt_alias.is_some() {
+        return unsupported("wildcard options");
+    }
+    Ok(())
+}
+
+fn single_entry(alias: String, schema: Option<String>, cols: Option<Vec<EntryCol>>) -> Level {
+    let star = match &cols {
+        Some(cs) => cs.iter().cloned().map(Some).collect(),
+        None => vec![None],
+    };
+    Level {
+        entries: vec![Entry { alias, schema, cols }],
+        merged: Vec::new(),
+        star,
+    }
+}
+
+fn append(acc: &mut Level, other: Level) {
+    acc.entries.extend(other.entries);
+    acc.merged.extend(other.merged);
+    acc.star.extend(other.star);
+}
+
+/// A column visible at a level by an unqualified name (for USING/NATURAL).
+fn visible_col(level: &Level, name: &str) -> Result<Option<EntryCol>, AnalyzeError> {
+    if let Some(m) = level.merged.iter().find(|c| c.name == name) {
+        return Ok(Some(m.clone()));
+    }
+    let scope = Scope::new(level.clone(), None);
+    match scope.column(name)? {
+        Some(Found::Column(c)) => Ok(Some(c.clone())),
+        _ => Ok(None),
+    }
+}
+
+pub(super) fn star_outputs(star: &[Option<EntryCol>]) -> Outputs {
+    let mut outs = Vec::with_capacity(star.len());
+    for c in star {
+        match c {
+            Some(c) => outs.push(Output {
+                name: c.name.clone(),
+                lineage: c.lineage.clone(),
+                explicit: c.explicit,
+            }),
+            None => return Outputs::Unknown,
+        }
+    }
+    Outputs::Known(outs)
+}
+
+fn rename_cols(cols: &mut [EntryCol], rename: &[String]) -> Result<(), AnalyzeError> {
+    if rename.len() > cols.len() {
+        return unsupported("more column aliases than columns");
+    }
+    for (c, n) in cols.iter_mut().zip(rename) {
+        c.name = n.clone();
+    }
+    Ok(())
+}
+
+pub(super) fn to_entry_cols(outs: &Outputs, rename: &[String]) -> Result<Option<Vec<EntryCol>>, AnalyzeError> {
+    match outs {
+        Outputs::Known(o) => {
+            let mut cols: Vec<EntryCol> = o
+                .iter()
+                .map(|x| EntryCol {
+                    name: x.name.clone(),
+                    lineage: x.lineage.clone(),
+                    explicit: x.explicit,
+                })
+                .collect();
+            rename_cols(&mut cols, rename)?;
+            Ok(Some(cols))
+        }
+        Outputs::Unknown => Ok(None),
+        Outputs::None => unsupported("a statement without RETURNING used as a table"),
+    }
+}

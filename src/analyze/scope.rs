@@ -1,0 +1,145 @@
+//! Range entries and name resolution: which FROM item, CTE or outer query a column reference means,
+//! following Postgres's rules (innermost level first, USING columns merged, ambiguity is an error).
+
+use super::facts::Lineage;
+use super::AnalyzeError;
+
+/// One column of a FROM item.
+#[derive(Debug, Clone)]
+pub(super) struct EntryCol {
+    pub name: String,
+    pub lineage: Lineage,
+    pub explicit: bool,
+}
+
+/// A FROM item that can be referenced by name: a table, view, CTE, subquery or function.
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    pub alias: String,
+    /// The schema, when the item is a relation referenced without alias (allows `schema.table.col`).
+    pub schema: Option<String>,
+    /// None: a function whose result columns the analyzer cannot see.
+    pub cols: Option<Vec<EntryCol>>,
+}
+
+impl Entry {
+    pub fn lineage_cols(&self) -> Vec<super::facts::ColRef> {
+        self.cols
+            .iter()
+            .flatten()
+            .flat_map(|c| c.lineage.cols.iter().copied())
+            .collect()
+    }
+}
+
+/// The FROM clause of one query level.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Level {
+    pub entries: Vec<Entry>,
+    /// Columns merged by JOIN USING / NATURAL, referenced unqualified.
+    pub merged: Vec<EntryCol>,
+    /// What `*` expands to, in order; `None` marks a part of unknown width.
+    pub star: Vec<Option<EntryCol>>,
+}
+
+/// A query level and the levels around it (for correlated references).
+pub(super) struct Scope<'a> {
+    pub level: Level,
+    pub parent: Option<&'a Scope<'a>>,
+}
+
+pub(super) enum Found<'s> {
+    Column(&'s EntryCol),
+    /// A column of a function result the analyzer cannot see; not a protected column.
+    Opaque,
+    /// The name matched no column but a FROM item: a whole-row reference.
+    WholeRow(&'s Entry),
+}
+
+impl<'a> Scope<'a> {
+    pub fn new(level: Level, parent: Option<&'a Scope<'a>>) -> Self {
+        Scope { level, parent }
+    }
+
+    fn levels(&self) -> impl Iterator<Item = &Level> {
+        let mut cur = Some(self);
+        std::iter::from_fn(move || {
+            let s = cur?;
+            cur = s.parent;
+            Some(&s.level)
+        })
+    }
+
+    /// An unqualified name: the innermost level that has it wins; two candidates in one level is an error.
+    pub fn column(&self, name: &str) -> Result<Option<Found<'_>>, AnalyzeError> {
+        for level in self.levels() {
+            if let Some(m) = level.merged.iter().find(|c| c.name == name) {
+                return Ok(Some(Found::Column(m)));
+            }
+            let mut found: Option<&EntryCol> = None;
+            let mut unknown = false;
+            for e in &level.entries {
+                match &e.cols {
+                    None => unknown = true,
+                    Some(cols) => {
+                        let mut hits = cols.iter().filter(|c| c.name == name);
+                        if let Some(hit) = hits.next() {
+                            if found.is_some() || hits.next().is_some() {
+                                return Err(AnalyzeError::Ambiguous(name.to_owned()));
+                            }
+                            found = Some(hit);
+                        }
+                    }
+                }
+            }
+            if let Some(c) = found {
+                return Ok(Some(Found::Column(c)));
+            }
+            if unknown {
+                return Ok(Some(Found::Opaque));
+            }
+        }
+        for level in self.levels() {
+            if let Some(e) = level.entries.iter().find(|e| e.alias == name) {
+                return Ok(Some(Found::WholeRow(e)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A FROM item named by `qual` (`alias`, or `schema.table` for an unaliased relation).
+    pub fn entry(&self, qual: &[String]) -> Option<&Entry> {
+        let (schema, alias) = match qual {
+            [a] => (None, a),
+            [.., s, a] => (Some(s), a),
+            [] => return None,
+        };
+        self.levels().find_map(|level| {
+            level.entries.iter().find(|e| {
+                &e.alias == alias
+                    && match schema {
+                        None => true,
+                        Some(s) => e.schema.as_ref() == Some(s),
+                    }
+            })
+        })
+    }
+
+    /// A qualified reference `qual.name`.
+    pub fn qualified(&self, qual: &[String], name: &str) -> Result<Option<Found<'_>>, AnalyzeError> {
+        let Some(e) = self.entry(qual) else {
+            return Ok(None);
+        };
+        match &e.cols {
+            None => Ok(Some(Found::Opaque)),
+            Some(cols) => {
+                let mut hits = cols.iter().filter(|c| c.name == name);
+                match (hits.next(), hits.next()) {
+                    (Some(c), None) => Ok(Some(Found::Column(c))),
+                    (Some(_), Some(_)) => Err(AnalyzeError::Ambiguous(format!("{}.{name}", qual.join(".")))),
+                    (None, _) => Ok(None),
+                }
+            }
+        }
+    }
+}

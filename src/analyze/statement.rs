@@ -1,0 +1,635 @@
+//! Statements: DML with RETURNING, COPY, cursors, PREPARE/EXECUTE, EXPLAIN, SET/RESET/SHOW and
+//! transaction control; every other kind is unsupported.
+
+use sqlparser::ast::{
+    Assignment, AssignmentTarget, CloseCursor, ContextModifier, CopyLegacyCsvOption, CopyLegacyOption, CopyOption,
+    CopySource, CopyTarget, DeclareType, DescribeAlias, DiscardObject, Expr, FromTable, MergeAction, MergeInsertKind,
+    MergeUpdateKind, OnConflictAction, OnInsert, Reset, Set, Statement, TableFactor, TableObject, UpdateTableFromKind,
+};
+
+use super::expr::{literal_string, object_parts, Cx};
+use super::facts::{Clause, CopyOut, Kind, Lineage, Outputs, PathChange, Setting, TxControl};
+use super::scope::{Entry, EntryCol, Level, Scope};
+use super::{fold_ident, AnalyzeError, Analyzer};
+use crate::catalog::RelId;
+use crate::policy::WriteKind;
+
+fn unsupported<T>(what: impl Into<String>) -> Result<T, AnalyzeError> {
+    Err(AnalyzeError::Unsupported(what.into()))
+}
+
+/// A short name for an unsupported statement, for the refusal message.
+fn statement_name(s: &Statement) -> String {
+    let text = s.to_string();
+    let words: Vec<&str> = text.split_whitespace().take(2).collect();
+    words.join(" ").to_ascii_uppercase()
+}
+
+impl Analyzer<'_> {
+    pub(super) fn statement(&mut self, s: &Statement) -> Result<(Kind, Outputs), AnalyzeError> {
+        Ok(match s {
+            Statement::Query(q) => (Kind::Query, self.query(q, None)?),
+            Statement::Insert(_) => (Kind::Insert, self.dml(s, None)?),
+            Statement::Update(_) => (Kind::Update, self.dml(s, None)?),
+            Statement::Delete(_) => (Kind::Delete, self.dml(s, None)?),
+            Statement::Merge(_) => (Kind::Merge, self.dml(s, None)?),
+            Statement::Copy {
+                source,
+                to,
+                target,
+                options,
+                legacy_options,
+                payload,
+            } => self.copy(source, *to, target, options, legacy_options, payload.is_some())?,
+            Statement::Declare { stmts, .. } => {
+                let [d] = stmts.as_slice() else {
+                    return unsupported("DECLARE of several names");
+                };
+                let (Some(DeclareType::Cursor), Some(q), [name]) = (&d.declare_type, &d.for_query, d.names.as_slice()) else {
+                    return unsupported("DECLARE that is not a cursor");
+                };
+                if d.binary == Some(true) {
+                    return unsupported("BINARY cursors (unscharf masks text results)");
+                }
+                let outs = self.query(q, None)?;
+                (Kind::Declare { name: fold_ident(name) }, outs)
+            }
+            Statement::Fetch { name, into, .. } => {
+                if into.is_some() {
+                    return unsupported("FETCH INTO");
+                }
+                (Kind::Fetch { name: fold_ident(name) }, Outputs::Unknown)
+            }
+            Statement::Close { cursor } => {
+                let name = match cursor {
+                    CloseCursor::All => None,
+                    CloseCursor::Specific { name } => Some(fold_ident(name)),
+                };
+                (Kind::ClosePortal { name }, Outputs::None)
+            }
+            Statement::Prepare { name, statement, .. } => {
+                let (_, outs) = match statement.as_ref() {
+                    Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Merge(_) => {
+                        self.statement(statement)?
+                    }
+                    other => return unsupported(format!("PREPARE of {}", statement_name(other))),
+                };
+                (Kind::Prepare { name: fold_ident(name) }, outs)
+            }
+            Statement::Execute {
+                name: Some(name),
+                parameters,
+                immediate: false,
+                into,
+                using,
+                output: false,
+                default: false,
+                ..
+            } if into.is_empty() && using.is_empty() => {
+                let scope = Scope::new(Level::default(), None);
+                let cx = Cx::new(Clause::FunctionArgument);
+                for p in parameters {
+                    let l = self.expr(p, &scope, cx)?;
+                    self.consume(vec![l], cx, "EXECUTE");
+                }
+                let parts = object_parts(name)?;
+                (Kind::Execute { name: parts.join(".") }, Outputs::Unknown)
+            }
+            Statement::Deallocate { name, .. } => {
+                let n = fold_ident(name);
+                let name = if name.quote_style.is_none() && n == "all" { None } else { Some(n) };
+                (Kind::Deallocate { name }, Outputs::None)
+            }
+            Statement::Explain {
+                describe_alias: DescribeAlias::Explain,
+                analyze,
+                statement,
+                query_plan: false,
+                estimate: false,
+                options,
+                ..
+            } => {
+                let analyze = *analyze
+                    || options
+                        .iter()
+                        .flatten()
+                        .any(|o| fold_ident(&o.name) == "analyze" && o.arg.as_ref().is_none_or(|a| !is_false(a)));
+                match statement.as_ref() {
+                    Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Merge(_) => {
+                        self.statement(statement)?;
+                    }
+                    other => return unsupported(format!("EXPLAIN of {}", statement_name(other))),
+                }
+                let plan = super::facts::Output {
+                    name: "QUERY PLAN".into(),
+                    lineage: Lineage::constant(),
+                    explicit: true,
+                };
+                (Kind::Explain { analyze }, Outputs::Known(vec![plan]))
+            }
+            Statement::Set(set) => {
+                self.set(set)?;
+                (Kind::Set, Outputs::None)
+            }
+            Statement::Reset(r) => {
+                let name = match &r.reset {
+                    Reset::ALL => "all".to_owned(),
+                    Reset::SessionAuthorization => "session_authorization".to_owned(),
+                    Reset::ConfigurationParameter(n) => object_parts(n)?.join("."),
+                };
+                if name == "all" || name == "search_path" {
+                    self.facts.path_change = Some(PathChange::Reset);
+                }
+                self.facts.settings.push(Setting { name, via: "RESET" });
+                (Kind::Reset, Outputs::None)
+            }
+            Statement::ShowVariable { .. } => (Kind::Show, Outputs::Unknown),
+            Statement::StartTransaction {
+                statements,
+                exception,
+                has_end_keyword: false,
+                ..
+            } if statements.is_empty() && exception.is_none() => (Kind::Transaction(TxControl::Begin), Outputs::None),
+            Statement::Commit { .. } => (Kind::Transaction(TxControl::Commit), Outputs::None),
+            Statement::Rollback { savepoint, .. } => {
+                let k = if savepoint.is_some() { TxControl::RollbackTo } else { TxControl::Rollback };
+                (Kind::Transaction(k), Outputs::None)
+            }
+            Statement::Savepoint { .. } => (Kind::Transaction(TxControl::Savepoint), Outputs::None),
+            Statement::ReleaseSavepoint { .. } => (Kind::Transaction(TxControl::Release), Outputs::None),
+            Statement::LISTEN { .. } | Statement::UNLISTEN { .. } => (Kind::Listen, Outputs::None),
+            Statement::NOTIFY { .. } => {
+                return unsupported("NOTIFY (a side channel between sessions, like pg_notify)");
+            }
+            Statement::Discard { object_type } => {
+                let all = matches!(object_type, DiscardObject::ALL);
+                if all {
+                    self.facts.path_change = Some(PathChange::Reset);
+                }
+                (Kind::Discard { all }, Outputs::None)
+            }
+            other => return unsupported(statement_name(other)),
+        })
+    }
+
+    fn set(&mut self, set: &Set) -> Result<(), AnalyzeError> {
+        let push = |a: &mut Self, name: &str| {
+            a.facts.settings.push(Setting {
+                name: name.to_owned(),
+                via: "SET",
+            })
+        };
+        match set {
+            Set::SingleAssignment {
+                scope,
+                hivevar: false,
+                variable,
+                values,
+            } => {
+                if matches!(scope, Some(ContextModifier::Global)) {
+                    return unsupported("SET GLOBAL");
+                }
+                let mut name = object_parts(variable)?.join(".");
+                if name == "schema" {
+                    name = "search_path".into();
+                }
+                if name == "search_path" {
+                    self.literal_sensitive = true;
+                    self.facts.path_change = Some(search_path_values(values));
+                }
+                push(self, &name);
+            }
+            Set::SetRole { .. } => push(self, "role"),
+            Set::SetSessionAuthorization(_) => push(self, "session_authorization"),
+            Set::SetNames { .. } | Set::SetNamesDefault {} => push(self, "client_encoding"),
+            Set::SetTimeZone { .. } => push(self, "timezone"),
+            Set::SetTransaction { .. } => push(self, "transaction"),
+            _ => return unsupported("this form of SET"),
+        }
+        Ok(())
+    }
+
+    /// INSERT, UPDATE, DELETE and MERGE (also inside CTEs); returns the RETURNING columns.
+    pub(super) fn dml(&mut self, s: &Statement, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
+        match s {
+            Statement::Insert(ins) => {
+                if ins.or.is_some()
+                    || ins.ignore
+                    || ins.partitioned.is_some()
+                    || !ins.after_columns.is_empty()
+                    || ins.overwrite
+                    || !ins.assignments.is_empty()
+                    || ins.by_name
+                    || ins.has_table_keyword
+                    || ins.output.is_some()
+                    || ins.replace_into
+                    || ins.priority.is_some()
+                    || ins.insert_alias.is_some()
+                    || ins.settings.is_some()
+                    || ins.format_clause.is_some()
+                    || ins.multi_table_insert_type.is_some()
+                    || !ins.multi_table_into_clauses.is_empty()
+                    || !ins.multi_table_when_clauses.is_empty()
+                    || ins.multi_table_else_clause.is_some()
+                {
+                    return unsupported("INSERT clause");
+                }
+                let TableObject::TableName(name) = &ins.table else {
+                    return unsupported("INSERT into a function or subquery");
+                };
+                let rel = self.resolve_relation(&object_parts(name)?)?;
+                self.write(rel, WriteKind::Insert);
+                let targets: Vec<String> = if ins.columns.is_empty() {
+                    self.ctx.catalog.rel(rel).columns.iter().map(|c| c.name.clone()).collect()
+                } else {
+                    ins.columns.iter().map(|c| object_parts(c).map(|p| p.join("."))).collect::<Result<_, _>>()?
+                };
+                let table = self.ctx.catalog.rel(rel).name.to_string();
+                if let Some(src) = &ins.source {
+                    let outs = self.query(src, parent)?;
+                    match outs {
+                        Outputs::Known(o) => {
+                            if o.len() > targets.len() {
+                                return unsupported("INSERT has more expressions than target columns");
+                            }
+                            for (out, col) in o.into_iter().zip(&targets) {
+                                self.consume(vec![out.lineage], Cx::new(Clause::WriteSource), &format!("INSERT INTO {table} ({col})"));
+                            }
+                        }
+                        _ => return unsupported("INSERT from a source of unknown columns"),
+                    }
+                }
+                let alias = ins.table_alias.as_ref().map(|a| fold_ident(&a.alias));
+                let level = self.target_level(rel, alias);
+                if let Some(OnInsert::OnConflict(oc)) = &ins.on {
+                    if let OnConflictAction::DoUpdate(du) = &oc.action {
+                        self.write(rel, WriteKind::Update);
+                        let mut lvl = level.clone();
+                        let excluded_cols = self.ctx.catalog.rel(rel).columns.iter().map(|c| EntryCol {
+                            name: c.name.clone(),
+                            lineage: Lineage::constant(),
+                            explicit: true,
+                        });
+                        lvl.entries.push(Entry {
+                            alias: "excluded".into(),
+                            schema: None,
+                            cols: Some(excluded_cols.collect()),
+                        });
+                        let scope = Scope::new(lvl, parent);
+                        self.assignments(&du.assignments, &scope, &table)?;
+                        if let Some(w) = &du.selection {
+                            self.where_clause(w, &scope)?;
+                        }
+                    }
+                } else if ins.on.is_some() {
+                    return unsupported("ON DUPLICATE KEY");
+                }
+                self.returning(&ins.returning, level, parent)
+            }
+            Statement::Update(u) => {
+                if u.on_cluster.is_some() || u.output.is_some() || u.or.is_some() || !u.order_by.is_empty() || u.limit.is_some() || u.settings.is_some() || !u.optimizer_hints.is_empty() {
+                    return unsupported("UPDATE clause");
+                }
+                let (rel, mut level) = self.dml_target(&u.table.relation, !u.table.joins.is_empty())?;
+                self.write(rel, WriteKind::Update);
+                let table = self.ctx.catalog.rel(rel).name.to_string();
+                let target_only = level.clone();
+                match &u.from {
+                    None => {}
+                    Some(UpdateTableFromKind::AfterSet(items)) => {
+                        let from = self.from_list(items, parent)?;
+                        level.entries.extend(from.entries);
+                        level.merged.extend(from.merged);
+                    }
+                    Some(UpdateTableFromKind::BeforeSet(_)) => return unsupported("UPDATE FROM before SET"),
+                }
+                let scope = Scope::new(level, parent);
+                self.assignments(&u.assignments, &scope, &table)?;
+                if let Some(w) = &u.selection {
+                    self.where_clause(w, &scope)?;
+                }
+                let mut ret = scope.level.clone();
+                ret.star = target_only.star;
+                self.returning(&u.returning, ret, parent)
+            }
+            Statement::Delete(d) => {
+                if !d.tables.is_empty() || d.on_cluster.is_some() || d.output.is_some() || !d.order_by.is_empty() || d.limit.is_some() || d.settings.is_some() || !d.optimizer_hints.is_empty() {
+                    return unsupported("DELETE clause");
+                }
+                let FromTable::WithFromKeyword(items) = &d.from else {
+                    return unsupported("DELETE without FROM");
+                };
+                let [item] = items.as_slice() else {
+                    return unsupported("DELETE from several tables");
+                };
+                let (rel, mut level) = self.dml_target(&item.relation, !item.joins.is_empty())?;
+                self.write(rel, WriteKind::Delete);
+                let target_only = level.clone();
+                if let Some(using) = &d.using {
+                    let from = self.from_list(using, parent)?;
+                    level.entries.extend(from.entries);
+                    level.merged.extend(from.merged);
+                }
+                let scope = Scope::new(level, parent);
+                if let Some(w) = &d.selection {
+                    self.where_clause(w, &scope)?;
+                }
+                let mut ret = scope.level.clone();
+                ret.star = target_only.star;
+                self.returning(&d.returning, ret, parent)
+            }
+            Statement::Merge(m) => {
+                if m.output.is_some() || !m.optimizer_hints.is_empty() {
+                    return unsupported("MERGE clause");
+                }
+                let (rel, mut level) = self.dml_target(&m.table, false)?;
+                let table = self.ctx.catalog.rel(rel).name.to_string();
+                let src = self.table_source(&m.source, parent)?;
+                level.entries.extend(src.entries);
+                let scope = Scope::new(level, parent);
+                let on = self.expr(&m.on, &scope, Cx::new(Clause::JoinOn))?;
+                self.consume(vec![on], Cx::new(Clause::JoinOn), "MERGE ON");
+                for clause in &m.clauses {
+                    if let Some(p) = &clause.predicate {
+                        let l = self.expr(p, &scope, Cx::new(Clause::Where))?;
+                        self.consume(vec![l], Cx::new(Clause::Where), "MERGE WHEN");
+                    }
+                    match &clause.action {
+                        MergeAction::Insert(ie) => {
+                            self.write(rel, WriteKind::Insert);
+                            let MergeInsertKind::Values(v) = &ie.kind else {
+                                return unsupported("MERGE INSERT ROW/*");
+                            };
+                            if ie.insert_predicate.is_some() {
+                                return unsupported("MERGE INSERT predicate");
+                            }
+                            for row in &v.rows {
+                                for e in &row.content {
+                                    if super::is_default_keyword(e) {
+                                        continue;
+                                    }
+                                    let l = self.expr(e, &scope, Cx::new(Clause::WriteSource))?;
+                                    self.consume(vec![l], Cx::new(Clause::WriteSource), &format!("MERGE INSERT INTO {table}"));
+                                }
+                            }
+                        }
+                        MergeAction::Update(ue) => {
+                            self.write(rel, WriteKind::Update);
+                            if ue.update_predicate.is_some() || ue.delete_predicate.is_some() {
+                                return unsupported("MERGE UPDATE predicate");
+                            }
+                            let MergeUpdateKind::Set(assignments) = &ue.kind else {
+                                return unsupported("MERGE UPDATE SET *");
+                            };
+                            self.assignments(assignments, &scope, &table)?;
+                        }
+                        MergeAction::Delete { .. } => self.write(rel, WriteKind::Delete),
+                        MergeAction::DoNothing { .. } => {}
+                    }
+                }
+                Ok(Outputs::None)
+            }
+            other => unsupported(statement_name(other)),
+        }
+    }
+
+    fn table_source(&mut self, tf: &TableFactor, parent: Option<&Scope>) -> Result<Level, AnalyzeError> {
+        let twj = sqlparser::ast::TableWithJoins {
+            relation: tf.clone(),
+            joins: Vec::new(),
+        };
+        self.from_list(std::slice::from_ref(&twj), parent)
+    }
+
+    fn write(&mut self, rel: RelId, kind: WriteKind) {
+        self.facts.touch(rel);
+        if !self.facts.writes.contains(&(rel, kind)) {
+            self.facts.writes.push((rel, kind));
+        }
+    }
+
+    /// The written table of UPDATE/DELETE/MERGE: a plain relation with an optional alias.
+    fn dml_target(&mut self, tf: &TableFactor, has_joins: bool) -> Result<(RelId, Level), AnalyzeError> {
+        let TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            sample: None,
+            ..
+        } = tf
+        else {
+            return unsupported("write target that is not a table");
+        };
+        if has_joins {
+            return unsupported("joins in a write target");
+        }
+        if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+            return unsupported("column aliases on a write target");
+        }
+        let rel = self.resolve_relation(&object_parts(name)?)?;
+        let alias = alias.as_ref().map(|a| fold_ident(&a.name));
+        Ok((rel, self.target_level(rel, alias)))
+    }
+
+    fn target_level(&mut self, rel: RelId, alias: Option<String>) -> Level {
+        let alias = alias.map(|a| sqlparser::ast::TableAlias {
+            explicit: true,
+            name: sqlparser::ast::Ident::new(a),
+            columns: Vec::new(),
+            at: None,
+        });
+        self.relation_level(rel, alias.as_ref(), &[])
+    }
+
+    fn assignments(&mut self, list: &[Assignment], scope: &Scope, table: &str) -> Result<(), AnalyzeError> {
+        let cx = Cx::new(Clause::WriteSource);
+        for a in list {
+            let targets = match &a.target {
+                AssignmentTarget::ColumnName(n) => vec![object_parts(n)?.join(".")],
+                AssignmentTarget::Tuple(ns) => ns.iter().map(|n| object_parts(n).map(|p| p.join("."))).collect::<Result<_, _>>()?,
+            };
+            let via = format!("UPDATE {table} SET {}", targets.join(", "));
+            let l = match &a.value {
+                Expr::Subquery(q) if targets.len() > 1 => {
+                    let parts = self.subquery_lineage(q, scope)?;
+                    self.consume(parts, cx, &via)
+                }
+                e if super::is_default_keyword(e) => Lineage::constant(),
+                e => self.expr(e, scope, cx)?,
+            };
+            self.consume(vec![l], cx, &via);
+        }
+        Ok(())
+    }
+
+    fn where_clause(&mut self, w: &Expr, scope: &Scope) -> Result<(), AnalyzeError> {
+        let l = self.expr(
+            w,
+            scope,
+            Cx {
+                clause: Clause::Where,
+                lookup: true,
+            },
+        )?;
+        self.consume(vec![l], Cx::new(Clause::Where), "WHERE");
+        Ok(())
+    }
+
+    fn returning(&mut self, items: &Option<Vec<sqlparser::ast::SelectItem>>, level: Level, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
+        match items {
+            None => Ok(Outputs::None),
+            Some(items) => {
+                let scope = Scope::new(level, parent);
+                self.projection(items, &scope, Clause::Returning)
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn copy(
+        &mut self,
+        source: &CopySource,
+        to: bool,
+        target: &CopyTarget,
+        options: &[CopyOption],
+        legacy: &[CopyLegacyOption],
+        has_payload: bool,
+    ) -> Result<(Kind, Outputs), AnalyzeError> {
+        self.literal_sensitive = true;
+        if has_payload {
+            return unsupported("COPY with inline data");
+        }
+        match (to, target) {
+            (true, CopyTarget::Stdout) | (false, CopyTarget::Stdin) => {}
+            _ => return unsupported("COPY to or from a file or program"),
+        }
+        if !to {
+            let CopySource::Table { table_name, .. } = source else {
+                return unsupported("COPY (query) FROM");
+            };
+            let rel = self.resolve_relation(&object_parts(table_name)?)?;
+            self.write(rel, WriteKind::Insert);
+            return Ok((Kind::CopyFrom, Outputs::None));
+        }
+        let format = copy_format(options, legacy)?;
+        let outs = match source {
+            CopySource::Query(q) => self.query(q, None)?,
+            CopySource::Table { table_name, columns } => {
+                let rel = self.resolve_relation(&object_parts(table_name)?)?;
+                self.facts.touch(rel);
+                let r = self.ctx.catalog.rel(rel);
+                let idx: Vec<usize> = if columns.is_empty() {
+                    (0..r.columns.len()).collect()
+                } else {
+                    columns
+                        .iter()
+                        .map(|c| {
+                            let n = fold_ident(c);
+                            r.column_index(&n).ok_or(AnalyzeError::UnknownColumn(n))
+                        })
+                        .collect::<Result<_, _>>()?
+                };
+                Outputs::Known(
+                    idx.into_iter()
+                        .map(|i| super::facts::Output {
+                            name: r.columns[i].name.clone(),
+                            lineage: Lineage::column(super::facts::ColRef { rel, col: i as u16 }),
+                            explicit: true,
+                        })
+                        .collect(),
+                )
+            }
+        };
+        Ok((Kind::CopyTo(format), outs))
+    }
+}
+
+fn is_false(e: &Expr) -> bool {
+    matches!(e, Expr::Value(v) if matches!(v.value, sqlparser::ast::Value::Boolean(false)))
+        || matches!(e, Expr::Identifier(i) if matches!(i.value.to_ascii_lowercase().as_str(), "false" | "off" | "0"))
+}
+
+fn search_path_values(values: &[Expr]) -> PathChange {
+    let mut out = Vec::new();
+    for v in values {
+        match v {
+            Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") => {
+                return PathChange::Reset
+            }
+            Expr::Identifier(i) => out.push(fold_ident(i)),
+            other => match literal_string(other) {
+                Some(s) => out.extend(crate::catalog::parse_search_path(&s)),
+                None => return PathChange::Unknown,
+            },
+        }
+    }
+    PathChange::To(out)
+}
+
+fn one_byte(c: char, what: &str) -> Result<u8, AnalyzeError> {
+    if c.is_ascii() {
+        Ok(c as u8)
+    } else {
+        unsupported(format!("COPY {what} must be a single ASCII character"))
+    }
+}
+
+fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<CopyOut, AnalyzeError> {
+    let mut kind = "text".to_owned();
+    let (mut delimiter, mut null, mut quote, mut escape, mut header) = (None, None, None, None, false);
+    for o in options {
+        match o {
+            CopyOption::Format(f) => kind = f.value.to_ascii_lowercase(),
+            CopyOption::Delimiter(c) => delimiter = Some(one_byte(*c, "DELIMITER")?),
+            CopyOption::Null(s) => null = Some(s.as_bytes().to_vec()),
+            CopyOption::Header(h) => header = *h,
+            CopyOption::Quote(c) => quote = Some(one_byte(*c, "QUOTE")?),
+            CopyOption::Escape(c) => escape = Some(one_byte(*c, "ESCAPE")?),
+            CopyOption::ForceQuote(_) | CopyOption::ForceNotNull(_) | CopyOption::ForceNull(_) | CopyOption::Freeze(_) => {}
+            CopyOption::Encoding(e) => {
+                let e = e.to_ascii_lowercase().replace(['-', '_'], "");
+                if e != "utf8" {
+                    return unsupported("COPY ENCODING other than UTF8");
+                }
+            }
+        }
+    }
+    for o in legacy {
+        match o {
+            CopyLegacyOption::Binary => kind = "binary".into(),
+            CopyLegacyOption::Csv(opts) => {
+                kind = "csv".into();
+                for c in opts {
+                    match c {
+                        CopyLegacyCsvOption::Header => header = true,
+                        CopyLegacyCsvOption::Quote(q) => quote = Some(one_byte(*q, "QUOTE")?),
+                        CopyLegacyCsvOption::Escape(e) => escape = Some(one_byte(*e, "ESCAPE")?),
+                        CopyLegacyCsvOption::ForceQuote(_) | CopyLegacyCsvOption::ForceNotNull(_) => {}
+                    }
+                }
+            }
+            CopyLegacyOption::Delimiter(c) => delimiter = Some(one_byte(*c, "DELIMITER")?),
+            CopyLegacyOption::Null(s) => null = Some(s.as_bytes().to_vec()),
+            CopyLegacyOption::Header => header = true,
+            _ => return unsupported("COPY option"),
+        }
+    }
+    match kind.as_str() {
+        "text" => Ok(CopyOut::Text {
+            delimiter: delimiter.unwrap_or(b'\t'),
+            null: null.unwrap_or_else(|| b"\\N".to_vec()),
+        }),
+        "csv" => {
+            let quote = quote.unwrap_or(b'"');
+            Ok(CopyOut::Csv {
+                delimiter: delimiter.unwrap_or(b','),
+                quote,
+                escape: escape.unwrap_or(quote),
+                null: null.unwrap_or_default(),
+                header,
+            })
+        }
+        "binary" => Ok(CopyOut::Binary),
+        other => unsupported(format!("COPY FORMAT {other}")),
+    }
+}

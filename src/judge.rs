@@ -1,0 +1,135 @@
+//! One message's verdict: analysis plus decision for every statement, shared by the proxy,
+//! `unscharf explain` and `unscharf test` so they can never disagree.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+
+use crate::analyze::facts::{Analysis, Kind, StatementFacts};
+use crate::analyze::AnalyzeError;
+use crate::catalog::Catalog;
+use crate::policy::decide::{decide, ColAction, DecideCtx, Plan};
+use crate::policy::{PolicySet, Purpose, Reason, Refusal};
+
+/// Statements and cursors the session has prepared or declared, by name.
+pub trait Registry {
+    fn prepared(&self, name: &str) -> Option<Arc<StatementFacts>>;
+    fn portal(&self, name: &str) -> Option<Arc<StatementFacts>>;
+}
+
+/// A registry that knows nothing (offline tools).
+pub struct NoRegistry;
+
+impl Registry for NoRegistry {
+    fn prepared(&self, _: &str) -> Option<Arc<StatementFacts>> {
+        None
+    }
+    fn portal(&self, _: &str) -> Option<Arc<StatementFacts>> {
+        None
+    }
+}
+
+/// The analyzer's failure as the rule it breaks.
+pub fn refusal_for(e: &AnalyzeError) -> Refusal {
+    let reason = match e {
+        AnalyzeError::Lex(_) | AnalyzeError::Parse(_) | AnalyzeError::Differential(_) => Reason::Unparsable,
+        AnalyzeError::Unsupported(_) | AnalyzeError::Ambiguous(_) => Reason::UnsupportedStatement,
+        AnalyzeError::UnknownRelation(_) | AnalyzeError::UnknownColumn(_) => Reason::UnknownRelation,
+        AnalyzeError::UnknownFunction(_) => Reason::ForbiddenFunction,
+        AnalyzeError::Setting(_) => Reason::ForbiddenSetting,
+    };
+    Refusal::new(reason, e.to_string())
+}
+
+/// Context for judging statements of one session.
+pub struct JudgeCtx<'a> {
+    pub policy: &'a PolicySet,
+    pub purpose: &'a Purpose,
+    pub catalog: &'a Catalog,
+    pub today: NaiveDate,
+    pub read_campaigns: &'a BTreeSet<String>,
+}
+
+/// An allowed statement: its plan, and for PREPARE/DECLARE the facts to remember.
+#[derive(Debug, Clone)]
+pub struct Allowed {
+    pub plan: Plan,
+    pub facts: Arc<StatementFacts>,
+}
+
+/// Judges one analyzed statement, resolving EXECUTE and FETCH through the registry.
+pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<Allowed, Refusal> {
+    let dcx = DecideCtx {
+        policy: cx.policy,
+        purpose: cx.purpose,
+        catalog: cx.catalog,
+        today: cx.today,
+        read_campaigns: cx.read_campaigns,
+    };
+    let own = decide(f, &dcx)?;
+    let inner = match &f.kind {
+        Kind::Execute { name } => Some(reg.prepared(name).ok_or_else(|| {
+            Refusal::new(Reason::UnsupportedStatement, format!("prepared statement {name} is not known to unscharf"))
+        })?),
+        Kind::Fetch { name } => Some(reg.portal(name).ok_or_else(|| {
+            Refusal::new(Reason::UnsupportedStatement, format!("cursor {name} is not known to unscharf"))
+        })?),
+        _ => None,
+    };
+    match inner {
+        None => Ok(Allowed {
+            plan: own,
+            facts: f.clone(),
+        }),
+        Some(inner) => {
+            // EXECUTE and FETCH are judged by the statement they run, under today's policy.
+            let mut plan = decide(&inner, &dcx)?;
+            plan.campaigns.extend(own.campaigns);
+            plan.reads.extend(own.reads);
+            Ok(Allowed { plan, facts: inner })
+        }
+    }
+}
+
+/// Judges every statement of a message: one refusal refuses the whole message.
+pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<Vec<Allowed>, Refusal> {
+    a.statements
+        .iter()
+        .map(|f| judge_statement(&Arc::new(f.clone()), cx, reg))
+        .collect()
+}
+
+/// A compact description of a verdict, as `unscharf test` and the decision tables compare them:
+/// `allowed`, `masked: a, b`, `dropped: c`, `masked: a; dropped: c`, or `refused: reason`.
+pub fn summary(verdict: &Result<Vec<Allowed>, Refusal>) -> String {
+    match verdict {
+        Err(r) => format!("refused: {}", r.reason),
+        Ok(all) => {
+            let mut masked = Vec::new();
+            let mut dropped = Vec::new();
+            for a in all {
+                let names: Vec<String> = a
+                    .facts
+                    .outputs
+                    .known()
+                    .map(|o| o.iter().map(|o| o.name.clone()).collect())
+                    .unwrap_or_default();
+                for (i, c) in a.plan.columns.iter().flatten().enumerate() {
+                    let name = names.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
+                    match c {
+                        ColAction::Mask(_) => masked.push(name),
+                        ColAction::Drop => dropped.push(name),
+                        ColAction::Pass => {}
+                    }
+                }
+            }
+            match (masked.is_empty(), dropped.is_empty()) {
+                (true, true) => "allowed".into(),
+                (false, true) => format!("masked: {}", masked.join(", ")),
+                (true, false) => format!("dropped: {}", dropped.join(", ")),
+                (false, false) => format!("masked: {}; dropped: {}", masked.join(", "), dropped.join(", ")),
+            }
+        }
+    }
+}

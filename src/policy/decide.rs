@@ -1,0 +1,441 @@
+//! The decision: analyzed facts + purpose → a result plan (pass, mask, drop per column) or a refusal.
+//! Pure: no I/O, no clock (the caller passes today's date).
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::NaiveDate;
+
+use super::{ColumnRule, PolicySet, Purpose, QName, Reason, Refusal, WriteKind};
+use crate::analyze::facts::{Clause, ColRef, Kind, Outputs, StatementFacts};
+use crate::catalog::{Catalog, RelId};
+use crate::mask::functions::{Mask, PseudonymKey};
+
+/// Settings a session may not change (rule 9); `unscharf.*` too.
+pub const FORBIDDEN_SETTINGS: &[&str] = &["standard_conforming_strings", "client_encoding", "role", "session_authorization"];
+
+/// Catalog relations that expose row values or other sessions' query texts (rule 3).
+pub const LEAKY_CATALOGS: &[&str] = &[
+    "pg_stats",
+    "pg_stats_ext",
+    "pg_stats_ext_exprs",
+    "pg_statistic",
+    "pg_statistic_ext_data",
+    "pg_stat_activity",
+    "pg_stat_statements",
+    "pg_largeobject",
+];
+
+/// Functions that read files, run SQL given as text, reach other databases, act on other sessions
+/// or leak into side channels (rule 7). A trailing `*` matches a prefix.
+pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
+    "dblink*", "pg_read_*", "pg_ls_*", "pg_stat_file", "pg_file_*", "lo_*", "loread", "lowrite",
+    "query_to_xml*", "cursor_to_xml*", "table_to_xml*", "schema_to_xml*", "database_to_xml*", "ts_stat",
+    "ts_rewrite", "pg_notify", "pg_stat_get_activity", "pg_stat_get_backend_activity", "pg_stat_statements*",
+    "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile*", "pg_logical_*",
+    "pg_replication_*", "pg_create_*", "pg_drop_replication_slot", "pg_copy_*", "pg_promote", "pg_switch_wal",
+    "pg_backup_*", "pg_start_backup", "pg_stop_backup", "pg_import_system_collations", "binary_upgrade_*",
+    "pg_stat_reset*", "pg_log_backend_memory_contexts", "pg_current_logfile",
+];
+
+pub fn is_forbidden_function(name: &str) -> bool {
+    FORBIDDEN_FUNCTIONS.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == *p,
+    })
+}
+
+/// What to do with one result column.
+#[derive(Debug, Clone)]
+pub enum ColAction {
+    Pass,
+    Mask(MaskAction),
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+pub struct MaskAction {
+    pub mask: Mask,
+    pub key: Option<PseudonymKey>,
+    /// `schema.table.column`, for explain output.
+    pub column: String,
+}
+
+impl ColAction {
+    pub fn is_pass(&self) -> bool {
+        matches!(self, ColAction::Pass)
+    }
+}
+
+/// How the results of an allowed statement are rewritten.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    /// Per result column; None when every column passes (or the width is unknown and nothing is protected).
+    pub columns: Option<Vec<ColAction>>,
+    /// Campaigns the statement touches.
+    pub campaigns: Vec<String>,
+    /// Campaigns it reads (the session remembers them for rule 4).
+    pub reads: Vec<String>,
+}
+
+impl Plan {
+    pub fn masked(&self) -> bool {
+        self.columns.iter().flatten().any(|c| matches!(c, ColAction::Mask(_)))
+    }
+
+    pub fn dropped(&self) -> bool {
+        self.columns.iter().flatten().any(|c| matches!(c, ColAction::Drop))
+    }
+}
+
+/// Everything decide() needs besides the facts.
+pub struct DecideCtx<'a> {
+    pub policy: &'a PolicySet,
+    pub purpose: &'a Purpose,
+    pub catalog: &'a Catalog,
+    pub today: NaiveDate,
+    /// Campaigns the session has read so far.
+    pub read_campaigns: &'a BTreeSet<String>,
+}
+
+/// Where a relation belongs.
+enum Class<'a> {
+    System,
+    Shared(&'a super::TableGrant),
+    Campaign(usize, Option<&'a super::TableGrant>),
+    Nowhere,
+}
+
+impl DecideCtx<'_> {
+    fn class(&self, rel: RelId) -> Class<'_> {
+        let r = self.catalog.rel(rel);
+        if r.is_system() {
+            return Class::System;
+        }
+        if let Some(g) = self.policy.shared.get(&r.name) {
+            return Class::Shared(g);
+        }
+        match self.policy.campaign_index(&r.name) {
+            Some(c) => Class::Campaign(c, self.purpose.tables.get(&r.name)),
+            None => Class::Nowhere,
+        }
+    }
+
+    fn column_name(&self, c: ColRef) -> String {
+        let r = self.catalog.rel(c.rel);
+        format!("{}.{}", r.name, r.columns.get(c.col as usize).map(|c| c.name.as_str()).unwrap_or("?"))
+    }
+
+    /// The rule of a column under this purpose; tables outside the purpose were refused before.
+    fn rule(&self, c: ColRef) -> ColumnRule {
+        let name = self.catalog.rel(c.rel).columns.get(c.col as usize).map(|c| c.name.as_str()).unwrap_or("");
+        match self.class(c.rel) {
+            Class::System => ColumnRule::Allow,
+            Class::Shared(g) | Class::Campaign(_, Some(g)) => g.rule(name).clone(),
+            Class::Campaign(_, None) | Class::Nowhere => ColumnRule::Drop,
+        }
+    }
+
+    fn purpose_name(&self) -> &str {
+        &self.purpose.name
+    }
+}
+
+fn refuse(reason: Reason, detail: String) -> Result<Plan, Refusal> {
+    Err(Refusal::new(reason, detail))
+}
+
+/// Judges one statement (rules 1–9 of POLICY.md) and plans its result rewriting.
+pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
+    let purpose = cx.purpose_name();
+    // Rule 9: settings.
+    for s in &f.settings {
+        if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {
+            if s.via == "RESET" && !s.name.starts_with("unscharf.") {
+                continue;
+            }
+            return refuse(Reason::ForbiddenSetting, format!("{} of `{}` is not allowed through unscharf", s.via, s.name));
+        }
+    }
+    // Rule 3: relations must be catalogs (not the leaky ones), shared, or granted.
+    let mut campaigns: Vec<usize> = Vec::new();
+    for &rel in &f.relations {
+        let r = cx.catalog.rel(rel);
+        if LEAKY_CATALOGS.contains(&r.name.name.as_str()) {
+            return refuse(Reason::CatalogLeak, format!("{} exposes row values or other sessions' queries", r.name));
+        }
+        if let Class::Campaign(c, _) = cx.class(rel) {
+            if !campaigns.contains(&c) {
+                campaigns.push(c);
+            }
+        }
+    }
+    // Rule 4: one campaign per statement, and no writes into another campaign than the session has read.
+    if campaigns.len() > 1 {
+        let names: Vec<&str> = campaigns.iter().map(|&c| cx.policy.campaigns[c].name.as_str()).collect();
+        return refuse(
+            Reason::CrossCampaign,
+            format!("the statement touches tables of campaigns {} at once (purpose {purpose})", names.join(" and ")),
+        );
+    }
+    for &(rel, _) in &f.writes {
+        if let Class::Campaign(c, _) = cx.class(rel) {
+            let target = &cx.policy.campaigns[c].name;
+            if let Some(other) = cx.read_campaigns.iter().find(|r| *r != target) {
+                return refuse(
+                    Reason::CrossCampaign,
+                    format!("this session has read data of campaign {other} and may not write into campaign {target}"),
+                );
+            }
+        }
+    }
+    // Rule 5: contracts that ended.
+    for &c in &campaigns {
+        let camp = &cx.policy.campaigns[c];
+        if camp.ended(cx.today) {
+            let end = camp.contract_ends.map(|d| d.to_string()).unwrap_or_default();
+            return refuse(
+                Reason::ContractEnded,
+                format!("the contract of campaign {} ended on {end}; its data must not be used", camp.name),
+            );
+        }
+    }
+    for &rel in &f.relations {
+        let r = cx.catalog.rel(rel);
+        match cx.class(rel) {
+            Class::Campaign(c, None) => {
+                return refuse(
+                    Reason::OutsidePurpose,
+                    format!(
+                        "table {} (campaign {}) is not granted to purpose {purpose}",
+                        r.name, cx.policy.campaigns[c].name
+                    ),
+                )
+            }
+            Class::Nowhere => {
+                return refuse(
+                    Reason::OutsidePurpose,
+                    format!("table {} belongs to no campaign and is not shared (purpose {purpose})", r.name),
+                )
+            }
+            _ => {}
+        }
+    }
+    // Rule 7: functions.
+    for func in &f.functions {
+        if is_forbidden_function(&func.name) {
+            return refuse(Reason::ForbiddenFunction, format!("function {} is forbidden (it reads files, runs SQL text, reaches other databases or sessions, or leaks through a side channel)", func.name));
+        }
+        for schema in &func.schemas {
+            if crate::catalog::is_system_schema(schema) {
+                continue;
+            }
+            if !cx.purpose.functions.contains(&QName::new(schema, &func.name)) {
+                return refuse(
+                    Reason::ForbiddenFunction,
+                    format!("function {schema}.{} is not listed in the functions of purpose {purpose}", func.name),
+                );
+            }
+        }
+    }
+    // Rule 8: write grants.
+    for &(rel, kind) in &f.writes {
+        let r = cx.catalog.rel(rel);
+        let granted = match cx.class(rel) {
+            Class::Shared(g) | Class::Campaign(_, Some(g)) => g.write.contains(&kind),
+            _ => false,
+        };
+        if !granted {
+            return refuse(
+                Reason::OutsidePurpose,
+                format!("purpose {purpose} may not {} {} (no `write: [{kind}]` grant)", verb(kind), r.name),
+            );
+        }
+    }
+    // Rule 6: whole-row references to tables with any protected column.
+    for (cols, written) in &f.whole_rows {
+        if let Some(c) = cols.iter().find(|c| !cx.rule(**c).is_allow()) {
+            return refuse(
+                Reason::ProtectedColumn,
+                format!(
+                    "whole-row reference {written} includes column {}, which is protected for purpose {purpose}",
+                    cx.column_name(*c)
+                ),
+            );
+        }
+    }
+    // Rule 6: column uses outside the select list.
+    for u in &f.uses {
+        match cx.rule(u.col) {
+            ColumnRule::Allow => {}
+            ColumnRule::Mask { lookup: true, .. } if u.clause == Clause::WhereLookup => {}
+            ColumnRule::Mask { .. } => {
+                let how = if u.clause == Clause::WhereLookup {
+                    " (it has no `lookup: true`)".to_owned()
+                } else {
+                    String::new()
+                };
+                return refuse(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "column {} is masked for purpose {purpose} and cannot be used in {} in {}{how}",
+                        cx.column_name(u.col),
+                        u.via,
+                        u.clause
+                    ),
+                );
+            }
+            ColumnRule::Drop => {
+                return refuse(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "column {} is not visible to purpose {purpose} and cannot be used in {} in {}",
+                        cx.column_name(u.col),
+                        u.via,
+                        u.clause
+                    ),
+                );
+            }
+        }
+    }
+    let columns = plan_outputs(f, cx)?;
+    let names = |cs: &[usize]| cs.iter().map(|&c| cx.policy.campaigns[c].name.clone()).collect::<Vec<_>>();
+    let read_rels: Vec<usize> = f
+        .relations
+        .iter()
+        .filter(|r| !f.writes.iter().any(|(w, _)| w == *r) || !matches!(f.kind, Kind::Insert | Kind::CopyFrom))
+        .filter_map(|&r| match cx.class(r) {
+            Class::Campaign(c, _) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let mut reads = names(&read_rels);
+    reads.dedup();
+    Ok(Plan {
+        columns,
+        campaigns: names(&campaigns),
+        reads,
+    })
+}
+
+fn verb(k: WriteKind) -> &'static str {
+    match k {
+        WriteKind::Insert => "insert into",
+        WriteKind::Update => "update",
+        WriteKind::Delete => "delete from",
+    }
+}
+
+/// Rule 6 for result columns: plain protected columns are masked, dropped, or refuse the statement.
+fn plan_outputs(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Option<Vec<ColAction>>, Refusal> {
+    let purpose = cx.purpose_name();
+    let Outputs::Known(outs) = &f.outputs else {
+        return Ok(None);
+    };
+    let is_copy = matches!(f.kind, Kind::CopyTo(_));
+    let mut actions = Vec::with_capacity(outs.len());
+    let mut all_pass = true;
+    for o in outs {
+        let action = match o.lineage.plain_col() {
+            None => ColAction::Pass,
+            Some(c) => match cx.rule(c) {
+                ColumnRule::Allow => ColAction::Pass,
+                ColumnRule::Mask { mask, .. } => {
+                    let r = cx.catalog.rel(c.rel);
+                    ColAction::Mask(MaskAction {
+                        key: if mask.needs_key() { cx.policy.pseudonym_key_for(&r.name).cloned() } else { None },
+                        mask,
+                        column: cx.column_name(c),
+                    })
+                }
+                ColumnRule::Drop if o.explicit || is_copy => {
+                    let hint = if is_copy { "; name the columns to leave it out" } else { "" };
+                    return Err(Refusal::new(
+                        Reason::ProtectedColumn,
+                        format!("column {} is not visible to purpose {purpose}{hint}", cx.column_name(c)),
+                    ));
+                }
+                ColumnRule::Drop => ColAction::Drop,
+            },
+        };
+        all_pass &= action.is_pass();
+        actions.push(action);
+    }
+    if all_pass {
+        return Ok(None);
+    }
+    if let Kind::CopyTo(crate::analyze::facts::CopyOut::Binary) = f.kind {
+        return Err(Refusal::new(
+            Reason::UnsupportedStatement,
+            "binary COPY of masked columns cannot be masked; use text or CSV format".to_owned(),
+        ));
+    }
+    Ok(Some(actions))
+}
+
+/// Rule 10's second line of defence: for each table OID, the protected attributes and their rules
+/// under one purpose, so every RowDescription column can be checked against the plan.
+#[derive(Debug, Default)]
+pub struct Guard {
+    tables: HashMap<u32, GuardTable>,
+}
+
+#[derive(Debug)]
+enum GuardTable {
+    Protected(HashMap<i16, ColumnRule>),
+    Forbidden,
+}
+
+/// Objects with OIDs below this are built into Postgres (FirstNormalObjectId).
+const FIRST_NORMAL_OID: u32 = 16384;
+
+impl Guard {
+    pub fn build(policy: &PolicySet, purpose: &Purpose, catalog: &Catalog) -> Guard {
+        let mut tables = HashMap::new();
+        for (_, r) in catalog.relations() {
+            if r.is_system() || r.oid == 0 {
+                continue;
+            }
+            let grant = policy.shared.get(&r.name).or_else(|| purpose.tables.get(&r.name));
+            let entry = match grant {
+                None => GuardTable::Forbidden,
+                Some(g) => {
+                    let protected: HashMap<i16, ColumnRule> = r
+                        .columns
+                        .iter()
+                        .filter(|c| !g.rule(&c.name).is_allow())
+                        .map(|c| (c.attnum, g.rule(&c.name).clone()))
+                        .collect();
+                    if protected.is_empty() {
+                        continue;
+                    }
+                    GuardTable::Protected(protected)
+                }
+            };
+            tables.insert(r.oid, entry);
+        }
+        Guard { tables }
+    }
+
+    /// Whether a result column described with (table OID, attnum) may be sent under `action`.
+    pub fn check(&self, table_oid: u32, attnum: i16, action: Option<&ColAction>, known: impl Fn(u32) -> bool) -> Result<(), String> {
+        if table_oid == 0 || table_oid < FIRST_NORMAL_OID {
+            return Ok(());
+        }
+        match self.tables.get(&table_oid) {
+            None if known(table_oid) => Ok(()),
+            None => Err(format!("a result column comes from table OID {table_oid}, unknown to the catalog")),
+            Some(GuardTable::Forbidden) => match action {
+                Some(ColAction::Drop) => Ok(()),
+                _ => Err(format!("a result column comes from table OID {table_oid}, outside the purpose")),
+            },
+            Some(GuardTable::Protected(cols)) => match (cols.get(&attnum), action) {
+                (None, _) => Ok(()),
+                (Some(ColumnRule::Mask { mask, .. }), Some(ColAction::Mask(m))) if &m.mask == mask => Ok(()),
+                (Some(ColumnRule::Drop), Some(ColAction::Drop)) => Ok(()),
+                (Some(rule), _) => Err(format!(
+                    "result column {attnum} of table OID {table_oid} is protected ({rule}) but the plan does not apply that rule"
+                )),
+            },
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! Loading a policy directory: parse every file strictly, validate across files, and build one PolicySet.
+//! A directory with any error yields only errors, so a broken edit is never half-applied.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::model::{CampaignFile, ColumnRule, ColumnsSpec, SharedFile, TableSpec};
+use super::{Campaign, Columns, Member, PolicySet, Purpose, QName, TableGrant};
+use crate::mask::functions::{Mask, PseudonymKey};
+use crate::yaml::{from_yaml, line_of_key};
+
+/// One problem in one policy file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {key}: {problem}", file.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct PolicyError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub key: String,
+    pub problem: String,
+}
+
+/// Every problem found in a policy directory.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{} error(s) in policies:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+pub struct PolicyErrors(pub Vec<PolicyError>);
+
+struct Source {
+    path: PathBuf,
+    text: String,
+}
+
+impl Source {
+    fn err(&self, key: &str, problem: impl Into<String>) -> PolicyError {
+        let last = key.rsplit(" → ").next().unwrap_or(key);
+        PolicyError {
+            file: self.path.clone(),
+            line: line_of_key(&self.text, last),
+            key: key.to_owned(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Loads `dir/*.yaml` (and `*.yml`); `pseudonym_master` is the deployment secret for the pseudonym mask.
+pub fn load_dir(dir: &Path, pseudonym_master: Option<&[u8]>) -> Result<PolicySet, PolicyErrors> {
+    let dir_err = |problem: String| {
+        PolicyErrors(vec![PolicyError {
+            file: dir.to_path_buf(),
+            line: None,
+            key: "policies".into(),
+            problem,
+        }])
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| dir_err(format!("cannot read directory: {e}")))?;
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .collect();
+    paths.sort();
+    let mut sources = Vec::new();
+    for path in paths {
+        let text = std::fs::read_to_string(&path).map_err(|e| dir_err(format!("{}: {e}", path.display())))?;
+        sources.push(Source { path, text });
+    }
+    if sources.is_empty() {
+        return Err(dir_err("no policy files (*.yaml) found".into()));
+    }
+    build(&sources, pseudonym_master)
+}
+
+/// Loads policies from in-memory (name, text) pairs; used by tests and tools.
+pub fn load_texts(files: &[(&str, &str)], pseudonym_master: Option<&[u8]>) -> Result<PolicySet, PolicyErrors> {
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|(n, t)| Source {
+            path: PathBuf::from(n),
+            text: t.to_string(),
+        })
+        .collect();
+    build(&sources, pseudonym_master)
+}
+
+fn is_shared(path: &Path) -> bool {
+    path.file_stem().and_then(|s| s.to_str()) == Some("shared")
+}
+
+fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyErrors> {
+    let mut errors = Vec::new();
+    let mut campaigns: Vec<(usize, CampaignFile)> = Vec::new();
+    let mut shared_files: Vec<(usize, SharedFile)> = Vec::new();
+    for (i, src) in sources.iter().enumerate() {
+        if is_shared(&src.path) {
+            match from_yaml::<SharedFile>(&src.text, &src.path) {
+                Ok(f) => shared_files.push((i, f)),
+                Err(e) => errors.push(yaml_error(e)),
+            }
+        } else {
+            match from_yaml::<CampaignFile>(&src.text, &src.path) {
+                Ok(f) => campaigns.push((i, f)),
+                Err(e) => errors.push(yaml_error(e)),
+            }
+        }
+    }
+
+    let mut set = PolicySet::default();
+    // Campaigns and the tables they claim.
+    let mut claimed: Vec<(String, usize, usize)> = Vec::new(); // pattern, campaign index, source
+    for (src_i, file) in &campaigns {
+        let src = &sources[*src_i];
+        if set.campaigns.iter().any(|c| c.name == file.campaign) {
+            errors.push(src.err("campaign", format!("campaign `{}` is defined twice", file.campaign)));
+            continue;
+        }
+        let idx = set.campaigns.len();
+        for pattern in &file.tables {
+            match parse_pattern(pattern) {
+                Err(p) => errors.push(src.err(&format!("tables → {pattern}"), p)),
+                Ok(_) => {
+                    if let Some((other, oc, _)) = claimed.iter().find(|(o, _, _)| patterns_overlap(o, pattern)) {
+                        errors.push(src.err(
+                            &format!("tables → {pattern}"),
+                            format!(
+                                "`{pattern}` overlaps `{other}` claimed by campaign `{}`: a table belongs to one campaign",
+                                campaign_name(&campaigns, *oc)
+                            ),
+                        ));
+                    }
+                    claimed.push((pattern.clone(), idx, *src_i));
+                }
+            }
+        }
+        let needs_key = file
+            .purposes
+            .values()
+            .flat_map(|p| p.tables.values())
+            .any(spec_uses_pseudonym);
+        if needs_key && master.is_none() {
+            errors.push(src.err("mask", "the pseudonym mask needs a secret: set the environment variable named by pseudonym_key_env"));
+        }
+        set.campaigns.push(Campaign {
+            name: file.campaign.clone(),
+            description: file.description.clone().unwrap_or_default(),
+            contract_ends: file.contract_ends,
+            tables: file.tables.clone(),
+            pseudonym: master.map(|m| PseudonymKey::derive(m, &file.campaign)),
+        });
+    }
+    for (pattern, idx, _) in &claimed {
+        if let Some(schema) = pattern.strip_suffix(".*") {
+            set.schema_owner.insert(schema.to_owned(), *idx);
+        } else if let Ok(q) = QName::parse(pattern) {
+            set.table_owner.insert(q, *idx);
+        }
+    }
+
+    // Shared reference tables.
+    for (src_i, file) in &shared_files {
+        let src = &sources[*src_i];
+        for (table, spec) in &file.shared {
+            let key = format!("shared → {table}");
+            match QName::parse(table) {
+                Err(p) => errors.push(src.err(&key, p)),
+                Ok(q) => {
+                    if let Some(c) = set.campaign_index(&q) {
+                        errors.push(src.err(&key, format!("`{table}` belongs to campaign `{}` and cannot be shared", set.campaigns[c].name)));
+                    } else if spec_uses_pseudonym(spec) && master.is_none() {
+                        errors.push(src.err(&key, "the pseudonym mask needs a secret: set the environment variable named by pseudonym_key_env"));
+                    } else if set.shared.insert(q, grant(spec)).is_some() {
+                        errors.push(src.err(&key, "listed twice"));
+                    }
+                }
+            }
+        }
+    }
+    set.shared_pseudonym = master.map(|m| PseudonymKey::derive(m, "shared"));
+
+    // Purposes: the same name in several campaign files is one purpose, each file granting its part.
+    for (src_i, file) in &campaigns {
+        let src = &sources[*src_i];
+        for (pname, spec) in &file.purposes {
+            // Validate against campaigns and shared tables first; the purpose entry borrows `set` mutably.
+            let mut grants = Vec::new();
+            for (table, tspec) in &spec.tables {
+                let key = format!("{pname} → {table}");
+                match QName::parse(table) {
+                    Err(p) => errors.push(src.err(&key, p)),
+                    Ok(q) if set.shared.contains_key(&q) => {
+                        errors.push(src.err(&key, format!("`{table}` is shared: its rules live in shared.yaml")))
+                    }
+                    Ok(q) if set.campaign_index(&q).is_none() => errors.push(src.err(
+                        &key,
+                        format!("`{table}` belongs to no campaign: add it to a campaign's `tables:` or to shared.yaml"),
+                    )),
+                    Ok(q) => grants.push((key, table, q, grant(tspec))),
+                }
+            }
+            let purpose = set.purposes.entry(pname.clone()).or_insert_with(|| Purpose {
+                name: pname.clone(),
+                description: String::new(),
+                members: Vec::new(),
+                tables: HashMap::new(),
+                functions: HashSet::new(),
+                defined_in: Vec::new(),
+            });
+            purpose.defined_in.push(file.campaign.clone());
+            if purpose.description.is_empty() {
+                purpose.description = spec.description.clone().unwrap_or_default();
+            }
+            for m in &spec.members {
+                let member = match m.strip_prefix("role:") {
+                    Some(r) if !r.is_empty() => Member::Role(r.to_owned()),
+                    Some(_) => {
+                        errors.push(src.err(pname, format!("member `{m}` names no role")));
+                        continue;
+                    }
+                    None if m.is_empty() => {
+                        errors.push(src.err(pname, "empty member name"));
+                        continue;
+                    }
+                    None => Member::Login(m.clone()),
+                };
+                if !purpose.members.contains(&member) {
+                    purpose.members.push(member);
+                }
+            }
+            for f in &spec.functions {
+                match QName::parse(f) {
+                    Ok(q) => {
+                        purpose.functions.insert(q);
+                    }
+                    Err(p) => errors.push(src.err(&format!("functions → {f}"), p)),
+                }
+            }
+            for (key, table, q, g) in grants {
+                if purpose.tables.insert(q, g).is_some() {
+                    errors.push(src.err(&key, format!("`{table}` is granted to purpose `{pname}` twice")));
+                }
+            }
+        }
+    }
+
+    if !errors.is_empty() {
+        return Err(PolicyErrors(errors));
+    }
+    let mut hasher = Sha256::new();
+    for src in sources {
+        hasher.update(src.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        hasher.update([0]);
+        hasher.update(&src.text);
+        hasher.update([0]);
+    }
+    set.version = hex::encode(&hasher.finalize()[..8]);
+    set.files = sources.iter().map(|s| s.path.clone()).collect();
+    Ok(set)
+}
+
+fn yaml_error(e: crate::yaml::YamlError) -> PolicyError {
+    let key = e.message.split(": ").next().unwrap_or("").to_owned();
+    PolicyError {
+        file: e.file,
+        line: e.line,
+        key,
+        problem: e.message,
+    }
+}
+
+fn campaign_name(campaigns: &[(usize, CampaignFile)], idx: usize) -> String {
+    campaigns.get(idx).map(|(_, f)| f.campaign.clone()).unwrap_or_default()
+}
+
+fn spec_uses_pseudonym(spec: &TableSpec) -> bool {
+    match &spec.columns {
+        ColumnsSpec::All => false,
+        ColumnsSpec::Listed(m) => m.values().any(|r| matches!(r, ColumnRule::Mask { mask: Mask::Pseudonym, .. })),
+    }
+}
+
+fn grant(spec: &TableSpec) -> TableGrant {
+    TableGrant {
+        columns: match &spec.columns {
+            ColumnsSpec::All => Columns::All,
+            ColumnsSpec::Listed(m) => Columns::Listed(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+        },
+        write: spec.write.iter().copied().collect::<BTreeSet<_>>(),
+    }
+}
+
+fn parse_pattern(p: &str) -> Result<(), String> {
+    match p.strip_suffix(".*") {
+        Some(schema) if !schema.is_empty() && !schema.contains('.') && !schema.contains('*') => Ok(()),
+        Some(_) => Err(format!("`{p}`: expected schema.table or schema.*")),
+        None => QName::parse(p).map(|_| ()),
+    }
+}
+
+fn patterns_overlap(a: &str, b: &str) -> bool {
+    let schema = |p: &str| p.split('.').next().unwrap_or("").to_owned();
+    match (a.ends_with(".*"), b.ends_with(".*")) {
+        (false, false) => a == b,
+        _ => schema(a) == schema(b),
+    }
+}
+
+/// Every table a purpose may read, sorted; for `explain` and `check` output.
+pub fn granted_tables(p: &Purpose) -> BTreeMap<String, &TableGrant> {
+    p.tables.iter().map(|(q, g)| (q.to_string(), g)).collect()
+}
