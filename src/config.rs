@@ -52,6 +52,9 @@ pub struct Config {
     /// Name of the environment variable holding the master secret of the pseudonym mask.
     #[serde(default = "default_pseudonym_env")]
     pub pseudonym_key_env: String,
+    /// A file holding that secret (e.g. a mounted Kubernetes secret); used when the variable is unset.
+    #[serde(default)]
+    pub pseudonym_key_file: Option<PathBuf>,
     /// Resource limits that keep one session from hurting the others.
     #[serde(default)]
     pub limits: Limits,
@@ -305,7 +308,13 @@ impl Config {
         config.file = path.to_path_buf();
         config.base_dir = path
             .parent()
-            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
             .unwrap_or(Path::new("."))
             .to_path_buf();
         config.validate()?;
@@ -375,6 +384,12 @@ impl Config {
             .ok()
             .filter(|v| !v.is_empty())
             .map(String::into_bytes)
+            .or_else(|| {
+                let f = self.pseudonym_key_file.as_ref()?;
+                let s = std::fs::read_to_string(self.resolve(f)).ok()?;
+                let s = s.trim();
+                (!s.is_empty()).then(|| s.as_bytes().to_vec())
+            })
     }
 }
 
@@ -384,7 +399,8 @@ mod tests {
 
     #[test]
     fn minimal_config_gets_defaults() {
-        let c = Config::from_text("upstream:\n  host: db\n", Path::new("/etc/u/unscharf.yaml")).unwrap();
+        let c = Config::from_text("upstream:\n  host: db\n", Path::new("/etc/u/unscharf.yaml"))
+            .unwrap();
         assert_eq!(c.listen, "127.0.0.1:6432");
         assert_eq!(c.upstream.port, 5432);
         assert_eq!(c.policies_dir(), PathBuf::from("/etc/u/policies"));
@@ -419,17 +435,35 @@ pseudonym_key_env: UNSCHARF_PSEUDONYM_KEY
         let c = Config::from_text(text, Path::new("unscharf.yaml")).unwrap();
         assert_eq!(c.upstream.database, "crm");
         assert_eq!(c.tls.unwrap().cert, PathBuf::from("server.crt"));
-        assert_eq!(c.catalog.password_env.as_deref(), Some("UNSCHARF_CATALOG_PASSWORD"));
+        assert_eq!(
+            c.catalog.password_env.as_deref(),
+            Some("UNSCHARF_CATALOG_PASSWORD")
+        );
     }
 
     #[test]
     fn bad_configs_name_the_key() {
-        let e = Config::from_text("upstream:\n  host: db\n  hots: x\n", Path::new("c.yaml")).unwrap_err();
-        assert!(e.to_string().contains("c.yaml:3: upstream: unknown field `hots`"), "{e}");
-        let e = Config::from_text("listen: nowhere\nupstream:\n  host: db\n", Path::new("c.yaml")).unwrap_err();
-        assert!(e.to_string().starts_with("c.yaml: listen: `nowhere`"), "{e}");
-        let e = Config::from_text("upstream:\n  host: db\n  tls: verify-full\n", Path::new("c.yaml"))
+        let e = Config::from_text("upstream:\n  host: db\n  hots: x\n", Path::new("c.yaml"))
             .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("c.yaml:3: upstream: unknown field `hots`"),
+            "{e}"
+        );
+        let e = Config::from_text(
+            "listen: nowhere\nupstream:\n  host: db\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().starts_with("c.yaml: listen: `nowhere`"),
+            "{e}"
+        );
+        let e = Config::from_text(
+            "upstream:\n  host: db\n  tls: verify-full\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("upstream.ca"), "{e}");
     }
 }

@@ -2,10 +2,18 @@
 #![forbid(unsafe_code)]
 
 pub mod analyze;
+pub mod audit;
 pub mod catalog;
+pub mod cluster;
 pub mod config;
+pub mod demo;
 pub mod judge;
 pub mod mask;
+pub mod metrics;
+pub mod net;
 pub mod policy;
+pub mod server;
+pub mod session;
+pub mod tls;
 pub mod wire;
 pub mod yaml;

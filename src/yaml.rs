@@ -34,16 +34,17 @@ pub fn from_yaml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Yaml
 /// Finds the 1-based line of `key:` at the start of a line (after indentation), for errors
 /// found after parsing (validation) that serde cannot locate itself.
 pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
-    text.lines().position(|l| {
-        let t = l.trim_start().trim_start_matches("- ");
-        t.strip_prefix(key)
-            .map(|rest| rest.trim_start().starts_with(':'))
-            .unwrap_or(false)
-            || t.strip_prefix(&format!("\"{key}\""))
+    text.lines()
+        .position(|l| {
+            let t = l.trim_start().trim_start_matches("- ");
+            t.strip_prefix(key)
                 .map(|rest| rest.trim_start().starts_with(':'))
                 .unwrap_or(false)
-    })
-    .map(|i| i + 1)
+                || t.strip_prefix(&format!("\"{key}\""))
+                    .map(|rest| rest.trim_start().starts_with(':'))
+                    .unwrap_or(false)
+        })
+        .map(|i| i + 1)
 }
 
 #[cfg(test)]
@@ -66,11 +67,19 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let e = from_yaml::<Outer>("inner:\n  port: 1\n  prot: 2\n", Path::new("x.yaml")).unwrap_err();
+        let e =
+            from_yaml::<Outer>("inner:\n  port: 1\n  prot: 2\n", Path::new("x.yaml")).unwrap_err();
         let text = e.to_string();
-        assert!(text.starts_with("x.yaml:3: inner: unknown field `prot`"), "{text}");
+        assert!(
+            text.starts_with("x.yaml:3: inner: unknown field `prot`"),
+            "{text}"
+        );
         let e = from_yaml::<Outer>("inner:\n  port: nope\n", Path::new("x.yaml")).unwrap_err();
-        assert!(e.to_string().starts_with("x.yaml:2: inner.port: invalid type"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("x.yaml:2: inner.port: invalid type"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -22,7 +22,14 @@ fn today() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
 }
 
-fn verdict(cat: &Catalog, pol: &PolicySet, purpose: &str, sql: &str, paths: &[Vec<String>], read: &BTreeSet<String>) -> String {
+fn verdict(
+    cat: &Catalog,
+    pol: &PolicySet,
+    purpose: &str,
+    sql: &str,
+    paths: &[Vec<String>],
+    read: &BTreeSet<String>,
+) -> String {
     let ctx = AnalyzeCtx {
         catalog: cat,
         search_paths: paths,
@@ -58,10 +65,18 @@ fn run(cases: &[(&str, &str, &str)]) {
         };
         let got = verdict(&cat, &pol, purpose, sql, &path, &BTreeSet::new());
         if got != *expected {
-            failures.push(format!("  [{who}] {sql}\n      expected {expected}\n      got      {got}"));
+            failures.push(format!(
+                "  [{who}] {sql}\n      expected {expected}\n      got      {got}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 const CUSTOMER_STAR: &str = "masked: phone, email, iban; dropped: birth_date, notes";
@@ -235,16 +250,56 @@ fn whole_row_references() {
     let refused = "refused: protected_column";
     run(&[
         ("wasser", "SELECT c FROM stadtwerke.customers c", refused),
-        ("wasser", "SELECT customers FROM stadtwerke.customers", refused),
-        ("wasser", "SELECT row_to_json(c) FROM stadtwerke.customers c", refused),
-        ("wasser", "SELECT to_jsonb(c.*) FROM stadtwerke.customers c", refused),
-        ("wasser", "SELECT (c).phone FROM stadtwerke.customers c", refused),
-        ("wasser", "SELECT (c).name FROM stadtwerke.customers c", refused),
-        ("wasser", "SELECT c::text FROM stadtwerke.customers c", refused),
-        ("wasser", "SELECT count(c.*) FROM stadtwerke.customers c", refused),
-        ("wasser", "SELECT s FROM (SELECT phone FROM stadtwerke.customers) s", refused),
-        ("wasser", "SELECT name FROM stadtwerke.customers c WHERE c::text LIKE '%1234%'", refused),
-        ("wasser", "SELECT json_agg(c ORDER BY name) FROM stadtwerke.customers c", refused),
+        (
+            "wasser",
+            "SELECT customers FROM stadtwerke.customers",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT row_to_json(c) FROM stadtwerke.customers c",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT to_jsonb(c.*) FROM stadtwerke.customers c",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT (c).phone FROM stadtwerke.customers c",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT (c).name FROM stadtwerke.customers c",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT c::text FROM stadtwerke.customers c",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT count(c.*) FROM stadtwerke.customers c",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT s FROM (SELECT phone FROM stadtwerke.customers) s",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT name FROM stadtwerke.customers c WHERE c::text LIKE '%1234%'",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT json_agg(c ORDER BY name) FROM stadtwerke.customers c",
+            refused,
+        ),
         ("qa", "SELECT t FROM stadtwerke.tickets t", refused),
     ]);
 }
@@ -350,26 +405,62 @@ fn forbidden_functions_and_settings() {
     run(&[
         ("wasser", "SELECT pg_read_file('/etc/passwd')", f),
         ("wasser", "SELECT pg_catalog.pg_read_binary_file('x')", f),
-        ("wasser", "SELECT * FROM dblink('host=x', 'select 1') AS t(a int)", f),
+        (
+            "wasser",
+            "SELECT * FROM dblink('host=x', 'select 1') AS t(a int)",
+            f,
+        ),
         ("wasser", "SELECT lo_import('/etc/passwd')", f),
         ("wasser", "SELECT lo_get(1)", f),
-        ("wasser", "SELECT query_to_xml('select phone from stadtwerke.customers', true, true, '')", f),
-        ("wasser", "SELECT table_to_xml('stadtwerke.customers', true, true, '')", f),
+        (
+            "wasser",
+            "SELECT query_to_xml('select phone from stadtwerke.customers', true, true, '')",
+            f,
+        ),
+        (
+            "wasser",
+            "SELECT table_to_xml('stadtwerke.customers', true, true, '')",
+            f,
+        ),
         ("wasser", "SELECT cursor_to_xml('c', 10, true, true, '')", f),
-        ("wasser", "SELECT schema_to_xml('stadtwerke', true, true, '')", f),
+        (
+            "wasser",
+            "SELECT schema_to_xml('stadtwerke', true, true, '')",
+            f,
+        ),
         ("wasser", "SELECT database_to_xml(true, true, '')", f),
-        ("wasser", "SELECT pg_notify('x', name) FROM stadtwerke.customers", f),
-        ("wasser", "SELECT * FROM ts_stat('select to_tsvector(name) from stadtwerke.customers')", f),
+        (
+            "wasser",
+            "SELECT pg_notify('x', name) FROM stadtwerke.customers",
+            f,
+        ),
+        (
+            "wasser",
+            "SELECT * FROM ts_stat('select to_tsvector(name) from stadtwerke.customers')",
+            f,
+        ),
         ("wasser", "SELECT pg_ls_dir('.')", f),
         ("wasser", "SELECT pg_stat_get_activity(NULL)", f),
         ("wasser", "SELECT pg_terminate_backend(1)", f),
         ("wasser", "SELECT pg_cancel_backend(1)", f),
         ("wasser", "SELECT stadtwerke.secret_fn()", f),
-        ("wasser", "SELECT secret_fn(name) FROM stadtwerke.customers", f),
+        (
+            "wasser",
+            "SELECT secret_fn(name) FROM stadtwerke.customers",
+            f,
+        ),
         ("wasser", "SELECT set_config('role', 'postgres', false)", s),
-        ("wasser", "SELECT set_config('unscharf.purpose', 'x', false)", s),
+        (
+            "wasser",
+            "SELECT set_config('unscharf.purpose', 'x', false)",
+            s,
+        ),
         ("wasser", "SELECT set_config($1, 'x', false)", s),
-        ("wasser", "SELECT set_config('standard_conforming_strings', 'off', false)", s),
+        (
+            "wasser",
+            "SELECT set_config('standard_conforming_strings', 'off', false)",
+            s,
+        ),
         ("wasser", "SET standard_conforming_strings = off", s),
         ("wasser", "SET client_encoding = 'SJIS'", s),
         ("wasser", "SET NAMES 'SJIS'", s),
@@ -378,11 +469,31 @@ fn forbidden_functions_and_settings() {
         ("wasser", "SET unscharf.purpose = 'x'", s),
         ("wasser", "RESET unscharf.purpose", s),
         ("wasser", "NOTIFY x, 'y'", "refused: unsupported_statement"),
-        ("wasser", "DO $$ BEGIN PERFORM 1; END $$", "refused: unparsable"),
-        ("wasser", "CALL some_proc()", "refused: unsupported_statement"),
-        ("wasser", "GRANT SELECT ON stadtwerke.customers TO agent_wasser", "refused: unsupported_statement"),
-        ("wasser", "VACUUM stadtwerke.customers", "refused: unsupported_statement"),
-        ("wasser", "LOCK TABLE stadtwerke.tickets", "refused: unsupported_statement"),
+        (
+            "wasser",
+            "DO $$ BEGIN PERFORM 1; END $$",
+            "refused: unparsable",
+        ),
+        (
+            "wasser",
+            "CALL some_proc()",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "GRANT SELECT ON stadtwerke.customers TO agent_wasser",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "VACUUM stadtwerke.customers",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "LOCK TABLE stadtwerke.tickets",
+            "refused: unsupported_statement",
+        ),
         ("wasser", "PREPARE TRANSACTION 'x'", "refused: unparsable"),
     ]);
 }
@@ -391,30 +502,114 @@ fn forbidden_functions_and_settings() {
 fn parser_differential_tricks_and_smuggling() {
     let u = "refused: unparsable";
     run(&[
-        ("wasser", "SELECT U&\"\\0070hone\" FROM stadtwerke.customers", u),
+        (
+            "wasser",
+            "SELECT U&\"\\0070hone\" FROM stadtwerke.customers",
+            u,
+        ),
         ("wasser", "SELECT u&'\\0041'", u),
-        ("wasser", "SELECT \"phone\" UESCAPE '!' FROM stadtwerke.customers", u),
-        ("wasser", "SELECT name /* /* */ , phone FROM stadtwerke.customers", u),
+        (
+            "wasser",
+            "SELECT \"phone\" UESCAPE '!' FROM stadtwerke.customers",
+            u,
+        ),
+        (
+            "wasser",
+            "SELECT name /* /* */ , phone FROM stadtwerke.customers",
+            u,
+        ),
         ("wasser", "SELECT 123abc", u),
-        ("wasser", "SELECT 'a'\n'b', iban FROM stadtwerke.customers", u),
-        ("wasser", "SELECT 'x\\' , phone FROM stadtwerke.customers --'", "masked: phone"),
-        ("wasser", "SELECT E'x\\' , phone FROM stadtwerke.customers --'", "allowed"),
-        ("wasser", "SELECT name FROM stadtwerke.customers; SELECT lower(iban) FROM stadtwerke.customers", "refused: protected_column"),
-        ("wasser", "SELECT 1; SET ROLE postgres", "refused: forbidden_setting"),
-        ("wasser", "SELECT 1; DROP TABLE stadtwerke.customers", "refused: unsupported_statement"),
-        ("wasser", "SELECT 1; SELECT * FROM zeitung.leads", "refused: outside_purpose"),
-        ("wasser", "SELECT 1;/* ; */SELECT phone || '' FROM stadtwerke.customers", "refused: protected_column"),
-        ("wasser", "SELECT \"phone\" FROM stadtwerke.customers", "masked: phone"),
-        ("wasser", "SELECT \"PHONE\" FROM stadtwerke.customers", "refused: unknown_relation"),
-        ("wasser", "SELECT PHONE FROM STADTWERKE.CUSTOMERS", "masked: phone"),
+        (
+            "wasser",
+            "SELECT 'a'\n'b', iban FROM stadtwerke.customers",
+            u,
+        ),
+        (
+            "wasser",
+            "SELECT 'x\\' , phone FROM stadtwerke.customers --'",
+            "masked: phone",
+        ),
+        (
+            "wasser",
+            "SELECT E'x\\' , phone FROM stadtwerke.customers --'",
+            "allowed",
+        ),
+        (
+            "wasser",
+            "SELECT name FROM stadtwerke.customers; SELECT lower(iban) FROM stadtwerke.customers",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "SELECT 1; SET ROLE postgres",
+            "refused: forbidden_setting",
+        ),
+        (
+            "wasser",
+            "SELECT 1; DROP TABLE stadtwerke.customers",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "SELECT 1; SELECT * FROM zeitung.leads",
+            "refused: outside_purpose",
+        ),
+        (
+            "wasser",
+            "SELECT 1;/* ; */SELECT phone || '' FROM stadtwerke.customers",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "SELECT \"phone\" FROM stadtwerke.customers",
+            "masked: phone",
+        ),
+        (
+            "wasser",
+            "SELECT \"PHONE\" FROM stadtwerke.customers",
+            "refused: unknown_relation",
+        ),
+        (
+            "wasser",
+            "SELECT PHONE FROM STADTWERKE.CUSTOMERS",
+            "masked: phone",
+        ),
         ("wasser", "SELECT * FROM pg_stats", "refused: catalog_leak"),
-        ("wasser", "SELECT * FROM pg_catalog.pg_statistic", "refused: catalog_leak"),
-        ("wasser", "SELECT query FROM pg_stat_activity", "refused: catalog_leak"),
-        ("wasser", "SELECT * FROM pg_largeobject", "refused: catalog_leak"),
-        ("wasser", "SELECT * FROM pg_stats_ext_exprs", "refused: catalog_leak"),
-        ("wasser", "SELECT * FROM stadtwerke.nope", "refused: unknown_relation"),
-        ("wasser", "SELECT nope FROM stadtwerke.customers", "refused: unknown_relation"),
-        ("wasser", "SELECT * FROM customers", "refused: unknown_relation"),
+        (
+            "wasser",
+            "SELECT * FROM pg_catalog.pg_statistic",
+            "refused: catalog_leak",
+        ),
+        (
+            "wasser",
+            "SELECT query FROM pg_stat_activity",
+            "refused: catalog_leak",
+        ),
+        (
+            "wasser",
+            "SELECT * FROM pg_largeobject",
+            "refused: catalog_leak",
+        ),
+        (
+            "wasser",
+            "SELECT * FROM pg_stats_ext_exprs",
+            "refused: catalog_leak",
+        ),
+        (
+            "wasser",
+            "SELECT * FROM stadtwerke.nope",
+            "refused: unknown_relation",
+        ),
+        (
+            "wasser",
+            "SELECT nope FROM stadtwerke.customers",
+            "refused: unknown_relation",
+        ),
+        (
+            "wasser",
+            "SELECT * FROM customers",
+            "refused: unknown_relation",
+        ),
     ]);
 }
 
@@ -445,22 +640,79 @@ fn search_path_shadowing_and_session_rules() {
     let none = BTreeSet::new();
     let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     let w = "billing_hotline";
-    assert_eq!(verdict(&cat, &pol, w, "SELECT phone FROM customers", &[p(&["stadtwerke"])], &none), "masked: phone");
-    assert_eq!(verdict(&cat, &pol, w, "SELECT name FROM leads", &[p(&["zeitung", "public"])], &none), "refused: outside_purpose");
-    assert_eq!(verdict(&cat, &pol, w, "SELECT phone FROM customers", &[p(&["public"])], &none), "refused: unknown_relation");
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT phone FROM customers",
+            &[p(&["stadtwerke"])],
+            &none
+        ),
+        "masked: phone"
+    );
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT name FROM leads",
+            &[p(&["zeitung", "public"])],
+            &none
+        ),
+        "refused: outside_purpose"
+    );
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT phone FROM customers",
+            &[p(&["public"])],
+            &none
+        ),
+        "refused: unknown_relation"
+    );
     // While search_path may be either value, an unqualified name must resolve the same under both.
     assert_eq!(
-        verdict(&cat, &pol, w, "SELECT name FROM customers", &[p(&["stadtwerke"]), p(&["zeitung"])], &none),
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT name FROM customers",
+            &[p(&["stadtwerke"]), p(&["zeitung"])],
+            &none
+        ),
         "refused: unsupported_statement"
     );
     assert_eq!(
-        verdict(&cat, &pol, w, "SELECT name FROM stadtwerke.customers", &[p(&["stadtwerke"]), p(&["zeitung"])], &none),
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT name FROM stadtwerke.customers",
+            &[p(&["stadtwerke"]), p(&["zeitung"])],
+            &none
+        ),
         "allowed"
     );
     // "$user" expands to the login; pg_catalog comes first unless placed explicitly.
-    assert_eq!(verdict(&cat, &pol, w, "SELECT count(*) FROM pg_class", &[p(&["$user", "public"])], &none), "allowed");
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT count(*) FROM pg_class",
+            &[p(&["$user", "public"])],
+            &none
+        ),
+        "allowed"
+    );
     // Unknown path (set_config with a parameter): unique names still resolve.
-    assert_eq!(verdict(&cat, &pol, w, "SELECT subject FROM tickets", &[], &none), "allowed");
+    assert_eq!(
+        verdict(&cat, &pol, w, "SELECT subject FROM tickets", &[], &none),
+        "allowed"
+    );
     // Rule 4, lifetime clause: a session that read stadtwerke may not write into zeitung.
     let read: BTreeSet<String> = ["stadtwerke".to_string()].into();
     assert_eq!(
@@ -468,7 +720,14 @@ fn search_path_shadowing_and_session_rules() {
         "refused: cross_campaign"
     );
     assert_eq!(
-        verdict(&cat, &pol, "subscription_sales", "SELECT name FROM zeitung.leads", &[p(&["public"])], &read),
+        verdict(
+            &cat,
+            &pol,
+            "subscription_sales",
+            "SELECT name FROM zeitung.leads",
+            &[p(&["public"])],
+            &read
+        ),
         "allowed"
     );
 }
@@ -492,15 +751,93 @@ fn contract_end_and_policy_variants() {
     .unwrap();
     let none = BTreeSet::new();
     let path = [vec!["public".to_string()]];
-    assert_eq!(verdict(&cat, &pol, "old", "SELECT subject FROM stadtwerke.tickets", &path, &none), "refused: contract_ended");
-    assert_eq!(verdict(&cat, &pol, "old", "SELECT 1", &path, &none), "allowed");
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            "old",
+            "SELECT subject FROM stadtwerke.tickets",
+            &path,
+            &none
+        ),
+        "refused: contract_ended"
+    );
+    assert_eq!(
+        verdict(&cat, &pol, "old", "SELECT 1", &path, &none),
+        "allowed"
+    );
     // The last contract day itself is still fine.
-    assert_eq!(verdict(&cat, &pol, "sales", "SELECT name, phone FROM zeitung.leads", &path, &none), "masked: phone");
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            "sales",
+            "SELECT name, phone FROM zeitung.leads",
+            &path,
+            &none
+        ),
+        "masked: phone"
+    );
     // `lookup` defaults to false: an exact match on a masked column is still refused.
     assert_eq!(
-        verdict(&cat, &pol, "sales", "SELECT name FROM zeitung.leads WHERE phone = $1", &path, &none),
+        verdict(
+            &cat,
+            &pol,
+            "sales",
+            "SELECT name FROM zeitung.leads WHERE phone = $1",
+            &path,
+            &none
+        ),
         "refused: protected_column"
     );
     // Unlisted columns are dropped: new data is private by default.
-    assert_eq!(verdict(&cat, &pol, "sales", "SELECT * FROM zeitung.leads", &path, &none), "masked: phone; dropped: lead_id, email, postcode, contact_ok_until");
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            "sales",
+            "SELECT * FROM zeitung.leads",
+            &path,
+            &none
+        ),
+        "masked: phone; dropped: lead_id, email, postcode, contact_ok_until"
+    );
+}
+
+/// Every statement real drivers send on their own (catalog introspection, session setup, cursors)
+/// must be understood: refusals may only come from the policy, never from the analyzer.
+#[test]
+fn driver_corpus_is_understood() {
+    let cat = catalog();
+    let pol = policies();
+    let path = vec![vec!["$user".to_owned(), "public".to_owned()]];
+    let none = BTreeSet::new();
+    let mut count = 0;
+    let mut bad = Vec::new();
+    for line in include_str!("corpus/driver_queries.jsonl").lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let sql = v["sql"].as_str().unwrap();
+        count += 1;
+        let got = verdict(&cat, &pol, "billing_hotline", sql, &path, &none);
+        let fetch_offline = got == "refused: unsupported_statement"
+            && sql.trim_start().to_ascii_uppercase().starts_with("FETCH");
+        if !(got == "allowed"
+            || got.starts_with("masked")
+            || got.starts_with("dropped")
+            || got == "refused: protected_column"
+            || fetch_offline)
+        {
+            bad.push(format!(
+                "  {} / {}: {sql}\n      {got}",
+                v["client"], v["what"]
+            ));
+        }
+    }
+    assert!(count > 250, "corpus has {count} statements");
+    assert!(
+        bad.is_empty(),
+        "{} driver statements not understood:\n{}",
+        bad.len(),
+        bad.join("\n")
+    );
 }

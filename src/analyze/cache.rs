@@ -1,1 +1,170 @@
-//! Analysis cache keyed by normalized statement text, so a repeated query shape costs a hash lookup.
+//! Analysis cache keyed by normalized statement text (literals stripped) plus everything else the
+//! analysis depends on, so a repeated query shape costs a hash lookup, not a parse. Statements whose
+//! analysis looked at a literal's value are cached by their exact text only.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::{Arc, Mutex};
+
+use super::facts::Analysis;
+use super::lexer::{normalize, LexError};
+use super::{analyze, AnalyzeCtx, AnalyzeError};
+
+const SHARDS: usize = 16;
+
+/// What an analysis depends on besides the text: catalog generation, search paths, user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Context(u64);
+
+impl Context {
+    pub fn new(ctx: &AnalyzeCtx<'_>) -> Context {
+        let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
+        ctx.catalog.generation.hash(&mut h);
+        ctx.search_paths.hash(&mut h);
+        ctx.user.hash(&mut h);
+        Context(h.finish())
+    }
+}
+
+enum Entry {
+    Shape(Arc<Analysis>),
+    /// The shape is literal-sensitive: look the exact text up instead.
+    Sensitive,
+}
+
+type Shard = Mutex<HashMap<(Context, String), Entry>>;
+
+/// A bounded, sharded cache shared by all sessions.
+pub struct AnalysisCache {
+    shards: Vec<Shard>,
+    per_shard: usize,
+    hasher: ahash::RandomState,
+}
+
+/// A looked-up (or freshly computed) analysis with the normalized text the audit trail uses.
+pub struct Looked {
+    pub normalized: String,
+    pub analysis: Result<Arc<Analysis>, AnalyzeError>,
+    pub hit: bool,
+}
+
+impl AnalysisCache {
+    pub fn new(capacity: usize) -> Self {
+        AnalysisCache {
+            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            per_shard: (capacity / SHARDS).max(16),
+            hasher: ahash::RandomState::new(),
+        }
+    }
+
+    fn shard(&self, key: &(Context, String)) -> &Shard {
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+    }
+
+    fn get(&self, key: &(Context, String)) -> Option<Result<Arc<Analysis>, ()>> {
+        let shard = self.shard(key).lock().ok()?;
+        match shard.get(key)? {
+            Entry::Shape(a) => Some(Ok(a.clone())),
+            Entry::Sensitive => Some(Err(())),
+        }
+    }
+
+    fn put(&self, key: (Context, String), e: Entry) {
+        if let Ok(mut shard) = self.shard(&key).lock() {
+            if shard.len() >= self.per_shard {
+                // Bounded memory: a full shard starts over rather than tracking recency.
+                shard.clear();
+            }
+            shard.insert(key, e);
+        }
+    }
+
+    /// Analyzes `sql`, or returns the cached analysis of its shape.
+    pub fn analyze(&self, sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Looked, LexError> {
+        let normalized = normalize(sql)?.text;
+        let cx = Context::new(&ctx);
+        let shape_key = (cx, normalized);
+        let exact_key = |n: &str| (cx, format!("\u{0}{n}"));
+        match self.get(&shape_key) {
+            Some(Ok(a)) => {
+                return Ok(Looked {
+                    normalized: shape_key.1,
+                    analysis: Ok(a),
+                    hit: true,
+                })
+            }
+            Some(Err(())) => {
+                if let Some(Ok(a)) = self.get(&exact_key(sql)) {
+                    return Ok(Looked {
+                        normalized: shape_key.1,
+                        analysis: Ok(a),
+                        hit: true,
+                    });
+                }
+            }
+            None => {}
+        }
+        let analysis = analyze(sql, ctx).map(Arc::new);
+        if let Ok(a) = &analysis {
+            if a.literal_sensitive {
+                self.put(exact_key(sql), Entry::Shape(a.clone()));
+                self.put(shape_key.clone(), Entry::Sensitive);
+            } else {
+                self.put(shape_key.clone(), Entry::Shape(a.clone()));
+            }
+        }
+        Ok(Looked {
+            normalized: shape_key.1,
+            analysis,
+            hit: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn shapes_share_entries_but_sensitive_ones_do_not() {
+        let cat = Catalog::default().with_system_snapshot();
+        let paths = vec![vec!["public".to_string()]];
+        let ctx = AnalyzeCtx {
+            catalog: &cat,
+            search_paths: &paths,
+            user: "u",
+        };
+        let c = AnalysisCache::new(1000);
+        assert!(
+            !c.analyze("SELECT relname FROM pg_class WHERE oid = 1", ctx)
+                .unwrap()
+                .hit
+        );
+        assert!(
+            c.analyze("SELECT relname FROM pg_class WHERE oid = 2", ctx)
+                .unwrap()
+                .hit
+        );
+        // ORDER BY position: the literal decides which column is sorted, so no sharing.
+        let a = c
+            .analyze("SELECT relname, oid FROM pg_class ORDER BY 1", ctx)
+            .unwrap();
+        assert!(!a.hit);
+        let b = c
+            .analyze("SELECT relname, oid FROM pg_class ORDER BY 2", ctx)
+            .unwrap();
+        assert!(!b.hit);
+        assert!(
+            c.analyze("SELECT relname, oid FROM pg_class ORDER BY 2", ctx)
+                .unwrap()
+                .hit
+        );
+        assert!(c
+            .analyze("SELECT relname, oid FROM pg_class ORDER BY $1", ctx)
+            .unwrap()
+            .analysis
+            .is_ok());
+        assert!(c.analyze("SELECT U&'x'", ctx).is_err());
+    }
+}

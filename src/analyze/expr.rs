@@ -1,11 +1,12 @@
 //! Expressions: the lineage of each value and every column use with the clause and construct that consumed it.
 
 use sqlparser::ast::{
-    AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
-    FunctionArguments, InTarget, ObjectName, ObjectNamePart, UnaryOperator, Value, WindowType,
+    AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArgumentClause, FunctionArguments, InTarget, ObjectName, ObjectNamePart, UnaryOperator,
+    Value, WindowType,
 };
 
-use super::facts::{Clause, ColRef, Lineage, Setting, PathChange, Use};
+use super::facts::{Clause, ColRef, Lineage, PathChange, Setting, Use};
 use super::scope::{Found, Scope};
 use super::{fold_ident, AnalyzeError, Analyzer};
 
@@ -19,11 +20,17 @@ pub(super) struct Cx {
 
 impl Cx {
     pub fn new(clause: Clause) -> Self {
-        Cx { clause, lookup: false }
+        Cx {
+            clause,
+            lookup: false,
+        }
     }
 
     fn inner(self) -> Self {
-        Cx { lookup: false, ..self }
+        Cx {
+            lookup: false,
+            ..self
+        }
     }
 }
 
@@ -44,8 +51,22 @@ const VALUE_FUNCTIONS: &[&str] = &[
 
 /// Constructs Postgres implements as syntax, not as pg_proc functions.
 const SYNTAX_FUNCTIONS: &[&str] = &[
-    "coalesce", "nullif", "greatest", "least", "row", "array", "grouping", "xmlelement", "xmlforest",
-    "xmlconcat", "xmlparse", "xmlpi", "xmlroot", "xmlserialize", "xmlexists", "normalize",
+    "coalesce",
+    "nullif",
+    "greatest",
+    "least",
+    "row",
+    "array",
+    "grouping",
+    "xmlelement",
+    "xmlforest",
+    "xmlconcat",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+    "xmlexists",
+    "normalize",
 ];
 
 /// A literal or parameter, possibly cast: what a lookup may compare against.
@@ -103,10 +124,17 @@ impl Analyzer<'_> {
     }
 
     /// Lineage of an expression; uses inside it are recorded as they are consumed.
-    pub(super) fn expr(&mut self, e: &Expr, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
+    pub(super) fn expr(
+        &mut self,
+        e: &Expr,
+        scope: &Scope,
+        cx: Cx,
+    ) -> Result<Lineage, AnalyzeError> {
         self.depth += 1;
         if self.depth > super::MAX_DEPTH {
-            return Err(AnalyzeError::Unsupported("expression nesting is too deep".into()));
+            return Err(AnalyzeError::Unsupported(
+                "expression nesting is too deep".into(),
+            ));
         }
         let out = self.expr_inner(e, scope, cx);
         self.depth -= 1;
@@ -116,7 +144,9 @@ impl Analyzer<'_> {
     fn expr_inner(&mut self, e: &Expr, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
         let ic = cx.inner();
         Ok(match e {
-            Expr::Identifier(id) => self.column_ref(&[fold_ident(id)], scope, id.quote_style.is_none())?,
+            Expr::Identifier(id) => {
+                self.column_ref(&[fold_ident(id)], scope, id.quote_style.is_none())?
+            }
             Expr::CompoundIdentifier(ids) => {
                 let parts: Vec<String> = ids.iter().map(fold_ident).collect();
                 self.column_ref(&parts, scope, false)?
@@ -156,7 +186,11 @@ impl Analyzer<'_> {
                 }
             },
             Expr::UnaryOp { op, expr } => {
-                let keep = if matches!(op, UnaryOperator::Not) { cx } else { ic };
+                let keep = if matches!(op, UnaryOperator::Not) {
+                    cx
+                } else {
+                    ic
+                };
                 let l = self.expr(expr, scope, keep)?;
                 self.consume(vec![l], ic, &op.to_string())
             }
@@ -207,7 +241,11 @@ impl Analyzer<'_> {
                     parts.extend(outs);
                     self.consume(parts, ic, "IN (subquery)")
                 }
-                _ => return Err(AnalyzeError::Unsupported("IN over UNNEST or a table".into())),
+                _ => {
+                    return Err(AnalyzeError::Unsupported(
+                        "IN over UNNEST or a table".into(),
+                    ))
+                }
             },
             Expr::Between {
                 expr, low, high, ..
@@ -264,7 +302,9 @@ impl Analyzer<'_> {
                 let parts = vec![self.expr(left, scope, ic)?, self.expr(right, scope, ic)?];
                 self.consume(parts, ic, "ALL")
             }
-            Expr::Cast { expr, format: None, .. } => {
+            Expr::Cast {
+                expr, format: None, ..
+            } => {
                 let l = self.expr(expr, scope, ic)?;
                 self.consume(vec![l], ic, "a cast")
             }
@@ -276,7 +316,10 @@ impl Analyzer<'_> {
                 timestamp,
                 time_zone,
             } => {
-                let parts = vec![self.expr(timestamp, scope, ic)?, self.expr(time_zone, scope, ic)?];
+                let parts = vec![
+                    self.expr(timestamp, scope, ic)?,
+                    self.expr(time_zone, scope, ic)?,
+                ];
                 self.consume(parts, ic, "AT TIME ZONE")
             }
             Expr::Extract { expr, .. } => {
@@ -374,7 +417,9 @@ impl Analyzer<'_> {
             }
             Expr::CompoundFieldAccess { root, access_chain } => {
                 let root_l = match root.as_ref() {
-                    Expr::Identifier(id) => self.whole_row_or_column(&[fold_ident(id)], scope, "(row).field")?,
+                    Expr::Identifier(id) => {
+                        self.whole_row_or_column(&[fold_ident(id)], scope, "(row).field")?
+                    }
                     Expr::CompoundIdentifier(ids) => {
                         let parts: Vec<String> = ids.iter().map(fold_ident).collect();
                         self.whole_row_or_column(&parts, scope, "(row).field")?
@@ -392,13 +437,17 @@ impl Analyzer<'_> {
                         AccessExpr::Subscript(s) => {
                             use sqlparser::ast::Subscript;
                             match s {
-                                Subscript::Index { index } => parts.push(self.expr(index, scope, ic)?),
+                                Subscript::Index { index } => {
+                                    parts.push(self.expr(index, scope, ic)?)
+                                }
                                 Subscript::Slice {
                                     lower_bound,
                                     upper_bound,
                                     stride,
                                 } => {
-                                    for b in [lower_bound, upper_bound, stride].into_iter().flatten() {
+                                    for b in
+                                        [lower_bound, upper_bound, stride].into_iter().flatten()
+                                    {
                                         parts.push(self.expr(b, scope, ic)?);
                                     }
                                 }
@@ -430,13 +479,23 @@ impl Analyzer<'_> {
     }
 
     /// `col = literal` on the WHERE spine: the column is looked up, not read.
-    fn lookup_side(&mut self, col: &Expr, lit: &Expr, scope: &Scope, cx: Cx) -> Result<Option<Lineage>, AnalyzeError> {
+    fn lookup_side(
+        &mut self,
+        col: &Expr,
+        lit: &Expr,
+        scope: &Scope,
+        cx: Cx,
+    ) -> Result<Option<Lineage>, AnalyzeError> {
         if !is_literal(lit) {
             return Ok(None);
         }
         let target = match col {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => col,
-            Expr::Nested(inner) if matches!(**inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => inner,
+            Expr::Nested(inner)
+                if matches!(**inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) =>
+            {
+                inner
+            }
             Expr::Subquery(_) => col,
             _ => return Ok(None),
         };
@@ -451,7 +510,12 @@ impl Analyzer<'_> {
     }
 
     /// A column reference, a whole-row reference, or a parenless SQL value function.
-    fn column_ref(&mut self, parts: &[String], scope: &Scope, bare: bool) -> Result<Lineage, AnalyzeError> {
+    fn column_ref(
+        &mut self,
+        parts: &[String],
+        scope: &Scope,
+        bare: bool,
+    ) -> Result<Lineage, AnalyzeError> {
         let found = match parts {
             [name] => scope.column(name)?,
             [qual @ .., name] => scope.qualified(qual, name)?,
@@ -484,7 +548,12 @@ impl Analyzer<'_> {
     }
 
     /// The root of `(x).field`: a whole row when `x` names a FROM item, else a column.
-    fn whole_row_or_column(&mut self, parts: &[String], scope: &Scope, via: &str) -> Result<Lineage, AnalyzeError> {
+    fn whole_row_or_column(
+        &mut self,
+        parts: &[String],
+        scope: &Scope,
+        via: &str,
+    ) -> Result<Lineage, AnalyzeError> {
         if parts.len() == 1 {
             if let Ok(Some(Found::Column(c))) = scope.column(&parts[0]) {
                 return Ok(c.lineage.clone());
@@ -492,14 +561,20 @@ impl Analyzer<'_> {
         }
         if let Some(e) = scope.entry(parts) {
             let cols = e.lineage_cols();
-            self.facts.whole_rows.push((cols.clone(), format!("{} in {via}", e.alias)));
+            self.facts
+                .whole_rows
+                .push((cols.clone(), format!("{} in {via}", e.alias)));
             return Ok(Lineage::derived(cols));
         }
         self.column_ref(parts, scope, false)
     }
 
     /// The outputs of a subquery used inside an expression.
-    pub(super) fn subquery_lineage(&mut self, q: &sqlparser::ast::Query, scope: &Scope) -> Result<Vec<Lineage>, AnalyzeError> {
+    pub(super) fn subquery_lineage(
+        &mut self,
+        q: &sqlparser::ast::Query,
+        scope: &Scope,
+    ) -> Result<Vec<Lineage>, AnalyzeError> {
         let outs = self.query(q, Some(scope))?;
         Ok(match outs.known() {
             Some(o) => o.iter().map(|o| o.lineage.clone()).collect(),
@@ -515,7 +590,9 @@ impl Analyzer<'_> {
         };
         if let Some(s) = schema {
             if s != "pg_catalog" {
-                return Err(AnalyzeError::Unsupported(format!("operator {s}.{op} outside pg_catalog")));
+                return Err(AnalyzeError::Unsupported(format!(
+                    "operator {s}.{op} outside pg_catalog"
+                )));
             }
         } else if self.ctx.catalog.user_operators.contains(op.as_str()) {
             return Err(AnalyzeError::Unsupported(format!(
@@ -526,8 +603,14 @@ impl Analyzer<'_> {
     }
 
     fn function(&mut self, f: &Function, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
-        if f.uses_odbc_syntax || !matches!(f.parameters, FunctionArguments::None) || f.null_treatment.is_some() {
-            return Err(AnalyzeError::Unsupported(format!("function call syntax `{}`", super::shorten(&f.to_string()))));
+        if f.uses_odbc_syntax
+            || !matches!(f.parameters, FunctionArguments::None)
+            || f.null_treatment.is_some()
+        {
+            return Err(AnalyzeError::Unsupported(format!(
+                "function call syntax `{}`",
+                super::shorten(&f.to_string())
+            )));
         }
         let name = object_parts(&f.name)?;
         let bare = name.last().cloned().unwrap_or_default();
@@ -546,7 +629,9 @@ impl Analyzer<'_> {
                         FunctionArg::Unnamed(x) => x,
                         FunctionArg::Named { arg, .. } => arg,
                         FunctionArg::ExprNamed { .. } => {
-                            return Err(AnalyzeError::Unsupported("expression-named argument".into()))
+                            return Err(AnalyzeError::Unsupported(
+                                "expression-named argument".into(),
+                            ))
                         }
                     };
                     match arg {
@@ -554,11 +639,16 @@ impl Analyzer<'_> {
                         FunctionArgExpr::Wildcard => {}
                         FunctionArgExpr::QualifiedWildcard(n) => {
                             let q = object_parts(n)?;
-                            let e = scope
-                                .entry(&q)
-                                .ok_or_else(|| AnalyzeError::UnknownRelation(format!("missing FROM-clause entry for `{}`", q.join("."))))?;
+                            let e = scope.entry(&q).ok_or_else(|| {
+                                AnalyzeError::UnknownRelation(format!(
+                                    "missing FROM-clause entry for `{}`",
+                                    q.join(".")
+                                ))
+                            })?;
                             let cols = e.lineage_cols();
-                            self.facts.whole_rows.push((cols.clone(), format!("{}.* in {via}", e.alias)));
+                            self.facts
+                                .whole_rows
+                                .push((cols.clone(), format!("{}.* in {via}", e.alias)));
                             parts.push(Lineage::derived(cols));
                         }
                         FunctionArgExpr::WildcardWithOptions(_) => {
@@ -574,7 +664,11 @@ impl Analyzer<'_> {
                             }
                         }
                         FunctionArgumentClause::Where(x) => parts.push(self.expr(x, scope, cx)?),
-                        _ => return Err(AnalyzeError::Unsupported("function argument clause".into())),
+                        _ => {
+                            return Err(AnalyzeError::Unsupported(
+                                "function argument clause".into(),
+                            ))
+                        }
                     }
                 }
             }
@@ -595,7 +689,11 @@ impl Analyzer<'_> {
         Ok(l)
     }
 
-    pub(super) fn window_spec(&mut self, spec: &sqlparser::ast::WindowSpec, scope: &Scope) -> Result<(), AnalyzeError> {
+    pub(super) fn window_spec(
+        &mut self,
+        spec: &sqlparser::ast::WindowSpec,
+        scope: &Scope,
+    ) -> Result<(), AnalyzeError> {
         let wx = Cx::new(Clause::Window);
         let mut parts = Vec::new();
         for p in &spec.partition_by {
@@ -621,7 +719,11 @@ impl Analyzer<'_> {
         self.literal_sensitive = true;
         let first = match args.first() {
             Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => e,
-            _ => return Err(AnalyzeError::Setting("set_config needs the setting name as its first argument".into())),
+            _ => {
+                return Err(AnalyzeError::Setting(
+                    "set_config needs the setting name as its first argument".into(),
+                ))
+            }
         };
         let name = match literal_string(first) {
             Some(n) => n.to_ascii_lowercase(),
@@ -653,7 +755,9 @@ impl Analyzer<'_> {
         let catalog = self.ctx.catalog;
         let (schemas, bare) = match name {
             [bare] => {
-                if SYNTAX_FUNCTIONS.contains(&bare.as_str()) || VALUE_FUNCTIONS.contains(&bare.as_str()) {
+                if SYNTAX_FUNCTIONS.contains(&bare.as_str())
+                    || VALUE_FUNCTIONS.contains(&bare.as_str())
+                {
                     (vec!["pg_catalog".to_owned()], bare.clone())
                 } else {
                     self.facts.uses_search_path = true;
@@ -695,7 +799,9 @@ pub(super) fn object_parts(n: &ObjectName) -> Result<Vec<String>, AnalyzeError> 
     n.0.iter()
         .map(|p| match p {
             ObjectNamePart::Identifier(i) => Ok(fold_ident(i)),
-            ObjectNamePart::Function(_) => Err(AnalyzeError::Unsupported("function in a name".into())),
+            ObjectNamePart::Function(_) => {
+                Err(AnalyzeError::Unsupported("function in a name".into()))
+            }
         })
         .collect()
 }
@@ -704,9 +810,9 @@ pub(super) fn object_parts(n: &ObjectName) -> Result<Vec<String>, AnalyzeError> 
 pub(super) fn literal_string(e: &Expr) -> Option<String> {
     match e {
         Expr::Value(v) => match &v.value {
-            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) | Value::NationalStringLiteral(s) => {
-                Some(s.clone())
-            }
+            Value::SingleQuotedString(s)
+            | Value::EscapedStringLiteral(s)
+            | Value::NationalStringLiteral(s) => Some(s.clone()),
             Value::DollarQuotedString(d) => Some(d.value.clone()),
             _ => None,
         },

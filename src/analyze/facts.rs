@@ -173,8 +173,17 @@ pub enum TxControl {
 /// COPY ... TO STDOUT data format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CopyOut {
-    Text { delimiter: u8, null: Vec<u8> },
-    Csv { delimiter: u8, quote: u8, escape: u8, null: Vec<u8>, header: bool },
+    Text {
+        delimiter: u8,
+        null: Vec<u8>,
+    },
+    Csv {
+        delimiter: u8,
+        quote: u8,
+        escape: u8,
+        null: Vec<u8>,
+        header: bool,
+    },
     Binary,
 }
 

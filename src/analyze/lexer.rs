@@ -833,7 +833,11 @@ mod split_tests {
     #[test]
     fn splits_at_semicolon_tokens_only() {
         let sql = "SELECT ';' ; ;/* ; */ SELECT $$;$$;\n";
-        let parts: Vec<&str> = split_statements(sql).unwrap().into_iter().map(|r| &sql[r]).collect();
+        let parts: Vec<&str> = split_statements(sql)
+            .unwrap()
+            .into_iter()
+            .map(|r| &sql[r])
+            .collect();
         assert_eq!(parts, vec!["SELECT ';'", "SELECT $$;$$"]);
         assert!(split_statements(" ; -- x\n").unwrap().is_empty());
     }

@@ -88,7 +88,9 @@ pub fn fold_ident(i: &Ident) -> String {
 
 /// A fragment of SQL for a message: literals replaced by `?` (refusal details reach the audit trail).
 pub(crate) fn shorten(sql: &str) -> String {
-    let mut s = lexer::normalize(sql).map(|n| n.text).unwrap_or_else(|_| "…".into());
+    let mut s = lexer::normalize(sql)
+        .map(|n| n.text)
+        .unwrap_or_else(|_| "…".into());
     if s.len() > 80 {
         let mut cut = 77;
         while !s.is_char_boundary(cut) {
@@ -142,9 +144,8 @@ impl<'a> Analyzer<'a> {
         let catalog = self.ctx.catalog;
         let qualified = |s: &str, n: &str| catalog.lookup(&crate::policy::QName::new(s, n));
         match parts {
-            [_, schema, name] | [schema, name] => {
-                qualified(schema, name).ok_or_else(|| AnalyzeError::UnknownRelation(format!("{schema}.{name}")))
-            }
+            [_, schema, name] | [schema, name] => qualified(schema, name)
+                .ok_or_else(|| AnalyzeError::UnknownRelation(format!("{schema}.{name}"))),
             [name] => {
                 self.facts.uses_search_path = true;
                 let mut found: Option<Option<RelId>> = None;
@@ -170,9 +171,13 @@ impl<'a> Analyzer<'a> {
                         }
                     }
                 }
-                found.flatten().ok_or_else(|| AnalyzeError::UnknownRelation(name.clone()))
+                found
+                    .flatten()
+                    .ok_or_else(|| AnalyzeError::UnknownRelation(name.clone()))
             }
-            _ => Err(AnalyzeError::Unsupported("relation name with more than three parts".into())),
+            _ => Err(AnalyzeError::Unsupported(
+                "relation name with more than three parts".into(),
+            )),
         }
     }
 }
@@ -197,7 +202,9 @@ fn sqlparser_signature(text: &str) -> Result<Vec<SigItem>, AnalyzeError> {
             | Token::NationalStringLiteral(_)
             | Token::HexStringLiteral(_)
             | Token::DollarQuotedString(_)
-            | Token::SingleQuotedByteStringLiteral(_) => SigItem::Literal(lexer::LiteralKind::String),
+            | Token::SingleQuotedByteStringLiteral(_) => {
+                SigItem::Literal(lexer::LiteralKind::String)
+            }
             Token::Placeholder(p) => match p.strip_prefix('$').and_then(|n| n.parse().ok()) {
                 Some(n) => SigItem::Param(n),
                 None if p == "?" => continue,
@@ -205,7 +212,13 @@ fn sqlparser_signature(text: &str) -> Result<Vec<SigItem>, AnalyzeError> {
             },
             Token::Whitespace(_) => continue,
             Token::EOF => break,
-            other if other.to_string().chars().next().is_some_and(|c| c.is_alphanumeric() || c == '\'' || c == '"') => {
+            other
+                if other
+                    .to_string()
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '\'' || c == '"') =>
+            {
                 return Err(AnalyzeError::Differential(format!("token {other}")));
             }
             _ => continue,
@@ -225,7 +238,8 @@ fn same_signature(a: &[SigItem], b: &[SigItem]) -> bool {
 /// `MOVE [direction] [FROM | IN] cursor`: sqlparser has no MOVE; it returns no rows and reads nothing.
 fn parse_move(sig: &[SigItem]) -> Option<String> {
     const WORDS: &[&str] = &[
-        "next", "prior", "first", "last", "absolute", "relative", "all", "forward", "backward", "from", "in",
+        "next", "prior", "first", "last", "absolute", "relative", "all", "forward", "backward",
+        "from", "in",
     ];
     let (name, middle) = sig.split_last()?;
     let middle_ok = middle.iter().skip(1).all(|i| match i {
@@ -255,7 +269,8 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         let text = &sql[range];
         let ours = lexer::signature(text)?;
         if matches!(ours.first(), Some(SigItem::Word(w)) if w == "move") {
-            let name = parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
+            let name =
+                parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
             statements.push(StatementFacts::new(Kind::Move { name }));
             continue;
         }
@@ -271,7 +286,9 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
             .and_then(|mut p| p.parse_statements())
             .map_err(|e| AnalyzeError::Parse(shorten_parse_error(&e.to_string())))?;
         let [stmt] = parsed.as_slice() else {
-            return Err(AnalyzeError::Differential("statement boundaries differ".into()));
+            return Err(AnalyzeError::Differential(
+                "statement boundaries differ".into(),
+            ));
         };
         let (facts, sensitive) = analyze_statement(stmt, ctx)?;
         literal_sensitive |= sensitive;
@@ -283,7 +300,10 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
     })
 }
 
-fn analyze_statement(stmt: &Statement, ctx: AnalyzeCtx<'_>) -> Result<(StatementFacts, bool), AnalyzeError> {
+fn analyze_statement(
+    stmt: &Statement,
+    ctx: AnalyzeCtx<'_>,
+) -> Result<(StatementFacts, bool), AnalyzeError> {
     let mut a = Analyzer::new(ctx);
     let (kind, outputs) = a.statement(stmt)?;
     a.facts.kind = kind;

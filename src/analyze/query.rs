@@ -1,9 +1,10 @@
 //! Queries: WITH (recursive too), set operations, VALUES, SELECT with its clauses, and FROM items with joins.
 
 use sqlparser::ast::{
-    Distinct, GroupByExpr, JoinConstraint, JoinOperator, LimitClause, NamedWindowExpr, OrderBy, OrderByKind,
-    Query, Select, SelectFlavor, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator,
-    SetQuantifier, TableAlias, TableFactor, TableWithJoins, Value, Values, WildcardAdditionalOptions,
+    Distinct, GroupByExpr, JoinConstraint, JoinOperator, LimitClause, NamedWindowExpr, OrderBy,
+    OrderByKind, Query, Select, SelectFlavor, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+    SetOperator, SetQuantifier, TableAlias, TableFactor, TableWithJoins, Value, Values,
+    WildcardAdditionalOptions,
 };
 
 use super::expr::{object_parts, Cx};
@@ -21,23 +22,39 @@ fn unsupported<T>(what: &str) -> Result<T, AnalyzeError> {
 fn srf_columns(name: &str, alias: Option<&str>) -> Option<Vec<String>> {
     let single = |n: &str| Some(vec![alias.unwrap_or(n).to_owned()]);
     match name {
-        "generate_series" | "unnest" | "generate_subscripts" | "regexp_split_to_table" | "string_to_table"
-        | "json_object_keys" | "jsonb_object_keys" | "regexp_matches" => single(name),
-        "json_each" | "jsonb_each" | "json_each_text" | "jsonb_each_text" => Some(vec!["key".into(), "value".into()]),
-        "json_array_elements" | "jsonb_array_elements" | "json_array_elements_text" | "jsonb_array_elements_text" => {
-            Some(vec!["value".into()])
+        "generate_series"
+        | "unnest"
+        | "generate_subscripts"
+        | "regexp_split_to_table"
+        | "string_to_table"
+        | "json_object_keys"
+        | "jsonb_object_keys"
+        | "regexp_matches" => single(name),
+        "json_each" | "jsonb_each" | "json_each_text" | "jsonb_each_text" => {
+            Some(vec!["key".into(), "value".into()])
         }
+        "json_array_elements"
+        | "jsonb_array_elements"
+        | "json_array_elements_text"
+        | "jsonb_array_elements_text" => Some(vec!["value".into()]),
         _ => None,
     }
 }
 
 impl Analyzer<'_> {
-    pub(super) fn query(&mut self, q: &Query, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
+    pub(super) fn query(
+        &mut self,
+        q: &Query,
+        parent: Option<&Scope>,
+    ) -> Result<Outputs, AnalyzeError> {
         self.depth += 1;
         if self.depth > super::MAX_DEPTH {
             return unsupported("query nesting is too deep");
         }
-        if q.for_clause.is_some() || q.settings.is_some() || q.format_clause.is_some() || !q.pipe_operators.is_empty()
+        if q.for_clause.is_some()
+            || q.settings.is_some()
+            || q.format_clause.is_some()
+            || !q.pipe_operators.is_empty()
         {
             return unsupported("query clause");
         }
@@ -79,16 +96,31 @@ impl Analyzer<'_> {
         result
     }
 
-    fn with(&mut self, w: &sqlparser::ast::With, parent: Option<&Scope>) -> Result<usize, AnalyzeError> {
+    fn with(
+        &mut self,
+        w: &sqlparser::ast::With,
+        parent: Option<&Scope>,
+    ) -> Result<usize, AnalyzeError> {
         let mut pushed = 0;
         for cte in &w.cte_tables {
             if cte.from.is_some() {
                 return unsupported("CTE FROM");
             }
             let name = fold_ident(&cte.alias.name);
-            let rename: Vec<String> = cte.alias.columns.iter().map(|c| fold_ident(&c.name)).collect();
+            let rename: Vec<String> = cte
+                .alias
+                .columns
+                .iter()
+                .map(|c| fold_ident(&c.name))
+                .collect();
             let recursive_union = w.recursive
-                && matches!(&*cte.query.body, SetExpr::SetOperation { op: SetOperator::Union, .. });
+                && matches!(
+                    &*cte.query.body,
+                    SetExpr::SetOperation {
+                        op: SetOperator::Union,
+                        ..
+                    }
+                );
             let cols = if recursive_union {
                 self.recursive_cte(&name, &rename, &cte.query, parent)?
             } else {
@@ -143,7 +175,12 @@ impl Analyzer<'_> {
         }))
     }
 
-    fn set_expr(&mut self, body: &SetExpr, parent: Option<&Scope>, order_by: Option<&OrderBy>) -> Result<Outputs, AnalyzeError> {
+    fn set_expr(
+        &mut self,
+        body: &SetExpr,
+        parent: Option<&Scope>,
+        order_by: Option<&OrderBy>,
+    ) -> Result<Outputs, AnalyzeError> {
         match body {
             SetExpr::Select(s) => self.select(s, parent, order_by),
             SetExpr::Query(q) => {
@@ -168,9 +205,10 @@ impl Analyzer<'_> {
                 self.order_outputs(&outs, order_by, parent)?;
                 Ok(outs)
             }
-            SetExpr::Insert(stmt) | SetExpr::Update(stmt) | SetExpr::Delete(stmt) | SetExpr::Merge(stmt) => {
-                self.dml(stmt, parent)
-            }
+            SetExpr::Insert(stmt)
+            | SetExpr::Update(stmt)
+            | SetExpr::Delete(stmt)
+            | SetExpr::Merge(stmt) => self.dml(stmt, parent),
             SetExpr::Table(t) => {
                 let name = match (&t.schema_name, &t.table_name) {
                     (Some(s), Some(n)) => vec![s.clone(), n.clone()],
@@ -186,7 +224,13 @@ impl Analyzer<'_> {
         }
     }
 
-    fn merge_set(&mut self, l: Outputs, r: Outputs, op: &SetOperator, q: &SetQuantifier) -> Result<Outputs, AnalyzeError> {
+    fn merge_set(
+        &mut self,
+        l: Outputs,
+        r: Outputs,
+        op: &SetOperator,
+        q: &SetQuantifier,
+    ) -> Result<Outputs, AnalyzeError> {
         let (Outputs::Known(l), Outputs::Known(r)) = (l, r) else {
             return Ok(Outputs::Unknown);
         };
@@ -194,9 +238,13 @@ impl Analyzer<'_> {
             return unsupported("set operation arms with different column counts");
         }
         let union_all = matches!(op, SetOperator::Union) && matches!(q, SetQuantifier::All);
-        if !matches!(op, SetOperator::Union | SetOperator::Intersect | SetOperator::Except)
-            || !matches!(q, SetQuantifier::All | SetQuantifier::Distinct | SetQuantifier::None)
-        {
+        if !matches!(
+            op,
+            SetOperator::Union | SetOperator::Intersect | SetOperator::Except
+        ) || !matches!(
+            q,
+            SetQuantifier::All | SetQuantifier::Distinct | SetQuantifier::None
+        ) {
             return unsupported("set operation");
         }
         let via = format!("{op} {q}").trim().to_owned();
@@ -262,7 +310,12 @@ impl Analyzer<'_> {
     }
 
     /// ORDER BY over a set operation or VALUES: output names and positions only.
-    fn order_outputs(&mut self, outs: &Outputs, order_by: Option<&OrderBy>, parent: Option<&Scope>) -> Result<(), AnalyzeError> {
+    fn order_outputs(
+        &mut self,
+        outs: &Outputs,
+        order_by: Option<&OrderBy>,
+        parent: Option<&Scope>,
+    ) -> Result<(), AnalyzeError> {
         let Some(ob) = order_by else { return Ok(()) };
         let OrderByKind::Expressions(items) = &ob.kind else {
             return unsupported("ORDER BY ALL");
@@ -279,14 +332,22 @@ impl Analyzer<'_> {
     }
 
     /// ORDER BY / DISTINCT ON / GROUP BY items that name an output: `2` or an output column name.
-    fn output_ref(&mut self, e: &sqlparser::ast::Expr, outs: &Outputs) -> Result<Option<Lineage>, AnalyzeError> {
+    fn output_ref(
+        &mut self,
+        e: &sqlparser::ast::Expr,
+        outs: &Outputs,
+    ) -> Result<Option<Lineage>, AnalyzeError> {
         use sqlparser::ast::Expr;
         match e {
             Expr::Value(v) => {
                 self.literal_sensitive = true;
                 if let Value::Number(n, _) = &v.value {
-                    let idx: usize = n.parse().map_err(|_| AnalyzeError::Unsupported(format!("position {n}")))?;
-                    let o = outs.known().ok_or_else(|| AnalyzeError::Unsupported("position over unknown columns".into()))?;
+                    let idx: usize = n
+                        .parse()
+                        .map_err(|_| AnalyzeError::Unsupported(format!("position {n}")))?;
+                    let o = outs.known().ok_or_else(|| {
+                        AnalyzeError::Unsupported("position over unknown columns".into())
+                    })?;
                     return match idx.checked_sub(1).and_then(|i| o.get(i)) {
                         Some(out) => Ok(Some(out.lineage.clone())),
                         None => unsupported(&format!("position {idx} is not in the select list")),
@@ -296,7 +357,9 @@ impl Analyzer<'_> {
             }
             Expr::Identifier(id) => {
                 let name = fold_ident(id);
-                let Some(o) = outs.known() else { return Ok(None) };
+                let Some(o) = outs.known() else {
+                    return Ok(None);
+                };
                 let mut hits = o.iter().filter(|x| x.name == name);
                 match (hits.next(), hits.next()) {
                     (Some(out), None) => Ok(Some(out.lineage.clone())),
@@ -308,9 +371,16 @@ impl Analyzer<'_> {
         }
     }
 
-    fn select(&mut self, s: &Select, parent: Option<&Scope>, order_by: Option<&OrderBy>) -> Result<Outputs, AnalyzeError> {
+    fn select(
+        &mut self,
+        s: &Select,
+        parent: Option<&Scope>,
+        order_by: Option<&OrderBy>,
+    ) -> Result<Outputs, AnalyzeError> {
         if s.into.is_some() {
-            return Err(AnalyzeError::Unsupported("SELECT INTO creates a table".into()));
+            return Err(AnalyzeError::Unsupported(
+                "SELECT INTO creates a table".into(),
+            ));
         }
         if !s.optimizer_hints.is_empty()
             || s.select_modifiers.is_some()
@@ -328,7 +398,7 @@ impl Analyzer<'_> {
         {
             return unsupported("SELECT clause");
         }
-        let level = self.from_list(&s.from, parent)?;
+        let level = self.range_table(&s.from, parent)?;
         let scope = Scope::new(level, parent);
         if let Some(w) = &s.selection {
             let cx = Cx {
@@ -348,7 +418,9 @@ impl Analyzer<'_> {
             GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => {
                 for e in exprs {
                     let l = match e {
-                        sqlparser::ast::Expr::Identifier(id) if matches!(scope.column(&fold_ident(id)), Ok(Some(_))) => {
+                        sqlparser::ast::Expr::Identifier(id)
+                            if matches!(scope.column(&fold_ident(id)), Ok(Some(_))) =>
+                        {
                             self.expr(e, &scope, Cx::new(Clause::GroupBy))?
                         }
                         _ => match self.output_ref(e, &outs)? {
@@ -399,7 +471,12 @@ impl Analyzer<'_> {
     }
 
     /// A select list (or RETURNING list): plain columns pass through as outputs, expressions are consumed.
-    pub(super) fn projection(&mut self, items: &[SelectItem], scope: &Scope, clause: Clause) -> Result<Outputs, AnalyzeError> {
+    pub(super) fn projection(
+        &mut self,
+        items: &[SelectItem],
+        scope: &Scope,
+        clause: Clause,
+    ) -> Result<Outputs, AnalyzeError> {
         let mut outs = Vec::with_capacity(items.len());
         let mut unknown = false;
         let cx = Cx::new(clause);
@@ -435,9 +512,12 @@ impl Analyzer<'_> {
                         return unsupported("(expression).*");
                     };
                     let q = object_parts(n)?;
-                    let e = scope
-                        .entry(&q)
-                        .ok_or_else(|| AnalyzeError::UnknownRelation(format!("missing FROM-clause entry for `{}`", q.join("."))))?;
+                    let e = scope.entry(&q).ok_or_else(|| {
+                        AnalyzeError::UnknownRelation(format!(
+                            "missing FROM-clause entry for `{}`",
+                            q.join(".")
+                        ))
+                    })?;
                     match &e.cols {
                         Some(cols) => outs.extend(cols.iter().map(|c| Output {
                             name: c.name.clone(),
@@ -449,11 +529,19 @@ impl Analyzer<'_> {
                 }
             }
         }
-        Ok(if unknown { Outputs::Unknown } else { Outputs::Known(outs) })
+        Ok(if unknown {
+            Outputs::Unknown
+        } else {
+            Outputs::Known(outs)
+        })
     }
 
     /// The FROM list: comma-separated items, each seeing the ones before it (LATERAL).
-    pub(super) fn from_list(&mut self, items: &[TableWithJoins], parent: Option<&Scope>) -> Result<Level, AnalyzeError> {
+    pub(super) fn range_table(
+        &mut self,
+        items: &[TableWithJoins],
+        parent: Option<&Scope>,
+    ) -> Result<Level, AnalyzeError> {
         let mut acc = Level::default();
         for item in items {
             let lvl = self.table_with_joins(item, &acc, parent)?;
@@ -462,7 +550,12 @@ impl Analyzer<'_> {
         Ok(acc)
     }
 
-    fn table_with_joins(&mut self, twj: &TableWithJoins, before: &Level, parent: Option<&Scope>) -> Result<Level, AnalyzeError> {
+    fn table_with_joins(
+        &mut self,
+        twj: &TableWithJoins,
+        before: &Level,
+        parent: Option<&Scope>,
+    ) -> Result<Level, AnalyzeError> {
         let mut left = self.table_factor(&twj.relation, before, parent)?;
         for j in &twj.joins {
             if j.global {
@@ -487,7 +580,12 @@ impl Analyzer<'_> {
                     .collect::<Result<_, _>>()?,
                 JoinConstraint::UsingAlias(..) => return unsupported("USING ... AS"),
                 JoinConstraint::Natural => {
-                    let rnames: Vec<&str> = right.star.iter().flatten().map(|c| c.name.as_str()).collect();
+                    let rnames: Vec<&str> = right
+                        .star
+                        .iter()
+                        .flatten()
+                        .map(|c| c.name.as_str())
+                        .collect();
                     left.star
                         .iter()
                         .flatten()
@@ -508,7 +606,13 @@ impl Analyzer<'_> {
         Ok(left)
     }
 
-    fn join_using(&mut self, left: Level, right: Level, names: &[String], kind: char) -> Result<Level, AnalyzeError> {
+    fn join_using(
+        &mut self,
+        left: Level,
+        right: Level,
+        names: &[String],
+        kind: char,
+    ) -> Result<Level, AnalyzeError> {
         let cx = Cx::new(Clause::JoinOn);
         let mut merged_now = Vec::new();
         for n in names {
@@ -519,7 +623,11 @@ impl Analyzer<'_> {
             let lineage = match kind {
                 'l' | 'i' => a.lineage.clone(),
                 'r' => b.lineage.clone(),
-                _ => self.consume(vec![a.lineage.clone(), b.lineage.clone()], cx, "FULL JOIN USING"),
+                _ => self.consume(
+                    vec![a.lineage.clone(), b.lineage.clone()],
+                    cx,
+                    "FULL JOIN USING",
+                ),
             };
             merged_now.push(EntryCol {
                 name: n.clone(),
@@ -533,14 +641,28 @@ impl Analyzer<'_> {
         star.extend(right.star.into_iter().filter(not_merged));
         let mut merged = left.merged;
         merged.retain(|m| !names.contains(&m.name));
-        merged.extend(right.merged.into_iter().filter(|m| !names.contains(&m.name)));
+        merged.extend(
+            right
+                .merged
+                .into_iter()
+                .filter(|m| !names.contains(&m.name)),
+        );
         merged.extend(merged_now);
         let mut entries = left.entries;
         entries.extend(right.entries);
-        Ok(Level { entries, merged, star })
+        Ok(Level {
+            entries,
+            merged,
+            star,
+        })
     }
 
-    fn table_factor(&mut self, tf: &TableFactor, before: &Level, parent: Option<&Scope>) -> Result<Level, AnalyzeError> {
+    fn table_factor(
+        &mut self,
+        tf: &TableFactor,
+        before: &Level,
+        parent: Option<&Scope>,
+    ) -> Result<Level, AnalyzeError> {
         match tf {
             TableFactor::Table {
                 name,
@@ -555,7 +677,12 @@ impl Analyzer<'_> {
                 index_directives,
                 inheritance: _,
             } => {
-                if !with_hints.is_empty() || version.is_some() || !partitions.is_empty() || json_path.is_some() || !index_directives.is_empty() {
+                if !with_hints.is_empty()
+                    || version.is_some()
+                    || !partitions.is_empty()
+                    || json_path.is_some()
+                    || !index_directives.is_empty()
+                {
                     return unsupported("table option");
                 }
                 let parts = object_parts(name)?;
@@ -564,7 +691,14 @@ impl Analyzer<'_> {
                         if a.settings.is_some() {
                             return unsupported("table function settings");
                         }
-                        self.function_table(&parts, &a.args, *with_ordinality, alias.as_ref(), before, parent)?
+                        self.function_table(
+                            &parts,
+                            &a.args,
+                            *with_ordinality,
+                            alias.as_ref(),
+                            before,
+                            parent,
+                        )?
                     }
                     None => {
                         if *with_ordinality {
@@ -594,7 +728,10 @@ impl Analyzer<'_> {
                     .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
                     .unwrap_or_default();
                 let cols = to_entry_cols(&outs, &rename)?;
-                let name = alias.as_ref().map(|a| fold_ident(&a.name)).unwrap_or_else(|| "subquery".into());
+                let name = alias
+                    .as_ref()
+                    .map(|a| fold_ident(&a.name))
+                    .unwrap_or_else(|| "subquery".into());
                 Ok(single_entry(name, None, cols))
             }
             TableFactor::Function {
@@ -605,7 +742,14 @@ impl Analyzer<'_> {
                 alias,
             } => {
                 let parts = object_parts(name)?;
-                self.function_table(&parts, args, *with_ordinality, alias.as_ref(), before, parent)
+                self.function_table(
+                    &parts,
+                    args,
+                    *with_ordinality,
+                    alias.as_ref(),
+                    before,
+                    parent,
+                )
             }
             TableFactor::UNNEST {
                 alias,
@@ -628,13 +772,27 @@ impl Analyzer<'_> {
                     let l = self.expr(e, &scope, cx)?;
                     let lineage = self.consume(vec![l], cx, "unnest()");
                     let name = rename.get(i).cloned().unwrap_or_else(|| "unnest".into());
-                    cols.push(EntryCol { name, lineage, explicit: true });
+                    cols.push(EntryCol {
+                        name,
+                        lineage,
+                        explicit: true,
+                    });
                 }
                 if *with_ordinality {
-                    let name = rename.get(cols.len()).cloned().unwrap_or_else(|| "ordinality".into());
-                    cols.push(EntryCol { name, lineage: Lineage::constant(), explicit: true });
+                    let name = rename
+                        .get(cols.len())
+                        .cloned()
+                        .unwrap_or_else(|| "ordinality".into());
+                    cols.push(EntryCol {
+                        name,
+                        lineage: Lineage::constant(),
+                        explicit: true,
+                    });
                 }
-                let name = alias.as_ref().map(|a| fold_ident(&a.name)).unwrap_or_else(|| "unnest".into());
+                let name = alias
+                    .as_ref()
+                    .map(|a| fold_ident(&a.name))
+                    .unwrap_or_else(|| "unnest".into());
                 Ok(single_entry(name, None, Some(cols)))
             }
             TableFactor::NestedJoin {
@@ -646,8 +804,13 @@ impl Analyzer<'_> {
                     None => Ok(inner),
                     Some(a) => {
                         let outs = star_outputs(&inner.star);
-                        let rename: Vec<String> = a.columns.iter().map(|c| fold_ident(&c.name)).collect();
-                        Ok(single_entry(fold_ident(&a.name), None, to_entry_cols(&outs, &rename)?))
+                        let rename: Vec<String> =
+                            a.columns.iter().map(|c| fold_ident(&c.name)).collect();
+                        Ok(single_entry(
+                            fold_ident(&a.name),
+                            None,
+                            to_entry_cols(&outs, &rename)?,
+                        ))
                     }
                 }
             }
@@ -655,7 +818,12 @@ impl Analyzer<'_> {
         }
     }
 
-    fn table_sample(&mut self, s: &sqlparser::ast::TableSampleKind, level: &mut Level, parent: Option<&Scope>) -> Result<(), AnalyzeError> {
+    fn table_sample(
+        &mut self,
+        s: &sqlparser::ast::TableSampleKind,
+        level: &mut Level,
+        parent: Option<&Scope>,
+    ) -> Result<(), AnalyzeError> {
         use sqlparser::ast::TableSampleKind;
         let (TableSampleKind::BeforeTableAlias(t) | TableSampleKind::AfterTableAlias(t)) = s;
         let scope = Scope::new(std::mem::take(level), parent);
@@ -679,7 +847,12 @@ impl Analyzer<'_> {
         parent: Option<&Scope>,
     ) -> Result<Level, AnalyzeError> {
         let f = sqlparser::ast::Function {
-            name: sqlparser::ast::ObjectName::from(parts.iter().map(|p| sqlparser::ast::Ident::new(p.clone())).collect::<Vec<_>>()),
+            name: sqlparser::ast::ObjectName::from(
+                parts
+                    .iter()
+                    .map(|p| sqlparser::ast::Ident::new(p.clone()))
+                    .collect::<Vec<_>>(),
+            ),
             uses_odbc_syntax: false,
             parameters: sqlparser::ast::FunctionArguments::None,
             args: sqlparser::ast::FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
@@ -693,10 +866,16 @@ impl Analyzer<'_> {
             within_group: Vec::new(),
         };
         let scope = Scope::new(before.clone(), parent);
-        let lineage = self.expr(&sqlparser::ast::Expr::Function(f), &scope, Cx::new(Clause::FunctionArgument))?;
+        let lineage = self.expr(
+            &sqlparser::ast::Expr::Function(f),
+            &scope,
+            Cx::new(Clause::FunctionArgument),
+        )?;
         let bare = parts.last().map(String::as_str).unwrap_or("");
         let alias_name = alias.map(|a| fold_ident(&a.name));
-        let rename: Vec<String> = alias.map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect()).unwrap_or_default();
+        let rename: Vec<String> = alias
+            .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
+            .unwrap_or_default();
         let names = if !rename.is_empty() {
             Some(rename)
         } else {
@@ -720,19 +899,31 @@ impl Analyzer<'_> {
             }
             cols
         });
-        Ok(single_entry(alias_name.unwrap_or_else(|| bare.to_owned()), None, cols))
+        Ok(single_entry(
+            alias_name.unwrap_or_else(|| bare.to_owned()),
+            None,
+            cols,
+        ))
     }
 
     /// A relation or CTE named in FROM.
-    pub(super) fn named_relation(&mut self, parts: &[String], alias: Option<&TableAlias>) -> Result<Level, AnalyzeError> {
-        let rename: Vec<String> = alias.map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect()).unwrap_or_default();
+    pub(super) fn named_relation(
+        &mut self,
+        parts: &[String],
+        alias: Option<&TableAlias>,
+    ) -> Result<Level, AnalyzeError> {
+        let rename: Vec<String> = alias
+            .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
+            .unwrap_or_default();
         if let [name] = parts {
             if let Some(cte) = self.ctes.iter().rev().find(|c| &c.name == name) {
                 let mut cols = cte.cols.clone();
                 if let Some(cs) = cols.as_mut() {
                     rename_cols(cs, &rename)?;
                 }
-                let alias_name = alias.map(|a| fold_ident(&a.name)).unwrap_or_else(|| name.clone());
+                let alias_name = alias
+                    .map(|a| fold_ident(&a.name))
+                    .unwrap_or_else(|| name.clone());
                 return Ok(single_entry(alias_name, None, cols));
             }
         }
@@ -740,7 +931,12 @@ impl Analyzer<'_> {
         Ok(self.relation_level(rel, alias, &rename))
     }
 
-    pub(super) fn relation_level(&mut self, rel: RelId, alias: Option<&TableAlias>, rename: &[String]) -> Level {
+    pub(super) fn relation_level(
+        &mut self,
+        rel: RelId,
+        alias: Option<&TableAlias>,
+        rename: &[String],
+    ) -> Level {
         self.facts.touch(rel);
         let r = self.ctx.catalog.rel(rel);
         let mut cols: Vec<EntryCol> = r
@@ -765,7 +961,13 @@ impl Analyzer<'_> {
 }
 
 fn check_wildcard(o: &WildcardAdditionalOptions) -> Result<(), AnalyzeError> {
-    if o.opt_ilike.is_some() || o.opt_exclude.is_some() || o.opt_except.is_some() || o.opt_replace.is_some() || o.opt_rename.is_some() || o.opt_alias.is_some() {
+    if o.opt_ilike.is_some()
+        || o.opt_exclude.is_some()
+        || o.opt_except.is_some()
+        || o.opt_replace.is_some()
+        || o.opt_rename.is_some()
+        || o.opt_alias.is_some()
+    {
         return unsupported("wildcard options");
     }
     Ok(())
@@ -777,7 +979,11 @@ fn single_entry(alias: String, schema: Option<String>, cols: Option<Vec<EntryCol
         None => vec![None],
     };
     Level {
-        entries: vec![Entry { alias, schema, cols }],
+        entries: vec![Entry {
+            alias,
+            schema,
+            cols,
+        }],
         merged: Vec::new(),
         star,
     }
@@ -826,7 +1032,10 @@ fn rename_cols(cols: &mut [EntryCol], rename: &[String]) -> Result<(), AnalyzeEr
     Ok(())
 }
 
-pub(super) fn to_entry_cols(outs: &Outputs, rename: &[String]) -> Result<Option<Vec<EntryCol>>, AnalyzeError> {
+pub(super) fn to_entry_cols(
+    outs: &Outputs,
+    rename: &[String],
+) -> Result<Option<Vec<EntryCol>>, AnalyzeError> {
     match outs {
         Outputs::Known(o) => {
             let mut cols: Vec<EntryCol> = o

@@ -2,9 +2,11 @@
 //! transaction control; every other kind is unsupported.
 
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, CloseCursor, ContextModifier, CopyLegacyCsvOption, CopyLegacyOption, CopyOption,
-    CopySource, CopyTarget, DeclareType, DescribeAlias, DiscardObject, Expr, FromTable, MergeAction, MergeInsertKind,
-    MergeUpdateKind, OnConflictAction, OnInsert, Reset, Set, Statement, TableFactor, TableObject, UpdateTableFromKind,
+    Assignment, AssignmentTarget, CloseCursor, ContextModifier, CopyLegacyCsvOption,
+    CopyLegacyOption, CopyOption, CopySource, CopyTarget, DeclareType, DescribeAlias,
+    DiscardObject, Expr, FromTable, MergeAction, MergeInsertKind, MergeUpdateKind,
+    OnConflictAction, OnInsert, Reset, Set, Statement, TableFactor, TableObject,
+    UpdateTableFromKind,
 };
 
 use super::expr::{literal_string, object_parts, Cx};
@@ -40,25 +42,44 @@ impl Analyzer<'_> {
                 options,
                 legacy_options,
                 payload,
-            } => self.copy(source, *to, target, options, legacy_options, payload.is_some())?,
+            } => self.copy(
+                source,
+                *to,
+                target,
+                options,
+                legacy_options,
+                payload.is_some(),
+            )?,
             Statement::Declare { stmts, .. } => {
                 let [d] = stmts.as_slice() else {
                     return unsupported("DECLARE of several names");
                 };
-                let (Some(DeclareType::Cursor), Some(q), [name]) = (&d.declare_type, &d.for_query, d.names.as_slice()) else {
+                let (Some(DeclareType::Cursor), Some(q), [name]) =
+                    (&d.declare_type, &d.for_query, d.names.as_slice())
+                else {
                     return unsupported("DECLARE that is not a cursor");
                 };
                 if d.binary == Some(true) {
                     return unsupported("BINARY cursors (unscharf masks text results)");
                 }
                 let outs = self.query(q, None)?;
-                (Kind::Declare { name: fold_ident(name) }, outs)
+                (
+                    Kind::Declare {
+                        name: fold_ident(name),
+                    },
+                    outs,
+                )
             }
             Statement::Fetch { name, into, .. } => {
                 if into.is_some() {
                     return unsupported("FETCH INTO");
                 }
-                (Kind::Fetch { name: fold_ident(name) }, Outputs::Unknown)
+                (
+                    Kind::Fetch {
+                        name: fold_ident(name),
+                    },
+                    Outputs::Unknown,
+                )
             }
             Statement::Close { cursor } => {
                 let name = match cursor {
@@ -67,14 +88,23 @@ impl Analyzer<'_> {
                 };
                 (Kind::ClosePortal { name }, Outputs::None)
             }
-            Statement::Prepare { name, statement, .. } => {
+            Statement::Prepare {
+                name, statement, ..
+            } => {
                 let (_, outs) = match statement.as_ref() {
-                    Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Merge(_) => {
-                        self.statement(statement)?
-                    }
+                    Statement::Query(_)
+                    | Statement::Insert(_)
+                    | Statement::Update(_)
+                    | Statement::Delete(_)
+                    | Statement::Merge(_) => self.statement(statement)?,
                     other => return unsupported(format!("PREPARE of {}", statement_name(other))),
                 };
-                (Kind::Prepare { name: fold_ident(name) }, outs)
+                (
+                    Kind::Prepare {
+                        name: fold_ident(name),
+                    },
+                    outs,
+                )
             }
             Statement::Execute {
                 name: Some(name),
@@ -93,11 +123,20 @@ impl Analyzer<'_> {
                     self.consume(vec![l], cx, "EXECUTE");
                 }
                 let parts = object_parts(name)?;
-                (Kind::Execute { name: parts.join(".") }, Outputs::Unknown)
+                (
+                    Kind::Execute {
+                        name: parts.join("."),
+                    },
+                    Outputs::Unknown,
+                )
             }
             Statement::Deallocate { name, .. } => {
                 let n = fold_ident(name);
-                let name = if name.quote_style.is_none() && n == "all" { None } else { Some(n) };
+                let name = if name.quote_style.is_none() && n == "all" {
+                    None
+                } else {
+                    Some(n)
+                };
                 (Kind::Deallocate { name }, Outputs::None)
             }
             Statement::Explain {
@@ -110,12 +149,16 @@ impl Analyzer<'_> {
                 ..
             } => {
                 let analyze = *analyze
-                    || options
-                        .iter()
-                        .flatten()
-                        .any(|o| fold_ident(&o.name) == "analyze" && o.arg.as_ref().is_none_or(|a| !is_false(a)));
+                    || options.iter().flatten().any(|o| {
+                        fold_ident(&o.name) == "analyze"
+                            && o.arg.as_ref().is_none_or(|a| !is_false(a))
+                    });
                 match statement.as_ref() {
-                    Statement::Query(_) | Statement::Insert(_) | Statement::Update(_) | Statement::Delete(_) | Statement::Merge(_) => {
+                    Statement::Query(_)
+                    | Statement::Insert(_)
+                    | Statement::Update(_)
+                    | Statement::Delete(_)
+                    | Statement::Merge(_) => {
                         self.statement(statement)?;
                     }
                     other => return unsupported(format!("EXPLAIN of {}", statement_name(other))),
@@ -149,14 +192,22 @@ impl Analyzer<'_> {
                 exception,
                 has_end_keyword: false,
                 ..
-            } if statements.is_empty() && exception.is_none() => (Kind::Transaction(TxControl::Begin), Outputs::None),
+            } if statements.is_empty() && exception.is_none() => {
+                (Kind::Transaction(TxControl::Begin), Outputs::None)
+            }
             Statement::Commit { .. } => (Kind::Transaction(TxControl::Commit), Outputs::None),
             Statement::Rollback { savepoint, .. } => {
-                let k = if savepoint.is_some() { TxControl::RollbackTo } else { TxControl::Rollback };
+                let k = if savepoint.is_some() {
+                    TxControl::RollbackTo
+                } else {
+                    TxControl::Rollback
+                };
                 (Kind::Transaction(k), Outputs::None)
             }
             Statement::Savepoint { .. } => (Kind::Transaction(TxControl::Savepoint), Outputs::None),
-            Statement::ReleaseSavepoint { .. } => (Kind::Transaction(TxControl::Release), Outputs::None),
+            Statement::ReleaseSavepoint { .. } => {
+                (Kind::Transaction(TxControl::Release), Outputs::None)
+            }
             Statement::LISTEN { .. } | Statement::UNLISTEN { .. } => (Kind::Listen, Outputs::None),
             Statement::NOTIFY { .. } => {
                 return unsupported("NOTIFY (a side channel between sessions, like pg_notify)");
@@ -210,7 +261,11 @@ impl Analyzer<'_> {
     }
 
     /// INSERT, UPDATE, DELETE and MERGE (also inside CTEs); returns the RETURNING columns.
-    pub(super) fn dml(&mut self, s: &Statement, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
+    pub(super) fn dml(
+        &mut self,
+        s: &Statement,
+        parent: Option<&Scope>,
+    ) -> Result<Outputs, AnalyzeError> {
         match s {
             Statement::Insert(ins) => {
                 if ins.or.is_some()
@@ -240,9 +295,18 @@ impl Analyzer<'_> {
                 let rel = self.resolve_relation(&object_parts(name)?)?;
                 self.write(rel, WriteKind::Insert);
                 let targets: Vec<String> = if ins.columns.is_empty() {
-                    self.ctx.catalog.rel(rel).columns.iter().map(|c| c.name.clone()).collect()
+                    self.ctx
+                        .catalog
+                        .rel(rel)
+                        .columns
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect()
                 } else {
-                    ins.columns.iter().map(|c| object_parts(c).map(|p| p.join("."))).collect::<Result<_, _>>()?
+                    ins.columns
+                        .iter()
+                        .map(|c| object_parts(c).map(|p| p.join(".")))
+                        .collect::<Result<_, _>>()?
                 };
                 let table = self.ctx.catalog.rel(rel).name.to_string();
                 if let Some(src) = &ins.source {
@@ -250,10 +314,16 @@ impl Analyzer<'_> {
                     match outs {
                         Outputs::Known(o) => {
                             if o.len() > targets.len() {
-                                return unsupported("INSERT has more expressions than target columns");
+                                return unsupported(
+                                    "INSERT has more expressions than target columns",
+                                );
                             }
                             for (out, col) in o.into_iter().zip(&targets) {
-                                self.consume(vec![out.lineage], Cx::new(Clause::WriteSource), &format!("INSERT INTO {table} ({col})"));
+                                self.consume(
+                                    vec![out.lineage],
+                                    Cx::new(Clause::WriteSource),
+                                    &format!("INSERT INTO {table} ({col})"),
+                                );
                             }
                         }
                         _ => return unsupported("INSERT from a source of unknown columns"),
@@ -265,11 +335,12 @@ impl Analyzer<'_> {
                     if let OnConflictAction::DoUpdate(du) = &oc.action {
                         self.write(rel, WriteKind::Update);
                         let mut lvl = level.clone();
-                        let excluded_cols = self.ctx.catalog.rel(rel).columns.iter().map(|c| EntryCol {
-                            name: c.name.clone(),
-                            lineage: Lineage::constant(),
-                            explicit: true,
-                        });
+                        let excluded_cols =
+                            self.ctx.catalog.rel(rel).columns.iter().map(|c| EntryCol {
+                                name: c.name.clone(),
+                                lineage: Lineage::constant(),
+                                explicit: true,
+                            });
                         lvl.entries.push(Entry {
                             alias: "excluded".into(),
                             schema: None,
@@ -287,21 +358,31 @@ impl Analyzer<'_> {
                 self.returning(&ins.returning, level, parent)
             }
             Statement::Update(u) => {
-                if u.on_cluster.is_some() || u.output.is_some() || u.or.is_some() || !u.order_by.is_empty() || u.limit.is_some() || u.settings.is_some() || !u.optimizer_hints.is_empty() {
+                if u.on_cluster.is_some()
+                    || u.output.is_some()
+                    || u.or.is_some()
+                    || !u.order_by.is_empty()
+                    || u.limit.is_some()
+                    || u.settings.is_some()
+                    || !u.optimizer_hints.is_empty()
+                {
                     return unsupported("UPDATE clause");
                 }
-                let (rel, mut level) = self.dml_target(&u.table.relation, !u.table.joins.is_empty())?;
+                let (rel, mut level) =
+                    self.dml_target(&u.table.relation, !u.table.joins.is_empty())?;
                 self.write(rel, WriteKind::Update);
                 let table = self.ctx.catalog.rel(rel).name.to_string();
                 let target_only = level.clone();
                 match &u.from {
                     None => {}
                     Some(UpdateTableFromKind::AfterSet(items)) => {
-                        let from = self.from_list(items, parent)?;
+                        let from = self.range_table(items, parent)?;
                         level.entries.extend(from.entries);
                         level.merged.extend(from.merged);
                     }
-                    Some(UpdateTableFromKind::BeforeSet(_)) => return unsupported("UPDATE FROM before SET"),
+                    Some(UpdateTableFromKind::BeforeSet(_)) => {
+                        return unsupported("UPDATE FROM before SET")
+                    }
                 }
                 let scope = Scope::new(level, parent);
                 self.assignments(&u.assignments, &scope, &table)?;
@@ -313,7 +394,14 @@ impl Analyzer<'_> {
                 self.returning(&u.returning, ret, parent)
             }
             Statement::Delete(d) => {
-                if !d.tables.is_empty() || d.on_cluster.is_some() || d.output.is_some() || !d.order_by.is_empty() || d.limit.is_some() || d.settings.is_some() || !d.optimizer_hints.is_empty() {
+                if !d.tables.is_empty()
+                    || d.on_cluster.is_some()
+                    || d.output.is_some()
+                    || !d.order_by.is_empty()
+                    || d.limit.is_some()
+                    || d.settings.is_some()
+                    || !d.optimizer_hints.is_empty()
+                {
                     return unsupported("DELETE clause");
                 }
                 let FromTable::WithFromKeyword(items) = &d.from else {
@@ -326,7 +414,7 @@ impl Analyzer<'_> {
                 self.write(rel, WriteKind::Delete);
                 let target_only = level.clone();
                 if let Some(using) = &d.using {
-                    let from = self.from_list(using, parent)?;
+                    let from = self.range_table(using, parent)?;
                     level.entries.extend(from.entries);
                     level.merged.extend(from.merged);
                 }
@@ -369,7 +457,11 @@ impl Analyzer<'_> {
                                         continue;
                                     }
                                     let l = self.expr(e, &scope, Cx::new(Clause::WriteSource))?;
-                                    self.consume(vec![l], Cx::new(Clause::WriteSource), &format!("MERGE INSERT INTO {table}"));
+                                    self.consume(
+                                        vec![l],
+                                        Cx::new(Clause::WriteSource),
+                                        &format!("MERGE INSERT INTO {table}"),
+                                    );
                                 }
                             }
                         }
@@ -393,12 +485,16 @@ impl Analyzer<'_> {
         }
     }
 
-    fn table_source(&mut self, tf: &TableFactor, parent: Option<&Scope>) -> Result<Level, AnalyzeError> {
+    fn table_source(
+        &mut self,
+        tf: &TableFactor,
+        parent: Option<&Scope>,
+    ) -> Result<Level, AnalyzeError> {
         let twj = sqlparser::ast::TableWithJoins {
             relation: tf.clone(),
             joins: Vec::new(),
         };
-        self.from_list(std::slice::from_ref(&twj), parent)
+        self.range_table(std::slice::from_ref(&twj), parent)
     }
 
     fn write(&mut self, rel: RelId, kind: WriteKind) {
@@ -409,7 +505,11 @@ impl Analyzer<'_> {
     }
 
     /// The written table of UPDATE/DELETE/MERGE: a plain relation with an optional alias.
-    fn dml_target(&mut self, tf: &TableFactor, has_joins: bool) -> Result<(RelId, Level), AnalyzeError> {
+    fn dml_target(
+        &mut self,
+        tf: &TableFactor,
+        has_joins: bool,
+    ) -> Result<(RelId, Level), AnalyzeError> {
         let TableFactor::Table {
             name,
             alias,
@@ -441,12 +541,20 @@ impl Analyzer<'_> {
         self.relation_level(rel, alias.as_ref(), &[])
     }
 
-    fn assignments(&mut self, list: &[Assignment], scope: &Scope, table: &str) -> Result<(), AnalyzeError> {
+    fn assignments(
+        &mut self,
+        list: &[Assignment],
+        scope: &Scope,
+        table: &str,
+    ) -> Result<(), AnalyzeError> {
         let cx = Cx::new(Clause::WriteSource);
         for a in list {
             let targets = match &a.target {
                 AssignmentTarget::ColumnName(n) => vec![object_parts(n)?.join(".")],
-                AssignmentTarget::Tuple(ns) => ns.iter().map(|n| object_parts(n).map(|p| p.join("."))).collect::<Result<_, _>>()?,
+                AssignmentTarget::Tuple(ns) => ns
+                    .iter()
+                    .map(|n| object_parts(n).map(|p| p.join(".")))
+                    .collect::<Result<_, _>>()?,
             };
             let via = format!("UPDATE {table} SET {}", targets.join(", "));
             let l = match &a.value {
@@ -475,7 +583,12 @@ impl Analyzer<'_> {
         Ok(())
     }
 
-    fn returning(&mut self, items: &Option<Vec<sqlparser::ast::SelectItem>>, level: Level, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
+    fn returning(
+        &mut self,
+        items: &Option<Vec<sqlparser::ast::SelectItem>>,
+        level: Level,
+        parent: Option<&Scope>,
+    ) -> Result<Outputs, AnalyzeError> {
         match items {
             None => Ok(Outputs::None),
             Some(items) => {
@@ -514,7 +627,10 @@ impl Analyzer<'_> {
         let format = copy_format(options, legacy)?;
         let outs = match source {
             CopySource::Query(q) => self.query(q, None)?,
-            CopySource::Table { table_name, columns } => {
+            CopySource::Table {
+                table_name,
+                columns,
+            } => {
                 let rel = self.resolve_relation(&object_parts(table_name)?)?;
                 self.facts.touch(rel);
                 let r = self.ctx.catalog.rel(rel);
@@ -553,7 +669,9 @@ fn search_path_values(values: &[Expr]) -> PathChange {
     let mut out = Vec::new();
     for v in values {
         match v {
-            Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") => {
+            Expr::Identifier(i)
+                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") =>
+            {
                 return PathChange::Reset
             }
             Expr::Identifier(i) => out.push(fold_ident(i)),
@@ -574,9 +692,13 @@ fn one_byte(c: char, what: &str) -> Result<u8, AnalyzeError> {
     }
 }
 
-fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<CopyOut, AnalyzeError> {
+fn copy_format(
+    options: &[CopyOption],
+    legacy: &[CopyLegacyOption],
+) -> Result<CopyOut, AnalyzeError> {
     let mut kind = "text".to_owned();
-    let (mut delimiter, mut null, mut quote, mut escape, mut header) = (None, None, None, None, false);
+    let (mut delimiter, mut null, mut quote, mut escape, mut header) =
+        (None, None, None, None, false);
     for o in options {
         match o {
             CopyOption::Format(f) => kind = f.value.to_ascii_lowercase(),
@@ -585,7 +707,10 @@ fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Co
             CopyOption::Header(h) => header = *h,
             CopyOption::Quote(c) => quote = Some(one_byte(*c, "QUOTE")?),
             CopyOption::Escape(c) => escape = Some(one_byte(*c, "ESCAPE")?),
-            CopyOption::ForceQuote(_) | CopyOption::ForceNotNull(_) | CopyOption::ForceNull(_) | CopyOption::Freeze(_) => {}
+            CopyOption::ForceQuote(_)
+            | CopyOption::ForceNotNull(_)
+            | CopyOption::ForceNull(_)
+            | CopyOption::Freeze(_) => {}
             CopyOption::Encoding(e) => {
                 let e = e.to_ascii_lowercase().replace(['-', '_'], "");
                 if e != "utf8" {
@@ -604,7 +729,8 @@ fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Co
                         CopyLegacyCsvOption::Header => header = true,
                         CopyLegacyCsvOption::Quote(q) => quote = Some(one_byte(*q, "QUOTE")?),
                         CopyLegacyCsvOption::Escape(e) => escape = Some(one_byte(*e, "ESCAPE")?),
-                        CopyLegacyCsvOption::ForceQuote(_) | CopyLegacyCsvOption::ForceNotNull(_) => {}
+                        CopyLegacyCsvOption::ForceQuote(_)
+                        | CopyLegacyCsvOption::ForceNotNull(_) => {}
                     }
                 }
             }

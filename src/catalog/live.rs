@@ -89,3 +89,30 @@ pub async fn memberships(client: &Client, login: &str) -> Result<Vec<String>, Ca
     let rows = client.query(MEMBERSHIPS, &[&login]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
+
+/// The metadata connection: the catalog user, the upstream's default database.
+pub async fn connect(config: &crate::config::Config) -> Result<Client, CatalogError> {
+    let mut pg = tokio_postgres::Config::new();
+    pg.host(&config.upstream.host)
+        .port(config.upstream.port)
+        .user(&config.catalog.user)
+        .dbname(&config.upstream.database)
+        .application_name("unscharf catalog")
+        .connect_timeout(std::time::Duration::from_secs(10));
+    if let Some(pw) = config.catalog_password() {
+        pg.password(pw);
+    }
+    let addr = format!("{}:{}", config.upstream.host, config.upstream.port);
+    let (client, conn) =
+        pg.connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|source| CatalogError::Connect {
+                addr,
+                user: config.catalog.user.clone(),
+                source,
+            })?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}

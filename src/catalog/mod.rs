@@ -91,7 +91,10 @@ impl Catalog {
         if rel.oid != 0 {
             self.by_oid.insert(rel.oid, id);
         }
-        self.by_bare_name.entry(rel.name.name.clone()).or_default().push(id);
+        self.by_bare_name
+            .entry(rel.name.name.clone())
+            .or_default()
+            .push(id);
         self.relations.push(rel);
         id
     }
@@ -108,7 +111,10 @@ impl Catalog {
     }
 
     pub fn relations(&self) -> impl Iterator<Item = (RelId, &Relation)> {
-        self.relations.iter().enumerate().map(|(i, r)| (i as RelId, r))
+        self.relations
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i as RelId, r))
     }
 
     pub fn lookup(&self, q: &QName) -> Option<RelId> {
@@ -125,7 +131,10 @@ impl Catalog {
 
     /// Relations named `name` in any schema.
     pub fn named(&self, name: &str) -> &[RelId] {
-        self.by_bare_name.get(name).map(Vec::as_slice).unwrap_or(&[])
+        self.by_bare_name
+            .get(name)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Schemas defining a function called `name`.
@@ -203,14 +212,30 @@ pub fn parse_search_path(setting: &str) -> Vec<String> {
     out
 }
 
+/// Opens the proxy's metadata connection and reads a snapshot.
+pub async fn connect_and_load(
+    config: &crate::config::Config,
+    generation: u64,
+) -> Result<Catalog, live::CatalogError> {
+    let client = live::connect(config).await?;
+    let mut client = client;
+    live::load(&mut client, generation).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn search_path_parsing() {
-        assert_eq!(parse_search_path("\"$user\", public"), vec!["$user", "public"]);
-        assert_eq!(parse_search_path("Stadtwerke,\"My \"\"S\"\"\""), vec!["stadtwerke", "My \"S\""]);
+        assert_eq!(
+            parse_search_path("\"$user\", public"),
+            vec!["$user", "public"]
+        );
+        assert_eq!(
+            parse_search_path("Stadtwerke,\"My \"\"S\"\"\""),
+            vec!["stadtwerke", "My \"S\""]
+        );
         assert_eq!(parse_search_path(""), Vec::<String>::new());
     }
 
@@ -221,11 +246,17 @@ mod tests {
             c.add_schema(s);
         }
         let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(effective_path(&c, &p(&["$user", "public"]), "agent"), p(&["pg_catalog", "public"]));
+        assert_eq!(
+            effective_path(&c, &p(&["$user", "public"]), "agent"),
+            p(&["pg_catalog", "public"])
+        );
         assert_eq!(
             effective_path(&c, &p(&["public", "pg_catalog", "stadtwerke"]), "a"),
             p(&["public", "pg_catalog", "stadtwerke"])
         );
-        assert_eq!(effective_path(&c, &p(&["$user"]), "stadtwerke"), p(&["pg_catalog", "stadtwerke"]));
+        assert_eq!(
+            effective_path(&c, &p(&["$user"]), "stadtwerke"),
+            p(&["pg_catalog", "stadtwerke"])
+        );
     }
 }

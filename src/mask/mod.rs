@@ -1,4 +1,7 @@
-//! Masking: the mask functions, DataRow and RowDescription rewriting, and COPY row rewriting.
+//! Masking: the mask functions, result rewriting (DataRow, RowDescription, Bind formats, COPY rows),
+//! and redaction of errors and notices.
 
 pub mod copy;
 pub mod functions;
+pub mod redact;
+pub mod rows;

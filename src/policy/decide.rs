@@ -11,7 +11,12 @@ use crate::catalog::{Catalog, RelId};
 use crate::mask::functions::{Mask, PseudonymKey};
 
 /// Settings a session may not change (rule 9); `unscharf.*` too.
-pub const FORBIDDEN_SETTINGS: &[&str] = &["standard_conforming_strings", "client_encoding", "role", "session_authorization"];
+pub const FORBIDDEN_SETTINGS: &[&str] = &[
+    "standard_conforming_strings",
+    "client_encoding",
+    "role",
+    "session_authorization",
+];
 
 /// Catalog relations that expose row values or other sessions' query texts (rule 3).
 pub const LEAKY_CATALOGS: &[&str] = &[
@@ -28,27 +33,60 @@ pub const LEAKY_CATALOGS: &[&str] = &[
 /// Functions that read files, run SQL given as text, reach other databases, act on other sessions
 /// or leak into side channels (rule 7). A trailing `*` matches a prefix.
 pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
-    "dblink*", "pg_read_*", "pg_ls_*", "pg_stat_file", "pg_file_*", "lo_*", "loread", "lowrite",
-    "query_to_xml*", "cursor_to_xml*", "table_to_xml*", "schema_to_xml*", "database_to_xml*", "ts_stat",
-    "ts_rewrite", "pg_notify", "pg_stat_get_activity", "pg_stat_get_backend_activity", "pg_stat_statements*",
-    "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf", "pg_rotate_logfile*", "pg_logical_*",
-    "pg_replication_*", "pg_create_*", "pg_drop_replication_slot", "pg_copy_*", "pg_promote", "pg_switch_wal",
-    "pg_backup_*", "pg_start_backup", "pg_stop_backup", "pg_import_system_collations", "binary_upgrade_*",
-    "pg_stat_reset*", "pg_log_backend_memory_contexts", "pg_current_logfile",
+    "dblink*",
+    "pg_read_*",
+    "pg_ls_*",
+    "pg_stat_file",
+    "pg_file_*",
+    "lo_*",
+    "loread",
+    "lowrite",
+    "query_to_xml*",
+    "cursor_to_xml*",
+    "table_to_xml*",
+    "schema_to_xml*",
+    "database_to_xml*",
+    "ts_stat",
+    "ts_rewrite",
+    "pg_notify",
+    "pg_stat_get_activity",
+    "pg_stat_get_backend_activity",
+    "pg_stat_statements*",
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile*",
+    "pg_logical_*",
+    "pg_replication_*",
+    "pg_create_*",
+    "pg_drop_replication_slot",
+    "pg_copy_*",
+    "pg_promote",
+    "pg_switch_wal",
+    "pg_backup_*",
+    "pg_start_backup",
+    "pg_stop_backup",
+    "pg_import_system_collations",
+    "binary_upgrade_*",
+    "pg_stat_reset*",
+    "pg_log_backend_memory_contexts",
+    "pg_current_logfile",
 ];
 
 pub fn is_forbidden_function(name: &str) -> bool {
-    FORBIDDEN_FUNCTIONS.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) => name.starts_with(prefix),
-        None => name == *p,
-    })
+    FORBIDDEN_FUNCTIONS
+        .iter()
+        .any(|p| match p.strip_suffix('*') {
+            Some(prefix) => name.starts_with(prefix),
+            None => name == *p,
+        })
 }
 
 /// What to do with one result column.
 #[derive(Debug, Clone)]
 pub enum ColAction {
     Pass,
-    Mask(MaskAction),
+    Mask(Box<MaskAction>),
     Drop,
 }
 
@@ -79,11 +117,17 @@ pub struct Plan {
 
 impl Plan {
     pub fn masked(&self) -> bool {
-        self.columns.iter().flatten().any(|c| matches!(c, ColAction::Mask(_)))
+        self.columns
+            .iter()
+            .flatten()
+            .any(|c| matches!(c, ColAction::Mask(_)))
     }
 
     pub fn dropped(&self) -> bool {
-        self.columns.iter().flatten().any(|c| matches!(c, ColAction::Drop))
+        self.columns
+            .iter()
+            .flatten()
+            .any(|c| matches!(c, ColAction::Drop))
     }
 }
 
@@ -122,12 +166,25 @@ impl DecideCtx<'_> {
 
     fn column_name(&self, c: ColRef) -> String {
         let r = self.catalog.rel(c.rel);
-        format!("{}.{}", r.name, r.columns.get(c.col as usize).map(|c| c.name.as_str()).unwrap_or("?"))
+        format!(
+            "{}.{}",
+            r.name,
+            r.columns
+                .get(c.col as usize)
+                .map(|c| c.name.as_str())
+                .unwrap_or("?")
+        )
     }
 
     /// The rule of a column under this purpose; tables outside the purpose were refused before.
     fn rule(&self, c: ColRef) -> ColumnRule {
-        let name = self.catalog.rel(c.rel).columns.get(c.col as usize).map(|c| c.name.as_str()).unwrap_or("");
+        let name = self
+            .catalog
+            .rel(c.rel)
+            .columns
+            .get(c.col as usize)
+            .map(|c| c.name.as_str())
+            .unwrap_or("");
         match self.class(c.rel) {
             Class::System => ColumnRule::Allow,
             Class::Shared(g) | Class::Campaign(_, Some(g)) => g.rule(name).clone(),
@@ -153,7 +210,10 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
             if s.via == "RESET" && !s.name.starts_with("unscharf.") {
                 continue;
             }
-            return refuse(Reason::ForbiddenSetting, format!("{} of `{}` is not allowed through unscharf", s.via, s.name));
+            return refuse(
+                Reason::ForbiddenSetting,
+                format!("{} of `{}` is not allowed through unscharf", s.via, s.name),
+            );
         }
     }
     // Rule 3: relations must be catalogs (not the leaky ones), shared, or granted.
@@ -161,7 +221,10 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     for &rel in &f.relations {
         let r = cx.catalog.rel(rel);
         if LEAKY_CATALOGS.contains(&r.name.name.as_str()) {
-            return refuse(Reason::CatalogLeak, format!("{} exposes row values or other sessions' queries", r.name));
+            return refuse(
+                Reason::CatalogLeak,
+                format!("{} exposes row values or other sessions' queries", r.name),
+            );
         }
         if let Class::Campaign(c, _) = cx.class(rel) {
             if !campaigns.contains(&c) {
@@ -171,10 +234,16 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     }
     // Rule 4: one campaign per statement, and no writes into another campaign than the session has read.
     if campaigns.len() > 1 {
-        let names: Vec<&str> = campaigns.iter().map(|&c| cx.policy.campaigns[c].name.as_str()).collect();
+        let names: Vec<&str> = campaigns
+            .iter()
+            .map(|&c| cx.policy.campaigns[c].name.as_str())
+            .collect();
         return refuse(
             Reason::CrossCampaign,
-            format!("the statement touches tables of campaigns {} at once (purpose {purpose})", names.join(" and ")),
+            format!(
+                "the statement touches tables of campaigns {} at once (purpose {purpose})",
+                names.join(" and ")
+            ),
         );
     }
     for &(rel, _) in &f.writes {
@@ -192,10 +261,16 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     for &c in &campaigns {
         let camp = &cx.policy.campaigns[c];
         if camp.ended(cx.today) {
-            let end = camp.contract_ends.map(|d| d.to_string()).unwrap_or_default();
+            let end = camp
+                .contract_ends
+                .map(|d| d.to_string())
+                .unwrap_or_default();
             return refuse(
                 Reason::ContractEnded,
-                format!("the contract of campaign {} ended on {end}; its data must not be used", camp.name),
+                format!(
+                    "the contract of campaign {} ended on {end}; its data must not be used",
+                    camp.name
+                ),
             );
         }
     }
@@ -214,7 +289,10 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
             Class::Nowhere => {
                 return refuse(
                     Reason::OutsidePurpose,
-                    format!("table {} belongs to no campaign and is not shared (purpose {purpose})", r.name),
+                    format!(
+                        "table {} belongs to no campaign and is not shared (purpose {purpose})",
+                        r.name
+                    ),
                 )
             }
             _ => {}
@@ -229,10 +307,17 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
             if crate::catalog::is_system_schema(schema) {
                 continue;
             }
-            if !cx.purpose.functions.contains(&QName::new(schema, &func.name)) {
+            if !cx
+                .purpose
+                .functions
+                .contains(&QName::new(schema, &func.name))
+            {
                 return refuse(
                     Reason::ForbiddenFunction,
-                    format!("function {schema}.{} is not listed in the functions of purpose {purpose}", func.name),
+                    format!(
+                        "function {schema}.{} is not listed in the functions of purpose {purpose}",
+                        func.name
+                    ),
                 );
             }
         }
@@ -247,7 +332,11 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
         if !granted {
             return refuse(
                 Reason::OutsidePurpose,
-                format!("purpose {purpose} may not {} {} (no `write: [{kind}]` grant)", verb(kind), r.name),
+                format!(
+                    "purpose {purpose} may not {} {} (no `write: [{kind}]` grant)",
+                    verb(kind),
+                    r.name
+                ),
             );
         }
     }
@@ -298,11 +387,18 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
         }
     }
     let columns = plan_outputs(f, cx)?;
-    let names = |cs: &[usize]| cs.iter().map(|&c| cx.policy.campaigns[c].name.clone()).collect::<Vec<_>>();
+    let names = |cs: &[usize]| {
+        cs.iter()
+            .map(|&c| cx.policy.campaigns[c].name.clone())
+            .collect::<Vec<_>>()
+    };
     let read_rels: Vec<usize> = f
         .relations
         .iter()
-        .filter(|r| !f.writes.iter().any(|(w, _)| w == *r) || !matches!(f.kind, Kind::Insert | Kind::CopyFrom))
+        .filter(|r| {
+            !f.writes.iter().any(|(w, _)| w == *r)
+                || !matches!(f.kind, Kind::Insert | Kind::CopyFrom)
+        })
         .filter_map(|&r| match cx.class(r) {
             Class::Campaign(c, _) => Some(c),
             _ => None,
@@ -341,17 +437,28 @@ fn plan_outputs(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Option<Vec<Col
                 ColumnRule::Allow => ColAction::Pass,
                 ColumnRule::Mask { mask, .. } => {
                     let r = cx.catalog.rel(c.rel);
-                    ColAction::Mask(MaskAction {
-                        key: if mask.needs_key() { cx.policy.pseudonym_key_for(&r.name).cloned() } else { None },
+                    ColAction::Mask(Box::new(MaskAction {
+                        key: if mask.needs_key() {
+                            cx.policy.pseudonym_key_for(&r.name).cloned()
+                        } else {
+                            None
+                        },
                         mask,
                         column: cx.column_name(c),
-                    })
+                    }))
                 }
                 ColumnRule::Drop if o.explicit || is_copy => {
-                    let hint = if is_copy { "; name the columns to leave it out" } else { "" };
+                    let hint = if is_copy {
+                        "; name the columns to leave it out"
+                    } else {
+                        ""
+                    };
                     return Err(Refusal::new(
                         Reason::ProtectedColumn,
-                        format!("column {} is not visible to purpose {purpose}{hint}", cx.column_name(c)),
+                        format!(
+                            "column {} is not visible to purpose {purpose}{hint}",
+                            cx.column_name(c)
+                        ),
                     ));
                 }
                 ColumnRule::Drop => ColAction::Drop,
@@ -395,7 +502,10 @@ impl Guard {
             if r.is_system() || r.oid == 0 {
                 continue;
             }
-            let grant = policy.shared.get(&r.name).or_else(|| purpose.tables.get(&r.name));
+            let grant = policy
+                .shared
+                .get(&r.name)
+                .or_else(|| purpose.tables.get(&r.name));
             let entry = match grant {
                 None => GuardTable::Forbidden,
                 Some(g) => {
@@ -417,7 +527,13 @@ impl Guard {
     }
 
     /// Whether a result column described with (table OID, attnum) may be sent under `action`.
-    pub fn check(&self, table_oid: u32, attnum: i16, action: Option<&ColAction>, known: impl Fn(u32) -> bool) -> Result<(), String> {
+    pub fn check(
+        &self,
+        table_oid: u32,
+        attnum: i16,
+        action: Option<&ColAction>,
+        known: impl Fn(u32) -> bool,
+    ) -> Result<(), String> {
         if table_oid == 0 || table_oid < FIRST_NORMAL_OID {
             return Ok(());
         }

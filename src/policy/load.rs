@@ -53,15 +53,19 @@ pub fn load_dir(dir: &Path, pseudonym_master: Option<&[u8]>) -> Result<PolicySet
             problem,
         }])
     };
-    let entries = std::fs::read_dir(dir).map_err(|e| dir_err(format!("cannot read directory: {e}")))?;
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| dir_err(format!("cannot read directory: {e}")))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .filter(|p| {
+            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+        })
         .collect();
     paths.sort();
     let mut sources = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path).map_err(|e| dir_err(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| dir_err(format!("{}: {e}", path.display())))?;
         sources.push(Source { path, text });
     }
     if sources.is_empty() {
@@ -71,7 +75,10 @@ pub fn load_dir(dir: &Path, pseudonym_master: Option<&[u8]>) -> Result<PolicySet
 }
 
 /// Loads policies from in-memory (name, text) pairs; used by tests and tools.
-pub fn load_texts(files: &[(&str, &str)], pseudonym_master: Option<&[u8]>) -> Result<PolicySet, PolicyErrors> {
+pub fn load_texts(
+    files: &[(&str, &str)],
+    pseudonym_master: Option<&[u8]>,
+) -> Result<PolicySet, PolicyErrors> {
     let sources: Vec<Source> = files
         .iter()
         .map(|(n, t)| Source {
@@ -110,7 +117,10 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
     for (src_i, file) in &campaigns {
         let src = &sources[*src_i];
         if set.campaigns.iter().any(|c| c.name == file.campaign) {
-            errors.push(src.err("campaign", format!("campaign `{}` is defined twice", file.campaign)));
+            errors.push(src.err(
+                "campaign",
+                format!("campaign `{}` is defined twice", file.campaign),
+            ));
             continue;
         }
         let idx = set.campaigns.len();
@@ -118,7 +128,10 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
             match parse_pattern(pattern) {
                 Err(p) => errors.push(src.err(&format!("tables → {pattern}"), p)),
                 Ok(_) => {
-                    if let Some((other, oc, _)) = claimed.iter().find(|(o, _, _)| patterns_overlap(o, pattern)) {
+                    if let Some((other, oc, _)) = claimed
+                        .iter()
+                        .find(|(o, _, _)| patterns_overlap(o, pattern))
+                    {
                         errors.push(src.err(
                             &format!("tables → {pattern}"),
                             format!(
@@ -164,7 +177,13 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
                 Err(p) => errors.push(src.err(&key, p)),
                 Ok(q) => {
                     if let Some(c) = set.campaign_index(&q) {
-                        errors.push(src.err(&key, format!("`{table}` belongs to campaign `{}` and cannot be shared", set.campaigns[c].name)));
+                        errors.push(src.err(
+                            &key,
+                            format!(
+                                "`{table}` belongs to campaign `{}` and cannot be shared",
+                                set.campaigns[c].name
+                            ),
+                        ));
                     } else if spec_uses_pseudonym(spec) && master.is_none() {
                         errors.push(src.err(&key, "the pseudonym mask needs a secret: set the environment variable named by pseudonym_key_env"));
                     } else if set.shared.insert(q, grant(spec)).is_some() {
@@ -196,14 +215,17 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
                     Ok(q) => grants.push((key, table, q, grant(tspec))),
                 }
             }
-            let purpose = set.purposes.entry(pname.clone()).or_insert_with(|| Purpose {
-                name: pname.clone(),
-                description: String::new(),
-                members: Vec::new(),
-                tables: HashMap::new(),
-                functions: HashSet::new(),
-                defined_in: Vec::new(),
-            });
+            let purpose = set
+                .purposes
+                .entry(pname.clone())
+                .or_insert_with(|| Purpose {
+                    name: pname.clone(),
+                    description: String::new(),
+                    members: Vec::new(),
+                    tables: HashMap::new(),
+                    functions: HashSet::new(),
+                    defined_in: Vec::new(),
+                });
             purpose.defined_in.push(file.campaign.clone());
             if purpose.description.is_empty() {
                 purpose.description = spec.description.clone().unwrap_or_default();
@@ -235,7 +257,10 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
             }
             for (key, table, q, g) in grants {
                 if purpose.tables.insert(q, g).is_some() {
-                    errors.push(src.err(&key, format!("`{table}` is granted to purpose `{pname}` twice")));
+                    errors.push(src.err(
+                        &key,
+                        format!("`{table}` is granted to purpose `{pname}` twice"),
+                    ));
                 }
             }
         }
@@ -246,7 +271,12 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
     }
     let mut hasher = Sha256::new();
     for src in sources {
-        hasher.update(src.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        hasher.update(
+            src.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        );
         hasher.update([0]);
         hasher.update(&src.text);
         hasher.update([0]);
@@ -267,13 +297,24 @@ fn yaml_error(e: crate::yaml::YamlError) -> PolicyError {
 }
 
 fn campaign_name(campaigns: &[(usize, CampaignFile)], idx: usize) -> String {
-    campaigns.get(idx).map(|(_, f)| f.campaign.clone()).unwrap_or_default()
+    campaigns
+        .get(idx)
+        .map(|(_, f)| f.campaign.clone())
+        .unwrap_or_default()
 }
 
 fn spec_uses_pseudonym(spec: &TableSpec) -> bool {
     match &spec.columns {
         ColumnsSpec::All => false,
-        ColumnsSpec::Listed(m) => m.values().any(|r| matches!(r, ColumnRule::Mask { mask: Mask::Pseudonym, .. })),
+        ColumnsSpec::Listed(m) => m.values().any(|r| {
+            matches!(
+                r,
+                ColumnRule::Mask {
+                    mask: Mask::Pseudonym,
+                    ..
+                }
+            )
+        }),
     }
 }
 
@@ -281,7 +322,9 @@ fn grant(spec: &TableSpec) -> TableGrant {
     TableGrant {
         columns: match &spec.columns {
             ColumnsSpec::All => Columns::All,
-            ColumnsSpec::Listed(m) => Columns::Listed(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            ColumnsSpec::Listed(m) => {
+                Columns::Listed(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            }
         },
         write: spec.write.iter().copied().collect::<BTreeSet<_>>(),
     }
@@ -289,7 +332,9 @@ fn grant(spec: &TableSpec) -> TableGrant {
 
 fn parse_pattern(p: &str) -> Result<(), String> {
     match p.strip_suffix(".*") {
-        Some(schema) if !schema.is_empty() && !schema.contains('.') && !schema.contains('*') => Ok(()),
+        Some(schema) if !schema.is_empty() && !schema.contains('.') && !schema.contains('*') => {
+            Ok(())
+        }
         Some(_) => Err(format!("`{p}`: expected schema.table or schema.*")),
         None => QName::parse(p).map(|_| ()),
     }

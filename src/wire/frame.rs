@@ -88,11 +88,20 @@ mod tests {
     #[test]
     fn rejects_bad_and_oversized_lengths_before_allocating() {
         let mut buf = BytesMut::from(&b"Q\0\0\0\x03"[..]);
-        assert!(matches!(next_frame(&mut buf, 1024), Err(FrameError::BadLength { .. })));
+        assert!(matches!(
+            next_frame(&mut buf, 1024),
+            Err(FrameError::BadLength { .. })
+        ));
         let mut buf = BytesMut::from(&b"Q\xff\xff\xff\xff"[..]);
-        assert!(matches!(next_frame(&mut buf, 1024), Err(FrameError::BadLength { .. })));
+        assert!(matches!(
+            next_frame(&mut buf, 1024),
+            Err(FrameError::BadLength { .. })
+        ));
         let mut buf = BytesMut::from(&b"D\x7f\xff\xff\xff"[..]);
-        assert!(matches!(next_frame(&mut buf, 1 << 20), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            next_frame(&mut buf, 1 << 20),
+            Err(FrameError::TooLarge { .. })
+        ));
         assert!(buf.capacity() < 1 << 20);
     }
 

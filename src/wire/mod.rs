@@ -84,7 +84,10 @@ impl<'a> Reader<'a> {
         let end = rest
             .iter()
             .position(|&b| b == 0)
-            .ok_or(WireError::malformed(self.what, "string is not NUL-terminated"))?;
+            .ok_or(WireError::malformed(
+                self.what,
+                "string is not NUL-terminated",
+            ))?;
         self.pos += end + 1;
         Ok(&rest[..end])
     }

@@ -1,0 +1,7 @@
+//! The audit trail: events from sessions → bounded channel → JSON-lines writer with a SHA-256 hash chain.
+
+pub mod event;
+pub mod writer;
+
+pub use event::{Decision, Event, Record};
+pub use writer::{AuditSink, AuditState};

@@ -1,0 +1,209 @@
+//! The audit writer: sessions hand records to a bounded channel (never blocking, drops counted);
+//! one task seals them into the hash chain and appends them to the JSON-lines file.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+
+use super::event::{Event, Record, GENESIS};
+
+/// Shared view of the trail's health, read by sessions and /metrics.
+#[derive(Debug, Default)]
+pub struct AuditState {
+    pub written: AtomicU64,
+    pub dropped: AtomicU64,
+    pub failed_writes: AtomicU64,
+    /// Events can currently not be written (disk full, file gone, permissions).
+    pub broken: AtomicBool,
+}
+
+/// The sessions' end of the channel.
+#[derive(Clone)]
+pub struct AuditSink {
+    tx: mpsc::Sender<Record>,
+    pub state: Arc<AuditState>,
+}
+
+impl AuditSink {
+    /// Queues a record without waiting; a full queue drops it and counts the drop.
+    pub fn send(&self, r: Record) {
+        if self.tx.try_send(r).is_err() {
+            self.state.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether events can currently be written.
+    pub fn healthy(&self) -> bool {
+        !self.state.broken.load(Ordering::Relaxed)
+    }
+}
+
+/// Where the chain continues: the last sequence number and hash of an existing file.
+pub fn tail_of(path: &Path) -> std::io::Result<(u64, String)> {
+    let f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, GENESIS.to_owned())),
+        Err(e) => return Err(e),
+    };
+    let mut last = None;
+    for line in std::io::BufReader::new(f).lines() {
+        let line = line?;
+        if !line.trim().is_empty() {
+            last = Some(line);
+        }
+    }
+    match last {
+        None => Ok((0, GENESIS.to_owned())),
+        Some(l) => {
+            let e: Event = serde_json::from_str(&l).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("last audit line: {e}"),
+                )
+            })?;
+            Ok((e.seq, e.hash.unwrap_or_default()))
+        }
+    }
+}
+
+/// The destination of the trail.
+pub enum Target {
+    Stdout,
+    File(PathBuf),
+}
+
+struct Writer {
+    target: Target,
+    file: Option<std::fs::File>,
+    seq: u64,
+    prev: String,
+    rotate_bytes: u64,
+    size: u64,
+    state: Arc<AuditState>,
+    extra: Option<mpsc::Sender<Event>>,
+}
+
+impl Writer {
+    fn open(&mut self) -> std::io::Result<()> {
+        if let Target::File(p) = &self.target {
+            if self.file.is_none() {
+                let f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(p)?;
+                self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                self.file = Some(f);
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a full file aside as `NAME.N` (N = first free number) and starts a new one whose first
+    /// event chains to the old file's last hash.
+    fn rotate(&mut self) -> std::io::Result<()> {
+        let Target::File(p) = &self.target else {
+            return Ok(());
+        };
+        self.file = None;
+        let mut n = 1;
+        let rotated = loop {
+            let candidate = PathBuf::from(format!("{}.{n}", p.display()));
+            if !candidate.exists() {
+                break candidate;
+            }
+            n += 1;
+        };
+        std::fs::rename(p, rotated)?;
+        self.seq = 0;
+        self.open()
+    }
+
+    fn write(&mut self, r: Record) -> std::io::Result<()> {
+        self.open()?;
+        if self.rotate_bytes > 0 && self.size >= self.rotate_bytes {
+            self.rotate()?;
+        }
+        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let (event, line) = Event::new(r, ts, self.seq + 1, self.prev.clone()).seal();
+        let mut bytes = line.into_bytes();
+        bytes.push(b'\n');
+        match &mut self.file {
+            Some(f) => {
+                f.write_all(&bytes)?;
+                f.flush()?;
+            }
+            None => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&bytes)?;
+                out.flush()?;
+            }
+        }
+        self.size += bytes.len() as u64;
+        self.seq = event.seq;
+        self.prev = event.hash.clone().unwrap_or_default();
+        if let Some(x) = &self.extra {
+            let _ = x.try_send(event);
+        }
+        Ok(())
+    }
+}
+
+/// Options of the writer.
+pub struct WriterOptions {
+    pub target: Target,
+    pub queue: usize,
+    pub rotate_bytes: u64,
+    /// A second sink (the audit table) receiving every sealed event.
+    pub extra: Option<mpsc::Sender<Event>>,
+}
+
+/// Starts the writer task; the chain continues from the file's last line.
+pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::JoinHandle<()>)> {
+    let (seq, prev) = match &opts.target {
+        Target::File(p) => tail_of(p)?,
+        Target::Stdout => (0, GENESIS.to_owned()),
+    };
+    let state = Arc::new(AuditState::default());
+    let (tx, mut rx) = mpsc::channel::<Record>(opts.queue);
+    let mut w = Writer {
+        target: opts.target,
+        file: None,
+        seq,
+        prev,
+        rotate_bytes: opts.rotate_bytes,
+        size: 0,
+        state: state.clone(),
+        extra: opts.extra,
+    };
+    w.open()?;
+    let handle = tokio::task::spawn_blocking(move || {
+        while let Some(r) = rx.blocking_recv() {
+            let attempt = r;
+            loop {
+                match w.write(attempt.clone()) {
+                    Ok(()) => {
+                        w.state.written.fetch_add(1, Ordering::Relaxed);
+                        w.state.broken.store(false, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(e) => {
+                        w.state.failed_writes.fetch_add(1, Ordering::Relaxed);
+                        if !w.state.broken.swap(true, Ordering::Relaxed) {
+                            tracing::error!(error = %e, "audit trail cannot be written; new statements are refused until it can");
+                        }
+                        w.file = None;
+                        // Keep the event and retry: a gap in the trail is a compliance failure.
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                        if rx.is_closed() && rx.is_empty() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok((AuditSink { tx, state }, handle))
+}

@@ -1,0 +1,337 @@
+//! A throwaway Postgres cluster from the local server binaries (initdb, pg_ctl), for `unscharf demo`
+//! and the tests. Postgres refuses to run as root, so as root the server runs as the `postgres` user.
+//! A watchdog process removes the cluster even when this process dies without cleaning up.
+
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("{0} not found on PATH: install the PostgreSQL server binaries (Debian: apt-get install postgresql)")]
+    Missing(&'static str),
+    #[error("running as root needs the `postgres` OS user to run the server (Debian's postgresql package creates it)")]
+    NoPostgresUser,
+    #[error("{what} failed: {detail}")]
+    Command { what: String, detail: String },
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Options for a new cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Extra lines for pg_hba.conf, before the defaults.
+    pub hba: Vec<String>,
+    /// Extra postgresql.conf settings.
+    pub settings: Vec<(String, String)>,
+}
+
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub port: u16,
+    run_as: Option<(u32, u32)>,
+    watchdog: Option<(Child, ChildStdin)>,
+    stopped: bool,
+}
+
+fn which(bin: &'static str) -> Result<PathBuf, ClusterError> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path)
+        .chain(["/usr/lib/postgresql/15/bin".into(), "/usr/local/bin".into()])
+    {
+        let candidate = dir.join(bin);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err(ClusterError::Missing(bin))
+}
+
+fn postgres_user() -> Option<(u32, u32)> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.first() == Some(&"postgres"))
+            .then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
+    })
+}
+
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for a throwaway cluster).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Cluster {
+    fn command(&self, bin: &Path) -> Command {
+        let mut c = Command::new(bin);
+        if let Some((uid, gid)) = self.run_as {
+            c.uid(uid).gid(gid);
+        }
+        c.env_remove("PGDATA")
+            .env("LC_ALL", "C.UTF-8")
+            .env("LANG", "C.UTF-8");
+        c
+    }
+
+    fn run(&self, what: &str, mut c: Command) -> Result<String, ClusterError> {
+        let out = c.stdin(Stdio::null()).output()?;
+        if !out.status.success() {
+            return Err(ClusterError::Command {
+                what: what.to_owned(),
+                detail: format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ),
+            });
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// initdb on a free port in a fresh temporary directory, configured and started.
+    pub fn start(opts: ClusterOptions) -> Result<Cluster, ClusterError> {
+        let initdb = which("initdb")?;
+        which("pg_ctl")?;
+        let run_as = if is_root() {
+            Some(postgres_user().ok_or(ClusterError::NoPostgresUser)?)
+        } else {
+            None
+        };
+        let base = std::env::temp_dir().join(format!(
+            "unscharf-pg-{}-{}",
+            std::process::id(),
+            free_port()?
+        ));
+        std::fs::create_dir_all(&base)?;
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(&base, Some(uid), Some(gid))?;
+        }
+        let port = free_port()?;
+        let mut cluster = Cluster {
+            dir: base.clone(),
+            port,
+            run_as,
+            watchdog: None,
+            stopped: false,
+        };
+        cluster.spawn_watchdog()?;
+        let data = base.join("data");
+        let mut c = cluster.command(&initdb);
+        c.arg("-D").arg(&data).args([
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+        ]);
+        cluster.run("initdb", c)?;
+        let mut conf = format!(
+            "port = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{}'\nfsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 700\nshared_buffers = 128MB\nlogging_collector = off\nssl = off\n",
+            base.display()
+        );
+        for (k, v) in &opts.settings {
+            conf.push_str(&format!("{k} = {v}\n"));
+        }
+        append(&data.join("postgresql.conf"), &conf)?;
+        let mut hba = String::new();
+        for l in &opts.hba {
+            hba.push_str(l);
+            hba.push('\n');
+        }
+        hba.push_str("local all all trust\nhost all postgres 127.0.0.1/32 trust\nhost all unscharf 127.0.0.1/32 scram-sha-256\nhost all all 127.0.0.1/32 scram-sha-256\n");
+        std::fs::write(data.join("pg_hba.conf"), hba)?;
+        if let Some((uid, gid)) = run_as {
+            std::os::unix::fs::chown(data.join("pg_hba.conf"), Some(uid), Some(gid))?;
+        }
+        cluster.pg_ctl_start()?;
+        Ok(cluster)
+    }
+
+    fn spawn_watchdog(&mut self) -> Result<(), ClusterError> {
+        let pg_ctl = which("pg_ctl")?;
+        let data = self.dir.join("data");
+        let stop = match self.run_as {
+            Some(_) => format!(
+                "runuser -u postgres -- '{}' -D '{}' stop -m immediate",
+                pg_ctl.display(),
+                data.display()
+            ),
+            None => format!(
+                "'{}' -D '{}' stop -m immediate",
+                pg_ctl.display(),
+                data.display()
+            ),
+        };
+        let script = format!(
+            "read _x; {stop} >/dev/null 2>&1; rm -rf '{}'",
+            self.dir.display()
+        );
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("watchdog stdin"))?;
+        self.watchdog = Some((child, stdin));
+        Ok(())
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub fn log_file(&self) -> PathBuf {
+        self.dir.join("server.log")
+    }
+
+    fn pg_ctl_start(&self) -> Result<(), ClusterError> {
+        let mut c = self.command(&which("pg_ctl")?);
+        c.arg("-D")
+            .arg(self.data_dir())
+            .arg("-l")
+            .arg(self.log_file())
+            .args(["-w", "-t", "60", "start"]);
+        self.run("pg_ctl start", c).map(|_| ())
+    }
+
+    /// Starts the server again after `kill9` or `stop_server`.
+    pub fn start_server(&self) -> Result<(), ClusterError> {
+        self.pg_ctl_start()
+    }
+
+    pub fn stop_server(&self) -> Result<(), ClusterError> {
+        let mut c = self.command(&which("pg_ctl")?);
+        c.arg("-D")
+            .arg(self.data_dir())
+            .args(["-w", "-m", "fast", "stop"]);
+        self.run("pg_ctl stop", c).map(|_| ())
+    }
+
+    /// Kills the postmaster with SIGKILL, as a crashed server would disappear.
+    pub fn kill9(&self) -> Result<(), ClusterError> {
+        let pid_file = std::fs::read_to_string(self.data_dir().join("postmaster.pid"))?;
+        let pid = pid_file.lines().next().unwrap_or("").trim().to_owned();
+        Command::new("kill").args(["-9", &pid]).status()?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Orphaned backends keep shared memory; a restart waits for them, so kill them too.
+        let _ = Command::new("pkill")
+            .args([
+                "-9",
+                "-f",
+                &format!("postgres.*{}", self.data_dir().display()),
+            ])
+            .status();
+        std::thread::sleep(Duration::from_millis(200));
+        Ok(())
+    }
+
+    /// A libpq-style connection string for the superuser.
+    pub fn superuser_url(&self, db: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname={db}",
+            self.port
+        )
+    }
+
+    /// Creates database `crm` with the sample schema, data and roles.
+    pub async fn load_sample(&self) -> Result<(), ClusterError> {
+        let err = |what: &str| {
+            let what = what.to_owned();
+            move |e: tokio_postgres::Error| ClusterError::Command {
+                what: what.clone(),
+                detail: e
+                    .as_db_error()
+                    .map(|d| d.message().to_owned())
+                    .unwrap_or_else(|| e.to_string()),
+            }
+        };
+        let (client, conn) =
+            tokio_postgres::connect(&self.superuser_url("postgres"), tokio_postgres::NoTls)
+                .await
+                .map_err(err("connect"))?;
+        let h = tokio::spawn(conn);
+        client
+            .batch_execute("CREATE DATABASE crm")
+            .await
+            .map_err(err("create database"))?;
+        drop(client);
+        let _ = h.await;
+        let (client, conn) =
+            tokio_postgres::connect(&self.superuser_url("crm"), tokio_postgres::NoTls)
+                .await
+                .map_err(err("connect"))?;
+        tokio::spawn(conn);
+        client
+            .batch_execute(include_str!("../sample/schema.sql"))
+            .await
+            .map_err(err("sample/schema.sql"))?;
+        client
+            .batch_execute(include_str!("../sample/data.sql"))
+            .await
+            .map_err(err("sample/data.sql"))?;
+        client
+            .batch_execute(include_str!("../sample/roles.sql"))
+            .await
+            .map_err(err("sample/roles.sql"))?;
+        Ok(())
+    }
+
+    /// Stops the server and removes the directory.
+    pub fn stop(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.stopped = true;
+        if let Ok(pg_ctl) = which("pg_ctl") {
+            let mut c = self.command(&pg_ctl);
+            c.arg("-D")
+                .arg(self.data_dir())
+                .args(["-m", "immediate", "stop"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            let _ = c.status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some((mut child, stdin)) = self.watchdog.take() {
+            drop(stdin);
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn append(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new().append(true).open(path)?;
+    f.write_all(text.as_bytes())
+}

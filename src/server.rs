@@ -1,0 +1,232 @@
+//! The running proxy: shared state (policy and catalog snapshots, caches, audit, cancel keys,
+//! session limit), the accept loop, and catalog refreshes.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Semaphore};
+
+use crate::analyze::cache::AnalysisCache;
+use crate::audit::AuditSink;
+use crate::catalog::Catalog;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::policy::PolicySet;
+
+/// Where a proxy cancel key leads upstream.
+#[derive(Debug, Clone, Copy)]
+pub struct CancelTarget {
+    pub pid: i32,
+    pub secret: i32,
+}
+
+/// Everything sessions share. Snapshots are swapped whole; a session loads one per message.
+pub struct Shared {
+    pub config: ArcSwap<Config>,
+    pub policy: ArcSwap<PolicySet>,
+    pub catalog: ArcSwap<Catalog>,
+    pub cache: AnalysisCache,
+    pub audit: AuditSink,
+    pub metrics: Metrics,
+    pub sessions: Arc<Semaphore>,
+    pub cancel: Mutex<HashMap<(i32, i32), CancelTarget>>,
+    next_session: AtomicU64,
+    catalog_refresh: tokio::sync::Mutex<Instant>,
+    pub tls: ArcSwap<Option<crate::tls::Acceptor>>,
+}
+
+impl Shared {
+    pub fn new(
+        config: Config,
+        policy: PolicySet,
+        catalog: Catalog,
+        audit: AuditSink,
+        tls: Option<crate::tls::Acceptor>,
+    ) -> Arc<Shared> {
+        let max = config.limits.max_client_sessions;
+        Arc::new(Shared {
+            config: ArcSwap::from_pointee(config),
+            policy: ArcSwap::from_pointee(policy),
+            catalog: ArcSwap::from_pointee(catalog),
+            cache: AnalysisCache::new(100_000),
+            audit,
+            metrics: Metrics::default(),
+            sessions: Arc::new(Semaphore::new(max)),
+            cancel: Mutex::new(HashMap::new()),
+            next_session: AtomicU64::new(1),
+            catalog_refresh: tokio::sync::Mutex::new(Instant::now() - Duration::from_secs(3600)),
+            tls: ArcSwap::from_pointee(tls),
+        })
+    }
+
+    pub fn next_session_id(&self) -> u64 {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Random 32-bit values for the proxy's own BackendKeyData.
+    pub fn new_cancel_key(&self, target: CancelTarget) -> (i32, i32) {
+        let mut cancel = self.cancel.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let mut b = [0u8; 8];
+            if getrandom::fill(&mut b).is_err() {
+                let t = Instant::now().elapsed().as_nanos() as u64
+                    ^ self.next_session.load(Ordering::Relaxed);
+                b = t.to_le_bytes();
+            }
+            let pid = i32::from_le_bytes([b[0], b[1], b[2], b[3] & 0x7f]).max(1);
+            let secret = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+            if let std::collections::hash_map::Entry::Vacant(e) = cancel.entry((pid, secret)) {
+                e.insert(target);
+                return (pid, secret);
+            }
+        }
+    }
+
+    pub fn forget_cancel_key(&self, key: (i32, i32)) {
+        self.cancel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+    }
+
+    pub fn cancel_target(&self, key: (i32, i32)) -> Option<CancelTarget> {
+        self.cancel
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .copied()
+    }
+
+    /// Reloads the catalog from the upstream, at most once a second however many sessions ask.
+    pub async fn refresh_catalog(&self) -> Result<(), crate::catalog::live::CatalogError> {
+        let mut last = self.catalog_refresh.lock().await;
+        if last.elapsed() < Duration::from_secs(1) {
+            return Ok(());
+        }
+        let config = self.config.load_full();
+        let generation = self.catalog.load().generation + 1;
+        let catalog = crate::catalog::connect_and_load(&config, generation).await?;
+        self.catalog.store(Arc::new(catalog));
+        *last = Instant::now();
+        self.metrics
+            .catalog_refreshes
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Accepts clients until `shutdown` turns true; each session runs in its own task, so a panic in
+/// one never takes the others down.
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let mut stop = shutdown.clone();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            accepted = listener.accept() => {
+                let (stream, peer): (tokio::net::TcpStream, SocketAddr) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                let shutdown = shutdown.clone();
+                tokio::spawn(crate::session::run(stream, peer, shared, shutdown));
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Policy(#[from] crate::policy::load::PolicyErrors),
+    #[error("audit trail {path}: {source}")]
+    Audit {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("listener: {0}")]
+    Listen(std::io::Error),
+}
+
+/// Loads policies, the catalog and the audit trail, and builds the shared state.
+pub async fn prepare(
+    config: Config,
+) -> Result<(Arc<Shared>, tokio::task::JoinHandle<()>), ServeError> {
+    let policy =
+        crate::policy::load::load_dir(&config.policies_dir(), config.pseudonym_key().as_deref())?;
+    let target = match config.resolve(&config.audit.file) {
+        p if p == std::path::Path::new("-") => crate::audit::writer::Target::Stdout,
+        p => crate::audit::writer::Target::File(p),
+    };
+    let audit_path = config.resolve(&config.audit.file).display().to_string();
+    let (audit, writer) = crate::audit::writer::spawn(crate::audit::writer::WriterOptions {
+        target,
+        queue: config.audit.queue,
+        rotate_bytes: config.audit.rotate_bytes,
+        extra: None,
+    })
+    .map_err(|source| ServeError::Audit {
+        path: audit_path,
+        source,
+    })?;
+    let tls = match &config.tls {
+        Some(t) => Some(crate::tls::Acceptor::load(
+            &config.resolve(&t.cert),
+            &config.resolve(&t.key),
+            t.require,
+        )?),
+        None => None,
+    };
+    let catalog = match crate::catalog::connect_and_load(&config, 1).await {
+        Ok(c) => c,
+        Err(e) => {
+            // Start anyway: sessions fail with a clear error until the upstream is back, and the
+            // first statement that needs the catalog refreshes it.
+            tracing::warn!(error = %e, "catalog unavailable at start; using the built-in pg_catalog snapshot until it is");
+            Catalog::default().with_system_snapshot()
+        }
+    };
+    tracing::info!(policy_version = %policy.version, purposes = policy.purposes.len(), campaigns = policy.campaigns.len(), "policies loaded");
+    Ok((Shared::new(config, policy, catalog, audit, tls), writer))
+}
+
+/// Runs the proxy on `listener` until `shutdown` turns true, then drains sessions within the grace time.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ServeError> {
+    let (shared, _writer) = prepare(config).await?;
+    run_until(shared, listener, shutdown).await;
+    Ok(())
+}
+
+/// The accept loop and the drain after it; split from `serve` so callers can keep the shared state.
+pub async fn run_until(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) {
+    accept_loop(listener, shared.clone(), shutdown).await;
+    let grace = Duration::from_secs(shared.config.load().limits.shutdown_grace_secs + 2);
+    let deadline = Instant::now() + grace;
+    while shared.metrics.sessions_active.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

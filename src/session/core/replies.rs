@@ -1,0 +1,447 @@
+//! Server messages, matched to the request that caused them: results are checked against the plan's
+//! rule 10 guard and rewritten, refusals replace the stand-in's error, errors are redacted (rule 11),
+//! and an error in an extended-protocol batch skips to Sync exactly as the server does.
+
+use std::sync::Arc;
+
+use bytes::{BufMut, Bytes};
+
+use super::{CopyOutState, Core, CoreError, Env, Out, Pending, Result_};
+use crate::analyze::facts::CopyOut;
+use crate::catalog::parse_search_path;
+use crate::mask::copy::CopyFormat;
+use crate::mask::redact::redact;
+use crate::mask::rows;
+use crate::policy::decide::{ColAction, Guard};
+use crate::wire::backend as be;
+use crate::wire::build;
+use crate::wire::Frame;
+
+fn cut(e: impl std::fmt::Display) -> CoreError {
+    CoreError::CutOff(e.to_string())
+}
+
+/// The client's format for visible result column `i`, from Bind's format list.
+fn client_format(formats: &[i16], i: usize) -> i16 {
+    match formats.len() {
+        0 => 0,
+        1 => formats[0],
+        _ => formats.get(i).copied().unwrap_or(0),
+    }
+}
+
+impl Core {
+    pub fn on_upstream(
+        &mut self,
+        f: &Frame,
+        env: &Env<'_>,
+        out: &mut Out,
+    ) -> Result<(), CoreError> {
+        match f.tag {
+            be::NOTICE_RESPONSE => return self.forward_redacted(f, true, out),
+            be::NOTIFICATION => {
+                out.to_client.extend_from_slice(&f.raw);
+                return Ok(());
+            }
+            be::PARAMETER_STATUS => {
+                check_parameter(f)?;
+                out.to_client.extend_from_slice(&f.raw);
+                return Ok(());
+            }
+            be::ERROR_RESPONSE => return self.on_error(f, out),
+            _ => {}
+        }
+        let Some(head) = self.pending.front_mut() else {
+            return Err(CoreError::ServerProtocol(f.tag as char));
+        };
+        match head {
+            Pending::Simple {
+                seq, results, idx, ..
+            } => match f.tag {
+                be::ROW_DESCRIPTION => {
+                    let plan = results
+                        .get(*idx)
+                        .ok_or_else(|| {
+                            cut("the server returned more results than the message has statements")
+                        })?
+                        .plan
+                        .clone();
+                    self.row_description(f, plan.as_deref().map(|p| p.as_slice()), &[], env, out)?;
+                    self.current = plan;
+                }
+                be::DATA_ROW => match &self.current {
+                    None => out.to_client.extend_from_slice(&f.raw),
+                    Some(plan) => rows::rewrite_data_row(
+                        f.body(),
+                        plan,
+                        &mut out.to_client,
+                        &mut self.scratch,
+                    )
+                    .map_err(cut)?,
+                },
+                be::COMMAND_COMPLETE | be::EMPTY_QUERY => {
+                    self.registry.commit((*seq, *idx as u32));
+                    *idx += 1;
+                    self.current = None;
+                    out.to_client.extend_from_slice(&f.raw);
+                }
+                be::COPY_OUT_RESPONSE => {
+                    let r = results
+                        .get(*idx)
+                        .cloned()
+                        .ok_or_else(|| cut("COPY for a statement the proxy did not see"))?;
+                    self.start_copy_out(f, &r, out)?;
+                }
+                be::COPY_IN_RESPONSE | be::COPY_DONE => {
+                    self.copy_out = None;
+                    out.to_client.extend_from_slice(&f.raw);
+                }
+                be::COPY_DATA => self.copy_data(f, out)?,
+                be::READY_FOR_QUERY => {
+                    let (seq, idx) = (*seq, *idx as u32);
+                    self.registry.discard(seq, idx);
+                    self.pending.pop_front();
+                    self.ready(f, out)?;
+                }
+                other => return Err(CoreError::ServerProtocol(other as char)),
+            },
+            Pending::Execute { seq, result, .. } => match f.tag {
+                be::DATA_ROW => match &result.plan {
+                    None => out.to_client.extend_from_slice(&f.raw),
+                    Some(plan) => rows::rewrite_data_row(
+                        f.body(),
+                        plan,
+                        &mut out.to_client,
+                        &mut self.scratch,
+                    )
+                    .map_err(cut)?,
+                },
+                be::COMMAND_COMPLETE | be::EMPTY_QUERY | be::PORTAL_SUSPENDED => {
+                    self.registry.commit((*seq, 0));
+                    self.pending.pop_front();
+                    self.copy_out = None;
+                    out.to_client.extend_from_slice(&f.raw);
+                }
+                be::COPY_OUT_RESPONSE => {
+                    let r = result.clone();
+                    self.start_copy_out(f, &r, out)?;
+                }
+                be::COPY_IN_RESPONSE | be::COPY_DONE => {
+                    self.copy_out = None;
+                    out.to_client.extend_from_slice(&f.raw);
+                }
+                be::COPY_DATA => self.copy_data(f, out)?,
+                other => return Err(CoreError::ServerProtocol(other as char)),
+            },
+            Pending::Parse { .. } | Pending::Bind { .. } | Pending::Close { .. } => {
+                let (expected, seq) = match head {
+                    Pending::Parse { seq, .. } => (be::PARSE_COMPLETE, *seq),
+                    Pending::Bind { seq, .. } => (be::BIND_COMPLETE, *seq),
+                    Pending::Close { seq } => (be::CLOSE_COMPLETE, *seq),
+                    _ => unreachable!("matched above"),
+                };
+                if f.tag != expected {
+                    return Err(CoreError::ServerProtocol(f.tag as char));
+                }
+                self.registry.commit((seq, 0));
+                self.pending.pop_front();
+                out.to_client.extend_from_slice(&f.raw);
+            }
+            Pending::DescribeStatement { plan, .. } => match f.tag {
+                be::PARAMETER_DESCRIPTION => out.to_client.extend_from_slice(&f.raw),
+                be::ROW_DESCRIPTION => {
+                    let plan = plan.take();
+                    self.pending.pop_front();
+                    self.row_description(f, plan.as_deref().map(|p| p.as_slice()), &[], env, out)?;
+                }
+                be::NO_DATA => {
+                    self.pending.pop_front();
+                    out.to_client.extend_from_slice(&f.raw);
+                }
+                other => return Err(CoreError::ServerProtocol(other as char)),
+            },
+            Pending::DescribePortal { plan, formats, .. } => match f.tag {
+                be::ROW_DESCRIPTION => {
+                    let (plan, formats) = (plan.take(), std::mem::take(formats));
+                    self.pending.pop_front();
+                    self.row_description(
+                        f,
+                        plan.as_deref().map(|p| p.as_slice()),
+                        &formats,
+                        env,
+                        out,
+                    )?;
+                }
+                be::NO_DATA => {
+                    self.pending.pop_front();
+                    out.to_client.extend_from_slice(&f.raw);
+                }
+                other => return Err(CoreError::ServerProtocol(other as char)),
+            },
+            Pending::Sync | Pending::Refused { .. } => {
+                if f.tag != be::READY_FOR_QUERY {
+                    return Err(CoreError::ServerProtocol(f.tag as char));
+                }
+                self.pending.pop_front();
+                self.ready(f, out)?;
+            }
+            Pending::Probe { value } => match f.tag {
+                be::ROW_DESCRIPTION | be::COMMAND_COMPLETE => {}
+                be::DATA_ROW => {
+                    let mut fields = be::data_row(f.body())?;
+                    if let Some(Ok(Some(v))) = fields.next() {
+                        *value = Some(String::from_utf8_lossy(v).into_owned());
+                    }
+                }
+                be::READY_FOR_QUERY => {
+                    let value = value.take();
+                    self.pending.pop_front();
+                    self.tx_status = be::ready_status(f.body())?;
+                    self.probed(value);
+                }
+                other => return Err(CoreError::ServerProtocol(other as char)),
+            },
+        }
+        Ok(())
+    }
+
+    fn ready(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
+        self.tx_status = be::ready_status(f.body())?;
+        self.current = None;
+        out.to_client.extend_from_slice(&f.raw);
+        Ok(())
+    }
+
+    /// The probe answered: search_path is known again. Inside a transaction block a later
+    /// ROLLBACK may restore the old value, so both stay candidates until the block ends.
+    fn probed(&mut self, value: Option<String>) {
+        let Some(v) = value else {
+            self.paths.clear();
+            return;
+        };
+        let now = parse_search_path(&v);
+        if self.tx_status == b'I' {
+            self.txn_path_changed = false;
+            self.txn_start_path = now.clone();
+            self.paths = vec![now];
+        } else {
+            self.txn_path_changed = true;
+            self.paths = vec![now];
+            if !self.paths.contains(&self.txn_start_path) {
+                self.paths.push(self.txn_start_path.clone());
+            }
+        }
+    }
+
+    fn guard(&mut self, env: &Env<'_>) -> Arc<Guard> {
+        let fresh = matches!(&self.guard, Some((v, g, _)) if *v == env.policy.version && *g == env.catalog.generation);
+        if !fresh {
+            let guard = match env.policy.purposes.get(&self.id.purpose) {
+                Some(p) => Guard::build(env.policy, p, env.catalog),
+                None => Guard::default(),
+            };
+            self.guard = Some((
+                env.policy.version.clone(),
+                env.catalog.generation,
+                Arc::new(guard),
+            ));
+        }
+        self.guard
+            .as_ref()
+            .map(|(_, _, g)| g.clone())
+            .unwrap_or_default()
+    }
+
+    /// Rule 10 check, then the client's view of a RowDescription.
+    fn row_description(
+        &mut self,
+        f: &Frame,
+        plan: Option<&[ColAction]>,
+        formats: &[i16],
+        env: &Env<'_>,
+        out: &mut Out,
+    ) -> Result<(), CoreError> {
+        let fields = be::row_description(f.body())?;
+        let guard = self.guard(env);
+        if let Some(p) = plan {
+            if p.len() != fields.len() {
+                return Err(cut(format!(
+                    "the result has {} columns but the plan expects {}",
+                    fields.len(),
+                    p.len()
+                )));
+            }
+        }
+        for (i, fd) in fields.iter().enumerate() {
+            guard
+                .check(
+                    fd.table_oid,
+                    fd.attnum,
+                    plan.and_then(|p| p.get(i)),
+                    |oid| env.catalog.by_oid(oid).is_some(),
+                )
+                .map_err(cut)?;
+        }
+        match plan {
+            None => out.to_client.extend_from_slice(&f.raw),
+            Some(p) => {
+                let rewritten =
+                    rows::rewrite_row_description(&fields, p, |i| client_format(formats, i))
+                        .map_err(cut)?;
+                out.to_client
+                    .extend_from_slice(&build::row_description(&rewritten));
+            }
+        }
+        Ok(())
+    }
+
+    fn start_copy_out(&mut self, f: &Frame, r: &Result_, out: &mut Out) -> Result<(), CoreError> {
+        let (overall, cols) = be::copy_response(f.body())?;
+        if let Some(plan) = &r.plan {
+            if cols.len() != plan.len()
+                || plan.iter().any(|a| matches!(a, ColAction::Drop))
+                || overall != 0
+            {
+                return Err(cut("COPY data does not match the plan"));
+            }
+            let (format, header) = match &r.copy {
+                Some(CopyOut::Text { delimiter, null }) => (
+                    CopyFormat::Text {
+                        delimiter: *delimiter,
+                        null: null.clone(),
+                    },
+                    false,
+                ),
+                Some(CopyOut::Csv {
+                    delimiter,
+                    quote,
+                    escape,
+                    null,
+                    header,
+                }) => (
+                    CopyFormat::Csv {
+                        delimiter: *delimiter,
+                        quote: *quote,
+                        escape: *escape,
+                        null: null.clone(),
+                    },
+                    *header,
+                ),
+                _ => return Err(cut("masked COPY data in a format unscharf cannot rewrite")),
+            };
+            self.copy_out = Some(CopyOutState {
+                format,
+                plan: plan.clone(),
+                header,
+            });
+        }
+        out.to_client.extend_from_slice(&f.raw);
+        Ok(())
+    }
+
+    fn copy_data(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
+        let Some(st) = &mut self.copy_out else {
+            out.to_client.extend_from_slice(&f.raw);
+            return Ok(());
+        };
+        if st.header {
+            st.header = false;
+            out.to_client.extend_from_slice(&f.raw);
+            return Ok(());
+        }
+        self.copy_scratch.clear();
+        rows::rewrite_copy_row(
+            &st.format,
+            f.body(),
+            &st.plan,
+            &mut self.copy_scratch,
+            &mut self.scratch,
+        )
+        .map_err(cut)?;
+        out.to_client.put_u8(be::COPY_DATA);
+        out.to_client.put_i32(self.copy_scratch.len() as i32 + 4);
+        out.to_client.extend_from_slice(&self.copy_scratch);
+        Ok(())
+    }
+
+    fn forward_redacted(
+        &mut self,
+        f: &Frame,
+        notice: bool,
+        out: &mut Out,
+    ) -> Result<(), CoreError> {
+        let fields = be::error_fields(f.body())?;
+        match redact(&fields) {
+            None => out.to_client.extend_from_slice(&f.raw),
+            Some(r) => out
+                .to_client
+                .extend_from_slice(&build::error_or_notice(notice, r)),
+        }
+        Ok(())
+    }
+
+    fn on_error(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
+        self.current = None;
+        self.copy_out = None;
+        let refusal: Option<Bytes> = match self.pending.front_mut() {
+            None => None,
+            // The probe failed (e.g. inside an aborted block): search_path becomes unknown until the next probe.
+            Some(Pending::Probe { value }) => {
+                *value = None;
+                return Ok(());
+            }
+            Some(Pending::Simple {
+                refusal, seq, idx, ..
+            }) => {
+                let (s, i) = (*seq, *idx as u32);
+                let r = refusal.take();
+                self.registry.discard(s, i);
+                r
+            }
+            Some(
+                Pending::Parse { refusal, .. }
+                | Pending::Bind { refusal, .. }
+                | Pending::DescribeStatement { refusal, .. }
+                | Pending::DescribePortal { refusal, .. }
+                | Pending::Execute { refusal, .. },
+            ) => refusal.take(),
+            Some(Pending::Refused { refusal }) => Some(refusal.clone()),
+            Some(Pending::Close { .. } | Pending::Sync) => None,
+        };
+        match refusal {
+            Some(r) => out.to_client.extend_from_slice(&r),
+            None => self.forward_redacted(f, false, out)?,
+        }
+        if self.pending.front().is_some_and(Pending::is_extended) {
+            // The server now ignores everything up to the next Sync: so do the replies we expect.
+            while let Some(p) = self.pending.front() {
+                match p {
+                    Pending::Sync => break,
+                    Pending::Parse { seq, .. }
+                    | Pending::Bind { seq, .. }
+                    | Pending::Execute { seq, .. }
+                    | Pending::Close { seq }
+                    | Pending::Simple { seq, .. } => self.registry.discard(*seq, 0),
+                    _ => {}
+                }
+                self.pending.pop_front();
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The proxy parses SQL the way Postgres does only with these settings; anything else ends the session.
+fn check_parameter(f: &Frame) -> Result<(), CoreError> {
+    let (name, value) = be::parameter_status(f.body())?;
+    let ok = match name {
+        "client_encoding" => value.eq_ignore_ascii_case("UTF8"),
+        "standard_conforming_strings" => value == "on",
+        _ => true,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(CoreError::UnsafeSetting(format!("{name}={value}")))
+    }
+}

@@ -1,0 +1,274 @@
+//! The startup parameters unscharf consumes or pins: `unscharf.*` (as parameters or inside `options`
+//! in any spelling Postgres accepts), client_encoding and standard_conforming_strings.
+
+use crate::wire::startup::StartupMessage;
+
+/// What the client asked of unscharf, and the startup message to forward.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientParams {
+    pub user: String,
+    pub purpose: Option<String>,
+    pub forward: StartupMessage,
+}
+
+/// Splits `options` like Postgres's pg_split_opts: whitespace separates, backslash escapes.
+pub fn split_options(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_arg = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c.is_whitespace() {
+            if in_arg {
+                out.push(std::mem::take(&mut cur));
+                in_arg = false;
+            }
+            continue;
+        }
+        in_arg = true;
+        if c == '\\' {
+            if let Some(n) = chars.next() {
+                cur.push(n);
+            }
+        } else {
+            cur.push(c);
+        }
+    }
+    if in_arg {
+        out.push(cur);
+    }
+    out
+}
+
+fn join_options(args: &[String]) -> String {
+    args.iter()
+        .map(|a| {
+            let mut e = String::with_capacity(a.len());
+            for c in a.chars() {
+                if c.is_whitespace() || c == '\\' {
+                    e.push('\\');
+                }
+                e.push(c);
+            }
+            e
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A GUC name as Postgres compares it: case-insensitive, `-` read as `_` in long options.
+fn guc_name(n: &str) -> String {
+    n.to_ascii_lowercase().replace('-', "_")
+}
+
+/// Checks the pinned settings and takes out the unscharf ones.
+fn setting(name: &str, value: &str, purpose: &mut Option<String>) -> Result<bool, String> {
+    match name {
+        "unscharf.purpose" => {
+            *purpose = Some(value.to_owned());
+            Ok(false)
+        }
+        n if n.starts_with("unscharf.") => Err(format!(
+            "unknown unscharf setting `{n}`; the only one is unscharf.purpose"
+        )),
+        "client_encoding" => {
+            let v = value.to_ascii_lowercase().replace(['-', '_'], "");
+            if matches!(v.as_str(), "utf8" | "unicode" | "sqlascii" | "auto") {
+                Ok(false)
+            } else {
+                Err(format!(
+                    "client_encoding {value} is not supported: unscharf speaks UTF8 to clients"
+                ))
+            }
+        }
+        "standard_conforming_strings" => {
+            if matches!(
+                value.to_ascii_lowercase().as_str(),
+                "on" | "true" | "yes" | "1"
+            ) {
+                Ok(true)
+            } else {
+                Err("standard_conforming_strings must stay on behind unscharf".into())
+            }
+        }
+        "replication" => {
+            if matches!(
+                value.to_ascii_lowercase().as_str(),
+                "false" | "off" | "no" | "0"
+            ) {
+                Ok(false)
+            } else {
+                Err("replication connections are not supported through unscharf".into())
+            }
+        }
+        _ => Ok(true),
+    }
+}
+
+/// Reads a client's StartupMessage: returns the identity it asks for and the message to forward
+/// (unscharf settings removed, client_encoding pinned to UTF8, the default database filled in).
+pub fn client_params(msg: &StartupMessage, default_db: &str) -> Result<ClientParams, String> {
+    let mut purpose = None;
+    let mut forward = Vec::with_capacity(msg.params.len() + 2);
+    let mut user = None;
+    let mut has_db = false;
+    for (k, v) in &msg.params {
+        let name = guc_name(k);
+        match name.as_str() {
+            "user" => {
+                user = Some(v.clone());
+                forward.push((k.clone(), v.clone()));
+            }
+            "database" => {
+                has_db = true;
+                forward.push((k.clone(), v.clone()));
+            }
+            "options" => {
+                let args = split_options(v);
+                let mut keep = Vec::with_capacity(args.len());
+                let mut i = 0;
+                while i < args.len() {
+                    let a = &args[i];
+                    let (assignment, consumed) = if a == "-c" {
+                        (args.get(i + 1).cloned(), 2)
+                    } else if let Some(rest) = a.strip_prefix("-c") {
+                        (Some(rest.to_owned()), 1)
+                    } else if let Some(rest) = a.strip_prefix("--") {
+                        (Some(rest.to_owned()), 1)
+                    } else {
+                        (None, 1)
+                    };
+                    match assignment {
+                        Some(asg) => {
+                            let (n, val) = asg
+                                .split_once('=')
+                                .ok_or_else(|| format!("option `{asg}` has no value"))?;
+                            if setting(&guc_name(n), val, &mut purpose)?
+                                && guc_name(n) != "client_encoding"
+                            {
+                                keep.extend(
+                                    args[i..(i + consumed).min(args.len())].iter().cloned(),
+                                );
+                            }
+                        }
+                        None => keep.push(a.clone()),
+                    }
+                    i += consumed;
+                }
+                if !keep.is_empty() {
+                    forward.push((k.clone(), join_options(&keep)));
+                }
+            }
+            "client_encoding" => {
+                setting(&name, v, &mut purpose)?;
+            }
+            _ => {
+                if setting(&name, v, &mut purpose)? {
+                    forward.push((k.clone(), v.clone()));
+                }
+            }
+        }
+    }
+    let user = user.ok_or("no user name in the startup message")?;
+    if !has_db {
+        forward.push(("database".into(), default_db.to_owned()));
+    }
+    forward.push(("client_encoding".into(), "UTF8".into()));
+    Ok(ClientParams {
+        user,
+        purpose,
+        forward: StartupMessage {
+            major: msg.major,
+            minor: msg.minor,
+            params: forward,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(params: &[(&str, &str)]) -> StartupMessage {
+        StartupMessage {
+            major: 3,
+            minor: 0,
+            params: params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn purpose_in_every_spelling_is_consumed() {
+        for opts in [
+            "-c unscharf.purpose=billing_hotline",
+            "-cunscharf.purpose=billing_hotline",
+            "--unscharf.purpose=billing_hotline",
+            "-c statement_timeout=5s -c UNSCHARF.PURPOSE=billing_hotline",
+        ] {
+            let p = client_params(&msg(&[("user", "a"), ("options", opts)]), "crm").unwrap();
+            assert_eq!(p.purpose.as_deref(), Some("billing_hotline"), "{opts}");
+            let fwd = p.forward.get("options").unwrap_or("");
+            assert!(!fwd.to_lowercase().contains("unscharf"), "{fwd}");
+        }
+        let p = client_params(
+            &msg(&[
+                ("user", "a"),
+                (
+                    "options",
+                    "-c statement_timeout=5s --unscharf.purpose=x -c a\\ b=c\\ d",
+                ),
+            ]),
+            "crm",
+        )
+        .unwrap();
+        assert_eq!(
+            p.forward.get("options"),
+            Some("-c statement_timeout=5s -c a\\ b=c\\ d")
+        );
+        let p = client_params(
+            &msg(&[
+                ("user", "a"),
+                ("unscharf.purpose", "sales"),
+                ("application_name", "crm"),
+            ]),
+            "crm",
+        )
+        .unwrap();
+        assert_eq!(p.purpose.as_deref(), Some("sales"));
+        assert!(p.forward.get("unscharf.purpose").is_none());
+        assert_eq!(p.forward.get("application_name"), Some("crm"));
+    }
+
+    #[test]
+    fn pinned_settings_and_defaults() {
+        let p = client_params(&msg(&[("user", "a"), ("client_encoding", "auto")]), "crm").unwrap();
+        assert_eq!(p.forward.get("client_encoding"), Some("UTF8"));
+        assert_eq!(p.forward.get("database"), Some("crm"));
+        assert!(client_params(&msg(&[("user", "a"), ("client_encoding", "SJIS")]), "crm").is_err());
+        assert!(client_params(
+            &msg(&[("user", "a"), ("options", "-c client_encoding=GBK")]),
+            "crm"
+        )
+        .is_err());
+        assert!(client_params(
+            &msg(&[
+                ("user", "a"),
+                ("options", "-c standard_conforming_strings=off")
+            ]),
+            "crm"
+        )
+        .is_err());
+        assert!(client_params(
+            &msg(&[("user", "a"), ("standard_conforming_strings", "off")]),
+            "crm"
+        )
+        .is_err());
+        assert!(client_params(&msg(&[("user", "a"), ("replication", "database")]), "crm").is_err());
+        assert!(client_params(&msg(&[("user", "a"), ("unscharf.role", "x")]), "crm").is_err());
+        assert!(client_params(&msg(&[("database", "crm")]), "crm").is_err());
+        assert_eq!(split_options("  -c  a=b\\ c  "), vec!["-c", "a=b c"]);
+    }
+}

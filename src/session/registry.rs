@@ -1,0 +1,195 @@
+//! Prepared statements and portals of one session, as they will be once the messages already
+//! forwarded have run. Changes wait in flight until the server confirms them; a failed or skipped
+//! message's changes are discarded, so the registry never names a statement the server does not run.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::analyze::facts::StatementFacts;
+use crate::policy::decide::Plan;
+
+/// A portal: the statement it runs and, when it came from Bind, the plan decided then.
+#[derive(Debug)]
+pub struct PortalInfo {
+    pub facts: Arc<StatementFacts>,
+    /// Decided at Bind; None for cursors from DECLARE, judged at each FETCH/Execute.
+    pub plan: Option<Arc<Plan>>,
+    /// The client's result formats from Bind (empty: all text).
+    pub formats: Vec<i16>,
+}
+
+#[derive(Debug)]
+enum Change {
+    SetStatement(String, Arc<StatementFacts>),
+    DropStatement(String),
+    ClearStatements,
+    SetPortal(String, Arc<PortalInfo>),
+    DropPortal(String),
+    ClearPortals,
+}
+
+/// Identifies the message (and statement within a simple Query) a change belongs to.
+pub type Tag = (u64, u32);
+
+#[derive(Debug, Default)]
+pub struct Registry {
+    statements: HashMap<String, Arc<StatementFacts>>,
+    portals: HashMap<String, Arc<PortalInfo>>,
+    inflight: VecDeque<(Tag, Change)>,
+}
+
+/// More than this many prepared statements or portals in one session is refused.
+pub const MAX_ENTRIES: usize = 10_000;
+
+impl Registry {
+    pub fn set_statement(&mut self, tag: Tag, name: &str, facts: Arc<StatementFacts>) {
+        self.inflight
+            .push_back((tag, Change::SetStatement(name.to_owned(), facts)));
+    }
+
+    pub fn drop_statement(&mut self, tag: Tag, name: Option<&str>) {
+        let c = match name {
+            Some(n) => Change::DropStatement(n.to_owned()),
+            None => Change::ClearStatements,
+        };
+        self.inflight.push_back((tag, c));
+    }
+
+    pub fn set_portal(&mut self, tag: Tag, name: &str, info: Arc<PortalInfo>) {
+        self.inflight
+            .push_back((tag, Change::SetPortal(name.to_owned(), info)));
+    }
+
+    pub fn drop_portal(&mut self, tag: Tag, name: Option<&str>) {
+        let c = match name {
+            Some(n) => Change::DropPortal(n.to_owned()),
+            None => Change::ClearPortals,
+        };
+        self.inflight.push_back((tag, c));
+    }
+
+    /// The server ran the message (or statement) `tag`: its changes become fact.
+    pub fn commit(&mut self, tag: Tag) {
+        while self.inflight.front().is_some_and(|(t, _)| *t <= tag) {
+            let Some((_, change)) = self.inflight.pop_front() else {
+                break;
+            };
+            match change {
+                Change::SetStatement(n, f) => {
+                    self.statements.insert(n, f);
+                }
+                Change::DropStatement(n) => {
+                    self.statements.remove(&n);
+                }
+                Change::ClearStatements => self.statements.clear(),
+                Change::SetPortal(n, p) => {
+                    self.portals.insert(n, p);
+                }
+                Change::DropPortal(n) => {
+                    self.portals.remove(&n);
+                }
+                Change::ClearPortals => self.portals.clear(),
+            }
+        }
+    }
+
+    /// The server did not run message `seq` from statement `from_sub` on: forget those changes.
+    pub fn discard(&mut self, seq: u64, from_sub: u32) {
+        self.inflight
+            .retain(|((s, sub), _)| !(*s == seq && *sub >= from_sub));
+    }
+
+    /// The statement a name will refer to when the next forwarded message runs.
+    pub fn statement(&self, name: &str) -> Option<Arc<StatementFacts>> {
+        for (_, c) in self.inflight.iter().rev() {
+            match c {
+                Change::SetStatement(n, f) if n == name => return Some(f.clone()),
+                Change::DropStatement(n) if n == name => return None,
+                Change::ClearStatements => return None,
+                _ => {}
+            }
+        }
+        self.statements.get(name).cloned()
+    }
+
+    pub fn portal(&self, name: &str) -> Option<Arc<PortalInfo>> {
+        for (_, c) in self.inflight.iter().rev() {
+            match c {
+                Change::SetPortal(n, p) if n == name => return Some(p.clone()),
+                Change::DropPortal(n) if n == name => return None,
+                Change::ClearPortals => return None,
+                _ => {}
+            }
+        }
+        self.portals.get(name).cloned()
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.statements.len() + self.inflight.len() >= MAX_ENTRIES
+            || self.portals.len() >= MAX_ENTRIES
+    }
+}
+
+impl crate::judge::Registry for Registry {
+    fn prepared(&self, name: &str) -> Option<Arc<StatementFacts>> {
+        self.statement(name)
+    }
+
+    fn portal(&self, name: &str) -> Option<Arc<StatementFacts>> {
+        Registry::portal(self, name).map(|p| p.facts.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::facts::Kind;
+
+    fn facts(k: Kind) -> Arc<StatementFacts> {
+        Arc::new(StatementFacts::new(k))
+    }
+
+    #[test]
+    fn predictions_commit_and_discard() {
+        let mut r = Registry::default();
+        let a = facts(Kind::Query);
+        let b = facts(Kind::Insert);
+        r.set_statement((1, 0), "s", a.clone());
+        assert!(Arc::ptr_eq(&r.statement("s").unwrap(), &a));
+        r.commit((1, 0));
+        // A later Parse of the same name fails: the committed statement stays.
+        r.set_statement((2, 0), "s", b.clone());
+        assert!(Arc::ptr_eq(&r.statement("s").unwrap(), &b));
+        r.discard(2, 0);
+        assert!(Arc::ptr_eq(&r.statement("s").unwrap(), &a));
+        // A failure in a pipeline discards only that message's changes, even when later ones are in flight.
+        r.set_statement((3, 0), "t", b.clone());
+        r.set_statement((4, 0), "u", b.clone());
+        r.discard(3, 0);
+        assert!(r.statement("t").is_none());
+        assert!(r.statement("u").is_some());
+        r.commit((4, 0));
+        r.drop_statement((5, 0), None);
+        assert!(r.statement("s").is_none());
+        r.commit((5, 0));
+        assert!(r.statement("u").is_none());
+    }
+
+    #[test]
+    fn simple_query_statements_commit_one_by_one() {
+        let mut r = Registry::default();
+        let p = Arc::new(PortalInfo {
+            facts: facts(Kind::Query),
+            plan: None,
+            formats: vec![],
+        });
+        r.set_portal((7, 0), "c1", p.clone());
+        r.set_portal((7, 1), "c2", p.clone());
+        r.commit((7, 0));
+        r.discard(7, 1);
+        assert!(r.portal("c1").is_some());
+        assert!(r.portal("c2").is_none());
+        r.drop_portal((8, 0), Some("c1"));
+        assert!(r.portal("c1").is_none());
+    }
+}

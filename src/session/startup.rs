@@ -1,0 +1,409 @@
+//! The startup phase: SSL/GSS negotiation, the client's parameters, the authentication relay, the
+//! identity probe (search_path and role memberships, read from the upstream) and purpose binding.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use super::core::{Core, Identity};
+use super::errors::SessionError;
+use super::options::client_params;
+use crate::audit::{Decision, Record};
+use crate::catalog::parse_search_path;
+use crate::net::{read_frame, read_startup, write_all, Conn, ReadError};
+use crate::policy::PolicySet;
+use crate::server::{CancelTarget, Shared};
+use crate::wire::backend as be;
+use crate::wire::build;
+use crate::wire::frontend::{self as fe, encode};
+use crate::wire::startup::{parse_startup_packet, StartupMessage, StartupPacket};
+
+/// What the client's first packets asked for.
+pub enum Negotiated {
+    Startup(StartupMessage),
+    Cancel { pid: i32, secret: i32 },
+}
+
+fn read_err(e: ReadError, upstream: bool) -> SessionError {
+    match (e, upstream) {
+        (ReadError::Frame(f), _) => SessionError::Frame(f),
+        (_, true) => SessionError::UpstreamGone,
+        (_, false) => SessionError::ClientGone,
+    }
+}
+
+/// Answers SSLRequest ('S' with TLS configured, else 'N') and GSSENCRequest ('N') until the client
+/// sends a StartupMessage or CancelRequest.
+/// The connection comes back with the answer, except after a failed TLS handshake, which consumes it.
+pub async fn negotiate(
+    mut client: Conn,
+    buf: &mut BytesMut,
+    shared: &Shared,
+) -> (Option<Conn>, Result<Negotiated, SessionError>) {
+    loop {
+        let packet = match read_startup(&mut client, buf).await {
+            Ok(p) => p,
+            Err(e) => return (Some(client), Err(e.into())),
+        };
+        let parsed = match parse_startup_packet(&packet) {
+            Ok(p) => p,
+            Err(e) => return (Some(client), Err(e.into())),
+        };
+        match parsed {
+            StartupPacket::SslRequest | StartupPacket::GssEncRequest => {
+                // Bytes sent before our answer would bypass TLS (CVE-2021-23214 style buffer stuffing).
+                if !buf.is_empty() {
+                    return (
+                        Some(client),
+                        Err(SessionError::Protocol(
+                            "data after SSLRequest before the answer".into(),
+                        )),
+                    );
+                }
+                let tls = shared.tls.load_full();
+                let acceptor = match (&parsed, &*tls, client) {
+                    (StartupPacket::SslRequest, Some(a), Conn::Tcp(tcp)) => {
+                        (a.acceptor.clone(), tcp)
+                    }
+                    (_, _, c) => {
+                        client = c;
+                        if let Err(e) = write_all(&mut client, b"N").await {
+                            return (Some(client), Err(SessionError::Tls(e.to_string())));
+                        }
+                        continue;
+                    }
+                };
+                let (acceptor, mut tcp) = acceptor;
+                if let Err(e) = write_all(&mut tcp, b"S").await {
+                    return (Some(Conn::Tcp(tcp)), Err(SessionError::Tls(e.to_string())));
+                }
+                match acceptor.accept(tcp).await {
+                    Ok(tls) => client = Conn::Tls(Box::new(tls)),
+                    // The handshake consumed the socket; nobody is left to tell.
+                    Err(e) => return (None, Err(SessionError::Tls(e.to_string()))),
+                }
+            }
+            StartupPacket::Cancel { pid, secret } => {
+                return (Some(client), Ok(Negotiated::Cancel { pid, secret }))
+            }
+            StartupPacket::Startup(m) => return (Some(client), Ok(Negotiated::Startup(m))),
+        }
+    }
+}
+
+/// Forwards a client's CancelRequest for a proxy key to the upstream backend it stands for.
+pub async fn cancel(shared: &Shared, pid: i32, secret: i32) {
+    let Some(target) = shared.cancel_target((pid, secret)) else {
+        return;
+    };
+    send_cancel(shared, target).await;
+}
+
+pub async fn send_cancel(shared: &Shared, target: CancelTarget) {
+    let config = shared.config.load_full();
+    if let Ok(Ok(mut s)) = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        TcpStream::connect((config.upstream.host.as_str(), config.upstream.port)),
+    )
+    .await
+    {
+        let _ = s
+            .write_all(&crate::wire::startup::cancel_request(
+                target.pid,
+                target.secret,
+            ))
+            .await;
+        let _ = s.shutdown().await;
+    }
+}
+
+/// A session after authentication and purpose binding.
+pub struct Started {
+    pub upstream: Conn,
+    pub upstream_buf: BytesMut,
+    pub core: Core,
+    pub proxy_key: (i32, i32),
+    pub upstream_key: CancelTarget,
+}
+
+/// Relays authentication and binds the purpose; on success the client has its own BackendKeyData
+/// and ReadyForQuery.
+pub async fn authenticate(
+    client: &mut Conn,
+    client_buf: &mut BytesMut,
+    msg: StartupMessage,
+    peer: SocketAddr,
+    session: u64,
+    shared: &Arc<Shared>,
+) -> Result<Started, SessionError> {
+    let config = shared.config.load_full();
+    if let Some(tls) = &*shared.tls.load_full() {
+        if tls.require && !client.is_tls() {
+            return Err(SessionError::TlsRequired);
+        }
+    }
+    let params = client_params(&msg, &config.upstream.database).map_err(SessionError::Params)?;
+    tracing::Span::current().record("user", params.user.as_str());
+    let addr = format!("{}:{}", config.upstream.host, config.upstream.port);
+    let tcp = TcpStream::connect((config.upstream.host.as_str(), config.upstream.port))
+        .await
+        .map_err(|e| SessionError::UpstreamConnect(format!("{addr}: {e}")))?;
+    let _ = tcp.set_nodelay(true);
+    let mut upstream = Conn::Tcp(tcp);
+    let mut ubuf = BytesMut::with_capacity(16 * 1024);
+    let max = config.limits.max_frame_bytes;
+    write_all(&mut upstream, &params.forward.encode())
+        .await
+        .map_err(|_| SessionError::UpstreamGone)?;
+
+    // Authentication: relay challenges and answers; never offer channel binding, which cannot cross the proxy.
+    loop {
+        let f = read_frame(&mut upstream, &mut ubuf, max)
+            .await
+            .map_err(|e| read_err(e, true))?;
+        match f.tag {
+            be::AUTHENTICATION => {
+                let code = be::auth_code(f.body())?;
+                match code {
+                    0 => {
+                        write_all(client, &f.raw)
+                            .await
+                            .map_err(|_| SessionError::ClientGone)?;
+                        break;
+                    }
+                    3 | 5 | 11 => {
+                        write_all(client, &f.raw)
+                            .await
+                            .map_err(|_| SessionError::ClientGone)?;
+                        relay_password(client, client_buf, &mut upstream, max).await?;
+                    }
+                    10 => {
+                        let mechs: Vec<&str> = be::sasl_mechanisms(f.body())?
+                            .into_iter()
+                            .filter(|m| *m != "SCRAM-SHA-256-PLUS")
+                            .collect();
+                        if mechs.is_empty() {
+                            return Err(SessionError::AuthMethod(code));
+                        }
+                        write_all(client, &build::auth_sasl(&mechs))
+                            .await
+                            .map_err(|_| SessionError::ClientGone)?;
+                        relay_password(client, client_buf, &mut upstream, max).await?;
+                    }
+                    12 => write_all(client, &f.raw)
+                        .await
+                        .map_err(|_| SessionError::ClientGone)?,
+                    other => return Err(SessionError::AuthMethod(other)),
+                }
+            }
+            be::ERROR_RESPONSE => {
+                write_all(client, &f.raw)
+                    .await
+                    .map_err(|_| SessionError::ClientGone)?;
+                return Err(SessionError::UpstreamRefused);
+            }
+            be::NEGOTIATE_PROTOCOL | be::NOTICE_RESPONSE => write_all(client, &f.raw)
+                .await
+                .map_err(|_| SessionError::ClientGone)?,
+            other => {
+                return Err(SessionError::Protocol(format!(
+                    "unexpected '{}' during authentication",
+                    other as char
+                )))
+            }
+        }
+    }
+
+    // Parameters and the backend key, up to the first ReadyForQuery.
+    let mut upstream_key = None;
+    let mut to_client = BytesMut::new();
+    let status = loop {
+        let f = read_frame(&mut upstream, &mut ubuf, max)
+            .await
+            .map_err(|e| read_err(e, true))?;
+        match f.tag {
+            be::PARAMETER_STATUS => {
+                let (name, value) = be::parameter_status(f.body())?;
+                let ok = match name {
+                    "client_encoding" => value.eq_ignore_ascii_case("UTF8"),
+                    "standard_conforming_strings" => value == "on",
+                    _ => true,
+                };
+                if !ok {
+                    return Err(
+                        super::core::CoreError::UnsafeSetting(format!("{name}={value}")).into(),
+                    );
+                }
+                to_client.extend_from_slice(&f.raw);
+            }
+            be::BACKEND_KEY_DATA => upstream_key = Some(be::backend_key(f.body())?),
+            be::NOTICE_RESPONSE => to_client.extend_from_slice(&f.raw),
+            be::ERROR_RESPONSE => {
+                to_client.extend_from_slice(&f.raw);
+                let _ = write_all(client, &to_client).await;
+                return Err(SessionError::UpstreamRefused);
+            }
+            be::READY_FOR_QUERY => break be::ready_status(f.body())?,
+            other => {
+                return Err(SessionError::Protocol(format!(
+                    "unexpected '{}' before ReadyForQuery",
+                    other as char
+                )))
+            }
+        }
+    };
+    let (upid, usecret) =
+        upstream_key.ok_or_else(|| SessionError::Protocol("no BackendKeyData".into()))?;
+    let upstream_key = CancelTarget {
+        pid: upid,
+        secret: usecret,
+    };
+
+    // Who is this, as the upstream sees it: search_path and every role the login is a member of.
+    let (path, roles) = probe_identity(&mut upstream, &mut ubuf, max).await?;
+    let policy = shared.policy.load_full();
+    let purpose = match bind_purpose(&policy, &params.user, &roles, params.purpose.as_deref()) {
+        Ok(p) => p,
+        Err(msg) => {
+            shared.audit.send(Record {
+                session,
+                user: params.user.clone(),
+                client_addr: peer.to_string(),
+                purpose: params.purpose.clone().unwrap_or_default(),
+                campaigns: Vec::new(),
+                decision: Decision::Refused,
+                reason: "no_purpose".into(),
+                detail: msg.clone(),
+                statement: "(connection)".into(),
+                fingerprint: String::new(),
+                policy_version: policy.version.clone(),
+            });
+            return Err(SessionError::Purpose(msg));
+        }
+    };
+    tracing::Span::current().record("purpose", purpose.as_str());
+    let proxy_key = shared.new_cancel_key(upstream_key);
+    to_client.extend_from_slice(&build::backend_key_data(proxy_key.0, proxy_key.1));
+    to_client.extend_from_slice(&build::ready_for_query(status));
+    if let Err(_e) = write_all(client, &to_client).await {
+        shared.forget_cancel_key(proxy_key);
+        return Err(SessionError::ClientGone);
+    }
+    let core = Core::new(
+        Identity {
+            session,
+            user: params.user,
+            client_addr: peer.to_string(),
+            purpose,
+        },
+        path,
+        status,
+    );
+    Ok(Started {
+        upstream,
+        upstream_buf: ubuf,
+        core,
+        proxy_key,
+        upstream_key,
+    })
+}
+
+/// Relays one password / SASL message from the client to the upstream.
+async fn relay_password(
+    client: &mut Conn,
+    buf: &mut BytesMut,
+    upstream: &mut Conn,
+    max: usize,
+) -> Result<(), SessionError> {
+    let f = read_frame(client, buf, max.min(64 * 1024))
+        .await
+        .map_err(|e| read_err(e, false))?;
+    match f.tag {
+        fe::PASSWORD => write_all(upstream, &f.raw)
+            .await
+            .map_err(|_| SessionError::UpstreamGone),
+        fe::TERMINATE => Err(SessionError::ClientGone),
+        other => Err(SessionError::Protocol(format!(
+            "expected a password message, got '{}'",
+            other as char
+        ))),
+    }
+}
+
+const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'); \
+     SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')";
+
+async fn probe_identity(
+    upstream: &mut Conn,
+    buf: &mut BytesMut,
+    max: usize,
+) -> Result<(Vec<String>, Vec<String>), SessionError> {
+    write_all(upstream, &encode::query(IDENTITY_PROBE))
+        .await
+        .map_err(|_| SessionError::UpstreamGone)?;
+    let mut result = 0;
+    let mut path = None;
+    let mut roles = Vec::new();
+    loop {
+        let f = read_frame(upstream, buf, max)
+            .await
+            .map_err(|e| read_err(e, true))?;
+        match f.tag {
+            be::ROW_DESCRIPTION | be::NOTICE_RESPONSE | be::PARAMETER_STATUS => {}
+            be::DATA_ROW => {
+                let mut fields = be::data_row(f.body())?;
+                let v = match fields.next() {
+                    Some(Ok(Some(v))) => String::from_utf8_lossy(v).into_owned(),
+                    _ => continue,
+                };
+                if result == 0 {
+                    path = Some(v);
+                } else {
+                    roles.push(v);
+                }
+            }
+            be::COMMAND_COMPLETE => result += 1,
+            be::ERROR_RESPONSE => {
+                return Err(SessionError::Protocol("the identity probe failed".into()))
+            }
+            be::READY_FOR_QUERY => break,
+            other => {
+                return Err(SessionError::Protocol(format!(
+                    "unexpected '{}' in the identity probe",
+                    other as char
+                )))
+            }
+        }
+    }
+    let path = path.ok_or_else(|| SessionError::Protocol("no search_path".into()))?;
+    Ok((parse_search_path(&path), roles))
+}
+
+/// Rule 2: the one purpose the login belongs to, or the one it names; else a message listing choices.
+pub fn bind_purpose(
+    policy: &PolicySet,
+    user: &str,
+    roles: &[String],
+    asked: Option<&str>,
+) -> Result<String, String> {
+    let mine: Vec<&str> = policy
+        .purposes_for(user, roles)
+        .map(|p| p.name.as_str())
+        .collect();
+    match asked {
+        Some(p) if mine.contains(&p) => Ok(p.to_owned()),
+        Some(p) if mine.is_empty() => Err(format!("user {user} may not act under purpose {p}: it is a member of no purpose")),
+        Some(p) => Err(format!("user {user} may not act under purpose {p}; choose one of: {}", mine.join(", "))),
+        None => match mine.as_slice() {
+            [one] => Ok((*one).to_owned()),
+            [] => Err(format!("user {user} is a member of no purpose, so unscharf admits no statement from it")),
+            many => Err(format!(
+                "user {user} is a member of several purposes; name one with the startup parameter unscharf.purpose (e.g. options='-c unscharf.purpose=NAME'): {}",
+                many.join(", ")
+            )),
+        },
+    }
+}
