@@ -215,9 +215,18 @@ impl Cluster {
         self.run("pg_ctl start", c).map(|_| ())
     }
 
-    /// Starts the server again after `kill9` or `stop_server`.
+    /// Starts the server again after `kill9` or `stop_server`; retries while crashed backends let go
+    /// of shared memory.
     pub fn start_server(&self) -> Result<(), ClusterError> {
-        self.pg_ctl_start()
+        let mut last = None;
+        for _ in 0..10 {
+            match self.pg_ctl_start() {
+                Ok(()) => return Ok(()),
+                Err(e) => last = Some(e),
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Err(last.unwrap_or(ClusterError::Missing("pg_ctl")))
     }
 
     pub fn stop_server(&self) -> Result<(), ClusterError> {
@@ -228,26 +237,24 @@ impl Cluster {
         self.run("pg_ctl stop", c).map(|_| ())
     }
 
-    /// Kills the postmaster with SIGKILL, as a crashed server would disappear.
+    /// Kills the postmaster and its backends with SIGKILL, as a crashed server disappears.
     pub fn kill9(&self) -> Result<(), ClusterError> {
         let pid_file = std::fs::read_to_string(self.data_dir().join("postmaster.pid"))?;
         let pid = pid_file.lines().next().unwrap_or("").trim().to_owned();
-        Command::new("kill").args(["-9", &pid]).status()?;
+        let children = Command::new("pgrep").args(["-P", &pid]).output()?;
+        let mut pids = vec![pid];
+        pids.extend(
+            String::from_utf8_lossy(&children.stdout)
+                .split_whitespace()
+                .map(str::to_owned),
+        );
+        Command::new("kill").arg("-9").args(&pids).status()?;
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(50));
         }
-        // Orphaned backends keep shared memory; a restart waits for them, so kill them too.
-        let _ = Command::new("pkill")
-            .args([
-                "-9",
-                "-f",
-                &format!("postgres.*{}", self.data_dir().display()),
-            ])
-            .status();
-        std::thread::sleep(Duration::from_millis(200));
         Ok(())
     }
 

@@ -175,6 +175,8 @@ pub struct Core {
     /// The plan of the result being streamed (simple protocol, after its RowDescription).
     current: Option<Arc<Vec<ColAction>>>,
     copy_out: Option<CopyOutState>,
+    /// The server is in COPY FROM STDIN: it ignores Sync and Flush until CopyDone or CopyFail.
+    copy_in: bool,
     guard: Option<(String, u64, Arc<Guard>)>,
     scratch: Vec<u8>,
     copy_scratch: Vec<u8>,
@@ -205,6 +207,7 @@ impl Core {
             txn_path_changed: false,
             current: None,
             copy_out: None,
+            copy_in: false,
             guard: None,
             scratch: Vec::new(),
             copy_scratch: Vec::new(),
@@ -223,7 +226,7 @@ impl Core {
     }
 
     pub fn idle(&self) -> bool {
-        self.pending.is_empty() && self.copy_out.is_none()
+        self.pending.is_empty() && self.copy_out.is_none() && !self.copy_in
     }
 
     pub fn tx_status(&self) -> u8 {
@@ -382,11 +385,18 @@ impl Core {
             }
             fe::SYNC => {
                 out.to_upstream.extend_from_slice(&f.raw);
-                self.pending.push_back(Pending::Sync);
-                self.maybe_probe(out);
+                if !self.copy_in {
+                    self.pending.push_back(Pending::Sync);
+                    self.maybe_probe(out);
+                }
                 Ok(())
             }
-            fe::FLUSH | fe::COPY_DATA | fe::COPY_DONE | fe::COPY_FAIL => {
+            fe::COPY_DONE | fe::COPY_FAIL => {
+                self.copy_in = false;
+                out.to_upstream.extend_from_slice(&f.raw);
+                Ok(())
+            }
+            fe::FLUSH | fe::COPY_DATA => {
                 out.to_upstream.extend_from_slice(&f.raw);
                 Ok(())
             }

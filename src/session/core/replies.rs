@@ -92,7 +92,8 @@ impl Core {
                         .ok_or_else(|| cut("COPY for a statement the proxy did not see"))?;
                     self.start_copy_out(f, &r, out)?;
                 }
-                be::COPY_IN_RESPONSE | be::COPY_DONE => {
+                be::COPY_IN_RESPONSE => self.start_copy_in(f, out),
+                be::COPY_DONE => {
                     self.copy_out = None;
                     out.to_client.extend_from_slice(&f.raw);
                 }
@@ -126,7 +127,8 @@ impl Core {
                     let r = result.clone();
                     self.start_copy_out(f, &r, out)?;
                 }
-                be::COPY_IN_RESPONSE | be::COPY_DONE => {
+                be::COPY_IN_RESPONSE => self.start_copy_in(f, out),
+                be::COPY_DONE => {
                     self.copy_out = None;
                     out.to_client.extend_from_slice(&f.raw);
                 }
@@ -293,6 +295,21 @@ impl Core {
             }
         }
         Ok(())
+    }
+
+    /// COPY FROM STDIN started: the server ignores the Syncs the client already sent after the
+    /// COPY, and those it sends before CopyDone, so no ReadyForQuery will answer them.
+    fn start_copy_in(&mut self, f: &Frame, out: &mut Out) {
+        self.copy_in = true;
+        let mut i = 1;
+        while i < self.pending.len() {
+            if matches!(self.pending[i], Pending::Sync) {
+                self.pending.remove(i);
+            } else {
+                i += 1;
+            }
+        }
+        out.to_client.extend_from_slice(&f.raw);
     }
 
     fn start_copy_out(&mut self, f: &Frame, r: &Result_, out: &mut Out) -> Result<(), CoreError> {

@@ -1,0 +1,328 @@
+//! The integration-test harness: one throwaway Postgres cluster per test binary with the sample data,
+//! proxies started in-process on port 0 with their own config, and connection helpers.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use unscharf::cluster::{Cluster, ClusterOptions};
+use unscharf::config::Config;
+use unscharf::server::Shared;
+
+pub struct Db {
+    pub cluster: Cluster,
+}
+
+impl Db {
+    pub fn port(&self) -> u16 {
+        self.cluster.port
+    }
+}
+
+static DB: OnceLock<Db> = OnceLock::new();
+
+/// pg_hba lines for the test roles, one per authentication method.
+pub fn test_hba() -> Vec<String> {
+    let mut hba = unscharf::demo::demo_hba();
+    hba.extend(
+        [
+            "host all u_trust 127.0.0.1/32 trust",
+            "host all u_password 127.0.0.1/32 password",
+            "host all u_md5 127.0.0.1/32 md5",
+            "host all u_scram 127.0.0.1/32 scram-sha-256",
+        ]
+        .map(String::from),
+    );
+    hba
+}
+
+/// Starts and loads a cluster (sample data, lab objects, pgbench tables). Runs on its own thread,
+/// so it can be called from inside a test's runtime.
+pub fn new_cluster() -> Cluster {
+    std::thread::spawn(new_cluster_inner)
+        .join()
+        .unwrap_or_else(|e| std::panic::resume_unwind(e))
+}
+
+fn new_cluster_inner() -> Cluster {
+    let cluster = Cluster::start(ClusterOptions {
+        hba: test_hba(),
+        settings: vec![],
+    })
+    .unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"));
+    let url = cluster.superuser_url("crm");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        cluster
+            .load_sample()
+            .await
+            .unwrap_or_else(|e| panic!("loading the sample data: {e}"));
+        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        c.batch_execute(include_str!("../fixtures/lab.sql"))
+            .await
+            .unwrap();
+    });
+    let pgbench = std::process::Command::new("pgbench")
+        .args([
+            "-i",
+            "-s",
+            "1",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            "postgres",
+            "crm",
+        ])
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "pgbench is needed for the tests (Debian: apt-get install postgresql-client): {e}"
+            )
+        });
+    assert!(
+        pgbench.status.success(),
+        "pgbench -i: {}",
+        String::from_utf8_lossy(&pgbench.stderr)
+    );
+    rt.block_on(async {
+        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        c.batch_execute("GRANT SELECT, UPDATE ON pgbench_accounts, pgbench_branches, pgbench_tellers TO bench; GRANT INSERT ON pgbench_history TO bench; GRANT USAGE ON SCHEMA public TO bench; ANALYZE;").await.unwrap();
+    });
+    cluster
+}
+
+/// The cluster shared by every test of this binary.
+pub fn db() -> &'static Db {
+    DB.get_or_init(|| Db {
+        cluster: new_cluster(),
+    })
+}
+
+static PROXY_SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// An in-process proxy with its own config directory, stopped on drop.
+pub struct Proxy {
+    pub addr: SocketAddr,
+    pub dir: PathBuf,
+    pub shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Options for a test proxy.
+#[derive(Default, Clone)]
+pub struct ProxyOptions {
+    /// Extra YAML appended to the config.
+    pub extra: String,
+    /// Upstream port (default: the shared cluster).
+    pub upstream_port: Option<u16>,
+    /// Extra policy files (name, text).
+    pub policies: Vec<(String, String)>,
+}
+
+pub async fn proxy() -> Proxy {
+    proxy_with(ProxyOptions::default()).await
+}
+
+pub async fn proxy_with(opts: ProxyOptions) -> Proxy {
+    let port = opts.upstream_port.unwrap_or_else(|| db().port());
+    let dir = std::env::temp_dir().join(format!(
+        "unscharf-test-{}-{}",
+        std::process::id(),
+        PROXY_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = unscharf::demo::write_config(&dir, port, "127.0.0.1:0", &opts.extra).unwrap();
+    let policies = dir.join("policies");
+    std::fs::write(
+        policies.join("lab.yaml"),
+        include_str!("../fixtures/policies/lab.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        policies.join("bench.yaml"),
+        include_str!("../../bench/policies/bench.yaml"),
+    )
+    .unwrap();
+    for (name, text) in &opts.policies {
+        std::fs::write(policies.join(name), text).unwrap();
+    }
+    let config = Config::load(&path).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (shared, _writer) = unscharf::server::prepare(config)
+        .await
+        .unwrap_or_else(|e| panic!("proxy: {e}"));
+    let (stop, rx) = watch::channel(false);
+    let task = tokio::spawn(unscharf::server::run_until(shared.clone(), listener, rx));
+    Proxy {
+        addr,
+        dir,
+        shared,
+        stop,
+        task,
+    }
+}
+
+impl Proxy {
+    pub fn url(&self, user: &str, password: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user={user} password={password} dbname=crm",
+            self.addr.port()
+        )
+    }
+
+    pub async fn connect(&self, user: &str, password: &str) -> tokio_postgres::Client {
+        connect_url(&self.url(user, password)).await
+    }
+
+    pub async fn try_connect(
+        &self,
+        url_extra: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        let url = format!("{} {url_extra}", self.url(user, password));
+        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+        tokio::spawn(conn);
+        Ok(c)
+    }
+
+    /// The audit trail so far (waits briefly for the writer).
+    pub async fn audit(&self) -> Vec<unscharf::audit::Event> {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let text = std::fs::read_to_string(self.dir.join("audit.jsonl")).unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn audit_path(&self) -> PathBuf {
+        self.dir.join("audit.jsonl")
+    }
+
+    pub fn stop(&self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub async fn connect_url(url: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    tokio::spawn(conn);
+    c
+}
+
+/// A direct connection to the cluster, bypassing the proxy.
+pub async fn direct(user: &str, password: &str) -> tokio_postgres::Client {
+    connect_url(&format!(
+        "host=127.0.0.1 port={} user={user} password={password} dbname=crm",
+        db().port()
+    ))
+    .await
+}
+
+pub async fn superuser() -> tokio_postgres::Client {
+    connect_url(&db().cluster.superuser_url("crm")).await
+}
+
+/// Every sample value that must never reach a client of billing_hotline unmasked.
+pub const PROTECTED: &[&str] = &[
+    "+49 30 1234567",
+    "1234567",
+    "7654321",
+    "5550123",
+    "9988776",
+    "anna.schmidt",
+    "bernd.mueller",
+    "cem.yilmaz",
+    "doris.becker",
+    "3704 0044 0532",
+    "5001 0517 0648",
+    "2005 0550 1234",
+    "3705 0198 0001",
+    "DE89370400440532013000",
+    "1984-07-02",
+    "1961-11-23",
+    "1990-02-14",
+    "1947-05-30",
+    "Hörgerät",
+    "Zahlt immer",
+    "Ratenzahlung",
+];
+
+/// Asserts that none of the protected sample values occur in `text`.
+pub fn assert_no_protected(text: &str, context: &str) {
+    for v in PROTECTED {
+        assert!(
+            !text.contains(v),
+            "protected value {v:?} leaked in {context}:\n{text}"
+        );
+    }
+}
+
+/// A command from PATH, or a failure saying what to install.
+pub fn tool(name: &str, package: &str) -> std::process::Command {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+        .unwrap_or(false);
+    assert!(found, "{name} is needed for this test: install {package}");
+    std::process::Command::new(name)
+}
+
+/// The project-local Python with psycopg 3, created on first use (`target/pyenv`).
+pub fn python() -> PathBuf {
+    static PY: OnceLock<PathBuf> = OnceLock::new();
+    PY.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let venv = root.join("target/pyenv");
+        let py = venv.join("bin/python");
+        let ready = |py: &Path| {
+            std::process::Command::new(py)
+                .args(["-c", "import psycopg"])
+                .output()
+                .map(|o| o.status.success())
+                .unwrap_or(false)
+        };
+        if !ready(&py) {
+            let lock = root.join("target/pyenv.lock");
+            let _ = std::fs::create_dir_all(root.join("target"));
+            let status = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "exec 9>'{lock}'; flock 9; [ -x '{py}' ] || python3 -m venv '{venv}' && '{py}' -c 'import psycopg' 2>/dev/null || '{venv}/bin/pip' install -q 'psycopg[binary]>=3.1'",
+                    lock = lock.display(),
+                    py = py.display(),
+                    venv = venv.display()
+                ))
+                .status()
+                .expect("python3 is needed for the psycopg tests: install python3 and python3-venv");
+            assert!(status.success() && ready(&py), "could not install psycopg into target/pyenv (needs python3-venv and PyPI access)");
+        }
+        py
+    })
+    .clone()
+}

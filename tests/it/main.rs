@@ -1,0 +1,6 @@
+//! Integration tests against a real Postgres started by the harness, with real clients.
+
+mod harness;
+mod raw;
+
+mod proxy_core;
