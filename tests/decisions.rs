@@ -34,6 +34,7 @@ fn verdict(
         catalog: cat,
         search_paths: paths,
         user: "agent",
+        revert_paths: &[],
     };
     let purpose = &pol.purposes[purpose];
     match analyze(sql, ctx) {
@@ -692,6 +693,29 @@ fn search_path_shadowing_and_session_rules() {
             w,
             "SELECT name FROM stadtwerke.customers",
             &[p(&["stadtwerke"]), p(&["zeitung"])],
+            &none
+        ),
+        "allowed"
+    );
+    // A SET earlier in the same message: later statements must resolve the same under old and new path.
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SET search_path = zeitung; SELECT name FROM customers",
+            &[p(&["stadtwerke"])],
+            &none
+        ),
+        "refused: unsupported_statement"
+    );
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SET search_path = stadtwerke, public; SELECT name FROM stadtwerke.customers",
+            &[p(&["public"])],
             &none
         ),
         "allowed"

@@ -22,6 +22,7 @@ impl Context {
         ctx.catalog.generation.hash(&mut h);
         ctx.search_paths.hash(&mut h);
         ctx.user.hash(&mut h);
+        ctx.revert_paths.hash(&mut h);
         Context(h.finish())
     }
 }
@@ -134,6 +135,7 @@ mod tests {
             catalog: &cat,
             search_paths: &paths,
             user: "u",
+            revert_paths: &[],
         };
         let c = AnalysisCache::new(1000);
         assert!(

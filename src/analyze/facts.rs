@@ -213,6 +213,16 @@ pub enum Kind {
     Discard { all: bool },
 }
 
+impl Kind {
+    /// COMMIT, ROLLBACK and ROLLBACK TO may undo SET (LOCAL) search_path of the transaction block.
+    pub fn may_revert_settings(&self) -> bool {
+        matches!(
+            self,
+            Kind::Transaction(TxControl::Commit | TxControl::Rollback | TxControl::RollbackTo)
+        )
+    }
+}
+
 /// Everything decide() needs about one statement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatementFacts {

@@ -54,6 +54,9 @@ pub struct AnalyzeCtx<'a> {
     pub search_paths: &'a [Vec<String>],
     /// The session user, for `$user` in search_path.
     pub user: &'a str,
+    /// Values search_path may fall back to when a COMMIT, ROLLBACK or ROLLBACK TO in the message runs
+    /// (the values seen since the transaction block that changed it began).
+    pub revert_paths: &'a [Vec<String>],
 }
 
 struct CteDef {
@@ -265,6 +268,8 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
     if ranges.is_empty() {
         statements.push(StatementFacts::new(Kind::Empty));
     }
+    // A SET search_path earlier in the message may be in force for the statements after it.
+    let mut paths: Vec<Vec<String>> = ctx.search_paths.to_vec();
     for range in ranges {
         let text = &sql[range];
         let ours = lexer::signature(text)?;
@@ -290,8 +295,28 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
                 "statement boundaries differ".into(),
             ));
         };
-        let (facts, sensitive) = analyze_statement(stmt, ctx)?;
+        let (facts, sensitive) = analyze_statement(
+            stmt,
+            AnalyzeCtx {
+                search_paths: &paths,
+                ..ctx
+            },
+        )?;
         literal_sensitive |= sensitive;
+        match &facts.path_change {
+            Some(facts::PathChange::To(p)) if !paths.is_empty() && !paths.contains(p) => {
+                paths.push(p.clone())
+            }
+            Some(facts::PathChange::Reset | facts::PathChange::Unknown) => paths.clear(),
+            _ => {}
+        }
+        if facts.kind.may_revert_settings() && !paths.is_empty() {
+            for p in ctx.revert_paths {
+                if !paths.contains(p) {
+                    paths.push(p.clone());
+                }
+            }
+        }
         statements.push(facts);
     }
     Ok(Analysis {
@@ -326,6 +351,7 @@ pub fn output_names(catalog: &Catalog, q: &sqlparser::ast::Query) -> Option<Vec<
         catalog,
         search_paths: &paths,
         user: "",
+        revert_paths: &[],
     };
     let mut a = Analyzer::new(ctx);
     match a.query(q, None).ok()? {

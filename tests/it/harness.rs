@@ -1,6 +1,8 @@
 //! The integration-test harness: one throwaway Postgres cluster per test binary with the sample data,
 //! proxies started in-process on port 0 with their own config, and connection helpers.
 
+#![allow(dead_code)] // helpers shared by test modules; not every binary uses every one
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};

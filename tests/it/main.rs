@@ -3,4 +3,6 @@
 mod harness;
 mod raw;
 
+mod clients;
+mod policy;
 mod proxy_core;

@@ -170,8 +170,8 @@ pub struct Core {
     default_path: Vec<String>,
     path_dirty: bool,
     txn_path_changed: bool,
-    /// search_path when the current transaction block began.
-    txn_start_path: Vec<String>,
+    /// search_path values seen since the transaction block that changed it began.
+    txn_paths_seen: Vec<Vec<String>>,
     /// The plan of the result being streamed (simple protocol, after its RowDescription).
     current: Option<Arc<Vec<ColAction>>>,
     copy_out: Option<CopyOutState>,
@@ -201,7 +201,7 @@ impl Core {
             tx_status,
             read_campaigns: BTreeSet::new(),
             paths: vec![search_path.clone()],
-            txn_start_path: search_path.clone(),
+            txn_paths_seen: vec![search_path.clone()],
             default_path: search_path,
             path_dirty: false,
             txn_path_changed: false,
@@ -301,6 +301,11 @@ impl Core {
             catalog: env.catalog,
             search_paths: &self.paths,
             user: &self.id.user,
+            revert_paths: if self.txn_path_changed {
+                &self.txn_paths_seen
+            } else {
+                &[]
+            },
         }
     }
 
@@ -458,6 +463,13 @@ impl Core {
         }
         if self.txn_path_changed {
             self.path_dirty = true;
+            if f.kind.may_revert_settings() && !self.paths.is_empty() {
+                for p in &self.txn_paths_seen {
+                    if !self.paths.contains(p) {
+                        self.paths.push(p.clone());
+                    }
+                }
+            }
         }
     }
 

@@ -214,8 +214,8 @@ impl Core {
         Ok(())
     }
 
-    /// The probe answered: search_path is known again. Inside a transaction block a later
-    /// ROLLBACK may restore the old value, so both stay candidates until the block ends.
+    /// The probe answered: search_path is known again. Inside a transaction block that changed it,
+    /// a later COMMIT or ROLLBACK may bring back an earlier value; those are remembered for analysis.
     fn probed(&mut self, value: Option<String>) {
         let Some(v) = value else {
             self.paths.clear();
@@ -224,15 +224,14 @@ impl Core {
         let now = parse_search_path(&v);
         if self.tx_status == b'I' {
             self.txn_path_changed = false;
-            self.txn_start_path = now.clone();
-            self.paths = vec![now];
+            self.txn_paths_seen = vec![now.clone()];
         } else {
             self.txn_path_changed = true;
-            self.paths = vec![now];
-            if !self.paths.contains(&self.txn_start_path) {
-                self.paths.push(self.txn_start_path.clone());
+            if !self.txn_paths_seen.contains(&now) {
+                self.txn_paths_seen.push(now.clone());
             }
         }
+        self.paths = vec![now];
     }
 
     fn guard(&mut self, env: &Env<'_>) -> Arc<Guard> {

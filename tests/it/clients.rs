@@ -1,0 +1,195 @@
+//! Real clients as separate processes: psql, psycopg 3, pgbench.
+
+use crate::harness::*;
+
+#[tokio::test]
+async fn psql_output_matches_direct() {
+    let p = proxy().await;
+    let script = "SELECT * FROM lab.items WHERE id <= 3 ORDER BY id;
+SELECT 1; SELECT 1 FROM lab.items WHERE id = (SELECT id FROM lab.items); SELECT 2;
+\\copy (SELECT id, label FROM lab.items WHERE id <= 4 ORDER BY id) TO STDOUT
+\\copy (SELECT id, label, price FROM lab.items WHERE id <= 4 ORDER BY id) TO STDOUT WITH (FORMAT csv, HEADER)
+BEGIN;
+INSERT INTO lab.inbox (body, n) VALUES ('psql', 1) RETURNING body, n;
+ROLLBACK;
+\\d lab.items
+\\dt lab.*
+";
+    let run = |port: u16| {
+        let mut child = tool("psql", "postgresql-client")
+            .args([
+                "-X",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-U",
+                "tester",
+                "-d",
+                "crm",
+                "-f",
+                "-",
+            ])
+            .env("PGPASSWORD", "tester")
+            .env("PGCLIENTENCODING", "UTF8")
+            .env("PGSSLMODE", "disable")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (d_out, d_err) = tokio::task::spawn_blocking(move || run(db().port()))
+        .await
+        .unwrap();
+    let port = p.addr.port();
+    let (p_out, p_err) = tokio::task::spawn_blocking(move || run(port))
+        .await
+        .unwrap();
+    assert!(
+        d_out.contains("item 1") && d_out.contains("Table \"lab.items\""),
+        "{d_out}\n{d_err}"
+    );
+    assert_eq!(p_out, d_out);
+    assert_eq!(p_err, d_err);
+}
+
+#[tokio::test]
+async fn psycopg_results_match_direct() {
+    let p = proxy().await;
+    let py = python();
+    let script = format!("{}/tests/py/lab_queries.py", env!("CARGO_MANIFEST_DIR"));
+    let run = |url: String| {
+        let py = py.clone();
+        let script = script.clone();
+        async move {
+            let out = tokio::process::Command::new(py)
+                .arg(script)
+                .arg(url)
+                .output()
+                .await
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "psycopg script failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        }
+    };
+    let direct = run(format!(
+        "host=127.0.0.1 port={} dbname=crm user=tester password=tester sslmode=disable",
+        db().port()
+    ))
+    .await;
+    let via = run(format!(
+        "host=127.0.0.1 port={} dbname=crm user=tester password=tester sslmode=disable",
+        p.addr.port()
+    ))
+    .await;
+    assert!(
+        direct.contains("item 1") && direct.contains("still usable") && direct.contains("21000"),
+        "{direct}"
+    );
+    assert_eq!(via, direct);
+}
+
+#[tokio::test]
+async fn pgbench_short_runs_have_no_failures() {
+    let p = proxy().await;
+    for mode in ["simple", "extended", "prepared"] {
+        let port = p.addr.port().to_string();
+        let out = tokio::task::spawn_blocking(move || {
+            tool("pgbench", "postgresql-client")
+                .args([
+                    "-n",
+                    "-S",
+                    "-M",
+                    mode,
+                    "-c",
+                    "4",
+                    "-j",
+                    "2",
+                    "-T",
+                    "2",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port,
+                    "-U",
+                    "bench",
+                    "crm",
+                ])
+                .env("PGPASSWORD", "bench")
+                .env("PGSSLMODE", "disable")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "pgbench -M {mode}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stdout.contains("number of failed transactions: 0"),
+            "{stdout}"
+        );
+        let processed: u64 = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("number of transactions actually processed: "))
+            .and_then(|n| n.split('/').next())
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0);
+        assert!(
+            processed > 100,
+            "pgbench -M {mode} processed {processed}: {stdout}"
+        );
+    }
+    // pgbench's standard TPC-B-like script writes too: it runs, within the bench purpose's grants.
+    let port = p.addr.port().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        tool("pgbench", "postgresql-client")
+            .args([
+                "-n",
+                "-M",
+                "prepared",
+                "-c",
+                "2",
+                "-T",
+                "2",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "bench",
+                "crm",
+            ])
+            .env("PGPASSWORD", "bench")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("number of failed transactions: 0"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
