@@ -40,21 +40,16 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
 # Everything started below is recorded here so that any exit (error, Ctrl-C, TERM) removes it.
-WORK="" PG_BIN="" UNSCHARF_PID="" PGB_STARTED="" PG_STARTED=""
+WORK="" PG_BIN="" UNSCHARF_PID="" PGB_STARTED="" PG_STARTED="" CSV=""
+stop_pid() {  # TERM (unscharf drains gracefully), then KILL after 5 s
+  kill -0 "$1" 2>/dev/null || return 0
+  kill -TERM "$1"; for _ in {1..50}; do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null
+}
 cleanup() {
   set +e
-  if [[ -n $UNSCHARF_PID ]] && kill -0 "$UNSCHARF_PID" 2>/dev/null; then
-    kill -TERM "$UNSCHARF_PID"   # graceful drain; KILL if it takes longer than 5 s
-    for _ in {1..50}; do kill -0 "$UNSCHARF_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$UNSCHARF_PID" 2>/dev/null
-    wait "$UNSCHARF_PID" 2>/dev/null
-  fi
-  if [[ -n $PGB_STARTED && -s $WORK/pgbouncer/pgbouncer.pid ]]; then
-    local pid; pid=$(cat "$WORK/pgbouncer/pgbouncer.pid")
-    kill -TERM "$pid" 2>/dev/null
-    for _ in {1..50}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null
-  fi
+  [[ -n $UNSCHARF_PID ]] && { stop_pid "$UNSCHARF_PID"; wait "$UNSCHARF_PID" 2>/dev/null; }
+  [[ -n $PGB_STARTED && -s $WORK/pgbouncer/pgbouncer.pid ]] && stop_pid "$(cat "$WORK/pgbouncer/pgbouncer.pid")"
   [[ -n $PG_STARTED ]] && as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1
   [[ -n $WORK ]] && rm -rf "$WORK"
 }
@@ -74,19 +69,14 @@ find_pg_bin() {
   done
   die "initdb/pg_ctl not found (PATH, /usr/lib/postgresql/15/bin, /usr/local/bin): apt-get install postgresql-15"
 }
-
 ensure_pgbouncer() {
   command -v pgbouncer >/dev/null && return
+  local sudo=(); [[ -n $IS_ROOT ]] || { command -v sudo >/dev/null && sudo=(sudo); } \
+    || die "pgbouncer missing and not root: install it with 'apt-get install pgbouncer'"
   log "pgbouncer not installed; installing it"
-  local sudo=()
-  if [[ -z $IS_ROOT ]]; then
-    command -v sudo >/dev/null || die "pgbouncer missing and not root: install it with 'apt-get install pgbouncer'"
-    sudo=(sudo)
-  fi
   "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q pgbouncer >/dev/null \
     || die "installing pgbouncer failed: run 'apt-get install pgbouncer'"
 }
-
 check_prerequisites() {
   PG_BIN=$(find_pg_bin)
   local t; for t in pgbench psql createdb; do
@@ -112,8 +102,7 @@ free_port() {
 # psql/pgbench against a target port: every path authenticates the same way (trust over TCP).
 sql() { local port=$1 user=$2; shift 2; psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$user" "$@"; }
 wait_ready() {  # wait_ready NAME PORT PID_OR_EMPTY LOGFILE
-  local i
-  for i in {1..100}; do
+  for _ in {1..100}; do
     sql "$2" bench -d crm -Atc 'select 1' >/dev/null 2>&1 && return
     if [[ -n $3 ]] && ! kill -0 "$3" 2>/dev/null; then break; fi
     sleep 0.2
@@ -210,6 +199,21 @@ EOF
   log "pgbouncer on 127.0.0.1:$PGB_PORT (session mode)"
 }
 
+# The temp dir (and the proxy's log in it) is removed on exit, so show the log's tail on failure.
+show_unscharf_log() {
+  [[ $1 == unscharf && -f $WORK/unscharf/unscharf.log ]] || return 0
+  echo "--- last lines of unscharf.log:" >&2; tail -n 20 "$WORK/unscharf/unscharf.log" >&2
+}
+# A fast proxy that logs errors or refuses statements is not a valid result: say so.
+unscharf_health() {
+  local d=$WORK/unscharf n a
+  n=$(grep -cE 'WARN|ERROR' "$d/unscharf.log" || true)
+  a=$(cat "$d/audit.jsonl" 2>/dev/null | wc -l || true)
+  printf 'unscharf: %d warning/error log lines, %d audit records\n' "$n" "$a"
+  # Timestamps stripped so that repeated messages collapse into one line with a count.
+  [[ $n == 0 ]] || grep -E 'WARN|ERROR' "$d/unscharf.log" | cut -d' ' -f2- | sort | uniq -c | sort -rn | head -n 5
+}
+
 port_of() { case $1 in direct) echo "$PG_PORT" ;; pgbouncer) echo "$PGB_PORT" ;; unscharf) echo "$UNSCHARF_PORT" ;; esac; }
 
 # ---------------------------------------------------------------- measuring
@@ -219,19 +223,17 @@ run_pgbench() {
   local target=$1 mode=$2 secs=$3 out tps; shift 3
   if ! out=$(pgbench -n -M "$mode" -c "$CLIENTS" -j "$THREADS" -T "$secs" \
               -h 127.0.0.1 -p "$(port_of "$target")" -U bench "$@" crm 2>&1); then
-    printf '%s\n' "$out" >&2; die "pgbench failed against $target ($mode)"
+    printf '%s\n' "$out" >&2; show_unscharf_log "$target"; die "pgbench failed against $target ($mode)"
   fi
   tps=$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time)$/\1/p' <<<"$out")
   if [[ -z $tps ]] || ! grep -q '^number of failed transactions: 0 ' <<<"$out"; then
-    printf '%s\n' "$out" >&2; die "pgbench against $target ($mode): failed transactions or no tps"
+    printf '%s\n' "$out" >&2; show_unscharf_log "$target"
+    die "pgbench against $target ($mode): failed transactions or no tps"
   fi
   echo "$tps"
 }
 
-CSV=""
-record() {  # record WORKLOAD ROUND MODE TARGET TPS
-  echo "$1,$2,$3,$4,$CLIENTS,$THREADS,$SECONDS_PER_RUN,$SCALE,$5" >>"$CSV"
-}
+record() { echo "$1,$2,$3,$4,$CLIENTS,$THREADS,$SECONDS_PER_RUN,$SCALE,$5" >>"$CSV"; }  # WORKLOAD ROUND MODE TARGET TPS
 
 # The rotation puts a different target first in each round, so that none systematically runs on
 # a cold cache or right after another target's load.
@@ -260,7 +262,6 @@ median() { sort -g | awk '{v[NR] = $1} END {if (NR == 0) print "nan"; else if (N
 median_tps() {  # median_tps WORKLOAD MODE TARGET
   awk -F, -v w="$1" -v m="$2" -v t="$3" '$1 == w && $3 == m && $4 == t {print $9}' "$CSV" | median
 }
-
 report_tps_table() {  # report_tps_table WORKLOAD TITLE
   local m d b u
   printf '\n%s: %d clients, %d threads, %d s x %d rounds, scale %d; median tps\n' \
@@ -280,7 +281,6 @@ main() {
   log "building unscharf (release)"
   cargo build --release --quiet || die "cargo build --release failed"
   [[ -x target/release/unscharf ]] || die "target/release/unscharf missing after the build"
-
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/unscharf-bench.XXXXXX")
   chmod 755 "$WORK"
   start_postgres
@@ -292,6 +292,7 @@ main() {
   CSV=$ROOT/bench/results/pgbench-$(date +%Y%m%d-%H%M%S).csv
   echo "workload,round,mode,target,clients,threads,seconds,scale,tps" >"$CSV"
   local w; for w in "${WORKLOADS[@]}"; do "workload_$w"; done
+  echo; unscharf_health
   printf '\nraw results: %s\n' "${CSV#"$ROOT"/}"
 }
 

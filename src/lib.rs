@@ -15,5 +15,6 @@ pub mod policy;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod tools;
 pub mod wire;
 pub mod yaml;

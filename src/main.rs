@@ -36,6 +36,39 @@ enum LogFormat {
 enum Command {
     /// Run the proxy. SIGHUP reloads config and policies; SIGTERM/SIGINT drains gracefully.
     Serve,
+    /// Validate config and policies; --live also compares them with the upstream catalog.
+    Check {
+        /// Compare every table and column the policies name with the upstream catalog, and list
+        /// campaigns past their contract end whose tables still hold rows.
+        #[arg(long)]
+        live: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the decision for a statement without running it.
+    Explain {
+        /// Login name of the imagined session.
+        #[arg(long)]
+        user: String,
+        /// Purpose the session names (as with unscharf.purpose).
+        #[arg(long)]
+        purpose: Option<String>,
+        /// Upstream roles the user is a member of (in addition to those read with a live catalog).
+        #[arg(long = "role")]
+        roles: Vec<String>,
+        /// Offline catalog: a `pg_dump --schema-only` file instead of the upstream.
+        #[arg(long)]
+        schema: Option<PathBuf>,
+        /// The session's search_path.
+        #[arg(long, default_value = "\"$user\", public")]
+        search_path: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+        /// The SQL to explain (several statements allowed).
+        sql: String,
+    },
     /// Start a throwaway Postgres with the sample data and the proxy on 127.0.0.1:6432.
     Demo {
         /// Where the proxy listens.
@@ -95,6 +128,80 @@ async fn serve(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
+fn today() -> chrono::NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+fn load_policies(config: &Config) -> Result<unscharf::policy::PolicySet> {
+    unscharf::policy::load::load_dir(&config.policies_dir(), config.pseudonym_key().as_deref()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
+    use unscharf::tools::check;
+    let path = config_path(cli);
+    let config = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    let policy = load_policies(&config)?;
+    let mut report = check::summarize(&policy, today());
+    let mut ended = Vec::new();
+    if live {
+        let mut client = unscharf::catalog::live::connect(&config).await?;
+        let catalog = unscharf::catalog::live::load(&mut client, 1).await?;
+        check::compare(&policy, &catalog, &mut report);
+        for (campaign, table) in check::ended_tables(&policy, &catalog, today()) {
+            let (rows, exact) = check::count_rows(&client, &table).await;
+            if rows > 0 {
+                let n = if exact { rows.to_string() } else { format!("about {rows}") };
+                report.findings.push(check::Finding {
+                    level: "error".into(),
+                    what: format!("contract of campaign {campaign} has ended but {table} still holds {n} rows: the data must be deleted"),
+                });
+                ended.push(serde_json::json!({"campaign": campaign, "table": table.to_string(), "rows": rows, "exact": exact}));
+            }
+        }
+    }
+    if json {
+        let mut v = serde_json::to_value(&report)?;
+        v["ended_with_rows"] = serde_json::Value::Array(ended);
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", check::render(&report));
+    }
+    Ok(report.errors() == 0)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn explain(cli: &Cli, user: &str, purpose: Option<&str>, roles: &[String], schema: Option<&PathBuf>, search_path: &str, json: bool, sql: &str) -> Result<()> {
+    use unscharf::tools::explain;
+    let path = config_path(cli);
+    let config = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    let policy = load_policies(&config)?;
+    let mut roles = roles.to_vec();
+    let catalog = match schema {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            unscharf::catalog::offline::from_schema_sql(&text, &file.display().to_string())?
+        }
+        None => {
+            let mut client = unscharf::catalog::live::connect(&config).await?;
+            roles.extend(unscharf::catalog::live::memberships(&client, user).await?);
+            unscharf::catalog::live::load(&mut client, 1).await?
+        }
+    };
+    let session = explain::Session {
+        user,
+        purpose,
+        roles: &roles,
+        search_path: unscharf::catalog::parse_search_path(search_path),
+    };
+    let e = explain::explain(sql, &session, &policy, &catalog, today());
+    if json {
+        println!("{}", serde_json::to_string_pretty(&e)?);
+    } else {
+        print!("{}", explain::render(&e));
+    }
+    Ok(())
+}
+
 async fn demo(listen: &str) -> Result<()> {
     let demo = unscharf::demo::prepare(listen)
         .await
@@ -123,6 +230,21 @@ fn main() -> Result<()> {
         match &cli.command {
             None | Some(Command::Serve) => serve(&cli).await,
             Some(Command::Demo { listen }) => demo(listen).await,
+            Some(Command::Check { live, json }) => {
+                if !check(&cli, *live, *json).await? {
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
+            Some(Command::Explain {
+                user,
+                purpose,
+                roles,
+                schema,
+                search_path,
+                json,
+                sql,
+            }) => explain(&cli, user, purpose.as_deref(), roles, schema.as_ref(), search_path, *json, sql).await,
         }
     })
 }

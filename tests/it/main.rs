@@ -6,3 +6,4 @@ mod raw;
 mod clients;
 mod policy;
 mod proxy_core;
+mod tools;

@@ -1,0 +1,274 @@
+//! `unscharf check`: validate config and policies; with `--live`, compare every table and column
+//! they name with the upstream catalog, and list campaigns past their contract end that still hold rows.
+
+use serde::Serialize;
+
+use crate::catalog::Catalog;
+use crate::policy::{Columns, PolicySet, QName};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Finding {
+    /// `error` (exit 1), `warning` or `info`.
+    pub level: String,
+    pub what: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Report {
+    pub policy_version: String,
+    pub campaigns: Vec<CampaignSummary>,
+    pub purposes: Vec<PurposeSummary>,
+    pub shared: Vec<String>,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct CampaignSummary {
+    pub name: String,
+    pub tables: Vec<String>,
+    pub contract_ends: Option<String>,
+    pub ended: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PurposeSummary {
+    pub name: String,
+    pub members: Vec<String>,
+    pub tables: Vec<String>,
+}
+
+impl Report {
+    pub fn errors(&self) -> usize {
+        self.findings.iter().filter(|f| f.level == "error").count()
+    }
+}
+
+fn finding(level: &str, what: String) -> Finding {
+    Finding {
+        level: level.to_owned(),
+        what,
+    }
+}
+
+/// The offline part: what the policies say.
+pub fn summarize(policy: &PolicySet, today: chrono::NaiveDate) -> Report {
+    let campaigns = policy
+        .campaigns
+        .iter()
+        .map(|c| CampaignSummary {
+            name: c.name.clone(),
+            tables: c.tables.clone(),
+            contract_ends: c.contract_ends.map(|d| d.to_string()),
+            ended: c.ended(today),
+        })
+        .collect();
+    let purposes = policy
+        .purposes
+        .values()
+        .map(|p| {
+            let mut tables: Vec<String> = p
+                .tables
+                .iter()
+                .map(|(q, g)| {
+                    let cols = match &g.columns {
+                        Columns::All => "all columns".to_owned(),
+                        Columns::Listed(m) => {
+                            let mut v: Vec<String> = m.iter().map(|(c, r)| format!("{c}: {r}")).collect();
+                            v.sort();
+                            v.join(", ")
+                        }
+                    };
+                    let write = if g.write.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; write: {}", g.write.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(", "))
+                    };
+                    format!("{q} ({cols}{write})")
+                })
+                .collect();
+            tables.sort();
+            PurposeSummary {
+                name: p.name.clone(),
+                members: p
+                    .members
+                    .iter()
+                    .map(|m| match m {
+                        crate::policy::Member::Login(l) => l.clone(),
+                        crate::policy::Member::Role(r) => format!("role:{r}"),
+                    })
+                    .collect(),
+                tables,
+            }
+        })
+        .collect();
+    let mut shared: Vec<String> = policy.shared.keys().map(|q| q.to_string()).collect();
+    shared.sort();
+    let mut findings = Vec::new();
+    for p in policy.purposes.values() {
+        if p.members.is_empty() {
+            findings.push(finding("warning", format!("purpose {} has no members", p.name)));
+        }
+    }
+    Report {
+        policy_version: policy.version.clone(),
+        campaigns,
+        purposes,
+        shared,
+        findings,
+    }
+}
+
+/// The live part: tables and columns named by the policies, compared with the catalog.
+pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
+    let mut named: Vec<(QName, Option<&Columns>, String)> = Vec::new();
+    for (q, g) in &policy.shared {
+        named.push((q.clone(), Some(&g.columns), "shared.yaml".into()));
+    }
+    for p in policy.purposes.values() {
+        for (q, g) in &p.tables {
+            named.push((q.clone(), Some(&g.columns), format!("purpose {}", p.name)));
+        }
+    }
+    for (q, cols, whence) in &named {
+        let Some(id) = catalog.lookup(q) else {
+            report.findings.push(finding("error", format!("{q} ({whence}) does not exist in the database")));
+            continue;
+        };
+        let rel = catalog.rel(id);
+        if let Some(Columns::Listed(m)) = cols {
+            for c in m.keys() {
+                if rel.column_index(c).is_none() {
+                    report.findings.push(finding("error", format!("{q}.{c} ({whence}) does not exist in the database")));
+                }
+            }
+            let unlisted: Vec<&str> = rel.columns.iter().map(|c| c.name.as_str()).filter(|c| !m.contains_key(*c)).collect();
+            if !unlisted.is_empty() {
+                report.findings.push(finding(
+                    "info",
+                    format!("{q} ({whence}): unlisted, so dropped: {}", unlisted.join(", ")),
+                ));
+            }
+        }
+    }
+    for c in &policy.campaigns {
+        for pattern in &c.tables {
+            if let Some(schema) = pattern.strip_suffix(".*") {
+                if !catalog.has_schema(schema) {
+                    report.findings.push(finding("error", format!("campaign {}: schema {schema} does not exist", c.name)));
+                }
+            } else if let Ok(q) = QName::parse(pattern) {
+                if catalog.lookup(&q).is_none() {
+                    report.findings.push(finding("error", format!("campaign {}: table {q} does not exist", c.name)));
+                }
+            }
+        }
+    }
+    // Tables of a campaign that no purpose grants: nobody can use them (often intended, worth knowing).
+    for (_, r) in catalog.relations() {
+        if r.is_system() {
+            continue;
+        }
+        if let Some(c) = policy.campaign_of(&r.name) {
+            if !policy.purposes.values().any(|p| p.tables.contains_key(&r.name)) {
+                report.findings.push(finding("info", format!("{} (campaign {}) is granted to no purpose", r.name, c.name)));
+            }
+        }
+    }
+}
+
+/// Tables of campaigns whose contract ended: the data must be deleted.
+pub fn ended_tables<'a>(policy: &'a PolicySet, catalog: &'a Catalog, today: chrono::NaiveDate) -> Vec<(String, QName)> {
+    let mut out = Vec::new();
+    for (_, r) in catalog.relations() {
+        if r.is_system() || r.kind != crate::catalog::RelKind::Table {
+            continue;
+        }
+        if let Some(c) = policy.campaign_of(&r.name) {
+            if c.ended(today) {
+                out.push((c.name.clone(), r.name.clone()));
+            }
+        }
+    }
+    out
+}
+
+pub fn render(r: &Report) -> String {
+    let mut out = format!("policies ok (version {})\n", r.policy_version);
+    out.push_str("\ncampaigns:\n");
+    for c in &r.campaigns {
+        let end = match (&c.contract_ends, c.ended) {
+            (Some(d), true) => format!("contract ENDED {d}"),
+            (Some(d), false) => format!("contract ends {d}"),
+            (None, _) => "no contract end".to_owned(),
+        };
+        out.push_str(&format!("  {:<14} {:<28} {}\n", c.name, end, c.tables.join(", ")));
+    }
+    out.push_str("\npurposes:\n");
+    for p in &r.purposes {
+        out.push_str(&format!("  {} (members: {})\n", p.name, p.members.join(", ")));
+        for t in &p.tables {
+            out.push_str(&format!("    {t}\n"));
+        }
+    }
+    if !r.shared.is_empty() {
+        out.push_str(&format!("\nshared: {}\n", r.shared.join(", ")));
+    }
+    if !r.findings.is_empty() {
+        out.push('\n');
+        for f in &r.findings {
+            out.push_str(&format!("{:<7}  {}\n", f.level.to_uppercase(), f.what));
+        }
+    }
+    out.push_str(&format!("\n{} error(s)\n", r.errors()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_comparison_reports_missing_and_unlisted() {
+        let texts: Vec<(&str, &str)> = crate::demo::SAMPLE_POLICIES.to_vec();
+        let pol = crate::policy::load::load_texts(&texts, Some(b"k")).unwrap();
+        let cat = crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s").unwrap();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
+        let mut r = summarize(&pol, today);
+        compare(&pol, &cat, &mut r);
+        assert_eq!(r.errors(), 0, "{}", render(&r));
+        assert!(r.findings.iter().any(|f| f.what.contains("stadtwerke.customers") && f.what.contains("notes")));
+        let broken = crate::policy::load::load_texts(
+            &[("x.yaml", "campaign: x\ntables: [stadtwerke.*]\npurposes:\n  p:\n    members: [a]\n    tables:\n      stadtwerke.customers: { columns: { nmae: allow } }\n      stadtwerke.gone: { columns: all }\n")],
+            None,
+        )
+        .unwrap();
+        let mut r = summarize(&broken, today);
+        compare(&broken, &cat, &mut r);
+        assert_eq!(r.errors(), 2, "{}", render(&r));
+        let late = chrono::NaiveDate::from_ymd_opt(2027, 4, 1).unwrap();
+        assert!(ended_tables(&pol, &cat, late).iter().any(|(c, q)| c == "stadtwerke" && q.name == "customers"));
+    }
+}
+
+/// Rows a table holds: exact when the catalog role may count them, else the statistics' estimate.
+pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> (i64, bool) {
+    let sql = format!("SELECT count(*) FROM {}.{}", quote(&q.schema), quote(&q.name));
+    if let Ok(row) = client.query_one(&sql, &[]).await {
+        return (row.get(0), true);
+    }
+    let est = client
+        .query_opt(
+            "SELECT n_live_tup FROM pg_catalog.pg_stat_user_tables WHERE schemaname = $1 AND relname = $2",
+            &[&q.schema, &q.name],
+        )
+        .await
+        .ok()
+        .flatten()
+        .map(|r| r.get::<_, i64>(0))
+        .unwrap_or(0);
+    (est, false)
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
