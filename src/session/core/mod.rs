@@ -840,3 +840,6 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
