@@ -133,7 +133,8 @@ fn today() -> chrono::NaiveDate {
 }
 
 fn load_policies(config: &Config) -> Result<unscharf::policy::PolicySet> {
-    unscharf::policy::load::load_dir(&config.policies_dir(), config.pseudonym_key().as_deref()).map_err(|e| anyhow::anyhow!("{e}"))
+    unscharf::policy::load::load_dir(&config.policies_dir(), config.pseudonym_key().as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
@@ -150,7 +151,11 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
         for (campaign, table) in check::ended_tables(&policy, &catalog, today()) {
             let (rows, exact) = check::count_rows(&client, &table).await;
             if rows > 0 {
-                let n = if exact { rows.to_string() } else { format!("about {rows}") };
+                let n = if exact {
+                    rows.to_string()
+                } else {
+                    format!("about {rows}")
+                };
                 report.findings.push(check::Finding {
                     level: "error".into(),
                     what: format!("contract of campaign {campaign} has ended but {table} still holds {n} rows: the data must be deleted"),
@@ -170,7 +175,16 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn explain(cli: &Cli, user: &str, purpose: Option<&str>, roles: &[String], schema: Option<&PathBuf>, search_path: &str, json: bool, sql: &str) -> Result<()> {
+async fn explain(
+    cli: &Cli,
+    user: &str,
+    purpose: Option<&str>,
+    roles: &[String],
+    schema: Option<&PathBuf>,
+    search_path: &str,
+    json: bool,
+    sql: &str,
+) -> Result<()> {
     use unscharf::tools::explain;
     let path = config_path(cli);
     let config = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
@@ -178,7 +192,8 @@ async fn explain(cli: &Cli, user: &str, purpose: Option<&str>, roles: &[String],
     let mut roles = roles.to_vec();
     let catalog = match schema {
         Some(file) => {
-            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("reading {}", file.display()))?;
             unscharf::catalog::offline::from_schema_sql(&text, &file.display().to_string())?
         }
         None => {
@@ -244,7 +259,19 @@ fn main() -> Result<()> {
                 search_path,
                 json,
                 sql,
-            }) => explain(&cli, user, purpose.as_deref(), roles, schema.as_ref(), search_path, *json, sql).await,
+            }) => {
+                explain(
+                    &cli,
+                    user,
+                    purpose.as_deref(),
+                    roles,
+                    schema.as_ref(),
+                    search_path,
+                    *json,
+                    sql,
+                )
+                .await
+            }
         }
     })
 }

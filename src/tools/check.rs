@@ -73,7 +73,8 @@ pub fn summarize(policy: &PolicySet, today: chrono::NaiveDate) -> Report {
                     let cols = match &g.columns {
                         Columns::All => "all columns".to_owned(),
                         Columns::Listed(m) => {
-                            let mut v: Vec<String> = m.iter().map(|(c, r)| format!("{c}: {r}")).collect();
+                            let mut v: Vec<String> =
+                                m.iter().map(|(c, r)| format!("{c}: {r}")).collect();
                             v.sort();
                             v.join(", ")
                         }
@@ -81,7 +82,14 @@ pub fn summarize(policy: &PolicySet, today: chrono::NaiveDate) -> Report {
                     let write = if g.write.is_empty() {
                         String::new()
                     } else {
-                        format!("; write: {}", g.write.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(", "))
+                        format!(
+                            "; write: {}",
+                            g.write
+                                .iter()
+                                .map(|w| w.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
                     };
                     format!("{q} ({cols}{write})")
                 })
@@ -106,7 +114,10 @@ pub fn summarize(policy: &PolicySet, today: chrono::NaiveDate) -> Report {
     let mut findings = Vec::new();
     for p in policy.purposes.values() {
         if p.members.is_empty() {
-            findings.push(finding("warning", format!("purpose {} has no members", p.name)));
+            findings.push(finding(
+                "warning",
+                format!("purpose {} has no members", p.name),
+            ));
         }
     }
     Report {
@@ -131,21 +142,35 @@ pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
     }
     for (q, cols, whence) in &named {
         let Some(id) = catalog.lookup(q) else {
-            report.findings.push(finding("error", format!("{q} ({whence}) does not exist in the database")));
+            report.findings.push(finding(
+                "error",
+                format!("{q} ({whence}) does not exist in the database"),
+            ));
             continue;
         };
         let rel = catalog.rel(id);
         if let Some(Columns::Listed(m)) = cols {
             for c in m.keys() {
                 if rel.column_index(c).is_none() {
-                    report.findings.push(finding("error", format!("{q}.{c} ({whence}) does not exist in the database")));
+                    report.findings.push(finding(
+                        "error",
+                        format!("{q}.{c} ({whence}) does not exist in the database"),
+                    ));
                 }
             }
-            let unlisted: Vec<&str> = rel.columns.iter().map(|c| c.name.as_str()).filter(|c| !m.contains_key(*c)).collect();
+            let unlisted: Vec<&str> = rel
+                .columns
+                .iter()
+                .map(|c| c.name.as_str())
+                .filter(|c| !m.contains_key(*c))
+                .collect();
             if !unlisted.is_empty() {
                 report.findings.push(finding(
                     "info",
-                    format!("{q} ({whence}): unlisted, so dropped: {}", unlisted.join(", ")),
+                    format!(
+                        "{q} ({whence}): unlisted, so dropped: {}",
+                        unlisted.join(", ")
+                    ),
                 ));
             }
         }
@@ -154,11 +179,17 @@ pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
         for pattern in &c.tables {
             if let Some(schema) = pattern.strip_suffix(".*") {
                 if !catalog.has_schema(schema) {
-                    report.findings.push(finding("error", format!("campaign {}: schema {schema} does not exist", c.name)));
+                    report.findings.push(finding(
+                        "error",
+                        format!("campaign {}: schema {schema} does not exist", c.name),
+                    ));
                 }
             } else if let Ok(q) = QName::parse(pattern) {
                 if catalog.lookup(&q).is_none() {
-                    report.findings.push(finding("error", format!("campaign {}: table {q} does not exist", c.name)));
+                    report.findings.push(finding(
+                        "error",
+                        format!("campaign {}: table {q} does not exist", c.name),
+                    ));
                 }
             }
         }
@@ -169,15 +200,26 @@ pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
             continue;
         }
         if let Some(c) = policy.campaign_of(&r.name) {
-            if !policy.purposes.values().any(|p| p.tables.contains_key(&r.name)) {
-                report.findings.push(finding("info", format!("{} (campaign {}) is granted to no purpose", r.name, c.name)));
+            if !policy
+                .purposes
+                .values()
+                .any(|p| p.tables.contains_key(&r.name))
+            {
+                report.findings.push(finding(
+                    "info",
+                    format!("{} (campaign {}) is granted to no purpose", r.name, c.name),
+                ));
             }
         }
     }
 }
 
 /// Tables of campaigns whose contract ended: the data must be deleted.
-pub fn ended_tables<'a>(policy: &'a PolicySet, catalog: &'a Catalog, today: chrono::NaiveDate) -> Vec<(String, QName)> {
+pub fn ended_tables<'a>(
+    policy: &'a PolicySet,
+    catalog: &'a Catalog,
+    today: chrono::NaiveDate,
+) -> Vec<(String, QName)> {
     let mut out = Vec::new();
     for (_, r) in catalog.relations() {
         if r.is_system() || r.kind != crate::catalog::RelKind::Table {
@@ -201,11 +243,20 @@ pub fn render(r: &Report) -> String {
             (Some(d), false) => format!("contract ends {d}"),
             (None, _) => "no contract end".to_owned(),
         };
-        out.push_str(&format!("  {:<14} {:<28} {}\n", c.name, end, c.tables.join(", ")));
+        out.push_str(&format!(
+            "  {:<14} {:<28} {}\n",
+            c.name,
+            end,
+            c.tables.join(", ")
+        ));
     }
     out.push_str("\npurposes:\n");
     for p in &r.purposes {
-        out.push_str(&format!("  {} (members: {})\n", p.name, p.members.join(", ")));
+        out.push_str(&format!(
+            "  {} (members: {})\n",
+            p.name,
+            p.members.join(", ")
+        ));
         for t in &p.tables {
             out.push_str(&format!("    {t}\n"));
         }
@@ -231,12 +282,17 @@ mod tests {
     fn live_comparison_reports_missing_and_unlisted() {
         let texts: Vec<(&str, &str)> = crate::demo::SAMPLE_POLICIES.to_vec();
         let pol = crate::policy::load::load_texts(&texts, Some(b"k")).unwrap();
-        let cat = crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s").unwrap();
+        let cat =
+            crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s")
+                .unwrap();
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         let mut r = summarize(&pol, today);
         compare(&pol, &cat, &mut r);
         assert_eq!(r.errors(), 0, "{}", render(&r));
-        assert!(r.findings.iter().any(|f| f.what.contains("stadtwerke.customers") && f.what.contains("notes")));
+        assert!(r
+            .findings
+            .iter()
+            .any(|f| f.what.contains("stadtwerke.customers") && f.what.contains("notes")));
         let broken = crate::policy::load::load_texts(
             &[("x.yaml", "campaign: x\ntables: [stadtwerke.*]\npurposes:\n  p:\n    members: [a]\n    tables:\n      stadtwerke.customers: { columns: { nmae: allow } }\n      stadtwerke.gone: { columns: all }\n")],
             None,
@@ -246,13 +302,19 @@ mod tests {
         compare(&broken, &cat, &mut r);
         assert_eq!(r.errors(), 2, "{}", render(&r));
         let late = chrono::NaiveDate::from_ymd_opt(2027, 4, 1).unwrap();
-        assert!(ended_tables(&pol, &cat, late).iter().any(|(c, q)| c == "stadtwerke" && q.name == "customers"));
+        assert!(ended_tables(&pol, &cat, late)
+            .iter()
+            .any(|(c, q)| c == "stadtwerke" && q.name == "customers"));
     }
 }
 
 /// Rows a table holds: exact when the catalog role may count them, else the statistics' estimate.
 pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> (i64, bool) {
-    let sql = format!("SELECT count(*) FROM {}.{}", quote(&q.schema), quote(&q.name));
+    let sql = format!(
+        "SELECT count(*) FROM {}.{}",
+        quote(&q.schema),
+        quote(&q.name)
+    );
     if let Ok(row) = client.query_one(&sql, &[]).await {
         return (row.get(0), true);
     }

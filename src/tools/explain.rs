@@ -56,7 +56,13 @@ pub struct Session<'a> {
 }
 
 /// Explains every statement of `sql` for `session`; `today` decides contract ends.
-pub fn explain(sql: &str, s: &Session<'_>, policy: &PolicySet, catalog: &Catalog, today: chrono::NaiveDate) -> Explanation {
+pub fn explain(
+    sql: &str,
+    s: &Session<'_>,
+    policy: &PolicySet,
+    catalog: &Catalog,
+    today: chrono::NaiveDate,
+) -> Explanation {
     let mut roles: Vec<String> = s.roles.to_vec();
     roles.push(s.user.to_owned());
     let purpose = crate::session::startup::bind_purpose(policy, s.user, &roles, s.purpose);
@@ -66,7 +72,9 @@ pub fn explain(sql: &str, s: &Session<'_>, policy: &PolicySet, catalog: &Catalog
         purpose_error: purpose.as_ref().err().cloned(),
         statements: Vec::new(),
     };
-    let Ok(purpose_name) = purpose else { return out };
+    let Ok(purpose_name) = purpose else {
+        return out;
+    };
     let purpose = &policy.purposes[&purpose_name];
     let paths = vec![s.search_path.clone()];
     let ctx = AnalyzeCtx {
@@ -97,52 +105,66 @@ pub fn explain(sql: &str, s: &Session<'_>, policy: &PolicySet, catalog: &Catalog
             for (i, f) in a.statements.iter().enumerate() {
                 let text = texts.get(i).cloned().unwrap_or_default();
                 let f = std::sync::Arc::new(f.clone());
-                out.statements.push(match judge_statement(&f, &jcx, &NoRegistry) {
-                    Err(r) => refused(&text, &r),
-                    Ok(allowed) => {
-                        let names: Vec<String> = match &allowed.facts.outputs {
-                            Outputs::Known(o) => o.iter().map(|o| o.name.clone()).collect(),
-                            _ => Vec::new(),
-                        };
-                        let columns: Vec<ColumnDecision> = match &allowed.plan.columns {
-                            None => names
-                                .iter()
-                                .map(|n| ColumnDecision {
-                                    name: n.clone(),
-                                    action: "pass".into(),
-                                    mask: None,
-                                    source: None,
-                                })
-                                .collect(),
-                            Some(plan) => plan
-                                .iter()
-                                .enumerate()
-                                .map(|(i, a)| {
-                                    let name = names.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
-                                    match a {
-                                        ColAction::Pass => ColumnDecision { name, action: "pass".into(), mask: None, source: None },
-                                        ColAction::Drop => ColumnDecision { name, action: "drop".into(), mask: None, source: None },
-                                        ColAction::Mask(m) => ColumnDecision {
-                                            name,
-                                            action: "mask".into(),
-                                            mask: Some(m.mask.to_string()),
-                                            source: Some(m.column.clone()),
-                                        },
-                                    }
-                                })
-                                .collect(),
-                        };
-                        let masked = allowed.plan.masked() || allowed.plan.dropped();
-                        StatementDecision {
-                            statement: text,
-                            decision: if masked { "masked" } else { "allowed" }.into(),
-                            reason: None,
-                            detail: None,
-                            columns,
-                            campaigns: allowed.plan.campaigns.clone(),
+                out.statements
+                    .push(match judge_statement(&f, &jcx, &NoRegistry) {
+                        Err(r) => refused(&text, &r),
+                        Ok(allowed) => {
+                            let names: Vec<String> = match &allowed.facts.outputs {
+                                Outputs::Known(o) => o.iter().map(|o| o.name.clone()).collect(),
+                                _ => Vec::new(),
+                            };
+                            let columns: Vec<ColumnDecision> = match &allowed.plan.columns {
+                                None => names
+                                    .iter()
+                                    .map(|n| ColumnDecision {
+                                        name: n.clone(),
+                                        action: "pass".into(),
+                                        mask: None,
+                                        source: None,
+                                    })
+                                    .collect(),
+                                Some(plan) => plan
+                                    .iter()
+                                    .enumerate()
+                                    .map(|(i, a)| {
+                                        let name = names
+                                            .get(i)
+                                            .cloned()
+                                            .unwrap_or_else(|| format!("#{}", i + 1));
+                                        match a {
+                                            ColAction::Pass => ColumnDecision {
+                                                name,
+                                                action: "pass".into(),
+                                                mask: None,
+                                                source: None,
+                                            },
+                                            ColAction::Drop => ColumnDecision {
+                                                name,
+                                                action: "drop".into(),
+                                                mask: None,
+                                                source: None,
+                                            },
+                                            ColAction::Mask(m) => ColumnDecision {
+                                                name,
+                                                action: "mask".into(),
+                                                mask: Some(m.mask.to_string()),
+                                                source: Some(m.column.clone()),
+                                            },
+                                        }
+                                    })
+                                    .collect(),
+                            };
+                            let masked = allowed.plan.masked() || allowed.plan.dropped();
+                            StatementDecision {
+                                statement: text,
+                                decision: if masked { "masked" } else { "allowed" }.into(),
+                                reason: None,
+                                detail: None,
+                                columns,
+                                campaigns: allowed.plan.campaigns.clone(),
+                            }
                         }
-                    }
-                });
+                    });
             }
         }
     }
@@ -175,8 +197,14 @@ pub fn render(e: &Explanation) -> String {
         out.push_str(&format!("\nstatement {}: {}\n", i + 1, s.statement));
         match s.decision.as_str() {
             "refused" => {
-                out.push_str(&format!("  REFUSED  rule: {}\n", s.reason.as_deref().unwrap_or("")));
-                out.push_str(&format!("           {}\n", s.detail.as_deref().unwrap_or("")));
+                out.push_str(&format!(
+                    "  REFUSED  rule: {}\n",
+                    s.reason.as_deref().unwrap_or("")
+                ));
+                out.push_str(&format!(
+                    "           {}\n",
+                    s.detail.as_deref().unwrap_or("")
+                ));
             }
             d => {
                 out.push_str(&format!("  {}", d.to_uppercase()));
@@ -187,7 +215,11 @@ pub fn render(e: &Explanation) -> String {
                 let width = s.columns.iter().map(|c| c.name.len()).max().unwrap_or(0);
                 for c in &s.columns {
                     let what = match c.action.as_str() {
-                        "mask" => format!("masked with {} ({})", c.mask.as_deref().unwrap_or(""), c.source.as_deref().unwrap_or("")),
+                        "mask" => format!(
+                            "masked with {} ({})",
+                            c.mask.as_deref().unwrap_or(""),
+                            c.source.as_deref().unwrap_or("")
+                        ),
                         "drop" => "dropped".to_owned(),
                         _ => "as is".to_owned(),
                     };
@@ -205,7 +237,9 @@ mod tests {
 
     #[test]
     fn explains_masks_drops_and_refusals() {
-        let cat = crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s").unwrap();
+        let cat =
+            crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s")
+                .unwrap();
         let texts: Vec<(&str, &str)> = crate::demo::SAMPLE_POLICIES.to_vec();
         let pol = crate::policy::load::load_texts(&texts, Some(b"k")).unwrap();
         let s = Session {
@@ -215,15 +249,36 @@ mod tests {
             search_path: vec!["$user".into(), "public".into()],
         };
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
-        let e = explain("SELECT * FROM stadtwerke.customers; SELECT lower(iban) FROM stadtwerke.customers", &s, &pol, &cat, today);
+        let e = explain(
+            "SELECT * FROM stadtwerke.customers; SELECT lower(iban) FROM stadtwerke.customers",
+            &s,
+            &pol,
+            &cat,
+            today,
+        );
         assert_eq!(e.purpose.as_deref(), Some("billing_hotline"));
         assert_eq!(e.statements[0].decision, "masked");
-        assert!(e.statements[0].columns.iter().any(|c| c.name == "phone" && c.mask.as_deref() == Some("last(3)")));
-        assert!(e.statements[0].columns.iter().any(|c| c.name == "birth_date" && c.action == "drop"));
+        assert!(e.statements[0]
+            .columns
+            .iter()
+            .any(|c| c.name == "phone" && c.mask.as_deref() == Some("last(3)")));
+        assert!(e.statements[0]
+            .columns
+            .iter()
+            .any(|c| c.name == "birth_date" && c.action == "drop"));
         assert_eq!(e.statements[1].reason.as_deref(), Some("protected_column"));
         let text = render(&e);
-        assert!(text.contains("masked with last(3) (stadtwerke.customers.phone)") && text.contains("REFUSED"), "{text}");
-        let nobody = Session { user: "nobody", ..s };
-        assert!(explain("SELECT 1", &nobody, &pol, &cat, today).purpose_error.is_some());
+        assert!(
+            text.contains("masked with last(3) (stadtwerke.customers.phone)")
+                && text.contains("REFUSED"),
+            "{text}"
+        );
+        let nobody = Session {
+            user: "nobody",
+            ..s
+        };
+        assert!(explain("SELECT 1", &nobody, &pol, &cat, today)
+            .purpose_error
+            .is_some());
     }
 }

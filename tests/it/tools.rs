@@ -3,8 +3,15 @@
 use crate::harness::*;
 
 fn unscharf(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unscharf")).args(args).output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_unscharf"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test]
@@ -13,12 +20,22 @@ async fn check_live_compares_policies_with_the_catalog() {
     let config = p.dir.join("unscharf.yaml");
     let config = config.to_str().unwrap().to_owned();
     let c = config.clone();
-    let (code, out, err) = tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live", "--json"])).await.unwrap();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        unscharf(&["check", "--config", &c, "--live", "--json"])
+    })
+    .await
+    .unwrap();
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let findings = v["findings"].as_array().unwrap();
     assert!(findings.iter().all(|f| f["level"] != "error"), "{out}");
-    assert!(findings.iter().any(|f| f["what"].as_str().unwrap().contains("unlisted, so dropped: notes")), "{out}");
+    assert!(
+        findings.iter().any(|f| f["what"]
+            .as_str()
+            .unwrap()
+            .contains("unlisted, so dropped: notes")),
+        "{out}"
+    );
     // A typo in a column name and a table that does not exist: errors, exit 1.
     std::fs::write(
         p.dir.join("policies/typo.yaml"),
@@ -26,24 +43,51 @@ async fn check_live_compares_policies_with_the_catalog() {
     )
     .unwrap();
     let c = config.clone();
-    let (code, out, err) = tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live"])).await.unwrap();
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live"]))
+            .await
+            .unwrap();
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("nosuch.nothing_here") && out.contains("does not exist"), "{out}");
+    assert!(
+        out.contains("nosuch.nothing_here") && out.contains("does not exist"),
+        "{out}"
+    );
     std::fs::remove_file(p.dir.join("policies/typo.yaml")).unwrap();
     // A campaign past its contract end whose tables still hold rows must be reported with counts.
-    let zeitung = std::fs::read_to_string(p.dir.join("policies/zeitung.yaml")).unwrap().replace("contract_ends: 2027-12-31", "contract_ends: 2020-01-31");
+    let zeitung = std::fs::read_to_string(p.dir.join("policies/zeitung.yaml"))
+        .unwrap()
+        .replace("contract_ends: 2027-12-31", "contract_ends: 2020-01-31");
     std::fs::write(p.dir.join("policies/zeitung.yaml"), zeitung).unwrap();
-    superuser().await.batch_execute("ANALYZE zeitung.leads, zeitung.subscriptions").await.unwrap();
+    superuser()
+        .await
+        .batch_execute("ANALYZE zeitung.leads, zeitung.subscriptions")
+        .await
+        .unwrap();
     let c = config.clone();
-    let (code, out, _) = tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live"])).await.unwrap();
+    let (code, out, _) =
+        tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live"]))
+            .await
+            .unwrap();
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("contract of campaign zeitung has ended but zeitung.leads still holds"), "{out}");
+    assert!(
+        out.contains("contract of campaign zeitung has ended but zeitung.leads still holds"),
+        "{out}"
+    );
     // A broken policy file: no check passes, and the error names file, line and key.
-    std::fs::write(p.dir.join("policies/broken.yaml"), "campaign: b\ntables: [b.*]\npurposes:\n  p:\n    membres: [x]\n").unwrap();
+    std::fs::write(
+        p.dir.join("policies/broken.yaml"),
+        "campaign: b\ntables: [b.*]\npurposes:\n  p:\n    membres: [x]\n",
+    )
+    .unwrap();
     let c = config.clone();
-    let (code, _, err) = tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c])).await.unwrap();
+    let (code, _, err) = tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c]))
+        .await
+        .unwrap();
     assert_eq!(code, 1);
-    assert!(err.contains("broken.yaml:5") && err.contains("unknown field `membres`"), "{err}");
+    assert!(
+        err.contains("broken.yaml:5") && err.contains("unknown field `membres`"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -52,16 +96,37 @@ async fn explain_uses_live_roles_and_prints_decisions() {
     let config = p.dir.join("unscharf.yaml").to_str().unwrap().to_owned();
     let c = config.clone();
     let (code, out, err) = tokio::task::spawn_blocking(move || {
-        unscharf(&["explain", "--config", &c, "--user", "agent_wasser2", "SELECT customer_no, phone, birth_date FROM stadtwerke.customers"])
+        unscharf(&[
+            "explain",
+            "--config",
+            &c,
+            "--user",
+            "agent_wasser2",
+            "SELECT customer_no, phone, birth_date FROM stadtwerke.customers",
+        ])
     })
     .await
     .unwrap();
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("acts under purpose billing_hotline"), "membership of role wasser_agents read from the upstream: {out}");
-    assert!(out.contains("REFUSED") && out.contains("birth_date"), "{out}");
+    assert!(
+        out.contains("acts under purpose billing_hotline"),
+        "membership of role wasser_agents read from the upstream: {out}"
+    );
+    assert!(
+        out.contains("REFUSED") && out.contains("birth_date"),
+        "{out}"
+    );
     let c = config.clone();
     let (_, out, _) = tokio::task::spawn_blocking(move || {
-        unscharf(&["explain", "--config", &c, "--user", "agent_wasser2", "--json", "SELECT customer_no, phone FROM stadtwerke.customers"])
+        unscharf(&[
+            "explain",
+            "--config",
+            &c,
+            "--user",
+            "agent_wasser2",
+            "--json",
+            "SELECT customer_no, phone FROM stadtwerke.customers",
+        ])
     })
     .await
     .unwrap();
@@ -70,7 +135,16 @@ async fn explain_uses_live_roles_and_prints_decisions() {
     assert_eq!(v["statements"][0]["columns"][1]["mask"], "last(3)");
     let schema = format!("{}/sample/schema.sql", env!("CARGO_MANIFEST_DIR"));
     let (_, out, _) = tokio::task::spawn_blocking(move || {
-        unscharf(&["explain", "--config", &config, "--user", "qa_lead", "--schema", &schema, "SELECT t.subject FROM stadtwerke.tickets t JOIN zeitung.subscriptions s USING (agent)"])
+        unscharf(&[
+            "explain",
+            "--config",
+            &config,
+            "--user",
+            "qa_lead",
+            "--schema",
+            &schema,
+            "SELECT t.subject FROM stadtwerke.tickets t JOIN zeitung.subscriptions s USING (agent)",
+        ])
     })
     .await
     .unwrap();

@@ -61,7 +61,11 @@ fn row_description(f: &Fixture, cols: &[(&str, &str)]) -> Frame {
     let fields: Vec<FieldDesc> = cols
         .iter()
         .map(|(table, col)| {
-            let rel = f.catalog.rel(f.catalog.lookup(&crate::policy::QName::new("stadtwerke", table)).unwrap());
+            let rel = f.catalog.rel(
+                f.catalog
+                    .lookup(&crate::policy::QName::new("stadtwerke", table))
+                    .unwrap(),
+            );
             let c = &rel.columns[rel.column_index(col).unwrap()];
             FieldDesc {
                 name: col.as_bytes(),
@@ -93,14 +97,26 @@ fn masks_rows_of_the_statement_that_produced_them() {
     let fx = fixture();
     let mut c = core();
     let mut out = Out::default();
-    c.on_client(&q("SELECT name, phone FROM stadtwerke.customers; SELECT 1"), &env(&fx), &mut out, false).unwrap();
-    assert_eq!(&out.to_upstream[5..out.to_upstream.len() - 1], b"SELECT name, phone FROM stadtwerke.customers; SELECT 1");
+    c.on_client(
+        &q("SELECT name, phone FROM stadtwerke.customers; SELECT 1"),
+        &env(&fx),
+        &mut out,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        &out.to_upstream[5..out.to_upstream.len() - 1],
+        b"SELECT name, phone FROM stadtwerke.customers; SELECT 1"
+    );
     let mut out = Out::default();
     for f in [
         row_description(&fx, &[("customers", "name"), ("customers", "phone")]),
         data_row(&["Anna Schmidt", "+49 30 1234567"]),
         up(b'C', b"SELECT 1\0"),
-        up(b'T', b"\0\x01?column?\0\0\0\0\0\0\0\0\0\0\x17\0\x04\xff\xff\xff\xff\0\0"),
+        up(
+            b'T',
+            b"\0\x01?column?\0\0\0\0\0\0\0\0\0\0\x17\0\x04\xff\xff\xff\xff\0\0",
+        ),
         data_row(&["+49 30 1234567"]),
         up(b'C', b"SELECT 1\0"),
         up(b'Z', b"I"),
@@ -109,7 +125,11 @@ fn masks_rows_of_the_statement_that_produced_them() {
     }
     let text = String::from_utf8_lossy(&out.to_client);
     assert!(text.contains("+** ** ****567"), "{text}");
-    assert_eq!(text.matches("+49 30 1234567").count(), 1, "only the second statement's unprotected value passes: {text}");
+    assert_eq!(
+        text.matches("+49 30 1234567").count(),
+        1,
+        "only the second statement's unprotected value passes: {text}"
+    );
     assert!(c.idle());
 }
 
@@ -118,18 +138,54 @@ fn rule_10_cuts_off_a_protected_column_the_plan_does_not_cover() {
     let fx = fixture();
     let mut c = core();
     let mut out = Out::default();
-    c.on_client(&q("SELECT customer_no FROM stadtwerke.customers"), &env(&fx), &mut out, false).unwrap();
+    c.on_client(
+        &q("SELECT customer_no FROM stadtwerke.customers"),
+        &env(&fx),
+        &mut out,
+        false,
+    )
+    .unwrap();
     // The server describes the column as customers.phone (say, the analyzer was fooled).
-    let err = c.on_upstream(&row_description(&fx, &[("customers", "phone")]), &env(&fx), &mut out).unwrap_err();
+    let err = c
+        .on_upstream(
+            &row_description(&fx, &[("customers", "phone")]),
+            &env(&fx),
+            &mut out,
+        )
+        .unwrap_err();
     assert!(matches!(err, CoreError::CutOff(_)), "{err}");
     // A dropped column the plan does not drop is cut off too.
     let mut c = core();
-    c.on_client(&q("SELECT customer_no FROM stadtwerke.customers"), &env(&fx), &mut out, false).unwrap();
-    assert!(c.on_upstream(&row_description(&fx, &[("customers", "birth_date")]), &env(&fx), &mut out).is_err());
+    c.on_client(
+        &q("SELECT customer_no FROM stadtwerke.customers"),
+        &env(&fx),
+        &mut out,
+        false,
+    )
+    .unwrap();
+    assert!(c
+        .on_upstream(
+            &row_description(&fx, &[("customers", "birth_date")]),
+            &env(&fx),
+            &mut out
+        )
+        .is_err());
     // More columns than the plan: cut off.
     let mut c = core();
-    c.on_client(&q("SELECT name, phone FROM stadtwerke.customers"), &env(&fx), &mut out, false).unwrap();
-    assert!(c.on_upstream(&row_description(&fx, &[("customers", "name")]), &env(&fx), &mut out).is_err());
+    c.on_client(
+        &q("SELECT name, phone FROM stadtwerke.customers"),
+        &env(&fx),
+        &mut out,
+        false,
+    )
+    .unwrap();
+    assert!(c
+        .on_upstream(
+            &row_description(&fx, &[("customers", "name")]),
+            &env(&fx),
+            &mut out
+        )
+        .is_err());
 }
 
 #[test]
@@ -137,16 +193,36 @@ fn refusal_replaces_the_stand_ins_error_and_keeps_the_servers_status() {
     let fx = fixture();
     let mut c = core();
     let mut out = Out::default();
-    c.on_client(&q("SELECT lower(iban) FROM stadtwerke.customers"), &env(&fx), &mut out, false).unwrap();
+    c.on_client(
+        &q("SELECT lower(iban) FROM stadtwerke.customers"),
+        &env(&fx),
+        &mut out,
+        false,
+    )
+    .unwrap();
     assert!(String::from_utf8_lossy(&out.to_upstream).contains(REFUSED_SQL));
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.records[0].reason, "protected_column");
     let mut out = Out::default();
-    c.on_upstream(&up(b'E', b"SERROR\0C42601\0Msyntax error at or near \"unscharf_refused\"\0\0"), &env(&fx), &mut out).unwrap();
+    c.on_upstream(
+        &up(
+            b'E',
+            b"SERROR\0C42601\0Msyntax error at or near \"unscharf_refused\"\0\0",
+        ),
+        &env(&fx),
+        &mut out,
+    )
+    .unwrap();
     c.on_upstream(&up(b'Z', b"E"), &env(&fx), &mut out).unwrap();
     let text = String::from_utf8_lossy(&out.to_client);
-    assert!(text.contains("C42501") && text.contains("lower()") && !text.contains("syntax error"), "{text}");
-    assert!(out.to_client.ends_with(b"Z\0\0\0\x05E"), "the status the server reports passes through");
+    assert!(
+        text.contains("C42501") && text.contains("lower()") && !text.contains("syntax error"),
+        "{text}"
+    );
+    assert!(
+        out.to_client.ends_with(b"Z\0\0\0\x05E"),
+        "the status the server reports passes through"
+    );
     assert_eq!(c.tx_status(), b'E');
 }
 
@@ -164,23 +240,48 @@ fn an_error_in_a_batch_skips_to_sync_and_forgets_its_statements() {
         b.extend_from_slice(b"\0\0\0");
         frame(b'P', &b)
     };
-    c.on_client(&parse("s1", "SELECT name FROM stadtwerke.customers"), &e, &mut out, false).unwrap();
-    c.on_client(&parse("s2", "SELECT md5(phone) FROM stadtwerke.customers"), &e, &mut out, false).unwrap();
-    c.on_client(&parse("s3", "SELECT 1"), &e, &mut out, false).unwrap();
+    c.on_client(
+        &parse("s1", "SELECT name FROM stadtwerke.customers"),
+        &e,
+        &mut out,
+        false,
+    )
+    .unwrap();
+    c.on_client(
+        &parse("s2", "SELECT md5(phone) FROM stadtwerke.customers"),
+        &e,
+        &mut out,
+        false,
+    )
+    .unwrap();
+    c.on_client(&parse("s3", "SELECT 1"), &e, &mut out, false)
+        .unwrap();
     c.on_client(&frame(b'S', b""), &e, &mut out, false).unwrap();
     let mut out = Out::default();
     c.on_upstream(&up(b'1', b""), &e, &mut out).unwrap();
-    c.on_upstream(&up(b'E', b"SERROR\0C42601\0Msyntax error\0\0"), &e, &mut out).unwrap();
+    c.on_upstream(
+        &up(b'E', b"SERROR\0C42601\0Msyntax error\0\0"),
+        &e,
+        &mut out,
+    )
+    .unwrap();
     c.on_upstream(&up(b'Z', b"I"), &e, &mut out).unwrap();
     assert!(c.idle());
     assert!(c.registry.statement("s1").is_some());
-    assert!(c.registry.statement("s2").is_none(), "the refused statement does not exist upstream");
-    assert!(c.registry.statement("s3").is_none(), "skipped after the error");
+    assert!(
+        c.registry.statement("s2").is_none(),
+        "the refused statement does not exist upstream"
+    );
+    assert!(
+        c.registry.statement("s3").is_none(),
+        "skipped after the error"
+    );
     // Binding the skipped statement later is refused by the proxy (unknown), not passed on.
     let mut out = Out::default();
     let mut bind = b"\0s3\0\0\0\0\0\0\0".to_vec();
     bind.truncate(10);
-    c.on_client(&frame(b'B', &bind), &e, &mut out, false).unwrap();
+    c.on_client(&frame(b'B', &bind), &e, &mut out, false)
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused"));
 }
 
@@ -189,7 +290,17 @@ fn server_settings_that_change_parsing_end_the_session() {
     let fx = fixture();
     let mut c = core();
     let mut out = Out::default();
-    assert!(c.on_upstream(&up(b'S', b"standard_conforming_strings\0off\0"), &env(&fx), &mut out).is_err());
-    assert!(c.on_upstream(&up(b'S', b"client_encoding\0SJIS\0"), &env(&fx), &mut out).is_err());
-    assert!(c.on_upstream(&up(b'S', b"application_name\0x\0"), &env(&fx), &mut out).is_ok());
+    assert!(c
+        .on_upstream(
+            &up(b'S', b"standard_conforming_strings\0off\0"),
+            &env(&fx),
+            &mut out
+        )
+        .is_err());
+    assert!(c
+        .on_upstream(&up(b'S', b"client_encoding\0SJIS\0"), &env(&fx), &mut out)
+        .is_err());
+    assert!(c
+        .on_upstream(&up(b'S', b"application_name\0x\0"), &env(&fx), &mut out)
+        .is_ok());
 }
