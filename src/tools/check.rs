@@ -274,6 +274,33 @@ pub fn render(r: &Report) -> String {
     out
 }
 
+/// Rows a table holds: exact when the catalog role may count them, else the statistics' estimate.
+pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> (i64, bool) {
+    let sql = format!(
+        "SELECT count(*) FROM {}.{}",
+        quote(&q.schema),
+        quote(&q.name)
+    );
+    if let Ok(row) = client.query_one(&sql, &[]).await {
+        return (row.get(0), true);
+    }
+    let est = client
+        .query_opt(
+            "SELECT n_live_tup FROM pg_catalog.pg_stat_user_tables WHERE schemaname = $1 AND relname = $2",
+            &[&q.schema, &q.name],
+        )
+        .await
+        .ok()
+        .flatten()
+        .map(|r| r.get::<_, i64>(0))
+        .unwrap_or(0);
+    (est, false)
+}
+
+fn quote(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,31 +333,4 @@ mod tests {
             .iter()
             .any(|(c, q)| c == "stadtwerke" && q.name == "customers"));
     }
-}
-
-/// Rows a table holds: exact when the catalog role may count them, else the statistics' estimate.
-pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> (i64, bool) {
-    let sql = format!(
-        "SELECT count(*) FROM {}.{}",
-        quote(&q.schema),
-        quote(&q.name)
-    );
-    if let Ok(row) = client.query_one(&sql, &[]).await {
-        return (row.get(0), true);
-    }
-    let est = client
-        .query_opt(
-            "SELECT n_live_tup FROM pg_catalog.pg_stat_user_tables WHERE schemaname = $1 AND relname = $2",
-            &[&q.schema, &q.name],
-        )
-        .await
-        .ok()
-        .flatten()
-        .map(|r| r.get::<_, i64>(0))
-        .unwrap_or(0);
-    (est, false)
-}
-
-fn quote(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
 }
