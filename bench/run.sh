@@ -2,13 +2,13 @@
 # Throughput of unscharf against direct Postgres and PgBouncer (session mode), measured in one
 # run on a throwaway Postgres 15 cluster, so the three targets share the machine's current load.
 #
-#   bench/run.sh [--seconds N] [--rounds R] [--clients C] [--threads J] [--scale S]
+#   bench/run.sh [--seconds N] [--rounds R] [--clients C] [--threads J] [--scale S] [--no-build]
 #
 # Prints median tps per mode and target plus ratios; raw results go to bench/results/*.csv.
 # Workloads are functions named workload_*; add one and list it in WORKLOADS to extend the run.
 set -euo pipefail
 
-SECONDS_PER_RUN=10 ROUNDS=3 CLIENTS=8 THREADS=2 SCALE=10
+SECONDS_PER_RUN=10 ROUNDS=3 CLIENTS=8 THREADS=2 SCALE=10 BUILD=1
 usage() { sed -n '5p' "$0" | sed 's/^#  *//'; exit "${1:-0}"; }
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -17,6 +17,7 @@ while [[ $# -gt 0 ]]; do
     --clients) CLIENTS=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
     --scale)   SCALE=$2; shift 2 ;;
+    --no-build) BUILD=""; shift ;;   # use target/release/unscharf as it is
     -h|--help) usage 0 ;;
     *) echo "unknown argument: $1" >&2; usage 2 ;;
   esac
@@ -40,7 +41,7 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 
 # ---------------------------------------------------------------- cleanup
 # Everything started below is recorded here so that any exit (error, Ctrl-C, TERM) removes it.
-WORK="" PG_BIN="" UNSCHARF_PID="" PGB_STARTED="" PG_STARTED="" CSV=""
+WORK="" PG_BIN="" UNSCHARF_PID="" CSV=""
 stop_pid() {  # TERM (unscharf drains gracefully), then KILL after 5 s
   kill -0 "$1" 2>/dev/null || return 0
   kill -TERM "$1"; for _ in {1..50}; do kill -0 "$1" 2>/dev/null || return 0; sleep 0.1; done
@@ -49,8 +50,8 @@ stop_pid() {  # TERM (unscharf drains gracefully), then KILL after 5 s
 cleanup() {
   set +e
   [[ -n $UNSCHARF_PID ]] && { stop_pid "$UNSCHARF_PID"; wait "$UNSCHARF_PID" 2>/dev/null; }
-  [[ -n $PGB_STARTED && -s $WORK/pgbouncer/pgbouncer.pid ]] && stop_pid "$(cat "$WORK/pgbouncer/pgbouncer.pid")"
-  [[ -n $PG_STARTED ]] && as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1
+  [[ -n $WORK && -s $WORK/pgbouncer/pgbouncer.pid ]] && stop_pid "$(cat "$WORK/pgbouncer/pgbouncer.pid")"
+  [[ -n $WORK && -d $WORK/pg/data ]] && as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -m immediate -w stop >/dev/null 2>&1
   [[ -n $WORK ]] && rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -99,8 +100,11 @@ free_port() {
   done
 }
 
-# psql/pgbench against a target port: every path authenticates the same way (trust over TCP).
-sql() { local port=$1 user=$2; shift 2; psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$user" "$@"; }
+# bash acts on Ctrl-C after a foreground child only if the child died of it; psql and createdb
+# catch SIGINT (to cancel queries), which would swallow it. `wait` is interrupted by the trap.
+interruptible() { "$@" <&0 & wait "$!"; }
+# psql against a target port: every path authenticates the same way (trust over TCP).
+sql() { local port=$1 user=$2; shift 2; interruptible psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U "$user" "$@"; }
 wait_ready() {  # wait_ready NAME PORT PID_OR_EMPTY LOGFILE
   for _ in {1..100}; do
     sql "$2" bench -d crm -Atc 'select 1' >/dev/null 2>&1 && return
@@ -126,20 +130,18 @@ synchronous_commit = off
 full_page_writes = off
 shared_buffers = 256MB
 max_connections = 200
-logging_collector = off
-ssl = off
 EOF
   printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' | as_pg tee "$WORK/pg/data/pg_hba.conf" >/dev/null
-  PG_STARTED=1
   as_pg "$PG_BIN/pg_ctl" -D "$WORK/pg/data" -l "$WORK/pg/server.log" -w -t 60 start >/dev/null \
     || { tail -n 30 "$WORK/pg/server.log" >&2; die "postgres did not start"; }
   log "postgres on 127.0.0.1:$PG_PORT ($WORK/pg)"
 }
 
 load_data() {
-  createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres crm
+  interruptible createdb -h 127.0.0.1 -p "$PG_PORT" -U postgres crm
   local f; for f in schema data roles; do sql "$PG_PORT" postgres -d crm -f "sample/$f.sql" >/dev/null; done
-  pgbench -q -i -s "$SCALE" -h 127.0.0.1 -p "$PG_PORT" -U postgres crm 2>&1 | tail -n 1 >&2
+  interruptible pgbench -q -i -s "$SCALE" -h 127.0.0.1 -p "$PG_PORT" -U postgres crm >"$WORK/init.log" 2>&1 \
+    || { cat "$WORK/init.log" >&2; die "pgbench -i failed"; }
   sql "$PG_PORT" postgres -d crm >/dev/null <<'EOF'
 CREATE ROLE bench LOGIN;
 GRANT USAGE ON SCHEMA public TO bench;
@@ -153,8 +155,7 @@ EOF
 
 start_unscharf() {
   UNSCHARF_PORT=$(free_port)
-  local d=$WORK/unscharf
-  mkdir -p "$d/policies"
+  local d=$WORK/unscharf; mkdir -p "$d/policies"
   cp policies/*.yaml bench/policies/bench.yaml "$d/policies/"
   od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$d/pseudonym.key"
   cat >"$d/unscharf.yaml" <<EOF
@@ -173,8 +174,7 @@ EOF
 
 start_pgbouncer() {
   PGB_PORT=$(free_port)
-  local d=$WORK/pgbouncer
-  mkdir -p "$d"
+  local d=$WORK/pgbouncer; mkdir -p "$d"
   echo '"bench" ""' >"$d/userlist.txt"
   cat >"$d/pgbouncer.ini" <<EOF
 [databases]
@@ -193,7 +193,6 @@ pidfile = $d/pgbouncer.pid
 EOF
   # pgbouncer refuses to run as root; -u drops to postgres, which must read and write its files.
   local user=(); [[ -n $IS_ROOT ]] && { chown -R postgres: "$d"; user=(-u postgres); }
-  PGB_STARTED=1
   pgbouncer -q -d "${user[@]}" "$d/pgbouncer.ini" || { tail -n 30 "$d/pgbouncer.log" >&2; die "pgbouncer did not start"; }
   wait_ready pgbouncer "$PGB_PORT" "" "$d/pgbouncer.log"
   log "pgbouncer on 127.0.0.1:$PGB_PORT (session mode)"
@@ -278,8 +277,9 @@ report_tps_table() {  # report_tps_table WORKLOAD TITLE
 # ---------------------------------------------------------------- main
 main() {
   check_prerequisites
-  log "building unscharf (release)"
-  cargo build --release --quiet || die "cargo build --release failed"
+  if [[ -n $BUILD ]]; then
+    log "building unscharf (release)"; cargo build --release --quiet || die "cargo build --release failed"
+  fi
   [[ -x target/release/unscharf ]] || die "target/release/unscharf missing after the build"
   WORK=$(mktemp -d "${TMPDIR:-/tmp}/unscharf-bench.XXXXXX")
   chmod 755 "$WORK"

@@ -40,9 +40,7 @@ pub struct Cluster {
 
 fn which(bin: &'static str) -> Result<PathBuf, ClusterError> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path)
-        .chain(["/usr/lib/postgresql/15/bin".into(), "/usr/local/bin".into()])
-    {
+    for dir in std::env::split_paths(&path).chain(["/usr/lib/postgresql/15/bin".into(), "/usr/local/bin".into()]) {
         let candidate = dir.join(bin);
         if candidate.is_file() {
             return Ok(candidate);
@@ -55,22 +53,17 @@ fn postgres_user() -> Option<(u32, u32)> {
     let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
     passwd.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.first() == Some(&"postgres"))
-            .then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
+        (f.first() == Some(&"postgres")).then(|| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))?
     })
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for a throwaway cluster).
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 impl Cluster {
@@ -79,9 +72,7 @@ impl Cluster {
         if let Some((uid, gid)) = self.run_as {
             c.uid(uid).gid(gid);
         }
-        c.env_remove("PGDATA")
-            .env("LC_ALL", "C.UTF-8")
-            .env("LANG", "C.UTF-8");
+        c.env_remove("PGDATA").env("LC_ALL", "C.UTF-8").env("LANG", "C.UTF-8");
         c
     }
 
@@ -109,11 +100,7 @@ impl Cluster {
         } else {
             None
         };
-        let base = std::env::temp_dir().join(format!(
-            "unscharf-pg-{}-{}",
-            std::process::id(),
-            free_port()?
-        ));
+        let base = std::env::temp_dir().join(format!("unscharf-pg-{}-{}", std::process::id(), free_port()?));
         std::fs::create_dir_all(&base)?;
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(&base, Some(uid), Some(gid))?;
@@ -171,16 +158,9 @@ impl Cluster {
                 pg_ctl.display(),
                 data.display()
             ),
-            None => format!(
-                "'{}' -D '{}' stop -m immediate",
-                pg_ctl.display(),
-                data.display()
-            ),
+            None => format!("'{}' -D '{}' stop -m immediate", pg_ctl.display(), data.display()),
         };
-        let script = format!(
-            "read _x; {stop} >/dev/null 2>&1; rm -rf '{}'",
-            self.dir.display()
-        );
+        let script = format!("read _x; {stop} >/dev/null 2>&1; rm -rf '{}'", self.dir.display());
         let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -231,9 +211,7 @@ impl Cluster {
 
     pub fn stop_server(&self) -> Result<(), ClusterError> {
         let mut c = self.command(&which("pg_ctl")?);
-        c.arg("-D")
-            .arg(self.data_dir())
-            .args(["-w", "-m", "fast", "stop"]);
+        c.arg("-D").arg(self.data_dir()).args(["-w", "-m", "fast", "stop"]);
         self.run("pg_ctl stop", c).map(|_| ())
     }
 
@@ -250,9 +228,7 @@ impl Cluster {
         );
         Command::new("kill").arg("-9").args(&pids).status()?;
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            && Instant::now() < deadline
-        {
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
         Ok(())
@@ -260,10 +236,7 @@ impl Cluster {
 
     /// A libpq-style connection string for the superuser.
     pub fn superuser_url(&self, db: &str) -> String {
-        format!(
-            "host=127.0.0.1 port={} user=postgres dbname={db}",
-            self.port
-        )
+        format!("host=127.0.0.1 port={} user=postgres dbname={db}", self.port)
     }
 
     /// Creates database `crm` with the sample schema, data and roles.
@@ -278,10 +251,9 @@ impl Cluster {
                     .unwrap_or_else(|| e.to_string()),
             }
         };
-        let (client, conn) =
-            tokio_postgres::connect(&self.superuser_url("postgres"), tokio_postgres::NoTls)
-                .await
-                .map_err(err("connect"))?;
+        let (client, conn) = tokio_postgres::connect(&self.superuser_url("postgres"), tokio_postgres::NoTls)
+            .await
+            .map_err(err("connect"))?;
         let h = tokio::spawn(conn);
         client
             .batch_execute("CREATE DATABASE crm")
@@ -289,10 +261,9 @@ impl Cluster {
             .map_err(err("create database"))?;
         drop(client);
         let _ = h.await;
-        let (client, conn) =
-            tokio_postgres::connect(&self.superuser_url("crm"), tokio_postgres::NoTls)
-                .await
-                .map_err(err("connect"))?;
+        let (client, conn) = tokio_postgres::connect(&self.superuser_url("crm"), tokio_postgres::NoTls)
+            .await
+            .map_err(err("connect"))?;
         tokio::spawn(conn);
         client
             .batch_execute(include_str!("../sample/schema.sql"))

@@ -11,10 +11,7 @@ use crate::yaml::{from_yaml, YamlError};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Yaml(#[from] YamlError),
     #[error("{}: {key}: {problem}", file.display())]
@@ -308,13 +305,7 @@ impl Config {
         config.file = path.to_path_buf();
         config.base_dir = path
             .parent()
-            .map(|p| {
-                if p.as_os_str().is_empty() {
-                    Path::new(".")
-                } else {
-                    p
-                }
-            })
+            .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
             .unwrap_or(Path::new("."))
             .to_path_buf();
         config.validate()?;
@@ -346,6 +337,17 @@ impl Config {
         if self.limits.max_client_sessions == 0 {
             return Err(self.invalid("limits.max_client_sessions", "must be at least 1"));
         }
+        if let Some(db) = &self.audit.database {
+            if !crate::audit::db::valid_table(&db.table) {
+                return Err(self.invalid(
+                    "audit.database.table",
+                    format!("`{}` is not a plain (schema.)table name", db.table),
+                ));
+            }
+            db.url
+                .parse::<tokio_postgres::Config>()
+                .map_err(|e| self.invalid("audit.database.url", e.to_string()))?;
+        }
         if self.audit.queue == 0 {
             return Err(self.invalid("audit.queue", "must be at least 1"));
         }
@@ -372,10 +374,7 @@ impl Config {
     }
 
     pub fn catalog_password(&self) -> Option<String> {
-        self.catalog
-            .password_env
-            .as_ref()
-            .and_then(|v| std::env::var(v).ok())
+        self.catalog.password_env.as_ref().and_then(|v| std::env::var(v).ok())
     }
 
     /// The pseudonym master secret, if its environment variable is set.
@@ -399,8 +398,7 @@ mod tests {
 
     #[test]
     fn minimal_config_gets_defaults() {
-        let c = Config::from_text("upstream:\n  host: db\n", Path::new("/etc/u/unscharf.yaml"))
-            .unwrap();
+        let c = Config::from_text("upstream:\n  host: db\n", Path::new("/etc/u/unscharf.yaml")).unwrap();
         assert_eq!(c.listen, "127.0.0.1:6432");
         assert_eq!(c.upstream.port, 5432);
         assert_eq!(c.policies_dir(), PathBuf::from("/etc/u/policies"));
@@ -435,35 +433,19 @@ pseudonym_key_env: UNSCHARF_PSEUDONYM_KEY
         let c = Config::from_text(text, Path::new("unscharf.yaml")).unwrap();
         assert_eq!(c.upstream.database, "crm");
         assert_eq!(c.tls.unwrap().cert, PathBuf::from("server.crt"));
-        assert_eq!(
-            c.catalog.password_env.as_deref(),
-            Some("UNSCHARF_CATALOG_PASSWORD")
-        );
+        assert_eq!(c.catalog.password_env.as_deref(), Some("UNSCHARF_CATALOG_PASSWORD"));
     }
 
     #[test]
     fn bad_configs_name_the_key() {
-        let e = Config::from_text("upstream:\n  host: db\n  hots: x\n", Path::new("c.yaml"))
-            .unwrap_err();
+        let e = Config::from_text("upstream:\n  host: db\n  hots: x\n", Path::new("c.yaml")).unwrap_err();
         assert!(
-            e.to_string()
-                .contains("c.yaml:3: upstream: unknown field `hots`"),
+            e.to_string().contains("c.yaml:3: upstream: unknown field `hots`"),
             "{e}"
         );
-        let e = Config::from_text(
-            "listen: nowhere\nupstream:\n  host: db\n",
-            Path::new("c.yaml"),
-        )
-        .unwrap_err();
-        assert!(
-            e.to_string().starts_with("c.yaml: listen: `nowhere`"),
-            "{e}"
-        );
-        let e = Config::from_text(
-            "upstream:\n  host: db\n  tls: verify-full\n",
-            Path::new("c.yaml"),
-        )
-        .unwrap_err();
+        let e = Config::from_text("listen: nowhere\nupstream:\n  host: db\n", Path::new("c.yaml")).unwrap_err();
+        assert!(e.to_string().starts_with("c.yaml: listen: `nowhere`"), "{e}");
+        let e = Config::from_text("upstream:\n  host: db\n  tls: verify-full\n", Path::new("c.yaml")).unwrap_err();
         assert!(e.to_string().contains("upstream.ca"), "{e}");
     }
 }

@@ -8,21 +8,13 @@ use crate::config::Config;
 
 /// The sample policies, embedded so the demo runs from any directory.
 pub const SAMPLE_POLICIES: &[(&str, &str)] = &[
-    (
-        "stadtwerke.yaml",
-        include_str!("../policies/stadtwerke.yaml"),
-    ),
+    ("stadtwerke.yaml", include_str!("../policies/stadtwerke.yaml")),
     ("zeitung.yaml", include_str!("../policies/zeitung.yaml")),
     ("shared.yaml", include_str!("../policies/shared.yaml")),
 ];
 
 /// Writes a demo/test configuration for `cluster` into `dir` and returns its path.
-pub fn write_config(
-    dir: &Path,
-    upstream_port: u16,
-    listen: &str,
-    extra: &str,
-) -> std::io::Result<PathBuf> {
+pub fn write_config(dir: &Path, upstream_port: u16, listen: &str, extra: &str) -> std::io::Result<PathBuf> {
     let policies = dir.join("policies");
     std::fs::create_dir_all(&policies)?;
     for (name, text) in SAMPLE_POLICIES {
@@ -31,8 +23,14 @@ pub fn write_config(
     let mut key = [0u8; 16];
     let _ = getrandom::fill(&mut key);
     std::fs::write(dir.join("pseudonym.key"), hex::encode(key))?;
+    // `extra` may bring its own audit section (tests do).
+    let audit = if extra.lines().any(|l| l.starts_with("audit:")) {
+        ""
+    } else {
+        "audit:\n  file: audit.jsonl\n"
+    };
     let config = format!(
-        "listen: {listen}\nupstream:\n  host: 127.0.0.1\n  port: {upstream_port}\n  database: crm\ncatalog:\n  user: unscharf\npolicies: policies/\naudit:\n  file: audit.jsonl\npseudonym_key_file: pseudonym.key\n{extra}"
+        "listen: {listen}\nupstream:\n  host: 127.0.0.1\n  port: {upstream_port}\n  database: crm\ncatalog:\n  user: unscharf\npolicies: policies/\n{audit}pseudonym_key_file: pseudonym.key\n{extra}"
     );
     let path = dir.join("unscharf.yaml");
     std::fs::write(&path, config)?;
@@ -61,11 +59,7 @@ pub async fn prepare(listen: &str) -> anyhow_free::Result<Demo> {
     std::fs::create_dir_all(&dir)?;
     let path = write_config(&dir, cluster.port, listen, "")?;
     let config = Config::load(&path)?;
-    Ok(Demo {
-        cluster,
-        config,
-        dir,
-    })
+    Ok(Demo { cluster, config, dir })
 }
 
 /// Plain error boxing for the demo; the binary's main wraps it in anyhow.
@@ -75,9 +69,7 @@ pub mod anyhow_free {
 
 pub fn banner(listen: &str, demo: &Demo) -> String {
     let (host, port) = listen.rsplit_once(':').unwrap_or(("127.0.0.1", "6432"));
-    let conn = |user: &str, pw: &str| {
-        format!("psql \"host={host} port={port} dbname=crm user={user} password={pw}\"")
-    };
+    let conn = |user: &str, pw: &str| format!("psql \"host={host} port={port} dbname=crm user={user} password={pw}\"");
     format!(
         r#"
 unscharf demo is running.

@@ -33,13 +33,9 @@ impl Registry for NoRegistry {
 /// The analyzer's failure as the rule it breaks.
 pub fn refusal_for(e: &AnalyzeError) -> Refusal {
     let reason = match e {
-        AnalyzeError::Lex(_) | AnalyzeError::Parse(_) | AnalyzeError::Differential(_) => {
-            Reason::Unparsable
-        }
+        AnalyzeError::Lex(_) | AnalyzeError::Parse(_) | AnalyzeError::Differential(_) => Reason::Unparsable,
         AnalyzeError::Unsupported(_) | AnalyzeError::Ambiguous(_) => Reason::UnsupportedStatement,
-        AnalyzeError::UnknownRelation(_) | AnalyzeError::UnknownColumn(_) => {
-            Reason::UnknownRelation
-        }
+        AnalyzeError::UnknownRelation(_) | AnalyzeError::UnknownColumn(_) => Reason::UnknownRelation,
         AnalyzeError::UnknownFunction(_) => Reason::ForbiddenFunction,
         AnalyzeError::Setting(_) => Reason::ForbiddenSetting,
     };
@@ -63,11 +59,7 @@ pub struct Allowed {
 }
 
 /// Judges one analyzed statement, resolving EXECUTE and FETCH through the registry.
-pub fn judge_statement(
-    f: &Arc<StatementFacts>,
-    cx: &JudgeCtx<'_>,
-    reg: &dyn Registry,
-) -> Result<Allowed, Refusal> {
+pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<Allowed, Refusal> {
     let dcx = DecideCtx {
         policy: cx.policy,
         purpose: cx.purpose,
@@ -107,11 +99,7 @@ pub fn judge_statement(
 }
 
 /// Judges every statement of a message: one refusal refuses the whole message.
-pub fn judge_all(
-    a: &Analysis,
-    cx: &JudgeCtx<'_>,
-    reg: &dyn Registry,
-) -> Result<Vec<Allowed>, Refusal> {
+pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<Vec<Allowed>, Refusal> {
     a.statements
         .iter()
         .map(|f| judge_statement(&Arc::new(f.clone()), cx, reg))
@@ -134,10 +122,7 @@ pub fn summary(verdict: &Result<Vec<Allowed>, Refusal>) -> String {
                     .map(|o| o.iter().map(|o| o.name.clone()).collect())
                     .unwrap_or_default();
                 for (i, c) in a.plan.columns.iter().flatten().enumerate() {
-                    let name = names
-                        .get(i)
-                        .cloned()
-                        .unwrap_or_else(|| format!("#{}", i + 1));
+                    let name = names.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
                     match c {
                         ColAction::Mask(_) => masked.push(name),
                         ColAction::Drop => dropped.push(name),
@@ -149,11 +134,7 @@ pub fn summary(verdict: &Result<Vec<Allowed>, Refusal>) -> String {
                 (true, true) => "allowed".into(),
                 (false, true) => format!("masked: {}", masked.join(", ")),
                 (true, false) => format!("dropped: {}", dropped.join(", ")),
-                (false, false) => format!(
-                    "masked: {}; dropped: {}",
-                    masked.join(", "),
-                    dropped.join(", ")
-                ),
+                (false, false) => format!("masked: {}; dropped: {}", masked.join(", "), dropped.join(", ")),
             }
         }
     }

@@ -1,6 +1,7 @@
 //! unscharf: a PostgreSQL wire-protocol proxy that enforces purpose policies on call-center customer data.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod analyze;
 pub mod audit;
 pub mod catalog;

@@ -69,12 +69,136 @@ enum Command {
         /// The SQL to explain (several statements allowed).
         sql: String,
     },
+    /// Run policy test cases (default policies/tests/*.yaml beside the policies); exit 1 on a mismatch.
+    Test {
+        /// Directory of test files.
+        dir: Option<PathBuf>,
+        /// Test every file against this `pg_dump --schema-only` file.
+        #[arg(long)]
+        schema: Option<PathBuf>,
+        /// Test against the upstream catalog.
+        #[arg(long)]
+        live: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The security team's view of the audit trail.
+    Audit {
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Start a throwaway Postgres with the sample data and the proxy on 127.0.0.1:6432.
     Demo {
         /// Where the proxy listens.
         #[arg(long, default_value = "127.0.0.1:6432")]
         listen: String,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditAction {
+    /// List events, newest last.
+    List(AuditArgs),
+    /// Count events by user, purpose, reason and campaign.
+    Summary(AuditArgs),
+    /// Check the hash chain across the file and its rotated predecessors; exit 1 if it is broken.
+    Verify {
+        /// The trail (e.g. audit.jsonl); rotated files audit.jsonl.1, .2, … are followed.
+        file: PathBuf,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args)]
+struct AuditArgs {
+    /// The trail (e.g. audit.jsonl); rotated files are read too.
+    file: PathBuf,
+    /// From this time on (RFC 3339, or a date).
+    #[arg(long)]
+    since: Option<String>,
+    /// Before this time (RFC 3339, or a date).
+    #[arg(long)]
+    until: Option<String>,
+    /// Only this login.
+    #[arg(long)]
+    user: Option<String>,
+    /// Only this purpose.
+    #[arg(long)]
+    purpose: Option<String>,
+    /// Only this reason (rule code, e.g. protected_column).
+    #[arg(long)]
+    reason: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    json: bool,
+}
+
+fn audit(action: &AuditAction) -> Result<bool> {
+    use unscharf::tools::audit as a;
+    let filter = |args: &AuditArgs| -> Result<a::Filter> {
+        Ok(a::Filter {
+            since: args
+                .since
+                .as_deref()
+                .map(a::parse_time)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            until: args
+                .until
+                .as_deref()
+                .map(a::parse_time)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            user: args.user.clone(),
+            purpose: args.purpose.clone(),
+            reason: args.reason.clone(),
+        })
+    };
+    match action {
+        AuditAction::List(args) => {
+            let events = a::list(&args.file, &filter(args)?)?;
+            if args.json {
+                println!("{}", serde_json::to_string_pretty(&events)?);
+            } else {
+                print!("{}", a::render_list(&events));
+            }
+            Ok(true)
+        }
+        AuditAction::Summary(args) => {
+            let events = a::list(&args.file, &filter(args)?)?;
+            let groups = a::summary(&events);
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({"events": events.len(), "groups": groups}))?
+                );
+            } else {
+                print!("{}", a::render_summary(&groups, events.len()));
+            }
+            Ok(true)
+        }
+        AuditAction::Verify { file, json } => {
+            let r = unscharf::audit::verify::verify(file)?;
+            if *json {
+                let problem = r
+                    .problem
+                    .as_ref()
+                    .map(|p| serde_json::json!({"file": p.file, "line": p.line, "what": p.what}));
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"ok": r.problem.is_none(), "events": r.events, "files": r.files, "anchored": r.anchored, "problem": problem})
+                    )?
+                );
+            } else {
+                print!("{}", a::render_verify(&r));
+            }
+            Ok(r.problem.is_none())
+        }
+    }
 }
 
 fn init_tracing(format: LogFormat) {
@@ -90,9 +214,7 @@ fn init_tracing(format: LogFormat) {
 }
 
 fn config_path(cli: &Cli) -> PathBuf {
-    cli.config
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("unscharf.yaml"))
+    cli.config.clone().unwrap_or_else(|| PathBuf::from("unscharf.yaml"))
 }
 
 /// Turns SIGTERM/SIGINT into the shutdown signal.
@@ -100,10 +222,7 @@ fn shutdown_on_signals() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
             return;
         };
         tokio::select! {
@@ -116,16 +235,92 @@ fn shutdown_on_signals() -> watch::Receiver<bool> {
     rx
 }
 
-async fn serve(cli: &Cli) -> Result<()> {
-    let path = config_path(cli);
-    let config = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
+/// SIGHUP reloads config and policies; a broken version keeps the old one in force.
+fn reload_on_sighup(shared: std::sync::Arc<unscharf::server::Shared>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            let _ = shared.reload().await;
+        }
+    });
+}
+
+/// Runs the proxy with signal handling and the admin endpoint until SIGTERM/SIGINT.
+async fn run(config: Config) -> Result<()> {
     let addr = config.listen_addr()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listening on {addr}"))?;
+    let (shared, writer) = unscharf::server::prepare(config).await?;
+    reload_on_sighup(shared.clone());
+    unscharf::server::spawn_maintenance(shared.clone());
+    let shutdown = shutdown_on_signals();
+    if let Some(admin) = unscharf::admin::spawn(shared.clone(), shutdown.clone()).await? {
+        tracing::info!(%admin, "admin endpoint (/metrics, /healthz) listening");
+    }
     tracing::info!(%addr, "unscharf listening");
-    unscharf::server::serve(config, listener, shutdown_on_signals()).await?;
+    unscharf::server::run_until(shared.clone(), listener, shutdown).await;
+    unscharf::server::finish(shared, writer).await;
     Ok(())
+}
+
+async fn serve(cli: &Cli) -> Result<()> {
+    let path = config_path(cli);
+    let config = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    run(config).await
+}
+
+async fn policy_tests(
+    cli: &Cli,
+    dir: Option<&PathBuf>,
+    schema: Option<&PathBuf>,
+    live: bool,
+    json: bool,
+) -> Result<bool> {
+    use unscharf::tools::policytest as t;
+    let path = config_path(cli);
+    let config = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
+    let policy = load_policies(&config)?;
+    let dir = dir.cloned().unwrap_or_else(|| config.policies_dir().join("tests"));
+    let fixed = match (schema, live) {
+        (Some(file), _) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            Some(unscharf::catalog::offline::from_schema_sql(
+                &text,
+                &file.display().to_string(),
+            )?)
+        }
+        (None, true) => {
+            let mut client = unscharf::catalog::live::connect(&config).await?;
+            Some(unscharf::catalog::live::load(&mut client, 1).await?)
+        }
+        (None, false) => None,
+    };
+    let source = match &fixed {
+        Some(c) => t::CatalogSource::Fixed(c),
+        None => t::CatalogSource::PerFile,
+    };
+    let files = t::files(&dir).with_context(|| format!("reading {}", dir.display()))?;
+    if files.is_empty() {
+        bail!("no test files (*.yaml) in {}", dir.display());
+    }
+    let mut results = Vec::new();
+    for f in &files {
+        results.extend(t::run_file(f, &policy, &source)?);
+    }
+    if json {
+        let v: Vec<serde_json::Value> = results
+            .iter()
+            .map(|r| serde_json::json!({"file": r.file, "name": r.name, "passed": r.passed, "expected": r.expected.to_string(), "actual": r.actual.to_string()}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print!("{}", t::render(&results));
+    }
+    Ok(results.iter().all(|r| r.passed))
 }
 
 fn today() -> chrono::NaiveDate {
@@ -160,7 +355,9 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
                     level: "error".into(),
                     what: format!("contract of campaign {campaign} has ended but {table} still holds {n} rows: the data must be deleted"),
                 });
-                ended.push(serde_json::json!({"campaign": campaign, "table": table.to_string(), "rows": rows, "exact": exact}));
+                ended.push(
+                    serde_json::json!({"campaign": campaign, "table": table.to_string(), "rows": rows, "exact": exact}),
+                );
             }
         }
     }
@@ -192,8 +389,7 @@ async fn explain(
     let mut roles = roles.to_vec();
     let catalog = match schema {
         Some(file) => {
-            let text = std::fs::read_to_string(file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
             unscharf::catalog::offline::from_schema_sql(&text, &file.display().to_string())?
         }
         None => {
@@ -224,12 +420,11 @@ async fn demo(listen: &str) -> Result<()> {
     let addr = demo.config.listen_addr()?;
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
-        Err(e) => bail!(
-            "cannot listen on {addr}: {e} (is another demo running? use --listen 127.0.0.1:PORT)"
-        ),
+        Err(e) => bail!("cannot listen on {addr}: {e} (is another demo running? use --listen 127.0.0.1:PORT)"),
     };
     println!("{}", unscharf::demo::banner(listen, &demo));
-    unscharf::server::serve(demo.config.clone(), listener, shutdown_on_signals()).await?;
+    drop(listener);
+    run(demo.config.clone()).await?;
     drop(demo);
     println!("demo stopped; the throwaway cluster was removed");
     Ok(())
@@ -238,13 +433,28 @@ async fn demo(listen: &str) -> Result<()> {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         match &cli.command {
             None | Some(Command::Serve) => serve(&cli).await,
             Some(Command::Demo { listen }) => demo(listen).await,
+            Some(Command::Test {
+                dir,
+                schema,
+                live,
+                json,
+            }) => {
+                if !policy_tests(&cli, dir.as_ref(), schema.as_ref(), *live, *json).await? {
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
+            Some(Command::Audit { action }) => {
+                if !audit(action)? {
+                    std::process::exit(1);
+                }
+                Ok(())
+            }
             Some(Command::Check { live, json }) => {
                 if !check(&cli, *live, *json).await? {
                     std::process::exit(1);

@@ -25,10 +25,15 @@ pub struct CancelTarget {
     pub secret: i32,
 }
 
+/// The config and the policies in force, swapped together so a reload never mixes them.
+pub struct State {
+    pub config: Config,
+    pub policy: PolicySet,
+}
+
 /// Everything sessions share. Snapshots are swapped whole; a session loads one per message.
 pub struct Shared {
-    pub config: ArcSwap<Config>,
-    pub policy: ArcSwap<PolicySet>,
+    pub state: ArcSwap<State>,
     pub catalog: ArcSwap<Catalog>,
     pub cache: AnalysisCache,
     pub audit: AuditSink,
@@ -50,8 +55,7 @@ impl Shared {
     ) -> Arc<Shared> {
         let max = config.limits.max_client_sessions;
         Arc::new(Shared {
-            config: ArcSwap::from_pointee(config),
-            policy: ArcSwap::from_pointee(policy),
+            state: ArcSwap::from_pointee(State { config, policy }),
             catalog: ArcSwap::from_pointee(catalog),
             cache: AnalysisCache::new(100_000),
             audit,
@@ -64,6 +68,52 @@ impl Shared {
         })
     }
 
+    /// Re-reads the config file and the policies. On any error the old ones stay in force and the
+    /// error is returned; sessions pick up the new ones at their next statement.
+    pub async fn reload(&self) -> Result<String, String> {
+        let old = self.state.load_full();
+        let result = (|| {
+            let config = Config::load(&old.config.file).map_err(|e| e.to_string())?;
+            if config.listen != old.config.listen {
+                tracing::warn!(old = %old.config.listen, new = %config.listen, "listen address changes need a restart");
+            }
+            let policy = crate::policy::load::load_dir(&config.policies_dir(), config.pseudonym_key().as_deref())
+                .map_err(|e| e.to_string())?;
+            let tls = match &config.tls {
+                Some(t) => Some(
+                    crate::tls::Acceptor::load(&config.resolve(&t.cert), &config.resolve(&t.key), t.require)
+                        .map_err(|e| e.to_string())?,
+                ),
+                None => None,
+            };
+            Ok::<_, String>((config, policy, tls))
+        })();
+        match result {
+            Ok((config, policy, tls)) => {
+                let version = policy.version.clone();
+                self.state.store(Arc::new(State { config, policy }));
+                self.tls.store(Arc::new(tls));
+                self.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(policy_version = %version, "config and policies reloaded");
+                if let Err(e) = self.refresh_catalog_now().await {
+                    tracing::warn!(error = %e, "catalog refresh after reload failed");
+                }
+                Ok(version)
+            }
+            Err(e) => {
+                self.metrics.reloads_failed.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(error = %e, "reload failed; the previous config and policies stay in force");
+                Err(e)
+            }
+        }
+    }
+
+    /// Refreshes the catalog regardless of the rate limit (reload, periodic refresh).
+    pub async fn refresh_catalog_now(&self) -> Result<(), crate::catalog::live::CatalogError> {
+        *self.catalog_refresh.lock().await = Instant::now() - Duration::from_secs(3600);
+        self.refresh_catalog().await
+    }
+
     pub fn next_session_id(&self) -> u64 {
         self.next_session.fetch_add(1, Ordering::Relaxed)
     }
@@ -74,8 +124,7 @@ impl Shared {
         loop {
             let mut b = [0u8; 8];
             if getrandom::fill(&mut b).is_err() {
-                let t = Instant::now().elapsed().as_nanos() as u64
-                    ^ self.next_session.load(Ordering::Relaxed);
+                let t = Instant::now().elapsed().as_nanos() as u64 ^ self.next_session.load(Ordering::Relaxed);
                 b = t.to_le_bytes();
             }
             let pid = i32::from_le_bytes([b[0], b[1], b[2], b[3] & 0x7f]).max(1);
@@ -88,18 +137,11 @@ impl Shared {
     }
 
     pub fn forget_cancel_key(&self, key: (i32, i32)) {
-        self.cancel
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&key);
+        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
     }
 
     pub fn cancel_target(&self, key: (i32, i32)) -> Option<CancelTarget> {
-        self.cancel
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .copied()
+        self.cancel.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied()
     }
 
     /// Reloads the catalog from the upstream, at most once a second however many sessions ask.
@@ -108,25 +150,19 @@ impl Shared {
         if last.elapsed() < Duration::from_secs(1) {
             return Ok(());
         }
-        let config = self.config.load_full();
+        let state = self.state.load_full();
         let generation = self.catalog.load().generation + 1;
-        let catalog = crate::catalog::connect_and_load(&config, generation).await?;
+        let catalog = crate::catalog::connect_and_load(&state.config, generation).await?;
         self.catalog.store(Arc::new(catalog));
         *last = Instant::now();
-        self.metrics
-            .catalog_refreshes
-            .fetch_add(1, Ordering::Relaxed);
+        self.metrics.catalog_refreshes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
 
 /// Accepts clients until `shutdown` turns true; each session runs in its own task, so a panic in
 /// one never takes the others down.
-pub async fn accept_loop(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
-) {
+pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let mut stop = shutdown.clone();
     loop {
         tokio::select! {
@@ -154,10 +190,7 @@ pub enum ServeError {
     #[error(transparent)]
     Policy(#[from] crate::policy::load::PolicyErrors),
     #[error("audit trail {path}: {source}")]
-    Audit {
-        path: String,
-        source: std::io::Error,
-    },
+    Audit { path: String, source: std::io::Error },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
     #[error("listener: {0}")]
@@ -165,21 +198,23 @@ pub enum ServeError {
 }
 
 /// Loads policies, the catalog and the audit trail, and builds the shared state.
-pub async fn prepare(
-    config: Config,
-) -> Result<(Arc<Shared>, tokio::task::JoinHandle<()>), ServeError> {
-    let policy =
-        crate::policy::load::load_dir(&config.policies_dir(), config.pseudonym_key().as_deref())?;
+pub async fn prepare(config: Config) -> Result<(Arc<Shared>, tokio::task::JoinHandle<()>), ServeError> {
+    let policy = crate::policy::load::load_dir(&config.policies_dir(), config.pseudonym_key().as_deref())?;
     let target = match config.resolve(&config.audit.file) {
         p if p == std::path::Path::new("-") => crate::audit::writer::Target::Stdout,
         p => crate::audit::writer::Target::File(p),
     };
     let audit_path = config.resolve(&config.audit.file).display().to_string();
+    let extra = config
+        .audit
+        .database
+        .clone()
+        .map(|db| crate::audit::db::spawn(db, Default::default()));
     let (audit, writer) = crate::audit::writer::spawn(crate::audit::writer::WriterOptions {
         target,
         queue: config.audit.queue,
         rotate_bytes: config.audit.rotate_bytes,
-        extra: None,
+        extra,
     })
     .map_err(|source| ServeError::Audit {
         path: audit_path,
@@ -207,24 +242,37 @@ pub async fn prepare(
 }
 
 /// Runs the proxy on `listener` until `shutdown` turns true, then drains sessions within the grace time.
-pub async fn serve(
-    config: Config,
-    listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
-) -> Result<(), ServeError> {
+pub async fn serve(config: Config, listener: TcpListener, shutdown: watch::Receiver<bool>) -> Result<(), ServeError> {
     let (shared, _writer) = prepare(config).await?;
     run_until(shared, listener, shutdown).await;
     Ok(())
 }
 
+/// Background upkeep: the catalog is re-read every minute, so DDL done outside the proxy is seen
+/// even when no statement stumbles over it.
+pub fn spawn_maintenance(shared: Arc<Shared>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) = shared.refresh_catalog_now().await {
+                tracing::warn!(error = %e, "periodic catalog refresh failed");
+            }
+        }
+    });
+}
+
+/// After the accept loop: lets the audit writer flush what sessions queued.
+pub async fn finish(shared: Arc<Shared>, writer: tokio::task::JoinHandle<()>) {
+    drop(shared);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
 /// The accept loop and the drain after it; split from `serve` so callers can keep the shared state.
-pub async fn run_until(
-    shared: Arc<Shared>,
-    listener: TcpListener,
-    shutdown: watch::Receiver<bool>,
-) {
+pub async fn run_until(shared: Arc<Shared>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
     accept_loop(listener, shared.clone(), shutdown).await;
-    let grace = Duration::from_secs(shared.config.load().limits.shutdown_grace_secs + 2);
+    let grace = Duration::from_secs(shared.state.load().config.limits.shutdown_grace_secs + 2);
     let deadline = Instant::now() + grace;
     while shared.metrics.sessions_active.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -8,10 +8,7 @@ use tokio_rustls::rustls;
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
     #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: {problem}")]
     Pem { path: String, problem: String },
     #[error("TLS configuration: {0}")]
@@ -55,12 +52,11 @@ impl Acceptor {
                 path: key.display().to_string(),
                 problem: "no private key found".into(),
             })?;
-        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        let mut config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()?
+                .with_no_client_auth()
+                .with_single_cert(certs, key)?;
         config.alpn_protocols = vec![b"postgresql".to_vec()];
         Ok(Acceptor {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),

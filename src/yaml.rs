@@ -67,19 +67,11 @@ mod tests {
 
     #[test]
     fn errors_name_file_line_and_key() {
-        let e =
-            from_yaml::<Outer>("inner:\n  port: 1\n  prot: 2\n", Path::new("x.yaml")).unwrap_err();
+        let e = from_yaml::<Outer>("inner:\n  port: 1\n  prot: 2\n", Path::new("x.yaml")).unwrap_err();
         let text = e.to_string();
-        assert!(
-            text.starts_with("x.yaml:3: inner: unknown field `prot`"),
-            "{text}"
-        );
+        assert!(text.starts_with("x.yaml:3: inner: unknown field `prot`"), "{text}");
         let e = from_yaml::<Outer>("inner:\n  port: nope\n", Path::new("x.yaml")).unwrap_err();
-        assert!(
-            e.to_string()
-                .starts_with("x.yaml:2: inner.port: invalid type"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("x.yaml:2: inner.port: invalid type"), "{e}");
     }
 
     #[test]

@@ -39,11 +39,7 @@ fn compose_file_is_coherent() {
     let env = u["environment"].as_mapping().unwrap();
     // The catalog password in the compose file is the one sample/roles.sql gives the catalog role.
     let roles = std::fs::read_to_string(root().join("sample/roles.sql")).unwrap();
-    let pw = env
-        .get("UNSCHARF_CATALOG_PASSWORD")
-        .unwrap()
-        .as_str()
-        .unwrap();
+    let pw = env.get("UNSCHARF_CATALOG_PASSWORD").unwrap().as_str().unwrap();
     assert!(roles.contains(&format!("unscharf      LOGIN PASSWORD '{pw}'")));
     // The config the image runs with is valid and reads its secrets from the variables set here.
     let config = Config::load(&root().join("deploy/unscharf.compose.yaml")).unwrap();
@@ -55,17 +51,11 @@ fn compose_file_is_coherent() {
 #[test]
 fn dockerfile_copies_what_exists() {
     let text = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("COPY") && !l.contains("--from"))
-    {
+    for line in text.lines().filter(|l| l.starts_with("COPY") && !l.contains("--from")) {
         let parts: Vec<&str> = line.split_whitespace().collect();
         for src in &parts[1..parts.len() - 1] {
             assert!(root().join(src).exists(), "Dockerfile copies missing {src}");
         }
     }
-    assert!(
-        text.contains("USER unscharf"),
-        "the proxy does not run as root"
-    );
+    assert!(text.contains("USER unscharf"), "the proxy does not run as root");
 }

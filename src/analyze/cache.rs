@@ -149,13 +149,9 @@ mod tests {
                 .hit
         );
         // ORDER BY position: the literal decides which column is sorted, so no sharing.
-        let a = c
-            .analyze("SELECT relname, oid FROM pg_class ORDER BY 1", ctx)
-            .unwrap();
+        let a = c.analyze("SELECT relname, oid FROM pg_class ORDER BY 1", ctx).unwrap();
         assert!(!a.hit);
-        let b = c
-            .analyze("SELECT relname, oid FROM pg_class ORDER BY 2", ctx)
-            .unwrap();
+        let b = c.analyze("SELECT relname, oid FROM pg_class ORDER BY 2", ctx).unwrap();
         assert!(!b.hit);
         assert!(
             c.analyze("SELECT relname, oid FROM pg_class ORDER BY 2", ctx)

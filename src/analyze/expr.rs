@@ -1,9 +1,8 @@
 //! Expressions: the lineage of each value and every column use with the clause and construct that consumed it.
 
 use sqlparser::ast::{
-    AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArgumentClause, FunctionArguments, InTarget, ObjectName, ObjectNamePart, UnaryOperator,
-    Value, WindowType,
+    AccessExpr, BinaryOperator, Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause,
+    FunctionArguments, InTarget, ObjectName, ObjectNamePart, UnaryOperator, Value, WindowType,
 };
 
 use super::facts::{Clause, ColRef, Lineage, PathChange, Setting, Use};
@@ -20,17 +19,11 @@ pub(super) struct Cx {
 
 impl Cx {
     pub fn new(clause: Clause) -> Self {
-        Cx {
-            clause,
-            lookup: false,
-        }
+        Cx { clause, lookup: false }
     }
 
     fn inner(self) -> Self {
-        Cx {
-            lookup: false,
-            ..self
-        }
+        Cx { lookup: false, ..self }
     }
 }
 
@@ -124,17 +117,10 @@ impl Analyzer<'_> {
     }
 
     /// Lineage of an expression; uses inside it are recorded as they are consumed.
-    pub(super) fn expr(
-        &mut self,
-        e: &Expr,
-        scope: &Scope,
-        cx: Cx,
-    ) -> Result<Lineage, AnalyzeError> {
+    pub(super) fn expr(&mut self, e: &Expr, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
         self.depth += 1;
         if self.depth > super::MAX_DEPTH {
-            return Err(AnalyzeError::Unsupported(
-                "expression nesting is too deep".into(),
-            ));
+            return Err(AnalyzeError::Unsupported("expression nesting is too deep".into()));
         }
         let out = self.expr_inner(e, scope, cx);
         self.depth -= 1;
@@ -144,9 +130,7 @@ impl Analyzer<'_> {
     fn expr_inner(&mut self, e: &Expr, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
         let ic = cx.inner();
         Ok(match e {
-            Expr::Identifier(id) => {
-                self.column_ref(&[fold_ident(id)], scope, id.quote_style.is_none())?
-            }
+            Expr::Identifier(id) => self.column_ref(&[fold_ident(id)], scope, id.quote_style.is_none())?,
             Expr::CompoundIdentifier(ids) => {
                 let parts: Vec<String> = ids.iter().map(fold_ident).collect();
                 self.column_ref(&parts, scope, false)?
@@ -186,11 +170,7 @@ impl Analyzer<'_> {
                 }
             },
             Expr::UnaryOp { op, expr } => {
-                let keep = if matches!(op, UnaryOperator::Not) {
-                    cx
-                } else {
-                    ic
-                };
+                let keep = if matches!(op, UnaryOperator::Not) { cx } else { ic };
                 let l = self.expr(expr, scope, keep)?;
                 self.consume(vec![l], ic, &op.to_string())
             }
@@ -241,15 +221,9 @@ impl Analyzer<'_> {
                     parts.extend(outs);
                     self.consume(parts, ic, "IN (subquery)")
                 }
-                _ => {
-                    return Err(AnalyzeError::Unsupported(
-                        "IN over UNNEST or a table".into(),
-                    ))
-                }
+                _ => return Err(AnalyzeError::Unsupported("IN over UNNEST or a table".into())),
             },
-            Expr::Between {
-                expr, low, high, ..
-            } => {
+            Expr::Between { expr, low, high, .. } => {
                 let parts = vec![
                     self.expr(expr, scope, ic)?,
                     self.expr(low, scope, ic)?,
@@ -302,9 +276,7 @@ impl Analyzer<'_> {
                 let parts = vec![self.expr(left, scope, ic)?, self.expr(right, scope, ic)?];
                 self.consume(parts, ic, "ALL")
             }
-            Expr::Cast {
-                expr, format: None, ..
-            } => {
+            Expr::Cast { expr, format: None, .. } => {
                 let l = self.expr(expr, scope, ic)?;
                 self.consume(vec![l], ic, "a cast")
             }
@@ -312,14 +284,8 @@ impl Analyzer<'_> {
                 let l = self.expr(expr, scope, ic)?;
                 self.consume(vec![l], ic, "COLLATE")
             }
-            Expr::AtTimeZone {
-                timestamp,
-                time_zone,
-            } => {
-                let parts = vec![
-                    self.expr(timestamp, scope, ic)?,
-                    self.expr(time_zone, scope, ic)?,
-                ];
+            Expr::AtTimeZone { timestamp, time_zone } => {
+                let parts = vec![self.expr(timestamp, scope, ic)?, self.expr(time_zone, scope, ic)?];
                 self.consume(parts, ic, "AT TIME ZONE")
             }
             Expr::Extract { expr, .. } => {
@@ -417,9 +383,7 @@ impl Analyzer<'_> {
             }
             Expr::CompoundFieldAccess { root, access_chain } => {
                 let root_l = match root.as_ref() {
-                    Expr::Identifier(id) => {
-                        self.whole_row_or_column(&[fold_ident(id)], scope, "(row).field")?
-                    }
+                    Expr::Identifier(id) => self.whole_row_or_column(&[fold_ident(id)], scope, "(row).field")?,
                     Expr::CompoundIdentifier(ids) => {
                         let parts: Vec<String> = ids.iter().map(fold_ident).collect();
                         self.whole_row_or_column(&parts, scope, "(row).field")?
@@ -437,17 +401,13 @@ impl Analyzer<'_> {
                         AccessExpr::Subscript(s) => {
                             use sqlparser::ast::Subscript;
                             match s {
-                                Subscript::Index { index } => {
-                                    parts.push(self.expr(index, scope, ic)?)
-                                }
+                                Subscript::Index { index } => parts.push(self.expr(index, scope, ic)?),
                                 Subscript::Slice {
                                     lower_bound,
                                     upper_bound,
                                     stride,
                                 } => {
-                                    for b in
-                                        [lower_bound, upper_bound, stride].into_iter().flatten()
-                                    {
+                                    for b in [lower_bound, upper_bound, stride].into_iter().flatten() {
                                         parts.push(self.expr(b, scope, ic)?);
                                     }
                                 }
@@ -479,23 +439,13 @@ impl Analyzer<'_> {
     }
 
     /// `col = literal` on the WHERE spine: the column is looked up, not read.
-    fn lookup_side(
-        &mut self,
-        col: &Expr,
-        lit: &Expr,
-        scope: &Scope,
-        cx: Cx,
-    ) -> Result<Option<Lineage>, AnalyzeError> {
+    fn lookup_side(&mut self, col: &Expr, lit: &Expr, scope: &Scope, cx: Cx) -> Result<Option<Lineage>, AnalyzeError> {
         if !is_literal(lit) {
             return Ok(None);
         }
         let target = match col {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => col,
-            Expr::Nested(inner)
-                if matches!(**inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) =>
-            {
-                inner
-            }
+            Expr::Nested(inner) if matches!(**inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => inner,
             Expr::Subquery(_) => col,
             _ => return Ok(None),
         };
@@ -510,12 +460,7 @@ impl Analyzer<'_> {
     }
 
     /// A column reference, a whole-row reference, or a parenless SQL value function.
-    fn column_ref(
-        &mut self,
-        parts: &[String],
-        scope: &Scope,
-        bare: bool,
-    ) -> Result<Lineage, AnalyzeError> {
+    fn column_ref(&mut self, parts: &[String], scope: &Scope, bare: bool) -> Result<Lineage, AnalyzeError> {
         let found = match parts {
             [name] => scope.column(name)?,
             [qual @ .., name] => scope.qualified(qual, name)?,
@@ -548,12 +493,7 @@ impl Analyzer<'_> {
     }
 
     /// The root of `(x).field`: a whole row when `x` names a FROM item, else a column.
-    fn whole_row_or_column(
-        &mut self,
-        parts: &[String],
-        scope: &Scope,
-        via: &str,
-    ) -> Result<Lineage, AnalyzeError> {
+    fn whole_row_or_column(&mut self, parts: &[String], scope: &Scope, via: &str) -> Result<Lineage, AnalyzeError> {
         if parts.len() == 1 {
             if let Ok(Some(Found::Column(c))) = scope.column(&parts[0]) {
                 return Ok(c.lineage.clone());
@@ -603,10 +543,7 @@ impl Analyzer<'_> {
     }
 
     fn function(&mut self, f: &Function, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
-        if f.uses_odbc_syntax
-            || !matches!(f.parameters, FunctionArguments::None)
-            || f.null_treatment.is_some()
-        {
+        if f.uses_odbc_syntax || !matches!(f.parameters, FunctionArguments::None) || f.null_treatment.is_some() {
             return Err(AnalyzeError::Unsupported(format!(
                 "function call syntax `{}`",
                 super::shorten(&f.to_string())
@@ -629,9 +566,7 @@ impl Analyzer<'_> {
                         FunctionArg::Unnamed(x) => x,
                         FunctionArg::Named { arg, .. } => arg,
                         FunctionArg::ExprNamed { .. } => {
-                            return Err(AnalyzeError::Unsupported(
-                                "expression-named argument".into(),
-                            ))
+                            return Err(AnalyzeError::Unsupported("expression-named argument".into()))
                         }
                     };
                     match arg {
@@ -664,11 +599,7 @@ impl Analyzer<'_> {
                             }
                         }
                         FunctionArgumentClause::Where(x) => parts.push(self.expr(x, scope, cx)?),
-                        _ => {
-                            return Err(AnalyzeError::Unsupported(
-                                "function argument clause".into(),
-                            ))
-                        }
+                        _ => return Err(AnalyzeError::Unsupported("function argument clause".into())),
                     }
                 }
             }
@@ -689,11 +620,7 @@ impl Analyzer<'_> {
         Ok(l)
     }
 
-    pub(super) fn window_spec(
-        &mut self,
-        spec: &sqlparser::ast::WindowSpec,
-        scope: &Scope,
-    ) -> Result<(), AnalyzeError> {
+    pub(super) fn window_spec(&mut self, spec: &sqlparser::ast::WindowSpec, scope: &Scope) -> Result<(), AnalyzeError> {
         let wx = Cx::new(Clause::Window);
         let mut parts = Vec::new();
         for p in &spec.partition_by {
@@ -755,9 +682,7 @@ impl Analyzer<'_> {
         let catalog = self.ctx.catalog;
         let (schemas, bare) = match name {
             [bare] => {
-                if SYNTAX_FUNCTIONS.contains(&bare.as_str())
-                    || VALUE_FUNCTIONS.contains(&bare.as_str())
-                {
+                if SYNTAX_FUNCTIONS.contains(&bare.as_str()) || VALUE_FUNCTIONS.contains(&bare.as_str()) {
                     (vec!["pg_catalog".to_owned()], bare.clone())
                 } else {
                     self.facts.uses_search_path = true;
@@ -799,9 +724,7 @@ pub(super) fn object_parts(n: &ObjectName) -> Result<Vec<String>, AnalyzeError> 
     n.0.iter()
         .map(|p| match p {
             ObjectNamePart::Identifier(i) => Ok(fold_ident(i)),
-            ObjectNamePart::Function(_) => {
-                Err(AnalyzeError::Unsupported("function in a name".into()))
-            }
+            ObjectNamePart::Function(_) => Err(AnalyzeError::Unsupported("function in a name".into())),
         })
         .collect()
 }
@@ -810,9 +733,9 @@ pub(super) fn object_parts(n: &ObjectName) -> Result<Vec<String>, AnalyzeError> 
 pub(super) fn literal_string(e: &Expr) -> Option<String> {
     match e {
         Expr::Value(v) => match &v.value {
-            Value::SingleQuotedString(s)
-            | Value::EscapedStringLiteral(s)
-            | Value::NationalStringLiteral(s) => Some(s.clone()),
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) | Value::NationalStringLiteral(s) => {
+                Some(s.clone())
+            }
             Value::DollarQuotedString(d) => Some(d.value.clone()),
             _ => None,
         },

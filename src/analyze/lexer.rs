@@ -220,15 +220,11 @@ impl<'a> Lexer<'a> {
         let (kind, end) = match c {
             0 => return Ok(None),
             b'\'' => self.string(start, start, Quoting::Doubled, L::String)?,
-            b'e' | b'E' if n == b'\'' => {
-                self.string(start, start + 1, Quoting::Backslash, L::Escape)?
-            }
+            b'e' | b'E' if n == b'\'' => self.string(start, start + 1, Quoting::Backslash, L::Escape)?,
             b'b' | b'B' if n == b'\'' => self.string(start, start + 1, Quoting::Raw, L::Bit)?,
             b'x' | b'X' if n == b'\'' => self.string(start, start + 1, Quoting::Raw, L::Hex)?,
             // The server turns N'..' into the keyword NCHAR and a plain string.
-            b'n' | b'N' if n == b'\'' => {
-                self.string(start, start + 1, Quoting::Doubled, L::National)?
-            }
+            b'n' | b'N' if n == b'\'' => self.string(start, start + 1, Quoting::Doubled, L::National)?,
             b'u' | b'U' if n == b'&' && matches!(self.at(start + 2), b'\'' | b'"') => {
                 return Err(LexError::UnicodeEscape { offset: start })
             }
@@ -280,13 +276,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn string(
-        &self,
-        start: usize,
-        quote: usize,
-        q: Quoting,
-        kind: LiteralKind,
-    ) -> Result<(Kind, usize), LexError> {
+    fn string(&self, start: usize, quote: usize, q: Quoting, kind: LiteralKind) -> Result<(Kind, usize), LexError> {
         let mut i = quote + 1;
         loop {
             match self.at(i) {
@@ -350,10 +340,7 @@ impl<'a> Lexer<'a> {
                 return Err(LexError::TrailingJunk { offset: start });
             }
             // The server keeps parameter numbers in an int.
-            let num = self
-                .src
-                .get(start + 1..end)
-                .and_then(|d| d.parse::<i32>().ok());
+            let num = self.src.get(start + 1..end).and_then(|d| d.parse::<i32>().ok());
             return match num.and_then(|p| u32::try_from(p).ok()) {
                 Some(p) => Ok((Kind::Param(p), end)),
                 None => Err(LexError::ParamTooLarge { offset: start }),
@@ -413,9 +400,7 @@ impl<'a> Lexer<'a> {
         }
         let run = &self.s[start..end];
         // SQL compatibility: `=-1` is `=` `-` `1`, but `@-` or `!=-` stay one operator.
-        if run.len() > 1
-            && matches!(run[run.len() - 1], b'+' | b'-')
-            && !run.iter().any(|c| b"~!@#^&|`?%".contains(c))
+        if run.len() > 1 && matches!(run[run.len() - 1], b'+' | b'-') && !run.iter().any(|c| b"~!@#^&|`?%".contains(c))
         {
             while end - start > 1 && matches!(self.s[end - 1], b'+' | b'-') {
                 end -= 1;
@@ -446,9 +431,7 @@ mod tests {
     use super::*;
 
     fn norm(sql: &str) -> String {
-        normalize(sql)
-            .unwrap_or_else(|e| panic!("{sql:?}: {e}"))
-            .text
+        normalize(sql).unwrap_or_else(|e| panic!("{sql:?}: {e}")).text
     }
 
     #[test]
@@ -495,16 +478,10 @@ mod tests {
             ("a?-b", "a ?- b"),
             ("a ? b ?| c @? d", "a OPERATOR(?) b ?| c @? d"),
             ("`~#%^&|", "`~#%^&|"),
-            (
-                "\"Quoted \"\"x\"\"\" \"a b\"",
-                "\"Quoted \"\"x\"\"\" \"a b\"",
-            ),
+            ("\"Quoted \"\"x\"\"\" \"a b\"", "\"Quoted \"\"x\"\"\" \"a b\""),
             ("straße ÄB", "straße ÄB"),
             ("E 'x' ex'1' u&x x$1 a$b$ _1", "E ? ex ? u & x x$1 a$b$ _1"),
-            (
-                "42 3.5 .5 5. 1e10 1.5E-3 1e+3 1.e5 007",
-                "? ? ? ? ? ? ? ? ?",
-            ),
+            ("42 3.5 .5 5. 1e10 1.5E-3 1e+3 1.e5 007", "? ? ? ? ? ? ? ? ?"),
             ("1..2", "? .. ?"),
             ("1.2.3 a[1:2] t.5", "? ? a [ ? : ? ] t ?"),
             ("ARRAY[1,2]", "ARRAY [ ? , ? ]"),
@@ -529,10 +506,7 @@ mod tests {
         let f = fingerprint(&n.text);
         assert_eq!(f.len(), 16);
         assert!(f.bytes().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(
-            f,
-            fingerprint("UPDATE t SET a = ? , b = ? WHERE c = ? ; SELECT ? ;")
-        );
+        assert_eq!(f, fingerprint("UPDATE t SET a = ? , b = ? WHERE c = ? ; SELECT ? ;"));
         assert_eq!(fingerprint(""), "e3b0c44298fc1c14");
     }
 
@@ -617,10 +591,7 @@ mod tests {
             assert_eq!(normalize(sql).err().as_ref(), Some(want), "input {sql:?}");
             assert_eq!(signature(sql).err().as_ref(), Some(want), "input {sql:?}");
         }
-        assert_eq!(
-            un(qs, 14).to_string(),
-            "unterminated quoted string at byte 14"
-        );
+        assert_eq!(un(qs, 14).to_string(), "unterminated quoted string at byte 14");
         assert_eq!(
             UnicodeEscape { offset: 7 }.to_string(),
             "U& Unicode escapes are not accepted by unscharf (byte 7)"
@@ -635,15 +606,7 @@ mod tests {
         use SigItem::*;
         let w = |s: &str| Word(s.into());
         let q = |s: &str| Quoted(s.into());
-        let kinds = [
-            L::String,
-            L::Escape,
-            L::Bit,
-            L::Hex,
-            L::National,
-            L::Dollar,
-            L::Number,
-        ];
+        let kinds = [L::String, L::Escape, L::Bit, L::Hex, L::National, L::Dollar, L::Number];
         let cases: Vec<(&str, Vec<SigItem>)> = vec![
             (
                 "SELECT \"My \"\"T\"\"\".Id FROM Straße",
@@ -686,15 +649,9 @@ mod tests {
             Some(
                 toks.into_iter()
                     .filter_map(|t| match t {
-                        Token::Word(w) if w.quote_style.is_none() => {
-                            Some(SigItem::Word(w.value.to_ascii_lowercase()))
-                        }
-                        Token::Word(w) if w.quote_style == Some('"') => {
-                            Some(SigItem::Quoted(w.value))
-                        }
-                        Token::Placeholder(p) => {
-                            Some(SigItem::Param(p.strip_prefix('$')?.parse().ok()?))
-                        }
+                        Token::Word(w) if w.quote_style.is_none() => Some(SigItem::Word(w.value.to_ascii_lowercase())),
+                        Token::Word(w) if w.quote_style == Some('"') => Some(SigItem::Quoted(w.value)),
+                        Token::Placeholder(p) => Some(SigItem::Param(p.strip_prefix('$')?.parse().ok()?)),
                         t => Some(SigItem::Literal(match t {
                             Token::SingleQuotedString(_) => L::String,
                             Token::EscapedStringLiteral(_) => L::Escape,
@@ -756,9 +713,9 @@ mod tests {
             state
         };
         let pieces = [
-            "'", "\"", "$", "$$", "$a$", "--", "/*", "*/", "\n", " ", "e'", "B'", "x'", "n'", "U&",
-            "u&'", "\\", "1", "9", ".", "e", "+", "-", "<", "=", "?", ":", ";", "(", "[", "é", "ß",
-            "select", "uescape", "_", "\r", "\t", "''", "\"\"", "1e",
+            "'", "\"", "$", "$$", "$a$", "--", "/*", "*/", "\n", " ", "e'", "B'", "x'", "n'", "U&", "u&'", "\\", "1",
+            "9", ".", "e", "+", "-", "<", "=", "?", ":", ";", "(", "[", "é", "ß", "select", "uescape", "_", "\r", "\t",
+            "''", "\"\"", "1e",
         ];
         for round in 0..100_000 {
             let len = (next() % 40) as usize;
@@ -833,11 +790,7 @@ mod split_tests {
     #[test]
     fn splits_at_semicolon_tokens_only() {
         let sql = "SELECT ';' ; ;/* ; */ SELECT $$;$$;\n";
-        let parts: Vec<&str> = split_statements(sql)
-            .unwrap()
-            .into_iter()
-            .map(|r| &sql[r])
-            .collect();
+        let parts: Vec<&str> = split_statements(sql).unwrap().into_iter().map(|r| &sql[r]).collect();
         assert_eq!(parts, vec!["SELECT ';'", "SELECT $$;$$"]);
         assert!(split_statements(" ; -- x\n").unwrap().is_empty());
     }

@@ -91,9 +91,7 @@ pub fn fold_ident(i: &Ident) -> String {
 
 /// A fragment of SQL for a message: literals replaced by `?` (refusal details reach the audit trail).
 pub(crate) fn shorten(sql: &str) -> String {
-    let mut s = lexer::normalize(sql)
-        .map(|n| n.text)
-        .unwrap_or_else(|_| "…".into());
+    let mut s = lexer::normalize(sql).map(|n| n.text).unwrap_or_else(|_| "…".into());
     if s.len() > 80 {
         let mut cut = 77;
         while !s.is_char_boundary(cut) {
@@ -147,8 +145,9 @@ impl<'a> Analyzer<'a> {
         let catalog = self.ctx.catalog;
         let qualified = |s: &str, n: &str| catalog.lookup(&crate::policy::QName::new(s, n));
         match parts {
-            [_, schema, name] | [schema, name] => qualified(schema, name)
-                .ok_or_else(|| AnalyzeError::UnknownRelation(format!("{schema}.{name}"))),
+            [_, schema, name] | [schema, name] => {
+                qualified(schema, name).ok_or_else(|| AnalyzeError::UnknownRelation(format!("{schema}.{name}")))
+            }
             [name] => {
                 self.facts.uses_search_path = true;
                 let mut found: Option<Option<RelId>> = None;
@@ -205,9 +204,7 @@ fn sqlparser_signature(text: &str) -> Result<Vec<SigItem>, AnalyzeError> {
             | Token::NationalStringLiteral(_)
             | Token::HexStringLiteral(_)
             | Token::DollarQuotedString(_)
-            | Token::SingleQuotedByteStringLiteral(_) => {
-                SigItem::Literal(lexer::LiteralKind::String)
-            }
+            | Token::SingleQuotedByteStringLiteral(_) => SigItem::Literal(lexer::LiteralKind::String),
             Token::Placeholder(p) => match p.strip_prefix('$').and_then(|n| n.parse().ok()) {
                 Some(n) => SigItem::Param(n),
                 None if p == "?" => continue,
@@ -241,8 +238,7 @@ fn same_signature(a: &[SigItem], b: &[SigItem]) -> bool {
 /// `MOVE [direction] [FROM | IN] cursor`: sqlparser has no MOVE; it returns no rows and reads nothing.
 fn parse_move(sig: &[SigItem]) -> Option<String> {
     const WORDS: &[&str] = &[
-        "next", "prior", "first", "last", "absolute", "relative", "all", "forward", "backward",
-        "from", "in",
+        "next", "prior", "first", "last", "absolute", "relative", "all", "forward", "backward", "from", "in",
     ];
     let (name, middle) = sig.split_last()?;
     let middle_ok = middle.iter().skip(1).all(|i| match i {
@@ -274,8 +270,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         let text = &sql[range];
         let ours = lexer::signature(text)?;
         if matches!(ours.first(), Some(SigItem::Word(w)) if w == "move") {
-            let name =
-                parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
+            let name = parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
             statements.push(StatementFacts::new(Kind::Move { name }));
             continue;
         }
@@ -291,9 +286,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
             .and_then(|mut p| p.parse_statements())
             .map_err(|e| AnalyzeError::Parse(shorten_parse_error(&e.to_string())))?;
         let [stmt] = parsed.as_slice() else {
-            return Err(AnalyzeError::Differential(
-                "statement boundaries differ".into(),
-            ));
+            return Err(AnalyzeError::Differential("statement boundaries differ".into()));
         };
         let (facts, sensitive) = analyze_statement(
             stmt,
@@ -304,9 +297,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         )?;
         literal_sensitive |= sensitive;
         match &facts.path_change {
-            Some(facts::PathChange::To(p)) if !paths.is_empty() && !paths.contains(p) => {
-                paths.push(p.clone())
-            }
+            Some(facts::PathChange::To(p)) if !paths.is_empty() && !paths.contains(p) => paths.push(p.clone()),
             Some(facts::PathChange::Reset | facts::PathChange::Unknown) => paths.clear(),
             _ => {}
         }
@@ -325,10 +316,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
     })
 }
 
-fn analyze_statement(
-    stmt: &Statement,
-    ctx: AnalyzeCtx<'_>,
-) -> Result<(StatementFacts, bool), AnalyzeError> {
+fn analyze_statement(stmt: &Statement, ctx: AnalyzeCtx<'_>) -> Result<(StatementFacts, bool), AnalyzeError> {
     let mut a = Analyzer::new(ctx);
     let (kind, outputs) = a.statement(stmt)?;
     a.facts.kind = kind;

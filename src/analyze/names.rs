@@ -7,9 +7,7 @@ use super::fold_ident;
 
 /// The name Postgres gives an unaliased select-list expression.
 pub(super) fn figure_colname(e: &Expr) -> String {
-    figure(e)
-        .map(|(n, _)| n)
-        .unwrap_or_else(|| "?column?".into())
+    figure(e).map(|(n, _)| n).unwrap_or_else(|| "?column?".into())
 }
 
 /// (name, strength): 2 for names taken from columns and functions, 1 for fallbacks such as type names.
@@ -18,9 +16,7 @@ fn figure(e: &Expr) -> Option<(String, u8)> {
         Expr::Identifier(id) => Some((fold_ident(id), 2)),
         Expr::CompoundIdentifier(ids) => ids.last().map(|i| (fold_ident(i), 2)),
         Expr::CompoundFieldAccess { access_chain, root } => match access_chain.last() {
-            Some(sqlparser::ast::AccessExpr::Dot(Expr::Identifier(id))) => {
-                Some((fold_ident(id), 2))
-            }
+            Some(sqlparser::ast::AccessExpr::Dot(Expr::Identifier(id))) => Some((fold_ident(id), 2)),
             _ => figure(root),
         },
         Expr::Function(f) => {
@@ -32,9 +28,7 @@ fn figure(e: &Expr) -> Option<(String, u8)> {
                 _ => None,
             })
         }
-        Expr::Cast {
-            expr, data_type, ..
-        } => match figure(expr) {
+        Expr::Cast { expr, data_type, .. } => match figure(expr) {
             Some((n, 2)) => Some((n, 2)),
             _ => {
                 let t = data_type.to_string().to_ascii_lowercase();
@@ -54,15 +48,11 @@ fn figure(e: &Expr) -> Option<(String, u8)> {
         Expr::Array(_) => Some(("array".into(), 2)),
         Expr::Exists { .. } => Some(("exists".into(), 2)),
         Expr::Subquery(q) => match &*q.body {
-            sqlparser::ast::SetExpr::Select(s) => {
-                s.projection.first().and_then(|item| match item {
-                    sqlparser::ast::SelectItem::UnnamedExpr(e) => figure(e),
-                    sqlparser::ast::SelectItem::ExprWithAlias { alias, .. } => {
-                        Some((fold_ident(alias), 2))
-                    }
-                    _ => None,
-                })
-            }
+            sqlparser::ast::SetExpr::Select(s) => s.projection.first().and_then(|item| match item {
+                sqlparser::ast::SelectItem::UnnamedExpr(e) => figure(e),
+                sqlparser::ast::SelectItem::ExprWithAlias { alias, .. } => Some((fold_ident(alias), 2)),
+                _ => None,
+            }),
             _ => None,
         },
         Expr::Extract { .. } => Some(("extract".into(), 2)),
@@ -73,10 +63,7 @@ fn figure(e: &Expr) -> Option<(String, u8)> {
         Expr::Ceil { .. } => Some(("ceil".into(), 2)),
         Expr::Floor { .. } => Some(("floor".into(), 2)),
         Expr::Tuple(_) => Some(("row".into(), 2)),
-        Expr::TypedString(t) => Some((
-            type_colname(&t.data_type.to_string().to_ascii_lowercase()),
-            1,
-        )),
+        Expr::TypedString(t) => Some((type_colname(&t.data_type.to_string().to_ascii_lowercase()), 1)),
         Expr::Interval(_) => Some(("interval".into(), 1)),
         _ => None,
     }

@@ -1,10 +1,9 @@
 //! Queries: WITH (recursive too), set operations, VALUES, SELECT with its clauses, and FROM items with joins.
 
 use sqlparser::ast::{
-    Distinct, GroupByExpr, JoinConstraint, JoinOperator, LimitClause, NamedWindowExpr, OrderBy,
-    OrderByKind, Query, Select, SelectFlavor, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
-    SetOperator, SetQuantifier, TableAlias, TableFactor, TableWithJoins, Value, Values,
-    WildcardAdditionalOptions,
+    Distinct, GroupByExpr, JoinConstraint, JoinOperator, LimitClause, NamedWindowExpr, OrderBy, OrderByKind, Query,
+    Select, SelectFlavor, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, SetOperator, SetQuantifier, TableAlias,
+    TableFactor, TableWithJoins, Value, Values, WildcardAdditionalOptions,
 };
 
 use super::expr::{object_parts, Cx};
@@ -30,32 +29,21 @@ fn srf_columns(name: &str, alias: Option<&str>) -> Option<Vec<String>> {
         | "json_object_keys"
         | "jsonb_object_keys"
         | "regexp_matches" => single(name),
-        "json_each" | "jsonb_each" | "json_each_text" | "jsonb_each_text" => {
-            Some(vec!["key".into(), "value".into()])
+        "json_each" | "jsonb_each" | "json_each_text" | "jsonb_each_text" => Some(vec!["key".into(), "value".into()]),
+        "json_array_elements" | "jsonb_array_elements" | "json_array_elements_text" | "jsonb_array_elements_text" => {
+            Some(vec!["value".into()])
         }
-        "json_array_elements"
-        | "jsonb_array_elements"
-        | "json_array_elements_text"
-        | "jsonb_array_elements_text" => Some(vec!["value".into()]),
         _ => None,
     }
 }
 
 impl Analyzer<'_> {
-    pub(super) fn query(
-        &mut self,
-        q: &Query,
-        parent: Option<&Scope>,
-    ) -> Result<Outputs, AnalyzeError> {
+    pub(super) fn query(&mut self, q: &Query, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
         self.depth += 1;
         if self.depth > super::MAX_DEPTH {
             return unsupported("query nesting is too deep");
         }
-        if q.for_clause.is_some()
-            || q.settings.is_some()
-            || q.format_clause.is_some()
-            || !q.pipe_operators.is_empty()
-        {
+        if q.for_clause.is_some() || q.settings.is_some() || q.format_clause.is_some() || !q.pipe_operators.is_empty() {
             return unsupported("query clause");
         }
         let pushed = match &q.with {
@@ -96,23 +84,14 @@ impl Analyzer<'_> {
         result
     }
 
-    fn with(
-        &mut self,
-        w: &sqlparser::ast::With,
-        parent: Option<&Scope>,
-    ) -> Result<usize, AnalyzeError> {
+    fn with(&mut self, w: &sqlparser::ast::With, parent: Option<&Scope>) -> Result<usize, AnalyzeError> {
         let mut pushed = 0;
         for cte in &w.cte_tables {
             if cte.from.is_some() {
                 return unsupported("CTE FROM");
             }
             let name = fold_ident(&cte.alias.name);
-            let rename: Vec<String> = cte
-                .alias
-                .columns
-                .iter()
-                .map(|c| fold_ident(&c.name))
-                .collect();
+            let rename: Vec<String> = cte.alias.columns.iter().map(|c| fold_ident(&c.name)).collect();
             let recursive_union = w.recursive
                 && matches!(
                     &*cte.query.body,
@@ -205,10 +184,9 @@ impl Analyzer<'_> {
                 self.order_outputs(&outs, order_by, parent)?;
                 Ok(outs)
             }
-            SetExpr::Insert(stmt)
-            | SetExpr::Update(stmt)
-            | SetExpr::Delete(stmt)
-            | SetExpr::Merge(stmt) => self.dml(stmt, parent),
+            SetExpr::Insert(stmt) | SetExpr::Update(stmt) | SetExpr::Delete(stmt) | SetExpr::Merge(stmt) => {
+                self.dml(stmt, parent)
+            }
             SetExpr::Table(t) => {
                 let name = match (&t.schema_name, &t.table_name) {
                     (Some(s), Some(n)) => vec![s.clone(), n.clone()],
@@ -238,13 +216,9 @@ impl Analyzer<'_> {
             return unsupported("set operation arms with different column counts");
         }
         let union_all = matches!(op, SetOperator::Union) && matches!(q, SetQuantifier::All);
-        if !matches!(
-            op,
-            SetOperator::Union | SetOperator::Intersect | SetOperator::Except
-        ) || !matches!(
-            q,
-            SetQuantifier::All | SetQuantifier::Distinct | SetQuantifier::None
-        ) {
+        if !matches!(op, SetOperator::Union | SetOperator::Intersect | SetOperator::Except)
+            || !matches!(q, SetQuantifier::All | SetQuantifier::Distinct | SetQuantifier::None)
+        {
             return unsupported("set operation");
         }
         let via = format!("{op} {q}").trim().to_owned();
@@ -332,11 +306,7 @@ impl Analyzer<'_> {
     }
 
     /// ORDER BY / DISTINCT ON / GROUP BY items that name an output: `2` or an output column name.
-    fn output_ref(
-        &mut self,
-        e: &sqlparser::ast::Expr,
-        outs: &Outputs,
-    ) -> Result<Option<Lineage>, AnalyzeError> {
+    fn output_ref(&mut self, e: &sqlparser::ast::Expr, outs: &Outputs) -> Result<Option<Lineage>, AnalyzeError> {
         use sqlparser::ast::Expr;
         match e {
             Expr::Value(v) => {
@@ -345,9 +315,9 @@ impl Analyzer<'_> {
                     let idx: usize = n
                         .parse()
                         .map_err(|_| AnalyzeError::Unsupported(format!("position {n}")))?;
-                    let o = outs.known().ok_or_else(|| {
-                        AnalyzeError::Unsupported("position over unknown columns".into())
-                    })?;
+                    let o = outs
+                        .known()
+                        .ok_or_else(|| AnalyzeError::Unsupported("position over unknown columns".into()))?;
                     return match idx.checked_sub(1).and_then(|i| o.get(i)) {
                         Some(out) => Ok(Some(out.lineage.clone())),
                         None => unsupported(&format!("position {idx} is not in the select list")),
@@ -378,9 +348,7 @@ impl Analyzer<'_> {
         order_by: Option<&OrderBy>,
     ) -> Result<Outputs, AnalyzeError> {
         if s.into.is_some() {
-            return Err(AnalyzeError::Unsupported(
-                "SELECT INTO creates a table".into(),
-            ));
+            return Err(AnalyzeError::Unsupported("SELECT INTO creates a table".into()));
         }
         if !s.optimizer_hints.is_empty()
             || s.select_modifiers.is_some()
@@ -513,10 +481,7 @@ impl Analyzer<'_> {
                     };
                     let q = object_parts(n)?;
                     let e = scope.entry(&q).ok_or_else(|| {
-                        AnalyzeError::UnknownRelation(format!(
-                            "missing FROM-clause entry for `{}`",
-                            q.join(".")
-                        ))
+                        AnalyzeError::UnknownRelation(format!("missing FROM-clause entry for `{}`", q.join(".")))
                     })?;
                     match &e.cols {
                         Some(cols) => outs.extend(cols.iter().map(|c| Output {
@@ -580,12 +545,7 @@ impl Analyzer<'_> {
                     .collect::<Result<_, _>>()?,
                 JoinConstraint::UsingAlias(..) => return unsupported("USING ... AS"),
                 JoinConstraint::Natural => {
-                    let rnames: Vec<&str> = right
-                        .star
-                        .iter()
-                        .flatten()
-                        .map(|c| c.name.as_str())
-                        .collect();
+                    let rnames: Vec<&str> = right.star.iter().flatten().map(|c| c.name.as_str()).collect();
                     left.star
                         .iter()
                         .flatten()
@@ -606,13 +566,7 @@ impl Analyzer<'_> {
         Ok(left)
     }
 
-    fn join_using(
-        &mut self,
-        left: Level,
-        right: Level,
-        names: &[String],
-        kind: char,
-    ) -> Result<Level, AnalyzeError> {
+    fn join_using(&mut self, left: Level, right: Level, names: &[String], kind: char) -> Result<Level, AnalyzeError> {
         let cx = Cx::new(Clause::JoinOn);
         let mut merged_now = Vec::new();
         for n in names {
@@ -623,11 +577,7 @@ impl Analyzer<'_> {
             let lineage = match kind {
                 'l' | 'i' => a.lineage.clone(),
                 'r' => b.lineage.clone(),
-                _ => self.consume(
-                    vec![a.lineage.clone(), b.lineage.clone()],
-                    cx,
-                    "FULL JOIN USING",
-                ),
+                _ => self.consume(vec![a.lineage.clone(), b.lineage.clone()], cx, "FULL JOIN USING"),
             };
             merged_now.push(EntryCol {
                 name: n.clone(),
@@ -641,20 +591,11 @@ impl Analyzer<'_> {
         star.extend(right.star.into_iter().filter(not_merged));
         let mut merged = left.merged;
         merged.retain(|m| !names.contains(&m.name));
-        merged.extend(
-            right
-                .merged
-                .into_iter()
-                .filter(|m| !names.contains(&m.name)),
-        );
+        merged.extend(right.merged.into_iter().filter(|m| !names.contains(&m.name)));
         merged.extend(merged_now);
         let mut entries = left.entries;
         entries.extend(right.entries);
-        Ok(Level {
-            entries,
-            merged,
-            star,
-        })
+        Ok(Level { entries, merged, star })
     }
 
     fn table_factor(
@@ -691,14 +632,7 @@ impl Analyzer<'_> {
                         if a.settings.is_some() {
                             return unsupported("table function settings");
                         }
-                        self.function_table(
-                            &parts,
-                            &a.args,
-                            *with_ordinality,
-                            alias.as_ref(),
-                            before,
-                            parent,
-                        )?
+                        self.function_table(&parts, &a.args, *with_ordinality, alias.as_ref(), before, parent)?
                     }
                     None => {
                         if *with_ordinality {
@@ -742,14 +676,7 @@ impl Analyzer<'_> {
                 alias,
             } => {
                 let parts = object_parts(name)?;
-                self.function_table(
-                    &parts,
-                    args,
-                    *with_ordinality,
-                    alias.as_ref(),
-                    before,
-                    parent,
-                )
+                self.function_table(&parts, args, *with_ordinality, alias.as_ref(), before, parent)
             }
             TableFactor::UNNEST {
                 alias,
@@ -779,10 +706,7 @@ impl Analyzer<'_> {
                     });
                 }
                 if *with_ordinality {
-                    let name = rename
-                        .get(cols.len())
-                        .cloned()
-                        .unwrap_or_else(|| "ordinality".into());
+                    let name = rename.get(cols.len()).cloned().unwrap_or_else(|| "ordinality".into());
                     cols.push(EntryCol {
                         name,
                         lineage: Lineage::constant(),
@@ -804,13 +728,8 @@ impl Analyzer<'_> {
                     None => Ok(inner),
                     Some(a) => {
                         let outs = star_outputs(&inner.star);
-                        let rename: Vec<String> =
-                            a.columns.iter().map(|c| fold_ident(&c.name)).collect();
-                        Ok(single_entry(
-                            fold_ident(&a.name),
-                            None,
-                            to_entry_cols(&outs, &rename)?,
-                        ))
+                        let rename: Vec<String> = a.columns.iter().map(|c| fold_ident(&c.name)).collect();
+                        Ok(single_entry(fold_ident(&a.name), None, to_entry_cols(&outs, &rename)?))
                     }
                 }
             }
@@ -899,11 +818,7 @@ impl Analyzer<'_> {
             }
             cols
         });
-        Ok(single_entry(
-            alias_name.unwrap_or_else(|| bare.to_owned()),
-            None,
-            cols,
-        ))
+        Ok(single_entry(alias_name.unwrap_or_else(|| bare.to_owned()), None, cols))
     }
 
     /// A relation or CTE named in FROM.
@@ -921,9 +836,7 @@ impl Analyzer<'_> {
                 if let Some(cs) = cols.as_mut() {
                     rename_cols(cs, &rename)?;
                 }
-                let alias_name = alias
-                    .map(|a| fold_ident(&a.name))
-                    .unwrap_or_else(|| name.clone());
+                let alias_name = alias.map(|a| fold_ident(&a.name)).unwrap_or_else(|| name.clone());
                 return Ok(single_entry(alias_name, None, cols));
             }
         }
@@ -931,12 +844,7 @@ impl Analyzer<'_> {
         Ok(self.relation_level(rel, alias, &rename))
     }
 
-    pub(super) fn relation_level(
-        &mut self,
-        rel: RelId,
-        alias: Option<&TableAlias>,
-        rename: &[String],
-    ) -> Level {
+    pub(super) fn relation_level(&mut self, rel: RelId, alias: Option<&TableAlias>, rename: &[String]) -> Level {
         self.facts.touch(rel);
         let r = self.ctx.catalog.rel(rel);
         let mut cols: Vec<EntryCol> = r
@@ -979,11 +887,7 @@ fn single_entry(alias: String, schema: Option<String>, cols: Option<Vec<EntryCol
         None => vec![None],
     };
     Level {
-        entries: vec![Entry {
-            alias,
-            schema,
-            cols,
-        }],
+        entries: vec![Entry { alias, schema, cols }],
         merged: Vec::new(),
         star,
     }
@@ -1032,10 +936,7 @@ fn rename_cols(cols: &mut [EntryCol], rename: &[String]) -> Result<(), AnalyzeEr
     Ok(())
 }
 
-pub(super) fn to_entry_cols(
-    outs: &Outputs,
-    rename: &[String],
-) -> Result<Option<Vec<EntryCol>>, AnalyzeError> {
+pub(super) fn to_entry_cols(outs: &Outputs, rename: &[String]) -> Result<Option<Vec<EntryCol>>, AnalyzeError> {
     match outs {
         Outputs::Known(o) => {
             let mut cols: Vec<EntryCol> = o

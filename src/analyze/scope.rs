@@ -126,11 +126,7 @@ impl<'a> Scope<'a> {
     }
 
     /// A qualified reference `qual.name`.
-    pub fn qualified(
-        &self,
-        qual: &[String],
-        name: &str,
-    ) -> Result<Option<Found<'_>>, AnalyzeError> {
+    pub fn qualified(&self, qual: &[String], name: &str) -> Result<Option<Found<'_>>, AnalyzeError> {
         let Some(e) = self.entry(qual) else {
             return Ok(None);
         };
@@ -140,10 +136,7 @@ impl<'a> Scope<'a> {
                 let mut hits = cols.iter().filter(|c| c.name == name);
                 match (hits.next(), hits.next()) {
                     (Some(c), None) => Ok(Some(Found::Column(c))),
-                    (Some(_), Some(_)) => Err(AnalyzeError::Ambiguous(format!(
-                        "{}.{name}",
-                        qual.join(".")
-                    ))),
+                    (Some(_), Some(_)) => Err(AnalyzeError::Ambiguous(format!("{}.{name}", qual.join(".")))),
                     (None, _) => Ok(None),
                 }
             }

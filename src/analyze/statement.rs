@@ -2,11 +2,9 @@
 //! transaction control; every other kind is unsupported.
 
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, CloseCursor, ContextModifier, CopyLegacyCsvOption,
-    CopyLegacyOption, CopyOption, CopySource, CopyTarget, DeclareType, DescribeAlias,
-    DiscardObject, Expr, FromTable, MergeAction, MergeInsertKind, MergeUpdateKind,
-    OnConflictAction, OnInsert, Reset, Set, Statement, TableFactor, TableObject,
-    UpdateTableFromKind,
+    Assignment, AssignmentTarget, CloseCursor, ContextModifier, CopyLegacyCsvOption, CopyLegacyOption, CopyOption,
+    CopySource, CopyTarget, DeclareType, DescribeAlias, DiscardObject, Expr, FromTable, MergeAction, MergeInsertKind,
+    MergeUpdateKind, OnConflictAction, OnInsert, Reset, Set, Statement, TableFactor, TableObject, UpdateTableFromKind,
 };
 
 use super::expr::{literal_string, object_parts, Cx};
@@ -42,20 +40,12 @@ impl Analyzer<'_> {
                 options,
                 legacy_options,
                 payload,
-            } => self.copy(
-                source,
-                *to,
-                target,
-                options,
-                legacy_options,
-                payload.is_some(),
-            )?,
+            } => self.copy(source, *to, target, options, legacy_options, payload.is_some())?,
             Statement::Declare { stmts, .. } => {
                 let [d] = stmts.as_slice() else {
                     return unsupported("DECLARE of several names");
                 };
-                let (Some(DeclareType::Cursor), Some(q), [name]) =
-                    (&d.declare_type, &d.for_query, d.names.as_slice())
+                let (Some(DeclareType::Cursor), Some(q), [name]) = (&d.declare_type, &d.for_query, d.names.as_slice())
                 else {
                     return unsupported("DECLARE that is not a cursor");
                 };
@@ -63,23 +53,13 @@ impl Analyzer<'_> {
                     return unsupported("BINARY cursors (unscharf masks text results)");
                 }
                 let outs = self.query(q, None)?;
-                (
-                    Kind::Declare {
-                        name: fold_ident(name),
-                    },
-                    outs,
-                )
+                (Kind::Declare { name: fold_ident(name) }, outs)
             }
             Statement::Fetch { name, into, .. } => {
                 if into.is_some() {
                     return unsupported("FETCH INTO");
                 }
-                (
-                    Kind::Fetch {
-                        name: fold_ident(name),
-                    },
-                    Outputs::Unknown,
-                )
+                (Kind::Fetch { name: fold_ident(name) }, Outputs::Unknown)
             }
             Statement::Close { cursor } => {
                 let name = match cursor {
@@ -88,9 +68,7 @@ impl Analyzer<'_> {
                 };
                 (Kind::ClosePortal { name }, Outputs::None)
             }
-            Statement::Prepare {
-                name, statement, ..
-            } => {
+            Statement::Prepare { name, statement, .. } => {
                 let (_, outs) = match statement.as_ref() {
                     Statement::Query(_)
                     | Statement::Insert(_)
@@ -99,12 +77,7 @@ impl Analyzer<'_> {
                     | Statement::Merge(_) => self.statement(statement)?,
                     other => return unsupported(format!("PREPARE of {}", statement_name(other))),
                 };
-                (
-                    Kind::Prepare {
-                        name: fold_ident(name),
-                    },
-                    outs,
-                )
+                (Kind::Prepare { name: fold_ident(name) }, outs)
             }
             Statement::Execute {
                 name: Some(name),
@@ -123,12 +96,7 @@ impl Analyzer<'_> {
                     self.consume(vec![l], cx, "EXECUTE");
                 }
                 let parts = object_parts(name)?;
-                (
-                    Kind::Execute {
-                        name: parts.join("."),
-                    },
-                    Outputs::Unknown,
-                )
+                (Kind::Execute { name: parts.join(".") }, Outputs::Unknown)
             }
             Statement::Deallocate { name, .. } => {
                 let n = fold_ident(name);
@@ -149,10 +117,10 @@ impl Analyzer<'_> {
                 ..
             } => {
                 let analyze = *analyze
-                    || options.iter().flatten().any(|o| {
-                        fold_ident(&o.name) == "analyze"
-                            && o.arg.as_ref().is_none_or(|a| !is_false(a))
-                    });
+                    || options
+                        .iter()
+                        .flatten()
+                        .any(|o| fold_ident(&o.name) == "analyze" && o.arg.as_ref().is_none_or(|a| !is_false(a)));
                 match statement.as_ref() {
                     Statement::Query(_)
                     | Statement::Insert(_)
@@ -192,9 +160,7 @@ impl Analyzer<'_> {
                 exception,
                 has_end_keyword: false,
                 ..
-            } if statements.is_empty() && exception.is_none() => {
-                (Kind::Transaction(TxControl::Begin), Outputs::None)
-            }
+            } if statements.is_empty() && exception.is_none() => (Kind::Transaction(TxControl::Begin), Outputs::None),
             Statement::Commit { .. } => (Kind::Transaction(TxControl::Commit), Outputs::None),
             Statement::Rollback { savepoint, .. } => {
                 let k = if savepoint.is_some() {
@@ -205,9 +171,7 @@ impl Analyzer<'_> {
                 (Kind::Transaction(k), Outputs::None)
             }
             Statement::Savepoint { .. } => (Kind::Transaction(TxControl::Savepoint), Outputs::None),
-            Statement::ReleaseSavepoint { .. } => {
-                (Kind::Transaction(TxControl::Release), Outputs::None)
-            }
+            Statement::ReleaseSavepoint { .. } => (Kind::Transaction(TxControl::Release), Outputs::None),
             Statement::LISTEN { .. } | Statement::UNLISTEN { .. } => (Kind::Listen, Outputs::None),
             Statement::NOTIFY { .. } => {
                 return unsupported("NOTIFY (a side channel between sessions, like pg_notify)");
@@ -261,11 +225,7 @@ impl Analyzer<'_> {
     }
 
     /// INSERT, UPDATE, DELETE and MERGE (also inside CTEs); returns the RETURNING columns.
-    pub(super) fn dml(
-        &mut self,
-        s: &Statement,
-        parent: Option<&Scope>,
-    ) -> Result<Outputs, AnalyzeError> {
+    pub(super) fn dml(&mut self, s: &Statement, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
         match s {
             Statement::Insert(ins) => {
                 if ins.or.is_some()
@@ -314,9 +274,7 @@ impl Analyzer<'_> {
                     match outs {
                         Outputs::Known(o) => {
                             if o.len() > targets.len() {
-                                return unsupported(
-                                    "INSERT has more expressions than target columns",
-                                );
+                                return unsupported("INSERT has more expressions than target columns");
                             }
                             for (out, col) in o.into_iter().zip(&targets) {
                                 self.consume(
@@ -335,12 +293,11 @@ impl Analyzer<'_> {
                     if let OnConflictAction::DoUpdate(du) = &oc.action {
                         self.write(rel, WriteKind::Update);
                         let mut lvl = level.clone();
-                        let excluded_cols =
-                            self.ctx.catalog.rel(rel).columns.iter().map(|c| EntryCol {
-                                name: c.name.clone(),
-                                lineage: Lineage::constant(),
-                                explicit: true,
-                            });
+                        let excluded_cols = self.ctx.catalog.rel(rel).columns.iter().map(|c| EntryCol {
+                            name: c.name.clone(),
+                            lineage: Lineage::constant(),
+                            explicit: true,
+                        });
                         lvl.entries.push(Entry {
                             alias: "excluded".into(),
                             schema: None,
@@ -368,8 +325,7 @@ impl Analyzer<'_> {
                 {
                     return unsupported("UPDATE clause");
                 }
-                let (rel, mut level) =
-                    self.dml_target(&u.table.relation, !u.table.joins.is_empty())?;
+                let (rel, mut level) = self.dml_target(&u.table.relation, !u.table.joins.is_empty())?;
                 self.write(rel, WriteKind::Update);
                 let table = self.ctx.catalog.rel(rel).name.to_string();
                 let target_only = level.clone();
@@ -380,9 +336,7 @@ impl Analyzer<'_> {
                         level.entries.extend(from.entries);
                         level.merged.extend(from.merged);
                     }
-                    Some(UpdateTableFromKind::BeforeSet(_)) => {
-                        return unsupported("UPDATE FROM before SET")
-                    }
+                    Some(UpdateTableFromKind::BeforeSet(_)) => return unsupported("UPDATE FROM before SET"),
                 }
                 let scope = Scope::new(level, parent);
                 self.assignments(&u.assignments, &scope, &table)?;
@@ -485,11 +439,7 @@ impl Analyzer<'_> {
         }
     }
 
-    fn table_source(
-        &mut self,
-        tf: &TableFactor,
-        parent: Option<&Scope>,
-    ) -> Result<Level, AnalyzeError> {
+    fn table_source(&mut self, tf: &TableFactor, parent: Option<&Scope>) -> Result<Level, AnalyzeError> {
         let twj = sqlparser::ast::TableWithJoins {
             relation: tf.clone(),
             joins: Vec::new(),
@@ -505,11 +455,7 @@ impl Analyzer<'_> {
     }
 
     /// The written table of UPDATE/DELETE/MERGE: a plain relation with an optional alias.
-    fn dml_target(
-        &mut self,
-        tf: &TableFactor,
-        has_joins: bool,
-    ) -> Result<(RelId, Level), AnalyzeError> {
+    fn dml_target(&mut self, tf: &TableFactor, has_joins: bool) -> Result<(RelId, Level), AnalyzeError> {
         let TableFactor::Table {
             name,
             alias,
@@ -541,12 +487,7 @@ impl Analyzer<'_> {
         self.relation_level(rel, alias.as_ref(), &[])
     }
 
-    fn assignments(
-        &mut self,
-        list: &[Assignment],
-        scope: &Scope,
-        table: &str,
-    ) -> Result<(), AnalyzeError> {
+    fn assignments(&mut self, list: &[Assignment], scope: &Scope, table: &str) -> Result<(), AnalyzeError> {
         let cx = Cx::new(Clause::WriteSource);
         for a in list {
             let targets = match &a.target {
@@ -627,10 +568,7 @@ impl Analyzer<'_> {
         let format = copy_format(options, legacy)?;
         let outs = match source {
             CopySource::Query(q) => self.query(q, None)?,
-            CopySource::Table {
-                table_name,
-                columns,
-            } => {
+            CopySource::Table { table_name, columns } => {
                 let rel = self.resolve_relation(&object_parts(table_name)?)?;
                 self.facts.touch(rel);
                 let r = self.ctx.catalog.rel(rel);
@@ -669,9 +607,7 @@ fn search_path_values(values: &[Expr]) -> PathChange {
     let mut out = Vec::new();
     for v in values {
         match v {
-            Expr::Identifier(i)
-                if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") =>
-            {
+            Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") => {
                 return PathChange::Reset
             }
             Expr::Identifier(i) => out.push(fold_ident(i)),
@@ -692,13 +628,9 @@ fn one_byte(c: char, what: &str) -> Result<u8, AnalyzeError> {
     }
 }
 
-fn copy_format(
-    options: &[CopyOption],
-    legacy: &[CopyLegacyOption],
-) -> Result<CopyOut, AnalyzeError> {
+fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<CopyOut, AnalyzeError> {
     let mut kind = "text".to_owned();
-    let (mut delimiter, mut null, mut quote, mut escape, mut header) =
-        (None, None, None, None, false);
+    let (mut delimiter, mut null, mut quote, mut escape, mut header) = (None, None, None, None, false);
     for o in options {
         match o {
             CopyOption::Format(f) => kind = f.value.to_ascii_lowercase(),
@@ -729,8 +661,7 @@ fn copy_format(
                         CopyLegacyCsvOption::Header => header = true,
                         CopyLegacyCsvOption::Quote(q) => quote = Some(one_byte(*q, "QUOTE")?),
                         CopyLegacyCsvOption::Escape(e) => escape = Some(one_byte(*e, "ESCAPE")?),
-                        CopyLegacyCsvOption::ForceQuote(_)
-                        | CopyLegacyCsvOption::ForceNotNull(_) => {}
+                        CopyLegacyCsvOption::ForceQuote(_) | CopyLegacyCsvOption::ForceNotNull(_) => {}
                     }
                 }
             }

@@ -1,6 +1,8 @@
 //! The audit trail: events from sessions → bounded channel → JSON-lines writer with a SHA-256 hash chain.
 
+pub mod db;
 pub mod event;
+pub mod verify;
 pub mod writer;
 
 pub use event::{Decision, Event, Record};

@@ -58,15 +58,18 @@ pub fn tail_of(path: &Path) -> std::io::Result<(u64, String)> {
     match last {
         None => Ok((0, GENESIS.to_owned())),
         Some(l) => {
-            let e: Event = serde_json::from_str(&l).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("last audit line: {e}"),
-                )
-            })?;
+            let e: Event = serde_json::from_str(&l)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("last audit line: {e}")))?;
             Ok((e.seq, e.hash.unwrap_or_default()))
         }
     }
+}
+
+/// Where the writer records the end of the chain: `FILE.head` beside `FILE`.
+pub fn anchor_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".head");
+    PathBuf::from(s)
 }
 
 /// The destination of the trail.
@@ -78,6 +81,8 @@ pub enum Target {
 struct Writer {
     target: Target,
     file: Option<std::fs::File>,
+    /// (device, inode) of the open file, to notice when the path no longer names it.
+    identity: Option<(u64, u64)>,
     seq: u64,
     prev: String,
     rotate_bytes: u64,
@@ -88,17 +93,45 @@ struct Writer {
 
 impl Writer {
     fn open(&mut self) -> std::io::Result<()> {
+        use std::os::unix::fs::MetadataExt;
         if let Target::File(p) = &self.target {
+            // A deleted or replaced trail must not swallow events into an unlinked file.
+            if let (Some(_), Some(id)) = (&self.file, self.identity) {
+                let same = std::fs::metadata(p).map(|m| (m.dev(), m.ino()) == id).unwrap_or(false);
+                if !same {
+                    tracing::error!(path = %p.display(), "the audit file was deleted or replaced; continuing the chain in a new file");
+                    self.file = None;
+                }
+            }
             if self.file.is_none() {
-                let f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)?;
-                self.size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                let f = std::fs::OpenOptions::new().create(true).append(true).open(p)?;
+                let m = f.metadata()?;
+                if !m.is_file() {
+                    return Err(std::io::Error::other("the audit path is not a regular file"));
+                }
+                self.size = m.len();
+                self.identity = Some((m.dev(), m.ino()));
                 self.file = Some(f);
             }
         }
         Ok(())
+    }
+
+    /// Records the chain's end beside the file, so a verifier can tell when lines were cut off the end.
+    fn write_anchor(&self) -> std::io::Result<()> {
+        let Target::File(p) = &self.target else { return Ok(()) };
+        let anchor = anchor_path(p);
+        let mut tmp = anchor.clone().into_os_string();
+        tmp.push(".tmp");
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        std::fs::write(
+            &tmp,
+            serde_json::json!({"file": name, "seq": self.seq, "hash": self.prev}).to_string(),
+        )?;
+        std::fs::rename(tmp, anchor)
     }
 
     /// Moves a full file aside as `NAME.N` (N = first free number) and starts a new one whose first
@@ -144,6 +177,7 @@ impl Writer {
         self.size += bytes.len() as u64;
         self.seq = event.seq;
         self.prev = event.hash.clone().unwrap_or_default();
+        self.write_anchor()?;
         if let Some(x) = &self.extra {
             let _ = x.try_send(event);
         }
@@ -171,6 +205,7 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
     let mut w = Writer {
         target: opts.target,
         file: None,
+        identity: None,
         seq,
         prev,
         rotate_bytes: opts.rotate_bytes,

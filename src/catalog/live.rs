@@ -103,14 +103,14 @@ pub async fn connect(config: &crate::config::Config) -> Result<Client, CatalogEr
         pg.password(pw);
     }
     let addr = format!("{}:{}", config.upstream.host, config.upstream.port);
-    let (client, conn) =
-        pg.connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|source| CatalogError::Connect {
-                addr,
-                user: config.catalog.user.clone(),
-                source,
-            })?;
+    let (client, conn) = pg
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|source| CatalogError::Connect {
+            addr,
+            user: config.catalog.user.clone(),
+            source,
+        })?;
     tokio::spawn(async move {
         let _ = conn.await;
     });

@@ -91,10 +91,7 @@ impl Catalog {
         if rel.oid != 0 {
             self.by_oid.insert(rel.oid, id);
         }
-        self.by_bare_name
-            .entry(rel.name.name.clone())
-            .or_default()
-            .push(id);
+        self.by_bare_name.entry(rel.name.name.clone()).or_default().push(id);
         self.relations.push(rel);
         id
     }
@@ -111,10 +108,7 @@ impl Catalog {
     }
 
     pub fn relations(&self) -> impl Iterator<Item = (RelId, &Relation)> {
-        self.relations
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (i as RelId, r))
+        self.relations.iter().enumerate().map(|(i, r)| (i as RelId, r))
     }
 
     pub fn lookup(&self, q: &QName) -> Option<RelId> {
@@ -131,10 +125,7 @@ impl Catalog {
 
     /// Relations named `name` in any schema.
     pub fn named(&self, name: &str) -> &[RelId] {
-        self.by_bare_name
-            .get(name)
-            .map(Vec::as_slice)
-            .unwrap_or(&[])
+        self.by_bare_name.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
     /// Schemas defining a function called `name`.
@@ -213,10 +204,7 @@ pub fn parse_search_path(setting: &str) -> Vec<String> {
 }
 
 /// Opens the proxy's metadata connection and reads a snapshot.
-pub async fn connect_and_load(
-    config: &crate::config::Config,
-    generation: u64,
-) -> Result<Catalog, live::CatalogError> {
+pub async fn connect_and_load(config: &crate::config::Config, generation: u64) -> Result<Catalog, live::CatalogError> {
     let client = live::connect(config).await?;
     let mut client = client;
     live::load(&mut client, generation).await
@@ -228,10 +216,7 @@ mod tests {
 
     #[test]
     fn search_path_parsing() {
-        assert_eq!(
-            parse_search_path("\"$user\", public"),
-            vec!["$user", "public"]
-        );
+        assert_eq!(parse_search_path("\"$user\", public"), vec!["$user", "public"]);
         assert_eq!(
             parse_search_path("Stadtwerke,\"My \"\"S\"\"\""),
             vec!["stadtwerke", "My \"S\""]

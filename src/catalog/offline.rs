@@ -53,10 +53,7 @@ pub(super) fn add_system_snapshot(catalog: &mut Catalog) {
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaFileError {
     #[error("cannot read schema file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("schema file {path}: {problem}")]
     Parse { path: String, problem: String },
 }
@@ -66,13 +63,12 @@ pub enum SchemaFileError {
 pub fn from_schema_sql(sql: &str, path: &str) -> Result<Catalog, SchemaFileError> {
     let mut catalog = Catalog::default().with_system_snapshot();
     let dialect = PostgreSqlDialect {};
-    let mut parser =
-        Parser::new(&dialect)
-            .try_with_sql(sql)
-            .map_err(|e| SchemaFileError::Parse {
-                path: path.to_owned(),
-                problem: e.to_string(),
-            })?;
+    let mut parser = Parser::new(&dialect)
+        .try_with_sql(sql)
+        .map_err(|e| SchemaFileError::Parse {
+            path: path.to_owned(),
+            problem: e.to_string(),
+        })?;
     let mut views = Vec::new();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
@@ -156,21 +152,12 @@ fn collect(catalog: &mut Catalog, stmt: Statement, views: &mut Vec<PendingView>)
             let cols = t
                 .columns
                 .iter()
-                .map(|c| {
-                    (
-                        crate::analyze::fold_ident(&c.name),
-                        type_oid(&c.data_type.to_string()),
-                    )
-                })
+                .map(|c| (crate::analyze::fold_ident(&c.name), type_oid(&c.data_type.to_string())))
                 .collect();
             add(catalog, qname(&t.name), RelKind::Table, cols);
         }
         Statement::CreateView(v) => {
-            let cols = v
-                .columns
-                .iter()
-                .map(|c| crate::analyze::fold_ident(&c.name))
-                .collect();
+            let cols = v.columns.iter().map(|c| crate::analyze::fold_ident(&c.name)).collect();
             let kind = if v.materialized {
                 RelKind::MaterializedView
             } else {

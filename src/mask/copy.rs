@@ -55,10 +55,7 @@ pub enum CopyRowError {
 ///
 /// A row always has at least one field, so an empty line reads as one empty field; only the caller
 /// knows whether the table has zero columns.
-pub fn split_row<'a>(
-    fmt: &CopyFormat,
-    row: &'a [u8],
-) -> Result<(Vec<Field<'a>>, &'a [u8]), CopyRowError> {
+pub fn split_row<'a>(fmt: &CopyFormat, row: &'a [u8]) -> Result<(Vec<Field<'a>>, &'a [u8]), CopyRowError> {
     match fmt {
         CopyFormat::Text { delimiter, null } => split_text(*delimiter, null, row),
         CopyFormat::Csv {
@@ -73,9 +70,7 @@ pub fn split_row<'a>(
 /// Appends `value` (None = NULL) encoded as one field of `fmt` to `out` (no delimiter, no terminator).
 pub fn encode_field(fmt: &CopyFormat, value: Option<&[u8]>, out: &mut Vec<u8>) {
     match (fmt, value) {
-        (CopyFormat::Text { null, .. } | CopyFormat::Csv { null, .. }, None) => {
-            out.extend_from_slice(null)
-        }
+        (CopyFormat::Text { null, .. } | CopyFormat::Csv { null, .. }, None) => out.extend_from_slice(null),
         (CopyFormat::Text { delimiter, null }, Some(v)) => encode_text(*delimiter, null, v, out),
         (
             CopyFormat::Csv {
@@ -98,11 +93,7 @@ fn terminator(row: &[u8], at: usize) -> Result<&[u8], CopyRowError> {
     }
 }
 
-fn split_text<'a>(
-    delim: u8,
-    null: &[u8],
-    row: &'a [u8],
-) -> Result<(Vec<Field<'a>>, &'a [u8]), CopyRowError> {
+fn split_text<'a>(delim: u8, null: &[u8], row: &'a [u8]) -> Result<(Vec<Field<'a>>, &'a [u8]), CopyRowError> {
     let mut fields = Vec::new();
     let (mut start, mut i, mut escaped) = (0, 0, false);
     let field = |raw: &'a [u8], escaped: bool| Field {
@@ -278,10 +269,7 @@ fn split_csv<'a>(
 
 fn decode_csv<'a>(quote: u8, escape: u8, raw: &'a [u8]) -> Cow<'a, [u8]> {
     // The common `"plain text"` shape needs no copy.
-    if let Some(inner) = raw
-        .strip_prefix(&[quote])
-        .and_then(|r| r.strip_suffix(&[quote]))
-    {
+    if let Some(inner) = raw.strip_prefix(&[quote]).and_then(|r| r.strip_suffix(&[quote])) {
         if !inner.iter().any(|&b| b == quote || b == escape) {
             return Cow::Borrowed(inner);
         }
@@ -350,11 +338,7 @@ mod tests {
         split_row(fmt, row).unwrap_or_else(|e| panic!("{e} in {:?}", String::from_utf8_lossy(row)))
     }
     fn rejoin(fields: &[Field<'_>], delim: u8, term: &[u8]) -> Vec<u8> {
-        let mut row = fields
-            .iter()
-            .map(|f| f.raw)
-            .collect::<Vec<_>>()
-            .join(&delim);
+        let mut row = fields.iter().map(|f| f.raw).collect::<Vec<_>>().join(&delim);
         row.extend_from_slice(term);
         row
     }
@@ -527,12 +511,7 @@ mod tests {
                 let row = encode_row(&fmt, &[v]);
                 let (fields, term) = split_ok(&fmt, &row);
                 assert_eq!(term, b"\n");
-                assert_eq!(
-                    values(&fields),
-                    [v],
-                    "{fmt:?} {:?}",
-                    String::from_utf8_lossy(&row)
-                );
+                assert_eq!(values(&fields), [v], "{fmt:?} {:?}", String::from_utf8_lossy(&row));
             }
         }
     }
@@ -554,11 +533,7 @@ mod tests {
                     .map(|_| match next(8) {
                         0 => None,
                         1 => Some(TRICKY[next(TRICKY.len())].to_vec()),
-                        _ => Some(
-                            (0..next(7))
-                                .map(|_| alphabet[next(alphabet.len())])
-                                .collect(),
-                        ),
+                        _ => Some((0..next(7)).map(|_| alphabet[next(alphabet.len())]).collect()),
                     })
                     .filter(|v| representable(&fmt, v.as_deref()))
                     .collect();
@@ -568,12 +543,7 @@ mod tests {
                 }
                 let row = encode_row(&fmt, &vals);
                 let (fields, term) = split_ok(&fmt, &row);
-                assert_eq!(
-                    values(&fields),
-                    vals,
-                    "{fmt:?} {:?}",
-                    String::from_utf8_lossy(&row)
-                );
+                assert_eq!(values(&fields), vals, "{fmt:?} {:?}", String::from_utf8_lossy(&row));
                 // Re-encoding the decoded values reproduces the row byte for byte.
                 assert_eq!(encode_row(&fmt, &values(&fields)), row);
                 assert_eq!(term, b"\n");
@@ -596,9 +566,7 @@ mod tests {
                     .collect();
                 if let Ok((fields, term)) = split_row(&fmt, &row) {
                     let delim = match &fmt {
-                        CopyFormat::Text { delimiter, .. } | CopyFormat::Csv { delimiter, .. } => {
-                            *delimiter
-                        }
+                        CopyFormat::Text { delimiter, .. } | CopyFormat::Csv { delimiter, .. } => *delimiter,
                     };
                     assert_eq!(rejoin(&fields, delim, term), row);
                 }

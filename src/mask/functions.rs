@@ -7,8 +7,7 @@ use std::str::FromStr;
 
 /// Fixed-width output so a redacted value leaks nothing about its length; also the fail-closed answer.
 const STARS: &[u8] = b"****";
-const KNOWN_MASKS: &str =
-    "redact, null, first(n), last(n), email, iban, year, round(n), pseudonym, constant('text')";
+const KNOWN_MASKS: &str = "redact, null, first(n), last(n), email, iban, year, round(n), pseudonym, constant('text')";
 /// Keeps step arithmetic inside u64/u128 and output inside a fixed stack buffer.
 const MAX_STEP_DIGITS: usize = 18;
 
@@ -228,9 +227,7 @@ impl Mask {
                 });
             }
             Mask::Last(n) => star_alnum(value, out, |i, total| i >= total.saturating_sub(*n)),
-            Mask::Iban => star_alnum(value, out, |i, total| {
-                total > 8 && (i < 4 || i >= total - 4)
-            }),
+            Mask::Iban => star_alnum(value, out, |i, total| total > 8 && (i < 4 || i >= total - 4)),
             Mask::Email => email(value, out),
             Mask::Year => year(value, out),
             Mask::Round(step) => round(*step, value, out),
@@ -303,11 +300,7 @@ fn for_each_char(value: &[u8], mut f: impl FnMut(char)) {
 
 fn first_char(value: &[u8]) -> Option<char> {
     let chunk = value.utf8_chunks().next()?;
-    chunk
-        .valid()
-        .chars()
-        .next()
-        .or(Some(char::REPLACEMENT_CHARACTER))
+    chunk.valid().chars().next().or(Some(char::REPLACEMENT_CHARACTER))
 }
 
 fn push_char(out: &mut Vec<u8>, c: char) {
@@ -359,9 +352,10 @@ fn year(value: &[u8], out: &mut Vec<u8>) {
             .get(i..)
             .map_or(0, |r| r.iter().take_while(|b| b.is_ascii_digit()).count());
         // Postgres DateStyle prints `13:45:00.123456 1984`: fractional seconds come before the year.
-        let fraction = i.checked_sub(4).and_then(|s| v.get(s..i)).is_some_and(
-            |p| matches!(p, [b':', d, e, b'.'] if d.is_ascii_digit() && e.is_ascii_digit()),
-        );
+        let fraction = i
+            .checked_sub(4)
+            .and_then(|s| v.get(s..i))
+            .is_some_and(|p| matches!(p, [b':', d, e, b'.'] if d.is_ascii_digit() && e.is_ascii_digit()));
         if run >= 4 && !fraction {
             if let Some(digits) = v.get(i..i + run) {
                 out.extend_from_slice(digits);
@@ -400,11 +394,7 @@ fn round_decimal(v: &[u8], step: RoundStep) -> Option<(bool, u128)> {
         Some(p) => (mantissa.get(..p)?, mantissa.get(p + 1..)?),
         None => (mantissa, &b""[..]),
     };
-    let digits = || {
-        int.iter()
-            .chain(frac)
-            .map(|b| u128::from(b.wrapping_sub(b'0')))
-    };
+    let digits = || int.iter().chain(frac).map(|b| u128::from(b.wrapping_sub(b'0')));
     if int.len() + frac.len() == 0 || !int.iter().chain(frac).all(u8::is_ascii_digit) {
         return None;
     }
@@ -450,9 +440,9 @@ fn parse_exponent(s: &[u8]) -> Option<i64> {
         return None;
     }
     // Anything past a million digits already over- or underflows, so saturate rather than fail.
-    let e = digits.iter().fold(0i64, |acc, b| {
-        (acc * 10 + i64::from(b - b'0')).min(1_000_000)
-    });
+    let e = digits
+        .iter()
+        .fold(0i64, |acc, b| (acc * 10 + i64::from(b - b'0')).min(1_000_000));
     Some(if negative { -e } else { e })
 }
 

@@ -4,11 +4,7 @@
 
 /// Redacts the fields of an ErrorResponse or NoticeResponse; returns None when nothing changed.
 pub fn redact(fields: &[(u8, &str)]) -> Option<Vec<(u8, String)>> {
-    let code = fields
-        .iter()
-        .find(|(c, _)| *c == b'C')
-        .map(|(_, v)| *v)
-        .unwrap_or("");
+    let code = fields.iter().find(|(c, _)| *c == b'C').map(|(_, v)| *v).unwrap_or("");
     let class = code.get(..2).unwrap_or("");
     let withheld_message = matches!(class, "22" | "23" | "P0");
     let needs = fields
@@ -20,10 +16,7 @@ pub fn redact(fields: &[(u8, &str)]) -> Option<Vec<(u8, String)>> {
     let mut out = Vec::with_capacity(fields.len());
     for (c, v) in fields {
         match c {
-            b'D' => out.push((
-                *c,
-                "detail withheld by unscharf (it may contain row values)".to_owned(),
-            )),
+            b'D' => out.push((*c, "detail withheld by unscharf (it may contain row values)".to_owned())),
             b'W' => out.push((*c, "context withheld by unscharf".to_owned())),
             b'q' | b'p' => {}
             b'M' if withheld_message => out.push((*c, withheld(class, code))),
@@ -55,10 +48,7 @@ mod tests {
                 b'M',
                 "duplicate key value violates unique constraint \"leads_email_key\"",
             ),
-            (
-                b'D',
-                "Key (email)=(anna.schmidt@example.org) already exists.",
-            ),
+            (b'D', "Key (email)=(anna.schmidt@example.org) already exists."),
             (b's', "zeitung"),
             (b'n', "leads_email_key"),
         ];

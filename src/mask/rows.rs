@@ -23,9 +23,7 @@ pub enum RowError {
 }
 
 fn visible(plan: &[ColAction]) -> usize {
-    plan.iter()
-        .filter(|a| !matches!(a, ColAction::Drop))
-        .count()
+    plan.iter().filter(|a| !matches!(a, ColAction::Drop)).count()
 }
 
 /// Writes the rewritten DataRow (a whole frame) for `body` under `plan` to `out`.
@@ -169,10 +167,7 @@ pub fn rewrite_copy_row(
         match (action, &field.value) {
             (ColAction::Mask(m), Some(v)) => {
                 scratch.clear();
-                let value = m
-                    .mask
-                    .apply(v, m.key.as_ref(), scratch)
-                    .then_some(scratch.as_slice());
+                let value = m.mask.apply(v, m.key.as_ref(), scratch).then_some(scratch.as_slice());
                 encode_field(fmt, value, out);
             }
             _ => out.extend_from_slice(field.raw),
@@ -255,36 +250,18 @@ mod tests {
             type_mod: -1,
             format: 1,
         };
-        let fields = vec![
-            f(b"no", 23),
-            f(b"phone", 25),
-            f(b"birth", 1082),
-            f(b"n", 23),
-        ];
-        let plan = [
-            ColAction::Pass,
-            mask("last(3)"),
-            ColAction::Drop,
-            mask("null"),
-        ];
+        let fields = vec![f(b"no", 23), f(b"phone", 25), f(b"birth", 1082), f(b"n", 23)];
+        let plan = [ColAction::Pass, mask("last(3)"), ColAction::Drop, mask("null")];
         let out = rewrite_row_description(&fields, &plan, |i| if i == 0 { 1 } else { 0 }).unwrap();
         assert_eq!(out.len(), 3);
         assert_eq!((out[0].type_oid, out[0].format), (23, 1));
-        assert_eq!(
-            (out[1].type_oid, out[1].type_len, out[1].format),
-            (TEXT_OID, -1, 0)
-        );
+        assert_eq!((out[1].type_oid, out[1].type_len, out[1].format), (TEXT_OID, -1, 0));
         assert_eq!(out[2].type_oid, 23, "the null mask keeps the type");
     }
 
     #[test]
     fn bind_formats_fetch_masked_columns_as_text() {
-        let plan = [
-            ColAction::Pass,
-            mask("iban"),
-            ColAction::Drop,
-            ColAction::Pass,
-        ];
+        let plan = [ColAction::Pass, mask("iban"), ColAction::Drop, ColAction::Pass];
         let b = |fmts: &[i16]| {
             let mut v = b"\0s\0\0\0\0\0".to_vec();
             v.extend_from_slice(&(fmts.len() as i16).to_be_bytes());
@@ -304,17 +281,11 @@ mod tests {
             Some(vec![1, 0, 0, 0])
         );
         let text = b(&[]);
-        assert_eq!(
-            upstream_formats(&plan, &bind(&text).unwrap()).unwrap(),
-            None
-        );
+        assert_eq!(upstream_formats(&plan, &bind(&text).unwrap()).unwrap(), None);
         let wrong = b(&[1, 1]);
         assert!(upstream_formats(&plan, &bind(&wrong).unwrap()).is_err());
         let pass = [ColAction::Pass, ColAction::Pass];
-        assert_eq!(
-            upstream_formats(&pass, &bind(&all_binary).unwrap()).unwrap(),
-            None
-        );
+        assert_eq!(upstream_formats(&pass, &bind(&all_binary).unwrap()).unwrap(), None);
     }
 
     #[test]
@@ -339,18 +310,8 @@ mod tests {
             &mut Vec::new(),
         )
         .unwrap();
-        assert_eq!(
-            out, b"\"a,b\",\n",
-            "NULL stays NULL, untouched fields keep their bytes"
-        );
-        assert!(rewrite_copy_row(
-            &CopyFormat::text_default(),
-            b"1\n",
-            &plan,
-            &mut out,
-            &mut Vec::new()
-        )
-        .is_err());
+        assert_eq!(out, b"\"a,b\",\n", "NULL stays NULL, untouched fields keep their bytes");
+        assert!(rewrite_copy_row(&CopyFormat::text_default(), b"1\n", &plan, &mut out, &mut Vec::new()).is_err());
         let _ = Mask::Redact;
     }
 }

@@ -74,12 +74,10 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
 ];
 
 pub fn is_forbidden_function(name: &str) -> bool {
-    FORBIDDEN_FUNCTIONS
-        .iter()
-        .any(|p| match p.strip_suffix('*') {
-            Some(prefix) => name.starts_with(prefix),
-            None => name == *p,
-        })
+    FORBIDDEN_FUNCTIONS.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == *p,
+    })
 }
 
 /// What to do with one result column.
@@ -117,17 +115,11 @@ pub struct Plan {
 
 impl Plan {
     pub fn masked(&self) -> bool {
-        self.columns
-            .iter()
-            .flatten()
-            .any(|c| matches!(c, ColAction::Mask(_)))
+        self.columns.iter().flatten().any(|c| matches!(c, ColAction::Mask(_)))
     }
 
     pub fn dropped(&self) -> bool {
-        self.columns
-            .iter()
-            .flatten()
-            .any(|c| matches!(c, ColAction::Drop))
+        self.columns.iter().flatten().any(|c| matches!(c, ColAction::Drop))
     }
 }
 
@@ -169,10 +161,7 @@ impl DecideCtx<'_> {
         format!(
             "{}.{}",
             r.name,
-            r.columns
-                .get(c.col as usize)
-                .map(|c| c.name.as_str())
-                .unwrap_or("?")
+            r.columns.get(c.col as usize).map(|c| c.name.as_str()).unwrap_or("?")
         )
     }
 
@@ -261,10 +250,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     for &c in &campaigns {
         let camp = &cx.policy.campaigns[c];
         if camp.ended(cx.today) {
-            let end = camp
-                .contract_ends
-                .map(|d| d.to_string())
-                .unwrap_or_default();
+            let end = camp.contract_ends.map(|d| d.to_string()).unwrap_or_default();
             return refuse(
                 Reason::ContractEnded,
                 format!(
@@ -307,11 +293,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
             if crate::catalog::is_system_schema(schema) {
                 continue;
             }
-            if !cx
-                .purpose
-                .functions
-                .contains(&QName::new(schema, &func.name))
-            {
+            if !cx.purpose.functions.contains(&QName::new(schema, &func.name)) {
                 return refuse(
                     Reason::ForbiddenFunction,
                     format!(
@@ -395,10 +377,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     let read_rels: Vec<usize> = f
         .relations
         .iter()
-        .filter(|r| {
-            !f.writes.iter().any(|(w, _)| w == *r)
-                || !matches!(f.kind, Kind::Insert | Kind::CopyFrom)
-        })
+        .filter(|r| !f.writes.iter().any(|(w, _)| w == *r) || !matches!(f.kind, Kind::Insert | Kind::CopyFrom))
         .filter_map(|&r| match cx.class(r) {
             Class::Campaign(c, _) => Some(c),
             _ => None,
@@ -455,10 +434,7 @@ fn plan_outputs(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Option<Vec<Col
                     };
                     return Err(Refusal::new(
                         Reason::ProtectedColumn,
-                        format!(
-                            "column {} is not visible to purpose {purpose}{hint}",
-                            cx.column_name(c)
-                        ),
+                        format!("column {} is not visible to purpose {purpose}{hint}", cx.column_name(c)),
                     ));
                 }
                 ColumnRule::Drop => ColAction::Drop,
@@ -502,10 +478,7 @@ impl Guard {
             if r.is_system() || r.oid == 0 {
                 continue;
             }
-            let grant = policy
-                .shared
-                .get(&r.name)
-                .or_else(|| purpose.tables.get(&r.name));
+            let grant = policy.shared.get(&r.name).or_else(|| purpose.tables.get(&r.name));
             let entry = match grant {
                 None => GuardTable::Forbidden,
                 Some(g) => {

@@ -53,19 +53,15 @@ pub fn load_dir(dir: &Path, pseudonym_master: Option<&[u8]>) -> Result<PolicySet
             problem,
         }])
     };
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| dir_err(format!("cannot read directory: {e}")))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| dir_err(format!("cannot read directory: {e}")))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
-        })
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
         .collect();
     paths.sort();
     let mut sources = Vec::new();
     for path in paths {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| dir_err(format!("{}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| dir_err(format!("{}: {e}", path.display())))?;
         sources.push(Source { path, text });
     }
     if sources.is_empty() {
@@ -75,10 +71,7 @@ pub fn load_dir(dir: &Path, pseudonym_master: Option<&[u8]>) -> Result<PolicySet
 }
 
 /// Loads policies from in-memory (name, text) pairs; used by tests and tools.
-pub fn load_texts(
-    files: &[(&str, &str)],
-    pseudonym_master: Option<&[u8]>,
-) -> Result<PolicySet, PolicyErrors> {
+pub fn load_texts(files: &[(&str, &str)], pseudonym_master: Option<&[u8]>) -> Result<PolicySet, PolicyErrors> {
     let sources: Vec<Source> = files
         .iter()
         .map(|(n, t)| Source {
@@ -117,10 +110,7 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
     for (src_i, file) in &campaigns {
         let src = &sources[*src_i];
         if set.campaigns.iter().any(|c| c.name == file.campaign) {
-            errors.push(src.err(
-                "campaign",
-                format!("campaign `{}` is defined twice", file.campaign),
-            ));
+            errors.push(src.err("campaign", format!("campaign `{}` is defined twice", file.campaign)));
             continue;
         }
         let idx = set.campaigns.len();
@@ -128,10 +118,7 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
             match parse_pattern(pattern) {
                 Err(p) => errors.push(src.err(&format!("tables → {pattern}"), p)),
                 Ok(_) => {
-                    if let Some((other, oc, _)) = claimed
-                        .iter()
-                        .find(|(o, _, _)| patterns_overlap(o, pattern))
-                    {
+                    if let Some((other, oc, _)) = claimed.iter().find(|(o, _, _)| patterns_overlap(o, pattern)) {
                         errors.push(src.err(
                             &format!("tables → {pattern}"),
                             format!(
@@ -150,7 +137,10 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
             .flat_map(|p| p.tables.values())
             .any(spec_uses_pseudonym);
         if needs_key && master.is_none() {
-            errors.push(src.err("mask", "the pseudonym mask needs a secret: set the environment variable named by pseudonym_key_env"));
+            errors.push(src.err(
+                "mask",
+                "the pseudonym mask needs a secret: set the environment variable named by pseudonym_key_env",
+            ));
         }
         set.campaigns.push(Campaign {
             name: file.campaign.clone(),
@@ -215,17 +205,14 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
                     Ok(q) => grants.push((key, table, q, grant(tspec))),
                 }
             }
-            let purpose = set
-                .purposes
-                .entry(pname.clone())
-                .or_insert_with(|| Purpose {
-                    name: pname.clone(),
-                    description: String::new(),
-                    members: Vec::new(),
-                    tables: HashMap::new(),
-                    functions: HashSet::new(),
-                    defined_in: Vec::new(),
-                });
+            let purpose = set.purposes.entry(pname.clone()).or_insert_with(|| Purpose {
+                name: pname.clone(),
+                description: String::new(),
+                members: Vec::new(),
+                tables: HashMap::new(),
+                functions: HashSet::new(),
+                defined_in: Vec::new(),
+            });
             purpose.defined_in.push(file.campaign.clone());
             if purpose.description.is_empty() {
                 purpose.description = spec.description.clone().unwrap_or_default();
@@ -257,10 +244,7 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
             }
             for (key, table, q, g) in grants {
                 if purpose.tables.insert(q, g).is_some() {
-                    errors.push(src.err(
-                        &key,
-                        format!("`{table}` is granted to purpose `{pname}` twice"),
-                    ));
+                    errors.push(src.err(&key, format!("`{table}` is granted to purpose `{pname}` twice")));
                 }
             }
         }
@@ -287,20 +271,21 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
 }
 
 fn yaml_error(e: crate::yaml::YamlError) -> PolicyError {
-    let key = e.message.split(": ").next().unwrap_or("").to_owned();
+    // serde_yaml puts the key path first ("purposes.p.tables: unknown field ..."); split it off.
+    let (key, problem) = match e.message.split_once(": ") {
+        Some((k, rest)) if !k.contains(' ') => (k.to_owned(), rest.to_owned()),
+        _ => ("(document)".to_owned(), e.message.clone()),
+    };
     PolicyError {
         file: e.file,
         line: e.line,
         key,
-        problem: e.message,
+        problem,
     }
 }
 
 fn campaign_name(campaigns: &[(usize, CampaignFile)], idx: usize) -> String {
-    campaigns
-        .get(idx)
-        .map(|(_, f)| f.campaign.clone())
-        .unwrap_or_default()
+    campaigns.get(idx).map(|(_, f)| f.campaign.clone()).unwrap_or_default()
 }
 
 fn spec_uses_pseudonym(spec: &TableSpec) -> bool {
@@ -322,9 +307,7 @@ fn grant(spec: &TableSpec) -> TableGrant {
     TableGrant {
         columns: match &spec.columns {
             ColumnsSpec::All => Columns::All,
-            ColumnsSpec::Listed(m) => {
-                Columns::Listed(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            }
+            ColumnsSpec::Listed(m) => Columns::Listed(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
         },
         write: spec.write.iter().copied().collect::<BTreeSet<_>>(),
     }
@@ -332,9 +315,7 @@ fn grant(spec: &TableSpec) -> TableGrant {
 
 fn parse_pattern(p: &str) -> Result<(), String> {
     match p.strip_suffix(".*") {
-        Some(schema) if !schema.is_empty() && !schema.contains('.') && !schema.contains('*') => {
-            Ok(())
-        }
+        Some(schema) if !schema.is_empty() && !schema.contains('.') && !schema.contains('*') => Ok(()),
         Some(_) => Err(format!("`{p}`: expected schema.table or schema.*")),
         None => QName::parse(p).map(|_| ()),
     }

@@ -33,16 +33,11 @@ impl QName {
     pub fn parse(s: &str) -> Result<QName, String> {
         match s.split_once('.') {
             Some((schema, name))
-                if !schema.is_empty()
-                    && !name.is_empty()
-                    && !name.contains('.')
-                    && !s.contains('*') =>
+                if !schema.is_empty() && !name.is_empty() && !name.contains('.') && !s.contains('*') =>
             {
                 Ok(QName::new(schema, name))
             }
-            _ => Err(format!(
-                "`{s}`: expected a schema-qualified name like schema.table"
-            )),
+            _ => Err(format!("`{s}`: expected a schema-qualified name like schema.table")),
         }
     }
 }
@@ -159,14 +154,8 @@ impl PolicySet {
     }
 
     /// The purposes a login (with its role memberships) belongs to.
-    pub fn purposes_for<'a>(
-        &'a self,
-        login: &'a str,
-        roles: &'a [String],
-    ) -> impl Iterator<Item = &'a Purpose> + 'a {
-        self.purposes
-            .values()
-            .filter(move |p| p.admits(login, roles))
+    pub fn purposes_for<'a>(&'a self, login: &'a str, roles: &'a [String]) -> impl Iterator<Item = &'a Purpose> + 'a {
+        self.purposes.values().filter(move |p| p.admits(login, roles))
     }
 
     /// Every campaign table pattern and shared table, for `check --live`.

@@ -131,9 +131,7 @@ impl<'de> Deserialize<'de> for ColumnsSpec {
                 if v == "all" {
                     Ok(ColumnsSpec::All)
                 } else {
-                    Err(E::custom(format!(
-                        "`{v}`: expected `all` or a map of column rules"
-                    )))
+                    Err(E::custom(format!("`{v}`: expected `all` or a map of column rules")))
                 }
             }
             fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<ColumnsSpec, A::Error> {

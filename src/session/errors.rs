@@ -51,21 +51,16 @@ pub enum SessionError {
 impl SessionError {
     pub fn sqlstate(&self) -> &'static str {
         match self {
-            SessionError::Startup(_)
-            | SessionError::Frame(_)
-            | SessionError::Wire(_)
-            | SessionError::Protocol(_) => "08P01",
+            SessionError::Startup(_) | SessionError::Frame(_) | SessionError::Wire(_) | SessionError::Protocol(_) => {
+                "08P01"
+            }
             SessionError::Params(_) => "0A000",
             SessionError::TooManyClients(_) => "53300",
             SessionError::StartupTimeout(_) => "08006",
-            SessionError::TlsRequired | SessionError::AuthMethod(_) | SessionError::Purpose(_) => {
-                "28000"
-            }
+            SessionError::TlsRequired | SessionError::AuthMethod(_) | SessionError::Purpose(_) => "28000",
             SessionError::Tls(_) => "08P01",
             SessionError::UpstreamConnect(_) => "08001",
-            SessionError::UpstreamGone
-            | SessionError::UpstreamRefused
-            | SessionError::ClientGone => "08006",
+            SessionError::UpstreamGone | SessionError::UpstreamRefused | SessionError::ClientGone => "08006",
             SessionError::Core(CoreError::CutOff(_)) => "42501",
             SessionError::Core(CoreError::UnsafeSetting(_)) => "0A000",
             SessionError::Core(_) => "08P01",

@@ -30,17 +30,12 @@ use startup::{Negotiated, Started};
 const HIGH_WATER: usize = 256 * 1024;
 
 /// Runs one client connection to its end.
-pub async fn run(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let id = shared.next_session_id();
     let span = tracing::info_span!("session", id, client = %peer, user = tracing::field::Empty, purpose = tracing::field::Empty);
     async move {
         let permit = shared.sessions.clone().try_acquire_owned().ok();
-        let config = shared.config.load_full();
+        let config = shared.state.load_full().config.clone();
         let deadline = Instant::now() + config.limits.startup_timeout();
         let mut cbuf = BytesMut::with_capacity(8 * 1024);
         let negotiated = tokio::time::timeout_at(
@@ -54,14 +49,12 @@ pub async fn run(
         };
         let Some(mut client) = client else { return };
         let msg = match negotiated {
-            Ok(Negotiated::Cancel { pid, secret }) => {
-                return startup::cancel(&shared, pid, secret).await
-            }
+            Ok(Negotiated::Cancel { pid, secret }) => return startup::cancel(&shared, pid, secret).await,
             Ok(Negotiated::Startup(m)) => m,
             Err(e) => return finish(&mut client, e).await,
         };
         if permit.is_none() {
-            Metrics_inc(&shared, |m| &m.sessions_refused);
+            shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
             return finish(
                 &mut client,
                 SessionError::TooManyClients(config.limits.max_client_sessions),
@@ -82,23 +75,17 @@ pub async fn run(
                 .await
             }
             Ok(Err(e)) => {
-                Metrics_inc(&shared, |m| &m.sessions_refused);
+                shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
                 return finish(&mut client, e).await;
             }
             Ok(Ok(s)) => s,
         };
-        Metrics_inc(&shared, |m| &m.sessions_total);
-        shared
-            .metrics
-            .sessions_active
-            .fetch_add(1, Ordering::Relaxed);
+        shared.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
+        shared.metrics.sessions_active.fetch_add(1, Ordering::Relaxed);
         let key = started.proxy_key;
         let result = relay(client, cbuf, started, &shared, shutdown).await;
         shared.forget_cancel_key(key);
-        shared
-            .metrics
-            .sessions_active
-            .fetch_sub(1, Ordering::Relaxed);
+        shared.metrics.sessions_active.fetch_sub(1, Ordering::Relaxed);
         drop(permit);
         if let Err(e) = result {
             tracing::debug!(error = %e, "session ended");
@@ -106,14 +93,6 @@ pub async fn run(
     }
     .instrument(span)
     .await
-}
-
-#[allow(non_snake_case)]
-fn Metrics_inc(
-    shared: &Shared,
-    f: impl Fn(&crate::metrics::Metrics) -> &std::sync::atomic::AtomicU64,
-) {
-    f(&shared.metrics).fetch_add(1, Ordering::Relaxed);
 }
 
 async fn finish(client: &mut Conn, e: SessionError) {
@@ -155,20 +134,26 @@ struct Relay<'a> {
     max_pipeline: usize,
     /// A client frame to handle again after a catalog refresh.
     retry: Option<Frame>,
+    counters: Arc<crate::metrics::PurposeCounters>,
 }
 
 impl Relay<'_> {
     /// The snapshots one message is judged with.
     fn with_env<T>(&mut self, f: impl FnOnce(&mut Core, &Env<'_>, &mut Out) -> T) -> T {
         let shared = self.shared;
-        let policy = shared.policy.load();
+        let state = shared.state.load();
+        let (policy, config) = (&state.policy, &state.config);
         let catalog = shared.catalog.load();
-        let config = shared.config.load();
-        let refuse_all = (!shared.audit.healthy() && config.audit.on_write_failure == crate::config::OnWriteFailure::Refuse).then(|| {
-            Refusal::new(Reason::AuditUnavailable, "the audit trail cannot be written, so unscharf refuses statements until it can")
-        });
+        let refuse_all = (!shared.audit.healthy()
+            && config.audit.on_write_failure == crate::config::OnWriteFailure::Refuse)
+            .then(|| {
+                Refusal::new(
+                    Reason::AuditUnavailable,
+                    "the audit trail cannot be written, so unscharf refuses statements until it can",
+                )
+            });
         let env = Env {
-            policy: &policy,
+            policy,
             catalog: &catalog,
             cache: &shared.cache,
             today: chrono::Local::now().date_naive(),
@@ -179,19 +164,17 @@ impl Relay<'_> {
     }
 
     fn flush_records(&mut self) {
+        let t = std::mem::take(&mut self.out.tally);
+        if t.allowed > 0 {
+            self.counters.allowed.fetch_add(t.allowed as u64, Ordering::Relaxed);
+        }
+        if t.masked > 0 {
+            self.counters.masked.fetch_add(t.masked as u64, Ordering::Relaxed);
+        }
+        for r in t.refused {
+            self.counters.refused[crate::metrics::reason_index(r)].fetch_add(1, Ordering::Relaxed);
+        }
         for r in self.out.records.drain(..) {
-            let m = &self.shared.metrics;
-            match r.decision {
-                crate::audit::Decision::Refused => {
-                    m.statements_refused.fetch_add(1, Ordering::Relaxed)
-                }
-                crate::audit::Decision::Masked => {
-                    m.statements_masked.fetch_add(1, Ordering::Relaxed)
-                }
-                crate::audit::Decision::Allowed => {
-                    m.statements_allowed.fetch_add(1, Ordering::Relaxed)
-                }
-            };
             if r.decision == crate::audit::Decision::Refused {
                 tracing::info!(reason = %r.reason, statement = %r.statement, "refused");
             }
@@ -202,10 +185,7 @@ impl Relay<'_> {
     /// Handles buffered client frames until the core must wait (probe, refresh) or the pipeline is full.
     async fn client_frames(&mut self) -> Result<(), SessionError> {
         loop {
-            if self.core.stalled()
-                || self.core.in_flight() >= self.max_pipeline
-                || self.out.terminate
-            {
+            if self.core.stalled() || self.core.in_flight() >= self.max_pipeline || self.out.terminate {
                 return Ok(());
             }
             let (frame, retried) = match self.retry.take() {
@@ -236,9 +216,7 @@ impl Relay<'_> {
             let r = self.with_env(|core, env, out| core.on_upstream(&frame, env, out));
             if let Err(CoreError::CutOff(why)) = &r {
                 self.shared.metrics.cutoffs.fetch_add(1, Ordering::Relaxed);
-                let rec = self
-                    .core
-                    .cutoff_record(&self.shared.policy.load().version, why);
+                let rec = self.core.cutoff_record(&self.shared.state.load().policy.version, why);
                 self.out.records.push(rec);
                 self.flush_records();
             }
@@ -262,12 +240,13 @@ async fn relay(
     shared: &Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SessionError> {
-    let config = shared.config.load_full();
+    let config = shared.state.load_full().config.clone();
     let (mut cr, mut cw): (BoxRead, BoxWrite) = client.split();
     let (mut ur, mut uw): (BoxRead, BoxWrite) = started.upstream.split();
     let upstream_key = started.upstream_key;
     let mut r = Relay {
         shared,
+        counters: shared.metrics.purpose(&started.core.id.purpose),
         core: started.core,
         out: Out::default(),
         cin: cbuf,
@@ -327,7 +306,11 @@ async fn relay(
                 (_, Event::UpstreamWrote(Err(_))) => return Err(SessionError::UpstreamGone),
                 (Phase::Terminating, Event::UpstreamRead(Ok(0) | Err(_))) => return Ok(()),
                 (_, Event::UpstreamRead(Ok(0) | Err(_))) => return Err(SessionError::UpstreamGone),
-                (_, Event::UpstreamRead(Ok(_))) => r.upstream_frames()?,
+                (_, Event::UpstreamRead(Ok(_))) => {
+                    let t = Instant::now();
+                    r.upstream_frames()?;
+                    shared.metrics.latency.observe(t.elapsed());
+                }
                 (_, Event::ClientRead(Ok(0) | Err(_))) => {
                     // A vanished client must not leave its query running upstream.
                     if !r.core.idle() {
@@ -335,7 +318,12 @@ async fn relay(
                     }
                     return Err(SessionError::ClientGone);
                 }
-                (_, Event::ClientRead(Ok(_))) => last_activity = tokio::time::Instant::now(),
+                (_, Event::ClientRead(Ok(_))) => {
+                    last_activity = tokio::time::Instant::now();
+                    let t = Instant::now();
+                    r.client_frames().await?;
+                    shared.metrics.latency.observe(t.elapsed());
+                }
                 (_, Event::Shutdown) => {
                     phase = Phase::Draining;
                     grace_deadline = tokio::time::Instant::now() + grace;
@@ -357,9 +345,7 @@ async fn relay(
         }
     }
     if !matches!(outcome, Err(SessionError::UpstreamGone)) && phase != Phase::Terminating {
-        let _ = uw
-            .write_all(&crate::wire::frontend::encode::terminate())
-            .await;
+        let _ = uw.write_all(&crate::wire::frontend::encode::terminate()).await;
     }
     let _ = uw.shutdown().await;
     let _ = cw.shutdown().await;

@@ -56,8 +56,7 @@ impl Registry {
     }
 
     pub fn set_portal(&mut self, tag: Tag, name: &str, info: Arc<PortalInfo>) {
-        self.inflight
-            .push_back((tag, Change::SetPortal(name.to_owned(), info)));
+        self.inflight.push_back((tag, Change::SetPortal(name.to_owned(), info)));
     }
 
     pub fn drop_portal(&mut self, tag: Tag, name: Option<&str>) {
@@ -95,8 +94,7 @@ impl Registry {
 
     /// The server did not run message `seq` from statement `from_sub` on: forget those changes.
     pub fn discard(&mut self, seq: u64, from_sub: u32) {
-        self.inflight
-            .retain(|((s, sub), _)| !(*s == seq && *sub >= from_sub));
+        self.inflight.retain(|((s, sub), _)| !(*s == seq && *sub >= from_sub));
     }
 
     /// The statement a name will refer to when the next forwarded message runs.
@@ -125,8 +123,7 @@ impl Registry {
     }
 
     pub fn is_full(&self) -> bool {
-        self.statements.len() + self.inflight.len() >= MAX_ENTRIES
-            || self.portals.len() >= MAX_ENTRIES
+        self.statements.len() + self.inflight.len() >= MAX_ENTRIES || self.portals.len() >= MAX_ENTRIES
     }
 }
 

@@ -58,16 +58,12 @@ pub async fn negotiate(
                 if !buf.is_empty() {
                     return (
                         Some(client),
-                        Err(SessionError::Protocol(
-                            "data after SSLRequest before the answer".into(),
-                        )),
+                        Err(SessionError::Protocol("data after SSLRequest before the answer".into())),
                     );
                 }
                 let tls = shared.tls.load_full();
                 let acceptor = match (&parsed, &*tls, client) {
-                    (StartupPacket::SslRequest, Some(a), Conn::Tcp(tcp)) => {
-                        (a.acceptor.clone(), tcp)
-                    }
+                    (StartupPacket::SslRequest, Some(a), Conn::Tcp(tcp)) => (a.acceptor.clone(), tcp),
                     (_, _, c) => {
                         client = c;
                         if let Err(e) = write_all(&mut client, b"N").await {
@@ -86,9 +82,7 @@ pub async fn negotiate(
                     Err(e) => return (None, Err(SessionError::Tls(e.to_string()))),
                 }
             }
-            StartupPacket::Cancel { pid, secret } => {
-                return (Some(client), Ok(Negotiated::Cancel { pid, secret }))
-            }
+            StartupPacket::Cancel { pid, secret } => return (Some(client), Ok(Negotiated::Cancel { pid, secret })),
             StartupPacket::Startup(m) => return (Some(client), Ok(Negotiated::Startup(m))),
         }
     }
@@ -103,7 +97,7 @@ pub async fn cancel(shared: &Shared, pid: i32, secret: i32) {
 }
 
 pub async fn send_cancel(shared: &Shared, target: CancelTarget) {
-    let config = shared.config.load_full();
+    let config = shared.state.load_full().config.clone();
     if let Ok(Ok(mut s)) = tokio::time::timeout(
         std::time::Duration::from_secs(5),
         TcpStream::connect((config.upstream.host.as_str(), config.upstream.port)),
@@ -111,10 +105,7 @@ pub async fn send_cancel(shared: &Shared, target: CancelTarget) {
     .await
     {
         let _ = s
-            .write_all(&crate::wire::startup::cancel_request(
-                target.pid,
-                target.secret,
-            ))
+            .write_all(&crate::wire::startup::cancel_request(target.pid, target.secret))
             .await;
         let _ = s.shutdown().await;
     }
@@ -139,7 +130,8 @@ pub async fn authenticate(
     session: u64,
     shared: &Arc<Shared>,
 ) -> Result<Started, SessionError> {
-    let config = shared.config.load_full();
+    let state = shared.state.load_full();
+    let config = &state.config;
     if let Some(tls) = &*shared.tls.load_full() {
         if tls.require && !client.is_tls() {
             return Err(SessionError::TlsRequired);
@@ -169,15 +161,11 @@ pub async fn authenticate(
                 let code = be::auth_code(f.body())?;
                 match code {
                     0 => {
-                        write_all(client, &f.raw)
-                            .await
-                            .map_err(|_| SessionError::ClientGone)?;
+                        write_all(client, &f.raw).await.map_err(|_| SessionError::ClientGone)?;
                         break;
                     }
                     3 | 5 | 11 => {
-                        write_all(client, &f.raw)
-                            .await
-                            .map_err(|_| SessionError::ClientGone)?;
+                        write_all(client, &f.raw).await.map_err(|_| SessionError::ClientGone)?;
                         relay_password(client, client_buf, &mut upstream, max).await?;
                     }
                     10 => {
@@ -193,21 +181,17 @@ pub async fn authenticate(
                             .map_err(|_| SessionError::ClientGone)?;
                         relay_password(client, client_buf, &mut upstream, max).await?;
                     }
-                    12 => write_all(client, &f.raw)
-                        .await
-                        .map_err(|_| SessionError::ClientGone)?,
+                    12 => write_all(client, &f.raw).await.map_err(|_| SessionError::ClientGone)?,
                     other => return Err(SessionError::AuthMethod(other)),
                 }
             }
             be::ERROR_RESPONSE => {
-                write_all(client, &f.raw)
-                    .await
-                    .map_err(|_| SessionError::ClientGone)?;
+                write_all(client, &f.raw).await.map_err(|_| SessionError::ClientGone)?;
                 return Err(SessionError::UpstreamRefused);
             }
-            be::NEGOTIATE_PROTOCOL | be::NOTICE_RESPONSE => write_all(client, &f.raw)
-                .await
-                .map_err(|_| SessionError::ClientGone)?,
+            be::NEGOTIATE_PROTOCOL | be::NOTICE_RESPONSE => {
+                write_all(client, &f.raw).await.map_err(|_| SessionError::ClientGone)?
+            }
             other => {
                 return Err(SessionError::Protocol(format!(
                     "unexpected '{}' during authentication",
@@ -233,9 +217,7 @@ pub async fn authenticate(
                     _ => true,
                 };
                 if !ok {
-                    return Err(
-                        super::core::CoreError::UnsafeSetting(format!("{name}={value}")).into(),
-                    );
+                    return Err(super::core::CoreError::UnsafeSetting(format!("{name}={value}")).into());
                 }
                 to_client.extend_from_slice(&f.raw);
             }
@@ -255,8 +237,7 @@ pub async fn authenticate(
             }
         }
     };
-    let (upid, usecret) =
-        upstream_key.ok_or_else(|| SessionError::Protocol("no BackendKeyData".into()))?;
+    let (upid, usecret) = upstream_key.ok_or_else(|| SessionError::Protocol("no BackendKeyData".into()))?;
     let upstream_key = CancelTarget {
         pid: upid,
         secret: usecret,
@@ -264,8 +245,8 @@ pub async fn authenticate(
 
     // Who is this, as the upstream sees it: search_path and every role the login is a member of.
     let (path, roles) = probe_identity(&mut upstream, &mut ubuf, max).await?;
-    let policy = shared.policy.load_full();
-    let purpose = match bind_purpose(&policy, &params.user, &roles, params.purpose.as_deref()) {
+    let policy = &state.policy;
+    let purpose = match bind_purpose(policy, &params.user, &roles, params.purpose.as_deref()) {
         Ok(p) => p,
         Err(msg) => {
             shared.audit.send(Record {
@@ -348,9 +329,7 @@ async fn probe_identity(
     let mut path = None;
     let mut roles = Vec::new();
     loop {
-        let f = read_frame(upstream, buf, max)
-            .await
-            .map_err(|e| read_err(e, true))?;
+        let f = read_frame(upstream, buf, max).await.map_err(|e| read_err(e, true))?;
         match f.tag {
             be::ROW_DESCRIPTION | be::NOTICE_RESPONSE | be::PARAMETER_STATUS => {}
             be::DATA_ROW => {
@@ -366,9 +345,7 @@ async fn probe_identity(
                 }
             }
             be::COMMAND_COMPLETE => result += 1,
-            be::ERROR_RESPONSE => {
-                return Err(SessionError::Protocol("the identity probe failed".into()))
-            }
+            be::ERROR_RESPONSE => return Err(SessionError::Protocol("the identity probe failed".into())),
             be::READY_FOR_QUERY => break,
             other => {
                 return Err(SessionError::Protocol(format!(
@@ -383,16 +360,8 @@ async fn probe_identity(
 }
 
 /// Rule 2: the one purpose the login belongs to, or the one it names; else a message listing choices.
-pub fn bind_purpose(
-    policy: &PolicySet,
-    user: &str,
-    roles: &[String],
-    asked: Option<&str>,
-) -> Result<String, String> {
-    let mine: Vec<&str> = policy
-        .purposes_for(user, roles)
-        .map(|p| p.name.as_str())
-        .collect();
+pub fn bind_purpose(policy: &PolicySet, user: &str, roles: &[String], asked: Option<&str>) -> Result<String, String> {
+    let mine: Vec<&str> = policy.purposes_for(user, roles).map(|p| p.name.as_str()).collect();
     match asked {
         Some(p) if mine.contains(&p) => Ok(p.to_owned()),
         Some(p) if mine.is_empty() => Err(format!("user {user} may not act under purpose {p}: it is a member of no purpose")),

@@ -73,8 +73,7 @@ pub fn summarize(policy: &PolicySet, today: chrono::NaiveDate) -> Report {
                     let cols = match &g.columns {
                         Columns::All => "all columns".to_owned(),
                         Columns::Listed(m) => {
-                            let mut v: Vec<String> =
-                                m.iter().map(|(c, r)| format!("{c}: {r}")).collect();
+                            let mut v: Vec<String> = m.iter().map(|(c, r)| format!("{c}: {r}")).collect();
                             v.sort();
                             v.join(", ")
                         }
@@ -84,11 +83,7 @@ pub fn summarize(policy: &PolicySet, today: chrono::NaiveDate) -> Report {
                     } else {
                         format!(
                             "; write: {}",
-                            g.write
-                                .iter()
-                                .map(|w| w.to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            g.write.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(", ")
                         )
                     };
                     format!("{q} ({cols}{write})")
@@ -114,10 +109,7 @@ pub fn summarize(policy: &PolicySet, today: chrono::NaiveDate) -> Report {
     let mut findings = Vec::new();
     for p in policy.purposes.values() {
         if p.members.is_empty() {
-            findings.push(finding(
-                "warning",
-                format!("purpose {} has no members", p.name),
-            ));
+            findings.push(finding("warning", format!("purpose {} has no members", p.name)));
         }
     }
     Report {
@@ -167,10 +159,7 @@ pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
             if !unlisted.is_empty() {
                 report.findings.push(finding(
                     "info",
-                    format!(
-                        "{q} ({whence}): unlisted, so dropped: {}",
-                        unlisted.join(", ")
-                    ),
+                    format!("{q} ({whence}): unlisted, so dropped: {}", unlisted.join(", ")),
                 ));
             }
         }
@@ -200,11 +189,7 @@ pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
             continue;
         }
         if let Some(c) = policy.campaign_of(&r.name) {
-            if !policy
-                .purposes
-                .values()
-                .any(|p| p.tables.contains_key(&r.name))
-            {
+            if !policy.purposes.values().any(|p| p.tables.contains_key(&r.name)) {
                 report.findings.push(finding(
                     "info",
                     format!("{} (campaign {}) is granted to no purpose", r.name, c.name),
@@ -215,11 +200,7 @@ pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
 }
 
 /// Tables of campaigns whose contract ended: the data must be deleted.
-pub fn ended_tables<'a>(
-    policy: &'a PolicySet,
-    catalog: &'a Catalog,
-    today: chrono::NaiveDate,
-) -> Vec<(String, QName)> {
+pub fn ended_tables<'a>(policy: &'a PolicySet, catalog: &'a Catalog, today: chrono::NaiveDate) -> Vec<(String, QName)> {
     let mut out = Vec::new();
     for (_, r) in catalog.relations() {
         if r.is_system() || r.kind != crate::catalog::RelKind::Table {
@@ -243,20 +224,11 @@ pub fn render(r: &Report) -> String {
             (Some(d), false) => format!("contract ends {d}"),
             (None, _) => "no contract end".to_owned(),
         };
-        out.push_str(&format!(
-            "  {:<14} {:<28} {}\n",
-            c.name,
-            end,
-            c.tables.join(", ")
-        ));
+        out.push_str(&format!("  {:<14} {:<28} {}\n", c.name, end, c.tables.join(", ")));
     }
     out.push_str("\npurposes:\n");
     for p in &r.purposes {
-        out.push_str(&format!(
-            "  {} (members: {})\n",
-            p.name,
-            p.members.join(", ")
-        ));
+        out.push_str(&format!("  {} (members: {})\n", p.name, p.members.join(", ")));
         for t in &p.tables {
             out.push_str(&format!("    {t}\n"));
         }
@@ -276,11 +248,7 @@ pub fn render(r: &Report) -> String {
 
 /// Rows a table holds: exact when the catalog role may count them, else the statistics' estimate.
 pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> (i64, bool) {
-    let sql = format!(
-        "SELECT count(*) FROM {}.{}",
-        quote(&q.schema),
-        quote(&q.name)
-    );
+    let sql = format!("SELECT count(*) FROM {}.{}", quote(&q.schema), quote(&q.name));
     if let Ok(row) = client.query_one(&sql, &[]).await {
         return (row.get(0), true);
     }
@@ -309,9 +277,7 @@ mod tests {
     fn live_comparison_reports_missing_and_unlisted() {
         let texts: Vec<(&str, &str)> = crate::demo::SAMPLE_POLICIES.to_vec();
         let pol = crate::policy::load::load_texts(&texts, Some(b"k")).unwrap();
-        let cat =
-            crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s")
-                .unwrap();
+        let cat = crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s").unwrap();
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap();
         let mut r = summarize(&pol, today);
         compare(&pol, &cat, &mut r);

@@ -105,66 +105,62 @@ pub fn explain(
             for (i, f) in a.statements.iter().enumerate() {
                 let text = texts.get(i).cloned().unwrap_or_default();
                 let f = std::sync::Arc::new(f.clone());
-                out.statements
-                    .push(match judge_statement(&f, &jcx, &NoRegistry) {
-                        Err(r) => refused(&text, &r),
-                        Ok(allowed) => {
-                            let names: Vec<String> = match &allowed.facts.outputs {
-                                Outputs::Known(o) => o.iter().map(|o| o.name.clone()).collect(),
-                                _ => Vec::new(),
-                            };
-                            let columns: Vec<ColumnDecision> = match &allowed.plan.columns {
-                                None => names
-                                    .iter()
-                                    .map(|n| ColumnDecision {
-                                        name: n.clone(),
-                                        action: "pass".into(),
-                                        mask: None,
-                                        source: None,
-                                    })
-                                    .collect(),
-                                Some(plan) => plan
-                                    .iter()
-                                    .enumerate()
-                                    .map(|(i, a)| {
-                                        let name = names
-                                            .get(i)
-                                            .cloned()
-                                            .unwrap_or_else(|| format!("#{}", i + 1));
-                                        match a {
-                                            ColAction::Pass => ColumnDecision {
-                                                name,
-                                                action: "pass".into(),
-                                                mask: None,
-                                                source: None,
-                                            },
-                                            ColAction::Drop => ColumnDecision {
-                                                name,
-                                                action: "drop".into(),
-                                                mask: None,
-                                                source: None,
-                                            },
-                                            ColAction::Mask(m) => ColumnDecision {
-                                                name,
-                                                action: "mask".into(),
-                                                mask: Some(m.mask.to_string()),
-                                                source: Some(m.column.clone()),
-                                            },
-                                        }
-                                    })
-                                    .collect(),
-                            };
-                            let masked = allowed.plan.masked() || allowed.plan.dropped();
-                            StatementDecision {
-                                statement: text,
-                                decision: if masked { "masked" } else { "allowed" }.into(),
-                                reason: None,
-                                detail: None,
-                                columns,
-                                campaigns: allowed.plan.campaigns.clone(),
-                            }
+                out.statements.push(match judge_statement(&f, &jcx, &NoRegistry) {
+                    Err(r) => refused(&text, &r),
+                    Ok(allowed) => {
+                        let names: Vec<String> = match &allowed.facts.outputs {
+                            Outputs::Known(o) => o.iter().map(|o| o.name.clone()).collect(),
+                            _ => Vec::new(),
+                        };
+                        let columns: Vec<ColumnDecision> = match &allowed.plan.columns {
+                            None => names
+                                .iter()
+                                .map(|n| ColumnDecision {
+                                    name: n.clone(),
+                                    action: "pass".into(),
+                                    mask: None,
+                                    source: None,
+                                })
+                                .collect(),
+                            Some(plan) => plan
+                                .iter()
+                                .enumerate()
+                                .map(|(i, a)| {
+                                    let name = names.get(i).cloned().unwrap_or_else(|| format!("#{}", i + 1));
+                                    match a {
+                                        ColAction::Pass => ColumnDecision {
+                                            name,
+                                            action: "pass".into(),
+                                            mask: None,
+                                            source: None,
+                                        },
+                                        ColAction::Drop => ColumnDecision {
+                                            name,
+                                            action: "drop".into(),
+                                            mask: None,
+                                            source: None,
+                                        },
+                                        ColAction::Mask(m) => ColumnDecision {
+                                            name,
+                                            action: "mask".into(),
+                                            mask: Some(m.mask.to_string()),
+                                            source: Some(m.column.clone()),
+                                        },
+                                    }
+                                })
+                                .collect(),
+                        };
+                        let masked = allowed.plan.masked() || allowed.plan.dropped();
+                        StatementDecision {
+                            statement: text,
+                            decision: if masked { "masked" } else { "allowed" }.into(),
+                            reason: None,
+                            detail: None,
+                            columns,
+                            campaigns: allowed.plan.campaigns.clone(),
                         }
-                    });
+                    }
+                });
             }
         }
     }
@@ -197,14 +193,8 @@ pub fn render(e: &Explanation) -> String {
         out.push_str(&format!("\nstatement {}: {}\n", i + 1, s.statement));
         match s.decision.as_str() {
             "refused" => {
-                out.push_str(&format!(
-                    "  REFUSED  rule: {}\n",
-                    s.reason.as_deref().unwrap_or("")
-                ));
-                out.push_str(&format!(
-                    "           {}\n",
-                    s.detail.as_deref().unwrap_or("")
-                ));
+                out.push_str(&format!("  REFUSED  rule: {}\n", s.reason.as_deref().unwrap_or("")));
+                out.push_str(&format!("           {}\n", s.detail.as_deref().unwrap_or("")));
             }
             d => {
                 out.push_str(&format!("  {}", d.to_uppercase()));
@@ -237,9 +227,7 @@ mod tests {
 
     #[test]
     fn explains_masks_drops_and_refusals() {
-        let cat =
-            crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s")
-                .unwrap();
+        let cat = crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s").unwrap();
         let texts: Vec<(&str, &str)> = crate::demo::SAMPLE_POLICIES.to_vec();
         let pol = crate::policy::load::load_texts(&texts, Some(b"k")).unwrap();
         let s = Session {
@@ -269,16 +257,10 @@ mod tests {
         assert_eq!(e.statements[1].reason.as_deref(), Some("protected_column"));
         let text = render(&e);
         assert!(
-            text.contains("masked with last(3) (stadtwerke.customers.phone)")
-                && text.contains("REFUSED"),
+            text.contains("masked with last(3) (stadtwerke.customers.phone)") && text.contains("REFUSED"),
             "{text}"
         );
-        let nobody = Session {
-            user: "nobody",
-            ..s
-        };
-        assert!(explain("SELECT 1", &nobody, &pol, &cat, today)
-            .purpose_error
-            .is_some());
+        let nobody = Session { user: "nobody", ..s };
+        assert!(explain("SELECT 1", &nobody, &pol, &cat, today).purpose_error.is_some());
     }
 }

@@ -72,10 +72,7 @@ pub fn data_row(body: &[u8]) -> Result<DataRowFields<'_>, WireError> {
     if n < 0 || (n as usize) * 4 > r.remaining() {
         return Err(WireError::malformed("DataRow", "bad field count"));
     }
-    Ok(DataRowFields {
-        r,
-        left: n as usize,
-    })
+    Ok(DataRowFields { r, left: n as usize })
 }
 
 impl<'a> DataRowFields<'a> {
@@ -242,10 +239,7 @@ mod tests {
         ErrorResponse::new(vec![(b'S', "ERROR".into()), (b'C', "22P02".into())])
             .encode(&mut buf)
             .unwrap();
-        assert_eq!(
-            error_fields(&buf[5..]).unwrap(),
-            vec![(b'S', "ERROR"), (b'C', "22P02")]
-        );
+        assert_eq!(error_fields(&buf[5..]).unwrap(), vec![(b'S', "ERROR"), (b'C', "22P02")]);
         assert!(error_fields(b"SERROR").is_err());
     }
 

@@ -109,12 +109,7 @@ mod tests {
 
     #[test]
     fn error_carries_code_and_message() {
-        let e = error(
-            Severity::Error,
-            "42501",
-            "unscharf: no",
-            Some("ask the DBA"),
-        );
+        let e = error(Severity::Error, "42501", "unscharf: no", Some("ask the DBA"));
         assert_eq!(e[0], b'E');
         let fields = backend::error_fields(&e[5..]).unwrap();
         assert!(fields.contains(&(b'C', "42501")));
@@ -125,10 +120,7 @@ mod tests {
     #[test]
     fn small_messages_decode_back() {
         assert_eq!(&ready_for_query(b'E')[..], b"Z\0\0\0\x05E");
-        assert_eq!(
-            backend::backend_key(&backend_key_data(7, 9)[5..]).unwrap(),
-            (7, 9)
-        );
+        assert_eq!(backend::backend_key(&backend_key_data(7, 9)[5..]).unwrap(), (7, 9));
         assert_eq!(
             backend::sasl_mechanisms(&auth_sasl(&["SCRAM-SHA-256"])[5..]).unwrap(),
             vec!["SCRAM-SHA-256"]

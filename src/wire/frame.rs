@@ -63,10 +63,7 @@ pub fn frame(tag: u8, body: &[u8]) -> Frame {
     raw.extend_from_slice(&[tag]);
     raw.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
     raw.extend_from_slice(body);
-    Frame {
-        tag,
-        raw: raw.freeze(),
-    }
+    Frame { tag, raw: raw.freeze() }
 }
 
 #[cfg(test)]
@@ -88,15 +85,9 @@ mod tests {
     #[test]
     fn rejects_bad_and_oversized_lengths_before_allocating() {
         let mut buf = BytesMut::from(&b"Q\0\0\0\x03"[..]);
-        assert!(matches!(
-            next_frame(&mut buf, 1024),
-            Err(FrameError::BadLength { .. })
-        ));
+        assert!(matches!(next_frame(&mut buf, 1024), Err(FrameError::BadLength { .. })));
         let mut buf = BytesMut::from(&b"Q\xff\xff\xff\xff"[..]);
-        assert!(matches!(
-            next_frame(&mut buf, 1024),
-            Err(FrameError::BadLength { .. })
-        ));
+        assert!(matches!(next_frame(&mut buf, 1024), Err(FrameError::BadLength { .. })));
         let mut buf = BytesMut::from(&b"D\x7f\xff\xff\xff"[..]);
         assert!(matches!(
             next_frame(&mut buf, 1 << 20),

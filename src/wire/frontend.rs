@@ -47,11 +47,7 @@ pub fn parse(body: &[u8]) -> Result<Parse<'_>, WireError> {
         param_types.push(r.i32()? as u32);
     }
     r.finish()?;
-    Ok(Parse {
-        name,
-        sql,
-        param_types,
-    })
+    Ok(Parse { name, sql, param_types })
 }
 
 /// A Bind, decoded only as far as the proxy needs: names and the result formats,
@@ -111,10 +107,7 @@ pub fn bind(body: &[u8]) -> Result<Bind<'_>, WireError> {
 fn check_format(code: i16) -> Result<i16, WireError> {
     match code {
         0 | 1 => Ok(code),
-        _ => Err(WireError::malformed(
-            "Bind",
-            "format code is neither 0 nor 1",
-        )),
+        _ => Err(WireError::malformed("Bind", "format code is neither 0 nor 1")),
     }
 }
 
@@ -273,10 +266,7 @@ mod tests {
         assert_eq!(b.result_formats, vec![1]);
         assert_eq!(b.result_format(3), 1);
         let rewritten = b.with_result_formats(&body, &[1, 0, 1]);
-        let expected = frame(
-            BIND,
-            &bind_body(&[1], &[Some(b"\0\0\0\x2a"), None], &[1, 0, 1]),
-        );
+        let expected = frame(BIND, &bind_body(&[1], &[Some(b"\0\0\0\x2a"), None], &[1, 0, 1]));
         assert_eq!(rewritten, expected.raw);
     }
 
@@ -299,9 +289,6 @@ mod tests {
     #[test]
     fn parse_reads_parameter_types() {
         let p = parse(b"s1\0SELECT $1\0\0\x01\0\0\0\x17").unwrap();
-        assert_eq!(
-            (p.name, p.sql, p.param_types),
-            ("s1", "SELECT $1", vec![23])
-        );
+        assert_eq!((p.name, p.sql, p.param_types), ("s1", "SELECT $1", vec![23]));
     }
 }

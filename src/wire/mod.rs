@@ -16,10 +16,7 @@ pub use frame::{next_frame, Frame, FrameError};
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum WireError {
     #[error("malformed {what} message: {problem}")]
-    Malformed {
-        what: &'static str,
-        problem: &'static str,
-    },
+    Malformed { what: &'static str, problem: &'static str },
     #[error("{what} message is not valid UTF-8")]
     NotUtf8 { what: &'static str },
 }
@@ -84,10 +81,7 @@ impl<'a> Reader<'a> {
         let end = rest
             .iter()
             .position(|&b| b == 0)
-            .ok_or(WireError::malformed(
-                self.what,
-                "string is not NUL-terminated",
-            ))?;
+            .ok_or(WireError::malformed(self.what, "string is not NUL-terminated"))?;
         self.pos += end + 1;
         Ok(&rest[..end])
     }

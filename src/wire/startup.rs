@@ -80,21 +80,14 @@ pub fn parse_startup_packet(packet: &[u8]) -> Result<StartupPacket, StartupError
                 params.push((key.to_owned(), value.to_owned()));
             }
             r.finish()?;
-            Ok(StartupPacket::Startup(StartupMessage {
-                major,
-                minor,
-                params,
-            }))
+            Ok(StartupPacket::Startup(StartupMessage { major, minor, params }))
         }
     }
 }
 
 impl StartupMessage {
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        self.params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     /// Encodes the message as the upstream will receive it.
@@ -151,28 +144,19 @@ mod tests {
         let raw = msg.encode();
         let mut buf = BytesMut::from(&raw[..]);
         let packet = next_startup_packet(&mut buf).unwrap().unwrap();
-        assert_eq!(
-            parse_startup_packet(&packet).unwrap(),
-            StartupPacket::Startup(msg)
-        );
+        assert_eq!(parse_startup_packet(&packet).unwrap(), StartupPacket::Startup(msg));
     }
 
     #[test]
     fn recognises_negotiation_and_cancel_packets() {
-        assert_eq!(
-            parse_startup_packet(&ssl_request()).unwrap(),
-            StartupPacket::SslRequest
-        );
+        assert_eq!(parse_startup_packet(&ssl_request()).unwrap(), StartupPacket::SslRequest);
         assert_eq!(
             parse_startup_packet(b"\0\0\0\x08\x04\xd2\x16\x30").unwrap(),
             StartupPacket::GssEncRequest
         );
         assert_eq!(
             parse_startup_packet(&cancel_request(42, -7)).unwrap(),
-            StartupPacket::Cancel {
-                pid: 42,
-                secret: -7
-            }
+            StartupPacket::Cancel { pid: 42, secret: -7 }
         );
     }
 

@@ -39,25 +39,16 @@ ROLLBACK;
             .spawn()
             .unwrap();
         use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
         let out = child.wait_with_output().unwrap();
         (
             String::from_utf8_lossy(&out.stdout).into_owned(),
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
-    let (d_out, d_err) = tokio::task::spawn_blocking(move || run(db().port()))
-        .await
-        .unwrap();
+    let (d_out, d_err) = tokio::task::spawn_blocking(move || run(db().port())).await.unwrap();
     let port = p.addr.port();
-    let (p_out, p_err) = tokio::task::spawn_blocking(move || run(port))
-        .await
-        .unwrap();
+    let (p_out, p_err) = tokio::task::spawn_blocking(move || run(port)).await.unwrap();
     assert!(
         d_out.contains("item 1") && d_out.contains("Table \"lab.items\""),
         "{d_out}\n{d_err}"
@@ -141,24 +132,15 @@ async fn pgbench_short_runs_have_no_failures() {
         .unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success(),
-            "pgbench -M {mode}: {stdout}\n{stderr}"
-        );
-        assert!(
-            stdout.contains("number of failed transactions: 0"),
-            "{stdout}"
-        );
+        assert!(out.status.success(), "pgbench -M {mode}: {stdout}\n{stderr}");
+        assert!(stdout.contains("number of failed transactions: 0"), "{stdout}");
         let processed: u64 = stdout
             .lines()
             .find_map(|l| l.strip_prefix("number of transactions actually processed: "))
             .and_then(|n| n.split('/').next())
             .and_then(|n| n.trim().parse().ok())
             .unwrap_or(0);
-        assert!(
-            processed > 100,
-            "pgbench -M {mode} processed {processed}: {stdout}"
-        );
+        assert!(processed > 100, "pgbench -M {mode} processed {processed}: {stdout}");
     }
     // pgbench's standard TPC-B-like script writes too: it runs, within the bench purpose's grants.
     let port = p.addr.port().to_string();

@@ -65,13 +65,9 @@ fn new_cluster_inner() -> Cluster {
             .load_sample()
             .await
             .unwrap_or_else(|e| panic!("loading the sample data: {e}"));
-        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-            .await
-            .unwrap();
+        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(conn);
-        c.batch_execute(include_str!("../fixtures/lab.sql"))
-            .await
-            .unwrap();
+        c.batch_execute(include_str!("../fixtures/lab.sql")).await.unwrap();
     });
     let pgbench = std::process::Command::new("pgbench")
         .args([
@@ -88,11 +84,7 @@ fn new_cluster_inner() -> Cluster {
             "crm",
         ])
         .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "pgbench is needed for the tests (Debian: apt-get install postgresql-client): {e}"
-            )
-        });
+        .unwrap_or_else(|e| panic!("pgbench is needed for the tests (Debian: apt-get install postgresql-client): {e}"));
     assert!(
         pgbench.status.success(),
         "pgbench -i: {}",
@@ -108,9 +100,7 @@ fn new_cluster_inner() -> Cluster {
 
 /// The cluster shared by every test of this binary.
 pub fn db() -> &'static Db {
-    DB.get_or_init(|| Db {
-        cluster: new_cluster(),
-    })
+    DB.get_or_init(|| Db { cluster: new_cluster() })
 }
 
 static PROXY_SEQ: AtomicU32 = AtomicU32::new(0);
@@ -149,11 +139,7 @@ pub async fn proxy_with(opts: ProxyOptions) -> Proxy {
     std::fs::create_dir_all(&dir).unwrap();
     let path = unscharf::demo::write_config(&dir, port, "127.0.0.1:0", &opts.extra).unwrap();
     let policies = dir.join("policies");
-    std::fs::write(
-        policies.join("lab.yaml"),
-        include_str!("../fixtures/policies/lab.yaml"),
-    )
-    .unwrap();
+    std::fs::write(policies.join("lab.yaml"), include_str!("../fixtures/policies/lab.yaml")).unwrap();
     std::fs::write(
         policies.join("bench.yaml"),
         include_str!("../../bench/policies/bench.yaml"),
@@ -279,10 +265,7 @@ pub const PROTECTED: &[&str] = &[
 /// Asserts that none of the protected sample values occur in `text`.
 pub fn assert_no_protected(text: &str, context: &str) {
     for v in PROTECTED {
-        assert!(
-            !text.contains(v),
-            "protected value {v:?} leaked in {context}:\n{text}"
-        );
+        assert!(!text.contains(v), "protected value {v:?} leaked in {context}:\n{text}");
     }
 }
 
@@ -327,4 +310,108 @@ pub fn python() -> PathBuf {
         py
     })
     .clone()
+}
+
+/// A config directory for running the `unscharf` binary as a process on a free port.
+pub struct BinaryConfig {
+    pub dir: PathBuf,
+    pub config: PathBuf,
+    pub port: u16,
+    pub admin_port: u16,
+}
+
+impl Drop for BinaryConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub fn binary_config(extra: &str) -> BinaryConfig {
+    let port = unscharf::cluster::free_port().unwrap();
+    let admin_port = unscharf::cluster::free_port().unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "unscharf-bin-{}-{}",
+        std::process::id(),
+        PROXY_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let extra = format!("admin:\n  listen: 127.0.0.1:{admin_port}\n{extra}");
+    let config = unscharf::demo::write_config(&dir, db().port(), &format!("127.0.0.1:{port}"), &extra).unwrap();
+    std::fs::write(
+        dir.join("policies/lab.yaml"),
+        include_str!("../fixtures/policies/lab.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("policies/bench.yaml"),
+        include_str!("../../bench/policies/bench.yaml"),
+    )
+    .unwrap();
+    BinaryConfig {
+        dir,
+        config,
+        port,
+        admin_port,
+    }
+}
+
+/// A running `unscharf serve` child process, killed on drop.
+pub struct Serve {
+    pub child: std::process::Child,
+    pub stderr: PathBuf,
+}
+
+impl Serve {
+    pub fn start(cfg: &BinaryConfig, args: &[&str]) -> Serve {
+        let stderr = cfg.dir.join("stderr.log");
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_unscharf"))
+            .args(args)
+            .args(["serve", "--config", cfg.config.to_str().unwrap()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", cfg.port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "unscharf did not start: {}",
+                std::fs::read_to_string(&stderr).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Serve { child, stderr }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain HTTP GET; returns status line and body.
+pub async fn http_get(port: u16, path: &str) -> (String, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (head.lines().next().unwrap_or("").to_owned(), body.to_owned())
 }

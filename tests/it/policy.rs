@@ -26,13 +26,7 @@ fn text_of(rows: &[tokio_postgres::SimpleQueryMessage]) -> String {
 
 fn err_text(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
-        Some(d) => format!(
-            "{} {} {:?} {:?}",
-            d.code().code(),
-            d.message(),
-            d.detail(),
-            d.hint()
-        ),
+        Some(d) => format!("{} {} {:?} {:?}", d.code().code(), d.message(), d.detail(), d.hint()),
         None => e.to_string(),
     }
 }
@@ -42,10 +36,7 @@ async fn binary_extended_results_are_masked_and_described_as_text() {
     let p = proxy().await;
     let c = wasser(&p).await;
     let rows = c
-        .query(
-            "SELECT * FROM stadtwerke.customers ORDER BY customer_no",
-            &[],
-        )
+        .query("SELECT * FROM stadtwerke.customers ORDER BY customer_no", &[])
         .await
         .unwrap();
     assert_eq!(rows.len(), 5);
@@ -64,21 +55,14 @@ async fn binary_extended_results_are_masked_and_described_as_text() {
         ],
         "birth_date and notes dropped"
     );
-    assert_eq!(
-        rows[0].columns()[5].type_(),
-        &tokio_postgres::types::Type::TEXT
-    );
+    assert_eq!(rows[0].columns()[5].type_(), &tokio_postgres::types::Type::TEXT);
     let r = &rows[0];
     assert_eq!(r.get::<_, i32>("customer_no"), 1001);
     assert_eq!(r.get::<_, &str>("name"), "Anna Schmidt");
     assert_eq!(r.get::<_, &str>("phone"), "+** ** ****567");
     assert_eq!(r.get::<_, &str>("email"), "a***@example.org");
     assert_eq!(r.get::<_, &str>("iban"), "DE89 **** **** **** **30 00");
-    assert_eq!(
-        rows[4].get::<_, Option<&str>>("phone"),
-        None,
-        "NULL stays NULL"
-    );
+    assert_eq!(rows[4].get::<_, Option<&str>>("phone"), None, "NULL stays NULL");
     let mut all = String::new();
     for r in &rows {
         for i in 0..r.len() {
@@ -96,10 +80,7 @@ async fn binary_extended_results_are_masked_and_described_as_text() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        (r.get::<_, i32>(0), r.get::<_, &str>(1)),
-        (1001, "+** ** ****567")
-    );
+    assert_eq!((r.get::<_, i32>(0), r.get::<_, &str>(1)), (1001, "+** ** ****567"));
     // Statements prepared once and bound many times keep masking.
     let stmt = c
         .prepare("SELECT iban FROM stadtwerke.customers WHERE customer_no = $1")
@@ -124,21 +105,28 @@ async fn simple_protocol_cursors_execute_and_copy_are_masked() {
         "SELECT phone FROM stadtwerke.customers UNION ALL SELECT phone FROM stadtwerke.customers",
         "SELECT (SELECT email FROM stadtwerke.customers WHERE customer_no = 1002) AS e",
     ] {
-        let rows = c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {}", err_text(&e)));
+        let rows = c
+            .simple_query(sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {}", err_text(&e)));
         seen.push_str(&text_of(&rows));
     }
     assert!(
         seen.contains("+** ** ****567") && seen.contains("b***@example.net"),
         "{seen}"
     );
-    c.batch_execute("PREPARE q(int) AS SELECT name, phone, iban FROM stadtwerke.customers WHERE customer_no = $1").await.unwrap();
+    c.batch_execute("PREPARE q(int) AS SELECT name, phone, iban FROM stadtwerke.customers WHERE customer_no = $1")
+        .await
+        .unwrap();
     seen.push_str(&text_of(&c.simple_query("EXECUTE q(1003)").await.unwrap()));
     assert!(seen.contains("Cem Yılmaz"));
-    c.batch_execute("BEGIN; DECLARE cur CURSOR FOR SELECT customer_no, email, iban FROM stadtwerke.customers ORDER BY 1").await.unwrap();
+    c.batch_execute(
+        "BEGIN; DECLARE cur CURSOR FOR SELECT customer_no, email, iban FROM stadtwerke.customers ORDER BY 1",
+    )
+    .await
+    .unwrap();
     seen.push_str(&text_of(&c.simple_query("FETCH 2 FROM cur").await.unwrap()));
-    seen.push_str(&text_of(
-        &c.simple_query("FETCH ALL FROM cur").await.unwrap(),
-    ));
+    seen.push_str(&text_of(&c.simple_query("FETCH ALL FROM cur").await.unwrap()));
     c.batch_execute("COMMIT").await.unwrap();
     for sql in [
         "COPY stadtwerke.customers (customer_no, phone, email, iban) TO STDOUT",
@@ -156,7 +144,8 @@ async fn simple_protocol_cursors_execute_and_copy_are_masked() {
 async fn raw_execute_without_describe_and_declared_portals_are_masked() {
     let p = proxy().await;
     // agent_wasser needs SCRAM; the raw client speaks trust only, so bind a trust user to the purpose.
-    let policy = "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n".to_string();
+    let policy =
+        "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n".to_string();
     drop(p);
     let p = proxy_with(ProxyOptions {
         policies: vec![("rawtest.yaml".into(), policy)],
@@ -196,15 +185,8 @@ async fn raw_execute_without_describe_and_declared_portals_are_masked() {
     ))
     .await;
     r.until_ready().await;
-    r.send(
-        &[
-            raw::describe(b'P', "c1"),
-            raw::execute("c1", 2),
-            raw::sync(),
-        ]
-        .concat(),
-    )
-    .await;
+    r.send(&[raw::describe(b'P', "c1"), raw::execute("c1", 2), raw::sync()].concat())
+        .await;
     let frames = r.until_ready().await;
     let text: String = frames
         .iter()
@@ -227,7 +209,13 @@ async fn refusals_keep_transaction_state_in_step_with_the_server() {
         .await
         .unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("42501"));
-    assert!(err_text(&e).contains("column stadtwerke.customers.iban is masked for purpose billing_hotline and cannot be used in lower()"), "{}", err_text(&e));
+    assert!(
+        err_text(&e).contains(
+            "column stadtwerke.customers.iban is masked for purpose billing_hotline and cannot be used in lower()"
+        ),
+        "{}",
+        err_text(&e)
+    );
     let e = c.simple_query("SELECT 1").await.unwrap_err();
     assert_eq!(
         e.code().map(|c| c.code()),
@@ -239,10 +227,7 @@ async fn refusals_keep_transaction_state_in_step_with_the_server() {
     // The same through the extended protocol (a prepared statement in a transaction).
     c.batch_execute("BEGIN").await.unwrap();
     let e = c
-        .query(
-            "SELECT name FROM stadtwerke.customers WHERE iban LIKE $1",
-            &[&"DE%"],
-        )
+        .query("SELECT name FROM stadtwerke.customers WHERE iban LIKE $1", &[&"DE%"])
         .await
         .unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("42501"));
@@ -268,15 +253,13 @@ async fn refusals_keep_transaction_state_in_step_with_the_server() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(
-        before, after,
-        "the INSERT before the refused statement did not run"
-    );
+    assert_eq!(before, after, "the INSERT before the refused statement did not run");
 }
 
 #[tokio::test]
 async fn pipelined_refusal_skips_to_sync_like_the_server() {
-    let policy = "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n".to_string();
+    let policy =
+        "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n".to_string();
     let p = proxy_with(ProxyOptions {
         policies: vec![("rawtest.yaml".into(), policy)],
         ..Default::default()
@@ -317,11 +300,7 @@ async fn pipelined_refusal_skips_to_sync_like_the_server() {
         "one result, the refusal, then nothing until Sync"
     );
     assert_eq!(raw::error_code(&frames[4]), "42501");
-    assert_eq!(
-        frames[5].body(),
-        b"E",
-        "the transaction is failed on both sides"
-    );
+    assert_eq!(frames[5].body(), b"E", "the transaction is failed on both sides");
     r.send(&raw::query("ROLLBACK")).await;
     let frames = r.until_ready().await;
     assert_eq!(frames.last().unwrap().body(), b"I");
@@ -349,21 +328,17 @@ async fn search_path_is_tracked_and_shadowing_is_refused() {
     })
     .await;
     let c = p
-        .try_connect(
-            "options='-c unscharf.purpose=shadowing'",
-            "u_scram",
-            "pw-scram",
-        )
+        .try_connect("options='-c unscharf.purpose=shadowing'", "u_scram", "pw-scram")
         .await
         .unwrap();
     let mut seen = String::new();
     c.batch_execute("SET search_path = shadowa").await.unwrap();
-    seen.push_str(&text_of(
-        &c.simple_query("SELECT phone FROM customers").await.unwrap(),
-    ));
+    seen.push_str(&text_of(&c.simple_query("SELECT phone FROM customers").await.unwrap()));
     assert!(seen.contains("harmless"));
     // Switching and reading in one message: the proxy may not judge the read under the old path.
-    let r = c.simple_query("SET search_path = shadowb; SELECT phone FROM customers UNION ALL SELECT phone FROM customers").await;
+    let r = c
+        .simple_query("SET search_path = shadowb; SELECT phone FROM customers UNION ALL SELECT phone FROM customers")
+        .await;
     match &r {
         Ok(rows) => seen.push_str(&text_of(rows)),
         Err(e) => assert!(err_text(e).contains("qualify the name"), "{}", err_text(e)),
@@ -378,39 +353,24 @@ async fn search_path_is_tracked_and_shadowing_is_refused() {
         .query("SELECT set_config('search_path', $1, false)", &[&"shadowa"])
         .await
         .unwrap();
-    seen.push_str(&text_of(
-        &c.simple_query("SELECT phone FROM customers").await.unwrap(),
-    ));
+    seen.push_str(&text_of(&c.simple_query("SELECT phone FROM customers").await.unwrap()));
     // SET LOCAL is undone at COMMIT: the proxy follows.
-    c.batch_execute("BEGIN; SET LOCAL search_path = shadowb")
-        .await
-        .unwrap();
-    seen.push_str(&text_of(
-        &c.simple_query("SELECT phone FROM customers").await.unwrap(),
-    ));
+    c.batch_execute("BEGIN; SET LOCAL search_path = shadowb").await.unwrap();
+    seen.push_str(&text_of(&c.simple_query("SELECT phone FROM customers").await.unwrap()));
     c.batch_execute("COMMIT").await.unwrap();
     let rows = c.simple_query("SELECT phone FROM customers").await.unwrap();
-    assert!(
-        text_of(&rows).contains("harmless"),
-        "back to shadowa after COMMIT"
-    );
+    assert!(text_of(&rows).contains("harmless"), "back to shadowa after COMMIT");
     seen.push_str(&text_of(&rows));
     // COMMIT inside the same message brings back the session value for what follows it.
     c.batch_execute("SET search_path = shadowb").await.unwrap();
-    c.batch_execute("BEGIN; SET LOCAL search_path = shadowa")
-        .await
-        .unwrap();
+    c.batch_execute("BEGIN; SET LOCAL search_path = shadowa").await.unwrap();
     match c
         .simple_query("COMMIT; SELECT phone FROM customers UNION ALL SELECT phone FROM customers")
         .await
     {
         Ok(rows) => seen.push_str(&text_of(&rows)),
         Err(e) => {
-            assert!(
-                err_text(&e).contains("qualify the name"),
-                "{}",
-                err_text(&e)
-            );
+            assert!(err_text(&e).contains("qualify the name"), "{}", err_text(&e));
             c.batch_execute("ROLLBACK").await.unwrap();
         }
     }
@@ -493,9 +453,7 @@ async fn psql_and_psycopg_see_no_protected_value() {
 
     let py = python();
     let script = format!("{}/tests/py/masked_queries.py", env!("CARGO_MANIFEST_DIR"));
-    let url = format!(
-        "host=127.0.0.1 port={port} dbname=crm user=agent_wasser password=wasser sslmode=disable"
-    );
+    let url = format!("host=127.0.0.1 port={port} dbname=crm user=agent_wasser password=wasser sslmode=disable");
     let out = tokio::process::Command::new(py)
         .arg(script)
         .arg(url)
@@ -532,10 +490,7 @@ async fn refusals_are_audited_without_values() {
         )
         .await
         .unwrap_err();
-    let _ = c
-        .simple_query("SELECT * FROM zeitung.leads")
-        .await
-        .unwrap_err();
+    let _ = c.simple_query("SELECT * FROM zeitung.leads").await.unwrap_err();
     let events = p.audit().await;
     let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
     assert!(
@@ -544,14 +499,8 @@ async fn refusals_are_audited_without_values() {
     );
     let text = std::fs::read_to_string(p.audit_path()).unwrap();
     assert_no_protected(&text, "the audit trail");
-    assert!(
-        text.contains("LIKE ?"),
-        "literals are replaced by ?: {text}"
-    );
-    let e = events
-        .iter()
-        .find(|e| e.reason == "outside_purpose")
-        .unwrap();
+    assert!(text.contains("LIKE ?"), "literals are replaced by ?: {text}");
+    let e = events.iter().find(|e| e.reason == "outside_purpose").unwrap();
     assert_eq!(
         (e.user.as_str(), e.purpose.as_str(), e.decision.as_str()),
         ("agent_wasser", "billing_hotline", "refused")
@@ -576,18 +525,16 @@ async fn cross_campaign_writes_after_reads_are_refused_for_the_session() {
     c.simple_query("SELECT count(*) FROM zeitung.subscriptions")
         .await
         .unwrap();
-    c.simple_query("SELECT count(*) FROM stadtwerke.tickets")
-        .await
-        .unwrap();
+    c.simple_query("SELECT count(*) FROM stadtwerke.tickets").await.unwrap();
     let e = c
-        .simple_query("INSERT INTO zeitung.subscriptions (lead_id, product, starts_on, monthly_eur) VALUES (1, 'x', now(), 1)")
+        .simple_query(
+            "INSERT INTO zeitung.subscriptions (lead_id, product, starts_on, monthly_eur) VALUES (1, 'x', now(), 1)",
+        )
         .await
         .unwrap_err();
     assert!(err_text(&e).contains("cross_campaign"), "{}", err_text(&e));
     let e = c
-        .simple_query(
-            "SELECT t.subject FROM stadtwerke.tickets t JOIN zeitung.subscriptions s USING (agent)",
-        )
+        .simple_query("SELECT t.subject FROM stadtwerke.tickets t JOIN zeitung.subscriptions s USING (agent)")
         .await
         .unwrap_err();
     assert!(err_text(&e).contains("cross_campaign"), "{}", err_text(&e));
@@ -605,7 +552,11 @@ async fn unknown_relations_refresh_the_catalog() {
     let c = wasser(&p).await;
     let su = superuser().await;
     let name = format!("late_{}", std::process::id());
-    su.batch_execute(&format!("CREATE TABLE IF NOT EXISTS stadtwerke.{name} (x int); GRANT SELECT ON stadtwerke.{name} TO crm_agents")).await.unwrap();
+    su.batch_execute(&format!(
+        "CREATE TABLE IF NOT EXISTS stadtwerke.{name} (x int); GRANT SELECT ON stadtwerke.{name} TO crm_agents"
+    ))
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     // Created after the proxy started: found after a refresh, and refused because no purpose grants it.
     let e = c

@@ -20,15 +20,30 @@ async fn transparent_byte_for_byte() {
     let (mut d, mut v, _p) = raw_pair().await;
     let cases: Vec<Vec<Vec<u8>>> = vec![
         vec![raw::query("SELECT * FROM lab.items WHERE id <= 5 ORDER BY id")],
-        vec![raw::query("SELECT id, label FROM lab.items ORDER BY id LIMIT 3; SELECT count(*) FROM lab.items")],
-        vec![raw::query("SELECT 1; SELECT 1 FROM lab.items WHERE id = (SELECT id FROM lab.items); SELECT 2")],
+        vec![raw::query(
+            "SELECT id, label FROM lab.items ORDER BY id LIMIT 3; SELECT count(*) FROM lab.items",
+        )],
+        vec![raw::query(
+            "SELECT 1; SELECT 1 FROM lab.items WHERE id = (SELECT id FROM lab.items); SELECT 2",
+        )],
         vec![raw::query("")],
         vec![raw::query(";")],
         vec![raw::query("ROLLBACK")],
-        vec![raw::query("BEGIN; INSERT INTO lab.inbox (body, n) VALUES ('x', 1) RETURNING body, n; ROLLBACK")],
-        vec![raw::query("BEGIN"), raw::query("SELECT 1 FROM lab.items WHERE id = (SELECT id FROM lab.items)"), raw::query("SELECT 1"), raw::query("ROLLBACK")],
+        vec![raw::query(
+            "BEGIN; INSERT INTO lab.inbox (body, n) VALUES ('x', 1) RETURNING body, n; ROLLBACK",
+        )],
         vec![
-            raw::parse("s1", "SELECT id, label, price, created, tags, doc, flag, blob FROM lab.items WHERE id = $1", &[23]),
+            raw::query("BEGIN"),
+            raw::query("SELECT 1 FROM lab.items WHERE id = (SELECT id FROM lab.items)"),
+            raw::query("SELECT 1"),
+            raw::query("ROLLBACK"),
+        ],
+        vec![
+            raw::parse(
+                "s1",
+                "SELECT id, label, price, created, tags, doc, flag, blob FROM lab.items WHERE id = $1",
+                &[23],
+            ),
             raw::bind("", "s1", &[Some("7")], &[1]),
             raw::describe(b'P', ""),
             raw::execute("", 0),
@@ -44,7 +59,13 @@ async fn transparent_byte_for_byte() {
             raw::sync(),
         ],
         (1..=10)
-            .flat_map(|i| vec![raw::parse("", "SELECT label FROM lab.items WHERE id = $1", &[]), raw::bind("", "", &[Some(&i.to_string())], &[]), raw::execute("", 0)])
+            .flat_map(|i| {
+                vec![
+                    raw::parse("", "SELECT label FROM lab.items WHERE id = $1", &[]),
+                    raw::bind("", "", &[Some(&i.to_string())], &[]),
+                    raw::execute("", 0),
+                ]
+            })
             .chain([raw::sync()])
             .collect(),
         vec![
@@ -68,9 +89,21 @@ async fn transparent_byte_for_byte() {
             raw::close(b'P', "p1"),
             raw::sync(),
         ],
-        vec![raw::query("DECLARE c CURSOR WITH HOLD FOR SELECT id, label FROM lab.items ORDER BY id"), raw::query("FETCH 2 FROM c"), raw::query("MOVE 5 IN c"), raw::query("FETCH 1 FROM c; CLOSE c")],
-        vec![raw::query("PREPARE q(int) AS SELECT label FROM lab.items WHERE id = $1"), raw::query("EXECUTE q(42)"), raw::query("DEALLOCATE q")],
-        vec![raw::query("SET application_name = 'transparency'"), raw::query("SHOW application_name")],
+        vec![
+            raw::query("DECLARE c CURSOR WITH HOLD FOR SELECT id, label FROM lab.items ORDER BY id"),
+            raw::query("FETCH 2 FROM c"),
+            raw::query("MOVE 5 IN c"),
+            raw::query("FETCH 1 FROM c; CLOSE c"),
+        ],
+        vec![
+            raw::query("PREPARE q(int) AS SELECT label FROM lab.items WHERE id = $1"),
+            raw::query("EXECUTE q(42)"),
+            raw::query("DEALLOCATE q"),
+        ],
+        vec![
+            raw::query("SET application_name = 'transparency'"),
+            raw::query("SHOW application_name"),
+        ],
     ];
     for (i, case) in cases.iter().enumerate() {
         let mut db = Vec::new();
@@ -114,15 +147,8 @@ async fn flush_without_sync_answers_at_once() {
         tags, "1tT",
         "ParseComplete, ParameterDescription and RowDescription before any Sync"
     );
-    v.send(
-        &[
-            raw::bind("", "s", &[], &[]),
-            raw::execute("", 0),
-            raw::flush(),
-        ]
-        .concat(),
-    )
-    .await;
+    v.send(&[raw::bind("", "s", &[], &[]), raw::execute("", 0), raw::flush()].concat())
+        .await;
     let tags: String = [v.frame().await, v.frame().await, v.frame().await]
         .iter()
         .map(|f| f.tag as char)
@@ -137,9 +163,7 @@ async fn ssl_and_gss_requests_are_declined() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let p = proxy().await;
     let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-    s.write_all(&unscharf::wire::startup::ssl_request())
-        .await
-        .unwrap();
+    s.write_all(&unscharf::wire::startup::ssl_request()).await.unwrap();
     let mut b = [0u8; 1];
     s.read_exact(&mut b).await.unwrap();
     assert_eq!(&b, b"N");
@@ -187,19 +211,13 @@ async fn unscharf_parameters_are_consumed_and_purpose_binding_is_enforced() {
     );
     // As a startup parameter of its own (asyncpg's server_settings).
     let mut r = Raw::connect(p.addr.port(), U, &[("unscharf.purpose", "transparency")]).await;
-    r.send(&raw::query(
-        "SELECT current_setting('unscharf.purpose', true) IS NULL",
-    ))
-    .await;
+    r.send(&raw::query("SELECT current_setting('unscharf.purpose', true) IS NULL"))
+        .await;
     let frames = r.until_ready().await;
     assert!(String::from_utf8_lossy(&frames[1].raw).contains('t'));
     // A purpose the user is not a member of: refused, with the choices listed.
     let e = p
-        .try_connect(
-            "options='-c unscharf.purpose=billing_hotline'",
-            "tester",
-            "tester",
-        )
+        .try_connect("options='-c unscharf.purpose=billing_hotline'", "tester", "tester")
         .await
         .unwrap_err();
     let msg = e
@@ -212,35 +230,21 @@ async fn unscharf_parameters_are_consumed_and_purpose_binding_is_enforced() {
     );
     // A member of no purpose at all.
     let e = p.try_connect("", "nobody", "nobody").await.unwrap_err();
-    let msg = e
-        .as_db_error()
-        .map(|d| d.message().to_owned())
-        .unwrap_or_default();
+    let msg = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
     assert!(msg.contains("member of no purpose"), "{msg}");
     assert_eq!(
-        e.as_db_error()
-            .map(|d| d.code().code().to_owned())
-            .as_deref(),
+        e.as_db_error().map(|d| d.code().code().to_owned()).as_deref(),
         Some("28000")
     );
     // Unsafe pinned settings are refused before anything reaches the server.
     let e = p
-        .try_connect(
-            "options='-c standard_conforming_strings=off'",
-            "tester",
-            "tester",
-        )
+        .try_connect("options='-c standard_conforming_strings=off'", "tester", "tester")
         .await
         .unwrap_err();
-    let msg = e
-        .as_db_error()
-        .map(|d| d.message().to_owned())
-        .unwrap_or_default();
+    let msg = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
     assert!(msg.contains("standard_conforming_strings"), "{msg}");
     let audit = p.audit().await;
-    assert!(audit
-        .iter()
-        .any(|e| e.reason == "no_purpose" && e.user == "nobody"));
+    assert!(audit.iter().any(|e| e.reason == "no_purpose" && e.user == "nobody"));
 }
 
 #[tokio::test]
@@ -249,9 +253,7 @@ async fn backend_key_is_the_proxys_and_cancel_reaches_the_right_query() {
     let mut r = Raw::connect(p.addr.port(), U, &[]).await;
     r.send(&raw::query("SELECT pg_backend_pid()")).await;
     let frames = r.until_ready().await;
-    let pid: i32 = String::from_utf8_lossy(&frames[1].body()[6..])
-        .parse()
-        .unwrap();
+    let pid: i32 = String::from_utf8_lossy(&frames[1].body()[6..]).parse().unwrap();
     assert_ne!(r.key.0, pid, "the client must not see the upstream's key");
 
     // Two sessions sleep; cancelling one leaves the other running.
@@ -280,9 +282,7 @@ async fn backend_key_is_the_proxys_and_cancel_reaches_the_right_query() {
     {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-        s.write_all(&unscharf::wire::startup::ssl_request())
-            .await
-            .unwrap();
+        s.write_all(&unscharf::wire::startup::ssl_request()).await.unwrap();
         let mut b = [0u8; 1];
         s.read_exact(&mut b).await.unwrap();
         assert_eq!(&b, b"N");
@@ -291,10 +291,7 @@ async fn backend_key_is_the_proxys_and_cancel_reaches_the_right_query() {
             .unwrap();
     }
     let frames = r.until_ready().await;
-    let err = frames
-        .iter()
-        .find(|f| f.tag == b'E')
-        .expect("the sleep was cancelled");
+    let err = frames.iter().find(|f| f.tag == b'E').expect("the sleep was cancelled");
     assert_eq!(raw::error_code(err), "57014");
     drop(c);
 }
@@ -316,21 +313,14 @@ async fn authentication_is_relayed_for_every_method() {
         let row = c.query_one("SELECT current_user::text", &[]).await.unwrap();
         assert_eq!(row.get::<_, String>(0), user);
     }
-    for (user, pw) in [
-        ("u_password", "wrong"),
-        ("u_md5", "wrong"),
-        ("u_scram", "wrong"),
-    ] {
+    for (user, pw) in [("u_password", "wrong"), ("u_md5", "wrong"), ("u_scram", "wrong")] {
         let started = Instant::now();
         let e = p.try_connect("", user, pw).await.unwrap_err();
         let msg = e
             .as_db_error()
             .map(|d| d.message().to_owned())
             .unwrap_or_else(|| e.to_string());
-        assert!(
-            msg.contains("password authentication failed"),
-            "{user}: {msg}"
-        );
+        assert!(msg.contains("password authentication failed"), "{user}: {msg}");
         assert!(
             started.elapsed() < Duration::from_secs(5),
             "{user}: the wrong password must not hang"
@@ -342,10 +332,7 @@ async fn authentication_is_relayed_for_every_method() {
     let startup = unscharf::wire::startup::StartupMessage {
         major: 3,
         minor: 0,
-        params: vec![
-            ("user".into(), "u_scram".into()),
-            ("database".into(), "crm".into()),
-        ],
+        params: vec![("user".into(), "u_scram".into()), ("database".into(), "crm".into())],
     };
     s.write_all(&startup.encode()).await.unwrap();
     let mut r = Raw {
@@ -405,33 +392,22 @@ async fn copy_in_and_out_through_the_proxy() {
     c.batch_execute("DELETE FROM lab.inbox WHERE body LIKE 'copy-%'")
         .await
         .unwrap();
-    let sink = c
-        .copy_in("COPY lab.inbox (body, n) FROM STDIN")
-        .await
-        .unwrap();
+    let sink = c.copy_in("COPY lab.inbox (body, n) FROM STDIN").await.unwrap();
     let mut sink = Box::pin(sink);
     let mut data = String::new();
     for i in 0..500 {
         data.push_str(&format!("copy-{i}\t{i}\n"));
     }
     for chunk in data.as_bytes().chunks(4096) {
-        sink.send(bytes::Bytes::copy_from_slice(chunk))
-            .await
-            .unwrap();
+        sink.send(bytes::Bytes::copy_from_slice(chunk)).await.unwrap();
     }
     let n = sink.as_mut().finish().await.unwrap();
     assert_eq!(n, 500);
     let row = c
-        .query_one(
-            "SELECT count(*), sum(n) FROM lab.inbox WHERE body LIKE 'copy-%'",
-            &[],
-        )
+        .query_one("SELECT count(*), sum(n) FROM lab.inbox WHERE body LIKE 'copy-%'", &[])
         .await
         .unwrap();
-    assert_eq!(
-        (row.get::<_, i64>(0), row.get::<_, i64>(1)),
-        (500, (0..500).sum())
-    );
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (500, (0..500).sum()));
     let out = copy_out_text(
         &c,
         "COPY (SELECT id, label, price FROM lab.items ORDER BY id) TO STDOUT",
@@ -468,8 +444,7 @@ async fn notices_notifications_and_parameter_status() {
         "NCZ",
         "WARNING: there is no transaction in progress"
     );
-    r.send(&raw::query("SET application_name = 'ps-test'"))
-        .await;
+    r.send(&raw::query("SET application_name = 'ps-test'")).await;
     let frames = r.until_ready().await;
     assert!(
         frames
@@ -516,10 +491,7 @@ async fn terminate_and_vanished_clients_free_their_upstream() {
     let mut r = Raw::connect(p.addr.port(), U, &[("application_name", "terminate-test")]).await;
     assert_eq!(backends("terminate-test").await, 1);
     r.send(&raw::msg(b'X', &[])).await;
-    assert!(
-        r.try_frame().await.is_none(),
-        "the proxy closes after Terminate"
-    );
+    assert!(r.try_frame().await.is_none(), "the proxy closes after Terminate");
     assert!(wait_for_backends("terminate-test", 0, Duration::from_secs(3)).await);
 
     let mut r = Raw::connect(p.addr.port(), U, &[("application_name", "vanish-test")]).await;
@@ -586,17 +558,11 @@ async fn upstream_death_gives_a_clear_fatal_and_recovery_works() {
     );
     // While the server is down, new sessions get a clear error instead of hanging.
     let e = p.try_connect("", "tester", "tester").await.unwrap_err();
-    let msg = e
-        .as_db_error()
-        .map(|d| d.message().to_owned())
-        .unwrap_or_default();
+    let msg = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
     assert!(msg.contains("cannot reach the database server"), "{msg}");
     assert_eq!(e.code().map(|c| c.code()), Some("08001"));
     tokio::task::block_in_place(|| cluster.start_server().unwrap());
     let c = p.connect("tester", "tester").await;
-    let row = c
-        .query_one("SELECT count(*) FROM lab.items", &[])
-        .await
-        .unwrap();
+    let row = c.query_one("SELECT count(*) FROM lab.items", &[]).await.unwrap();
     assert_eq!(row.get::<_, i64>(0), 2000);
 }

@@ -152,12 +152,7 @@ impl Raw {
             if let Ok(Some(f)) = next_frame(&mut self.buf, 1 << 30) {
                 return Some(f);
             }
-            match tokio::time::timeout(
-                std::time::Duration::from_secs(10),
-                self.stream.read_buf(&mut self.buf),
-            )
-            .await
-            {
+            match tokio::time::timeout(std::time::Duration::from_secs(10), self.stream.read_buf(&mut self.buf)).await {
                 Ok(Ok(n)) if n > 0 => {}
                 _ => return None,
             }
@@ -179,11 +174,7 @@ impl Raw {
 
     /// All bytes of frames up to and including the next ReadyForQuery.
     pub async fn bytes_until_ready(&mut self) -> Vec<u8> {
-        self.until_ready()
-            .await
-            .iter()
-            .flat_map(|f| f.raw.to_vec())
-            .collect()
+        self.until_ready().await.iter().flat_map(|f| f.raw.to_vec()).collect()
     }
 }
 

@@ -20,20 +20,18 @@ async fn check_live_compares_policies_with_the_catalog() {
     let config = p.dir.join("unscharf.yaml");
     let config = config.to_str().unwrap().to_owned();
     let c = config.clone();
-    let (code, out, err) = tokio::task::spawn_blocking(move || {
-        unscharf(&["check", "--config", &c, "--live", "--json"])
-    })
-    .await
-    .unwrap();
+    let (code, out, err) =
+        tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live", "--json"]))
+            .await
+            .unwrap();
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let findings = v["findings"].as_array().unwrap();
     assert!(findings.iter().all(|f| f["level"] != "error"), "{out}");
     assert!(
-        findings.iter().any(|f| f["what"]
-            .as_str()
-            .unwrap()
-            .contains("unlisted, so dropped: notes")),
+        findings
+            .iter()
+            .any(|f| f["what"].as_str().unwrap().contains("unlisted, so dropped: notes")),
         "{out}"
     );
     // A typo in a column name and a table that does not exist: errors, exit 1.
@@ -43,10 +41,9 @@ async fn check_live_compares_policies_with_the_catalog() {
     )
     .unwrap();
     let c = config.clone();
-    let (code, out, err) =
-        tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live"]))
-            .await
-            .unwrap();
+    let (code, out, err) = tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live"]))
+        .await
+        .unwrap();
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.contains("nosuch.nothing_here") && out.contains("does not exist"),
@@ -64,10 +61,9 @@ async fn check_live_compares_policies_with_the_catalog() {
         .await
         .unwrap();
     let c = config.clone();
-    let (code, out, _) =
-        tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live"]))
-            .await
-            .unwrap();
+    let (code, out, _) = tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live"]))
+        .await
+        .unwrap();
     assert_eq!(code, 1, "{out}");
     assert!(
         out.contains("contract of campaign zeitung has ended but zeitung.leads still holds"),
@@ -112,10 +108,7 @@ async fn explain_uses_live_roles_and_prints_decisions() {
         out.contains("acts under purpose billing_hotline"),
         "membership of role wasser_agents read from the upstream: {out}"
     );
-    assert!(
-        out.contains("REFUSED") && out.contains("birth_date"),
-        "{out}"
-    );
+    assert!(out.contains("REFUSED") && out.contains("birth_date"), "{out}");
     let c = config.clone();
     let (_, out, _) = tokio::task::spawn_blocking(move || {
         unscharf(&[

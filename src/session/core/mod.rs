@@ -74,6 +74,16 @@ pub struct Out {
     pub terminate: bool,
     /// A statement referred to something the catalog does not know: refresh and retry this frame.
     pub refresh_catalog: bool,
+    /// Decisions since the last drain, for the metrics.
+    pub tally: Tally,
+}
+
+/// Statement decisions counted for /metrics.
+#[derive(Default)]
+pub struct Tally {
+    pub allowed: u32,
+    pub masked: u32,
+    pub refused: Vec<Reason>,
 }
 
 /// A statement's result plan as the replies need it.
@@ -143,10 +153,7 @@ impl Pending {
     fn is_extended(&self) -> bool {
         !matches!(
             self,
-            Pending::Simple { .. }
-                | Pending::Sync
-                | Pending::Refused { .. }
-                | Pending::Probe { .. }
+            Pending::Simple { .. } | Pending::Sync | Pending::Refused { .. } | Pending::Probe { .. }
         )
     }
 }
@@ -216,9 +223,7 @@ impl Core {
 
     /// While the proxy's own probe is in flight, client messages wait: their analysis depends on its answer.
     pub fn stalled(&self) -> bool {
-        self.pending
-            .iter()
-            .any(|p| matches!(p, Pending::Probe { .. }))
+        self.pending.iter().any(|p| matches!(p, Pending::Probe { .. }))
     }
 
     pub fn in_flight(&self) -> usize {
@@ -263,6 +268,7 @@ impl Core {
     }
 
     fn refuse(&self, env: &Env<'_>, out: &mut Out, r: &Refusal, normalized: &str) -> Bytes {
+        out.tally.refused.push(r.reason);
         out.records.push(self.record(
             env,
             Decision::Refused,
@@ -276,7 +282,14 @@ impl Core {
 
     fn allowed(&mut self, env: &Env<'_>, out: &mut Out, normalized: &str, plans: &[&Plan]) {
         for p in plans {
-            self.read_campaigns.extend(p.reads.iter().cloned());
+            if !p.reads.is_empty() {
+                self.read_campaigns.extend(p.reads.iter().cloned());
+            }
+            if p.masked() || p.dropped() {
+                out.tally.masked += 1;
+            } else {
+                out.tally.allowed += 1;
+            }
         }
         if env.log_allowed {
             let masked = plans.iter().any(|p| p.masked() || p.dropped());
@@ -291,8 +304,7 @@ impl Core {
             } else {
                 (Decision::Allowed, "allowed")
             };
-            out.records
-                .push(self.record(env, d, reason, "", normalized, campaigns));
+            out.records.push(self.record(env, d, reason, "", normalized, campaigns));
         }
     }
 
@@ -313,10 +325,7 @@ impl Core {
         let purpose = env.policy.purposes.get(&self.id.purpose).ok_or_else(|| {
             Refusal::new(
                 Reason::NoPurpose,
-                format!(
-                    "purpose {} no longer exists in the policies in force",
-                    self.id.purpose
-                ),
+                format!("purpose {} no longer exists in the policies in force", self.id.purpose),
             )
         })?;
         Ok(JudgeCtx {
@@ -335,15 +344,9 @@ impl Core {
         env: &Env<'_>,
         out: &mut Out,
         retried: bool,
-    ) -> (
-        String,
-        Result<Arc<crate::analyze::facts::Analysis>, Refusal>,
-    ) {
+    ) -> (String, Result<Arc<crate::analyze::facts::Analysis>, Refusal>) {
         match env.cache.analyze(sql, self.analyze_ctx(env)) {
-            Err(e) => (
-                "(not normalizable)".into(),
-                Err(refusal_for(&AnalyzeError::Lex(e))),
-            ),
+            Err(e) => ("(not normalizable)".into(), Err(refusal_for(&AnalyzeError::Lex(e)))),
             Ok(l) => {
                 let result = l.analysis.map_err(|e| {
                     if !retried
@@ -364,13 +367,7 @@ impl Core {
     }
 
     /// Handles one client frame. `retried` is set when the frame is handled again after a catalog refresh.
-    pub fn on_client(
-        &mut self,
-        f: &Frame,
-        env: &Env<'_>,
-        out: &mut Out,
-        retried: bool,
-    ) -> Result<(), CoreError> {
+    pub fn on_client(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
         match f.tag {
             fe::QUERY => self.query(f, env, out, retried),
             fe::PARSE => self.parse(f, env, out, retried),
@@ -411,10 +408,12 @@ impl Core {
                 Ok(())
             }
             fe::FUNCTION_CALL => {
-                let r = Refusal::new(Reason::UnsupportedStatement, "the FunctionCall protocol message is not supported; call the function in a query");
+                let r = Refusal::new(
+                    Reason::UnsupportedStatement,
+                    "the FunctionCall protocol message is not supported; call the function in a query",
+                );
                 let refusal = self.refuse(env, out, &r, "(FunctionCall message)");
-                out.to_upstream
-                    .extend_from_slice(&encode::query(REFUSED_SQL));
+                out.to_upstream.extend_from_slice(&encode::query(REFUSED_SQL));
                 self.pending.push_back(Pending::Refused { refusal });
                 Ok(())
             }
@@ -473,13 +472,7 @@ impl Core {
         }
     }
 
-    fn query(
-        &mut self,
-        f: &Frame,
-        env: &Env<'_>,
-        out: &mut Out,
-        retried: bool,
-    ) -> Result<(), CoreError> {
+    fn query(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
         let sql = fe::query(f.body())?;
         let (normalized, analysis) = self.analyze(sql, env, out, retried);
         if out.refresh_catalog {
@@ -499,8 +492,7 @@ impl Core {
         match verdict {
             Err(r) => {
                 let refusal = self.refuse(env, out, &r, &normalized);
-                out.to_upstream
-                    .extend_from_slice(&encode::query(REFUSED_SQL));
+                out.to_upstream.extend_from_slice(&encode::query(REFUSED_SQL));
                 self.pending.push_back(Pending::Simple {
                     seq,
                     results: Vec::new(),
@@ -511,16 +503,8 @@ impl Core {
             Ok(allowed) => {
                 let plans: Vec<&Plan> = allowed.iter().map(|a| &a.plan).collect();
                 let plans_owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
-                self.allowed(
-                    env,
-                    out,
-                    &normalized,
-                    &plans_owned.iter().collect::<Vec<_>>(),
-                );
-                let results = allowed
-                    .iter()
-                    .map(|a| Result_::of(&a.plan, &a.facts))
-                    .collect();
+                self.allowed(env, out, &normalized, &plans_owned.iter().collect::<Vec<_>>());
+                let results = allowed.iter().map(|a| Result_::of(&a.plan, &a.facts)).collect();
                 for (i, a) in allowed.iter().enumerate() {
                     self.effects(seq, i as u32, a);
                 }
@@ -541,13 +525,7 @@ impl Core {
         name.starts_with(RESERVED_PREFIX)
     }
 
-    fn parse(
-        &mut self,
-        f: &Frame,
-        env: &Env<'_>,
-        out: &mut Out,
-        retried: bool,
-    ) -> Result<(), CoreError> {
+    fn parse(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
         let p = fe::parse(f.body())?;
         let seq = self.next_seq();
         let (normalized, analysis) = self.analyze(p.sql, env, out, retried);
@@ -584,8 +562,7 @@ impl Core {
         match verdict {
             Err(r) => {
                 let refusal = self.refuse(env, out, &r, &normalized);
-                out.to_upstream
-                    .extend_from_slice(&encode::parse(p.name, REFUSED_SQL));
+                out.to_upstream.extend_from_slice(&encode::parse(p.name, REFUSED_SQL));
                 self.pending.push_back(Pending::Parse {
                     seq,
                     refusal: Some(refusal),
@@ -595,8 +572,7 @@ impl Core {
                 // Statement effects (SET search_path, PREPARE, DECLARE ...) happen when it is executed.
                 self.registry.set_statement((seq, 0), p.name, facts);
                 out.to_upstream.extend_from_slice(&f.raw);
-                self.pending
-                    .push_back(Pending::Parse { seq, refusal: None });
+                self.pending.push_back(Pending::Parse { seq, refusal: None });
             }
         }
         Ok(())
@@ -616,10 +592,7 @@ impl Core {
             let facts = self.registry.statement(b.statement).ok_or_else(|| {
                 Refusal::new(
                     Reason::UnsupportedStatement,
-                    format!(
-                        "prepared statement \"{}\" is not known to unscharf",
-                        b.statement
-                    ),
+                    format!("prepared statement \"{}\" is not known to unscharf", b.statement),
                 )
             })?;
             if let Some(r) = &env.refuse_all {
@@ -637,8 +610,7 @@ impl Core {
         match verdict {
             Err(r) => {
                 let refusal = self.refuse(env, out, &r, &normalized);
-                out.to_upstream
-                    .extend_from_slice(&encode::bind(b.portal, REFUSED_NAME));
+                out.to_upstream.extend_from_slice(&encode::bind(b.portal, REFUSED_NAME));
                 self.pending.push_back(Pending::Bind {
                     seq,
                     refusal: Some(refusal),
@@ -692,14 +664,8 @@ impl Core {
                         });
                     }
                     Err(r) => {
-                        let refusal = self.refuse(
-                            env,
-                            out,
-                            &r,
-                            &format!("(Describe of prepared statement {name})"),
-                        );
-                        out.to_upstream
-                            .extend_from_slice(&describe_frame(b'S', REFUSED_NAME));
+                        let refusal = self.refuse(env, out, &r, &format!("(Describe of prepared statement {name})"));
+                        out.to_upstream.extend_from_slice(&describe_frame(b'S', REFUSED_NAME));
                         self.pending.push_back(Pending::DescribeStatement {
                             plan: None,
                             refusal: Some(refusal),
@@ -716,14 +682,8 @@ impl Core {
                         None => match judged(self, &p.facts) {
                             Ok(a) => (a.plan.columns.map(Arc::new), Vec::new()),
                             Err(r) => {
-                                let refusal = self.refuse(
-                                    env,
-                                    out,
-                                    &r,
-                                    &format!("(Describe of portal {name})"),
-                                );
-                                out.to_upstream
-                                    .extend_from_slice(&describe_frame(b'P', REFUSED_NAME));
+                                let refusal = self.refuse(env, out, &r, &format!("(Describe of portal {name})"));
+                                out.to_upstream.extend_from_slice(&describe_frame(b'P', REFUSED_NAME));
                                 self.pending.push_back(Pending::DescribePortal {
                                     plan: None,
                                     formats: Vec::new(),
@@ -771,8 +731,7 @@ impl Core {
         match verdict {
             Err(r) => {
                 let refusal = self.refuse(env, out, &r, &format!("(Execute of portal {portal})"));
-                out.to_upstream
-                    .extend_from_slice(&encode::execute(REFUSED_NAME));
+                out.to_upstream.extend_from_slice(&encode::execute(REFUSED_NAME));
                 self.pending.push_back(Pending::Execute {
                     seq,
                     result: Result_::default(),

@@ -31,12 +31,7 @@ fn client_format(formats: &[i16], i: usize) -> i16 {
 }
 
 impl Core {
-    pub fn on_upstream(
-        &mut self,
-        f: &Frame,
-        env: &Env<'_>,
-        out: &mut Out,
-    ) -> Result<(), CoreError> {
+    pub fn on_upstream(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out) -> Result<(), CoreError> {
         match f.tag {
             be::NOTICE_RESPONSE => return self.forward_redacted(f, true, out),
             be::NOTIFICATION => {
@@ -55,15 +50,11 @@ impl Core {
             return Err(CoreError::ServerProtocol(f.tag as char));
         };
         match head {
-            Pending::Simple {
-                seq, results, idx, ..
-            } => match f.tag {
+            Pending::Simple { seq, results, idx, .. } => match f.tag {
                 be::ROW_DESCRIPTION => {
                     let plan = results
                         .get(*idx)
-                        .ok_or_else(|| {
-                            cut("the server returned more results than the message has statements")
-                        })?
+                        .ok_or_else(|| cut("the server returned more results than the message has statements"))?
                         .plan
                         .clone();
                     self.row_description(f, plan.as_deref().map(|p| p.as_slice()), &[], env, out)?;
@@ -71,13 +62,9 @@ impl Core {
                 }
                 be::DATA_ROW => match &self.current {
                     None => out.to_client.extend_from_slice(&f.raw),
-                    Some(plan) => rows::rewrite_data_row(
-                        f.body(),
-                        plan,
-                        &mut out.to_client,
-                        &mut self.scratch,
-                    )
-                    .map_err(cut)?,
+                    Some(plan) => {
+                        rows::rewrite_data_row(f.body(), plan, &mut out.to_client, &mut self.scratch).map_err(cut)?
+                    }
                 },
                 be::COMMAND_COMPLETE | be::EMPTY_QUERY => {
                     self.registry.commit((*seq, *idx as u32));
@@ -109,13 +96,9 @@ impl Core {
             Pending::Execute { seq, result, .. } => match f.tag {
                 be::DATA_ROW => match &result.plan {
                     None => out.to_client.extend_from_slice(&f.raw),
-                    Some(plan) => rows::rewrite_data_row(
-                        f.body(),
-                        plan,
-                        &mut out.to_client,
-                        &mut self.scratch,
-                    )
-                    .map_err(cut)?,
+                    Some(plan) => {
+                        rows::rewrite_data_row(f.body(), plan, &mut out.to_client, &mut self.scratch).map_err(cut)?
+                    }
                 },
                 be::COMMAND_COMPLETE | be::EMPTY_QUERY | be::PORTAL_SUSPENDED => {
                     self.registry.commit((*seq, 0));
@@ -166,13 +149,7 @@ impl Core {
                 be::ROW_DESCRIPTION => {
                     let (plan, formats) = (plan.take(), std::mem::take(formats));
                     self.pending.pop_front();
-                    self.row_description(
-                        f,
-                        plan.as_deref().map(|p| p.as_slice()),
-                        &formats,
-                        env,
-                        out,
-                    )?;
+                    self.row_description(f, plan.as_deref().map(|p| p.as_slice()), &formats, env, out)?;
                 }
                 be::NO_DATA => {
                     self.pending.pop_front();
@@ -241,16 +218,9 @@ impl Core {
                 Some(p) => Guard::build(env.policy, p, env.catalog),
                 None => Guard::default(),
             };
-            self.guard = Some((
-                env.policy.version.clone(),
-                env.catalog.generation,
-                Arc::new(guard),
-            ));
+            self.guard = Some((env.policy.version.clone(), env.catalog.generation, Arc::new(guard)));
         }
-        self.guard
-            .as_ref()
-            .map(|(_, _, g)| g.clone())
-            .unwrap_or_default()
+        self.guard.as_ref().map(|(_, _, g)| g.clone()).unwrap_or_default()
     }
 
     /// Rule 10 check, then the client's view of a RowDescription.
@@ -275,22 +245,17 @@ impl Core {
         }
         for (i, fd) in fields.iter().enumerate() {
             guard
-                .check(
-                    fd.table_oid,
-                    fd.attnum,
-                    plan.and_then(|p| p.get(i)),
-                    |oid| env.catalog.by_oid(oid).is_some(),
-                )
+                .check(fd.table_oid, fd.attnum, plan.and_then(|p| p.get(i)), |oid| {
+                    env.catalog.by_oid(oid).is_some()
+                })
                 .map_err(cut)?;
         }
         match plan {
             None => out.to_client.extend_from_slice(&f.raw),
             Some(p) => {
                 let rewritten =
-                    rows::rewrite_row_description(&fields, p, |i| client_format(formats, i))
-                        .map_err(cut)?;
-                out.to_client
-                    .extend_from_slice(&build::row_description(&rewritten));
+                    rows::rewrite_row_description(&fields, p, |i| client_format(formats, i)).map_err(cut)?;
+                out.to_client.extend_from_slice(&build::row_description(&rewritten));
             }
         }
         Ok(())
@@ -314,10 +279,7 @@ impl Core {
     fn start_copy_out(&mut self, f: &Frame, r: &Result_, out: &mut Out) -> Result<(), CoreError> {
         let (overall, cols) = be::copy_response(f.body())?;
         if let Some(plan) = &r.plan {
-            if cols.len() != plan.len()
-                || plan.iter().any(|a| matches!(a, ColAction::Drop))
-                || overall != 0
-            {
+            if cols.len() != plan.len() || plan.iter().any(|a| matches!(a, ColAction::Drop)) || overall != 0 {
                 return Err(cut("COPY data does not match the plan"));
             }
             let (format, header) = match &r.copy {
@@ -380,18 +342,11 @@ impl Core {
         Ok(())
     }
 
-    fn forward_redacted(
-        &mut self,
-        f: &Frame,
-        notice: bool,
-        out: &mut Out,
-    ) -> Result<(), CoreError> {
+    fn forward_redacted(&mut self, f: &Frame, notice: bool, out: &mut Out) -> Result<(), CoreError> {
         let fields = be::error_fields(f.body())?;
         match redact(&fields) {
             None => out.to_client.extend_from_slice(&f.raw),
-            Some(r) => out
-                .to_client
-                .extend_from_slice(&build::error_or_notice(notice, r)),
+            Some(r) => out.to_client.extend_from_slice(&build::error_or_notice(notice, r)),
         }
         Ok(())
     }
@@ -406,9 +361,7 @@ impl Core {
                 *value = None;
                 return Ok(());
             }
-            Some(Pending::Simple {
-                refusal, seq, idx, ..
-            }) => {
+            Some(Pending::Simple { refusal, seq, idx, .. }) => {
                 let (s, i) = (*seq, *idx as u32);
                 let r = refusal.take();
                 self.registry.discard(s, i);

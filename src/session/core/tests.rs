@@ -147,11 +147,7 @@ fn rule_10_cuts_off_a_protected_column_the_plan_does_not_cover() {
     .unwrap();
     // The server describes the column as customers.phone (say, the analyzer was fooled).
     let err = c
-        .on_upstream(
-            &row_description(&fx, &[("customers", "phone")]),
-            &env(&fx),
-            &mut out,
-        )
+        .on_upstream(&row_description(&fx, &[("customers", "phone")]), &env(&fx), &mut out)
         .unwrap_err();
     assert!(matches!(err, CoreError::CutOff(_)), "{err}");
     // A dropped column the plan does not drop is cut off too.
@@ -180,11 +176,7 @@ fn rule_10_cuts_off_a_protected_column_the_plan_does_not_cover() {
     )
     .unwrap();
     assert!(c
-        .on_upstream(
-            &row_description(&fx, &[("customers", "name")]),
-            &env(&fx),
-            &mut out
-        )
+        .on_upstream(&row_description(&fx, &[("customers", "name")]), &env(&fx), &mut out)
         .is_err());
 }
 
@@ -254,17 +246,12 @@ fn an_error_in_a_batch_skips_to_sync_and_forgets_its_statements() {
         false,
     )
     .unwrap();
-    c.on_client(&parse("s3", "SELECT 1"), &e, &mut out, false)
-        .unwrap();
+    c.on_client(&parse("s3", "SELECT 1"), &e, &mut out, false).unwrap();
     c.on_client(&frame(b'S', b""), &e, &mut out, false).unwrap();
     let mut out = Out::default();
     c.on_upstream(&up(b'1', b""), &e, &mut out).unwrap();
-    c.on_upstream(
-        &up(b'E', b"SERROR\0C42601\0Msyntax error\0\0"),
-        &e,
-        &mut out,
-    )
-    .unwrap();
+    c.on_upstream(&up(b'E', b"SERROR\0C42601\0Msyntax error\0\0"), &e, &mut out)
+        .unwrap();
     c.on_upstream(&up(b'Z', b"I"), &e, &mut out).unwrap();
     assert!(c.idle());
     assert!(c.registry.statement("s1").is_some());
@@ -272,16 +259,12 @@ fn an_error_in_a_batch_skips_to_sync_and_forgets_its_statements() {
         c.registry.statement("s2").is_none(),
         "the refused statement does not exist upstream"
     );
-    assert!(
-        c.registry.statement("s3").is_none(),
-        "skipped after the error"
-    );
+    assert!(c.registry.statement("s3").is_none(), "skipped after the error");
     // Binding the skipped statement later is refused by the proxy (unknown), not passed on.
     let mut out = Out::default();
     let mut bind = b"\0s3\0\0\0\0\0\0\0".to_vec();
     bind.truncate(10);
-    c.on_client(&frame(b'B', &bind), &e, &mut out, false)
-        .unwrap();
+    c.on_client(&frame(b'B', &bind), &e, &mut out, false).unwrap();
     assert!(String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused"));
 }
 
@@ -291,11 +274,7 @@ fn server_settings_that_change_parsing_end_the_session() {
     let mut c = core();
     let mut out = Out::default();
     assert!(c
-        .on_upstream(
-            &up(b'S', b"standard_conforming_strings\0off\0"),
-            &env(&fx),
-            &mut out
-        )
+        .on_upstream(&up(b'S', b"standard_conforming_strings\0off\0"), &env(&fx), &mut out)
         .is_err());
     assert!(c
         .on_upstream(&up(b'S', b"client_encoding\0SJIS\0"), &env(&fx), &mut out)

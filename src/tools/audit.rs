@@ -1,0 +1,160 @@
+//! `unscharf audit list|summary|verify FILE`: the security team's view of the trail.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::audit::event::Event;
+use crate::audit::verify;
+
+/// Which events to look at.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub user: Option<String>,
+    pub purpose: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// Reads an RFC 3339 timestamp or a date (midnight UTC).
+pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+        .map_err(|_| format!("`{s}` is neither an RFC 3339 time (2026-11-29T08:00:00Z) nor a date (2026-11-29)"))
+}
+
+impl Filter {
+    pub fn matches(&self, e: &Event) -> bool {
+        let ts = DateTime::parse_from_rfc3339(&e.ts).map(|t| t.with_timezone(&Utc)).ok();
+        self.since.is_none_or(|s| ts.is_some_and(|t| t >= s))
+            && self.until.is_none_or(|u| ts.is_some_and(|t| t < u))
+            && self.user.as_ref().is_none_or(|u| &e.user == u)
+            && self.purpose.as_ref().is_none_or(|p| &e.purpose == p)
+            && self.reason.as_ref().is_none_or(|r| &e.reason == r)
+    }
+}
+
+pub fn list(path: &Path, f: &Filter) -> std::io::Result<Vec<Event>> {
+    Ok(verify::read_all(path)?.into_iter().filter(|e| f.matches(e)).collect())
+}
+
+fn cut(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+pub fn render_list(events: &[Event]) -> String {
+    let mut out = format!(
+        "{:<27} {:>6}  {:<14} {:<19} {:<8} {:<22} {}\n",
+        "time", "seq", "user", "purpose", "decision", "reason", "statement"
+    );
+    for e in events {
+        out.push_str(&format!(
+            "{:<27} {:>6}  {:<14} {:<19} {:<8} {:<22} {}\n",
+            cut(&e.ts, 27),
+            e.seq,
+            cut(&e.user, 14),
+            cut(&e.purpose, 19),
+            e.decision.as_str(),
+            cut(&e.reason, 22),
+            cut(&e.statement, 70)
+        ));
+        if !e.detail.is_empty() {
+            out.push_str(&format!("{:>36}{}\n", "↳ ", cut(&e.detail, 110)));
+        }
+    }
+    out.push_str(&format!("{} event(s)\n", events.len()));
+    out
+}
+
+/// One group of the summary.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Group {
+    pub user: String,
+    pub purpose: String,
+    pub reason: String,
+    pub campaign: String,
+    pub count: u64,
+}
+
+/// Counts by user, purpose, reason and campaign (an event touching two campaigns counts for each).
+pub fn summary(events: &[Event]) -> Vec<Group> {
+    let mut m: BTreeMap<(String, String, String, String), u64> = BTreeMap::new();
+    for e in events {
+        let campaigns = if e.campaigns.is_empty() {
+            vec!["-".to_owned()]
+        } else {
+            e.campaigns.clone()
+        };
+        for c in campaigns {
+            *m.entry((e.user.clone(), e.purpose.clone(), e.reason.clone(), c))
+                .or_default() += 1;
+        }
+    }
+    let mut v: Vec<Group> = m
+        .into_iter()
+        .map(|((user, purpose, reason, campaign), count)| Group {
+            user,
+            purpose,
+            reason,
+            campaign,
+            count,
+        })
+        .collect();
+    v.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.user.cmp(&b.user)));
+    v
+}
+
+pub fn render_summary(groups: &[Group], events: usize) -> String {
+    let mut out = format!(
+        "{:>6}  {:<16} {:<20} {:<22} {}\n",
+        "count", "user", "purpose", "reason", "campaign"
+    );
+    for g in groups {
+        out.push_str(&format!(
+            "{:>6}  {:<16} {:<20} {:<22} {}\n",
+            g.count,
+            cut(&g.user, 16),
+            cut(&g.purpose, 20),
+            cut(&g.reason, 22),
+            g.campaign
+        ));
+    }
+    out.push_str(&format!("{events} event(s) in {} group(s)\n", groups.len()));
+    out
+}
+
+pub fn render_verify(r: &verify::Report) -> String {
+    let files: Vec<String> = r.files.iter().map(|f| f.display().to_string()).collect();
+    match &r.problem {
+        None => format!(
+            "OK: {} event(s) in {} file(s) form an unbroken hash chain{}\n  {}\n",
+            r.events,
+            r.files.len(),
+            if r.anchored {
+                ", ending where the writer's anchor says"
+            } else {
+                " (no anchor file: lines cut off the end would go unnoticed)"
+            },
+            files.join("\n  ")
+        ),
+        Some(p) => format!(
+            "BROKEN at {}:{}: {}\n({} event(s) verified before it)\n",
+            p.file.display(),
+            p.line,
+            p.what,
+            r.events
+        ),
+    }
+}
