@@ -92,10 +92,15 @@ Try, as agent_wasser:
 As qa_lead:
   SELECT t.subject, s.product FROM stadtwerke.tickets t JOIN zeitung.subscriptions s USING (agent);  -- refused: cross_campaign
 
+For the DBA and security-team walkthroughs in the README:
+  export DEMO={dir_proxy}    # config, policies and audit trail of this demo
+  kill -HUP {pid}            # reloads $DEMO/unscharf.yaml and $DEMO/policies after an edit
 Every refusal lands in the audit trail; verify it with:
-  cargo run --release -- audit verify {audit}
+  cargo run --release -- audit verify $DEMO/audit.jsonl
 Press Ctrl-C to stop and remove everything.
 "#,
+        dir_proxy = demo.dir.display(),
+        pid = std::process::id(),
         policies = demo.dir.join("policies").display(),
         pg = demo.cluster.port,
         dir = demo.cluster.dir.display(),
