@@ -166,7 +166,7 @@ policies: policies/
 audit: { file: audit.jsonl }
 pseudonym_key_file: pseudonym.key
 EOF
-  target/release/unscharf serve --config "$d/unscharf.yaml" 2>"$d/unscharf.log" &
+  NO_COLOR=1 target/release/unscharf serve --config "$d/unscharf.yaml" 2>"$d/unscharf.log" &
   UNSCHARF_PID=$!
   wait_ready unscharf "$UNSCHARF_PORT" "$UNSCHARF_PID" "$d/unscharf.log"
   log "unscharf on 127.0.0.1:$UNSCHARF_PORT (pid $UNSCHARF_PID, log $d/unscharf.log)"

@@ -28,6 +28,8 @@ pub struct ClusterOptions {
     pub hba: Vec<String>,
     /// Extra postgresql.conf settings.
     pub settings: Vec<(String, String)>,
+    /// Files to place in the data directory before the server starts (e.g. TLS certificate and key).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 pub struct Cluster {
@@ -144,6 +146,15 @@ impl Cluster {
         std::fs::write(data.join("pg_hba.conf"), hba)?;
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(data.join("pg_hba.conf"), Some(uid), Some(gid))?;
+        }
+        for (name, bytes) in &opts.files {
+            use std::os::unix::fs::PermissionsExt;
+            let p = data.join(name);
+            std::fs::write(&p, bytes)?;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            if let Some((uid, gid)) = run_as {
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid))?;
+            }
         }
         cluster.pg_ctl_start()?;
         Ok(cluster)

@@ -52,7 +52,7 @@ pub struct Demo {
 pub async fn prepare(listen: &str) -> anyhow_free::Result<Demo> {
     let cluster = Cluster::start(ClusterOptions {
         hba: demo_hba(),
-        settings: Vec::new(),
+        ..Default::default()
     })?;
     cluster.load_sample().await?;
     let dir = cluster.dir.join("proxy");

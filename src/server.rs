@@ -29,6 +29,8 @@ pub struct CancelTarget {
 pub struct State {
     pub config: Config,
     pub policy: PolicySet,
+    /// TLS towards the upstream, built from `config.upstream`.
+    pub upstream_tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 /// Everything sessions share. Snapshots are swapped whole; a session loads one per message.
@@ -52,10 +54,15 @@ impl Shared {
         catalog: Catalog,
         audit: AuditSink,
         tls: Option<crate::tls::Acceptor>,
+        upstream_tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
     ) -> Arc<Shared> {
         let max = config.limits.max_client_sessions;
         Arc::new(Shared {
-            state: ArcSwap::from_pointee(State { config, policy }),
+            state: ArcSwap::from_pointee(State {
+                config,
+                policy,
+                upstream_tls,
+            }),
             catalog: ArcSwap::from_pointee(catalog),
             cache: AnalysisCache::new(100_000),
             audit,
@@ -86,12 +93,17 @@ impl Shared {
                 ),
                 None => None,
             };
-            Ok::<_, String>((config, policy, tls))
+            let upstream_tls = crate::tls::upstream_client_config(&config).map_err(|e| e.to_string())?;
+            Ok::<_, String>((config, policy, tls, upstream_tls))
         })();
         match result {
-            Ok((config, policy, tls)) => {
+            Ok((config, policy, tls, upstream_tls)) => {
                 let version = policy.version.clone();
-                self.state.store(Arc::new(State { config, policy }));
+                self.state.store(Arc::new(State {
+                    config,
+                    policy,
+                    upstream_tls,
+                }));
                 self.tls.store(Arc::new(tls));
                 self.metrics.reloads_ok.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(policy_version = %version, "config and policies reloaded");
@@ -228,6 +240,7 @@ pub async fn prepare(config: Config) -> Result<(Arc<Shared>, tokio::task::JoinHa
         )?),
         None => None,
     };
+    let upstream_tls = crate::tls::upstream_client_config(&config)?;
     let catalog = match crate::catalog::connect_and_load(&config, 1).await {
         Ok(c) => c,
         Err(e) => {
@@ -238,7 +251,7 @@ pub async fn prepare(config: Config) -> Result<(Arc<Shared>, tokio::task::JoinHa
         }
     };
     tracing::info!(policy_version = %policy.version, purposes = policy.purposes.len(), campaigns = policy.campaigns.len(), "policies loaded");
-    Ok((Shared::new(config, policy, catalog, audit, tls), writer))
+    Ok((Shared::new(config, policy, catalog, audit, tls, upstream_tls), writer))
 }
 
 /// Runs the proxy on `listener` until `shutdown` turns true, then drains sessions within the grace time.

@@ -140,11 +140,9 @@ pub async fn authenticate(
     let params = client_params(&msg, &config.upstream.database).map_err(SessionError::Params)?;
     tracing::Span::current().record("user", params.user.as_str());
     let addr = format!("{}:{}", config.upstream.host, config.upstream.port);
-    let tcp = TcpStream::connect((config.upstream.host.as_str(), config.upstream.port))
+    let mut upstream = crate::tls::connect_upstream(config, state.upstream_tls.as_ref())
         .await
         .map_err(|e| SessionError::UpstreamConnect(format!("{addr}: {e}")))?;
-    let _ = tcp.set_nodelay(true);
-    let mut upstream = Conn::Tcp(tcp);
     let mut ubuf = BytesMut::with_capacity(16 * 1024);
     let max = config.limits.max_frame_bytes;
     write_all(&mut upstream, &params.forward.encode())

@@ -44,17 +44,20 @@ pub fn test_hba() -> Vec<String> {
 /// Starts and loads a cluster (sample data, lab objects, pgbench tables). Runs on its own thread,
 /// so it can be called from inside a test's runtime.
 pub fn new_cluster() -> Cluster {
-    std::thread::spawn(new_cluster_inner)
+    new_cluster_with(ClusterOptions::default())
+}
+
+pub fn new_cluster_with(opts: ClusterOptions) -> Cluster {
+    std::thread::spawn(move || new_cluster_inner(opts))
         .join()
         .unwrap_or_else(|e| std::panic::resume_unwind(e))
 }
 
-fn new_cluster_inner() -> Cluster {
-    let cluster = Cluster::start(ClusterOptions {
-        hba: test_hba(),
-        settings: vec![],
-    })
-    .unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"));
+fn new_cluster_inner(mut opts: ClusterOptions) -> Cluster {
+    let mut hba = test_hba();
+    hba.append(&mut opts.hba);
+    let cluster =
+        Cluster::start(ClusterOptions { hba, ..opts }).unwrap_or_else(|e| panic!("cannot start the test cluster: {e}"));
     let url = cluster.superuser_url("crm");
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
