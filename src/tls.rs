@@ -182,10 +182,13 @@ pub async fn connect_upstream(
 #[derive(Clone)]
 pub struct PgTls(pub Arc<rustls::ClientConfig>);
 
-pub struct PgTlsStream(tokio_rustls::client::TlsStream<tokio::net::TcpStream>);
+pub struct PgTlsStream<S>(tokio_rustls::client::TlsStream<S>);
 
-impl tokio_postgres::tls::MakeTlsConnect<tokio::net::TcpStream> for PgTls {
-    type Stream = PgTlsStream;
+impl<S> tokio_postgres::tls::MakeTlsConnect<S> for PgTls
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = PgTlsStream<S>;
     type TlsConnect = PgTlsConnect;
     type Error = std::io::Error;
 
@@ -196,12 +199,15 @@ impl tokio_postgres::tls::MakeTlsConnect<tokio::net::TcpStream> for PgTls {
 
 pub struct PgTlsConnect(Arc<rustls::ClientConfig>, rustls::pki_types::ServerName<'static>);
 
-impl tokio_postgres::tls::TlsConnect<tokio::net::TcpStream> for PgTlsConnect {
-    type Stream = PgTlsStream;
+impl<S> tokio_postgres::tls::TlsConnect<S> for PgTlsConnect
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    type Stream = PgTlsStream<S>;
     type Error = std::io::Error;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<PgTlsStream>> + Send>>;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = std::io::Result<PgTlsStream<S>>> + Send>>;
 
-    fn connect(self, stream: tokio::net::TcpStream) -> Self::Future {
+    fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
             let s = tokio_rustls::TlsConnector::from(self.0).connect(self.1, stream).await?;
             Ok(PgTlsStream(s))
@@ -209,13 +215,13 @@ impl tokio_postgres::tls::TlsConnect<tokio::net::TcpStream> for PgTlsConnect {
     }
 }
 
-impl tokio_postgres::tls::TlsStream for PgTlsStream {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio_postgres::tls::TlsStream for PgTlsStream<S> {
     fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
         tokio_postgres::tls::ChannelBinding::none()
     }
 }
 
-impl tokio::io::AsyncRead for PgTlsStream {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncRead for PgTlsStream<S> {
     fn poll_read(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
@@ -225,7 +231,7 @@ impl tokio::io::AsyncRead for PgTlsStream {
     }
 }
 
-impl tokio::io::AsyncWrite for PgTlsStream {
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for PgTlsStream<S> {
     fn poll_write(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,

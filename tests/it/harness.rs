@@ -126,6 +126,8 @@ pub struct ProxyOptions {
     pub upstream_port: Option<u16>,
     /// Extra policy files (name, text).
     pub policies: Vec<(String, String)>,
+    /// Files placed beside the config before the proxy starts (name, contents).
+    pub files: Vec<(String, String)>,
 }
 
 pub async fn proxy() -> Proxy {
@@ -150,6 +152,9 @@ pub async fn proxy_with(opts: ProxyOptions) -> Proxy {
     .unwrap();
     for (name, text) in &opts.policies {
         std::fs::write(policies.join(name), text).unwrap();
+    }
+    for (name, text) in &opts.files {
+        std::fs::write(dir.join(name), text).unwrap();
     }
     let config = Config::load(&path).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -7,4 +7,5 @@ mod clients;
 mod operations;
 mod policy;
 mod proxy_core;
+mod tls;
 mod tools;
