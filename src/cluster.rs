@@ -30,6 +30,8 @@ pub struct ClusterOptions {
     pub settings: Vec<(String, String)>,
     /// Files to place in the data directory before the server starts (e.g. TLS certificate and key).
     pub files: Vec<(String, Vec<u8>)>,
+    /// The port to listen on; a free one when None.
+    pub port: Option<u16>,
 }
 
 pub struct Cluster {
@@ -107,7 +109,10 @@ impl Cluster {
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(&base, Some(uid), Some(gid))?;
         }
-        let port = free_port()?;
+        let port = match opts.port {
+            Some(p) => p,
+            None => free_port()?,
+        };
         let mut cluster = Cluster {
             dir: base.clone(),
             port,

@@ -10,6 +10,9 @@ use std::path::PathBuf;
 
 use chrono::NaiveDate;
 
+/// A calendar day, as decisions about contract ends take it.
+pub type Today = NaiveDate;
+
 pub use model::{ColumnRule, WriteKind};
 
 use crate::mask::functions::PseudonymKey;

@@ -81,11 +81,9 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutd
             Ok(Ok(s)) => s,
         };
         shared.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
-        shared.metrics.sessions_active.fetch_add(1, Ordering::Relaxed);
-        let key = started.proxy_key;
+        // Released on every exit, a panic's unwinding included.
+        let _guard = ActiveSession::new(&shared, started.proxy_key);
         let result = relay(client, cbuf, started, &shared, shutdown).await;
-        shared.forget_cancel_key(key);
-        shared.metrics.sessions_active.fetch_sub(1, Ordering::Relaxed);
         drop(permit);
         if let Err(e) = result {
             tracing::debug!(error = %e, "session ended");
@@ -93,6 +91,26 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutd
     }
     .instrument(span)
     .await
+}
+
+/// Counts a session as active and owns its cancel key until dropped.
+struct ActiveSession<'a> {
+    shared: &'a Shared,
+    key: (i32, i32),
+}
+
+impl<'a> ActiveSession<'a> {
+    fn new(shared: &'a Shared, key: (i32, i32)) -> Self {
+        shared.metrics.sessions_active.fetch_add(1, Ordering::Relaxed);
+        ActiveSession { shared, key }
+    }
+}
+
+impl Drop for ActiveSession<'_> {
+    fn drop(&mut self) {
+        self.shared.forget_cancel_key(self.key);
+        self.shared.metrics.sessions_active.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 async fn finish(client: &mut Conn, e: SessionError) {
@@ -185,7 +203,11 @@ impl Relay<'_> {
     /// Handles buffered client frames until the core must wait (probe, refresh) or the pipeline is full.
     async fn client_frames(&mut self) -> Result<(), SessionError> {
         loop {
-            if self.core.stalled() || self.core.in_flight() >= self.max_pipeline || self.out.terminate {
+            if self.core.in_flight() >= self.max_pipeline {
+                self.core.flush_for_backpressure(&mut self.out);
+                return Ok(());
+            }
+            if self.core.stalled() || self.out.terminate {
                 return Ok(());
             }
             let (frame, retried) = match self.retry.take() {

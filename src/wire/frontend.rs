@@ -228,6 +228,10 @@ pub mod encode {
         msg(SYNC, |_| {})
     }
 
+    pub fn flush() -> Bytes {
+        msg(FLUSH, |_| {})
+    }
+
     pub fn terminate() -> Bytes {
         msg(TERMINATE, |_| {})
     }

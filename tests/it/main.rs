@@ -4,6 +4,7 @@ mod harness;
 mod raw;
 
 mod clients;
+mod hardening;
 mod operations;
 mod policy;
 mod proxy_core;

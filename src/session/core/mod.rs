@@ -184,6 +184,9 @@ pub struct Core {
     copy_out: Option<CopyOutState>,
     /// The server is in COPY FROM STDIN: it ignores Sync and Flush until CopyDone or CopyFail.
     copy_in: bool,
+    /// Extended-protocol messages went upstream since the last Sync or Flush: their replies may sit
+    /// in the server's output buffer.
+    unflushed: bool,
     guard: Option<(String, u64, Arc<Guard>)>,
     scratch: Vec<u8>,
     copy_scratch: Vec<u8>,
@@ -215,6 +218,7 @@ impl Core {
             current: None,
             copy_out: None,
             copy_in: false,
+            unflushed: false,
             guard: None,
             scratch: Vec::new(),
             copy_scratch: Vec::new(),
@@ -366,8 +370,19 @@ impl Core {
         }
     }
 
+    /// When the proxy stops reading a full pipeline, the server must still answer what it has:
+    /// without a Sync or Flush it keeps extended-protocol replies in its buffer, and both would wait.
+    pub fn flush_for_backpressure(&mut self, out: &mut Out) {
+        if self.unflushed {
+            out.to_upstream.extend_from_slice(&encode::flush());
+            self.unflushed = false;
+        }
+    }
+
     /// Handles one client frame. `retried` is set when the frame is handled again after a catalog refresh.
     pub fn on_client(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
+        self.unflushed = matches!(f.tag, fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE | fe::CLOSE)
+            || (self.unflushed && !matches!(f.tag, fe::SYNC | fe::FLUSH | fe::QUERY));
         match f.tag {
             fe::QUERY => self.query(f, env, out, retried),
             fe::PARSE => self.parse(f, env, out, retried),
@@ -474,6 +489,10 @@ impl Core {
 
     fn query(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
         let sql = fe::query(f.body())?;
+        #[cfg(feature = "fault-injection")]
+        if sql == "SELECT 'unscharf: panic now'" {
+            panic!("fault injection: a session panics on purpose");
+        }
         let (normalized, analysis) = self.analyze(sql, env, out, retried);
         if out.refresh_catalog {
             return Ok(());

@@ -1,0 +1,258 @@
+//! Issue 5: limits, faults and isolation, each with a clear error (or clean flow control) and a test.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use unscharf::cluster::ClusterOptions;
+
+use crate::harness::*;
+use crate::raw::{self, Raw};
+
+fn code(e: &tokio_postgres::Error) -> String {
+    e.code().map(|c| c.code().to_owned()).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn session_limit_startup_and_idle_timeouts() {
+    let p = proxy_with(ProxyOptions {
+        extra: "limits:\n  max_client_sessions: 2\n  startup_timeout_secs: 1\n  idle_timeout_secs: 1\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let a = p.connect("tester", "tester").await;
+    let b = p.connect("tester", "tester").await;
+    let e = p.try_connect("", "tester", "tester").await.unwrap_err();
+    assert_eq!(code(&e), "53300", "{e:?}");
+    assert!(e.as_db_error().unwrap().message().contains("too many clients"));
+    drop(b);
+    // The idle session is closed after a second with idle_session_timeout's SQLSTATE.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let e = a.simple_query("SELECT 1").await.unwrap_err();
+    assert!(code(&e) == "57P05" || e.is_closed(), "{e:?}");
+    // A client that connects and says nothing is dropped after the startup timeout.
+    let started = Instant::now();
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let mut b = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut b))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(started.elapsed() >= Duration::from_millis(900) && started.elapsed() < Duration::from_secs(4));
+    // One that stops in the middle of authentication gets a FATAL saying why.
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let startup = unscharf::wire::startup::StartupMessage {
+        major: 3,
+        minor: 0,
+        params: vec![("user".into(), "u_scram".into()), ("database".into(), "crm".into())],
+    };
+    s.write_all(&startup.encode()).await.unwrap();
+    let mut r = Raw {
+        stream: s,
+        buf: Default::default(),
+        key: (0, 0),
+    };
+    assert_eq!(r.frame().await.tag, b'R');
+    let f = r.frame().await;
+    assert_eq!((f.tag, raw::error_code(&f).as_str()), (b'E', "08006"));
+    assert!(
+        raw::error_message(&f).contains("authentication did not complete"),
+        "{}",
+        raw::error_message(&f)
+    );
+}
+
+#[tokio::test]
+async fn a_deep_pipeline_is_flow_controlled_not_failed() {
+    let p = proxy_with(ProxyOptions {
+        extra: "limits:\n  max_pipeline: 4\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let mut r = Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[("options", "-c unscharf.purpose=transparency")],
+    )
+    .await;
+    let mut msgs = Vec::new();
+    for i in 1..=200 {
+        msgs.extend(raw::parse("", "SELECT label FROM lab.items WHERE id = $1", &[]));
+        msgs.extend(raw::bind("", "", &[Some(&i.to_string())], &[]));
+        msgs.extend(raw::execute("", 0));
+    }
+    msgs.extend(raw::sync());
+    r.send(&msgs).await;
+    let frames = r.until_ready().await;
+    let rows: Vec<String> = frames
+        .iter()
+        .filter(|f| f.tag == b'D')
+        .map(|f| String::from_utf8_lossy(&f.body()[6..]).into_owned())
+        .collect();
+    assert_eq!(rows.len(), 200);
+    assert_eq!(rows[199], "item 200");
+}
+
+#[tokio::test]
+async fn a_panicking_session_does_not_take_the_others_down() {
+    let p = proxy().await;
+    let others: Vec<_> = futures_util::future::join_all((0..3).map(|_| p.connect("tester", "tester"))).await;
+    let victim = p.connect("tester", "tester").await;
+    let e = victim.simple_query("SELECT 'unscharf: panic now'").await.unwrap_err();
+    assert!(e.is_closed() || e.to_string().contains("closed"), "{e:?}");
+    for c in &others {
+        let n: i64 = c.query_one("SELECT count(*) FROM lab.items", &[]).await.unwrap().get(0);
+        assert_eq!(n, 2000);
+    }
+    // The process still accepts new sessions, and the dead one's counters were released.
+    let fresh = p.connect("tester", "tester").await;
+    fresh.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(
+        p.shared
+            .metrics
+            .sessions_active
+            .load(std::sync::atomic::Ordering::Relaxed),
+        4
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_down_at_start_then_back() {
+    let port = unscharf::cluster::free_port().unwrap();
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(port),
+        ..Default::default()
+    })
+    .await;
+    let e = p.try_connect("", "tester", "tester").await.unwrap_err();
+    assert_eq!(code(&e), "08001", "{e:?}");
+    let cluster = new_cluster_with(ClusterOptions {
+        port: Some(port),
+        ..Default::default()
+    });
+    // The catalog was never loaded; the first statement refreshes it.
+    let c = p.connect("tester", "tester").await;
+    let n: i64 = c.query_one("SELECT count(*) FROM lab.items", &[]).await.unwrap().get(0);
+    assert_eq!(n, 2000);
+    // Killed during a transaction: the client gets an error, nothing half-done survives, the proxy stays up.
+    c.batch_execute("BEGIN; INSERT INTO lab.inbox (body, n) VALUES ('in-flight', 1)")
+        .await
+        .unwrap();
+    tokio::task::block_in_place(|| cluster.kill9().unwrap());
+    assert!(c.simple_query("COMMIT").await.is_err());
+    tokio::task::block_in_place(|| cluster.start_server().unwrap());
+    let c = p.connect("tester", "tester").await;
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM lab.inbox WHERE body = 'in-flight'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 0);
+    drop(cluster);
+}
+
+/// 500 concurrent sessions run queries for a minute (UNSCHARF_SOAK_SECS to change): no error, and
+/// every upstream connection is gone afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_hundred_sessions_for_a_minute() {
+    let secs: u64 = std::env::var("UNSCHARF_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let p = proxy().await;
+    let url = format!("{} application_name=soak", p.url("agent_wasser", "wasser"));
+    let started = Instant::now();
+    let clients = futures_util::future::join_all((0..500).map(|_| {
+        let url = url.clone();
+        async move {
+            for attempt in 0.. {
+                match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+                    Ok((c, conn)) => {
+                        tokio::spawn(conn);
+                        return c;
+                    }
+                    Err(e) if attempt < 3 => {
+                        eprintln!("connect retry: {e}");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                    }
+                    Err(e) => panic!("connect: {e}"),
+                }
+            }
+            unreachable!()
+        }
+    }))
+    .await;
+    let connect_time = started.elapsed();
+    assert_eq!(backends("soak").await, 500);
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let results = futures_util::future::join_all(clients.into_iter().enumerate().map(|(i, c)| async move {
+        let stmt = c
+            .prepare("SELECT name, phone FROM stadtwerke.customers WHERE customer_no = $1")
+            .await
+            .unwrap();
+        let (mut ok, mut errors) = (0u64, Vec::new());
+        while Instant::now() < deadline {
+            let no = 1001 + (i as i32 % 5);
+            match c.query_one(&stmt, &[&no]).await {
+                Ok(row) => {
+                    let phone: Option<&str> = row.get(1);
+                    assert!(phone.is_none_or(|p| p.contains('*')), "unmasked: {phone:?}");
+                    ok += 1;
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+            if i % 10 == 0 {
+                match c.simple_query("SELECT count(*) FROM stadtwerke.meter_readings").await {
+                    Ok(_) => ok += 1,
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+        }
+        (ok, errors)
+    }))
+    .await;
+    let total: u64 = results.iter().map(|(ok, _)| ok).sum();
+    let errors: Vec<&String> = results.iter().flat_map(|(_, e)| e).collect();
+    eprintln!(
+        "soak: 500 sessions connected in {:.1}s; {total} queries in {secs}s ({:.0}/s); {} errors",
+        connect_time.as_secs_f64(),
+        total as f64 / secs as f64,
+        errors.len()
+    );
+    assert!(
+        errors.is_empty(),
+        "{} errors, first: {:?}",
+        errors.len(),
+        errors.first()
+    );
+    assert!(total > 500);
+    drop(results);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while backends("soak").await > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "{} upstream connections leaked",
+            backends("soak").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        p.shared
+            .metrics
+            .sessions_active
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+}
+
+async fn backends(app: &str) -> i64 {
+    superuser()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}

@@ -1,0 +1,248 @@
+//! No input may panic or hang the frame decoder, the startup phase, the analyzer or the session state
+//! machine: seeded random inputs, and every input the fuzzers kept (fuzz/corpus), replayed on each run.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use unscharf::analyze::cache::AnalysisCache;
+use unscharf::analyze::{analyze, AnalyzeCtx};
+use unscharf::catalog::{offline, Catalog};
+use unscharf::judge::{judge_all, JudgeCtx, NoRegistry};
+use unscharf::policy::{load::load_texts, PolicySet, Today};
+use unscharf::session::core::{Core, Env, Identity, Out};
+use unscharf::session::options::{client_params, split_options};
+use unscharf::wire::startup::{next_startup_packet, parse_startup_packet, StartupPacket};
+use unscharf::wire::{backend, frontend, next_frame};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn bytes(&mut self, max: usize) -> Vec<u8> {
+        (0..self.below(max)).map(|_| self.next() as u8).collect()
+    }
+}
+
+fn fixture() -> (Catalog, PolicySet) {
+    let cat = offline::from_schema_sql(include_str!("../sample/schema.sql"), "schema.sql").unwrap();
+    let pol = load_texts(unscharf::demo::SAMPLE_POLICIES, Some(b"robust")).unwrap();
+    (cat, pol)
+}
+
+fn today() -> Today {
+    Today::from_ymd_opt(2026, 11, 29).unwrap()
+}
+
+fn frames(data: &[u8]) {
+    let mut buf = bytes::BytesMut::from(data);
+    while let Ok(Some(f)) = next_frame(&mut buf, 1 << 20) {
+        let b = f.body();
+        let _ = frontend::query(b);
+        let _ = frontend::parse(b);
+        if let Ok(bind) = frontend::bind(b) {
+            let _ = bind.with_result_formats(b, &[0, 1]);
+        }
+        let _ = (frontend::describe(b), frontend::execute(b), frontend::close(b));
+        let _ = backend::row_description(b);
+        if let Ok(fields) = backend::data_row(b) {
+            for _ in fields {}
+        }
+        let _ = (
+            backend::error_fields(b),
+            backend::copy_response(b),
+            backend::sasl_mechanisms(b),
+        );
+    }
+}
+
+fn startup(data: &[u8]) {
+    let mut buf = bytes::BytesMut::from(data);
+    while let Ok(Some(p)) = next_startup_packet(&mut buf) {
+        if let Ok(StartupPacket::Startup(m)) = parse_startup_packet(&p) {
+            let _ = client_params(&m, "crm");
+        }
+    }
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = split_options(s);
+    }
+}
+
+fn sql(cat: &Catalog, pol: &PolicySet, sql: &str) {
+    let paths = vec![vec!["$user".to_owned(), "public".to_owned()]];
+    let ctx = AnalyzeCtx {
+        catalog: cat,
+        search_paths: &paths,
+        user: "agent_wasser",
+        revert_paths: &[],
+    };
+    if let Ok(a) = analyze(sql, ctx) {
+        let read = BTreeSet::new();
+        for purpose in pol.purposes.values() {
+            let j = JudgeCtx {
+                policy: pol,
+                purpose,
+                catalog: cat,
+                today: today(),
+                read_campaigns: &read,
+            };
+            let _ = judge_all(&a, &j, &NoRegistry);
+        }
+    }
+}
+
+fn session(cat: &Catalog, pol: &PolicySet, cache: &AnalysisCache, data: &[u8]) {
+    let env = Env {
+        policy: pol,
+        catalog: cat,
+        cache,
+        today: today(),
+        log_allowed: true,
+        refuse_all: None,
+    };
+    let mut core = Core::new(
+        Identity {
+            session: 1,
+            user: "agent_wasser".into(),
+            client_addr: "t".into(),
+            purpose: "billing_hotline".into(),
+        },
+        vec!["$user".into(), "public".into()],
+        b'I',
+    );
+    let mut buf = bytes::BytesMut::from(data);
+    let mut out = Out::default();
+    while !buf.is_empty() {
+        let from_client = buf[0] & 1 == 0;
+        bytes::Buf::advance(&mut buf, 1);
+        let Ok(Some(f)) = next_frame(&mut buf, 1 << 20) else {
+            break;
+        };
+        let r = if from_client {
+            core.on_client(&f, &env, &mut out, false)
+        } else {
+            core.on_upstream(&f, &env, &mut out)
+        };
+        if r.is_err() {
+            break;
+        }
+    }
+}
+
+const WORDS: &[&str] = &[
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "phone",
+    "iban",
+    "stadtwerke.customers",
+    "c",
+    "(",
+    ")",
+    ",",
+    "'x'",
+    "$1",
+    "1",
+    "=",
+    "||",
+    "::text",
+    "UNION",
+    "ALL",
+    "WITH",
+    "AS",
+    "JOIN",
+    "ON",
+    "ORDER BY",
+    "GROUP BY",
+    "lower(",
+    "*",
+    "c.*",
+    ";",
+    "INSERT INTO",
+    "VALUES",
+    "U&",
+    "/*",
+    "*/",
+    "--\n",
+    "$$",
+    "E'\\''",
+    "\"",
+    "LATERAL",
+    "row_to_json(",
+    "set_config(",
+    "COPY",
+    "TO STDOUT",
+    "SET",
+    "search_path",
+];
+
+#[test]
+fn random_inputs_never_panic() {
+    let (cat, pol) = fixture();
+    let cache = AnalysisCache::new(1000);
+    let mut rng = Rng(0x9e3779b97f4a7c15);
+    for _ in 0..20_000 {
+        let b = rng.bytes(300);
+        frames(&b);
+        startup(&b);
+    }
+    for _ in 0..3_000 {
+        let n = rng.below(25);
+        let text: Vec<&str> = (0..n).map(|_| WORDS[rng.below(WORDS.len())]).collect();
+        sql(&cat, &pol, &text.join(" "));
+    }
+    for _ in 0..2_000 {
+        // Valid frames with random bodies, tagged by side.
+        let mut data = Vec::new();
+        for _ in 0..rng.below(8) {
+            data.push(rng.next() as u8);
+            let tag = b"QPBDESHCXdcfFTDZE12sntIGHA"[rng.below(26)];
+            let body = if tag == b'Q' {
+                let mut s = WORDS[rng.below(WORDS.len())].as_bytes().to_vec();
+                s.push(0);
+                s
+            } else {
+                rng.bytes(40)
+            };
+            data.push(tag);
+            data.extend_from_slice(&((body.len() + 4) as i32).to_be_bytes());
+            data.extend_from_slice(&body);
+        }
+        session(&cat, &pol, &cache, &data);
+    }
+}
+
+#[test]
+fn fuzz_corpora_replay_cleanly() {
+    let (cat, pol) = fixture();
+    let cache = AnalysisCache::new(1000);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let mut replayed = 0;
+    for target in ["frames", "startup", "analyzer", "session"] {
+        let Ok(entries) = std::fs::read_dir(root.join(target)) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let data = std::fs::read(e.path()).unwrap();
+            match target {
+                "frames" => frames(&data),
+                "startup" => startup(&data),
+                "analyzer" => {
+                    if let Ok(s) = std::str::from_utf8(&data) {
+                        sql(&cat, &pol, s)
+                    }
+                }
+                _ => session(&cat, &pol, &cache, &data),
+            }
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 100, "only {replayed} corpus inputs found");
+}
