@@ -100,10 +100,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
 
 /// Judges every statement of a message: one refusal refuses the whole message.
 pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<Vec<Allowed>, Refusal> {
-    a.statements
-        .iter()
-        .map(|f| judge_statement(&Arc::new(f.clone()), cx, reg))
-        .collect()
+    a.statements.iter().map(|f| judge_statement(f, cx, reg)).collect()
 }
 
 /// A compact description of a verdict, as `unscharf test` and the decision tables compare them:

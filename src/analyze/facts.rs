@@ -267,7 +267,7 @@ impl StatementFacts {
 /// The analysis of one client message (a simple Query may hold several statements).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Analysis {
-    pub statements: Vec<StatementFacts>,
+    pub statements: Vec<std::sync::Arc<StatementFacts>>,
     /// Some literal decided the outcome (set_config's name, ORDER BY 2): cache by exact text only.
     pub literal_sensitive: bool,
 }

@@ -262,7 +262,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
     let mut statements = Vec::with_capacity(ranges.len().max(1));
     let mut literal_sensitive = false;
     if ranges.is_empty() {
-        statements.push(StatementFacts::new(Kind::Empty));
+        statements.push(std::sync::Arc::new(StatementFacts::new(Kind::Empty)));
     }
     // A SET search_path earlier in the message may be in force for the statements after it.
     let mut paths: Vec<Vec<String>> = ctx.search_paths.to_vec();
@@ -271,7 +271,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         let ours = lexer::signature(text)?;
         if matches!(ours.first(), Some(SigItem::Word(w)) if w == "move") {
             let name = parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
-            statements.push(StatementFacts::new(Kind::Move { name }));
+            statements.push(std::sync::Arc::new(StatementFacts::new(Kind::Move { name })));
             continue;
         }
         let theirs = sqlparser_signature(text)?;
@@ -308,7 +308,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
                 }
             }
         }
-        statements.push(facts);
+        statements.push(std::sync::Arc::new(facts));
     }
     Ok(Analysis {
         statements,

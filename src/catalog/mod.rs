@@ -133,6 +133,16 @@ impl Catalog {
         self.functions.get(name).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// `schema.table.column` of an analyzed column reference.
+    pub fn column_name(&self, c: crate::analyze::facts::ColRef) -> String {
+        let r = self.rel(c.rel);
+        format!(
+            "{}.{}",
+            r.name,
+            r.columns.get(c.col as usize).map(|c| c.name.as_str()).unwrap_or("?")
+        )
+    }
+
     pub fn function_exists(&self, schema: &str, name: &str) -> bool {
         self.function_schemas(name).iter().any(|s| s == schema)
     }

@@ -59,7 +59,7 @@ pub fn rewrite_data_row(
             }
             (ColAction::Mask(m), Some(v)) => {
                 scratch.clear();
-                if m.mask.apply(v, m.key.as_ref(), scratch) {
+                if m.mask.apply(v, m.key.as_deref(), scratch) {
                     out.put_i32(scratch.len() as i32);
                     out.put_slice(scratch);
                 } else {
@@ -167,7 +167,7 @@ pub fn rewrite_copy_row(
         match (action, &field.value) {
             (ColAction::Mask(m), Some(v)) => {
                 scratch.clear();
-                let value = m.mask.apply(v, m.key.as_ref(), scratch).then_some(scratch.as_slice());
+                let value = m.mask.apply(v, m.key.as_deref(), scratch).then_some(scratch.as_slice());
                 encode_field(fmt, value, out);
             }
             _ => out.extend_from_slice(field.raw),
@@ -188,7 +188,7 @@ mod tests {
         ColAction::Mask(Box::new(MaskAction {
             mask: spec.parse().unwrap(),
             key: None,
-            column: "t.c".into(),
+            column: crate::analyze::facts::ColRef { rel: 0, col: 0 },
         }))
     }
 

@@ -91,9 +91,9 @@ pub enum ColAction {
 #[derive(Debug, Clone)]
 pub struct MaskAction {
     pub mask: Mask,
-    pub key: Option<PseudonymKey>,
-    /// `schema.table.column`, for explain output.
-    pub column: String,
+    pub key: Option<std::sync::Arc<PseudonymKey>>,
+    /// The masked column, for explain output (`Catalog::column_name`).
+    pub column: ColRef,
 }
 
 impl ColAction {
@@ -134,6 +134,7 @@ pub struct DecideCtx<'a> {
 }
 
 /// Where a relation belongs.
+#[derive(Clone, Copy)]
 enum Class<'a> {
     System,
     Shared(&'a super::TableGrant),
@@ -166,23 +167,48 @@ impl DecideCtx<'_> {
     }
 
     /// The rule of a column under this purpose; tables outside the purpose were refused before.
-    fn rule(&self, c: ColRef) -> ColumnRule {
-        let name = self
-            .catalog
-            .rel(c.rel)
-            .columns
-            .get(c.col as usize)
-            .map(|c| c.name.as_str())
-            .unwrap_or("");
-        match self.class(c.rel) {
-            Class::System => ColumnRule::Allow,
-            Class::Shared(g) | Class::Campaign(_, Some(g)) => g.rule(name).clone(),
-            Class::Campaign(_, None) | Class::Nowhere => ColumnRule::Drop,
+    fn rule<'b>(&self, memo: &Memo<'b>, c: ColRef) -> &'b ColumnRule {
+        static ALLOW: ColumnRule = ColumnRule::Allow;
+        static DROP: ColumnRule = ColumnRule::Drop;
+        match memo.class(c.rel) {
+            Class::System => &ALLOW,
+            Class::Shared(g) | Class::Campaign(_, Some(g)) => {
+                let name = self
+                    .catalog
+                    .rel(c.rel)
+                    .columns
+                    .get(c.col as usize)
+                    .map(|c| c.name.as_str())
+                    .unwrap_or("");
+                g.rule(name)
+            }
+            Class::Campaign(_, None) | Class::Nowhere => &DROP,
         }
     }
 
     fn purpose_name(&self) -> &str {
         &self.purpose.name
+    }
+}
+
+/// The class of each relation of one statement, looked up once.
+struct Memo<'a> {
+    rels: Vec<(RelId, Class<'a>)>,
+}
+
+impl<'a> Memo<'a> {
+    fn new(cx: &'a DecideCtx<'_>, rels: &[RelId]) -> Self {
+        Memo {
+            rels: rels.iter().map(|&r| (r, cx.class(r))).collect(),
+        }
+    }
+
+    fn class(&self, rel: RelId) -> Class<'a> {
+        self.rels
+            .iter()
+            .find(|(r, _)| *r == rel)
+            .map(|(_, c)| *c)
+            .unwrap_or(Class::Nowhere)
     }
 }
 
@@ -193,6 +219,8 @@ fn refuse(reason: Reason, detail: String) -> Result<Plan, Refusal> {
 /// Judges one statement (rules 1–9 of POLICY.md) and plans its result rewriting.
 pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     let purpose = cx.purpose_name();
+    // Whole rows and uses name only relations of this statement; anything else classifies as Nowhere.
+    let memo = Memo::new(cx, &f.relations);
     // Rule 9: settings.
     for s in &f.settings {
         if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {
@@ -215,7 +243,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
                 format!("{} exposes row values or other sessions' queries", r.name),
             );
         }
-        if let Class::Campaign(c, _) = cx.class(rel) {
+        if let Class::Campaign(c, _) = memo.class(rel) {
             if !campaigns.contains(&c) {
                 campaigns.push(c);
             }
@@ -236,7 +264,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
         );
     }
     for &(rel, _) in &f.writes {
-        if let Class::Campaign(c, _) = cx.class(rel) {
+        if let Class::Campaign(c, _) = memo.class(rel) {
             let target = &cx.policy.campaigns[c].name;
             if let Some(other) = cx.read_campaigns.iter().find(|r| *r != target) {
                 return refuse(
@@ -262,7 +290,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     }
     for &rel in &f.relations {
         let r = cx.catalog.rel(rel);
-        match cx.class(rel) {
+        match memo.class(rel) {
             Class::Campaign(c, None) => {
                 return refuse(
                     Reason::OutsidePurpose,
@@ -307,7 +335,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     // Rule 8: write grants.
     for &(rel, kind) in &f.writes {
         let r = cx.catalog.rel(rel);
-        let granted = match cx.class(rel) {
+        let granted = match memo.class(rel) {
             Class::Shared(g) | Class::Campaign(_, Some(g)) => g.write.contains(&kind),
             _ => false,
         };
@@ -324,7 +352,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     }
     // Rule 6: whole-row references to tables with any protected column.
     for (cols, written) in &f.whole_rows {
-        if let Some(c) = cols.iter().find(|c| !cx.rule(**c).is_allow()) {
+        if let Some(c) = cols.iter().find(|c| !cx.rule(&memo, **c).is_allow()) {
             return refuse(
                 Reason::ProtectedColumn,
                 format!(
@@ -336,7 +364,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     }
     // Rule 6: column uses outside the select list.
     for u in &f.uses {
-        match cx.rule(u.col) {
+        match cx.rule(&memo, u.col) {
             ColumnRule::Allow => {}
             ColumnRule::Mask { lookup: true, .. } if u.clause == Clause::WhereLookup => {}
             ColumnRule::Mask { .. } => {
@@ -368,7 +396,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
             }
         }
     }
-    let columns = plan_outputs(f, cx)?;
+    let columns = plan_outputs(f, cx, &memo)?;
     let names = |cs: &[usize]| {
         cs.iter()
             .map(|&c| cx.policy.campaigns[c].name.clone())
@@ -378,7 +406,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
         .relations
         .iter()
         .filter(|r| !f.writes.iter().any(|(w, _)| w == *r) || !matches!(f.kind, Kind::Insert | Kind::CopyFrom))
-        .filter_map(|&r| match cx.class(r) {
+        .filter_map(|&r| match memo.class(r) {
             Class::Campaign(c, _) => Some(c),
             _ => None,
         })
@@ -401,7 +429,7 @@ fn verb(k: WriteKind) -> &'static str {
 }
 
 /// Rule 6 for result columns: plain protected columns are masked, dropped, or refuse the statement.
-fn plan_outputs(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Option<Vec<ColAction>>, Refusal> {
+fn plan_outputs(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Result<Option<Vec<ColAction>>, Refusal> {
     let purpose = cx.purpose_name();
     let Outputs::Known(outs) = &f.outputs else {
         return Ok(None);
@@ -412,7 +440,7 @@ fn plan_outputs(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Option<Vec<Col
     for o in outs {
         let action = match o.lineage.plain_col() {
             None => ColAction::Pass,
-            Some(c) => match cx.rule(c) {
+            Some(c) => match cx.rule(memo, c) {
                 ColumnRule::Allow => ColAction::Pass,
                 ColumnRule::Mask { mask, .. } => {
                     let r = cx.catalog.rel(c.rel);
@@ -422,8 +450,8 @@ fn plan_outputs(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Option<Vec<Col
                         } else {
                             None
                         },
-                        mask,
-                        column: cx.column_name(c),
+                        mask: mask.clone(),
+                        column: c,
                     }))
                 }
                 ColumnRule::Drop if o.explicit || is_copy => {

@@ -147,7 +147,7 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
             description: file.description.clone().unwrap_or_default(),
             contract_ends: file.contract_ends,
             tables: file.tables.clone(),
-            pseudonym: master.map(|m| PseudonymKey::derive(m, &file.campaign)),
+            pseudonym: master.map(|m| std::sync::Arc::new(PseudonymKey::derive(m, &file.campaign))),
         });
     }
     for (pattern, idx, _) in &claimed {
@@ -183,7 +183,7 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
             }
         }
     }
-    set.shared_pseudonym = master.map(|m| PseudonymKey::derive(m, "shared"));
+    set.shared_pseudonym = master.map(|m| std::sync::Arc::new(PseudonymKey::derive(m, "shared")));
 
     // Purposes: the same name in several campaign files is one purpose, each file granting its part.
     for (src_i, file) in &campaigns {

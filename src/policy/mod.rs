@@ -60,7 +60,7 @@ pub struct Campaign {
     /// The `tables:` patterns as written.
     pub tables: Vec<String>,
     /// Key of the pseudonym mask for this campaign's columns.
-    pub pseudonym: Option<PseudonymKey>,
+    pub pseudonym: Option<std::sync::Arc<PseudonymKey>>,
 }
 
 impl Campaign {
@@ -137,7 +137,7 @@ pub struct PolicySet {
     pub campaigns: Vec<Campaign>,
     pub purposes: std::collections::BTreeMap<String, Purpose>,
     pub shared: HashMap<QName, TableGrant>,
-    pub shared_pseudonym: Option<PseudonymKey>,
+    pub shared_pseudonym: Option<std::sync::Arc<PseudonymKey>>,
     pub files: Vec<PathBuf>,
     table_owner: HashMap<QName, usize>,
     schema_owner: HashMap<String, usize>,
@@ -162,7 +162,7 @@ impl PolicySet {
     }
 
     /// Every campaign table pattern and shared table, for `check --live`.
-    pub fn pseudonym_key_for(&self, q: &QName) -> Option<&PseudonymKey> {
+    pub fn pseudonym_key_for(&self, q: &QName) -> Option<&std::sync::Arc<PseudonymKey>> {
         match self.campaign_of(q) {
             Some(c) => c.pseudonym.as_ref(),
             None => self.shared_pseudonym.as_ref(),

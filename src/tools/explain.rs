@@ -104,8 +104,7 @@ pub fn explain(
         Ok(a) => {
             for (i, f) in a.statements.iter().enumerate() {
                 let text = texts.get(i).cloned().unwrap_or_default();
-                let f = std::sync::Arc::new(f.clone());
-                out.statements.push(match judge_statement(&f, &jcx, &NoRegistry) {
+                out.statements.push(match judge_statement(f, &jcx, &NoRegistry) {
                     Err(r) => refused(&text, &r),
                     Ok(allowed) => {
                         let names: Vec<String> = match &allowed.facts.outputs {
@@ -144,7 +143,7 @@ pub fn explain(
                                             name,
                                             action: "mask".into(),
                                             mask: Some(m.mask.to_string()),
-                                            source: Some(m.column.clone()),
+                                            source: Some(catalog.column_name(m.column)),
                                         },
                                     }
                                 })

@@ -444,3 +444,36 @@ async fn policy_test_files_run_through_the_same_decisions() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn rotated_trail_files_chain_together() {
+    let p = proxy_with(ProxyOptions {
+        extra: "audit:\n  file: audit.jsonl\n  rotate_bytes: 1500\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let c = p.connect("agent_wasser", "wasser").await;
+    for _ in 0..8 {
+        let _ = c
+            .simple_query("SELECT lower(phone) FROM stadtwerke.customers")
+            .await
+            .unwrap_err();
+    }
+    p.audit().await;
+    assert!(
+        p.dir.join("audit.jsonl.1").exists() && p.dir.join("audit.jsonl.2").exists(),
+        "the trail rotated"
+    );
+    let trail = p.audit_path().to_str().unwrap().to_owned();
+    let t = trail.clone();
+    let (code, out, _) = blocking(move || unscharf(&["audit", "verify", &t, "--json"])).await;
+    assert_eq!(code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["events"], 8);
+    assert!(v["files"].as_array().unwrap().len() >= 3);
+    // Deleting a rotated file breaks the chain, and verify says so.
+    std::fs::remove_file(p.dir.join("audit.jsonl.1")).unwrap();
+    let (code, out, _) = blocking(move || unscharf(&["audit", "verify", &trail])).await;
+    assert_eq!(code, 1);
+    assert!(out.contains("missing"), "{out}");
+}

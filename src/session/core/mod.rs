@@ -505,7 +505,7 @@ impl Core {
             let jcx = self.judge_ctx(env)?;
             a.statements
                 .iter()
-                .map(|s| judge_statement(&Arc::new(s.clone()), &jcx, &self.registry))
+                .map(|s| judge_statement(s, &jcx, &self.registry))
                 .collect::<Result<Vec<_>, _>>()
         });
         match verdict {
@@ -574,7 +574,7 @@ impl Core {
                     "a prepared statement must contain exactly one statement",
                 ));
             };
-            let facts = Arc::new(facts.clone());
+            let facts = facts.clone();
             let jcx = self.judge_ctx(env)?;
             judge_statement(&facts, &jcx, &self.registry).map(|allowed| (facts, allowed))
         });
