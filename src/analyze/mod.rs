@@ -2,8 +2,11 @@
 //! Fails closed: anything not fully understood is an error, and the caller refuses the statement.
 
 pub mod cache;
+mod dml;
 mod expr;
 pub mod facts;
+mod from;
+mod functions;
 pub mod lexer;
 mod names;
 mod query;
@@ -101,6 +104,10 @@ pub(crate) fn shorten(sql: &str) -> String {
         s.push('…');
     }
     s
+}
+
+fn unsupported<T>(what: impl Into<String>) -> Result<T, AnalyzeError> {
+    Err(AnalyzeError::Unsupported(what.into()))
 }
 
 fn is_default_keyword(e: &Expr) -> bool {

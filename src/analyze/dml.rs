@@ -1,0 +1,332 @@
+//! Writes: INSERT (ON CONFLICT too), UPDATE ... FROM, DELETE ... USING and MERGE, their sources
+//! recorded as write sources, their targets as writes, and RETURNING as result columns.
+
+use sqlparser::ast::{
+    Assignment, AssignmentTarget, Expr, FromTable, MergeAction, MergeInsertKind, MergeUpdateKind, OnConflictAction,
+    OnInsert, Statement, TableFactor, TableObject, UpdateTableFromKind,
+};
+
+use super::expr::{object_parts, Cx};
+use super::facts::{Clause, Lineage, Outputs};
+use super::scope::{Entry, EntryCol, Level, Scope};
+use super::statement::statement_name;
+use super::{fold_ident, unsupported, AnalyzeError, Analyzer};
+use crate::catalog::RelId;
+use crate::policy::WriteKind;
+
+impl Analyzer<'_> {
+    /// INSERT, UPDATE, DELETE and MERGE (also inside CTEs); returns the RETURNING columns.
+    pub(super) fn dml(&mut self, s: &Statement, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
+        match s {
+            Statement::Insert(ins) => {
+                if ins.or.is_some()
+                    || ins.ignore
+                    || ins.partitioned.is_some()
+                    || !ins.after_columns.is_empty()
+                    || ins.overwrite
+                    || !ins.assignments.is_empty()
+                    || ins.by_name
+                    || ins.has_table_keyword
+                    || ins.output.is_some()
+                    || ins.replace_into
+                    || ins.priority.is_some()
+                    || ins.insert_alias.is_some()
+                    || ins.settings.is_some()
+                    || ins.format_clause.is_some()
+                    || ins.multi_table_insert_type.is_some()
+                    || !ins.multi_table_into_clauses.is_empty()
+                    || !ins.multi_table_when_clauses.is_empty()
+                    || ins.multi_table_else_clause.is_some()
+                {
+                    return unsupported("INSERT clause");
+                }
+                let TableObject::TableName(name) = &ins.table else {
+                    return unsupported("INSERT into a function or subquery");
+                };
+                let rel = self.resolve_relation(&object_parts(name)?)?;
+                self.write(rel, WriteKind::Insert);
+                let targets: Vec<String> = if ins.columns.is_empty() {
+                    self.ctx
+                        .catalog
+                        .rel(rel)
+                        .columns
+                        .iter()
+                        .map(|c| c.name.clone())
+                        .collect()
+                } else {
+                    ins.columns
+                        .iter()
+                        .map(|c| object_parts(c).map(|p| p.join(".")))
+                        .collect::<Result<_, _>>()?
+                };
+                let table = self.ctx.catalog.rel(rel).name.to_string();
+                if let Some(src) = &ins.source {
+                    let outs = self.query(src, parent)?;
+                    match outs {
+                        Outputs::Known(o) => {
+                            if o.len() > targets.len() {
+                                return unsupported("INSERT has more expressions than target columns");
+                            }
+                            for (out, col) in o.into_iter().zip(&targets) {
+                                self.consume(
+                                    vec![out.lineage],
+                                    Cx::new(Clause::WriteSource),
+                                    &format!("INSERT INTO {table} ({col})"),
+                                );
+                            }
+                        }
+                        _ => return unsupported("INSERT from a source of unknown columns"),
+                    }
+                }
+                let alias = ins.table_alias.as_ref().map(|a| fold_ident(&a.alias));
+                let level = self.target_level(rel, alias);
+                if let Some(OnInsert::OnConflict(oc)) = &ins.on {
+                    if let OnConflictAction::DoUpdate(du) = &oc.action {
+                        self.write(rel, WriteKind::Update);
+                        let mut lvl = level.clone();
+                        let excluded_cols = self.ctx.catalog.rel(rel).columns.iter().map(|c| EntryCol {
+                            name: c.name.clone(),
+                            lineage: Lineage::constant(),
+                            explicit: true,
+                        });
+                        lvl.entries.push(Entry {
+                            alias: "excluded".into(),
+                            schema: None,
+                            cols: Some(excluded_cols.collect()),
+                        });
+                        let scope = Scope::new(lvl, parent);
+                        self.assignments(&du.assignments, &scope, &table)?;
+                        if let Some(w) = &du.selection {
+                            self.where_clause(w, &scope)?;
+                        }
+                    }
+                } else if ins.on.is_some() {
+                    return unsupported("ON DUPLICATE KEY");
+                }
+                self.returning(&ins.returning, level, parent)
+            }
+            Statement::Update(u) => {
+                if u.on_cluster.is_some()
+                    || u.output.is_some()
+                    || u.or.is_some()
+                    || !u.order_by.is_empty()
+                    || u.limit.is_some()
+                    || u.settings.is_some()
+                    || !u.optimizer_hints.is_empty()
+                {
+                    return unsupported("UPDATE clause");
+                }
+                let (rel, mut level) = self.dml_target(&u.table.relation, !u.table.joins.is_empty())?;
+                self.write(rel, WriteKind::Update);
+                let table = self.ctx.catalog.rel(rel).name.to_string();
+                let target_only = level.clone();
+                match &u.from {
+                    None => {}
+                    Some(UpdateTableFromKind::AfterSet(items)) => {
+                        let from = self.range_table(items, parent)?;
+                        level.entries.extend(from.entries);
+                        level.merged.extend(from.merged);
+                    }
+                    Some(UpdateTableFromKind::BeforeSet(_)) => return unsupported("UPDATE FROM before SET"),
+                }
+                let scope = Scope::new(level, parent);
+                self.assignments(&u.assignments, &scope, &table)?;
+                if let Some(w) = &u.selection {
+                    self.where_clause(w, &scope)?;
+                }
+                let mut ret = scope.level.clone();
+                ret.star = target_only.star;
+                self.returning(&u.returning, ret, parent)
+            }
+            Statement::Delete(d) => {
+                if !d.tables.is_empty()
+                    || d.on_cluster.is_some()
+                    || d.output.is_some()
+                    || !d.order_by.is_empty()
+                    || d.limit.is_some()
+                    || d.settings.is_some()
+                    || !d.optimizer_hints.is_empty()
+                {
+                    return unsupported("DELETE clause");
+                }
+                let FromTable::WithFromKeyword(items) = &d.from else {
+                    return unsupported("DELETE without FROM");
+                };
+                let [item] = items.as_slice() else {
+                    return unsupported("DELETE from several tables");
+                };
+                let (rel, mut level) = self.dml_target(&item.relation, !item.joins.is_empty())?;
+                self.write(rel, WriteKind::Delete);
+                let target_only = level.clone();
+                if let Some(using) = &d.using {
+                    let from = self.range_table(using, parent)?;
+                    level.entries.extend(from.entries);
+                    level.merged.extend(from.merged);
+                }
+                let scope = Scope::new(level, parent);
+                if let Some(w) = &d.selection {
+                    self.where_clause(w, &scope)?;
+                }
+                let mut ret = scope.level.clone();
+                ret.star = target_only.star;
+                self.returning(&d.returning, ret, parent)
+            }
+            Statement::Merge(m) => {
+                if m.output.is_some() || !m.optimizer_hints.is_empty() {
+                    return unsupported("MERGE clause");
+                }
+                let (rel, mut level) = self.dml_target(&m.table, false)?;
+                let table = self.ctx.catalog.rel(rel).name.to_string();
+                let src = self.table_source(&m.source, parent)?;
+                level.entries.extend(src.entries);
+                let scope = Scope::new(level, parent);
+                let on = self.expr(&m.on, &scope, Cx::new(Clause::JoinOn))?;
+                self.consume(vec![on], Cx::new(Clause::JoinOn), "MERGE ON");
+                for clause in &m.clauses {
+                    if let Some(p) = &clause.predicate {
+                        let l = self.expr(p, &scope, Cx::new(Clause::Where))?;
+                        self.consume(vec![l], Cx::new(Clause::Where), "MERGE WHEN");
+                    }
+                    match &clause.action {
+                        MergeAction::Insert(ie) => {
+                            self.write(rel, WriteKind::Insert);
+                            let MergeInsertKind::Values(v) = &ie.kind else {
+                                return unsupported("MERGE INSERT ROW/*");
+                            };
+                            if ie.insert_predicate.is_some() {
+                                return unsupported("MERGE INSERT predicate");
+                            }
+                            for row in &v.rows {
+                                for e in &row.content {
+                                    if super::is_default_keyword(e) {
+                                        continue;
+                                    }
+                                    let l = self.expr(e, &scope, Cx::new(Clause::WriteSource))?;
+                                    self.consume(
+                                        vec![l],
+                                        Cx::new(Clause::WriteSource),
+                                        &format!("MERGE INSERT INTO {table}"),
+                                    );
+                                }
+                            }
+                        }
+                        MergeAction::Update(ue) => {
+                            self.write(rel, WriteKind::Update);
+                            if ue.update_predicate.is_some() || ue.delete_predicate.is_some() {
+                                return unsupported("MERGE UPDATE predicate");
+                            }
+                            let MergeUpdateKind::Set(assignments) = &ue.kind else {
+                                return unsupported("MERGE UPDATE SET *");
+                            };
+                            self.assignments(assignments, &scope, &table)?;
+                        }
+                        MergeAction::Delete { .. } => self.write(rel, WriteKind::Delete),
+                        MergeAction::DoNothing { .. } => {}
+                    }
+                }
+                Ok(Outputs::None)
+            }
+            other => unsupported(statement_name(other)),
+        }
+    }
+
+    fn table_source(&mut self, tf: &TableFactor, parent: Option<&Scope>) -> Result<Level, AnalyzeError> {
+        let twj = sqlparser::ast::TableWithJoins {
+            relation: tf.clone(),
+            joins: Vec::new(),
+        };
+        self.range_table(std::slice::from_ref(&twj), parent)
+    }
+
+    pub(super) fn write(&mut self, rel: RelId, kind: WriteKind) {
+        self.facts.touch(rel);
+        if !self.facts.writes.contains(&(rel, kind)) {
+            self.facts.writes.push((rel, kind));
+        }
+    }
+
+    /// The written table of UPDATE/DELETE/MERGE: a plain relation with an optional alias.
+    fn dml_target(&mut self, tf: &TableFactor, has_joins: bool) -> Result<(RelId, Level), AnalyzeError> {
+        let TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            sample: None,
+            ..
+        } = tf
+        else {
+            return unsupported("write target that is not a table");
+        };
+        if has_joins {
+            return unsupported("joins in a write target");
+        }
+        if alias.as_ref().is_some_and(|a| !a.columns.is_empty()) {
+            return unsupported("column aliases on a write target");
+        }
+        let rel = self.resolve_relation(&object_parts(name)?)?;
+        let alias = alias.as_ref().map(|a| fold_ident(&a.name));
+        Ok((rel, self.target_level(rel, alias)))
+    }
+
+    fn target_level(&mut self, rel: RelId, alias: Option<String>) -> Level {
+        let alias = alias.map(|a| sqlparser::ast::TableAlias {
+            explicit: true,
+            name: sqlparser::ast::Ident::new(a),
+            columns: Vec::new(),
+            at: None,
+        });
+        self.relation_level(rel, alias.as_ref(), &[])
+    }
+
+    fn assignments(&mut self, list: &[Assignment], scope: &Scope, table: &str) -> Result<(), AnalyzeError> {
+        let cx = Cx::new(Clause::WriteSource);
+        for a in list {
+            let targets = match &a.target {
+                AssignmentTarget::ColumnName(n) => vec![object_parts(n)?.join(".")],
+                AssignmentTarget::Tuple(ns) => ns
+                    .iter()
+                    .map(|n| object_parts(n).map(|p| p.join(".")))
+                    .collect::<Result<_, _>>()?,
+            };
+            let via = format!("UPDATE {table} SET {}", targets.join(", "));
+            let l = match &a.value {
+                Expr::Subquery(q) if targets.len() > 1 => {
+                    let parts = self.subquery_lineage(q, scope)?;
+                    self.consume(parts, cx, &via)
+                }
+                e if super::is_default_keyword(e) => Lineage::constant(),
+                e => self.expr(e, scope, cx)?,
+            };
+            self.consume(vec![l], cx, &via);
+        }
+        Ok(())
+    }
+
+    fn where_clause(&mut self, w: &Expr, scope: &Scope) -> Result<(), AnalyzeError> {
+        let l = self.expr(
+            w,
+            scope,
+            Cx {
+                clause: Clause::Where,
+                lookup: true,
+            },
+        )?;
+        self.consume(vec![l], Cx::new(Clause::Where), "WHERE");
+        Ok(())
+    }
+
+    fn returning(
+        &mut self,
+        items: &Option<Vec<sqlparser::ast::SelectItem>>,
+        level: Level,
+        parent: Option<&Scope>,
+    ) -> Result<Outputs, AnalyzeError> {
+        match items {
+            None => Ok(Outputs::None),
+            Some(items) => {
+                let scope = Scope::new(level, parent);
+                self.projection(items, &scope, Clause::Returning)
+            }
+        }
+    }
+}

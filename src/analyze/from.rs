@@ -1,0 +1,429 @@
+//! FROM items: relations and CTEs, subqueries, functions, UNNEST and joins (USING and NATURAL merge
+//! columns the way Postgres does), each seeing the items before it (LATERAL).
+
+use sqlparser::ast::{JoinConstraint, JoinOperator, TableAlias, TableFactor, TableWithJoins};
+
+use super::expr::{object_parts, Cx};
+use super::facts::{Clause, Lineage};
+use super::query::{rename_cols, star_outputs, to_entry_cols};
+use super::scope::{Entry, EntryCol, Found, Level, Scope};
+use super::{fold_ident, unsupported, AnalyzeError, Analyzer};
+use crate::catalog::RelId;
+
+/// Set-returning functions whose result columns are known without the catalog's type information.
+fn srf_columns(name: &str, alias: Option<&str>) -> Option<Vec<String>> {
+    let single = |n: &str| Some(vec![alias.unwrap_or(n).to_owned()]);
+    match name {
+        "generate_series"
+        | "unnest"
+        | "generate_subscripts"
+        | "regexp_split_to_table"
+        | "string_to_table"
+        | "json_object_keys"
+        | "jsonb_object_keys"
+        | "regexp_matches" => single(name),
+        "json_each" | "jsonb_each" | "json_each_text" | "jsonb_each_text" => Some(vec!["key".into(), "value".into()]),
+        "json_array_elements" | "jsonb_array_elements" | "json_array_elements_text" | "jsonb_array_elements_text" => {
+            Some(vec!["value".into()])
+        }
+        _ => None,
+    }
+}
+
+impl Analyzer<'_> {
+    /// The FROM list: comma-separated items, each seeing the ones before it (LATERAL).
+    pub(super) fn range_table(
+        &mut self,
+        items: &[TableWithJoins],
+        parent: Option<&Scope>,
+    ) -> Result<Level, AnalyzeError> {
+        let mut acc = Level::default();
+        for item in items {
+            let lvl = self.table_with_joins(item, &acc, parent)?;
+            append(&mut acc, lvl);
+        }
+        Ok(acc)
+    }
+
+    fn table_with_joins(
+        &mut self,
+        twj: &TableWithJoins,
+        before: &Level,
+        parent: Option<&Scope>,
+    ) -> Result<Level, AnalyzeError> {
+        let mut left = self.table_factor(&twj.relation, before, parent)?;
+        for j in &twj.joins {
+            if j.global {
+                return unsupported("GLOBAL join");
+            }
+            let mut visible = before.clone();
+            append(&mut visible, left.clone());
+            let right = self.table_factor(&j.relation, &visible, parent)?;
+            let (constraint, kind) = match &j.join_operator {
+                JoinOperator::Join(c) | JoinOperator::Inner(c) => (c, 'i'),
+                JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (c, 'l'),
+                JoinOperator::Right(c) | JoinOperator::RightOuter(c) => (c, 'r'),
+                JoinOperator::FullOuter(c) => (c, 'f'),
+                JoinOperator::CrossJoin(c) => (c, 'i'),
+                _ => return unsupported("join type"),
+            };
+            let names: Vec<String> = match constraint {
+                JoinConstraint::On(_) | JoinConstraint::None => Vec::new(),
+                JoinConstraint::Using(cols) => cols
+                    .iter()
+                    .map(|n| object_parts(n).map(|p| p.join(".")))
+                    .collect::<Result<_, _>>()?,
+                JoinConstraint::UsingAlias(..) => return unsupported("USING ... AS"),
+                JoinConstraint::Natural => {
+                    let rnames: Vec<&str> = right.star.iter().flatten().map(|c| c.name.as_str()).collect();
+                    left.star
+                        .iter()
+                        .flatten()
+                        .filter(|c| rnames.contains(&c.name.as_str()))
+                        .map(|c| c.name.clone())
+                        .collect()
+                }
+            };
+            if let JoinConstraint::On(cond) = constraint {
+                let mut both = visible.clone();
+                append(&mut both, right.clone());
+                let scope = Scope::new(both, parent);
+                let l = self.expr(cond, &scope, Cx::new(Clause::JoinOn))?;
+                self.consume(vec![l], Cx::new(Clause::JoinOn), "JOIN ON");
+            }
+            left = self.join_using(left, right, &names, kind)?;
+        }
+        Ok(left)
+    }
+
+    fn join_using(&mut self, left: Level, right: Level, names: &[String], kind: char) -> Result<Level, AnalyzeError> {
+        let cx = Cx::new(Clause::JoinOn);
+        let mut merged_now = Vec::new();
+        for n in names {
+            let (Some(a), Some(b)) = (visible_col(&left, n)?, visible_col(&right, n)?) else {
+                return Err(AnalyzeError::UnknownColumn(format!("{n} (in USING)")));
+            };
+            self.consume(vec![a.lineage.clone(), b.lineage.clone()], cx, "JOIN USING");
+            let lineage = match kind {
+                'l' | 'i' => a.lineage.clone(),
+                'r' => b.lineage.clone(),
+                _ => self.consume(vec![a.lineage.clone(), b.lineage.clone()], cx, "FULL JOIN USING"),
+            };
+            merged_now.push(EntryCol {
+                name: n.clone(),
+                lineage,
+                explicit: a.explicit || b.explicit,
+            });
+        }
+        let not_merged = |c: &Option<EntryCol>| c.as_ref().is_none_or(|c| !names.contains(&c.name));
+        let mut star: Vec<Option<EntryCol>> = merged_now.iter().cloned().map(Some).collect();
+        star.extend(left.star.into_iter().filter(not_merged));
+        star.extend(right.star.into_iter().filter(not_merged));
+        let mut merged = left.merged;
+        merged.retain(|m| !names.contains(&m.name));
+        merged.extend(right.merged.into_iter().filter(|m| !names.contains(&m.name)));
+        merged.extend(merged_now);
+        let mut entries = left.entries;
+        entries.extend(right.entries);
+        Ok(Level { entries, merged, star })
+    }
+
+    fn table_factor(
+        &mut self,
+        tf: &TableFactor,
+        before: &Level,
+        parent: Option<&Scope>,
+    ) -> Result<Level, AnalyzeError> {
+        match tf {
+            TableFactor::Table {
+                name,
+                alias,
+                args,
+                with_hints,
+                version,
+                with_ordinality,
+                partitions,
+                json_path,
+                sample,
+                index_directives,
+                inheritance: _,
+            } => {
+                if !with_hints.is_empty()
+                    || version.is_some()
+                    || !partitions.is_empty()
+                    || json_path.is_some()
+                    || !index_directives.is_empty()
+                {
+                    return unsupported("table option");
+                }
+                let parts = object_parts(name)?;
+                let mut level = match args {
+                    Some(a) => {
+                        if a.settings.is_some() {
+                            return unsupported("table function settings");
+                        }
+                        self.function_table(&parts, &a.args, *with_ordinality, alias.as_ref(), before, parent)?
+                    }
+                    None => {
+                        if *with_ordinality {
+                            return unsupported("WITH ORDINALITY on a table");
+                        }
+                        self.named_relation(&parts, alias.as_ref())?
+                    }
+                };
+                if let Some(s) = sample {
+                    self.table_sample(s, &mut level, parent)?;
+                }
+                Ok(level)
+            }
+            TableFactor::Derived {
+                lateral: _,
+                subquery,
+                alias,
+                sample,
+            } => {
+                if sample.is_some() {
+                    return unsupported("TABLESAMPLE on a subquery");
+                }
+                let scope = Scope::new(before.clone(), parent);
+                let outs = self.query(subquery, Some(&scope))?;
+                let rename: Vec<String> = alias
+                    .as_ref()
+                    .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
+                    .unwrap_or_default();
+                let cols = to_entry_cols(&outs, &rename)?;
+                let name = alias
+                    .as_ref()
+                    .map(|a| fold_ident(&a.name))
+                    .unwrap_or_else(|| "subquery".into());
+                Ok(single_entry(name, None, cols))
+            }
+            TableFactor::Function {
+                lateral: _,
+                name,
+                args,
+                with_ordinality,
+                alias,
+            } => {
+                let parts = object_parts(name)?;
+                self.function_table(&parts, args, *with_ordinality, alias.as_ref(), before, parent)
+            }
+            TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_offset,
+                with_offset_alias,
+                with_ordinality,
+            } => {
+                if *with_offset || with_offset_alias.is_some() {
+                    return unsupported("UNNEST WITH OFFSET");
+                }
+                let scope = Scope::new(before.clone(), parent);
+                let cx = Cx::new(Clause::FunctionArgument);
+                let mut cols = Vec::new();
+                let rename: Vec<String> = alias
+                    .as_ref()
+                    .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
+                    .unwrap_or_default();
+                for (i, e) in array_exprs.iter().enumerate() {
+                    let l = self.expr(e, &scope, cx)?;
+                    let lineage = self.consume(vec![l], cx, "unnest()");
+                    let name = rename.get(i).cloned().unwrap_or_else(|| "unnest".into());
+                    cols.push(EntryCol {
+                        name,
+                        lineage,
+                        explicit: true,
+                    });
+                }
+                if *with_ordinality {
+                    let name = rename.get(cols.len()).cloned().unwrap_or_else(|| "ordinality".into());
+                    cols.push(EntryCol {
+                        name,
+                        lineage: Lineage::constant(),
+                        explicit: true,
+                    });
+                }
+                let name = alias
+                    .as_ref()
+                    .map(|a| fold_ident(&a.name))
+                    .unwrap_or_else(|| "unnest".into());
+                Ok(single_entry(name, None, Some(cols)))
+            }
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
+                let inner = self.table_with_joins(table_with_joins, before, parent)?;
+                match alias {
+                    None => Ok(inner),
+                    Some(a) => {
+                        let outs = star_outputs(&inner.star);
+                        let rename: Vec<String> = a.columns.iter().map(|c| fold_ident(&c.name)).collect();
+                        Ok(single_entry(fold_ident(&a.name), None, to_entry_cols(&outs, &rename)?))
+                    }
+                }
+            }
+            _ => unsupported("FROM item"),
+        }
+    }
+
+    fn table_sample(
+        &mut self,
+        s: &sqlparser::ast::TableSampleKind,
+        level: &mut Level,
+        parent: Option<&Scope>,
+    ) -> Result<(), AnalyzeError> {
+        use sqlparser::ast::TableSampleKind;
+        let (TableSampleKind::BeforeTableAlias(t) | TableSampleKind::AfterTableAlias(t)) = s;
+        let scope = Scope::new(std::mem::take(level), parent);
+        let cx = Cx::new(Clause::Other);
+        for e in t.quantity.iter().map(|q| &q.value).chain(t.offset.iter()) {
+            let l = self.expr(e, &scope, cx)?;
+            self.consume(vec![l], cx, "TABLESAMPLE");
+        }
+        *level = scope.level;
+        Ok(())
+    }
+
+    /// A function in FROM: its arguments are consumed; its columns come from the alias or a known shape.
+    fn function_table(
+        &mut self,
+        parts: &[String],
+        args: &[sqlparser::ast::FunctionArg],
+        ordinality: bool,
+        alias: Option<&TableAlias>,
+        before: &Level,
+        parent: Option<&Scope>,
+    ) -> Result<Level, AnalyzeError> {
+        let f = sqlparser::ast::Function {
+            name: sqlparser::ast::ObjectName::from(
+                parts
+                    .iter()
+                    .map(|p| sqlparser::ast::Ident::new(p.clone()))
+                    .collect::<Vec<_>>(),
+            ),
+            uses_odbc_syntax: false,
+            parameters: sqlparser::ast::FunctionArguments::None,
+            args: sqlparser::ast::FunctionArguments::List(sqlparser::ast::FunctionArgumentList {
+                duplicate_treatment: None,
+                args: args.to_vec(),
+                clauses: Vec::new(),
+            }),
+            filter: None,
+            null_treatment: None,
+            over: None,
+            within_group: Vec::new(),
+        };
+        let scope = Scope::new(before.clone(), parent);
+        let lineage = self.expr(
+            &sqlparser::ast::Expr::Function(f),
+            &scope,
+            Cx::new(Clause::FunctionArgument),
+        )?;
+        let bare = parts.last().map(String::as_str).unwrap_or("");
+        let alias_name = alias.map(|a| fold_ident(&a.name));
+        let rename: Vec<String> = alias
+            .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
+            .unwrap_or_default();
+        let names = if !rename.is_empty() {
+            Some(rename)
+        } else {
+            srf_columns(bare, alias_name.as_deref())
+        };
+        let cols = names.map(|ns| {
+            let mut cols: Vec<EntryCol> = ns
+                .into_iter()
+                .map(|name| EntryCol {
+                    name,
+                    lineage: Lineage::derived(lineage.cols.clone()),
+                    explicit: true,
+                })
+                .collect();
+            if ordinality {
+                cols.push(EntryCol {
+                    name: "ordinality".into(),
+                    lineage: Lineage::constant(),
+                    explicit: true,
+                });
+            }
+            cols
+        });
+        Ok(single_entry(alias_name.unwrap_or_else(|| bare.to_owned()), None, cols))
+    }
+
+    /// A relation or CTE named in FROM.
+    pub(super) fn named_relation(
+        &mut self,
+        parts: &[String],
+        alias: Option<&TableAlias>,
+    ) -> Result<Level, AnalyzeError> {
+        let rename: Vec<String> = alias
+            .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
+            .unwrap_or_default();
+        if let [name] = parts {
+            if let Some(cte) = self.ctes.iter().rev().find(|c| &c.name == name) {
+                let mut cols = cte.cols.clone();
+                if let Some(cs) = cols.as_mut() {
+                    rename_cols(cs, &rename)?;
+                }
+                let alias_name = alias.map(|a| fold_ident(&a.name)).unwrap_or_else(|| name.clone());
+                return Ok(single_entry(alias_name, None, cols));
+            }
+        }
+        let rel = self.resolve_relation(parts)?;
+        Ok(self.relation_level(rel, alias, &rename))
+    }
+
+    pub(super) fn relation_level(&mut self, rel: RelId, alias: Option<&TableAlias>, rename: &[String]) -> Level {
+        self.facts.touch(rel);
+        let r = self.ctx.catalog.rel(rel);
+        let mut cols: Vec<EntryCol> = r
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| EntryCol {
+                name: c.name.clone(),
+                lineage: Lineage::column(super::facts::ColRef { rel, col: i as u16 }),
+                explicit: false,
+            })
+            .collect();
+        for (c, n) in cols.iter_mut().zip(rename) {
+            c.name = n.clone();
+        }
+        let (name, schema) = match alias {
+            Some(a) => (fold_ident(&a.name), None),
+            None => (r.name.name.clone(), Some(r.name.schema.clone())),
+        };
+        single_entry(name, schema, Some(cols))
+    }
+}
+
+fn single_entry(alias: String, schema: Option<String>, cols: Option<Vec<EntryCol>>) -> Level {
+    let star = match &cols {
+        Some(cs) => cs.iter().cloned().map(Some).collect(),
+        None => vec![None],
+    };
+    Level {
+        entries: vec![Entry { alias, schema, cols }],
+        merged: Vec::new(),
+        star,
+    }
+}
+
+fn append(acc: &mut Level, other: Level) {
+    acc.entries.extend(other.entries);
+    acc.merged.extend(other.merged);
+    acc.star.extend(other.star);
+}
+
+/// A column visible at a level by an unqualified name (for USING/NATURAL).
+fn visible_col(level: &Level, name: &str) -> Result<Option<EntryCol>, AnalyzeError> {
+    if let Some(m) = level.merged.iter().find(|c| c.name == name) {
+        return Ok(Some(m.clone()));
+    }
+    let scope = Scope::new(level.clone(), None);
+    match scope.column(name)? {
+        Some(Found::Column(c)) => Ok(Some(c.clone())),
+        _ => Ok(None),
+    }
+}
