@@ -294,7 +294,7 @@ impl Analyzer<'_> {
                         .ok_or_else(|| AnalyzeError::Unsupported("position over unknown columns".into()))?;
                     return match idx.checked_sub(1).and_then(|i| o.get(i)) {
                         Some(out) => Ok(Some(out.lineage.clone())),
-                        None => unsupported(&format!("position {idx} is not in the select list")),
+                        None => unsupported(format!("position {idx} is not in the select list")),
                     };
                 }
                 Ok(Some(Lineage::constant()))
