@@ -219,30 +219,94 @@ fn random_inputs_never_panic() {
     }
 }
 
+/// Runs `f` on a thread with tokio's default worker stack (2 MiB), where sessions analyze statements;
+/// a stack overflow there aborts the whole proxy, so it must not happen for any input.
+fn on_worker_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
 #[test]
 fn fuzz_corpora_replay_cleanly() {
-    let (cat, pol) = fixture();
-    let cache = AnalysisCache::new(1000);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
-    let mut replayed = 0;
-    for target in ["frames", "startup", "analyzer", "session"] {
-        let Ok(entries) = std::fs::read_dir(root.join(target)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let data = std::fs::read(e.path()).unwrap();
-            match target {
-                "frames" => frames(&data),
-                "startup" => startup(&data),
-                "analyzer" => {
-                    if let Ok(s) = std::str::from_utf8(&data) {
-                        sql(&cat, &pol, s)
+    on_worker_stack(|| {
+        let (cat, pol) = fixture();
+        let cache = AnalysisCache::new(1000);
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+        let mut replayed = 0;
+        for target in ["frames", "startup", "analyzer", "session"] {
+            let Ok(entries) = std::fs::read_dir(root.join(target)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let data = std::fs::read(e.path()).unwrap();
+                match target {
+                    "frames" => frames(&data),
+                    "startup" => startup(&data),
+                    "analyzer" => {
+                        if let Ok(s) = std::str::from_utf8(&data) {
+                            sql(&cat, &pol, s)
+                        }
                     }
+                    _ => session(&cat, &pol, &cache, &data),
                 }
-                _ => session(&cat, &pol, &cache, &data),
+                replayed += 1;
             }
-            replayed += 1;
         }
-    }
-    assert!(replayed > 100, "only {replayed} corpus inputs found");
+        assert!(replayed > 100, "only {replayed} corpus inputs found");
+    });
+}
+
+/// Operator chains nest the syntax tree one level per link without any bracket. Long ones are refused
+/// before parsing; shorter ones are parsed and refused or judged without exhausting the stack.
+#[test]
+fn operator_chains_do_not_exhaust_the_stack() {
+    on_worker_stack(|| {
+        let (cat, _) = fixture();
+        let paths = vec![vec!["public".to_owned()]];
+        let ctx = AnalyzeCtx {
+            catalog: &cat,
+            search_paths: &paths,
+            user: "agent_wasser",
+            revert_paths: &[],
+        };
+        let long = |link: &str, n: usize| link.repeat(n);
+        for (sql, want) in [
+            (format!("SELECT 1{}", long("+1", 100_000)), "chain of more than"),
+            (format!("SELECT 1{}", long("::int", 100_000)), "chain of more than"),
+            (format!("SELECT {}1", long("- ", 100_000)), "chain of more than"),
+            (format!("SELECT {}true", long("NOT ", 100_000)), "chain of more than"),
+            (
+                format!("SELECT true{}", long(" OR true", 100_000)),
+                "chain of more than",
+            ),
+            (
+                format!("SELECT 1{}", long(" UNION SELECT 1", 100_000)),
+                "chain of more than",
+            ),
+            (format!("SELECT ({}1)", long("1+(", 60_000)), "chain of more than"),
+            (
+                format!("SELECT {}1{}", long("(", 60_000), long(")", 60_000)),
+                "does not parse",
+            ),
+            (
+                format!("SELECT {}1{}", long("abs(", 60_000), long(")", 60_000)),
+                "does not parse",
+            ),
+            (format!("SELECT 1{}", long("+1", 999)), "nesting is too deep"),
+            (format!("SELECT 1{}", long("||'x'", 999)), "nesting is too deep"),
+        ] {
+            let err = analyze(&sql, ctx).expect_err(&sql[..40]).to_string();
+            assert!(err.contains(want), "{}…: {err}", &sql[..40]);
+        }
+        // Generated filters with hundreds of ORs and long UNION lists stay usable.
+        let ors: Vec<String> = (0..900).map(|i| format!("customer_no = {i}")).collect();
+        let sql = format!("SELECT name FROM stadtwerke.customers WHERE {}", ors.join(" OR "));
+        analyze(&sql, ctx).expect("900 ORs");
+        let unions = vec!["SELECT 1"; 900].join(" UNION ALL ");
+        analyze(&unions, ctx).expect("900 UNIONs");
+    });
 }

@@ -80,6 +80,7 @@ impl Analyzer<'_> {
     }
 
     /// Lineage of an expression; uses inside it are recorded as they are consumed.
+    #[recursive::recursive]
     pub(super) fn expr(&mut self, e: &Expr, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
         self.depth += 1;
         if self.depth > super::MAX_DEPTH {
@@ -106,9 +107,23 @@ impl Analyzer<'_> {
             Expr::Nested(inner) => self.expr(inner, scope, cx)?,
             Expr::BinaryOp { left, op, right } => match op {
                 BinaryOperator::And | BinaryOperator::Or => {
-                    let l = self.expr(left, scope, cx)?;
-                    let r = self.expr(right, scope, cx)?;
-                    self.consume(vec![l, r], ic, &op.to_string())
+                    // Generated filters chain hundreds of these; walk the left-deep spine instead of
+                    // spending one level of MAX_DEPTH per link.
+                    let mut operands = vec![right.as_ref()];
+                    let mut head = left.as_ref();
+                    while let Expr::BinaryOp { left, op: o, right } = head {
+                        if o != op {
+                            break;
+                        }
+                        operands.push(right);
+                        head = left;
+                    }
+                    operands.push(head);
+                    let mut parts = Vec::with_capacity(operands.len());
+                    for x in operands.into_iter().rev() {
+                        parts.push(self.expr(x, scope, cx)?);
+                    }
+                    self.consume(parts, ic, &op.to_string())
                 }
                 _ => {
                     if let Some(op_parts) = match op {

@@ -26,6 +26,10 @@ use scope::EntryCol;
 /// Deeper nesting than this is refused rather than risking the stack.
 const MAX_DEPTH: usize = 150;
 
+/// Longer operator chains are refused before parsing: a chain nests the syntax tree one level per
+/// link, and sqlparser builds and drops that tree recursively.
+const MAX_CHAIN: usize = 5_000;
+
 /// Why a statement could not be analyzed; each becomes a refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnalyzeError {
@@ -265,6 +269,10 @@ fn parse_move(sig: &[SigItem]) -> Option<String> {
 
 /// Analyzes every statement of a message. An empty message yields one `Kind::Empty` statement.
 pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError> {
+    static HEADROOM: std::sync::Once = std::sync::Once::new();
+    // sqlparser and the analyzer move to a heap-allocated stack segment when less than this is
+    // left; the default (128 KiB) is less than some unoptimized parser paths use between checks.
+    HEADROOM.call_once(|| recursive::set_minimum_stack_size(512 << 10));
     let ranges = lexer::split_statements(sql)?;
     let mut statements = Vec::with_capacity(ranges.len().max(1));
     let mut literal_sensitive = false;
@@ -275,7 +283,12 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
     let mut paths: Vec<Vec<String>> = ctx.search_paths.to_vec();
     for range in ranges {
         let text = &sql[range];
-        let ours = lexer::signature(text)?;
+        let (ours, chain) = lexer::signature_and_operators(text)?;
+        if chain > MAX_CHAIN {
+            return unsupported(format!(
+                "a chain of more than {MAX_CHAIN} operators (this one has {chain})"
+            ));
+        }
         if matches!(ours.first(), Some(SigItem::Word(w)) if w == "move") {
             let name = parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
             statements.push(std::sync::Arc::new(StatementFacts::new(Kind::Move { name })));

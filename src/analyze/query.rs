@@ -12,6 +12,7 @@ use super::scope::{EntryCol, Level, Scope};
 use super::{fold_ident, unsupported, AnalyzeError, Analyzer, CteDef};
 
 impl Analyzer<'_> {
+    #[recursive::recursive]
     pub(super) fn query(&mut self, q: &Query, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
         self.depth += 1;
         if self.depth > super::MAX_DEPTH {
@@ -128,6 +129,7 @@ impl Analyzer<'_> {
         }))
     }
 
+    #[recursive::recursive]
     fn set_expr(
         &mut self,
         body: &SetExpr,

@@ -116,6 +116,30 @@ async fn a_panicking_session_does_not_take_the_others_down() {
     );
 }
 
+/// A few hundred kilobytes of `1+1+…` would nest the syntax tree deeper than any thread's stack; a
+/// stack overflow aborts the process, so the chain is refused before parsing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_nested_too_deep_is_refused_and_the_proxy_lives() {
+    let p = proxy().await;
+    let bystander = p.connect("tester", "tester").await;
+    let c = p.connect("tester", "tester").await;
+    for sql in [
+        format!("SELECT 1{}", "+1".repeat(200_000)),
+        format!("SELECT {}true", "NOT ".repeat(100_000)),
+        format!("SELECT {}1{}", "(".repeat(100_000), ")".repeat(100_000)),
+    ] {
+        let e = c.simple_query(&sql).await.unwrap_err();
+        assert_eq!(code(&e), "42501", "{e:?}");
+    }
+    // Long but reasonable chains still work, through both protocols.
+    let ors: Vec<String> = (1..=600).map(|i| format!("id = {i}")).collect();
+    let sql = format!("SELECT count(*) FROM lab.items WHERE {}", ors.join(" OR "));
+    let n: i64 = c.query_one(&sql, &[]).await.unwrap().get(0);
+    assert_eq!(n, 600);
+    c.simple_query(&sql).await.unwrap();
+    bystander.simple_query("SELECT 1").await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_down_at_start_then_back() {
     let port = unscharf::cluster::free_port().unwrap();
