@@ -5,6 +5,7 @@ pub mod admin;
 pub mod analyze;
 pub mod audit;
 pub mod catalog;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod demo;

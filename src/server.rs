@@ -45,6 +45,7 @@ pub struct Shared {
     next_session: AtomicU64,
     catalog_refresh: tokio::sync::Mutex<Instant>,
     pub tls: ArcSwap<Option<crate::tls::Acceptor>>,
+    pub today: crate::clock::TodayClock,
 }
 
 impl Shared {
@@ -72,6 +73,7 @@ impl Shared {
             next_session: AtomicU64::new(1),
             catalog_refresh: tokio::sync::Mutex::new(Instant::now() - Duration::from_secs(3600)),
             tls: ArcSwap::from_pointee(tls),
+            today: Default::default(),
         })
     }
 

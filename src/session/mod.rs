@@ -174,7 +174,7 @@ impl Relay<'_> {
             policy,
             catalog: &catalog,
             cache: &shared.cache,
-            today: chrono::Local::now().date_naive(),
+            today: shared.today.today(),
             log_allowed: config.audit.log_allowed,
             refuse_all,
         };
