@@ -1,0 +1,424 @@
+//! Client messages: each statement is analyzed and judged before anything reaches the server; a
+//! refused one is replaced by the stand-in, an allowed one is forwarded with the plan its results need.
+
+use super::*;
+
+impl Core {
+    /// Handles one client frame. `retried` is set when the frame is handled again after a catalog refresh.
+    pub fn on_client(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
+        self.unflushed = matches!(f.tag, fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE | fe::CLOSE)
+            || (self.unflushed && !matches!(f.tag, fe::SYNC | fe::FLUSH | fe::QUERY));
+        match f.tag {
+            fe::QUERY => self.query(f, env, out, retried),
+            fe::PARSE => self.parse(f, env, out, retried),
+            fe::BIND => self.bind(f, env, out),
+            fe::DESCRIBE => self.describe(f, env, out),
+            fe::EXECUTE => self.execute(f, env, out),
+            fe::CLOSE => {
+                let (target, name) = fe::close(f.body())?;
+                let seq = self.next_seq();
+                match target {
+                    fe::Target::Statement => self.registry.drop_statement((seq, 0), Some(name)),
+                    fe::Target::Portal => self.registry.drop_portal((seq, 0), Some(name)),
+                }
+                out.to_upstream.extend_from_slice(&f.raw);
+                self.pending.push_back(Pending::Close { seq });
+                Ok(())
+            }
+            fe::SYNC => {
+                out.to_upstream.extend_from_slice(&f.raw);
+                if !self.copy_in {
+                    self.pending.push_back(Pending::Sync);
+                    self.maybe_probe(out);
+                }
+                Ok(())
+            }
+            fe::COPY_DONE | fe::COPY_FAIL => {
+                self.copy_in = false;
+                out.to_upstream.extend_from_slice(&f.raw);
+                Ok(())
+            }
+            fe::FLUSH | fe::COPY_DATA => {
+                out.to_upstream.extend_from_slice(&f.raw);
+                Ok(())
+            }
+            fe::TERMINATE => {
+                out.to_upstream.extend_from_slice(&f.raw);
+                out.terminate = true;
+                Ok(())
+            }
+            fe::FUNCTION_CALL => {
+                let r = Refusal::new(
+                    Reason::UnsupportedStatement,
+                    "the FunctionCall protocol message is not supported; call the function in a query",
+                );
+                let refusal = self.refuse(env, out, &r, "(FunctionCall message)");
+                out.to_upstream.extend_from_slice(&encode::query(REFUSED_SQL));
+                self.pending.push_back(Pending::Refused { refusal });
+                Ok(())
+            }
+            other => Err(CoreError::ClientProtocol(other as char)),
+        }
+    }
+
+    /// Registry changes and search_path effects of statements that will run; `sub` numbers them within a message.
+    fn effects(&mut self, seq: u64, sub: u32, a: &Allowed) {
+        let f = &a.facts;
+        let tag: Tag = (seq, sub);
+        match &f.kind {
+            Kind::Prepare { name } => self.registry.set_statement(tag, name, a.facts.clone()),
+            Kind::Deallocate { name } => self.registry.drop_statement(tag, name.as_deref()),
+            Kind::Declare { name } => self.registry.set_portal(
+                tag,
+                name,
+                Arc::new(PortalInfo {
+                    facts: a.facts.clone(),
+                    plan: None,
+                    formats: Vec::new(),
+                }),
+            ),
+            Kind::ClosePortal { name } => self.registry.drop_portal(tag, name.as_deref()),
+            Kind::Discard { all: true } => {
+                self.registry.drop_statement(tag, None);
+                self.registry.drop_portal(tag, None);
+            }
+            _ => {}
+        }
+        if let Some(change) = &f.path_change {
+            self.path_dirty = true;
+            match change {
+                PathChange::To(p) => {
+                    if !self.paths.contains(p) && !self.paths.is_empty() {
+                        self.paths.push(p.clone());
+                    }
+                }
+                PathChange::Reset => {
+                    if !self.paths.contains(&self.default_path) && !self.paths.is_empty() {
+                        self.paths.push(self.default_path.clone());
+                    }
+                }
+                PathChange::Unknown => self.paths.clear(),
+            }
+        }
+        if self.txn_path_changed {
+            self.path_dirty = true;
+            if f.kind.may_revert_settings() && !self.paths.is_empty() {
+                for p in &self.txn_paths_seen {
+                    if !self.paths.contains(p) {
+                        self.paths.push(p.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn query(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
+        let sql = fe::query(f.body())?;
+        #[cfg(feature = "fault-injection")]
+        if sql == "SELECT 'unscharf: panic now'" {
+            panic!("fault injection: a session panics on purpose");
+        }
+        let (normalized, analysis) = self.analyze(sql, env, out, retried);
+        if out.refresh_catalog {
+            return Ok(());
+        }
+        let seq = self.next_seq();
+        let verdict = analysis.and_then(|a| {
+            if let Some(r) = &env.refuse_all {
+                return Err(r.clone());
+            }
+            let jcx = self.judge_ctx(env)?;
+            a.statements
+                .iter()
+                .map(|s| judge_statement(s, &jcx, &self.registry))
+                .collect::<Result<Vec<_>, _>>()
+        });
+        match verdict {
+            Err(r) => {
+                let refusal = self.refuse(env, out, &r, &normalized);
+                out.to_upstream.extend_from_slice(&encode::query(REFUSED_SQL));
+                self.pending.push_back(Pending::Simple {
+                    seq,
+                    results: Vec::new(),
+                    idx: 0,
+                    refusal: Some(refusal),
+                });
+            }
+            Ok(allowed) => {
+                let plans: Vec<&Plan> = allowed.iter().map(|a| &a.plan).collect();
+                let plans_owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
+                self.allowed(env, out, &normalized, &plans_owned.iter().collect::<Vec<_>>());
+                let results = allowed.iter().map(|a| Result_::of(&a.plan, &a.facts)).collect();
+                for (i, a) in allowed.iter().enumerate() {
+                    self.effects(seq, i as u32, a);
+                }
+                out.to_upstream.extend_from_slice(&f.raw);
+                self.pending.push_back(Pending::Simple {
+                    seq,
+                    results,
+                    idx: 0,
+                    refusal: None,
+                });
+            }
+        }
+        self.maybe_probe(out);
+        Ok(())
+    }
+
+    fn reserved(name: &str) -> bool {
+        name.starts_with(RESERVED_PREFIX)
+    }
+
+    fn parse(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
+        let p = fe::parse(f.body())?;
+        let seq = self.next_seq();
+        let (normalized, analysis) = self.analyze(p.sql, env, out, retried);
+        if out.refresh_catalog {
+            self.seq -= 1;
+            return Ok(());
+        }
+        let verdict = analysis.and_then(|a| {
+            if Self::reserved(p.name) {
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    format!("statement names starting with {RESERVED_PREFIX} are reserved"),
+                ));
+            }
+            if self.registry.is_full() {
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    "too many prepared statements in this session",
+                ));
+            }
+            if let Some(r) = &env.refuse_all {
+                return Err(r.clone());
+            }
+            let [facts] = a.statements.as_slice() else {
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    "a prepared statement must contain exactly one statement",
+                ));
+            };
+            let facts = facts.clone();
+            let jcx = self.judge_ctx(env)?;
+            judge_statement(&facts, &jcx, &self.registry).map(|allowed| (facts, allowed))
+        });
+        match verdict {
+            Err(r) => {
+                let refusal = self.refuse(env, out, &r, &normalized);
+                out.to_upstream.extend_from_slice(&encode::parse(p.name, REFUSED_SQL));
+                self.pending.push_back(Pending::Parse {
+                    seq,
+                    refusal: Some(refusal),
+                });
+            }
+            Ok((facts, _)) => {
+                // Statement effects (SET search_path, PREPARE, DECLARE ...) happen when it is executed.
+                self.registry.set_statement((seq, 0), p.name, facts);
+                out.to_upstream.extend_from_slice(&f.raw);
+                self.pending.push_back(Pending::Parse { seq, refusal: None });
+            }
+        }
+        Ok(())
+    }
+
+    fn bind(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out) -> Result<(), CoreError> {
+        let b = fe::bind(f.body())?;
+        let seq = self.next_seq();
+        let normalized = format!("(Bind of prepared statement {})", b.statement);
+        let verdict = (|| {
+            if Self::reserved(b.portal) {
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    format!("portal names starting with {RESERVED_PREFIX} are reserved"),
+                ));
+            }
+            let facts = self.registry.statement(b.statement).ok_or_else(|| {
+                Refusal::new(
+                    Reason::UnsupportedStatement,
+                    format!("prepared statement \"{}\" is not known to unscharf", b.statement),
+                )
+            })?;
+            if let Some(r) = &env.refuse_all {
+                return Err(r.clone());
+            }
+            let jcx = self.judge_ctx(env)?;
+            let allowed = judge_statement(&facts, &jcx, &self.registry)?;
+            let formats = match &allowed.plan.columns {
+                Some(plan) => crate::mask::rows::upstream_formats(plan, &b)
+                    .map_err(|e| Refusal::new(Reason::UnsupportedStatement, e))?,
+                None => None,
+            };
+            Ok((facts, allowed, formats))
+        })();
+        match verdict {
+            Err(r) => {
+                let refusal = self.refuse(env, out, &r, &normalized);
+                out.to_upstream.extend_from_slice(&encode::bind(b.portal, REFUSED_NAME));
+                self.pending.push_back(Pending::Bind {
+                    seq,
+                    refusal: Some(refusal),
+                });
+            }
+            Ok((_, allowed, formats)) => {
+                let plan = Arc::new(allowed.plan.clone());
+                self.allowed(env, out, &normalized, &[&allowed.plan]);
+                self.registry.set_portal(
+                    (seq, 0),
+                    b.portal,
+                    Arc::new(PortalInfo {
+                        facts: allowed.facts.clone(),
+                        plan: Some(plan),
+                        formats: b.result_formats.clone(),
+                    }),
+                );
+                match formats {
+                    Some(fmts) => out
+                        .to_upstream
+                        .extend_from_slice(&b.with_result_formats(f.body(), &fmts)),
+                    None => out.to_upstream.extend_from_slice(&f.raw),
+                }
+                self.pending.push_back(Pending::Bind { seq, refusal: None });
+            }
+        }
+        Ok(())
+    }
+
+    fn describe(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out) -> Result<(), CoreError> {
+        let (target, name) = fe::describe(f.body())?;
+        let judged = |core: &Self, facts: &Arc<StatementFacts>| -> Result<Allowed, Refusal> {
+            let jcx = core.judge_ctx(env)?;
+            judge_statement(facts, &jcx, &core.registry)
+        };
+        match target {
+            fe::Target::Statement => match self.registry.statement(name) {
+                None => {
+                    out.to_upstream.extend_from_slice(&f.raw);
+                    self.pending.push_back(Pending::DescribeStatement {
+                        plan: None,
+                        refusal: None,
+                    });
+                }
+                Some(facts) => match judged(self, &facts) {
+                    Ok(a) => {
+                        out.to_upstream.extend_from_slice(&f.raw);
+                        self.pending.push_back(Pending::DescribeStatement {
+                            plan: a.plan.columns.map(Arc::new),
+                            refusal: None,
+                        });
+                    }
+                    Err(r) => {
+                        let refusal = self.refuse(env, out, &r, &format!("(Describe of prepared statement {name})"));
+                        out.to_upstream.extend_from_slice(&describe_frame(b'S', REFUSED_NAME));
+                        self.pending.push_back(Pending::DescribeStatement {
+                            plan: None,
+                            refusal: Some(refusal),
+                        });
+                    }
+                },
+            },
+            fe::Target::Portal => {
+                let portal = self.registry.portal(name);
+                let (plan, formats) = match &portal {
+                    None => (None, Vec::new()),
+                    Some(p) => match &p.plan {
+                        Some(plan) => (plan.columns.clone().map(Arc::new), p.formats.clone()),
+                        None => match judged(self, &p.facts) {
+                            Ok(a) => (a.plan.columns.map(Arc::new), Vec::new()),
+                            Err(r) => {
+                                let refusal = self.refuse(env, out, &r, &format!("(Describe of portal {name})"));
+                                out.to_upstream.extend_from_slice(&describe_frame(b'P', REFUSED_NAME));
+                                self.pending.push_back(Pending::DescribePortal {
+                                    plan: None,
+                                    formats: Vec::new(),
+                                    refusal: Some(refusal),
+                                });
+                                return Ok(());
+                            }
+                        },
+                    },
+                };
+                out.to_upstream.extend_from_slice(&f.raw);
+                self.pending.push_back(Pending::DescribePortal {
+                    plan,
+                    formats,
+                    refusal: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn execute(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out) -> Result<(), CoreError> {
+        let (portal, _) = fe::execute(f.body())?;
+        let seq = self.next_seq();
+        let verdict = (|| {
+            let info = self.registry.portal(portal).ok_or_else(|| {
+                Refusal::new(
+                    Reason::UnsupportedStatement,
+                    format!("portal \"{portal}\" is not known to unscharf"),
+                )
+            })?;
+            if let Some(r) = &env.refuse_all {
+                return Err(r.clone());
+            }
+            let jcx = self.judge_ctx(env)?;
+            match &info.plan {
+                // A Bind portal was judged at Bind; its statement's effects happen now.
+                Some(plan) => Ok(Allowed {
+                    plan: (**plan).clone(),
+                    facts: info.facts.clone(),
+                }),
+                None => judge_statement(&info.facts, &jcx, &self.registry),
+            }
+        })();
+        match verdict {
+            Err(r) => {
+                let refusal = self.refuse(env, out, &r, &format!("(Execute of portal {portal})"));
+                out.to_upstream.extend_from_slice(&encode::execute(REFUSED_NAME));
+                self.pending.push_back(Pending::Execute {
+                    seq,
+                    result: Result_::default(),
+                    refusal: Some(refusal),
+                });
+            }
+            Ok(a) => {
+                self.effects(seq, 0, &a);
+                out.to_upstream.extend_from_slice(&f.raw);
+                self.pending.push_back(Pending::Execute {
+                    seq,
+                    result: Result_::of(&a.plan, &a.facts),
+                    refusal: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// After a Sync or Query, asks the server for search_path if a statement may have changed it.
+    fn maybe_probe(&mut self, out: &mut Out) {
+        if !self.path_dirty {
+            return;
+        }
+        // A Query inside an unfinished extended batch would be skipped after an error; wait for the Sync.
+        let open_batch = self
+            .pending
+            .iter()
+            .rev()
+            .take_while(|p| !matches!(p, Pending::Sync))
+            .any(Pending::is_extended);
+        if open_batch {
+            return;
+        }
+        self.path_dirty = false;
+        out.to_upstream.extend_from_slice(&encode::query(PROBE_SQL));
+        self.pending.push_back(Pending::Probe { value: None });
+    }
+}
+
+fn describe_frame(target: u8, name: &str) -> Bytes {
+    let mut body = vec![target];
+    body.extend_from_slice(name.as_bytes());
+    body.push(0);
+    crate::wire::frame::frame(fe::DESCRIBE, &body).raw
+}
