@@ -184,7 +184,8 @@ pub async fn authenticate(
                 }
             }
             be::ERROR_RESPONSE => {
-                write_all(client, &f.raw).await.map_err(|_| SessionError::ClientGone)?;
+                let reply = channel_binding_hint(f.body()).unwrap_or_else(|| f.raw.clone());
+                write_all(client, &reply).await.map_err(|_| SessionError::ClientGone)?;
                 return Err(SessionError::UpstreamRefused);
             }
             be::NEGOTIATE_PROTOCOL | be::NOTICE_RESPONSE => {
@@ -372,5 +373,48 @@ pub fn bind_purpose(policy: &PolicySet, user: &str, roles: &[String], asked: Opt
                 many.join(", ")
             )),
         },
+    }
+}
+
+/// Postgres refuses a client that could bind the SCRAM channel but was offered no binding, which is
+/// what libpq sees through unscharf when both legs use TLS. The refusal blames the client, so say
+/// what to change.
+fn channel_binding_hint(body: &[u8]) -> Option<bytes::Bytes> {
+    let fields = be::error_fields(body).ok()?;
+    // Postgres 15 sends SQLSTATE 28000 here, other versions 08P01; the message is stable.
+    let is_it = fields
+        .iter()
+        .any(|(k, v)| *k == b'M' && v.starts_with("SCRAM channel binding"));
+    if !is_it || fields.iter().any(|(k, _)| *k == b'H') {
+        return None;
+    }
+    let mut fields: Vec<(u8, String)> = fields.into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+    fields.push((
+        b'H',
+        "unscharf relays SCRAM without channel binding, which cannot cross a proxy; connect with channel_binding=disable".into(),
+    ));
+    Some(build::error_or_notice(false, fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_binding_refusals_get_a_hint_and_others_pass_unchanged() {
+        let refusal = build::error(
+            build::Severity::Fatal,
+            "28000",
+            "SCRAM channel binding negotiation error",
+            None,
+        );
+        let hinted = channel_binding_hint(&refusal[5..]).expect("a hint");
+        let fields = be::error_fields(&hinted[5..]).unwrap();
+        assert!(fields
+            .iter()
+            .any(|(k, v)| *k == b'H' && v.contains("channel_binding=disable")));
+        assert!(fields.contains(&(b'M', "SCRAM channel binding negotiation error")));
+        let other = build::error(build::Severity::Fatal, "28P01", "password authentication failed", None);
+        assert!(channel_binding_hint(&other[5..]).is_none());
     }
 }

@@ -267,3 +267,51 @@ async fn the_upstream_leg_uses_tls_with_verification() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// SCRAM channel binding cannot cross a proxy. With TLS on both legs, libpq announces it could bind
+/// and Postgres (which offers binding over TLS) refuses; `channel_binding=disable` is the documented
+/// client setting, and the refusal says so.
+#[tokio::test]
+async fn tls_on_both_legs_works_with_channel_binding_disabled() {
+    let server = pki("postgres");
+    let cluster = new_cluster_with(ClusterOptions {
+        settings: vec![
+            ("ssl".into(), "on".into()),
+            ("ssl_cert_file".into(), "'server.crt'".into()),
+            ("ssl_key_file".into(), "'server.key'".into()),
+        ],
+        files: vec![
+            ("server.crt".into(), server.cert_pem.clone().into_bytes()),
+            ("server.key".into(), server.key_pem.clone().into_bytes()),
+        ],
+        ..Default::default()
+    });
+    let proxy_pki = pki("proxy");
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        extra: "tls:\n  cert: server.crt\n  key: server.key\n".into(),
+        files: pki_files(&proxy_pki),
+        ..Default::default()
+    })
+    .await;
+    let path = p.dir.join("unscharf.yaml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("  host: 127.0.0.1\n", "  host: localhost\n  tls: require\n");
+    std::fs::write(&path, text).unwrap();
+    p.shared.reload().await.unwrap();
+    let port = p.addr.port();
+    let (with, without) = tokio::task::spawn_blocking(move || {
+        let base = format!("host=localhost port={port} dbname=crm user=tester password=tester sslmode=require");
+        let sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+        (psql(&format!("{base} channel_binding=disable"), sql), psql(&base, sql))
+    })
+    .await
+    .unwrap();
+    assert!(with.0 && with.1.trim() == "t", "{}", with.1);
+    assert!(
+        !without.0 && without.1.contains("channel_binding=disable"),
+        "{}",
+        without.1
+    );
+}
