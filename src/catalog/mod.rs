@@ -4,7 +4,7 @@
 pub mod live;
 pub mod offline;
 
-use std::collections::{HashMap, HashSet};
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 
 use crate::policy::QName;
 

@@ -1,7 +1,8 @@
 //! The decision: analyzed facts + purpose → a result plan (pass, mask, drop per column) or a refusal.
 //! Pure: no I/O, no clock (the caller passes today's date).
 
-use std::collections::{BTreeSet, HashMap};
+use ahash::AHashMap as HashMap;
+use std::collections::BTreeSet;
 
 use chrono::NaiveDate;
 

@@ -1,7 +1,8 @@
 //! Loading a policy directory: parse every file strictly, validate across files, and build one PolicySet.
 //! A directory with any error yields only errors, so a broken edit is never half-applied.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};

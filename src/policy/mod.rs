@@ -4,7 +4,8 @@ pub mod decide;
 pub mod load;
 pub mod model;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use ahash::{AHashMap as HashMap, AHashSet as HashSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::path::PathBuf;
 

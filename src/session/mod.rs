@@ -33,64 +33,80 @@ const HIGH_WATER: usize = 256 * 1024;
 pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let id = shared.next_session_id();
     let span = tracing::info_span!("session", id, client = %peer, user = tracing::field::Empty, purpose = tracing::field::Empty);
-    async move {
-        let permit = shared.sessions.clone().try_acquire_owned().ok();
-        let config = shared.state.load_full().config.clone();
-        let deadline = Instant::now() + config.limits.startup_timeout();
-        let mut cbuf = BytesMut::with_capacity(8 * 1024);
-        let negotiated = tokio::time::timeout_at(
-            deadline.into(),
-            startup::negotiate(Conn::Tcp(stream), &mut cbuf, &shared),
+    let Some((client, cbuf, started, permit)) = start(stream, peer, id, &shared).instrument(span.clone()).await else {
+        return;
+    };
+    shared.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
+    // Released on every exit, a panic's unwinding included.
+    let _guard = ActiveSession::new(&shared, started.proxy_key);
+    // The relay enters the span only where it logs: entering it on every poll costs more than the
+    // rest of a cached statement's handling.
+    let result = relay(client, cbuf, started, &shared, shutdown, &span).await;
+    drop(permit);
+    if let Err(e) = result {
+        span.in_scope(|| tracing::debug!(error = %e, "session ended"));
+    }
+}
+
+/// Negotiation and authentication, under the startup timeout; None when the connection ended there.
+async fn start(
+    stream: TcpStream,
+    peer: SocketAddr,
+    id: u64,
+    shared: &Arc<Shared>,
+) -> Option<(Conn, BytesMut, Started, tokio::sync::OwnedSemaphorePermit)> {
+    let permit = shared.sessions.clone().try_acquire_owned().ok();
+    let config = shared.state.load_full().config.clone();
+    let deadline = Instant::now() + config.limits.startup_timeout();
+    let mut cbuf = BytesMut::with_capacity(8 * 1024);
+    let negotiated = tokio::time::timeout_at(
+        deadline.into(),
+        startup::negotiate(Conn::Tcp(stream), &mut cbuf, shared),
+    )
+    .await;
+    let (client, negotiated) = negotiated.ok()?;
+    let mut client = client?;
+    let msg = match negotiated {
+        Ok(Negotiated::Cancel { pid, secret }) => {
+            startup::cancel(shared, pid, secret).await;
+            return None;
+        }
+        Ok(Negotiated::Startup(m)) => m,
+        Err(e) => {
+            finish(&mut client, e).await;
+            return None;
+        }
+    };
+    let Some(permit) = permit else {
+        shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
+        finish(
+            &mut client,
+            SessionError::TooManyClients(config.limits.max_client_sessions),
         )
         .await;
-        let (client, negotiated) = match negotiated {
-            Ok(x) => x,
-            Err(_) => return,
-        };
-        let Some(mut client) = client else { return };
-        let msg = match negotiated {
-            Ok(Negotiated::Cancel { pid, secret }) => return startup::cancel(&shared, pid, secret).await,
-            Ok(Negotiated::Startup(m)) => m,
-            Err(e) => return finish(&mut client, e).await,
-        };
-        if permit.is_none() {
-            shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
-            return finish(
+        return None;
+    };
+    let started = tokio::time::timeout_at(
+        deadline.into(),
+        startup::authenticate(&mut client, &mut cbuf, msg, peer, id, shared),
+    )
+    .await;
+    match started {
+        Err(_) => {
+            finish(
                 &mut client,
-                SessionError::TooManyClients(config.limits.max_client_sessions),
+                SessionError::StartupTimeout(config.limits.startup_timeout_secs),
             )
             .await;
+            None
         }
-        let started = tokio::time::timeout_at(
-            deadline.into(),
-            startup::authenticate(&mut client, &mut cbuf, msg, peer, id, &shared),
-        )
-        .await;
-        let started = match started {
-            Err(_) => {
-                return finish(
-                    &mut client,
-                    SessionError::StartupTimeout(config.limits.startup_timeout_secs),
-                )
-                .await
-            }
-            Ok(Err(e)) => {
-                shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
-                return finish(&mut client, e).await;
-            }
-            Ok(Ok(s)) => s,
-        };
-        shared.metrics.sessions_total.fetch_add(1, Ordering::Relaxed);
-        // Released on every exit, a panic's unwinding included.
-        let _guard = ActiveSession::new(&shared, started.proxy_key);
-        let result = relay(client, cbuf, started, &shared, shutdown).await;
-        drop(permit);
-        if let Err(e) = result {
-            tracing::debug!(error = %e, "session ended");
+        Ok(Err(e)) => {
+            shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
+            finish(&mut client, e).await;
+            None
         }
+        Ok(Ok(s)) => Some((client, cbuf, s, permit)),
     }
-    .instrument(span)
-    .await
 }
 
 /// Counts a session as active and owns its cancel key until dropped.
@@ -153,34 +169,35 @@ struct Relay<'a> {
     /// A client frame to handle again after a catalog refresh.
     retry: Option<Frame>,
     counters: Arc<crate::metrics::PurposeCounters>,
+    span: &'a tracing::Span,
+}
+
+/// The snapshots a batch of messages is judged with: loaded once per batch (one read's worth of
+/// frames), so a reload never tears a statement and the hot path does not reload per frame.
+fn with_env<T>(shared: &Shared, f: impl FnOnce(&Env<'_>) -> T) -> T {
+    let state = shared.state.load();
+    let (policy, config) = (&state.policy, &state.config);
+    let catalog = shared.catalog.load();
+    let refuse_all = (!shared.audit.healthy()
+        && config.audit.on_write_failure == crate::config::OnWriteFailure::Refuse)
+        .then(|| {
+            Refusal::new(
+                Reason::AuditUnavailable,
+                "the audit trail cannot be written, so unscharf refuses statements until it can",
+            )
+        });
+    let env = Env {
+        policy,
+        catalog: &catalog,
+        cache: &shared.cache,
+        today: shared.today.today(),
+        log_allowed: config.audit.log_allowed,
+        refuse_all,
+    };
+    f(&env)
 }
 
 impl Relay<'_> {
-    /// The snapshots one message is judged with.
-    fn with_env<T>(&mut self, f: impl FnOnce(&mut Core, &Env<'_>, &mut Out) -> T) -> T {
-        let shared = self.shared;
-        let state = shared.state.load();
-        let (policy, config) = (&state.policy, &state.config);
-        let catalog = shared.catalog.load();
-        let refuse_all = (!shared.audit.healthy()
-            && config.audit.on_write_failure == crate::config::OnWriteFailure::Refuse)
-            .then(|| {
-                Refusal::new(
-                    Reason::AuditUnavailable,
-                    "the audit trail cannot be written, so unscharf refuses statements until it can",
-                )
-            });
-        let env = Env {
-            policy,
-            catalog: &catalog,
-            cache: &shared.cache,
-            today: shared.today.today(),
-            log_allowed: config.audit.log_allowed,
-            refuse_all,
-        };
-        f(&mut self.core, &env, &mut self.out)
-    }
-
     fn flush_records(&mut self) {
         let t = std::mem::take(&mut self.out.tally);
         if t.allowed > 0 {
@@ -194,7 +211,8 @@ impl Relay<'_> {
         }
         for r in self.out.records.drain(..) {
             if r.decision == crate::audit::Decision::Refused {
-                tracing::info!(reason = %r.reason, statement = %r.statement, "refused");
+                self.span
+                    .in_scope(|| tracing::info!(reason = %r.reason, statement = %r.statement, "refused"));
             }
             self.shared.audit.send(r);
         }
@@ -203,50 +221,86 @@ impl Relay<'_> {
     /// Handles buffered client frames until the core must wait (probe, refresh) or the pipeline is full.
     async fn client_frames(&mut self) -> Result<(), SessionError> {
         loop {
-            if self.core.in_flight() >= self.max_pipeline {
-                self.core.flush_for_backpressure(&mut self.out);
-                return Ok(());
-            }
-            if self.core.stalled() || self.out.terminate {
-                return Ok(());
-            }
-            let (frame, retried) = match self.retry.take() {
-                Some(f) => (f, true),
-                None => match next_frame(&mut self.cin, self.max_frame)? {
-                    Some(f) => (f, false),
-                    None => return Ok(()),
-                },
+            let refresh = {
+                let Relay {
+                    shared,
+                    core,
+                    out,
+                    cin,
+                    retry,
+                    max_frame,
+                    max_pipeline,
+                    ..
+                } = self;
+                with_env(shared, |env| -> Result<Option<Frame>, SessionError> {
+                    loop {
+                        if core.in_flight() >= *max_pipeline {
+                            core.flush_for_backpressure(out);
+                            return Ok(None);
+                        }
+                        if core.stalled() || out.terminate {
+                            return Ok(None);
+                        }
+                        let (frame, retried) = match retry.take() {
+                            Some(f) => (f, true),
+                            None => match next_frame(cin, *max_frame)? {
+                                Some(f) => (f, false),
+                                None => return Ok(None),
+                            },
+                        };
+                        shared
+                            .metrics
+                            .bytes_from_clients
+                            .fetch_add(frame.raw.len() as u64, Ordering::Relaxed);
+                        core.on_client(&frame, env, out, retried)?;
+                        if out.refresh_catalog {
+                            out.refresh_catalog = false;
+                            return Ok(Some(frame));
+                        }
+                    }
+                })?
             };
-            self.shared
-                .metrics
-                .bytes_from_clients
-                .fetch_add(frame.raw.len() as u64, Ordering::Relaxed);
-            self.with_env(|core, env, out| core.on_client(&frame, env, out, retried))?;
             self.flush_records();
-            if self.out.refresh_catalog {
-                self.out.refresh_catalog = false;
-                if let Err(e) = self.shared.refresh_catalog().await {
-                    tracing::warn!(error = %e, "catalog refresh failed");
-                }
-                self.retry = Some(frame);
+            // The catalog lacked a relation the statement names: refresh, then judge it again.
+            let Some(frame) = refresh else { return Ok(()) };
+            if let Err(e) = self.shared.refresh_catalog().instrument(self.span.clone()).await {
+                self.span
+                    .in_scope(|| tracing::warn!(error = %e, "catalog refresh failed"));
             }
+            self.retry = Some(frame);
         }
     }
 
     fn upstream_frames(&mut self) -> Result<(), SessionError> {
-        while let Some(frame) = next_frame(&mut self.uin, self.max_frame)? {
-            let r = self.with_env(|core, env, out| core.on_upstream(&frame, env, out));
-            if let Err(CoreError::CutOff(why)) = &r {
-                self.shared.metrics.cutoffs.fetch_add(1, Ordering::Relaxed);
-                let rec = self.core.cutoff_record(&self.shared.state.load().policy.version, why);
-                self.out.records.push(rec);
-                self.flush_records();
+        let Relay {
+            shared,
+            core,
+            out,
+            uin,
+            max_frame,
+            ..
+        } = self;
+        let r = with_env(shared, |env| -> Result<(), SessionError> {
+            while let Some(frame) = next_frame(uin, *max_frame)? {
+                if let Err(e) = core.on_upstream(&frame, env, out) {
+                    if let CoreError::CutOff(why) = &e {
+                        shared.metrics.cutoffs.fetch_add(1, Ordering::Relaxed);
+                        out.records.push(core.cutoff_record(&env.policy.version, why));
+                    }
+                    return Err(e.into());
+                }
             }
-            r?;
-        }
+            Ok(())
+        });
         self.flush_records();
-        Ok(())
+        r
     }
+}
+
+/// select! builds every branch's future each turn, enabled or not; as an async fn this touches the
+/// timer only when a branch is enabled and polled.
+async fn sleep_until(at: tokio::time::Instant) {
+    tokio::time::sleep_until(at).await
 }
 
 fn reserve(buf: &mut BytesMut) {
@@ -261,6 +315,7 @@ async fn relay(
     started: Started,
     shared: &Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
+    span: &tracing::Span,
 ) -> Result<(), SessionError> {
     let config = shared.state.load_full().config.clone();
     let (mut cr, mut cw): (BoxRead, BoxWrite) = client.split();
@@ -269,6 +324,7 @@ async fn relay(
     let mut r = Relay {
         shared,
         counters: shared.metrics.purpose(&started.core.id.purpose),
+        span,
         core: started.core,
         out: Out::default(),
         cin: cbuf,
@@ -286,6 +342,8 @@ async fn relay(
         phase = Phase::Draining;
         grace_deadline = tokio::time::Instant::now() + grace;
     }
+    // Created once: a fresh `changed()` per turn would register with the shared channel each time.
+    let mut shutdown_signal = std::pin::pin!(shutdown.changed());
     let outcome: Result<(), SessionError> = async {
         loop {
             r.client_frames().await?;
@@ -314,9 +372,9 @@ async fn relay(
                 w = uw.write(&r.out.to_upstream), if !r.out.to_upstream.is_empty() => Event::UpstreamWrote(w),
                 n = ur.read_buf(&mut r.uin), if read_upstream => Event::UpstreamRead(n),
                 n = cr.read_buf(&mut r.cin), if read_client => Event::ClientRead(n),
-                _ = shutdown.changed(), if phase == Phase::Serving => Event::Shutdown,
-                _ = tokio::time::sleep_until(grace_deadline), if phase == Phase::Draining => Event::GraceOver,
-                _ = tokio::time::sleep_until(idle_at), if idle_armed => Event::Idle,
+                _ = &mut shutdown_signal, if phase == Phase::Serving => Event::Shutdown,
+                _ = sleep_until(grace_deadline), if phase == Phase::Draining => Event::GraceOver,
+                _ = sleep_until(idle_at), if idle_armed => Event::Idle,
             };
             match (phase, event) {
                 (_, Event::ClientWrote(Ok(n))) => {
