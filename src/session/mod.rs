@@ -220,6 +220,10 @@ impl Relay<'_> {
 
     /// Handles buffered client frames until the core must wait (probe, refresh) or the pipeline is full.
     async fn client_frames(&mut self) -> Result<(), SessionError> {
+        // Called every turn of the loop; most turns bring nothing from the client.
+        if self.cin.is_empty() && self.retry.is_none() {
+            return Ok(());
+        }
         loop {
             let refresh = {
                 let Relay {
