@@ -317,18 +317,17 @@ fn star_alnum(value: &[u8], out: &mut Vec<u8>, keep: impl Fn(usize, usize) -> bo
     // with the ASCII test.
     if value.is_ascii() {
         let total = value.iter().filter(|b| b.is_ascii_alphanumeric()).count();
+        let start = out.len();
+        out.extend_from_slice(value);
         let mut i = 0;
-        out.extend(value.iter().map(|&b| {
-            if !b.is_ascii_alphanumeric() {
-                return b;
+        for b in &mut out[start..] {
+            if b.is_ascii_alphanumeric() {
+                if !keep(i, total) {
+                    *b = b'*';
+                }
+                i += 1;
             }
-            i += 1;
-            if keep(i - 1, total) {
-                b
-            } else {
-                b'*'
-            }
-        }));
+        }
         return;
     }
     star_alnum_scalars(value, out, keep);
