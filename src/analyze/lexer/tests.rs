@@ -321,17 +321,6 @@ fn random_input_never_panics() {
     assert!(normalize(&big).is_ok_and(|n| n.text == "? ?"));
 }
 
-#[test]
-#[ignore = "timing; run with --release -- --ignored --nocapture"]
-fn bench_normalize() {
-    let sql = "SELECT abalance FROM pgbench_accounts WHERE aid = 12345;";
-    let t = std::time::Instant::now();
-    for _ in 0..1_000_000 {
-        std::hint::black_box(normalize(std::hint::black_box(sql)).unwrap());
-    }
-    println!("normalize: {:?}/op", t.elapsed() / 1_000_000);
-}
-
 mod split_tests {
     use crate::analyze::lexer::split_statements;
 
