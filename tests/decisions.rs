@@ -389,8 +389,21 @@ fn write_path_laundering() {
         ("wasser", "UPDATE stadtwerke.tickets SET note = note WHERE customer_no IN (SELECT customer_no FROM stadtwerke.customers WHERE phone LIKE '+49%')", refused),
         ("wasser", "MERGE INTO stadtwerke.tickets t USING stadtwerke.customers c ON t.customer_no = c.customer_no WHEN MATCHED THEN UPDATE SET note = c.phone", refused),
         ("wasser", "INSERT INTO stadtwerke.tickets (subject, note) VALUES ('x', 'y') ON CONFLICT (ticket_id) DO UPDATE SET note = (SELECT iban FROM stadtwerke.customers LIMIT 1)", refused),
-        ("wasser", "CREATE TABLE x AS SELECT phone FROM stadtwerke.customers", "refused: unsupported_statement"),
-        ("wasser", "SELECT phone INTO x FROM stadtwerke.customers", "refused: unsupported_statement"),
+        // Rule 8: protected data may not flow into a new table; without protected data it is still DDL.
+        ("wasser", "CREATE TABLE x AS SELECT phone FROM stadtwerke.customers", refused),
+        ("wasser", "CREATE TEMP TABLE x AS SELECT name, lower(iban) FROM stadtwerke.customers", refused),
+        ("wasser", "SELECT phone INTO x FROM stadtwerke.customers", refused),
+        ("wasser", "SELECT name, email || '' AS e INTO TEMP x FROM stadtwerke.customers", refused),
+        ("wasser", "WITH c AS (SELECT iban FROM stadtwerke.customers) SELECT iban INTO x FROM c", refused),
+        ("wasser", "SELECT * INTO x FROM stadtwerke.customers", refused),
+        ("wasser", "CREATE TABLE x AS SELECT name, city FROM stadtwerke.customers", "refused: unsupported_statement"),
+        ("wasser", "SELECT name INTO x FROM stadtwerke.customers", "refused: unsupported_statement"),
+        ("wasser", "SELECT 1 AS a INTO x", "refused: unsupported_statement"),
+        // INTO is only a top-level clause: behind PREPARE, EXPLAIN or in a subquery it stays unsupported.
+        ("wasser", "PREPARE p AS SELECT name INTO x FROM stadtwerke.customers", "refused: unsupported_statement"),
+        ("wasser", "EXPLAIN ANALYZE SELECT name INTO x FROM stadtwerke.customers", "refused: unsupported_statement"),
+        ("wasser", "EXPLAIN ANALYZE CREATE TABLE x AS SELECT name FROM stadtwerke.customers", "refused: unsupported_statement"),
+        ("wasser", "SELECT * FROM (SELECT name INTO x FROM stadtwerke.customers) s", "refused: unsupported_statement"),
         ("wasser", "CREATE TEMP TABLE x (a text)", "refused: unsupported_statement"),
         ("wasser", "UPDATE stadtwerke.customers SET name = 'x' WHERE customer_no = 1", "refused: outside_purpose"),
         ("wasser", "DELETE FROM stadtwerke.tickets WHERE ticket_id = 1", "refused: outside_purpose"),
@@ -562,7 +575,33 @@ fn forbidden_functions_and_settings() {
         ("wasser", "SET unscharf.purpose = 'x'", s),
         ("wasser", "RESET unscharf.purpose", s),
         ("wasser", "NOTIFY x, 'y'", "refused: unsupported_statement"),
-        ("wasser", "DO $$ BEGIN PERFORM 1; END $$", "refused: unparsable"),
+        (
+            "wasser",
+            "DO $$ BEGIN PERFORM 1; END $$",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "do language plpgsql 'BEGIN PERFORM 1; END'",
+            "refused: unsupported_statement",
+        ),
+        ("wasser", "CALL some_proc($$x$$)", "refused: unsupported_statement"),
+        // DDL sqlparser cannot read is still DDL (rule 8), not a parse error.
+        (
+            "wasser",
+            "CREATE POLICY p ON stadtwerke.customers USING (true)",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO public",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "SECURITY LABEL ON TABLE stadtwerke.customers IS 'x'",
+            "refused: unsupported_statement",
+        ),
         ("wasser", "CALL some_proc()", "refused: unsupported_statement"),
         (
             "wasser",

@@ -197,20 +197,40 @@ pub enum Kind {
     Merge,
     CopyTo(CopyOut),
     CopyFrom,
-    Declare { name: String },
-    Fetch { name: String },
-    Move { name: String },
-    ClosePortal { name: Option<String> },
-    Prepare { name: String },
-    Execute { name: String },
-    Deallocate { name: Option<String> },
-    Explain { analyze: bool },
+    Declare {
+        name: String,
+    },
+    Fetch {
+        name: String,
+    },
+    Move {
+        name: String,
+    },
+    ClosePortal {
+        name: Option<String>,
+    },
+    Prepare {
+        name: String,
+    },
+    Execute {
+        name: String,
+    },
+    Deallocate {
+        name: Option<String>,
+    },
+    Explain {
+        analyze: bool,
+    },
     Set,
     Reset,
     Show,
     Transaction(TxControl),
     Listen,
-    Discard { all: bool },
+    Discard {
+        all: bool,
+    },
+    /// CREATE TABLE AS or SELECT INTO: DDL, refused; judged first for the data it would copy.
+    CreateTableAs,
 }
 
 impl Kind {

@@ -77,6 +77,9 @@ struct Analyzer<'a> {
     ctes: Vec<CteDef>,
     depth: usize,
     literal_sensitive: bool,
+    /// Set while a top-level SELECT is analyzed: its INTO clause (which creates a table) is allowed
+    /// once, so the statement can be judged for the data it copies before it is refused as DDL.
+    select_into: bool,
 }
 
 /// Identifiers as Postgres folds them: unquoted ASCII letters lower-cased, then truncated to 63 bytes.
@@ -126,6 +129,7 @@ impl<'a> Analyzer<'a> {
             ctes: Vec::new(),
             depth: 0,
             literal_sensitive: false,
+            select_into: false,
         }
     }
 
@@ -267,6 +271,15 @@ fn parse_move(sig: &[SigItem]) -> Option<String> {
     }
 }
 
+/// Statements that run code (DO, CALL): refused as unsupported before parsing.
+const NEVER_PARSED: &[&str] = &["do", "call"];
+
+/// First words of DDL and privilege statements (rule 8: unsupported, parsed or not).
+const DDL_WORDS: &[&str] = &[
+    "create", "alter", "drop", "grant", "revoke", "comment", "security", "reassign", "import", "truncate", "refresh",
+    "reindex", "cluster", "vacuum", "analyze", "lock", "load",
+];
+
 /// Analyzes every statement of a message. An empty message yields one `Kind::Empty` statement.
 pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError> {
     static HEADROOM: std::sync::Once = std::sync::Once::new();
@@ -294,6 +307,14 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
             statements.push(std::sync::Arc::new(StatementFacts::new(Kind::Move { name })));
             continue;
         }
+        let first = match ours.first() {
+            Some(SigItem::Word(w)) => w.as_str(),
+            _ => "",
+        };
+        // Rule 8 names these unsupported whatever their syntax; they are never parsed.
+        if NEVER_PARSED.contains(&first) {
+            return unsupported(format!("{} statements", first.to_ascii_uppercase()));
+        }
         let theirs = sqlparser_signature(text)?;
         if !same_signature(&ours, &theirs) {
             return Err(AnalyzeError::Differential(
@@ -304,7 +325,15 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         let parsed = Parser::new(&dialect)
             .try_with_sql(text)
             .and_then(|mut p| p.parse_statements())
-            .map_err(|e| AnalyzeError::Parse(shorten_parse_error(&e.to_string())))?;
+            .map_err(|e| {
+                let why = shorten_parse_error(&e.to_string());
+                // DDL is unsupported (rule 8) even in forms sqlparser cannot read.
+                if DDL_WORDS.contains(&first) {
+                    AnalyzeError::Unsupported(format!("{} statements ({why})", first.to_ascii_uppercase()))
+                } else {
+                    AnalyzeError::Parse(why)
+                }
+            })?;
         let [stmt] = parsed.as_slice() else {
             return Err(AnalyzeError::Differential("statement boundaries differ".into()));
         };
@@ -338,7 +367,25 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
 
 fn analyze_statement(stmt: &Statement, ctx: AnalyzeCtx<'_>) -> Result<(StatementFacts, bool), AnalyzeError> {
     let mut a = Analyzer::new(ctx);
-    let (kind, outputs) = a.statement(stmt)?;
+    // Only top-level statements may create tables from queries: inside PREPARE or EXPLAIN the
+    // INTO clause stays unsupported, so a table can never be created behind a wrapper.
+    let (kind, outputs) = match stmt {
+        Statement::Query(q) => {
+            a.select_into = true;
+            let outs = a.query(q, None)?;
+            if std::mem::take(&mut a.select_into) {
+                (Kind::Query, outs)
+            } else {
+                a.new_table(outs, "SELECT INTO")?
+            }
+        }
+        Statement::CreateTable(ct) if ct.query.is_some() => {
+            let q = ct.query.as_ref().expect("matched above");
+            let outs = a.query(q, None)?;
+            a.new_table(outs, "CREATE TABLE AS")?
+        }
+        _ => a.statement(stmt)?,
+    };
     a.facts.kind = kind;
     a.facts.outputs = outputs;
     Ok((a.facts, a.literal_sensitive))

@@ -324,7 +324,9 @@ impl Analyzer<'_> {
         order_by: Option<&OrderBy>,
     ) -> Result<Outputs, AnalyzeError> {
         if s.into.is_some() {
-            return Err(AnalyzeError::Unsupported("SELECT INTO creates a table".into()));
+            if !std::mem::take(&mut self.select_into) {
+                return Err(AnalyzeError::Unsupported("SELECT INTO creates a table".into()));
+            }
         }
         if !s.optimizer_hints.is_empty()
             || s.select_modifiers.is_some()

@@ -181,6 +181,18 @@ impl Analyzer<'_> {
         })
     }
 
+    /// A query whose result becomes a new table: every output column is data written (rule 8).
+    pub(super) fn new_table(&mut self, outs: Outputs, how: &str) -> Result<(Kind, Outputs), AnalyzeError> {
+        let Outputs::Known(cols) = outs else {
+            return unsupported(format!("{how} from a source of unknown columns"));
+        };
+        for out in cols {
+            let via = format!("{how} (column {})", out.name);
+            self.consume(vec![out.lineage], Cx::new(Clause::WriteSource), &via);
+        }
+        Ok((Kind::CreateTableAs, Outputs::None))
+    }
+
     fn set(&mut self, set: &Set) -> Result<(), AnalyzeError> {
         let push = |a: &mut Self, name: &str| {
             a.facts.settings.push(Setting {

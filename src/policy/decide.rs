@@ -397,6 +397,12 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
             }
         }
     }
+    if f.kind == Kind::CreateTableAs {
+        return refuse(
+            Reason::UnsupportedStatement,
+            "CREATE TABLE AS and SELECT INTO create tables (DDL), which unscharf does not forward".to_owned(),
+        );
+    }
     let columns = plan_outputs(f, cx, &memo)?;
     let names = |cs: &[usize]| {
         cs.iter()
