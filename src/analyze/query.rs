@@ -323,10 +323,8 @@ impl Analyzer<'_> {
         parent: Option<&Scope>,
         order_by: Option<&OrderBy>,
     ) -> Result<Outputs, AnalyzeError> {
-        if s.into.is_some() {
-            if !std::mem::take(&mut self.select_into) {
-                return Err(AnalyzeError::Unsupported("SELECT INTO creates a table".into()));
-            }
+        if s.into.is_some() && !std::mem::take(&mut self.select_into) {
+            return Err(AnalyzeError::Unsupported("SELECT INTO creates a table".into()));
         }
         if !s.optimizer_hints.is_empty()
             || s.select_modifiers.is_some()
