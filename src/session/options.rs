@@ -83,7 +83,7 @@ fn setting(name: &str, value: &str, purpose: &mut Option<String>) -> Result<bool
         }
         "standard_conforming_strings" => {
             if matches!(value.to_ascii_lowercase().as_str(), "on" | "true" | "yes" | "1") {
-                Ok(true)
+                Ok(false)
             } else {
                 Err("standard_conforming_strings must stay on behind unscharf".into())
             }
@@ -100,7 +100,8 @@ fn setting(name: &str, value: &str, purpose: &mut Option<String>) -> Result<bool
 }
 
 /// Reads a client's StartupMessage: returns the identity it asks for and the message to forward
-/// (unscharf settings removed, client_encoding pinned to UTF8, the default database filled in).
+/// (unscharf settings removed, client_encoding pinned to UTF8 and standard_conforming_strings to on,
+/// the default database filled in).
 pub fn client_params(msg: &StartupMessage, default_db: &str) -> Result<ClientParams, String> {
     let mut purpose = None;
     let mut forward = Vec::with_capacity(msg.params.len() + 2);
@@ -164,6 +165,9 @@ pub fn client_params(msg: &StartupMessage, default_db: &str) -> Result<ClientPar
         forward.push(("database".into(), default_db.to_owned()));
     }
     forward.push(("client_encoding".into(), "UTF8".into()));
+    // Pinned in the startup packet, so a server, database or role default of `off` cannot make
+    // Postgres read backslashes in strings differently from the analyzer.
+    forward.push(("standard_conforming_strings".into(), "on".into()));
     Ok(ClientParams {
         user,
         purpose,
@@ -227,6 +231,24 @@ mod tests {
     fn pinned_settings_and_defaults() {
         let p = client_params(&msg(&[("user", "a"), ("client_encoding", "auto")]), "crm").unwrap();
         assert_eq!(p.forward.get("client_encoding"), Some("UTF8"));
+        assert_eq!(p.forward.get("standard_conforming_strings"), Some("on"));
+        let p = client_params(
+            &msg(&[
+                ("user", "a"),
+                ("standard_conforming_strings", "on"),
+                ("options", "-c standard_conforming_strings=on -c work_mem=8MB"),
+            ]),
+            "crm",
+        )
+        .unwrap();
+        let scs: Vec<_> = p
+            .forward
+            .params
+            .iter()
+            .filter(|(k, _)| k == "standard_conforming_strings")
+            .collect();
+        assert_eq!(scs.len(), 1, "pinned once: {:?}", p.forward.params);
+        assert_eq!(p.forward.get("options"), Some("-c work_mem=8MB"));
         assert_eq!(p.forward.get("database"), Some("crm"));
         assert!(client_params(&msg(&[("user", "a"), ("client_encoding", "SJIS")]), "crm").is_err());
         assert!(client_params(&msg(&[("user", "a"), ("options", "-c client_encoding=GBK")]), "crm").is_err());

@@ -243,6 +243,27 @@ async fn unscharf_parameters_are_consumed_and_purpose_binding_is_enforced() {
         .unwrap_err();
     let msg = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
     assert!(msg.contains("standard_conforming_strings"), "{msg}");
+    // A role default of `off` is overridden by the pinned startup value, so the session works and
+    // Postgres reads strings as the analyzer does.
+    let show = "SELECT current_setting('standard_conforming_strings'), length('a\\b')";
+    let row = direct("u_scs_off", "u-scs-off")
+        .await
+        .query_one(show, &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, String>(0),
+        "off",
+        "the fixture must make the role default off"
+    );
+    let c = p.connect("u_scs_off", "u-scs-off").await;
+    let row = c.query_one(show, &[]).await.unwrap();
+    assert_eq!(row.get::<_, String>(0), "on");
+    assert_eq!(
+        row.get::<_, i32>(1),
+        3,
+        "a backslash in a plain string is one character"
+    );
     let audit = p.audit().await;
     assert!(audit.iter().any(|e| e.reason == "no_purpose" && e.user == "nobody"));
 }
