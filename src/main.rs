@@ -103,13 +103,8 @@ enum AuditAction {
     /// Count events by user, purpose, reason and campaign.
     Summary(AuditArgs),
     /// Check the hash chain across the file and its rotated predecessors; exit 1 if it is broken.
-    Verify {
-        /// The trail (e.g. audit.jsonl); rotated files audit.jsonl.1, .2, … are followed.
-        file: PathBuf,
-        /// Machine-readable output.
-        #[arg(long)]
-        json: bool,
-    },
+    /// The whole chain is always checked; filters only count the events they match.
+    Verify(AuditArgs),
 }
 
 #[derive(clap::Args)]
@@ -180,9 +175,16 @@ fn audit(action: &AuditAction) -> Result<bool> {
             }
             Ok(true)
         }
-        AuditAction::Verify { file, json } => {
+        AuditAction::Verify(args) => {
+            let (file, json) = (&args.file, args.json);
+            let f = filter(args)?;
             let r = unscharf::audit::verify::verify(file)?;
-            if *json {
+            // A chain cannot be verified in part; the filters say how many verified events they match.
+            let matching = match f.is_empty() || r.problem.is_some() {
+                true => None,
+                false => Some(a::list(file, &f)?.len()),
+            };
+            if json {
                 let problem = r
                     .problem
                     .as_ref()
@@ -190,11 +192,14 @@ fn audit(action: &AuditAction) -> Result<bool> {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &serde_json::json!({"ok": r.problem.is_none(), "events": r.events, "files": r.files, "anchored": r.anchored, "problem": problem})
+                        &serde_json::json!({"ok": r.problem.is_none(), "events": r.events, "matching": matching, "files": r.files, "anchored": r.anchored, "problem": problem})
                     )?
                 );
             } else {
                 print!("{}", a::render_verify(&r));
+                if let Some(n) = matching {
+                    println!("{n} of them match the filters");
+                }
             }
             Ok(r.problem.is_none())
         }

@@ -219,9 +219,27 @@ fn refuse(reason: Reason, detail: String) -> Result<Plan, Refusal> {
 
 /// Judges one statement (rules 1–9 of POLICY.md) and plans its result rewriting.
 pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
-    let purpose = cx.purpose_name();
     // Whole rows and uses name only relations of this statement; anything else classifies as Nowhere.
     let memo = Memo::new(cx, &f.relations);
+    decide_rules(f, cx, &memo).map_err(|mut r| {
+        // The audit trail groups refusals by campaign: name every campaign the statement touched.
+        let mut names: Vec<String> = f
+            .relations
+            .iter()
+            .filter_map(|&rel| match memo.class(rel) {
+                Class::Campaign(c, _) => Some(cx.policy.campaigns[c].name.clone()),
+                _ => None,
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        r.campaigns = names;
+        r
+    })
+}
+
+fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Result<Plan, Refusal> {
+    let purpose = cx.purpose_name();
     // Rule 9: settings.
     for s in &f.settings {
         if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {
@@ -353,7 +371,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     }
     // Rule 6: whole-row references to tables with any protected column.
     for (cols, written) in &f.whole_rows {
-        if let Some(c) = cols.iter().find(|c| !cx.rule(&memo, **c).is_allow()) {
+        if let Some(c) = cols.iter().find(|c| !cx.rule(memo, **c).is_allow()) {
             return refuse(
                 Reason::ProtectedColumn,
                 format!(
@@ -365,7 +383,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     }
     // Rule 6: column uses outside the select list.
     for u in &f.uses {
-        match cx.rule(&memo, u.col) {
+        match cx.rule(memo, u.col) {
             ColumnRule::Allow => {}
             ColumnRule::Mask { lookup: true, .. } if u.clause == Clause::WhereLookup => {}
             ColumnRule::Mask { .. } => {
@@ -403,7 +421,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
             "CREATE TABLE AS and SELECT INTO create tables (DDL), which unscharf does not forward".to_owned(),
         );
     }
-    let columns = plan_outputs(f, cx, &memo)?;
+    let columns = plan_outputs(f, cx, memo)?;
     let names = |cs: &[usize]| {
         cs.iter()
             .map(|&c| cx.policy.campaigns[c].name.clone())

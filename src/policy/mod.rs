@@ -239,6 +239,8 @@ impl fmt::Display for Reason {
 pub struct Refusal {
     pub reason: Reason,
     pub detail: String,
+    /// The campaigns of the tables the refused statement touched, for the audit trail.
+    pub campaigns: Vec<String>,
 }
 
 impl Refusal {
@@ -246,6 +248,7 @@ impl Refusal {
         Refusal {
             reason,
             detail: detail.into(),
+            campaigns: Vec::new(),
         }
     }
 

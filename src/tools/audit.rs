@@ -30,6 +30,14 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 impl Filter {
+    pub fn is_empty(&self) -> bool {
+        self.since.is_none()
+            && self.until.is_none()
+            && self.user.is_none()
+            && self.purpose.is_none()
+            && self.reason.is_none()
+    }
+
     pub fn matches(&self, e: &Event) -> bool {
         let ts = DateTime::parse_from_rfc3339(&e.ts).map(|t| t.with_timezone(&Utc)).ok();
         self.since.is_none_or(|s| ts.is_some_and(|t| t >= s))

@@ -82,6 +82,39 @@ async fn audit_tools_list_summarize_and_verify_the_trail() {
         (cross["user"].as_str(), cross["count"].as_u64()),
         (Some("qa_lead"), Some(1))
     );
+    // A time range around now keeps every event; groups carry the campaign.
+    let t = trail.clone();
+    let (_, out, _) = blocking(move || {
+        unscharf(&[
+            "audit",
+            "summary",
+            &t,
+            "--since",
+            "2000-01-01",
+            "--until",
+            "2999-01-01",
+            "--json",
+        ])
+    })
+    .await;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["events"], 4, "{out}");
+    assert!(
+        v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["reason"] == "protected_column" && g["campaign"] == "stadtwerke"),
+        "{out}"
+    );
+    // verify takes the same filters: the whole chain is checked, the filters count their events.
+    let t = trail.clone();
+    let (code, out, _) = blocking(move || unscharf(&["audit", "verify", &t, "--user", "qa_lead"])).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("OK: 4 event(s)") && out.contains("1 of them match the filters"),
+        "{out}"
+    );
 
     let t = trail.clone();
     let (code, out, _) = blocking(move || unscharf(&["audit", "verify", &t])).await;

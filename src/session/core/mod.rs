@@ -282,7 +282,7 @@ impl Core {
             r.reason.code(),
             &r.detail,
             normalized,
-            Vec::new(),
+            r.campaigns.clone(),
         ));
         refusal_frame(r)
     }
