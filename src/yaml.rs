@@ -31,9 +31,30 @@ pub fn from_yaml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Yaml
     })
 }
 
-/// Finds the 1-based line of `key:` at the start of a line (after indentation), for errors
-/// found after parsing (validation) that serde cannot locate itself.
+/// Finds the 1-based line of `key`, for errors found after parsing (validation) that serde cannot
+/// locate itself: first as a block key (`key:` starting a line), else as a token in flow style
+/// (`{ key: v }`, `[a, key]`).
 pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    block_key_line(text, key).or_else(|| flow_token_line(text, key))
+}
+
+/// Finds the line of a nested key given as its path (`["hotline", "water.customers"]`): each part
+/// is looked for from the line of the part before it on, so a name that also occurs earlier in the
+/// file is found where it is meant.
+pub fn line_of_path(text: &str, path: &[&str]) -> Option<usize> {
+    let mut found = None;
+    let mut skip = 0;
+    for part in path {
+        let rest: String = text.lines().skip(skip).map(|l| format!("{l}\n")).collect();
+        if let Some(l) = line_of_key(&rest, part) {
+            skip += l - 1;
+            found = Some(skip + 1);
+        }
+    }
+    found
+}
+
+fn block_key_line(text: &str, key: &str) -> Option<usize> {
     text.lines()
         .position(|l| {
             let t = l.trim_start().trim_start_matches("- ");
@@ -43,6 +64,26 @@ pub fn line_of_key(text: &str, key: &str) -> Option<usize> {
                 || t.strip_prefix(&format!("\"{key}\""))
                     .map(|rest| rest.trim_start().starts_with(':'))
                     .unwrap_or(false)
+        })
+        .map(|i| i + 1)
+}
+
+fn flow_token_line(text: &str, key: &str) -> Option<usize> {
+    if key.is_empty() {
+        return None;
+    }
+    text.lines()
+        .position(|line| {
+            if line.trim_start().starts_with('#') {
+                return false;
+            }
+            let code = line.split(" #").next().unwrap_or(line);
+            code.match_indices(key).any(|(i, _)| {
+                let before = code[..i].chars().next_back();
+                let after = code[i + key.len()..].chars().next();
+                matches!(before, None | Some(' ' | '[' | '{' | ',' | '"' | '\''))
+                    && matches!(after, None | Some(':' | ',' | ']' | '}' | ' ' | '"' | '\''))
+            })
         })
         .map(|i| i + 1)
 }
@@ -80,5 +121,14 @@ mod tests {
         assert_eq!(line_of_key(text, "c"), Some(3));
         assert_eq!(line_of_key(text, "d.e"), Some(4));
         assert_eq!(line_of_key(text, "zz"), None);
+        let flow = "# mask: in a comment\ntables: [a.*, b.c]\nx: { phone: { mask: last(3) } }\n";
+        assert_eq!(line_of_key(flow, "b.c"), Some(2));
+        assert_eq!(line_of_key(flow, "a.*"), Some(2));
+        assert_eq!(line_of_key(flow, "mask"), Some(3));
+        assert_eq!(line_of_key(flow, "b"), None, "only whole tokens");
+        let nested = "campaign: water\ntables: [water.*]\nhotline:\n  water.x: 1\n";
+        assert_eq!(line_of_path(nested, &["tables", "water.*"]), Some(2));
+        assert_eq!(line_of_path(nested, &["hotline", "water.x"]), Some(4));
+        assert_eq!(line_of_path(nested, &["nothing", "water.x"]), Some(4));
     }
 }

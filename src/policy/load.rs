@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::model::{CampaignFile, ColumnRule, ColumnsSpec, SharedFile, TableSpec};
 use super::{Campaign, Columns, Member, PolicySet, Purpose, QName, TableGrant};
 use crate::mask::functions::{Mask, PseudonymKey};
-use crate::yaml::{from_yaml, line_of_key};
+use crate::yaml::{from_yaml, line_of_key, line_of_path};
 
 /// One problem in one policy file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,10 +34,20 @@ struct Source {
 
 impl Source {
     fn err(&self, key: &str, problem: impl Into<String>) -> PolicyError {
-        let last = key.rsplit(" → ").next().unwrap_or(key);
+        let path: Vec<&str> = key.split(" → ").collect();
         PolicyError {
             file: self.path.clone(),
-            line: line_of_key(&self.text, last),
+            line: line_of_path(&self.text, &path),
+            key: key.to_owned(),
+            problem: problem.into(),
+        }
+    }
+
+    /// An error about `key`, located at the first line that mentions `token`.
+    fn err_near(&self, key: &str, token: &str, problem: impl Into<String>) -> PolicyError {
+        PolicyError {
+            file: self.path.clone(),
+            line: line_of_key(&self.text, token),
             key: key.to_owned(),
             problem: problem.into(),
         }
@@ -138,8 +148,9 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
             .flat_map(|p| p.tables.values())
             .any(spec_uses_pseudonym);
         if needs_key && master.is_none() {
-            errors.push(src.err(
+            errors.push(src.err_near(
                 "mask",
+                "pseudonym",
                 "the pseudonym mask needs a secret: set the environment variable named by pseudonym_key_env",
             ));
         }
@@ -334,3 +345,6 @@ fn patterns_overlap(a: &str, b: &str) -> bool {
 pub fn granted_tables(p: &Purpose) -> BTreeMap<String, &TableGrant> {
     p.tables.iter().map(|(q, g)| (q.to_string(), g)).collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,94 @@
+//! Strict loading: every broken policy names its file, line and key, and nothing of it is loaded.
+
+use super::load_texts;
+
+const CAMPAIGN: &str = "campaign: water
+tables: [water.*]
+purposes:
+  hotline:
+    members: [agent]
+    tables:
+      water.customers:
+        columns:
+          name: allow
+          phone: { mask: last(3) }
+";
+
+/// Loads `files`, which must fail, and returns the first error's text.
+fn error(files: &[(&str, &str)], key: Option<&[u8]>) -> String {
+    match load_texts(files, key) {
+        Ok(_) => panic!("loaded although broken: {files:?}"),
+        Err(e) => e.0[0].to_string(),
+    }
+}
+
+#[test]
+fn the_sample_shape_loads() {
+    let set = load_texts(&[("water.yaml", CAMPAIGN)], None).unwrap();
+    assert_eq!(set.campaigns.len(), 1);
+}
+
+#[test]
+fn each_error_names_file_line_and_key() {
+    let cases: &[(&str, &str, &str)] = &[
+        // A misspelt key anywhere in the document.
+        (
+            "water.yaml",
+            &CAMPAIGN.replace("members:", "membres:"),
+            "water.yaml:5: purposes.hotline: unknown field `membres`",
+        ),
+        // A mask that does not exist, in flow style.
+        ("water.yaml", &CAMPAIGN.replace("last(3)", "sparkle"), "water.yaml:10:"),
+        // A date that is not one.
+        (
+            "water.yaml",
+            &CAMPAIGN.replace("tables: [water.*]", "contract_ends: 2027-02-30\ntables: [water.*]"),
+            "water.yaml:2:",
+        ),
+        // A pattern that is not schema.table or schema.*.
+        (
+            "water.yaml",
+            &CAMPAIGN.replace("[water.*]", "[water]"),
+            "water.yaml:2: tables → water:",
+        ),
+        // A purpose granting a table no campaign claims.
+        (
+            "water.yaml",
+            &CAMPAIGN.replace("water.customers:", "gas.customers:"),
+            "water.yaml:7: hotline → gas.customers: `gas.customers` belongs to no campaign",
+        ),
+        // The pseudonym mask without a secret, located at its use.
+        (
+            "water.yaml",
+            &CAMPAIGN.replace("last(3)", "pseudonym"),
+            "water.yaml:10: mask: the pseudonym mask needs a secret",
+        ),
+    ];
+    for (file, text, want) in cases {
+        let got = error(&[(file, text)], None);
+        assert!(got.starts_with(want), "want {want}\n got {got}");
+    }
+}
+
+#[test]
+fn a_table_belongs_to_one_campaign() {
+    let other = "campaign: audit\ntables: [water.customers]\npurposes: {}\n";
+    let got = error(&[("water.yaml", CAMPAIGN), ("zz.yaml", other)], None);
+    assert!(
+        got.starts_with("zz.yaml:2: tables → water.customers: `water.customers` overlaps `water.*`"),
+        "{got}"
+    );
+    let twice = CAMPAIGN.replace("purposes:", "purposes: {}\nx:");
+    assert!(
+        error(&[("water.yaml", &twice)], None).starts_with("water.yaml:"),
+        "an unknown top-level key"
+    );
+    let again = error(
+        &[("a.yaml", CAMPAIGN), ("b.yaml", "campaign: water\ntables: []\n")],
+        None,
+    );
+    assert!(
+        again.starts_with("b.yaml:1: campaign: campaign `water` is defined twice"),
+        "{again}"
+    );
+}
