@@ -1,5 +1,6 @@
 //! Issue 5: limits, faults and isolation, each with a clear error (or clean flow control) and a test.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -76,7 +77,16 @@ async fn a_deep_pipeline_is_flow_controlled_not_failed() {
         &[("options", "-c unscharf.purpose=transparency")],
     )
     .await;
+    // The pipeline's first statement waits for a row lock held elsewhere, so nothing completes.
+    let mut su = superuser().await;
+    let tx = su.transaction().await.unwrap();
+    tx.query("SELECT 1 FROM lab.items WHERE id = 1 FOR UPDATE", &[])
+        .await
+        .unwrap();
     let mut msgs = Vec::new();
+    msgs.extend(raw::parse("", "UPDATE lab.items SET label = label WHERE id = 1", &[]));
+    msgs.extend(raw::bind("", "", &[], &[]));
+    msgs.extend(raw::execute("", 0));
     for i in 1..=200 {
         msgs.extend(raw::parse("", "SELECT label FROM lab.items WHERE id = $1", &[]));
         msgs.extend(raw::bind("", "", &[Some(&i.to_string())], &[]));
@@ -84,7 +94,20 @@ async fn a_deep_pipeline_is_flow_controlled_not_failed() {
     }
     msgs.extend(raw::sync());
     r.send(&msgs).await;
+    // Meanwhile the proxy reads no further than max_pipeline requests: the rest waits in the socket.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let judged = || {
+        let c = p.shared.metrics.purpose("transparency");
+        c.allowed.load(Ordering::Relaxed) + c.masked.load(Ordering::Relaxed)
+    };
+    assert!(
+        judged() <= 4,
+        "{} statements read while the pipeline was stalled",
+        judged()
+    );
+    tx.commit().await.unwrap();
     let frames = r.until_ready().await;
+    assert!(judged() >= 200, "{}", judged());
     let rows: Vec<String> = frames
         .iter()
         .filter(|f| f.tag == b'D')
