@@ -27,8 +27,25 @@ async fn session_limit_startup_and_idle_timeouts() {
     assert_eq!(code(&e), "53300", "{e:?}");
     assert!(e.as_db_error().unwrap().message().contains("too many clients"));
     drop(b);
-    // The idle session is closed after a second with idle_session_timeout's SQLSTATE.
+    let mut idle = Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[("options", "-c unscharf.purpose=transparency")],
+    )
+    .await;
+    // Idle sessions are closed after a second with idle_session_timeout's SQLSTATE.
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    let f = idle.frame().await;
+    assert_eq!(
+        (f.tag, raw::error_code(&f).as_str()),
+        (b'E', "57P05"),
+        "{}",
+        raw::error_message(&f)
+    );
+    assert!(
+        idle.try_frame().await.is_none(),
+        "the session is closed after the FATAL"
+    );
     let e = a.simple_query("SELECT 1").await.unwrap_err();
     assert!(code(&e) == "57P05" || e.is_closed(), "{e:?}");
     // A client that connects and says nothing is dropped after the startup timeout.

@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
+use crate::raw::{error_code, error_message, Raw};
 
 fn unscharf(args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_unscharf"))
@@ -399,7 +400,7 @@ async fn sighup_reloads_the_running_binary_and_metrics_and_health_report() {
 
 #[tokio::test]
 async fn sigterm_drains_statements_in_flight_then_closes_with_57p01() {
-    let cfg = binary_config("limits:\n  shutdown_grace_secs: 10\n");
+    let cfg = binary_config("limits:\n  shutdown_grace_secs: 2\n");
     let c_path = cfg.config.clone();
     let (dir, port, admin_port) = (cfg.dir.clone(), cfg.port, cfg.admin_port);
     let serve = blocking(move || {
@@ -419,9 +420,12 @@ async fn sigterm_drains_statements_in_flight_then_closes_with_57p01() {
         cfg.port
     );
     let busy = connect_url(&url).await;
-    let idle = connect_url(&url).await;
+    let raw = |port| Raw::connect(port, "u_trust", &[("options", "-c unscharf.purpose=transparency")]);
+    let mut idle = raw(cfg.port).await;
+    let mut stubborn = raw(cfg.port).await;
+    stubborn.send(&crate::raw::query("SELECT pg_sleep(30)")).await;
     let slow = tokio::spawn(async move {
-        let r = busy.simple_query("SELECT pg_sleep(1.5)").await;
+        let r = busy.simple_query("SELECT pg_sleep(1)").await;
         (r.is_ok(), busy)
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -430,12 +434,25 @@ async fn sigterm_drains_statements_in_flight_then_closes_with_57p01() {
     // No new sessions once draining.
     assert!(tokio_postgres::connect(&url, tokio_postgres::NoTls).await.is_err());
     // The idle session is closed with admin_shutdown.
-    let e = idle.simple_query("SELECT 1").await.unwrap_err();
-    let code = e.as_db_error().map(|d| d.code().code().to_owned());
-    assert!(code.as_deref() == Some("57P01") || e.is_closed(), "{e:?}");
-    // The statement in flight finishes.
+    let f = idle.frame().await;
+    assert_eq!(
+        (f.tag, error_code(&f).as_str()),
+        (b'E', "57P01"),
+        "{}",
+        error_message(&f)
+    );
+    assert!(idle.try_frame().await.is_none());
+    // The statement in flight finishes within the grace period.
     let (ok, _busy) = slow.await.unwrap();
     assert!(ok, "the statement in flight was allowed to finish");
+    // One still running when the grace period ends is closed with admin_shutdown too.
+    let f = stubborn.frame().await;
+    assert_eq!(
+        (f.tag, error_code(&f).as_str()),
+        (b'E', "57P01"),
+        "{}",
+        error_message(&f)
+    );
     let mut serve = serve;
     let deadline = Instant::now() + Duration::from_secs(15);
     while serve.child.try_wait().unwrap().is_none() {
