@@ -191,10 +191,20 @@ async fn upstream_down_at_start_then_back() {
     .await;
     let e = p.try_connect("", "tester", "tester").await.unwrap_err();
     assert_eq!(code(&e), "08001", "{e:?}");
+    let (ok, body) = unscharf::admin::health(&p.shared).await;
+    assert!(
+        !ok && body.contains("\"upstream\":\"unavailable\"") && body.contains("\"catalog\":\"unavailable\""),
+        "/healthz while the upstream is down: {body}"
+    );
     let cluster = new_cluster_with(ClusterOptions {
         port: Some(port),
         ..Default::default()
     });
+    let (ok, body) = unscharf::admin::health(&p.shared).await;
+    assert!(
+        ok && body.contains("\"status\":\"ok\""),
+        "/healthz once it is back: {body}"
+    );
     // The catalog was never loaded; the first statement refreshes it.
     let c = p.connect("tester", "tester").await;
     let n: i64 = c.query_one("SELECT count(*) FROM lab.items", &[]).await.unwrap().get(0);
@@ -316,4 +326,48 @@ async fn backends(app: &str) -> i64 {
         .await
         .unwrap()
         .get(0)
+}
+
+#[tokio::test]
+async fn frames_over_the_configured_size_close_only_their_session() {
+    let p = proxy_with(ProxyOptions {
+        extra: "limits:\n  max_frame_bytes: 65536\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let connect = || {
+        Raw::connect(
+            p.addr.port(),
+            "u_trust",
+            &[("options", "-c unscharf.purpose=transparency")],
+        )
+    };
+    let mut r = connect().await;
+    let mut bystander = connect().await;
+    // Just under the limit passes.
+    r.send(&raw::query(&format!("SELECT length('{}')", "x".repeat(60_000))))
+        .await;
+    let frames = r.until_ready().await;
+    assert_eq!(raw::tags(&frames), "TDCZ");
+    assert_eq!(&frames[1].body()[6..], b"60000");
+    // Over it: a FATAL naming the limit, then the connection closes.
+    r.send(&raw::query(&format!("SELECT length('{}')", "x".repeat(70_000))))
+        .await;
+    let f = r.frame().await;
+    assert_eq!((f.tag, raw::error_code(&f).as_str()), (b'E', "08P01"));
+    assert!(raw::error_message(&f).contains("65536"), "{}", raw::error_message(&f));
+    assert!(r.try_frame().await.is_none());
+    // A server message over the limit (one 100 kB field) ends that session with an error too.
+    let mut s = connect().await;
+    s.send(&raw::query("SELECT repeat('x', 100000)")).await;
+    let mut tags = Vec::new();
+    while let Some(f) = s.try_frame().await {
+        tags.push(f.tag);
+        if f.tag == b'E' {
+            assert!(raw::error_message(&f).contains("65536"), "{}", raw::error_message(&f));
+        }
+    }
+    assert!(tags.contains(&b'E') && !tags.contains(&b'D'), "{tags:?}");
+    bystander.send(&raw::query("SELECT 1")).await;
+    assert_eq!(raw::tags(&bystander.until_ready().await), "TDCZ");
 }

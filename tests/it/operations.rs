@@ -255,13 +255,21 @@ async fn reload_swaps_policies_for_running_sessions_and_keeps_them_on_errors() {
     let p = proxy().await;
     let c = p.connect("agent_wasser", "wasser").await;
     assert_eq!(iban_of(&c).await, "DE89 **** **** **** **30 00");
+    let before = p.shared.state.load().policy.version.clone();
+    let refuse = "SELECT lower(iban) FROM stadtwerke.customers";
+    c.simple_query(refuse).await.unwrap_err();
     set_iban_mask(&p.dir, "redact");
     let version = p.shared.reload().await.unwrap();
+    assert_ne!(version, before, "the policy version is a hash of the files");
     assert_eq!(
         iban_of(&c).await,
         "****",
         "the running session uses the new policy at its next statement"
     );
+    // Each audit event names the policy version in force when it was decided.
+    c.simple_query(refuse).await.unwrap_err();
+    let versions: Vec<String> = p.audit().await.into_iter().map(|e| e.policy_version).collect();
+    assert_eq!(versions, vec![before, version.clone()]);
     // A broken policy: the reload fails, the old policy stays in force.
     std::fs::write(
         p.dir.join("policies/broken.yaml"),
