@@ -228,6 +228,38 @@ async fn unscharf_parameters_are_consumed_and_purpose_binding_is_enforced() {
         msg.contains("may not act under purpose billing_hotline") && msg.contains("transparency"),
         "{msg}"
     );
+    // A member of two purposes must name one; the named one's grants apply.
+    let e = p.try_connect("", "u_two", "u-two").await.unwrap_err();
+    let msg = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
+    assert!(
+        msg.contains("several purposes") && msg.contains("lab_review") && msg.contains("transparency"),
+        "{msg}"
+    );
+    let review = p
+        .try_connect("options='-c unscharf.purpose=lab_review'", "u_two", "u-two")
+        .await
+        .unwrap();
+    review
+        .simple_query("SELECT label FROM lab.items WHERE id = 1")
+        .await
+        .unwrap();
+    let e = review
+        .simple_query("UPDATE lab.items SET label = label WHERE id = 1")
+        .await
+        .unwrap_err();
+    let why = e
+        .as_db_error()
+        .map(|d| format!("{} {:?}", d.message(), d.detail()))
+        .unwrap_or_default();
+    assert!(why.contains("lab_review"), "{why}");
+    let write = p
+        .try_connect("options='-c unscharf.purpose=transparency'", "u_two", "u-two")
+        .await
+        .unwrap();
+    write
+        .simple_query("UPDATE lab.items SET label = label WHERE id = 1")
+        .await
+        .unwrap();
     // A member of no purpose at all.
     let e = p.try_connect("", "nobody", "nobody").await.unwrap_err();
     let msg = e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default();
