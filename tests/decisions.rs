@@ -371,6 +371,19 @@ fn where_order_group_inference() {
         ("wasser", "SELECT name FROM stadtwerke.customers LIMIT (SELECT length(phone) FROM stadtwerke.customers LIMIT 1)", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[name])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE (SELECT phone) LIKE '%'", refused),
+        // Brackets are invisible to Postgres: `(name)` is the output `name`, `(2)` the second output.
+        ("wasser", "SELECT name AS who, phone AS name FROM stadtwerke.customers ORDER BY (name)", refused),
+        ("wasser", "SELECT name AS who, phone AS name FROM stadtwerke.customers ORDER BY ((name)) DESC", refused),
+        ("wasser", "SELECT name, phone FROM stadtwerke.customers ORDER BY (2)", refused),
+        ("wasser", "SELECT DISTINCT ON ((name)) name AS who, iban AS name FROM stadtwerke.customers", refused),
+        ("wasser", "SELECT who, p AS name FROM (SELECT name AS who, phone AS p FROM stadtwerke.customers) s ORDER BY (name)", refused),
+        ("wasser", "SELECT phone AS zz, count(*) FROM stadtwerke.customers GROUP BY (zz)", refused),
+        ("wasser", "SELECT email, count(*) FROM stadtwerke.customers GROUP BY (1)", refused),
+        ("wasser", "COPY (SELECT name AS who, phone AS name FROM stadtwerke.customers ORDER BY (name)) TO STDOUT", refused),
+        ("wasser", "SELECT name AS n1 FROM stadtwerke.customers UNION ALL SELECT phone FROM stadtwerke.customers ORDER BY (n1)", refused),
+        // ...while a bracketed input column in GROUP BY stays the input column, as in Postgres.
+        ("wasser", "SELECT name AS who, count(*) FROM stadtwerke.customers GROUP BY (name)", "allowed"),
+        ("wasser", "SELECT name, city FROM stadtwerke.customers ORDER BY (city), (1)", "allowed"),
     ]);
 }
 

@@ -282,9 +282,10 @@ impl Analyzer<'_> {
     }
 
     /// ORDER BY / DISTINCT ON / GROUP BY items that name an output: `2` or an output column name.
+    /// Brackets do not count: Postgres's grammar drops them, so `(name)` and `(2)` name outputs too.
     fn output_ref(&mut self, e: &sqlparser::ast::Expr, outs: &Outputs) -> Result<Option<Lineage>, AnalyzeError> {
         use sqlparser::ast::Expr;
-        match e {
+        match strip_brackets(e) {
             Expr::Value(v) => {
                 self.literal_sensitive = true;
                 if let Value::Number(n, _) = &v.value {
@@ -361,7 +362,7 @@ impl Analyzer<'_> {
         match &s.group_by {
             GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => {
                 for e in exprs {
-                    let l = match e {
+                    let l = match strip_brackets(e) {
                         sqlparser::ast::Expr::Identifier(id)
                             if matches!(scope.column(&fold_ident(id)), Ok(Some(_))) =>
                         {
@@ -533,4 +534,12 @@ pub(super) fn to_entry_cols(outs: &Outputs, rename: &[String]) -> Result<Option<
         Outputs::Unknown => Ok(None),
         Outputs::None => unsupported("a statement without RETURNING used as a table"),
     }
+}
+
+/// The expression inside any number of brackets, as Postgres's raw parse tree holds it.
+fn strip_brackets(mut e: &sqlparser::ast::Expr) -> &sqlparser::ast::Expr {
+    while let sqlparser::ast::Expr::Nested(inner) = e {
+        e = inner;
+    }
+    e
 }
