@@ -12,11 +12,19 @@ use super::scope::{Level, Scope};
 use super::{fold_ident, unsupported, AnalyzeError, Analyzer};
 use crate::policy::WriteKind;
 
-/// A short name for an unsupported statement, for the refusal message.
+/// A short name for an unsupported statement, for the refusal message and the audit trail: its
+/// leading keywords only, since anything after them (`LOAD '…'`, `CALL f('…')`) may be a value.
 pub(super) fn statement_name(s: &Statement) -> String {
     let text = s.to_string();
-    let words: Vec<&str> = text.split_whitespace().take(2).collect();
-    words.join(" ").to_ascii_uppercase()
+    let words: Vec<&str> = text
+        .split_whitespace()
+        .take(2)
+        .take_while(|w| w.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_'))
+        .collect();
+    match words.is_empty() {
+        true => "this statement".into(),
+        false => words.join(" ").to_ascii_uppercase(),
+    }
 }
 
 impl Analyzer<'_> {

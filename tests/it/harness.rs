@@ -272,8 +272,13 @@ pub const PROTECTED: &[&str] = &[
 
 /// Asserts that none of the protected sample values occur in `text`.
 pub fn assert_no_protected(text: &str, context: &str) {
+    // Case-insensitive: a value upper-cased in a message has leaked all the same.
+    let lower = text.to_lowercase();
     for v in PROTECTED {
-        assert!(!text.contains(v), "protected value {v:?} leaked in {context}:\n{text}");
+        assert!(
+            !lower.contains(&v.to_lowercase()),
+            "protected value {v:?} leaked in {context}:\n{text}"
+        );
     }
 }
 

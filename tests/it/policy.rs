@@ -491,6 +491,17 @@ async fn refusals_are_audited_without_values() {
         .await
         .unwrap_err();
     let _ = c.simple_query("SELECT * FROM zeitung.leads").await.unwrap_err();
+    // Refusals that name the statement name its keywords only, never what follows them.
+    for sql in [
+        "LOAD 'anna.schmidt@example.org'",
+        "CALL f('DE89370400440532013000')",
+        "EXPLAIN EXECUTE p('+49 30 1234567')",
+        "PREPARE q AS LOAD 'bernd.mueller@example.net'",
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        let db = e.as_db_error().unwrap();
+        assert_no_protected(&format!("{} {:?}", db.message(), db.detail()), sql);
+    }
     let events = p.audit().await;
     let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
     assert!(
