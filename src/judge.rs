@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 
 use crate::analyze::facts::{Analysis, Kind, StatementFacts};
-use crate::analyze::AnalyzeError;
+use crate::analyze::{AnalyzeError, MAX_LOOKUP_VALUES};
 use crate::catalog::Catalog;
 use crate::policy::decide::{decide, ColAction, DecideCtx, Plan};
 use crate::policy::{PolicySet, Purpose, Reason, Refusal};
@@ -91,11 +91,34 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         Some(inner) => {
             // EXECUTE and FETCH are judged by the statement they run, under today's policy.
             let mut plan = decide(&inner, &dcx)?;
+            if matches!(f.kind, Kind::Execute { .. }) {
+                check_array_lookups(&plan, |n| f.execute_arrays.get(n.wrapping_sub(1)).copied().flatten())?;
+            }
             plan.campaigns.extend(own.campaigns);
             plan.reads.extend(own.reads);
             Ok(Allowed { plan, facts: inner })
         }
     }
+}
+
+/// `col = ANY($n)` on a protected column: the array bound to `$n` (its length from `len_of`, None
+/// when it is not a readable array) may hold at most MAX_LOOKUP_VALUES values.
+pub fn check_array_lookups(plan: &Plan, len_of: impl Fn(usize) -> Option<usize>) -> Result<(), Refusal> {
+    for (n, column) in &plan.bounded_params {
+        match len_of(*n) {
+            Some(len) if len <= MAX_LOOKUP_VALUES => {}
+            len => {
+                let what = len.map_or("a value that is not a one-dimensional array".to_owned(), |l| {
+                    format!("{l} values")
+                });
+                return Err(Refusal::new(
+                    Reason::ProtectedColumn,
+                    format!("column {column} is looked up in ${n} with {what}; a lookup may test at most {MAX_LOOKUP_VALUES}"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Judges every statement of a message: one refusal refuses the whole message.

@@ -371,6 +371,20 @@ fn where_order_group_inference() {
         ("wasser", "SELECT name FROM stadtwerke.customers LIMIT (SELECT length(phone) FROM stadtwerke.customers LIMIT 1)", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[name])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE (SELECT phone) LIKE '%'", refused),
+        // A lookup finds the caller; it does not test guesses (at most 10 values per statement).
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone IN ('+49 30 1234500', '+49 30 1234501', '+49 30 1234502', '+49 30 1234503', '+49 30 1234504', '+49 30 1234505', '+49 30 1234506', '+49 30 1234507', '+49 30 1234508', '+49 30 1234509')", "allowed"),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone IN ('+49 30 1234500', '+49 30 1234501', '+49 30 1234502', '+49 30 1234503', '+49 30 1234504', '+49 30 1234505', '+49 30 1234506', '+49 30 1234507', '+49 30 1234508', '+49 30 1234509', '+49 30 1234510')", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY('{+49 30 1234500,+49 30 1234501,+49 30 1234502,+49 30 1234503,+49 30 1234504,+49 30 1234505,+49 30 1234506,+49 30 1234507,+49 30 1234508,+49 30 1234509,+49 30 1234510}')", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY('{+49 30 1234500,+49 30 1234501,+49 30 1234502,+49 30 1234503,+49 30 1234504,+49 30 1234505,+49 30 1234506,+49 30 1234507,+49 30 1234508,+49 30 1234509,+49 30 1234510}'::text[])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['+49 30 1234500', '+49 30 1234501', '+49 30 1234502', '+49 30 1234503', '+49 30 1234504', '+49 30 1234505', '+49 30 1234506', '+49 30 1234507', '+49 30 1234508', '+49 30 1234509', '+49 30 1234510'])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY('{a,b}')", "allowed"),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone IN ('+49 30 1234500', '+49 30 1234501', '+49 30 1234502', '+49 30 1234503', '+49 30 1234504', '+49 30 1234505', '+49 30 1234506', '+49 30 1234507', '+49 30 1234508', '+49 30 1234509') OR phone = 'x'", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE customer_no IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29) AND phone = $1", "allowed"),
+        // A negated lookup tells as much as the lookup, and counts the same.
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone NOT IN ('+49 30 1234567')", "allowed"),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone NOT IN ('+49 30 1234500', '+49 30 1234501', '+49 30 1234502', '+49 30 1234503', '+49 30 1234504', '+49 30 1234505', '+49 30 1234506', '+49 30 1234507', '+49 30 1234508', '+49 30 1234509', '+49 30 1234510')", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE NOT (phone IN ('+49 30 1234500', '+49 30 1234501', '+49 30 1234502', '+49 30 1234503', '+49 30 1234504', '+49 30 1234505', '+49 30 1234506', '+49 30 1234507', '+49 30 1234508', '+49 30 1234509', '+49 30 1234510'))", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone <> '+49 30 1234567'", refused),
         // Brackets are invisible to Postgres: `(name)` is the output `name`, `(2)` the second output.
         ("wasser", "SELECT name AS who, phone AS name FROM stadtwerke.customers ORDER BY (name)", refused),
         ("wasser", "SELECT name AS who, phone AS name FROM stadtwerke.customers ORDER BY ((name)) DESC", refused),

@@ -25,6 +25,87 @@ impl Cx {
     }
 }
 
+/// How many values one statement may look a column up against (`lookup: true`): enough for the
+/// number on the screen in a few spellings, too few to test a column against lists of guesses.
+pub const MAX_LOOKUP_VALUES: usize = 10;
+
+/// How many values `= ANY(x)` compares against, when `x` is a literal array or a parameter
+/// (a parameter counts as one here; its elements are counted when it is bound).
+fn any_values(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => any_values(expr),
+        Expr::Array(a) if a.elem.iter().all(is_literal) => Some(a.elem.len()),
+        Expr::Value(v) => match &v.value {
+            Value::Placeholder(_) => Some(1),
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => array_literal_len(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The parameter number of `$n`, possibly cast or bracketed.
+fn placeholder(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => placeholder(expr),
+        Expr::Value(v) => match &v.value {
+            Value::Placeholder(p) => p.strip_prefix('$')?.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Elements of an EXECUTE argument that is a literal array (`'{a,b}'`, `ARRAY['a','b']`).
+pub(super) fn literal_array_len(e: &Expr) -> Option<usize> {
+    match e {
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => literal_array_len(expr),
+        Expr::Array(a) => Some(a.elem.len()),
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => array_literal_len(s),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// Elements of a bound array parameter, in text (`{a,b}`) or binary format; None if unreadable.
+pub fn bound_array_len(format: i16, value: &[u8]) -> Option<usize> {
+    if format == 0 {
+        return array_literal_len(std::str::from_utf8(value).ok()?);
+    }
+    let int = |at: usize| {
+        value
+            .get(at..at + 4)
+            .map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let ndim = usize::try_from(int(0)?).ok()?;
+    if ndim == 0 {
+        return Some(0);
+    }
+    (0..ndim).try_fold(1usize, |n, d| n.checked_mul(usize::try_from(int(12 + 8 * d)?).ok()?))
+}
+
+/// Elements of a one-dimensional array literal (`{a,"b,c",NULL}`); None for anything else.
+pub fn array_literal_len(text: &str) -> Option<usize> {
+    let inner = text.trim().strip_prefix('{')?.strip_suffix('}')?;
+    if inner.trim().is_empty() {
+        return Some(0);
+    }
+    let (mut n, mut quoted, mut escaped) = (1, false, false);
+    for c in inner.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            '"' => quoted = !quoted,
+            ',' if !quoted => n += 1,
+            '{' | '}' if !quoted => return None,
+            _ => {}
+        }
+    }
+    (!quoted).then_some(n)
+}
+
 /// A literal or parameter, possibly cast: what a lookup may compare against.
 pub(super) fn is_literal(e: &Expr) -> bool {
     match e {
@@ -62,6 +143,27 @@ impl Analyzer<'_> {
             cols.extend(l.cols);
         }
         Lineage::derived(cols)
+    }
+
+    /// A lookup of `col` against `values` values; past MAX_LOOKUP_VALUES in one statement it is
+    /// an ordinary WHERE use, which a masked column may not have.
+    fn record_lookup(&mut self, col: ColRef, values: usize, via: &str) {
+        let total = match self.looked_up.iter_mut().find(|(c, _)| *c == col) {
+            Some((_, n)) => {
+                *n += values;
+                *n
+            }
+            None => {
+                self.looked_up.push((col, values));
+                values
+            }
+        };
+        if total <= MAX_LOOKUP_VALUES {
+            self.record(col, Clause::WhereLookup, via);
+        } else {
+            let why = format!("{via} (more than {MAX_LOOKUP_VALUES} values looked up in one statement)");
+            self.record(col, Clause::Where, &why);
+        }
     }
 
     pub(super) fn record(&mut self, col: ColRef, clause: Clause, via: &str) {
@@ -148,6 +250,8 @@ impl Analyzer<'_> {
                 }
             },
             Expr::UnaryOp { op, expr } => {
+                // A negated lookup (`NOT (phone = $1)`, as ORMs write exclusions) tells no more than
+                // the lookup itself; the values it tests count towards MAX_LOOKUP_VALUES all the same.
                 let keep = if matches!(op, UnaryOperator::Not) { cx } else { ic };
                 let l = self.expr(expr, scope, keep)?;
                 self.consume(vec![l], ic, &op.to_string())
@@ -181,7 +285,7 @@ impl Analyzer<'_> {
                     if cx.lookup && list.iter().all(is_literal) {
                         let l = self.expr(expr, scope, ic)?;
                         if let Some(c) = l.plain_col() {
-                            self.record(c, Clause::WhereLookup, "IN (…)");
+                            self.record_lookup(c, list.len(), "IN (…)");
                             return Ok(Lineage::derived(l.cols));
                         }
                         let mut parts = vec![l];
@@ -239,10 +343,15 @@ impl Analyzer<'_> {
                 right,
                 ..
             } => {
-                if cx.lookup && is_equality(compare_op) && is_literal(right) {
+                if let Some(n) = any_values(right).filter(|_| cx.lookup && is_equality(compare_op)) {
+                    // `'{a,b,…}'` normalizes to `?` whatever its length: cache this by exact text.
+                    self.literal_sensitive = true;
                     let l = self.expr(left, scope, ic)?;
                     if let Some(c) = l.plain_col() {
-                        self.record(c, Clause::WhereLookup, "= ANY(…)");
+                        if let Some(p) = placeholder(right) {
+                            self.facts.array_lookups.push((p, c));
+                        }
+                        self.record_lookup(c, n, "= ANY(…)");
                         return Ok(Lineage::derived(l.cols));
                     }
                     return Ok(self.consume(vec![l], ic, "ANY"));
@@ -430,7 +539,7 @@ impl Analyzer<'_> {
         let l = self.expr(target, scope, cx.inner())?;
         match l.plain_col() {
             Some(c) => {
-                self.record(c, Clause::WhereLookup, "=");
+                self.record_lookup(c, 1, "=");
                 Ok(Some(Lineage::derived(l.cols)))
             }
             None => Ok(Some(self.consume(vec![l], cx.inner(), "="))),

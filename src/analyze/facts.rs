@@ -259,6 +259,10 @@ pub struct StatementFacts {
     pub path_change: Option<PathChange>,
     /// Unqualified names were resolved against search_path (a path change invalidates cached analysis).
     pub uses_search_path: bool,
+    /// `col = ANY($n)` lookups: (n, col). The array's length is known only once the value is bound.
+    pub array_lookups: Vec<(usize, ColRef)>,
+    /// EXECUTE's arguments: how many elements each is, when it is a literal array.
+    pub execute_arrays: Vec<Option<usize>>,
 }
 
 impl StatementFacts {
@@ -274,6 +278,8 @@ impl StatementFacts {
             settings: Vec::new(),
             path_change: None,
             uses_search_path: false,
+            array_lookups: Vec::new(),
+            execute_arrays: Vec::new(),
         }
     }
 

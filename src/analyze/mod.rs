@@ -19,6 +19,7 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::catalog::{effective_path, Catalog, RelId};
+pub use expr::{bound_array_len, MAX_LOOKUP_VALUES};
 use facts::{Analysis, Kind, Outputs, StatementFacts};
 use lexer::{LexError, SigItem};
 use scope::EntryCol;
@@ -80,6 +81,8 @@ struct Analyzer<'a> {
     /// Set while a top-level SELECT is analyzed: its INTO clause (which creates a table) is allowed
     /// once, so the statement can be judged for the data it copies before it is refused as DDL.
     select_into: bool,
+    /// Values each column has been looked up against so far in this statement (see MAX_LOOKUP_VALUES).
+    looked_up: Vec<(facts::ColRef, usize)>,
 }
 
 /// Identifiers as Postgres folds them: unquoted ASCII letters lower-cased, then truncated to 63 bytes.
@@ -130,6 +133,7 @@ impl<'a> Analyzer<'a> {
             depth: 0,
             literal_sensitive: false,
             select_into: false,
+            looked_up: Vec::new(),
         }
     }
 

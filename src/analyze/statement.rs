@@ -6,7 +6,7 @@ use sqlparser::ast::{
     DeclareType, DescribeAlias, DiscardObject, Expr, Reset, Set, Statement,
 };
 
-use super::expr::{literal_string, object_parts, Cx};
+use super::expr::{literal_array_len, literal_string, object_parts, Cx};
 use super::facts::{Clause, CopyOut, Kind, Lineage, Outputs, PathChange, Setting, TxControl};
 use super::scope::{Level, Scope};
 use super::{fold_ident, unsupported, AnalyzeError, Analyzer};
@@ -96,7 +96,10 @@ impl Analyzer<'_> {
                 for p in parameters {
                     let l = self.expr(p, &scope, cx)?;
                     self.consume(vec![l], cx, "EXECUTE");
+                    self.facts.execute_arrays.push(literal_array_len(p));
                 }
+                // An array argument's length is judged, and `?` hides it: cache by exact text.
+                self.literal_sensitive |= !parameters.is_empty();
                 let parts = object_parts(name)?;
                 (Kind::Execute { name: parts.join(".") }, Outputs::Unknown)
             }

@@ -112,6 +112,9 @@ pub struct Plan {
     pub campaigns: Vec<String>,
     /// Campaigns it reads (the session remembers them for rule 4).
     pub reads: Vec<String>,
+    /// Array parameters a protected column is looked up in (`col = ANY($n)`): (n, column). Their
+    /// values may hold at most MAX_LOOKUP_VALUES elements, checked when they are bound.
+    pub bounded_params: Vec<(usize, String)>,
 }
 
 impl Plan {
@@ -438,10 +441,17 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         .collect();
     let mut reads = names(&read_rels);
     reads.dedup();
+    let bounded_params = f
+        .array_lookups
+        .iter()
+        .filter(|(_, c)| !cx.rule(memo, *c).is_allow())
+        .map(|&(n, c)| (n, cx.column_name(c)))
+        .collect();
     Ok(Plan {
         columns,
         campaigns: names(&campaigns),
         reads,
+        bounded_params,
     })
 }
 

@@ -104,6 +104,37 @@ pub fn bind(body: &[u8]) -> Result<Bind<'_>, WireError> {
     })
 }
 
+/// One bound parameter: its format code (0 text, 1 binary) and its value (None for NULL).
+pub type BoundValue<'a> = (i16, Option<&'a [u8]>);
+
+/// Bind's parameter values with their formats, read again only when a plan needs them.
+pub fn bind_values(body: &[u8]) -> Result<Vec<BoundValue<'_>>, WireError> {
+    const W: &str = "Bind";
+    let mut r = Reader::new(body, W);
+    r.cstr()?;
+    r.cstr()?;
+    let nfmt = r.i16()?.max(0) as usize;
+    let mut formats = Vec::with_capacity(nfmt.min(r.remaining() / 2));
+    for _ in 0..nfmt {
+        formats.push(check_format(r.i16()?)?);
+    }
+    let nparams = r.i16()?.max(0) as usize;
+    let mut values = Vec::with_capacity(nparams.min(r.remaining() / 4));
+    for i in 0..nparams {
+        let format = match formats.as_slice() {
+            [] => 0,
+            [one] => *one,
+            many => *many
+                .get(i)
+                .ok_or_else(|| WireError::malformed(W, "fewer formats than parameters"))?,
+        };
+        let len = r.i32()?;
+        let value = if len >= 0 { Some(r.bytes(len as usize)?) } else { None };
+        values.push((format, value));
+    }
+    Ok(values)
+}
+
 fn check_format(code: i16) -> Result<i16, WireError> {
     match code {
         0 | 1 => Ok(code),
@@ -272,6 +303,16 @@ mod tests {
         let rewritten = b.with_result_formats(&body, &[1, 0, 1]);
         let expected = frame(BIND, &bind_body(&[1], &[Some(b"\0\0\0\x2a"), None], &[1, 0, 1]));
         assert_eq!(rewritten, expected.raw);
+        assert_eq!(
+            bind_values(&body).unwrap(),
+            vec![(1, Some(&b"\0\0\0\x2a"[..])), (1, None)]
+        );
+        let per_param = bind_body(&[0, 1], &[Some(b"{a}"), Some(b"x")], &[]);
+        assert_eq!(
+            bind_values(&per_param).unwrap(),
+            vec![(0, Some(&b"{a}"[..])), (1, Some(&b"x"[..]))]
+        );
+        assert!(bind_values(&bind_body(&[0, 1], &[Some(b"a"), Some(b"b"), Some(b"c")], &[])).is_err());
     }
 
     #[test]

@@ -579,3 +579,58 @@ async fn unknown_relations_refresh_the_catalog() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn lookups_test_at_most_ten_values_however_they_are_sent() {
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    let guesses = |n: usize| -> Vec<String> {
+        let mut v: Vec<String> = (0..n).map(|i| format!("+49 30 99999{i:02}")).collect();
+        v.push("+49 30 1234567".into());
+        v
+    };
+    let sql = "SELECT customer_no FROM stadtwerke.customers WHERE phone = ANY($1)";
+    // The number on the screen, in two spellings: found.
+    let rows = c.query(sql, &[&guesses(1)]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    // Eleven guesses in one bound array (binary format): refused at Bind, nothing answered.
+    let e = c.query(sql, &[&guesses(10)]).await.unwrap_err();
+    let db = e.as_db_error().unwrap();
+    assert!(db.message().contains("at most 10"), "{db:?}");
+    // The same through SQL-level PREPARE/EXECUTE with a literal array, and as a long IN list.
+    c.batch_execute("PREPARE look(text[]) AS SELECT customer_no FROM stadtwerke.customers WHERE phone = ANY($1)")
+        .await
+        .unwrap();
+    let list = |n: usize| {
+        guesses(n)
+            .iter()
+            .map(|g| format!("\"{g}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let found = c
+        .simple_query(&format!("EXECUTE look('{{{}}}')", list(1)))
+        .await
+        .unwrap();
+    assert!(text_of(&found).contains("1001"), "{}", text_of(&found));
+    let e = c
+        .simple_query(&format!("EXECUTE look('{{{}}}')", list(10)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
+    let in_list = guesses(10)
+        .iter()
+        .map(|g| format!("'{g}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let e = c
+        .simple_query(&format!(
+            "SELECT customer_no FROM stadtwerke.customers WHERE phone IN ({in_list})"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
+    let events = p.audit().await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_no_protected(&std::fs::read_to_string(p.audit_path()).unwrap(), "the audit trail");
+}

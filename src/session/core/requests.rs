@@ -2,6 +2,8 @@
 //! refused one is replaced by the stand-in, an allowed one is forwarded with the plan its results need.
 
 use super::*;
+use crate::analyze::bound_array_len;
+use crate::judge::check_array_lookups;
 
 impl Core {
     /// Handles one client frame. `retried` is set when the frame is handled again after a catalog refresh.
@@ -244,6 +246,14 @@ impl Core {
             }
             let jcx = self.judge_ctx(env)?;
             let allowed = judge_statement(&facts, &jcx, &self.registry)?;
+            if !allowed.plan.bounded_params.is_empty() {
+                let values =
+                    fe::bind_values(f.body()).map_err(|e| Refusal::new(Reason::UnsupportedStatement, e.to_string()))?;
+                check_array_lookups(&allowed.plan, |n| {
+                    let (format, value) = values.get(n.wrapping_sub(1))?;
+                    value.and_then(|v| bound_array_len(*format, v))
+                })?;
+            }
             let formats = match &allowed.plan.columns {
                 Some(plan) => crate::mask::rows::upstream_formats(plan, &b)
                     .map_err(|e| Refusal::new(Reason::UnsupportedStatement, e))?,
