@@ -402,6 +402,26 @@ async fn errors_and_notices_carry_no_row_values() {
         "SQLSTATEs are kept: {seen}"
     );
     assert_no_protected(&seen, "errors");
+
+    // A notice reaches the client with its message, but the row value in its DETAIL does not.
+    let mut r = crate::raw::Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[("options", "-c unscharf.purpose=transparency")],
+    )
+    .await;
+    r.send(&crate::raw::query(
+        "SELECT lab.shout(label) FROM lab.items WHERE id = 7",
+    ))
+    .await;
+    let frames = r.until_ready().await;
+    let notice = frames.iter().find(|f| f.tag == b'N').expect("the notice is forwarded");
+    let fields = unscharf::wire::backend::error_fields(notice.body()).unwrap();
+    let field = |c: u8| fields.iter().find(|(k, _)| *k == c).map(|(_, v)| v.to_string());
+    assert_eq!(field(b'M').as_deref(), Some("shouting"));
+    let detail = field(b'D').unwrap_or_default();
+    assert!(!detail.contains("item 7"), "the DETAIL carries a row value: {detail}");
+    assert!(frames.iter().any(|f| f.tag == b'D'), "the statement itself ran");
 }
 
 #[tokio::test]
