@@ -654,3 +654,40 @@ async fn lookups_test_at_most_ten_values_however_they_are_sent() {
     assert_eq!(events.len(), 3, "{events:?}");
     assert_no_protected(&std::fs::read_to_string(p.audit_path()).unwrap(), "the audit trail");
 }
+
+#[tokio::test]
+async fn a_result_the_plan_does_not_cover_is_cut_off() {
+    let p = proxy().await;
+    let mut r = crate::raw::Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[("options", "-c unscharf.purpose=transparency")],
+    )
+    .await;
+    r.send(&crate::raw::query("SELECT a FROM lab.swap")).await;
+    let frames = r.until_ready().await;
+    assert_eq!(&frames[1].body()[6..], b"visible");
+    // A DBA swaps the column names directly on the server; the proxy's catalog has not seen it, so
+    // it plans `a` as the allowed column, while the server sends the protected one.
+    superuser()
+        .await
+        .batch_execute(
+            "ALTER TABLE lab.swap RENAME a TO tmp; ALTER TABLE lab.swap RENAME b TO a; ALTER TABLE lab.swap RENAME tmp TO b",
+        )
+        .await
+        .unwrap();
+    r.send(&crate::raw::query("SELECT a FROM lab.swap")).await;
+    let mut seen = Vec::new();
+    while let Some(f) = r.try_frame().await {
+        seen.extend_from_slice(&f.raw);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(!text.contains("SECRET-b"), "the protected value came through: {text}");
+    assert!(text.contains("second line of defence") || text.contains("cut off"), "{text}");
+    assert_eq!(p.shared.metrics.cutoffs.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let events = p.audit().await;
+    assert!(
+        events.iter().any(|e| e.reason == "protected_column" && e.detail.contains("second line of defence")),
+        "{events:?}"
+    );
+}
