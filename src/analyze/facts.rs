@@ -263,6 +263,9 @@ pub struct StatementFacts {
     pub array_lookups: Vec<(usize, ColRef)>,
     /// EXECUTE's arguments: how many elements each is, when it is a literal array.
     pub execute_arrays: Vec<Option<usize>>,
+    /// The statement's text with every literal replaced by `?`, for audit records of the extended
+    /// protocol's Bind, Describe and Execute, which carry no SQL of their own.
+    pub statement: String,
 }
 
 impl StatementFacts {
@@ -280,6 +283,7 @@ impl StatementFacts {
             uses_search_path: false,
             array_lookups: Vec::new(),
             execute_arrays: Vec::new(),
+            statement: String::new(),
         }
     }
 

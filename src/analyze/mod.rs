@@ -308,7 +308,9 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         }
         if matches!(ours.first(), Some(SigItem::Word(w)) if w == "move") {
             let name = parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
-            statements.push(std::sync::Arc::new(StatementFacts::new(Kind::Move { name })));
+            let mut facts = StatementFacts::new(Kind::Move { name });
+            facts.statement = lexer::normalize(text)?.text;
+            statements.push(std::sync::Arc::new(facts));
             continue;
         }
         let first = match ours.first() {
@@ -341,7 +343,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         let [stmt] = parsed.as_slice() else {
             return Err(AnalyzeError::Differential("statement boundaries differ".into()));
         };
-        let (facts, sensitive) = analyze_statement(
+        let (mut facts, sensitive) = analyze_statement(
             stmt,
             AnalyzeCtx {
                 search_paths: &paths,
@@ -361,6 +363,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
                 }
             }
         }
+        facts.statement = lexer::normalize(text)?.text;
         statements.push(std::sync::Arc::new(facts));
     }
     Ok(Analysis {

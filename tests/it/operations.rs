@@ -1,5 +1,6 @@
 //! Issue 4: the audit trail and its tools, live reloads, metrics and health, graceful shutdown, logs.
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
@@ -278,6 +279,14 @@ async fn reload_swaps_policies_for_running_sessions_and_keeps_them_on_errors() {
     .unwrap();
     let err = p.shared.reload().await.unwrap_err();
     assert!(err.contains("broken.yaml") && err.contains("bogus"), "{err}");
+    let m = &p.shared.metrics;
+    assert_eq!(
+        (
+            m.reloads_ok.load(Ordering::Relaxed),
+            m.reloads_failed.load(Ordering::Relaxed)
+        ),
+        (1, 1)
+    );
     assert_eq!(p.shared.state.load().policy.version, version);
     assert_eq!(iban_of(&c).await, "****");
 }
@@ -534,4 +543,51 @@ async fn rotated_trail_files_chain_together() {
     let (code, out, _) = blocking(move || unscharf(&["audit", "verify", &trail])).await;
     assert_eq!(code, 1);
     assert!(out.contains("missing"), "{out}");
+}
+
+#[tokio::test]
+async fn log_allowed_records_every_statement_without_values() {
+    let p = proxy_with(ProxyOptions {
+        extra: "audit:\n  file: audit.jsonl\n  log_allowed: true\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let c = p.connect("agent_wasser", "wasser").await;
+    c.simple_query("SELECT name FROM stadtwerke.customers WHERE customer_no = 1001")
+        .await
+        .unwrap();
+    c.query(
+        "SELECT phone FROM stadtwerke.customers WHERE phone = $1",
+        &[&"+49 30 1234567"],
+    )
+    .await
+    .unwrap();
+    c.simple_query("SELECT lower(iban) FROM stadtwerke.customers")
+        .await
+        .unwrap_err();
+    let events = p.audit().await;
+    let seen: Vec<(&str, &str, Vec<String>)> = events
+        .iter()
+        .filter(|e| e.statement.contains("customers"))
+        .map(|e| (e.decision.as_str(), e.reason.as_str(), e.campaigns.clone()))
+        .collect();
+    let sw = || vec!["stadtwerke".to_string()];
+    assert_eq!(
+        seen,
+        vec![
+            ("allowed", "allowed", sw()),
+            ("masked", "masked", sw()),
+            ("refused", "protected_column", sw()),
+        ]
+    );
+    let text = std::fs::read_to_string(p.audit_path()).unwrap();
+    // The extended protocol's Bind is recorded with its statement's SQL, literals and parameters as ?.
+    assert!(
+        text.contains("customer_no = ?") && text.contains("SELECT phone FROM stadtwerke . customers WHERE phone = ?"),
+        "{text}"
+    );
+    assert_no_protected(&text, "the audit trail with log_allowed");
+    // Bytes are counted both ways.
+    let m = &p.shared.metrics;
+    assert!(m.bytes_from_clients.load(Ordering::Relaxed) > 0 && m.bytes_to_clients.load(Ordering::Relaxed) > 0);
 }

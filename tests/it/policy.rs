@@ -683,11 +683,16 @@ async fn a_result_the_plan_does_not_cover_is_cut_off() {
     }
     let text = String::from_utf8_lossy(&seen);
     assert!(!text.contains("SECRET-b"), "the protected value came through: {text}");
-    assert!(text.contains("second line of defence") || text.contains("cut off"), "{text}");
+    assert!(
+        text.contains("second line of defence") || text.contains("cut off"),
+        "{text}"
+    );
     assert_eq!(p.shared.metrics.cutoffs.load(std::sync::atomic::Ordering::Relaxed), 1);
     let events = p.audit().await;
     assert!(
-        events.iter().any(|e| e.reason == "protected_column" && e.detail.contains("second line of defence")),
+        events
+            .iter()
+            .any(|e| e.reason == "protected_column" && e.detail.contains("second line of defence")),
         "{events:?}"
     );
 }

@@ -224,10 +224,17 @@ impl Core {
         Ok(())
     }
 
+    /// The normalized SQL of a prepared statement, for audit records of messages that name it.
+    fn statement_text(&self, name: &str, message: &str) -> String {
+        match self.registry.statement(name) {
+            Some(facts) if !facts.statement.is_empty() => facts.statement.clone(),
+            _ => format!("({message} of prepared statement {name})"),
+        }
+    }
+
     fn bind(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out) -> Result<(), CoreError> {
         let b = fe::bind(f.body())?;
         let seq = self.next_seq();
-        let normalized = format!("(Bind of prepared statement {})", b.statement);
         let verdict = (|| {
             if Self::reserved(b.portal) {
                 return Err(Refusal::new(
@@ -263,7 +270,8 @@ impl Core {
         })();
         match verdict {
             Err(r) => {
-                let refusal = self.refuse(env, out, &r, &normalized);
+                let text = self.statement_text(b.statement, "Bind");
+                let refusal = self.refuse(env, out, &r, &text);
                 out.to_upstream.extend_from_slice(&encode::bind(b.portal, REFUSED_NAME));
                 self.pending.push_back(Pending::Bind {
                     seq,
@@ -272,7 +280,7 @@ impl Core {
             }
             Ok((_, allowed, formats)) => {
                 let plan = Arc::new(allowed.plan.clone());
-                self.allowed(env, out, &normalized, &[&allowed.plan]);
+                self.allowed(env, out, &allowed.facts.statement, &[&allowed.plan]);
                 self.registry.set_portal(
                     (seq, 0),
                     b.portal,
@@ -318,7 +326,7 @@ impl Core {
                         });
                     }
                     Err(r) => {
-                        let refusal = self.refuse(env, out, &r, &format!("(Describe of prepared statement {name})"));
+                        let refusal = self.refuse(env, out, &r, &facts.statement);
                         out.to_upstream.extend_from_slice(&describe_frame(b'S', REFUSED_NAME));
                         self.pending.push_back(Pending::DescribeStatement {
                             plan: None,
@@ -336,7 +344,7 @@ impl Core {
                         None => match judged(self, &p.facts) {
                             Ok(a) => (a.plan.columns.map(Arc::new), Vec::new()),
                             Err(r) => {
-                                let refusal = self.refuse(env, out, &r, &format!("(Describe of portal {name})"));
+                                let refusal = self.refuse(env, out, &r, &p.facts.statement);
                                 out.to_upstream.extend_from_slice(&describe_frame(b'P', REFUSED_NAME));
                                 self.pending.push_back(Pending::DescribePortal {
                                     plan: None,
@@ -384,7 +392,11 @@ impl Core {
         })();
         match verdict {
             Err(r) => {
-                let refusal = self.refuse(env, out, &r, &format!("(Execute of portal {portal})"));
+                let text = match self.registry.portal(portal) {
+                    Some(info) if !info.facts.statement.is_empty() => info.facts.statement.clone(),
+                    _ => format!("(Execute of portal {portal})"),
+                };
+                let refusal = self.refuse(env, out, &r, &text);
                 out.to_upstream.extend_from_slice(&encode::execute(REFUSED_NAME));
                 self.pending.push_back(Pending::Execute {
                     seq,
