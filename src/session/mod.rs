@@ -32,7 +32,7 @@ const HIGH_WATER: usize = 256 * 1024;
 /// Runs one client connection to its end.
 pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let id = shared.next_session_id();
-    let span = tracing::info_span!("session", id, client = %peer, user = tracing::field::Empty, purpose = tracing::field::Empty);
+    let span = tracing::info_span!("session", session = id, client = %peer, user = tracing::field::Empty, purpose = tracing::field::Empty);
     let Some((client, cbuf, started, permit)) = start(stream, peer, id, &shared).instrument(span.clone()).await else {
         return;
     };

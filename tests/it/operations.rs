@@ -409,6 +409,7 @@ async fn sighup_reloads_the_running_binary_and_metrics_and_health_report() {
     let v: serde_json::Value = serde_json::from_str(refused).unwrap();
     assert_eq!(v["span"]["user"], "agent_wasser");
     assert_eq!(v["span"]["purpose"], "billing_hotline");
+    assert!(v["span"]["session"].as_u64().is_some(), "{refused}");
     assert_no_protected(&log, "logs");
     drop(c);
     drop(serve);

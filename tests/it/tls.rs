@@ -134,6 +134,23 @@ async fn clients_connect_over_tls_and_untrusted_certificates_fail_cleanly() {
         .unwrap()
         .get(0);
     assert_eq!(v, "DE12 **** **** **** **98 90");
+    // The handshake negotiates ALPN `postgresql`, as Postgres 17 and its clients expect.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+        s.write_all(&[0, 0, 0, 8, 4, 0xd2, 0x16, 0x2f]).await.unwrap();
+        let mut answer = [0u8; 1];
+        s.read_exact(&mut answer).await.unwrap();
+        assert_eq!(&answer, b"S");
+        let mut cfg = (*rustls_client(&proxy_pki.ca_pem)).clone();
+        cfg.alpn_protocols = vec![b"postgresql".to_vec()];
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
+            .connect(name, s)
+            .await
+            .unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"postgresql"[..]));
+    }
     // psycopg with verify-full.
     let url = format!(
         "host=localhost port={port} dbname=crm user=tester password=tester sslmode=verify-full sslrootcert={}",
