@@ -242,3 +242,39 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
     });
     Ok((AuditSink { tx, state }, handle))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::event::Decision;
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_blocking() {
+        let (tx, mut rx) = mpsc::channel::<Record>(2);
+        let sink = AuditSink {
+            tx,
+            state: Arc::new(AuditState::default()),
+        };
+        let record = |n: u64| Record {
+            session: n,
+            user: "u".into(),
+            client_addr: "127.0.0.1:1".into(),
+            purpose: "p".into(),
+            campaigns: Vec::new(),
+            decision: Decision::Refused,
+            reason: "protected_column".into(),
+            detail: String::new(),
+            statement: "SELECT ?".into(),
+            fingerprint: String::new(),
+            policy_version: String::new(),
+        };
+        for n in 1..=5 {
+            sink.send(record(n));
+        }
+        assert_eq!(sink.state.dropped.load(Ordering::Relaxed), 3);
+        // The queued ones are the first two, in order.
+        assert_eq!(rx.try_recv().map(|r| r.session).ok(), Some(1));
+        assert_eq!(rx.try_recv().map(|r| r.session).ok(), Some(2));
+        assert!(rx.try_recv().is_err());
+    }
+}
