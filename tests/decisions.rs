@@ -954,3 +954,60 @@ fn driver_corpus_is_understood() {
         bad.join("\n")
     );
 }
+
+#[test]
+fn returning_and_merge_on_a_writable_table_with_protected_columns() {
+    let cat = catalog();
+    let pol = load_texts(
+        &[(
+            "stadtwerke.yaml",
+            "campaign: stadtwerke\ntables: [stadtwerke.*]\npurposes:\n  desk:\n    members: [a]\n    tables:\n      stadtwerke.customers:\n        columns: { customer_no: allow, name: allow, phone: { mask: last(3), lookup: true }, email: { mask: email } }\n        write: [insert, update, delete]\n      stadtwerke.tickets: { columns: all, write: [insert, update] }\n",
+        )],
+        None,
+    )
+    .unwrap();
+    let path = [vec!["public".to_string()]];
+    let none = BTreeSet::new();
+    let refused = "refused: protected_column";
+    let cases = [
+        ("UPDATE stadtwerke.customers SET name = 'x' WHERE customer_no = 1 RETURNING customer_no, phone", "masked: phone"),
+        ("UPDATE stadtwerke.customers SET name = 'x' WHERE customer_no = 1 RETURNING *", "masked: phone, email; dropped: street, postcode, city, iban, birth_date, notes"),
+        ("UPDATE stadtwerke.customers SET name = 'x' WHERE customer_no = 1 RETURNING iban", refused),
+        ("UPDATE stadtwerke.customers SET name = 'x' WHERE customer_no = 1 RETURNING lower(phone)", refused),
+        ("UPDATE stadtwerke.customers SET name = 'x' WHERE customer_no = 1 RETURNING phone AS name", "masked: name"),
+        ("INSERT INTO stadtwerke.customers (customer_no, name, phone) VALUES (9, 'x', $1) RETURNING customer_no", "allowed"),
+        ("INSERT INTO stadtwerke.customers (customer_no, name, phone) VALUES (9, 'x', $1) RETURNING email", "masked: email"),
+        ("UPDATE stadtwerke.customers SET name = email WHERE customer_no = 1", refused),
+        ("UPDATE stadtwerke.customers SET phone = phone WHERE customer_no = 1", refused),
+        ("DELETE FROM stadtwerke.customers WHERE phone = $1 RETURNING name", "allowed"),
+        ("DELETE FROM stadtwerke.customers WHERE phone LIKE $1 RETURNING name", refused),
+        (
+            "MERGE INTO stadtwerke.tickets t USING (VALUES (1, 'x')) v(id, s) ON t.ticket_id = v.id WHEN MATCHED THEN UPDATE SET subject = v.s WHEN NOT MATCHED THEN INSERT (subject) VALUES (v.s)",
+            "allowed",
+        ),
+        (
+            "MERGE INTO stadtwerke.tickets t USING stadtwerke.customers c ON t.customer_no = c.customer_no WHEN MATCHED THEN UPDATE SET note = c.name",
+            "allowed",
+        ),
+        (
+            "MERGE INTO stadtwerke.tickets t USING stadtwerke.customers c ON t.customer_no = c.customer_no WHEN MATCHED THEN UPDATE SET note = c.email",
+            refused,
+        ),
+        (
+            "MERGE INTO stadtwerke.tickets t USING stadtwerke.customers c ON t.note = c.phone WHEN MATCHED THEN UPDATE SET note = 'x'",
+            refused,
+        ),
+        (
+            "MERGE INTO stadtwerke.tickets t USING (VALUES (1)) v(id) ON t.ticket_id = v.id WHEN MATCHED THEN DELETE",
+            "refused: outside_purpose",
+        ),
+    ];
+    let failures: Vec<String> = cases
+        .iter()
+        .filter_map(|(sql, want)| {
+            let got = verdict(&cat, &pol, "desk", sql, &path, &none);
+            (got != *want).then(|| format!("  {sql}\n      expected {want}\n      got      {got}"))
+        })
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
