@@ -186,6 +186,34 @@ mod tests {
                 .unwrap()
                 .hit
         );
+        // Which setting set_config changes is a literal: asyncpg's `jit` must not vouch for `role`.
+        let settings = |sql: &str| {
+            let l = c.analyze(sql, ctx).unwrap();
+            let names: Vec<String> = l.analysis.unwrap().statements[0]
+                .settings
+                .iter()
+                .map(|s| s.name.clone())
+                .collect();
+            (l.hit, names)
+        };
+        assert_eq!(
+            settings("SELECT set_config('jit', 'off', false)"),
+            (false, vec!["jit".to_string()])
+        );
+        assert_eq!(
+            settings("SELECT set_config('role', 'x', false)"),
+            (false, vec!["role".to_string()])
+        );
+        assert_eq!(
+            settings("SET search_path = a"),
+            (false, vec!["search_path".to_string()])
+        );
+        let other = c.analyze("SET search_path = b", ctx).unwrap();
+        assert!(!other.hit);
+        assert_eq!(
+            other.analysis.unwrap().statements[0].path_change,
+            Some(crate::analyze::facts::PathChange::To(vec!["b".to_string()]))
+        );
     }
 
     #[test]
