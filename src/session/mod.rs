@@ -290,6 +290,14 @@ impl Relay<'_> {
                     if let CoreError::CutOff(why) = &e {
                         shared.metrics.cutoffs.fetch_add(1, Ordering::Relaxed);
                         out.records.push(core.cutoff_record(&env.policy.version, why));
+                        // A plan that missed a protected column most likely met DDL done behind the
+                        // proxy's back: re-read the catalog so the next statements are planned right.
+                        let shared = shared.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = shared.refresh_catalog().await {
+                                tracing::warn!(error = %e, "catalog refresh after a cut-off failed");
+                            }
+                        });
                     }
                     return Err(e.into());
                 }

@@ -676,6 +676,8 @@ async fn a_result_the_plan_does_not_cover_is_cut_off() {
         )
         .await
         .unwrap();
+    let generation = |p: &Proxy| p.shared.catalog.load().generation;
+    let before = generation(&p);
     r.send(&crate::raw::query("SELECT a FROM lab.swap")).await;
     let mut seen = Vec::new();
     while let Some(f) = r.try_frame().await {
@@ -688,6 +690,15 @@ async fn a_result_the_plan_does_not_cover_is_cut_off() {
         "{text}"
     );
     assert_eq!(p.shared.metrics.cutoffs.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // The cut-off makes the proxy re-read the catalog, which now knows the new names.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while generation(&p) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no catalog refresh after the cut-off"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let events = p.audit().await;
     assert!(
         events
