@@ -121,9 +121,48 @@ pub fn check_array_lookups(plan: &Plan, len_of: impl Fn(usize) -> Option<usize>)
     Ok(())
 }
 
-/// Judges every statement of a message: one refusal refuses the whole message.
+/// Judges every statement of a message: one refusal refuses the whole message. A statement
+/// prepared or a cursor declared earlier in the same message is known to the ones after it.
 pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<Vec<Allowed>, Refusal> {
-    a.statements.iter().map(|f| judge_statement(f, cx, reg)).collect()
+    let mut earlier = Earlier {
+        base: reg,
+        names: Vec::new(),
+    };
+    let mut all = Vec::with_capacity(a.statements.len());
+    for f in &a.statements {
+        all.push(judge_statement(f, cx, &earlier)?);
+        match &f.kind {
+            Kind::Prepare { name } => earlier.names.push((true, name.clone(), f.clone())),
+            Kind::Declare { name } => earlier.names.push((false, name.clone(), f.clone())),
+            _ => {}
+        }
+    }
+    Ok(all)
+}
+
+/// The session's registry plus what the message itself prepared (true) or declared (false).
+struct Earlier<'a> {
+    base: &'a dyn Registry,
+    names: Vec<(bool, String, Arc<StatementFacts>)>,
+}
+
+impl Earlier<'_> {
+    fn find(&self, prepared: bool, name: &str) -> Option<Arc<StatementFacts>> {
+        self.names
+            .iter()
+            .rev()
+            .find(|(p, n, _)| *p == prepared && n == name)
+            .map(|(_, _, f)| f.clone())
+    }
+}
+
+impl Registry for Earlier<'_> {
+    fn prepared(&self, name: &str) -> Option<Arc<StatementFacts>> {
+        self.find(true, name).or_else(|| self.base.prepared(name))
+    }
+    fn portal(&self, name: &str) -> Option<Arc<StatementFacts>> {
+        self.find(false, name).or_else(|| self.base.portal(name))
+    }
 }
 
 /// A compact description of a verdict, as `unscharf test` and the decision tables compare them:

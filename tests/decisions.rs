@@ -542,6 +542,33 @@ fn copy_cursors_prepare_explain() {
             "refused: outside_purpose",
         ),
         ("wasser", "EXECUTE p", "refused: unsupported_statement"),
+        // Prepared or declared earlier in the same message: judged by what it runs (the summary
+        // lists the plans of both statements).
+        (
+            "wasser",
+            "PREPARE p AS SELECT name, phone FROM stadtwerke.customers; EXECUTE p",
+            "masked: phone, phone",
+        ),
+        (
+            "wasser",
+            "PREPARE p(int) AS SELECT iban FROM stadtwerke.customers WHERE customer_no = $1; EXECUTE p(1001)",
+            "masked: iban, iban",
+        ),
+        (
+            "wasser",
+            "PREPARE p AS SELECT birth_date FROM stadtwerke.customers; EXECUTE p",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "BEGIN; DECLARE c CURSOR FOR SELECT email FROM stadtwerke.customers; FETCH 2 FROM c; COMMIT",
+            "masked: email, email",
+        ),
+        (
+            "wasser",
+            "PREPARE q AS SELECT 1; EXECUTE p",
+            "refused: unsupported_statement",
+        ),
         (
             "wasser",
             "EXECUTE p((SELECT phone FROM stadtwerke.customers LIMIT 1))",

@@ -120,6 +120,25 @@ async fn simple_protocol_cursors_execute_and_copy_are_masked() {
         .unwrap();
     seen.push_str(&text_of(&c.simple_query("EXECUTE q(1003)").await.unwrap()));
     assert!(seen.contains("Cem Yılmaz"));
+    // Prepared and executed in one message, and a cursor declared and fetched in one message.
+    let one = c
+        .simple_query(
+            "PREPARE r AS SELECT customer_no, phone FROM stadtwerke.customers WHERE customer_no = 1001; EXECUTE r",
+        )
+        .await
+        .unwrap();
+    assert!(text_of(&one).contains("1001|+** ** ****567|"), "{}", text_of(&one));
+    seen.push_str(&text_of(&one));
+    let one = c
+        .simple_query("BEGIN; DECLARE k CURSOR FOR SELECT iban FROM stadtwerke.customers ORDER BY customer_no; FETCH 1 FROM k; COMMIT")
+        .await
+        .unwrap();
+    assert!(
+        text_of(&one).contains("DE89 **** **** **** **30 00"),
+        "{}",
+        text_of(&one)
+    );
+    seen.push_str(&text_of(&one));
     c.batch_execute(
         "BEGIN; DECLARE cur CURSOR FOR SELECT customer_no, email, iban FROM stadtwerke.customers ORDER BY 1",
     )

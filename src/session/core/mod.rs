@@ -12,7 +12,7 @@ use crate::analyze::facts::{CopyOut, Kind, PathChange, StatementFacts};
 use crate::analyze::{cache::AnalysisCache, AnalyzeCtx, AnalyzeError};
 use crate::audit::{Decision, Record};
 use crate::catalog::Catalog;
-use crate::judge::{judge_statement, refusal_for, Allowed, JudgeCtx};
+use crate::judge::{judge_all, judge_statement, refusal_for, Allowed, JudgeCtx};
 use crate::mask::copy::CopyFormat;
 use crate::policy::decide::{ColAction, Guard, Plan};
 use crate::policy::{PolicySet, Reason, Refusal};

@@ -130,10 +130,7 @@ impl Core {
                 return Err(r.clone());
             }
             let jcx = self.judge_ctx(env)?;
-            a.statements
-                .iter()
-                .map(|s| judge_statement(s, &jcx, &self.registry))
-                .collect::<Result<Vec<_>, _>>()
+            judge_all(&a, &jcx, &self.registry)
         });
         match verdict {
             Err(r) => {
