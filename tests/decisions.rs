@@ -1038,3 +1038,81 @@ fn returning_and_merge_on_a_writable_table_with_protected_columns() {
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Refusals say which rule, column, position and purpose: the text a DBA reads in the audit trail.
+#[test]
+fn refusal_messages_name_the_column_position_and_purpose() {
+    let cat = catalog();
+    let pol = policies();
+    let path = vec![vec!["public".to_owned()]];
+    let none = BTreeSet::new();
+    let detail = |sql: &str| -> String {
+        let ctx = AnalyzeCtx {
+            catalog: &cat,
+            search_paths: &path,
+            user: "agent",
+            revert_paths: &[],
+        };
+        let a = analyze(sql, ctx).unwrap();
+        let jcx = JudgeCtx {
+            policy: &pol,
+            purpose: &pol.purposes["billing_hotline"],
+            catalog: &cat,
+            today: today(),
+            read_campaigns: &none,
+        };
+        match judge_all(&a, &jcx, &NoRegistry) {
+            Err(r) => r.detail,
+            Ok(_) => panic!("allowed: {sql}"),
+        }
+    };
+    let phone = "stadtwerke.customers.phone";
+    for (sql, parts) in [
+        (
+            "SELECT name FROM stadtwerke.customers ORDER BY phone",
+            vec![phone, "ORDER BY", "billing_hotline"],
+        ),
+        (
+            "SELECT count(*) FROM stadtwerke.customers GROUP BY email",
+            vec!["customers.email", "GROUP BY"],
+        ),
+        (
+            "SELECT name FROM stadtwerke.customers WHERE phone LIKE '1%'",
+            vec![phone, "LIKE", "WHERE"],
+        ),
+        (
+            "SELECT a.name FROM stadtwerke.customers a JOIN stadtwerke.customers b ON a.iban = b.iban",
+            vec!["customers.iban", "JOIN"],
+        ),
+        (
+            "SELECT rank() OVER (ORDER BY phone) FROM stadtwerke.customers",
+            vec![phone, "window"],
+        ),
+        (
+            "SELECT count(*) FROM stadtwerke.customers HAVING max(email) > 'a'",
+            vec!["customers.email", "HAVING"],
+        ),
+        (
+            "SELECT birth_date FROM stadtwerke.customers",
+            vec!["customers.birth_date", "not visible", "billing_hotline"],
+        ),
+        (
+            "SELECT md5(iban) FROM stadtwerke.customers",
+            vec!["customers.iban", "md5"],
+        ),
+        (
+            "INSERT INTO stadtwerke.tickets (subject, note) SELECT 'x', phone FROM stadtwerke.customers",
+            vec![phone, "written"],
+        ),
+        ("SELECT c FROM stadtwerke.customers c", vec!["whole-row", "customers"]),
+        (
+            "SELECT * FROM zeitung.leads",
+            vec!["zeitung.leads", "zeitung", "billing_hotline"],
+        ),
+    ] {
+        let d = detail(sql);
+        for part in parts {
+            assert!(d.contains(part), "{sql}\n  detail: {d}\n  lacks: {part}");
+        }
+    }
+}
