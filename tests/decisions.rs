@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 
 use unscharf::analyze::{analyze, AnalyzeCtx};
 use unscharf::catalog::{offline, Catalog};
-use unscharf::judge::{judge_all, refusal_for, summary, JudgeCtx, NoRegistry};
+use unscharf::judge::{judge_all, refusal_for, summary, Allowed, JudgeCtx, NoRegistry};
 use unscharf::policy::load::{load_dir, load_texts};
-use unscharf::policy::PolicySet;
+use unscharf::policy::{PolicySet, Refusal};
 
 fn catalog() -> Catalog {
     offline::from_schema_sql(include_str!("../sample/schema.sql"), "schema.sql").unwrap()
@@ -22,6 +22,32 @@ fn today() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap()
 }
 
+/// Analyzes and judges `sql` as the proxy would, with an empty session registry.
+fn judged(
+    cat: &Catalog,
+    pol: &PolicySet,
+    purpose: &str,
+    sql: &str,
+    paths: &[Vec<String>],
+    read: &BTreeSet<String>,
+) -> Result<Vec<Allowed>, Refusal> {
+    let ctx = AnalyzeCtx {
+        catalog: cat,
+        search_paths: paths,
+        user: "agent",
+        revert_paths: &[],
+    };
+    let a = analyze(sql, ctx).map_err(|e| refusal_for(&e))?;
+    let jcx = JudgeCtx {
+        policy: pol,
+        purpose: &pol.purposes[purpose],
+        catalog: cat,
+        today: today(),
+        read_campaigns: read,
+    };
+    judge_all(&a, &jcx, &NoRegistry)
+}
+
 fn verdict(
     cat: &Catalog,
     pol: &PolicySet,
@@ -30,26 +56,7 @@ fn verdict(
     paths: &[Vec<String>],
     read: &BTreeSet<String>,
 ) -> String {
-    let ctx = AnalyzeCtx {
-        catalog: cat,
-        search_paths: paths,
-        user: "agent",
-        revert_paths: &[],
-    };
-    let purpose = &pol.purposes[purpose];
-    match analyze(sql, ctx) {
-        Err(e) => format!("refused: {}", refusal_for(&e).reason),
-        Ok(a) => {
-            let jcx = JudgeCtx {
-                policy: pol,
-                purpose,
-                catalog: cat,
-                today: today(),
-                read_campaigns: read,
-            };
-            summary(&judge_all(&a, &jcx, &NoRegistry))
-        }
-    }
+    summary(&judged(cat, pol, purpose, sql, paths, read))
 }
 
 fn run(cases: &[(&str, &str, &str)]) {
@@ -1047,21 +1054,7 @@ fn refusal_messages_name_the_column_position_and_purpose() {
     let path = vec![vec!["public".to_owned()]];
     let none = BTreeSet::new();
     let detail = |sql: &str| -> String {
-        let ctx = AnalyzeCtx {
-            catalog: &cat,
-            search_paths: &path,
-            user: "agent",
-            revert_paths: &[],
-        };
-        let a = analyze(sql, ctx).unwrap();
-        let jcx = JudgeCtx {
-            policy: &pol,
-            purpose: &pol.purposes["billing_hotline"],
-            catalog: &cat,
-            today: today(),
-            read_campaigns: &none,
-        };
-        match judge_all(&a, &jcx, &NoRegistry) {
+        match judged(&cat, &pol, "billing_hotline", sql, &path, &none) {
             Err(r) => r.detail,
             Ok(_) => panic!("allowed: {sql}"),
         }

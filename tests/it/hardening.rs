@@ -27,12 +27,7 @@ async fn session_limit_startup_and_idle_timeouts() {
     assert_eq!(code(&e), "53300", "{e:?}");
     assert!(e.as_db_error().unwrap().message().contains("too many clients"));
     drop(b);
-    let mut idle = Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=transparency")],
-    )
-    .await;
+    let mut idle = Raw::lab(p.addr.port()).await;
     // Idle sessions are closed after a second with idle_session_timeout's SQLSTATE.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let f = idle.frame().await;
@@ -88,12 +83,7 @@ async fn a_deep_pipeline_is_flow_controlled_not_failed() {
         ..Default::default()
     })
     .await;
-    let mut r = Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=transparency")],
-    )
-    .await;
+    let mut r = Raw::lab(p.addr.port()).await;
     // The pipeline's first statement waits for a row lock held elsewhere, so nothing completes.
     let mut su = superuser().await;
     let tx = su.transaction().await.unwrap();
@@ -335,13 +325,7 @@ async fn frames_over_the_configured_size_close_only_their_session() {
         ..Default::default()
     })
     .await;
-    let connect = || {
-        Raw::connect(
-            p.addr.port(),
-            "u_trust",
-            &[("options", "-c unscharf.purpose=transparency")],
-        )
-    };
+    let connect = || Raw::lab(p.addr.port());
     let mut r = connect().await;
     let mut bystander = connect().await;
     // Just under the limit passes.

@@ -438,7 +438,7 @@ async fn sigterm_drains_statements_in_flight_then_closes_with_57p01() {
         cfg.port
     );
     let busy = connect_url(&url).await;
-    let raw = |port| Raw::connect(port, "u_trust", &[("options", "-c unscharf.purpose=transparency")]);
+    let raw = Raw::lab;
     let mut idle = raw(cfg.port).await;
     let mut stubborn = raw(cfg.port).await;
     stubborn.send(&crate::raw::query("SELECT pg_sleep(30)")).await;

@@ -423,12 +423,7 @@ async fn errors_and_notices_carry_no_row_values() {
     assert_no_protected(&seen, "errors");
 
     // A notice reaches the client with its message, but the row value in its DETAIL does not.
-    let mut r = crate::raw::Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=transparency")],
-    )
-    .await;
+    let mut r = crate::raw::Raw::lab(p.addr.port()).await;
     r.send(&crate::raw::query(
         "SELECT lab.shout(label) FROM lab.items WHERE id = 7",
     ))
@@ -677,12 +672,7 @@ async fn lookups_test_at_most_ten_values_however_they_are_sent() {
 #[tokio::test]
 async fn a_result_the_plan_does_not_cover_is_cut_off() {
     let p = proxy().await;
-    let mut r = crate::raw::Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=transparency")],
-    )
-    .await;
+    let mut r = crate::raw::Raw::lab(p.addr.port()).await;
     r.send(&crate::raw::query("SELECT a FROM lab.swap")).await;
     let frames = r.until_ready().await;
     assert_eq!(&frames[1].body()[6..], b"visible");

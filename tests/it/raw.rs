@@ -127,6 +127,11 @@ impl Raw {
         r
     }
 
+    /// A session of the trust-authenticated `u_trust` under the lab's `transparency` purpose.
+    pub async fn lab(port: u16) -> Raw {
+        Raw::connect(port, "u_trust", &[("options", "-c unscharf.purpose=transparency")]).await
+    }
+
     pub async fn send(&mut self, bytes: &[u8]) {
         self.stream.write_all(bytes).await.unwrap();
     }
