@@ -34,13 +34,9 @@ pub const MAX_LOOKUP_VALUES: usize = 10;
 fn any_values(e: &Expr) -> Option<usize> {
     match e {
         Expr::Cast { expr, .. } | Expr::Nested(expr) => any_values(expr),
-        Expr::Array(a) if a.elem.iter().all(is_literal) => Some(a.elem.len()),
-        Expr::Value(v) => match &v.value {
-            Value::Placeholder(_) => Some(1),
-            Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => array_literal_len(s),
-            _ => None,
-        },
-        _ => None,
+        Expr::Array(a) if !a.elem.iter().all(is_literal) => None,
+        Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => Some(1),
+        other => literal_array_len(other),
     }
 }
 
