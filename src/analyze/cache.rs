@@ -215,23 +215,4 @@ mod tests {
             Some(crate::analyze::facts::PathChange::To(vec!["b".to_string()]))
         );
     }
-
-    #[test]
-    fn array_literals_are_counted_like_postgres_reads_them() {
-        use crate::analyze::expr::array_literal_len;
-        assert_eq!(array_literal_len("{}"), Some(0));
-        assert_eq!(array_literal_len("{a}"), Some(1));
-        assert_eq!(array_literal_len(r#"{"a,b", c, NULL}"#), Some(3));
-        assert_eq!(array_literal_len(r#"{"a\"b", c}"#), Some(2));
-        assert_eq!(array_literal_len("{{a,b},{c,d}}"), None, "more than one dimension");
-        assert_eq!(array_literal_len("a,b"), None);
-        use crate::analyze::bound_array_len;
-        assert_eq!(bound_array_len(0, b"{x,y,z}"), Some(3));
-        // Binary: ndim, flags, element type, then (length, lower bound) per dimension.
-        let mut two_by_three = vec![0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 25];
-        two_by_three.extend([0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 3, 0, 0, 0, 1]);
-        assert_eq!(bound_array_len(1, &two_by_three), Some(6));
-        assert_eq!(bound_array_len(1, &[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 25]), Some(0));
-        assert_eq!(bound_array_len(1, &[0, 0, 0, 1, 0, 0]), None, "truncated");
-    }
 }

@@ -8,6 +8,7 @@ pub mod facts;
 mod from;
 mod functions;
 pub mod lexer;
+mod lookup;
 mod names;
 mod query;
 mod scope;
@@ -19,9 +20,9 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::catalog::{effective_path, Catalog, RelId};
-pub use expr::{bound_array_len, MAX_LOOKUP_VALUES};
 use facts::{Analysis, Kind, Outputs, StatementFacts};
 use lexer::{LexError, SigItem};
+pub use lookup::{bound_array_len, MAX_LOOKUP_VALUES};
 use scope::EntryCol;
 
 /// Deeper nesting than this is refused rather than risking the stack.

@@ -6,8 +6,9 @@ use sqlparser::ast::{
     DeclareType, DescribeAlias, DiscardObject, Expr, Reset, Set, Statement,
 };
 
-use super::expr::{literal_array_len, literal_string, object_parts, Cx};
+use super::expr::{literal_string, object_parts, Cx};
 use super::facts::{Clause, CopyOut, Kind, Lineage, Outputs, PathChange, Setting, TxControl};
+use super::lookup::literal_array_len;
 use super::scope::{Level, Scope};
 use super::{fold_ident, unsupported, AnalyzeError, Analyzer};
 use crate::policy::WriteKind;
