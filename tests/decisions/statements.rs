@@ -1,0 +1,446 @@
+//! Attacks through statements and sessions, one table per class: COPY, cursors, PREPARE, EXPLAIN,
+//! forbidden functions and settings, parser differentials, cross-campaign access, search_path.
+
+use super::*;
+
+#[test]
+fn copy_cursors_prepare_explain() {
+    run(&[
+        (
+            "wasser",
+            "COPY stadtwerke.customers TO STDOUT",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "COPY stadtwerke.customers (birth_date) TO STDOUT",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "COPY (SELECT * FROM stadtwerke.customers) TO STDOUT",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "COPY (SELECT lower(email) FROM stadtwerke.customers) TO STDOUT",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "COPY stadtwerke.customers TO '/tmp/x'",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "COPY stadtwerke.customers (name) TO PROGRAM 'cat'",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "COPY stadtwerke.tickets FROM '/etc/passwd'",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "COPY (SELECT iban FROM stadtwerke.customers) TO STDOUT WITH (FORMAT binary)",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "COPY (SELECT name FROM zeitung.leads) TO STDOUT",
+            "refused: outside_purpose",
+        ),
+        (
+            "wasser",
+            "DECLARE c CURSOR FOR SELECT lower(iban) FROM stadtwerke.customers",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "DECLARE c BINARY CURSOR FOR SELECT name FROM stadtwerke.customers",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "DECLARE c CURSOR FOR SELECT c FROM stadtwerke.customers c",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "PREPARE p AS SELECT phone FROM stadtwerke.customers ORDER BY phone",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "PREPARE p AS INSERT INTO stadtwerke.tickets (note) SELECT iban FROM stadtwerke.customers",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "PREPARE p AS CREATE TABLE x (a int)",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "EXPLAIN ANALYZE SELECT name FROM stadtwerke.customers WHERE phone LIKE '+49%'",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "EXPLAIN SELECT name FROM stadtwerke.customers WHERE phone LIKE '+49%'",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "EXPLAIN (ANALYZE, FORMAT JSON) SELECT lower(phone) FROM stadtwerke.customers",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "EXPLAIN ANALYZE DELETE FROM stadtwerke.tickets",
+            "refused: outside_purpose",
+        ),
+        ("wasser", "EXECUTE p", "refused: unsupported_statement"),
+        // Prepared or declared earlier in the same message: judged by what it runs (the summary
+        // lists the plans of both statements).
+        (
+            "wasser",
+            "PREPARE p AS SELECT name, phone FROM stadtwerke.customers; EXECUTE p",
+            "masked: phone, phone",
+        ),
+        (
+            "wasser",
+            "PREPARE p(int) AS SELECT iban FROM stadtwerke.customers WHERE customer_no = $1; EXECUTE p(1001)",
+            "masked: iban, iban",
+        ),
+        (
+            "wasser",
+            "PREPARE p AS SELECT birth_date FROM stadtwerke.customers; EXECUTE p",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "BEGIN; DECLARE c CURSOR FOR SELECT email FROM stadtwerke.customers; FETCH 2 FROM c; COMMIT",
+            "masked: email, email",
+        ),
+        (
+            "wasser",
+            "PREPARE q AS SELECT 1; EXECUTE p",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "EXECUTE p((SELECT phone FROM stadtwerke.customers LIMIT 1))",
+            "refused: protected_column",
+        ),
+        ("wasser", "FETCH ALL FROM c", "refused: unsupported_statement"),
+    ]);
+}
+
+#[test]
+fn forbidden_functions_and_settings() {
+    let f = "refused: forbidden_function";
+    let s = "refused: forbidden_setting";
+    run(&[
+        ("wasser", "SELECT pg_read_file('/etc/passwd')", f),
+        ("wasser", "SELECT pg_catalog.pg_read_binary_file('x')", f),
+        ("wasser", "SELECT * FROM dblink('host=x', 'select 1') AS t(a int)", f),
+        ("wasser", "SELECT lo_import('/etc/passwd')", f),
+        ("wasser", "SELECT lo_get(1)", f),
+        (
+            "wasser",
+            "SELECT query_to_xml('select phone from stadtwerke.customers', true, true, '')",
+            f,
+        ),
+        (
+            "wasser",
+            "SELECT table_to_xml('stadtwerke.customers', true, true, '')",
+            f,
+        ),
+        ("wasser", "SELECT cursor_to_xml('c', 10, true, true, '')", f),
+        ("wasser", "SELECT schema_to_xml('stadtwerke', true, true, '')", f),
+        ("wasser", "SELECT database_to_xml(true, true, '')", f),
+        ("wasser", "SELECT pg_notify('x', name) FROM stadtwerke.customers", f),
+        (
+            "wasser",
+            "SELECT * FROM ts_stat('select to_tsvector(name) from stadtwerke.customers')",
+            f,
+        ),
+        ("wasser", "SELECT pg_ls_dir('.')", f),
+        ("wasser", "SELECT pg_stat_get_activity(NULL)", f),
+        ("wasser", "SELECT pg_terminate_backend(1)", f),
+        ("wasser", "SELECT pg_cancel_backend(1)", f),
+        ("wasser", "SELECT stadtwerke.secret_fn()", f),
+        ("wasser", "SELECT secret_fn(name) FROM stadtwerke.customers", f),
+        ("wasser", "SELECT set_config('role', 'postgres', false)", s),
+        ("wasser", "SELECT set_config('unscharf.purpose', 'x', false)", s),
+        ("wasser", "SELECT set_config($1, 'x', false)", s),
+        (
+            "wasser",
+            "SELECT set_config('standard_conforming_strings', 'off', false)",
+            s,
+        ),
+        ("wasser", "SET standard_conforming_strings = off", s),
+        ("wasser", "SET client_encoding = 'SJIS'", s),
+        ("wasser", "SET NAMES 'SJIS'", s),
+        ("wasser", "SET ROLE postgres", s),
+        ("wasser", "SET SESSION AUTHORIZATION postgres", s),
+        ("wasser", "SET unscharf.purpose = 'x'", s),
+        ("wasser", "RESET unscharf.purpose", s),
+        ("wasser", "NOTIFY x, 'y'", "refused: unsupported_statement"),
+        (
+            "wasser",
+            "DO $$ BEGIN PERFORM 1; END $$",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "do language plpgsql 'BEGIN PERFORM 1; END'",
+            "refused: unsupported_statement",
+        ),
+        ("wasser", "CALL some_proc($$x$$)", "refused: unsupported_statement"),
+        // DDL sqlparser cannot read is still DDL (rule 8), not a parse error.
+        (
+            "wasser",
+            "CREATE POLICY p ON stadtwerke.customers USING (true)",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "ALTER DEFAULT PRIVILEGES GRANT SELECT ON TABLES TO public",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "SECURITY LABEL ON TABLE stadtwerke.customers IS 'x'",
+            "refused: unsupported_statement",
+        ),
+        ("wasser", "CALL some_proc()", "refused: unsupported_statement"),
+        (
+            "wasser",
+            "GRANT SELECT ON stadtwerke.customers TO agent_wasser",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "VACUUM stadtwerke.customers",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "LOCK TABLE stadtwerke.tickets",
+            "refused: unsupported_statement",
+        ),
+        ("wasser", "PREPARE TRANSACTION 'x'", "refused: unparsable"),
+    ]);
+}
+
+#[test]
+fn parser_differential_tricks_and_smuggling() {
+    let u = "refused: unparsable";
+    run(&[
+        ("wasser", "SELECT U&\"\\0070hone\" FROM stadtwerke.customers", u),
+        ("wasser", "SELECT u&'\\0041'", u),
+        ("wasser", "SELECT \"phone\" UESCAPE '!' FROM stadtwerke.customers", u),
+        ("wasser", "SELECT name /* /* */ , phone FROM stadtwerke.customers", u),
+        ("wasser", "SELECT 123abc", u),
+        ("wasser", "SELECT 'a'\n'b', iban FROM stadtwerke.customers", u),
+        (
+            "wasser",
+            "SELECT 'x\\' , phone FROM stadtwerke.customers --'",
+            "masked: phone",
+        ),
+        (
+            "wasser",
+            "SELECT E'x\\' , phone FROM stadtwerke.customers --'",
+            "allowed",
+        ),
+        (
+            "wasser",
+            "SELECT name FROM stadtwerke.customers; SELECT lower(iban) FROM stadtwerke.customers",
+            "refused: protected_column",
+        ),
+        ("wasser", "SELECT 1; SET ROLE postgres", "refused: forbidden_setting"),
+        (
+            "wasser",
+            "SELECT 1; DROP TABLE stadtwerke.customers",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "SELECT 1; SELECT * FROM zeitung.leads",
+            "refused: outside_purpose",
+        ),
+        (
+            "wasser",
+            "SELECT 1;/* ; */SELECT phone || '' FROM stadtwerke.customers",
+            "refused: protected_column",
+        ),
+        ("wasser", "SELECT \"phone\" FROM stadtwerke.customers", "masked: phone"),
+        (
+            "wasser",
+            "SELECT \"PHONE\" FROM stadtwerke.customers",
+            "refused: unknown_relation",
+        ),
+        ("wasser", "SELECT PHONE FROM STADTWERKE.CUSTOMERS", "masked: phone"),
+        ("wasser", "SELECT * FROM pg_stats", "refused: catalog_leak"),
+        (
+            "wasser",
+            "SELECT * FROM pg_catalog.pg_statistic",
+            "refused: catalog_leak",
+        ),
+        ("wasser", "SELECT query FROM pg_stat_activity", "refused: catalog_leak"),
+        ("wasser", "SELECT * FROM pg_largeobject", "refused: catalog_leak"),
+        ("wasser", "SELECT * FROM pg_stats_ext_exprs", "refused: catalog_leak"),
+        ("wasser", "SELECT * FROM stadtwerke.nope", "refused: unknown_relation"),
+        (
+            "wasser",
+            "SELECT nope FROM stadtwerke.customers",
+            "refused: unknown_relation",
+        ),
+        ("wasser", "SELECT * FROM customers", "refused: unknown_relation"),
+    ]);
+}
+
+#[test]
+fn cross_campaign_access() {
+    let x = "refused: cross_campaign";
+    run(&[
+        ("qa", "SELECT t.subject, s.product FROM stadtwerke.tickets t JOIN zeitung.subscriptions s ON s.agent = t.agent", x),
+        ("qa", "SELECT subject FROM stadtwerke.tickets WHERE agent IN (SELECT agent FROM zeitung.subscriptions)", x),
+        ("qa", "SELECT subject FROM stadtwerke.tickets t WHERE EXISTS (SELECT 1 FROM zeitung.subscriptions s WHERE s.agent = t.agent)", x),
+        ("qa", "SELECT agent FROM stadtwerke.tickets UNION ALL SELECT agent FROM zeitung.subscriptions", x),
+        ("qa", "WITH s AS (SELECT agent FROM zeitung.subscriptions) SELECT t.subject FROM stadtwerke.tickets t JOIN s USING (agent)", x),
+        ("qa", "SELECT (SELECT count(*) FROM zeitung.subscriptions), count(*) FROM stadtwerke.tickets", x),
+        ("qa", "SELECT * FROM zeitung.leads", "refused: outside_purpose"),
+        ("wasser", "SELECT name FROM zeitung.leads", "refused: outside_purpose"),
+        ("wasser", "SELECT c.name FROM stadtwerke.customers c JOIN zeitung.leads l ON l.phone = c.phone", x),
+        ("wasser", "INSERT INTO zeitung.subscriptions (lead_id, product, starts_on, monthly_eur) SELECT 1, name, now(), 1 FROM stadtwerke.customers", x),
+        ("wasser", "UPDATE stadtwerke.tickets SET note = l.name FROM zeitung.leads l WHERE l.lead_id = 1", x),
+        ("zeitung", "SELECT * FROM stadtwerke.customers", "refused: outside_purpose"),
+        ("zeitung", "SELECT name FROM zeitung.leads WHERE postcode IN (SELECT postcode FROM stadtwerke.customers)", x),
+    ]);
+}
+
+#[test]
+fn search_path_shadowing_and_session_rules() {
+    let cat = catalog();
+    let pol = policies();
+    let none = BTreeSet::new();
+    let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let w = "billing_hotline";
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT phone FROM customers",
+            &[p(&["stadtwerke"])],
+            &none
+        ),
+        "masked: phone"
+    );
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT name FROM leads",
+            &[p(&["zeitung", "public"])],
+            &none
+        ),
+        "refused: outside_purpose"
+    );
+    assert_eq!(
+        verdict(&cat, &pol, w, "SELECT phone FROM customers", &[p(&["public"])], &none),
+        "refused: unknown_relation"
+    );
+    // While search_path may be either value, an unqualified name must resolve the same under both.
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT name FROM customers",
+            &[p(&["stadtwerke"]), p(&["zeitung"])],
+            &none
+        ),
+        "refused: unsupported_statement"
+    );
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT name FROM stadtwerke.customers",
+            &[p(&["stadtwerke"]), p(&["zeitung"])],
+            &none
+        ),
+        "allowed"
+    );
+    // A SET earlier in the same message: later statements must resolve the same under old and new path.
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SET search_path = zeitung; SELECT name FROM customers",
+            &[p(&["stadtwerke"])],
+            &none
+        ),
+        "refused: unsupported_statement"
+    );
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SET search_path = stadtwerke, public; SELECT name FROM stadtwerke.customers",
+            &[p(&["public"])],
+            &none
+        ),
+        "allowed"
+    );
+    // "$user" expands to the login; pg_catalog comes first unless placed explicitly.
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT count(*) FROM pg_class",
+            &[p(&["$user", "public"])],
+            &none
+        ),
+        "allowed"
+    );
+    // Unknown path (set_config with a parameter): unique names still resolve.
+    assert_eq!(
+        verdict(&cat, &pol, w, "SELECT subject FROM tickets", &[], &none),
+        "allowed"
+    );
+    // Rule 4, lifetime clause: a session that read stadtwerke may not write into zeitung.
+    let read: BTreeSet<String> = ["stadtwerke".to_string()].into();
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            "subscription_sales",
+            "INSERT INTO zeitung.subscriptions (lead_id, product, starts_on, monthly_eur) VALUES (1, 'x', now(), 1)",
+            &[p(&["public"])],
+            &read
+        ),
+        "refused: cross_campaign"
+    );
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            "subscription_sales",
+            "SELECT name FROM zeitung.leads",
+            &[p(&["public"])],
+            &read
+        ),
+        "allowed"
+    );
+}
