@@ -5,6 +5,7 @@ mod raw;
 
 mod clients;
 mod hardening;
+mod leaks;
 mod operations;
 mod policy;
 mod proxy_core;

@@ -1,0 +1,192 @@
+//! Issue 3, the side channels: errors, notices, the audit trail, lookups used as oracles, and
+//! results the plan did not foresee. Each asserts that no protected value comes out.
+
+use crate::harness::*;
+use crate::policy::{err_text, text_of, wasser};
+
+#[tokio::test]
+async fn errors_and_notices_carry_no_row_values() {
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for sql in [
+        "SELECT name::int FROM stadtwerke.customers",
+        "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (999999, 'fk')",
+        "SELECT city::int FROM stadtwerke.customers",
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        seen.push_str(&err_text(&e));
+        seen.push('\n');
+    }
+    assert!(
+        !seen.contains("Anna") && !seen.contains("Berlin") && !seen.contains("999999"),
+        "{seen}"
+    );
+    assert!(
+        seen.contains("22P02") && seen.contains("23503"),
+        "SQLSTATEs are kept: {seen}"
+    );
+    assert_no_protected(&seen, "errors");
+
+    // A notice reaches the client with its message, but the row value in its DETAIL does not.
+    let mut r = crate::raw::Raw::lab(p.addr.port()).await;
+    r.send(&crate::raw::query(
+        "SELECT lab.shout(label) FROM lab.items WHERE id = 7",
+    ))
+    .await;
+    let frames = r.until_ready().await;
+    let notice = frames.iter().find(|f| f.tag == b'N').expect("the notice is forwarded");
+    let fields = unscharf::wire::backend::error_fields(notice.body()).unwrap();
+    let field = |c: u8| fields.iter().find(|(k, _)| *k == c).map(|(_, v)| v.to_string());
+    assert_eq!(field(b'M').as_deref(), Some("shouting"));
+    let detail = field(b'D').unwrap_or_default();
+    assert!(!detail.contains("item 7"), "the DETAIL carries a row value: {detail}");
+    assert!(frames.iter().any(|f| f.tag == b'D'), "the statement itself ran");
+}
+
+#[tokio::test]
+async fn refusals_are_audited_without_values() {
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    let _ = c
+        .simple_query("SELECT name FROM stadtwerke.customers WHERE phone LIKE '+49 30 1234567%'")
+        .await
+        .unwrap_err();
+    let _ = c
+        .query(
+            "SELECT name FROM stadtwerke.customers WHERE iban = $1",
+            &[&"DE89 3704 0044 0532 0130 00"],
+        )
+        .await
+        .unwrap_err();
+    let _ = c.simple_query("SELECT * FROM zeitung.leads").await.unwrap_err();
+    // Refusals that name the statement name its keywords only, never what follows them.
+    for sql in [
+        "LOAD 'anna.schmidt@example.org'",
+        "CALL f('DE89370400440532013000')",
+        "EXPLAIN EXECUTE p('+49 30 1234567')",
+        "PREPARE q AS LOAD 'bernd.mueller@example.net'",
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        let db = e.as_db_error().unwrap();
+        assert_no_protected(&format!("{} {:?}", db.message(), db.detail()), sql);
+    }
+    let events = p.audit().await;
+    let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
+    assert!(
+        reasons.contains(&"protected_column") && reasons.contains(&"outside_purpose"),
+        "{reasons:?}"
+    );
+    let text = std::fs::read_to_string(p.audit_path()).unwrap();
+    assert_no_protected(&text, "the audit trail");
+    assert!(text.contains("LIKE ?"), "literals are replaced by ?: {text}");
+    let e = events.iter().find(|e| e.reason == "outside_purpose").unwrap();
+    assert_eq!(
+        (e.user.as_str(), e.purpose.as_str(), e.decision.as_str()),
+        ("agent_wasser", "billing_hotline", "refused")
+    );
+    assert_eq!(e.hash.as_deref(), Some(e.compute_hash().as_str()));
+}
+
+#[tokio::test]
+async fn lookups_test_at_most_ten_values_however_they_are_sent() {
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    let guesses = |n: usize| -> Vec<String> {
+        let mut v: Vec<String> = (0..n).map(|i| format!("+49 30 99999{i:02}")).collect();
+        v.push("+49 30 1234567".into());
+        v
+    };
+    let sql = "SELECT customer_no FROM stadtwerke.customers WHERE phone = ANY($1)";
+    // The number on the screen, in two spellings: found.
+    let rows = c.query(sql, &[&guesses(1)]).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    // Eleven guesses in one bound array (binary format): refused at Bind, nothing answered.
+    let e = c.query(sql, &[&guesses(10)]).await.unwrap_err();
+    let db = e.as_db_error().unwrap();
+    assert!(db.message().contains("at most 10"), "{db:?}");
+    // The same through SQL-level PREPARE/EXECUTE with a literal array, and as a long IN list.
+    c.batch_execute("PREPARE look(text[]) AS SELECT customer_no FROM stadtwerke.customers WHERE phone = ANY($1)")
+        .await
+        .unwrap();
+    let list = |n: usize| {
+        guesses(n)
+            .iter()
+            .map(|g| format!("\"{g}\""))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let found = c
+        .simple_query(&format!("EXECUTE look('{{{}}}')", list(1)))
+        .await
+        .unwrap();
+    assert!(text_of(&found).contains("1001"), "{}", text_of(&found));
+    let e = c
+        .simple_query(&format!("EXECUTE look('{{{}}}')", list(10)))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
+    let in_list = guesses(10)
+        .iter()
+        .map(|g| format!("'{g}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let e = c
+        .simple_query(&format!(
+            "SELECT customer_no FROM stadtwerke.customers WHERE phone IN ({in_list})"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
+    let events = p.audit().await;
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_no_protected(&std::fs::read_to_string(p.audit_path()).unwrap(), "the audit trail");
+}
+
+#[tokio::test]
+async fn a_result_the_plan_does_not_cover_is_cut_off() {
+    let p = proxy().await;
+    let mut r = crate::raw::Raw::lab(p.addr.port()).await;
+    r.send(&crate::raw::query("SELECT a FROM lab.swap")).await;
+    let frames = r.until_ready().await;
+    assert_eq!(&frames[1].body()[6..], b"visible");
+    // A DBA swaps the column names directly on the server; the proxy's catalog has not seen it, so
+    // it plans `a` as the allowed column, while the server sends the protected one.
+    superuser()
+        .await
+        .batch_execute(
+            "ALTER TABLE lab.swap RENAME a TO tmp; ALTER TABLE lab.swap RENAME b TO a; ALTER TABLE lab.swap RENAME tmp TO b",
+        )
+        .await
+        .unwrap();
+    let generation = |p: &Proxy| p.shared.catalog.load().generation;
+    let before = generation(&p);
+    r.send(&crate::raw::query("SELECT a FROM lab.swap")).await;
+    let mut seen = Vec::new();
+    while let Some(f) = r.try_frame().await {
+        seen.extend_from_slice(&f.raw);
+    }
+    let text = String::from_utf8_lossy(&seen);
+    assert!(!text.contains("SECRET-b"), "the protected value came through: {text}");
+    assert!(
+        text.contains("second line of defence") || text.contains("cut off"),
+        "{text}"
+    );
+    assert_eq!(p.shared.metrics.cutoffs.load(std::sync::atomic::Ordering::Relaxed), 1);
+    // The cut-off makes the proxy re-read the catalog, which now knows the new names.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while generation(&p) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no catalog refresh after the cut-off"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let events = p.audit().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason == "protected_column" && e.detail.contains("second line of defence")),
+        "{events:?}"
+    );
+}
