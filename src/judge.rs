@@ -101,21 +101,33 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
     }
 }
 
-/// `col = ANY($n)` on a protected column: the array bound to `$n` (its length from `len_of`, None
-/// when it is not a readable array) may hold at most MAX_LOOKUP_VALUES values.
+/// `col = ANY($n)` on a protected column: with the arrays bound (their lengths from `len_of`, None
+/// when one is not a readable array), the column may be tested against MAX_LOOKUP_VALUES values in all.
 pub fn check_array_lookups(plan: &Plan, len_of: impl Fn(usize) -> Option<usize>) -> Result<(), Refusal> {
-    for (n, column) in &plan.bounded_params {
-        match len_of(*n) {
-            Some(len) if len <= MAX_LOOKUP_VALUES => {}
-            len => {
-                let what = len.map_or("a value that is not a one-dimensional array".to_owned(), |l| {
-                    format!("{l} values")
-                });
-                return Err(Refusal::new(
-                    Reason::ProtectedColumn,
-                    format!("column {column} is looked up in ${n} with {what}; a lookup may test at most {MAX_LOOKUP_VALUES}"),
-                ));
+    for b in &plan.bounded_params {
+        let mut total = b.fixed;
+        for &n in &b.params {
+            match len_of(n) {
+                Some(len) => total += len,
+                None => {
+                    return Err(Refusal::new(
+                        Reason::ProtectedColumn,
+                        format!(
+                            "column {} is looked up in ${n}, which is not a one-dimensional array",
+                            b.column
+                        ),
+                    ))
+                }
             }
+        }
+        if total > MAX_LOOKUP_VALUES {
+            return Err(Refusal::new(
+                Reason::ProtectedColumn,
+                format!(
+                    "column {} is looked up against {total} values in one statement; a lookup may test at most {MAX_LOOKUP_VALUES}",
+                    b.column
+                ),
+            ));
         }
     }
     Ok(())

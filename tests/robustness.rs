@@ -310,3 +310,33 @@ fn operator_chains_do_not_exhaust_the_stack() {
         analyze(&unions, ctx).expect("900 UNIONs");
     });
 }
+
+/// Nested recursive CTEs are re-analyzed until their lineage settles, which multiplies per level:
+/// a 3 kB statement must be refused quickly, not hold a worker for minutes.
+#[test]
+fn nested_recursive_ctes_stay_within_the_work_budget() {
+    fn cte(k: usize) -> String {
+        let inner = if k > 1 {
+            format!("WITH RECURSIVE {} ", cte(k - 1))
+        } else {
+            String::new()
+        };
+        format!(
+            "r{k} AS ({inner}SELECT customer_no a, 1 b, 1 c, 1 d FROM stadtwerke.customers UNION ALL SELECT b, c, d, a FROM r{k} WHERE false)"
+        )
+    }
+    on_worker_stack(|| {
+        let (cat, _) = fixture();
+        let paths = vec![vec!["public".to_owned()]];
+        let ctx = AnalyzeCtx {
+            catalog: &cat,
+            search_paths: &paths,
+            user: "agent_wasser",
+            revert_paths: &[],
+        };
+        let sql = |k| format!("WITH RECURSIVE {} SELECT a FROM r{k}", cte(k));
+        analyze(&sql(3), ctx).expect("three levels are fine");
+        let err = analyze(&sql(20), ctx).expect_err("twenty levels").to_string();
+        assert!(err.contains("too complex"), "{err}");
+    });
+}

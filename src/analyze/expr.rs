@@ -69,6 +69,7 @@ impl Analyzer<'_> {
     /// Lineage of an expression; uses inside it are recorded as they are consumed.
     #[recursive::recursive]
     pub(super) fn expr(&mut self, e: &Expr, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
+        self.spend()?;
         self.depth += 1;
         if self.depth > super::MAX_DEPTH {
             return Err(AnalyzeError::Unsupported("expression nesting is too deep".into()));

@@ -261,6 +261,9 @@ pub struct StatementFacts {
     pub uses_search_path: bool,
     /// `col = ANY($n)` lookups: (n, col). The array's length is known only once the value is bound.
     pub array_lookups: Vec<(usize, ColRef)>,
+    /// Values each column is looked up against in this statement, a bound array counting as one
+    /// until it is bound (see MAX_LOOKUP_VALUES).
+    pub looked_up: Vec<(ColRef, usize)>,
     /// EXECUTE's arguments: how many elements each is, when it is a literal array.
     pub execute_arrays: Vec<Option<usize>>,
     /// The statement's text with every literal replaced by `?`, for audit records of the extended
@@ -282,6 +285,7 @@ impl StatementFacts {
             path_change: None,
             uses_search_path: false,
             array_lookups: Vec::new(),
+            looked_up: Vec::new(),
             execute_arrays: Vec::new(),
             statement: String::new(),
         }

@@ -75,6 +75,11 @@ impl Analyzer<'_> {
                     .collect::<Result<_, _>>()?,
                 JoinConstraint::UsingAlias(..) => return unsupported("USING ... AS"),
                 JoinConstraint::Natural => {
+                    // Postgres joins on every shared name, including those of a function whose
+                    // columns unscharf cannot see: which ones would be a guess.
+                    if left.star.iter().chain(&right.star).any(Option::is_none) {
+                        return unsupported("NATURAL JOIN with a FROM item whose columns unscharf cannot see");
+                    }
                     let rnames: Vec<&str> = right.star.iter().flatten().map(|c| c.name.as_str()).collect();
                     left.star
                         .iter()
@@ -362,6 +367,11 @@ impl Analyzer<'_> {
             .unwrap_or_default();
         if let [name] = parts {
             if let Some(cte) = self.ctes.iter().rev().find(|c| &c.name == name) {
+                if cte.forward {
+                    return unsupported(format!(
+                        "`{name}` refers to a CTE of WITH RECURSIVE defined later (or to itself outside UNION)"
+                    ));
+                }
                 let mut cols = cte.cols.clone();
                 if let Some(cs) = cols.as_mut() {
                     rename_cols(cs, &rename)?;

@@ -1,7 +1,7 @@
 //! WHERE lookups (`lookup: true`): what a masked column may be compared against, and how many
 //! values one statement may test it with.
 
-use sqlparser::ast::{Expr, UnaryOperator, Value};
+use sqlparser::ast::{DataType, Expr, UnaryOperator, Value};
 
 use super::expr::Cx;
 use super::facts::{Clause, ColRef, Lineage};
@@ -17,9 +17,25 @@ pub const MAX_LOOKUP_VALUES: usize = 10;
 pub(super) fn any_values(e: &Expr) -> Option<usize> {
     match e {
         Expr::Cast { expr, .. } | Expr::Nested(expr) => any_values(expr),
-        Expr::Array(a) if !a.elem.iter().all(is_literal) => None,
+        Expr::Array(a) if !a.elem.iter().all(scalar_element) => None,
         Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => Some(1),
         other => literal_array_len(other),
+    }
+}
+
+/// An element of `ARRAY[…]` that is one value: a literal, cast to a non-array type at most. Not a
+/// parameter: a client may declare its type an array, and `ARRAY[$1]` then holds a whole list.
+fn scalar_element(e: &Expr) -> bool {
+    match e {
+        Expr::Value(v) => !matches!(v.value, Value::Placeholder(_)),
+        Expr::TypedString(_) => true,
+        Expr::Nested(x) => scalar_element(x),
+        Expr::Cast { expr, data_type, .. } => !matches!(data_type, DataType::Array(_)) && scalar_element(expr),
+        Expr::UnaryOp {
+            op: UnaryOperator::Minus | UnaryOperator::Plus,
+            expr,
+        } => scalar_element(expr),
+        _ => false,
     }
 }
 
@@ -103,13 +119,13 @@ impl Analyzer<'_> {
     /// A lookup of `col` against `values` values; past MAX_LOOKUP_VALUES in one statement it is
     /// an ordinary WHERE use, which a masked column may not have.
     pub(super) fn record_lookup(&mut self, col: ColRef, values: usize, via: &str) {
-        let total = match self.looked_up.iter_mut().find(|(c, _)| *c == col) {
+        let total = match self.facts.looked_up.iter_mut().find(|(c, _)| *c == col) {
             Some((_, n)) => {
                 *n += values;
                 *n
             }
             None => {
-                self.looked_up.push((col, values));
+                self.facts.looked_up.push((col, values));
                 values
             }
         };

@@ -28,9 +28,25 @@ use scope::EntryCol;
 /// Deeper nesting than this is refused rather than risking the stack.
 const MAX_DEPTH: usize = 150;
 
+/// Expressions and queries one statement may make the analyzer visit. Recursive CTEs are analyzed
+/// until their lineage settles, so nesting them multiplies the work; past this budget the
+/// statement is refused instead of holding a worker thread for seconds.
+const MAX_WORK: usize = 200_000;
+
 /// Longer operator chains are refused before parsing: a chain nests the syntax tree one level per
 /// link, and sqlparser builds and drops that tree recursively.
 const MAX_CHAIN: usize = 5_000;
+
+impl Analyzer<'_> {
+    /// Counts one unit of analysis work; an error once the statement has used up MAX_WORK.
+    fn spend(&mut self) -> Result<(), AnalyzeError> {
+        self.work += 1;
+        if self.work > MAX_WORK {
+            return unsupported("a statement too complex to analyze (nested recursive CTEs?)");
+        }
+        Ok(())
+    }
+}
 
 /// Why a statement could not be analyzed; each becomes a refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +87,9 @@ pub struct AnalyzeCtx<'a> {
 struct CteDef {
     name: String,
     cols: Option<Vec<EntryCol>>,
+    /// A CTE of WITH RECURSIVE not analyzed yet: Postgres lets earlier CTEs read it, so a name that
+    /// would otherwise reach a table must not be resolved past it.
+    forward: bool,
 }
 
 struct Analyzer<'a> {
@@ -78,12 +97,12 @@ struct Analyzer<'a> {
     facts: StatementFacts,
     ctes: Vec<CteDef>,
     depth: usize,
+    /// Expressions and queries visited so far (see MAX_WORK).
+    work: usize,
     literal_sensitive: bool,
     /// Set while a top-level SELECT is analyzed: its INTO clause (which creates a table) is allowed
     /// once, so the statement can be judged for the data it copies before it is refused as DDL.
     select_into: bool,
-    /// Values each column has been looked up against so far in this statement (see MAX_LOOKUP_VALUES).
-    looked_up: Vec<(facts::ColRef, usize)>,
 }
 
 /// Identifiers as Postgres folds them: unquoted ASCII letters lower-cased, then truncated to 63 bytes.
@@ -132,9 +151,9 @@ impl<'a> Analyzer<'a> {
             facts: StatementFacts::new(Kind::Empty),
             ctes: Vec::new(),
             depth: 0,
+            work: 0,
             literal_sensitive: false,
             select_into: false,
-            looked_up: Vec::new(),
         }
     }
 

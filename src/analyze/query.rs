@@ -14,6 +14,7 @@ use super::{fold_ident, unsupported, AnalyzeError, Analyzer, CteDef};
 impl Analyzer<'_> {
     #[recursive::recursive]
     pub(super) fn query(&mut self, q: &Query, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
+        self.spend()?;
         self.depth += 1;
         if self.depth > super::MAX_DEPTH {
             return unsupported("query nesting is too deep");
@@ -61,7 +62,7 @@ impl Analyzer<'_> {
 
     fn with(&mut self, w: &sqlparser::ast::With, parent: Option<&Scope>) -> Result<usize, AnalyzeError> {
         let mut pushed = 0;
-        for cte in &w.cte_tables {
+        for (i, cte) in w.cte_tables.iter().enumerate() {
             if cte.from.is_some() {
                 return unsupported("CTE FROM");
             }
@@ -75,13 +76,33 @@ impl Analyzer<'_> {
                         ..
                     }
                 );
+            // In WITH RECURSIVE every CTE sees every other: mark the later ones (and this one, unless
+            // it is the UNION shape analyzed below) so a reference to them is refused, not resolved
+            // to a table of the same name.
+            let mut forward: Vec<CteDef> = Vec::new();
+            if w.recursive {
+                let later = w.cte_tables[i + 1..].iter().map(|c| fold_ident(&c.alias.name));
+                let this = (!recursive_union).then(|| name.clone());
+                forward.extend(later.chain(this).map(|name| CteDef {
+                    name,
+                    cols: None,
+                    forward: true,
+                }));
+            }
+            let marks = forward.len();
+            self.ctes.extend(forward);
             let cols = if recursive_union {
-                self.recursive_cte(&name, &rename, &cte.query, parent)?
+                self.recursive_cte(&name, &rename, &cte.query, parent)
             } else {
-                let outs = self.query(&cte.query, parent)?;
-                to_entry_cols(&outs, &rename)?
+                self.query(&cte.query, parent)
+                    .and_then(|outs| to_entry_cols(&outs, &rename))
             };
-            self.ctes.push(CteDef { name, cols });
+            self.ctes.truncate(self.ctes.len() - marks);
+            self.ctes.push(CteDef {
+                name,
+                cols: cols?,
+                forward: false,
+            });
             pushed += 1;
         }
         Ok(pushed)
@@ -104,6 +125,7 @@ impl Analyzer<'_> {
             self.ctes.push(CteDef {
                 name: name.to_owned(),
                 cols: cols.clone(),
+                forward: false,
             });
             let outs = self.query(q, parent);
             self.ctes.pop();
@@ -185,8 +207,12 @@ impl Analyzer<'_> {
         op: &SetOperator,
         q: &SetQuantifier,
     ) -> Result<Outputs, AnalyzeError> {
-        let (Outputs::Known(l), Outputs::Known(r)) = (l, r) else {
-            return Ok(Outputs::Unknown);
+        let (l, r) = match (l, r) {
+            (Outputs::Known(l), Outputs::Known(r)) => (l, r),
+            (Outputs::Known(known), _) | (_, Outputs::Known(known)) => {
+                return Ok(self.unaligned(known, Clause::SetOperation))
+            }
+            _ => return Ok(Outputs::Unknown),
         };
         if l.len() != r.len() {
             return unsupported("set operation arms with different column counts");
@@ -361,7 +387,7 @@ impl Analyzer<'_> {
         let outs = self.projection(&s.projection, &scope, Clause::SelectList)?;
         match &s.group_by {
             GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => {
-                for e in exprs {
+                for e in group_items(exprs) {
                     let l = match strip_brackets(e) {
                         sqlparser::ast::Expr::Identifier(id)
                             if matches!(scope.column(&fold_ident(id)), Ok(Some(_))) =>
@@ -446,9 +472,15 @@ impl Analyzer<'_> {
                 SelectItem::ExprWithAliases { .. } => return unsupported("multiple aliases"),
                 SelectItem::Wildcard(opts) => {
                     check_wildcard(opts)?;
-                    match star_outputs(&scope.level.star) {
-                        Outputs::Known(o) => outs.extend(o),
-                        _ => unknown = true,
+                    for c in &scope.level.star {
+                        match c {
+                            Some(c) => outs.push(Output {
+                                name: c.name.clone(),
+                                lineage: c.lineage.clone(),
+                                explicit: c.explicit,
+                            }),
+                            None => unknown = true,
+                        }
                     }
                 }
                 SelectItem::QualifiedWildcard(kind, opts) => {
@@ -472,10 +504,22 @@ impl Analyzer<'_> {
             }
         }
         Ok(if unknown {
-            Outputs::Unknown
+            self.unaligned(outs, clause)
         } else {
             Outputs::Known(outs)
         })
+    }
+
+    /// A result with a part of unknown width: no plan can say which column is which, so every
+    /// known part counts as used, and a protected one refuses the statement.
+    fn unaligned(&mut self, outs: Vec<Output>, clause: Clause) -> Outputs {
+        let parts = outs.into_iter().map(|o| o.lineage).collect();
+        self.consume(
+            parts,
+            Cx::new(clause),
+            "a result beside columns of unknown width (a function in FROM)",
+        );
+        Outputs::Unknown
     }
 }
 
@@ -534,6 +578,24 @@ pub(super) fn to_entry_cols(outs: &Outputs, rename: &[String]) -> Result<Option<
         Outputs::Unknown => Ok(None),
         Outputs::None => unsupported("a statement without RETURNING used as a table"),
     }
+}
+
+/// GROUP BY items, those inside ROLLUP, CUBE and GROUPING SETS included: Postgres resolves names
+/// and positions in them as it does at the top (`GROUP BY ROLLUP(1)` groups by the first output).
+fn group_items(exprs: &[sqlparser::ast::Expr]) -> Vec<&sqlparser::ast::Expr> {
+    use sqlparser::ast::Expr;
+    let mut out = Vec::with_capacity(exprs.len());
+    for e in exprs {
+        match strip_brackets(e) {
+            Expr::Rollup(sets) | Expr::Cube(sets) | Expr::GroupingSets(sets) => {
+                for set in sets {
+                    out.extend(group_items(set));
+                }
+            }
+            _ => out.push(e),
+        }
+    }
+    out
 }
 
 /// The expression inside any number of brackets, as Postgres's raw parse tree holds it.

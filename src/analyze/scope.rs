@@ -72,7 +72,7 @@ impl<'a> Scope<'a> {
 
     /// An unqualified name: the innermost level that has it wins; two candidates in one level is an error.
     pub fn column(&self, name: &str) -> Result<Option<Found<'_>>, AnalyzeError> {
-        for level in self.levels() {
+        for (depth, level) in self.levels().enumerate() {
             if let Some(m) = level.merged.iter().find(|c| c.name == name) {
                 return Ok(Some(Found::Column(m)));
             }
@@ -96,6 +96,14 @@ impl<'a> Scope<'a> {
                 return Ok(Some(Found::Column(c)));
             }
             if unknown {
+                // Postgres takes the name from the function only if the function has such a
+                // column, else it looks further out. unscharf cannot see which, so the name may
+                // not mean anything further out (an outer column, or a whole row).
+                if self.known_beyond(depth, name) {
+                    return Err(AnalyzeError::Ambiguous(format!(
+                        "{name} (a column of a function in FROM whose columns unscharf cannot see, or something outside it)"
+                    )));
+                }
                 return Ok(Some(Found::Opaque));
             }
         }
@@ -105,6 +113,19 @@ impl<'a> Scope<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// Whether `name` names a column of a level outside `depth`, or any FROM item (a whole row).
+    fn known_beyond(&self, depth: usize, name: &str) -> bool {
+        self.levels().enumerate().any(|(d, level)| {
+            level.entries.iter().any(|e| e.alias == name)
+                || (d > depth
+                    && (level.merged.iter().any(|c| c.name == name)
+                        || level
+                            .entries
+                            .iter()
+                            .any(|e| e.cols.iter().flatten().any(|c| c.name == name))))
+        })
     }
 
     /// A FROM item named by `qual` (`alias`, or `schema.table` for an unaliased relation).

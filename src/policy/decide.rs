@@ -112,9 +112,19 @@ pub struct Plan {
     pub campaigns: Vec<String>,
     /// Campaigns it reads (the session remembers them for rule 4).
     pub reads: Vec<String>,
-    /// Array parameters a protected column is looked up in (`col = ANY($n)`): (n, column). Their
-    /// values may hold at most MAX_LOOKUP_VALUES elements, checked when they are bound.
-    pub bounded_params: Vec<(usize, String)>,
+    /// Protected columns looked up in bound arrays (`col = ANY($n)`): the values they are tested
+    /// against in all may be at most MAX_LOOKUP_VALUES, checked when the arrays are bound.
+    pub bounded_params: Vec<BoundedLookup>,
+}
+
+/// One protected column's lookups that depend on bound arrays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundedLookup {
+    pub column: String,
+    /// Values known from the statement text (literals and scalar parameters).
+    pub fixed: usize,
+    /// The parameters whose array elements count too.
+    pub params: Vec<usize>,
 }
 
 impl Plan {
@@ -441,12 +451,22 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         .collect();
     let mut reads = names(&read_rels);
     reads.dedup();
-    let bounded_params = f
-        .array_lookups
-        .iter()
-        .filter(|(_, c)| !cx.rule(memo, *c).is_allow())
-        .map(|&(n, c)| (n, cx.column_name(c)))
-        .collect();
+    let mut bounded_params: Vec<BoundedLookup> = Vec::new();
+    for &(col, total) in &f.looked_up {
+        let params: Vec<usize> = f
+            .array_lookups
+            .iter()
+            .filter(|(_, c)| *c == col)
+            .map(|(n, _)| *n)
+            .collect();
+        if !params.is_empty() && !cx.rule(memo, col).is_allow() {
+            bounded_params.push(BoundedLookup {
+                column: cx.column_name(col),
+                fixed: total.saturating_sub(params.len()),
+                params,
+            });
+        }
+    }
     Ok(Plan {
         columns,
         campaigns: names(&campaigns),

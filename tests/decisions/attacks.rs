@@ -262,3 +262,48 @@ fn write_path_laundering() {
         ("wasser", "WITH u AS (UPDATE stadtwerke.tickets SET note = 'x' RETURNING note) SELECT note FROM u", "allowed"),
     ]);
 }
+
+/// Found by red-teaming: FROM items whose columns unscharf cannot see, grouping sets, and WITH
+/// RECURSIVE's visibility rules. Each once returned protected values in clear.
+#[test]
+fn blind_spots_of_the_analyzer() {
+    let refused = "refused: protected_column";
+    let unsupported = "refused: unsupported_statement";
+    run(&[
+        // A function of unknown width in FROM must not make other names look like its columns.
+        ("wasser", "SELECT to_jsonb(c) FROM stadtwerke.customers c, pg_get_keywords() k", unsupported),
+        ("wasser", "SELECT name, (SELECT phone FROM pg_get_keywords() LIMIT 1) FROM stadtwerke.customers", unsupported),
+        ("wasser", "SELECT word FROM pg_get_keywords()", "allowed"),
+        ("wasser", "SELECT k.word, c.name FROM stadtwerke.customers c, pg_get_keywords() k", "allowed"),
+        // ...nor hide which result column is which.
+        ("wasser", "SELECT (SELECT iban FROM stadtwerke.customers LIMIT 1), k.* FROM upper('x') k", refused),
+        ("wasser", "SELECT phone FROM stadtwerke.customers UNION ALL SELECT * FROM upper('x')", refused),
+        ("wasser", "SELECT email FROM stadtwerke.customers EXCEPT SELECT * FROM upper('x')", refused),
+        ("wasser", "SELECT * FROM stadtwerke.customers, upper('x') k", refused),
+        ("wasser", "SELECT * FROM stadtwerke.meter_readings, upper('x') k", "allowed"),
+        // NATURAL JOIN would join on names it cannot see.
+        ("wasser", "SELECT name FROM stadtwerke.customers NATURAL JOIN lower('+49 30 1234567') AS phone", unsupported),
+        // Positions and output names inside ROLLUP, CUBE and GROUPING SETS are the outputs.
+        ("wasser", "SELECT phone, count(*) FROM stadtwerke.customers GROUP BY ROLLUP(1)", refused),
+        ("wasser", "SELECT email AS e, count(*) FROM stadtwerke.customers GROUP BY CUBE(e)", refused),
+        ("wasser", "SELECT name, iban, count(*) FROM stadtwerke.customers GROUP BY GROUPING SETS ((2, 1), ())", refused),
+        ("wasser", "SELECT city, count(*) FROM stadtwerke.customers GROUP BY ROLLUP(1)", "allowed"),
+        // In WITH RECURSIVE every CTE sees every other: a later one cannot pose as a table.
+        (
+            "wasser",
+            "WITH RECURSIVE x AS (SELECT * FROM postcodes), postcodes AS (SELECT name, iban, phone FROM stadtwerke.customers UNION ALL SELECT NULL, NULL, NULL) SELECT * FROM x",
+            unsupported,
+        ),
+        ("wasser", "WITH RECURSIVE postcodes AS (SELECT * FROM postcodes) SELECT * FROM postcodes", unsupported),
+        (
+            "wasser",
+            "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3), u AS (SELECT n FROM t) SELECT * FROM u",
+            "allowed",
+        ),
+        // Arrays inside ARRAY[…] are more than one lookup value.
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['{a,b,c,d,e,f,g,h,i,j,k,+49 30 1234567}'::text[]])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[$1::text[]])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[$1])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['+49 30 1234567', '030 1234567'])", "allowed"),
+    ]);
+}

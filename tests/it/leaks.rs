@@ -105,6 +105,11 @@ async fn lookups_test_at_most_ten_values_however_they_are_sent() {
     let e = c.query(sql, &[&guesses(10)]).await.unwrap_err();
     let db = e.as_db_error().unwrap();
     assert!(db.message().contains("at most 10"), "{db:?}");
+    // The limit is per statement: two arrays of six are twelve values.
+    let two = "SELECT customer_no FROM stadtwerke.customers WHERE phone = ANY($1) OR phone = ANY($2)";
+    c.query(two, &[&guesses(2), &guesses(2)]).await.unwrap();
+    let e = c.query(two, &[&guesses(5), &guesses(5)]).await.unwrap_err();
+    assert!(e.as_db_error().unwrap().message().contains("12 values"), "{e:?}");
     // The same through SQL-level PREPARE/EXECUTE with a literal array, and as a long IN list.
     c.batch_execute("PREPARE look(text[]) AS SELECT customer_no FROM stadtwerke.customers WHERE phone = ANY($1)")
         .await
@@ -139,7 +144,7 @@ async fn lookups_test_at_most_ten_values_however_they_are_sent() {
         .unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
     let events = p.audit().await;
-    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events.len(), 4, "{events:?}");
     assert_no_protected(&std::fs::read_to_string(p.audit_path()).unwrap(), "the audit trail");
 }
 
