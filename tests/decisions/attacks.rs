@@ -275,6 +275,7 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT name, (SELECT phone FROM pg_get_keywords() LIMIT 1) FROM stadtwerke.customers", unsupported),
         ("wasser", "SELECT word FROM pg_get_keywords()", "allowed"),
         ("wasser", "SELECT k.word, c.name FROM stadtwerke.customers c, pg_get_keywords() k", "allowed"),
+        ("wasser", "SELECT c.name, w FROM stadtwerke.customers c, pg_get_keywords() AS k(w, cc, b, cd, bd)", "allowed"),
         // ...nor hide which result column is which.
         ("wasser", "SELECT (SELECT iban FROM stadtwerke.customers LIMIT 1), k.* FROM upper('x') k", refused),
         ("wasser", "SELECT phone FROM stadtwerke.customers UNION ALL SELECT * FROM upper('x')", refused),
