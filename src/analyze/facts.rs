@@ -234,6 +234,19 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The prepared statement or cursor a statement creates, runs or removes.
+    pub fn object_name(&self) -> Option<&str> {
+        match self {
+            Kind::Declare { name }
+            | Kind::Fetch { name }
+            | Kind::Move { name }
+            | Kind::Prepare { name }
+            | Kind::Execute { name } => Some(name),
+            Kind::ClosePortal { name } | Kind::Deallocate { name } => name.as_deref(),
+            _ => None,
+        }
+    }
+
     /// COMMIT, ROLLBACK and ROLLBACK TO may undo SET (LOCAL) search_path of the transaction block.
     pub fn may_revert_settings(&self) -> bool {
         matches!(

@@ -295,6 +295,10 @@ fn parse_move(sig: &[SigItem]) -> Option<String> {
     }
 }
 
+/// Names of prepared statements and portals the proxy keeps for its stand-ins of refused messages:
+/// a client may not create, run or remove one, in SQL or in the extended protocol.
+pub const RESERVED_PREFIX: &str = "unscharf_";
+
 /// Statements that run code (DO, CALL): refused as unsupported before parsing.
 const NEVER_PARSED: &[&str] = &["do", "call"];
 
@@ -328,6 +332,9 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         }
         if matches!(ours.first(), Some(SigItem::Word(w)) if w == "move") {
             let name = parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
+            if name.starts_with(RESERVED_PREFIX) {
+                return unsupported(format!("names starting with {RESERVED_PREFIX} are reserved (`{name}`)"));
+            }
             let mut facts = StatementFacts::new(Kind::Move { name });
             facts.statement = lexer::normalize(text)?.text;
             statements.push(std::sync::Arc::new(facts));
@@ -384,6 +391,9 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
             }
         }
         facts.statement = lexer::normalize(text)?.text;
+        if let Some(name) = facts.kind.object_name().filter(|n| n.starts_with(RESERVED_PREFIX)) {
+            return unsupported(format!("names starting with {RESERVED_PREFIX} are reserved (`{name}`)"));
+        }
         statements.push(std::sync::Arc::new(facts));
     }
     Ok(Analysis {

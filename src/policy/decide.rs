@@ -529,13 +529,28 @@ fn plan_outputs(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     if all_pass {
         return Ok(None);
     }
-    if let Kind::CopyTo(crate::analyze::facts::CopyOut::Binary) = f.kind {
-        return Err(Refusal::new(
-            Reason::UnsupportedStatement,
-            "binary COPY of masked columns cannot be masked; use text or CSV format".to_owned(),
-        ));
+    use crate::analyze::facts::CopyOut;
+    match &f.kind {
+        Kind::CopyTo(CopyOut::Binary) => {
+            return Err(Refusal::new(
+                Reason::UnsupportedStatement,
+                "binary COPY of masked columns cannot be masked; use text or CSV format".to_owned(),
+            ))
+        }
+        // Postgres writes a value equal to a custom NULL string as it is, indistinguishable from
+        // NULL: every COPY would test one guess against the hidden values.
+        Kind::CopyTo(CopyOut::Text { null, .. }) if null.as_slice() != b"\\N" => return Err(custom_null()),
+        Kind::CopyTo(CopyOut::Csv { null, .. }) if !null.is_empty() => return Err(custom_null()),
+        _ => {}
     }
     Ok(Some(actions))
+}
+
+fn custom_null() -> Refusal {
+    Refusal::new(
+        Reason::UnsupportedStatement,
+        "COPY of masked columns with a NULL string of its own cannot tell values from NULLs; leave NULL at its default",
+    )
 }
 
 /// Rule 10's second line of defence: for each table OID, the protected attributes and their rules

@@ -16,16 +16,48 @@ pub struct PortalInfo {
     pub plan: Option<Arc<Plan>>,
     /// The client's result formats from Bind (empty: all text).
     pub formats: Vec<i16>,
+    /// For a Bind portal running EXECUTE or FETCH: what that name meant when the plan was made.
+    pub bound_to: Option<BoundTo>,
+}
+
+/// The prepared statement (EXECUTE) or cursor (FETCH) a portal runs by name, as judged at Bind.
+/// Postgres looks the name up only when the portal runs, so a redefinition in between must not
+/// run under the old plan.
+#[derive(Debug)]
+pub struct BoundTo {
+    pub cursor: bool,
+    pub name: String,
+    pub facts: Arc<StatementFacts>,
+}
+
+impl BoundTo {
+    /// Whether the name still means what it meant at Bind.
+    pub fn unchanged(&self, registry: &Registry) -> bool {
+        let now = match self.cursor {
+            true => registry.portal(&self.name).map(|p| p.facts.clone()),
+            false => registry.statement(&self.name),
+        };
+        now.is_some_and(|n| Arc::ptr_eq(&n, &self.facts))
+    }
 }
 
 #[derive(Debug)]
 enum Change {
-    SetStatement(String, Arc<StatementFacts>),
-    DropStatement(String),
+    SetStatement(Key, Arc<StatementFacts>),
+    DropStatement(Key),
     ClearStatements,
-    SetPortal(String, Arc<PortalInfo>),
-    DropPortal(String),
+    SetPortal(Key, Arc<PortalInfo>),
+    DropPortal(Key),
     ClearPortals,
+}
+
+/// A name as the server keys it: its first 63 bytes (NAMEDATALEN - 1). Two protocol names that
+/// differ only after that are one statement or portal to Postgres, so they must be one here too.
+type Key = Vec<u8>;
+
+fn key(name: &str) -> &[u8] {
+    let b = name.as_bytes();
+    &b[..b.len().min(63)]
 }
 
 /// Identifies the message (and statement within a simple Query) a change belongs to.
@@ -33,8 +65,8 @@ pub type Tag = (u64, u32);
 
 #[derive(Debug, Default)]
 pub struct Registry {
-    statements: HashMap<String, Arc<StatementFacts>>,
-    portals: HashMap<String, Arc<PortalInfo>>,
+    statements: HashMap<Key, Arc<StatementFacts>>,
+    portals: HashMap<Key, Arc<PortalInfo>>,
     inflight: VecDeque<(Tag, Change)>,
 }
 
@@ -44,24 +76,25 @@ pub const MAX_ENTRIES: usize = 10_000;
 impl Registry {
     pub fn set_statement(&mut self, tag: Tag, name: &str, facts: Arc<StatementFacts>) {
         self.inflight
-            .push_back((tag, Change::SetStatement(name.to_owned(), facts)));
+            .push_back((tag, Change::SetStatement(key(name).to_vec(), facts)));
     }
 
     pub fn drop_statement(&mut self, tag: Tag, name: Option<&str>) {
         let c = match name {
-            Some(n) => Change::DropStatement(n.to_owned()),
+            Some(n) => Change::DropStatement(key(n).to_vec()),
             None => Change::ClearStatements,
         };
         self.inflight.push_back((tag, c));
     }
 
     pub fn set_portal(&mut self, tag: Tag, name: &str, info: Arc<PortalInfo>) {
-        self.inflight.push_back((tag, Change::SetPortal(name.to_owned(), info)));
+        self.inflight
+            .push_back((tag, Change::SetPortal(key(name).to_vec(), info)));
     }
 
     pub fn drop_portal(&mut self, tag: Tag, name: Option<&str>) {
         let c = match name {
-            Some(n) => Change::DropPortal(n.to_owned()),
+            Some(n) => Change::DropPortal(key(n).to_vec()),
             None => Change::ClearPortals,
         };
         self.inflight.push_back((tag, c));
@@ -99,10 +132,11 @@ impl Registry {
 
     /// The statement a name will refer to when the next forwarded message runs.
     pub fn statement(&self, name: &str) -> Option<Arc<StatementFacts>> {
+        let name = key(name);
         for (_, c) in self.inflight.iter().rev() {
             match c {
-                Change::SetStatement(n, f) if n == name => return Some(f.clone()),
-                Change::DropStatement(n) if n == name => return None,
+                Change::SetStatement(n, f) if n.as_slice() == name => return Some(f.clone()),
+                Change::DropStatement(n) if n.as_slice() == name => return None,
                 Change::ClearStatements => return None,
                 _ => {}
             }
@@ -111,10 +145,11 @@ impl Registry {
     }
 
     pub fn portal(&self, name: &str) -> Option<Arc<PortalInfo>> {
+        let name = key(name);
         for (_, c) in self.inflight.iter().rev() {
             match c {
-                Change::SetPortal(n, p) if n == name => return Some(p.clone()),
-                Change::DropPortal(n) if n == name => return None,
+                Change::SetPortal(n, p) if n.as_slice() == name => return Some(p.clone()),
+                Change::DropPortal(n) if n.as_slice() == name => return None,
                 Change::ClearPortals => return None,
                 _ => {}
             }
@@ -179,6 +214,7 @@ mod tests {
             facts: facts(Kind::Query),
             plan: None,
             formats: vec![],
+            bound_to: None,
         });
         r.set_portal((7, 0), "c1", p.clone());
         r.set_portal((7, 1), "c2", p.clone());

@@ -5,7 +5,43 @@ use super::*;
 
 #[test]
 fn copy_cursors_prepare_explain() {
+    let u = "refused: unsupported_statement";
     run(&[
+        // A custom NULL string makes COPY an equality oracle on masked columns.
+        (
+            "qa",
+            "COPY stadtwerke.tickets (ticket_id, customer_no, note) TO STDOUT WITH (NULL '1001')",
+            u,
+        ),
+        (
+            "wasser",
+            "COPY stadtwerke.customers (customer_no, email) TO STDOUT WITH (FORMAT csv, NULL 'x@example.org')",
+            u,
+        ),
+        (
+            "wasser",
+            "COPY (SELECT email FROM stadtwerke.customers) TO STDOUT NULL 'a'",
+            u,
+        ),
+        (
+            "wasser",
+            "COPY stadtwerke.customers (customer_no, email) TO STDOUT",
+            "masked: email",
+        ),
+        (
+            "wasser",
+            "COPY stadtwerke.customers (customer_no, name) TO STDOUT WITH (NULL 'x')",
+            "allowed",
+        ),
+        // The proxy's stand-in names cannot be taken in SQL either.
+        ("wasser", "DECLARE unscharf_refused CURSOR WITH HOLD FOR SELECT 1", u),
+        ("wasser", "PREPARE unscharf_refused AS SELECT 1", u),
+        ("wasser", "EXECUTE unscharf_refused", u),
+        ("wasser", "FETCH ALL FROM unscharf_x", u),
+        ("wasser", "MOVE NEXT IN unscharf_refused", u),
+        ("wasser", "CLOSE unscharf_refused", u),
+        ("wasser", "DEALLOCATE unscharf_refused", u),
+        ("wasser", "PREPARE \"Unscharf_refused\" AS SELECT 1", "allowed"),
         (
             "wasser",
             "COPY stadtwerke.customers TO STDOUT",

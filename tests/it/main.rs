@@ -8,6 +8,7 @@ mod hardening;
 mod leaks;
 mod operations;
 mod policy;
+mod protocol_attacks;
 mod proxy_core;
 mod tls;
 mod tools;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::registry::{PortalInfo, Registry, Tag};
+use super::registry::{BoundTo, PortalInfo, Registry, Tag};
 use crate::analyze::facts::{CopyOut, Kind, PathChange, StatementFacts};
 use crate::analyze::{cache::AnalysisCache, AnalyzeCtx, AnalyzeError};
 use crate::audit::{Decision, Record};
@@ -28,7 +28,7 @@ mod requests;
 /// and skipping the rest of an extended-protocol batch, as if the server itself had refused it.
 pub const REFUSED_SQL: &str = "/* unscharf: statement refused by policy */ unscharf_refused";
 /// A statement and portal name no client may use, so a substituted Bind/Describe/Execute always fails.
-pub const RESERVED_PREFIX: &str = "unscharf_";
+pub use crate::analyze::RESERVED_PREFIX;
 const REFUSED_NAME: &str = "unscharf_refused";
 const PROBE_SQL: &str = "SELECT pg_catalog.current_setting('search_path')";
 
@@ -153,6 +153,21 @@ enum Pending {
 }
 
 impl Pending {
+    /// A stand-in for a refused message waits for the server's error (and, for a simple Query, the
+    /// ReadyForQuery after it); anything else means the server ran something it should not have.
+    fn awaits_refusal(&self) -> bool {
+        match self {
+            Pending::Simple { refusal, .. }
+            | Pending::Parse { refusal, .. }
+            | Pending::Bind { refusal, .. }
+            | Pending::DescribeStatement { refusal, .. }
+            | Pending::DescribePortal { refusal, .. }
+            | Pending::Execute { refusal, .. } => refusal.is_some(),
+            Pending::Refused { .. } => true,
+            _ => false,
+        }
+    }
+
     fn is_extended(&self) -> bool {
         !matches!(
             self,
@@ -191,6 +206,9 @@ pub struct Core {
     /// in the server's output buffer.
     unflushed: bool,
     guard: Option<(String, u64, Arc<Guard>)>,
+    /// The guard before the last reload or catalog refresh: statements judged just before it may
+    /// still be answering, under the rules they were judged by.
+    previous_guard: Option<Arc<Guard>>,
     scratch: Vec<u8>,
     copy_scratch: Vec<u8>,
 }
@@ -223,6 +241,7 @@ impl Core {
             copy_in: false,
             unflushed: false,
             guard: None,
+            previous_guard: None,
             scratch: Vec::new(),
             copy_scratch: Vec::new(),
         }

@@ -46,6 +46,9 @@ impl Core {
             be::ERROR_RESPONSE => return self.on_error(f, out),
             _ => {}
         }
+        if f.tag != be::READY_FOR_QUERY && self.pending.front().is_some_and(|p| p.awaits_refusal()) {
+            return Err(cut("the server answered a refused message's stand-in as if it had run"));
+        }
         let Some(head) = self.pending.front_mut() else {
             return Err(CoreError::ServerProtocol(f.tag as char));
         };
@@ -211,16 +214,25 @@ impl Core {
         self.paths = vec![now];
     }
 
+    /// Rule 10's guard for the current policy and catalog.
     fn guard(&mut self, env: &Env<'_>) -> Arc<Guard> {
+        self.refresh_guard(env);
+        self.guard.as_ref().map(|(_, _, g)| g.clone()).unwrap_or_default()
+    }
+
+    /// Builds the guard once per version of the policy and catalog, keeping the one before.
+    pub(super) fn refresh_guard(&mut self, env: &Env<'_>) {
         let fresh = matches!(&self.guard, Some((v, g, _)) if *v == env.policy.version && *g == env.catalog.generation);
         if !fresh {
             let guard = match env.policy.purposes.get(&self.id.purpose) {
                 Some(p) => Guard::build(env.policy, p, env.catalog),
                 None => Guard::default(),
             };
-            self.guard = Some((env.policy.version.clone(), env.catalog.generation, Arc::new(guard)));
+            let old = self
+                .guard
+                .replace((env.policy.version.clone(), env.catalog.generation, Arc::new(guard)));
+            self.previous_guard = old.map(|(_, _, g)| g);
         }
-        self.guard.as_ref().map(|(_, _, g)| g.clone()).unwrap_or_default()
     }
 
     /// Rule 10 check, then the client's view of a RowDescription.
@@ -243,10 +255,16 @@ impl Core {
                 )));
             }
         }
+        let previous = self.previous_guard.clone();
         for (i, fd) in fields.iter().enumerate() {
+            let action = plan.and_then(|p| p.get(i));
+            let known = |oid| env.catalog.by_oid(oid).is_some();
+            // A statement judged just before a reload answers under the rules it was judged by.
             guard
-                .check(fd.table_oid, fd.attnum, plan.and_then(|p| p.get(i)), |oid| {
-                    env.catalog.by_oid(oid).is_some()
+                .check(fd.table_oid, fd.attnum, action, known)
+                .or_else(|e| match &previous {
+                    Some(g) => g.check(fd.table_oid, fd.attnum, action, known).map_err(|_| e),
+                    None => Err(e),
                 })
                 .map_err(cut)?;
         }

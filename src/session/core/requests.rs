@@ -8,6 +8,11 @@ use crate::judge::check_array_lookups;
 impl Core {
     /// Handles one client frame. `retried` is set when the frame is handled again after a catalog refresh.
     pub fn on_client(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
+        if matches!(f.tag, fe::QUERY | fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE) {
+            // Keep rule 10's guard at the rules this message is judged by, so that after a reload
+            // its answers are checked against them (see previous_guard).
+            self.refresh_guard(env);
+        }
         self.unflushed = matches!(f.tag, fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE | fe::CLOSE)
             || (self.unflushed && !matches!(f.tag, fe::SYNC | fe::FLUSH | fe::QUERY));
         match f.tag {
@@ -77,6 +82,7 @@ impl Core {
                     facts: a.facts.clone(),
                     plan: None,
                     formats: Vec::new(),
+                    bound_to: None,
                 }),
             ),
             Kind::ClosePortal { name } => self.registry.drop_portal(tag, name.as_deref()),
@@ -275,7 +281,15 @@ impl Core {
                     refusal: Some(refusal),
                 });
             }
-            Ok((_, allowed, formats)) => {
+            Ok((facts, allowed, formats)) => {
+                let bound_to = match &facts.kind {
+                    Kind::Execute { name } | Kind::Fetch { name } => Some(BoundTo {
+                        cursor: matches!(facts.kind, Kind::Fetch { .. }),
+                        name: name.clone(),
+                        facts: allowed.facts.clone(),
+                    }),
+                    _ => None,
+                };
                 let plan = Arc::new(allowed.plan.clone());
                 self.allowed(env, out, &allowed.facts.statement, &[&allowed.plan]);
                 self.registry.set_portal(
@@ -285,6 +299,7 @@ impl Core {
                         facts: allowed.facts.clone(),
                         plan: Some(plan),
                         formats: b.result_formats.clone(),
+                        bound_to,
                     }),
                 );
                 match formats {
@@ -376,6 +391,16 @@ impl Core {
             })?;
             if let Some(r) = &env.refuse_all {
                 return Err(r.clone());
+            }
+            if let Some(b) = info.bound_to.as_ref().filter(|b| !b.unchanged(&self.registry)) {
+                let what = if b.cursor { "cursor" } else { "prepared statement" };
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    format!(
+                        "{what} {} was redefined after this portal was bound; bind it again",
+                        b.name
+                    ),
+                ));
             }
             let jcx = self.judge_ctx(env)?;
             match &info.plan {

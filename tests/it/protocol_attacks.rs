@@ -1,0 +1,201 @@
+//! Extended-protocol attacks found by red-teaming: names Postgres truncates, the proxy's stand-in
+//! names, and portals whose EXECUTE or FETCH target is redefined after Bind. None may return the
+//! masked `lab.vault.secret` in clear.
+
+use crate::harness::*;
+use crate::raw::{self, Raw};
+
+const SECRET: &[u8] = b"VAULT-SECRET";
+
+/// Sends `msgs` and returns every byte the client receives up to ReadyForQuery.
+async fn exchange(r: &mut Raw, msgs: &[Vec<u8>]) -> Vec<u8> {
+    r.send(&msgs.concat()).await;
+    r.bytes_until_ready().await
+}
+
+fn assert_hidden(bytes: &[u8], what: &str) {
+    assert!(
+        !bytes.windows(SECRET.len()).any(|w| w == SECRET),
+        "{what}: the masked value came through:\n{}",
+        String::from_utf8_lossy(bytes)
+    );
+}
+
+#[tokio::test]
+async fn names_longer_than_63_bytes_are_one_object_as_in_postgres() {
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let (n1, n2) = (format!("{}1", "b".repeat(63)), format!("{}2", "b".repeat(63)));
+    let evil = "SELECT * FROM lab.vault";
+    let mut seen = Vec::new();
+    seen.extend(exchange(&mut r, &[raw::parse(&n2, "SELECT 1", &[]), raw::sync()]).await);
+    seen.extend(exchange(&mut r, &[raw::close(b'S', &n1), raw::sync()]).await);
+    seen.extend(exchange(&mut r, &[raw::parse(&n1, evil, &[]), raw::sync()]).await);
+    let out = exchange(
+        &mut r,
+        &[raw::bind("", &n2, &[], &[]), raw::execute("", 0), raw::sync()],
+    )
+    .await;
+    assert!(
+        out.windows(4).any(|w| w == b"****"),
+        "the row comes back masked: {}",
+        String::from_utf8_lossy(&out)
+    );
+    seen.extend(out);
+    // The portal variant.
+    seen.extend(exchange(&mut r, &[raw::query("BEGIN")]).await);
+    seen.extend(
+        exchange(
+            &mut r,
+            &[
+                raw::parse("benign", "SELECT 1", &[]),
+                raw::parse("evil", evil, &[]),
+                raw::sync(),
+            ],
+        )
+        .await,
+    );
+    seen.extend(exchange(&mut r, &[raw::bind(&n2, "benign", &[], &[]), raw::sync()]).await);
+    seen.extend(
+        exchange(
+            &mut r,
+            &[raw::close(b'P', &n1), raw::bind(&n1, "evil", &[], &[]), raw::sync()],
+        )
+        .await,
+    );
+    seen.extend(exchange(&mut r, &[raw::execute(&n2, 0), raw::sync()]).await);
+    assert_hidden(&seen, "names that differ after byte 63");
+}
+
+#[tokio::test]
+async fn the_stand_in_names_cannot_be_taken_in_sql() {
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let mut seen = exchange(
+        &mut r,
+        &[raw::query(
+            "DECLARE unscharf_refused CURSOR WITH HOLD FOR SELECT * FROM lab.vault",
+        )],
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&seen).contains("reserved"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    seen.extend(exchange(&mut r, &[raw::execute("nosuchportal", 0), raw::sync()]).await);
+    seen.extend(
+        exchange(
+            &mut r,
+            &[raw::query("PREPARE unscharf_refused AS SELECT * FROM lab.vault")],
+        )
+        .await,
+    );
+    seen.extend(
+        exchange(
+            &mut r,
+            &[
+                raw::bind("", "nosuchstatement", &[], &[]),
+                raw::execute("", 0),
+                raw::sync(),
+            ],
+        )
+        .await,
+    );
+    assert_hidden(&seen, "stand-in names");
+    let events = p.audit().await;
+    assert!(
+        events.iter().filter(|e| e.decision.as_str() == "refused").count() >= 4,
+        "{events:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_portal_runs_only_what_it_was_judged_for() {
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let mut seen = exchange(&mut r, &[raw::query("BEGIN; PREPARE p AS SELECT ''::text AS x")]).await;
+    seen.extend(
+        exchange(
+            &mut r,
+            &[
+                raw::parse("s", "EXECUTE p", &[]),
+                raw::bind("port", "s", &[], &[]),
+                raw::sync(),
+            ],
+        )
+        .await,
+    );
+    seen.extend(
+        exchange(
+            &mut r,
+            &[raw::query("DEALLOCATE p; PREPARE p AS SELECT secret FROM lab.vault")],
+        )
+        .await,
+    );
+    let out = exchange(&mut r, &[raw::execute("port", 0), raw::sync()]).await;
+    assert!(
+        String::from_utf8_lossy(&out).contains("redefined"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    seen.extend(out);
+    seen.extend(exchange(&mut r, &[raw::query("ROLLBACK")]).await);
+    // The same with a cursor behind FETCH.
+    seen.extend(
+        exchange(
+            &mut r,
+            &[raw::query("BEGIN; DECLARE cur CURSOR FOR SELECT ''::text AS x")],
+        )
+        .await,
+    );
+    seen.extend(
+        exchange(
+            &mut r,
+            &[
+                raw::parse("s2", "FETCH ALL FROM cur", &[]),
+                raw::bind("port2", "s2", &[], &[]),
+                raw::sync(),
+            ],
+        )
+        .await,
+    );
+    seen.extend(
+        exchange(
+            &mut r,
+            &[raw::query(
+                "CLOSE cur; DECLARE cur CURSOR FOR SELECT secret FROM lab.vault",
+            )],
+        )
+        .await,
+    );
+    let out = exchange(&mut r, &[raw::execute("port2", 0), raw::sync()]).await;
+    assert!(
+        String::from_utf8_lossy(&out).contains("redefined"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    seen.extend(out);
+    seen.extend(exchange(&mut r, &[raw::query("ROLLBACK")]).await);
+    assert_hidden(&seen, "portals of EXECUTE and FETCH");
+    // Unchanged, the same portal runs and masks.
+    let mut ok = exchange(
+        &mut r,
+        &[raw::query("BEGIN; PREPARE q AS SELECT secret FROM lab.vault")],
+    )
+    .await;
+    ok.extend(
+        exchange(
+            &mut r,
+            &[
+                raw::parse("s3", "EXECUTE q", &[]),
+                raw::bind("port3", "s3", &[], &[]),
+                raw::execute("port3", 0),
+                raw::sync(),
+            ],
+        )
+        .await,
+    );
+    assert!(ok.windows(4).any(|w| w == b"****"), "{}", String::from_utf8_lossy(&ok));
+    assert_hidden(&ok, "an unchanged EXECUTE portal");
+}
