@@ -77,12 +77,7 @@ fn startup(data: &[u8]) {
 
 fn sql(cat: &Catalog, pol: &PolicySet, sql: &str) {
     let paths = vec![vec!["$user".to_owned(), "public".to_owned()]];
-    let ctx = AnalyzeCtx {
-        catalog: cat,
-        search_paths: &paths,
-        user: "agent_wasser",
-        revert_paths: &[],
-    };
+    let ctx = agent_ctx(cat, &paths);
     if let Ok(a) = analyze(sql, ctx) {
         let read = BTreeSet::new();
         for purpose in pol.purposes.values() {
@@ -221,6 +216,16 @@ fn random_inputs_never_panic() {
 
 /// Runs `f` on a thread with tokio's default worker stack (2 MiB), where sessions analyze statements;
 /// a stack overflow there aborts the whole proxy, so it must not happen for any input.
+/// The analysis context of the sample agent, on the given search path.
+fn agent_ctx<'a>(cat: &'a Catalog, paths: &'a [Vec<String>]) -> AnalyzeCtx<'a> {
+    AnalyzeCtx {
+        catalog: cat,
+        search_paths: paths,
+        user: "agent_wasser",
+        revert_paths: &[],
+    }
+}
+
 fn on_worker_stack(f: impl FnOnce() + Send + 'static) {
     std::thread::Builder::new()
         .stack_size(2 << 20)
@@ -267,12 +272,7 @@ fn operator_chains_do_not_exhaust_the_stack() {
     on_worker_stack(|| {
         let (cat, _) = fixture();
         let paths = vec![vec!["public".to_owned()]];
-        let ctx = AnalyzeCtx {
-            catalog: &cat,
-            search_paths: &paths,
-            user: "agent_wasser",
-            revert_paths: &[],
-        };
+        let ctx = agent_ctx(&cat, &paths);
         let long = |link: &str, n: usize| link.repeat(n);
         for (sql, want) in [
             (format!("SELECT 1{}", long("+1", 100_000)), "chain of more than"),
@@ -328,12 +328,7 @@ fn nested_recursive_ctes_stay_within_the_work_budget() {
     on_worker_stack(|| {
         let (cat, _) = fixture();
         let paths = vec![vec!["public".to_owned()]];
-        let ctx = AnalyzeCtx {
-            catalog: &cat,
-            search_paths: &paths,
-            user: "agent_wasser",
-            revert_paths: &[],
-        };
+        let ctx = agent_ctx(&cat, &paths);
         let sql = |k| format!("WITH RECURSIVE {} SELECT a FROM r{k}", cte(k));
         analyze(&sql(3), ctx).expect("three levels are fine");
         let err = analyze(&sql(20), ctx).expect_err("twenty levels").to_string();

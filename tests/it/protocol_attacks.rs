@@ -110,73 +110,48 @@ async fn the_stand_in_names_cannot_be_taken_in_sql() {
     );
 }
 
+/// Defines a target with `define`, binds a portal running `runs` against it, redefines the
+/// target with `redefine`, then executes the portal: it must be refused as redefined.
+async fn redefined_after_bind(r: &mut Raw, define: &str, runs: &str, redefine: &str) -> Vec<u8> {
+    let mut seen = exchange(r, &[raw::query(define)]).await;
+    let bind = [
+        raw::parse("s", runs, &[]),
+        raw::bind("port", "s", &[], &[]),
+        raw::sync(),
+    ];
+    seen.extend(exchange(r, &bind).await);
+    seen.extend(exchange(r, &[raw::query(redefine)]).await);
+    let out = exchange(r, &[raw::execute("port", 0), raw::sync()]).await;
+    assert!(
+        String::from_utf8_lossy(&out).contains("redefined"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    seen.extend(out);
+    seen.extend(exchange(r, &[raw::query("ROLLBACK")]).await);
+    seen
+}
+
 #[tokio::test]
 async fn a_portal_runs_only_what_it_was_judged_for() {
     let p = proxy().await;
     let mut r = Raw::lab(p.addr.port()).await;
-    let mut seen = exchange(&mut r, &[raw::query("BEGIN; PREPARE p AS SELECT ''::text AS x")]).await;
+    let mut seen = redefined_after_bind(
+        &mut r,
+        "BEGIN; PREPARE p AS SELECT ''::text AS x",
+        "EXECUTE p",
+        "DEALLOCATE p; PREPARE p AS SELECT secret FROM lab.vault",
+    )
+    .await;
     seen.extend(
-        exchange(
+        redefined_after_bind(
             &mut r,
-            &[
-                raw::parse("s", "EXECUTE p", &[]),
-                raw::bind("port", "s", &[], &[]),
-                raw::sync(),
-            ],
+            "BEGIN; DECLARE cur CURSOR FOR SELECT ''::text AS x",
+            "FETCH ALL FROM cur",
+            "CLOSE cur; DECLARE cur CURSOR FOR SELECT secret FROM lab.vault",
         )
         .await,
     );
-    seen.extend(
-        exchange(
-            &mut r,
-            &[raw::query("DEALLOCATE p; PREPARE p AS SELECT secret FROM lab.vault")],
-        )
-        .await,
-    );
-    let out = exchange(&mut r, &[raw::execute("port", 0), raw::sync()]).await;
-    assert!(
-        String::from_utf8_lossy(&out).contains("redefined"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
-    seen.extend(out);
-    seen.extend(exchange(&mut r, &[raw::query("ROLLBACK")]).await);
-    // The same with a cursor behind FETCH.
-    seen.extend(
-        exchange(
-            &mut r,
-            &[raw::query("BEGIN; DECLARE cur CURSOR FOR SELECT ''::text AS x")],
-        )
-        .await,
-    );
-    seen.extend(
-        exchange(
-            &mut r,
-            &[
-                raw::parse("s2", "FETCH ALL FROM cur", &[]),
-                raw::bind("port2", "s2", &[], &[]),
-                raw::sync(),
-            ],
-        )
-        .await,
-    );
-    seen.extend(
-        exchange(
-            &mut r,
-            &[raw::query(
-                "CLOSE cur; DECLARE cur CURSOR FOR SELECT secret FROM lab.vault",
-            )],
-        )
-        .await,
-    );
-    let out = exchange(&mut r, &[raw::execute("port2", 0), raw::sync()]).await;
-    assert!(
-        String::from_utf8_lossy(&out).contains("redefined"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
-    seen.extend(out);
-    seen.extend(exchange(&mut r, &[raw::query("ROLLBACK")]).await);
     assert_hidden(&seen, "portals of EXECUTE and FETCH");
     // Unchanged, the same portal runs and masks.
     let mut ok = exchange(
