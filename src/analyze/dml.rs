@@ -119,13 +119,14 @@ impl Analyzer<'_> {
                 let (rel, mut level) = self.dml_target(&u.table.relation, !u.table.joins.is_empty())?;
                 self.write(rel, WriteKind::Update);
                 let table = self.ctx.catalog.rel(rel).name.to_string();
-                let target_only = level.clone();
                 match &u.from {
                     None => {}
                     Some(UpdateTableFromKind::AfterSet(items)) => {
                         let from = self.range_table(items, parent)?;
                         level.entries.extend(from.entries);
                         level.merged.extend(from.merged);
+                        // RETURNING * is every column of the target, then of each FROM item.
+                        level.star.extend(from.star);
                     }
                     Some(UpdateTableFromKind::BeforeSet(_)) => return unsupported("UPDATE FROM before SET"),
                 }
@@ -134,9 +135,7 @@ impl Analyzer<'_> {
                 if let Some(w) = &u.selection {
                     self.where_clause(w, &scope)?;
                 }
-                let mut ret = scope.level.clone();
-                ret.star = target_only.star;
-                self.returning(&u.returning, ret, parent)
+                self.returning(&u.returning, scope.level.clone(), parent)
             }
             Statement::Delete(d) => {
                 if !d.tables.is_empty()
@@ -157,19 +156,18 @@ impl Analyzer<'_> {
                 };
                 let (rel, mut level) = self.dml_target(&item.relation, !item.joins.is_empty())?;
                 self.write(rel, WriteKind::Delete);
-                let target_only = level.clone();
                 if let Some(using) = &d.using {
                     let from = self.range_table(using, parent)?;
                     level.entries.extend(from.entries);
                     level.merged.extend(from.merged);
+                    // RETURNING * is every column of the target, then of each USING item.
+                    level.star.extend(from.star);
                 }
                 let scope = Scope::new(level, parent);
                 if let Some(w) = &d.selection {
                     self.where_clause(w, &scope)?;
                 }
-                let mut ret = scope.level.clone();
-                ret.star = target_only.star;
-                self.returning(&d.returning, ret, parent)
+                self.returning(&d.returning, scope.level.clone(), parent)
             }
             Statement::Merge(m) => {
                 if m.output.is_some() || !m.optimizer_hints.is_empty() {

@@ -301,6 +301,22 @@ fn blind_spots_of_the_analyzer() {
             "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3), u AS (SELECT n FROM t) SELECT * FROM u",
             "allowed",
         ),
+        // RETURNING * of UPDATE … FROM is every column of the target and of the FROM items.
+        (
+            "wasser",
+            "WITH u AS (UPDATE stadtwerke.tickets t SET status = t.status FROM stadtwerke.customers c WHERE c.customer_no = t.customer_no RETURNING *) SELECT u::text FROM u",
+            refused,
+        ),
+        (
+            "wasser",
+            "WITH u AS (UPDATE stadtwerke.tickets t SET status = t.status FROM stadtwerke.customers c WHERE c.customer_no = t.customer_no RETURNING *) SELECT x.* FROM (SELECT 1 AS phone) o, LATERAL (SELECT phone || '' AS p FROM u) x",
+            refused,
+        ),
+        (
+            "wasser",
+            "UPDATE stadtwerke.tickets t SET status = 'closed' FROM stadtwerke.customers c WHERE c.customer_no = t.customer_no RETURNING *",
+            "masked: phone, email, iban; dropped: birth_date, notes",
+        ),
         // Arrays inside ARRAY[…] are more than one lookup value.
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['{a,b,c,d,e,f,g,h,i,j,k,+49 30 1234567}'::text[]])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[$1::text[]])", refused),

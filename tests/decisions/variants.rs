@@ -92,6 +92,14 @@ fn returning_and_merge_on_a_writable_table_with_protected_columns() {
         ("DELETE FROM stadtwerke.customers WHERE phone = $1 RETURNING name", "allowed"),
         ("DELETE FROM stadtwerke.customers WHERE phone LIKE $1 RETURNING name", refused),
         (
+            "DELETE FROM stadtwerke.customers c USING stadtwerke.tickets t WHERE t.customer_no = c.customer_no RETURNING *",
+            "masked: phone, email; dropped: street, postcode, city, iban, birth_date, notes",
+        ),
+        (
+            "UPDATE stadtwerke.tickets t SET subject = 'x' FROM stadtwerke.customers c WHERE c.customer_no = t.customer_no RETURNING *",
+            "masked: phone, email; dropped: street, postcode, city, iban, birth_date, notes",
+        ),
+        (
             "MERGE INTO stadtwerke.tickets t USING (VALUES (1, 'x')) v(id, s) ON t.ticket_id = v.id WHEN MATCHED THEN UPDATE SET subject = v.s WHEN NOT MATCHED THEN INSERT (subject) VALUES (v.s)",
             "allowed",
         ),

@@ -195,3 +195,26 @@ async fn a_result_the_plan_does_not_cover_is_cut_off() {
         "{events:?}"
     );
 }
+
+#[tokio::test]
+async fn returning_star_of_update_from_covers_the_from_tables() {
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    c.batch_execute("BEGIN").await.unwrap();
+    // A CRM's update with a join: runs, and the joined customer's columns come back masked.
+    let rows = c
+        .simple_query("UPDATE stadtwerke.tickets t SET status = t.status FROM stadtwerke.customers c WHERE c.customer_no = t.customer_no RETURNING *")
+        .await
+        .unwrap();
+    let text = text_of(&rows);
+    assert!(text.contains("+** ** ****"), "{text}");
+    let mut seen = text;
+    // Through a writable CTE and a whole-row reference: refused.
+    let e = c
+        .simple_query("WITH u AS (UPDATE stadtwerke.tickets t SET status = t.status FROM stadtwerke.customers c WHERE c.customer_no = t.customer_no RETURNING *) SELECT u::text FROM u")
+        .await
+        .unwrap_err();
+    seen.push_str(&err_text(&e));
+    c.batch_execute("ROLLBACK").await.unwrap();
+    assert_no_protected(&seen, "UPDATE … FROM … RETURNING *");
+}
