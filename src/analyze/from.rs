@@ -1,5 +1,5 @@
 //! FROM items: relations and CTEs, subqueries, functions, UNNEST and joins (USING and NATURAL merge
-//! columns the way Postgres does), each seeing the items before it (LATERAL).
+//! columns the way Postgres does); functions and LATERAL subqueries see the items before them.
 
 use sqlparser::ast::{JoinConstraint, JoinOperator, TableAlias, TableFactor, TableWithJoins};
 
@@ -31,7 +31,7 @@ fn srf_columns(name: &str, alias: Option<&str>) -> Option<Vec<String>> {
 }
 
 impl Analyzer<'_> {
-    /// The FROM list: comma-separated items, each seeing the ones before it (LATERAL).
+    /// The FROM list: comma-separated items; functions and LATERAL subqueries see the ones before.
     pub(super) fn range_table(
         &mut self,
         items: &[TableWithJoins],
@@ -56,9 +56,9 @@ impl Analyzer<'_> {
             if j.global {
                 return unsupported("GLOBAL join");
             }
-            let mut visible = before.clone();
-            append(&mut visible, left.clone());
-            let right = self.table_factor(&j.relation, &visible, parent)?;
+            // A join's right side and its ON condition see only the join's own inputs; Postgres
+            // resolves any other name in the enclosing query, not in earlier FROM items.
+            let right = self.table_factor(&j.relation, &left, parent)?;
             let (constraint, kind) = match &j.join_operator {
                 JoinOperator::Join(c) | JoinOperator::Inner(c) => (c, 'i'),
                 JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (c, 'l'),
@@ -90,7 +90,7 @@ impl Analyzer<'_> {
                 }
             };
             if let JoinConstraint::On(cond) = constraint {
-                let mut both = visible.clone();
+                let mut both = left.clone();
                 append(&mut both, right.clone());
                 let scope = Scope::new(both, parent);
                 let l = self.expr(cond, &scope, Cx::new(Clause::JoinOn))?;
@@ -182,7 +182,7 @@ impl Analyzer<'_> {
                 Ok(level)
             }
             TableFactor::Derived {
-                lateral: _,
+                lateral,
                 subquery,
                 alias,
                 sample,
@@ -190,7 +190,10 @@ impl Analyzer<'_> {
                 if sample.is_some() {
                     return unsupported("TABLESAMPLE on a subquery");
                 }
-                let scope = Scope::new(before.clone(), parent);
+                // Only a LATERAL subquery sees the FROM items before it; any other resolves those
+                // names in the enclosing query, as Postgres does.
+                let visible = if *lateral { before.clone() } else { Level::default() };
+                let scope = Scope::new(visible, parent);
                 let outs = self.query(subquery, Some(&scope))?;
                 let rename: Vec<String> = alias
                     .as_ref()
@@ -330,8 +333,12 @@ impl Analyzer<'_> {
         let rename: Vec<String> = alias
             .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
             .unwrap_or_default();
-        let names = if !rename.is_empty() {
-            Some(rename)
+        // The function's own columns: known for the functions listed in srf_columns, or given by a
+        // column definition list (`AS t(a int, b text)`). Column aliases alone only rename them:
+        // Postgres keeps the unnamed rest, so trusting their count would misalign `*`.
+        let defined = alias.is_some_and(|a| !a.columns.is_empty() && a.columns.iter().all(|c| c.data_type.is_some()));
+        let names = if defined {
+            Some(rename.clone())
         } else {
             srf_columns(bare, alias_name.as_deref())
         };
@@ -353,6 +360,14 @@ impl Analyzer<'_> {
             }
             cols
         });
+        // Aliases rename those columns in order, the ordinality column included.
+        let cols = match cols {
+            Some(mut cs) if !defined => {
+                rename_cols(&mut cs, &rename)?;
+                Some(cs)
+            }
+            other => other,
+        };
         Ok(single_entry(alias_name.unwrap_or_else(|| bare.to_owned()), None, cols))
     }
 

@@ -317,6 +317,34 @@ fn blind_spots_of_the_analyzer() {
             "UPDATE stadtwerke.tickets t SET status = 'closed' FROM stadtwerke.customers c WHERE c.customer_no = t.customer_no RETURNING *",
             "masked: phone, email, iban; dropped: birth_date, notes",
         ),
+        // Column aliases rename a function's columns; they do not tell how many it has.
+        (
+            "wasser",
+            "SELECT * FROM generate_series(1,1) WITH ORDINALITY g(a,b), stadtwerke.customers c",
+            "masked: phone, email, iban; dropped: birth_date, notes",
+        ),
+        ("wasser", "SELECT * FROM generate_series(1,1) WITH ORDINALITY g1(a,b), generate_series(1,1) WITH ORDINALITY g2(a,b), generate_series(1,1) WITH ORDINALITY g3(a,b), generate_series(1,1) WITH ORDINALITY g4(a,b), generate_series(1,1) WITH ORDINALITY g5(a,b), stadtwerke.customers c, pg_get_keywords() k(w), jsonb_each('{\"x\":1}') j(k) WHERE w = 'abort' UNION ALL SELECT * FROM generate_series(1,1) WITH ORDINALITY g1(a,b), generate_series(1,1) WITH ORDINALITY g2(a,b), generate_series(1,1) WITH ORDINALITY g3(a,b), generate_series(1,1) WITH ORDINALITY g4(a,b), generate_series(1,1) WITH ORDINALITY g5(a,b), stadtwerke.customers c, pg_get_keywords() k(w), jsonb_each('{\"x\":1}') j(k) WHERE false", refused),
+        // A subquery in FROM sees earlier FROM items only with LATERAL; a JOIN's ON only its inputs.
+        (
+            "wasser",
+            "SELECT c.name, (SELECT s.v FROM (VALUES ('x','y','z','q')) w(phone,email,iban,notes), (SELECT phone||' '||email AS v) s) AS leak FROM stadtwerke.customers c",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT c.name, (SELECT count(*) FROM (VALUES ('x')) w(phone), (VALUES (1)) a(x) JOIN (VALUES (1)) b(y) ON substr(phone,1,6) = '+49 30') AS berlin FROM stadtwerke.customers c",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT c.name, t.n FROM stadtwerke.customers c, LATERAL (SELECT count(*) AS n FROM stadtwerke.tickets t WHERE t.customer_no = c.customer_no) t",
+            "allowed",
+        ),
+        (
+            "wasser",
+            "SELECT c.name, m.cubic_m FROM stadtwerke.customers c JOIN stadtwerke.meter_readings m ON m.customer_no = c.customer_no",
+            "allowed",
+        ),
         // Arrays inside ARRAY[…] are more than one lookup value.
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['{a,b,c,d,e,f,g,h,i,j,k,+49 30 1234567}'::text[]])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[$1::text[]])", refused),
