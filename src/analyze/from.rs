@@ -56,9 +56,12 @@ impl Analyzer<'_> {
             if j.global {
                 return unsupported("GLOBAL join");
             }
-            // A join's right side and its ON condition see only the join's own inputs; Postgres
-            // resolves any other name in the enclosing query, not in earlier FROM items.
-            let right = self.table_factor(&j.relation, &left, parent)?;
+            // A LATERAL right side sees the earlier FROM items and the join's left side (a plain
+            // subquery sees none of them, see table_factor); the ON condition sees only the
+            // join's own inputs.
+            let mut visible = before.clone();
+            append(&mut visible, left.clone());
+            let right = self.table_factor(&j.relation, &visible, parent)?;
             let (constraint, kind) = match &j.join_operator {
                 JoinOperator::Join(c) | JoinOperator::Inner(c) => (c, 'i'),
                 JoinOperator::Left(c) | JoinOperator::LeftOuter(c) => (c, 'l'),
@@ -236,7 +239,13 @@ impl Analyzer<'_> {
                 for (i, e) in array_exprs.iter().enumerate() {
                     let l = self.expr(e, &scope, cx)?;
                     let lineage = self.consume(vec![l], cx, "unnest()");
-                    let name = rename.get(i).cloned().unwrap_or_else(|| "unnest".into());
+                    // One array with a table alias and no column aliases: Postgres names the column
+                    // after the table alias, as for any function returning one column.
+                    let single = array_exprs.len() == 1 && rename.is_empty();
+                    let name = match (single, alias) {
+                        (true, Some(a)) => fold_ident(&a.name),
+                        _ => rename.get(i).cloned().unwrap_or_else(|| "unnest".into()),
+                    };
                     cols.push(EntryCol {
                         name,
                         lineage,
@@ -265,6 +274,9 @@ impl Analyzer<'_> {
                 match alias {
                     None => Ok(inner),
                     Some(a) => {
+                        if inner.star.iter().any(Option::is_none) {
+                            return unsupported("an aliased join over a FROM item whose columns unscharf cannot see");
+                        }
                         let outs = star_outputs(&inner.star);
                         let rename: Vec<String> = a.columns.iter().map(|c| fold_ident(&c.name)).collect();
                         Ok(single_entry(fold_ident(&a.name), None, to_entry_cols(&outs, &rename)?))

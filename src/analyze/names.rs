@@ -6,8 +6,10 @@ use sqlparser::ast::{Expr, FunctionArguments, ObjectNamePart};
 use super::fold_ident;
 
 /// The name Postgres gives an unaliased select-list expression.
+/// Where the analyzer cannot tell (Postgres's rules reach into types and functions), the name is
+/// `UNSURE`, which name resolution treats as possibly any name.
 pub(super) fn figure_colname(e: &Expr) -> String {
-    figure(e).map(|(n, _)| n).unwrap_or_else(|| "?column?".into())
+    figure(e).map(|(n, _)| n).unwrap_or_else(|| UNSURE.into())
 }
 
 /// (name, strength): 2 for names taken from columns and functions, 1 for fallbacks such as type names.
@@ -44,17 +46,14 @@ fn figure(e: &Expr) -> Option<(String, u8)> {
             }
         },
         Expr::Collate { expr, .. } | Expr::Nested(expr) => figure(expr),
-        Expr::Case { .. } => Some(("case".into(), 1)),
+        // Postgres names a CASE after its ELSE branch when that has a name of its own.
+        Expr::Case { else_result, .. } => match else_result.as_deref().and_then(figure) {
+            Some((n, 2)) => Some((n, 2)),
+            _ => Some(("case".into(), 1)),
+        },
         Expr::Array(_) => Some(("array".into(), 2)),
         Expr::Exists { .. } => Some(("exists".into(), 2)),
-        Expr::Subquery(q) => match &*q.body {
-            sqlparser::ast::SetExpr::Select(s) => s.projection.first().and_then(|item| match item {
-                sqlparser::ast::SelectItem::UnnamedExpr(e) => figure(e),
-                sqlparser::ast::SelectItem::ExprWithAlias { alias, .. } => Some((fold_ident(alias), 2)),
-                _ => None,
-            }),
-            _ => None,
-        },
+        Expr::Subquery(q) => subquery_name(&q.body),
         Expr::Extract { .. } => Some(("extract".into(), 2)),
         Expr::Substring { .. } => Some(("substring".into(), 2)),
         Expr::Trim { .. } => Some(("btrim".into(), 2)),
@@ -68,6 +67,26 @@ fn figure(e: &Expr) -> Option<(String, u8)> {
         _ => None,
     }
 }
+
+/// A scalar subquery is named after its first output column: the first item of its (leftmost)
+/// SELECT. A `*` there names it after a column only the analysis knows; that is `Unsure`.
+fn subquery_name(body: &sqlparser::ast::SetExpr) -> Option<(String, u8)> {
+    use sqlparser::ast::{SelectItem, SetExpr};
+    match body {
+        SetExpr::Select(s) => match s.projection.first()? {
+            SelectItem::UnnamedExpr(e) => figure(e),
+            SelectItem::ExprWithAlias { alias, .. } => Some((fold_ident(alias), 2)),
+            _ => Some((UNSURE.into(), 2)),
+        },
+        SetExpr::SetOperation { left, .. } => subquery_name(left),
+        SetExpr::Query(q) => subquery_name(&q.body),
+        _ => Some((UNSURE.into(), 2)),
+    }
+}
+
+/// The name of an output whose Postgres name the analyzer cannot work out. A reference by name to
+/// it is refused (see `Analyzer::projection`), since Postgres might resolve the name to it.
+pub(super) const UNSURE: &str = "\u{0}unsure";
 
 /// Postgres names a cast column after the type's internal name (`int4` for integer).
 fn type_colname(t: &str) -> String {

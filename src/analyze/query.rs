@@ -389,9 +389,7 @@ impl Analyzer<'_> {
             GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => {
                 for e in group_items(exprs) {
                     let l = match strip_brackets(e) {
-                        sqlparser::ast::Expr::Identifier(id)
-                            if matches!(scope.column(&fold_ident(id)), Ok(Some(_))) =>
-                        {
+                        sqlparser::ast::Expr::Identifier(id) if scope.column_here(&fold_ident(id)) => {
                             self.expr(e, &scope, Cx::new(Clause::GroupBy))?
                         }
                         _ => match self.output_ref(e, &outs)? {

@@ -78,10 +78,12 @@ impl<'a> Scope<'a> {
             }
             let mut found: Option<&EntryCol> = None;
             let mut unknown = false;
+            let mut unsure: Option<&EntryCol> = None;
             for e in &level.entries {
                 match &e.cols {
                     None => unknown = true,
                     Some(cols) => {
+                        unsure = unsure.or_else(|| cols.iter().find(|c| c.name == super::names::UNSURE));
                         let mut hits = cols.iter().filter(|c| c.name == name);
                         if let Some(hit) = hits.next() {
                             if found.is_some() || hits.next().is_some() {
@@ -93,6 +95,16 @@ impl<'a> Scope<'a> {
                 }
             }
             if let Some(c) = found {
+                return Ok(Some(Found::Column(c)));
+            }
+            // A column whose name only Postgres knows may be this one: take its lineage, unless
+            // the name could as well mean something further out.
+            if let Some(c) = unsure {
+                if self.known_beyond(depth, name) {
+                    return Err(AnalyzeError::Ambiguous(format!(
+                        "{name} (possibly a subquery column whose name unscharf cannot work out)"
+                    )));
+                }
                 return Ok(Some(Found::Column(c)));
             }
             if unknown {
@@ -113,6 +125,16 @@ impl<'a> Scope<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// Whether this level's own FROM items may have a column `name` (GROUP BY looks there first,
+    /// then at the select list, and only then further out).
+    pub fn column_here(&self, name: &str) -> bool {
+        self.level.merged.iter().any(|c| c.name == name)
+            || self.level.entries.iter().any(|e| match &e.cols {
+                None => true,
+                Some(cols) => cols.iter().any(|c| c.name == name || c.name == super::names::UNSURE),
+            })
     }
 
     /// Whether `name` names a column of a level outside `depth`, or any FROM item (a whole row).

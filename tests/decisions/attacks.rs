@@ -345,6 +345,42 @@ fn blind_spots_of_the_analyzer() {
             "SELECT c.name, m.cubic_m FROM stadtwerke.customers c JOIN stadtwerke.meter_readings m ON m.customer_no = c.customer_no",
             "allowed",
         ),
+        // Names Postgres binds differently from a decoy in the outer query (sixth round).
+        (
+            "wasser",
+            "SELECT s.v || '' AS v FROM (SELECT 'x' AS phone) o, LATERAL (SELECT s.v FROM stadtwerke.customers c, stadtwerke.tickets t JOIN LATERAL (SELECT phone AS v) s ON true) s",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT DISTINCT j.phone || '' FROM (stadtwerke.customers c CROSS JOIN pg_get_keywords() k) j",
+            unsupported,
+        ),
+        (
+            "wasser",
+            "SELECT (SELECT unnest || '' FROM unnest(array[1]) u) FROM (SELECT phone AS unnest FROM stadtwerke.customers) o",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT (SELECT string_agg(phone || '', ';') FROM (SELECT (SELECT * FROM (SELECT c.phone FROM stadtwerke.customers c WHERE c.customer_no = c2.customer_no) q) FROM stadtwerke.customers c2) s) FROM (SELECT 'x' AS phone) o",
+            unsupported,
+        ),
+        (
+            "wasser",
+            "SELECT (SELECT string_agg(notes || '', ';') FROM (SELECT (SELECT c.notes FROM stadtwerke.customers c WHERE c.customer_no = c2.customer_no UNION ALL SELECT NULL WHERE false) FROM stadtwerke.customers c2) s) FROM (SELECT 'x' AS notes) o",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT (SELECT \"case\" || '' FROM (SELECT CASE WHEN true THEN 'a' ELSE o2.z END FROM (SELECT 'b' AS z) o2) s) FROM (SELECT phone AS \"case\" FROM stadtwerke.customers) o",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT (SELECT string_agg(n::text, ',') FROM (SELECT notes AS x, count(*) n FROM stadtwerke.customers GROUP BY x) g) FROM (SELECT 1 AS x) o",
+            refused,
+        ),
         // Arrays inside ARRAY[…] are more than one lookup value.
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['{a,b,c,d,e,f,g,h,i,j,k,+49 30 1234567}'::text[]])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[$1::text[]])", refused),
