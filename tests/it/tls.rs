@@ -33,6 +33,22 @@ pub fn pki(name: &str) -> Pki {
     }
 }
 
+/// A throwaway cluster that serves TLS with `server`'s certificate.
+fn tls_cluster(server: &Pki) -> unscharf::cluster::Cluster {
+    new_cluster_with(ClusterOptions {
+        settings: vec![
+            ("ssl".into(), "on".into()),
+            ("ssl_cert_file".into(), "'server.crt'".into()),
+            ("ssl_key_file".into(), "'server.key'".into()),
+        ],
+        files: vec![
+            ("server.crt".into(), server.cert_pem.clone().into_bytes()),
+            ("server.key".into(), server.key_pem.clone().into_bytes()),
+        ],
+        ..Default::default()
+    })
+}
+
 fn pki_files(p: &Pki) -> Vec<(String, String)> {
     vec![
         ("server.crt".into(), p.cert_pem.clone()),
@@ -216,18 +232,7 @@ async fn tls_require_refuses_plaintext_and_certificates_reload_on_sighup() {
 #[tokio::test]
 async fn the_upstream_leg_uses_tls_with_verification() {
     let server = pki("postgres");
-    let cluster = new_cluster_with(ClusterOptions {
-        settings: vec![
-            ("ssl".into(), "on".into()),
-            ("ssl_cert_file".into(), "'server.crt'".into()),
-            ("ssl_key_file".into(), "'server.key'".into()),
-        ],
-        files: vec![
-            ("server.crt".into(), server.cert_pem.clone().into_bytes()),
-            ("server.key".into(), server.key_pem.clone().into_bytes()),
-        ],
-        ..Default::default()
-    });
+    let cluster = tls_cluster(&server);
     let dir = std::env::temp_dir().join(format!("unscharf-upstream-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca = dir.join("pg-ca.pem");
@@ -291,18 +296,7 @@ async fn the_upstream_leg_uses_tls_with_verification() {
 #[tokio::test]
 async fn tls_on_both_legs_works_with_channel_binding_disabled() {
     let server = pki("postgres");
-    let cluster = new_cluster_with(ClusterOptions {
-        settings: vec![
-            ("ssl".into(), "on".into()),
-            ("ssl_cert_file".into(), "'server.crt'".into()),
-            ("ssl_key_file".into(), "'server.key'".into()),
-        ],
-        files: vec![
-            ("server.crt".into(), server.cert_pem.clone().into_bytes()),
-            ("server.key".into(), server.key_pem.clone().into_bytes()),
-        ],
-        ..Default::default()
-    });
+    let cluster = tls_cluster(&server);
     let proxy_pki = pki("proxy");
     let p = proxy_with(ProxyOptions {
         upstream_port: Some(cluster.port),
