@@ -227,11 +227,12 @@ impl Core {
         Ok(())
     }
 
-    /// The normalized SQL of a prepared statement, for audit records of messages that name it.
-    fn statement_text(&self, name: &str, message: &str) -> String {
-        match self.registry.statement(name) {
-            Some(facts) if !facts.statement.is_empty() => facts.statement.clone(),
-            _ => format!("({message} of prepared statement {name})"),
+    /// The normalized SQL a named statement or portal runs, for audit records of messages that
+    /// only name it; `what` when the name is unknown.
+    fn statement_text(facts: Option<&StatementFacts>, what: impl FnOnce() -> String) -> String {
+        match facts {
+            Some(f) if !f.statement.is_empty() => f.statement.clone(),
+            _ => what(),
         }
     }
 
@@ -273,7 +274,10 @@ impl Core {
         })();
         match verdict {
             Err(r) => {
-                let text = self.statement_text(b.statement, "Bind");
+                let facts = self.registry.statement(b.statement);
+                let text = Self::statement_text(facts.as_deref(), || {
+                    format!("(Bind of prepared statement {})", b.statement)
+                });
                 let refusal = self.refuse(env, out, &r, &text);
                 out.to_upstream.extend_from_slice(&encode::bind(b.portal, REFUSED_NAME));
                 self.pending.push_back(Pending::Bind {
@@ -414,10 +418,10 @@ impl Core {
         })();
         match verdict {
             Err(r) => {
-                let text = match self.registry.portal(portal) {
-                    Some(info) if !info.facts.statement.is_empty() => info.facts.statement.clone(),
-                    _ => format!("(Execute of portal {portal})"),
-                };
+                let info = self.registry.portal(portal);
+                let text = Self::statement_text(info.as_ref().map(|i| &*i.facts), || {
+                    format!("(Execute of portal {portal})")
+                });
                 let refusal = self.refuse(env, out, &r, &text);
                 out.to_upstream.extend_from_slice(&encode::execute(REFUSED_NAME));
                 self.pending.push_back(Pending::Execute {
