@@ -4,11 +4,13 @@ mod harness;
 mod raw;
 
 mod clients;
+mod differential;
 mod hardening;
 mod leaks;
 mod operations;
 mod policy;
 mod protocol_attacks;
 mod proxy_core;
+mod sqlgen;
 mod tls;
 mod tools;
