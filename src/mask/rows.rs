@@ -26,6 +26,11 @@ fn visible(plan: &[ColAction]) -> usize {
     plan.iter().filter(|a| !matches!(a, ColAction::Drop)).count()
 }
 
+/// Every column passes unchanged: only the width is checked.
+pub fn all_pass(plan: &[ColAction]) -> bool {
+    plan.iter().all(ColAction::is_pass)
+}
+
 /// Writes the rewritten DataRow (a whole frame) for `body` under `plan` to `out`.
 pub fn rewrite_data_row(
     body: &[u8],
@@ -39,6 +44,13 @@ pub fn rewrite_data_row(
             expected: plan.len(),
             got: fields.len(),
         });
+    }
+    if all_pass(plan) {
+        out.reserve(body.len() + 5);
+        out.put_u8(b'D');
+        out.put_i32(body.len() as i32 + 4);
+        out.put_slice(body);
+        return Ok(());
     }
     let start = out.len();
     out.reserve(body.len() + 16);

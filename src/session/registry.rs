@@ -20,6 +20,13 @@ pub struct PortalInfo {
     pub bound_to: Option<BoundTo>,
 }
 
+impl PortalInfo {
+    /// The statement whose rows the portal returns: for EXECUTE and FETCH, the one they run.
+    pub fn result_facts(&self) -> &StatementFacts {
+        self.bound_to.as_ref().map_or(&self.facts, |b| &b.facts)
+    }
+}
+
 /// The prepared statement (EXECUTE) or cursor (FETCH) a portal runs by name, as judged at Bind.
 /// Postgres looks the name up only when the portal runs, so a redefinition in between must not
 /// run under the old plan.

@@ -96,10 +96,21 @@ struct Result_ {
     copy: Option<CopyOut>,
 }
 
+/// The actions for a result's columns. When every column passes there is one Pass per column the
+/// analyzer expects, so a result of another width is cut off: the analyzer misread the statement,
+/// and a column it judged harmless may be another. None only when it cannot know the width.
+fn result_plan(plan: &Plan, facts: &StatementFacts) -> Option<Arc<Vec<ColAction>>> {
+    match (&plan.columns, facts.outputs.known()) {
+        (Some(columns), _) => Some(Arc::new(columns.clone())),
+        (None, Some(outputs)) => Some(Arc::new(vec![ColAction::Pass; outputs.len()])),
+        (None, None) => None,
+    }
+}
+
 impl Result_ {
     fn of(plan: &Plan, facts: &StatementFacts) -> Self {
         Result_ {
-            plan: plan.columns.clone().map(Arc::new),
+            plan: result_plan(plan, facts),
             copy: match &facts.kind {
                 Kind::CopyTo(c) => Some(c.clone()),
                 _ => None,

@@ -337,7 +337,7 @@ impl Core {
                     Ok(a) => {
                         out.to_upstream.extend_from_slice(&f.raw);
                         self.pending.push_back(Pending::DescribeStatement {
-                            plan: a.plan.columns.map(Arc::new),
+                            plan: result_plan(&a.plan, &a.facts),
                             refusal: None,
                         });
                     }
@@ -356,9 +356,9 @@ impl Core {
                 let (plan, formats) = match &portal {
                     None => (None, Vec::new()),
                     Some(p) => match &p.plan {
-                        Some(plan) => (plan.columns.clone().map(Arc::new), p.formats.clone()),
+                        Some(plan) => (result_plan(plan, p.result_facts()), p.formats.clone()),
                         None => match judged(self, &p.facts) {
-                            Ok(a) => (a.plan.columns.map(Arc::new), Vec::new()),
+                            Ok(a) => (result_plan(&a.plan, &a.facts), Vec::new()),
                             Err(r) => {
                                 let refusal = self.refuse(env, out, &r, &p.facts.statement);
                                 out.to_upstream.extend_from_slice(&describe_frame(b'P', REFUSED_NAME));

@@ -180,6 +180,58 @@ fn rule_10_cuts_off_a_protected_column_the_plan_does_not_cover() {
         .is_err());
 }
 
+/// A result whose columns all pass still has the width the analyzer expects: another width means
+/// it misread the statement, and a column it judged harmless may hold anything.
+#[test]
+fn a_result_of_another_width_is_cut_off_even_when_every_column_passes() {
+    let fx = fixture();
+    let unnamed = |n: usize| {
+        let mut b = (n as i16).to_be_bytes().to_vec();
+        for _ in 0..n {
+            b.extend_from_slice(b"x\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0");
+        }
+        up(b'T', &b)
+    };
+    let started = |sql: &str| {
+        let mut c = core();
+        c.on_client(&q(sql), &env(&fx), &mut Out::default(), false).unwrap();
+        c
+    };
+    // The width it expects passes through unchanged, rows too.
+    let mut c = started("SELECT name, city FROM stadtwerke.customers");
+    let mut out = Out::default();
+    let (t, d) = (unnamed(2), data_row(&["Anna", "Musterstadt"]));
+    c.on_upstream(&t, &env(&fx), &mut out).unwrap();
+    c.on_upstream(&d, &env(&fx), &mut out).unwrap();
+    assert_eq!(&out.to_client[..], [&t.raw[..], &d.raw[..]].concat());
+    // One column more in the description, or in a row: cut off.
+    let mut c = started("SELECT name, city FROM stadtwerke.customers");
+    let err = c.on_upstream(&unnamed(3), &env(&fx), &mut Out::default()).unwrap_err();
+    assert!(matches!(err, CoreError::CutOff(_)), "{err}");
+    let mut c = started("SELECT name, city FROM stadtwerke.customers");
+    c.on_upstream(&unnamed(2), &env(&fx), &mut Out::default()).unwrap();
+    let err = c
+        .on_upstream(
+            &data_row(&["Anna", "Musterstadt", "+49 30 1234567"]),
+            &env(&fx),
+            &mut Out::default(),
+        )
+        .unwrap_err();
+    assert!(matches!(err, CoreError::CutOff(_)), "{err}");
+    // COPY's column count is checked the same way.
+    let mut c = started("COPY (SELECT name FROM stadtwerke.customers) TO STDOUT");
+    let err = c
+        .on_upstream(&up(b'H', b"\0\0\x02\0\0\0\0"), &env(&fx), &mut Out::default())
+        .unwrap_err();
+    assert!(matches!(err, CoreError::CutOff(_)), "{err}");
+    let mut c = started("COPY (SELECT name FROM stadtwerke.customers) TO STDOUT (FORMAT binary)");
+    c.on_upstream(&up(b'H', b"\x01\0\x01\0\x01"), &env(&fx), &mut Out::default())
+        .unwrap();
+    // A width the analyzer cannot know (SHOW ALL has three columns) is not checked.
+    let mut c = started("SHOW ALL");
+    c.on_upstream(&unnamed(3), &env(&fx), &mut Out::default()).unwrap();
+}
+
 #[test]
 fn refusal_replaces_the_stand_ins_error_and_keeps_the_servers_status() {
     let fx = fixture();
