@@ -1,12 +1,17 @@
 //! Function calls: resolution against search_path (every schema a name may resolve to), arguments,
-//! aggregates' ORDER BY and FILTER, window specifications, and set_config treated as a SET.
+//! aggregates' ORDER BY and FILTER, window specifications, set_config treated as a SET, and the
+//! sequence functions treated as reads and writes of the sequence's table.
 
-use sqlparser::ast::{Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, WindowType};
+use sqlparser::ast::{
+    Expr, Function, FunctionArg, FunctionArgExpr, FunctionArgumentClause, FunctionArguments, WindowType,
+};
 
 use super::expr::{literal_string, object_parts, Cx};
 use super::facts::{Clause, Lineage, PathChange, Setting};
 use super::scope::Scope;
 use super::{AnalyzeError, Analyzer};
+use crate::catalog::RelId;
+use crate::policy::{QName, WriteKind};
 
 /// SQL value functions Postgres parses without parentheses; they read no table.
 pub(super) const VALUE_FUNCTIONS: &[&str] = &[
@@ -43,6 +48,27 @@ const SYNTAX_FUNCTIONS: &[&str] = &[
     "normalize",
 ];
 
+/// Built-in functions whose first argument names a sequence (regclass).
+const SEQUENCE_FUNCTIONS: &[&str] = &["nextval", "currval", "setval", "pg_sequence_last_value"];
+
+/// A string literal, bare or cast to regclass or text; other casts could change the name.
+fn regclass_literal(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Nested(inner) => regclass_literal(inner),
+        Expr::Cast { expr, data_type, .. } => {
+            let t = data_type.to_string().to_ascii_lowercase();
+            matches!(
+                t.as_str(),
+                "regclass" | "pg_catalog.regclass" | "text" | "pg_catalog.text"
+            )
+            .then(|| regclass_literal(expr))
+            .flatten()
+        }
+        Expr::Value(_) => literal_string(e),
+        _ => None,
+    }
+}
+
 impl Analyzer<'_> {
     pub(super) fn function(&mut self, f: &Function, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
         if f.uses_odbc_syntax || !matches!(f.parameters, FunctionArguments::None) || f.null_treatment.is_some() {
@@ -62,6 +88,14 @@ impl Analyzer<'_> {
             FunctionArguments::List(list) => {
                 if bare == "set_config" && name.len() <= 2 {
                     self.set_config(&list.args)?;
+                }
+                let builtin = self
+                    .facts
+                    .functions
+                    .last()
+                    .is_some_and(|f| f.schemas.iter().any(|s| s == "pg_catalog"));
+                if builtin && SEQUENCE_FUNCTIONS.contains(&bare.as_str()) {
+                    self.sequence(&bare, &list.args)?;
                 }
                 for a in &list.args {
                     let arg = match a {
@@ -176,6 +210,63 @@ impl Analyzer<'_> {
             name,
             via: "set_config()",
         });
+        Ok(())
+    }
+
+    /// nextval, setval, currval and pg_sequence_last_value name a sequence: it must be a literal
+    /// naming a sequence that a table owns, and the call reads (or, for nextval and setval,
+    /// writes) that table, so rules 3, 4, 5 and 8 apply to it like to the table.
+    fn sequence(&mut self, bare: &str, args: &[FunctionArg]) -> Result<(), AnalyzeError> {
+        self.literal_sensitive = true;
+        let literal = match args.first() {
+            Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => regclass_literal(e),
+            _ => None,
+        };
+        let text = literal.ok_or_else(|| {
+            AnalyzeError::Unsupported(format!("{bare}() with a sequence that is not a string literal"))
+        })?;
+        let parts = super::regclass_name(&text)
+            .ok_or_else(|| AnalyzeError::UnknownRelation(format!("sequence {}", super::shorten(&text))))?;
+        let catalog = self.ctx.catalog;
+        let unknown = || AnalyzeError::UnknownRelation(format!("sequence {}", parts.join(".")));
+        let owner = match parts.as_slice() {
+            [.., schema, name] if parts.len() <= 3 => {
+                catalog.sequence(&QName::new(schema, name)).ok_or_else(unknown)?
+            }
+            [name] => {
+                self.facts.uses_search_path = true;
+                let mut found: Option<Option<Option<RelId>>> = None;
+                for path in self.paths() {
+                    // The first relation of that name on the path, of any kind, is what regclass finds.
+                    let hit = path.iter().find_map(|s| {
+                        let q = QName::new(s, name);
+                        match catalog.lookup(&q) {
+                            Some(_) => Some(None),
+                            None => catalog.sequence(&q).map(Some),
+                        }
+                    });
+                    match found {
+                        None => found = Some(hit.flatten()),
+                        Some(prev) if prev == hit.flatten() => {}
+                        Some(_) => return Err(AnalyzeError::Ambiguous(format!("sequence {name} (qualify the name)"))),
+                    }
+                }
+                found.flatten().ok_or_else(unknown)?
+            }
+            _ => return Err(unknown()),
+        };
+        let table = owner.ok_or_else(|| {
+            AnalyzeError::Unsupported(format!(
+                "{bare}() on sequence {} that no table owns (no purpose can be granted it)",
+                parts.join(".")
+            ))
+        })?;
+        self.facts.touch(table);
+        match bare {
+            "nextval" => self.facts.writes.push((table, WriteKind::Insert)),
+            "setval" => self.facts.writes.push((table, WriteKind::Update)),
+            _ => {}
+        }
         Ok(())
     }
 

@@ -122,6 +122,46 @@ pub fn fold_ident(i: &Ident) -> String {
     s
 }
 
+/// The name in a regclass literal (`'stadtwerke.seq'`, `'"Odd"."x"'`), split and folded as Postgres's
+/// regclass input does it (SplitIdentifierString); None when Postgres would reject it.
+pub fn regclass_name(text: &str) -> Option<Vec<String>> {
+    let space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0c');
+    let mut rest = text.trim_start_matches(space);
+    let mut parts = Vec::new();
+    loop {
+        let mut part = String::new();
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let mut chars = quoted.char_indices();
+            loop {
+                let (i, c) = chars.next()?;
+                if c != '"' {
+                    part.push(c);
+                } else if quoted[i + 1..].starts_with('"') {
+                    part.push('"');
+                    chars.next();
+                } else {
+                    rest = &quoted[i + 1..];
+                    break;
+                }
+            }
+        } else {
+            let end = rest.find(|c: char| c == '.' || space(c)).unwrap_or(rest.len());
+            part = rest[..end].to_ascii_lowercase();
+            rest = &rest[end..];
+        }
+        if part.is_empty() {
+            return None;
+        }
+        parts.push(fold_ident(&Ident::with_quote('"', part)));
+        rest = rest.trim_start_matches(space);
+        match rest.strip_prefix('.') {
+            Some(r) => rest = r.trim_start_matches(space),
+            None if rest.is_empty() => return Some(parts),
+            None => return None,
+        }
+    }
+}
+
 /// A fragment of SQL for a message: literals replaced by `?` (refusal details reach the audit trail).
 pub(crate) fn shorten(sql: &str) -> String {
     let mut s = lexer::normalize(sql).map(|n| n.text).unwrap_or_else(|_| "…".into());
@@ -449,5 +489,30 @@ pub fn output_names(catalog: &Catalog, q: &sqlparser::ast::Query) -> Option<Vec<
     match a.query(q, None).ok()? {
         Outputs::Known(o) => Some(o.into_iter().map(|o| o.name).collect()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::regclass_name;
+
+    #[test]
+    fn regclass_names_split_and_fold_as_postgres_does() {
+        let ok = |s: &str, want: &[&str]| {
+            assert_eq!(
+                regclass_name(s).as_deref(),
+                Some(&want.iter().map(|w| w.to_string()).collect::<Vec<_>>()[..]),
+                "{s:?}"
+            )
+        };
+        ok("zeitung.leads_seq", &["zeitung", "leads_seq"]);
+        ok("  Zeitung . Leads_Seq\t", &["zeitung", "leads_seq"]);
+        ok("\"Zeitung\".\"a.b\"", &["Zeitung", "a.b"]);
+        ok("\"say \"\"hi\"\"\"", &["say \"hi\""]);
+        ok("crm.zeitung.x", &["crm", "zeitung", "x"]);
+        ok(&"A".repeat(70), &["a".repeat(63).as_str()]);
+        for bad in ["", "  ", "a..b", "a.", ".a", "\"\"", "\"open", "a b", "a.\"b\"c"] {
+            assert_eq!(regclass_name(bad), None, "{bad:?}");
+        }
     }
 }

@@ -28,6 +28,12 @@ const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, a.attnum, a.atttypid
     WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','v','m','p','f')
       AND n.nspname !~ '^pg_toast'
     ORDER BY a.attrelid, a.attnum";
+/// Sequences with the table whose serial or identity column owns them.
+const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND d.objid = c.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i')
+    WHERE c.relkind = 'S'";
 const FUNCTIONS: &str = "SELECT DISTINCT n.nspname::text, p.proname::text
     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
 const SCHEMAS: &str = "SELECT nspname::text FROM pg_catalog.pg_namespace";
@@ -49,6 +55,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let funcs = tx.query(FUNCTIONS, &[]).await?;
     let schemas = tx.query(SCHEMAS, &[]).await?;
     let ops = tx.query(USER_OPERATORS, &[]).await?;
+    let seqs = tx.query(SEQUENCES, &[]).await?;
     tx.commit().await?;
 
     let mut columns: std::collections::HashMap<u32, Vec<Column>> = std::collections::HashMap::new();
@@ -79,6 +86,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     }
     for row in funcs {
         catalog.add_function(row.get(0), row.get(1));
+    }
+    for row in seqs {
+        let owner = row.get::<_, Option<u32>>(2).and_then(|oid| catalog.by_oid(oid));
+        catalog.add_sequence(QName::new(row.get(0), row.get(1)), owner);
     }
     catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
     Ok(catalog)

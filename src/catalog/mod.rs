@@ -77,6 +77,8 @@ pub struct Catalog {
     schemas: HashSet<String>,
     /// Operators defined outside pg_catalog (they may run user code).
     pub user_operators: HashSet<String>,
+    /// Sequences, with the table that owns each (a serial or identity column), if any.
+    sequences: HashMap<QName, Option<RelId>>,
 }
 
 impl Catalog {
@@ -94,6 +96,16 @@ impl Catalog {
         self.by_bare_name.entry(rel.name.name.clone()).or_default().push(id);
         self.relations.push(rel);
         id
+    }
+
+    pub fn add_sequence(&mut self, name: QName, owner: Option<RelId>) {
+        self.schemas.insert(name.schema.clone());
+        self.sequences.insert(name, owner);
+    }
+
+    /// A sequence by name: Some(owner) when it exists, the owner being its table, if any.
+    pub fn sequence(&self, q: &QName) -> Option<Option<RelId>> {
+        self.sequences.get(q).copied()
     }
 
     pub fn add_function(&mut self, schema: &str, name: &str) {

@@ -122,7 +122,7 @@ fn qname(name: &ObjectName) -> QName {
     }
 }
 
-fn add(catalog: &mut Catalog, name: QName, kind: RelKind, cols: Vec<(String, u32)>) {
+fn add(catalog: &mut Catalog, name: QName, kind: RelKind, cols: Vec<(String, u32)>) -> super::RelId {
     let oid = OFFLINE_OID_BASE + catalog.relations().count() as u32;
     catalog.add_relation(Relation {
         oid,
@@ -137,7 +137,36 @@ fn add(catalog: &mut Catalog, name: QName, kind: RelKind, cols: Vec<(String, u32
                 type_oid,
             })
             .collect(),
-    });
+    })
+}
+
+/// The sequences a column owns: serial and identity columns get `table_column_seq`, and a default
+/// of `nextval('name')` (how pg_dump writes serial columns) names its sequence.
+fn owned_sequences(table: &QName, c: &sqlparser::ast::ColumnDef) -> Vec<QName> {
+    let ty = c.data_type.to_string().to_ascii_lowercase();
+    let mut out = Vec::new();
+    let identity = c
+        .options
+        .iter()
+        .any(|o| o.option.to_string().to_ascii_uppercase().contains("AS IDENTITY"));
+    if matches!(ty.as_str(), "serial" | "bigserial" | "smallserial") || identity {
+        let col = crate::analyze::fold_ident(&c.name);
+        out.push(QName::new(&table.schema, &format!("{}_{col}_seq", table.name)));
+    }
+    for o in &c.options {
+        if let sqlparser::ast::ColumnOption::Default(e) = &o.option {
+            let text = e.to_string();
+            let Some(arg) = text.strip_prefix("nextval('").and_then(|t| t.split('\'').next()) else {
+                continue;
+            };
+            match crate::analyze::regclass_name(arg).as_deref() {
+                Some([name]) => out.push(QName::new(&table.schema, name)),
+                Some([schema, name]) => out.push(QName::new(schema, name)),
+                _ => {}
+            }
+        }
+    }
+    out
 }
 
 type PendingView = (QName, Vec<String>, sqlparser::ast::Query);
@@ -154,7 +183,19 @@ fn collect(catalog: &mut Catalog, stmt: Statement, views: &mut Vec<PendingView>)
                 .iter()
                 .map(|c| (crate::analyze::fold_ident(&c.name), type_oid(&c.data_type.to_string())))
                 .collect();
-            add(catalog, qname(&t.name), RelKind::Table, cols);
+            let table = qname(&t.name);
+            let id = add(catalog, table.clone(), RelKind::Table, cols);
+            for c in &t.columns {
+                for seq in owned_sequences(&table, c) {
+                    catalog.add_sequence(seq, Some(id));
+                }
+            }
+        }
+        Statement::CreateSequence { name, .. } => {
+            let q = qname(&name);
+            if catalog.sequence(&q).is_none() {
+                catalog.add_sequence(q, None);
+            }
         }
         Statement::CreateView(v) => {
             let cols = v.columns.iter().map(|c| crate::analyze::fold_ident(&c.name)).collect();

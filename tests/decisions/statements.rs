@@ -359,6 +359,41 @@ fn cross_campaign_access() {
     ]);
 }
 
+/// A sequence function reads (currval) or writes (nextval, setval) the table whose serial column
+/// owns the sequence: setval on another campaign's sequence would break its inserts.
+#[test]
+fn sequence_functions_follow_their_table() {
+    let outside = "refused: outside_purpose";
+    let unknown = "refused: unknown_relation";
+    let unsupported = "refused: unsupported_statement";
+    run(&[
+        ("wasser", "SELECT nextval('stadtwerke.tickets_ticket_id_seq')", "allowed"),
+        ("wasser", "SELECT currval('stadtwerke.meter_readings_reading_id_seq')", "allowed"),
+        ("wasser", "INSERT INTO stadtwerke.tickets (ticket_id, subject) VALUES (nextval('stadtwerke.tickets_ticket_id_seq'), 'x')", "allowed"),
+        ("wasser", "SELECT nextval(' Stadtwerke . Tickets_Ticket_Id_Seq ')", "allowed"),
+        ("wasser", "SELECT nextval('stadtwerke.tickets_ticket_id_seq'::regclass)", "allowed"),
+        ("wasser", "SELECT nextval('stadtwerke.meter_readings_reading_id_seq')", outside),
+        ("wasser", "SELECT setval('stadtwerke.meter_readings_reading_id_seq', 1)", outside),
+        ("wasser", "SELECT setval('zeitung.leads_lead_id_seq', 1)", outside),
+        ("wasser", "SELECT nextval('zeitung.subscriptions_subscription_id_seq')", outside),
+        ("wasser", "SELECT currval('zeitung.leads_lead_id_seq')", outside),
+        ("wasser", "SELECT pg_catalog.pg_sequence_last_value('zeitung.leads_lead_id_seq'::regclass)", outside),
+        ("wasser", "SELECT nextval(E'zeitung.leads_lead_id_seq')", outside),
+        ("wasser", "SELECT nextval('crm.zeitung.leads_lead_id_seq')", outside),
+        ("wasser", "SELECT nextval(' ZEITUNG.LEADS_LEAD_ID_SEQ')", outside),
+        ("wasser", "SELECT nextval('\"ZEITUNG\".leads_lead_id_seq')", unknown),
+        ("wasser", "SELECT nextval('stadtwerke.customers')", unknown),
+        ("wasser", "SELECT nextval('zeitung..leads_lead_id_seq')", unknown),
+        ("wasser", "SELECT nextval($1)", unsupported),
+        ("wasser", "SELECT nextval(name) FROM stadtwerke.customers", unsupported),
+        ("wasser", "SELECT nextval('zeitung.leads_lead_id_seq_x'::varchar(24))", unsupported),
+        ("wasser", "SELECT nextval('zeitung.' || 'leads_lead_id_seq')", unsupported),
+        ("qa", "SELECT product FROM zeitung.subscriptions WHERE currval('stadtwerke.tickets_ticket_id_seq') > 0", "refused: cross_campaign"),
+        ("zeitung", "SELECT nextval('zeitung.leads_lead_id_seq')", outside),
+        ("zeitung", "SELECT nextval('zeitung.subscriptions_subscription_id_seq')", "allowed"),
+    ]);
+}
+
 #[test]
 fn search_path_shadowing_and_session_rules() {
     let cat = catalog();

@@ -379,12 +379,16 @@ async fn check(
             sql,
             allowed: &allowed[0],
         };
-        let Some(no_params) = describe(c, cat, &case, problems).await else {
-            continue;
-        };
-        tally.described += 1;
-        if no_params {
-            perturb(c, cat, &case, &targets, tally, problems).await;
+        let before = problems.len();
+        if let Some(no_params) = describe(c, cat, &case, problems).await {
+            tally.described += 1;
+            if no_params {
+                perturb(c, cat, &case, &targets, tally, problems).await;
+            }
+        }
+        // Shown as found, for long searches.
+        for p in &problems[before..] {
+            eprintln!("{p}");
         }
     }
 }

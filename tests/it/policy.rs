@@ -529,3 +529,35 @@ async fn unknown_relations_refresh_the_catalog() {
         .await
         .unwrap();
 }
+
+/// nextval on another campaign's sequence is a write into that campaign (Postgres would allow it:
+/// the roles have USAGE on every sequence); on the purpose's own writable table it works.
+#[tokio::test]
+async fn sequence_functions_are_judged_by_their_table() {
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    let su = superuser().await;
+    let last = || async {
+        su.query_one("SELECT last_value, is_called FROM zeitung.leads_lead_id_seq", &[])
+            .await
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, bool>(1)))
+            .unwrap()
+    };
+    let before = last().await;
+    for sql in [
+        "SELECT nextval('zeitung.leads_lead_id_seq')",
+        "SELECT nextval(' Zeitung.Leads_Lead_Id_Seq ')",
+        "SELECT currval('zeitung.leads_lead_id_seq')",
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert!(err_text(&e).contains("outside_purpose"), "{sql}: {}", err_text(&e));
+        let e = c.query(sql, &[]).await.unwrap_err();
+        assert!(err_text(&e).contains("outside_purpose"), "{sql}: {}", err_text(&e));
+    }
+    assert_eq!(last().await, before, "the other campaign's sequence moved");
+    let row = c
+        .query_one("SELECT nextval('stadtwerke.tickets_ticket_id_seq')", &[])
+        .await
+        .unwrap();
+    assert!(row.get::<_, i64>(0) > 0);
+}
