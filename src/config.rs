@@ -222,6 +222,10 @@ pub struct Limits {
     /// Seconds statements in flight may run after SIGTERM before their sessions are closed.
     #[serde(default = "default_shutdown_grace")]
     pub shutdown_grace_secs: u64,
+    /// Statements per minute each login may run that look up a protected column (`lookup: true`);
+    /// 0 = unlimited. A lookup finds a caller; a stream of them would test guesses.
+    #[serde(default = "default_lookups_per_minute")]
+    pub lookups_per_minute: u32,
 }
 
 impl Default for Limits {
@@ -233,6 +237,7 @@ impl Default for Limits {
             idle_timeout_secs: 0,
             max_pipeline: default_max_pipeline(),
             shutdown_grace_secs: default_shutdown_grace(),
+            lookups_per_minute: default_lookups_per_minute(),
         }
     }
 }
@@ -288,6 +293,10 @@ fn default_max_pipeline() -> usize {
 }
 fn default_shutdown_grace() -> u64 {
     10
+}
+
+fn default_lookups_per_minute() -> u32 {
+    120
 }
 
 impl Config {

@@ -46,6 +46,7 @@ pub struct Shared {
     catalog_refresh: tokio::sync::Mutex<Instant>,
     pub tls: ArcSwap<Option<crate::tls::Acceptor>>,
     pub today: crate::clock::TodayClock,
+    pub lookups: crate::session::lookups::LookupBudget,
 }
 
 impl Shared {
@@ -74,6 +75,7 @@ impl Shared {
             catalog_refresh: tokio::sync::Mutex::new(Instant::now() - Duration::from_secs(3600)),
             tls: ArcSwap::from_pointee(tls),
             today: Default::default(),
+            lookups: Default::default(),
         })
     }
 

@@ -94,6 +94,7 @@ fn sql(cat: &Catalog, pol: &PolicySet, sql: &str) {
 }
 
 fn session(cat: &Catalog, pol: &PolicySet, cache: &AnalysisCache, data: &[u8]) {
+    let budget = unscharf::session::lookups::LookupBudget::default();
     let env = Env {
         policy: pol,
         catalog: cat,
@@ -101,6 +102,9 @@ fn session(cat: &Catalog, pol: &PolicySet, cache: &AnalysisCache, data: &[u8]) {
         today: today(),
         log_allowed: true,
         refuse_all: None,
+        lookups: &budget,
+        lookups_per_minute: 0,
+        now: std::time::Instant::now(),
     };
     let mut core = Core::new(
         Identity {

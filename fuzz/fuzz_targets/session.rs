@@ -20,6 +20,7 @@ fn fixture() -> &'static (Catalog, PolicySet, AnalysisCache) {
 
 fuzz_target!(|data: &[u8]| {
     let (catalog, policy, cache) = fixture();
+    let budget = unscharf::session::lookups::LookupBudget::default();
     let env = Env {
         policy,
         catalog,
@@ -27,6 +28,9 @@ fuzz_target!(|data: &[u8]| {
         today: unscharf::policy::Today::from_ymd_opt(2026, 11, 29).unwrap(),
         log_allowed: true,
         refuse_all: None,
+        lookups: &budget,
+        lookups_per_minute: 0,
+        now: std::time::Instant::now(),
     };
     let mut core = Core::new(
         Identity { session: 1, user: "agent_wasser".into(), client_addr: "fuzz".into(), purpose: "billing_hotline".into() },

@@ -115,6 +115,9 @@ pub struct Plan {
     /// Protected columns looked up in bound arrays (`col = ANY($n)`): the values they are tested
     /// against in all may be at most MAX_LOOKUP_VALUES, checked when the arrays are bound.
     pub bounded_params: Vec<BoundedLookup>,
+    /// Protected columns the statement looks up (`lookup: true`): such statements count against
+    /// the login's `limits.lookups_per_minute`.
+    pub lookups: Vec<String>,
 }
 
 /// One protected column's lookups that depend on bound arrays.
@@ -452,7 +455,11 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     let mut reads = names(&read_rels);
     reads.dedup();
     let mut bounded_params: Vec<BoundedLookup> = Vec::new();
+    let mut lookups = Vec::new();
     for &(col, total) in &f.looked_up {
+        if !cx.rule(memo, col).is_allow() {
+            lookups.push(cx.column_name(col));
+        }
         let params: Vec<usize> = f
             .array_lookups
             .iter()
@@ -472,6 +479,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         campaigns: names(&campaigns),
         reads,
         bounded_params,
+        lookups,
     })
 }
 

@@ -3,6 +3,7 @@
 
 pub mod core;
 pub mod errors;
+pub mod lookups;
 pub mod options;
 pub mod registry;
 pub mod startup;
@@ -193,6 +194,9 @@ fn with_env<T>(shared: &Shared, f: impl FnOnce(&Env<'_>) -> T) -> T {
         today: shared.today.today(),
         log_allowed: config.audit.log_allowed,
         refuse_all,
+        lookups: &shared.lookups,
+        lookups_per_minute: config.limits.lookups_per_minute,
+        now: std::time::Instant::now(),
     };
     f(&env)
 }

@@ -218,3 +218,53 @@ async fn returning_star_of_update_from_covers_the_from_tables() {
     c.batch_execute("ROLLBACK").await.unwrap();
     assert_no_protected(&seen, "UPDATE … FROM … RETURNING *");
 }
+
+/// Ten guesses a statement would still search a phone number's unknown digits in seconds, so each
+/// login may run `limits.lookups_per_minute` lookup statements a minute, across its sessions.
+#[tokio::test]
+async fn lookups_are_rate_limited_per_login() {
+    let p = proxy_with(ProxyOptions {
+        extra: "limits:\n  lookups_per_minute: 3\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let sql = "SELECT customer_no FROM stadtwerke.customers WHERE phone = $1";
+    let n = c.query(sql, &[&"+49 30 1234567"]).await.unwrap();
+    assert_eq!(n.len(), 1);
+    c.query(sql, &[&"+49 30 0000000"]).await.unwrap();
+    c.simple_query("SELECT name FROM stadtwerke.customers WHERE customer_no = 1001")
+        .await
+        .unwrap();
+    // A second session of the same login shares the allowance.
+    let again = wasser(&p).await;
+    again
+        .simple_query("SELECT customer_no FROM stadtwerke.customers WHERE phone = '+49 30 7654321'")
+        .await
+        .unwrap();
+    for refused in [
+        c.query(sql, &[&"+49 30 1234567"]).await.unwrap_err(),
+        again
+            .simple_query("SELECT customer_no FROM stadtwerke.customers WHERE phone IN ('+49 30 1234567')")
+            .await
+            .unwrap_err(),
+    ] {
+        assert_eq!(refused.code().map(|c| c.code()), Some("42501"), "{refused:?}");
+        assert!(
+            err_text(&refused).contains("lookups_per_minute"),
+            "{}",
+            err_text(&refused)
+        );
+    }
+    // Other statements, and other logins, carry on.
+    c.simple_query("SELECT name, phone FROM stadtwerke.customers WHERE customer_no = 1001")
+        .await
+        .unwrap();
+    let other = p.connect("agent_wasser2", "wasser2").await;
+    assert_eq!(other.query(sql, &[&"+49 30 1234567"]).await.unwrap().len(), 1);
+    let events = p.audit().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events
+        .iter()
+        .all(|e| e.reason == "protected_column" && e.user == "agent_wasser"));
+}

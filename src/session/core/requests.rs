@@ -136,7 +136,10 @@ impl Core {
                 return Err(r.clone());
             }
             let jcx = self.judge_ctx(env)?;
-            judge_all(&a, &jcx, &self.registry)
+            let allowed = judge_all(&a, &jcx, &self.registry)?;
+            let runs = a.statements.iter().zip(&allowed).filter(|(s, _)| runs_query(&s.kind));
+            self.spend_lookups(env, runs.map(|(_, a)| &a.plan))?;
+            Ok(allowed)
         });
         match verdict {
             Err(r) => {
@@ -168,6 +171,29 @@ impl Core {
         }
         self.maybe_probe(out);
         Ok(())
+    }
+
+    /// Charges the login's lookup allowance (`limits.lookups_per_minute`) for the statements that
+    /// look up protected columns; all of them or, refusing, none.
+    fn spend_lookups<'p>(&self, env: &Env<'_>, plans: impl Iterator<Item = &'p Plan>) -> Result<(), Refusal> {
+        let mut n = 0;
+        let mut column = None;
+        for p in plans {
+            if let Some(c) = p.lookups.first() {
+                n += 1;
+                column.get_or_insert(c);
+            }
+        }
+        match column {
+            Some(c) if !env.lookups.take(&self.id.user, n, env.lookups_per_minute, env.now) => Err(Refusal::new(
+                Reason::ProtectedColumn,
+                format!(
+                    "column {c} is looked up too often: {} may run {} statements a minute that look up protected columns (limits.lookups_per_minute); a lookup finds a caller, it does not test guesses",
+                    self.id.user, env.lookups_per_minute
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn reserved(name: &str) -> bool {
@@ -257,6 +283,9 @@ impl Core {
             }
             let jcx = self.judge_ctx(env)?;
             let allowed = judge_statement(&facts, &jcx, &self.registry)?;
+            if runs_query(&facts.kind) {
+                self.spend_lookups(env, std::iter::once(&allowed.plan))?;
+            }
             if !allowed.plan.bounded_params.is_empty() {
                 let values =
                     fe::bind_values(f.body()).map_err(|e| Refusal::new(Reason::UnsupportedStatement, e.to_string()))?;
@@ -469,4 +498,10 @@ fn describe_frame(target: u8, name: &str) -> Bytes {
     body.extend_from_slice(name.as_bytes());
     body.push(0);
     crate::wire::frame::frame(fe::DESCRIBE, &body).raw
+}
+
+/// Whether running the statement runs its query's WHERE (FETCH and MOVE read rows already chosen,
+/// PREPARE only names the query; EXECUTE and DECLARE count).
+fn runs_query(kind: &Kind) -> bool {
+    !matches!(kind, Kind::Fetch { .. } | Kind::Move { .. } | Kind::Prepare { .. })
 }

@@ -12,6 +12,7 @@ struct Fixture {
     policy: PolicySet,
     catalog: Catalog,
     cache: AnalysisCache,
+    lookups: crate::session::lookups::LookupBudget,
 }
 
 fn fixture() -> Fixture {
@@ -20,6 +21,7 @@ fn fixture() -> Fixture {
         policy: crate::policy::load::load_texts(&texts, Some(b"k")).unwrap(),
         catalog: from_schema_sql(include_str!("../../../sample/schema.sql"), "schema.sql").unwrap(),
         cache: AnalysisCache::new(100),
+        lookups: Default::default(),
     }
 }
 
@@ -31,6 +33,9 @@ fn env(f: &Fixture) -> Env<'_> {
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
         log_allowed: false,
         refuse_all: None,
+        lookups: &f.lookups,
+        lookups_per_minute: 3,
+        now: std::time::Instant::now(),
     }
 }
 
@@ -334,4 +339,67 @@ fn server_settings_that_change_parsing_end_the_session() {
     assert!(c
         .on_upstream(&up(b'S', b"application_name\0x\0"), &env(&fx), &mut out)
         .is_ok());
+}
+
+/// `limits.lookups_per_minute` (3 here) per login: statements and Binds that look up a protected
+/// column are counted, others are not, and a message whose lookups do not all fit is refused whole.
+#[test]
+fn lookups_of_protected_columns_are_limited_per_login() {
+    let fx = fixture();
+    let e = env(&fx);
+    let lookup = "SELECT name FROM stadtwerke.customers WHERE phone = '+49 30 1234567'";
+    let send = |c: &mut Core, f: &Frame| {
+        let mut out = Out::default();
+        c.on_client(f, &e, &mut out, false).unwrap();
+        match out.records.first() {
+            Some(r) if String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused") => {
+                assert_eq!(r.reason, "protected_column");
+                assert!(r.detail.contains("lookups_per_minute"), "{}", r.detail);
+                false
+            }
+            _ => true,
+        }
+    };
+    let mut c = core();
+    assert!(send(&mut c, &q(lookup)));
+    assert!(send(
+        &mut c,
+        &q("SELECT name FROM stadtwerke.customers WHERE customer_no = 1001")
+    ));
+    assert!(send(
+        &mut c,
+        &q("PREPARE p AS SELECT name FROM stadtwerke.customers WHERE phone = $1")
+    ));
+    assert!(
+        !send(&mut c, &q(&format!("{lookup}; {lookup}; {lookup}"))),
+        "three do not fit in two"
+    );
+    assert!(send(&mut c, &q(&format!("{lookup}; {lookup}"))));
+    assert!(!send(&mut c, &q(lookup)), "the fourth within the minute");
+    assert!(send(
+        &mut c,
+        &q("SELECT name FROM stadtwerke.customers WHERE customer_no = 1002")
+    ));
+    // Another session of the same login shares the allowance.
+    assert!(!send(&mut core(), &q(lookup)));
+    // Another login has its own, and Binds count.
+    let mut other = Core::new(
+        Identity {
+            session: 2,
+            user: "agent_wasser2".into(),
+            client_addr: "test".into(),
+            purpose: "billing_hotline".into(),
+        },
+        vec!["$user".into(), "public".into()],
+        b'I',
+    );
+    let parse = frame(b'P', b"s\0SELECT name FROM stadtwerke.customers WHERE phone = $1\0\0\0");
+    assert!(send(&mut other, &parse));
+    other.on_upstream(&up(b'1', b""), &e, &mut Out::default()).unwrap();
+    let bind = frame(b'B', b"\0s\0\0\0\0\0\0\0");
+    for _ in 0..3 {
+        assert!(send(&mut other, &bind));
+        other.on_upstream(&up(b'2', b""), &e, &mut Out::default()).unwrap();
+    }
+    assert!(!send(&mut other, &bind));
 }
