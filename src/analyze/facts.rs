@@ -92,6 +92,10 @@ impl fmt::Display for Clause {
     }
 }
 
+/// How a result column is used when it sits beside columns of unknown width: no plan can say which
+/// column is which, so it counts as used (and a protected one refuses the statement).
+pub const UNALIGNED: &str = "a result beside columns of unknown width (a function in FROM)";
+
 /// One use of a column outside a plain select-list position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Use {

@@ -512,11 +512,7 @@ impl Analyzer<'_> {
     /// known part counts as used, and a protected one refuses the statement.
     fn unaligned(&mut self, outs: Vec<Output>, clause: Clause) -> Outputs {
         let parts = outs.into_iter().map(|o| o.lineage).collect();
-        self.consume(
-            parts,
-            Cx::new(clause),
-            "a result beside columns of unknown width (a function in FROM)",
-        );
+        self.consume(parts, Cx::new(clause), super::facts::UNALIGNED);
         Outputs::Unknown
     }
 }
