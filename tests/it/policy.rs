@@ -544,15 +544,31 @@ async fn sequence_functions_are_judged_by_their_table() {
             .unwrap()
     };
     let before = last().await;
+    // Allowed first, so a cached analysis of the same shape cannot vouch for the others.
+    c.simple_query("SELECT nextval('stadtwerke.tickets_ticket_id_seq')")
+        .await
+        .unwrap();
+    c.query("SELECT nextval('stadtwerke.tickets_ticket_id_seq')", &[])
+        .await
+        .unwrap();
     for sql in [
         "SELECT nextval('zeitung.leads_lead_id_seq')",
         "SELECT nextval(' Zeitung.Leads_Lead_Id_Seq ')",
         "SELECT currval('zeitung.leads_lead_id_seq')",
     ] {
+        // outside_purpose, or cross_campaign once the session has drawn a stadtwerke number.
         let e = c.simple_query(sql).await.unwrap_err();
-        assert!(err_text(&e).contains("outside_purpose"), "{sql}: {}", err_text(&e));
+        assert!(
+            err_text(&e).starts_with("42501") && err_text(&e).contains("zeitung"),
+            "{sql}: {}",
+            err_text(&e)
+        );
         let e = c.query(sql, &[]).await.unwrap_err();
-        assert!(err_text(&e).contains("outside_purpose"), "{sql}: {}", err_text(&e));
+        assert!(
+            err_text(&e).starts_with("42501") && err_text(&e).contains("zeitung"),
+            "{sql}: {}",
+            err_text(&e)
+        );
     }
     assert_eq!(last().await, before, "the other campaign's sequence moved");
     let row = c
