@@ -229,9 +229,12 @@ impl Analyzer<'_> {
                 right,
                 ..
             } => {
-                if let Some(n) = any_values(right).filter(|_| cx.lookup && is_equality(compare_op)) {
-                    // `'{a,b,…}'` normalizes to `?` whatever its length: cache this by exact text.
+                if cx.lookup && is_equality(compare_op) {
+                    // `'{a,b,…}'` normalizes to `?` whatever its length, and whether it is a lookup
+                    // at all depends on the literal too: cache this by exact text.
                     self.literal_sensitive = true;
+                }
+                if let Some(n) = any_values(right).filter(|_| cx.lookup && is_equality(compare_op)) {
                     let l = self.expr(left, scope, ic)?;
                     if let Some(c) = l.plain_col() {
                         if let Some(p) = placeholder(right) {

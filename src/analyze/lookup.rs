@@ -51,11 +51,13 @@ pub(super) fn placeholder(e: &Expr) -> Option<usize> {
     }
 }
 
-/// Elements of an EXECUTE argument that is a literal array (`'{a,b}'`, `ARRAY['a','b']`).
+/// Elements of an EXECUTE argument that is a literal array (`'{a,b}'`, `ARRAY['a','b']`); None
+/// for anything else, nested arrays included (`ANY` scans every element of every dimension).
 pub(super) fn literal_array_len(e: &Expr) -> Option<usize> {
     match e {
         Expr::Cast { expr, .. } | Expr::Nested(expr) => literal_array_len(expr),
-        Expr::Array(a) => Some(a.elem.len()),
+        Expr::Array(a) if a.elem.iter().all(scalar_element) => Some(a.elem.len()),
+        Expr::Array(_) => None,
         Expr::Value(v) => match &v.value {
             Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => array_literal_len(s),
             _ => None,

@@ -198,6 +198,11 @@ fn where_order_group_inference() {
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY('{+49 30 1234500,+49 30 1234501,+49 30 1234502,+49 30 1234503,+49 30 1234504,+49 30 1234505,+49 30 1234506,+49 30 1234507,+49 30 1234508,+49 30 1234509,+49 30 1234510}'::text[])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['+49 30 1234500', '+49 30 1234501', '+49 30 1234502', '+49 30 1234503', '+49 30 1234504', '+49 30 1234505', '+49 30 1234506', '+49 30 1234507', '+49 30 1234508', '+49 30 1234509', '+49 30 1234510'])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY('{a,b}')", "allowed"),
+        // EXECUTE's arguments: a nested array is every element of every dimension (round 7).
+        ("wasser", "PREPARE p(text[]) AS SELECT name FROM stadtwerke.customers WHERE phone = ANY($1); EXECUTE p('{a,b}')", "allowed"),
+        ("wasser", "PREPARE p(text[]) AS SELECT name FROM stadtwerke.customers WHERE phone = ANY($1); EXECUTE p(ARRAY['a', 'b'])", "allowed"),
+        ("wasser", "PREPARE p(text[]) AS SELECT name FROM stadtwerke.customers WHERE phone = ANY($1); EXECUTE p(ARRAY['{\"+49 30 1200000\",\"+49 30 1200001\",\"+49 30 1200002\",\"+49 30 1200003\",\"+49 30 1200004\",\"+49 30 1200005\",\"+49 30 1200006\",\"+49 30 1200007\",\"+49 30 1200008\",\"+49 30 1200009\",\"+49 30 1200010\"}'::text[]])", refused),
+        ("wasser", "PREPARE p(text[]) AS SELECT name FROM stadtwerke.customers WHERE phone = ANY($1); EXECUTE p(ARRAY[ARRAY['g1', 'g2']])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone IN ('+49 30 1234500', '+49 30 1234501', '+49 30 1234502', '+49 30 1234503', '+49 30 1234504', '+49 30 1234505', '+49 30 1234506', '+49 30 1234507', '+49 30 1234508', '+49 30 1234509') OR phone = 'x'", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE customer_no IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29) AND phone = $1", "allowed"),
         // A negated lookup tells as much as the lookup, and counts the same.

@@ -4,6 +4,7 @@
 //! `statements` have one table per attack class, `variants` the cases that need policies of their own.
 
 mod attacks;
+mod cache;
 mod statements;
 mod variants;
 
