@@ -88,6 +88,10 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
             plan: own,
             facts: f.clone(),
         }),
+        Some(inner) if matches!(inner.kind, Kind::Execute { .. } | Kind::Fetch { .. }) => Err(Refusal::new(
+            Reason::UnsupportedStatement,
+            "EXECUTE or FETCH of a statement or portal that itself runs EXECUTE or FETCH: Postgres looks those names up only when it runs, so unscharf cannot know what it would return".to_owned(),
+        )),
         Some(inner) => {
             // EXECUTE and FETCH are judged by the statement they run, under today's policy.
             let mut plan = decide(&inner, &dcx)?;

@@ -10,7 +10,9 @@ const SECRET: &[u8] = b"VAULT-SECRET";
 /// Sends `msgs` and returns every byte the client receives up to ReadyForQuery.
 async fn exchange(r: &mut Raw, msgs: &[Vec<u8>]) -> Vec<u8> {
     r.send(&msgs.concat()).await;
-    r.bytes_until_ready().await
+    tokio::time::timeout(std::time::Duration::from_secs(20), r.bytes_until_ready())
+        .await
+        .unwrap_or_else(|_| panic!("no ReadyForQuery within 20 s after {} messages", msgs.len()))
 }
 
 fn assert_hidden(bytes: &[u8], what: &str) {
@@ -173,4 +175,69 @@ async fn a_portal_runs_only_what_it_was_judged_for() {
     );
     assert!(ok.windows(4).any(|w| w == b"****"), "{}", String::from_utf8_lossy(&ok));
     assert_hidden(&ok, "an unchanged EXECUTE portal");
+}
+
+/// Round 7: a Bind portal that runs `EXECUTE p` kept p's statement from Bind time, and SQL `FETCH`
+/// on it (or a portal fetching from it) was judged by that old statement while Postgres ran the
+/// new p. Such indirections are refused.
+#[tokio::test]
+async fn portals_that_run_execute_cannot_be_fetched_or_replay_old_statements() {
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let union = "SELECT secret FROM lab.vault UNION ALL SELECT secret FROM lab.vault WHERE false";
+    let mut seen = exchange(&mut r, &[raw::query("BEGIN; PREPARE p AS SELECT ''::text AS x")]).await;
+    seen.extend(
+        exchange(
+            &mut r,
+            &[
+                raw::parse("s", "EXECUTE p", &[]),
+                raw::bind("c", "s", &[], &[]),
+                raw::sync(),
+            ],
+        )
+        .await,
+    );
+    seen.extend(exchange(&mut r, &[raw::query(&format!("DEALLOCATE p; PREPARE p AS {union}"))]).await);
+    let fetched = exchange(&mut r, &[raw::query("FETCH ALL FROM c")]).await;
+    assert!(
+        String::from_utf8_lossy(&fetched).contains("itself runs EXECUTE"),
+        "{}",
+        String::from_utf8_lossy(&fetched)
+    );
+    seen.extend(fetched);
+    // A portal fetching from that portal is refused at Bind, whatever p becomes later.
+    let chained = exchange(
+        &mut r,
+        &[raw::query("ROLLBACK; BEGIN; PREPARE p AS SELECT ''::text AS x")],
+    )
+    .await;
+    seen.extend(chained);
+    seen.extend(
+        exchange(
+            &mut r,
+            &[
+                raw::parse("s", "EXECUTE p", &[]),
+                raw::bind("c", "s", &[], &[]),
+                raw::parse("s2", "FETCH ALL FROM c", &[]),
+                raw::bind("d", "s2", &[], &[]),
+                raw::sync(),
+            ],
+        )
+        .await,
+    );
+    seen.extend(exchange(&mut r, &[raw::query(&format!("DEALLOCATE p; PREPARE p AS {union}"))]).await);
+    seen.extend(exchange(&mut r, &[raw::execute("d", 0), raw::sync()]).await);
+    let bound = exchange(&mut r, &[raw::query("ROLLBACK")]).await;
+    assert!(String::from_utf8_lossy(&seen).contains("itself runs EXECUTE"));
+    seen.extend(bound);
+    // The same union, prepared and run plainly, is masked.
+    let now = exchange(&mut r, &[raw::query(&format!("PREPARE u AS {union}; EXECUTE u"))]).await;
+    assert!(
+        now.windows(4).any(|w| w == b"****"),
+        "{}",
+        String::from_utf8_lossy(&now)
+    );
+    seen.extend(now);
+    seen.extend(exchange(&mut r, &[raw::query("ROLLBACK")]).await);
+    assert_hidden(&seen, "portals running EXECUTE");
 }

@@ -69,17 +69,16 @@ impl Core {
     }
 
     /// Registry changes and search_path effects of statements that will run; `sub` numbers them within a message.
-    fn effects(&mut self, seq: u64, sub: u32, a: &Allowed) {
-        let f = &a.facts;
+    fn effects(&mut self, seq: u64, sub: u32, f: &Arc<StatementFacts>) {
         let tag: Tag = (seq, sub);
         match &f.kind {
-            Kind::Prepare { name } => self.registry.set_statement(tag, name, a.facts.clone()),
+            Kind::Prepare { name } => self.registry.set_statement(tag, name, f.clone()),
             Kind::Deallocate { name } => self.registry.drop_statement(tag, name.as_deref()),
             Kind::Declare { name } => self.registry.set_portal(
                 tag,
                 name,
                 Arc::new(PortalInfo {
-                    facts: a.facts.clone(),
+                    facts: f.clone(),
                     plan: None,
                     formats: Vec::new(),
                     bound_to: None,
@@ -139,7 +138,7 @@ impl Core {
             let allowed = judge_all(&a, &jcx, &self.registry)?;
             let runs = a.statements.iter().zip(&allowed).filter(|(s, _)| runs_query(&s.kind));
             self.spend_lookups(env, runs.map(|(_, a)| &a.plan))?;
-            Ok(allowed)
+            Ok((a, allowed))
         });
         match verdict {
             Err(r) => {
@@ -152,13 +151,15 @@ impl Core {
                     refusal: Some(refusal),
                 });
             }
-            Ok(allowed) => {
+            Ok((analysis, allowed)) => {
                 let plans: Vec<&Plan> = allowed.iter().map(|a| &a.plan).collect();
                 let plans_owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
                 self.allowed(env, out, &normalized, &plans_owned.iter().collect::<Vec<_>>());
                 let results = allowed.iter().map(|a| Result_::of(&a.plan, &a.facts)).collect();
-                for (i, a) in allowed.iter().enumerate() {
-                    self.effects(seq, i as u32, a);
+                // Effects come from the statements as written: EXECUTE and FETCH have none, even
+                // though they are judged (and their rows planned) by what they run.
+                for (i, st) in analysis.statements.iter().enumerate() {
+                    self.effects(seq, i as u32, st);
                 }
                 out.to_upstream.extend_from_slice(&f.raw);
                 self.pending.push_back(Pending::Simple {
@@ -329,7 +330,7 @@ impl Core {
                     (seq, 0),
                     b.portal,
                     Arc::new(PortalInfo {
-                        facts: allowed.facts.clone(),
+                        facts: facts.clone(),
                         plan: Some(plan),
                         formats: b.result_formats.clone(),
                         bound_to,
@@ -437,12 +438,19 @@ impl Core {
             }
             let jcx = self.judge_ctx(env)?;
             match &info.plan {
-                // A Bind portal was judged at Bind; its statement's effects happen now.
-                Some(plan) => Ok(Allowed {
-                    plan: (**plan).clone(),
-                    facts: info.facts.clone(),
-                }),
-                None => judge_statement(&info.facts, &jcx, &self.registry),
+                // A Bind portal was judged at Bind; its statement runs (and has its effects) now.
+                Some(plan) => {
+                    let result = info.bound_to.as_ref().map_or(&info.facts, |b| &b.facts).clone();
+                    Ok((
+                        Allowed {
+                            plan: (**plan).clone(),
+                            facts: result,
+                        },
+                        Some(info.facts.clone()),
+                    ))
+                }
+                // A cursor's rows: FETCH-like, no effects.
+                None => Ok((judge_statement(&info.facts, &jcx, &self.registry)?, None)),
             }
         })();
         match verdict {
@@ -459,8 +467,10 @@ impl Core {
                     refusal: Some(refusal),
                 });
             }
-            Ok(a) => {
-                self.effects(seq, 0, &a);
+            Ok((a, statement)) => {
+                if let Some(st) = &statement {
+                    self.effects(seq, 0, st);
+                }
                 out.to_upstream.extend_from_slice(&f.raw);
                 self.pending.push_back(Pending::Execute {
                     seq,
