@@ -6,10 +6,13 @@ use sqlparser::ast::{
 };
 
 use super::expr::{object_parts, Cx};
-use super::facts::{Clause, Lineage, Output, Outputs};
+use super::facts::{Clause, ColRef, Lineage, Output, Outputs};
 use super::names::figure_colname;
 use super::scope::{EntryCol, Level, Scope};
 use super::{fold_ident, unsupported, AnalyzeError, Analyzer, CteDef};
+
+/// Rounds of a recursive CTE's lineage before it is taken to carry everything (see recursive_cte).
+const MAX_RECURSIVE_ROUNDS: usize = 32;
 
 impl Analyzer<'_> {
     #[recursive::recursive]
@@ -121,7 +124,10 @@ impl Analyzer<'_> {
         };
         let seed = self.set_expr(left, parent, None)?;
         let mut cols = to_entry_cols(&seed, rename)?;
-        for _ in 0..4 {
+        // Lineage only grows from round to round (the seed arm is part of every round), so this
+        // reaches a fixpoint: a rotation of n columns needs n rounds. The analysis budget bounds
+        // the cost; past MAX_ROUNDS every column is taken to carry everything seen.
+        for _ in 0..MAX_RECURSIVE_ROUNDS {
             self.ctes.push(CteDef {
                 name: name.to_owned(),
                 cols: cols.clone(),
@@ -140,11 +146,12 @@ impl Analyzer<'_> {
                 return Ok(cols);
             }
         }
-        // Lineage that keeps growing is computed: make every column derived from all it has seen.
+        // Still growing: every column may carry any value any column has carried.
         Ok(cols.map(|cs| {
+            let all: Vec<ColRef> = cs.iter().flat_map(|c| c.lineage.cols.iter().copied()).collect();
             cs.into_iter()
                 .map(|mut c| {
-                    c.lineage.plain = false;
+                    c.lineage = Lineage::derived(all.clone());
                     c
                 })
                 .collect()

@@ -114,6 +114,10 @@ fn renames_through_ctes_subqueries_and_unions() {
         ("wasser", "SELECT phone FROM stadtwerke.customers EXCEPT SELECT '+49 30 1234567'", refused),
         ("wasser", "SELECT x FROM (SELECT phone FROM stadtwerke.customers UNION ALL SELECT name FROM stadtwerke.customers) s(x)", refused),
         ("wasser", "WITH RECURSIVE r(p) AS (SELECT phone FROM stadtwerke.customers UNION ALL SELECT p || 'x' FROM r WHERE false) SELECT p FROM r", refused),
+        // Round 7: a value that needs more rounds to reach a column than the analyzer iterated.
+        ("wasser", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 1, phone, 'x', 'x', 'x', 'x', 'x', 'x' FROM stadtwerke.customers UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 8) SELECT b FROM r", "masked: b"),
+        ("wasser", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 1, notes, 'x', 'x', 'x', 'x', 'x', 'x' FROM stadtwerke.customers UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 8) SELECT a || '' FROM r", refused),
+        ("wasser", "WITH RECURSIVE r(n, a, b) AS (SELECT 1, name, 'x' FROM stadtwerke.customers UNION ALL SELECT n + 1, b, a FROM r WHERE n < 8) SELECT a, b FROM r", "allowed"),
         ("wasser", "SELECT (SELECT lower(phone) FROM stadtwerke.customers LIMIT 1)", refused),
         ("wasser", "SELECT * FROM (SELECT birth_date FROM stadtwerke.customers) s", refused),
         ("wasser", "SELECT s.birth_date FROM (SELECT * FROM stadtwerke.customers) s", refused),
