@@ -471,6 +471,11 @@ impl Analyzer<'_> {
         scope: &Scope,
     ) -> Result<Vec<Lineage>, AnalyzeError> {
         let outs = self.query(q, Some(scope))?;
+        let first = match &outs {
+            super::facts::Outputs::Known(o) => o.first().map_or("?column?", |o| o.name.as_str()),
+            _ => super::names::UNSURE,
+        };
+        self.subquery_names.insert(super::names::query_key(q), first.to_owned());
         Ok(match outs.known() {
             Some(o) => o.iter().map(|o| o.lineage.clone()).collect(),
             None => vec![Lineage::constant()],

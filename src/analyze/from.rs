@@ -1,7 +1,9 @@
 //! FROM items: relations and CTEs, subqueries, functions, UNNEST and joins (USING and NATURAL merge
 //! columns the way Postgres does); functions and LATERAL subqueries see the items before them.
 
-use sqlparser::ast::{JoinConstraint, JoinOperator, TableAlias, TableFactor, TableWithJoins};
+use sqlparser::ast::{
+    FunctionArg, FunctionArgExpr, JoinConstraint, JoinOperator, TableAlias, TableFactor, TableWithJoins,
+};
 
 use super::expr::{object_parts, Cx};
 use super::facts::{Clause, Lineage};
@@ -80,7 +82,7 @@ impl Analyzer<'_> {
                 JoinConstraint::Natural => {
                     // Postgres joins on every shared name, including those of a function whose
                     // columns unscharf cannot see: which ones would be a guess.
-                    if left.star.iter().chain(&right.star).any(Option::is_none) {
+                    if left.star.iter().chain(&right.star).any(unseen) {
                         return unsupported("NATURAL JOIN with a FROM item whose columns unscharf cannot see");
                     }
                     let rnames: Vec<&str> = right.star.iter().flatten().map(|c| c.name.as_str()).collect();
@@ -106,6 +108,9 @@ impl Analyzer<'_> {
 
     fn join_using(&mut self, left: Level, right: Level, names: &[String], kind: char) -> Result<Level, AnalyzeError> {
         let cx = Cx::new(Clause::JoinOn);
+        if !names.is_empty() && left.star.iter().chain(&right.star).any(unseen) {
+            return unsupported("JOIN USING beside columns whose names unscharf cannot see");
+        }
         let mut merged_now = Vec::new();
         for n in names {
             let (Some(a), Some(b)) = (visible_col(&left, n)?, visible_col(&right, n)?) else {
@@ -231,13 +236,29 @@ impl Analyzer<'_> {
                 }
                 let scope = Scope::new(before.clone(), parent);
                 let cx = Cx::new(Clause::FunctionArgument);
+                // unnest(tsvector) returns three columns: only an evident array is one.
+                let mut lineages = Vec::with_capacity(array_exprs.len());
+                for e in array_exprs {
+                    lineages.push(self.expr(e, &scope, cx)?);
+                }
+                let arrays = array_exprs
+                    .iter()
+                    .zip(&lineages)
+                    .all(|(e, l)| evident_array(e) || self.array_column(l));
+                if !arrays {
+                    self.consume(lineages, cx, "unnest()");
+                    let name = alias
+                        .as_ref()
+                        .map(|a| fold_ident(&a.name))
+                        .unwrap_or_else(|| "unnest".into());
+                    return Ok(single_entry(name, None, None));
+                }
                 let mut cols = Vec::new();
                 let rename: Vec<String> = alias
                     .as_ref()
                     .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())
                     .unwrap_or_default();
-                for (i, e) in array_exprs.iter().enumerate() {
-                    let l = self.expr(e, &scope, cx)?;
+                for (i, l) in lineages.into_iter().enumerate() {
                     let lineage = self.consume(vec![l], cx, "unnest()");
                     // One array with a table alias and no column aliases: Postgres names the column
                     // after the table alias, as for any function returning one column.
@@ -351,6 +372,10 @@ impl Analyzer<'_> {
         let defined = alias.is_some_and(|a| !a.columns.is_empty() && a.columns.iter().all(|c| c.data_type.is_some()));
         let names = if defined {
             Some(rename.clone())
+        } else if bare == "unnest"
+            && !matches!(args, [FunctionArg::Unnamed(FunctionArgExpr::Expr(e))] if evident_array(e) || self.array_reference(e, &scope))
+        {
+            None
         } else {
             srf_columns(bare, alias_name.as_deref())
         };
@@ -462,5 +487,60 @@ fn visible_col(level: &Level, name: &str) -> Result<Option<EntryCol>, AnalyzeErr
     match scope.column(name)? {
         Some(Found::Column(c)) => Ok(Some(c.clone())),
         _ => Ok(None),
+    }
+}
+
+/// A part of `*` whose name unscharf cannot know: a function's unseen columns, or a column
+/// Postgres names by rules that reach into types.
+fn unseen(c: &Option<EntryCol>) -> bool {
+    c.as_ref().is_none_or(|c| c.name == super::names::UNSURE)
+}
+
+impl Analyzer<'_> {
+    /// A column reference to a column of a built-in array type.
+    fn array_reference(&self, e: &sqlparser::ast::Expr, scope: &Scope) -> bool {
+        use sqlparser::ast::Expr;
+        let found = match e {
+            Expr::Identifier(id) => scope.column(&fold_ident(id)),
+            Expr::CompoundIdentifier(ids) if ids.len() >= 2 => {
+                let parts: Vec<String> = ids.iter().map(fold_ident).collect();
+                let (name, qual) = parts.split_last().expect("two parts");
+                scope.qualified(qual, name)
+            }
+            _ => return false,
+        };
+        matches!(found, Ok(Some(Found::Column(c))) if self.array_column(&c.lineage))
+    }
+
+    /// A plain column of a built-in array type (`pg_class.reloptions`, a `text[]` column).
+    fn array_column(&self, l: &Lineage) -> bool {
+        l.plain_col().is_some_and(|c| {
+            let rel = self.ctx.catalog.rel(c.rel);
+            rel.columns
+                .get(c.col as usize)
+                .is_some_and(|col| BUILTIN_ARRAY_TYPES.contains(&col.type_oid))
+        })
+    }
+}
+
+/// OIDs of the built-in array types (pg_type rows with typcategory 'A' below FirstNormalObjectId).
+const BUILTIN_ARRAY_TYPES: &[u32] = &[
+    199, 651, 1000, 1001, 1002, 1003, 1005, 1007, 1008, 1009, 1010, 1011, 1012, 1014, 1015, 1016, 1017, 1021, 1022,
+    1028, 1034, 1040, 1041, 1115, 1182, 1183, 1185, 1187, 1231, 1270, 2951, 3807,
+];
+
+/// An expression that is an array whatever its inputs' types: `ARRAY[…]`, `ARRAY(SELECT …)` or a
+/// cast to an array type (`$1::int[]`). unnest of anything else may be of a tsvector (three columns).
+fn evident_array(e: &sqlparser::ast::Expr) -> bool {
+    use sqlparser::ast::{DataType, Expr};
+    match e {
+        Expr::Array(_) => true,
+        Expr::Nested(x) => evident_array(x),
+        Expr::Cast { data_type, .. } => matches!(data_type, DataType::Array(_)),
+        Expr::Function(f) => {
+            matches!(f.args, sqlparser::ast::FunctionArguments::Subquery(_))
+                && f.name.to_string().eq_ignore_ascii_case("array")
+        }
+        _ => false,
     }
 }

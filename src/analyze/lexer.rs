@@ -81,9 +81,17 @@ pub fn normalize(sql: &str) -> Result<Normalized, LexError> {
         }
         let text = lx.text(t);
         match t.kind {
-            Kind::Literal(_) => {
+            Kind::Literal(kind) => {
                 n.literals += 1;
-                n.text.push('?');
+                // N'…' is a bpchar cast and B'…'/X'…' are bit strings: shapes of their own, so a
+                // cached analysis of a plain string never stands in for them (their column names
+                // and types differ).
+                n.text.push_str(match kind {
+                    LiteralKind::National => "N?",
+                    LiteralKind::Bit => "B?",
+                    LiteralKind::Hex => "X?",
+                    _ => "?",
+                });
             }
             Kind::Param(_) => {
                 n.params += 1;

@@ -100,6 +100,8 @@ struct Analyzer<'a> {
     /// Expressions and queries visited so far (see MAX_WORK).
     work: usize,
     literal_sensitive: bool,
+    /// The first output name of each scalar subquery analyzed (see names::figure_colname).
+    subquery_names: std::collections::HashMap<usize, String>,
     /// Set while a top-level SELECT is analyzed: its INTO clause (which creates a table) is allowed
     /// once, so the statement can be judged for the data it copies before it is refused as DDL.
     select_into: bool,
@@ -193,6 +195,7 @@ impl<'a> Analyzer<'a> {
             depth: 0,
             work: 0,
             literal_sensitive: false,
+            subquery_names: Default::default(),
             select_into: false,
         }
     }

@@ -8,7 +8,7 @@ use sqlparser::ast::{
 use super::expr::{object_parts, Cx};
 use super::facts::{Clause, ColRef, Lineage, Output, Outputs};
 use super::names::figure_colname;
-use super::scope::{EntryCol, Level, Scope};
+use super::scope::{EntryCol, Here, Level, Scope};
 use super::{fold_ident, unsupported, AnalyzeError, Analyzer, CteDef};
 
 /// Rounds of a recursive CTE's lineage before it is taken to carry everything (see recursive_cte).
@@ -17,6 +17,17 @@ const MAX_RECURSIVE_ROUNDS: usize = 32;
 impl Analyzer<'_> {
     #[recursive::recursive]
     pub(super) fn query(&mut self, q: &Query, parent: Option<&Scope>) -> Result<Outputs, AnalyzeError> {
+        self.query_ordered(q, parent, None)
+    }
+
+    /// A query, with the ORDER BY written after its brackets when it is one (`(SELECT …) ORDER BY
+    /// x`): Postgres folds that into the query, so x sees the query's FROM clause.
+    fn query_ordered(
+        &mut self,
+        q: &Query,
+        parent: Option<&Scope>,
+        outer_order: Option<&OrderBy>,
+    ) -> Result<Outputs, AnalyzeError> {
         self.spend()?;
         self.depth += 1;
         if self.depth > super::MAX_DEPTH {
@@ -29,7 +40,11 @@ impl Analyzer<'_> {
             Some(w) => self.with(w, parent)?,
             None => 0,
         };
-        let outs = self.set_expr(&q.body, parent, q.order_by.as_ref());
+        let order_by = match (&q.order_by, outer_order) {
+            (Some(_), Some(_)) => return unsupported("two ORDER BY clauses for one query"),
+            (own, outer) => own.as_ref().or(outer),
+        };
+        let outs = self.set_expr(&q.body, parent, order_by);
         let result = outs.and_then(|outs| {
             let scope = Scope::new(Level::default(), parent);
             let cx = Cx::new(Clause::Other);
@@ -167,11 +182,7 @@ impl Analyzer<'_> {
     ) -> Result<Outputs, AnalyzeError> {
         match body {
             SetExpr::Select(s) => self.select(s, parent, order_by),
-            SetExpr::Query(q) => {
-                let outs = self.query(q, parent)?;
-                self.order_outputs(&outs, order_by, parent)?;
-                Ok(outs)
-            }
+            SetExpr::Query(q) => self.query_ordered(q, parent, order_by),
             SetExpr::SetOperation {
                 left,
                 op,
@@ -181,12 +192,24 @@ impl Analyzer<'_> {
                 let l = self.set_expr(left, parent, None)?;
                 let r = self.set_expr(right, parent, None)?;
                 let outs = self.merge_set(l, r, op, set_quantifier)?;
-                self.order_outputs(&outs, order_by, parent)?;
+                // Only output names and positions: Postgres refuses anything else here.
+                self.order_outputs(&outs, order_by, Level::default(), parent)?;
                 Ok(outs)
             }
             SetExpr::Values(v) => {
                 let outs = self.values(v, parent)?;
-                self.order_outputs(&outs, order_by, parent)?;
+                // VALUES's columns (column1, …) are visible to its ORDER BY expressions.
+                let cols = to_entry_cols(&outs, &[])?;
+                let level = Level {
+                    star: cols.iter().flatten().cloned().map(Some).collect(),
+                    entries: vec![super::scope::Entry {
+                        alias: "*VALUES*".into(),
+                        schema: None,
+                        cols,
+                    }],
+                    merged: Vec::new(),
+                };
+                self.order_outputs(&outs, order_by, level, parent)?;
                 Ok(outs)
             }
             SetExpr::Insert(stmt) | SetExpr::Update(stmt) | SetExpr::Delete(stmt) | SetExpr::Merge(stmt) => {
@@ -201,7 +224,8 @@ impl Analyzer<'_> {
                 let parts: Vec<String> = name.iter().map(fold_ident).collect();
                 let level = self.named_relation(&parts, None)?;
                 let outs = star_outputs(&level.star);
-                self.order_outputs(&outs, order_by, parent)?;
+                // `TABLE t ORDER BY x` is `SELECT * FROM t ORDER BY x`: x sees t.
+                self.order_outputs(&outs, order_by, level, parent)?;
                 Ok(outs)
             }
         }
@@ -297,13 +321,14 @@ impl Analyzer<'_> {
         &mut self,
         outs: &Outputs,
         order_by: Option<&OrderBy>,
+        level: Level,
         parent: Option<&Scope>,
     ) -> Result<(), AnalyzeError> {
         let Some(ob) = order_by else { return Ok(()) };
         let OrderByKind::Expressions(items) = &ob.kind else {
             return unsupported("ORDER BY ALL");
         };
-        let scope = Scope::new(Level::default(), parent);
+        let scope = Scope::new(level, parent);
         for item in items {
             let l = match self.output_ref(&item.expr, outs)? {
                 Some(l) => l,
@@ -344,6 +369,10 @@ impl Analyzer<'_> {
                 match (hits.next(), hits.next()) {
                     (Some(out), None) => Ok(Some(out.lineage.clone())),
                     (Some(_), Some(_)) => Err(AnalyzeError::Ambiguous(name)),
+                    // An output whose name unscharf cannot work out may be this one.
+                    _ if o.iter().any(|x| x.name == super::names::UNSURE) => Err(AnalyzeError::Ambiguous(format!(
+                        "{name} (possibly an output whose name unscharf cannot work out)"
+                    ))),
                     _ => Ok(None),
                 }
             }
@@ -395,11 +424,23 @@ impl Analyzer<'_> {
         match &s.group_by {
             GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => {
                 for e in group_items(exprs) {
-                    let l = match strip_brackets(e) {
-                        sqlparser::ast::Expr::Identifier(id) if scope.column_here(&fold_ident(id)) => {
-                            self.expr(e, &scope, Cx::new(Clause::GroupBy))?
-                        }
-                        _ => match self.output_ref(e, &outs)? {
+                    let here = match strip_brackets(e) {
+                        sqlparser::ast::Expr::Identifier(id) => scope.column_here(&fold_ident(id)),
+                        _ => Here::No,
+                    };
+                    let l = match here {
+                        Here::Yes => self.expr(e, &scope, Cx::new(Clause::GroupBy))?,
+                        // An input column unscharf cannot see, or the output of that name:
+                        // Postgres takes the input if it exists, and only unscharf cannot tell.
+                        Here::Maybe => match self.output_ref(e, &outs)? {
+                            Some(_) => {
+                                return Err(AnalyzeError::Ambiguous(format!(
+                                    "GROUP BY {e}: a FROM item's column or the output of that name"
+                                )))
+                            }
+                            None => self.expr(e, &scope, Cx::new(Clause::GroupBy))?,
+                        },
+                        Here::No => match self.output_ref(e, &outs)? {
                             Some(l) => l,
                             None => self.expr(e, &scope, Cx::new(Clause::GroupBy))?,
                         },
@@ -461,12 +502,17 @@ impl Analyzer<'_> {
                 SelectItem::UnnamedExpr(e) => {
                     let lineage = self.expr(e, scope, cx)?;
                     outs.push(Output {
-                        name: figure_colname(e),
+                        name: figure_colname(e, &self.subquery_names),
                         lineage,
                         explicit: true,
                     });
                 }
                 SelectItem::ExprWithAlias { expr, alias } => {
+                    // `SELECT 1 isnull` is the postfix operator ISNULL to Postgres, a column named
+                    // isnull to sqlparser.
+                    if alias.quote_style.is_none() && ["isnull", "notnull"].contains(&fold_ident(alias).as_str()) {
+                        return unsupported("ISNULL or NOTNULL as a column alias (Postgres reads the operator)");
+                    }
                     let lineage = self.expr(expr, scope, cx)?;
                     outs.push(Output {
                         name: fold_ident(alias),

@@ -48,6 +48,14 @@ pub(super) struct Scope<'a> {
     pub parent: Option<&'a Scope<'a>>,
 }
 
+/// Whether a level has a column of some name (see `Scope::column_here`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Here {
+    Yes,
+    No,
+    Maybe,
+}
+
 pub(super) enum Found<'s> {
     Column(&'s EntryCol),
     /// A column of a function result the analyzer cannot see; not a protected column.
@@ -79,11 +87,15 @@ impl<'a> Scope<'a> {
             let mut found: Option<&EntryCol> = None;
             let mut unknown = false;
             let mut unsure: Option<&EntryCol> = None;
+            let mut unsure_count = 0;
             for e in &level.entries {
                 match &e.cols {
                     None => unknown = true,
                     Some(cols) => {
-                        unsure = unsure.or_else(|| cols.iter().find(|c| c.name == super::names::UNSURE));
+                        for c in cols.iter().filter(|c| c.name == super::names::UNSURE) {
+                            unsure_count += 1;
+                            unsure = unsure.or(Some(c));
+                        }
                         let mut hits = cols.iter().filter(|c| c.name == name);
                         if let Some(hit) = hits.next() {
                             if found.is_some() || hits.next().is_some() {
@@ -98,7 +110,12 @@ impl<'a> Scope<'a> {
                 return Ok(Some(Found::Column(c)));
             }
             // A column whose name only Postgres knows may be this one: take its lineage, unless
-            // the name could as well mean something further out.
+            // the name could as well mean another such column, or something further out.
+            if unsure_count > 1 || (unsure.is_some() && unknown) {
+                return Err(AnalyzeError::Ambiguous(format!(
+                    "{name} (possibly one of several subquery columns whose names unscharf cannot work out)"
+                )));
+            }
             if let Some(c) = unsure {
                 if self.known_beyond(depth, name) {
                     return Err(AnalyzeError::Ambiguous(format!(
@@ -127,26 +144,42 @@ impl<'a> Scope<'a> {
         Ok(None)
     }
 
-    /// Whether this level's own FROM items may have a column `name` (GROUP BY looks there first,
-    /// then at the select list, and only then further out).
-    pub fn column_here(&self, name: &str) -> bool {
-        self.level.merged.iter().any(|c| c.name == name)
-            || self.level.entries.iter().any(|e| match &e.cols {
-                None => true,
-                Some(cols) => cols.iter().any(|c| c.name == name || c.name == super::names::UNSURE),
-            })
+    /// Whether this level's own FROM items have a column `name` (GROUP BY looks there first, then
+    /// at the select list, and only then further out): Yes, No, or Maybe (a function whose
+    /// columns unscharf cannot see, or a column whose name it cannot work out).
+    pub fn column_here(&self, name: &str) -> Here {
+        let definite = self.level.merged.iter().any(|c| c.name == name)
+            || self
+                .level
+                .entries
+                .iter()
+                .any(|e| e.cols.iter().flatten().any(|c| c.name == name));
+        if definite {
+            return Here::Yes;
+        }
+        let maybe = self.level.entries.iter().any(|e| match &e.cols {
+            None => true,
+            Some(cols) => cols.iter().any(|c| c.name == super::names::UNSURE),
+        });
+        if maybe {
+            Here::Maybe
+        } else {
+            Here::No
+        }
     }
 
-    /// Whether `name` names a column of a level outside `depth`, or any FROM item (a whole row).
+    /// Whether `name` may name a column of a level outside `depth` (one of that name, one whose
+    /// name unscharf cannot work out, or one of a function it cannot see), or any FROM item (a
+    /// whole row).
     fn known_beyond(&self, depth: usize, name: &str) -> bool {
         self.levels().enumerate().any(|(d, level)| {
             level.entries.iter().any(|e| e.alias == name)
                 || (d > depth
                     && (level.merged.iter().any(|c| c.name == name)
-                        || level
-                            .entries
-                            .iter()
-                            .any(|e| e.cols.iter().flatten().any(|c| c.name == name))))
+                        || level.entries.iter().any(|e| match &e.cols {
+                            None => true,
+                            Some(cols) => cols.iter().any(|c| c.name == name || c.name == super::names::UNSURE),
+                        })))
         })
     }
 

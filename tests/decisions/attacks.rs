@@ -373,7 +373,7 @@ fn blind_spots_of_the_analyzer() {
         (
             "wasser",
             "SELECT (SELECT string_agg(phone || '', ';') FROM (SELECT (SELECT * FROM (SELECT c.phone FROM stadtwerke.customers c WHERE c.customer_no = c2.customer_no) q) FROM stadtwerke.customers c2) s) FROM (SELECT 'x' AS phone) o",
-            unsupported,
+            "refused: protected_column",
         ),
         (
             "wasser",
@@ -395,5 +395,43 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[$1::text[]])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[$1])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['+49 30 1234567', '030 1234567'])", "allowed"),
+    ]);
+}
+
+/// Red-team round 7: output names Postgres picks and the analyzer could not (UNSURE), ORDER BY of
+/// a bracketed query, TABLE and VALUES, unnest of a tsvector, GROUP BY beside unseen columns, and
+/// recursive CTE rounds. Each once returned protected values; the `allowed` ones bind as Postgres does.
+#[test]
+fn red_team_round_7_name_resolution() {
+    run(&[
+        ("wasser", "SELECT phone FROM (SELECT 1, (SELECT * FROM (SELECT c.phone) b) FROM stadtwerke.customers c) s", "masked: phone"),
+        ("wasser", "COPY (SELECT phone, email, iban, birth_date, notes FROM (SELECT (SELECT * FROM (SELECT 1 AS k) a), (SELECT * FROM (SELECT c.phone) b), (SELECT * FROM (SELECT c.email) b), (SELECT * FROM (SELECT c.iban) b), (SELECT * FROM (SELECT c.birth_date) b), (SELECT * FROM (SELECT c.notes) b) FROM stadtwerke.customers c) s) TO STDOUT", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT phone || '' FROM pg_get_keywords() k LIMIT 1) FROM (SELECT (SELECT * FROM (SELECT c.phone) x) FROM stadtwerke.customers c) o", "refused: unsupported_statement"),
+        ("wasser", "SELECT (SELECT phone || '' FROM (SELECT 1) k) FROM (SELECT (SELECT * FROM (SELECT c.phone) x) FROM stadtwerke.customers c) o", "refused: protected_column"),
+        ("wasser", "SELECT customer_no, (SELECT * FROM (SELECT phone AS name) x) FROM stadtwerke.customers ORDER BY name", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT string_agg(n::text, ',') FROM (SELECT count(*) AS n, (SELECT * FROM (SELECT c.notes AS grp) x) FROM stadtwerke.customers c GROUP BY grp) q) FROM (SELECT 1 AS grp) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT string_agg(k::text, ',') FROM (SELECT 1 AS k, (SELECT * FROM (SELECT c.phone AS name) x) FROM stadtwerke.customers c WHERE c.customer_no = 1001 UNION ALL SELECT 2, '+49 30 1234568' ORDER BY name) q) FROM (SELECT 1 AS name) o", "refused: protected_column"),
+        ("wasser", "SELECT a.customer_no, b.phone FROM (SELECT c.customer_no, (SELECT * FROM (SELECT c.phone) x) FROM stadtwerke.customers c) a NATURAL JOIN (SELECT '+49 30 ' || lpad(n::text, 7, '0') AS phone FROM generate_series(1000000, 9999999) n) b", "refused: protected_column"),
+        ("wasser", "SELECT c7 || '' AS v FROM (SELECT * FROM (SELECT (SELECT * FROM (SELECT 'x' AS phone) q)) a JOIN (SELECT 'x' AS phone) b USING (phone), stadtwerke.customers c) s(c1,c2,c3,c4,c5,c6,c7)", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT varchar || '' FROM (SELECT 'a'::character varying) s) FROM (SELECT phone AS varchar FROM stadtwerke.customers) o", "allowed"),
+        ("wasser", "SELECT (SELECT bpchar || '' FROM (SELECT 'a'::character varying) s) FROM (SELECT phone AS bpchar FROM stadtwerke.customers) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT timestamptz::text FROM (SELECT TIMESTAMP WITH TIME ZONE '2020-01-01') s) FROM (SELECT phone AS timestamptz FROM stadtwerke.customers) o", "allowed"),
+        ("wasser", "SELECT (SELECT \"?column?\" || '' FROM (SELECT NOT EXISTS (SELECT 1)) s) FROM (SELECT phone AS \"?column?\" FROM stadtwerke.customers) o", "allowed"),
+        ("wasser", "SELECT (SELECT exists || '' FROM (SELECT NOT EXISTS (SELECT 1)) s) FROM (SELECT phone AS exists FROM stadtwerke.customers) o", "refused: unparsable"),
+        ("wasser", "SELECT (SELECT ltrim || '' FROM (SELECT trim(leading 'x' from 'xa')) s) FROM (SELECT phone AS ltrim FROM stadtwerke.customers) o", "allowed"),
+        ("wasser", "SELECT (SELECT btrim || '' FROM (SELECT trim(leading 'x' from 'xa')) s) FROM (SELECT phone AS btrim FROM stadtwerke.customers) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT substring || '' FROM (SELECT substr('abc', 1, 1)) s) FROM (SELECT phone AS substring FROM stadtwerke.customers) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT \"case\" || '' FROM (SELECT CASE WHEN true THEN 1 ELSE (SELECT 2) END) s) FROM (SELECT phone AS \"case\" FROM stadtwerke.customers) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT int4 || '' FROM (SELECT (SELECT 1)::int) s) FROM (SELECT phone AS int4 FROM stadtwerke.customers) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT isnull || '' FROM (SELECT 1 isnull) s) FROM (SELECT phone AS isnull FROM stadtwerke.customers) o", "refused: unsupported_statement"),
+        ("wasser", "SELECT (SELECT name FROM ((SELECT name FROM stadtwerke.customers) ORDER BY phone LIMIT 1) s) FROM (SELECT 1 AS phone) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT string_agg(name, ',') FROM (TABLE stadtwerke.customers ORDER BY notes || '') s) FROM (SELECT 'x' AS notes) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT string_agg(column1::text, ',') FROM (VALUES (1, (SELECT phone FROM stadtwerke.customers WHERE customer_no = 1001)), (2, '+49 30 0') ORDER BY column2 || '') v) FROM (SELECT 'x' AS column2) o", "refused: protected_column"),
+        ("wasser", "SELECT c12::text AS b, c13 || '' AS n FROM (SELECT * FROM unnest('a:1'::tsvector) u, stadtwerke.customers c, (VALUES (1, 2)) v) s(c1,c2,c3,c4,c5,c6,c7,c8,c9,c10,c11,c12,c13)", "refused: protected_column"),
+        ("wasser", "SELECT count(*) AS n, max(s.k) AS guess, s.p AS g FROM (SELECT phone AS p, NULL::int AS k FROM stadtwerke.customers UNION ALL SELECT '+49 30 ' || lpad(n::text, 7, '0'), n FROM generate_series(1000000, 9999999) n) s, pg_get_keywords() k WHERE word = 'all' GROUP BY g HAVING count(*) > 1", "refused: unsupported_statement"),
+        ("wasser", "SELECT count(*) AS n, max(s.k) AS guess, s.p AS g FROM (SELECT phone AS p, NULL::int AS k FROM stadtwerke.customers UNION ALL SELECT '+49 40 ' || lpad(n::text, 7, '0'), n FROM generate_series(5550000, 5559999) n) s, (SELECT 1) z GROUP BY g HAVING count(*) > 1", "refused: protected_column"),
+        ("wasser", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 0, '1', '2', '3', '4', '5', '6', phone FROM stadtwerke.customers UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 6) SELECT a FROM r WHERE n = 6", "masked: a"),
+        ("wasser", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 0, '1', '2', '3', '4', '5', '6', notes FROM stadtwerke.customers UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 6) SELECT a || '' FROM r WHERE n = 6", "refused: protected_column"),
+        ("qa", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 0, 1.0::numeric(6,2), 2.0::numeric(6,2), 3.0::numeric(6,2), 4.0::numeric(6,2), 5.0::numeric(6,2), 6.0::numeric(6,2), monthly_eur FROM zeitung.subscriptions UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 6) SELECT a FROM r WHERE n = 6", "masked: a"),
     ]);
 }

@@ -130,6 +130,9 @@ fn cached_analysis_agrees_with_fresh_analysis() {
             // of the same shape (the Postgres-faithful lexer's tokens) describes it correctly.
             let unreadable = matches!(fresh, Err(AnalyzeError::Differential(_) | AnalyzeError::Parse(_)));
             if looked.analysis.as_deref().ok() != fresh.as_ref().ok() && !unreadable {
+                if std::env::var("DBG").is_ok() {
+                    eprintln!("{sql}\n  cached {:?}\n  fresh  {:?}", looked.analysis, fresh);
+                }
                 mismatches.push(format!("  {sql}"));
             }
         }
