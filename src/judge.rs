@@ -92,6 +92,9 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
             Reason::UnsupportedStatement,
             "EXECUTE or FETCH of a statement or portal that itself runs EXECUTE or FETCH: Postgres looks those names up only when it runs, so unscharf cannot know what it would return".to_owned(),
         )),
+        Some(inner) if matches!(f.kind, Kind::Execute { .. }) && !same_paths(&inner, &f.paths) => {
+            Err(path_changed(&inner))
+        }
         Some(inner) => {
             // EXECUTE and FETCH are judged by the statement they run, under today's policy.
             let mut plan = decide(&inner, &dcx)?;
@@ -103,6 +106,22 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
             Ok(Allowed { plan, facts: inner })
         }
     }
+}
+
+/// Whether a prepared statement still means what it was analyzed as, with search_path now `paths`.
+pub fn same_paths(prepared: &StatementFacts, paths: &[Vec<String>]) -> bool {
+    !prepared.uses_search_path || prepared.paths == paths
+}
+
+/// The refusal for a prepared statement whose names search_path may now resolve differently.
+pub fn path_changed(prepared: &StatementFacts) -> Refusal {
+    Refusal::new(
+        Reason::UnsupportedStatement,
+        format!(
+            "search_path has changed since `{}` was prepared, and Postgres would resolve its names again; prepare it again",
+            prepared.statement
+        ),
+    )
 }
 
 /// `col = ANY($n)` on a protected column: with the arrays bound (their lengths from `len_of`, None

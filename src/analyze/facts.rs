@@ -276,6 +276,9 @@ pub struct StatementFacts {
     pub path_change: Option<PathChange>,
     /// Unqualified names were resolved against search_path (a path change invalidates cached analysis).
     pub uses_search_path: bool,
+    /// The search_path values it was analyzed under, when `uses_search_path` (and for EXECUTE):
+    /// Postgres analyzes a prepared statement again when search_path has changed since.
+    pub paths: Vec<Vec<String>>,
     /// `col = ANY($n)` lookups: (n, col). The array's length is known only once the value is bound.
     pub array_lookups: Vec<(usize, ColRef)>,
     /// Values each column is looked up against in this statement, a bound array counting as one
@@ -301,6 +304,7 @@ impl StatementFacts {
             settings: Vec::new(),
             path_change: None,
             uses_search_path: false,
+            paths: Vec::new(),
             array_lookups: Vec::new(),
             looked_up: Vec::new(),
             execute_arrays: Vec::new(),

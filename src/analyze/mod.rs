@@ -421,6 +421,9 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
             },
         )?;
         literal_sensitive |= sensitive;
+        if facts.uses_search_path || matches!(facts.kind, Kind::Execute { .. }) {
+            facts.paths = paths.clone();
+        }
         match &facts.path_change {
             Some(facts::PathChange::To(p)) if !paths.is_empty() && !paths.contains(p) => paths.push(p.clone()),
             Some(facts::PathChange::Reset | facts::PathChange::Unknown) => paths.clear(),

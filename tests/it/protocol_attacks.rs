@@ -241,3 +241,67 @@ async fn portals_that_run_execute_cannot_be_fetched_or_replay_old_statements() {
     seen.extend(exchange(&mut r, &[raw::query("ROLLBACK")]).await);
     assert_hidden(&seen, "portals running EXECUTE");
 }
+
+/// Round 7: Postgres analyzes a prepared statement again when search_path has changed since it was
+/// prepared, so an unqualified name may then mean a table of the same name elsewhere. Such an
+/// EXECUTE, Bind or Describe is refused.
+#[tokio::test]
+async fn prepared_statements_are_refused_after_search_path_changes() {
+    let su = superuser().await;
+    su.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS shadow; CREATE TABLE IF NOT EXISTS shadow.vault (id int, open text, secret text);
+         TRUNCATE shadow.vault; INSERT INTO shadow.vault VALUES (1, 'VAULT-SECRET', 'VAULT-SECRET');
+         GRANT USAGE ON SCHEMA shadow TO u_trust; GRANT SELECT ON shadow.vault TO u_trust",
+    )
+    .await
+    .unwrap();
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let mut seen = exchange(&mut r, &[raw::query("SET search_path = lab")]).await;
+    let prepared = exchange(&mut r, &[raw::query("PREPARE p AS SELECT open || '' AS o FROM vault")]).await;
+    assert!(
+        !String::from_utf8_lossy(&prepared).contains("unscharf"),
+        "{}",
+        String::from_utf8_lossy(&prepared)
+    );
+    seen.extend(prepared);
+    seen.extend(
+        exchange(
+            &mut r,
+            &[raw::parse("s", "SELECT open || '' AS o FROM vault", &[]), raw::sync()],
+        )
+        .await,
+    );
+    // Unchanged, both run.
+    let ok = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
+    assert!(
+        !String::from_utf8_lossy(&ok).contains("search_path"),
+        "{}",
+        String::from_utf8_lossy(&ok)
+    );
+    seen.extend(ok);
+    seen.extend(exchange(&mut r, &[raw::query("SET search_path = shadow, lab")]).await);
+    for msgs in [
+        vec![raw::query("EXECUTE p")],
+        vec![raw::bind("", "s", &[], &[]), raw::execute("", 0), raw::sync()],
+        vec![raw::describe(b'S', "s"), raw::sync()],
+    ] {
+        let out = exchange(&mut r, &msgs).await;
+        assert!(
+            String::from_utf8_lossy(&out).contains("search_path has changed"),
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
+        seen.extend(out);
+    }
+    // Back to the path it was prepared under, it runs again.
+    seen.extend(exchange(&mut r, &[raw::query("SET search_path = lab")]).await);
+    let again = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
+    assert!(
+        !String::from_utf8_lossy(&again).contains("search_path"),
+        "{}",
+        String::from_utf8_lossy(&again)
+    );
+    seen.extend(again);
+    assert_hidden(&seen, "a prepared statement after SET search_path");
+}

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::analyze::bound_array_len;
-use crate::judge::check_array_lookups;
+use crate::judge::{check_array_lookups, path_changed, same_paths};
 
 impl Core {
     /// Handles one client frame. `retried` is set when the frame is handled again after a catalog refresh.
@@ -282,6 +282,9 @@ impl Core {
             if let Some(r) = &env.refuse_all {
                 return Err(r.clone());
             }
+            if !same_paths(&facts, &self.paths) {
+                return Err(path_changed(&facts));
+            }
             let jcx = self.judge_ctx(env)?;
             let allowed = judge_statement(&facts, &jcx, &self.registry)?;
             if runs_query(&facts.kind) {
@@ -354,6 +357,13 @@ impl Core {
             let jcx = core.judge_ctx(env)?;
             judge_statement(facts, &jcx, &core.registry)
         };
+        // Describe of a statement analyzes it again in Postgres when search_path has changed.
+        let judged_now = |core: &Self, facts: &Arc<StatementFacts>| -> Result<Allowed, Refusal> {
+            if !same_paths(facts, &core.paths) {
+                return Err(path_changed(facts));
+            }
+            judged(core, facts)
+        };
         match target {
             fe::Target::Statement => match self.registry.statement(name) {
                 None => {
@@ -363,7 +373,7 @@ impl Core {
                         refusal: None,
                     });
                 }
-                Some(facts) => match judged(self, &facts) {
+                Some(facts) => match judged_now(self, &facts) {
                     Ok(a) => {
                         out.to_upstream.extend_from_slice(&f.raw);
                         self.pending.push_back(Pending::DescribeStatement {
