@@ -168,7 +168,8 @@ impl Shared {
         }
         let state = self.state.load_full();
         let generation = self.catalog.load().generation + 1;
-        let catalog = crate::catalog::connect_and_load(&state.config, generation).await?;
+        let fresh = crate::catalog::connect_and_load(&state.config, generation).await?;
+        let catalog = fresh.keep_ids_of(&self.catalog.load());
         self.catalog.store(Arc::new(catalog));
         *last = Instant::now();
         self.metrics.catalog_refreshes.fetch_add(1, Ordering::Relaxed);

@@ -159,6 +159,86 @@ impl Catalog {
         self.function_schemas(name).iter().any(|s| s == schema)
     }
 
+    /// This (fresh) snapshot rebuilt so that every relation and column of `old` keeps its index:
+    /// prepared statements and cursors hold facts that name relations and columns by index
+    /// (`RelId`, `ColRef`), analyzed under `old`. Matched by OID and attnum, as Postgres keeps
+    /// them: a renamed column keeps its place under its new name. Relations and columns gone since
+    /// stay as tombstones no name reaches; new ones are appended.
+    pub fn keep_ids_of(self, old: &Catalog) -> Catalog {
+        let Catalog {
+            generation,
+            relations,
+            functions,
+            schemas,
+            user_operators,
+            sequences,
+            ..
+        } = self;
+        let fresh_ids: HashMap<u32, RelId> = relations
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.oid != 0)
+            .map(|(i, r)| (r.oid, i as RelId))
+            .collect();
+        let mut fresh: Vec<Option<Relation>> = relations.into_iter().map(Some).collect();
+        let mut out = Catalog {
+            generation,
+            functions,
+            schemas,
+            user_operators,
+            ..Catalog::default()
+        };
+        let mut live = Vec::new();
+        for r in &old.relations {
+            let now = fresh_ids.get(&r.oid).and_then(|&i| fresh[i as usize].take());
+            match now {
+                Some(mut n) => {
+                    let mut cols = Vec::with_capacity(n.columns.len().max(r.columns.len()));
+                    for c in &r.columns {
+                        match n.columns.iter().position(|x| x.attnum == c.attnum) {
+                            Some(i) => cols.push(n.columns.remove(i)),
+                            // Dropped: a tombstone under a name no query can write.
+                            None => cols.push(Column {
+                                name: format!("\u{0}dropped {}", c.name),
+                                ..c.clone()
+                            }),
+                        }
+                    }
+                    cols.append(&mut n.columns);
+                    n.columns = cols;
+                    live.push(out.relations.len());
+                    out.relations.push(n);
+                }
+                None => out.relations.push(r.clone()),
+            }
+        }
+        for n in fresh.into_iter().flatten() {
+            live.push(out.relations.len());
+            out.relations.push(n);
+        }
+        for i in live {
+            let r = &out.relations[i];
+            let id = i as RelId;
+            out.by_name.insert(r.name.clone(), id);
+            if r.oid != 0 {
+                out.by_oid.insert(r.oid, id);
+            }
+            out.by_bare_name.entry(r.name.name.clone()).or_default().push(id);
+        }
+        // Sequence owners were indexes into the fresh snapshot: map them through their OIDs.
+        let old_fresh: HashMap<RelId, u32> = fresh_ids.iter().map(|(&oid, &id)| (id, oid)).collect();
+        out.sequences = sequences
+            .into_iter()
+            .map(|(q, owner)| {
+                let owner = owner
+                    .and_then(|id| old_fresh.get(&id))
+                    .and_then(|oid| out.by_oid.get(oid).copied());
+                (q, owner)
+            })
+            .collect();
+        out
+    }
+
     /// Merges the embedded snapshot of pg_catalog and information_schema (used offline).
     pub fn with_system_snapshot(mut self) -> Catalog {
         offline::add_system_snapshot(&mut self);
@@ -265,5 +345,57 @@ mod tests {
             effective_path(&c, &p(&["$user"]), "stadtwerke"),
             p(&["pg_catalog", "stadtwerke"])
         );
+    }
+
+    fn rel(oid: u32, name: &str, cols: &[(&str, i16)]) -> Relation {
+        Relation {
+            oid,
+            name: QName::new("s", name),
+            kind: RelKind::Table,
+            columns: cols
+                .iter()
+                .map(|(n, a)| Column {
+                    name: n.to_string(),
+                    attnum: *a,
+                    type_oid: 25,
+                })
+                .collect(),
+        }
+    }
+
+    /// A refresh must not move relations or columns: facts analyzed before name them by index.
+    #[test]
+    fn a_refresh_keeps_every_relation_and_column_where_it_was() {
+        let mut old = Catalog::default();
+        old.add_relation(rel(100, "dropped", &[("x", 1)]));
+        let b = old.add_relation(rel(200, "b", &[("b1", 1), ("gone", 2), ("b3", 3)]));
+        let c = old.add_relation(rel(300, "c", &[("c1", 1)]));
+        let mut fresh = Catalog {
+            generation: 2,
+            ..Catalog::default()
+        };
+        fresh.add_relation(rel(200, "b", &[("renamed", 1), ("b3", 3), ("b4", 4)]));
+        let d = fresh.add_relation(rel(400, "d", &[("d1", 1)]));
+        let c_fresh = fresh.add_relation(rel(300, "c", &[("c1", 1)]));
+        fresh.add_sequence(QName::new("s", "d_seq"), Some(d));
+        fresh.add_sequence(QName::new("s", "c_seq"), Some(c_fresh));
+        let now = fresh.keep_ids_of(&old);
+        assert_eq!(now.generation, 2);
+        assert_eq!(now.lookup(&QName::new("s", "b")), Some(b));
+        assert_eq!(now.lookup(&QName::new("s", "c")), Some(c));
+        assert_eq!(
+            now.lookup(&QName::new("s", "dropped")),
+            None,
+            "a dropped table is no name's"
+        );
+        assert_eq!(now.by_oid(100), None);
+        let names: Vec<&str> = now.rel(b).columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["renamed", "\u{0}dropped gone", "b3", "b4"]);
+        let d_now = now.lookup(&QName::new("s", "d")).unwrap();
+        assert_eq!(now.rel(d_now).oid, 400);
+        assert_eq!(now.by_oid(400), Some(d_now));
+        assert_eq!(now.sequence(&QName::new("s", "d_seq")), Some(Some(d_now)));
+        assert_eq!(now.sequence(&QName::new("s", "c_seq")), Some(Some(c)));
+        assert_eq!(now.named("b"), &[b]);
     }
 }

@@ -305,3 +305,45 @@ async fn prepared_statements_are_refused_after_search_path_changes() {
     seen.extend(again);
     assert_hidden(&seen, "a prepared statement after SET search_path");
 }
+
+/// Round 7: facts kept for prepared statements name relations by their index in the catalog
+/// snapshot; a refresh after a DBA dropped an earlier table moved every later one, and a masked
+/// column then read as a harmless column of the next table. A refresh now keeps indexes.
+#[tokio::test]
+async fn a_catalog_refresh_does_not_move_what_prepared_statements_name() {
+    let su = superuser().await;
+    su.batch_execute(
+        "DROP SCHEMA IF EXISTS shift CASCADE; CREATE SCHEMA shift;
+         CREATE TABLE shift.a (x int); CREATE TABLE shift.v (id int, secret text); CREATE TABLE shift.w (id int, open text);
+         INSERT INTO shift.v VALUES (1, 'VAULT-SECRET'); INSERT INTO shift.w VALUES (1, 'open');
+         GRANT USAGE ON SCHEMA shift TO u_trust; GRANT SELECT ON ALL TABLES IN SCHEMA shift TO u_trust",
+    )
+    .await
+    .unwrap();
+    let policy = "campaign: shift\ntables: [shift.*]\npurposes:\n  transparency:\n    tables:\n      shift.v: { columns: { id: allow, secret: { mask: redact } } }\n      shift.w: { columns: all }\n";
+    let p = proxy_with(ProxyOptions {
+        policies: vec![("shift.yaml".into(), policy.into())],
+        ..Default::default()
+    })
+    .await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let prepared = exchange(
+        &mut r,
+        &[raw::query("PREPARE p AS SELECT (SELECT secret) AS s FROM shift.v")],
+    )
+    .await;
+    assert!(
+        !String::from_utf8_lossy(&prepared).contains("unscharf"),
+        "{}",
+        String::from_utf8_lossy(&prepared)
+    );
+    let mut seen = prepared;
+    su.batch_execute("DROP TABLE shift.a").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // An unknown relation makes the proxy read the catalog again.
+    seen.extend(exchange(&mut r, &[raw::query("SELECT * FROM shift.no_such_table")]).await);
+    let after = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
+    seen.extend(after);
+    assert_hidden(&seen, "a prepared statement across a catalog refresh");
+    su.batch_execute("DROP SCHEMA shift CASCADE").await.unwrap();
+}
