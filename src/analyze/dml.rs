@@ -51,6 +51,7 @@ impl Analyzer<'_> {
                         .rel(rel)
                         .columns
                         .iter()
+                        .filter(|c| !c.dropped)
                         .map(|c| c.name.clone())
                         .collect()
                 } else {
@@ -84,11 +85,18 @@ impl Analyzer<'_> {
                     if let OnConflictAction::DoUpdate(du) = &oc.action {
                         self.write(rel, WriteKind::Update);
                         let mut lvl = level.clone();
-                        let excluded_cols = self.ctx.catalog.rel(rel).columns.iter().map(|c| EntryCol {
-                            name: c.name.clone(),
-                            lineage: Lineage::constant(),
-                            explicit: true,
-                        });
+                        let excluded_cols = self
+                            .ctx
+                            .catalog
+                            .rel(rel)
+                            .columns
+                            .iter()
+                            .filter(|c| !c.dropped)
+                            .map(|c| EntryCol {
+                                name: c.name.clone(),
+                                lineage: Lineage::constant(),
+                                explicit: true,
+                            });
                         lvl.entries.push(Entry {
                             alias: "excluded".into(),
                             schema: None,

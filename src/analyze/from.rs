@@ -443,6 +443,7 @@ impl Analyzer<'_> {
             .columns
             .iter()
             .enumerate()
+            .filter(|(_, c)| !c.dropped)
             .map(|(i, c)| EntryCol {
                 name: c.name.clone(),
                 lineage: Lineage::column(super::facts::ColRef { rel, col: i as u16 }),

@@ -276,7 +276,7 @@ impl Analyzer<'_> {
                 self.facts.touch(rel);
                 let r = self.ctx.catalog.rel(rel);
                 let idx: Vec<usize> = if columns.is_empty() {
-                    (0..r.columns.len()).collect()
+                    (0..r.columns.len()).filter(|&i| !r.columns[i].dropped).collect()
                 } else {
                     columns
                         .iter()

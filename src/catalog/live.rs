@@ -65,6 +65,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             name: row.get(1),
             attnum: row.get(2),
             type_oid: row.get(3),
+            dropped: false,
         });
     }
     let mut catalog = Catalog {

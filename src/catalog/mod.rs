@@ -16,6 +16,9 @@ pub struct Column {
     pub name: String,
     pub attnum: i16,
     pub type_oid: u32,
+    /// Dropped since the relation was first read: kept (see `Catalog::keep_ids_of`) only so that
+    /// facts analyzed before still name the right column; no name or `*` reaches it.
+    pub dropped: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,7 +54,7 @@ pub struct Relation {
 
 impl Relation {
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name == name)
+        self.columns.iter().position(|c| c.name == name && !c.dropped)
     }
 
     pub fn is_system(&self) -> bool {
@@ -197,9 +200,9 @@ impl Catalog {
                     for c in &r.columns {
                         match n.columns.iter().position(|x| x.attnum == c.attnum) {
                             Some(i) => cols.push(n.columns.remove(i)),
-                            // Dropped: a tombstone under a name no query can write.
+                            // Dropped: a tombstone that keeps its name for the rules.
                             None => cols.push(Column {
-                                name: format!("\u{0}dropped {}", c.name),
+                                dropped: true,
                                 ..c.clone()
                             }),
                         }
@@ -358,6 +361,7 @@ mod tests {
                     name: n.to_string(),
                     attnum: *a,
                     type_oid: 25,
+                    dropped: false,
                 })
                 .collect(),
         }
@@ -389,8 +393,21 @@ mod tests {
             "a dropped table is no name's"
         );
         assert_eq!(now.by_oid(100), None);
-        let names: Vec<&str> = now.rel(b).columns.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(names, ["renamed", "\u{0}dropped gone", "b3", "b4"]);
+        let names: Vec<(&str, bool)> = now
+            .rel(b)
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.dropped))
+            .collect();
+        assert_eq!(
+            names,
+            [("renamed", false), ("gone", true), ("b3", false), ("b4", false)]
+        );
+        assert_eq!(
+            now.rel(b).column_index("gone"),
+            None,
+            "no name reaches a dropped column"
+        );
         let d_now = now.lookup(&QName::new("s", "d")).unwrap();
         assert_eq!(now.rel(d_now).oid, 400);
         assert_eq!(now.by_oid(400), Some(d_now));

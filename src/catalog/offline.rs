@@ -27,6 +27,7 @@ pub(super) fn add_system_snapshot(catalog: &mut Catalog) {
                             name: it.next()?.to_owned(),
                             attnum: it.next()?.parse().ok()?,
                             type_oid: it.next()?.parse().ok()?,
+                            dropped: false,
                         })
                     })
                     .collect();
@@ -135,6 +136,7 @@ fn add(catalog: &mut Catalog, name: QName, kind: RelKind, cols: Vec<(String, u32
                 name,
                 attnum: i as i16 + 1,
                 type_oid,
+                dropped: false,
             })
             .collect(),
     })

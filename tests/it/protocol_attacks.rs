@@ -314,13 +314,14 @@ async fn a_catalog_refresh_does_not_move_what_prepared_statements_name() {
     let su = superuser().await;
     su.batch_execute(
         "DROP SCHEMA IF EXISTS shift CASCADE; CREATE SCHEMA shift;
-         CREATE TABLE shift.a (x int); CREATE TABLE shift.v (id int, secret text); CREATE TABLE shift.w (id int, open text);
-         INSERT INTO shift.v VALUES (1, 'VAULT-SECRET'); INSERT INTO shift.w VALUES (1, 'open');
+         CREATE TABLE shift.a (x int); CREATE TABLE shift.v (id int, pad text, secret text, note text);
+         CREATE TABLE shift.w (id int, open text);
+         INSERT INTO shift.v VALUES (1, 'pad', 'VAULT-SECRET', 'note'); INSERT INTO shift.w VALUES (1, 'open');
          GRANT USAGE ON SCHEMA shift TO u_trust; GRANT SELECT ON ALL TABLES IN SCHEMA shift TO u_trust",
     )
     .await
     .unwrap();
-    let policy = "campaign: shift\ntables: [shift.*]\npurposes:\n  transparency:\n    tables:\n      shift.v: { columns: { id: allow, secret: { mask: redact } } }\n      shift.w: { columns: all }\n";
+    let policy = "campaign: shift\ntables: [shift.*]\npurposes:\n  transparency:\n    tables:\n      shift.v: { columns: { id: allow, pad: allow, secret: { mask: redact }, note: allow } }\n      shift.w: { columns: all }\n";
     let p = proxy_with(ProxyOptions {
         policies: vec![("shift.yaml".into(), policy.into())],
         ..Default::default()
@@ -338,12 +339,23 @@ async fn a_catalog_refresh_does_not_move_what_prepared_statements_name() {
         String::from_utf8_lossy(&prepared)
     );
     let mut seen = prepared;
-    su.batch_execute("DROP TABLE shift.a").await.unwrap();
+    // A dropped table before it, and a dropped column before the masked one.
+    su.batch_execute("DROP TABLE shift.a; ALTER TABLE shift.v DROP COLUMN pad")
+        .await
+        .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     // An unknown relation makes the proxy read the catalog again.
     seen.extend(exchange(&mut r, &[raw::query("SELECT * FROM shift.no_such_table")]).await);
     let after = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
     seen.extend(after);
+    // `*` lists what the table has now, in its order: no cut-off, the secret masked.
+    let star = exchange(&mut r, &[raw::query("SELECT * FROM shift.v")]).await;
+    let text = String::from_utf8_lossy(&star).into_owned();
+    assert!(
+        text.contains("note") && !text.contains("pad") && !text.contains("cut off"),
+        "{text}"
+    );
+    seen.extend(star);
     assert_hidden(&seen, "a prepared statement across a catalog refresh");
     su.batch_execute("DROP SCHEMA shift CASCADE").await.unwrap();
 }
