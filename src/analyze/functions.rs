@@ -86,14 +86,16 @@ impl Analyzer<'_> {
             FunctionArguments::None => {}
             FunctionArguments::Subquery(q) => parts.extend(self.subquery_lineage(q, scope)?),
             FunctionArguments::List(list) => {
-                if bare == "set_config" && name.len() <= 2 {
-                    self.set_config(&list.args)?;
-                }
+                // Judged by what the name resolves to, however it is written (`set_config`,
+                // `pg_catalog.set_config`, `crm.pg_catalog.set_config`).
                 let builtin = self
                     .facts
                     .functions
                     .last()
                     .is_some_and(|f| f.schemas.iter().any(|s| s == "pg_catalog"));
+                if builtin && bare == "set_config" {
+                    self.set_config(&list.args)?;
+                }
                 if builtin && SEQUENCE_FUNCTIONS.contains(&bare.as_str()) {
                     self.sequence(&bare, &list.args)?;
                 }

@@ -21,6 +21,8 @@ pub const FORBIDDEN_SETTINGS: &[&str] = &[
 
 /// Catalog relations that expose row values or other sessions' query texts (rule 3).
 pub const LEAKY_CATALOGS: &[&str] = &[
+    // Every sequence's last value: how many rows each campaign's tables have had.
+    "pg_sequences",
     "pg_stats",
     "pg_stats_ext",
     "pg_stats_ext_exprs",
