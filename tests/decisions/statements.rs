@@ -218,10 +218,22 @@ fn forbidden_functions_and_settings() {
             s,
         ),
         // However set_config is qualified (round 8: the catalog-qualified form skipped rule 9).
-        ("wasser", "SELECT crm.pg_catalog.set_config('standard_conforming_strings', 'off', false)", s),
+        (
+            "wasser",
+            "SELECT crm.pg_catalog.set_config('standard_conforming_strings', 'off', false)",
+            s,
+        ),
         ("wasser", "SELECT pg_catalog.set_config('role', 'postgres', false)", s),
-        ("wasser", "SELECT \"crm\".\"pg_catalog\".\"set_config\"('client_encoding', 'SJIS', false)", s),
-        ("wasser", "SELECT schemaname, sequencename, last_value FROM pg_sequences", "refused: catalog_leak"),
+        (
+            "wasser",
+            "SELECT \"crm\".\"pg_catalog\".\"set_config\"('client_encoding', 'SJIS', false)",
+            s,
+        ),
+        (
+            "wasser",
+            "SELECT schemaname, sequencename, last_value FROM pg_sequences",
+            "refused: catalog_leak",
+        ),
         ("wasser", "SET standard_conforming_strings = off", s),
         ("wasser", "SET client_encoding = 'SJIS'", s),
         ("wasser", "SET NAMES 'SJIS'", s),

@@ -359,3 +359,46 @@ async fn a_catalog_refresh_does_not_move_what_prepared_statements_name() {
     assert_hidden(&seen, "a prepared statement across a catalog refresh");
     su.batch_execute("DROP SCHEMA shift CASCADE").await.unwrap();
 }
+
+/// Round 8: after a failed extended-protocol message, Postgres ignores everything until the
+/// client's Sync, Query messages included. The proxy expected answers to those, so the rows of
+/// the statement after the Sync met an earlier statement's plan; and drivers that sent
+/// Parse, Bind and Sync in separate writes after a refusal had their session ended.
+#[tokio::test]
+async fn messages_a_failed_batch_skips_get_no_answers() {
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    r.send(&[raw::parse("", "SELECT lower(secret) FROM lab.vault", &[]), raw::flush()].concat())
+        .await;
+    let refused = r.frame().await;
+    assert_eq!(refused.tag, b'E');
+    // Sent after the error arrived: all skipped by the server.
+    r.send(
+        &[
+            raw::query("SELECT 1"),
+            raw::query("SELECT ''::text AS s"),
+            raw::bind("", "", &[], &[]),
+        ]
+        .concat(),
+    )
+    .await;
+    r.send(&raw::sync()).await;
+    let mut seen = r.bytes_until_ready().await;
+    let out = exchange(&mut r, &[raw::query("SELECT (SELECT secret) AS s FROM lab.vault")]).await;
+    assert!(
+        out.windows(4).any(|w| w == b"****"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    seen.extend(out);
+    assert_hidden(&seen, "replies after a failed batch");
+    // A driver's Parse (refused), Bind and Sync in separate writes: an error, then the session goes on.
+    r.send(&[raw::parse("", "SELECT lower(secret) FROM lab.vault", &[]), raw::flush()].concat())
+        .await;
+    assert_eq!(r.frame().await.tag, b'E');
+    r.send(&raw::bind("", "", &[], &[])).await;
+    r.send(&raw::sync()).await;
+    assert_eq!(raw::tags(&r.until_ready().await), "Z");
+    let ok = exchange(&mut r, &[raw::query("SELECT 1")]).await;
+    assert!(ok.contains(&b'D'), "{}", String::from_utf8_lossy(&ok));
+}

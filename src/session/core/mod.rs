@@ -156,7 +156,10 @@ enum Pending {
     Close {
         seq: u64,
     },
-    Sync,
+    /// The client's n-th Sync.
+    Sync {
+        n: u64,
+    },
     /// A FunctionCall, replaced by a failing query: ErrorResponse then ReadyForQuery.
     Refused {
         refusal: Bytes,
@@ -186,7 +189,7 @@ impl Pending {
     fn is_extended(&self) -> bool {
         !matches!(
             self,
-            Pending::Simple { .. } | Pending::Sync | Pending::Refused { .. } | Pending::Probe { .. }
+            Pending::Simple { .. } | Pending::Sync { .. } | Pending::Refused { .. } | Pending::Probe { .. }
         )
     }
 }
@@ -217,6 +220,13 @@ pub struct Core {
     copy_out: Option<CopyOutState>,
     /// The server is in COPY FROM STDIN: it ignores Sync and Flush until CopyDone or CopyFail.
     copy_in: bool,
+    /// Syncs the client has sent, and the count when it ended a COPY FROM STDIN before the server
+    /// said it had started one: the Syncs up to it are the ones the server will ignore.
+    syncs: u64,
+    copy_ended_at: Option<u64>,
+    /// An extended-protocol message failed before the client sent its Sync: the server ignores
+    /// every message until that Sync, and so does the proxy (nothing forwarded, no reply expected).
+    skipping: bool,
     /// Extended-protocol messages went upstream since the last Sync or Flush: their replies may sit
     /// in the server's output buffer.
     unflushed: bool,
@@ -254,6 +264,9 @@ impl Core {
             current: None,
             copy_out: None,
             copy_in: false,
+            syncs: 0,
+            copy_ended_at: None,
+            skipping: false,
             unflushed: false,
             guard: None,
             previous_guard: None,

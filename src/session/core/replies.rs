@@ -160,7 +160,7 @@ impl Core {
                 }
                 other => return Err(CoreError::ServerProtocol(other as char)),
             },
-            Pending::Sync | Pending::Refused { .. } => {
+            Pending::Sync { .. } | Pending::Refused { .. } => {
                 if f.tag != be::READY_FOR_QUERY {
                     return Err(CoreError::ServerProtocol(f.tag as char));
                 }
@@ -189,6 +189,8 @@ impl Core {
 
     fn ready(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
         self.tx_status = be::ready_status(f.body())?;
+        // Whatever COPY the client ended early is over now.
+        self.copy_ended_at = None;
         self.current = None;
         out.to_client.extend_from_slice(&f.raw);
         Ok(())
@@ -280,16 +282,19 @@ impl Core {
         Ok(())
     }
 
-    /// COPY FROM STDIN started: the server ignores the Syncs the client already sent after the
-    /// COPY, and those it sends before CopyDone, so no ReadyForQuery will answer them.
+    /// COPY FROM STDIN started: the server ignores the Syncs the client sent after the COPY and
+    /// before its CopyDone or CopyFail, so no ReadyForQuery will answer them. Syncs after that
+    /// (a client that did not wait for CopyInResponse) are answered as usual.
     fn start_copy_in(&mut self, f: &Frame, out: &mut Out) {
-        self.copy_in = true;
+        let ended = self.copy_ended_at.take();
+        self.copy_in = ended.is_none();
         let mut i = 1;
         while i < self.pending.len() {
-            if matches!(self.pending[i], Pending::Sync) {
-                self.pending.remove(i);
-            } else {
-                i += 1;
+            match self.pending[i] {
+                Pending::Sync { n } if ended.is_none_or(|e| n <= e) => {
+                    self.pending.remove(i);
+                }
+                _ => i += 1,
             }
         }
         out.to_client.extend_from_slice(&f.raw);
@@ -403,17 +408,22 @@ impl Core {
                 | Pending::Execute { refusal, .. },
             ) => refusal.take(),
             Some(Pending::Refused { refusal }) => Some(refusal.clone()),
-            Some(Pending::Close { .. } | Pending::Sync) => None,
+            Some(Pending::Close { .. } | Pending::Sync { .. }) => None,
         };
         match refusal {
             Some(r) => out.to_client.extend_from_slice(&r),
             None => self.forward_redacted(f, false, out)?,
         }
         if self.pending.front().is_some_and(Pending::is_extended) {
-            // The server now ignores everything up to the next Sync: so do the replies we expect.
+            // The server now ignores everything up to the next Sync: so do the replies we expect,
+            // and, if the client has not sent that Sync yet, the messages it sends until then.
+            self.skipping = true;
             while let Some(p) = self.pending.front() {
                 match p {
-                    Pending::Sync => break,
+                    Pending::Sync { .. } => {
+                        self.skipping = false;
+                        break;
+                    }
                     Pending::Parse { seq, .. }
                     | Pending::Bind { seq, .. }
                     | Pending::Execute { seq, .. }

@@ -15,6 +15,14 @@ impl Core {
         }
         self.unflushed = matches!(f.tag, fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE | fe::CLOSE)
             || (self.unflushed && !matches!(f.tag, fe::SYNC | fe::FLUSH | fe::QUERY));
+        if self.skipping {
+            match f.tag {
+                fe::SYNC => self.skipping = false,
+                fe::TERMINATE => {}
+                // Postgres ignores it: judging it, or waiting for its answer, would misalign replies.
+                _ => return Ok(()),
+            }
+        }
         match f.tag {
             fe::QUERY => self.query(f, env, out, retried),
             fe::PARSE => self.parse(f, env, out, retried),
@@ -35,13 +43,19 @@ impl Core {
             fe::SYNC => {
                 out.to_upstream.extend_from_slice(&f.raw);
                 if !self.copy_in {
-                    self.pending.push_back(Pending::Sync);
+                    self.syncs += 1;
+                    self.pending.push_back(Pending::Sync { n: self.syncs });
                     self.maybe_probe(out);
                 }
                 Ok(())
             }
             fe::COPY_DONE | fe::COPY_FAIL => {
-                self.copy_in = false;
+                if self.copy_in {
+                    self.copy_in = false;
+                } else {
+                    // The server has not said COPY started: the Syncs so far may still be ignored.
+                    self.copy_ended_at = Some(self.syncs);
+                }
                 out.to_upstream.extend_from_slice(&f.raw);
                 Ok(())
             }
@@ -502,7 +516,7 @@ impl Core {
             .pending
             .iter()
             .rev()
-            .take_while(|p| !matches!(p, Pending::Sync))
+            .take_while(|p| !matches!(p, Pending::Sync { .. }))
             .any(Pending::is_extended);
         if open_batch {
             return;

@@ -403,3 +403,89 @@ fn lookups_of_protected_columns_are_limited_per_login() {
     }
     assert!(!send(&mut other, &bind));
 }
+
+/// Round 8: a Sync the client sent after ending a COPY it did not wait for is answered by the
+/// server, so the replies after it must still meet the statements that caused them.
+#[test]
+fn a_sync_after_an_early_copy_done_is_answered() {
+    let fx = fixture();
+    let e = env(&fx);
+    let mut c = core();
+    let mut out = Out::default();
+    for f in [
+        q("COPY stadtwerke.tickets (subject) FROM STDIN"),
+        frame(b'c', b""),
+        frame(b'S', b""),
+        q("SELECT (SELECT phone) AS a FROM stadtwerke.customers"),
+    ] {
+        c.on_client(&f, &e, &mut out, false).unwrap();
+    }
+    let mut out = Out::default();
+    for f in [
+        up(b'G', b"\0\0\x01\0\0"),
+        up(b'C', b"COPY 0\0"),
+        up(b'Z', b"I"),
+        // The Sync's own ReadyForQuery.
+        up(b'Z', b"I"),
+        up(b'T', b"\0\x01a\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0"),
+        data_row(&["+49 30 1234567"]),
+        up(b'C', b"SELECT 1\0"),
+        up(b'Z', b"I"),
+    ] {
+        c.on_upstream(&f, &e, &mut out).unwrap();
+    }
+    let text = String::from_utf8_lossy(&out.to_client);
+    assert!(!text.contains("1234567") && text.contains("***"), "{text}");
+    assert!(c.idle());
+}
+
+/// Round 8: after an extended-protocol message fails, Postgres ignores everything up to the
+/// client's next Sync, Query included; the proxy must not expect answers to those messages.
+#[test]
+fn messages_after_a_failed_extended_message_are_ignored_until_sync() {
+    let fx = fixture();
+    let e = env(&fx);
+    let mut c = core();
+    let mut out = Out::default();
+    c.on_client(
+        &frame(b'P', b"\0SELECT lower(iban) FROM stadtwerke.customers\0\0\0"),
+        &e,
+        &mut out,
+        false,
+    )
+    .unwrap();
+    c.on_client(&frame(b'H', b""), &e, &mut out, false).unwrap();
+    // The refusal arrives before the client sends the rest.
+    c.on_upstream(&up(b'E', b"SERROR\0C42601\0Msyntax error\0\0"), &e, &mut Out::default())
+        .unwrap();
+    let mut out = Out::default();
+    for f in [
+        q("SELECT 1"),
+        q("SELECT ''::text AS a"),
+        frame(b'B', b"\0\0\0\0\0\0\0\0"),
+    ] {
+        c.on_client(&f, &e, &mut out, false).unwrap();
+    }
+    assert!(out.to_upstream.is_empty(), "ignored messages are not forwarded");
+    c.on_client(&frame(b'S', b""), &e, &mut out, false).unwrap();
+    c.on_client(
+        &q("SELECT (SELECT phone) AS a FROM stadtwerke.customers"),
+        &e,
+        &mut out,
+        false,
+    )
+    .unwrap();
+    let mut out = Out::default();
+    for f in [
+        up(b'Z', b"I"),
+        up(b'T', b"\0\x01a\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0"),
+        data_row(&["+49 30 1234567"]),
+        up(b'C', b"SELECT 1\0"),
+        up(b'Z', b"I"),
+    ] {
+        c.on_upstream(&f, &e, &mut out).unwrap();
+    }
+    let text = String::from_utf8_lossy(&out.to_client);
+    assert!(!text.contains("1234567") && text.contains("***"), "{text}");
+    assert!(c.idle());
+}
