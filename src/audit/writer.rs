@@ -194,6 +194,9 @@ pub struct WriterOptions {
     pub extra: Option<mpsc::Sender<Event>>,
 }
 
+/// Retries (200 ms apart) of a failing write after the proxy began shutting down.
+const MAX_CLOSING_RETRIES: u32 = 25;
+
 /// Starts the writer task; the chain continues from the file's last line.
 pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::JoinHandle<()>)> {
     let (seq, prev) = match &opts.target {
@@ -215,6 +218,9 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
     };
     w.open()?;
     let handle = tokio::task::spawn_blocking(move || {
+        // Retries once the proxy is shutting down (no sender left): a trail that cannot be
+        // written then must not keep the process from exiting.
+        let mut closing_retries = 0;
         while let Some(r) = rx.blocking_recv() {
             let attempt = r;
             loop {
@@ -232,8 +238,15 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
                         w.file = None;
                         // Keep the event and retry: a gap in the trail is a compliance failure.
                         std::thread::sleep(std::time::Duration::from_millis(200));
-                        if rx.is_closed() && rx.is_empty() {
-                            return;
+                        if rx.is_closed() {
+                            closing_retries += 1;
+                            if closing_retries >= MAX_CLOSING_RETRIES {
+                                tracing::error!(
+                                    lost = 1 + rx.len(),
+                                    "audit trail still cannot be written at shutdown; giving up on the events left"
+                                );
+                                return;
+                            }
                         }
                     }
                 }
@@ -276,5 +289,50 @@ mod tests {
         assert_eq!(rx.try_recv().map(|r| r.session).ok(), Some(1));
         assert_eq!(rx.try_recv().map(|r| r.session).ok(), Some(2));
         assert!(rx.try_recv().is_err());
+    }
+
+    /// A trail that cannot be written keeps its events while the proxy runs, but must not keep
+    /// a stopping proxy (or a test's runtime) from exiting.
+    #[test]
+    fn an_unwritable_trail_lets_a_stopping_proxy_exit() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let finished = rt.block_on(async {
+            // The trail's directory disappears (a test's temp dir removed, a volume unmounted).
+            let dir = std::env::temp_dir().join(format!("unscharf-writer-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let (sink, handle) = spawn(WriterOptions {
+                target: Target::File(dir.join("audit.jsonl")),
+                queue: 16,
+                rotate_bytes: 0,
+                extra: None,
+            })
+            .unwrap();
+            std::fs::remove_dir_all(&dir).unwrap();
+            for n in 0..3 {
+                sink.send(Record {
+                    session: n,
+                    user: "u".into(),
+                    client_addr: "127.0.0.1:1".into(),
+                    purpose: "p".into(),
+                    campaigns: Vec::new(),
+                    decision: Decision::Refused,
+                    reason: "protected_column".into(),
+                    detail: String::new(),
+                    statement: "SELECT ?".into(),
+                    fingerprint: String::new(),
+                    policy_version: String::new(),
+                });
+            }
+            drop(sink);
+            tokio::time::timeout(std::time::Duration::from_secs(20), handle)
+                .await
+                .is_ok()
+        });
+        // Not waiting for a writer that would never end: the assertion fails instead of hanging.
+        rt.shutdown_timeout(std::time::Duration::from_secs(1));
+        assert!(finished, "the writer gives up once the proxy stops");
     }
 }
