@@ -48,14 +48,16 @@ fn figure(e: &Expr, subqueries: &HashMap<usize, String>) -> Option<(String, u8)>
                 _ => None,
             })
         }
-        Expr::Cast { expr, data_type, .. } => match fig(expr) {
-            Some((n, 2)) => Some((n, 2)),
+        // An inner name unscharf does not know may be a strong one that beats the type's.
+        Expr::Cast { expr, data_type, .. } => match fig(expr)? {
+            (n, 2) => Some((n, 2)),
             _ => type_colname(data_type).map(|t| (t, 1)),
         },
         Expr::Collate { expr, .. } | Expr::Nested(expr) => fig(expr),
         // Postgres names a CASE after its ELSE branch when that has a name of its own.
-        Expr::Case { else_result, .. } => match else_result.as_deref().and_then(fig) {
-            Some((n, 2)) => Some((n, 2)),
+        Expr::Case { else_result, .. } => match else_result.as_deref().map(fig) {
+            Some(None) => None,
+            Some(Some((n, 2))) => Some((n, 2)),
             _ => Some(("case".into(), 1)),
         },
         Expr::Array(_) => Some(("array".into(), 2)),
@@ -78,13 +80,19 @@ fn figure(e: &Expr, subqueries: &HashMap<usize, String>) -> Option<(String, u8)>
         )),
         Expr::Position { .. } => Some(("position".into(), 2)),
         Expr::Overlay { .. } => Some(("overlay".into(), 2)),
-        Expr::Ceil { .. } => Some(("ceil".into(), 2)),
-        Expr::Floor { .. } => Some(("floor".into(), 2)),
+        // Postgres's grammar turns these into function calls, named after the function.
+        Expr::AtTimeZone { .. } => Some(("timezone".into(), 2)),
+        Expr::IsNormalized { negated: false, .. } => Some(("is_normalized".into(), 2)),
+        Expr::BinaryOp {
+            op: sqlparser::ast::BinaryOperator::Overlaps,
+            ..
+        } => Some(("overlaps".into(), 2)),
         Expr::Tuple(_) => Some(("row".into(), 2)),
         // A typed literal (`DATE '…'`) is a cast of a string.
         Expr::TypedString(t) => type_colname(&t.data_type).map(|n| (n, 1)),
         Expr::Value(v) => match &v.value {
-            Value::Boolean(_) => Some(("bool".into(), 1)),
+            // Since Postgres 15 TRUE and FALSE are constants (before, casts named `bool`).
+            Value::Boolean(_) => Some(("?column?".into(), 0)),
             Value::NationalStringLiteral(_) => Some(("bpchar".into(), 1)),
             Value::Number(..)
             | Value::SingleQuotedString(_)
@@ -112,6 +120,7 @@ fn figure(e: &Expr, subqueries: &HashMap<usize, String>) -> Option<(String, u8)>
         | Expr::ILike { .. }
         | Expr::AnyOp { .. }
         | Expr::AllOp { .. }
+        | Expr::IsNormalized { negated: true, .. }
         | Expr::Exists { negated: true, .. } => Some(("?column?".into(), 0)),
         _ => None,
     }
@@ -141,8 +150,20 @@ pub(super) const UNSURE: &str = "\u{0}unsure";
 /// type the analyzer does not know the internal name of.
 fn type_colname(t: &sqlparser::ast::DataType) -> Option<String> {
     let text = t.to_string().to_ascii_lowercase();
-    // Typmods and array bounds do not change the name: `varchar(10)[]` is `varchar`.
-    let base = text.split(['(', '[']).next().unwrap_or("").trim();
+    // Typmods and array bounds do not change the name, wherever they stand: `varchar(10)[]` is
+    // `varchar`, `timestamp(3) with time zone` is `timestamp with time zone`.
+    let mut plain = String::with_capacity(text.len());
+    let mut depth = 0;
+    for ch in text.chars() {
+        match ch {
+            '(' | '[' => depth += 1,
+            ')' | ']' => depth -= 1,
+            c if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let plain = plain.split_whitespace().collect::<Vec<_>>().join(" ");
+    let base = plain.as_str();
     let base = base.strip_prefix("pg_catalog.").unwrap_or(base);
     let float_bits = || text.split(['(', ')']).nth(1).and_then(|p| p.trim().parse::<u32>().ok());
     Some(

@@ -435,3 +435,22 @@ fn red_team_round_7_name_resolution() {
         ("qa", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 0, 1.0::numeric(6,2), 2.0::numeric(6,2), 3.0::numeric(6,2), 4.0::numeric(6,2), 5.0::numeric(6,2), 6.0::numeric(6,2), monthly_eur FROM zeitung.subscriptions UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 6) SELECT a FROM r WHERE n = 6", "masked: a"),
     ]);
 }
+
+/// Red-team round 8: more names Postgres 15 picks differently (TRUE and FALSE are constants, typmods
+/// inside `timestamp(3) with time zone`, OVERLAPS, AT TIME ZONE and IS NORMALIZED are function calls,
+/// and an unknown inner name beats a cast's or CASE's).
+#[test]
+fn red_team_round_8_column_names() {
+    run(&[
+        ("wasser", "SELECT (SELECT bool || '' FROM (SELECT true) s) AS v FROM (SELECT phone AS bool FROM stadtwerke.customers) o", "refused: protected_column"),
+        ("wasser", "COPY (SELECT (SELECT bool || '' FROM (SELECT true) s) AS n, (SELECT timestamp || '' FROM (SELECT '2020-01-01'::timestamp(3) with time zone) s) AS b FROM (SELECT notes AS bool, birth_date AS timestamp FROM stadtwerke.customers) o) TO STDOUT", "refused: protected_column"),
+        ("zeitung", "SELECT (SELECT bool || '' FROM (SELECT true) s) AS e FROM (SELECT email AS bool FROM zeitung.leads) o", "refused: protected_column"),
+        ("wasser", "SELECT customer_no, true FROM (SELECT customer_no, phone AS bool FROM stadtwerke.customers) c ORDER BY bool", "refused: protected_column"),
+        ("qa", "SELECT (SELECT bool || '' FROM (SELECT false) s) AS n, (SELECT time || '' FROM (SELECT '10:00'::time(2) with time zone) s) AS c FROM (SELECT note AS bool, customer_no AS time FROM stadtwerke.tickets) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT \"?column?\" || '' FROM (SELECT (now(), now()) OVERLAPS (now(), now())) s) AS v FROM (SELECT iban AS \"?column?\" FROM stadtwerke.customers) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT \"text\" FROM (SELECT (now() AT TIME ZONE 'UTC')::text) s) AS n, (SELECT \"case\" FROM (SELECT CASE WHEN true THEN true ELSE 'a' IS NORMALIZED END) s)::text AS b FROM (SELECT notes AS \"text\", birth_date AS \"case\" FROM stadtwerke.customers) o", "refused: protected_column"),
+        ("qa", "SELECT (SELECT \"text\" FROM (SELECT ('a' IS NORMALIZED)::text) s) AS n FROM (SELECT note AS \"text\" FROM stadtwerke.tickets) o", "masked: n"),
+        ("qa", "SELECT (SELECT \"text\" FROM (SELECT (now() AT TIME ZONE 'UTC')::text) s)::text AS m FROM (SELECT monthly_eur AS \"text\" FROM zeitung.subscriptions) o", "refused: protected_column"),
+        ("wasser", "SELECT (SELECT timezone || '' FROM (SELECT now() AT TIME ZONE 'UTC') s) FROM (SELECT phone AS timezone FROM stadtwerke.customers) o", "allowed"),
+    ]);
+}
