@@ -12,6 +12,13 @@ SELECT 1; SELECT 1 FROM lab.items WHERE id = (SELECT id FROM lab.items); SELECT 
 BEGIN;
 INSERT INTO lab.inbox (body, n) VALUES ('psql', 1) RETURNING body, n;
 ROLLBACK;
+BEGIN;
+SET search_path = lab, public;
+COPY lab.inbox (body, n) FROM STDIN;
+psql-copy	7
+\\.
+SELECT body, n FROM lab.inbox WHERE body = 'psql-copy';
+ROLLBACK;
 \\d lab.items
 \\dt lab.*
 ";

@@ -186,11 +186,53 @@ impl Pending {
         }
     }
 
+    /// The client message this entry answers, for those that carry one.
+    fn seq(&self) -> Option<u64> {
+        match self {
+            Pending::Simple { seq, .. }
+            | Pending::Parse { seq, .. }
+            | Pending::Bind { seq, .. }
+            | Pending::Execute { seq, .. }
+            | Pending::Close { seq } => Some(*seq),
+            _ => None,
+        }
+    }
+
     fn is_extended(&self) -> bool {
         !matches!(
             self,
             Pending::Simple { .. } | Pending::Sync { .. } | Pending::Refused { .. } | Pending::Probe { .. }
         )
+    }
+}
+
+/// A COPY FROM STDIN in progress. While it lasts the client may send only COPY data, CopyDone or
+/// CopyFail, Flush, and Sync before its data or after its end: a Sync amid the data is read by
+/// the server either in copy mode (ignored) or after an error (answered), and only the server
+/// knows which, so the replies after it could not be matched to their statements.
+#[derive(Debug)]
+struct CopyIn {
+    /// The message that started it (a Query, or the Execute of its portal).
+    seq: u64,
+    /// The client has sent data (CopyData) / ended it (CopyDone or CopyFail).
+    data: bool,
+    ended: bool,
+    /// The server has answered CopyInResponse: it ignores Sync until the data ends.
+    started: bool,
+    /// Syncs sent before the data and before CopyInResponse: ignored if the COPY starts,
+    /// answered if it fails first.
+    early_syncs: Vec<u64>,
+}
+
+impl CopyIn {
+    fn new(seq: u64) -> Self {
+        CopyIn {
+            seq,
+            data: false,
+            ended: false,
+            started: false,
+            early_syncs: Vec::new(),
+        }
     }
 }
 
@@ -218,12 +260,10 @@ pub struct Core {
     /// The plan of the result being streamed (simple protocol, after its RowDescription).
     current: Option<Arc<Vec<ColAction>>>,
     copy_out: Option<CopyOutState>,
-    /// The server is in COPY FROM STDIN: it ignores Sync and Flush until CopyDone or CopyFail.
-    copy_in: bool,
-    /// Syncs the client has sent, and the count when it ended a COPY FROM STDIN before the server
-    /// said it had started one: the Syncs up to it are the ones the server will ignore.
+    /// A COPY FROM STDIN forwarded and not yet finished by the server.
+    copy_in: Option<CopyIn>,
+    /// Syncs the client has sent (numbers them in the queue).
     syncs: u64,
-    copy_ended_at: Option<u64>,
     /// An extended-protocol message failed before the client sent its Sync: the server ignores
     /// every message until that Sync, and so does the proxy (nothing forwarded, no reply expected).
     skipping: bool,
@@ -263,9 +303,8 @@ impl Core {
             txn_path_changed: false,
             current: None,
             copy_out: None,
-            copy_in: false,
+            copy_in: None,
             syncs: 0,
-            copy_ended_at: None,
             skipping: false,
             unflushed: false,
             guard: None,
@@ -285,7 +324,7 @@ impl Core {
     }
 
     pub fn idle(&self) -> bool {
-        self.pending.is_empty() && self.copy_out.is_none() && !self.copy_in
+        self.pending.is_empty() && self.copy_out.is_none() && self.copy_in.is_none()
     }
 
     pub fn tx_status(&self) -> u8 {

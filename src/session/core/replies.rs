@@ -70,6 +70,9 @@ impl Core {
                     }
                 },
                 be::COMMAND_COMPLETE | be::EMPTY_QUERY => {
+                    if self.copy_in.as_ref().is_some_and(|c| c.started) {
+                        self.copy_in = None;
+                    }
                     self.registry.commit((*seq, *idx as u32));
                     *idx += 1;
                     self.current = None;
@@ -82,7 +85,7 @@ impl Core {
                         .ok_or_else(|| cut("COPY for a statement the proxy did not see"))?;
                     self.start_copy_out(f, &r, out)?;
                 }
-                be::COPY_IN_RESPONSE => self.start_copy_in(f, out),
+                be::COPY_IN_RESPONSE => self.start_copy_in(f, out)?,
                 be::COPY_DONE => {
                     self.copy_out = None;
                     out.to_client.extend_from_slice(&f.raw);
@@ -104,6 +107,9 @@ impl Core {
                     }
                 },
                 be::COMMAND_COMPLETE | be::EMPTY_QUERY | be::PORTAL_SUSPENDED => {
+                    if self.copy_in.as_ref().is_some_and(|c| c.started) {
+                        self.copy_in = None;
+                    }
                     self.registry.commit((*seq, 0));
                     self.pending.pop_front();
                     self.copy_out = None;
@@ -113,7 +119,7 @@ impl Core {
                     let r = result.clone();
                     self.start_copy_out(f, &r, out)?;
                 }
-                be::COPY_IN_RESPONSE => self.start_copy_in(f, out),
+                be::COPY_IN_RESPONSE => self.start_copy_in(f, out)?,
                 be::COPY_DONE => {
                     self.copy_out = None;
                     out.to_client.extend_from_slice(&f.raw);
@@ -189,8 +195,7 @@ impl Core {
 
     fn ready(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
         self.tx_status = be::ready_status(f.body())?;
-        // Whatever COPY the client ended early is over now.
-        self.copy_ended_at = None;
+
         self.current = None;
         out.to_client.extend_from_slice(&f.raw);
         Ok(())
@@ -282,22 +287,18 @@ impl Core {
         Ok(())
     }
 
-    /// COPY FROM STDIN started: the server ignores the Syncs the client sent after the COPY and
-    /// before its CopyDone or CopyFail, so no ReadyForQuery will answer them. Syncs after that
-    /// (a client that did not wait for CopyInResponse) are answered as usual.
-    fn start_copy_in(&mut self, f: &Frame, out: &mut Out) {
-        let ended = self.copy_ended_at.take();
-        self.copy_in = ended.is_none();
-        let mut i = 1;
-        while i < self.pending.len() {
-            match self.pending[i] {
-                Pending::Sync { n } if ended.is_none_or(|e| n <= e) => {
-                    self.pending.remove(i);
-                }
-                _ => i += 1,
-            }
-        }
+    /// COPY FROM STDIN started: the server ignores the Syncs the client sent before its data, so
+    /// no ReadyForQuery will answer them. Syncs after the data's end are answered as usual.
+    fn start_copy_in(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
+        let Some(ci) = &mut self.copy_in else {
+            return Err(CoreError::ServerProtocol('G'));
+        };
+        ci.started = true;
+        let early = std::mem::take(&mut ci.early_syncs);
+        self.pending
+            .retain(|p| !matches!(p, Pending::Sync { n } if early.contains(n)));
         out.to_client.extend_from_slice(&f.raw);
+        Ok(())
     }
 
     fn start_copy_out(&mut self, f: &Frame, r: &Result_, out: &mut Out) -> Result<(), CoreError> {
@@ -387,6 +388,12 @@ impl Core {
     fn on_error(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
         self.current = None;
         self.copy_out = None;
+        // The COPY FROM failed, or was skipped with the batch or message it belongs to.
+        let copy_seq = self.copy_in.as_ref().map(|c| c.seq);
+        let fails_copy = |p: &Pending| copy_seq.is_some_and(|s| p.seq() == Some(s));
+        if self.pending.front().is_some_and(fails_copy) {
+            self.copy_in = None;
+        }
         let refusal: Option<Bytes> = match self.pending.front_mut() {
             None => None,
             // The probe failed (e.g. inside an aborted block): search_path becomes unknown until the next probe.
@@ -419,6 +426,9 @@ impl Core {
             // and, if the client has not sent that Sync yet, the messages it sends until then.
             self.skipping = true;
             while let Some(p) = self.pending.front() {
+                if fails_copy(p) {
+                    self.copy_in = None;
+                }
                 match p {
                     Pending::Sync { .. } => {
                         self.skipping = false;

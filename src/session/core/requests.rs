@@ -23,6 +23,28 @@ impl Core {
                 _ => return Ok(()),
             }
         }
+        if let Some(ci) = &mut self.copy_in {
+            match f.tag {
+                fe::COPY_DATA if !ci.ended => ci.data = true,
+                fe::COPY_DONE | fe::COPY_FAIL if !ci.ended => ci.ended = true,
+                fe::SYNC if !ci.ended && !ci.data => {
+                    out.to_upstream.extend_from_slice(&f.raw);
+                    // The server ignores it once in copy mode; if the COPY fails first, it answers.
+                    if !ci.started {
+                        self.syncs += 1;
+                        ci.early_syncs.push(self.syncs);
+                        self.pending.push_back(Pending::Sync { n: self.syncs });
+                    }
+                    return Ok(());
+                }
+                // After the data's end the server reads messages as usual once the COPY is done.
+                _ if ci.ended => {}
+                fe::FLUSH | fe::TERMINATE => {}
+                // Amid the data: a Sync may be ignored or answered, and anything else ends the
+                // connection in Postgres too.
+                other => return Err(CoreError::ClientProtocol(other as char)),
+            }
+        }
         match f.tag {
             fe::QUERY => self.query(f, env, out, retried),
             fe::PARSE => self.parse(f, env, out, retried),
@@ -42,20 +64,13 @@ impl Core {
             }
             fe::SYNC => {
                 out.to_upstream.extend_from_slice(&f.raw);
-                if !self.copy_in {
-                    self.syncs += 1;
-                    self.pending.push_back(Pending::Sync { n: self.syncs });
-                    self.maybe_probe(out);
-                }
+                self.syncs += 1;
+                self.pending.push_back(Pending::Sync { n: self.syncs });
+                self.maybe_probe(out);
                 Ok(())
             }
             fe::COPY_DONE | fe::COPY_FAIL => {
-                if self.copy_in {
-                    self.copy_in = false;
-                } else {
-                    // The server has not said COPY started: the Syncs so far may still be ignored.
-                    self.copy_ended_at = Some(self.syncs);
-                }
+                // Outside a COPY the server drops these (a COPY that failed before the client noticed).
                 out.to_upstream.extend_from_slice(&f.raw);
                 Ok(())
             }
@@ -166,6 +181,14 @@ impl Core {
                 });
             }
             Ok((analysis, allowed)) => {
+                let copies = analysis.statements.iter().any(|s| s.kind == Kind::CopyFrom);
+                if copies && self.copy_in.is_some() {
+                    // One COPY FROM STDIN at a time: the Syncs around two could not be told apart.
+                    return Err(CoreError::ClientProtocol('Q'));
+                }
+                if copies {
+                    self.copy_in = Some(CopyIn::new(seq));
+                }
                 let plans: Vec<&Plan> = allowed.iter().map(|a| &a.plan).collect();
                 let plans_owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
                 self.allowed(env, out, &normalized, &plans_owned.iter().collect::<Vec<_>>());
@@ -175,6 +198,7 @@ impl Core {
                 for (i, st) in analysis.statements.iter().enumerate() {
                     self.effects(seq, i as u32, st);
                 }
+
                 out.to_upstream.extend_from_slice(&f.raw);
                 self.pending.push_back(Pending::Simple {
                     seq,
@@ -493,6 +517,12 @@ impl Core {
             }
             Ok((a, statement)) => {
                 if let Some(st) = &statement {
+                    if st.kind == Kind::CopyFrom {
+                        if self.copy_in.is_some() {
+                            return Err(CoreError::ClientProtocol('E'));
+                        }
+                        self.copy_in = Some(CopyIn::new(seq));
+                    }
                     self.effects(seq, 0, st);
                 }
                 out.to_upstream.extend_from_slice(&f.raw);
@@ -508,7 +538,8 @@ impl Core {
 
     /// After a Sync or Query, asks the server for search_path if a statement may have changed it.
     fn maybe_probe(&mut self, out: &mut Out) {
-        if !self.path_dirty {
+        // During a COPY FROM STDIN the server would read the probe as COPY input.
+        if !self.path_dirty || self.copy_in.is_some() {
             return;
         }
         // A Query inside an unfinished extended batch would be skipped after an error; wait for the Sync.

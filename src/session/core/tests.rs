@@ -489,3 +489,135 @@ fn messages_after_a_failed_extended_message_are_ignored_until_sync() {
     assert!(!text.contains("1234567") && text.contains("***"), "{text}");
     assert!(c.idle());
 }
+
+const ONE_COL_T: &[u8] = b"\0\x01a\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0";
+
+/// Feeds client frames, then server frames; returns what the client got.
+fn converse(c: &mut Core, fx: &Fixture, client: &[Frame], server: &[Frame]) -> String {
+    let e = env(fx);
+    let mut out = Out::default();
+    for f in client {
+        c.on_client(f, &e, &mut out, false).unwrap();
+    }
+    let mut out = Out::default();
+    for f in server {
+        c.on_upstream(f, &e, &mut out).unwrap();
+    }
+    String::from_utf8_lossy(&out.to_client).into_owned()
+}
+
+fn masked_then_clear() -> [Frame; 2] {
+    [
+        q("SELECT (SELECT phone) AS a FROM stadtwerke.customers"),
+        q("SELECT ''::text AS a"),
+    ]
+}
+
+/// The server's answers to `masked_then_clear`: the phone, then an empty string.
+fn rows_of_both() -> Vec<Frame> {
+    let mut v = Vec::new();
+    for value in ["+49 30 1234567", ""] {
+        v.extend([
+            up(b'T', ONE_COL_T),
+            data_row(&[value]),
+            up(b'C', b"SELECT 1\0"),
+            up(b'Z', b"I"),
+        ]);
+    }
+    v
+}
+
+/// Round 9: an early CopyDone after another query, and a COPY that fails amid its data (simple
+/// and extended protocol), must leave every later result under its own plan.
+#[test]
+fn copy_from_keeps_replies_matched_however_it_ends() {
+    let fx = fixture();
+    // A query before an early-ended COPY.
+    let mut c = core();
+    let [m, p] = masked_then_clear();
+    let client = [
+        q("SELECT 1"),
+        q("COPY stadtwerke.tickets (subject) FROM STDIN"),
+        frame(b'c', b""),
+        frame(b'S', b""),
+        m,
+        p,
+    ];
+    let mut server = vec![
+        up(b'T', ONE_COL_T),
+        data_row(&["1"]),
+        up(b'C', b"SELECT 1\0"),
+        up(b'Z', b"I"),
+        up(b'G', b"\0\0\x01\0\0"),
+        up(b'C', b"COPY 0\0"),
+        up(b'Z', b"I"),
+        up(b'Z', b"I"),
+    ];
+    server.extend(rows_of_both());
+    let text = converse(&mut c, &fx, &client, &server);
+    assert!(!text.contains("1234567") && text.contains("****567"), "{text}");
+    assert!(c.idle());
+    // A COPY that fails amid its data, simple protocol: the Sync the client sends after the
+    // error is answered.
+    let mut c = core();
+    let _ = converse(
+        &mut c,
+        &fx,
+        &[q("COPY stadtwerke.tickets (subject) FROM STDIN")],
+        &[up(b'G', b"\0\0\x01\0\0")],
+    );
+    let _ = converse(
+        &mut c,
+        &fx,
+        &[frame(b'd', b"too\tmany\n")],
+        &[up(b'E', b"SERROR\0C22P04\0Mextra data\0\0"), up(b'Z', b"I")],
+    );
+    let [m, p] = masked_then_clear();
+    let client = [frame(b'S', b""), m, p];
+    let mut server = vec![up(b'Z', b"I")];
+    server.extend(rows_of_both());
+    let text = converse(&mut c, &fx, &client, &server);
+    assert!(!text.contains("1234567") && text.contains("****567"), "{text}");
+    assert!(c.idle());
+    // The same in the extended protocol: the server skips to the client's next Sync.
+    let mut c = core();
+    let start = [
+        frame(b'P', b"\0COPY stadtwerke.tickets (subject) FROM STDIN\0\0\0"),
+        frame(b'B', b"\0\0\0\0\0\0\0\0"),
+        frame(b'E', b"\0\0\0\0\0"),
+        frame(b'S', b""),
+    ];
+    let _ = converse(
+        &mut c,
+        &fx,
+        &start,
+        &[up(b'1', b""), up(b'2', b""), up(b'G', b"\0\0\x01\0\0")],
+    );
+    let [m, p] = masked_then_clear();
+    let e = env(&fx);
+    c.on_client(&frame(b'd', b"too\tmany\n"), &e, &mut Out::default(), false)
+        .unwrap();
+    c.on_upstream(&up(b'E', b"SERROR\0C22P04\0Mextra data\0\0"), &e, &mut Out::default())
+        .unwrap();
+    let client = [frame(b'c', b""), frame(b'S', b""), m, p];
+    let mut server = vec![up(b'Z', b"I")];
+    server.extend(rows_of_both());
+    let text = converse(&mut c, &fx, &client, &server);
+    assert!(!text.contains("1234567") && text.contains("****567"), "{text}");
+    assert!(c.idle());
+    // Two COPYs in flight, or a Sync amid the data, cannot be matched: the session ends.
+    let mut c = core();
+    let e = env(&fx);
+    let mut out = Out::default();
+    c.on_client(&q("COPY stadtwerke.tickets (subject) FROM STDIN"), &e, &mut out, false)
+        .unwrap();
+    c.on_client(&frame(b'c', b""), &e, &mut out, false).unwrap();
+    assert!(c
+        .on_client(&q("COPY stadtwerke.tickets (subject) FROM STDIN"), &e, &mut out, false)
+        .is_err());
+    let mut c = core();
+    c.on_client(&q("COPY stadtwerke.tickets (subject) FROM STDIN"), &e, &mut out, false)
+        .unwrap();
+    c.on_client(&frame(b'd', b"x\n"), &e, &mut out, false).unwrap();
+    assert!(c.on_client(&frame(b'S', b""), &e, &mut out, false).is_err());
+}
