@@ -273,11 +273,12 @@ impl Analyzer<'_> {
     }
 
     /// UNION ALL keeps a column plain when every arm carries the same column (or a constant).
+    /// One column of UNION ALL arms or VALUES rows. It stays a plain column only when every row
+    /// is that column: a mask applied to the client's own constants beside it (`UNION ALL SELECT
+    /// 1001`) would be a dictionary of the mask (a pseudonym's token for each guess).
     fn merge_lineage(&mut self, a: Lineage, b: Lineage, cx: Cx, via: &str) -> Lineage {
         match (a.plain_col(), b.plain_col()) {
             (Some(x), Some(y)) if x == y => a,
-            (Some(_), None) if b.cols.is_empty() => a,
-            (None, Some(_)) if a.cols.is_empty() => b,
             _ => self.consume(vec![a, b], cx, via),
         }
     }

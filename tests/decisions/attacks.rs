@@ -115,7 +115,7 @@ fn renames_through_ctes_subqueries_and_unions() {
         ("wasser", "SELECT x FROM (SELECT phone FROM stadtwerke.customers UNION ALL SELECT name FROM stadtwerke.customers) s(x)", refused),
         ("wasser", "WITH RECURSIVE r(p) AS (SELECT phone FROM stadtwerke.customers UNION ALL SELECT p || 'x' FROM r WHERE false) SELECT p FROM r", refused),
         // Round 7: a value that needs more rounds to reach a column than the analyzer iterated.
-        ("wasser", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 1, phone, 'x', 'x', 'x', 'x', 'x', 'x' FROM stadtwerke.customers UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 8) SELECT b FROM r", "masked: b"),
+        ("wasser", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 1, phone, 'x', 'x', 'x', 'x', 'x', 'x' FROM stadtwerke.customers UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 8) SELECT b FROM r", refused),
         ("wasser", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 1, notes, 'x', 'x', 'x', 'x', 'x', 'x' FROM stadtwerke.customers UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 8) SELECT a || '' FROM r", refused),
         ("wasser", "WITH RECURSIVE r(n, a, b) AS (SELECT 1, name, 'x' FROM stadtwerke.customers UNION ALL SELECT n + 1, b, a FROM r WHERE n < 8) SELECT a, b FROM r", "allowed"),
         ("wasser", "SELECT (SELECT lower(phone) FROM stadtwerke.customers LIMIT 1)", refused),
@@ -430,9 +430,9 @@ fn red_team_round_7_name_resolution() {
         ("wasser", "SELECT c12::text AS b, c13 || '' AS n FROM (SELECT * FROM unnest('a:1'::tsvector) u, stadtwerke.customers c, (VALUES (1, 2)) v) s(c1,c2,c3,c4,c5,c6,c7,c8,c9,c10,c11,c12,c13)", "refused: protected_column"),
         ("wasser", "SELECT count(*) AS n, max(s.k) AS guess, s.p AS g FROM (SELECT phone AS p, NULL::int AS k FROM stadtwerke.customers UNION ALL SELECT '+49 30 ' || lpad(n::text, 7, '0'), n FROM generate_series(1000000, 9999999) n) s, pg_get_keywords() k WHERE word = 'all' GROUP BY g HAVING count(*) > 1", "refused: unsupported_statement"),
         ("wasser", "SELECT count(*) AS n, max(s.k) AS guess, s.p AS g FROM (SELECT phone AS p, NULL::int AS k FROM stadtwerke.customers UNION ALL SELECT '+49 40 ' || lpad(n::text, 7, '0'), n FROM generate_series(5550000, 5559999) n) s, (SELECT 1) z GROUP BY g HAVING count(*) > 1", "refused: protected_column"),
-        ("wasser", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 0, '1', '2', '3', '4', '5', '6', phone FROM stadtwerke.customers UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 6) SELECT a FROM r WHERE n = 6", "masked: a"),
+        ("wasser", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 0, '1', '2', '3', '4', '5', '6', phone FROM stadtwerke.customers UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 6) SELECT a FROM r WHERE n = 6", "refused: protected_column"),
         ("wasser", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 0, '1', '2', '3', '4', '5', '6', notes FROM stadtwerke.customers UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 6) SELECT a || '' FROM r WHERE n = 6", "refused: protected_column"),
-        ("qa", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 0, 1.0::numeric(6,2), 2.0::numeric(6,2), 3.0::numeric(6,2), 4.0::numeric(6,2), 5.0::numeric(6,2), 6.0::numeric(6,2), monthly_eur FROM zeitung.subscriptions UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 6) SELECT a FROM r WHERE n = 6", "masked: a"),
+        ("qa", "WITH RECURSIVE r(n, a, b, c, d, e, f, g) AS (SELECT 0, 1.0::numeric(6,2), 2.0::numeric(6,2), 3.0::numeric(6,2), 4.0::numeric(6,2), 5.0::numeric(6,2), 6.0::numeric(6,2), monthly_eur FROM zeitung.subscriptions UNION ALL SELECT n + 1, b, c, d, e, f, g, a FROM r WHERE n < 6) SELECT a FROM r WHERE n = 6", "refused: protected_column"),
     ]);
 }
 
@@ -452,5 +452,23 @@ fn red_team_round_8_column_names() {
         ("qa", "SELECT (SELECT \"text\" FROM (SELECT ('a' IS NORMALIZED)::text) s) AS n FROM (SELECT note AS \"text\" FROM stadtwerke.tickets) o", "masked: n"),
         ("qa", "SELECT (SELECT \"text\" FROM (SELECT (now() AT TIME ZONE 'UTC')::text) s)::text AS m FROM (SELECT monthly_eur AS \"text\" FROM zeitung.subscriptions) o", "refused: protected_column"),
         ("wasser", "SELECT (SELECT timezone || '' FROM (SELECT now() AT TIME ZONE 'UTC') s) FROM (SELECT phone AS timezone FROM stadtwerke.customers) o", "allowed"),
+    ]);
+}
+
+/// Red-team round 9: a masked column beside the client's own constants in UNION ALL or VALUES had
+/// the mask applied to those constants too, so a pseudonym became a dictionary of guesses. A
+/// column stays maskable only when every row of it is that column.
+#[test]
+fn red_team_round_9_masks_are_not_dictionaries() {
+    let refused = "refused: protected_column";
+    run(&[
+        ("qa", "SELECT ticket_id, customer_no FROM stadtwerke.tickets UNION ALL SELECT NULL, g FROM generate_series(1000, 1005) g", refused),
+        ("qa", "SELECT ticket_id, customer_no FROM stadtwerke.tickets UNION ALL SELECT NULL, column1 FROM (VALUES (1001), (1002)) v", refused),
+        ("qa", "SELECT subscription_id, lead_id FROM zeitung.subscriptions UNION ALL SELECT NULL, 1", refused),
+        ("qa", "SELECT x FROM (SELECT customer_no AS x FROM stadtwerke.tickets UNION ALL SELECT 1001) s", refused),
+        ("wasser", "SELECT phone FROM stadtwerke.customers UNION ALL SELECT '+49 30 1234567'", refused),
+        ("wasser", "SELECT email FROM stadtwerke.customers UNION ALL SELECT NULL", refused),
+        ("qa", "SELECT customer_no FROM stadtwerke.tickets UNION ALL SELECT customer_no FROM stadtwerke.tickets", "masked: customer_no"),
+        ("wasser", "SELECT name FROM stadtwerke.customers UNION ALL SELECT 'walk-in caller'", "allowed"),
     ]);
 }
