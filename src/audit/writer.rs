@@ -261,14 +261,8 @@ mod tests {
     use super::*;
     use crate::audit::event::Decision;
 
-    #[test]
-    fn a_full_queue_drops_and_counts_instead_of_blocking() {
-        let (tx, mut rx) = mpsc::channel::<Record>(2);
-        let sink = AuditSink {
-            tx,
-            state: Arc::new(AuditState::default()),
-        };
-        let record = |n: u64| Record {
+    fn record(n: u64) -> Record {
+        Record {
             session: n,
             user: "u".into(),
             client_addr: "127.0.0.1:1".into(),
@@ -280,6 +274,15 @@ mod tests {
             statement: "SELECT ?".into(),
             fingerprint: String::new(),
             policy_version: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_blocking() {
+        let (tx, mut rx) = mpsc::channel::<Record>(2);
+        let sink = AuditSink {
+            tx,
+            state: Arc::new(AuditState::default()),
         };
         for n in 1..=5 {
             sink.send(record(n));
@@ -312,19 +315,7 @@ mod tests {
             .unwrap();
             std::fs::remove_dir_all(&dir).unwrap();
             for n in 0..3 {
-                sink.send(Record {
-                    session: n,
-                    user: "u".into(),
-                    client_addr: "127.0.0.1:1".into(),
-                    purpose: "p".into(),
-                    campaigns: Vec::new(),
-                    decision: Decision::Refused,
-                    reason: "protected_column".into(),
-                    detail: String::new(),
-                    statement: "SELECT ?".into(),
-                    fingerprint: String::new(),
-                    policy_version: String::new(),
-                });
+                sink.send(record(n));
             }
             drop(sink);
             tokio::time::timeout(std::time::Duration::from_secs(20), handle)

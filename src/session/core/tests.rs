@@ -409,32 +409,22 @@ fn lookups_of_protected_columns_are_limited_per_login() {
 #[test]
 fn a_sync_after_an_early_copy_done_is_answered() {
     let fx = fixture();
-    let e = env(&fx);
     let mut c = core();
-    let mut out = Out::default();
-    for f in [
+    let client = [
         q("COPY stadtwerke.tickets (subject) FROM STDIN"),
         frame(b'c', b""),
         frame(b'S', b""),
         q("SELECT (SELECT phone) AS a FROM stadtwerke.customers"),
-    ] {
-        c.on_client(&f, &e, &mut out, false).unwrap();
-    }
-    let mut out = Out::default();
-    for f in [
+    ];
+    let mut server = vec![
         up(b'G', b"\0\0\x01\0\0"),
         up(b'C', b"COPY 0\0"),
         up(b'Z', b"I"),
         // The Sync's own ReadyForQuery.
         up(b'Z', b"I"),
-        up(b'T', b"\0\x01a\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0"),
-        data_row(&["+49 30 1234567"]),
-        up(b'C', b"SELECT 1\0"),
-        up(b'Z', b"I"),
-    ] {
-        c.on_upstream(&f, &e, &mut out).unwrap();
-    }
-    let text = String::from_utf8_lossy(&out.to_client);
+    ];
+    server.extend(answer("+49 30 1234567"));
+    let text = converse(&mut c, &fx, &client, &server);
     assert!(!text.contains("1234567") && text.contains("***"), "{text}");
     assert!(c.idle());
 }
@@ -446,18 +436,14 @@ fn messages_after_a_failed_extended_message_are_ignored_until_sync() {
     let fx = fixture();
     let e = env(&fx);
     let mut c = core();
-    let mut out = Out::default();
-    c.on_client(
-        &frame(b'P', b"\0SELECT lower(iban) FROM stadtwerke.customers\0\0\0"),
-        &e,
-        &mut out,
-        false,
-    )
-    .unwrap();
-    c.on_client(&frame(b'H', b""), &e, &mut out, false).unwrap();
+    let refused = frame(b'P', b"\0SELECT lower(iban) FROM stadtwerke.customers\0\0\0");
     // The refusal arrives before the client sends the rest.
-    c.on_upstream(&up(b'E', b"SERROR\0C42601\0Msyntax error\0\0"), &e, &mut Out::default())
-        .unwrap();
+    let _ = converse(
+        &mut c,
+        &fx,
+        &[refused, frame(b'H', b"")],
+        &[up(b'E', b"SERROR\0C42601\0Msyntax error\0\0")],
+    );
     let mut out = Out::default();
     for f in [
         q("SELECT 1"),
@@ -467,25 +453,13 @@ fn messages_after_a_failed_extended_message_are_ignored_until_sync() {
         c.on_client(&f, &e, &mut out, false).unwrap();
     }
     assert!(out.to_upstream.is_empty(), "ignored messages are not forwarded");
-    c.on_client(&frame(b'S', b""), &e, &mut out, false).unwrap();
-    c.on_client(
-        &q("SELECT (SELECT phone) AS a FROM stadtwerke.customers"),
-        &e,
-        &mut out,
-        false,
-    )
-    .unwrap();
-    let mut out = Out::default();
-    for f in [
-        up(b'Z', b"I"),
-        up(b'T', b"\0\x01a\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0"),
-        data_row(&["+49 30 1234567"]),
-        up(b'C', b"SELECT 1\0"),
-        up(b'Z', b"I"),
-    ] {
-        c.on_upstream(&f, &e, &mut out).unwrap();
-    }
-    let text = String::from_utf8_lossy(&out.to_client);
+    let client = [
+        frame(b'S', b""),
+        q("SELECT (SELECT phone) AS a FROM stadtwerke.customers"),
+    ];
+    let mut server = vec![up(b'Z', b"I")];
+    server.extend(answer("+49 30 1234567"));
+    let text = converse(&mut c, &fx, &client, &server);
     assert!(!text.contains("1234567") && text.contains("***"), "{text}");
     assert!(c.idle());
 }
@@ -513,18 +487,19 @@ fn masked_then_clear() -> [Frame; 2] {
     ]
 }
 
+/// The server's answer to a one-column query returning `value` once.
+fn answer(value: &str) -> [Frame; 4] {
+    [
+        up(b'T', ONE_COL_T),
+        data_row(&[value]),
+        up(b'C', b"SELECT 1\0"),
+        up(b'Z', b"I"),
+    ]
+}
+
 /// The server's answers to `masked_then_clear`: the phone, then an empty string.
 fn rows_of_both() -> Vec<Frame> {
-    let mut v = Vec::new();
-    for value in ["+49 30 1234567", ""] {
-        v.extend([
-            up(b'T', ONE_COL_T),
-            data_row(&[value]),
-            up(b'C', b"SELECT 1\0"),
-            up(b'Z', b"I"),
-        ]);
-    }
-    v
+    [answer("+49 30 1234567"), answer("")].concat()
 }
 
 /// Round 9: an early CopyDone after another query, and a COPY that fails amid its data (simple
