@@ -497,6 +497,17 @@ fn answer(value: &str) -> [Frame; 4] {
     ]
 }
 
+/// After `client`, which ends with a Sync the server answers, the masked query and the all-pass
+/// one each get their own result: the phone masked, nothing raw, nothing left pending.
+fn aligned_after(c: &mut Core, fx: &Fixture, mut client: Vec<Frame>) {
+    client.extend(masked_then_clear());
+    let mut server = vec![up(b'Z', b"I")];
+    server.extend(rows_of_both());
+    let text = converse(c, fx, &client, &server);
+    assert!(!text.contains("1234567") && text.contains("****567"), "{text}");
+    assert!(c.idle());
+}
+
 /// The server's answers to `masked_then_clear`: the phone, then an empty string.
 fn rows_of_both() -> Vec<Frame> {
     [answer("+49 30 1234567"), answer("")].concat()
@@ -547,13 +558,7 @@ fn copy_from_keeps_replies_matched_however_it_ends() {
         &[frame(b'd', b"too\tmany\n")],
         &[up(b'E', b"SERROR\0C22P04\0Mextra data\0\0"), up(b'Z', b"I")],
     );
-    let [m, p] = masked_then_clear();
-    let client = [frame(b'S', b""), m, p];
-    let mut server = vec![up(b'Z', b"I")];
-    server.extend(rows_of_both());
-    let text = converse(&mut c, &fx, &client, &server);
-    assert!(!text.contains("1234567") && text.contains("****567"), "{text}");
-    assert!(c.idle());
+    aligned_after(&mut c, &fx, vec![frame(b'S', b"")]);
     // The same in the extended protocol: the server skips to the client's next Sync.
     let mut c = core();
     let start = [
@@ -568,18 +573,12 @@ fn copy_from_keeps_replies_matched_however_it_ends() {
         &start,
         &[up(b'1', b""), up(b'2', b""), up(b'G', b"\0\0\x01\0\0")],
     );
-    let [m, p] = masked_then_clear();
     let e = env(&fx);
     c.on_client(&frame(b'd', b"too\tmany\n"), &e, &mut Out::default(), false)
         .unwrap();
     c.on_upstream(&up(b'E', b"SERROR\0C22P04\0Mextra data\0\0"), &e, &mut Out::default())
         .unwrap();
-    let client = [frame(b'c', b""), frame(b'S', b""), m, p];
-    let mut server = vec![up(b'Z', b"I")];
-    server.extend(rows_of_both());
-    let text = converse(&mut c, &fx, &client, &server);
-    assert!(!text.contains("1234567") && text.contains("****567"), "{text}");
-    assert!(c.idle());
+    aligned_after(&mut c, &fx, vec![frame(b'c', b""), frame(b'S', b"")]);
     // Two COPYs in flight, or a Sync amid the data, cannot be matched: the session ends.
     let mut c = core();
     let e = env(&fx);
