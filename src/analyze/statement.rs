@@ -260,6 +260,11 @@ impl Analyzer<'_> {
             (true, CopyTarget::Stdout) | (false, CopyTarget::Stdin) => {}
             _ => return unsupported("COPY to or from a file or program"),
         }
+        // FREEZE fails after CopyInResponse unless the table was created in the same transaction
+        // (DDL, which unscharf refuses), so it could only confuse the COPY's replies.
+        if options.iter().any(|o| matches!(o, CopyOption::Freeze(_))) {
+            return unsupported("COPY FREEZE");
+        }
         if !to {
             let CopySource::Table { table_name, .. } = source else {
                 return unsupported("COPY (query) FROM");

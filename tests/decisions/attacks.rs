@@ -469,6 +469,9 @@ fn red_team_round_9_masks_are_not_dictionaries() {
         ("wasser", "SELECT phone FROM stadtwerke.customers UNION ALL SELECT '+49 30 1234567'", refused),
         ("wasser", "SELECT email FROM stadtwerke.customers UNION ALL SELECT NULL", refused),
         ("qa", "SELECT customer_no FROM stadtwerke.tickets UNION ALL SELECT customer_no FROM stadtwerke.tickets", "masked: customer_no"),
+        // Round 10: COPY FREEZE fails after CopyInResponse; no purpose can use it anyway.
+        ("wasser", "COPY stadtwerke.tickets (subject) FROM STDIN (FREEZE)", "refused: unsupported_statement"),
+        ("wasser", "COPY stadtwerke.tickets (subject) FROM STDIN WITH (FORMAT csv, FREEZE true)", "refused: unsupported_statement"),
         ("wasser", "SELECT name FROM stadtwerke.customers UNION ALL SELECT 'walk-in caller'", "allowed"),
     ]);
 }

@@ -130,6 +130,8 @@ enum Pending {
         results: Vec<Result_>,
         idx: usize,
         refusal: Option<Bytes>,
+        /// An error ended it: the statements after it did not run.
+        failed: bool,
     },
     Parse {
         seq: u64,
@@ -156,10 +158,7 @@ enum Pending {
     Close {
         seq: u64,
     },
-    /// The client's n-th Sync.
-    Sync {
-        n: u64,
-    },
+    Sync,
     /// A FunctionCall, replaced by a failing query: ErrorResponse then ReadyForQuery.
     Refused {
         refusal: Bytes,
@@ -201,7 +200,7 @@ impl Pending {
     fn is_extended(&self) -> bool {
         !matches!(
             self,
-            Pending::Simple { .. } | Pending::Sync { .. } | Pending::Refused { .. } | Pending::Probe { .. }
+            Pending::Simple { .. } | Pending::Sync | Pending::Refused { .. } | Pending::Probe { .. }
         )
     }
 }
@@ -209,7 +208,10 @@ impl Pending {
 /// A COPY FROM STDIN in progress. While it lasts the client may send only COPY data, CopyDone or
 /// CopyFail, Flush, and Sync before its data or after its end: a Sync amid the data is read by
 /// the server either in copy mode (ignored) or after an error (answered), and only the server
-/// knows which, so the replies after it could not be matched to their statements.
+/// knows which, so the replies after it could not be matched to their statements. Syncs before
+/// the data (libpq sends one after Execute) are held back for the same reason: the server may
+/// fail the COPY even after CopyInResponse. They are dropped once the data starts (the server,
+/// in copy mode, would ignore them) and sent if an error ends the COPY first.
 #[derive(Debug)]
 struct CopyIn {
     /// The message that started it (a Query, or the Execute of its portal).
@@ -219,9 +221,8 @@ struct CopyIn {
     ended: bool,
     /// The server has answered CopyInResponse: it ignores Sync until the data ends.
     started: bool,
-    /// Syncs sent before the data and before CopyInResponse: ignored if the COPY starts,
-    /// answered if it fails first.
-    early_syncs: Vec<u64>,
+    /// Syncs sent before the data, held back.
+    held_syncs: usize,
 }
 
 impl CopyIn {
@@ -231,7 +232,7 @@ impl CopyIn {
             data: false,
             ended: false,
             started: false,
-            early_syncs: Vec::new(),
+            held_syncs: 0,
         }
     }
 }
@@ -262,8 +263,6 @@ pub struct Core {
     copy_out: Option<CopyOutState>,
     /// A COPY FROM STDIN forwarded and not yet finished by the server.
     copy_in: Option<CopyIn>,
-    /// Syncs the client has sent (numbers them in the queue).
-    syncs: u64,
     /// An extended-protocol message failed before the client sent its Sync: the server ignores
     /// every message until that Sync, and so does the proxy (nothing forwarded, no reply expected).
     skipping: bool,
@@ -304,7 +303,6 @@ impl Core {
             current: None,
             copy_out: None,
             copy_in: None,
-            syncs: 0,
             skipping: false,
             unflushed: false,
             guard: None,

@@ -53,7 +53,13 @@ impl Core {
             return Err(CoreError::ServerProtocol(f.tag as char));
         };
         match head {
-            Pending::Simple { seq, results, idx, .. } => match f.tag {
+            Pending::Simple {
+                seq,
+                results,
+                idx,
+                failed,
+                ..
+            } => match f.tag {
                 be::ROW_DESCRIPTION => {
                     let plan = results
                         .get(*idx)
@@ -92,6 +98,11 @@ impl Core {
                 }
                 be::COPY_DATA => self.copy_data(f, out)?,
                 be::READY_FOR_QUERY => {
+                    // Every statement answered, or an error ended the message: anything else is a
+                    // ReadyForQuery meant for another request, and the results would shift.
+                    if !*failed && *idx < results.len() {
+                        return Err(CoreError::ServerProtocol('Z'));
+                    }
                     let (seq, idx) = (*seq, *idx as u32);
                     self.registry.discard(seq, idx);
                     self.pending.pop_front();
@@ -166,7 +177,7 @@ impl Core {
                 }
                 other => return Err(CoreError::ServerProtocol(other as char)),
             },
-            Pending::Sync { .. } | Pending::Refused { .. } => {
+            Pending::Sync | Pending::Refused { .. } => {
                 if f.tag != be::READY_FOR_QUERY {
                     return Err(CoreError::ServerProtocol(f.tag as char));
                 }
@@ -294,9 +305,6 @@ impl Core {
             return Err(CoreError::ServerProtocol('G'));
         };
         ci.started = true;
-        let early = std::mem::take(&mut ci.early_syncs);
-        self.pending
-            .retain(|p| !matches!(p, Pending::Sync { n } if early.contains(n)));
         out.to_client.extend_from_slice(&f.raw);
         Ok(())
     }
@@ -388,11 +396,13 @@ impl Core {
     fn on_error(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
         self.current = None;
         self.copy_out = None;
-        // The COPY FROM failed, or was skipped with the batch or message it belongs to.
+        // The COPY FROM failed, or was skipped with the batch or message it belongs to: the Syncs
+        // held back before its data go to the server now, which answers them.
         let copy_seq = self.copy_in.as_ref().map(|c| c.seq);
         let fails_copy = |p: &Pending| copy_seq.is_some_and(|s| p.seq() == Some(s));
-        if self.pending.front().is_some_and(fails_copy) {
-            self.copy_in = None;
+        let mut release = 0;
+        if let Some(c) = self.copy_in.take_if(|_| self.pending.front().is_some_and(fails_copy)) {
+            release = c.held_syncs;
         }
         let refusal: Option<Bytes> = match self.pending.front_mut() {
             None => None,
@@ -401,7 +411,14 @@ impl Core {
                 *value = None;
                 return Ok(());
             }
-            Some(Pending::Simple { refusal, seq, idx, .. }) => {
+            Some(Pending::Simple {
+                refusal,
+                seq,
+                idx,
+                failed,
+                ..
+            }) => {
+                *failed = true;
                 let (s, i) = (*seq, *idx as u32);
                 let r = refusal.take();
                 self.registry.discard(s, i);
@@ -415,7 +432,7 @@ impl Core {
                 | Pending::Execute { refusal, .. },
             ) => refusal.take(),
             Some(Pending::Refused { refusal }) => Some(refusal.clone()),
-            Some(Pending::Close { .. } | Pending::Sync { .. }) => None,
+            Some(Pending::Close { .. } | Pending::Sync) => None,
         };
         match refusal {
             Some(r) => out.to_client.extend_from_slice(&r),
@@ -426,11 +443,11 @@ impl Core {
             // and, if the client has not sent that Sync yet, the messages it sends until then.
             self.skipping = true;
             while let Some(p) = self.pending.front() {
-                if fails_copy(p) {
-                    self.copy_in = None;
+                if let Some(c) = self.copy_in.take_if(|_| fails_copy(p)) {
+                    release = c.held_syncs;
                 }
                 match p {
-                    Pending::Sync { .. } => {
+                    Pending::Sync => {
                         self.skipping = false;
                         break;
                     }
@@ -443,6 +460,13 @@ impl Core {
                 }
                 self.pending.pop_front();
             }
+        }
+        for _ in 0..release {
+            // As if the client sent it now: it ends a skip to Sync, and the server answers it.
+            self.skipping = false;
+            out.to_upstream
+                .extend_from_slice(&crate::wire::frontend::encode::sync());
+            self.pending.push_back(Pending::Sync);
         }
         Ok(())
     }

@@ -25,16 +25,15 @@ impl Core {
         }
         if let Some(ci) = &mut self.copy_in {
             match f.tag {
-                fe::COPY_DATA if !ci.ended => ci.data = true,
-                fe::COPY_DONE | fe::COPY_FAIL if !ci.ended => ci.ended = true,
+                fe::COPY_DATA | fe::COPY_DONE | fe::COPY_FAIL if !ci.ended => {
+                    ci.data = true;
+                    ci.ended = f.tag != fe::COPY_DATA;
+                    // The data starts while the COPY is live: in copy mode the server would have
+                    // ignored the held Syncs, and out of it, it now drops the data.
+                    ci.held_syncs = 0;
+                }
                 fe::SYNC if !ci.ended && !ci.data => {
-                    out.to_upstream.extend_from_slice(&f.raw);
-                    // The server ignores it once in copy mode; if the COPY fails first, it answers.
-                    if !ci.started {
-                        self.syncs += 1;
-                        ci.early_syncs.push(self.syncs);
-                        self.pending.push_back(Pending::Sync { n: self.syncs });
-                    }
+                    ci.held_syncs += 1;
                     return Ok(());
                 }
                 // After the data's end the server reads messages as usual once the COPY is done.
@@ -64,8 +63,7 @@ impl Core {
             }
             fe::SYNC => {
                 out.to_upstream.extend_from_slice(&f.raw);
-                self.syncs += 1;
-                self.pending.push_back(Pending::Sync { n: self.syncs });
+                self.pending.push_back(Pending::Sync);
                 self.maybe_probe(out);
                 Ok(())
             }
@@ -178,6 +176,7 @@ impl Core {
                     results: Vec::new(),
                     idx: 0,
                     refusal: Some(refusal),
+                    failed: false,
                 });
             }
             Ok((analysis, allowed)) => {
@@ -205,6 +204,7 @@ impl Core {
                     results,
                     idx: 0,
                     refusal: None,
+                    failed: false,
                 });
             }
         }
@@ -547,7 +547,7 @@ impl Core {
             .pending
             .iter()
             .rev()
-            .take_while(|p| !matches!(p, Pending::Sync { .. }))
+            .take_while(|p| !matches!(p, Pending::Sync))
             .any(Pending::is_extended);
         if open_batch {
             return;

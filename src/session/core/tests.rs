@@ -595,3 +595,79 @@ fn copy_from_keeps_replies_matched_however_it_ends() {
     c.on_client(&frame(b'd', b"x\n"), &e, &mut out, false).unwrap();
     assert!(c.on_client(&frame(b'S', b""), &e, &mut out, false).is_err());
 }
+
+/// Round 10: a COPY can fail after CopyInResponse (COPY FREEZE did), and then the server answers
+/// Syncs the client sent before its data. Those are held back: dropped once the data starts,
+/// sent (and answered) if an error ends the COPY first.
+#[test]
+fn syncs_before_copy_data_are_held_until_the_copy_decides() {
+    let fx = fixture();
+    let copy = "COPY stadtwerke.tickets (subject) FROM STDIN";
+    // Simple protocol: the data starts before the failure is seen; the held Sync never goes out.
+    let server = [
+        up(b'G', b"\0\0\x01\0\0"),
+        up(b'E', b"SERROR\0C55000\0Mcannot\0\0"),
+        up(b'Z', b"I"),
+    ];
+    let mut c = core();
+    let mut out = Out::default();
+    for f in [q(copy), frame(b'S', b""), frame(b'c', b"")] {
+        c.on_client(&f, &env(&fx), &mut out, false).unwrap();
+    }
+    assert!(
+        !out.to_upstream.windows(5).any(|w| w == b"S\0\0\0\x04"),
+        "the held Sync is not sent"
+    );
+    let _ = converse(&mut c, &fx, &[], &server);
+    let client = masked_then_clear().to_vec();
+    let text = converse(&mut c, &fx, &client, &rows_of_both());
+    assert!(!text.contains("1234567") && text.contains("****567"), "{text}");
+    assert!(c.idle());
+    // Extended protocol (libpq: Parse, Bind, Execute, Sync): the failure comes first, the held
+    // Sync goes out and is answered, then the client's own Sync after its data.
+    let mut c = core();
+    let e = env(&fx);
+    let mut out = Out::default();
+    for f in [
+        frame(b'P', b"\0COPY stadtwerke.tickets (subject) FROM STDIN\0\0\0"),
+        frame(b'B', b"\0\0\0\0\0\0\0\0"),
+        frame(b'E', b"\0\0\0\0\0"),
+        frame(b'S', b""),
+    ] {
+        c.on_client(&f, &e, &mut out, false).unwrap();
+    }
+    assert!(
+        out.to_upstream.ends_with(b"E\0\0\0\x09\0\0\0\0\0"),
+        "the Sync is held back"
+    );
+    let mut out = Out::default();
+    for f in [
+        up(b'1', b""),
+        up(b'2', b""),
+        up(b'G', b"\0\0\x01\0\0"),
+        up(b'E', b"SERROR\0C55000\0Mcannot\0\0"),
+    ] {
+        c.on_upstream(&f, &e, &mut out).unwrap();
+    }
+    assert_eq!(&out.to_upstream[..], b"S\0\0\0\x04", "released once the COPY failed");
+    let _ = converse(&mut c, &fx, &[], &[up(b'Z', b"I")]);
+    aligned_after(
+        &mut c,
+        &fx,
+        vec![frame(b'd', b"x\n"), frame(b'c', b""), frame(b'S', b"")],
+    );
+}
+
+/// A ReadyForQuery before every statement of a simple Query was answered (and without an error)
+/// belongs to another request: the session ends rather than shift results.
+#[test]
+fn an_early_ready_for_query_ends_the_session() {
+    let fx = fixture();
+    let mut c = core();
+    let e = env(&fx);
+    c.on_client(&q("SELECT 1; SELECT 2"), &e, &mut Out::default(), false)
+        .unwrap();
+    let mut out = Out::default();
+    c.on_upstream(&up(b'C', b"SELECT 1\0"), &e, &mut out).unwrap();
+    assert!(c.on_upstream(&up(b'Z', b"I"), &e, &mut out).is_err());
+}
