@@ -106,6 +106,11 @@ impl Core {
                     let (seq, idx) = (*seq, *idx as u32);
                     self.registry.discard(seq, idx);
                     self.pending.pop_front();
+                    // A COPY FROM of this message is over, whatever became of it: Syncs still held
+                    // for it would otherwise wait forever.
+                    if let Some(c) = self.copy_in.take_if(|c| c.seq == seq) {
+                        self.release_syncs(c.held_syncs, out);
+                    }
                     self.ready(f, out)?;
                 }
                 other => return Err(CoreError::ServerProtocol(other as char)),
@@ -461,14 +466,19 @@ impl Core {
                 self.pending.pop_front();
             }
         }
-        for _ in 0..release {
-            // As if the client sent it now: it ends a skip to Sync, and the server answers it.
+        self.release_syncs(release, out);
+        Ok(())
+    }
+
+    /// Sends Syncs held back during a COPY FROM that has ended, as if the client sent them now:
+    /// the first ends a skip to Sync, and the server answers each.
+    fn release_syncs(&mut self, n: usize, out: &mut Out) {
+        for _ in 0..n {
             self.skipping = false;
             out.to_upstream
                 .extend_from_slice(&crate::wire::frontend::encode::sync());
             self.pending.push_back(Pending::Sync);
         }
-        Ok(())
     }
 }
 

@@ -671,3 +671,22 @@ fn an_early_ready_for_query_ends_the_session() {
     c.on_upstream(&up(b'C', b"SELECT 1\0"), &e, &mut out).unwrap();
     assert!(c.on_upstream(&up(b'Z', b"I"), &e, &mut out).is_err());
 }
+
+/// Defence in depth: a message that was to run a COPY FROM and ends without the COPY starting
+/// (the proxy and the server disagreeing about a statement) releases the Syncs held for it.
+#[test]
+fn a_copy_that_never_starts_releases_its_held_syncs() {
+    let fx = fixture();
+    let e = env(&fx);
+    let mut c = core();
+    let mut out = Out::default();
+    c.on_client(&q("COPY stadtwerke.tickets (subject) FROM STDIN"), &e, &mut out, false)
+        .unwrap();
+    c.on_client(&frame(b'S', b""), &e, &mut out, false).unwrap();
+    let mut out = Out::default();
+    c.on_upstream(&up(b'C', b"COPY 0\0"), &e, &mut out).unwrap();
+    c.on_upstream(&up(b'Z', b"I"), &e, &mut out).unwrap();
+    assert_eq!(&out.to_upstream[..], b"S\0\0\0\x04");
+    c.on_upstream(&up(b'Z', b"I"), &e, &mut Out::default()).unwrap();
+    assert!(c.idle());
+}
