@@ -164,8 +164,17 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
         names: Vec::new(),
     };
     let mut all = Vec::with_capacity(a.statements.len());
+    // Rule 4 within the message: what an earlier statement reads counts for the later ones (a
+    // value can cross in a setting, say, from a read to a write).
+    let mut read = cx.read_campaigns.clone();
     for f in &a.statements {
-        all.push(judge_statement(f, cx, &earlier)?);
+        let now = JudgeCtx {
+            read_campaigns: &read,
+            ..*cx
+        };
+        let allowed = judge_statement(f, &now, &earlier)?;
+        read.extend(allowed.plan.reads.iter().cloned());
+        all.push(allowed);
         match &f.kind {
             Kind::Prepare { name } => earlier.names.push((true, name.clone(), f.clone())),
             Kind::Declare { name } => earlier.names.push((false, name.clone(), f.clone())),

@@ -31,6 +31,8 @@ pub const LEAKY_CATALOGS: &[&str] = &[
     "pg_stat_activity",
     "pg_stat_statements",
     "pg_largeobject",
+    // Every session's locks, advisory keys included: a channel between sessions.
+    "pg_locks",
 ];
 
 /// Functions that read files, run SQL given as text, reach other databases, act on other sessions
@@ -52,6 +54,11 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
     "ts_stat",
     "ts_rewrite",
     "pg_notify",
+    // Locks other sessions can list in pg_locks: their keys carry data between campaigns.
+    // Unlocking one's own (asyncpg's pool reset calls pg_advisory_unlock_all) stays allowed.
+    "pg_advisory_lock*",
+    "pg_advisory_xact_lock*",
+    "pg_try_advisory_*",
     "pg_stat_get_activity",
     "pg_stat_get_backend_activity",
     "pg_stat_statements*",

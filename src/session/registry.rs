@@ -18,6 +18,8 @@ pub struct PortalInfo {
     pub formats: Vec<i16>,
     /// For a Bind portal running EXECUTE or FETCH: what that name meant when the plan was made.
     pub bound_to: Option<BoundTo>,
+    /// The policy version `plan` was decided under.
+    pub policy_version: String,
 }
 
 impl PortalInfo {
@@ -222,6 +224,7 @@ mod tests {
             plan: None,
             formats: vec![],
             bound_to: None,
+            policy_version: String::new(),
         });
         r.set_portal((7, 0), "c1", p.clone());
         r.set_portal((7, 1), "c2", p.clone());

@@ -234,6 +234,20 @@ fn forbidden_functions_and_settings() {
             "SELECT schemaname, sequencename, last_value FROM pg_sequences",
             "refused: catalog_leak",
         ),
+        // Round 12: advisory lock keys are visible to every session in pg_locks.
+        (
+            "zeitung",
+            "SELECT count(pg_advisory_lock(lead_id)) FROM zeitung.leads",
+            f,
+        ),
+        ("zeitung", "SELECT pg_try_advisory_xact_lock(1, 2)", f),
+        ("wasser", "SELECT pg_advisory_xact_lock_shared(7)", f),
+        ("wasser", "SELECT pg_advisory_unlock_all()", "allowed"),
+        (
+            "wasser",
+            "SELECT classid, objid FROM pg_locks WHERE locktype = 'advisory'",
+            "refused: catalog_leak",
+        ),
         ("wasser", "SET standard_conforming_strings = off", s),
         ("wasser", "SET client_encoding = 'SJIS'", s),
         ("wasser", "SET NAMES 'SJIS'", s),

@@ -193,3 +193,35 @@ fn refusal_messages_name_the_column_position_and_purpose() {
         }
     }
 }
+
+/// Red-team round 12: rule 4 within one message. A purpose that reads one campaign and may write
+/// another must not read and write in the same simple Query either (a setting carried the value).
+#[test]
+fn a_read_earlier_in_the_message_counts_for_rule_4() {
+    let cat = catalog();
+    let pol = load_texts(
+        &[
+            (
+                "stadtwerke.yaml",
+                "campaign: stadtwerke\ntables: [stadtwerke.*]\npurposes:\n  review:\n    members: [q]\n    tables:\n      stadtwerke.tickets: { columns: all, write: [update] }\n",
+            ),
+            (
+                "zeitung.yaml",
+                "campaign: zeitung\ntables: [zeitung.*]\npurposes:\n  review:\n    members: [q]\n    tables:\n      zeitung.subscriptions: { columns: all }\n",
+            ),
+        ],
+        None,
+    )
+    .unwrap();
+    let none = BTreeSet::new();
+    let path = [vec!["public".to_string()]];
+    let both = "SELECT set_config('x.v', (SELECT string_agg(product, '|') FROM zeitung.subscriptions), false); UPDATE stadtwerke.tickets SET subject = current_setting('x.v') WHERE ticket_id = 1";
+    assert_eq!(
+        verdict(&cat, &pol, "review", both, &path, &none),
+        "refused: cross_campaign"
+    );
+    // Each alone is fine in a fresh session.
+    for one in both.split("; ") {
+        assert_eq!(verdict(&cat, &pol, "review", one, &path, &none), "allowed", "{one}");
+    }
+}

@@ -109,6 +109,7 @@ impl Core {
                     plan: None,
                     formats: Vec::new(),
                     bound_to: None,
+                    policy_version: String::new(),
                 }),
             ),
             Kind::ClosePortal { name } => self.registry.drop_portal(tag, name.as_deref()),
@@ -375,6 +376,7 @@ impl Core {
                         plan: Some(plan),
                         formats: b.result_formats.clone(),
                         bound_to,
+                        policy_version: env.policy.version.clone(),
                     }),
                 );
                 match formats {
@@ -486,6 +488,25 @@ impl Core {
             }
             let jcx = self.judge_ctx(env)?;
             match &info.plan {
+                // A reload since Bind: the portal runs only if today's rules plan its result as
+                // Bind did (its result formats were chosen then), and refuse nothing.
+                Some(plan) if info.policy_version != env.policy.version => {
+                    let now = judge_statement(&info.facts, &jcx, &self.registry)?;
+                    if !same_actions(&plan.columns, &now.plan.columns) {
+                        return Err(Refusal::new(
+                            Reason::UnsupportedStatement,
+                            "the policy was reloaded after this portal was bound and masks its result differently; bind it again",
+                        ));
+                    }
+                    let result = info.bound_to.as_ref().map_or(&info.facts, |b| &b.facts).clone();
+                    Ok((
+                        Allowed {
+                            plan: (**plan).clone(),
+                            facts: result,
+                        },
+                        Some(info.facts.clone()),
+                    ))
+                }
                 // A Bind portal was judged at Bind; its statement runs (and has its effects) now.
                 Some(plan) => {
                     let result = info.bound_to.as_ref().map_or(&info.facts, |b| &b.facts).clone();
@@ -569,4 +590,18 @@ fn describe_frame(target: u8, name: &str) -> Bytes {
 /// PREPARE only names the query; EXECUTE and DECLARE count).
 fn runs_query(kind: &Kind) -> bool {
     !matches!(kind, Kind::Fetch { .. } | Kind::Move { .. } | Kind::Prepare { .. })
+}
+
+/// Whether two plans treat every result column alike (pass, drop, or the same mask).
+fn same_actions(a: &Option<Vec<ColAction>>, b: &Option<Vec<ColAction>>) -> bool {
+    let same = |x: &ColAction, y: &ColAction| match (x, y) {
+        (ColAction::Pass, ColAction::Pass) | (ColAction::Drop, ColAction::Drop) => true,
+        (ColAction::Mask(m), ColAction::Mask(n)) => m.mask == n.mask && m.key.is_some() == n.key.is_some(),
+        _ => false,
+    };
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
+        _ => false,
+    }
 }

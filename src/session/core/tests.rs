@@ -690,3 +690,50 @@ fn a_copy_that_never_starts_releases_its_held_syncs() {
     c.on_upstream(&up(b'Z', b"I"), &e, &mut Out::default()).unwrap();
     assert!(c.idle());
 }
+
+/// Red-team round 12: a portal bound before a policy reload ran under the rules of its Bind. It
+/// runs only if today's rules plan its result alike; otherwise it is refused.
+#[test]
+fn a_portal_bound_before_a_reload_runs_only_under_the_same_plan() {
+    let policies = |edit: &dyn Fn(&str) -> String| {
+        let texts: Vec<(String, String)> = crate::demo::SAMPLE_POLICIES
+            .iter()
+            .map(|(n, t)| (n.to_string(), edit(t)))
+            .collect();
+        let refs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+        crate::policy::load::load_texts(&refs, Some(b"k")).unwrap()
+    };
+    let before = fixture();
+    let bound = |c: &mut Core| {
+        let e = env(&before);
+        for f in [
+            frame(b'P', b"\0SELECT name, phone FROM stadtwerke.customers\0\0\0"),
+            frame(b'B', b"p\0\0\0\0\0\0\0\0"),
+            frame(b'S', b""),
+        ] {
+            c.on_client(&f, &e, &mut Out::default(), false).unwrap();
+        }
+        for f in [up(b'1', b""), up(b'2', b""), up(b'Z', b"I")] {
+            c.on_upstream(&f, &e, &mut Out::default()).unwrap();
+        }
+    };
+    let execute = |c: &mut Core, fx: &Fixture| {
+        let mut out = Out::default();
+        c.on_client(&frame(b'E', b"p\0\0\0\0\0"), &env(fx), &mut out, false)
+            .unwrap();
+        String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused")
+    };
+    // A reload that changes nothing for this result: it runs.
+    let mut same = fixture();
+    same.policy = policies(&|t| format!("{t}\n# reloaded\n"));
+    assert_ne!(same.policy.version, before.policy.version);
+    let mut c = core();
+    bound(&mut c);
+    assert!(!execute(&mut c, &same));
+    // A reload that unmasks the phone: refused, the portal must be bound again.
+    let mut unmasked = fixture();
+    unmasked.policy = policies(&|t| t.replace("phone: { mask: last(3), lookup: true }", "phone: allow"));
+    let mut c = core();
+    bound(&mut c);
+    assert!(execute(&mut c, &unmasked));
+}
