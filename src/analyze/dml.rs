@@ -60,6 +60,7 @@ impl Analyzer<'_> {
                         .map(|c| object_parts(c).map(|p| p.join(".")))
                         .collect::<Result<_, _>>()?
                 };
+                self.written(rel, &targets);
                 let table = self.ctx.catalog.rel(rel).name.to_string();
                 if let Some(src) = &ins.source {
                     let outs = self.query(src, parent)?;
@@ -103,7 +104,7 @@ impl Analyzer<'_> {
                             cols: Some(excluded_cols.collect()),
                         });
                         let scope = Scope::new(lvl, parent);
-                        self.assignments(&du.assignments, &scope, &table)?;
+                        self.assignments(&du.assignments, &scope, &table, rel)?;
                         if let Some(w) = &du.selection {
                             self.where_clause(w, &scope)?;
                         }
@@ -139,7 +140,7 @@ impl Analyzer<'_> {
                     Some(UpdateTableFromKind::BeforeSet(_)) => return unsupported("UPDATE FROM before SET"),
                 }
                 let scope = Scope::new(level, parent);
-                self.assignments(&u.assignments, &scope, &table)?;
+                self.assignments(&u.assignments, &scope, &table, rel)?;
                 if let Some(w) = &u.selection {
                     self.where_clause(w, &scope)?;
                 }
@@ -196,6 +197,20 @@ impl Analyzer<'_> {
                     match &clause.action {
                         MergeAction::Insert(ie) => {
                             self.write(rel, WriteKind::Insert);
+                            let names: Vec<String> = if ie.columns.is_empty() {
+                                let r = self.ctx.catalog.rel(rel);
+                                r.columns
+                                    .iter()
+                                    .filter(|c| !c.dropped)
+                                    .map(|c| c.name.clone())
+                                    .collect()
+                            } else {
+                                ie.columns
+                                    .iter()
+                                    .map(|c| object_parts(c).map(|p| p.join(".")))
+                                    .collect::<Result<_, _>>()?
+                            };
+                            self.written(rel, &names);
                             let MergeInsertKind::Values(v) = &ie.kind else {
                                 return unsupported("MERGE INSERT ROW/*");
                             };
@@ -224,7 +239,7 @@ impl Analyzer<'_> {
                             let MergeUpdateKind::Set(assignments) = &ue.kind else {
                                 return unsupported("MERGE UPDATE SET *");
                             };
-                            self.assignments(assignments, &scope, &table)?;
+                            self.assignments(assignments, &scope, &table, rel)?;
                         }
                         MergeAction::Delete { .. } => self.write(rel, WriteKind::Delete),
                         MergeAction::DoNothing { .. } => {}
@@ -242,6 +257,18 @@ impl Analyzer<'_> {
             joins: Vec::new(),
         };
         self.range_table(std::slice::from_ref(&twj), parent)
+    }
+
+    /// Records the columns a write sets (names Postgres would not find set nothing).
+    pub(super) fn written(&mut self, rel: RelId, names: &[String]) {
+        let r = self.ctx.catalog.rel(rel);
+        for n in names {
+            if let Some(i) = r.column_index(n) {
+                self.facts
+                    .written_cols
+                    .push(super::facts::ColRef { rel, col: i as u16 });
+            }
+        }
     }
 
     pub(super) fn write(&mut self, rel: RelId, kind: WriteKind) {
@@ -284,16 +311,17 @@ impl Analyzer<'_> {
         self.relation_level(rel, alias.as_ref(), &[])
     }
 
-    fn assignments(&mut self, list: &[Assignment], scope: &Scope, table: &str) -> Result<(), AnalyzeError> {
+    fn assignments(&mut self, list: &[Assignment], scope: &Scope, table: &str, rel: RelId) -> Result<(), AnalyzeError> {
         let cx = Cx::new(Clause::WriteSource);
         for a in list {
-            let targets = match &a.target {
+            let targets: Vec<String> = match &a.target {
                 AssignmentTarget::ColumnName(n) => vec![object_parts(n)?.join(".")],
                 AssignmentTarget::Tuple(ns) => ns
                     .iter()
                     .map(|n| object_parts(n).map(|p| p.join(".")))
                     .collect::<Result<_, _>>()?,
             };
+            self.written(rel, &targets);
             let via = format!("UPDATE {table} SET {}", targets.join(", "));
             let l = match &a.value {
                 Expr::Subquery(q) if targets.len() > 1 => {

@@ -279,6 +279,8 @@ pub struct StatementFacts {
     /// The search_path values it was analyzed under, when `uses_search_path` (and for EXECUTE):
     /// Postgres analyzes a prepared statement again when search_path has changed since.
     pub paths: Vec<Vec<String>>,
+    /// Columns a write sets (INSERT's and COPY FROM's targets, UPDATE's SET).
+    pub written_cols: Vec<ColRef>,
     /// `col = ANY($n)` lookups: (n, col). The array's length is known only once the value is bound.
     pub array_lookups: Vec<(usize, ColRef)>,
     /// Values each column is looked up against in this statement, a bound array counting as one
@@ -305,6 +307,7 @@ impl StatementFacts {
             path_change: None,
             uses_search_path: false,
             paths: Vec::new(),
+            written_cols: Vec::new(),
             array_lookups: Vec::new(),
             looked_up: Vec::new(),
             execute_arrays: Vec::new(),

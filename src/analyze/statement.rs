@@ -266,11 +266,22 @@ impl Analyzer<'_> {
             return unsupported("COPY FREEZE");
         }
         if !to {
-            let CopySource::Table { table_name, .. } = source else {
+            let CopySource::Table { table_name, columns } = source else {
                 return unsupported("COPY (query) FROM");
             };
             let rel = self.resolve_relation(&object_parts(table_name)?)?;
             self.write(rel, WriteKind::Insert);
+            let r = self.ctx.catalog.rel(rel);
+            let names: Vec<String> = if columns.is_empty() {
+                r.columns
+                    .iter()
+                    .filter(|c| !c.dropped)
+                    .map(|c| c.name.clone())
+                    .collect()
+            } else {
+                columns.iter().map(fold_ident).collect()
+            };
+            self.written(rel, &names);
             return Ok((Kind::CopyFrom, Outputs::None));
         }
         let format = copy_format(options, legacy)?;

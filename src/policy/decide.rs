@@ -394,6 +394,21 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
             );
         }
     }
+    // A keyed pseudonym is deterministic: values the purpose writes into such a column and reads
+    // back masked would make a dictionary of it (as constants beside it in a UNION would).
+    for &c in &f.written_cols {
+        if let ColumnRule::Mask { mask, .. } = cx.rule(memo, c) {
+            if mask.needs_key() {
+                return refuse(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "column {} is pseudonymised for purpose {purpose}; values written into it and read back would reveal its pseudonyms",
+                        cx.column_name(c)
+                    ),
+                );
+            }
+        }
+    }
     // Rule 6: whole-row references to tables with any protected column.
     for (cols, written) in &f.whole_rows {
         if let Some(c) = cols.iter().find(|c| !cx.rule(memo, **c).is_allow()) {

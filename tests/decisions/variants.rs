@@ -225,3 +225,35 @@ fn a_read_earlier_in_the_message_counts_for_rule_4() {
         assert_eq!(verdict(&cat, &pol, "review", one, &path, &none), "allowed", "{one}");
     }
 }
+
+/// Red-team round 12: a purpose that may write a table where a column is pseudonymised for it
+/// could insert known values and read them back masked: a dictionary of the pseudonym.
+#[test]
+fn chosen_values_are_not_written_into_pseudonymised_columns() {
+    let cat = catalog();
+    let pol = load_texts(
+        &[(
+            "stadtwerke.yaml",
+            "campaign: stadtwerke\ntables: [stadtwerke.*]\npurposes:\n  review:\n    members: [q]\n    tables:\n      stadtwerke.tickets: { columns: { ticket_id: allow, subject: allow, status: allow, note: { mask: redact }, customer_no: { mask: pseudonym } }, write: [insert, update] }\n",
+        )],
+        Some(b"k"),
+    )
+    .unwrap();
+    let none = BTreeSet::new();
+    let path = [vec!["public".to_string()]];
+    let refused = "refused: protected_column";
+    for (sql, want) in [
+        ("INSERT INTO stadtwerke.tickets (customer_no, subject) SELECT g, 'probe' FROM generate_series(1001, 1003) g", refused),
+        ("INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'probe') RETURNING ticket_id", refused),
+        ("UPDATE stadtwerke.tickets SET customer_no = 1001 WHERE ticket_id = 1", refused),
+        ("UPDATE stadtwerke.tickets SET (subject, customer_no) = ('x', 1002) WHERE ticket_id = 1", refused),
+        ("COPY stadtwerke.tickets (customer_no, subject) FROM STDIN", refused),
+        ("COPY stadtwerke.tickets FROM STDIN", refused),
+        ("MERGE INTO stadtwerke.tickets t USING (VALUES (1)) v(x) ON false WHEN NOT MATCHED THEN INSERT (customer_no, subject) VALUES (1001, 'x')", refused),
+        // Other columns, and a redacted one, may be written.
+        ("INSERT INTO stadtwerke.tickets (subject, note) VALUES ('probe', 'n')", "allowed"),
+        ("UPDATE stadtwerke.tickets SET status = 'closed' WHERE ticket_id = 1", "allowed"),
+    ] {
+        assert_eq!(verdict(&cat, &pol, "review", sql, &path, &none), want, "{sql}");
+    }
+}
