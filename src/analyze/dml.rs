@@ -46,14 +46,7 @@ impl Analyzer<'_> {
                 let rel = self.resolve_relation(&object_parts(name)?)?;
                 self.write(rel, WriteKind::Insert);
                 let targets: Vec<String> = if ins.columns.is_empty() {
-                    self.ctx
-                        .catalog
-                        .rel(rel)
-                        .columns
-                        .iter()
-                        .filter(|c| !c.dropped)
-                        .map(|c| c.name.clone())
-                        .collect()
+                    self.ctx.catalog.rel(rel).column_names()
                 } else {
                     ins.columns
                         .iter()
@@ -90,11 +83,10 @@ impl Analyzer<'_> {
                             .ctx
                             .catalog
                             .rel(rel)
-                            .columns
-                            .iter()
-                            .filter(|c| !c.dropped)
-                            .map(|c| EntryCol {
-                                name: c.name.clone(),
+                            .column_names()
+                            .into_iter()
+                            .map(|name| EntryCol {
+                                name,
                                 lineage: Lineage::constant(),
                                 explicit: true,
                             });
@@ -198,12 +190,7 @@ impl Analyzer<'_> {
                         MergeAction::Insert(ie) => {
                             self.write(rel, WriteKind::Insert);
                             let names: Vec<String> = if ie.columns.is_empty() {
-                                let r = self.ctx.catalog.rel(rel);
-                                r.columns
-                                    .iter()
-                                    .filter(|c| !c.dropped)
-                                    .map(|c| c.name.clone())
-                                    .collect()
+                                self.ctx.catalog.rel(rel).column_names()
                             } else {
                                 ie.columns
                                     .iter()

@@ -271,13 +271,8 @@ impl Analyzer<'_> {
             };
             let rel = self.resolve_relation(&object_parts(table_name)?)?;
             self.write(rel, WriteKind::Insert);
-            let r = self.ctx.catalog.rel(rel);
             let names: Vec<String> = if columns.is_empty() {
-                r.columns
-                    .iter()
-                    .filter(|c| !c.dropped)
-                    .map(|c| c.name.clone())
-                    .collect()
+                self.ctx.catalog.rel(rel).column_names()
             } else {
                 columns.iter().map(fold_ident).collect()
             };

@@ -53,6 +53,15 @@ pub struct Relation {
 }
 
 impl Relation {
+    /// The names of the columns `*` and a missing column list mean, in order (dropped ones left out).
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| !c.dropped)
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name && !c.dropped)
     }

@@ -488,27 +488,19 @@ impl Core {
             }
             let jcx = self.judge_ctx(env)?;
             match &info.plan {
-                // A reload since Bind: the portal runs only if today's rules plan its result as
-                // Bind did (its result formats were chosen then), and refuse nothing.
-                Some(plan) if info.policy_version != env.policy.version => {
-                    let now = judge_statement(&info.facts, &jcx, &self.registry)?;
-                    if !same_actions(&plan.columns, &now.plan.columns) {
-                        return Err(Refusal::new(
-                            Reason::UnsupportedStatement,
-                            "the policy was reloaded after this portal was bound and masks its result differently; bind it again",
-                        ));
-                    }
-                    let result = info.bound_to.as_ref().map_or(&info.facts, |b| &b.facts).clone();
-                    Ok((
-                        Allowed {
-                            plan: (**plan).clone(),
-                            facts: result,
-                        },
-                        Some(info.facts.clone()),
-                    ))
-                }
                 // A Bind portal was judged at Bind; its statement runs (and has its effects) now.
                 Some(plan) => {
+                    // After a reload it runs only if today's rules plan its result as Bind did
+                    // (its result formats were chosen then), and refuse nothing.
+                    if info.policy_version != env.policy.version {
+                        let now = judge_statement(&info.facts, &jcx, &self.registry)?;
+                        if !same_actions(&plan.columns, &now.plan.columns) {
+                            return Err(Refusal::new(
+                                Reason::UnsupportedStatement,
+                                "the policy was reloaded after this portal was bound and masks its result differently; bind it again",
+                            ));
+                        }
+                    }
                     let result = info.bound_to.as_ref().map_or(&info.facts, |b| &b.facts).clone();
                     Ok((
                         Allowed {
