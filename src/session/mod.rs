@@ -167,8 +167,9 @@ struct Relay<'a> {
     uin: BytesMut,
     max_frame: usize,
     max_pipeline: usize,
-    /// A client frame to handle again after a catalog refresh.
-    retry: Option<Frame>,
+    /// A client frame to handle again, after a catalog refresh (flag set) or once the server has
+    /// answered the messages it must wait for.
+    retry: Option<(Frame, bool)>,
     counters: Arc<crate::metrics::PurposeCounters>,
     span: &'a tracing::Span,
 }
@@ -250,17 +251,25 @@ impl Relay<'_> {
                             return Ok(None);
                         }
                         let (frame, retried) = match retry.take() {
-                            Some(f) => (f, true),
+                            Some(held) => held,
                             None => match next_frame(cin, *max_frame)? {
-                                Some(f) => (f, false),
+                                Some(f) => {
+                                    shared
+                                        .metrics
+                                        .bytes_from_clients
+                                        .fetch_add(f.raw.len() as u64, Ordering::Relaxed);
+                                    (f, false)
+                                }
                                 None => return Ok(None),
                             },
                         };
-                        shared
-                            .metrics
-                            .bytes_from_clients
-                            .fetch_add(frame.raw.len() as u64, Ordering::Relaxed);
                         core.on_client(&frame, env, out, retried)?;
+                        if out.hold {
+                            // Tried again after the next answers from the server.
+                            out.hold = false;
+                            *retry = Some((frame, retried));
+                            return Ok(None);
+                        }
                         if out.refresh_catalog {
                             out.refresh_catalog = false;
                             return Ok(Some(frame));
@@ -275,7 +284,7 @@ impl Relay<'_> {
                 self.span
                     .in_scope(|| tracing::warn!(error = %e, "catalog refresh failed"));
             }
-            self.retry = Some(frame);
+            self.retry = Some((frame, true));
         }
     }
 

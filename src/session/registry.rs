@@ -1,6 +1,8 @@
 //! Prepared statements and portals of one session, as they will be once the messages already
 //! forwarded have run. Changes wait in flight until the server confirms them; a failed or skipped
 //! message's changes are discarded, so the registry never names a statement the server does not run.
+//! A change that may still fail without taking the asking message down with it leaves its name
+//! unsettled: messages that use such a name wait for the server's answer.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -20,6 +22,10 @@ pub struct PortalInfo {
     pub bound_to: Option<BoundTo>,
     /// The policy version `plan` was decided under.
     pub policy_version: String,
+    /// How many campaigns the session had read when `plan` was decided (rule 4 looks at them).
+    pub reads_seen: usize,
+    /// The day `plan` was decided on (rule 5 compares it with contract ends).
+    pub judged_on: chrono::NaiveDate,
 }
 
 impl PortalInfo {
@@ -76,16 +82,32 @@ pub type Tag = (u64, u32);
 pub struct Registry {
     statements: HashMap<Key, Arc<StatementFacts>>,
     portals: HashMap<Key, Arc<PortalInfo>>,
-    inflight: VecDeque<(Tag, Change)>,
+    /// Each change with the batch it came in (see `close_batch`).
+    inflight: VecDeque<(Tag, u64, Change)>,
+    /// The batch messages are arriving in now.
+    batch: u64,
 }
 
 /// More than this many prepared statements or portals in one session is refused.
 pub const MAX_ENTRIES: usize = 10_000;
 
 impl Registry {
+    fn push(&mut self, tag: Tag, change: Change) {
+        self.inflight.push_back((tag, self.batch, change));
+    }
+
+    /// Ends a batch: messages after a Sync or a simple Query run even when one before it failed, so
+    /// the changes made so far are no longer certain for them until the server has answered.
+    /// Within a batch a failure skips the rest (Postgres skips until Sync, and a Query's later
+    /// statements do not run), so a message there may rely on the changes before it.
+    pub fn close_batch(&mut self) {
+        if !self.inflight.is_empty() {
+            self.batch += 1;
+        }
+    }
+
     pub fn set_statement(&mut self, tag: Tag, name: &str, facts: Arc<StatementFacts>) {
-        self.inflight
-            .push_back((tag, Change::SetStatement(key(name).to_vec(), facts)));
+        self.push(tag, Change::SetStatement(key(name).to_vec(), facts));
     }
 
     pub fn drop_statement(&mut self, tag: Tag, name: Option<&str>) {
@@ -93,12 +115,11 @@ impl Registry {
             Some(n) => Change::DropStatement(key(n).to_vec()),
             None => Change::ClearStatements,
         };
-        self.inflight.push_back((tag, c));
+        self.push(tag, c);
     }
 
     pub fn set_portal(&mut self, tag: Tag, name: &str, info: Arc<PortalInfo>) {
-        self.inflight
-            .push_back((tag, Change::SetPortal(key(name).to_vec(), info)));
+        self.push(tag, Change::SetPortal(key(name).to_vec(), info));
     }
 
     pub fn drop_portal(&mut self, tag: Tag, name: Option<&str>) {
@@ -106,13 +127,13 @@ impl Registry {
             Some(n) => Change::DropPortal(key(n).to_vec()),
             None => Change::ClearPortals,
         };
-        self.inflight.push_back((tag, c));
+        self.push(tag, c);
     }
 
     /// The server ran the message (or statement) `tag`: its changes become fact.
     pub fn commit(&mut self, tag: Tag) {
-        while self.inflight.front().is_some_and(|(t, _)| *t <= tag) {
-            let Some((_, change)) = self.inflight.pop_front() else {
+        while self.inflight.front().is_some_and(|(t, _, _)| *t <= tag) {
+            let Some((_, _, change)) = self.inflight.pop_front() else {
                 break;
             };
             match change {
@@ -136,13 +157,13 @@ impl Registry {
 
     /// The server did not run message `seq` from statement `from_sub` on: forget those changes.
     pub fn discard(&mut self, seq: u64, from_sub: u32) {
-        self.inflight.retain(|((s, sub), _)| !(*s == seq && *sub >= from_sub));
+        self.inflight.retain(|((s, sub), _, _)| !(*s == seq && *sub >= from_sub));
     }
 
     /// The statement a name will refer to when the next forwarded message runs.
     pub fn statement(&self, name: &str) -> Option<Arc<StatementFacts>> {
         let name = key(name);
-        for (_, c) in self.inflight.iter().rev() {
+        for (_, _, c) in self.inflight.iter().rev() {
             match c {
                 Change::SetStatement(n, f) if n.as_slice() == name => return Some(f.clone()),
                 Change::DropStatement(n) if n.as_slice() == name => return None,
@@ -155,7 +176,7 @@ impl Registry {
 
     pub fn portal(&self, name: &str) -> Option<Arc<PortalInfo>> {
         let name = key(name);
-        for (_, c) in self.inflight.iter().rev() {
+        for (_, _, c) in self.inflight.iter().rev() {
             match c {
                 Change::SetPortal(n, p) if n.as_slice() == name => return Some(p.clone()),
                 Change::DropPortal(n) if n.as_slice() == name => return None,
@@ -164,6 +185,25 @@ impl Registry {
             }
         }
         self.portals.get(name).cloned()
+    }
+
+    /// Whether every change in flight came in the current batch.
+    pub fn all_settled(&self) -> bool {
+        // Batches only grow along the queue.
+        self.inflight.front().is_none_or(|(_, b, _)| *b == self.batch)
+    }
+
+    /// Whether what a statement (`portal` false) or portal name refers to is certain for a message
+    /// of the current batch: its newest change in flight, if any, came in this batch too.
+    pub fn settled(&self, portal: bool, name: &str) -> bool {
+        let name = key(name);
+        let newest = self.inflight.iter().rev().find(|(_, _, c)| match (c, portal) {
+            (Change::SetStatement(n, _) | Change::DropStatement(n), false) => n.as_slice() == name,
+            (Change::SetPortal(n, _) | Change::DropPortal(n), true) => n.as_slice() == name,
+            (Change::ClearStatements, false) | (Change::ClearPortals, true) => true,
+            _ => false,
+        });
+        newest.is_none_or(|(_, b, _)| *b == self.batch)
     }
 
     pub fn is_full(&self) -> bool {
@@ -225,6 +265,8 @@ mod tests {
             formats: vec![],
             bound_to: None,
             policy_version: String::new(),
+            reads_seen: 0,
+            judged_on: chrono::NaiveDate::MIN,
         });
         r.set_portal((7, 0), "c1", p.clone());
         r.set_portal((7, 1), "c2", p.clone());

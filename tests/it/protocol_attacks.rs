@@ -402,3 +402,71 @@ async fn messages_a_failed_batch_skips_get_no_answers() {
     let ok = exchange(&mut r, &[raw::query("SELECT 1")]).await;
     assert!(ok.contains(&b'D'), "{}", String::from_utf8_lossy(&ok));
 }
+
+/// Round 13: a PREPARE, Parse or DECLARE that fails was taken for done by messages sent before
+/// its answer came back, in a later batch that the failure does not skip. They were judged by the
+/// statement or cursor that was never made, while the server ran the old one: the masked column
+/// came out in clear. Such messages now wait for the answer; the rows below must be masked.
+#[tokio::test]
+async fn a_redefinition_that_fails_is_not_taken_for_done() {
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let masked = |bytes: &[u8], what: &str| {
+        assert_hidden(bytes, what);
+        assert!(
+            bytes.windows(4).any(|w| w == b"****"),
+            "{what}: no masked row: {}",
+            String::from_utf8_lossy(bytes)
+        );
+    };
+    // No Describe: without a RowDescription, rule 10 has nothing to check.
+    // A simple Query whose PREPARE never runs, then a Bind of that name in the same write.
+    exchange(&mut r, &[raw::query("PREPARE p AS SELECT secret FROM lab.vault")]).await;
+    let mut seen = exchange(
+        &mut r,
+        &[
+            raw::query("SELECT 1/0; DEALLOCATE p; PREPARE p AS SELECT ''::text AS s"),
+            raw::bind("", "p", &[], &[]),
+            raw::execute("", 0),
+            raw::sync(),
+        ],
+    )
+    .await;
+    seen.extend(r.bytes_until_ready().await);
+    masked(&seen, "Bind after a failed PREPARE");
+    // A named Parse that fails (the name is taken), then a Bind of it after the Sync.
+    exchange(
+        &mut r,
+        &[raw::parse("q", "SELECT secret FROM lab.vault", &[]), raw::sync()],
+    )
+    .await;
+    let mut seen = exchange(
+        &mut r,
+        &[
+            raw::parse("q", "SELECT ''::text AS s", &[]),
+            raw::sync(),
+            raw::bind("", "q", &[], &[]),
+            raw::execute("", 0),
+            raw::sync(),
+        ],
+    )
+    .await;
+    seen.extend(r.bytes_until_ready().await);
+    masked(&seen, "Bind after a failed Parse");
+    // A DECLARE of an open cursor's name fails; the FETCH in the next Query reads the old cursor.
+    exchange(
+        &mut r,
+        &[raw::query("DECLARE c CURSOR WITH HOLD FOR SELECT secret FROM lab.vault")],
+    )
+    .await;
+    let mut seen = exchange(
+        &mut r,
+        &[
+            raw::query("DECLARE c CURSOR WITH HOLD FOR SELECT ''::text AS s"),
+            raw::query("FETCH ALL FROM c"),
+        ],
+    )
+    .await;
+    seen.extend(r.bytes_until_ready().await);
+    masked(&seen, "FETCH after a failed DECLARE");
+}

@@ -22,6 +22,7 @@ use crate::wire::{Frame, WireError};
 
 mod replies;
 mod requests;
+mod settle;
 
 /// The statement text sent upstream in place of a refused one: it fails to parse, so the server
 /// raises an error exactly where the refused statement would have run, aborting a transaction block
@@ -81,6 +82,8 @@ pub struct Out {
     pub terminate: bool,
     /// A statement referred to something the catalog does not know: refresh and retry this frame.
     pub refresh_catalog: bool,
+    /// The frame was not handled: hand it in again once the server has answered more.
+    pub hold: bool,
     /// Decisions since the last drain, for the metrics.
     pub tally: Tally,
 }

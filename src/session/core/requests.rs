@@ -8,6 +8,10 @@ use crate::judge::{check_array_lookups, path_changed, same_paths};
 impl Core {
     /// Handles one client frame. `retried` is set when the frame is handled again after a catalog refresh.
     pub fn on_client(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
+        if !self.skipping && self.copy_in.is_none() && self.must_wait(f)? {
+            out.hold = true;
+            return Ok(());
+        }
         if matches!(f.tag, fe::QUERY | fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE) {
             // Keep rule 10's guard at the rules this message is judged by, so that after a reload
             // its answers are checked against them (see previous_guard).
@@ -64,6 +68,7 @@ impl Core {
             fe::SYNC => {
                 out.to_upstream.extend_from_slice(&f.raw);
                 self.pending.push_back(Pending::Sync);
+                self.registry.close_batch();
                 self.maybe_probe(out);
                 Ok(())
             }
@@ -110,6 +115,8 @@ impl Core {
                     formats: Vec::new(),
                     bound_to: None,
                     policy_version: String::new(),
+                    reads_seen: 0,
+                    judged_on: chrono::NaiveDate::MIN,
                 }),
             ),
             Kind::ClosePortal { name } => self.registry.drop_portal(tag, name.as_deref()),
@@ -209,6 +216,8 @@ impl Core {
                 });
             }
         }
+        // Forwarded, so the server answers everything before it without waiting for the client.
+        self.registry.close_batch();
         self.maybe_probe(out);
         Ok(())
     }
@@ -377,6 +386,8 @@ impl Core {
                         formats: b.result_formats.clone(),
                         bound_to,
                         policy_version: env.policy.version.clone(),
+                        reads_seen: self.read_campaigns.len(),
+                        judged_on: env.today,
                     }),
                 );
                 match formats {
@@ -491,8 +502,13 @@ impl Core {
                 // A Bind portal was judged at Bind; its statement runs (and has its effects) now.
                 Some(plan) => {
                     // After a reload it runs only if today's rules plan its result as Bind did
-                    // (its result formats were chosen then), and refuse nothing.
-                    if info.policy_version != env.policy.version {
+                    // (its result formats were chosen then), and refuse nothing. So too once the
+                    // session has read another campaign (rule 4 holds when the write runs) or a
+                    // day has passed (rule 5: a contract may have ended).
+                    if info.policy_version != env.policy.version
+                        || info.reads_seen != self.read_campaigns.len()
+                        || info.judged_on != env.today
+                    {
                         let now = judge_statement(&info.facts, &jcx, &self.registry)?;
                         if !same_actions(&plan.columns, &now.plan.columns) {
                             return Err(Refusal::new(

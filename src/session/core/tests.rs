@@ -370,6 +370,17 @@ fn lookups_of_protected_columns_are_limited_per_login() {
         &mut c,
         &q("PREPARE p AS SELECT name FROM stadtwerke.customers WHERE phone = $1")
     ));
+    // The server's answers: later messages wait for the PREPARE's.
+    for f in [
+        up(b'C', b"SELECT 0\0"),
+        up(b'Z', b"I"),
+        up(b'C', b"SELECT 0\0"),
+        up(b'Z', b"I"),
+        up(b'C', b"PREPARE\0"),
+        up(b'Z', b"I"),
+    ] {
+        c.on_upstream(&f, &e, &mut Out::default()).unwrap();
+    }
     assert!(
         !send(&mut c, &q(&format!("{lookup}; {lookup}; {lookup}"))),
         "three do not fit in two"
@@ -736,4 +747,185 @@ fn a_portal_bound_before_a_reload_runs_only_under_the_same_plan() {
     let mut c = core();
     bound(&mut c);
     assert!(execute(&mut c, &unmasked));
+}
+
+fn error(code: &str) -> Frame {
+    up(b'E', format!("SERROR\0C{code}\0Mfailed\0\0").as_bytes())
+}
+
+/// Red-team round 13: a PREPARE that fails (here never run, after 1/0) was predicted, and a Bind
+/// in the next batch was judged by it while the server ran the old statement: its phone numbers
+/// came out in clear. A message that uses a name whose change may still fail waits for the answer.
+#[test]
+fn a_message_waits_while_the_name_it_uses_may_not_be_what_was_predicted() {
+    let fx = fixture();
+    let e = env(&fx);
+    let mut c = core();
+    let mut out = Out::default();
+    c.on_client(&q("PREPARE p AS SELECT name, phone FROM stadtwerke.customers"), &e, &mut out, false)
+        .unwrap();
+    for f in [up(b'C', b"PREPARE\0"), up(b'Z', b"I")] {
+        c.on_upstream(&f, &e, &mut out).unwrap();
+    }
+    let redefine = q("SELECT 1/0; DEALLOCATE p; PREPARE p AS SELECT ''::text AS a, ''::text AS b");
+    let bind = frame(b'B', b"\0p\0\0\0\0\0\0\0");
+    let mut out = Out::default();
+    c.on_client(&redefine, &e, &mut out, false).unwrap();
+    let sent = out.to_upstream.len();
+    c.on_client(&bind, &e, &mut out, false).unwrap();
+    assert!(out.hold, "Bind of p is held while the PREPARE may fail");
+    assert_eq!(out.to_upstream.len(), sent, "nothing of it was forwarded");
+    // So are a Query, a Describe and (in a later batch) an Execute that would run p.
+    for f in [q("EXECUTE p"), frame(b'D', b"Sp\0")] {
+        let mut o = Out::default();
+        c.on_client(&f, &e, &mut o, false).unwrap();
+        assert!(o.hold);
+    }
+    // Messages that do not use p go on.
+    let mut o = Out::default();
+    for f in [frame(b'B', b"\0other\0\0\0\0\0\0\0"), frame(b'S', b"")] {
+        c.on_client(&f, &e, &mut o, false).unwrap();
+        assert!(!o.hold);
+    }
+    // The server's answers: the Query failed at 1/0, so p is still the customers query; `other`
+    // is unknown.
+    let mut out = Out::default();
+    for f in [error("22012"), up(b'Z', b"I"), error("26000"), up(b'Z', b"I")] {
+        c.on_upstream(&f, &e, &mut out).unwrap();
+    }
+    let mut out = Out::default();
+    for f in [bind, frame(b'D', b"P\0"), frame(b'E', b"\0\0\0\0\0"), frame(b'S', b"")] {
+        c.on_client(&f, &e, &mut out, false).unwrap();
+        assert!(!out.hold);
+    }
+    let mut out = Out::default();
+    for f in [
+        up(b'2', b""),
+        row_description(&fx, &[("customers", "name"), ("customers", "phone")]),
+        data_row(&["Anna Schmidt", "+49 30 1234567"]),
+        up(b'C', b"SELECT 1\0"),
+        up(b'Z', b"I"),
+    ] {
+        c.on_upstream(&f, &e, &mut out).unwrap();
+    }
+    let text = String::from_utf8_lossy(&out.to_client);
+    assert!(text.contains("+** ** ****567") && !text.contains("1234567"), "{text}");
+}
+
+/// Within one batch a failure skips the rest, so a message may rely on what came before it:
+/// drivers that Parse, Bind and Execute before one Sync never wait.
+#[test]
+fn messages_of_one_batch_rely_on_each_other_without_waiting() {
+    let fx = fixture();
+    let e = env(&fx);
+    let mut c = core();
+    let mut out = Out::default();
+    for f in [
+        frame(b'P', b"s\0SELECT name FROM stadtwerke.customers\0\0\0"),
+        frame(b'B', b"\0s\0\0\0\0\0\0\0"),
+        frame(b'D', b"P\0"),
+        frame(b'E', b"\0\0\0\0\0"),
+        frame(b'S', b""),
+        // The next batch binds s again: the server answers the first batch without waiting for it.
+        frame(b'B', b"\0s\0\0\0\0\0\0\0"),
+    ] {
+        c.on_client(&f, &e, &mut out, false).unwrap();
+        if f.tag == b'B' && c.in_flight() > 4 {
+            assert!(out.hold, "the Parse of s may still fail");
+        } else {
+            assert!(!out.hold, "{}", f.tag as char);
+        }
+    }
+}
+
+/// Red-team round 13: rule 4 was checked at Bind only. A write bound before the session read
+/// another campaign ran after that read, and carried its data across (through set_config).
+#[test]
+fn a_bound_write_meets_rule_4_as_it_stands_when_it_runs() {
+    let mut fx = fixture();
+    let texts: Vec<(String, String)> = crate::demo::SAMPLE_POLICIES
+        .iter()
+        .map(|(n, t)| {
+            let t = t.replace(
+                "          customer_no: { mask: pseudonym }\n",
+                "          customer_no: { mask: pseudonym }\n        write: [update]\n",
+            );
+            (n.to_string(), t)
+        })
+        .collect();
+    let refs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    fx.policy = crate::policy::load::load_texts(&refs, Some(b"k")).unwrap();
+    let e = env(&fx);
+    let mut c = core();
+    c.id.user = "qa_lead".into();
+    c.id.purpose = "quality_review".into();
+    let mut out = Out::default();
+    for f in [
+        frame(
+            b'P',
+            b"w\0UPDATE stadtwerke.tickets SET subject = current_setting('x.v') WHERE ticket_id = 1\0\0\0",
+        ),
+        frame(b'B', b"\0w\0\0\0\0\0\0\0"),
+    ] {
+        c.on_client(&f, &e, &mut out, false).unwrap();
+    }
+    assert!(!String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused"));
+    c.on_client(
+        &q("SELECT set_config('x.v', (SELECT string_agg(product, ',') FROM zeitung.subscriptions), false)"),
+        &e,
+        &mut out,
+        false,
+    )
+    .unwrap();
+    let mut out = Out::default();
+    for f in [
+        up(b'1', b""),
+        up(b'2', b""),
+        up(b'T', b"\0\x01set_config\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0"),
+        data_row(&["Digital Plus"]),
+        up(b'C', b"SELECT 1\0"),
+        up(b'Z', b"T"),
+    ] {
+        c.on_upstream(&f, &e, &mut out).unwrap();
+    }
+    let mut out = Out::default();
+    c.on_client(&frame(b'E', b"\0\0\0\0\0"), &e, &mut out, false).unwrap();
+    assert!(!out.hold);
+    assert!(
+        String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused"),
+        "the UPDATE runs after a read of zeitung"
+    );
+    assert!(out.records.iter().any(|r| r.reason == "cross_campaign"));
+}
+
+/// Red-team round 13: a portal bound while the contract ran went on running after its end.
+#[test]
+fn a_portal_bound_before_the_contract_ended_does_not_run_after_it() {
+    let fx = fixture();
+    let mut c = core();
+    let mut e = env(&fx);
+    e.today = chrono::NaiveDate::from_ymd_opt(2027, 3, 31).unwrap();
+    for f in [
+        frame(b'P', b"\0SELECT name FROM stadtwerke.customers\0\0\0"),
+        frame(b'B', b"p\0\0\0\0\0\0\0\0"),
+        frame(b'S', b""),
+    ] {
+        c.on_client(&f, &e, &mut Out::default(), false).unwrap();
+    }
+    for f in [up(b'1', b""), up(b'2', b""), up(b'Z', b"I")] {
+        c.on_upstream(&f, &e, &mut Out::default()).unwrap();
+    }
+    let run = |c: &mut Core, e: &Env<'_>| {
+        let mut out = Out::default();
+        for f in [frame(b'E', b"p\0\0\0\0\x01"), frame(b'S', b"")] {
+            c.on_client(&f, e, &mut out, false).unwrap();
+        }
+        out.records.first().map(|r| r.reason.clone())
+    };
+    assert_eq!(run(&mut c, &e), None, "the contract's last day");
+    for f in [up(b's', b""), up(b'Z', b"T")] {
+        c.on_upstream(&f, &e, &mut Out::default()).unwrap();
+    }
+    e.today = chrono::NaiveDate::from_ymd_opt(2027, 4, 1).unwrap();
+    assert_eq!(run(&mut c, &e).as_deref(), Some("contract_ended"));
 }
