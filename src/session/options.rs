@@ -95,6 +95,11 @@ fn setting(name: &str, value: &str, purpose: &mut Option<String>) -> Result<bool
                 Err("replication connections are not supported through unscharf".into())
             }
         }
+        // As SET refuses them (rule 9): the session acts as the login that connected, which the
+        // audit trail names and "$user" in search_path resolves to.
+        "role" | "session_authorization" => Err(format!(
+            "{name} cannot be set through unscharf: the session acts as the login that connected"
+        )),
         _ => Ok(true),
     }
 }
@@ -261,6 +266,17 @@ mod tests {
         assert!(client_params(&msg(&[("user", "a"), ("replication", "database")]), "crm").is_err());
         assert!(client_params(&msg(&[("user", "a"), ("unscharf.role", "x")]), "crm").is_err());
         assert!(client_params(&msg(&[("database", "crm")]), "crm").is_err());
+        // Red-team round 13: SET ROLE is refused, so the startup forms are too.
+        for (k, v) in [
+            ("role", "crm_agents"),
+            ("options", "-c role=crm_agents"),
+            ("options", "-c ROLE=crm_agents"),
+            ("options", "--role=crm_agents"),
+            ("options", "-csession_authorization=postgres"),
+            ("session_authorization", "postgres"),
+        ] {
+            assert!(client_params(&msg(&[("user", "a"), (k, v)]), "crm").is_err(), "{k}={v}");
+        }
         assert_eq!(split_options("  -c  a=b\\ c  "), vec!["-c", "a=b c"]);
     }
 }
