@@ -1,33 +1,59 @@
 //! Rule 11: errors and notices reaching the client carry no row values. DETAIL, WHERE and internal
 //! queries are replaced or removed; the message of data exceptions (classes 22, 23) and of PL/pgSQL
-//! RAISE (class P0) is replaced; SQLSTATE and identifier fields are kept for drivers.
+//! RAISE (class P0) is replaced; SQLSTATE and identifier fields are kept for drivers. What database
+//! code raised itself (RAISE, plpy.notice, elog …) can say anything in any field and any class, so
+//! only its severity and SQLSTATE pass.
 
 /// Redacts the fields of an ErrorResponse or NoticeResponse; returns None when nothing changed.
 pub fn redact(fields: &[(u8, &str)]) -> Option<Vec<(u8, String)>> {
-    let code = fields.iter().find(|(c, _)| *c == b'C').map(|(_, v)| *v).unwrap_or("");
+    let field = |code: u8| fields.iter().find(|(c, _)| *c == code).map(|(_, v)| *v);
+    let code = field(b'C').unwrap_or("");
     let class = code.get(..2).unwrap_or("");
-    let withheld_message = matches!(class, "22" | "23" | "P0");
+    let by_code = raised_by_code(field(b'F'), field(b'R'));
+    let withheld_message = by_code || matches!(class, "22" | "23" | "P0");
+    let drop = |c: u8| match c {
+        b'q' | b'p' => true,
+        // A hint of a data exception may quote the data.
+        b'H' => withheld_message,
+        // `RAISE … USING COLUMN = …` and its kind fill these with whatever the code chose.
+        b's' | b't' | b'c' | b'd' | b'n' => by_code,
+        _ => false,
+    };
     let needs = fields
         .iter()
-        .any(|(c, _)| matches!(c, b'D' | b'W' | b'q' | b'p') || (withheld_message && *c == b'M'));
+        .any(|(c, _)| matches!(c, b'D' | b'W') || drop(*c) || (withheld_message && *c == b'M'));
     if !needs {
         return None;
     }
     let mut out = Vec::with_capacity(fields.len());
     for (c, v) in fields {
         match c {
+            c if drop(*c) => {}
             b'D' => out.push((*c, "detail withheld by unscharf (it may contain row values)".to_owned())),
             b'W' => out.push((*c, "context withheld by unscharf".to_owned())),
-            b'q' | b'p' => {}
-            b'M' if withheld_message => out.push((*c, withheld(class, code))),
+            b'M' if withheld_message => out.push((*c, withheld(class, code, by_code))),
             _ => out.push((*c, (*v).to_owned())),
         }
     }
     Some(out)
 }
 
-fn withheld(class: &str, code: &str) -> String {
+/// Whether a message was raised by code stored in the database rather than by the server itself:
+/// a procedural language's own report functions, or no source file named (which the server always
+/// names), so unknown origins count as code.
+fn raised_by_code(file: Option<&str>, routine: Option<&str>) -> bool {
+    const PL_FILES: &[&str] = &["pl_exec.c", "plperl.c", "pltcl.c"];
+    match file {
+        None => true,
+        Some(f) => {
+            PL_FILES.contains(&f) || f.starts_with("plpy_") || routine.is_some_and(|r| r == "exec_stmt_raise")
+        }
+    }
+}
+
+fn withheld(class: &str, code: &str, by_code: bool) -> String {
     let what = match class {
+        _ if by_code => "message raised by database code",
         "22" => "data exception",
         "23" => "integrity constraint violation",
         _ => "error raised by a function",
@@ -51,6 +77,7 @@ mod tests {
             (b'D', "Key (email)=(anna.schmidt@example.org) already exists."),
             (b's', "zeitung"),
             (b'n', "leads_email_key"),
+            (b'F', "nbtinsert.c"),
         ];
         let out = redact(&f).unwrap();
         let text = format!("{out:?}");
@@ -66,10 +93,57 @@ mod tests {
             (b'C', "42703"),
             (b'M', "column \"x\" does not exist"),
             (b'W', "SQL function f line 1"),
+            (b'F', "parse_relation.c"),
         ];
         let out = redact(&f).unwrap();
         assert!(out.contains(&(b'M', "column \"x\" does not exist".into())));
         assert!(out.contains(&(b'W', "context withheld by unscharf".into())));
-        assert_eq!(redact(&[(b'C', "42601"), (b'M', "syntax error")]), None);
+        assert_eq!(
+            redact(&[(b'C', "42601"), (b'M', "syntax error"), (b'F', "scan.l")]),
+            None
+        );
+    }
+
+    /// Red-team round 13: a trigger's RAISE NOTICE showed a dropped column, a WARNING's HINT and an
+    /// error's COLUMN field masked ones, in SQLSTATE classes the message rule did not cover.
+    #[test]
+    fn what_database_code_raises_keeps_only_severity_and_sqlstate() {
+        for (code, file, routine) in [
+            ("00000", "pl_exec.c", "exec_stmt_raise"),
+            ("01000", "pl_exec.c", "exec_stmt_raise"),
+            ("42501", "pl_exec.c", "exec_stmt_raise"),
+            ("25001", "plpy_elog.c", "PLy_elog_impl"),
+            ("XX000", "plperl.c", "plperl_util_elog"),
+        ] {
+            let f = [
+                (b'S', "NOTICE"),
+                (b'V', "NOTICE"),
+                (b'C', code),
+                (b'M', "Kunde 1001: IBAN DE89 3704 0044 0532 0130 00"),
+                (b'H', "Telefon +49 30 1234567"),
+                (b'c', "anna.schmidt@example.org"),
+                (b't', "1984-07-02"),
+                (b'F', file),
+                (b'R', routine),
+            ];
+            let out = redact(&f).unwrap();
+            let text = format!("{out:?}");
+            for secret in ["DE89", "1234567", "anna.schmidt", "1984"] {
+                assert!(!text.contains(secret), "{code} {file}: {text}");
+            }
+            assert!(out.contains(&(b'C', code.into())));
+            assert!(out.contains(&(b'S', "NOTICE".into())));
+        }
+        // No source file: unknown origin counts as code.
+        assert!(redact(&[(b'C', "42501"), (b'M', "x 1234567")]).is_some());
+        // The server's own notices and errors keep their words and identifiers.
+        let own = [
+            (b'S', "WARNING"),
+            (b'C', "25P01"),
+            (b'M', "there is no transaction in progress"),
+            (b'F', "xact.c"),
+            (b'R', "UserAbortTransactionBlock"),
+        ];
+        assert_eq!(redact(&own), None);
     }
 }

@@ -33,6 +33,42 @@ pub const LEAKY_CATALOGS: &[&str] = &[
     "pg_largeobject",
     // Every session's locks, advisory keys included: a channel between sessions.
     "pg_locks",
+    // Activity counters (scans, tuples, blocks, progress, WAL): one campaign's session moves them
+    // by amounts it chooses and another campaign's session reads them back, and they show the
+    // other campaign's table sizes.
+    "pg_stat_all_tables",
+    "pg_stat_user_tables",
+    "pg_stat_sys_tables",
+    "pg_stat_xact_all_tables",
+    "pg_stat_xact_user_tables",
+    "pg_stat_xact_sys_tables",
+    "pg_stat_all_indexes",
+    "pg_stat_user_indexes",
+    "pg_stat_sys_indexes",
+    "pg_statio_all_tables",
+    "pg_statio_user_tables",
+    "pg_statio_sys_tables",
+    "pg_statio_all_indexes",
+    "pg_statio_user_indexes",
+    "pg_statio_sys_indexes",
+    "pg_statio_all_sequences",
+    "pg_statio_user_sequences",
+    "pg_statio_sys_sequences",
+    "pg_stat_user_functions",
+    "pg_stat_xact_user_functions",
+    "pg_stat_database",
+    "pg_stat_database_conflicts",
+    "pg_stat_progress_analyze",
+    "pg_stat_progress_basebackup",
+    "pg_stat_progress_cluster",
+    "pg_stat_progress_copy",
+    "pg_stat_progress_create_index",
+    "pg_stat_progress_vacuum",
+    "pg_stat_bgwriter",
+    "pg_stat_wal",
+    "pg_stat_slru",
+    "pg_stat_archiver",
+    "pg_stat_replication_slots",
 ];
 
 /// Functions that read files, run SQL given as text, reach other databases, act on other sessions
@@ -59,8 +95,8 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
     "pg_advisory_lock*",
     "pg_advisory_xact_lock*",
     "pg_try_advisory_*",
-    "pg_stat_get_activity",
-    "pg_stat_get_backend_activity",
+    // The functions behind the pg_stat_* views: the same counters, per relation OID.
+    "pg_stat_get_*",
     "pg_stat_statements*",
     "pg_terminate_backend",
     "pg_cancel_backend",
