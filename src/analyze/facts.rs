@@ -281,6 +281,9 @@ pub struct StatementFacts {
     pub paths: Vec<Vec<String>>,
     /// Columns a write sets (INSERT's and COPY FROM's targets, UPDATE's SET).
     pub written_cols: Vec<ColRef>,
+    /// Columns any select list computes from, at any level: the rows a plan carries through its
+    /// hashes and sorts, whose sizes EXPLAIN ANALYZE reports.
+    pub selected: Vec<ColRef>,
     /// `col = ANY($n)` lookups: (n, col). The array's length is known only once the value is bound.
     pub array_lookups: Vec<(usize, ColRef)>,
     /// Values each column is looked up against in this statement, a bound array counting as one
@@ -308,6 +311,7 @@ impl StatementFacts {
             uses_search_path: false,
             paths: Vec::new(),
             written_cols: Vec::new(),
+            selected: Vec::new(),
             array_lookups: Vec::new(),
             looked_up: Vec::new(),
             execute_arrays: Vec::new(),

@@ -555,6 +555,11 @@ impl Analyzer<'_> {
                 }
             }
         }
+        for c in outs.iter().flat_map(|o| &o.lineage.cols) {
+            if !self.facts.selected.contains(c) {
+                self.facts.selected.push(*c);
+            }
+        }
         Ok(if unknown {
             self.unaligned(outs, clause)
         } else {

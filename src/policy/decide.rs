@@ -445,6 +445,19 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
             }
         }
     }
+    // Rule 6: EXPLAIN ANALYZE reports hash, sort and memoize memory measured on the rows it carried,
+    // so it tells the length and NULL-ness of each column a select list computes from.
+    if f.kind == (Kind::Explain { analyze: true }) {
+        if let Some(c) = f.selected.iter().find(|c| !cx.rule(memo, **c).is_allow()) {
+            return refuse(
+                Reason::ProtectedColumn,
+                format!(
+                    "EXPLAIN ANALYZE reports memory measured on the rows it carries, and column {} is protected for purpose {purpose}; EXPLAIN without ANALYZE shows the plan",
+                    cx.column_name(*c)
+                ),
+            );
+        }
+    }
     // Rule 6: whole-row references to tables with any protected column.
     for (cols, written) in &f.whole_rows {
         if let Some(c) = cols.iter().find(|c| !cx.rule(memo, **c).is_allow()) {

@@ -137,6 +137,24 @@ fn copy_cursors_prepare_explain() {
             "EXPLAIN ANALYZE DELETE FROM stadtwerke.tickets",
             "refused: outside_purpose",
         ),
+        // Round 13: hash memory in EXPLAIN ANALYZE measured the dropped columns `*` carried, one
+        // customer at a time; a materialized CTE's sort carries what its select list names.
+        (
+            "wasser",
+            "EXPLAIN ANALYZE SELECT * FROM stadtwerke.meter_readings m JOIN (SELECT *, repeat('x', 10) pad FROM stadtwerke.customers WHERE customer_no = 1001 OFFSET 0) c ON c.customer_no = m.customer_no + 0",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "EXPLAIN (ANALYZE) WITH c AS MATERIALIZED (SELECT notes, customer_no FROM stadtwerke.customers ORDER BY customer_no) SELECT customer_no FROM c",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "EXPLAIN (ANALYZE, BUFFERS) SELECT name, customer_no FROM stadtwerke.customers ORDER BY name",
+            "allowed",
+        ),
+        ("wasser", "EXPLAIN SELECT * FROM stadtwerke.customers", "allowed"),
         ("wasser", "EXECUTE p", "refused: unsupported_statement"),
         // Prepared or declared earlier in the same message: judged by what it runs (the summary
         // lists the plans of both statements).
