@@ -152,7 +152,7 @@ impl Analyzer<'_> {
                 let name = match &r.reset {
                     Reset::ALL => "all".to_owned(),
                     Reset::SessionAuthorization => "session_authorization".to_owned(),
-                    Reset::ConfigurationParameter(n) => object_parts(n)?.join("."),
+                    Reset::ConfigurationParameter(n) => setting_name(n)?,
                 };
                 if name == "all" || name == "search_path" {
                     self.facts.path_change = Some(PathChange::Reset);
@@ -222,7 +222,7 @@ impl Analyzer<'_> {
                 if matches!(scope, Some(ContextModifier::Global)) {
                     return unsupported("SET GLOBAL");
                 }
-                let mut name = object_parts(variable)?.join(".");
+                let mut name = setting_name(variable)?;
                 if name == "schema" {
                     name = "search_path".into();
                 }
@@ -317,6 +317,12 @@ fn is_false(e: &Expr) -> bool {
         || matches!(e, Expr::Identifier(i) if matches!(i.value.to_ascii_lowercase().as_str(), "false" | "off" | "0"))
 }
 
+/// A setting's name as Postgres looks it up: case-insensitively, quoted or not, so that
+/// `SET "STANDARD_CONFORMING_STRINGS" = off` meets rule 9 like its lower-case spelling.
+fn setting_name(n: &sqlparser::ast::ObjectName) -> Result<String, AnalyzeError> {
+    Ok(object_parts(n)?.join(".").to_ascii_lowercase())
+}
+
 fn search_path_values(values: &[Expr]) -> PathChange {
     let mut out = Vec::new();
     for v in values {
@@ -325,8 +331,10 @@ fn search_path_values(values: &[Expr]) -> PathChange {
                 return PathChange::Reset
             }
             Expr::Identifier(i) => out.push(fold_ident(i)),
+            // SET quotes each string as one identifier (GUC_LIST_QUOTE): 'a, B' is the schema
+            // named `a, B`, not a list; only set_config's value is a list.
             other => match literal_string(other) {
-                Some(s) => out.extend(crate::catalog::parse_search_path(&s)),
+                Some(s) => out.push(fold_ident(&sqlparser::ast::Ident::with_quote('"', s))),
                 None => return PathChange::Unknown,
             },
         }

@@ -270,6 +270,14 @@ fn forbidden_functions_and_settings() {
             "refused: catalog_leak",
         ),
         ("wasser", "SET standard_conforming_strings = off", s),
+        // Round 13: Postgres finds settings case-insensitively, quoted or not; the quoted upper-case
+        // spelling turned standard_conforming_strings off behind the lexer's back.
+        ("wasser", "SET \"STANDARD_CONFORMING_STRINGS\" = off", s),
+        ("wasser", "SET LOCAL \"Standard_Conforming_Strings\" TO off", s),
+        ("wasser", "SET \"Role\" = crm_agents", s),
+        ("wasser", "SET \"Session_Authorization\" = postgres", s),
+        ("wasser", "SET \"UNSCHARF\".\"PURPOSE\" = x", s),
+        ("wasser", "SET \"Client_Encoding\" = 'SJIS'", s),
         ("wasser", "SET client_encoding = 'SJIS'", s),
         ("wasser", "SET NAMES 'SJIS'", s),
         ("wasser", "SET ROLE postgres", s),
@@ -535,6 +543,29 @@ fn search_path_shadowing_and_session_rules() {
             w,
             "SET search_path = stadtwerke, public; SELECT name FROM stadtwerke.customers",
             &[p(&["public"])],
+            &none
+        ),
+        "allowed"
+    );
+    // Round 13: SET takes a string as one schema name, commas, spaces and case kept.
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SET search_path = 'stadtwerke, public'; SELECT name FROM customers",
+            &[p(&["public"])],
+            &none
+        ),
+        "refused: unknown_relation"
+    );
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SET search_path = 'Zeitung', stadtwerke; SELECT name FROM customers",
+            &[p(&["stadtwerke"])],
             &none
         ),
         "allowed"

@@ -470,3 +470,39 @@ async fn a_redefinition_that_fails_is_not_taken_for_done() {
     seen.extend(r.bytes_until_ready().await);
     masked(&seen, "FETCH after a failed DECLARE");
 }
+
+/// Round 13: setting names were compared case-sensitively, and Postgres finds them in any case.
+/// One pipeline turned standard_conforming_strings off, ran a statement that the proxy read as two
+/// constants and Postgres as a query of the masked column, and turned it on again before the Sync,
+/// so no ParameterStatus ever told the proxy.
+#[tokio::test]
+async fn a_quoted_setting_name_cannot_change_how_strings_are_read() {
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let step = |sql: &str| {
+        [
+            raw::parse("", sql, &[]),
+            raw::bind("", "", &[], &[]),
+            raw::execute("", 0),
+        ]
+        .concat()
+    };
+    let seen = exchange(
+        &mut r,
+        &[
+            step("SET \"STANDARD_CONFORMING_STRINGS\" = off"),
+            step("SELECT 'a\\' AS x, ' AS y, secret FROM lab.vault --'"),
+            step("SET \"STANDARD_CONFORMING_STRINGS\" = on"),
+            raw::sync(),
+        ],
+    )
+    .await;
+    assert_hidden(&seen, "a statement after SET \"STANDARD_CONFORMING_STRINGS\" = off");
+    assert!(
+        String::from_utf8_lossy(&seen).contains("forbidden_setting"),
+        "{}",
+        String::from_utf8_lossy(&seen)
+    );
+    let after = exchange(&mut r, &[raw::query("SHOW standard_conforming_strings")]).await;
+    assert!(String::from_utf8_lossy(&after).contains("on"));
+}
