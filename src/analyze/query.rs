@@ -635,6 +635,8 @@ pub(super) fn to_entry_cols(outs: &Outputs, rename: &[String]) -> Result<Option<
 
 /// GROUP BY items, those inside ROLLUP, CUBE and GROUPING SETS included: Postgres resolves names
 /// and positions in them as it does at the top (`GROUP BY ROLLUP(1)` groups by the first output).
+/// A bracketed list without ROW is flattened into its elements first (flatten_grouping_sets), so
+/// `GROUP BY (2, 1)` groups by the second and first outputs, not by a row of two constants.
 fn group_items(exprs: &[sqlparser::ast::Expr]) -> Vec<&sqlparser::ast::Expr> {
     use sqlparser::ast::Expr;
     let mut out = Vec::with_capacity(exprs.len());
@@ -645,6 +647,7 @@ fn group_items(exprs: &[sqlparser::ast::Expr]) -> Vec<&sqlparser::ast::Expr> {
                     out.extend(group_items(set));
                 }
             }
+            Expr::Tuple(items) => out.extend(group_items(items)),
             _ => out.push(e),
         }
     }

@@ -298,6 +298,19 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT email AS e, count(*) FROM stadtwerke.customers GROUP BY CUBE(e)", refused),
         ("wasser", "SELECT name, iban, count(*) FROM stadtwerke.customers GROUP BY GROUPING SETS ((2, 1), ())", refused),
         ("wasser", "SELECT city, count(*) FROM stadtwerke.customers GROUP BY ROLLUP(1)", "allowed"),
+        // Round 13: a bracketed list without ROW is flattened into positions and names.
+        ("wasser", "SELECT name, iban FROM stadtwerke.customers GROUP BY (2, 1)", refused),
+        ("wasser", "SELECT count(*), email FROM stadtwerke.customers GROUP BY (2, 2)", refused),
+        ("wasser", "SELECT name, iban FROM stadtwerke.customers GROUP BY ((2), 1)", refused),
+        ("wasser", "SELECT name, iban FROM stadtwerke.customers GROUP BY 1, (2, 1)", refused),
+        ("wasser", "SELECT name, iban FROM stadtwerke.customers GROUP BY ROLLUP(((1, 2)))", refused),
+        ("wasser", "SELECT name, iban FROM stadtwerke.customers GROUP BY GROUPING SETS (((1, 2)))", refused),
+        (
+            "wasser",
+            "SELECT * FROM (SELECT * FROM stadtwerke.customers OFFSET 0) s GROUP BY (9, 1, 2, 3, 4, 5, 6, 7, 8, 10)",
+            refused,
+        ),
+        ("wasser", "SELECT name, city FROM stadtwerke.customers GROUP BY (1, 2)", "allowed"),
         // In WITH RECURSIVE every CTE sees every other: a later one cannot pose as a table.
         (
             "wasser",
