@@ -45,9 +45,7 @@ fn raised_by_code(file: Option<&str>, routine: Option<&str>) -> bool {
     const PL_FILES: &[&str] = &["pl_exec.c", "plperl.c", "pltcl.c"];
     match file {
         None => true,
-        Some(f) => {
-            PL_FILES.contains(&f) || f.starts_with("plpy_") || routine.is_some_and(|r| r == "exec_stmt_raise")
-        }
+        Some(f) => PL_FILES.contains(&f) || f.starts_with("plpy_") || routine.is_some_and(|r| r == "exec_stmt_raise"),
     }
 }
 

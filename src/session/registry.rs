@@ -157,7 +157,8 @@ impl Registry {
 
     /// The server did not run message `seq` from statement `from_sub` on: forget those changes.
     pub fn discard(&mut self, seq: u64, from_sub: u32) {
-        self.inflight.retain(|((s, sub), _, _)| !(*s == seq && *sub >= from_sub));
+        self.inflight
+            .retain(|((s, sub), _, _)| !(*s == seq && *sub >= from_sub));
     }
 
     /// The statement a name will refer to when the next forwarded message runs.

@@ -400,7 +400,11 @@ fn parser_differential_tricks_and_smuggling() {
         ("wasser", "SELECT * FROM pg_statio_user_tables", "refused: catalog_leak"),
         ("wasser", "SELECT * FROM pg_stat_progress_copy", "refused: catalog_leak"),
         ("wasser", "SELECT wal_bytes FROM pg_stat_wal", "refused: catalog_leak"),
-        ("wasser", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", "allowed"),
+        (
+            "wasser",
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            "allowed",
+        ),
         ("wasser", "SELECT * FROM pg_largeobject", "refused: catalog_leak"),
         ("wasser", "SELECT * FROM pg_stats_ext_exprs", "refused: catalog_leak"),
         ("wasser", "SELECT * FROM stadtwerke.nope", "refused: unknown_relation"),

@@ -46,7 +46,9 @@ async fn errors_and_notices_carry_no_row_values() {
             assert!(!text.contains("item 7"), "{sql}: a row value came through: {text}");
             assert!(text.contains("withheld"), "{sql}: {text}");
             assert!(
-                fields.iter().any(|(k, v)| *k == b'C' && ["00000", "01000", "42501"].contains(&&**v)),
+                fields
+                    .iter()
+                    .any(|(k, v)| *k == b'C' && ["00000", "01000", "42501"].contains(&&**v)),
                 "{sql}: the SQLSTATE is kept: {text}"
             );
         }

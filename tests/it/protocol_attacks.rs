@@ -456,7 +456,9 @@ async fn a_redefinition_that_fails_is_not_taken_for_done() {
     // A DECLARE of an open cursor's name fails; the FETCH in the next Query reads the old cursor.
     exchange(
         &mut r,
-        &[raw::query("DECLARE c CURSOR WITH HOLD FOR SELECT secret FROM lab.vault")],
+        &[raw::query(
+            "DECLARE c CURSOR WITH HOLD FOR SELECT secret FROM lab.vault",
+        )],
     )
     .await;
     let mut seen = exchange(

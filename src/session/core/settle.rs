@@ -32,7 +32,9 @@ impl Core {
         self.registry.settled(true, name)
             && self.registry.portal(name).is_none_or(|p| {
                 self.runs_settled(&p.facts)
-                    && p.bound_to.as_ref().is_none_or(|b| self.registry.settled(b.cursor, &b.name))
+                    && p.bound_to
+                        .as_ref()
+                        .is_none_or(|b| self.registry.settled(b.cursor, &b.name))
             })
     }
 

@@ -762,8 +762,13 @@ fn a_message_waits_while_the_name_it_uses_may_not_be_what_was_predicted() {
     let e = env(&fx);
     let mut c = core();
     let mut out = Out::default();
-    c.on_client(&q("PREPARE p AS SELECT name, phone FROM stadtwerke.customers"), &e, &mut out, false)
-        .unwrap();
+    c.on_client(
+        &q("PREPARE p AS SELECT name, phone FROM stadtwerke.customers"),
+        &e,
+        &mut out,
+        false,
+    )
+    .unwrap();
     for f in [up(b'C', b"PREPARE\0"), up(b'Z', b"I")] {
         c.on_upstream(&f, &e, &mut out).unwrap();
     }
@@ -881,7 +886,10 @@ fn a_bound_write_meets_rule_4_as_it_stands_when_it_runs() {
     for f in [
         up(b'1', b""),
         up(b'2', b""),
-        up(b'T', b"\0\x01set_config\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0"),
+        up(
+            b'T',
+            b"\0\x01set_config\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0",
+        ),
         data_row(&["Digital Plus"]),
         up(b'C', b"SELECT 1\0"),
         up(b'Z', b"T"),
