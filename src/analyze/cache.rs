@@ -12,18 +12,27 @@ use super::{analyze, AnalyzeCtx, AnalyzeError};
 
 const SHARDS: usize = 16;
 
-/// What an analysis depends on besides the text: catalog generation, search paths, user.
+/// What an analysis depends on besides the text: catalog generation, search paths, user. Kept as
+/// two 64-bit hashes under keys drawn at start, so that a client, who chooses its search_path
+/// strings, cannot work out two contexts that share an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Context(u64);
+pub struct Context(u64, u64);
+
+static CONTEXT_KEYS: std::sync::LazyLock<[ahash::RandomState; 2]> =
+    std::sync::LazyLock::new(|| [ahash::RandomState::new(), ahash::RandomState::new()]);
 
 impl Context {
     pub fn new(ctx: &AnalyzeCtx<'_>) -> Context {
-        let mut h = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
-        ctx.catalog.generation.hash(&mut h);
-        ctx.search_paths.hash(&mut h);
-        ctx.user.hash(&mut h);
-        ctx.revert_paths.hash(&mut h);
-        Context(h.finish())
+        let hash = |key: &ahash::RandomState| {
+            let mut h = key.build_hasher();
+            ctx.catalog.generation.hash(&mut h);
+            ctx.search_paths.hash(&mut h);
+            ctx.user.hash(&mut h);
+            ctx.revert_paths.hash(&mut h);
+            h.finish()
+        };
+        let [a, b] = &*CONTEXT_KEYS;
+        Context(hash(a), hash(b))
     }
 }
 
@@ -126,6 +135,30 @@ impl AnalysisCache {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+
+    /// Red-team round 13: the context was one hash under fixed keys, so a client could search
+    /// offline for two search paths whose analyses would share an entry.
+    #[test]
+    fn contexts_are_hashed_under_keys_no_client_knows() {
+        let cat = Catalog::default().with_system_snapshot();
+        let paths = vec![vec!["public".to_string()]];
+        let ctx = AnalyzeCtx {
+            catalog: &cat,
+            search_paths: &paths,
+            user: "u",
+            revert_paths: &[],
+        };
+        let mut fixed = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
+        cat.generation.hash(&mut fixed);
+        paths.hash(&mut fixed);
+        "u".hash(&mut fixed);
+        let none: &[Vec<String>] = &[];
+        none.hash(&mut fixed);
+        let c = Context::new(&ctx);
+        assert_ne!(c.0, fixed.finish());
+        assert_ne!(c.0, c.1, "two independent keys");
+        assert_eq!(c, Context::new(&ctx));
+    }
 
     #[test]
     fn shapes_share_entries_but_sensitive_ones_do_not() {
