@@ -59,11 +59,11 @@ pub enum AnalyzeError {
     Differential(String),
     #[error("{0} is not supported")]
     Unsupported(String),
-    #[error("relation {0} does not exist")]
+    #[error("relation \"{0}\" does not exist")]
     UnknownRelation(String),
-    #[error("column {0} does not exist")]
+    #[error("column \"{0}\" does not exist")]
     UnknownColumn(String),
-    #[error("function {0} does not exist")]
+    #[error("function \"{0}\" does not exist")]
     UnknownFunction(String),
     #[error("reference {0} is ambiguous")]
     Ambiguous(String),

@@ -106,3 +106,82 @@ impl Event {
         (self, line)
     }
 }
+
+/// Text for the trail and the log: control characters escaped, so that a name cannot hide or
+/// forge lines where the security team reads them, and quoted names (`"…"`, `` `…` ``) that are
+/// not identifier-shaped replaced by `?`. Literals are already gone from normalized SQL, but an
+/// agent who double-quotes a phone number (`WHERE phone = "+49 30 …"`) writes an identifier.
+pub fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(['"', '`']) {
+        push_printable(&mut out, &rest[..i]);
+        let q = rest.as_bytes()[i] as char;
+        let body_start = i + 1;
+        // A doubled quote stands for one quote inside a quoted name.
+        let mut j = body_start;
+        let end = loop {
+            match rest[j..].find(q) {
+                Some(k) if rest[j + k + 1..].starts_with(q) => j += k + 2,
+                Some(k) => break Some(j + k),
+                None => break None,
+            }
+        };
+        let Some(end) = end else {
+            push_printable(&mut out, &rest[i..]);
+            return out;
+        };
+        let name = &rest[body_start..end];
+        out.push(q);
+        if name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | '*'))
+        {
+            out.push_str(name);
+        } else {
+            out.push('?');
+        }
+        out.push(q);
+        rest = &rest[end + 1..];
+    }
+    push_printable(&mut out, rest);
+    out
+}
+
+fn push_printable(out: &mut String, s: &str) {
+    for c in s.chars() {
+        if c.is_control() {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+#[cfg(test)]
+mod scrub_tests {
+    use super::scrub;
+
+    /// Red-team round 14: a phone number in double quotes reached the trail and the log, and escape
+    /// sequences and newlines in names hid records from `audit list` and forged log lines.
+    #[test]
+    fn values_written_as_names_and_control_characters_do_not_reach_the_trail() {
+        assert_eq!(
+            scrub("SELECT name FROM stadtwerke.customers WHERE phone = \"+49 30 1234567\""),
+            "SELECT name FROM stadtwerke.customers WHERE phone = \"?\""
+        );
+        assert_eq!(
+            scrub("column `anna.schmidt@example.org` does not exist"),
+            "column `?` does not exist"
+        );
+        assert_eq!(
+            scrub("SELECT \"Zeitung\".\"leads\".*"),
+            "SELECT \"Zeitung\".\"leads\".*"
+        );
+        assert_eq!(scrub("SELECT \"a\"\"b c\" FROM t"), "SELECT \"?\" FROM t");
+        let forged = scrub("SELECT 1 AS \"x\u{1b}[2K\u{1b}[1A\" -- \n2026-11-29T00:00:00Z INFO fake");
+        assert!(!forged.contains('\u{1b}') && !forged.contains('\n'), "{forged}");
+        assert_eq!(scrub("SELECT 1 -- \u{7}"), "SELECT 1 -- \\u{7}");
+        assert_eq!(scrub("unterminated \"abc"), "unterminated \"abc");
+    }
+}

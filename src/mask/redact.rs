@@ -9,7 +9,9 @@ pub fn redact(fields: &[(u8, &str)]) -> Option<Vec<(u8, String)>> {
     let field = |code: u8| fields.iter().find(|(c, _)| *c == code).map(|(_, v)| *v);
     let code = field(b'C').unwrap_or("");
     let class = code.get(..2).unwrap_or("");
-    let by_code = raised_by_code(field(b'F'), field(b'R'));
+    // A message with a context arose inside a function, trigger or COPY: a built-in raising it
+    // there echoes what that code passed it (`current_setting('x_' || phone)`).
+    let by_code = raised_by_code(field(b'F'), field(b'R')) || field(b'W').is_some();
     let withheld_message = by_code || matches!(class, "22" | "23" | "P0");
     let drop = |c: u8| match c {
         b'q' | b'p' => true,
@@ -90,11 +92,15 @@ mod tests {
         let f = [
             (b'C', "42703"),
             (b'M', "column \"x\" does not exist"),
-            (b'W', "SQL function f line 1"),
+            (b'P', "8"),
             (b'F', "parse_relation.c"),
         ];
-        let out = redact(&f).unwrap();
-        assert!(out.contains(&(b'M', "column \"x\" does not exist".into())));
+        assert_eq!(redact(&f), None);
+        // Inside a function (it has a context), the message is that code's and is withheld too.
+        let mut inside = f.to_vec();
+        inside.push((b'W', "SQL function f line 1"));
+        let out = redact(&inside).unwrap();
+        assert!(out.iter().any(|(c, m)| *c == b'M' && m.contains("withheld")));
         assert!(out.contains(&(b'W', "context withheld by unscharf".into())));
         assert_eq!(
             redact(&[(b'C', "42601"), (b'M', "syntax error"), (b'F', "scan.l")]),
@@ -132,6 +138,16 @@ mod tests {
             assert!(out.contains(&(b'C', code.into())));
             assert!(out.contains(&(b'S', "NOTICE".into())));
         }
+        // Round 14: a built-in's error raised inside a trigger echoes what the trigger passed it;
+        // its context gives it away.
+        let inside = [
+            (b'C', "42704"),
+            (b'M', "unrecognized configuration parameter \"crm.pref_+49 30 1234567\""),
+            (b'W', "PL/pgSQL function stadtwerke.t() line 3 at assignment"),
+            (b'F', "guc.c"),
+            (b'R', "GetConfigOptionByName"),
+        ];
+        assert!(!format!("{:?}", redact(&inside).unwrap()).contains("1234567"));
         // No source file: unknown origin counts as code.
         assert!(redact(&[(b'C', "42501"), (b'M', "x 1234567")]).is_some());
         // The server's own notices and errors keep their words and identifiers.

@@ -97,6 +97,20 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
     "pg_try_advisory_*",
     // The functions behind the pg_stat_* views: the same counters, per relation OID.
     "pg_stat_get_*",
+    // Server-wide counters any session moves by amounts it chooses and every other reads:
+    // transaction ids, WAL positions, relation and database sizes.
+    "txid_current*",
+    "pg_current_xact_id*",
+    "pg_current_snapshot",
+    "txid_status",
+    "pg_xact_status",
+    "pg_current_wal_*",
+    "pg_last_wal_*",
+    "pg_database_size",
+    "pg_relation_size",
+    "pg_table_size",
+    "pg_indexes_size",
+    "pg_total_relation_size",
     "pg_stat_statements*",
     "pg_terminate_backend",
     "pg_cancel_backend",
@@ -446,13 +460,14 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         }
     }
     // Rule 6: EXPLAIN ANALYZE reports hash, sort and memoize memory measured on the rows it carried,
-    // so it tells the length and NULL-ness of each column a select list computes from.
-    if f.kind == (Kind::Explain { analyze: true }) {
+    // so it tells the length and NULL-ness of each column a select list computes from; any
+    // EXPLAIN reports widths from the column statistics, which pg_stats keeps from agents.
+    if matches!(f.kind, Kind::Explain { .. }) {
         if let Some(c) = f.selected.iter().find(|c| !cx.rule(memo, **c).is_allow()) {
             return refuse(
                 Reason::ProtectedColumn,
                 format!(
-                    "EXPLAIN ANALYZE reports memory measured on the rows it carries, and column {} is protected for purpose {purpose}; EXPLAIN without ANALYZE shows the plan",
+                    "EXPLAIN reports sizes measured on the rows it carries (widths, and with ANALYZE memory), and column {} is protected for purpose {purpose}; explain the query without it",
                     cx.column_name(*c)
                 ),
             );

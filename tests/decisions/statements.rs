@@ -154,7 +154,10 @@ fn copy_cursors_prepare_explain() {
             "EXPLAIN (ANALYZE, BUFFERS) SELECT name, customer_no FROM stadtwerke.customers ORDER BY name",
             "allowed",
         ),
-        ("wasser", "EXPLAIN SELECT * FROM stadtwerke.customers", "allowed"),
+        // Round 14: plain EXPLAIN shows the statistics' average widths of what it selects.
+        ("wasser", "EXPLAIN SELECT * FROM stadtwerke.customers", "refused: protected_column"),
+        ("wasser", "EXPLAIN SELECT notes FROM stadtwerke.customers", "refused: protected_column"),
+        ("wasser", "EXPLAIN SELECT customer_no, name FROM stadtwerke.customers", "allowed"),
         ("wasser", "EXECUTE p", "refused: unsupported_statement"),
         // Prepared or declared earlier in the same message: judged by what it runs (the summary
         // lists the plans of both statements).
@@ -226,6 +229,12 @@ fn forbidden_functions_and_settings() {
         // Round 13: scan counters of another campaign's table carried its phone numbers.
         ("wasser", "SELECT pg_stat_get_live_tuples('zeitung.leads'::regclass)", f),
         ("wasser", "SELECT pg_catalog.pg_stat_get_numscans(16384)", f),
+        // Round 14: the transaction id counter and the WAL position carried phone digits.
+        ("wasser", "SELECT pg_snapshot_xmax(pg_current_snapshot())", f),
+        ("zeitung", "BEGIN; SELECT txid_current(); COMMIT", f),
+        ("wasser", "SELECT pg_current_wal_lsn()", f),
+        ("wasser", "SELECT pg_relation_size('zeitung.leads')", f),
+        ("wasser", "SELECT pg_database_size(current_database())", f),
         ("wasser", "SELECT pg_terminate_backend(1)", f),
         ("wasser", "SELECT pg_cancel_backend(1)", f),
         ("wasser", "SELECT stadtwerke.secret_fn()", f),

@@ -71,6 +71,16 @@ async fn refusals_are_audited_without_values() {
         .await
         .unwrap_err();
     let _ = c.simple_query("SELECT * FROM zeitung.leads").await.unwrap_err();
+    // Round 14: a value double-quoted by habit is a name, and names with control characters hid
+    // records from `audit list` and forged log lines.
+    let _ = c
+        .simple_query("SELECT name FROM stadtwerke.customers WHERE phone = \"+49 30 1234567\"")
+        .await
+        .unwrap_err();
+    let _ = c
+        .simple_query("SELECT lower(iban) AS \"x\u{1b}[2K\nforged\" FROM stadtwerke.customers")
+        .await
+        .unwrap_err();
     // Refusals that name the statement name its keywords only, never what follows them.
     for sql in [
         "LOAD 'anna.schmidt@example.org'",
@@ -91,6 +101,10 @@ async fn refusals_are_audited_without_values() {
     let text = std::fs::read_to_string(p.audit_path()).unwrap();
     assert_no_protected(&text, "the audit trail");
     assert!(text.contains("LIKE ?"), "literals are replaced by ?: {text}");
+    assert!(
+        !text.contains("\\u001b") && !text.contains("\\nforged"),
+        "control characters are escaped before the trail: {text}"
+    );
     let e = events.iter().find(|e| e.reason == "outside_purpose").unwrap();
     assert_eq!(
         (e.user.as_str(), e.purpose.as_str(), e.decision.as_str()),

@@ -508,3 +508,30 @@ async fn a_quoted_setting_name_cannot_change_how_strings_are_read() {
     let after = exchange(&mut r, &[raw::query("SHOW standard_conforming_strings")]).await;
     assert!(String::from_utf8_lossy(&after).contains("on"));
 }
+
+/// Round 14: once a COPY FROM's data had ended, messages after it skipped the wait for a
+/// redefinition that may fail; the PREPARE before a COPY that never started was taken for done.
+#[tokio::test]
+async fn a_redefinition_before_a_copy_is_not_taken_for_done() {
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    exchange(&mut r, &[raw::query("PREPARE p AS SELECT secret FROM lab.vault")]).await;
+    let mut seen = exchange(
+        &mut r,
+        &[
+            raw::query("PREPARE p AS SELECT ''::text AS s; COPY lab.items (id, label) FROM STDIN"),
+            raw::msg(b'c', b""),
+            raw::bind("", "p", &[], &[]),
+            raw::execute("", 0),
+            raw::sync(),
+        ],
+    )
+    .await;
+    seen.extend(r.bytes_until_ready().await);
+    assert_hidden(&seen, "Bind after a COPY whose PREPARE failed");
+    assert!(
+        seen.windows(4).any(|w| w == b"****"),
+        "the old statement ran masked: {}",
+        String::from_utf8_lossy(&seen)
+    );
+}

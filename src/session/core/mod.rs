@@ -354,8 +354,8 @@ impl Core {
             campaigns,
             decision,
             reason: reason.to_owned(),
-            detail: detail.to_owned(),
-            statement: normalized.to_owned(),
+            detail: crate::audit::event::scrub(detail),
+            statement: crate::audit::event::scrub(normalized),
             fingerprint: crate::analyze::lexer::fingerprint(normalized),
             policy_version: env.policy.version.clone(),
         }

@@ -8,7 +8,10 @@ use crate::judge::{check_array_lookups, path_changed, same_paths};
 impl Core {
     /// Handles one client frame. `retried` is set when the frame is handled again after a catalog refresh.
     pub fn on_client(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
-        if !self.skipping && self.copy_in.is_none() && self.must_wait(f)? {
+        // While a COPY's data flows only copy messages may come (others end the session below);
+        // after its end, anything may, and it must wait like any other message.
+        let copying = self.copy_in.as_ref().is_some_and(|ci| !ci.ended);
+        if !self.skipping && !copying && self.must_wait(f)? {
             out.hold = true;
             return Ok(());
         }
