@@ -97,6 +97,29 @@ fn data_row(vals: &[&str]) -> Frame {
     up(b'D', &b)
 }
 
+/// The sample policies with `edit` applied to each file's text.
+fn edited_policies(edit: &dyn Fn(&str) -> String) -> PolicySet {
+    let texts: Vec<(String, String)> = crate::demo::SAMPLE_POLICIES
+        .iter()
+        .map(|(n, t)| (n.to_string(), edit(t)))
+        .collect();
+    let refs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
+    crate::policy::load::load_texts(&refs, Some(b"k")).unwrap()
+}
+
+/// Parses `sql` as the unnamed statement, binds it to portal p and syncs, with the server's answers.
+fn bind_portal_p(c: &mut Core, e: &Env<'_>, sql: &str) {
+    let mut parse = b"\0".to_vec();
+    parse.extend_from_slice(sql.as_bytes());
+    parse.extend_from_slice(b"\0\0\0");
+    for f in [frame(b'P', &parse), frame(b'B', b"p\0\0\0\0\0\0\0\0"), frame(b'S', b"")] {
+        c.on_client(&f, e, &mut Out::default(), false).unwrap();
+    }
+    for f in [up(b'1', b""), up(b'2', b""), up(b'Z', b"I")] {
+        c.on_upstream(&f, e, &mut Out::default()).unwrap();
+    }
+}
+
 #[test]
 fn masks_rows_of_the_statement_that_produced_them() {
     let fx = fixture();
@@ -706,28 +729,9 @@ fn a_copy_that_never_starts_releases_its_held_syncs() {
 /// runs only if today's rules plan its result alike; otherwise it is refused.
 #[test]
 fn a_portal_bound_before_a_reload_runs_only_under_the_same_plan() {
-    let policies = |edit: &dyn Fn(&str) -> String| {
-        let texts: Vec<(String, String)> = crate::demo::SAMPLE_POLICIES
-            .iter()
-            .map(|(n, t)| (n.to_string(), edit(t)))
-            .collect();
-        let refs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-        crate::policy::load::load_texts(&refs, Some(b"k")).unwrap()
-    };
+    let policies = edited_policies;
     let before = fixture();
-    let bound = |c: &mut Core| {
-        let e = env(&before);
-        for f in [
-            frame(b'P', b"\0SELECT name, phone FROM stadtwerke.customers\0\0\0"),
-            frame(b'B', b"p\0\0\0\0\0\0\0\0"),
-            frame(b'S', b""),
-        ] {
-            c.on_client(&f, &e, &mut Out::default(), false).unwrap();
-        }
-        for f in [up(b'1', b""), up(b'2', b""), up(b'Z', b"I")] {
-            c.on_upstream(&f, &e, &mut Out::default()).unwrap();
-        }
-    };
+    let bound = |c: &mut Core| bind_portal_p(c, &env(&before), "SELECT name, phone FROM stadtwerke.customers");
     let execute = |c: &mut Core, fx: &Fixture| {
         let mut out = Out::default();
         c.on_client(&frame(b'E', b"p\0\0\0\0\0"), &env(fx), &mut out, false)
@@ -848,18 +852,12 @@ fn messages_of_one_batch_rely_on_each_other_without_waiting() {
 #[test]
 fn a_bound_write_meets_rule_4_as_it_stands_when_it_runs() {
     let mut fx = fixture();
-    let texts: Vec<(String, String)> = crate::demo::SAMPLE_POLICIES
-        .iter()
-        .map(|(n, t)| {
-            let t = t.replace(
-                "          customer_no: { mask: pseudonym }\n",
-                "          customer_no: { mask: pseudonym }\n        write: [update]\n",
-            );
-            (n.to_string(), t)
-        })
-        .collect();
-    let refs: Vec<(&str, &str)> = texts.iter().map(|(n, t)| (n.as_str(), t.as_str())).collect();
-    fx.policy = crate::policy::load::load_texts(&refs, Some(b"k")).unwrap();
+    fx.policy = edited_policies(&|t| {
+        t.replace(
+            "          customer_no: { mask: pseudonym }\n",
+            "          customer_no: { mask: pseudonym }\n        write: [update]\n",
+        )
+    });
     let e = env(&fx);
     let mut c = core();
     c.id.user = "qa_lead".into();
@@ -913,16 +911,7 @@ fn a_portal_bound_before_the_contract_ended_does_not_run_after_it() {
     let mut c = core();
     let mut e = env(&fx);
     e.today = chrono::NaiveDate::from_ymd_opt(2027, 3, 31).unwrap();
-    for f in [
-        frame(b'P', b"\0SELECT name FROM stadtwerke.customers\0\0\0"),
-        frame(b'B', b"p\0\0\0\0\0\0\0\0"),
-        frame(b'S', b""),
-    ] {
-        c.on_client(&f, &e, &mut Out::default(), false).unwrap();
-    }
-    for f in [up(b'1', b""), up(b'2', b""), up(b'Z', b"I")] {
-        c.on_upstream(&f, &e, &mut Out::default()).unwrap();
-    }
+    bind_portal_p(&mut c, &e, "SELECT name FROM stadtwerke.customers");
     let run = |c: &mut Core, e: &Env<'_>| {
         let mut out = Out::default();
         for f in [frame(b'E', b"p\0\0\0\0\x01"), frame(b'S', b"")] {
