@@ -136,18 +136,26 @@ mod tests {
     use super::*;
     use crate::catalog::Catalog;
 
+    fn public() -> Vec<Vec<String>> {
+        vec![vec!["public".to_string()]]
+    }
+
+    /// Login `u` with the given search paths and nothing to revert to.
+    fn ctx<'a>(catalog: &'a Catalog, search_paths: &'a [Vec<String>]) -> AnalyzeCtx<'a> {
+        AnalyzeCtx {
+            catalog,
+            search_paths,
+            user: "u",
+            revert_paths: &[],
+        }
+    }
+
     /// Red-team round 13: the context was one hash under fixed keys, so a client could search
     /// offline for two search paths whose analyses would share an entry.
     #[test]
     fn contexts_are_hashed_under_keys_no_client_knows() {
-        let cat = Catalog::default().with_system_snapshot();
-        let paths = vec![vec!["public".to_string()]];
-        let ctx = AnalyzeCtx {
-            catalog: &cat,
-            search_paths: &paths,
-            user: "u",
-            revert_paths: &[],
-        };
+        let (cat, paths) = (Catalog::default().with_system_snapshot(), public());
+        let ctx = ctx(&cat, &paths);
         let mut fixed = ahash::RandomState::with_seeds(1, 2, 3, 4).build_hasher();
         cat.generation.hash(&mut fixed);
         paths.hash(&mut fixed);
@@ -162,14 +170,8 @@ mod tests {
 
     #[test]
     fn shapes_share_entries_but_sensitive_ones_do_not() {
-        let cat = Catalog::default().with_system_snapshot();
-        let paths = vec![vec!["public".to_string()]];
-        let ctx = AnalyzeCtx {
-            catalog: &cat,
-            search_paths: &paths,
-            user: "u",
-            revert_paths: &[],
-        };
+        let (cat, paths) = (Catalog::default().with_system_snapshot(), public());
+        let ctx = ctx(&cat, &paths);
         let c = AnalysisCache::new(1000);
         assert!(
             !c.analyze("SELECT relname FROM pg_class WHERE oid = 1", ctx)
