@@ -23,6 +23,16 @@ fn assert_hidden(bytes: &[u8], what: &str) {
     );
 }
 
+/// The secret stays hidden, and a masked row (`****`) shows the statement did run.
+fn assert_masked(bytes: &[u8], what: &str) {
+    assert_hidden(bytes, what);
+    assert!(
+        bytes.windows(4).any(|w| w == b"****"),
+        "{what}: no masked row: {}",
+        String::from_utf8_lossy(bytes)
+    );
+}
+
 #[tokio::test]
 async fn names_longer_than_63_bytes_are_one_object_as_in_postgres() {
     let p = proxy().await;
@@ -411,14 +421,6 @@ async fn messages_a_failed_batch_skips_get_no_answers() {
 async fn a_redefinition_that_fails_is_not_taken_for_done() {
     let p = proxy().await;
     let mut r = Raw::lab(p.addr.port()).await;
-    let masked = |bytes: &[u8], what: &str| {
-        assert_hidden(bytes, what);
-        assert!(
-            bytes.windows(4).any(|w| w == b"****"),
-            "{what}: no masked row: {}",
-            String::from_utf8_lossy(bytes)
-        );
-    };
     // No Describe: without a RowDescription, rule 10 has nothing to check.
     // A simple Query whose PREPARE never runs, then a Bind of that name in the same write.
     exchange(&mut r, &[raw::query("PREPARE p AS SELECT secret FROM lab.vault")]).await;
@@ -433,7 +435,7 @@ async fn a_redefinition_that_fails_is_not_taken_for_done() {
     )
     .await;
     seen.extend(r.bytes_until_ready().await);
-    masked(&seen, "Bind after a failed PREPARE");
+    assert_masked(&seen, "Bind after a failed PREPARE");
     // A named Parse that fails (the name is taken), then a Bind of it after the Sync.
     exchange(
         &mut r,
@@ -452,7 +454,7 @@ async fn a_redefinition_that_fails_is_not_taken_for_done() {
     )
     .await;
     seen.extend(r.bytes_until_ready().await);
-    masked(&seen, "Bind after a failed Parse");
+    assert_masked(&seen, "Bind after a failed Parse");
     // A DECLARE of an open cursor's name fails; the FETCH in the next Query reads the old cursor.
     exchange(
         &mut r,
@@ -470,7 +472,7 @@ async fn a_redefinition_that_fails_is_not_taken_for_done() {
     )
     .await;
     seen.extend(r.bytes_until_ready().await);
-    masked(&seen, "FETCH after a failed DECLARE");
+    assert_masked(&seen, "FETCH after a failed DECLARE");
 }
 
 /// Round 13: setting names were compared case-sensitively, and Postgres finds them in any case.
@@ -528,10 +530,5 @@ async fn a_redefinition_before_a_copy_is_not_taken_for_done() {
     )
     .await;
     seen.extend(r.bytes_until_ready().await);
-    assert_hidden(&seen, "Bind after a COPY whose PREPARE failed");
-    assert!(
-        seen.windows(4).any(|w| w == b"****"),
-        "the old statement ran masked: {}",
-        String::from_utf8_lossy(&seen)
-    );
+    assert_masked(&seen, "Bind after a COPY whose PREPARE failed");
 }
