@@ -155,6 +155,20 @@ impl Registry {
         }
     }
 
+    /// The server may or may not have run statement `tag`: the names it changes are forgotten, so
+    /// every use of them is refused until a later change is confirmed.
+    pub fn forget(&mut self, tag: Tag) {
+        for (_, _, c) in self.inflight.iter_mut().filter(|(t, _, _)| *t == tag) {
+            *c = match c {
+                Change::SetStatement(n, _) | Change::DropStatement(n) => Change::DropStatement(std::mem::take(n)),
+                Change::SetPortal(n, _) | Change::DropPortal(n) => Change::DropPortal(std::mem::take(n)),
+                Change::ClearStatements => Change::ClearStatements,
+                Change::ClearPortals => Change::ClearPortals,
+            };
+        }
+        self.commit(tag);
+    }
+
     /// The server did not run message `seq` from statement `from_sub` on: forget those changes.
     pub fn discard(&mut self, seq: u64, from_sub: u32) {
         self.inflight
@@ -255,6 +269,29 @@ mod tests {
         assert!(r.statement("s").is_none());
         r.commit((5, 0));
         assert!(r.statement("u").is_none());
+    }
+
+    #[test]
+    fn a_change_that_may_have_run_forgets_the_name() {
+        let mut r = Registry::default();
+        let (a, b) = (facts(Kind::Query), facts(Kind::Insert));
+        r.set_statement((1, 0), "s", a.clone());
+        r.set_statement((1, 1), "t", a.clone());
+        r.commit((1, 1));
+        r.set_statement((2, 1), "s", b.clone());
+        r.drop_statement((2, 2), Some("t"));
+        r.set_statement((3, 0), "u", b);
+        r.forget((2, 1));
+        r.discard(2, 2);
+        assert!(
+            r.statement("s").is_none(),
+            "neither the old nor the new meaning is certain"
+        );
+        assert!(
+            Arc::ptr_eq(&r.statement("t").unwrap(), &a),
+            "a statement that never ran changes nothing"
+        );
+        assert!(r.statement("u").is_some(), "a later message's change stays in flight");
     }
 
     #[test]

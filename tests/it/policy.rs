@@ -395,6 +395,33 @@ async fn search_path_is_tracked_and_shadowing_is_refused() {
     }
     let rows = c.simple_query("SELECT phone FROM customers").await.unwrap();
     assert!(text_of(&rows).contains("******-**88"), "{}", text_of(&rows));
+    // Round 15: EXECUTE of a prepared set_config changes the path too. The scalar subquery's
+    // column has no table OID, so rule 10 cannot catch what the analyzer gets wrong.
+    c.batch_execute("SET search_path = shadowa").await.unwrap();
+    c.batch_execute("PREPARE sp AS SELECT set_config('search_path', 'shadowb', false)")
+        .await
+        .unwrap();
+    for exec in ["EXECUTE sp", "SELECT 1; EXECUTE sp"] {
+        c.batch_execute("SET search_path = shadowa").await.unwrap();
+        seen.push_str(&text_of(&c.simple_query(exec).await.unwrap()));
+        let rows = c.simple_query("SELECT (SELECT phone) FROM customers").await.unwrap();
+        assert!(
+            text_of(&rows).contains("******-**88"),
+            "after {exec}: {}",
+            text_of(&rows)
+        );
+        seen.push_str(&text_of(&rows));
+    }
+    // The same EXECUTE sent through the extended protocol.
+    c.batch_execute("SET search_path = shadowa").await.unwrap();
+    let _ = c.query("EXECUTE sp", &[]).await.unwrap();
+    let rows = c.simple_query("SELECT (SELECT phone) FROM customers").await.unwrap();
+    assert!(
+        text_of(&rows).contains("******-**88"),
+        "after a Bind of EXECUTE: {}",
+        text_of(&rows)
+    );
+    seen.push_str(&text_of(&rows));
     assert!(!seen.contains("SECRET-7788"), "{seen}");
 }
 

@@ -475,6 +475,66 @@ async fn a_redefinition_that_fails_is_not_taken_for_done() {
     assert_masked(&seen, "FETCH after a failed DECLARE");
 }
 
+/// Round 15: in a Query of several statements, Postgres commits before it completes the last one.
+/// When that commit fails (here a holdable cursor whose query divides by zero), the last
+/// statement has run but its completion never comes, and PREPARE and DEALLOCATE are not undone by
+/// the rollback. The proxy kept the old meaning of the name, and a scalar subquery (no table OID
+/// for rule 10) returned the masked column in clear.
+#[tokio::test]
+async fn a_redefinition_whose_commit_fails_is_not_forgotten() {
+    const FAILING_COMMIT: &str = "DECLARE x CURSOR WITH HOLD FOR SELECT 1/(g-1) FROM generate_series(1,1) g";
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let mut seen = Vec::new();
+    for redefine in [
+        format!("{FAILING_COMMIT}; DEALLOCATE p"),
+        format!("{FAILING_COMMIT}; DEALLOCATE ALL"),
+    ] {
+        exchange(&mut r, &[raw::query("DEALLOCATE ALL")]).await;
+        exchange(&mut r, &[raw::query("PREPARE p AS SELECT ''::text AS s")]).await;
+        let failed = exchange(&mut r, &[raw::query(&redefine)]).await;
+        assert!(
+            String::from_utf8_lossy(&failed).contains("22012"),
+            "{}",
+            String::from_utf8_lossy(&failed)
+        );
+        exchange(
+            &mut r,
+            &[raw::query(&format!(
+                "{FAILING_COMMIT}; PREPARE p AS SELECT (SELECT secret) AS s FROM lab.vault"
+            ))],
+        )
+        .await;
+        let out = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
+        seen.extend(
+            exchange(
+                &mut r,
+                &[raw::bind("", "p", &[], &[]), raw::execute("", 0), raw::sync()],
+            )
+            .await,
+        );
+        assert!(
+            String::from_utf8_lossy(&out).contains("not known to unscharf"),
+            "after `{redefine}`: {}",
+            String::from_utf8_lossy(&out)
+        );
+        seen.extend(out);
+    }
+    assert_hidden(&seen, "EXECUTE after a PREPARE whose commit failed");
+    // Once the name is redefined for certain, it runs, masked.
+    let out = exchange(
+        &mut r,
+        &[
+            raw::query("DEALLOCATE ALL"),
+            raw::query("PREPARE p AS SELECT (SELECT secret) AS s FROM lab.vault"),
+            raw::query("EXECUTE p"),
+        ],
+    )
+    .await;
+    let out = [out, r.bytes_until_ready().await, r.bytes_until_ready().await].concat();
+    assert_masked(&out, "EXECUTE of a certain PREPARE");
+}
+
 /// Round 13: setting names were compared case-sensitively, and Postgres finds them in any case.
 /// One pipeline turned standard_conforming_strings off, ran a statement that the proxy read as two
 /// constants and Postgres as a query of the masked column, and turned it on again before the Sync,

@@ -421,11 +421,18 @@ impl Core {
                 seq,
                 idx,
                 failed,
+                results,
                 ..
             }) => {
                 *failed = true;
                 let (s, i) = (*seq, *idx as u32);
                 let r = refusal.take();
+                // Postgres commits a Query's implicit transaction before it completes the last
+                // statement, so an error there may be the commit's: the statement ran, and a PREPARE
+                // or DEALLOCATE is not undone by the rollback. What its names mean is unknown now.
+                if results.len() > 1 && *idx + 1 == results.len() && r.is_none() {
+                    self.registry.forget((s, i));
+                }
                 self.registry.discard(s, i);
                 r
             }

@@ -129,6 +129,29 @@ impl Core {
             }
             _ => {}
         }
+        self.path_effects(f);
+        // EXECUTE, FETCH and MOVE run a statement whose effects on search_path happen now.
+        let runs = match &f.kind {
+            Kind::Execute { name } => self.registry.statement(name),
+            Kind::Fetch { name } | Kind::Move { name } => self.registry.portal(name).map(|p| p.facts.clone()),
+            _ => None,
+        };
+        if let Some(r) = runs {
+            self.path_effects(&r);
+        }
+        if self.txn_path_changed {
+            self.path_dirty = true;
+            if f.kind.may_revert_settings() && !self.paths.is_empty() {
+                for p in &self.txn_paths_seen {
+                    if !self.paths.contains(p) {
+                        self.paths.push(p.clone());
+                    }
+                }
+            }
+        }
+    }
+
+    fn path_effects(&mut self, f: &StatementFacts) {
         if let Some(change) = &f.path_change {
             self.path_dirty = true;
             match change {
@@ -143,16 +166,6 @@ impl Core {
                     }
                 }
                 PathChange::Unknown => self.paths.clear(),
-            }
-        }
-        if self.txn_path_changed {
-            self.path_dirty = true;
-            if f.kind.may_revert_settings() && !self.paths.is_empty() {
-                for p in &self.txn_paths_seen {
-                    if !self.paths.contains(p) {
-                        self.paths.push(p.clone());
-                    }
-                }
             }
         }
     }
@@ -203,8 +216,8 @@ impl Core {
                 let plans_owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
                 self.allowed(env, out, &normalized, &plans_owned.iter().collect::<Vec<_>>());
                 let results = allowed.iter().map(|a| Result_::of(&a.plan, &a.facts)).collect();
-                // Effects come from the statements as written: EXECUTE and FETCH have none, even
-                // though they are judged (and their rows planned) by what they run.
+                // Registry effects come from the statements as written; what EXECUTE and FETCH
+                // run may still change search_path.
                 for (i, st) in analysis.statements.iter().enumerate() {
                     self.effects(seq, i as u32, st);
                 }
