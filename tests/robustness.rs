@@ -104,7 +104,6 @@ fn session(cat: &Catalog, pol: &PolicySet, cache: &AnalysisCache, data: &[u8]) {
         refuse_all: None,
         lookups: &budget,
         lookups_per_minute: 0,
-        now: std::time::Instant::now(),
     };
     let mut core = Core::new(
         Identity {

@@ -197,7 +197,6 @@ fn with_env<T>(shared: &Shared, f: impl FnOnce(&Env<'_>) -> T) -> T {
         refuse_all,
         lookups: &shared.lookups,
         lookups_per_minute: config.limits.lookups_per_minute,
-        now: std::time::Instant::now(),
     };
     f(&env)
 }
@@ -424,8 +423,8 @@ async fn relay(
                     return Err(SessionError::ClientGone);
                 }
                 (_, Event::ClientRead(Ok(_))) => {
-                    last_activity = tokio::time::Instant::now();
                     let t = Instant::now();
+                    last_activity = t.into();
                     r.client_frames().await?;
                     shared.metrics.latency.observe(t.elapsed());
                 }

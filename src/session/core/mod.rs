@@ -66,10 +66,9 @@ pub struct Env<'a> {
     pub log_allowed: bool,
     /// Refuse every statement with this reason (e.g. the audit trail cannot be written).
     pub refuse_all: Option<Refusal>,
-    /// The logins' lookup allowances, `limits.lookups_per_minute` and the time to charge them at.
+    /// The logins' lookup allowances and `limits.lookups_per_minute`.
     pub lookups: &'a crate::session::lookups::LookupBudget,
     pub lookups_per_minute: u32,
-    pub now: std::time::Instant,
 }
 
 /// What the session should send and record after a frame.

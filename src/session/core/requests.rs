@@ -250,7 +250,7 @@ impl Core {
             }
         }
         match column {
-            Some(c) if !env.lookups.take(&self.id.user, n, env.lookups_per_minute, env.now) => Err(Refusal::new(
+            Some(c) if !env.lookups.take(&self.id.user, n, env.lookups_per_minute, std::time::Instant::now()) => Err(Refusal::new(
                 Reason::ProtectedColumn,
                 format!(
                     "column {c} is looked up too often: {} may run {} statements a minute that look up protected columns (limits.lookups_per_minute); a lookup finds a caller, it does not test guesses",

@@ -35,7 +35,6 @@ fn env(f: &Fixture) -> Env<'_> {
         refuse_all: None,
         lookups: &f.lookups,
         lookups_per_minute: 3,
-        now: std::time::Instant::now(),
     }
 }
 
