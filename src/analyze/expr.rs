@@ -87,7 +87,11 @@ impl Analyzer<'_> {
                 let parts: Vec<String> = ids.iter().map(fold_ident).collect();
                 self.column_ref(&parts, scope, false)?
             }
-            Expr::Value(_) | Expr::TypedString(_) => Lineage::constant(),
+            Expr::Value(_) => Lineage::constant(),
+            Expr::TypedString(t) => {
+                self.note_type(&t.data_type);
+                Lineage::constant()
+            }
             Expr::Interval(i) => {
                 let l = self.expr(&i.value, scope, ic)?;
                 self.consume(vec![l], ic, "INTERVAL")
@@ -252,7 +256,13 @@ impl Analyzer<'_> {
                 let parts = vec![self.expr(left, scope, ic)?, self.expr(right, scope, ic)?];
                 self.consume(parts, ic, "ALL")
             }
-            Expr::Cast { expr, format: None, .. } => {
+            Expr::Cast {
+                expr,
+                format: None,
+                data_type,
+                ..
+            } => {
+                self.note_type(data_type);
                 let l = self.expr(expr, scope, ic)?;
                 self.consume(vec![l], ic, "a cast")
             }
@@ -525,5 +535,26 @@ pub(super) fn literal_string(e: &Expr) -> Option<String> {
         },
         Expr::Cast { expr, .. } | Expr::Nested(expr) => literal_string(expr),
         _ => None,
+    }
+}
+
+/// Types whose values number transactions and snapshots server-wide: any session moves them and
+/// every other reads them (`age('3'::xid)`), a channel between campaigns.
+pub const COUNTER_TYPES: &[&str] = &["xid", "xid8", "cid", "txid_snapshot", "pg_snapshot"];
+
+impl Analyzer<'_> {
+    /// A cast to a counter type is recorded as a call of a function named after it (Postgres takes
+    /// `xid('3')` for the same cast), which rule 7 forbids.
+    fn note_type(&mut self, t: &sqlparser::ast::DataType) {
+        let text = t.to_string().replace('"', "").to_ascii_lowercase();
+        let base = text.split(['(', '[']).next().unwrap_or_default().trim();
+        let base = base.strip_prefix("pg_catalog.").unwrap_or(base);
+        if let Some(name) = COUNTER_TYPES.iter().find(|n| **n == base) {
+            self.facts.functions.push(super::facts::FuncCall {
+                written: format!("a cast to {name}"),
+                name: (*name).to_owned(),
+                schemas: vec!["pg_catalog".to_owned()],
+            });
+        }
     }
 }

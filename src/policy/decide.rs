@@ -33,6 +33,7 @@ pub const LEAKY_CATALOGS: &[&str] = &[
     "pg_largeobject",
     // Every session's locks, advisory keys included: a channel between sessions.
     "pg_locks",
+    "pg_prepared_xacts",
     // Activity counters (scans, tuples, blocks, progress, WAL): one campaign's session moves them
     // by amounts it chooses and another campaign's session reads them back, and they show the
     // other campaign's table sizes.
@@ -71,6 +72,9 @@ pub const LEAKY_CATALOGS: &[&str] = &[
     "pg_stat_replication_slots",
 ];
 
+/// The OIDs of xid, cid, xid8, txid_snapshot and pg_snapshot (see analyze::expr::COUNTER_TYPES).
+const COUNTER_TYPE_OIDS: &[u32] = &[28, 29, 5069, 2970, 5038];
+
 /// Functions that read files, run SQL given as text, reach other databases, act on other sessions
 /// or leak into side channels (rule 7). A trailing `*` matches a prefix.
 pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
@@ -107,6 +111,29 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
     "pg_current_wal_*",
     "pg_last_wal_*",
     "pg_database_size",
+    "pg_tablespace_size",
+    // The same counters read another way (age('3'::xid) is the distance to the next id) and casts
+    // to their types, which the analyzer records as calls named after the type.
+    "mxid_age",
+    "xid",
+    "xid8",
+    "cid",
+    "txid_snapshot*",
+    "pg_snapshot*",
+    "txid_visible_in_snapshot",
+    "pg_visible_in_snapshot",
+    "pg_xact_commit_timestamp*",
+    "pg_last_committed_xact",
+    "pg_get_multixact_members",
+    "pg_control_*",
+    // Other sessions' locks and who blocks whom (the functions behind pg_locks), prepared
+    // transactions, and a row's update history by relation name (the name, a text, escapes rule 4).
+    "pg_lock_status",
+    "pg_blocking_pids",
+    "pg_safe_snapshot_blocking_pids",
+    "pg_isolation_test_session_is_blocked",
+    "pg_prepared_xact",
+    "currtid*",
     "pg_relation_size",
     "pg_table_size",
     "pg_indexes_size",
@@ -341,6 +368,38 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
             if !campaigns.contains(&c) {
                 campaigns.push(c);
             }
+        }
+    }
+    // Catalog columns that hold transaction ids (datfrozenxid, relminmxid, …): age() of them reads
+    // the server-wide counter, as the forbidden functions would.
+    let outputs = f
+        .outputs
+        .known()
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|o| &o.lineage.cols);
+    let whole_rows = f.whole_rows.iter().flat_map(|(cols, _)| cols);
+    let used = f
+        .uses
+        .iter()
+        .map(|u| &u.col)
+        .chain(&f.selected)
+        .chain(outputs)
+        .chain(whole_rows);
+    for c in used {
+        let r = cx.catalog.rel(c.rel);
+        if let Some(col) = r
+            .columns
+            .get(c.col as usize)
+            .filter(|col| COUNTER_TYPE_OIDS.contains(&col.type_oid))
+        {
+            return refuse(
+                Reason::CatalogLeak,
+                format!(
+                    "{}.{} is a transaction id, a counter every session moves",
+                    r.name, col.name
+                ),
+            );
         }
     }
     // Rule 4: one campaign per statement, and no writes into another campaign than the session has read.
