@@ -30,6 +30,11 @@ impl Registry for NoRegistry {
     }
 }
 
+/// A name as SQL quotes it, so that the audit trail's scrubbing sees where it ends.
+pub fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// The analyzer's failure as the rule it breaks.
 pub fn refusal_for(e: &AnalyzeError) -> Refusal {
     let reason = match e {
@@ -72,13 +77,13 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         Kind::Execute { name } => Some(reg.prepared(name).ok_or_else(|| {
             Refusal::new(
                 Reason::UnsupportedStatement,
-                format!("prepared statement {name} is not known to unscharf"),
+                format!("prepared statement {} is not known to unscharf", quoted(name)),
             )
         })?),
         Kind::Fetch { name } => Some(reg.portal(name).ok_or_else(|| {
             Refusal::new(
                 Reason::UnsupportedStatement,
-                format!("cursor {name} is not known to unscharf"),
+                format!("cursor {} is not known to unscharf", quoted(name)),
             )
         })?),
         _ => None,

@@ -192,7 +192,7 @@ fn audit(action: &AuditAction) -> Result<bool> {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &serde_json::json!({"ok": r.problem.is_none(), "events": r.events, "matching": matching, "files": r.files, "anchored": r.anchored, "problem": problem})
+                        &serde_json::json!({"ok": r.problem.is_none(), "events": r.events, "matching": matching, "files": r.files, "anchored": r.anchored, "dropped": r.dropped, "problem": problem})
                     )?
                 );
             } else {

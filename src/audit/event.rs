@@ -109,8 +109,9 @@ impl Event {
 
 /// Text for the trail and the log: control characters escaped, so that a name cannot hide or
 /// forge lines where the security team reads them, and quoted names (`"…"`, `` `…` ``) that are
-/// not identifier-shaped replaced by `?`. Literals are already gone from normalized SQL, but an
-/// agent who double-quotes a phone number (`WHERE phone = "+49 30 …"`) writes an identifier.
+/// not identifier-shaped, or that hold four digits or more, replaced by `?`. Literals are already
+/// gone from normalized SQL, but an agent who double-quotes a phone number or an IBAN
+/// (`WHERE phone = "+49 30 …"`, `"DE8937…"`) writes an identifier.
 pub fn scrub(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -136,6 +137,7 @@ pub fn scrub(text: &str) -> String {
         if name
             .chars()
             .all(|c| c.is_alphanumeric() || matches!(c, '_' | '$' | '.' | '*'))
+            && name.chars().filter(char::is_ascii_digit).count() < 4
         {
             out.push_str(name);
         } else {
@@ -179,6 +181,13 @@ mod scrub_tests {
             "SELECT \"Zeitung\".\"leads\".*"
         );
         assert_eq!(scrub("SELECT \"a\"\"b c\" FROM t"), "SELECT \"?\" FROM t");
+        // Round 15: identifier-shaped values.
+        assert_eq!(scrub("WHERE iban = \"DE89370400440532013000\""), "WHERE iban = \"?\"");
+        assert_eq!(
+            scrub("cursor \"03012345678\" is not known"),
+            "cursor \"?\" is not known"
+        );
+        assert_eq!(scrub("SELECT \"address_line2\""), "SELECT \"address_line2\"");
         let forged = scrub("SELECT 1 AS \"x\u{1b}[2K\u{1b}[1A\" -- \n2026-11-29T00:00:00Z INFO fake");
         assert!(!forged.contains('\u{1b}') && !forged.contains('\n'), "{forged}");
         assert_eq!(scrub("SELECT 1 -- \u{7}"), "SELECT 1 -- \\u{7}");

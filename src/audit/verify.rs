@@ -48,6 +48,9 @@ pub struct Report {
     pub problem: Option<Problem>,
     /// Whether the end of the chain could be checked against the writer's anchor.
     pub anchored: bool,
+    /// Events the proxy dropped because its queue was full, and the seqs of the records saying so.
+    pub dropped: u64,
+    pub dropped_at: Vec<u64>,
 }
 
 /// Verifies the hash chain across all files of the trail at `path`.
@@ -58,6 +61,8 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
         events: 0,
         problem: None,
         anchored: false,
+        dropped: 0,
+        dropped_at: Vec::new(),
     };
     if files.is_empty() {
         return Err(std::io::Error::new(
@@ -133,6 +138,10 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
                 };
                 report.problem = Some(problem(what));
                 return Ok(report);
+            }
+            if let Some(n) = super::writer::dropped_count(&e) {
+                report.dropped += n;
+                report.dropped_at.push(e.seq);
             }
             prev = e.hash.clone();
             last_seq = e.seq;

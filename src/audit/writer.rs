@@ -197,6 +197,34 @@ pub struct WriterOptions {
 /// Retries (200 ms apart) of a failing write after the proxy began shutting down.
 const MAX_CLOSING_RETRIES: u32 = 25;
 
+/// Who a record of dropped events is by: the proxy itself, in no session.
+pub const PROXY_USER: &str = "unscharf";
+
+/// The record that stands in the chain for `n` events a full queue dropped.
+pub fn dropped_marker(n: u64, queue: usize) -> Record {
+    Record {
+        session: 0,
+        user: PROXY_USER.into(),
+        client_addr: String::new(),
+        purpose: String::new(),
+        campaigns: Vec::new(),
+        decision: super::event::Decision::Refused,
+        reason: crate::policy::Reason::AuditUnavailable.code().into(),
+        detail: format!("{n} event(s) were not recorded: the audit queue ({queue} events) was full"),
+        statement: String::new(),
+        fingerprint: String::new(),
+        policy_version: String::new(),
+    }
+}
+
+/// How many dropped events a record stands for (see `dropped_marker`).
+pub fn dropped_count(e: &super::event::Event) -> Option<u64> {
+    if e.session != 0 || e.user != PROXY_USER || !e.client_addr.is_empty() {
+        return None;
+    }
+    e.detail.strip_suffix(" was full")?.split(' ').next()?.parse().ok()
+}
+
 /// Starts the writer task; the chain continues from the file's last line.
 pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::JoinHandle<()>)> {
     let (seq, prev) = match &opts.target {
@@ -204,7 +232,8 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
         Target::Stdout => (0, GENESIS.to_owned()),
     };
     let state = Arc::new(AuditState::default());
-    let (tx, mut rx) = mpsc::channel::<Record>(opts.queue);
+    let queue = opts.queue;
+    let (tx, mut rx) = mpsc::channel::<Record>(queue);
     let mut w = Writer {
         target: opts.target,
         file: None,
@@ -221,36 +250,47 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
         // Retries once the proxy is shutting down (no sender left): a trail that cannot be
         // written then must not keep the process from exiting.
         let mut closing_retries = 0;
+        let mut reported = 0;
         while let Some(r) = rx.blocking_recv() {
-            let attempt = r;
-            loop {
-                match w.write(attempt.clone()) {
-                    Ok(()) => {
-                        w.state.written.fetch_add(1, Ordering::Relaxed);
-                        w.state.broken.store(false, Ordering::Relaxed);
-                        break;
-                    }
-                    Err(e) => {
-                        w.state.failed_writes.fetch_add(1, Ordering::Relaxed);
-                        if !w.state.broken.swap(true, Ordering::Relaxed) {
-                            tracing::error!(error = %e, "audit trail cannot be written; new statements are refused until it can");
+            // Drops since the last record go into the chain before it, so a verified trail says
+            // that it is incomplete, and from when.
+            let dropped = w.state.dropped.load(Ordering::Relaxed);
+            let marker = (dropped > reported).then(|| dropped_marker(dropped - reported, queue));
+            reported = dropped;
+            for attempt in marker.into_iter().chain(std::iter::once(r)) {
+                loop {
+                    match w.write(attempt.clone()) {
+                        Ok(()) => {
+                            w.state.written.fetch_add(1, Ordering::Relaxed);
+                            w.state.broken.store(false, Ordering::Relaxed);
+                            break;
                         }
-                        w.file = None;
-                        // Keep the event and retry: a gap in the trail is a compliance failure.
-                        std::thread::sleep(std::time::Duration::from_millis(200));
-                        if rx.is_closed() {
-                            closing_retries += 1;
-                            if closing_retries >= MAX_CLOSING_RETRIES {
-                                tracing::error!(
-                                    lost = 1 + rx.len(),
-                                    "audit trail still cannot be written at shutdown; giving up on the events left"
-                                );
-                                return;
+                        Err(e) => {
+                            w.state.failed_writes.fetch_add(1, Ordering::Relaxed);
+                            if !w.state.broken.swap(true, Ordering::Relaxed) {
+                                tracing::error!(error = %e, "audit trail cannot be written; new statements are refused until it can");
+                            }
+                            w.file = None;
+                            // Keep the event and retry: a gap in the trail is a compliance failure.
+                            std::thread::sleep(std::time::Duration::from_millis(200));
+                            if rx.is_closed() {
+                                closing_retries += 1;
+                                if closing_retries >= MAX_CLOSING_RETRIES {
+                                    tracing::error!(
+                                        lost = 1 + rx.len(),
+                                        "audit trail still cannot be written at shutdown; giving up on the events left"
+                                    );
+                                    return;
+                                }
                             }
                         }
                     }
                 }
             }
+        }
+        let dropped = w.state.dropped.load(Ordering::Relaxed);
+        if dropped > reported {
+            let _ = w.write(dropped_marker(dropped - reported, queue));
         }
     });
     Ok((AuditSink { tx, state }, handle))
@@ -292,6 +332,53 @@ mod tests {
         assert_eq!(rx.try_recv().map(|r| r.session).ok(), Some(1));
         assert_eq!(rx.try_recv().map(|r| r.session).ok(), Some(2));
         assert!(rx.try_recv().is_err());
+    }
+
+    /// Round 15: a flood of refusals filled the queue, the probe it hid was dropped, and `verify`
+    /// still called the trail complete. Drops now stand in the chain, and verify reports them.
+    #[test]
+    fn dropped_events_are_recorded_in_the_chain() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("unscharf-dropped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.jsonl");
+        rt.block_on(async {
+            let (sink, handle) = spawn(WriterOptions {
+                target: Target::File(path.clone()),
+                queue: 4,
+                rotate_bytes: 0,
+                extra: None,
+            })
+            .unwrap();
+            let written = |n: u64| {
+                let state = sink.state.clone();
+                async move {
+                    while state.written.load(Ordering::Relaxed) < n {
+                        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                    }
+                }
+            };
+            sink.send(record(1));
+            written(1).await;
+            sink.state.dropped.fetch_add(7, Ordering::Relaxed);
+            sink.send(record(2));
+            written(3).await;
+            // Dropped after the last record: recorded when the writer stops.
+            sink.state.dropped.fetch_add(2, Ordering::Relaxed);
+            drop(sink);
+            handle.await.unwrap();
+        });
+        let report = crate::audit::verify::verify(&path).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(report.problem.is_none(), "{report:?}");
+        assert_eq!(report.events, 4, "two records and two markers");
+        assert_eq!(report.dropped, 9);
+        assert_eq!(report.dropped_at, vec![2, 4]);
+        let text = crate::tools::audit::render_verify(&report);
+        assert!(text.contains("INCOMPLETE: the proxy dropped 9 event(s)"), "{text}");
     }
 
     /// A trail that cannot be written keeps its events while the proxy runs, but must not keep

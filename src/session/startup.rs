@@ -248,15 +248,21 @@ pub async fn authenticate(
     let purpose = match bind_purpose(policy, &params.user, &roles, params.purpose.as_deref()) {
         Ok(p) => p,
         Err(msg) => {
+            // A purpose no policy names is whatever the client typed: the trail shows `?`.
+            let asked = params.purpose.as_deref().unwrap_or_default();
+            let (purpose, detail) = match policy.purposes.contains_key(asked) || asked.is_empty() {
+                true => (asked.to_owned(), msg.clone()),
+                false => ("?".to_owned(), msg.replace(&format!("purpose {asked}"), "purpose ?")),
+            };
             shared.audit.send(Record {
                 session,
                 user: params.user.clone(),
                 client_addr: peer.to_string(),
-                purpose: crate::audit::event::scrub(params.purpose.as_deref().unwrap_or_default()),
+                purpose,
                 campaigns: Vec::new(),
                 decision: Decision::Refused,
                 reason: "no_purpose".into(),
-                detail: crate::audit::event::scrub(&msg),
+                detail: crate::audit::event::scrub(&detail),
                 statement: "(connection)".into(),
                 fingerprint: String::new(),
                 policy_version: policy.version.clone(),

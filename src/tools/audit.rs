@@ -143,20 +143,36 @@ pub fn render_summary(groups: &[Group], events: usize) -> String {
     out
 }
 
+/// An intact chain can still be incomplete: the proxy records how many events it had to drop.
+fn dropped_note(r: &verify::Report) -> String {
+    if r.dropped == 0 {
+        return String::new();
+    }
+    let seqs: Vec<String> = r.dropped_at.iter().take(10).map(u64::to_string).collect();
+    format!(
+        "INCOMPLETE: the proxy dropped {} event(s) because its audit queue was full (recorded at seq {}{})\n",
+        r.dropped,
+        seqs.join(", "),
+        if r.dropped_at.len() > 10 { ", …" } else { "" }
+    )
+}
+
 pub fn render_verify(r: &verify::Report) -> String {
     let files: Vec<String> = r.files.iter().map(|f| f.display().to_string()).collect();
     match &r.problem {
-        None => format!(
-            "OK: {} event(s) in {} file(s) form an unbroken hash chain{}\n  {}\n",
-            r.events,
-            r.files.len(),
-            if r.anchored {
-                ", ending where the writer's anchor says"
-            } else {
-                " (no anchor file: lines cut off the end would go unnoticed)"
-            },
-            files.join("\n  ")
-        ),
+        None => {
+            format!(
+                "OK: {} event(s) in {} file(s) form an unbroken hash chain{}\n  {}\n",
+                r.events,
+                r.files.len(),
+                if r.anchored {
+                    ", ending where the writer's anchor says"
+                } else {
+                    " (no anchor file: lines cut off the end would go unnoticed)"
+                },
+                files.join("\n  ")
+            ) + &dropped_note(r)
+        }
         Some(p) => format!(
             "BROKEN at {}:{}: {}\n({} event(s) verified before it)\n",
             p.file.display(),

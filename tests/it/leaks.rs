@@ -81,6 +81,22 @@ async fn refusals_are_audited_without_values() {
         .simple_query("SELECT lower(iban) AS \"x\u{1b}[2K\nforged\" FROM stadtwerke.customers")
         .await
         .unwrap_err();
+    // Round 15: identifier-shaped values, in the statement and in the refusal's detail, and a
+    // purpose no policy names.
+    let _ = c
+        .simple_query("SELECT name FROM stadtwerke.customers WHERE iban = \"DE89370400440532013000\"")
+        .await
+        .unwrap_err();
+    let _ = c.simple_query("FETCH ALL FROM \"1234567\"").await.unwrap_err();
+    let _ = c.simple_query("EXECUTE \"+49 30 1234567\"").await.unwrap_err();
+    let _ = p
+        .try_connect(
+            "options='-c unscharf.purpose=anna.schmidt@example.org'",
+            "agent_wasser",
+            "wasser",
+        )
+        .await
+        .unwrap_err();
     // Refusals that name the statement name its keywords only, never what follows them.
     for sql in [
         "LOAD 'anna.schmidt@example.org'",

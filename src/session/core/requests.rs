@@ -340,7 +340,10 @@ impl Core {
             let facts = self.registry.statement(b.statement).ok_or_else(|| {
                 Refusal::new(
                     Reason::UnsupportedStatement,
-                    format!("prepared statement \"{}\" is not known to unscharf", b.statement),
+                    format!(
+                        "prepared statement {} is not known to unscharf",
+                        crate::judge::quoted(b.statement)
+                    ),
                 )
             })?;
             if let Some(r) = &env.refuse_all {
@@ -497,7 +500,7 @@ impl Core {
             let info = self.registry.portal(portal).ok_or_else(|| {
                 Refusal::new(
                     Reason::UnsupportedStatement,
-                    format!("portal \"{portal}\" is not known to unscharf"),
+                    format!("portal {} is not known to unscharf", crate::judge::quoted(portal)),
                 )
             })?;
             if let Some(r) = &env.refuse_all {
