@@ -226,6 +226,9 @@ pub struct Limits {
     /// 0 = unlimited. A lookup finds a caller; a stream of them would test guesses.
     #[serde(default = "default_lookups_per_minute")]
     pub lookups_per_minute: u32,
+    /// Threads that run client sessions, each with its own event loop; 0 = one per CPU.
+    #[serde(default)]
+    pub session_threads: usize,
 }
 
 impl Default for Limits {
@@ -238,6 +241,7 @@ impl Default for Limits {
             max_pipeline: default_max_pipeline(),
             shutdown_grace_secs: default_shutdown_grace(),
             lookups_per_minute: default_lookups_per_minute(),
+            session_threads: 0,
         }
     }
 }

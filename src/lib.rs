@@ -14,6 +14,7 @@ pub mod mask;
 pub mod metrics;
 pub mod net;
 pub mod policy;
+pub mod pool;
 pub mod server;
 pub mod session;
 pub mod tls;

@@ -179,7 +179,12 @@ impl Shared {
 
 /// Accepts clients until `shutdown` turns true; each session runs in its own task, so a panic in
 /// one never takes the others down.
-pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+pub async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    pool: Option<&crate::pool::SessionPool>,
+) {
     let mut stop = shutdown.clone();
     loop {
         tokio::select! {
@@ -196,7 +201,23 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: w
                 let _ = stream.set_nodelay(true);
                 let shared = shared.clone();
                 let shutdown = shutdown.clone();
-                tokio::spawn(crate::session::run(stream, peer, shared, shutdown));
+                // Moved to the session thread's reactor; the std socket stays non-blocking.
+                match (pool, stream.into_std()) {
+                    (Some(pool), Ok(std)) => pool.spawn(async move {
+                        match tokio::net::TcpStream::from_std(std) {
+                            Ok(stream) => crate::session::run(stream, peer, shared, shutdown).await,
+                            Err(e) => tracing::warn!(error = %e, "cannot hand a client to its session thread"),
+                        }
+                    }),
+                    (None, Ok(std)) => {
+                        tokio::spawn(async move {
+                            if let Ok(stream) = tokio::net::TcpStream::from_std(std) {
+                                crate::session::run(stream, peer, shared, shutdown).await;
+                            }
+                        });
+                    }
+                    (_, Err(e)) => tracing::warn!(error = %e, "accepted socket unusable"),
+                }
             }
         }
     }
@@ -289,7 +310,15 @@ pub async fn finish(shared: Arc<Shared>, writer: tokio::task::JoinHandle<()>) {
 
 /// The accept loop and the drain after it; split from `serve` so callers can keep the shared state.
 pub async fn run_until(shared: Arc<Shared>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-    accept_loop(listener, shared.clone(), shutdown).await;
+    let threads = shared.state.load().config.limits.session_threads;
+    let pool = match crate::pool::SessionPool::start(threads) {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::error!(error = %e, "sessions run on the main runtime instead");
+            None
+        }
+    };
+    accept_loop(listener, shared.clone(), shutdown, pool.as_ref()).await;
     let grace = Duration::from_secs(shared.state.load().config.limits.shutdown_grace_secs + 2);
     let deadline = Instant::now() + grace;
     while shared.metrics.sessions_active.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
