@@ -4,7 +4,7 @@
 //! reply from Postgres wakes that thread directly. Tokio's work-stealing runtime moves tasks
 //! between threads and wakes idle workers through futexes for every readiness event; on a machine
 //! that shares its cores with Postgres and the clients, those wake-ups cost more than they gain
-//! (see bench/README.md).
+//! (README, Performance).
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
