@@ -180,6 +180,8 @@ pub enum CopyOut {
     Text {
         delimiter: u8,
         null: Vec<u8>,
+        /// A first line of column names (Postgres 15 allows HEADER in text format too).
+        header: bool,
     },
     Csv {
         delimiter: u8,

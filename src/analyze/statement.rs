@@ -397,6 +397,7 @@ fn copy_format(options: &[CopyOption], legacy: &[CopyLegacyOption]) -> Result<Co
         "text" => Ok(CopyOut::Text {
             delimiter: delimiter.unwrap_or(b'\t'),
             null: null.unwrap_or_else(|| b"\\N".to_vec()),
+            header,
         }),
         "csv" => {
             let quote = quote.unwrap_or(b'"');

@@ -155,6 +155,23 @@ async fn simple_protocol_cursors_execute_and_copy_are_masked() {
         assert!(out.contains("****"), "{out}");
         seen.push_str(&out);
     }
+    // Round 15: a text-format header line is column names, passed as they are; the rows after
+    // it are masked, and HEADER false leaves the first row a row.
+    for (sql, first) in [
+        (
+            "COPY (SELECT customer_no, iban FROM stadtwerke.customers ORDER BY 1) TO STDOUT WITH (FORMAT text, HEADER)",
+            "customer_no\tiban",
+        ),
+        (
+            "COPY (SELECT customer_no, iban FROM stadtwerke.customers ORDER BY 1) TO STDOUT WITH (FORMAT text, HEADER false)",
+            "1001\tDE89 **** **** **** **30 00",
+        ),
+    ] {
+        let out = crate::proxy_core::copy_out_text(&c, sql).await;
+        assert_eq!(out.lines().next(), Some(first), "{out}");
+        assert!(out.contains("1002\tDE12 **** **** **** **98 90"), "{out}");
+        seen.push_str(&out);
+    }
     assert_no_protected(&seen, "simple-protocol results, EXECUTE, FETCH and COPY");
     assert!(seen.contains("DE44 **** **** **** **78 90"), "{seen}");
 }

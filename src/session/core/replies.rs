@@ -330,12 +330,16 @@ impl Core {
                 return Err(cut("COPY data does not match the plan"));
             }
             let (format, header) = match &r.copy {
-                Some(CopyOut::Text { delimiter, null }) => (
+                Some(CopyOut::Text {
+                    delimiter,
+                    null,
+                    header,
+                }) => (
                     CopyFormat::Text {
                         delimiter: *delimiter,
                         null: null.clone(),
                     },
-                    false,
+                    *header,
                 ),
                 Some(CopyOut::Csv {
                     delimiter,
