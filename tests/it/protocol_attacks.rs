@@ -488,7 +488,7 @@ async fn a_redefinition_whose_commit_fails_is_not_forgotten() {
     let mut seen = Vec::new();
     for redefine in [
         format!("{FAILING_COMMIT}; DEALLOCATE p"),
-        format!("{FAILING_COMMIT}; DEALLOCATE ALL"),
+        format!("{FAILING_COMMIT}; DEALLOCATE ALL;; ;"),
     ] {
         exchange(&mut r, &[raw::query("DEALLOCATE ALL")]).await;
         exchange(&mut r, &[raw::query("PREPARE p AS SELECT ''::text AS s")]).await;
