@@ -4,8 +4,10 @@
 //! A change that may still fail without taking the asking message down with it leaves its name
 //! unsettled: messages that use such a name wait for the server's answer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
+
+use ahash::AHashMap as HashMap;
 
 use crate::analyze::facts::StatementFacts;
 use crate::policy::decide::Plan;
