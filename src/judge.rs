@@ -172,16 +172,31 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
     // Rule 4 within the message: what an earlier statement reads counts for the later ones (a
     // value can cross in a setting, say, from a read to a write).
     let mut read = cx.read_campaigns.clone();
+    // The analyzer follows SET search_path through the message, but not a change made by what an
+    // EXECUTE, FETCH or MOVE runs: names after one could resolve to another table than analyzed.
+    let mut path_moved = false;
     for f in &a.statements {
+        if path_moved && (f.uses_search_path || matches!(f.kind, Kind::Execute { .. })) {
+            return Err(Refusal::new(
+                Reason::UnsupportedStatement,
+                "an EXECUTE, FETCH or MOVE earlier in this message changes search_path, so unscharf cannot know what the names after it mean; send the rest as a separate message".to_owned(),
+            ));
+        }
         let now = JudgeCtx {
             read_campaigns: &read,
             ..*cx
         };
         let allowed = judge_statement(f, &now, &earlier)?;
+        let runs = match &f.kind {
+            Kind::Execute { .. } | Kind::Fetch { .. } => Some(allowed.facts.clone()),
+            Kind::Move { name } => earlier.portal(name),
+            _ => None,
+        };
+        path_moved |= runs.is_some_and(|r| r.path_change.is_some());
         read.extend(allowed.plan.reads.iter().cloned());
         all.push(allowed);
         match &f.kind {
-            Kind::Prepare { name } => earlier.names.push((true, name.clone(), f.clone())),
+            Kind::Prepare { name } => earlier.names.push((true, name.clone(), Arc::new(f.prepared()))),
             Kind::Declare { name } => earlier.names.push((false, name.clone(), f.clone())),
             _ => {}
         }

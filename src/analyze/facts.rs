@@ -291,6 +291,8 @@ pub struct StatementFacts {
     /// Values each column is looked up against in this statement, a bound array counting as one
     /// until it is bound (see MAX_LOOKUP_VALUES).
     pub looked_up: Vec<(ColRef, usize)>,
+    /// For PREPARE: the kind of the statement it prepares, which a later EXECUTE or Bind runs.
+    pub prepared_kind: Option<Box<Kind>>,
     /// EXECUTE's arguments: how many elements each is, when it is a literal array.
     pub execute_arrays: Vec<Option<usize>>,
     /// The statement's text with every literal replaced by `?`, for audit records of the extended
@@ -299,6 +301,16 @@ pub struct StatementFacts {
 }
 
 impl StatementFacts {
+    /// What a PREPARE leaves under its name: the prepared statement, of the kind it runs as
+    /// (a Bind of the name runs it, and charges, tracks and judges it as that kind).
+    pub fn prepared(&self) -> StatementFacts {
+        let mut f = self.clone();
+        if let Some(k) = f.prepared_kind.take() {
+            f.kind = *k;
+        }
+        f
+    }
+
     pub fn new(kind: Kind) -> Self {
         StatementFacts {
             kind,
@@ -316,6 +328,7 @@ impl StatementFacts {
             selected: Vec::new(),
             array_lookups: Vec::new(),
             looked_up: Vec::new(),
+            prepared_kind: None,
             execute_arrays: Vec::new(),
             statement: String::new(),
         }

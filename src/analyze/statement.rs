@@ -72,7 +72,7 @@ impl Analyzer<'_> {
                 (Kind::ClosePortal { name }, Outputs::None)
             }
             Statement::Prepare { name, statement, .. } => {
-                let (_, outs) = match statement.as_ref() {
+                let (inner, outs) = match statement.as_ref() {
                     Statement::Query(_)
                     | Statement::Insert(_)
                     | Statement::Update(_)
@@ -80,6 +80,7 @@ impl Analyzer<'_> {
                     | Statement::Merge(_) => self.statement(statement)?,
                     other => return unsupported(format!("PREPARE of {}", statement_name(other))),
                 };
+                self.facts.prepared_kind = Some(Box::new(inner));
                 (Kind::Prepare { name: fold_ident(name) }, outs)
             }
             Statement::Execute {

@@ -309,3 +309,48 @@ async fn lookups_are_rate_limited_per_login() {
         .iter()
         .all(|e| e.reason == "protected_column" && e.user == "agent_wasser"));
 }
+
+/// Round 16: a Bind of a name made by SQL PREPARE ran the lookup without charging the allowance,
+/// since the registry kept the PREPARE's kind; 2,640 lookups in a row recovered every phone.
+#[tokio::test]
+async fn a_bind_of_a_sql_prepared_lookup_is_charged() {
+    let policy = "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n";
+    let p = proxy_with(ProxyOptions {
+        policies: vec![("rawtest.yaml".into(), policy.into())],
+        extra: "limits:\n  lookups_per_minute: 3\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let mut r = crate::raw::Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[("options", "-c unscharf.purpose=billing_hotline")],
+    )
+    .await;
+    r.send(&crate::raw::query(
+        "PREPARE sp(text) AS SELECT customer_no, phone FROM stadtwerke.customers WHERE phone = $1",
+    ))
+    .await;
+    r.until_ready().await;
+    let mut seen = String::new();
+    let mut tags = Vec::new();
+    for guess in ["+49 30 0000000", "+49 30 0000001", "+49 30 0000002", "+49 30 1234567"] {
+        r.send(
+            &[
+                crate::raw::bind("", "sp", &[Some(guess)], &[]),
+                crate::raw::execute("", 0),
+                crate::raw::sync(),
+            ]
+            .concat(),
+        )
+        .await;
+        let frames = r.until_ready().await;
+        tags.push(crate::raw::tags(&frames));
+        seen.push_str(&String::from_utf8_lossy(
+            &frames.iter().flat_map(|f| f.raw.to_vec()).collect::<Vec<u8>>(),
+        ));
+    }
+    assert_eq!(tags, ["2CZ", "2CZ", "2CZ", "EZ"], "{seen}");
+    assert!(seen.contains("lookups_per_minute"), "{seen}");
+    assert_no_protected(&seen, "Binds of a SQL-prepared lookup");
+}

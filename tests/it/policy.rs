@@ -429,6 +429,23 @@ async fn search_path_is_tracked_and_shadowing_is_refused() {
         );
         seen.push_str(&text_of(&rows));
     }
+    // Round 16: names after such an EXECUTE, FETCH or MOVE in the same Query.
+    c.batch_execute(
+        "BEGIN; DECLARE spc CURSOR WITH HOLD FOR SELECT set_config('search_path', 'shadowb', false); COMMIT",
+    )
+    .await
+    .unwrap();
+    for then in [
+        "EXECUTE sp; SELECT (SELECT phone) FROM customers",
+        "FETCH NEXT FROM spc; SELECT (SELECT phone) FROM customers",
+        "EXECUTE sp; EXECUTE sp",
+    ] {
+        c.batch_execute("SET search_path = shadowa").await.unwrap();
+        match c.simple_query(then).await {
+            Ok(rows) => seen.push_str(&text_of(&rows)),
+            Err(e) => assert!(err_text(&e).contains("changes search_path"), "{then}: {}", err_text(&e)),
+        }
+    }
     // The same EXECUTE sent through the extended protocol.
     c.batch_execute("SET search_path = shadowa").await.unwrap();
     let _ = c.query("EXECUTE sp", &[]).await.unwrap();

@@ -107,7 +107,7 @@ impl Core {
     fn effects(&mut self, seq: u64, sub: u32, f: &Arc<StatementFacts>) {
         let tag: Tag = (seq, sub);
         match &f.kind {
-            Kind::Prepare { name } => self.registry.set_statement(tag, name, f.clone()),
+            Kind::Prepare { name } => self.registry.set_statement(tag, name, Arc::new(f.prepared())),
             Kind::Deallocate { name } => self.registry.drop_statement(tag, name.as_deref()),
             Kind::Declare { name } => self.registry.set_portal(
                 tag,
