@@ -99,6 +99,9 @@ impl Analyzer<'_> {
                 if builtin && SEQUENCE_FUNCTIONS.contains(&bare.as_str()) {
                     self.sequence(&bare, &list.args)?;
                 }
+                if builtin && bare == "age" && list.args.len() == 1 {
+                    self.age_of_time(&list.args[0], scope)?;
+                }
                 for a in &list.args {
                     let arg = match a {
                         FunctionArg::Unnamed(x) => x,
@@ -268,6 +271,51 @@ impl Analyzer<'_> {
             "nextval" => self.facts.writes.push((table, WriteKind::Insert)),
             "setval" => self.facts.writes.push((table, WriteKind::Update)),
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// `age(x)` of a transaction id is the distance to the next one, a counter every session moves
+    /// (rule 7 forbids the other ways to read it). An xid reaches age() in too many ways (casts,
+    /// column definition lists, row types, typed parameters), so its one-argument form is allowed
+    /// only for what is evidently a date or timestamp: such a column, cast or literal, or now().
+    fn age_of_time(&mut self, arg: &FunctionArg, scope: &Scope) -> Result<(), AnalyzeError> {
+        const TIME_TYPES: &[u32] = &[1082, 1114, 1184];
+        let is_time_type = |t: &sqlparser::ast::DataType| {
+            let text = t.to_string().to_ascii_lowercase();
+            let base = text.strip_prefix("pg_catalog.").unwrap_or(&text);
+            base.starts_with("date") || base.starts_with("timestamp")
+        };
+        let evident = match arg {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(x)) => match x {
+                Expr::Cast { data_type, .. } => is_time_type(data_type),
+                Expr::TypedString(t) => is_time_type(&t.data_type),
+                Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                    // Resolved once more only for its type; the call analyzes the argument itself.
+                    let l = self.expr(x, scope, Cx::new(Clause::Other))?;
+                    let catalog = self.ctx.catalog;
+                    l.plain
+                        && l.cols.len() == 1
+                        && catalog
+                            .rel(l.cols[0].rel)
+                            .columns
+                            .get(l.cols[0].col as usize)
+                            .is_some_and(|c| TIME_TYPES.contains(&c.type_oid))
+                }
+                Expr::Function(f) => matches!(
+                    f.name.to_string().to_ascii_lowercase().as_str(),
+                    "now" | "pg_catalog.now"
+                ),
+                _ => false,
+            },
+            _ => false,
+        };
+        if !evident {
+            self.facts.functions.push(super::facts::FuncCall {
+                written: "age() of a value that is not evidently a date or timestamp".into(),
+                name: "age(xid)".into(),
+                schemas: vec!["pg_catalog".to_owned()],
+            });
         }
         Ok(())
     }

@@ -115,6 +115,7 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
     // The same counters read another way (age('3'::xid) is the distance to the next id) and casts
     // to their types, which the analyzer records as calls named after the type.
     "mxid_age",
+    "age(xid)",
     "xid",
     "xid8",
     "cid",

@@ -261,6 +261,29 @@ fn forbidden_functions_and_settings() {
             "allowed",
         ),
         ("wasser", "SELECT age(now())", "allowed"),
+        // Round 16: an xid reaches age() without a cast, so one-argument age() takes evident times only.
+        (
+            "wasser",
+            "SELECT age(x.a) FROM jsonb_to_record('{\"a\":\"3\"}') AS x(a xid)",
+            f,
+        ),
+        (
+            "wasser",
+            "SELECT age((jsonb_populate_record(NULL::pg_database, '{}')).datfrozenxid)",
+            f,
+        ),
+        ("wasser", "SELECT age($1)", f),
+        (
+            "wasser",
+            "SELECT age('2020-01-01'::date), age(timestamp '2020-01-01')",
+            "allowed",
+        ),
+        ("wasser", "SELECT age(now(), '2020-01-01')", "allowed"),
+        (
+            "wasser",
+            "SELECT age(read_on) FROM stadtwerke.meter_readings",
+            "allowed",
+        ),
         ("wasser", "SELECT pg_terminate_backend(1)", f),
         ("wasser", "SELECT pg_cancel_backend(1)", f),
         ("wasser", "SELECT stadtwerke.secret_fn()", f),
