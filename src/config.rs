@@ -229,6 +229,10 @@ pub struct Limits {
     /// Threads that run client sessions, each with its own event loop; 0 = one per CPU.
     #[serde(default)]
     pub session_threads: usize,
+    /// Longest statement text (a Query or Parse) the proxy analyzes; longer ones are refused.
+    /// Analysis runs on the session's thread, which serves other sessions too.
+    #[serde(default = "default_max_statement")]
+    pub max_statement_bytes: usize,
 }
 
 impl Default for Limits {
@@ -242,6 +246,7 @@ impl Default for Limits {
             shutdown_grace_secs: default_shutdown_grace(),
             lookups_per_minute: default_lookups_per_minute(),
             session_threads: 0,
+            max_statement_bytes: default_max_statement(),
         }
     }
 }
@@ -256,6 +261,9 @@ impl Limits {
     }
 }
 
+fn default_max_statement() -> usize {
+    1 << 20
+}
 fn default_listen() -> String {
     "127.0.0.1:6432".into()
 }

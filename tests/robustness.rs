@@ -104,6 +104,7 @@ fn session(cat: &Catalog, pol: &PolicySet, cache: &AnalysisCache, data: &[u8]) {
         refuse_all: None,
         lookups: &budget,
         lookups_per_minute: 0,
+        max_statement_bytes: 1 << 20,
     };
     let mut core = Core::new(
         Identity {

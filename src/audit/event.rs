@@ -107,6 +107,23 @@ impl Event {
     }
 }
 
+/// Longest statement text a record keeps; the fingerprint still covers all of it.
+pub const MAX_RECORDED_STATEMENT: usize = 4096;
+
+/// `text` cut to `MAX_RECORDED_STATEMENT` bytes (on a character boundary), marked when cut.
+pub fn bounded(mut text: String) -> String {
+    if text.len() > MAX_RECORDED_STATEMENT {
+        let mut end = MAX_RECORDED_STATEMENT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let total = text.len();
+        text.truncate(end);
+        text.push_str(&format!(" … ({total} bytes)"));
+    }
+    text
+}
+
 /// Text for the trail and the log: control characters escaped, so that a name cannot hide or
 /// forge lines where the security team reads them, and quoted names (`"…"`, `` `…` ``) that are
 /// not identifier-shaped, or that hold four digits or more, replaced by `?`. Literals are already
@@ -162,7 +179,7 @@ fn push_printable(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod scrub_tests {
-    use super::scrub;
+    use super::{bounded, scrub, MAX_RECORDED_STATEMENT};
 
     /// Red-team round 14: a phone number in double quotes reached the trail and the log, and escape
     /// sequences and newlines in names hid records from `audit list` and forged log lines.
@@ -192,5 +209,11 @@ mod scrub_tests {
         assert!(!forged.contains('\u{1b}') && !forged.contains('\n'), "{forged}");
         assert_eq!(scrub("SELECT 1 -- \u{7}"), "SELECT 1 -- \\u{7}");
         assert_eq!(scrub("unterminated \"abc"), "unterminated \"abc");
+        let long = bounded(format!("SELECT {}", "?, ".repeat(5000)));
+        assert!(
+            long.len() < MAX_RECORDED_STATEMENT + 32 && long.ends_with(" … (15007 bytes)"),
+            "{long}"
+        );
+        assert_eq!(bounded("SELECT ?".into()), "SELECT ?");
     }
 }

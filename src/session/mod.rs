@@ -197,6 +197,7 @@ fn with_env<T>(shared: &Shared, f: impl FnOnce(&Env<'_>) -> T) -> T {
         refuse_all,
         lookups: &shared.lookups,
         lookups_per_minute: config.limits.lookups_per_minute,
+        max_statement_bytes: config.limits.max_statement_bytes,
     };
     f(&env)
 }

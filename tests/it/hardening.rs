@@ -171,6 +171,49 @@ async fn a_statement_nested_too_deep_is_refused_and_the_proxy_lives() {
     bystander.simple_query("SELECT 1").await.unwrap();
 }
 
+/// Round 16: statements are analyzed on a session thread that serves other sessions too, and
+/// tens of megabytes of IN list took it (and gigabytes of memory) for many seconds. Statements
+/// over `limits.max_statement_bytes` are refused before any analysis, and a refused statement's
+/// record keeps only its start.
+#[tokio::test]
+async fn an_overlong_statement_is_refused_unread_and_recorded_short() {
+    let p = proxy_with(ProxyOptions {
+        extra: "limits:\n  max_statement_bytes: 100000\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let c = p.connect("tester", "tester").await;
+    let list = |n: usize| (0..n).map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+    let long = format!("SELECT count(*) FROM lab.items WHERE id IN ({})", list(30_000));
+    for e in [
+        c.simple_query(&long).await.unwrap_err(),
+        c.query(&long, &[]).await.unwrap_err(),
+    ] {
+        assert_eq!(code(&e), "42501", "{e:?}");
+        let db = e.as_db_error().unwrap().message().to_owned();
+        assert!(db.contains("limits.max_statement_bytes"), "{db}");
+    }
+    // Below the limit it runs, and a long refused statement is recorded cut short.
+    let n: i64 = c
+        .query_one(
+            &format!("SELECT count(*) FROM lab.items WHERE id IN ({})", list(10_000)),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(n > 0);
+    let refused = format!("SELECT lab.nosuch({})", list(10_000));
+    c.simple_query(&refused).await.unwrap_err();
+    let events = p.audit().await;
+    let last = events.last().unwrap();
+    assert!(
+        last.statement.len() < 5_000 && last.statement.contains("bytes)"),
+        "{}",
+        last.statement
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_down_at_start_then_back() {
     let port = unscharf::cluster::free_port().unwrap();

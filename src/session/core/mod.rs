@@ -69,6 +69,8 @@ pub struct Env<'a> {
     /// The logins' lookup allowances and `limits.lookups_per_minute`.
     pub lookups: &'a crate::session::lookups::LookupBudget,
     pub lookups_per_minute: u32,
+    /// `limits.max_statement_bytes`.
+    pub max_statement_bytes: usize,
 }
 
 /// What the session should send and record after a frame.
@@ -354,7 +356,7 @@ impl Core {
             decision,
             reason: reason.to_owned(),
             detail: crate::audit::event::scrub(detail),
-            statement: crate::audit::event::scrub(normalized),
+            statement: crate::audit::event::bounded(crate::audit::event::scrub(normalized)),
             fingerprint: crate::analyze::lexer::fingerprint(normalized),
             policy_version: env.policy.version.clone(),
         }
@@ -438,6 +440,17 @@ impl Core {
         out: &mut Out,
         retried: bool,
     ) -> (String, Result<Arc<crate::analyze::facts::Analysis>, Refusal>) {
+        if sql.len() > env.max_statement_bytes {
+            let why = format!(
+                "the statement is {} bytes long; unscharf analyzes at most {} (limits.max_statement_bytes)",
+                sql.len(),
+                env.max_statement_bytes
+            );
+            return (
+                "(statement too long)".into(),
+                Err(Refusal::new(Reason::UnsupportedStatement, why)),
+            );
+        }
         match env.cache.analyze(sql, self.analyze_ctx(env)) {
             Err(e) => ("(not normalizable)".into(), Err(refusal_for(&AnalyzeError::Lex(e)))),
             Ok(l) => {

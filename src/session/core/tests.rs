@@ -35,6 +35,7 @@ fn env(f: &Fixture) -> Env<'_> {
         refuse_all: None,
         lookups: &f.lookups,
         lookups_per_minute: 3,
+        max_statement_bytes: 1 << 20,
     }
 }
 
