@@ -113,6 +113,15 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
     }
 }
 
+/// The statement an EXECUTE, FETCH or MOVE runs, when the registry knows the name.
+pub fn runs_by_name(kind: &Kind, reg: &dyn Registry) -> Option<Arc<StatementFacts>> {
+    match kind {
+        Kind::Execute { name } => reg.prepared(name),
+        Kind::Fetch { name } | Kind::Move { name } => reg.portal(name),
+        _ => None,
+    }
+}
+
 /// Whether a prepared statement still means what it was analyzed as, with search_path now `paths`.
 pub fn same_paths(prepared: &StatementFacts, paths: &[Vec<String>]) -> bool {
     !prepared.uses_search_path || prepared.paths == paths
@@ -187,12 +196,7 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
             ..*cx
         };
         let allowed = judge_statement(f, &now, &earlier)?;
-        let runs = match &f.kind {
-            Kind::Execute { .. } | Kind::Fetch { .. } => Some(allowed.facts.clone()),
-            Kind::Move { name } => earlier.portal(name),
-            _ => None,
-        };
-        path_moved |= runs.is_some_and(|r| r.path_change.is_some());
+        path_moved |= runs_by_name(&f.kind, &earlier).is_some_and(|r| r.path_change.is_some());
         read.extend(allowed.plan.reads.iter().cloned());
         all.push(allowed);
         match &f.kind {

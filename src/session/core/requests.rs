@@ -131,12 +131,7 @@ impl Core {
         }
         self.path_effects(f);
         // EXECUTE, FETCH and MOVE run a statement whose effects on search_path happen now.
-        let runs = match &f.kind {
-            Kind::Execute { name } => self.registry.statement(name),
-            Kind::Fetch { name } | Kind::Move { name } => self.registry.portal(name).map(|p| p.facts.clone()),
-            _ => None,
-        };
-        if let Some(r) = runs {
+        if let Some(r) = crate::judge::runs_by_name(&f.kind, &self.registry) {
             self.path_effects(&r);
         }
         if self.txn_path_changed {
