@@ -543,8 +543,8 @@ pub(super) fn literal_string(e: &Expr) -> Option<String> {
 pub const COUNTER_TYPES: &[&str] = &["xid", "xid8", "cid", "txid_snapshot", "pg_snapshot"];
 
 impl Analyzer<'_> {
-    /// A cast to a counter type is recorded as a call of a function named after it (Postgres takes
-    /// `xid('3')` for the same cast), which rule 7 forbids.
+    /// A cast to a counter type is recorded as a call of `::type`, a name rule 7 forbids and no
+    /// function can have.
     fn note_type(&mut self, t: &sqlparser::ast::DataType) {
         let text = t.to_string().replace('"', "").to_ascii_lowercase();
         let base = text.split(['(', '[']).next().unwrap_or_default().trim();
@@ -552,7 +552,7 @@ impl Analyzer<'_> {
         if let Some(name) = COUNTER_TYPES.iter().find(|n| **n == base) {
             self.facts.functions.push(super::facts::FuncCall {
                 written: format!("a cast to {name}"),
-                name: (*name).to_owned(),
+                name: format!("::{name}"),
                 schemas: vec!["pg_catalog".to_owned()],
             });
         }
