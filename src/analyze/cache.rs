@@ -42,7 +42,25 @@ enum Entry {
     Sensitive,
 }
 
-type Shard = Mutex<HashMap<(Context, String), Entry>>;
+/// One shard's entries and their estimated memory (see `weight`).
+#[derive(Default)]
+struct ShardMap {
+    entries: HashMap<(Context, String), Entry>,
+    bytes: usize,
+}
+
+type Shard = Mutex<ShardMap>;
+
+/// Longer statements are analyzed every time: their analyses grow with their text (a list of
+/// thousands of columns keeps megabytes), and a client could fill memory with distinct ones.
+pub const MAX_CACHED_TEXT: usize = 16 * 1024;
+
+/// Estimated bytes a shard may hold; an analysis weighs at most about 20 times its text.
+const SHARD_BYTES: usize = 8 << 20;
+
+fn weight(key: &(Context, String)) -> usize {
+    key.1.len() * 20 + 1024
+}
 
 /// A bounded, sharded cache shared by all sessions.
 pub struct AnalysisCache {
@@ -61,7 +79,7 @@ pub struct Looked {
 impl AnalysisCache {
     pub fn new(capacity: usize) -> Self {
         AnalysisCache {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(ShardMap::default())).collect(),
             per_shard: (capacity / SHARDS).max(16),
             hasher: ahash::RandomState::new(),
         }
@@ -73,19 +91,27 @@ impl AnalysisCache {
 
     fn get(&self, key: &(Context, String)) -> Option<Result<Arc<Analysis>, ()>> {
         let shard = self.shard(key).lock().ok()?;
-        match shard.get(key)? {
+        match shard.entries.get(key)? {
             Entry::Shape(a) => Some(Ok(a.clone())),
             Entry::Sensitive => Some(Err(())),
         }
     }
 
     fn put(&self, key: (Context, String), e: Entry) {
+        if key.1.len() > MAX_CACHED_TEXT {
+            return;
+        }
         if let Ok(mut shard) = self.shard(&key).lock() {
-            if shard.len() >= self.per_shard {
+            let w = weight(&key);
+            if shard.entries.len() >= self.per_shard || shard.bytes + w > SHARD_BYTES {
                 // Bounded memory: a full shard starts over rather than tracking recency.
-                shard.clear();
+                shard.entries.clear();
+                shard.bytes = 0;
             }
-            shard.insert(key, e);
+            if !shard.entries.contains_key(&key) {
+                shard.bytes += w;
+            }
+            shard.entries.insert(key, e);
         }
     }
 
@@ -166,6 +192,38 @@ mod tests {
         assert_ne!(c.0, fixed.finish());
         assert_ne!(c.0, c.1, "two independent keys");
         assert_eq!(c, Context::new(&ctx));
+    }
+
+    /// Red-team round 17: distinct statements with thousands of columns, each kept, grew the
+    /// proxy by 100 MB a second until it died. Long texts are not kept, and shards are bounded
+    /// by estimated bytes as well as by entries.
+    #[test]
+    fn the_cache_is_bounded_by_size_not_only_by_count() {
+        let (cat, paths) = (Catalog::default().with_system_snapshot(), public());
+        let ctx = ctx(&cat, &paths);
+        let c = AnalysisCache::new(1_000_000);
+        let wide = |n: usize, tag: usize| {
+            let cols: Vec<String> = (0..n).map(|i| format!("relname AS c{tag}_{i}")).collect();
+            format!("SELECT {} FROM pg_class", cols.join(", "))
+        };
+        let long = wide(1_000, 0);
+        assert!(long.len() > MAX_CACHED_TEXT);
+        assert!(!c.analyze(&long, ctx).unwrap().hit);
+        assert!(
+            !c.analyze(&long, ctx).unwrap().hit,
+            "a long statement is analyzed again"
+        );
+        for tag in 0..2_000 {
+            c.analyze(&wide(300, tag), ctx).unwrap();
+        }
+        for shard in &c.shards {
+            let s = shard.lock().unwrap();
+            assert!(s.bytes <= SHARD_BYTES, "{} bytes in a shard", s.bytes);
+            assert_eq!(s.bytes, s.entries.keys().map(weight).sum::<usize>());
+        }
+        let short = wide(3, 1);
+        c.analyze(&short, ctx).unwrap();
+        assert!(c.analyze(&short, ctx).unwrap().hit, "short statements are still cached");
     }
 
     #[test]
