@@ -520,6 +520,36 @@ async fn a_redefinition_whose_commit_fails_is_not_forgotten() {
         );
         seen.extend(out);
     }
+    // Round 17: a one-statement Query after extended messages without a Sync joins their
+    // transaction and commits it after that statement.
+    let unsynced = |then: &str| {
+        vec![
+            raw::parse("", FAILING_COMMIT, &[]),
+            raw::bind("", "", &[], &[]),
+            raw::execute("", 0),
+            raw::query(then),
+        ]
+    };
+    exchange(&mut r, &[raw::query("DEALLOCATE ALL")]).await;
+    exchange(&mut r, &[raw::query("PREPARE p AS SELECT ''::text AS s")]).await;
+    let failed = exchange(&mut r, &unsynced("DEALLOCATE p")).await;
+    assert!(
+        String::from_utf8_lossy(&failed).contains("22012"),
+        "{}",
+        String::from_utf8_lossy(&failed)
+    );
+    exchange(
+        &mut r,
+        &unsynced("PREPARE p AS SELECT (SELECT secret) AS s FROM lab.vault"),
+    )
+    .await;
+    let out = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
+    assert!(
+        String::from_utf8_lossy(&out).contains("not known to unscharf"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    seen.extend(out);
     assert_hidden(&seen, "EXECUTE after a PREPARE whose commit failed");
     // Once the name is redefined for certain, it runs, masked.
     let out = exchange(

@@ -136,6 +136,9 @@ enum Pending {
         refusal: Option<Bytes>,
         /// An error ended it: the statements after it did not run.
         failed: bool,
+        /// Its last statement may have run although an error came instead of its completion: the
+        /// Query's implicit commit follows that statement and may fail (see `on_error`).
+        commits_after_last: bool,
     },
     Parse {
         seq: u64,
@@ -273,6 +276,9 @@ pub struct Core {
     /// Extended-protocol messages went upstream since the last Sync or Flush: their replies may sit
     /// in the server's output buffer.
     unflushed: bool,
+    /// Extended-protocol messages went upstream since the last Sync or Query: a Query now joins
+    /// their implicit transaction, and commits it after its last statement.
+    unsynced: bool,
     guard: Option<(String, u64, Arc<Guard>)>,
     /// The guard before the last reload or catalog refresh: statements judged just before it may
     /// still be answering, under the rules they were judged by.
@@ -309,6 +315,7 @@ impl Core {
             copy_in: None,
             skipping: false,
             unflushed: false,
+            unsynced: false,
             guard: None,
             previous_guard: None,
             scratch: Vec::new(),

@@ -426,6 +426,7 @@ impl Core {
                 idx,
                 failed,
                 results,
+                commits_after_last,
                 ..
             }) => {
                 *failed = true;
@@ -434,7 +435,7 @@ impl Core {
                 // Postgres commits a Query's implicit transaction before it completes the last
                 // statement, so an error there may be the commit's: the statement ran, and a PREPARE
                 // or DEALLOCATE is not undone by the rollback. What its names mean is unknown now.
-                if results.len() > 1 && *idx + 1 == results.len() && r.is_none() {
+                if *commits_after_last && *idx + 1 == results.len() && r.is_none() {
                     self.registry.forget((s, i));
                 }
                 self.registry.discard(s, i);

@@ -20,8 +20,12 @@ impl Core {
             // its answers are checked against them (see previous_guard).
             self.refresh_guard(env);
         }
-        self.unflushed = matches!(f.tag, fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE | fe::CLOSE)
-            || (self.unflushed && !matches!(f.tag, fe::SYNC | fe::FLUSH | fe::QUERY));
+        let extended = matches!(f.tag, fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE | fe::CLOSE);
+        self.unflushed = extended || (self.unflushed && !matches!(f.tag, fe::SYNC | fe::FLUSH | fe::QUERY));
+        // query() reads and ends it: the Query joins that transaction.
+        if f.tag != fe::QUERY {
+            self.unsynced = extended || (self.unsynced && f.tag != fe::SYNC);
+        }
         if self.skipping {
             match f.tag {
                 fe::SYNC => self.skipping = false,
@@ -196,6 +200,7 @@ impl Core {
                     idx: 0,
                     refusal: Some(refusal),
                     failed: false,
+                    commits_after_last: false,
                 });
             }
             Ok((analysis, allowed)) => {
@@ -218,15 +223,19 @@ impl Core {
                 }
 
                 out.to_upstream.extend_from_slice(&f.raw);
+                // Alone in its transaction, one statement has nothing to fail at commit.
+                let commits_after_last = analysis.statements.len() > 1 || self.unsynced;
                 self.pending.push_back(Pending::Simple {
                     seq,
                     results,
                     idx: 0,
                     refusal: None,
                     failed: false,
+                    commits_after_last,
                 });
             }
         }
+        self.unsynced = false;
         // Forwarded, so the server answers everything before it without waiting for the client.
         self.registry.close_batch();
         self.maybe_probe(out);
