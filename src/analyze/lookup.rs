@@ -23,19 +23,67 @@ pub(super) fn any_values(e: &Expr) -> Option<usize> {
     }
 }
 
-/// An element of `ARRAY[…]` that is one value: a literal, cast to a non-array type at most. Not a
+/// An element of `ARRAY[…]` that is one value: a literal, cast to a scalar type at most. Not a
 /// parameter: a client may declare its type an array, and `ARRAY[$1]` then holds a whole list.
 fn scalar_element(e: &Expr) -> bool {
     match e {
         Expr::Value(v) => !matches!(v.value, Value::Placeholder(_)),
-        Expr::TypedString(_) => true,
+        Expr::TypedString(t) => scalar_type(&t.data_type),
         Expr::Nested(x) => scalar_element(x),
-        Expr::Cast { expr, data_type, .. } => !matches!(data_type, DataType::Array(_)) && scalar_element(expr),
+        Expr::Cast { expr, data_type, .. } => scalar_type(data_type) && scalar_element(expr),
         Expr::UnaryOp {
             op: UnaryOperator::Minus | UnaryOperator::Plus,
             expr,
         } => scalar_element(expr),
         _ => false,
+    }
+}
+
+/// Whether a type is surely not an array. An array type has other spellings than `text[]`
+/// (`_text`, a domain over an array), so a named type counts only when it is a known scalar.
+fn scalar_type(t: &DataType) -> bool {
+    const SCALAR_NAMES: &[&str] = &[
+        "text",
+        "varchar",
+        "bpchar",
+        "char",
+        "name",
+        "citext",
+        "int2",
+        "int4",
+        "int8",
+        "float4",
+        "float8",
+        "numeric",
+        "bool",
+        "date",
+        "time",
+        "timetz",
+        "timestamp",
+        "timestamptz",
+        "interval",
+        "uuid",
+        "inet",
+        "cidr",
+        "bytea",
+        "json",
+        "jsonb",
+        "money",
+        "oid",
+    ];
+    match t {
+        DataType::Custom(name, _) => {
+            let n = name.to_string().replace('"', "").to_ascii_lowercase();
+            SCALAR_NAMES.contains(&n.strip_prefix("pg_catalog.").unwrap_or(&n))
+        }
+        DataType::Array(_)
+        | DataType::Struct(..)
+        | DataType::Map(..)
+        | DataType::Tuple(_)
+        | DataType::Nested(_)
+        | DataType::Table(_)
+        | DataType::Union(_) => false,
+        _ => !t.to_string().contains('['),
     }
 }
 

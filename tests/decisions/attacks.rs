@@ -408,6 +408,13 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[$1::text[]])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[$1])", refused),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['+49 30 1234567', '030 1234567'])", "allowed"),
+        // Round 17: other spellings of an array type.
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['{a,b,c,d,e,f,g,h,i,j,k,+49 30 1234567}'::_text])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY[_text '{a,b,c,d,e,f,g,h,i,j,k,+49 30 1234567}'])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['{a,b,c,d,e,f,g,h,i,j,k}'::pg_catalog._varchar])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['{a,b,c,d,e,f,g,h,i,j,k}'::\"_name\"])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['{a,b,c,d,e,f,g,h,i,j,k}'::crm_domain])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = ANY(ARRAY['+49 30 1234567'::text, '030 1234567'::varchar])", "allowed"),
     ]);
 }
 
