@@ -119,6 +119,13 @@ pub fn client_params(msg: &StartupMessage, default_db: &str) -> Result<ClientPar
                 user = Some(v.clone());
                 forward.push((k.clone(), v.clone()));
             }
+            // The policies and the catalog are those of one database: a session elsewhere on the
+            // cluster would be judged by another database's tables. Empty means the default, as
+            // it would not for Postgres (the user's name).
+            "database" if v.is_empty() => {}
+            "database" if v != default_db => {
+                return Err(format!("unscharf serves database {default_db} only"));
+            }
             "database" => {
                 has_db = true;
                 forward.push((k.clone(), v.clone()));
@@ -266,6 +273,11 @@ mod tests {
         assert!(client_params(&msg(&[("user", "a"), ("replication", "database")]), "crm").is_err());
         assert!(client_params(&msg(&[("user", "a"), ("unscharf.role", "x")]), "crm").is_err());
         assert!(client_params(&msg(&[("database", "crm")]), "crm").is_err());
+        // Red-team round 17: another database of the cluster would be judged by crm's catalog.
+        assert!(client_params(&msg(&[("user", "a"), ("database", "postgres")]), "crm").is_err());
+        assert!(client_params(&msg(&[("user", "a"), ("database", "CRM")]), "crm").is_err());
+        let empty = client_params(&msg(&[("user", "a"), ("database", "")]), "crm").unwrap();
+        assert_eq!(empty.forward.get("database"), Some("crm"));
         // Red-team round 13: SET ROLE is refused, so the startup forms are too.
         for (k, v) in [
             ("role", "crm_agents"),

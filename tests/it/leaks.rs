@@ -97,6 +97,12 @@ async fn refusals_are_audited_without_values() {
         )
         .await
         .unwrap_err();
+    // Round 17: another database of the cluster would be judged by this one's catalog.
+    let e = p
+        .try_connect("dbname=postgres", "agent_wasser", "wasser")
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("serves database crm only"), "{e:?}");
     // Refusals that name the statement name its keywords only, never what follows them.
     for sql in [
         "LOAD 'anna.schmidt@example.org'",
