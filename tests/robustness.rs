@@ -339,3 +339,27 @@ fn nested_recursive_ctes_stay_within_the_work_budget() {
         assert!(err.contains("too complex"), "{err}");
     });
 }
+
+/// Red-team round 17: each join copied the FROM items before it, so a 100 kB chain of `JOIN …
+/// USING` (or NATURAL JOIN, or LATERAL) took seconds on a session thread other sessions share.
+/// The copies count against the work budget: long chains are refused at once, real ones pass.
+#[test]
+fn long_join_chains_stay_within_the_work_budget() {
+    on_worker_stack(|| {
+        let (cat, _) = fixture();
+        let paths = vec![vec!["public".to_owned()]];
+        let ctx = agent_ctx(&cat, &paths);
+        let chain = |n: usize, join: &dyn Fn(usize) -> String| {
+            let joins: Vec<String> = (1..n).map(join).collect();
+            format!("SELECT 1 FROM stadtwerke.customers c0 {}", joins.join(" "))
+        };
+        let using = |i| format!("JOIN stadtwerke.customers c{i} USING (customer_no)");
+        let natural = |i| format!("NATURAL JOIN stadtwerke.customers c{i}");
+        let lateral = |i: usize| format!(", LATERAL (SELECT c{}.name) c{i}", i - 1);
+        for join in [&using as &dyn Fn(usize) -> String, &natural, &lateral] {
+            analyze(&chain(12, join), ctx).expect("a dozen joins are fine");
+            let err = analyze(&chain(2_000, join), ctx).expect_err("2,000 joins").to_string();
+            assert!(err.contains("too complex"), "{err}");
+        }
+    });
+}

@@ -60,7 +60,9 @@ impl Analyzer<'_> {
             }
             // A LATERAL right side sees the earlier FROM items and the join's left side (a plain
             // subquery sees none of them, see table_factor); the ON condition sees only the
-            // join's own inputs.
+            // join's own inputs. The copies grow with every join: a long chain is refused, not
+            // analyzed in quadratic time on a thread other sessions share.
+            self.spend_n(2 * (before.weight() + left.weight()))?;
             let mut visible = before.clone();
             append(&mut visible, left.clone());
             let right = self.table_factor(&j.relation, &visible, parent)?;
@@ -113,6 +115,7 @@ impl Analyzer<'_> {
         }
         let mut merged_now = Vec::new();
         for n in names {
+            self.spend_n(left.weight() + right.weight())?;
             let (Some(a), Some(b)) = (visible_col(&left, n)?, visible_col(&right, n)?) else {
                 return Err(AnalyzeError::UnknownColumn(format!("{n} (in USING)")));
             };
@@ -200,7 +203,12 @@ impl Analyzer<'_> {
                 }
                 // Only a LATERAL subquery sees the FROM items before it; any other resolves those
                 // names in the enclosing query, as Postgres does.
-                let visible = if *lateral { before.clone() } else { Level::default() };
+                let visible = if *lateral {
+                    self.spend_n(before.weight())?;
+                    before.clone()
+                } else {
+                    Level::default()
+                };
                 let scope = Scope::new(visible, parent);
                 let outs = self.query(subquery, Some(&scope))?;
                 let rename: Vec<String> = alias
@@ -234,6 +242,8 @@ impl Analyzer<'_> {
                 if *with_offset || with_offset_alias.is_some() {
                     return unsupported("UNNEST WITH OFFSET");
                 }
+                self.spend_n(before.weight())?;
+                self.spend_n(before.weight())?;
                 let scope = Scope::new(before.clone(), parent);
                 let cx = Cx::new(Clause::FunctionArgument);
                 // unnest(tsvector) returns three columns: only an evident array is one.
@@ -355,6 +365,7 @@ impl Analyzer<'_> {
             over: None,
             within_group: Vec::new(),
         };
+        self.spend_n(before.weight())?;
         let scope = Scope::new(before.clone(), parent);
         let lineage = self.expr(
             &sqlparser::ast::Expr::Function(f),

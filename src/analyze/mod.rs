@@ -40,9 +40,14 @@ const MAX_CHAIN: usize = 5_000;
 impl Analyzer<'_> {
     /// Counts one unit of analysis work; an error once the statement has used up MAX_WORK.
     fn spend(&mut self) -> Result<(), AnalyzeError> {
-        self.work += 1;
+        self.spend_n(1)
+    }
+
+    /// Counts `n` units: copying a FROM level of n columns costs as much as n expressions.
+    fn spend_n(&mut self, n: usize) -> Result<(), AnalyzeError> {
+        self.work += n;
         if self.work > MAX_WORK {
-            return unsupported("a statement too complex to analyze (nested recursive CTEs?)");
+            return unsupported("a statement too complex to analyze (hundreds of joins, nested recursive CTEs?)");
         }
         Ok(())
     }

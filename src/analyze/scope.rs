@@ -42,6 +42,13 @@ pub(super) struct Level {
     pub star: Vec<Option<EntryCol>>,
 }
 
+impl Level {
+    /// Its size, the cost of copying it (see `Analyzer::spend_n`).
+    pub fn weight(&self) -> usize {
+        self.entries.len() + self.merged.len() + self.star.len()
+    }
+}
+
 /// A query level and the levels around it (for correlated references).
 pub(super) struct Scope<'a> {
     pub level: Level,
