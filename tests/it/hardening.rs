@@ -27,6 +27,12 @@ async fn session_limit_startup_and_idle_timeouts() {
     assert_eq!(code(&e), "53300", "{e:?}");
     assert!(e.as_db_error().unwrap().message().contains("too many clients"));
     drop(b);
+    // The slot is free once b's session thread has seen it go.
+    let freed = Instant::now();
+    while p.shared.metrics.sessions_active.load(Ordering::Relaxed) > 1 {
+        assert!(freed.elapsed() < Duration::from_secs(10), "b's session never ended");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let mut idle = Raw::lab(p.addr.port()).await;
     // Idle sessions are closed after a second with idle_session_timeout's SQLSTATE.
     tokio::time::sleep(Duration::from_millis(1500)).await;
