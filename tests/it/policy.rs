@@ -429,6 +429,26 @@ async fn search_path_is_tracked_and_shadowing_is_refused() {
         );
         seen.push_str(&text_of(&rows));
     }
+    // Round 18: a session value hidden by SET LOCAL in the same message (the probe sees only the
+    // local one) comes back at COMMIT, or at ROLLBACK TO before a later SET.
+    for (setup, then) in [
+        (
+            "BEGIN; SET search_path = shadowb; SET LOCAL search_path = shadowa",
+            "COMMIT; SELECT (SELECT phone) FROM customers",
+        ),
+        (
+            "BEGIN; SET search_path = shadowb; SAVEPOINT s; SET search_path = shadowa",
+            "ROLLBACK TO s; SELECT (SELECT phone) FROM customers",
+        ),
+    ] {
+        c.batch_execute("SET search_path = shadowa").await.unwrap();
+        c.batch_execute(setup).await.unwrap();
+        match c.simple_query(then).await {
+            Ok(rows) => seen.push_str(&text_of(&rows)),
+            Err(e) => assert!(err_text(&e).contains("qualify the name"), "{then}: {}", err_text(&e)),
+        }
+        c.batch_execute("ROLLBACK").await.unwrap();
+    }
     // Round 16: names after such an EXECUTE, FETCH or MOVE in the same Query.
     c.batch_execute(
         "BEGIN; DECLARE spc CURSOR WITH HOLD FOR SELECT set_config('search_path', 'shadowb', false); COMMIT",

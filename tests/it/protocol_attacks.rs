@@ -550,6 +550,41 @@ async fn a_redefinition_whose_commit_fails_is_not_forgotten() {
         String::from_utf8_lossy(&out)
     );
     seen.extend(out);
+    // Round 18: a Sync held back for a COPY and dropped when its data began never ended that
+    // transaction, though the proxy had counted it.
+    let through_copy = |then: &str| {
+        let mut m = unsynced(then);
+        let q = m.pop().unwrap();
+        m.extend([
+            raw::parse("", "COPY lab.inbox (body, n) FROM STDIN", &[]),
+            raw::bind("", "", &[], &[]),
+            raw::execute("", 0),
+            raw::sync(),
+            raw::msg(b'c', b""),
+            q,
+        ]);
+        m
+    };
+    exchange(&mut r, &[raw::query("DEALLOCATE ALL")]).await;
+    exchange(&mut r, &[raw::query("PREPARE p AS SELECT ''::text AS s")]).await;
+    let failed = exchange(&mut r, &through_copy("DEALLOCATE p")).await;
+    assert!(
+        String::from_utf8_lossy(&failed).contains("22012"),
+        "{}",
+        String::from_utf8_lossy(&failed)
+    );
+    exchange(
+        &mut r,
+        &through_copy("PREPARE p AS SELECT (SELECT secret) AS s FROM lab.vault"),
+    )
+    .await;
+    let out = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
+    assert!(
+        String::from_utf8_lossy(&out).contains("not known to unscharf"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    seen.extend(out);
     assert_hidden(&seen, "EXECUTE after a PREPARE whose commit failed");
     // Once the name is redefined for certain, it runs, masked.
     let out = exchange(

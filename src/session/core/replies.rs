@@ -227,6 +227,7 @@ impl Core {
         let now = parse_search_path(&v);
         if self.tx_status == b'I' {
             self.txn_path_changed = false;
+            self.txn_path_unknown = false;
             self.txn_paths_seen = vec![now.clone()];
         } else {
             self.txn_path_changed = true;
@@ -487,6 +488,7 @@ impl Core {
     fn release_syncs(&mut self, n: usize, out: &mut Out) {
         for _ in 0..n {
             self.skipping = false;
+            self.unsynced = false;
             out.to_upstream
                 .extend_from_slice(&crate::wire::frontend::encode::sync());
             self.pending.push_back(Pending::Sync);

@@ -22,10 +22,9 @@ impl Core {
         }
         let extended = matches!(f.tag, fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE | fe::CLOSE);
         self.unflushed = extended || (self.unflushed && !matches!(f.tag, fe::SYNC | fe::FLUSH | fe::QUERY));
-        // query() reads and ends it: the Query joins that transaction.
-        if f.tag != fe::QUERY {
-            self.unsynced = extended || (self.unsynced && f.tag != fe::SYNC);
-        }
+        // Ended only by a Sync that reaches the server (a held one may be dropped) or by a Query,
+        // which joins that transaction (see query()).
+        self.unsynced |= extended;
         if self.skipping {
             match f.tag {
                 fe::SYNC => self.skipping = false,
@@ -74,6 +73,7 @@ impl Core {
             }
             fe::SYNC => {
                 out.to_upstream.extend_from_slice(&f.raw);
+                self.unsynced = false;
                 self.pending.push_back(Pending::Sync);
                 self.registry.close_batch();
                 self.maybe_probe(out);
@@ -138,6 +138,9 @@ impl Core {
         if let Some(r) = crate::judge::runs_by_name(&f.kind, &self.registry) {
             self.path_effects(&r);
         }
+        if f.kind.may_revert_settings() && self.txn_path_unknown {
+            self.paths.clear();
+        }
         if self.txn_path_changed {
             self.path_dirty = true;
             if f.kind.may_revert_settings() && !self.paths.is_empty() {
@@ -151,21 +154,24 @@ impl Core {
     }
 
     fn path_effects(&mut self, f: &StatementFacts) {
-        if let Some(change) = &f.path_change {
-            self.path_dirty = true;
-            match change {
-                PathChange::To(p) => {
-                    if !self.paths.contains(p) && !self.paths.is_empty() {
-                        self.paths.push(p.clone());
-                    }
-                }
-                PathChange::Reset => {
-                    if !self.paths.contains(&self.default_path) && !self.paths.is_empty() {
-                        self.paths.push(self.default_path.clone());
-                    }
-                }
-                PathChange::Unknown => self.paths.clear(),
+        let Some(change) = &f.path_change else { return };
+        self.path_dirty = true;
+        let to = match change {
+            PathChange::To(p) => p.clone(),
+            PathChange::Reset => self.default_path.clone(),
+            PathChange::Unknown => {
+                self.paths.clear();
+                self.txn_path_unknown = true;
+                return;
             }
+        };
+        if !self.paths.contains(&to) && !self.paths.is_empty() {
+            self.paths.push(to.clone());
+        }
+        // A later SET LOCAL may hide this value from the probe, and a COMMIT or ROLLBACK (TO)
+        // bring it back: every value a transaction sets is one it may end with.
+        if !self.txn_paths_seen.contains(&to) {
+            self.txn_paths_seen.push(to);
         }
     }
 
