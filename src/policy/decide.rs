@@ -17,6 +17,11 @@ pub const FORBIDDEN_SETTINGS: &[&str] = &[
     "client_encoding",
     "role",
     "session_authorization",
+    // Parse and plan trees sent to the client as LOG notices: a view's definition, and the
+    // statement's constants, outside rule 11's redaction.
+    "debug_print_parse",
+    "debug_print_rewritten",
+    "debug_print_plan",
 ];
 
 /// Catalog relations that expose row values or other sessions' query texts (rule 3).

@@ -100,6 +100,9 @@ fn setting(name: &str, value: &str, purpose: &mut Option<String>) -> Result<bool
         "role" | "session_authorization" => Err(format!(
             "{name} cannot be set through unscharf: the session acts as the login that connected"
         )),
+        n if crate::policy::decide::FORBIDDEN_SETTINGS.contains(&n) => {
+            Err(format!("{n} cannot be set through unscharf"))
+        }
         _ => Ok(true),
     }
 }
@@ -286,6 +289,7 @@ mod tests {
             ("options", "--role=crm_agents"),
             ("options", "-csession_authorization=postgres"),
             ("session_authorization", "postgres"),
+            ("options", "-c debug_print_plan=on"),
         ] {
             assert!(client_params(&msg(&[("user", "a"), (k, v)]), "crm").is_err(), "{k}={v}");
         }

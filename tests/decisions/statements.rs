@@ -289,6 +289,10 @@ fn forbidden_functions_and_settings() {
         ("wasser", "SELECT stadtwerke.secret_fn()", f),
         ("wasser", "SELECT secret_fn(name) FROM stadtwerke.customers", f),
         ("wasser", "SELECT set_config('role', 'postgres', false)", s),
+        // Round 18: plan trees reach the client as LOG notices.
+        ("wasser", "SET debug_print_plan = on", s),
+        ("wasser", "SET \"Debug_Print_Rewritten\" TO true", s),
+        ("wasser", "SELECT set_config('debug_print_parse', 'on', false)", s),
         ("wasser", "SELECT set_config('unscharf.purpose', 'x', false)", s),
         ("wasser", "SELECT set_config($1, 'x', false)", s),
         (
