@@ -206,9 +206,15 @@ impl Analyzer<'_> {
                 Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => literal_string(e),
                 _ => None,
             };
-            self.facts.path_change = Some(match value {
+            let change = match value {
                 Some(v) => PathChange::To(crate::catalog::parse_search_path(&v)),
                 None => PathChange::Unknown,
+            };
+            // Two different changes in one statement (one of them local, say): which value the
+            // session keeps, and which a COMMIT brings back, is not one value.
+            self.facts.path_change = Some(match self.facts.path_change.take() {
+                Some(earlier) if earlier != change => PathChange::Unknown,
+                _ => change,
             });
         }
         self.facts.settings.push(Setting {

@@ -440,6 +440,11 @@ async fn search_path_is_tracked_and_shadowing_is_refused() {
             "BEGIN; SET search_path = shadowb; SAVEPOINT s; SET search_path = shadowa",
             "ROLLBACK TO s; SELECT (SELECT phone) FROM customers",
         ),
+        // Round 19: two changes in one statement, the second local.
+        (
+            "BEGIN; SELECT set_config('search_path', 'shadowb', false), set_config('search_path', 'shadowa', true)",
+            "COMMIT; SELECT (SELECT phone) FROM customers",
+        ),
     ] {
         c.batch_execute("SET search_path = shadowa").await.unwrap();
         c.batch_execute(setup).await.unwrap();

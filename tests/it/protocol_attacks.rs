@@ -316,6 +316,43 @@ async fn prepared_statements_are_refused_after_search_path_changes() {
     assert_hidden(&seen, "a prepared statement after SET search_path");
 }
 
+/// Round 19: a protocol Execute of a cursor's portal runs the cursor's query, set_config calls
+/// included, and the proxy took it for a FETCH without effects: the next Query was judged under
+/// the old search_path and read shadow.vault as lab.vault.
+#[tokio::test]
+async fn executing_a_cursor_portal_applies_its_search_path_change() {
+    let su = superuser().await;
+    su.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS shadow; CREATE TABLE IF NOT EXISTS shadow.vault (id int, open text, secret text);
+         TRUNCATE shadow.vault; INSERT INTO shadow.vault VALUES (1, 'VAULT-SECRET', 'VAULT-SECRET');
+         GRANT USAGE ON SCHEMA shadow TO u_trust; GRANT SELECT ON shadow.vault TO u_trust",
+    )
+    .await
+    .unwrap();
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let mut seen = exchange(&mut r, &[raw::query("SET search_path = lab")]).await;
+    seen.extend(
+        exchange(
+            &mut r,
+            &[raw::query(
+                "BEGIN; DECLARE c CURSOR FOR SELECT set_config('search_path', 'shadow, lab', false)",
+            )],
+        )
+        .await,
+    );
+    seen.extend(exchange(&mut r, &[raw::execute("c", 0), raw::sync()]).await);
+    let out = exchange(&mut r, &[raw::query("SELECT (SELECT open) FROM vault")]).await;
+    assert!(
+        String::from_utf8_lossy(&out).contains("42501"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    seen.extend(out);
+    seen.extend(exchange(&mut r, &[raw::query("ROLLBACK")]).await);
+    assert_hidden(&seen, "a Query after Execute of a cursor that changes search_path");
+}
+
 /// Round 7: facts kept for prepared statements name relations by their index in the catalog
 /// snapshot; a refresh after a DBA dropped an earlier table moved every later one, and a masked
 /// column then read as a harmless column of the next table. A refresh now keeps indexes.

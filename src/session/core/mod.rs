@@ -263,9 +263,6 @@ pub struct Core {
     default_path: Vec<String>,
     path_dirty: bool,
     txn_path_changed: bool,
-    /// A search_path value set in this transaction is unknown (set_config with a parameter): a
-    /// COMMIT or ROLLBACK may bring it back, so the path is unknown after one.
-    txn_path_unknown: bool,
     /// search_path values seen since the transaction block that changed it began.
     txn_paths_seen: Vec<Vec<String>>,
     /// The plan of the result being streamed (simple protocol, after its RowDescription).
@@ -313,7 +310,6 @@ impl Core {
             default_path: search_path,
             path_dirty: false,
             txn_path_changed: false,
-            txn_path_unknown: false,
             current: None,
             copy_out: None,
             copy_in: None,

@@ -227,7 +227,6 @@ impl Core {
         let now = parse_search_path(&v);
         if self.tx_status == b'I' {
             self.txn_path_changed = false;
-            self.txn_path_unknown = false;
             self.txn_paths_seen = vec![now.clone()];
         } else {
             self.txn_path_changed = true;

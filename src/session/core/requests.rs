@@ -138,9 +138,6 @@ impl Core {
         if let Some(r) = crate::judge::runs_by_name(&f.kind, &self.registry) {
             self.path_effects(&r);
         }
-        if f.kind.may_revert_settings() && self.txn_path_unknown {
-            self.paths.clear();
-        }
         if self.txn_path_changed {
             self.path_dirty = true;
             if f.kind.may_revert_settings() && !self.paths.is_empty() {
@@ -161,7 +158,13 @@ impl Core {
             PathChange::Reset => self.default_path.clone(),
             PathChange::Unknown => {
                 self.paths.clear();
-                self.txn_path_unknown = true;
+                // What a COMMIT or ROLLBACK may bring back is then unknown too: a path of a
+                // schema that cannot exist (Postgres names hold no NUL) resolves no name, so
+                // every unqualified name is ambiguous after one, until the probe answers.
+                let unknown = vec!["\u{0}unknown".to_owned()];
+                if !self.txn_paths_seen.contains(&unknown) {
+                    self.txn_paths_seen.push(unknown);
+                }
                 return;
             }
         };
@@ -574,14 +577,18 @@ impl Core {
                 });
             }
             Ok((a, statement)) => {
-                if let Some(st) = &statement {
-                    if st.kind == Kind::CopyFrom {
-                        if self.copy_in.is_some() {
-                            return Err(CoreError::ClientProtocol('E'));
+                match &statement {
+                    Some(st) => {
+                        if st.kind == Kind::CopyFrom {
+                            if self.copy_in.is_some() {
+                                return Err(CoreError::ClientProtocol('E'));
+                            }
+                            self.copy_in = Some(CopyIn::new(seq));
                         }
-                        self.copy_in = Some(CopyIn::new(seq));
+                        self.effects(seq, 0, st);
                     }
-                    self.effects(seq, 0, st);
+                    // A cursor's query runs now, set_config calls in it included, as at FETCH.
+                    None => self.path_effects(&a.facts),
                 }
                 out.to_upstream.extend_from_slice(&f.raw);
                 self.pending.push_back(Pending::Execute {
