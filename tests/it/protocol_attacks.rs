@@ -522,41 +522,8 @@ async fn a_redefinition_whose_commit_fails_is_not_forgotten() {
     const FAILING_COMMIT: &str = "DECLARE x CURSOR WITH HOLD FOR SELECT 1/(g-1) FROM generate_series(1,1) g";
     let p = proxy().await;
     let mut r = Raw::lab(p.addr.port()).await;
-    let mut seen = Vec::new();
-    for redefine in [
-        format!("{FAILING_COMMIT}; DEALLOCATE p"),
-        format!("{FAILING_COMMIT}; DEALLOCATE ALL;; ;"),
-    ] {
-        exchange(&mut r, &[raw::query("DEALLOCATE ALL")]).await;
-        exchange(&mut r, &[raw::query("PREPARE p AS SELECT ''::text AS s")]).await;
-        let failed = exchange(&mut r, &[raw::query(&redefine)]).await;
-        assert!(
-            String::from_utf8_lossy(&failed).contains("22012"),
-            "{}",
-            String::from_utf8_lossy(&failed)
-        );
-        exchange(
-            &mut r,
-            &[raw::query(&format!(
-                "{FAILING_COMMIT}; PREPARE p AS SELECT (SELECT secret) AS s FROM lab.vault"
-            ))],
-        )
-        .await;
-        let out = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
-        seen.extend(
-            exchange(
-                &mut r,
-                &[raw::bind("", "p", &[], &[]), raw::execute("", 0), raw::sync()],
-            )
-            .await,
-        );
-        assert!(
-            String::from_utf8_lossy(&out).contains("not known to unscharf"),
-            "after `{redefine}`: {}",
-            String::from_utf8_lossy(&out)
-        );
-        seen.extend(out);
-    }
+    // Each wrapper sends a statement so that Postgres runs it and then fails to commit.
+    let multi = |then: &str| vec![raw::query(&format!("{FAILING_COMMIT}; {then}"))];
     // Round 17: a one-statement Query after extended messages without a Sync joins their
     // transaction and commits it after that statement.
     let unsynced = |then: &str| {
@@ -567,26 +534,6 @@ async fn a_redefinition_whose_commit_fails_is_not_forgotten() {
             raw::query(then),
         ]
     };
-    exchange(&mut r, &[raw::query("DEALLOCATE ALL")]).await;
-    exchange(&mut r, &[raw::query("PREPARE p AS SELECT ''::text AS s")]).await;
-    let failed = exchange(&mut r, &unsynced("DEALLOCATE p")).await;
-    assert!(
-        String::from_utf8_lossy(&failed).contains("22012"),
-        "{}",
-        String::from_utf8_lossy(&failed)
-    );
-    exchange(
-        &mut r,
-        &unsynced("PREPARE p AS SELECT (SELECT secret) AS s FROM lab.vault"),
-    )
-    .await;
-    let out = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
-    assert!(
-        String::from_utf8_lossy(&out).contains("not known to unscharf"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
-    seen.extend(out);
     // Round 18: a Sync held back for a COPY and dropped when its data began never ended that
     // transaction, though the proxy had counted it.
     let through_copy = |then: &str| {
@@ -602,26 +549,37 @@ async fn a_redefinition_whose_commit_fails_is_not_forgotten() {
         ]);
         m
     };
-    exchange(&mut r, &[raw::query("DEALLOCATE ALL")]).await;
-    exchange(&mut r, &[raw::query("PREPARE p AS SELECT ''::text AS s")]).await;
-    let failed = exchange(&mut r, &through_copy("DEALLOCATE p")).await;
-    assert!(
-        String::from_utf8_lossy(&failed).contains("22012"),
-        "{}",
-        String::from_utf8_lossy(&failed)
-    );
-    exchange(
-        &mut r,
-        &through_copy("PREPARE p AS SELECT (SELECT secret) AS s FROM lab.vault"),
-    )
-    .await;
-    let out = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
-    assert!(
-        String::from_utf8_lossy(&out).contains("not known to unscharf"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
-    seen.extend(out);
+    let mut seen = Vec::new();
+    for (wrap, deallocate) in [
+        (&multi as &dyn Fn(&str) -> Vec<Vec<u8>>, "DEALLOCATE p"),
+        (&multi, "DEALLOCATE ALL;; ;"),
+        (&unsynced, "DEALLOCATE p"),
+        (&through_copy, "DEALLOCATE p"),
+    ] {
+        exchange(&mut r, &[raw::query("DEALLOCATE ALL")]).await;
+        exchange(&mut r, &[raw::query("PREPARE p AS SELECT ''::text AS s")]).await;
+        let failed = exchange(&mut r, &wrap(deallocate)).await;
+        assert!(
+            String::from_utf8_lossy(&failed).contains("22012"),
+            "{}",
+            String::from_utf8_lossy(&failed)
+        );
+        exchange(&mut r, &wrap("PREPARE p AS SELECT (SELECT secret) AS s FROM lab.vault")).await;
+        let out = exchange(&mut r, &[raw::query("EXECUTE p")]).await;
+        seen.extend(
+            exchange(
+                &mut r,
+                &[raw::bind("", "p", &[], &[]), raw::execute("", 0), raw::sync()],
+            )
+            .await,
+        );
+        assert!(
+            String::from_utf8_lossy(&out).contains("not known to unscharf"),
+            "after `{deallocate}`: {}",
+            String::from_utf8_lossy(&out)
+        );
+        seen.extend(out);
+    }
     assert_hidden(&seen, "EXECUTE after a PREPARE whose commit failed");
     // Once the name is redefined for certain, it runs, masked.
     let out = exchange(
