@@ -252,19 +252,30 @@ async fn portals_that_run_execute_cannot_be_fetched_or_replay_old_statements() {
     assert_hidden(&seen, "portals running EXECUTE");
 }
 
+/// `shadow.vault`, readable by u_trust and in no campaign: a table an unqualified `vault` may
+/// resolve to under another search_path, holding the secret in its allowed-looking column. Made
+/// once: tests running at the same time would race in CREATE SCHEMA IF NOT EXISTS.
+async fn shadow_vault() {
+    static MADE: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    MADE.get_or_init(|| async {
+        let su = superuser().await;
+        su.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS shadow; CREATE TABLE IF NOT EXISTS shadow.vault (id int, open text, secret text);
+         TRUNCATE shadow.vault; INSERT INTO shadow.vault VALUES (1, 'VAULT-SECRET', 'VAULT-SECRET');
+         GRANT USAGE ON SCHEMA shadow TO u_trust; GRANT SELECT ON shadow.vault TO u_trust",
+        )
+        .await
+        .unwrap();
+    })
+    .await;
+}
+
 /// Round 7: Postgres analyzes a prepared statement again when search_path has changed since it was
 /// prepared, so an unqualified name may then mean a table of the same name elsewhere. Such an
 /// EXECUTE, Bind or Describe is refused.
 #[tokio::test]
 async fn prepared_statements_are_refused_after_search_path_changes() {
-    let su = superuser().await;
-    su.batch_execute(
-        "CREATE SCHEMA IF NOT EXISTS shadow; CREATE TABLE IF NOT EXISTS shadow.vault (id int, open text, secret text);
-         TRUNCATE shadow.vault; INSERT INTO shadow.vault VALUES (1, 'VAULT-SECRET', 'VAULT-SECRET');
-         GRANT USAGE ON SCHEMA shadow TO u_trust; GRANT SELECT ON shadow.vault TO u_trust",
-    )
-    .await
-    .unwrap();
+    shadow_vault().await;
     let p = proxy().await;
     let mut r = Raw::lab(p.addr.port()).await;
     let mut seen = exchange(&mut r, &[raw::query("SET search_path = lab")]).await;
@@ -321,14 +332,7 @@ async fn prepared_statements_are_refused_after_search_path_changes() {
 /// the old search_path and read shadow.vault as lab.vault.
 #[tokio::test]
 async fn executing_a_cursor_portal_applies_its_search_path_change() {
-    let su = superuser().await;
-    su.batch_execute(
-        "CREATE SCHEMA IF NOT EXISTS shadow; CREATE TABLE IF NOT EXISTS shadow.vault (id int, open text, secret text);
-         TRUNCATE shadow.vault; INSERT INTO shadow.vault VALUES (1, 'VAULT-SECRET', 'VAULT-SECRET');
-         GRANT USAGE ON SCHEMA shadow TO u_trust; GRANT SELECT ON shadow.vault TO u_trust",
-    )
-    .await
-    .unwrap();
+    shadow_vault().await;
     let p = proxy().await;
     let mut r = Raw::lab(p.addr.port()).await;
     let mut seen = exchange(&mut r, &[raw::query("SET search_path = lab")]).await;
