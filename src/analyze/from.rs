@@ -108,6 +108,12 @@ impl Analyzer<'_> {
         Ok(left)
     }
 
+    /// A copy of a FROM level, charged to the work budget by its size.
+    fn copied(&mut self, level: &Level) -> Result<Level, AnalyzeError> {
+        self.spend_n(level.weight())?;
+        Ok(level.clone())
+    }
+
     fn join_using(&mut self, left: Level, right: Level, names: &[String], kind: char) -> Result<Level, AnalyzeError> {
         let cx = Cx::new(Clause::JoinOn);
         if !names.is_empty() && left.star.iter().chain(&right.star).any(unseen) {
@@ -204,8 +210,7 @@ impl Analyzer<'_> {
                 // Only a LATERAL subquery sees the FROM items before it; any other resolves those
                 // names in the enclosing query, as Postgres does.
                 let visible = if *lateral {
-                    self.spend_n(before.weight())?;
-                    before.clone()
+                    self.copied(before)?
                 } else {
                     Level::default()
                 };
@@ -242,9 +247,7 @@ impl Analyzer<'_> {
                 if *with_offset || with_offset_alias.is_some() {
                     return unsupported("UNNEST WITH OFFSET");
                 }
-                self.spend_n(before.weight())?;
-                self.spend_n(before.weight())?;
-                let scope = Scope::new(before.clone(), parent);
+                let scope = Scope::new(self.copied(before)?, parent);
                 let cx = Cx::new(Clause::FunctionArgument);
                 // unnest(tsvector) returns three columns: only an evident array is one.
                 let mut lineages = Vec::with_capacity(array_exprs.len());
@@ -365,8 +368,7 @@ impl Analyzer<'_> {
             over: None,
             within_group: Vec::new(),
         };
-        self.spend_n(before.weight())?;
-        let scope = Scope::new(before.clone(), parent);
+        let scope = Scope::new(self.copied(before)?, parent);
         let lineage = self.expr(
             &sqlparser::ast::Expr::Function(f),
             &scope,
