@@ -108,10 +108,9 @@ impl AnalysisCache {
                 shard.entries.clear();
                 shard.bytes = 0;
             }
-            if !shard.entries.contains_key(&key) {
+            if shard.entries.insert(key, e).is_none() {
                 shard.bytes += w;
             }
-            shard.entries.insert(key, e);
         }
     }
 
