@@ -202,21 +202,18 @@ pub async fn accept_loop(
                 let shared = shared.clone();
                 let shutdown = shutdown.clone();
                 // Moved to the session thread's reactor; the std socket stays non-blocking.
-                match (pool, stream.into_std()) {
-                    (Some(pool), Ok(std)) => pool.spawn(async move {
+                let Some(pool) = pool else {
+                    tokio::spawn(crate::session::run(stream, peer, shared, shutdown));
+                    continue;
+                };
+                match stream.into_std() {
+                    Ok(std) => pool.spawn(async move {
                         match tokio::net::TcpStream::from_std(std) {
                             Ok(stream) => crate::session::run(stream, peer, shared, shutdown).await,
                             Err(e) => tracing::warn!(error = %e, "cannot hand a client to its session thread"),
                         }
                     }),
-                    (None, Ok(std)) => {
-                        tokio::spawn(async move {
-                            if let Ok(stream) = tokio::net::TcpStream::from_std(std) {
-                                crate::session::run(stream, peer, shared, shutdown).await;
-                            }
-                        });
-                    }
-                    (_, Err(e)) => tracing::warn!(error = %e, "accepted socket unusable"),
+                    Err(e) => tracing::warn!(error = %e, "accepted socket unusable"),
                 }
             }
         }
