@@ -59,7 +59,8 @@ pub struct JudgeCtx<'a> {
 /// An allowed statement: its plan, and for PREPARE/DECLARE the facts to remember.
 #[derive(Debug, Clone)]
 pub struct Allowed {
-    pub plan: Plan,
+    /// Shared: portals and pending results keep it, and a session may reuse it for the next Bind.
+    pub plan: Arc<Plan>,
     pub facts: Arc<StatementFacts>,
 }
 
@@ -90,7 +91,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
     };
     match inner {
         None => Ok(Allowed {
-            plan: own,
+            plan: Arc::new(own),
             facts: f.clone(),
         }),
         Some(inner) if matches!(inner.kind, Kind::Execute { .. } | Kind::Fetch { .. }) => Err(Refusal::new(
@@ -108,7 +109,10 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
             }
             plan.campaigns.extend(own.campaigns);
             plan.reads.extend(own.reads);
-            Ok(Allowed { plan, facts: inner })
+            Ok(Allowed {
+                plan: Arc::new(plan),
+                facts: inner,
+            })
         }
     }
 }

@@ -278,6 +278,8 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
         hasher.update([0]);
     }
     set.version = hex::encode(&hasher.finalize()[..8]);
+    static LOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    set.generation = LOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     set.files = sources.iter().map(|s| s.path.clone()).collect();
     Ok(set)
 }

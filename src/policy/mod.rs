@@ -135,6 +135,9 @@ impl TableGrant {
 pub struct PolicySet {
     /// Hash of the loaded files: audit events carry it so reviewers know which rules applied.
     pub version: String,
+    /// Unique to this load, unlike `version` (the same files may load twice with another secret):
+    /// sessions key the decisions they remember on it.
+    pub generation: u64,
     pub campaigns: Vec<Campaign>,
     pub purposes: std::collections::BTreeMap<String, Purpose>,
     pub shared: HashMap<QName, TableGrant>,

@@ -22,8 +22,8 @@ pub struct PortalInfo {
     pub formats: Vec<i16>,
     /// For a Bind portal running EXECUTE or FETCH: what that name meant when the plan was made.
     pub bound_to: Option<BoundTo>,
-    /// The policy version `plan` was decided under.
-    pub policy_version: String,
+    /// The policy load (`PolicySet::generation`) `plan` was decided under.
+    pub policy_generation: u64,
     /// How many campaigns the session had read when `plan` was decided (rule 4 looks at them).
     pub reads_seen: usize,
     /// The day `plan` was decided on (rule 5 compares it with contract ends).
@@ -304,7 +304,7 @@ mod tests {
             plan: None,
             formats: vec![],
             bound_to: None,
-            policy_version: String::new(),
+            policy_generation: 0,
             reads_seen: 0,
             judged_on: chrono::NaiveDate::MIN,
         });

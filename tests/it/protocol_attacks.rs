@@ -357,6 +357,75 @@ async fn executing_a_cursor_portal_applies_its_search_path_change() {
     assert_hidden(&seen, "a Query after Execute of a cursor that changes search_path");
 }
 
+/// Round 20: EXECUTE and COPY are utility statements, whose names Postgres looks up only when their
+/// portal runs. A search_path change after Parse made a protocol `EXECUTE p` plan `p` again under
+/// the new path; one after Bind did the same, and made a bound COPY open another table.
+#[tokio::test]
+async fn portals_that_look_names_up_when_they_run_refuse_a_path_change() {
+    shadow_vault().await;
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let mut seen = exchange(&mut r, &[raw::query("SET search_path = lab")]).await;
+    seen.extend(exchange(&mut r, &[raw::query("PREPARE p AS SELECT open || '' AS o FROM vault")]).await);
+    // Unchanged, a portal running EXECUTE p works.
+    let ok = exchange(
+        &mut r,
+        &[
+            raw::parse("e", "EXECUTE p", &[]),
+            raw::bind("", "e", &[], &[]),
+            raw::execute("", 0),
+            raw::sync(),
+        ],
+    )
+    .await;
+    assert!(
+        String::from_utf8_lossy(&ok).contains("open"),
+        "{}",
+        String::from_utf8_lossy(&ok)
+    );
+    seen.extend(ok);
+    let change = |stmt: &str| {
+        vec![
+            raw::parse(stmt, "SET search_path = shadow, lab", &[]),
+            raw::bind("", stmt, &[], &[]),
+            raw::execute("", 0),
+        ]
+    };
+    let after_parse = [
+        vec![raw::query("SET search_path = shadow, lab")],
+        vec![raw::bind("", "e", &[], &[]), raw::execute("", 0), raw::sync()],
+    ];
+    let after_bind = |sql: &str, n: usize| {
+        let (stmt, portal, set) = (format!("s{n}"), format!("p{n}"), format!("set{n}"));
+        let mut msgs = vec![raw::parse(&stmt, sql, &[]), raw::bind(&portal, &stmt, &[], &[])];
+        msgs.extend(change(&set));
+        msgs.extend([raw::execute(&portal, 0), raw::sync()]);
+        vec![msgs]
+    };
+    for (n, rounds) in [
+        after_parse.to_vec(),
+        after_bind("EXECUTE p", 1),
+        after_bind("COPY vault (open) TO STDOUT", 2),
+        after_bind("COPY (SELECT open FROM vault) TO STDOUT", 3),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut out = Vec::new();
+        for msgs in rounds {
+            out.extend(exchange(&mut r, &msgs).await);
+        }
+        assert!(
+            String::from_utf8_lossy(&out).contains("search_path has changed"),
+            "case {n}: {}",
+            String::from_utf8_lossy(&out)
+        );
+        seen.extend(out);
+        seen.extend(exchange(&mut r, &[raw::query("SET search_path = lab")]).await);
+    }
+    assert_hidden(&seen, "a portal that looks its names up when it runs");
+}
+
 /// Round 7: facts kept for prepared statements name relations by their index in the catalog
 /// snapshot; a refresh after a DBA dropped an earlier table moved every later one, and a masked
 /// column then read as a harmless column of the next table. A refresh now keeps indexes.

@@ -20,6 +20,7 @@ use crate::wire::build::{self, Severity};
 use crate::wire::frontend::{self as fe, encode};
 use crate::wire::{Frame, WireError};
 
+mod memo;
 mod replies;
 mod requests;
 mod settle;
@@ -285,6 +286,7 @@ pub struct Core {
     previous_guard: Option<Arc<Guard>>,
     scratch: Vec<u8>,
     copy_scratch: Vec<u8>,
+    memo: memo::Memo,
 }
 
 fn refusal_frame(r: &Refusal) -> Bytes {
@@ -320,6 +322,7 @@ impl Core {
             previous_guard: None,
             scratch: Vec::new(),
             copy_scratch: Vec::new(),
+            memo: memo::Memo::default(),
         }
     }
 
@@ -439,6 +442,24 @@ impl Core {
         })
     }
 
+    /// judge_statement for one statement of this session, remembered while nothing it depends on changes.
+    fn judge(&self, facts: &Arc<StatementFacts>, env: &Env<'_>) -> Result<Allowed, Refusal> {
+        let jcx = self.judge_ctx(env)?;
+        let key = memo::VerdictKey {
+            policy: env.policy.generation,
+            purpose: jcx.purpose as *const _ as usize,
+            catalog: env.catalog.generation,
+            today: env.today,
+            reads: self.read_campaigns.len(),
+        };
+        if let Some(a) = self.memo.verdict(facts, &key) {
+            return Ok(a);
+        }
+        let allowed = judge_statement(facts, &jcx, &self.registry)?;
+        self.memo.remember_verdict(facts, key, &allowed);
+        Ok(allowed)
+    }
+
     /// Analysis of a whole message text; a catalog miss asks the session to refresh and retry once.
     fn analyze(
         &self,
@@ -458,9 +479,21 @@ impl Core {
                 Err(Refusal::new(Reason::UnsupportedStatement, why)),
             );
         }
-        match env.cache.analyze(sql, self.analyze_ctx(env)) {
+        let cx = self.analyze_ctx(env);
+        let key = memo::AnalysisKey {
+            catalog: env.catalog.generation,
+            paths: cx.search_paths,
+            revert_paths: cx.revert_paths,
+        };
+        if let Some((normalized, analysis)) = self.memo.analysis(sql, &key) {
+            return (normalized, Ok(analysis));
+        }
+        match env.cache.analyze(sql, cx) {
             Err(e) => ("(not normalizable)".into(), Err(refusal_for(&AnalyzeError::Lex(e)))),
             Ok(l) => {
+                if let Ok(a) = &l.analysis {
+                    self.memo.remember_analysis(sql, &key, &l.normalized, a);
+                }
                 let result = l.analysis.map_err(|e| {
                     if !retried
                         && matches!(

@@ -121,7 +121,7 @@ impl Core {
                     plan: None,
                     formats: Vec::new(),
                     bound_to: None,
-                    policy_version: String::new(),
+                    policy_generation: 0,
                     reads_seen: 0,
                     judged_on: chrono::NaiveDate::MIN,
                 }),
@@ -193,10 +193,13 @@ impl Core {
             if let Some(r) = &env.refuse_all {
                 return Err(r.clone());
             }
-            let jcx = self.judge_ctx(env)?;
-            let allowed = judge_all(&a, &jcx, &self.registry)?;
+            // One statement is judge_all's single step, and can be remembered.
+            let allowed = match a.statements.as_slice() {
+                [one] => vec![self.judge(one, env)?],
+                _ => judge_all(&a, &self.judge_ctx(env)?, &self.registry)?,
+            };
             let runs = a.statements.iter().zip(&allowed).filter(|(s, _)| runs_query(&s.kind));
-            self.spend_lookups(env, runs.map(|(_, a)| &a.plan))?;
+            self.spend_lookups(env, runs.map(|(_, a)| &*a.plan))?;
             Ok((a, allowed))
         });
         match verdict {
@@ -221,9 +224,8 @@ impl Core {
                 if copies {
                     self.copy_in = Some(CopyIn::new(seq));
                 }
-                let plans: Vec<&Plan> = allowed.iter().map(|a| &a.plan).collect();
-                let plans_owned: Vec<Plan> = plans.iter().map(|p| (*p).clone()).collect();
-                self.allowed(env, out, &normalized, &plans_owned.iter().collect::<Vec<_>>());
+                let plans: Vec<&Plan> = allowed.iter().map(|a| &*a.plan).collect();
+                self.allowed(env, out, &normalized, &plans);
                 let results = allowed.iter().map(|a| Result_::of(&a.plan, &a.facts)).collect();
                 // Registry effects come from the statements as written; what EXECUTE and FETCH
                 // run may still change search_path.
@@ -309,8 +311,7 @@ impl Core {
                 ));
             };
             let facts = facts.clone();
-            let jcx = self.judge_ctx(env)?;
-            judge_statement(&facts, &jcx, &self.registry).map(|allowed| (facts, allowed))
+            self.judge(&facts, env).map(|allowed| (facts, allowed))
         });
         match verdict {
             Err(r) => {
@@ -365,10 +366,12 @@ impl Core {
             if !same_paths(&facts, &self.paths) {
                 return Err(path_changed(&facts));
             }
-            let jcx = self.judge_ctx(env)?;
-            let allowed = judge_statement(&facts, &jcx, &self.registry)?;
+            let allowed = self.judge(&facts, env)?;
+            if resolves_names_when_run(&facts.kind) && !same_paths(&allowed.facts, &self.paths) {
+                return Err(path_changed(&allowed.facts));
+            }
             if runs_query(&facts.kind) {
-                self.spend_lookups(env, std::iter::once(&allowed.plan))?;
+                self.spend_lookups(env, std::iter::once(&*allowed.plan))?;
             }
             if !allowed.plan.bounded_params.is_empty() {
                 let values =
@@ -407,7 +410,7 @@ impl Core {
                     }),
                     _ => None,
                 };
-                let plan = Arc::new(allowed.plan.clone());
+                let plan = allowed.plan.clone();
                 self.allowed(env, out, &allowed.facts.statement, &[&allowed.plan]);
                 self.registry.set_portal(
                     (seq, 0),
@@ -417,7 +420,7 @@ impl Core {
                         plan: Some(plan),
                         formats: b.result_formats.clone(),
                         bound_to,
-                        policy_version: env.policy.version.clone(),
+                        policy_generation: env.policy.generation,
                         reads_seen: self.read_campaigns.len(),
                         judged_on: env.today,
                     }),
@@ -436,10 +439,7 @@ impl Core {
 
     fn describe(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out) -> Result<(), CoreError> {
         let (target, name) = fe::describe(f.body())?;
-        let judged = |core: &Self, facts: &Arc<StatementFacts>| -> Result<Allowed, Refusal> {
-            let jcx = core.judge_ctx(env)?;
-            judge_statement(facts, &jcx, &core.registry)
-        };
+        let judged = |core: &Self, facts: &Arc<StatementFacts>| -> Result<Allowed, Refusal> { core.judge(facts, env) };
         // Describe of a statement analyzes it again in Postgres when search_path has changed.
         let judged_now = |core: &Self, facts: &Arc<StatementFacts>| -> Result<Allowed, Refusal> {
             if !same_paths(facts, &core.paths) {
@@ -529,7 +529,9 @@ impl Core {
                     ),
                 ));
             }
-            let jcx = self.judge_ctx(env)?;
+            if resolves_names_when_run(&info.facts.kind) && !same_paths(info.result_facts(), &self.paths) {
+                return Err(path_changed(info.result_facts()));
+            }
             match &info.plan {
                 // A Bind portal was judged at Bind; its statement runs (and has its effects) now.
                 Some(plan) => {
@@ -537,11 +539,11 @@ impl Core {
                     // (its result formats were chosen then), and refuse nothing. So too once the
                     // session has read another campaign (rule 4 holds when the write runs) or a
                     // day has passed (rule 5: a contract may have ended).
-                    if info.policy_version != env.policy.version
+                    if info.policy_generation != env.policy.generation
                         || info.reads_seen != self.read_campaigns.len()
                         || info.judged_on != env.today
                     {
-                        let now = judge_statement(&info.facts, &jcx, &self.registry)?;
+                        let now = self.judge(&info.facts, env)?;
                         if !same_actions(&plan.columns, &now.plan.columns) {
                             return Err(Refusal::new(
                                 Reason::UnsupportedStatement,
@@ -552,14 +554,14 @@ impl Core {
                     let result = info.bound_to.as_ref().map_or(&info.facts, |b| &b.facts).clone();
                     Ok((
                         Allowed {
-                            plan: (**plan).clone(),
+                            plan: plan.clone(),
                             facts: result,
                         },
                         Some(info.facts.clone()),
                     ))
                 }
                 // A cursor's rows: FETCH-like, no effects.
-                None => Ok((judge_statement(&info.facts, &jcx, &self.registry)?, None)),
+                None => Ok((self.judge(&info.facts, env)?, None)),
             }
         })();
         match verdict {
@@ -648,4 +650,15 @@ fn same_actions(a: &Option<Vec<ColAction>>, b: &Option<Vec<ColAction>>) -> bool 
         (Some(a), Some(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
         _ => false,
     }
+}
+
+/// Utility statements are not analyzed at Parse or Bind: Postgres looks up their names only when
+/// the portal runs. EXECUTE plans its prepared statement then (again, if search_path has changed
+/// since it was prepared), and COPY and PREPARE find their tables then. A search_path change
+/// between Parse and Execute would make them read what the proxy never judged.
+fn resolves_names_when_run(kind: &Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Execute { .. } | Kind::CopyTo(_) | Kind::CopyFrom | Kind::Prepare { .. }
+    )
 }

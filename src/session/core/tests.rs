@@ -926,3 +926,35 @@ fn a_portal_bound_before_the_contract_ended_does_not_run_after_it() {
     e.today = chrono::NaiveDate::from_ymd_opt(2027, 4, 1).unwrap();
     assert_eq!(run(&mut c, &e).as_deref(), Some("contract_ended"));
 }
+
+#[test]
+fn a_remembered_verdict_is_decided_again_when_what_it_depends_on_changes() {
+    let fx = fixture();
+    let mut c = core();
+    let sql = "SELECT name, phone FROM stadtwerke.customers";
+    let analyzed = |c: &Core, e: &Env<'_>| {
+        let (_, a) = c.analyze(sql, e, &mut Out::default(), false);
+        a.unwrap().statements[0].clone()
+    };
+    let e = env(&fx);
+    let facts = analyzed(&c, &e);
+    assert!(Arc::ptr_eq(&facts, &analyzed(&c, &e)), "the text is analyzed once");
+    let first = c.judge(&facts, &e).unwrap();
+    assert!(Arc::ptr_eq(&first.plan, &c.judge(&facts, &e).unwrap().plan));
+    // Each of these decides again: a reload, another day, another campaign read (rule 4).
+    let mut reloaded = fixture();
+    reloaded.policy = edited_policies(&|t| t.replace("phone: { mask: last(3), lookup: true }", "phone: allow"));
+    let now = c.judge(&facts, &env(&reloaded)).unwrap();
+    assert!(!now.plan.masked(), "the reload unmasked the phone");
+    let tomorrow = Env {
+        today: e.today.succ_opt().unwrap(),
+        ..env(&fx)
+    };
+    assert!(!Arc::ptr_eq(&first.plan, &c.judge(&facts, &tomorrow).unwrap().plan));
+    c.read_campaigns.insert("zeitung".into());
+    let after_read = c.judge(&facts, &e);
+    assert!(after_read.as_ref().map_or(true, |a| !Arc::ptr_eq(&first.plan, &a.plan)));
+    // Another search_path analyzes the text again.
+    c.paths = vec![vec!["stadtwerke".into()]];
+    assert!(!Arc::ptr_eq(&facts, &analyzed(&c, &e)));
+}
