@@ -407,7 +407,8 @@ async fn explain(
         user,
         purpose,
         roles: &roles,
-        search_path: unscharf::catalog::parse_search_path(search_path),
+        search_path: unscharf::catalog::parse_search_path(search_path)
+            .ok_or_else(|| anyhow::anyhow!("--search-path: Postgres would reject {search_path:?}"))?,
     };
     let e = explain::explain(sql, &session, &policy, &catalog, today());
     if json {

@@ -207,7 +207,7 @@ impl Analyzer<'_> {
                 _ => None,
             };
             let change = match value {
-                Some(v) => PathChange::To(crate::catalog::parse_search_path(&v)),
+                Some(v) => crate::catalog::parse_search_path(&v).map_or(PathChange::Unknown, PathChange::To),
                 None => PathChange::Unknown,
             };
             // Two different changes in one statement (one of them local, say): which value the

@@ -275,46 +275,79 @@ pub fn effective_path(catalog: &Catalog, path: &[String], user: &str) -> Vec<Str
     out
 }
 
-/// Splits a search_path setting (`"$user", public, "My Schema"`) into schema names.
-pub fn parse_search_path(setting: &str) -> Vec<String> {
+/// Splits a search_path setting (`"$user", public, "My Schema"`) into schema names exactly as
+/// Postgres's SplitIdentifierString does, since any difference lets a name resolve elsewhere than
+/// judged: only its five ASCII whitespace characters separate (a no-break space is part of a
+/// name), unquoted names fold to lower case in ASCII only, and names are cut to 63 bytes. None
+/// for a list Postgres rejects.
+pub fn parse_search_path(setting: &str) -> Option<Vec<String>> {
+    let b = setting.as_bytes();
+    let space = |i: usize| {
+        b.get(i)
+            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0c))
+    };
+    let mut i = 0;
+    while space(i) {
+        i += 1;
+    }
     let mut out = Vec::new();
-    let mut chars = setting.chars().peekable();
+    if i == b.len() {
+        return Some(out);
+    }
     loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace() || *c == ',') {
-            chars.next();
-        }
-        let Some(&first) = chars.peek() else { break };
-        let mut item = String::new();
-        if first == '"' {
-            chars.next();
-            while let Some(c) = chars.next() {
-                if c == '"' {
-                    if chars.peek() == Some(&'"') {
-                        chars.next();
-                        item.push('"');
-                    } else {
-                        break;
-                    }
-                } else {
-                    item.push(c);
-                }
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c == ',' {
+        let mut name = String::new();
+        if b[i] == b'"' {
+            i += 1;
+            loop {
+                let end = i + setting[i..].find('"')?;
+                name.push_str(&setting[i..end]);
+                i = end + 1;
+                if b.get(i) != Some(&b'"') {
                     break;
                 }
-                item.push(c);
-                chars.next();
+                name.push('"');
+                i += 1;
             }
-            item = item.trim().to_ascii_lowercase();
+        } else {
+            let start = i;
+            while i < b.len() && b[i] != b',' && !space(i) {
+                i += 1;
+            }
+            if i == start {
+                return None;
+            }
+            name = setting[start..i].to_ascii_lowercase();
         }
-        while chars.peek().is_some_and(|c| *c != ',') {
-            chars.next();
+        while space(i) {
+            i += 1;
         }
-        out.push(item);
+        out.push(truncated(name));
+        match b.get(i) {
+            None => return Some(out),
+            Some(b',') => {
+                i += 1;
+                while space(i) {
+                    i += 1;
+                }
+                if i == b.len() {
+                    return None;
+                }
+            }
+            Some(_) => return None,
+        }
     }
-    out
+}
+
+/// A name cut to NAMEDATALEN - 1 bytes, at a character boundary, as Postgres stores it.
+fn truncated(mut name: String) -> String {
+    if name.len() > 63 {
+        let mut at = 63;
+        while !name.is_char_boundary(at) {
+            at -= 1;
+        }
+        name.truncate(at);
+    }
+    name
 }
 
 /// Opens the proxy's metadata connection and reads a snapshot.
@@ -330,12 +363,26 @@ mod tests {
 
     #[test]
     fn search_path_parsing() {
-        assert_eq!(parse_search_path("\"$user\", public"), vec!["$user", "public"]);
-        assert_eq!(
-            parse_search_path("Stadtwerke,\"My \"\"S\"\"\""),
-            vec!["stadtwerke", "My \"S\""]
-        );
-        assert_eq!(parse_search_path(""), Vec::<String>::new());
+        let p = |s: &str| parse_search_path(s);
+        let v = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
+        assert_eq!(p("\"$user\", public"), v(&["$user", "public"]));
+        assert_eq!(p("Stadtwerke,\"My \"\"S\"\"\""), v(&["stadtwerke", "My \"S\""]));
+        assert_eq!(p(""), v(&[]));
+        assert_eq!(p(" \t\n\r\x0c "), v(&[]));
+        // Only ASCII whitespace separates: other spaces belong to the name (round 20).
+        assert_eq!(p("\u{a0}stadtwerke, zeitung"), v(&["\u{a0}stadtwerke", "zeitung"]));
+        assert_eq!(p("stadtwerke\u{3000},zeitung"), v(&["stadtwerke\u{3000}", "zeitung"]));
+        assert_eq!(p("\x0bstadtwerke"), v(&["\x0bstadtwerke"]));
+        // Whitespace inside an unquoted item ends it: what follows is a syntax error.
+        assert_eq!(p("stadtwerke zeitung"), None);
+        // Only ASCII letters fold; names are cut to 63 bytes, at a character boundary.
+        assert_eq!(p("ÄBC"), v(&["Äbc"]));
+        assert_eq!(p(&"a".repeat(70)), v(&[&"a".repeat(63)]));
+        assert_eq!(p(&format!("{}é", "a".repeat(62))), v(&[&"a".repeat(62)]));
+        assert_eq!(p("\"\", a"), v(&["", "a"]));
+        for bad in ["a,", ",a", "a,,b", "\"a", "\"a\"b", "a b"] {
+            assert_eq!(p(bad), None, "{bad}");
+        }
     }
 
     #[test]

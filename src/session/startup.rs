@@ -361,7 +361,9 @@ async fn probe_identity(
         }
     }
     let path = path.ok_or_else(|| SessionError::Protocol("no search_path".into()))?;
-    Ok((parse_search_path(&path), roles))
+    let path = parse_search_path(&path)
+        .ok_or_else(|| SessionError::Protocol("the server reported a search_path unscharf cannot read".into()))?;
+    Ok((path, roles))
 }
 
 /// Rule 2: the one purpose the login belongs to, or the one it names; else a message listing choices.

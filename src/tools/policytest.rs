@@ -183,6 +183,8 @@ pub enum TestError {
     NoSchema(PathBuf),
     #[error(transparent)]
     Schema(#[from] crate::catalog::offline::SchemaFileError),
+    #[error("{0}: case `{1}`: Postgres would reject the search_path {2:?}")]
+    SearchPath(PathBuf, String, String),
 }
 
 /// Runs the cases of one file.
@@ -206,7 +208,11 @@ pub fn run_file(path: &Path, policy: &PolicySet, source: &CatalogSource<'_>) -> 
             user: &c.user,
             purpose: c.purpose.as_deref(),
             roles: &c.roles,
-            search_path: crate::catalog::parse_search_path(c.search_path.as_deref().unwrap_or("\"$user\", public")),
+            search_path: {
+                let text = c.search_path.as_deref().unwrap_or("\"$user\", public");
+                crate::catalog::parse_search_path(text)
+                    .ok_or_else(|| TestError::SearchPath(path.to_path_buf(), c.name.clone(), text.to_owned()))?
+            },
         };
         let today = c.today.unwrap_or_else(|| chrono::Local::now().date_naive());
         let e = explain(&c.sql, &session, policy, catalog, today);

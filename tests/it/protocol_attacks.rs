@@ -426,6 +426,30 @@ async fn portals_that_look_names_up_when_they_run_refuse_a_path_change() {
     assert_hidden(&seen, "a portal that looks its names up when it runs");
 }
 
+/// Round 20: the proxy trimmed Unicode whitespace from search_path items, where Postgres takes a
+/// no-break space (or a vertical tab) as part of the schema name. `\u{a0}lab` names no schema, so
+/// Postgres read shadow.vault while the proxy judged lab.vault. An expression carries no table
+/// OID, so rule 10 could not catch it.
+#[tokio::test]
+async fn search_path_items_are_split_as_postgres_splits_them() {
+    shadow_vault().await;
+    let p = proxy().await;
+    let mut seen = Vec::new();
+    for space in ["\u{a0}", "\u{b}", "\u{3000}"] {
+        let mut r = Raw::lab(p.addr.port()).await;
+        let set = format!("SELECT set_config('search_path', '{space}lab, shadow', false)");
+        seen.extend(exchange(&mut r, &[raw::query(&set)]).await);
+        let out = exchange(&mut r, &[raw::query("SELECT open || '' AS o FROM vault")]).await;
+        assert!(
+            String::from_utf8_lossy(&out).contains("42501"),
+            "{space:?}: {}",
+            String::from_utf8_lossy(&out)
+        );
+        seen.extend(out);
+    }
+    assert_hidden(&seen, "a search_path item with a space Postgres does not trim");
+}
+
 /// Round 7: facts kept for prepared statements name relations by their index in the catalog
 /// snapshot; a refresh after a DBA dropped an earlier table moved every later one, and a masked
 /// column then read as a harmless column of the next table. A refresh now keeps indexes.

@@ -220,11 +220,10 @@ impl Core {
     /// The probe answered: search_path is known again. Inside a transaction block that changed it,
     /// a later COMMIT or ROLLBACK may bring back an earlier value; those are remembered for analysis.
     fn probed(&mut self, value: Option<String>) {
-        let Some(v) = value else {
+        let Some(now) = value.as_deref().and_then(parse_search_path) else {
             self.paths.clear();
             return;
         };
-        let now = parse_search_path(&v);
         if self.tx_status == b'I' {
             self.txn_path_changed = false;
             self.txn_paths_seen = vec![now.clone()];
