@@ -597,7 +597,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     let read_rels: Vec<usize> = f
         .relations
         .iter()
-        .filter(|r| !f.writes.iter().any(|(w, _)| w == *r) || !matches!(f.kind, Kind::Insert | Kind::CopyFrom))
+        .filter(|&&r| !adds_rows_only(f, r))
         .filter_map(|&r| match memo.class(r) {
             Class::Campaign(c, _) => Some(c),
             _ => None,
@@ -640,6 +640,19 @@ fn verb(k: WriteKind) -> &'static str {
         WriteKind::Update => "update",
         WriteKind::Delete => "delete from",
     }
+}
+
+/// Whether `rel` is the target of an INSERT or COPY FROM that only adds rows, reading nothing of
+/// the table: no RETURNING, no ON CONFLICT DO UPDATE (which returns or changes rows already there),
+/// and no column of the table used anywhere in the statement. Rule 4 counts every other target as read.
+fn adds_rows_only(f: &StatementFacts, rel: RelId) -> bool {
+    matches!(f.kind, Kind::Insert | Kind::CopyFrom)
+        && f.writes.iter().any(|(w, _)| *w == rel)
+        && f.writes.iter().all(|(w, k)| *w != rel || *k == WriteKind::Insert)
+        && matches!(f.outputs, Outputs::None)
+        && !f.uses.iter().any(|u| u.col.rel == rel)
+        && !f.selected.iter().any(|c| c.rel == rel)
+        && !f.whole_rows.iter().any(|(cols, _)| cols.iter().any(|c| c.rel == rel))
 }
 
 /// Rule 6 for result columns: plain protected columns are masked, dropped, or refuse the statement.

@@ -194,6 +194,55 @@ fn refusal_messages_name_the_column_position_and_purpose() {
     }
 }
 
+/// Red-team round 20: an INSERT that returns rows, updates on conflict or reads its own target in
+/// its source reads that table, and rule 4 counts it; only an INSERT that adds rows blindly does not.
+#[test]
+fn an_insert_that_reads_its_target_counts_as_a_read_for_rule_4() {
+    let cat = catalog();
+    let pol = load_texts(
+        &[
+            (
+                "stadtwerke.yaml",
+                "campaign: stadtwerke\ntables: [stadtwerke.*]\npurposes:\n  backoffice:\n    members: [q]\n    tables:\n      stadtwerke.tickets: { columns: all, write: [insert, update] }\n",
+            ),
+            (
+                "zeitung.yaml",
+                "campaign: zeitung\ntables: [zeitung.*]\npurposes:\n  backoffice:\n    members: [q]\n    tables:\n      zeitung.subscriptions: { columns: all, write: [insert] }\n",
+            ),
+        ],
+        None,
+    )
+    .unwrap();
+    let none = BTreeSet::new();
+    let path = [vec!["public".to_string()]];
+    let reads = |sql: &str| -> Vec<String> {
+        let all = judged(&cat, &pol, "backoffice", sql, &path, &none).unwrap_or_else(|r| panic!("{sql}: {r:?}"));
+        all.iter().flat_map(|a| a.plan.reads.clone()).collect()
+    };
+    let t = "INSERT INTO stadtwerke.tickets (customer_no, subject, note)";
+    for reading in [
+        format!("{t} VALUES (1001, 's', 'n') RETURNING note"),
+        format!("{t} SELECT customer_no, subject, note FROM stadtwerke.tickets"),
+        format!("{t} VALUES (1001, 's', 'n') ON CONFLICT (ticket_id) DO UPDATE SET status = 'x'"),
+        format!("{t} VALUES (1001, 's', 'n') ON CONFLICT (ticket_id) DO UPDATE SET note = tickets.note || 'x'"),
+    ] {
+        assert_eq!(reads(&reading), vec!["stadtwerke".to_string()], "{reading}");
+        let then = format!("{reading}; INSERT INTO zeitung.subscriptions (lead_id, product, starts_on, monthly_eur) VALUES (1, 'x', now(), 1)");
+        assert_eq!(
+            verdict(&cat, &pol, "backoffice", &then, &path, &none),
+            "refused: cross_campaign",
+            "{then}"
+        );
+    }
+    for blind in [
+        format!("{t} VALUES (1001, 's', 'n')"),
+        format!("{t} VALUES (1001, 's', 'n') ON CONFLICT DO NOTHING"),
+        "COPY stadtwerke.tickets (subject) FROM STDIN".to_owned(),
+    ] {
+        assert_eq!(reads(&blind), Vec::<String>::new(), "{blind}");
+    }
+}
+
 /// Red-team round 12: rule 4 within one message. A purpose that reads one campaign and may write
 /// another must not read and write in the same simple Query either (a setting carried the value).
 #[test]
