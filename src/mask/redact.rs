@@ -4,6 +4,18 @@
 //! code raised itself (RAISE, plpy.notice, elog …) can say anything in any field and any class, so
 //! only its severity and SQLSTATE pass.
 
+/// A LOG or DEBUG notice: the server's own tracing (`trace_sort`, `debug_print_*`, debug levels of
+/// `client_min_messages`), which reports sizes of sorted rows, transaction ids and plan trees.
+/// Clients never need it, and it reaches them only when they ask; it is dropped, not redacted.
+pub fn server_trace(fields: &[(u8, &str)]) -> bool {
+    let severity = fields
+        .iter()
+        .find(|(c, _)| *c == b'V')
+        .or_else(|| fields.iter().find(|(c, _)| *c == b'S'))
+        .map_or("", |(_, v)| *v);
+    severity == "LOG" || severity.starts_with("DEBUG")
+}
+
 /// Redacts the fields of an ErrorResponse or NoticeResponse; returns None when nothing changed.
 pub fn redact(fields: &[(u8, &str)]) -> Option<Vec<(u8, String)>> {
     let field = |code: u8| fields.iter().find(|(c, _)| *c == code).map(|(_, v)| *v);
@@ -64,6 +76,25 @@ fn withheld(class: &str, code: &str, by_code: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_tracing_is_recognised_by_severity() {
+        let notice = |v: &'static str| {
+            vec![
+                (b'S', v),
+                (b'V', v),
+                (b'C', "00000"),
+                (b'M', "internal sort ended, 25 kB used"),
+            ]
+        };
+        assert!(server_trace(&notice("LOG")));
+        assert!(server_trace(&notice("DEBUG")));
+        assert!(!server_trace(&notice("NOTICE")));
+        assert!(!server_trace(&notice("WARNING")));
+        assert!(!server_trace(&notice("INFO")));
+        // A localized S with no V: the server is older than 9.6, and S is all there is.
+        assert!(server_trace(&[(b'S', "LOG"), (b'M', "x")]));
+    }
 
     #[test]
     fn data_exceptions_lose_message_and_detail() {

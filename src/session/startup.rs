@@ -12,7 +12,7 @@ use super::core::{Core, Identity};
 use super::errors::SessionError;
 use super::options::client_params;
 use crate::audit::{Decision, Record};
-use crate::catalog::parse_search_path;
+use crate::catalog::session_search_path;
 use crate::net::{read_frame, read_startup, write_all, Conn, ReadError};
 use crate::policy::PolicySet;
 use crate::server::{CancelTarget, Shared};
@@ -221,7 +221,16 @@ pub async fn authenticate(
                 to_client.extend_from_slice(&f.raw);
             }
             be::BACKEND_KEY_DATA => upstream_key = Some(be::backend_key(f.body())?),
-            be::NOTICE_RESPONSE => to_client.extend_from_slice(&f.raw),
+            // Rule 11 holds from the first message: the same redaction as in the session.
+            be::NOTICE_RESPONSE => {
+                let fields = be::error_fields(f.body())?;
+                if !crate::mask::redact::server_trace(&fields) {
+                    match crate::mask::redact::redact(&fields) {
+                        None => to_client.extend_from_slice(&f.raw),
+                        Some(r) => to_client.extend_from_slice(&build::error_or_notice(true, r)),
+                    }
+                }
+            }
             be::ERROR_RESPONSE => {
                 to_client.extend_from_slice(&f.raw);
                 let _ = write_all(client, &to_client).await;
@@ -243,7 +252,9 @@ pub async fn authenticate(
     };
 
     // Who is this, as the upstream sees it: search_path and every role the login is a member of.
-    let (path, roles) = probe_identity(&mut upstream, &mut ubuf, max).await?;
+    let ((setting, searched), roles) = probe_identity(&mut upstream, &mut ubuf, max).await?;
+    let path = session_search_path(&setting, &searched, &params.user, &shared.catalog.load())
+        .ok_or_else(|| SessionError::Protocol("the server reported a search_path unscharf cannot read".into()))?;
     let policy = &state.policy;
     let purpose = match bind_purpose(policy, &params.user, &roles, params.purpose.as_deref()) {
         Ok(p) => p,
@@ -319,14 +330,15 @@ async fn relay_password(
     }
 }
 
-const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'); \
+const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'), \
+     pg_catalog.current_schemas(false)::pg_catalog.text; \
      SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')";
 
 async fn probe_identity(
     upstream: &mut Conn,
     buf: &mut BytesMut,
     max: usize,
-) -> Result<(Vec<String>, Vec<String>), SessionError> {
+) -> Result<((String, String), Vec<String>), SessionError> {
     write_all(upstream, &encode::query(IDENTITY_PROBE))
         .await
         .map_err(|_| SessionError::UpstreamGone)?;
@@ -339,14 +351,14 @@ async fn probe_identity(
             be::ROW_DESCRIPTION | be::NOTICE_RESPONSE | be::PARAMETER_STATUS => {}
             be::DATA_ROW => {
                 let mut fields = be::data_row(f.body())?;
-                let v = match fields.next() {
-                    Some(Ok(Some(v))) => String::from_utf8_lossy(v).into_owned(),
-                    _ => continue,
+                let mut text = || match fields.next() {
+                    Some(Ok(Some(v))) => String::from_utf8(v.to_vec()).ok(),
+                    _ => None,
                 };
                 if result == 0 {
-                    path = Some(v);
-                } else {
-                    roles.push(v);
+                    path = text().zip(text());
+                } else if let Some(role) = text() {
+                    roles.push(role);
                 }
             }
             be::COMMAND_COMPLETE => result += 1,
@@ -361,8 +373,6 @@ async fn probe_identity(
         }
     }
     let path = path.ok_or_else(|| SessionError::Protocol("no search_path".into()))?;
-    let path = parse_search_path(&path)
-        .ok_or_else(|| SessionError::Protocol("the server reported a search_path unscharf cannot read".into()))?;
     Ok((path, roles))
 }
 

@@ -55,6 +55,37 @@ async fn errors_and_notices_carry_no_row_values() {
     }
 }
 
+/// Round 20: with `client_min_messages = log`, `trace_sort` reported the memory every sort used,
+/// sizes of dropped and masked values among them; debug levels reported transaction ids. LOG and
+/// DEBUG notices, the server's own tracing, never reach the client, also during startup.
+#[tokio::test]
+async fn the_servers_tracing_notices_do_not_reach_the_client() {
+    let p = proxy().await;
+    let traced = |frames: &[unscharf::wire::Frame]| -> Vec<String> {
+        frames
+            .iter()
+            .filter(|f| f.tag == b'N')
+            .map(|f| format!("{:?}", unscharf::wire::backend::error_fields(f.body()).unwrap()))
+            .collect()
+    };
+    let mut r = crate::raw::Raw::lab(p.addr.port()).await;
+    let mut notices = Vec::new();
+    for sql in [
+        "SET client_min_messages = debug5",
+        "SET trace_sort = on",
+        "SELECT * FROM lab.vault ORDER BY secret",
+        "BEGIN; INSERT INTO lab.inbox (body) VALUES ('x'); ROLLBACK",
+        // A NOTICE of the session's own asking still comes through.
+        "SELECT lab.shout(label) FROM lab.items WHERE id = 7",
+    ] {
+        r.send(&crate::raw::query(sql)).await;
+        notices.extend(traced(&r.until_ready().await));
+    }
+    // The function's NOTICE and WARNING, and nothing of the server's tracing.
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert!(notices.iter().all(|n| n.contains("exec_stmt_raise")), "{notices:?}");
+}
+
 #[tokio::test]
 async fn refusals_are_audited_without_values() {
     let p = proxy().await;

@@ -450,6 +450,44 @@ async fn search_path_items_are_split_as_postgres_splits_them() {
     assert_hidden(&seen, "a search_path item with a space Postgres does not trim");
 }
 
+/// Round 20: Postgres skips a schema in search_path that the user may not use, so an unqualified
+/// name resolved to the next schema's table while the proxy judged the first's. The probe now
+/// asks which schemas Postgres searches.
+#[tokio::test]
+async fn schemas_postgres_skips_in_search_path_are_skipped_when_judging() {
+    shadow_vault().await;
+    let su = superuser().await;
+    su.batch_execute(
+        "DROP SCHEMA IF EXISTS locked CASCADE; CREATE SCHEMA locked;
+         CREATE TABLE locked.vault (id int, open text, secret text); REVOKE ALL ON SCHEMA locked FROM PUBLIC",
+    )
+    .await
+    .unwrap();
+    let policy = "campaign: locked\ntables: [locked.*]\npurposes:\n  transparency:\n    tables:\n      locked.vault: { columns: all }\n";
+    let p = proxy_with(ProxyOptions {
+        policies: vec![("locked.yaml".into(), policy.into())],
+        ..Default::default()
+    })
+    .await;
+    let mut seen = Vec::new();
+    for set in [
+        "SET search_path = locked, shadow",
+        "SELECT set_config('search_path', 'locked, shadow', false)",
+    ] {
+        let mut r = Raw::lab(p.addr.port()).await;
+        seen.extend(exchange(&mut r, &[raw::query(set)]).await);
+        let out = exchange(&mut r, &[raw::query("SELECT open || '' AS o FROM vault")]).await;
+        assert!(
+            String::from_utf8_lossy(&out).contains("42501"),
+            "{set}: {}",
+            String::from_utf8_lossy(&out)
+        );
+        seen.extend(out);
+    }
+    assert_hidden(&seen, "a search_path naming a schema the user may not use");
+    su.batch_execute("DROP SCHEMA locked CASCADE").await.unwrap();
+}
+
 /// Round 7: facts kept for prepared statements name relations by their index in the catalog
 /// snapshot; a refresh after a DBA dropped an earlier table moved every later one, and a masked
 /// column then read as a harmless column of the next table. A refresh now keeps indexes.

@@ -32,7 +32,8 @@ pub const REFUSED_SQL: &str = "/* unscharf: statement refused by policy */ unsch
 /// A statement and portal name no client may use, so a substituted Bind/Describe/Execute always fails.
 pub use crate::analyze::RESERVED_PREFIX;
 const REFUSED_NAME: &str = "unscharf_refused";
-const PROBE_SQL: &str = "SELECT pg_catalog.current_setting('search_path')";
+const PROBE_SQL: &str =
+    "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_schemas(false)::pg_catalog.text";
 
 /// Why the session must end; mapped to a FATAL ErrorResponse in exactly one place (session::errors).
 #[derive(Debug, thiserror::Error)]
@@ -173,7 +174,8 @@ enum Pending {
     },
     /// The proxy's own search_path query; its replies never reach the client.
     Probe {
-        value: Option<String>,
+        /// The setting and the schemas Postgres searches (`catalog::session_search_path`).
+        value: Option<(String, String)>,
     },
 }
 

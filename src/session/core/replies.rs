@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes};
 
 use super::{CopyOutState, Core, CoreError, Env, Out, Pending, Result_};
 use crate::analyze::facts::CopyOut;
-use crate::catalog::parse_search_path;
+use crate::catalog::session_search_path;
 use crate::mask::copy::CopyFormat;
 use crate::mask::redact::redact;
 use crate::mask::rows;
@@ -193,15 +193,17 @@ impl Core {
                 be::ROW_DESCRIPTION | be::COMMAND_COMPLETE => {}
                 be::DATA_ROW => {
                     let mut fields = be::data_row(f.body())?;
-                    if let Some(Ok(Some(v))) = fields.next() {
-                        *value = Some(String::from_utf8_lossy(v).into_owned());
-                    }
+                    let mut text = || match fields.next() {
+                        Some(Ok(Some(v))) => std::str::from_utf8(v).ok().map(str::to_owned),
+                        _ => None,
+                    };
+                    *value = text().zip(text());
                 }
                 be::READY_FOR_QUERY => {
                     let value = value.take();
                     self.pending.pop_front();
                     self.tx_status = be::ready_status(f.body())?;
-                    self.probed(value);
+                    self.probed(value, env);
                 }
                 other => return Err(CoreError::ServerProtocol(other as char)),
             },
@@ -219,8 +221,10 @@ impl Core {
 
     /// The probe answered: search_path is known again. Inside a transaction block that changed it,
     /// a later COMMIT or ROLLBACK may bring back an earlier value; those are remembered for analysis.
-    fn probed(&mut self, value: Option<String>) {
-        let Some(now) = value.as_deref().and_then(parse_search_path) else {
+    fn probed(&mut self, value: Option<(String, String)>, env: &Env<'_>) {
+        let now =
+            value.and_then(|(setting, searched)| session_search_path(&setting, &searched, &self.id.user, env.catalog));
+        let Some(now) = now else {
             self.paths.clear();
             return;
         };
@@ -394,6 +398,9 @@ impl Core {
 
     fn forward_redacted(&mut self, f: &Frame, notice: bool, out: &mut Out) -> Result<(), CoreError> {
         let fields = be::error_fields(f.body())?;
+        if notice && crate::mask::redact::server_trace(&fields) {
+            return Ok(());
+        }
         match redact(&fields) {
             None => out.to_client.extend_from_slice(&f.raw),
             Some(r) => out.to_client.extend_from_slice(&build::error_or_notice(notice, r)),
