@@ -293,6 +293,10 @@ impl Cluster {
             .batch_execute(include_str!("../sample/roles.sql"))
             .await
             .map_err(err("sample/roles.sql"))?;
+        client
+            .batch_execute(include_str!("../deploy/catalog_watch.sql"))
+            .await
+            .map_err(err("deploy/catalog_watch.sql"))?;
         Ok(())
     }
 

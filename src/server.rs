@@ -299,6 +299,38 @@ pub fn spawn_maintenance(shared: Arc<Shared>) {
     });
 }
 
+/// Refreshes the catalog as soon as the upstream reports DDL (`deploy/catalog_watch.sql` installs
+/// the event trigger that notifies), so that statements are not judged by a catalog older than the
+/// server's: a table created or dropped in a schema early in search_path changes what a name
+/// means. Without the trigger nothing arrives, and the periodic refresh is all there is.
+async fn watch_catalog(shared: Arc<Shared>) {
+    let mut warned = false;
+    loop {
+        let config = shared.state.load().config.clone();
+        match crate::catalog::live::listen(&config).await {
+            Ok((_client, mut changes)) => {
+                warned = false;
+                // What changed while nobody listened.
+                let mut changed = true;
+                while changed {
+                    while changes.try_recv().is_ok() {}
+                    if let Err(e) = shared.refresh_catalog_now().await {
+                        tracing::warn!(error = %e, "catalog refresh after a schema change failed");
+                    }
+                    changed = changes.recv().await.is_some();
+                }
+                tracing::warn!("the catalog watch connection closed; reconnecting");
+            }
+            Err(e) if !warned => {
+                tracing::warn!(error = %e, "cannot listen for schema changes; retrying every 5 s");
+                warned = true;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
+}
+
 /// After the accept loop: lets the audit writer flush what sessions queued.
 pub async fn finish(shared: Arc<Shared>, writer: tokio::task::JoinHandle<()>) {
     drop(shared);
@@ -315,7 +347,9 @@ pub async fn run_until(shared: Arc<Shared>, listener: TcpListener, shutdown: wat
             None
         }
     };
+    let watch = tokio::spawn(watch_catalog(shared.clone()));
     accept_loop(listener, shared.clone(), shutdown, pool.as_ref()).await;
+    watch.abort();
     let grace = Duration::from_secs(shared.state.load().config.limits.shutdown_grace_secs + 2);
     let deadline = Instant::now() + grace;
     while shared.metrics.sessions_active.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {

@@ -104,6 +104,42 @@ pub async fn memberships(client: &Client, login: &str) -> Result<Vec<String>, Ca
 
 /// The metadata connection: the catalog user, the upstream's default database.
 pub async fn connect(config: &crate::config::Config) -> Result<Client, CatalogError> {
+    let (client, conn) = open(config).await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// The channel `deploy/catalog_watch.sql`'s event trigger notifies after every DDL command.
+pub const CHANGES_CHANNEL: &str = "unscharf_catalog";
+
+/// A metadata connection listening on CHANGES_CHANNEL: the receiver gets a message for each
+/// notification, and closes when the connection does. Keep the client: dropping it closes both.
+pub async fn listen(config: &crate::config::Config) -> Result<(Client, tokio::sync::mpsc::Receiver<()>), CatalogError> {
+    let (client, mut conn) = open(config).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while let Some(Ok(m)) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {
+            if let tokio_postgres::AsyncMessage::Notification(_) = m {
+                // A change already waiting to be read covers this one too.
+                let _ = tx.try_send(());
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {CHANGES_CHANNEL}")).await?;
+    Ok((client, rx))
+}
+
+async fn open(
+    config: &crate::config::Config,
+) -> Result<
+    (
+        Client,
+        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+    ),
+    CatalogError,
+> {
     let mut pg = tokio_postgres::Config::new();
     pg.host(&config.upstream.host)
         .port(config.upstream.port)
@@ -115,16 +151,11 @@ pub async fn connect(config: &crate::config::Config) -> Result<Client, CatalogEr
         pg.password(pw);
     }
     let addr = format!("{}:{}", config.upstream.host, config.upstream.port);
-    let (client, conn) = pg
-        .connect(tokio_postgres::NoTls)
+    pg.connect(tokio_postgres::NoTls)
         .await
         .map_err(|source| CatalogError::Connect {
             addr,
             user: config.catalog.user.clone(),
             source,
-        })?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(client)
+        })
 }

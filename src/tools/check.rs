@@ -246,6 +246,26 @@ pub fn render(r: &Report) -> String {
     out
 }
 
+/// Whether deploy/catalog_watch.sql's event trigger is installed and enabled: without it the proxy
+/// sees DDL done outside it only on its periodic refresh.
+pub async fn watch_finding(client: &tokio_postgres::Client) -> Option<Finding> {
+    let installed = client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_event_trigger WHERE evtname = 'unscharf_catalog_changed' AND evtenabled <> 'D'",
+            &[],
+        )
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+    (!installed).then(|| {
+        finding(
+            "warning",
+            "the schema-change trigger is not installed: unscharf sees DDL done outside it only on its periodic refresh (every 60 s); run deploy/catalog_watch.sql as a superuser".to_owned(),
+        )
+    })
+}
+
 /// Rows a table holds: exact when the catalog role may count them, else the statistics' estimate.
 pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> (i64, bool) {
     let sql = format!("SELECT count(*) FROM {}.{}", quote(&q.schema), quote(&q.name));

@@ -488,6 +488,62 @@ async fn schemas_postgres_skips_in_search_path_are_skipped_when_judging() {
     su.batch_execute("DROP SCHEMA locked CASCADE").await.unwrap();
 }
 
+/// Round 20: DDL done outside the proxy was seen only on the next refresh (an unknown name, or
+/// every 60 s). A table created in a schema early in search_path changed what an unqualified name
+/// meant to Postgres, while the proxy still resolved it to the later schema's table. With
+/// deploy/catalog_watch.sql installed, the server notifies and the proxy refreshes at once.
+#[tokio::test]
+async fn a_table_created_outside_the_proxy_is_seen_at_once() {
+    let su = superuser().await;
+    su.batch_execute(
+        "DROP SCHEMA IF EXISTS early CASCADE; CREATE SCHEMA early; GRANT USAGE ON SCHEMA early TO u_trust",
+    )
+    .await
+    .unwrap();
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let mut seen = exchange(&mut r, &[raw::query("SET search_path = early, lab")]).await;
+    let before = exchange(&mut r, &[raw::query("SELECT open || '' AS o FROM vault")]).await;
+    assert!(
+        String::from_utf8_lossy(&before).contains("open"),
+        "{}",
+        String::from_utf8_lossy(&before)
+    );
+    seen.extend(before);
+    // Wait for the watch's first refresh, so that the one counted below is the DDL's.
+    let refreshes = || {
+        p.shared
+            .metrics
+            .catalog_refreshes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while refreshes() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let counted = refreshes();
+    su.batch_execute(
+        "CREATE TABLE early.vault (id int, open text, secret text);
+         INSERT INTO early.vault VALUES (1, 'VAULT-SECRET', 'VAULT-SECRET'); GRANT SELECT ON early.vault TO u_trust",
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while refreshes() == counted && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(refreshes() > counted, "no catalog refresh after the DDL");
+    let after = exchange(&mut r, &[raw::query("SELECT open || '' AS o FROM vault")]).await;
+    assert!(
+        String::from_utf8_lossy(&after).contains("42501"),
+        "{}",
+        String::from_utf8_lossy(&after)
+    );
+    seen.extend(after);
+    assert_hidden(&seen, "a table created outside the proxy");
+    su.batch_execute("DROP SCHEMA early CASCADE").await.unwrap();
+}
+
 /// Round 7: facts kept for prepared statements name relations by their index in the catalog
 /// snapshot; a refresh after a DBA dropped an earlier table moved every later one, and a masked
 /// column then read as a harmless column of the next table. A refresh now keeps indexes.
