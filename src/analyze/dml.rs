@@ -76,6 +76,8 @@ impl Analyzer<'_> {
                 let alias = ins.table_alias.as_ref().map(|a| fold_ident(&a.alias));
                 let level = self.target_level(rel, alias);
                 if let Some(OnInsert::OnConflict(oc)) = &ins.on {
+                    // Whether a row was inserted tells whether its key was there.
+                    self.facts.read(rel);
                     if let OnConflictAction::DoUpdate(du) = &oc.action {
                         self.write(rel, WriteKind::Update);
                         let mut lvl = level.clone();

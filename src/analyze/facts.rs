@@ -269,6 +269,9 @@ pub struct StatementFacts {
     /// Relations read or written, each once.
     pub relations: Vec<RelId>,
     pub writes: Vec<(RelId, WriteKind)>,
+    /// Relations the statement reads rows or keys of: named in a FROM list or a subquery, passed to
+    /// a sequence function, or the target of INSERT … ON CONFLICT. A write target alone is not.
+    pub read_from: Vec<RelId>,
     pub outputs: Outputs,
     pub uses: Vec<Use>,
     /// Whole-row references: the columns they expose and how they were written.
@@ -316,6 +319,7 @@ impl StatementFacts {
             kind,
             relations: Vec::new(),
             writes: Vec::new(),
+            read_from: Vec::new(),
             outputs: Outputs::None,
             uses: Vec::new(),
             whole_rows: Vec::new(),
@@ -337,6 +341,13 @@ impl StatementFacts {
     pub(crate) fn touch(&mut self, rel: RelId) {
         if !self.relations.contains(&rel) {
             self.relations.push(rel);
+        }
+    }
+
+    pub(crate) fn read(&mut self, rel: RelId) {
+        self.touch(rel);
+        if !self.read_from.contains(&rel) {
+            self.read_from.push(rel);
         }
     }
 }

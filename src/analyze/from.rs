@@ -446,6 +446,7 @@ impl Analyzer<'_> {
             }
         }
         let rel = self.resolve_relation(parts)?;
+        self.facts.read(rel);
         Ok(self.relation_level(rel, alias, &rename))
     }
 

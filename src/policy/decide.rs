@@ -643,11 +643,13 @@ fn verb(k: WriteKind) -> &'static str {
 }
 
 /// Whether `rel` is the target of an INSERT or COPY FROM that only adds rows, reading nothing of
-/// the table: no RETURNING, no ON CONFLICT DO UPDATE (which returns or changes rows already there),
-/// and no column of the table used anywhere in the statement. Rule 4 counts every other target as read.
+/// the table: no RETURNING, no ON CONFLICT (which answers whether a key is there, or changes the
+/// row), the table named nowhere else, and none of its columns used. Rule 4 counts every other
+/// target as read.
 fn adds_rows_only(f: &StatementFacts, rel: RelId) -> bool {
     matches!(f.kind, Kind::Insert | Kind::CopyFrom)
         && f.writes.iter().any(|(w, _)| *w == rel)
+        && !f.read_from.contains(&rel)
         && f.writes.iter().all(|(w, k)| *w != rel || *k == WriteKind::Insert)
         && matches!(f.outputs, Outputs::None)
         && !f.uses.iter().any(|u| u.col.rel == rel)

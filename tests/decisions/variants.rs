@@ -225,6 +225,11 @@ fn an_insert_that_reads_its_target_counts_as_a_read_for_rule_4() {
         format!("{t} SELECT customer_no, subject, note FROM stadtwerke.tickets"),
         format!("{t} VALUES (1001, 's', 'n') ON CONFLICT (ticket_id) DO UPDATE SET status = 'x'"),
         format!("{t} VALUES (1001, 's', 'n') ON CONFLICT (ticket_id) DO UPDATE SET note = tickets.note || 'x'"),
+        // Round 21: the row count, and whether a key exists, without naming a column.
+        format!("{t} SELECT 1001, 'x', 'y' FROM stadtwerke.tickets"),
+        format!("{t} SELECT 1001, 'x', 'y' FROM stadtwerke.tickets GROUP BY () HAVING count(*) > 1"),
+        format!("{t} VALUES (1001, 's', 'n') ON CONFLICT DO NOTHING"),
+        format!("{t} VALUES (currval('stadtwerke.tickets_ticket_id_seq')::int, 's', 'n')"),
     ] {
         assert_eq!(reads(&reading), vec!["stadtwerke".to_string()], "{reading}");
         let then = format!("{reading}; INSERT INTO zeitung.subscriptions (lead_id, product, starts_on, monthly_eur) VALUES (1, 'x', now(), 1)");
@@ -236,7 +241,6 @@ fn an_insert_that_reads_its_target_counts_as_a_read_for_rule_4() {
     }
     for blind in [
         format!("{t} VALUES (1001, 's', 'n')"),
-        format!("{t} VALUES (1001, 's', 'n') ON CONFLICT DO NOTHING"),
         "COPY stadtwerke.tickets (subject) FROM STDIN".to_owned(),
     ] {
         assert_eq!(reads(&blind), Vec::<String>::new(), "{blind}");
