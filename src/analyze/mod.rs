@@ -238,9 +238,18 @@ impl<'a> Analyzer<'a> {
             [name] => {
                 self.facts.uses_search_path = true;
                 let mut found: Option<Option<RelId>> = None;
+                // A sequence is a relation to Postgres, which reads one of the same name found
+                // earlier in search_path instead of the table.
+                let sequence = |s: &str| catalog.sequence(&crate::policy::QName::new(s, name)).is_some();
+                let shadowed = || {
+                    AnalyzeError::Unsupported(format!(
+                        "{name} names a sequence in a schema searched before the table's; qualify the name"
+                    ))
+                };
                 if self.ctx.search_paths.is_empty() {
                     let all = catalog.named(name);
                     return match all {
+                        _ if catalog.has_sequence_named(name) => Err(shadowed()),
                         [one] => Ok(*one),
                         [] => Err(AnalyzeError::UnknownRelation(name.clone())),
                         _ => Err(AnalyzeError::Ambiguous(format!(
@@ -249,7 +258,11 @@ impl<'a> Analyzer<'a> {
                     };
                 }
                 for path in self.paths() {
-                    let hit = path.iter().find_map(|s| qualified(s, name));
+                    let first = path.iter().find(|s| qualified(s, name).is_some() || sequence(s));
+                    if first.is_some_and(|s| qualified(s, name).is_none()) {
+                        return Err(shadowed());
+                    }
+                    let hit = first.and_then(|s| qualified(s, name));
                     match found {
                         None => found = Some(hit),
                         Some(prev) if prev == hit => {}

@@ -120,6 +120,11 @@ impl Catalog {
         self.sequences.get(q).copied()
     }
 
+    /// Whether some schema has a sequence named `name`.
+    pub fn has_sequence_named(&self, name: &str) -> bool {
+        self.sequences.keys().any(|q| q.name == name)
+    }
+
     pub fn add_function(&mut self, schema: &str, name: &str) {
         let schemas = self.functions.entry(name.to_owned()).or_default();
         if !schemas.iter().any(|s| s == schema) {

@@ -310,3 +310,42 @@ fn chosen_values_are_not_written_into_pseudonymised_columns() {
         assert_eq!(verdict(&cat, &pol, "review", sql, &path, &none), want, "{sql}");
     }
 }
+
+/// Round 20: Postgres reads a sequence as a relation, so a sequence named like a table in a
+/// schema searched earlier is what `FROM name` reads, while the proxy judged the table.
+#[test]
+fn a_sequence_shadowing_a_table_in_search_path_is_refused() {
+    let mut cat = catalog();
+    cat.add_sequence(unscharf::policy::QName::new("zeitung", "customers"), None);
+    let pol = policies();
+    let none = BTreeSet::new();
+    let path = |s: &[&str]| vec![s.iter().map(|n| n.to_string()).collect::<Vec<_>>()];
+    let sql = "SELECT name FROM customers";
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            "billing_hotline",
+            sql,
+            &path(&["zeitung", "stadtwerke"]),
+            &none
+        ),
+        "refused: unsupported_statement"
+    );
+    assert_eq!(
+        verdict(&cat, &pol, "billing_hotline", sql, &[], &none),
+        "refused: unsupported_statement"
+    );
+    // Searched after the table, it shadows nothing.
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            "billing_hotline",
+            sql,
+            &path(&["stadtwerke", "zeitung"]),
+            &none
+        ),
+        "allowed"
+    );
+}
