@@ -33,6 +33,8 @@ pub enum SigItem {
     Quoted(String),
     Literal(LiteralKind),
     Param(u32),
+    /// An operator or punctuation, as written (`!=` as `<>`, which it is to the server).
+    Op(String),
 }
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -109,8 +111,8 @@ pub fn normalize(sql: &str) -> Result<Normalized, LexError> {
     Ok(n)
 }
 
-/// Slow path for cache misses: words, quoted identifiers, literals and parameters in order;
-/// operators and punctuation are left out.
+/// Slow path for cache misses: words, quoted identifiers, literals, parameters, operators and
+/// punctuation in order.
 pub fn signature(sql: &str) -> Result<Vec<SigItem>, LexError> {
     signature_and_operators(sql).map(|(items, _)| items)
 }
@@ -192,10 +194,32 @@ pub fn signature_and_operators(sql: &str) -> Result<(Vec<SigItem>, usize), LexEr
             }
             Kind::Literal(k) => SigItem::Literal(k),
             Kind::Param(p) => SigItem::Param(p),
-            Kind::Op | Kind::Punct => continue,
+            Kind::Op | Kind::Punct => SigItem::Op(if text == "!=" { "<>".into() } else { text.into() }),
         });
     }
     Ok((out, deepest))
+}
+
+/// `sql` with every comment, and every blank between tokens, turned into spaces (newlines kept),
+/// byte for byte. sqlparser reads this instead of the client's text, so that no comment can hide
+/// from one lexer what the other sees: sqlparser takes `||--` for one operator, where the server
+/// ends the operator before `--`, and the rest of a line was code to the proxy and a comment to
+/// Postgres (round 21).
+pub fn blank_comments(sql: &str) -> Result<String, LexError> {
+    let bytes = sql.as_bytes();
+    let blank = |gap: &[u8], out: &mut Vec<u8>| out.extend(gap.iter().map(|&b| if b == b'\n' { b } else { b' ' }));
+    let mut lx = Lexer::new(sql)?;
+    let mut out = Vec::with_capacity(sql.len());
+    let mut last = 0;
+    while let Some(t) = lx.next_token()? {
+        blank(&bytes[last..t.start], &mut out);
+        out.extend_from_slice(&bytes[t.start..t.end]);
+        last = t.end;
+    }
+    blank(&bytes[last..], &mut out);
+    String::from_utf8(out).map_err(|e| LexError::BadCharacter {
+        offset: e.utf8_error().valid_up_to(),
+    })
 }
 
 /// The audit trail's statement fingerprint: first 16 hex chars of SHA-256 of the normalized text.

@@ -285,7 +285,7 @@ impl<'a> Analyzer<'a> {
 }
 
 /// sqlparser's view of the words and literals, for the parser-differential check.
-fn sqlparser_signature(text: &str) -> Result<Vec<SigItem>, AnalyzeError> {
+pub(crate) fn sqlparser_signature(text: &str) -> Result<Vec<SigItem>, AnalyzeError> {
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, text)
         .tokenize()
@@ -307,27 +307,29 @@ fn sqlparser_signature(text: &str) -> Result<Vec<SigItem>, AnalyzeError> {
             | Token::SingleQuotedByteStringLiteral(_) => SigItem::Literal(lexer::LiteralKind::String),
             Token::Placeholder(p) => match p.strip_prefix('$').and_then(|n| n.parse().ok()) {
                 Some(n) => SigItem::Param(n),
-                None if p == "?" => continue,
+                // The server's `?` is an operator (jsonb's key test).
+                None if p == "?" => SigItem::Op(p),
                 None => return Err(AnalyzeError::Differential(format!("placeholder {p}"))),
             },
             Token::Whitespace(_) => continue,
             Token::EOF => break,
-            other
-                if other
-                    .to_string()
+            other => {
+                let text = other.to_string();
+                if text
                     .chars()
                     .next()
-                    .is_some_and(|c| c.is_alphanumeric() || c == '\'' || c == '"') =>
-            {
-                return Err(AnalyzeError::Differential(format!("token {other}")));
+                    .is_none_or(|c| c.is_alphanumeric() || c == '\'' || c == '"')
+                {
+                    return Err(AnalyzeError::Differential(format!("token {other}")));
+                }
+                SigItem::Op(if text == "!=" { "<>".into() } else { text })
             }
-            _ => continue,
         });
     }
     Ok(out)
 }
 
-fn same_signature(a: &[SigItem], b: &[SigItem]) -> bool {
+pub(crate) fn same_signature(a: &[SigItem], b: &[SigItem]) -> bool {
     a.len() == b.len()
         && a.iter().zip(b).all(|(x, y)| match (x, y) {
             (SigItem::Literal(_), SigItem::Literal(_)) => true,
@@ -344,6 +346,7 @@ fn parse_move(sig: &[SigItem]) -> Option<String> {
     let middle_ok = middle.iter().skip(1).all(|i| match i {
         SigItem::Word(w) => WORDS.contains(&w.as_str()),
         SigItem::Literal(lexer::LiteralKind::Number) => true,
+        SigItem::Op(sign) => sign == "-" || sign == "+",
         _ => false,
     });
     if !middle_ok || middle.is_empty() {
@@ -409,15 +412,16 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         if NEVER_PARSED.contains(&first) {
             return unsupported(format!("{} statements", first.to_ascii_uppercase()));
         }
-        let theirs = sqlparser_signature(text)?;
+        let clean = lexer::blank_comments(text)?;
+        let theirs = sqlparser_signature(&clean)?;
         if !same_signature(&ours, &theirs) {
             return Err(AnalyzeError::Differential(
-                "its words and literals split differently".into(),
+                "its words, literals and operators split differently".into(),
             ));
         }
         let dialect = PostgreSqlDialect {};
         let parsed = Parser::new(&dialect)
-            .try_with_sql(text)
+            .try_with_sql(&clean)
             .and_then(|mut p| p.parse_statements())
             .map_err(|e| {
                 let why = shorten_parse_error(&e.to_string());

@@ -86,6 +86,20 @@ async fn the_servers_tracing_notices_do_not_reach_the_client() {
     assert!(notices.iter().all(|n| n.contains("exec_stmt_raise")), "{notices:?}");
 }
 
+/// Round 21: `'' ||--[]` followed by a line break hid the next line from Postgres's comment rule in
+/// sqlparser's eyes: the proxy saw constants, Postgres concatenated the columns. Simple and
+/// extended protocol both.
+#[tokio::test]
+async fn a_comment_right_after_an_operator_hides_nothing() {
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    let sql = "SELECT customer_no, '' ||--[]\nnotes, '' ||--[]\niban, '' ||--[]\nphone FROM stadtwerke.customers";
+    let mut seen = err_text(&c.simple_query(sql).await.unwrap_err());
+    seen.push_str(&err_text(&c.query(sql, &[]).await.unwrap_err()));
+    assert!(seen.contains("42501"), "{seen}");
+    assert_no_protected(&seen, "a comment right after an operator");
+}
+
 #[tokio::test]
 async fn refusals_are_audited_without_values() {
     let p = proxy().await;

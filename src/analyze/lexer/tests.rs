@@ -200,46 +200,33 @@ fn signatures() {
         ("'a'\n'b' 'c'", vec![Literal(L::String), Literal(L::String)]),
     ];
     for (sql, want) in cases {
-        assert_eq!(signature(sql).unwrap(), want, "input {sql:?}");
+        let words: Vec<SigItem> = signature(sql)
+            .unwrap()
+            .into_iter()
+            .filter(|i| !matches!(i, SigItem::Op(_)))
+            .collect();
+        assert_eq!(words, want, "input {sql:?}");
     }
 }
 
-/// signature() against sqlparser's PostgreSQL tokenizer on ordinary application queries.
-/// Known differences (asserted at the end):
+/// signature() against the proxy's reading of sqlparser's PostgreSQL tokens on ordinary
+/// application queries. Known differences (asserted at the end):
 /// - string continuation: `'a'\n'b'` is one literal here, two SingleQuotedStrings there;
 /// - `123abc`, `1e5x`, `0x1F`, `$1abc` are errors here (PostgreSQL 15), tokens there;
-/// - `B'1''0'` / `X'1''2'` are two literals here (no `''` escape in bit strings), one there.
-///
-/// Differences the signature cannot see (operators and punctuation are not in it), all of
-/// which the server rejects: `1..2` is `1` `..` `2` here, `1.` `.2` there; `a!=-1` is the
-/// operator `!=-` here, `!=` `-` there; `a@-1` is the operator `@-` here, an error there.
+/// - `B'1''0'` / `X'1''2'` are two literals here (no `''` escape in bit strings), one there;
+/// - operators split differently, all rejected by the server: `1..2` is `1` `..` `2` here,
+///   `1.` `.2` there; `a!=-1` is the operator `!=-` here, `!=` `-` there; `a@-1` is `@-` here;
+/// - `||--` is one operator there, `||` and a comment here (round 21); analyze() hands sqlparser
+///   the text with comments blanked, so it never meets one.
 #[test]
 fn agrees_with_sqlparser() {
-    use sqlparser::dialect::PostgreSqlDialect;
-    use sqlparser::tokenizer::{Token, Tokenizer};
-    fn theirs(sql: &str) -> Option<Vec<SigItem>> {
-        let toks = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
-        Some(
-            toks.into_iter()
-                .filter_map(|t| match t {
-                    Token::Word(w) if w.quote_style.is_none() => Some(SigItem::Word(w.value.to_ascii_lowercase())),
-                    Token::Word(w) if w.quote_style == Some('"') => Some(SigItem::Quoted(w.value)),
-                    Token::Placeholder(p) => Some(SigItem::Param(p.strip_prefix('$')?.parse().ok()?)),
-                    t => Some(SigItem::Literal(match t {
-                        Token::SingleQuotedString(_) => L::String,
-                        Token::EscapedStringLiteral(_) => L::Escape,
-                        Token::SingleQuotedByteStringLiteral(_) => L::Bit,
-                        Token::HexStringLiteral(_) => L::Hex,
-                        Token::NationalStringLiteral(_) => L::National,
-                        Token::DollarQuotedString(_) => L::Dollar,
-                        Token::Number(..) => L::Number,
-                        _ => return None,
-                    })),
-                })
-                .collect(),
-        )
+    fn agree(sql: &str) -> bool {
+        match (signature(sql), crate::analyze::sqlparser_signature(sql)) {
+            (Ok(ours), Ok(theirs)) => crate::analyze::same_signature(&ours, &theirs),
+            _ => false,
+        }
     }
-    let agree = [
+    let agreeing = [
         "SELECT c.id, c.first_name, c.last_name FROM crm.customers c WHERE c.phone = $1 AND c.tenant_id = $2 LIMIT 50",
         "SELECT * FROM customers WHERE lower(email) = lower('Jane.Doe@example.com') AND status IN ('active', 'trial')",
         "select t.id, t.subject, a.name as agent from tickets t join agents a on a.id = t.agent_id left outer join calls k using (ticket_id) where t.opened_at >= now() - interval '7 days' order by 1 desc",
@@ -259,8 +246,8 @@ fn agrees_with_sqlparser() {
         "SELECT straße, \"straße\", a$b, x€y FROM öffentlich",
         "SELECT t.5, 1.5.3, .5., $a$x$$a$, $$x$ $$ FROM t",
     ];
-    for sql in agree {
-        assert_eq!(signature(sql).ok(), theirs(sql), "input {sql:?}");
+    for sql in agreeing {
+        assert!(agree(sql), "input {sql:?}: {:?}", signature(sql));
     }
     let differ = [
         "SELECT 'a'\n'b'",
@@ -270,9 +257,13 @@ fn agrees_with_sqlparser() {
         "SELECT $1abc",
         "SELECT B'1''0'",
         "SELECT X'1''2'",
+        "SELECT 1..2",
+        "SELECT a!=-1",
+        "SELECT a@-1",
+        "SELECT '' ||--[]\nphone FROM t",
     ];
     for sql in differ {
-        assert_ne!(signature(sql).ok(), theirs(sql), "input {sql:?}");
+        assert!(!agree(sql), "input {sql:?}");
     }
 }
 
