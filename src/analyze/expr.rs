@@ -118,14 +118,7 @@ impl Analyzer<'_> {
                     self.consume(parts, ic, &op.to_string())
                 }
                 _ => {
-                    if let Some(op_parts) = match op {
-                        BinaryOperator::PGCustomBinaryOperator(p) => Some(p),
-                        _ => None,
-                    } {
-                        self.check_operator(op_parts)?;
-                    } else {
-                        self.check_operator(&[op.to_string()])?;
-                    }
+                    self.binary_operator(op)?;
                     if cx.lookup && is_equality(op) {
                         if let Some(l) = self.lookup_side(left, right, scope, cx)? {
                             return Ok(l);
@@ -158,6 +151,7 @@ impl Analyzer<'_> {
                 self.consume(vec![l], ic, "IS [NOT] NULL/TRUE/FALSE")
             }
             Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => {
+                self.implicit_operators(&["="])?;
                 let parts = vec![self.expr(a, scope, ic)?, self.expr(b, scope, ic)?];
                 self.consume(parts, ic, "IS DISTINCT FROM")
             }
@@ -170,7 +164,7 @@ impl Analyzer<'_> {
                 target,
                 negated: _,
                 global: false,
-            } => match target {
+            } => match self.implicit_operators(&["=", "<>"]).map(|()| target)? {
                 InTarget::List(list) => {
                     if cx.lookup && list.iter().all(is_literal) {
                         let l = self.expr(expr, scope, ic)?;
@@ -196,6 +190,7 @@ impl Analyzer<'_> {
                 _ => return Err(AnalyzeError::Unsupported("IN over UNNEST or a table".into())),
             },
             Expr::Between { expr, low, high, .. } => {
+                self.implicit_operators(&[">=", "<=", "<", ">"])?;
                 let parts = vec![
                     self.expr(expr, scope, ic)?,
                     self.expr(low, scope, ic)?,
@@ -221,6 +216,7 @@ impl Analyzer<'_> {
                 escape_char,
                 ..
             } => {
+                self.implicit_operators(&["~~", "!~~", "~~*", "!~~*", "~", "!~"])?;
                 let mut parts = vec![self.expr(expr, scope, ic)?, self.expr(pattern, scope, ic)?];
                 if let Some(esc) = escape_char {
                     parts.push(self.expr(esc, scope, ic)?);
@@ -233,6 +229,7 @@ impl Analyzer<'_> {
                 right,
                 ..
             } => {
+                self.binary_operator(compare_op)?;
                 if cx.lookup && is_equality(compare_op) {
                     // `'{a,b,…}'` normalizes to `?` whatever its length, and whether it is a lookup
                     // at all depends on the literal too: cache this by exact text.
@@ -252,7 +249,12 @@ impl Analyzer<'_> {
                 let parts = vec![self.expr(left, scope, ic)?, self.expr(right, scope, ic)?];
                 self.consume(parts, ic, "ANY")
             }
-            Expr::AllOp { left, right, .. } => {
+            Expr::AllOp {
+                left,
+                compare_op,
+                right,
+            } => {
+                self.binary_operator(compare_op)?;
                 let parts = vec![self.expr(left, scope, ic)?, self.expr(right, scope, ic)?];
                 self.consume(parts, ic, "ALL")
             }
@@ -279,6 +281,12 @@ impl Analyzer<'_> {
                 self.consume(vec![l], ic, "extract()")
             }
             Expr::Ceil { expr, .. } | Expr::Floor { expr, .. } => {
+                let name = if matches!(e, Expr::Ceil { .. }) {
+                    "ceil"
+                } else {
+                    "floor"
+                };
+                self.syntax_function(name, &e.to_string())?;
                 let l = self.expr(expr, scope, ic)?;
                 self.consume(vec![l], ic, "ceil()/floor()")
             }
@@ -290,8 +298,16 @@ impl Analyzer<'_> {
                 expr,
                 substring_from,
                 substring_for,
-                ..
+                special,
+                shorthand,
             } => {
+                // `substring(a, b, c)` and `substr(…)` are ordinary calls, found through
+                // search_path; only `substring(a FROM b FOR c)` is pg_catalog's by syntax.
+                if *shorthand {
+                    self.syntax_function("substr", &e.to_string())?;
+                } else if *special {
+                    self.syntax_function("substring", &e.to_string())?;
+                }
                 let mut parts = vec![self.expr(expr, scope, ic)?];
                 for x in [substring_from, substring_for].into_iter().flatten() {
                     parts.push(self.expr(x, scope, ic)?);
@@ -335,6 +351,9 @@ impl Analyzer<'_> {
                 else_result,
                 ..
             } => {
+                if operand.is_some() {
+                    self.implicit_operators(&["="])?;
+                }
                 let mut parts = Vec::new();
                 if let Some(o) = operand {
                     parts.push(self.expr(o, scope, ic)?);
@@ -490,6 +509,27 @@ impl Analyzer<'_> {
             Some(o) => o.iter().map(|o| o.lineage.clone()).collect(),
             None => vec![Lineage::constant()],
         })
+    }
+
+    /// Operators a construct applies without naming them (IN's `=`, LIKE's `~~`, BETWEEN's `>=`
+    /// and `<=`, …): Postgres finds them through search_path like written ones, so one defined
+    /// outside pg_catalog could run a DBA's code on the values.
+    pub(super) fn implicit_operators(&mut self, ops: &[&str]) -> Result<(), AnalyzeError> {
+        for op in ops {
+            if self.ctx.catalog.user_operators.contains(*op) {
+                return Err(AnalyzeError::Unsupported(format!(
+                    "operator {op}, which this construct applies, is also defined outside pg_catalog; write it with OPERATOR(pg_catalog.{op})"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn binary_operator(&mut self, op: &BinaryOperator) -> Result<(), AnalyzeError> {
+        match op {
+            BinaryOperator::PGCustomBinaryOperator(parts) => self.check_operator(parts),
+            _ => self.check_operator(&[op.to_string()]),
+        }
     }
 
     fn check_operator(&mut self, parts: &[String]) -> Result<(), AnalyzeError> {

@@ -74,6 +74,9 @@ impl Analyzer<'_> {
                 JoinOperator::CrossJoin(c) => (c, 'i'),
                 _ => return unsupported("join type"),
             };
+            if matches!(constraint, JoinConstraint::Using(_) | JoinConstraint::Natural) {
+                self.implicit_operators(&["="])?;
+            }
             let names: Vec<String> = match constraint {
                 JoinConstraint::On(_) | JoinConstraint::None => Vec::new(),
                 JoinConstraint::Using(cols) => cols

@@ -81,6 +81,9 @@ impl Analyzer<'_> {
         let bare = name.last().cloned().unwrap_or_default();
         let via = format!("{}()", name.join("."));
         self.resolve_function(&name, &f.to_string())?;
+        if name.len() == 1 && bare == "nullif" {
+            self.implicit_operators(&["="])?;
+        }
         let mut parts = Vec::new();
         match &f.args {
             FunctionArguments::None => {}
@@ -327,12 +330,32 @@ impl Analyzer<'_> {
         Ok(())
     }
 
+    /// A function that sqlparser reads as syntax of its own (`ceil(x)`, `substr(…)`) but Postgres
+    /// calls by name, through search_path: resolved like any call when a schema besides pg_catalog
+    /// defines the name (the offline catalogs do not list every built-in).
+    pub(super) fn syntax_function(&mut self, name: &str, written: &str) -> Result<(), AnalyzeError> {
+        if self
+            .ctx
+            .catalog
+            .function_schemas(name)
+            .iter()
+            .any(|s| s != "pg_catalog")
+        {
+            self.resolve_function(&[name.to_owned()], written)?;
+        }
+        Ok(())
+    }
+
     /// Records a function call with every schema it may resolve to.
     fn resolve_function(&mut self, name: &[String], written: &str) -> Result<(), AnalyzeError> {
         let catalog = self.ctx.catalog;
         let (schemas, bare) = match name {
             [bare] => {
-                if SYNTAX_FUNCTIONS.contains(&bare.as_str()) || VALUE_FUNCTIONS.contains(&bare.as_str()) {
+                // Syntax Postgres itself qualifies with pg_catalog; a function of the same name
+                // elsewhere makes the name worth resolving (`current_schema()` is an ordinary call).
+                let shadowed = catalog.function_schemas(bare).iter().any(|s| s != "pg_catalog");
+                if !shadowed && (SYNTAX_FUNCTIONS.contains(&bare.as_str()) || VALUE_FUNCTIONS.contains(&bare.as_str()))
+                {
                     (vec!["pg_catalog".to_owned()], bare.clone())
                 } else {
                     self.facts.uses_search_path = true;

@@ -126,6 +126,10 @@ impl Catalog {
     }
 
     pub fn add_function(&mut self, schema: &str, name: &str) {
+        // A schema of functions alone is searched like any other (round 21).
+        if !self.schemas.contains(schema) {
+            self.schemas.insert(schema.to_owned());
+        }
         let schemas = self.functions.entry(name.to_owned()).or_default();
         if !schemas.iter().any(|s| s == schema) {
             schemas.push(schema.to_owned());
@@ -155,6 +159,11 @@ impl Catalog {
     /// Relations named `name` in any schema.
     pub fn named(&self, name: &str) -> &[RelId] {
         self.by_bare_name.get(name).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every schema with a relation, a sequence or a function in it.
+    pub fn all_schemas(&self) -> impl Iterator<Item = &str> {
+        self.schemas.iter().map(String::as_str)
     }
 
     /// Schemas defining a function called `name`.

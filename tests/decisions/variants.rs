@@ -349,3 +349,68 @@ fn a_sequence_shadowing_a_table_in_search_path_is_refused() {
         "allowed"
     );
 }
+
+/// Round 21: names a DBA's objects may shadow. sqlparser reads `ceil(x)`, `floor(x)`, `substr(…)`
+/// and `substring(a, b, c)` as syntax, and `current_schema()` was taken for pg_catalog's, but
+/// Postgres calls all of them by name through search_path; constructs apply operators they do not
+/// name (IN's `=`, LIKE's `~~`); and with the path unknown, schemas holding only functions were
+/// not searched.
+#[test]
+fn objects_a_dba_defines_outside_pg_catalog_are_not_taken_for_builtins() {
+    let mut cat = catalog();
+    for f in ["ceil", "floor", "substr", "substring", "current_schema", "md5"] {
+        cat.add_function("util", f);
+    }
+    for op in ["=", "~~"] {
+        cat.user_operators.insert(op.to_owned());
+    }
+    let pol = policies();
+    let none = BTreeSet::new();
+    let path = vec![vec![
+        "util".to_string(),
+        "pg_catalog".to_string(),
+        "stadtwerke".to_string(),
+    ]];
+    let w = "billing_hotline";
+    for sql in [
+        "SELECT ceil(customer_no) FROM customers",
+        "SELECT floor(customer_no) FROM customers",
+        "SELECT substr(name, 1, 2) FROM customers",
+        "SELECT substring(name, 1, 2) FROM customers",
+        "SELECT current_schema() FROM customers",
+    ] {
+        let got = verdict(&cat, &pol, w, sql, &path, &none);
+        assert!(got.starts_with("refused"), "{sql}: {got}");
+    }
+    // With the path unknown, util is searched too.
+    let got = verdict(&cat, &pol, w, "SELECT md5(name) FROM stadtwerke.customers", &[], &none);
+    assert!(got.starts_with("refused"), "{got}");
+    let std_path = vec![vec!["stadtwerke".to_string()]];
+    for sql in [
+        "SELECT name FROM customers WHERE customer_no IN (1, 2)",
+        "SELECT name FROM customers WHERE name LIKE 'A%'",
+        "SELECT name FROM customers WHERE customer_no = ANY('{1}')",
+        "SELECT name FROM customers WHERE customer_no IS DISTINCT FROM 1",
+        "SELECT CASE customer_no WHEN 1 THEN 'a' END FROM customers",
+        "SELECT nullif(name, 'x') FROM customers",
+        "SELECT c.name FROM customers c JOIN tickets t USING (customer_no)",
+    ] {
+        assert_eq!(
+            verdict(&cat, &pol, w, sql, &std_path, &none),
+            "refused: unsupported_statement",
+            "{sql}"
+        );
+    }
+    // The syntax forms Postgres qualifies itself stay pg_catalog's.
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "SELECT substring(name FROM 1 FOR 2) FROM customers",
+            &std_path,
+            &none
+        ),
+        "allowed"
+    );
+}
