@@ -169,9 +169,14 @@ impl Shared {
         let state = self.state.load_full();
         let generation = self.catalog.load().generation + 1;
         let fresh = crate::catalog::connect_and_load(&state.config, generation).await?;
-        let catalog = fresh.keep_ids_of(&self.catalog.load());
-        self.catalog.store(Arc::new(catalog));
         *last = Instant::now();
+        let old = self.catalog.load();
+        if fresh.fingerprint == old.fingerprint && old.fingerprint != 0 {
+            // Nothing changed: analyses cached, and search paths read, under it stay good.
+            return Ok(());
+        }
+        let catalog = fresh.keep_ids_of(&old);
+        self.catalog.store(Arc::new(catalog));
         self.metrics.catalog_refreshes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

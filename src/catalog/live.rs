@@ -36,7 +36,9 @@ const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     WHERE c.relkind = 'S'";
 const FUNCTIONS: &str = "SELECT DISTINCT n.nspname::text, p.proname::text
     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
-const SCHEMAS: &str = "SELECT nspname::text FROM pg_catalog.pg_namespace";
+const SCHEMAS: &str = "SELECT nspname::text, coalesce(nspacl::text, '') FROM pg_catalog.pg_namespace";
+/// Role memberships: read only for the fingerprint, so that a change reaches every session.
+const AUTH_MEMBERS: &str = "SELECT roleid, member FROM pg_catalog.pg_auth_members";
 const USER_OPERATORS: &str = "SELECT DISTINCT o.oprname::text FROM pg_catalog.pg_operator o
     JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog'";
 const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
@@ -56,7 +58,28 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let schemas = tx.query(SCHEMAS, &[]).await?;
     let ops = tx.query(USER_OPERATORS, &[]).await?;
     let seqs = tx.query(SEQUENCES, &[]).await?;
+    let members = tx.query(AUTH_MEMBERS, &[]).await?;
     tx.commit().await?;
+    // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
+    // and one that finds a change (a schema's USAGE, a role's members) makes every session read
+    // its search_path and roles again.
+    let mut fingerprint = 0u64;
+    let mut add = |row: &tokio_postgres::Row| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for i in 0..row.len() {
+            if let Ok(v) = row.try_get::<_, Option<String>>(i) {
+                std::hash::Hash::hash(&v, &mut h);
+            } else if let Ok(v) = row.try_get::<_, Option<u32>>(i) {
+                std::hash::Hash::hash(&v, &mut h);
+            } else if let Ok(v) = row.try_get::<_, Option<i16>>(i) {
+                std::hash::Hash::hash(&v, &mut h);
+            }
+        }
+        fingerprint = fingerprint.wrapping_add(std::hash::Hasher::finish(&h));
+    };
+    for rows in [&rels, &cols, &funcs, &schemas, &ops, &seqs, &members] {
+        rows.iter().for_each(&mut add);
+    }
 
     let mut columns: std::collections::HashMap<u32, Vec<Column>> = std::collections::HashMap::new();
     for row in cols {
@@ -70,6 +93,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     }
     let mut catalog = Catalog {
         generation,
+        fingerprint,
         ..Catalog::default()
     };
     for row in schemas {

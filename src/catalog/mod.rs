@@ -78,8 +78,11 @@ pub fn is_system_schema(schema: &str) -> bool {
 /// One consistent snapshot of the upstream schema.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
-    /// Bumped on every refresh; analysis caches key on it.
+    /// Bumped on every refresh that finds a change; analysis caches key on it.
     pub generation: u64,
+    /// A hash of what was read (relations, columns, functions, schemas and their privileges,
+    /// operators, sequences, role memberships); 0 offline.
+    pub fingerprint: u64,
     relations: Vec<Relation>,
     by_name: HashMap<QName, RelId>,
     by_oid: HashMap<u32, RelId>,
@@ -193,6 +196,7 @@ impl Catalog {
     pub fn keep_ids_of(self, old: &Catalog) -> Catalog {
         let Catalog {
             generation,
+            fingerprint,
             relations,
             functions,
             schemas,
@@ -209,6 +213,7 @@ impl Catalog {
         let mut fresh: Vec<Option<Relation>> = relations.into_iter().map(Some).collect();
         let mut out = Catalog {
             generation,
+            fingerprint,
             functions,
             schemas,
             user_operators,
@@ -375,7 +380,7 @@ pub fn session_search_path(setting: &str, searched: &str, user: &str, catalog: &
 
 /// The elements of a name[] in Postgres's array text form (`{public,"a b"}`), with the session's
 /// own temporary schema (`pg_temp_3`) under the name search_path gives it.
-fn parse_name_array(text: &str) -> Option<Vec<String>> {
+pub fn parse_name_array(text: &str) -> Option<Vec<String>> {
     let inner = text.strip_prefix('{')?.strip_suffix('}')?;
     let mut out = Vec::new();
     let mut chars = inner.chars().peekable();

@@ -253,7 +253,8 @@ pub async fn authenticate(
 
     // Who is this, as the upstream sees it: search_path and every role the login is a member of.
     let ((setting, searched), roles) = probe_identity(&mut upstream, &mut ubuf, max).await?;
-    let path = session_search_path(&setting, &searched, &params.user, &shared.catalog.load())
+    let catalog = shared.catalog.load();
+    let path = session_search_path(&setting, &searched, &params.user, &catalog)
         .ok_or_else(|| SessionError::Protocol("the server reported a search_path unscharf cannot read".into()))?;
     let policy = &state.policy;
     let purpose = match bind_purpose(policy, &params.user, &roles, params.purpose.as_deref()) {
@@ -289,7 +290,7 @@ pub async fn authenticate(
         shared.forget_cancel_key(proxy_key);
         return Err(SessionError::ClientGone);
     }
-    let core = Core::new(
+    let mut core = Core::new(
         Identity {
             session,
             user: params.user,
@@ -299,6 +300,7 @@ pub async fn authenticate(
         path,
         status,
     );
+    core.started(catalog.generation, roles, policy.generation);
     Ok(Started {
         upstream,
         upstream_buf: ubuf,

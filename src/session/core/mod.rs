@@ -32,8 +32,11 @@ pub const REFUSED_SQL: &str = "/* unscharf: statement refused by policy */ unsch
 /// A statement and portal name no client may use, so a substituted Bind/Describe/Execute always fails.
 pub use crate::analyze::RESERVED_PREFIX;
 const REFUSED_NAME: &str = "unscharf_refused";
+/// search_path, the schemas it reaches (`catalog::session_search_path`), and the login's roles.
 const PROBE_SQL: &str =
-    "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_schemas(false)::pg_catalog.text";
+    "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_schemas(false)::pg_catalog.text, \
+     (SELECT pg_catalog.array_agg(r.rolname) FROM pg_catalog.pg_roles r \
+      WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'))::pg_catalog.text";
 
 /// Why the session must end; mapped to a FATAL ErrorResponse in exactly one place (session::errors).
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +51,14 @@ pub enum CoreError {
     CutOff(String),
     #[error("the server reported {0}, which unscharf cannot analyze safely")]
     UnsafeSetting(String),
+}
+
+/// The probe's answer.
+#[derive(Debug)]
+struct Probed {
+    setting: String,
+    searched: String,
+    roles: Option<String>,
 }
 
 /// Who the session is; fixed at startup.
@@ -174,8 +185,10 @@ enum Pending {
     },
     /// The proxy's own search_path query; its replies never reach the client.
     Probe {
-        /// The setting and the schemas Postgres searches (`catalog::session_search_path`).
-        value: Option<(String, String)>,
+        /// The setting, the schemas Postgres searches and the login's roles.
+        value: Option<Probed>,
+        /// The catalog generation when it was sent: the answer is current for that catalog.
+        generation: u64,
     },
 }
 
@@ -289,6 +302,17 @@ pub struct Core {
     scratch: Vec<u8>,
     copy_scratch: Vec<u8>,
     memo: memo::Memo,
+    /// The catalog generation search_path and the roles were last read under. A schema-change
+    /// (a table created early in the path, a GRANT or REVOKE of USAGE) or a role-membership
+    /// change moves the catalog on, and both are read again before the next statement is judged.
+    pub probed_generation: u64,
+    /// The login's roles as last read, for binding its purpose again after a reload (rule 2).
+    pub roles: Vec<String>,
+    /// The policy generation the purpose was last bound under.
+    bound_policy: u64,
+    /// Why the login no longer holds its purpose (a role revoked, a policy edited): every
+    /// statement is refused until it does again.
+    purpose_lost: Option<String>,
 }
 
 fn refusal_frame(r: &Refusal) -> Bytes {
@@ -325,7 +349,18 @@ impl Core {
             scratch: Vec::new(),
             copy_scratch: Vec::new(),
             memo: memo::Memo::default(),
+            probed_generation: 0,
+            roles: Vec::new(),
+            bound_policy: 0,
+            purpose_lost: None,
         }
+    }
+
+    /// What startup read: under which catalog and policy generations, and the login's roles.
+    pub fn started(&mut self, catalog_generation: u64, roles: Vec<String>, policy_generation: u64) {
+        self.probed_generation = catalog_generation;
+        self.roles = roles;
+        self.bound_policy = policy_generation;
     }
 
     /// While the proxy's own probe is in flight, client messages wait: their analysis depends on its answer.
@@ -429,6 +464,9 @@ impl Core {
     }
 
     fn judge_ctx<'a>(&'a self, env: &Env<'a>) -> Result<JudgeCtx<'a>, Refusal> {
+        if let Some(why) = &self.purpose_lost {
+            return Err(Refusal::new(Reason::NoPurpose, why.clone()));
+        }
         let purpose = env.policy.purposes.get(&self.id.purpose).ok_or_else(|| {
             Refusal::new(
                 Reason::NoPurpose,

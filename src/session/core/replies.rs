@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use bytes::{BufMut, Bytes};
 
+use super::Probed;
 use super::{CopyOutState, Core, CoreError, Env, Out, Pending, Result_};
 use crate::analyze::facts::CopyOut;
-use crate::catalog::session_search_path;
+use crate::catalog::{parse_name_array, session_search_path};
 use crate::mask::copy::CopyFormat;
 use crate::mask::redact::redact;
 use crate::mask::rows;
@@ -189,7 +190,7 @@ impl Core {
                 self.pending.pop_front();
                 self.ready(f, out)?;
             }
-            Pending::Probe { value } => match f.tag {
+            Pending::Probe { value, generation } => match f.tag {
                 be::ROW_DESCRIPTION | be::COMMAND_COMPLETE => {}
                 be::DATA_ROW => {
                     let mut fields = be::data_row(f.body())?;
@@ -197,12 +198,22 @@ impl Core {
                         Some(Ok(Some(v))) => std::str::from_utf8(v).ok().map(str::to_owned),
                         _ => None,
                     };
-                    *value = text().zip(text());
+                    *value = match (text(), text(), text()) {
+                        (Some(setting), Some(searched), roles) => Some(Probed {
+                            setting,
+                            searched,
+                            roles,
+                        }),
+                        _ => None,
+                    };
                 }
                 be::READY_FOR_QUERY => {
-                    let value = value.take();
+                    let (value, generation) = (value.take(), *generation);
                     self.pending.pop_front();
                     self.tx_status = be::ready_status(f.body())?;
+                    // Answered or failed, it was asked under this catalog (a failed one leaves
+                    // the path unknown, which needs no asking again).
+                    self.probed_generation = generation;
                     self.probed(value, env);
                 }
                 other => return Err(CoreError::ServerProtocol(other as char)),
@@ -221,9 +232,16 @@ impl Core {
 
     /// The probe answered: search_path is known again. Inside a transaction block that changed it,
     /// a later COMMIT or ROLLBACK may bring back an earlier value; those are remembered for analysis.
-    fn probed(&mut self, value: Option<(String, String)>, env: &Env<'_>) {
-        let now =
-            value.and_then(|(setting, searched)| session_search_path(&setting, &searched, &self.id.user, env.catalog));
+    fn probed(&mut self, value: Option<Probed>, env: &Env<'_>) {
+        if let Some(roles) = value
+            .as_ref()
+            .and_then(|v| v.roles.as_deref())
+            .and_then(parse_name_array)
+        {
+            self.roles = roles;
+            self.bind_purpose(env);
+        }
+        let now = value.and_then(|v| session_search_path(&v.setting, &v.searched, &self.id.user, env.catalog));
         let Some(now) = now else {
             self.paths.clear();
             return;
@@ -422,7 +440,7 @@ impl Core {
         let refusal: Option<Bytes> = match self.pending.front_mut() {
             None => None,
             // The probe failed (e.g. inside an aborted block): search_path becomes unknown until the next probe.
-            Some(Pending::Probe { value }) => {
+            Some(Pending::Probe { value, .. }) => {
                 *value = None;
                 return Ok(());
             }

@@ -15,6 +15,21 @@ impl Core {
             out.hold = true;
             return Ok(());
         }
+        if env.policy.generation != self.bound_policy {
+            self.bind_purpose(env);
+        }
+        let judged = matches!(f.tag, fe::QUERY | fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE);
+        if judged && !self.skipping && !copying && self.probed_generation != env.catalog.generation {
+            // What search_path reaches and which roles the login has may have changed with the
+            // catalog: read them again before judging. Inside a batch no query can go ahead of the
+            // message, so the path is unknown there until the batch ends.
+            self.path_dirty = true;
+            if self.maybe_probe(env, out) {
+                out.hold = true;
+                return Ok(());
+            }
+            self.paths.clear();
+        }
         if matches!(f.tag, fe::QUERY | fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE) {
             // Keep rule 10's guard at the rules this message is judged by, so that after a reload
             // its answers are checked against them (see previous_guard).
@@ -76,7 +91,7 @@ impl Core {
                 self.unsynced = false;
                 self.pending.push_back(Pending::Sync);
                 self.registry.close_batch();
-                self.maybe_probe(out);
+                self.maybe_probe(env, out);
                 Ok(())
             }
             fe::COPY_DONE | fe::COPY_FAIL => {
@@ -249,7 +264,7 @@ impl Core {
         self.unsynced = false;
         // Forwarded, so the server answers everything before it without waiting for the client.
         self.registry.close_batch();
-        self.maybe_probe(out);
+        self.maybe_probe(env, out);
         Ok(())
     }
 
@@ -604,10 +619,11 @@ impl Core {
     }
 
     /// After a Sync or Query, asks the server for search_path if a statement may have changed it.
-    fn maybe_probe(&mut self, out: &mut Out) {
+    /// Whether it asked.
+    pub(super) fn maybe_probe(&mut self, env: &Env<'_>, out: &mut Out) -> bool {
         // During a COPY FROM STDIN the server would read the probe as COPY input.
         if !self.path_dirty || self.copy_in.is_some() {
-            return;
+            return false;
         }
         // A Query inside an unfinished extended batch would be skipped after an error; wait for the Sync.
         let open_batch = self
@@ -617,11 +633,24 @@ impl Core {
             .take_while(|p| !matches!(p, Pending::Sync))
             .any(Pending::is_extended);
         if open_batch {
-            return;
+            return false;
         }
         self.path_dirty = false;
         out.to_upstream.extend_from_slice(&encode::query(PROBE_SQL));
-        self.pending.push_back(Pending::Probe { value: None });
+        self.pending.push_back(Pending::Probe {
+            value: None,
+            generation: env.catalog.generation,
+        });
+        true
+    }
+
+    /// Rule 2 again, with the roles last read and the policy in force: a reload may have taken the
+    /// login out of its purpose's members, and a probe may have found a role revoked.
+    pub(super) fn bind_purpose(&mut self, env: &Env<'_>) {
+        self.bound_policy = env.policy.generation;
+        let bound =
+            crate::session::startup::bind_purpose(env.policy, &self.id.user, &self.roles, Some(&self.id.purpose));
+        self.purpose_lost = bound.err();
     }
 }
 

@@ -427,6 +427,7 @@ fn lookups_of_protected_columns_are_limited_per_login() {
         vec!["$user".into(), "public".into()],
         b'I',
     );
+    other.started(e.catalog.generation, vec!["wasser_agents".into()], e.policy.generation);
     let parse = frame(b'P', b"s\0SELECT name FROM stadtwerke.customers WHERE phone = $1\0\0\0");
     assert!(send(&mut other, &parse));
     other.on_upstream(&up(b'1', b""), &e, &mut Out::default()).unwrap();
