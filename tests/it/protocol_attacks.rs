@@ -23,6 +23,12 @@ fn assert_hidden(bytes: &[u8], what: &str) {
     );
 }
 
+/// The proxy refused the statement (SQLSTATE 42501).
+fn assert_refused(out: &[u8], what: &str) {
+    let text = String::from_utf8_lossy(out);
+    assert!(text.contains("42501"), "{what}: not refused: {text}");
+}
+
 /// The secret stays hidden, and a masked row (`****`) shows the statement did run.
 fn assert_masked(bytes: &[u8], what: &str) {
     assert_hidden(bytes, what);
@@ -347,11 +353,7 @@ async fn executing_a_cursor_portal_applies_its_search_path_change() {
     );
     seen.extend(exchange(&mut r, &[raw::execute("c", 0), raw::sync()]).await);
     let out = exchange(&mut r, &[raw::query("SELECT (SELECT open) FROM vault")]).await;
-    assert!(
-        String::from_utf8_lossy(&out).contains("42501"),
-        "{}",
-        String::from_utf8_lossy(&out)
-    );
+    assert_refused(&out, "");
     seen.extend(out);
     seen.extend(exchange(&mut r, &[raw::query("ROLLBACK")]).await);
     assert_hidden(&seen, "a Query after Execute of a cursor that changes search_path");
@@ -440,11 +442,7 @@ async fn search_path_items_are_split_as_postgres_splits_them() {
         let set = format!("SELECT set_config('search_path', '{space}lab, shadow', false)");
         seen.extend(exchange(&mut r, &[raw::query(&set)]).await);
         let out = exchange(&mut r, &[raw::query("SELECT open || '' AS o FROM vault")]).await;
-        assert!(
-            String::from_utf8_lossy(&out).contains("42501"),
-            "{space:?}: {}",
-            String::from_utf8_lossy(&out)
-        );
+        assert_refused(&out, &format!("{space:?}"));
         seen.extend(out);
     }
     assert_hidden(&seen, "a search_path item with a space Postgres does not trim");
@@ -477,15 +475,24 @@ async fn schemas_postgres_skips_in_search_path_are_skipped_when_judging() {
         let mut r = Raw::lab(p.addr.port()).await;
         seen.extend(exchange(&mut r, &[raw::query(set)]).await);
         let out = exchange(&mut r, &[raw::query("SELECT open || '' AS o FROM vault")]).await;
-        assert!(
-            String::from_utf8_lossy(&out).contains("42501"),
-            "{set}: {}",
-            String::from_utf8_lossy(&out)
-        );
+        assert_refused(&out, set);
         seen.extend(out);
     }
     assert_hidden(&seen, "a search_path naming a schema the user may not use");
     su.batch_execute("DROP SCHEMA locked CASCADE").await.unwrap();
+}
+
+/// A lab session with `search_path = {schema}, lab` whose `vault` is still lab.vault, and what it
+/// has received so far.
+async fn vault_reads_lab_first(p: &Proxy, schema: &str) -> (Raw, Vec<u8>) {
+    let mut r = Raw::lab(p.addr.port()).await;
+    let set = format!("SET search_path = {schema}, lab");
+    let mut seen = exchange(&mut r, &[raw::query(&set)]).await;
+    let before = exchange(&mut r, &[raw::query("SELECT open || '' AS o FROM vault")]).await;
+    let text = String::from_utf8_lossy(&before).into_owned();
+    assert!(text.contains("open") && !text.contains("42501"), "{text}");
+    seen.extend(before);
+    (r, seen)
 }
 
 /// Round 20: DDL done outside the proxy was seen only on the next refresh (an unknown name, or
@@ -501,15 +508,7 @@ async fn a_table_created_outside_the_proxy_is_seen_at_once() {
     .await
     .unwrap();
     let p = proxy().await;
-    let mut r = Raw::lab(p.addr.port()).await;
-    let mut seen = exchange(&mut r, &[raw::query("SET search_path = early, lab")]).await;
-    let before = exchange(&mut r, &[raw::query("SELECT open || '' AS o FROM vault")]).await;
-    assert!(
-        String::from_utf8_lossy(&before).contains("open"),
-        "{}",
-        String::from_utf8_lossy(&before)
-    );
-    seen.extend(before);
+    let (mut r, mut seen) = vault_reads_lab_first(&p, "early").await;
     su.batch_execute(
         "CREATE TABLE early.vault (id int, open text, secret text);
          INSERT INTO early.vault VALUES (1, 'VAULT-SECRET', 'VAULT-SECRET'); GRANT SELECT ON early.vault TO u_trust",
@@ -530,11 +529,7 @@ async fn a_table_created_outside_the_proxy_is_seen_at_once() {
     }
     assert!(known(), "no catalog refresh after the DDL");
     let after = exchange(&mut r, &[raw::query("SELECT open || '' AS o FROM vault")]).await;
-    assert!(
-        String::from_utf8_lossy(&after).contains("42501"),
-        "{}",
-        String::from_utf8_lossy(&after)
-    );
+    assert_refused(&after, "");
     seen.extend(after);
     assert_hidden(&seen, "a table created outside the proxy");
     su.batch_execute("DROP SCHEMA early CASCADE").await.unwrap();
@@ -554,15 +549,7 @@ async fn a_schema_granted_to_an_open_session_is_searched_at_once() {
     .await
     .unwrap();
     let p = proxy().await;
-    let mut r = Raw::lab(p.addr.port()).await;
-    let mut seen = exchange(&mut r, &[raw::query("SET search_path = granted, lab")]).await;
-    let before = exchange(&mut r, &[raw::query("SELECT open || '' AS o FROM vault")]).await;
-    assert!(
-        String::from_utf8_lossy(&before).contains("open"),
-        "{}",
-        String::from_utf8_lossy(&before)
-    );
-    seen.extend(before);
+    let (mut r, mut seen) = vault_reads_lab_first(&p, "granted").await;
     su.batch_execute("GRANT USAGE ON SCHEMA granted TO u_trust; GRANT SELECT ON granted.vault TO u_trust")
         .await
         .unwrap();
@@ -570,11 +557,7 @@ async fn a_schema_granted_to_an_open_session_is_searched_at_once() {
     p.shared.refresh_catalog_now().await.unwrap();
     for sql in ["SELECT open || '' AS o FROM vault", "SELECT open FROM vault"] {
         let after = exchange(&mut r, &[raw::query(sql)]).await;
-        assert!(
-            String::from_utf8_lossy(&after).contains("42501"),
-            "{}",
-            String::from_utf8_lossy(&after)
-        );
+        assert_refused(&after, "");
         seen.extend(after);
     }
     // The extended protocol, after one more change.
@@ -592,11 +575,7 @@ async fn a_schema_granted_to_an_open_session_is_searched_at_once() {
         ],
     )
     .await;
-    assert!(
-        String::from_utf8_lossy(&piped).contains("42501"),
-        "{}",
-        String::from_utf8_lossy(&piped)
-    );
+    assert_refused(&piped, "");
     seen.extend(piped);
     assert_hidden(&seen, "a schema granted to an open session");
     su.batch_execute("DROP SCHEMA granted CASCADE").await.unwrap();
