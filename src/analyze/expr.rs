@@ -87,14 +87,25 @@ impl Analyzer<'_> {
                 let parts: Vec<String> = ids.iter().map(fold_ident).collect();
                 self.column_ref(&parts, scope, false)?
             }
-            Expr::Value(_) => Lineage::constant(),
-            Expr::TypedString(t) => {
+            Expr::Value(v) if postgres_literal(&v.value) => Lineage::constant(),
+            Expr::Value(v) => {
+                return Err(AnalyzeError::Unsupported(format!(
+                    "the literal `{v}`, a form Postgres does not have"
+                )))
+            }
+            // `type 'text'` and `INTERVAL 'text'` are literals only with a string after them:
+            // sqlparser also reads `text "phone"` and `interval name` so, where Postgres reads a
+            // column and its alias (round 22).
+            Expr::TypedString(t) if string_literal(&t.value.value) => {
                 self.note_type(&t.data_type);
                 Lineage::constant()
             }
-            Expr::Interval(i) => {
-                let l = self.expr(&i.value, scope, ic)?;
-                self.consume(vec![l], ic, "INTERVAL")
+            Expr::Interval(i) if matches!(&*i.value, Expr::Value(v) if string_literal(&v.value)) => Lineage::constant(),
+            Expr::TypedString(_) | Expr::Interval(_) => {
+                return Err(AnalyzeError::Unsupported(format!(
+                    "`{}`: a type name before something other than a string literal",
+                    super::shorten(&e.to_string())
+                )))
             }
             Expr::Nested(inner) => self.expr(inner, scope, cx)?,
             Expr::BinaryOp { left, op, right } => match op {
@@ -576,6 +587,29 @@ pub(super) fn literal_string(e: &Expr) -> Option<String> {
         Expr::Cast { expr, .. } | Expr::Nested(expr) => literal_string(expr),
         _ => None,
     }
+}
+
+/// A string literal as Postgres writes one: `'…'`, `E'…'` or `$$…$$`.
+pub(super) fn string_literal(v: &Value) -> bool {
+    matches!(
+        v,
+        Value::SingleQuotedString(_) | Value::EscapedStringLiteral(_) | Value::DollarQuotedString(_)
+    )
+}
+
+/// A literal Postgres has; sqlparser knows forms of other databases (`"…"` as a string, `r'…'`).
+pub(super) fn postgres_literal(v: &Value) -> bool {
+    string_literal(v)
+        || matches!(
+            v,
+            Value::Number(..)
+                | Value::NationalStringLiteral(_)
+                | Value::HexStringLiteral(_)
+                | Value::SingleQuotedByteStringLiteral(_)
+                | Value::Boolean(_)
+                | Value::Null
+                | Value::Placeholder(_)
+        )
 }
 
 /// Types whose values number transactions and snapshots server-wide: any session moves them and

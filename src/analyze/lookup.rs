@@ -154,7 +154,8 @@ pub fn array_literal_len(text: &str) -> Option<usize> {
 /// A literal or parameter, possibly cast: what a lookup may compare against.
 pub(super) fn is_literal(e: &Expr) -> bool {
     match e {
-        Expr::Value(_) | Expr::TypedString(_) => true,
+        Expr::Value(v) => super::expr::postgres_literal(&v.value),
+        Expr::TypedString(t) => super::expr::string_literal(&t.value.value),
         Expr::Cast { expr, .. } | Expr::Nested(expr) => is_literal(expr),
         Expr::UnaryOp {
             op: UnaryOperator::Minus | UnaryOperator::Plus,

@@ -287,6 +287,12 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT 1 >--[]\nlength(phone) FROM stadtwerke.customers", refused),
         ("qa", "SELECT '' ||--[]\nnote FROM stadtwerke.tickets", refused),
         ("wasser", "SELECT name ||-- a comment\n'' FROM stadtwerke.customers", "allowed"),
+        // Round 22: sqlparser read `interval name` and `text "phone"` as literals, where Postgres
+        // reads a column named interval or text and its alias.
+        ("wasser", "SELECT customer_no, interval name FROM stadtwerke.customers c, LATERAL (VALUES (c.iban)) s(interval)", unsupported),
+        ("wasser", "SELECT customer_no, text \"phone\", date \"birth_date\" FROM stadtwerke.customers c, LATERAL (VALUES (c.phone, c.birth_date)) s(text, date)", unsupported),
+        ("qa", "SELECT json \"note\" FROM stadtwerke.tickets t, LATERAL (SELECT t.note) s(json)", unsupported),
+        ("wasser", "SELECT name, interval '1 day', date '2024-01-01', text 'x' FROM stadtwerke.customers", "allowed"),
         // A function of unknown width in FROM must not make other names look like its columns.
         ("wasser", "SELECT to_jsonb(c) FROM stadtwerke.customers c, pg_get_keywords() k", unsupported),
         ("wasser", "SELECT name, (SELECT phone FROM pg_get_keywords() LIMIT 1) FROM stadtwerke.customers", unsupported),
