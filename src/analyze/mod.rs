@@ -257,7 +257,19 @@ impl<'a> Analyzer<'a> {
                     };
                 }
                 for path in self.paths() {
-                    let first = path.iter().find(|s| qualified(s, name).is_some() || sequence(s));
+                    let mut holding = path.iter().filter(|s| qualified(s, name).is_some() || sequence(s));
+                    let first = holding.next();
+                    // Postgres skips a schema the user may not use, and whether one may can change
+                    // between this judgement and the statement's run (a GRANT or REVOKE of USAGE, a
+                    // role membership): a name two schemas of the path hold is ambiguous, unless
+                    // pg_catalog, always searched and always usable, comes first.
+                    if let (Some(a), Some(b)) = (first, holding.next()) {
+                        if a != "pg_catalog" {
+                            return Err(AnalyzeError::Ambiguous(format!(
+                                "{name} (schemas {a} and {b} of search_path both have it, and Postgres reads the first the user may use; qualify the name)"
+                            )));
+                        }
+                    }
                     if first.is_some_and(|s| qualified(s, name).is_none()) {
                         return Err(shadowed());
                     }

@@ -357,29 +357,8 @@ pub fn parse_search_path(setting: &str) -> Option<Vec<String>> {
     }
 }
 
-/// The search_path a session has, from its setting and from `current_schemas(false)::text`, the
-/// schemas Postgres really searches. That is the setting as parsed when the schemas it names, as
-/// this catalog knows them, are those; otherwise the searched schemas by name. They differ where
-/// Postgres skips a schema the user may not use, or one this catalog has not seen, and the setting
-/// alone would make the proxy resolve a name elsewhere than Postgres. None when unreadable.
-pub fn session_search_path(setting: &str, searched: &str, user: &str, catalog: &Catalog) -> Option<Vec<String>> {
-    let parsed = parse_search_path(setting)?;
-    let searched = parse_name_array(searched)?;
-    let mut expected: Vec<&str> = Vec::new();
-    for item in &parsed {
-        let name = if item == "$user" { user } else { item.as_str() };
-        if (name == "pg_temp" || catalog.has_schema(name)) && !expected.contains(&name) {
-            expected.push(name);
-        }
-    }
-    Some(match expected == searched {
-        true => parsed,
-        false => searched,
-    })
-}
-
-/// The elements of a name[] in Postgres's array text form (`{public,"a b"}`), with the session's
-/// own temporary schema (`pg_temp_3`) under the name search_path gives it.
+/// The elements of a name[] in Postgres's array text form (`{public,"a b"}`, the probe's roles),
+/// with a temporary schema (`pg_temp_3`) under the name search_path gives it.
 pub fn parse_name_array(text: &str) -> Option<Vec<String>> {
     let inner = text.strip_prefix('{')?.strip_suffix('}')?;
     let mut out = Vec::new();
@@ -461,28 +440,13 @@ mod tests {
     }
 
     #[test]
-    fn the_searched_schemas_win_over_the_setting_when_they_differ() {
-        let mut c = Catalog::default();
-        for s in ["public", "stadtwerke", "zeitung", "agent"] {
-            c.add_schema(s);
-        }
+    fn name_arrays_are_read_as_postgres_writes_them() {
         let v = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
-        let p = |setting: &str, searched: &str| session_search_path(setting, searched, "agent", &c);
-        // As expected: the setting, as written.
-        assert_eq!(p("\"$user\", public", "{agent,public}"), v(&["$user", "public"]));
-        assert_eq!(
-            p("nosuch, public, public", "{public}"),
-            v(&["nosuch", "public", "public"])
-        );
-        assert_eq!(p("pg_temp, public", "{pg_temp_3,public}"), v(&["pg_temp", "public"]));
-        // Postgres skips stadtwerke (no USAGE): what it searches is the path.
-        assert_eq!(p("stadtwerke, zeitung", "{zeitung}"), v(&["zeitung"]));
-        assert_eq!(p("\"$user\", public", "{public}"), v(&["public"]));
-        assert_eq!(p("x", "{\"a b\",\"q\\\"\",c}"), v(&["a b", "q\"", "c"]));
-        assert_eq!(p("x", "{}"), v(&["x"]));
-        assert_eq!(p("zeitung", "{}"), v(&[]));
+        assert_eq!(parse_name_array("{\"a b\",\"q\\\"\",c}"), v(&["a b", "q\"", "c"]));
+        assert_eq!(parse_name_array("{pg_temp_3,public}"), v(&["pg_temp", "public"]));
+        assert_eq!(parse_name_array("{}"), v(&[]));
         for bad in ["", "{", "{a,}", "{\"a}", "{a\"b\"c}x"] {
-            assert_eq!(p("x", bad), None, "{bad}");
+            assert_eq!(parse_name_array(bad), None, "{bad}");
         }
     }
 

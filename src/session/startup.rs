@@ -12,7 +12,7 @@ use super::core::{Core, Identity};
 use super::errors::SessionError;
 use super::options::client_params;
 use crate::audit::{Decision, Record};
-use crate::catalog::session_search_path;
+use crate::catalog::parse_search_path;
 use crate::net::{read_frame, read_startup, write_all, Conn, ReadError};
 use crate::policy::PolicySet;
 use crate::server::{CancelTarget, Shared};
@@ -252,9 +252,9 @@ pub async fn authenticate(
     };
 
     // Who is this, as the upstream sees it: search_path and every role the login is a member of.
-    let ((setting, searched), roles) = probe_identity(&mut upstream, &mut ubuf, max).await?;
+    let (setting, roles) = probe_identity(&mut upstream, &mut ubuf, max).await?;
     let catalog = shared.catalog.load();
-    let path = session_search_path(&setting, &searched, &params.user, &catalog)
+    let path = parse_search_path(&setting)
         .ok_or_else(|| SessionError::Protocol("the server reported a search_path unscharf cannot read".into()))?;
     let policy = &state.policy;
     let purpose = match bind_purpose(policy, &params.user, &roles, params.purpose.as_deref()) {
@@ -332,15 +332,14 @@ async fn relay_password(
     }
 }
 
-const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'), \
-     pg_catalog.current_schemas(false)::pg_catalog.text; \
+const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'); \
      SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')";
 
 async fn probe_identity(
     upstream: &mut Conn,
     buf: &mut BytesMut,
     max: usize,
-) -> Result<((String, String), Vec<String>), SessionError> {
+) -> Result<(String, Vec<String>), SessionError> {
     write_all(upstream, &encode::query(IDENTITY_PROBE))
         .await
         .map_err(|_| SessionError::UpstreamGone)?;
@@ -358,7 +357,7 @@ async fn probe_identity(
                     _ => None,
                 };
                 if result == 0 {
-                    path = text().zip(text());
+                    path = text();
                 } else if let Some(role) = text() {
                     roles.push(role);
                 }

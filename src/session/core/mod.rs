@@ -32,9 +32,8 @@ pub const REFUSED_SQL: &str = "/* unscharf: statement refused by policy */ unsch
 /// A statement and portal name no client may use, so a substituted Bind/Describe/Execute always fails.
 pub use crate::analyze::RESERVED_PREFIX;
 const REFUSED_NAME: &str = "unscharf_refused";
-/// search_path, the schemas it reaches (`catalog::session_search_path`), and the login's roles.
-const PROBE_SQL: &str =
-    "SELECT pg_catalog.current_setting('search_path'), pg_catalog.current_schemas(false)::pg_catalog.text, \
+/// search_path and the login's roles.
+const PROBE_SQL: &str = "SELECT pg_catalog.current_setting('search_path'), \
      (SELECT pg_catalog.array_agg(r.rolname) FROM pg_catalog.pg_roles r \
       WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'))::pg_catalog.text";
 
@@ -57,7 +56,6 @@ pub enum CoreError {
 #[derive(Debug)]
 struct Probed {
     setting: String,
-    searched: String,
     roles: Option<String>,
 }
 
@@ -185,7 +183,7 @@ enum Pending {
     },
     /// The proxy's own search_path query; its replies never reach the client.
     Probe {
-        /// The setting, the schemas Postgres searches and the login's roles.
+        /// The search_path setting and the login's roles.
         value: Option<Probed>,
         /// The catalog generation when it was sent: the answer is current for that catalog.
         generation: u64,
