@@ -170,15 +170,32 @@ impl Shared {
         let generation = self.catalog.load().generation + 1;
         let fresh = crate::catalog::connect_and_load(&state.config, generation).await?;
         *last = Instant::now();
+        self.install_catalog(fresh);
+        Ok(())
+    }
+
+    /// Reads the catalog over `client` (the watch's own connection, which needs no free slot on
+    /// the server: an agent holding every slot cannot stop refreshes).
+    pub async fn refresh_catalog_over(
+        &self,
+        client: &mut tokio_postgres::Client,
+    ) -> Result<(), crate::catalog::live::CatalogError> {
+        let _last = self.catalog_refresh.lock().await;
+        let generation = self.catalog.load().generation + 1;
+        let fresh = crate::catalog::live::load(client, generation).await?;
+        self.install_catalog(fresh);
+        Ok(())
+    }
+
+    fn install_catalog(&self, fresh: Catalog) {
         let old = self.catalog.load();
         if fresh.fingerprint == old.fingerprint && old.fingerprint != 0 {
             // Nothing changed: analyses cached, and search paths read, under it stay good.
-            return Ok(());
+            return;
         }
         let catalog = fresh.keep_ids_of(&old);
         self.catalog.store(Arc::new(catalog));
         self.metrics.catalog_refreshes.fetch_add(1, Ordering::Relaxed);
-        Ok(())
     }
 }
 
@@ -313,26 +330,27 @@ async fn watch_catalog(shared: Arc<Shared>) {
     loop {
         let config = shared.state.load().config.clone();
         match crate::catalog::live::listen(&config).await {
-            Ok((_client, mut changes)) => {
+            Ok((mut client, mut changes)) => {
                 warned = false;
                 // What changed while nobody listened.
                 let mut changed = true;
                 while changed {
                     while changes.try_recv().is_ok() {}
-                    if let Err(e) = shared.refresh_catalog_now().await {
+                    if let Err(e) = shared.refresh_catalog_over(&mut client).await {
                         tracing::warn!(error = %e, "catalog refresh after a schema change failed");
+                        break;
                     }
                     changed = changes.recv().await.is_some();
                 }
                 tracing::warn!("the catalog watch connection closed; reconnecting");
             }
             Err(e) if !warned => {
-                tracing::warn!(error = %e, "cannot listen for schema changes; retrying every 5 s");
+                tracing::warn!(error = %e, "cannot listen for schema changes; retrying every second");
                 warned = true;
             }
             Err(_) => {}
         }
-        tokio::time::sleep(Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

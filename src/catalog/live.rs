@@ -39,6 +39,8 @@ const FUNCTIONS: &str = "SELECT DISTINCT n.nspname::text, p.proname::text
 const SCHEMAS: &str = "SELECT nspname::text, coalesce(nspacl::text, '') FROM pg_catalog.pg_namespace";
 /// Role memberships: read only for the fingerprint, so that a change reaches every session.
 const AUTH_MEMBERS: &str = "SELECT roleid, member FROM pg_catalog.pg_auth_members";
+/// Roles' names and whether they inherit: for the fingerprint too.
+const ROLES: &str = "SELECT oid, rolname::text, rolinherit::text FROM pg_catalog.pg_roles";
 const USER_OPERATORS: &str = "SELECT DISTINCT o.oprname::text FROM pg_catalog.pg_operator o
     JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog'";
 const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
@@ -59,6 +61,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let ops = tx.query(USER_OPERATORS, &[]).await?;
     let seqs = tx.query(SEQUENCES, &[]).await?;
     let members = tx.query(AUTH_MEMBERS, &[]).await?;
+    let roles = tx.query(ROLES, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -77,7 +80,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         }
         fingerprint = fingerprint.wrapping_add(std::hash::Hasher::finish(&h));
     };
-    for rows in [&rels, &cols, &funcs, &schemas, &ops, &seqs, &members] {
+    for rows in [&rels, &cols, &funcs, &schemas, &ops, &seqs, &members, &roles] {
         rows.iter().for_each(&mut add);
     }
 
