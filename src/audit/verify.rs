@@ -149,8 +149,23 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
             report.events += 1;
         }
     }
-    // The writer's anchor says where the chain ended; lines cut off the end show up here.
-    if let Ok(text) = std::fs::read_to_string(anchor_path(path)) {
+    // The writer's anchor says where the chain ended; lines cut off the end show up here. Without
+    // it, cutting the end and deleting the anchor would leave a chain that looks whole (round 23).
+    let anchor = anchor_path(path);
+    if !anchor.exists() {
+        let last = files.last().cloned().unwrap_or_default();
+        let lines = std::fs::read_to_string(&last).map(|t| t.lines().count()).unwrap_or(0);
+        report.problem = Some(Problem {
+            file: last,
+            line: lines + 1,
+            what: format!(
+                "the writer's anchor {} is missing, so whether lines were cut off the end cannot be checked",
+                anchor.display()
+            ),
+        });
+        return Ok(report);
+    }
+    if let Ok(text) = std::fs::read_to_string(&anchor) {
         if let Ok(a) = serde_json::from_str::<serde_json::Value>(&text) {
             report.anchored = true;
             let hash = a["hash"].as_str().unwrap_or("");
@@ -250,6 +265,19 @@ mod tests {
         let (p, _) = trail(&d, 5);
         let r = verify(&p).unwrap();
         assert_eq!((r.events, r.problem, r.anchored), (5, None, true));
+    }
+
+    #[test]
+    fn a_trail_without_its_anchor_does_not_verify() {
+        let d = tmp("noanchor");
+        let (p, lines) = trail(&d, 5);
+        // The last two lines cut off, and the anchor that would tell deleted with them.
+        write(&p, &lines[..3]);
+        std::fs::remove_file(super::super::writer::anchor_path(&p)).unwrap();
+        let r = verify(&p).unwrap();
+        assert_eq!(r.events, 3);
+        let problem = r.problem.expect("a missing anchor is a problem");
+        assert!(problem.what.contains("anchor"), "{}", problem.what);
     }
 
     #[test]

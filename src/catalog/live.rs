@@ -43,8 +43,11 @@ const AUTH_MEMBERS: &str = "SELECT roleid, member FROM pg_catalog.pg_auth_member
 const ROLES: &str = "SELECT oid, rolname::text, rolinherit::text FROM pg_catalog.pg_roles";
 const USER_OPERATORS: &str = "SELECT DISTINCT o.oprname::text FROM pg_catalog.pg_operator o
     JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog'";
+/// Postgres counts a superuser a member of every role; unscharf counts it a member of its own
+/// name only, so that it acts under no purpose that names it merely through a role (round 23).
 const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
-    WHERE pg_catalog.pg_has_role($1::text, r.oid, 'MEMBER')";
+    WHERE pg_catalog.pg_has_role($1::text, r.oid, 'MEMBER')
+      AND (r.rolname = $1::text OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = $1::text))";
 
 /// Reads a complete snapshot in one repeatable-read transaction, so relations and columns agree.
 pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, CatalogError> {

@@ -332,8 +332,10 @@ async fn relay_password(
     }
 }
 
+/// search_path, then the login's roles: a superuser counts only as itself (see catalog::live::MEMBERSHIPS).
 const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'); \
-     SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')";
+     SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') \
+     AND (r.rolname = session_user OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user))";
 
 async fn probe_identity(
     upstream: &mut Conn,

@@ -663,3 +663,21 @@ async fn sequence_functions_are_judged_by_their_table() {
         .unwrap();
     assert!(row.get::<_, i64>(0) > 0);
 }
+
+/// Round 23: Postgres counts a superuser a member of every role, so a superuser logging in through
+/// the proxy was bound to billing_hotline, whose members include `role:wasser_agents`. A
+/// superuser now holds only purposes that name it.
+#[tokio::test]
+async fn a_superuser_holds_no_purpose_through_roles() {
+    let p = proxy().await;
+    let e = p
+        .try_connect("", "postgres", "unused")
+        .await
+        .err()
+        .expect("the superuser is refused");
+    let text = err_text(&e);
+    assert!(text.contains("member of no purpose"), "{text}");
+    // An agent holding the purpose through the same role still does.
+    let c = p.connect("agent_wasser2", "wasser2").await;
+    assert!(c.simple_query("SELECT name FROM stadtwerke.customers").await.is_ok());
+}

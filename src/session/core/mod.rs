@@ -35,7 +35,8 @@ const REFUSED_NAME: &str = "unscharf_refused";
 /// search_path and the login's roles.
 const PROBE_SQL: &str = "SELECT pg_catalog.current_setting('search_path'), \
      (SELECT pg_catalog.array_agg(r.rolname) FROM pg_catalog.pg_roles r \
-      WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER'))::pg_catalog.text";
+      WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') \
+      AND (r.rolname = session_user OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user)))::pg_catalog.text";
 
 /// Why the session must end; mapped to a FATAL ErrorResponse in exactly one place (session::errors).
 #[derive(Debug, thiserror::Error)]
