@@ -547,18 +547,24 @@ const BUILTIN_ARRAY_TYPES: &[u32] = &[
     1028, 1034, 1040, 1041, 1115, 1182, 1183, 1185, 1187, 1231, 1270, 2951, 3807,
 ];
 
-/// An expression that is an array whatever its inputs' types: `ARRAY[…]`, `ARRAY(SELECT …)` or a
-/// cast to an array type (`$1::int[]`). unnest of anything else may be of a tsvector (three columns).
+/// An expression that is evidently an array of plain values, whatever its inputs: `ARRAY[…]` of
+/// literals or scalar casts, or a cast to an array of a scalar type (`$1::int[]`). unnest of anything
+/// else may return several columns: of a tsvector three, of an array of a row type one per field
+/// (round 23: `unnest(ARRAY[NULL::public.postcodes])`, counted as one, misaligned a column list).
 fn evident_array(e: &sqlparser::ast::Expr) -> bool {
     use sqlparser::ast::{DataType, Expr};
     match e {
-        Expr::Array(_) => true,
+        Expr::Array(a) => !a.elem.is_empty() && a.elem.iter().all(super::lookup::scalar_element),
         Expr::Nested(x) => evident_array(x),
-        Expr::Cast { data_type, .. } => matches!(data_type, DataType::Array(_)),
-        Expr::Function(f) => {
-            matches!(f.args, sqlparser::ast::FunctionArguments::Subquery(_))
-                && f.name.to_string().eq_ignore_ascii_case("array")
-        }
+        Expr::Cast {
+            data_type: DataType::Array(inner),
+            ..
+        } => match inner {
+            sqlparser::ast::ArrayElemTypeDef::AngleBracket(t)
+            | sqlparser::ast::ArrayElemTypeDef::SquareBracket(t, _)
+            | sqlparser::ast::ArrayElemTypeDef::Parenthesis(t) => super::lookup::scalar_type(t),
+            _ => false,
+        },
         _ => false,
     }
 }

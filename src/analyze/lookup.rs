@@ -25,7 +25,7 @@ pub(super) fn any_values(e: &Expr) -> Option<usize> {
 
 /// An element of `ARRAY[…]` that is one value: a literal, cast to a scalar type at most. Not a
 /// parameter: a client may declare its type an array, and `ARRAY[$1]` then holds a whole list.
-fn scalar_element(e: &Expr) -> bool {
+pub(super) fn scalar_element(e: &Expr) -> bool {
     match e {
         Expr::Value(v) => !matches!(v.value, Value::Placeholder(_)),
         Expr::TypedString(t) => scalar_type(&t.data_type),
@@ -41,7 +41,7 @@ fn scalar_element(e: &Expr) -> bool {
 
 /// Whether a type is surely not an array. An array type has other spellings than `text[]`
 /// (`_text`, a domain over an array), so a named type counts only when it is a known scalar.
-fn scalar_type(t: &DataType) -> bool {
+pub(super) fn scalar_type(t: &DataType) -> bool {
     const SCALAR_NAMES: &[&str] = &[
         "text",
         "varchar",

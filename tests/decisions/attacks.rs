@@ -293,6 +293,13 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT customer_no, text \"phone\", date \"birth_date\" FROM stadtwerke.customers c, LATERAL (VALUES (c.phone, c.birth_date)) s(text, date)", unsupported),
         ("qa", "SELECT json \"note\" FROM stadtwerke.tickets t, LATERAL (SELECT t.note) s(json)", unsupported),
         ("wasser", "SELECT name, interval '1 day', date '2024-01-01', text 'x' FROM stadtwerke.customers", "allowed"),
+        // Round 23: unnest of an array of a row type returns one column per field; counted as one,
+        // a column list on the subquery named the IBAN `leaked`.
+        ("wasser", "SELECT customer_no, leaked FROM (SELECT c.customer_no, u.*, v.x, 0, 0 FROM stadtwerke.customers c, unnest(ARRAY[NULL::public.postcodes]) u, LATERAL (VALUES (c.iban)) v(x)) s(customer_no, a, b, c2, leaked)", refused),
+        ("wasser", "SELECT customer_no, leaked FROM (SELECT c.customer_no, u.*, v.x, 0, 0 FROM stadtwerke.customers c, unnest('{}'::public.postcodes[]) u, LATERAL (VALUES (c.iban)) v(x)) s(customer_no, a, b, c2, leaked)", refused),
+        ("wasser", "SELECT c.customer_no, u FROM stadtwerke.customers c, unnest(ARRAY(SELECT p FROM public.postcodes p)) u", unsupported),
+        ("wasser", "SELECT c.name, x FROM stadtwerke.customers c, unnest(ARRAY[1, 2]) x", "allowed"),
+        ("wasser", "SELECT c.name, x FROM stadtwerke.customers c, unnest($1::int[]) x", "allowed"),
         // A function of unknown width in FROM must not make other names look like its columns.
         ("wasser", "SELECT to_jsonb(c) FROM stadtwerke.customers c, pg_get_keywords() k", unsupported),
         ("wasser", "SELECT name, (SELECT phone FROM pg_get_keywords() LIMIT 1) FROM stadtwerke.customers", unsupported),
