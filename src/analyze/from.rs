@@ -552,19 +552,19 @@ const BUILTIN_ARRAY_TYPES: &[u32] = &[
 /// else may return several columns: of a tsvector three, of an array of a row type one per field
 /// (round 23: `unnest(ARRAY[NULL::public.postcodes])`, counted as one, misaligned a column list).
 fn evident_array(e: &sqlparser::ast::Expr) -> bool {
-    use sqlparser::ast::{DataType, Expr};
+    use sqlparser::ast::{ArrayElemTypeDef, DataType, Expr};
     match e {
         Expr::Array(a) => !a.elem.is_empty() && a.elem.iter().all(super::lookup::scalar_element),
         Expr::Nested(x) => evident_array(x),
         Expr::Cast {
-            data_type: DataType::Array(inner),
+            data_type:
+                DataType::Array(
+                    ArrayElemTypeDef::AngleBracket(t)
+                    | ArrayElemTypeDef::SquareBracket(t, _)
+                    | ArrayElemTypeDef::Parenthesis(t),
+                ),
             ..
-        } => match inner {
-            sqlparser::ast::ArrayElemTypeDef::AngleBracket(t)
-            | sqlparser::ast::ArrayElemTypeDef::SquareBracket(t, _)
-            | sqlparser::ast::ArrayElemTypeDef::Parenthesis(t) => super::lookup::scalar_type(t),
-            _ => false,
-        },
+        } => super::lookup::scalar_type(t),
         _ => false,
     }
 }
