@@ -124,10 +124,12 @@ impl Shared {
         }
     }
 
-    /// Refreshes the catalog regardless of the rate limit (reload, periodic refresh).
+    /// Refreshes the catalog regardless of the rate limit (reload, periodic refresh), and installs
+    /// it even unchanged: sessions then read their roles again, which a GRANT and a REVOKE between
+    /// two refreshes leave looking unchanged (round 24).
     pub async fn refresh_catalog_now(&self) -> Result<(), crate::catalog::live::CatalogError> {
         *self.catalog_refresh.lock().await = Instant::now() - Duration::from_secs(3600);
-        self.refresh_catalog().await
+        self.refresh(true).await
     }
 
     pub fn next_session_id(&self) -> u64 {
@@ -160,8 +162,13 @@ impl Shared {
         self.cancel.lock().unwrap_or_else(|e| e.into_inner()).get(&key).copied()
     }
 
-    /// Reloads the catalog from the upstream, at most once a second however many sessions ask.
+    /// Reloads the catalog from the upstream, at most once a second however many sessions ask,
+    /// keeping the snapshot when nothing changed (an agent may ask by naming unknown tables).
     pub async fn refresh_catalog(&self) -> Result<(), crate::catalog::live::CatalogError> {
+        self.refresh(false).await
+    }
+
+    async fn refresh(&self, force: bool) -> Result<(), crate::catalog::live::CatalogError> {
         let mut last = self.catalog_refresh.lock().await;
         if last.elapsed() < Duration::from_secs(1) {
             return Ok(());
@@ -170,7 +177,7 @@ impl Shared {
         let generation = self.catalog.load().generation + 1;
         let fresh = crate::catalog::connect_and_load(&state.config, generation).await?;
         *last = Instant::now();
-        self.install_catalog(fresh);
+        self.install_catalog(fresh, force);
         Ok(())
     }
 
@@ -183,13 +190,13 @@ impl Shared {
         let _last = self.catalog_refresh.lock().await;
         let generation = self.catalog.load().generation + 1;
         let fresh = crate::catalog::live::load(client, generation).await?;
-        self.install_catalog(fresh);
+        self.install_catalog(fresh, true);
         Ok(())
     }
 
-    fn install_catalog(&self, fresh: Catalog) {
+    fn install_catalog(&self, fresh: Catalog, force: bool) {
         let old = self.catalog.load();
-        if fresh.fingerprint == old.fingerprint && old.fingerprint != 0 {
+        if !force && fresh.fingerprint == old.fingerprint && old.fingerprint != 0 {
             // Nothing changed: analyses cached, and search paths read, under it stay good.
             return;
         }

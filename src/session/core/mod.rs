@@ -312,6 +312,12 @@ pub struct Core {
     /// Why the login no longer holds its purpose (a role revoked, a policy edited): every
     /// statement is refused until it does again.
     purpose_lost: Option<String>,
+    /// The catalog changed and the login's roles could not be read again yet: only transaction
+    /// control is judged until they are.
+    roles_stale: bool,
+    /// Whether a probe may be sent for the next message; false from a failed probe until the
+    /// client's next ReadyForQuery, so that a probe that keeps failing cannot loop.
+    probe_retry: bool,
 }
 
 fn refusal_frame(r: &Refusal) -> Bytes {
@@ -352,6 +358,8 @@ impl Core {
             roles: Vec::new(),
             bound_policy: 0,
             purpose_lost: None,
+            roles_stale: false,
+            probe_retry: true,
         }
     }
 
@@ -463,6 +471,21 @@ impl Core {
     }
 
     fn judge_ctx<'a>(&'a self, env: &Env<'a>) -> Result<JudgeCtx<'a>, Refusal> {
+        if self.roles_stale {
+            return Err(Self::stale_roles());
+        }
+        self.judge_ctx_known(env)
+    }
+
+    fn stale_roles() -> Refusal {
+        Refusal::new(
+            Reason::NoPurpose,
+            "the database's roles or schemas changed, and unscharf has not read this login's roles again yet: end the transaction or the pipeline (Sync) and send the statement again",
+        )
+    }
+
+    /// judge_ctx when the roles are known, or when only transaction control is judged.
+    fn judge_ctx_known<'a>(&'a self, env: &Env<'a>) -> Result<JudgeCtx<'a>, Refusal> {
         if let Some(why) = &self.purpose_lost {
             return Err(Refusal::new(Reason::NoPurpose, why.clone()));
         }
@@ -483,7 +506,10 @@ impl Core {
 
     /// judge_statement for one statement of this session, remembered while nothing it depends on changes.
     fn judge(&self, facts: &Arc<StatementFacts>, env: &Env<'_>) -> Result<Allowed, Refusal> {
-        let jcx = self.judge_ctx(env)?;
+        if self.roles_stale && !matches!(facts.kind, Kind::Transaction(_)) {
+            return Err(Self::stale_roles());
+        }
+        let jcx = self.judge_ctx_known(env)?;
         let key = memo::VerdictKey {
             policy: env.policy.generation,
             purpose: jcx.purpose as *const _ as usize,

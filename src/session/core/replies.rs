@@ -204,9 +204,15 @@ impl Core {
                     let (value, generation) = (value.take(), *generation);
                     self.pending.pop_front();
                     self.tx_status = be::ready_status(f.body())?;
-                    // Answered or failed, it was asked under this catalog (a failed one leaves
-                    // the path unknown, which needs no asking again).
-                    self.probed_generation = generation;
+                    if value.is_some() {
+                        self.probed_generation = generation;
+                        self.roles_stale = false;
+                    } else {
+                        // Failed (e.g. in a failed transaction block): the path is unknown, and
+                        // after a catalog change the roles are too, until a probe succeeds.
+                        self.roles_stale |= generation != self.probed_generation;
+                        self.probe_retry = false;
+                    }
                     self.probed(value, env);
                 }
                 other => return Err(CoreError::ServerProtocol(other as char)),
@@ -217,6 +223,7 @@ impl Core {
 
     fn ready(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
         self.tx_status = be::ready_status(f.body())?;
+        self.probe_retry = true;
 
         self.current = None;
         out.to_client.extend_from_slice(&f.raw);

@@ -24,11 +24,15 @@ impl Core {
             // catalog: read them again before judging. Inside a batch no query can go ahead of the
             // message, so the path is unknown there until the batch ends.
             self.path_dirty = true;
-            if self.maybe_probe(env, out) {
+            if self.tx_status != b'E' && self.probe_retry && self.maybe_probe(env, out) {
                 out.hold = true;
                 return Ok(());
             }
+            // No probe now (an unfinished batch or COPY, a failed transaction block, a probe that
+            // just failed): the path is unknown, and so are the roles, so only transaction control
+            // passes until a probe succeeds (round 24).
             self.paths.clear();
+            self.roles_stale = true;
         }
         if matches!(f.tag, fe::QUERY | fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE) {
             // Keep rule 10's guard at the rules this message is judged by, so that after a reload

@@ -959,3 +959,41 @@ fn a_remembered_verdict_is_decided_again_when_what_it_depends_on_changes() {
     c.paths = vec![vec!["stadtwerke".into()]];
     assert!(!Arc::ptr_eq(&facts, &analyzed(&c, &e)));
 }
+
+/// Round 24: after a catalog change the login's roles are read again before the next statement.
+/// Where no probe can go ahead of the message (a failed transaction block, an unfinished batch),
+/// only transaction control passes until one has.
+#[test]
+fn roles_not_read_again_after_a_catalog_change_admit_only_transaction_control() {
+    let fx = fixture();
+    let mut changed = fixture();
+    changed.catalog.generation = fx.catalog.generation + 1;
+    let refused = |c: &mut Core, f: &Frame, e: &Env<'_>| {
+        let mut out = Out::default();
+        c.on_client(f, e, &mut out, false).unwrap();
+        assert!(!out.hold, "nothing could be probed here");
+        String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused")
+    };
+    let select = "SELECT name FROM stadtwerke.customers WHERE customer_no = 1001";
+    // A failed transaction block: the probe would fail too.
+    let mut c = core();
+    c.started(fx.catalog.generation, vec![], fx.policy.generation);
+    c.tx_status = b'E';
+    assert!(refused(&mut c, &q(&format!("ROLLBACK; {select}")), &env(&changed)));
+    c.on_upstream(&error("42501"), &env(&changed), &mut Out::default())
+        .unwrap();
+    c.on_upstream(&up(b'Z', b"E"), &env(&changed), &mut Out::default())
+        .unwrap();
+    assert!(!refused(&mut c, &q("ROLLBACK"), &env(&changed)));
+    // An unfinished batch: Parse and Bind went up before the change, the next Parse comes after.
+    let mut c = core();
+    c.started(fx.catalog.generation, vec![], fx.policy.generation);
+    let parse = |sql: &str| {
+        let mut b = b"\0".to_vec();
+        b.extend_from_slice(sql.as_bytes());
+        b.extend_from_slice(b"\0\0\0");
+        frame(b'P', &b)
+    };
+    assert!(!refused(&mut c, &parse(select), &env(&fx)));
+    assert!(refused(&mut c, &parse(select), &env(&changed)));
+}
