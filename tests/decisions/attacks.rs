@@ -300,6 +300,11 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT c.customer_no, u FROM stadtwerke.customers c, unnest(ARRAY(SELECT p FROM public.postcodes p)) u", unsupported),
         ("wasser", "SELECT c.name, x FROM stadtwerke.customers c, unnest(ARRAY[1, 2]) x", "allowed"),
         ("wasser", "SELECT c.name, x FROM stadtwerke.customers c, unnest($1::int[]) x", "allowed"),
+        // Round 24: beside a FROM item of unknown width, a table's system column passed for one of
+        // the item's columns; xmax read the server-wide transaction counter.
+        ("qa", "SELECT xmax AS my_xid FROM stadtwerke.tickets t, unnest('{1}'::_int4) u WHERE ticket_id = 1", unsupported),
+        ("wasser", "SELECT xmin FROM stadtwerke.tickets t, unnest('{1}'::_int4) u", unsupported),
+        ("wasser", "SELECT u.ctid FROM stadtwerke.tickets t, unnest('{1}'::_int4) u", unsupported),
         // A function of unknown width in FROM must not make other names look like its columns.
         ("wasser", "SELECT to_jsonb(c) FROM stadtwerke.customers c, pg_get_keywords() k", unsupported),
         ("wasser", "SELECT name, (SELECT phone FROM pg_get_keywords() LIMIT 1) FROM stadtwerke.customers", unsupported),
