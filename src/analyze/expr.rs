@@ -598,7 +598,7 @@ pub(super) fn literal_string(e: &Expr) -> Option<String> {
 }
 
 /// Columns every table has besides its own (`SELECT xmin FROM t`), which the catalog does not list.
-const SYSTEM_COLUMNS: &[&str] = &["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"];
+pub(super) const SYSTEM_COLUMNS: &[&str] = &["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"];
 
 /// A string literal as Postgres writes one: `'…'`, `E'…'` or `$$…$$`.
 pub(super) fn string_literal(v: &Value) -> bool {

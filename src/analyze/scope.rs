@@ -116,6 +116,13 @@ impl<'a> Scope<'a> {
             if let Some(c) = found {
                 return Ok(Some(Found::Column(c)));
             }
+            // Not a column of this level by name: a table's system column (xmin, ctid, …) must not
+            // pass for a column whose name unscharf cannot see (rounds 24 and 25).
+            if super::expr::SYSTEM_COLUMNS.contains(&name) && (unknown || unsure.is_some()) {
+                return Err(AnalyzeError::Unsupported(format!(
+                    "{name}: a table's system column, or a column whose name unscharf cannot see"
+                )));
+            }
             // A column whose name only Postgres knows may be this one: take its lineage, unless
             // the name could as well mean another such column, or something further out.
             if unsure_count > 1 || (unsure.is_some() && unknown) {

@@ -294,6 +294,8 @@ pub struct Core {
     /// Extended-protocol messages went upstream since the last Sync or Query: a Query now joins
     /// their implicit transaction, and commits it after its last statement.
     unsynced: bool,
+    /// `unsynced` before the frame being handled.
+    unsynced_before: bool,
     guard: Option<(String, u64, Arc<Guard>)>,
     /// The guard before the last reload or catalog refresh: statements judged just before it may
     /// still be answering, under the rules they were judged by.
@@ -349,6 +351,7 @@ impl Core {
             skipping: false,
             unflushed: false,
             unsynced: false,
+            unsynced_before: false,
             guard: None,
             previous_guard: None,
             scratch: Vec::new(),

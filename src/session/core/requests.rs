@@ -18,21 +18,31 @@ impl Core {
         if env.policy.generation != self.bound_policy {
             self.bind_purpose(env);
         }
+        // Whether a batch was open before this frame; a frame handed in again after a catalog
+        // refresh has already counted itself in `unsynced`.
+        if !retried {
+            self.unsynced_before = self.unsynced;
+        }
         let judged = matches!(f.tag, fe::QUERY | fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE);
         if judged && !self.skipping && !copying && self.probed_generation != env.catalog.generation {
             // What search_path reaches and which roles the login has may have changed with the
             // catalog: read them again before judging. Inside a batch no query can go ahead of the
             // message, so the path is unknown there until the batch ends.
             self.path_dirty = true;
-            if self.tx_status != b'E' && self.probe_retry && self.maybe_probe(env, out) {
+            // A Query between a batch's messages would end its implicit transaction and drop
+            // its unnamed statement: only before a batch's first message (nothing unsynced).
+            if self.tx_status != b'E' && self.probe_retry && !self.unsynced_before && self.maybe_probe(env, out) {
                 out.hold = true;
                 return Ok(());
             }
-            // No probe now (an unfinished batch or COPY, a failed transaction block, a probe that
-            // just failed): the path is unknown, and so are the roles, so only transaction control
-            // passes until a probe succeeds (round 24).
+            // No probe now: the path is unknown until one succeeds. In a failed transaction block
+            // (where the probe would fail too) or after a probe that just failed, so are the
+            // roles, and only transaction control passes (round 24). Inside an unfinished batch
+            // or COPY the batch goes on under the roles read before; its Sync lets the probe go.
             self.paths.clear();
-            self.roles_stale = true;
+            if self.tx_status == b'E' || !self.probe_retry {
+                self.roles_stale = true;
+            }
         }
         if matches!(f.tag, fe::QUERY | fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE) {
             // Keep rule 10's guard at the rules this message is judged by, so that after a reload

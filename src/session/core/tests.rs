@@ -961,7 +961,7 @@ fn a_remembered_verdict_is_decided_again_when_what_it_depends_on_changes() {
 }
 
 /// Round 24: after a catalog change the login's roles are read again before the next statement.
-/// Where no probe can go ahead of the message (a failed transaction block, an unfinished batch),
+/// In a failed transaction block no probe can go ahead of the message (it would fail too), so
 /// only transaction control passes until one has.
 #[test]
 fn roles_not_read_again_after_a_catalog_change_admit_only_transaction_control() {
@@ -975,25 +975,52 @@ fn roles_not_read_again_after_a_catalog_change_admit_only_transaction_control() 
         String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused")
     };
     let select = "SELECT name FROM stadtwerke.customers WHERE customer_no = 1001";
-    // A failed transaction block: the probe would fail too.
     let mut c = core();
     c.started(fx.catalog.generation, vec![], fx.policy.generation);
     c.tx_status = b'E';
     assert!(refused(&mut c, &q(&format!("ROLLBACK; {select}")), &env(&changed)));
-    c.on_upstream(&error("42501"), &env(&changed), &mut Out::default())
-        .unwrap();
-    c.on_upstream(&up(b'Z', b"E"), &env(&changed), &mut Out::default())
-        .unwrap();
+    // The stand-in fails, and so does the probe sent behind it, in the failed block.
+    for f in [error("42501"), up(b'Z', b"E"), error("25P02"), up(b'Z', b"E")] {
+        c.on_upstream(&f, &env(&changed), &mut Out::default()).unwrap();
+    }
     assert!(!refused(&mut c, &q("ROLLBACK"), &env(&changed)));
-    // An unfinished batch: Parse and Bind went up before the change, the next Parse comes after.
+    // The block ends, the probe that went up behind the ROLLBACK answers, and the roles are known.
+    for f in [
+        up(b'C', b"ROLLBACK\0"),
+        up(b'Z', b"I"),
+        data_row(&["\"$user\", public", "{agent_wasser}"]),
+        up(b'C', b"SELECT 1\0"),
+        up(b'Z', b"I"),
+    ] {
+        c.on_upstream(&f, &env(&changed), &mut Out::default()).unwrap();
+    }
+    assert!(!refused(&mut c, &q(select), &env(&changed)));
+}
+
+/// A catalog change in the middle of a batch sends no probe there: a Query between a batch's
+/// messages would end its implicit transaction and drop its unnamed statement. The batch goes on
+/// (with the path unknown), and the probe waits for its Sync.
+#[test]
+fn a_catalog_change_mid_batch_sends_no_query_into_the_batch() {
+    let fx = fixture();
+    let mut changed = fixture();
+    changed.catalog.generation = fx.catalog.generation + 1;
     let mut c = core();
     c.started(fx.catalog.generation, vec![], fx.policy.generation);
-    let parse = |sql: &str| {
-        let mut b = b"\0".to_vec();
-        b.extend_from_slice(sql.as_bytes());
-        b.extend_from_slice(b"\0\0\0");
-        frame(b'P', &b)
-    };
-    assert!(!refused(&mut c, &parse(select), &env(&fx)));
-    assert!(refused(&mut c, &parse(select), &env(&changed)));
+    let select = b"\0SELECT name FROM stadtwerke.customers WHERE customer_no = 1001\0\0\0";
+    let mut out = Out::default();
+    c.on_client(&frame(b'P', select), &env(&fx), &mut out, false).unwrap();
+    c.on_upstream(&up(b'1', b""), &env(&fx), &mut Out::default()).unwrap();
+    for f in [frame(b'B', b"\0\0\0\0\0\0\0\0"), frame(b'E', b"\0\0\0\0\0")] {
+        let mut out = Out::default();
+        c.on_client(&f, &env(&changed), &mut out, false).unwrap();
+        let up = String::from_utf8_lossy(&out.to_upstream).into_owned();
+        assert!(
+            !out.hold && !up.contains("pg_has_role") && !up.contains("unscharf_refused"),
+            "{up}"
+        );
+    }
+    let mut out = Out::default();
+    c.on_client(&frame(b'S', b""), &env(&changed), &mut out, false).unwrap();
+    assert!(String::from_utf8_lossy(&out.to_upstream).contains("pg_has_role"));
 }
