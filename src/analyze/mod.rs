@@ -446,6 +446,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         let [stmt] = parsed.as_slice() else {
             return Err(AnalyzeError::Differential("statement boundaries differ".into()));
         };
+        reserved_words_as_names(stmt)?;
         let (mut facts, sensitive) = analyze_statement(
             stmt,
             AnalyzeCtx {
@@ -479,6 +480,107 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         statements,
         literal_sensitive,
     })
+}
+
+/// Words Postgres reserves (kwlist.h, RESERVED_KEYWORD), without the value functions
+/// (`current_user`, …) and `array` that sqlparser reads as names, and `on`, a setting's value. Postgres never reads one unquoted as a column,
+/// table, function or collation name; sqlparser does, so `c COLLATE FROM c` was a collation named
+/// `from` to it and a column alias and a FROM clause to Postgres (round 25).
+const RESERVED_WORDS: &[&str] = &[
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "as",
+    "asc",
+    "asymmetric",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "column",
+    "constraint",
+    "create",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "fetch",
+    "for",
+    "foreign",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "initially",
+    "intersect",
+    "into",
+    "lateral",
+    "leading",
+    "limit",
+    "not",
+    "offset",
+    "only",
+    "or",
+    "order",
+    "placing",
+    "primary",
+    "references",
+    "returning",
+    "select",
+    "some",
+    "symmetric",
+    "table",
+    "then",
+    "to",
+    "trailing",
+    "union",
+    "unique",
+    "using",
+    "variadic",
+    "when",
+    "where",
+    "window",
+    "with",
+];
+
+/// Refuses a statement in which sqlparser read a reserved word as a name (see RESERVED_WORDS). A
+/// name after a dot (`t.from`) is Postgres too, and a quoted one (`"from"`) is a name to both.
+fn reserved_words_as_names(stmt: &Statement) -> Result<(), AnalyzeError> {
+    use sqlparser::ast::{visit_expressions, Expr, Ident, ObjectNamePart};
+    let reserved =
+        |i: &Ident| i.quote_style.is_none() && RESERVED_WORDS.contains(&i.value.to_ascii_lowercase().as_str());
+    let first_of = |n: &sqlparser::ast::ObjectName| match n.0.first() {
+        Some(ObjectNamePart::Identifier(i)) => reserved(i),
+        _ => false,
+    };
+    let found = visit_expressions(stmt, |e| {
+        let bad = match e {
+            Expr::Identifier(i) => reserved(i),
+            Expr::CompoundIdentifier(parts) => parts.first().is_some_and(reserved),
+            Expr::Collate { collation, .. } => first_of(collation),
+            Expr::Function(f) => first_of(&f.name),
+            _ => false,
+        };
+        if bad {
+            std::ops::ControlFlow::Break(e.to_string())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    match found {
+        std::ops::ControlFlow::Break(e) => Err(AnalyzeError::Differential(format!(
+            "`{}` uses a word Postgres reserves as a name",
+            shorten(&e)
+        ))),
+        std::ops::ControlFlow::Continue(()) => Ok(()),
+    }
 }
 
 fn analyze_statement(stmt: &Statement, ctx: AnalyzeCtx<'_>) -> Result<(StatementFacts, bool), AnalyzeError> {

@@ -305,6 +305,18 @@ fn blind_spots_of_the_analyzer() {
         ("qa", "SELECT xmax AS my_xid FROM stadtwerke.tickets t, unnest('{1}'::_int4) u WHERE ticket_id = 1", unsupported),
         ("wasser", "SELECT xmin FROM stadtwerke.tickets t, unnest('{1}'::_int4) u", unsupported),
         ("wasser", "SELECT u.ctid FROM stadtwerke.tickets t, unnest('{1}'::_int4) u", unsupported),
+        // Round 25: the same beside a subquery column whose name unscharf cannot work out.
+        ("wasser", "SELECT xmin FROM stadtwerke.tickets t, (SELECT NULL::regrole) s", unsupported),
+        // Round 25: TABLESAMPLE's arguments do not see the sampled table; `o` is the outer row.
+        ("wasser", "SELECT (SELECT count(*) FROM stadtwerke.tickets o TABLESAMPLE BERNOULLI (CASE WHEN o::text LIKE '%1984-07-02%' THEN 100 ELSE 0 END)) FROM stadtwerke.customers o", refused),
+        ("wasser", "SELECT (SELECT count(*) FROM stadtwerke.tickets c(phone) TABLESAMPLE BERNOULLI (CASE WHEN phone LIKE '+49%' THEN 100 ELSE 0 END)) FROM stadtwerke.customers o", refused),
+        ("wasser", "SELECT count(*) FROM stadtwerke.tickets TABLESAMPLE BERNOULLI (50)", "allowed"),
+        // Round 25: sqlparser takes words Postgres reserves for names: `c COLLATE FROM c` was a
+        // collation named from to it, and an alias and a FROM clause to Postgres.
+        ("wasser", "WITH c AS (SELECT * FROM stadtwerke.customers) SELECT v::text FROM (SELECT 1) c, LATERAL (SELECT c COLLATE FROM c) s(v)", "refused: unparsable"),
+        ("wasser", "WITH c AS (SELECT * FROM stadtwerke.customers) SELECT v::text FROM (SELECT 1) c, LATERAL (SELECT c OR FROM c) s(v)", "refused: unparsable"),
+        ("wasser", "WITH c AS (SELECT * FROM stadtwerke.customers) SELECT v::text FROM (SELECT true) c, LATERAL (SELECT c.bool AND FROM c) s(v)", "refused: unparsable"),
+        ("wasser", "SELECT t.from FROM (SELECT 1 AS \"from\") t", "allowed"),
         // A function of unknown width in FROM must not make other names look like its columns.
         ("wasser", "SELECT to_jsonb(c) FROM stadtwerke.customers c, pg_get_keywords() k", unsupported),
         ("wasser", "SELECT name, (SELECT phone FROM pg_get_keywords() LIMIT 1) FROM stadtwerke.customers", unsupported),
