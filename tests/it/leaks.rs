@@ -86,7 +86,7 @@ async fn the_servers_tracing_notices_do_not_reach_the_client() {
     assert!(notices.iter().all(|n| n.contains("exec_stmt_raise")), "{notices:?}");
 }
 
-/// Rounds 21–23: statements the analyzer read differently from Postgres. `'' ||--[]` and a line
+/// Rounds 21–25: statements the analyzer read differently from Postgres. `'' ||--[]` and a line
 /// break (sqlparser: one operator and code; Postgres: `||` and a comment), a column named like a
 /// type before its alias, and unnest of rows. Simple and extended protocol both.
 #[tokio::test]
@@ -101,6 +101,9 @@ async fn statements_the_analyzer_once_misread_are_refused() {
         "SELECT customer_no, text \"phone\" FROM stadtwerke.customers c, LATERAL (VALUES (c.phone)) s(text)",
         // Round 23: unnest of an array of a row type, counted as one column.
         "SELECT customer_no, leaked FROM (SELECT c.customer_no, u.*, v.x, 0, 0 FROM stadtwerke.customers c, unnest(ARRAY[NULL::public.postcodes]) u, LATERAL (VALUES (c.iban)) v(x)) s(customer_no, a, b, c2, leaked)",
+        // Round 25: a reserved word read as a name, and TABLESAMPLE arguments bound to the wrong row.
+        "WITH c AS (SELECT * FROM stadtwerke.customers) SELECT v::text FROM (SELECT 1) c, LATERAL (SELECT c COLLATE FROM c) s(v)",
+        "SELECT (SELECT count(*) FROM stadtwerke.tickets o TABLESAMPLE BERNOULLI (CASE WHEN o::text LIKE '%1984-07-02%' THEN 100 ELSE 0 END)) FROM stadtwerke.customers o",
     ] {
         let simple = err_text(&c.simple_query(sql).await.unwrap_err());
         let extended = err_text(&c.query(sql, &[]).await.unwrap_err());
