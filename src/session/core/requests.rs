@@ -561,6 +561,11 @@ impl Core {
             if resolves_names_when_run(&info.facts.kind) && !same_paths(info.result_facts(), &self.paths) {
                 return Err(path_changed(info.result_facts()));
             }
+            // A portal bound before the login lost its purpose (a role revoked, seen by a probe)
+            // runs no more; transaction control still does.
+            if !matches!(info.facts.kind, Kind::Transaction(_)) {
+                self.judge_ctx(env)?;
+            }
             match &info.plan {
                 // A Bind portal was judged at Bind; its statement runs (and has its effects) now.
                 Some(plan) => {

@@ -1024,3 +1024,34 @@ fn a_catalog_change_mid_batch_sends_no_query_into_the_batch() {
     c.on_client(&frame(b'S', b""), &env(&changed), &mut out, false).unwrap();
     assert!(String::from_utf8_lossy(&out.to_upstream).contains("pg_has_role"));
 }
+
+/// Round 26: a portal bound before the login lost its purpose kept serving rows at Execute, which
+/// judged it again only after a reload, a new campaign read or a new day.
+#[test]
+fn a_portal_bound_before_the_purpose_was_lost_does_not_run() {
+    let fx = fixture();
+    let e = env(&fx);
+    let mut c = Core::new(
+        Identity {
+            session: 3,
+            user: "agent_wasser2".into(),
+            client_addr: "test".into(),
+            purpose: "billing_hotline".into(),
+        },
+        vec!["$user".into(), "public".into()],
+        b'I',
+    );
+    c.started(
+        fx.catalog.generation,
+        vec!["wasser_agents".into()],
+        fx.policy.generation,
+    );
+    bind_portal_p(&mut c, &e, "SELECT name, phone FROM stadtwerke.customers");
+    // A probe read the roles again: wasser_agents was revoked.
+    c.roles.clear();
+    c.bind_purpose(&e);
+    let mut out = Out::default();
+    c.on_client(&frame(b'E', b"p\0\0\0\0\0"), &e, &mut out, false).unwrap();
+    assert!(String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused"));
+    assert_eq!(out.records.first().map(|r| r.reason.as_str()), Some("no_purpose"));
+}
