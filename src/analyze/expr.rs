@@ -97,7 +97,7 @@ impl Analyzer<'_> {
             // sqlparser also reads `text "phone"` and `interval name` so, where Postgres reads a
             // column and its alias (round 22).
             Expr::TypedString(t) if string_literal(&t.value.value) => {
-                self.note_type(&t.data_type);
+                self.note_type(&t.data_type)?;
                 Lineage::constant()
             }
             Expr::Interval(i) if matches!(&*i.value, Expr::Value(v) if string_literal(&v.value)) => Lineage::constant(),
@@ -275,7 +275,7 @@ impl Analyzer<'_> {
                 data_type,
                 ..
             } => {
-                self.note_type(data_type);
+                self.note_type(data_type)?;
                 let l = self.expr(expr, scope, ic)?;
                 self.consume(vec![l], ic, "a cast")
             }
@@ -630,7 +630,18 @@ pub const COUNTER_TYPES: &[&str] = &["xid", "xid8", "cid", "txid_snapshot", "pg_
 impl Analyzer<'_> {
     /// A cast to a counter type is recorded as a call of `::type`, a name rule 7 forbids and no
     /// function can have.
-    fn note_type(&mut self, t: &sqlparser::ast::DataType) {
+    fn note_type(&mut self, t: &sqlparser::ast::DataType) -> Result<(), AnalyzeError> {
+        // Words that begin a type of several words to Postgres (`setof int`, `national
+        // character`, `nchar varying`), which sqlparser ends after the first, reading the rest as
+        // a column alias (round 26): Postgres names the column otherwise.
+        if let sqlparser::ast::DataType::Custom(name, _) = t {
+            let name = name.to_string().to_ascii_lowercase();
+            if ["setof", "national", "nchar"].contains(&name.as_str()) {
+                return Err(AnalyzeError::Unsupported(format!(
+                    "the type `{name} …`, which unscharf reads differently from Postgres"
+                )));
+            }
+        }
         let text = t.to_string().replace('"', "").to_ascii_lowercase();
         let base = text.split(['(', '[']).next().unwrap_or_default().trim();
         let base = base.strip_prefix("pg_catalog.").unwrap_or(base);
@@ -641,5 +652,6 @@ impl Analyzer<'_> {
                 schemas: vec!["pg_catalog".to_owned()],
             });
         }
+        Ok(())
     }
 }
