@@ -186,11 +186,12 @@ impl Shared {
     pub async fn refresh_catalog_over(
         &self,
         client: &mut tokio_postgres::Client,
+        force: bool,
     ) -> Result<(), crate::catalog::live::CatalogError> {
         let _last = self.catalog_refresh.lock().await;
         let generation = self.catalog.load().generation + 1;
         let fresh = crate::catalog::live::load(client, generation).await?;
-        self.install_catalog(fresh, true);
+        self.install_catalog(fresh, force);
         Ok(())
     }
 
@@ -334,20 +335,25 @@ pub fn spawn_maintenance(shared: Arc<Shared>) {
 /// means. Without the trigger nothing arrives, and the periodic refresh is all there is.
 async fn watch_catalog(shared: Arc<Shared>) {
     let mut warned = false;
+    let mut first = true;
     loop {
         let config = shared.state.load().config.clone();
         match crate::catalog::live::listen(&config).await {
             Ok((mut client, mut changes)) => {
                 warned = false;
-                // What changed while nobody listened.
+                // What changed while nobody listened; the first time, the catalog was just read
+                // at start, and a refresh finding nothing new keeps it (sessions need not ask again).
                 let mut changed = true;
+                let mut force = !first;
+                first = false;
                 while changed {
                     while changes.try_recv().is_ok() {}
-                    if let Err(e) = shared.refresh_catalog_over(&mut client).await {
+                    if let Err(e) = shared.refresh_catalog_over(&mut client, force).await {
                         tracing::warn!(error = %e, "catalog refresh after a schema change failed");
                         break;
                     }
                     changed = changes.recv().await.is_some();
+                    force = true;
                 }
                 tracing::warn!("the catalog watch connection closed; reconnecting");
             }
