@@ -463,14 +463,6 @@ impl Analyzer<'_> {
         };
         match found {
             Some(Found::Column(c)) => Ok(c.lineage.clone()),
-            // Beside a FROM item of unknown width, a table's system column (xmin: the server-wide
-            // transaction counter) would pass for that item's column (round 24).
-            Some(Found::Opaque) if parts.last().is_some_and(|n| SYSTEM_COLUMNS.contains(&n.as_str())) => {
-                Err(AnalyzeError::Unsupported(format!(
-                    "{}: a table's system column, or a column of a function in FROM whose columns unscharf cannot see",
-                    parts.join(".")
-                )))
-            }
             Some(Found::Opaque) => Ok(Lineage::constant()),
             Some(Found::WholeRow(e)) => {
                 let cols = e.lineage_cols();
@@ -596,9 +588,6 @@ pub(super) fn literal_string(e: &Expr) -> Option<String> {
         _ => None,
     }
 }
-
-/// Columns every table has besides its own (`SELECT xmin FROM t`), which the catalog does not list.
-pub(super) const SYSTEM_COLUMNS: &[&str] = &["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"];
 
 /// A string literal as Postgres writes one: `'…'`, `E'…'` or `$$…$$`.
 pub(super) fn string_literal(v: &Value) -> bool {

@@ -116,12 +116,8 @@ impl<'a> Scope<'a> {
             if let Some(c) = found {
                 return Ok(Some(Found::Column(c)));
             }
-            // Not a column of this level by name: a table's system column (xmin, ctid, …) must not
-            // pass for a column whose name unscharf cannot see (rounds 24 and 25).
-            if super::expr::SYSTEM_COLUMNS.contains(&name) && (unknown || unsure.is_some()) {
-                return Err(AnalyzeError::Unsupported(format!(
-                    "{name}: a table's system column, or a column whose name unscharf cannot see"
-                )));
+            if unknown || unsure.is_some() {
+                system_column(name)?;
             }
             // A column whose name only Postgres knows may be this one: take its lineage, unless
             // the name could as well mean another such column, or something further out.
@@ -221,7 +217,7 @@ impl<'a> Scope<'a> {
             return Ok(None);
         };
         match &e.cols {
-            None => Ok(Some(Found::Opaque)),
+            None => system_column(name).map(|()| Some(Found::Opaque)),
             Some(cols) => {
                 let mut hits = cols.iter().filter(|c| c.name == name);
                 match (hits.next(), hits.next()) {
@@ -231,5 +227,20 @@ impl<'a> Scope<'a> {
                 }
             }
         }
+    }
+}
+
+/// Columns every table has besides its own (`SELECT xmin FROM t`), which the catalog does not list.
+const SYSTEM_COLUMNS: &[&str] = &["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"];
+
+/// Refuses a table's system column name where a column unscharf cannot see might be taken for it
+/// (a function in FROM, a subquery column without a known name): Postgres reads the table's
+/// (rounds 24 and 25; xmin is the server-wide transaction counter).
+fn system_column(name: &str) -> Result<(), AnalyzeError> {
+    match SYSTEM_COLUMNS.contains(&name) {
+        true => Err(AnalyzeError::Unsupported(format!(
+            "{name}: a table's system column, or a column whose name unscharf cannot see"
+        ))),
+        false => Ok(()),
     }
 }
