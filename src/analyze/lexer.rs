@@ -37,6 +37,13 @@ pub enum SigItem {
     Op(String),
 }
 
+impl SigItem {
+    /// An operator or punctuation as both lexers' readings are compared.
+    pub fn op(text: &str) -> SigItem {
+        SigItem::Op(if text == "!=" { "<>".into() } else { text.into() })
+    }
+}
+
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum LexError {
     #[error("U& Unicode escapes are not accepted by unscharf (byte {offset})")]
@@ -194,7 +201,7 @@ pub fn signature_and_operators(sql: &str) -> Result<(Vec<SigItem>, usize), LexEr
             }
             Kind::Literal(k) => SigItem::Literal(k),
             Kind::Param(p) => SigItem::Param(p),
-            Kind::Op | Kind::Punct => SigItem::Op(if text == "!=" { "<>".into() } else { text.into() }),
+            Kind::Op | Kind::Punct => SigItem::op(text),
         });
     }
     Ok((out, deepest))

@@ -114,19 +114,11 @@ struct Analyzer<'a> {
 
 /// Identifiers as Postgres folds them: unquoted ASCII letters lower-cased, then truncated to 63 bytes.
 pub fn fold_ident(i: &Ident) -> String {
-    let mut s = if i.quote_style.is_some() {
+    crate::catalog::truncate_identifier(if i.quote_style.is_some() {
         i.value.clone()
     } else {
         i.value.to_ascii_lowercase()
-    };
-    if s.len() > 63 {
-        let mut cut = 63;
-        while !s.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        s.truncate(cut);
-    }
-    s
+    })
 }
 
 /// The name in a regclass literal (`'stadtwerke.seq'`, `'"Odd"."x"'`), split and folded as Postgres's
@@ -333,7 +325,7 @@ pub(crate) fn sqlparser_signature(text: &str) -> Result<Vec<SigItem>, AnalyzeErr
                 {
                     return Err(AnalyzeError::Differential(format!("token {other}")));
                 }
-                SigItem::Op(if text == "!=" { "<>".into() } else { text })
+                SigItem::op(&text)
             }
         });
     }

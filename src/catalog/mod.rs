@@ -340,7 +340,7 @@ pub fn parse_search_path(setting: &str) -> Option<Vec<String>> {
         while space(i) {
             i += 1;
         }
-        out.push(truncated(name));
+        out.push(truncate_identifier(name));
         match b.get(i) {
             None => return Some(out),
             Some(b',') => {
@@ -393,7 +393,7 @@ pub fn parse_name_array(text: &str) -> Option<Vec<String>> {
 }
 
 /// A name cut to NAMEDATALEN - 1 bytes, at a character boundary, as Postgres stores it.
-fn truncated(mut name: String) -> String {
+pub fn truncate_identifier(mut name: String) -> String {
     if name.len() > 63 {
         let mut at = 63;
         while !name.is_char_boundary(at) {
