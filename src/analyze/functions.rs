@@ -334,13 +334,7 @@ impl Analyzer<'_> {
     /// calls by name, through search_path: resolved like any call when a schema besides pg_catalog
     /// defines the name (the offline catalogs do not list every built-in).
     pub(super) fn syntax_function(&mut self, name: &str, written: &str) -> Result<(), AnalyzeError> {
-        if self
-            .ctx
-            .catalog
-            .function_schemas(name)
-            .iter()
-            .any(|s| s != "pg_catalog")
-        {
+        if self.ctx.catalog.function_outside_pg_catalog(name) {
             self.resolve_function(&[name.to_owned()], written)?;
         }
         Ok(())
@@ -353,7 +347,7 @@ impl Analyzer<'_> {
             [bare] => {
                 // Syntax Postgres itself qualifies with pg_catalog; a function of the same name
                 // elsewhere makes the name worth resolving (`current_schema()` is an ordinary call).
-                let shadowed = catalog.function_schemas(bare).iter().any(|s| s != "pg_catalog");
+                let shadowed = catalog.function_outside_pg_catalog(bare);
                 if !shadowed && (SYNTAX_FUNCTIONS.contains(&bare.as_str()) || VALUE_FUNCTIONS.contains(&bare.as_str()))
                 {
                     (vec!["pg_catalog".to_owned()], bare.clone())

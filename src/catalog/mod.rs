@@ -169,6 +169,12 @@ impl Catalog {
         self.schemas.iter().map(String::as_str)
     }
 
+    /// Whether a schema other than pg_catalog defines a function called `name`, which then may
+    /// shadow the built-in of that name through search_path.
+    pub fn function_outside_pg_catalog(&self, name: &str) -> bool {
+        self.function_schemas(name).iter().any(|s| s != "pg_catalog")
+    }
+
     /// Schemas defining a function called `name`.
     pub fn function_schemas(&self, name: &str) -> &[String] {
         self.functions.get(name).map(Vec::as_slice).unwrap_or(&[])

@@ -44,7 +44,7 @@ impl Core {
                 self.roles_stale = true;
             }
         }
-        if matches!(f.tag, fe::QUERY | fe::PARSE | fe::BIND | fe::DESCRIBE | fe::EXECUTE) {
+        if judged {
             // Keep rule 10's guard at the rules this message is judged by, so that after a reload
             // its answers are checked against them (see previous_guard).
             self.refresh_guard(env);
