@@ -363,8 +363,7 @@ pub fn parse_search_path(setting: &str) -> Option<Vec<String>> {
     }
 }
 
-/// The elements of a name[] in Postgres's array text form (`{public,"a b"}`, the probe's roles),
-/// with a temporary schema (`pg_temp_3`) under the name search_path gives it.
+/// The elements of a name[] in Postgres's array text form (`{crm_agents,"a b"}`: the probe's roles).
 pub fn parse_name_array(text: &str) -> Option<Vec<String>> {
     let inner = text.strip_prefix('{')?.strip_suffix('}')?;
     let mut out = Vec::new();
@@ -385,10 +384,7 @@ pub fn parse_name_array(text: &str) -> Option<Vec<String>> {
                 item.push(c);
             }
         }
-        let temp = item
-            .strip_prefix("pg_temp_")
-            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
-        out.push(if temp { "pg_temp".to_owned() } else { item });
+        out.push(item);
         match chars.next() {
             None => break,
             Some(',') if chars.peek().is_some() => {}
@@ -449,7 +445,9 @@ mod tests {
     fn name_arrays_are_read_as_postgres_writes_them() {
         let v = |names: &[&str]| Some(names.iter().map(|n| n.to_string()).collect::<Vec<_>>());
         assert_eq!(parse_name_array("{\"a b\",\"q\\\"\",c}"), v(&["a b", "q\"", "c"]));
-        assert_eq!(parse_name_array("{pg_temp_3,public}"), v(&["pg_temp", "public"]));
+        // Role names come through as named (the temp-schema renaming served current_schemas,
+        // which the probe no longer reads).
+        assert_eq!(parse_name_array("{pg_temp_3,public}"), v(&["pg_temp_3", "public"]));
         assert_eq!(parse_name_array("{}"), v(&[]));
         for bad in ["", "{", "{a,}", "{\"a}", "{a\"b\"c}x"] {
             assert_eq!(parse_name_array(bad), None, "{bad}");
