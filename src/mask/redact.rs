@@ -16,6 +16,20 @@ pub fn server_trace(fields: &[(u8, &str)]) -> bool {
     severity == "LOG" || severity.starts_with("DEBUG")
 }
 
+/// An ErrorResponse or NoticeResponse as the client may see it, appended to `out`: redacted, and
+/// nothing at all for a notice of the server's own tracing. The session and its startup share it.
+pub fn forward(f: &crate::wire::Frame, notice: bool, out: &mut bytes::BytesMut) -> Result<(), crate::wire::WireError> {
+    let fields = crate::wire::backend::error_fields(f.body())?;
+    if notice && server_trace(&fields) {
+        return Ok(());
+    }
+    match redact(&fields) {
+        None => out.extend_from_slice(&f.raw),
+        Some(r) => out.extend_from_slice(&crate::wire::build::error_or_notice(notice, r)),
+    }
+    Ok(())
+}
+
 /// Redacts the fields of an ErrorResponse or NoticeResponse; returns None when nothing changed.
 pub fn redact(fields: &[(u8, &str)]) -> Option<Vec<(u8, String)>> {
     let field = |code: u8| fields.iter().find(|(c, _)| *c == code).map(|(_, v)| *v);

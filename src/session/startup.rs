@@ -222,15 +222,7 @@ pub async fn authenticate(
             }
             be::BACKEND_KEY_DATA => upstream_key = Some(be::backend_key(f.body())?),
             // Rule 11 holds from the first message: the same redaction as in the session.
-            be::NOTICE_RESPONSE => {
-                let fields = be::error_fields(f.body())?;
-                if !crate::mask::redact::server_trace(&fields) {
-                    match crate::mask::redact::redact(&fields) {
-                        None => to_client.extend_from_slice(&f.raw),
-                        Some(r) => to_client.extend_from_slice(&build::error_or_notice(true, r)),
-                    }
-                }
-            }
+            be::NOTICE_RESPONSE => crate::mask::redact::forward(&f, true, &mut to_client)?,
             be::ERROR_RESPONSE => {
                 to_client.extend_from_slice(&f.raw);
                 let _ = write_all(client, &to_client).await;

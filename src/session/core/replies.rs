@@ -11,7 +11,7 @@ use super::{CopyOutState, Core, CoreError, Env, Out, Pending, Result_};
 use crate::analyze::facts::CopyOut;
 use crate::catalog::{parse_name_array, parse_search_path};
 use crate::mask::copy::CopyFormat;
-use crate::mask::redact::redact;
+use crate::mask::redact;
 use crate::mask::rows;
 use crate::policy::decide::{ColAction, Guard};
 use crate::wire::backend as be;
@@ -34,7 +34,7 @@ fn client_format(formats: &[i16], i: usize) -> i16 {
 impl Core {
     pub fn on_upstream(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out) -> Result<(), CoreError> {
         match f.tag {
-            be::NOTICE_RESPONSE => return self.forward_redacted(f, true, out),
+            be::NOTICE_RESPONSE => return Ok(redact::forward(f, true, &mut out.to_client)?),
             be::NOTIFICATION => {
                 out.to_client.extend_from_slice(&f.raw);
                 return Ok(());
@@ -416,18 +416,6 @@ impl Core {
         Ok(())
     }
 
-    fn forward_redacted(&mut self, f: &Frame, notice: bool, out: &mut Out) -> Result<(), CoreError> {
-        let fields = be::error_fields(f.body())?;
-        if notice && crate::mask::redact::server_trace(&fields) {
-            return Ok(());
-        }
-        match redact(&fields) {
-            None => out.to_client.extend_from_slice(&f.raw),
-            Some(r) => out.to_client.extend_from_slice(&build::error_or_notice(notice, r)),
-        }
-        Ok(())
-    }
-
     fn on_error(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
         self.current = None;
         self.copy_out = None;
@@ -479,7 +467,7 @@ impl Core {
         };
         match refusal {
             Some(r) => out.to_client.extend_from_slice(&r),
-            None => self.forward_redacted(f, false, out)?,
+            None => redact::forward(f, false, &mut out.to_client)?,
         }
         if self.pending.front().is_some_and(Pending::is_extended) {
             // The server now ignores everything up to the next Sync: so do the replies we expect,
