@@ -121,7 +121,7 @@ pub fn normalize(sql: &str) -> Result<Normalized, LexError> {
 /// Slow path for cache misses: words, quoted identifiers, literals, parameters, operators and
 /// punctuation in order.
 pub fn signature(sql: &str) -> Result<Vec<SigItem>, LexError> {
-    signature_and_operators(sql).map(|(items, _)| items)
+    lex_statement(sql).map(|l| l.signature)
 }
 
 /// Words that nest one expression inside another without a bracket (sqlparser's own recursion
@@ -147,17 +147,38 @@ const CHAINING_WORDS: &[&str] = &[
     "except",
 ];
 
-/// `signature`, plus an upper bound on how deeply operators nest in the syntax tree. A chain like
-/// `1+1+…` nests one level per link without any bracket, and sqlparser builds and drops such a tree
-/// recursively, so the bound is checked before parsing. Links are counted per bracket level; a comma
-/// starts a new list item, whose tree is a sibling rather than a child.
-pub fn signature_and_operators(sql: &str) -> Result<(Vec<SigItem>, usize), LexError> {
+/// One statement as unscharf's lexer reads it, for the checks before and the parse after.
+pub struct Lexed {
+    /// `signature`'s items.
+    pub signature: Vec<SigItem>,
+    /// An upper bound on how deeply operators nest in the syntax tree. A chain like `1+1+…` nests
+    /// one level per link without any bracket, and sqlparser builds and drops such a tree
+    /// recursively, so the bound is checked before parsing. Links are counted per bracket level; a
+    /// comma starts a new list item, whose tree is a sibling rather than a child.
+    pub depth: usize,
+    /// The text with every comment, and every blank between tokens, turned into spaces (newlines
+    /// kept), byte for byte. sqlparser reads this instead of the client's text, so that no comment
+    /// can hide from one lexer what the other sees: sqlparser takes `||--` for one operator, where
+    /// the server ends the operator before `--`, and the rest of a line was code to the proxy and a
+    /// comment to Postgres (round 21).
+    pub clean: String,
+}
+
+/// Reads `sql` once for its signature, its operator depth and its comment-free text.
+pub fn lex_statement(sql: &str) -> Result<Lexed, LexError> {
+    let bytes = sql.as_bytes();
+    let blank = |gap: &[u8], out: &mut Vec<u8>| out.extend(gap.iter().map(|&b| if b == b'\n' { b } else { b' ' }));
+    let mut clean = Vec::with_capacity(sql.len());
+    let mut last = 0;
     let mut lx = Lexer::new(sql)?;
     let mut out = Vec::new();
     // Links at each open bracket level; the deepest path is the sum along the stack.
     let mut levels: Vec<usize> = vec![0];
     let (mut current, mut deepest) = (0usize, 0usize);
     while let Some(t) = lx.next_token()? {
+        blank(&bytes[last..t.start], &mut clean);
+        clean.extend_from_slice(&bytes[t.start..t.end]);
+        last = t.end;
         let text = lx.text(t);
         let link = match t.kind {
             Kind::Word => CHAINING_WORDS.iter().any(|w| text.eq_ignore_ascii_case(w)),
@@ -204,28 +225,14 @@ pub fn signature_and_operators(sql: &str) -> Result<(Vec<SigItem>, usize), LexEr
             Kind::Op | Kind::Punct => SigItem::op(text),
         });
     }
-    Ok((out, deepest))
-}
-
-/// `sql` with every comment, and every blank between tokens, turned into spaces (newlines kept),
-/// byte for byte. sqlparser reads this instead of the client's text, so that no comment can hide
-/// from one lexer what the other sees: sqlparser takes `||--` for one operator, where the server
-/// ends the operator before `--`, and the rest of a line was code to the proxy and a comment to
-/// Postgres (round 21).
-pub fn blank_comments(sql: &str) -> Result<String, LexError> {
-    let bytes = sql.as_bytes();
-    let blank = |gap: &[u8], out: &mut Vec<u8>| out.extend(gap.iter().map(|&b| if b == b'\n' { b } else { b' ' }));
-    let mut lx = Lexer::new(sql)?;
-    let mut out = Vec::with_capacity(sql.len());
-    let mut last = 0;
-    while let Some(t) = lx.next_token()? {
-        blank(&bytes[last..t.start], &mut out);
-        out.extend_from_slice(&bytes[t.start..t.end]);
-        last = t.end;
-    }
-    blank(&bytes[last..], &mut out);
-    String::from_utf8(out).map_err(|e| LexError::BadCharacter {
+    blank(&bytes[last..], &mut clean);
+    let clean = String::from_utf8(clean).map_err(|e| LexError::BadCharacter {
         offset: e.utf8_error().valid_up_to(),
+    })?;
+    Ok(Lexed {
+        signature: out,
+        depth: deepest,
+        clean,
     })
 }
 

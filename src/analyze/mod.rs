@@ -391,7 +391,11 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
     let mut paths: Vec<Vec<String>> = ctx.search_paths.to_vec();
     for range in ranges {
         let text = &sql[range];
-        let (ours, chain) = lexer::signature_and_operators(text)?;
+        let lexer::Lexed {
+            signature: ours,
+            depth: chain,
+            clean,
+        } = lexer::lex_statement(text)?;
         if chain > MAX_CHAIN {
             return unsupported(format!(
                 "a chain of more than {MAX_CHAIN} operators (this one has {chain})"
@@ -415,7 +419,6 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
         if NEVER_PARSED.contains(&first) {
             return unsupported(format!("{} statements", first.to_ascii_uppercase()));
         }
-        let clean = lexer::blank_comments(text)?;
         let theirs = sqlparser_signature(&clean)?;
         if !same_signature(&ours, &theirs) {
             return Err(AnalyzeError::Differential(

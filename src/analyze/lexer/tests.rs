@@ -326,7 +326,7 @@ mod split_tests {
 
 #[test]
 fn chain_depth_counts_links_per_bracket_level() {
-    let depth = |sql: &str| signature_and_operators(sql).unwrap().1;
+    let depth = |sql: &str| lex_statement(sql).unwrap().depth;
     for (sql, want) in [
         ("SELECT 1", 0),
         ("SELECT 1+1+1", 2),
