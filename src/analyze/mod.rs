@@ -478,9 +478,10 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
 }
 
 /// Words Postgres reserves (kwlist.h, RESERVED_KEYWORD), without the value functions
-/// (`current_user`, …) and `array` that sqlparser reads as names, and `on`, a setting's value. Postgres never reads one unquoted as a column,
-/// table, function or collation name; sqlparser does, so `c COLLATE FROM c` was a collation named
-/// `from` to it and a column alias and a FROM clause to Postgres (round 25).
+/// (`current_user`, …) and `array` that sqlparser reads as names, and `on`, a setting's value.
+/// Postgres never reads one unquoted as a column, table, function or collation name; sqlparser
+/// does, so `c COLLATE FROM c` was a collation named `from` to it and a column alias and a FROM
+/// clause to Postgres (round 25).
 const RESERVED_WORDS: &[&str] = &[
     "all",
     "analyse",
