@@ -1,6 +1,8 @@
 # unscharf: build a static-enough binary, run it as an unprivileged user.
 FROM rust:1-bookworm AS build
 WORKDIR /src
+# pg_query builds Postgres's parser from C and generates its bindings with libclang.
+RUN apt-get update && apt-get install -y --no-install-recommends libclang-dev && rm -rf /var/lib/apt/lists/*
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY sample ./sample

@@ -312,6 +312,9 @@ fn operator_chains_do_not_exhaust_the_stack() {
         analyze(&sql, ctx).expect("900 ORs");
         let unions = vec!["SELECT 1"; 900].join(" UNION ALL ");
         analyze(&unions, ctx).expect("900 UNIONs");
+        // Postgres's own parser (analyze::crosscheck) reads the longest chain allowed too.
+        let unions = vec!["SELECT 1"; 4_999].join(" UNION ALL ");
+        analyze(&unions, ctx).expect("4,999 UNIONs");
     });
 }
 

@@ -2,6 +2,7 @@
 //! Fails closed: anything not fully understood is an error, and the caller refuses the statement.
 
 pub mod cache;
+mod crosscheck;
 mod dml;
 mod expr;
 pub mod facts;
@@ -449,6 +450,7 @@ pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError>
                 ..ctx
             },
         )?;
+        crosscheck::same_reading(text, stmt, chain)?;
         literal_sensitive |= sensitive;
         if facts.uses_search_path || matches!(facts.kind, Kind::Execute { .. }) {
             facts.paths = paths.clone();

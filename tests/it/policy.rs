@@ -268,7 +268,7 @@ async fn refusals_keep_transaction_state_in_step_with_the_server() {
         .unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("42501"));
     let e = c.query("SELECT 1", &[]).await.unwrap_err();
-    assert_eq!(e.code().map(|c| c.code()), Some("25P02"));
+    assert_eq!(e.code().map(|c| c.code()), Some("25P02"), "{}", err_text(&e));
     c.batch_execute("ROLLBACK").await.unwrap();
     // Outside a transaction a refusal changes nothing else.
     let _ = c
