@@ -16,7 +16,7 @@ use sqlparser::ast::{
     AccessExpr, Assignment, AssignmentTarget, CopySource, DoUpdate, Expr, Function, FunctionArg, FunctionArgExpr,
     FunctionArguments, Ident, MergeAction, MergeUpdateExpr, MergeUpdateKind, ObjectName, ObjectNamePart, OnConflict,
     OnConflictAction, OnInsert, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement,
-    TableAlias, TableFactor, TableObject, Visit, Visitor,
+    TableFactor, TableObject, Visit, Visitor,
 };
 
 use super::{fold_ident, AnalyzeError};
@@ -113,7 +113,7 @@ fn postgres_facts(sql: &str) -> Result<Facts, AnalyzeError> {
         .and_then(|m| m.iter().next())
         .ok_or_else(|| AnalyzeError::Differential("empty parse tree".into()))?;
     let mut names = Vec::new();
-    walk_pg(&tree, "", "", &mut names);
+    walk_pg(&tree, "", "", 0, &mut names);
     names.sort_unstable();
     Ok(Facts {
         kind: pg_kind(kind),
@@ -164,63 +164,66 @@ fn strings(list: Option<&Value>) -> Vec<String> {
 }
 
 /// A RangeVar or an Alias is not always wrapped in a typed node (an INSERT's `relation` is a bare
-/// RangeVar), so those two are recognised by their fields.
-fn walk_pg(v: &Value, parent: &str, field: &str, out: &mut Vec<String>) {
+/// RangeVar), so those two are recognised by their fields. `level` counts the queries around a
+/// node (see `Out`).
+fn walk_pg(v: &Value, parent: &str, field: &str, level: usize, out: &mut Out) {
     match v {
-        Value::Array(items) => items.iter().for_each(|i| walk_pg(i, parent, field, out)),
+        Value::Array(items) => items.iter().for_each(|i| walk_pg(i, parent, field, level, out)),
         Value::Object(m) => {
             if let Some(Value::Object(node)) = m.get("node") {
                 if let Some((ty, body)) = node.iter().next() {
-                    pg_node(ty, body, parent, field, out);
+                    pg_node(ty, body, parent, field, level, out);
                     return;
                 }
             }
             if m.contains_key("relname") && m.contains_key("inh") {
-                pg_node("RangeVar", v, parent, field, out);
+                pg_node("RangeVar", v, parent, field, level, out);
             } else if m.contains_key("aliasname") && m.contains_key("colnames") {
-                pg_node("Alias", v, parent, field, out);
+                pg_node("Alias", v, parent, field, level, out);
             } else {
-                fields(m, parent, out);
+                fields(m, parent, level, out);
             }
         }
         _ => {}
     }
 }
 
-fn fields(m: &Map<String, Value>, ty: &str, out: &mut Vec<String>) {
+fn fields(m: &Map<String, Value>, ty: &str, level: usize, out: &mut Out) {
     for (k, child) in m {
-        walk_pg(child, ty, k, out);
+        walk_pg(child, ty, k, level, out);
     }
 }
 
-fn pg_node(ty: &str, body: &Value, parent: &str, field: &str, out: &mut Vec<String>) {
+fn pg_node(ty: &str, body: &Value, parent: &str, field: &str, level: usize, out: &mut Out) {
     let Some(m) = body.as_object() else { return };
+    let mut push = |fact: String| out.push(format!("{level}: {fact}"));
     match ty {
-        "ColumnRef" => out.push(format!("column {}", strings(m.get("fields")).join("."))),
+        // The operands of a set operation (`larg`, `rarg`, bare SelectStmts) belong to its level.
+        "SelectStmt" => return fields(m, ty, level + 1, out),
+        "ColumnRef" => push(format!("column {}", strings(m.get("fields")).join("."))),
         "AIndirection" => {
             for item in m.get("indirection").and_then(Value::as_array).into_iter().flatten() {
                 if let Some(name) = text(item) {
-                    out.push(format!("field {name}"));
+                    push(format!("field {name}"));
                 } else if item.pointer("/node/AStar").is_some() {
-                    out.push("field *".into());
+                    push("field *".into());
                 }
             }
         }
-        "SetToDefault" => out.push("DEFAULT".into()),
+        "SetToDefault" => push("DEFAULT".into()),
         // `SET (a, b) = (SELECT …)`: Postgres's tree repeats the source under every target.
         "MultiAssignRef" if m.get("colno").and_then(Value::as_i64) != Some(1) => return,
-        "ColumnDef" => out.push(format!(
+        "ColumnDef" => push(format!(
             "column definition {}",
             m.get("colname").and_then(Value::as_str).unwrap_or_default()
         )),
-        "RangeVar" => out.push(format!(
+        "RangeVar" => push(format!(
             "relation {}",
             join_nonempty(&[m.get("catalogname"), m.get("schemaname"), m.get("relname")])
         )),
         "Alias" => {
             let name = m.get("aliasname").and_then(Value::as_str).unwrap_or_default();
-            out.push(alias(name, &strings(m.get("colnames"))));
-            return;
+            return push(alias(name, &strings(m.get("colnames"))));
         }
         "ResTarget" => {
             let name = m.get("name").and_then(Value::as_str).unwrap_or_default();
@@ -231,25 +234,25 @@ fn pg_node(ty: &str, body: &Value, parent: &str, field: &str, out: &mut Vec<Stri
             // CONFLICT DO UPDATE and MERGE, and an INSERT's column list, name columns written.
             match (parent, field) {
                 ("SelectStmt", "target_list") | (_, "returning_list") if !name.is_empty() => {
-                    out.push(format!("output {name}"))
+                    push(format!("output {name}"))
                 }
                 ("SelectStmt", "target_list") | (_, "returning_list") => {}
-                (_, "target_list" | "cols") => out.push(format!("target {}", path.join("."))),
+                (_, "target_list" | "cols") => push(format!("target {}", path.join("."))),
                 _ => {}
             }
         }
         "CommonTableExpr" => {
             let name = m.get("ctename").and_then(Value::as_str).unwrap_or_default();
-            out.push(format!("cte {}", alias_body(name, &strings(m.get("aliascolnames")))));
+            push(format!("cte {}", alias_body(name, &strings(m.get("aliascolnames")))));
         }
         "CopyStmt" => {
             for col in strings(m.get("attlist")) {
-                out.push(format!("target {col}"));
+                push(format!("target {col}"));
             }
         }
         _ => {}
     }
-    fields(m, ty, out);
+    fields(m, ty, level, out);
 }
 
 fn join_nonempty(parts: &[Option<&Value>]) -> String {
@@ -346,21 +349,21 @@ fn idents(path: &[Ident]) -> String {
     path.iter().map(fold_ident).collect::<Vec<_>>().join(".")
 }
 
-/// A column given a type (`AS x(a xid)`) is a column definition to Postgres, not an alias.
-fn table_alias(a: &TableAlias, out: &mut Vec<String>) {
-    let (typed, named): (Vec<_>, Vec<_>) = a.columns.iter().partition(|c| c.data_type.is_some());
-    let cols: Vec<String> = named.iter().map(|c| fold_ident(&c.name)).collect();
-    out.push(alias(&fold_ident(&a.name), &cols));
-    out.extend(
-        typed
-            .iter()
-            .map(|c| format!("column definition {}", fold_ident(&c.name))),
-    );
-}
+/// Facts as `level: fact`, where the level counts the queries (SELECT, VALUES or TABLE with
+/// their WITH, ORDER BY and LIMIT) around the name, so that a name Postgres reads in a subquery and
+/// sqlparser outside it, or the other way round, differs. A set operation's operands share its
+/// level in both trees.
+type Out = Vec<String>;
 
 #[derive(Default)]
 struct Collect {
     names: Vec<String>,
+    level: usize,
+    /// Whether each query entered raised the level (a set operation's operand does not).
+    raised: Vec<bool>,
+    /// Queries that are one level with the query around them in Postgres's tree: parenthesized
+    /// operands of set operations (`A UNION (B)`) and a parenthesized query's body.
+    operands: HashSet<*const Query>,
     /// Field names after a dot (`(c).iban`): sqlparser keeps them as expressions, Postgres does not.
     fields: HashSet<*const Expr>,
     /// Expressions sqlparser keeps where Postgres keeps a name or a string (EXPLAIN's options, an
@@ -372,40 +375,55 @@ impl Collect {
     fn select_items(&mut self, items: &[SelectItem]) {
         for item in items {
             match item {
-                SelectItem::ExprWithAlias { alias, .. } => self.names.push(format!("output {}", fold_ident(alias))),
+                SelectItem::ExprWithAlias { alias, .. } => self.fact(format!("output {}", fold_ident(alias))),
                 SelectItem::ExprWithAliases { aliases, .. } => aliases
                     .iter()
-                    .for_each(|a| self.names.push(format!("output {}", fold_ident(a)))),
-                SelectItem::Wildcard(_) => self.names.push("column *".into()),
+                    .for_each(|a| self.fact(format!("output {}", fold_ident(a)))),
+                SelectItem::Wildcard(_) => self.fact("column *".into()),
                 SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(n), _) => {
-                    self.names.push(format!("column {}.*", object_name(n)))
+                    self.fact(format!("column {}.*", object_name(n)))
                 }
                 SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::Expr(_), _) => {
-                    self.names.push("field *".into())
+                    self.fact("field *".into())
                 }
                 SelectItem::UnnamedExpr(_) => {}
             }
         }
     }
 
-    /// `TABLE t` is `SELECT * FROM t` to Postgres; sqlparser has no table factor for it.
+    /// `TABLE t` is `SELECT * FROM t` to Postgres; sqlparser has no table factor for it. Also marks
+    /// the queries that share the level of `body`'s query (see `operands`).
     fn table_commands(&mut self, body: &SetExpr) {
         match body {
+            // `((SELECT …) ORDER BY x)`: Postgres puts the ORDER BY into the inner SELECT.
+            SetExpr::Query(q) => {
+                self.operands.insert(q.as_ref() as *const Query);
+            }
             SetExpr::Table(t) => {
                 let path: Vec<String> = t.schema_name.iter().chain(&t.table_name).map(fold_ident).collect();
-                self.names.push("column *".into());
-                self.names.push(format!("relation {}", path.join(".")));
+                self.fact("column *".into());
+                self.fact(format!("relation {}", path.join(".")));
             }
             SetExpr::SetOperation { left, right, .. } => {
-                self.table_commands(left);
-                self.table_commands(right);
+                for operand in [left, right] {
+                    if let SetExpr::Query(q) = operand.as_ref() {
+                        self.operands.insert(q.as_ref() as *const Query);
+                    }
+                    self.table_commands(operand);
+                }
             }
             _ => {}
         }
     }
 
+    fn fact(&mut self, fact: String) {
+        self.names.push(format!("{}: {fact}", self.level));
+    }
+
     fn targets(&mut self, names: impl IntoIterator<Item = String>) {
-        self.names.extend(names.into_iter().map(|n| format!("target {n}")));
+        for n in names {
+            self.fact(format!("target {n}"));
+        }
     }
 
     fn assignments(&mut self, set: &[Assignment]) {
@@ -425,10 +443,10 @@ impl Visitor for Collect {
         match s {
             Statement::Insert(ins) => {
                 if let TableObject::TableName(n) = &ins.table {
-                    self.names.push(format!("relation {}", object_name(n)));
+                    self.fact(format!("relation {}", object_name(n)));
                 }
                 if let Some(a) = &ins.table_alias {
-                    self.names.push(alias(&fold_ident(&a.alias), &[]));
+                    self.fact(alias(&fold_ident(&a.alias), &[]));
                 }
                 self.targets(ins.columns.iter().map(object_name));
                 if let Some(OnInsert::OnConflict(OnConflict {
@@ -470,12 +488,12 @@ impl Visitor for Collect {
             } => self
                 .ignored
                 .extend(options.iter().filter_map(|o| o.arg.as_ref()).map(|e| e as *const Expr)),
-            Statement::CreateTable(ct) => self.names.push(format!("relation {}", object_name(&ct.name))),
+            Statement::CreateTable(ct) => self.fact(format!("relation {}", object_name(&ct.name))),
             Statement::Copy {
                 source: CopySource::Table { table_name, columns },
                 ..
             } => {
-                self.names.push(format!("relation {}", object_name(table_name)));
+                self.fact(format!("relation {}", object_name(table_name)));
                 self.targets(columns.iter().map(fold_ident));
             }
             _ => {}
@@ -484,14 +502,26 @@ impl Visitor for Collect {
     }
 
     fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+        // A data-modifying statement in WITH or after it is a statement of its own to Postgres.
+        let modifies = matches!(
+            q.body.as_ref(),
+            SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_)
+        );
+        let raise = !modifies && !self.operands.contains(&(q as *const Query));
+        self.level += usize::from(raise);
+        self.raised.push(raise);
         if let Some(with) = &q.with {
             for cte in &with.cte_tables {
                 let cols: Vec<String> = cte.alias.columns.iter().map(|c| fold_ident(&c.name)).collect();
-                self.names
-                    .push(format!("cte {}", alias_body(&fold_ident(&cte.alias.name), &cols)));
+                self.fact(format!("cte {}", alias_body(&fold_ident(&cte.alias.name), &cols)));
             }
         }
         self.table_commands(&q.body);
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _: &Query) -> ControlFlow<()> {
+        self.level -= usize::from(self.raised.pop().unwrap_or(false));
         ControlFlow::Continue(())
     }
 
@@ -499,16 +529,16 @@ impl Visitor for Collect {
         self.select_items(&s.projection);
         for target in s.into.iter().flat_map(|i| &i.targets) {
             self.ignored.insert(target as *const Expr);
-            self.names.push(format!("relation {}", expr_path(target)));
+            self.fact(format!("relation {}", expr_path(target)));
         }
         ControlFlow::Continue(())
     }
 
     fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
-        let alias = match t {
+        let given = match t {
             TableFactor::Table { name, alias, args, .. } => {
                 if args.is_none() {
-                    self.names.push(format!("relation {}", object_name(name)));
+                    self.fact(format!("relation {}", object_name(name)));
                 }
                 alias
             }
@@ -519,8 +549,14 @@ impl Visitor for Collect {
             | TableFactor::NestedJoin { alias, .. } => alias,
             _ => &None,
         };
-        if let Some(a) = alias {
-            table_alias(a, &mut self.names);
+        // A column given a type (`AS x(a xid)`) is a column definition to Postgres, not an alias.
+        if let Some(a) = given {
+            let (typed, named): (Vec<_>, Vec<_>) = a.columns.iter().partition(|c| c.data_type.is_some());
+            let cols: Vec<String> = named.iter().map(|c| fold_ident(&c.name)).collect();
+            self.fact(alias(&fold_ident(&a.name), &cols));
+            for c in typed {
+                self.fact(format!("column definition {}", fold_ident(&c.name)));
+            }
         }
         ControlFlow::Continue(())
     }
@@ -531,16 +567,16 @@ impl Visitor for Collect {
         }
         if self.fields.contains(&(e as *const Expr)) {
             if let Expr::Identifier(i) = e {
-                self.names.push(format!("field {}", fold_ident(i)));
+                self.fact(format!("field {}", fold_ident(i)));
             }
             return ControlFlow::Continue(());
         }
         match e {
             Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") => {
-                self.names.push("DEFAULT".into())
+                self.fact("DEFAULT".into())
             }
-            Expr::Identifier(i) => self.names.push(format!("column {}", fold_ident(i))),
-            Expr::CompoundIdentifier(path) => self.names.push(format!("column {}", idents(path))),
+            Expr::Identifier(i) => self.fact(format!("column {}", fold_ident(i))),
+            Expr::CompoundIdentifier(path) => self.fact(format!("column {}", idents(path))),
             Expr::Function(Function {
                 args: FunctionArguments::List(list),
                 ..
@@ -554,7 +590,7 @@ impl Visitor for Collect {
                         FunctionArg::Named { arg, .. } | FunctionArg::Unnamed(arg) => arg,
                     };
                     if let FunctionArgExpr::QualifiedWildcard(n) = value {
-                        self.names.push(format!("column {}.*", object_name(n)));
+                        self.fact(format!("column {}.*", object_name(n)));
                     }
                 }
             }
@@ -580,13 +616,13 @@ impl Visitor for Collect {
                         }
                         (AccessExpr::Subscript(_), _) => {
                             if let Some(p) = path.take() {
-                                self.names.push(format!("column {}", p.join(".")));
+                                self.fact(format!("column {}", p.join(".")));
                             }
                         }
                     }
                 }
                 if let Some(p) = path {
-                    self.names.push(format!("column {}", p.join(".")));
+                    self.fact(format!("column {}", p.join(".")));
                 }
             }
             _ => {}
@@ -619,6 +655,42 @@ mod tests {
         ] {
             assert_eq!(check(sql), Ok(()), "{sql}");
         }
+    }
+
+    /// What sqlparser would have to misread for a name to move between scopes: the same names, at
+    /// other levels. `reads_as(pg, sp)` checks Postgres's reading of `pg` against sqlparser's of `sp`.
+    #[test]
+    fn a_name_that_moves_between_queries_is_a_difference() {
+        let reads_as = |pg: &str, sp: &str| {
+            let stmts = Parser::parse_sql(&PostgreSqlDialect {}, sp).expect("sqlparser parses it");
+            same_reading(pg, &stmts[0], 0)
+        };
+        let pg = "SELECT name FROM (SELECT iban FROM customers) s";
+        assert_eq!(reads_as(pg, pg), Ok(()));
+        for sp in [
+            "SELECT iban FROM (SELECT name FROM customers) s",
+            "SELECT name, iban FROM customers s",
+            "SELECT name FROM (SELECT iban FROM (SELECT 1) customers) s",
+        ] {
+            assert!(
+                matches!(reads_as(pg, sp), Err(AnalyzeError::Differential(_))),
+                "{sp}: {:?}",
+                reads_as(pg, sp)
+            );
+        }
+        let levels = postgres_facts("SELECT a FROM (SELECT b FROM t UNION SELECT c FROM u) s ORDER BY d").unwrap();
+        assert_eq!(
+            levels.names,
+            [
+                "1: alias s",
+                "1: column a",
+                "1: column d",
+                "2: column b",
+                "2: column c",
+                "2: relation t",
+                "2: relation u"
+            ]
+        );
     }
 
     #[test]
