@@ -23,7 +23,8 @@ fn srf_columns(name: &str, alias: Option<&str>) -> Option<Vec<String>> {
         | "string_to_table"
         | "json_object_keys"
         | "jsonb_object_keys"
-        | "regexp_matches" => single(name),
+        | "regexp_matches"
+        | "pg_partition_ancestors" => single(name),
         "json_each" | "jsonb_each" | "json_each_text" | "jsonb_each_text" => Some(vec!["key".into(), "value".into()]),
         "json_array_elements" | "jsonb_array_elements" | "json_array_elements_text" | "jsonb_array_elements_text" => {
             Some(vec!["value".into()])

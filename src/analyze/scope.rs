@@ -217,7 +217,13 @@ impl<'a> Scope<'a> {
             return Ok(None);
         };
         match &e.cols {
-            None => system_column(name).map(|()| Some(Found::Opaque)),
+            // Where the item has no column `name`, Postgres reads `u.name` as the call `name(u)`
+            // (functional notation): `u.ts_stat` ran the query text `u` held (round 27).
+            None => Err(AnalyzeError::Unsupported(format!(
+                "`{}.{name}`: a column of a function in FROM whose columns unscharf cannot see, or the call {name}({})",
+                qual.join("."),
+                qual.join(".")
+            ))),
             Some(cols) => {
                 let mut hits = cols.iter().filter(|c| c.name == name);
                 match (hits.next(), hits.next()) {

@@ -327,7 +327,8 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT to_jsonb(c) FROM stadtwerke.customers c, pg_get_keywords() k", unsupported),
         ("wasser", "SELECT name, (SELECT phone FROM pg_get_keywords() LIMIT 1) FROM stadtwerke.customers", unsupported),
         ("wasser", "SELECT word FROM pg_get_keywords()", "allowed"),
-        ("wasser", "SELECT k.word, c.name FROM stadtwerke.customers c, pg_get_keywords() k", "allowed"),
+        // Round 27: `k.word` may be the call word(k) (functional notation), see below.
+        ("wasser", "SELECT k.word, c.name FROM stadtwerke.customers c, pg_get_keywords() k", unsupported),
         ("wasser", "SELECT c.name, w FROM stadtwerke.customers c, pg_get_keywords() AS k(w, cc, b, cd, bd)", "allowed"),
         // ...nor hide which result column is which.
         ("wasser", "SELECT (SELECT iban FROM stadtwerke.customers LIMIT 1), k.* FROM upper('x') k", refused),
@@ -516,6 +517,24 @@ fn red_team_round_8_column_names() {
         ("qa", "SELECT (SELECT \"text\" FROM (SELECT ('a' IS NORMALIZED)::text) s) AS n FROM (SELECT note AS \"text\" FROM stadtwerke.tickets) o", "masked: n"),
         ("qa", "SELECT (SELECT \"text\" FROM (SELECT (now() AT TIME ZONE 'UTC')::text) s)::text AS m FROM (SELECT monthly_eur AS \"text\" FROM zeitung.subscriptions) o", "refused: protected_column"),
         ("wasser", "SELECT (SELECT timezone || '' FROM (SELECT now() AT TIME ZONE 'UTC') s) FROM (SELECT phone AS timezone FROM stadtwerke.customers) o", "allowed"),
+    ]);
+}
+
+/// Red-team round 27: Postgres reads `u.f`, where the FROM item `u` has no column `f`, as the call
+/// `f(u)`. On a function whose columns unscharf could not see, the analyzer took `u.ts_stat` for a
+/// harmless column, and Postgres ran ts_stat on the query text `u` held: every customer in clear.
+#[test]
+fn red_team_round_27_functional_notation() {
+    let unsupported = "refused: unsupported_statement";
+    run(&[
+        ("wasser", "SELECT u.ts_stat FROM lower($q$SELECT array_to_tsvector(ARRAY[concat_ws(' ', name, phone, iban, notes)]) FROM stadtwerke.customers$q$) u", unsupported),
+        ("wasser", "SELECT u.ts_stat FROM lower('SELECT 1') AS u", unsupported),
+        ("wasser", "SELECT u.query_to_xml FROM pg_get_keywords() u", unsupported),
+        ("wasser", "SELECT c.to_json FROM stadtwerke.customers c", "refused: unknown_relation"),
+        ("wasser", "SELECT s.to_json FROM (SELECT iban FROM stadtwerke.customers) s", "refused: unknown_relation"),
+        // Names the analyzer knows stay usable (psql's \d reads pg_partition_ancestors this way).
+        ("wasser", "SELECT a.relid, a.depth FROM pg_catalog.pg_partition_ancestors('stadtwerke.customers'::regclass) WITH ORDINALITY AS a(relid, depth)", "allowed"),
+        ("wasser", "SELECT g.g FROM generate_series(1, 3) g", "allowed"),
     ]);
 }
 
