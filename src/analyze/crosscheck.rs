@@ -517,6 +517,10 @@ impl Visitor for Collect {
             }
         }
         self.table_commands(&q.body);
+        // `FOR UPDATE OF t`: a relation name to Postgres's tree, a bare name to sqlparser's.
+        for of in q.locks.iter().filter_map(|l| l.of.as_ref()) {
+            self.fact(format!("relation {}", object_name(of)));
+        }
         ControlFlow::Continue(())
     }
 
@@ -652,6 +656,7 @@ mod tests {
             "UPDATE tickets t SET note = 'x' WHERE t.ticket_id = 3",
             "SELECT (c).iban FROM customers c",
             "SELECT count(*), t.* FROM t GROUP BY 2",
+            "SELECT t.status FROM tickets t JOIN customers c USING (customer_no) FOR UPDATE OF t SKIP LOCKED",
         ] {
             assert_eq!(check(sql), Ok(()), "{sql}");
         }

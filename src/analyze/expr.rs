@@ -146,6 +146,13 @@ impl Analyzer<'_> {
             Expr::UnaryOp { op, expr } => {
                 // A negated lookup (`NOT (phone = $1)`, as ORMs write exclusions) tells no more than
                 // the lookup itself; the values it tests count towards MAX_LOOKUP_VALUES all the same.
+                // Prefix operators are looked up through search_path like infix ones (round 27: a
+                // DBA's `zeitung.~` ran its function unlisted). `-` before a number is no operator
+                // to Postgres: its grammar folds it into the constant.
+                let folded = matches!(op, UnaryOperator::Minus) && matches!(expr.as_ref(), Expr::Value(_));
+                if !matches!(op, UnaryOperator::Not) && !folded {
+                    self.check_operator(&[op.to_string()])?;
+                }
                 let keep = if matches!(op, UnaryOperator::Not) { cx } else { ic };
                 let l = self.expr(expr, scope, keep)?;
                 self.consume(vec![l], ic, &op.to_string())

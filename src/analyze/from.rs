@@ -251,6 +251,9 @@ impl Analyzer<'_> {
                 if *with_offset || with_offset_alias.is_some() {
                     return unsupported("UNNEST WITH OFFSET");
                 }
+                // sqlparser's own form for `unnest(…)` in FROM; to Postgres it is a call looked up
+                // through search_path like any other, so a DBA's `unnest` may answer it (round 27).
+                self.resolve_function(&["unnest".to_owned()], "unnest(…)")?;
                 let scope = Scope::new(self.copied(before)?, parent);
                 let cx = Cx::new(Clause::FunctionArgument);
                 // unnest(tsvector) returns three columns: only an evident array is one.

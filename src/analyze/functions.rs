@@ -341,7 +341,7 @@ impl Analyzer<'_> {
     }
 
     /// Records a function call with every schema it may resolve to.
-    fn resolve_function(&mut self, name: &[String], written: &str) -> Result<(), AnalyzeError> {
+    pub(super) fn resolve_function(&mut self, name: &[String], written: &str) -> Result<(), AnalyzeError> {
         let catalog = self.ctx.catalog;
         let (schemas, bare) = match name {
             [bare] => {
