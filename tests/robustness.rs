@@ -291,6 +291,16 @@ fn operator_chains_do_not_exhaust_the_stack() {
                 format!("SELECT 1{}", long(" UNION SELECT 1", 100_000)),
                 "chain of more than",
             ),
+            // Round 27: the lexer did not count these, and freeing the tree aborted the proxy.
+            (
+                format!("SELECT 1{}", long(" OPERATOR(+)1", 70_000)),
+                "chain of more than",
+            ),
+            (format!("SELECT 1{}", long(" XOR 1", 150_000)), "chain of more than"),
+            (
+                format!("SELECT 'a'{}", long(" REGEXP 'a'", 80_000)),
+                "chain of more than",
+            ),
             (format!("SELECT ({}1)", long("1+(", 60_000)), "chain of more than"),
             (
                 format!("SELECT {}1{}", long("(", 60_000), long(")", 60_000)),

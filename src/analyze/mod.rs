@@ -376,12 +376,25 @@ const DDL_WORDS: &[&str] = &[
     "reindex", "cluster", "vacuum", "analyze", "lock", "load",
 ];
 
+/// Stack per byte of statement text for building and freeing its syntax tree: sqlparser builds
+/// an operator chain without recursing but frees it recursively, one level per link, and a link
+/// takes two bytes (`+1`).
+const STACK_PER_BYTE: usize = 256;
+
 /// Analyzes every statement of a message. An empty message yields one `Kind::Empty` statement.
 pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError> {
     static HEADROOM: std::sync::Once = std::sync::Once::new();
     // sqlparser and the analyzer move to a heap-allocated stack segment when less than this is
     // left; the default (128 KiB) is less than some unoptimized parser paths use between checks.
     HEADROOM.call_once(|| recursive::set_minimum_stack_size(512 << 10));
+    // The lexer's depth bound refuses long chains before they are parsed, but a chain it does not
+    // count would free a tree deeper than a worker's 2 MiB stack, and abort the proxy (round 27:
+    // `OPERATOR(+)`). So a long message is parsed on a stack sized for it.
+    let need = sql.len().saturating_mul(STACK_PER_BYTE);
+    stacker::maybe_grow(need, need, || analyze_message(sql, ctx))
+}
+
+fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError> {
     let ranges = lexer::split_statements(sql)?;
     let mut statements = Vec::with_capacity(ranges.len().max(1));
     let mut literal_sensitive = false;
