@@ -640,6 +640,12 @@ impl Analyzer<'_> {
         }
         let text = t.to_string().replace('"', "").to_ascii_lowercase();
         let base = text.split(['(', '[']).next().unwrap_or_default().trim();
+        let parts: Vec<String> = base.split('.').map(str::to_owned).collect();
+        if self.ctx.catalog.cast_may_run_user_code(&parts) {
+            return Err(AnalyzeError::Unsupported(format!(
+                "a cast to {base}, which may run a function a DBA wrote (a CREATE CAST or a domain's CHECK)"
+            )));
+        }
         let base = base.strip_prefix("pg_catalog.").unwrap_or(base);
         if let Some(name) = COUNTER_TYPES.iter().find(|n| **n == base) {
             self.facts.functions.push(super::facts::FuncCall {

@@ -43,6 +43,15 @@ const AUTH_MEMBERS: &str = "SELECT roleid, member FROM pg_catalog.pg_auth_member
 const ROLES: &str = "SELECT oid, rolname::text, rolinherit::text FROM pg_catalog.pg_roles";
 const USER_OPERATORS: &str = "SELECT DISTINCT o.oprname::text FROM pg_catalog.pg_operator o
     JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog'";
+/// See `Catalog::user_cast_types` (round 27: a DBA's cast to `zeitung.leadref` returned leads).
+const USER_CAST_TYPES: &str = "WITH risky AS (
+      SELECT c.casttarget AS oid FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'pg_catalog'
+      UNION SELECT t.oid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+        WHERE t.typtype = 'd' AND n.nspname NOT IN ('pg_catalog', 'information_schema'))
+    SELECT n.nspname::text, t.typname::text FROM pg_catalog.pg_type t
+      JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+    WHERE t.oid IN (SELECT oid FROM risky) OR t.typelem IN (SELECT oid FROM risky)";
 /// Postgres counts a superuser a member of every role; unscharf counts it a member of its own
 /// name only, so that it acts under no purpose that names it merely through a role (round 23).
 const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
@@ -65,6 +74,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let seqs = tx.query(SEQUENCES, &[]).await?;
     let members = tx.query(AUTH_MEMBERS, &[]).await?;
     let roles = tx.query(ROLES, &[]).await?;
+    let cast_types = tx.query(USER_CAST_TYPES, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -83,7 +93,17 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         }
         fingerprint = fingerprint.wrapping_add(std::hash::Hasher::finish(&h));
     };
-    for rows in [&rels, &cols, &funcs, &schemas, &ops, &seqs, &members, &roles] {
+    for rows in [
+        &rels,
+        &cols,
+        &funcs,
+        &schemas,
+        &ops,
+        &seqs,
+        &members,
+        &roles,
+        &cast_types,
+    ] {
         rows.iter().for_each(&mut add);
     }
 
@@ -123,6 +143,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         catalog.add_sequence(QName::new(row.get(0), row.get(1)), owner);
     }
     catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
+    catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(0), r.get(1))).collect();
     Ok(catalog)
 }
 

@@ -92,11 +92,24 @@ pub struct Catalog {
     schemas: HashSet<String>,
     /// Operators defined outside pg_catalog (they may run user code).
     pub user_operators: HashSet<String>,
+    /// Types a cast to which may run code a DBA wrote: the targets of casts whose function lies
+    /// outside pg_catalog, domains outside pg_catalog (their CHECKs), and arrays of either.
+    pub user_cast_types: HashSet<QName>,
     /// Sequences, with the table that owns each (a serial or identity column), if any.
     sequences: HashMap<QName, Option<RelId>>,
 }
 
 impl Catalog {
+    /// Whether a cast to the type named `parts` (folded; unqualified means any schema) may run
+    /// code a DBA wrote.
+    pub fn cast_may_run_user_code(&self, parts: &[String]) -> bool {
+        match parts {
+            [name] => self.user_cast_types.iter().any(|t| &t.name == name),
+            [.., schema, name] => self.user_cast_types.contains(&QName::new(schema, name)),
+            [] => false,
+        }
+    }
+
     pub fn add_schema(&mut self, schema: &str) {
         self.schemas.insert(schema.to_owned());
     }
@@ -207,6 +220,7 @@ impl Catalog {
             functions,
             schemas,
             user_operators,
+            user_cast_types,
             sequences,
             ..
         } = self;
@@ -223,6 +237,7 @@ impl Catalog {
             functions,
             schemas,
             user_operators,
+            user_cast_types,
             ..Catalog::default()
         };
         let mut live = Vec::new();

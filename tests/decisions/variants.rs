@@ -376,6 +376,9 @@ fn objects_a_dba_defines_outside_pg_catalog_are_not_taken_for_builtins() {
     for op in ["=", "~~", "~", "-"] {
         cat.user_operators.insert(op.to_owned());
     }
+    // Round 27: a type a DBA's CREATE CAST (or a domain's CHECK) runs a function for.
+    cat.user_cast_types
+        .insert(unscharf::policy::QName::new("zeitung", "leadref"));
     let pol = policies();
     let none = BTreeSet::new();
     let path = vec![vec![
@@ -393,6 +396,10 @@ fn objects_a_dba_defines_outside_pg_catalog_are_not_taken_for_builtins() {
         // Round 27: sqlparser's own UNNEST table form is a call by name to Postgres.
         "SELECT * FROM unnest('%'::text) u",
         "SELECT * FROM UNNEST(ARRAY[1, 2]) u",
+        "SELECT ('%'::text)::zeitung.leadref FROM customers",
+        "SELECT CAST('%' AS zeitung.leadref) FROM customers",
+        "SELECT '%'::leadref FROM customers",
+        "SELECT '{}'::zeitung.leadref[] FROM customers",
     ] {
         let got = verdict(&cat, &pol, w, sql, &path, &none);
         assert!(got.starts_with("refused"), "{sql}: {got}");

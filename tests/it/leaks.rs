@@ -424,3 +424,36 @@ async fn a_bind_of_a_sql_prepared_lookup_is_charged() {
     assert!(seen.contains("lookups_per_minute"), "{seen}");
     assert_no_protected(&seen, "Binds of a SQL-prepared lookup");
 }
+
+/// Round 27: a cast runs the function a DBA's CREATE CAST names, which no statement names: a
+/// cast to such a type is refused, whatever the function reads.
+#[tokio::test]
+async fn a_cast_that_runs_a_dbas_function_is_refused() {
+    let su = superuser().await;
+    su.batch_execute(
+        "DROP TYPE IF EXISTS stadtwerke.rt27_card CASCADE;
+         CREATE TYPE stadtwerke.rt27_card AS (card text);
+         CREATE FUNCTION stadtwerke.rt27_to_card(text) RETURNS stadtwerke.rt27_card LANGUAGE sql STABLE AS
+           $$ SELECT ROW(string_agg(concat_ws(' ', name, phone, iban, birth_date, notes), '; '))::stadtwerke.rt27_card
+              FROM stadtwerke.customers WHERE name LIKE $1 $$;
+         CREATE CAST (text AS stadtwerke.rt27_card) WITH FUNCTION stadtwerke.rt27_to_card(text);",
+    )
+    .await
+    .unwrap();
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for sql in [
+        "SELECT ('%'::text)::stadtwerke.rt27_card::text",
+        "SELECT CAST(CAST('%' AS text) AS stadtwerke.rt27_card)::text",
+        "SELECT ('%'::text)::rt27_card::text",
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert!(err_text(&e).contains("a DBA wrote"), "{sql}: {}", err_text(&e));
+        seen.push_str(&err_text(&e));
+    }
+    assert_no_protected(&seen, "a cast to a DBA's type");
+    su.batch_execute("DROP TYPE stadtwerke.rt27_card CASCADE")
+        .await
+        .unwrap();
+}
