@@ -252,11 +252,18 @@ async fn refusals_keep_transaction_state_in_step_with_the_server() {
         "{}",
         err_text(&e)
     );
+    // Another test's DDL can change the catalog just now: then the session cannot read its roles
+    // again inside the failed block, and refuses (42501, roles not read yet) before the server
+    // could (25P02). Either way nothing ran.
+    let aborted = |e: &tokio_postgres::Error| {
+        let code = e.code().map(|c| c.code());
+        code == Some("25P02") || (code == Some("42501") && err_text(e).contains("not read this login's roles"))
+    };
     let e = c.simple_query("SELECT 1").await.unwrap_err();
-    assert_eq!(
-        e.code().map(|c| c.code()),
-        Some("25P02"),
-        "the transaction is aborted, as if the server had refused"
+    assert!(
+        aborted(&e),
+        "the transaction is aborted, as if the server had refused: {}",
+        err_text(&e)
     );
     c.batch_execute("ROLLBACK").await.unwrap();
     assert!(c.simple_query("SELECT 1").await.is_ok());
@@ -268,7 +275,7 @@ async fn refusals_keep_transaction_state_in_step_with_the_server() {
         .unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("42501"));
     let e = c.query("SELECT 1", &[]).await.unwrap_err();
-    assert_eq!(e.code().map(|c| c.code()), Some("25P02"), "{}", err_text(&e));
+    assert!(aborted(&e), "{}", err_text(&e));
     c.batch_execute("ROLLBACK").await.unwrap();
     // Outside a transaction a refusal changes nothing else.
     let _ = c
