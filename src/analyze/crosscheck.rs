@@ -13,12 +13,13 @@ use std::ops::ControlFlow;
 
 use serde_json::{Map, Value};
 use sqlparser::ast::{
-    AccessExpr, Assignment, AssignmentTarget, CopySource, DoUpdate, Expr, Function, FunctionArg, FunctionArgExpr,
+    AccessExpr, Assignment, AssignmentTarget, CopySource, DoUpdate, Expr, FunctionArg, FunctionArgExpr,
     FunctionArguments, Ident, MergeAction, MergeUpdateExpr, MergeUpdateKind, ObjectName, ObjectNamePart, OnConflict,
     OnConflictAction, OnInsert, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement,
     TableFactor, TableObject, Visit, Visitor,
 };
 
+use super::functions::VALUE_FUNCTIONS;
 use super::{fold_ident, AnalyzeError};
 
 /// Stack one level of Postgres's parse tree takes on its way through libpg_query's protobuf
@@ -60,6 +61,33 @@ pub fn same_reading(sql: &str, stmt: &Statement, depth: usize) -> Result<(), Ana
     }
     Err(AnalyzeError::Differential(describe_difference(&theirs, &ours)))
 }
+
+/// CoercionForm's COERCE_EXPLICIT_CALL in libpg_query's protobuf: a call written `f(…)`.
+const COERCE_EXPLICIT_CALL: i64 = 1;
+
+/// Calls Postgres's grammar makes for operators (`LIKE … ESCAPE`, `SIMILAR TO`, `OVERLAPS`).
+const GRAMMAR_CALLS: &[&str] = &["like_escape", "similar_to_escape", "overlaps"];
+
+/// Calls to sqlparser that are other nodes to Postgres (CoalesceExpr, MinMaxExpr, NULLIF's A_Expr,
+/// GroupingFunc, XmlExpr, RowExpr, an ARRAY subquery) or calls its grammar makes in SQL syntax
+/// (`normalize`), which Postgres qualifies with pg_catalog itself.
+const NOT_CALLS_TO_POSTGRES: &[&str] = &[
+    "coalesce",
+    "greatest",
+    "least",
+    "nullif",
+    "grouping",
+    "row",
+    "array",
+    "normalize",
+    "xmlelement",
+    "xmlforest",
+    "xmlconcat",
+    "xmlpi",
+    "xmlroot",
+    "xmlparse",
+    "xmlserialize",
+];
 
 const UTILITY: &[&str] = &[
     "set",
@@ -217,6 +245,14 @@ fn pg_node(ty: &str, body: &Value, parent: &str, field: &str, level: usize, out:
                 } else if item.pointer("/node/AStar").is_some() {
                     push("field *".into());
                 }
+            }
+        }
+        // Calls written as calls; the SQL-syntax forms (EXTRACT, TRIM, …) are pg_catalog's
+        // whatever sqlparser makes of them.
+        "FuncCall" if m.get("funcformat").and_then(Value::as_i64) == Some(COERCE_EXPLICIT_CALL) => {
+            let name = strings(m.get("funcname"));
+            if !matches!(name.as_slice(), [s, f] if s == "pg_catalog" && GRAMMAR_CALLS.contains(&f.as_str())) {
+                push(format!("function {}", name.join(".")))
             }
         }
         "SetToDefault" => push("DEFAULT".into()),
@@ -550,15 +586,22 @@ impl Visitor for Collect {
     fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
         let given = match t {
             TableFactor::Table { name, alias, args, .. } => {
-                if args.is_none() {
-                    self.fact(format!("relation {}", object_name(name)));
+                let kind = if args.is_none() { "relation" } else { "function" };
+                self.fact(format!("{kind} {}", object_name(name)));
+                alias
+            }
+            TableFactor::Function { name, alias, .. } => {
+                self.fact(format!("function {}", object_name(name)));
+                alias
+            }
+            TableFactor::UNNEST { alias, array_exprs, .. } => {
+                for _ in array_exprs {
+                    self.fact("function unnest".into());
                 }
                 alias
             }
             TableFactor::Derived { alias, .. }
             | TableFactor::TableFunction { alias, .. }
-            | TableFactor::Function { alias, .. }
-            | TableFactor::UNNEST { alias, .. }
             | TableFactor::NestedJoin { alias, .. } => alias,
             _ => &None,
         };
@@ -588,12 +631,18 @@ impl Visitor for Collect {
             Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") => {
                 self.fact("DEFAULT".into())
             }
+            // `current_user`, `current_date`, …: keywords to Postgres, names to sqlparser.
+            Expr::Identifier(i) if i.quote_style.is_none() && VALUE_FUNCTIONS.contains(&fold_ident(i).as_str()) => {}
             Expr::Identifier(i) => self.fact(format!("column {}", fold_ident(i))),
             Expr::CompoundIdentifier(path) => self.fact(format!("column {}", idents(path))),
-            Expr::Function(Function {
-                args: FunctionArguments::List(list),
-                ..
-            }) => {
+            Expr::Function(f) if !matches!(f.args, FunctionArguments::None) => {
+                let name = object_name(&f.name);
+                if !(f.name.0.len() == 1 && NOT_CALLS_TO_POSTGRES.contains(&name.as_str())) {
+                    self.fact(format!("function {name}"));
+                }
+                let FunctionArguments::List(list) = &f.args else {
+                    return ControlFlow::Continue(());
+                };
                 for arg in &list.args {
                     let value = match arg {
                         FunctionArg::ExprNamed { name, arg, .. } => {
@@ -607,6 +656,11 @@ impl Visitor for Collect {
                     }
                 }
             }
+            // `ceil(x)` and `substring(a, b, c)` are calls to Postgres, syntax to sqlparser.
+            Expr::Ceil { .. } => self.fact("function ceil".into()),
+            Expr::Floor { .. } => self.fact("function floor".into()),
+            Expr::Substring { shorthand: true, .. } => self.fact("function substr".into()),
+            Expr::Substring { special: true, .. } => self.fact("function substring".into()),
             // Postgres's column reference takes every dotted name up to the first subscript
             // (`t.arr[1].f` is column `t.arr`, then field `f`); after parentheses all are fields.
             Expr::CompoundFieldAccess { root, access_chain } => {
