@@ -414,8 +414,38 @@ impl Analyzer<'_> {
                     other => self.expr(other, scope, ic)?,
                 };
                 let mut parts = vec![root_l];
+                // `(c).name` on the row of a FROM item that has a column `name` selects it.
+                let mut row = match root.as_ref() {
+                    Expr::Nested(inner) => match inner.as_ref() {
+                        Expr::Identifier(id) => match scope.column(&fold_ident(id)) {
+                            Ok(Some(Found::WholeRow(e))) => e.cols.as_deref(),
+                            _ => None,
+                        },
+                        _ => None,
+                    },
+                    _ => None,
+                };
                 for a in access_chain {
+                    let row_field = match (a, row.take()) {
+                        (AccessExpr::Dot(Expr::Identifier(f)), Some(cols)) => {
+                            cols.iter().filter(|c| c.name == fold_ident(f)).count() == 1
+                        }
+                        _ => false,
+                    };
                     match a {
+                        // Postgres reads `(expr).f` as the call f(expr) when expr has no field f
+                        // (functional notation): `(('SELECT …')::text).ts_stat` ran the query
+                        // (round 28). Which one it is depends on expr's type; so no name a function
+                        // has may follow a dot here.
+                        AccessExpr::Dot(Expr::Identifier(f))
+                            if !row_field && !self.ctx.catalog.function_schemas(&fold_ident(f)).is_empty() =>
+                        {
+                            return Err(AnalyzeError::Unsupported(format!(
+                                "`(…).{}`, which Postgres may read as the call {}(…)",
+                                fold_ident(f),
+                                fold_ident(f)
+                            )));
+                        }
                         AccessExpr::Dot(x) => {
                             if !matches!(x, Expr::Identifier(_)) {
                                 parts.push(self.expr(x, scope, ic)?);
@@ -626,7 +656,7 @@ pub const COUNTER_TYPES: &[&str] = &["xid", "xid8", "cid", "txid_snapshot", "pg_
 impl Analyzer<'_> {
     /// A cast to a counter type is recorded as a call of `::type`, a name rule 7 forbids and no
     /// function can have.
-    fn note_type(&mut self, t: &sqlparser::ast::DataType) -> Result<(), AnalyzeError> {
+    pub(super) fn note_type(&mut self, t: &sqlparser::ast::DataType) -> Result<(), AnalyzeError> {
         // Words that begin a type of several words to Postgres (`setof int`, `national
         // character`, `nchar varying`), which sqlparser ends after the first, reading the rest as
         // a column alias (round 26): Postgres names the column otherwise.
@@ -640,7 +670,19 @@ impl Analyzer<'_> {
         }
         let text = t.to_string().replace('"', "").to_ascii_lowercase();
         let base = text.split(['(', '[']).next().unwrap_or_default().trim();
-        let parts: Vec<String> = base.split('.').map(str::to_owned).collect();
+        // A type's name folds like any other (round 28: `zeitung."LeadCard"` was lower-cased, and
+        // so not found); sqlparser's own types are Postgres's, whose names are lower case.
+        let mut inner = t;
+        while let sqlparser::ast::DataType::Array(
+            sqlparser::ast::ArrayElemTypeDef::SquareBracket(e, _) | sqlparser::ast::ArrayElemTypeDef::AngleBracket(e),
+        ) = inner
+        {
+            inner = e;
+        }
+        let parts: Vec<String> = match inner {
+            sqlparser::ast::DataType::Custom(name, _) => object_parts(name)?,
+            _ => base.split('.').map(str::to_owned).collect(),
+        };
         if self.ctx.catalog.cast_may_run_user_code(&parts) {
             return Err(AnalyzeError::Unsupported(format!(
                 "a cast to {base}, which may run a function a DBA wrote (a CREATE CAST or a domain's CHECK)"

@@ -23,8 +23,10 @@ fn srf_columns(name: &str, alias: Option<&str>) -> Option<Vec<String>> {
         | "string_to_table"
         | "json_object_keys"
         | "jsonb_object_keys"
-        | "regexp_matches"
-        | "pg_partition_ancestors" => single(name),
+        | "regexp_matches" => single(name),
+        // Its column is its OUT parameter's, whatever the alias (round 28: naming it after the
+        // alias let `iban` in FROM hide an outer table's column).
+        "pg_partition_ancestors" => Some(vec!["relid".into()]),
         "json_each" | "jsonb_each" | "json_each_text" | "jsonb_each_text" => Some(vec!["key".into(), "value".into()]),
         "json_array_elements" | "jsonb_array_elements" | "json_array_elements_text" | "jsonb_array_elements_text" => {
             Some(vec!["value".into()])
@@ -382,6 +384,14 @@ impl Analyzer<'_> {
             Cx::new(Clause::FunctionArgument),
         )?;
         let bare = parts.last().map(String::as_str).unwrap_or("");
+        // Postgres coerces the function's columns to a column definition list's types.
+        for t in alias
+            .into_iter()
+            .flat_map(|a| &a.columns)
+            .filter_map(|c| c.data_type.as_ref())
+        {
+            self.note_type(t)?;
+        }
         let alias_name = alias.map(|a| fold_ident(&a.name));
         let rename: Vec<String> = alias
             .map(|a| a.columns.iter().map(|c| fold_ident(&c.name)).collect())

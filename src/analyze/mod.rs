@@ -440,9 +440,19 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
             ));
         }
         let dialect = PostgreSqlDialect {};
+        // One statement, then nothing but semicolons: parse_statements stops at an END after a
+        // complete statement (for BEGIN … END blocks) and drops the rest, where Postgres reads
+        // `end` as an alias and runs what follows (round 28).
         let parsed = Parser::new(&dialect)
             .try_with_sql(&clean)
-            .and_then(|mut p| p.parse_statements())
+            .and_then(|mut p| {
+                let stmt = p.parse_statement()?;
+                while p.consume_token(&sqlparser::tokenizer::Token::SemiColon) {}
+                match p.peek_token().token {
+                    sqlparser::tokenizer::Token::EOF => Ok(vec![stmt]),
+                    _ => Ok(Vec::new()),
+                }
+            })
             .map_err(|e| {
                 let why = shorten_parse_error(&e.to_string());
                 // DDL is unsupported (rule 8) even in forms sqlparser cannot read.

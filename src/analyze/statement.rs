@@ -71,7 +71,15 @@ impl Analyzer<'_> {
                 };
                 (Kind::ClosePortal { name }, Outputs::None)
             }
-            Statement::Prepare { name, statement, .. } => {
+            Statement::Prepare {
+                name,
+                statement,
+                data_types,
+            } => {
+                // A parameter of a domain runs its CHECK on the value EXECUTE binds (round 28).
+                for t in data_types {
+                    self.note_type(t)?;
+                }
                 let (inner, outs) = match statement.as_ref() {
                     Statement::Query(_)
                     | Statement::Insert(_)

@@ -43,15 +43,20 @@ const AUTH_MEMBERS: &str = "SELECT roleid, member FROM pg_catalog.pg_auth_member
 const ROLES: &str = "SELECT oid, rolname::text, rolinherit::text FROM pg_catalog.pg_roles";
 const USER_OPERATORS: &str = "SELECT DISTINCT o.oprname::text FROM pg_catalog.pg_operator o
     JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog'";
-/// See `Catalog::user_cast_types` (round 27: a DBA's cast to `zeitung.leadref` returned leads).
-const USER_CAST_TYPES: &str = "WITH risky AS (
-      SELECT c.casttarget AS oid FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+/// See `Catalog::user_cast_types` (rounds 27 and 28: a DBA's cast to `zeitung.leadref`, and one
+/// to a composite type with such a field, returned leads; a domain's CHECK answered questions).
+const USER_CAST_TYPES: &str = "WITH RECURSIVE risky(oid) AS (
+      SELECT c.casttarget FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'pg_catalog'
       UNION SELECT t.oid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-        WHERE t.typtype = 'd' AND n.nspname NOT IN ('pg_catalog', 'information_schema'))
-    SELECT n.nspname::text, t.typname::text FROM pg_catalog.pg_type t
-      JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-    WHERE t.oid IN (SELECT oid FROM risky) OR t.typelem IN (SELECT oid FROM risky)";
+        WHERE t.typtype = 'd' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      UNION SELECT t.oid FROM pg_catalog.pg_type t, risky r
+        WHERE t.typelem = r.oid OR t.typbasetype = r.oid
+          OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                     WHERE t.typrelid <> 0 AND a.attrelid = t.typrelid AND a.atttypid = r.oid)
+          OR EXISTS (SELECT 1 FROM pg_catalog.pg_range g WHERE g.rngtypid = t.oid AND g.rngsubtype = r.oid))
+    SELECT t.oid, n.nspname::text, t.typname::text FROM pg_catalog.pg_type t
+      JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT oid FROM risky)";
 /// Postgres counts a superuser a member of every role; unscharf counts it a member of its own
 /// name only, so that it acts under no purpose that names it merely through a role (round 23).
 const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
@@ -143,7 +148,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         catalog.add_sequence(QName::new(row.get(0), row.get(1)), owner);
     }
     catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
-    catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(0), r.get(1))).collect();
+    catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
+    catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();
     Ok(catalog)
 }
 

@@ -93,8 +93,11 @@ pub struct Catalog {
     /// Operators defined outside pg_catalog (they may run user code).
     pub user_operators: HashSet<String>,
     /// Types a cast to which may run code a DBA wrote: the targets of casts whose function lies
-    /// outside pg_catalog, domains outside pg_catalog (their CHECKs), and arrays of either.
+    /// outside pg_catalog, domains outside pg_catalog (their CHECKs), and every array, domain,
+    /// range or composite type (a table's row type too) built on one of those.
     pub user_cast_types: HashSet<QName>,
+    /// Their OIDs, for the parameter types of a Parse message.
+    pub user_cast_type_oids: HashSet<u32>,
     /// Sequences, with the table that owns each (a serial or identity column), if any.
     sequences: HashMap<QName, Option<RelId>>,
 }
@@ -221,6 +224,7 @@ impl Catalog {
             schemas,
             user_operators,
             user_cast_types,
+            user_cast_type_oids,
             sequences,
             ..
         } = self;
@@ -238,6 +242,7 @@ impl Catalog {
             schemas,
             user_operators,
             user_cast_types,
+            user_cast_type_oids,
             ..Catalog::default()
         };
         let mut live = Vec::new();

@@ -538,6 +538,29 @@ fn red_team_round_27_functional_notation() {
     ]);
 }
 
+/// Red-team round 28: functional notation on any expression (`(expr).f` is f(expr) when expr has
+/// no field f); pg_partition_ancestors' column is `relid` whatever the alias, so an alias `iban`
+/// hid an outer table's column; sqlparser stopped reading at `end` after a complete statement.
+#[test]
+fn red_team_round_28() {
+    let unsupported = "refused: unsupported_statement";
+    run(&[
+        ("wasser", "SELECT (('SELECT iban FROM stadtwerke.customers')::text).ts_stat", unsupported),
+        ("wasser", "SELECT (ARRAY['SELECT iban FROM stadtwerke.customers'])[1].ts_stat", unsupported),
+        ("wasser", "SELECT name FROM stadtwerke.customers ORDER BY (name::text).ts_stat", unsupported),
+        ("wasser", "SELECT (t).ts_stat FROM (SELECT 'SELECT 1'::text AS t) s", unsupported),
+        ("wasser", "SELECT (c).to_json FROM stadtwerke.customers c", unsupported),
+        ("wasser", "SELECT c.name, (SELECT iban FROM (SELECT 1) d LEFT JOIN pg_partition_ancestors(0) iban ON true) FROM stadtwerke.customers c", "masked: iban"),
+        ("wasser", "SELECT c.name, (SELECT phone || '' FROM (SELECT 1) d LEFT JOIN pg_partition_ancestors(0) phone ON true) FROM stadtwerke.customers c", "refused: protected_column"),
+        ("wasser", "SELECT 'x' end, query_to_xml('SELECT iban FROM stadtwerke.customers', true, false, '')", "refused: unparsable"),
+        ("wasser", "EXPLAIN SELECT 'x' end, query_to_xml('SELECT iban FROM stadtwerke.customers', true, false, '')", "refused: unparsable"),
+        // A field of a table's row is the whole row to the analyzer, as before; a field of a
+        // record a function returns stays usable (pgjdbc's getIndexInfo).
+        ("wasser", "SELECT (c).customer_no FROM stadtwerke.customers c", "refused: protected_column"),
+        ("wasser", "SELECT (information_schema._pg_expandarray(ARRAY[1, 2])).n", "allowed"),
+    ]);
+}
+
 /// Red-team round 9: a masked column beside the client's own constants in UNION ALL or VALUES had
 /// the mask applied to those constants too, so a pseudonym became a dictionary of guesses. A
 /// column stays maskable only when every row of it is that column.

@@ -377,8 +377,9 @@ fn objects_a_dba_defines_outside_pg_catalog_are_not_taken_for_builtins() {
         cat.user_operators.insert(op.to_owned());
     }
     // Round 27: a type a DBA's CREATE CAST (or a domain's CHECK) runs a function for.
-    cat.user_cast_types
-        .insert(unscharf::policy::QName::new("zeitung", "leadref"));
+    for t in ["leadref", "LeadCard"] {
+        cat.user_cast_types.insert(unscharf::policy::QName::new("zeitung", t));
+    }
     let pol = policies();
     let none = BTreeSet::new();
     let path = vec![vec![
@@ -400,6 +401,10 @@ fn objects_a_dba_defines_outside_pg_catalog_are_not_taken_for_builtins() {
         "SELECT CAST('%' AS zeitung.leadref) FROM customers",
         "SELECT '%'::leadref FROM customers",
         "SELECT '{}'::zeitung.leadref[] FROM customers",
+        // Round 28: a quoted name keeps its case; parameter and column definition types count.
+        "SELECT ('%'::text)::zeitung.\"LeadCard\" FROM customers",
+        "PREPARE p(zeitung.leadref) AS SELECT name FROM customers",
+        "SELECT * FROM jsonb_to_record('{}') AS r(a zeitung.leadref)",
     ] {
         let got = verdict(&cat, &pol, w, sql, &path, &none);
         assert!(got.starts_with("refused"), "{sql}: {got}");

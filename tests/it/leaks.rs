@@ -431,7 +431,8 @@ async fn a_bind_of_a_sql_prepared_lookup_is_charged() {
 async fn a_cast_that_runs_a_dbas_function_is_refused() {
     let su = superuser().await;
     su.batch_execute(
-        "DROP TYPE IF EXISTS stadtwerke.rt27_card CASCADE;
+        "DROP DOMAIN IF EXISTS stadtwerke.rt27_dom; DROP FUNCTION IF EXISTS stadtwerke.rt27_probe(text);
+         DROP TYPE IF EXISTS stadtwerke.rt27_card CASCADE;
          CREATE TYPE stadtwerke.rt27_card AS (card text);
          CREATE FUNCTION stadtwerke.rt27_to_card(text) RETURNS stadtwerke.rt27_card LANGUAGE sql STABLE AS
            $$ SELECT ROW(string_agg(concat_ws(' ', name, phone, iban, birth_date, notes), '; '))::stadtwerke.rt27_card
@@ -440,6 +441,21 @@ async fn a_cast_that_runs_a_dbas_function_is_refused() {
     )
     .await
     .unwrap();
+    // Round 28: through a composite type with such a field, and a domain whose CHECK calls a
+    // DBA's function (a yes/no oracle).
+    su.batch_execute(
+        "CREATE TYPE stadtwerke.rt27_wrap AS (c stadtwerke.rt27_card);
+         CREATE FUNCTION stadtwerke.rt27_probe(text) RETURNS boolean LANGUAGE sql STABLE AS
+           $$ SELECT EXISTS (SELECT 1 FROM stadtwerke.customers WHERE iban LIKE $1) $$;
+         CREATE DOMAIN stadtwerke.rt27_dom AS text CHECK (stadtwerke.rt27_probe(VALUE));",
+    )
+    .await
+    .unwrap();
+    let dom_oid: u32 = su
+        .query_one("SELECT 'stadtwerke.rt27_dom'::regtype::oid", &[])
+        .await
+        .unwrap()
+        .get(0);
     let p = proxy().await;
     let c = wasser(&p).await;
     let mut seen = String::new();
@@ -447,13 +463,33 @@ async fn a_cast_that_runs_a_dbas_function_is_refused() {
         "SELECT ('%'::text)::stadtwerke.rt27_card::text",
         "SELECT CAST(CAST('%' AS text) AS stadtwerke.rt27_card)::text",
         "SELECT ('%'::text)::rt27_card::text",
+        "SELECT (ROW('%'::text)::stadtwerke.rt27_wrap)::text",
+        "SELECT 'DE89%'::stadtwerke.rt27_dom",
+        "PREPARE rt27 (stadtwerke.rt27_dom) AS SELECT 1",
+        "SELECT * FROM jsonb_to_record('{\"a\": \"DE89%\"}') AS r(a stadtwerke.rt27_dom)",
     ] {
         let e = c.simple_query(sql).await.unwrap_err();
         assert!(err_text(&e).contains("a DBA wrote"), "{sql}: {}", err_text(&e));
         seen.push_str(&err_text(&e));
     }
-    assert_no_protected(&seen, "a cast to a DBA's type");
-    su.batch_execute("DROP TYPE stadtwerke.rt27_card CASCADE")
+    // A Parse message that declares the domain's type for its parameter.
+    let dom = tokio_postgres::types::Type::new(
+        "rt27_dom".into(),
+        dom_oid,
+        tokio_postgres::types::Kind::Domain(tokio_postgres::types::Type::TEXT),
+        "stadtwerke".into(),
+    );
+    let e = c
+        .prepare_typed("SELECT 1 WHERE $1 IS NOT NULL", &[dom])
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(err_text(&e).contains("a DBA wrote"), "{}", err_text(&e));
+    seen.push_str(&err_text(&e));
+    assert_no_protected(&seen, "a cast to a DBA's type");
+    su.batch_execute(
+        "DROP DOMAIN stadtwerke.rt27_dom; DROP FUNCTION stadtwerke.rt27_probe(text);
+         DROP TYPE stadtwerke.rt27_card CASCADE",
+    )
+    .await
+    .unwrap();
 }

@@ -333,6 +333,16 @@ impl Core {
             if let Some(r) = &env.refuse_all {
                 return Err(r.clone());
             }
+            // A parameter declared of such a type runs the DBA's code on the value bound (round 28).
+            if p.param_types
+                .iter()
+                .any(|t| env.catalog.user_cast_type_oids.contains(t))
+            {
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    "a parameter of a type whose cast or domain CHECK may run a function a DBA wrote",
+                ));
+            }
             let [facts] = a.statements.as_slice() else {
                 return Err(Refusal::new(
                     Reason::UnsupportedStatement,
