@@ -414,11 +414,13 @@ impl Analyzer<'_> {
                     other => self.expr(other, scope, ic)?,
                 };
                 let mut parts = vec![root_l];
-                // `(c).name` on the row of a FROM item that has a column `name` selects it.
+                // `(c).name` on the row of a FROM item that has a column `name` selects it. Not
+                // on a function of one column: its "row" is the value itself, so `(g).ts_stat` on
+                // `unnest(…) g(ts_stat)` is the call ts_stat(g) (round 29).
                 let mut row = match root.as_ref() {
                     Expr::Nested(inner) => match inner.as_ref() {
                         Expr::Identifier(id) => match scope.column(&fold_ident(id)) {
-                            Ok(Some(Found::WholeRow(e))) => e.cols.as_deref(),
+                            Ok(Some(Found::WholeRow(e))) => e.cols.as_deref().filter(|cols| cols.len() > 1),
                             _ => None,
                         },
                         _ => None,

@@ -550,6 +550,10 @@ fn red_team_round_28() {
         ("wasser", "SELECT name FROM stadtwerke.customers ORDER BY (name::text).ts_stat", unsupported),
         ("wasser", "SELECT (t).ts_stat FROM (SELECT 'SELECT 1'::text AS t) s", unsupported),
         ("wasser", "SELECT (c).to_json FROM stadtwerke.customers c", unsupported),
+        // Round 29: a function of one column in FROM; its row is the value, so `.f` is a call.
+        ("wasser", "SELECT (g).ts_stat FROM unnest(ARRAY['SELECT iban FROM stadtwerke.customers']) AS g(ts_stat)", unsupported),
+        ("wasser", "SELECT (g).ts_stat FROM regexp_split_to_table('SELECT iban FROM stadtwerke.customers', ';') AS g(ts_stat)", unsupported),
+        ("wasser", "SELECT (g).ts_stat FROM json_array_elements_text('[\"SELECT 1\"]') AS g(ts_stat)", unsupported),
         ("wasser", "SELECT c.name, (SELECT iban FROM (SELECT 1) d LEFT JOIN pg_partition_ancestors(0) iban ON true) FROM stadtwerke.customers c", "masked: iban"),
         ("wasser", "SELECT c.name, (SELECT phone || '' FROM (SELECT 1) d LEFT JOIN pg_partition_ancestors(0) phone ON true) FROM stadtwerke.customers c", "refused: protected_column"),
         ("wasser", "SELECT 'x' end, query_to_xml('SELECT iban FROM stadtwerke.customers', true, false, '')", "refused: unparsable"),
