@@ -466,6 +466,7 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
             return Err(AnalyzeError::Differential("statement boundaries differ".into()));
         };
         reserved_words_as_names(stmt)?;
+        operator_grouping(stmt)?;
         let (mut facts, sensitive) = analyze_statement(
             stmt,
             AnalyzeCtx {
@@ -600,6 +601,83 @@ fn reserved_words_as_names(stmt: &Statement) -> Result<(), AnalyzeError> {
             "`{}` uses a word Postgres reserves as a name",
             shorten(&e)
         ))),
+        std::ops::ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Postgres's operator precedence (gram.y), loosest first: OR, AND, NOT, IS, comparisons,
+/// LIKE/BETWEEN/IN, any other operator, `+ -`, `* / %`, `^`, unary `+ -`.
+fn pg_precedence(e: &sqlparser::ast::Expr) -> Option<u8> {
+    use sqlparser::ast::{BinaryOperator as B, Expr, UnaryOperator as U};
+    Some(match e {
+        Expr::BinaryOp { op, .. } => match op {
+            B::Or => 1,
+            B::And => 2,
+            B::Eq | B::NotEq | B::Lt | B::Gt | B::LtEq | B::GtEq => 5,
+            B::Plus | B::Minus => 8,
+            B::Multiply | B::Divide | B::Modulo => 9,
+            B::PGExp => 10,
+            _ => 7,
+        },
+        Expr::UnaryOp { op: U::Not, .. } => 3,
+        Expr::UnaryOp {
+            op: U::Minus | U::Plus, ..
+        } => 11,
+        Expr::IsNull(_)
+        | Expr::IsNotNull(_)
+        | Expr::IsTrue(_)
+        | Expr::IsNotTrue(_)
+        | Expr::IsFalse(_)
+        | Expr::IsNotFalse(_)
+        | Expr::IsUnknown(_)
+        | Expr::IsNotUnknown(_)
+        | Expr::IsDistinctFrom(..)
+        | Expr::IsNotDistinctFrom(..) => 4,
+        Expr::Like { .. } | Expr::ILike { .. } | Expr::SimilarTo { .. } | Expr::Between { .. } | Expr::In { .. } => 6,
+        _ => return None,
+    })
+}
+
+/// Refuses a statement in which sqlparser grouped operators otherwise than Postgres would: it
+/// ranks `~` and the other Postgres operators with `=`, `OPERATOR(…)` with LIKE, and unary minus
+/// below `^` (round 29: `'t' = name ~ '^A'`, `-2 ^ 2`). Parenthesized operands are what they are.
+fn operator_grouping(stmt: &Statement) -> Result<(), AnalyzeError> {
+    use sqlparser::ast::{visit_expressions, Expr};
+    let looser = |child: &Expr, than: u8| pg_precedence(child).is_some_and(|c| c < than);
+    let found = visit_expressions(stmt, |e| {
+        let Some(p) = pg_precedence(e) else {
+            return std::ops::ControlFlow::Continue(());
+        };
+        let wrong = match e {
+            // Left-associative: the right operand binds at least one level tighter.
+            Expr::BinaryOp { left, right, .. } => looser(left, p) || looser(right, p + 1),
+            Expr::UnaryOp { expr, .. } => looser(expr, p + u8::from(p == 11)),
+            Expr::IsNull(x)
+            | Expr::IsNotNull(x)
+            | Expr::IsTrue(x)
+            | Expr::IsNotTrue(x)
+            | Expr::IsFalse(x)
+            | Expr::IsNotFalse(x)
+            | Expr::IsUnknown(x)
+            | Expr::IsNotUnknown(x) => looser(x, p + 1),
+            Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => looser(a, p + 1) || looser(b, p + 1),
+            Expr::Like { expr, pattern, .. }
+            | Expr::ILike { expr, pattern, .. }
+            | Expr::SimilarTo { expr, pattern, .. } => looser(expr, p + 1) || looser(pattern, p + 1),
+            Expr::Between { expr, low, high, .. } => looser(expr, p + 1) || looser(low, p + 1) || looser(high, p + 1),
+            Expr::In { expr, .. } => looser(expr, p + 1),
+            _ => false,
+        };
+        if wrong {
+            std::ops::ControlFlow::Break(())
+        } else {
+            std::ops::ControlFlow::Continue(())
+        }
+    });
+    match found {
+        std::ops::ControlFlow::Break(()) => Err(AnalyzeError::Differential(
+            "operators that sqlparser groups otherwise than Postgres; add parentheses".into(),
+        )),
         std::ops::ControlFlow::Continue(()) => Ok(()),
     }
 }

@@ -558,6 +558,12 @@ fn red_team_round_28() {
         ("wasser", "SELECT c.name, (SELECT phone || '' FROM (SELECT 1) d LEFT JOIN pg_partition_ancestors(0) phone ON true) FROM stadtwerke.customers c", "refused: protected_column"),
         ("wasser", "SELECT 'x' end, query_to_xml('SELECT iban FROM stadtwerke.customers', true, false, '')", "refused: unparsable"),
         ("wasser", "EXPLAIN SELECT 'x' end, query_to_xml('SELECT iban FROM stadtwerke.customers', true, false, '')", "refused: unparsable"),
+        // Round 29: sqlparser ranks `~` with `=` and unary minus below `^`; Postgres does not.
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE 't' = name ~ '^A'", "refused: unparsable"),
+        ("wasser", "SELECT -2 ^ 2", "refused: unparsable"),
+        ("wasser", "SELECT (name OPERATOR(pg_catalog.~) '^A' || 'x')::text FROM stadtwerke.customers", "refused: unparsable"),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE 't' = (name ~ '^A') AND NOT customer_no = 2", "allowed"),
+        ("wasser", "SELECT -customer_no * 2, 2 ^ 3 ^ 2, name || 'a' = 'b' FROM stadtwerke.customers WHERE name NOT LIKE 'a' || '%'", "allowed"),
         // A field of a table's row is the whole row to the analyzer, as before; a field of a
         // record a function returns stays usable (pgjdbc's getIndexInfo).
         ("wasser", "SELECT (c).customer_no FROM stadtwerke.customers c", "refused: protected_column"),
