@@ -167,9 +167,18 @@ pub fn scrub(text: &str) -> String {
     out
 }
 
+/// Characters that change how the text around them reads without being seen: bidirectional
+/// overrides and isolates, zero-width characters, line and paragraph separators (round 29: a
+/// right-to-left override in a name made `audit list` show another statement than was sent).
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00ad}' | '\u{061c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
+}
+
 fn push_printable(out: &mut String, s: &str) {
     for c in s.chars() {
-        if c.is_control() {
+        if c.is_control() || invisible(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
@@ -198,6 +207,10 @@ mod scrub_tests {
             "SELECT \"Zeitung\".\"leads\".*"
         );
         assert_eq!(scrub("SELECT \"a\"\"b c\" FROM t"), "SELECT \"?\" FROM t");
+        assert_eq!(
+            scrub("SELECT 1 -- \u{202e}1 = 1\u{2028}x\u{200b}"),
+            "SELECT 1 -- \\u{202e}1 = 1\\u{2028}x\\u{200b}"
+        );
         // Round 15: identifier-shaped values.
         assert_eq!(scrub("WHERE iban = \"DE89370400440532013000\""), "WHERE iban = \"?\"");
         assert_eq!(
