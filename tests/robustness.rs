@@ -322,6 +322,20 @@ fn operator_chains_do_not_exhaust_the_stack() {
         analyze(&sql, ctx).expect("900 ORs");
         let unions = vec!["SELECT 1"; 900].join(" UNION ALL ");
         analyze(&unions, ctx).expect("900 UNIONs");
+        // Brackets as deep as sqlparser reads them: Postgres's tree for them is checked on a stack
+        // sized by bracket depth (analyze::crosscheck).
+        for n in [10, 20, 30, 40, 45] {
+            for (open, close) in [
+                ("(SELECT ", ")"),
+                ("ARRAY[", "]"),
+                ("(", ")"),
+                ("abs(", ")"),
+                ("ROW(1, ", ")"),
+            ] {
+                let sql = format!("SELECT {}1{}", open.repeat(n), close.repeat(n));
+                let _ = analyze(&sql, ctx);
+            }
+        }
         // Postgres's own parser (analyze::crosscheck) reads the longest chain allowed too.
         let unions = vec!["SELECT 1"; 4_999].join(" UNION ALL ");
         analyze(&unions, ctx).expect("4,999 UNIONs");

@@ -26,18 +26,22 @@ use super::{fold_ident, AnalyzeError};
 /// output, prost's decoding, serde and the walk below: about 8 KiB measured, with a margin.
 const STACK_PER_LEVEL: usize = 12 << 10;
 
-/// Levels allowed for brackets, which `depth` does not count (sqlparser nests at most 50 of them,
-/// and Postgres's tree takes a few levels for each) and for a statement's own structure.
-const LEVELS_BESIDE_OPERATORS: usize = 512;
+/// Levels of Postgres's tree a bracket may open (a subquery in brackets is a SubLink, a
+/// SelectStmt, a ResTarget and its expression, each wrapped in a Node).
+pub const LEVELS_PER_BRACKET: usize = 8;
+
+/// Levels for a statement's own structure, besides operators and brackets.
+const LEVELS_BESIDE_OPERATORS: usize = 64;
 
 /// The longest statement read twice. Postgres's tree, as JSON, takes some 700 times the
 /// statement's size while it is compared (round 27: 789 MB for 889 KB), on every worker at once.
 const MAX_CHECKED_LEN: usize = 128 << 10;
 
 /// Refuses `stmt` unless Postgres's grammar reads `sql` (the same single statement) with the same
-/// kind, column references, relations and aliases. `depth` is the lexer's bound on operator nesting
-/// (`Lexed::depth`): the parse runs on a stack sized for it, since a chain of 5,000 UNIONs is a
-/// tree 5,000 levels deep, and a worker's stack is 2 MiB.
+/// kind, column references, relations and aliases. `depth` bounds how deeply its tree nests (the
+/// lexer's operator depth, and LEVELS_PER_BRACKET for each bracket level): the parse runs on a
+/// stack sized for it, since a chain of 5,000 UNIONs is a tree 5,000 levels deep, and a worker's
+/// stack is 2 MiB. A typical statement needs less than that, and runs where it is.
 pub fn same_reading(sql: &str, stmt: &Statement, depth: usize) -> Result<(), AnalyzeError> {
     if sql.len() > MAX_CHECKED_LEN {
         return Err(AnalyzeError::Unsupported(format!(

@@ -167,6 +167,8 @@ pub struct Lexed {
     /// recursively, so the bound is checked before parsing. Links are counted per bracket level; a
     /// comma starts a new list item, whose tree is a sibling rather than a child.
     pub depth: usize,
+    /// How deeply brackets nest, at the most.
+    pub brackets: usize,
     /// The text with every comment, and every blank between tokens, turned into spaces (newlines
     /// kept), byte for byte. sqlparser reads this instead of the client's text, so that no comment
     /// can hide from one lexer what the other sees: sqlparser takes `||--` for one operator, where
@@ -185,7 +187,7 @@ pub fn lex_statement(sql: &str) -> Result<Lexed, LexError> {
     let mut out = Vec::new();
     // Links at each open bracket level; the deepest path is the sum along the stack.
     let mut levels: Vec<usize> = vec![0];
-    let (mut current, mut deepest) = (0usize, 0usize);
+    let (mut current, mut deepest, mut brackets) = (0usize, 0usize, 0usize);
     while let Some(t) = lx.next_token()? {
         blank(&bytes[last..t.start], &mut clean);
         clean.extend_from_slice(&bytes[t.start..t.end]);
@@ -198,6 +200,7 @@ pub fn lex_statement(sql: &str) -> Result<Lexed, LexError> {
                 "::" => true,
                 "(" | "[" => {
                     levels.push(0);
+                    brackets = brackets.max(levels.len() - 1);
                     false
                 }
                 ")" | "]" => {
@@ -243,6 +246,7 @@ pub fn lex_statement(sql: &str) -> Result<Lexed, LexError> {
     Ok(Lexed {
         signature: out,
         depth: deepest,
+        brackets,
         clean,
     })
 }

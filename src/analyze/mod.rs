@@ -408,6 +408,7 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
         let lexer::Lexed {
             signature: ours,
             depth: chain,
+            brackets,
             clean,
         } = lexer::lex_statement(text)?;
         if chain > MAX_CHAIN {
@@ -474,7 +475,7 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
                 ..ctx
             },
         )?;
-        crosscheck::same_reading(text, stmt, chain)?;
+        crosscheck::same_reading(text, stmt, chain + crosscheck::LEVELS_PER_BRACKET * brackets)?;
         literal_sensitive |= sensitive;
         if facts.uses_search_path || matches!(facts.kind, Kind::Execute { .. }) {
             facts.paths = paths.clone();
