@@ -185,6 +185,7 @@ impl Analyzer<'_> {
             } => match self.implicit_operators(&["=", "<>"]).map(|()| target)? {
                 InTarget::List(list) => {
                     if cx.lookup && list.iter().all(is_literal) {
+                        list.iter().try_for_each(|x| self.literal_types(x))?;
                         let l = self.expr(expr, scope, ic)?;
                         if let Some(c) = l.plain_col() {
                             self.record_lookup(c, list.len(), "IN (…)");
@@ -254,6 +255,7 @@ impl Analyzer<'_> {
                     self.literal_sensitive = true;
                 }
                 if let Some(n) = any_values(right).filter(|_| cx.lookup && is_equality(compare_op)) {
+                    self.literal_types(right)?;
                     let l = self.expr(left, scope, ic)?;
                     if let Some(c) = l.plain_col() {
                         if let Some(p) = placeholder(right) {

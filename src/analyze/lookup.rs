@@ -167,6 +167,22 @@ pub(super) fn is_literal(e: &Expr) -> bool {
 }
 
 impl Analyzer<'_> {
+    /// The types a lookup's literal side is cast to, checked as any cast is (round 30:
+    /// `phone = 'x%'::zeitung.dom::text` ran a DBA domain's CHECK, which the same cast in the
+    /// select list would not).
+    pub(super) fn literal_types(&mut self, e: &Expr) -> Result<(), AnalyzeError> {
+        match e {
+            Expr::TypedString(t) => self.note_type(&t.data_type),
+            Expr::Cast { expr, data_type, .. } => {
+                self.note_type(data_type)?;
+                self.literal_types(expr)
+            }
+            Expr::Nested(x) | Expr::UnaryOp { expr: x, .. } => self.literal_types(x),
+            Expr::Array(a) => a.elem.iter().try_for_each(|x| self.literal_types(x)),
+            _ => Ok(()),
+        }
+    }
+
     /// A lookup of `col` against `values` values; past MAX_LOOKUP_VALUES in one statement it is
     /// an ordinary WHERE use, which a masked column may not have.
     pub(super) fn record_lookup(&mut self, col: ColRef, values: usize, via: &str) {
@@ -199,6 +215,7 @@ impl Analyzer<'_> {
         if !is_literal(lit) {
             return Ok(None);
         }
+        self.literal_types(lit)?;
         let target = match col {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => col,
             Expr::Nested(inner) if matches!(**inner, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => inner,

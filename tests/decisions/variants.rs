@@ -431,6 +431,34 @@ fn objects_a_dba_defines_outside_pg_catalog_are_not_taken_for_builtins() {
             "{sql}"
         );
     }
+    // Round 30: a lookup's literal side is cast like any other expression (this catalog's
+    // operators are all pg_catalog's, so only the cast can refuse these).
+    let mut casts = catalog();
+    casts
+        .user_cast_types
+        .insert(unscharf::policy::QName::new("zeitung", "leadref"));
+    for sql in [
+        "SELECT name FROM customers WHERE phone = ('%'::text)::zeitung.leadref::text",
+        "SELECT name FROM customers WHERE phone IN ('%'::zeitung.leadref::text)",
+        "SELECT name FROM customers WHERE phone = ANY('{x}'::zeitung.leadref[]::text[])",
+    ] {
+        assert_eq!(
+            verdict(&casts, &pol, w, sql, &std_path, &none),
+            "refused: unsupported_statement",
+            "{sql}"
+        );
+    }
+    assert_eq!(
+        verdict(
+            &casts,
+            &pol,
+            w,
+            "SELECT name FROM customers WHERE phone = '+49'::text",
+            &std_path,
+            &none
+        ),
+        "allowed"
+    );
     // `-` before a number is part of the constant to Postgres, not an operator.
     assert_eq!(
         verdict(&cat, &pol, w, "SELECT name, -1 FROM customers", &std_path, &none),
