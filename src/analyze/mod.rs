@@ -607,7 +607,8 @@ fn reserved_words_as_names(stmt: &Statement) -> Result<(), AnalyzeError> {
 }
 
 /// Postgres's operator precedence (gram.y), loosest first: OR, AND, NOT, IS, comparisons,
-/// LIKE/BETWEEN/IN, any other operator, `+ -`, `* / %`, `^`, unary `+ -`.
+/// LIKE/BETWEEN/IN, any other operator (prefix ones too), `+ -`, `* / %`, `^`, AT TIME ZONE,
+/// COLLATE, unary `+ -`.
 fn pg_precedence(e: &sqlparser::ast::Expr) -> Option<u8> {
     use sqlparser::ast::{BinaryOperator as B, Expr, UnaryOperator as U};
     Some(match e {
@@ -621,9 +622,17 @@ fn pg_precedence(e: &sqlparser::ast::Expr) -> Option<u8> {
             _ => 7,
         },
         Expr::UnaryOp { op: U::Not, .. } => 3,
+        Expr::AtTimeZone { .. } => 11,
+        Expr::Collate { .. } => 12,
         Expr::UnaryOp {
             op: U::Minus | U::Plus, ..
-        } => 11,
+        } => 13,
+        // `~ a`, `@ a`, `|/ a`: a prefix operator takes everything that binds tighter than it.
+        Expr::UnaryOp { .. } => 7,
+        Expr::AnyOp { compare_op, .. } | Expr::AllOp { compare_op, .. } => match compare_op {
+            B::Eq | B::NotEq | B::Lt | B::Gt | B::LtEq | B::GtEq => 5,
+            _ => 7,
+        },
         Expr::IsNull(_)
         | Expr::IsNotNull(_)
         | Expr::IsTrue(_)
@@ -643,7 +652,7 @@ fn pg_precedence(e: &sqlparser::ast::Expr) -> Option<u8> {
 /// ranks `~` and the other Postgres operators with `=`, `OPERATOR(…)` with LIKE, and unary minus
 /// below `^` (round 29: `'t' = name ~ '^A'`, `-2 ^ 2`). Parenthesized operands are what they are.
 fn operator_grouping(stmt: &Statement) -> Result<(), AnalyzeError> {
-    use sqlparser::ast::{visit_expressions, Expr};
+    use sqlparser::ast::{visit_expressions, Expr, UnaryOperator as U};
     let looser = |child: &Expr, than: u8| pg_precedence(child).is_some_and(|c| c < than);
     let found = visit_expressions(stmt, |e| {
         let Some(p) = pg_precedence(e) else {
@@ -652,7 +661,11 @@ fn operator_grouping(stmt: &Statement) -> Result<(), AnalyzeError> {
         let wrong = match e {
             // Left-associative: the right operand binds at least one level tighter.
             Expr::BinaryOp { left, right, .. } => looser(left, p) || looser(right, p + 1),
-            Expr::UnaryOp { expr, .. } => looser(expr, p + u8::from(p == 11)),
+            Expr::UnaryOp { op: U::Not, expr } => looser(expr, p),
+            Expr::UnaryOp { expr, .. } => looser(expr, p + 1),
+            Expr::AnyOp { left, .. } | Expr::AllOp { left, .. } => looser(left, p),
+            Expr::AtTimeZone { timestamp, time_zone } => looser(timestamp, p) || looser(time_zone, p + 1),
+            Expr::Collate { expr, .. } => looser(expr, p),
             Expr::IsNull(x)
             | Expr::IsNotNull(x)
             | Expr::IsTrue(x)

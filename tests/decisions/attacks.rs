@@ -561,6 +561,10 @@ fn red_team_round_28() {
         // Round 29: sqlparser ranks `~` with `=` and unary minus below `^`; Postgres does not.
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE 't' = name ~ '^A'", "refused: unparsable"),
         ("wasser", "SELECT -2 ^ 2", "refused: unparsable"),
+        // Round 30: prefix operators take everything tighter than them; ANY keeps its operator's rank.
+        ("wasser", "SELECT ~ customer_no + 1 FROM stadtwerke.customers", "refused: unparsable"),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE 't' = name ~ ANY('{^A}')", "refused: unparsable"),
+        ("wasser", "SELECT ~ (customer_no + 1), (~ customer_no) + 1 FROM stadtwerke.customers WHERE customer_no = ANY('{1}')", "allowed"),
         ("wasser", "SELECT (name OPERATOR(pg_catalog.~) '^A' || 'x')::text FROM stadtwerke.customers", "refused: unparsable"),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE 't' = (name ~ '^A') AND NOT customer_no = 2", "allowed"),
         ("wasser", "SELECT -customer_no * 2, 2 ^ 3 ^ 2, name || 'a' = 'b' FROM stadtwerke.customers WHERE name NOT LIKE 'a' || '%'", "allowed"),
