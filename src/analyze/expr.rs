@@ -687,6 +687,9 @@ impl Analyzer<'_> {
             sqlparser::ast::DataType::Custom(name, _) => object_parts(name)?,
             _ => base.split('.').map(str::to_owned).collect(),
         };
+        if !self.facts.cast_types.contains(&parts) {
+            self.facts.cast_types.push(parts.clone());
+        }
         if self.ctx.catalog.cast_may_run_user_code(&parts) {
             return Err(AnalyzeError::Unsupported(format!(
                 "a cast to {base}, which may run a function a DBA wrote (a CREATE CAST or a domain's CHECK)"

@@ -286,6 +286,9 @@ pub struct StatementFacts {
     pub paths: Vec<Vec<String>>,
     /// Columns a write sets (INSERT's and COPY FROM's targets, UPDATE's SET).
     pub written_cols: Vec<ColRef>,
+    /// Every type the statement casts to or declares (folded name parts), checked again against
+    /// the catalog in force whenever the statement is judged.
+    pub cast_types: Vec<Vec<String>>,
     /// Columns any select list computes from, at any level: the rows a plan carries through its
     /// hashes and sorts, whose sizes EXPLAIN ANALYZE reports.
     pub selected: Vec<ColRef>,
@@ -329,6 +332,7 @@ impl StatementFacts {
             uses_search_path: false,
             paths: Vec::new(),
             written_cols: Vec::new(),
+            cast_types: Vec::new(),
             selected: Vec::new(),
             array_lookups: Vec::new(),
             looked_up: Vec::new(),

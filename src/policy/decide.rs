@@ -346,6 +346,24 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
 
 fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Result<Plan, Refusal> {
     let purpose = cx.purpose_name();
+    // The analysis refuses casts to types a DBA's code guards, and writes to columns of them; a
+    // prepared statement analyzed just before the DBA's CREATE CAST reached the catalog is held
+    // to the catalog in force at each Bind (round 30).
+    let guarded = f
+        .cast_types
+        .iter()
+        .find(|t| cx.catalog.cast_may_run_user_code(t))
+        .map(|t| t.join("."));
+    let written = f.written_cols.iter().find(|c| {
+        let col = &cx.catalog.rel(c.rel).columns[c.col as usize];
+        cx.catalog.user_cast_type_oids.contains(&col.type_oid)
+    });
+    if let Some(t) = guarded.or_else(|| written.map(|&c| cx.catalog.column_name(c))) {
+        return refuse(
+            Reason::UnsupportedStatement,
+            format!("{t}: its type may run a function a DBA wrote (a CREATE CAST or a domain's CHECK)"),
+        );
+    }
     // Rule 9: settings.
     for s in &f.settings {
         if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {

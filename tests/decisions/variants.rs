@@ -477,3 +477,66 @@ fn objects_a_dba_defines_outside_pg_catalog_are_not_taken_for_builtins() {
         "allowed"
     );
 }
+
+/// Round 30: a write into a column whose type a DBA's cast or domain CHECK guards runs that code
+/// on the agent's value (an INSERT returned the other campaign's leads), and a statement analyzed
+/// just before the DBA's CREATE CAST reached the catalog stayed allowed at every later Bind.
+#[test]
+fn writes_to_a_column_of_a_guarded_type_are_refused_whenever_they_are_judged() {
+    let plain = catalog();
+    let mut guarded = catalog();
+    let tickets = plain
+        .lookup(&unscharf::policy::QName::new("stadtwerke", "tickets"))
+        .unwrap();
+    let note = plain
+        .rel(tickets)
+        .columns
+        .iter()
+        .find(|c| c.name == "note")
+        .unwrap()
+        .type_oid;
+    guarded.user_cast_type_oids.insert(note);
+    guarded
+        .user_cast_types
+        .insert(unscharf::policy::QName::new("zeitung", "leadref"));
+    let pol = policies();
+    let none = BTreeSet::new();
+    let path = vec![vec!["stadtwerke".to_string()]];
+    let w = "billing_hotline";
+    let writes = [
+        "INSERT INTO tickets (customer_no, subject, note) VALUES (1001, 'x', 'Frieda%')",
+        "UPDATE tickets SET note = 'Frieda%' WHERE ticket_id = 1",
+        "INSERT INTO tickets (ticket_id, customer_no, subject) VALUES (1, 1001, 'x') ON CONFLICT (ticket_id) DO UPDATE SET note = 'Frieda%'",
+        "COPY tickets (customer_no, subject, note) FROM STDIN",
+    ];
+    for sql in writes {
+        assert_eq!(verdict(&plain, &pol, w, sql, &path, &none), "allowed", "{sql}");
+        assert_eq!(
+            verdict(&guarded, &pol, w, sql, &path, &none),
+            "refused: unsupported_statement",
+            "{sql}"
+        );
+    }
+    // Analyzed under the catalog before the DBA's change, judged (at a later Bind) under the one after.
+    let ctx = AnalyzeCtx {
+        catalog: &plain,
+        search_paths: &path,
+        user: "agent",
+        revert_paths: &[],
+    };
+    for sql in [
+        writes[0],
+        "SELECT name FROM customers WHERE phone = ('%'::text)::zeitung.leadref::text",
+    ] {
+        let a = analyze(sql, ctx).unwrap();
+        let jcx = JudgeCtx {
+            policy: &pol,
+            purpose: &pol.purposes[w],
+            catalog: &guarded,
+            today: today(),
+            read_campaigns: &none,
+        };
+        let r = judge_all(&a, &jcx, &NoRegistry).map(|_| ()).unwrap_err();
+        assert!(r.message().contains("a DBA wrote"), "{sql}: {}", r.message());
+    }
+}
