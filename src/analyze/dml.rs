@@ -256,7 +256,12 @@ impl Analyzer<'_> {
         let catalog = self.ctx.catalog;
         let r = catalog.rel(rel);
         for n in names {
-            if let Some(i) = r.column_index(n) {
+            // `SET w.l = …` writes field `l` of column `w` (round 31: the whole name was looked up,
+            // not found, and skipped).
+            let i = r
+                .column_index(n)
+                .or_else(|| r.column_index(n.split('.').next().unwrap_or(n)));
+            if let Some(i) = i {
                 if catalog.user_cast_type_oids.contains(&r.columns[i].type_oid) {
                     return Err(AnalyzeError::Unsupported(format!(
                         "writing {}.{n}, whose type may run a function a DBA wrote (a CREATE CAST or a domain's CHECK)",

@@ -568,6 +568,11 @@ fn red_team_round_28() {
         ("wasser", "SELECT (name OPERATOR(pg_catalog.~) '^A' || 'x')::text FROM stadtwerke.customers", "refused: unparsable"),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE 't' = (name ~ '^A') AND NOT customer_no = 2", "allowed"),
         ("wasser", "SELECT -customer_no * 2, 2 ^ 3 ^ 2, name || 'a' = 'b' FROM stadtwerke.customers WHERE name NOT LIKE 'a' || '%'", "allowed"),
+        // Round 31: a type's input function, or a populate function, runs a domain's CHECK for a
+        // type named by value, with no cast to see.
+        ("wasser", "SELECT domain_in('Frieda%', 'text'::regtype, -1)", "refused: forbidden_function"),
+        ("wasser", "SELECT jsonb_populate_record(NULL::stadtwerke.tickets, '{\"note\": \"x\"}')", "refused: forbidden_function"),
+        ("wasser", "SELECT record_in('(1)', 'stadtwerke.tickets'::regtype, -1)", "refused: forbidden_function"),
         // A field of a table's row is the whole row to the analyzer, as before; a field of a
         // record a function returns stays usable (pgjdbc's getIndexInfo).
         ("wasser", "SELECT (c).customer_no FROM stadtwerke.customers c", "refused: protected_column"),

@@ -517,6 +517,17 @@ fn writes_to_a_column_of_a_guarded_type_are_refused_whenever_they_are_judged() {
             "{sql}"
         );
     }
+    // Round 31: a field of the column (`note.x`) is the column to Postgres.
+    for sql in [
+        "UPDATE tickets SET note.x = 'Frieda%' WHERE ticket_id = 1",
+        "INSERT INTO tickets (customer_no, subject, note.x) VALUES (1001, 'x', 'Frieda%')",
+    ] {
+        assert_eq!(
+            verdict(&guarded, &pol, w, sql, &path, &none),
+            "refused: unsupported_statement",
+            "{sql}"
+        );
+    }
     // Analyzed under the catalog before the DBA's change, judged (at a later Bind) under the one after.
     let ctx = AnalyzeCtx {
         catalog: &plain,

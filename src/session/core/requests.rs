@@ -309,6 +309,9 @@ impl Core {
         name.starts_with(RESERVED_PREFIX)
     }
 
+    /// Postgres's FirstNormalObjectId: objects created after initdb have OIDs from here on.
+    const FIRST_NORMAL_OBJECT_ID: u32 = 16384;
+
     fn parse(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
         let p = fe::parse(f.body())?;
         let seq = self.next_seq();
@@ -333,14 +336,17 @@ impl Core {
             if let Some(r) = &env.refuse_all {
                 return Err(r.clone());
             }
-            // A parameter declared of such a type runs the DBA's code on the value bound (round 28).
-            if p.param_types
+            // A parameter declared of such a type runs the DBA's code on the value bound (round 28),
+            // and a type a DBA defined can become such a type after the Parse (ALTER TYPE … ADD
+            // ATTRIBUTE, round 31): only the server's own types (OIDs below 16384) may be declared.
+            if p
+                .param_types
                 .iter()
-                .any(|t| env.catalog.user_cast_type_oids.contains(t))
+                .any(|t| *t >= Self::FIRST_NORMAL_OBJECT_ID || env.catalog.user_cast_type_oids.contains(t))
             {
                 return Err(Refusal::new(
                     Reason::UnsupportedStatement,
-                    "a parameter of a type whose cast or domain CHECK may run a function a DBA wrote",
+                    "a parameter declared of a type a DBA defined, whose casts or domain CHECK may run a function a DBA wrote",
                 ));
             }
             let [facts] = a.statements.as_slice() else {
