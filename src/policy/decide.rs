@@ -583,6 +583,11 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     }
     // Rule 6: column uses outside the select list.
     for u in &f.uses {
+        // "in GROUP BY", not "in GROUP BY in GROUP BY", when the use is the clause itself.
+        let place = || match u.clause.to_string() {
+            c if c == u.via => c,
+            c => format!("{} in {c}", u.via),
+        };
         match cx.rule(memo, u.col) {
             ColumnRule::Allow => {}
             ColumnRule::Mask { lookup: true, .. } if u.clause == Clause::WhereLookup => {}
@@ -595,10 +600,9 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
                 return refuse(
                     Reason::ProtectedColumn,
                     format!(
-                        "column {} is masked for purpose {purpose} and cannot be used in {} in {}{how}",
+                        "column {} is masked for purpose {purpose} and cannot be used in {}{how}",
                         cx.column_name(u.col),
-                        u.via,
-                        u.clause
+                        place()
                     ),
                 );
             }
@@ -606,10 +610,9 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
                 return refuse(
                     Reason::ProtectedColumn,
                     format!(
-                        "column {} is not visible to purpose {purpose} and cannot be used in {} in {}",
+                        "column {} is not visible to purpose {purpose} and cannot be used in {}",
                         cx.column_name(u.col),
-                        u.via,
-                        u.clause
+                        place()
                     ),
                 );
             }
