@@ -438,6 +438,9 @@ async fn sigterm_drains_statements_in_flight_then_closes_with_57p01() {
         cfg.port
     );
     let busy = connect_url(&url).await;
+    // The statement's shape analyzed, and the session's first-statement work done, beforehand: on
+    // a loaded machine that took long enough for SIGTERM to come before the statement was in flight.
+    busy.simple_query("SELECT pg_sleep(0)").await.unwrap();
     let raw = Raw::lab;
     let mut idle = raw(cfg.port).await;
     let mut stubborn = raw(cfg.port).await;
@@ -446,7 +449,24 @@ async fn sigterm_drains_statements_in_flight_then_closes_with_57p01() {
         let r = busy.simple_query("SELECT pg_sleep(1)").await;
         (r.is_ok(), busy)
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SIGTERM once both statements run on the server.
+    let su = superuser().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let running: i64 = su
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query IN ('SELECT pg_sleep(1)', 'SELECT pg_sleep(30)')",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if running == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the statements did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     serve.signal("-TERM");
     tokio::time::sleep(Duration::from_millis(300)).await;
     // No new sessions once draining.
