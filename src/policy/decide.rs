@@ -369,11 +369,15 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         .iter()
         .find(|t| cx.catalog.cast_may_run_user_code(t))
         .map(|t| t.join("."));
-    let written = f.written_cols.iter().find(|c| {
+    let is_guarded = |c: &crate::analyze::facts::ColRef| {
         let col = &cx.catalog.rel(c.rel).columns[c.col as usize];
         cx.catalog.user_cast_type_oids.contains(&col.type_oid)
-    });
-    if let Some(t) = guarded.or_else(|| written.map(|&c| cx.catalog.column_name(c))) {
+    };
+    let written = f.written_cols.iter().find(|c| is_guarded(c));
+    // Any use of such a column but a plain output: Postgres gives a literal beside it the
+    // column's type (`ARRAY[probe] || '{x}'`, `probe = 'x'`), which runs the CHECK (round 32).
+    let used = f.uses.iter().map(|u| &u.col).find(|c| is_guarded(c));
+    if let Some(t) = guarded.or_else(|| written.or(used).map(|&c| cx.catalog.column_name(c))) {
         return refuse(
             Reason::UnsupportedStatement,
             format!("{t}: its type may run a function a DBA wrote (a CREATE CAST or a domain's CHECK)"),

@@ -528,6 +528,24 @@ fn writes_to_a_column_of_a_guarded_type_are_refused_whenever_they_are_judged() {
             "{sql}"
         );
     }
+    // Round 32: a use of such a column gives a literal beside it the column's type.
+    for sql in [
+        "SELECT ARRAY[note] || '{Nobody%}' FROM tickets",
+        "SELECT array_position(ARRAY[note], 'Nobody%') FROM tickets",
+        "SELECT ticket_id FROM tickets WHERE ARRAY[note] @> '{Nobody%}'",
+        "SELECT ticket_id FROM tickets WHERE note = 'Nobody%'",
+    ] {
+        assert_eq!(verdict(&plain, &pol, w, sql, &path, &none), "allowed", "{sql}");
+        assert_eq!(
+            verdict(&guarded, &pol, w, sql, &path, &none),
+            "refused: unsupported_statement",
+            "{sql}"
+        );
+    }
+    assert_eq!(
+        verdict(&guarded, &pol, w, "SELECT ticket_id, note FROM tickets", &path, &none),
+        "allowed"
+    );
     // Analyzed under the catalog before the DBA's change, judged (at a later Bind) under the one after.
     let ctx = AnalyzeCtx {
         catalog: &plain,
