@@ -608,42 +608,55 @@ fn reserved_words_as_names(stmt: &Statement) -> Result<(), AnalyzeError> {
 
 /// Postgres's operator precedence (gram.y), loosest first: OR, AND, NOT, IS, comparisons,
 /// LIKE/BETWEEN/IN, any other operator (prefix ones too), `+ -`, `* / %`, `^`, AT TIME ZONE,
-/// COLLATE, unary `+ -`.
-fn pg_precedence(e: &sqlparser::ast::Expr) -> Option<u8> {
+/// COLLATE, unary `+ -`. Returns an operator's rank and its unparenthesized operands, each with
+/// the rank it must at least have if Postgres is to group it the same way (operators are
+/// left-associative, so a right operand binds one level tighter).
+fn grouping(e: &sqlparser::ast::Expr) -> Option<(u8, Vec<(&sqlparser::ast::Expr, u8)>)> {
     use sqlparser::ast::{BinaryOperator as B, Expr, UnaryOperator as U};
+    let comparison = |op: &B| matches!(op, B::Eq | B::NotEq | B::Lt | B::Gt | B::LtEq | B::GtEq);
+    fn tighter<'e>(p: u8, xs: &[&'e Expr]) -> Vec<(&'e Expr, u8)> {
+        xs.iter().map(|x| (*x, p + 1)).collect()
+    }
     Some(match e {
-        Expr::BinaryOp { op, .. } => match op {
-            B::Or => 1,
-            B::And => 2,
-            B::Eq | B::NotEq | B::Lt | B::Gt | B::LtEq | B::GtEq => 5,
-            B::Plus | B::Minus => 8,
-            B::Multiply | B::Divide | B::Modulo => 9,
-            B::PGExp => 10,
-            _ => 7,
-        },
-        Expr::UnaryOp { op: U::Not, .. } => 3,
-        Expr::AtTimeZone { .. } => 11,
-        Expr::Collate { .. } => 12,
+        Expr::BinaryOp { left, op, right } => {
+            let p = match op {
+                B::Or => 1,
+                B::And => 2,
+                op if comparison(op) => 5,
+                B::Plus | B::Minus => 8,
+                B::Multiply | B::Divide | B::Modulo => 9,
+                B::PGExp => 10,
+                _ => 7,
+            };
+            (p, vec![(left, p), (right, p + 1)])
+        }
+        Expr::UnaryOp { op: U::Not, expr } => (3, vec![(expr, 3)]),
         Expr::UnaryOp {
-            op: U::Minus | U::Plus, ..
-        } => 13,
+            op: U::Minus | U::Plus,
+            expr,
+        } => (13, tighter(13, &[expr])),
         // `~ a`, `@ a`, `|/ a`: a prefix operator takes everything that binds tighter than it.
-        Expr::UnaryOp { .. } => 7,
-        Expr::AnyOp { compare_op, .. } | Expr::AllOp { compare_op, .. } => match compare_op {
-            B::Eq | B::NotEq | B::Lt | B::Gt | B::LtEq | B::GtEq => 5,
-            _ => 7,
-        },
-        Expr::IsNull(_)
-        | Expr::IsNotNull(_)
-        | Expr::IsTrue(_)
-        | Expr::IsNotTrue(_)
-        | Expr::IsFalse(_)
-        | Expr::IsNotFalse(_)
-        | Expr::IsUnknown(_)
-        | Expr::IsNotUnknown(_)
-        | Expr::IsDistinctFrom(..)
-        | Expr::IsNotDistinctFrom(..) => 4,
-        Expr::Like { .. } | Expr::ILike { .. } | Expr::SimilarTo { .. } | Expr::Between { .. } | Expr::In { .. } => 6,
+        Expr::UnaryOp { expr, .. } => (7, tighter(7, &[expr])),
+        Expr::AtTimeZone { timestamp, time_zone } => (11, vec![(timestamp, 11), (time_zone, 12)]),
+        Expr::Collate { expr, .. } => (12, vec![(expr, 12)]),
+        Expr::AnyOp { left, compare_op, .. } | Expr::AllOp { left, compare_op, .. } => {
+            let p = if comparison(compare_op) { 5 } else { 7 };
+            (p, vec![(left, p)])
+        }
+        Expr::IsNull(x)
+        | Expr::IsNotNull(x)
+        | Expr::IsTrue(x)
+        | Expr::IsNotTrue(x)
+        | Expr::IsFalse(x)
+        | Expr::IsNotFalse(x)
+        | Expr::IsUnknown(x)
+        | Expr::IsNotUnknown(x) => (4, tighter(4, &[x])),
+        Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => (4, tighter(4, &[a, b])),
+        Expr::Like { expr, pattern, .. }
+        | Expr::ILike { expr, pattern, .. }
+        | Expr::SimilarTo { expr, pattern, .. } => (6, tighter(6, &[expr, pattern])),
+        Expr::Between { expr, low, high, .. } => (6, tighter(6, &[expr, low, high])),
+        Expr::In { expr, .. } => (6, tighter(6, &[expr])),
         _ => return None,
     })
 }
@@ -652,36 +665,12 @@ fn pg_precedence(e: &sqlparser::ast::Expr) -> Option<u8> {
 /// ranks `~` and the other Postgres operators with `=`, `OPERATOR(…)` with LIKE, and unary minus
 /// below `^` (round 29: `'t' = name ~ '^A'`, `-2 ^ 2`). Parenthesized operands are what they are.
 fn operator_grouping(stmt: &Statement) -> Result<(), AnalyzeError> {
-    use sqlparser::ast::{visit_expressions, Expr, UnaryOperator as U};
-    let looser = |child: &Expr, than: u8| pg_precedence(child).is_some_and(|c| c < than);
-    let found = visit_expressions(stmt, |e| {
-        let Some(p) = pg_precedence(e) else {
-            return std::ops::ControlFlow::Continue(());
-        };
-        let wrong = match e {
-            // Left-associative: the right operand binds at least one level tighter.
-            Expr::BinaryOp { left, right, .. } => looser(left, p) || looser(right, p + 1),
-            Expr::UnaryOp { op: U::Not, expr } => looser(expr, p),
-            Expr::UnaryOp { expr, .. } => looser(expr, p + 1),
-            Expr::AnyOp { left, .. } | Expr::AllOp { left, .. } => looser(left, p),
-            Expr::AtTimeZone { timestamp, time_zone } => looser(timestamp, p) || looser(time_zone, p + 1),
-            Expr::Collate { expr, .. } => looser(expr, p),
-            Expr::IsNull(x)
-            | Expr::IsNotNull(x)
-            | Expr::IsTrue(x)
-            | Expr::IsNotTrue(x)
-            | Expr::IsFalse(x)
-            | Expr::IsNotFalse(x)
-            | Expr::IsUnknown(x)
-            | Expr::IsNotUnknown(x) => looser(x, p + 1),
-            Expr::IsDistinctFrom(a, b) | Expr::IsNotDistinctFrom(a, b) => looser(a, p + 1) || looser(b, p + 1),
-            Expr::Like { expr, pattern, .. }
-            | Expr::ILike { expr, pattern, .. }
-            | Expr::SimilarTo { expr, pattern, .. } => looser(expr, p + 1) || looser(pattern, p + 1),
-            Expr::Between { expr, low, high, .. } => looser(expr, p + 1) || looser(low, p + 1) || looser(high, p + 1),
-            Expr::In { expr, .. } => looser(expr, p + 1),
-            _ => false,
-        };
+    let found = sqlparser::ast::visit_expressions(stmt, |e| {
+        let wrong = grouping(e).is_some_and(|(_, operands)| {
+            operands
+                .iter()
+                .any(|(x, least)| grouping(x).is_some_and(|(rank, _)| rank < *least))
+        });
         if wrong {
             std::ops::ControlFlow::Break(())
         } else {
