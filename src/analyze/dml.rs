@@ -96,6 +96,8 @@ impl Analyzer<'_> {
                             alias: "excluded".into(),
                             schema: None,
                             cols: Some(excluded_cols.collect()),
+                            // Postgres gives EXCLUDED no system columns.
+                            system: false,
                         });
                         let scope = Scope::new(lvl, parent);
                         self.assignments(&du.assignments, &scope, &table, rel)?;

@@ -5,7 +5,7 @@ use sqlparser::ast::{AccessExpr, BinaryOperator, Expr, InTarget, ObjectName, Obj
 use super::facts::{Clause, ColRef, Lineage, Use};
 use super::functions::VALUE_FUNCTIONS;
 use super::lookup::{any_values, is_literal, placeholder};
-use super::scope::{Found, Scope};
+use super::scope::{Found, Scope, SYSTEM_COUNTERS};
 use super::{fold_ident, AnalyzeError, Analyzer};
 
 /// Where an expression sits: its clause, and whether an exact-match lookup is allowed here
@@ -505,6 +505,19 @@ impl Analyzer<'_> {
         match found {
             Some(Found::Column(c)) => Ok(c.lineage.clone()),
             Some(Found::Opaque) => Ok(Lineage::constant()),
+            // tableoid and ctid hold no customer's value; the transaction and command ids are
+            // refused like a cast to their types (rule 7).
+            Some(Found::System(name)) => {
+                if SYSTEM_COUNTERS.contains(&name) {
+                    let ty = if name.starts_with('x') { "xid" } else { "cid" };
+                    self.facts.functions.push(super::facts::FuncCall {
+                        written: format!("the system column {name} (a {ty})"),
+                        name: format!("::{ty}"),
+                        schemas: vec!["pg_catalog".to_owned()],
+                    });
+                }
+                Ok(Lineage::constant())
+            }
             Some(Found::WholeRow(e)) => {
                 let cols = e.lineage_cols();
                 self.facts.whole_rows.push((cols.clone(), e.alias.clone()));

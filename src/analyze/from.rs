@@ -10,7 +10,7 @@ use super::facts::{Clause, Lineage};
 use super::query::{rename_cols, star_outputs, to_entry_cols};
 use super::scope::{Entry, EntryCol, Found, Level, Scope};
 use super::{fold_ident, unsupported, AnalyzeError, Analyzer};
-use crate::catalog::RelId;
+use crate::catalog::{RelId, RelKind};
 
 /// Set-returning functions whose result columns are known without the catalog's type information.
 fn srf_columns(name: &str, alias: Option<&str>) -> Option<Vec<String>> {
@@ -488,7 +488,13 @@ impl Analyzer<'_> {
             Some(a) => (fold_ident(&a.name), None),
             None => (r.name.name.clone(), Some(r.name.schema.clone())),
         };
-        single_entry(name, schema, Some(cols))
+        let system = matches!(
+            r.kind,
+            RelKind::Table | RelKind::MaterializedView | RelKind::Foreign | RelKind::Sequence
+        );
+        let mut level = single_entry(name, schema, Some(cols));
+        level.entries[0].system = system;
+        level
     }
 }
 
@@ -498,7 +504,12 @@ fn single_entry(alias: String, schema: Option<String>, cols: Option<Vec<EntryCol
         None => vec![None],
     };
     Level {
-        entries: vec![Entry { alias, schema, cols }],
+        entries: vec![Entry {
+            alias,
+            schema,
+            cols,
+            system: false,
+        }],
         merged: Vec::new(),
         star,
     }

@@ -139,7 +139,7 @@ impl Analyzer<'_> {
                     match c {
                         FunctionArgumentClause::OrderBy(obs) => {
                             for ob in obs {
-                                parts.push(self.expr(&ob.expr, scope, cx)?);
+                                parts.push(self.expr(super::sort_key(ob)?, scope, cx)?);
                             }
                         }
                         FunctionArgumentClause::Where(x) => parts.push(self.expr(x, scope, cx)?),
@@ -149,7 +149,7 @@ impl Analyzer<'_> {
             }
         }
         for ob in &f.within_group {
-            parts.push(self.expr(&ob.expr, scope, cx)?);
+            parts.push(self.expr(super::sort_key(ob)?, scope, cx)?);
         }
         if let Some(filter) = &f.filter {
             parts.push(self.expr(filter, scope, cx)?);
@@ -171,7 +171,7 @@ impl Analyzer<'_> {
             parts.push(self.expr(p, scope, wx)?);
         }
         for o in &spec.order_by {
-            parts.push(self.expr(&o.expr, scope, wx)?);
+            parts.push(self.expr(super::sort_key(o)?, scope, wx)?);
         }
         if let Some(frame) = &spec.window_frame {
             use sqlparser::ast::WindowFrameBound as B;

@@ -176,6 +176,18 @@ pub(crate) fn shorten(sql: &str) -> String {
     s
 }
 
+/// A sort key's expression. `ORDER BY x USING op` sorts with an operator the analyzer would have
+/// to resolve by the key's type, which it does not know: a DBA's operator class made the sort
+/// order an oracle (round 64).
+pub(super) fn sort_key(o: &sqlparser::ast::OrderByExpr) -> Result<&sqlparser::ast::Expr, AnalyzeError> {
+    match o.options.sort {
+        Some(sqlparser::ast::OrderBySort::Using(_)) => {
+            Err(AnalyzeError::Unsupported("ORDER BY … USING an operator".into()))
+        }
+        _ => Ok(&o.expr),
+    }
+}
+
 fn unsupported<T>(what: impl Into<String>) -> Result<T, AnalyzeError> {
     Err(AnalyzeError::Unsupported(what.into()))
 }

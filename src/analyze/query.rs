@@ -206,6 +206,7 @@ impl Analyzer<'_> {
                         alias: "*VALUES*".into(),
                         schema: None,
                         cols,
+                        system: false,
                     }],
                     merged: Vec::new(),
                 };
@@ -331,9 +332,10 @@ impl Analyzer<'_> {
         };
         let scope = Scope::new(level, parent);
         for item in items {
-            let l = match self.output_ref(&item.expr, outs)? {
+            let key = super::sort_key(item)?;
+            let l = match self.output_ref(key, outs)? {
                 Some(l) => l,
-                None => self.expr(&item.expr, &scope, Cx::new(Clause::OrderBy))?,
+                None => self.expr(key, &scope, Cx::new(Clause::OrderBy))?,
             };
             self.consume(vec![l], Cx::new(Clause::OrderBy), "ORDER BY");
         }
@@ -478,9 +480,10 @@ impl Analyzer<'_> {
                 return unsupported("ORDER BY ALL");
             };
             for item in items {
-                let l = match self.output_ref(&item.expr, &outs)? {
+                let key = super::sort_key(item)?;
+                let l = match self.output_ref(key, &outs)? {
                     Some(l) => l,
-                    None => self.expr(&item.expr, &scope, Cx::new(Clause::OrderBy))?,
+                    None => self.expr(key, &scope, Cx::new(Clause::OrderBy))?,
                 };
                 self.consume(vec![l], Cx::new(Clause::OrderBy), "ORDER BY");
             }

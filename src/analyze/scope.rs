@@ -20,6 +20,9 @@ pub(super) struct Entry {
     pub schema: Option<String>,
     /// None: a function whose result columns the analyzer cannot see.
     pub cols: Option<Vec<EntryCol>>,
+    /// A relation with system columns (a table, materialized view, foreign table or sequence;
+    /// a view has none): `xmin`, `ctid` and the rest name them after its own columns.
+    pub system: bool,
 }
 
 impl Entry {
@@ -69,6 +72,8 @@ pub(super) enum Found<'s> {
     Opaque,
     /// The name matched no column but a FROM item: a whole-row reference.
     WholeRow(&'s Entry),
+    /// A relation's system column (one of SYSTEM_COLUMNS).
+    System(&'static str),
 }
 
 impl<'a> Scope<'a> {
@@ -87,11 +92,18 @@ impl<'a> Scope<'a> {
 
     /// An unqualified name: the innermost level that has it wins; two candidates in one level is an error.
     pub fn column(&self, name: &str) -> Result<Option<Found<'_>>, AnalyzeError> {
+        let system = system_name(name);
         for (depth, level) in self.levels().enumerate() {
+            let system_here = system.filter(|_| level.entries.iter().any(|e| e.system));
             if let Some(m) = level.merged.iter().find(|c| c.name == name) {
+                // A join's merged column and a table's system column of one name: which one
+                // Postgres takes is not worth modelling.
+                if system_here.is_some() {
+                    return Err(AnalyzeError::Ambiguous(name.to_owned()));
+                }
                 return Ok(Some(Found::Column(m)));
             }
-            let mut found: Option<&EntryCol> = None;
+            let mut found: Option<Found> = None;
             let mut unknown = false;
             let mut unsure: Option<&EntryCol> = None;
             let mut unsure_count = 0;
@@ -103,8 +115,14 @@ impl<'a> Scope<'a> {
                             unsure_count += 1;
                             unsure = unsure.or(Some(c));
                         }
+                        // Postgres looks at an item's own columns, then at its system columns.
                         let mut hits = cols.iter().filter(|c| c.name == name);
-                        if let Some(hit) = hits.next() {
+                        let hit = match (hits.next(), system.filter(|_| e.system)) {
+                            (Some(c), _) => Some(Found::Column(c)),
+                            (None, Some(s)) => Some(Found::System(s)),
+                            (None, None) => None,
+                        };
+                        if let Some(hit) = hit {
                             if found.is_some() || hits.next().is_some() {
                                 return Err(AnalyzeError::Ambiguous(name.to_owned()));
                             }
@@ -113,8 +131,8 @@ impl<'a> Scope<'a> {
                     }
                 }
             }
-            if let Some(c) = found {
-                return Ok(Some(Found::Column(c)));
+            if let Some(f) = found {
+                return Ok(Some(f));
             }
             if unknown || unsure.is_some() {
                 system_column(name)?;
@@ -158,12 +176,11 @@ impl<'a> Scope<'a> {
     /// at the select list, and only then further out): Yes, No, or Maybe (a function whose
     /// columns unscharf cannot see, or a column whose name it cannot work out).
     pub fn column_here(&self, name: &str) -> Here {
-        let definite = self.level.merged.iter().any(|c| c.name == name)
-            || self
-                .level
-                .entries
-                .iter()
-                .any(|e| e.cols.iter().flatten().any(|c| c.name == name));
+        let definite =
+            self.level.merged.iter().any(|c| c.name == name)
+                || self.level.entries.iter().any(|e| {
+                    e.cols.iter().flatten().any(|c| c.name == name) || (e.system && system_name(name).is_some())
+                });
         if definite {
             return Here::Yes;
         }
@@ -188,7 +205,10 @@ impl<'a> Scope<'a> {
                     && (level.merged.iter().any(|c| c.name == name)
                         || level.entries.iter().any(|e| match &e.cols {
                             None => true,
-                            Some(cols) => cols.iter().any(|c| c.name == name || c.name == super::names::UNSURE),
+                            Some(cols) => {
+                                cols.iter().any(|c| c.name == name || c.name == super::names::UNSURE)
+                                    || (e.system && system_name(name).is_some())
+                            }
                         })))
         })
     }
@@ -229,7 +249,7 @@ impl<'a> Scope<'a> {
                 match (hits.next(), hits.next()) {
                     (Some(c), None) => Ok(Some(Found::Column(c))),
                     (Some(_), Some(_)) => Err(AnalyzeError::Ambiguous(format!("{}.{name}", qual.join(".")))),
-                    (None, _) => Ok(None),
+                    (None, _) => Ok(system_name(name).filter(|_| e.system).map(Found::System)),
                 }
             }
         }
@@ -238,6 +258,14 @@ impl<'a> Scope<'a> {
 
 /// Columns every table has besides its own (`SELECT xmin FROM t`), which the catalog does not list.
 const SYSTEM_COLUMNS: &[&str] = &["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"];
+
+/// Those of them that hold transaction and command ids: counters every session moves, and so a
+/// channel between campaigns (round 24).
+pub(super) const SYSTEM_COUNTERS: &[&str] = &["xmin", "xmax", "cmin", "cmax"];
+
+fn system_name(name: &str) -> Option<&'static str> {
+    SYSTEM_COLUMNS.iter().copied().find(|s| *s == name)
+}
 
 /// Refuses a table's system column name where a column unscharf cannot see might be taken for it
 /// (a function in FROM, a subquery column without a known name): Postgres reads the table's

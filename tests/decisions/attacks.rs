@@ -278,6 +278,7 @@ fn write_path_laundering() {
 fn blind_spots_of_the_analyzer() {
     let refused = "refused: protected_column";
     let unsupported = "refused: unsupported_statement";
+    let counter = "refused: forbidden_function";
     run(&[
         // Round 21: sqlparser read `||--` as one operator and the rest of the line as code, where
         // Postgres reads `||` and a comment. It now reads the text with comments blanked.
@@ -302,11 +303,37 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT c.name, x FROM stadtwerke.customers c, unnest($1::int[]) x", "allowed"),
         // Round 24: beside a FROM item of unknown width, a table's system column passed for one of
         // the item's columns; xmax read the server-wide transaction counter.
-        ("qa", "SELECT xmax AS my_xid FROM stadtwerke.tickets t, unnest('{1}'::_int4) u WHERE ticket_id = 1", unsupported),
-        ("wasser", "SELECT xmin FROM stadtwerke.tickets t, unnest('{1}'::_int4) u", unsupported),
+        // Since stop 14 the analyzer knows system columns, and refuses the transaction ids.
+        ("qa", "SELECT xmax AS my_xid FROM stadtwerke.tickets t, unnest('{1}'::_int4) u WHERE ticket_id = 1", counter),
+        ("wasser", "SELECT xmin FROM stadtwerke.tickets t, unnest('{1}'::_int4) u", counter),
         ("wasser", "SELECT u.ctid FROM stadtwerke.tickets t, unnest('{1}'::_int4) u", unsupported),
         // Round 25: the same beside a subquery column whose name unscharf cannot work out.
-        ("wasser", "SELECT xmin FROM stadtwerke.tickets t, (SELECT NULL::regrole) s", unsupported),
+        ("wasser", "SELECT xmin FROM stadtwerke.tickets t, (SELECT NULL::regrole) s", counter),
+        // System columns (psql's \dd and \dL read tableoid): a table's own, looked for after its
+        // columns and counted with them for ambiguity; a view and EXCLUDED have none.
+        ("wasser", "SELECT tableoid, ctid, ticket_id FROM stadtwerke.tickets", "allowed"),
+        ("wasser", "SELECT t.tableoid::regclass, t.ctid FROM stadtwerke.tickets t WHERE t.ctid = '(0,1)' ORDER BY tableoid", "allowed"),
+        ("wasser", "SELECT pgc.tableoid, pgc.relname FROM pg_catalog.pg_class pgc", "allowed"),
+        ("wasser", "SELECT xmin FROM stadtwerke.tickets", counter),
+        ("qa", "SELECT t.xmax FROM stadtwerke.tickets t", counter),
+        ("wasser", "SELECT customer_no FROM stadtwerke.customers ORDER BY cmin", counter),
+        ("wasser", "SELECT count(*) FROM stadtwerke.customers GROUP BY cmax", counter),
+        ("wasser", "SELECT (SELECT tableoid FROM pg_catalog.pg_tables LIMIT 1) FROM (SELECT phone AS tableoid FROM stadtwerke.customers) s", "masked: tableoid"),
+        ("wasser", "SELECT (SELECT tableoid FROM pg_catalog.pg_tables LIMIT 1)::text FROM (SELECT phone AS tableoid FROM stadtwerke.customers) s", refused),
+        ("wasser", "SELECT (SELECT tableoid FROM stadtwerke.tickets LIMIT 1)::text FROM (SELECT phone AS tableoid FROM stadtwerke.customers) s", "allowed"),
+        ("wasser", "SELECT tableoid FROM stadtwerke.tickets t, stadtwerke.customers c", unsupported),
+        ("wasser", "SELECT ctid FROM stadtwerke.tickets t, (SELECT phone AS ctid FROM stadtwerke.customers) s", unsupported),
+        ("wasser", "SELECT ctid::text FROM stadtwerke.tickets t JOIN (SELECT phone AS ctid, customer_no FROM stadtwerke.customers) s USING (customer_no)", unsupported),
+        ("wasser", "SELECT ctid FROM stadtwerke.customers JOIN (SELECT phone AS ctid FROM stadtwerke.customers) s USING (ctid)", "refused: unknown_relation"),
+        // Round 64: `ORDER BY … USING op` sorts with an operator found by the key's type, and a
+        // DBA's operator class made the order an oracle on the other campaign.
+        ("wasser", "SELECT name FROM stadtwerke.customers ORDER BY customer_no USING <", unsupported),
+        ("wasser", "SELECT name FROM stadtwerke.customers ORDER BY customer_no USING OPERATOR(pg_catalog.<)", unsupported),
+        ("wasser", "SELECT array_agg(name ORDER BY customer_no USING >) FROM stadtwerke.customers", unsupported),
+        ("wasser", "SELECT rank() OVER (ORDER BY customer_no USING <) FROM stadtwerke.customers", unsupported),
+        ("wasser", "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY customer_no USING <) FROM stadtwerke.customers", unsupported),
+        ("wasser", "SELECT name FROM stadtwerke.customers UNION SELECT name FROM stadtwerke.customers ORDER BY 1 USING <", unsupported),
+        ("wasser", "SELECT name FROM stadtwerke.customers ORDER BY customer_no DESC NULLS LAST", "allowed"),
         // Round 25: TABLESAMPLE's arguments do not see the sampled table; `o` is the outer row.
         ("wasser", "SELECT (SELECT count(*) FROM stadtwerke.tickets o TABLESAMPLE BERNOULLI (CASE WHEN o::text LIKE '%1984-07-02%' THEN 100 ELSE 0 END)) FROM stadtwerke.customers o", refused),
         ("wasser", "SELECT (SELECT count(*) FROM stadtwerke.tickets c(phone) TABLESAMPLE BERNOULLI (CASE WHEN phone LIKE '+49%' THEN 100 ELSE 0 END)) FROM stadtwerke.customers o", refused),

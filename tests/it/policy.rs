@@ -516,6 +516,9 @@ async fn psql_and_psycopg_see_no_protected_value() {
             .args(["-c", "SELECT lower(phone) FROM stadtwerke.customers"])
             .args(["-c", "\\d stadtwerke.customers"])
             .args(["-c", "\\dt stadtwerke.*"])
+            // Both read a catalog's system column tableoid.
+            .args(["-c", "\\dd"])
+            .args(["-c", "\\dL"])
             .args([
                 "-c",
                 "SELECT name FROM stadtwerke.customers WHERE phone = '+49 30 1234567'",
@@ -532,6 +535,8 @@ async fn psql_and_psycopg_see_no_protected_value() {
     assert!(
         stdout.contains("+** ** ****567")
             && stdout.contains("Table \"stadtwerke.customers\"")
+            && stdout.contains("Object descriptions")
+            && stdout.contains("List of languages")
             && stdout.contains("Anna Schmidt"),
         "{stdout}\n{stderr}"
     );
