@@ -264,6 +264,11 @@ impl Analyzer<'_> {
                 self.facts
                     .written_cols
                     .push(super::facts::ColRef { rel, col: i as u16 });
+                // A duplicate-key error on it tells whether a key is stored: the write reads its
+                // table (rule 4, round 66).
+                if r.unique_keys.iter().flatten().any(|&a| a == r.columns[i].attnum) {
+                    self.facts.read(rel);
+                }
             }
         }
     }

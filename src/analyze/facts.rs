@@ -240,6 +240,25 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Whether Postgres evaluates expressions for it (settings, transaction control, LISTEN,
+    /// DISCARD and closing or moving through a cursor do not; FETCH runs a plan made before).
+    pub fn evaluates_expressions(&self) -> bool {
+        !matches!(
+            self,
+            Kind::Empty
+                | Kind::Fetch { .. }
+                | Kind::Move { .. }
+                | Kind::ClosePortal { .. }
+                | Kind::Deallocate { .. }
+                | Kind::Set
+                | Kind::Reset
+                | Kind::Show
+                | Kind::Transaction(_)
+                | Kind::Listen
+                | Kind::Discard { .. }
+        )
+    }
+
     /// The prepared statement or cursor a statement creates, runs or removes.
     pub fn object_name(&self) -> Option<&str> {
         match self {

@@ -28,6 +28,19 @@ const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, a.attnum, a.atttypid
     WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','v','m','p','f')
       AND n.nspname !~ '^pg_toast'
     ORDER BY a.attrelid, a.attnum";
+/// See `Relation::unique_keys` (round 66: a unique index on a masked column answered whether a
+/// guessed value was stored). Columns an index's expressions and predicate read are its
+/// dependencies in pg_depend.
+const UNIQUE_KEYS: &str = "SELECT i.indrelid, pg_catalog.array_to_string(ARRAY(
+        SELECT k FROM pg_catalog.unnest(i.indkey::int2[]) k WHERE k > 0
+        UNION SELECT d.refobjsubid::int2 FROM pg_catalog.pg_depend d
+          WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = i.indexrelid
+            AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = i.indrelid
+            AND d.refobjsubid > 0), ',')
+    FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE (i.indisunique OR i.indisexclusion) AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname !~ '^pg_toast'";
 /// Sequences with the table whose serial or identity column owns them.
 const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -61,6 +74,12 @@ const USER_CAST_TYPES: &str = "WITH RECURSIVE edges(dep, oid) AS MATERIALIZED (
       UNION SELECT e.oid FROM edges e JOIN risky r ON e.dep = r.oid)
     SELECT t.oid, n.nspname::text, t.typname::text FROM pg_catalog.pg_type t
       JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT oid FROM risky)";
+/// See `Catalog::implicit_casts` (round 64).
+const IMPLICIT_CASTS: &str = "SELECT n.nspname::text, p.proname::text,
+      pg_catalog.format_type(c.castsource, NULL) || ' → ' || pg_catalog.format_type(c.casttarget, NULL)
+    FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    WHERE c.castcontext = 'i' AND n.nspname <> 'pg_catalog'";
 /// Postgres counts a superuser a member of every role; unscharf counts it a member of its own
 /// name only, so that it acts under no purpose that names it merely through a role (round 23).
 const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
@@ -84,6 +103,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let members = tx.query(AUTH_MEMBERS, &[]).await?;
     let roles = tx.query(ROLES, &[]).await?;
     let cast_types = tx.query(USER_CAST_TYPES, &[]).await?;
+    let implicit_casts = tx.query(IMPLICIT_CASTS, &[]).await?;
+    let unique = tx.query(UNIQUE_KEYS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -112,6 +133,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &members,
         &roles,
         &cast_types,
+        &implicit_casts,
+        &unique,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -125,6 +148,12 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             type_oid: row.get(3),
             dropped: false,
         });
+    }
+    let mut unique_keys: std::collections::HashMap<u32, Vec<Vec<i16>>> = std::collections::HashMap::new();
+    for row in unique {
+        let cols: &str = row.get(1);
+        let key = cols.split(',').filter_map(|a| a.parse().ok()).collect();
+        unique_keys.entry(row.get(0)).or_default().push(key);
     }
     let mut catalog = Catalog {
         generation,
@@ -142,6 +171,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             name: QName::new(row.get(1), row.get(2)),
             kind: RelKind::from_relkind(kind.chars().next().unwrap_or('?')),
             columns: columns.remove(&oid).unwrap_or_default(),
+            unique_keys: unique_keys.remove(&oid).unwrap_or_default(),
         });
     }
     for row in funcs {
@@ -154,6 +184,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
     catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
     catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();
+    catalog.implicit_casts = implicit_casts
+        .iter()
+        .map(|r| (QName::new(r.get(0), r.get(1)), r.get(2)))
+        .collect();
     Ok(catalog)
 }
 

@@ -50,6 +50,10 @@ pub struct Relation {
     pub name: QName,
     pub kind: RelKind,
     pub columns: Vec<Column>,
+    /// The columns (attnums) each unique index, primary key or exclusion constraint compares,
+    /// with those its expressions and predicate read: a write into one is compared with every
+    /// stored row.
+    pub unique_keys: Vec<Vec<i16>>,
 }
 
 impl Relation {
@@ -98,6 +102,10 @@ pub struct Catalog {
     pub user_cast_types: HashSet<QName>,
     /// Their OIDs, for the parameter types of a Parse message.
     pub user_cast_type_oids: HashSet<u32>,
+    /// Implicit casts whose function lies outside pg_catalog: the function, and `source → target`.
+    /// Postgres applies one wherever it coerces a value of the source type (`lower(1)` for an
+    /// int4 → text cast), which no name in a statement shows.
+    pub implicit_casts: Vec<(QName, String)>,
     /// Sequences, with the table that owns each (a serial or identity column), if any.
     sequences: HashMap<QName, Option<RelId>>,
 }
@@ -127,6 +135,19 @@ impl Catalog {
         self.by_bare_name.entry(rel.name.name.clone()).or_default().push(id);
         self.relations.push(rel);
         id
+    }
+
+    /// Records a unique index of `rel` over the columns named `cols` (names it does not have are
+    /// left out; see `Relation::unique_keys`).
+    pub fn add_unique_key(&mut self, rel: RelId, cols: &[String]) {
+        let r = &mut self.relations[rel as usize];
+        let key: Vec<i16> = cols
+            .iter()
+            .filter_map(|n| r.columns.iter().find(|c| &c.name == n).map(|c| c.attnum))
+            .collect();
+        if !key.is_empty() {
+            r.unique_keys.push(key);
+        }
     }
 
     pub fn add_sequence(&mut self, name: QName, owner: Option<RelId>) {
@@ -225,6 +246,7 @@ impl Catalog {
             user_operators,
             user_cast_types,
             user_cast_type_oids,
+            implicit_casts,
             sequences,
             ..
         } = self;
@@ -243,6 +265,7 @@ impl Catalog {
             user_operators,
             user_cast_types,
             user_cast_type_oids,
+            implicit_casts,
             ..Catalog::default()
         };
         let mut live = Vec::new();
@@ -500,6 +523,7 @@ mod tests {
             oid,
             name: QName::new("s", name),
             kind: RelKind::Table,
+            unique_keys: Vec::new(),
             columns: cols
                 .iter()
                 .map(|(n, a)| Column {

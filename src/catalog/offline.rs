@@ -36,6 +36,7 @@ pub(super) fn add_system_snapshot(catalog: &mut Catalog) {
                     name: QName::new(schema, name),
                     kind: RelKind::from_relkind(kind.chars().next().unwrap_or('?')),
                     columns,
+                    unique_keys: Vec::new(),
                 });
             }
             ["F", schema, names] => {
@@ -129,6 +130,7 @@ fn add(catalog: &mut Catalog, name: QName, kind: RelKind, cols: Vec<(String, u32
         oid,
         name,
         kind,
+        unique_keys: Vec::new(),
         columns: cols
             .into_iter()
             .enumerate()
@@ -171,6 +173,31 @@ fn owned_sequences(table: &QName, c: &sqlparser::ast::ColumnDef) -> Vec<QName> {
     out
 }
 
+/// The names an index's columns, expressions and predicate read.
+fn names_in(cols: &[sqlparser::ast::IndexColumn], predicate: Option<&sqlparser::ast::Expr>) -> Vec<String> {
+    use sqlparser::ast::{Expr, Visit, Visitor};
+    struct Names(Vec<String>);
+    impl Visitor for Names {
+        type Break = ();
+        fn pre_visit_expr(&mut self, e: &Expr) -> std::ops::ControlFlow<()> {
+            match e {
+                Expr::Identifier(i) => self.0.push(crate::analyze::fold_ident(i)),
+                Expr::CompoundIdentifier(p) => self.0.extend(p.last().map(crate::analyze::fold_ident)),
+                _ => {}
+            }
+            std::ops::ControlFlow::Continue(())
+        }
+    }
+    let mut n = Names(Vec::new());
+    for c in cols {
+        let _ = c.column.expr.visit(&mut n);
+    }
+    if let Some(p) = predicate {
+        let _ = p.visit(&mut n);
+    }
+    n.0
+}
+
 type PendingView = (QName, Vec<String>, sqlparser::ast::Query);
 
 fn collect(catalog: &mut Catalog, stmt: Statement, views: &mut Vec<PendingView>) {
@@ -191,6 +218,26 @@ fn collect(catalog: &mut Catalog, stmt: Statement, views: &mut Vec<PendingView>)
                 for seq in owned_sequences(&table, c) {
                     catalog.add_sequence(seq, Some(id));
                 }
+                let unique = c.options.iter().any(|o| {
+                    let o = o.option.to_string().to_ascii_uppercase();
+                    o.starts_with("PRIMARY KEY") || o.starts_with("UNIQUE")
+                });
+                if unique {
+                    catalog.add_unique_key(id, &[crate::analyze::fold_ident(&c.name)]);
+                }
+            }
+            for k in &t.constraints {
+                use sqlparser::ast::TableConstraint as K;
+                if let K::Unique(sqlparser::ast::UniqueConstraint { columns, .. })
+                | K::PrimaryKey(sqlparser::ast::PrimaryKeyConstraint { columns, .. }) = k
+                {
+                    catalog.add_unique_key(id, &names_in(columns, None));
+                }
+            }
+        }
+        Statement::CreateIndex(ix) if ix.unique => {
+            if let Some(id) = catalog.lookup(&qname(&ix.table_name)) {
+                catalog.add_unique_key(id, &names_in(&ix.columns, ix.predicate.as_ref()));
             }
         }
         Statement::CreateSequence { name, .. } => {

@@ -11,6 +11,8 @@ use crate::analyze::facts::{Clause, ColRef, Kind, Outputs, StatementFacts};
 use crate::catalog::{Catalog, RelId};
 use crate::mask::functions::{Mask, PseudonymKey};
 
+mod dba;
+
 /// Settings a session may not change (rule 9); `unscharf.*` too.
 pub const FORBIDDEN_SETTINGS: &[&str] = &[
     "standard_conforming_strings",
@@ -361,28 +363,8 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
 
 fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Result<Plan, Refusal> {
     let purpose = cx.purpose_name();
-    // The analysis refuses casts to types a DBA's code guards, and writes to columns of them; a
-    // prepared statement analyzed just before the DBA's CREATE CAST reached the catalog is held
-    // to the catalog in force at each Bind (round 30).
-    let guarded = f
-        .cast_types
-        .iter()
-        .find(|t| cx.catalog.cast_may_run_user_code(t))
-        .map(|t| t.join("."));
-    let is_guarded = |c: &crate::analyze::facts::ColRef| {
-        let col = &cx.catalog.rel(c.rel).columns[c.col as usize];
-        cx.catalog.user_cast_type_oids.contains(&col.type_oid)
-    };
-    let written = f.written_cols.iter().find(|c| is_guarded(c));
-    // Any use of such a column but a plain output: Postgres gives a literal beside it the
-    // column's type (`ARRAY[probe] || '{x}'`, `probe = 'x'`), which runs the CHECK (round 32).
-    let used = f.uses.iter().map(|u| &u.col).find(|c| is_guarded(c));
-    if let Some(t) = guarded.or_else(|| written.or(used).map(|&c| cx.catalog.column_name(c))) {
-        return refuse(
-            Reason::UnsupportedStatement,
-            format!("{t}: its type may run a function a DBA wrote (a CREATE CAST or a domain's CHECK)"),
-        );
-    }
+    dba::guarded_types(f, cx)?;
+    dba::implicit_casts(f, cx)?;
     // Rule 9: settings.
     for s in &f.settings {
         if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {
@@ -559,6 +541,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
             }
         }
     }
+    dba::unique_keys(f, cx, memo)?;
     // Rule 6: EXPLAIN ANALYZE reports hash, sort and memoize memory measured on the rows it carried,
     // so it tells the length and NULL-ness of each column a select list computes from; any
     // EXPLAIN reports widths from the column statistics, which pg_stats keeps from agents.

@@ -230,6 +230,9 @@ fn an_insert_that_reads_its_target_counts_as_a_read_for_rule_4() {
         format!("{t} SELECT 1001, 'x', 'y' FROM stadtwerke.tickets GROUP BY () HAVING count(*) > 1"),
         format!("{t} VALUES (1001, 's', 'n') ON CONFLICT DO NOTHING"),
         format!("{t} VALUES (currval('stadtwerke.tickets_ticket_id_seq')::int, 's', 'n')"),
+        // Round 66: a duplicate-key error tells whether the key is stored.
+        "INSERT INTO stadtwerke.tickets (ticket_id, subject) VALUES (1, 's')".to_owned(),
+        "COPY stadtwerke.tickets (ticket_id, subject) FROM STDIN".to_owned(),
     ] {
         assert_eq!(reads(&reading), vec!["stadtwerke".to_string()], "{reading}");
         let then = format!("{reading}; INSERT INTO zeitung.subscriptions (lead_id, product, starts_on, monthly_eur) VALUES (1, 'x', now(), 1)");

@@ -493,3 +493,112 @@ async fn a_cast_that_runs_a_dbas_function_is_refused() {
     .await
     .unwrap();
 }
+
+/// Round 64: a DBA's implicit cast runs wherever Postgres coerces its source type, with no cast,
+/// column or function name in the statement to show it. On its own cluster, since the cast
+/// changes what every statement of the database may run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_implicit_cast_a_dba_wrote_holds_every_statement_until_its_function_is_listed() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "CREATE FUNCTION public.rt64_label(int4) RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT string_agg(concat_ws(' ', name, phone, iban, birth_date, notes), '; ')
+              FROM stadtwerke.customers WHERE $1 IS NOT NULL $$;
+         CREATE CAST (int4 AS text) WITH FUNCTION public.rt64_label(int4) AS IMPLICIT;",
+    )
+    .await
+    .unwrap();
+    let upstream = Some(cluster.port);
+    let p = proxy_with(ProxyOptions {
+        upstream_port: upstream,
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for sql in [
+        "SELECT lower(1)",
+        "SELECT upper(customer_no) FROM stadtwerke.customers",
+        "SELECT name FROM stadtwerke.customers WHERE customer_no = 1001",
+    ] {
+        match c.simple_query(sql).await {
+            Ok(rows) => seen.push_str(&text_of(&rows)),
+            Err(e) => {
+                assert!(
+                    err_text(&e).contains("implicit cast integer → text"),
+                    "{sql}: {}",
+                    err_text(&e)
+                );
+                seen.push_str(&err_text(&e));
+            }
+        }
+    }
+    assert_no_protected(&seen, "an implicit cast a DBA wrote");
+    assert!(!seen.contains("Anna"), "{seen}");
+    // Statements that evaluate nothing go ahead.
+    c.batch_execute("BEGIN; SET LOCAL search_path = stadtwerke; COMMIT")
+        .await
+        .unwrap();
+    // A purpose that lists the function accepts what the DBA's cast may run.
+    let listed =
+        include_str!("../../policies/stadtwerke.yaml").replacen("functions: []", "functions: [public.rt64_label]", 1);
+    let p = proxy_with(ProxyOptions {
+        upstream_port: upstream,
+        policies: vec![("stadtwerke.yaml".into(), listed)],
+        ..Default::default()
+    })
+    .await;
+    let rows = wasser(&p)
+        .await
+        .simple_query("SELECT name FROM stadtwerke.customers WHERE customer_no = 1001")
+        .await
+        .unwrap();
+    assert!(text_of(&rows).contains("Anna Schmidt"), "{}", text_of(&rows));
+}
+
+/// Round 66: a unique index compares a written value with every stored row, so a duplicate-key
+/// error (or ON CONFLICT's choice) answered whether a guessed e-mail address was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_index_on_a_protected_column_does_not_answer_guesses() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "CREATE UNIQUE INDEX rt66_email ON stadtwerke.customers (email);
+         CREATE UNIQUE INDEX rt66_iban ON stadtwerke.customers (lower(iban)) WHERE city IS NOT NULL;
+         GRANT INSERT, UPDATE ON stadtwerke.customers TO agent_wasser;",
+    )
+    .await
+    .unwrap();
+    let writable = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "      stadtwerke.customers:\n        columns:\n",
+        "      stadtwerke.customers:\n        write: [insert, update]\n        columns:\n",
+        1,
+    );
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("stadtwerke.yaml".into(), writable)],
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for sql in [
+        "INSERT INTO stadtwerke.customers (customer_no, name, email) VALUES (9001, 'x', 'anna.schmidt@example.org')",
+        "INSERT INTO stadtwerke.customers (customer_no, name, email) VALUES (9001, 'x', 'anna.schmidt@example.org') ON CONFLICT (email) DO NOTHING RETURNING customer_no",
+        "UPDATE stadtwerke.customers SET email = 'anna.schmidt@example.org' WHERE customer_no = 1002",
+        "UPDATE stadtwerke.customers SET iban = 'de89 3704 0044 0532 0130 00' WHERE customer_no = 1002",
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert!(err_text(&e).contains("a unique index compares"), "{sql}: {}", err_text(&e));
+        seen.push_str(&err_text(&e));
+    }
+    assert_no_protected(&seen, "a unique index");
+    // Writes that compare only columns the purpose may read go ahead.
+    c.batch_execute(
+        "INSERT INTO stadtwerke.customers (customer_no, name) VALUES (9001, 'x');
+         UPDATE stadtwerke.customers SET name = 'y' WHERE customer_no = 9001",
+    )
+    .await
+    .unwrap();
+}

@@ -1,0 +1,91 @@
+//! Refusals for what a DBA's objects make Postgres run or compare without a statement naming it:
+//! casts and domains, implicit casts, unique indexes.
+
+use super::{DecideCtx, Memo};
+use crate::analyze::facts::{ColRef, StatementFacts};
+use crate::policy::{Reason, Refusal};
+
+/// The analysis refuses casts to types a DBA's code guards, and writes to columns of them; a
+/// prepared statement analyzed just before the DBA's CREATE CAST reached the catalog is held to
+/// the catalog in force at each Bind (round 30).
+pub(super) fn guarded_types(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    let guarded = f
+        .cast_types
+        .iter()
+        .find(|t| cx.catalog.cast_may_run_user_code(t))
+        .map(|t| t.join("."));
+    let is_guarded = |c: &ColRef| {
+        let col = &cx.catalog.rel(c.rel).columns[c.col as usize];
+        cx.catalog.user_cast_type_oids.contains(&col.type_oid)
+    };
+    let written = f.written_cols.iter().find(|c| is_guarded(c));
+    // Any use of such a column but a plain output: Postgres gives a literal beside it the
+    // column's type (`ARRAY[probe] || '{x}'`, `probe = 'x'`), which runs the CHECK (round 32).
+    let used = f.uses.iter().map(|u| &u.col).find(|c| is_guarded(c));
+    match guarded.or_else(|| written.or(used).map(|&c| cx.catalog.column_name(c))) {
+        Some(t) => Err(Refusal::new(
+            Reason::UnsupportedStatement,
+            format!("{t}: its type may run a function a DBA wrote (a CREATE CAST or a domain's CHECK)"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A DBA's implicit cast runs wherever Postgres coerces its source type: `lower(1)` ran an int4 →
+/// text cast that read another campaign's table (round 64). Its function must be listed like any
+/// other a statement may run; only statements that evaluate no expression go ahead.
+pub(super) fn implicit_casts(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    if !f.kind.evaluates_expressions() {
+        return Ok(());
+    }
+    let unlisted = cx
+        .catalog
+        .implicit_casts
+        .iter()
+        .find(|(func, _)| !cx.purpose.functions.contains(func));
+    match unlisted {
+        Some((func, cast)) => Err(Refusal::new(
+            Reason::ForbiddenFunction,
+            format!(
+                "the database has an implicit cast {cast} that runs {func}, which purpose {} does not list in its functions (Postgres may apply it to any expression)",
+                cx.purpose_name()
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A unique index compares what is written with every stored row: a duplicate-key error, or ON
+/// CONFLICT's choice, told whether a guessed value of a protected column was stored (round 66).
+pub(super) fn unique_keys(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Result<(), Refusal> {
+    for &c in &f.written_cols {
+        let r = cx.catalog.rel(c.rel);
+        let Some(attnum) = r.columns.get(c.col as usize).map(|col| col.attnum) else {
+            continue;
+        };
+        let compared = r
+            .unique_keys
+            .iter()
+            .filter(|key| key.contains(&attnum))
+            .flatten()
+            .filter_map(|a| r.columns.iter().position(|col| col.attnum == *a))
+            .map(|i| ColRef {
+                rel: c.rel,
+                col: i as u16,
+            });
+        for k in compared {
+            if !cx.rule(memo, k).is_allow() {
+                return Err(Refusal::new(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "a unique index compares {} with every stored row's {}, which is protected for purpose {}: a duplicate-key error would tell whether a value is stored",
+                        cx.column_name(c),
+                        cx.column_name(k),
+                        cx.purpose_name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
