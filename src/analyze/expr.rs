@@ -505,9 +505,11 @@ impl Analyzer<'_> {
         match found {
             Some(Found::Column(c)) => Ok(c.lineage.clone()),
             Some(Found::Opaque) => Ok(Lineage::constant()),
-            // tableoid and ctid hold no customer's value; the transaction and command ids are
-            // refused like a cast to their types (rule 7).
-            Some(Found::System(name)) => {
+            // tableoid holds no customer's value. A row's ctid moves when the row is updated and
+            // lies where the sizes of the rows before it put it, so it tells as much as the
+            // whole row (the differential checker saw it change with a dropped column). The
+            // transaction and command ids are refused like a cast to their types (rule 7).
+            Some(Found::System(name, e)) => {
                 if SYSTEM_COUNTERS.contains(&name) {
                     let ty = if name.starts_with('x') { "xid" } else { "cid" };
                     self.facts.functions.push(super::facts::FuncCall {
@@ -515,6 +517,13 @@ impl Analyzer<'_> {
                         name: format!("::{ty}"),
                         schemas: vec!["pg_catalog".to_owned()],
                     });
+                }
+                if name == "ctid" {
+                    let cols = e.lineage_cols();
+                    self.facts.whole_rows.push((
+                        cols,
+                        format!("{}.ctid (a row's place, which every column's size moves)", e.alias),
+                    ));
                 }
                 Ok(Lineage::constant())
             }

@@ -72,8 +72,8 @@ pub(super) enum Found<'s> {
     Opaque,
     /// The name matched no column but a FROM item: a whole-row reference.
     WholeRow(&'s Entry),
-    /// A relation's system column (one of SYSTEM_COLUMNS).
-    System(&'static str),
+    /// A system column (one of SYSTEM_COLUMNS) of a relation.
+    System(&'static str, &'s Entry),
 }
 
 impl<'a> Scope<'a> {
@@ -119,7 +119,7 @@ impl<'a> Scope<'a> {
                         let mut hits = cols.iter().filter(|c| c.name == name);
                         let hit = match (hits.next(), system.filter(|_| e.system)) {
                             (Some(c), _) => Some(Found::Column(c)),
-                            (None, Some(s)) => Some(Found::System(s)),
+                            (None, Some(s)) => Some(Found::System(s, e)),
                             (None, None) => None,
                         };
                         if let Some(hit) = hit {
@@ -249,7 +249,7 @@ impl<'a> Scope<'a> {
                 match (hits.next(), hits.next()) {
                     (Some(c), None) => Ok(Some(Found::Column(c))),
                     (Some(_), Some(_)) => Err(AnalyzeError::Ambiguous(format!("{}.{name}", qual.join(".")))),
-                    (None, _) => Ok(system_name(name).filter(|_| e.system).map(Found::System)),
+                    (None, _) => Ok(system_name(name).filter(|_| e.system).map(|s| Found::System(s, e))),
                 }
             }
         }

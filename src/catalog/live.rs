@@ -74,12 +74,28 @@ const USER_CAST_TYPES: &str = "WITH RECURSIVE edges(dep, oid) AS MATERIALIZED (
       UNION SELECT e.oid FROM edges e JOIN risky r ON e.dep = r.oid)
     SELECT t.oid, n.nspname::text, t.typname::text FROM pg_catalog.pg_type t
       JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT oid FROM risky)";
-/// See `Catalog::implicit_casts` (round 64).
-const IMPLICIT_CASTS: &str = "SELECT n.nspname::text, p.proname::text,
-      pg_catalog.format_type(c.castsource, NULL) || ' → ' || pg_catalog.format_type(c.casttarget, NULL)
+/// See `Catalog::implicit_code` (round 64). A built-in type with a default operator class of its
+/// own in pg_catalog cannot get another, so only types without one (json, xml, point) matter.
+const IMPLICIT_CODE: &str = "SELECT n.nspname::text, p.proname::text,
+      'an implicit cast ' || pg_catalog.format_type(c.castsource, NULL) || ' → '
+        || pg_catalog.format_type(c.casttarget, NULL)
     FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-    WHERE c.castcontext = 'i' AND n.nspname <> 'pg_catalog'";
+    WHERE c.castcontext = 'i' AND n.nspname <> 'pg_catalog'
+  UNION
+    SELECT n.nspname::text, p.proname::text,
+      'the default ' || am.amname || ' operator class ' || oc.opcname || ' for '
+        || pg_catalog.format_type(oc.opcintype, NULL)
+    FROM pg_catalog.pg_opclass oc JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod
+      JOIN pg_catalog.pg_type t ON t.oid = oc.opcintype
+      JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+      JOIN (SELECT amprocfamily, amproc FROM pg_catalog.pg_amproc
+            UNION ALL SELECT o.amopfamily, r.oprcode FROM pg_catalog.pg_amop o
+              JOIN pg_catalog.pg_operator r ON r.oid = o.amopopr) m(family, func)
+        ON m.family = oc.opcfamily
+      JOIN pg_catalog.pg_proc p ON p.oid = m.func::pg_catalog.oid
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    WHERE oc.opcdefault AND tn.nspname = 'pg_catalog' AND n.nspname <> 'pg_catalog'";
 /// Postgres counts a superuser a member of every role; unscharf counts it a member of its own
 /// name only, so that it acts under no purpose that names it merely through a role (round 23).
 const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
@@ -103,7 +119,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let members = tx.query(AUTH_MEMBERS, &[]).await?;
     let roles = tx.query(ROLES, &[]).await?;
     let cast_types = tx.query(USER_CAST_TYPES, &[]).await?;
-    let implicit_casts = tx.query(IMPLICIT_CASTS, &[]).await?;
+    let implicit_code = tx.query(IMPLICIT_CODE, &[]).await?;
     let unique = tx.query(UNIQUE_KEYS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
@@ -133,7 +149,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &members,
         &roles,
         &cast_types,
-        &implicit_casts,
+        &implicit_code,
         &unique,
     ] {
         rows.iter().for_each(&mut add);
@@ -184,7 +200,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
     catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
     catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();
-    catalog.implicit_casts = implicit_casts
+    catalog.implicit_code = implicit_code
         .iter()
         .map(|r| (QName::new(r.get(0), r.get(1)), r.get(2)))
         .collect();

@@ -102,10 +102,11 @@ pub struct Catalog {
     pub user_cast_types: HashSet<QName>,
     /// Their OIDs, for the parameter types of a Parse message.
     pub user_cast_type_oids: HashSet<u32>,
-    /// Implicit casts whose function lies outside pg_catalog: the function, and `source → target`.
-    /// Postgres applies one wherever it coerces a value of the source type (`lower(1)` for an
-    /// int4 → text cast), which no name in a statement shows.
-    pub implicit_casts: Vec<(QName, String)>,
+    /// Functions outside pg_catalog that Postgres runs without a statement naming them, each with
+    /// what runs it: an implicit cast (`an implicit cast integer → text`), applied wherever a
+    /// value of its source type is coerced (`lower(1)`), or the default operator class of a
+    /// built-in type (`json`), used by every sort, grouping and DISTINCT of such values.
+    pub implicit_code: Vec<(QName, String)>,
     /// Sequences, with the table that owns each (a serial or identity column), if any.
     sequences: HashMap<QName, Option<RelId>>,
 }
@@ -246,7 +247,7 @@ impl Catalog {
             user_operators,
             user_cast_types,
             user_cast_type_oids,
-            implicit_casts,
+            implicit_code,
             sequences,
             ..
         } = self;
@@ -265,7 +266,7 @@ impl Catalog {
             user_operators,
             user_cast_types,
             user_cast_type_oids,
-            implicit_casts,
+            implicit_code,
             ..Catalog::default()
         };
         let mut live = Vec::new();

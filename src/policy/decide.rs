@@ -364,7 +364,7 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
 fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Result<Plan, Refusal> {
     let purpose = cx.purpose_name();
     dba::guarded_types(f, cx)?;
-    dba::implicit_casts(f, cx)?;
+    dba::implicit_code(f, cx)?;
     // Rule 9: settings.
     for s in &f.settings {
         if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {

@@ -314,6 +314,11 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT tableoid, ctid, ticket_id FROM stadtwerke.tickets", "allowed"),
         ("wasser", "SELECT t.tableoid::regclass, t.ctid FROM stadtwerke.tickets t WHERE t.ctid = '(0,1)' ORDER BY tableoid", "allowed"),
         ("wasser", "SELECT pgc.tableoid, pgc.relname FROM pg_catalog.pg_class pgc", "allowed"),
+        // A row's ctid changes when it is updated and follows the sizes of the rows before it: the
+        // differential checker saw it change with quality_review's dropped note.
+        ("qa", "SELECT ctid, ticket_id FROM stadtwerke.tickets", refused),
+        ("wasser", "SELECT customer_no FROM stadtwerke.customers ORDER BY ctid", refused),
+        ("wasser", "SELECT c.customer_no FROM stadtwerke.customers c WHERE c.ctid = '(0,1)'", refused),
         ("wasser", "SELECT xmin FROM stadtwerke.tickets", counter),
         ("qa", "SELECT t.xmax FROM stadtwerke.tickets t", counter),
         ("wasser", "SELECT customer_no FROM stadtwerke.customers ORDER BY cmin", counter),

@@ -526,7 +526,7 @@ async fn an_implicit_cast_a_dba_wrote_holds_every_statement_until_its_function_i
             Ok(rows) => seen.push_str(&text_of(&rows)),
             Err(e) => {
                 assert!(
-                    err_text(&e).contains("implicit cast integer → text"),
+                    err_text(&e).contains("an implicit cast integer → text that runs public.rt64_label"),
                     "{sql}: {}",
                     err_text(&e)
                 );
@@ -555,6 +555,30 @@ async fn an_implicit_cast_a_dba_wrote_holds_every_statement_until_its_function_i
         .await
         .unwrap();
     assert!(text_of(&rows).contains("Anna Schmidt"), "{}", text_of(&rows));
+    // A default operator class a DBA gave a built-in type runs on every sort of its values.
+    su.batch_execute(
+        "DROP CAST (int4 AS text);
+         CREATE FUNCTION public.rt64_cmp(json, json) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 0 $$;
+         CREATE OPERATOR CLASS public.rt64_json_ops DEFAULT FOR TYPE json USING btree AS
+           FUNCTION 1 public.rt64_cmp(json, json);",
+    )
+    .await
+    .unwrap();
+    let p = proxy_with(ProxyOptions {
+        upstream_port: upstream,
+        ..Default::default()
+    })
+    .await;
+    let e = wasser(&p)
+        .await
+        .simple_query("SELECT DISTINCT j FROM (VALUES ('{}'::json)) v(j)")
+        .await
+        .unwrap_err();
+    assert!(
+        err_text(&e).contains("the default btree operator class rt64_json_ops for json that runs public.rt64_cmp"),
+        "{}",
+        err_text(&e)
+    );
 }
 
 /// Round 66: a unique index compares a written value with every stored row, so a duplicate-key

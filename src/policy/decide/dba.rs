@@ -32,22 +32,23 @@ pub(super) fn guarded_types(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<()
 }
 
 /// A DBA's implicit cast runs wherever Postgres coerces its source type: `lower(1)` ran an int4 →
-/// text cast that read another campaign's table (round 64). Its function must be listed like any
-/// other a statement may run; only statements that evaluate no expression go ahead.
-pub(super) fn implicit_casts(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+/// text cast that read another campaign's table (round 64), and a default operator class runs on
+/// every sort of its type. Their functions must be listed like any other a statement may run;
+/// only statements that evaluate no expression go ahead.
+pub(super) fn implicit_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
     if !f.kind.evaluates_expressions() {
         return Ok(());
     }
     let unlisted = cx
         .catalog
-        .implicit_casts
+        .implicit_code
         .iter()
         .find(|(func, _)| !cx.purpose.functions.contains(func));
     match unlisted {
-        Some((func, cast)) => Err(Refusal::new(
+        Some((func, what)) => Err(Refusal::new(
             Reason::ForbiddenFunction,
             format!(
-                "the database has an implicit cast {cast} that runs {func}, which purpose {} does not list in its functions (Postgres may apply it to any expression)",
+                "the database has {what} that runs {func}, which purpose {} does not list in its functions (Postgres may run it for any expression)",
                 cx.purpose_name()
             ),
         )),
