@@ -505,10 +505,12 @@ impl Analyzer<'_> {
         match found {
             Some(Found::Column(c)) => Ok(c.lineage.clone()),
             Some(Found::Opaque) => Ok(Lineage::constant()),
-            // tableoid holds no customer's value. A row's ctid moves when the row is updated and
-            // lies where the sizes of the rows before it put it, so it tells as much as the
-            // whole row (the differential checker saw it change with a dropped column). The
-            // transaction and command ids are refused like a cast to their types (rule 7).
+            // A row's ctid moves when the row is updated and lies where the sizes of the rows
+            // before it put it, so it tells as much as the whole row (the differential checker
+            // saw it change with a dropped column); so does tableoid where rows may lie in
+            // partitions or child tables chosen by their values (round 67: the decade of a
+            // dropped birth date). The transaction and command ids are refused like a cast to
+            // their types (rule 7).
             Some(Found::System(name, e)) => {
                 if SYSTEM_COUNTERS.contains(&name) {
                     let ty = if name.starts_with('x') { "xid" } else { "cid" };
@@ -518,11 +520,14 @@ impl Analyzer<'_> {
                         schemas: vec!["pg_catalog".to_owned()],
                     });
                 }
-                if name == "ctid" {
+                let parent = e
+                    .system
+                    .is_some_and(|rel| self.ctx.catalog.parents.contains(&self.ctx.catalog.rel(rel).oid));
+                if name == "ctid" || (name == "tableoid" && parent) {
                     let cols = e.lineage_cols();
                     self.facts.whole_rows.push((
                         cols,
-                        format!("{}.ctid (a row's place, which every column's size moves)", e.alias),
+                        format!("{}.{name} (where a row lies follows its values)", e.alias),
                     ));
                 }
                 Ok(Lineage::constant())

@@ -67,6 +67,9 @@ pub enum Clause {
     WriteSource,
     Returning,
     FunctionArgument,
+    /// The columns a foreign key compares a written value with, in the table it references or in
+    /// a table that references the written one.
+    ForeignKey,
     Other,
 }
 
@@ -87,6 +90,7 @@ impl fmt::Display for Clause {
             Clause::WriteSource => "data written to a table",
             Clause::Returning => "RETURNING",
             Clause::FunctionArgument => "a function argument",
+            Clause::ForeignKey => "a foreign key check",
             Clause::Other => "a LIMIT/OFFSET or option expression",
         })
     }

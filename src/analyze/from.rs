@@ -491,7 +491,8 @@ impl Analyzer<'_> {
         let system = matches!(
             r.kind,
             RelKind::Table | RelKind::MaterializedView | RelKind::Foreign | RelKind::Sequence
-        );
+        )
+        .then_some(rel);
         let mut level = single_entry(name, schema, Some(cols));
         level.entries[0].system = system;
         level
@@ -508,7 +509,7 @@ fn single_entry(alias: String, schema: Option<String>, cols: Option<Vec<EntryCol
             alias,
             schema,
             cols,
-            system: false,
+            system: None,
         }],
         merged: Vec::new(),
         star,

@@ -206,7 +206,7 @@ impl Analyzer<'_> {
                         alias: "*VALUES*".into(),
                         schema: None,
                         cols,
-                        system: false,
+                        system: None,
                     }],
                     merged: Vec::new(),
                 };

@@ -22,7 +22,7 @@ pub(super) struct Entry {
     pub cols: Option<Vec<EntryCol>>,
     /// A relation with system columns (a table, materialized view, foreign table or sequence;
     /// a view has none): `xmin`, `ctid` and the rest name them after its own columns.
-    pub system: bool,
+    pub system: Option<crate::catalog::RelId>,
 }
 
 impl Entry {
@@ -94,7 +94,7 @@ impl<'a> Scope<'a> {
     pub fn column(&self, name: &str) -> Result<Option<Found<'_>>, AnalyzeError> {
         let system = system_name(name);
         for (depth, level) in self.levels().enumerate() {
-            let system_here = system.filter(|_| level.entries.iter().any(|e| e.system));
+            let system_here = system.filter(|_| level.entries.iter().any(|e| e.system.is_some()));
             if let Some(m) = level.merged.iter().find(|c| c.name == name) {
                 // A join's merged column and a table's system column of one name: which one
                 // Postgres takes is not worth modelling.
@@ -117,7 +117,7 @@ impl<'a> Scope<'a> {
                         }
                         // Postgres looks at an item's own columns, then at its system columns.
                         let mut hits = cols.iter().filter(|c| c.name == name);
-                        let hit = match (hits.next(), system.filter(|_| e.system)) {
+                        let hit = match (hits.next(), system.filter(|_| e.system.is_some())) {
                             (Some(c), _) => Some(Found::Column(c)),
                             (None, Some(s)) => Some(Found::System(s, e)),
                             (None, None) => None,
@@ -176,11 +176,10 @@ impl<'a> Scope<'a> {
     /// at the select list, and only then further out): Yes, No, or Maybe (a function whose
     /// columns unscharf cannot see, or a column whose name it cannot work out).
     pub fn column_here(&self, name: &str) -> Here {
-        let definite =
-            self.level.merged.iter().any(|c| c.name == name)
-                || self.level.entries.iter().any(|e| {
-                    e.cols.iter().flatten().any(|c| c.name == name) || (e.system && system_name(name).is_some())
-                });
+        let definite = self.level.merged.iter().any(|c| c.name == name)
+            || self.level.entries.iter().any(|e| {
+                e.cols.iter().flatten().any(|c| c.name == name) || (e.system.is_some() && system_name(name).is_some())
+            });
         if definite {
             return Here::Yes;
         }
@@ -207,7 +206,7 @@ impl<'a> Scope<'a> {
                             None => true,
                             Some(cols) => {
                                 cols.iter().any(|c| c.name == name || c.name == super::names::UNSURE)
-                                    || (e.system && system_name(name).is_some())
+                                    || (e.system.is_some() && system_name(name).is_some())
                             }
                         })))
         })
@@ -249,7 +248,9 @@ impl<'a> Scope<'a> {
                 match (hits.next(), hits.next()) {
                     (Some(c), None) => Ok(Some(Found::Column(c))),
                     (Some(_), Some(_)) => Err(AnalyzeError::Ambiguous(format!("{}.{name}", qual.join(".")))),
-                    (None, _) => Ok(system_name(name).filter(|_| e.system).map(|s| Found::System(s, e))),
+                    (None, _) => Ok(system_name(name)
+                        .filter(|_| e.system.is_some())
+                        .map(|s| Found::System(s, e))),
                 }
             }
         }

@@ -285,7 +285,7 @@ impl Analyzer<'_> {
             } else {
                 columns.iter().map(fold_ident).collect()
             };
-            self.written(rel, &names);
+            self.written(rel, &names, crate::policy::WriteKind::Insert)?;
             return Ok((Kind::CopyFrom, Outputs::None));
         }
         let format = copy_format(options, legacy)?;

@@ -2,7 +2,7 @@
 
 use tokio_postgres::Client;
 
-use super::{Catalog, Column, RelKind, Relation};
+use super::{Catalog, Column, ForeignKey, RelKind, Relation};
 use crate::policy::QName;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,17 +30,41 @@ const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, a.attnum, a.atttypid
     ORDER BY a.attrelid, a.attnum";
 /// See `Relation::unique_keys` (round 66: a unique index on a masked column answered whether a
 /// guessed value was stored). Columns an index's expressions and predicate read are its
-/// dependencies in pg_depend.
-const UNIQUE_KEYS: &str = "SELECT i.indrelid, pg_catalog.array_to_string(ARRAY(
-        SELECT k FROM pg_catalog.unnest(i.indkey::int2[]) k WHERE k > 0
-        UNION SELECT d.refobjsubid::int2 FROM pg_catalog.pg_depend d
-          WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = i.indexrelid
-            AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = i.indrelid
-            AND d.refobjsubid > 0), ',')
-    FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
-      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE (i.indisunique OR i.indisexclusion) AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname !~ '^pg_toast'";
+/// dependencies in pg_depend. An index of a partition or child table counts for every table above
+/// it, which routes rows into it (round 67), by column name since attnums differ.
+const UNIQUE_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
+      SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
+      UNION SELECT up.rel, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.anc),
+    keys(rel, attnums) AS (
+      SELECT i.indrelid, ARRAY(
+          SELECT k FROM pg_catalog.unnest(i.indkey::int2[]) k WHERE k > 0
+          UNION SELECT d.refobjsubid::int2 FROM pg_catalog.pg_depend d
+            WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = i.indexrelid
+              AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = i.indrelid
+              AND d.refobjsubid > 0)
+      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE (i.indisunique OR i.indisexclusion) AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        AND n.nspname !~ '^pg_toast')
+    SELECT t.rel, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = k.rel AND a.attnum = ANY (k.attnums))
+    FROM keys k, LATERAL (SELECT k.rel UNION SELECT up.anc FROM up WHERE up.rel = k.rel) t(rel)";
+/// Foreign keys, by column name, for the table that has them and every table above it (see
+/// UNIQUE_KEYS; round 67: an FK answered whether a guessed e-mail was a customer's).
+const FOREIGN_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
+      SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
+      UNION SELECT up.rel, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.anc)
+    SELECT t.rel,
+      ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(n, o)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o),
+      k.confrelid,
+      ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(n, o)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o)
+    FROM pg_catalog.pg_constraint k,
+      LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel)
+    WHERE k.contype = 'f'";
+/// Tables with partitions or child tables.
+const PARENTS: &str = "SELECT DISTINCT inhparent FROM pg_catalog.pg_inherits";
 /// Sequences with the table whose serial or identity column owns them.
 const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -71,6 +95,13 @@ const USER_CAST_TYPES: &str = "WITH RECURSIVE edges(dep, oid) AS MATERIALIZED (
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'pg_catalog'
       UNION SELECT t.oid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
         WHERE t.typtype = 'd' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      UNION SELECT oc.opcintype FROM pg_catalog.pg_opclass oc
+        JOIN (SELECT amprocfamily, amproc FROM pg_catalog.pg_amproc
+              UNION ALL SELECT o.amopfamily, r.oprcode FROM pg_catalog.pg_amop o
+                JOIN pg_catalog.pg_operator r ON r.oid = o.amopopr) m(family, func) ON m.family = oc.opcfamily
+        JOIN pg_catalog.pg_proc p ON p.oid = m.func::pg_catalog.oid
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+        WHERE oc.opcdefault AND n.nspname <> 'pg_catalog'
       UNION SELECT e.oid FROM edges e JOIN risky r ON e.dep = r.oid)
     SELECT t.oid, n.nspname::text, t.typname::text FROM pg_catalog.pg_type t
       JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT oid FROM risky)";
@@ -121,6 +152,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let cast_types = tx.query(USER_CAST_TYPES, &[]).await?;
     let implicit_code = tx.query(IMPLICIT_CODE, &[]).await?;
     let unique = tx.query(UNIQUE_KEYS, &[]).await?;
+    let parents = tx.query(PARENTS, &[]).await?;
+    let fks = tx.query(FOREIGN_KEYS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -134,6 +167,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             } else if let Ok(v) = row.try_get::<_, Option<u32>>(i) {
                 std::hash::Hash::hash(&v, &mut h);
             } else if let Ok(v) = row.try_get::<_, Option<i16>>(i) {
+                std::hash::Hash::hash(&v, &mut h);
+            } else if let Ok(v) = row.try_get::<_, Option<Vec<String>>>(i) {
+                std::hash::Hash::hash(&v, &mut h);
+            } else if let Ok(v) = row.try_get::<_, Option<u32>>(i) {
                 std::hash::Hash::hash(&v, &mut h);
             }
         }
@@ -151,6 +188,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &cast_types,
         &implicit_code,
         &unique,
+        &parents,
+        &fks,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -167,9 +206,37 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     }
     let mut unique_keys: std::collections::HashMap<u32, Vec<Vec<i16>>> = std::collections::HashMap::new();
     for row in unique {
-        let cols: &str = row.get(1);
-        let key = cols.split(',').filter_map(|a| a.parse().ok()).collect();
-        unique_keys.entry(row.get(0)).or_default().push(key);
+        let rel: u32 = row.get(0);
+        let names: Vec<String> = row.get(1);
+        let Some(cols) = columns.get(&rel) else { continue };
+        let key: Vec<i16> = cols
+            .iter()
+            .filter(|c| names.contains(&c.name))
+            .map(|c| c.attnum)
+            .collect();
+        if !key.is_empty() {
+            unique_keys.entry(rel).or_default().push(key);
+        }
+    }
+    // Names to attnums, of the table itself (a key spelled in a table above it maps by name).
+    let attnums = |rel: u32, names: &[String]| -> Option<Vec<i16>> {
+        let cols = columns.get(&rel)?;
+        names
+            .iter()
+            .map(|n| cols.iter().find(|c| &c.name == n).map(|c| c.attnum))
+            .collect()
+    };
+    let mut foreign_keys: std::collections::HashMap<u32, Vec<ForeignKey>> = std::collections::HashMap::new();
+    for row in fks {
+        let (rel, target): (u32, u32) = (row.get(0), row.get(2));
+        let (names, target_names): (Vec<String>, Vec<String>) = (row.get(1), row.get(3));
+        if let (Some(cols), Some(target_cols)) = (attnums(rel, &names), attnums(target, &target_names)) {
+            foreign_keys.entry(rel).or_default().push(ForeignKey {
+                cols,
+                target,
+                target_cols,
+            });
+        }
     }
     let mut catalog = Catalog {
         generation,
@@ -188,6 +255,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             kind: RelKind::from_relkind(kind.chars().next().unwrap_or('?')),
             columns: columns.remove(&oid).unwrap_or_default(),
             unique_keys: unique_keys.remove(&oid).unwrap_or_default(),
+            foreign_keys: foreign_keys.remove(&oid).unwrap_or_default(),
         });
     }
     for row in funcs {
@@ -198,6 +266,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         catalog.add_sequence(QName::new(row.get(0), row.get(1)), owner);
     }
     catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
+    catalog.parents = parents.iter().map(|r| r.get::<_, u32>(0)).collect();
     catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
     catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();
     catalog.implicit_code = implicit_code

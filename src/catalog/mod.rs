@@ -54,6 +54,16 @@ pub struct Relation {
     /// with those its expressions and predicate read: a write into one is compared with every
     /// stored row.
     pub unique_keys: Vec<Vec<i16>>,
+    /// Its foreign keys: a write into one is compared with the referenced table's rows.
+    pub foreign_keys: Vec<ForeignKey>,
+}
+
+/// A foreign key: `cols` (attnums) reference `target_cols` of the relation with OID `target`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForeignKey {
+    pub cols: Vec<i16>,
+    pub target: u32,
+    pub target_cols: Vec<i16>,
 }
 
 impl Relation {
@@ -96,12 +106,15 @@ pub struct Catalog {
     schemas: HashSet<String>,
     /// Operators defined outside pg_catalog (they may run user code).
     pub user_operators: HashSet<String>,
-    /// Types a cast to which may run code a DBA wrote: the targets of casts whose function lies
-    /// outside pg_catalog, domains outside pg_catalog (their CHECKs), and every array, domain,
-    /// range or composite type (a table's row type too) built on one of those.
+    /// Types a cast to which, or a comparison or sort of which, may run code a DBA wrote: the
+    /// targets of casts whose function lies outside pg_catalog, domains outside pg_catalog (their
+    /// CHECKs), types whose default operator class has a function outside pg_catalog, and every
+    /// array, domain, range or composite type (a table's row type too) built on one of those.
     pub user_cast_types: HashSet<QName>,
     /// Their OIDs, for the parameter types of a Parse message.
     pub user_cast_type_oids: HashSet<u32>,
+    /// Relations with partitions or child tables (by OID).
+    pub parents: HashSet<u32>,
     /// Functions outside pg_catalog that Postgres runs without a statement naming them, each with
     /// what runs it: an implicit cast (`an implicit cast integer → text`), applied wherever a
     /// value of its source type is coerced (`lower(1)`), or the default operator class of a
@@ -136,6 +149,21 @@ impl Catalog {
         self.by_bare_name.entry(rel.name.name.clone()).or_default().push(id);
         self.relations.push(rel);
         id
+    }
+
+    /// The foreign keys of other relations (and of `rel` itself) that reference `rel`.
+    pub fn referencing(&self, rel: RelId) -> Vec<(RelId, &ForeignKey)> {
+        let oid = self.relations[rel as usize].oid;
+        self.relations
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| r.foreign_keys.iter().map(move |fk| (i as RelId, fk)))
+            .filter(|(_, fk)| fk.target == oid && oid != 0)
+            .collect()
+    }
+
+    pub fn add_foreign_key(&mut self, rel: RelId, fk: ForeignKey) {
+        self.relations[rel as usize].foreign_keys.push(fk);
     }
 
     /// Records a unique index of `rel` over the columns named `cols` (names it does not have are
@@ -248,6 +276,7 @@ impl Catalog {
             user_cast_types,
             user_cast_type_oids,
             implicit_code,
+            parents,
             sequences,
             ..
         } = self;
@@ -267,6 +296,7 @@ impl Catalog {
             user_cast_types,
             user_cast_type_oids,
             implicit_code,
+            parents,
             ..Catalog::default()
         };
         let mut live = Vec::new();
@@ -525,6 +555,7 @@ mod tests {
             name: QName::new("s", name),
             kind: RelKind::Table,
             unique_keys: Vec::new(),
+            foreign_keys: Vec::new(),
             columns: cols
                 .iter()
                 .map(|(n, a)| Column {

@@ -37,6 +37,7 @@ pub(super) fn add_system_snapshot(catalog: &mut Catalog) {
                     kind: RelKind::from_relkind(kind.chars().next().unwrap_or('?')),
                     columns,
                     unique_keys: Vec::new(),
+                    foreign_keys: Vec::new(),
                 });
             }
             ["F", schema, names] => {
@@ -72,13 +73,14 @@ pub fn from_schema_sql(sql: &str, path: &str) -> Result<Catalog, SchemaFileError
             problem: e.to_string(),
         })?;
     let mut views = Vec::new();
+    let mut keys = Keys::default();
     loop {
         while parser.consume_token(&Token::SemiColon) {}
         if parser.peek_token().token == Token::EOF {
             break;
         }
         match parser.parse_statement() {
-            Ok(stmt) => collect(&mut catalog, stmt, &mut views),
+            Ok(stmt) => collect(&mut catalog, stmt, &mut views, &mut keys),
             Err(_) => {
                 // pg_dump emits statements sqlparser does not know; skip to the next `;`.
                 loop {
@@ -90,6 +92,7 @@ pub fn from_schema_sql(sql: &str, path: &str) -> Result<Catalog, SchemaFileError
             }
         }
     }
+    keys.resolve(&mut catalog);
     for (name, columns, query) in views {
         let cols = if columns.is_empty() {
             crate::analyze::output_names(&catalog, &query)
@@ -131,6 +134,7 @@ fn add(catalog: &mut Catalog, name: QName, kind: RelKind, cols: Vec<(String, u32
         name,
         kind,
         unique_keys: Vec::new(),
+        foreign_keys: Vec::new(),
         columns: cols
             .into_iter()
             .enumerate()
@@ -200,7 +204,52 @@ fn names_in(cols: &[sqlparser::ast::IndexColumn], predicate: Option<&sqlparser::
 
 type PendingView = (QName, Vec<String>, sqlparser::ast::Query);
 
-fn collect(catalog: &mut Catalog, stmt: Statement, views: &mut Vec<PendingView>) {
+/// Foreign keys, resolved once every table is known (one may reference a table created later).
+#[derive(Default)]
+struct Keys {
+    /// (table, its columns, referenced table, referenced columns: none means its primary key).
+    foreign: Vec<(super::RelId, Vec<String>, QName, Vec<String>)>,
+    primary: std::collections::HashMap<QName, Vec<String>>,
+}
+
+impl Keys {
+    fn add(&mut self, rel: super::RelId, cols: Vec<String>, fk: &sqlparser::ast::ForeignKeyConstraint) {
+        let fold = |is: &[sqlparser::ast::Ident]| is.iter().map(crate::analyze::fold_ident).collect::<Vec<_>>();
+        self.foreign
+            .push((rel, cols, qname(&fk.foreign_table), fold(&fk.referred_columns)));
+    }
+
+    fn resolve(self, catalog: &mut Catalog) {
+        for (rel, cols, target, mut target_cols) in self.foreign {
+            let Some(t) = catalog.lookup(&target) else { continue };
+            if target_cols.is_empty() {
+                target_cols = self.primary.get(&target).cloned().unwrap_or_default();
+            }
+            let attnums = |r: &Relation, names: &[String]| -> Option<Vec<i16>> {
+                names
+                    .iter()
+                    .map(|n| r.columns.iter().find(|c| &c.name == n).map(|c| c.attnum))
+                    .collect()
+            };
+            let (Some(cols), Some(target_cols)) =
+                (attnums(catalog.rel(rel), &cols), attnums(catalog.rel(t), &target_cols))
+            else {
+                continue;
+            };
+            let target = catalog.rel(t).oid;
+            catalog.add_foreign_key(
+                rel,
+                super::ForeignKey {
+                    cols,
+                    target,
+                    target_cols,
+                },
+            );
+        }
+    }
+}
+
+fn collect(catalog: &mut Catalog, stmt: Statement, views: &mut Vec<PendingView>, keys: &mut Keys) {
     match stmt {
         Statement::CreateSchema { schema_name, .. } => {
             let name = schema_name.to_string();
@@ -218,20 +267,32 @@ fn collect(catalog: &mut Catalog, stmt: Statement, views: &mut Vec<PendingView>)
                 for seq in owned_sequences(&table, c) {
                     catalog.add_sequence(seq, Some(id));
                 }
-                let unique = c.options.iter().any(|o| {
-                    let o = o.option.to_string().to_ascii_uppercase();
-                    o.starts_with("PRIMARY KEY") || o.starts_with("UNIQUE")
-                });
-                if unique {
-                    catalog.add_unique_key(id, &[crate::analyze::fold_ident(&c.name)]);
+                let col = crate::analyze::fold_ident(&c.name);
+                for o in &c.options {
+                    let text = o.option.to_string().to_ascii_uppercase();
+                    if text.starts_with("PRIMARY KEY") || text.starts_with("UNIQUE") {
+                        catalog.add_unique_key(id, std::slice::from_ref(&col));
+                    }
+                    if text.starts_with("PRIMARY KEY") {
+                        keys.primary.insert(table.clone(), vec![col.clone()]);
+                    }
+                    if let sqlparser::ast::ColumnOption::ForeignKey(fk) = &o.option {
+                        keys.add(id, vec![col.clone()], fk);
+                    }
                 }
             }
             for k in &t.constraints {
                 use sqlparser::ast::TableConstraint as K;
-                if let K::Unique(sqlparser::ast::UniqueConstraint { columns, .. })
-                | K::PrimaryKey(sqlparser::ast::PrimaryKeyConstraint { columns, .. }) = k
-                {
-                    catalog.add_unique_key(id, &names_in(columns, None));
+                match k {
+                    K::Unique(sqlparser::ast::UniqueConstraint { columns, .. }) => {
+                        catalog.add_unique_key(id, &names_in(columns, None));
+                    }
+                    K::PrimaryKey(sqlparser::ast::PrimaryKeyConstraint { columns, .. }) => {
+                        catalog.add_unique_key(id, &names_in(columns, None));
+                        keys.primary.insert(table.clone(), names_in(columns, None));
+                    }
+                    K::ForeignKey(fk) => keys.add(id, fk.columns.iter().map(crate::analyze::fold_ident).collect(), fk),
+                    _ => {}
                 }
             }
         }

@@ -71,7 +71,7 @@ fn returning_and_merge_on_a_writable_table_with_protected_columns() {
     let pol = load_texts(
         &[(
             "stadtwerke.yaml",
-            "campaign: stadtwerke\ntables: [stadtwerke.*]\npurposes:\n  desk:\n    members: [a]\n    tables:\n      stadtwerke.customers:\n        columns: { customer_no: allow, name: allow, phone: { mask: last(3), lookup: true }, email: { mask: email } }\n        write: [insert, update, delete]\n      stadtwerke.tickets: { columns: all, write: [insert, update] }\n",
+            "campaign: stadtwerke\ntables: [stadtwerke.*]\npurposes:\n  desk:\n    members: [a]\n    tables:\n      stadtwerke.customers:\n        columns: { customer_no: allow, name: allow, phone: { mask: last(3), lookup: true }, email: { mask: email } }\n        write: [insert, update, delete]\n      stadtwerke.tickets: { columns: all, write: [insert, update] }\n      stadtwerke.meter_readings: { columns: all }\n",
         )],
         None,
     )
@@ -203,7 +203,7 @@ fn an_insert_that_reads_its_target_counts_as_a_read_for_rule_4() {
         &[
             (
                 "stadtwerke.yaml",
-                "campaign: stadtwerke\ntables: [stadtwerke.*]\npurposes:\n  backoffice:\n    members: [q]\n    tables:\n      stadtwerke.tickets: { columns: all, write: [insert, update] }\n",
+                "campaign: stadtwerke\ntables: [stadtwerke.*]\npurposes:\n  backoffice:\n    members: [q]\n    tables:\n      stadtwerke.tickets: { columns: all, write: [insert, update] }\n      stadtwerke.customers: { columns: { customer_no: allow } }\n",
             ),
             (
                 "zeitung.yaml",
@@ -230,6 +230,8 @@ fn an_insert_that_reads_its_target_counts_as_a_read_for_rule_4() {
         format!("{t} SELECT 1001, 'x', 'y' FROM stadtwerke.tickets GROUP BY () HAVING count(*) > 1"),
         format!("{t} VALUES (1001, 's', 'n') ON CONFLICT DO NOTHING"),
         format!("{t} VALUES (currval('stadtwerke.tickets_ticket_id_seq')::int, 's', 'n')"),
+        // Round 67: a foreign key violation tells whether customer 1001 exists.
+        format!("{t} VALUES (1001, 's', 'n')"),
         // Round 66: a duplicate-key error tells whether the key is stored.
         "INSERT INTO stadtwerke.tickets (ticket_id, subject) VALUES (1, 's')".to_owned(),
         "COPY stadtwerke.tickets (ticket_id, subject) FROM STDIN".to_owned(),
@@ -243,7 +245,7 @@ fn an_insert_that_reads_its_target_counts_as_a_read_for_rule_4() {
         );
     }
     for blind in [
-        format!("{t} VALUES (1001, 's', 'n')"),
+        "INSERT INTO stadtwerke.tickets (subject, note) VALUES ('s', 'n')".to_owned(),
         "COPY stadtwerke.tickets (subject) FROM STDIN".to_owned(),
     ] {
         assert_eq!(reads(&blind), Vec::<String>::new(), "{blind}");
@@ -290,7 +292,7 @@ fn chosen_values_are_not_written_into_pseudonymised_columns() {
     let pol = load_texts(
         &[(
             "stadtwerke.yaml",
-            "campaign: stadtwerke\ntables: [stadtwerke.*]\npurposes:\n  review:\n    members: [q]\n    tables:\n      stadtwerke.tickets: { columns: { ticket_id: allow, subject: allow, status: allow, note: { mask: redact }, customer_no: { mask: pseudonym } }, write: [insert, update] }\n",
+            "campaign: stadtwerke\ntables: [stadtwerke.*]\npurposes:\n  review:\n    members: [q]\n    tables:\n      stadtwerke.tickets: { columns: { ticket_id: allow, subject: allow, status: allow, note: { mask: redact }, customer_no: { mask: pseudonym } }, write: [insert, update] }\n      stadtwerke.customers: { columns: { customer_no: allow } }\n",
         )],
         Some(b"k"),
     )

@@ -4,6 +4,7 @@ mod harness;
 mod raw;
 
 mod clients;
+mod dba;
 mod differential;
 mod hardening;
 mod leaks;

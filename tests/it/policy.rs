@@ -569,7 +569,7 @@ async fn psql_and_psycopg_see_no_protected_value() {
 
 #[tokio::test]
 async fn cross_campaign_writes_after_reads_are_refused_for_the_session() {
-    let policy = "campaign: crossover\ntables: [crossover.*]\npurposes:\n  crossover:\n    members: [u_md5]\n    tables:\n      stadtwerke.tickets: { columns: all, write: [insert] }\n      zeitung.subscriptions: { columns: all, write: [insert] }\n";
+    let policy = "campaign: crossover\ntables: [crossover.*]\npurposes:\n  crossover:\n    members: [u_md5]\n    tables:\n      stadtwerke.tickets: { columns: all, write: [insert] }\n      zeitung.subscriptions: { columns: all, write: [insert] }\n      zeitung.leads: { columns: { lead_id: allow } }\n";
     let su = superuser().await;
     su.batch_execute("GRANT USAGE ON SCHEMA stadtwerke, zeitung TO u_md5; GRANT SELECT, INSERT ON stadtwerke.tickets, zeitung.subscriptions TO u_md5; GRANT USAGE ON ALL SEQUENCES IN SCHEMA stadtwerke, zeitung TO u_md5;").await.unwrap();
     let p = proxy_with(ProxyOptions {

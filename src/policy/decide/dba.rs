@@ -25,7 +25,7 @@ pub(super) fn guarded_types(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<()
     match guarded.or_else(|| written.or(used).map(|&c| cx.catalog.column_name(c))) {
         Some(t) => Err(Refusal::new(
             Reason::UnsupportedStatement,
-            format!("{t}: its type may run a function a DBA wrote (a CREATE CAST or a domain's CHECK)"),
+            format!("{t}: its type may run a function a DBA wrote (a CREATE CAST, a domain's CHECK or a default operator class)"),
         )),
         None => Ok(()),
     }

@@ -1,0 +1,266 @@
+//! Objects a DBA creates that make Postgres run or compare more than a statement names: implicit
+//! casts, operator classes, unique indexes, partitions. Each test runs on its own cluster, since
+//! such an object changes what every statement of the database may do.
+
+use crate::harness::*;
+use crate::policy::{err_text, text_of, wasser};
+
+/// Round 64: a DBA's implicit cast runs wherever Postgres coerces its source type, with no cast,
+/// column or function name in the statement to show it. On its own cluster, since the cast
+/// changes what every statement of the database may run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_implicit_cast_a_dba_wrote_holds_every_statement_until_its_function_is_listed() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "CREATE FUNCTION public.rt64_label(int4) RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT string_agg(concat_ws(' ', name, phone, iban, birth_date, notes), '; ')
+              FROM stadtwerke.customers WHERE $1 IS NOT NULL $$;
+         CREATE CAST (int4 AS text) WITH FUNCTION public.rt64_label(int4) AS IMPLICIT;",
+    )
+    .await
+    .unwrap();
+    let upstream = Some(cluster.port);
+    let p = proxy_with(ProxyOptions {
+        upstream_port: upstream,
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for sql in [
+        "SELECT lower(1)",
+        "SELECT upper(customer_no) FROM stadtwerke.customers",
+        "SELECT name FROM stadtwerke.customers WHERE customer_no = 1001",
+    ] {
+        match c.simple_query(sql).await {
+            Ok(rows) => seen.push_str(&text_of(&rows)),
+            Err(e) => {
+                assert!(
+                    err_text(&e).contains("an implicit cast integer → text that runs public.rt64_label"),
+                    "{sql}: {}",
+                    err_text(&e)
+                );
+                seen.push_str(&err_text(&e));
+            }
+        }
+    }
+    assert_no_protected(&seen, "an implicit cast a DBA wrote");
+    assert!(!seen.contains("Anna"), "{seen}");
+    // Statements that evaluate nothing go ahead.
+    c.batch_execute("BEGIN; SET LOCAL search_path = stadtwerke; COMMIT")
+        .await
+        .unwrap();
+    // A purpose that lists the function accepts what the DBA's cast may run.
+    let listed =
+        include_str!("../../policies/stadtwerke.yaml").replacen("functions: []", "functions: [public.rt64_label]", 1);
+    let p = proxy_with(ProxyOptions {
+        upstream_port: upstream,
+        policies: vec![("stadtwerke.yaml".into(), listed)],
+        ..Default::default()
+    })
+    .await;
+    let rows = wasser(&p)
+        .await
+        .simple_query("SELECT name FROM stadtwerke.customers WHERE customer_no = 1001")
+        .await
+        .unwrap();
+    assert!(text_of(&rows).contains("Anna Schmidt"), "{}", text_of(&rows));
+    // A default operator class a DBA gave a built-in type runs on every sort of its values.
+    su.batch_execute(
+        "DROP CAST (int4 AS text);
+         CREATE FUNCTION public.rt64_cmp(json, json) RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 0 $$;
+         CREATE OPERATOR CLASS public.rt64_json_ops DEFAULT FOR TYPE json USING btree AS
+           FUNCTION 1 public.rt64_cmp(json, json);",
+    )
+    .await
+    .unwrap();
+    let p = proxy_with(ProxyOptions {
+        upstream_port: upstream,
+        ..Default::default()
+    })
+    .await;
+    let e = wasser(&p)
+        .await
+        .simple_query("SELECT DISTINCT j FROM (SELECT to_json(1) AS j) s")
+        .await
+        .unwrap_err();
+    assert!(
+        err_text(&e).contains("the default btree operator class rt64_json_ops for json that runs public.rt64_cmp"),
+        "{}",
+        err_text(&e)
+    );
+}
+
+/// Round 66: a unique index compares a written value with every stored row, so a duplicate-key
+/// error (or ON CONFLICT's choice) answered whether a guessed e-mail address was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_index_on_a_protected_column_does_not_answer_guesses() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "CREATE UNIQUE INDEX rt66_email ON stadtwerke.customers (email);
+         CREATE UNIQUE INDEX rt66_iban ON stadtwerke.customers (lower(iban)) WHERE city IS NOT NULL;
+         GRANT INSERT, UPDATE ON stadtwerke.customers TO agent_wasser;",
+    )
+    .await
+    .unwrap();
+    let writable = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "      stadtwerke.customers:\n        columns:\n",
+        "      stadtwerke.customers:\n        write: [insert, update]\n        columns:\n",
+        1,
+    );
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("stadtwerke.yaml".into(), writable)],
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for sql in [
+        "INSERT INTO stadtwerke.customers (customer_no, name, email) VALUES (9001, 'x', 'anna.schmidt@example.org')",
+        "INSERT INTO stadtwerke.customers (customer_no, name, email) VALUES (9001, 'x', 'anna.schmidt@example.org') ON CONFLICT (email) DO NOTHING RETURNING customer_no",
+        "UPDATE stadtwerke.customers SET email = 'anna.schmidt@example.org' WHERE customer_no = 1002",
+        "UPDATE stadtwerke.customers SET iban = 'de89 3704 0044 0532 0130 00' WHERE customer_no = 1002",
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert!(err_text(&e).contains("a unique index compares"), "{sql}: {}", err_text(&e));
+        seen.push_str(&err_text(&e));
+    }
+    assert_no_protected(&seen, "a unique index");
+    // Writes that compare only columns the purpose may read go ahead.
+    c.batch_execute(
+        "INSERT INTO stadtwerke.customers (customer_no, name) VALUES (9001, 'x');
+         UPDATE stadtwerke.customers SET name = 'y' WHERE customer_no = 9001",
+    )
+    .await
+    .unwrap();
+}
+
+/// Round 67: a partitioned table's rows lie where their values put them, so `tableoid` told the
+/// decade of a dropped birth date; a partition's own unique index compared an IBAN written through
+/// the parent; a DBA's default operator class for a DBA type ran on every ORDER BY of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_and_a_dba_types_sort_order_tell_nothing() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "CREATE TYPE stadtwerke.rt67_kind AS ENUM ('a', 'b');
+         CREATE FUNCTION public.rt67_cmp(stadtwerke.rt67_kind, stadtwerke.rt67_kind) RETURNS int
+           LANGUAGE sql IMMUTABLE AS $$ SELECT 0 $$;
+         CREATE OPERATOR CLASS public.rt67_kind_ops DEFAULT FOR TYPE stadtwerke.rt67_kind USING btree AS
+           FUNCTION 1 public.rt67_cmp(stadtwerke.rt67_kind, stadtwerke.rt67_kind);
+         CREATE TABLE stadtwerke.rt67_contracts (contract_no int, iban text, born date, kind stadtwerke.rt67_kind)
+           PARTITION BY RANGE (born);
+         CREATE TABLE stadtwerke.rt67_c_1980s PARTITION OF stadtwerke.rt67_contracts
+           FOR VALUES FROM ('1980-01-01') TO ('1990-01-01');
+         CREATE TABLE stadtwerke.rt67_c_other PARTITION OF stadtwerke.rt67_contracts DEFAULT;
+         CREATE UNIQUE INDEX ON stadtwerke.rt67_c_other (iban);
+         INSERT INTO stadtwerke.rt67_contracts VALUES (1, 'DE89 3704 0044 0532 0130 00', '1984-07-02', 'a'),
+           (2, 'DE12 5001 0517 0648 4898 90', '1961-11-23', 'b');
+         GRANT SELECT, INSERT ON stadtwerke.rt67_contracts TO agent_wasser;",
+    )
+    .await
+    .unwrap();
+    let policy = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "      stadtwerke.meter_readings: { columns: all }\n",
+        "      stadtwerke.meter_readings: { columns: all }
+      stadtwerke.rt67_contracts:
+        columns: { contract_no: allow, iban: { mask: iban }, born: drop, kind: allow }
+        write: [insert]\n",
+        1,
+    );
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("stadtwerke.yaml".into(), policy)],
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for (sql, why) in [
+        (
+            "SELECT contract_no, tableoid::regclass FROM stadtwerke.rt67_contracts",
+            "whole-row reference rt67_contracts.tableoid",
+        ),
+        (
+            "INSERT INTO stadtwerke.rt67_contracts (contract_no, iban, born) VALUES (3, 'DE12 5001 0517 0648 4898 90', '1950-01-01')",
+            "a unique index compares",
+        ),
+        (
+            "SELECT contract_no FROM stadtwerke.rt67_contracts ORDER BY kind",
+            "a function a DBA wrote",
+        ),
+    ] {
+        match c.simple_query(sql).await {
+            Ok(rows) => panic!("{sql}: allowed, returned {}", text_of(&rows)),
+            Err(e) => {
+                assert!(err_text(&e).contains(why), "{sql}: {}", err_text(&e));
+                seen.push_str(&err_text(&e));
+            }
+        }
+    }
+    assert!(!seen.contains("1980s"), "{seen}");
+    // What the purpose may read still works: the parent's own rows, without the partition.
+    let rows = c
+        .simple_query("SELECT contract_no, kind FROM stadtwerke.rt67_contracts WHERE contract_no = 1")
+        .await
+        .unwrap();
+    assert!(text_of(&rows).contains('a'), "{}", text_of(&rows));
+}
+
+/// Round 67: a foreign key compares what is written with the referenced table, so a violation
+/// (or its absence) answered whether a guessed e-mail was a customer's, within the campaign and
+/// from the other one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_key_does_not_answer_guesses() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "ALTER TABLE stadtwerke.customers ADD UNIQUE (email);
+         ALTER TABLE stadtwerke.tickets ADD COLUMN email_ref text REFERENCES stadtwerke.customers (email);
+         ALTER TABLE zeitung.subscriptions ADD COLUMN customer_email text REFERENCES stadtwerke.customers (email);",
+    )
+    .await
+    .unwrap();
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        ..Default::default()
+    })
+    .await;
+    let wasser = wasser(&p).await;
+    let zeitung = p.connect("agent_zeitung", "zeitung").await;
+    let mut seen = String::new();
+    for (c, sql, why) in [
+        (
+            &wasser,
+            "INSERT INTO stadtwerke.tickets (subject, email_ref) VALUES ('x', 'anna.schmidt@example.org')",
+            "stadtwerke.customers.email",
+        ),
+        (
+            &zeitung,
+            "INSERT INTO zeitung.subscriptions (lead_id, product, starts_on, monthly_eur, customer_email) VALUES (1, 'x', now(), 1, 'anna.schmidt@example.org')",
+            "campaigns zeitung and stadtwerke",
+        ),
+        (
+            &zeitung,
+            "UPDATE zeitung.subscriptions SET customer_email = 'anna.schmidt@example.org' WHERE subscription_id = 1",
+            "campaigns zeitung and stadtwerke",
+        ),
+    ] {
+        match c.simple_query(sql).await {
+            Ok(_) => panic!("{sql}: allowed"),
+            Err(e) => {
+                assert!(err_text(&e).contains(why), "{sql}: {}", err_text(&e));
+                seen.push_str(&err_text(&e));
+            }
+        }
+    }
+    assert_no_protected(&seen, "a foreign key");
+    // Writes whose keys the purpose may read still work.
+    wasser
+        .batch_execute("INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x')")
+        .await
+        .unwrap();
+}
