@@ -172,7 +172,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
                 std::hash::Hash::hash(&v, &mut h);
             } else if cfg!(debug_assertions) {
                 // A column left out of the fingerprint would let a change to it go unseen.
-                panic!("catalog fingerprint: column {i} of {:?} has a type it does not hash", row.columns());
+                panic!(
+                    "catalog fingerprint: column {i} of {:?} has a type it does not hash",
+                    row.columns()
+                );
             }
         }
         fingerprint = fingerprint.wrapping_add(std::hash::Hasher::finish(&h));

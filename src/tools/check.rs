@@ -121,6 +121,51 @@ pub fn summarize(policy: &PolicySet, today: chrono::NaiveDate) -> Report {
     }
 }
 
+/// What a DBA's objects make unscharf refuse, which a DBA would otherwise learn from agents: code
+/// Postgres runs without a statement naming it, and columns whose type runs such code.
+fn dba_code(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
+    for (func, what) in &catalog.implicit_code {
+        let mut holding: Vec<&str> = policy
+            .purposes
+            .values()
+            .filter(|p| !p.functions.contains(func))
+            .map(|p| p.name.as_str())
+            .collect();
+        holding.sort_unstable();
+        if !holding.is_empty() {
+            report.findings.push(finding(
+                "warning",
+                format!(
+                    "the database has {what} that runs {func}: purposes {} refuse every statement that evaluates an expression until they list {func} in functions (or the object is dropped)",
+                    holding.join(", ")
+                ),
+            ));
+        }
+    }
+    let mut guarded: Vec<String> = Vec::new();
+    for p in policy.purposes.values() {
+        for q in p.tables.keys() {
+            let Some(id) = catalog.lookup(q) else { continue };
+            for c in &catalog.rel(id).columns {
+                if catalog.user_cast_type_oids.contains(&c.type_oid) {
+                    guarded.push(format!("{q}.{}", c.name));
+                }
+            }
+        }
+    }
+    guarded.sort_unstable();
+    guarded.dedup();
+    if !guarded.is_empty() {
+        report.findings.push(finding(
+            "warning",
+            format!(
+                "columns whose type runs a DBA's function (a CREATE CAST, a domain's CHECK or a default operator class) can only be selected as they are, not written, compared or sorted: {}",
+                guarded.join(", ")
+            ),
+        ));
+    }
+}
+
 /// The live part: tables and columns named by the policies, compared with the catalog.
 pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
     let mut named: Vec<(QName, Option<&Columns>, String)> = Vec::new();
@@ -183,6 +228,7 @@ pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
             }
         }
     }
+    dba_code(policy, catalog, report);
     // Tables of a campaign that no purpose grants: nobody can use them (often intended, worth knowing).
     for (_, r) in catalog.relations() {
         if r.is_system() {
@@ -314,6 +360,22 @@ mod tests {
         let mut r = summarize(&broken, today);
         compare(&broken, &cat, &mut r);
         assert_eq!(r.errors(), 2, "{}", render(&r));
+        let mut cat = cat;
+        cat.implicit_code
+            .push((QName::new("public", "f"), "an implicit cast integer → text".into()));
+        let ticket_type = cat
+            .rel(cat.lookup(&QName::new("stadtwerke", "tickets")).unwrap())
+            .columns[0]
+            .type_oid;
+        cat.user_cast_type_oids.insert(ticket_type);
+        let mut r = summarize(&pol, today);
+        compare(&pol, &cat, &mut r);
+        let text = render(&r);
+        assert!(
+            text.contains("implicit cast integer → text that runs public.f: purposes billing_hotline, quality_review"),
+            "{text}"
+        );
+        assert!(text.contains("stadtwerke.tickets.ticket_id"), "{text}");
         let late = chrono::NaiveDate::from_ymd_opt(2027, 4, 1).unwrap();
         assert!(ended_tables(&pol, &cat, late)
             .iter()
