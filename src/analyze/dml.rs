@@ -311,6 +311,11 @@ impl Analyzer<'_> {
             if attnum.is_none_or(|a| referenced && fk.target_cols.contains(&a)) {
                 let via = format!("the foreign key of {} into {}", catalog.rel(from).name, r.name);
                 compared.push((from, &fk.cols, via));
+                // CASCADE, SET NULL and SET DEFAULT write into the referencing table: its write
+                // grant and rule 4 apply (round 70).
+                if let Some(kind) = fk.writes_back(attnum.is_none()) {
+                    self.write(from, kind);
+                }
             }
         }
         for (t, cols, via) in compared {

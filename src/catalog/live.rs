@@ -49,19 +49,24 @@ const UNIQUE_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
     SELECT t.rel, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = k.rel AND a.attnum = ANY (k.attnums))
     FROM keys k, LATERAL (SELECT k.rel UNION SELECT up.anc FROM up WHERE up.rel = k.rel) t(rel)";
-/// Foreign keys, by column name, for the table that has them and every table above it (see
-/// UNIQUE_KEYS; round 67: an FK answered whether a guessed e-mail was a customer's).
+/// Foreign keys, by column name, with their ON DELETE and ON UPDATE actions. Each counts for the
+/// table that has it and every table above it (see UNIQUE_KEYS; round 67: an FK answered whether
+/// a guessed e-mail was a customer's), and as referencing the referenced table and every table
+/// above that (round 70: a DELETE through the parent of a referenced partition cascaded into
+/// another campaign).
 const FOREIGN_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
       SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
       UNION SELECT up.rel, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.anc)
     SELECT t.rel,
       ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(n, o)
         JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o),
-      k.confrelid,
+      f.rel,
       ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(n, o)
-        JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o),
+      k.confdeltype::text, k.confupdtype::text
     FROM pg_catalog.pg_constraint k,
-      LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel)
+      LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel),
+      LATERAL (SELECT k.confrelid UNION SELECT up.anc FROM up WHERE up.rel = k.confrelid) f(rel)
     WHERE k.contype = 'f'";
 /// Tables with partitions or child tables.
 const PARENTS: &str = "SELECT DISTINCT inhparent FROM pg_catalog.pg_inherits";
@@ -76,8 +81,8 @@ const FUNCTIONS: &str = "SELECT DISTINCT n.nspname::text, p.proname::text
 const SCHEMAS: &str = "SELECT nspname::text, coalesce(nspacl::text, '') FROM pg_catalog.pg_namespace";
 /// Role memberships: read only for the fingerprint, so that a change reaches every session.
 const AUTH_MEMBERS: &str = "SELECT roleid, member FROM pg_catalog.pg_auth_members";
-/// Roles' names and whether they inherit: for the fingerprint too.
-const ROLES: &str = "SELECT oid, rolname::text, rolinherit::text FROM pg_catalog.pg_roles";
+/// Roles' names, whether they inherit and whether they are superusers (MEMBERSHIPS reads that, round 71): for the fingerprint too.
+const ROLES: &str = "SELECT oid, rolname::text, rolinherit::text, rolsuper::text FROM pg_catalog.pg_roles";
 const USER_OPERATORS: &str = "SELECT DISTINCT o.oprname::text FROM pg_catalog.pg_operator o
     JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog'";
 /// See `Catalog::user_cast_types` (rounds 27 and 28: a DBA's cast to `zeitung.leadref`, and one
@@ -234,11 +239,14 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     for row in fks {
         let (rel, target): (u32, u32) = (row.get(0), row.get(2));
         let (names, target_names): (Vec<String>, Vec<String>) = (row.get(1), row.get(3));
+        let (on_delete, on_update): (String, String) = (row.get(4), row.get(5));
         if let (Some(cols), Some(target_cols)) = (attnums(rel, &names), attnums(target, &target_names)) {
             foreign_keys.entry(rel).or_default().push(ForeignKey {
                 cols,
                 target,
                 target_cols,
+                on_delete: on_delete.chars().next().unwrap_or('a'),
+                on_update: on_update.chars().next().unwrap_or('a'),
             });
         }
     }

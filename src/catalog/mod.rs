@@ -64,6 +64,23 @@ pub struct ForeignKey {
     pub cols: Vec<i16>,
     pub target: u32,
     pub target_cols: Vec<i16>,
+    /// pg_constraint's confdeltype and confupdtype: `a` no action, `r` restrict, `c` cascade,
+    /// `n` set null, `d` set default.
+    pub on_delete: char,
+    pub on_update: char,
+}
+
+impl ForeignKey {
+    /// What a DELETE (`delete`) or an UPDATE of the referenced key does to the referencing
+    /// table: writes into it, for CASCADE, SET NULL and SET DEFAULT.
+    pub fn writes_back(&self, delete: bool) -> Option<crate::policy::WriteKind> {
+        use crate::policy::WriteKind;
+        match (if delete { self.on_delete } else { self.on_update }, delete) {
+            ('c', true) => Some(WriteKind::Delete),
+            ('c', false) | ('n' | 'd', _) => Some(WriteKind::Update),
+            _ => None,
+        }
+    }
 }
 
 impl Relation {

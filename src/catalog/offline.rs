@@ -204,45 +204,74 @@ fn names_in(cols: &[sqlparser::ast::IndexColumn], predicate: Option<&sqlparser::
 
 type PendingView = (QName, Vec<String>, sqlparser::ast::Query);
 
-/// Foreign keys, resolved once every table is known (one may reference a table created later).
+/// A foreign key by names, resolved once every table is known (one may reference a table created
+/// later). No referenced columns means the referenced table's primary key.
+struct PendingFk {
+    rel: super::RelId,
+    cols: Vec<String>,
+    target: QName,
+    target_cols: Vec<String>,
+    /// As pg_constraint spells them (see `ForeignKey`).
+    on_delete: char,
+    on_update: char,
+}
+
 #[derive(Default)]
 struct Keys {
-    /// (table, its columns, referenced table, referenced columns: none means its primary key).
-    foreign: Vec<(super::RelId, Vec<String>, QName, Vec<String>)>,
+    foreign: Vec<PendingFk>,
     primary: std::collections::HashMap<QName, Vec<String>>,
 }
 
 impl Keys {
     fn add(&mut self, rel: super::RelId, cols: Vec<String>, fk: &sqlparser::ast::ForeignKeyConstraint) {
-        let fold = |is: &[sqlparser::ast::Ident]| is.iter().map(crate::analyze::fold_ident).collect::<Vec<_>>();
-        self.foreign
-            .push((rel, cols, qname(&fk.foreign_table), fold(&fk.referred_columns)));
+        let action = |a: &Option<sqlparser::ast::ReferentialAction>| {
+            use sqlparser::ast::ReferentialAction as A;
+            match a {
+                Some(A::Cascade) => 'c',
+                Some(A::SetNull) => 'n',
+                Some(A::SetDefault) => 'd',
+                Some(A::Restrict) => 'r',
+                _ => 'a',
+            }
+        };
+        self.foreign.push(PendingFk {
+            rel,
+            cols,
+            target: qname(&fk.foreign_table),
+            target_cols: fk.referred_columns.iter().map(crate::analyze::fold_ident).collect(),
+            on_delete: action(&fk.on_delete),
+            on_update: action(&fk.on_update),
+        });
     }
 
     fn resolve(self, catalog: &mut Catalog) {
-        for (rel, cols, target, mut target_cols) in self.foreign {
-            let Some(t) = catalog.lookup(&target) else { continue };
-            if target_cols.is_empty() {
-                target_cols = self.primary.get(&target).cloned().unwrap_or_default();
-            }
+        for fk in self.foreign {
+            let Some(t) = catalog.lookup(&fk.target) else { continue };
+            let target_cols = match fk.target_cols.is_empty() {
+                true => self.primary.get(&fk.target).cloned().unwrap_or_default(),
+                false => fk.target_cols,
+            };
             let attnums = |r: &Relation, names: &[String]| -> Option<Vec<i16>> {
                 names
                     .iter()
                     .map(|n| r.columns.iter().find(|c| &c.name == n).map(|c| c.attnum))
                     .collect()
             };
-            let (Some(cols), Some(target_cols)) =
-                (attnums(catalog.rel(rel), &cols), attnums(catalog.rel(t), &target_cols))
-            else {
+            let (Some(cols), Some(target_cols)) = (
+                attnums(catalog.rel(fk.rel), &fk.cols),
+                attnums(catalog.rel(t), &target_cols),
+            ) else {
                 continue;
             };
             let target = catalog.rel(t).oid;
             catalog.add_foreign_key(
-                rel,
+                fk.rel,
                 super::ForeignKey {
                     cols,
                     target,
                     target_cols,
+                    on_delete: fk.on_delete,
+                    on_update: fk.on_update,
                 },
             );
         }
@@ -375,6 +404,17 @@ mod tests {
         assert_eq!(cust.columns[5].name, "phone");
         assert_eq!(cust.columns[5].attnum, 6);
         assert_eq!(cust.columns[8].type_oid, 1082);
+        // Keys: customer_no is the primary key; tickets.customer_no references it.
+        assert_eq!(cust.unique_keys, vec![vec![1]]);
+        let tickets = c.rel(c.lookup(&QName::new("stadtwerke", "tickets")).unwrap());
+        assert!(
+            tickets
+                .foreign_keys
+                .iter()
+                .any(|fk| fk.target == cust.oid && fk.target_cols == vec![1]),
+            "{:?}",
+            tickets.foreign_keys
+        );
         assert!(c.has_schema("zeitung"));
     }
 }

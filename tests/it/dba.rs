@@ -264,3 +264,51 @@ async fn a_foreign_key_does_not_answer_guesses() {
         .await
         .unwrap();
 }
+
+/// Round 70: a foreign key into a partition is one into its parent too, and ON DELETE CASCADE is
+/// a write: a DELETE through the parent deleted the other campaign's subscriptions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cascading_foreign_key_through_a_partition_is_a_write() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "CREATE TABLE stadtwerke.rt70_contracts (contract_no int, region text) PARTITION BY LIST (region);
+         CREATE TABLE stadtwerke.rt70_nord PARTITION OF stadtwerke.rt70_contracts FOR VALUES IN ('nord');
+         ALTER TABLE stadtwerke.rt70_nord ADD PRIMARY KEY (contract_no);
+         ALTER TABLE zeitung.subscriptions ADD COLUMN contract_no int
+           REFERENCES stadtwerke.rt70_nord ON DELETE CASCADE;
+         INSERT INTO stadtwerke.rt70_contracts VALUES (1, 'nord'), (2, 'nord');
+         UPDATE zeitung.subscriptions SET contract_no = 1;
+         GRANT SELECT, UPDATE, DELETE ON stadtwerke.rt70_contracts TO agent_wasser;",
+    )
+    .await
+    .unwrap();
+    let policy = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "      stadtwerke.meter_readings: { columns: all }\n",
+        "      stadtwerke.meter_readings: { columns: all }
+      stadtwerke.rt70_contracts: { columns: all, write: [update, delete] }\n",
+        1,
+    );
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("stadtwerke.yaml".into(), policy)],
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let count = "SELECT count(*) FROM zeitung.subscriptions";
+    let before: i64 = su.query_one(count, &[]).await.unwrap().get(0);
+    for sql in [
+        "DELETE FROM stadtwerke.rt70_contracts WHERE contract_no = 1",
+        "UPDATE stadtwerke.rt70_contracts SET contract_no = 3 WHERE contract_no = 1",
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert!(err_text(&e).contains("cross_campaign"), "{sql}: {}", err_text(&e));
+    }
+    let after: i64 = su.query_one(count, &[]).await.unwrap().get(0);
+    assert_eq!(before, after, "the other campaign's rows are untouched");
+    // A contract nothing references, by a statement that reaches no other table, goes.
+    c.batch_execute("UPDATE stadtwerke.rt70_contracts SET region = 'nord' WHERE contract_no = 2")
+        .await
+        .unwrap();
+}
