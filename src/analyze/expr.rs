@@ -520,9 +520,12 @@ impl Analyzer<'_> {
                         schemas: vec!["pg_catalog".to_owned()],
                     });
                 }
-                let parent = e
-                    .system
-                    .is_some_and(|rel| self.ctx.catalog.parents.contains(&self.ctx.catalog.rel(rel).oid));
+                let parent = e.system.is_some_and(|rel| {
+                    self.ctx
+                        .catalog
+                        .descendants
+                        .contains_key(&self.ctx.catalog.rel(rel).oid)
+                });
                 if name == "ctid" || (name == "tableoid" && parent) {
                     let cols = e.lineage_cols();
                     self.facts.whole_rows.push((

@@ -68,8 +68,11 @@ const FOREIGN_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
       LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel),
       LATERAL (SELECT k.confrelid UNION SELECT up.anc FROM up WHERE up.rel = k.confrelid) f(rel)
     WHERE k.contype = 'f'";
-/// Tables with partitions or child tables.
-const PARENTS: &str = "SELECT DISTINCT inhparent FROM pg_catalog.pg_inherits";
+/// Tables with partitions or child tables, and every table below each.
+const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
+      SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
+      UNION SELECT down.anc, i.inhrelid FROM down JOIN pg_catalog.pg_inherits i ON i.inhparent = down.rel)
+    SELECT anc, rel FROM down";
 /// Sequences with the table whose serial or identity column owns them.
 const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -157,7 +160,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let cast_types = tx.query(USER_CAST_TYPES, &[]).await?;
     let implicit_code = tx.query(IMPLICIT_CODE, &[]).await?;
     let unique = tx.query(UNIQUE_KEYS, &[]).await?;
-    let parents = tx.query(PARENTS, &[]).await?;
+    let descendants = tx.query(DESCENDANTS, &[]).await?;
     let fks = tx.query(FOREIGN_KEYS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
@@ -197,7 +200,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &cast_types,
         &implicit_code,
         &unique,
-        &parents,
+        &descendants,
         &fks,
     ] {
         rows.iter().for_each(&mut add);
@@ -278,7 +281,9 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         catalog.add_sequence(QName::new(row.get(0), row.get(1)), owner);
     }
     catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
-    catalog.parents = parents.iter().map(|r| r.get::<_, u32>(0)).collect();
+    for row in descendants {
+        catalog.descendants.entry(row.get(0)).or_default().push(row.get(1));
+    }
     catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
     catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();
     catalog.implicit_code = implicit_code

@@ -130,8 +130,9 @@ pub struct Catalog {
     pub user_cast_types: HashSet<QName>,
     /// Their OIDs, for the parameter types of a Parse message.
     pub user_cast_type_oids: HashSet<u32>,
-    /// Relations with partitions or child tables (by OID).
-    pub parents: HashSet<u32>,
+    /// Relations with partitions or child tables, each with all of them below it (by OID): a
+    /// statement on the parent reads and writes their rows too.
+    pub descendants: HashMap<u32, Vec<u32>>,
     /// Functions outside pg_catalog that Postgres runs without a statement naming them, each with
     /// what runs it: an implicit cast (`an implicit cast integer → text`), applied wherever a
     /// value of its source type is coerced (`lower(1)`), or the default operator class of a
@@ -293,7 +294,7 @@ impl Catalog {
             user_cast_types,
             user_cast_type_oids,
             implicit_code,
-            parents,
+            descendants,
             sequences,
             ..
         } = self;
@@ -313,7 +314,7 @@ impl Catalog {
             user_cast_types,
             user_cast_type_oids,
             implicit_code,
-            parents,
+            descendants,
             ..Catalog::default()
         };
         let mut live = Vec::new();

@@ -365,6 +365,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     let purpose = cx.purpose_name();
     dba::guarded_types(f, cx)?;
     dba::implicit_code(f, cx)?;
+    dba::descendants(f, cx)?;
     // Rule 9: settings.
     for s in &f.settings {
         if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {

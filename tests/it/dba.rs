@@ -312,3 +312,42 @@ async fn a_cascading_foreign_key_through_a_partition_is_a_write() {
         .await
         .unwrap();
 }
+
+/// A partition a DBA placed in another campaign's schema holds that campaign's rows: reading the
+/// parent reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_in_another_campaigns_schema_is_that_campaigns() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "CREATE TABLE stadtwerke.rt72_notes (region text, note text) PARTITION BY LIST (region);
+         CREATE TABLE stadtwerke.rt72_nord PARTITION OF stadtwerke.rt72_notes FOR VALUES IN ('nord');
+         CREATE TABLE zeitung.rt72_sued PARTITION OF stadtwerke.rt72_notes FOR VALUES IN ('sued');
+         INSERT INTO stadtwerke.rt72_notes VALUES ('nord', 'wasser'), ('sued', 'Frieda Hoffmann +49 30 2223334');
+         GRANT SELECT ON stadtwerke.rt72_notes TO agent_wasser;",
+    )
+    .await
+    .unwrap();
+    let policy = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "      stadtwerke.meter_readings: { columns: all }\n",
+        "      stadtwerke.meter_readings: { columns: all }\n      stadtwerke.rt72_notes: { columns: all }\n",
+        1,
+    );
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("stadtwerke.yaml".into(), policy)],
+        ..Default::default()
+    })
+    .await;
+    let e = wasser(&p)
+        .await
+        .simple_query("SELECT note FROM stadtwerke.rt72_notes")
+        .await
+        .unwrap_err();
+    assert!(
+        err_text(&e).contains("rows of stadtwerke.rt72_notes lie in zeitung.rt72_sued"),
+        "{}",
+        err_text(&e)
+    );
+    assert!(!err_text(&e).contains("Frieda"), "{}", err_text(&e));
+}
