@@ -5,27 +5,54 @@
 use crate::harness::*;
 use crate::policy::{err_text, text_of, wasser};
 
+/// A cluster of its own with the sample data and a DBA's `ddl`, and its superuser. The cluster
+/// stops when dropped.
+async fn own_cluster(ddl: &str) -> (unscharf::cluster::Cluster, tokio_postgres::Client) {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(ddl).await.unwrap();
+    (cluster, su)
+}
+
+/// A proxy on `cluster` whose billing_hotline purpose is edited by `edit` (sample text in, new
+/// text out).
+async fn proxy_on(cluster: &unscharf::cluster::Cluster, edit: impl Fn(&str) -> String) -> Proxy {
+    let policy = edit(include_str!("../../policies/stadtwerke.yaml"));
+    proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("stadtwerke.yaml".into(), policy)],
+        ..Default::default()
+    })
+    .await
+}
+
+/// The sample policy with `grant` (indented table entries) added to billing_hotline's tables.
+fn granting(grant: &'static str) -> impl Fn(&str) -> String {
+    move |text: &str| {
+        let at = "      stadtwerke.meter_readings: { columns: all }\n";
+        assert!(text.contains(at));
+        text.replacen(at, &format!("{at}{grant}"), 1)
+    }
+}
+
+/// The sample policy as it is.
+fn sample(text: &str) -> String {
+    text.to_owned()
+}
+
 /// Round 64: a DBA's implicit cast runs wherever Postgres coerces its source type, with no cast,
 /// column or function name in the statement to show it. On its own cluster, since the cast
 /// changes what every statement of the database may run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_implicit_cast_a_dba_wrote_holds_every_statement_until_its_function_is_listed() {
-    let cluster = new_cluster();
-    let su = connect_url(&cluster.superuser_url("crm")).await;
-    su.batch_execute(
+    let (cluster, su) = own_cluster(
         "CREATE FUNCTION public.rt64_label(int4) RETURNS text LANGUAGE sql STABLE AS
            $$ SELECT string_agg(concat_ws(' ', name, phone, iban, birth_date, notes), '; ')
               FROM stadtwerke.customers WHERE $1 IS NOT NULL $$;
          CREATE CAST (int4 AS text) WITH FUNCTION public.rt64_label(int4) AS IMPLICIT;",
     )
-    .await
-    .unwrap();
-    let upstream = Some(cluster.port);
-    let p = proxy_with(ProxyOptions {
-        upstream_port: upstream,
-        ..Default::default()
-    })
     .await;
+    let p = proxy_on(&cluster, sample).await;
     let c = wasser(&p).await;
     let mut seen = String::new();
     for sql in [
@@ -52,12 +79,8 @@ async fn an_implicit_cast_a_dba_wrote_holds_every_statement_until_its_function_i
         .await
         .unwrap();
     // A purpose that lists the function accepts what the DBA's cast may run.
-    let listed =
-        include_str!("../../policies/stadtwerke.yaml").replacen("functions: []", "functions: [public.rt64_label]", 1);
-    let p = proxy_with(ProxyOptions {
-        upstream_port: upstream,
-        policies: vec![("stadtwerke.yaml".into(), listed)],
-        ..Default::default()
+    let p = proxy_on(&cluster, |t| {
+        t.replacen("functions: []", "functions: [public.rt64_label]", 1)
     })
     .await;
     let rows = wasser(&p)
@@ -75,11 +98,7 @@ async fn an_implicit_cast_a_dba_wrote_holds_every_statement_until_its_function_i
     )
     .await
     .unwrap();
-    let p = proxy_with(ProxyOptions {
-        upstream_port: upstream,
-        ..Default::default()
-    })
-    .await;
+    let p = proxy_on(&cluster, sample).await;
     let e = wasser(&p)
         .await
         .simple_query("SELECT DISTINCT j FROM (SELECT to_json(1) AS j) s")
@@ -96,24 +115,18 @@ async fn an_implicit_cast_a_dba_wrote_holds_every_statement_until_its_function_i
 /// error (or ON CONFLICT's choice) answered whether a guessed e-mail address was stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unique_index_on_a_protected_column_does_not_answer_guesses() {
-    let cluster = new_cluster();
-    let su = connect_url(&cluster.superuser_url("crm")).await;
-    su.batch_execute(
+    let (cluster, _su) = own_cluster(
         "CREATE UNIQUE INDEX rt66_email ON stadtwerke.customers (email);
          CREATE UNIQUE INDEX rt66_iban ON stadtwerke.customers (lower(iban)) WHERE city IS NOT NULL;
          GRANT INSERT, UPDATE ON stadtwerke.customers TO agent_wasser;",
     )
-    .await
-    .unwrap();
-    let writable = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "      stadtwerke.customers:\n        columns:\n",
-        "      stadtwerke.customers:\n        write: [insert, update]\n        columns:\n",
-        1,
-    );
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![("stadtwerke.yaml".into(), writable)],
-        ..Default::default()
+    .await;
+    let p = proxy_on(&cluster, |t| {
+        t.replacen(
+            "      stadtwerke.customers:\n        columns:\n",
+            "      stadtwerke.customers:\n        write: [insert, update]\n        columns:\n",
+            1,
+        )
     })
     .await;
     let c = wasser(&p).await;
@@ -143,9 +156,7 @@ async fn a_unique_index_on_a_protected_column_does_not_answer_guesses() {
 /// the parent; a DBA's default operator class for a DBA type ran on every ORDER BY of it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitions_and_a_dba_types_sort_order_tell_nothing() {
-    let cluster = new_cluster();
-    let su = connect_url(&cluster.superuser_url("crm")).await;
-    su.batch_execute(
+    let (cluster, _su) = own_cluster(
         "CREATE TYPE stadtwerke.rt67_kind AS ENUM ('a', 'b');
          CREATE FUNCTION public.rt67_cmp(stadtwerke.rt67_kind, stadtwerke.rt67_kind) RETURNS int
            LANGUAGE sql IMMUTABLE AS $$ SELECT 0 $$;
@@ -161,21 +172,15 @@ async fn partitions_and_a_dba_types_sort_order_tell_nothing() {
            (2, 'DE12 5001 0517 0648 4898 90', '1961-11-23', 'b');
          GRANT SELECT, INSERT ON stadtwerke.rt67_contracts TO agent_wasser;",
     )
-    .await
-    .unwrap();
-    let policy = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "      stadtwerke.meter_readings: { columns: all }\n",
-        "      stadtwerke.meter_readings: { columns: all }
-      stadtwerke.rt67_contracts:
+    .await;
+    let p = proxy_on(
+        &cluster,
+        granting(
+            "      stadtwerke.rt67_contracts:
         columns: { contract_no: allow, iban: { mask: iban }, born: drop, kind: allow }
         write: [insert]\n",
-        1,
-    );
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![("stadtwerke.yaml".into(), policy)],
-        ..Default::default()
-    })
+        ),
+    )
     .await;
     let c = wasser(&p).await;
     let mut seen = String::new();
@@ -215,20 +220,13 @@ async fn partitions_and_a_dba_types_sort_order_tell_nothing() {
 /// from the other one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_key_does_not_answer_guesses() {
-    let cluster = new_cluster();
-    let su = connect_url(&cluster.superuser_url("crm")).await;
-    su.batch_execute(
+    let (cluster, _su) = own_cluster(
         "ALTER TABLE stadtwerke.customers ADD UNIQUE (email);
          ALTER TABLE stadtwerke.tickets ADD COLUMN email_ref text REFERENCES stadtwerke.customers (email);
          ALTER TABLE zeitung.subscriptions ADD COLUMN customer_email text REFERENCES stadtwerke.customers (email);",
     )
-    .await
-    .unwrap();
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        ..Default::default()
-    })
     .await;
+    let p = proxy_on(&cluster, sample).await;
     let wasser = wasser(&p).await;
     let zeitung = p.connect("agent_zeitung", "zeitung").await;
     let mut seen = String::new();
@@ -269,9 +267,7 @@ async fn a_foreign_key_does_not_answer_guesses() {
 /// a write: a DELETE through the parent deleted the other campaign's subscriptions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cascading_foreign_key_through_a_partition_is_a_write() {
-    let cluster = new_cluster();
-    let su = connect_url(&cluster.superuser_url("crm")).await;
-    su.batch_execute(
+    let (cluster, su) = own_cluster(
         "CREATE TABLE stadtwerke.rt70_contracts (contract_no int, region text) PARTITION BY LIST (region);
          CREATE TABLE stadtwerke.rt70_nord PARTITION OF stadtwerke.rt70_contracts FOR VALUES IN ('nord');
          ALTER TABLE stadtwerke.rt70_nord ADD PRIMARY KEY (contract_no);
@@ -281,19 +277,11 @@ async fn a_cascading_foreign_key_through_a_partition_is_a_write() {
          UPDATE zeitung.subscriptions SET contract_no = 1;
          GRANT SELECT, UPDATE, DELETE ON stadtwerke.rt70_contracts TO agent_wasser;",
     )
-    .await
-    .unwrap();
-    let policy = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "      stadtwerke.meter_readings: { columns: all }\n",
-        "      stadtwerke.meter_readings: { columns: all }
-      stadtwerke.rt70_contracts: { columns: all, write: [update, delete] }\n",
-        1,
-    );
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![("stadtwerke.yaml".into(), policy)],
-        ..Default::default()
-    })
+    .await;
+    let p = proxy_on(
+        &cluster,
+        granting("      stadtwerke.rt70_contracts: { columns: all, write: [update, delete] }\n"),
+    )
     .await;
     let c = wasser(&p).await;
     let count = "SELECT count(*) FROM zeitung.subscriptions";
@@ -317,28 +305,15 @@ async fn a_cascading_foreign_key_through_a_partition_is_a_write() {
 /// parent reads them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_in_another_campaigns_schema_is_that_campaigns() {
-    let cluster = new_cluster();
-    let su = connect_url(&cluster.superuser_url("crm")).await;
-    su.batch_execute(
+    let (cluster, _su) = own_cluster(
         "CREATE TABLE stadtwerke.rt72_notes (region text, note text) PARTITION BY LIST (region);
          CREATE TABLE stadtwerke.rt72_nord PARTITION OF stadtwerke.rt72_notes FOR VALUES IN ('nord');
          CREATE TABLE zeitung.rt72_sued PARTITION OF stadtwerke.rt72_notes FOR VALUES IN ('sued');
          INSERT INTO stadtwerke.rt72_notes VALUES ('nord', 'wasser'), ('sued', 'Frieda Hoffmann +49 30 2223334');
          GRANT SELECT ON stadtwerke.rt72_notes TO agent_wasser;",
     )
-    .await
-    .unwrap();
-    let policy = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "      stadtwerke.meter_readings: { columns: all }\n",
-        "      stadtwerke.meter_readings: { columns: all }\n      stadtwerke.rt72_notes: { columns: all }\n",
-        1,
-    );
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![("stadtwerke.yaml".into(), policy)],
-        ..Default::default()
-    })
     .await;
+    let p = proxy_on(&cluster, granting("      stadtwerke.rt72_notes: { columns: all }\n")).await;
     let e = wasser(&p)
         .await
         .simple_query("SELECT note FROM stadtwerke.rt72_notes")
