@@ -68,6 +68,12 @@ const FOREIGN_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
       LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel),
       LATERAL (SELECT k.confrelid UNION SELECT up.anc FROM up WHERE up.rel = k.confrelid) f(rel)
     WHERE k.contype = 'f'";
+/// Views and materialized views with the relations their rules read (round 72: a view in one
+/// campaign's schema over the other campaign's leads).
+const VIEW_BASES: &str = "SELECT DISTINCT r.ev_class, d.refobjid FROM pg_catalog.pg_rewrite r
+    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+      AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class
+    JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')";
 /// Tables with partitions or child tables, and every table below each.
 const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
       SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
@@ -161,6 +167,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let implicit_code = tx.query(IMPLICIT_CODE, &[]).await?;
     let unique = tx.query(UNIQUE_KEYS, &[]).await?;
     let descendants = tx.query(DESCENDANTS, &[]).await?;
+    let view_bases = tx.query(VIEW_BASES, &[]).await?;
     let fks = tx.query(FOREIGN_KEYS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
@@ -201,6 +208,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &implicit_code,
         &unique,
         &descendants,
+        &view_bases,
         &fks,
     ] {
         rows.iter().for_each(&mut add);
@@ -283,6 +291,9 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
     for row in descendants {
         catalog.descendants.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    for row in view_bases {
+        catalog.view_bases.entry(row.get(0)).or_default().push(row.get(1));
     }
     catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
     catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();

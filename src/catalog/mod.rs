@@ -133,6 +133,8 @@ pub struct Catalog {
     /// Relations with partitions or child tables, each with all of them below it (by OID): a
     /// statement on the parent reads and writes their rows too.
     pub descendants: HashMap<u32, Vec<u32>>,
+    /// Views and materialized views, each with the relations its query reads (by OID).
+    pub view_bases: HashMap<u32, Vec<u32>>,
     /// Functions outside pg_catalog that Postgres runs without a statement naming them, each with
     /// what runs it: an implicit cast (`an implicit cast integer → text`), applied wherever a
     /// value of its source type is coerced (`lower(1)`), or the default operator class of a
@@ -178,6 +180,28 @@ impl Catalog {
             .flat_map(|(i, r)| r.foreign_keys.iter().map(move |fk| (i as RelId, fk)))
             .filter(|(_, fk)| fk.target == oid && oid != 0)
             .collect()
+    }
+
+    /// Every relation whose rows a statement on `oid` reaches besides its own: partitions and
+    /// child tables, and the relations behind views, followed through each other.
+    pub fn behind(&self, oid: u32) -> Vec<u32> {
+        let mut seen = vec![oid];
+        let mut i = 0;
+        while i < seen.len() {
+            let here = seen[i];
+            let next = self
+                .descendants
+                .get(&here)
+                .into_iter()
+                .chain(self.view_bases.get(&here));
+            for &n in next.flatten() {
+                if !seen.contains(&n) {
+                    seen.push(n);
+                }
+            }
+            i += 1;
+        }
+        seen.split_off(1)
     }
 
     pub fn add_foreign_key(&mut self, rel: RelId, fk: ForeignKey) {
@@ -295,6 +319,7 @@ impl Catalog {
             user_cast_type_oids,
             implicit_code,
             descendants,
+            view_bases,
             sequences,
             ..
         } = self;
@@ -315,6 +340,7 @@ impl Catalog {
             user_cast_type_oids,
             implicit_code,
             descendants,
+            view_bases,
             ..Catalog::default()
         };
         let mut live = Vec::new();

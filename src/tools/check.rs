@@ -142,6 +142,21 @@ fn dba_code(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
             ));
         }
     }
+    for (_, r) in catalog.relations() {
+        let campaign = policy.campaign_index(&r.name);
+        for other in catalog.behind(r.oid).into_iter().filter_map(|o| catalog.by_oid(o)) {
+            let other = &catalog.rel(other).name;
+            if let Some(c) = policy.campaign_index(other).filter(|c| Some(*c) != campaign) {
+                report.findings.push(finding(
+                    "warning",
+                    format!(
+                        "rows of {} come from {other} (campaign {}): every statement on {} is refused as cross_campaign",
+                        r.name, policy.campaigns[c].name, r.name
+                    ),
+                ));
+            }
+        }
+    }
     let mut guarded: Vec<String> = Vec::new();
     for p in policy.purposes.values() {
         for q in p.tables.keys() {

@@ -301,8 +301,8 @@ async fn a_cascading_foreign_key_through_a_partition_is_a_write() {
         .unwrap();
 }
 
-/// A partition a DBA placed in another campaign's schema holds that campaign's rows: reading the
-/// parent reads them.
+/// Round 72: a partition a DBA placed in another campaign's schema holds that campaign's rows, and
+/// reading the parent reads them; a view reads the tables behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_in_another_campaigns_schema_is_that_campaigns() {
     let (cluster, _su) = own_cluster(
@@ -310,19 +310,36 @@ async fn a_partition_in_another_campaigns_schema_is_that_campaigns() {
          CREATE TABLE stadtwerke.rt72_nord PARTITION OF stadtwerke.rt72_notes FOR VALUES IN ('nord');
          CREATE TABLE zeitung.rt72_sued PARTITION OF stadtwerke.rt72_notes FOR VALUES IN ('sued');
          INSERT INTO stadtwerke.rt72_notes VALUES ('nord', 'wasser'), ('sued', 'Frieda Hoffmann +49 30 2223334');
-         GRANT SELECT ON stadtwerke.rt72_notes TO agent_wasser;",
+         GRANT SELECT ON stadtwerke.rt72_notes TO agent_wasser;
+         CREATE VIEW stadtwerke.rt72_leads AS SELECT name, phone FROM zeitung.leads;
+         GRANT SELECT ON stadtwerke.rt72_leads TO agent_wasser;",
     )
     .await;
-    let p = proxy_on(&cluster, granting("      stadtwerke.rt72_notes: { columns: all }\n")).await;
+    let p = proxy_on(
+        &cluster,
+        granting("      stadtwerke.rt72_notes: { columns: all }\n      stadtwerke.rt72_leads: { columns: all }\n"),
+    )
+    .await;
     let e = wasser(&p)
         .await
         .simple_query("SELECT note FROM stadtwerke.rt72_notes")
         .await
         .unwrap_err();
     assert!(
-        err_text(&e).contains("rows of stadtwerke.rt72_notes lie in zeitung.rt72_sued"),
+        err_text(&e).contains("rows of stadtwerke.rt72_notes come from zeitung.rt72_sued"),
         "{}",
         err_text(&e)
     );
     assert!(!err_text(&e).contains("Frieda"), "{}", err_text(&e));
+    // A view in one campaign's schema over the other campaign's table reads that table.
+    let e = wasser(&p)
+        .await
+        .simple_query("SELECT name, phone FROM stadtwerke.rt72_leads")
+        .await
+        .unwrap_err();
+    assert!(
+        err_text(&e).contains("rows of stadtwerke.rt72_leads come from zeitung.leads"),
+        "{}",
+        err_text(&e)
+    );
 }

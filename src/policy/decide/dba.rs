@@ -91,22 +91,25 @@ pub(super) fn unique_keys(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_
     Ok(())
 }
 
-/// A statement on a table with partitions or child tables reads and writes their rows too; one
-/// that a DBA placed in another campaign's schema holds that campaign's rows (rule 4).
+/// A statement on a table with partitions or child tables reads and writes their rows too, and
+/// one on a view reads the relations behind it; one that a DBA placed in another campaign's
+/// schema holds that campaign's rows (rule 4, round 72).
 pub(super) fn descendants(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
     for &rel in &f.relations {
         let r = cx.catalog.rel(rel);
-        let Some(below) = cx.catalog.descendants.get(&r.oid) else {
-            continue;
-        };
         let campaign = cx.policy.campaign_index(&r.name);
-        for d in below.iter().filter_map(|&oid| cx.catalog.by_oid(oid)) {
-            let child = &cx.catalog.rel(d).name;
-            if let Some(c) = cx.policy.campaign_index(child).filter(|c| Some(*c) != campaign) {
+        for d in cx
+            .catalog
+            .behind(r.oid)
+            .into_iter()
+            .filter_map(|oid| cx.catalog.by_oid(oid))
+        {
+            let other = &cx.catalog.rel(d).name;
+            if let Some(c) = cx.policy.campaign_index(other).filter(|c| Some(*c) != campaign) {
                 return Err(Refusal::new(
                     Reason::CrossCampaign,
                     format!(
-                        "rows of {} lie in {child}, which belongs to campaign {}",
+                        "rows of {} come from {other}, which belongs to campaign {}",
                         r.name, cx.policy.campaigns[c].name
                     ),
                 ));
