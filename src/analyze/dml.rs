@@ -98,6 +98,7 @@ impl Analyzer<'_> {
                             cols: Some(excluded_cols.collect()),
                             // Postgres gives EXCLUDED no system columns.
                             system: None,
+                            joined: false,
                         });
                         let scope = Scope::new(lvl, parent);
                         self.assignments(&du.assignments, &scope, &table, rel)?;

@@ -110,6 +110,9 @@ impl Analyzer<'_> {
                 self.consume(vec![l], Cx::new(Clause::JoinOn), "JOIN ON");
             }
             left = self.join_using(left, right, &names, kind)?;
+            for e in &mut left.entries {
+                e.joined = true;
+            }
         }
         Ok(left)
     }
@@ -510,6 +513,7 @@ fn single_entry(alias: String, schema: Option<String>, cols: Option<Vec<EntryCol
             schema,
             cols,
             system: None,
+            joined: false,
         }],
         merged: Vec::new(),
         star,

@@ -207,6 +207,7 @@ impl Analyzer<'_> {
                         schema: None,
                         cols,
                         system: None,
+                        joined: false,
                     }],
                     merged: Vec::new(),
                 };

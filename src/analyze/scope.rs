@@ -23,6 +23,16 @@ pub(super) struct Entry {
     /// A relation with system columns (a table, materialized view, foreign table or sequence;
     /// a view has none): `xmin`, `ctid` and the rest name them after its own columns.
     pub system: Option<crate::catalog::RelId>,
+    /// Inside a JOIN: its columns reach unqualified names only through the join, which has no
+    /// system columns, so an unqualified `ctid` there means an outer query's (round 75).
+    pub joined: bool,
+}
+
+impl Entry {
+    /// Whether an unqualified name may mean one of its system columns.
+    fn system_unqualified(&self) -> bool {
+        self.system.is_some() && !self.joined
+    }
 }
 
 impl Entry {
@@ -94,7 +104,7 @@ impl<'a> Scope<'a> {
     pub fn column(&self, name: &str) -> Result<Option<Found<'_>>, AnalyzeError> {
         let system = system_name(name);
         for (depth, level) in self.levels().enumerate() {
-            let system_here = system.filter(|_| level.entries.iter().any(|e| e.system.is_some()));
+            let system_here = system.filter(|_| level.entries.iter().any(|e| e.system_unqualified()));
             if let Some(m) = level.merged.iter().find(|c| c.name == name) {
                 // A join's merged column and a table's system column of one name: which one
                 // Postgres takes is not worth modelling.
@@ -117,7 +127,7 @@ impl<'a> Scope<'a> {
                         }
                         // Postgres looks at an item's own columns, then at its system columns.
                         let mut hits = cols.iter().filter(|c| c.name == name);
-                        let hit = match (hits.next(), system.filter(|_| e.system.is_some())) {
+                        let hit = match (hits.next(), system.filter(|_| e.system_unqualified())) {
                             (Some(c), _) => Some(Found::Column(c)),
                             (None, Some(s)) => Some(Found::System(s, e)),
                             (None, None) => None,
@@ -178,7 +188,8 @@ impl<'a> Scope<'a> {
     pub fn column_here(&self, name: &str) -> Here {
         let definite = self.level.merged.iter().any(|c| c.name == name)
             || self.level.entries.iter().any(|e| {
-                e.cols.iter().flatten().any(|c| c.name == name) || (e.system.is_some() && system_name(name).is_some())
+                e.cols.iter().flatten().any(|c| c.name == name)
+                    || (e.system_unqualified() && system_name(name).is_some())
             });
         if definite {
             return Here::Yes;
@@ -206,7 +217,7 @@ impl<'a> Scope<'a> {
                             None => true,
                             Some(cols) => {
                                 cols.iter().any(|c| c.name == name || c.name == super::names::UNSURE)
-                                    || (e.system.is_some() && system_name(name).is_some())
+                                    || (e.system_unqualified() && system_name(name).is_some())
                             }
                         })))
         })

@@ -106,6 +106,8 @@ async fn statements_the_analyzer_once_misread_are_refused() {
         "SELECT (SELECT count(*) FROM stadtwerke.tickets o TABLESAMPLE BERNOULLI (CASE WHEN o::text LIKE '%1984-07-02%' THEN 100 ELSE 0 END)) FROM stadtwerke.customers o",
         // Round 27: functional notation, `u.ts_stat` is ts_stat(u), which runs the query text u holds.
         "SELECT u.ts_stat FROM lower($q$SELECT array_to_tsvector(ARRAY[concat_ws(' | ', customer_no, name, phone, email, iban, birth_date, notes)]) FROM stadtwerke.customers$q$) u",
+        // Round 75: inside a JOIN `ctid` is an outer query's, here the IBAN.
+        "SELECT (SELECT ctid FROM public.postcodes a JOIN (SELECT 1 AS x) b ON true LIMIT 1)::text FROM (SELECT iban AS ctid FROM stadtwerke.customers) s",
     ] {
         let simple = err_text(&c.simple_query(sql).await.unwrap_err());
         let extended = err_text(&c.query(sql, &[]).await.unwrap_err());
