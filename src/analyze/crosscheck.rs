@@ -632,6 +632,10 @@ impl Visitor for Collect {
             return ControlFlow::Continue(());
         }
         match e {
+            // `LIKE ALL (…)`: an operator to Postgres, a call to sqlparser.
+            Expr::Like { pattern, .. } | Expr::ILike { pattern, .. } if super::like_quantifier(pattern).is_some() => {
+                self.ignored.insert(pattern.as_ref() as *const Expr);
+            }
             Expr::Identifier(i) if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") => {
                 self.fact("DEFAULT".into())
             }

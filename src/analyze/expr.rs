@@ -236,6 +236,7 @@ impl Analyzer<'_> {
                 ..
             } => {
                 self.implicit_operators(&["~~", "!~~", "~~*", "!~~*", "~", "!~"])?;
+                let pattern = super::like_quantifier(pattern).unwrap_or(pattern);
                 let mut parts = vec![self.expr(expr, scope, ic)?, self.expr(pattern, scope, ic)?];
                 if let Some(esc) = escape_char {
                     parts.push(self.expr(esc, scope, ic)?);

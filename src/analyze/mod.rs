@@ -176,6 +176,45 @@ pub(crate) fn shorten(sql: &str) -> String {
     s
 }
 
+/// `x LIKE ALL (array)` and `LIKE SOME (…)`: sqlparser knows only `LIKE ANY` and reads the
+/// quantifier as a call of a function named ALL or SOME, where Postgres applies `~~` to every
+/// element. The array, when `pattern` is such a quantifier.
+pub(super) fn like_quantifier(pattern: &Expr) -> Option<&Expr> {
+    use sqlparser::ast::{FunctionArg, FunctionArgExpr, FunctionArguments, ObjectNamePart};
+    let Expr::Function(f) = pattern else { return None };
+    let [ObjectNamePart::Identifier(name)] = f.name.0.as_slice() else {
+        return None;
+    };
+    let quantifier = name.quote_style.is_none()
+        && (name.value.eq_ignore_ascii_case("all") || name.value.eq_ignore_ascii_case("some"));
+    let plain = f.filter.is_none() && f.over.is_none() && f.within_group.is_empty() && f.null_treatment.is_none();
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    match list.args.as_slice() {
+        [FunctionArg::Unnamed(FunctionArgExpr::Expr(array))]
+            if quantifier && plain && list.clauses.is_empty() && list.duplicate_treatment.is_none() =>
+        {
+            Some(array)
+        }
+        _ => None,
+    }
+}
+
+/// The LIKE/ILIKE patterns that are quantifiers (see `like_quantifier`), by address.
+fn like_quantifiers(stmt: &Statement) -> std::collections::HashSet<*const Expr> {
+    let mut found = std::collections::HashSet::new();
+    let _ = sqlparser::ast::visit_expressions(stmt, |e| {
+        if let Expr::Like { pattern, .. } | Expr::ILike { pattern, .. } = e {
+            if like_quantifier(pattern).is_some() {
+                found.insert(pattern.as_ref() as *const Expr);
+            }
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    found
+}
+
 /// A sort key's expression. `ORDER BY x USING op` sorts with an operator the analyzer would have
 /// to resolve by the key's type, which it does not know: a DBA's operator class made the sort
 /// order an oracle (round 64).
@@ -595,8 +634,10 @@ fn reserved_words_as_names(stmt: &Statement) -> Result<(), AnalyzeError> {
         Some(ObjectNamePart::Identifier(i)) => reserved(i),
         _ => false,
     };
+    let quantifiers = like_quantifiers(stmt);
     let found = visit_expressions(stmt, |e| {
         let bad = match e {
+            Expr::Function(_) if quantifiers.contains(&(e as *const Expr)) => false,
             Expr::Identifier(i) => reserved(i),
             Expr::CompoundIdentifier(parts) => parts.first().is_some_and(reserved),
             Expr::Collate { collation, .. } => first_of(collation),

@@ -328,8 +328,16 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT (SELECT tableoid FROM stadtwerke.tickets LIMIT 1)::text FROM (SELECT phone AS tableoid FROM stadtwerke.customers) s", "allowed"),
         ("wasser", "SELECT tableoid FROM stadtwerke.tickets t, stadtwerke.customers c", unsupported),
         ("wasser", "SELECT ctid FROM stadtwerke.tickets t, (SELECT phone AS ctid FROM stadtwerke.customers) s", unsupported),
-        ("wasser", "SELECT ctid::text FROM stadtwerke.tickets t JOIN (SELECT phone AS ctid, customer_no FROM stadtwerke.customers) s USING (customer_no)", unsupported),
+        // Through the join only s's column is visible to an unqualified name (round 75).
+        ("wasser", "SELECT ctid::text FROM stadtwerke.tickets t JOIN (SELECT phone AS ctid, customer_no FROM stadtwerke.customers) s USING (customer_no)", refused),
         ("wasser", "SELECT ctid FROM stadtwerke.customers JOIN (SELECT phone AS ctid FROM stadtwerke.customers) s USING (ctid)", "refused: unknown_relation"),
+        // Round 75: inside a JOIN an unqualified name reaches the tables only through the join,
+        // which has no system columns; Postgres takes an outer query's `ctid` instead.
+        ("wasser", "SELECT (SELECT ctid FROM public.postcodes a JOIN (SELECT 1 AS x) b ON true LIMIT 1), s.customer_no FROM (SELECT iban AS ctid, customer_no FROM stadtwerke.customers) s", "masked: ctid"),
+        ("wasser", "SELECT (SELECT ctid FROM public.postcodes a JOIN (SELECT 1 AS x) b ON true LIMIT 1)::text FROM (SELECT iban AS ctid FROM stadtwerke.customers) s", refused),
+        ("wasser", "SELECT s.customer_no FROM (SELECT birth_date AS tableoid, customer_no FROM stadtwerke.customers) s WHERE EXISTS (SELECT 1 FROM public.postcodes a CROSS JOIN public.postcodes b WHERE tableoid::text LIKE '1984%')", refused),
+        ("wasser", "SELECT tableoid FROM stadtwerke.tickets a JOIN stadtwerke.meter_readings m ON true", "refused: unknown_relation"),
+        ("wasser", "SELECT a.ctid, a.tableoid FROM stadtwerke.tickets a JOIN stadtwerke.meter_readings m ON a.ctid = m.ctid", "allowed"),
         // Round 64: `ORDER BY … USING op` sorts with an operator found by the key's type, and a
         // DBA's operator class made the order an oracle on the other campaign.
         ("wasser", "SELECT name FROM stadtwerke.customers ORDER BY customer_no USING <", unsupported),
@@ -339,6 +347,12 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY customer_no USING <) FROM stadtwerke.customers", unsupported),
         ("wasser", "SELECT name FROM stadtwerke.customers UNION SELECT name FROM stadtwerke.customers ORDER BY 1 USING <", unsupported),
         ("wasser", "SELECT name FROM stadtwerke.customers ORDER BY customer_no DESC NULLS LAST", "allowed"),
+        // `LIKE ALL`/`LIKE SOME`, which sqlparser reads as calls of ALL and SOME (round 61's U2).
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE name LIKE ALL (ARRAY['A%', '%t'])", "allowed"),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE name NOT ILIKE SOME (ARRAY['a%', 'b%'])", "allowed"),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone LIKE ALL (ARRAY['+49%'])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE name LIKE ALL (ARRAY[phone])", refused),
+        ("wasser", "SELECT name FROM stadtwerke.customers WHERE name LIKE \"all\"(ARRAY['x'])", "refused: forbidden_function"),
         // Round 25: TABLESAMPLE's arguments do not see the sampled table; `o` is the outer row.
         ("wasser", "SELECT (SELECT count(*) FROM stadtwerke.tickets o TABLESAMPLE BERNOULLI (CASE WHEN o::text LIKE '%1984-07-02%' THEN 100 ELSE 0 END)) FROM stadtwerke.customers o", refused),
         ("wasser", "SELECT (SELECT count(*) FROM stadtwerke.tickets c(phone) TABLESAMPLE BERNOULLI (CASE WHEN phone LIKE '+49%' THEN 100 ELSE 0 END)) FROM stadtwerke.customers o", refused),
