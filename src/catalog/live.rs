@@ -2,7 +2,7 @@
 
 use tokio_postgres::Client;
 
-use super::{Catalog, Column, ForeignKey, RelKind, Relation};
+use super::{Catalog, Column, ForeignKey, HiddenCall, RelKind, Relation};
 use crate::policy::QName;
 
 #[derive(Debug, thiserror::Error)]
@@ -68,12 +68,41 @@ const FOREIGN_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
       LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel),
       LATERAL (SELECT k.confrelid UNION SELECT up.anc FROM up WHERE up.rel = k.confrelid) f(rel)
     WHERE k.contype = 'f'";
-/// Views and materialized views with the relations their rules read (round 72: a view in one
-/// campaign's schema over the other campaign's leads).
-const VIEW_BASES: &str = "SELECT DISTINCT r.ev_class, d.refobjid FROM pg_catalog.pg_rewrite r
-    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
-      AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class
+/// Relations with the relations their views' and rules' queries and their row-level security
+/// policies read (rounds 72 and 74: a view in one campaign's schema over the other campaign's
+/// leads, a policy whose subquery matched them).
+const VIEW_BASES: &str = "SELECT DISTINCT o.rel, d.refobjid FROM (
+        SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass, oid, ev_class FROM pg_catalog.pg_rewrite
+        UNION ALL SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass, oid, polrelid FROM pg_catalog.pg_policy
+      ) o(class, oid, rel)
+    JOIN pg_catalog.pg_depend d ON d.classid = o.class AND d.objid = o.oid
+      AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> o.rel
     JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')";
+/// Functions a statement on a relation runs without naming them: those its views' and rules'
+/// queries and its row-level security policies call, and (on a write) its triggers' (round 74).
+const HIDDEN_CALLS: &str = "SELECT o.rel, n.nspname::text, p.proname::text, o.what, o.on_write FROM (
+        SELECT r.ev_class, d.refobjid, 'the view or rule ' || r.rulename, false FROM pg_catalog.pg_rewrite r
+          JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
+            AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+        UNION SELECT pol.polrelid, d.refobjid, 'the row-level security policy ' || pol.polname, false
+          FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_depend d
+            ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = pol.oid
+            AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+        UNION SELECT t.tgrelid, t.tgfoid, 'the trigger ' || t.tgname, true FROM pg_catalog.pg_trigger t
+          WHERE NOT t.tgisinternal
+      ) o(rel, func, what, on_write)
+    JOIN pg_catalog.pg_proc p ON p.oid = o.func JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+/// The SQL text of the rules (a view's query is its rule) and row-level security policies of
+/// relations outside the system schemas. pg_depend records no dependency on a pg_catalog
+/// function, so a forbidden one they call (`query_to_xml` in a view, round 74) shows only here.
+const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, pg_catalog.pg_get_ruledef(r.oid)
+      FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+    UNION ALL SELECT p.polrelid, 'the row-level security policy ' || p.polname,
+      coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || ' '
+        || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')
+      FROM pg_catalog.pg_policy p";
 /// Tables with partitions or child tables, and every table below each.
 const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
       SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
@@ -168,6 +197,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let unique = tx.query(UNIQUE_KEYS, &[]).await?;
     let descendants = tx.query(DESCENDANTS, &[]).await?;
     let view_bases = tx.query(VIEW_BASES, &[]).await?;
+    let hidden = tx.query(HIDDEN_CALLS, &[]).await?;
+    let hidden_sql = tx.query(HIDDEN_SQL, &[]).await?;
     let fks = tx.query(FOREIGN_KEYS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
@@ -184,6 +215,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             } else if let Ok(v) = row.try_get::<_, Option<i16>>(i) {
                 std::hash::Hash::hash(&v, &mut h);
             } else if let Ok(v) = row.try_get::<_, Option<Vec<String>>>(i) {
+                std::hash::Hash::hash(&v, &mut h);
+            } else if let Ok(v) = row.try_get::<_, Option<bool>>(i) {
                 std::hash::Hash::hash(&v, &mut h);
             } else if cfg!(debug_assertions) {
                 // A column left out of the fingerprint would let a change to it go unseen.
@@ -209,6 +242,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &unique,
         &descendants,
         &view_bases,
+        &hidden,
+        &hidden_sql,
         &fks,
     ] {
         rows.iter().for_each(&mut add);
@@ -294,6 +329,23 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     }
     for row in view_bases {
         catalog.view_bases.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    for row in hidden_sql {
+        let (what, sql): (String, &str) = (row.get(1), row.get(2));
+        for name in crate::policy::decide::forbidden_calls_in(sql) {
+            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
+                func: QName::new("pg_catalog", &name),
+                what: what.clone(),
+                on_write: false,
+            });
+        }
+    }
+    for row in hidden {
+        catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
+            func: QName::new(row.get(1), row.get(2)),
+            what: row.get(3),
+            on_write: row.get(4),
+        });
     }
     catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
     catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();

@@ -58,6 +58,16 @@ pub struct Relation {
     pub foreign_keys: Vec<ForeignKey>,
 }
 
+/// A function a statement on a relation runs without naming it: one a view, rule or row-level
+/// security policy calls, or (`on_write`) a trigger's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HiddenCall {
+    pub func: QName,
+    /// What calls it: `the trigger t`, `the view or rule _RETURN`, …
+    pub what: String,
+    pub on_write: bool,
+}
+
 /// A foreign key: `cols` (attnums) reference `target_cols` of the relation with OID `target`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForeignKey {
@@ -133,8 +143,11 @@ pub struct Catalog {
     /// Relations with partitions or child tables, each with all of them below it (by OID): a
     /// statement on the parent reads and writes their rows too.
     pub descendants: HashMap<u32, Vec<u32>>,
-    /// Views and materialized views, each with the relations its query reads (by OID).
+    /// Relations whose views', rules' or row-level security policies' queries read other
+    /// relations, with those (by OID).
     pub view_bases: HashMap<u32, Vec<u32>>,
+    /// Functions a statement on a relation runs without naming them (by the relation's OID).
+    pub hidden_calls: HashMap<u32, Vec<HiddenCall>>,
     /// Functions outside pg_catalog that Postgres runs without a statement naming them, each with
     /// what runs it: an implicit cast (`an implicit cast integer → text`), applied wherever a
     /// value of its source type is coerced (`lower(1)`), or the default operator class of a
@@ -320,6 +333,7 @@ impl Catalog {
             implicit_code,
             descendants,
             view_bases,
+            hidden_calls,
             sequences,
             ..
         } = self;
@@ -341,6 +355,7 @@ impl Catalog {
             implicit_code,
             descendants,
             view_bases,
+            hidden_calls,
             ..Catalog::default()
         };
         let mut live = Vec::new();

@@ -181,6 +181,33 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
     "jsonb_populate_record*",
 ];
 
+/// The forbidden functions SQL text calls (a word before `(`), for text unscharf does not analyze
+/// (a view's definition). A word in a string literal counts too: a refusal, never a miss.
+pub fn forbidden_calls_in(sql: &str) -> Vec<String> {
+    let lower = sql.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    let mut found: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !word(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && word(bytes[i]) {
+            i += 1;
+        }
+        // A quoted name (`"pg_ls_dir"(…)`) ends with its quote.
+        let rest = lower[i..].strip_prefix('"').unwrap_or(&lower[i..]).trim_start();
+        let name = &lower[start..i];
+        if rest.starts_with('(') && is_forbidden_function(name) && !found.iter().any(|f| f == name) {
+            found.push(name.to_owned());
+        }
+    }
+    found
+}
+
 pub fn is_forbidden_function(name: &str) -> bool {
     FORBIDDEN_FUNCTIONS.iter().any(|p| match p.strip_suffix('*') {
         Some(prefix) => name.starts_with(prefix),
@@ -366,6 +393,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     dba::guarded_types(f, cx)?;
     dba::implicit_code(f, cx)?;
     dba::descendants(f, cx)?;
+    dba::hidden_calls(f, cx)?;
     // Rule 9: settings.
     for s in &f.settings {
         if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {
@@ -832,5 +860,20 @@ impl Guard {
                 )),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_calls_in_sql_text() {
+        let sql = "SELECT query_to_xml ('select 1', true, false, ''), lower(x), \"pg_ls_dir\"(y), pg_ls_dir_x FROM t";
+        assert_eq!(
+            forbidden_calls_in(sql),
+            vec!["query_to_xml".to_string(), "pg_ls_dir".to_string()]
+        );
+        assert!(forbidden_calls_in("SELECT lower(name), pg_ls_dir_x FROM t").is_empty());
     }
 }

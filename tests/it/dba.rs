@@ -343,3 +343,61 @@ async fn a_partition_in_another_campaigns_schema_is_that_campaigns() {
         err_text(&e)
     );
 }
+
+/// Round 74: code a statement runs without naming it, behind a view, a trigger or a row-level
+/// security policy, returned the other campaign's leads. Rule 7 and rule 4 hold for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call() {
+    let (cluster, _su) = own_cluster(
+        "CREATE FUNCTION public.rt74_leads() RETURNS SETOF text LANGUAGE sql STABLE AS
+           $$ SELECT name || ' ' || phone FROM zeitung.leads $$;
+         CREATE VIEW stadtwerke.rt74_v1 AS SELECT x FROM public.rt74_leads() x;
+         CREATE VIEW stadtwerke.rt74_v2 AS
+           SELECT query_to_xml('SELECT name, phone FROM zeitung.leads', true, false, '')::text AS x;
+         CREATE FUNCTION public.rt74_fill() RETURNS trigger LANGUAGE plpgsql AS
+           $$ BEGIN NEW.note := (SELECT string_agg(name || ' ' || phone, '; ') FROM zeitung.leads); RETURN NEW; END $$;
+         CREATE TRIGGER rt74_t BEFORE INSERT ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.rt74_fill();
+         CREATE TABLE stadtwerke.rt74_rls (x text);
+         ALTER TABLE stadtwerke.rt74_rls ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY rt74_p ON stadtwerke.rt74_rls USING (x IN (SELECT phone FROM zeitung.leads));
+         INSERT INTO stadtwerke.rt74_rls VALUES ('+49 30 2223334'), ('+49 30 0000000');
+         GRANT SELECT ON stadtwerke.rt74_v1, stadtwerke.rt74_v2, stadtwerke.rt74_rls TO agent_wasser;",
+    )
+    .await;
+    let p = proxy_on(
+        &cluster,
+        granting(
+            "      stadtwerke.rt74_v1: { columns: all }
+      stadtwerke.rt74_v2: { columns: all }
+      stadtwerke.rt74_rls: { columns: all }\n",
+        ),
+    )
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for (sql, why) in [
+        (
+            "SELECT x FROM stadtwerke.rt74_v1",
+            "the view or rule _RETURN of stadtwerke.rt74_v1 runs public.rt74_leads",
+        ),
+        ("SELECT x FROM stadtwerke.rt74_v2", "runs pg_catalog.query_to_xml"),
+        (
+            "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x') RETURNING note",
+            "the trigger rt74_t of stadtwerke.tickets runs public.rt74_fill",
+        ),
+        ("SELECT x FROM stadtwerke.rt74_rls", "come from zeitung.leads"),
+    ] {
+        match c.simple_query(sql).await {
+            Ok(rows) => panic!("{sql}: allowed, returned {}", text_of(&rows)),
+            Err(e) => {
+                assert!(err_text(&e).contains(why), "{sql}: {}", err_text(&e));
+                seen.push_str(&err_text(&e));
+            }
+        }
+    }
+    assert!(!seen.contains("2223334") && !seen.contains("Frieda"), "{seen}");
+    // Reading the table with the trigger runs no trigger.
+    c.simple_query("SELECT ticket_id FROM stadtwerke.tickets LIMIT 1")
+        .await
+        .unwrap();
+}

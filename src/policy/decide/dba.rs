@@ -118,3 +118,42 @@ pub(super) fn descendants(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
     }
     Ok(())
 }
+
+/// Functions a statement runs without naming them: those views, rules and row-level security
+/// policies of the relations it reaches call, and the triggers of those it writes (round 74: a
+/// view over a DBA's function returned the other campaign's leads, a trigger filled a ticket's
+/// note from them). Rule 7 holds for them as for a written call.
+pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    for &rel in &f.relations {
+        let r = cx.catalog.rel(rel);
+        let writes = f.writes.iter().any(|(w, _)| *w == rel);
+        let reached = std::iter::once(r.oid).chain(cx.catalog.behind(r.oid));
+        for oid in reached {
+            for call in cx.catalog.hidden_calls.get(&oid).into_iter().flatten() {
+                if call.on_write && !writes {
+                    continue;
+                }
+                let allowed = !crate::policy::decide::is_forbidden_function(&call.func.name)
+                    && (crate::catalog::is_system_schema(&call.func.schema)
+                        || cx.purpose.functions.contains(&call.func));
+                if !allowed {
+                    let on = cx
+                        .catalog
+                        .by_oid(oid)
+                        .map(|o| cx.catalog.rel(o).name.to_string())
+                        .unwrap_or_default();
+                    return Err(Refusal::new(
+                        Reason::ForbiddenFunction,
+                        format!(
+                            "{} of {on} runs {}, which purpose {} may not call (rule 7: list it in its functions, unless it is forbidden)",
+                            call.what,
+                            call.func,
+                            cx.purpose_name()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
