@@ -515,6 +515,18 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
                 }
             })?;
         let [stmt] = parsed.as_slice() else {
+            // sqlparser ends `… WHERE CURRENT OF c` before OF (round 76: the message said only
+            // that statement boundaries differ). Refused either way; this says why.
+            let words = clean
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_ascii_lowercase();
+            if words.contains("where current of ") {
+                return Err(AnalyzeError::Unsupported(
+                    "`WHERE CURRENT OF` a cursor (update or delete the row by its key instead)".into(),
+                ));
+            }
             return Err(AnalyzeError::Differential("statement boundaries differ".into()));
         };
         reserved_words_as_names(stmt)?;

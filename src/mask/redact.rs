@@ -59,7 +59,7 @@ pub fn redact(fields: &[(u8, &str)]) -> Option<Vec<(u8, String)>> {
             c if drop(*c) => {}
             b'D' => out.push((*c, "detail withheld by unscharf (it may contain row values)".to_owned())),
             b'W' => out.push((*c, "context withheld by unscharf".to_owned())),
-            b'M' if withheld_message => out.push((*c, withheld(class, code, by_code))),
+            b'M' if withheld_message => out.push((*c, withheld(class, code, by_code, &field))),
             _ => out.push((*c, (*v).to_owned())),
         }
     }
@@ -77,14 +77,39 @@ fn raised_by_code(file: Option<&str>, routine: Option<&str>) -> bool {
     }
 }
 
-fn withheld(class: &str, code: &str, by_code: bool) -> String {
-    let what = match class {
+/// The message that replaces a withheld one. For a constraint the server itself reports, it names
+/// the kind, table, column and constraint from the identifier fields, which hold no row values
+/// (round 76: "integrity constraint violation" alone told a person in psql nothing).
+fn withheld<'a>(class: &str, code: &str, by_code: bool, field: &impl Fn(u8) -> Option<&'a str>) -> String {
+    let what = match (class, code) {
         _ if by_code => "message raised by database code",
-        "22" => "data exception",
-        "23" => "integrity constraint violation",
+        (_, "23502") => "not-null constraint violated",
+        (_, "23503") => "foreign key constraint violated",
+        (_, "23505") => "unique constraint violated",
+        (_, "23514") => "check constraint violated",
+        (_, "23P01") => "exclusion constraint violated",
+        ("22", _) => "data exception",
+        ("23", _) => "integrity constraint violation",
         _ => "error raised by a function",
     };
-    format!("{what} (SQLSTATE {code}); the message was withheld by unscharf because it may contain row values")
+    let mut on = String::new();
+    if class == "23" && !by_code {
+        let table = match (field(b's'), field(b't')) {
+            (Some(s), Some(t)) => Some(format!("{s}.{t}")),
+            (None, Some(t)) => Some(t.to_owned()),
+            _ => None,
+        };
+        if let Some(t) = table {
+            on.push_str(&format!(" on {t}"));
+            if let Some(c) = field(b'c') {
+                on.push_str(&format!(".{c}"));
+            }
+        }
+        if let Some(n) = field(b'n') {
+            on.push_str(&format!(" ({n})"));
+        }
+    }
+    format!("{what}{on} (SQLSTATE {code}); the message was withheld by unscharf because it may contain row values")
 }
 
 #[cfg(test)]
@@ -130,6 +155,29 @@ mod tests {
         assert!(out.contains(&(b'C', "23505".into())));
         assert!(out.contains(&(b'n', "leads_email_key".into())));
         assert!(out.iter().any(|(c, m)| *c == b'M' && m.contains("23505")));
+        assert!(
+            out.iter()
+                .any(|(c, m)| *c == b'M' && m.starts_with("unique constraint violated (leads_email_key)")),
+            "{out:?}"
+        );
+        let not_null = [
+            (b'C', "23502"),
+            (
+                b'M',
+                "null value in column \"subject\" of relation \"tickets\" violates not-null constraint",
+            ),
+            (b'D', "Failing row contains (1, x)."),
+            (b's', "stadtwerke"),
+            (b't', "tickets"),
+            (b'c', "subject"),
+            (b'F', "execMain.c"),
+        ];
+        let out = redact(&not_null).unwrap();
+        assert!(
+            out.iter().any(|(c, m)| *c == b'M'
+                && m.starts_with("not-null constraint violated on stadtwerke.tickets.subject (SQLSTATE 23502)")),
+            "{out:?}"
+        );
     }
 
     #[test]

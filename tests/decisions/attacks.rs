@@ -347,6 +347,7 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY customer_no USING <) FROM stadtwerke.customers", unsupported),
         ("wasser", "SELECT name FROM stadtwerke.customers UNION SELECT name FROM stadtwerke.customers ORDER BY 1 USING <", unsupported),
         ("wasser", "SELECT name FROM stadtwerke.customers ORDER BY customer_no DESC NULLS LAST", "allowed"),
+        ("wasser", "UPDATE stadtwerke.tickets SET status = 'closed' WHERE CURRENT OF c", unsupported),
         // `LIKE ALL`/`LIKE SOME`, which sqlparser reads as calls of ALL and SOME (round 61's U2).
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE name LIKE ALL (ARRAY['A%', '%t'])", "allowed"),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE name NOT ILIKE SOME (ARRAY['a%', 'b%'])", "allowed"),
