@@ -79,7 +79,8 @@ const VIEW_BASES: &str = "SELECT DISTINCT o.rel, d.refobjid FROM (
       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> o.rel
     JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')";
 /// Functions a statement on a relation runs without naming them: those its views' and rules'
-/// queries and its row-level security policies call, and (on a write) its triggers' (round 74).
+/// queries and its row-level security policies call, and (on a write) its triggers', column
+/// defaults' and CHECK constraints' (round 74).
 const HIDDEN_CALLS: &str = "SELECT o.rel, n.nspname::text, p.proname::text, o.what, o.on_write FROM (
         SELECT r.ev_class, d.refobjid, 'the view or rule ' || r.rulename, false FROM pg_catalog.pg_rewrite r
           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
@@ -90,19 +91,38 @@ const HIDDEN_CALLS: &str = "SELECT o.rel, n.nspname::text, p.proname::text, o.wh
             AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
         UNION SELECT t.tgrelid, t.tgfoid, 'the trigger ' || t.tgname, true FROM pg_catalog.pg_trigger t
           WHERE NOT t.tgisinternal
+        UNION SELECT a.adrelid, d.refobjid, 'the default or generation expression of a column', true
+          FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
+            ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid
+            AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+        UNION SELECT k.conrelid, d.refobjid, 'the constraint ' || k.conname, true
+          FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_depend d
+            ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
+            AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+          WHERE k.conrelid <> 0
       ) o(rel, func, what, on_write)
     JOIN pg_catalog.pg_proc p ON p.oid = o.func JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
-/// The SQL text of the rules (a view's query is its rule) and row-level security policies of
-/// relations outside the system schemas. pg_depend records no dependency on a pg_catalog
+/// The SQL text of the rules (a view's query is its rule), row-level security policies, column
+/// defaults and CHECK constraints of relations outside the system schemas (the last two run on a
+/// write). pg_depend records no dependency on a pg_catalog
 /// function, so a forbidden one they call (`query_to_xml` in a view, round 74) shows only here.
-const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, pg_catalog.pg_get_ruledef(r.oid)
+const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, pg_catalog.pg_get_ruledef(r.oid), false
       FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
     UNION ALL SELECT p.polrelid, 'the row-level security policy ' || p.polname,
       coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || ' '
-        || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), '')
-      FROM pg_catalog.pg_policy p";
+        || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), ''), false
+      FROM pg_catalog.pg_policy p
+    UNION ALL SELECT a.adrelid, 'the default or generation expression of a column',
+      pg_catalog.pg_get_expr(a.adbin, a.adrelid), true
+      FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_class c ON c.oid = a.adrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+    UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, pg_catalog.pg_get_constraintdef(k.oid), true
+      FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE k.contype = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema')";
 /// Tables with partitions or child tables, and every table below each.
 const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
       SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
@@ -331,12 +351,12 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         catalog.view_bases.entry(row.get(0)).or_default().push(row.get(1));
     }
     for row in hidden_sql {
-        let (what, sql): (String, &str) = (row.get(1), row.get(2));
+        let (what, sql, on_write): (String, &str, bool) = (row.get(1), row.get(2), row.get(3));
         for name in crate::policy::decide::forbidden_calls_in(sql) {
             catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
                 func: QName::new("pg_catalog", &name),
                 what: what.clone(),
-                on_write: false,
+                on_write,
             });
         }
     }

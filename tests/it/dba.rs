@@ -361,7 +361,11 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
          ALTER TABLE stadtwerke.rt74_rls ENABLE ROW LEVEL SECURITY;
          CREATE POLICY rt74_p ON stadtwerke.rt74_rls USING (x IN (SELECT phone FROM zeitung.leads));
          INSERT INTO stadtwerke.rt74_rls VALUES ('+49 30 2223334'), ('+49 30 0000000');
-         GRANT SELECT ON stadtwerke.rt74_v1, stadtwerke.rt74_v2, stadtwerke.rt74_rls TO agent_wasser;",
+         GRANT SELECT ON stadtwerke.rt74_v1, stadtwerke.rt74_v2, stadtwerke.rt74_rls TO agent_wasser;
+         CREATE FUNCTION public.rt74_one() RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT min(name || ' ' || phone) FROM zeitung.leads $$;
+         CREATE TABLE stadtwerke.rt74_w (n int, x text DEFAULT public.rt74_one());
+         GRANT SELECT, INSERT ON stadtwerke.rt74_w TO agent_wasser;",
     )
     .await;
     let p = proxy_on(
@@ -369,7 +373,8 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
         granting(
             "      stadtwerke.rt74_v1: { columns: all }
       stadtwerke.rt74_v2: { columns: all }
-      stadtwerke.rt74_rls: { columns: all }\n",
+      stadtwerke.rt74_rls: { columns: all }
+      stadtwerke.rt74_w: { columns: all, write: [insert] }\n",
         ),
     )
     .await;
@@ -386,6 +391,10 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
             "the trigger rt74_t of stadtwerke.tickets runs public.rt74_fill",
         ),
         ("SELECT x FROM stadtwerke.rt74_rls", "come from zeitung.leads"),
+        (
+            "INSERT INTO stadtwerke.rt74_w (n) VALUES (1) RETURNING x",
+            "the default or generation expression of a column of stadtwerke.rt74_w runs public.rt74_one",
+        ),
     ] {
         match c.simple_query(sql).await {
             Ok(rows) => panic!("{sql}: allowed, returned {}", text_of(&rows)),
@@ -396,8 +405,9 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
         }
     }
     assert!(!seen.contains("2223334") && !seen.contains("Frieda"), "{seen}");
-    // Reading the table with the trigger runs no trigger.
+    // Reading a table with a trigger or a default runs neither.
     c.simple_query("SELECT ticket_id FROM stadtwerke.tickets LIMIT 1")
         .await
         .unwrap();
+    c.simple_query("SELECT n FROM stadtwerke.rt74_w").await.unwrap();
 }
