@@ -80,28 +80,40 @@ const VIEW_BASES: &str = "SELECT DISTINCT o.rel, d.refobjid FROM (
     JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')";
 /// Functions a statement on a relation runs without naming them: those its views' and rules'
 /// queries and its row-level security policies call, and (on a write) its triggers', column
-/// defaults' and CHECK constraints' (round 74).
-const HIDDEN_CALLS: &str = "SELECT o.rel, n.nspname::text, p.proname::text, o.what, o.on_write FROM (
-        SELECT r.ev_class, d.refobjid, 'the view or rule ' || r.rulename, false FROM pg_catalog.pg_rewrite r
-          JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass
-            AND d.objid = r.oid AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-        UNION SELECT pol.polrelid, d.refobjid, 'the row-level security policy ' || pol.polname, false
-          FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_depend d
-            ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = pol.oid
-            AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-        UNION SELECT t.tgrelid, t.tgfoid, 'the trigger ' || t.tgname, true FROM pg_catalog.pg_trigger t
-          WHERE NOT t.tgisinternal
-        UNION SELECT a.adrelid, d.refobjid, 'the default or generation expression of a column', true
-          FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
-            ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid
-            AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-        UNION SELECT k.conrelid, d.refobjid, 'the constraint ' || k.conname, true
-          FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_depend d
-            ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
-            AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
-          WHERE k.conrelid <> 0
-      ) o(rel, func, what, on_write)
-    JOIN pg_catalog.pg_proc p ON p.oid = o.func JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+/// defaults', CHECK constraints' and its columns' domains' (round 74). Followed through pg_depend
+/// across the operators, casts and domains in between (round 78: a DBA's operator in a view, a
+/// domain's DEFAULT on an omitted column), stopping at functions.
+const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write, class, obj) AS (
+      SELECT r.ev_class, 'the view or rule ' || r.rulename, false, 'pg_catalog.pg_rewrite'::pg_catalog.regclass, r.oid
+        FROM pg_catalog.pg_rewrite r
+      UNION ALL SELECT p.polrelid, 'the row-level security policy ' || p.polname, false,
+        'pg_catalog.pg_policy'::pg_catalog.regclass, p.oid FROM pg_catalog.pg_policy p
+      UNION ALL SELECT t.tgrelid, 'the trigger ' || t.tgname, true, 'pg_catalog.pg_proc'::pg_catalog.regclass, t.tgfoid
+        FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
+      UNION ALL SELECT a.adrelid, 'the default or generation expression of a column', true,
+        'pg_catalog.pg_attrdef'::pg_catalog.regclass, a.oid FROM pg_catalog.pg_attrdef a
+      UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, true,
+        'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid FROM pg_catalog.pg_constraint k WHERE k.conrelid <> 0
+      UNION ALL SELECT a.attrelid, 'the domain of column ' || a.attname, true,
+        'pg_catalog.pg_type'::pg_catalog.regclass, a.atttypid
+        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+        WHERE t.typtype = 'd' AND a.attnum > 0 AND NOT a.attisdropped),
+    reach(rel, what, on_write, class, obj) AS (
+      SELECT s.* FROM start s JOIN pg_catalog.pg_class c ON c.oid = s.rel
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+      UNION SELECT r.rel, r.what, r.on_write, nx.class, nx.obj FROM reach r, LATERAL (
+          SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d
+            WHERE d.classid = r.class AND d.objid = r.obj AND r.class <> 'pg_catalog.pg_proc'::pg_catalog.regclass
+              AND (d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass,
+                     'pg_catalog.pg_operator'::pg_catalog.regclass, 'pg_catalog.pg_cast'::pg_catalog.regclass)
+                   OR d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass
+                     AND EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = d.refobjid AND t.typtype = 'd'))
+          UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid FROM pg_catalog.pg_constraint k
+            WHERE r.class = 'pg_catalog.pg_type'::pg_catalog.regclass AND k.contypid = r.obj) nx(class, obj))
+    SELECT DISTINCT r.rel, n.nspname::text, p.proname::text, r.what, r.on_write FROM reach r
+      JOIN pg_catalog.pg_proc p ON r.class = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = r.obj
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
 /// The SQL text of the rules (a view's query is its rule), row-level security policies, column
 /// defaults and CHECK constraints of relations outside the system schemas (the last two run on a
 /// write). pg_depend records no dependency on a pg_catalog

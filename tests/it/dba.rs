@@ -365,7 +365,15 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
          CREATE FUNCTION public.rt74_one() RETURNS text LANGUAGE sql STABLE AS
            $$ SELECT min(name || ' ' || phone) FROM zeitung.leads $$;
          CREATE TABLE stadtwerke.rt74_w (n int, x text DEFAULT public.rt74_one());
-         GRANT SELECT, INSERT ON stadtwerke.rt74_w TO agent_wasser;",
+         GRANT SELECT, INSERT ON stadtwerke.rt74_w TO agent_wasser;
+         CREATE FUNCTION public.rt78_op(text, text) RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT min(name || ' ' || phone) FROM zeitung.leads $$;
+         CREATE OPERATOR public.@%@ (LEFTARG = text, RIGHTARG = text, FUNCTION = public.rt78_op);
+         CREATE VIEW stadtwerke.rt78_v AS SELECT 'a'::text OPERATOR(public.@%@) 'b'::text AS x;
+         CREATE DOMAIN stadtwerke.rt78_d AS text DEFAULT public.rt74_one();
+         CREATE TABLE stadtwerke.rt78_w (n int, x stadtwerke.rt78_d);
+         GRANT SELECT ON stadtwerke.rt78_v TO agent_wasser;
+         GRANT SELECT, INSERT ON stadtwerke.rt78_w TO agent_wasser;",
     )
     .await;
     let p = proxy_on(
@@ -374,7 +382,9 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
             "      stadtwerke.rt74_v1: { columns: all }
       stadtwerke.rt74_v2: { columns: all }
       stadtwerke.rt74_rls: { columns: all }
-      stadtwerke.rt74_w: { columns: all, write: [insert] }\n",
+      stadtwerke.rt74_w: { columns: all, write: [insert] }
+      stadtwerke.rt78_v: { columns: all }
+      stadtwerke.rt78_w: { columns: { n: allow }, write: [insert] }\n",
         ),
     )
     .await;
@@ -394,6 +404,15 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
         (
             "INSERT INTO stadtwerke.rt74_w (n) VALUES (1) RETURNING x",
             "the default or generation expression of a column of stadtwerke.rt74_w runs public.rt74_one",
+        ),
+        // Round 78: one step further, an operator in a view and a domain's DEFAULT.
+        (
+            "SELECT x FROM stadtwerke.rt78_v",
+            "of stadtwerke.rt78_v runs public.rt78_op",
+        ),
+        (
+            "INSERT INTO stadtwerke.rt78_w (n) VALUES (1)",
+            "the domain of column x of stadtwerke.rt78_w runs public.rt74_one",
         ),
     ] {
         match c.simple_query(sql).await {
