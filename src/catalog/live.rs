@@ -79,17 +79,23 @@ const VIEW_BASES: &str = "SELECT DISTINCT o.rel, d.refobjid FROM (
       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> o.rel
     JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')";
 /// Functions a statement on a relation runs without naming them: those its views' and rules'
-/// queries and its row-level security policies call, and (on a write) its triggers', column
-/// defaults', CHECK constraints' and its columns' domains' (round 74). Followed through pg_depend
-/// across the operators, casts and domains in between (round 78: a DBA's operator in a view, a
-/// domain's DEFAULT on an omitted column), stopping at functions.
+/// queries and its row-level security policies call, and (on a write) those of its triggers (and
+/// their WHEN), column defaults, CHECK constraints, indexes, partition key and columns' domains
+/// (round 74). Followed through pg_depend across the operators, casts, operator classes and types
+/// in between: domains, ranges, arrays and composites (rounds 78 and 80: a DBA's operator in a
+/// view, a domain's DEFAULT on an omitted column, an array of a domain, an expression index, a
+/// range type's subtype_diff), stopping at functions.
 const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write, class, obj) AS (
       SELECT r.ev_class, 'the view or rule ' || r.rulename, false, 'pg_catalog.pg_rewrite'::pg_catalog.regclass, r.oid
         FROM pg_catalog.pg_rewrite r
       UNION ALL SELECT p.polrelid, 'the row-level security policy ' || p.polname, false,
         'pg_catalog.pg_policy'::pg_catalog.regclass, p.oid FROM pg_catalog.pg_policy p
-      UNION ALL SELECT t.tgrelid, 'the trigger ' || t.tgname, true, 'pg_catalog.pg_proc'::pg_catalog.regclass, t.tgfoid
+      UNION ALL SELECT t.tgrelid, 'the trigger ' || t.tgname, true, 'pg_catalog.pg_trigger'::pg_catalog.regclass, t.oid
         FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
+      UNION ALL SELECT i.indrelid, 'the index ' || i.indexrelid::pg_catalog.regclass::text, true,
+        'pg_catalog.pg_class'::pg_catalog.regclass, i.indexrelid FROM pg_catalog.pg_index i
+      UNION ALL SELECT c.oid, 'the partition key', true, 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid
+        FROM pg_catalog.pg_class c WHERE c.relkind = 'p'
       UNION ALL SELECT a.adrelid, 'the default or generation expression of a column', true,
         'pg_catalog.pg_attrdef'::pg_catalog.regclass, a.oid FROM pg_catalog.pg_attrdef a
       UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, true,
@@ -106,11 +112,23 @@ const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write, class, obj
           SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d
             WHERE d.classid = r.class AND d.objid = r.obj AND r.class <> 'pg_catalog.pg_proc'::pg_catalog.regclass
               AND (d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass,
-                     'pg_catalog.pg_operator'::pg_catalog.regclass, 'pg_catalog.pg_cast'::pg_catalog.regclass)
+                     'pg_catalog.pg_operator'::pg_catalog.regclass, 'pg_catalog.pg_cast'::pg_catalog.regclass,
+                     'pg_catalog.pg_opclass'::pg_catalog.regclass)
                    OR d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass
-                     AND EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = d.refobjid AND t.typtype = 'd'))
+                     AND EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = d.refobjid
+                       AND (t.typtype IN ('d', 'r', 'm', 'c') OR t.typcategory = 'A'))
+                   OR d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                     AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = d.refobjid AND c.relkind = 'c'))
           UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid FROM pg_catalog.pg_constraint k
-            WHERE r.class = 'pg_catalog.pg_type'::pg_catalog.regclass AND k.contypid = r.obj) nx(class, obj))
+            WHERE r.class = 'pg_catalog.pg_type'::pg_catalog.regclass AND k.contypid = r.obj
+          UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, t.typrelid FROM pg_catalog.pg_type t
+            WHERE r.class = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.oid = r.obj AND t.typtype = 'c'
+          UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, m.amproc::pg_catalog.oid
+            FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_amproc m ON m.amprocfamily = o.opcfamily
+            WHERE r.class = 'pg_catalog.pg_opclass'::pg_catalog.regclass AND o.oid = r.obj
+          UNION ALL SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, m.amopopr
+            FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_amop m ON m.amopfamily = o.opcfamily
+            WHERE r.class = 'pg_catalog.pg_opclass'::pg_catalog.regclass AND o.oid = r.obj) nx(class, obj))
     SELECT DISTINCT r.rel, n.nspname::text, p.proname::text, r.what, r.on_write FROM reach r
       JOIN pg_catalog.pg_proc p ON r.class = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = r.obj
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
@@ -131,6 +149,8 @@ const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, 
       FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_class c ON c.oid = a.adrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+    UNION ALL SELECT t.tgrelid, 'the trigger ' || t.tgname, pg_catalog.pg_get_triggerdef(t.oid), true
+      FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
     UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, pg_catalog.pg_get_constraintdef(k.oid), true
       FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -216,6 +236,9 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .read_only(true)
         .start()
         .await?;
+    // The recursive queries below cost enough for the server to JIT-compile them, which took
+    // 0.7 s of a refresh that holds the catalog lock; run, they take milliseconds.
+    tx.batch_execute("SET LOCAL jit = off").await?;
     let rels = tx.query(RELATIONS, &[]).await?;
     let cols = tx.query(COLUMNS, &[]).await?;
     let funcs = tx.query(FUNCTIONS, &[]).await?;

@@ -359,7 +359,14 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
          CREATE DOMAIN stadtwerke.rt78_d AS text DEFAULT public.rt74_one();
          CREATE TABLE stadtwerke.rt78_w (n int, x stadtwerke.rt78_d);
          GRANT SELECT ON stadtwerke.rt78_v TO agent_wasser;
-         GRANT SELECT, INSERT ON stadtwerke.rt78_w TO agent_wasser;",
+         GRANT SELECT, INSERT ON stadtwerke.rt78_w TO agent_wasser;
+         CREATE FUNCTION public.rt80_chk(text) RETURNS boolean LANGUAGE sql IMMUTABLE AS $$ SELECT true $$;
+         CREATE TABLE stadtwerke.rt80_i (x text);
+         CREATE INDEX rt80_i_x ON stadtwerke.rt80_i (public.rt80_chk(x));
+         CREATE DOMAIN stadtwerke.rt80_d AS text CHECK (public.rt80_chk(VALUE));
+         CREATE VIEW stadtwerke.rt80_v AS SELECT ARRAY['a']::stadtwerke.rt80_d[] AS x;
+         GRANT SELECT, INSERT ON stadtwerke.rt80_i TO agent_wasser;
+         GRANT SELECT ON stadtwerke.rt80_v TO agent_wasser;",
     )
     .await;
     let p = proxy_on(
@@ -370,7 +377,9 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
       stadtwerke.rt74_rls: { columns: all }
       stadtwerke.rt74_w: { columns: all, write: [insert] }
       stadtwerke.rt78_v: { columns: all }
-      stadtwerke.rt78_w: { columns: { n: allow }, write: [insert] }\n",
+      stadtwerke.rt78_w: { columns: { n: allow }, write: [insert] }
+      stadtwerke.rt80_i: { columns: all, write: [insert] }
+      stadtwerke.rt80_v: { columns: all }\n",
         ),
     )
     .await;
@@ -399,6 +408,15 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
         (
             "INSERT INTO stadtwerke.rt78_w (n) VALUES (1)",
             "the domain of column x of stadtwerke.rt78_w runs public.rt74_one",
+        ),
+        // Round 80: an expression index, and an array of a domain in a view.
+        (
+            "INSERT INTO stadtwerke.rt80_i VALUES ('a')",
+            "the index stadtwerke.rt80_i_x of stadtwerke.rt80_i runs public.rt80_chk",
+        ),
+        (
+            "SELECT x FROM stadtwerke.rt80_v",
+            "of stadtwerke.rt80_v runs public.rt80_chk",
         ),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
