@@ -204,6 +204,14 @@ impl Analyzer<'_> {
                 };
                 if let Some(s) = sample {
                     self.table_sample(s, parent)?;
+                    // Which rows a sample keeps follows the pages they lie on, which the sizes of
+                    // all their columns decide, as for ctid (round 79).
+                    for e in &level.entries {
+                        let cols = e.lineage_cols();
+                        self.facts
+                            .whole_rows
+                            .push((cols, format!("TABLESAMPLE of {} (which rows share a page)", e.alias)));
+                    }
                 }
                 Ok(level)
             }
