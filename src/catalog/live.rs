@@ -190,6 +190,9 @@ const USER_CAST_TYPES: &str = "WITH RECURSIVE edges(dep, oid) AS MATERIALIZED (
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'pg_catalog'
       UNION SELECT t.oid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
         WHERE t.typtype = 'd' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      UNION SELECT r.rngtypid FROM pg_catalog.pg_range r
+        JOIN pg_catalog.pg_proc p ON p.oid IN (r.rngcanonical::pg_catalog.oid, r.rngsubdiff::pg_catalog.oid)
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'pg_catalog'
       UNION SELECT oc.opcintype FROM pg_catalog.pg_opclass oc
         JOIN (SELECT amprocfamily, amproc FROM pg_catalog.pg_amproc
               UNION ALL SELECT o.amopfamily, r.oprcode FROM pg_catalog.pg_amop o

@@ -135,7 +135,8 @@ pub struct Catalog {
     pub user_operators: HashSet<String>,
     /// Types a cast to which, or a comparison or sort of which, may run code a DBA wrote: the
     /// targets of casts whose function lies outside pg_catalog, domains outside pg_catalog (their
-    /// CHECKs), types whose default operator class has a function outside pg_catalog, and every
+    /// CHECKs), types whose default operator class has a function outside pg_catalog, range types
+    /// whose canonical or subtype_diff function lies outside pg_catalog (round 82), and every
     /// array, domain, range or composite type (a table's row type too) built on one of those.
     pub user_cast_types: HashSet<QName>,
     /// Their OIDs, for the parameter types of a Parse message.

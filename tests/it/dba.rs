@@ -366,7 +366,12 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
          CREATE DOMAIN stadtwerke.rt80_d AS text CHECK (public.rt80_chk(VALUE));
          CREATE VIEW stadtwerke.rt80_v AS SELECT ARRAY['a']::stadtwerke.rt80_d[] AS x;
          GRANT SELECT, INSERT ON stadtwerke.rt80_i TO agent_wasser;
-         GRANT SELECT ON stadtwerke.rt80_v TO agent_wasser;",
+         GRANT SELECT ON stadtwerke.rt80_v TO agent_wasser;
+         CREATE FUNCTION public.rt82_diff(float8, float8) RETURNS float8 LANGUAGE sql IMMUTABLE AS $$ SELECT $1 - $2 $$;
+         CREATE TYPE stadtwerke.rt82_range AS RANGE (subtype = float8, subtype_diff = public.rt82_diff);
+         CREATE TABLE stadtwerke.rt82_t (id int, r stadtwerke.rt82_range);
+         CREATE INDEX ON stadtwerke.rt82_t USING gist (r);
+         GRANT SELECT, INSERT ON stadtwerke.rt82_t TO agent_wasser;",
     )
     .await;
     let p = proxy_on(
@@ -379,7 +384,8 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
       stadtwerke.rt78_v: { columns: all }
       stadtwerke.rt78_w: { columns: { n: allow }, write: [insert] }
       stadtwerke.rt80_i: { columns: all, write: [insert] }
-      stadtwerke.rt80_v: { columns: all }\n",
+      stadtwerke.rt80_v: { columns: all }
+      stadtwerke.rt82_t: { columns: all, write: [insert] }\n",
         ),
     )
     .await;
@@ -417,6 +423,11 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
         (
             "SELECT x FROM stadtwerke.rt80_v",
             "of stadtwerke.rt80_v runs public.rt80_chk",
+        ),
+        // Round 82: a range type's subtype_diff, which a GiST index runs on every insert.
+        (
+            "INSERT INTO stadtwerke.rt82_t SELECT g, ('[' || g || ',' || (g + 1) || ')')::stadtwerke.rt82_range FROM generate_series(1, 10) g",
+            "stadtwerke.rt82_range: its type may run a function a DBA wrote",
         ),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
