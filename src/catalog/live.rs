@@ -133,8 +133,8 @@ const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write, class, obj
       JOIN pg_catalog.pg_proc p ON r.class = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = r.obj
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
 /// The SQL text of the rules (a view's query is its rule), row-level security policies, column
-/// defaults and CHECK constraints of relations outside the system schemas (the last two run on a
-/// write). pg_depend records no dependency on a pg_catalog
+/// defaults, triggers, CHECK constraints, index expressions and partition keys of relations (all
+/// but the first two run on a write). pg_depend records no dependency on a pg_catalog
 /// function, so a forbidden one they call (`query_to_xml` in a view, round 74) shows only here.
 const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, pg_catalog.pg_get_ruledef(r.oid), false
       FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
@@ -151,6 +151,11 @@ const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, 
       WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
     UNION ALL SELECT t.tgrelid, 'the trigger ' || t.tgname, pg_catalog.pg_get_triggerdef(t.oid), true
       FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
+    UNION ALL SELECT i.indrelid, 'the index ' || i.indexrelid::pg_catalog.regclass::text,
+      pg_catalog.pg_get_indexdef(i.indexrelid), true
+      FROM pg_catalog.pg_index i WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+    UNION ALL SELECT c.oid, 'the partition key', pg_catalog.pg_get_partkeydef(c.oid), true
+      FROM pg_catalog.pg_class c WHERE c.relkind = 'p'
     UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, pg_catalog.pg_get_constraintdef(k.oid), true
       FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
