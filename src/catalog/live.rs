@@ -190,6 +190,14 @@ const USER_CAST_TYPES: &str = "WITH RECURSIVE edges(dep, oid) AS MATERIALIZED (
       UNION ALL SELECT a.atttypid, t.oid FROM pg_catalog.pg_attribute a
         JOIN pg_catalog.pg_type t ON t.typrelid = a.attrelid WHERE t.typrelid <> 0
       UNION ALL SELECT rngsubtype, rngtypid FROM pg_catalog.pg_range),
+    dba_opclass(oid, opcintype, opcdefault) AS MATERIALIZED (
+      SELECT DISTINCT oc.oid, oc.opcintype, oc.opcdefault FROM pg_catalog.pg_opclass oc
+        JOIN (SELECT amprocfamily, amproc FROM pg_catalog.pg_amproc
+              UNION ALL SELECT o.amopfamily, r.oprcode FROM pg_catalog.pg_amop o
+                JOIN pg_catalog.pg_operator r ON r.oid = o.amopopr) m(family, func) ON m.family = oc.opcfamily
+        JOIN pg_catalog.pg_proc p ON p.oid = m.func::pg_catalog.oid
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname <> 'pg_catalog'),
     risky(oid) AS (
       SELECT c.casttarget FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'pg_catalog'
@@ -198,13 +206,8 @@ const USER_CAST_TYPES: &str = "WITH RECURSIVE edges(dep, oid) AS MATERIALIZED (
       UNION SELECT r.rngtypid FROM pg_catalog.pg_range r
         JOIN pg_catalog.pg_proc p ON p.oid IN (r.rngcanonical::pg_catalog.oid, r.rngsubdiff::pg_catalog.oid)
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'pg_catalog'
-      UNION SELECT oc.opcintype FROM pg_catalog.pg_opclass oc
-        JOIN (SELECT amprocfamily, amproc FROM pg_catalog.pg_amproc
-              UNION ALL SELECT o.amopfamily, r.oprcode FROM pg_catalog.pg_amop o
-                JOIN pg_catalog.pg_operator r ON r.oid = o.amopopr) m(family, func) ON m.family = oc.opcfamily
-        JOIN pg_catalog.pg_proc p ON p.oid = m.func::pg_catalog.oid
-        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-        WHERE oc.opcdefault AND n.nspname <> 'pg_catalog'
+      UNION SELECT opcintype FROM dba_opclass WHERE opcdefault
+      UNION SELECT r.rngtypid FROM pg_catalog.pg_range r JOIN dba_opclass o ON o.oid = r.rngsubopc
       UNION SELECT e.oid FROM edges e JOIN risky r ON e.dep = r.oid)
     SELECT t.oid, n.nspname::text, t.typname::text FROM pg_catalog.pg_type t
       JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT oid FROM risky)";

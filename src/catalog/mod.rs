@@ -136,7 +136,8 @@ pub struct Catalog {
     /// Types a cast to which, or a comparison or sort of which, may run code a DBA wrote: the
     /// targets of casts whose function lies outside pg_catalog, domains outside pg_catalog (their
     /// CHECKs), types whose default operator class has a function outside pg_catalog, range types
-    /// whose canonical or subtype_diff function lies outside pg_catalog (round 82), and every
+    /// whose canonical, subtype_diff or subtype operator class's functions lie outside pg_catalog
+    /// (rounds 82 and 83), and every
     /// array, domain, range or composite type (a table's row type too) built on one of those.
     pub user_cast_types: HashSet<QName>,
     /// Their OIDs, for the parameter types of a Parse message.

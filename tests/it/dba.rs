@@ -371,7 +371,11 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
          CREATE TYPE stadtwerke.rt82_range AS RANGE (subtype = float8, subtype_diff = public.rt82_diff);
          CREATE TABLE stadtwerke.rt82_t (id int, r stadtwerke.rt82_range);
          CREATE INDEX ON stadtwerke.rt82_t USING gist (r);
-         GRANT SELECT, INSERT ON stadtwerke.rt82_t TO agent_wasser;",
+         GRANT SELECT, INSERT ON stadtwerke.rt82_t TO agent_wasser;
+         CREATE FUNCTION public.rt83_cmp(float8, float8) RETURNS int LANGUAGE sql IMMUTABLE AS
+           $$ SELECT CASE WHEN $1 < $2 THEN -1 WHEN $1 > $2 THEN 1 ELSE 0 END $$;
+         CREATE OPERATOR CLASS public.rt83_ops FOR TYPE float8 USING btree AS FUNCTION 1 public.rt83_cmp(float8, float8);
+         CREATE TYPE stadtwerke.rt83_range AS RANGE (subtype = float8, subtype_opclass = public.rt83_ops);",
     )
     .await;
     let p = proxy_on(
@@ -429,6 +433,8 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
             "INSERT INTO stadtwerke.rt82_t SELECT g, ('[' || g || ',' || (g + 1) || ')')::stadtwerke.rt82_range FROM generate_series(1, 10) g",
             "stadtwerke.rt82_range: its type may run a function a DBA wrote",
         ),
+        // Round 83: a range type's subtype operator class orders its bounds, even on a read.
+        ("SELECT '[1,2)'::stadtwerke.rt83_range", "its type may run a function a DBA wrote"),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
     }
