@@ -322,23 +322,9 @@ impl Catalog {
     /// (`RelId`, `ColRef`), analyzed under `old`. Matched by OID and attnum, as Postgres keeps
     /// them: a renamed column keeps its place under its new name. Relations and columns gone since
     /// stay as tombstones no name reaches; new ones are appended.
-    pub fn keep_ids_of(self, old: &Catalog) -> Catalog {
-        let Catalog {
-            generation,
-            fingerprint,
-            relations,
-            functions,
-            schemas,
-            user_operators,
-            user_cast_types,
-            user_cast_type_oids,
-            implicit_code,
-            descendants,
-            view_bases,
-            hidden_calls,
-            sequences,
-            ..
-        } = self;
+    pub fn keep_ids_of(mut self, old: &Catalog) -> Catalog {
+        let relations = std::mem::take(&mut self.relations);
+        let sequences = std::mem::take(&mut self.sequences);
         let fresh_ids: HashMap<u32, RelId> = relations
             .iter()
             .enumerate()
@@ -346,19 +332,12 @@ impl Catalog {
             .map(|(i, r)| (r.oid, i as RelId))
             .collect();
         let mut fresh: Vec<Option<Relation>> = relations.into_iter().map(Some).collect();
+        // Everything but the relations and what indexes them carries over as it is.
         let mut out = Catalog {
-            generation,
-            fingerprint,
-            functions,
-            schemas,
-            user_operators,
-            user_cast_types,
-            user_cast_type_oids,
-            implicit_code,
-            descendants,
-            view_bases,
-            hidden_calls,
-            ..Catalog::default()
+            by_name: HashMap::default(),
+            by_oid: HashMap::default(),
+            by_bare_name: HashMap::default(),
+            ..self
         };
         let mut live = Vec::new();
         for r in &old.relations {
