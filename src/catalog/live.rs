@@ -206,6 +206,11 @@ const USER_CAST_TYPES: &str = "WITH RECURSIVE edges(dep, oid) AS MATERIALIZED (
       UNION SELECT r.rngtypid FROM pg_catalog.pg_range r
         JOIN pg_catalog.pg_proc p ON p.oid IN (r.rngcanonical::pg_catalog.oid, r.rngsubdiff::pg_catalog.oid)
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'pg_catalog'
+      UNION SELECT t.oid FROM pg_catalog.pg_type t
+        JOIN pg_catalog.pg_proc p ON p.oid IN (t.typinput::pg_catalog.oid, t.typoutput::pg_catalog.oid,
+          t.typreceive::pg_catalog.oid, t.typsend::pg_catalog.oid, t.typmodin::pg_catalog.oid,
+          t.typmodout::pg_catalog.oid, t.typanalyze::pg_catalog.oid)
+        JOIN pg_catalog.pg_language l ON l.oid = p.prolang WHERE l.lanname NOT IN ('c', 'internal')
       UNION SELECT opcintype FROM dba_opclass WHERE opcdefault
       UNION SELECT r.rngtypid FROM pg_catalog.pg_range r JOIN dba_opclass o ON o.oid = r.rngsubopc
       UNION SELECT e.oid FROM edges e JOIN risky r ON e.dep = r.oid)

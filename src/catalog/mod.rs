@@ -137,7 +137,9 @@ pub struct Catalog {
     /// targets of casts whose function lies outside pg_catalog, domains outside pg_catalog (their
     /// CHECKs), types whose default operator class has a function outside pg_catalog, range types
     /// whose canonical, subtype_diff or subtype operator class's functions lie outside pg_catalog
-    /// (rounds 82 and 83), and every
+    /// (rounds 82 and 83), types whose own support functions (input, output, type modifier, …)
+    /// are written in SQL or a procedural language rather than C (round 85: a PL/pgSQL typmod_in
+    /// ran at `'1'::t(5)`), and every
     /// array, domain, range or composite type (a table's row type too) built on one of those.
     pub user_cast_types: HashSet<QName>,
     /// Their OIDs, for the parameter types of a Parse message.

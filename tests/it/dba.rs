@@ -375,7 +375,13 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
          CREATE FUNCTION public.rt83_cmp(float8, float8) RETURNS int LANGUAGE sql IMMUTABLE AS
            $$ SELECT CASE WHEN $1 < $2 THEN -1 WHEN $1 > $2 THEN 1 ELSE 0 END $$;
          CREATE OPERATOR CLASS public.rt83_ops FOR TYPE float8 USING btree AS FUNCTION 1 public.rt83_cmp(float8, float8);
-         CREATE TYPE stadtwerke.rt83_range AS RANGE (subtype = float8, subtype_opclass = public.rt83_ops);",
+         CREATE TYPE stadtwerke.rt83_range AS RANGE (subtype = float8, subtype_opclass = public.rt83_ops);
+         CREATE TYPE stadtwerke.rt85_mt;
+         CREATE FUNCTION stadtwerke.rt85_in(cstring) RETURNS stadtwerke.rt85_mt LANGUAGE internal IMMUTABLE STRICT AS 'int4in';
+         CREATE FUNCTION stadtwerke.rt85_out(stadtwerke.rt85_mt) RETURNS cstring LANGUAGE internal IMMUTABLE STRICT AS 'int4out';
+         CREATE FUNCTION stadtwerke.rt85_tmin(cstring[]) RETURNS int LANGUAGE plpgsql AS $$ BEGIN RETURN 7; END $$;
+         CREATE TYPE stadtwerke.rt85_mt (input = stadtwerke.rt85_in, output = stadtwerke.rt85_out, internallength = 4,
+           passedbyvalue, alignment = int4, typmod_in = stadtwerke.rt85_tmin);",
     )
     .await;
     let p = proxy_on(
@@ -435,6 +441,8 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
         ),
         // Round 83: a range type's subtype operator class orders its bounds, even on a read.
         ("SELECT '[1,2)'::stadtwerke.rt83_range", "its type may run a function a DBA wrote"),
+        // Round 85: a type modifier function in PL/pgSQL runs when a cast names a modifier.
+        ("SELECT '1'::stadtwerke.rt85_mt(5)", "its type may run a function a DBA wrote"),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
     }
