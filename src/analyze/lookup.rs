@@ -15,11 +15,39 @@ pub const MAX_LOOKUP_VALUES: usize = 10;
 /// How many values `= ANY(x)` compares against, when `x` is a literal array or a parameter
 /// (a parameter counts as one here; its elements are counted when it is bound).
 pub(super) fn any_values(e: &Expr) -> Option<usize> {
-    match e {
-        Expr::Cast { expr, .. } | Expr::Nested(expr) => any_values(expr),
+    match array_operand(e)? {
         Expr::Array(a) if !a.elem.iter().all(scalar_element) => None,
         Expr::Value(v) if matches!(v.value, Value::Placeholder(_)) => Some(1),
         other => literal_array_len(other),
+    }
+}
+
+/// An array operand unwrapped: brackets, and at most one cast, to an array of a scalar type.
+/// A chain of casts can decode the value before the array is read: in `'…'::bytea::text::text[]`
+/// each `\042` became a quote, so what counted as one element held thousands (round 88).
+fn array_operand(e: &Expr) -> Option<&Expr> {
+    match unbracket(e) {
+        Expr::Cast { expr, data_type, .. } => match (data_type, unbracket(expr)) {
+            (_, Expr::Cast { .. }) => None,
+            (DataType::Array(def), inner) if array_of_scalar(def) => Some(inner),
+            _ => None,
+        },
+        other => Some(other),
+    }
+}
+
+fn unbracket(mut e: &Expr) -> &Expr {
+    while let Expr::Nested(x) = e {
+        e = x;
+    }
+    e
+}
+
+/// `text[]` and the like; any other spelling (`_text`, a domain over an array) is not counted.
+fn array_of_scalar(def: &sqlparser::ast::ArrayElemTypeDef) -> bool {
+    match def {
+        sqlparser::ast::ArrayElemTypeDef::SquareBracket(t, None) => scalar_type(t),
+        _ => false,
     }
 }
 
@@ -102,8 +130,7 @@ pub(super) fn placeholder(e: &Expr) -> Option<usize> {
 /// Elements of an EXECUTE argument that is a literal array (`'{a,b}'`, `ARRAY['a','b']`); None
 /// for anything else, nested arrays included (`ANY` scans every element of every dimension).
 pub(super) fn literal_array_len(e: &Expr) -> Option<usize> {
-    match e {
-        Expr::Cast { expr, .. } | Expr::Nested(expr) => literal_array_len(expr),
+    match array_operand(e)? {
         Expr::Array(a) if a.elem.iter().all(scalar_element) => Some(a.elem.len()),
         Expr::Array(_) => None,
         Expr::Value(v) => match &v.value {
