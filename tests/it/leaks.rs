@@ -256,8 +256,18 @@ async fn lookups_test_at_most_ten_values_however_they_are_sent() {
         .await
         .unwrap_err();
     assert_eq!(e.code().map(|c| c.code()), Some("42501"), "{e:?}");
+    // Round 88: a cast chain that decodes `\042` into quotes made one counted element eleven.
+    let smuggled = guesses(10).join("\\042,\\042");
+    c.batch_execute("SET bytea_output = escape").await.unwrap();
+    let e = c
+        .simple_query(&format!(
+            "SELECT customer_no FROM stadtwerke.customers WHERE phone = ANY('{{\"{smuggled}\"}}'::bytea::text::text[])"
+        ))
+        .await
+        .unwrap_err();
+    assert!(err_text(&e).contains("cannot be used in ANY"), "{}", err_text(&e));
     let events = p.audit().await;
-    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events.len(), 5, "{events:?}");
     assert_no_protected(&std::fs::read_to_string(p.audit_path()).unwrap(), "the audit trail");
 }
 
