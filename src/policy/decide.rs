@@ -337,6 +337,11 @@ impl DecideCtx<'_> {
         }
     }
 
+    /// Rule 7 for a function that is not forbidden: a built-in one, or one the purpose lists.
+    fn may_call(&self, func: &QName) -> bool {
+        crate::catalog::is_system_schema(&func.schema) || self.purpose.functions.contains(func)
+    }
+
     fn purpose_name(&self) -> &str {
         &self.purpose.name
     }
@@ -533,10 +538,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
             return refuse(Reason::ForbiddenFunction, format!("function {} is forbidden (it reads files, runs SQL text, reaches other databases or sessions, or leaks through a side channel)", func.name));
         }
         for schema in &func.schemas {
-            if crate::catalog::is_system_schema(schema) {
-                continue;
-            }
-            if !cx.purpose.functions.contains(&QName::new(schema, &func.name)) {
+            if !cx.may_call(&QName::new(schema, &func.name)) {
                 return refuse(
                     Reason::ForbiddenFunction,
                     format!(

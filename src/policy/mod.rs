@@ -156,6 +156,26 @@ impl PolicySet {
             .copied()
     }
 
+    /// The relations behind `rel` (partitions, child tables, the bases of views: see
+    /// `Catalog::behind`) that belong to another campaign than `rel`, each with that campaign.
+    pub fn campaigns_behind<'a>(
+        &'a self,
+        catalog: &'a crate::catalog::Catalog,
+        rel: crate::catalog::RelId,
+    ) -> impl Iterator<Item = (&'a QName, &'a Campaign)> + 'a {
+        let r = catalog.rel(rel);
+        let campaign = self.campaign_index(&r.name);
+        catalog
+            .behind(r.oid)
+            .into_iter()
+            .filter_map(|oid| catalog.by_oid(oid))
+            .map(|d| &catalog.rel(d).name)
+            .filter_map(move |other| {
+                let c = self.campaign_index(other).filter(|c| Some(*c) != campaign)?;
+                Some((other, &self.campaigns[c]))
+            })
+    }
+
     pub fn campaign_of(&self, q: &QName) -> Option<&Campaign> {
         self.campaign_index(q).map(|i| &self.campaigns[i])
     }

@@ -142,19 +142,15 @@ fn dba_code(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
             ));
         }
     }
-    for (_, r) in catalog.relations() {
-        let campaign = policy.campaign_index(&r.name);
-        for other in catalog.behind(r.oid).into_iter().filter_map(|o| catalog.by_oid(o)) {
-            let other = &catalog.rel(other).name;
-            if let Some(c) = policy.campaign_index(other).filter(|c| Some(*c) != campaign) {
-                report.findings.push(finding(
-                    "warning",
-                    format!(
-                        "rows of {} come from {other} (campaign {}): every statement on {} is refused as cross_campaign",
-                        r.name, policy.campaigns[c].name, r.name
-                    ),
-                ));
-            }
+    for (id, r) in catalog.relations() {
+        for (other, c) in policy.campaigns_behind(catalog, id) {
+            report.findings.push(finding(
+                "warning",
+                format!(
+                    "rows of {} come from {other} (campaign {}): every statement on {} is refused as cross_campaign",
+                    r.name, c.name, r.name
+                ),
+            ));
         }
     }
     let mut guarded: Vec<String> = Vec::new();

@@ -96,24 +96,15 @@ pub(super) fn unique_keys(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_
 /// schema holds that campaign's rows (rule 4, round 72).
 pub(super) fn descendants(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
     for &rel in &f.relations {
-        let r = cx.catalog.rel(rel);
-        let campaign = cx.policy.campaign_index(&r.name);
-        for d in cx
-            .catalog
-            .behind(r.oid)
-            .into_iter()
-            .filter_map(|oid| cx.catalog.by_oid(oid))
-        {
-            let other = &cx.catalog.rel(d).name;
-            if let Some(c) = cx.policy.campaign_index(other).filter(|c| Some(*c) != campaign) {
-                return Err(Refusal::new(
-                    Reason::CrossCampaign,
-                    format!(
-                        "rows of {} come from {other}, which belongs to campaign {}",
-                        r.name, cx.policy.campaigns[c].name
-                    ),
-                ));
-            }
+        if let Some((other, c)) = cx.policy.campaigns_behind(cx.catalog, rel).next() {
+            return Err(Refusal::new(
+                Reason::CrossCampaign,
+                format!(
+                    "rows of {} come from {other}, which belongs to campaign {}",
+                    cx.catalog.rel(rel).name,
+                    c.name
+                ),
+            ));
         }
     }
     Ok(())
@@ -133,9 +124,7 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
                 if call.on_write && !writes {
                     continue;
                 }
-                let allowed = !crate::policy::decide::is_forbidden_function(&call.func.name)
-                    && (crate::catalog::is_system_schema(&call.func.schema)
-                        || cx.purpose.functions.contains(&call.func));
+                let allowed = !crate::policy::decide::is_forbidden_function(&call.func.name) && cx.may_call(&call.func);
                 if !allowed {
                     let on = cx
                         .catalog
