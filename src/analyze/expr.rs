@@ -498,6 +498,11 @@ impl Analyzer<'_> {
 
     /// A column reference, a whole-row reference, or a parenless SQL value function.
     fn column_ref(&mut self, parts: &[String], scope: &Scope, bare: bool) -> Result<Lineage, AnalyzeError> {
+        // Postgres's grammar reserves these words: unquoted, they are the function even where a
+        // column of that name is in scope (round 92).
+        if bare && parts.len() == 1 && VALUE_FUNCTIONS.contains(&parts[0].as_str()) {
+            return Ok(Lineage::constant());
+        }
         let found = match parts {
             [name] => scope.column(name)?,
             [qual @ .., name] => scope.qualified(qual, name)?,
@@ -542,9 +547,6 @@ impl Analyzer<'_> {
                 Ok(Lineage::derived(cols))
             }
             None => {
-                if bare && parts.len() == 1 && VALUE_FUNCTIONS.contains(&parts[0].as_str()) {
-                    return Ok(Lineage::constant());
-                }
                 if parts.len() == 2 {
                     // `alias.column` where the alias names a whole row of an outer function... or nothing.
                     if scope.entry(&parts[..1]).is_none() {

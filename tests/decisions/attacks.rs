@@ -343,6 +343,11 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT (SELECT ctid FROM public.postcodes a JOIN (SELECT 1 AS x) b ON true LIMIT 1)::text FROM (SELECT iban AS ctid FROM stadtwerke.customers) s", refused),
         ("wasser", "SELECT s.customer_no FROM (SELECT birth_date AS tableoid, customer_no FROM stadtwerke.customers) s WHERE EXISTS (SELECT 1 FROM public.postcodes a CROSS JOIN public.postcodes b WHERE tableoid::text LIKE '1984%')", refused),
         ("wasser", "SELECT tableoid FROM stadtwerke.tickets a JOIN stadtwerke.meter_readings m ON true", "refused: unknown_relation"),
+        // Round 92: Postgres reserves these words, so unquoted they call the function even where a
+        // column of that name is in scope; quoted, they name the column.
+        ("wasser", "SELECT current_schema, current_role, current_catalog, user FROM (SELECT iban AS \"current_schema\", phone AS \"current_role\", iban AS \"current_catalog\", iban AS \"user\" FROM stadtwerke.customers) s", "allowed"),
+        ("wasser", "SELECT \"current_schema\" FROM (SELECT iban AS \"current_schema\" FROM stadtwerke.customers) s", "masked: current_schema"),
+        ("wasser", "SELECT s.current_schema FROM (SELECT iban AS current_schema FROM stadtwerke.customers) s", "masked: current_schema"),
         ("wasser", "SELECT a.ctid, a.tableoid FROM stadtwerke.tickets a JOIN stadtwerke.meter_readings m ON a.ctid = m.ctid", "allowed"),
         // Round 64: `ORDER BY … USING op` sorts with an operator found by the key's type, and a
         // DBA's operator class made the order an oracle on the other campaign.
