@@ -72,7 +72,13 @@ fn setting(name: &str, value: &str, purpose: &mut Option<String>) -> Result<bool
             "unknown unscharf setting `{n}`; the only one is unscharf.purpose"
         )),
         "client_encoding" => {
-            let v = value.to_ascii_lowercase().replace(['-', '_'], "");
+            // As Postgres's clean_encoding_name reads it: letters and digits only, so asyncpg's
+            // `'utf-8'` (quotes included) is UTF8 (round 94).
+            let v: String = value
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase())
+                .collect();
             if matches!(v.as_str(), "utf8" | "unicode" | "sqlascii" | "auto") {
                 Ok(false)
             } else {
@@ -157,7 +163,13 @@ pub fn client_params(msg: &StartupMessage, default_db: &str) -> Result<ClientPar
                                 keep.extend(args[i..(i + consumed).min(args.len())].iter().cloned());
                             }
                         }
-                        None => keep.push(a.clone()),
+                        // Postgres's getopt also reads other switches, run together too: `-Ec
+                        // role=x` set the role (round 93). A CRM needs only settings.
+                        None => {
+                            return Err(format!(
+                                "option `{a}` is not supported through unscharf; options may hold only -c name=value or --name=value"
+                            ))
+                        }
                     }
                     i += consumed;
                 }
@@ -266,6 +278,12 @@ mod tests {
         assert_eq!(p.forward.get("options"), Some("-c work_mem=8MB"));
         assert_eq!(p.forward.get("database"), Some("crm"));
         assert!(client_params(&msg(&[("user", "a"), ("client_encoding", "SJIS")]), "crm").is_err());
+        // Round 94: asyncpg sends the value quoted, and Postgres keeps only letters and digits.
+        for v in ["'utf-8'", "UTF-8", "utf_8", "Unicode"] {
+            let p = client_params(&msg(&[("user", "a"), ("client_encoding", v)]), "crm").unwrap();
+            assert_eq!(p.forward.get("client_encoding"), Some("UTF8"), "{v}");
+        }
+        assert!(client_params(&msg(&[("user", "a"), ("client_encoding", "'latin1'")]), "crm").is_err());
         assert!(client_params(&msg(&[("user", "a"), ("options", "-c client_encoding=GBK")]), "crm").is_err());
         assert!(client_params(
             &msg(&[("user", "a"), ("options", "-c standard_conforming_strings=off")]),
@@ -290,6 +308,14 @@ mod tests {
             ("options", "-csession_authorization=postgres"),
             ("session_authorization", "postgres"),
             ("options", "-c debug_print_plan=on"),
+            // Round 93: switches run together, which Postgres's getopt reads one by one.
+            ("options", "-Ec role=crm_agents"),
+            ("options", "-Ecrole=crm_agents"),
+            ("options", "-E -c role=crm_agents"),
+            ("options", "-e"),
+            ("options", "-S 1024"),
+            ("options", "--"),
+            ("options", "-c statement_timeout=5s crm"),
         ] {
             assert!(client_params(&msg(&[("user", "a"), (k, v)]), "crm").is_err(), "{k}={v}");
         }
