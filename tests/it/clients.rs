@@ -182,3 +182,43 @@ async fn pgbench_short_runs_have_no_failures() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// asyncpg prepares every statement, reads every result in binary, sends `client_encoding` quoted
+/// (`'utf-8'`) at startup, and reads portals in batches: round 94 found it could not connect.
+#[tokio::test]
+async fn asyncpg_runs_a_billing_hotline_workflow() {
+    let p = proxy().await;
+    let script = format!("{}/tests/py/asyncpg_crm.py", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::process::Command::new(python())
+        .arg(script)
+        .arg("127.0.0.1")
+        .arg(p.addr.port().to_string())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    for expected in [
+        "BY_NO {'customer_no': 1001, 'name': 'Anna Schmidt', 'phone': '+** ** ****567'",
+        "BY_PHONE Anna Schmidt",
+        "TICKET closed",
+        "CURSOR {'customer_no': 1001, 'phone': '+** ** ****567'",
+        "READINGS",
+        "ERROR 42501",
+        "PING 1",
+        "DONE",
+    ] {
+        assert!(stdout.contains(expected), "missing {expected:?} in\n{stdout}");
+    }
+    assert!(!stdout.contains("UNEXPECTED SUCCESS"), "{stdout}");
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ALL ")).collect();
+    assert_eq!(rows.len(), 5, "{stdout}");
+    for r in rows {
+        assert!(
+            !r.contains("birth_date") && !r.contains("notes"),
+            "a dropped column came out: {r}"
+        );
+    }
+    assert_no_protected(&format!("{stdout}{stderr}"), "asyncpg");
+}

@@ -291,7 +291,7 @@ pub fn tool(name: &str, package: &str) -> std::process::Command {
     std::process::Command::new(name)
 }
 
-/// The project-local Python with psycopg 3, created on first use (`target/pyenv`).
+/// The project-local Python with psycopg 3 and asyncpg, created on first use (`target/pyenv`).
 pub fn python() -> PathBuf {
     static PY: OnceLock<PathBuf> = OnceLock::new();
     PY.get_or_init(|| {
@@ -300,7 +300,7 @@ pub fn python() -> PathBuf {
         let py = venv.join("bin/python");
         let ready = |py: &Path| {
             std::process::Command::new(py)
-                .args(["-c", "import psycopg"])
+                .args(["-c", "import psycopg, asyncpg"])
                 .output()
                 .map(|o| o.status.success())
                 .unwrap_or(false)
@@ -311,14 +311,14 @@ pub fn python() -> PathBuf {
             let status = std::process::Command::new("sh")
                 .arg("-c")
                 .arg(format!(
-                    "exec 9>'{lock}'; flock 9; [ -x '{py}' ] || python3 -m venv '{venv}' && '{py}' -c 'import psycopg' 2>/dev/null || '{venv}/bin/pip' install -q 'psycopg[binary]>=3.1'",
+                    "exec 9>'{lock}'; flock 9; [ -x '{py}' ] || python3 -m venv '{venv}' && '{py}' -c 'import psycopg, asyncpg' 2>/dev/null || '{venv}/bin/pip' install -q 'psycopg[binary]>=3.1' 'asyncpg>=0.29'",
                     lock = lock.display(),
                     py = py.display(),
                     venv = venv.display()
                 ))
                 .status()
-                .expect("python3 is needed for the psycopg tests: install python3 and python3-venv");
-            assert!(status.success() && ready(&py), "could not install psycopg into target/pyenv (needs python3-venv and PyPI access)");
+                .expect("python3 is needed for the psycopg and asyncpg tests: install python3 and python3-venv");
+            assert!(status.success() && ready(&py), "could not install psycopg and asyncpg into target/pyenv (needs python3-venv and PyPI access)");
         }
         py
     })
