@@ -601,6 +601,11 @@ impl Analyzer<'_> {
     /// outside pg_catalog could run a DBA's code on the values.
     pub(super) fn implicit_operators(&mut self, ops: &[&str]) -> Result<(), AnalyzeError> {
         for op in ops {
+            if self.ctx.catalog.dba_system_operators.contains(*op) {
+                return Err(AnalyzeError::Unsupported(format!(
+                    "operator {op}, which this construct applies, is also defined in pg_catalog by a DBA or an extension"
+                )));
+            }
             if self.ctx.catalog.user_operators.contains(*op) {
                 return Err(AnalyzeError::Unsupported(format!(
                     "operator {op}, which this construct applies, is also defined outside pg_catalog; write it with OPERATOR(pg_catalog.{op})"
@@ -629,6 +634,15 @@ impl Analyzer<'_> {
                     "operator {s}.{op} outside pg_catalog"
                 )));
             }
+            if self.ctx.catalog.dba_system_operators.contains(op.as_str()) {
+                return Err(AnalyzeError::Unsupported(format!(
+                    "operator pg_catalog.{op}: a DBA or an extension defined one of that name in pg_catalog"
+                )));
+            }
+        } else if self.ctx.catalog.dba_system_operators.contains(op.as_str()) {
+            return Err(AnalyzeError::Unsupported(format!(
+                "operator {op}: a DBA or an extension defined one of that name in pg_catalog"
+            )));
         } else if self.ctx.catalog.user_operators.contains(op.as_str()) {
             return Err(AnalyzeError::Unsupported(format!(
                 "operator {op} is also defined outside pg_catalog; write OPERATOR(pg_catalog.{op})"

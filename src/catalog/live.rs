@@ -44,7 +44,7 @@ const UNIQUE_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
               AND d.refobjsubid > 0)
       FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE (i.indisunique OR i.indisexclusion) AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      WHERE (i.indisunique OR i.indisexclusion) AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
         AND n.nspname !~ '^pg_toast')
     SELECT t.rel, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = k.rel AND a.attnum = ANY (k.attnums))
@@ -107,7 +107,7 @@ const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write, class, obj
     reach(rel, what, on_write, class, obj) AS (
       SELECT s.* FROM start s JOIN pg_catalog.pg_class c ON c.oid = s.rel
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+        WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
       UNION SELECT r.rel, r.what, r.on_write, nx.class, nx.obj FROM reach r, LATERAL (
           SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d
             WHERE d.classid = r.class AND d.objid = r.obj AND r.class <> 'pg_catalog.pg_proc'::pg_catalog.regclass
@@ -139,7 +139,7 @@ const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write, class, obj
 const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, pg_catalog.pg_get_ruledef(r.oid), false
       FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+      WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
     UNION ALL SELECT p.polrelid, 'the row-level security policy ' || p.polname,
       coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || ' '
         || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), ''), false
@@ -148,7 +148,7 @@ const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, 
       pg_catalog.pg_get_expr(a.adbin, a.adrelid), true
       FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_class c ON c.oid = a.adrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+      WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
     UNION ALL SELECT t.tgrelid, 'the trigger ' || t.tgname, pg_catalog.pg_get_triggerdef(t.oid), true
       FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
     UNION ALL SELECT i.indrelid, 'the index ' || i.indexrelid::pg_catalog.regclass::text,
@@ -159,7 +159,7 @@ const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, 
     UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, pg_catalog.pg_get_constraintdef(k.oid), true
       FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE k.contype = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema')";
+      WHERE k.contype = 'c' AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)";
 /// Tables with partitions or child tables, and every table below each.
 const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
       SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
@@ -171,15 +171,20 @@ const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
       AND d.objid = c.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i')
     WHERE c.relkind = 'S'";
-const FUNCTIONS: &str = "SELECT DISTINCT n.nspname::text, p.proname::text
-    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+/// Function names by schema, each with whether a function of that name was created after initdb
+/// (by a DBA or an extension): in pg_catalog such a one is not built-in (round 96).
+const FUNCTIONS: &str = "SELECT n.nspname::text, p.proname::text, pg_catalog.bool_or(p.oid >= 16384)
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace GROUP BY 1, 2";
 const SCHEMAS: &str = "SELECT nspname::text, coalesce(nspacl::text, '') FROM pg_catalog.pg_namespace";
 /// Role memberships: read only for the fingerprint, so that a change reaches every session.
 const AUTH_MEMBERS: &str = "SELECT roleid, member FROM pg_catalog.pg_auth_members";
 /// Roles' names, whether they inherit and whether they are superusers (MEMBERSHIPS reads that, round 71): for the fingerprint too.
 const ROLES: &str = "SELECT oid, rolname::text, rolinherit::text, rolsuper::text FROM pg_catalog.pg_roles";
-const USER_OPERATORS: &str = "SELECT DISTINCT o.oprname::text FROM pg_catalog.pg_operator o
-    JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace WHERE n.nspname <> 'pg_catalog'";
+/// Operators outside pg_catalog, and those a DBA or an extension put into it (an OID from
+/// FirstNormalObjectId on: round 96), each with whether one of that name is such a one.
+const USER_OPERATORS: &str = "SELECT o.oprname::text, pg_catalog.bool_or(n.nspname = 'pg_catalog')
+    FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+    WHERE n.nspname <> 'pg_catalog' OR o.oid >= 16384 GROUP BY 1";
 /// See `Catalog::user_cast_types` (rounds 27 and 28: a DBA's cast to `zeitung.leadref`, and one
 /// to a composite type with such a field, returned leads; a domain's CHECK answered questions).
 /// Type dependencies are listed once, then followed (round 29: a recursive step that paired all
@@ -197,15 +202,15 @@ const USER_CAST_TYPES: &str = "WITH RECURSIVE edges(dep, oid) AS MATERIALIZED (
                 JOIN pg_catalog.pg_operator r ON r.oid = o.amopopr) m(family, func) ON m.family = oc.opcfamily
         JOIN pg_catalog.pg_proc p ON p.oid = m.func::pg_catalog.oid
         JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-        WHERE n.nspname <> 'pg_catalog'),
+        WHERE (n.nspname <> 'pg_catalog' OR p.oid >= 16384)),
     risky(oid) AS (
       SELECT c.casttarget FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
-        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'pg_catalog'
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE (n.nspname <> 'pg_catalog' OR p.oid >= 16384)
       UNION SELECT t.oid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-        WHERE t.typtype = 'd' AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+        WHERE t.typtype = 'd' AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR t.oid >= 16384)
       UNION SELECT r.rngtypid FROM pg_catalog.pg_range r
         JOIN pg_catalog.pg_proc p ON p.oid IN (r.rngcanonical::pg_catalog.oid, r.rngsubdiff::pg_catalog.oid)
-        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname <> 'pg_catalog'
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE (n.nspname <> 'pg_catalog' OR p.oid >= 16384)
       UNION SELECT t.oid FROM pg_catalog.pg_type t
         JOIN pg_catalog.pg_proc p ON p.oid IN (t.typinput::pg_catalog.oid, t.typoutput::pg_catalog.oid,
           t.typreceive::pg_catalog.oid, t.typsend::pg_catalog.oid, t.typmodin::pg_catalog.oid,
@@ -223,7 +228,7 @@ const IMPLICIT_CODE: &str = "SELECT n.nspname::text, p.proname::text,
         || pg_catalog.format_type(c.casttarget, NULL)
     FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-    WHERE c.castcontext = 'i' AND n.nspname <> 'pg_catalog'
+    WHERE c.castcontext = 'i' AND (n.nspname <> 'pg_catalog' OR p.oid >= 16384)
   UNION
     SELECT n.nspname::text, p.proname::text,
       'the default ' || am.amname || ' operator class ' || oc.opcname || ' for '
@@ -237,7 +242,7 @@ const IMPLICIT_CODE: &str = "SELECT n.nspname::text, p.proname::text,
         ON m.family = oc.opcfamily
       JOIN pg_catalog.pg_proc p ON p.oid = m.func::pg_catalog.oid
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-    WHERE oc.opcdefault AND tn.nspname = 'pg_catalog' AND n.nspname <> 'pg_catalog'";
+    WHERE oc.opcdefault AND tn.nspname = 'pg_catalog' AND (n.nspname <> 'pg_catalog' OR p.oid >= 16384)";
 /// Postgres counts a superuser a member of every role; unscharf counts it a member of its own
 /// name only, so that it acts under no purpose that names it merely through a role (round 23).
 const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
@@ -388,13 +393,22 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         });
     }
     for row in funcs {
-        catalog.add_function(row.get(0), row.get(1));
+        let (schema, name, added): (&str, &str, bool) = (row.get(0), row.get(1), row.get(2));
+        catalog.add_function(schema, name);
+        if added && super::is_system_schema(schema) {
+            catalog.dba_system_functions.insert(QName::new(schema, name));
+        }
     }
     for row in seqs {
         let owner = row.get::<_, Option<u32>>(2).and_then(|oid| catalog.by_oid(oid));
         catalog.add_sequence(QName::new(row.get(0), row.get(1)), owner);
     }
     catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
+    catalog.dba_system_operators = ops
+        .iter()
+        .filter(|r| r.get::<_, bool>(1))
+        .map(|r| r.get::<_, String>(0))
+        .collect();
     for row in descendants {
         catalog.descendants.entry(row.get(0)).or_default().push(row.get(1));
     }

@@ -107,10 +107,17 @@ impl Relation {
         self.columns.iter().position(|c| c.name == name && !c.dropped)
     }
 
+    /// A system catalog: in pg_catalog or information_schema, and made by initdb. A relation a
+    /// DBA or an extension puts there (OID from FirstNormalObjectId on) is an ordinary one that a
+    /// purpose must grant (round 96).
     pub fn is_system(&self) -> bool {
-        is_system_schema(&self.name.schema)
+        is_system_schema(&self.name.schema) && self.oid < FIRST_NORMAL_OID
     }
 }
+
+/// Postgres's FirstNormalObjectId: objects initdb makes have lower OIDs, everything created
+/// afterwards (by a DBA, or by CREATE EXTENSION) this or a higher one.
+pub const FIRST_NORMAL_OID: u32 = 16384;
 
 pub fn is_system_schema(schema: &str) -> bool {
     schema == "pg_catalog" || schema == "information_schema"
@@ -131,8 +138,16 @@ pub struct Catalog {
     /// Function name → schemas that define a function of that name.
     functions: HashMap<String, Vec<String>>,
     schemas: HashSet<String>,
-    /// Operators defined outside pg_catalog (they may run user code).
+    /// Operators defined outside pg_catalog, or in it by a DBA or an extension (they may run
+    /// user code).
     pub user_operators: HashSet<String>,
+    /// Names of operators a DBA or an extension put into pg_catalog: `OPERATOR(pg_catalog.op)`
+    /// may reach one of them too (round 96).
+    pub dba_system_operators: HashSet<String>,
+    /// Functions a DBA or an extension put into pg_catalog or information_schema (`CREATE
+    /// EXTENSION xml2 SCHEMA pg_catalog`, round 96): not built-in, whatever their schema, so a
+    /// purpose must list them (rule 7). A name that is also a built-in's counts as theirs.
+    pub dba_system_functions: HashSet<QName>,
     /// Types a cast to which, or a comparison or sort of which, may run code a DBA wrote: the
     /// targets of casts whose function lies outside pg_catalog, domains outside pg_catalog (their
     /// CHECKs), types whose default operator class has a function outside pg_catalog, range types

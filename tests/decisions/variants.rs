@@ -359,6 +359,65 @@ fn a_sequence_shadowing_a_table_in_search_path_is_refused() {
     );
 }
 
+/// Round 96: objects a DBA or an extension puts into pg_catalog (`CREATE EXTENSION xml2 SCHEMA
+/// pg_catalog`, whose xpath_table runs a query given as text) are not built-in: a purpose must list
+/// such a function, grant such a relation, and no operator of such a name is used.
+#[test]
+fn objects_a_dba_puts_into_pg_catalog_are_not_built_in() {
+    use unscharf::catalog::{Column, RelKind, Relation};
+    use unscharf::policy::QName;
+    let mut cat = catalog();
+    for f in ["xpath_table", "rt96_customers", "lower"] {
+        cat.add_function("pg_catalog", f);
+        cat.dba_system_functions.insert(QName::new("pg_catalog", f));
+    }
+    cat.user_operators.insert("<%>".to_owned());
+    cat.dba_system_operators.insert("<%>".to_owned());
+    cat.add_relation(Relation {
+        oid: 20_000,
+        name: QName::new("pg_catalog", "rt96_v"),
+        kind: RelKind::View,
+        columns: vec![Column {
+            name: "phone".into(),
+            attnum: 1,
+            type_oid: 25,
+            dropped: false,
+        }],
+        unique_keys: vec![],
+        foreign_keys: vec![],
+    });
+    let pol = policies();
+    let none = BTreeSet::new();
+    let path = vec![vec!["$user".to_string(), "public".to_string()]];
+    for (sql, expected) in [
+        (
+            "SELECT * FROM xpath_table('phone', '''<a/>''', 'zeitung.leads', '/a', 'true') AS t(k text, x text)",
+            "refused: forbidden_function",
+        ),
+        ("SELECT pg_catalog.rt96_customers(1)", "refused: forbidden_function"),
+        ("SELECT rt96_customers(1)", "refused: forbidden_function"),
+        // A DBA's overload of a built-in's name: Postgres may pick either, so neither is built-in.
+        (
+            "SELECT lower(name) FROM stadtwerke.customers",
+            "refused: forbidden_function",
+        ),
+        ("SELECT phone FROM pg_catalog.rt96_v", "refused: outside_purpose"),
+        ("SELECT phone FROM rt96_v", "refused: outside_purpose"),
+        (
+            "SELECT 'a'::text OPERATOR(pg_catalog.<%>) 'b'::text",
+            "refused: unsupported_statement",
+        ),
+        ("SELECT upper(name) FROM stadtwerke.customers", "allowed"),
+        ("SELECT relname FROM pg_catalog.pg_class", "allowed"),
+    ] {
+        assert_eq!(
+            verdict(&cat, &pol, "billing_hotline", sql, &path, &none),
+            expected,
+            "{sql}"
+        );
+    }
+}
+
 /// Round 21: names a DBA's objects may shadow. sqlparser reads `ceil(x)`, `floor(x)`, `substr(…)`
 /// and `substring(a, b, c)` as syntax, and `current_schema()` was taken for pg_catalog's, but
 /// Postgres calls all of them by name through search_path; constructs apply operators they do not

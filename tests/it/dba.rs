@@ -453,3 +453,57 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
         .unwrap();
     c.simple_query("SELECT n FROM stadtwerke.rt74_w").await.unwrap();
 }
+
+/// Round 96: a DBA who installs an extension into pg_catalog (`CREATE EXTENSION xml2 SCHEMA
+/// pg_catalog`) or creates a helper there made it built-in to unscharf, which judged functions,
+/// relations and operators by their schema alone: xpath_table ran a query given as text and
+/// returned the other campaign's phones and the dropped birth dates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_a_dba_puts_into_pg_catalog_are_not_built_in() {
+    let (cluster, _su) = own_cluster(
+        "CREATE EXTENSION xml2 SCHEMA pg_catalog;
+         CREATE FUNCTION pg_catalog.rt96_customers(int) RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT string_agg(concat_ws(' ', phone, iban, birth_date, notes), '; ')
+              FROM stadtwerke.customers WHERE $1 IS NOT NULL $$;
+         SET allow_system_table_mods = on;
+         CREATE VIEW pg_catalog.rt96_born AS SELECT name, birth_date::text, notes FROM stadtwerke.customers;
+         GRANT SELECT ON pg_catalog.rt96_born TO PUBLIC;
+         CREATE FUNCTION pg_catalog.rt96_op(text, text) RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT string_agg(name || ' ' || phone, '; ') FROM zeitung.leads $$;
+         CREATE OPERATOR pg_catalog.<%> (LEFTARG = text, RIGHTARG = text, FUNCTION = pg_catalog.rt96_op);",
+    )
+    .await;
+    let p = proxy_on(&cluster, sample).await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for (sql, why) in [
+        (
+            "SELECT * FROM xpath_table('phone', '''<a/>''', 'zeitung.leads', '/a', 'true') AS t(k text, x text)",
+            "forbidden_function",
+        ),
+        (
+            "SELECT * FROM pg_catalog.xpath_table('name||''|''||iban||''|''||birth_date', '''<a/>''', 'stadtwerke.customers', '/a', 'true') AS t(k text, x text)",
+            "forbidden_function",
+        ),
+        ("SELECT pg_catalog.rt96_customers(1)", "forbidden_function"),
+        ("SELECT rt96_customers(1)", "forbidden_function"),
+        // Refused as a view over a campaign's table already; no longer a system catalog either.
+        ("SELECT * FROM pg_catalog.rt96_born", "pg_catalog.rt96_born"),
+        ("SELECT name, birth_date, notes FROM rt96_born", "pg_catalog.rt96_born"),
+        ("SELECT 'a'::text OPERATOR(pg_catalog.<%>) 'b'::text", "defined one of that name in pg_catalog"),
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    // What the agent does every day still works.
+    let rows = c
+        .simple_query("SELECT upper(name), phone FROM stadtwerke.customers WHERE customer_no = 1001")
+        .await
+        .unwrap();
+    seen.push_str(&text_of(&rows));
+    assert!(
+        seen.contains("ANNA SCHMIDT") && seen.contains("+** ** ****567"),
+        "{seen}"
+    );
+    assert_no_protected(&seen, "pg_catalog objects");
+    assert!(!seen.contains("2223334"), "a zeitung lead's phone: {seen}");
+}
