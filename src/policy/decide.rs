@@ -629,11 +629,14 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         match cx.rule(memo, u.col) {
             ColumnRule::Allow => {}
             ColumnRule::Mask { lookup: true, .. } if u.clause == Clause::WhereLookup => {}
-            ColumnRule::Mask { .. } => {
+            ColumnRule::Mask { lookup, .. } => {
                 let how = if u.clause == Clause::WhereLookup {
-                    " (it has no `lookup: true`)".to_owned()
+                    " (it has no `lookup: true`)"
+                } else if *lookup && u.clause == Clause::Where {
+                    // `phone = trim($1)`: the `=` is fine, its other side is not (round 94).
+                    "; a lookup compares it with = (or = ANY) to a literal or a parameter, written as is: normalize the value in the application"
                 } else {
-                    String::new()
+                    ""
                 };
                 return refuse(
                     Reason::ProtectedColumn,
@@ -758,10 +761,11 @@ fn plan_outputs(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
                     }))
                 }
                 ColumnRule::Drop if o.explicit || is_copy => {
+                    // An ORM names every column it maps, so it meets this first (round 94).
                     let hint = if is_copy {
                         "; name the columns to leave it out"
                     } else {
-                        ""
+                        "; leave it out of the query, or, where a client must name it (an ORM that maps it), ask the DBA for `{ mask: null }` instead of drop"
                     };
                     return Err(Refusal::new(
                         Reason::ProtectedColumn,

@@ -212,6 +212,20 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// What the client's HINT field suggests. SQLSTATE stays 42501 for every refusal (POLICY.md),
+    /// so a misspelt name says here that it is a spelling matter, not a permission one.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Reason::UnknownRelation => {
+                "unscharf resolves every name before Postgres sees the statement: check the spelling and search_path"
+            }
+            Reason::Unparsable | Reason::UnsupportedStatement => {
+                "unscharf refuses what it cannot fully analyze; rephrase the statement, or ask a DBA if a client needs it"
+            }
+            _ => "unscharf enforces the purpose policies; ask a DBA if this refusal is wrong",
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             Reason::Unparsable => "unparsable",

@@ -323,12 +323,7 @@ pub struct Core {
 }
 
 fn refusal_frame(r: &Refusal) -> Bytes {
-    build::error(
-        Severity::Error,
-        "42501",
-        &r.message(),
-        Some("unscharf enforces the purpose policies; ask a DBA if this refusal is wrong"),
-    )
+    build::error(Severity::Error, "42501", &r.message(), Some(r.reason.hint()))
 }
 
 impl Core {
