@@ -914,3 +914,23 @@ async fn a_redefinition_before_a_copy_is_not_taken_for_done() {
     seen.extend(r.bytes_until_ready().await);
     assert_masked(&seen, "Bind after a COPY whose PREPARE failed");
 }
+
+/// Round 97: a refused Query followed, in the same write, by a malformed frame ended the session
+/// before the refusal's record was handed to the audit writer.
+#[tokio::test]
+async fn a_refusal_is_audited_when_a_malformed_frame_follows_it() {
+    let p = proxy().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let mut bytes = raw::query("SELECT lower(secret) FROM lab.vault");
+    // A Query whose length field is shorter than the length itself.
+    bytes.extend_from_slice(&[b'Q', 0, 0, 0, 2]);
+    r.send(&bytes).await;
+    while r.try_frame().await.is_some() {}
+    let events = p.audit().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.decision.as_str() == "refused" && e.statement.contains("lab . vault")),
+        "{events:?}"
+    );
+}

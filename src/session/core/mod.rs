@@ -288,6 +288,11 @@ pub struct Core {
     /// An extended-protocol message failed before the client sent its Sync: the server ignores
     /// every message until that Sync, and so does the proxy (nothing forwarded, no reply expected).
     skipping: bool,
+    /// unscharf refused a message of the batch since the last Sync: the server skips the rest up
+    /// to the Sync, so a Bind or Execute refused only because it names the statement or portal
+    /// refused before is no refusal of its own and is not audited again (round 97: one refused
+    /// libpq call wrote three records).
+    batch_refused: bool,
     /// Extended-protocol messages went upstream since the last Sync or Flush: their replies may sit
     /// in the server's output buffer.
     unflushed: bool,
@@ -344,6 +349,7 @@ impl Core {
             copy_out: None,
             copy_in: None,
             skipping: false,
+            batch_refused: false,
             unflushed: false,
             unsynced: false,
             unsynced_before: false,
@@ -407,7 +413,7 @@ impl Core {
             campaigns,
             decision,
             reason: reason.to_owned(),
-            detail: crate::audit::event::scrub(detail),
+            detail: crate::audit::event::bounded(crate::audit::event::scrub(detail)),
             statement: crate::audit::event::bounded(crate::audit::event::scrub(normalized)),
             fingerprint: crate::analyze::lexer::fingerprint(normalized),
             policy_version: env.policy.version.clone(),

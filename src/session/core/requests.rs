@@ -83,6 +83,17 @@ impl Core {
                 other => return Err(CoreError::ClientProtocol(other as char)),
             }
         }
+        let refused_before = out.tally.refused.len();
+        let done = self.dispatch(f, env, out, retried);
+        if extended && out.tally.refused.len() > refused_before {
+            self.batch_refused = true;
+        } else if matches!(f.tag, fe::SYNC | fe::QUERY) {
+            self.batch_refused = false;
+        }
+        done
+    }
+
+    fn dispatch(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
         match f.tag {
             fe::QUERY => self.query(f, env, out, retried),
             fe::PARSE => self.parse(f, env, out, retried),
@@ -436,10 +447,15 @@ impl Core {
         match verdict {
             Err(r) => {
                 let facts = self.registry.statement(b.statement);
+                // Quoted, so the audit trail's scrubbing hides a name that holds a value (round 97).
                 let text = Self::statement_text(facts.as_deref(), || {
-                    format!("(Bind of prepared statement {})", b.statement)
+                    format!("(Bind of prepared statement {})", crate::judge::quoted(b.statement))
                 });
-                let refusal = self.refuse(env, out, &r, &text);
+                let refusal = if facts.is_none() && self.batch_refused && !Self::reserved(b.portal) {
+                    refusal_frame(&r)
+                } else {
+                    self.refuse(env, out, &r, &text)
+                };
                 out.to_upstream.extend_from_slice(&encode::bind(b.portal, REFUSED_NAME));
                 self.pending.push_back(Pending::Bind {
                     seq,
@@ -618,9 +634,13 @@ impl Core {
             Err(r) => {
                 let info = self.registry.portal(portal);
                 let text = Self::statement_text(info.as_ref().map(|i| &*i.facts), || {
-                    format!("(Execute of portal {portal})")
+                    format!("(Execute of portal {})", crate::judge::quoted(portal))
                 });
-                let refusal = self.refuse(env, out, &r, &text);
+                let refusal = if info.is_none() && self.batch_refused {
+                    refusal_frame(&r)
+                } else {
+                    self.refuse(env, out, &r, &text)
+                };
                 out.to_upstream.extend_from_slice(&encode::execute(REFUSED_NAME));
                 self.pending.push_back(Pending::Execute {
                     seq,

@@ -1055,3 +1055,37 @@ fn a_portal_bound_before_the_purpose_was_lost_does_not_run() {
     assert!(String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused"));
     assert_eq!(out.records.first().map(|r| r.reason.as_str()), Some("no_purpose"));
 }
+
+/// Round 97: a refused libpq call (Parse, Bind, Describe, Execute, Sync in one write) wrote three
+/// records, the Bind and Execute refused only for naming what was refused; and a Bind of an unknown
+/// statement wrote the name, which may hold a value, into the trail unscrubbed.
+#[test]
+fn one_refused_call_is_one_record_and_names_are_scrubbed() {
+    let fx = fixture();
+    let e = env(&fx);
+    let mut c = core();
+    let mut out = Out::default();
+    for f in [
+        frame(b'P', b"\0SELECT lower(iban) FROM stadtwerke.customers\0\0\0"),
+        frame(b'B', b"\0\0\0\0\0\0\0\0"),
+        frame(b'D', b"P\0"),
+        frame(b'E', b"\0\0\0\0\0"),
+        frame(b'S', b""),
+    ] {
+        c.on_client(&f, &e, &mut out, false).unwrap();
+    }
+    let reasons: Vec<&str> = out.records.iter().map(|r| r.reason.as_str()).collect();
+    assert_eq!(reasons, ["protected_column"], "{:?}", out.records);
+    // After the Sync a new batch: a Bind of an unknown statement is a refusal of its own.
+    let mut out = Out::default();
+    let name = "anna.schmidt@example.org DE89 3704 0044 0532 0130 00";
+    let mut body = Vec::new();
+    body.push(0);
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(b"\0\0\0\0\0\0\0");
+    c.on_client(&frame(b'B', &body), &e, &mut out, false).unwrap();
+    c.on_client(&frame(b'E', b"\0\0\0\0\0"), &e, &mut out, false).unwrap();
+    assert_eq!(out.records.len(), 1, "{:?}", out.records);
+    let text = format!("{:?}", out.records);
+    assert!(!text.contains("anna.schmidt") && !text.contains("0532"), "{text}");
+}
