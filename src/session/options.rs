@@ -61,6 +61,21 @@ fn guc_name(n: &str) -> String {
     n.to_ascii_lowercase().replace('-', "_")
 }
 
+/// Settings a connection may set only at its start (or that load code into the server process)
+/// and that act on the backend rather than on what a statement means: post_auth_delay held a
+/// connection slot for up to 35 minutes after the client had gone, so a few short sessions
+/// locked every other login out (round 95).
+const CONNECTION_START_SETTINGS: &[&str] = &[
+    "post_auth_delay",
+    "ignore_system_indexes",
+    "local_preload_libraries",
+    "session_preload_libraries",
+    "jit_debugging_support",
+    "jit_profiling_support",
+    "log_connections",
+    "log_disconnections",
+];
+
 /// Checks the pinned settings and takes out the unscharf ones.
 fn setting(name: &str, value: &str, purpose: &mut Option<String>) -> Result<bool, String> {
     match name {
@@ -109,6 +124,9 @@ fn setting(name: &str, value: &str, purpose: &mut Option<String>) -> Result<bool
         n if crate::policy::decide::FORBIDDEN_SETTINGS.contains(&n) => {
             Err(format!("{n} cannot be set through unscharf"))
         }
+        n if CONNECTION_START_SETTINGS.contains(&n) => Err(format!(
+            "{n} cannot be set through unscharf: it acts on the server process, not on the session"
+        )),
         _ => Ok(true),
     }
 }
@@ -308,6 +326,12 @@ mod tests {
             ("options", "-csession_authorization=postgres"),
             ("session_authorization", "postgres"),
             ("options", "-c debug_print_plan=on"),
+            // Round 95: a backend that sleeps after authentication holds its slot on the server.
+            ("options", "-c post_auth_delay=2000"),
+            ("options", "--post-auth-delay=2000"),
+            ("post_auth_delay", "2000"),
+            ("options", "-c local_preload_libraries=x"),
+            ("ignore_system_indexes", "on"),
             // Round 93: switches run together, which Postgres's getopt reads one by one.
             ("options", "-Ec role=crm_agents"),
             ("options", "-Ecrole=crm_agents"),
