@@ -348,6 +348,13 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
         let mut client = unscharf::catalog::live::connect(&config).await?;
         let catalog = unscharf::catalog::live::load(&mut client, 1).await?;
         check::compare(&policy, &catalog, &mut report);
+        let roles = client
+            .query("SELECT rolname::text FROM pg_catalog.pg_roles", &[])
+            .await?
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect();
+        check::members_and_functions(&policy, &catalog, &roles, &mut report);
         report.findings.extend(check::watch_finding(&client).await);
         for (campaign, table) in check::ended_tables(&policy, &catalog, today()) {
             let (rows, exact) = check::count_rows(&client, &table).await;

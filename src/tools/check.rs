@@ -256,6 +256,44 @@ pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
     }
 }
 
+/// Members and listed functions that do not exist: a misspelt login or role locks its agents out
+/// at connection time, and a misspelt function is refused at the first call, however clean the
+/// rest of the check looks (round 94). `roles` are the server's role names.
+pub fn members_and_functions(
+    policy: &PolicySet,
+    catalog: &Catalog,
+    roles: &std::collections::HashSet<String>,
+    report: &mut Report,
+) {
+    for p in policy.purposes.values() {
+        for m in &p.members {
+            let (kind, name) = match m {
+                crate::policy::Member::Login(n) => ("login", n),
+                crate::policy::Member::Role(n) => ("role", n),
+            };
+            if !roles.contains(name) {
+                report.findings.push(finding(
+                    "error",
+                    format!(
+                        "purpose {}: member {kind} {name} does not exist in the database",
+                        p.name
+                    ),
+                ));
+            }
+        }
+        let mut functions: Vec<&QName> = p.functions.iter().collect();
+        functions.sort();
+        for f in functions {
+            if !catalog.function_schemas(&f.name).contains(&f.schema) {
+                report.findings.push(finding(
+                    "error",
+                    format!("purpose {}: function {f} does not exist in the database", p.name),
+                ));
+            }
+        }
+    }
+}
+
 /// Tables of campaigns whose contract ended: the data must be deleted.
 pub fn ended_tables<'a>(policy: &'a PolicySet, catalog: &'a Catalog, today: chrono::NaiveDate) -> Vec<(String, QName)> {
     let mut out = Vec::new();
@@ -273,7 +311,8 @@ pub fn ended_tables<'a>(policy: &'a PolicySet, catalog: &'a Catalog, today: chro
 }
 
 pub fn render(r: &Report) -> String {
-    let mut out = format!("policies ok (version {})\n", r.policy_version);
+    // The verdict comes last (`N error(s)`): a headline saying "ok" above errors misled (round 94).
+    let mut out = format!("policies read (version {})\n", r.policy_version);
     out.push_str("\ncampaigns:\n");
     for c in &r.campaigns {
         let end = match (&c.contract_ends, c.ended) {
@@ -391,5 +430,33 @@ mod tests {
         assert!(ended_tables(&pol, &cat, late)
             .iter()
             .any(|(c, q)| c == "stadtwerke" && q.name == "customers"));
+    }
+
+    #[test]
+    fn unknown_members_and_functions_are_errors() {
+        let cat = crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s").unwrap();
+        let mut cat = cat;
+        cat.add_function("util", "dial");
+        let pol = crate::policy::load::load_texts(
+            &[("x.yaml", "campaign: x\ntables: [stadtwerke.*]\npurposes:\n  p:\n    members: [agent_wassr, role:wasser_agnets, agent_wasser]\n    tables:\n      stadtwerke.tickets: { columns: all }\n    functions: [util.dial, util.no_such_fn]\n")],
+            None,
+        )
+        .unwrap();
+        let roles = ["agent_wasser", "wasser_agents"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut r = summarize(&pol, chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap());
+        members_and_functions(&pol, &cat, &roles, &mut r);
+        let text = render(&r);
+        assert_eq!(r.errors(), 3, "{text}");
+        for expected in [
+            "member login agent_wassr does not exist",
+            "member role wasser_agnets does not exist",
+            "function util.no_such_fn does not exist",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
+        assert!(!text.contains("policies ok"), "{text}");
     }
 }
