@@ -96,9 +96,13 @@ For the DBA and security-team walkthroughs in the README:
   export DEMO={dir_proxy}    # config, policies and audit trail of this demo
   kill -HUP {pid}            # reloads $DEMO/unscharf.yaml and $DEMO/policies after an edit
 Every refusal lands in the audit trail; verify it with:
-  cargo run --release -- audit verify $DEMO/audit.jsonl
+  {exe} audit verify $DEMO/audit.jsonl
 Press Ctrl-C to stop and remove everything.
 "#,
+        // The binary that runs the demo, however it was started (cargo run, or installed).
+        exe = std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| "unscharf".into()),
         dir_proxy = demo.dir.display(),
         pid = std::process::id(),
         policies = demo.dir.join("policies").display(),

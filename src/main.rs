@@ -444,7 +444,19 @@ async fn demo(listen: &str) -> Result<()> {
     Ok(())
 }
 
-fn main() -> Result<()> {
+fn main() {
+    // The error and its causes, one per line: a DBA's policy error is no crash, so no backtrace
+    // even where RUST_BACKTRACE is set (round 94).
+    if let Err(e) = run_cli() {
+        eprintln!("Error: {e}");
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+}
+
+fn run_cli() -> Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;

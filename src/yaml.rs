@@ -23,12 +23,37 @@ pub fn from_yaml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Yaml
         if let Some(pos) = message.rfind(" at line ") {
             message.truncate(pos);
         }
+        message.push_str(hint(&message));
         YamlError {
             file: file.to_path_buf(),
             line,
             message,
         }
     })
+}
+
+/// What to do about the messages a DBA met without a clue (round 94): the YAML parser's, where
+/// indentation broke the structure, and chrono's for a date.
+fn hint(message: &str) -> &'static str {
+    const STRUCTURE: &[&str] = &[
+        "did not find expected key",
+        "mapping values are not allowed",
+        "did not find expected '-'",
+        "while parsing a block",
+    ];
+    const DATE: &[&str] = &[
+        "input is out of range",
+        "input contains invalid characters",
+        "premature end of input",
+        "trailing input",
+    ];
+    if STRUCTURE.iter().any(|m| message.contains(m)) {
+        " (check this line's indentation against the lines above it: keys of one map line up, and a nested map is indented deeper than its key)"
+    } else if DATE.iter().any(|m| message.ends_with(m)) {
+        " (expected a date as YYYY-MM-DD, e.g. 2027-03-31)"
+    } else {
+        ""
+    }
 }
 
 /// Finds the 1-based line of `key`, for errors found after parsing (validation) that serde cannot
@@ -113,6 +138,22 @@ mod tests {
         assert!(text.starts_with("x.yaml:3: inner: unknown field `prot`"), "{text}");
         let e = from_yaml::<Outer>("inner:\n  port: nope\n", Path::new("x.yaml")).unwrap_err();
         assert!(e.to_string().starts_with("x.yaml:2: inner.port: invalid type"), "{e}");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Dated {
+        on: chrono::NaiveDate,
+    }
+
+    #[test]
+    fn parser_messages_come_with_what_to_do() {
+        let e = from_yaml::<Outer>("inner:\n  port: 1\n prot: 2\n", Path::new("x.yaml")).unwrap_err();
+        assert!(e.to_string().contains("check this line's indentation"), "{e}");
+        let e = from_yaml::<Dated>("on: 2027-31-03\n", Path::new("x.yaml")).unwrap_err();
+        assert!(e.to_string().contains("expected a date as YYYY-MM-DD"), "{e}");
+        let e = from_yaml::<Outer>("inner:\n  port: 1\n", Path::new("x.yaml"));
+        assert!(e.is_ok());
     }
 
     #[test]

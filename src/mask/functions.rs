@@ -43,7 +43,7 @@ pub enum MaskSpecError {
     MissingArgument(&'static str),
     #[error("mask `{0}` takes no argument")]
     UnexpectedArgument(&'static str),
-    #[error("mask `{0}` lacks its closing `)`")]
+    #[error("mask `{0}` lacks its closing `)`{hint}", hint = unclosed_hint(.0))]
     Unclosed(String),
     #[error("{mask}(n) needs a whole number n ≥ 1, got `{got}`")]
     BadCount { mask: &'static str, got: String },
@@ -51,6 +51,15 @@ pub enum MaskSpecError {
     BadStep(String),
     #[error("constant('text') needs one single-quoted SQL string (write '' for a quote inside it), got `{0}`")]
     BadConstant(String),
+}
+
+/// `{ mask: last(3) lookup: true }` reads as the mask `last(3) lookup` (round 94).
+fn unclosed_hint(spec: &str) -> &'static str {
+    if spec.contains(')') {
+        " (is a comma missing between two keys of a `{ … }` map? Without it YAML reads them as one value)"
+    } else {
+        ""
+    }
 }
 
 impl FromStr for RoundStep {
