@@ -2,8 +2,8 @@
 //! recorded as write sources, their targets as writes, and RETURNING as result columns.
 
 use sqlparser::ast::{
-    Assignment, AssignmentTarget, Expr, FromTable, MergeAction, MergeInsertKind, MergeUpdateKind, OnConflictAction,
-    OnInsert, Statement, TableFactor, TableObject, UpdateTableFromKind,
+    Assignment, AssignmentTarget, ConflictTarget, Expr, FromTable, MergeAction, MergeInsertKind, MergeUpdateKind,
+    OnConflictAction, OnInsert, Statement, TableFactor, TableObject, UpdateTableFromKind,
 };
 
 use super::expr::{object_parts, Cx};
@@ -78,6 +78,25 @@ impl Analyzer<'_> {
                 if let Some(OnInsert::OnConflict(oc)) = &ins.on {
                     // Whether a row was inserted tells whether its key was there.
                     self.facts.read(rel);
+                    if let Some(ConflictTarget::Columns { columns, predicate }) = &oc.conflict_target {
+                        for c in columns {
+                            let name = fold_ident(c);
+                            if self.ctx.catalog.rel(rel).column_index(&name).is_none() {
+                                return Err(AnalyzeError::UnknownColumn(format!("{name} (in ON CONFLICT)")));
+                            }
+                        }
+                        // The arbiter index's predicate: Postgres evaluates what it can while
+                        // planning, so its calls run (round 100: it went unjudged).
+                        if let Some(p) = predicate {
+                            let scope = Scope::new(level.clone(), parent);
+                            let cx = Cx {
+                                clause: Clause::Where,
+                                lookup: false,
+                            };
+                            let l = self.expr(p, &scope, cx)?;
+                            self.consume(vec![l], Cx::new(Clause::Where), "ON CONFLICT … WHERE");
+                        }
+                    }
                     if let OnConflictAction::DoUpdate(du) = &oc.action {
                         self.write(rel, WriteKind::Update);
                         let mut lvl = level.clone();

@@ -343,6 +343,13 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT (SELECT ctid FROM public.postcodes a JOIN (SELECT 1 AS x) b ON true LIMIT 1)::text FROM (SELECT iban AS ctid FROM stadtwerke.customers) s", refused),
         ("wasser", "SELECT s.customer_no FROM (SELECT birth_date AS tableoid, customer_no FROM stadtwerke.customers) s WHERE EXISTS (SELECT 1 FROM public.postcodes a CROSS JOIN public.postcodes b WHERE tableoid::text LIKE '1984%')", refused),
         ("wasser", "SELECT tableoid FROM stadtwerke.tickets a JOIN stadtwerke.meter_readings m ON true", "refused: unknown_relation"),
+        // Round 100: the arbiter's WHERE of ON CONFLICT went unjudged; Postgres evaluates what it
+        // can of it while planning.
+        ("wasser", "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x') ON CONFLICT (ticket_id) WHERE query_to_xml('SELECT 1', true, false, '') IS NOT NULL DO NOTHING", "refused: forbidden_function"),
+        ("wasser", "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x') ON CONFLICT (ticket_id) WHERE (SELECT iban FROM stadtwerke.customers LIMIT 1) IS NOT NULL DO NOTHING", refused),
+        ("wasser", "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x') ON CONFLICT (ticket_id) WHERE EXISTS (SELECT 1 FROM zeitung.leads) DO NOTHING", "refused: cross_campaign"),
+        ("wasser", "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x') ON CONFLICT (nosuch) DO NOTHING", "refused: unknown_relation"),
+        ("wasser", "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x') ON CONFLICT (ticket_id) WHERE status = 'open' DO NOTHING", "allowed"),
         // Round 92: Postgres reserves these words, so unquoted they call the function even where a
         // column of that name is in scope; quoted, they name the column.
         ("wasser", "SELECT current_schema, current_role, current_catalog, user FROM (SELECT iban AS \"current_schema\", phone AS \"current_role\", iban AS \"current_catalog\", iban AS \"user\" FROM stadtwerke.customers) s", "allowed"),
