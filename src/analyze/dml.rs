@@ -271,7 +271,10 @@ impl Analyzer<'_> {
             relation: tf.clone(),
             joins: Vec::new(),
         };
-        self.range_table(std::slice::from_ref(&twj), parent)
+        let level = self.range_table(std::slice::from_ref(&twj), parent)?;
+        // Analyzed as a copy: what the copy covered, the source written covers.
+        self.covered.adopt(&twj, std::slice::from_ref(tf))?;
+        Ok(level)
     }
 
     /// Records the columns a write sets (names Postgres would not find set nothing). decide()

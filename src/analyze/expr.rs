@@ -236,7 +236,14 @@ impl Analyzer<'_> {
                 ..
             } => {
                 self.implicit_operators(&["~~", "!~~", "~~*", "!~~*", "~", "!~"])?;
-                let pattern = super::like_quantifier(pattern).unwrap_or(pattern);
+                let pattern = match (super::like_quantifier(pattern), pattern.as_ref()) {
+                    // `ALL (…)` is syntax that reads as a call: what it quantifies is analyzed.
+                    (Some(array), Expr::Function(quantifier)) => {
+                        self.covered.function(quantifier);
+                        array
+                    }
+                    _ => pattern,
+                };
                 let mut parts = vec![self.expr(expr, scope, ic)?, self.expr(pattern, scope, ic)?];
                 if let Some(esc) = escape_char {
                     parts.push(self.expr(esc, scope, ic)?);

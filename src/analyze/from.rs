@@ -389,11 +389,10 @@ impl Analyzer<'_> {
             within_group: Vec::new(),
         };
         let scope = Scope::new(self.copied(before)?, parent);
-        let lineage = self.expr(
-            &sqlparser::ast::Expr::Function(f),
-            &scope,
-            Cx::new(Clause::FunctionArgument),
-        )?;
+        let call = sqlparser::ast::Expr::Function(f);
+        let lineage = self.expr(&call, &scope, Cx::new(Clause::FunctionArgument))?;
+        // The call analyzed is a copy: what it covered, it covered of the arguments written.
+        self.covered.adopt(&call, args)?;
         let bare = parts.last().map(String::as_str).unwrap_or("");
         // Postgres coerces the function's columns to a column definition list's types.
         for t in alias

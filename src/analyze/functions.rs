@@ -71,6 +71,7 @@ fn regclass_literal(e: &Expr) -> Option<String> {
 
 impl Analyzer<'_> {
     pub(super) fn function(&mut self, f: &Function, scope: &Scope, cx: Cx) -> Result<Lineage, AnalyzeError> {
+        self.covered.function(f);
         if f.uses_odbc_syntax || !matches!(f.parameters, FunctionArguments::None) || f.null_treatment.is_some() {
             return Err(AnalyzeError::Unsupported(format!(
                 "function call syntax `{}`",

@@ -2,6 +2,7 @@
 //! Fails closed: anything not fully understood is an error, and the caller refuses the statement.
 
 pub mod cache;
+mod coverage;
 mod crosscheck;
 mod dml;
 mod expr;
@@ -111,6 +112,8 @@ struct Analyzer<'a> {
     /// Set while a top-level SELECT is analyzed: its INTO clause (which creates a table) is allowed
     /// once, so the statement can be judged for the data it copies before it is refused as DDL.
     select_into: bool,
+    /// The subqueries and calls analyzed, so that one left unread is refused (see coverage).
+    covered: coverage::Covered,
 }
 
 /// Identifiers as Postgres folds them: unquoted ASCII letters lower-cased, then truncated to 63 bytes.
@@ -246,6 +249,7 @@ impl<'a> Analyzer<'a> {
             literal_sensitive: false,
             subquery_names: Default::default(),
             select_into: false,
+            covered: Default::default(),
         }
     }
 
@@ -771,6 +775,9 @@ fn analyze_statement(stmt: &Statement, ctx: AnalyzeCtx<'_>) -> Result<(Statement
         }
         _ => a.statement(stmt)?,
     };
+    if let Some(what) = a.covered.missed(stmt) {
+        return unsupported(format!("{what} in a clause unscharf does not analyze"));
+    }
     a.facts.kind = kind;
     a.facts.outputs = outputs;
     Ok((a.facts, a.literal_sensitive))

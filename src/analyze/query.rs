@@ -28,6 +28,7 @@ impl Analyzer<'_> {
         parent: Option<&Scope>,
         outer_order: Option<&OrderBy>,
     ) -> Result<Outputs, AnalyzeError> {
+        self.covered.query(q);
         self.spend()?;
         self.depth += 1;
         if self.depth > super::MAX_DEPTH {
