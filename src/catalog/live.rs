@@ -84,7 +84,9 @@ const VIEW_BASES: &str = "SELECT DISTINCT o.rel, d.refobjid FROM (
 /// (round 74). Followed through pg_depend across the operators, casts, operator classes and types
 /// in between: domains, ranges, arrays and composites (rounds 78 and 80: a DBA's operator in a
 /// view, a domain's DEFAULT on an omitted column, an array of a domain, an expression index, a
-/// range type's subtype_diff), stopping at functions.
+/// range type's subtype_diff), stopping at functions. A STORED generated column's expression
+/// counts on reads too: what it computed, when a DBA added the column, is what a read returns
+/// (round 98).
 const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write, class, obj) AS (
       SELECT r.ev_class, 'the view or rule ' || r.rulename, false, 'pg_catalog.pg_rewrite'::pg_catalog.regclass, r.oid
         FROM pg_catalog.pg_rewrite r
@@ -96,8 +98,10 @@ const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write, class, obj
         'pg_catalog.pg_class'::pg_catalog.regclass, i.indexrelid FROM pg_catalog.pg_index i
       UNION ALL SELECT c.oid, 'the partition key', true, 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid
         FROM pg_catalog.pg_class c WHERE c.relkind = 'p'
-      UNION ALL SELECT a.adrelid, 'the default or generation expression of a column', true,
+      UNION ALL SELECT a.adrelid, CASE t.attgenerated WHEN 's' THEN 'the generated column ' || t.attname
+          ELSE 'the default of column ' || t.attname END, t.attgenerated <> 's',
         'pg_catalog.pg_attrdef'::pg_catalog.regclass, a.oid FROM pg_catalog.pg_attrdef a
+        JOIN pg_catalog.pg_attribute t ON t.attrelid = a.adrelid AND t.attnum = a.adnum
       UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, true,
         'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid FROM pg_catalog.pg_constraint k WHERE k.conrelid <> 0
       UNION ALL SELECT a.attrelid, 'the domain of column ' || a.attname, true,
@@ -144,9 +148,11 @@ const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, 
       coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || ' '
         || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), ''), false
       FROM pg_catalog.pg_policy p
-    UNION ALL SELECT a.adrelid, 'the default or generation expression of a column',
-      pg_catalog.pg_get_expr(a.adbin, a.adrelid), true
+    UNION ALL SELECT a.adrelid, CASE t.attgenerated WHEN 's' THEN 'the generated column ' || t.attname
+        ELSE 'the default of column ' || t.attname END,
+      pg_catalog.pg_get_expr(a.adbin, a.adrelid), t.attgenerated <> 's'
       FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_class c ON c.oid = a.adrelid
+      JOIN pg_catalog.pg_attribute t ON t.attrelid = a.adrelid AND t.attnum = a.adnum
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
     UNION ALL SELECT t.tgrelid, 'the trigger ' || t.tgname, pg_catalog.pg_get_triggerdef(t.oid), true
@@ -165,6 +171,13 @@ const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
       SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
       UNION SELECT down.anc, i.inhrelid FROM down JOIN pg_catalog.pg_inherits i ON i.inhparent = down.rel)
     SELECT anc, rel FROM down";
+/// Sequences column defaults draw from (`nextval('s')` records a dependency on s), by relation.
+const DEFAULT_SEQUENCES: &str = "SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
+    FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
+      ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid
+        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
 /// Sequences with the table whose serial or identity column owns them.
 const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -276,6 +289,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let hidden = tx.query(HIDDEN_CALLS, &[]).await?;
     let hidden_sql = tx.query(HIDDEN_SQL, &[]).await?;
     let fks = tx.query(FOREIGN_KEYS, &[]).await?;
+    let default_seqs = tx.query(DEFAULT_SEQUENCES, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -321,6 +335,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &hidden,
         &hidden_sql,
         &fks,
+        &default_seqs,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -409,6 +424,13 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .filter(|r| r.get::<_, bool>(1))
         .map(|r| r.get::<_, String>(0))
         .collect();
+    for row in default_seqs {
+        catalog
+            .default_sequences
+            .entry(row.get(0))
+            .or_default()
+            .push(QName::new(row.get(1), row.get(2)));
+    }
     for row in descendants {
         catalog.descendants.entry(row.get(0)).or_default().push(row.get(1));
     }

@@ -174,6 +174,8 @@ pub struct Catalog {
     pub implicit_code: Vec<(QName, String)>,
     /// Sequences, with the table that owns each (a serial or identity column), if any.
     sequences: HashMap<QName, Option<RelId>>,
+    /// Sequences the column defaults of a relation (by OID) draw from.
+    pub default_sequences: HashMap<u32, Vec<QName>>,
 }
 
 impl Catalog {

@@ -153,6 +153,33 @@ fn dba_code(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
             ));
         }
     }
+    // Foreign tables a purpose reaches, itself or below or behind a granted relation (round 98).
+    let mut foreign: Vec<String> = Vec::new();
+    for p in policy.purposes.values() {
+        for q in p.tables.keys() {
+            let Some(id) = catalog.lookup(q) else { continue };
+            let r = catalog.rel(id);
+            let behind = std::iter::once(r.oid).chain(catalog.behind(r.oid));
+            if let Some(ft) = behind
+                .filter_map(|oid| catalog.by_oid(oid))
+                .map(|i| catalog.rel(i))
+                .find(|x| x.kind == crate::catalog::RelKind::Foreign)
+            {
+                foreign.push(format!("{q} (through {})", ft.name));
+            }
+        }
+    }
+    foreign.sort_unstable();
+    foreign.dedup();
+    if !foreign.is_empty() {
+        report.findings.push(finding(
+            "warning",
+            format!(
+                "rows of these granted relations come from foreign tables, whose source unscharf cannot judge, so every statement on them is refused: {}",
+                foreign.join(", ")
+            ),
+        ));
+    }
     let mut guarded: Vec<String> = Vec::new();
     for p in policy.purposes.values() {
         for q in p.tables.keys() {
@@ -426,6 +453,25 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("stadtwerke.tickets.ticket_id"), "{text}");
+        // Round 98: a foreign table below a granted one.
+        let tickets = cat.rel(cat.lookup(&QName::new("stadtwerke", "tickets")).unwrap()).oid;
+        cat.add_relation(crate::catalog::Relation {
+            oid: 99_001,
+            name: QName::new("stadtwerke", "remote_tickets"),
+            kind: crate::catalog::RelKind::Foreign,
+            columns: vec![],
+            unique_keys: vec![],
+            foreign_keys: vec![],
+        });
+        cat.descendants.insert(tickets, vec![99_001]);
+        let mut r = summarize(&pol, today);
+        compare(&pol, &cat, &mut r);
+        let text = render(&r);
+        assert!(
+            text.contains("come from foreign tables")
+                && text.contains("stadtwerke.tickets (through stadtwerke.remote_tickets)"),
+            "{text}"
+        );
         let late = chrono::NaiveDate::from_ymd_opt(2027, 4, 1).unwrap();
         assert!(ended_tables(&pol, &cat, late)
             .iter()

@@ -414,7 +414,7 @@ async fn code_behind_views_triggers_and_policies_is_judged_like_a_written_call()
         ("SELECT x FROM stadtwerke.rt74_rls", "come from zeitung.leads"),
         (
             "INSERT INTO stadtwerke.rt74_w (n) VALUES (1) RETURNING x",
-            "the default or generation expression of a column of stadtwerke.rt74_w runs public.rt74_one",
+            "the default of column x of stadtwerke.rt74_w runs public.rt74_one",
         ),
         // Round 78: one step further, an operator in a view and a domain's DEFAULT.
         (
@@ -505,5 +505,64 @@ async fn objects_a_dba_puts_into_pg_catalog_are_not_built_in() {
         "{seen}"
     );
     assert_no_protected(&seen, "pg_catalog objects");
+    assert!(!seen.contains("2223334"), "a zeitung lead's phone: {seen}");
+}
+
+/// Round 98: rows and numbers a DBA's objects bring in from elsewhere. A foreign table below a
+/// granted table, or granted itself, returned the other campaign's leads from a server unscharf
+/// cannot see; a STORED generated column held what a DBA function computed when the column was
+/// added, and a read returned it; a default drawing from the other campaign's sequence counted
+/// its subscriptions into ticket ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
+    let (cluster, _su) = own_cluster(
+        "CREATE EXTENSION postgres_fdw;
+         CREATE SERVER rt98 FOREIGN DATA WRAPPER postgres_fdw OPTIONS (dbname 'crm');
+         CREATE FOREIGN TABLE stadtwerke.rt98_child () INHERITS (stadtwerke.tickets)
+           SERVER rt98 OPTIONS (table_name 'leads_as_tickets');
+         CREATE FOREIGN TABLE stadtwerke.rt98_mirror (name text, phone text)
+           SERVER rt98 OPTIONS (schema_name 'zeitung', table_name 'leads');
+         GRANT SELECT ON stadtwerke.rt98_mirror TO agent_wasser;
+         CREATE FUNCTION public.rt98_leads(int) RETURNS text LANGUAGE sql IMMUTABLE AS
+           $$ SELECT string_agg(name || ' ' || phone, '; ') FROM zeitung.leads WHERE $1 IS NOT NULL $$;
+         ALTER TABLE stadtwerke.meter_readings
+           ADD COLUMN rt98_ref text GENERATED ALWAYS AS (public.rt98_leads(customer_no)) STORED;
+         CREATE TABLE stadtwerke.rt98_notes (id int DEFAULT nextval('zeitung.subscriptions_subscription_id_seq'), x text);
+         GRANT SELECT, INSERT ON stadtwerke.rt98_notes TO agent_wasser;",
+    )
+    .await;
+    let p = proxy_on(
+        &cluster,
+        granting(
+            "      stadtwerke.rt98_mirror: { columns: all }
+      stadtwerke.rt98_notes: { columns: all, write: [insert] }\n",
+        ),
+    )
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for (sql, why) in [
+        (
+            "SELECT subject FROM stadtwerke.tickets",
+            "the foreign table stadtwerke.rt98_child",
+        ),
+        (
+            "SELECT name, phone FROM stadtwerke.rt98_mirror",
+            "the foreign table stadtwerke.rt98_mirror",
+        ),
+        (
+            "SELECT * FROM stadtwerke.meter_readings",
+            "the generated column rt98_ref of stadtwerke.meter_readings runs public.rt98_leads",
+        ),
+        (
+            "INSERT INTO stadtwerke.rt98_notes (x) VALUES ('a') RETURNING id",
+            "draws from zeitung.subscriptions_subscription_id_seq, which belongs to campaign zeitung",
+        ),
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    let rows = c.simple_query("SELECT x FROM stadtwerke.rt98_notes").await.unwrap();
+    seen.push_str(&text_of(&rows));
+    assert_no_protected(&seen, "objects bringing rows in");
     assert!(!seen.contains("2223334"), "a zeitung lead's phone: {seen}");
 }

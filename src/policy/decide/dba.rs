@@ -1,8 +1,9 @@
 //! Refusals for what a DBA's objects make Postgres run or compare without a statement naming it:
-//! casts and domains, implicit casts, unique indexes.
+//! casts and domains, implicit casts, unique indexes, relations and sequences behind a relation.
 
 use super::{DecideCtx, Memo};
 use crate::analyze::facts::{ColRef, StatementFacts};
+use crate::catalog::RelKind;
 use crate::policy::{Reason, Refusal};
 
 /// The analysis refuses casts to types a DBA's code guards, and writes to columns of them; a
@@ -96,6 +97,23 @@ pub(super) fn unique_keys(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_
 /// schema holds that campaign's rows (rule 4, round 72).
 pub(super) fn descendants(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
     for &rel in &f.relations {
+        // A foreign table's rows come from a server unscharf cannot see: a view there over
+        // another campaign's table, attached below a granted table (round 98).
+        let r = cx.catalog.rel(rel);
+        let foreign = std::iter::once(r.oid)
+            .chain(cx.catalog.behind(r.oid))
+            .filter_map(|oid| cx.catalog.by_oid(oid))
+            .map(|id| cx.catalog.rel(id))
+            .find(|x| x.kind == RelKind::Foreign);
+        if let Some(ft) = foreign {
+            return Err(Refusal::new(
+                Reason::UnsupportedStatement,
+                format!(
+                    "rows of {} come from the foreign table {}, whose source on another server unscharf cannot judge",
+                    r.name, ft.name
+                ),
+            ));
+        }
         if let Some((other, c)) = cx.policy.campaigns_behind(cx.catalog, rel).next() {
             return Err(Refusal::new(
                 Reason::CrossCampaign,
@@ -105,6 +123,27 @@ pub(super) fn descendants(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
                     c.name
                 ),
             ));
+        }
+    }
+    Ok(())
+}
+
+/// A written table's column default that draws from another campaign's sequence tells how far
+/// that campaign has counted (round 98: ticket ids followed zeitung's subscriptions).
+pub(super) fn default_sequences(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    for (rel, _) in &f.writes {
+        let r = cx.catalog.rel(*rel);
+        let own = cx.policy.campaign_of(&r.name).map(|c| c.name.as_str());
+        for seq in cx.catalog.default_sequences.get(&r.oid).into_iter().flatten() {
+            if let Some(c) = cx.policy.campaign_of(seq).filter(|c| Some(c.name.as_str()) != own) {
+                return Err(Refusal::new(
+                    Reason::CrossCampaign,
+                    format!(
+                        "a column default of {} draws from {seq}, which belongs to campaign {}",
+                        r.name, c.name
+                    ),
+                ));
+            }
         }
     }
     Ok(())
