@@ -216,27 +216,45 @@ async fn perturb(
     let facts = &case.allowed.facts;
     let outputs = facts.outputs.known().unwrap_or(&[]);
     let plan = case.allowed.plan.columns.as_deref();
-    for (&t, expr) in targets.iter().flat_map(|t| {
-        let col = &cat.rel(t.rel).columns[t.col as usize];
-        perturbations(col.type_oid).iter().map(move |e| (t, e))
-    }) {
+    let setup = |t: ColRef, expr: &str| {
         let rel = cat.rel(t.rel);
         let col = &rel.columns[t.col as usize];
         let set = expr.replace("{c}", &ident(&col.name));
-        let setup = format!(
+        format!(
             "SET LOCAL session_replication_role = replica; UPDATE {}.{} SET {} = {set};",
             ident(&rel.name.schema),
             ident(&rel.name.name),
             ident(&col.name)
-        );
-        let Some(after) = rows(c, &setup, case.sql).await else {
+        )
+    };
+    // Whether the rows come in an order their values decide: the same UPDATE with the value left
+    // as it is moves every row as a perturbation does. Where the order survives that, an order a
+    // perturbation changes is the protected column's doing (round 99: a column compared sorted
+    // cannot show a leak through row order).
+    let mut ordered_by_values = Vec::new();
+    for &t in targets {
+        let control = rows(c, &setup(t, "{c}"), case.sql).await;
+        ordered_by_values.push((t, control.is_some_and(|r| r == base)));
+    }
+    for (&t, expr) in targets.iter().flat_map(|t| {
+        let col = &cat.rel(t.rel).columns[t.col as usize];
+        perturbations(col.type_oid).iter().map(move |e| (t, e))
+    }) {
+        let Some(after) = rows(c, &setup(t, expr), case.sql).await else {
             continue;
         };
         tally.perturbed += 1;
+        let name = cat.column_name(t);
         if sorted(&after) == sorted(&base) {
+            let ordered = ordered_by_values.iter().any(|&(x, o)| x == t && o);
+            if ordered && after != base && !used(facts, t) {
+                problems.push(format!(
+                    "[{}] {}\n      changing {name} changes the order of the rows, but the analyzer never saw {name} outside the result",
+                    case.purpose, case.sql
+                ));
+            }
             continue;
         }
-        let name = cat.column_name(t);
         let in_lineage = outputs.iter().any(|o| o.lineage.cols.contains(&t));
         if used(facts, t) {
             continue; // a use the policy judged (a lookup, a join key): its effect on rows is allowed
