@@ -171,6 +171,13 @@ const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
       SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
       UNION SELECT down.anc, i.inhrelid FROM down JOIN pg_catalog.pg_inherits i ON i.inhparent = down.rel)
     SELECT anc, rel FROM down";
+/// The columns of its own table each row-level security policy reads (round 102: a policy
+/// comparing the phone with a setting the agent may change answered prefix guesses).
+const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::text, d.refobjsubid::int2
+    FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_depend d
+      ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
+        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = p.polrelid
+        AND d.refobjsubid > 0";
 /// Sequences column defaults draw from (`nextval('s')` records a dependency on s), by relation.
 const DEFAULT_SEQUENCES: &str = "SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
     FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
@@ -290,6 +297,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let hidden_sql = tx.query(HIDDEN_SQL, &[]).await?;
     let fks = tx.query(FOREIGN_KEYS, &[]).await?;
     let default_seqs = tx.query(DEFAULT_SEQUENCES, &[]).await?;
+    let policy_cols = tx.query(POLICY_COLUMNS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -336,6 +344,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &hidden_sql,
         &fks,
         &default_seqs,
+        &policy_cols,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -424,6 +433,13 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .filter(|r| r.get::<_, bool>(1))
         .map(|r| r.get::<_, String>(0))
         .collect();
+    for row in policy_cols {
+        catalog
+            .policy_columns
+            .entry(row.get(0))
+            .or_default()
+            .push((row.get(1), row.get(2)));
+    }
     for row in default_seqs {
         catalog
             .default_sequences

@@ -409,6 +409,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     dba::implicit_code(f, cx)?;
     dba::descendants(f, cx)?;
     dba::default_sequences(f, cx)?;
+    dba::policy_columns(f, cx)?;
     dba::hidden_calls(f, cx)?;
     // Rule 9: settings.
     for s in &f.settings {

@@ -566,3 +566,47 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
     assert_no_protected(&seen, "objects bringing rows in");
     assert!(!seen.contains("2223334"), "a zeitung lead's phone: {seen}");
 }
+
+/// Round 102: a row-level security policy is a WHERE the DBA wrote. One comparing the masked phone
+/// with a setting the agent may change (`crm.area_code`) answered prefix guesses digit by digit;
+/// a sequence in public that both campaigns' defaults draw from counted the other campaign's
+/// subscriptions into ticket ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_security_policy_on_a_protected_column_and_a_shared_sequence_tell_nothing() {
+    let (cluster, _su) = own_cluster(
+        "ALTER TABLE stadtwerke.customers ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY rt102_area ON stadtwerke.customers
+           USING (phone LIKE coalesce(current_setting('crm.area_code', true), '') || '%');
+         CREATE SEQUENCE public.rt102_ids;
+         GRANT USAGE ON SEQUENCE public.rt102_ids TO PUBLIC;
+         CREATE TABLE stadtwerke.rt102_notes (id bigint DEFAULT nextval('public.rt102_ids'), x text);
+         CREATE TABLE zeitung.rt102_notes (id bigint DEFAULT nextval('public.rt102_ids'), x text);
+         GRANT SELECT, INSERT ON stadtwerke.rt102_notes TO agent_wasser;",
+    )
+    .await;
+    let p = proxy_on(
+        &cluster,
+        granting("      stadtwerke.rt102_notes: { columns: all, write: [insert] }\n"),
+    )
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    c.batch_execute("SET crm.area_code = '+49 30 123456'").await.unwrap();
+    for (sql, why) in [
+        (
+            "SELECT customer_no, phone FROM stadtwerke.customers",
+            "the row-level security policy rt102_area of stadtwerke.customers filters by stadtwerke.customers.phone",
+        ),
+        (
+            "SELECT count(*) FROM stadtwerke.customers",
+            "the row-level security policy rt102_area",
+        ),
+        (
+            "INSERT INTO stadtwerke.rt102_notes (x) VALUES ('a') RETURNING id",
+            "draws from public.rt102_ids, which campaign zeitung counts with too",
+        ),
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    assert_no_protected(&seen, "a row security policy");
+}

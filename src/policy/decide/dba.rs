@@ -128,19 +128,78 @@ pub(super) fn descendants(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
     Ok(())
 }
 
-/// A written table's column default that draws from another campaign's sequence tells how far
-/// that campaign has counted (round 98: ticket ids followed zeitung's subscriptions).
+/// A written table's column default that draws from another campaign's sequence, or from one
+/// another campaign's tables draw from too, tells how far that campaign has counted (round 98:
+/// ticket ids followed zeitung's subscriptions; round 102: through a sequence in public).
 pub(super) fn default_sequences(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    let campaign_of_oid = |oid: &u32| {
+        cx.catalog
+            .by_oid(*oid)
+            .and_then(|id| cx.policy.campaign_of(&cx.catalog.rel(id).name))
+    };
     for (rel, _) in &f.writes {
         let r = cx.catalog.rel(*rel);
         let own = cx.policy.campaign_of(&r.name).map(|c| c.name.as_str());
         for seq in cx.catalog.default_sequences.get(&r.oid).into_iter().flatten() {
-            if let Some(c) = cx.policy.campaign_of(seq).filter(|c| Some(c.name.as_str()) != own) {
+            let sharer = cx
+                .catalog
+                .default_sequences
+                .iter()
+                .filter(|(_, seqs)| seqs.contains(seq))
+                .filter_map(|(oid, _)| campaign_of_oid(oid));
+            let other = cx
+                .policy
+                .campaign_of(seq)
+                .into_iter()
+                .chain(sharer)
+                .find(|c| Some(c.name.as_str()) != own);
+            if let Some(c) = other {
                 return Err(Refusal::new(
                     Reason::CrossCampaign,
                     format!(
-                        "a column default of {} draws from {seq}, which belongs to campaign {}",
+                        "a column default of {} draws from {seq}, which campaign {} counts with too",
                         r.name, c.name
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A row-level security policy filters every statement on its table by the columns it reads:
+/// a WHERE the DBA wrote, so a column the purpose may not read as it is cannot be in it (round
+/// 102: a policy comparing the phone with a setting the agent may change answered prefix
+/// guesses). Also for the relations behind a view.
+pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    let mut rels: Vec<crate::catalog::RelId> = Vec::new();
+    for &rel in &f.relations {
+        let r = cx.catalog.rel(rel);
+        for oid in std::iter::once(r.oid).chain(cx.catalog.behind(r.oid)) {
+            if cx.catalog.policy_columns.contains_key(&oid) {
+                rels.extend(cx.catalog.by_oid(oid));
+            }
+        }
+    }
+    if rels.is_empty() {
+        return Ok(());
+    }
+    let memo = Memo::new(cx, &rels);
+    for rel in rels {
+        let r = cx.catalog.rel(rel);
+        for (policy, attnum) in cx.catalog.policy_columns.get(&r.oid).into_iter().flatten() {
+            let Some(i) = r.columns.iter().position(|c| c.attnum == *attnum) else {
+                continue;
+            };
+            let c = ColRef { rel, col: i as u16 };
+            if !cx.rule(&memo, c).is_allow() {
+                return Err(Refusal::new(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "the row-level security policy {policy} of {} filters by {}, which is protected for purpose {}: its rows would answer questions about that column",
+                        r.name,
+                        cx.column_name(c),
+                        cx.purpose_name()
                     ),
                 ));
             }
