@@ -66,11 +66,12 @@ pub enum AnalyzeError {
     Differential(String),
     #[error("{0} is not supported")]
     Unsupported(String),
-    #[error("relation \"{0}\" does not exist")]
+    // Quoted as SQL quotes names, so the trail's scrubbing sees where one ends (round 103).
+    #[error("relation {} does not exist", crate::judge::quoted(.0))]
     UnknownRelation(String),
-    #[error("column \"{0}\" does not exist")]
+    #[error("column {} does not exist", crate::judge::quoted(.0))]
     UnknownColumn(String),
-    #[error("function \"{0}\" does not exist")]
+    #[error("function {} does not exist", crate::judge::quoted(.0))]
     UnknownFunction(String),
     #[error("reference {0} is ambiguous")]
     Ambiguous(String),
@@ -810,6 +811,21 @@ pub fn output_names(catalog: &Catalog, q: &sqlparser::ast::Query) -> Option<Vec<
 #[cfg(test)]
 mod tests {
     use super::regclass_name;
+
+    /// Round 103: a name holding a quote, printed without doubling it, ended the audit trail's
+    /// scrubbing early and left the rest in clear.
+    #[test]
+    fn names_in_errors_are_quoted_as_sql_quotes_them() {
+        let name = "x\"anna.schmidt@example.org DE89 3704 0044";
+        for e in [
+            super::AnalyzeError::UnknownRelation(name.into()),
+            super::AnalyzeError::UnknownColumn(name.into()),
+            super::AnalyzeError::UnknownFunction(name.into()),
+        ] {
+            let text = crate::audit::event::scrub(&e.to_string());
+            assert!(!text.contains("anna") && !text.contains("3704"), "{text}");
+        }
+    }
 
     #[test]
     fn regclass_names_split_and_fold_as_postgres_does() {

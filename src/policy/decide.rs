@@ -767,7 +767,7 @@ fn plan_outputs(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
                     let hint = if is_copy {
                         "; name the columns to leave it out"
                     } else {
-                        "; leave it out of the query, or, where a client must name it (an ORM that maps it), ask the DBA for `{ mask: null }` instead of drop"
+                        "; leave it out of the query, or, where a client must name it (an ORM that maps it), ask the DBA to mask it with null instead of dropping it"
                     };
                     return Err(Refusal::new(
                         Reason::ProtectedColumn,

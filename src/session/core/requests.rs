@@ -586,7 +586,7 @@ impl Core {
                     Reason::UnsupportedStatement,
                     format!(
                         "{what} {} was redefined after this portal was bound; bind it again",
-                        b.name
+                        crate::judge::quoted(&b.name)
                     ),
                 ));
             }
