@@ -15,6 +15,7 @@ mod names;
 mod query;
 mod scope;
 mod statement;
+mod txmodes;
 
 use sqlparser::ast::{Expr, Ident, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
@@ -462,11 +463,15 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
     for range in ranges {
         let text = &sql[range];
         let lexer::Lexed {
-            signature: ours,
+            signature: mut ours,
             depth: chain,
             brackets,
-            clean,
+            mut clean,
         } = lexer::lex_statement(text)?;
+        if let Some(plain) = txmodes::without_deferrable(&clean) {
+            ours = lexer::lex_statement(&plain)?.signature;
+            clean = plain;
+        }
         if chain > MAX_CHAIN {
             return unsupported(format!(
                 "a chain of more than {MAX_CHAIN} operators (this one has {chain})"

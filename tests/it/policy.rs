@@ -691,3 +691,32 @@ async fn a_superuser_holds_no_purpose_through_roles() {
     let c = p.connect("agent_wasser2", "wasser2").await;
     assert!(c.simple_query("SELECT name FROM stadtwerke.customers").await.is_ok());
 }
+
+/// Round 104: `[NOT] DEFERRABLE` in a transaction statement was refused as unparsable, which broke
+/// every read-only SQLAlchemy connection on psycopg and asyncpg's and psycopg's deferrable
+/// transactions. The server gets the statement as sent.
+#[tokio::test]
+async fn deferrable_transaction_modes_pass_as_sent() {
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    for begin in [
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY NOT DEFERRABLE",
+        "BEGIN ISOLATION LEVEL SERIALIZABLE READ ONLY DEFERRABLE",
+        "START TRANSACTION READ ONLY, DEFERRABLE, ISOLATION LEVEL SERIALIZABLE",
+    ] {
+        c.batch_execute(begin).await.unwrap();
+        let rows = c
+            .simple_query(
+                "SHOW transaction_deferrable; SELECT phone FROM stadtwerke.customers WHERE customer_no = 1001",
+            )
+            .await
+            .unwrap();
+        let text = text_of(&rows);
+        let expected = if begin.contains("NOT DEFERRABLE") { "off" } else { "on" };
+        assert!(
+            text.starts_with(expected) && text.contains("+** ** ****567"),
+            "{begin}: {text}"
+        );
+        c.batch_execute("COMMIT").await.unwrap();
+    }
+}
