@@ -556,7 +556,7 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
         ),
         (
             "INSERT INTO stadtwerke.rt98_notes (x) VALUES ('a') RETURNING id",
-            "draws from zeitung.subscriptions_subscription_id_seq, which belongs to campaign zeitung",
+            "draws from zeitung.subscriptions_subscription_id_seq, which campaign zeitung counts with too",
         ),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
@@ -609,4 +609,32 @@ async fn a_row_security_policy_on_a_protected_column_and_a_shared_sequence_tell_
         seen.push_str(&refusal(&c, sql, why).await);
     }
     assert_no_protected(&seen, "a row security policy");
+}
+
+/// Round 102: installing citext (in any schema) added an `=` outside pg_catalog, and every `=`
+/// was refused. An extension's operator over its own compiled code runs no SQL a DBA wrote; a
+/// DBA's operator over a SQL function still counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_extensions_compiled_operators_do_not_hold_every_comparison() {
+    let (cluster, _su) = own_cluster(
+        "CREATE EXTENSION citext;
+         CREATE EXTENSION pg_trgm;
+         CREATE FUNCTION public.rt102_lt(int, int) RETURNS boolean LANGUAGE sql IMMUTABLE AS
+           $$ SELECT (SELECT count(*) FROM zeitung.leads) > 0 $$;
+         CREATE OPERATOR public.< (LEFTARG = int, RIGHTARG = int, FUNCTION = public.rt102_lt);",
+    )
+    .await;
+    let p = proxy_on(&cluster, sample).await;
+    let c = wasser(&p).await;
+    let rows = c
+        .simple_query("SELECT name FROM stadtwerke.customers WHERE customer_no = 1001")
+        .await
+        .unwrap();
+    assert!(text_of(&rows).contains("Anna Schmidt"), "{}", text_of(&rows));
+    refusal(
+        &c,
+        "SELECT name FROM stadtwerke.customers WHERE customer_no < 1002",
+        "operator < is also defined outside pg_catalog",
+    )
+    .await;
 }
