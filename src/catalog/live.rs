@@ -171,13 +171,13 @@ const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
       SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
       UNION SELECT down.anc, i.inhrelid FROM down JOIN pg_catalog.pg_inherits i ON i.inhparent = down.rel)
     SELECT anc, rel FROM down";
-/// The columns of its own table each row-level security policy reads (round 102: a policy
-/// comparing the phone with a setting the agent may change answered prefix guesses).
-const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::text, d.refobjsubid::int2
+/// The columns each row-level security policy reads, of its own table or another (round 102: a
+/// policy comparing the phone with a setting the agent may change answered prefix guesses; round
+/// 105: one comparing another table's birth date with a ticket's subject answered them too).
+const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::text, d.refobjid, d.refobjsubid::int2
     FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
-        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = p.polrelid
-        AND d.refobjsubid > 0";
+        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjsubid > 0";
 /// Sequences column defaults draw from (`nextval('s')` records a dependency on s), by relation.
 const DEFAULT_SEQUENCES: &str = "SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
     FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
@@ -448,7 +448,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             .policy_columns
             .entry(row.get(0))
             .or_default()
-            .push((row.get(1), row.get(2)));
+            .push((row.get(1), row.get(2), row.get(3)));
     }
     for row in default_seqs {
         catalog

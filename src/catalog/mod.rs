@@ -176,9 +176,10 @@ pub struct Catalog {
     sequences: HashMap<QName, Option<RelId>>,
     /// Sequences the column defaults of a relation (by OID) draw from.
     pub default_sequences: HashMap<u32, Vec<QName>>,
-    /// The row-level security policies of a relation (by OID), each with a column (attnum) of
-    /// the relation it reads: a filter on it, in every statement on the relation.
-    pub policy_columns: HashMap<u32, Vec<(String, i16)>>,
+    /// The row-level security policies of a relation (by OID), each with a column it reads (the
+    /// OID of that column's relation, its attnum): a filter on it, in every statement on the
+    /// relation.
+    pub policy_columns: HashMap<u32, Vec<(String, u32, i16)>>,
 }
 
 impl Catalog {

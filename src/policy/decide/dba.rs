@@ -128,40 +128,31 @@ pub(super) fn descendants(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
     Ok(())
 }
 
-/// A written table's column default that draws from another campaign's sequence, or from one
-/// another campaign's tables draw from too, tells how far that campaign has counted (round 98:
-/// ticket ids followed zeitung's subscriptions; round 102: through a sequence in public).
+/// A written table's column default that draws from a sequence of another campaign, or from one
+/// outside the table's campaign (which any other campaign's defaults or triggers may draw from
+/// too), tells how far that campaign has counted (round 98: ticket ids followed zeitung's
+/// subscriptions; rounds 102 and 105: through a sequence in public, shared by a default or a
+/// trigger).
 pub(super) fn default_sequences(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
-    let campaign_of_oid = |oid: &u32| {
-        cx.catalog
-            .by_oid(*oid)
-            .and_then(|id| cx.policy.campaign_of(&cx.catalog.rel(id).name))
-    };
     for (rel, _) in &f.writes {
         let r = cx.catalog.rel(*rel);
         let own = cx.policy.campaign_of(&r.name).map(|c| c.name.as_str());
         for seq in cx.catalog.default_sequences.get(&r.oid).into_iter().flatten() {
-            let sharer = cx
-                .catalog
-                .default_sequences
-                .iter()
-                .filter(|(_, seqs)| seqs.contains(seq))
-                .filter_map(|(oid, _)| campaign_of_oid(oid));
-            let other = cx
-                .policy
-                .campaign_of(seq)
-                .into_iter()
-                .chain(sharer)
-                .find(|c| Some(c.name.as_str()) != own);
-            if let Some(c) = other {
-                return Err(Refusal::new(
-                    Reason::CrossCampaign,
-                    format!(
-                        "a column default of {} draws from {seq}, which campaign {} counts with too",
-                        r.name, c.name
-                    ),
-                ));
+            let theirs = cx.policy.campaign_of(seq).map(|c| c.name.as_str());
+            if theirs == own {
+                continue;
             }
+            let why = match theirs {
+                Some(c) => format!("which belongs to campaign {c}"),
+                None => format!(
+                    "which lies outside campaign {}: other campaigns' defaults or triggers may count with it",
+                    own.unwrap_or_default()
+                ),
+            };
+            return Err(Refusal::new(
+                Reason::CrossCampaign,
+                format!("a column default of {} draws from {seq}, {why}", r.name),
+            ));
         }
     }
     Ok(())
@@ -172,22 +163,40 @@ pub(super) fn default_sequences(f: &StatementFacts, cx: &DecideCtx<'_>) -> Resul
 /// 102: a policy comparing the phone with a setting the agent may change answered prefix
 /// guesses). Also for the relations behind a view.
 pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
-    let mut rels: Vec<crate::catalog::RelId> = Vec::new();
+    let mut filtered: Vec<u32> = Vec::new();
     for &rel in &f.relations {
         let r = cx.catalog.rel(rel);
         for oid in std::iter::once(r.oid).chain(cx.catalog.behind(r.oid)) {
-            if cx.catalog.policy_columns.contains_key(&oid) {
-                rels.extend(cx.catalog.by_oid(oid));
+            if cx.catalog.policy_columns.contains_key(&oid) && !filtered.contains(&oid) {
+                filtered.push(oid);
             }
         }
     }
-    if rels.is_empty() {
+    if filtered.is_empty() {
         return Ok(());
     }
+    let read = |oid: &u32| cx.catalog.policy_columns.get(oid).into_iter().flatten();
+    let rels: Vec<crate::catalog::RelId> = filtered
+        .iter()
+        .flat_map(read)
+        .filter_map(|(_, rel, _)| cx.catalog.by_oid(*rel))
+        .collect();
     let memo = Memo::new(cx, &rels);
-    for rel in rels {
-        let r = cx.catalog.rel(rel);
-        for (policy, attnum) in cx.catalog.policy_columns.get(&r.oid).into_iter().flatten() {
+    for oid in &filtered {
+        for (policy, rel_oid, attnum) in read(oid) {
+            let on = cx
+                .catalog
+                .by_oid(*oid)
+                .map(|i| cx.catalog.rel(i).name.to_string())
+                .unwrap_or_default();
+            // A column of a relation the catalog does not hold cannot be judged.
+            let Some(rel) = cx.catalog.by_oid(*rel_oid) else {
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    format!("the row-level security policy {policy} of {on} reads a relation unscharf does not know"),
+                ));
+            };
+            let r = cx.catalog.rel(rel);
             let Some(i) = r.columns.iter().position(|c| c.attnum == *attnum) else {
                 continue;
             };
@@ -196,8 +205,7 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
                 return Err(Refusal::new(
                     Reason::ProtectedColumn,
                     format!(
-                        "the row-level security policy {policy} of {} filters by {}, which is protected for purpose {}: its rows would answer questions about that column",
-                        r.name,
+                        "the row-level security policy {policy} of {on} filters by {}, which is protected for purpose {}: its rows would answer questions about that column",
                         cx.column_name(c),
                         cx.purpose_name()
                     ),
