@@ -202,19 +202,9 @@ const AUTH_MEMBERS: &str = "SELECT roleid, member FROM pg_catalog.pg_auth_member
 const ROLES: &str = "SELECT oid, rolname::text, rolinherit::text, rolsuper::text FROM pg_catalog.pg_roles";
 /// Operators outside pg_catalog, and those a DBA or an extension put into it (an OID from
 /// FirstNormalObjectId on: round 96), each with whether one of that name is such a one.
-/// An extension's operator whose function is the extension's own compiled code (citext's `=`,
-/// pg_trgm's `%`) runs no SQL a DBA wrote, like a type's C support functions: it does not count
-/// (round 102: installing citext anywhere refused every `=`). A DBA's operator over a function
-/// in SQL or a procedural language, or over a C or internal function outside any extension (a
-/// wrapper of a built-in's symbol), still does. A shell operator (no function yet) counts.
 const USER_OPERATORS: &str = "SELECT o.oprname::text, pg_catalog.bool_or(n.nspname = 'pg_catalog')
     FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
-      LEFT JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
-      LEFT JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-    WHERE (n.nspname <> 'pg_catalog' OR o.oid >= 16384)
-      AND NOT (l.lanname IN ('c', 'internal') AND EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
-        WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e'))
-    GROUP BY 1";
+    WHERE n.nspname <> 'pg_catalog' OR o.oid >= 16384 GROUP BY 1";
 /// See `Catalog::user_cast_types` (rounds 27 and 28: a DBA's cast to `zeitung.leadref`, and one
 /// to a composite type with such a field, returned leads; a domain's CHECK answered questions).
 /// Type dependencies are listed once, then followed (round 29: a recursive step that paired all

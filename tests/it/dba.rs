@@ -611,32 +611,29 @@ async fn a_row_security_policy_on_a_protected_column_and_a_shared_sequence_tell_
     assert_no_protected(&seen, "a row security policy");
 }
 
-/// Round 102: installing citext (in any schema) added an `=` outside pg_catalog, and every `=`
-/// was refused. An extension's operator over its own compiled code runs no SQL a DBA wrote; a
-/// DBA's operator over a SQL function still counts.
+/// Round 108: an exemption for extensions' compiled operators (tried for round 102's citext) was
+/// faked: a DBA made an internal-language wrapper of text_lt a member of citext and defined
+/// public.= over it, so with public first in search_path the phone lookup became a less-than
+/// oracle. Every operator of a built-in's name outside pg_catalog holds unqualified uses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_extensions_compiled_operators_do_not_hold_every_comparison() {
+async fn an_operator_a_dba_passes_off_as_an_extensions_holds_every_comparison() {
     let (cluster, _su) = own_cluster(
         "CREATE EXTENSION citext;
-         CREATE EXTENSION pg_trgm;
-         CREATE FUNCTION public.rt102_lt(int, int) RETURNS boolean LANGUAGE sql IMMUTABLE AS
-           $$ SELECT (SELECT count(*) FROM zeitung.leads) > 0 $$;
-         CREATE OPERATOR public.< (LEFTARG = int, RIGHTARG = int, FUNCTION = public.rt102_lt);",
+         CREATE FUNCTION public.rt108_lt(text, text) RETURNS boolean LANGUAGE internal IMMUTABLE STRICT AS 'text_lt';
+         ALTER EXTENSION citext ADD FUNCTION public.rt108_lt(text, text);
+         CREATE OPERATOR public.= (LEFTARG = text, RIGHTARG = text, FUNCTION = public.rt108_lt);",
     )
     .await;
     let p = proxy_on(&cluster, sample).await;
     let c = wasser(&p).await;
-    let rows = c
-        .simple_query("SELECT name FROM stadtwerke.customers WHERE customer_no = 1001")
-        .await
-        .unwrap();
-    assert!(text_of(&rows).contains("Anna Schmidt"), "{}", text_of(&rows));
-    refusal(
+    c.batch_execute("SET search_path = public, pg_catalog").await.unwrap();
+    let seen = refusal(
         &c,
-        "SELECT name FROM stadtwerke.customers WHERE customer_no < 1002",
-        "operator < is also defined outside pg_catalog",
+        "SELECT name FROM stadtwerke.customers WHERE phone = '+49 30 5'",
+        "operator = is also defined outside pg_catalog",
     )
     .await;
+    assert_no_protected(&seen, "an operator passed off as an extension's");
 }
 
 /// Round 105: a row-level security policy on tickets showed a probe ticket only while the
