@@ -171,13 +171,17 @@ const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
       SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
       UNION SELECT down.anc, i.inhrelid FROM down JOIN pg_catalog.pg_inherits i ON i.inhparent = down.rel)
     SELECT anc, rel FROM down";
-/// The columns each row-level security policy reads, of its own table or another (round 102: a
+/// The relations each row-level security policy reads, its own table or another (round 102: a
 /// policy comparing the phone with a setting the agent may change answered prefix guesses; round
-/// 105: one comparing another table's birth date with a ticket's subject answered them too).
-const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::text, d.refobjid, d.refobjsubid::int2
+/// 105: one comparing another table's birth date with a ticket's subject answered them too). A
+/// policy counts as reading every column of each: pg_depend records the columns it names, but
+/// drops a whole-row use (`c::text LIKE …`, round 108) where a column of the same relation is
+/// named too, so the columns it lists cannot be trusted to be all. The policy's own AUTO
+/// dependency on its table is no read. (Column 0 stands for all columns.)
+const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::text, d.refobjid, 0::int2
     FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
-        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjsubid > 0";
+        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'";
 /// Sequences column defaults draw from (`nextval('s')` records a dependency on s), by relation.
 const DEFAULT_SEQUENCES: &str = "SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
     FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d

@@ -197,11 +197,17 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
                 ));
             };
             let r = cx.catalog.rel(rel);
-            let Some(i) = r.columns.iter().position(|c| c.attnum == *attnum) else {
-                continue;
-            };
-            let c = ColRef { rel, col: i as u16 };
-            if !cx.rule(&memo, c).is_allow() {
+            // Column 0: the whole relation (named in a FROM, or its whole row).
+            let read = r
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| *attnum == 0 || c.attnum == *attnum)
+                .map(|(i, _)| ColRef { rel, col: i as u16 });
+            for c in read {
+                if cx.rule(&memo, c).is_allow() {
+                    continue;
+                }
                 return Err(Refusal::new(
                     Reason::ProtectedColumn,
                     format!(
