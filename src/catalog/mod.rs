@@ -222,6 +222,20 @@ impl Catalog {
 
     /// Every relation whose rows a statement on `oid` reaches besides its own: partitions and
     /// child tables, and the relations behind views, followed through each other.
+    /// The relation itself (by OID), then what lies behind it (see `behind`).
+    pub fn reached(&self, oid: u32) -> impl Iterator<Item = u32> {
+        std::iter::once(oid).chain(self.behind(oid))
+    }
+
+    /// A foreign table a statement on the relation reaches, itself or behind it: its rows come
+    /// from a server unscharf cannot see (round 98).
+    pub fn foreign_behind(&self, oid: u32) -> Option<&Relation> {
+        self.reached(oid)
+            .filter_map(|o| self.by_oid(o))
+            .map(|id| self.rel(id))
+            .find(|r| r.kind == RelKind::Foreign)
+    }
+
     pub fn behind(&self, oid: u32) -> Vec<u32> {
         let mut seen = vec![oid];
         let mut i = 0;

@@ -153,19 +153,20 @@ fn dba_code(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
             ));
         }
     }
-    // Foreign tables a purpose reaches, itself or below or behind a granted relation (round 98).
-    let mut foreign: Vec<String> = Vec::new();
+    // One pass over the granted relations: foreign tables behind them (round 98), and columns
+    // of types a DBA's code guards.
+    let (mut foreign, mut guarded): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for p in policy.purposes.values() {
         for q in p.tables.keys() {
             let Some(id) = catalog.lookup(q) else { continue };
             let r = catalog.rel(id);
-            let behind = std::iter::once(r.oid).chain(catalog.behind(r.oid));
-            if let Some(ft) = behind
-                .filter_map(|oid| catalog.by_oid(oid))
-                .map(|i| catalog.rel(i))
-                .find(|x| x.kind == crate::catalog::RelKind::Foreign)
-            {
+            if let Some(ft) = catalog.foreign_behind(r.oid) {
                 foreign.push(format!("{q} (through {})", ft.name));
+            }
+            for c in &r.columns {
+                if catalog.user_cast_type_oids.contains(&c.type_oid) {
+                    guarded.push(format!("{q}.{}", c.name));
+                }
             }
         }
     }
@@ -179,17 +180,6 @@ fn dba_code(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
                 foreign.join(", ")
             ),
         ));
-    }
-    let mut guarded: Vec<String> = Vec::new();
-    for p in policy.purposes.values() {
-        for q in p.tables.keys() {
-            let Some(id) = catalog.lookup(q) else { continue };
-            for c in &catalog.rel(id).columns {
-                if catalog.user_cast_type_oids.contains(&c.type_oid) {
-                    guarded.push(format!("{q}.{}", c.name));
-                }
-            }
-        }
     }
     guarded.sort_unstable();
     guarded.dedup();

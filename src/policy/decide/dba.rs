@@ -3,7 +3,6 @@
 
 use super::{DecideCtx, Memo};
 use crate::analyze::facts::{ColRef, StatementFacts};
-use crate::catalog::RelKind;
 use crate::policy::{Reason, Refusal};
 
 /// The analysis refuses casts to types a DBA's code guards, and writes to columns of them; a
@@ -100,12 +99,7 @@ pub(super) fn descendants(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
         // A foreign table's rows come from a server unscharf cannot see: a view there over
         // another campaign's table, attached below a granted table (round 98).
         let r = cx.catalog.rel(rel);
-        let foreign = std::iter::once(r.oid)
-            .chain(cx.catalog.behind(r.oid))
-            .filter_map(|oid| cx.catalog.by_oid(oid))
-            .map(|id| cx.catalog.rel(id))
-            .find(|x| x.kind == RelKind::Foreign);
-        if let Some(ft) = foreign {
+        if let Some(ft) = cx.catalog.foreign_behind(r.oid) {
             return Err(Refusal::new(
                 Reason::UnsupportedStatement,
                 format!(
@@ -166,7 +160,7 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
     let mut filtered: Vec<u32> = Vec::new();
     for &rel in &f.relations {
         let r = cx.catalog.rel(rel);
-        for oid in std::iter::once(r.oid).chain(cx.catalog.behind(r.oid)) {
+        for oid in cx.catalog.reached(r.oid) {
             if cx.catalog.policy_columns.contains_key(&oid) && !filtered.contains(&oid) {
                 filtered.push(oid);
             }
@@ -230,7 +224,7 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
     for &rel in &f.relations {
         let r = cx.catalog.rel(rel);
         let writes = f.writes.iter().any(|(w, _)| *w == rel);
-        let reached = std::iter::once(r.oid).chain(cx.catalog.behind(r.oid));
+        let reached = cx.catalog.reached(r.oid);
         for oid in reached {
             for call in cx.catalog.hidden_calls.get(&oid).into_iter().flatten() {
                 if call.on_write && !writes {
