@@ -1,0 +1,227 @@
+//! What rule 7 and rule 9 name outright: settings a session may not change, catalogs that expose
+//! other sessions or row values, and functions no purpose may call.
+
+/// Settings a session may not change (rule 9); `unscharf.*` too.
+pub const FORBIDDEN_SETTINGS: &[&str] = &[
+    "standard_conforming_strings",
+    "client_encoding",
+    "role",
+    "session_authorization",
+    // Parse and plan trees sent to the client as LOG notices: a view's definition, and the
+    // statement's constants, outside rule 11's redaction.
+    "debug_print_parse",
+    "debug_print_rewritten",
+    "debug_print_plan",
+];
+
+/// Catalog relations that expose row values or other sessions' query texts (rule 3).
+pub const LEAKY_CATALOGS: &[&str] = &[
+    // Every sequence's last value: how many rows each campaign's tables have had.
+    "pg_sequences",
+    "pg_stats",
+    "pg_stats_ext",
+    "pg_stats_ext_exprs",
+    "pg_statistic",
+    "pg_statistic_ext_data",
+    "pg_stat_activity",
+    "pg_stat_statements",
+    "pg_largeobject",
+    // Every session's locks, advisory keys included: a channel between sessions.
+    "pg_locks",
+    "pg_prepared_xacts",
+    // Activity counters (scans, tuples, blocks, progress, WAL): one campaign's session moves them
+    // by amounts it chooses and another campaign's session reads them back, and they show the
+    // other campaign's table sizes.
+    "pg_stat_all_tables",
+    "pg_stat_user_tables",
+    "pg_stat_sys_tables",
+    "pg_stat_xact_all_tables",
+    "pg_stat_xact_user_tables",
+    "pg_stat_xact_sys_tables",
+    "pg_stat_all_indexes",
+    "pg_stat_user_indexes",
+    "pg_stat_sys_indexes",
+    "pg_statio_all_tables",
+    "pg_statio_user_tables",
+    "pg_statio_sys_tables",
+    "pg_statio_all_indexes",
+    "pg_statio_user_indexes",
+    "pg_statio_sys_indexes",
+    "pg_statio_all_sequences",
+    "pg_statio_user_sequences",
+    "pg_statio_sys_sequences",
+    "pg_stat_user_functions",
+    "pg_stat_xact_user_functions",
+    "pg_stat_database",
+    "pg_stat_database_conflicts",
+    "pg_stat_progress_analyze",
+    "pg_stat_progress_basebackup",
+    "pg_stat_progress_cluster",
+    "pg_stat_progress_copy",
+    "pg_stat_progress_create_index",
+    "pg_stat_progress_vacuum",
+    "pg_stat_bgwriter",
+    "pg_stat_wal",
+    "pg_stat_slru",
+    "pg_stat_archiver",
+    "pg_stat_replication_slots",
+];
+
+/// The OIDs of xid, cid, xid8, txid_snapshot and pg_snapshot (see analyze::expr::COUNTER_TYPES).
+pub(super) const COUNTER_TYPE_OIDS: &[u32] = &[28, 29, 5069, 2970, 5038];
+
+/// Functions that read files, run SQL given as text, reach other databases, act on other sessions
+/// or leak into side channels (rule 7). A trailing `*` matches a prefix.
+pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
+    "dblink*",
+    "pg_read_*",
+    "pg_ls_*",
+    "pg_stat_file",
+    "pg_file_*",
+    "lo_*",
+    "loread",
+    "lowrite",
+    "query_to_xml*",
+    "cursor_to_xml*",
+    "table_to_xml*",
+    "schema_to_xml*",
+    "database_to_xml*",
+    "ts_stat",
+    "ts_rewrite",
+    "pg_notify",
+    // Locks other sessions can list in pg_locks: their keys carry data between campaigns.
+    // Unlocking one's own (asyncpg's pool reset calls pg_advisory_unlock_all) stays allowed.
+    "pg_advisory_lock*",
+    "pg_advisory_xact_lock*",
+    "pg_try_advisory_*",
+    // The functions behind the pg_stat_* views: the same counters, per relation OID.
+    "pg_stat_get_*",
+    // Server-wide counters any session moves by amounts it chooses and every other reads:
+    // transaction ids, WAL positions, relation and database sizes.
+    "txid_current*",
+    "pg_current_xact_id*",
+    "pg_current_snapshot",
+    "txid_status",
+    "pg_xact_status",
+    "pg_current_wal_*",
+    "pg_last_wal_*",
+    "pg_database_size",
+    "pg_tablespace_size",
+    // The same counters read another way (age('3'::xid) is the distance to the next id), and
+    // casts to their types, which the analyzer records as calls of `::type`.
+    "mxid_age",
+    "age(xid)",
+    "::*",
+    "txid_snapshot*",
+    "pg_snapshot*",
+    "txid_visible_in_snapshot",
+    "pg_visible_in_snapshot",
+    "pg_xact_commit_timestamp*",
+    "pg_last_committed_xact",
+    "pg_get_multixact_members",
+    "pg_control_*",
+    // Other sessions' locks and who blocks whom (the functions behind pg_locks), prepared
+    // transactions, and a row's update history by relation name (the name, a text, escapes rule 4).
+    "pg_lock_status",
+    "pg_blocking_pids",
+    "pg_safe_snapshot_blocking_pids",
+    "pg_isolation_test_session_is_blocked",
+    "pg_prepared_xact",
+    "currtid*",
+    "pg_relation_size",
+    "pg_table_size",
+    "pg_indexes_size",
+    "pg_total_relation_size",
+    "pg_stat_statements*",
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile*",
+    "pg_logical_*",
+    "pg_replication_*",
+    "pg_create_*",
+    "pg_drop_replication_slot",
+    "pg_copy_*",
+    "pg_promote",
+    "pg_switch_wal",
+    "pg_backup_*",
+    "pg_start_backup",
+    "pg_stop_backup",
+    "pg_import_system_collations",
+    "binary_upgrade_*",
+    "pg_stat_reset*",
+    "pg_log_backend_memory_contexts",
+    "pg_current_logfile",
+    // A type's input functions called by hand, and the populate functions: they run a domain's
+    // CHECK or a type's casts for a type named by value (`domain_in('x', 'dom'::regtype, -1)`),
+    // which no cast in the statement shows (round 31).
+    "domain_in",
+    "domain_recv",
+    "record_in",
+    "record_recv",
+    "array_in",
+    "array_recv",
+    "range_in",
+    "range_recv",
+    "multirange_in",
+    "multirange_recv",
+    "json_populate_record*",
+    "jsonb_populate_record*",
+    // Extensions' functions that run a query given as text (xml2, tablefunc) or read a table's raw
+    // pages (pageinspect), wherever a DBA installs them (round 96).
+    "xpath_table",
+    "crosstab*",
+    "connectby",
+    "get_raw_page",
+    "heap_page_item*",
+    "tuple_data_split",
+];
+
+/// The forbidden functions SQL text calls (a word before `(`), for text unscharf does not analyze
+/// (a view's definition). A word in a string literal counts too: a refusal, never a miss.
+pub fn forbidden_calls_in(sql: &str) -> Vec<String> {
+    let lower = sql.to_ascii_lowercase();
+    let bytes = lower.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    let mut found: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !word(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && word(bytes[i]) {
+            i += 1;
+        }
+        // A quoted name (`"pg_ls_dir"(…)`) ends with its quote.
+        let rest = lower[i..].strip_prefix('"').unwrap_or(&lower[i..]).trim_start();
+        let name = &lower[start..i];
+        if rest.starts_with('(') && is_forbidden_function(name) && !found.iter().any(|f| f == name) {
+            found.push(name.to_owned());
+        }
+    }
+    found
+}
+
+pub fn is_forbidden_function(name: &str) -> bool {
+    FORBIDDEN_FUNCTIONS.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => name.starts_with(prefix),
+        None => name == *p,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_calls_in_sql_text() {
+        let sql = "SELECT query_to_xml ('select 1', true, false, ''), lower(x), \"pg_ls_dir\"(y), pg_ls_dir_x FROM t";
+        assert_eq!(
+            forbidden_calls_in(sql),
+            vec!["query_to_xml".to_string(), "pg_ls_dir".to_string()]
+        );
+        assert!(forbidden_calls_in("SELECT lower(name), pg_ls_dir_x FROM t").is_empty());
+    }
+}

@@ -1,0 +1,78 @@
+//! Rule 10's second line of defence: the RowDescription check of every result column against the plan.
+
+use ahash::AHashMap as HashMap;
+
+use super::ColAction;
+use crate::catalog::Catalog;
+use crate::policy::{ColumnRule, PolicySet, Purpose};
+
+/// Rule 10's second line of defence: for each table OID, the protected attributes and their rules
+/// under one purpose, so every RowDescription column can be checked against the plan.
+#[derive(Debug, Default)]
+pub struct Guard {
+    tables: HashMap<u32, GuardTable>,
+}
+
+#[derive(Debug)]
+enum GuardTable {
+    Protected(HashMap<i16, ColumnRule>),
+    Forbidden,
+}
+
+impl Guard {
+    pub fn build(policy: &PolicySet, purpose: &Purpose, catalog: &Catalog) -> Guard {
+        let mut tables = HashMap::new();
+        for (_, r) in catalog.relations() {
+            if r.is_system() || r.oid == 0 {
+                continue;
+            }
+            let grant = policy.shared.get(&r.name).or_else(|| purpose.tables.get(&r.name));
+            let entry = match grant {
+                None => GuardTable::Forbidden,
+                Some(g) => {
+                    let protected: HashMap<i16, ColumnRule> = r
+                        .columns
+                        .iter()
+                        .filter(|c| !g.rule(&c.name).is_allow())
+                        .map(|c| (c.attnum, g.rule(&c.name).clone()))
+                        .collect();
+                    if protected.is_empty() {
+                        continue;
+                    }
+                    GuardTable::Protected(protected)
+                }
+            };
+            tables.insert(r.oid, entry);
+        }
+        Guard { tables }
+    }
+
+    /// Whether a result column described with (table OID, attnum) may be sent under `action`.
+    pub fn check(
+        &self,
+        table_oid: u32,
+        attnum: i16,
+        action: Option<&ColAction>,
+        known: impl Fn(u32) -> bool,
+    ) -> Result<(), String> {
+        if table_oid == 0 || table_oid < crate::catalog::FIRST_NORMAL_OID {
+            return Ok(());
+        }
+        match self.tables.get(&table_oid) {
+            None if known(table_oid) => Ok(()),
+            None => Err(format!("a result column comes from table OID {table_oid}, unknown to the catalog")),
+            Some(GuardTable::Forbidden) => match action {
+                Some(ColAction::Drop) => Ok(()),
+                _ => Err(format!("a result column comes from table OID {table_oid}, outside the purpose")),
+            },
+            Some(GuardTable::Protected(cols)) => match (cols.get(&attnum), action) {
+                (None, _) => Ok(()),
+                (Some(ColumnRule::Mask { mask, .. }), Some(ColAction::Mask(m))) if &m.mask == mask => Ok(()),
+                (Some(ColumnRule::Drop), Some(ColAction::Drop)) => Ok(()),
+                (Some(rule), _) => Err(format!(
+                    "result column {attnum} of table OID {table_oid} is protected ({rule}) but the plan does not apply that rule"
+                )),
+            },
+        }
+    }
+}
