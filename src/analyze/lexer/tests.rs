@@ -221,8 +221,8 @@ fn signatures() {
 #[test]
 fn agrees_with_sqlparser() {
     fn agree(sql: &str) -> bool {
-        match (signature(sql), crate::analyze::sqlparser_signature(sql)) {
-            (Ok(ours), Ok(theirs)) => crate::analyze::same_signature(&ours, &theirs),
+        match (signature(sql), crate::analyze::differential::sqlparser_signature(sql)) {
+            (Ok(ours), Ok(theirs)) => crate::analyze::differential::same_signature(&ours, &theirs),
             _ => false,
         }
     }
