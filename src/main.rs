@@ -355,6 +355,27 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
             .map(|r| r.get::<_, String>(0))
             .collect();
         check::members_and_functions(&policy, &catalog, &roles, &mut report);
+        // Bodies of functions in languages whose source is text (SQL, PL/pgSQL, …), for
+        // check::listed_bodies.
+        let bodies = client
+            .query(
+                "SELECT n.nspname::text, p.proname::text, p.prosrc FROM pg_catalog.pg_proc p \
+                 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
+                 JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
+                 WHERE l.lanname NOT IN ('c', 'internal') AND (p.oid >= 16384 OR n.nspname NOT IN ('pg_catalog', 'information_schema'))",
+                &[],
+            )
+            .await?
+            .iter()
+            .fold(std::collections::HashMap::new(), |mut m, r| {
+                // Overloads share a name, and a listing covers them all.
+                let name = unscharf::policy::QName::new(r.get(0), r.get(1));
+                let body: &mut String = m.entry(name).or_default();
+                body.push('\n');
+                body.push_str(r.get(2));
+                m
+            });
+        check::listed_bodies(&policy, &catalog, &bodies, &mut report);
         report.findings.extend(check::watch_finding(&client).await);
         for (campaign, table) in check::ended_tables(&policy, &catalog, today()) {
             let (rows, exact) = check::count_rows(&client, &table).await;

@@ -1,6 +1,8 @@
 //! `unscharf check`: validate config and policies; with `--live`, compare every table and column
 //! they name with the upstream catalog, and list campaigns past their contract end that still hold rows.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 
 use crate::catalog::Catalog;
@@ -311,6 +313,56 @@ pub fn members_and_functions(
     }
 }
 
+/// Listed functions whose body names a column the purpose may not read as it is, or a relation
+/// outside the purpose. Listing a function trusts everything it reads: a trigger that fills a
+/// ticket's note from the customer's phone shows the phone in clear to whoever reads the note
+/// (round 111). `bodies` are the source texts of functions in SQL-level languages; the scan is by
+/// word, so it warns about names in comments too, and misses names the body builds at run time.
+pub fn listed_bodies(policy: &PolicySet, catalog: &Catalog, bodies: &HashMap<QName, String>, report: &mut Report) {
+    for p in policy.purposes.values() {
+        let mut functions: Vec<&QName> = p.functions.iter().collect();
+        functions.sort();
+        for f in functions {
+            let Some(body) = bodies.get(f) else { continue };
+            let words = words_of(body);
+            let mut named: Vec<String> = Vec::new();
+            for (_, r) in catalog.relations() {
+                if r.is_system() || !words.contains(&r.name.name.to_lowercase()) {
+                    continue;
+                }
+                match policy.shared.get(&r.name).or_else(|| p.tables.get(&r.name)) {
+                    None => named.push(format!("{} (not granted)", r.name)),
+                    Some(grant) => named.extend(
+                        r.columns
+                            .iter()
+                            .filter(|c| !grant.rule(&c.name).is_allow() && words.contains(&c.name.to_lowercase()))
+                            .map(|c| format!("{}.{} ({})", r.name, c.name, grant.rule(&c.name))),
+                    ),
+                }
+            }
+            if !named.is_empty() {
+                named.sort_unstable();
+                report.findings.push(finding(
+                    "warning",
+                    format!(
+                        "purpose {} lists {f}, whose body names {}: what it returns, or writes as a trigger, reaches the purpose's agents unmasked; list it only if that is intended",
+                        p.name,
+                        named.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// The lower-cased words of a function body (identifiers, quoted or not).
+fn words_of(body: &str) -> std::collections::HashSet<String> {
+    body.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
 /// Tables of campaigns whose contract ended: the data must be deleted.
 pub fn ended_tables<'a>(policy: &'a PolicySet, catalog: &'a Catalog, today: chrono::NaiveDate) -> Vec<(String, QName)> {
     let mut out = Vec::new();
@@ -494,5 +546,39 @@ mod tests {
             assert!(text.contains(expected), "{expected}: {text}");
         }
         assert!(!text.contains("policies ok"), "{text}");
+    }
+
+    #[test]
+    fn listed_functions_that_read_protected_columns_are_warned_about() {
+        let cat = crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s").unwrap();
+        let pol = crate::policy::load::load_texts(
+            &[("x.yaml", "campaign: x\ntables: [stadtwerke.*]\npurposes:\n  p:\n    members: [a]\n    tables:\n      stadtwerke.tickets: { columns: all }\n      stadtwerke.customers: { columns: { customer_no: allow, name: allow, phone: { mask: last(3) } } }\n    functions: [util.note_callback, util.clean]\n")],
+            None,
+        )
+        .unwrap();
+        let bodies: HashMap<QName, String> = [
+            (
+                QName::new("util", "note_callback"),
+                "BEGIN NEW.note := 'Rückruf an ' || (SELECT c.Phone FROM stadtwerke.customers c WHERE c.customer_no = NEW.customer_no); RETURN NEW; END".to_owned(),
+            ),
+            (QName::new("util", "clean"), "SELECT lower($1) || (SELECT count(*) FROM zeitung.leads)".to_owned()),
+            (QName::new("util", "unlisted"), "SELECT iban FROM stadtwerke.customers".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        let mut r = summarize(&pol, chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap());
+        listed_bodies(&pol, &cat, &bodies, &mut r);
+        let text = render(&r);
+        assert_eq!(r.findings.len(), 2, "{text}");
+        assert!(
+            text.contains("lists util.note_callback, whose body names stadtwerke.customers.phone (mask last(3))"),
+            "{text}"
+        );
+        assert!(!text.contains("customers.name"), "{text}");
+        assert!(
+            text.contains("lists util.clean, whose body names zeitung.leads (not granted)"),
+            "{text}"
+        );
+        assert!(!text.contains("unlisted"), "{text}");
     }
 }

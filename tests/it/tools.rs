@@ -52,6 +52,36 @@ async fn check_live_compares_policies_with_the_catalog() {
         "{out}"
     );
     std::fs::remove_file(p.dir.join("policies/typo.yaml")).unwrap();
+    // A listed function whose body reads what its purpose may not see: a warning (round 111).
+    superuser()
+        .await
+        .batch_execute(
+            "CREATE FUNCTION public.it_callback_note(integer) RETURNS text LANGUAGE sql \
+             AS $$ SELECT 'Rückruf an ' || phone FROM stadtwerke.customers WHERE customer_no = $1 $$",
+        )
+        .await
+        .unwrap();
+    std::fs::write(
+        p.dir.join("policies/callbacks.yaml"),
+        "campaign: callbacks\ntables: [callbacks.*]\npurposes:\n  callbacks:\n    members: [agent_wasser]\n    tables:\n      stadtwerke.tickets: { columns: all }\n    functions: [public.it_callback_note]\n",
+    )
+    .unwrap();
+    let c = config.clone();
+    let (_, out, err) = tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live"]))
+        .await
+        .unwrap();
+    std::fs::remove_file(p.dir.join("policies/callbacks.yaml")).unwrap();
+    superuser()
+        .await
+        .batch_execute("DROP FUNCTION public.it_callback_note(integer)")
+        .await
+        .unwrap();
+    assert!(
+        out.contains(
+            "purpose callbacks lists public.it_callback_note, whose body names stadtwerke.customers (not granted)"
+        ),
+        "{out}{err}"
+    );
     // A campaign past its contract end whose tables still hold rows must be reported with counts.
     let zeitung = std::fs::read_to_string(p.dir.join("policies/zeitung.yaml"))
         .unwrap()

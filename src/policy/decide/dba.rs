@@ -240,7 +240,7 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
                     return Err(Refusal::new(
                         Reason::ForbiddenFunction,
                         format!(
-                            "{} of {on} runs {}, which purpose {} may not call (rule 7: list it in its functions, unless it is forbidden)",
+                            "{} of {on} runs {}, which purpose {} may not call (rule 7: list it in its functions, unless it is forbidden; a listed function is trusted with every column it reads, so check it reads none the purpose may not see)",
                             call.what,
                             call.func,
                             cx.purpose_name()
