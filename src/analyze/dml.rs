@@ -280,6 +280,7 @@ impl Analyzer<'_> {
     /// Records the columns a write sets (names Postgres would not find set nothing). decide()
     /// refuses a write to a column whose type a DBA's cast or domain CHECK guards (round 30).
     pub(super) fn written(&mut self, rel: RelId, names: &[String], kind: WriteKind) -> Result<(), AnalyzeError> {
+        self.through_view(rel, kind)?;
         let r = self.ctx.catalog.rel(rel);
         for n in names {
             // `SET w.l = …` writes field `l` of column `w` (round 31: the whole name was looked up,
@@ -302,6 +303,38 @@ impl Analyzer<'_> {
         Ok(())
     }
 
+    /// A write through a view writes the tables behind it, whose unique indexes and foreign keys
+    /// compare what is written with their stored rows, rows the view may not show (round 115: an
+    /// INSERT … ON CONFLICT through a view answered whether a guessed e-mail was a customer's).
+    /// unscharf does not map a view's columns to the tables' columns, so each table behind it
+    /// counts as written in every column: its keys are judged by its own rules for the purpose.
+    fn through_view(&mut self, rel: RelId, kind: WriteKind) -> Result<(), AnalyzeError> {
+        let catalog = self.ctx.catalog;
+        let r = catalog.rel(rel);
+        if r.kind != crate::catalog::RelKind::View {
+            return Ok(());
+        }
+        for oid in catalog.behind(r.oid) {
+            let base = catalog.by_oid(oid).ok_or_else(|| {
+                AnalyzeError::Unsupported(format!(
+                    "a write through {} into a relation unscharf does not know",
+                    r.name
+                ))
+            })?;
+            if catalog.rel(base).kind == crate::catalog::RelKind::View {
+                continue;
+            }
+            match kind {
+                WriteKind::Delete => self.foreign_key_reads(base, None, true)?,
+                _ => {
+                    let names = catalog.rel(base).column_names();
+                    self.written(base, &names, kind)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The rows a foreign key compares a write with: the referenced table's, when a referencing
     /// column is written (a violation tells whether the key is stored there: round 67 confirmed
     /// guessed e-mails, across campaigns too), and the referencing tables', when a referenced
@@ -313,6 +346,9 @@ impl Analyzer<'_> {
         attnum: Option<i16>,
         referenced: bool,
     ) -> Result<(), AnalyzeError> {
+        if attnum.is_none() {
+            self.through_view(rel, WriteKind::Delete)?;
+        }
         let catalog = self.ctx.catalog;
         let r = catalog.rel(rel);
         let mut compared: Vec<(RelId, &[i16], String)> = Vec::new();

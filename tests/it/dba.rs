@@ -674,3 +674,43 @@ async fn a_row_security_policy_reading_another_tables_protected_column_tells_not
     );
     assert_no_protected(&seen, "a row security policy over another table");
 }
+
+/// Round 115: a write through a view meets the unique indexes and foreign keys of the tables
+/// behind it, which compare it with rows the view's rules protect: `INSERT … ON CONFLICT DO
+/// NOTHING` through a view answered `INSERT 0 0` for a stored e-mail. The tables behind a written
+/// view count as written, so their keys are judged by their own rules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_through_a_view_meets_the_keys_behind_it() {
+    let (cluster, _su) = own_cluster(
+        "CREATE UNIQUE INDEX rt115_email ON stadtwerke.customers (lower(email));
+         CREATE VIEW stadtwerke.customer_signup AS SELECT customer_no, name, email FROM stadtwerke.customers;
+         CREATE VIEW stadtwerke.open_tickets AS SELECT ticket_id, customer_no, subject FROM stadtwerke.tickets;
+         GRANT SELECT, INSERT, UPDATE, DELETE ON stadtwerke.customer_signup, stadtwerke.open_tickets TO agent_wasser;",
+    )
+    .await;
+    let p = proxy_on(
+        &cluster,
+        granting(
+            "      stadtwerke.customer_signup: { write: [insert, update, delete], columns: { customer_no: allow, name: allow, email: { mask: email } } }\n      stadtwerke.open_tickets: { write: [insert], columns: all }\n",
+        ),
+    )
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for sql in [
+        "INSERT INTO stadtwerke.customer_signup (customer_no, name, email) VALUES (9001, 'x', 'Anna.Schmidt@example.org') ON CONFLICT DO NOTHING",
+        "INSERT INTO stadtwerke.customer_signup (customer_no, name, email) VALUES (9001, 'x', 'bernd.mueller@example.net')",
+        "UPDATE stadtwerke.customer_signup SET email = 'bernd.mueller@example.net' WHERE customer_no = 1001",
+    ] {
+        seen.push_str(&refusal(&c, sql, "compares").await);
+    }
+    assert_no_protected(&seen, "a write through a view");
+    // A view over a table whose keys and foreign keys compare only columns the purpose reads.
+    let rows = c
+        .simple_query(
+            "INSERT INTO stadtwerke.open_tickets (customer_no, subject) VALUES (1001, 'Zählerstand') RETURNING subject",
+        )
+        .await
+        .unwrap();
+    assert!(text_of(&rows).contains("Zählerstand"), "{}", text_of(&rows));
+}
