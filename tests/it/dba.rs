@@ -685,13 +685,15 @@ async fn a_write_through_a_view_meets_the_keys_behind_it() {
         "CREATE UNIQUE INDEX rt115_email ON stadtwerke.customers (lower(email));
          CREATE VIEW stadtwerke.customer_signup AS SELECT customer_no, name, email FROM stadtwerke.customers;
          CREATE VIEW stadtwerke.open_tickets AS SELECT ticket_id, customer_no, subject FROM stadtwerke.tickets;
-         GRANT SELECT, INSERT, UPDATE, DELETE ON stadtwerke.customer_signup, stadtwerke.open_tickets TO agent_wasser;",
+         CREATE VIEW stadtwerke.customer_card AS SELECT customer_no, phone, iban FROM stadtwerke.customers;
+         GRANT SELECT, INSERT, UPDATE, DELETE ON stadtwerke.customer_signup, stadtwerke.open_tickets TO agent_wasser;
+         GRANT SELECT ON stadtwerke.customer_card TO agent_wasser;",
     )
     .await;
     let p = proxy_on(
         &cluster,
         granting(
-            "      stadtwerke.customer_signup: { write: [insert, update, delete], columns: { customer_no: allow, name: allow, email: { mask: email } } }\n      stadtwerke.open_tickets: { write: [insert], columns: all }\n",
+            "      stadtwerke.customer_signup: { write: [insert, update, delete], columns: { customer_no: allow, name: allow, email: { mask: email } } }\n      stadtwerke.open_tickets: { write: [insert], columns: all }\n      stadtwerke.customer_card: { columns: all }\n",
         ),
     )
     .await;
@@ -713,4 +715,20 @@ async fn a_write_through_a_view_meets_the_keys_behind_it() {
         .await
         .unwrap();
     assert!(text_of(&rows).contains("Zählerstand"), "{}", text_of(&rows));
+    // A view granted under looser rules than the table behind it: check --live says so.
+    let config = p.dir.join("unscharf.yaml");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_unscharf"))
+            .args(["check", "--live", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.contains("purpose billing_hotline reads stadtwerke.customer_card under rules other than those of the tables behind it: phone (allow there, mask last(3) (lookup) on stadtwerke.customers), iban (allow there, mask iban on stadtwerke.customers)"),
+        "{out}"
+    );
+    assert!(!out.contains("reads stadtwerke.customer_signup under"), "{out}");
 }
