@@ -231,6 +231,10 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
         Target::File(p) => tail_of(p)?,
         Target::Stdout => (0, GENESIS.to_owned()),
     };
+    // A trail this start creates gets its anchor at once, so verifying it before the first
+    // refusal says "empty", not "anchor missing" (round 116). An existing file without one keeps
+    // lacking it: whether its end was cut off is what the anchor would have told.
+    let new_file = matches!(&opts.target, Target::File(p) if !p.exists());
     let state = Arc::new(AuditState::default());
     let queue = opts.queue;
     let (tx, mut rx) = mpsc::channel::<Record>(queue);
@@ -246,6 +250,9 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
         extra: opts.extra,
     };
     w.open()?;
+    if new_file {
+        w.write_anchor()?;
+    }
     let handle = tokio::task::spawn_blocking(move || {
         // Retries once the proxy is shutting down (no sender left): a trail that cannot be
         // written then must not keep the process from exiting.
@@ -412,5 +419,46 @@ mod tests {
         // Not waiting for a writer that would never end: the assertion fails instead of hanging.
         rt.shutdown_timeout(std::time::Duration::from_secs(1));
         assert!(finished, "the writer gives up once the proxy stops");
+    }
+
+    /// Round 116: verifying a trail before its first refusal said "anchor missing".
+    #[test]
+    fn a_new_trail_verifies_as_empty() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("unscharf-newtrail-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("audit.jsonl");
+        rt.block_on(async {
+            let (sink, handle) = spawn(WriterOptions {
+                target: Target::File(path.clone()),
+                queue: 4,
+                rotate_bytes: 0,
+                extra: None,
+            })
+            .unwrap();
+            drop(sink);
+            handle.await.unwrap();
+        });
+        let r = crate::audit::verify::verify(&path).unwrap();
+        assert_eq!((r.events, r.problem.is_none(), r.anchored), (0, true, true), "{r:?}");
+        // An existing trail whose anchor went missing still does not verify.
+        std::fs::remove_file(anchor_path(&path)).unwrap();
+        rt.block_on(async {
+            let (sink, handle) = spawn(WriterOptions {
+                target: Target::File(path.clone()),
+                queue: 4,
+                rotate_bytes: 0,
+                extra: None,
+            })
+            .unwrap();
+            drop(sink);
+            handle.await.unwrap();
+        });
+        assert!(crate::audit::verify::verify(&path).unwrap().problem.is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
