@@ -111,10 +111,10 @@ enum AuditAction {
 struct AuditArgs {
     /// The trail (e.g. audit.jsonl); rotated files are read too.
     file: PathBuf,
-    /// From this time on (RFC 3339, or a date).
+    /// From this time on (RFC 3339, or a date: from its start, UTC).
     #[arg(long)]
     since: Option<String>,
-    /// Before this time (RFC 3339, or a date).
+    /// Before this time (RFC 3339), or up to this date's end (UTC).
     #[arg(long)]
     until: Option<String>,
     /// Only this login.
@@ -126,6 +126,9 @@ struct AuditArgs {
     /// Only this reason (rule code, e.g. protected_column).
     #[arg(long)]
     reason: Option<String>,
+    /// Only events that touched this campaign.
+    #[arg(long)]
+    campaign: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     json: bool,
@@ -134,7 +137,7 @@ struct AuditArgs {
 fn audit(action: &AuditAction) -> Result<bool> {
     use unscharf::tools::audit as a;
     let filter = |args: &AuditArgs| -> Result<a::Filter> {
-        Ok(a::Filter {
+        let f = a::Filter {
             since: args
                 .since
                 .as_deref()
@@ -144,13 +147,16 @@ fn audit(action: &AuditAction) -> Result<bool> {
             until: args
                 .until
                 .as_deref()
-                .map(a::parse_time)
+                .map(a::parse_until)
                 .transpose()
                 .map_err(anyhow::Error::msg)?,
             user: args.user.clone(),
             purpose: args.purpose.clone(),
             reason: args.reason.clone(),
-        })
+            campaign: args.campaign.clone(),
+        };
+        f.validate().map_err(anyhow::Error::msg)?;
+        Ok(f)
     };
     match action {
         AuditAction::List(args) => {

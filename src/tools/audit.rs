@@ -17,6 +17,22 @@ pub struct Filter {
     pub user: Option<String>,
     pub purpose: Option<String>,
     pub reason: Option<String>,
+    /// Only events that touched this campaign.
+    pub campaign: Option<String>,
+}
+
+/// Reads the end of a time range: a date means the end of that day (UTC), so `--since D --until
+/// D` lists day D (round 116: it listed nothing).
+pub fn parse_until(s: &str) -> Result<DateTime<Utc>, String> {
+    match NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        Ok(d) => Ok(d
+            .succ_opt()
+            .unwrap_or(d)
+            .and_hms_opt(0, 0, 0)
+            .unwrap_or_default()
+            .and_utc()),
+        Err(_) => parse_time(s),
+    }
 }
 
 /// Reads an RFC 3339 timestamp or a date (midnight UTC).
@@ -30,12 +46,30 @@ pub fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 }
 
 impl Filter {
+    /// A filter that could only ever match nothing is a mistake, not an answer: a misspelt reason
+    /// or a reversed range printed "0 event(s)" (round 116).
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(r) = &self.reason {
+            if crate::policy::Reason::from_code(r).is_none() {
+                let known: Vec<&str> = crate::policy::Reason::all().iter().map(|r| r.code()).collect();
+                return Err(format!("unknown reason `{r}`; the reasons are {}", known.join(", ")));
+            }
+        }
+        if let (Some(s), Some(u)) = (self.since, self.until) {
+            if s >= u {
+                return Err(format!("--since ({s}) is not before --until ({u})"));
+            }
+        }
+        Ok(())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.since.is_none()
             && self.until.is_none()
             && self.user.is_none()
             && self.purpose.is_none()
             && self.reason.is_none()
+            && self.campaign.is_none()
     }
 
     pub fn matches(&self, e: &Event) -> bool {
@@ -45,6 +79,7 @@ impl Filter {
             && self.user.as_ref().is_none_or(|u| &e.user == u)
             && self.purpose.as_ref().is_none_or(|p| &e.purpose == p)
             && self.reason.as_ref().is_none_or(|r| &e.reason == r)
+            && self.campaign.as_ref().is_none_or(|c| e.campaigns.contains(c))
     }
 }
 

@@ -65,6 +65,43 @@ async fn audit_tools_list_summarize_and_verify_the_trail() {
     let (_, out, _) =
         blocking(move || unscharf(&["audit", "list", &t, "--since", "2000-01-01", "--until", "2000-01-02"])).await;
     assert!(out.contains("0 event(s)"), "{out}");
+    // Round 116: a date in --until is that whole day, a campaign narrows the list, and a filter
+    // that could only match nothing (a misspelt reason, a reversed range) is an error.
+    let today = chrono::Utc::now().date_naive().to_string();
+    let (t, d) = (trail.clone(), today.clone());
+    let (code, out, _) = blocking(move || {
+        unscharf(&[
+            "audit",
+            "list",
+            &t,
+            "--since",
+            &d,
+            "--until",
+            &d,
+            "--campaign",
+            "zeitung",
+            "--json",
+        ])
+    })
+    .await;
+    let events: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!((code, events.len()), (0, 2), "{out}");
+    assert!(
+        events.iter().all(|e| e["campaigns"].to_string().contains("zeitung")),
+        "{out}"
+    );
+    let t = trail.clone();
+    let (code, _, err) = blocking(move || unscharf(&["audit", "list", &t, "--reason", "cross_campain"])).await;
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("unknown reason `cross_campain`") && err.contains("cross_campaign"),
+        "{err}"
+    );
+    let t = trail.clone();
+    let (code, _, err) =
+        blocking(move || unscharf(&["audit", "list", &t, "--since", "2026-12-01", "--until", "2026-11-01"])).await;
+    assert_eq!(code, 1);
+    assert!(err.contains("is not before --until"), "{err}");
     let t = trail.clone();
     let (_, out, _) = blocking(move || unscharf(&["audit", "summary", &t])).await;
     assert!(
