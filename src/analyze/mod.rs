@@ -501,6 +501,9 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
         if facts.uses_search_path || matches!(facts.kind, Kind::Execute { .. }) {
             facts.paths = paths.clone();
         }
+        if runs_dba_code(&facts, ctx.catalog) {
+            facts.path_change = Some(facts::PathChange::Unknown);
+        }
         match &facts.path_change {
             Some(facts::PathChange::To(p)) if !paths.is_empty() && !paths.contains(p) => paths.push(p.clone()),
             Some(facts::PathChange::Reset | facts::PathChange::Unknown) => paths.clear(),
@@ -523,6 +526,32 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
         statements,
         literal_sensitive,
     })
+}
+
+/// Whether the statement may run a DBA's code: a function it calls, or one Postgres runs for a
+/// relation it reaches (a trigger, default, rule, policy) or for any expression (an implicit
+/// cast). Such code may change search_path behind the statement's back (round 117: a trigger ran
+/// `SET search_path = crm`, and the next statement's `customers` was another table), so after it
+/// the session's path is unknown until the proxy has asked the server again.
+fn runs_dba_code(f: &StatementFacts, catalog: &Catalog) -> bool {
+    let dba_function = |schema: &str, name: &str| {
+        !crate::catalog::is_system_schema(schema)
+            || catalog
+                .dba_system_functions
+                .contains(&crate::policy::QName::new(schema, name))
+    };
+    f.functions
+        .iter()
+        .any(|c| c.schemas.iter().any(|s| dba_function(s, &c.name)))
+        || (!catalog.implicit_code.is_empty() && f.kind.evaluates_expressions())
+        || f.relations.iter().any(|&r| {
+            catalog.reached(catalog.rel(r).oid).any(|o| {
+                catalog
+                    .hidden_calls
+                    .get(&o)
+                    .is_some_and(|calls| calls.iter().any(|c| dba_function(&c.func.schema, &c.func.name)))
+            })
+        })
 }
 
 fn analyze_statement(stmt: &Statement, ctx: AnalyzeCtx<'_>) -> Result<(StatementFacts, bool), AnalyzeError> {

@@ -68,6 +68,12 @@ const FOREIGN_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
       LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel),
       LATERAL (SELECT k.confrelid UNION SELECT up.anc FROM up WHERE up.rel = k.confrelid) f(rel)
     WHERE k.contype = 'f'";
+/// Rules on INSERT, UPDATE or DELETE (a view's ON SELECT rule is its query): they rewrite a write
+/// into statements of their own, whose reads and RETURNING no statement shows (round 117: a DO
+/// INSTEAD rule on tickets returned the callback note it filled from the clear phone).
+const WRITE_RULES: &str = "SELECT r.ev_class, r.rulename::text FROM pg_catalog.pg_rewrite r
+      JOIN pg_catalog.pg_class c ON c.oid = r.ev_class JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE r.ev_type <> '1' AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)";
 /// Relations with the relations their views' and rules' queries and their row-level security
 /// policies read (rounds 72 and 74: a view in one campaign's schema over the other campaign's
 /// leads, a policy whose subquery matched them).
@@ -302,6 +308,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let fks = tx.query(FOREIGN_KEYS, &[]).await?;
     let default_seqs = tx.query(DEFAULT_SEQUENCES, &[]).await?;
     let policy_cols = tx.query(POLICY_COLUMNS, &[]).await?;
+    let write_rules = tx.query(WRITE_RULES, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -349,6 +356,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &fks,
         &default_seqs,
         &policy_cols,
+        &write_rules,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -456,6 +464,9 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     }
     for row in view_bases {
         catalog.view_bases.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    for row in write_rules {
+        catalog.write_rules.entry(row.get(0)).or_default().push(row.get(1));
     }
     for row in hidden_sql {
         let (what, sql, on_write): (String, &str, bool) = (row.get(1), row.get(2), row.get(3));

@@ -165,6 +165,8 @@ pub struct Catalog {
     /// Relations whose views', rules' or row-level security policies' queries read other
     /// relations, with those (by OID).
     pub view_bases: HashMap<u32, Vec<u32>>,
+    /// The rules on INSERT, UPDATE or DELETE of a relation (by OID), by name.
+    pub write_rules: HashMap<u32, Vec<String>>,
     /// Functions a statement on a relation runs without naming them (by the relation's OID).
     pub hidden_calls: HashMap<u32, Vec<HiddenCall>>,
     /// Functions outside pg_catalog that Postgres runs without a statement naming them, each with

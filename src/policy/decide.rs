@@ -205,6 +205,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     dba::guarded_types(f, cx)?;
     dba::implicit_code(f, cx)?;
     dba::descendants(f, cx)?;
+    dba::write_rules(f, cx)?;
     dba::default_sequences(f, cx)?;
     dba::policy_columns(f, cx)?;
     dba::hidden_calls(f, cx)?;

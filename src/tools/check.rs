@@ -157,13 +157,21 @@ fn dba_code(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
     }
     // One pass over the granted relations: foreign tables behind them (round 98), and columns
     // of types a DBA's code guards.
-    let (mut foreign, mut guarded): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let (mut foreign, mut guarded, mut ruled): (Vec<String>, Vec<String>, Vec<String>) =
+        (Vec::new(), Vec::new(), Vec::new());
     for p in policy.purposes.values() {
-        for q in p.tables.keys() {
+        for (q, grant) in &p.tables {
             let Some(id) = catalog.lookup(q) else { continue };
             let r = catalog.rel(id);
             if let Some(ft) = catalog.foreign_behind(r.oid) {
                 foreign.push(format!("{q} (through {})", ft.name));
+            }
+            let rules = catalog
+                .reached(r.oid)
+                .filter_map(|o| catalog.write_rules.get(&o))
+                .flatten();
+            if !grant.write.is_empty() {
+                ruled.extend(rules.map(|rule| format!("{q} (rule {rule})")));
             }
             for c in &r.columns {
                 if catalog.user_cast_type_oids.contains(&c.type_oid) {
@@ -171,6 +179,17 @@ fn dba_code(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
                 }
             }
         }
+    }
+    ruled.sort_unstable();
+    ruled.dedup();
+    if !ruled.is_empty() {
+        report.findings.push(finding(
+            "warning",
+            format!(
+                "rules rewrite the writes of these writable relations into statements unscharf cannot judge, so every write to them is refused: {}",
+                ruled.join(", ")
+            ),
+        ));
     }
     foreign.sort_unstable();
     foreign.dedup();

@@ -732,3 +732,63 @@ async fn a_write_through_a_view_meets_the_keys_behind_it() {
     );
     assert!(!out.contains("reads stadtwerke.customer_signup under"), "{out}");
 }
+
+/// Round 117: a listed trigger function ran `SET search_path = crm` in its body, which Postgres
+/// does not undo, and the next statement's `customers` was a legacy copy outside the purpose
+/// while unscharf judged it as stadtwerke.customers. A statement that may run a DBA's code leaves
+/// search_path unknown until the server has said it again. A DO INSTEAD rule on tickets returned
+/// the callback note it filled from the clear phone: writes to a relation with rules are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_a_dba_runs_behind_a_statement_does_not_move_its_names() {
+    let (cluster, _su) = own_cluster(
+        "CREATE SCHEMA crm;
+         CREATE TABLE crm.customers AS SELECT * FROM stadtwerke.customers;
+         UPDATE crm.customers SET name = 'LEGACY ' || name;
+         GRANT USAGE ON SCHEMA crm TO crm_agents; GRANT SELECT ON crm.customers TO crm_agents;
+         ALTER ROLE agent_wasser SET search_path = stadtwerke, public;
+         CREATE FUNCTION stadtwerke.tickets_log() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN SET search_path = crm, public; RETURN NEW; END $$;
+         CREATE TRIGGER tickets_log AFTER INSERT ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION stadtwerke.tickets_log();
+         CREATE TABLE stadtwerke.callbacks (customer_no int, subject text, note text);
+         CREATE TABLE stadtwerke.callback_requests (customer_no int, subject text, note text);
+         GRANT INSERT, SELECT ON stadtwerke.callbacks, stadtwerke.callback_requests TO crm_agents;
+         CREATE RULE callback AS ON INSERT TO stadtwerke.callback_requests DO INSTEAD
+           INSERT INTO stadtwerke.callbacks SELECT NEW.customer_no, NEW.subject, 'callback: ' || c.phone
+           FROM stadtwerke.customers c WHERE c.customer_no = NEW.customer_no RETURNING callbacks.*;",
+    )
+    .await;
+    let p = proxy_on(&cluster, |t| {
+        granting("      stadtwerke.callback_requests: { write: [insert], columns: all }\n")(t).replacen(
+            "    functions: []",
+            "    functions: [stadtwerke.tickets_log]",
+            1,
+        )
+    })
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    c.batch_execute("INSERT INTO tickets (customer_no, subject) VALUES (1001, 'Rückruf')")
+        .await
+        .unwrap();
+    for sql in [
+        "SELECT name || '' AS n FROM customers",
+        "SELECT max(name) FROM customers",
+        "INSERT INTO tickets (customer_no, subject) VALUES (1001, 'Rückruf'); SELECT name || '' AS n FROM customers",
+    ] {
+        match c.simple_query(sql).await {
+            Ok(rows) => seen.push_str(&text_of(&rows)),
+            Err(e) => seen.push_str(&err_text(&e)),
+        }
+    }
+    assert!(!seen.contains("LEGACY"), "{seen}");
+    // What the server says the path is now is what names resolve with: crm.customers is no
+    // relation of the purpose.
+    refusal(&c, "SELECT name || '' AS n FROM customers", "crm.customers").await;
+    let text = refusal(
+        &c,
+        "INSERT INTO stadtwerke.callback_requests VALUES (1002, 'Rückruf') RETURNING note",
+        "the rule callback on stadtwerke.callback_requests rewrites writes",
+    )
+    .await;
+    assert_no_protected(&format!("{seen}{text}"), "code behind a statement");
+}

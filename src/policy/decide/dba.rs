@@ -122,6 +122,30 @@ pub(super) fn descendants(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
     Ok(())
 }
 
+/// A rule on a written relation (or one behind a written view) rewrites the write into statements
+/// of the DBA's, whose reads, writes and RETURNING the statement does not show (round 117).
+pub(super) fn write_rules(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    for (rel, _) in &f.writes {
+        let r = cx.catalog.rel(*rel);
+        for oid in cx.catalog.reached(r.oid) {
+            if let Some(rule) = cx.catalog.write_rules.get(&oid).and_then(|v| v.first()) {
+                let on = cx
+                    .catalog
+                    .by_oid(oid)
+                    .map(|o| cx.catalog.rel(o).name.to_string())
+                    .unwrap_or_default();
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    format!(
+                        "the rule {rule} on {on} rewrites writes into statements of its own, which unscharf cannot judge"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A written table's column default that draws from a sequence of another campaign, or from one
 /// outside the table's campaign (which any other campaign's defaults or triggers may draw from
 /// too), tells how far that campaign has counted (round 98: ticket ids followed zeitung's
