@@ -350,6 +350,8 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
     let policy = load_policies(&config)?;
     let mut report = check::summarize(&policy, today());
     let mut ended = Vec::new();
+    // Offline only the logins the files name are known; --live follows roles too.
+    let mut logins = check::named_logins(&policy);
     if live {
         let mut client = unscharf::catalog::live::connect(&config).await?;
         let catalog = unscharf::catalog::live::load(&mut client, 1).await?;
@@ -361,6 +363,15 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
             .map(|r| r.get::<_, String>(0))
             .collect();
         check::members_and_functions(&policy, &catalog, &roles, &mut report);
+        logins.clear();
+        for row in client
+            .query("SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolcanlogin", &[])
+            .await?
+        {
+            let login: String = row.get(0);
+            let member_of = unscharf::catalog::live::memberships(&client, &login).await?;
+            logins.insert(login, member_of);
+        }
         // Bodies of functions in languages whose source is text (SQL, PL/pgSQL, …), for
         // check::listed_bodies.
         let bodies = client
@@ -401,6 +412,7 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
             }
         }
     }
+    report.findings.extend(check::several_purposes(&policy, &logins));
     if json {
         let mut v = serde_json::to_value(&report)?;
         v["ended_with_rows"] = serde_json::Value::Array(ended);

@@ -103,6 +103,9 @@ impl Shared {
         match result {
             Ok((config, policy, tls, upstream_tls)) => {
                 let version = policy.version.clone();
+                for w in &policy.warnings {
+                    tracing::warn!(warning = %w, "policy");
+                }
                 self.state.store(Arc::new(State {
                     config,
                     policy,
@@ -304,6 +307,9 @@ pub async fn prepare(config: Config) -> Result<(Arc<Shared>, tokio::task::JoinHa
         }
     };
     tracing::info!(policy_version = %policy.version, purposes = policy.purposes.len(), campaigns = policy.campaigns.len(), "policies loaded");
+    for w in &policy.warnings {
+        tracing::warn!(warning = %w, "policy");
+    }
     Ok((Shared::new(config, policy, catalog, audit, tls, upstream_tls), writer))
 }
 

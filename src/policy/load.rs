@@ -198,6 +198,7 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
     set.shared_pseudonym = master.map(|m| std::sync::Arc::new(PseudonymKey::derive(m, "shared")));
 
     // Purposes: the same name in several campaign files is one purpose, each file granting its part.
+    let mut members_by_file: HashMap<&str, Vec<(usize, &[String])>> = HashMap::new();
     for (src_i, file) in &campaigns {
         let src = &sources[*src_i];
         for (pname, spec) in &file.purposes {
@@ -214,9 +215,24 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
                         &key,
                         format!("`{table}` belongs to no campaign: add it to a campaign's `tables:` or to shared.yaml"),
                     )),
-                    Ok(q) => grants.push((key, table, q, grant(tspec))),
+                    Ok(q) => {
+                        // Each file grants its own campaign's part: another campaign's table
+                        // granted here escapes the review of that campaign's file (round 116).
+                        let owner = set.campaign_index(&q).map(|c| set.campaigns[c].name.as_str());
+                        if let Some(owner) = owner.filter(|o| *o != file.campaign) {
+                            set.warnings.push(src.err(
+                                &key,
+                                format!("`{table}` belongs to campaign `{owner}`: grant it in that campaign's file, where its rules are reviewed"),
+                            ));
+                        }
+                        grants.push((key, table, q, grant(tspec)))
+                    }
                 }
             }
+            members_by_file
+                .entry(pname.as_str())
+                .or_default()
+                .push((*src_i, spec.members.as_slice()));
             let purpose = set.purposes.entry(pname.clone()).or_insert_with(|| Purpose {
                 name: pname.clone(),
                 description: String::new(),
@@ -262,6 +278,33 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
         }
     }
 
+    // A purpose copied from another campaign's file under the same name merges with it: the
+    // members of each file then read what both grant (round 116).
+    for (pname, defs) in &members_by_file {
+        let mut lists: Vec<Vec<&String>> = defs
+            .iter()
+            .map(|(_, m)| {
+                let mut v: Vec<&String> = m.iter().collect();
+                v.sort();
+                v
+            })
+            .collect();
+        lists.dedup();
+        if lists.len() > 1 {
+            let files: Vec<String> = defs
+                .iter()
+                .map(|(i, m)| format!("{} [{}]", sources[*i].path.display(), m.join(", ")))
+                .collect();
+            let (first, _) = defs[0];
+            set.warnings.push(sources[first].err(
+                pname,
+                format!(
+                    "purpose `{pname}` is defined with different members in {}: one purpose, so every member reads what each file grants",
+                    files.join(" and ")
+                ),
+            ));
+        }
+    }
     if !errors.is_empty() {
         return Err(PolicyErrors(errors));
     }

@@ -143,6 +143,9 @@ pub struct PolicySet {
     pub shared: HashMap<QName, TableGrant>,
     pub shared_pseudonym: Option<std::sync::Arc<PseudonymKey>>,
     pub files: Vec<PathBuf>,
+    /// Valid but worth a DBA's look (a file granting another campaign's table, a purpose whose
+    /// files list different members): `check` prints them, a reload logs them.
+    pub warnings: Vec<load::PolicyError>,
     table_owner: HashMap<QName, usize>,
     schema_owner: HashMap<String, usize>,
 }

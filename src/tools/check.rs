@@ -114,6 +114,7 @@ pub fn summarize(policy: &PolicySet, today: chrono::NaiveDate) -> Report {
             findings.push(finding("warning", format!("purpose {} has no members", p.name)));
         }
     }
+    findings.extend(policy.warnings.iter().map(|w| finding("warning", w.to_string())));
     Report {
         policy_version: policy.version.clone(),
         campaigns,
@@ -331,6 +332,47 @@ pub fn members_and_functions(
             }
         }
     }
+}
+
+/// Logins that are members of more than one purpose, by name or through roles: their clients
+/// must name one with `unscharf.purpose`, or every connection is refused, which a reload would
+/// otherwise only show when pools reconnect (round 116). `logins` maps each login to the roles it
+/// is a member of (itself included).
+/// The logins the files name, each a member of itself only: what is known without the server.
+pub fn named_logins(policy: &PolicySet) -> HashMap<String, Vec<String>> {
+    policy
+        .purposes
+        .values()
+        .flat_map(|p| &p.members)
+        .filter_map(|m| match m {
+            crate::policy::Member::Login(l) => Some((l.clone(), vec![l.clone()])),
+            crate::policy::Member::Role(_) => None,
+        })
+        .collect()
+}
+
+pub fn several_purposes(policy: &PolicySet, logins: &HashMap<String, Vec<String>>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut names: Vec<&String> = logins.keys().collect();
+    names.sort();
+    for login in names {
+        let of: Vec<&str> = policy
+            .purposes
+            .values()
+            .filter(|p| p.admits(login, &logins[login]))
+            .map(|p| p.name.as_str())
+            .collect();
+        if of.len() > 1 {
+            out.push(finding(
+                "warning",
+                format!(
+                    "login {login} is a member of purposes {}: its clients must name one with the startup parameter unscharf.purpose, or its connections are refused",
+                    of.join(", ")
+                ),
+            ));
+        }
+    }
+    out
 }
 
 /// Granted views and materialized views that show, under a rule less strict than the purpose's
@@ -645,5 +687,33 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("unlisted"), "{text}");
+    }
+
+    #[test]
+    fn a_login_in_several_purposes_is_warned_about() {
+        let pol = crate::policy::load::load_texts(
+            &[("x.yaml", "campaign: x\ntables: [stadtwerke.*]\npurposes:\n  p:\n    members: [agent_wasser]\n    tables:\n      stadtwerke.tickets: { columns: all }\n  q:\n    members: [role:crm_agents]\n    tables:\n      stadtwerke.customers: { columns: { name: allow } }\n")],
+            None,
+        )
+        .unwrap();
+        // Offline, the role is unknown: nothing to say.
+        assert!(several_purposes(&pol, &named_logins(&pol)).is_empty());
+        let logins: HashMap<String, Vec<String>> = [
+            (
+                "agent_wasser".to_owned(),
+                vec!["agent_wasser".to_owned(), "crm_agents".to_owned()],
+            ),
+            ("qa_lead".to_owned(), vec!["qa_lead".to_owned()]),
+        ]
+        .into_iter()
+        .collect();
+        let found = several_purposes(&pol, &logins);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0]
+                .what
+                .starts_with("login agent_wasser is a member of purposes p, q"),
+            "{found:?}"
+        );
     }
 }

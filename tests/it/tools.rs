@@ -82,6 +82,24 @@ async fn check_live_compares_policies_with_the_catalog() {
         ),
         "{out}{err}"
     );
+    // A role that puts every agent into a second purpose: each login named (round 116).
+    std::fs::write(
+        p.dir.join("policies/survey.yaml"),
+        "campaign: survey\ntables: [survey.*]\npurposes:\n  survey:\n    members: [role:crm_agents]\n    tables:\n      stadtwerke.tickets: { columns: { ticket_id: allow } }\n",
+    )
+    .unwrap();
+    let c = config.clone();
+    let (_, out, err) = tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &c, "--live"]))
+        .await
+        .unwrap();
+    std::fs::remove_file(p.dir.join("policies/survey.yaml")).unwrap();
+    for expected in [
+        "login agent_wasser is a member of purposes billing_hotline, survey",
+        "login qa_lead is a member of purposes quality_review, survey",
+        "`stadtwerke.tickets` belongs to campaign `stadtwerke`",
+    ] {
+        assert!(out.contains(expected), "{expected}: {out}{err}");
+    }
     // A campaign past its contract end whose tables still hold rows must be reported with counts.
     let zeitung = std::fs::read_to_string(p.dir.join("policies/zeitung.yaml"))
         .unwrap()

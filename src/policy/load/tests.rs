@@ -92,3 +92,30 @@ fn a_table_belongs_to_one_campaign() {
         "{again}"
     );
 }
+
+/// Round 116: a file granting another campaign's table, and a purpose name copied into another
+/// campaign's file with other members, load (both can be meant) but warn.
+#[test]
+fn grants_across_files_warn() {
+    let water = "campaign: water\ntables: [w.*]\npurposes:\n  hotline:\n    members: [a]\n    tables:\n      w.customers: { columns: all }\n  review:\n    members: [qa]\n    tables:\n      w.tickets: { columns: all }\n";
+    let survey = "campaign: survey\ntables: [s.*]\npurposes:\n  hotline:\n    members: [b]\n    tables:\n      s.answers: { columns: all }\n  interviews:\n    members: [c]\n    tables:\n      s.answers: { columns: all }\n      w.customers:\n        columns: { name: allow }\n  review:\n    members: [qa]\n    tables:\n      s.tickets: { columns: all }\n";
+    let set = load_texts(&[("water.yaml", water), ("survey.yaml", survey)], None).unwrap();
+    let warnings: Vec<String> = set.warnings.iter().map(|w| w.to_string()).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:#?}");
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("survey.yaml:12: interviews → w.customers:")
+                && w.contains("belongs to campaign `water`")),
+        "{warnings:#?}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w
+                .contains("purpose `hotline` is defined with different members in water.yaml [a] and survey.yaml [b]")),
+        "{warnings:#?}"
+    );
+    // The same purpose with the same members in each file (the sample's quality review) is quiet.
+    assert!(!warnings.iter().any(|w| w.contains("`review`")), "{warnings:#?}");
+}
