@@ -111,6 +111,31 @@ pub async fn send_cancel(shared: &Shared, target: CancelTarget) {
     }
 }
 
+/// The audit record of a connection refused after authentication.
+fn connection_refusal(
+    session: u64,
+    user: &str,
+    peer: SocketAddr,
+    purpose: &str,
+    reason: &str,
+    detail: &str,
+    policy_version: &str,
+) -> Record {
+    Record {
+        session,
+        user: user.to_owned(),
+        client_addr: peer.to_string(),
+        purpose: purpose.to_owned(),
+        campaigns: Vec::new(),
+        decision: Decision::Refused,
+        reason: reason.into(),
+        detail: crate::audit::event::scrub(detail),
+        statement: "(connection)".into(),
+        fingerprint: String::new(),
+        policy_version: policy_version.to_owned(),
+    }
+}
+
 /// A session after authentication and purpose binding.
 pub struct Started {
     pub upstream: Conn,
@@ -137,7 +162,32 @@ pub async fn authenticate(
             return Err(SessionError::TlsRequired);
         }
     }
-    let params = client_params(&msg, &config.upstream.database).map_err(SessionError::Params)?;
+    // A connection refused for what it asks (another database, a setting it may not make) is
+    // audited like one refused for its purpose (round 116), but only once the server has
+    // authenticated the login: the trail names no one who merely claims a name, and a flood of
+    // unauthenticated attempts cannot push real events out of its queue. Until then the login
+    // connects with nothing but its name, so the refused settings never reach the server.
+    let (params, refused) = match client_params(&msg, &config.upstream.database) {
+        Ok(p) => (p, None),
+        Err(e) => {
+            let name_only = StartupMessage {
+                major: msg.major,
+                minor: msg.minor,
+                params: msg.params.iter().filter(|(k, _)| k == "user").cloned().collect(),
+            };
+            let p =
+                client_params(&name_only, &config.upstream.database).map_err(|_| SessionError::Params(e.clone()))?;
+            let other_db = msg
+                .params
+                .iter()
+                .any(|(k, v)| k == "database" && !v.is_empty() && *v != config.upstream.database);
+            let reason = match other_db {
+                true => crate::policy::Reason::OutsidePurpose,
+                false => crate::policy::Reason::ForbiddenSetting,
+            };
+            (p, Some((reason, e)))
+        }
+    };
     tracing::Span::current().record("user", params.user.as_str());
     let addr = format!("{}:{}", config.upstream.host, config.upstream.port);
     let mut upstream = crate::tls::connect_upstream(config, state.upstream_tls.as_ref())
@@ -243,6 +293,18 @@ pub async fn authenticate(
         secret: usecret,
     };
 
+    if let Some((reason, e)) = refused {
+        shared.audit.send(connection_refusal(
+            session,
+            &params.user,
+            peer,
+            "",
+            reason.code(),
+            &e,
+            &state.policy.version,
+        ));
+        return Err(SessionError::Params(e));
+    }
     // Who is this, as the upstream sees it: search_path and every role the login is a member of.
     let (setting, roles) = probe_identity(&mut upstream, &mut ubuf, max).await?;
     let catalog = shared.catalog.load();
@@ -258,19 +320,15 @@ pub async fn authenticate(
                 true => (asked.to_owned(), msg.clone()),
                 false => ("?".to_owned(), msg.replace(&format!("purpose {asked}"), "purpose ?")),
             };
-            shared.audit.send(Record {
+            shared.audit.send(connection_refusal(
                 session,
-                user: params.user.clone(),
-                client_addr: peer.to_string(),
-                purpose,
-                campaigns: Vec::new(),
-                decision: Decision::Refused,
-                reason: "no_purpose".into(),
-                detail: crate::audit::event::scrub(&detail),
-                statement: "(connection)".into(),
-                fingerprint: String::new(),
-                policy_version: policy.version.clone(),
-            });
+                &params.user,
+                peer,
+                &purpose,
+                "no_purpose",
+                &detail,
+                &policy.version,
+            ));
             return Err(SessionError::Purpose(msg));
         }
     };

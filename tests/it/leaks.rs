@@ -169,6 +169,20 @@ async fn refusals_are_audited_without_values() {
         .await
         .unwrap_err();
     assert!(format!("{e:?}").contains("serves database crm only"), "{e:?}");
+    // Round 116: connections refused for a setting are audited too, once the login is
+    // authenticated; a wrong password is the server's refusal, not unscharf's.
+    let e = p
+        .try_connect("options='-c session_authorization=postgres'", "agent_wasser", "wasser")
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{e:?}").contains("session_authorization cannot be set"),
+        "{e:?}"
+    );
+    let _ = p
+        .try_connect("options='-c session_authorization=postgres'", "agent_wasser", "wrong")
+        .await
+        .unwrap_err();
     // Refusals that name the statement name its keywords only, never what follows them.
     for sql in [
         "LOAD 'anna.schmidt@example.org'",
@@ -192,6 +206,20 @@ async fn refusals_are_audited_without_values() {
     assert!(
         !text.contains("\\u001b") && !text.contains("\\nforged"),
         "control characters are escaped before the trail: {text}"
+    );
+    let connections: Vec<(&str, &str, &str)> = events
+        .iter()
+        .filter(|e| e.statement == "(connection)")
+        .map(|e| (e.user.as_str(), e.reason.as_str(), e.purpose.as_str()))
+        .collect();
+    assert_eq!(
+        connections,
+        [
+            ("agent_wasser", "no_purpose", "?"),
+            ("agent_wasser", "outside_purpose", ""),
+            ("agent_wasser", "forbidden_setting", "")
+        ],
+        "{connections:?}"
     );
     let e = events.iter().find(|e| e.reason == "outside_purpose").unwrap();
     assert_eq!(
