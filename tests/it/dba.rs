@@ -752,13 +752,16 @@ async fn code_a_dba_runs_behind_a_statement_does_not_move_its_names() {
          CREATE TABLE stadtwerke.callbacks (customer_no int, subject text, note text);
          CREATE TABLE stadtwerke.callback_requests (customer_no int, subject text, note text);
          GRANT INSERT, SELECT ON stadtwerke.callbacks, stadtwerke.callback_requests TO crm_agents;
+         CREATE VIEW stadtwerke.customer_view AS
+           SELECT customer_no, pg_catalog.set_config('search_path', 'crm, public', false) AS sp FROM stadtwerke.customers;
+         GRANT SELECT ON stadtwerke.customer_view TO crm_agents;
          CREATE RULE callback AS ON INSERT TO stadtwerke.callback_requests DO INSTEAD
            INSERT INTO stadtwerke.callbacks SELECT NEW.customer_no, NEW.subject, 'callback: ' || c.phone
            FROM stadtwerke.customers c WHERE c.customer_no = NEW.customer_no RETURNING callbacks.*;",
     )
     .await;
     let p = proxy_on(&cluster, |t| {
-        granting("      stadtwerke.callback_requests: { write: [insert], columns: all }\n")(t).replacen(
+        granting("      stadtwerke.callback_requests: { write: [insert], columns: all }\n      stadtwerke.customer_view: { columns: all }\n")(t).replacen(
             "    functions: []",
             "    functions: [stadtwerke.tickets_log]",
             1,
@@ -788,6 +791,13 @@ async fn code_a_dba_runs_behind_a_statement_does_not_move_its_names() {
         &c,
         "INSERT INTO stadtwerke.callback_requests VALUES (1002, 'Rückruf') RETURNING note",
         "the rule callback on stadtwerke.callback_requests rewrites writes",
+    )
+    .await;
+    // Round 119: Postgres's own set_config in a DBA's view moved search_path just the same.
+    refusal(
+        &c,
+        "SELECT customer_no FROM stadtwerke.customer_view",
+        "the view or rule _RETURN of stadtwerke.customer_view calls set_config",
     )
     .await;
     assert_no_protected(&format!("{seen}{text}"), "code behind a statement");

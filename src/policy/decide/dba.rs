@@ -254,13 +254,26 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
                 if call.on_write && !writes {
                     continue;
                 }
-                let allowed = !crate::policy::decide::is_forbidden_function(&call.func.name) && cx.may_call(&call.func);
-                if !allowed {
-                    let on = cx
-                        .catalog
+                let on = || {
+                    cx.catalog
                         .by_oid(oid)
                         .map(|o| cx.catalog.rel(o).name.to_string())
-                        .unwrap_or_default();
+                        .unwrap_or_default()
+                };
+                if super::forbidden::SESSION_SETTERS.contains(&call.func.name.as_str()) {
+                    return Err(Refusal::new(
+                        Reason::ForbiddenFunction,
+                        format!(
+                            "{} of {} calls {}, which changes the session's settings (search_path among them) behind the statement",
+                            call.what,
+                            on(),
+                            call.func.name
+                        ),
+                    ));
+                }
+                let allowed = !crate::policy::decide::is_forbidden_function(&call.func.name) && cx.may_call(&call.func);
+                if !allowed {
+                    let on = on();
                     return Err(Refusal::new(
                         Reason::ForbiddenFunction,
                         format!(

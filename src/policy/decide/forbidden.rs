@@ -177,9 +177,22 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
     "tuple_data_split",
 ];
 
-/// The forbidden functions SQL text calls (a word before `(`), for text unscharf does not analyze
-/// (a view's definition). A word in a string literal counts too: a refusal, never a miss.
+/// The forbidden functions and the session setters SQL text calls (a word before `(`), for text
+/// unscharf does not analyze (a view's definition). A word in a string literal counts too: a
+/// refusal, never a miss.
 pub fn forbidden_calls_in(sql: &str) -> Vec<String> {
+    calls_in(sql, |name| {
+        is_forbidden_function(name) || SESSION_SETTERS.contains(&name)
+    })
+}
+
+/// Built-in functions that change the session's settings for the statements after it (search_path
+/// among them). An agent's own call is analyzed like `SET`; one in a DBA's view, default or policy
+/// would move search_path where no statement shows it (round 119), so there it is refused.
+pub const SESSION_SETTERS: &[&str] = &["set_config"];
+
+/// The functions SQL text calls (a word before `(`) that `wanted` picks.
+fn calls_in(sql: &str, wanted: impl Fn(&str) -> bool) -> Vec<String> {
     let lower = sql.to_ascii_lowercase();
     let bytes = lower.as_bytes();
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
@@ -197,7 +210,7 @@ pub fn forbidden_calls_in(sql: &str) -> Vec<String> {
         // A quoted name (`"pg_ls_dir"(…)`) ends with its quote.
         let rest = lower[i..].strip_prefix('"').unwrap_or(&lower[i..]).trim_start();
         let name = &lower[start..i];
-        if rest.starts_with('(') && is_forbidden_function(name) && !found.iter().any(|f| f == name) {
+        if rest.starts_with('(') && wanted(name) && !found.iter().any(|f| f == name) {
             found.push(name.to_owned());
         }
     }
