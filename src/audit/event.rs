@@ -129,6 +129,17 @@ pub fn bounded(mut text: String) -> String {
 /// not identifier-shaped, or that hold four digits or more, replaced by `?`. Literals are already
 /// gone from normalized SQL, but an agent who double-quotes a phone number or an IBAN
 /// (`WHERE phone = "+49 30 …"`, `"DE8937…"`) writes an identifier.
+/// A scrubbed statement as people write it: `stadtwerke.customers`, `f(a, b)`, so that a
+/// reviewer's grep for a table name finds it (round 116: the trail held `stadtwerke . customers`).
+/// Scrubbed quoted names hold no blanks, so no name is changed.
+pub fn compact(scrubbed: &str) -> String {
+    scrubbed
+        .replace(" . ", ".")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace(" ,", ",")
+}
+
 pub fn scrub(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;

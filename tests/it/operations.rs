@@ -641,7 +641,7 @@ async fn log_allowed_records_every_statement_without_values() {
     let text = std::fs::read_to_string(p.audit_path()).unwrap();
     // The extended protocol's Bind is recorded with its statement's SQL, literals and parameters as ?.
     assert!(
-        text.contains("customer_no = ?") && text.contains("SELECT phone FROM stadtwerke . customers WHERE phone = ?"),
+        text.contains("customer_no = ?") && text.contains("SELECT phone FROM stadtwerke.customers WHERE phone = ?"),
         "{text}"
     );
     assert_no_protected(&text, "the audit trail with log_allowed");

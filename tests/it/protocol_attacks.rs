@@ -930,7 +930,7 @@ async fn a_refusal_is_audited_when_a_malformed_frame_follows_it() {
     assert!(
         events
             .iter()
-            .any(|e| e.decision.as_str() == "refused" && e.statement.contains("lab . vault")),
+            .any(|e| e.decision.as_str() == "refused" && e.statement.contains("lab.vault")),
         "{events:?}"
     );
 }

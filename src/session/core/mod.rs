@@ -414,7 +414,9 @@ impl Core {
             decision,
             reason: reason.to_owned(),
             detail: crate::audit::event::bounded(crate::audit::event::scrub(detail)),
-            statement: crate::audit::event::bounded(crate::audit::event::scrub(normalized)),
+            statement: crate::audit::event::bounded(crate::audit::event::compact(&crate::audit::event::scrub(
+                normalized,
+            ))),
             fingerprint: crate::analyze::lexer::fingerprint(normalized),
             policy_version: env.policy.version.clone(),
         }
