@@ -13,6 +13,17 @@ pub const SAMPLE_POLICIES: &[(&str, &str)] = &[
     ("shared.yaml", include_str!("../policies/shared.yaml")),
 ];
 
+/// The sample policies' test files, and the schema they name (`../../sample/schema.sql`), so that
+/// `unscharf test --config DEMO/unscharf.yaml` runs them against the demo's copy (round 116).
+const SAMPLE_TESTS: &[(&str, &str)] = &[
+    ("stadtwerke.yaml", include_str!("../policies/tests/stadtwerke.yaml")),
+    ("zeitung.yaml", include_str!("../policies/tests/zeitung.yaml")),
+    (
+        "quality_review.yaml",
+        include_str!("../policies/tests/quality_review.yaml"),
+    ),
+];
+
 /// Writes a demo/test configuration for `cluster` into `dir` and returns its path.
 pub fn write_config(dir: &Path, upstream_port: u16, listen: &str, extra: &str) -> std::io::Result<PathBuf> {
     let policies = dir.join("policies");
@@ -20,6 +31,12 @@ pub fn write_config(dir: &Path, upstream_port: u16, listen: &str, extra: &str) -
     for (name, text) in SAMPLE_POLICIES {
         std::fs::write(policies.join(name), text)?;
     }
+    std::fs::create_dir_all(policies.join("tests"))?;
+    for (name, text) in SAMPLE_TESTS {
+        std::fs::write(policies.join("tests").join(name), text)?;
+    }
+    std::fs::create_dir_all(dir.join("sample"))?;
+    std::fs::write(dir.join("sample/schema.sql"), include_str!("../sample/schema.sql"))?;
     let mut key = [0u8; 16];
     let _ = getrandom::fill(&mut key);
     std::fs::write(dir.join("pseudonym.key"), hex::encode(key))?;

@@ -71,7 +71,7 @@ enum Command {
     },
     /// Run policy test cases (default policies/tests/*.yaml beside the policies); exit 1 on a mismatch.
     Test {
-        /// Directory of test files.
+        /// A directory of test files, or one test file.
         dir: Option<PathBuf>,
         /// Test every file against this `pg_dump --schema-only` file.
         #[arg(long)]

@@ -550,6 +550,23 @@ async fn policy_test_files_run_through_the_same_decisions() {
     let tests = format!("{}/policies/tests", env!("CARGO_MANIFEST_DIR"));
     let (code, out, _) = blocking(move || unscharf(&["test", "--config", &c, "--live", &tests])).await;
     assert_eq!(code, 0, "{out}");
+    // Round 116: the demo's copy of the policies brings its tests (and the schema they name),
+    // and one file can be run on its own.
+    let c = config.clone();
+    let (code, out, err) = blocking(move || unscharf(&["test", "--config", &c])).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("zeitung.yaml") && out.contains("quality_review.yaml"),
+        "{out}"
+    );
+    let c = config.clone();
+    let one = p.dir.join("policies/tests/zeitung.yaml").to_str().unwrap().to_owned();
+    let (code, out, err) = blocking(move || unscharf(&["test", "--config", &c, &one])).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("zeitung.yaml") && !out.contains("quality_review.yaml"),
+        "{out}"
+    );
     // A failing case shows expected and actual side by side, and exits 1.
     let dir = p.dir.join("mytests");
     std::fs::create_dir_all(&dir).unwrap();
