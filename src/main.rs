@@ -446,7 +446,22 @@ async fn explain(
         }
         None => {
             let mut client = unscharf::catalog::live::connect(&config).await?;
-            roles.extend(unscharf::catalog::live::memberships(&client, user).await?);
+            let exists = !client
+                .query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", &[&user])
+                .await?
+                .is_empty();
+            // A login not created yet (or misspelt) is no broken connection (round 116): with
+            // --role it is imagined with just those roles.
+            match (exists, roles.is_empty()) {
+                (true, _) => roles.extend(unscharf::catalog::live::memberships(&client, user).await?),
+                (false, true) => bail!(
+                    "login {user} does not exist on the server; check the spelling, or pass --role ROLE to imagine it as a member of ROLE"
+                ),
+                (false, false) => {
+                    eprintln!("note: login {user} does not exist on the server; imagined as a member of {}", roles.join(", "));
+                    roles.push(user.to_owned());
+                }
+            }
             unscharf::catalog::live::load(&mut client, 1).await?
         }
     };

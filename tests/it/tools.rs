@@ -177,11 +177,12 @@ async fn explain_uses_live_roles_and_prints_decisions() {
     assert_eq!(v["statements"][0]["decision"], "masked");
     assert_eq!(v["statements"][0]["columns"][1]["mask"], "last(3)");
     let schema = format!("{}/sample/schema.sql", env!("CARGO_MANIFEST_DIR"));
+    let c = config.clone();
     let (_, out, _) = tokio::task::spawn_blocking(move || {
         unscharf(&[
             "explain",
             "--config",
-            &config,
+            &c,
             "--user",
             "qa_lead",
             "--schema",
@@ -192,4 +193,33 @@ async fn explain_uses_live_roles_and_prints_decisions() {
     .await
     .unwrap();
     assert!(out.contains("cross_campaign"), "{out}");
+    // Round 116: a login not created yet is imagined with --role, and a misspelt one is named.
+    let c = config.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        unscharf(&[
+            "explain",
+            "--config",
+            &c,
+            "--user",
+            "newhire",
+            "--role",
+            "wasser_agents",
+            "SELECT name FROM stadtwerke.customers",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("acts under purpose billing_hotline") && err.contains("imagined"),
+        "{out}{err}"
+    );
+    let c = config.clone();
+    let (code, _, err) = tokio::task::spawn_blocking(move || {
+        unscharf(&["explain", "--config", &c, "--user", "agent_wassr", "SELECT 1"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 1);
+    assert!(err.contains("login agent_wassr does not exist on the server"), "{err}");
 }
