@@ -143,10 +143,18 @@ const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write, class, obj
       JOIN pg_catalog.pg_proc p ON r.class = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = r.obj
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
 /// The SQL text of the rules (a view's query is its rule), row-level security policies, column
+/// domains' defaults and CHECKs (round 121: a domain's DEFAULT called set_config), column
 /// defaults, triggers, CHECK constraints, index expressions and partition keys of relations (all
 /// but the first two run on a write). pg_depend records no dependency on a pg_catalog
 /// function, so a forbidden one they call (`query_to_xml` in a view, round 74) shows only here.
-const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, pg_catalog.pg_get_ruledef(r.oid), false
+const HIDDEN_SQL: &str = "WITH RECURSIVE dom(rel, col, typ) AS (
+      SELECT a.attrelid, a.attname, a.atttypid FROM pg_catalog.pg_attribute a
+        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE a.attnum > 0 AND NOT a.attisdropped
+          AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
+      UNION SELECT d.rel, d.col, x.typ FROM dom d JOIN pg_catalog.pg_type t ON t.oid = d.typ,
+        LATERAL (VALUES (t.typbasetype), (t.typelem)) x(typ) WHERE x.typ <> 0)
+    SELECT r.ev_class, 'the view or rule ' || r.rulename, pg_catalog.pg_get_ruledef(r.oid), false
       FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
@@ -171,7 +179,11 @@ const HIDDEN_SQL: &str = "SELECT r.ev_class, 'the view or rule ' || r.rulename, 
     UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, pg_catalog.pg_get_constraintdef(k.oid), true
       FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE k.contype = 'c' AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)";
+      WHERE k.contype = 'c' AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
+    UNION ALL SELECT d.rel, 'the domain ' || t.typname || ' of column ' || d.col,
+      coalesce(t.typdefault, '') || ' ' || coalesce((SELECT pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(k.oid), ' ')
+        FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid), ''), true
+      FROM dom d JOIN pg_catalog.pg_type t ON t.oid = d.typ WHERE t.typtype = 'd'";
 /// Tables with partitions or child tables, and every table below each.
 const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
       SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits

@@ -752,6 +752,9 @@ async fn code_a_dba_runs_behind_a_statement_does_not_move_its_names() {
          CREATE TABLE stadtwerke.callbacks (customer_no int, subject text, note text);
          CREATE TABLE stadtwerke.callback_requests (customer_no int, subject text, note text);
          GRANT INSERT, SELECT ON stadtwerke.callbacks, stadtwerke.callback_requests TO crm_agents;
+         CREATE DOMAIN stadtwerke.ref_code AS text DEFAULT pg_catalog.set_config('search_path', 'crm, public', false);
+         CREATE TABLE stadtwerke.requests (customer_no int, ref stadtwerke.ref_code);
+         GRANT INSERT ON stadtwerke.requests TO crm_agents;
          CREATE VIEW stadtwerke.customer_view AS
            SELECT customer_no, pg_catalog.set_config('search_path', 'crm, public', false) AS sp FROM stadtwerke.customers;
          GRANT SELECT ON stadtwerke.customer_view TO crm_agents;
@@ -761,7 +764,7 @@ async fn code_a_dba_runs_behind_a_statement_does_not_move_its_names() {
     )
     .await;
     let p = proxy_on(&cluster, |t| {
-        granting("      stadtwerke.callback_requests: { write: [insert], columns: all }\n      stadtwerke.customer_view: { columns: all }\n")(t).replacen(
+        granting("      stadtwerke.callback_requests: { write: [insert], columns: all }\n      stadtwerke.customer_view: { columns: all }\n      stadtwerke.requests: { write: [insert], columns: all }\n")(t).replacen(
             "    functions: []",
             "    functions: [stadtwerke.tickets_log]",
             1,
@@ -798,6 +801,13 @@ async fn code_a_dba_runs_behind_a_statement_does_not_move_its_names() {
         &c,
         "SELECT customer_no FROM stadtwerke.customer_view",
         "the view or rule _RETURN of stadtwerke.customer_view calls set_config",
+    )
+    .await;
+    // Round 121: so did a domain's DEFAULT, on a write that leaves its column out.
+    refusal(
+        &c,
+        "INSERT INTO stadtwerke.requests (customer_no) VALUES (1001)",
+        "the domain ref_code of column ref of stadtwerke.requests calls set_config",
     )
     .await;
     assert_no_protected(&format!("{seen}{text}"), "code behind a statement");
