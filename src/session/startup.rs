@@ -383,7 +383,7 @@ async fn relay_password(
 }
 
 /// search_path, then the login's roles: a superuser counts only as itself (see catalog::live::MEMBERSHIPS).
-const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'); \
+const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'), (current_user = session_user)::pg_catalog.text; \
      SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') \
      AND (r.rolname = session_user OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user))";
 
@@ -410,6 +410,14 @@ async fn probe_identity(
                 };
                 if result == 0 {
                     path = text();
+                    // `ALTER ROLE agent SET role = …` makes every session of the login act as
+                    // another role from its start: not the identity the purpose was bound to.
+                    if text().as_deref() != Some("true") {
+                        return Err(SessionError::Protocol(
+                            "the login's sessions start as another role (ALTER ROLE … SET role); unscharf serves sessions that act as their login"
+                                .into(),
+                        ));
+                    }
                 } else if let Some(role) = text() {
                     roles.push(role);
                 }

@@ -812,3 +812,34 @@ async fn code_a_dba_runs_behind_a_statement_does_not_move_its_names() {
     .await;
     assert_no_protected(&format!("{seen}{text}"), "code behind a statement");
 }
+
+/// Round 121: database code that runs `set_config('role', …)` makes the session act as another
+/// role from then on, and `ALTER ROLE … SET role` does so from the start. unscharf serves sessions
+/// that act as their login: the probe after DBA code ends such a session, and such a login is
+/// refused at connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_acts_as_another_role_ends() {
+    let (cluster, su) = own_cluster(
+        "CREATE FUNCTION stadtwerke.become_agents() RETURNS text LANGUAGE plpgsql AS $$
+         BEGIN RETURN pg_catalog.set_config('role', 'crm_agents', false); END $$;
+         GRANT EXECUTE ON FUNCTION stadtwerke.become_agents() TO crm_agents;",
+    )
+    .await;
+    let p = proxy_on(&cluster, |t| {
+        t.replacen("    functions: []", "    functions: [stadtwerke.become_agents]", 1)
+    })
+    .await;
+    let c = wasser(&p).await;
+    let _ = c.simple_query("SELECT stadtwerke.become_agents()").await;
+    let e = c.simple_query("SELECT 1").await.unwrap_err();
+    assert!(
+        err_text(&e).contains("a role other than the login's") || c.is_closed(),
+        "{}",
+        err_text(&e)
+    );
+    su.batch_execute("ALTER ROLE agent_wasser SET role = crm_agents")
+        .await
+        .unwrap();
+    let e = p.try_connect("", "agent_wasser", "wasser").await.unwrap_err();
+    assert!(format!("{e:?}").contains("start as another role"), "{e:?}");
+}

@@ -32,11 +32,13 @@ pub const REFUSED_SQL: &str = "/* unscharf: statement refused by policy */ unsch
 /// A statement and portal name no client may use, so a substituted Bind/Describe/Execute always fails.
 pub use crate::analyze::RESERVED_PREFIX;
 const REFUSED_NAME: &str = "unscharf_refused";
-/// search_path and the login's roles.
+/// search_path, the login's roles, and whether the session still acts as its login (database
+/// code may have run `set_config('role', …)`: round 121).
 const PROBE_SQL: &str = "SELECT pg_catalog.current_setting('search_path'), \
      (SELECT pg_catalog.array_agg(r.rolname) FROM pg_catalog.pg_roles r \
       WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') \
-      AND (r.rolname = session_user OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user)))::pg_catalog.text";
+      AND (r.rolname = session_user OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user)))::pg_catalog.text, \
+     (current_user = session_user)::pg_catalog.text";
 
 /// Why the session must end; mapped to a FATAL ErrorResponse in exactly one place (session::errors).
 #[derive(Debug, thiserror::Error)]

@@ -199,6 +199,11 @@ impl Core {
                         _ => None,
                     };
                     *value = text().map(|setting| Probed { setting, roles: text() });
+                    if text().as_deref() != Some("true") {
+                        return Err(CoreError::UnsafeSetting(
+                            "a role other than the login's, set by database code".into(),
+                        ));
+                    }
                 }
                 be::READY_FOR_QUERY => {
                     let (value, generation) = (value.take(), *generation);
