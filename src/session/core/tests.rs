@@ -1088,24 +1088,24 @@ fn one_refused_call_is_one_record_and_names_are_scrubbed() {
     assert_eq!(out.records.len(), 1, "{:?}", out.records);
     let text = format!("{:?}", out.records);
     assert!(!text.contains("anna.schmidt") && !text.contains("0532"), "{text}");
+}
 
-    /// Round 121: database code ran `set_config('role', …)`; the probe after it finds the session
-    /// acting as another role, and the session ends.
-    #[test]
-    fn a_probe_that_finds_another_role_ends_the_session() {
-        let fx = fixture();
-        let mut c = core();
-        c.started(fx.catalog.generation, vec![], fx.policy.generation);
-        c.path_dirty = true;
-        let mut out = Out::default();
-        assert!(c.maybe_probe(&env(&fx), &mut out));
-        let e = c
-            .on_upstream(
-                &data_row(&["\"$user\", public", "{agent_wasser}", "false"]),
-                &env(&fx),
-                &mut Out::default(),
-            )
-            .unwrap_err();
-        assert!(e.to_string().contains("a role other than the login's"), "{e}");
-    }
+/// Round 121: database code ran `set_config('role', …)`; the probe after it finds the session
+/// acting as another role, and the session ends.
+#[test]
+fn a_probe_that_finds_another_role_ends_the_session() {
+    let fx = fixture();
+    let mut c = core();
+    c.started(fx.catalog.generation, vec![], fx.policy.generation);
+    c.path_dirty = true;
+    let mut out = Out::default();
+    assert!(c.maybe_probe(&env(&fx), &mut out));
+    let e = c
+        .on_upstream(
+            &data_row(&["\"$user\", public", "{agent_wasser}", "false"]),
+            &env(&fx),
+            &mut Out::default(),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("a role other than the login's"), "{e}");
 }
