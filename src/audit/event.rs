@@ -202,7 +202,7 @@ fn push_printable(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod scrub_tests {
-    use super::{bounded, scrub, MAX_RECORDED_STATEMENT};
+    use super::{bounded, compact, scrub, MAX_RECORDED_STATEMENT};
 
     /// Red-team round 14: a phone number in double quotes reached the trail and the log, and escape
     /// sequences and newlines in names hid records from `audit list` and forged log lines.
@@ -243,5 +243,15 @@ mod scrub_tests {
             "{long}"
         );
         assert_eq!(bounded("SELECT ?".into()), "SELECT ?");
+    }
+
+    #[test]
+    fn statements_read_as_written() {
+        assert_eq!(
+            compact(&scrub(
+                "SELECT t . subject , count ( * ) FROM \"a b\" . x JOIN \"Lab\" . v ON f ( ? , ? )"
+            )),
+            "SELECT t.subject, count(*) FROM \"?\".x JOIN \"Lab\".v ON f(?, ?)"
+        );
     }
 }
