@@ -47,7 +47,15 @@ fn hint(message: &str) -> &'static str {
         "premature end of input",
         "trailing input",
     ];
-    if STRUCTURE.iter().any(|m| message.contains(m)) {
+    if message.contains("found character that cannot start any token") {
+        " (YAML indents with spaces, never tabs; a value that starts with @ or ` must be quoted)"
+    } else if message.contains("expected a sequence") {
+        " (write a list, e.g. `[insert, update]` or `[agent_wasser]`)"
+    } else if message.contains("expected a boolean") {
+        " (write true or false)"
+    } else if message.contains("missing field") {
+        " (is the key missing, misspelt, or indented under another key than it belongs to?)"
+    } else if STRUCTURE.iter().any(|m| message.contains(m)) {
         " (check this line's indentation against the lines above it: keys of one map line up, and a nested map is indented deeper than its key)"
     } else if DATE.iter().any(|m| message.ends_with(m)) {
         " (expected a date as YYYY-MM-DD, e.g. 2027-03-31)"
@@ -146,6 +154,18 @@ mod tests {
         on: chrono::NaiveDate,
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Listed {
+        items: Vec<String>,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Flag {
+        on: bool,
+    }
+
     #[test]
     fn parser_messages_come_with_what_to_do() {
         let e = from_yaml::<Outer>("inner:\n  port: 1\n prot: 2\n", Path::new("x.yaml")).unwrap_err();
@@ -154,6 +174,15 @@ mod tests {
         assert!(e.to_string().contains("expected a date as YYYY-MM-DD"), "{e}");
         let e = from_yaml::<Outer>("inner:\n  port: 1\n", Path::new("x.yaml"));
         assert!(e.is_ok());
+        // Round 116: a tab, a scalar for a list, `yes` for a boolean, a key under the wrong parent.
+        let e = from_yaml::<Outer>("inner:\n\tport: 1\n", Path::new("x.yaml")).unwrap_err();
+        assert!(e.to_string().contains("never tabs"), "{e}");
+        let e = from_yaml::<Listed>("items: one\n", Path::new("x.yaml")).unwrap_err();
+        assert!(e.to_string().contains("write a list"), "{e}");
+        let e = from_yaml::<Flag>("on: yes\n", Path::new("x.yaml")).unwrap_err();
+        assert!(e.to_string().contains("write true or false"), "{e}");
+        let e = from_yaml::<Outer>("inner: {}\n", Path::new("x.yaml")).unwrap_err();
+        assert!(e.to_string().contains("indented under another key"), "{e}");
     }
 
     #[test]

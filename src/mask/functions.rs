@@ -58,7 +58,8 @@ fn unclosed_hint(spec: &str) -> &'static str {
     if spec.contains(')') {
         " (is a comma missing between two keys of a `{ … }` map? Without it YAML reads them as one value)"
     } else {
-        ""
+        // `{ mask: constant('[hidden]') }`: YAML's flow map ends the value at the bracket (round 116).
+        " (in a `{ … }` map YAML ends a value at [ ] { } or a comma: quote such a mask, e.g. `{ mask: \"constant('[hidden]')\" }`)"
     }
 }
 

@@ -24,7 +24,7 @@ pub struct PolicyError {
 
 /// Every problem found in a policy directory.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{} error(s) in policies:\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
+#[error("{} error(s) in policies (a file's YAML is read up to its first error, so fix those and check again):\n{}", .0.len(), .0.iter().map(|e| format!("  {e}")).collect::<Vec<_>>().join("\n"))]
 pub struct PolicyErrors(pub Vec<PolicyError>);
 
 struct Source {

@@ -119,3 +119,13 @@ fn grants_across_files_warn() {
     // The same purpose with the same members in each file (the sample's quality review) is quiet.
     assert!(!warnings.iter().any(|w| w.contains("`review`")), "{warnings:#?}");
 }
+
+/// Round 116: `{ mask: constant('[hidden]') }` unquoted ends at the bracket; the message says to quote it.
+#[test]
+fn an_unquoted_mask_with_brackets_is_explained() {
+    let text = "campaign: water\ntables: [w.*]\npurposes:\n  hotline:\n    members: [a]\n    tables:\n      w.customers:\n        columns: { phone: { mask: constant('[hidden]') } }\n";
+    let e = error(&[("water.yaml", text)], None);
+    assert!(e.contains("quote such a mask"), "{e}");
+    let quoted = text.replace("constant('[hidden]')", "\"constant('[hidden]')\"");
+    assert!(load_texts(&[("water.yaml", &quoted)], None).is_ok());
+}
