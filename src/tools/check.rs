@@ -5,8 +5,13 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::catalog::{Catalog, RelKind};
-use crate::policy::{ColumnRule, Columns, PolicySet, QName};
+mod dba;
+
+use dba::dba_code;
+pub use dba::{listed_bodies, views_over_protected};
+
+use crate::catalog::Catalog;
+use crate::policy::{Columns, PolicySet, QName};
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Finding {
@@ -121,98 +126,6 @@ pub fn summarize(policy: &PolicySet, today: chrono::NaiveDate) -> Report {
         purposes,
         shared,
         findings,
-    }
-}
-
-/// What a DBA's objects make unscharf refuse, which a DBA would otherwise learn from agents: code
-/// Postgres runs without a statement naming it, and columns whose type runs such code.
-fn dba_code(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
-    for (func, what) in &catalog.implicit_code {
-        let mut holding: Vec<&str> = policy
-            .purposes
-            .values()
-            .filter(|p| !p.functions.contains(func))
-            .map(|p| p.name.as_str())
-            .collect();
-        holding.sort_unstable();
-        if !holding.is_empty() {
-            report.findings.push(finding(
-                "warning",
-                format!(
-                    "the database has {what} that runs {func}: purposes {} refuse every statement that evaluates an expression until they list {func} in functions (or the object is dropped)",
-                    holding.join(", ")
-                ),
-            ));
-        }
-    }
-    for (id, r) in catalog.relations() {
-        for (other, c) in policy.campaigns_behind(catalog, id) {
-            report.findings.push(finding(
-                "warning",
-                format!(
-                    "rows of {} come from {other} (campaign {}): every statement on {} is refused as cross_campaign",
-                    r.name, c.name, r.name
-                ),
-            ));
-        }
-    }
-    // One pass over the granted relations: foreign tables behind them (round 98), and columns
-    // of types a DBA's code guards.
-    let (mut foreign, mut guarded, mut ruled): (Vec<String>, Vec<String>, Vec<String>) =
-        (Vec::new(), Vec::new(), Vec::new());
-    for p in policy.purposes.values() {
-        for (q, grant) in &p.tables {
-            let Some(id) = catalog.lookup(q) else { continue };
-            let r = catalog.rel(id);
-            if let Some(ft) = catalog.foreign_behind(r.oid) {
-                foreign.push(format!("{q} (through {})", ft.name));
-            }
-            let rules = catalog
-                .reached(r.oid)
-                .filter_map(|o| catalog.write_rules.get(&o))
-                .flatten();
-            if !grant.write.is_empty() {
-                ruled.extend(rules.map(|rule| format!("{q} (rule {rule})")));
-            }
-            for c in &r.columns {
-                if catalog.user_cast_type_oids.contains(&c.type_oid) {
-                    guarded.push(format!("{q}.{}", c.name));
-                }
-            }
-        }
-    }
-    ruled.sort_unstable();
-    ruled.dedup();
-    if !ruled.is_empty() {
-        report.findings.push(finding(
-            "warning",
-            format!(
-                "rules rewrite the writes of these writable relations into statements unscharf cannot judge, so every write to them is refused: {}",
-                ruled.join(", ")
-            ),
-        ));
-    }
-    foreign.sort_unstable();
-    foreign.dedup();
-    if !foreign.is_empty() {
-        report.findings.push(finding(
-            "warning",
-            format!(
-                "rows of these granted relations come from foreign tables, whose source unscharf cannot judge, so every statement on them is refused: {}",
-                foreign.join(", ")
-            ),
-        ));
-    }
-    guarded.sort_unstable();
-    guarded.dedup();
-    if !guarded.is_empty() {
-        report.findings.push(finding(
-            "warning",
-            format!(
-                "columns whose type runs a DBA's function (a CREATE CAST, a domain's CHECK or a default operator class) can only be selected as they are, not written, compared or sorted: {}",
-                guarded.join(", ")
-            ),
-        ));
     }
 }
 
@@ -373,101 +286,6 @@ pub fn several_purposes(policy: &PolicySet, logins: &HashMap<String, Vec<String>
         }
     }
     out
-}
-
-/// Granted views and materialized views that show, under a rule less strict than the purpose's
-/// own, a column of a granted table behind them: the view's rule is what applies, so `columns:
-/// all` on a view over the customers shows the phone the purpose masks on the table (round 115).
-/// Columns are matched by name, since unscharf does not map a view's columns to its tables'.
-pub fn views_over_protected(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
-    for p in policy.purposes.values() {
-        let mut grants: Vec<(&QName, &crate::policy::TableGrant)> = p.tables.iter().collect();
-        grants.sort_by_key(|(q, _)| *q);
-        for (q, view_grant) in grants {
-            let Some(id) = catalog.lookup(q) else { continue };
-            let view = catalog.rel(id);
-            if !matches!(view.kind, RelKind::View | RelKind::MaterializedView) {
-                continue;
-            }
-            let mut shown: Vec<String> = Vec::new();
-            for base in catalog.behind(view.oid).into_iter().filter_map(|o| catalog.by_oid(o)) {
-                let b = catalog.rel(base);
-                let Some(base_grant) = policy.shared.get(&b.name).or_else(|| p.tables.get(&b.name)) else {
-                    continue;
-                };
-                for c in &view.columns {
-                    let (theirs, ours) = (base_grant.rule(&c.name), view_grant.rule(&c.name));
-                    if b.column_index(&c.name).is_some()
-                        && !theirs.is_allow()
-                        && ours != theirs
-                        && !matches!(ours, ColumnRule::Drop)
-                    {
-                        shown.push(format!("{} ({ours} there, {theirs} on {})", c.name, b.name));
-                    }
-                }
-            }
-            if !shown.is_empty() {
-                report.findings.push(finding(
-                    "warning",
-                    format!(
-                        "purpose {} reads {q} under rules other than those of the tables behind it: {}; the view's rules are the ones applied",
-                        p.name,
-                        shown.join(", ")
-                    ),
-                ));
-            }
-        }
-    }
-}
-
-/// Listed functions whose body names a column the purpose may not read as it is, or a relation
-/// outside the purpose. Listing a function trusts everything it reads: a trigger that fills a
-/// ticket's note from the customer's phone shows the phone in clear to whoever reads the note
-/// (round 111). `bodies` are the source texts of functions in SQL-level languages; the scan is by
-/// word, so it warns about names in comments too, and misses names the body builds at run time.
-pub fn listed_bodies(policy: &PolicySet, catalog: &Catalog, bodies: &HashMap<QName, String>, report: &mut Report) {
-    for p in policy.purposes.values() {
-        let mut functions: Vec<&QName> = p.functions.iter().collect();
-        functions.sort();
-        for f in functions {
-            let Some(body) = bodies.get(f) else { continue };
-            let words = words_of(body);
-            let mut named: Vec<String> = Vec::new();
-            for (_, r) in catalog.relations() {
-                if r.is_system() || !words.contains(&r.name.name.to_lowercase()) {
-                    continue;
-                }
-                match policy.shared.get(&r.name).or_else(|| p.tables.get(&r.name)) {
-                    None => named.push(format!("{} (not granted)", r.name)),
-                    Some(grant) => named.extend(
-                        r.columns
-                            .iter()
-                            .filter(|c| !grant.rule(&c.name).is_allow() && words.contains(&c.name.to_lowercase()))
-                            .map(|c| format!("{}.{} ({})", r.name, c.name, grant.rule(&c.name))),
-                    ),
-                }
-            }
-            if !named.is_empty() {
-                named.sort_unstable();
-                report.findings.push(finding(
-                    "warning",
-                    format!(
-                        "purpose {} lists {f}, whose body names {}: what it returns, or writes as a trigger, reaches the purpose's agents unmasked; list it only if that is intended",
-                        p.name,
-                        named.join(", ")
-                    ),
-                ));
-            }
-        }
-    }
-}
-
-/// The lower-cased words of a function body (identifiers, quoted or not).
-fn words_of(body: &str) -> std::collections::HashSet<String> {
-    body.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect()
 }
 
 /// Tables of campaigns whose contract ended: the data must be deleted.

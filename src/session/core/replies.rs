@@ -215,7 +215,11 @@ impl Core {
                     } else {
                         // Failed (e.g. in a failed transaction block): the path is unknown, and
                         // after a catalog change the roles are too, until a probe succeeds.
-                        self.roles_stale |= generation != self.probed_generation;
+                        let _ = generation;
+                        // Nor is it known whether database code changed the role (round 123): only
+                        // transaction control passes, and the next message brings another probe.
+                        self.roles_stale = true;
+                        self.path_dirty = true;
                         self.probe_retry = false;
                     }
                     self.probed(value, env);

@@ -1109,3 +1109,44 @@ fn a_probe_that_finds_another_role_ends_the_session() {
         .unwrap_err();
     assert!(e.to_string().contains("a role other than the login's"), "{e}");
 }
+
+/// Round 123: a probe that fails (a failed block, a timeout) leaves open whether database code
+/// changed the role. Until one succeeds only transaction control passes, and the next message
+/// brings a probe.
+#[test]
+fn a_failed_probe_admits_only_transaction_control_until_one_succeeds() {
+    let fx = fixture();
+    let e = env(&fx);
+    let select = "SELECT name FROM stadtwerke.customers WHERE customer_no = 1001";
+    let sent = |c: &mut Core, sql: &str| {
+        let mut out = Out::default();
+        c.on_client(&q(sql), &e, &mut out, false).unwrap();
+        String::from_utf8_lossy(&out.to_upstream).into_owned()
+    };
+    let mut c = core();
+    c.started(fx.catalog.generation, vec![], fx.policy.generation);
+    c.path_dirty = true;
+    assert!(c.maybe_probe(&e, &mut Out::default()));
+    for f in [error("57014"), up(b'Z', b"I")] {
+        c.on_upstream(&f, &e, &mut Out::default()).unwrap();
+    }
+    // Refused; the probe goes up behind the stand-in.
+    let upstream = sent(&mut c, select);
+    assert!(
+        upstream.contains("unscharf_refused") && upstream.contains("current_user = session_user"),
+        "{upstream}"
+    );
+    assert!(!sent(&mut c, "ROLLBACK").contains("unscharf_refused"));
+    for f in [
+        error("42501"),
+        up(b'Z', b"I"),
+        data_row(&["\"$user\", public", "{agent_wasser}", "true"]),
+        up(b'C', b"SELECT 1\0"),
+        up(b'Z', b"I"),
+        up(b'C', b"ROLLBACK\0"),
+        up(b'Z', b"I"),
+    ] {
+        c.on_upstream(&f, &e, &mut Out::default()).unwrap();
+    }
+    assert!(!sent(&mut c, select).contains("unscharf_refused"));
+}
