@@ -581,6 +581,7 @@ async fn a_row_security_policy_on_a_protected_column_and_a_shared_sequence_tell_
          GRANT USAGE ON SEQUENCE public.rt102_ids TO PUBLIC;
          CREATE TABLE stadtwerke.rt102_notes (id bigint DEFAULT nextval('public.rt102_ids'), x text);
          CREATE TABLE zeitung.rt102_notes (id bigint DEFAULT nextval('public.rt102_ids'), x text);
+         ALTER TABLE zeitung.subscriptions ALTER COLUMN subscription_id SET DEFAULT nextval('stadtwerke.tickets_ticket_id_seq');
          GRANT SELECT, INSERT ON stadtwerke.rt102_notes TO agent_wasser;",
     )
     .await;
@@ -604,6 +605,11 @@ async fn a_row_security_policy_on_a_protected_column_and_a_shared_sequence_tell_
         (
             "INSERT INTO stadtwerke.rt102_notes (x) VALUES ('a') RETURNING id",
             "draws from public.rt102_ids, which lies outside campaign stadtwerke",
+        ),
+        // Round 124: zeitung's subscriptions draw their ids from the tickets' own sequence.
+        (
+            "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x') RETURNING ticket_id",
+            "draws from stadtwerke.tickets_ticket_id_seq, which a default of zeitung.subscriptions draws from too",
         ),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);

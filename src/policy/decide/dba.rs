@@ -157,6 +157,25 @@ pub(super) fn default_sequences(f: &StatementFacts, cx: &DecideCtx<'_>) -> Resul
         let own = cx.policy.campaign_of(&r.name).map(|c| c.name.as_str());
         for seq in cx.catalog.default_sequences.get(&r.oid).into_iter().flatten() {
             let theirs = cx.policy.campaign_of(seq).map(|c| c.name.as_str());
+            // Another campaign's table drawing from the same sequence counts with it too (round
+            // 124: zeitung's subscriptions drew their ids from the tickets' sequence).
+            let sharer = cx
+                .catalog
+                .default_sequences
+                .iter()
+                .filter(|(_, seqs)| seqs.contains(seq))
+                .filter_map(|(oid, _)| cx.catalog.by_oid(*oid))
+                .map(|id| &cx.catalog.rel(id).name)
+                .find(|t| cx.policy.campaign_of(t).map(|c| c.name.as_str()) != own);
+            if let (true, Some(t)) = (theirs == own, sharer) {
+                return Err(Refusal::new(
+                    Reason::CrossCampaign,
+                    format!(
+                        "a column default of {} draws from {seq}, which a default of {t} draws from too: each number tells how far the other table has counted",
+                        r.name
+                    ),
+                ));
+            }
             if theirs == own {
                 continue;
             }
