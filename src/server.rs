@@ -117,6 +117,7 @@ impl Shared {
                 if let Err(e) = self.refresh_catalog_now().await {
                     tracing::warn!(error = %e, "catalog refresh after reload failed");
                 }
+                warn_several_purposes(&self.state.load().policy, &self.catalog.load());
                 Ok(version)
             }
             Err(e) => {
@@ -310,7 +311,16 @@ pub async fn prepare(config: Config) -> Result<(Arc<Shared>, tokio::task::JoinHa
     for w in &policy.warnings {
         tracing::warn!(warning = %w, "policy");
     }
+    warn_several_purposes(&policy, &catalog);
     Ok((Shared::new(config, policy, catalog, audit, tls, upstream_tls), writer))
+}
+
+/// Logins the policies put into several purposes: their clients must name one, or every new
+/// connection is refused, which a reload would otherwise show only when pools reconnect (round 125).
+fn warn_several_purposes(policy: &PolicySet, catalog: &Catalog) {
+    for f in crate::tools::check::several_purposes(policy, &catalog.login_roles) {
+        tracing::warn!(warning = %f.what, "policy");
+    }
 }
 
 /// Runs the proxy on `listener` until `shutdown` turns true, then drains sessions within the grace time.

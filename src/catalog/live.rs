@@ -221,7 +221,8 @@ const SCHEMAS: &str = "SELECT nspname::text, coalesce(nspacl::text, '') FROM pg_
 /// Role memberships: read only for the fingerprint, so that a change reaches every session.
 const AUTH_MEMBERS: &str = "SELECT roleid, member FROM pg_catalog.pg_auth_members";
 /// Roles' names, whether they inherit and whether they are superusers (MEMBERSHIPS reads that, round 71): for the fingerprint too.
-const ROLES: &str = "SELECT oid, rolname::text, rolinherit::text, rolsuper::text FROM pg_catalog.pg_roles";
+const ROLES: &str =
+    "SELECT oid, rolname::text, rolinherit::text, rolsuper::text, rolcanlogin::text FROM pg_catalog.pg_roles";
 /// Operators outside pg_catalog, and those a DBA or an extension put into it (an OID from
 /// FirstNormalObjectId on: round 96), each with whether one of that name is such a one.
 const USER_OPERATORS: &str = "SELECT o.oprname::text, pg_catalog.bool_or(n.nspname = 'pg_catalog')
@@ -477,6 +478,20 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     for row in view_bases {
         catalog.view_bases.entry(row.get(0)).or_default().push(row.get(1));
     }
+    catalog.login_roles = login_roles(
+        &roles
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    r.get(1),
+                    r.get::<_, String>(3) == "true",
+                    r.get::<_, String>(4) == "true",
+                )
+            })
+            .collect::<Vec<_>>(),
+        &members.iter().map(|m| (m.get(0), m.get(1))).collect::<Vec<_>>(),
+    );
     for row in write_rules {
         catalog.write_rules.entry(row.get(0)).or_default().push(row.get(1));
     }
@@ -504,6 +519,38 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .map(|r| (QName::new(r.get(0), r.get(1)), r.get(2)))
         .collect();
     Ok(catalog)
+}
+
+/// Every login with the roles it is a member of (itself included), as MEMBERSHIPS reads them
+/// one at a time: membership is transitive, and a superuser counts only as itself. `roles` are
+/// (oid, name, superuser, can log in), `members` (role, member).
+pub fn login_roles(
+    roles: &[(u32, String, bool, bool)],
+    members: &[(u32, u32)],
+) -> std::collections::HashMap<String, Vec<String>> {
+    let name: std::collections::HashMap<u32, &String> = roles.iter().map(|r| (r.0, &r.1)).collect();
+    let mut granted: std::collections::HashMap<u32, Vec<u32>> = std::collections::HashMap::new();
+    for (role, member) in members {
+        granted.entry(*member).or_default().push(*role);
+    }
+    let mut out = std::collections::HashMap::new();
+    for (me, login, superuser, _) in roles.iter().filter(|r| r.3) {
+        let mut seen = vec![*me];
+        let mut i = 0;
+        while i < seen.len() && !superuser {
+            for &g in granted.get(&seen[i]).into_iter().flatten() {
+                if !seen.contains(&g) {
+                    seen.push(g);
+                }
+            }
+            i += 1;
+        }
+        out.insert(
+            login.clone(),
+            seen.iter().filter_map(|o| name.get(o).map(|n| (*n).clone())).collect(),
+        );
+    }
+    out
 }
 
 /// The roles a login is a member of (including itself), as Postgres's pg_has_role sees it.
@@ -568,4 +615,28 @@ async fn open(
             user: config.catalog.user.clone(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Round 125: the logins of the server with their roles, for the warning at reload.
+    #[test]
+    fn logins_are_members_of_roles_through_roles() {
+        let roles = [
+            (1, "crm_agents".to_owned(), false, false),
+            (2, "wasser_agents".to_owned(), false, false),
+            (3, "agent_wasser2".to_owned(), false, true),
+            (4, "postgres".to_owned(), true, true),
+            (5, "team".to_owned(), false, false),
+        ];
+        // team is in wasser_agents, which is in crm_agents; agent_wasser2 is in team; the
+        // superuser is granted crm_agents but counts only as itself.
+        let members = [(2, 5), (1, 2), (5, 3), (1, 4)];
+        let logins = super::login_roles(&roles, &members);
+        let mut mine = logins["agent_wasser2"].clone();
+        mine.sort();
+        assert_eq!(mine, ["agent_wasser2", "crm_agents", "team", "wasser_agents"]);
+        assert_eq!(logins["postgres"], ["postgres"]);
+        assert_eq!(logins.len(), 2);
+    }
 }

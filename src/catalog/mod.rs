@@ -165,6 +165,9 @@ pub struct Catalog {
     /// Relations whose views', rules' or row-level security policies' queries read other
     /// relations, with those (by OID).
     pub view_bases: HashMap<u32, Vec<u32>>,
+    /// Every login of the server with the roles it is a member of (itself included): for the
+    /// warning about logins in several purposes at start and reload.
+    pub login_roles: std::collections::HashMap<String, Vec<String>>,
     /// The rules on INSERT, UPDATE or DELETE of a relation (by OID), by name.
     pub write_rules: HashMap<u32, Vec<String>>,
     /// Functions a statement on a relation runs without naming them (by the relation's OID).

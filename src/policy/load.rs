@@ -281,6 +281,9 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
     // A purpose copied from another campaign's file under the same name merges with it: the
     // members of each file then read what both grant (round 116).
     for (pname, defs) in &members_by_file {
+        // A file that only adds grants (no members: the way to grant another campaign's part)
+        // widens nobody's membership.
+        let defs: Vec<&(usize, &[String])> = defs.iter().filter(|(_, m)| !m.is_empty()).collect();
         let mut lists: Vec<Vec<&String>> = defs
             .iter()
             .map(|(_, m)| {
@@ -296,7 +299,7 @@ fn build(sources: &[Source], master: Option<&[u8]>) -> Result<PolicySet, PolicyE
                 .map(|(i, m)| format!("{} [{}]", sources[*i].path.display(), m.join(", ")))
                 .collect();
             let (first, _) = defs[0];
-            set.warnings.push(sources[first].err(
+            set.warnings.push(sources[*first].err(
                 pname,
                 format!(
                     "purpose `{pname}` is defined with different members in {}: one purpose, so every member reads what each file grants",

@@ -116,8 +116,13 @@ fn grants_across_files_warn() {
                 .contains("purpose `hotline` is defined with different members in water.yaml [a] and survey.yaml [b]")),
         "{warnings:#?}"
     );
-    // The same purpose with the same members in each file (the sample's quality review) is quiet.
+    // The same purpose with the same members in each file (the sample's quality review) is quiet,
+    // and so is a file that only adds grants, listing no members (round 125).
     assert!(!warnings.iter().any(|w| w.contains("`review`")), "{warnings:#?}");
+    let grants_only =
+        "campaign: extra\ntables: [x.*]\npurposes:\n  review:\n    tables:\n      x.t: { columns: all }\n";
+    let set = load_texts(&[("water.yaml", water), ("extra.yaml", grants_only)], None).unwrap();
+    assert!(set.warnings.is_empty(), "{:?}", set.warnings);
 }
 
 /// Round 116: `{ mask: constant('[hidden]') }` unquoted ends at the bracket; the message says to quote it.
