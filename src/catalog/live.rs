@@ -200,13 +200,19 @@ const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::text, d.ref
     FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'";
-/// Sequences column defaults draw from (`nextval('s')` records a dependency on s), by relation.
+/// Sequences column defaults draw from (`nextval('s')` records a dependency on s), and identity
+/// columns' own sequences (an internal dependency, no default: round 127), by relation.
 const DEFAULT_SEQUENCES: &str = "SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
     FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid
         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
     JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace";
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  UNION SELECT d.refobjid, n.nspname::text, c.relname::text
+    FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid AND c.relkind = 'S'
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND d.deptype = 'i'";
 /// Sequences with the table whose serial or identity column owns them.
 const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -229,6 +229,8 @@ fn forbidden_functions_and_settings() {
         // Round 13: scan counters of another campaign's table carried its phone numbers.
         ("wasser", "SELECT pg_stat_get_live_tuples('zeitung.leads'::regclass)", f),
         ("wasser", "SELECT pg_catalog.pg_stat_get_numscans(16384)", f),
+        // Round 126: whether another campaign's table has statistics yet.
+        ("wasser", "SELECT pg_stat_have_stats('relation', 0, 16390)", f),
         // Round 14: the transaction id counter and the WAL position carried phone digits.
         ("wasser", "SELECT pg_snapshot_xmax(pg_current_snapshot())", f),
         ("zeitung", "BEGIN; SELECT txid_current(); COMMIT", f),

@@ -96,6 +96,8 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
     "pg_try_advisory_*",
     // The functions behind the pg_stat_* views: the same counters, per relation OID.
     "pg_stat_get_*",
+    // Whether another campaign's table has statistics yet (round 126).
+    "pg_stat_have_stats",
     // Server-wide counters any session moves by amounts it chooses and every other reads:
     // transaction ids, WAL positions, relation and database sizes.
     "txid_current*",
