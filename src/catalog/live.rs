@@ -213,6 +213,13 @@ const DEFAULT_SEQUENCES: &str = "SELECT DISTINCT a.adrelid, n.nspname::text, c.r
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
       AND d.deptype = 'i'";
+/// Sequences whose name a function's source text holds: a trigger of another campaign's table may
+/// draw from them where no dependency shows it (round 127).
+const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::text
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+      JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+      WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal') AND pg_catalog.strpos(p.prosrc, c.relname::text) > 0)";
 /// Sequences with the table whose serial or identity column owns them.
 const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -326,6 +333,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let hidden_sql = tx.query(HIDDEN_SQL, &[]).await?;
     let fks = tx.query(FOREIGN_KEYS, &[]).await?;
     let default_seqs = tx.query(DEFAULT_SEQUENCES, &[]).await?;
+    let seqs_in_code = tx.query(SEQUENCES_IN_CODE, &[]).await?;
     let policy_cols = tx.query(POLICY_COLUMNS, &[]).await?;
     let write_rules = tx.query(WRITE_RULES, &[]).await?;
     tx.commit().await?;
@@ -374,6 +382,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &hidden_sql,
         &fks,
         &default_seqs,
+        &seqs_in_code,
         &policy_cols,
         &write_rules,
     ] {
@@ -471,6 +480,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             .or_default()
             .push((row.get(1), row.get(2), row.get(3)));
     }
+    catalog.sequences_in_code = seqs_in_code.iter().map(|r| QName::new(r.get(0), r.get(1))).collect();
     for row in default_seqs {
         catalog
             .default_sequences

@@ -167,6 +167,17 @@ pub(super) fn default_sequences(f: &StatementFacts, cx: &DecideCtx<'_>) -> Resul
                 .filter_map(|(oid, _)| cx.catalog.by_oid(*oid))
                 .map(|id| &cx.catalog.rel(id).name)
                 .find(|t| cx.policy.campaign_of(t).map(|c| c.name.as_str()) != own);
+            // A function's code that names it may draw from it for any table (round 127: a
+            // trigger of zeitung's subscriptions did), which no dependency records.
+            if theirs == own && cx.catalog.sequences_in_code.contains(seq) {
+                return Err(Refusal::new(
+                    Reason::CrossCampaign,
+                    format!(
+                        "a column default of {} draws from {seq}, which a function's code names too: each number would tell how far that code has counted for whichever table it runs for",
+                        r.name
+                    ),
+                ));
+            }
             if let (true, Some(t)) = (theirs == own, sharer) {
                 return Err(Refusal::new(
                     Reason::CrossCampaign,
