@@ -57,7 +57,7 @@ impl Filter {
         }
         if let (Some(s), Some(u)) = (self.since, self.until) {
             if s >= u {
-                return Err(format!("--since ({s}) is not before --until ({u})"));
+                return Err("--since is not before --until (a date in --until counts up to that day's end)".into());
             }
         }
         Ok(())
