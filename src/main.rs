@@ -71,8 +71,8 @@ enum Command {
     },
     /// Run policy test cases (default policies/tests/*.yaml beside the policies); exit 1 on a mismatch.
     Test {
-        /// A directory of test files, or one test file.
-        dir: Option<PathBuf>,
+        /// Directories of test files, or test files (default: the policies' tests/).
+        paths: Vec<PathBuf>,
         /// Test every file against this `pg_dump --schema-only` file.
         #[arg(long)]
         schema: Option<PathBuf>,
@@ -160,7 +160,11 @@ fn audit(action: &AuditAction) -> Result<bool> {
     };
     match action {
         AuditAction::List(args) => {
-            let events = a::list(&args.file, &filter(args)?)?;
+            let f = filter(args)?;
+            for note in a::unknown_values(&args.file, &f)? {
+                eprintln!("note: {note}");
+            }
+            let events = a::list(&args.file, &f)?;
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&events)?);
             } else {
@@ -169,7 +173,11 @@ fn audit(action: &AuditAction) -> Result<bool> {
             Ok(true)
         }
         AuditAction::Summary(args) => {
-            let events = a::list(&args.file, &filter(args)?)?;
+            let f = filter(args)?;
+            for note in a::unknown_values(&args.file, &f)? {
+                eprintln!("note: {note}");
+            }
+            let events = a::list(&args.file, &f)?;
             let groups = a::summary(&events);
             if args.json {
                 println!(
@@ -287,18 +295,15 @@ async fn serve(cli: &Cli) -> Result<()> {
     run(config).await
 }
 
-async fn policy_tests(
-    cli: &Cli,
-    dir: Option<&PathBuf>,
-    schema: Option<&PathBuf>,
-    live: bool,
-    json: bool,
-) -> Result<bool> {
+async fn policy_tests(cli: &Cli, paths: &[PathBuf], schema: Option<&PathBuf>, live: bool, json: bool) -> Result<bool> {
     use unscharf::tools::policytest as t;
     let path = config_path(cli);
     let config = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
     let policy = load_policies(&config)?;
-    let dir = dir.cloned().unwrap_or_else(|| config.policies_dir().join("tests"));
+    let paths = match paths {
+        [] => vec![config.policies_dir().join("tests")],
+        some => some.to_vec(),
+    };
     let fixed = match (schema, live) {
         (Some(file), _) => {
             let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -317,9 +322,13 @@ async fn policy_tests(
         Some(c) => t::CatalogSource::Fixed(c),
         None => t::CatalogSource::PerFile,
     };
-    let files = t::files(&dir).with_context(|| format!("reading {}", dir.display()))?;
-    if files.is_empty() {
-        bail!("no test files (*.yaml) in {}", dir.display());
+    let mut files = Vec::new();
+    for p in &paths {
+        let found = t::files(p).with_context(|| format!("reading {}", p.display()))?;
+        if found.is_empty() {
+            bail!("no test files (*.yaml) in {}", p.display());
+        }
+        files.extend(found);
     }
     let mut results = Vec::new();
     for f in &files {
@@ -522,12 +531,12 @@ fn run_cli() -> Result<()> {
             None | Some(Command::Serve) => serve(&cli).await,
             Some(Command::Demo { listen }) => demo(listen).await,
             Some(Command::Test {
-                dir,
+                paths,
                 schema,
                 live,
                 json,
             }) => {
-                if !policy_tests(&cli, dir.as_ref(), schema.as_ref(), *live, *json).await? {
+                if !policy_tests(&cli, paths, schema.as_ref(), *live, *json).await? {
                     std::process::exit(1);
                 }
                 Ok(())

@@ -87,6 +87,24 @@ pub fn list(path: &Path, f: &Filter) -> std::io::Result<Vec<Event>> {
     Ok(verify::read_all(path)?.into_iter().filter(|e| f.matches(e)).collect())
 }
 
+/// Filter values no event of the whole trail has: most likely misspelt, so "0 event(s)" would
+/// mislead (round 125).
+pub fn unknown_values(path: &Path, f: &Filter) -> std::io::Result<Vec<String>> {
+    let all = verify::read_all(path)?;
+    let mut out = Vec::new();
+    let mut check = |flag: &str, value: &Option<String>, has: &dyn Fn(&Event, &str) -> bool| {
+        if let Some(v) = value {
+            if !all.iter().any(|e| has(e, v)) {
+                out.push(format!("no event of the trail has {flag} {v}; is it spelt right?"));
+            }
+        }
+    };
+    check("--user", &f.user, &|e, v| e.user == v);
+    check("--purpose", &f.purpose, &|e, v| e.purpose == v);
+    check("--campaign", &f.campaign, &|e, v| e.campaigns.iter().any(|c| c == v));
+    Ok(out)
+}
+
 fn cut(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_owned()

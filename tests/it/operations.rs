@@ -91,6 +91,13 @@ async fn audit_tools_list_summarize_and_verify_the_trail() {
         "{out}"
     );
     let t = trail.clone();
+    let (code, out, err) = blocking(move || unscharf(&["audit", "list", &t, "--campaign", "zeitng"])).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("0 event(s)") && err.contains("no event of the trail has --campaign zeitng"),
+        "{out}{err}"
+    );
+    let t = trail.clone();
     let (code, _, err) = blocking(move || unscharf(&["audit", "list", &t, "--reason", "cross_campain"])).await;
     assert_eq!(code, 1);
     assert!(
