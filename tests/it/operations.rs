@@ -574,6 +574,22 @@ async fn policy_test_files_run_through_the_same_decisions() {
         out.contains("zeitung.yaml") && !out.contains("quality_review.yaml"),
         "{out}"
     );
+    // Several files, as a shell glob gives them (round 125).
+    let c = config.clone();
+    let (one, two) = (
+        p.dir.join("policies/tests/zeitung.yaml").to_str().unwrap().to_owned(),
+        p.dir
+            .join("policies/tests/stadtwerke.yaml")
+            .to_str()
+            .unwrap()
+            .to_owned(),
+    );
+    let (code, out, err) = blocking(move || unscharf(&["test", "--config", &c, &one, &two])).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("zeitung.yaml") && out.contains("stadtwerke.yaml") && !out.contains("quality_review.yaml"),
+        "{out}"
+    );
     // A failing case shows expected and actual side by side, and exits 1.
     let dir = p.dir.join("mytests");
     std::fs::create_dir_all(&dir).unwrap();
