@@ -174,6 +174,46 @@ struct Relay<'a> {
     span: &'a tracing::Span,
 }
 
+/// What the client frames' loop stopped for.
+enum Next {
+    /// Nothing more to do until more bytes or answers arrive.
+    Done,
+    /// The catalog lacked a relation the frame names.
+    Refresh(Frame),
+    /// A large statement to analyze off the session thread first.
+    Analyze(crate::session::core::AnalysisJob),
+}
+
+/// Analyzes a large statement on the blocking pool, one at a time across the proxy: judged on
+/// the session thread, a client pipelining such statements stalled every session of that thread
+/// and new logins for 25 seconds, and several at once took the proxy past a gigabyte (round 129).
+/// The session thread serves its other sessions meanwhile. None if the analysis panicked: the
+/// frame is then judged where it is, as before.
+async fn analyze_off_thread(
+    shared: &Arc<Shared>,
+    job: &crate::session::core::AnalysisJob,
+) -> Option<Result<crate::analyze::cache::Looked, crate::analyze::lexer::LexError>> {
+    static TURN: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let _turn = TURN
+        .get_or_init(|| tokio::sync::Semaphore::new(1))
+        .acquire()
+        .await
+        .ok()?;
+    let (shared, catalog) = (shared.clone(), shared.catalog.load_full());
+    let (sql, paths, revert, user) = (job.sql.clone(), job.paths.clone(), job.revert.clone(), job.user.clone());
+    tokio::task::spawn_blocking(move || {
+        let ctx = crate::analyze::AnalyzeCtx {
+            catalog: &catalog,
+            search_paths: &paths,
+            user: &user,
+            revert_paths: &revert,
+        };
+        shared.cache.analyze(&sql, ctx)
+    })
+    .await
+    .ok()
+}
+
 /// The snapshots a batch of messages is judged with: loaded once per batch (one read's worth of
 /// frames), so a reload never tears a statement and the hot path does not reload per frame.
 fn with_env<T>(shared: &Shared, f: impl FnOnce(&Env<'_>) -> T) -> T {
@@ -242,14 +282,14 @@ impl Relay<'_> {
                     max_pipeline,
                     ..
                 } = self;
-                with_env(shared, |env| -> Result<Option<Frame>, SessionError> {
+                with_env(shared, |env| -> Result<Next, SessionError> {
                     loop {
                         if core.in_flight() >= *max_pipeline {
                             core.flush_for_backpressure(out);
-                            return Ok(None);
+                            return Ok(Next::Done);
                         }
                         if core.stalled() || out.terminate {
-                            return Ok(None);
+                            return Ok(Next::Done);
                         }
                         let (frame, retried) = match retry.take() {
                             Some(held) => held,
@@ -261,19 +301,23 @@ impl Relay<'_> {
                                         .fetch_add(f.raw.len() as u64, Ordering::Relaxed);
                                     (f, false)
                                 }
-                                None => return Ok(None),
+                                None => return Ok(Next::Done),
                             },
                         };
+                        if let Some(job) = core.analysis_job(&frame, env) {
+                            *retry = Some((frame, retried));
+                            return Ok(Next::Analyze(job));
+                        }
                         core.on_client(&frame, env, out, retried)?;
                         if out.hold {
                             // Tried again after the next answers from the server.
                             out.hold = false;
                             *retry = Some((frame, retried));
-                            return Ok(None);
+                            return Ok(Next::Done);
                         }
                         if out.refresh_catalog {
                             out.refresh_catalog = false;
-                            return Ok(Some(frame));
+                            return Ok(Next::Refresh(frame));
                         }
                     }
                 })
@@ -281,9 +325,16 @@ impl Relay<'_> {
             // Before an error ends the session: a refusal judged earlier in the same read is
             // audited all the same (round 97: a malformed frame after it lost its record).
             self.flush_records();
-            let refresh = refresh?;
-            // The catalog lacked a relation the statement names: refresh, then judge it again.
-            let Some(frame) = refresh else { return Ok(()) };
+            let frame = match refresh? {
+                Next::Done => return Ok(()),
+                Next::Analyze(job) => {
+                    let looked = analyze_off_thread(self.shared, &job).await;
+                    self.core.pre_analyzed(job, looked);
+                    continue;
+                }
+                // The catalog lacked a relation the statement names: refresh, then judge it again.
+                Next::Refresh(frame) => frame,
+            };
             if let Err(e) = self.shared.refresh_catalog().instrument(self.span.clone()).await {
                 self.span
                     .in_scope(|| tracing::warn!(error = %e, "catalog refresh failed"));

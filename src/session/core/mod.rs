@@ -62,6 +62,30 @@ struct Probed {
     roles: Option<String>,
 }
 
+/// A large statement's analysis, done off the session thread (session::large) for the `analyze`
+/// that judges it, under the same catalog and search_path.
+struct PreAnalyzed {
+    sql: String,
+    catalog: u64,
+    paths: Vec<Vec<String>>,
+    revert: Vec<Vec<String>>,
+    /// None: the analysis failed there (a panic), and the frame is judged on the session thread.
+    looked: Option<Result<crate::analyze::cache::Looked, crate::analyze::lexer::LexError>>,
+}
+
+/// What a large statement is analyzed with off the session thread (see `Core::analysis_job`).
+pub struct AnalysisJob {
+    pub sql: String,
+    pub catalog: u64,
+    pub paths: Vec<Vec<String>>,
+    pub revert: Vec<Vec<String>>,
+    pub user: String,
+}
+
+/// Frames larger than this may hold a statement whose analysis takes long (round 129: a select
+/// list of 60,000 items took half a second and 400 MB); smaller ones are judged where they are.
+pub const LARGE_FRAME: usize = 16 << 10;
+
 /// Who the session is; fixed at startup.
 #[derive(Debug, Clone)]
 pub struct Identity {
@@ -327,6 +351,8 @@ pub struct Core {
     /// Whether a probe may be sent for the next message; false from a failed probe until the
     /// client's next ReadyForQuery, so that a probe that keeps failing cannot loop.
     probe_retry: bool,
+    /// See `PreAnalyzed`; taken by the next `analyze` of the same text.
+    pre_analyzed: std::sync::Mutex<Option<PreAnalyzed>>,
 }
 
 fn refusal_frame(r: &Refusal) -> Bytes {
@@ -366,6 +392,7 @@ impl Core {
             purpose_lost: None,
             roles_stale: false,
             probe_retry: true,
+            pre_analyzed: std::sync::Mutex::new(None),
         }
     }
 
@@ -533,6 +560,48 @@ impl Core {
         Ok(allowed)
     }
 
+    /// The analysis a large Query or Parse needs, to run off the session thread before the frame
+    /// is judged; None for other frames, small ones, and one already analyzed.
+    pub fn analysis_job(&self, f: &Frame, env: &Env<'_>) -> Option<AnalysisJob> {
+        if f.raw.len() <= LARGE_FRAME {
+            return None;
+        }
+        let sql = match f.tag {
+            fe::QUERY => fe::query(f.body()).ok()?,
+            fe::PARSE => fe::parse(f.body()).ok()?.sql,
+            _ => return None,
+        };
+        if sql.len() > env.max_statement_bytes || self.pre_analyzed.lock().ok()?.as_ref().is_some_and(|p| p.sql == sql)
+        {
+            return None;
+        }
+        let cx = self.analyze_ctx(env);
+        Some(AnalysisJob {
+            sql: sql.to_owned(),
+            catalog: env.catalog.generation,
+            paths: cx.search_paths.to_vec(),
+            revert: cx.revert_paths.to_vec(),
+            user: cx.user.to_owned(),
+        })
+    }
+
+    /// Keeps what `job` found for the `analyze` that judges its frame.
+    pub fn pre_analyzed(
+        &self,
+        job: AnalysisJob,
+        looked: Option<Result<crate::analyze::cache::Looked, crate::analyze::lexer::LexError>>,
+    ) {
+        if let Ok(mut p) = self.pre_analyzed.lock() {
+            *p = Some(PreAnalyzed {
+                sql: job.sql,
+                catalog: job.catalog,
+                paths: job.paths,
+                revert: job.revert,
+                looked,
+            });
+        }
+    }
+
     /// Analysis of a whole message text; a catalog miss asks the session to refresh and retry once.
     fn analyze(
         &self,
@@ -561,7 +630,17 @@ impl Core {
         if let Some((normalized, analysis)) = self.memo.analysis(sql, &key) {
             return (normalized, Ok(analysis));
         }
-        match env.cache.analyze(sql, cx) {
+        let pre = self.pre_analyzed.lock().ok().and_then(|mut p| p.take()).filter(|p| {
+            p.sql == sql
+                && p.catalog == env.catalog.generation
+                && p.paths == cx.search_paths
+                && p.revert == cx.revert_paths
+        });
+        let looked = match pre.and_then(|p| p.looked) {
+            Some(looked) => looked,
+            None => env.cache.analyze(sql, cx),
+        };
+        match looked {
             Err(e) => ("(not normalizable)".into(), Err(refusal_for(&AnalyzeError::Lex(e)))),
             Ok(l) => {
                 if let Ok(a) = &l.analysis {

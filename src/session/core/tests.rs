@@ -1150,3 +1150,36 @@ fn a_failed_probe_admits_only_transaction_control_until_one_succeeds() {
     }
     assert!(!sent(&mut c, select).contains("unscharf_refused"));
 }
+
+/// Round 129: a large statement is analyzed off the session thread first; the frame is then
+/// judged with that analysis, under the same catalog and search_path only, and asks for no second.
+#[test]
+fn a_large_statement_is_judged_with_its_analysis_from_off_the_thread() {
+    let fx = fixture();
+    let e = env(&fx);
+    let mut c = core();
+    c.started(fx.catalog.generation, vec![], fx.policy.generation);
+    let big = format!(
+        "SELECT {} phone FROM stadtwerke.customers",
+        "customer_no, ".repeat(2000)
+    );
+    assert!(
+        c.analysis_job(&q("SELECT 1"), &e).is_none(),
+        "small frames are judged where they are"
+    );
+    let job = c.analysis_job(&q(&big), &e).expect("a job for a large Query");
+    let ctx = crate::analyze::AnalyzeCtx {
+        catalog: &fx.catalog,
+        search_paths: &job.paths,
+        user: &job.user,
+        revert_paths: &job.revert,
+    };
+    let looked = fx.cache.analyze(&job.sql, ctx);
+    c.pre_analyzed(job, Some(looked));
+    assert!(c.analysis_job(&q(&big), &e).is_none(), "analyzed once");
+    let mut out = Out::default();
+    c.on_client(&q(&big), &e, &mut out, false).unwrap();
+    // Judged and forwarded, with phone masked by the plan.
+    assert!(!String::from_utf8_lossy(&out.to_upstream).contains("unscharf_refused"));
+    assert!(c.pre_analyzed.lock().unwrap().is_none(), "taken by the judging");
+}
