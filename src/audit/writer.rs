@@ -432,32 +432,26 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("audit.jsonl");
-        rt.block_on(async {
-            let (sink, handle) = spawn(WriterOptions {
-                target: Target::File(path.clone()),
-                queue: 4,
-                rotate_bytes: 0,
-                extra: None,
+        // The writer starts on the trail and stops without an event.
+        let start_and_stop = || {
+            rt.block_on(async {
+                let (sink, handle) = spawn(WriterOptions {
+                    target: Target::File(path.clone()),
+                    queue: 4,
+                    rotate_bytes: 0,
+                    extra: None,
+                })
+                .unwrap();
+                drop(sink);
+                handle.await.unwrap();
             })
-            .unwrap();
-            drop(sink);
-            handle.await.unwrap();
-        });
+        };
+        start_and_stop();
         let r = crate::audit::verify::verify(&path).unwrap();
         assert_eq!((r.events, r.problem.is_none(), r.anchored), (0, true, true), "{r:?}");
         // An existing trail whose anchor went missing still does not verify.
         std::fs::remove_file(anchor_path(&path)).unwrap();
-        rt.block_on(async {
-            let (sink, handle) = spawn(WriterOptions {
-                target: Target::File(path.clone()),
-                queue: 4,
-                rotate_bytes: 0,
-                extra: None,
-            })
-            .unwrap();
-            drop(sink);
-            handle.await.unwrap();
-        });
+        start_and_stop();
         assert!(crate::audit::verify::verify(&path).unwrap().problem.is_some());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -65,38 +65,31 @@ pub(super) fn dba_code(policy: &PolicySet, catalog: &Catalog, report: &mut Repor
             }
         }
     }
-    ruled.sort_unstable();
-    ruled.dedup();
-    if !ruled.is_empty() {
-        report.findings.push(finding(
-            "warning",
-            format!(
-                "rules rewrite the writes of these writable relations into statements unscharf cannot judge, so every write to them is refused: {}",
-                ruled.join(", ")
-            ),
-        ));
-    }
-    foreign.sort_unstable();
-    foreign.dedup();
-    if !foreign.is_empty() {
-        report.findings.push(finding(
-            "warning",
-            format!(
-                "rows of these granted relations come from foreign tables, whose source unscharf cannot judge, so every statement on them is refused: {}",
-                foreign.join(", ")
-            ),
-        ));
-    }
-    guarded.sort_unstable();
-    guarded.dedup();
-    if !guarded.is_empty() {
-        report.findings.push(finding(
-            "warning",
-            format!(
-                "columns whose type runs a DBA's function (a CREATE CAST, a domain's CHECK or a default operator class) can only be selected as they are, not written, compared or sorted: {}",
-                guarded.join(", ")
-            ),
-        ));
+    warn_about(
+        report,
+        ruled,
+        "rules rewrite the writes of these writable relations into statements unscharf cannot judge, so every write to them is refused",
+    );
+    warn_about(
+        report,
+        foreign,
+        "rows of these granted relations come from foreign tables, whose source unscharf cannot judge, so every statement on them is refused",
+    );
+    warn_about(
+        report,
+        guarded,
+        "columns whose type runs a DBA's function (a CREATE CAST, a domain's CHECK or a default operator class) can only be selected as they are, not written, compared or sorted",
+    );
+}
+
+/// One warning naming each of `what` once, in order, if there is any.
+fn warn_about(report: &mut Report, mut what: Vec<String>, why: &str) {
+    what.sort_unstable();
+    what.dedup();
+    if !what.is_empty() {
+        report
+            .findings
+            .push(finding("warning", format!("{why}: {}", what.join(", "))));
     }
 }
 
