@@ -182,36 +182,56 @@ enum Next {
     Refresh(Frame),
     /// A large statement to analyze off the session thread first.
     Analyze(crate::session::core::AnalysisJob),
+    /// This session has judged for a turn: the other sessions of its thread go first.
+    Yield,
 }
 
-/// Analyzes a large statement on the blocking pool, one at a time across the proxy: judged on
-/// the session thread, a client pipelining such statements stalled every session of that thread
-/// and new logins for 25 seconds, and several at once took the proxy past a gigabyte (round 129).
-/// The session thread serves its other sessions meanwhile. None if the analysis panicked: the
-/// frame is then judged where it is, as before.
+/// How long a session judges buffered frames before the other sessions of its thread get a turn:
+/// a client pipelining hundreds of statements just under LARGE_FRAME kept its thread for
+/// 47 seconds (round 130).
+const INLINE_TURN: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Analyzes a large statement on the proxy's one analysis thread, in turn with every other
+/// session's: judged on the session thread, a client pipelining such statements stalled every
+/// session of that thread and new logins for 25 seconds, and several at once took the proxy past
+/// a gigabyte (round 129). One thread keeps one allocator arena: on the blocking pool each new
+/// thread kept its own (round 130: 1.9 GB). The session thread serves its other sessions
+/// meanwhile. None if the analysis panicked or the thread is gone: the frame is then judged
+/// where it is, as before.
 async fn analyze_off_thread(
     shared: &Arc<Shared>,
     job: &crate::session::core::AnalysisJob,
 ) -> Option<Result<crate::analyze::cache::Looked, crate::analyze::lexer::LexError>> {
-    static TURN: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let _turn = TURN
-        .get_or_init(|| tokio::sync::Semaphore::new(1))
-        .acquire()
-        .await
-        .ok()?;
+    type Work = Box<dyn FnOnce() + Send>;
+    static ANALYST: std::sync::OnceLock<Option<std::sync::Mutex<std::sync::mpsc::Sender<Work>>>> =
+        std::sync::OnceLock::new();
+    let analyst = ANALYST.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Work>();
+        std::thread::Builder::new()
+            .name("unscharf-analysis".into())
+            .spawn(move || {
+                for work in rx {
+                    // A panic ends that analysis only; its session judges the frame itself.
+                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+                }
+            })
+            .ok()
+            .map(|_| std::sync::Mutex::new(tx))
+    });
     let (shared, catalog) = (shared.clone(), shared.catalog.load_full());
     let (sql, paths, revert, user) = (job.sql.clone(), job.paths.clone(), job.revert.clone(), job.user.clone());
-    tokio::task::spawn_blocking(move || {
+    let (done, result) = tokio::sync::oneshot::channel();
+    let work: Work = Box::new(move || {
         let ctx = crate::analyze::AnalyzeCtx {
             catalog: &catalog,
             search_paths: &paths,
             user: &user,
             revert_paths: &revert,
         };
-        shared.cache.analyze(&sql, ctx)
-    })
-    .await
-    .ok()
+        let _ = done.send(shared.cache.analyze(&sql, ctx));
+    });
+    analyst.as_ref()?.lock().ok()?.send(work).ok()?;
+    result.await.ok()
 }
 
 /// The snapshots a batch of messages is judged with: loaded once per batch (one read's worth of
@@ -283,6 +303,7 @@ impl Relay<'_> {
                     ..
                 } = self;
                 with_env(shared, |env| -> Result<Next, SessionError> {
+                    let began = std::time::Instant::now();
                     loop {
                         if core.in_flight() >= *max_pipeline {
                             core.flush_for_backpressure(out);
@@ -319,6 +340,9 @@ impl Relay<'_> {
                             out.refresh_catalog = false;
                             return Ok(Next::Refresh(frame));
                         }
+                        if began.elapsed() > INLINE_TURN {
+                            return Ok(Next::Yield);
+                        }
                     }
                 })
             };
@@ -327,6 +351,10 @@ impl Relay<'_> {
             self.flush_records();
             let frame = match refresh? {
                 Next::Done => return Ok(()),
+                Next::Yield => {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
                 Next::Analyze(job) => {
                     let looked = analyze_off_thread(self.shared, &job).await;
                     self.core.pre_analyzed(job, looked);
