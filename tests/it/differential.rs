@@ -205,6 +205,14 @@ async fn perturb(
     tally: &mut Tally,
     problems: &mut Vec<String>,
 ) {
+    // Which rows a LIMIT, OFFSET or FETCH without ORDER BY keeps depends on where rows lie, and a
+    // perturbing UPDATE may move a row to another page where the unchanged control keeps it in
+    // place (a fresh-clone CI failed twice on `(SELECT phone … LIMIT 1)`): such statements are
+    // outside what this checker can judge; the decision tables and `explain` cover them.
+    let upper = case.sql.to_ascii_uppercase();
+    if ["LIMIT", "OFFSET", "FETCH"].iter().any(|w| upper.contains(w)) && !upper.contains("ORDER BY") {
+        return;
+    }
     let Some(base) = rows(c, "", case.sql).await else {
         return;
     };
