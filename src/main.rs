@@ -462,6 +462,16 @@ async fn explain(
                 .query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", &[&user])
                 .await?
                 .is_empty();
+            // A role to imagine that the server does not have is most likely misspelt (round 125).
+            for role in roles.iter() {
+                let known = !client
+                    .query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1", &[role])
+                    .await?
+                    .is_empty();
+                if !known {
+                    eprintln!("note: role {role} (--role) does not exist on the server");
+                }
+            }
             // A login not created yet (or misspelt) is no broken connection (round 116): with
             // --role it is imagined with just those roles.
             match (exists, roles.is_empty()) {

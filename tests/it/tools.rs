@@ -214,6 +214,26 @@ async fn explain_uses_live_roles_and_prints_decisions() {
         out.contains("acts under purpose billing_hotline") && err.contains("imagined"),
         "{out}{err}"
     );
+    assert!(!err.contains("(--role) does not exist"), "{err}");
+    let c = config.clone();
+    let (_, _, err) = tokio::task::spawn_blocking(move || {
+        unscharf(&[
+            "explain",
+            "--config",
+            &c,
+            "--user",
+            "agent_wasser",
+            "--role",
+            "wasser_agnets",
+            "SELECT 1",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        err.contains("note: role wasser_agnets (--role) does not exist on the server"),
+        "{err}"
+    );
     let c = config.clone();
     let (code, _, err) = tokio::task::spawn_blocking(move || {
         unscharf(&["explain", "--config", &c, "--user", "agent_wassr", "SELECT 1"])
