@@ -375,15 +375,8 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
             .map(|r| r.get::<_, String>(0))
             .collect();
         check::members_and_functions(&policy, &catalog, &roles, &mut report);
-        logins.clear();
-        for row in client
-            .query("SELECT rolname::text FROM pg_catalog.pg_roles WHERE rolcanlogin", &[])
-            .await?
-        {
-            let login: String = row.get(0);
-            let member_of = unscharf::catalog::live::memberships(&client, &login).await?;
-            logins.insert(login, member_of);
-        }
+        // The catalog read every login's roles already (for the warning at reload).
+        logins = catalog.login_roles.clone();
         // Bodies of functions in languages whose source is text (SQL, PL/pgSQL, …), for
         // check::listed_bodies.
         let bodies = client
