@@ -1,6 +1,7 @@
 //! One task per client: startup, then a loop in which `select!` only yields events and a `match`
 //! on (phase, event) handles them. Protocol decisions live in `core`, which does no I/O.
 
+mod analyst;
 pub mod core;
 pub mod errors;
 pub mod lookups;
@@ -191,49 +192,6 @@ enum Next {
 /// 47 seconds (round 130).
 const INLINE_TURN: std::time::Duration = std::time::Duration::from_millis(5);
 
-/// Analyzes a large statement on the proxy's one analysis thread, in turn with every other
-/// session's: judged on the session thread, a client pipelining such statements stalled every
-/// session of that thread and new logins for 25 seconds, and several at once took the proxy past
-/// a gigabyte (round 129). One thread keeps one allocator arena: on the blocking pool each new
-/// thread kept its own (round 130: 1.9 GB). The session thread serves its other sessions
-/// meanwhile. None if the analysis panicked or the thread is gone: the frame is then judged
-/// where it is, as before.
-async fn analyze_off_thread(
-    shared: &Arc<Shared>,
-    job: &crate::session::core::AnalysisJob,
-) -> Option<Result<crate::analyze::cache::Looked, crate::analyze::lexer::LexError>> {
-    type Work = Box<dyn FnOnce() + Send>;
-    static ANALYST: std::sync::OnceLock<Option<std::sync::Mutex<std::sync::mpsc::Sender<Work>>>> =
-        std::sync::OnceLock::new();
-    let analyst = ANALYST.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel::<Work>();
-        std::thread::Builder::new()
-            .name("unscharf-analysis".into())
-            .spawn(move || {
-                for work in rx {
-                    // A panic ends that analysis only; its session judges the frame itself.
-                    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
-                }
-            })
-            .ok()
-            .map(|_| std::sync::Mutex::new(tx))
-    });
-    let (shared, catalog) = (shared.clone(), shared.catalog.load_full());
-    let (sql, paths, revert, user) = (job.sql.clone(), job.paths.clone(), job.revert.clone(), job.user.clone());
-    let (done, result) = tokio::sync::oneshot::channel();
-    let work: Work = Box::new(move || {
-        let ctx = crate::analyze::AnalyzeCtx {
-            catalog: &catalog,
-            search_paths: &paths,
-            user: &user,
-            revert_paths: &revert,
-        };
-        let _ = done.send(shared.cache.analyze(&sql, ctx));
-    });
-    analyst.as_ref()?.lock().ok()?.send(work).ok()?;
-    result.await.ok()
-}
-
 /// The snapshots a batch of messages is judged with: loaded once per batch (one read's worth of
 /// frames), so a reload never tears a statement and the hot path does not reload per frame.
 fn with_env<T>(shared: &Shared, f: impl FnOnce(&Env<'_>) -> T) -> T {
@@ -356,7 +314,7 @@ impl Relay<'_> {
                     continue;
                 }
                 Next::Analyze(job) => {
-                    let looked = analyze_off_thread(self.shared, &job).await;
+                    let looked = analyst::analyze_off_thread(self.shared, &job).await;
                     self.core.pre_analyzed(job, looked);
                     continue;
                 }
