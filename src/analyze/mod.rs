@@ -13,6 +13,7 @@ mod functions;
 pub mod lexer;
 mod lookup;
 mod names;
+mod operators;
 mod query;
 mod scope;
 mod statement;

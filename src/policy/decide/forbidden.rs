@@ -67,7 +67,7 @@ pub const LEAKY_CATALOGS: &[&str] = &[
     "pg_stat_replication_slots",
 ];
 
-/// The OIDs of xid, cid, xid8, txid_snapshot and pg_snapshot (see analyze::expr::COUNTER_TYPES).
+/// The OIDs of xid, cid, xid8, txid_snapshot and pg_snapshot (see analyze::operators::COUNTER_TYPES).
 pub(super) const COUNTER_TYPE_OIDS: &[u32] = &[28, 29, 5069, 2970, 5038];
 
 /// Functions that read files, run SQL given as text, reach other databases, act on other sessions
