@@ -3,6 +3,7 @@
 
 pub mod live;
 pub mod offline;
+mod queries;
 
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 

@@ -382,7 +382,7 @@ async fn relay_password(
     }
 }
 
-/// search_path, then the login's roles: a superuser counts only as itself (see catalog::live::MEMBERSHIPS).
+/// search_path, then the login's roles: a superuser counts only as itself (see catalog::queries::MEMBERSHIPS).
 const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'), (current_user = session_user)::pg_catalog.text; \
      SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') \
      AND (r.rolname = session_user OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user))";

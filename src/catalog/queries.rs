@@ -1,0 +1,287 @@
+//! The SQL the catalog is read with: each query's comment says which attack made it necessary.
+
+pub(super) const RELATIONS: &str = "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r','v','m','p','f') AND n.nspname !~ '^pg_toast' ORDER BY c.oid";
+pub(super) const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, a.attnum, a.atttypid
+    FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','v','m','p','f')
+      AND n.nspname !~ '^pg_toast'
+    ORDER BY a.attrelid, a.attnum";
+/// See `Relation::unique_keys` (round 66: a unique index on a masked column answered whether a
+/// guessed value was stored). Columns an index's expressions and predicate read are its
+/// dependencies in pg_depend. An index of a partition or child table counts for every table above
+/// it, which routes rows into it (round 67), by column name since attnums differ.
+pub(super) const UNIQUE_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
+      SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
+      UNION SELECT up.rel, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.anc),
+    keys(rel, attnums) AS (
+      SELECT i.indrelid, ARRAY(
+          SELECT k FROM pg_catalog.unnest(i.indkey::int2[]) k WHERE k > 0
+          UNION SELECT d.refobjsubid::int2 FROM pg_catalog.pg_depend d
+            WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = i.indexrelid
+              AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = i.indrelid
+              AND d.refobjsubid > 0)
+      FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE (i.indisunique OR i.indisexclusion) AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
+        AND n.nspname !~ '^pg_toast')
+    SELECT t.rel, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = k.rel AND a.attnum = ANY (k.attnums))
+    FROM keys k, LATERAL (SELECT k.rel UNION SELECT up.anc FROM up WHERE up.rel = k.rel) t(rel)";
+/// Foreign keys, by column name, with their ON DELETE and ON UPDATE actions. Each counts for the
+/// table that has it and every table above it (see UNIQUE_KEYS; round 67: an FK answered whether
+/// a guessed e-mail was a customer's), and as referencing the referenced table and every table
+/// above that (round 70: a DELETE through the parent of a referenced partition cascaded into
+/// another campaign).
+pub(super) const FOREIGN_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
+      SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
+      UNION SELECT up.rel, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.anc)
+    SELECT t.rel,
+      ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.conkey) WITH ORDINALITY u(n, o)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.n ORDER BY u.o),
+      f.rel,
+      ARRAY(SELECT a.attname::text FROM pg_catalog.unnest(k.confkey) WITH ORDINALITY u(n, o)
+        JOIN pg_catalog.pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.n ORDER BY u.o),
+      k.confdeltype::text, k.confupdtype::text
+    FROM pg_catalog.pg_constraint k,
+      LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel),
+      LATERAL (SELECT k.confrelid UNION SELECT up.anc FROM up WHERE up.rel = k.confrelid) f(rel)
+    WHERE k.contype = 'f'";
+/// Rules on INSERT, UPDATE or DELETE (a view's ON SELECT rule is its query): they rewrite a write
+/// into statements of their own, whose reads and RETURNING no statement shows (round 117: a DO
+/// INSTEAD rule on tickets returned the callback note it filled from the clear phone).
+pub(super) const WRITE_RULES: &str = "SELECT r.ev_class, r.rulename::text FROM pg_catalog.pg_rewrite r
+      JOIN pg_catalog.pg_class c ON c.oid = r.ev_class JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE r.ev_type <> '1' AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)";
+/// Relations with the relations their views' and rules' queries and their row-level security
+/// policies read (rounds 72 and 74: a view in one campaign's schema over the other campaign's
+/// leads, a policy whose subquery matched them).
+pub(super) const VIEW_BASES: &str = "SELECT DISTINCT o.rel, d.refobjid FROM (
+        SELECT 'pg_catalog.pg_rewrite'::pg_catalog.regclass, oid, ev_class FROM pg_catalog.pg_rewrite
+        UNION ALL SELECT 'pg_catalog.pg_policy'::pg_catalog.regclass, oid, polrelid FROM pg_catalog.pg_policy
+      ) o(class, oid, rel)
+    JOIN pg_catalog.pg_depend d ON d.classid = o.class AND d.objid = o.oid
+      AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> o.rel
+    JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')";
+/// Functions a statement on a relation runs without naming them: those its views' and rules'
+/// queries and its row-level security policies call, and (on a write) those of its triggers (and
+/// their WHEN), column defaults, CHECK constraints, indexes, partition key and columns' domains
+/// (round 74). Followed through pg_depend across the operators, casts, operator classes and types
+/// in between: domains, ranges, arrays and composites (rounds 78 and 80: a DBA's operator in a
+/// view, a domain's DEFAULT on an omitted column, an array of a domain, an expression index, a
+/// range type's subtype_diff), stopping at functions. A STORED generated column's expression
+/// counts on reads too: what it computed, when a DBA added the column, is what a read returns
+/// (round 98).
+pub(super) const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write, class, obj) AS (
+      SELECT r.ev_class, 'the view or rule ' || r.rulename, false, 'pg_catalog.pg_rewrite'::pg_catalog.regclass, r.oid
+        FROM pg_catalog.pg_rewrite r
+      UNION ALL SELECT p.polrelid, 'the row-level security policy ' || p.polname, false,
+        'pg_catalog.pg_policy'::pg_catalog.regclass, p.oid FROM pg_catalog.pg_policy p
+      UNION ALL SELECT t.tgrelid, 'the trigger ' || t.tgname, true, 'pg_catalog.pg_trigger'::pg_catalog.regclass, t.oid
+        FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
+      UNION ALL SELECT i.indrelid, 'the index ' || i.indexrelid::pg_catalog.regclass::text, true,
+        'pg_catalog.pg_class'::pg_catalog.regclass, i.indexrelid FROM pg_catalog.pg_index i
+      UNION ALL SELECT c.oid, 'the partition key', true, 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid
+        FROM pg_catalog.pg_class c WHERE c.relkind = 'p'
+      UNION ALL SELECT a.adrelid, CASE t.attgenerated WHEN 's' THEN 'the generated column ' || t.attname
+          ELSE 'the default of column ' || t.attname END, t.attgenerated <> 's',
+        'pg_catalog.pg_attrdef'::pg_catalog.regclass, a.oid FROM pg_catalog.pg_attrdef a
+        JOIN pg_catalog.pg_attribute t ON t.attrelid = a.adrelid AND t.attnum = a.adnum
+      UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, true,
+        'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid FROM pg_catalog.pg_constraint k WHERE k.conrelid <> 0
+      UNION ALL SELECT a.attrelid, 'the domain of column ' || a.attname, true,
+        'pg_catalog.pg_type'::pg_catalog.regclass, a.atttypid
+        FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+        WHERE t.typtype = 'd' AND a.attnum > 0 AND NOT a.attisdropped),
+    reach(rel, what, on_write, class, obj) AS (
+      SELECT s.* FROM start s JOIN pg_catalog.pg_class c ON c.oid = s.rel
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
+      UNION SELECT r.rel, r.what, r.on_write, nx.class, nx.obj FROM reach r, LATERAL (
+          SELECT d.refclassid, d.refobjid FROM pg_catalog.pg_depend d
+            WHERE d.classid = r.class AND d.objid = r.obj AND r.class <> 'pg_catalog.pg_proc'::pg_catalog.regclass
+              AND (d.refclassid IN ('pg_catalog.pg_proc'::pg_catalog.regclass,
+                     'pg_catalog.pg_operator'::pg_catalog.regclass, 'pg_catalog.pg_cast'::pg_catalog.regclass,
+                     'pg_catalog.pg_opclass'::pg_catalog.regclass)
+                   OR d.refclassid = 'pg_catalog.pg_type'::pg_catalog.regclass
+                     AND EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = d.refobjid
+                       AND (t.typtype IN ('d', 'r', 'm', 'c') OR t.typcategory = 'A'))
+                   OR d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+                     AND EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = d.refobjid AND c.relkind = 'c'))
+          UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid FROM pg_catalog.pg_constraint k
+            WHERE r.class = 'pg_catalog.pg_type'::pg_catalog.regclass AND k.contypid = r.obj
+          UNION ALL SELECT 'pg_catalog.pg_class'::pg_catalog.regclass, t.typrelid FROM pg_catalog.pg_type t
+            WHERE r.class = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.oid = r.obj AND t.typtype = 'c'
+          UNION ALL SELECT 'pg_catalog.pg_proc'::pg_catalog.regclass, m.amproc::pg_catalog.oid
+            FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_amproc m ON m.amprocfamily = o.opcfamily
+            WHERE r.class = 'pg_catalog.pg_opclass'::pg_catalog.regclass AND o.oid = r.obj
+          UNION ALL SELECT 'pg_catalog.pg_operator'::pg_catalog.regclass, m.amopopr
+            FROM pg_catalog.pg_opclass o JOIN pg_catalog.pg_amop m ON m.amopfamily = o.opcfamily
+            WHERE r.class = 'pg_catalog.pg_opclass'::pg_catalog.regclass AND o.oid = r.obj) nx(class, obj))
+    SELECT DISTINCT r.rel, n.nspname::text, p.proname::text, r.what, r.on_write FROM reach r
+      JOIN pg_catalog.pg_proc p ON r.class = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = r.obj
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace";
+/// The SQL text of the rules (a view's query is its rule), row-level security policies, column
+/// domains' defaults and CHECKs (round 121: a domain's DEFAULT called set_config), column
+/// defaults, triggers, CHECK constraints, index expressions and partition keys of relations (all
+/// but the first two run on a write). pg_depend records no dependency on a pg_catalog
+/// function, so a forbidden one they call (`query_to_xml` in a view, round 74) shows only here.
+pub(super) const HIDDEN_SQL: &str = "WITH RECURSIVE dom(rel, col, typ) AS (
+      SELECT a.attrelid, a.attname, a.atttypid FROM pg_catalog.pg_attribute a
+        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE a.attnum > 0 AND NOT a.attisdropped
+          AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
+      UNION SELECT d.rel, d.col, x.typ FROM dom d JOIN pg_catalog.pg_type t ON t.oid = d.typ,
+        LATERAL (VALUES (t.typbasetype), (t.typelem)) x(typ) WHERE x.typ <> 0)
+    SELECT r.ev_class, 'the view or rule ' || r.rulename, pg_catalog.pg_get_ruledef(r.oid), false
+      FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
+    UNION ALL SELECT p.polrelid, 'the row-level security policy ' || p.polname,
+      coalesce(pg_catalog.pg_get_expr(p.polqual, p.polrelid), '') || ' '
+        || coalesce(pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid), ''), false
+      FROM pg_catalog.pg_policy p
+    UNION ALL SELECT a.adrelid, CASE t.attgenerated WHEN 's' THEN 'the generated column ' || t.attname
+        ELSE 'the default of column ' || t.attname END,
+      pg_catalog.pg_get_expr(a.adbin, a.adrelid), t.attgenerated <> 's'
+      FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_class c ON c.oid = a.adrelid
+      JOIN pg_catalog.pg_attribute t ON t.attrelid = a.adrelid AND t.attnum = a.adnum
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
+    UNION ALL SELECT t.tgrelid, 'the trigger ' || t.tgname, pg_catalog.pg_get_triggerdef(t.oid), true
+      FROM pg_catalog.pg_trigger t WHERE NOT t.tgisinternal
+    UNION ALL SELECT i.indrelid, 'the index ' || i.indexrelid::pg_catalog.regclass::text,
+      pg_catalog.pg_get_indexdef(i.indexrelid), true
+      FROM pg_catalog.pg_index i WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
+    UNION ALL SELECT c.oid, 'the partition key', pg_catalog.pg_get_partkeydef(c.oid), true
+      FROM pg_catalog.pg_class c WHERE c.relkind = 'p'
+    UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, pg_catalog.pg_get_constraintdef(k.oid), true
+      FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE k.contype = 'c' AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
+    UNION ALL SELECT d.rel, 'the domain ' || t.typname || ' of column ' || d.col,
+      coalesce(t.typdefault, '') || ' ' || coalesce((SELECT pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(k.oid), ' ')
+        FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid), ''), true
+      FROM dom d JOIN pg_catalog.pg_type t ON t.oid = d.typ WHERE t.typtype = 'd'";
+/// Tables with partitions or child tables, and every table below each.
+pub(super) const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
+      SELECT inhparent, inhrelid FROM pg_catalog.pg_inherits
+      UNION SELECT down.anc, i.inhrelid FROM down JOIN pg_catalog.pg_inherits i ON i.inhparent = down.rel)
+    SELECT anc, rel FROM down";
+/// The relations each row-level security policy reads, its own table or another (round 102: a
+/// policy comparing the phone with a setting the agent may change answered prefix guesses; round
+/// 105: one comparing another table's birth date with a ticket's subject answered them too). A
+/// policy counts as reading every column of each: pg_depend records the columns it names, but
+/// drops a whole-row use (`c::text LIKE …`, round 108) where a column of the same relation is
+/// named too, so the columns it lists cannot be trusted to be all. The policy's own AUTO
+/// dependency on its table is no read. (Column 0 stands for all columns.)
+pub(super) const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::text, d.refobjid, 0::int2
+    FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_depend d
+      ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
+        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'";
+/// Sequences column defaults draw from (`nextval('s')` records a dependency on s), and identity
+/// columns' own sequences (an internal dependency, no default: round 127), by relation.
+pub(super) const DEFAULT_SEQUENCES: &str = "SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
+    FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
+      ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid
+        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  UNION SELECT d.refobjid, n.nspname::text, c.relname::text
+    FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid AND c.relkind = 'S'
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND d.deptype = 'i'";
+/// Sequences whose name a function's source text holds: a trigger of another campaign's table may
+/// draw from them where no dependency shows it (round 127).
+pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::text
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
+      JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+      WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal') AND pg_catalog.strpos(p.prosrc, c.relname::text) > 0)";
+/// Sequences with the table whose serial or identity column owns them.
+pub(super) const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    LEFT JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      AND d.objid = c.oid AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype IN ('a', 'i')
+    WHERE c.relkind = 'S'";
+/// Function names by schema, each with whether a function of that name was created after initdb
+/// (by a DBA or an extension): in pg_catalog such a one is not built-in (round 96).
+pub(super) const FUNCTIONS: &str = "SELECT n.nspname::text, p.proname::text, pg_catalog.bool_or(p.oid >= 16384)
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace GROUP BY 1, 2";
+pub(super) const SCHEMAS: &str = "SELECT nspname::text, coalesce(nspacl::text, '') FROM pg_catalog.pg_namespace";
+/// Role memberships: read only for the fingerprint, so that a change reaches every session.
+pub(super) const AUTH_MEMBERS: &str = "SELECT roleid, member FROM pg_catalog.pg_auth_members";
+/// Roles' names, whether they inherit and whether they are superusers (MEMBERSHIPS reads that, round 71): for the fingerprint too.
+pub(super) const ROLES: &str =
+    "SELECT oid, rolname::text, rolinherit::text, rolsuper::text, rolcanlogin::text FROM pg_catalog.pg_roles";
+/// Operators outside pg_catalog, and those a DBA or an extension put into it (an OID from
+/// FirstNormalObjectId on: round 96), each with whether one of that name is such a one.
+pub(super) const USER_OPERATORS: &str = "SELECT o.oprname::text, pg_catalog.bool_or(n.nspname = 'pg_catalog')
+    FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
+    WHERE n.nspname <> 'pg_catalog' OR o.oid >= 16384 GROUP BY 1";
+/// See `Catalog::user_cast_types` (rounds 27 and 28: a DBA's cast to `zeitung.leadref`, and one
+/// to a composite type with such a field, returned leads; a domain's CHECK answered questions).
+/// Type dependencies are listed once, then followed (round 29: a recursive step that paired all
+/// of pg_type with every type found took 10 s on 2,000 tables; this takes some 70 ms).
+pub(super) const USER_CAST_TYPES: &str = "WITH RECURSIVE edges(dep, oid) AS MATERIALIZED (
+      SELECT typelem, oid FROM pg_catalog.pg_type WHERE typelem <> 0
+      UNION ALL SELECT typbasetype, oid FROM pg_catalog.pg_type WHERE typbasetype <> 0
+      UNION ALL SELECT a.atttypid, t.oid FROM pg_catalog.pg_attribute a
+        JOIN pg_catalog.pg_type t ON t.typrelid = a.attrelid WHERE t.typrelid <> 0
+      UNION ALL SELECT rngsubtype, rngtypid FROM pg_catalog.pg_range),
+    dba_opclass(oid, opcintype, opcdefault) AS MATERIALIZED (
+      SELECT DISTINCT oc.oid, oc.opcintype, oc.opcdefault FROM pg_catalog.pg_opclass oc
+        JOIN (SELECT amprocfamily, amproc FROM pg_catalog.pg_amproc
+              UNION ALL SELECT o.amopfamily, r.oprcode FROM pg_catalog.pg_amop o
+                JOIN pg_catalog.pg_operator r ON r.oid = o.amopopr) m(family, func) ON m.family = oc.opcfamily
+        JOIN pg_catalog.pg_proc p ON p.oid = m.func::pg_catalog.oid
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+        WHERE (n.nspname <> 'pg_catalog' OR p.oid >= 16384)),
+    risky(oid) AS (
+      SELECT c.casttarget FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE (n.nspname <> 'pg_catalog' OR p.oid >= 16384)
+      UNION SELECT t.oid FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+        WHERE t.typtype = 'd' AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR t.oid >= 16384)
+      UNION SELECT r.rngtypid FROM pg_catalog.pg_range r
+        JOIN pg_catalog.pg_proc p ON p.oid IN (r.rngcanonical::pg_catalog.oid, r.rngsubdiff::pg_catalog.oid)
+        JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE (n.nspname <> 'pg_catalog' OR p.oid >= 16384)
+      UNION SELECT t.oid FROM pg_catalog.pg_type t
+        JOIN pg_catalog.pg_proc p ON p.oid IN (t.typinput::pg_catalog.oid, t.typoutput::pg_catalog.oid,
+          t.typreceive::pg_catalog.oid, t.typsend::pg_catalog.oid, t.typmodin::pg_catalog.oid,
+          t.typmodout::pg_catalog.oid, t.typanalyze::pg_catalog.oid)
+        JOIN pg_catalog.pg_language l ON l.oid = p.prolang WHERE l.lanname NOT IN ('c', 'internal')
+      UNION SELECT opcintype FROM dba_opclass WHERE opcdefault
+      UNION SELECT r.rngtypid FROM pg_catalog.pg_range r JOIN dba_opclass o ON o.oid = r.rngsubopc
+      UNION SELECT e.oid FROM edges e JOIN risky r ON e.dep = r.oid)
+    SELECT t.oid, n.nspname::text, t.typname::text FROM pg_catalog.pg_type t
+      JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid IN (SELECT oid FROM risky)";
+/// See `Catalog::implicit_code` (round 64). A built-in type with a default operator class of its
+/// own in pg_catalog cannot get another, so only types without one (json, xml, point) matter.
+pub(super) const IMPLICIT_CODE: &str = "SELECT n.nspname::text, p.proname::text,
+      'an implicit cast ' || pg_catalog.format_type(c.castsource, NULL) || ' → '
+        || pg_catalog.format_type(c.casttarget, NULL)
+    FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    WHERE c.castcontext = 'i' AND (n.nspname <> 'pg_catalog' OR p.oid >= 16384)
+  UNION
+    SELECT n.nspname::text, p.proname::text,
+      'the default ' || am.amname || ' operator class ' || oc.opcname || ' for '
+        || pg_catalog.format_type(oc.opcintype, NULL)
+    FROM pg_catalog.pg_opclass oc JOIN pg_catalog.pg_am am ON am.oid = oc.opcmethod
+      JOIN pg_catalog.pg_type t ON t.oid = oc.opcintype
+      JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
+      JOIN (SELECT amprocfamily, amproc FROM pg_catalog.pg_amproc
+            UNION ALL SELECT o.amopfamily, r.oprcode FROM pg_catalog.pg_amop o
+              JOIN pg_catalog.pg_operator r ON r.oid = o.amopopr) m(family, func)
+        ON m.family = oc.opcfamily
+      JOIN pg_catalog.pg_proc p ON p.oid = m.func::pg_catalog.oid
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    WHERE oc.opcdefault AND tn.nspname = 'pg_catalog' AND (n.nspname <> 'pg_catalog' OR p.oid >= 16384)";
+/// Postgres counts a superuser a member of every role; unscharf counts it a member of its own
+/// name only, so that it acts under no purpose that names it merely through a role (round 23).
+pub(super) const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
+    WHERE pg_catalog.pg_has_role($1::text, r.oid, 'MEMBER')
+      AND (r.rolname = $1::text OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = $1::text))";
