@@ -289,18 +289,34 @@ impl Analyzer<'_> {
                 .column_index(n)
                 .or_else(|| r.column_index(n.split('.').next().unwrap_or(n)));
             if let Some(i) = i {
-                self.facts
-                    .written_cols
-                    .push(super::facts::ColRef { rel, col: i as u16 });
-                // A duplicate-key error on it tells whether a key is stored: the write reads its
-                // table (rule 4, round 66).
-                if r.unique_keys.iter().flatten().any(|&a| a == r.columns[i].attnum) {
-                    self.facts.read(rel);
+                self.written_column(rel, i, kind)?;
+                // A STORED generated column reading it is computed anew: its unique and foreign
+                // keys compare that value too (round 134: a unique "dedupe key" of name and the
+                // dropped birth date told which customers share one).
+                let attnum = r.columns[i].attnum;
+                for (g, _) in r.generated.iter().filter(|(_, reads)| reads.contains(&attnum)) {
+                    if let Some(gi) = r.columns.iter().position(|c| c.attnum == *g) {
+                        self.written_column(rel, gi, kind)?;
+                    }
                 }
-                self.foreign_key_reads(rel, Some(r.columns[i].attnum), kind == WriteKind::Update)?;
             }
         }
         Ok(())
+    }
+
+    fn written_column(&mut self, rel: RelId, i: usize, kind: WriteKind) -> Result<(), AnalyzeError> {
+        let col = super::facts::ColRef { rel, col: i as u16 };
+        if self.facts.written_cols.contains(&col) {
+            return Ok(());
+        }
+        self.facts.written_cols.push(col);
+        let r = self.ctx.catalog.rel(rel);
+        // A duplicate-key error on it tells whether a key is stored: the write reads its table
+        // (rule 4, round 66).
+        if r.unique_keys.iter().flatten().any(|&a| a == r.columns[i].attnum) {
+            self.facts.read(rel);
+        }
+        self.foreign_key_reads(rel, Some(r.columns[i].attnum), kind == WriteKind::Update)
     }
 
     /// A write through a view writes the tables behind it, whose unique indexes and foreign keys

@@ -42,6 +42,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let cast_types = tx.query(USER_CAST_TYPES, &[]).await?;
     let implicit_code = tx.query(IMPLICIT_CODE, &[]).await?;
     let unique = tx.query(UNIQUE_KEYS, &[]).await?;
+    let checks = tx.query(CHECKS, &[]).await?;
+    let generated = tx.query(GENERATED, &[]).await?;
     let descendants = tx.query(DESCENDANTS, &[]).await?;
     let view_bases = tx.query(VIEW_BASES, &[]).await?;
     let hidden = tx.query(HIDDEN_CALLS, &[]).await?;
@@ -91,6 +93,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &cast_types,
         &implicit_code,
         &unique,
+        &checks,
+        &generated,
         &descendants,
         &view_bases,
         &hidden,
@@ -128,6 +132,35 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             unique_keys.entry(rel).or_default().push(key);
         }
     }
+    let mut check_keys: std::collections::HashMap<u32, Vec<Vec<i16>>> = std::collections::HashMap::new();
+    for row in checks {
+        let rel: u32 = row.get(0);
+        let names: Vec<String> = row.get(1);
+        let Some(cols) = columns.get(&rel) else { continue };
+        let key: Vec<i16> = cols
+            .iter()
+            .filter(|c| names.contains(&c.name))
+            .map(|c| c.attnum)
+            .collect();
+        if key.len() > 1 {
+            check_keys.entry(rel).or_default().push(key);
+        }
+    }
+    let mut generated_cols: std::collections::HashMap<u32, Vec<(i16, Vec<i16>)>> = std::collections::HashMap::new();
+    for row in generated {
+        let rel: u32 = row.get(0);
+        let (name, reads): (String, Vec<String>) = (row.get(1), row.get(2));
+        let Some(cols) = columns.get(&rel) else { continue };
+        let Some(g) = cols.iter().find(|c| c.name == name) else {
+            continue;
+        };
+        let reads = cols
+            .iter()
+            .filter(|c| reads.contains(&c.name))
+            .map(|c| c.attnum)
+            .collect();
+        generated_cols.entry(rel).or_default().push((g.attnum, reads));
+    }
     // Names to attnums, of the table itself (a key spelled in a table above it maps by name).
     let attnums = |rel: u32, names: &[String]| -> Option<Vec<i16>> {
         let cols = columns.get(&rel)?;
@@ -162,6 +195,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     for row in rels {
         let oid: u32 = row.get(0);
         let kind: &str = row.get(3);
+        let options: Option<Vec<String>> = row.get(5);
         catalog.add_relation(Relation {
             oid,
             name: QName::new(row.get(1), row.get(2)),
@@ -169,6 +203,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             columns: columns.remove(&oid).unwrap_or_default(),
             unique_keys: unique_keys.remove(&oid).unwrap_or_default(),
             foreign_keys: foreign_keys.remove(&oid).unwrap_or_default(),
+            checks: check_keys.remove(&oid).unwrap_or_default(),
+            generated: generated_cols.remove(&oid).unwrap_or_default(),
+            barrier: options.unwrap_or_default().iter().any(|o| barrier_option(o)),
+            row_security: row.get(4),
         });
     }
     for row in funcs {
@@ -348,6 +386,18 @@ async fn open(
         })
 }
 
+/// Whether a reloption turns security_barrier on, as Postgres's parse_bool reads its value. A
+/// spelling it does not know counts as off: the view is then judged as one without the barrier.
+fn barrier_option(option: &str) -> bool {
+    let Some((name, value)) = option.split_once('=') else {
+        return false;
+    };
+    let value = value.trim().to_ascii_lowercase();
+    name.trim().eq_ignore_ascii_case("security_barrier")
+        && (["on", "1"].contains(&value.as_str())
+            || (!value.is_empty() && ("true".starts_with(&value) || "yes".starts_with(&value))))
+}
+
 #[cfg(test)]
 mod tests {
     /// Round 125: the logins of the server with their roles, for the warning at reload.
@@ -369,5 +419,28 @@ mod tests {
         assert_eq!(mine, ["agent_wasser2", "crm_agents", "team", "wasser_agents"]);
         assert_eq!(logins["postgres"], ["postgres"]);
         assert_eq!(logins.len(), 2);
+    }
+
+    #[test]
+    fn security_barrier_is_on_only_as_postgres_reads_it() {
+        for on in [
+            "security_barrier=true",
+            "security_barrier=on",
+            "security_barrier=1",
+            "SECURITY_BARRIER=T",
+            "security_barrier=ye",
+        ] {
+            assert!(super::barrier_option(on), "{on}");
+        }
+        for off in [
+            "security_barrier=false",
+            "security_barrier=off",
+            "security_barrier=",
+            "security_barrier=0",
+            "check_option=true",
+            "security_barrier",
+        ] {
+            assert!(!super::barrier_option(off), "{off}");
+        }
     }
 }

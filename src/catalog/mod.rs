@@ -57,6 +57,17 @@ pub struct Relation {
     pub unique_keys: Vec<Vec<i16>>,
     /// Its foreign keys: a write into one is compared with the referenced table's rows.
     pub foreign_keys: Vec<ForeignKey>,
+    /// The columns (attnums) each CHECK constraint reads: an UPDATE that sets one of them has the
+    /// constraint compare it with the stored row's others, and a violation tells about them.
+    pub checks: Vec<Vec<i16>>,
+    /// STORED generated columns (attnum) with the columns their expression reads: a write into
+    /// one of those computes it anew, so it counts as written too.
+    pub generated: Vec<(i16, Vec<i16>)>,
+    /// A view with security_barrier: Postgres runs a statement's conditions on it only after the
+    /// view's own, except leakproof ones.
+    pub barrier: bool,
+    /// Row-level security is enabled: its policies hide rows.
+    pub row_security: bool,
 }
 
 /// A function a statement on a relation runs without naming it: one a view, rule or row-level
@@ -641,6 +652,10 @@ mod tests {
             kind: RelKind::Table,
             unique_keys: Vec::new(),
             foreign_keys: Vec::new(),
+            checks: Vec::new(),
+            generated: Vec::new(),
+            barrier: false,
+            row_security: false,
             columns: cols
                 .iter()
                 .map(|(n, a)| Column {

@@ -38,6 +38,10 @@ pub(super) fn add_system_snapshot(catalog: &mut Catalog) {
                     columns,
                     unique_keys: Vec::new(),
                     foreign_keys: Vec::new(),
+                    checks: Vec::new(),
+                    generated: Vec::new(),
+                    barrier: false,
+                    row_security: false,
                 });
             }
             ["F", schema, names] => {
@@ -135,6 +139,10 @@ fn add(catalog: &mut Catalog, name: QName, kind: RelKind, cols: Vec<(String, u32
         kind,
         unique_keys: Vec::new(),
         foreign_keys: Vec::new(),
+        checks: Vec::new(),
+        generated: Vec::new(),
+        barrier: false,
+        row_security: false,
         columns: cols
             .into_iter()
             .enumerate()

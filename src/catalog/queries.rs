@@ -1,6 +1,10 @@
 //! The SQL the catalog is read with: each query's comment says which attack made it necessary.
 
-pub(super) const RELATIONS: &str = "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text
+/// Relations; a view's options (security_barrier) and whether a table has row-level security
+/// (round 134: a view without barrier ran an agent's condition on the rows it hides, and EXPLAIN
+/// ANALYZE counted rows hidden either way).
+pub(super) const RELATIONS: &str = "SELECT c.oid, n.nspname::text, c.relname::text, c.relkind::text,
+      c.relrowsecurity, c.reloptions::text[]
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r','v','m','p','f') AND n.nspname !~ '^pg_toast' ORDER BY c.oid";
 pub(super) const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, a.attnum, a.atttypid
@@ -30,6 +34,30 @@ pub(super) const UNIQUE_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
     SELECT t.rel, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = k.rel AND a.attnum = ANY (k.attnums))
     FROM keys k, LATERAL (SELECT k.rel UNION SELECT up.anc FROM up WHERE up.rel = k.rel) t(rel)";
+/// See `Relation::checks` (round 134: `CHECK (moved_in > birth_date)` answered, through an UPDATE
+/// of moved_in, every customer's dropped birth date). Each counts for the table that has it and
+/// every table above it, which routes rows into it (see UNIQUE_KEYS).
+pub(super) const CHECKS: &str = "WITH RECURSIVE up(rel, anc) AS (
+      SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
+      UNION SELECT up.rel, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.anc)
+    SELECT t.rel, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey))
+    FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+      JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
+      LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel)
+    WHERE k.contype = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema')";
+/// See `Relation::generated`: STORED generated columns with the columns their expression reads,
+/// its pg_attrdef entry's dependencies (round 134: a unique index on one keyed on a dropped birth
+/// date).
+pub(super) const GENERATED: &str = "SELECT a.attrelid, a.attname::text, ARRAY(
+        SELECT b.attname::text FROM pg_catalog.pg_depend d
+          JOIN pg_catalog.pg_attribute b ON b.attrelid = d.refobjid AND b.attnum = d.refobjsubid
+        WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid
+          AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = a.attrelid
+          AND d.refobjsubid > 0 AND d.refobjsubid <> a.attnum)
+    FROM pg_catalog.pg_attribute a
+      JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+    WHERE a.attgenerated = 's' AND NOT a.attisdropped";
 /// Foreign keys, by column name, with their ON DELETE and ON UPDATE actions. Each counts for the
 /// table that has it and every table above it (see UNIQUE_KEYS; round 67: an FK answered whether
 /// a guessed e-mail was a customer's), and as referencing the referenced table and every table

@@ -393,6 +393,8 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         }
     }
     dba::unique_keys(f, cx, memo)?;
+    dba::row_constraints(f, cx, memo)?;
+    dba::hidden_rows(f, cx)?;
     // Rule 6: EXPLAIN ANALYZE reports hash, sort and memoize memory measured on the rows it carried,
     // so it tells the length and NULL-ness of each column a select list computes from; any
     // EXPLAIN reports widths from the column statistics, which pg_stats keeps from agents.

@@ -429,6 +429,10 @@ mod tests {
             columns: vec![],
             unique_keys: vec![],
             foreign_keys: vec![],
+            checks: vec![],
+            generated: vec![],
+            barrier: false,
+            row_security: false,
         });
         cat.descendants.insert(tickets, vec![99_001]);
         let mut r = summarize(&pol, today);

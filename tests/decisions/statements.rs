@@ -151,9 +151,16 @@ fn copy_cursors_prepare_explain() {
         ),
         (
             "wasser",
-            "EXPLAIN (ANALYZE, BUFFERS) SELECT name, customer_no FROM stadtwerke.customers ORDER BY name",
+            "EXPLAIN (ANALYZE, BUFFERS off) SELECT name, customer_no FROM stadtwerke.customers ORDER BY name",
             "allowed",
         ),
+        // Round 134: BUFFERS counts the pages read, which tells on which page a row lies.
+        (
+            "wasser",
+            "EXPLAIN (ANALYZE, BUFFERS) SELECT name, customer_no FROM stadtwerke.customers ORDER BY name",
+            "refused: unsupported_statement",
+        ),
+        ("wasser", "EXPLAIN (ANALYZE, WAL true) DELETE FROM stadtwerke.tickets", "refused: unsupported_statement"),
         // Round 14: plain EXPLAIN shows the statistics' average widths of what it selects.
         ("wasser", "EXPLAIN SELECT * FROM stadtwerke.customers", "refused: protected_column"),
         ("wasser", "EXPLAIN SELECT notes FROM stadtwerke.customers", "refused: protected_column"),

@@ -385,6 +385,10 @@ fn objects_a_dba_puts_into_pg_catalog_are_not_built_in() {
         }],
         unique_keys: vec![],
         foreign_keys: vec![],
+        checks: vec![],
+        generated: vec![],
+        barrier: false,
+        row_security: false,
     });
     let pol = policies();
     let none = BTreeSet::new();

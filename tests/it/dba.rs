@@ -7,7 +7,7 @@ use crate::policy::{err_text, text_of, wasser};
 
 /// A cluster of its own with the sample data and a DBA's `ddl`, and its superuser. The cluster
 /// stops when dropped.
-async fn own_cluster(ddl: &str) -> (unscharf::cluster::Cluster, tokio_postgres::Client) {
+pub(crate) async fn own_cluster(ddl: &str) -> (unscharf::cluster::Cluster, tokio_postgres::Client) {
     let cluster = new_cluster();
     let su = connect_url(&cluster.superuser_url("crm")).await;
     su.batch_execute(ddl).await.unwrap();
@@ -27,7 +27,7 @@ async fn proxy_on(cluster: &unscharf::cluster::Cluster, edit: impl Fn(&str) -> S
 }
 
 /// The sample policy with `grant` (indented table entries) added to billing_hotline's tables.
-fn granting(grant: &'static str) -> impl Fn(&str) -> String {
+pub(crate) fn granting(grant: &'static str) -> impl Fn(&str) -> String {
     move |text: &str| {
         let at = "      stadtwerke.meter_readings: { columns: all }\n";
         assert!(text.contains(at));
@@ -36,7 +36,7 @@ fn granting(grant: &'static str) -> impl Fn(&str) -> String {
 }
 
 /// The refusal of `sql`, whose text must mention `why`.
-async fn refusal(c: &tokio_postgres::Client, sql: &str, why: &str) -> String {
+pub(crate) async fn refusal(c: &tokio_postgres::Client, sql: &str, why: &str) -> String {
     match c.simple_query(sql).await {
         Ok(rows) => panic!("{sql}: allowed, returned {}", text_of(&rows)),
         Err(e) => {

@@ -1,9 +1,10 @@
 //! Refusals for what a DBA's objects make Postgres run or compare without a statement naming it:
 //! casts and domains, implicit casts, unique indexes, relations and sequences behind a relation.
 
-use super::{DecideCtx, Memo};
-use crate::analyze::facts::{ColRef, StatementFacts};
-use crate::policy::{Reason, Refusal};
+use super::{Class, DecideCtx, Memo};
+use crate::analyze::facts::{ColRef, Kind, StatementFacts};
+use crate::catalog::RelKind;
+use crate::policy::{Reason, Refusal, WriteKind};
 
 /// The analysis refuses casts to types a DBA's code guards, and writes to columns of them; a
 /// prepared statement analyzed just before the DBA's CREATE CAST reached the catalog is held to
@@ -83,6 +84,122 @@ pub(super) fn unique_keys(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_
                         cx.column_name(c),
                         cx.column_name(k),
                         cx.purpose_name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A CHECK constraint compares the columns an UPDATE sets with the stored row's others, and a
+/// generated column computes with them: a violation or an error tells about those (round 134:
+/// `CHECK (moved_in > birth_date)` gave every customer's dropped birth date by bisection). An
+/// INSERT's row holds only what the statement supplies or defaults.
+pub(super) fn row_constraints(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Result<(), Refusal> {
+    for &(rel, kind) in &f.writes {
+        if kind != WriteKind::Update {
+            continue;
+        }
+        let r = cx.catalog.rel(rel);
+        let col = |a: i16| {
+            r.columns
+                .iter()
+                .position(|c| c.attnum == a)
+                .map(|i| ColRef { rel, col: i as u16 })
+        };
+        let written: Vec<ColRef> = f.written_cols.iter().filter(|c| c.rel == rel).copied().collect();
+        let groups = r.checks.iter().map(|k| (k, "a CHECK constraint")).chain(
+            r.generated
+                .iter()
+                .map(|(_, reads)| (reads, "a generated column's expression")),
+        );
+        for (group, what) in groups {
+            let members: Vec<ColRef> = group.iter().filter_map(|&a| col(a)).collect();
+            let Some(set) = members.iter().find(|c| written.contains(c)) else {
+                continue;
+            };
+            if let Some(k) = members
+                .iter()
+                .find(|k| !written.contains(k) && !cx.rule(memo, **k).is_allow())
+            {
+                return Err(Refusal::new(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "{what} of {} computes {} with the stored row's {}, which is protected for purpose {}: a violation or an error would tell about it",
+                        r.name,
+                        cx.column_name(*set),
+                        cx.column_name(*k),
+                        cx.purpose_name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A view over rows the purpose may not read hides the others by its own conditions. Without
+/// security_barrier Postgres may run the statement's conditions first, on every row, and an error
+/// tells about the hidden ones (round 134: a campaign's view of a shared call log gave the other
+/// campaign's calls by division by zero). EXPLAIN counts rows a view or row-level security hid,
+/// barrier or not, and estimates from statistics of all of them.
+pub(super) fn hidden_rows(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    let readable = |oid: u32| {
+        cx.catalog.by_oid(oid).is_some_and(|id| {
+            matches!(
+                cx.class(id),
+                Class::System | Class::Shared(_) | Class::Campaign(_, Some(_))
+            )
+        })
+    };
+    let explain = matches!(f.kind, Kind::Explain { .. });
+    for &rel in &f.relations {
+        for oid in cx.catalog.reached(cx.catalog.rel(rel).oid) {
+            let Some(r) = cx.catalog.by_oid(oid).map(|id| cx.catalog.rel(id)) else {
+                continue;
+            };
+            if explain && r.row_security {
+                return Err(Refusal::new(
+                    Reason::OutsidePurpose,
+                    format!(
+                        "EXPLAIN counts the rows that the row-level security of {} hides; purpose {} may see only what the policies let through",
+                        r.name,
+                        cx.purpose_name()
+                    ),
+                ));
+            }
+            if r.kind != RelKind::View {
+                continue;
+            }
+            let hidden = cx
+                .catalog
+                .view_bases
+                .get(&oid)
+                .into_iter()
+                .flatten()
+                .find(|b| !readable(**b));
+            let Some(&base) = hidden else { continue };
+            let base = cx.catalog.by_oid(base).map(|id| cx.catalog.rel(id).name.to_string());
+            let base = base.unwrap_or_else(|| "a relation unscharf does not know".to_owned());
+            if explain {
+                return Err(Refusal::new(
+                    Reason::OutsidePurpose,
+                    format!(
+                        "EXPLAIN counts the rows of {base} that view {} hides, and {base} is not granted to purpose {}",
+                        r.name,
+                        cx.purpose_name()
+                    ),
+                ));
+            }
+            if !r.barrier {
+                return Err(Refusal::new(
+                    Reason::OutsidePurpose,
+                    format!(
+                        "view {} shows rows of {base}, which is not granted to purpose {}, and is not a security_barrier view: Postgres may run this statement's conditions on the rows it hides (ALTER VIEW {} SET (security_barrier = true))",
+                        r.name,
+                        cx.purpose_name(),
+                        r.name
                     ),
                 ));
             }
