@@ -78,14 +78,17 @@ impl Analyst {
     }
 }
 
-/// Analyzes a large statement on the proxy's one analysis thread, in turn with every other
-/// session's: judged on the session thread, a client pipelining such statements stalled every
+/// What the analysis thread answers: None if the analysis panicked.
+pub type Answer = tokio::sync::oneshot::Receiver<Result<Looked, LexError>>;
+
+/// Queues a large statement's analysis on the proxy's one analysis thread, in turn with every
+/// other session's: judged on the session thread, a client pipelining such statements stalled every
 /// session of that thread and new logins for 25 seconds, and several at once took the proxy past
 /// a gigabyte (round 129). One thread keeps one allocator arena: on the blocking pool each new
-/// thread kept its own (round 130: 1.9 GB). The session thread serves its other sessions
-/// meanwhile. None if the analysis panicked or the thread is gone: the frame is then judged
-/// where it is, as before.
-pub async fn analyze_off_thread(shared: &Arc<Shared>, job: &AnalysisJob) -> Option<Result<Looked, LexError>> {
+/// thread kept its own (round 130: 1.9 GB). The session waits for the answer as one of its events,
+/// so it serves its client meanwhile and ends when the client leaves (round 133). None if the
+/// thread is gone: the frame is then judged where it is, as before.
+pub fn submit(shared: &Arc<Shared>, job: &AnalysisJob) -> Option<Answer> {
     static ANALYST: OnceLock<Option<Arc<Analyst>>> = OnceLock::new();
     let analyst = ANALYST.get_or_init(|| {
         let analyst = Arc::new(Analyst {
@@ -102,8 +105,12 @@ pub async fn analyze_off_thread(shared: &Arc<Shared>, job: &AnalysisJob) -> Opti
     let analyst = analyst.as_ref()?;
     let (shared, catalog) = (shared.clone(), shared.catalog.load_full());
     let (sql, paths, revert, user) = (job.sql.clone(), job.paths.clone(), job.revert.clone(), job.user.clone());
-    let (done, result) = tokio::sync::oneshot::channel();
+    let (done, answer) = tokio::sync::oneshot::channel();
     let work: Work = Box::new(move || {
+        // Its session has ended (the client left): nobody waits for it.
+        if done.is_closed() {
+            return;
+        }
         let ctx = crate::analyze::AnalyzeCtx {
             catalog: &catalog,
             search_paths: &paths,
@@ -114,7 +121,7 @@ pub async fn analyze_off_thread(shared: &Arc<Shared>, job: &AnalysisJob) -> Opti
     });
     analyst.queue.lock().ok()?.push(&job.user, work);
     analyst.ready.notify_one();
-    result.await.ok()
+    Some(answer)
 }
 
 #[cfg(test)]

@@ -145,6 +145,8 @@ enum Event {
     UpstreamRead(std::io::Result<usize>),
     ClientWrote(std::io::Result<usize>),
     UpstreamWrote(std::io::Result<usize>),
+    /// The analysis thread answered (None: the analysis panicked).
+    Analyzed(Option<Result<crate::analyze::cache::Looked, crate::analyze::lexer::LexError>>),
     Shutdown,
     GraceOver,
     Idle,
@@ -171,6 +173,8 @@ struct Relay<'a> {
     /// A client frame to handle again, after a catalog refresh (flag set) or once the server has
     /// answered the messages it must wait for.
     retry: Option<(Frame, bool)>,
+    /// The analysis of `retry`'s large statement, under way on the analysis thread.
+    analysis: Option<(crate::session::core::AnalysisJob, analyst::Answer)>,
     counters: Arc<crate::metrics::PurposeCounters>,
     span: &'a tracing::Span,
 }
@@ -244,8 +248,9 @@ impl Relay<'_> {
 
     /// Handles buffered client frames until the core must wait (probe, refresh) or the pipeline is full.
     async fn client_frames(&mut self) -> Result<(), SessionError> {
-        // Called every turn of the loop; most turns bring nothing from the client.
-        if self.cin.is_empty() && self.retry.is_none() {
+        // Called every turn of the loop; most turns bring nothing from the client. Nothing is
+        // judged while the frame ahead waits for its analysis.
+        if (self.cin.is_empty() && self.retry.is_none()) || self.analysis.is_some() {
             return Ok(());
         }
         loop {
@@ -313,11 +318,16 @@ impl Relay<'_> {
                     tokio::task::yield_now().await;
                     continue;
                 }
-                Next::Analyze(job) => {
-                    let looked = analyst::analyze_off_thread(self.shared, &job).await;
-                    self.core.pre_analyzed(job, looked);
-                    continue;
-                }
+                Next::Analyze(job) => match analyst::submit(self.shared, &job) {
+                    Some(answer) => {
+                        self.analysis = Some((job, answer));
+                        return Ok(());
+                    }
+                    None => {
+                        self.core.pre_analyzed(job, None);
+                        continue;
+                    }
+                },
                 // The catalog lacked a relation the statement names: refresh, then judge it again.
                 Next::Refresh(frame) => frame,
             };
@@ -363,6 +373,16 @@ impl Relay<'_> {
     }
 }
 
+/// The answer of the analysis under way; only polled while there is one.
+async fn analyzed(
+    analysis: &mut Option<(crate::session::core::AnalysisJob, analyst::Answer)>,
+) -> Option<Result<crate::analyze::cache::Looked, crate::analyze::lexer::LexError>> {
+    match analysis {
+        Some((_, answer)) => answer.await.ok(),
+        None => std::future::pending().await,
+    }
+}
+
 /// select! builds every branch's future each turn, enabled or not; as an async fn this touches the
 /// timer only when a branch is enabled and polled.
 async fn sleep_until(at: tokio::time::Instant) {
@@ -398,6 +418,7 @@ async fn relay(
         max_frame: config.limits.max_frame_bytes,
         max_pipeline: config.limits.max_pipeline,
         retry: None,
+        analysis: None,
     };
     let idle_timeout = config.limits.idle_timeout();
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
@@ -424,11 +445,14 @@ async fn relay(
             }
             reserve(&mut r.cin);
             reserve(&mut r.uin);
+            // While a frame waits for its analysis the client is still read, a bounded amount,
+            // so that a client that leaves ends its session (round 133: sessions whose clients
+            // had gone kept their server connections for minutes).
             let read_client = phase != Phase::Terminating
                 && !r.core.stalled()
                 && r.core.in_flight() < r.max_pipeline
                 && r.out.to_upstream.len() < HIGH_WATER
-                && r.retry.is_none();
+                && (r.retry.is_none() || (r.analysis.is_some() && r.cin.len() < HIGH_WATER));
             let read_upstream = r.out.to_client.len() < HIGH_WATER;
             let idle_armed = idle_timeout.is_some() && r.core.idle() && r.core.tx_status() == b'I';
             let idle_at = last_activity + idle_timeout.unwrap_or(Duration::from_secs(3600));
@@ -438,6 +462,7 @@ async fn relay(
                 w = uw.write(&r.out.to_upstream), if !r.out.to_upstream.is_empty() => Event::UpstreamWrote(w),
                 n = ur.read_buf(&mut r.uin), if read_upstream => Event::UpstreamRead(n),
                 n = cr.read_buf(&mut r.cin), if read_client => Event::ClientRead(n),
+                a = analyzed(&mut r.analysis), if r.analysis.is_some() => Event::Analyzed(a),
                 _ = &mut shutdown_signal, if phase == Phase::Serving => Event::Shutdown,
                 _ = sleep_until(grace_deadline), if phase == Phase::Draining => Event::GraceOver,
                 _ = sleep_until(idle_at), if idle_armed => Event::Idle,
@@ -469,6 +494,12 @@ async fn relay(
                     last_activity = t.into();
                     r.client_frames().await?;
                     shared.metrics.latency.observe(t.elapsed());
+                }
+                (_, Event::Analyzed(looked)) => {
+                    if let Some((job, _)) = r.analysis.take() {
+                        r.core.pre_analyzed(job, looked);
+                    }
+                    r.client_frames().await?;
                 }
                 (_, Event::Shutdown) => {
                     phase = Phase::Draining;

@@ -413,3 +413,55 @@ async fn frames_over_the_configured_size_close_only_their_session() {
     bystander.send(&raw::query("SELECT 1")).await;
     assert_eq!(raw::tags(&bystander.until_ready().await), "TDCZ");
 }
+
+/// Rounds 129 to 133: statements over 16 KiB are analyzed on the proxy's analysis thread, then
+/// judged and masked like any other, in the simple and the extended protocol, pipelined behind a
+/// search_path change, and refused like any other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_statement_is_judged_and_masked_like_a_small_one() {
+    let p = proxy().await;
+    let c = crate::policy::wasser(&p).await;
+    // Target lists end at 1,664 entries: the bulk is a long IN list.
+    let some = format!("customer_no IN ({}1001)", "1001, ".repeat(6000));
+    let large = format!("SELECT customer_no, phone FROM stadtwerke.customers WHERE {some}");
+    assert!(large.len() > 32 << 10);
+    let mut seen = String::new();
+    // Extended protocol, binary results: phone comes masked, as text.
+    let row = c.query_one(large.as_str(), &[]).await.unwrap();
+    let phone: &str = row.get(row.len() - 1);
+    assert_eq!(phone, "+** ** ****567");
+    seen.push_str(phone);
+    // Simple protocol, pipelined behind a search_path change that its names depend on.
+    let unqualified = format!("SELECT phone FROM customers WHERE {some}");
+    let (set, rows) = tokio::join!(
+        c.simple_query("SET search_path = stadtwerke"),
+        c.simple_query(&unqualified)
+    );
+    set.unwrap();
+    let text = crate::policy::text_of(&rows.unwrap());
+    assert!(
+        text.contains("+** ** ****567"),
+        "{}",
+        &text[text.len().saturating_sub(200)..]
+    );
+    seen.push_str(&text);
+    // Refused like a small one, and the session goes on.
+    for sql in [
+        format!("SELECT lower(iban) FROM stadtwerke.customers WHERE {some}"),
+        format!(
+            "SELECT name FROM zeitung.leads WHERE lead_id IN ({}1)",
+            "1, ".repeat(6000)
+        ),
+        format!("SELECT name FROM customers c WHERE {some} AND c.phone LIKE '+49%'"),
+    ] {
+        let e = c.simple_query(&sql).await.unwrap_err();
+        assert_eq!(code(&e), "42501", "{e:?}");
+        seen.push_str(&format!("{e:?}"));
+    }
+    let row = c
+        .query_one("SELECT name FROM customers WHERE customer_no = 1001", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, &str>(0), "Anna Schmidt");
+    assert_no_protected(&seen, "large statements");
+}

@@ -74,6 +74,7 @@ struct PreAnalyzed {
 }
 
 /// What a large statement is analyzed with off the session thread (see `Core::analysis_job`).
+#[derive(Debug, Clone)]
 pub struct AnalysisJob {
     pub sql: String,
     pub catalog: u64,
@@ -571,11 +572,22 @@ impl Core {
             fe::PARSE => fe::parse(f.body()).ok()?.sql,
             _ => return None,
         };
-        if sql.len() > env.max_statement_bytes || self.pre_analyzed.lock().ok()?.as_ref().is_some_and(|p| p.sql == sql)
-        {
+        if sql.len() > env.max_statement_bytes {
             return None;
         }
         let cx = self.analyze_ctx(env);
+        // One analyzed under another catalog or search_path does not fit: analyzed again off the
+        // thread too (round 133: the periodic catalog refresh, which always makes a new
+        // generation, sent 1 MiB statements waiting at that moment back to their session threads).
+        let fits = |p: &PreAnalyzed| {
+            p.sql == sql
+                && p.catalog == env.catalog.generation
+                && p.paths == cx.search_paths
+                && p.revert == cx.revert_paths
+        };
+        if self.pre_analyzed.lock().ok()?.as_ref().is_some_and(fits) {
+            return None;
+        }
         Some(AnalysisJob {
             sql: sql.to_owned(),
             catalog: env.catalog.generation,

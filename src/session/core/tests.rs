@@ -1175,6 +1175,15 @@ fn a_large_statement_is_judged_with_its_analysis_from_off_the_thread() {
         revert_paths: &job.revert,
     };
     let looked = fx.cache.analyze(&job.sql, ctx);
+    // Round 133: one analyzed under another catalog generation (the periodic refresh makes one
+    // every minute) is analyzed off the thread again, not where the frame is judged.
+    let mut stale = job.clone();
+    stale.catalog += 1;
+    c.pre_analyzed(stale, Some(fx.cache.analyze(&job.sql, ctx)));
+    let again = c
+        .analysis_job(&q(&big), &e)
+        .expect("a stale analysis is done again off the thread");
+    assert_eq!(again.catalog, fx.catalog.generation);
     c.pre_analyzed(job, Some(looked));
     assert!(c.analysis_job(&q(&big), &e).is_none(), "analyzed once");
     let mut out = Out::default();
