@@ -390,3 +390,41 @@ fn long_join_chains_stay_within_the_work_budget() {
         }
     });
 }
+
+/// Red-team round 135: CTEs that each join the one before with itself (`SELECT * FROM c a, c
+/// b`) doubled their width per level, and the copies cost nothing: a 786-byte statement took 15 s
+/// and 4 GB. A select list wider than Postgres allows is refused, copies of a CTE's columns count
+/// against the budget, and a message of many costly statements has a budget of its own.
+#[test]
+fn ctes_that_double_their_width_stay_within_the_work_budget() {
+    fn doubling(k: usize, base: &str) -> String {
+        let mut sql = format!("WITH c0 AS ({base})");
+        for i in 1..=k {
+            sql.push_str(&format!(", c{i} AS (SELECT * FROM c{} a, c{} b)", i - 1, i - 1));
+        }
+        sql + &format!(" SELECT 1 FROM c{k} LIMIT 0")
+    }
+    on_worker_stack(|| {
+        let (cat, _) = fixture();
+        let paths = vec![vec!["public".to_owned()]];
+        let ctx = agent_ctx(&cat, &paths);
+        let free = "SELECT 1 a, 2 b, 3 c, 4 d, 5 e, 6 f";
+        let table = "SELECT customer_no, name, street, postcode, city, phone FROM stadtwerke.customers";
+        for base in [free, table] {
+            analyze(&doubling(3, base), ctx).expect("three levels are fine");
+            for k in [9, 20, 40] {
+                let err = analyze(&doubling(k, base), ctx).expect_err("doubling").to_string();
+                assert!(err.contains("Postgres's limit") || err.contains("too complex"), "{err}");
+            }
+        }
+        // Each statement within its own budget, the message not within its.
+        let one = doubling(8, free);
+        analyze(&one, ctx).expect("one statement of eight levels (1,536 columns)");
+        let many = vec![one; 400].join(";\n");
+        let err = analyze(&many, ctx)
+            .map(|_| ())
+            .expect_err("400 of them in one message")
+            .to_string();
+        assert!(err.contains("too complex"), "{err}");
+    });
+}

@@ -55,11 +55,17 @@ type Shard = Mutex<ShardMap>;
 /// thousands of columns keeps megabytes), and a client could fill memory with distinct ones.
 pub const MAX_CACHED_TEXT: usize = 16 * 1024;
 
-/// Estimated bytes a shard may hold; an analysis weighs at most about 20 times its text.
+/// Estimated bytes a shard may hold.
 const SHARD_BYTES: usize = 8 << 20;
 
-fn weight(key: &(Context, String)) -> usize {
-    key.1.len() * 20 + 1024
+/// The key's text and what the entry's analysis keeps (round 135: estimated as 20 times the text,
+/// an analysis that expanded a short statement kept 300 times more than estimated).
+fn weight(key: &(Context, String), e: &Entry) -> usize {
+    let analysis = match e {
+        Entry::Shape(a) => a.weight(),
+        Entry::Sensitive => 0,
+    };
+    key.1.len() + 256 + analysis
 }
 
 /// A bounded, sharded cache shared by all sessions.
@@ -102,7 +108,7 @@ impl AnalysisCache {
             return;
         }
         if let Ok(mut shard) = self.shard(&key).lock() {
-            let w = weight(&key);
+            let w = weight(&key, &e);
             if shard.entries.len() >= self.per_shard || shard.bytes + w > SHARD_BYTES {
                 // Bounded memory: a full shard starts over rather than tracking recency.
                 shard.entries.clear();
@@ -218,8 +224,21 @@ mod tests {
         for shard in &c.shards {
             let s = shard.lock().unwrap();
             assert!(s.bytes <= SHARD_BYTES, "{} bytes in a shard", s.bytes);
-            assert_eq!(s.bytes, s.entries.keys().map(weight).sum::<usize>());
+            assert_eq!(s.bytes, s.entries.iter().map(|(k, e)| weight(k, e)).sum::<usize>());
         }
+        // Round 135: a short statement that expands to many columns weighs what it expands to.
+        let mut expanding = "WITH c0 AS (SELECT 1 a, 2 b, 3 c, 4 d, 5 e, 6 f)".to_owned();
+        for i in 1..=8 {
+            expanding.push_str(&format!(", c{i} AS (SELECT * FROM c{} a, c{} b)", i - 1, i - 1));
+        }
+        expanding.push_str(" SELECT * FROM c8");
+        let a = c.analyze(&expanding, ctx).unwrap().analysis.unwrap();
+        assert!(
+            a.weight() > 200 * expanding.len(),
+            "{} for {} bytes",
+            a.weight(),
+            expanding.len()
+        );
         let short = wide(3, 1);
         c.analyze(&short, ctx).unwrap();
         assert!(c.analyze(&short, ctx).unwrap().hit, "short statements are still cached");

@@ -464,7 +464,10 @@ impl Analyzer<'_> {
                         "`{name}` refers to a CTE of WITH RECURSIVE defined later (or to itself outside UNION)"
                     ));
                 }
+                // Copying its columns and their lineage costs what visiting them would.
+                let weight = cte.cols.iter().flatten().map(|c| 1 + c.lineage.cols.len()).sum();
                 let mut cols = cte.cols.clone();
+                self.spend_n(weight)?;
                 if let Some(cs) = cols.as_mut() {
                     rename_cols(cs, &rename)?;
                 }

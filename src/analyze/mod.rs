@@ -38,6 +38,17 @@ const MAX_DEPTH: usize = 150;
 /// statement is refused instead of holding a worker thread for seconds.
 const MAX_WORK: usize = 200_000;
 
+/// The work a whole message may make the analyzer do, besides MAX_WORK per statement: a message of
+/// a thousand statements each near MAX_WORK held its thread for minutes (round 135). Per byte, so
+/// that a long batch of plain statements still passes.
+const MESSAGE_WORK_PER_BYTE: usize = 16;
+
+/// Columns a select list may have: Postgres's limit for target lists (MaxTupleAttributeNumber).
+/// Past it Postgres refuses the statement anyway; without it, CTEs that each join the one before
+/// with itself doubled their width per level, and a 786-byte statement took 15 s and 4 GB (round
+/// 135).
+pub const MAX_TARGETS: usize = 1664;
+
 /// Longer operator chains are refused before parsing: a chain nests the syntax tree one level per
 /// link, and sqlparser builds and drops that tree recursively.
 const MAX_CHAIN: usize = 5_000;
@@ -51,8 +62,10 @@ impl Analyzer<'_> {
     /// Counts `n` units: copying a FROM level of n columns costs as much as n expressions.
     fn spend_n(&mut self, n: usize) -> Result<(), AnalyzeError> {
         self.work += n;
-        if self.work > MAX_WORK {
-            return unsupported("a statement too complex to analyze (hundreds of joins, nested recursive CTEs?)");
+        if self.work > self.budget {
+            return unsupported(
+                "a statement too complex to analyze (hundreds of joins, nested recursive CTEs, a message of many such statements?)",
+            );
         }
         Ok(())
     }
@@ -110,6 +123,8 @@ struct Analyzer<'a> {
     depth: usize,
     /// Expressions and queries visited so far (see MAX_WORK).
     work: usize,
+    /// The work it may do: MAX_WORK, or less where the message's other statements used up more.
+    budget: usize,
     literal_sensitive: bool,
     /// The first output name of each scalar subquery analyzed (see names::figure_colname).
     subquery_names: std::collections::HashMap<usize, String>,
@@ -250,6 +265,7 @@ impl<'a> Analyzer<'a> {
             ctes: Vec::new(),
             depth: 0,
             work: 0,
+            budget: MAX_WORK,
             literal_sensitive: false,
             subquery_names: Default::default(),
             select_into: false,
@@ -409,6 +425,7 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
     }
     // A SET search_path earlier in the message may be in force for the statements after it.
     let mut paths: Vec<Vec<String>> = ctx.search_paths.to_vec();
+    let mut budget = MAX_WORK.saturating_add(MESSAGE_WORK_PER_BYTE.saturating_mul(sql.len()));
     for range in ranges {
         let text = &sql[range];
         let lexer::Lexed {
@@ -490,13 +507,15 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
         };
         reserved_words_as_names(stmt)?;
         operator_grouping(stmt)?;
-        let (mut facts, sensitive) = analyze_statement(
+        let (mut facts, sensitive, work) = analyze_statement(
             stmt,
             AnalyzeCtx {
                 search_paths: &paths,
                 ..ctx
             },
+            budget,
         )?;
+        budget = budget.saturating_sub(work);
         crosscheck::same_reading(text, stmt, chain + crosscheck::LEVELS_PER_BRACKET * brackets)?;
         literal_sensitive |= sensitive;
         if facts.uses_search_path || matches!(facts.kind, Kind::Execute { .. }) {
@@ -555,8 +574,14 @@ fn runs_dba_code(f: &StatementFacts, catalog: &Catalog) -> bool {
         })
 }
 
-fn analyze_statement(stmt: &Statement, ctx: AnalyzeCtx<'_>) -> Result<(StatementFacts, bool), AnalyzeError> {
+/// Analyzes one statement within `budget` units of work; also returns the work it did.
+fn analyze_statement(
+    stmt: &Statement,
+    ctx: AnalyzeCtx<'_>,
+    budget: usize,
+) -> Result<(StatementFacts, bool, usize), AnalyzeError> {
     let mut a = Analyzer::new(ctx);
+    a.budget = budget.min(MAX_WORK);
     // Only top-level statements may create tables from queries: inside PREPARE or EXPLAIN the
     // INTO clause stays unsupported, so a table can never be created behind a wrapper.
     let (kind, outputs) = match stmt {
@@ -581,7 +606,7 @@ fn analyze_statement(stmt: &Statement, ctx: AnalyzeCtx<'_>) -> Result<(Statement
     }
     a.facts.kind = kind;
     a.facts.outputs = outputs;
-    Ok((a.facts, a.literal_sensitive))
+    Ok((a.facts, a.literal_sensitive, a.work))
 }
 
 /// sqlparser's messages quote the offending token, which may be a literal value: keep only the position.

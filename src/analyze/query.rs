@@ -560,6 +560,13 @@ impl Analyzer<'_> {
                 }
             }
         }
+        if outs.len() > super::MAX_TARGETS {
+            return unsupported(format!(
+                "a select list of more than {} columns (Postgres's limit)",
+                super::MAX_TARGETS
+            ));
+        }
+        self.spend_n(outs.iter().map(|o| 1 + o.lineage.cols.len()).sum())?;
         for c in outs.iter().flat_map(|o| &o.lineage.cols) {
             if !self.facts.selected.contains(c) {
                 self.facts.selected.push(*c);
