@@ -18,20 +18,40 @@ pub struct AuditState {
     pub failed_writes: AtomicU64,
     /// Events can currently not be written (disk full, file gone, permissions).
     pub broken: AtomicBool,
+    /// Dropped events by login since the last marker (see `dropped_marker`), for the first
+    /// MAX_DROP_USERS logins; the rest count in `dropped` only.
+    pub dropped_by: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+}
+
+/// Logins whose dropped events a marker names one by one.
+const MAX_DROP_USERS: usize = 64;
+
+/// The time a record is stamped with: when its session queued it, not when the writer got to
+/// it (round 135: under a flood, events were stamped 50 seconds late).
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 /// The sessions' end of the channel.
 #[derive(Clone)]
 pub struct AuditSink {
-    tx: mpsc::Sender<Record>,
+    tx: mpsc::Sender<(Record, String)>,
     pub state: Arc<AuditState>,
 }
 
 impl AuditSink {
     /// Queues a record without waiting; a full queue drops it and counts the drop.
     pub fn send(&self, r: Record) {
-        if self.tx.try_send(r).is_err() {
+        if let Err(e) = self.tx.try_send((r, now())) {
             self.state.dropped.fetch_add(1, Ordering::Relaxed);
+            let (r, _) = e.into_inner();
+            if let Ok(mut by) = self.state.dropped_by.lock() {
+                if let Some(n) = by.get_mut(&r.user) {
+                    *n += 1;
+                } else if by.len() < MAX_DROP_USERS {
+                    by.insert(r.user, 1);
+                }
+            }
         }
     }
 
@@ -154,12 +174,11 @@ impl Writer {
         self.open()
     }
 
-    fn write(&mut self, r: Record) -> std::io::Result<()> {
+    fn write(&mut self, r: Record, ts: String) -> std::io::Result<()> {
         self.open()?;
         if self.rotate_bytes > 0 && self.size >= self.rotate_bytes {
             self.rotate()?;
         }
-        let ts = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
         let (event, line) = Event::new(r, ts, self.seq + 1, self.prev.clone()).seal();
         let mut bytes = line.into_bytes();
         bytes.push(b'\n');
@@ -177,7 +196,6 @@ impl Writer {
         self.size += bytes.len() as u64;
         self.seq = event.seq;
         self.prev = event.hash.clone().unwrap_or_default();
-        self.write_anchor()?;
         if let Some(x) = &self.extra {
             let _ = x.try_send(event);
         }
@@ -194,14 +212,28 @@ pub struct WriterOptions {
     pub extra: Option<mpsc::Sender<Event>>,
 }
 
+/// Events written between two rewrites of the anchor at most, within a burst.
+const ANCHOR_EVERY: u64 = 256;
+
 /// Retries (200 ms apart) of a failing write after the proxy began shutting down.
 const MAX_CLOSING_RETRIES: u32 = 25;
 
 /// Who a record of dropped events is by: the proxy itself, in no session.
 pub const PROXY_USER: &str = "unscharf";
 
-/// The record that stands in the chain for `n` events a full queue dropped.
-pub fn dropped_marker(n: u64, queue: usize) -> Record {
+/// The record that stands in the chain for `n` events a full queue dropped, naming whose they were
+/// (`by`, as far as counted).
+pub fn dropped_marker(n: u64, queue: usize, by: &std::collections::BTreeMap<String, u64>) -> Record {
+    let whose = match by.is_empty() {
+        true => String::new(),
+        false => format!(
+            " ({})",
+            by.iter()
+                .map(|(u, k)| format!("{u}: {k}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
     Record {
         session: 0,
         user: PROXY_USER.into(),
@@ -210,7 +242,7 @@ pub fn dropped_marker(n: u64, queue: usize) -> Record {
         campaigns: Vec::new(),
         decision: super::event::Decision::Refused,
         reason: crate::policy::Reason::AuditUnavailable.code().into(),
-        detail: format!("{n} event(s) were not recorded: the audit queue ({queue} events) was full"),
+        detail: format!("{n} event(s) were not recorded{whose}: the audit queue ({queue} events) was full"),
         statement: String::new(),
         fingerprint: String::new(),
         policy_version: String::new(),
@@ -237,7 +269,7 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
     let new_file = matches!(&opts.target, Target::File(p) if !p.exists());
     let state = Arc::new(AuditState::default());
     let queue = opts.queue;
-    let (tx, mut rx) = mpsc::channel::<Record>(queue);
+    let (tx, mut rx) = mpsc::channel::<(Record, String)>(queue);
     let mut w = Writer {
         target: opts.target,
         file: None,
@@ -258,18 +290,32 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
         // written then must not keep the process from exiting.
         let mut closing_retries = 0;
         let mut reported = 0;
+        let mut unanchored = 0;
+        let take_drops = |w: &Writer, reported: &mut u64| {
+            let dropped = w.state.dropped.load(Ordering::Relaxed);
+            let marker = (dropped > *reported).then(|| {
+                let by = w
+                    .state
+                    .dropped_by
+                    .lock()
+                    .map(|mut m| std::mem::take(&mut *m))
+                    .unwrap_or_default();
+                (dropped_marker(dropped - *reported, queue, &by), now())
+            });
+            *reported = dropped;
+            marker
+        };
         while let Some(r) = rx.blocking_recv() {
             // Drops since the last record go into the chain before it, so a verified trail says
             // that it is incomplete, and from when.
-            let dropped = w.state.dropped.load(Ordering::Relaxed);
-            let marker = (dropped > reported).then(|| dropped_marker(dropped - reported, queue));
-            reported = dropped;
-            for attempt in marker.into_iter().chain(std::iter::once(r)) {
+            let marker = take_drops(&w, &mut reported);
+            for (attempt, ts) in marker.into_iter().chain(std::iter::once(r)) {
                 loop {
-                    match w.write(attempt.clone()) {
+                    match w.write(attempt.clone(), ts.clone()) {
                         Ok(()) => {
                             w.state.written.fetch_add(1, Ordering::Relaxed);
                             w.state.broken.store(false, Ordering::Relaxed);
+                            unanchored += 1;
                             break;
                         }
                         Err(e) => {
@@ -294,10 +340,27 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
                     }
                 }
             }
+            // The anchor is rewritten once a burst is written (and every ANCHOR_EVERY events
+            // within one): rewritten per event it held the writer to 850 events a second, and a
+            // flood of refusals filled the queue (round 135).
+            if unanchored > 0 && (rx.is_empty() || unanchored >= ANCHOR_EVERY) {
+                match w.write_anchor() {
+                    Ok(()) => unanchored = 0,
+                    Err(e) => {
+                        w.state.failed_writes.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "the audit trail's anchor cannot be written");
+                    }
+                }
+            }
         }
-        let dropped = w.state.dropped.load(Ordering::Relaxed);
-        if dropped > reported {
-            let _ = w.write(dropped_marker(dropped - reported, queue));
+        if let Some((marker, ts)) = take_drops(&w, &mut reported) {
+            if w.write(marker, ts).is_ok() {
+                unanchored += 1;
+            }
+        }
+        // Only after events of its own: an existing trail whose anchor went missing stays so.
+        if unanchored > 0 {
+            let _ = w.write_anchor();
         }
     });
     Ok((AuditSink { tx, state }, handle))
@@ -326,7 +389,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_and_counts_instead_of_blocking() {
-        let (tx, mut rx) = mpsc::channel::<Record>(2);
+        let (tx, mut rx) = mpsc::channel::<(Record, String)>(2);
         let sink = AuditSink {
             tx,
             state: Arc::new(AuditState::default()),
@@ -336,9 +399,20 @@ mod tests {
         }
         assert_eq!(sink.state.dropped.load(Ordering::Relaxed), 3);
         // The queued ones are the first two, in order.
-        assert_eq!(rx.try_recv().map(|r| r.session).ok(), Some(1));
-        assert_eq!(rx.try_recv().map(|r| r.session).ok(), Some(2));
+        let before = now();
+        let first = rx.try_recv().unwrap();
+        assert_eq!(first.0.session, 1);
+        // Stamped when queued (round 135: the writer's time was 50 s late under a flood).
+        assert!(!first.1.is_empty() && first.1 <= before, "{} {before}", first.1);
+        assert_eq!(rx.try_recv().map(|(r, _)| r.session).ok(), Some(2));
         assert!(rx.try_recv().is_err());
+        // The marker names whose events were dropped, and still says how many.
+        let by = sink.state.dropped_by.lock().unwrap().clone();
+        assert_eq!(by.get("u"), Some(&3));
+        let marker = dropped_marker(3, 2, &by);
+        assert!(marker.detail.contains("(u: 3)"), "{}", marker.detail);
+        let (event, _) = super::super::event::Event::new(marker, before, 1, GENESIS.to_owned()).seal();
+        assert_eq!(dropped_count(&event), Some(3));
     }
 
     /// Round 15: a flood of refusals filled the queue, the probe it hid was dropped, and `verify`
