@@ -20,6 +20,7 @@ use crate::wire::build::{self, Severity};
 use crate::wire::frontend::{self as fe, encode};
 use crate::wire::{Frame, WireError};
 
+mod extended;
 mod memo;
 mod replies;
 mod requests;
