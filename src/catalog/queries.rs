@@ -36,12 +36,14 @@ pub(super) const UNIQUE_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
     FROM keys k, LATERAL (SELECT k.rel UNION SELECT up.anc FROM up WHERE up.rel = k.rel) t(rel)";
 /// See `Relation::checks` (round 134: `CHECK (moved_in > birth_date)` answered, through an UPDATE
 /// of moved_in, every customer's dropped birth date). Each counts for the table that has it and
-/// every table above it, which routes rows into it (see UNIQUE_KEYS).
+/// every table above it, which routes rows into it (see UNIQUE_KEYS). One that reads the whole row
+/// (column 0) reads every column (round 136).
 pub(super) const CHECKS: &str = "WITH RECURSIVE up(rel, anc) AS (
       SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
       UNION SELECT up.rel, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.anc)
     SELECT t.rel, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = k.conrelid AND a.attnum = ANY (k.conkey))
+        WHERE a.attrelid = k.conrelid AND a.attnum > 0 AND NOT a.attisdropped
+          AND (a.attnum = ANY (k.conkey) OR 0 = ANY (k.conkey)))
     FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
       LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel)

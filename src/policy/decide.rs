@@ -398,6 +398,29 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     // Rule 6: EXPLAIN ANALYZE reports hash, sort and memoize memory measured on the rows it carried,
     // so it tells the length and NULL-ness of each column a select list computes from; any
     // EXPLAIN reports widths from the column statistics, which pg_stats keeps from agents.
+    // EXPLAIN ANALYZE counts the pages its scans read (a bitmap scan's `Heap Blocks`, round 136),
+    // and how many rows share a page follows the size of every column of them.
+    if matches!(f.kind, Kind::Explain { analyze: true }) {
+        let reached = f
+            .relations
+            .iter()
+            .flat_map(|&rel| cx.catalog.reached(cx.catalog.rel(rel).oid))
+            .filter_map(|oid| cx.catalog.by_oid(oid));
+        for rel in reached {
+            let r = cx.catalog.rel(rel);
+            let own = Memo::new(cx, &[rel]);
+            if let Some(i) = (0..r.columns.len()).find(|i| !cx.rule(&own, ColRef { rel, col: *i as u16 }).is_allow()) {
+                return refuse(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "EXPLAIN ANALYZE counts the pages of {} it reads, and how many rows share one follows the size of column {}, which is protected for purpose {purpose}; use EXPLAIN without ANALYZE",
+                        r.name,
+                        cx.column_name(ColRef { rel, col: i as u16 })
+                    ),
+                );
+            }
+        }
+    }
     if matches!(f.kind, Kind::Explain { .. }) {
         if let Some(c) = f.selected.iter().find(|c| !cx.rule(memo, **c).is_allow()) {
             return refuse(

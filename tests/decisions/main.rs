@@ -160,7 +160,9 @@ fn legitimate_crm_queries() {
         ("wasser", "DECLARE c CURSOR WITH HOLD FOR SELECT name FROM stadtwerke.customers", "allowed"),
         ("wasser", "PREPARE q AS SELECT name, iban FROM stadtwerke.customers WHERE customer_no = $1", "masked: iban"),
         ("wasser", "EXPLAIN SELECT name FROM stadtwerke.customers WHERE phone = $1", "allowed"),
-        ("wasser", "EXPLAIN ANALYZE SELECT name FROM stadtwerke.customers WHERE customer_no = 1", "allowed"),
+        // Round 136: its page counts follow the sizes of the table's protected columns.
+        ("wasser", "EXPLAIN ANALYZE SELECT name FROM stadtwerke.customers WHERE customer_no = 1", "refused: protected_column"),
+        ("wasser", "EXPLAIN ANALYZE SELECT cubic_m FROM stadtwerke.meter_readings WHERE customer_no = 1", "allowed"),
         ("wasser", "COPY stadtwerke.customers (customer_no, name, phone) TO STDOUT", "masked: phone"),
         ("wasser", "COPY (SELECT customer_no, email FROM stadtwerke.customers) TO STDOUT WITH (FORMAT csv, HEADER)", "masked: email"),
         ("wasser", "COPY (SELECT name FROM stadtwerke.customers) TO STDOUT WITH (FORMAT binary)", "allowed"),

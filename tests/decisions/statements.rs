@@ -151,8 +151,15 @@ fn copy_cursors_prepare_explain() {
         ),
         (
             "wasser",
-            "EXPLAIN (ANALYZE, BUFFERS off) SELECT name, customer_no FROM stadtwerke.customers ORDER BY name",
+            "EXPLAIN (ANALYZE, BUFFERS off) SELECT customer_no FROM stadtwerke.meter_readings ORDER BY customer_no",
             "allowed",
+        ),
+        // Round 136: a bitmap scan's `Heap Blocks` count pages, whose rows' count follows the
+        // sizes of the protected columns beside them.
+        (
+            "wasser",
+            "EXPLAIN (ANALYZE, BUFFERS off) SELECT name, customer_no FROM stadtwerke.customers ORDER BY name",
+            "refused: protected_column",
         ),
         // Round 134: BUFFERS counts the pages read, which tells on which page a row lies.
         (
@@ -238,6 +245,13 @@ fn forbidden_functions_and_settings() {
         ("wasser", "SELECT pg_catalog.pg_stat_get_numscans(16384)", f),
         // Round 126: whether another campaign's table has statistics yet.
         ("wasser", "SELECT pg_stat_have_stats('relation', 0, 16390)", f),
+        // Round 137: a snapshot's name counts the transactions of the slot's previous session.
+        (
+            "wasser",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT pg_export_snapshot(); COMMIT",
+            f,
+        ),
+        ("wasser", "SELECT pg_catalog.pg_export_snapshot()", f),
         // Round 14: the transaction id counter and the WAL position carried phone digits.
         ("wasser", "SELECT pg_snapshot_xmax(pg_current_snapshot())", f),
         ("zeitung", "BEGIN; SELECT txid_current(); COMMIT", f),

@@ -95,12 +95,32 @@ async fn rows_a_view_or_row_security_hides_stay_hidden() {
     assert!(rows.contains("+49 30 2222222"), "{rows}");
     seen.push_str(&rows);
     let rows = text_of(
-        &c.simple_query("EXPLAIN (ANALYZE, BUFFERS off, COSTS off) SELECT customer_no FROM stadtwerke.customers")
+        &c.simple_query("EXPLAIN (ANALYZE, BUFFERS off, COSTS off) SELECT customer_no FROM stadtwerke.meter_readings")
             .await
             .unwrap(),
     );
     assert!(rows.contains("Seq Scan"), "{rows}");
     assert_hidden(&seen, "rows a view or row-level security hides");
+    // check --live names the view that needs the barrier, and only that one.
+    let config = p.dir.join("unscharf.yaml");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_unscharf"))
+            .args(["check", "--live", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    let line = out
+        .lines()
+        .find(|l| l.contains("purpose billing_hotline reads view stadtwerke.call_log, which shows rows of"))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains("public.call_log") && line.contains("is not a security_barrier view"),
+        "{line}"
+    );
+    assert!(!out.contains("reads view stadtwerke.call_log_b"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -161,4 +181,114 @@ async fn a_check_constraint_or_generated_key_does_not_compare_a_write_with_prote
         .await
         .unwrap();
     assert!(format!("{rows:?}").contains("CommandComplete(1)"), "{rows:?}");
+}
+
+/// Round 136: round 134's fixes got around through a written view (a CHECK beside a dropped
+/// column, a sequence shared across campaigns), a unique key of a table whose row-level security
+/// keeps each campaign to its rows, a policy keyed on a setting the agent may set, and a CHECK
+/// over the whole row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_through_views_and_row_security_meet_what_they_hide() {
+    let (cluster, _su) = own_cluster(&format!(
+        "GRANT UPDATE ON stadtwerke.customers TO crm_agents;
+         ALTER TABLE stadtwerke.customers ADD COLUMN moved_in date,
+           ADD CONSTRAINT moved_in_after_birth CHECK (moved_in > birth_date);
+         CREATE VIEW stadtwerke.customer_moves AS SELECT customer_no, moved_in FROM stadtwerke.customers;
+         GRANT SELECT, UPDATE ON stadtwerke.customer_moves TO crm_agents;
+         CREATE SEQUENCE public.case_no; GRANT USAGE ON SEQUENCE public.case_no TO crm_agents;
+         ALTER TABLE stadtwerke.tickets ADD COLUMN case_no bigint DEFAULT nextval('public.case_no');
+         ALTER TABLE zeitung.subscriptions ADD COLUMN case_no bigint DEFAULT nextval('public.case_no');
+         CREATE VIEW stadtwerke.ticket_entry AS SELECT customer_no, subject, case_no FROM stadtwerke.tickets;
+         GRANT SELECT, INSERT ON stadtwerke.ticket_entry TO crm_agents;
+         CREATE TABLE public.callbacks (id serial PRIMARY KEY, campaign_role text NOT NULL, phone text UNIQUE);
+         ALTER TABLE public.callbacks ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own ON public.callbacks USING (pg_catalog.pg_has_role(current_user, campaign_role, 'MEMBER'));
+         INSERT INTO public.callbacks (campaign_role, phone) VALUES ('crm_agents', '+49 30 3333333'), ('qa_lead', '{SECRET_CALLER}');
+         GRANT SELECT, INSERT ON public.callbacks TO crm_agents; GRANT USAGE ON SEQUENCE public.callbacks_id_seq TO crm_agents;
+         CREATE TABLE public.leads_by_setting (campaign text, phone text);
+         ALTER TABLE public.leads_by_setting ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY mine ON public.leads_by_setting USING (campaign = current_setting('app.campaign', true));
+         INSERT INTO public.leads_by_setting VALUES ('zeitung', '{SECRET_CALLER}');
+         GRANT SELECT ON public.leads_by_setting TO crm_agents;"
+    ))
+    .await;
+    let stadtwerke = granting(
+        "      stadtwerke.customer_moves: { columns: all, write: [update] }\n      stadtwerke.ticket_entry: { columns: all, write: [insert] }\n",
+    )(include_str!("../../policies/stadtwerke.yaml"));
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![
+            ("stadtwerke.yaml".into(), stadtwerke),
+            (
+                "shared.yaml".into(),
+                format!(
+                    "{}  public.callbacks: {{ columns: all, write: [insert] }}\n  public.leads_by_setting: {{ columns: all }}\n",
+                    include_str!("../../policies/shared.yaml")
+                ),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for (sql, why) in [
+        (
+            "UPDATE stadtwerke.customer_moves SET moved_in = '1984-07-02' WHERE customer_no = 1001",
+            "(written through stadtwerke.customer_moves) computes",
+        ),
+        (
+            "INSERT INTO stadtwerke.ticket_entry (customer_no, subject) VALUES (1001, 'x') RETURNING case_no",
+            "draws from public.case_no",
+        ),
+        (
+            "INSERT INTO public.callbacks (campaign_role, phone) VALUES ('crm_agents', '+49 40 5550199') ON CONFLICT DO NOTHING",
+            "public.callbacks has row-level security, and its unique keys compare a write with the rows it hides",
+        ),
+        ("SELECT phone FROM public.leads_by_setting", "reads a setting with current_setting"),
+        (
+            "SET app.campaign = 'zeitung'; SELECT phone FROM public.leads_by_setting",
+            "reads a setting with current_setting",
+        ),
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    // What row-level security lets through stays readable.
+    let rows = text_of(&c.simple_query("SELECT phone FROM public.callbacks").await.unwrap());
+    assert!(rows.contains("+49 30 3333333"), "{rows}");
+    seen.push_str(&rows);
+    assert_hidden(&seen, "writes through views and row-level security");
+}
+
+/// Round 136: a CHECK over the whole row reads every column.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_over_the_whole_row_reads_every_column() {
+    let (cluster, _su) = own_cluster(
+        "GRANT UPDATE ON stadtwerke.customers TO crm_agents;
+         ALTER TABLE stadtwerke.customers ADD CONSTRAINT row_size CHECK (length(customers::text) < 2000);",
+    )
+    .await;
+    let policy = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "      stadtwerke.customers:\n",
+        "      stadtwerke.customers:\n        write: [update]\n",
+        1,
+    );
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("stadtwerke.yaml".into(), policy)],
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let seen = refusal(
+        &c,
+        "UPDATE stadtwerke.customers SET street = repeat('x', 1900) WHERE customer_no = 1001",
+        "a CHECK constraint of stadtwerke.customers computes stadtwerke.customers.street with the stored row's",
+    )
+    .await;
+    assert_hidden(&seen, "a CHECK over the whole row");
+    // The tickets table's columns are all readable: writing them is judged as before.
+    c.simple_query("UPDATE stadtwerke.tickets SET status = 'done' WHERE ticket_id = 1")
+        .await
+        .unwrap();
 }

@@ -3,7 +3,7 @@
 
 use super::{Class, DecideCtx, Memo};
 use crate::analyze::facts::{ColRef, Kind, StatementFacts};
-use crate::catalog::RelKind;
+use crate::catalog::{RelId, RelKind};
 use crate::policy::{Reason, Refusal, WriteKind};
 
 /// The analysis refuses casts to types a DBA's code guards, and writes to columns of them; a
@@ -97,10 +97,21 @@ pub(super) fn unique_keys(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_
 /// `CHECK (moved_in > birth_date)` gave every customer's dropped birth date by bisection). An
 /// INSERT's row holds only what the statement supplies or defaults.
 pub(super) fn row_constraints(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Result<(), Refusal> {
-    for &(rel, kind) in &f.writes {
+    for (rel, kind, through) in written_relations(f, cx) {
         if kind != WriteKind::Update {
             continue;
         }
+        let own;
+        let memo = match through {
+            // Behind a written view: which of its columns the view writes is not mapped, so a
+            // constraint with any protected column counts (round 136: a narrow view of moved_in
+            // got round 134's CHECK past this check).
+            Some(_) => {
+                own = Memo::new(cx, &[rel]);
+                &own
+            }
+            None => memo,
+        };
         let r = cx.catalog.rel(rel);
         let col = |a: i16| {
             r.columns
@@ -108,7 +119,10 @@ pub(super) fn row_constraints(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Mem
                 .position(|c| c.attnum == a)
                 .map(|i| ColRef { rel, col: i as u16 })
         };
-        let written: Vec<ColRef> = f.written_cols.iter().filter(|c| c.rel == rel).copied().collect();
+        let written: Vec<ColRef> = match through {
+            Some(_) => Vec::new(),
+            None => f.written_cols.iter().filter(|c| c.rel == rel).copied().collect(),
+        };
         let groups = r.checks.iter().map(|k| (k, "a CHECK constraint")).chain(
             r.generated
                 .iter()
@@ -116,9 +130,11 @@ pub(super) fn row_constraints(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Mem
         );
         for (group, what) in groups {
             let members: Vec<ColRef> = group.iter().filter_map(|&a| col(a)).collect();
-            let Some(set) = members.iter().find(|c| written.contains(c)) else {
-                continue;
+            let set = match through {
+                Some(_) => members.first(),
+                None => members.iter().find(|c| written.contains(c)),
             };
+            let Some(set) = set else { continue };
             if let Some(k) = members
                 .iter()
                 .find(|k| !written.contains(k) && !cx.rule(memo, **k).is_allow())
@@ -126,8 +142,9 @@ pub(super) fn row_constraints(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Mem
                 return Err(Refusal::new(
                     Reason::ProtectedColumn,
                     format!(
-                        "{what} of {} computes {} with the stored row's {}, which is protected for purpose {}: a violation or an error would tell about it",
+                        "{what} of {}{} computes {} with the stored row's {}, which is protected for purpose {}: a violation or an error would tell about it",
                         r.name,
+                        through.as_ref().map(|v| format!(" (written through {v})")).unwrap_or_default(),
                         cx.column_name(*set),
                         cx.column_name(*k),
                         cx.purpose_name()
@@ -137,6 +154,30 @@ pub(super) fn row_constraints(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Mem
         }
     }
     Ok(())
+}
+
+/// Each written relation, and the tables behind each written view with the view's name: their
+/// constraints, defaults and sequences run on the write as if it named them.
+fn written_relations(f: &StatementFacts, cx: &DecideCtx<'_>) -> Vec<(RelId, WriteKind, Option<String>)> {
+    let mut out: Vec<(RelId, WriteKind, Option<String>)> = Vec::new();
+    for &(rel, kind) in &f.writes {
+        out.push((rel, kind, None));
+        let r = cx.catalog.rel(rel);
+        if r.kind != RelKind::View {
+            continue;
+        }
+        for base in cx
+            .catalog
+            .behind(r.oid)
+            .into_iter()
+            .filter_map(|o| cx.catalog.by_oid(o))
+        {
+            if cx.catalog.rel(base).kind != RelKind::View && !out.iter().any(|(b, k, _)| *b == base && *k == kind) {
+                out.push((base, kind, Some(r.name.to_string())));
+            }
+        }
+    }
+    out
 }
 
 /// A view over rows the purpose may not read hides the others by its own conditions. Without
@@ -154,6 +195,44 @@ pub(super) fn hidden_rows(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
         })
     };
     let explain = matches!(f.kind, Kind::Explain { .. });
+    // A unique key, a sequence and a foreign key compare a write with every row, the ones
+    // row-level security hides included (round 136: ON CONFLICT DO NOTHING counted the other
+    // campaign's phone numbers in a shared queue; serial ids counted its inserts).
+    for (rel, _, through) in written_relations(f, cx) {
+        let r = cx.catalog.rel(rel);
+        if !r.row_security {
+            continue;
+        }
+        let what = if !r.unique_keys.is_empty() {
+            "its unique keys compare"
+        } else if cx.catalog.default_sequences.contains_key(&r.oid) {
+            "its sequence counts"
+        } else {
+            continue;
+        };
+        return Err(Refusal::new(
+            Reason::OutsidePurpose,
+            format!(
+                "{} has row-level security, and {what} a write{} with the rows it hides too",
+                r.name,
+                through.map(|v| format!(" through {v}")).unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(u) = f
+        .uses
+        .iter()
+        .find(|u| u.clause == crate::analyze::facts::Clause::ForeignKey && cx.catalog.rel(u.col.rel).row_security)
+    {
+        return Err(Refusal::new(
+            Reason::OutsidePurpose,
+            format!(
+                "{} compares the write with {}, whose row-level security hides rows the comparison sees",
+                u.via,
+                cx.catalog.rel(u.col.rel).name
+            ),
+        ));
+    }
     for &rel in &f.relations {
         for oid in cx.catalog.reached(cx.catalog.rel(rel).oid) {
             let Some(r) = cx.catalog.by_oid(oid).map(|id| cx.catalog.rel(id)) else {
@@ -269,8 +348,10 @@ pub(super) fn write_rules(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
 /// subscriptions; rounds 102 and 105: through a sequence in public, shared by a default or a
 /// trigger).
 pub(super) fn default_sequences(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
-    for (rel, _) in &f.writes {
-        let r = cx.catalog.rel(*rel);
+    // The tables behind a written view too (round 136: an INSERT through a view drew from a
+    // sequence both campaigns' tables count with).
+    for (rel, _, _) in written_relations(f, cx) {
+        let r = cx.catalog.rel(rel);
         let own = cx.policy.campaign_of(&r.name).map(|c| c.name.as_str());
         for seq in cx.catalog.default_sequences.get(&r.oid).into_iter().flatten() {
             let theirs = cx.policy.campaign_of(seq).map(|c| c.name.as_str());
@@ -412,6 +493,21 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
                         Reason::ForbiddenFunction,
                         format!(
                             "{} of {} calls {}, which changes the session's settings (search_path among them) behind the statement",
+                            call.what,
+                            on(),
+                            call.func.name
+                        ),
+                    ));
+                }
+                if super::forbidden::SETTING_READERS.contains(&call.func.name.as_str()) {
+                    // Defaults, triggers and constraints run on what the agent writes anyway.
+                    if call.on_write {
+                        continue;
+                    }
+                    return Err(Refusal::new(
+                        Reason::ForbiddenFunction,
+                        format!(
+                            "{} of {} reads a setting with {}, which the session can set to anything: it cannot keep rows from it (key it on roles, e.g. pg_has_role(current_user, …))",
                             call.what,
                             on(),
                             call.func.name

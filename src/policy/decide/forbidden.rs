@@ -98,6 +98,9 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
     "pg_stat_get_*",
     // Whether another campaign's table has statistics yet (round 126).
     "pg_stat_have_stats",
+    // A snapshot's name holds the backend slot and how many transactions it has run, kept from
+    // the slot's previous session: another campaign's activity, or a channel (round 137).
+    "pg_export_snapshot",
     // Server-wide counters any session moves by amounts it chooses and every other reads:
     // transaction ids, WAL positions, relation and database sizes.
     "txid_current*",
@@ -184,9 +187,14 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
 /// refusal, never a miss.
 pub fn forbidden_calls_in(sql: &str) -> Vec<String> {
     calls_in(sql, |name| {
-        is_forbidden_function(name) || SESSION_SETTERS.contains(&name)
+        is_forbidden_function(name) || SESSION_SETTERS.contains(&name) || SETTING_READERS.contains(&name)
     })
 }
+
+/// Built-in functions that read the session's settings, which an agent sets as it likes (`SET
+/// app.campaign = 'zeitung'`, `options`): a row-level security policy or view that keys its rows
+/// on one hides nothing from the agent (round 136).
+pub const SETTING_READERS: &[&str] = &["current_setting"];
 
 /// Built-in functions that change the session's settings for the statements after it (search_path
 /// among them). An agent's own call is analyzed like `SET`; one in a DBA's view, default or policy

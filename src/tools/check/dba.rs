@@ -143,6 +143,44 @@ pub fn views_over_protected(policy: &PolicySet, catalog: &Catalog, report: &mut 
 /// ticket's note from the customer's phone shows the phone in clear to whoever reads the note
 /// (round 111). `bodies` are the source texts of functions in SQL-level languages; the scan is by
 /// word, so it warns about names in comments too, and misses names the body builds at run time.
+/// A granted view over rows the purpose may not read, without security_barrier: every statement on
+/// it is refused (a condition could run on the rows it hides first, round 134).
+pub fn views_without_barrier(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
+    for p in policy.purposes.values() {
+        let mut granted: Vec<&QName> = p.tables.keys().collect();
+        granted.sort();
+        for q in granted {
+            let Some(id) = catalog.lookup(q) else { continue };
+            let view = catalog.rel(id);
+            if view.kind != RelKind::View || view.barrier {
+                continue;
+            }
+            let readable = |b: &crate::catalog::Relation| {
+                b.is_system() || policy.shared.contains_key(&b.name) || p.tables.contains_key(&b.name)
+            };
+            let hidden: Vec<String> = catalog
+                .view_bases
+                .get(&view.oid)
+                .into_iter()
+                .flatten()
+                .filter_map(|o| catalog.by_oid(*o).map(|id| catalog.rel(id)))
+                .filter(|b| !readable(b))
+                .map(|b| b.name.to_string())
+                .collect();
+            if !hidden.is_empty() {
+                report.findings.push(finding(
+                    "warning",
+                    format!(
+                        "purpose {} reads view {q}, which shows rows of {} (not granted to it) and is not a security_barrier view: every statement on it is refused until `ALTER VIEW {q} SET (security_barrier = true)`",
+                        p.name,
+                        hidden.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 pub fn listed_bodies(policy: &PolicySet, catalog: &Catalog, bodies: &HashMap<QName, String>, report: &mut Report) {
     for p in policy.purposes.values() {
         let mut functions: Vec<&QName> = p.functions.iter().collect();
