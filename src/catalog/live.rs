@@ -51,6 +51,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let fks = tx.query(FOREIGN_KEYS, &[]).await?;
     let default_seqs = tx.query(DEFAULT_SEQUENCES, &[]).await?;
     let seqs_in_code = tx.query(SEQUENCES_IN_CODE, &[]).await?;
+    let settings_in_code = tx.query(SETTINGS_IN_CODE, &[]).await?;
+    let sequence_code = tx.query(SEQUENCE_CODE, &[]).await?;
     let policy_cols = tx.query(POLICY_COLUMNS, &[]).await?;
     let write_rules = tx.query(WRITE_RULES, &[]).await?;
     tx.commit().await?;
@@ -102,6 +104,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &fks,
         &default_seqs,
         &seqs_in_code,
+        &settings_in_code,
+        &sequence_code,
         &policy_cols,
         &write_rules,
     ] {
@@ -118,34 +122,27 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             dropped: false,
         });
     }
-    let mut unique_keys: std::collections::HashMap<u32, Vec<Vec<i16>>> = std::collections::HashMap::new();
-    for row in unique {
-        let rel: u32 = row.get(0);
-        let names: Vec<String> = row.get(1);
-        let Some(cols) = columns.get(&rel) else { continue };
-        let key: Vec<i16> = cols
-            .iter()
-            .filter(|c| names.contains(&c.name))
-            .map(|c| c.attnum)
-            .collect();
-        if !key.is_empty() {
-            unique_keys.entry(rel).or_default().push(key);
+    // Keys by column name (a key of a table above it is spelled in names), to attnums.
+    let keys = |rows: Vec<tokio_postgres::Row>, smallest: usize| {
+        let mut out: std::collections::HashMap<u32, Vec<Vec<i16>>> = std::collections::HashMap::new();
+        for row in rows {
+            let rel: u32 = row.get(0);
+            let names: Vec<String> = row.get(1);
+            let Some(cols) = columns.get(&rel) else { continue };
+            let key: Vec<i16> = cols
+                .iter()
+                .filter(|c| names.contains(&c.name))
+                .map(|c| c.attnum)
+                .collect();
+            if key.len() >= smallest {
+                out.entry(rel).or_default().push(key);
+            }
         }
-    }
-    let mut check_keys: std::collections::HashMap<u32, Vec<Vec<i16>>> = std::collections::HashMap::new();
-    for row in checks {
-        let rel: u32 = row.get(0);
-        let names: Vec<String> = row.get(1);
-        let Some(cols) = columns.get(&rel) else { continue };
-        let key: Vec<i16> = cols
-            .iter()
-            .filter(|c| names.contains(&c.name))
-            .map(|c| c.attnum)
-            .collect();
-        if key.len() > 1 {
-            check_keys.entry(rel).or_default().push(key);
-        }
-    }
+        out
+    };
+    let mut unique_keys = keys(unique, 1);
+    // A CHECK of one column compares it with nothing stored.
+    let mut check_keys = keys(checks, 2);
     let mut generated_cols: std::collections::HashMap<u32, Vec<(i16, Vec<i16>)>> = std::collections::HashMap::new();
     for row in generated {
         let rel: u32 = row.get(0);
@@ -266,6 +263,13 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     }
     for row in hidden_sql {
         let (what, sql, on_write): (String, &str, bool) = (row.get(1), row.get(2), row.get(3));
+        if let Some(word) = crate::policy::decide::setting_read_in(sql) {
+            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
+                func: QName::new("pg_catalog", word),
+                what: what.clone(),
+                on_write,
+            });
+        }
         for name in crate::policy::decide::forbidden_calls_in(sql) {
             catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
                 func: QName::new("pg_catalog", &name),
@@ -274,13 +278,24 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             });
         }
     }
+    let reads_settings: std::collections::HashSet<QName> = settings_in_code
+        .iter()
+        .map(|r| QName::new(r.get(0), r.get(1)))
+        .collect();
     for row in hidden {
-        catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
-            func: QName::new(row.get(1), row.get(2)),
-            what: row.get(3),
-            on_write: row.get(4),
-        });
+        let (func, what, on_write): (QName, String, bool) =
+            (QName::new(row.get(1), row.get(2)), row.get(3), row.get(4));
+        let calls = catalog.hidden_calls.entry(row.get(0)).or_default();
+        if reads_settings.contains(&func) {
+            calls.push(HiddenCall {
+                func: QName::new("pg_catalog", "current_setting"),
+                what: format!("{what}, through {func},"),
+                on_write,
+            });
+        }
+        calls.push(HiddenCall { func, what, on_write });
     }
+    catalog.sequence_functions = sequence_code.iter().map(|r| QName::new(r.get(0), r.get(1))).collect();
     catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
     catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();
     catalog.implicit_code = implicit_code

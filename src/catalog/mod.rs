@@ -198,6 +198,8 @@ pub struct Catalog {
     pub default_sequences: HashMap<u32, Vec<QName>>,
     /// Sequences whose name a DBA function's source holds.
     pub sequences_in_code: HashSet<QName>,
+    /// A DBA's functions whose code names a sequence (see queries::SEQUENCE_CODE).
+    pub sequence_functions: HashSet<QName>,
     /// The row-level security policies of a relation (by OID), each with a column it reads (the
     /// OID of that column's relation, its attnum): a filter on it, in every statement on the
     /// relation.

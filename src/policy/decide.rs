@@ -16,7 +16,7 @@ mod guard;
 
 use forbidden::COUNTER_TYPE_OIDS;
 pub use forbidden::{
-    forbidden_calls_in, is_forbidden_function, FORBIDDEN_FUNCTIONS, FORBIDDEN_SETTINGS, LEAKY_CATALOGS,
+    forbidden_calls_in, is_forbidden_function, setting_read_in, FORBIDDEN_FUNCTIONS, FORBIDDEN_SETTINGS, LEAKY_CATALOGS,
 };
 pub use guard::Guard;
 

@@ -292,3 +292,80 @@ async fn a_check_over_the_whole_row_reads_every_column() {
         .await
         .unwrap();
 }
+
+/// Round 138: ON CONFLICT DO UPDATE's CHECK compared with the stored birth date when the INSERT
+/// named it; policies keyed on a setting through a listed function, or on CURRENT_SCHEMA; a
+/// default calling a listed function that draws from a sequence counted other tables' rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upserts_wrapped_settings_and_numbering_functions_tell_nothing() {
+    let (cluster, _su) = own_cluster(&format!(
+        "GRANT INSERT, UPDATE ON stadtwerke.customers TO crm_agents;
+         ALTER TABLE stadtwerke.customers ADD COLUMN moved_in date,
+           ADD CONSTRAINT moved_in_after_birth CHECK (moved_in > birth_date);
+         CREATE FUNCTION public.app_campaign() RETURNS text LANGUAGE sql STABLE
+           AS $$ SELECT current_setting('app.campaign', true) $$;
+         CREATE TABLE public.leads_by_fn (campaign text, phone text);
+         ALTER TABLE public.leads_by_fn ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY mine ON public.leads_by_fn USING (campaign = public.app_campaign());
+         CREATE TABLE public.leads_by_schema (campaign text, phone text);
+         ALTER TABLE public.leads_by_schema ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY mine ON public.leads_by_schema USING (campaign = CURRENT_SCHEMA);
+         INSERT INTO public.leads_by_fn VALUES ('zeitung', '{SECRET_CALLER}');
+         INSERT INTO public.leads_by_schema VALUES ('zeitung', '{SECRET_CALLER}');
+         GRANT SELECT ON public.leads_by_fn, public.leads_by_schema TO crm_agents;
+         CREATE SEQUENCE public.case_seq; GRANT USAGE ON SEQUENCE public.case_seq TO crm_agents;
+         CREATE FUNCTION public.next_case_no() RETURNS text LANGUAGE sql
+           AS $$ SELECT 'C-' || lpad(nextval('public.case_seq')::text, 6, '0') $$;
+         ALTER TABLE stadtwerke.tickets ADD COLUMN case_no text DEFAULT public.next_case_no();"
+    ))
+    .await;
+    let stadtwerke = include_str!("../../policies/stadtwerke.yaml")
+        .replacen(
+            "      stadtwerke.customers:\n",
+            "      stadtwerke.customers:\n        write: [insert, update]\n",
+            1,
+        )
+        .replacen(
+            "          birth_date: drop",
+            "          moved_in: allow\n          birth_date: drop",
+            1,
+        )
+        .replacen(
+            "    functions: []",
+            "    functions: [public.app_campaign, public.next_case_no]",
+            1,
+        );
+    assert!(stadtwerke.contains("public.next_case_no") && stadtwerke.contains("write: [insert, update]"));
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![
+            ("stadtwerke.yaml".into(), stadtwerke),
+            (
+                "shared.yaml".into(),
+                format!(
+                    "{}  public.leads_by_fn: {{ columns: all }}\n  public.leads_by_schema: {{ columns: all }}\n",
+                    include_str!("../../policies/shared.yaml")
+                ),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for (sql, why) in [
+        (
+            "INSERT INTO stadtwerke.customers (customer_no, name, birth_date) VALUES (1001, 'x', NULL) ON CONFLICT (customer_no) DO UPDATE SET moved_in = '1984-07-02'",
+            "a CHECK constraint of stadtwerke.customers computes",
+        ),
+        ("SELECT phone FROM public.leads_by_fn", "through public.app_campaign"),
+        ("SELECT phone FROM public.leads_by_schema", "reads a setting with current_schema"),
+        (
+            "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x') RETURNING case_no",
+            "calls public.next_case_no, whose code draws from a sequence",
+        ),
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    assert_hidden(&seen, "upserts, wrapped settings and numbering functions");
+}

@@ -119,8 +119,13 @@ pub(super) fn row_constraints(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Mem
                 .position(|c| c.attnum == a)
                 .map(|i| ColRef { rel, col: i as u16 })
         };
+        // An INSERT's columns do not excuse the UPDATE of the same statement (ON CONFLICT DO
+        // UPDATE, MERGE), which runs on the stored row (round 138: naming birth_date in the INSERT
+        // let DO UPDATE's CHECK compare with the stored one).
+        let upsert = f.writes.iter().any(|&(w, k)| w == rel && k == WriteKind::Insert);
         let written: Vec<ColRef> = match through {
             Some(_) => Vec::new(),
+            None if upsert => Vec::new(),
             None => f.written_cols.iter().filter(|c| c.rel == rel).copied().collect(),
         };
         let groups = r.checks.iter().map(|k| (k, "a CHECK constraint")).chain(
@@ -131,8 +136,8 @@ pub(super) fn row_constraints(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Mem
         for (group, what) in groups {
             let members: Vec<ColRef> = group.iter().filter_map(|&a| col(a)).collect();
             let set = match through {
-                Some(_) => members.first(),
-                None => members.iter().find(|c| written.contains(c)),
+                None if !upsert => members.iter().find(|c| written.contains(c)),
+                _ => members.first(),
             };
             let Some(set) = set else { continue };
             if let Some(k) = members
@@ -352,6 +357,24 @@ pub(super) fn default_sequences(f: &StatementFacts, cx: &DecideCtx<'_>) -> Resul
     // sequence both campaigns' tables count with).
     for (rel, _, _) in written_relations(f, cx) {
         let r = cx.catalog.rel(rel);
+        // A default or trigger calling a DBA's function that names a sequence draws from it
+        // where no dependency shows which, for whichever tables call it (round 138).
+        let drawing = cx
+            .catalog
+            .hidden_calls
+            .get(&r.oid)
+            .into_iter()
+            .flatten()
+            .find(|c| c.on_write && cx.catalog.sequence_functions.contains(&c.func));
+        if let Some(c) = drawing {
+            return Err(Refusal::new(
+                Reason::CrossCampaign,
+                format!(
+                    "{} of {} calls {}, whose code draws from a sequence: each number it returns would tell how far other tables calling it have counted",
+                    c.what, r.name, c.func
+                ),
+            ));
+        }
         let own = cx.policy.campaign_of(&r.name).map(|c| c.name.as_str());
         for seq in cx.catalog.default_sequences.get(&r.oid).into_iter().flatten() {
             let theirs = cx.policy.campaign_of(seq).map(|c| c.name.as_str());

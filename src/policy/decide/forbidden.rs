@@ -187,14 +187,34 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
 /// refusal, never a miss.
 pub fn forbidden_calls_in(sql: &str) -> Vec<String> {
     calls_in(sql, |name| {
-        is_forbidden_function(name) || SESSION_SETTERS.contains(&name) || SETTING_READERS.contains(&name)
+        is_forbidden_function(name) || SESSION_SETTERS.contains(&name)
     })
 }
 
-/// Built-in functions that read the session's settings, which an agent sets as it likes (`SET
-/// app.campaign = 'zeitung'`, `options`): a row-level security policy or view that keys its rows
-/// on one hides nothing from the agent (round 136).
-pub const SETTING_READERS: &[&str] = &["current_setting"];
+/// What reads the session's settings, which an agent sets as it likes (`SET app.campaign =
+/// 'zeitung'`, `SET search_path`, `options`, `application_name`): a row-level security policy or
+/// view that keys its rows on one hides nothing from the agent (rounds 136 and 138). Words, not
+/// calls: `CURRENT_SCHEMA` takes no brackets, `pg_settings` is a view.
+pub const SETTING_READERS: &[&str] = &[
+    "current_setting",
+    "current_schema",
+    "current_schemas",
+    "pg_settings",
+    "application_name",
+];
+
+/// The first of SETTING_READERS that SQL text names, as a whole word.
+pub fn setting_read_in(sql: &str) -> Option<&'static str> {
+    let lower = sql.to_ascii_lowercase();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    SETTING_READERS.iter().copied().find(|w| {
+        lower.match_indices(w).any(|(i, _)| {
+            let before = i.checked_sub(1).map(|j| lower.as_bytes()[j]);
+            let after = lower.as_bytes().get(i + w.len()).copied();
+            !before.is_some_and(word) && !after.is_some_and(word)
+        })
+    })
+}
 
 /// Built-in functions that change the session's settings for the statements after it (search_path
 /// among them). An agent's own call is analyzed like `SET`; one in a DBA's view, default or policy
@@ -237,6 +257,24 @@ pub fn is_forbidden_function(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_read_in_sql_text() {
+        assert_eq!(
+            setting_read_in("(campaign = current_setting('app.campaign'::text, true))"),
+            Some("current_setting")
+        );
+        assert_eq!(setting_read_in("(owner = CURRENT_SCHEMA)"), Some("current_schema"));
+        assert_eq!(
+            setting_read_in("(x IN (SELECT setting FROM pg_settings))"),
+            Some("pg_settings")
+        );
+        assert_eq!(setting_read_in("(x = my_current_schema_copy)"), None);
+        assert_eq!(
+            setting_read_in("pg_has_role(CURRENT_USER, campaign_role, 'MEMBER')"),
+            None
+        );
+    }
 
     #[test]
     fn forbidden_calls_in_sql_text() {
