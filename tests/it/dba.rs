@@ -47,6 +47,20 @@ pub(crate) async fn refusal(c: &tokio_postgres::Client, sql: &str, why: &str) ->
     }
 }
 
+/// What `unscharf check --live` prints for the proxy's config.
+pub(crate) async fn check_live(p: &Proxy) -> String {
+    let config = p.dir.join("unscharf.yaml");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_unscharf"))
+            .args(["check", "--live", "--config", config.to_str().unwrap()])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The sample policy as it is.
 fn sample(text: &str) -> String {
     text.to_owned()
@@ -740,16 +754,7 @@ async fn a_write_through_a_view_meets_the_keys_behind_it() {
         .unwrap();
     assert!(text_of(&rows).contains("Zählerstand"), "{}", text_of(&rows));
     // A view granted under looser rules than the table behind it: check --live says so.
-    let config = p.dir.join("unscharf.yaml");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_unscharf"))
-            .args(["check", "--live", "--config", config.to_str().unwrap()])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let out = String::from_utf8_lossy(&out.stdout);
+    let out = check_live(&p).await;
     assert!(
         out.contains("purpose billing_hotline reads stadtwerke.customer_card under rules other than those of the tables behind it: phone (allow there, mask last(3) (lookup) on stadtwerke.customers), iban (allow there, mask iban on stadtwerke.customers)"),
         "{out}"

@@ -2,7 +2,7 @@
 //! reach them anyway: views and row-level security that filter a table of several campaigns,
 //! CHECK constraints and generated columns that compute with a row's protected columns (round 134).
 
-use crate::dba::{granting, own_cluster, refusal};
+use crate::dba::{check_live, granting, own_cluster, refusal};
 use crate::harness::*;
 use crate::policy::{text_of, wasser};
 
@@ -14,6 +14,23 @@ fn assert_hidden(seen: &str, context: &str) {
     for v in [SECRET_CALLER, SECRET_DEAL] {
         assert!(!seen.contains(v), "{v} leaked in {context}:\n{seen}");
     }
+}
+
+/// A proxy on `cluster` with `stadtwerke` as the Stadtwerke policy and `shared` (indented table
+/// entries) added to the shared one.
+async fn proxy_on_shared(cluster: &unscharf::cluster::Cluster, stadtwerke: String, shared: &str) -> Proxy {
+    proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![
+            ("stadtwerke.yaml".into(), stadtwerke),
+            (
+                "shared.yaml".into(),
+                format!("{}{shared}", include_str!("../../policies/shared.yaml")),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -35,25 +52,13 @@ async fn rows_a_view_or_row_security_hides_stay_hidden() {
          GRANT SELECT ON stadtwerke.call_log, stadtwerke.call_log_b, public.dialer_calls TO crm_agents;"
     ))
     .await;
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![
-            (
-                "stadtwerke.yaml".into(),
-                granting(
-                    "      stadtwerke.call_log: { columns: all }\n      stadtwerke.call_log_b: { columns: all }\n",
-                )(include_str!("../../policies/stadtwerke.yaml")),
-            ),
-            (
-                "shared.yaml".into(),
-                format!(
-                    "{}  public.dialer_calls: {{ columns: all }}\n",
-                    include_str!("../../policies/shared.yaml")
-                ),
-            ),
-        ],
-        ..Default::default()
-    })
+    let p = proxy_on_shared(
+        &cluster,
+        granting("      stadtwerke.call_log: { columns: all }\n      stadtwerke.call_log_b: { columns: all }\n")(
+            include_str!("../../policies/stadtwerke.yaml"),
+        ),
+        "  public.dialer_calls: { columns: all }\n",
+    )
     .await;
     let c = wasser(&p).await;
     let mut seen = String::new();
@@ -102,16 +107,7 @@ async fn rows_a_view_or_row_security_hides_stay_hidden() {
     assert!(rows.contains("Seq Scan"), "{rows}");
     assert_hidden(&seen, "rows a view or row-level security hides");
     // check --live names the view that needs the barrier, and only that one.
-    let config = p.dir.join("unscharf.yaml");
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_unscharf"))
-            .args(["check", "--live", "--config", config.to_str().unwrap()])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let out = String::from_utf8_lossy(&out.stdout);
+    let out = check_live(&p).await;
     let line = out
         .lines()
         .find(|l| l.contains("purpose billing_hotline reads view stadtwerke.call_log, which shows rows of"))
@@ -215,20 +211,11 @@ async fn writes_through_views_and_row_security_meet_what_they_hide() {
     let stadtwerke = granting(
         "      stadtwerke.customer_moves: { columns: all, write: [update] }\n      stadtwerke.ticket_entry: { columns: all, write: [insert] }\n",
     )(include_str!("../../policies/stadtwerke.yaml"));
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![
-            ("stadtwerke.yaml".into(), stadtwerke),
-            (
-                "shared.yaml".into(),
-                format!(
-                    "{}  public.callbacks: {{ columns: all, write: [insert] }}\n  public.leads_by_setting: {{ columns: all }}\n",
-                    include_str!("../../policies/shared.yaml")
-                ),
-            ),
-        ],
-        ..Default::default()
-    })
+    let p = proxy_on_shared(
+        &cluster,
+        stadtwerke,
+        "  public.callbacks: { columns: all, write: [insert] }\n  public.leads_by_setting: { columns: all }\n",
+    )
     .await;
     let c = wasser(&p).await;
     let mut seen = String::new();
@@ -336,20 +323,11 @@ async fn upserts_wrapped_settings_and_numbering_functions_tell_nothing() {
             1,
         );
     assert!(stadtwerke.contains("public.next_case_no") && stadtwerke.contains("write: [insert, update]"));
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![
-            ("stadtwerke.yaml".into(), stadtwerke),
-            (
-                "shared.yaml".into(),
-                format!(
-                    "{}  public.leads_by_fn: {{ columns: all }}\n  public.leads_by_schema: {{ columns: all }}\n",
-                    include_str!("../../policies/shared.yaml")
-                ),
-            ),
-        ],
-        ..Default::default()
-    })
+    let p = proxy_on_shared(
+        &cluster,
+        stadtwerke,
+        "  public.leads_by_fn: { columns: all }\n  public.leads_by_schema: { columns: all }\n",
+    )
     .await;
     let c = wasser(&p).await;
     let mut seen = String::new();
