@@ -238,7 +238,7 @@ pub(super) const SETTINGS_IN_CODE: &str = "SELECT n.nspname::text, p.proname::te
     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
       JOIN pg_catalog.pg_language l ON l.oid = p.prolang
     WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
-      AND p.prosrc ~* '(^|[^a-z0-9_$])(current_setting|current_schemas?|pg_settings|application_name)([^a-z0-9_$]|$)'";
+      AND p.prosrc ~* '(^|[^a-z0-9_$])(current_setting|current_schemas?|pg_settings)([^a-z0-9_$]|$)'";
 /// A DBA's functions whose code names a sequence: one a default or trigger calls draws numbers
 /// no dependency shows (round 138: a `next_case_no()` default counted the other campaign's rows).
 pub(super) const SEQUENCE_CODE: &str = "SELECT DISTINCT n.nspname::text, p.proname::text

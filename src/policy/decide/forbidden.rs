@@ -192,16 +192,11 @@ pub fn forbidden_calls_in(sql: &str) -> Vec<String> {
 }
 
 /// What reads the session's settings, which an agent sets as it likes (`SET app.campaign =
-/// 'zeitung'`, `SET search_path`, `options`, `application_name`): a row-level security policy or
-/// view that keys its rows on one hides nothing from the agent (rounds 136 and 138). Words, not
-/// calls: `CURRENT_SCHEMA` takes no brackets, `pg_settings` is a view.
-pub const SETTING_READERS: &[&str] = &[
-    "current_setting",
-    "current_schema",
-    "current_schemas",
-    "pg_settings",
-    "application_name",
-];
+/// 'zeitung'`, `SET search_path`, `options`): a row-level security policy or view that keys its
+/// rows on one hides nothing from the agent (rounds 136 and 138). Words, not calls:
+/// `CURRENT_SCHEMA` takes no brackets, `pg_settings` is a view. (`application_name` is read through
+/// current_setting or pg_stat_activity, which is forbidden; as a word it is a common column name.)
+pub const SETTING_READERS: &[&str] = &["current_setting", "current_schema", "current_schemas", "pg_settings"];
 
 /// The first of SETTING_READERS that SQL text names, as a whole word.
 pub fn setting_read_in(sql: &str) -> Option<&'static str> {
