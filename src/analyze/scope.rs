@@ -100,6 +100,26 @@ impl<'a> Scope<'a> {
         })
     }
 
+    /// What looking up an unqualified name may scan: every level's columns (see `Analyzer::spend_n`).
+    pub fn width(&self) -> usize {
+        self.levels().map(Level::weight).sum()
+    }
+
+    /// What looking up a qualified name may scan: every level's FROM items, then the widest one's
+    /// columns at most.
+    pub fn qualified_width(&self) -> usize {
+        self.levels()
+            .map(|l| {
+                l.entries.len()
+                    + l.entries
+                        .iter()
+                        .map(|e| e.cols.as_ref().map_or(0, Vec::len))
+                        .max()
+                        .unwrap_or(0)
+            })
+            .sum()
+    }
+
     /// An unqualified name: the innermost level that has it wins; two candidates in one level is an error.
     pub fn column(&self, name: &str) -> Result<Option<Found<'_>>, AnalyzeError> {
         let system = system_name(name);

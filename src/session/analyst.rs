@@ -88,7 +88,7 @@ pub type Answer = tokio::sync::oneshot::Receiver<Result<Looked, LexError>>;
 /// thread kept its own (round 130: 1.9 GB). The session waits for the answer as one of its events,
 /// so it serves its client meanwhile and ends when the client leaves (round 133). None if the
 /// thread is gone: the frame is then judged where it is, as before.
-pub fn submit(shared: &Arc<Shared>, job: &AnalysisJob) -> Option<Answer> {
+pub fn submit(shared: &Arc<Shared>, job: &mut AnalysisJob) -> Option<Answer> {
     static ANALYST: OnceLock<Option<Arc<Analyst>>> = OnceLock::new();
     let analyst = ANALYST.get_or_init(|| {
         let analyst = Arc::new(Analyst {
@@ -104,6 +104,9 @@ pub fn submit(shared: &Arc<Shared>, job: &AnalysisJob) -> Option<Answer> {
     });
     let analyst = analyst.as_ref()?;
     let (shared, catalog) = (shared.clone(), shared.catalog.load_full());
+    // Labelled with the catalog it is analyzed under, which a refresh may have replaced since
+    // the job was made.
+    (job.catalog, job.fingerprint) = (catalog.generation, catalog.fingerprint);
     let (sql, paths, revert, user) = (job.sql.clone(), job.paths.clone(), job.revert.clone(), job.user.clone());
     let (done, answer) = tokio::sync::oneshot::channel();
     let work: Work = Box::new(move || {

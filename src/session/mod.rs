@@ -318,7 +318,7 @@ impl Relay<'_> {
                     tokio::task::yield_now().await;
                     continue;
                 }
-                Next::Analyze(job) => match analyst::submit(self.shared, &job) {
+                Next::Analyze(mut job) => match analyst::submit(self.shared, &mut job) {
                     Some(answer) => {
                         self.analysis = Some((job, answer));
                         return Ok(());

@@ -68,10 +68,17 @@ struct Probed {
 struct PreAnalyzed {
     sql: String,
     catalog: u64,
+    fingerprint: u64,
     paths: Vec<Vec<String>>,
     revert: Vec<Vec<String>>,
     /// None: the analysis failed there (a panic), and the frame is judged on the session thread.
     looked: Option<Result<crate::analyze::cache::Looked, crate::analyze::lexer::LexError>>,
+}
+
+/// Whether a pre-analysis was made under the catalog in force: the same generation, or the same
+/// content under a new one.
+fn same_catalog(p: &PreAnalyzed, catalog: &crate::catalog::Catalog) -> bool {
+    p.catalog == catalog.generation || (p.fingerprint != 0 && p.fingerprint == catalog.fingerprint)
 }
 
 /// What a large statement is analyzed with off the session thread (see `Core::analysis_job`).
@@ -79,6 +86,10 @@ struct PreAnalyzed {
 pub struct AnalysisJob {
     pub sql: String,
     pub catalog: u64,
+    /// The catalog's content (see `Catalog::fingerprint`): the periodic refresh makes a new
+    /// generation of an unchanged catalog every minute, and an analysis that took longer was
+    /// queued again forever (round 139).
+    pub fingerprint: u64,
     pub paths: Vec<Vec<String>>,
     pub revert: Vec<Vec<String>>,
     pub user: String,
@@ -581,10 +592,7 @@ impl Core {
         // thread too (round 133: the periodic catalog refresh, which always makes a new
         // generation, sent 1 MiB statements waiting at that moment back to their session threads).
         let fits = |p: &PreAnalyzed| {
-            p.sql == sql
-                && p.catalog == env.catalog.generation
-                && p.paths == cx.search_paths
-                && p.revert == cx.revert_paths
+            p.sql == sql && same_catalog(p, env.catalog) && p.paths == cx.search_paths && p.revert == cx.revert_paths
         };
         if self.pre_analyzed.lock().ok()?.as_ref().is_some_and(fits) {
             return None;
@@ -592,6 +600,7 @@ impl Core {
         Some(AnalysisJob {
             sql: sql.to_owned(),
             catalog: env.catalog.generation,
+            fingerprint: env.catalog.fingerprint,
             paths: cx.search_paths.to_vec(),
             revert: cx.revert_paths.to_vec(),
             user: cx.user.to_owned(),
@@ -608,6 +617,7 @@ impl Core {
             *p = Some(PreAnalyzed {
                 sql: job.sql,
                 catalog: job.catalog,
+                fingerprint: job.fingerprint,
                 paths: job.paths,
                 revert: job.revert,
                 looked,
@@ -644,10 +654,7 @@ impl Core {
             return (normalized, Ok(analysis));
         }
         let pre = self.pre_analyzed.lock().ok().and_then(|mut p| p.take()).filter(|p| {
-            p.sql == sql
-                && p.catalog == env.catalog.generation
-                && p.paths == cx.search_paths
-                && p.revert == cx.revert_paths
+            p.sql == sql && same_catalog(p, env.catalog) && p.paths == cx.search_paths && p.revert == cx.revert_paths
         });
         let looked = match pre.and_then(|p| p.looked) {
             Some(looked) => looked,

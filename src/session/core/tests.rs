@@ -1184,6 +1184,19 @@ fn a_large_statement_is_judged_with_its_analysis_from_off_the_thread() {
         .analysis_job(&q(&big), &e)
         .expect("a stale analysis is done again off the thread");
     assert_eq!(again.catalog, fx.catalog.generation);
+    // Round 139: the periodic refresh makes a new generation of an unchanged catalog every
+    // minute; an analysis under the same content still fits, or a long one is queued forever.
+    let mut same = fx.catalog.clone();
+    same.fingerprint = 42;
+    same.generation += 1;
+    let e2 = Env {
+        catalog: &same,
+        ..env(&fx)
+    };
+    let mut older = job.clone();
+    older.fingerprint = 42;
+    c.pre_analyzed(older, Some(fx.cache.analyze(&job.sql, ctx)));
+    assert!(c.analysis_job(&q(&big), &e2).is_none(), "the same content fits");
     c.pre_analyzed(job, Some(looked));
     assert!(c.analysis_job(&q(&big), &e).is_none(), "analyzed once");
     let mut out = Out::default();
