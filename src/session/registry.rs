@@ -77,6 +77,14 @@ fn key(name: &str) -> &[u8] {
     &b[..b.len().min(63)]
 }
 
+/// What a change in flight keeps: a prepared statement's analysis.
+fn weight(c: &Change) -> usize {
+    match c {
+        Change::SetStatement(_, f) => f.weight(),
+        _ => 0,
+    }
+}
+
 /// Identifies the message (and statement within a simple Query) a change belongs to.
 pub type Tag = (u64, u32);
 
@@ -88,13 +96,20 @@ pub struct Registry {
     inflight: VecDeque<(Tag, u64, Change)>,
     /// The batch messages are arriving in now.
     batch: u64,
+    /// What the prepared statements kept and in flight keep (see MAX_STATEMENT_BYTES).
+    bytes: usize,
 }
 
 /// More than this many prepared statements or portals in one session is refused.
 pub const MAX_ENTRIES: usize = 10_000;
 
+/// What one session's prepared statements may keep, estimated (see `StatementFacts::weight`):
+/// by count alone, 2,000 statements of 1,400 columns each kept 270 MB (round 139).
+pub const MAX_STATEMENT_BYTES: usize = 16 << 20;
+
 impl Registry {
     fn push(&mut self, tag: Tag, change: Change) {
+        self.bytes += weight(&change);
         self.inflight.push_back((tag, self.batch, change));
     }
 
@@ -138,14 +153,23 @@ impl Registry {
             let Some((_, _, change)) = self.inflight.pop_front() else {
                 break;
             };
+            self.bytes -= weight(&change);
             match change {
                 Change::SetStatement(n, f) => {
-                    self.statements.insert(n, f);
+                    self.bytes += f.weight();
+                    if let Some(old) = self.statements.insert(n, f) {
+                        self.bytes -= old.weight();
+                    }
                 }
                 Change::DropStatement(n) => {
-                    self.statements.remove(&n);
+                    if let Some(old) = self.statements.remove(&n) {
+                        self.bytes -= old.weight();
+                    }
                 }
-                Change::ClearStatements => self.statements.clear(),
+                Change::ClearStatements => {
+                    self.bytes -= self.statements.values().map(|f| f.weight()).sum::<usize>();
+                    self.statements.clear();
+                }
                 Change::SetPortal(n, p) => {
                     self.portals.insert(n, p);
                 }
@@ -161,6 +185,7 @@ impl Registry {
     /// every use of them is refused until a later change is confirmed.
     pub fn forget(&mut self, tag: Tag) {
         for (_, _, c) in self.inflight.iter_mut().filter(|(t, _, _)| *t == tag) {
+            self.bytes -= weight(c);
             *c = match c {
                 Change::SetStatement(n, _) | Change::DropStatement(n) => Change::DropStatement(std::mem::take(n)),
                 Change::SetPortal(n, _) | Change::DropPortal(n) => Change::DropPortal(std::mem::take(n)),
@@ -173,8 +198,14 @@ impl Registry {
 
     /// The server did not run message `seq` from statement `from_sub` on: forget those changes.
     pub fn discard(&mut self, seq: u64, from_sub: u32) {
-        self.inflight
-            .retain(|((s, sub), _, _)| !(*s == seq && *sub >= from_sub));
+        let bytes = &mut self.bytes;
+        self.inflight.retain(|((s, sub), _, c)| {
+            let keep = !(*s == seq && *sub >= from_sub);
+            if !keep {
+                *bytes -= weight(c);
+            }
+            keep
+        });
     }
 
     /// The statement a name will refer to when the next forwarded message runs.
@@ -224,7 +255,9 @@ impl Registry {
     }
 
     pub fn is_full(&self) -> bool {
-        self.statements.len() + self.inflight.len() >= MAX_ENTRIES || self.portals.len() >= MAX_ENTRIES
+        self.statements.len() + self.inflight.len() >= MAX_ENTRIES
+            || self.portals.len() >= MAX_ENTRIES
+            || self.bytes >= MAX_STATEMENT_BYTES
     }
 }
 
@@ -316,5 +349,37 @@ mod tests {
         assert!(r.portal("c2").is_none());
         r.drop_portal((8, 0), Some("c1"));
         assert!(r.portal("c1").is_none());
+    }
+
+    /// Round 139: 2,000 prepared statements of 1,400 columns each kept 270 MB; what they keep is
+    /// bounded, not only how many there are, and dropping them frees the allowance.
+    #[test]
+    fn prepared_statements_are_bounded_by_what_they_keep() {
+        let wide = || {
+            let mut f = StatementFacts::new(Kind::Query);
+            let out = crate::analyze::facts::Output {
+                name: "c".repeat(40),
+                lineage: Default::default(),
+                explicit: true,
+            };
+            f.outputs = crate::analyze::facts::Outputs::Known(vec![out; 20_000]);
+            Arc::new(f)
+        };
+        let mut r = Registry::default();
+        let mut n = 0;
+        while !r.is_full() {
+            r.set_statement((n, 0), &format!("s{n}"), wide());
+            r.commit((n, 0));
+            n += 1;
+            assert!(n < 100, "never full");
+        }
+        assert!(n < 20, "{n} statements of 2 MB");
+        // Forgotten, discarded and dropped statements give their bytes back.
+        r.set_statement((n, 0), "x", wide());
+        r.discard(n, 0);
+        r.drop_statement((n + 1, 0), None);
+        r.commit((n + 1, 0));
+        assert_eq!(r.bytes, 0);
+        assert!(!r.is_full());
     }
 }

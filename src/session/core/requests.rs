@@ -231,6 +231,13 @@ impl Core {
             if let Some(r) = &env.refuse_all {
                 return Err(r.clone());
             }
+            // SQL PREPARE keeps its analysis for the session like a Parse does (round 139).
+            if a.statements.iter().any(|s| matches!(s.kind, Kind::Prepare { .. })) && self.registry.is_full() {
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    "too many prepared statements in this session",
+                ));
+            }
             // One statement is judge_all's single step, and can be remembered.
             let allowed = match a.statements.as_slice() {
                 [one] => vec![self.judge(one, env)?],
