@@ -153,10 +153,9 @@ impl Registry {
             let Some((_, _, change)) = self.inflight.pop_front() else {
                 break;
             };
-            self.bytes -= weight(&change);
+            // A statement's bytes, counted when it came in flight, stay counted while it is kept.
             match change {
                 Change::SetStatement(n, f) => {
-                    self.bytes += f.weight();
                     if let Some(old) = self.statements.insert(n, f) {
                         self.bytes -= old.weight();
                     }
