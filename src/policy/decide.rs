@@ -206,7 +206,9 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     dba::implicit_code(f, cx)?;
     dba::descendants(f, cx)?;
     dba::write_rules(f, cx)?;
-    dba::default_sequences(f, cx)?;
+    // Written relations and the tables behind written views, for the three checks that need them.
+    let written = dba::written_relations(f, cx);
+    dba::default_sequences(&written, cx)?;
     dba::policy_columns(f, cx)?;
     dba::hidden_calls(f, cx)?;
     // Rule 9: settings.
@@ -393,8 +395,8 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         }
     }
     dba::unique_keys(f, cx, memo)?;
-    dba::row_constraints(f, cx, memo)?;
-    dba::hidden_rows(f, cx)?;
+    dba::row_constraints(f, cx, memo, &written)?;
+    dba::hidden_rows(f, cx, &written)?;
     // Rule 6: EXPLAIN ANALYZE reports hash, sort and memoize memory measured on the rows it carried,
     // so it tells the length and NULL-ness of each column a select list computes from; any
     // EXPLAIN reports widths from the column statistics, which pg_stats keeps from agents.

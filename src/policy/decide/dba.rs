@@ -96,8 +96,13 @@ pub(super) fn unique_keys(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_
 /// generated column computes with them: a violation or an error tells about those (round 134:
 /// `CHECK (moved_in > birth_date)` gave every customer's dropped birth date by bisection). An
 /// INSERT's row holds only what the statement supplies or defaults.
-pub(super) fn row_constraints(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Result<(), Refusal> {
-    for (rel, kind, through) in written_relations(f, cx) {
+pub(super) fn row_constraints(
+    f: &StatementFacts,
+    cx: &DecideCtx<'_>,
+    memo: &Memo<'_>,
+    written_rels: &[Written],
+) -> Result<(), Refusal> {
+    for &(rel, kind, ref through) in written_rels {
         if kind != WriteKind::Update {
             continue;
         }
@@ -161,10 +166,13 @@ pub(super) fn row_constraints(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Mem
     Ok(())
 }
 
+/// A written relation, how, and the view it is written through, if any (see `written_relations`).
+pub(super) type Written = (RelId, WriteKind, Option<String>);
+
 /// Each written relation, and the tables behind each written view with the view's name: their
 /// constraints, defaults and sequences run on the write as if it named them.
-fn written_relations(f: &StatementFacts, cx: &DecideCtx<'_>) -> Vec<(RelId, WriteKind, Option<String>)> {
-    let mut out: Vec<(RelId, WriteKind, Option<String>)> = Vec::new();
+pub(super) fn written_relations(f: &StatementFacts, cx: &DecideCtx<'_>) -> Vec<Written> {
+    let mut out: Vec<Written> = Vec::new();
     for &(rel, kind) in &f.writes {
         out.push((rel, kind, None));
         let r = cx.catalog.rel(rel);
@@ -190,7 +198,7 @@ fn written_relations(f: &StatementFacts, cx: &DecideCtx<'_>) -> Vec<(RelId, Writ
 /// tells about the hidden ones (round 134: a campaign's view of a shared call log gave the other
 /// campaign's calls by division by zero). EXPLAIN counts rows a view or row-level security hid,
 /// barrier or not, and estimates from statistics of all of them.
-pub(super) fn hidden_rows(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+pub(super) fn hidden_rows(f: &StatementFacts, cx: &DecideCtx<'_>, written: &[Written]) -> Result<(), Refusal> {
     let readable = |oid: u32| {
         cx.catalog.by_oid(oid).is_some_and(|id| {
             matches!(
@@ -203,7 +211,7 @@ pub(super) fn hidden_rows(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
     // A unique key, a sequence and a foreign key compare a write with every row, the ones
     // row-level security hides included (round 136: ON CONFLICT DO NOTHING counted the other
     // campaign's phone numbers in a shared queue; serial ids counted its inserts).
-    for (rel, _, through) in written_relations(f, cx) {
+    for &(rel, _, ref through) in written {
         let r = cx.catalog.rel(rel);
         if !r.row_security {
             continue;
@@ -220,7 +228,7 @@ pub(super) fn hidden_rows(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
             format!(
                 "{} has row-level security, and {what} a write{} with the rows it hides too",
                 r.name,
-                through.map(|v| format!(" through {v}")).unwrap_or_default()
+                through.as_ref().map(|v| format!(" through {v}")).unwrap_or_default()
             ),
         ));
     }
@@ -352,10 +360,10 @@ pub(super) fn write_rules(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
 /// too), tells how far that campaign has counted (round 98: ticket ids followed zeitung's
 /// subscriptions; rounds 102 and 105: through a sequence in public, shared by a default or a
 /// trigger).
-pub(super) fn default_sequences(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+pub(super) fn default_sequences(written: &[Written], cx: &DecideCtx<'_>) -> Result<(), Refusal> {
     // The tables behind a written view too (round 136: an INSERT through a view drew from a
     // sequence both campaigns' tables count with).
-    for (rel, _, _) in written_relations(f, cx) {
+    for &(rel, _, _) in written {
         let r = cx.catalog.rel(rel);
         // A default or trigger calling a DBA's function that names a sequence draws from it
         // where no dependency shows which, for whichever tables call it (round 138).
