@@ -14,10 +14,10 @@ mod dba;
 mod forbidden;
 mod guard;
 
-use forbidden::COUNTER_TYPE_OIDS;
 pub use forbidden::{
     forbidden_calls_in, is_forbidden_function, setting_read_in, FORBIDDEN_FUNCTIONS, FORBIDDEN_SETTINGS, LEAKY_CATALOGS,
 };
+use forbidden::{CATALOG_ESTIMATES, COUNTER_TYPE_OIDS};
 pub use guard::Guard;
 
 /// What to do with one result column.
@@ -126,8 +126,23 @@ impl DecideCtx<'_> {
     fn rule<'b>(&self, memo: &Memo<'b>, c: ColRef) -> &'b ColumnRule {
         static ALLOW: ColumnRule = ColumnRule::Allow;
         static DROP: ColumnRule = ColumnRule::Drop;
+        static NULLED: ColumnRule = ColumnRule::Mask {
+            mask: Mask::Null,
+            lookup: false,
+        };
         match memo.class(c.rel) {
-            Class::System => &ALLOW,
+            Class::System => {
+                let r = self.catalog.rel(c.rel);
+                let col = r.columns.get(c.col as usize).map(|c| c.name.as_str()).unwrap_or("");
+                if CATALOG_ESTIMATES
+                    .iter()
+                    .any(|&(rel, name, _, _)| rel == r.name.name && name == col && r.name.schema == "pg_catalog")
+                {
+                    &NULLED
+                } else {
+                    &ALLOW
+                }
+            }
             Class::Shared(g) | Class::Campaign(_, Some(g)) => {
                 let name = self
                     .catalog

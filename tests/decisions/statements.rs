@@ -277,6 +277,53 @@ fn forbidden_functions_and_settings() {
             "refused: catalog_leak",
         ),
         ("wasser", "SELECT relfrozenxid FROM pg_class", "refused: catalog_leak"),
+        // Row and page estimates of every table, another campaign's too: NULL for every purpose.
+        (
+            "wasser",
+            "SELECT relname, reltuples, relpages FROM pg_class",
+            "masked: reltuples, relpages",
+        ),
+        (
+            "zeitung",
+            "SELECT c.relallvisible FROM pg_catalog.pg_class c",
+            "masked: relallvisible",
+        ),
+        (
+            "wasser",
+            "SELECT t.n FROM (SELECT reltuples AS n FROM pg_class WHERE relname = 'leads') t",
+            "masked: n",
+        ),
+        (
+            "wasser",
+            "SELECT reltuples::bigint FROM pg_class WHERE relname = 'leads'",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "SELECT relname FROM pg_class WHERE reltuples > 100",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "SELECT relname FROM pg_class ORDER BY relpages",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "SELECT relname FROM pg_class WHERE relname = 'leads' AND relpages = 1",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "SELECT max(relpages) FROM pg_class",
+            "refused: protected_column",
+        ),
+        ("wasser", "SELECT c FROM pg_class c", "refused: catalog_leak"),
+        (
+            "wasser",
+            "EXPLAIN ANALYZE SELECT relname FROM pg_class",
+            "refused: protected_column",
+        ),
         ("wasser", "SELECT * FROM pg_prepared_xacts", "refused: catalog_leak"),
         (
             "wasser",

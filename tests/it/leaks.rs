@@ -533,3 +533,30 @@ async fn a_cast_that_runs_a_dbas_function_is_refused() {
     .await
     .unwrap();
 }
+
+/// Row and page estimates tell every campaign's table sizes (how many leads the other campaign
+/// has): every purpose reads them as NULL, in text and binary results, and cannot filter on them.
+#[tokio::test]
+async fn catalog_row_estimates_read_as_null() {
+    let su = superuser().await;
+    su.batch_execute("ANALYZE zeitung.leads").await.unwrap();
+    let sql = "SELECT relname, reltuples, relpages FROM pg_catalog.pg_class WHERE relname = 'leads'";
+    let direct: f32 = su.query_one(sql, &[]).await.unwrap().get(1);
+    assert!(direct > 0.0, "the upstream has an estimate: {direct}");
+
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    let row = c.query_one(sql, &[]).await.unwrap();
+    assert_eq!(row.get::<_, &str>(0), "leads");
+    assert_eq!(row.get::<_, Option<f32>>(1), None, "binary reltuples");
+    assert_eq!(row.get::<_, Option<i32>>(2), None, "binary relpages");
+    let text = text_of(&c.simple_query(sql).await.unwrap());
+    assert_eq!(text, "leads|NULL|NULL|\n", "text reltuples and relpages");
+    for sql in [
+        "SELECT relname FROM pg_class WHERE relname = 'leads' AND reltuples > 3",
+        "SELECT relpages::int + 0 FROM pg_class WHERE relname = 'leads'",
+    ] {
+        let e = c.simple_query(sql).await.unwrap_err();
+        assert!(err_text(&e).contains("protected"), "{sql}: {}", err_text(&e));
+    }
+}

@@ -67,6 +67,16 @@ pub const LEAKY_CATALOGS: &[&str] = &[
     "pg_stat_replication_slots",
 ];
 
+/// Catalog columns that count rows and pages of every table, another campaign's too: how many
+/// customers it has, and (VACUUM and ANALYZE update them) how that changes. Drivers read them only
+/// as plain result columns (pgjdbc's getIndexInfo), so every purpose gets them as NULL.
+/// (relation, column, the relation's OID, the column's attnum), fixed by initdb.
+pub const CATALOG_ESTIMATES: &[(&str, &str, u32, i16)] = &[
+    ("pg_class", "relpages", 1259, 10),
+    ("pg_class", "reltuples", 1259, 11),
+    ("pg_class", "relallvisible", 1259, 12),
+];
+
 /// The OIDs of xid, cid, xid8, txid_snapshot and pg_snapshot (see analyze::operators::COUNTER_TYPES).
 pub(super) const COUNTER_TYPE_OIDS: &[u32] = &[28, 29, 5069, 2970, 5038];
 

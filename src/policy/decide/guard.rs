@@ -2,8 +2,10 @@
 
 use ahash::AHashMap as HashMap;
 
+use super::forbidden::CATALOG_ESTIMATES;
 use super::ColAction;
 use crate::catalog::Catalog;
+use crate::mask::functions::Mask;
 use crate::policy::{ColumnRule, PolicySet, Purpose};
 
 /// Rule 10's second line of defence: for each table OID, the protected attributes and their rules
@@ -55,6 +57,17 @@ impl Guard {
         action: Option<&ColAction>,
         known: impl Fn(u32) -> bool,
     ) -> Result<(), String> {
+        if let Some(&(rel, col, _, _)) = CATALOG_ESTIMATES
+            .iter()
+            .find(|&&(_, _, oid, att)| oid == table_oid && att == attnum)
+        {
+            return match action {
+                Some(ColAction::Mask(m)) if m.mask == Mask::Null => Ok(()),
+                _ => Err(format!(
+                    "result column {rel}.{col} is an estimate every purpose gets as NULL"
+                )),
+            };
+        }
         if table_oid == 0 || table_oid < crate::catalog::FIRST_NORMAL_OID {
             return Ok(());
         }
@@ -74,5 +87,32 @@ impl Guard {
                 )),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analyze::facts::ColRef;
+    use crate::policy::decide::MaskAction;
+
+    #[test]
+    fn catalog_estimates_must_be_nulled() {
+        let g = Guard::default();
+        let known = |_| true;
+        let mask = |mask| {
+            ColAction::Mask(Box::new(MaskAction {
+                mask,
+                key: None,
+                column: ColRef { rel: 0, col: 0 },
+            }))
+        };
+        // pg_class.reltuples (attnum 11) and relpages (10): only a NULL mask may send them.
+        assert!(g.check(1259, 11, None, known).is_err());
+        assert!(g.check(1259, 10, Some(&ColAction::Pass), known).is_err());
+        assert!(g.check(1259, 11, Some(&mask(Mask::Redact)), known).is_err());
+        assert!(g.check(1259, 11, Some(&mask(Mask::Null)), known).is_ok());
+        // relname (attnum 2) is a plain catalog column.
+        assert!(g.check(1259, 2, None, known).is_ok());
     }
 }
