@@ -8,12 +8,11 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::registry::{BoundTo, PortalInfo, Registry, Tag};
-use crate::analyze::facts::{CopyOut, Kind, PathChange, StatementFacts};
+use crate::analyze::facts::{Kind, PathChange, StatementFacts};
 use crate::analyze::{cache::AnalysisCache, AnalyzeCtx, AnalyzeError};
 use crate::audit::{Decision, Record};
 use crate::catalog::Catalog;
 use crate::judge::{judge_all, judge_statement, refusal_for, Allowed, JudgeCtx};
-use crate::mask::copy::CopyFormat;
 use crate::policy::decide::{ColAction, Guard, Plan};
 use crate::policy::{PolicySet, Reason, Refusal};
 use crate::wire::build::{self, Severity};
@@ -22,9 +21,12 @@ use crate::wire::{Frame, WireError};
 
 mod extended;
 mod memo;
+mod pending;
 mod replies;
 mod requests;
 mod settle;
+
+use pending::{result_plan, CopyIn, CopyOutState, Pending, Result_};
 
 /// The statement text sent upstream in place of a refused one: it fails to parse, so the server
 /// raises an error exactly where the refused statement would have run, aborting a transaction block
@@ -146,163 +148,6 @@ pub struct Tally {
     pub allowed: u32,
     pub masked: u32,
     pub refused: Vec<Reason>,
-}
-
-/// A statement's result plan as the replies need it.
-#[derive(Debug, Clone, Default)]
-struct Result_ {
-    plan: Option<Arc<Vec<ColAction>>>,
-    copy: Option<CopyOut>,
-}
-
-/// The actions for a result's columns. When every column passes there is one Pass per column the
-/// analyzer expects, so a result of another width is cut off: the analyzer misread the statement,
-/// and a column it judged harmless may be another. None only when it cannot know the width.
-fn result_plan(plan: &Plan, facts: &StatementFacts) -> Option<Arc<Vec<ColAction>>> {
-    match (&plan.columns, facts.outputs.known()) {
-        (Some(columns), _) => Some(Arc::new(columns.clone())),
-        (None, Some(outputs)) => Some(Arc::new(vec![ColAction::Pass; outputs.len()])),
-        (None, None) => None,
-    }
-}
-
-impl Result_ {
-    fn of(plan: &Plan, facts: &StatementFacts) -> Self {
-        Result_ {
-            plan: result_plan(plan, facts),
-            copy: match &facts.kind {
-                Kind::CopyTo(c) => Some(c.clone()),
-                _ => None,
-            },
-        }
-    }
-}
-
-enum Pending {
-    /// A simple Query: one result per statement, then ReadyForQuery.
-    Simple {
-        seq: u64,
-        results: Vec<Result_>,
-        idx: usize,
-        refusal: Option<Bytes>,
-        /// An error ended it: the statements after it did not run.
-        failed: bool,
-        /// Its last statement may have run although an error came instead of its completion: the
-        /// Query's implicit commit follows that statement and may fail (see `on_error`).
-        commits_after_last: bool,
-    },
-    Parse {
-        seq: u64,
-        refusal: Option<Bytes>,
-    },
-    Bind {
-        seq: u64,
-        refusal: Option<Bytes>,
-    },
-    DescribeStatement {
-        plan: Option<Arc<Vec<ColAction>>>,
-        refusal: Option<Bytes>,
-    },
-    DescribePortal {
-        plan: Option<Arc<Vec<ColAction>>>,
-        formats: Vec<i16>,
-        refusal: Option<Bytes>,
-    },
-    Execute {
-        seq: u64,
-        result: Result_,
-        refusal: Option<Bytes>,
-    },
-    Close {
-        seq: u64,
-    },
-    Sync,
-    /// A FunctionCall, replaced by a failing query: ErrorResponse then ReadyForQuery.
-    Refused {
-        refusal: Bytes,
-    },
-    /// The proxy's own search_path query; its replies never reach the client.
-    Probe {
-        /// The search_path setting and the login's roles.
-        value: Option<Probed>,
-        /// The catalog generation when it was sent: the answer is current for that catalog.
-        generation: u64,
-    },
-}
-
-impl Pending {
-    /// A stand-in for a refused message waits for the server's error (and, for a simple Query, the
-    /// ReadyForQuery after it); anything else means the server ran something it should not have.
-    fn awaits_refusal(&self) -> bool {
-        match self {
-            Pending::Simple { refusal, .. }
-            | Pending::Parse { refusal, .. }
-            | Pending::Bind { refusal, .. }
-            | Pending::DescribeStatement { refusal, .. }
-            | Pending::DescribePortal { refusal, .. }
-            | Pending::Execute { refusal, .. } => refusal.is_some(),
-            Pending::Refused { .. } => true,
-            _ => false,
-        }
-    }
-
-    /// The client message this entry answers, for those that carry one.
-    fn seq(&self) -> Option<u64> {
-        match self {
-            Pending::Simple { seq, .. }
-            | Pending::Parse { seq, .. }
-            | Pending::Bind { seq, .. }
-            | Pending::Execute { seq, .. }
-            | Pending::Close { seq } => Some(*seq),
-            _ => None,
-        }
-    }
-
-    fn is_extended(&self) -> bool {
-        !matches!(
-            self,
-            Pending::Simple { .. } | Pending::Sync | Pending::Refused { .. } | Pending::Probe { .. }
-        )
-    }
-}
-
-/// A COPY FROM STDIN in progress. While it lasts the client may send only COPY data, CopyDone or
-/// CopyFail, Flush, and Sync before its data or after its end: a Sync amid the data is read by
-/// the server either in copy mode (ignored) or after an error (answered), and only the server
-/// knows which, so the replies after it could not be matched to their statements. Syncs before
-/// the data (libpq sends one after Execute) are held back for the same reason: the server may
-/// fail the COPY even after CopyInResponse. They are dropped once the data starts (the server,
-/// in copy mode, would ignore them) and sent if an error ends the COPY first.
-#[derive(Debug)]
-struct CopyIn {
-    /// The message that started it (a Query, or the Execute of its portal).
-    seq: u64,
-    /// The client has sent data (CopyData) / ended it (CopyDone or CopyFail).
-    data: bool,
-    ended: bool,
-    /// The server has answered CopyInResponse: it ignores Sync until the data ends.
-    started: bool,
-    /// Syncs sent before the data, held back.
-    held_syncs: usize,
-}
-
-impl CopyIn {
-    fn new(seq: u64) -> Self {
-        CopyIn {
-            seq,
-            data: false,
-            ended: false,
-            started: false,
-            held_syncs: 0,
-        }
-    }
-}
-
-/// COPY TO STDOUT data being masked.
-struct CopyOutState {
-    format: CopyFormat,
-    plan: Arc<Vec<ColAction>>,
-    header: bool,
 }
 
 pub struct Core {
