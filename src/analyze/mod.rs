@@ -12,6 +12,7 @@ mod from;
 mod functions;
 pub mod lexer;
 mod lookup;
+mod message;
 mod names;
 mod operators;
 mod query;
@@ -20,14 +21,12 @@ mod statement;
 mod txmodes;
 
 use sqlparser::ast::{Expr, Ident, Statement};
-use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::parser::Parser;
 
 use crate::catalog::{effective_path, Catalog, RelId};
-use differential::{operator_grouping, reserved_words_as_names, same_signature, sqlparser_signature};
-use facts::{Analysis, Kind, Outputs, StatementFacts};
-use lexer::{LexError, SigItem};
+use facts::{Kind, Outputs, StatementFacts};
+use lexer::LexError;
 pub use lookup::{bound_array_len, MAX_LOOKUP_VALUES};
+pub use message::analyze;
 use scope::EntryCol;
 
 /// Deeper nesting than this is refused rather than risking the stack.
@@ -363,259 +362,9 @@ impl<'a> Analyzer<'a> {
     }
 }
 
-/// `MOVE [direction] [FROM | IN] cursor`: sqlparser has no MOVE; it returns no rows and reads nothing.
-fn parse_move(sig: &[SigItem]) -> Option<String> {
-    const WORDS: &[&str] = &[
-        "next", "prior", "first", "last", "absolute", "relative", "all", "forward", "backward", "from", "in",
-    ];
-    let (name, middle) = sig.split_last()?;
-    let middle_ok = middle.iter().skip(1).all(|i| match i {
-        SigItem::Word(w) => WORDS.contains(&w.as_str()),
-        SigItem::Literal(lexer::LiteralKind::Number) => true,
-        SigItem::Op(sign) => sign == "-" || sign == "+",
-        _ => false,
-    });
-    if !middle_ok || middle.is_empty() {
-        return None;
-    }
-    match name {
-        SigItem::Word(w) if !WORDS.contains(&w.as_str()) => Some(w.clone()),
-        SigItem::Quoted(q) => Some(q.clone()),
-        _ => None,
-    }
-}
-
 /// Names of prepared statements and portals the proxy keeps for its stand-ins of refused messages:
 /// a client may not create, run or remove one, in SQL or in the extended protocol.
 pub const RESERVED_PREFIX: &str = "unscharf_";
-
-/// Statements that run code (DO, CALL): refused as unsupported before parsing.
-const NEVER_PARSED: &[&str] = &["do", "call"];
-
-/// First words of DDL and privilege statements (rule 8: unsupported, parsed or not).
-const DDL_WORDS: &[&str] = &[
-    "create", "alter", "drop", "grant", "revoke", "comment", "security", "reassign", "import", "truncate", "refresh",
-    "reindex", "cluster", "vacuum", "analyze", "lock", "load",
-];
-
-/// Stack per byte of statement text for building and freeing its syntax tree: sqlparser builds
-/// an operator chain without recursing but frees it recursively, one level per link, and a link
-/// takes two bytes (`+1`).
-const STACK_PER_BYTE: usize = 256;
-
-/// Analyzes every statement of a message. An empty message yields one `Kind::Empty` statement.
-pub fn analyze(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError> {
-    static HEADROOM: std::sync::Once = std::sync::Once::new();
-    // sqlparser and the analyzer move to a heap-allocated stack segment when less than this is
-    // left; the default (128 KiB) is less than some unoptimized parser paths use between checks.
-    HEADROOM.call_once(|| recursive::set_minimum_stack_size(512 << 10));
-    // The lexer's depth bound refuses long chains before they are parsed, but a chain it does not
-    // count would free a tree deeper than a worker's 2 MiB stack, and abort the proxy (round 27:
-    // `OPERATOR(+)`). So a long message is parsed on a stack sized for it.
-    let need = sql.len().saturating_mul(STACK_PER_BYTE);
-    stacker::maybe_grow(need, need, || analyze_message(sql, ctx))
-}
-
-fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeError> {
-    let ranges = lexer::split_statements(sql)?;
-    let mut statements = Vec::with_capacity(ranges.len().max(1));
-    let mut literal_sensitive = false;
-    if ranges.is_empty() {
-        statements.push(std::sync::Arc::new(StatementFacts::new(Kind::Empty)));
-    }
-    // A SET search_path earlier in the message may be in force for the statements after it.
-    let mut paths: Vec<Vec<String>> = ctx.search_paths.to_vec();
-    let mut budget = MAX_WORK.saturating_add(MESSAGE_WORK_PER_BYTE.saturating_mul(sql.len()));
-    for range in ranges {
-        let text = &sql[range];
-        let lexer::Lexed {
-            signature: mut ours,
-            depth: chain,
-            brackets,
-            mut clean,
-        } = lexer::lex_statement(text)?;
-        if let Some(plain) = txmodes::without_deferrable(&clean) {
-            ours = lexer::lex_statement(&plain)?.signature;
-            clean = plain;
-        }
-        if chain > MAX_CHAIN {
-            return unsupported(format!(
-                "a chain of more than {MAX_CHAIN} operators (this one has {chain})"
-            ));
-        }
-        if matches!(ours.first(), Some(SigItem::Word(w)) if w == "move") {
-            let name = parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
-            if name.starts_with(RESERVED_PREFIX) {
-                return unsupported(format!("names starting with {RESERVED_PREFIX} are reserved (`{name}`)"));
-            }
-            let mut facts = StatementFacts::new(Kind::Move { name });
-            facts.statement = lexer::normalize(text)?.text;
-            statements.push(std::sync::Arc::new(facts));
-            continue;
-        }
-        let first = match ours.first() {
-            Some(SigItem::Word(w)) => w.as_str(),
-            _ => "",
-        };
-        // Rule 8 names these unsupported whatever their syntax; they are never parsed.
-        if NEVER_PARSED.contains(&first) {
-            return unsupported(format!("{} statements", first.to_ascii_uppercase()));
-        }
-        let theirs = sqlparser_signature(&clean)?;
-        if !same_signature(&ours, &theirs) {
-            return Err(AnalyzeError::Differential(
-                "its words, literals and operators split differently".into(),
-            ));
-        }
-        let dialect = PostgreSqlDialect {};
-        // One statement, then nothing but semicolons: parse_statements stops at an END after a
-        // complete statement (for BEGIN … END blocks) and drops the rest, where Postgres reads
-        // `end` as an alias and runs what follows (round 28).
-        let parsed = Parser::new(&dialect)
-            .try_with_sql(&clean)
-            .and_then(|mut p| {
-                let stmt = p.parse_statement()?;
-                while p.consume_token(&sqlparser::tokenizer::Token::SemiColon) {}
-                match p.peek_token().token {
-                    sqlparser::tokenizer::Token::EOF => Ok(vec![stmt]),
-                    _ => Ok(Vec::new()),
-                }
-            })
-            .map_err(|e| {
-                let why = shorten_parse_error(&e.to_string());
-                // DDL is unsupported (rule 8) even in forms sqlparser cannot read.
-                if DDL_WORDS.contains(&first) {
-                    AnalyzeError::Unsupported(format!("{} statements ({why})", first.to_ascii_uppercase()))
-                } else {
-                    AnalyzeError::Parse(why)
-                }
-            })?;
-        let [stmt] = parsed.as_slice() else {
-            // sqlparser ends `… WHERE CURRENT OF c` before OF (round 76: the message said only
-            // that statement boundaries differ). Refused either way; this says why.
-            let words = clean
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-                .to_ascii_lowercase();
-            if words.contains("where current of ") {
-                return Err(AnalyzeError::Unsupported(
-                    "`WHERE CURRENT OF` a cursor (update or delete the row by its key instead)".into(),
-                ));
-            }
-            return Err(AnalyzeError::Differential("statement boundaries differ".into()));
-        };
-        reserved_words_as_names(stmt)?;
-        operator_grouping(stmt)?;
-        let (mut facts, sensitive, work) = analyze_statement(
-            stmt,
-            AnalyzeCtx {
-                search_paths: &paths,
-                ..ctx
-            },
-            budget,
-        )?;
-        budget = budget.saturating_sub(work);
-        crosscheck::same_reading(text, stmt, chain + crosscheck::LEVELS_PER_BRACKET * brackets)?;
-        literal_sensitive |= sensitive;
-        if facts.uses_search_path || matches!(facts.kind, Kind::Execute { .. }) {
-            facts.paths = paths.clone();
-        }
-        if runs_dba_code(&facts, ctx.catalog) {
-            facts.path_change = Some(facts::PathChange::Unknown);
-        }
-        match &facts.path_change {
-            Some(facts::PathChange::To(p)) if !paths.is_empty() && !paths.contains(p) => paths.push(p.clone()),
-            Some(facts::PathChange::Reset | facts::PathChange::Unknown) => paths.clear(),
-            _ => {}
-        }
-        if facts.kind.may_revert_settings() && !paths.is_empty() {
-            for p in ctx.revert_paths {
-                if !paths.contains(p) {
-                    paths.push(p.clone());
-                }
-            }
-        }
-        facts.statement = lexer::normalize(text)?.text;
-        if let Some(name) = facts.kind.object_name().filter(|n| n.starts_with(RESERVED_PREFIX)) {
-            return unsupported(format!("names starting with {RESERVED_PREFIX} are reserved (`{name}`)"));
-        }
-        statements.push(std::sync::Arc::new(facts));
-    }
-    Ok(Analysis {
-        statements,
-        literal_sensitive,
-    })
-}
-
-/// Whether the statement may run a DBA's code: a function it calls, or one Postgres runs for a
-/// relation it reaches (a trigger, default, rule, policy) or for any expression (an implicit
-/// cast). Such code may change search_path behind the statement's back (round 117: a trigger ran
-/// `SET search_path = crm`, and the next statement's `customers` was another table), so after it
-/// the session's path is unknown until the proxy has asked the server again.
-fn runs_dba_code(f: &StatementFacts, catalog: &Catalog) -> bool {
-    let dba_function = |schema: &str, name: &str| {
-        !crate::catalog::is_system_schema(schema)
-            || catalog
-                .dba_system_functions
-                .contains(&crate::policy::QName::new(schema, name))
-    };
-    f.functions
-        .iter()
-        .any(|c| c.schemas.iter().any(|s| dba_function(s, &c.name)))
-        || (!catalog.implicit_code.is_empty() && f.kind.evaluates_expressions())
-        || f.relations.iter().any(|&r| {
-            catalog.reached(catalog.rel(r).oid).any(|o| {
-                catalog
-                    .hidden_calls
-                    .get(&o)
-                    .is_some_and(|calls| calls.iter().any(|c| dba_function(&c.func.schema, &c.func.name)))
-            })
-        })
-}
-
-/// Analyzes one statement within `budget` units of work; also returns the work it did.
-fn analyze_statement(
-    stmt: &Statement,
-    ctx: AnalyzeCtx<'_>,
-    budget: usize,
-) -> Result<(StatementFacts, bool, usize), AnalyzeError> {
-    let mut a = Analyzer::new(ctx);
-    a.budget = budget.min(MAX_WORK);
-    // Only top-level statements may create tables from queries: inside PREPARE or EXPLAIN the
-    // INTO clause stays unsupported, so a table can never be created behind a wrapper.
-    let (kind, outputs) = match stmt {
-        Statement::Query(q) => {
-            a.select_into = true;
-            let outs = a.query(q, None)?;
-            if std::mem::take(&mut a.select_into) {
-                (Kind::Query, outs)
-            } else {
-                a.new_table(outs, "SELECT INTO")?
-            }
-        }
-        Statement::CreateTable(ct) if ct.query.is_some() => {
-            let q = ct.query.as_ref().expect("matched above");
-            let outs = a.query(q, None)?;
-            a.new_table(outs, "CREATE TABLE AS")?
-        }
-        _ => a.statement(stmt)?,
-    };
-    if let Some(what) = a.covered.missed(stmt) {
-        return unsupported(format!("{what} in a clause unscharf does not analyze"));
-    }
-    a.facts.kind = kind;
-    a.facts.outputs = outputs;
-    Ok((a.facts, a.literal_sensitive, a.work))
-}
-
-/// sqlparser's messages quote the offending token, which may be a literal value: keep only the position.
-fn shorten_parse_error(msg: &str) -> String {
-    match msg.find(" at Line:") {
-        Some(pos) => format!("syntax error{}", &msg[pos..]),
-        None => "syntax error".into(),
-    }
-}
 
 /// Column names of a query's result, for views read from a schema file.
 pub fn output_names(catalog: &Catalog, q: &sqlparser::ast::Query) -> Option<Vec<String>> {
