@@ -2,8 +2,10 @@
 //! Fails closed: anything not fully understood is an error, and the caller refuses the statement.
 
 pub mod cache;
+mod columns;
 mod coverage;
 mod crosscheck;
+mod cte;
 mod differential;
 mod dml;
 mod expr;
