@@ -3,7 +3,7 @@
 use tokio_postgres::Client;
 
 use super::queries::*;
-use super::{Catalog, Column, ForeignKey, HiddenCall, RelKind, Relation};
+use super::{Catalog, Column, ForeignKey, HiddenCall, RelKind, Relation, RowTrigger};
 use crate::policy::QName;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let unique = tx.query(UNIQUE_KEYS, &[]).await?;
     let checks = tx.query(CHECKS, &[]).await?;
     let generated = tx.query(GENERATED, &[]).await?;
+    let row_triggers = tx.query(ROW_TRIGGERS, &[]).await?;
     let descendants = tx.query(DESCENDANTS, &[]).await?;
     let view_bases = tx.query(VIEW_BASES, &[]).await?;
     let hidden = tx.query(HIDDEN_CALLS, &[]).await?;
@@ -97,6 +98,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &unique,
         &checks,
         &generated,
+        &row_triggers,
         &descendants,
         &view_bases,
         &hidden,
@@ -143,6 +145,25 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let mut unique_keys = keys(unique, 1);
     // A CHECK of one column compares it with nothing stored.
     let mut check_keys = keys(checks, 2);
+    let mut triggers: std::collections::HashMap<u32, Vec<RowTrigger>> = std::collections::HashMap::new();
+    for row in row_triggers {
+        let rel: u32 = row.get(0);
+        let (reads, update_of): (Vec<String>, Vec<String>) = (row.get(2), row.get(5));
+        let Some(cols) = columns.get(&rel) else { continue };
+        let attnums = |names: &[String]| {
+            cols.iter()
+                .filter(|c| names.contains(&c.name))
+                .map(|c| c.attnum)
+                .collect()
+        };
+        triggers.entry(rel).or_default().push(RowTrigger {
+            name: row.get(1),
+            reads: attnums(&reads),
+            on_update: row.get(3),
+            on_delete: row.get(4),
+            update_of: attnums(&update_of),
+        });
+    }
     let mut generated_cols: std::collections::HashMap<u32, Vec<(i16, Vec<i16>)>> = std::collections::HashMap::new();
     for row in generated {
         let rel: u32 = row.get(0);
@@ -204,6 +225,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             generated: generated_cols.remove(&oid).unwrap_or_default(),
             barrier: options.unwrap_or_default().iter().any(|o| barrier_option(o)),
             row_security: row.get(4),
+            row_triggers: triggers.remove(&oid).unwrap_or_default(),
         });
     }
     for row in funcs {

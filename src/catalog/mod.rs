@@ -71,6 +71,24 @@ pub struct Relation {
     pub barrier: bool,
     /// Row-level security is enabled: its policies hide rows.
     pub row_security: bool,
+    /// Row-level UPDATE and DELETE triggers whose WHEN condition reads the row, and built-in
+    /// BEFORE trigger functions (which read all of it): whether they fire, skip the row or raise
+    /// depends on the stored values, whatever the statement sets (round 141).
+    pub row_triggers: Vec<RowTrigger>,
+}
+
+/// A row-level trigger that reads the stored row (see `Relation::row_triggers`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowTrigger {
+    /// Its name, for refusals.
+    pub name: String,
+    /// The columns (attnums) it reads.
+    pub reads: Vec<i16>,
+    /// It fires on UPDATE / on DELETE.
+    pub on_update: bool,
+    pub on_delete: bool,
+    /// `UPDATE OF` these columns (attnums): on UPDATE it fires only when the statement sets one.
+    pub update_of: Vec<i16>,
 }
 
 /// A function a statement on a relation runs without naming it: one a view, rule or row-level
@@ -480,6 +498,7 @@ mod tests {
             generated: Vec::new(),
             barrier: false,
             row_security: false,
+            row_triggers: Vec::new(),
             columns: cols
                 .iter()
                 .map(|(n, a)| Column {

@@ -42,6 +42,7 @@ pub(super) fn add_system_snapshot(catalog: &mut Catalog) {
                     generated: Vec::new(),
                     barrier: false,
                     row_security: false,
+                    row_triggers: Vec::new(),
                 });
             }
             ["F", schema, names] => {
@@ -143,6 +144,7 @@ fn add(catalog: &mut Catalog, name: QName, kind: RelKind, cols: Vec<(String, u32
         generated: Vec::new(),
         barrier: false,
         row_security: false,
+        row_triggers: Vec::new(),
         columns: cols
             .into_iter()
             .enumerate()

@@ -48,6 +48,26 @@ pub(super) const CHECKS: &str = "WITH RECURSIVE up(rel, anc) AS (
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
       LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel)
     WHERE k.contype = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema')";
+/// See `Relation::row_triggers`: row-level UPDATE and DELETE triggers with a WHEN condition, with
+/// the columns it reads (its Vars in the stored tree: pg_depend leaves out a whole-row use, round
+/// 108), and BEFORE ones of a built-in function, which read the whole row (round 141:
+/// suppress_redundant_updates_trigger skipped an UPDATE that wrote the stored birth date again),
+/// and the columns of `UPDATE OF`. Each counts for the table that has it and every table above it (see CHECKS).
+pub(super) const ROW_TRIGGERS: &str = "WITH RECURSIVE up(rel, anc) AS (
+      SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
+      UNION SELECT up.rel, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.anc)
+    SELECT t.rel, g.tgname::text, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = g.tgrelid AND a.attnum > 0 AND NOT a.attisdropped
+          AND (g.tgqual IS NULL OR a.attnum = ANY (r.reads) OR 0 = ANY (r.reads))),
+      (g.tgtype & 16) <> 0, (g.tgtype & 8) <> 0,
+      ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = g.tgrelid AND a.attnum = ANY (g.tgattr::pg_catalog.int2[]))
+    FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid,
+      LATERAL (SELECT ARRAY(SELECT DISTINCT m[1]::int2
+        FROM pg_catalog.regexp_matches(g.tgqual::text, ':varattno (-?[0-9]+)', 'g') m)) r(reads),
+      LATERAL (SELECT g.tgrelid UNION SELECT up.anc FROM up WHERE up.rel = g.tgrelid) t(rel)
+    WHERE NOT g.tgisinternal AND (g.tgtype & 1) <> 0 AND (g.tgtype & 24) <> 0
+      AND (g.tgqual IS NOT NULL OR ((g.tgtype & 2) <> 0 AND p.oid < 16384))";
 /// See `Relation::generated`: STORED generated columns with the columns their expression reads,
 /// its pg_attrdef entry's dependencies (round 134: a unique index on one keyed on a dropped birth
 /// date).

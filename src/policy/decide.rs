@@ -13,6 +13,7 @@ use crate::mask::functions::{Mask, PseudonymKey};
 mod dba;
 mod forbidden;
 mod guard;
+mod stored;
 
 pub use forbidden::{
     forbidden_calls_in, is_forbidden_function, setting_read_in, FORBIDDEN_FUNCTIONS, FORBIDDEN_SETTINGS, LEAKY_CATALOGS,
@@ -410,7 +411,8 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         }
     }
     dba::unique_keys(f, cx, memo)?;
-    dba::row_constraints(f, cx, memo, &written)?;
+    stored::row_constraints(f, cx, memo, &written)?;
+    stored::row_triggers(f, cx, memo, &written)?;
     dba::hidden_rows(f, cx, &written)?;
     // Rule 6: EXPLAIN ANALYZE reports hash, sort and memoize memory measured on the rows it carried,
     // so it tells the length and NULL-ness of each column a select list computes from; any

@@ -434,6 +434,7 @@ mod tests {
             generated: vec![],
             barrier: false,
             row_security: false,
+            row_triggers: Vec::new(),
         });
         cat.descendants.insert(tickets, vec![99_001]);
         let mut r = summarize(&pol, today);

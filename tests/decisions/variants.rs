@@ -389,6 +389,7 @@ fn objects_a_dba_puts_into_pg_catalog_are_not_built_in() {
         generated: vec![],
         barrier: false,
         row_security: false,
+        row_triggers: vec![],
     });
     let pol = policies();
     let none = BTreeSet::new();

@@ -347,3 +347,84 @@ async fn upserts_wrapped_settings_and_numbering_functions_tell_nothing() {
     }
     assert_hidden(&seen, "upserts, wrapped settings and numbering functions");
 }
+
+/// Round 141: row triggers compare a write with the stored row as a CHECK does. A validation
+/// trigger's `WHEN (NEW.moved_in < NEW.birth_date)` answered bisection on the dropped birth date,
+/// and the built-in suppress_redundant_updates_trigger skipped an UPDATE that wrote the stored
+/// value again, so `UPDATE … SET birth_date = 'd' RETURNING customer_no` listed who was born on d.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_triggers_do_not_compare_a_write_with_protected_columns() {
+    let (cluster, su) = own_cluster(
+        "GRANT UPDATE, DELETE ON stadtwerke.customers TO crm_agents;
+         ALTER TABLE stadtwerke.customers ADD COLUMN moved_in date;
+         CREATE FUNCTION stadtwerke.reject_row() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'implausible data' USING ERRCODE = 'check_violation'; END $$;
+         CREATE TRIGGER moved_in_plausible BEFORE INSERT OR UPDATE OF moved_in ON stadtwerke.customers
+           FOR EACH ROW WHEN (NEW.moved_in < NEW.birth_date) EXECUTE FUNCTION stadtwerke.reject_row();
+         CREATE TRIGGER keep_elders BEFORE DELETE ON stadtwerke.customers
+           FOR EACH ROW WHEN (OLD.birth_date < DATE '1950-01-01') EXECUTE FUNCTION stadtwerke.reject_row();
+         CREATE TRIGGER z_min_update BEFORE UPDATE ON stadtwerke.tickets
+           FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();",
+    )
+    .await;
+    let policy = include_str!("../../policies/stadtwerke.yaml")
+        .replacen(
+            "      stadtwerke.customers:\n",
+            "      stadtwerke.customers:\n        write: [update, delete]\n",
+            1,
+        )
+        .replacen(
+            "          birth_date: drop",
+            "          moved_in: allow\n          birth_date: drop",
+            1,
+        )
+        .replacen("    functions: []", "    functions: [stadtwerke.reject_row]", 1);
+    assert!(policy.contains("write: [update, delete]") && policy.contains("stadtwerke.reject_row"));
+    let proxy = || {
+        proxy_with(ProxyOptions {
+            upstream_port: Some(cluster.port),
+            policies: vec![("stadtwerke.yaml".into(), policy.clone())],
+            ..Default::default()
+        })
+    };
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for (sql, why) in [
+        (
+            "UPDATE stadtwerke.customers SET moved_in = '1984-07-02' WHERE customer_no = 1001",
+            "the trigger moved_in_plausible of stadtwerke.customers reads the stored row's stadtwerke.customers.birth_date",
+        ),
+        (
+            "DELETE FROM stadtwerke.customers WHERE customer_no = 1004",
+            "the trigger keep_elders of stadtwerke.customers reads the stored row's stadtwerke.customers.birth_date",
+        ),
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    // `UPDATE OF moved_in` does not fire for other columns; tickets' columns are all readable.
+    for sql in [
+        "UPDATE stadtwerke.customers SET street = 'Neue Straße 1' WHERE customer_no = 1001",
+        "UPDATE stadtwerke.tickets SET status = status WHERE ticket_id = 1",
+    ] {
+        c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    // The built-in trigger that drops an UPDATE writing the stored values again.
+    su.batch_execute(
+        "DROP TRIGGER moved_in_plausible ON stadtwerke.customers;
+         CREATE TRIGGER z_min_update BEFORE UPDATE ON stadtwerke.customers
+           FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();",
+    )
+    .await
+    .unwrap();
+    let p = proxy().await;
+    let c = wasser(&p).await;
+    for sql in [
+        "UPDATE stadtwerke.customers SET birth_date = '1984-07-02' RETURNING customer_no",
+        "UPDATE stadtwerke.customers SET email = 'anna.schmidt@example.org' WHERE customer_no = 1001",
+        "UPDATE stadtwerke.customers SET street = street RETURNING customer_no",
+    ] {
+        seen.push_str(&refusal(&c, sql, "the trigger z_min_update of stadtwerke.customers reads the stored row's").await);
+    }
+    assert_hidden(&seen, "row triggers");
+}

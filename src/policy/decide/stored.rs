@@ -1,0 +1,147 @@
+//! What compares a write with the stored row it changes: CHECK constraints, generated columns and
+//! row triggers. Where one reads a column the purpose may not read as it is, a violation, an error
+//! or a skipped row answers the writer's guess about it (rounds 134, 136, 138 and 141).
+
+use super::dba::Written;
+use super::{DecideCtx, Memo};
+use crate::analyze::facts::{ColRef, StatementFacts};
+use crate::policy::{Reason, Refusal, WriteKind};
+
+/// A CHECK constraint compares the columns an UPDATE sets with the stored row's others, and a
+/// generated column computes with them: a violation or an error tells about those (round 134:
+/// `CHECK (moved_in > birth_date)` gave every customer's dropped birth date by bisection). An
+/// INSERT's row holds only what the statement supplies or defaults.
+pub(super) fn row_constraints(
+    f: &StatementFacts,
+    cx: &DecideCtx<'_>,
+    memo: &Memo<'_>,
+    written_rels: &[Written],
+) -> Result<(), Refusal> {
+    for &(rel, kind, ref through) in written_rels {
+        if kind != WriteKind::Update {
+            continue;
+        }
+        let own;
+        let memo = match through {
+            // Behind a written view: which of its columns the view writes is not mapped, so a
+            // constraint with any protected column counts (round 136: a narrow view of moved_in
+            // got round 134's CHECK past this check).
+            Some(_) => {
+                own = Memo::new(cx, &[rel]);
+                &own
+            }
+            None => memo,
+        };
+        let r = cx.catalog.rel(rel);
+        let col = |a: i16| {
+            r.columns
+                .iter()
+                .position(|c| c.attnum == a)
+                .map(|i| ColRef { rel, col: i as u16 })
+        };
+        // An INSERT's columns do not excuse the UPDATE of the same statement (ON CONFLICT DO
+        // UPDATE, MERGE), which runs on the stored row (round 138: naming birth_date in the INSERT
+        // let DO UPDATE's CHECK compare with the stored one).
+        let upsert = f.writes.iter().any(|&(w, k)| w == rel && k == WriteKind::Insert);
+        let written: Vec<ColRef> = match through {
+            Some(_) => Vec::new(),
+            None if upsert => Vec::new(),
+            None => f.written_cols.iter().filter(|c| c.rel == rel).copied().collect(),
+        };
+        let groups = r.checks.iter().map(|k| (k, "a CHECK constraint")).chain(
+            r.generated
+                .iter()
+                .map(|(_, reads)| (reads, "a generated column's expression")),
+        );
+        for (group, what) in groups {
+            let members: Vec<ColRef> = group.iter().filter_map(|&a| col(a)).collect();
+            let set = match through {
+                None if !upsert => members.iter().find(|c| written.contains(c)),
+                _ => members.first(),
+            };
+            let Some(set) = set else { continue };
+            if let Some(k) = members
+                .iter()
+                .find(|k| !written.contains(k) && !cx.rule(memo, **k).is_allow())
+            {
+                return Err(Refusal::new(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "{what} of {}{} computes {} with the stored row's {}, which is protected for purpose {}: a violation or an error would tell about it",
+                        r.name,
+                        through.as_ref().map(|v| format!(" (written through {v})")).unwrap_or_default(),
+                        cx.column_name(*set),
+                        cx.column_name(*k),
+                        cx.purpose_name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A row trigger's WHEN condition, or a built-in BEFORE trigger function, reads the stored row on
+/// every UPDATE or DELETE of it, so none of the columns it reads may be protected: whether the row
+/// is skipped, changed or refused answers a guess about them (round 141: with
+/// suppress_redundant_updates_trigger, `UPDATE … SET birth_date = 'd' RETURNING customer_no`
+/// returned exactly the customers born on d). The columns the statement writes do not excuse it:
+/// `OLD` is the stored row.
+pub(super) fn row_triggers(
+    f: &StatementFacts,
+    cx: &DecideCtx<'_>,
+    memo: &Memo<'_>,
+    written_rels: &[Written],
+) -> Result<(), Refusal> {
+    for &(rel, kind, ref through) in written_rels {
+        let r = cx.catalog.rel(rel);
+        if r.row_triggers.is_empty() {
+            continue;
+        }
+        let own;
+        let memo = match through {
+            Some(_) => {
+                own = Memo::new(cx, &[rel]);
+                &own
+            }
+            None => memo,
+        };
+        // `UPDATE OF c` fires only when the statement sets c; through a view, or in an upsert
+        // (whose SET list the analysis does not tell apart), it may.
+        let upsert = f.writes.iter().any(|&(w, k)| w == rel && k == WriteKind::Insert);
+        let sets = |a: &i16| {
+            through.is_some()
+                || upsert
+                || f.written_cols
+                    .iter()
+                    .any(|c| c.rel == rel && r.columns.get(c.col as usize).is_some_and(|col| col.attnum == *a))
+        };
+        for t in &r.row_triggers {
+            let fires = match kind {
+                WriteKind::Update => t.on_update && (t.update_of.is_empty() || t.update_of.iter().any(sets)),
+                WriteKind::Delete => t.on_delete,
+                WriteKind::Insert => false,
+            };
+            let protected = t
+                .reads
+                .iter()
+                .filter_map(|&a| r.columns.iter().position(|c| c.attnum == a))
+                .map(|i| ColRef { rel, col: i as u16 })
+                .find(|k| !cx.rule(memo, *k).is_allow());
+            if let (true, Some(k)) = (fires, protected) {
+                return Err(Refusal::new(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "the trigger {} of {}{} reads the stored row's {}, which is protected for purpose {}: whether it skips, changes or refuses the row would tell about it",
+                        t.name,
+                        r.name,
+                        through.as_ref().map(|v| format!(" (written through {v})")).unwrap_or_default(),
+                        cx.column_name(k),
+                        cx.purpose_name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
