@@ -52,8 +52,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let fks = tx.query(FOREIGN_KEYS, &[]).await?;
     let default_seqs = tx.query(DEFAULT_SEQUENCES, &[]).await?;
     let seqs_in_code = tx.query(SEQUENCES_IN_CODE, &[]).await?;
-    let settings_in_code = tx.query(SETTINGS_IN_CODE, &[]).await?;
-    let sequence_code = tx.query(SEQUENCE_CODE, &[]).await?;
+    let dba_code = tx.query(DBA_CODE, &[]).await?;
     let policy_cols = tx.query(POLICY_COLUMNS, &[]).await?;
     let write_rules = tx.query(WRITE_RULES, &[]).await?;
     tx.commit().await?;
@@ -106,8 +105,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &fks,
         &default_seqs,
         &seqs_in_code,
-        &settings_in_code,
-        &sequence_code,
+        &dba_code,
         &policy_cols,
         &write_rules,
     ] {
@@ -300,10 +298,22 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             });
         }
     }
-    let reads_settings: std::collections::HashSet<QName> = settings_in_code
+    let code: Vec<super::code::Code<'_>> = dba_code
         .iter()
-        .map(|r| QName::new(r.get(0), r.get(1)))
+        .map(|r| super::code::Code {
+            name: QName::new(r.get(0), r.get(1)),
+            source: r.get::<_, Option<&str>>(2).unwrap_or(""),
+        })
         .collect();
+    let reads_settings =
+        super::code::callers_closure(&code, |c| crate::policy::decide::setting_read_in(c.source).is_some());
+    let names_sequence: std::collections::HashSet<&QName> = dba_code
+        .iter()
+        .zip(&code)
+        .filter(|(r, _)| r.get::<_, bool>(3))
+        .map(|(_, c)| &c.name)
+        .collect();
+    let draws_numbers = super::code::callers_closure(&code, |c| names_sequence.contains(&c.name));
     for row in hidden {
         let (func, what, on_write): (QName, String, bool) =
             (QName::new(row.get(1), row.get(2)), row.get(3), row.get(4));
@@ -317,7 +327,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         }
         calls.push(HiddenCall { func, what, on_write });
     }
-    catalog.sequence_functions = sequence_code.iter().map(|r| QName::new(r.get(0), r.get(1))).collect();
+    catalog.sequence_functions = draws_numbers.into_iter().collect();
     catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
     catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();
     catalog.implicit_code = implicit_code

@@ -1,6 +1,7 @@
 //! The schema as the analyzer sees it: relations, columns (table OID, attnum, type), functions, schemas.
 //! Pure data with lookups; `live` fills it from the upstream, `offline` from a schema file.
 
+mod code;
 pub mod live;
 pub mod offline;
 mod queries;
@@ -216,7 +217,7 @@ pub struct Catalog {
     pub default_sequences: HashMap<u32, Vec<QName>>,
     /// Sequences whose name a DBA function's source holds.
     pub sequences_in_code: HashSet<QName>,
-    /// A DBA's functions whose code names a sequence (see queries::SEQUENCE_CODE).
+    /// A DBA's functions whose code names a sequence, or calls one that does (see catalog::code).
     pub sequence_functions: HashSet<QName>,
     /// The row-level security policies of a relation (by OID), each with a column it reads (the
     /// OID of that column's relation, its attnum): a filter on it, in every statement on the

@@ -251,21 +251,16 @@ pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::t
     WHERE c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
       JOIN pg_catalog.pg_language l ON l.oid = p.prolang
       WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal') AND pg_catalog.strpos(p.prosrc, c.relname::text) > 0)";
-/// A DBA's functions whose code reads the session's settings (see decide::SETTING_READERS): a
-/// policy that calls one keys its rows on what the agent sets (round 138: `app_campaign()`
-/// wrapped current_setting).
-pub(super) const SETTINGS_IN_CODE: &str = "SELECT n.nspname::text, p.proname::text
+/// A DBA's functions (not C), with their source text and whether it names a sequence. The catalog
+/// follows the calls between them (see catalog::code) to find those that read the session's
+/// settings (round 138: a policy's `app_campaign()` wrapped current_setting) or draw numbers no
+/// dependency shows (round 138: a `next_case_no()` default counted the other campaign's rows).
+pub(super) const DBA_CODE: &str = "SELECT n.nspname::text, p.proname::text, p.prosrc,
+      EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+        WHERE c.relkind = 'S' AND pg_catalog.strpos(p.prosrc, c.relname::text) > 0)
     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
       JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-    WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
-      AND p.prosrc ~* '(^|[^a-z0-9_$])(current_setting|current_schemas?|pg_settings)([^a-z0-9_$]|$)'";
-/// A DBA's functions whose code names a sequence: one a default or trigger calls draws numbers
-/// no dependency shows (round 138: a `next_case_no()` default counted the other campaign's rows).
-pub(super) const SEQUENCE_CODE: &str = "SELECT DISTINCT n.nspname::text, p.proname::text
-    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-      JOIN pg_catalog.pg_language l ON l.oid = p.prolang, pg_catalog.pg_class c
-    WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal') AND c.relkind = 'S'
-      AND pg_catalog.strpos(p.prosrc, c.relname::text) > 0";
+    WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')";
 /// Sequences with the table whose serial or identity column owns them.
 pub(super) const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

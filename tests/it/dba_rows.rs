@@ -424,7 +424,74 @@ async fn row_triggers_do_not_compare_a_write_with_protected_columns() {
         "UPDATE stadtwerke.customers SET email = 'anna.schmidt@example.org' WHERE customer_no = 1001",
         "UPDATE stadtwerke.customers SET street = street RETURNING customer_no",
     ] {
-        seen.push_str(&refusal(&c, sql, "the trigger z_min_update of stadtwerke.customers reads the stored row's").await);
+        seen.push_str(
+            &refusal(
+                &c,
+                sql,
+                "the trigger z_min_update of stadtwerke.customers reads the stored row's",
+            )
+            .await,
+        );
     }
     assert_hidden(&seen, "row triggers");
+}
+
+/// Round 141: round 138's fixes for settings and numbering functions looked one call deep. A
+/// policy's `current_campaign()` called `app_config()`, which read current_setting, and a case
+/// number default called `next_no()`, which drew from a shared sequence. A policy calling
+/// pg_show_all_settings() (what pg_settings reads) keyed rows on application_name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_and_sequences_are_followed_through_helper_calls() {
+    let (cluster, _su) = own_cluster(&format!(
+        "CREATE FUNCTION public.app_config(key text, fallback text DEFAULT NULL) RETURNS text LANGUAGE sql STABLE
+           AS $$ SELECT coalesce(nullif(current_setting('app.' || key, true), ''), fallback) $$;
+         CREATE FUNCTION public.current_campaign() RETURNS text LANGUAGE plpgsql STABLE
+           AS $$ BEGIN RETURN public.App_Config('campaign', 'none'); END $$;
+         CREATE TABLE public.campaign_calls (call_id int PRIMARY KEY, campaign text, caller text);
+         INSERT INTO public.campaign_calls VALUES (1, 'stadtwerke', '+49 30 1234567'), (2, 'zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.campaign_calls ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY tenant ON public.campaign_calls USING (campaign = public.current_campaign());
+         CREATE TABLE public.calls_by_app (campaign text, caller text);
+         INSERT INTO public.calls_by_app VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.calls_by_app ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY tenant ON public.calls_by_app USING (campaign =
+           (SELECT s.setting FROM pg_catalog.pg_show_all_settings() s WHERE s.name = 'application_name'));
+         GRANT SELECT ON public.campaign_calls, public.calls_by_app TO crm_agents;
+         CREATE SEQUENCE public.case_seq; GRANT USAGE ON SEQUENCE public.case_seq TO crm_agents;
+         CREATE FUNCTION public.next_no(prefix text) RETURNS text LANGUAGE sql VOLATILE
+           AS $$ SELECT prefix || lpad(nextval('public.case_seq')::text, 6, '0') $$;
+         CREATE FUNCTION public.next_case_no() RETURNS text LANGUAGE sql VOLATILE AS $$ SELECT public.next_no('C-') $$;
+         ALTER TABLE stadtwerke.tickets ADD COLUMN case_no text DEFAULT public.next_case_no();"
+    ))
+    .await;
+    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "    functions: []",
+        "    functions: [public.current_campaign, public.next_case_no]",
+        1,
+    );
+    assert!(stadtwerke.contains("public.next_case_no"));
+    let p = proxy_on_shared(
+        &cluster,
+        stadtwerke,
+        "  public.campaign_calls: { columns: all }\n  public.calls_by_app: { columns: all }\n",
+    )
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for (sql, why) in [
+        ("SELECT * FROM public.campaign_calls", "through public.current_campaign"),
+        (
+            "SELECT * FROM public.calls_by_app",
+            "reads a setting with pg_show_all_settings",
+        ),
+        (
+            "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x') RETURNING case_no",
+            "calls public.next_case_no, whose code draws from a sequence",
+        ),
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    c.batch_execute("SET application_name = 'zeitung'").await.unwrap();
+    seen.push_str(&refusal(&c, "SELECT caller FROM public.calls_by_app", "pg_show_all_settings").await);
+    assert_hidden(&seen, "helpers of helpers");
 }

@@ -204,9 +204,18 @@ pub fn forbidden_calls_in(sql: &str) -> Vec<String> {
 /// What reads the session's settings, which an agent sets as it likes (`SET app.campaign =
 /// 'zeitung'`, `SET search_path`, `options`): a row-level security policy or view that keys its
 /// rows on one hides nothing from the agent (rounds 136 and 138). Words, not calls:
-/// `CURRENT_SCHEMA` takes no brackets, `pg_settings` is a view. (`application_name` is read through
-/// current_setting or pg_stat_activity, which is forbidden; as a word it is a common column name.)
-pub const SETTING_READERS: &[&str] = &["current_setting", "current_schema", "current_schemas", "pg_settings"];
+/// `CURRENT_SCHEMA` takes no brackets, `pg_settings` is a view. (`application_name` is a setting
+/// too, read through those or pg_stat_activity; as a word it is a common column name.)
+pub const SETTING_READERS: &[&str] = &[
+    "current_setting",
+    "current_schema",
+    "current_schemas",
+    "pg_settings",
+    // What pg_settings reads (round 141), and the sessions' application_name.
+    "pg_show_all_settings",
+    "pg_stat_activity",
+    "pg_stat_get_activity",
+];
 
 /// The first of SETTING_READERS that SQL text names, as a whole word.
 pub fn setting_read_in(sql: &str) -> Option<&'static str> {
@@ -275,6 +284,11 @@ mod tests {
             Some("pg_settings")
         );
         assert_eq!(setting_read_in("(x = my_current_schema_copy)"), None);
+        // Round 141: what pg_settings reads, called directly.
+        assert_eq!(
+            setting_read_in("(campaign = (SELECT s.setting FROM pg_catalog.pg_show_all_settings() s))"),
+            Some("pg_show_all_settings")
+        );
         assert_eq!(
             setting_read_in("pg_has_role(CURRENT_USER, campaign_role, 'MEMBER')"),
             None

@@ -1,0 +1,85 @@
+//! What a DBA's functions do, followed through the calls between them: a function whose code calls
+//! one that reads a setting or draws from a sequence does so too (round 141: a policy's helper
+//! called `app_config()`, which read `current_setting`).
+
+use std::collections::{HashMap, HashSet};
+
+use crate::policy::QName;
+
+/// A DBA's function and its source text.
+pub struct Code<'a> {
+    pub name: QName,
+    pub source: &'a str,
+}
+
+/// The identifiers of SQL or PL text, lower-cased: what a call of a function by name looks like.
+fn words(source: &str) -> impl Iterator<Item = String> + '_ {
+    source
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_ascii_lowercase())
+}
+
+/// The functions of `code` that `seed` picks, and every function whose source names one of those
+/// (by its name alone, in any schema: a name that could be a call counts), transitively.
+pub fn callers_closure(code: &[Code<'_>], seed: impl Fn(&Code<'_>) -> bool) -> HashSet<QName> {
+    let names: HashSet<String> = code.iter().map(|c| c.name.name.to_ascii_lowercase()).collect();
+    // For each function name, the functions whose source holds it as a word.
+    let mut named_by: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, c) in code.iter().enumerate() {
+        let mine: HashSet<String> = words(c.source).filter(|w| names.contains(w)).collect();
+        for w in mine {
+            named_by.entry(w).or_default().push(i);
+        }
+    }
+    let mut flagged: Vec<bool> = code.iter().map(&seed).collect();
+    let mut queue: Vec<usize> = (0..code.len()).filter(|&i| flagged[i]).collect();
+    while let Some(i) = queue.pop() {
+        let name = code[i].name.name.to_ascii_lowercase();
+        for &j in named_by.get(&name).map(Vec::as_slice).unwrap_or_default() {
+            if !flagged[j] {
+                flagged[j] = true;
+                queue.push(j);
+            }
+        }
+    }
+    code.iter()
+        .zip(flagged)
+        .filter(|(_, f)| *f)
+        .map(|(c, _)| c.name.clone())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code<'a>(schema: &str, name: &str, source: &'a str) -> Code<'a> {
+        Code {
+            name: QName::new(schema, name),
+            source,
+        }
+    }
+
+    #[test]
+    fn callers_of_a_reader_read_too_at_any_depth() {
+        let all = [
+            code("public", "app_config", "SELECT current_setting('app.' || key, true)"),
+            code(
+                "public",
+                "current_campaign",
+                "SELECT public.App_Config('campaign', 'none')",
+            ),
+            code("public", "tenant_of", "BEGIN RETURN current_campaign(); END"),
+            code("public", "unrelated", "SELECT app_configuration FROM t"),
+            code("public", "next_no", "SELECT nextval('s')"),
+        ];
+        let got = callers_closure(&all, |c| c.source.contains("current_setting"));
+        let mut got: Vec<String> = got.into_iter().map(|q| q.name).collect();
+        got.sort();
+        assert_eq!(got, ["app_config", "current_campaign", "tenant_of"]);
+        // Cycles end.
+        let cyclic = [code("s", "a", "b()"), code("s", "b", "a() + nextval('q')")];
+        assert_eq!(callers_closure(&cyclic, |c| c.source.contains("nextval")).len(), 2);
+    }
+}
