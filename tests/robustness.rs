@@ -434,12 +434,12 @@ fn ctes_that_double_their_width_stay_within_the_work_budget() {
 /// took 2.5 s per 16 KB. A lookup now costs what it scans.
 #[test]
 fn name_lookups_in_a_wide_from_clause_stay_within_the_work_budget() {
-    fn wide(copies: usize, refs: usize, qualified: bool) -> String {
+    // Round 140: `zz[1]` took a path that looked the name up without the charge.
+    fn wide(copies: usize, refs: usize, name: &str) -> String {
         let cols: Vec<String> = (0..1024).map(|i| format!("1 a{i}")).collect();
         let from: Vec<String> = (0..copies).map(|i| format!("c c{i}")).collect();
-        let name = if qualified { "z.zz" } else { "zz" };
         format!(
-            "WITH c AS (SELECT {}) SELECT coalesce({}) FROM {}, (SELECT 1 zz) z",
+            "WITH c AS (SELECT {}) SELECT coalesce({}) FROM {}, (SELECT ARRAY[1] zz) z",
             cols.join(", "),
             vec![name; refs].join(", "),
             from.join(", ")
@@ -449,18 +449,60 @@ fn name_lookups_in_a_wide_from_clause_stay_within_the_work_budget() {
         let (cat, _) = fixture();
         let paths = vec![vec!["public".to_owned()]];
         let ctx = agent_ctx(&cat, &paths);
-        analyze(&wide(3, 10, false), ctx)
-            .map(|_| ())
-            .expect("three copies, ten names");
-        analyze(&wide(3, 10, true), ctx)
-            .map(|_| ())
-            .expect("three copies, ten qualified names");
-        for qualified in [false, true] {
-            let err = analyze(&wide(150, 4_700, qualified), ctx)
+        for name in ["zz", "z.zz", "zz[1]", "(zz)[1]", "z.zz[1]"] {
+            analyze(&wide(3, 10, name), ctx)
+                .map(|_| ())
+                .unwrap_or_else(|e| panic!("three copies, ten of {name}: {e}"));
+            let err = analyze(&wide(150, 4_700, name), ctx)
                 .map(|_| ())
                 .expect_err("150 copies, 4,700 names")
                 .to_string();
-            assert!(err.contains("too complex"), "{err}");
+            assert!(err.contains("too complex"), "{name}: {err}");
         }
+    });
+}
+
+/// Red-team round 140: a reference copies its column's lineage, and a CTE column computed from
+/// every catalog column (2,040) referenced 60,000 times in 129 KB copied 10^8 column references
+/// into 2 GB for three units each. A copy now costs its length.
+#[test]
+fn copies_of_a_long_lineage_stay_within_the_work_budget() {
+    fn statement(refs: usize) -> String {
+        // About 200 distinct columns behind one value.
+        let rels = [
+            "pg_class",
+            "pg_proc",
+            "pg_type",
+            "pg_attribute",
+            "pg_constraint",
+            "pg_index",
+            "pg_database",
+            "pg_namespace",
+            "pg_trigger",
+            "pg_operator",
+        ];
+        let rows: Vec<String> = (0..rels.len()).map(|i| format!("t{i}.*")).collect();
+        let from: Vec<String> = rels
+            .iter()
+            .enumerate()
+            .map(|(i, r)| format!("pg_catalog.{r} t{i}"))
+            .collect();
+        format!(
+            "WITH w AS (SELECT concat({}) x FROM {}) SELECT coalesce({}) FROM w",
+            rows.join(", "),
+            from.join(", "),
+            vec!["x"; refs].join(", ")
+        )
+    }
+    on_worker_stack(|| {
+        let (cat, _) = fixture();
+        let paths = vec![vec!["public".to_owned()]];
+        let ctx = agent_ctx(&cat, &paths);
+        analyze(&statement(10), ctx).map(|_| ()).expect("ten references");
+        let err = analyze(&statement(20_000), ctx)
+            .map(|_| ())
+            .expect_err("20,000 references")
+            .to_string();
+        assert!(err.contains("too complex"), "{err}");
     });
 }

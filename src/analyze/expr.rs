@@ -428,7 +428,7 @@ impl Analyzer<'_> {
                 // `unnest(…) g(ts_stat)` is the call ts_stat(g) (round 29).
                 let mut row = match root.as_ref() {
                     Expr::Nested(inner) => match inner.as_ref() {
-                        Expr::Identifier(id) => match scope.column(&fold_ident(id)) {
+                        Expr::Identifier(id) => match scope.column(self, &fold_ident(id)) {
                             Ok(Some(Found::WholeRow(e))) => e.cols.as_deref().filter(|cols| cols.len() > 1),
                             _ => None,
                         },

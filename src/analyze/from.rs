@@ -131,7 +131,7 @@ impl Analyzer<'_> {
         let mut merged_now = Vec::new();
         for n in names {
             self.spend_n(left.weight() + right.weight())?;
-            let (Some(a), Some(b)) = (visible_col(&left, n)?, visible_col(&right, n)?) else {
+            let (Some(a), Some(b)) = (visible_col(self, &left, n)?, visible_col(self, &right, n)?) else {
                 return Err(AnalyzeError::UnknownColumn(format!("{n} (in USING)")));
             };
             self.consume(vec![a.lineage.clone(), b.lineage.clone()], cx, "JOIN USING");
@@ -537,12 +537,12 @@ fn append(acc: &mut Level, other: Level) {
 }
 
 /// A column visible at a level by an unqualified name (for USING/NATURAL).
-fn visible_col(level: &Level, name: &str) -> Result<Option<EntryCol>, AnalyzeError> {
+fn visible_col(a: &mut Analyzer<'_>, level: &Level, name: &str) -> Result<Option<EntryCol>, AnalyzeError> {
     if let Some(m) = level.merged.iter().find(|c| c.name == name) {
         return Ok(Some(m.clone()));
     }
     let scope = Scope::new(level.clone(), None);
-    match scope.column(name)? {
+    match scope.column(a, name)? {
         Some(Found::Column(c)) => Ok(Some(c.clone())),
         _ => Ok(None),
     }
@@ -556,14 +556,14 @@ fn unseen(c: &Option<EntryCol>) -> bool {
 
 impl Analyzer<'_> {
     /// A column reference to a column of a built-in array type.
-    fn array_reference(&self, e: &sqlparser::ast::Expr, scope: &Scope) -> bool {
+    fn array_reference(&mut self, e: &sqlparser::ast::Expr, scope: &Scope) -> bool {
         use sqlparser::ast::Expr;
         let found = match e {
-            Expr::Identifier(id) => scope.column(&fold_ident(id)),
+            Expr::Identifier(id) => scope.column(self, &fold_ident(id)),
             Expr::CompoundIdentifier(ids) if ids.len() >= 2 => {
                 let parts: Vec<String> = ids.iter().map(fold_ident).collect();
                 let (name, qual) = parts.split_last().expect("two parts");
-                scope.qualified(qual, name)
+                scope.qualified(self, qual, name)
             }
             _ => return false,
         };

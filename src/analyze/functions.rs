@@ -119,13 +119,13 @@ impl Analyzer<'_> {
                         FunctionArgExpr::Wildcard => {}
                         FunctionArgExpr::QualifiedWildcard(n) => {
                             let q = object_parts(n)?;
-                            let e = scope.entry(&q).ok_or_else(|| {
+                            let e = scope.entry(self, &q)?.ok_or_else(|| {
                                 AnalyzeError::UnknownRelation(format!(
                                     "missing FROM-clause entry for `{}`",
                                     q.join(".")
                                 ))
                             })?;
-                            let cols = e.lineage_cols();
+                            let cols = self.row_cols(e)?;
                             self.facts
                                 .whole_rows
                                 .push((cols.clone(), format!("{}.* in {via}", e.alias)));

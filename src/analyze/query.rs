@@ -261,7 +261,7 @@ impl Analyzer<'_> {
                         .known()
                         .ok_or_else(|| AnalyzeError::Unsupported("position over unknown columns".into()))?;
                     return match idx.checked_sub(1).and_then(|i| o.get(i)) {
-                        Some(out) => Ok(Some(out.lineage.clone())),
+                        Some(out) => self.copied_lineage(&out.lineage).map(Some),
                         None => unsupported(format!("position {idx} is not in the select list")),
                     };
                 }
@@ -272,9 +272,10 @@ impl Analyzer<'_> {
                 let Some(o) = outs.known() else {
                     return Ok(None);
                 };
+                self.spend_n(o.len())?;
                 let mut hits = o.iter().filter(|x| x.name == name);
                 match (hits.next(), hits.next()) {
-                    (Some(out), None) => Ok(Some(out.lineage.clone())),
+                    (Some(out), None) => self.copied_lineage(&out.lineage).map(Some),
                     (Some(_), Some(_)) => Err(AnalyzeError::Ambiguous(name)),
                     // An output whose name unscharf cannot work out may be this one.
                     _ if o.iter().any(|x| x.name == super::names::UNSURE) => Err(AnalyzeError::Ambiguous(format!(
@@ -332,7 +333,7 @@ impl Analyzer<'_> {
             GroupByExpr::Expressions(exprs, mods) if mods.is_empty() => {
                 for e in group_items(exprs) {
                     let here = match strip_brackets(e) {
-                        sqlparser::ast::Expr::Identifier(id) => scope.column_here(&fold_ident(id)),
+                        sqlparser::ast::Expr::Identifier(id) => scope.column_here(self, &fold_ident(id))?,
                         _ => Here::No,
                     };
                     let l = match here {
@@ -448,7 +449,7 @@ impl Analyzer<'_> {
                         return unsupported("(expression).*");
                     };
                     let q = object_parts(n)?;
-                    let e = scope.entry(&q).ok_or_else(|| {
+                    let e = scope.entry(self, &q)?.ok_or_else(|| {
                         AnalyzeError::UnknownRelation(format!("missing FROM-clause entry for `{}`", q.join(".")))
                     })?;
                     match &e.cols {
