@@ -266,6 +266,8 @@ fn forbidden_functions_and_settings() {
         ("wasser", "SELECT age(\"xid\"('3'))", f),
         ("wasser", "SELECT pg_xact_status('3'::xid8)", f),
         ("wasser", "SELECT mxid_age('1')", f),
+        ("wasser", "SELECT lastval()", f),
+        ("wasser", "SELECT pg_catalog.lastval() + 0", f),
         ("wasser", "SELECT * FROM pg_control_checkpoint()", f),
         ("wasser", "SELECT pg_tablespace_size('pg_default')", f),
         ("wasser", "SELECT * FROM pg_lock_status()", f),

@@ -111,6 +111,10 @@ pub const FORBIDDEN_FUNCTIONS: &[&str] = &[
     // A snapshot's name holds the backend slot and how many transactions it has run, kept from
     // the slot's previous session: another campaign's activity, or a channel (round 137).
     "pg_export_snapshot",
+    // The last number any code of the session drew, from whichever sequence: after a write whose
+    // trigger logs into a shared table with a serial id, it counts every campaign's logged writes
+    // (round 141). RETURNING gives an insert's own key.
+    "lastval",
     // Server-wide counters any session moves by amounts it chooses and every other reads:
     // transaction ids, WAL positions, relation and database sizes.
     "txid_current*",
