@@ -387,9 +387,26 @@ impl Analyzer<'_> {
                 let via = format!("the foreign key of {} into {}", catalog.rel(from).name, r.name);
                 compared.push((from, &fk.cols, via));
                 // CASCADE, SET NULL and SET DEFAULT write into the referencing table: its write
-                // grant and rule 4 apply (round 70).
-                if let Some(kind) = fk.writes_back(attnum.is_none()) {
-                    self.write(from, kind);
+                // grant and rule 4 apply (round 70), and so do its own keys, constraints and the
+                // foreign keys into it, down the chain (round 141: a second cascade wrote into
+                // another campaign's table).
+                match fk.writes_back(attnum.is_none()) {
+                    Some(WriteKind::Delete) if !self.facts.writes.contains(&(from, WriteKind::Delete)) => {
+                        self.write(from, WriteKind::Delete);
+                        self.foreign_key_reads(from, None, true)?;
+                    }
+                    Some(kind) => {
+                        self.write(from, kind);
+                        if kind == WriteKind::Update {
+                            let fr = catalog.rel(from);
+                            for a in &fk.cols {
+                                if let Some(i) = fr.columns.iter().position(|c| c.attnum == *a) {
+                                    self.written_column(from, i, WriteKind::Update)?;
+                                }
+                            }
+                        }
+                    }
+                    None => {}
                 }
             }
         }

@@ -308,6 +308,46 @@ async fn a_cascading_foreign_key_through_a_partition_is_a_write() {
         .unwrap();
 }
 
+/// Round 141: a cascade's own cascades write too. An UPDATE of a ticket's id cascaded into
+/// stadtwerke's ticket links, and from there into a zeitung table that referenced them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cascades_are_followed_down_the_chain() {
+    let (cluster, su) = own_cluster(
+        "CREATE TABLE stadtwerke.ticket_links (ticket_id int PRIMARY KEY
+           REFERENCES stadtwerke.tickets ON UPDATE CASCADE ON DELETE CASCADE, note text);
+         CREATE TABLE zeitung.crosssell (lead_id int, ticket_id int
+           REFERENCES stadtwerke.ticket_links ON UPDATE CASCADE ON DELETE CASCADE);
+         INSERT INTO stadtwerke.ticket_links SELECT ticket_id, 'link' FROM stadtwerke.tickets;
+         INSERT INTO zeitung.crosssell SELECT 1, max(ticket_id) FROM stadtwerke.tickets;
+         GRANT SELECT, UPDATE, DELETE ON stadtwerke.ticket_links TO crm_agents;",
+    )
+    .await;
+    let p = proxy_on(
+        &cluster,
+        granting("      stadtwerke.ticket_links: { columns: all, write: [update, delete] }\n"),
+    )
+    .await;
+    let c = wasser(&p).await;
+    let last: i32 = su
+        .query_one("SELECT max(ticket_id) FROM stadtwerke.tickets", &[])
+        .await
+        .unwrap()
+        .get(0);
+    for sql in [
+        format!("UPDATE stadtwerke.tickets SET ticket_id = 9000 WHERE ticket_id = {last}"),
+        format!("UPDATE stadtwerke.ticket_links SET ticket_id = 9000 WHERE ticket_id = {last}"),
+        format!("DELETE FROM stadtwerke.ticket_links WHERE ticket_id = {last}"),
+    ] {
+        refusal(&c, &sql, "cross_campaign").await;
+    }
+    let kept: i32 = su
+        .query_one("SELECT ticket_id FROM zeitung.crosssell", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(kept, last, "the other campaign's row is untouched");
+}
+
 /// Round 72: a partition a DBA placed in another campaign's schema holds that campaign's rows, and
 /// reading the parent reads them; a view reads the tables behind it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

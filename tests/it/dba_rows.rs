@@ -495,3 +495,40 @@ async fn settings_and_sequences_are_followed_through_helper_calls() {
     seen.push_str(&refusal(&c, "SELECT caller FROM public.calls_by_app", "pg_show_all_settings").await);
     assert_hidden(&seen, "helpers of helpers");
 }
+
+/// Round 141: a campaign's security_barrier view over a shared log without a unique key, written
+/// through: the log's identity numbers counted the other campaign's inserts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sequence_behind_a_view_counts_no_hidden_rows() {
+    let (cluster, _su) = own_cluster(
+        "CREATE TABLE public.call_log (log_no bigint GENERATED ALWAYS AS IDENTITY, campaign text NOT NULL,
+           outcome text);
+         CREATE VIEW stadtwerke.call_log WITH (security_barrier) AS
+           SELECT log_no, outcome, campaign FROM public.call_log WHERE campaign = 'stadtwerke' WITH CHECK OPTION;
+         CREATE TABLE public.plain_log (campaign text NOT NULL, outcome text);
+         CREATE VIEW stadtwerke.plain_log WITH (security_barrier) AS
+           SELECT outcome, campaign FROM public.plain_log WHERE campaign = 'stadtwerke' WITH CHECK OPTION;
+         GRANT SELECT, INSERT ON stadtwerke.call_log, stadtwerke.plain_log TO crm_agents;",
+    )
+    .await;
+    let p = proxy_on_shared(
+        &cluster,
+        granting(
+            "      stadtwerke.call_log: { columns: all, write: [insert] }\n      stadtwerke.plain_log: { columns: all, write: [insert] }\n",
+        )(include_str!("../../policies/stadtwerke.yaml")),
+        "",
+    )
+    .await;
+    let c = wasser(&p).await;
+    let seen = refusal(
+        &c,
+        "INSERT INTO stadtwerke.call_log (outcome, campaign) VALUES ('x', 'stadtwerke') RETURNING log_no",
+        "public.call_log, written through view stadtwerke.call_log, holds rows purpose billing_hotline may not read, and its sequence counts",
+    )
+    .await;
+    assert_hidden(&seen, "a sequence behind a view");
+    // Without a sequence or key, the write through the view goes.
+    c.batch_execute("INSERT INTO stadtwerke.plain_log (outcome, campaign) VALUES ('x', 'stadtwerke')")
+        .await
+        .unwrap();
+}

@@ -136,12 +136,16 @@ pub(super) fn hidden_rows(f: &StatementFacts, cx: &DecideCtx<'_>, written: &[Wri
     let explain = matches!(f.kind, Kind::Explain { .. });
     // A unique key, a sequence and a foreign key compare a write with every row, the ones
     // row-level security hides included (round 136: ON CONFLICT DO NOTHING counted the other
-    // campaign's phone numbers in a shared queue; serial ids counted its inserts).
+    // campaign's phone numbers in a shared queue; serial ids counted its inserts), and the ones a
+    // view the write goes through hides (round 141: a campaign's view of a shared log returned
+    // identity numbers that counted the other campaign's inserts).
     for &(rel, _, ref through) in written {
         let r = cx.catalog.rel(rel);
-        if !r.row_security {
-            continue;
-        }
+        let by_view = match through {
+            _ if r.row_security => None,
+            Some(v) if !readable(r.oid) => Some(v),
+            _ => continue,
+        };
         let what = if !r.unique_keys.is_empty() {
             "its unique keys compare"
         } else if cx.catalog.default_sequences.contains_key(&r.oid) {
@@ -149,14 +153,19 @@ pub(super) fn hidden_rows(f: &StatementFacts, cx: &DecideCtx<'_>, written: &[Wri
         } else {
             continue;
         };
-        return Err(Refusal::new(
-            Reason::OutsidePurpose,
-            format!(
+        let detail = match by_view {
+            None => format!(
                 "{} has row-level security, and {what} a write{} with the rows it hides too",
                 r.name,
                 through.as_ref().map(|v| format!(" through {v}")).unwrap_or_default()
             ),
-        ));
+            Some(v) => format!(
+                "{}, written through view {v}, holds rows purpose {} may not read, and {what} a write with those rows too",
+                r.name,
+                cx.purpose_name()
+            ),
+        };
+        return Err(Refusal::new(Reason::OutsidePurpose, detail));
     }
     if let Some(u) = f
         .uses
