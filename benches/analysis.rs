@@ -36,6 +36,7 @@ fn benches(c: &mut Criterion) {
         search_paths: &paths,
         user: "agent_wasser",
         revert_paths: &[],
+        abandoned: Default::default(),
     };
     let read = BTreeSet::new();
     let purpose = &pol.purposes["billing_hotline"];

@@ -227,6 +227,7 @@ fn agent_ctx<'a>(cat: &'a Catalog, paths: &'a [Vec<String>]) -> AnalyzeCtx<'a> {
         search_paths: paths,
         user: "agent_wasser",
         revert_paths: &[],
+        abandoned: Default::default(),
     }
 }
 

@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = unscharf::analyze::lexer::normalize(sql);
     let (cat, pol) = fixture();
     let paths = vec![vec!["$user".to_owned(), "public".to_owned()]];
-    let ctx = AnalyzeCtx { catalog: cat, search_paths: &paths, user: "agent_wasser", revert_paths: &[] };
+    let ctx = AnalyzeCtx { catalog: cat, search_paths: &paths, user: "agent_wasser", revert_paths: &[], abandoned: Default::default() };
     if let Ok(a) = analyze(sql, ctx) {
         let read = BTreeSet::new();
         for purpose in pol.purposes.values() {

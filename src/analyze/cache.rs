@@ -178,6 +178,7 @@ mod tests {
             search_paths,
             user: "u",
             revert_paths: &[],
+            abandoned: Default::default(),
         }
     }
 

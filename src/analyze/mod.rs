@@ -62,11 +62,17 @@ impl Analyzer<'_> {
 
     /// Counts `n` units: copying a FROM level of n columns costs as much as n expressions.
     fn spend_n(&mut self, n: usize) -> Result<(), AnalyzeError> {
+        let before = self.work;
         self.work += n;
         if self.work > self.budget {
             return unsupported(
                 "a statement too complex to analyze (hundreds of joins, nested recursive CTEs, a message of many such statements?)",
             );
+        }
+        if let Some(gone) = self.ctx.abandoned.0 {
+            if before / ABANDON_CHECK != self.work / ABANDON_CHECK && gone() {
+                return unsupported("an analysis nobody waits for (the client left)");
+            }
         }
         Ok(())
     }
@@ -96,6 +102,25 @@ pub enum AnalyzeError {
     Setting(String),
 }
 
+/// Whether nobody waits for an analysis any more: the client of its session left while the
+/// statement waited for the analysis thread (round 140: a 1 MB message held that thread for a
+/// minute after its client had gone). Asked every ABANDON_CHECK units of work.
+#[derive(Clone, Copy, Default)]
+pub struct Abandoned<'a>(pub Option<&'a dyn Fn() -> bool>);
+
+impl std::fmt::Debug for Abandoned<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Abandoned(ask)"
+        } else {
+            "Abandoned(never)"
+        })
+    }
+}
+
+/// Units of work between two questions whether the analysis is still wanted.
+const ABANDON_CHECK: usize = 4096;
+
 /// What analysis depends on besides the SQL text.
 #[derive(Debug, Clone, Copy)]
 pub struct AnalyzeCtx<'a> {
@@ -107,6 +132,8 @@ pub struct AnalyzeCtx<'a> {
     /// Values search_path may fall back to when a COMMIT, ROLLBACK or ROLLBACK TO in the message runs
     /// (the values seen since the transaction block that changed it began).
     pub revert_paths: &'a [Vec<String>],
+    /// Whether to stop early; it does not change the analysis.
+    pub abandoned: Abandoned<'a>,
 }
 
 struct CteDef {
@@ -376,6 +403,7 @@ pub fn output_names(catalog: &Catalog, q: &sqlparser::ast::Query) -> Option<Vec<
         search_paths: &paths,
         user: "",
         revert_paths: &[],
+        abandoned: Default::default(),
     };
     let mut a = Analyzer::new(ctx);
     match a.query(q, None).ok()? {
@@ -387,6 +415,36 @@ pub fn output_names(catalog: &Catalog, q: &sqlparser::ast::Query) -> Option<Vec<
 #[cfg(test)]
 mod tests {
     use super::regclass_name;
+
+    /// Round 140: an analysis went on for a minute after its client had left. It asks whether it
+    /// is still wanted as it works, and stops when it is not.
+    #[test]
+    fn an_abandoned_analysis_stops() {
+        let cat = crate::catalog::Catalog::default().with_system_snapshot();
+        let paths = vec![vec!["pg_catalog".to_owned()]];
+        let sql = format!("SELECT coalesce({}) FROM pg_class", vec!["relname"; 2_000].join(", "));
+        let asked = std::cell::Cell::new(0);
+        let run = |gone: bool| {
+            let ask = || {
+                asked.set(asked.get() + 1);
+                gone
+            };
+            let ctx = super::AnalyzeCtx {
+                catalog: &cat,
+                search_paths: &paths,
+                user: "u",
+                revert_paths: &[],
+                abandoned: super::Abandoned(Some(&ask)),
+            };
+            super::analyze(&sql, ctx).map(|_| ()).map_err(|e| e.to_string())
+        };
+        assert_eq!(run(false), Ok(()));
+        assert!(asked.get() > 1, "asked {} times", asked.get());
+        asked.set(0);
+        let err = run(true).unwrap_err();
+        assert!(err.contains("nobody waits"), "{err}");
+        assert_eq!(asked.get(), 1);
+    }
 
     /// Round 103: a name holding a quote, printed without doubling it, ended the audit trail's
     /// scrubbing early and left the rest in clear.

@@ -82,6 +82,7 @@ pub fn explain(
         search_paths: &paths,
         user: s.user,
         revert_paths: &[],
+        abandoned: Default::default(),
     };
     let texts: Vec<String> = match lexer::split_statements(sql) {
         Ok(ranges) if !ranges.is_empty() => ranges.into_iter().map(|r| sql[r].to_owned()).collect(),

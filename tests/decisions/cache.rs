@@ -112,6 +112,7 @@ fn cached_analysis_agrees_with_fresh_analysis() {
         search_paths: &path,
         user: "agent",
         revert_paths: &[],
+        abandoned: Default::default(),
     };
     let mut mismatches = Vec::new();
     let mut hits = 0;

@@ -43,6 +43,7 @@ fn judged(
         search_paths: paths,
         user: "agent",
         revert_paths: &[],
+        abandoned: Default::default(),
     };
     let a = analyze(sql, ctx).map_err(|e| refusal_for(&e))?;
     let jcx = JudgeCtx {

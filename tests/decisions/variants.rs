@@ -621,6 +621,7 @@ fn writes_to_a_column_of_a_guarded_type_are_refused_whenever_they_are_judged() {
         search_paths: &path,
         user: "agent",
         revert_paths: &[],
+        abandoned: Default::default(),
     };
     for sql in [
         writes[0],

@@ -382,6 +382,7 @@ async fn check(
             search_paths: &paths,
             user: "postgres",
             revert_paths: &[],
+            abandoned: Default::default(),
         };
         let Ok(a) = analyze(sql, ctx) else { continue };
         let Ok(allowed) = judge_all(&a, &jcx, &NoRegistry) else {

@@ -360,6 +360,7 @@ impl Core {
             } else {
                 &[]
             },
+            abandoned: Default::default(),
         }
     }
 

@@ -1173,6 +1173,7 @@ fn a_large_statement_is_judged_with_its_analysis_from_off_the_thread() {
         search_paths: &job.paths,
         user: &job.user,
         revert_paths: &job.revert,
+        abandoned: Default::default(),
     };
     let looked = fx.cache.analyze(&job.sql, ctx);
     // Round 133: one analyzed under another catalog generation (the periodic refresh makes one
