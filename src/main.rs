@@ -379,25 +379,31 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
         logins = catalog.login_roles.clone();
         // Bodies of functions in languages whose source is text (SQL, PL/pgSQL, …), for
         // check::listed_bodies.
-        let bodies = client
+        // Those without a search_path of their own resolve names on the agent's.
+        let rows = client
             .query(
-                "SELECT n.nspname::text, p.proname::text, p.prosrc FROM pg_catalog.pg_proc p \
+                "SELECT n.nspname::text, p.proname::text, p.prosrc, \
+                 coalesce(pg_catalog.array_to_string(p.proconfig, ' ') ~ '(^| )search_path=', false) \
+                 FROM pg_catalog.pg_proc p \
                  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \
                  JOIN pg_catalog.pg_language l ON l.oid = p.prolang \
                  WHERE l.lanname NOT IN ('c', 'internal') AND (p.oid >= 16384 OR n.nspname NOT IN ('pg_catalog', 'information_schema'))",
                 &[],
             )
-            .await?
-            .iter()
-            .fold(std::collections::HashMap::new(), |mut m, r| {
-                // Overloads share a name, and a listing covers them all.
-                let name = unscharf::policy::QName::new(r.get(0), r.get(1));
-                let body: &mut String = m.entry(name).or_default();
-                body.push('\n');
-                body.push_str(r.get(2));
-                m
-            });
-        check::listed_bodies(&policy, &catalog, &bodies, &mut report);
+            .await?;
+        let mut bodies = std::collections::HashMap::new();
+        let mut unpinned = std::collections::HashSet::new();
+        for r in &rows {
+            // Overloads share a name, and a listing covers them all.
+            let name = unscharf::policy::QName::new(r.get(0), r.get(1));
+            if !r.get::<_, bool>(3) {
+                unpinned.insert(name.clone());
+            }
+            let body: &mut String = bodies.entry(name).or_default();
+            body.push('\n');
+            body.push_str(r.get(2));
+        }
+        check::listed_bodies(&policy, &catalog, &bodies, &unpinned, &mut report);
         report.findings.extend(check::watch_finding(&client).await);
         for (campaign, table) in check::ended_tables(&policy, &catalog, today()) {
             let (rows, exact) = check::count_rows(&client, &table).await;

@@ -383,6 +383,7 @@ fn quote(ident: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
     fn live_comparison_reports_missing_and_unlisted() {
@@ -498,7 +499,8 @@ mod tests {
         .into_iter()
         .collect();
         let mut r = summarize(&pol, chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap());
-        listed_bodies(&pol, &cat, &bodies, &mut r);
+        let unpinned: HashSet<QName> = [QName::new("util", "clean")].into_iter().collect();
+        listed_bodies(&pol, &cat, &bodies, &unpinned, &mut r);
         let text = render(&r);
         assert_eq!(r.findings.len(), 2, "{text}");
         assert!(
@@ -511,6 +513,50 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("unlisted"), "{text}");
+    }
+
+    /// Round 141: a listed helper without a search_path of its own read zeitung's callbacks once
+    /// the agent had run `SET search_path = zeitung, public`.
+    #[test]
+    fn listed_functions_whose_names_the_agent_may_steer_are_warned_about() {
+        let schema = format!(
+            "{}\nCREATE TABLE stadtwerke.callbacks (callback_id int, phone text);\nCREATE TABLE zeitung.callbacks (callback_id int, phone text);\n",
+            include_str!("../../sample/schema.sql")
+        );
+        let cat = crate::catalog::offline::from_schema_sql(&schema, "s").unwrap();
+        let pol = crate::policy::load::load_texts(
+            &[("x.yaml", "campaign: x\ntables: [stadtwerke.*]\npurposes:\n  p:\n    members: [a]\n    tables:\n      stadtwerke.callbacks: { columns: all }\n    functions: [public.due_callbacks, public.pinned, public.qualified]\n")],
+            None,
+        )
+        .unwrap();
+        let body = "BEGIN RETURN QUERY SELECT c.callback_id FROM callbacks c; END".to_owned();
+        let bodies: HashMap<QName, String> = [
+            (QName::new("public", "due_callbacks"), body.clone()),
+            (QName::new("public", "pinned"), body),
+            (
+                QName::new("public", "qualified"),
+                "SELECT callback_id FROM stadtwerke.callbacks".to_owned(),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let unpinned: HashSet<QName> = [QName::new("public", "due_callbacks"), QName::new("public", "qualified")]
+            .into_iter()
+            .collect();
+        let mut r = summarize(&pol, chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap());
+        listed_bodies(&pol, &cat, &bodies, &unpinned, &mut r);
+        let text = render(&r);
+        let steer: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("has no search_path of its own"))
+            .collect();
+        assert_eq!(steer.len(), 1, "{text}");
+        assert!(
+            steer[0].contains("lists public.due_callbacks")
+                && steer[0].contains("callbacks (stadtwerke, zeitung)")
+                && steer[0].contains("ALTER FUNCTION public.due_callbacks SET search_path"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! unnamed, foreign tables, rules) and what they show that the policy may not mean to (listed
 //! functions reading protected columns, views under looser rules than their tables).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{finding, Report};
 use crate::catalog::{Catalog, RelKind};
@@ -138,11 +138,6 @@ pub fn views_over_protected(policy: &PolicySet, catalog: &Catalog, report: &mut 
     }
 }
 
-/// Listed functions whose body names a column the purpose may not read as it is, or a relation
-/// outside the purpose. Listing a function trusts everything it reads: a trigger that fills a
-/// ticket's note from the customer's phone shows the phone in clear to whoever reads the note
-/// (round 111). `bodies` are the source texts of functions in SQL-level languages; the scan is by
-/// word, so it warns about names in comments too, and misses names the body builds at run time.
 /// A granted view over rows the purpose may not read, without security_barrier: every statement on
 /// it is refused (a condition could run on the rows it hides first, round 134).
 pub fn views_without_barrier(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
@@ -181,7 +176,22 @@ pub fn views_without_barrier(policy: &PolicySet, catalog: &Catalog, report: &mut
     }
 }
 
-pub fn listed_bodies(policy: &PolicySet, catalog: &Catalog, bodies: &HashMap<QName, String>, report: &mut Report) {
+/// Listed functions whose body names a column the purpose may not read as it is, or a relation
+/// outside the purpose. Listing a function trusts everything it reads: a trigger that fills a
+/// ticket's note from the customer's phone shows the phone in clear to whoever reads the note
+/// (round 111). `bodies` are the source texts of functions in SQL-level languages; the scan is by
+/// word, so it warns about names in comments too, and misses names the body builds at run time.
+/// Of those in `unpinned` (no `SET search_path` of their own), it names those whose body names
+/// a table by a name several schemas have: the agent's search_path picks which one it reads
+/// (round 141: `SET search_path = zeitung` made a listed `due_callbacks()` read zeitung's
+/// callbacks).
+pub fn listed_bodies(
+    policy: &PolicySet,
+    catalog: &Catalog,
+    bodies: &HashMap<QName, String>,
+    unpinned: &HashSet<QName>,
+    report: &mut Report,
+) {
     for p in policy.purposes.values() {
         let mut functions: Vec<&QName> = p.functions.iter().collect();
         functions.sort();
@@ -214,8 +224,48 @@ pub fn listed_bodies(policy: &PolicySet, catalog: &Catalog, bodies: &HashMap<QNa
                     ),
                 ));
             }
+            if !unpinned.contains(f) {
+                continue;
+            }
+            let lower = body.to_lowercase();
+            let mut steerable: Vec<String> = words
+                .iter()
+                .filter(|w| unqualified_in(&lower, w))
+                .filter_map(|w| {
+                    let mut schemas: Vec<&str> = catalog
+                        .named(w)
+                        .iter()
+                        .map(|&id| catalog.rel(id))
+                        .filter(|r| !r.is_system())
+                        .map(|r| r.name.schema.as_str())
+                        .collect();
+                    schemas.sort_unstable();
+                    (schemas.len() > 1).then(|| format!("{w} ({})", schemas.join(", ")))
+                })
+                .collect();
+            if !steerable.is_empty() {
+                steerable.sort_unstable();
+                report.findings.push(finding(
+                    "warning",
+                    format!(
+                        "purpose {} lists {f}, which has no search_path of its own and names {}: a name without its schema resolves on the agent's search_path, which the agent may set (`SET search_path = …`) to read another schema's table; qualify the names or `ALTER FUNCTION {f} SET search_path = …`",
+                        p.name,
+                        steerable.join(", ")
+                    ),
+                ));
+            }
         }
     }
+}
+
+/// Whether `word` stands in `text` as a name of its own, not after `schema.`.
+fn unqualified_in(text: &str, word: &str) -> bool {
+    let part = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        !before.is_some_and(|c| part(c) || c == '.' || c == '"') && !after.is_some_and(part)
+    })
 }
 
 /// The lower-cased words of a function body (identifiers, quoted or not).
