@@ -382,7 +382,8 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
         // Those without a search_path of their own resolve names on the agent's.
         let rows = client
             .query(
-                "SELECT n.nspname::text, p.proname::text, p.prosrc, \
+                "SELECT n.nspname::text, p.proname::text, \
+                 CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END, \
                  coalesce(pg_catalog.array_to_string(p.proconfig, ' ') ~ '(^| )search_path=', false) \
                  FROM pg_catalog.pg_proc p \
                  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace \

@@ -1,6 +1,6 @@
-//! What a DBA's functions do, followed through the calls between them: a function whose code calls
-//! one that reads a setting or draws from a sequence does so too (round 141: a policy's helper
-//! called `app_config()`, which read `current_setting`).
+//! What a DBA's functions and views do, followed through the calls between them: a function whose
+//! code calls one that reads a setting or draws from a sequence does so too (round 141: a policy's
+//! helper called `app_config()`, which read `current_setting`; round 142: a view did).
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,17 +13,19 @@ pub struct Code<'a> {
 }
 
 /// The identifiers of SQL or PL text, lower-cased: what a call of a function by name looks like.
+/// Letters beyond ASCII count (round 142: `kampagne_für_sitzung()` split in two and was not
+/// followed).
 fn words(source: &str) -> impl Iterator<Item = String> + '_ {
     source
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .filter(|w| !w.is_empty())
-        .map(|w| w.to_ascii_lowercase())
+        .map(str::to_lowercase)
 }
 
 /// The functions of `code` that `seed` picks, and every function whose source names one of those
 /// (by its name alone, in any schema: a name that could be a call counts), transitively.
 pub fn callers_closure(code: &[Code<'_>], seed: impl Fn(&Code<'_>) -> bool) -> HashSet<QName> {
-    let names: HashSet<String> = code.iter().map(|c| c.name.name.to_ascii_lowercase()).collect();
+    let names: HashSet<String> = code.iter().map(|c| c.name.name.to_lowercase()).collect();
     // For each function name, the functions whose source holds it as a word.
     let mut named_by: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, c) in code.iter().enumerate() {
@@ -35,7 +37,7 @@ pub fn callers_closure(code: &[Code<'_>], seed: impl Fn(&Code<'_>) -> bool) -> H
     let mut flagged: Vec<bool> = code.iter().map(&seed).collect();
     let mut queue: Vec<usize> = (0..code.len()).filter(|&i| flagged[i]).collect();
     while let Some(i) = queue.pop() {
-        let name = code[i].name.name.to_ascii_lowercase();
+        let name = code[i].name.name.to_lowercase();
         for &j in named_by.get(&name).map(Vec::as_slice).unwrap_or_default() {
             if !flagged[j] {
                 flagged[j] = true;
@@ -48,6 +50,15 @@ pub fn callers_closure(code: &[Code<'_>], seed: impl Fn(&Code<'_>) -> bool) -> H
         .filter(|(_, f)| *f)
         .map(|(c, _)| c.name.clone())
         .collect()
+}
+
+/// One of `names` that `source` names as a word (by its name alone, in any schema).
+pub fn named_in<'n>(source: &str, names: &'n HashSet<QName>) -> Option<&'n QName> {
+    if names.is_empty() {
+        return None;
+    }
+    let words: HashSet<String> = words(source).collect();
+    names.iter().find(|n| words.contains(&n.name.to_lowercase()))
 }
 
 #[cfg(test)]
@@ -73,11 +84,25 @@ mod tests {
             code("public", "tenant_of", "BEGIN RETURN current_campaign(); END"),
             code("public", "unrelated", "SELECT app_configuration FROM t"),
             code("public", "next_no", "SELECT nextval('s')"),
+            code("public", "kampagne_für_sitzung", "SELECT current_setting('app.k')"),
+            code("public", "sitzung", "SELECT public.Kampagne_Für_Sitzung()"),
         ];
         let got = callers_closure(&all, |c| c.source.contains("current_setting"));
         let mut got: Vec<String> = got.into_iter().map(|q| q.name).collect();
         got.sort();
-        assert_eq!(got, ["app_config", "current_campaign", "tenant_of"]);
+        assert_eq!(
+            got,
+            [
+                "app_config",
+                "current_campaign",
+                "kampagne_für_sitzung",
+                "sitzung",
+                "tenant_of"
+            ]
+        );
+        let readers: HashSet<QName> = [QName::new("public", "session_ctx")].into_iter().collect();
+        assert!(named_in("(campaign = ( SELECT session_ctx.campaign FROM session_ctx))", &readers).is_some());
+        assert!(named_in("(campaign = 'x')", &readers).is_none());
         // Cycles end.
         let cyclic = [code("s", "a", "b()"), code("s", "b", "a() + nextval('q')")];
         assert_eq!(callers_closure(&cyclic, |c| c.source.contains("nextval")).len(), 2);

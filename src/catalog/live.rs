@@ -18,6 +18,8 @@ pub enum CatalogError {
     Query(#[from] tokio_postgres::Error),
     #[error("catalog connection: {0}")]
     Tls(String),
+    #[error("{0} changed while the catalog was read; it is read again at the next refresh")]
+    Changed(String),
 }
 
 /// Reads a complete snapshot in one repeatable-read transaction, so relations and columns agree.
@@ -281,23 +283,6 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     for row in write_rules {
         catalog.write_rules.entry(row.get(0)).or_default().push(row.get(1));
     }
-    for row in hidden_sql {
-        let (what, sql, on_write): (String, &str, bool) = (row.get(1), row.get(2), row.get(3));
-        if let Some(word) = crate::policy::decide::setting_read_in(sql) {
-            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
-                func: QName::new("pg_catalog", word),
-                what: what.clone(),
-                on_write,
-            });
-        }
-        for name in crate::policy::decide::forbidden_calls_in(sql) {
-            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
-                func: QName::new("pg_catalog", &name),
-                what: what.clone(),
-                on_write,
-            });
-        }
-    }
     let code: Vec<super::code::Code<'_>> = dba_code
         .iter()
         .map(|r| super::code::Code {
@@ -314,6 +299,35 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .map(|(_, c)| &c.name)
         .collect();
     let draws_numbers = super::code::callers_closure(&code, |c| names_sequence.contains(&c.name));
+    for row in hidden_sql {
+        let (what, sql, on_write): (String, Option<&str>, bool) = (row.get(1), row.get(2), row.get(3));
+        // pg_get_triggerdef and its kin return NULL for an object dropped since the snapshot
+        // began (round 142's DDL beside a refresh made this panic).
+        let Some(sql) = sql else {
+            return Err(CatalogError::Changed(what));
+        };
+        if let Some(word) = crate::policy::decide::setting_read_in(sql) {
+            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
+                func: QName::new("pg_catalog", word),
+                what: what.clone(),
+                on_write,
+            });
+        } else if let Some(through) = super::code::named_in(sql, &reads_settings) {
+            // A view of the DBA's that reads a setting, named by a policy or another view.
+            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
+                func: QName::new("pg_catalog", "current_setting"),
+                what: format!("{what}, through {through},"),
+                on_write,
+            });
+        }
+        for name in crate::policy::decide::forbidden_calls_in(sql) {
+            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
+                func: QName::new("pg_catalog", &name),
+                what: what.clone(),
+                on_write,
+            });
+        }
+    }
     for row in hidden {
         let (func, what, on_write): (QName, String, bool) =
             (QName::new(row.get(1), row.get(2)), row.get(3), row.get(4));

@@ -15,7 +15,8 @@ pub(super) const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, a.attnum, 
     ORDER BY a.attrelid, a.attnum";
 /// See `Relation::unique_keys` (round 66: a unique index on a masked column answered whether a
 /// guessed value was stored). Columns an index's expressions and predicate read are its
-/// dependencies in pg_depend. An index of a partition or child table counts for every table above
+/// dependencies in pg_depend, which leaves out a whole-row use: that reads every column (round
+/// 142: a unique `person_key(customers)` answered birth-date guesses). An index of a partition or child table counts for every table above
 /// it, which routes rows into it (round 67), by column name since attnums differ.
 pub(super) const UNIQUE_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
       SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
@@ -26,7 +27,10 @@ pub(super) const UNIQUE_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
           UNION SELECT d.refobjsubid::int2 FROM pg_catalog.pg_depend d
             WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = i.indexrelid
               AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid = i.indrelid
-              AND d.refobjsubid > 0)
+              AND d.refobjsubid > 0
+          UNION SELECT a.attnum FROM pg_catalog.pg_attribute a
+            WHERE a.attrelid = i.indrelid AND a.attnum > 0 AND NOT a.attisdropped
+              AND (i.indexprs::text ~ ':varattno 0 ' OR i.indpred::text ~ ':varattno 0 '))
       FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE (i.indisunique OR i.indisexclusion) AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
@@ -52,22 +56,27 @@ pub(super) const CHECKS: &str = "WITH RECURSIVE up(rel, anc) AS (
 /// the columns it reads (its Vars in the stored tree: pg_depend leaves out a whole-row use, round
 /// 108), and BEFORE ones of a built-in function, which read the whole row (round 141:
 /// suppress_redundant_updates_trigger skipped an UPDATE that wrote the stored birth date again),
-/// and the columns of `UPDATE OF`. Each counts for the table that has it and every table above it (see CHECKS).
+/// and the columns of `UPDATE OF`. A trigger function of a DBA's whose code reads `OLD` reads the
+/// whole row too (round 142: `IF NEW IS DISTINCT FROM OLD THEN NEW.updated_at := now()` showed
+/// through RETURNING whether a guess equalled the stored birth date). Each counts for the table that has it and every table above it (see CHECKS).
 pub(super) const ROW_TRIGGERS: &str = "WITH RECURSIVE up(rel, anc) AS (
       SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
       UNION SELECT up.rel, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.anc)
     SELECT t.rel, g.tgname::text, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = g.tgrelid AND a.attnum > 0 AND NOT a.attisdropped
-          AND (g.tgqual IS NULL OR a.attnum = ANY (r.reads) OR 0 = ANY (r.reads))),
+          AND (g.tgqual IS NULL OR o.reads_old OR a.attnum = ANY (r.reads) OR 0 = ANY (r.reads))),
       (g.tgtype & 16) <> 0, (g.tgtype & 8) <> 0,
       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = g.tgrelid AND a.attnum = ANY (g.tgattr::pg_catalog.int2[]))
-    FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid,
+    FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
+      JOIN pg_catalog.pg_language l ON l.oid = p.prolang,
       LATERAL (SELECT ARRAY(SELECT DISTINCT m[1]::int2
         FROM pg_catalog.regexp_matches(g.tgqual::text, ':varattno (-?[0-9]+)', 'g') m)) r(reads),
+      LATERAL (SELECT p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
+        AND p.prosrc ~* '(^|[^a-z0-9_$])old([^a-z0-9_$]|$)') o(reads_old),
       LATERAL (SELECT g.tgrelid UNION SELECT up.anc FROM up WHERE up.rel = g.tgrelid) t(rel)
     WHERE NOT g.tgisinternal AND (g.tgtype & 1) <> 0 AND (g.tgtype & 24) <> 0
-      AND (g.tgqual IS NOT NULL OR ((g.tgtype & 2) <> 0 AND p.oid < 16384))";
+      AND (g.tgqual IS NOT NULL OR ((g.tgtype & 2) <> 0 AND p.oid < 16384) OR o.reads_old)";
 /// See `Relation::generated`: STORED generated columns with the columns their expression reads,
 /// its pg_attrdef entry's dependencies (round 134: a unique index on one keyed on a dropped birth
 /// date).
@@ -250,17 +259,26 @@ pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::t
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
       JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-      WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal') AND pg_catalog.strpos(p.prosrc, c.relname::text) > 0)";
-/// A DBA's functions (not C), with their source text and whether it names a sequence. The catalog
-/// follows the calls between them (see catalog::code) to find those that read the session's
-/// settings (round 138: a policy's `app_campaign()` wrapped current_setting) or draw numbers no
-/// dependency shows (round 138: a `next_case_no()` default counted the other campaign's rows).
-pub(super) const DBA_CODE: &str = "SELECT n.nspname::text, p.proname::text, p.prosrc,
-      EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-        WHERE c.relkind = 'S' AND pg_catalog.strpos(p.prosrc, c.relname::text) > 0)
-    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-      JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-    WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')";
+      WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
+        AND pg_catalog.strpos(CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END, c.relname::text) > 0)";
+/// A DBA's functions (not C) and views, with their source text and whether it names a sequence.
+/// The catalog follows the calls between them (see catalog::code) to find those that read the
+/// session's settings (round 138: a policy's `app_campaign()` wrapped current_setting; round 142:
+/// through a view) or draw numbers no dependency shows (round 138: a `next_case_no()` default
+/// counted the other campaign's rows). A function with a SQL-standard body (`RETURN …`, `BEGIN
+/// ATOMIC`) has no prosrc: its definition is printed instead (round 142).
+pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
+      SELECT n.nspname::text, p.proname::text,
+          CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END
+        FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+          JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+        WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
+      UNION ALL SELECT n.nspname::text, c.relname::text, pg_catalog.pg_get_viewdef(c.oid)
+        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relkind IN ('v', 'm') AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384))
+    SELECT code.schema, code.name, code.src, EXISTS (SELECT 1 FROM pg_catalog.pg_class c
+        WHERE c.relkind = 'S' AND pg_catalog.strpos(code.src, c.relname::text) > 0)
+    FROM code";
 /// Sequences with the table whose serial or identity column owns them.
 pub(super) const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

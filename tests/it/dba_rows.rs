@@ -6,10 +6,10 @@ use crate::dba::{check_live, granting, own_cluster, refusal};
 use crate::harness::*;
 use crate::policy::{text_of, wasser};
 
-const SECRET_CALLER: &str = "+49 40 5550199";
+pub(crate) const SECRET_CALLER: &str = "+49 40 5550199";
 const SECRET_DEAL: &str = "SECRET-ZEITUNG-DEAL";
 
-fn assert_hidden(seen: &str, context: &str) {
+pub(crate) fn assert_hidden(seen: &str, context: &str) {
     assert_no_protected(seen, context);
     for v in [SECRET_CALLER, SECRET_DEAL] {
         assert!(!seen.contains(v), "{v} leaked in {context}:\n{seen}");
@@ -18,7 +18,7 @@ fn assert_hidden(seen: &str, context: &str) {
 
 /// A proxy on `cluster` with `stadtwerke` as the Stadtwerke policy and `shared` (indented table
 /// entries) added to the shared one.
-async fn proxy_on_shared(cluster: &unscharf::cluster::Cluster, stadtwerke: String, shared: &str) -> Proxy {
+pub(crate) async fn proxy_on_shared(cluster: &unscharf::cluster::Cluster, stadtwerke: String, shared: &str) -> Proxy {
     proxy_with(ProxyOptions {
         upstream_port: Some(cluster.port),
         policies: vec![

@@ -219,6 +219,8 @@ pub const SETTING_READERS: &[&str] = &[
     "pg_show_all_settings",
     "pg_stat_activity",
     "pg_stat_get_activity",
+    // `EXECUTE 'SHOW app.campaign'` in a function (round 142).
+    "show",
 ];
 
 /// The first of SETTING_READERS that SQL text names, as a whole word.

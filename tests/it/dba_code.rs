@@ -1,0 +1,154 @@
+//! A DBA's functions as Postgres runs them behind a statement: helpers of row-level security
+//! policies and defaults, however their bodies are written, and trigger functions that compare the
+//! stored row with the written one (round 142).
+
+use crate::dba::{own_cluster, refusal};
+use crate::dba_rows::{assert_hidden, proxy_on_shared, SECRET_CALLER};
+use crate::harness::*;
+use crate::policy::wasser;
+
+/// Round 142: helpers written with a SQL-standard body (`RETURN …`, no prosrc), one reading a
+/// setting through a view, one named with an umlaut, one running `SHOW` through EXECUTE; a
+/// numbering default whose SQL-standard helper draws from a sequence; a policy reading the
+/// settings view itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helpers_are_read_however_their_bodies_are_written() {
+    let mut ddl = String::from(
+        "CREATE VIEW public.session_ctx AS SELECT current_setting('app.campaign', true) AS campaign;
+         CREATE FUNCTION public.std_campaign() RETURNS text LANGUAGE sql STABLE
+           RETURN current_setting('app.campaign', true);
+         CREATE FUNCTION public.ctx_campaign() RETURNS text LANGUAGE sql STABLE
+           AS $$ SELECT campaign FROM public.session_ctx $$;
+         CREATE FUNCTION public.kampagne_für_sitzung() RETURNS text LANGUAGE sql STABLE
+           AS $$ SELECT current_setting('app.campaign', true) $$;
+         CREATE FUNCTION public.umlaut_campaign() RETURNS text LANGUAGE sql STABLE
+           AS $$ SELECT public.kampagne_für_sitzung() $$;
+         CREATE FUNCTION public.shown_campaign() RETURNS text LANGUAGE plpgsql STABLE
+           AS $$ DECLARE v text; BEGIN EXECUTE 'SHOW app.campaign' INTO v; RETURN v; END $$;
+         CREATE SEQUENCE public.case_seq; GRANT USAGE ON SEQUENCE public.case_seq TO crm_agents;
+         CREATE FUNCTION public.next_case_no() RETURNS text LANGUAGE sql VOLATILE
+           BEGIN ATOMIC SELECT 'C-' || nextval('public.case_seq'); END;
+         ALTER TABLE stadtwerke.tickets ADD COLUMN case_no text DEFAULT public.next_case_no();",
+    );
+    let policies = [
+        ("by_std", "campaign = public.std_campaign()"),
+        ("by_ctx", "campaign = public.ctx_campaign()"),
+        ("by_umlaut", "campaign = public.umlaut_campaign()"),
+        ("by_show", "campaign = public.shown_campaign()"),
+        ("by_view", "campaign = (SELECT c.campaign FROM public.session_ctx c)"),
+    ];
+    let mut shared = String::new();
+    for (t, using) in policies {
+        ddl.push_str(&format!(
+            "CREATE TABLE public.{t} (campaign text, caller text);
+             INSERT INTO public.{t} VALUES ('zeitung', '{SECRET_CALLER}');
+             ALTER TABLE public.{t} ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY mine ON public.{t} USING ({using});
+             GRANT SELECT ON public.{t} TO crm_agents;
+             GRANT SELECT ON public.session_ctx TO crm_agents;"
+        ));
+        shared.push_str(&format!("  public.{t}: {{ columns: all }}\n"));
+    }
+    let (cluster, _su) = own_cluster(&ddl).await;
+    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "    functions: []",
+        "    functions: [public.std_campaign, public.ctx_campaign, public.umlaut_campaign, public.shown_campaign, public.next_case_no]",
+        1,
+    );
+    let p = proxy_on_shared(&cluster, stadtwerke, &shared).await;
+    let c = wasser(&p).await;
+    c.batch_execute("SET app.campaign = 'zeitung'").await.unwrap();
+    let mut seen = String::new();
+    for (sql, why) in [
+        ("SELECT caller FROM public.by_std", "through public.std_campaign"),
+        ("SELECT caller FROM public.by_ctx", "through public.ctx_campaign"),
+        ("SELECT caller FROM public.by_umlaut", "through public.umlaut_campaign"),
+        ("SELECT caller FROM public.by_show", "through public.shown_campaign"),
+        (
+            "SELECT caller FROM public.by_view",
+            "filters by public.session_ctx.campaign",
+        ),
+        (
+            "INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x') RETURNING case_no",
+            "calls public.next_case_no, whose code draws from a sequence",
+        ),
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    assert_hidden(&seen, "helpers however written");
+}
+
+/// Round 142: a listed trigger function that bumps `updated_at` only when the row changed
+/// (`IF NEW IS DISTINCT FROM OLD`) showed through RETURNING whether a guess equalled the stored
+/// birth date; a unique index on a function of the whole row answered it by duplicate-key errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_functions_and_keys_that_read_the_whole_row_compare_nothing_protected() {
+    let (cluster, su) = own_cluster(
+        "GRANT INSERT, UPDATE ON stadtwerke.customers TO crm_agents;
+         ALTER TABLE stadtwerke.customers ADD COLUMN updated_at timestamptz;
+         CREATE FUNCTION stadtwerke.touch() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN IF NEW IS DISTINCT FROM OLD THEN NEW.updated_at := clock_timestamp(); END IF; RETURN NEW; END $$;
+         CREATE TRIGGER touch BEFORE UPDATE ON stadtwerke.customers
+           FOR EACH ROW EXECUTE FUNCTION stadtwerke.touch();
+         CREATE FUNCTION stadtwerke.stamp() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN NEW.updated_at := clock_timestamp(); RETURN NEW; END $$;
+         CREATE TRIGGER stamp BEFORE UPDATE ON stadtwerke.tickets
+           FOR EACH ROW EXECUTE FUNCTION stadtwerke.stamp();
+         CREATE FUNCTION stadtwerke.person_key(stadtwerke.customers) RETURNS text LANGUAGE sql IMMUTABLE
+           AS $$ SELECT lower($1.name) || '|' || coalesce($1.birth_date::text, '') $$;",
+    )
+    .await;
+    let policy = include_str!("../../policies/stadtwerke.yaml")
+        .replacen(
+            "      stadtwerke.customers:\n",
+            "      stadtwerke.customers:\n        write: [insert, update]\n",
+            1,
+        )
+        .replacen(
+            "          birth_date: drop",
+            "          updated_at: allow\n          birth_date: drop",
+            1,
+        )
+        .replacen(
+            "    functions: []",
+            "    functions: [stadtwerke.touch, stadtwerke.stamp, stadtwerke.person_key]",
+            1,
+        );
+    let proxy = |policy: String| {
+        proxy_with(ProxyOptions {
+            upstream_port: Some(cluster.port),
+            policies: vec![("stadtwerke.yaml".into(), policy)],
+            ..Default::default()
+        })
+    };
+    su.batch_execute("ALTER TABLE stadtwerke.tickets ADD COLUMN updated_at timestamptz")
+        .await
+        .unwrap();
+    let p = proxy(policy.clone()).await;
+    let c = wasser(&p).await;
+    let mut seen = refusal(
+        &c,
+        "UPDATE stadtwerke.customers SET birth_date = '1984-07-02' RETURNING customer_no, updated_at",
+        "the trigger touch of stadtwerke.customers reads the stored row's",
+    )
+    .await;
+    // A trigger function that does not read OLD compares nothing.
+    c.batch_execute("UPDATE stadtwerke.tickets SET status = 'done' WHERE ticket_id = 1")
+        .await
+        .unwrap();
+    su.batch_execute(
+        "DROP TRIGGER touch ON stadtwerke.customers;
+         CREATE UNIQUE INDEX customers_person ON stadtwerke.customers (stadtwerke.person_key(customers));",
+    )
+    .await
+    .unwrap();
+    let p = proxy(policy).await;
+    let c = wasser(&p).await;
+    for sql in [
+        "UPDATE stadtwerke.customers SET name = 'x' WHERE customer_no = 1002",
+        "INSERT INTO stadtwerke.customers (customer_no, name, birth_date) VALUES (9001, 'x', '1984-07-02')",
+    ] {
+        seen.push_str(&refusal(&c, sql, "protected").await);
+    }
+    assert_hidden(&seen, "trigger functions and whole-row keys");
+}
