@@ -305,8 +305,12 @@ pub struct StatementFacts {
     /// Unqualified names were resolved against search_path (a path change invalidates cached analysis).
     pub uses_search_path: bool,
     /// The search_path values it was analyzed under, when `uses_search_path` (and for EXECUTE):
-    /// Postgres analyzes a prepared statement again when search_path has changed since.
+    /// Postgres analyzes a prepared statement again when search_path has changed since. Also when
+    /// it runs a DBA's code, which resolves its names on them.
     pub paths: Vec<Vec<String>>,
+    /// It may run code of the DBA's: a function it calls, or one Postgres runs for a relation it
+    /// reaches or an expression it evaluates (see analyze::message::runs_dba_code).
+    pub runs_dba_code: bool,
     /// Columns a write sets (INSERT's and COPY FROM's targets, UPDATE's SET).
     pub written_cols: Vec<ColRef>,
     /// Every type the statement casts to or declares (folded name parts), checked again against
@@ -382,6 +386,7 @@ impl StatementFacts {
             settings: Vec::new(),
             path_change: None,
             uses_search_path: false,
+            runs_dba_code: false,
             paths: Vec::new(),
             written_cols: Vec::new(),
             cast_types: Vec::new(),

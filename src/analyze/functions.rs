@@ -210,9 +210,15 @@ impl Analyzer<'_> {
                 Some(FunctionArg::Unnamed(FunctionArgExpr::Expr(e))) => literal_string(e),
                 _ => None,
             };
+            // A value only the server knows could name another campaign's schema, where a DBA's
+            // code would resolve its names (round 141).
             let change = match value {
                 Some(v) => crate::catalog::parse_search_path(&v).map_or(PathChange::Unknown, PathChange::To),
-                None => PathChange::Unknown,
+                None => {
+                    return Err(AnalyzeError::Setting(
+                        "set_config of search_path needs its value as a string literal".into(),
+                    ))
+                }
             };
             // Two different changes in one statement (one of them local, say): which value the
             // session keeps, and which a COMMIT brings back, is not one value.

@@ -144,10 +144,11 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
         budget = budget.saturating_sub(work);
         crosscheck::same_reading(text, stmt, chain + crosscheck::LEVELS_PER_BRACKET * brackets)?;
         literal_sensitive |= sensitive;
-        if facts.uses_search_path || matches!(facts.kind, Kind::Execute { .. }) {
+        facts.runs_dba_code = runs_dba_code(&facts, ctx.catalog);
+        if facts.uses_search_path || facts.runs_dba_code || matches!(facts.kind, Kind::Execute { .. }) {
             facts.paths = paths.clone();
         }
-        if runs_dba_code(&facts, ctx.catalog) {
+        if facts.runs_dba_code {
             facts.path_change = Some(facts::PathChange::Unknown);
         }
         match &facts.path_change {

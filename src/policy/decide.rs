@@ -227,6 +227,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     dba::default_sequences(&written, cx)?;
     dba::policy_columns(f, cx)?;
     dba::hidden_calls(f, cx)?;
+    dba::steered_code(f, cx)?;
     // Rule 9: settings.
     for s in &f.settings {
         if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {

@@ -492,6 +492,37 @@ fn parser_differential_tricks_and_smuggling() {
             "refused: protected_column",
         ),
         ("wasser", "SELECT 1; SET ROLE postgres", "refused: forbidden_setting"),
+        // Round 141: another campaign's schema in search_path would steer a DBA's unqualified names.
+        (
+            "wasser",
+            "SET search_path = zeitung, public",
+            "refused: forbidden_setting",
+        ),
+        (
+            "wasser",
+            "SET search_path TO public, \"zeitung\"",
+            "refused: forbidden_setting",
+        ),
+        (
+            "wasser",
+            "SELECT set_config('search_path', 'zeitung', false)",
+            "refused: forbidden_setting",
+        ),
+        ("zeitung", "SET search_path = stadtwerke", "refused: forbidden_setting"),
+        ("zeitung", "SET search_path = zeitung, public", "allowed"),
+        ("qa", "SET search_path = zeitung, stadtwerke", "allowed"),
+        ("wasser", "SET search_path = stadtwerke, public, pg_catalog", "allowed"),
+        (
+            "wasser",
+            "SELECT set_config('search_path', $1, false)",
+            "refused: forbidden_setting",
+        ),
+        (
+            "wasser",
+            "SELECT set_config('search_path', 'stadtwerke', false)",
+            "allowed",
+        ),
+        ("wasser", "SELECT set_config('jit', 'off', false)", "allowed"),
         (
             "wasser",
             "SELECT 1; DROP TABLE stadtwerke.customers",

@@ -152,3 +152,52 @@ async fn trigger_functions_and_keys_that_read_the_whole_row_compare_nothing_prot
     }
     assert_hidden(&seen, "trigger functions and whole-row keys");
 }
+
+/// Round 141: a listed helper whose code names `callbacks` without a schema read zeitung's
+/// callbacks once the agent had set search_path to zeitung's schema, by SET or in the startup
+/// packet's options.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_path_does_not_steer_a_dbas_code_into_another_campaign() {
+    let (cluster, _su) = own_cluster(&format!(
+        "CREATE TABLE stadtwerke.callbacks (callback_id int PRIMARY KEY, phone text);
+         CREATE TABLE zeitung.callbacks (LIKE stadtwerke.callbacks);
+         INSERT INTO stadtwerke.callbacks VALUES (1, '+49 30 1111111');
+         INSERT INTO zeitung.callbacks VALUES (2, '{SECRET_CALLER}');
+         GRANT SELECT ON stadtwerke.callbacks, zeitung.callbacks TO crm_agents;
+         CREATE FUNCTION public.due_callbacks() RETURNS TABLE (callback_id int, phone text)
+           LANGUAGE plpgsql STABLE AS $$ BEGIN
+             RETURN QUERY SELECT c.callback_id, c.phone FROM callbacks c; END $$;"
+    ))
+    .await;
+    let stadtwerke = include_str!("../../policies/stadtwerke.yaml")
+        .replacen(
+            "      stadtwerke.meter_readings: { columns: all }\n",
+            "      stadtwerke.meter_readings: { columns: all }\n      stadtwerke.callbacks: { columns: all }\n",
+            1,
+        )
+        .replacen("    functions: []", "    functions: [public.due_callbacks]", 1);
+    let p = proxy_on_shared(&cluster, stadtwerke, "").await;
+    let c = wasser(&p).await;
+    let mut seen = refusal(
+        &c,
+        "SET search_path = zeitung, public",
+        "search_path names schema zeitung",
+    )
+    .await;
+    c.batch_execute("SET search_path = stadtwerke, public").await.unwrap();
+    let rows = crate::policy::text_of(&c.simple_query("SELECT * FROM public.due_callbacks()").await.unwrap());
+    assert!(rows.contains("+49 30 1111111"), "{rows}");
+    let steered = p
+        .try_connect("options='-c search_path=zeitung,public'", "agent_wasser", "wasser")
+        .await
+        .unwrap();
+    seen.push_str(
+        &refusal(
+            &steered,
+            "SELECT * FROM public.due_callbacks()",
+            "search_path names schema zeitung",
+        )
+        .await,
+    );
+    assert_hidden(&seen, "a steered helper");
+}

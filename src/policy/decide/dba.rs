@@ -498,3 +498,46 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
     }
     Ok(())
 }
+
+/// A schema whose tables belong to a campaign the purpose is granted none of, and that holds none
+/// the purpose may read: another campaign's schema.
+fn foreign_schema<'c>(cx: &'c DecideCtx<'_>, schema: &str) -> Option<&'c str> {
+    let mut other = None;
+    for (id, r) in cx.catalog.relations() {
+        if r.name.schema != schema || r.is_system() {
+            continue;
+        }
+        match cx.class(id) {
+            Class::System | Class::Shared(_) | Class::Campaign(_, Some(_)) => return None,
+            Class::Campaign(c, None) => other = other.or(Some(cx.policy.campaigns[c].name.as_str())),
+            Class::Nowhere => {}
+        }
+    }
+    other
+}
+
+/// A DBA's function resolves the names its code does not qualify on the session's search_path,
+/// which an agent sets (round 141: after `SET search_path = zeitung, public`, a listed
+/// `due_callbacks()` read zeitung's callbacks). So search_path may not name another campaign's
+/// schema: not by SET or set_config (whose value the analysis requires to be a literal), and not
+/// (from the startup packet, say) while the DBA's code runs.
+pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    use crate::analyze::facts::PathChange;
+    let set = match &f.path_change {
+        Some(PathChange::To(p)) => p.as_slice(),
+        _ => &[],
+    };
+    let in_force = f.paths.iter().flatten().filter(|_| f.runs_dba_code);
+    for schema in set.iter().chain(in_force) {
+        if let Some(c) = foreign_schema(cx, schema) {
+            return Err(Refusal::new(
+                Reason::ForbiddenSetting,
+                format!(
+                    "search_path names schema {schema}, which holds tables of campaign {c} and none of purpose {}: code of the DBA's would resolve its names there (RESET search_path)",
+                    cx.purpose_name()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
