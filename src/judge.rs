@@ -128,7 +128,7 @@ pub fn runs_by_name(kind: &Kind, reg: &dyn Registry) -> Option<Arc<StatementFact
 
 /// Whether a prepared statement still means what it was analyzed as, with search_path now `paths`.
 pub fn same_paths(prepared: &StatementFacts, paths: &[Vec<String>]) -> bool {
-    !prepared.uses_search_path || prepared.paths == paths
+    !prepared.uses_search_path || prepared.paths.as_slice() == paths
 }
 
 /// The refusal for a prepared statement whose names search_path may now resolve differently.

@@ -213,7 +213,15 @@ impl Analyzer<'_> {
             // A value only the server knows could name another campaign's schema, where a DBA's
             // code would resolve its names (round 141).
             let change = match value {
-                Some(v) => crate::catalog::parse_search_path(&v).map_or(PathChange::Unknown, PathChange::To),
+                Some(v) => match crate::catalog::parse_search_path(&v) {
+                    Some(p) => PathChange::To(p),
+                    None => {
+                        return Err(AnalyzeError::Setting(format!(
+                            "a search_path unscharf cannot read (a list Postgres rejects, or more than {} schemas)",
+                            crate::catalog::MAX_PATH_SCHEMAS
+                        )))
+                    }
+                },
                 None => {
                     return Err(AnalyzeError::Setting(
                         "set_config of search_path needs its value as a string literal".into(),
@@ -257,7 +265,7 @@ impl Analyzer<'_> {
             [name] => {
                 self.facts.uses_search_path = true;
                 let mut found: Option<Option<Option<RelId>>> = None;
-                for path in self.paths() {
+                for path in self.paths()? {
                     // The first relation of that name on the path, of any kind, is what regclass finds.
                     let hit = path.iter().find_map(|s| {
                         let q = QName::new(s, name);
@@ -362,7 +370,7 @@ impl Analyzer<'_> {
                     self.facts.uses_search_path = true;
                     let defined = catalog.function_schemas(bare);
                     let mut schemas: Vec<String> = Vec::new();
-                    for path in self.paths() {
+                    for path in self.paths()? {
                         for s in path.iter().filter(|s| defined.contains(s)) {
                             if !schemas.contains(s) {
                                 schemas.push(s.clone());

@@ -7,7 +7,7 @@ pub mod offline;
 mod queries;
 mod search_path;
 
-pub use search_path::{effective_path, parse_name_array, parse_search_path, truncate_identifier};
+pub use search_path::{effective_path, parse_name_array, parse_search_path, truncate_identifier, MAX_PATH_SCHEMAS};
 
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
 

@@ -23,8 +23,18 @@ pub fn effective_path(catalog: &Catalog, path: &[String], user: &str) -> Vec<Str
 /// Postgres's SplitIdentifierString does, since any difference lets a name resolve elsewhere than
 /// judged: only its five ASCII whitespace characters separate (a no-break space is part of a
 /// name), unquoted names fold to lower case in ASCII only, and names are cut to 63 bytes. None
-/// for a list Postgres rejects.
+/// for a list Postgres rejects, and for one of more than MAX_PATH_SCHEMAS names.
 pub fn parse_search_path(setting: &str) -> Option<Vec<String>> {
+    let out = split_search_path(setting)?;
+    (out.len() <= MAX_PATH_SCHEMAS).then_some(out)
+}
+
+/// Schemas a search_path may name through unscharf: each unqualified name is looked up along
+/// every one, so a path of a million names made each lookup take 15 ms and each copy of it
+/// megabytes (round 143).
+pub const MAX_PATH_SCHEMAS: usize = 100;
+
+fn split_search_path(setting: &str) -> Option<Vec<String>> {
     let b = setting.as_bytes();
     let space = |i: usize| {
         b.get(i)
