@@ -171,6 +171,7 @@ impl DecideCtx<'_> {
 }
 
 /// The class of each relation of one statement, looked up once.
+#[derive(Clone)]
 struct Memo<'a> {
     rels: Vec<(RelId, Class<'a>)>,
 }

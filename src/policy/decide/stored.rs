@@ -21,17 +21,10 @@ pub(super) fn row_constraints(
         if kind != WriteKind::Update {
             continue;
         }
-        let own;
-        let memo = match through {
-            // Behind a written view: which of its columns the view writes is not mapped, so a
-            // constraint with any protected column counts (round 136: a narrow view of moved_in
-            // got round 134's CHECK past this check).
-            Some(_) => {
-                own = Memo::new(cx, &[rel]);
-                &own
-            }
-            None => memo,
-        };
+        // Behind a written view: which of its columns the view writes is not mapped, so a
+        // constraint with any protected column counts (round 136: a narrow view of moved_in got
+        // round 134's CHECK past this check).
+        let memo = &memo_for(cx, memo, rel, through);
         let r = cx.catalog.rel(rel);
         let col = |a: i16| {
             r.columns
@@ -98,14 +91,7 @@ pub(super) fn row_triggers(
         if r.row_triggers.is_empty() {
             continue;
         }
-        let own;
-        let memo = match through {
-            Some(_) => {
-                own = Memo::new(cx, &[rel]);
-                &own
-            }
-            None => memo,
-        };
+        let memo = &memo_for(cx, memo, rel, through);
         // `UPDATE OF c` fires only when the statement sets c; through a view, or in an upsert
         // (whose SET list the analysis does not tell apart), it may.
         let upsert = f.writes.iter().any(|&(w, k)| w == rel && k == WriteKind::Insert);
@@ -144,4 +130,18 @@ pub(super) fn row_triggers(
         }
     }
     Ok(())
+}
+
+/// The statement's memo, or, for a table behind a written view (not among the statement's
+/// relations), one of the table's own.
+fn memo_for<'a>(
+    cx: &'a DecideCtx<'_>,
+    memo: &'a Memo<'a>,
+    rel: crate::catalog::RelId,
+    through: &Option<String>,
+) -> std::borrow::Cow<'a, Memo<'a>> {
+    match through {
+        Some(_) => std::borrow::Cow::Owned(Memo::new(cx, &[rel])),
+        None => std::borrow::Cow::Borrowed(memo),
+    }
 }
