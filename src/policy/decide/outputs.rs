@@ -1,0 +1,81 @@
+//! Rule 6 for result columns: how each column of a result is passed, masked or dropped, and the
+//! COPY forms that cannot be masked.
+
+use super::{ColAction, DecideCtx, MaskAction, Memo};
+use crate::analyze::facts::{Kind, Outputs, StatementFacts};
+use crate::policy::{ColumnRule, Reason, Refusal};
+
+/// Rule 6 for result columns: plain protected columns are masked, dropped, or refuse the statement.
+pub(super) fn plan_outputs(
+    f: &StatementFacts,
+    cx: &DecideCtx<'_>,
+    memo: &Memo<'_>,
+) -> Result<Option<Vec<ColAction>>, Refusal> {
+    let purpose = cx.purpose_name();
+    let Outputs::Known(outs) = &f.outputs else {
+        return Ok(None);
+    };
+    let is_copy = matches!(f.kind, Kind::CopyTo(_));
+    let mut actions = Vec::with_capacity(outs.len());
+    let mut all_pass = true;
+    for o in outs {
+        let action = match o.lineage.plain_col() {
+            None => ColAction::Pass,
+            Some(c) => match cx.rule(memo, c) {
+                ColumnRule::Allow => ColAction::Pass,
+                ColumnRule::Mask { mask, .. } => {
+                    let r = cx.catalog.rel(c.rel);
+                    ColAction::Mask(Box::new(MaskAction {
+                        key: if mask.needs_key() {
+                            cx.policy.pseudonym_key_for(&r.name).cloned()
+                        } else {
+                            None
+                        },
+                        mask: mask.clone(),
+                        column: c,
+                    }))
+                }
+                ColumnRule::Drop if o.explicit || is_copy => {
+                    // An ORM names every column it maps, so it meets this first (round 94).
+                    let hint = if is_copy {
+                        "; name the columns to leave it out"
+                    } else {
+                        "; leave it out of the query, or, where a client must name it (an ORM that maps it), ask the DBA to mask it with null instead of dropping it"
+                    };
+                    return Err(Refusal::new(
+                        Reason::ProtectedColumn,
+                        format!("column {} is not visible to purpose {purpose}{hint}", cx.column_name(c)),
+                    ));
+                }
+                ColumnRule::Drop => ColAction::Drop,
+            },
+        };
+        all_pass &= action.is_pass();
+        actions.push(action);
+    }
+    if all_pass {
+        return Ok(None);
+    }
+    use crate::analyze::facts::CopyOut;
+    match &f.kind {
+        Kind::CopyTo(CopyOut::Binary) => {
+            return Err(Refusal::new(
+                Reason::UnsupportedStatement,
+                "binary COPY of masked columns cannot be masked; use text or CSV format".to_owned(),
+            ))
+        }
+        // Postgres writes a value equal to a custom NULL string as it is, indistinguishable from
+        // NULL: every COPY would test one guess against the hidden values.
+        Kind::CopyTo(CopyOut::Text { null, .. }) if null.as_slice() != b"\\N" => return Err(custom_null()),
+        Kind::CopyTo(CopyOut::Csv { null, .. }) if !null.is_empty() => return Err(custom_null()),
+        _ => {}
+    }
+    Ok(Some(actions))
+}
+
+fn custom_null() -> Refusal {
+    Refusal::new(
+        Reason::UnsupportedStatement,
+        "COPY of masked columns with a NULL string of its own cannot tell values from NULLs; leave NULL at its default",
+    )
+}
