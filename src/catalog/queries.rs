@@ -52,31 +52,39 @@ pub(super) const CHECKS: &str = "WITH RECURSIVE up(rel, anc) AS (
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
       LATERAL (SELECT k.conrelid UNION SELECT up.anc FROM up WHERE up.rel = k.conrelid) t(rel)
     WHERE k.contype = 'c' AND n.nspname NOT IN ('pg_catalog', 'information_schema')";
-/// See `Relation::row_triggers`: row-level UPDATE and DELETE triggers with a WHEN condition, with
-/// the columns it reads (its Vars in the stored tree: pg_depend leaves out a whole-row use, round
-/// 108), and BEFORE ones of a built-in function, which read the whole row (round 141:
-/// suppress_redundant_updates_trigger skipped an UPDATE that wrote the stored birth date again),
-/// and the columns of `UPDATE OF`. A trigger function of a DBA's whose code reads `OLD` reads the
-/// whole row too (round 142: `IF NEW IS DISTINCT FROM OLD THEN NEW.updated_at := now()` showed
-/// through RETURNING whether a guess equalled the stored birth date). Each counts for the table that has it and every table above it (see CHECKS).
+/// See `Relation::row_triggers`: UPDATE and DELETE triggers that read the stored rows. One with
+/// a WHEN condition reads the columns it names (its Vars in the stored tree: pg_depend leaves out
+/// a whole-row use, round 108). These read the whole row: a BEFORE row trigger of a built-in
+/// function (round 141: suppress_redundant_updates_trigger skipped an UPDATE that wrote the stored
+/// birth date again); one whose function is C or internal, whose code unscharf cannot read (round
+/// 144: a DBA's internal alias of suppress_redundant_updates_trigger); one with transition tables
+/// (round 144: a statement trigger logged which rows an UPDATE changed); and one whose DBA
+/// function's code names `OLD`, its own table or the trigger's view of it (`TG_RELID`,
+/// `TG_TABLE_NAME`) (rounds 142 and 144: `IF NEW IS DISTINCT FROM OLD THEN NEW.updated_at :=
+/// now()`, and a `SELECT … FROM customers WHERE customer_no = NEW.customer_no`, told through
+/// RETURNING whether a guess equalled the stored birth date). With the columns of `UPDATE OF`.
+/// Each counts for the table that has it and every table above it (see CHECKS).
 pub(super) const ROW_TRIGGERS: &str = "WITH RECURSIVE up(rel, anc) AS (
       SELECT inhrelid, inhparent FROM pg_catalog.pg_inherits
       UNION SELECT up.rel, i.inhparent FROM up JOIN pg_catalog.pg_inherits i ON i.inhrelid = up.anc)
     SELECT t.rel, g.tgname::text, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = g.tgrelid AND a.attnum > 0 AND NOT a.attisdropped
-          AND (g.tgqual IS NULL OR o.reads_old OR a.attnum = ANY (r.reads) OR 0 = ANY (r.reads))),
+          AND (w.whole OR a.attnum = ANY (r.reads) OR 0 = ANY (r.reads))),
       (g.tgtype & 16) <> 0, (g.tgtype & 8) <> 0,
       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = g.tgrelid AND a.attnum = ANY (g.tgattr::pg_catalog.int2[]))
     FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_proc p ON p.oid = g.tgfoid
-      JOIN pg_catalog.pg_language l ON l.oid = p.prolang,
+      JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+      JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid,
       LATERAL (SELECT ARRAY(SELECT DISTINCT m[1]::int2
         FROM pg_catalog.regexp_matches(g.tgqual::text, ':varattno (-?[0-9]+)', 'g') m)) r(reads),
-      LATERAL (SELECT p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
-        AND p.prosrc ~* '(^|[^a-z0-9_$])old([^a-z0-9_$]|$)') o(reads_old),
+      LATERAL (SELECT g.tgoldtable IS NOT NULL
+        OR (l.lanname IN ('c', 'internal') AND (p.oid >= 16384 OR (g.tgtype & 3) = 3))
+        OR (p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
+          AND ARRAY['old', 'tg_relid', 'tg_table_name', pg_catalog.lower(c.relname::text)]
+            OPERATOR(pg_catalog.&&) pg_catalog.regexp_split_to_array(pg_catalog.lower(p.prosrc), '[^[:alnum:]_$]+'))) w(whole),
       LATERAL (SELECT g.tgrelid UNION SELECT up.anc FROM up WHERE up.rel = g.tgrelid) t(rel)
-    WHERE NOT g.tgisinternal AND (g.tgtype & 1) <> 0 AND (g.tgtype & 24) <> 0
-      AND (g.tgqual IS NOT NULL OR ((g.tgtype & 2) <> 0 AND p.oid < 16384) OR o.reads_old)";
+    WHERE NOT g.tgisinternal AND (g.tgtype & 24) <> 0 AND (g.tgqual IS NOT NULL OR w.whole)";
 /// See `Relation::generated`: STORED generated columns with the columns their expression reads,
 /// its pg_attrdef entry's dependencies (round 134: a unique index on one keyed on a dropped birth
 /// date).

@@ -11,6 +11,7 @@ use crate::catalog::{Catalog, RelId};
 use crate::mask::functions::{Mask, PseudonymKey};
 
 mod dba;
+pub use dba::foreign_path;
 mod forbidden;
 mod guard;
 mod outputs;

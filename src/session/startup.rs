@@ -332,6 +332,24 @@ pub async fn authenticate(
             return Err(SessionError::Purpose(msg));
         }
     };
+    // `RESET search_path` brings this value back where unscharf does not know the path any more,
+    // so it may not name another campaign's schema either (round 144).
+    if let Some(why) = policy
+        .purposes
+        .get(&purpose)
+        .and_then(|p| crate::policy::decide::foreign_path(policy, p, &catalog, &path))
+    {
+        shared.audit.send(connection_refusal(
+            session,
+            &params.user,
+            peer,
+            &purpose,
+            "forbidden_setting",
+            &why,
+            &policy.version,
+        ));
+        return Err(SessionError::Params(why));
+    }
     tracing::Span::current().record("purpose", purpose.as_str());
     let proxy_key = shared.new_cancel_key(upstream_key);
     to_client.extend_from_slice(&build::backend_key_data(proxy_key.0, proxy_key.1));

@@ -142,13 +142,59 @@ async fn trigger_functions_and_keys_that_read_the_whole_row_compare_nothing_prot
     )
     .await
     .unwrap();
-    let p = proxy(policy).await;
+    let p = proxy(policy.clone()).await;
     let c = wasser(&p).await;
     for sql in [
         "UPDATE stadtwerke.customers SET name = 'x' WHERE customer_no = 1002",
         "INSERT INTO stadtwerke.customers (customer_no, name, birth_date) VALUES (9001, 'x', '1984-07-02')",
     ] {
         seen.push_str(&refusal(&c, sql, "protected").await);
+    }
+    // Round 144: a trigger function that reads the stored row through its own table instead of
+    // OLD, a DBA's internal-language alias of suppress_redundant_updates_trigger, and a statement
+    // trigger with transition tables.
+    su.batch_execute("DROP INDEX stadtwerke.customers_person")
+        .await
+        .unwrap();
+    for (trigger, ddl) in [
+        (
+            "peek",
+            "CREATE FUNCTION stadtwerke.peek() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+               IF EXISTS (SELECT 1 FROM stadtwerke.customers s WHERE s.customer_no = NEW.customer_no
+                 AND s.birth_date IS NOT DISTINCT FROM NEW.birth_date) THEN RETURN NULL; END IF; RETURN NEW; END $$;
+             CREATE TRIGGER peek BEFORE UPDATE ON stadtwerke.customers FOR EACH ROW EXECUTE FUNCTION stadtwerke.peek();",
+        ),
+        (
+            "same_row",
+            "CREATE FUNCTION stadtwerke.same_row() RETURNS trigger LANGUAGE internal
+               AS 'suppress_redundant_updates_trigger';
+             CREATE TRIGGER same_row BEFORE UPDATE ON stadtwerke.customers FOR EACH ROW EXECUTE FUNCTION stadtwerke.same_row();",
+        ),
+        (
+            "changes",
+            "CREATE TABLE stadtwerke.change_log (n bigint);
+             CREATE FUNCTION stadtwerke.log_changes() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+               INSERT INTO stadtwerke.change_log SELECT count(*) FROM newrows; RETURN NULL; END $$;
+             CREATE TRIGGER changes AFTER UPDATE ON stadtwerke.customers REFERENCING OLD TABLE oldrows NEW TABLE newrows
+               FOR EACH STATEMENT EXECUTE FUNCTION stadtwerke.log_changes();",
+        ),
+    ] {
+        su.batch_execute(&format!(
+            "DROP TRIGGER IF EXISTS peek ON stadtwerke.customers; DROP TRIGGER IF EXISTS same_row ON stadtwerke.customers; {ddl}"
+        ))
+        .await
+        .unwrap();
+        let listed = policy.replacen("stadtwerke.person_key]", "stadtwerke.person_key, stadtwerke.peek, stadtwerke.same_row, stadtwerke.log_changes]", 1);
+        let p = proxy(listed).await;
+        let c = wasser(&p).await;
+        seen.push_str(
+            &refusal(
+                &c,
+                "UPDATE stadtwerke.customers SET birth_date = '1984-07-02' RETURNING customer_no",
+                &format!("the trigger {trigger} of stadtwerke.customers reads the stored row's"),
+            )
+            .await,
+        );
     }
     assert_hidden(&seen, "trigger functions and whole-row keys");
 }
@@ -187,17 +233,15 @@ async fn search_path_does_not_steer_a_dbas_code_into_another_campaign() {
     c.batch_execute("SET search_path = stadtwerke, public").await.unwrap();
     let rows = crate::policy::text_of(&c.simple_query("SELECT * FROM public.due_callbacks()").await.unwrap());
     assert!(rows.contains("+49 30 1111111"), "{rows}");
-    let steered = p
+    // From the startup packet (round 144: then `RESET search_path` in the same message as the
+    // call brought it back where unscharf no longer knew the path): the login is refused.
+    let e = p
         .try_connect("options='-c search_path=zeitung,public'", "agent_wasser", "wasser")
         .await
-        .unwrap();
-    seen.push_str(
-        &refusal(
-            &steered,
-            "SELECT * FROM public.due_callbacks()",
-            "search_path names schema zeitung",
-        )
-        .await,
-    );
+        .map(|_| ())
+        .unwrap_err();
+    let e = crate::policy::err_text(&e);
+    assert!(e.contains("search_path names schema zeitung"), "{e}");
+    seen.push_str(&e);
     assert_hidden(&seen, "a steered helper");
 }

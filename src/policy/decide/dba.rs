@@ -3,8 +3,8 @@
 
 use super::{Class, DecideCtx, Memo};
 use crate::analyze::facts::{ColRef, Kind, StatementFacts};
-use crate::catalog::{RelId, RelKind};
-use crate::policy::{Reason, Refusal, WriteKind};
+use crate::catalog::{Catalog, RelId, RelKind};
+use crate::policy::{PolicySet, Purpose, Reason, Refusal, WriteKind};
 
 /// The analysis refuses casts to types a DBA's code guards, and writes to columns of them; a
 /// prepared statement analyzed just before the DBA's CREATE CAST reached the catalog is held to
@@ -501,19 +501,36 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
 
 /// A schema whose tables belong to a campaign the purpose is granted none of, and that holds none
 /// the purpose may read: another campaign's schema.
-fn foreign_schema<'c>(cx: &'c DecideCtx<'_>, schema: &str) -> Option<&'c str> {
+fn foreign_schema<'p>(policy: &'p PolicySet, purpose: &Purpose, catalog: &Catalog, schema: &str) -> Option<&'p str> {
     let mut other = None;
-    for (id, r) in cx.catalog.relations() {
+    for (_, r) in catalog.relations() {
         if r.name.schema != schema || r.is_system() {
             continue;
         }
-        match cx.class(id) {
-            Class::System | Class::Shared(_) | Class::Campaign(_, Some(_)) => return None,
-            Class::Campaign(c, None) => other = other.or(Some(cx.policy.campaigns[c].name.as_str())),
-            Class::Nowhere => {}
+        if policy.shared.contains_key(&r.name) {
+            return None;
+        }
+        match policy.campaign_index(&r.name) {
+            Some(_) if purpose.tables.contains_key(&r.name) => return None,
+            Some(c) => other = other.or(Some(policy.campaigns[c].name.as_str())),
+            None => {}
         }
     }
     other
+}
+
+/// Why a search_path may not be the session's: it names another campaign's schema (see
+/// steered_code). Judged at login too, since `RESET search_path` brings the startup value back
+/// where unscharf no longer knows the path (round 144).
+pub fn foreign_path(policy: &PolicySet, purpose: &Purpose, catalog: &Catalog, path: &[String]) -> Option<String> {
+    path.iter().find_map(|schema| {
+        foreign_schema(policy, purpose, catalog, schema).map(|c| {
+            format!(
+                "search_path names schema {schema}, which holds tables of campaign {c} and none of purpose {}: code of the DBA's would resolve its names there",
+                purpose.name
+            )
+        })
+    })
 }
 
 /// A DBA's function resolves the names its code does not qualify on the session's search_path,
@@ -527,15 +544,12 @@ pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
         Some(PathChange::To(p)) => p.as_slice(),
         _ => &[],
     };
-    let in_force = f.paths.iter().flatten().filter(|_| f.runs_dba_code);
-    for schema in set.iter().chain(in_force) {
-        if let Some(c) = foreign_schema(cx, schema) {
+    let in_force = f.paths.iter().filter(|_| f.runs_dba_code).map(Vec::as_slice);
+    for path in std::iter::once(set).chain(in_force) {
+        if let Some(why) = foreign_path(cx.policy, cx.purpose, cx.catalog, path) {
             return Err(Refusal::new(
                 Reason::ForbiddenSetting,
-                format!(
-                    "search_path names schema {schema}, which holds tables of campaign {c} and none of purpose {}: code of the DBA's would resolve its names there (RESET search_path)",
-                    cx.purpose_name()
-                ),
+                format!("{why} (RESET search_path)"),
             ));
         }
     }
