@@ -52,6 +52,35 @@ pub fn callers_closure(code: &[Code<'_>], seed: impl Fn(&Code<'_>) -> bool) -> H
         .collect()
 }
 
+/// Every word of the code of `start` (all its overloads) and of the functions and views of `code`
+/// it names, at any depth.
+pub fn reached_words(code: &[Code<'_>], start: &QName) -> HashSet<String> {
+    let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, c) in code.iter().enumerate() {
+        by_name.entry(c.name.name.to_lowercase()).or_default().push(i);
+    }
+    let mut seen: HashSet<usize> = HashSet::new();
+    let mut queue: Vec<usize> = code
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.name == *start)
+        .map(|(i, _)| i)
+        .collect();
+    let mut out = HashSet::new();
+    while let Some(i) = queue.pop() {
+        if !seen.insert(i) {
+            continue;
+        }
+        for w in words(code[i].source) {
+            if let Some(next) = by_name.get(&w) {
+                queue.extend(next.iter().filter(|j| !seen.contains(j)));
+            }
+            out.insert(w);
+        }
+    }
+    out
+}
+
 /// One of `names` that `source` names as a word (by its name alone, in any schema).
 pub fn named_in<'n>(source: &str, names: &'n HashSet<QName>) -> Option<&'n QName> {
     if names.is_empty() {
@@ -103,6 +132,12 @@ mod tests {
         let readers: HashSet<QName> = [QName::new("public", "session_ctx")].into_iter().collect();
         assert!(named_in("(campaign = ( SELECT session_ctx.campaign FROM session_ctx))", &readers).is_some());
         assert!(named_in("(campaign = 'x')", &readers).is_none());
+        let reached = reached_words(&all, &QName::new("public", "tenant_of"));
+        assert!(
+            reached.contains("current_setting") && reached.contains("campaign"),
+            "{reached:?}"
+        );
+        assert!(!reached.contains("nextval"));
         // Cycles end.
         let cyclic = [code("s", "a", "b()"), code("s", "b", "a() + nextval('q')")];
         assert_eq!(callers_closure(&cyclic, |c| c.source.contains("nextval")).len(), 2);

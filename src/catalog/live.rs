@@ -331,6 +331,25 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     for row in hidden {
         let (func, what, on_write): (QName, String, bool) =
             (QName::new(row.get(1), row.get(2)), row.get(3), row.get(4));
+        // The relations a policy's function reads, through the functions and views it calls:
+        // judged as the policy's own reads (round 144: a helper read a session table the agents
+        // write).
+        if let Some(policy) = what.strip_prefix("the row-level security policy ") {
+            let words = super::code::reached_words(&code, &func);
+            let mut read: Vec<u32> = words
+                .iter()
+                .flat_map(|w| catalog.named(w).to_vec())
+                .map(|id| catalog.rel(id).oid)
+                .filter(|&oid| oid >= super::FIRST_NORMAL_OID)
+                .collect();
+            read.sort_unstable();
+            read.dedup();
+            let entry = catalog.policy_columns.entry(row.get(0)).or_default();
+            entry.extend(
+                read.into_iter()
+                    .map(|oid| (format!("{policy} (through {func})"), oid, 0)),
+            );
+        }
         let calls = catalog.hidden_calls.entry(row.get(0)).or_default();
         if reads_settings.contains(&func) {
             calls.push(HiddenCall {

@@ -245,3 +245,54 @@ async fn search_path_does_not_steer_a_dbas_code_into_another_campaign() {
     seen.push_str(&e);
     assert_hidden(&seen, "a steered helper");
 }
+
+/// Round 144: row-level security keyed on a session table the agents may write
+/// (`agent_session(pid, campaign)`, read by a helper with pg_backend_pid()): after an UPDATE of
+/// its own row an agent read the other campaign's rows of a shared dial queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_security_keyed_on_a_table_the_agent_writes_is_refused() {
+    let (cluster, _su) = own_cluster(&format!(
+        "CREATE TABLE public.agent_session (pid int PRIMARY KEY, campaign text);
+         GRANT SELECT, UPDATE ON public.agent_session TO crm_agents;
+         CREATE FUNCTION public.session_campaign() RETURNS text LANGUAGE sql STABLE
+           AS $$ SELECT s.campaign FROM public.agent_session s WHERE s.pid = pg_backend_pid() $$;
+         CREATE FUNCTION public.my_campaign() RETURNS text LANGUAGE sql STABLE
+           AS $$ SELECT public.session_campaign() $$;
+         CREATE TABLE public.dial_queue (campaign text, caller text);
+         INSERT INTO public.dial_queue VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY mine ON public.dial_queue USING (campaign = public.my_campaign());
+         CREATE TABLE public.dial_queue2 (campaign text, caller text);
+         ALTER TABLE public.dial_queue2 ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY mine ON public.dial_queue2 USING (campaign =
+           (SELECT s.campaign FROM public.agent_session s WHERE s.pid = pg_backend_pid()));
+         GRANT SELECT ON public.dial_queue, public.dial_queue2 TO crm_agents;"
+    ))
+    .await;
+    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "    functions: []",
+        "    functions: [public.my_campaign]",
+        1,
+    );
+    let p = proxy_on_shared(
+        &cluster,
+        stadtwerke,
+        "  public.agent_session: { columns: all, write: [update] }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n",
+    )
+    .await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for (sql, why) in [
+        (
+            "SELECT caller FROM public.dial_queue",
+            "reads public.agent_session, which purpose billing_hotline may write",
+        ),
+        (
+            "SELECT caller FROM public.dial_queue2",
+            "reads public.agent_session, which purpose billing_hotline may write",
+        ),
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    assert_hidden(&seen, "a policy keyed on a table the agent writes");
+}

@@ -409,6 +409,26 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
                 ));
             };
             let r = cx.catalog.rel(rel);
+            // Another relation the agent may write decides the filter as a setting would (round
+            // 144: a policy keyed on a session table, `agent_session(pid, campaign)`, that agents
+            // update). Its own table's rows are the ones it filters, the agent's writes included.
+            let writable = r.oid != *oid
+                && cx
+                    .policy
+                    .shared
+                    .get(&r.name)
+                    .or_else(|| cx.purpose.tables.get(&r.name))
+                    .is_some_and(|g| !g.write.is_empty());
+            if writable {
+                return Err(Refusal::new(
+                    Reason::OutsidePurpose,
+                    format!(
+                        "the row-level security policy {policy} of {on} reads {}, which purpose {} may write: the agent could choose which rows it shows; key the policy on roles",
+                        r.name,
+                        cx.purpose_name()
+                    ),
+                ));
+            }
             // Column 0: the whole relation (named in a FROM, or its whole row).
             let read = r
                 .columns
