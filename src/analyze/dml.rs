@@ -295,7 +295,7 @@ impl Analyzer<'_> {
                 // dropped birth date told which customers share one).
                 let attnum = r.columns[i].attnum;
                 for (g, _) in r.generated.iter().filter(|(_, reads)| reads.contains(&attnum)) {
-                    if let Some(gi) = r.columns.iter().position(|c| c.attnum == *g) {
+                    if let Some(gi) = r.attnum_index(*g) {
                         self.written_column(rel, gi, kind)?;
                     }
                 }
@@ -400,7 +400,7 @@ impl Analyzer<'_> {
                         if kind == WriteKind::Update {
                             let fr = catalog.rel(from);
                             for a in &fk.cols {
-                                if let Some(i) = fr.columns.iter().position(|c| c.attnum == *a) {
+                                if let Some(i) = fr.attnum_index(*a) {
                                     self.written_column(from, i, WriteKind::Update)?;
                                 }
                             }
@@ -414,7 +414,7 @@ impl Analyzer<'_> {
             self.facts.read(t);
             let tr = catalog.rel(t);
             for a in cols {
-                if let Some(i) = tr.columns.iter().position(|c| c.attnum == *a) {
+                if let Some(i) = tr.attnum_index(*a) {
                     self.record(super::facts::ColRef { rel: t, col: i as u16 }, Clause::ForeignKey, &via);
                 }
             }

@@ -128,6 +128,12 @@ impl ForeignKey {
 }
 
 impl Relation {
+    /// The index in `columns` of the column with attribute number `attnum`: constraints, keys and
+    /// triggers name columns by attnum, facts by index.
+    pub fn attnum_index(&self, attnum: i16) -> Option<usize> {
+        self.columns.iter().position(|c| c.attnum == attnum)
+    }
+
     /// The names of the columns `*` and a missing column list mean, in order (dropped ones left out).
     pub fn column_names(&self) -> Vec<String> {
         self.columns
@@ -426,7 +432,7 @@ impl Catalog {
                 Some(mut n) => {
                     let mut cols = Vec::with_capacity(n.columns.len().max(r.columns.len()));
                     for c in &r.columns {
-                        match n.columns.iter().position(|x| x.attnum == c.attnum) {
+                        match n.attnum_index(c.attnum) {
                             Some(i) => cols.push(n.columns.remove(i)),
                             // Dropped: a tombstone that keeps its name for the rules.
                             None => cols.push(Column {

@@ -70,7 +70,7 @@ pub(super) fn unique_keys(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_
             .iter()
             .filter(|key| key.contains(&attnum))
             .flatten()
-            .filter_map(|a| r.columns.iter().position(|col| col.attnum == *a))
+            .filter_map(|a| r.attnum_index(*a))
             .map(|i| ColRef {
                 rel: c.rel,
                 col: i as u16,

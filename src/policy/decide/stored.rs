@@ -26,12 +26,7 @@ pub(super) fn row_constraints(
         // round 134's CHECK past this check).
         let memo = &memo_for(cx, memo, rel, through);
         let r = cx.catalog.rel(rel);
-        let col = |a: i16| {
-            r.columns
-                .iter()
-                .position(|c| c.attnum == a)
-                .map(|i| ColRef { rel, col: i as u16 })
-        };
+        let col = |a: i16| r.attnum_index(a).map(|i| ColRef { rel, col: i as u16 });
         // An INSERT's columns do not excuse the UPDATE of the same statement (ON CONFLICT DO
         // UPDATE, MERGE), which runs on the stored row (round 138: naming birth_date in the INSERT
         // let DO UPDATE's CHECK compare with the stored one).
@@ -111,7 +106,7 @@ pub(super) fn row_triggers(
             let protected = t
                 .reads
                 .iter()
-                .filter_map(|&a| r.columns.iter().position(|c| c.attnum == a))
+                .filter_map(|&a| r.attnum_index(a))
                 .map(|i| ColRef { rel, col: i as u16 })
                 .find(|k| !cx.rule(memo, *k).is_allow());
             if let (true, Some(k)) = (fires, protected) {
