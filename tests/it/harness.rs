@@ -220,7 +220,19 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
         self.task.abort();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        remove_dir_settled(&self.dir);
+    }
+}
+
+/// Removes a proxy's directory. Its audit writer may still be writing the trail's anchor (a
+/// temporary file renamed into place) for the last sessions, which makes one removal fail with
+/// the directory not empty; a few retries outlast it.
+fn remove_dir_settled(dir: &Path) {
+    for _ in 0..40 {
+        if std::fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
     }
 }
 
