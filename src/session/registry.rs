@@ -58,9 +58,38 @@ impl BoundTo {
     }
 }
 
+/// A prepared statement as the registry keeps it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub facts: Arc<StatementFacts>,
+    /// The text it was analyzed from, to analyze again once the catalog has changed: Postgres
+    /// analyzes a prepared statement again then, and its names may now mean something else
+    /// (round 146). None for SQL PREPARE, which is refused after such a change instead.
+    pub source: Option<Arc<str>>,
+    /// The catalog content (`Catalog::fingerprint`) under which `facts` is what the text means;
+    /// moved on when an analysis under a newer catalog finds the same.
+    pub fingerprint: std::cell::Cell<u64>,
+}
+
+impl Stored {
+    fn weight(&self) -> usize {
+        self.facts.weight() + self.source.as_ref().map_or(0, |s| s.len())
+    }
+}
+
+impl From<Arc<StatementFacts>> for Stored {
+    fn from(facts: Arc<StatementFacts>) -> Self {
+        Stored {
+            facts,
+            source: None,
+            fingerprint: Default::default(),
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Change {
-    SetStatement(Key, Arc<StatementFacts>),
+    SetStatement(Key, Stored),
     DropStatement(Key),
     ClearStatements,
     SetPortal(Key, Arc<PortalInfo>),
@@ -80,7 +109,7 @@ fn key(name: &str) -> &[u8] {
 /// What a change in flight keeps: a prepared statement's analysis.
 fn weight(c: &Change) -> usize {
     match c {
-        Change::SetStatement(_, f) => f.weight(),
+        Change::SetStatement(_, s) => s.weight(),
         _ => 0,
     }
 }
@@ -90,7 +119,7 @@ pub type Tag = (u64, u32);
 
 #[derive(Debug, Default)]
 pub struct Registry {
-    statements: HashMap<Key, Arc<StatementFacts>>,
+    statements: HashMap<Key, Stored>,
     portals: HashMap<Key, Arc<PortalInfo>>,
     /// Each change with the batch it came in (see `close_batch`).
     inflight: VecDeque<(Tag, u64, Change)>,
@@ -123,8 +152,8 @@ impl Registry {
         }
     }
 
-    pub fn set_statement(&mut self, tag: Tag, name: &str, facts: Arc<StatementFacts>) {
-        self.push(tag, Change::SetStatement(key(name).to_vec(), facts));
+    pub fn set_statement(&mut self, tag: Tag, name: &str, stored: impl Into<Stored>) {
+        self.push(tag, Change::SetStatement(key(name).to_vec(), stored.into()));
     }
 
     pub fn drop_statement(&mut self, tag: Tag, name: Option<&str>) {
@@ -166,7 +195,7 @@ impl Registry {
                     }
                 }
                 Change::ClearStatements => {
-                    self.bytes -= self.statements.values().map(|f| f.weight()).sum::<usize>();
+                    self.bytes -= self.statements.values().map(Stored::weight).sum::<usize>();
                     self.statements.clear();
                 }
                 Change::SetPortal(n, p) => {
@@ -209,16 +238,21 @@ impl Registry {
 
     /// The statement a name will refer to when the next forwarded message runs.
     pub fn statement(&self, name: &str) -> Option<Arc<StatementFacts>> {
+        self.stored(name).map(|s| s.facts.clone())
+    }
+
+    /// The statement a name will refer to, with what it was analyzed from and under.
+    pub fn stored(&self, name: &str) -> Option<&Stored> {
         let name = key(name);
         for (_, _, c) in self.inflight.iter().rev() {
             match c {
-                Change::SetStatement(n, f) if n.as_slice() == name => return Some(f.clone()),
+                Change::SetStatement(n, s) if n.as_slice() == name => return Some(s),
                 Change::DropStatement(n) if n.as_slice() == name => return None,
                 Change::ClearStatements => return None,
                 _ => {}
             }
         }
-        self.statements.get(name).cloned()
+        self.statements.get(name)
     }
 
     pub fn portal(&self, name: &str) -> Option<Arc<PortalInfo>> {

@@ -12,6 +12,7 @@ mod hardening;
 mod leaks;
 mod operations;
 mod policy;
+mod prepared;
 mod protocol_attacks;
 mod proxy_core;
 mod sqlgen;

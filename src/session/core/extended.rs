@@ -63,7 +63,15 @@ impl Core {
             }
             Ok((facts, _)) => {
                 // Statement effects (SET search_path, PREPARE, DECLARE ...) happen when it is executed.
-                self.registry.set_statement((seq, 0), p.name, facts);
+                self.registry.set_statement(
+                    (seq, 0),
+                    p.name,
+                    Stored {
+                        facts,
+                        source: Some(p.sql.into()),
+                        fingerprint: env.catalog.fingerprint.into(),
+                    },
+                );
                 out.to_upstream.extend_from_slice(&f.raw);
                 self.pending.push_back(Pending::Parse { seq, refusal: None });
             }
@@ -105,6 +113,7 @@ impl Core {
             if !same_paths(&facts, &self.paths) {
                 return Err(path_changed(&facts));
             }
+            self.current(b.statement, env)?;
             let allowed = self.judge(&facts, env)?;
             if resolves_names_when_run(&facts.kind) && !same_paths(&allowed.facts, &self.paths) {
                 return Err(path_changed(&allowed.facts));
@@ -189,6 +198,7 @@ impl Core {
             if !same_paths(facts, &core.paths) {
                 return Err(path_changed(facts));
             }
+            core.current(name, env)?;
             judged(core, facts)
         };
         match target {
@@ -340,7 +350,7 @@ impl Core {
                             }
                             self.copy_in = Some(CopyIn::new(seq));
                         }
-                        self.effects(seq, 0, st);
+                        self.effects(seq, 0, st, env.catalog.fingerprint);
                     }
                     // A cursor's query runs now, set_config calls in it included, as at FETCH.
                     None => self.path_effects(&a.facts),

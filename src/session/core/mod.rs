@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::registry::{BoundTo, PortalInfo, Registry, Tag};
+use super::registry::{BoundTo, PortalInfo, Registry, Stored, Tag};
 use crate::analyze::facts::{Kind, PathChange, StatementFacts};
 use crate::analyze::{cache::AnalysisCache, AnalyzeCtx, AnalyzeError};
 use crate::audit::{Decision, Record};
@@ -25,6 +25,7 @@ mod pending;
 mod replies;
 mod requests;
 mod settle;
+mod stale;
 
 use pending::{result_plan, CopyIn, CopyOutState, Pending, Result_};
 
@@ -185,9 +186,10 @@ pub struct Core {
     unsynced: bool,
     /// `unsynced` before the frame being handled.
     unsynced_before: bool,
-    guard: Option<(String, u64, Arc<Guard>)>,
-    /// The guard before the last reload or catalog refresh: statements judged just before it may
-    /// still be answering, under the rules they were judged by.
+    /// The guard with the policy version, catalog generation and catalog content it was built for.
+    guard: Option<(String, u64, u64, Arc<Guard>)>,
+    /// The guard before the last reload or catalog refresh that kept the catalog's content:
+    /// statements judged just before it may still be answering, under the rules they were judged by.
     previous_guard: Option<Arc<Guard>>,
     scratch: Vec<u8>,
     copy_scratch: Vec<u8>,
@@ -402,6 +404,9 @@ impl Core {
     fn judge(&self, facts: &Arc<StatementFacts>, env: &Env<'_>) -> Result<Allowed, Refusal> {
         if self.roles_stale && !matches!(facts.kind, Kind::Transaction(_)) {
             return Err(Self::stale_roles());
+        }
+        if let Kind::Execute { name } = &facts.kind {
+            self.current(name, env)?;
         }
         let jcx = self.judge_ctx_known(env)?;
         let key = memo::VerdictKey {

@@ -272,21 +272,29 @@ impl Core {
     /// Rule 10's guard for the current policy and catalog.
     fn guard(&mut self, env: &Env<'_>) -> Arc<Guard> {
         self.refresh_guard(env);
-        self.guard.as_ref().map(|(_, _, g)| g.clone()).unwrap_or_default()
+        self.guard.as_ref().map(|(_, _, _, g)| g.clone()).unwrap_or_default()
     }
 
     /// Builds the guard once per version of the policy and catalog, keeping the one before.
     pub(super) fn refresh_guard(&mut self, env: &Env<'_>) {
-        let fresh = matches!(&self.guard, Some((v, g, _)) if *v == env.policy.version && *g == env.catalog.generation);
+        let fresh =
+            matches!(&self.guard, Some((v, g, _, _)) if *v == env.policy.version && *g == env.catalog.generation);
         if !fresh {
             let guard = match env.policy.purposes.get(&self.id.purpose) {
                 Some(p) => Guard::build(env.policy, p, env.catalog),
                 None => Guard::default(),
             };
-            let old = self
-                .guard
-                .replace((env.policy.version.clone(), env.catalog.generation, Arc::new(guard)));
-            self.previous_guard = old.map(|(_, _, g)| g);
+            let old = self.guard.replace((
+                env.policy.version.clone(),
+                env.catalog.generation,
+                env.catalog.fingerprint,
+                Arc::new(guard),
+            ));
+            // Not across a change of the catalog's content: the old guard would let pass the
+            // columns and tables it has not seen (round 146).
+            self.previous_guard = old
+                .filter(|(_, _, f, _)| *f == env.catalog.fingerprint)
+                .map(|(_, _, _, g)| g);
         }
     }
 

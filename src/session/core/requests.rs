@@ -146,10 +146,19 @@ impl Core {
     }
 
     /// Registry changes and search_path effects of statements that will run; `sub` numbers them within a message.
-    pub(super) fn effects(&mut self, seq: u64, sub: u32, f: &Arc<StatementFacts>) {
+    /// `fingerprint` is the catalog content the statements were analyzed under.
+    pub(super) fn effects(&mut self, seq: u64, sub: u32, f: &Arc<StatementFacts>, fingerprint: u64) {
         let tag: Tag = (seq, sub);
         match &f.kind {
-            Kind::Prepare { name } => self.registry.set_statement(tag, name, Arc::new(f.prepared())),
+            Kind::Prepare { name } => self.registry.set_statement(
+                tag,
+                name,
+                Stored {
+                    facts: Arc::new(f.prepared()),
+                    source: None,
+                    fingerprint: fingerprint.into(),
+                },
+            ),
             Kind::Deallocate { name } => self.registry.drop_statement(tag, name.as_deref()),
             Kind::Declare { name } => self.registry.set_portal(
                 tag,
@@ -275,7 +284,7 @@ impl Core {
                 // Registry effects come from the statements as written; what EXECUTE and FETCH
                 // run may still change search_path.
                 for (i, st) in analysis.statements.iter().enumerate() {
-                    self.effects(seq, i as u32, st);
+                    self.effects(seq, i as u32, st, env.catalog.fingerprint);
                 }
 
                 out.to_upstream.extend_from_slice(&f.raw);

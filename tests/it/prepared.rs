@@ -1,0 +1,145 @@
+//! Prepared statements across the DBA's changes (round 146): Postgres analyzes a prepared
+//! statement again once what it names has changed, and its names may then mean something else.
+//! The proxy analyzes it again too; none of these may return a value the purpose may not read.
+
+use crate::harness::*;
+use crate::raw::{self, Raw};
+
+/// Values a later migration puts where the purpose may not read them.
+const SECRETS: [&str; 3] = ["MOBILE-146", "GATE-146", "SHADOW-146"];
+
+async fn exchange(r: &mut Raw, msgs: &[Vec<u8>]) -> String {
+    r.send(&msgs.concat()).await;
+    let bytes = tokio::time::timeout(std::time::Duration::from_secs(20), r.bytes_until_ready())
+        .await
+        .expect("no ReadyForQuery within 20 s");
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// Bind and Execute of a named statement, with a Describe of the portal.
+fn run(stmt: &str) -> Vec<Vec<u8>> {
+    vec![
+        raw::bind("", stmt, &[], &[]),
+        raw::describe(b'P', ""),
+        raw::execute("", 0),
+        raw::sync(),
+    ]
+}
+
+const POLICY: &str = "campaign: rt146
+tables: [rt146.*]
+purposes:
+  transparency:
+    tables:
+      rt146.people: { columns: { id: allow, name: allow, phone: drop } }
+      rt146.readings: { columns: { id: allow, cubic_m: allow } }
+";
+
+#[tokio::test]
+async fn a_prepared_statement_is_judged_by_what_it_means_after_a_migration() {
+    let su = superuser().await;
+    su.batch_execute(
+        "DROP SCHEMA IF EXISTS rt146 CASCADE; DROP SCHEMA IF EXISTS rt146_other CASCADE;
+         CREATE SCHEMA rt146; CREATE SCHEMA rt146_other;
+         CREATE TABLE rt146.people (id int, name text, phone text);
+         INSERT INTO rt146.people VALUES (1, 'Anna', 'MOBILE-146');
+         CREATE TABLE rt146.readings (id int, cubic_m int);
+         INSERT INTO rt146.readings VALUES (1, 42);
+         GRANT USAGE ON SCHEMA rt146, rt146_other TO u_trust;
+         GRANT SELECT ON ALL TABLES IN SCHEMA rt146 TO u_trust;
+         ALTER DEFAULT PRIVILEGES IN SCHEMA rt146_other GRANT SELECT ON TABLES TO u_trust",
+    )
+    .await
+    .unwrap();
+    let p = proxy_with(ProxyOptions {
+        policies: vec![("rt146.yaml".into(), POLICY.into())],
+        ..Default::default()
+    })
+    .await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    // Before the migration, `mobile` is the VALUES list's; `m` reads every column there is; and
+    // `readings` on this search_path is rt146's.
+    let outer = "SELECT t.k, (SELECT mobile FROM rt146.people c WHERE c.id = t.k) AS m FROM (VALUES (1, 'x'::text)) t(k, mobile)";
+    let whole = "SELECT row_to_json(m)::text FROM rt146.readings m";
+    let unqualified = "SELECT id, cubic_m FROM readings";
+    let plain = "SELECT id, name FROM rt146.people WHERE id = $1";
+    let mut seen = exchange(&mut r, &[raw::query("SET search_path = rt146_other, rt146")]).await;
+    let prepared = exchange(
+        &mut r,
+        &[
+            raw::parse("outer", outer, &[]),
+            raw::parse("whole", whole, &[]),
+            raw::parse("unqualified", unqualified, &[]),
+            raw::parse("plain", plain, &[23]),
+            raw::sync(),
+        ],
+    )
+    .await;
+    assert!(!prepared.contains("42501"), "{prepared}");
+    let prepared = exchange(&mut r, &[raw::query(&format!("PREPARE sql_outer AS {outer}"))]).await;
+    assert!(!prepared.contains("42501"), "{prepared}");
+    for stmt in ["outer", "whole", "unqualified"] {
+        let before = exchange(&mut r, &run(stmt)).await;
+        assert!(!before.contains("42501"), "{stmt} before the migration: {before}");
+    }
+    // The migration: a column that takes over `mobile`, one that widens the whole row, and a
+    // table of a schema earlier on the path, none of them granted.
+    su.batch_execute(
+        "ALTER TABLE rt146.people ADD COLUMN mobile text; UPDATE rt146.people SET mobile = phone;
+         ALTER TABLE rt146.readings ADD COLUMN access_code text DEFAULT 'GATE-146';
+         CREATE TABLE rt146_other.readings (id int, cubic_m text);
+         INSERT INTO rt146_other.readings VALUES (1, 'SHADOW-146');
+         ANALYZE rt146.readings",
+    )
+    .await
+    .unwrap();
+    p.shared.refresh_catalog_now().await.unwrap();
+    for stmt in ["outer", "whole", "unqualified"] {
+        let after = exchange(&mut r, &run(stmt)).await;
+        assert!(
+            after.contains("42501") && after.contains("prepare it again"),
+            "{stmt} after the migration: {after}"
+        );
+        seen.push_str(&after);
+        let described = exchange(&mut r, &[raw::describe(b'S', stmt), raw::sync()]).await;
+        assert!(described.contains("42501"), "Describe of {stmt}: {described}");
+        seen.push_str(&described);
+    }
+    let executed = exchange(&mut r, &[raw::query("EXECUTE sql_outer")]).await;
+    assert!(executed.contains("prepare it again"), "{executed}");
+    seen.push_str(&executed);
+    // A statement the migration did not change still runs, and keeps running.
+    for _ in 0..2 {
+        let still = exchange(
+            &mut r,
+            &[
+                raw::bind("", "plain", &[Some("1")], &[]),
+                raw::execute("", 0),
+                raw::sync(),
+            ],
+        )
+        .await;
+        assert!(still.contains("Anna") && !still.contains("42501"), "{still}");
+        seen.push_str(&still);
+    }
+    // Prepared again, the new meanings are judged as such.
+    let again = exchange(
+        &mut r,
+        &[
+            raw::parse("outer", outer, &[]),
+            raw::bind("", "outer", &[], &[]),
+            raw::execute("", 0),
+            raw::sync(),
+        ],
+    )
+    .await;
+    assert!(again.contains("42501"), "{again}");
+    seen.push_str(&again);
+    for s in SECRETS {
+        assert!(!seen.contains(s), "{s} came out:\n{seen}");
+    }
+    drop(r);
+    su.batch_execute("DROP SCHEMA rt146 CASCADE; DROP SCHEMA rt146_other CASCADE")
+        .await
+        .unwrap();
+}
