@@ -55,27 +55,80 @@ pub fn callers_closure(code: &[Code<'_>], seed: impl Fn(&Code<'_>) -> bool) -> H
 /// Every word of the code of `start` (all its overloads) and of the functions and views of `code`
 /// it names, at any depth.
 pub fn reached_words(code: &[Code<'_>], start: &QName) -> HashSet<String> {
+    reached_code(code, start)
+        .into_iter()
+        .flat_map(|c| words(c.source))
+        .collect()
+}
+
+/// What the code of `start` and of everything it calls (at any depth) names: every word, and the
+/// words it may read from. A name only ever written into (`INSERT INTO audit_log`, schema-qualified
+/// or not) is not read, unless the code handles conflicts, which compare with the stored rows.
+pub struct Reached {
+    pub words: HashSet<String>,
+    pub read: HashSet<String>,
+}
+
+pub fn reached_reads(code: &[Code<'_>], start: &QName) -> Reached {
+    let words = reached_words(code, start);
+    let mut read = HashSet::new();
+    for c in reached_code(code, start) {
+        let tokens: Vec<String> = self::words(c.source).collect();
+        let conflicts = tokens.iter().any(|t| t == "conflict");
+        for (i, t) in tokens.iter().enumerate() {
+            let at = |back: usize| i.checked_sub(back).map(|j| tokens[j].as_str());
+            let into = |back: usize| at(back) == Some("into") && at(back + 1) != Some("merge");
+            if conflicts || !(into(1) || into(2)) {
+                read.insert(t.clone());
+            }
+        }
+    }
+    Reached { words, read }
+}
+
+/// Every word of every function and view of the DBA's: the names their code may resolve on the
+/// session's search_path.
+pub fn all_words(code: &[Code<'_>]) -> HashSet<String> {
+    code.iter().flat_map(|c| words(c.source)).collect()
+}
+
+/// The names `source` writes into: after INSERT INTO, MERGE INTO, UPDATE, DELETE FROM or
+/// TRUNCATE, schema-qualified or not. A PL/pgSQL `SELECT … INTO variable` counts too, which only
+/// errs towards writing.
+pub fn written_names(source: &str) -> HashSet<String> {
+    let tokens: Vec<String> = words(source).collect();
+    let mut out = HashSet::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let at = |back: usize| i.checked_sub(back).map(|j| tokens[j].as_str());
+        let verb = |back: usize| {
+            matches!(at(back), Some("into" | "update" | "truncate" | "table"))
+                || (at(back) == Some("from") && at(back + 1) == Some("delete"))
+        };
+        if verb(1) || verb(2) {
+            out.insert(t.clone());
+        }
+    }
+    out
+}
+
+/// The code of `start` (all its overloads) and of the functions and views it names, at any depth.
+fn reached_code<'c, 'a>(code: &'c [Code<'a>], start: &QName) -> Vec<&'c Code<'a>> {
     let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, c) in code.iter().enumerate() {
         by_name.entry(c.name.name.to_lowercase()).or_default().push(i);
     }
     let mut seen: HashSet<usize> = HashSet::new();
-    let mut queue: Vec<usize> = code
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.name == *start)
-        .map(|(i, _)| i)
-        .collect();
-    let mut out = HashSet::new();
+    let mut queue: Vec<usize> = (0..code.len()).filter(|&i| code[i].name == *start).collect();
+    let mut out = Vec::new();
     while let Some(i) = queue.pop() {
         if !seen.insert(i) {
             continue;
         }
+        out.push(&code[i]);
         for w in words(code[i].source) {
             if let Some(next) = by_name.get(&w) {
                 queue.extend(next.iter().filter(|j| !seen.contains(j)));
             }
-            out.insert(w);
         }
     }
     out
@@ -138,6 +191,46 @@ mod tests {
             "{reached:?}"
         );
         assert!(!reached.contains("nextval"));
+        // Written into only, a table is not read; compared with, or merged into, it is.
+        let triggers = [
+            code(
+                "public",
+                "audit",
+                "BEGIN INSERT INTO public.audit_log VALUES (to_jsonb(NEW)); PERFORM dedupe(NEW); RETURN NEW; END",
+            ),
+            code(
+                "public",
+                "dedupe",
+                "SELECT EXISTS (SELECT 1 FROM stadtwerke.customers c WHERE c.name = $1.name)",
+            ),
+            code(
+                "public",
+                "upsert",
+                "INSERT INTO counters VALUES (1) ON CONFLICT (k) DO UPDATE SET n = counters.n + 1",
+            ),
+            code(
+                "public",
+                "merger",
+                "MERGE INTO ledger l USING (SELECT 1) s ON true WHEN MATCHED THEN DO NOTHING",
+            ),
+        ];
+        let r = reached_reads(&triggers, &QName::new("public", "audit"));
+        assert!(r.words.contains("audit_log") && !r.read.contains("audit_log"));
+        assert!(r.read.contains("customers") && r.read.contains("name"));
+        assert!(reached_reads(&triggers, &QName::new("public", "upsert"))
+            .read
+            .contains("counters"));
+        assert!(reached_reads(&triggers, &QName::new("public", "merger"))
+            .read
+            .contains("ledger"));
+        let written = written_names(
+            "INSERT INTO public.agent_session VALUES (pg_backend_pid(), c) ON CONFLICT (pid) DO UPDATE SET campaign = c;
+             DELETE FROM queue WHERE true; UPDATE counters SET n = n + 1; SELECT x FROM dial_queue",
+        );
+        for t in ["agent_session", "queue", "counters"] {
+            assert!(written.contains(t), "{t}: {written:?}");
+        }
+        assert!(!written.contains("dial_queue"));
         // Cycles end.
         let cyclic = [code("s", "a", "b()"), code("s", "b", "a() + nextval('q')")];
         assert_eq!(callers_closure(&cyclic, |c| c.source.contains("nextval")).len(), 2);

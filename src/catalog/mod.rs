@@ -229,6 +229,16 @@ pub struct Catalog {
     /// OID of that column's relation, its attnum): a filter on it, in every statement on the
     /// relation.
     pub policy_columns: HashMap<u32, Vec<(String, u32, i16)>>,
+    /// The relations (by OID) that the DBA code a write of a relation runs reads, each with what
+    /// runs it: a trigger, CHECK constraint, default or index function, through whatever it calls
+    /// (see `catalog::code::reached_reads`). Its own OID stands for its stored rows.
+    pub write_reads: HashMap<u32, Vec<(String, u32)>>,
+    /// The tables (by OID) a DBA's function writes, itself or through what it calls: a purpose
+    /// that lists it may write them, whatever its `write:` grants (round 145).
+    pub function_writes: HashMap<QName, Vec<u32>>,
+    /// Every word of the DBA's functions and views (see `catalog::code::all_words`): the table
+    /// names their code may resolve on search_path.
+    pub code_words: HashSet<String>,
 }
 
 impl Catalog {

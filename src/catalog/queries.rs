@@ -274,13 +274,21 @@ pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::t
 /// session's settings (round 138: a policy's `app_campaign()` wrapped current_setting; round 142:
 /// through a view) or draw numbers no dependency shows (round 138: a `next_case_no()` default
 /// counted the other campaign's rows). A function with a SQL-standard body (`RETURN …`, `BEGIN
-/// ATOMIC`) has no prosrc: its definition is printed instead (round 142).
+/// ATOMIC`) has no prosrc: its definition is printed instead (round 142). An aggregate's code is
+/// the names of its support functions (round 145: a policy's aggregate read a setting in its state
+/// function).
 pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
       SELECT n.nspname::text, p.proname::text,
           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END
         FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
           JOIN pg_catalog.pg_language l ON l.oid = p.prolang
         WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
+      UNION ALL SELECT n.nspname::text, p.proname::text, pg_catalog.concat_ws(' ', a.aggtransfn::text,
+          a.aggfinalfn::text, a.aggcombinefn::text, a.aggserialfn::text, a.aggdeserialfn::text,
+          a.aggmtransfn::text, a.aggminvtransfn::text, a.aggmfinalfn::text)
+        FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid
+          JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+        WHERE p.oid >= 16384
       UNION ALL SELECT n.nspname::text, c.relname::text, pg_catalog.pg_get_viewdef(c.oid)
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('v', 'm') AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384))

@@ -417,6 +417,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     dba::unique_keys(f, cx, memo)?;
     stored::row_constraints(f, cx, memo, &written)?;
     stored::row_triggers(f, cx, memo, &written)?;
+    stored::write_code_reads(f, cx)?;
     dba::hidden_rows(f, cx, &written)?;
     // Rule 6: EXPLAIN ANALYZE reports hash, sort and memoize memory measured on the rows it carried,
     // so it tells the length and NULL-ness of each column a select list computes from; any

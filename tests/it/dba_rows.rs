@@ -7,7 +7,7 @@ use crate::harness::*;
 use crate::policy::{text_of, wasser};
 
 pub(crate) const SECRET_CALLER: &str = "+49 40 5550199";
-const SECRET_DEAL: &str = "SECRET-ZEITUNG-DEAL";
+pub(crate) const SECRET_DEAL: &str = "SECRET-ZEITUNG-DEAL";
 
 pub(crate) fn assert_hidden(seen: &str, context: &str) {
     assert_no_protected(seen, context);

@@ -412,20 +412,27 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
             // Another relation the agent may write decides the filter as a setting would (round
             // 144: a policy keyed on a session table, `agent_session(pid, campaign)`, that agents
             // update). Its own table's rows are the ones it filters, the agent's writes included.
-            let writable = r.oid != *oid
-                && cx
-                    .policy
-                    .shared
-                    .get(&r.name)
-                    .or_else(|| cx.purpose.tables.get(&r.name))
-                    .is_some_and(|g| !g.write.is_empty());
-            if writable {
+            // So does one a function the purpose lists writes (round 145: a SECURITY DEFINER
+            // `start_session(campaign)` the CRM calls at login).
+            let granted = cx
+                .policy
+                .shared
+                .get(&r.name)
+                .or_else(|| cx.purpose.tables.get(&r.name))
+                .is_some_and(|g| !g.write.is_empty());
+            let by_function = cx
+                .purpose
+                .functions
+                .iter()
+                .find(|f| cx.catalog.function_writes.get(*f).is_some_and(|w| w.contains(&r.oid)));
+            if r.oid != *oid && (granted || by_function.is_some()) {
                 return Err(Refusal::new(
                     Reason::OutsidePurpose,
                     format!(
-                        "the row-level security policy {policy} of {on} reads {}, which purpose {} may write: the agent could choose which rows it shows; key the policy on roles",
+                        "the row-level security policy {policy} of {on} reads {}, which purpose {} may write{}: the agent could choose which rows it shows; key the policy on roles",
                         r.name,
-                        cx.purpose_name()
+                        cx.purpose_name(),
+                        by_function.map(|f| format!(" (through its function {f})")).unwrap_or_default()
                     ),
                 ));
             }
@@ -519,38 +526,41 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
     Ok(())
 }
 
-/// A schema whose tables belong to a campaign the purpose is granted none of, and that holds none
-/// the purpose may read: another campaign's schema.
-fn foreign_schema<'p>(policy: &'p PolicySet, purpose: &Purpose, catalog: &Catalog, schema: &str) -> Option<&'p str> {
-    let mut other = None;
-    for (_, r) in catalog.relations() {
-        if r.name.schema != schema || r.is_system() {
-            continue;
-        }
-        if policy.shared.contains_key(&r.name) {
-            return None;
-        }
-        match policy.campaign_index(&r.name) {
-            Some(_) if purpose.tables.contains_key(&r.name) => return None,
-            Some(c) => other = other.or(Some(policy.campaigns[c].name.as_str())),
-            None => {}
+/// Why a search_path may not be the session's: a table name the DBA's code uses would resolve on
+/// it, unqualified, to a table of a campaign the purpose has no grant in (see steered_code). A
+/// shared table or one of the purpose's beside it in the same schema does not excuse it, only one
+/// of the same name earlier on the path (round 145: `public` held the shared postcodes and
+/// zeitung's callbacks). Names no code of the DBA's holds resolve only in the agent's own
+/// statements, which are judged as they resolve.
+/// Judged at login too, since `RESET search_path` brings the startup value back where unscharf no
+/// longer knows the path (round 144).
+pub fn foreign_path(policy: &PolicySet, purpose: &Purpose, catalog: &Catalog, path: &[String]) -> Option<String> {
+    let granted: Vec<usize> = purpose.tables.keys().filter_map(|n| policy.campaign_index(n)).collect();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    for schema in path {
+        for (_, r) in catalog.relations() {
+            if r.name.schema != *schema
+                || r.is_system()
+                || !catalog.code_words.contains(&r.name.name.to_lowercase())
+                || !seen.insert(r.name.name.as_str())
+            {
+                continue;
+            }
+            if policy.shared.contains_key(&r.name) {
+                continue;
+            }
+            match policy.campaign_index(&r.name) {
+                Some(c) if !granted.contains(&c) => {
+                    return Some(format!(
+                        "search_path names schema {schema}, where the unqualified name {} means {}, a table of campaign {} and none of purpose {}: code of the DBA's would resolve its names there",
+                        r.name.name, r.name, policy.campaigns[c].name, purpose.name
+                    ))
+                }
+                _ => {}
+            }
         }
     }
-    other
-}
-
-/// Why a search_path may not be the session's: it names another campaign's schema (see
-/// steered_code). Judged at login too, since `RESET search_path` brings the startup value back
-/// where unscharf no longer knows the path (round 144).
-pub fn foreign_path(policy: &PolicySet, purpose: &Purpose, catalog: &Catalog, path: &[String]) -> Option<String> {
-    path.iter().find_map(|schema| {
-        foreign_schema(policy, purpose, catalog, schema).map(|c| {
-            format!(
-                "search_path names schema {schema}, which holds tables of campaign {c} and none of purpose {}: code of the DBA's would resolve its names there",
-                purpose.name
-            )
-        })
-    })
+    None
 }
 
 /// A DBA's function resolves the names its code does not qualify on the session's search_path,

@@ -127,6 +127,55 @@ pub(super) fn row_triggers(
     Ok(())
 }
 
+/// The DBA code a write runs (triggers of every event, INSERT included, CHECK constraints,
+/// defaults, index functions, through whatever they call) may read the written table's stored
+/// rows or other tables: whether the write then succeeds, is skipped or changed answers a guess
+/// about what it read (round 145: a dedupe trigger on INSERT gave every birth date, a caller check
+/// compared a ticket with the customer's). So every column of what it reads must be one the
+/// purpose may read as it is. A table it only writes into (an audit log) does not count.
+pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    for &rel in &f.relations {
+        if !f.writes.iter().any(|(w, _)| *w == rel) {
+            continue;
+        }
+        for oid in cx.catalog.reached(cx.catalog.rel(rel).oid) {
+            for (what, read) in cx.catalog.write_reads.get(&oid).into_iter().flatten() {
+                let on = cx.catalog.by_oid(oid).map(|i| cx.catalog.rel(i).name.to_string());
+                let Some(read_rel) = cx.catalog.by_oid(*read) else {
+                    return Err(Refusal::new(
+                        Reason::UnsupportedStatement,
+                        format!(
+                            "{what} on {} reads a relation unscharf does not know",
+                            on.unwrap_or_default()
+                        ),
+                    ));
+                };
+                let memo = Memo::new(cx, &[read_rel]);
+                let r = cx.catalog.rel(read_rel);
+                let protected = (0..r.columns.len())
+                    .map(|i| ColRef {
+                        rel: read_rel,
+                        col: i as u16,
+                    })
+                    .find(|c| !cx.rule(&memo, *c).is_allow());
+                if let Some(c) = protected {
+                    let stored = if *read == oid { "the stored rows' " } else { "" };
+                    return Err(Refusal::new(
+                        Reason::ProtectedColumn,
+                        format!(
+                            "{what} runs on a write of {} and reads {stored}{}, which is protected for purpose {}: whether the write succeeds, is skipped or changed would tell about it",
+                            on.unwrap_or_default(),
+                            cx.column_name(c),
+                            cx.purpose_name()
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The statement's memo, or, for a table behind a written view (not among the statement's
 /// relations), one of the table's own.
 fn memo_for<'a>(
