@@ -526,7 +526,27 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
     Ok(())
 }
 
-/// Why a search_path may not be the session's: a table name the DBA's code uses would resolve on
+/// A schema whose tables belong to a campaign the purpose is granted none of, and that holds none
+/// the purpose may read: another campaign's schema, whatever code of the DBA's names.
+fn foreign_schema<'p>(policy: &'p PolicySet, purpose: &Purpose, catalog: &Catalog, schema: &str) -> Option<&'p str> {
+    let mut other = None;
+    for (_, r) in catalog.relations() {
+        if r.name.schema != schema || r.is_system() {
+            continue;
+        }
+        if policy.shared.contains_key(&r.name) {
+            return None;
+        }
+        match policy.campaign_index(&r.name) {
+            Some(_) if purpose.tables.contains_key(&r.name) => return None,
+            Some(c) => other = other.or(Some(policy.campaigns[c].name.as_str())),
+            None => {}
+        }
+    }
+    other
+}
+
+/// Why a search_path may not be the session's: it names another campaign's schema, or a table name the DBA's code uses would resolve on
 /// it, unqualified, to a table of a campaign the purpose has no grant in (see steered_code). A
 /// shared table or one of the purpose's beside it in the same schema does not excuse it, only one
 /// of the same name earlier on the path (round 145: `public` held the shared postcodes and
@@ -535,6 +555,16 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
 /// Judged at login too, since `RESET search_path` brings the startup value back where unscharf no
 /// longer knows the path (round 144).
 pub fn foreign_path(policy: &PolicySet, purpose: &Purpose, catalog: &Catalog, path: &[String]) -> Option<String> {
+    if let Some(why) = path.iter().find_map(|schema| {
+        foreign_schema(policy, purpose, catalog, schema).map(|c| {
+            format!(
+                "search_path names schema {schema}, which holds tables of campaign {c} and none of purpose {}: code of the DBA's would resolve its names there",
+                purpose.name
+            )
+        })
+    }) {
+        return Some(why);
+    }
     let granted: Vec<usize> = purpose.tables.keys().filter_map(|n| policy.campaign_index(n)).collect();
     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for schema in path {
