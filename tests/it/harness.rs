@@ -198,9 +198,20 @@ impl Proxy {
     }
 
     /// The audit trail so far (waits briefly for the writer).
+    /// The trail's events, once it has stopped growing: the writer appends on a task of its own,
+    /// which a loaded machine runs late (a fixed wait of 150 ms saw two of four records).
     pub async fn audit(&self) -> Vec<unscharf::audit::Event> {
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        let text = std::fs::read_to_string(self.dir.join("audit.jsonl")).unwrap_or_default();
+        let read = || std::fs::read_to_string(self.dir.join("audit.jsonl")).unwrap_or_default();
+        let mut text: Option<String> = None;
+        for _ in 0..20 {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let now = read();
+            if text.as_ref() == Some(&now) {
+                break;
+            }
+            text = Some(now);
+        }
+        let text = text.unwrap_or_default();
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).unwrap())
