@@ -69,6 +69,10 @@ pub struct Stored {
     /// The catalog content (`Catalog::fingerprint`) under which `facts` is what the text means;
     /// moved on when an analysis under a newer catalog finds the same.
     pub fingerprint: std::cell::Cell<u64>,
+    /// Found to mean something else under a later catalog: refused from then on without
+    /// analyzing it again (round 148: Binds of a 128 KiB statement, each analyzed anew, held
+    /// the session threads).
+    pub changed: std::cell::Cell<bool>,
 }
 
 impl Stored {
@@ -83,6 +87,7 @@ impl From<Arc<StatementFacts>> for Stored {
             facts,
             source: None,
             fingerprint: Default::default(),
+            changed: Default::default(),
         }
     }
 }

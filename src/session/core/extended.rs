@@ -70,6 +70,7 @@ impl Core {
                         facts,
                         source: Some(p.sql.into()),
                         fingerprint: env.catalog.fingerprint.into(),
+                        changed: Default::default(),
                     },
                 );
                 out.to_upstream.extend_from_slice(&f.raw);

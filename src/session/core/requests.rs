@@ -157,6 +157,7 @@ impl Core {
                     facts: Arc::new(f.prepared()),
                     source: None,
                     fingerprint: fingerprint.into(),
+                    changed: Default::default(),
                 },
             ),
             Kind::Deallocate { name } => self.registry.drop_statement(tag, name.as_deref()),

@@ -13,7 +13,7 @@ impl Core {
         let Some(stored) = self.registry.stored(name) else {
             return Ok(());
         };
-        if stored.fingerprint.get() == env.catalog.fingerprint {
+        if stored.fingerprint.get() == env.catalog.fingerprint && !stored.changed.get() {
             return Ok(());
         }
         let changed = || {
@@ -25,7 +25,13 @@ impl Core {
                 ),
             )
         };
-        let Some(source) = &stored.source else {
+        // A long text is not analyzed again on the session thread, which other sessions share.
+        let Some(source) = stored
+            .source
+            .as_ref()
+            .filter(|s| s.len() <= LARGE_FRAME && !stored.changed.get())
+        else {
+            stored.changed.set(true);
             return Err(changed());
         };
         // Where it resolved names on search_path, it does so on the values it was judged under
@@ -45,7 +51,10 @@ impl Core {
                 stored.fingerprint.set(env.catalog.fingerprint);
                 Ok(())
             }
-            _ => Err(changed()),
+            _ => {
+                stored.changed.set(true);
+                Err(changed())
+            }
         }
     }
 }
