@@ -112,7 +112,7 @@ pub fn written_names(source: &str) -> HashSet<String> {
 }
 
 /// The code of `start` (all its overloads) and of the functions and views it names, at any depth.
-fn reached_code<'c, 'a>(code: &'c [Code<'a>], start: &QName) -> Vec<&'c Code<'a>> {
+pub fn reached_code<'c, 'a>(code: &'c [Code<'a>], start: &QName) -> Vec<&'c Code<'a>> {
     let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, c) in code.iter().enumerate() {
         by_name.entry(c.name.name.to_lowercase()).or_default().push(i);

@@ -295,12 +295,24 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let names_sequence: std::collections::HashSet<&QName> = dba_code
         .iter()
         .zip(&code)
-        .filter(|(r, _)| r.get::<_, bool>(3))
+        // A sequence named at run time (`nextval('case_no_' || year)`) is drawn from all the same
+        // (round 147).
+        .filter(|(r, c)| r.get::<_, bool>(3) || super::code_reads::draws_by_name(c.source))
         .map(|(_, c)| &c.name)
         .collect();
     let draws_numbers = super::code::callers_closure(&code, |c| names_sequence.contains(&c.name));
-    function_writes(&mut catalog, &code);
-    catalog.code_words = super::code::all_words(&code).into_iter().collect();
+    let on_write: Vec<(u32, QName)> = hidden
+        .iter()
+        .filter(|r| r.get::<_, bool>(4))
+        .map(|r| (r.get(0), QName::new(r.get(1), r.get(2))))
+        .collect();
+    catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
+    catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();
+    let graph = super::code_reads::Graph::new(&catalog, &code);
+    catalog.function_writes = graph.function_writes(&on_write).into_iter().collect();
+    let (words, dynamic) = graph.table_words();
+    catalog.code_words = words.into_iter().collect();
+    catalog.dynamic_code = dynamic;
     for row in hidden_sql {
         let (what, sql, on_write): (String, Option<&str>, bool) = (row.get(1), row.get(2), row.get(3));
         // pg_get_triggerdef and its kin return NULL for an object dropped since the snapshot
@@ -337,15 +349,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         // judged as the policy's own reads (round 144: a helper read a session table the agents
         // write).
         if let Some(policy) = what.strip_prefix("the row-level security policy ") {
-            let words = super::code::reached_words(&code, &func);
-            let mut read: Vec<u32> = words
-                .iter()
-                .flat_map(|w| catalog.named(w).to_vec())
-                .map(|id| catalog.rel(id).oid)
-                .filter(|&oid| oid >= super::FIRST_NORMAL_OID)
-                .collect();
-            read.sort_unstable();
-            read.dedup();
+            let read = graph.policy_reads(&func);
             let entry = catalog.policy_columns.entry(row.get(0)).or_default();
             entry.extend(
                 read.into_iter()
@@ -353,7 +357,9 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             );
         }
         if on_write {
-            write_reads(&mut catalog, &code, row.get(0), &func, &what);
+            let read = graph.write_reads(row.get(0), &func);
+            let entry = catalog.write_reads.entry(row.get(0)).or_default();
+            entry.extend(read.into_iter().map(|oid| (format!("{what} (through {func})"), oid)));
         }
         let calls = catalog.hidden_calls.entry(row.get(0)).or_default();
         if reads_settings.contains(&func) {
@@ -366,78 +372,11 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         calls.push(HiddenCall { func, what, on_write });
     }
     catalog.sequence_functions = draws_numbers.into_iter().collect();
-    catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
-    catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();
     catalog.implicit_code = implicit_code
         .iter()
         .map(|r| (QName::new(r.get(0), r.get(1)), r.get(2)))
         .collect();
     Ok(catalog)
-}
-
-/// Words of trigger code that reach the rows of the trigger's own table without naming it: by
-/// the name a trigger is told (round 145: `TG_RELNAME`, which stop 18 did not count), a column
-/// given as an argument, or SQL built as text.
-const OWN_TABLE_WORDS: [&str; 6] = [
-    "tg_relid",
-    "tg_relname",
-    "tg_table_name",
-    "tg_table_schema",
-    "tg_argv",
-    "execute",
-];
-
-/// Records the tables `func`, run by `what` on a write of `rel`, reads (see `Catalog::write_reads`):
-/// whether the write succeeds, is skipped or changed then answers a guess about them (round 145:
-/// a dedupe trigger on INSERT, a caller check against another table's birth date, a helper the
-/// trigger asked).
-fn write_reads(catalog: &mut Catalog, code: &[super::code::Code<'_>], rel: u32, func: &QName, what: &str) {
-    let reached = super::code::reached_reads(code, func);
-    let mut read: Vec<u32> = reached
-        .read
-        .iter()
-        .flat_map(|w| catalog.named(w).to_vec())
-        .map(|id| catalog.rel(id))
-        .filter(|r| r.kind != RelKind::Sequence && r.oid >= super::FIRST_NORMAL_OID)
-        .map(|r| r.oid)
-        .collect();
-    if OWN_TABLE_WORDS.iter().any(|w| reached.words.contains(*w)) {
-        read.push(rel);
-    }
-    read.sort_unstable();
-    read.dedup();
-    let entry = catalog.write_reads.entry(rel).or_default();
-    entry.extend(read.into_iter().map(|oid| (format!("{what} (through {func})"), oid)));
-}
-
-/// Fills `Catalog::function_writes`: for each table some function's own code writes into, every
-/// function that reaches that code (once per table, not once per function, so that a database of
-/// many functions stays quick to read).
-fn function_writes(catalog: &mut Catalog, code: &[super::code::Code<'_>]) {
-    let mut writers: std::collections::HashMap<String, std::collections::HashSet<&QName>> = Default::default();
-    for c in code {
-        for w in super::code::written_names(c.source) {
-            writers.entry(w).or_default().insert(&c.name);
-        }
-    }
-    for (word, own) in writers {
-        let tables: Vec<u32> = catalog
-            .named(&word)
-            .iter()
-            .map(|&id| catalog.rel(id))
-            .filter(|r| r.kind != RelKind::Sequence && r.oid >= super::FIRST_NORMAL_OID)
-            .map(|r| r.oid)
-            .collect();
-        if tables.is_empty() {
-            continue;
-        }
-        for f in super::code::callers_closure(code, |c| own.contains(&c.name)) {
-            let entry = catalog.function_writes.entry(f).or_default();
-            entry.extend(&tables);
-            entry.sort_unstable();
-            entry.dedup();
-        }
-    }
 }
 
 /// Every login with the roles it is a member of (itself included), as MEMBERSHIPS reads them

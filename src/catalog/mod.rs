@@ -2,11 +2,13 @@
 //! Pure data with lookups; `live` fills it from the upstream, `offline` from a schema file.
 
 mod code;
+mod code_reads;
 pub mod live;
 pub mod offline;
 mod queries;
 mod search_path;
 
+pub use code_reads::ANY_TABLE;
 pub use search_path::{effective_path, parse_name_array, parse_search_path, truncate_identifier, MAX_PATH_SCHEMAS};
 
 use ahash::{AHashMap as HashMap, AHashSet as HashSet};
@@ -239,6 +241,9 @@ pub struct Catalog {
     /// Every word of the DBA's functions and views (see `catalog::code::all_words`): the table
     /// names their code may resolve on search_path.
     pub code_words: HashSet<String>,
+    /// Some code of the DBA's builds SQL at run time (see `code_reads::DYNAMIC_WORDS`): it may
+    /// resolve any table name on search_path.
+    pub dynamic_code: bool,
 }
 
 impl Catalog {

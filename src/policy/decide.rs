@@ -11,7 +11,8 @@ use crate::catalog::{Catalog, RelId};
 use crate::mask::functions::{Mask, PseudonymKey};
 
 mod dba;
-pub use dba::foreign_path;
+mod search_path;
+pub use search_path::foreign_path;
 mod forbidden;
 mod guard;
 mod outputs;
@@ -230,7 +231,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     dba::default_sequences(&written, cx)?;
     dba::policy_columns(f, cx)?;
     dba::hidden_calls(f, cx)?;
-    dba::steered_code(f, cx)?;
+    search_path::steered_code(f, cx)?;
     // Rule 9: settings.
     for s in &f.settings {
         if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {

@@ -311,6 +311,13 @@ pub async fn authenticate(
     let path = parse_search_path(&setting)
         .ok_or_else(|| SessionError::Protocol("the server reported a search_path unscharf cannot read".into()))?;
     let policy = &state.policy;
+    // The client chose the path itself, as a parameter or in `options`, in any spelling.
+    let chosen_path = params.forward.params.iter().any(|(k, v)| {
+        let (k, v) = (k.to_lowercase(), v.to_lowercase());
+        ["search_path", "search-path"]
+            .iter()
+            .any(|s| k.contains(s) || v.contains(s))
+    });
     let purpose = match bind_purpose(policy, &params.user, &roles, params.purpose.as_deref()) {
         Ok(p) => p,
         Err(msg) => {
@@ -337,7 +344,7 @@ pub async fn authenticate(
     if let Some(why) = policy
         .purposes
         .get(&purpose)
-        .and_then(|p| crate::policy::decide::foreign_path(policy, p, &catalog, &path))
+        .and_then(|p| crate::policy::decide::foreign_path(policy, p, &catalog, &path, chosen_path))
     {
         shared.audit.send(connection_refusal(
             session,

@@ -262,7 +262,7 @@ async fn search_path_does_not_steer_a_dbas_code_into_another_campaign() {
     let p = proxy_with(ProxyOptions {
         upstream_port: Some(cluster.port),
         policies: vec![
-            ("stadtwerke.yaml".into(), stadtwerke_policy),
+            ("stadtwerke.yaml".into(), stadtwerke_policy.clone()),
             ("zeitung.yaml".into(), zeitung),
         ],
         ..Default::default()
@@ -291,6 +291,46 @@ async fn search_path_does_not_steer_a_dbas_code_into_another_campaign() {
         "{e}"
     );
     seen.push_str(&e);
+    // Round 147: a helper that builds its table's name at run time names no table in its code;
+    // on a path the agent chooses, every name then counts.
+    _su.batch_execute(&format!(
+        "DROP TABLE public.callbacks;
+         CREATE TABLE public.callbacks_2026_11 (LIKE stadtwerke.callbacks);
+         INSERT INTO public.callbacks_2026_11 VALUES (4, '{SECRET_DEAL}');
+         GRANT SELECT ON public.callbacks_2026_11 TO crm_agents;
+         CREATE FUNCTION public.due_monthly() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
+           RETURN QUERY EXECUTE format('SELECT phone FROM %I', 'callbacks_' || to_char(now(), 'YYYY_MM')); END $$;"
+    ))
+    .await
+    .unwrap();
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![
+            (
+                "stadtwerke.yaml".into(),
+                stadtwerke_policy.replacen("public.due_callbacks]", "public.due_callbacks, public.due_monthly]", 1),
+            ),
+            (
+                "zeitung.yaml".into(),
+                include_str!("../../policies/zeitung.yaml").replacen(
+                    "tables: [zeitung.*]",
+                    "tables: [zeitung.*, public.callbacks_2026_11]",
+                    1,
+                ),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    seen.push_str(
+        &refusal(
+            &c,
+            "SET search_path = public, stadtwerke",
+            "search_path names schema public, where the unqualified name",
+        )
+        .await,
+    );
     assert_hidden(&seen, "a steered helper");
 }
 
@@ -376,123 +416,6 @@ async fn row_security_keyed_on_a_table_the_agent_writes_is_refused() {
     assert_hidden(&seen, "a policy keyed on a table the agent writes");
 }
 
-/// Round 145: DBA code a write runs that reads stored rows without naming `OLD`: by the table's
-/// name a trigger is told (`TG_RELNAME`) and a key column passed as an argument, through a helper
-/// the trigger asks, on INSERT (a dedupe trigger), or from another table (a caller check, as a
-/// trigger or as a CHECK constraint's helper). Each answered birth-date guesses. A trigger that
-/// only writes an audit log still lets the write through.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn code_a_write_runs_reads_nothing_protected() {
-    let (cluster, su) = own_cluster(
-        "GRANT INSERT, UPDATE ON stadtwerke.customers TO crm_agents;
-         ALTER TABLE stadtwerke.customers ADD COLUMN updated_at timestamptz;
-         ALTER TABLE stadtwerke.tickets ADD COLUMN caller_dob date;
-         CREATE FUNCTION public.touch_generic() RETURNS trigger LANGUAGE plpgsql AS $$
-           DECLARE changed boolean; BEGIN
-             EXECUTE format('SELECT $1 IS DISTINCT FROM s FROM %I.%I s WHERE s.%I = ($1).%I',
-               TG_TABLE_SCHEMA, TG_RELNAME, TG_ARGV[0], TG_ARGV[0]) INTO changed USING NEW;
-             IF changed THEN NEW.updated_at := now(); END IF; RETURN NEW; END $$;
-         CREATE FUNCTION public.stored_differs(c stadtwerke.customers) RETURNS boolean LANGUAGE sql STABLE
-           AS $$ SELECT c IS DISTINCT FROM s FROM stadtwerke.customers s WHERE s.customer_no = c.customer_no $$;
-         CREATE FUNCTION public.touch_via_helper() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN IF public.stored_differs(NEW) THEN NEW.updated_at := now(); END IF; RETURN NEW; END $$;
-         CREATE FUNCTION public.skip_duplicate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-           IF EXISTS (SELECT 1 FROM stadtwerke.customers c WHERE c.name = NEW.name AND c.birth_date = NEW.birth_date)
-             THEN RETURN NULL; END IF; RETURN NEW; END $$;
-         CREATE FUNCTION public.verify_caller() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-           IF NEW.caller_dob IS DISTINCT FROM (SELECT c.birth_date FROM stadtwerke.customers c
-             WHERE c.customer_no = NEW.customer_no) THEN RAISE EXCEPTION 'caller not verified'; END IF;
-           RETURN NEW; END $$;
-         CREATE FUNCTION public.dob_matches(cust int, dob date) RETURNS boolean LANGUAGE sql STABLE
-           AS $$ SELECT dob IS NULL OR dob = (SELECT c.birth_date FROM stadtwerke.customers c WHERE c.customer_no = cust) $$;
-         CREATE TABLE public.audit_log (tbl text, op text, row_data jsonb);
-         GRANT INSERT ON public.audit_log TO crm_agents;
-         CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-           INSERT INTO public.audit_log VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(NEW)); RETURN NEW; END $$;",
-    )
-    .await;
-    let policy = include_str!("../../policies/stadtwerke.yaml")
-        .replacen(
-            "      stadtwerke.customers:\n",
-            "      stadtwerke.customers:\n        write: [insert, update]\n",
-            1,
-        )
-        .replacen(
-            "          birth_date: drop",
-            "          updated_at: allow\n          birth_date: drop",
-            1,
-        )
-        .replacen(
-            "    functions: []",
-            "    functions: [public.touch_generic, public.touch_via_helper, public.skip_duplicate, public.verify_caller, public.dob_matches, public.audit]",
-            1,
-        );
-    let guess_update = "UPDATE stadtwerke.customers SET birth_date = '1961-11-23' RETURNING customer_no, updated_at";
-    let guess_insert = "INSERT INTO stadtwerke.customers (customer_no, name, birth_date) VALUES (9001, 'Bernd Müller', '1961-11-23') RETURNING customer_no";
-    let guess_ticket = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
-    let mut seen = String::new();
-    for (ddl, sql, why) in [
-        (
-            "CREATE TRIGGER t BEFORE UPDATE ON stadtwerke.customers FOR EACH ROW EXECUTE FUNCTION public.touch_generic('customer_no')",
-            guess_update,
-            "the trigger t (through public.touch_generic) runs on a write of stadtwerke.customers and reads the stored rows'",
-        ),
-        (
-            "CREATE TRIGGER t BEFORE UPDATE ON stadtwerke.customers FOR EACH ROW EXECUTE FUNCTION public.touch_via_helper()",
-            guess_update,
-            "(through public.touch_via_helper) runs on a write of stadtwerke.customers and reads the stored rows'",
-        ),
-        (
-            "CREATE TRIGGER t BEFORE INSERT ON stadtwerke.customers FOR EACH ROW EXECUTE FUNCTION public.skip_duplicate()",
-            guess_insert,
-            "(through public.skip_duplicate) runs on a write of stadtwerke.customers",
-        ),
-        (
-            "CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_caller()",
-            guess_ticket,
-            "(through public.verify_caller) runs on a write of stadtwerke.tickets and reads stadtwerke.customers.",
-        ),
-        (
-            "ALTER TABLE stadtwerke.tickets ADD CONSTRAINT caller_verified CHECK (public.dob_matches(customer_no, caller_dob)) NOT VALID",
-            guess_ticket,
-            "the constraint caller_verified (through public.dob_matches) runs on a write of stadtwerke.tickets and reads stadtwerke.customers.",
-        ),
-    ] {
-        su.batch_execute(&format!(
-            "DROP TRIGGER IF EXISTS t ON stadtwerke.customers; DROP TRIGGER IF EXISTS t ON stadtwerke.tickets; {ddl}"
-        ))
-        .await
-        .unwrap();
-        let p = proxy_with(ProxyOptions {
-            upstream_port: Some(cluster.port),
-            policies: vec![("stadtwerke.yaml".into(), policy.clone())],
-            ..Default::default()
-        })
-        .await;
-        let c = wasser(&p).await;
-        seen.push_str(&refusal(&c, &format!("BEGIN; {sql}; ROLLBACK"), why).await);
-    }
-    // An audit trigger that writes a log, and names its table by TG_TABLE_NAME, reads nothing of
-    // the log, and only the ticket's own columns, all readable.
-    su.batch_execute(
-        "ALTER TABLE stadtwerke.tickets DROP CONSTRAINT caller_verified; DROP TRIGGER IF EXISTS t ON stadtwerke.tickets;
-         CREATE TRIGGER audit AFTER INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.audit();",
-    )
-    .await
-    .unwrap();
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![("stadtwerke.yaml".into(), policy.clone())],
-        ..Default::default()
-    })
-    .await;
-    let c = wasser(&p).await;
-    c.batch_execute("INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'Abschlag')")
-        .await
-        .unwrap();
-    assert_hidden(&seen, "code a write runs");
-}
-
 /// Round 145: a row-level security policy keyed on a setting read in an aggregate's state
 /// function, which the code graph did not follow (aggregates have no source of their own).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -505,17 +428,41 @@ async fn an_aggregates_state_function_is_followed() {
          INSERT INTO public.by_agg VALUES ('zeitung', '{SECRET_CALLER}');
          ALTER TABLE public.by_agg ENABLE ROW LEVEL SECURITY;
          CREATE POLICY mine ON public.by_agg USING (campaign = (SELECT public.campaign_agg(x) FROM (VALUES ('a')) v(x)));
-         GRANT SELECT ON public.by_agg TO crm_agents;"
+         GRANT SELECT ON public.by_agg TO crm_agents;
+         CREATE FUNCTION public.same_campaign(a text, b int) RETURNS boolean LANGUAGE sql STABLE
+           AS $$ SELECT a = current_setting('app.campaign', true) $$;
+         CREATE OPERATOR public.=== (LEFTARG = text, RIGHTARG = int, FUNCTION = public.same_campaign);
+         CREATE FUNCTION public.visible(c text) RETURNS boolean LANGUAGE sql STABLE
+           AS $$ SELECT c OPERATOR(public.===) 1 $$;
+         CREATE TABLE public.by_op (campaign text, caller text);
+         INSERT INTO public.by_op VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.by_op ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY mine ON public.by_op USING (public.visible(campaign));
+         GRANT SELECT ON public.by_op TO crm_agents;"
     ))
     .await;
     let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
         "    functions: []",
-        "    functions: [public.campaign_agg, public.agg_step]",
+        "    functions: [public.campaign_agg, public.agg_step, public.visible]",
         1,
     );
-    let p = proxy_on_shared(&cluster, stadtwerke, "  public.by_agg: { columns: all }\n").await;
+    let p = proxy_on_shared(
+        &cluster,
+        stadtwerke,
+        "  public.by_agg: { columns: all }\n  public.by_op: { columns: all }\n",
+    )
+    .await;
     let c = wasser(&p).await;
     c.batch_execute("SET app.campaign = 'zeitung'").await.unwrap();
-    let seen = refusal(&c, "SELECT caller FROM public.by_agg", "through public.campaign_agg").await;
+    let mut seen = refusal(&c, "SELECT caller FROM public.by_agg", "through public.campaign_agg").await;
+    // Round 147: a helper that reads the setting through an operator of the DBA's.
+    seen.push_str(
+        &refusal(
+            &c,
+            "SELECT caller FROM public.by_op",
+            "runs code whose tables unscharf cannot tell",
+        )
+        .await,
+    );
     assert_hidden(&seen, "an aggregate's state function");
 }

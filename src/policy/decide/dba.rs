@@ -3,8 +3,8 @@
 
 use super::{Class, DecideCtx, Memo};
 use crate::analyze::facts::{ColRef, Kind, StatementFacts};
-use crate::catalog::{Catalog, RelId, RelKind};
-use crate::policy::{PolicySet, Purpose, Reason, Refusal, WriteKind};
+use crate::catalog::{RelId, RelKind};
+use crate::policy::{Reason, Refusal, WriteKind};
 
 /// The analysis refuses casts to types a DBA's code guards, and writes to columns of them; a
 /// prepared statement analyzed just before the DBA's CREATE CAST reached the catalog is held to
@@ -403,9 +403,13 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
                 .unwrap_or_default();
             // A column of a relation the catalog does not hold cannot be judged.
             let Some(rel) = cx.catalog.by_oid(*rel_oid) else {
+                let what = match *rel_oid == crate::catalog::ANY_TABLE {
+                    true => "runs code whose tables unscharf cannot tell (SQL built at run time, an operator or cast of the DBA's)",
+                    false => "reads a relation unscharf does not know",
+                };
                 return Err(Refusal::new(
                     Reason::UnsupportedStatement,
-                    format!("the row-level security policy {policy} of {on} reads a relation unscharf does not know"),
+                    format!("the row-level security policy {policy} of {on} {what}"),
                 ));
             };
             let r = cx.catalog.rel(rel);
@@ -420,11 +424,12 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
                 .get(&r.name)
                 .or_else(|| cx.purpose.tables.get(&r.name))
                 .is_some_and(|g| !g.write.is_empty());
-            let by_function = cx
-                .purpose
-                .functions
-                .iter()
-                .find(|f| cx.catalog.function_writes.get(*f).is_some_and(|w| w.contains(&r.oid)));
+            let by_function = cx.purpose.functions.iter().find(|f| {
+                cx.catalog
+                    .function_writes
+                    .get(*f)
+                    .is_some_and(|w| w.contains(&r.oid) || w.contains(&crate::catalog::ANY_TABLE))
+            });
             if r.oid != *oid && (granted || by_function.is_some()) {
                 return Err(Refusal::new(
                     Reason::OutsidePurpose,
@@ -521,96 +526,6 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
                     ));
                 }
             }
-        }
-    }
-    Ok(())
-}
-
-/// A schema whose tables belong to a campaign the purpose is granted none of, and that holds none
-/// the purpose may read: another campaign's schema, whatever code of the DBA's names.
-fn foreign_schema<'p>(policy: &'p PolicySet, purpose: &Purpose, catalog: &Catalog, schema: &str) -> Option<&'p str> {
-    let mut other = None;
-    for (_, r) in catalog.relations() {
-        if r.name.schema != schema || r.is_system() {
-            continue;
-        }
-        if policy.shared.contains_key(&r.name) {
-            return None;
-        }
-        match policy.campaign_index(&r.name) {
-            Some(_) if purpose.tables.contains_key(&r.name) => return None,
-            Some(c) => other = other.or(Some(policy.campaigns[c].name.as_str())),
-            None => {}
-        }
-    }
-    other
-}
-
-/// Why a search_path may not be the session's: it names another campaign's schema, or a table name the DBA's code uses would resolve on
-/// it, unqualified, to a table of a campaign the purpose has no grant in (see steered_code). A
-/// shared table or one of the purpose's beside it in the same schema does not excuse it, only one
-/// of the same name earlier on the path (round 145: `public` held the shared postcodes and
-/// zeitung's callbacks). Names no code of the DBA's holds resolve only in the agent's own
-/// statements, which are judged as they resolve.
-/// Judged at login too, since `RESET search_path` brings the startup value back where unscharf no
-/// longer knows the path (round 144).
-pub fn foreign_path(policy: &PolicySet, purpose: &Purpose, catalog: &Catalog, path: &[String]) -> Option<String> {
-    if let Some(why) = path.iter().find_map(|schema| {
-        foreign_schema(policy, purpose, catalog, schema).map(|c| {
-            format!(
-                "search_path names schema {schema}, which holds tables of campaign {c} and none of purpose {}: code of the DBA's would resolve its names there",
-                purpose.name
-            )
-        })
-    }) {
-        return Some(why);
-    }
-    let granted: Vec<usize> = purpose.tables.keys().filter_map(|n| policy.campaign_index(n)).collect();
-    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    for schema in path {
-        for (_, r) in catalog.relations() {
-            if r.name.schema != *schema
-                || r.is_system()
-                || !catalog.code_words.contains(&r.name.name.to_lowercase())
-                || !seen.insert(r.name.name.as_str())
-            {
-                continue;
-            }
-            if policy.shared.contains_key(&r.name) {
-                continue;
-            }
-            match policy.campaign_index(&r.name) {
-                Some(c) if !granted.contains(&c) => {
-                    return Some(format!(
-                        "search_path names schema {schema}, where the unqualified name {} means {}, a table of campaign {} and none of purpose {}: code of the DBA's would resolve its names there",
-                        r.name.name, r.name, policy.campaigns[c].name, purpose.name
-                    ))
-                }
-                _ => {}
-            }
-        }
-    }
-    None
-}
-
-/// A DBA's function resolves the names its code does not qualify on the session's search_path,
-/// which an agent sets (round 141: after `SET search_path = zeitung, public`, a listed
-/// `due_callbacks()` read zeitung's callbacks). So search_path may not name another campaign's
-/// schema: not by SET or set_config (whose value the analysis requires to be a literal), and not
-/// (from the startup packet, say) while the DBA's code runs.
-pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
-    use crate::analyze::facts::PathChange;
-    let set = match &f.path_change {
-        Some(PathChange::To(p)) => p.as_slice(),
-        _ => &[],
-    };
-    let in_force = f.paths.iter().filter(|_| f.runs_dba_code).map(Vec::as_slice);
-    for path in std::iter::once(set).chain(in_force) {
-        if let Some(why) = foreign_path(cx.policy, cx.purpose, cx.catalog, path) {
-            return Err(Refusal::new(
-                Reason::ForbiddenSetting,
-                format!("{why} (RESET search_path)"),
-            ));
         }
     }
     Ok(())

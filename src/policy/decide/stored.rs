@@ -134,42 +134,65 @@ pub(super) fn row_triggers(
 /// compared a ticket with the customer's). So every column of what it reads must be one the
 /// purpose may read as it is. A table it only writes into (an audit log) does not count.
 pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
-    for &rel in &f.relations {
-        if !f.writes.iter().any(|(w, _)| *w == rel) {
-            continue;
+    // The tables it writes, and those the functions of the DBA's it calls write (round 147: a
+    // listed `open_ticket()` ran the INSERT whose trigger a direct one is refused for).
+    let mut written: Vec<u32> = f
+        .writes
+        .iter()
+        .flat_map(|&(rel, _)| cx.catalog.reached(cx.catalog.rel(rel).oid))
+        .collect();
+    for call in &f.functions {
+        for schema in &call.schemas {
+            let name = crate::policy::QName::new(schema, &call.name);
+            written.extend(cx.catalog.function_writes.get(&name).into_iter().flatten());
         }
-        for oid in cx.catalog.reached(cx.catalog.rel(rel).oid) {
-            for (what, read) in cx.catalog.write_reads.get(&oid).into_iter().flatten() {
-                let on = cx.catalog.by_oid(oid).map(|i| cx.catalog.rel(i).name.to_string());
-                let Some(read_rel) = cx.catalog.by_oid(*read) else {
-                    return Err(Refusal::new(
-                        Reason::UnsupportedStatement,
-                        format!(
-                            "{what} on {} reads a relation unscharf does not know",
-                            on.unwrap_or_default()
-                        ),
-                    ));
+    }
+    // And what the triggers and defaults of those write in turn (round 147: a trigger on tickets
+    // logged into ticket_events, whose own trigger compared with the customers).
+    let runs = |oid: &u32| {
+        let calls = cx.catalog.hidden_calls.get(oid).into_iter().flatten();
+        calls
+            .filter(|c| c.on_write)
+            .flat_map(|c| cx.catalog.function_writes.get(&c.func).into_iter().flatten())
+            .copied()
+            .collect::<Vec<u32>>()
+    };
+    let more: Vec<u32> = written.iter().flat_map(runs).collect();
+    written.extend(more);
+    written.sort_unstable();
+    written.dedup();
+    for oid in written {
+        for (what, read) in cx.catalog.write_reads.get(&oid).into_iter().flatten() {
+            let on = cx.catalog.by_oid(oid).map(|i| cx.catalog.rel(i).name.to_string());
+            let Some(read_rel) = cx.catalog.by_oid(*read) else {
+                let reads = match *read == crate::catalog::ANY_TABLE {
+                    true => "runs code whose tables unscharf cannot tell (SQL built at run time, a regclass cast, an operator or cast of the DBA's)",
+                    false => "reads a relation unscharf does not know",
                 };
-                let memo = Memo::new(cx, &[read_rel]);
-                let r = cx.catalog.rel(read_rel);
-                let protected = (0..r.columns.len())
-                    .map(|i| ColRef {
-                        rel: read_rel,
-                        col: i as u16,
-                    })
-                    .find(|c| !cx.rule(&memo, *c).is_allow());
-                if let Some(c) = protected {
-                    let stored = if *read == oid { "the stored rows' " } else { "" };
-                    return Err(Refusal::new(
-                        Reason::ProtectedColumn,
-                        format!(
-                            "{what} runs on a write of {} and reads {stored}{}, which is protected for purpose {}: whether the write succeeds, is skipped or changed would tell about it",
-                            on.unwrap_or_default(),
-                            cx.column_name(c),
-                            cx.purpose_name()
-                        ),
-                    ));
-                }
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    format!("{what} runs on a write of {} and {reads}", on.unwrap_or_default()),
+                ));
+            };
+            let memo = Memo::new(cx, &[read_rel]);
+            let r = cx.catalog.rel(read_rel);
+            let protected = (0..r.columns.len())
+                .map(|i| ColRef {
+                    rel: read_rel,
+                    col: i as u16,
+                })
+                .find(|c| !cx.rule(&memo, *c).is_allow());
+            if let Some(c) = protected {
+                let stored = if *read == oid { "the stored rows' " } else { "" };
+                return Err(Refusal::new(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "{what} runs on a write of {} and reads {stored}{}, which is protected for purpose {}: whether the write succeeds, is skipped or changed would tell about it",
+                        on.unwrap_or_default(),
+                        cx.column_name(c),
+                        cx.purpose_name()
+                    ),
+                ));
             }
         }
     }

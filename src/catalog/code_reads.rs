@@ -1,0 +1,184 @@
+//! The tables a DBA's code reads and writes, as far as its words tell: what a write's triggers and
+//! constraints read (round 145), what listed functions write (round 145), what row-level security
+//! helpers read (round 144). Names are matched whatever their case (round 147: a quoted
+//! `"CallerSession"`), and code that builds SQL at run time is taken to read anything.
+
+use std::collections::{HashMap, HashSet};
+
+use super::code::{reached_code, reached_reads, reached_words, written_names, Code};
+use super::{Catalog, RelKind};
+use crate::policy::QName;
+
+/// Words of code that reach tables it does not name: SQL built as text and run (`EXECUTE`,
+/// `query_to_xml`), or a name turned into a table at run time (`TG_ARGV[0]::regclass`). Such code
+/// may read anything (round 147: a caller check built `'stadtwerke.' || 'cust' || 'omers'`).
+pub const DYNAMIC_WORDS: [&str; 7] = [
+    "execute",
+    "query_to_xml",
+    "query_to_xml_and_xmlschema",
+    "cursor_to_xml",
+    "table_to_xml",
+    "regclass",
+    "dblink",
+];
+
+/// Words of trigger code that reach the rows of the trigger's own table without naming it (round
+/// 145: `TG_RELNAME`, which stop 18 did not count).
+const OWN_TABLE_WORDS: [&str; 5] = ["tg_relid", "tg_relname", "tg_table_name", "tg_table_schema", "tg_argv"];
+
+/// Stands for "a table unscharf cannot name" among the OIDs a piece of code reads: decisions refuse it.
+pub const ANY_TABLE: u32 = 0;
+
+/// Whether code draws from a sequence, by whatever name: `nextval` with a name built at run time
+/// shows no sequence in the code (round 147: `'case_no_' || year`).
+pub fn draws_by_name(source: &str) -> bool {
+    let lower = source.to_lowercase();
+    ["nextval", "setval"].iter().any(|f| lower.contains(f))
+}
+
+/// The DBA's code with the catalog's tables by lower-cased name.
+pub struct Graph<'c, 'a> {
+    code: &'c [Code<'a>],
+    /// Tables, views and foreign tables (no sequences, nothing built in) by lower-cased name.
+    tables: HashMap<String, Vec<u32>>,
+    /// What each view's query reads, followed through views.
+    behind: HashMap<u32, Vec<u32>>,
+    /// The DBA's operators (their symbols) and the types its casts lead to (lower-cased names):
+    /// code using one runs a function its words do not name (round 147: `OPERATOR(public.###)`
+    /// and a cast to `dob_claim` read the customers' birth dates).
+    operators: Vec<String>,
+    cast_types: HashSet<String>,
+}
+
+impl<'c, 'a> Graph<'c, 'a> {
+    pub fn new(catalog: &Catalog, code: &'c [Code<'a>]) -> Self {
+        let mut tables: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut behind = HashMap::new();
+        for (_, r) in catalog.relations() {
+            if r.kind == RelKind::Sequence || r.oid < super::FIRST_NORMAL_OID {
+                continue;
+            }
+            tables.entry(r.name.name.to_lowercase()).or_default().push(r.oid);
+            let below = catalog.behind(r.oid);
+            if below.len() > 1 {
+                behind.insert(r.oid, below);
+            }
+        }
+        Graph {
+            code,
+            tables,
+            behind,
+            // One-character ones (an extension's `%`) would match every format string.
+            operators: catalog.user_operators.iter().filter(|o| o.len() > 1).cloned().collect(),
+            cast_types: catalog.user_cast_types.iter().map(|t| t.name.to_lowercase()).collect(),
+        }
+    }
+
+    /// Whether the code `func` reaches runs code it does not name: SQL built at run time, or an
+    /// operator or cast of the DBA's.
+    fn runs_unnamed(&self, func: &QName, words: &HashSet<String>) -> bool {
+        Self::dynamic(words)
+            || words.iter().any(|w| self.cast_types.contains(w))
+            || reached_code(self.code, func)
+                .iter()
+                .any(|c| self.operators.iter().any(|op| c.source.contains(op.as_str())))
+    }
+
+    fn tables_named<'w>(&'w self, words: impl IntoIterator<Item = &'w String> + 'w) -> impl Iterator<Item = u32> + 'w {
+        words
+            .into_iter()
+            .flat_map(|w| self.tables.get(w).into_iter().flatten().copied())
+    }
+
+    fn dynamic(words: &HashSet<String>) -> bool {
+        DYNAMIC_WORDS.iter().any(|w| words.contains(*w))
+    }
+
+    /// What `func`, run on a write of `rel`, reads (see `Catalog::write_reads`): every table its
+    /// code names except those it only writes into, `rel` itself when it names it as a trigger
+    /// is told it, and ANY_TABLE when it builds SQL at run time.
+    pub fn write_reads(&self, rel: u32, func: &QName) -> Vec<u32> {
+        let reached = reached_reads(self.code, func);
+        let mut read: Vec<u32> = self.tables_named(&reached.read).collect();
+        if OWN_TABLE_WORDS.iter().any(|w| reached.words.contains(*w)) {
+            read.push(rel);
+        }
+        if self.runs_unnamed(func, &reached.words) {
+            read.push(ANY_TABLE);
+        }
+        read.sort_unstable();
+        read.dedup();
+        read
+    }
+
+    /// The tables a row-level security policy's function reads, through what it calls; ANY_TABLE
+    /// when it builds SQL at run time (round 147: a helper read the session table by EXECUTE).
+    pub fn policy_reads(&self, func: &QName) -> Vec<u32> {
+        let words = reached_words(self.code, func);
+        let mut read: Vec<u32> = self.tables_named(&words).collect();
+        if self.runs_unnamed(func, &words) {
+            read.push(ANY_TABLE);
+        }
+        read.sort_unstable();
+        read.dedup();
+        read
+    }
+
+    /// For each function, the tables it writes (see `Catalog::function_writes`): those its code or
+    /// the code it calls writes into, the tables behind a view it writes through, and what the
+    /// triggers and defaults of those tables (`on_write`: table, function) write in turn
+    /// (round 147: a view, a trigger on a log). Code that builds SQL at run time writes ANY_TABLE.
+    pub fn function_writes(&self, on_write: &[(u32, QName)]) -> HashMap<QName, Vec<u32>> {
+        let mut direct: HashMap<QName, HashSet<u32>> = HashMap::new();
+        let mut writers: HashMap<String, HashSet<&QName>> = HashMap::new();
+        for c in self.code {
+            for w in written_names(c.source) {
+                writers.entry(w).or_default().insert(&c.name);
+            }
+        }
+        for (word, own) in &writers {
+            let Some(tables) = self.tables.get(word) else { continue };
+            for f in super::code::callers_closure(self.code, |c| own.contains(&c.name)) {
+                direct.entry(f).or_default().extend(tables);
+            }
+        }
+        // SQL built at run time that may write: a dynamic word beside a writing one.
+        let dynamic = super::code::callers_closure(self.code, |c| {
+            let words: HashSet<String> = super::code::all_words(std::slice::from_ref(c));
+            Self::dynamic(&words)
+                && ["insert", "update", "delete", "merge", "truncate", "copy"]
+                    .iter()
+                    .any(|w| words.contains(*w))
+        });
+        for f in dynamic {
+            direct.entry(f).or_default().insert(ANY_TABLE);
+        }
+        // Through views to their tables, and through the tables' triggers to what those write.
+        let mut out = HashMap::new();
+        for (f, start) in &direct {
+            let mut seen: HashSet<u32> = HashSet::new();
+            let mut queue: Vec<u32> = start.iter().copied().collect();
+            while let Some(t) = queue.pop() {
+                if !seen.insert(t) {
+                    continue;
+                }
+                queue.extend(self.behind.get(&t).into_iter().flatten());
+                for (_, g) in on_write.iter().filter(|(rel, g)| *rel == t && g != f) {
+                    queue.extend(direct.get(g).into_iter().flatten());
+                }
+            }
+            let mut v: Vec<u32> = seen.into_iter().collect();
+            v.sort_unstable();
+            out.insert(f.clone(), v);
+        }
+        out
+    }
+
+    /// Every word of the DBA's code, lower-cased: the table names it may resolve on search_path;
+    /// and whether some of it builds SQL at run time, which may resolve any name.
+    pub fn table_words(&self) -> (HashSet<String>, bool) {
+        let words = super::code::all_words(self.code);
+        let dynamic = Self::dynamic(&words);
+        (words, dynamic)
+    }
+}

@@ -1,0 +1,175 @@
+//! Code of the DBA's that a write runs (triggers of every event, CHECK constraints, and what
+//! they call, write into or build at run time) reads nothing the purpose may not read (rounds 145
+//! and 147): each shape below answered birth-date guesses through whether a write succeeded.
+
+use crate::dba::{own_cluster, refusal};
+use crate::dba_rows::assert_hidden;
+use crate::harness::*;
+use crate::policy::wasser;
+
+/// Round 145: DBA code a write runs that reads stored rows without naming `OLD`: by the table's
+/// name a trigger is told (`TG_RELNAME`) and a key column passed as an argument, through a helper
+/// the trigger asks, on INSERT (a dedupe trigger), or from another table (a caller check, as a
+/// trigger or as a CHECK constraint's helper). Each answered birth-date guesses. A trigger that
+/// only writes an audit log still lets the write through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_a_write_runs_reads_nothing_protected() {
+    let (cluster, su) = own_cluster(
+        "GRANT INSERT, UPDATE ON stadtwerke.customers TO crm_agents;
+         ALTER TABLE stadtwerke.customers ADD COLUMN updated_at timestamptz;
+         ALTER TABLE stadtwerke.tickets ADD COLUMN caller_dob date;
+         CREATE FUNCTION public.touch_generic() RETURNS trigger LANGUAGE plpgsql AS $$
+           DECLARE changed boolean; BEGIN
+             EXECUTE format('SELECT $1 IS DISTINCT FROM s FROM %I.%I s WHERE s.%I = ($1).%I',
+               TG_TABLE_SCHEMA, TG_RELNAME, TG_ARGV[0], TG_ARGV[0]) INTO changed USING NEW;
+             IF changed THEN NEW.updated_at := now(); END IF; RETURN NEW; END $$;
+         CREATE FUNCTION public.stored_differs(c stadtwerke.customers) RETURNS boolean LANGUAGE sql STABLE
+           AS $$ SELECT c IS DISTINCT FROM s FROM stadtwerke.customers s WHERE s.customer_no = c.customer_no $$;
+         CREATE FUNCTION public.touch_via_helper() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN IF public.stored_differs(NEW) THEN NEW.updated_at := now(); END IF; RETURN NEW; END $$;
+         CREATE FUNCTION public.skip_duplicate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF EXISTS (SELECT 1 FROM stadtwerke.customers c WHERE c.name = NEW.name AND c.birth_date = NEW.birth_date)
+             THEN RETURN NULL; END IF; RETURN NEW; END $$;
+         CREATE FUNCTION public.verify_caller() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NEW.caller_dob IS DISTINCT FROM (SELECT c.birth_date FROM stadtwerke.customers c
+             WHERE c.customer_no = NEW.customer_no) THEN RAISE EXCEPTION 'caller not verified'; END IF;
+           RETURN NEW; END $$;
+         CREATE FUNCTION public.dob_matches(cust int, dob date) RETURNS boolean LANGUAGE sql STABLE
+           AS $$ SELECT dob IS NULL OR dob = (SELECT c.birth_date FROM stadtwerke.customers c WHERE c.customer_no = cust) $$;
+         CREATE FUNCTION public.verify_built() RETURNS trigger LANGUAGE plpgsql AS $$ DECLARE stored date; BEGIN
+           EXECUTE format('SELECT birth_date FROM %I.%I WHERE customer_no = $1', 'stadtwerke', 'custom' || 'ers')
+             INTO stored USING NEW.customer_no;
+           IF NEW.caller_dob IS DISTINCT FROM stored THEN RAISE EXCEPTION 'caller not verified'; END IF; RETURN NEW; END $$;
+         CREATE FUNCTION public.dob_ok(cust int, dob date) RETURNS boolean LANGUAGE sql STABLE
+           AS $$ SELECT dob = (SELECT c.birth_date FROM stadtwerke.customers c WHERE c.customer_no = cust) $$;
+         CREATE OPERATOR public.### (LEFTARG = int, RIGHTARG = date, FUNCTION = public.dob_ok);
+         CREATE FUNCTION public.verify_op() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NOT (NEW.customer_no OPERATOR(public.###) NEW.caller_dob) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+         CREATE TABLE stadtwerke.ticket_events (customer_no int, caller_dob date);
+         GRANT INSERT ON stadtwerke.ticket_events TO crm_agents;
+         CREATE TRIGGER verify_event BEFORE INSERT ON stadtwerke.ticket_events FOR EACH ROW EXECUTE FUNCTION public.verify_caller();
+         CREATE FUNCTION public.log_ticket() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO stadtwerke.ticket_events VALUES (NEW.customer_no, NEW.caller_dob); RETURN NEW; END $$;
+         CREATE TABLE stadtwerke.\"CustomerIdentity\" (\"customerNo\" int, \"birthDate\" date);
+         GRANT SELECT ON stadtwerke.\"CustomerIdentity\" TO crm_agents;
+         CREATE FUNCTION public.verify_prisma() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NEW.caller_dob IS DISTINCT FROM (SELECT c.\"birthDate\" FROM stadtwerke.\"CustomerIdentity\" c
+             WHERE c.\"customerNo\" = NEW.customer_no) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+         CREATE FUNCTION public.open_ticket(cust int, dob date) RETURNS int LANGUAGE sql
+           AS $$ INSERT INTO stadtwerke.tickets (customer_no, subject, caller_dob) VALUES (cust, 'x', dob) RETURNING ticket_id $$;
+         CREATE TABLE public.audit_log (tbl text, op text, row_data jsonb);
+         GRANT INSERT ON public.audit_log TO crm_agents;
+         CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO public.audit_log VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(NEW)); RETURN NEW; END $$;",
+    )
+    .await;
+    let policy = include_str!("../../policies/stadtwerke.yaml")
+        .replacen(
+            "      stadtwerke.customers:\n",
+            "      stadtwerke.customers:\n        write: [insert, update]\n",
+            1,
+        )
+        .replacen(
+            "          birth_date: drop",
+            "          updated_at: allow\n          birth_date: drop",
+            1,
+        )
+        .replacen(
+            "    functions: []",
+            "    functions: [public.touch_generic, public.touch_via_helper, public.skip_duplicate, public.verify_caller, public.dob_matches, public.audit, public.verify_built, public.verify_op, public.log_ticket, public.verify_prisma, public.open_ticket]",
+            1,
+        );
+    let guess_update = "UPDATE stadtwerke.customers SET birth_date = '1961-11-23' RETURNING customer_no, updated_at";
+    let guess_insert = "INSERT INTO stadtwerke.customers (customer_no, name, birth_date) VALUES (9001, 'Bernd Müller', '1961-11-23') RETURNING customer_no";
+    let guess_ticket = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
+    let mut seen = String::new();
+    for (ddl, sql, why) in [
+        (
+            "CREATE TRIGGER t BEFORE UPDATE ON stadtwerke.customers FOR EACH ROW EXECUTE FUNCTION public.touch_generic('customer_no')",
+            guess_update,
+            "the trigger t (through public.touch_generic) runs on a write of stadtwerke.customers and runs code whose tables unscharf cannot tell",
+        ),
+        (
+            "CREATE TRIGGER t BEFORE UPDATE ON stadtwerke.customers FOR EACH ROW EXECUTE FUNCTION public.touch_via_helper()",
+            guess_update,
+            "(through public.touch_via_helper) runs on a write of stadtwerke.customers and reads the stored rows'",
+        ),
+        (
+            "CREATE TRIGGER t BEFORE INSERT ON stadtwerke.customers FOR EACH ROW EXECUTE FUNCTION public.skip_duplicate()",
+            guess_insert,
+            "(through public.skip_duplicate) runs on a write of stadtwerke.customers",
+        ),
+        (
+            "CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_caller()",
+            guess_ticket,
+            "(through public.verify_caller) runs on a write of stadtwerke.tickets and reads stadtwerke.customers.",
+        ),
+        (
+            "ALTER TABLE stadtwerke.tickets ADD CONSTRAINT caller_verified CHECK (public.dob_matches(customer_no, caller_dob)) NOT VALID",
+            guess_ticket,
+            "the constraint caller_verified (through public.dob_matches) runs on a write of stadtwerke.tickets and reads stadtwerke.customers.",
+        ),
+        // Round 147: a table name built from pieces, an operator whose function reads the
+        // customers, a trigger of a table the trigger writes into, a quoted mixed-case table, and
+        // a listed function that runs the write itself.
+        (
+            "ALTER TABLE stadtwerke.tickets DROP CONSTRAINT caller_verified;
+             CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_built()",
+            guess_ticket,
+            "runs code whose tables unscharf cannot tell",
+        ),
+        (
+            "CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_op()",
+            guess_ticket,
+            "runs code whose tables unscharf cannot tell",
+        ),
+        (
+            "CREATE TRIGGER t AFTER INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.log_ticket()",
+            guess_ticket,
+            "(through public.verify_caller) runs on a write of stadtwerke.ticket_events and reads stadtwerke.customers.",
+        ),
+        (
+            "CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_prisma()",
+            guess_ticket,
+            "CustomerIdentity",
+        ),
+        (
+            "CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_caller()",
+            "SELECT public.open_ticket(1001, '1984-07-02')",
+            "(through public.verify_caller) runs on a write of stadtwerke.tickets",
+        ),
+    ] {
+        su.batch_execute(&format!(
+            "DROP TRIGGER IF EXISTS t ON stadtwerke.customers; DROP TRIGGER IF EXISTS t ON stadtwerke.tickets; {ddl}"
+        ))
+        .await
+        .unwrap();
+        let p = proxy_with(ProxyOptions {
+            upstream_port: Some(cluster.port),
+            policies: vec![("stadtwerke.yaml".into(), policy.clone())],
+            ..Default::default()
+        })
+        .await;
+        let c = wasser(&p).await;
+        seen.push_str(&refusal(&c, &format!("BEGIN; {sql}; ROLLBACK"), why).await);
+    }
+    // An audit trigger that writes a log, and names its table by TG_TABLE_NAME, reads nothing of
+    // the log, and only the ticket's own columns, all readable.
+    su.batch_execute(
+        "DROP TRIGGER IF EXISTS t ON stadtwerke.tickets;
+         CREATE TRIGGER audit AFTER INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.audit();",
+    )
+    .await
+    .unwrap();
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("stadtwerke.yaml".into(), policy.clone())],
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    c.batch_execute("INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'Abschlag')")
+        .await
+        .unwrap();
+    assert_hidden(&seen, "code a write runs");
+}
