@@ -16,7 +16,7 @@ pub(crate) async fn own_cluster(ddl: &str) -> (unscharf::cluster::Cluster, tokio
 
 /// A proxy on `cluster` whose billing_hotline purpose is edited by `edit` (sample text in, new
 /// text out).
-async fn proxy_on(cluster: &unscharf::cluster::Cluster, edit: impl Fn(&str) -> String) -> Proxy {
+pub(crate) async fn proxy_on(cluster: &unscharf::cluster::Cluster, edit: impl Fn(&str) -> String) -> Proxy {
     let policy = edit(include_str!("../../policies/stadtwerke.yaml"));
     proxy_with(ProxyOptions {
         upstream_port: Some(cluster.port),

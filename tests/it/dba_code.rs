@@ -98,22 +98,7 @@ async fn trigger_functions_and_keys_that_read_the_whole_row_compare_nothing_prot
            AS $$ SELECT lower($1.name) || '|' || coalesce($1.birth_date::text, '') $$;",
     )
     .await;
-    let policy = include_str!("../../policies/stadtwerke.yaml")
-        .replacen(
-            "      stadtwerke.customers:\n",
-            "      stadtwerke.customers:\n        write: [insert, update]\n",
-            1,
-        )
-        .replacen(
-            "          birth_date: drop",
-            "          updated_at: allow\n          birth_date: drop",
-            1,
-        )
-        .replacen(
-            "    functions: []",
-            "    functions: [stadtwerke.touch, stadtwerke.stamp, stadtwerke.person_key]",
-            1,
-        );
+    let policy = customers_writable("stadtwerke.touch, stadtwerke.stamp, stadtwerke.person_key");
     let proxy = |policy: String| {
         proxy_with(ProxyOptions {
             upstream_port: Some(cluster.port),
@@ -197,6 +182,23 @@ async fn trigger_functions_and_keys_that_read_the_whole_row_compare_nothing_prot
         );
     }
     assert_hidden(&seen, "trigger functions and whole-row keys");
+}
+
+/// The sample Stadtwerke policy with customers writable (insert, update), their `updated_at`
+/// column allowed, and `functions` listed for billing_hotline.
+pub(crate) fn customers_writable(functions: &str) -> String {
+    include_str!("../../policies/stadtwerke.yaml")
+        .replacen(
+            "      stadtwerke.customers:\n",
+            "      stadtwerke.customers:\n        write: [insert, update]\n",
+            1,
+        )
+        .replacen(
+            "          birth_date: drop",
+            "          updated_at: allow\n          birth_date: drop",
+            1,
+        )
+        .replacen("    functions: []", &format!("    functions: [{functions}]"), 1)
 }
 
 /// Round 141: a listed helper whose code names `callbacks` without a schema read zeitung's

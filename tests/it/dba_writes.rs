@@ -2,9 +2,9 @@
 //! they call, write into or build at run time) reads nothing the purpose may not read (rounds 145
 //! and 147): each shape below answered birth-date guesses through whether a write succeeded.
 
-use crate::dba::{own_cluster, refusal};
+use crate::dba::{own_cluster, proxy_on, refusal};
+use crate::dba_code::customers_writable;
 use crate::dba_rows::assert_hidden;
-use crate::harness::*;
 use crate::policy::wasser;
 
 /// Round 145: DBA code a write runs that reads stored rows without naming `OLD`: by the table's
@@ -63,22 +63,9 @@ async fn code_a_write_runs_reads_nothing_protected() {
            INSERT INTO public.audit_log VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(NEW)); RETURN NEW; END $$;",
     )
     .await;
-    let policy = include_str!("../../policies/stadtwerke.yaml")
-        .replacen(
-            "      stadtwerke.customers:\n",
-            "      stadtwerke.customers:\n        write: [insert, update]\n",
-            1,
-        )
-        .replacen(
-            "          birth_date: drop",
-            "          updated_at: allow\n          birth_date: drop",
-            1,
-        )
-        .replacen(
-            "    functions: []",
-            "    functions: [public.touch_generic, public.touch_via_helper, public.skip_duplicate, public.verify_caller, public.dob_matches, public.audit, public.verify_built, public.verify_op, public.log_ticket, public.verify_prisma, public.open_ticket]",
-            1,
-        );
+    let policy = customers_writable(
+        "public.touch_generic, public.touch_via_helper, public.skip_duplicate, public.verify_caller, public.dob_matches, public.audit, public.verify_built, public.verify_op, public.log_ticket, public.verify_prisma, public.open_ticket",
+    );
     let guess_update = "UPDATE stadtwerke.customers SET birth_date = '1961-11-23' RETURNING customer_no, updated_at";
     let guess_insert = "INSERT INTO stadtwerke.customers (customer_no, name, birth_date) VALUES (9001, 'Bernd Müller', '1961-11-23') RETURNING customer_no";
     let guess_ticket = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
@@ -144,12 +131,7 @@ async fn code_a_write_runs_reads_nothing_protected() {
         ))
         .await
         .unwrap();
-        let p = proxy_with(ProxyOptions {
-            upstream_port: Some(cluster.port),
-            policies: vec![("stadtwerke.yaml".into(), policy.clone())],
-            ..Default::default()
-        })
-        .await;
+        let p = proxy_on(&cluster, |_| policy.clone()).await;
         let c = wasser(&p).await;
         seen.push_str(&refusal(&c, &format!("BEGIN; {sql}; ROLLBACK"), why).await);
     }
@@ -161,12 +143,7 @@ async fn code_a_write_runs_reads_nothing_protected() {
     )
     .await
     .unwrap();
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![("stadtwerke.yaml".into(), policy.clone())],
-        ..Default::default()
-    })
-    .await;
+    let p = proxy_on(&cluster, |_| policy.clone()).await;
     let c = wasser(&p).await;
     c.batch_execute("INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'Abschlag')")
         .await
