@@ -302,6 +302,9 @@ pub struct StatementFacts {
     pub functions: Vec<FuncCall>,
     pub settings: Vec<Setting>,
     pub path_change: Option<PathChange>,
+    /// Every search_path value it sets by a literal, whichever the session keeps (two
+    /// set_config calls make `path_change` Unknown; round 149 set one foreign value that way).
+    pub set_paths: Vec<Vec<String>>,
     /// Unqualified names were resolved against search_path (a path change invalidates cached analysis).
     pub uses_search_path: bool,
     /// The search_path values it was analyzed under, when `uses_search_path` (and for EXECUTE):
@@ -387,6 +390,7 @@ impl StatementFacts {
             functions: Vec::new(),
             settings: Vec::new(),
             path_change: None,
+            set_paths: Vec::new(),
             uses_search_path: false,
             runs_dba_code: false,
             paths: Default::default(),

@@ -228,6 +228,9 @@ impl Analyzer<'_> {
                     ))
                 }
             };
+            if let PathChange::To(p) = &change {
+                self.facts.set_paths.push(p.clone());
+            }
             // Two different changes in one statement (one of them local, say): which value the
             // session keeps, and which a COMMIT brings back, is not one value.
             self.facts.path_change = Some(match self.facts.path_change.take() {

@@ -15,11 +15,49 @@ pub struct Code<'a> {
 /// The identifiers of SQL or PL text, lower-cased: what a call of a function by name looks like.
 /// Letters beyond ASCII count (round 142: `kampagne_für_sitzung()` split in two and was not
 /// followed).
-fn words(source: &str) -> impl Iterator<Item = String> + '_ {
-    source
+fn words(source: &str) -> impl Iterator<Item = String> {
+    without_comments(source)
         .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
+        .collect::<Vec<_>>()
+        .into_iter()
+}
+
+/// `source` with its comments (`-- …` and nested `/* … */`, outside string literals) blanked: a
+/// comment between `INSERT INTO` and the table hid the write (round 149).
+fn without_comments(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut chars = source.chars().peekable();
+    let (mut quoted, mut depth) = (false, 0usize);
+    while let Some(c) = chars.next() {
+        match (c, chars.peek().copied()) {
+            ('\'', _) if depth == 0 => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            ('/', Some('*')) if !quoted => {
+                chars.next();
+                depth += 1;
+                out.push(' ');
+            }
+            ('*', Some('/')) if depth > 0 => {
+                chars.next();
+                depth -= 1;
+            }
+            ('-', Some('-')) if !quoted && depth == 0 => {
+                for n in chars.by_ref() {
+                    if n == '\n' {
+                        break;
+                    }
+                }
+                out.push(' ');
+            }
+            _ if depth > 0 => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// The functions of `code` that `seed` picks, and every function whose source names one of those
@@ -104,7 +142,9 @@ pub fn written_names(source: &str) -> HashSet<String> {
             matches!(at(back), Some("into" | "update" | "truncate" | "table"))
                 || (at(back) == Some("from") && at(back + 1) == Some("delete"))
         };
-        if verb(1) || verb(2) {
+        // `UPDATE ONLY t`, `DELETE FROM ONLY s.t` (round 149).
+        let only = at(1) == Some("only") || at(2) == Some("only");
+        if verb(1) || verb(2) || (only && verb(3)) {
             out.insert(t.clone());
         }
     }
@@ -231,6 +271,15 @@ mod tests {
             assert!(written.contains(t), "{t}: {written:?}");
         }
         assert!(!written.contains("dial_queue"));
+        // Comments and ONLY do not hide a write; a comment names nothing.
+        let written = written_names(
+            "UPDATE ONLY public.agent_session SET c = 1; INSERT INTO /* the log */ audit_log VALUES (1); -- counters\n SELECT '--' || x FROM t",
+        );
+        assert!(
+            written.contains("agent_session") && written.contains("audit_log"),
+            "{written:?}"
+        );
+        assert!(!written.contains("counters") && all_words(&[code("s", "f", "SELECT '--', y -- z")]).contains("y"));
         // Cycles end.
         let cyclic = [code("s", "a", "b()"), code("s", "b", "a() + nextval('q')")];
         assert_eq!(callers_closure(&cyclic, |c| c.source.contains("nextval")).len(), 2);

@@ -325,14 +325,14 @@ async fn search_path_does_not_steer_a_dbas_code_into_another_campaign() {
     })
     .await;
     let c = wasser(&p).await;
-    seen.push_str(
-        &refusal(
-            &c,
-            "SET search_path = public, stadtwerke",
-            "search_path names schema public, where the unqualified name",
-        )
-        .await,
-    );
+    // Round 149: also set beside a call of the DBA's code, or as one of two values.
+    for sql in [
+        "SET search_path = public, stadtwerke",
+        "SELECT * FROM public.due_monthly() WHERE set_config('search_path', 'public', false) IS NOT NULL",
+        "SELECT set_config('search_path', 'public', false), set_config('search_path', 'stadtwerke, public', true)",
+    ] {
+        seen.push_str(&refusal(&c, sql, "search_path names schema public, where the unqualified name").await);
+    }
     assert_hidden(&seen, "a steered helper");
 }
 

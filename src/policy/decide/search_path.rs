@@ -94,12 +94,23 @@ pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
         Some(PathChange::To(p)) => p.as_slice(),
         _ => &[],
     };
+    // Where search_path is not known (after a set_config in a statement that also ran DBA code,
+    // or two values in one statement), the DBA's code may resolve its names anywhere (round 149).
+    if f.runs_dba_code && f.paths.is_empty() {
+        return Err(Refusal::new(
+            Reason::ForbiddenSetting,
+            "search_path is not known here, and code of the DBA's would resolve its names on it: set it to a literal value first".to_owned(),
+        ));
+    }
+    let chosen = std::iter::once(set)
+        .chain(f.set_paths.iter().map(Vec::as_slice))
+        .map(|p| (p, true));
     let in_force = f
         .paths
         .iter()
         .filter(|_| f.runs_dba_code)
         .map(|p| (p.as_slice(), false));
-    for (path, chosen) in std::iter::once((set, true)).chain(in_force) {
+    for (path, chosen) in chosen.chain(in_force) {
         if let Some(why) = foreign_path(cx.policy, cx.purpose, cx.catalog, path, chosen) {
             return Err(Refusal::new(
                 Reason::ForbiddenSetting,
