@@ -46,15 +46,40 @@ pub struct Graph<'c, 'a> {
     tables: HashMap<String, Vec<u32>>,
     /// What each view's query reads, followed through views.
     behind: HashMap<u32, Vec<u32>>,
-    /// The DBA's operators (their symbols) and the types its casts lead to (lower-cased names):
-    /// code using one runs a function its words do not name (round 147: `OPERATOR(public.###)`
-    /// and a cast to `dob_claim` read the customers' birth dates).
+    /// The DBA's operators (their symbols) and the types its casts lead to (lower-cased names)
+    /// that run code of its own, in SQL or PL: code using one runs a function its words do not
+    /// name (round 147: `OPERATOR(public.###)` and a cast to `dob_claim` read the customers' birth
+    /// dates). An extension's operators in C (citext's `<>`, pg_trgm's `%`) read no table and do
+    /// not count (round 149: they refused plain `updated_at` triggers); one-character ones of the
+    /// DBA's do (round 149: `~`).
     operators: Vec<String>,
     cast_types: HashSet<String>,
 }
 
 impl<'c, 'a> Graph<'c, 'a> {
-    pub fn new(catalog: &Catalog, code: &'c [Code<'a>]) -> Self {
+    /// `ops`: each operator's symbol or cast's target type, with the function it runs.
+    pub fn new(catalog: &Catalog, code: &'c [Code<'a>], ops: &[(String, QName)]) -> Self {
+        let runs_code = |f: &QName| code.iter().any(|c| c.name == *f);
+        let (mut operators, mut cast_types) = (Vec::new(), HashSet::new());
+        for (name, _) in ops.iter().filter(|(_, f)| runs_code(f)) {
+            if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                operators.push(name.clone());
+                continue;
+            }
+            // Code names built-in types by their SQL spellings (round 149: `NEW::boolean`).
+            let spelled: &[&str] = match name.as_str() {
+                "bool" => &["boolean"],
+                "int2" => &["smallint"],
+                "int4" => &["integer", "int"],
+                "int8" => &["bigint"],
+                "float4" => &["real"],
+                "float8" => &["double"],
+                "varchar" => &["varying"],
+                _ => &[],
+            };
+            cast_types.insert(name.to_lowercase());
+            cast_types.extend(spelled.iter().map(|s| s.to_string()));
+        }
         let mut tables: HashMap<String, Vec<u32>> = HashMap::new();
         let mut behind = HashMap::new();
         for (_, r) in catalog.relations() {
@@ -71,9 +96,8 @@ impl<'c, 'a> Graph<'c, 'a> {
             code,
             tables,
             behind,
-            // One-character ones (an extension's `%`) would match every format string.
-            operators: catalog.user_operators.iter().filter(|o| o.len() > 1).cloned().collect(),
-            cast_types: catalog.user_cast_types.iter().map(|t| t.name.to_lowercase()).collect(),
+            operators,
+            cast_types,
         }
     }
 

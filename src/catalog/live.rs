@@ -55,6 +55,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let default_seqs = tx.query(DEFAULT_SEQUENCES, &[]).await?;
     let seqs_in_code = tx.query(SEQUENCES_IN_CODE, &[]).await?;
     let dba_code = tx.query(DBA_CODE, &[]).await?;
+    let dba_ops = tx.query(DBA_OPERATORS_AND_CASTS, &[]).await?;
     let policy_cols = tx.query(POLICY_COLUMNS, &[]).await?;
     let write_rules = tx.query(WRITE_RULES, &[]).await?;
     tx.commit().await?;
@@ -308,7 +309,11 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .collect();
     catalog.user_cast_type_oids = cast_types.iter().map(|r| r.get::<_, u32>(0)).collect();
     catalog.user_cast_types = cast_types.iter().map(|r| QName::new(r.get(1), r.get(2))).collect();
-    let graph = super::code_reads::Graph::new(&catalog, &code);
+    let ops: Vec<(String, QName)> = dba_ops
+        .iter()
+        .map(|r| (r.get(0), QName::new(r.get(1), r.get(2))))
+        .collect();
+    let graph = super::code_reads::Graph::new(&catalog, &code, &ops);
     catalog.function_writes = graph.function_writes(&on_write).into_iter().collect();
     let (words, dynamic) = graph.table_words();
     catalog.code_words = words.into_iter().collect();

@@ -295,6 +295,18 @@ pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
     SELECT code.schema, code.name, code.src, EXISTS (SELECT 1 FROM pg_catalog.pg_class c
         WHERE c.relkind = 'S' AND pg_catalog.strpos(code.src, c.relname::text) > 0)
     FROM code";
+/// The DBA's operators and casts with the function each runs (see `code_reads::Graph`): code that
+/// uses one runs that function without naming it (round 147: `OPERATOR(public.###)`, a cast to
+/// `dob_claim`). A cast is listed by its target type's name.
+pub(super) const DBA_OPERATORS_AND_CASTS: &str = "SELECT o.oprname::text, n.nspname::text, p.proname::text
+    FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    WHERE o.oid >= 16384
+    UNION ALL SELECT t.typname::text, n.nspname::text, p.proname::text
+    FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+      JOIN pg_catalog.pg_type t ON t.oid = c.casttarget
+    WHERE c.oid >= 16384";
 /// Sequences with the table whose serial or identity column owns them.
 pub(super) const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

@@ -57,6 +57,9 @@ async fn code_a_write_runs_reads_nothing_protected() {
              WHERE c.\"customerNo\" = NEW.customer_no) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
          CREATE FUNCTION public.open_ticket(cust int, dob date) RETURNS int LANGUAGE sql
            AS $$ INSERT INTO stadtwerke.tickets (customer_no, subject, caller_dob) VALUES (cust, 'x', dob) RETURNING ticket_id $$;
+         CREATE OPERATOR public.~ (LEFTARG = int, RIGHTARG = date, FUNCTION = public.dob_ok);
+         CREATE FUNCTION public.verify_tilde() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           IF NOT (NEW.customer_no ~ NEW.caller_dob) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
          CREATE TABLE public.audit_log (tbl text, op text, row_data jsonb);
          GRANT INSERT ON public.audit_log TO crm_agents;
          CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
@@ -64,7 +67,7 @@ async fn code_a_write_runs_reads_nothing_protected() {
     )
     .await;
     let policy = customers_writable(
-        "public.touch_generic, public.touch_via_helper, public.skip_duplicate, public.verify_caller, public.dob_matches, public.audit, public.verify_built, public.verify_op, public.log_ticket, public.verify_prisma, public.open_ticket",
+        "public.touch_generic, public.touch_via_helper, public.skip_duplicate, public.verify_caller, public.dob_matches, public.audit, public.verify_built, public.verify_op, public.log_ticket, public.verify_prisma, public.open_ticket, public.verify_tilde",
     );
     let guess_update = "UPDATE stadtwerke.customers SET birth_date = '1961-11-23' RETURNING customer_no, updated_at";
     let guess_insert = "INSERT INTO stadtwerke.customers (customer_no, name, birth_date) VALUES (9001, 'Bernd Müller', '1961-11-23') RETURNING customer_no";
@@ -114,6 +117,12 @@ async fn code_a_write_runs_reads_nothing_protected() {
             "CREATE TRIGGER t AFTER INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.log_ticket()",
             guess_ticket,
             "(through public.verify_caller) runs on a write of stadtwerke.ticket_events and reads stadtwerke.customers.",
+        ),
+        // Round 149: a one-character operator of the DBA's.
+        (
+            "CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_tilde()",
+            guess_ticket,
+            "runs code whose tables unscharf cannot tell",
         ),
         (
             "CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_prisma()",
