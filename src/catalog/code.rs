@@ -90,27 +90,21 @@ pub fn callers_closure(code: &[Code<'_>], seed: impl Fn(&Code<'_>) -> bool) -> H
         .collect()
 }
 
-/// Every word of the code of `start` (all its overloads) and of the functions and views of `code`
-/// it names, at any depth.
-pub fn reached_words(code: &[Code<'_>], start: &QName) -> HashSet<String> {
-    reached_code(code, start)
-        .into_iter()
-        .flat_map(|c| words(c.source))
-        .collect()
-}
-
-/// What the code of `start` and of everything it calls (at any depth) names: every word, and the
-/// words it may read from. A name only ever written into (`INSERT INTO audit_log`, schema-qualified
-/// or not) is not read, unless the code handles conflicts, which compare with the stored rows.
-pub struct Reached {
+/// What the code of `start` (all its overloads) and of everything it names (at any depth) holds:
+/// every word, the words it may read from, and the sources themselves, for what words do not show
+/// (operators). A name only ever written into (`INSERT INTO audit_log`, schema-qualified or not)
+/// is not read, unless the code handles conflicts, which compare with the stored rows.
+pub struct Reached<'a> {
     pub words: HashSet<String>,
     pub read: HashSet<String>,
+    pub sources: Vec<&'a str>,
 }
 
-pub fn reached_reads(code: &[Code<'_>], start: &QName) -> Reached {
-    let words = reached_words(code, start);
-    let mut read = HashSet::new();
+/// One walk of the calls from `start`, each source read once.
+pub fn reached_reads<'a>(code: &[Code<'a>], start: &QName) -> Reached<'a> {
+    let (mut words, mut read, mut sources) = (HashSet::new(), HashSet::new(), Vec::new());
     for c in reached_code(code, start) {
+        sources.push(c.source);
         let tokens: Vec<String> = self::words(c.source).collect();
         let conflicts = tokens.iter().any(|t| t == "conflict");
         for (i, t) in tokens.iter().enumerate() {
@@ -120,8 +114,9 @@ pub fn reached_reads(code: &[Code<'_>], start: &QName) -> Reached {
                 read.insert(t.clone());
             }
         }
+        words.extend(tokens);
     }
-    Reached { words, read }
+    Reached { words, read, sources }
 }
 
 /// Every word of every function and view of the DBA's: the names their code may resolve on the
@@ -152,7 +147,7 @@ pub fn written_names(source: &str) -> HashSet<String> {
 }
 
 /// The code of `start` (all its overloads) and of the functions and views it names, at any depth.
-pub fn reached_code<'c, 'a>(code: &'c [Code<'a>], start: &QName) -> Vec<&'c Code<'a>> {
+fn reached_code<'c, 'a>(code: &'c [Code<'a>], start: &QName) -> Vec<&'c Code<'a>> {
     let mut by_name: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, c) in code.iter().enumerate() {
         by_name.entry(c.name.name.to_lowercase()).or_default().push(i);
@@ -225,7 +220,7 @@ mod tests {
         let readers: HashSet<QName> = [QName::new("public", "session_ctx")].into_iter().collect();
         assert!(named_in("(campaign = ( SELECT session_ctx.campaign FROM session_ctx))", &readers).is_some());
         assert!(named_in("(campaign = 'x')", &readers).is_none());
-        let reached = reached_words(&all, &QName::new("public", "tenant_of"));
+        let reached = reached_reads(&all, &QName::new("public", "tenant_of")).words;
         assert!(
             reached.contains("current_setting") && reached.contains("campaign"),
             "{reached:?}"

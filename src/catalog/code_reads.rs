@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::code::{reached_code, reached_reads, reached_words, written_names, Code};
+use super::code::{reached_reads, written_names, Code, Reached};
 use super::{Catalog, RelKind};
 use crate::policy::QName;
 
@@ -101,15 +101,15 @@ impl<'c, 'a> Graph<'c, 'a> {
         }
     }
 
-    /// Whether the code `func` reaches runs code it does not name: SQL built at run time, or an
-    /// operator or cast of the DBA's.
-    fn runs_unnamed(&self, func: &QName, words: &HashSet<String>) -> bool {
-        Self::dynamic(words)
-            || words.iter().any(|w| self.cast_types.contains(w))
-            || reached_code(self.code, func).iter().any(|c| {
+    /// Whether the reached code runs code it does not name: SQL built at run time, or an operator
+    /// or cast of the DBA's.
+    fn runs_unnamed(&self, reached: &Reached<'_>) -> bool {
+        Self::dynamic(&reached.words)
+            || reached.words.iter().any(|w| self.cast_types.contains(w))
+            || reached.sources.iter().any(|s| {
                 self.operators
                     .iter()
-                    .any(|op| c.source.contains(op.as_str()) || (op == "<>" && c.source.contains("!=")))
+                    .any(|op| s.contains(op.as_str()) || (op == "<>" && s.contains("!=")))
             })
     }
 
@@ -132,7 +132,7 @@ impl<'c, 'a> Graph<'c, 'a> {
         if OWN_TABLE_WORDS.iter().any(|w| reached.words.contains(*w)) {
             read.push(rel);
         }
-        if self.runs_unnamed(func, &reached.words) {
+        if self.runs_unnamed(&reached) {
             read.push(ANY_TABLE);
         }
         read.sort_unstable();
@@ -143,9 +143,9 @@ impl<'c, 'a> Graph<'c, 'a> {
     /// The tables a row-level security policy's function reads, through what it calls; ANY_TABLE
     /// when it builds SQL at run time (round 147: a helper read the session table by EXECUTE).
     pub fn policy_reads(&self, func: &QName) -> Vec<u32> {
-        let words = reached_words(self.code, func);
-        let mut read: Vec<u32> = self.tables_named(&words).collect();
-        if self.runs_unnamed(func, &words) {
+        let reached = reached_reads(self.code, func);
+        let mut read: Vec<u32> = self.tables_named(&reached.words).collect();
+        if self.runs_unnamed(&reached) {
             read.push(ANY_TABLE);
         }
         read.sort_unstable();
