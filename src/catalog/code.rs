@@ -60,34 +60,48 @@ fn without_comments(source: &str) -> String {
     out
 }
 
-/// The functions of `code` that `seed` picks, and every function whose source names one of those
-/// (by its name alone, in any schema: a name that could be a call counts), transitively.
-pub fn callers_closure(code: &[Code<'_>], seed: impl Fn(&Code<'_>) -> bool) -> HashSet<QName> {
-    let names: HashSet<String> = code.iter().map(|c| c.name.name.to_lowercase()).collect();
-    // For each function name, the functions whose source holds it as a word.
-    let mut named_by: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, c) in code.iter().enumerate() {
-        let mine: HashSet<String> = words(c.source).filter(|w| names.contains(w)).collect();
-        for w in mine {
-            named_by.entry(w).or_default().push(i);
-        }
-    }
-    let mut flagged: Vec<bool> = code.iter().map(&seed).collect();
-    let mut queue: Vec<usize> = (0..code.len()).filter(|&i| flagged[i]).collect();
-    while let Some(i) = queue.pop() {
-        let name = code[i].name.name.to_lowercase();
-        for &j in named_by.get(&name).map(Vec::as_slice).unwrap_or_default() {
-            if !flagged[j] {
-                flagged[j] = true;
-                queue.push(j);
+/// Who names whom among `code`, read once for any number of closures (a catalog load takes one
+/// per table its functions write).
+pub struct Callers<'c, 'a> {
+    code: &'c [Code<'a>],
+    /// For each function name, the functions whose source holds it as a word.
+    named_by: HashMap<String, Vec<usize>>,
+}
+
+impl<'c, 'a> Callers<'c, 'a> {
+    pub fn new(code: &'c [Code<'a>]) -> Self {
+        let names: HashSet<String> = code.iter().map(|c| c.name.name.to_lowercase()).collect();
+        let mut named_by: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, c) in code.iter().enumerate() {
+            let mine: HashSet<String> = words(c.source).filter(|w| names.contains(w)).collect();
+            for w in mine {
+                named_by.entry(w).or_default().push(i);
             }
         }
+        Callers { code, named_by }
     }
-    code.iter()
-        .zip(flagged)
-        .filter(|(_, f)| *f)
-        .map(|(c, _)| c.name.clone())
-        .collect()
+
+    /// The functions `seed` picks, and every function whose source names one of those (by its
+    /// name alone, in any schema: a name that could be a call counts), transitively.
+    pub fn closure(&self, seed: impl Fn(&Code<'_>) -> bool) -> HashSet<QName> {
+        let code = self.code;
+        let mut flagged: Vec<bool> = code.iter().map(&seed).collect();
+        let mut queue: Vec<usize> = (0..code.len()).filter(|&i| flagged[i]).collect();
+        while let Some(i) = queue.pop() {
+            let name = code[i].name.name.to_lowercase();
+            for &j in self.named_by.get(&name).map(Vec::as_slice).unwrap_or_default() {
+                if !flagged[j] {
+                    flagged[j] = true;
+                    queue.push(j);
+                }
+            }
+        }
+        code.iter()
+            .zip(flagged)
+            .filter(|(_, f)| *f)
+            .map(|(c, _)| c.name.clone())
+            .collect()
+    }
 }
 
 /// What the code of `start` (all its overloads) and of everything it names (at any depth) holds:
@@ -204,7 +218,7 @@ mod tests {
             code("public", "kampagne_für_sitzung", "SELECT current_setting('app.k')"),
             code("public", "sitzung", "SELECT public.Kampagne_Für_Sitzung()"),
         ];
-        let got = callers_closure(&all, |c| c.source.contains("current_setting"));
+        let got = Callers::new(&all).closure(|c| c.source.contains("current_setting"));
         let mut got: Vec<String> = got.into_iter().map(|q| q.name).collect();
         got.sort();
         assert_eq!(
@@ -277,6 +291,6 @@ mod tests {
         assert!(!written.contains("counters") && all_words(&[code("s", "f", "SELECT '--', y -- z")]).contains("y"));
         // Cycles end.
         let cyclic = [code("s", "a", "b()"), code("s", "b", "a() + nextval('q')")];
-        assert_eq!(callers_closure(&cyclic, |c| c.source.contains("nextval")).len(), 2);
+        assert_eq!(Callers::new(&cyclic).closure(|c| c.source.contains("nextval")).len(), 2);
     }
 }

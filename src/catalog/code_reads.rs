@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::code::{reached_reads, written_names, Code, Reached};
+use super::code::{reached_reads, written_names, Callers, Code, Reached};
 use super::{Catalog, RelKind};
 use crate::policy::QName;
 
@@ -157,7 +157,7 @@ impl<'c, 'a> Graph<'c, 'a> {
     /// the code it calls writes into, the tables behind a view it writes through, and what the
     /// triggers and defaults of those tables (`on_write`: table, function) write in turn
     /// (round 147: a view, a trigger on a log). Code that builds SQL at run time writes ANY_TABLE.
-    pub fn function_writes(&self, on_write: &[(u32, QName)]) -> HashMap<QName, Vec<u32>> {
+    pub fn function_writes(&self, callers: &Callers<'_, '_>, on_write: &[(u32, QName)]) -> HashMap<QName, Vec<u32>> {
         let mut direct: HashMap<QName, HashSet<u32>> = HashMap::new();
         let mut writers: HashMap<String, HashSet<&QName>> = HashMap::new();
         for c in self.code {
@@ -167,12 +167,12 @@ impl<'c, 'a> Graph<'c, 'a> {
         }
         for (word, own) in &writers {
             let Some(tables) = self.tables.get(word) else { continue };
-            for f in super::code::callers_closure(self.code, |c| own.contains(&c.name)) {
+            for f in callers.closure(|c| own.contains(&c.name)) {
                 direct.entry(f).or_default().extend(tables);
             }
         }
         // SQL built at run time that may write: a dynamic word beside a writing one.
-        let dynamic = super::code::callers_closure(self.code, |c| {
+        let dynamic = callers.closure(|c| {
             let words: HashSet<String> = super::code::all_words(std::slice::from_ref(c));
             Self::dynamic(&words)
                 && ["insert", "update", "delete", "merge", "truncate", "copy"]

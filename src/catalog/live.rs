@@ -291,8 +291,8 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             source: r.get::<_, Option<&str>>(2).unwrap_or(""),
         })
         .collect();
-    let reads_settings =
-        super::code::callers_closure(&code, |c| crate::policy::decide::setting_read_in(c.source).is_some());
+    let callers = super::code::Callers::new(&code);
+    let reads_settings = callers.closure(|c| crate::policy::decide::setting_read_in(c.source).is_some());
     let names_sequence: std::collections::HashSet<&QName> = dba_code
         .iter()
         .zip(&code)
@@ -301,7 +301,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .filter(|(r, c)| r.get::<_, bool>(3) || super::code_reads::draws_by_name(c.source))
         .map(|(_, c)| &c.name)
         .collect();
-    let draws_numbers = super::code::callers_closure(&code, |c| names_sequence.contains(&c.name));
+    let draws_numbers = callers.closure(|c| names_sequence.contains(&c.name));
     let on_write: Vec<(u32, QName)> = hidden
         .iter()
         .filter(|r| r.get::<_, bool>(4))
@@ -314,7 +314,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .map(|r| (r.get(0), QName::new(r.get(1), r.get(2))))
         .collect();
     let graph = super::code_reads::Graph::new(&catalog, &code, &ops);
-    catalog.function_writes = graph.function_writes(&on_write).into_iter().collect();
+    catalog.function_writes = graph.function_writes(&callers, &on_write).into_iter().collect();
     let (words, dynamic) = graph.table_words();
     catalog.code_words = words.into_iter().collect();
     catalog.dynamic_code = dynamic;
