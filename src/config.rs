@@ -106,6 +106,11 @@ pub struct Catalog {
     /// Environment variable holding that role's password (secrets never live in the file).
     #[serde(default)]
     pub password_env: Option<String>,
+    /// Hold the migration fence of `deploy/catalog_watch.sql`: forward nothing while a migration
+    /// commits, and end a session whose statement's answer began after it. Turn it off only where
+    /// migrations run while agents are logged out.
+    #[serde(default = "default_migration_fence")]
+    pub migration_fence: bool,
 }
 
 impl Default for Catalog {
@@ -113,6 +118,7 @@ impl Default for Catalog {
         Catalog {
             user: default_catalog_user(),
             password_env: None,
+            migration_fence: true,
         }
     }
 }
@@ -281,6 +287,9 @@ fn default_database() -> String {
 }
 fn default_catalog_user() -> String {
     "unscharf".into()
+}
+fn default_migration_fence() -> bool {
+    true
 }
 fn default_audit_file() -> PathBuf {
     "audit.jsonl".into()

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod demo;
+pub mod fence;
 pub mod judge;
 pub mod mask;
 pub mod metrics;

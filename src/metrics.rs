@@ -45,6 +45,9 @@ pub struct Metrics {
     pub bytes_to_clients: AtomicU64,
     pub catalog_refreshes: AtomicU64,
     pub cutoffs: AtomicU64,
+    /// Migrations that closed the fence (`fence.rs`), and sessions it ended.
+    pub fence_closes: AtomicU64,
+    pub fence_cutoffs: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     /// Time the proxy spends handling each read from a client or the server.
@@ -118,6 +121,20 @@ impl Metrics {
             "counter",
             "Results cut off by the RowDescription guard (rule 10).",
             l(&self.cutoffs),
+        );
+        g(
+            &mut out,
+            "unscharf_fence_closes_total",
+            "counter",
+            "Migrations whose commit closed the fence (deploy/catalog_watch.sql).",
+            l(&self.fence_closes),
+        );
+        g(
+            &mut out,
+            "unscharf_fence_cutoffs_total",
+            "counter",
+            "Sessions ended because a statement's answer began after a migration committed.",
+            l(&self.fence_cutoffs),
         );
         let _ = writeln!(out, "# HELP unscharf_reloads_total Config and policy reloads by outcome.\n# TYPE unscharf_reloads_total counter");
         let _ = writeln!(out, "unscharf_reloads_total{{outcome=\"ok\"}} {}", l(&self.reloads_ok));

@@ -47,6 +47,7 @@ pub struct Shared {
     pub tls: ArcSwap<Option<crate::tls::Acceptor>>,
     pub today: crate::clock::TodayClock,
     pub lookups: crate::session::lookups::LookupBudget,
+    pub fence: crate::fence::Fence,
 }
 
 impl Shared {
@@ -76,6 +77,7 @@ impl Shared {
             tls: ArcSwap::from_pointee(tls),
             today: Default::default(),
             lookups: Default::default(),
+            fence: Default::default(),
         })
     }
 
@@ -400,11 +402,20 @@ pub async fn run_until(shared: Arc<Shared>, listener: TcpListener, shutdown: wat
         }
     };
     let watch = tokio::spawn(watch_catalog(shared.clone()));
+    let fence = shared.state.load().config.catalog.migration_fence.then(|| {
+        // Closed until the fence connection holds its lock: a migration committing before could not ask.
+        shared.fence.close();
+        tokio::spawn(crate::fence::keep(shared.clone()))
+    });
     accept_loop(listener, shared.clone(), shutdown, pool.as_ref()).await;
     watch.abort();
     let grace = Duration::from_secs(shared.state.load().config.limits.shutdown_grace_secs + 2);
     let deadline = Instant::now() + grace;
     while shared.metrics.sessions_active.load(Ordering::Relaxed) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Kept until the sessions are gone: a draining session still forwards statements.
+    if let Some(fence) = fence {
+        fence.abort();
     }
 }

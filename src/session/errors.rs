@@ -46,6 +46,8 @@ pub enum SessionError {
     Shutdown,
     #[error("the client closed the connection")]
     ClientGone,
+    #[error("the database's definitions changed (a migration committed) while a statement waited for its answer; unscharf does not pass on an answer it did not judge, so this session ends. Connect again and send it again")]
+    Fenced,
 }
 
 impl SessionError {
@@ -65,7 +67,7 @@ impl SessionError {
             SessionError::Core(CoreError::UnsafeSetting(_)) => "0A000",
             SessionError::Core(_) => "08P01",
             SessionError::IdleTimeout => "57P05",
-            SessionError::Shutdown => "57P01",
+            SessionError::Shutdown | SessionError::Fenced => "57P01",
         }
     }
 

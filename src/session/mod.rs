@@ -4,6 +4,7 @@
 mod analyst;
 pub mod core;
 pub mod errors;
+pub mod fence;
 pub mod lookups;
 pub mod options;
 pub mod registry;
@@ -147,6 +148,8 @@ enum Event {
     UpstreamWrote(std::io::Result<usize>),
     /// The analysis thread answered (None: the analysis panicked).
     Analyzed(Option<Result<crate::analyze::cache::Looked, crate::analyze::lexer::LexError>>),
+    /// The migration fence moved while this session held its client's frames.
+    Fence,
     Shutdown,
     GraceOver,
     Idle,
@@ -177,6 +180,7 @@ struct Relay<'a> {
     analysis: Option<(crate::session::core::AnalysisJob, analyst::Answer)>,
     counters: Arc<crate::metrics::PurposeCounters>,
     span: &'a tracing::Span,
+    fence: fence::FenceCheck,
 }
 
 /// What the client frames' loop stopped for.
@@ -195,6 +199,10 @@ enum Next {
 /// a client pipelining hundreds of statements just under LARGE_FRAME kept its thread for
 /// 47 seconds (round 130).
 const INLINE_TURN: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// The audit detail of a session the migration fence ended.
+const FENCED: &str =
+    "the database's definitions changed while the statement waited; its answer began after the migration committed";
 
 /// The snapshots a batch of messages is judged with: loaded once per batch (one read's worth of
 /// frames), so a reload never tears a statement and the hot path does not reload per frame.
@@ -254,6 +262,12 @@ impl Relay<'_> {
             return Ok(());
         }
         loop {
+            // Read before the catalog snapshot the frames are judged by (see `crate::fence`).
+            let epoch = self.shared.fence.epoch();
+            if !crate::fence::Fence::is_open(epoch) {
+                return Ok(());
+            }
+            self.fence.forwarding(epoch, self.core.idle());
             let refresh = {
                 let Relay {
                     shared,
@@ -346,10 +360,19 @@ impl Relay<'_> {
             out,
             uin,
             max_frame,
+            fence,
             ..
         } = self;
+        // Once per read: what was read before the fence closed was sent before the migration
+        // committed.
+        let epoch = shared.fence.epoch();
         let r = with_env(shared, |env| -> Result<(), SessionError> {
             while let Some(frame) = next_frame(uin, *max_frame)? {
+                if fence.passes(frame.tag, epoch).is_err() {
+                    shared.metrics.fence_cutoffs.fetch_add(1, Ordering::Relaxed);
+                    out.records.push(core.cutoff_record(&env.policy.version, FENCED));
+                    return Err(SessionError::Fenced);
+                }
                 if let Err(e) = core.on_upstream(&frame, env, out) {
                     if let CoreError::CutOff(why) = &e {
                         shared.metrics.cutoffs.fetch_add(1, Ordering::Relaxed);
@@ -365,6 +388,9 @@ impl Relay<'_> {
                     }
                     return Err(e.into());
                 }
+            }
+            if core.idle() {
+                fence.quiet();
             }
             Ok(())
         });
@@ -419,7 +445,9 @@ async fn relay(
         max_pipeline: config.limits.max_pipeline,
         retry: None,
         analysis: None,
+        fence: Default::default(),
     };
+    let mut fence_moves = shared.fence.subscribe();
     let idle_timeout = config.limits.idle_timeout();
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
     let mut phase = Phase::Serving;
@@ -448,7 +476,9 @@ async fn relay(
             // While a frame waits for its analysis the client is still read, a bounded amount,
             // so that a client that leaves ends its session (round 133: sessions whose clients
             // had gone kept their server connections for minutes).
+            let fence_open = crate::fence::Fence::is_open(shared.fence.epoch());
             let read_client = phase != Phase::Terminating
+                && fence_open
                 && !r.core.stalled()
                 && r.core.in_flight() < r.max_pipeline
                 && r.out.to_upstream.len() < HIGH_WATER
@@ -463,6 +493,7 @@ async fn relay(
                 n = ur.read_buf(&mut r.uin), if read_upstream => Event::UpstreamRead(n),
                 n = cr.read_buf(&mut r.cin), if read_client => Event::ClientRead(n),
                 a = analyzed(&mut r.analysis), if r.analysis.is_some() => Event::Analyzed(a),
+                _ = fence_moves.changed(), if !fence_open => Event::Fence,
                 _ = &mut shutdown_signal, if phase == Phase::Serving => Event::Shutdown,
                 _ = sleep_until(grace_deadline), if phase == Phase::Draining => Event::GraceOver,
                 _ = sleep_until(idle_at), if idle_armed => Event::Idle,
@@ -501,6 +532,7 @@ async fn relay(
                     }
                     r.client_frames().await?;
                 }
+                (_, Event::Fence) => r.client_frames().await?,
                 (_, Event::Shutdown) => {
                     phase = Phase::Draining;
                     grace_deadline = tokio::time::Instant::now() + grace;

@@ -349,10 +349,25 @@ pub async fn watch_finding(client: &tokio_postgres::Client) -> Option<Finding> {
         .ok()
         .flatten()
         .is_some();
-    (!installed).then(|| {
-        finding(
+    if !installed {
+        return Some(finding(
             "warning",
             "the schema-change trigger is not installed: unscharf sees DDL done outside it only on its periodic refresh (every 60 s); run deploy/catalog_watch.sql as a superuser".to_owned(),
+        ));
+    }
+    let fenced = client
+        .query_opt(
+            "SELECT 1 FROM pg_catalog.pg_trigger WHERE tgname = 'unscharf_fence_at_commit' AND tgenabled <> 'D'",
+            &[],
+        )
+        .await
+        .ok()
+        .flatten()
+        .is_some();
+    (!fenced).then(|| {
+        finding(
+            "warning",
+            "the migration fence is not installed: a statement that waits on a migration's locks is answered under definitions unscharf has not read; run this version's deploy/catalog_watch.sql as a superuser".to_owned(),
         )
     })
 }

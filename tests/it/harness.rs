@@ -128,6 +128,10 @@ pub struct ProxyOptions {
     pub policies: Vec<(String, String)>,
     /// Files placed beside the config before the proxy starts (name, contents).
     pub files: Vec<(String, String)>,
+    /// Hold the migration fence. Off by default: every test's DDL in the shared cluster would close
+    /// it and end other tests' sessions with a statement under way (tests/it/fence.rs has its own
+    /// cluster).
+    pub fence: bool,
 }
 
 pub async fn proxy() -> Proxy {
@@ -143,6 +147,9 @@ pub async fn proxy_with(opts: ProxyOptions) -> Proxy {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let path = unscharf::demo::write_config(&dir, port, "127.0.0.1:0", &opts.extra).unwrap();
+    if !opts.fence {
+        without_fence(&path);
+    }
     let policies = dir.join("policies");
     std::fs::write(policies.join("lab.yaml"), include_str!("../fixtures/policies/lab.yaml")).unwrap();
     std::fs::write(
@@ -348,6 +355,20 @@ pub fn python() -> PathBuf {
     .clone()
 }
 
+/// Turns the migration fence off in a config `write_config` wrote (see `ProxyOptions::fence`).
+fn without_fence(path: &std::path::Path) {
+    let text = std::fs::read_to_string(path).unwrap();
+    let text = text.replace(
+        "catalog:\n  user: unscharf\n",
+        "catalog:\n  user: unscharf\n  migration_fence: false\n",
+    );
+    assert!(
+        text.contains("migration_fence"),
+        "write_config's catalog section changed"
+    );
+    std::fs::write(path, text).unwrap();
+}
+
 /// A config directory for running the `unscharf` binary as a process on a free port.
 pub struct BinaryConfig {
     pub dir: PathBuf,
@@ -373,6 +394,7 @@ pub fn binary_config(extra: &str) -> BinaryConfig {
     std::fs::create_dir_all(&dir).unwrap();
     let extra = format!("admin:\n  listen: 127.0.0.1:{admin_port}\n{extra}");
     let config = unscharf::demo::write_config(&dir, db().port(), &format!("127.0.0.1:{port}"), &extra).unwrap();
+    without_fence(&config);
     std::fs::write(
         dir.join("policies/lab.yaml"),
         include_str!("../fixtures/policies/lab.yaml"),

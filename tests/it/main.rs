@@ -9,6 +9,7 @@ mod dba_code;
 mod dba_rows;
 mod dba_writes;
 mod differential;
+mod fence;
 mod hardening;
 mod leaks;
 mod operations;

@@ -1,0 +1,166 @@
+//! The migration fence: while a transaction that ran DDL commits, unscharf forwards nothing, and
+//! an answer that began after it comes from definitions the statement was not judged by.
+//!
+//! Postgres analyzes a statement that waited on a migration's locks under the definitions the
+//! migration commits; unscharf judged it by the ones before (red-team round 148). The trigger in
+//! `deploy/catalog_watch.sql` therefore asks, at the migration's commit and before its locks go,
+//! every unscharf holding the advisory lock `KEY` to let go of it. Letting go means: the epoch
+//! turns odd (closed) first, so sessions forward nothing more, and every statement forwarded
+//! before whose answer had not begun is cut off (`session::fence`). Once the migration has ended
+//! the catalog is read again and the epoch turns even (open).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::server::Shared;
+
+/// The advisory lock every forwarding unscharf holds shared (`deploy/catalog_watch.sql`).
+const LOCK: &str = "SELECT pg_catalog.pg_advisory_lock_shared(1970172771, 1)";
+const UNLOCK: &str = "SELECT pg_catalog.pg_advisory_unlock_shared(1970172771, 1)";
+/// What the fence connection runs while it holds the lock: the trigger cancels it to ask.
+const WAIT: &str = "SELECT pg_catalog.pg_sleep(3600)";
+const INSTALLED: &str =
+    "SELECT 1 FROM pg_catalog.pg_trigger WHERE tgname = 'unscharf_fence_at_commit' AND tgenabled <> 'D'";
+
+/// Even epochs are open, odd ones closed. Every change is a new epoch, so a session that stamps
+/// its statements with the epoch it judged them in can tell whether the fence moved since.
+pub struct Fence {
+    epoch: AtomicU64,
+    changes: watch::Sender<u64>,
+}
+
+impl Default for Fence {
+    fn default() -> Self {
+        Fence {
+            epoch: AtomicU64::new(0),
+            changes: watch::channel(0).0,
+        }
+    }
+}
+
+impl Fence {
+    /// Read before the catalog snapshot a statement is judged by: the catalog is installed before
+    /// the epoch opens, so an open epoch read first guarantees the catalog it opened with.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    pub fn is_open(epoch: u64) -> bool {
+        epoch.is_multiple_of(2)
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    pub fn close(&self) {
+        self.turn(false);
+    }
+
+    pub fn open(&self) {
+        self.turn(true);
+    }
+
+    fn turn(&self, open: bool) {
+        // One writer (the fence task); the check keeps a repeated close from opening.
+        let e = self.epoch.load(Ordering::Acquire);
+        if Self::is_open(e) != open {
+            self.epoch.store(e + 1, Ordering::Release);
+            self.changes.send_replace(e + 1);
+        }
+    }
+}
+
+/// Holds the fence for as long as the proxy runs: closed while there is no fence connection, as
+/// a migration could then commit without asking.
+pub async fn keep(shared: Arc<Shared>) {
+    let mut warned = false;
+    loop {
+        shared.fence.close();
+        match hold(&shared, &mut warned).await {
+            Ok(()) => {}
+            Err(e) if !warned => {
+                tracing::warn!(error = %e, "the migration fence connection failed; statements wait until it is back");
+                warned = true;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FenceError {
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::live::CatalogError),
+    #[error("fence connection: {0}")]
+    Query(#[from] tokio_postgres::Error),
+}
+
+async fn hold(shared: &Shared, warned: &mut bool) -> Result<(), FenceError> {
+    let config = shared.state.load().config.clone();
+    let mut client = crate::catalog::live::connect(&config).await?;
+    let installed = client.query_opt(INSTALLED, &[]).await?.is_some();
+    if !installed && !*warned {
+        tracing::warn!(
+            "the migration fence is not installed: run this version's deploy/catalog_watch.sql as a superuser"
+        );
+    }
+    loop {
+        // Granted once no migration that asked is still open; the catalog read after it is the
+        // one that migration committed.
+        run(&client, LOCK).await?;
+        shared.refresh_catalog_over(&mut client, false).await?;
+        shared.fence.open();
+        *warned = false;
+        loop {
+            match client.simple_query(WAIT).await {
+                Ok(_) => {}
+                Err(e) if cancelled(&e) => break,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        shared.fence.close();
+        shared
+            .metrics
+            .fence_closes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        run(&client, UNLOCK).await?;
+    }
+}
+
+/// A cancel meant for the wait can arrive while another statement runs: that one is sent again.
+async fn run(client: &tokio_postgres::Client, sql: &str) -> Result<(), tokio_postgres::Error> {
+    loop {
+        match client.simple_query(sql).await {
+            Err(e) if cancelled(&e) => continue,
+            other => return other.map(|_| ()),
+        }
+    }
+}
+
+fn cancelled(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&tokio_postgres::error::SqlState::QUERY_CANCELED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Fence;
+
+    #[test]
+    fn every_change_is_a_new_epoch_and_repeats_change_nothing() {
+        let f = Fence::default();
+        assert!(Fence::is_open(f.epoch()));
+        f.close();
+        f.close();
+        assert_eq!(f.epoch(), 1);
+        f.open();
+        f.open();
+        assert_eq!(f.epoch(), 2);
+        assert!(Fence::is_open(f.epoch()));
+        assert_eq!(*f.subscribe().borrow(), 2);
+    }
+}

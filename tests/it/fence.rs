@@ -1,0 +1,190 @@
+//! The migration fence (round 148): a statement that waits on a migration's locks is analyzed by
+//! Postgres under the definitions the migration commits, which the proxy has not judged it by.
+//! Its answer must not reach the client. A cluster of its own: every other test's DDL would
+//! close the fence under these sessions too.
+
+use std::time::Duration;
+
+use crate::harness::*;
+use crate::raw::{self, Raw};
+
+const SECRET: &str = "NOTES-SECRET-148";
+
+const POLICY: &str = "campaign: f148
+tables: [f148.*]
+purposes:
+  transparency:
+    tables:
+      f148.people: { columns: { id: allow, name: allow, notes: drop } }
+";
+
+/// Before the migration `mobile` is the VALUES list's column; after it, the table's new one,
+/// which the migration fills from the dropped `notes`.
+const OUTER: &str =
+    "SELECT t.k, (SELECT mobile FROM f148.people c WHERE c.id = t.k) AS m FROM (VALUES (1, 'x'::text)) t(k, mobile)";
+
+/// Everything a session sends back until ReadyForQuery or the end of the connection.
+async fn answer(r: &mut Raw) -> String {
+    let mut out = Vec::new();
+    while let Some(f) = r.try_frame().await {
+        out.extend_from_slice(&f.raw);
+        if f.tag == b'Z' {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn wait_open(p: &Proxy) {
+    for _ in 0..200 {
+        if unscharf::fence::Fence::is_open(p.shared.fence.epoch()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the fence did not open within 10 s");
+}
+
+#[tokio::test]
+async fn a_statement_waiting_on_a_migration_gets_no_answer_from_the_new_definitions() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "CREATE SCHEMA f148;
+         CREATE TABLE f148.people (id int, name text, notes text);
+         INSERT INTO f148.people VALUES (1, 'Anna', 'NOTES-SECRET-148');
+         GRANT USAGE ON SCHEMA f148 TO u_trust;
+         GRANT SELECT ON f148.people TO u_trust",
+    )
+    .await
+    .unwrap();
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("f148.yaml".into(), POLICY.into())],
+        fence: true,
+        ..Default::default()
+    })
+    .await;
+    wait_open(&p).await;
+
+    // Prepared before the migration, allowed: `mobile` is the VALUES list's.
+    let mut proto = Raw::lab(p.addr.port()).await;
+    proto.send(&[raw::parse("s1", OUTER, &[]), raw::sync()].concat()).await;
+    let prepared = answer(&mut proto).await;
+    assert!(prepared.contains('1') && !prepared.contains("ERROR"), "{prepared}");
+    let mut plain = Raw::lab(p.addr.port()).await;
+    let before = {
+        plain.send(&raw::query(OUTER)).await;
+        answer(&mut plain).await
+    };
+    assert!(before.contains('x'), "allowed before the migration: {before}");
+    // A session with nothing under way when the migration commits.
+    let mut idle = Raw::lab(p.addr.port()).await;
+
+    // The migration: open, locks held, not committed.
+    let (mig, conn) = tokio_postgres::connect(&cluster.superuser_url("crm"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    mig.batch_execute("BEGIN; ALTER TABLE f148.people ADD COLUMN mobile text; UPDATE f148.people SET mobile = notes")
+        .await
+        .unwrap();
+    // Both statements are judged by the definitions committed so far, forwarded, and wait.
+    plain.send(&raw::query(OUTER)).await;
+    proto
+        .send(&[raw::bind("", "s1", &[], &[]), raw::execute("", 0), raw::sync()].concat())
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    mig.batch_execute("COMMIT").await.unwrap();
+
+    for (mode, r) in [("simple", &mut plain), ("extended", &mut proto)] {
+        let got = answer(r).await;
+        assert!(!got.contains(SECRET), "{mode}: the dropped column came out: {got}");
+        assert!(
+            got.contains("57P01") && got.contains("migration"),
+            "{mode}: no FATAL: {got}"
+        );
+        assert!(r.try_frame().await.is_none(), "{mode}: the session goes on");
+    }
+
+    // The idle session goes on, and judges by the new definitions: `mobile` is now the table's.
+    idle.send(&raw::query(OUTER)).await;
+    let after = answer(&mut idle).await;
+    assert!(!after.contains(SECRET), "after the migration: {after}");
+    assert!(after.contains("ERROR"), "the new column is in no policy: {after}");
+    idle.send(&raw::query("SELECT name FROM f148.people")).await;
+    assert!(answer(&mut idle).await.contains("Anna"));
+
+    let audit = p.audit().await;
+    assert!(
+        audit
+            .iter()
+            .filter(|e| e.detail.contains("migration committed"))
+            .count()
+            == 2,
+        "{audit:?}"
+    );
+    assert!(p.shared.metrics.fence_closes.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
+#[tokio::test]
+async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "CREATE SCHEMA f148;
+         CREATE TABLE f148.people (id int, name text, notes text);
+         INSERT INTO f148.people VALUES (1, 'Anna', 'NOTES-SECRET-148');
+         GRANT USAGE ON SCHEMA f148 TO u_trust;
+         GRANT SELECT ON f148.people TO u_trust",
+    )
+    .await
+    .unwrap();
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("f148.yaml".into(), POLICY.into())],
+        fence: true,
+        ..Default::default()
+    })
+    .await;
+    wait_open(&p).await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    // Rolled back: the statement that waited runs under the old definitions and is answered.
+    let (mig, conn) = tokio_postgres::connect(&cluster.superuser_url("crm"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    mig.batch_execute("BEGIN; ALTER TABLE f148.people ADD COLUMN mobile text")
+        .await
+        .unwrap();
+    r.send(&raw::query("SELECT name FROM f148.people")).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    mig.batch_execute("ROLLBACK").await.unwrap();
+    let got = answer(&mut r).await;
+    assert!(got.contains("Anna") && !got.contains("ERROR"), "{got}");
+    // Committed between statements: the session goes on, each statement judged by what is there.
+    for i in 0..5 {
+        su.batch_execute(&format!("CREATE TABLE f148.t{i} (id int)"))
+            .await
+            .unwrap();
+        r.send(&raw::query("SELECT name FROM f148.people")).await;
+        let got = answer(&mut r).await;
+        assert!(got.contains("Anna"), "after migration {i}: {got}");
+    }
+    let closes = p.shared.metrics.fence_closes.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(closes >= 5, "{closes}");
+    assert_eq!(
+        p.shared
+            .metrics
+            .fence_cutoffs
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+    // A temporary table is its session's own: no fence.
+    su.batch_execute("CREATE TEMP TABLE scratch (id int)").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        p.shared.metrics.fence_closes.load(std::sync::atomic::Ordering::Relaxed),
+        closes
+    );
+}
