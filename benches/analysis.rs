@@ -47,6 +47,7 @@ fn benches(c: &mut Criterion) {
         catalog: &cat,
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
         read_campaigns: &read,
+        dba_path: None,
     };
 
     let cache = AnalysisCache::new(10_000);

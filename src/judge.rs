@@ -54,6 +54,8 @@ pub struct JudgeCtx<'a> {
     pub catalog: &'a Catalog,
     pub today: NaiveDate,
     pub read_campaigns: &'a BTreeSet<String>,
+    /// The search_path the DBA set for the session's role, if the client did not choose its own.
+    pub dba_path: Option<&'a [String]>,
 }
 
 /// An allowed statement: its plan, and for PREPARE/DECLARE the facts to remember.
@@ -72,6 +74,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         catalog: cx.catalog,
         today: cx.today,
         read_campaigns: cx.read_campaigns,
+        dba_path: cx.dba_path,
     };
     let own = decide(f, &dcx)?;
     let inner = match &f.kind {

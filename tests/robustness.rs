@@ -87,6 +87,7 @@ fn sql(cat: &Catalog, pol: &PolicySet, sql: &str) {
                 catalog: cat,
                 today: today(),
                 read_campaigns: &read,
+                dba_path: None,
             };
             let _ = judge_all(&a, &j, &NoRegistry);
         }
@@ -114,6 +115,7 @@ fn session(cat: &Catalog, pol: &PolicySet, cache: &AnalysisCache, data: &[u8]) {
             purpose: "billing_hotline".into(),
         },
         vec!["$user".into(), "public".into()],
+        false,
         b'I',
     );
     let mut buf = bytes::BytesMut::from(data);

@@ -16,13 +16,28 @@ impl Analyzer<'_> {
                     "operator {op}, which this construct applies, is also defined in pg_catalog by a DBA or an extension"
                 )));
             }
-            if self.ctx.catalog.user_operators.contains(*op) {
+            if self.user_operator_visible(op) {
                 return Err(AnalyzeError::Unsupported(format!(
                     "operator {op}, which this construct applies, is also defined outside pg_catalog; write it with OPERATOR(pg_catalog.{op})"
                 )));
             }
         }
         Ok(())
+    }
+
+    /// Whether an operator named `op` outside pg_catalog is in a schema on a search_path the
+    /// session may have: only there does an unqualified operator find it.
+    fn user_operator_visible(&self, op: &str) -> bool {
+        let catalog = self.ctx.catalog;
+        if !catalog.user_operators.contains(op) {
+            return false;
+        }
+        let Some(schemas) = catalog.operator_schemas.get(op) else {
+            return true;
+        };
+        self.paths_uncharged()
+            .iter()
+            .any(|path| path.iter().any(|s| schemas.contains(s)))
     }
 
     pub(super) fn binary_operator(&mut self, op: &BinaryOperator) -> Result<(), AnalyzeError> {
@@ -53,7 +68,7 @@ impl Analyzer<'_> {
             return Err(AnalyzeError::Unsupported(format!(
                 "operator {op}: a DBA or an extension defined one of that name in pg_catalog"
             )));
-        } else if self.ctx.catalog.user_operators.contains(op.as_str()) {
+        } else if self.user_operator_visible(op) {
             return Err(AnalyzeError::Unsupported(format!(
                 "operator {op} is also defined outside pg_catalog; write OPERATOR(pg_catalog.{op})"
             )));

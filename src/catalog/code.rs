@@ -16,47 +16,117 @@ pub struct Code<'a> {
 /// Letters beyond ASCII count (round 142: `kampagne_für_sitzung()` split in two and was not
 /// followed).
 fn words(source: &str) -> impl Iterator<Item = String> {
-    without_comments(source)
-        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect::<Vec<_>>()
-        .into_iter()
+    let [stripped, raw] = streams(source);
+    stripped.into_iter().chain(raw)
 }
 
-/// `source` with its comments (`-- …` and nested `/* … */`, outside string literals) blanked: a
-/// comment between `INSERT INTO` and the table hid the write (round 149).
-fn without_comments(source: &str) -> String {
-    let mut out = String::with_capacity(source.len());
-    let mut chars = source.chars().peekable();
-    let (mut quoted, mut depth) = (false, 0usize);
-    while let Some(c) = chars.next() {
-        match (c, chars.peek().copied()) {
-            ('\'', _) if depth == 0 => {
-                quoted = !quoted;
-                out.push(c);
-            }
-            ('/', Some('*')) if !quoted => {
-                chars.next();
-                depth += 1;
-                out.push(' ');
-            }
-            ('*', Some('/')) if depth > 0 => {
-                chars.next();
-                depth -= 1;
-            }
-            ('-', Some('-')) if !quoted && depth == 0 => {
-                for n in chars.by_ref() {
-                    if n == '\n' {
-                        break;
-                    }
-                }
-                out.push(' ');
-            }
-            _ if depth > 0 => {}
-            _ => out.push(c),
+/// The words of `source` in order, twice: with its comments blanked (a comment between `INSERT
+/// INTO` and the table hid the write, round 149), and as written, in case the blanking misread
+/// the text (round 150: an `E'…\'…'` string made a later `'--'` blank the line holding a read).
+/// A quoted identifier is one word, followed by its parts (round 150: `"dob-matches"()`).
+fn streams(source: &str) -> [Vec<String>; 2] {
+    [tokens(&without_comments(source)), tokens(source)]
+}
+
+fn tokens(text: &str) -> Vec<String> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| is_word(c) || c == '"') {
+        rest = &rest[start..];
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let end = quoted.find('"').unwrap_or(quoted.len());
+            let name = &quoted[..end];
+            out.push(name.to_lowercase());
+            out.extend(
+                name.split(|c: char| !is_word(c))
+                    .filter(|w| !w.is_empty())
+                    .map(str::to_lowercase),
+            );
+            rest = quoted.get(end + 1..).unwrap_or("");
+        } else {
+            let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+            out.push(rest[..end].to_lowercase());
+            rest = &rest[end..];
         }
     }
+    out
+}
+
+/// `source` with its comments (`-- …` and nested `/* … */`, outside string literals, `E'…'`
+/// strings with their backslash escapes, dollar-quoted strings and quoted identifiers) blanked.
+fn without_comments(source: &str) -> String {
+    let b = source.as_bytes();
+    let mut out = String::with_capacity(source.len());
+    let (mut i, mut copied) = (0, 0);
+    let ident = |j: usize| b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'$' || b[j] >= 0x80;
+    while i < b.len() {
+        let after_ident = i > 0 && ident(i - 1);
+        match b[i] {
+            b'\'' => {
+                let escapes = i > 0 && matches!(b[i - 1], b'e' | b'E') && !(i > 1 && ident(i - 2));
+                i += 1;
+                while i < b.len() {
+                    match b[i] {
+                        b'\\' if escapes => i += 2,
+                        b'\'' if b.get(i + 1) == Some(&b'\'') => i += 2,
+                        b'\'' => break,
+                        _ => i += 1,
+                    }
+                }
+                i += 1;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' if !after_ident => {
+                let tag_end = b[i + 1..]
+                    .iter()
+                    .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80))
+                    .map(|n| i + 1 + n);
+                match tag_end {
+                    Some(end) if b[end] == b'$' && !b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                        let tag = &source[i..=end];
+                        let body = end + 1;
+                        i = source[body..].find(tag).map_or(b.len(), |n| body + n + tag.len());
+                    }
+                    _ => i += 1,
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                out.push_str(&source[copied..i]);
+                out.push(' ');
+                i = source[i..].find('\n').map_or(b.len(), |n| i + n);
+                copied = i;
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                out.push_str(&source[copied..i]);
+                out.push(' ');
+                let mut depth = 0usize;
+                while i < b.len() {
+                    if b[i..].starts_with(b"/*") {
+                        depth += 1;
+                        i += 2;
+                    } else if b[i..].starts_with(b"*/") {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                copied = i;
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(source.get(copied..).unwrap_or(""));
     out
 }
 
@@ -119,16 +189,17 @@ pub fn reached_reads<'a>(code: &[Code<'a>], start: &QName) -> Reached<'a> {
     let (mut words, mut read, mut sources) = (HashSet::new(), HashSet::new(), Vec::new());
     for c in reached_code(code, start) {
         sources.push(c.source);
-        let tokens: Vec<String> = self::words(c.source).collect();
-        let conflicts = tokens.iter().any(|t| t == "conflict");
-        for (i, t) in tokens.iter().enumerate() {
-            let at = |back: usize| i.checked_sub(back).map(|j| tokens[j].as_str());
-            let into = |back: usize| at(back) == Some("into") && at(back + 1) != Some("merge");
-            if conflicts || !(into(1) || into(2)) {
-                read.insert(t.clone());
+        for tokens in streams(c.source) {
+            let conflicts = tokens.iter().any(|t| t == "conflict");
+            for (i, t) in tokens.iter().enumerate() {
+                let at = |back: usize| i.checked_sub(back).map(|j| tokens[j].as_str());
+                let into = |back: usize| at(back) == Some("into") && at(back + 1) != Some("merge");
+                if conflicts || !(into(1) || into(2)) {
+                    read.insert(t.clone());
+                }
             }
+            words.extend(tokens);
         }
-        words.extend(tokens);
     }
     Reached { words, read, sources }
 }
@@ -143,8 +214,14 @@ pub fn all_words(code: &[Code<'_>]) -> HashSet<String> {
 /// TRUNCATE, schema-qualified or not. A PL/pgSQL `SELECT … INTO variable` counts too, which only
 /// errs towards writing.
 pub fn written_names(source: &str) -> HashSet<String> {
-    let tokens: Vec<String> = words(source).collect();
     let mut out = HashSet::new();
+    for tokens in streams(source) {
+        written_in(&tokens, &mut out);
+    }
+    out
+}
+
+fn written_in(tokens: &[String], out: &mut HashSet<String>) {
     for (i, t) in tokens.iter().enumerate() {
         let at = |back: usize| i.checked_sub(back).map(|j| tokens[j].as_str());
         let verb = |back: usize| {
@@ -157,7 +234,6 @@ pub fn written_names(source: &str) -> HashSet<String> {
             out.insert(t.clone());
         }
     }
-    out
 }
 
 /// The code of `start` (all its overloads) and of the functions and views it names, at any depth.
@@ -289,6 +365,19 @@ mod tests {
             "{written:?}"
         );
         assert!(!written.contains("counters") && all_words(&[code("s", "f", "SELECT '--', y -- z")]).contains("y"));
+        // Round 150: a quoted name is one word; an E'' string's \' and a dollar-quoted '--' start
+        // no comment; and what the blanking drops is still counted as written.
+        let all = all_words(&[code("s", "f", r#"PERFORM public."Agent-Session-Write"(c)"#)]);
+        assert!(all.contains("agent-session-write") && all.contains("write"), "{all:?}");
+        let escaped = "RAISE LOG E'agent\\'s campaign'; RAISE LOG '-- x'; DELETE FROM agent_session; SELECT $q$ -- $q$, birth_date FROM customers /* a /* nested */ comment */ WHERE true";
+        let blanked = without_comments(escaped);
+        assert!(
+            blanked.contains("DELETE FROM agent_session") && blanked.contains("birth_date FROM customers"),
+            "{blanked}"
+        );
+        assert!(!blanked.contains("nested"), "{blanked}");
+        assert!(written_names(escaped).contains("agent_session"));
+        assert!(written_names("INSERT INTO \"sess-table\" VALUES (1)").contains("sess-table"));
         // Cycles end.
         let cyclic = [code("s", "a", "b()"), code("s", "b", "a() + nextval('q')")];
         assert_eq!(Callers::new(&cyclic).closure(|c| c.source.contains("nextval")).len(), 2);

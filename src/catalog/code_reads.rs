@@ -10,20 +10,45 @@ use super::{Catalog, RelKind};
 use crate::policy::QName;
 
 /// Words of code that reach tables it does not name: SQL built as text and run (`EXECUTE`,
-/// `query_to_xml`, `ts_stat`), or another database. Such code may read anything (round 147: a
-/// caller check built `'stadtwerke.' || 'cust' || 'omers'`; round 149: `ts_stat`). A `regclass`
-/// alone reads nothing: a name turned into a table needs one of these to be read (round 149: an
-/// audit trigger's `TG_RELID::regclass::text` was refused for it).
-pub const DYNAMIC_WORDS: [&str; 8] = [
+/// `query_to_xml`, `ts_stat`), another database, or a table's files. Such code may read anything
+/// (round 147: a caller check built `'stadtwerke.' || 'cust' || 'omers'`; round 149: `ts_stat`;
+/// round 150: `schema_to_xml`, `ts_rewrite` with a query). A trailing `*` matches a prefix. A
+/// `regclass` alone reads nothing: a name turned into a table needs one of these to be read
+/// (round 149: an audit trigger's `TG_RELID::regclass::text` was refused for it).
+pub const DYNAMIC_WORDS: &[&str] = &[
     "execute",
-    "query_to_xml",
-    "query_to_xml_and_xmlschema",
-    "cursor_to_xml",
-    "table_to_xml",
+    "query_to_xml*",
+    "cursor_to_xml*",
+    "table_to_xml*",
+    "schema_to_xml*",
+    "database_to_xml*",
     "ts_stat",
-    "dblink",
-    "dblink_exec",
+    "ts_rewrite",
+    "dblink*",
+    "xpath_table",
+    "crosstab*",
+    "connectby",
+    "pg_read_*",
+    "lo_import",
+    "get_raw_page",
+    "heap_page_item*",
+    "tuple_data_split",
 ];
+
+/// Whether `code` itself builds SQL at run time (see DYNAMIC_WORDS).
+pub fn builds_sql(code: &Code<'_>) -> bool {
+    super::code::all_words(std::slice::from_ref(code))
+        .iter()
+        .any(|w| is_dynamic_word(w))
+}
+
+/// Whether a word of code is one of DYNAMIC_WORDS.
+pub fn is_dynamic_word(word: &str) -> bool {
+    DYNAMIC_WORDS.iter().any(|p| match p.strip_suffix('*') {
+        Some(prefix) => word.starts_with(prefix),
+        None => word == *p,
+    })
+}
 
 /// Words of trigger code that reach the rows of the trigger's own table without naming it (round
 /// 145: `TG_RELNAME`, which stop 18 did not count).
@@ -54,6 +79,11 @@ pub struct Graph<'c, 'a> {
     /// DBA's do (round 149: `~`).
     operators: Vec<String>,
     cast_types: HashSet<String>,
+    /// An implicit cast or comparison operator of the DBA's runs code (see DBA_OPERATORS_AND_CASTS):
+    /// any code may run it.
+    unseen_code: bool,
+    /// Trigger functions in C whose reads cannot be told: they read anything.
+    c_triggers: HashSet<QName>,
 }
 
 impl<'c, 'a> Graph<'c, 'a> {
@@ -61,7 +91,17 @@ impl<'c, 'a> Graph<'c, 'a> {
     pub fn new(catalog: &Catalog, code: &'c [Code<'a>], ops: &[(String, QName)]) -> Self {
         let runs_code = |f: &QName| code.iter().any(|c| c.name == *f);
         let (mut operators, mut cast_types) = (Vec::new(), HashSet::new());
+        let c_triggers = ops
+            .iter()
+            .filter(|(name, _)| name == "!c-trigger")
+            .map(|(_, f)| f.clone())
+            .collect();
+        let mut unseen_code = false;
         for (name, _) in ops.iter().filter(|(_, f)| runs_code(f)) {
+            if name == "*" {
+                unseen_code = true;
+                continue;
+            }
             if !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
                 operators.push(name.clone());
                 continue;
@@ -72,9 +112,14 @@ impl<'c, 'a> Graph<'c, 'a> {
                 "int2" => &["smallint"],
                 "int4" => &["integer", "int"],
                 "int8" => &["bigint"],
-                "float4" => &["real"],
-                "float8" => &["double"],
-                "varchar" => &["varying"],
+                "float4" => &["real", "float"],
+                "float8" => &["double", "float"],
+                "numeric" => &["decimal", "dec"],
+                "bpchar" => &["char", "character"],
+                "varchar" => &["varying", "character"],
+                "varbit" => &["varying", "bit"],
+                "timestamptz" => &["timestamp"],
+                "timetz" => &["time"],
                 _ => &[],
             };
             cast_types.insert(name.to_lowercase());
@@ -98,13 +143,16 @@ impl<'c, 'a> Graph<'c, 'a> {
             behind,
             operators,
             cast_types,
+            unseen_code,
+            c_triggers,
         }
     }
 
     /// Whether the reached code runs code it does not name: SQL built at run time, or an operator
     /// or cast of the DBA's.
     fn runs_unnamed(&self, reached: &Reached<'_>) -> bool {
-        Self::dynamic(&reached.words)
+        self.unseen_code
+            || Self::dynamic(&reached.words)
             || reached.words.iter().any(|w| self.cast_types.contains(w))
             || reached.sources.iter().any(|s| {
                 self.operators
@@ -120,7 +168,7 @@ impl<'c, 'a> Graph<'c, 'a> {
     }
 
     fn dynamic(words: &HashSet<String>) -> bool {
-        DYNAMIC_WORDS.iter().any(|w| words.contains(*w))
+        words.iter().any(|w| is_dynamic_word(w))
     }
 
     /// What `func`, run on a write of `rel`, reads (see `Catalog::write_reads`): every table its
@@ -132,7 +180,7 @@ impl<'c, 'a> Graph<'c, 'a> {
         if OWN_TABLE_WORDS.iter().any(|w| reached.words.contains(*w)) {
             read.push(rel);
         }
-        if self.runs_unnamed(&reached) {
+        if self.runs_unnamed(&reached) || self.c_triggers.contains(func) {
             read.push(ANY_TABLE);
         }
         read.sort_unstable();

@@ -241,6 +241,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         catalog.add_sequence(QName::new(row.get(0), row.get(1)), owner);
     }
     catalog.user_operators = ops.iter().map(|r| r.get::<_, String>(0)).collect();
+    catalog.operator_schemas = ops
+        .iter()
+        .map(|r| (r.get(0), r.get::<_, Option<Vec<String>>>(2).unwrap_or_default()))
+        .collect();
     catalog.dba_system_operators = ops
         .iter()
         .filter(|r| r.get::<_, bool>(1))
@@ -318,6 +322,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let (words, dynamic) = graph.table_words();
     catalog.code_words = words.into_iter().collect();
     catalog.dynamic_code = dynamic;
+    catalog.dynamic_functions = callers.closure(super::code_reads::builds_sql).into_iter().collect();
     for row in hidden_sql {
         let (what, sql, on_write): (String, Option<&str>, bool) = (row.get(1), row.get(2), row.get(3));
         // pg_get_triggerdef and its kin return NULL for an object dropped since the snapshot

@@ -183,6 +183,10 @@ pub struct Catalog {
     /// Operators defined outside pg_catalog, or in it by a DBA or an extension (they may run
     /// user code).
     pub user_operators: HashSet<String>,
+    /// For each of those, the schemas other than pg_catalog that define one: an unqualified
+    /// operator finds only those on search_path (round 150: citext in a schema of its own refused
+    /// every `=`). A symbol missing here counts as visible everywhere.
+    pub operator_schemas: HashMap<String, Vec<String>>,
     /// Names of operators a DBA or an extension put into pg_catalog: `OPERATOR(pg_catalog.op)`
     /// may reach one of them too (round 96).
     pub dba_system_operators: HashSet<String>,
@@ -244,6 +248,10 @@ pub struct Catalog {
     /// Some code of the DBA's builds SQL at run time (see `code_reads::DYNAMIC_WORDS`): it may
     /// resolve any table name on search_path.
     pub dynamic_code: bool,
+    /// The functions that build SQL at run time, or call one that does, at any depth: the names
+    /// they build resolve on whatever path is in force (round 150: `SET TimeZone` moved `now()` into
+    /// a month whose table only another campaign had).
+    pub dynamic_functions: HashSet<crate::policy::QName>,
 }
 
 impl Catalog {

@@ -297,16 +297,28 @@ pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
     FROM code";
 /// The DBA's operators and casts with the function each runs (see `code_reads::Graph`): code that
 /// uses one runs that function without naming it (round 147: `OPERATOR(public.###)`, a cast to
-/// `dob_claim`). A cast is listed by its target type's name.
-pub(super) const DBA_OPERATORS_AND_CASTS: &str = "SELECT o.oprname::text, n.nspname::text, p.proname::text
+/// `dob_claim`). A cast is listed by its target type's name. `*` marks what code runs without
+/// any sign of it (round 150): an implicit or assignment cast, and a comparison operator, which
+/// `IS DISTINCT FROM`, `IN`, `CASE`, `NULLIF`, `BETWEEN` or `LIKE` run without its symbol.
+/// `!c-trigger` marks a trigger function in C other than contrib's harmless ones: its code cannot
+/// be read (round 150: refint's `check_primary_key` compared with the customers' birth dates).
+pub(super) const DBA_OPERATORS_AND_CASTS: &str = "SELECT CASE WHEN o.oprname IN ('=', '<>', '<', '>', '<=', '>=',
+        '~~', '~~*', '!~~', '!~~*') THEN '*' ELSE o.oprname::text END, n.nspname::text, p.proname::text
     FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
     WHERE o.oid >= 16384
-    UNION ALL SELECT t.typname::text, n.nspname::text, p.proname::text
+    UNION ALL SELECT CASE WHEN c.castcontext IN ('i', 'a') THEN '*' ELSE t.typname::text END,
+      n.nspname::text, p.proname::text
     FROM pg_catalog.pg_cast c JOIN pg_catalog.pg_proc p ON p.oid = c.castfunc
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
       JOIN pg_catalog.pg_type t ON t.oid = c.casttarget
-    WHERE c.oid >= 16384";
+    WHERE c.oid >= 16384
+    UNION ALL SELECT '!c-trigger', n.nspname::text, p.proname::text
+    FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+      JOIN pg_catalog.pg_language l ON l.oid = p.prolang
+    WHERE p.oid >= 16384 AND l.lanname IN ('c', 'internal') AND p.prorettype = 'pg_catalog.trigger'::pg_catalog.regtype
+      AND (p.prosrc, pg_catalog.regexp_replace(coalesce(p.probin, ''), '^.*/', '')) NOT IN
+        (('moddatetime', 'moddatetime'), ('insert_username', 'insert_username'), ('lo_manage', 'lo'))";
 /// Sequences with the table whose serial or identity column owns them.
 pub(super) const SEQUENCES: &str = "SELECT n.nspname::text, c.relname::text, d.refobjid
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -325,7 +337,8 @@ pub(super) const ROLES: &str =
     "SELECT oid, rolname::text, rolinherit::text, rolsuper::text, rolcanlogin::text FROM pg_catalog.pg_roles";
 /// Operators outside pg_catalog, and those a DBA or an extension put into it (an OID from
 /// FirstNormalObjectId on: round 96), each with whether one of that name is such a one.
-pub(super) const USER_OPERATORS: &str = "SELECT o.oprname::text, pg_catalog.bool_or(n.nspname = 'pg_catalog')
+pub(super) const USER_OPERATORS: &str = "SELECT o.oprname::text, pg_catalog.bool_or(n.nspname = 'pg_catalog'),
+      pg_catalog.array_agg(DISTINCT n.nspname::text) FILTER (WHERE n.nspname <> 'pg_catalog')
     FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_namespace n ON n.oid = o.oprnamespace
     WHERE n.nspname <> 'pg_catalog' OR o.oid >= 16384 GROUP BY 1";
 /// See `Catalog::user_cast_types` (rounds 27 and 28: a DBA's cast to `zeitung.leadref`, and one

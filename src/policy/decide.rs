@@ -91,6 +91,9 @@ pub struct DecideCtx<'a> {
     pub today: NaiveDate,
     /// Campaigns the session has read so far.
     pub read_campaigns: &'a BTreeSet<String>,
+    /// The search_path the DBA set for the session's role, if the client did not choose its own:
+    /// any other path in force is the agent's choice (see `search_path::steered_code`).
+    pub dba_path: Option<&'a [String]>,
 }
 
 /// Where a relation belongs.

@@ -373,6 +373,7 @@ pub async fn authenticate(
             purpose,
         },
         path,
+        chosen_path,
         status,
     );
     core.started(catalog.generation, roles, policy.generation);

@@ -96,6 +96,8 @@ pub fn explain(
         catalog,
         today,
         read_campaigns: &read,
+        // As for a session that did not choose its path at login.
+        dba_path: Some(&s.search_path),
     };
     match analysis {
         Err(e) => {

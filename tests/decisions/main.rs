@@ -52,6 +52,7 @@ fn judged(
         catalog: cat,
         today: today(),
         read_campaigns: read,
+        dba_path: None,
     };
     judge_all(&a, &jcx, &NoRegistry)
 }

@@ -714,6 +714,34 @@ async fn an_operator_a_dba_passes_off_as_an_extensions_holds_every_comparison() 
     assert_no_protected(&seen, "an operator passed off as an extension's");
 }
 
+/// Round 150: an extension installed in a schema of its own, on no agent's search_path, holds no
+/// unqualified operator; once its schema is on the path, every one of its names is held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operators_in_a_schema_off_the_path_hold_nothing() {
+    let (cluster, _su) = own_cluster(
+        "CREATE SCHEMA ext; CREATE EXTENSION citext SCHEMA ext; CREATE EXTENSION pg_trgm SCHEMA ext;
+         GRANT USAGE ON SCHEMA ext TO crm_agents;",
+    )
+    .await;
+    let p = proxy_on(&cluster, sample).await;
+    let c = wasser(&p).await;
+    for sql in [
+        "SELECT name FROM stadtwerke.customers WHERE customer_no = 1001",
+        "SELECT name FROM stadtwerke.customers WHERE name <> 'x' AND customer_no % 2 = 1",
+        "SELECT name FROM stadtwerke.customers WHERE customer_no IN (1001, 1002)",
+    ] {
+        c.simple_query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    c.batch_execute("SET search_path = stadtwerke, ext").await.unwrap();
+    let seen = refusal(
+        &c,
+        "SELECT name FROM stadtwerke.customers WHERE customer_no = 1001",
+        "operator = is also defined outside pg_catalog",
+    )
+    .await;
+    assert_no_protected(&seen, "an extension's operators on the path");
+}
+
 /// Round 105: a row-level security policy on tickets showed a probe ticket only while the
 /// customer's dropped birth date was earlier than the date in its subject, so four probes told
 /// the birth date. A policy's columns of other tables count like its own.

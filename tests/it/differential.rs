@@ -375,6 +375,7 @@ async fn check(
         catalog: cat,
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
         read_campaigns: &none,
+        dba_path: None,
     };
     for sql in sqls {
         let ctx = AnalyzeCtx {

@@ -7,6 +7,7 @@ mod clients;
 mod dba;
 mod dba_code;
 mod dba_rows;
+mod dba_spelling;
 mod dba_writes;
 mod differential;
 mod fence;

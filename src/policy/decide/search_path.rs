@@ -44,7 +44,47 @@ pub fn foreign_path(
     path: &[String],
     chosen: bool,
 ) -> Option<String> {
-    let every_name = chosen && catalog.dynamic_code;
+    let names = match chosen && catalog.dynamic_code {
+        true => Names::Every,
+        false => Names::Words,
+    };
+    foreign_path_for(policy, purpose, catalog, path, names)
+}
+
+/// Which table names on a path the DBA's code may resolve.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Names {
+    /// Those its words hold.
+    Words,
+    /// Those too that begin with one of its words of three letters or more: a name built at run
+    /// time from a prefix and a date (round 150: `SET TimeZone` moved `now()` into the next month,
+    /// whose table in `public` was another campaign's).
+    Prefixed,
+    Every,
+}
+
+fn counts(catalog: &Catalog, names: Names, name: &str) -> bool {
+    let name = name.to_lowercase();
+    match names {
+        Names::Every => true,
+        Names::Words => catalog.code_words.contains(&name),
+        Names::Prefixed => {
+            catalog.code_words.contains(&name)
+                || catalog
+                    .code_words
+                    .iter()
+                    .any(|w| w.chars().count() >= 3 && name.starts_with(w.as_str()))
+        }
+    }
+}
+
+fn foreign_path_for(
+    policy: &PolicySet,
+    purpose: &Purpose,
+    catalog: &Catalog,
+    path: &[String],
+    names: Names,
+) -> Option<String> {
     if let Some(why) = path.iter().find_map(|schema| {
         foreign_schema(policy, purpose, catalog, schema).map(|c| {
             format!(
@@ -61,7 +101,7 @@ pub fn foreign_path(
         for (_, r) in catalog.relations() {
             if r.name.schema != *schema
                 || r.is_system()
-                || !(every_name || catalog.code_words.contains(&r.name.name.to_lowercase()))
+                || !counts(catalog, names, &r.name.name)
                 || !seen.insert(r.name.name.as_str())
             {
                 continue;
@@ -102,16 +142,28 @@ pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
             "search_path is not known here, and code of the DBA's would resolve its names on it: set it to a literal value first".to_owned(),
         ));
     }
+    let every = match cx.catalog.dynamic_code {
+        true => Names::Every,
+        false => Names::Words,
+    };
     let chosen = std::iter::once(set)
         .chain(f.set_paths.iter().map(Vec::as_slice))
-        .map(|p| (p, true));
-    let in_force = f
-        .paths
-        .iter()
-        .filter(|_| f.runs_dba_code)
-        .map(|p| (p.as_slice(), false));
-    for (path, chosen) in chosen.chain(in_force) {
-        if let Some(why) = foreign_path(cx.policy, cx.purpose, cx.catalog, path, chosen) {
+        .map(|p| (p, every));
+    // A path in force is the agent's doing unless it is the one the DBA set for the role (round
+    // 150: `SET search_path = public` while no code of the DBA's built names, then a deployment).
+    // Code that builds names at run time builds names the agent may steer without touching the
+    // path (round 150: `SET TimeZone`), so on the DBA's path too, names it may build count.
+    let dynamic = f.runs_dba_code && runs_dynamic_code(f, cx.catalog);
+    let in_force = f.paths.iter().filter(|_| f.runs_dba_code).map(|p| {
+        let names = match (cx.dba_path != Some(p.as_slice()), dynamic) {
+            (true, _) => every,
+            (false, true) => Names::Prefixed,
+            (false, false) => Names::Words,
+        };
+        (p.as_slice(), names)
+    });
+    for (path, names) in chosen.chain(in_force) {
+        if let Some(why) = foreign_path_for(cx.policy, cx.purpose, cx.catalog, path, names) {
             return Err(Refusal::new(
                 Reason::ForbiddenSetting,
                 format!("{why} (RESET search_path)"),
@@ -119,4 +171,25 @@ pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Whether the statement runs a function of the DBA's that builds SQL at run time, itself or
+/// behind a relation it reads or writes (a view, a policy, a trigger).
+fn runs_dynamic_code(f: &StatementFacts, catalog: &Catalog) -> bool {
+    let dynamic = |schema: &str, name: &str| {
+        catalog
+            .dynamic_functions
+            .contains(&crate::policy::QName::new(schema, name))
+    };
+    f.functions
+        .iter()
+        .any(|c| c.schemas.iter().any(|s| dynamic(s, &c.name)))
+        || f.relations.iter().any(|&r| {
+            catalog.reached(catalog.rel(r).oid).any(|o| {
+                catalog
+                    .hidden_calls
+                    .get(&o)
+                    .is_some_and(|calls| calls.iter().any(|c| dynamic(&c.func.schema, &c.func.name)))
+            })
+        })
 }

@@ -161,6 +161,8 @@ pub struct Core {
     /// Every search_path the session may have until the next probe answers.
     paths: Vec<Vec<String>>,
     default_path: Vec<String>,
+    /// The login's search_path when the DBA set it (for the role or database), not the client.
+    dba_path: Option<Vec<String>>,
     path_dirty: bool,
     txn_path_changed: bool,
     /// search_path values seen since the transaction block that changed it began.
@@ -220,7 +222,8 @@ fn refusal_frame(r: &Refusal) -> Bytes {
 }
 
 impl Core {
-    pub fn new(id: Identity, search_path: Vec<String>, tx_status: u8) -> Core {
+    /// `path_chosen`: the client chose the login's search_path (startup parameter or options).
+    pub fn new(id: Identity, search_path: Vec<String>, path_chosen: bool, tx_status: u8) -> Core {
         Core {
             id,
             registry: Registry::default(),
@@ -230,6 +233,7 @@ impl Core {
             read_campaigns: BTreeSet::new(),
             paths: vec![search_path.clone()],
             txn_paths_seen: vec![search_path.clone()],
+            dba_path: (!path_chosen).then(|| search_path.clone()),
             default_path: search_path,
             path_dirty: false,
             txn_path_changed: false,
@@ -397,6 +401,7 @@ impl Core {
             catalog: env.catalog,
             today: env.today,
             read_campaigns: &self.read_campaigns,
+            dba_path: self.dba_path.as_deref(),
         })
     }
 

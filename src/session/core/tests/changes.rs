@@ -221,6 +221,7 @@ fn a_portal_bound_before_the_purpose_was_lost_does_not_run() {
             purpose: "billing_hotline".into(),
         },
         vec!["$user".into(), "public".into()],
+        false,
         b'I',
     );
     c.started(

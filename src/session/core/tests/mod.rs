@@ -54,6 +54,7 @@ fn core() -> Core {
             purpose: "billing_hotline".into(),
         },
         vec!["$user".into(), "public".into()],
+        false,
         b'I',
     )
 }

@@ -117,6 +117,7 @@ fn lookups_of_protected_columns_are_limited_per_login() {
             purpose: "billing_hotline".into(),
         },
         vec!["$user".into(), "public".into()],
+        false,
         b'I',
     );
     other.started(e.catalog.generation, vec!["wasser_agents".into()], e.policy.generation);

@@ -1,0 +1,267 @@
+//! Code of the DBA's however it is spelled (round 150): names that are not one word, strings with
+//! backslash escapes, functions that run SQL text, operators and casts that code runs without
+//! showing them, and trigger functions in C. Each shape answered birth-date guesses or showed
+//! another campaign's rows; each is now judged by what it may read.
+
+use crate::dba::{own_cluster, proxy_on, refusal};
+use crate::dba_code::customers_writable;
+use crate::dba_rows::{assert_hidden, proxy_on_shared, SECRET_CALLER, SECRET_DEAL};
+use crate::harness::*;
+use crate::policy::{text_of, wasser};
+
+/// Trigger functions on the tickets that compare the caller's birth date with the customers'.
+const VERIFIERS: &str = r#"
+ALTER TABLE stadtwerke.tickets ADD COLUMN caller_dob date, ADD COLUMN updated_at timestamptz;
+CREATE FUNCTION public.verify_xml() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM unnest(xpath('//row[customer_no=' || NEW.customer_no || ']/birth_date/text()',
+       schema_to_xml('stadtwerke', true, false, ''))) d WHERE d::text = NEW.caller_dob::text)
+  THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+CREATE FUNCTION public.verify_rewrite() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  IF ts_rewrite('x'::tsquery, format('SELECT ''x''::tsquery, ''ok''::tsquery FROM %s.%s WHERE customer_no = %s AND birth_date = %L',
+       'stadtwerke', TG_ARGV[0], NEW.customer_no, NEW.caller_dob))::text <> '''ok''' THEN RAISE EXCEPTION 'no'; END IF;
+  RETURN NEW; END $$;
+CREATE FUNCTION public.verify_escape() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE msg text := E'Caller\'s date of birth does not match';
+BEGIN
+  RAISE DEBUG '-- identity check'; IF NEW.caller_dob IS DISTINCT FROM (SELECT c.birth_date FROM stadtwerke.customers c WHERE c.customer_no = NEW.customer_no) THEN RAISE EXCEPTION '%', msg; END IF;
+  RETURN NEW; END $$;
+CREATE FUNCTION public."dob-matches"(cust int, dob date) RETURNS boolean LANGUAGE sql STABLE AS
+  $$ SELECT dob = (SELECT c.birth_date FROM stadtwerke.customers c WHERE c.customer_no = cust) $$;
+CREATE FUNCTION public.verify_hyphen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  IF NOT public."dob-matches"(NEW.customer_no, NEW.caller_dob) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+CREATE VIEW stadtwerke."kunden-geburtstage" AS SELECT customer_no, birth_date FROM stadtwerke.customers;
+CREATE FUNCTION public.verify_view() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  IF NEW.caller_dob IS DISTINCT FROM (SELECT k.birth_date FROM stadtwerke."kunden-geburtstage" k
+    WHERE k.customer_no = NEW.customer_no) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+CREATE FUNCTION public.dob_is(cust int, dob date) RETURNS boolean LANGUAGE sql STABLE AS
+  $$ SELECT dob = (SELECT c.birth_date FROM stadtwerke.customers c WHERE c.customer_no = cust) $$;
+CREATE FUNCTION public.verify_distinct() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  IF NEW.customer_no IS DISTINCT FROM NEW.caller_dob THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+CREATE FUNCTION public.ticket_match(t stadtwerke.tickets) RETURNS numeric LANGUAGE sql STABLE AS
+  $$ SELECT CASE WHEN t.caller_dob = (SELECT c.birth_date FROM stadtwerke.customers c
+       WHERE c.customer_no = t.customer_no) THEN 1 ELSE 0 END $$;
+CREATE FUNCTION public.verify_decimal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  IF NEW::decimal < 1 THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+CREATE EXTENSION refint;
+CREATE EXTENSION moddatetime;
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trigger_code_is_read_however_it_is_spelled() {
+    let (cluster, su) = own_cluster(VERIFIERS).await;
+    let policy = customers_writable(
+        "public.verify_xml, public.verify_rewrite, public.verify_escape, public.verify_hyphen, public.verify_view, public.verify_distinct, public.verify_decimal, public.check_primary_key, public.moddatetime",
+    );
+    let guess = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
+    let mut seen = String::new();
+    let trigger = |f: &str| {
+        format!("CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION {f}")
+    };
+    // With the DBA's own `=` in public, the agent's `=` would be refused before the trigger is.
+    let qualified = guess.replace(" = 1", " OPERATOR(pg_catalog.=) 1");
+    for (ddl, why) in [
+        (trigger("public.verify_xml()"), "runs code whose tables unscharf cannot tell"),
+        (trigger("public.verify_rewrite('customers')"), "runs code whose tables unscharf cannot tell"),
+        (trigger("public.verify_escape()"), "reads stadtwerke.customers."),
+        (trigger("public.verify_hyphen()"), "reads stadtwerke.customers."),
+        (trigger("public.verify_view()"), "runs on a write of stadtwerke.tickets"),
+        // Code-free spellings of the DBA's own `=` and cast: they run for any code.
+        (
+            format!(
+                "CREATE OPERATOR public.= (LEFTARG = int, RIGHTARG = date, FUNCTION = public.dob_is); {}",
+                trigger("public.verify_distinct()")
+            ),
+            "runs code whose tables unscharf cannot tell",
+        ),
+        (
+            format!(
+                "DROP OPERATOR public.= (int, date);
+                 CREATE CAST (stadtwerke.tickets AS numeric) WITH FUNCTION public.ticket_match(stadtwerke.tickets); {}",
+                trigger("public.verify_decimal()")
+            ),
+            "runs code whose tables unscharf cannot tell",
+        ),
+        // contrib's refint, in C: its arguments name the customers' birth dates.
+        (
+            format!(
+                "DROP CAST (stadtwerke.tickets AS numeric); {}",
+                trigger("check_primary_key('customer_no', 'caller_dob', 'stadtwerke.customers', 'customer_no', 'birth_date')")
+            ),
+            "runs code whose tables unscharf cannot tell",
+        ),
+    ] {
+        su.batch_execute(&format!("DROP TRIGGER IF EXISTS t ON stadtwerke.tickets; {ddl}"))
+            .await
+            .unwrap();
+        let p = proxy_on(&cluster, |_| policy.clone()).await;
+        let c = wasser(&p).await;
+        seen.push_str(&refusal(&c, &format!("BEGIN; {qualified}; ROLLBACK"), why).await);
+    }
+    // contrib's moddatetime, in C too, reads nothing: an `updated_at` trigger lets writes through.
+    su.batch_execute(
+        "DROP TRIGGER IF EXISTS t ON stadtwerke.tickets;
+         CREATE TRIGGER touch BEFORE UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION moddatetime(updated_at)",
+    )
+    .await
+    .unwrap();
+    let p = proxy_on(&cluster, |_| policy.clone()).await;
+    let c = wasser(&p).await;
+    c.batch_execute("UPDATE stadtwerke.tickets SET status = 'open' WHERE ticket_id = 1")
+        .await
+        .unwrap();
+    assert_hidden(&seen, "trigger code however spelled");
+}
+
+/// Round 150 F5 and F6: row-level security keyed on a session table that a listed function
+/// writes through a helper whose name is not one word, or after an `E'…\'…'` string; and keyed
+/// on a setting read two calls down through such a helper.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_security_helpers_are_followed_however_they_are_named() {
+    let (cluster, _su) = own_cluster(&format!(
+        r#"CREATE TABLE public.agent_session (pid int PRIMARY KEY, campaign text);
+         CREATE TABLE public.dial_queue (campaign text, caller text);
+         INSERT INTO public.dial_queue VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue ENABLE ROW LEVEL SECURITY;
+         CREATE FUNCTION public.session_campaign() RETURNS text LANGUAGE sql STABLE SECURITY DEFINER AS
+           $$ SELECT campaign FROM public.agent_session WHERE pid = pg_backend_pid() $$;
+         CREATE POLICY own ON public.dial_queue FOR SELECT USING (campaign = public.session_campaign());
+         GRANT SELECT ON public.dial_queue, public.agent_session TO crm_agents;
+         CREATE FUNCTION public."agent-session-write"(c text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN
+           DELETE FROM public.agent_session WHERE pid = pg_backend_pid();
+           INSERT INTO public.agent_session VALUES (pg_backend_pid(), c); END $$;
+         CREATE FUNCTION public.start_session_h(c text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN
+           PERFORM public."agent-session-write"(c); END $$;
+         CREATE FUNCTION public.start_session_e(c text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN
+           RAISE LOG E'agent\'s campaign is now %', c;
+           RAISE LOG '-- session %', pg_backend_pid(); DELETE FROM public.agent_session WHERE pid = pg_backend_pid(); INSERT INTO public.agent_session VALUES (pg_backend_pid(), c);
+           END $$;
+         CREATE TABLE public.dial_queue2 (campaign text, caller text);
+         INSERT INTO public.dial_queue2 VALUES ('zeitung', '{SECRET_DEAL}');
+         ALTER TABLE public.dial_queue2 ENABLE ROW LEVEL SECURITY;
+         CREATE FUNCTION public."app-setting"(k text) RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT current_setting('app.' || k, true) $$;
+         CREATE FUNCTION public.session_campaign2() RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT public."app-setting"('campaign') $$;
+         CREATE POLICY own2 ON public.dial_queue2 FOR SELECT USING (campaign = public.session_campaign2());
+         GRANT SELECT ON public.dial_queue2 TO crm_agents;"#
+    ))
+    .await;
+    let listing = |functions: &str| {
+        let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
+            "    functions: []",
+            &format!("    functions: [{functions}]"),
+            1,
+        );
+        proxy_on_shared(
+            &cluster,
+            stadtwerke,
+            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n",
+        )
+    };
+    let mut seen = String::new();
+    for start in ["start_session_h", "start_session_e"] {
+        let p = listing(&format!("public.{start}, public.session_campaign")).await;
+        let c = wasser(&p).await;
+        c.simple_query(&format!("SELECT public.{start}('zeitung')"))
+            .await
+            .unwrap();
+        let why = format!("which purpose billing_hotline may write (through its function public.{start})");
+        seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue", &why).await);
+    }
+    let p = listing("public.session_campaign2").await;
+    let c = wasser(&p).await;
+    c.batch_execute("SET app.campaign = 'zeitung'").await.unwrap();
+    seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue2", "current_setting").await);
+    assert_hidden(&seen, "row security helpers however named");
+}
+
+/// Round 150 F2: a search_path the agent chose while it steered nothing stays the agent's choice
+/// once the DBA deploys code that builds its table names at run time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_path_chosen_before_a_deployment_is_judged_as_chosen_after_it() {
+    let (cluster, su) = own_cluster(
+        "CREATE TABLE stadtwerke.callbacks_2026_11 (callback_id int PRIMARY KEY, phone text);
+         INSERT INTO stadtwerke.callbacks_2026_11 VALUES (1, '+49 30 1111111');
+         GRANT SELECT ON stadtwerke.callbacks_2026_11 TO crm_agents;
+         ALTER ROLE agent_wasser SET search_path = stadtwerke, public;
+         CREATE FUNCTION public.due_monthly() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
+           RETURN QUERY SELECT '+49 30 1111111'::text; END $$;",
+    )
+    .await;
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![
+            (
+                "stadtwerke.yaml".into(),
+                include_str!("../../policies/stadtwerke.yaml").replacen(
+                    "    functions: []",
+                    "    functions: [public.due_monthly]",
+                    1,
+                ),
+            ),
+            (
+                "zeitung.yaml".into(),
+                include_str!("../../policies/zeitung.yaml").replacen(
+                    "tables: [zeitung.*]",
+                    "tables: [zeitung.*, public.callbacks_2026_11, public.callbacks_2026_12]",
+                    1,
+                ),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let morning = wasser(&p).await;
+    // Nothing builds names yet, and public holds no other campaign's table: allowed.
+    morning.batch_execute("SET search_path = public").await.unwrap();
+    let chosen_at_login = p
+        .try_connect("options='-c search_path=public'", "agent_wasser", "wasser")
+        .await
+        .unwrap();
+    // The deployment: zeitung's month table in public, and a helper that builds the name.
+    su.batch_execute(&format!(
+        "CREATE TABLE public.callbacks_2026_11 (callback_id int PRIMARY KEY, phone text);
+         INSERT INTO public.callbacks_2026_11 VALUES (2, '{SECRET_DEAL}');
+         GRANT SELECT ON public.callbacks_2026_11 TO crm_agents;
+         CREATE OR REPLACE FUNCTION public.due_monthly() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
+           RETURN QUERY EXECUTE format('SELECT phone FROM %I', 'callbacks_2026_' || '11'); END $$;"
+    ))
+    .await
+    .unwrap();
+    p.shared.refresh_catalog_now().await.unwrap();
+    let mut seen = String::new();
+    for c in [&morning, &chosen_at_login] {
+        seen.push_str(
+            &refusal(
+                c,
+                "SELECT * FROM public.due_monthly()",
+                "search_path names schema public, where the unqualified name",
+            )
+            .await,
+        );
+    }
+    // On the path the DBA set for the role, stadtwerke's table comes first.
+    let own = wasser(&p).await;
+    let rows = text_of(&own.simple_query("SELECT * FROM public.due_monthly()").await.unwrap());
+    assert!(rows.contains("+49 30 1111111"), "{rows}");
+    seen.push_str(&rows);
+    // F3: zeitung's table for the next month, made ahead. `SET TimeZone` moves `now()` there
+    // without touching search_path, so code that builds names counts every name on any path.
+    su.batch_execute(&format!(
+        "CREATE TABLE public.callbacks_2026_12 (callback_id int PRIMARY KEY, phone text);
+         INSERT INTO public.callbacks_2026_12 VALUES (3, '{SECRET_DEAL}');
+         GRANT SELECT ON public.callbacks_2026_12 TO crm_agents;"
+    ))
+    .await
+    .unwrap();
+    p.shared.refresh_catalog_now().await.unwrap();
+    seen.push_str(
+        &refusal(
+            &own,
+            "SELECT * FROM public.due_monthly()",
+            "the unqualified name callbacks_2026_12 means public.callbacks_2026_12",
+        )
+        .await,
+    );
+    assert_hidden(&seen, "a path chosen before a deployment");
+}
