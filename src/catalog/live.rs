@@ -323,6 +323,18 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     catalog.code_words = words.into_iter().collect();
     catalog.dynamic_code = dynamic;
     catalog.dynamic_functions = callers.closure(super::code_reads::builds_sql).into_iter().collect();
+    catalog.dynamic_words = super::code::all_words(
+        &code
+            .iter()
+            .filter(|c| catalog.dynamic_functions.contains(&c.name))
+            .map(|c| super::code::Code {
+                name: c.name.clone(),
+                source: c.source,
+            })
+            .collect::<Vec<_>>(),
+    )
+    .into_iter()
+    .collect();
     for row in hidden_sql {
         let (what, sql, on_write): (String, Option<&str>, bool) = (row.get(1), row.get(2), row.get(3));
         // pg_get_triggerdef and its kin return NULL for an object dropped since the snapshot

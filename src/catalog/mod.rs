@@ -252,6 +252,8 @@ pub struct Catalog {
     /// they build resolve on whatever path is in force (round 150: `SET TimeZone` moved `now()` into
     /// a month whose table only another campaign had).
     pub dynamic_functions: HashSet<crate::policy::QName>,
+    /// The words of those functions' code: the prefixes of the names they may build.
+    pub dynamic_words: HashSet<String>,
 }
 
 impl Catalog {
@@ -377,6 +379,12 @@ impl Catalog {
 
     pub fn relations(&self) -> impl Iterator<Item = (RelId, &Relation)> {
         self.relations.iter().enumerate().map(|(i, r)| (i as RelId, r))
+    }
+
+    /// The relations that exist now, without the tombstones `keep_ids_of` keeps of dropped ones
+    /// (round 152: a dropped table still shadowed another campaign's of the same name on a path).
+    pub fn live_relations(&self) -> impl Iterator<Item = (RelId, &Relation)> {
+        self.relations().filter(|(id, r)| self.by_name.get(&r.name) == Some(id))
     }
 
     pub fn lookup(&self, q: &QName) -> Option<RelId> {

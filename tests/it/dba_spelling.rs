@@ -265,3 +265,58 @@ async fn a_path_chosen_before_a_deployment_is_judged_as_chosen_after_it() {
     );
     assert_hidden(&seen, "a path chosen before a deployment");
 }
+
+/// Round 152 F2: the catalog keeps a dropped table's entry (so that statements prepared before
+/// keep their ids), and it shadowed another campaign's table of the same name later on the path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_table_shadows_no_other_campaigns_table() {
+    let (cluster, su) = own_cluster(&format!(
+        "CREATE TABLE stadtwerke.callbacks (callback_id int PRIMARY KEY, phone text);
+         INSERT INTO stadtwerke.callbacks VALUES (1, '+49 30 1111111');
+         CREATE TABLE public.callbacks (LIKE stadtwerke.callbacks);
+         INSERT INTO public.callbacks VALUES (2, '{SECRET_DEAL}');
+         GRANT SELECT ON stadtwerke.callbacks, public.callbacks TO crm_agents;
+         ALTER ROLE agent_wasser SET search_path = stadtwerke, public;
+         CREATE FUNCTION public.due_callbacks() RETURNS SETOF text LANGUAGE sql STABLE
+           AS $$ SELECT phone FROM callbacks $$;"
+    ))
+    .await;
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![
+            (
+                "stadtwerke.yaml".into(),
+                include_str!("../../policies/stadtwerke.yaml").replacen(
+                    "    functions: []",
+                    "    functions: [public.due_callbacks]",
+                    1,
+                ),
+            ),
+            (
+                "zeitung.yaml".into(),
+                include_str!("../../policies/zeitung.yaml").replacen(
+                    "tables: [zeitung.*]",
+                    "tables: [zeitung.*, public.callbacks]",
+                    1,
+                ),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let c = wasser(&p).await;
+    let rows = text_of(&c.simple_query("SELECT * FROM public.due_callbacks()").await.unwrap());
+    assert!(rows.contains("+49 30 1111111"), "{rows}");
+    su.batch_execute("DROP TABLE stadtwerke.callbacks").await.unwrap();
+    p.shared.refresh_catalog_now().await.unwrap();
+    let mut seen = rows;
+    seen.push_str(
+        &refusal(
+            &c,
+            "SELECT * FROM public.due_callbacks()",
+            "the unqualified name callbacks means public.callbacks",
+        )
+        .await,
+    );
+    assert_hidden(&seen, "a dropped table's shadow");
+}

@@ -10,7 +10,7 @@ use crate::policy::{PolicySet, Purpose, Reason, Refusal};
 /// the purpose may read: another campaign's schema, whatever code of the DBA's names.
 fn foreign_schema<'p>(policy: &'p PolicySet, purpose: &Purpose, catalog: &Catalog, schema: &str) -> Option<&'p str> {
     let mut other = None;
-    for (_, r) in catalog.relations() {
+    for (_, r) in catalog.live_relations() {
         if r.name.schema != schema || r.is_system() {
             continue;
         }
@@ -56,9 +56,9 @@ pub fn foreign_path(
 enum Names {
     /// Those its words hold.
     Words,
-    /// Those too that begin with one of its words of three letters or more: a name built at run
-    /// time from a prefix and a date (round 150: `SET TimeZone` moved `now()` into the next month,
-    /// whose table in `public` was another campaign's).
+    /// Those too that begin with a word (of three letters or more) of its code that builds SQL at
+    /// run time: a name built from a prefix and a date (round 150: `SET TimeZone` moved `now()`
+    /// into the next month, whose table in `public` was another campaign's).
     Prefixed,
     Every,
 }
@@ -71,7 +71,7 @@ fn counts(catalog: &Catalog, names: Names, name: &str) -> bool {
         Names::Prefixed => {
             catalog.code_words.contains(&name)
                 || catalog
-                    .code_words
+                    .dynamic_words
                     .iter()
                     .any(|w| w.chars().count() >= 3 && name.starts_with(w.as_str()))
         }
@@ -98,7 +98,7 @@ fn foreign_path_for(
     let granted: Vec<usize> = purpose.tables.keys().filter_map(|n| policy.campaign_index(n)).collect();
     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for schema in path {
-        for (_, r) in catalog.relations() {
+        for (_, r) in catalog.live_relations() {
             if r.name.schema != *schema
                 || r.is_system()
                 || !counts(catalog, names, &r.name.name)
