@@ -19,7 +19,10 @@ use crate::server::Shared;
 
 /// The advisory lock every forwarding unscharf holds shared (`deploy/catalog_watch.sql`).
 const LOCK: &str = "SELECT pg_catalog.pg_advisory_lock_shared(1970172771, 1)";
-const UNLOCK: &str = "SELECT pg_catalog.pg_advisory_unlock_shared(1970172771, 1)";
+/// All of them: a session-level lock granted just before a cancel ended its statement stays held,
+/// and the retry holds it twice (round 153: one unlock then left it held, and every migration
+/// after was rolled back). The fence connection holds no other advisory lock.
+const UNLOCK: &str = "SELECT pg_catalog.pg_advisory_unlock_all()";
 /// What the fence connection runs while it holds the lock: the trigger cancels it to ask.
 const WAIT: &str = "SELECT pg_catalog.pg_sleep(3600)";
 const INSTALLED: &str =
@@ -102,7 +105,7 @@ enum FenceError {
 
 async fn hold(shared: &Shared, warned: &mut bool) -> Result<(), FenceError> {
     let config = shared.state.load().config.clone();
-    let mut client = crate::catalog::live::connect(&config).await?;
+    let client = crate::catalog::live::connect(&config).await?;
     let installed = client.query_opt(INSTALLED, &[]).await?.is_some();
     if !installed && !*warned {
         tracing::warn!(
@@ -111,16 +114,25 @@ async fn hold(shared: &Shared, warned: &mut bool) -> Result<(), FenceError> {
     }
     loop {
         // Granted once no migration that asked is still open; the catalog read after it is the
-        // one that migration committed.
+        // one that migration committed. It is read on a connection of its own while this one
+        // waits, so that a migration asking meanwhile is heard (round 152: a refresh that another
+        // migration's locks held up kept the wait from starting, and that migration was rolled
+        // back after 10 s).
         run(&client, LOCK).await?;
-        shared.refresh_catalog_over(&mut client, false).await?;
-        shared.fence.open();
-        *warned = false;
-        loop {
-            match client.simple_query(WAIT).await {
-                Ok(_) => {}
-                Err(e) if cancelled(&e) => break,
-                Err(e) => return Err(e.into()),
+        let mut wait = Box::pin(client.simple_query(WAIT));
+        let read = tokio::select! {
+            r = shared.refresh_catalog_now() => Some(r),
+            w = &mut wait => {
+                asked(w)?;
+                None
+            }
+        };
+        if let Some(read) = read {
+            read?;
+            shared.fence.open();
+            *warned = false;
+            while !asked(wait.await)? {
+                wait = Box::pin(client.simple_query(WAIT));
             }
         }
         shared.fence.close();
@@ -139,6 +151,15 @@ async fn run(client: &tokio_postgres::Client, sql: &str) -> Result<(), tokio_pos
             Err(e) if cancelled(&e) => continue,
             other => return other.map(|_| ()),
         }
+    }
+}
+
+/// Whether the wait ended because a migration asked (true), or its hour passed (false).
+fn asked(wait: Result<Vec<tokio_postgres::SimpleQueryMessage>, tokio_postgres::Error>) -> Result<bool, FenceError> {
+    match wait {
+        Ok(_) => Ok(false),
+        Err(e) if cancelled(&e) => Ok(true),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -48,6 +48,8 @@ pub enum SessionError {
     ClientGone,
     #[error("the database's definitions changed (a migration committed) while a statement waited for its answer; unscharf does not pass on an answer it did not judge, so this session ends. Connect again and send it again")]
     Fenced,
+    #[error("a migration has held this session's statements or answers in unscharf for {0} s, and it may be waiting for this session's locks, which Postgres cannot see; the session ends so that both can go on")]
+    FenceHeld(u64),
 }
 
 impl SessionError {
@@ -68,6 +70,7 @@ impl SessionError {
             SessionError::Core(_) => "08P01",
             SessionError::IdleTimeout => "57P05",
             SessionError::Shutdown | SessionError::Fenced => "57P01",
+            SessionError::FenceHeld(_) => "40P01",
         }
     }
 

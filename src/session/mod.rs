@@ -148,8 +148,10 @@ enum Event {
     UpstreamWrote(std::io::Result<usize>),
     /// The analysis thread answered (None: the analysis panicked).
     Analyzed(Option<Result<crate::analyze::cache::Looked, crate::analyze::lexer::LexError>>),
-    /// The migration fence moved while this session held its client's frames.
+    /// The migration fence moved while this session held its client's frames or server's answers.
     Fence,
+    /// The fence has held a transaction's statements for FENCE_PATIENCE.
+    FenceStuck,
     Shutdown,
     GraceOver,
     Idle,
@@ -181,6 +183,8 @@ struct Relay<'a> {
     counters: Arc<crate::metrics::PurposeCounters>,
     span: &'a tracing::Span,
     fence: fence::FenceCheck,
+    /// The server's answers wait in `uin` until the fence opens again (see `session::fence`).
+    fence_held: bool,
 }
 
 /// What the client frames' loop stopped for.
@@ -200,9 +204,13 @@ enum Next {
 /// 47 seconds (round 130).
 const INLINE_TURN: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// How long the fence may hold the statements of a transaction, which may hold locks the migration
+/// waits for.
+const FENCE_PATIENCE: Duration = Duration::from_secs(5);
+
 /// The audit detail of a session the migration fence ended.
 const FENCED: &str =
-    "the database's definitions changed while the statement waited; its answer began after the migration committed";
+    "the database's definitions changed (a migration committed) while the statement's answer was under way; Postgres may have read it by definitions unscharf had not judged it by";
 
 /// The snapshots a batch of messages is judged with: loaded once per batch (one read's worth of
 /// frames), so a reload never tears a statement and the hot path does not reload per frame.
@@ -267,7 +275,8 @@ impl Relay<'_> {
             if !crate::fence::Fence::is_open(epoch) {
                 return Ok(());
             }
-            self.fence.forwarding(epoch, self.core.idle());
+            let fingerprint = self.shared.catalog.load().fingerprint;
+            self.fence.forwarding(epoch, fingerprint, self.core.idle());
             let refresh = {
                 let Relay {
                     shared,
@@ -361,18 +370,29 @@ impl Relay<'_> {
             uin,
             max_frame,
             fence,
+            fence_held,
             ..
         } = self;
         // Once per read: what was read before the fence closed was sent before the migration
         // committed.
         let epoch = shared.fence.epoch();
         let r = with_env(shared, |env| -> Result<(), SessionError> {
-            while let Some(frame) = next_frame(uin, *max_frame)? {
-                if fence.passes(frame.tag, epoch).is_err() {
-                    shared.metrics.fence_cutoffs.fetch_add(1, Ordering::Relaxed);
-                    out.records.push(core.cutoff_record(&env.policy.version, FENCED));
-                    return Err(SessionError::Fenced);
+            loop {
+                // Judged before the frame is taken off, so that one held for the fence stays.
+                if fence.passes(uin.first().copied().unwrap_or(b'Z'), epoch).is_err() {
+                    if !crate::fence::Fence::is_open(epoch) {
+                        *fence_held = true;
+                        return Ok(());
+                    }
+                    if !fence.reopened(epoch, env.catalog.fingerprint) {
+                        shared.metrics.fence_cutoffs.fetch_add(1, Ordering::Relaxed);
+                        out.records.push(core.fence_record(&env.policy.version, FENCED));
+                        return Err(SessionError::Fenced);
+                    }
                 }
+                let Some(frame) = next_frame(uin, *max_frame)? else {
+                    break;
+                };
                 if let Err(e) = core.on_upstream(&frame, env, out) {
                     if let CoreError::CutOff(why) = &e {
                         shared.metrics.cutoffs.fetch_add(1, Ordering::Relaxed);
@@ -446,7 +466,9 @@ async fn relay(
         retry: None,
         analysis: None,
         fence: Default::default(),
+        fence_held: false,
     };
+    let mut stuck_since: Option<tokio::time::Instant> = None;
     let mut fence_moves = shared.fence.subscribe();
     let idle_timeout = config.limits.idle_timeout();
     let grace = Duration::from_secs(config.limits.shutdown_grace_secs);
@@ -477,13 +499,28 @@ async fn relay(
             // so that a client that leaves ends its session (round 133: sessions whose clients
             // had gone kept their server connections for minutes).
             let fence_open = crate::fence::Fence::is_open(shared.fence.epoch());
+            // While the fence is closed the client is still read, a bounded amount, so that one
+            // that leaves ends its session and frees its locks (round 152).
             let read_client = phase != Phase::Terminating
-                && fence_open
+                && (fence_open || r.cin.len() < HIGH_WATER)
                 && !r.core.stalled()
                 && r.core.in_flight() < r.max_pipeline
                 && r.out.to_upstream.len() < HIGH_WATER
                 && (r.retry.is_none() || (r.analysis.is_some() && r.cin.len() < HIGH_WATER));
-            let read_upstream = r.out.to_client.len() < HIGH_WATER;
+            let read_upstream = r.out.to_client.len() < HIGH_WATER && !r.fence_held;
+            // A transaction whose statements the fence holds may hold locks the migration waits
+            // for, which Postgres cannot see, and so may a statement whose answers it holds (the
+            // server blocks once the socket is full): either ends after FENCE_PATIENCE (round 152).
+            let stuck = !fence_open
+                && (r.fence_held || (r.core.tx_status() != b'I' && (!r.cin.is_empty() || r.retry.is_some())));
+            let stuck_at = match (stuck, stuck_since) {
+                (false, _) => {
+                    stuck_since = None;
+                    grace_deadline
+                }
+                (true, Some(t)) => t + FENCE_PATIENCE,
+                (true, None) => *stuck_since.insert(tokio::time::Instant::now()) + FENCE_PATIENCE,
+            };
             let idle_armed = idle_timeout.is_some() && r.core.idle() && r.core.tx_status() == b'I';
             let idle_at = last_activity + idle_timeout.unwrap_or(Duration::from_secs(3600));
             let event = tokio::select! {
@@ -493,7 +530,8 @@ async fn relay(
                 n = ur.read_buf(&mut r.uin), if read_upstream => Event::UpstreamRead(n),
                 n = cr.read_buf(&mut r.cin), if read_client => Event::ClientRead(n),
                 a = analyzed(&mut r.analysis), if r.analysis.is_some() => Event::Analyzed(a),
-                _ = fence_moves.changed(), if !fence_open => Event::Fence,
+                _ = fence_moves.changed(), if !fence_open || r.fence_held => Event::Fence,
+                _ = sleep_until(stuck_at), if stuck => Event::FenceStuck,
                 _ = &mut shutdown_signal, if phase == Phase::Serving => Event::Shutdown,
                 _ = sleep_until(grace_deadline), if phase == Phase::Draining => Event::GraceOver,
                 _ = sleep_until(idle_at), if idle_armed => Event::Idle,
@@ -532,7 +570,13 @@ async fn relay(
                     }
                     r.client_frames().await?;
                 }
-                (_, Event::Fence) => r.client_frames().await?,
+                (_, Event::Fence) => {
+                    if std::mem::take(&mut r.fence_held) {
+                        r.upstream_frames()?;
+                    }
+                    r.client_frames().await?;
+                }
+                (_, Event::FenceStuck) => return Err(SessionError::FenceHeld(FENCE_PATIENCE.as_secs())),
                 (_, Event::Shutdown) => {
                     phase = Phase::Draining;
                     grace_deadline = tokio::time::Instant::now() + grace;

@@ -180,6 +180,33 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
             .load(std::sync::atomic::Ordering::Relaxed),
         0
     );
+    // Committed while an answer is under way: a COMMENT changes nothing the statement means, and
+    // its answer passes; a new table does (round 152: a helper a row called was planned after the
+    // commit), and the session ends.
+    r.send(&raw::query("SELECT pg_sleep(1)::text, name FROM f148.people"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    su.batch_execute("COMMENT ON TABLE f148.people IS 'people'")
+        .await
+        .unwrap();
+    let got = answer(&mut r).await;
+    assert!(got.contains("Anna") && !got.contains("ERROR"), "{got}");
+    let mut other = Raw::lab(p.addr.port()).await;
+    other
+        .send(&raw::query("SELECT pg_sleep(1)::text, name FROM f148.people"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    su.batch_execute("CREATE TABLE f148.later (id int)").await.unwrap();
+    let got = answer(&mut other).await;
+    assert!(got.contains("57P01") && !got.contains("Anna"), "{got}");
+    assert_eq!(
+        p.shared
+            .metrics
+            .fence_cutoffs
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    let closes = p.shared.metrics.fence_closes.load(std::sync::atomic::Ordering::Relaxed);
     // A temporary table is its session's own: no fence.
     su.batch_execute("CREATE TEMP TABLE scratch (id int)").await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -187,4 +214,31 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
         p.shared.metrics.fence_closes.load(std::sync::atomic::Ordering::Relaxed),
         closes
     );
+
+    // `SET CONSTRAINTS ALL IMMEDIATE` (Django's migrations) closes the fence at the first DDL, for
+    // the rest of the migration. An agent's transaction holding a lock the migration then waits
+    // for would wait in the proxy for good; it ends after a few seconds instead (round 152).
+    let mut held = Raw::lab(p.addr.port()).await;
+    held.send(&raw::query("BEGIN; SELECT name FROM f148.people")).await;
+    assert!(answer(&mut held).await.contains("Anna"));
+    let (mig, conn) = tokio_postgres::connect(&cluster.superuser_url("crm"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    mig.batch_execute("BEGIN; SET CONSTRAINTS ALL IMMEDIATE; COMMENT ON TABLE f148.people IS 'x'")
+        .await
+        .unwrap();
+    let alter = tokio::spawn(async move {
+        mig.batch_execute("ALTER TABLE f148.people ADD COLUMN y int; COMMIT")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    held.send(&raw::query("COMMIT")).await;
+    let got = answer(&mut held).await;
+    assert!(got.contains("40P01"), "{got}");
+    tokio::time::timeout(Duration::from_secs(10), alter)
+        .await
+        .expect("the migration went on")
+        .unwrap()
+        .unwrap();
 }

@@ -550,6 +550,15 @@ impl Core {
     }
 
     /// The audit record of a result cut off by rule 10.
+    /// The record of a session the migration fence ended: unscharf cannot know what Postgres ran.
+    pub fn fence_record(&self, policy_version: &str, why: &str) -> Record {
+        Record {
+            reason: Reason::UnsupportedStatement.code().to_owned(),
+            detail: why.to_owned(),
+            ..self.cutoff_record(policy_version, why)
+        }
+    }
+
     pub fn cutoff_record(&self, policy_version: &str, why: &str) -> Record {
         Record {
             session: self.id.session,
