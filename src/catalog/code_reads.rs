@@ -33,6 +33,7 @@ pub const DYNAMIC_WORDS: &[&str] = &[
     "get_raw_page",
     "heap_page_item*",
     "tuple_data_split",
+    super::code::U_AMP_NAME,
 ];
 
 /// Whether `code` itself builds SQL at run time (see DYNAMIC_WORDS).

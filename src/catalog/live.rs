@@ -323,6 +323,12 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     catalog.code_words = words.into_iter().collect();
     catalog.dynamic_code = dynamic;
     catalog.dynamic_functions = callers.closure(super::code_reads::builds_sql).into_iter().collect();
+    catalog.steerable_functions = catalog
+        .dynamic_functions
+        .iter()
+        .filter(|f| reads_settings.contains(*f))
+        .cloned()
+        .collect();
     catalog.dynamic_words = super::code::all_words(
         &code
             .iter()

@@ -254,6 +254,9 @@ pub struct Catalog {
     pub dynamic_functions: HashSet<crate::policy::QName>,
     /// The words of those functions' code: the prefixes of the names they may build.
     pub dynamic_words: HashSet<String>,
+    /// Those of them that also read a setting, which the session may set to anything: the SQL
+    /// they build is the agent's to choose (round 153: a tenant's schema from `app.tenant`).
+    pub steerable_functions: HashSet<crate::policy::QName>,
 }
 
 impl Catalog {

@@ -276,10 +276,12 @@ pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::t
 /// counted the other campaign's rows). A function with a SQL-standard body (`RETURN …`, `BEGIN
 /// ATOMIC`) has no prosrc: its definition is printed instead (round 142). An aggregate's code is
 /// the names of its support functions (round 145: a policy's aggregate read a setting in its state
-/// function).
+/// function). A function's code includes its arguments' defaults (round 153: a default read a
+/// setting).
 pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
       SELECT n.nspname::text, p.proname::text,
-          CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END
+          CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid)
+            ELSE pg_catalog.concat_ws(' ', p.prosrc, pg_catalog.pg_get_function_arguments(p.oid)) END
         FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
           JOIN pg_catalog.pg_language l ON l.oid = p.prolang
         WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
@@ -298,12 +300,13 @@ pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
 /// The DBA's operators and casts with the function each runs (see `code_reads::Graph`): code that
 /// uses one runs that function without naming it (round 147: `OPERATOR(public.###)`, a cast to
 /// `dob_claim`). A cast is listed by its target type's name. `*` marks what code runs without
-/// any sign of it (round 150): an implicit or assignment cast, and a comparison operator, which
-/// `IS DISTINCT FROM`, `IN`, `CASE`, `NULLIF`, `BETWEEN` or `LIKE` run without its symbol.
+/// any sign of it (round 150): an implicit or assignment cast, a comparison operator, which
+/// `IS DISTINCT FROM`, `IN`, `CASE`, `NULLIF`, `BETWEEN`, `LIKE` or `SIMILAR TO` run without its
+/// symbol, and a domain's CHECK or DEFAULT, which any value of the domain runs (round 153).
 /// `!c-trigger` marks a trigger function in C other than contrib's harmless ones: its code cannot
 /// be read (round 150: refint's `check_primary_key` compared with the customers' birth dates).
 pub(super) const DBA_OPERATORS_AND_CASTS: &str = "SELECT CASE WHEN o.oprname IN ('=', '<>', '<', '>', '<=', '>=',
-        '~~', '~~*', '!~~', '!~~*') THEN '*' ELSE o.oprname::text END, n.nspname::text, p.proname::text
+        '~~', '~~*', '!~~', '!~~*', '~', '!~', '~*', '!~*') THEN '*' ELSE o.oprname::text END, n.nspname::text, p.proname::text
     FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
     WHERE o.oid >= 16384
@@ -313,6 +316,14 @@ pub(super) const DBA_OPERATORS_AND_CASTS: &str = "SELECT CASE WHEN o.oprname IN 
       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
       JOIN pg_catalog.pg_type t ON t.oid = c.casttarget
     WHERE c.oid >= 16384
+    UNION ALL SELECT '*', n.nspname::text, p.proname::text
+    FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid
+      JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    WHERE d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass
+      AND (d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass
+             AND EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.oid = d.objid AND k.contypid <> 0)
+           OR d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
+             AND EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.oid = d.objid AND t.typtype = 'd'))
     UNION ALL SELECT '!c-trigger', n.nspname::text, p.proname::text
     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
       JOIN pg_catalog.pg_language l ON l.oid = p.prolang

@@ -44,13 +44,29 @@ CREATE FUNCTION public.verify_decimal() RETURNS trigger LANGUAGE plpgsql AS $$ B
   IF NEW::decimal < 1 THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
 CREATE EXTENSION refint;
 CREATE EXTENSION moddatetime;
+CREATE FUNCTION public.birthdays() RETURNS jsonb LANGUAGE sql STABLE AS
+  $$ SELECT jsonb_object_agg(customer_no, birth_date) FROM stadtwerke.customers $$;
+CREATE FUNCTION public.claim_matches(cust int, dob date, known jsonb DEFAULT public.birthdays()) RETURNS boolean
+  LANGUAGE sql STABLE AS $$ SELECT (known->>cust::text)::date = dob $$;
+CREATE FUNCTION public.verify_default() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  IF NOT public.claim_matches(NEW.customer_no, NEW.caller_dob) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+CREATE FUNCTION public.verify_uamp() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  IF NEW.caller_dob IS DISTINCT FROM (SELECT c.birth_date FROM stadtwerke.U&"\0063ustomers" c
+    WHERE c.customer_no = NEW.customer_no) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+CREATE FUNCTION public.dob_like(cust int, dob text) RETURNS boolean LANGUAGE sql STABLE AS
+  $$ SELECT dob = (SELECT c.birth_date::text FROM stadtwerke.customers c WHERE c.customer_no = cust) $$;
+CREATE FUNCTION public.verify_similar() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+  IF NOT (NEW.customer_no SIMILAR TO NEW.caller_dob::text) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+CREATE TYPE public.caller_claim AS (customer_no int, dob date);
+CREATE FUNCTION public.claim_ok(c public.caller_claim) RETURNS boolean LANGUAGE sql STABLE AS
+  $$ SELECT c.dob = (SELECT k.birth_date FROM stadtwerke.customers k WHERE k.customer_no = c.customer_no) $$;
 "#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trigger_code_is_read_however_it_is_spelled() {
     let (cluster, su) = own_cluster(VERIFIERS).await;
     let policy = customers_writable(
-        "public.verify_xml, public.verify_rewrite, public.verify_escape, public.verify_hyphen, public.verify_view, public.verify_distinct, public.verify_decimal, public.check_primary_key, public.moddatetime",
+        "public.verify_xml, public.verify_rewrite, public.verify_escape, public.verify_hyphen, public.verify_view, public.verify_distinct, public.verify_decimal, public.check_primary_key, public.moddatetime, public.verify_default, public.verify_uamp, public.verify_similar, public.verify_domain",
     );
     let guess = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
     let mut seen = String::new();
@@ -89,6 +105,27 @@ async fn trigger_code_is_read_however_it_is_spelled() {
             ),
             "runs code whose tables unscharf cannot tell",
         ),
+        // Round 153: an argument's default, a `U&` name, SIMILAR TO running the DBA's `~`, and a
+        // domain whose CHECK reads the customers.
+        (trigger("public.verify_default()"), "reads stadtwerke.customers."),
+        (trigger("public.verify_uamp()"), "runs code whose tables unscharf cannot tell"),
+        (
+            format!(
+                "CREATE OPERATOR public.~ (LEFTARG = int, RIGHTARG = text, FUNCTION = public.dob_like); {}",
+                trigger("public.verify_similar()")
+            ),
+            "runs code whose tables unscharf cannot tell",
+        ),
+        (
+            format!(
+                "DROP OPERATOR public.~ (int, text);
+                 CREATE DOMAIN public.verified_claim AS public.caller_claim CHECK (public.claim_ok(VALUE));
+                 CREATE FUNCTION public.verify_domain() RETURNS trigger LANGUAGE plpgsql AS $$
+                   DECLARE v public.verified_claim; BEGIN v := ROW(NEW.customer_no, NEW.caller_dob); RETURN NEW; END $$; {}",
+                trigger("public.verify_domain()")
+            ),
+            "runs code whose tables unscharf cannot tell",
+        ),
     ] {
         su.batch_execute(&format!("DROP TRIGGER IF EXISTS t ON stadtwerke.tickets; {ddl}"))
             .await
@@ -99,7 +136,7 @@ async fn trigger_code_is_read_however_it_is_spelled() {
     }
     // contrib's moddatetime, in C too, reads nothing: an `updated_at` trigger lets writes through.
     su.batch_execute(
-        "DROP TRIGGER IF EXISTS t ON stadtwerke.tickets;
+        "DROP TRIGGER IF EXISTS t ON stadtwerke.tickets; DROP FUNCTION public.verify_domain(); DROP DOMAIN public.verified_claim;
          CREATE TRIGGER touch BEFORE UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION moddatetime(updated_at)",
     )
     .await
@@ -143,7 +180,14 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
          CREATE FUNCTION public.session_campaign2() RETURNS text LANGUAGE sql STABLE AS
            $$ SELECT public."app-setting"('campaign') $$;
          CREATE POLICY own2 ON public.dial_queue2 FOR SELECT USING (campaign = public.session_campaign2());
-         GRANT SELECT ON public.dial_queue2 TO crm_agents;"#
+         GRANT SELECT ON public.dial_queue2 TO crm_agents;
+         CREATE TABLE public.dial_queue3 (campaign text, caller text);
+         INSERT INTO public.dial_queue3 VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue3 ENABLE ROW LEVEL SECURITY;
+         CREATE FUNCTION public.session_campaign3(c text DEFAULT current_setting('app.campaign', true)) RETURNS text
+           LANGUAGE sql STABLE AS $$ SELECT c $$;
+         CREATE POLICY own3 ON public.dial_queue3 FOR SELECT USING (campaign = public.session_campaign3());
+         GRANT SELECT ON public.dial_queue3 TO crm_agents;"#
     ))
     .await;
     let listing = |functions: &str| {
@@ -155,7 +199,7 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         proxy_on_shared(
             &cluster,
             stadtwerke,
-            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n",
+            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n",
         )
     };
     let mut seen = String::new();
@@ -168,10 +212,12 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         let why = format!("which purpose billing_hotline may write (through its function public.{start})");
         seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue", &why).await);
     }
-    let p = listing("public.session_campaign2").await;
+    let p = listing("public.session_campaign2, public.session_campaign3").await;
     let c = wasser(&p).await;
     c.batch_execute("SET app.campaign = 'zeitung'").await.unwrap();
     seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue2", "current_setting").await);
+    // Round 153: read in an argument's default.
+    seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue3", "current_setting").await);
     assert_hidden(&seen, "row security helpers however named");
 }
 
@@ -195,7 +241,7 @@ async fn a_path_chosen_before_a_deployment_is_judged_as_chosen_after_it() {
                 "stadtwerke.yaml".into(),
                 include_str!("../../policies/stadtwerke.yaml").replacen(
                     "    functions: []",
-                    "    functions: [public.due_monthly]",
+                    "    functions: [public.due_monthly, public.due_by_month, public.tenant_callbacks]",
                     1,
                 ),
             ),
@@ -203,7 +249,7 @@ async fn a_path_chosen_before_a_deployment_is_judged_as_chosen_after_it() {
                 "zeitung.yaml".into(),
                 include_str!("../../policies/zeitung.yaml").replacen(
                     "tables: [zeitung.*]",
-                    "tables: [zeitung.*, public.callbacks_2026_11, public.callbacks_2026_12]",
+                    "tables: [zeitung.*, public.callbacks_2026_11, public.callbacks_2026_12, public.dec_callbacks]",
                     1,
                 ),
             ),
@@ -263,6 +309,32 @@ async fn a_path_chosen_before_a_deployment_is_judged_as_chosen_after_it() {
         )
         .await,
     );
+    // Round 153: the varying part first (`dec_callbacks`), and a schema chosen by a setting.
+    su.batch_execute(&format!(
+        "DROP TABLE public.callbacks_2026_12;
+         CREATE TABLE public.dec_callbacks (callback_id int PRIMARY KEY, phone text);
+         INSERT INTO public.dec_callbacks VALUES (4, '{SECRET_DEAL}');
+         GRANT SELECT ON public.dec_callbacks TO crm_agents;
+         CREATE FUNCTION public.due_by_month() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
+           RETURN QUERY EXECUTE format('SELECT phone FROM %I', to_char(now(), 'mon') || '_callbacks'); END $$;
+         CREATE TABLE zeitung.callbacks (callback_id int PRIMARY KEY, phone text);
+         INSERT INTO zeitung.callbacks VALUES (5, '{SECRET_DEAL}');
+         CREATE FUNCTION public.tenant_callbacks() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
+           RETURN QUERY EXECUTE format('SELECT phone FROM %I.callbacks', current_setting('app.tenant')); END $$;"
+    ))
+    .await
+    .unwrap();
+    p.shared.refresh_catalog_now().await.unwrap();
+    seen.push_str(
+        &refusal(
+            &own,
+            "SELECT * FROM public.due_by_month()",
+            "the unqualified name dec_callbacks means public.dec_callbacks",
+        )
+        .await,
+    );
+    own.batch_execute("SET app.tenant = 'zeitung'").await.unwrap();
+    seen.push_str(&refusal(&own, "SELECT * FROM public.tenant_callbacks()", "reads a setting").await);
     assert_hidden(&seen, "a path chosen before a deployment");
 }
 

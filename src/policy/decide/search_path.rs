@@ -5,6 +5,7 @@ use super::DecideCtx;
 use crate::analyze::facts::StatementFacts;
 use crate::catalog::Catalog;
 use crate::policy::{PolicySet, Purpose, Reason, Refusal};
+use ahash::AHashSet as HashSet;
 
 /// A schema whose tables belong to a campaign the purpose is granted none of, and that holds none
 /// the purpose may read: another campaign's schema, whatever code of the DBA's names.
@@ -70,10 +71,12 @@ fn counts(catalog: &Catalog, names: Names, name: &str) -> bool {
         Names::Words => catalog.code_words.contains(&name),
         Names::Prefixed => {
             catalog.code_words.contains(&name)
-                || catalog
-                    .dynamic_words
-                    .iter()
-                    .any(|w| w.chars().count() >= 3 && name.starts_with(w.as_str()))
+                || catalog.dynamic_words.iter().any(|w| match w.chars().count() {
+                    // Built from a prefix, or with one in the middle (round 153:
+                    // `to_char(now(), 'mon') || '_callbacks'`).
+                    3 => name.starts_with(w.as_str()),
+                    n => n > 3 && name.contains(w.as_str()),
+                })
         }
     }
 }
@@ -153,7 +156,13 @@ pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
     // 150: `SET search_path = public` while no code of the DBA's built names, then a deployment).
     // Code that builds names at run time builds names the agent may steer without touching the
     // path (round 150: `SET TimeZone`), so on the DBA's path too, names it may build count.
-    let dynamic = f.runs_dba_code && runs_dynamic_code(f, cx.catalog);
+    let dynamic = f.runs_dba_code && runs_code_of(f, cx.catalog, &cx.catalog.dynamic_functions);
+    if dynamic && runs_code_of(f, cx.catalog, &cx.catalog.steerable_functions) {
+        return Err(Refusal::new(
+            Reason::ForbiddenFunction,
+            "the statement runs code of the DBA's that builds SQL at run time and reads a setting, which the session can set to anything: the agent would choose what it runs".to_owned(),
+        ));
+    }
     let in_force = f.paths.iter().filter(|_| f.runs_dba_code).map(|p| {
         let names = match (cx.dba_path != Some(p.as_slice()), dynamic) {
             (true, _) => every,
@@ -173,14 +182,10 @@ pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
     Ok(())
 }
 
-/// Whether the statement runs a function of the DBA's that builds SQL at run time, itself or
-/// behind a relation it reads or writes (a view, a policy, a trigger).
-fn runs_dynamic_code(f: &StatementFacts, catalog: &Catalog) -> bool {
-    let dynamic = |schema: &str, name: &str| {
-        catalog
-            .dynamic_functions
-            .contains(&crate::policy::QName::new(schema, name))
-    };
+/// Whether the statement runs one of `functions`, itself or behind a relation it reads or writes (a
+/// view, a policy, a trigger).
+fn runs_code_of(f: &StatementFacts, catalog: &Catalog, functions: &HashSet<crate::policy::QName>) -> bool {
+    let dynamic = |schema: &str, name: &str| functions.contains(&crate::policy::QName::new(schema, name));
     f.functions
         .iter()
         .any(|c| c.schemas.iter().any(|s| dynamic(s, &c.name)))
