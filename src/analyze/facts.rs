@@ -339,6 +339,22 @@ pub struct StatementFacts {
 }
 
 impl StatementFacts {
+    /// Whether the statement runs a function `pick` (schema, name) chooses: one it calls, or one
+    /// behind a relation it reaches (a view, policy, trigger, default, rule).
+    pub fn runs_function(&self, catalog: &crate::catalog::Catalog, pick: impl Fn(&str, &str) -> bool) -> bool {
+        self.functions
+            .iter()
+            .any(|c| c.schemas.iter().any(|s| pick(s, &c.name)))
+            || self.relations.iter().any(|&r| {
+                catalog.reached(catalog.rel(r).oid).any(|o| {
+                    catalog
+                        .hidden_calls
+                        .get(&o)
+                        .is_some_and(|calls| calls.iter().any(|c| pick(&c.func.schema, &c.func.name)))
+                })
+            })
+    }
+
     /// About the bytes it keeps, for the analysis cache's bound: its size follows what the
     /// statement expands to, not its text (round 135: a 485-byte statement kept 3 MB).
     pub fn weight(&self) -> usize {

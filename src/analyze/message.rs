@@ -213,18 +213,7 @@ fn runs_dba_code(f: &StatementFacts, catalog: &Catalog) -> bool {
                 .dba_system_functions
                 .contains(&crate::policy::QName::new(schema, name))
     };
-    f.functions
-        .iter()
-        .any(|c| c.schemas.iter().any(|s| dba_function(s, &c.name)))
-        || (!catalog.implicit_code.is_empty() && f.kind.evaluates_expressions())
-        || f.relations.iter().any(|&r| {
-            catalog.reached(catalog.rel(r).oid).any(|o| {
-                catalog
-                    .hidden_calls
-                    .get(&o)
-                    .is_some_and(|calls| calls.iter().any(|c| dba_function(&c.func.schema, &c.func.name)))
-            })
-        })
+    (!catalog.implicit_code.is_empty() && f.kind.evaluates_expressions()) || f.runs_function(catalog, dba_function)
 }
 
 /// Analyzes one statement within `budget` units of work; also returns the work it did.

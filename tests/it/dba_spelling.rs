@@ -234,28 +234,11 @@ async fn a_path_chosen_before_a_deployment_is_judged_as_chosen_after_it() {
            RETURN QUERY SELECT '+49 30 1111111'::text; END $$;",
     )
     .await;
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![
-            (
-                "stadtwerke.yaml".into(),
-                include_str!("../../policies/stadtwerke.yaml").replacen(
-                    "    functions: []",
-                    "    functions: [public.due_monthly, public.due_by_month, public.tenant_callbacks]",
-                    1,
-                ),
-            ),
-            (
-                "zeitung.yaml".into(),
-                include_str!("../../policies/zeitung.yaml").replacen(
-                    "tables: [zeitung.*]",
-                    "tables: [zeitung.*, public.callbacks_2026_11, public.callbacks_2026_12, public.dec_callbacks]",
-                    1,
-                ),
-            ),
-        ],
-        ..Default::default()
-    })
+    let p = listing_with_zeitung(
+        &cluster,
+        "public.due_monthly, public.due_by_month, public.tenant_callbacks",
+        "public.callbacks_2026_11, public.callbacks_2026_12, public.dec_callbacks",
+    )
     .await;
     let morning = wasser(&p).await;
     // Nothing builds names yet, and public holds no other campaign's table: allowed.
@@ -353,29 +336,7 @@ async fn a_dropped_table_shadows_no_other_campaigns_table() {
            AS $$ SELECT phone FROM callbacks $$;"
     ))
     .await;
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![
-            (
-                "stadtwerke.yaml".into(),
-                include_str!("../../policies/stadtwerke.yaml").replacen(
-                    "    functions: []",
-                    "    functions: [public.due_callbacks]",
-                    1,
-                ),
-            ),
-            (
-                "zeitung.yaml".into(),
-                include_str!("../../policies/zeitung.yaml").replacen(
-                    "tables: [zeitung.*]",
-                    "tables: [zeitung.*, public.callbacks]",
-                    1,
-                ),
-            ),
-        ],
-        ..Default::default()
-    })
-    .await;
+    let p = listing_with_zeitung(&cluster, "public.due_callbacks", "public.callbacks").await;
     let c = wasser(&p).await;
     let rows = text_of(&c.simple_query("SELECT * FROM public.due_callbacks()").await.unwrap());
     assert!(rows.contains("+49 30 1111111"), "{rows}");
@@ -391,4 +352,32 @@ async fn a_dropped_table_shadows_no_other_campaigns_table() {
         .await,
     );
     assert_hidden(&seen, "a dropped table's shadow");
+}
+
+/// A proxy on `cluster` whose billing_hotline lists `functions`, and whose zeitung campaign also
+/// holds `tables` (both comma-separated).
+async fn listing_with_zeitung(cluster: &unscharf::cluster::Cluster, functions: &str, tables: &str) -> Proxy {
+    proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![
+            (
+                "stadtwerke.yaml".into(),
+                include_str!("../../policies/stadtwerke.yaml").replacen(
+                    "    functions: []",
+                    &format!("    functions: [{functions}]"),
+                    1,
+                ),
+            ),
+            (
+                "zeitung.yaml".into(),
+                include_str!("../../policies/zeitung.yaml").replacen(
+                    "tables: [zeitung.*]",
+                    &format!("tables: [zeitung.*, {tables}]"),
+                    1,
+                ),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await
 }

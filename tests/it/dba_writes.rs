@@ -57,7 +57,6 @@ async fn code_a_write_runs_reads_nothing_protected() {
              WHERE c.\"customerNo\" = NEW.customer_no) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
          CREATE FUNCTION public.open_ticket(cust int, dob date) RETURNS int LANGUAGE sql
            AS $$ INSERT INTO stadtwerke.tickets (customer_no, subject, caller_dob) VALUES (cust, 'x', dob) RETURNING ticket_id $$;
-         CREATE OPERATOR public.~ (LEFTARG = int, RIGHTARG = date, FUNCTION = public.dob_ok);
          CREATE FUNCTION public.verify_tilde() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
            IF NOT (NEW.customer_no ~ NEW.caller_dob) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
          CREATE TABLE public.audit_log (tbl text, op text, row_data jsonb);
@@ -119,13 +118,17 @@ async fn code_a_write_runs_reads_nothing_protected() {
             "(through public.verify_caller) runs on a write of stadtwerke.ticket_events and reads stadtwerke.customers.",
         ),
         // Round 149: a one-character operator of the DBA's.
+        // (Since round 153 the DBA's `~` counts for all code, as `SIMILAR TO` runs it unwritten:
+        // it exists for this case only.)
         (
-            "CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_tilde()",
+            "CREATE OPERATOR public.~ (LEFTARG = int, RIGHTARG = date, FUNCTION = public.dob_ok);
+             CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_tilde()",
             guess_ticket,
             "runs code whose tables unscharf cannot tell",
         ),
         (
-            "CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_prisma()",
+            "DROP OPERATOR public.~ (int, date);
+             CREATE TRIGGER t BEFORE INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.verify_prisma()",
             guess_ticket,
             "CustomerIdentity",
         ),

@@ -45,8 +45,8 @@ async fn wait_open(p: &Proxy) {
     panic!("the fence did not open within 10 s");
 }
 
-#[tokio::test]
-async fn a_statement_waiting_on_a_migration_gets_no_answer_from_the_new_definitions() {
+/// A cluster of its own with `f148.people`, its superuser, and a proxy holding the fence, open.
+async fn fenced() -> (unscharf::cluster::Cluster, tokio_postgres::Client, Proxy) {
     let cluster = new_cluster();
     let su = connect_url(&cluster.superuser_url("crm")).await;
     su.batch_execute(
@@ -66,6 +66,12 @@ async fn a_statement_waiting_on_a_migration_gets_no_answer_from_the_new_definiti
     })
     .await;
     wait_open(&p).await;
+    (cluster, su, p)
+}
+
+#[tokio::test]
+async fn a_statement_waiting_on_a_migration_gets_no_answer_from_the_new_definitions() {
+    let (cluster, _su, p) = fenced().await;
 
     // Prepared before the migration, allowed: `mobile` is the VALUES list's.
     let mut proto = Raw::lab(p.addr.port()).await;
@@ -82,10 +88,7 @@ async fn a_statement_waiting_on_a_migration_gets_no_answer_from_the_new_definiti
     let mut idle = Raw::lab(p.addr.port()).await;
 
     // The migration: open, locks held, not committed.
-    let (mig, conn) = tokio_postgres::connect(&cluster.superuser_url("crm"), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
     mig.batch_execute("BEGIN; ALTER TABLE f148.people ADD COLUMN mobile text; UPDATE f148.people SET mobile = notes")
         .await
         .unwrap();
@@ -129,31 +132,10 @@ async fn a_statement_waiting_on_a_migration_gets_no_answer_from_the_new_definiti
 
 #[tokio::test]
 async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
-    let cluster = new_cluster();
-    let su = connect_url(&cluster.superuser_url("crm")).await;
-    su.batch_execute(
-        "CREATE SCHEMA f148;
-         CREATE TABLE f148.people (id int, name text, notes text);
-         INSERT INTO f148.people VALUES (1, 'Anna', 'NOTES-SECRET-148');
-         GRANT USAGE ON SCHEMA f148 TO u_trust;
-         GRANT SELECT ON f148.people TO u_trust",
-    )
-    .await
-    .unwrap();
-    let p = proxy_with(ProxyOptions {
-        upstream_port: Some(cluster.port),
-        policies: vec![("f148.yaml".into(), POLICY.into())],
-        fence: true,
-        ..Default::default()
-    })
-    .await;
-    wait_open(&p).await;
+    let (cluster, su, p) = fenced().await;
     let mut r = Raw::lab(p.addr.port()).await;
     // Rolled back: the statement that waited runs under the old definitions and is answered.
-    let (mig, conn) = tokio_postgres::connect(&cluster.superuser_url("crm"), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
     mig.batch_execute("BEGIN; ALTER TABLE f148.people ADD COLUMN mobile text")
         .await
         .unwrap();
@@ -221,10 +203,7 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
     let mut held = Raw::lab(p.addr.port()).await;
     held.send(&raw::query("BEGIN; SELECT name FROM f148.people")).await;
     assert!(answer(&mut held).await.contains("Anna"));
-    let (mig, conn) = tokio_postgres::connect(&cluster.superuser_url("crm"), tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
     mig.batch_execute("BEGIN; SET CONSTRAINTS ALL IMMEDIATE; COMMENT ON TABLE f148.people IS 'x'")
         .await
         .unwrap();

@@ -182,19 +182,9 @@ pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
     Ok(())
 }
 
-/// Whether the statement runs one of `functions`, itself or behind a relation it reads or writes (a
-/// view, a policy, a trigger).
+/// Whether the statement runs one of `functions`, itself or behind a relation it reads or writes.
 fn runs_code_of(f: &StatementFacts, catalog: &Catalog, functions: &HashSet<crate::policy::QName>) -> bool {
-    let dynamic = |schema: &str, name: &str| functions.contains(&crate::policy::QName::new(schema, name));
-    f.functions
-        .iter()
-        .any(|c| c.schemas.iter().any(|s| dynamic(s, &c.name)))
-        || f.relations.iter().any(|&r| {
-            catalog.reached(catalog.rel(r).oid).any(|o| {
-                catalog
-                    .hidden_calls
-                    .get(&o)
-                    .is_some_and(|calls| calls.iter().any(|c| dynamic(&c.func.schema, &c.func.name)))
-            })
-        })
+    f.runs_function(catalog, |schema, name| {
+        functions.contains(&crate::policy::QName::new(schema, name))
+    })
 }
