@@ -28,6 +28,8 @@ pub struct PortalInfo {
     pub reads_seen: usize,
     /// The day `plan` was decided on (rule 5 compares it with contract ends).
     pub judged_on: chrono::NaiveDate,
+    /// The catalog content (`Catalog::fingerprint`) `plan` was decided under.
+    pub catalog_fingerprint: u64,
 }
 
 impl PortalInfo {
@@ -378,6 +380,7 @@ mod tests {
             policy_generation: 0,
             reads_seen: 0,
             judged_on: chrono::NaiveDate::MIN,
+            catalog_fingerprint: 0,
         });
         r.set_portal((7, 0), "c1", p.clone());
         r.set_portal((7, 1), "c2", p.clone());

@@ -177,6 +177,7 @@ impl Core {
                         policy_generation: env.policy.generation,
                         reads_seen: self.read_campaigns.len(),
                         judged_on: env.today,
+                        catalog_fingerprint: env.catalog.fingerprint,
                     }),
                 );
                 match formats {
@@ -295,6 +296,15 @@ impl Core {
             match &info.plan {
                 // A Bind portal was judged at Bind; its statement runs (and has its effects) now.
                 Some(plan) => {
+                    // A portal Postgres planned before a migration runs what it calls under the
+                    // new definitions, row by row (round 154: a helper a later row called read
+                    // another campaign's new table).
+                    if info.catalog_fingerprint != env.catalog.fingerprint {
+                        return Err(Refusal::new(
+                            Reason::UnsupportedStatement,
+                            "the database's definitions changed (a migration) after this portal was bound; bind it again",
+                        ));
+                    }
                     // After a reload it runs only if today's rules plan its result as Bind did
                     // (its result formats were chosen then), and refuse nothing. So too once the
                     // session has read another campaign (rule 4 holds when the write runs) or a

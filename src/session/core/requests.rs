@@ -172,6 +172,7 @@ impl Core {
                     policy_generation: 0,
                     reads_seen: 0,
                     judged_on: chrono::NaiveDate::MIN,
+                    catalog_fingerprint: 0,
                 }),
             ),
             Kind::ClosePortal { name } => self.registry.drop_portal(tag, name.as_deref()),
