@@ -57,7 +57,16 @@ fn tokens(text: &str) -> Vec<String> {
             rest = quoted.get(end + 1..).unwrap_or("");
         } else {
             let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
-            out.push(rest[..end].to_lowercase());
+            let word = rest[..end].to_lowercase();
+            // Postgres cuts a name to 63 bytes (round 155: a view named with 64 letters).
+            if word.len() > 63 {
+                let mut cut = 63;
+                while !word.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                out.push(word[..cut].to_owned());
+            }
+            out.push(word);
             rest = &rest[end..];
         }
     }
@@ -392,6 +401,9 @@ mod tests {
         assert!(!blanked.contains("nested"), "{blanked}");
         assert!(written_names(escaped).contains("agent_session"));
         assert!(written_names("INSERT INTO \"sess-table\" VALUES (1)").contains("sess-table"));
+        // Postgres cuts names to 63 bytes (round 155).
+        let long = format!("{}_x", "k".repeat(70));
+        assert!(all_words(&[code("s", "f", &format!("SELECT * FROM {long}"))]).contains(&"k".repeat(63)));
         // Cycles end.
         let cyclic = [code("s", "a", "b()"), code("s", "b", "a() + nextval('q')")];
         assert_eq!(Callers::new(&cyclic).closure(|c| c.source.contains("nextval")).len(), 2);

@@ -72,6 +72,9 @@ pub struct Graph<'c, 'a> {
     tables: HashMap<String, Vec<u32>>,
     /// What each view's query reads, followed through views.
     behind: HashMap<u32, Vec<u32>>,
+    /// Each table's partitions and child tables: a write into it lands in them, and runs their
+    /// triggers (round 155: a partition's trigger read the customers).
+    children: HashMap<u32, Vec<u32>>,
     /// The DBA's operators (their symbols) and the types its casts lead to (lower-cased names)
     /// that run code of its own, in SQL or PL: code using one runs a function its words do not
     /// name (round 147: `OPERATOR(public.###)` and a cast to `dob_claim` read the customers' birth
@@ -142,6 +145,7 @@ impl<'c, 'a> Graph<'c, 'a> {
             code,
             tables,
             behind,
+            children: catalog.descendants.iter().map(|(k, v)| (*k, v.clone())).collect(),
             operators,
             cast_types,
             unseen_code,
@@ -241,6 +245,7 @@ impl<'c, 'a> Graph<'c, 'a> {
                     continue;
                 }
                 queue.extend(self.behind.get(&t).into_iter().flatten());
+                queue.extend(self.children.get(&t).into_iter().flatten());
                 for (_, g) in on_write.iter().filter(|(rel, g)| *rel == t && g != f) {
                     queue.extend(direct.get(g).into_iter().flatten());
                 }

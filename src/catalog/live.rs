@@ -329,18 +329,12 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .filter(|f| reads_settings.contains(*f))
         .cloned()
         .collect();
-    catalog.dynamic_words = super::code::all_words(
-        &code
-            .iter()
-            .filter(|c| catalog.dynamic_functions.contains(&c.name))
-            .map(|c| super::code::Code {
-                name: c.name.clone(),
-                source: c.source,
-            })
-            .collect::<Vec<_>>(),
-    )
-    .into_iter()
-    .collect();
+    // With what they call: a helper may build the name (round 155).
+    catalog.dynamic_words = catalog
+        .dynamic_functions
+        .iter()
+        .flat_map(|f| super::code::reached_reads(&code, f).words)
+        .collect();
     for row in hidden_sql {
         let (what, sql, on_write): (String, Option<&str>, bool) = (row.get(1), row.get(2), row.get(3));
         // pg_get_triggerdef and its kin return NULL for an object dropped since the snapshot

@@ -156,6 +156,9 @@ pub(super) const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write,
           ELSE 'the default of column ' || t.attname END, t.attgenerated <> 's',
         'pg_catalog.pg_attrdef'::pg_catalog.regclass, a.oid FROM pg_catalog.pg_attrdef a
         JOIN pg_catalog.pg_attribute t ON t.attrelid = a.adrelid AND t.attnum = a.adnum
+      UNION ALL SELECT a.adrelid, 'the generated column ' || t.attname, true,
+        'pg_catalog.pg_attrdef'::pg_catalog.regclass, a.oid FROM pg_catalog.pg_attrdef a
+        JOIN pg_catalog.pg_attribute t ON t.attrelid = a.adrelid AND t.attnum = a.adnum WHERE t.attgenerated = 's'
       UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, true,
         'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid FROM pg_catalog.pg_constraint k WHERE k.conrelid <> 0
       UNION ALL SELECT a.attrelid, 'the domain of column ' || a.attname, true,
@@ -277,20 +280,27 @@ pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::t
 /// ATOMIC`) has no prosrc: its definition is printed instead (round 142). An aggregate's code is
 /// the names of its support functions (round 145: a policy's aggregate read a setting in its state
 /// function). A function's code includes its arguments' defaults (round 153: a default read a
-/// setting).
+/// setting) and its argument and result types. A domain's code is its DEFAULT and CHECKs, reached
+/// by the code that names the domain (round 155: a CHECK ran `query_to_xml` or a DBA's operator).
 pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
       SELECT n.nspname::text, p.proname::text,
           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid)
-            ELSE pg_catalog.concat_ws(' ', p.prosrc, pg_catalog.pg_get_function_arguments(p.oid)) END
+            ELSE pg_catalog.concat_ws(' ', p.prosrc, pg_catalog.pg_get_function_arguments(p.oid),
+              pg_catalog.pg_get_function_result(p.oid)) END
         FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
           JOIN pg_catalog.pg_language l ON l.oid = p.prolang
-        WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
+        WHERE p.oid >= 16384 AND l.lanname <> 'c'
       UNION ALL SELECT n.nspname::text, p.proname::text, pg_catalog.concat_ws(' ', a.aggtransfn::text,
           a.aggfinalfn::text, a.aggcombinefn::text, a.aggserialfn::text, a.aggdeserialfn::text,
           a.aggmtransfn::text, a.aggminvtransfn::text, a.aggmfinalfn::text)
         FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid
           JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
         WHERE p.oid >= 16384
+      UNION ALL SELECT n.nspname::text, t.typname::text, pg_catalog.concat_ws(' ', t.typdefault,
+          (SELECT pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(k.oid), ' ')
+             FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid))
+        FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+        WHERE t.typtype = 'd' AND t.oid >= 16384
       UNION ALL SELECT n.nspname::text, c.relname::text, pg_catalog.pg_get_viewdef(c.oid)
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('v', 'm') AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384))

@@ -57,6 +57,8 @@ CREATE FUNCTION public.dob_like(cust int, dob text) RETURNS boolean LANGUAGE sql
   $$ SELECT dob = (SELECT c.birth_date::text FROM stadtwerke.customers c WHERE c.customer_no = cust) $$;
 CREATE FUNCTION public.verify_similar() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
   IF NOT (NEW.customer_no SIMILAR TO NEW.caller_dob::text) THEN RAISE EXCEPTION 'no'; END IF; RETURN NEW; END $$;
+CREATE FUNCTION public.claim_check(cust int, dob date) RETURNS boolean LANGUAGE sql IMMUTABLE AS
+  $$ SELECT dob = (SELECT c.birth_date FROM stadtwerke.customers c WHERE c.customer_no = cust) $$;
 CREATE TYPE public.caller_claim AS (customer_no int, dob date);
 CREATE FUNCTION public.claim_ok(c public.caller_claim) RETURNS boolean LANGUAGE sql STABLE AS
   $$ SELECT c.dob = (SELECT k.birth_date FROM stadtwerke.customers k WHERE k.customer_no = c.customer_no) $$;
@@ -66,7 +68,7 @@ CREATE FUNCTION public.claim_ok(c public.caller_claim) RETURNS boolean LANGUAGE 
 async fn trigger_code_is_read_however_it_is_spelled() {
     let (cluster, su) = own_cluster(VERIFIERS).await;
     let policy = customers_writable(
-        "public.verify_xml, public.verify_rewrite, public.verify_escape, public.verify_hyphen, public.verify_view, public.verify_distinct, public.verify_decimal, public.check_primary_key, public.moddatetime, public.verify_default, public.verify_uamp, public.verify_similar, public.verify_domain",
+        "public.verify_xml, public.verify_rewrite, public.verify_escape, public.verify_hyphen, public.verify_view, public.verify_distinct, public.verify_decimal, public.check_primary_key, public.moddatetime, public.verify_default, public.verify_uamp, public.verify_similar, public.verify_domain, public.verify_xml_domain, public.claim_check",
     );
     let guess = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
     let mut seen = String::new();
@@ -108,7 +110,7 @@ async fn trigger_code_is_read_however_it_is_spelled() {
         // Round 153: an argument's default, a `U&` name, SIMILAR TO running the DBA's `~`, and a
         // domain whose CHECK reads the customers.
         (trigger("public.verify_default()"), "reads stadtwerke.customers."),
-        (trigger("public.verify_uamp()"), "runs code whose tables unscharf cannot tell"),
+        (trigger("public.verify_uamp()"), "builds SQL at run time"),
         (
             format!(
                 "CREATE OPERATOR public.~ (LEFTARG = int, RIGHTARG = text, FUNCTION = public.dob_like); {}",
@@ -126,6 +128,27 @@ async fn trigger_code_is_read_however_it_is_spelled() {
             ),
             "runs code whose tables unscharf cannot tell",
         ),
+        // Round 155: a domain whose CHECK runs SQL text, and a stored generated column computed
+        // by a helper that reads the customers.
+        (
+            format!(
+                "DROP FUNCTION public.verify_domain(); DROP DOMAIN public.verified_claim;
+                 CREATE DOMAIN public.xml_claim AS public.caller_claim CHECK (xpath_exists('//row', query_to_xml(
+                   'SELECT 1 FROM stadtwerke.customers WHERE customer_no = ' || (VALUE).customer_no
+                   || ' AND birth_date = ' || quote_literal((VALUE).dob), false, false, '')));
+                 CREATE FUNCTION public.verify_xml_domain() RETURNS trigger LANGUAGE plpgsql AS $$
+                   DECLARE v public.xml_claim; BEGIN v := ROW(NEW.customer_no, NEW.caller_dob); RETURN NEW; END $$; {}",
+                trigger("public.verify_xml_domain()")
+            ),
+            "runs code whose tables unscharf cannot tell",
+        ),
+        (
+            "DROP FUNCTION public.verify_xml_domain(); DROP DOMAIN public.xml_claim;
+             ALTER TABLE stadtwerke.tickets ADD COLUMN dob_ok boolean
+               GENERATED ALWAYS AS (public.claim_check(customer_no, caller_dob)) STORED"
+                .to_owned(),
+            "reads stadtwerke.customers.",
+        ),
     ] {
         su.batch_execute(&format!("DROP TRIGGER IF EXISTS t ON stadtwerke.tickets; {ddl}"))
             .await
@@ -136,7 +159,8 @@ async fn trigger_code_is_read_however_it_is_spelled() {
     }
     // contrib's moddatetime, in C too, reads nothing: an `updated_at` trigger lets writes through.
     su.batch_execute(
-        "DROP TRIGGER IF EXISTS t ON stadtwerke.tickets; DROP FUNCTION public.verify_domain(); DROP DOMAIN public.verified_claim;
+        "DROP TRIGGER IF EXISTS t ON stadtwerke.tickets;
+         ALTER TABLE stadtwerke.tickets DROP COLUMN dob_ok;
          CREATE TRIGGER touch BEFORE UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION moddatetime(updated_at)",
     )
     .await
@@ -187,7 +211,20 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
          CREATE FUNCTION public.session_campaign3(c text DEFAULT current_setting('app.campaign', true)) RETURNS text
            LANGUAGE sql STABLE AS $$ SELECT c $$;
          CREATE POLICY own3 ON public.dial_queue3 FOR SELECT USING (campaign = public.session_campaign3());
-         GRANT SELECT ON public.dial_queue3 TO crm_agents;"#
+         GRANT SELECT ON public.dial_queue3 TO crm_agents;
+         CREATE FUNCTION public.cfg(text, boolean) RETURNS text LANGUAGE internal STABLE AS 'show_config_by_name_missing_ok';
+         CREATE FUNCTION public.session_campaign4() RETURNS text LANGUAGE sql STABLE AS $$ SELECT public.cfg('app.campaign', true) $$;
+         CREATE FUNCTION public.session_campaign5() RETURNS text LANGUAGE sql STABLE
+           AS $$ SELECT U&"\0063urrent_setting"('app.campaign', true) $$;
+         CREATE TABLE public.dial_queue4 (campaign text, caller text);
+         INSERT INTO public.dial_queue4 VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue4 ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own4 ON public.dial_queue4 FOR SELECT USING (campaign = public.session_campaign4());
+         CREATE TABLE public.dial_queue5 (LIKE public.dial_queue4);
+         INSERT INTO public.dial_queue5 VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue5 ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own5 ON public.dial_queue5 FOR SELECT USING (campaign = public.session_campaign5());
+         GRANT SELECT ON public.dial_queue4, public.dial_queue5 TO crm_agents;"#
     ))
     .await;
     let listing = |functions: &str| {
@@ -199,7 +236,7 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         proxy_on_shared(
             &cluster,
             stadtwerke,
-            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n",
+            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n  public.dial_queue4: { columns: all }\n  public.dial_queue5: { columns: all }\n",
         )
     };
     let mut seen = String::new();
@@ -212,12 +249,18 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         let why = format!("which purpose billing_hotline may write (through its function public.{start})");
         seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue", &why).await);
     }
-    let p = listing("public.session_campaign2, public.session_campaign3").await;
+    let p = listing(
+        "public.session_campaign2, public.session_campaign3, public.session_campaign4, public.session_campaign5",
+    )
+    .await;
     let c = wasser(&p).await;
     c.batch_execute("SET app.campaign = 'zeitung'").await.unwrap();
     seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue2", "current_setting").await);
     // Round 153: read in an argument's default.
     seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue3", "current_setting").await);
+    // Round 155: through a `LANGUAGE internal` alias of current_setting's C function, and `U&`.
+    seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue4", "current_setting").await);
+    seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue5", "of public.dial_queue5").await);
     assert_hidden(&seen, "row security helpers however named");
 }
 
@@ -236,8 +279,8 @@ async fn a_path_chosen_before_a_deployment_is_judged_as_chosen_after_it() {
     .await;
     let p = listing_with_zeitung(
         &cluster,
-        "public.due_monthly, public.due_by_month, public.tenant_callbacks",
-        "public.callbacks_2026_11, public.callbacks_2026_12, public.dec_callbacks",
+        "public.due_monthly, public.due_by_month, public.tenant_callbacks, public.due_via_helper",
+        "public.callbacks_2026_11, public.callbacks_2026_12, public.dec_callbacks, public.xmas_lists",
     )
     .await;
     let morning = wasser(&p).await;
@@ -313,6 +356,27 @@ async fn a_path_chosen_before_a_deployment_is_judged_as_chosen_after_it() {
             &own,
             "SELECT * FROM public.due_by_month()",
             "the unqualified name dec_callbacks means public.dec_callbacks",
+        )
+        .await,
+    );
+    // Round 155: a helper builds the name.
+    su.batch_execute(&format!(
+        "DROP TABLE public.dec_callbacks;
+         CREATE TABLE public.xmas_lists (callback_id int PRIMARY KEY, phone text);
+         INSERT INTO public.xmas_lists VALUES (6, '{SECRET_DEAL}');
+         GRANT SELECT ON public.xmas_lists TO crm_agents;
+         CREATE FUNCTION public.list_name() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'xmas_' || 'lists' $$;
+         CREATE FUNCTION public.due_via_helper() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
+           RETURN QUERY EXECUTE format('SELECT phone FROM %I', public.list_name()); END $$;"
+    ))
+    .await
+    .unwrap();
+    p.shared.refresh_catalog_now().await.unwrap();
+    seen.push_str(
+        &refusal(
+            &own,
+            "SELECT * FROM public.due_via_helper()",
+            "the unqualified name xmas_lists means public.xmas_lists",
         )
         .await,
     );

@@ -221,11 +221,19 @@ pub const SETTING_READERS: &[&str] = &[
     "pg_stat_get_activity",
     // `EXECUTE 'SHOW app.campaign'` in a function (round 142).
     "show",
+    // The C functions behind current_setting, which a DBA's `LANGUAGE internal` function can name
+    // (round 155).
+    "show_config_by_name",
+    "show_config_by_name_missing_ok",
 ];
 
 /// The first of SETTING_READERS that SQL text names, as a whole word.
 pub fn setting_read_in(sql: &str) -> Option<&'static str> {
     let lower = sql.to_ascii_lowercase();
+    // A `U&"…"` name may spell any of them (round 155: `U&"\0063urrent_setting"`).
+    if lower.contains("u&\"") {
+        return Some("current_setting");
+    }
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
     SETTING_READERS.iter().copied().find(|w| {
         lower.match_indices(w).any(|(i, _)| {
