@@ -30,6 +30,8 @@ pub struct PortalInfo {
     pub judged_on: chrono::NaiveDate,
     /// The catalog content (`Catalog::fingerprint`) `plan` was decided under.
     pub catalog_fingerprint: u64,
+    /// The prepared statement a Bind portal was bound from.
+    pub bound_from: Option<String>,
 }
 
 impl PortalInfo {
@@ -381,6 +383,7 @@ mod tests {
             reads_seen: 0,
             judged_on: chrono::NaiveDate::MIN,
             catalog_fingerprint: 0,
+            bound_from: None,
         });
         r.set_portal((7, 0), "c1", p.clone());
         r.set_portal((7, 1), "c2", p.clone());

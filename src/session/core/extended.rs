@@ -178,6 +178,7 @@ impl Core {
                         reads_seen: self.read_campaigns.len(),
                         judged_on: env.today,
                         catalog_fingerprint: env.catalog.fingerprint,
+                        bound_from: Some(b.statement.to_owned()),
                     }),
                 );
                 match formats {
@@ -298,8 +299,15 @@ impl Core {
                 Some(plan) => {
                     // A portal Postgres planned before a migration runs what it calls under the
                     // new definitions, row by row (round 154: a helper a later row called read
-                    // another campaign's new table).
-                    if info.catalog_fingerprint != env.catalog.fingerprint {
+                    // another campaign's new table). It runs only if its statement means the same
+                    // under today's catalog and is judged the same below.
+                    let catalog_moved = info.catalog_fingerprint != env.catalog.fingerprint;
+                    if catalog_moved
+                        && !info.bound_from.as_deref().is_some_and(|s| {
+                            self.registry.statement(s).is_some_and(|f| Arc::ptr_eq(&f, &info.facts))
+                                && self.current(s, env).is_ok()
+                        })
+                    {
                         return Err(Refusal::new(
                             Reason::UnsupportedStatement,
                             "the database's definitions changed (a migration) after this portal was bound; bind it again",
@@ -309,7 +317,8 @@ impl Core {
                     // (its result formats were chosen then), and refuse nothing. So too once the
                     // session has read another campaign (rule 4 holds when the write runs) or a
                     // day has passed (rule 5: a contract may have ended).
-                    if info.policy_generation != env.policy.generation
+                    if catalog_moved
+                        || info.policy_generation != env.policy.generation
                         || info.reads_seen != self.read_campaigns.len()
                         || info.judged_on != env.today
                     {

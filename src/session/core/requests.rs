@@ -173,6 +173,7 @@ impl Core {
                     reads_seen: 0,
                     judged_on: chrono::NaiveDate::MIN,
                     catalog_fingerprint: 0,
+                    bound_from: None,
                 }),
             ),
             Kind::ClosePortal { name } => self.registry.drop_portal(tag, name.as_deref()),
