@@ -281,7 +281,9 @@ pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::t
 /// the names of its support functions (round 145: a policy's aggregate read a setting in its state
 /// function). A function's code includes its arguments' defaults (round 153: a default read a
 /// setting) and its argument and result types. A domain's code is its DEFAULT and CHECKs, reached
-/// by the code that names the domain (round 155: a CHECK ran `query_to_xml` or a DBA's operator).
+/// by the code that names the domain (round 155: a CHECK ran `query_to_xml` or a DBA's operator),
+/// with its base type; a composite type's code is its attributes' types (round 156: a domain
+/// inside one).
 pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
       SELECT n.nspname::text, p.proname::text,
           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid)
@@ -297,10 +299,17 @@ pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
           JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
         WHERE p.oid >= 16384
       UNION ALL SELECT n.nspname::text, t.typname::text, pg_catalog.concat_ws(' ', t.typdefault,
+          pg_catalog.format_type(t.typbasetype, NULL),
           (SELECT pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(k.oid), ' ')
              FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid))
         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
         WHERE t.typtype = 'd' AND t.oid >= 16384
+      UNION ALL SELECT n.nspname::text, t.typname::text,
+          (SELECT pg_catalog.string_agg(pg_catalog.format_type(a.atttypid, NULL), ' ') FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)
+        FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+          JOIN pg_catalog.pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
+        WHERE t.oid >= 16384
       UNION ALL SELECT n.nspname::text, c.relname::text, pg_catalog.pg_get_viewdef(c.oid)
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('v', 'm') AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384))

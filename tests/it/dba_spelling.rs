@@ -68,7 +68,7 @@ CREATE FUNCTION public.claim_ok(c public.caller_claim) RETURNS boolean LANGUAGE 
 async fn trigger_code_is_read_however_it_is_spelled() {
     let (cluster, su) = own_cluster(VERIFIERS).await;
     let policy = customers_writable(
-        "public.verify_xml, public.verify_rewrite, public.verify_escape, public.verify_hyphen, public.verify_view, public.verify_distinct, public.verify_decimal, public.check_primary_key, public.moddatetime, public.verify_default, public.verify_uamp, public.verify_similar, public.verify_domain, public.verify_xml_domain, public.claim_check",
+        "public.verify_xml, public.verify_rewrite, public.verify_escape, public.verify_hyphen, public.verify_view, public.verify_distinct, public.verify_decimal, public.check_primary_key, public.moddatetime, public.verify_default, public.verify_uamp, public.verify_similar, public.verify_domain, public.verify_xml_domain, public.claim_check, public.verify_wrapped",
     );
     let guess = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
     let mut seen = String::new();
@@ -142,8 +142,21 @@ async fn trigger_code_is_read_however_it_is_spelled() {
             ),
             "runs code whose tables unscharf cannot tell",
         ),
+        // Round 156: such a domain inside a composite type, which the code names instead.
         (
-            "DROP FUNCTION public.verify_xml_domain(); DROP DOMAIN public.xml_claim;
+            format!(
+                "DROP FUNCTION public.verify_xml_domain(); DROP DOMAIN public.xml_claim;
+                 CREATE DOMAIN public.dob_known AS date CHECK (xpath_exists('//row', query_to_xml(
+                   'SELECT 1 FROM stadtwerke.customers WHERE birth_date = ' || quote_literal(VALUE), false, false, '')));
+                 CREATE TYPE public.claim_wrapper AS (customer_no int, dob public.dob_known);
+                 CREATE FUNCTION public.verify_wrapped() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                   PERFORM ROW(NEW.customer_no, NEW.caller_dob)::public.claim_wrapper; RETURN NEW; END $$; {}",
+                trigger("public.verify_wrapped()")
+            ),
+            "runs code whose tables unscharf cannot tell",
+        ),
+        (
+            "DROP FUNCTION public.verify_wrapped(); DROP TYPE public.claim_wrapper; DROP DOMAIN public.dob_known;
              ALTER TABLE stadtwerke.tickets ADD COLUMN dob_ok boolean
                GENERATED ALWAYS AS (public.claim_check(customer_no, caller_dob)) STORED"
                 .to_owned(),
@@ -224,7 +237,14 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
          INSERT INTO public.dial_queue5 VALUES ('zeitung', '{SECRET_CALLER}');
          ALTER TABLE public.dial_queue5 ENABLE ROW LEVEL SECURITY;
          CREATE POLICY own5 ON public.dial_queue5 FOR SELECT USING (campaign = public.session_campaign5());
-         GRANT SELECT ON public.dial_queue4, public.dial_queue5 TO crm_agents;"#
+         GRANT SELECT ON public.dial_queue4, public.dial_queue5 TO crm_agents;
+         CREATE FUNCTION public.session_campaign6() RETURNS text LANGUAGE sql STABLE
+           AS $$ SELECT substring(current_query() from 'campaign=([a-z]+)') $$;
+         CREATE TABLE public.dial_queue6 (LIKE public.dial_queue4);
+         INSERT INTO public.dial_queue6 VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue6 ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own6 ON public.dial_queue6 FOR SELECT USING (campaign = public.session_campaign6());
+         GRANT SELECT ON public.dial_queue6 TO crm_agents;"#
     ))
     .await;
     let listing = |functions: &str| {
@@ -236,7 +256,7 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         proxy_on_shared(
             &cluster,
             stadtwerke,
-            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n  public.dial_queue4: { columns: all }\n  public.dial_queue5: { columns: all }\n",
+            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n  public.dial_queue4: { columns: all }\n  public.dial_queue5: { columns: all }\n  public.dial_queue6: { columns: all }\n",
         )
     };
     let mut seen = String::new();
@@ -250,7 +270,7 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue", &why).await);
     }
     let p = listing(
-        "public.session_campaign2, public.session_campaign3, public.session_campaign4, public.session_campaign5",
+        "public.session_campaign2, public.session_campaign3, public.session_campaign4, public.session_campaign5, public.session_campaign6",
     )
     .await;
     let c = wasser(&p).await;
@@ -261,6 +281,15 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
     // Round 155: through a `LANGUAGE internal` alias of current_setting's C function, and `U&`.
     seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue4", "current_setting").await);
     seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue5", "of public.dial_queue5").await);
+    // Round 156: the statement's own text, which the agent writes.
+    seen.push_str(
+        &refusal(
+            &c,
+            "SELECT caller FROM public.dial_queue6 /* campaign=zeitung */",
+            "of public.dial_queue6",
+        )
+        .await,
+    );
     assert_hidden(&seen, "row security helpers however named");
 }
 

@@ -225,6 +225,9 @@ pub const SETTING_READERS: &[&str] = &[
     // (round 155).
     "show_config_by_name",
     "show_config_by_name_missing_ok",
+    // The statement's own text, which the agent writes (round 156: a tag in a comment).
+    "current_query",
+    "pg_stat_get_backend_activity",
 ];
 
 /// The first of SETTING_READERS that SQL text names, as a whole word.
