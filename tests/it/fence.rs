@@ -173,9 +173,11 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
         .unwrap();
     let got = answer(&mut r).await;
     assert!(got.contains("Anna") && !got.contains("ERROR"), "{got}");
+    // Long enough that the migration's commit, which waits for the fence to close (a cancel that
+    // finds the fence connection between statements is repeated after 1 s), comes first.
     let mut other = Raw::lab(p.addr.port()).await;
     other
-        .send(&raw::query("SELECT pg_sleep(1)::text, name FROM f148.people"))
+        .send(&raw::query("SELECT pg_sleep(4)::text, name FROM f148.people"))
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     su.batch_execute("CREATE TABLE f148.later (id int)").await.unwrap();
