@@ -161,7 +161,17 @@ impl Cluster {
                 std::os::unix::fs::chown(&p, Some(uid), Some(gid))?;
             }
         }
-        cluster.pg_ctl_start()?;
+        let mut tries = 0;
+        while let Err(e) = cluster.pg_ctl_start() {
+            // A chosen port can be taken between its choice and the server's bind when clusters
+            // start side by side (the tests'): try again on another one.
+            if opts.port.is_some() || tries == 2 {
+                return Err(e);
+            }
+            tries += 1;
+            cluster.port = free_port()?;
+            append(&data.join("postgresql.conf"), &format!("port = {}\n", cluster.port))?;
+        }
         Ok(cluster)
     }
 
