@@ -348,62 +348,59 @@ async fn a_path_chosen_before_a_deployment_is_judged_as_chosen_after_it() {
     seen.push_str(&rows);
     // F3: zeitung's table for the next month, made ahead. `SET TimeZone` moves `now()` there
     // without touching search_path, so code that builds names counts every name on any path.
-    su.batch_execute(&format!(
-        "CREATE TABLE public.callbacks_2026_12 (callback_id int PRIMARY KEY, phone text);
-         INSERT INTO public.callbacks_2026_12 VALUES (3, '{SECRET_DEAL}');
-         GRANT SELECT ON public.callbacks_2026_12 TO crm_agents;"
-    ))
-    .await
-    .unwrap();
-    p.shared.refresh_catalog_now().await.unwrap();
     seen.push_str(
-        &refusal(
+        &deployed_then_refused(
+            &su,
+            &p,
             &own,
+            &format!(
+                "CREATE TABLE public.callbacks_2026_12 (callback_id int PRIMARY KEY, phone text);
+                 INSERT INTO public.callbacks_2026_12 VALUES (3, '{SECRET_DEAL}');
+                 GRANT SELECT ON public.callbacks_2026_12 TO crm_agents;"
+            ),
             "SELECT * FROM public.due_monthly()",
             "the unqualified name callbacks_2026_12 means public.callbacks_2026_12",
         )
         .await,
     );
     // Round 153: the varying part first (`dec_callbacks`), and a schema chosen by a setting.
-    su.batch_execute(&format!(
-        "DROP TABLE public.callbacks_2026_12;
-         CREATE TABLE public.dec_callbacks (callback_id int PRIMARY KEY, phone text);
-         INSERT INTO public.dec_callbacks VALUES (4, '{SECRET_DEAL}');
-         GRANT SELECT ON public.dec_callbacks TO crm_agents;
-         CREATE FUNCTION public.due_by_month() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
-           RETURN QUERY EXECUTE format('SELECT phone FROM %I', to_char(now(), 'mon') || '_callbacks'); END $$;
-         CREATE TABLE zeitung.callbacks (callback_id int PRIMARY KEY, phone text);
-         INSERT INTO zeitung.callbacks VALUES (5, '{SECRET_DEAL}');
-         CREATE FUNCTION public.tenant_callbacks() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
-           RETURN QUERY EXECUTE format('SELECT phone FROM %I.callbacks', current_setting('app.tenant')); END $$;"
-    ))
-    .await
-    .unwrap();
-    p.shared.refresh_catalog_now().await.unwrap();
     seen.push_str(
-        &refusal(
+        &deployed_then_refused(
+            &su,
+            &p,
             &own,
+            &format!(
+                "DROP TABLE public.callbacks_2026_12;
+                 CREATE TABLE public.dec_callbacks (callback_id int PRIMARY KEY, phone text);
+                 INSERT INTO public.dec_callbacks VALUES (4, '{SECRET_DEAL}');
+                 GRANT SELECT ON public.dec_callbacks TO crm_agents;
+                 CREATE FUNCTION public.due_by_month() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
+                   RETURN QUERY EXECUTE format('SELECT phone FROM %I', to_char(now(), 'mon') || '_callbacks'); END $$;
+                 CREATE TABLE zeitung.callbacks (callback_id int PRIMARY KEY, phone text);
+                 INSERT INTO zeitung.callbacks VALUES (5, '{SECRET_DEAL}');
+                 CREATE FUNCTION public.tenant_callbacks() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
+                   RETURN QUERY EXECUTE format('SELECT phone FROM %I.callbacks', current_setting('app.tenant')); END $$;"
+            ),
             "SELECT * FROM public.due_by_month()",
             "the unqualified name dec_callbacks means public.dec_callbacks",
         )
         .await,
     );
     // Round 155: a helper builds the name.
-    su.batch_execute(&format!(
-        "DROP TABLE public.dec_callbacks;
-         CREATE TABLE public.xmas_lists (callback_id int PRIMARY KEY, phone text);
-         INSERT INTO public.xmas_lists VALUES (6, '{SECRET_DEAL}');
-         GRANT SELECT ON public.xmas_lists TO crm_agents;
-         CREATE FUNCTION public.list_name() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'xmas_' || 'lists' $$;
-         CREATE FUNCTION public.due_via_helper() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
-           RETURN QUERY EXECUTE format('SELECT phone FROM %I', public.list_name()); END $$;"
-    ))
-    .await
-    .unwrap();
-    p.shared.refresh_catalog_now().await.unwrap();
     seen.push_str(
-        &refusal(
+        &deployed_then_refused(
+            &su,
+            &p,
             &own,
+            &format!(
+                "DROP TABLE public.dec_callbacks;
+                 CREATE TABLE public.xmas_lists (callback_id int PRIMARY KEY, phone text);
+                 INSERT INTO public.xmas_lists VALUES (6, '{SECRET_DEAL}');
+                 GRANT SELECT ON public.xmas_lists TO crm_agents;
+                 CREATE FUNCTION public.list_name() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'xmas_' || 'lists' $$;
+                 CREATE FUNCTION public.due_via_helper() RETURNS SETOF text LANGUAGE plpgsql STABLE AS $$ BEGIN
+                   RETURN QUERY EXECUTE format('SELECT phone FROM %I', public.list_name()); END $$;"
+            ),
             "SELECT * FROM public.due_via_helper()",
             "the unqualified name xmas_lists means public.xmas_lists",
         )
@@ -473,4 +470,19 @@ async fn listing_with_zeitung(cluster: &unscharf::cluster::Cluster, functions: &
         ..Default::default()
     })
     .await
+}
+
+/// Runs the DBA's `ddl`, lets the proxy read the catalog again, and returns `c`'s refusal of `sql`,
+/// whose text must mention `why`.
+async fn deployed_then_refused(
+    su: &tokio_postgres::Client,
+    p: &Proxy,
+    c: &tokio_postgres::Client,
+    ddl: &str,
+    sql: &str,
+    why: &str,
+) -> String {
+    su.batch_execute(ddl).await.unwrap();
+    p.shared.refresh_catalog_now().await.unwrap();
+    refusal(c, sql, why).await
 }
