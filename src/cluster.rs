@@ -65,9 +65,39 @@ fn is_root() -> bool {
     std::fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
 }
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for a throwaway cluster).
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for a throwaway cluster). The
+/// kernel hands a just-released port out again, so a port this process was given once is never
+/// given again: clusters started side by side (the tests') would otherwise share one.
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    for _ in 0..64 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "no free port left"))
+}
+
+/// A new, empty directory of this process's own under the temp dir. `create_dir` fails when the
+/// name exists, so two clusters can never share one (one's cleanup would stop the other's server).
+fn fresh_dir() -> std::io::Result<PathBuf> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("unscharf-pg-{}-{n}-{nanos:x}", std::process::id()));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 impl Cluster {
@@ -104,8 +134,7 @@ impl Cluster {
         } else {
             None
         };
-        let base = std::env::temp_dir().join(format!("unscharf-pg-{}-{}", std::process::id(), free_port()?));
-        std::fs::create_dir_all(&base)?;
+        let base = fresh_dir()?;
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(&base, Some(uid), Some(gid))?;
         }
