@@ -162,3 +162,56 @@ async fn code_a_write_runs_reads_nothing_protected() {
         .unwrap();
     assert_hidden(&seen, "code a write runs");
 }
+
+/// Rounds 149 F4 and 153 N6: the table a listed audit trigger logs into runs its own rule or
+/// foreign key on the logged row. A rule that marked the ticket verified when the logged birth
+/// date matched the customer's, and a foreign key of the log into the customers' (number, birth
+/// date), each answered birth-date guesses; both are refused, and the plain audit trigger still
+/// lets the write through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_code_writes_into_runs_its_own_rules_and_keys() {
+    let (cluster, su) = own_cluster(
+        "ALTER TABLE stadtwerke.tickets ADD COLUMN caller_dob date;
+         ALTER TABLE stadtwerke.tickets ADD COLUMN verified boolean NOT NULL DEFAULT false;
+         CREATE TABLE public.audit_log (tbl text, op text, row_data jsonb);
+         GRANT INSERT ON public.audit_log TO crm_agents;
+         CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO public.audit_log VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(NEW)); RETURN NEW; END $$;
+         CREATE TRIGGER audit AFTER INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.audit();
+         ALTER TABLE stadtwerke.customers ADD UNIQUE (customer_no, birth_date);
+         CREATE TABLE public.dob_claims (customer_no int, birth_date date,
+           FOREIGN KEY (customer_no, birth_date) REFERENCES stadtwerke.customers (customer_no, birth_date));
+         GRANT INSERT ON public.dob_claims TO crm_agents;
+         CREATE FUNCTION public.claim() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO public.dob_claims VALUES (NEW.customer_no, NEW.caller_dob); RETURN NEW; END $$;",
+    )
+    .await;
+    let policy = customers_writable("public.audit, public.claim");
+    let guess = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
+    // The control first: the audit trigger alone.
+    let p = proxy_on(&cluster, |_| policy.clone()).await;
+    let c = wasser(&p).await;
+    c.batch_execute(&format!("BEGIN; {guess}; ROLLBACK")).await.unwrap();
+    let mut seen = String::new();
+    for (ddl, why) in [
+        (
+            "CREATE RULE caller_verified AS ON INSERT TO public.audit_log
+               WHERE NEW.tbl = 'tickets' AND (NEW.row_data->>'caller_dob') IS NOT NULL
+               DO ALSO UPDATE stadtwerke.tickets t SET verified = true FROM stadtwerke.customers c
+                 WHERE t.ticket_id = (NEW.row_data->>'ticket_id')::int AND c.customer_no = t.customer_no
+                   AND NOT t.verified AND c.birth_date = (NEW.row_data->>'caller_dob')::date",
+            "the rule caller_verified on public.audit_log rewrites",
+        ),
+        (
+            "DROP RULE caller_verified ON public.audit_log;
+             CREATE TRIGGER claim AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.claim()",
+            "writes into public.dob_claims, whose foreign key compares what it writes with stadtwerke.customers.birth_date",
+        ),
+    ] {
+        su.batch_execute(ddl).await.unwrap();
+        let p = proxy_on(&cluster, |_| policy.clone()).await;
+        let c = wasser(&p).await;
+        seen.push_str(&refusal(&c, &format!("BEGIN; {guess}; SELECT verified FROM stadtwerke.tickets WHERE ticket_id = 1; ROLLBACK"), why).await);
+    }
+    assert_hidden(&seen, "rules and keys of what code writes into");
+}

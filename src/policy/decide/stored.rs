@@ -141,12 +141,14 @@ pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result
         .iter()
         .flat_map(|&(rel, _)| cx.catalog.reached(cx.catalog.rel(rel).oid))
         .collect();
+    let mut by_code: Vec<u32> = Vec::new();
     for call in &f.functions {
         for schema in &call.schemas {
             let name = crate::policy::QName::new(schema, &call.name);
-            written.extend(cx.catalog.function_writes.get(&name).into_iter().flatten());
+            by_code.extend(cx.catalog.function_writes.get(&name).into_iter().flatten());
         }
     }
+    written.extend(&by_code);
     // And what the triggers and defaults of those write in turn (round 147: a trigger on tickets
     // logged into ticket_events, whose own trigger compared with the customers).
     let runs = |oid: &u32| {
@@ -158,6 +160,8 @@ pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result
             .collect::<Vec<u32>>()
     };
     let more: Vec<u32> = written.iter().flat_map(runs).collect();
+    by_code.extend(&more);
+    code_targets(cx, by_code)?;
     written.extend(more);
     written.sort_unstable();
     written.dedup();
@@ -189,6 +193,68 @@ pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result
                     format!(
                         "{what} runs on a write of {} and reads {stored}{}, which is protected for purpose {}: whether the write succeeds, is skipped or changed would tell about it",
                         on.unwrap_or_default(),
+                        cx.column_name(c),
+                        cx.purpose_name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A table the DBA's code writes into runs its own rules and foreign keys, which neither the
+/// statement nor the code shows (round 149 F4: a foreign key of the table a trigger logged into
+/// compared the logged birth-date guess with the customers'; round 153 N6: a rule on the audit log
+/// marked the ticket verified when the guess was right). The statement's own writes are the
+/// analysis's: it knows their columns. For code's writes the columns are not known, so every rule
+/// refuses and every key column on either side of a foreign key must be readable as it is; a
+/// cascade's table counts as written too.
+fn code_targets(cx: &DecideCtx<'_>, mut queue: Vec<u32>) -> Result<(), Refusal> {
+    let mut seen: Vec<u32> = Vec::new();
+    while let Some(oid) = queue.pop() {
+        if seen.contains(&oid) {
+            continue;
+        }
+        seen.push(oid);
+        let Some(rel) = cx.catalog.by_oid(oid) else { continue };
+        let on = cx.catalog.rel(rel).name.to_string();
+        if let Some(rule) = cx.catalog.write_rules.get(&oid).and_then(|v| v.first()) {
+            return Err(Refusal::new(
+                Reason::UnsupportedStatement,
+                format!("code this write runs writes into {on}, and the rule {rule} on {on} rewrites that into statements of its own, which unscharf cannot judge"),
+            ));
+        }
+        let mut compared: Vec<(u32, &[i16])> = Vec::new();
+        for fk in &cx.catalog.rel(rel).foreign_keys {
+            compared.push((fk.target, &fk.target_cols));
+        }
+        for (from, fk) in cx.catalog.referencing(rel) {
+            let from = cx.catalog.rel(from).oid;
+            compared.push((from, &fk.cols));
+            if fk.writes_back(true).is_some() || fk.writes_back(false).is_some() {
+                queue.push(from);
+            }
+        }
+        for (other, cols) in compared {
+            let Some(t) = cx.catalog.by_oid(other) else {
+                return Err(Refusal::new(
+                    Reason::UnsupportedStatement,
+                    format!("code this write runs writes into {on}, which has a foreign key with a relation unscharf does not know"),
+                ));
+            };
+            let memo = Memo::new(cx, &[t]);
+            let tr = cx.catalog.rel(t);
+            let protected = cols
+                .iter()
+                .filter_map(|a| tr.attnum_index(*a))
+                .map(|i| ColRef { rel: t, col: i as u16 })
+                .find(|c| !cx.rule(&memo, *c).is_allow());
+            if let Some(c) = protected {
+                return Err(Refusal::new(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "code this write runs writes into {on}, whose foreign key compares what it writes with {}, which is protected for purpose {}: whether the write succeeds would tell about it",
                         cx.column_name(c),
                         cx.purpose_name()
                     ),
