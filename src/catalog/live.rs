@@ -297,6 +297,14 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .collect();
     let callers = super::code::Callers::new(&code);
     let reads_settings = callers.closure(|c| crate::policy::decide::setting_read_in(c.source).is_some());
+    // Which of SETTING_READERS a function reaches, for the refusal's message.
+    let reader = |func: &QName| {
+        super::code::reached_reads(&code, func)
+            .sources
+            .iter()
+            .find_map(|s| crate::policy::decide::setting_read_in(s))
+            .unwrap_or("current_setting")
+    };
     let names_sequence: std::collections::HashSet<&QName> = dba_code
         .iter()
         .zip(&code)
@@ -351,7 +359,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         } else if let Some(through) = super::code::named_in(sql, &reads_settings) {
             // A view of the DBA's that reads a setting, named by a policy or another view.
             catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
-                func: QName::new("pg_catalog", "current_setting"),
+                func: QName::new("pg_catalog", reader(through)),
                 what: format!("{what}, through {through},"),
                 on_write,
             });
@@ -386,7 +394,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         let calls = catalog.hidden_calls.entry(row.get(0)).or_default();
         if reads_settings.contains(&func) {
             calls.push(HiddenCall {
-                func: QName::new("pg_catalog", "current_setting"),
+                func: QName::new("pg_catalog", reader(&func)),
                 what: format!("{what}, through {func},"),
                 on_write,
             });

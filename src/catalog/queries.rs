@@ -161,10 +161,11 @@ pub(super) const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write,
         JOIN pg_catalog.pg_attribute t ON t.attrelid = a.adrelid AND t.attnum = a.adnum WHERE t.attgenerated = 's'
       UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, true,
         'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid FROM pg_catalog.pg_constraint k WHERE k.conrelid <> 0
-      UNION ALL SELECT a.attrelid, 'the domain of column ' || a.attname, true,
-        'pg_catalog.pg_type'::pg_catalog.regclass, a.atttypid
+      UNION ALL SELECT a.attrelid, CASE t.typtype WHEN 'd' THEN 'the domain of column ' ELSE 'the type of column ' END
+          || a.attname, true, 'pg_catalog.pg_type'::pg_catalog.regclass, a.atttypid
         FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-        WHERE t.typtype = 'd' AND a.attnum > 0 AND NOT a.attisdropped),
+        WHERE (t.typtype IN ('d', 'c', 'r', 'm') OR t.typcategory = 'A') AND t.oid >= 16384
+          AND a.attnum > 0 AND NOT a.attisdropped),
     reach(rel, what, on_write, class, obj) AS (
       SELECT s.* FROM start s JOIN pg_catalog.pg_class c ON c.oid = s.rel
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -203,8 +204,13 @@ pub(super) const HIDDEN_SQL: &str = "WITH RECURSIVE dom(rel, col, typ) AS (
         JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE a.attnum > 0 AND NOT a.attisdropped
           AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
-      UNION SELECT d.rel, d.col, x.typ FROM dom d JOIN pg_catalog.pg_type t ON t.oid = d.typ,
-        LATERAL (VALUES (t.typbasetype), (t.typelem)) x(typ) WHERE x.typ <> 0)
+      UNION SELECT d.rel, d.col, x.typ FROM dom d JOIN pg_catalog.pg_type t ON t.oid = d.typ, LATERAL (
+          SELECT t.typbasetype UNION ALL SELECT t.typelem
+          UNION ALL SELECT a.atttypid FROM pg_catalog.pg_attribute a
+            WHERE t.typrelid <> 0 AND a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped
+          UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid
+          UNION ALL SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid) x(typ)
+        WHERE x.typ <> 0)
     SELECT r.ev_class, 'the view or rule ' || r.rulename, pg_catalog.pg_get_ruledef(r.oid), false
       FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -283,7 +289,9 @@ pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::t
 /// setting) and its argument and result types. A domain's code is its DEFAULT and CHECKs, reached
 /// by the code that names the domain (round 155: a CHECK ran `query_to_xml` or a DBA's operator),
 /// with its base type; a composite type's code is its attributes' types (round 156: a domain
-/// inside one).
+/// inside one), and so is a table's or view's row type when one of those is a type of the DBA's;
+/// an array type's code (`_claim`) is its element type, a range's its subtype, a multirange's its
+/// range (round 157: code named only `_verified_claim` or `claim_log` ran the domain's CHECK).
 pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
       SELECT n.nspname::text, p.proname::text,
           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid)
@@ -308,8 +316,21 @@ pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
           (SELECT pg_catalog.string_agg(pg_catalog.format_type(a.atttypid, NULL), ' ') FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)
         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
-          JOIN pg_catalog.pg_class c ON c.oid = t.typrelid AND c.relkind = 'c'
-        WHERE t.oid >= 16384
+          JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
+        WHERE t.oid >= 16384 AND (c.relkind = 'c' OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+          WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid >= 16384))
+      UNION ALL SELECT n.nspname::text, t.typname::text, pg_catalog.format_type(t.typelem, NULL)
+        FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+        WHERE t.oid >= 16384 AND t.typcategory = 'A' AND EXISTS (SELECT 1 FROM pg_catalog.pg_type e
+          LEFT JOIN pg_catalog.pg_class c ON c.oid = e.typrelid WHERE e.oid = t.typelem AND e.oid >= 16384
+            AND (e.typtype IN ('d', 'r', 'm') OR c.relkind = 'c' OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid >= 16384)))
+      UNION ALL SELECT n.nspname::text, t.typname::text, pg_catalog.format_type(r.rngsubtype, NULL)
+        FROM pg_catalog.pg_range r JOIN pg_catalog.pg_type t ON t.oid = r.rngtypid
+          JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid >= 16384
+      UNION ALL SELECT n.nspname::text, t.typname::text, pg_catalog.format_type(r.rngtypid, NULL)
+        FROM pg_catalog.pg_range r JOIN pg_catalog.pg_type t ON t.oid = r.rngmultitypid
+          JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid >= 16384
       UNION ALL SELECT n.nspname::text, c.relname::text, pg_catalog.pg_get_viewdef(c.oid)
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('v', 'm') AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384))

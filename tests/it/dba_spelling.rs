@@ -68,7 +68,12 @@ CREATE FUNCTION public.claim_ok(c public.caller_claim) RETURNS boolean LANGUAGE 
 async fn trigger_code_is_read_however_it_is_spelled() {
     let (cluster, su) = own_cluster(VERIFIERS).await;
     let policy = customers_writable(
-        "public.verify_xml, public.verify_rewrite, public.verify_escape, public.verify_hyphen, public.verify_view, public.verify_distinct, public.verify_decimal, public.check_primary_key, public.moddatetime, public.verify_default, public.verify_uamp, public.verify_similar, public.verify_domain, public.verify_xml_domain, public.claim_check, public.verify_wrapped",
+        "public.verify_xml, public.verify_rewrite, public.verify_escape, public.verify_hyphen, public.verify_view, public.verify_distinct, public.verify_decimal, public.check_primary_key, public.moddatetime, public.verify_default, public.verify_uamp, public.verify_similar, public.verify_domain, public.verify_xml_domain, public.claim_check, public.verify_wrapped, public.verify_array, public.verify_rowtype, public.verify_audit",
+    )
+    .replacen(
+        "      stadtwerke.meter_readings: { columns: all }\n",
+        "      stadtwerke.meter_readings: { columns: all }\n      stadtwerke.claim_log: { columns: all }\n",
+        1,
     );
     let guess = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
     let mut seen = String::new();
@@ -155,8 +160,40 @@ async fn trigger_code_is_read_however_it_is_spelled() {
             ),
             "runs code whose tables unscharf cannot tell",
         ),
+        // Round 157: the domain reached by the name of the composite's array type, by a table's
+        // row type, and by a trigger's write into a column of the composite type.
         (
-            "DROP FUNCTION public.verify_wrapped(); DROP TYPE public.claim_wrapper; DROP DOMAIN public.dob_known;
+            format!(
+                "DROP FUNCTION public.verify_wrapped();
+                 CREATE FUNCTION public.verify_array() RETURNS trigger LANGUAGE plpgsql AS $$
+                   DECLARE v public._claim_wrapper; BEGIN v := ARRAY[ROW(NEW.customer_no, NEW.caller_dob)]; RETURN NEW; END $$; {}",
+                trigger("public.verify_array()")
+            ),
+            "runs code whose tables unscharf cannot tell",
+        ),
+        (
+            format!(
+                "DROP FUNCTION public.verify_array();
+                 CREATE TABLE stadtwerke.claim_log (c public.claim_wrapper, note text);
+                 CREATE FUNCTION public.verify_rowtype() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                   PERFORM ROW(ROW(NEW.customer_no, NEW.caller_dob), 'x')::stadtwerke.claim_log; RETURN NEW; END $$; {}",
+                trigger("public.verify_rowtype()")
+            ),
+            "runs code whose tables unscharf cannot tell",
+        ),
+        (
+            format!(
+                "DROP FUNCTION public.verify_rowtype(); DROP TABLE stadtwerke.claim_log;
+                 CREATE TABLE public.claim_audit (w public.claim_wrapper, at timestamptz DEFAULT now());
+                 CREATE FUNCTION public.verify_audit() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$ BEGIN
+                   INSERT INTO public.claim_audit (w) VALUES (ROW(NEW.customer_no, NEW.caller_dob)); RETURN NEW; END $$; {}",
+                trigger("public.verify_audit()")
+            ),
+            "(through public.verify_audit) runs on a write of stadtwerke.tickets",
+        ),
+        (
+            "DROP FUNCTION public.verify_audit(); DROP TABLE public.claim_audit;
+             DROP TYPE public.claim_wrapper; DROP DOMAIN public.dob_known;
              ALTER TABLE stadtwerke.tickets ADD COLUMN dob_ok boolean
                GENERATED ALWAYS AS (public.claim_check(customer_no, caller_dob)) STORED"
                 .to_owned(),
@@ -244,7 +281,26 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
          INSERT INTO public.dial_queue6 VALUES ('zeitung', '{SECRET_CALLER}');
          ALTER TABLE public.dial_queue6 ENABLE ROW LEVEL SECURITY;
          CREATE POLICY own6 ON public.dial_queue6 FOR SELECT USING (campaign = public.session_campaign6());
-         GRANT SELECT ON public.dial_queue6 TO crm_agents;"#
+         GRANT SELECT ON public.dial_queue6 TO crm_agents;
+         CREATE FUNCTION public.session_campaign7() RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT substr(c, 10) FROM pg_listening_channels() c WHERE c LIKE 'campaign_%' LIMIT 1 $$;
+         CREATE FUNCTION public.session_campaign8() RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT (regexp_match(string_agg(statement, ' '), 'campaign=(\w+)'))[1] FROM pg_cursors $$;
+         CREATE FUNCTION public.session_campaign9() RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT (regexp_match(string_agg(statement, ' '), 'campaign=(\w+)'))[1] FROM pg_prepared_statements $$;
+         CREATE TABLE public.dial_queue7 (LIKE public.dial_queue4);
+         INSERT INTO public.dial_queue7 VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue7 ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own7 ON public.dial_queue7 FOR SELECT USING (campaign = public.session_campaign7());
+         CREATE TABLE public.dial_queue8 (LIKE public.dial_queue7 INCLUDING ALL);
+         INSERT INTO public.dial_queue8 VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue8 ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own8 ON public.dial_queue8 FOR SELECT USING (campaign = public.session_campaign8());
+         CREATE TABLE public.dial_queue9 (LIKE public.dial_queue7 INCLUDING ALL);
+         INSERT INTO public.dial_queue9 VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue9 ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own9 ON public.dial_queue9 FOR SELECT USING (campaign = public.session_campaign9());
+         GRANT SELECT ON public.dial_queue7, public.dial_queue8, public.dial_queue9 TO crm_agents;"#
     ))
     .await;
     let listing = |functions: &str| {
@@ -256,7 +312,7 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         proxy_on_shared(
             &cluster,
             stadtwerke,
-            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n  public.dial_queue4: { columns: all }\n  public.dial_queue5: { columns: all }\n  public.dial_queue6: { columns: all }\n",
+            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n  public.dial_queue4: { columns: all }\n  public.dial_queue5: { columns: all }\n  public.dial_queue6: { columns: all }\n  public.dial_queue7: { columns: all }\n  public.dial_queue8: { columns: all }\n  public.dial_queue9: { columns: all }\n",
         )
     };
     let mut seen = String::new();
@@ -270,7 +326,7 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue", &why).await);
     }
     let p = listing(
-        "public.session_campaign2, public.session_campaign3, public.session_campaign4, public.session_campaign5, public.session_campaign6",
+        "public.session_campaign2, public.session_campaign3, public.session_campaign4, public.session_campaign5, public.session_campaign6, public.session_campaign7, public.session_campaign8, public.session_campaign9",
     )
     .await;
     let c = wasser(&p).await;
@@ -279,14 +335,49 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
     // Round 153: read in an argument's default.
     seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue3", "current_setting").await);
     // Round 155: through a `LANGUAGE internal` alias of current_setting's C function, and `U&`.
-    seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue4", "current_setting").await);
+    seen.push_str(
+        &refusal(
+            &c,
+            "SELECT caller FROM public.dial_queue4",
+            "reads a setting with show_config_by_name_missing_ok",
+        )
+        .await,
+    );
     seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue5", "of public.dial_queue5").await);
     // Round 156: the statement's own text, which the agent writes.
     seen.push_str(
         &refusal(
             &c,
             "SELECT caller FROM public.dial_queue6 /* campaign=zeitung */",
-            "of public.dial_queue6",
+            "of public.dial_queue6 reads the session's query text with current_query",
+        )
+        .await,
+    );
+    // Round 157: the channels the session listens on, and the texts of its cursors and prepared
+    // statements.
+    c.batch_execute("LISTEN campaign_zeitung").await.unwrap();
+    seen.push_str(
+        &refusal(
+            &c,
+            "SELECT caller FROM public.dial_queue7",
+            "reads the channels the session listens on with pg_listening_channels",
+        )
+        .await,
+    );
+    seen.push_str(
+        &refusal(
+            &c,
+            "BEGIN; DECLARE k CURSOR FOR SELECT caller FROM public.dial_queue8 /* campaign=zeitung */; FETCH ALL FROM k; COMMIT",
+            "reads the session's cursors with pg_cursors",
+        )
+        .await,
+    );
+    c.batch_execute("ROLLBACK").await.unwrap();
+    seen.push_str(
+        &refusal(
+            &c,
+            "PREPARE q9 AS SELECT caller FROM public.dial_queue9 /* campaign=zeitung */",
+            "reads the session's prepared statements with pg_prepared_statements",
         )
         .await,
     );

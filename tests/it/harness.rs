@@ -257,7 +257,7 @@ fn remove_dir_settled(dir: &Path) {
 pub async fn connect_url(url: &str) -> tokio_postgres::Client {
     let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| panic!("connect {url}: {e}"));
+        .unwrap_or_else(|e| panic!("connect {url}: {e} {:?}", e.as_db_error().map(|d| d.message())));
     tokio::spawn(conn);
     c
 }

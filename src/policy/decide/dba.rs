@@ -505,9 +505,10 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
                     return Err(Refusal::new(
                         Reason::ForbiddenFunction,
                         format!(
-                            "{} of {} reads a setting with {}, which the session can set to anything: it cannot keep rows from it (key it on roles, e.g. pg_has_role(current_user, …))",
+                            "{} of {} reads {} with {}, which the session can set to anything: it cannot keep rows from it (key it on roles, e.g. pg_has_role(current_user, …))",
                             call.what,
                             on(),
+                            super::forbidden::read_state(&call.func.name),
                             call.func.name
                         ),
                     ));

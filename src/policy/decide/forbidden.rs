@@ -228,7 +228,37 @@ pub const SETTING_READERS: &[&str] = &[
     // The statement's own text, which the agent writes (round 156: a tag in a comment).
     "current_query",
     "pg_stat_get_backend_activity",
+    // Other state of the session the agent's statements set (round 157: a campaign's LISTEN
+    // channel, a tag in a cursor's or prepared statement's text), with the functions behind the
+    // views: prepared transactions' names, advisory locks, cached query texts, and the texts
+    // pg_stat_statements keeps.
+    "pg_listening_channels",
+    "pg_cursors",
+    "pg_cursor",
+    "pg_prepared_statements",
+    "pg_prepared_statement",
+    "pg_prepared_xacts",
+    "pg_prepared_xact",
+    "pg_locks",
+    "pg_lock_status",
+    "pg_backend_memory_contexts",
+    "pg_get_backend_memory_contexts",
+    "pg_stat_statements",
 ];
+
+/// What SETTING_READERS' `word` reads, for refusal messages.
+pub fn read_state(word: &str) -> &'static str {
+    match word {
+        "current_query" | "pg_stat_get_backend_activity" | "pg_stat_statements" => "the session's query text",
+        "pg_listening_channels" => "the channels the session listens on",
+        "pg_cursors" | "pg_cursor" => "the session's cursors",
+        "pg_prepared_statements" | "pg_prepared_statement" => "the session's prepared statements",
+        "pg_prepared_xacts" | "pg_prepared_xact" => "prepared transactions' names",
+        "pg_locks" | "pg_lock_status" => "the locks sessions hold",
+        "pg_backend_memory_contexts" | "pg_get_backend_memory_contexts" => "the session's cached query texts",
+        _ => "a setting",
+    }
+}
 
 /// The first of SETTING_READERS that SQL text names, as a whole word.
 pub fn setting_read_in(sql: &str) -> Option<&'static str> {
