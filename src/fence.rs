@@ -23,8 +23,11 @@ const LOCK: &str = "SELECT pg_catalog.pg_advisory_lock_shared(1970172771, 1)";
 /// and the retry holds it twice (round 153: one unlock then left it held, and every migration
 /// after was rolled back). The fence connection holds no other advisory lock.
 const UNLOCK: &str = "SELECT pg_catalog.pg_advisory_unlock_all()";
-/// What the fence connection runs while it holds the lock: the trigger cancels it to ask.
-const WAIT: &str = "SELECT pg_catalog.pg_sleep(3600)";
+/// What the fence connection runs, again and again, while it holds the lock: the trigger cancels
+/// it to ask. A statement holds a snapshot while it runs, which CREATE INDEX CONCURRENTLY waits
+/// for and behind which VACUUM keeps dead rows (round 158: an hour's sleep held both up), so each
+/// lasts a second. A cancel that falls between two is repeated by the trigger a second later.
+const WAIT: &str = "SELECT pg_catalog.pg_sleep(1)";
 const INSTALLED: &str =
     "SELECT 1 FROM pg_catalog.pg_trigger WHERE tgname = 'unscharf_fence_at_commit' AND tgenabled <> 'D'";
 
@@ -82,7 +85,7 @@ impl Fence {
 pub async fn keep(shared: Arc<Shared>) {
     let mut warned = false;
     loop {
-        shared.fence.close();
+        turn(&shared, false);
         match hold(&shared, &mut warned).await {
             Ok(()) => {}
             Err(e) if !warned => {
@@ -93,6 +96,15 @@ pub async fn keep(shared: Arc<Shared>) {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Turns the fence and its gauge in /metrics.
+fn turn(shared: &Shared, open: bool) {
+    match open {
+        true => shared.fence.open(),
+        false => shared.fence.close(),
+    }
+    shared.metrics.fence_open.store(u64::from(open), Ordering::Relaxed);
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -129,17 +141,14 @@ async fn hold(shared: &Shared, warned: &mut bool) -> Result<(), FenceError> {
         };
         if let Some(read) = read {
             read?;
-            shared.fence.open();
+            turn(shared, true);
             *warned = false;
             while !asked(wait.await)? {
                 wait = Box::pin(client.simple_query(WAIT));
             }
         }
-        shared.fence.close();
-        shared
-            .metrics
-            .fence_closes
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        turn(shared, false);
+        shared.metrics.fence_closes.fetch_add(1, Ordering::Relaxed);
         run(&client, UNLOCK).await?;
     }
 }
@@ -154,7 +163,7 @@ async fn run(client: &tokio_postgres::Client, sql: &str) -> Result<(), tokio_pos
     }
 }
 
-/// Whether the wait ended because a migration asked (true), or its hour passed (false).
+/// Whether the wait ended because a migration asked (true), or its second passed (false).
 fn asked(wait: Result<Vec<tokio_postgres::SimpleQueryMessage>, tokio_postgres::Error>) -> Result<bool, FenceError> {
     match wait {
         Ok(_) => Ok(false),

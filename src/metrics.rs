@@ -48,6 +48,10 @@ pub struct Metrics {
     /// Migrations that closed the fence (`fence.rs`), and sessions it ended.
     pub fence_closes: AtomicU64,
     pub fence_cutoffs: AtomicU64,
+    pub fence_held_ends: AtomicU64,
+    /// 1 while the fence is open (statements flow), 0 while a migration or a lost fence
+    /// connection holds them.
+    pub fence_open: AtomicU64,
     pub reloads_ok: AtomicU64,
     pub reloads_failed: AtomicU64,
     /// Time the proxy spends handling each read from a client or the server.
@@ -135,6 +139,20 @@ impl Metrics {
             "counter",
             "Sessions ended because a statement's answer began after a migration committed.",
             l(&self.fence_cutoffs),
+        );
+        g(
+            &mut out,
+            "unscharf_fence_open",
+            "gauge",
+            "1 while the migration fence lets statements through, 0 while it holds them.",
+            l(&self.fence_open),
+        );
+        g(
+            &mut out,
+            "unscharf_fence_held_ends_total",
+            "counter",
+            "Sessions in a transaction ended because the fence stayed closed for 5 s (they may hold locks a migration waits for).",
+            l(&self.fence_held_ends),
         );
         let _ = writeln!(out, "# HELP unscharf_reloads_total Config and policy reloads by outcome.\n# TYPE unscharf_reloads_total counter");
         let _ = writeln!(out, "unscharf_reloads_total{{outcome=\"ok\"}} {}", l(&self.reloads_ok));

@@ -402,7 +402,9 @@ pub async fn run_until(shared: Arc<Shared>, listener: TcpListener, shutdown: wat
         }
     };
     let watch = tokio::spawn(watch_catalog(shared.clone()));
-    let fence = shared.state.load().config.catalog.migration_fence.then(|| {
+    let fenced = shared.state.load().config.catalog.migration_fence;
+    shared.metrics.fence_open.store(u64::from(!fenced), Ordering::Relaxed);
+    let fence = fenced.then(|| {
         // Closed until the fence connection holds its lock: a migration committing before could not ask.
         shared.fence.close();
         tokio::spawn(crate::fence::keep(shared.clone()))

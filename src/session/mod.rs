@@ -253,8 +253,10 @@ async fn relay(
             // A transaction whose statements the fence holds may hold locks the migration waits
             // for, which Postgres cannot see, and so may a statement whose answers it holds (the
             // server blocks once the socket is full): either ends after FENCE_PATIENCE (round 152).
-            let stuck = !fence_open
-                && (r.fence_held || (r.core.tx_status() != b'I' && (!r.cin.is_empty() || r.retry.is_some())));
+            // So may a transaction left idle: an agent idling in one kept every session waiting
+            // (round 158), so any session in a transaction counts, and wakes when the fence moves.
+            let in_transaction = r.core.tx_status() != b'I';
+            let stuck = !fence_open && (r.fence_held || in_transaction);
             let stuck_at = match (stuck, stuck_since) {
                 (false, _) => {
                     stuck_since = None;
@@ -272,7 +274,7 @@ async fn relay(
                 n = ur.read_buf(&mut r.uin), if read_upstream => Event::UpstreamRead(n),
                 n = cr.read_buf(&mut r.cin), if read_client => Event::ClientRead(n),
                 a = analyzed(&mut r.analysis), if r.analysis.is_some() => Event::Analyzed(a),
-                _ = fence_moves.changed(), if !fence_open || r.fence_held => Event::Fence,
+                _ = fence_moves.changed(), if !fence_open || r.fence_held || in_transaction => Event::Fence,
                 _ = sleep_until(stuck_at), if stuck => Event::FenceStuck,
                 _ = &mut shutdown_signal, if phase == Phase::Serving => Event::Shutdown,
                 _ = sleep_until(grace_deadline), if phase == Phase::Draining => Event::GraceOver,
@@ -318,7 +320,10 @@ async fn relay(
                     }
                     r.client_frames().await?;
                 }
-                (_, Event::FenceStuck) => return Err(SessionError::FenceHeld(FENCE_PATIENCE.as_secs())),
+                (_, Event::FenceStuck) => {
+                    r.fence_stuck(FENCE_PATIENCE);
+                    return Err(SessionError::FenceHeld(FENCE_PATIENCE.as_secs()));
+                }
                 (_, Event::Shutdown) => {
                     phase = Phase::Draining;
                     grace_deadline = tokio::time::Instant::now() + grace;

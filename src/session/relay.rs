@@ -83,7 +83,27 @@ fn with_env<T>(shared: &Shared, f: impl FnOnce(&Env<'_>) -> T) -> T {
     f(&env)
 }
 
+/// The audit detail of a session the migration fence held too long.
+const FENCE_HELD: &str =
+    "the migration fence held this session's transaction too long: it may hold locks the migration waits for";
+
 impl Relay<'_> {
+    /// Records and counts a session the fence held for `patience` (round 158: without a trace,
+    /// the security team saw sessions vanish during a migration).
+    pub(super) fn fence_stuck(&mut self, patience: std::time::Duration) {
+        let shared = self.shared.clone();
+        shared.metrics.fence_held_ends.fetch_add(1, Ordering::Relaxed);
+        let record = with_env(&shared, |env| self.core.fence_record(&env.policy.version, FENCE_HELD));
+        self.out.records.push(record);
+        self.span.in_scope(|| {
+            tracing::warn!(
+                seconds = patience.as_secs(),
+                "the migration fence held this session's transaction too long; ending it"
+            )
+        });
+        self.flush_records();
+    }
+
     pub(super) fn flush_records(&mut self) {
         let t = std::mem::take(&mut self.out.tally);
         if t.allowed > 0 {

@@ -222,4 +222,54 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
         .expect("the migration went on")
         .unwrap()
         .unwrap();
+
+    // Round 158: an agent idling in its transaction, sending nothing, held every session up the
+    // same way. It ends too, with an audit record, and the others' statements go on.
+    let mut idle = Raw::lab(p.addr.port()).await;
+    idle.send(&raw::query("BEGIN; SELECT name FROM f148.people")).await;
+    assert!(answer(&mut idle).await.contains("Anna"));
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
+    mig.batch_execute("BEGIN; SET CONSTRAINTS ALL IMMEDIATE; COMMENT ON TABLE f148.people IS 'y'")
+        .await
+        .unwrap();
+    let alter = tokio::spawn(async move {
+        mig.batch_execute("ALTER TABLE f148.people ADD COLUMN z int; COMMIT")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut other = Raw::lab(p.addr.port()).await;
+    other.send(&raw::query("SELECT name FROM f148.people")).await;
+    let got = tokio::time::timeout(Duration::from_secs(20), answer(&mut other))
+        .await
+        .expect("another session's statement waited for the idle transaction");
+    assert!(got.contains("Anna"), "{got}");
+    tokio::time::timeout(Duration::from_secs(10), alter)
+        .await
+        .expect("the migration went on")
+        .unwrap()
+        .unwrap();
+    assert!(answer(&mut idle).await.contains("40P01"));
+    let ends = p
+        .shared
+        .metrics
+        .fence_held_ends
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(ends, 2, "both held sessions are counted");
+    let held = p
+        .audit()
+        .await
+        .into_iter()
+        .filter(|e| e.detail.contains("the migration fence held this session's transaction"))
+        .count();
+    assert_eq!(held, 2, "both held sessions are audited");
+
+    // Round 158: the fence connection's wait holds a snapshot for a second at most, so CREATE
+    // INDEX CONCURRENTLY, which waits for older snapshots, is not held up for an hour.
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        su.batch_execute("CREATE INDEX CONCURRENTLY people_name ON f148.people (name)"),
+    )
+    .await
+    .expect("CREATE INDEX CONCURRENTLY waited on the fence connection")
+    .unwrap();
 }
