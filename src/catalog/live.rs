@@ -109,6 +109,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &default_seqs,
         &seqs_in_code,
         &dba_code,
+        &dba_ops,
         &policy_cols,
         &write_rules,
     ] {
