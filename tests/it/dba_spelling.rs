@@ -498,7 +498,14 @@ async fn a_path_chosen_before_a_deployment_is_judged_as_chosen_after_it() {
         .await,
     );
     own.batch_execute("SET app.tenant = 'zeitung'").await.unwrap();
-    seen.push_str(&refusal(&own, "SELECT * FROM public.tenant_callbacks()", "reads a setting").await);
+    seen.push_str(
+        &refusal(
+            &own,
+            "SELECT * FROM public.tenant_callbacks()",
+            "builds SQL at run time from what the session can set",
+        )
+        .await,
+    );
     assert_hidden(&seen, "a path chosen before a deployment");
 }
 

@@ -160,7 +160,7 @@ pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
     if dynamic && runs_code_of(f, cx.catalog, &cx.catalog.steerable_functions) {
         return Err(Refusal::new(
             Reason::ForbiddenFunction,
-            "the statement runs code of the DBA's that builds SQL at run time and reads a setting, which the session can set to anything: the agent would choose what it runs".to_owned(),
+            "the statement runs code of the DBA's that builds SQL at run time from what the session can set to anything (a setting, its own query text, its LISTEN channels, cursors or prepared statements), or from a name spelled U&\"…\", which unscharf does not decode: the agent would choose what it runs".to_owned(),
         ));
     }
     let in_force = f.paths.iter().filter(|_| f.runs_dba_code).map(|p| {
