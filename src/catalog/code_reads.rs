@@ -34,6 +34,19 @@ pub const DYNAMIC_WORDS: &[&str] = &[
     "heap_page_item*",
     "tuple_data_split",
     super::code::U_AMP_NAME,
+    // Input functions that take the type as a value: a type chosen at run time, whose domain's
+    // CHECK then runs (round 159: `domain_in(…, TG_ARGV[0]::regtype, …)`).
+    "domain_in",
+    "domain_recv",
+    "record_in",
+    "record_recv",
+    "array_in",
+    "array_recv",
+    "range_in",
+    "range_recv",
+    "multirange_in",
+    "multirange_recv",
+    "pg_input_*",
 ];
 
 /// Whether `code` itself builds SQL at run time (see DYNAMIC_WORDS).

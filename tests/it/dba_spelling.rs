@@ -300,7 +300,19 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
          INSERT INTO public.dial_queue9 VALUES ('zeitung', '{SECRET_CALLER}');
          ALTER TABLE public.dial_queue9 ENABLE ROW LEVEL SECURITY;
          CREATE POLICY own9 ON public.dial_queue9 FOR SELECT USING (campaign = public.session_campaign9());
-         GRANT SELECT ON public.dial_queue7, public.dial_queue8, public.dial_queue9 TO crm_agents;"#
+         GRANT SELECT ON public.dial_queue7, public.dial_queue8, public.dial_queue9 TO crm_agents;
+         CREATE FUNCTION public.all_settings(OUT name text, OUT setting text, OUT unit text, OUT category text,
+           OUT short_desc text, OUT extra_desc text, OUT context text, OUT vartype text, OUT source text,
+           OUT min_val text, OUT max_val text, OUT enumvals text[], OUT boot_val text, OUT reset_val text,
+           OUT sourcefile text, OUT sourceline int, OUT pending_restart boolean)
+           RETURNS SETOF record LANGUAGE internal STABLE AS 'show_all_settings';
+         CREATE FUNCTION public.session_campaign10() RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT s.setting FROM public.all_settings() s WHERE s.name = 'application_name' $$;
+         CREATE TABLE public.dial_queue10 (LIKE public.dial_queue7 INCLUDING ALL);
+         INSERT INTO public.dial_queue10 VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue10 ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own10 ON public.dial_queue10 FOR SELECT USING (campaign = public.session_campaign10());
+         GRANT SELECT ON public.dial_queue10 TO crm_agents;"#
     ))
     .await;
     let listing = |functions: &str| {
@@ -312,7 +324,7 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         proxy_on_shared(
             &cluster,
             stadtwerke,
-            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n  public.dial_queue4: { columns: all }\n  public.dial_queue5: { columns: all }\n  public.dial_queue6: { columns: all }\n  public.dial_queue7: { columns: all }\n  public.dial_queue8: { columns: all }\n  public.dial_queue9: { columns: all }\n",
+            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n  public.dial_queue4: { columns: all }\n  public.dial_queue5: { columns: all }\n  public.dial_queue6: { columns: all }\n  public.dial_queue7: { columns: all }\n  public.dial_queue8: { columns: all }\n  public.dial_queue9: { columns: all }\n  public.dial_queue10: { columns: all }\n",
         )
     };
     let mut seen = String::new();
@@ -326,7 +338,7 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         seen.push_str(&refusal(&c, "SELECT caller FROM public.dial_queue", &why).await);
     }
     let p = listing(
-        "public.session_campaign2, public.session_campaign3, public.session_campaign4, public.session_campaign5, public.session_campaign6, public.session_campaign7, public.session_campaign8, public.session_campaign9",
+        "public.session_campaign2, public.session_campaign3, public.session_campaign4, public.session_campaign5, public.session_campaign6, public.session_campaign7, public.session_campaign8, public.session_campaign9, public.session_campaign10",
     )
     .await;
     let c = wasser(&p).await;
@@ -378,6 +390,16 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
             &c,
             "PREPARE q9 AS SELECT caller FROM public.dial_queue9 /* campaign=zeitung */",
             "reads the session's prepared statements with pg_prepared_statements",
+        )
+        .await,
+    );
+    // Round 159: a `LANGUAGE internal` alias of pg_show_all_settings.
+    c.batch_execute("SET application_name = 'zeitung'").await.unwrap();
+    seen.push_str(
+        &refusal(
+            &c,
+            "SELECT caller FROM public.dial_queue10",
+            "reads a setting with show_all_settings",
         )
         .await,
     );

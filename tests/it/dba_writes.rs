@@ -163,8 +163,8 @@ async fn code_a_write_runs_reads_nothing_protected() {
     assert_hidden(&seen, "code a write runs");
 }
 
-/// Rounds 149 F4 and 153 N6: the table a listed audit trigger logs into runs its own rule or
-/// foreign key on the logged row. A rule that marked the ticket verified when the logged birth
+/// Rounds 149 F4, 153 N6 and 159: the table a listed trigger writes into runs its own rules, keys
+/// and row-level security on the written row. A rule that marked the ticket verified when the logged birth
 /// date matched the customer's, and a foreign key of the log into the customers' (number, birth
 /// date), each answered birth-date guesses; both are refused, and the plain audit trigger still
 /// lets the write through.
@@ -173,11 +173,23 @@ async fn what_code_writes_into_runs_its_own_rules_and_keys() {
     let (cluster, su) = own_cluster(
         "ALTER TABLE stadtwerke.tickets ADD COLUMN caller_dob date;
          ALTER TABLE stadtwerke.tickets ADD COLUMN verified boolean NOT NULL DEFAULT false;
-         CREATE TABLE public.audit_log (tbl text, op text, row_data jsonb);
+         CREATE TABLE public.audit_log (id bigserial PRIMARY KEY, tbl text, op text, row_data jsonb);
          GRANT INSERT ON public.audit_log TO crm_agents;
+         GRANT USAGE ON SEQUENCE public.audit_log_id_seq TO crm_agents;
          CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-           INSERT INTO public.audit_log VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(NEW)); RETURN NEW; END $$;
+           INSERT INTO public.audit_log (tbl, op, row_data) VALUES (TG_TABLE_NAME, TG_OP, to_jsonb(NEW)); RETURN NEW; END $$;
          CREATE TRIGGER audit AFTER INSERT OR UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.audit();
+         CREATE TABLE public.known_dobs (customer_no int, birth_date date, UNIQUE (customer_no, birth_date));
+         INSERT INTO public.known_dobs SELECT customer_no, birth_date FROM stadtwerke.customers;
+         CREATE FUNCTION public.remember() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO public.known_dobs VALUES (NEW.customer_no, NEW.caller_dob); RETURN NEW; END $$;
+         CREATE TABLE public.dob_checks (customer_no int, birth_date date);
+         ALTER TABLE public.dob_checks ENABLE ROW LEVEL SECURITY;
+         ALTER TABLE public.dob_checks FORCE ROW LEVEL SECURITY;
+         CREATE POLICY matches ON public.dob_checks WITH CHECK (EXISTS (SELECT 1 FROM stadtwerke.customers c
+           WHERE c.customer_no = dob_checks.customer_no AND c.birth_date = dob_checks.birth_date));
+         CREATE FUNCTION public.check_dob() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO public.dob_checks VALUES (NEW.customer_no, NEW.caller_dob); RETURN NEW; END $$;
          ALTER TABLE stadtwerke.customers ADD UNIQUE (customer_no, birth_date);
          CREATE TABLE public.dob_claims (customer_no int, birth_date date,
            FOREIGN KEY (customer_no, birth_date) REFERENCES stadtwerke.customers (customer_no, birth_date));
@@ -186,7 +198,7 @@ async fn what_code_writes_into_runs_its_own_rules_and_keys() {
            INSERT INTO public.dob_claims VALUES (NEW.customer_no, NEW.caller_dob); RETURN NEW; END $$;",
     )
     .await;
-    let policy = customers_writable("public.audit, public.claim");
+    let policy = customers_writable("public.audit, public.claim, public.remember, public.check_dob, public.by_type");
     let guess = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
     // The control first: the audit trigger alone.
     let p = proxy_on(&cluster, |_| policy.clone()).await;
@@ -206,6 +218,30 @@ async fn what_code_writes_into_runs_its_own_rules_and_keys() {
             "DROP RULE caller_verified ON public.audit_log;
              CREATE TRIGGER claim AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.claim()",
             "writes into public.dob_claims, whose foreign key compares what it writes with stadtwerke.customers.birth_date",
+        ),
+        // Round 159: a unique key of a table prefilled with the birth dates, a row-level security
+        // policy that checks the written row against them, and a domain's CHECK run by a type
+        // the trigger is told.
+        (
+            "DROP TRIGGER claim ON stadtwerke.tickets;
+             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.remember()",
+            "writes into public.known_dobs, whose unique key compares what it writes with public.known_dobs.",
+        ),
+        (
+            "DROP TRIGGER t ON stadtwerke.tickets;
+             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.check_dob()",
+            "writes into public.dob_checks, whose row-level security policy matches reads stadtwerke.customers.",
+        ),
+        (
+            // (A domain whose CHECK calls SQL code refuses every trigger's write: it comes last.)
+            "DROP TRIGGER t ON stadtwerke.tickets;
+             CREATE FUNCTION public.dob_exists(d date) RETURNS boolean LANGUAGE sql STABLE AS
+               $$ SELECT EXISTS (SELECT 1 FROM stadtwerke.customers WHERE birth_date = d) $$;
+             CREATE DOMAIN public.known_dob AS date CHECK (public.dob_exists(VALUE));
+             CREATE FUNCTION public.by_type() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+               PERFORM domain_in(NEW.caller_dob::text::cstring, TG_ARGV[0]::regtype, -1); RETURN NEW; END $$;
+             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.by_type('public.known_dob')",
+            "runs code whose tables unscharf cannot tell",
         ),
     ] {
         su.batch_execute(ddl).await.unwrap();

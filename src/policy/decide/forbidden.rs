@@ -217,6 +217,8 @@ pub const SETTING_READERS: &[&str] = &[
     "pg_settings",
     // What pg_settings reads (round 141), and the sessions' application_name.
     "pg_show_all_settings",
+    // Its C function, which a DBA's `LANGUAGE internal` function can name (round 159).
+    "show_all_settings",
     "pg_stat_activity",
     "pg_stat_get_activity",
     // `EXECUTE 'SHOW app.campaign'` in a function (round 142).

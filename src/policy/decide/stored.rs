@@ -225,18 +225,60 @@ fn code_targets(cx: &DecideCtx<'_>, mut queue: Vec<u32>) -> Result<(), Refusal> 
                 format!("code this write runs writes into {on}, and the rule {rule} on {on} rewrites that into statements of its own, which unscharf cannot judge"),
             ));
         }
-        let mut compared: Vec<(u32, &[i16])> = Vec::new();
+        let r = cx.catalog.rel(rel);
+        // Its unique keys and exclusion constraints compare what the code writes with the stored
+        // rows (round 159: a table prefilled with numbers and birth dates refused the right
+        // guess), except a key of one integer column its sequence fills (an audit log's id).
+        let counted = |key: &&Vec<i16>| {
+            let serial = cx.catalog.default_sequences.contains_key(&oid)
+                && matches!(key.as_slice(), [a] if r.attnum_index(*a)
+                    .is_some_and(|i| matches!(r.columns[i].type_oid, 20 | 21 | 23)));
+            !serial
+        };
+        let mut compared: Vec<(u32, &[i16], &str)> = r
+            .unique_keys
+            .iter()
+            .filter(counted)
+            .map(|k| (oid, k.as_slice(), "unique key"))
+            .collect();
+        // Its row-level security policies check the written row, by what they read (round 159: a
+        // WITH CHECK comparing with the customers' birth dates refused the wrong guesses).
+        if r.row_security {
+            for (policy, read, _) in cx.catalog.policy_columns.get(&oid).into_iter().flatten() {
+                let Some(t) = cx.catalog.by_oid(*read) else {
+                    return Err(Refusal::new(
+                        Reason::UnsupportedStatement,
+                        format!("code this write runs writes into {on}, whose row-level security policy {policy} reads what unscharf cannot tell"),
+                    ));
+                };
+                let memo = Memo::new(cx, &[t]);
+                let tr = cx.catalog.rel(t);
+                if let Some(c) = (0..tr.columns.len())
+                    .map(|i| ColRef { rel: t, col: i as u16 })
+                    .find(|c| !cx.rule(&memo, *c).is_allow())
+                {
+                    return Err(Refusal::new(
+                        Reason::ProtectedColumn,
+                        format!(
+                            "code this write runs writes into {on}, whose row-level security policy {policy} reads {}, which is protected for purpose {}: whether the write succeeds would tell about it",
+                            cx.column_name(c),
+                            cx.purpose_name()
+                        ),
+                    ));
+                }
+            }
+        }
         for fk in &cx.catalog.rel(rel).foreign_keys {
-            compared.push((fk.target, &fk.target_cols));
+            compared.push((fk.target, &fk.target_cols, "foreign key"));
         }
         for (from, fk) in cx.catalog.referencing(rel) {
             let from = cx.catalog.rel(from).oid;
-            compared.push((from, &fk.cols));
+            compared.push((from, &fk.cols, "foreign key"));
             if fk.writes_back(true).is_some() || fk.writes_back(false).is_some() {
                 queue.push(from);
             }
         }
-        for (other, cols) in compared {
+        for (other, cols, what) in compared {
             let Some(t) = cx.catalog.by_oid(other) else {
                 return Err(Refusal::new(
                     Reason::UnsupportedStatement,
@@ -254,7 +296,8 @@ fn code_targets(cx: &DecideCtx<'_>, mut queue: Vec<u32>) -> Result<(), Refusal> 
                 return Err(Refusal::new(
                     Reason::ProtectedColumn,
                     format!(
-                        "code this write runs writes into {on}, whose foreign key compares what it writes with {}, which is protected for purpose {}: whether the write succeeds would tell about it",
+                        "code this write runs writes into {on}, whose {} compares what it writes with {}, which is protected for purpose {}: whether the write succeeds would tell about it",
+                        what,
                         cx.column_name(c),
                         cx.purpose_name()
                     ),
