@@ -131,20 +131,26 @@ async fn hold(shared: &Shared, warned: &mut bool) -> Result<(), FenceError> {
         // migration's locks held up kept the wait from starting, and that migration was rolled
         // back after 10 s).
         run(&client, LOCK).await?;
+        // The wait runs beside the read and is sent again each time its second passes; a
+        // second that passed is no ask, and the read goes on (round 160: a read longer than the
+        // wait was dropped at every second, and the fence never opened again).
+        let mut read = Box::pin(shared.refresh_catalog_now());
+        let mut reading = true;
         let mut wait = Box::pin(client.simple_query(WAIT));
-        let read = tokio::select! {
-            r = shared.refresh_catalog_now() => Some(r),
-            w = &mut wait => {
-                asked(w)?;
-                None
-            }
-        };
-        if let Some(read) = read {
-            read?;
-            turn(shared, true);
-            *warned = false;
-            while !asked(wait.await)? {
-                wait = Box::pin(client.simple_query(WAIT));
+        loop {
+            tokio::select! {
+                r = &mut read, if reading => {
+                    reading = false;
+                    r?;
+                    turn(shared, true);
+                    *warned = false;
+                }
+                w = &mut wait => {
+                    if asked(w)? {
+                        break;
+                    }
+                    wait = Box::pin(client.simple_query(WAIT));
+                }
             }
         }
         turn(shared, false);

@@ -272,4 +272,28 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
     .await
     .expect("CREATE INDEX CONCURRENTLY waited on the fence connection")
     .unwrap();
+
+    // Round 160: a catalog read longer than the fence connection's one-second wait (here held up
+    // by a lock on a table with a default) was dropped at every second, and the fence never
+    // opened again. It now goes on: one migration, one close, and the fence opens once the read
+    // can finish.
+    su.batch_execute("CREATE TABLE f148.slow (id int DEFAULT 0)")
+        .await
+        .unwrap();
+    wait_open(&p).await;
+    let locker = connect_url(&cluster.superuser_url("crm")).await;
+    locker
+        .batch_execute("BEGIN; LOCK TABLE f148.slow IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let closes = p.shared.metrics.fence_closes.load(std::sync::atomic::Ordering::Relaxed);
+    su.batch_execute("COMMENT ON TABLE f148.t0 IS 'slow'").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    locker.batch_execute("COMMIT").await.unwrap();
+    wait_open(&p).await;
+    let now = p.shared.metrics.fence_closes.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(now - closes, 1, "one migration closed the fence once");
+    let mut r = Raw::lab(p.addr.port()).await;
+    r.send(&raw::query("SELECT name FROM f148.people")).await;
+    assert!(answer(&mut r).await.contains("Anna"));
 }
