@@ -254,8 +254,10 @@ async fn relay(
             // for, which Postgres cannot see, and so may a statement whose answers it holds (the
             // server blocks once the socket is full): either ends after FENCE_PATIENCE (round 152).
             // So may a transaction left idle: an agent idling in one kept every session waiting
-            // (round 158), so any session in a transaction counts, and wakes when the fence moves.
-            let in_transaction = r.core.tx_status() != b'I';
+            // (round 158), so any session in a transaction counts, and so does one with anything
+            // under way (round 160: a long autocommit statement, or an Execute left without Sync,
+            // held their locks while the tracked status said idle). Those wake when the fence moves.
+            let in_transaction = r.core.tx_status() != b'I' || !r.core.idle();
             let stuck = !fence_open && (r.fence_held || in_transaction);
             let stuck_at = match (stuck, stuck_since) {
                 (false, _) => {
@@ -322,6 +324,10 @@ async fn relay(
                 }
                 (_, Event::FenceStuck) => {
                     r.fence_stuck(FENCE_PATIENCE);
+                    // A statement under way keeps its locks until it ends, closed socket or not.
+                    if !r.core.idle() {
+                        startup::send_cancel(shared, upstream_key).await;
+                    }
                     return Err(SessionError::FenceHeld(FENCE_PATIENCE.as_secs()));
                 }
                 (_, Event::Shutdown) => {

@@ -263,6 +263,36 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
         .count();
     assert_eq!(held, 2, "both held sessions are audited");
 
+    // Round 160: so did a long autocommit statement the migration waited for. It is cancelled
+    // and its session ends, and the others' statements go on.
+    let mut sleeper = Raw::lab(p.addr.port()).await;
+    sleeper
+        .send(&raw::query("SELECT pg_sleep(60)::text, name FROM f148.people"))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
+    mig.batch_execute("BEGIN; SET CONSTRAINTS ALL IMMEDIATE; COMMENT ON TABLE f148.people IS 'w'")
+        .await
+        .unwrap();
+    let alter = tokio::spawn(async move {
+        mig.batch_execute("ALTER TABLE f148.people ADD COLUMN w int; COMMIT")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut other = Raw::lab(p.addr.port()).await;
+    other.send(&raw::query("SELECT name FROM f148.people")).await;
+    let got = tokio::time::timeout(Duration::from_secs(20), answer(&mut other))
+        .await
+        .expect("another session's statement waited for the long statement");
+    assert!(got.contains("Anna"), "{got}");
+    tokio::time::timeout(Duration::from_secs(10), alter)
+        .await
+        .expect("the migration went on")
+        .unwrap()
+        .unwrap();
+    let got = answer(&mut sleeper).await;
+    assert!(got.contains("40P01") && !got.contains("Anna"), "{got}");
+
     // Round 158: the fence connection's wait holds a snapshot for a second at most, so CREATE
     // INDEX CONCURRENTLY, which waits for older snapshots, is not held up for an hour.
     tokio::time::timeout(
