@@ -130,6 +130,42 @@ async fn a_statement_waiting_on_a_migration_gets_no_answer_from_the_new_definiti
     assert!(p.shared.metrics.fence_closes.load(std::sync::atomic::Ordering::Relaxed) >= 1);
 }
 
+type Migration = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
+
+/// A Django-style migration (`SET CONSTRAINTS ALL IMMEDIATE`: the fence closes at its first DDL,
+/// for the rest of it) that then adds `column` to f148.people, which a session's lock may hold up.
+async fn django_migration(cluster: &unscharf::cluster::Cluster, column: &str) -> Migration {
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
+    mig.batch_execute(&format!(
+        "BEGIN; SET CONSTRAINTS ALL IMMEDIATE; COMMENT ON TABLE f148.people IS '{column}'"
+    ))
+    .await
+    .unwrap();
+    let sql = format!("ALTER TABLE f148.people ADD COLUMN {column} int; COMMIT");
+    tokio::spawn(async move { mig.batch_execute(&sql).await })
+}
+
+async fn migration_ends(alter: Migration) {
+    tokio::time::timeout(Duration::from_secs(10), alter)
+        .await
+        .expect("the migration went on")
+        .unwrap()
+        .unwrap();
+}
+
+/// Another session's statement is answered while `alter` waits for `holder`, and the migration
+/// ends: the holder's session was ended.
+async fn others_go_on(p: &Proxy, alter: Migration, holder: &str) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut other = Raw::lab(p.addr.port()).await;
+    other.send(&raw::query("SELECT name FROM f148.people")).await;
+    let got = tokio::time::timeout(Duration::from_secs(20), answer(&mut other))
+        .await
+        .unwrap_or_else(|_| panic!("another session's statement waited for {holder}"));
+    assert!(got.contains("Anna"), "{got}");
+    migration_ends(alter).await;
+}
+
 #[tokio::test]
 async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
     let (cluster, su, p) = fenced().await;
@@ -205,49 +241,20 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
     let mut held = Raw::lab(p.addr.port()).await;
     held.send(&raw::query("BEGIN; SELECT name FROM f148.people")).await;
     assert!(answer(&mut held).await.contains("Anna"));
-    let mig = connect_url(&cluster.superuser_url("crm")).await;
-    mig.batch_execute("BEGIN; SET CONSTRAINTS ALL IMMEDIATE; COMMENT ON TABLE f148.people IS 'x'")
-        .await
-        .unwrap();
-    let alter = tokio::spawn(async move {
-        mig.batch_execute("ALTER TABLE f148.people ADD COLUMN y int; COMMIT")
-            .await
-    });
+    let alter = django_migration(&cluster, "y").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     held.send(&raw::query("COMMIT")).await;
     let got = answer(&mut held).await;
     assert!(got.contains("40P01"), "{got}");
-    tokio::time::timeout(Duration::from_secs(10), alter)
-        .await
-        .expect("the migration went on")
-        .unwrap()
-        .unwrap();
+    migration_ends(alter).await;
 
     // Round 158: an agent idling in its transaction, sending nothing, held every session up the
     // same way. It ends too, with an audit record, and the others' statements go on.
     let mut idle = Raw::lab(p.addr.port()).await;
     idle.send(&raw::query("BEGIN; SELECT name FROM f148.people")).await;
     assert!(answer(&mut idle).await.contains("Anna"));
-    let mig = connect_url(&cluster.superuser_url("crm")).await;
-    mig.batch_execute("BEGIN; SET CONSTRAINTS ALL IMMEDIATE; COMMENT ON TABLE f148.people IS 'y'")
-        .await
-        .unwrap();
-    let alter = tokio::spawn(async move {
-        mig.batch_execute("ALTER TABLE f148.people ADD COLUMN z int; COMMIT")
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut other = Raw::lab(p.addr.port()).await;
-    other.send(&raw::query("SELECT name FROM f148.people")).await;
-    let got = tokio::time::timeout(Duration::from_secs(20), answer(&mut other))
-        .await
-        .expect("another session's statement waited for the idle transaction");
-    assert!(got.contains("Anna"), "{got}");
-    tokio::time::timeout(Duration::from_secs(10), alter)
-        .await
-        .expect("the migration went on")
-        .unwrap()
-        .unwrap();
+    let alter = django_migration(&cluster, "z").await;
+    others_go_on(&p, alter, "the idle transaction").await;
     assert!(answer(&mut idle).await.contains("40P01"));
     let ends = p
         .shared
@@ -270,26 +277,8 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
         .send(&raw::query("SELECT pg_sleep(60)::text, name FROM f148.people"))
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mig = connect_url(&cluster.superuser_url("crm")).await;
-    mig.batch_execute("BEGIN; SET CONSTRAINTS ALL IMMEDIATE; COMMENT ON TABLE f148.people IS 'w'")
-        .await
-        .unwrap();
-    let alter = tokio::spawn(async move {
-        mig.batch_execute("ALTER TABLE f148.people ADD COLUMN w int; COMMIT")
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut other = Raw::lab(p.addr.port()).await;
-    other.send(&raw::query("SELECT name FROM f148.people")).await;
-    let got = tokio::time::timeout(Duration::from_secs(20), answer(&mut other))
-        .await
-        .expect("another session's statement waited for the long statement");
-    assert!(got.contains("Anna"), "{got}");
-    tokio::time::timeout(Duration::from_secs(10), alter)
-        .await
-        .expect("the migration went on")
-        .unwrap()
-        .unwrap();
+    let alter = django_migration(&cluster, "w").await;
+    others_go_on(&p, alter, "the long statement").await;
     let got = answer(&mut sleeper).await;
     assert!(got.contains("40P01") && !got.contains("Anna"), "{got}");
 
