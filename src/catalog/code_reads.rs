@@ -34,18 +34,8 @@ pub const DYNAMIC_WORDS: &[&str] = &[
     "heap_page_item*",
     "tuple_data_split",
     super::code::U_AMP_NAME,
-    // Input functions that take the type as a value: a type chosen at run time, whose domain's
-    // CHECK then runs (round 159: `domain_in(…, TG_ARGV[0]::regtype, …)`).
-    "domain_in",
-    "domain_recv",
-    "record_in",
-    "record_recv",
-    "array_in",
-    "array_recv",
-    "range_in",
-    "range_recv",
-    "multirange_in",
-    "multirange_recv",
+    // Like TYPE_INPUTS (see `is_dynamic_word`): a type chosen at run time, whose domain's CHECK
+    // then runs (round 159: `domain_in(…, TG_ARGV[0]::regtype, …)`).
     "pg_input_*",
 ];
 
@@ -58,10 +48,11 @@ pub fn builds_sql(code: &Code<'_>) -> bool {
 
 /// Whether a word of code is one of DYNAMIC_WORDS.
 pub fn is_dynamic_word(word: &str) -> bool {
-    DYNAMIC_WORDS.iter().any(|p| match p.strip_suffix('*') {
-        Some(prefix) => word.starts_with(prefix),
-        None => word == *p,
-    })
+    crate::policy::decide::TYPE_INPUTS.contains(&word)
+        || DYNAMIC_WORDS.iter().any(|p| match p.strip_suffix('*') {
+            Some(prefix) => word.starts_with(prefix),
+            None => word == *p,
+        })
 }
 
 /// Words of trigger code that reach the rows of the trigger's own table without naming it (round

@@ -19,7 +19,8 @@ mod outputs;
 mod stored;
 
 pub use forbidden::{
-    forbidden_calls_in, is_forbidden_function, setting_read_in, FORBIDDEN_FUNCTIONS, FORBIDDEN_SETTINGS, LEAKY_CATALOGS,
+    forbidden_calls_in, is_forbidden_function, setting_read_in, FORBIDDEN_FUNCTIONS, FORBIDDEN_SETTINGS,
+    LEAKY_CATALOGS, TYPE_INPUTS,
 };
 use forbidden::{CATALOG_ESTIMATES, COUNTER_TYPE_OIDS};
 pub use guard::Guard;
