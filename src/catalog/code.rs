@@ -244,6 +244,35 @@ pub fn written_names(source: &str) -> HashSet<String> {
     out
 }
 
+/// For each table name the code writes into: the words of all code that does, and whether any of
+/// it writes a row without naming the columns (`INSERT INTO t VALUES`, `… SELECT`, `… DEFAULT
+/// VALUES`, MERGE's `INSERT VALUES`), which writes every column.
+pub fn writers(code: &[Code<'_>]) -> HashMap<String, (HashSet<String>, bool)> {
+    let mut out: HashMap<String, (HashSet<String>, bool)> = HashMap::new();
+    for c in code {
+        let written = written_names(c.source);
+        if written.is_empty() {
+            continue;
+        }
+        let positional = streams(c.source).iter().any(|tokens| {
+            tokens.windows(2).any(|w| {
+                let columns_follow = !matches!(
+                    w[1].as_str(),
+                    "values" | "select" | "default" | "overriding" | "with" | "table" | "execute"
+                );
+                !columns_follow && (w[0] == "insert" || written.contains(&w[0]))
+            })
+        });
+        let words: HashSet<String> = words(c.source).collect();
+        for name in written {
+            let entry = out.entry(name).or_default();
+            entry.0.extend(words.iter().cloned());
+            entry.1 |= positional;
+        }
+    }
+    out
+}
+
 fn written_in(tokens: &[String], out: &mut HashSet<String>) {
     for (i, t) in tokens.iter().enumerate() {
         let at = |back: usize| i.checked_sub(back).map(|j| tokens[j].as_str());

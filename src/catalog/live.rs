@@ -53,6 +53,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let hidden_sql = tx.query(HIDDEN_SQL, &[]).await?;
     let fks = tx.query(FOREIGN_KEYS, &[]).await?;
     let default_seqs = tx.query(DEFAULT_SEQUENCES, &[]).await?;
+    let seq_cols = tx.query(SEQUENCE_COLUMNS, &[]).await?;
     let seqs_in_code = tx.query(SEQUENCES_IN_CODE, &[]).await?;
     let dba_code = tx.query(DBA_CODE, &[]).await?;
     let dba_ops = tx.query(DBA_OPERATORS_AND_CASTS, &[]).await?;
@@ -107,6 +108,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &hidden_sql,
         &fks,
         &default_seqs,
+        &seq_cols,
         &seqs_in_code,
         &dba_code,
         &dba_ops,
@@ -266,6 +268,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             .or_default()
             .push(QName::new(row.get(1), row.get(2)));
     }
+    catalog.sequence_columns = seq_cols.iter().map(|r| (r.get(0), r.get(1))).collect();
     for row in descendants {
         catalog.descendants.entry(row.get(0)).or_default().push(row.get(1));
     }
@@ -297,6 +300,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         })
         .collect();
     let callers = super::code::Callers::new(&code);
+    catalog.code_writers = super::code::writers(&code)
+        .into_iter()
+        .map(|(table, (words, positional))| (table, (words.into_iter().collect(), positional)))
+        .collect();
     let reads_settings = callers.closure(|c| crate::policy::decide::setting_read_in(c.source).is_some());
     // Which of SETTING_READERS a function reaches, for the refusal's message.
     let reader = |func: &QName| {

@@ -227,6 +227,11 @@ pub struct Catalog {
     sequences: HashMap<QName, Option<RelId>>,
     /// Sequences the column defaults of a relation (by OID) draw from.
     pub default_sequences: HashMap<u32, Vec<QName>>,
+    /// Columns (relation OID, attnum) whose own default draws from a sequence, or identity columns.
+    pub sequence_columns: HashSet<(u32, i16)>,
+    /// For each table name (lower-cased, unqualified) the DBA's code writes into: the words of
+    /// that code, and whether it writes a row without naming its columns (see `code::writers`).
+    pub code_writers: HashMap<String, (HashSet<String>, bool)>,
     /// Sequences whose name a DBA function's source holds.
     pub sequences_in_code: HashSet<QName>,
     /// A DBA's functions whose code names a sequence, or calls one that does (see catalog::code).

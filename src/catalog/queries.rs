@@ -270,6 +270,12 @@ pub(super) const DEFAULT_SEQUENCES: &str = "SELECT DISTINCT a.adrelid, n.nspname
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
       AND d.deptype = 'i'";
+/// Columns whose own default draws from a sequence (serial), and identity columns.
+pub(super) const SEQUENCE_COLUMNS: &str = "SELECT a.adrelid, a.adnum FROM pg_catalog.pg_attrdef a
+    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid
+      AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
+  UNION SELECT attrelid, attnum FROM pg_catalog.pg_attribute WHERE attidentity <> '' AND NOT attisdropped";
 /// Sequences whose name a function's source text holds: a trigger of another campaign's table may
 /// draw from them where no dependency shows it (round 127).
 pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::text

@@ -189,7 +189,7 @@ async fn trigger_code_is_read_however_it_is_spelled() {
                    INSERT INTO public.claim_audit (w) VALUES (ROW(NEW.customer_no, NEW.caller_dob)); RETURN NEW; END $$; {}",
                 trigger("public.verify_audit()")
             ),
-            "(through public.verify_audit) runs on a write of stadtwerke.tickets",
+            "code this write runs writes into public.claim_audit, and the domain dob_known of column w there calls query_to_xml",
         ),
         (
             "DROP FUNCTION public.verify_audit(); DROP TABLE public.claim_audit;
@@ -312,7 +312,13 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
          INSERT INTO public.dial_queue10 VALUES ('zeitung', '{SECRET_CALLER}');
          ALTER TABLE public.dial_queue10 ENABLE ROW LEVEL SECURITY;
          CREATE POLICY own10 ON public.dial_queue10 FOR SELECT USING (campaign = public.session_campaign10());
-         GRANT SELECT ON public.dial_queue10 TO crm_agents;"#
+         GRANT SELECT ON public.dial_queue10 TO crm_agents;
+         CREATE TABLE public.dial_queue11 (LIKE public.dial_queue7 INCLUDING ALL);
+         INSERT INTO public.dial_queue11 VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.dial_queue11 ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own11 ON public.dial_queue11 FOR SELECT
+           USING (campaign = CASE WHEN LOCALTIME < '12:00' THEN 'stadtwerke' ELSE 'zeitung' END);
+         GRANT SELECT ON public.dial_queue11 TO crm_agents;"#
     ))
     .await;
     let listing = |functions: &str| {
@@ -324,7 +330,7 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
         proxy_on_shared(
             &cluster,
             stadtwerke,
-            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n  public.dial_queue4: { columns: all }\n  public.dial_queue5: { columns: all }\n  public.dial_queue6: { columns: all }\n  public.dial_queue7: { columns: all }\n  public.dial_queue8: { columns: all }\n  public.dial_queue9: { columns: all }\n  public.dial_queue10: { columns: all }\n",
+            "  public.agent_session: { columns: all }\n  public.dial_queue: { columns: all }\n  public.dial_queue2: { columns: all }\n  public.dial_queue3: { columns: all }\n  public.dial_queue4: { columns: all }\n  public.dial_queue5: { columns: all }\n  public.dial_queue6: { columns: all }\n  public.dial_queue7: { columns: all }\n  public.dial_queue8: { columns: all }\n  public.dial_queue9: { columns: all }\n  public.dial_queue10: { columns: all }\n  public.dial_queue11: { columns: all }\n",
         )
     };
     let mut seen = String::new();
@@ -400,6 +406,15 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
             &c,
             "SELECT caller FROM public.dial_queue10",
             "reads a setting with show_all_settings",
+        )
+        .await,
+    );
+    // Round 161: the time of day, which SET TimeZone moves.
+    seen.push_str(
+        &refusal(
+            &c,
+            "SELECT caller FROM public.dial_queue11",
+            "reads the time of day in the session's TimeZone with localtime",
         )
         .await,
     );

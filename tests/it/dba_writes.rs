@@ -183,6 +183,19 @@ async fn what_code_writes_into_runs_its_own_rules_and_keys() {
          INSERT INTO public.known_dobs SELECT customer_no, birth_date FROM stadtwerke.customers;
          CREATE FUNCTION public.remember() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
            INSERT INTO public.known_dobs VALUES (NEW.customer_no, NEW.caller_dob); RETURN NEW; END $$;
+         CREATE TABLE public.xml_claims (customer_no int, dob date, CHECK (xpath_exists('//row', query_to_xml(
+           'SELECT 1 FROM stadtwerke.customers WHERE customer_no = ' || customer_no
+           || ' AND birth_date = ' || quote_literal(dob), false, false, ''))));
+         CREATE FUNCTION public.claim_xml() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO public.xml_claims VALUES (NEW.customer_no, NEW.caller_dob); RETURN NEW; END $$;
+         CREATE TABLE public.dob_numbers (id serial PRIMARY KEY, n bigint UNIQUE);
+         INSERT INTO public.dob_numbers (n) SELECT to_char(birth_date, 'YYYYMMDD')::bigint FROM stadtwerke.customers WHERE birth_date IS NOT NULL;
+         CREATE FUNCTION public.claim_number() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO public.dob_numbers (n) VALUES (to_char(NEW.caller_dob, 'YYYYMMDD')::bigint); RETURN NEW; END $$;
+         CREATE TABLE public.dob_ids (id serial PRIMARY KEY, note text);
+         INSERT INTO public.dob_ids (id) SELECT to_char(birth_date, 'YYYYMMDD')::int FROM stadtwerke.customers WHERE birth_date IS NOT NULL;
+         CREATE FUNCTION public.claim_id() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+           INSERT INTO public.dob_ids (id) VALUES (to_char(NEW.caller_dob, 'YYYYMMDD')::int); RETURN NEW; END $$;
          CREATE TABLE public.dob_checks (customer_no int, birth_date date);
          ALTER TABLE public.dob_checks ENABLE ROW LEVEL SECURITY;
          ALTER TABLE public.dob_checks FORCE ROW LEVEL SECURITY;
@@ -198,7 +211,9 @@ async fn what_code_writes_into_runs_its_own_rules_and_keys() {
            INSERT INTO public.dob_claims VALUES (NEW.customer_no, NEW.caller_dob); RETURN NEW; END $$;",
     )
     .await;
-    let policy = customers_writable("public.audit, public.claim, public.remember, public.check_dob, public.by_type");
+    let policy = customers_writable(
+        "public.audit, public.claim, public.remember, public.check_dob, public.by_type, public.claim_xml, public.claim_number, public.claim_id",
+    );
     let guess = "UPDATE stadtwerke.tickets SET caller_dob = '1984-07-02' WHERE ticket_id = 1";
     // The control first: the audit trigger alone.
     let p = proxy_on(&cluster, |_| policy.clone()).await;
@@ -226,6 +241,23 @@ async fn what_code_writes_into_runs_its_own_rules_and_keys() {
             "DROP TRIGGER claim ON stadtwerke.tickets;
              CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.remember()",
             "writes into public.known_dobs, whose unique key compares what it writes with public.known_dobs.",
+        ),
+        // Round 161: a CHECK running query_to_xml there, and keys a sequence does not fill: another
+        // key beside a serial id, and a serial id the code writes itself.
+        (
+            "DROP TRIGGER t ON stadtwerke.tickets;
+             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.claim_xml()",
+            "writes into public.xml_claims, and the constraint xml_claims_check there calls query_to_xml",
+        ),
+        (
+            "DROP TRIGGER t ON stadtwerke.tickets;
+             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.claim_number()",
+            "writes into public.dob_numbers, whose unique key compares what it writes with public.dob_numbers.n",
+        ),
+        (
+            "DROP TRIGGER t ON stadtwerke.tickets;
+             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.claim_id()",
+            "writes into public.dob_ids, whose unique key compares what it writes with public.dob_ids.id",
         ),
         (
             "DROP TRIGGER t ON stadtwerke.tickets;

@@ -235,6 +235,14 @@ pub const SETTING_READERS: &[&str] = &[
     "pg_backend_memory_contexts",
     "pg_get_backend_memory_contexts",
     "pg_stat_statements",
+    // The last number the session drew, which the agent moves with its own inserts, and the
+    // time of day in the session's TimeZone (round 161: row-level security keyed on each).
+    "lastval",
+    "currval",
+    "localtime",
+    "localtimestamp",
+    "current_time",
+    "timeofday",
 ];
 
 /// What SETTING_READERS' `word` reads, for refusal messages.
@@ -246,6 +254,8 @@ pub fn read_state(word: &str) -> &'static str {
         "pg_prepared_statements" | "pg_prepared_statement" => "the session's prepared statements",
         "pg_prepared_xacts" | "pg_prepared_xact" => "prepared transactions' names",
         "pg_locks" | "pg_lock_status" => "the locks sessions hold",
+        "lastval" | "currval" => "the last number the session drew",
+        "localtime" | "localtimestamp" | "current_time" | "timeofday" => "the time of day in the session's TimeZone",
         "pg_backend_memory_contexts" | "pg_get_backend_memory_contexts" => "the session's cached query texts",
         _ => "a setting",
     }

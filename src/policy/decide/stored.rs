@@ -228,12 +228,21 @@ fn code_targets(cx: &DecideCtx<'_>, mut queue: Vec<u32>) -> Result<(), Refusal> 
         let r = cx.catalog.rel(rel);
         // Its unique keys and exclusion constraints compare what the code writes with the stored
         // rows (round 159: a table prefilled with numbers and birth dates refused the right
-        // guess), except a key of one integer column its sequence fills (an audit log's id).
+        // guess). A key of one column that its own sequence fills does not count when no code
+        // writing the table names that column or writes a row without naming columns (an audit
+        // log's id; round 161: any sequence of the table excused another key, and code could
+        // write the id itself).
+        let writers = cx.catalog.code_writers.get(&r.name.name.to_lowercase());
         let counted = |key: &&Vec<i16>| {
-            let serial = cx.catalog.default_sequences.contains_key(&oid)
-                && matches!(key.as_slice(), [a] if r.attnum_index(*a)
-                    .is_some_and(|i| matches!(r.columns[i].type_oid, 20 | 21 | 23)));
-            !serial
+            let filled = |a: i16| {
+                cx.catalog.sequence_columns.contains(&(oid, a))
+                    && r.attnum_index(a).is_some_and(|i| {
+                        writers.is_some_and(|(words, positional)| {
+                            !positional && !words.contains(&r.columns[i].name.to_lowercase())
+                        })
+                    })
+            };
+            !matches!(key.as_slice(), [a] if filled(*a))
         };
         let mut compared: Vec<(u32, &[i16], &str)> = r
             .unique_keys
@@ -241,6 +250,24 @@ fn code_targets(cx: &DecideCtx<'_>, mut queue: Vec<u32>) -> Result<(), Refusal> 
             .filter(counted)
             .map(|k| (oid, k.as_slice(), "unique key"))
             .collect();
+        // What its constraints, defaults, indexes and policies call that the agent may not: a
+        // CHECK running query_to_xml compared the written row with the customers (round 161).
+        if let Some(call) = cx.catalog.hidden_calls.get(&oid).into_iter().flatten().find(|c| {
+            c.func.schema == "pg_catalog"
+                && (crate::policy::decide::is_forbidden_function(&c.func.name)
+                    // A trigger or default reading a setting runs on what is written anyway.
+                    || (!c.on_write && super::forbidden::SETTING_READERS.contains(&c.func.name.as_str())))
+        }) {
+            return Err(Refusal::new(
+                Reason::ForbiddenFunction,
+                format!(
+                    "code this write runs writes into {on}, and {} there calls {}, which purpose {} may not run",
+                    call.what,
+                    call.func.name,
+                    cx.purpose_name()
+                ),
+            ));
+        }
         // Its row-level security policies check the written row, by what they read (round 159: a
         // WITH CHECK comparing with the customers' birth dates refused the wrong guesses).
         if r.row_security {
