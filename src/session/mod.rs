@@ -256,8 +256,10 @@ async fn relay(
             // So may a transaction left idle: an agent idling in one kept every session waiting
             // (round 158), so any session in a transaction counts, and so does one with anything
             // under way (round 160: a long autocommit statement, or an Execute left without Sync,
-            // held their locks while the tracked status said idle). Those wake when the fence moves.
-            let in_transaction = r.core.tx_status() != b'I' || !r.core.idle();
+            // held their locks while the tracked status said idle; round 162: so did an Execute
+            // answered but not yet followed by Sync, in psycopg's and libpq's pipeline modes).
+            // Those wake when the fence moves.
+            let in_transaction = r.core.tx_status() != b'I' || !r.core.idle() || r.core.unsynced();
             let stuck = !fence_open && (r.fence_held || in_transaction);
             let stuck_at = match (stuck, stuck_since) {
                 (false, _) => {

@@ -282,6 +282,26 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
     let got = answer(&mut sleeper).await;
     assert!(got.contains("40P01") && !got.contains("Anna"), "{got}");
 
+    // Round 162: so did an Execute answered but not yet followed by Sync (pipeline mode): its
+    // implicit transaction keeps the lock until the Sync, which the closed fence holds.
+    let mut piped = Raw::lab(p.addr.port()).await;
+    let mut batch = raw::parse("", "SELECT name FROM f148.people", &[]);
+    batch.extend(raw::bind("", "", &[], &[]));
+    batch.extend(raw::execute("", 0));
+    batch.extend(raw::flush());
+    piped.send(&batch).await;
+    let mut got = String::new();
+    while !got.contains("SELECT 1") {
+        let f = piped.frame().await;
+        got.push_str(&String::from_utf8_lossy(&f.raw));
+    }
+    assert!(got.contains("Anna"), "{got}");
+    let alter = django_migration(&cluster, "v").await;
+    others_go_on(&p, alter, "the pipeline without Sync").await;
+    piped.send(&raw::sync()).await;
+    let got = answer(&mut piped).await;
+    assert!(got.contains("40P01"), "{got}");
+
     // Round 158: the fence connection's wait holds a snapshot for a second at most, so CREATE
     // INDEX CONCURRENTLY, which waits for older snapshots, is not held up for an hour.
     tokio::time::timeout(

@@ -280,6 +280,12 @@ impl Core {
         self.pending.is_empty() && self.copy_out.is_none() && self.copy_in.is_none()
     }
 
+    /// Extended-protocol messages went upstream since the last Sync: the server keeps their
+    /// implicit transaction, and its locks, open until it comes.
+    pub fn unsynced(&self) -> bool {
+        self.unsynced
+    }
+
     pub fn tx_status(&self) -> u8 {
         self.tx_status
     }
