@@ -220,63 +220,66 @@ async fn what_code_writes_into_runs_its_own_rules_and_keys() {
     let c = wasser(&p).await;
     c.batch_execute(&format!("BEGIN; {guess}; ROLLBACK")).await.unwrap();
     let mut seen = String::new();
+    // The trigger t on the tickets, (re)created to run `f` after each update.
+    let trigger = |f: &str| {
+        format!(
+            "DROP TRIGGER IF EXISTS t ON stadtwerke.tickets;
+             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION {f}"
+        )
+    };
     for (ddl, why) in [
         (
             "CREATE RULE caller_verified AS ON INSERT TO public.audit_log
                WHERE NEW.tbl = 'tickets' AND (NEW.row_data->>'caller_dob') IS NOT NULL
                DO ALSO UPDATE stadtwerke.tickets t SET verified = true FROM stadtwerke.customers c
                  WHERE t.ticket_id = (NEW.row_data->>'ticket_id')::int AND c.customer_no = t.customer_no
-                   AND NOT t.verified AND c.birth_date = (NEW.row_data->>'caller_dob')::date",
+                   AND NOT t.verified AND c.birth_date = (NEW.row_data->>'caller_dob')::date"
+                .to_owned(),
             "the rule caller_verified on public.audit_log rewrites",
         ),
         (
-            "DROP RULE caller_verified ON public.audit_log;
-             CREATE TRIGGER claim AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.claim()",
+            format!("DROP RULE caller_verified ON public.audit_log; {}", trigger("public.claim()")),
             "writes into public.dob_claims, whose foreign key compares what it writes with stadtwerke.customers.birth_date",
         ),
         // Round 159: a unique key of a table prefilled with the birth dates, a row-level security
         // policy that checks the written row against them, and a domain's CHECK run by a type
         // the trigger is told.
         (
-            "DROP TRIGGER claim ON stadtwerke.tickets;
-             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.remember()",
+            trigger("public.remember()"),
             "writes into public.known_dobs, whose unique key compares what it writes with public.known_dobs.",
         ),
         // Round 161: a CHECK running query_to_xml there, and keys a sequence does not fill: another
         // key beside a serial id, and a serial id the code writes itself.
         (
-            "DROP TRIGGER t ON stadtwerke.tickets;
-             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.claim_xml()",
+            trigger("public.claim_xml()"),
             "writes into public.xml_claims, and the constraint xml_claims_check there calls query_to_xml",
         ),
         (
-            "DROP TRIGGER t ON stadtwerke.tickets;
-             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.claim_number()",
+            trigger("public.claim_number()"),
             "writes into public.dob_numbers, whose unique key compares what it writes with public.dob_numbers.n",
         ),
         (
-            "DROP TRIGGER t ON stadtwerke.tickets;
-             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.claim_id()",
+            trigger("public.claim_id()"),
             "writes into public.dob_ids, whose unique key compares what it writes with public.dob_ids.id",
         ),
         (
-            "DROP TRIGGER t ON stadtwerke.tickets;
-             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.check_dob()",
+            trigger("public.check_dob()"),
             "writes into public.dob_checks, whose row-level security policy matches reads stadtwerke.customers.",
         ),
         (
             // (A domain whose CHECK calls SQL code refuses every trigger's write: it comes last.)
-            "DROP TRIGGER t ON stadtwerke.tickets;
-             CREATE FUNCTION public.dob_exists(d date) RETURNS boolean LANGUAGE sql STABLE AS
-               $$ SELECT EXISTS (SELECT 1 FROM stadtwerke.customers WHERE birth_date = d) $$;
-             CREATE DOMAIN public.known_dob AS date CHECK (public.dob_exists(VALUE));
-             CREATE FUNCTION public.by_type() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
-               PERFORM domain_in(NEW.caller_dob::text::cstring, TG_ARGV[0]::regtype, -1); RETURN NEW; END $$;
-             CREATE TRIGGER t AFTER UPDATE ON stadtwerke.tickets FOR EACH ROW EXECUTE FUNCTION public.by_type('public.known_dob')",
+            format!(
+                "CREATE FUNCTION public.dob_exists(d date) RETURNS boolean LANGUAGE sql STABLE AS
+                   $$ SELECT EXISTS (SELECT 1 FROM stadtwerke.customers WHERE birth_date = d) $$;
+                 CREATE DOMAIN public.known_dob AS date CHECK (public.dob_exists(VALUE));
+                 CREATE FUNCTION public.by_type() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+                   PERFORM domain_in(NEW.caller_dob::text::cstring, TG_ARGV[0]::regtype, -1); RETURN NEW; END $$; {}",
+                trigger("public.by_type('public.known_dob')")
+            ),
             "runs code whose tables unscharf cannot tell",
         ),
     ] {
-        su.batch_execute(ddl).await.unwrap();
+        su.batch_execute(&ddl).await.unwrap();
         let p = proxy_on(&cluster, |_| policy.clone()).await;
         let c = wasser(&p).await;
         seen.push_str(&refusal(&c, &format!("BEGIN; {guess}; SELECT verified FROM stadtwerke.tickets WHERE ticket_id = 1; ROLLBACK"), why).await);
