@@ -56,6 +56,8 @@ pub struct JudgeCtx<'a> {
     pub read_campaigns: &'a BTreeSet<String>,
     /// The search_path the DBA set for the session's role, if the client did not choose its own.
     pub dba_path: Option<&'a [String]>,
+    /// Why the session's clock settings may differ from the server's, if they may.
+    pub clock_moved: Option<&'a str>,
 }
 
 /// An allowed statement: its plan, and for PREPARE/DECLARE the facts to remember.
@@ -68,6 +70,9 @@ pub struct Allowed {
 
 /// Judges one analyzed statement, resolving EXECUTE and FETCH through the registry.
 pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<Allowed, Refusal> {
+    // A statement that changes the clock settings itself (`set_config('TimeZone', …)` beside the
+    // read) may run the change before the filter.
+    let own_clock = clock_change(f).map(|c| format!("this statement changes ({c})"));
     let dcx = DecideCtx {
         policy: cx.policy,
         purpose: cx.purpose,
@@ -75,6 +80,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         today: cx.today,
         read_campaigns: cx.read_campaigns,
         dba_path: cx.dba_path,
+        clock_moved: cx.clock_moved.or(own_clock.as_deref()),
     };
     let own = decide(f, &dcx)?;
     let inner = match &f.kind {
@@ -106,6 +112,11 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         }
         Some(inner) => {
             // EXECUTE and FETCH are judged by the statement they run, under today's policy.
+            let inner_clock = clock_change(&inner).map(|c| format!("the prepared statement changes ({c})"));
+            let dcx = DecideCtx {
+                clock_moved: dcx.clock_moved.or(inner_clock.as_deref()),
+                ..dcx
+            };
             let mut plan = decide(&inner, &dcx)?;
             if matches!(f.kind, Kind::Execute { .. }) {
                 check_array_lookups(&plan, |n| f.execute_arrays.get(n.wrapping_sub(1)).copied().flatten())?;
@@ -118,6 +129,14 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
             })
         }
     }
+}
+
+/// The SET, RESET or set_config of a clock setting (see policy::decide::clock) a statement makes.
+fn clock_change(f: &StatementFacts) -> Option<String> {
+    f.settings
+        .iter()
+        .find(|s| crate::policy::decide::moves_clock(&s.name))
+        .map(|s| format!("{} {}", s.via, s.name))
 }
 
 /// The statement an EXECUTE, FETCH or MOVE runs, when the registry knows the name.
@@ -191,6 +210,9 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
     // The analyzer follows SET search_path through the message, but not a change made by what an
     // EXECUTE, FETCH or MOVE runs: names after one could resolve to another table than analyzed.
     let mut path_moved = false;
+    // What the session's clock settings are after a SET earlier in the message, the server
+    // reports only once the message has run.
+    let mut clock_set: Option<String> = None;
     for f in &a.statements {
         if path_moved && (f.uses_search_path || matches!(f.kind, Kind::Execute { .. })) {
             return Err(Refusal::new(
@@ -200,9 +222,13 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
         }
         let now = JudgeCtx {
             read_campaigns: &read,
+            clock_moved: cx.clock_moved.or(clock_set.as_deref()),
             ..*cx
         };
         let allowed = judge_statement(f, &now, &earlier)?;
+        if let Some(c) = clock_change(f) {
+            clock_set = Some(format!("an earlier statement of this message changes ({c})"));
+        }
         path_moved |= runs_by_name(&f.kind, &earlier).is_some_and(|r| r.path_change.is_some());
         read.extend(allowed.plan.reads.iter().cloned());
         all.push(allowed);

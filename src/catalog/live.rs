@@ -59,6 +59,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let dba_ops = tx.query(DBA_OPERATORS_AND_CASTS, &[]).await?;
     let policy_cols = tx.query(POLICY_COLUMNS, &[]).await?;
     let write_rules = tx.query(WRITE_RULES, &[]).await?;
+    let clock = tx.query(CLOCK_DEFAULTS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -114,6 +115,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &dba_ops,
         &policy_cols,
         &write_rules,
+        &clock,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -211,6 +213,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         fingerprint,
         ..Catalog::default()
     };
+    catalog.clock_defaults = clock.iter().map(|r| (r.get(0), r.get(1))).collect();
     for row in schemas {
         catalog.add_schema(row.get::<_, &str>(0));
     }
@@ -305,6 +308,15 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .map(|(table, (words, positional))| (table, (words.into_iter().collect(), positional)))
         .collect();
     let reads_settings = callers.closure(|c| crate::policy::decide::setting_read_in(c.source).is_some());
+    let reads_clock = callers.closure(|c| crate::policy::decide::clock_read_in(c.source).is_some());
+    // Which clock read a function reaches, for the refusal's message.
+    let clock = |func: &QName| {
+        super::code::reached_reads(&code, func)
+            .sources
+            .iter()
+            .find_map(|s| crate::policy::decide::clock_read_in(s))
+            .unwrap_or("now")
+    };
     // Which of SETTING_READERS a function reaches, for the refusal's message.
     let reader = |func: &QName| {
         super::code::reached_reads(&code, func)
@@ -372,6 +384,20 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
                 on_write,
             });
         }
+        // The clock, which the session's TimeZone shifts (see policy::decide::clock).
+        if let Some(word) = crate::policy::decide::clock_read_in(sql) {
+            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
+                func: QName::new("pg_catalog", word),
+                what: what.clone(),
+                on_write,
+            });
+        } else if let Some(through) = super::code::named_in(sql, &reads_clock) {
+            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
+                func: QName::new("pg_catalog", clock(through)),
+                what: format!("{what}, through {through},"),
+                on_write,
+            });
+        }
         for name in crate::policy::decide::forbidden_calls_in(sql) {
             catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
                 func: QName::new("pg_catalog", &name),
@@ -400,6 +426,13 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             entry.extend(read.into_iter().map(|oid| (format!("{what} (through {func})"), oid)));
         }
         let calls = catalog.hidden_calls.entry(row.get(0)).or_default();
+        if reads_clock.contains(&func) {
+            calls.push(HiddenCall {
+                func: QName::new("pg_catalog", clock(&func)),
+                what: format!("{what}, through {func},"),
+                on_write,
+            });
+        }
         if reads_settings.contains(&func) {
             calls.push(HiddenCall {
                 func: QName::new("pg_catalog", reader(&func)),

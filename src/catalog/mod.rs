@@ -262,6 +262,10 @@ pub struct Catalog {
     /// Those of them that also read a setting, which the session may set to anything: the SQL
     /// they build is the agent's to choose (round 153: a tenant's schema from `app.tenant`).
     pub steerable_functions: HashSet<crate::policy::QName>,
+    /// The server's TimeZone, DateStyle and IntervalStyle (lower-cased names), as a session that
+    /// sets none gets them: what the clock in a DBA's row filters is read with (see
+    /// policy::decide::clock). Empty offline.
+    pub clock_defaults: Vec<(String, String)>,
 }
 
 impl Catalog {

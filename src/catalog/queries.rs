@@ -461,3 +461,7 @@ pub(super) const IMPLICIT_CODE: &str = "SELECT n.nspname::text, p.proname::text,
 pub(super) const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_roles r
     WHERE pg_catalog.pg_has_role($1::text, r.oid, 'MEMBER')
       AND (r.rolname = $1::text OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = $1::text))";
+/// The settings that change how the clock reads (policy::decide::clock), as a session gets them
+/// that sets none: the server's, its database's and the role's (the catalog connection sets none).
+pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_val FROM pg_catalog.pg_settings
+    WHERE name IN ('TimeZone', 'DateStyle', 'IntervalStyle')";

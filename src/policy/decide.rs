@@ -10,6 +10,7 @@ use crate::analyze::facts::{Clause, ColRef, Kind, Outputs, StatementFacts};
 use crate::catalog::{Catalog, RelId};
 use crate::mask::functions::{Mask, PseudonymKey};
 
+mod clock;
 mod dba;
 mod search_path;
 pub use search_path::foreign_path;
@@ -18,6 +19,7 @@ mod guard;
 mod outputs;
 mod stored;
 
+pub use clock::{clock_read_in, moves_clock, same_as_default, CLOCK_SETTINGS};
 pub use forbidden::{
     forbidden_calls_in, is_forbidden_function, setting_read_in, FORBIDDEN_FUNCTIONS, FORBIDDEN_SETTINGS,
     LEAKY_CATALOGS, TYPE_INPUTS,
@@ -95,6 +97,8 @@ pub struct DecideCtx<'a> {
     /// The search_path the DBA set for the session's role, if the client did not choose its own:
     /// any other path in force is the agent's choice (see `search_path::steered_code`).
     pub dba_path: Option<&'a [String]>,
+    /// Why the session's clock settings may differ from the server's (see `clock`), if they may.
+    pub clock_moved: Option<&'a str>,
 }
 
 /// Where a relation belongs.

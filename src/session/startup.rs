@@ -253,21 +253,15 @@ pub async fn authenticate(
     // Parameters and the backend key, up to the first ReadyForQuery.
     let mut upstream_key = None;
     let mut to_client = BytesMut::new();
+    let mut reported = Vec::new();
     let status = loop {
         let f = read_frame(&mut upstream, &mut ubuf, max)
             .await
             .map_err(|e| read_err(e, true))?;
         match f.tag {
             be::PARAMETER_STATUS => {
-                let (name, value) = be::parameter_status(f.body())?;
-                let ok = match name {
-                    "client_encoding" => value.eq_ignore_ascii_case("UTF8"),
-                    "standard_conforming_strings" => value == "on",
-                    _ => true,
-                };
-                if !ok {
-                    return Err(super::core::CoreError::UnsafeSetting(format!("{name}={value}")).into());
-                }
+                let (name, value) = super::core::check_parameter(&f)?;
+                reported.push((name.to_owned(), value.to_owned()));
                 to_client.extend_from_slice(&f.raw);
             }
             be::BACKEND_KEY_DATA => upstream_key = Some(be::backend_key(f.body())?),
@@ -377,6 +371,16 @@ pub async fn authenticate(
         status,
     );
     core.started(catalog.generation, roles, policy.generation);
+    for (name, value) in &reported {
+        core.clock.report(name, value);
+    }
+    // lc_time, which the server does not report, as a parameter or in `options`, in any spelling.
+    if params.forward.params.iter().any(|(k, v)| {
+        let (k, v) = (k.to_lowercase(), v.to_lowercase());
+        k.contains("lc_time") || k.contains("lc-time") || v.contains("lc_time") || v.contains("lc-time")
+    }) {
+        core.clock.set_at_start("lc_time");
+    }
     Ok(Started {
         upstream,
         upstream_buf: ubuf,

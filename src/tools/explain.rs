@@ -98,6 +98,7 @@ pub fn explain(
         read_campaigns: &read,
         // As for a session that did not choose its path at login.
         dba_path: Some(&s.search_path),
+        clock_moved: None,
     };
     match analysis {
         Err(e) => {

@@ -5,6 +5,7 @@ mod raw;
 
 mod clients;
 mod dba;
+mod dba_clock;
 mod dba_code;
 mod dba_rows;
 mod dba_spelling;

@@ -497,6 +497,21 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
                         ),
                     ));
                 }
+                if super::clock::is_clock_read(&call.func.name) {
+                    // Defaults, triggers and constraints run on what the agent writes anyway.
+                    let Some(why) = cx.clock_moved.filter(|_| !call.on_write) else {
+                        continue;
+                    };
+                    return Err(Refusal::new(
+                        Reason::ForbiddenSetting,
+                        format!(
+                            "{} of {} reads the clock ({}), and what it makes of it depends on the session's TimeZone, DateStyle, IntervalStyle and lc_time, which {why}: unscharf runs such a statement only with the server's settings (RESET them)",
+                            call.what,
+                            on(),
+                            call.func.name
+                        ),
+                    ));
+                }
                 if super::forbidden::SETTING_READERS.contains(&call.func.name.as_str()) {
                     // Defaults, triggers and constraints run on what the agent writes anyway.
                     if call.on_write {

@@ -256,7 +256,8 @@ fn code_targets(cx: &DecideCtx<'_>, mut queue: Vec<u32>) -> Result<(), Refusal> 
             c.func.schema == "pg_catalog"
                 && (crate::policy::decide::is_forbidden_function(&c.func.name)
                     // A trigger or default reading a setting runs on what is written anyway.
-                    || (!c.on_write && super::forbidden::SETTING_READERS.contains(&c.func.name.as_str())))
+                    || (!c.on_write && super::forbidden::SETTING_READERS.contains(&c.func.name.as_str()))
+                    || (!c.on_write && cx.clock_moved.is_some() && super::clock::is_clock_read(&c.func.name)))
         }) {
             return Err(Refusal::new(
                 Reason::ForbiddenFunction,

@@ -42,6 +42,8 @@ pub struct VerdictKey {
     pub catalog: u64,
     pub today: NaiveDate,
     pub reads: usize,
+    /// Whether the session's clock settings may differ from the server's.
+    pub clock_moved: bool,
 }
 
 #[derive(Default)]

@@ -19,10 +19,12 @@ use crate::wire::build::{self, Severity};
 use crate::wire::frontend::{self as fe, encode};
 use crate::wire::{Frame, WireError};
 
+mod clock;
 mod extended;
 mod memo;
 mod pending;
 mod replies;
+pub(in crate::session) use replies::check_parameter;
 mod requests;
 mod settle;
 mod stale;
@@ -215,6 +217,10 @@ pub struct Core {
     probe_retry: bool,
     /// See `PreAnalyzed`; taken by the next `analyze` of the same text.
     pre_analyzed: std::sync::Mutex<Option<PreAnalyzed>>,
+    /// The session's clock settings as far as they are known.
+    pub clock: clock::Clock,
+    /// Why they may differ from the server's (`clock.moved`), as of the frame being handled.
+    clock_moved: Option<String>,
 }
 
 fn refusal_frame(r: &Refusal) -> Bytes {
@@ -257,6 +263,8 @@ impl Core {
             roles_stale: false,
             probe_retry: true,
             pre_analyzed: std::sync::Mutex::new(None),
+            clock: clock::Clock::default(),
+            clock_moved: None,
         }
     }
 
@@ -334,6 +342,15 @@ impl Core {
         refusal_frame(r)
     }
 
+    /// Statements let through that change the session's clock settings (see `clock`).
+    fn note_clock<'f>(&mut self, statements: impl IntoIterator<Item = &'f StatementFacts>) {
+        for s in statements.into_iter().flat_map(|f| &f.settings) {
+            if crate::policy::decide::moves_clock(&s.name) {
+                self.clock.changed(&s.name, s.via);
+            }
+        }
+    }
+
     fn allowed(&mut self, env: &Env<'_>, out: &mut Out, normalized: &str, plans: &[&Plan]) {
         for p in plans {
             if !p.reads.is_empty() {
@@ -408,6 +425,7 @@ impl Core {
             today: env.today,
             read_campaigns: &self.read_campaigns,
             dba_path: self.dba_path.as_deref(),
+            clock_moved: self.clock_moved.as_deref(),
         })
     }
 
@@ -426,6 +444,7 @@ impl Core {
             catalog: env.catalog.generation,
             today: env.today,
             reads: self.read_campaigns.len(),
+            clock_moved: self.clock_moved.is_some(),
         };
         if let Some(a) = self.memo.verdict(facts, &key) {
             return Ok(a);

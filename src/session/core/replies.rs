@@ -33,6 +33,16 @@ fn client_format(formats: &[i16], i: usize) -> i16 {
 
 impl Core {
     pub fn on_upstream(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out) -> Result<(), CoreError> {
+        self.reply(f, env, out)?;
+        // Every request answered (the session's own and unscharf's probes): what the server has
+        // reported since is the session's clock settings.
+        if f.tag == be::READY_FOR_QUERY && self.pending.is_empty() {
+            self.clock.settled();
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out) -> Result<(), CoreError> {
         match f.tag {
             be::NOTICE_RESPONSE => return Ok(redact::forward(f, true, &mut out.to_client)?),
             be::NOTIFICATION => {
@@ -40,7 +50,8 @@ impl Core {
                 return Ok(());
             }
             be::PARAMETER_STATUS => {
-                check_parameter(f)?;
+                let (name, value) = check_parameter(f)?;
+                self.clock.report(name, value);
                 out.to_client.extend_from_slice(&f.raw);
                 return Ok(());
             }
@@ -527,7 +538,7 @@ impl Core {
 }
 
 /// The proxy parses SQL the way Postgres does only with these settings; anything else ends the session.
-fn check_parameter(f: &Frame) -> Result<(), CoreError> {
+pub(in crate::session) fn check_parameter(f: &Frame) -> Result<(&str, &str), CoreError> {
     let (name, value) = be::parameter_status(f.body())?;
     let ok = match name {
         "client_encoding" => value.eq_ignore_ascii_case("UTF8"),
@@ -535,7 +546,7 @@ fn check_parameter(f: &Frame) -> Result<(), CoreError> {
         _ => true,
     };
     if ok {
-        Ok(())
+        Ok((name, value))
     } else {
         Err(CoreError::UnsafeSetting(format!("{name}={value}")))
     }

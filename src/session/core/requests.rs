@@ -16,6 +16,7 @@ impl Core {
         if env.policy.generation != self.bound_policy {
             self.bind_purpose(env);
         }
+        self.clock_moved = self.clock.moved(&env.catalog.clock_defaults);
         // Whether a batch was open before this frame; a frame handed in again after a catalog
         // refresh has already counted itself in `unsynced`.
         if !retried {
@@ -171,6 +172,7 @@ impl Core {
                     bound_to: None,
                     policy_generation: 0,
                     reads_seen: 0,
+                    clock_moved: false,
                     judged_on: chrono::NaiveDate::MIN,
                     catalog_fingerprint: 0,
                     bound_from: None,
@@ -283,6 +285,7 @@ impl Core {
                 }
                 let plans: Vec<&Plan> = allowed.iter().map(|a| &*a.plan).collect();
                 self.allowed(env, out, &normalized, &plans);
+                self.note_clock(analysis.statements.iter().map(|s| &**s));
                 let results = allowed.iter().map(|a| Result_::of(&a.plan, &a.facts)).collect();
                 // Registry effects come from the statements as written; what EXECUTE and FETCH
                 // run may still change search_path.

@@ -1,0 +1,122 @@
+//! The clock a DBA's row filters read, and the session settings that move what it shows.
+//!
+//! `now()`, `CURRENT_DATE` and their kin give the same instant to every session, but what a
+//! filter makes of it (`now()::time`, `extract(hour FROM now())`, `to_char(now(), 'HH24')`, a
+//! `date` compared with `now()`) depends on the session's TimeZone, DateStyle, IntervalStyle and
+//! lc_time, which an agent sets as it likes (round 163: a row-level security policy that let
+//! agents read only during their shift let them read at night after `SET TimeZone`). Unlike a
+//! setting read outright, the clock is a fair thing to key rows on (a contract's end, a shift),
+//! so a statement reaching such a filter is refused only while the session's settings differ
+//! from the server's.
+
+/// Words in SQL text that read the clock: functions with brackets, SQL keywords without.
+const CLOCK_CALLS: &[&str] = &["now", "statement_timestamp", "transaction_timestamp", "clock_timestamp"];
+const CLOCK_KEYWORDS: &[&str] = &["current_timestamp", "current_date"];
+/// Strings whose cast at run time reads the clock (`('now'::text)::timestamptz`); written as a
+/// literal of the type, Postgres reads them once, when the filter is created.
+const CLOCK_STRINGS: &[&str] = &["'now'", "'today'", "'tomorrow'", "'yesterday'"];
+
+/// The settings that change what the clock reads as. The first three Postgres reports to the
+/// client (ParameterStatus), so unscharf knows their values; lc_time it does not.
+pub const CLOCK_SETTINGS: &[&str] = &["timezone", "datestyle", "intervalstyle", "lc_time"];
+
+/// Whether a SET, RESET or set_config of `name` (lower-cased; `all` for RESET ALL) may move them.
+pub fn moves_clock(name: &str) -> bool {
+    name == "all" || CLOCK_SETTINGS.contains(&name)
+}
+
+/// The first clock read in SQL text, as a word, or None.
+pub fn clock_read_in(sql: &str) -> Option<&'static str> {
+    let lower = sql.to_ascii_lowercase();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    let found = |w: &str, call: bool| {
+        lower.match_indices(w).any(|(i, _)| {
+            let before = i.checked_sub(1).map(|j| lower.as_bytes()[j]);
+            let rest = &lower[i + w.len()..];
+            let after = rest.as_bytes().first().copied();
+            // A quoted name (`"now"()`) counts as the word.
+            let rest = rest.strip_prefix('"').unwrap_or(rest).trim_start();
+            !before.is_some_and(word) && !after.is_some_and(word) && (!call || rest.starts_with('('))
+        })
+    };
+    CLOCK_CALLS
+        .iter()
+        .find(|w| found(w, true))
+        .or_else(|| CLOCK_KEYWORDS.iter().find(|w| found(w, false)))
+        .or_else(|| CLOCK_STRINGS.iter().find(|w| lower.contains(*w)))
+        .copied()
+}
+
+/// Whether `word` is one clock_read_in returns.
+pub fn is_clock_read(word: &str) -> bool {
+    CLOCK_CALLS.contains(&word) || CLOCK_KEYWORDS.contains(&word) || CLOCK_STRINGS.contains(&word)
+}
+
+/// A TimeZone as Postgres's zone files name it, case aside: the aliases of UTC are one zone
+/// (pgjdbc sends the JVM's `UTC` to a server set to `Etc/UTC`).
+fn zone(value: &str) -> String {
+    let v = value.trim().to_ascii_lowercase();
+    let bare = v.strip_prefix("etc/").unwrap_or(&v);
+    match bare {
+        "utc" | "uct" | "zulu" | "universal" | "gmt" | "gmt0" | "gmt+0" | "gmt-0" | "greenwich" => "utc".into(),
+        _ => v,
+    }
+}
+
+/// Whether a reported `value` of setting `name` (lower-cased) reads the clock as `default` does.
+pub fn same_as_default(name: &str, value: &str, default: &str) -> bool {
+    match name {
+        "timezone" => zone(value) == zone(default),
+        // `ISO, MDY` and `iso,mdy` are one style.
+        _ => {
+            let norm = |s: &str| s.to_ascii_lowercase().replace(' ', "");
+            norm(value) == norm(default)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_reads_are_found_as_words() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("(EXTRACT(hour FROM now()) >= 8::numeric)", Some("now")),
+            (
+                "((now())::time without time zone < '18:00:00'::time without time zone)",
+                Some("now"),
+            ),
+            (
+                "(to_char(CURRENT_TIMESTAMP, 'HH24'::text) < '18'::text)",
+                Some("current_timestamp"),
+            ),
+            ("(contract_end >= CURRENT_DATE)", Some("current_date")),
+            (
+                "(date_part('hour', statement_timestamp()) < 18)",
+                Some("statement_timestamp"),
+            ),
+            ("(x < ('now'::text)::timestamp with time zone)", Some("'now'")),
+            ("(\"now\"() > since)", Some("now")),
+            // A column named like the function, a comment's word, a longer name.
+            ("(t.now > 1)", None),
+            ("(snow(1) > 0 AND nowhere = 1 AND known = 2)", None),
+            ("(current_date_of_contract > 1)", None),
+            ("(campaign = 'stadtwerke'::text)", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(clock_read_in(sql), *want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn the_defaults_compare_as_postgres_reads_them() {
+        assert!(same_as_default("timezone", "UTC", "Etc/UTC"));
+        assert!(same_as_default("timezone", "Europe/Berlin", "europe/berlin"));
+        assert!(!same_as_default("timezone", "Pacific/Kiritimati", "Etc/UTC"));
+        assert!(!same_as_default("timezone", "<+14>-14", "UTC"));
+        assert!(same_as_default("datestyle", "ISO, MDY", "iso,mdy"));
+        assert!(!same_as_default("datestyle", "German, DMY", "ISO, DMY"));
+        assert!(moves_clock("timezone") && moves_clock("all") && !moves_clock("jit"));
+    }
+}

@@ -1,0 +1,208 @@
+//! Row filters of the DBA's keyed on the clock (round 163): `now()`, `CURRENT_TIMESTAMP`,
+//! `CURRENT_DATE` read the same instant in every session, but what a filter makes of it depends
+//! on the session's TimeZone and DateStyle, which an agent sets in a statement, in a pipeline, at
+//! connection start or with set_config. Each way is refused while it is in force; with the
+//! server's settings the filter holds and statements run.
+
+use crate::dba::{own_cluster, refusal};
+use crate::dba_rows::{assert_hidden, proxy_on_shared, SECRET_CALLER};
+use crate::policy::{err_text, text_of, wasser};
+
+/// Queues whose rows a session sees only in the zone UTC+14 (or, for the fourth, with a DateStyle
+/// that writes dates month first), and a barrier view that filters the same way.
+fn ddl() -> String {
+    let queue = |n: u8, filter: &str| {
+        format!(
+            "CREATE TABLE public.night_queue{n} (campaign text, caller text);
+             INSERT INTO public.night_queue{n} VALUES ('zeitung', '{SECRET_CALLER}');
+             ALTER TABLE public.night_queue{n} ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY shift ON public.night_queue{n} FOR SELECT USING ({filter});
+             GRANT SELECT ON public.night_queue{n} TO crm_agents;"
+        )
+    };
+    [
+        queue(1, "to_char(now(), 'TZH') = '+14'"),
+        queue(2, "extract(timezone_hour FROM CURRENT_TIMESTAMP) = 14"),
+        "CREATE FUNCTION public.shift_open() RETURNS boolean LANGUAGE sql STABLE AS
+           $$ SELECT to_char(statement_timestamp(), 'TZH') = '+14' $$;"
+            .to_owned(),
+        queue(3, "public.shift_open()"),
+        queue(4, "substr(CURRENT_DATE::text, 3, 1) = '/'"),
+        queue(5, "false"),
+        "CREATE VIEW public.night_view WITH (security_barrier) AS SELECT caller FROM public.night_queue5
+           WHERE to_char(clock_timestamp(), 'TZH') = '+14';
+         GRANT SELECT ON public.night_view TO crm_agents;"
+            .to_owned(),
+    ]
+    .concat()
+}
+
+const GRANTS: &str = "  public.night_queue1: { columns: all }\n  public.night_queue2: { columns: all }\n  public.night_queue3: { columns: all }\n  public.night_queue4: { columns: all }\n  public.night_view: { columns: all }\n";
+
+const ZONE: &str = "Pacific/Kiritimati";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
+    let (cluster, su) = own_cluster(&ddl()).await;
+    // The premise: straight to Postgres, the agent's own settings open every queue.
+    let server_zone: String = su.query_one("SHOW TimeZone", &[]).await.unwrap().get(0);
+    su.batch_execute(&format!("SET ROLE agent_wasser; SET TimeZone = '{ZONE}'"))
+        .await
+        .unwrap();
+    for t in ["night_queue1", "night_queue2", "night_queue3", "night_view"] {
+        let rows = su
+            .simple_query(&format!("SELECT caller FROM public.{t}"))
+            .await
+            .unwrap();
+        assert!(text_of(&rows).contains(SECRET_CALLER), "premise: {t} opens in {ZONE}");
+    }
+    su.batch_execute("SET DateStyle = 'SQL, MDY'").await.unwrap();
+    let rows = su.simple_query("SELECT caller FROM public.night_queue4").await.unwrap();
+    assert!(
+        text_of(&rows).contains(SECRET_CALLER),
+        "premise: DateStyle opens night_queue4"
+    );
+
+    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "    functions: []",
+        "    functions: [public.shift_open]",
+        1,
+    );
+    let p = proxy_on_shared(&cluster, stadtwerke, GRANTS).await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    // With the server's settings the filters hold: no refusal, no row.
+    for t in [
+        "night_queue1",
+        "night_queue2",
+        "night_queue3",
+        "night_queue4",
+        "night_view",
+    ] {
+        let rows = c.simple_query(&format!("SELECT caller FROM public.{t}")).await.unwrap();
+        assert_eq!(text_of(&rows), "", "{t} with the server's settings");
+    }
+    let why = "reads the clock";
+
+    // SET, then each table and the view.
+    c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();
+    for t in [
+        "night_queue1",
+        "night_queue2",
+        "night_queue3",
+        "night_queue4",
+        "night_view",
+    ] {
+        let text = refusal(&c, &format!("SELECT caller FROM public.{t}"), why).await;
+        assert!(text.contains(ZONE), "{t}: {text}");
+        seen.push_str(&text);
+    }
+    // Cursors and prepared statements made before the SET run under it too.
+    c.batch_execute("RESET TimeZone").await.unwrap();
+    c.batch_execute("PREPARE q1 AS SELECT caller FROM public.night_queue1")
+        .await
+        .unwrap();
+    c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();
+    seen.push_str(&refusal(&c, "EXECUTE q1", why).await);
+    c.batch_execute("RESET TimeZone").await.unwrap();
+    c.batch_execute("BEGIN; DECLARE k CURSOR FOR SELECT caller FROM public.night_queue2")
+        .await
+        .unwrap();
+    c.batch_execute(&format!("SET LOCAL TIME ZONE '{ZONE}'")).await.unwrap();
+    seen.push_str(&refusal(&c, "FETCH ALL FROM k", why).await);
+    c.batch_execute("ROLLBACK").await.unwrap();
+    // Back to the server's: allowed again.
+    let rows = c.simple_query("SELECT caller FROM public.night_queue1").await.unwrap();
+    assert_eq!(text_of(&rows), "", "after RESET");
+
+    // In the same message, in the same statement, with set_config, with SET LOCAL.
+    for sql in [
+        format!("SET TIME ZONE '{ZONE}'; SELECT caller FROM public.night_queue1"),
+        format!("SELECT set_config('TimeZone', '{ZONE}', false), caller FROM public.night_queue2"),
+        format!(
+            "WITH z AS MATERIALIZED (SELECT set_config('timezone', '{ZONE}', false)) SELECT caller FROM z, public.night_queue3"
+        ),
+        format!("BEGIN; SET LOCAL TimeZone = '{ZONE}'; SELECT caller FROM public.night_view; COMMIT"),
+        "SET DateStyle = 'SQL, MDY'; SELECT caller FROM public.night_queue4".to_owned(),
+    ] {
+        let text = refusal(&c, &sql, why).await;
+        assert!(
+            text.contains("this message changes") || text.contains("this statement changes"),
+            "{sql}: {text}"
+        );
+        seen.push_str(&text);
+        let _ = c.batch_execute("ROLLBACK; RESET ALL").await;
+    }
+    // set_config on its own, then the table in the next message.
+    c.simple_query(&format!("SELECT set_config('TimeZone', '{ZONE}', false)"))
+        .await
+        .unwrap();
+    seen.push_str(&refusal(&c, "SELECT caller FROM public.night_queue1", ZONE).await);
+    c.batch_execute("RESET TimeZone").await.unwrap();
+
+    // Pipelined in the extended protocol: the SET is not answered when the SELECT is bound.
+    // Both prepared first, so that the first poll of each sends its Bind and Execute in order.
+    let set_zone = c.prepare(&format!("SET TIME ZONE '{ZONE}'")).await.unwrap();
+    let read = c.prepare("SELECT caller FROM public.night_queue1").await.unwrap();
+    let (set, read) = tokio::join!(c.execute(&set_zone, &[]), c.query(&read, &[]));
+    set.unwrap();
+    let e = read.expect_err("pipelined read after SET TIME ZONE");
+    assert!(err_text(&e).contains(why), "{}", err_text(&e));
+    seen.push_str(&err_text(&e));
+    c.batch_execute("RESET TimeZone").await.unwrap();
+
+    // A portal bound with the server's settings and run after a SET LOCAL.
+    let mut c2 = wasser(&p).await;
+    let tx = c2.transaction().await.unwrap();
+    let stmt = tx.prepare("SELECT caller FROM public.night_queue3").await.unwrap();
+    let portal = tx.bind(&stmt, &[]).await.unwrap();
+    tx.batch_execute(&format!("SET LOCAL TimeZone = '{ZONE}'"))
+        .await
+        .unwrap();
+    let e = tx
+        .query_portal(&portal, 0)
+        .await
+        .expect_err("portal run after SET LOCAL");
+    assert!(err_text(&e).contains(why), "{}", err_text(&e));
+    seen.push_str(&err_text(&e));
+    drop(tx);
+
+    // At connection start, as a parameter in `options`; the server's own zone is no change
+    // (pgjdbc sends the JVM's).
+    let shifted = p
+        .try_connect(&format!("options='-c TimeZone={ZONE}'"), "agent_wasser", "wasser")
+        .await
+        .unwrap();
+    seen.push_str(&refusal(&shifted, "SELECT caller FROM public.night_queue2", ZONE).await);
+    let same = p
+        .try_connect(
+            &format!("options='-c TimeZone={server_zone}'"),
+            "agent_wasser",
+            "wasser",
+        )
+        .await
+        .unwrap();
+    let rows = same
+        .simple_query("SELECT caller FROM public.night_queue2")
+        .await
+        .unwrap();
+    assert_eq!(text_of(&rows), "", "the server's own zone at connection start");
+    // lc_time, which the server does not report, counts once set.
+    let lc = p
+        .try_connect("options='-c lc_time=C'", "agent_wasser", "wasser")
+        .await
+        .unwrap();
+    seen.push_str(&refusal(&lc, "SELECT caller FROM public.night_queue1", "lc_time").await);
+
+    // Tables without a clock in their filters are not affected.
+    c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();
+    c.simple_query("SELECT count(*) FROM stadtwerke.tickets").await.unwrap();
+    assert_hidden(&seen, "row filters on the clock");
+    let refused = p
+        .audit()
+        .await
+        .iter()
+        .filter(|e| e.reason == "forbidden_setting" && e.detail.contains(why))
+        .count();
+    assert!(refused >= 12, "audited refusals: {refused}");
+}
