@@ -48,7 +48,7 @@ pub enum SessionError {
     ClientGone,
     #[error("the database's definitions changed (a migration committed) while a statement waited for its answer; unscharf does not pass on an answer it did not judge, so this session ends. Connect again and send it again")]
     Fenced,
-    #[error("a migration has held this session's statements or answers in unscharf for {0} s, and it may be waiting for this session's locks, which Postgres cannot see; the session ends so that both can go on")]
+    #[error("a migration has held this session's statements or answers in unscharf for {0} s, and the migration waits for this session's locks (or Postgres could not tell); the session ends so that both can go on")]
     FenceHeld(u64),
 }
 

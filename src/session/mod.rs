@@ -170,6 +170,8 @@ enum Phase {
 /// How long the fence may hold the statements of a transaction, which may hold locks the migration
 /// waits for.
 const FENCE_PATIENCE: Duration = Duration::from_secs(5);
+/// How often, after that, a held session asks again whether the migration waits for it.
+const FENCE_RECHECK: Duration = Duration::from_secs(1);
 
 /// select! builds every branch's future each turn, enabled or not; as an async fn this touches the
 /// timer only when a branch is enabled and polled.
@@ -323,6 +325,11 @@ async fn relay(
                         r.upstream_frames()?;
                     }
                     r.client_frames().await?;
+                }
+                (_, Event::FenceStuck) if !shared.fence.holds_up(upstream_key.pid) => {
+                    // Postgres says the migration does not wait for this session: it waits on,
+                    // and asks again in a second.
+                    stuck_since = Some(tokio::time::Instant::now() - FENCE_PATIENCE + FENCE_RECHECK);
                 }
                 (_, Event::FenceStuck) => {
                     r.fence_stuck(FENCE_PATIENCE);

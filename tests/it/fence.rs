@@ -253,9 +253,17 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
     let mut idle = Raw::lab(p.addr.port()).await;
     idle.send(&raw::query("BEGIN; SELECT name FROM f148.people")).await;
     assert!(answer(&mut idle).await.contains("Anna"));
+    // Beside it an agent idle in a transaction that holds no lock the migration needs: Postgres
+    // says so (pg_blocking_pids), and it goes on once the migration has ended.
+    let mut bystander = Raw::lab(p.addr.port()).await;
+    bystander.send(&raw::query("BEGIN; SELECT 1")).await;
+    answer(&mut bystander).await;
     let alter = django_migration(&cluster, "z").await;
     others_go_on(&p, alter, "the idle transaction").await;
     assert!(answer(&mut idle).await.contains("40P01"));
+    bystander.send(&raw::query("COMMIT")).await;
+    let got = answer(&mut bystander).await;
+    assert!(got.contains("COMMIT") && !got.contains("40P01"), "{got}");
     let ends = p
         .shared
         .metrics
