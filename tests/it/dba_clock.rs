@@ -1,6 +1,6 @@
 //! Row filters of the DBA's keyed on the clock (round 163): `now()`, `CURRENT_TIMESTAMP`,
-//! `CURRENT_DATE` read the same instant in every session, but what a filter makes of it depends
-//! on the session's TimeZone and DateStyle, which an agent sets in a statement, in a pipeline, at
+//! `CURRENT_DATE` read the same instant in every session, but what a filter makes of it (and of a
+//! stored time, `created_at::date`) depends on the session's TimeZone and DateStyle, which an agent sets in a statement, in a pipeline, at
 //! connection start or with set_config. Each way is refused while it is in force; with the
 //! server's settings the filter holds and statements run.
 
@@ -29,6 +29,13 @@ fn ddl() -> String {
         queue(3, "public.shift_open()"),
         queue(4, "substr(CURRENT_DATE::text, 3, 1) = '/'"),
         queue(5, "false"),
+        format!(
+            "CREATE TABLE public.night_queue6 (caller text, created_at timestamptz);
+             INSERT INTO public.night_queue6 VALUES ('{SECRET_CALLER}', '2026-01-01 23:30+00');
+             ALTER TABLE public.night_queue6 ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY next_day ON public.night_queue6 FOR SELECT USING (created_at::date = '2026-01-02');
+             GRANT SELECT ON public.night_queue6 TO crm_agents;"
+        ),
         "CREATE VIEW public.night_view WITH (security_barrier) AS SELECT caller FROM public.night_queue5
            WHERE to_char(clock_timestamp(), 'TZH') = '+14';
          GRANT SELECT ON public.night_view TO crm_agents;"
@@ -37,7 +44,7 @@ fn ddl() -> String {
     .concat()
 }
 
-const GRANTS: &str = "  public.night_queue1: { columns: all }\n  public.night_queue2: { columns: all }\n  public.night_queue3: { columns: all }\n  public.night_queue4: { columns: all }\n  public.night_view: { columns: all }\n";
+const GRANTS: &str = "  public.night_queue6: { columns: all }\n  public.night_queue1: { columns: all }\n  public.night_queue2: { columns: all }\n  public.night_queue3: { columns: all }\n  public.night_queue4: { columns: all }\n  public.night_view: { columns: all }\n";
 
 const ZONE: &str = "Pacific/Kiritimati";
 
@@ -49,7 +56,13 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     su.batch_execute(&format!("SET ROLE agent_wasser; SET TimeZone = '{ZONE}'"))
         .await
         .unwrap();
-    for t in ["night_queue1", "night_queue2", "night_queue3", "night_view"] {
+    for t in [
+        "night_queue1",
+        "night_queue2",
+        "night_queue3",
+        "night_queue6",
+        "night_view",
+    ] {
         let rows = su
             .simple_query(&format!("SELECT caller FROM public.{t}"))
             .await
@@ -82,7 +95,7 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
         let rows = c.simple_query(&format!("SELECT caller FROM public.{t}")).await.unwrap();
         assert_eq!(text_of(&rows), "", "{t} with the server's settings");
     }
-    let why = "reads the clock";
+    let why = "reads the clock or local times";
 
     // SET, then each table and the view.
     c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();

@@ -1,4 +1,4 @@
-//! The clock a DBA's row filters read, and the session settings that move what it shows.
+//! The clock and the local times a DBA's row filters read, and the session settings that move them.
 //!
 //! `now()`, `CURRENT_DATE` and their kin give the same instant to every session, but what a
 //! filter makes of it (`now()::time`, `extract(hour FROM now())`, `to_char(now(), 'HH24')`, a
@@ -12,6 +12,21 @@
 /// Words in SQL text that read the clock: functions with brackets, SQL keywords without.
 const CLOCK_CALLS: &[&str] = &["now", "statement_timestamp", "transaction_timestamp", "clock_timestamp"];
 const CLOCK_KEYWORDS: &[&str] = &["current_timestamp", "current_date"];
+/// What turns a stored time into a local one, a part of one, or text, which the same settings
+/// decide (`extract(hour FROM created_at)`, `to_char(created_at, 'HH24')`, `created_at::date`,
+/// `age(birth)` from today): functions with brackets, and type names as casts print them. (A
+/// time cast to text with no type name, `created_at::text`, is not seen.)
+const LOCAL_TIME_CALLS: &[&str] = &[
+    "age",
+    "to_char",
+    "extract",
+    "date_part",
+    "date_trunc",
+    "timezone",
+    "to_timestamp",
+    "make_timestamptz",
+];
+const LOCAL_TIME_TYPES: &[&str] = &["date", "time", "timetz", "timestamp", "timestamptz", "interval"];
 /// Strings whose cast at run time reads the clock (`('now'::text)::timestamptz`); written as a
 /// literal of the type, Postgres reads them once, when the filter is created.
 const CLOCK_STRINGS: &[&str] = &["'now'", "'today'", "'tomorrow'", "'yesterday'"];
@@ -39,17 +54,28 @@ pub fn clock_read_in(sql: &str) -> Option<&'static str> {
             !before.is_some_and(word) && !after.is_some_and(word) && (!call || rest.starts_with('('))
         })
     };
+    // The clock first, for the refusal's message.
     CLOCK_CALLS
         .iter()
         .find(|w| found(w, true))
         .or_else(|| CLOCK_KEYWORDS.iter().find(|w| found(w, false)))
         .or_else(|| CLOCK_STRINGS.iter().find(|w| lower.contains(*w)))
+        .or_else(|| LOCAL_TIME_CALLS.iter().find(|w| found(w, true)))
+        .or_else(|| LOCAL_TIME_TYPES.iter().find(|w| found(w, false)))
         .copied()
 }
 
 /// Whether `word` is one clock_read_in returns.
 pub fn is_clock_read(word: &str) -> bool {
-    CLOCK_CALLS.contains(&word) || CLOCK_KEYWORDS.contains(&word) || CLOCK_STRINGS.contains(&word)
+    [
+        CLOCK_CALLS,
+        CLOCK_KEYWORDS,
+        CLOCK_STRINGS,
+        LOCAL_TIME_CALLS,
+        LOCAL_TIME_TYPES,
+    ]
+    .iter()
+    .any(|l| l.contains(&word))
 }
 
 /// A TimeZone as Postgres's zone files name it, case aside: the aliases of UTC are one zone
@@ -98,6 +124,10 @@ mod tests {
             ),
             ("(x < ('now'::text)::timestamp with time zone)", Some("'now'")),
             ("(\"now\"() > since)", Some("now")),
+            // Stored times made local.
+            ("(EXTRACT(hour FROM created_at) < 18::numeric)", Some("extract")),
+            ("((created_at)::date = '2026-11-30'::date)", Some("date")),
+            ("(age(birth_date) > '18 years'::interval)", Some("age")),
             // A column named like the function, a comment's word, a longer name.
             ("(t.now > 1)", None),
             ("(snow(1) > 0 AND nowhere = 1 AND known = 2)", None),

@@ -505,7 +505,7 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
                     return Err(Refusal::new(
                         Reason::ForbiddenSetting,
                         format!(
-                            "{} of {} reads the clock ({}), and what it makes of it depends on the session's TimeZone, DateStyle, IntervalStyle and lc_time, which {why}: unscharf runs such a statement only with the server's settings (RESET them)",
+                            "{} of {} reads the clock or local times ({}), which depend on the session's TimeZone, DateStyle, IntervalStyle and lc_time, which {why}: unscharf runs such a statement only with the server's settings (RESET them)",
                             call.what,
                             on(),
                             call.func.name
