@@ -181,7 +181,8 @@ impl Shared {
         }
         let state = self.state.load_full();
         let generation = self.catalog.load().generation + 1;
-        let fresh = crate::catalog::connect_and_load(&state.config, generation).await?;
+        let mut client = crate::catalog::live::connect(&state.config).await?;
+        let fresh = self.load_watched(&mut client, generation).await?;
         *last = Instant::now();
         self.install_catalog(fresh, force);
         Ok(())
@@ -196,9 +197,24 @@ impl Shared {
     ) -> Result<(), crate::catalog::live::CatalogError> {
         let _last = self.catalog_refresh.lock().await;
         let generation = self.catalog.load().generation + 1;
-        let fresh = crate::catalog::live::load(client, generation).await?;
+        let fresh = self.load_watched(client, generation).await?;
         self.install_catalog(fresh, force);
         Ok(())
+    }
+
+    /// Reads the catalog, its backend marked as one the migration fence may wait on (a read held
+    /// up by a migration's locks keeps the fence closed; see fence::blockers).
+    async fn load_watched(
+        &self,
+        client: &mut tokio_postgres::Client,
+        generation: u64,
+    ) -> Result<Catalog, crate::catalog::live::CatalogError> {
+        let pid: i32 = client
+            .query_one("SELECT pg_catalog.pg_backend_pid()", &[])
+            .await?
+            .get(0);
+        let _root = self.fence.waits_on(pid);
+        crate::catalog::live::load(client, generation).await
     }
 
     fn install_catalog(&self, fresh: Catalog, force: bool) {

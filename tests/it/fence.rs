@@ -333,9 +333,25 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
         .batch_execute("BEGIN; LOCK TABLE f148.slow IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
+    // Round 162 F1: agents idle in a transaction while the read waits. The read waits for the
+    // locker, which waits (its ALTER) for `holder`'s lock, whose COMMIT the closed fence would
+    // hold: Postgres shows that chain from the read's backend, and the holder ends. The bystander
+    // holds up nothing and goes on.
+    let mut bystander = Raw::lab(p.addr.port()).await;
+    bystander.send(&raw::query("BEGIN; SELECT 1")).await;
+    answer(&mut bystander).await;
+    let mut holder = Raw::lab(p.addr.port()).await;
+    holder.send(&raw::query("BEGIN; SELECT name FROM f148.people")).await;
+    assert!(answer(&mut holder).await.contains("Anna"));
     // Counted once the migration has committed: its trigger may ask more than once while it
     // commits (a repeated cancel under load), but nothing asks while the read waits.
     su.batch_execute("COMMENT ON TABLE f148.t0 IS 'slow'").await.unwrap();
+    let alter = tokio::spawn(async move {
+        locker
+            .batch_execute("ALTER TABLE f148.people ADD COLUMN q int")
+            .await
+            .map(|_| locker)
+    });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let closes = p.shared.metrics.fence_closes.load(std::sync::atomic::Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(3500)).await;
@@ -345,8 +361,20 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
         !unscharf::fence::Fence::is_open(p.shared.fence.epoch()),
         "the read is held up"
     );
+    let ended = tokio::time::timeout(Duration::from_secs(15), answer(&mut holder))
+        .await
+        .expect("the session the read waited for (through the locker) did not end");
+    assert!(ended.contains("40P01"), "{ended}");
+    let locker = tokio::time::timeout(Duration::from_secs(10), alter)
+        .await
+        .expect("the locker's ALTER went on")
+        .unwrap()
+        .unwrap();
     locker.batch_execute("COMMIT").await.unwrap();
     wait_open(&p).await;
+    bystander.send(&raw::query("COMMIT")).await;
+    let got = answer(&mut bystander).await;
+    assert!(got.contains("COMMIT") && !got.contains("40P01"), "{got}");
     let mut r = Raw::lab(p.addr.port()).await;
     r.send(&raw::query("SELECT name FROM f148.people")).await;
     assert!(answer(&mut r).await.contains("Anna"));

@@ -9,14 +9,15 @@
 //! before whose answer had not begun is cut off (`session::fence`). Once the migration has ended
 //! the catalog is read again and the epoch turns even (open).
 
-use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
 use crate::server::Shared;
+
+mod blockers;
 
 /// The advisory lock every forwarding unscharf holds shared (`deploy/catalog_watch.sql`).
 const LOCK: &str = "SELECT pg_catalog.pg_advisory_lock_shared(1970172771, 1)";
@@ -29,22 +30,6 @@ const UNLOCK: &str = "SELECT pg_catalog.pg_advisory_unlock_all()";
 /// for and behind which VACUUM keeps dead rows (round 158: an hour's sleep held both up), so each
 /// lasts a second. A cancel that falls between two is repeated by the trigger a second later.
 const WAIT: &str = "SELECT pg_catalog.pg_sleep(1)";
-/// The backends a migration that holds the fence waits for, at any remove (its holder of the
-/// exclusive lock, what blocks it, what blocks those): pg_blocking_pids sees locks held by
-/// sessions idle in a transaction too. Only those need to end for it to go on; the migration itself
-/// is in the list, and no session of unscharf's is it. None when no migration holds the lock.
-const BLOCKERS: &str = "WITH RECURSIVE m AS (
-      SELECT l.pid FROM pg_catalog.pg_locks l
-      WHERE l.locktype = 'advisory' AND l.classid = 1970172771 AND l.objid = 1 AND l.objsubid = 2
-        AND l.mode = 'ExclusiveLock' AND l.granted
-        AND l.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())),
-    b(pid) AS (SELECT pid FROM m UNION SELECT pg_catalog.unnest(pg_catalog.pg_blocking_pids(b.pid)) FROM b)
-    SELECT pid FROM b";
-/// How long the fence stays closed before unscharf asks Postgres who holds the migration up, and
-/// how often it asks again; an answer older than `FRESH` counts as none.
-const BLOCKERS_AFTER: Duration = Duration::from_secs(2);
-const BLOCKERS_EVERY: Duration = Duration::from_secs(1);
-const FRESH: Duration = Duration::from_secs(3);
 const INSTALLED: &str =
     "SELECT 1 FROM pg_catalog.pg_trigger WHERE tgname = 'unscharf_fence_at_commit' AND tgenabled <> 'D'";
 
@@ -53,15 +38,10 @@ const INSTALLED: &str =
 pub struct Fence {
     epoch: AtomicU64,
     changes: watch::Sender<u64>,
-    /// What Postgres last said holds up the migration behind the closed fence (see BLOCKERS).
-    blockers: Mutex<Option<Blockers>>,
-}
-
-/// The backends a migration waits for, as read in one closed epoch at one moment.
-struct Blockers {
-    epoch: u64,
-    at: Instant,
-    pids: HashSet<i32>,
+    /// What Postgres last said holds up what the closed fence waits for (see `blockers`).
+    blockers: Mutex<Option<blockers::Blockers>>,
+    /// The backends the closed fence waits on (see `blockers::Roots`).
+    roots: blockers::Roots,
 }
 
 impl Default for Fence {
@@ -70,6 +50,7 @@ impl Default for Fence {
             epoch: AtomicU64::new(0),
             changes: watch::channel(0).0,
             blockers: Mutex::new(None),
+            roots: Default::default(),
         }
     }
 }
@@ -97,24 +78,16 @@ impl Fence {
         self.turn(true);
     }
 
-    /// Whether the backend `pid` may hold up the migration the closed fence waits for: false
-    /// only when Postgres said, in this closed epoch and just now, that it does not.
+    /// Whether the backend `pid` may hold up what the closed fence waits for: false only when
+    /// Postgres said, in this closed epoch and just now, that it does not.
     pub fn holds_up(&self, pid: i32) -> bool {
         let Ok(b) = self.blockers.lock() else { return true };
-        match &*b {
-            Some(b) if b.epoch == self.epoch() && b.at.elapsed() <= FRESH => b.pids.contains(&pid),
-            _ => true,
-        }
+        b.as_ref().is_none_or(|b| b.holds_up(pid, self.epoch()))
     }
 
-    fn set_blockers(&self, pids: Option<HashSet<i32>>) {
-        if let Ok(mut b) = self.blockers.lock() {
-            *b = pids.map(|pids| Blockers {
-                epoch: self.epoch(),
-                at: Instant::now(),
-                pids,
-            });
-        }
+    /// Marks `pid` as a backend the fence may wait on (a catalog read) while the guard lives.
+    pub fn waits_on(&self, pid: i32) -> blockers::Root<'_> {
+        self.roots.add(pid)
     }
 
     fn turn(&self, open: bool) {
@@ -130,10 +103,14 @@ impl Fence {
 /// Holds the fence for as long as the proxy runs: closed while there is no fence connection, as
 /// a migration could then commit without asking.
 pub async fn keep(shared: Arc<Shared>) {
+    tokio::join!(keep_lock(&shared), blockers::watch(&shared));
+}
+
+async fn keep_lock(shared: &Arc<Shared>) {
     let mut warned = false;
     loop {
-        turn(&shared, false);
-        match hold(&shared, &mut warned).await {
+        turn(shared, false);
+        match hold(shared, &mut warned).await {
             Ok(()) => {}
             Err(e) if !warned => {
                 tracing::warn!(error = %e, "the migration fence connection failed; statements wait until it is back");
@@ -165,8 +142,9 @@ enum FenceError {
 async fn hold(shared: &Shared, warned: &mut bool) -> Result<(), FenceError> {
     let config = shared.state.load().config.clone();
     let client = crate::catalog::live::connect(&config).await?;
-    // Asks who holds up a migration while `client` waits for the lock.
-    let watcher = crate::catalog::live::connect(&config).await?;
+    // While it waits for the lock, what blocks it holds the fence closed.
+    let pid: i32 = client.query_one(blockers::BACKEND_PID, &[]).await?.get(0);
+    let _root = shared.fence.waits_on(pid);
     let installed = client.query_opt(INSTALLED, &[]).await?.is_some();
     if !installed && !*warned {
         tracing::warn!(
@@ -179,11 +157,7 @@ async fn hold(shared: &Shared, warned: &mut bool) -> Result<(), FenceError> {
         // waits, so that a migration asking meanwhile is heard (round 152: a refresh that another
         // migration's locks held up kept the wait from starting, and that migration was rolled
         // back after 10 s).
-        tokio::select! {
-            r = run(&client, LOCK) => r?,
-            () = watch_blockers(shared, &watcher) => {}
-        }
-        shared.fence.set_blockers(None);
+        run(&client, LOCK).await?;
         // The wait runs beside the read and is sent again each time its second passes; a
         // second that passed is no ask, and the read goes on (round 160: a read longer than the
         // wait was dropped at every second, and the fence never opened again).
@@ -209,28 +183,6 @@ async fn hold(shared: &Shared, warned: &mut bool) -> Result<(), FenceError> {
         turn(shared, false);
         shared.metrics.fence_closes.fetch_add(1, Ordering::Relaxed);
         run(&client, UNLOCK).await?;
-    }
-}
-
-/// While the fence stays closed, asks Postgres every second what holds the migration up, for
-/// sessions held too long to tell whether they do (round 158: ending every session inside a
-/// transaction ended agents the migration did not wait for). Returns only if the answer fails,
-/// leaving none: every held session then counts as holding it up.
-async fn watch_blockers(shared: &Shared, watcher: &tokio_postgres::Client) {
-    tokio::time::sleep(BLOCKERS_AFTER).await;
-    loop {
-        let asked = tokio::time::timeout(BLOCKERS_EVERY, watcher.query(BLOCKERS, &[])).await;
-        match asked {
-            Ok(Ok(rows)) => {
-                let pids: HashSet<i32> = rows.iter().map(|r| r.get(0)).collect();
-                shared.fence.set_blockers((!pids.is_empty()).then_some(pids));
-            }
-            _ => {
-                shared.fence.set_blockers(None);
-                return std::future::pending().await;
-            }
-        }
-        tokio::time::sleep(BLOCKERS_EVERY).await;
     }
 }
 
