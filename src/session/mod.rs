@@ -349,21 +349,31 @@ async fn relay(
         }
     }
     .await;
-    // Tell the client why, then end the upstream session politely.
+    // The upstream session ends first, politely, and its socket closes: a backend blocked sending
+    // to a client that reads nothing keeps its locks until then (round 165: a session the fence
+    // ended wrote its answers to such a client forever, and a migration and every session waited).
+    if !matches!(outcome, Err(SessionError::UpstreamGone)) && phase != Phase::Terminating {
+        let _ = tokio::time::timeout(LAST_WRITES, uw.write_all(&crate::wire::frontend::encode::terminate())).await;
+    }
+    let _ = tokio::time::timeout(LAST_WRITES, uw.shutdown()).await;
+    drop((ur, uw));
+    // Then the client is told why, as long as it reads.
     if let Err(e) = &outcome {
         if !matches!(e, SessionError::ClientGone) {
-            let _ = cw.write_all(&r.out.to_client).await;
-            if let Some(fatal) = e.fatal() {
-                let _ = cw.write_all(&fatal).await;
-            }
-            let _ = cw.flush().await;
+            let _ = tokio::time::timeout(LAST_WRITES, async {
+                cw.write_all(&r.out.to_client).await?;
+                if let Some(fatal) = e.fatal() {
+                    cw.write_all(&fatal).await?;
+                }
+                cw.flush().await
+            })
+            .await;
         }
     }
-    if !matches!(outcome, Err(SessionError::UpstreamGone)) && phase != Phase::Terminating {
-        let _ = uw.write_all(&crate::wire::frontend::encode::terminate()).await;
-    }
-    let _ = uw.shutdown().await;
-    let _ = cw.shutdown().await;
+    let _ = tokio::time::timeout(LAST_WRITES, cw.shutdown()).await;
     let _ = cr.read(&mut [0u8; 0]).await;
     outcome
 }
+
+/// How long a session that ends waits for each of its last writes.
+const LAST_WRITES: Duration = Duration::from_secs(10);

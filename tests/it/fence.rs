@@ -310,6 +310,39 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
     let got = answer(&mut piped).await;
     assert!(got.contains("40P01"), "{got}");
 
+    // Round 165: a client that stops reading a large answer, its backend blocked sending. Ended
+    // after 5 s, its session used to write the answer to the client first, forever, and only
+    // then close the server connection, whose backend kept the lock.
+    let mut deaf = Raw::lab(p.addr.port()).await;
+    deaf.send(&raw::query(
+        "SELECT name, repeat('x', 5000) FROM f148.people, generate_series(1, 200000) g",
+    ))
+    .await;
+    // Until its backend blocks sending (a cancel does not reach it then).
+    let mut blocked = false;
+    for _ in 0..300 {
+        let n: i64 = su
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'ClientWrite' AND query LIKE '%generate_series(1, 200000)%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            blocked = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(blocked, "the backend never blocked sending");
+    // And unscharf's buffers toward the client are full too (without this wait the old exit
+    // path still got its last bytes out and the test passed without the fix).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let alter = django_migration(&cluster, "u").await;
+    others_go_on(&p, alter, "a client that reads nothing").await;
+    drop(deaf);
+
     // Round 158: the fence connection's wait holds a snapshot for a second at most, so CREATE
     // INDEX CONCURRENTLY, which waits for older snapshots, is not held up for an hour.
     tokio::time::timeout(
