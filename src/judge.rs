@@ -72,7 +72,7 @@ pub struct Allowed {
 pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<Allowed, Refusal> {
     // A statement that changes the clock settings itself (`set_config('TimeZone', …)` beside the
     // read) may run the change before the filter.
-    let own_clock = clock_change(f).map(|c| format!("this statement changes ({c})"));
+    let own_clock = clock_change(f, cx.catalog).map(|c| format!("this statement changes ({c})"));
     let dcx = DecideCtx {
         policy: cx.policy,
         purpose: cx.purpose,
@@ -112,7 +112,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         }
         Some(inner) => {
             // EXECUTE and FETCH are judged by the statement they run, under today's policy.
-            let inner_clock = clock_change(&inner).map(|c| format!("the prepared statement changes ({c})"));
+            let inner_clock = clock_change(&inner, cx.catalog).map(|c| format!("the prepared statement changes ({c})"));
             let dcx = DecideCtx {
                 clock_moved: dcx.clock_moved.or(inner_clock.as_deref()),
                 ..dcx
@@ -131,12 +131,30 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
     }
 }
 
-/// The SET, RESET or set_config of a clock setting (see policy::decide::clock) a statement makes.
-fn clock_change(f: &StatementFacts) -> Option<String> {
-    f.settings
-        .iter()
-        .find(|s| crate::policy::decide::moves_clock(&s.name))
-        .map(|s| format!("{} {}", s.via, s.name))
+/// The first change a statement makes to a setting that may change what a filter computes (see
+/// policy::decide::clock), as (setting, how): a SET, RESET or set_config, or a call of a DBA's
+/// function that may change any (`?`, round 164 F7).
+pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<(String, &'static str)> {
+    if let Some(s) = f.settings.iter().find(|s| crate::policy::decide::moves_values(&s.name)) {
+        return Some((s.name.clone(), s.via));
+    }
+    let calls_setter = f.functions.iter().any(|c| {
+        c.schemas.iter().any(|s| {
+            catalog
+                .setting_functions
+                .contains(&crate::policy::QName::new(s, &c.name))
+        })
+    });
+    calls_setter.then(|| {
+        (
+            "?".to_owned(),
+            "a call of a function of the DBA's that changes settings:",
+        )
+    })
+}
+
+fn clock_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<String> {
+    setting_change(f, catalog).map(|(name, via)| format!("{via} {name}"))
 }
 
 /// The statement an EXECUTE, FETCH or MOVE runs, when the registry knows the name.
@@ -226,7 +244,8 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
             ..*cx
         };
         let allowed = judge_statement(f, &now, &earlier)?;
-        if let Some(c) = clock_change(f) {
+        // What an EXECUTE or FETCH runs counts as the statement (round 164 F1).
+        if let Some(c) = clock_change(f, cx.catalog).or_else(|| clock_change(&allowed.facts, cx.catalog)) {
             clock_set = Some(format!("an earlier statement of this message changes ({c})"));
         }
         path_moved |= runs_by_name(&f.kind, &earlier).is_some_and(|r| r.path_change.is_some());
@@ -234,7 +253,7 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
         all.push(allowed);
         match &f.kind {
             Kind::Prepare { name } => earlier.names.push((true, name.clone(), Arc::new(f.prepared()))),
-            Kind::Declare { name } => earlier.names.push((false, name.clone(), f.clone())),
+            Kind::Declare { name, .. } => earlier.names.push((false, name.clone(), f.clone())),
             _ => {}
         }
     }

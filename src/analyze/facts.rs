@@ -209,6 +209,8 @@ pub enum Kind {
     CopyFrom,
     Declare {
         name: String,
+        /// WITH HOLD: it outlives its transaction, filled at COMMIT.
+        hold: bool,
     },
     Fetch {
         name: String,
@@ -266,7 +268,7 @@ impl Kind {
     /// The prepared statement or cursor a statement creates, runs or removes.
     pub fn object_name(&self) -> Option<&str> {
         match self {
-            Kind::Declare { name }
+            Kind::Declare { name, .. }
             | Kind::Fetch { name }
             | Kind::Move { name }
             | Kind::Prepare { name }

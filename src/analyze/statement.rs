@@ -56,7 +56,14 @@ impl Analyzer<'_> {
                     return unsupported("BINARY cursors (unscharf masks text results)");
                 }
                 let outs = self.query(q, None)?;
-                (Kind::Declare { name: fold_ident(name) }, outs)
+                let hold = d.hold == Some(true);
+                (
+                    Kind::Declare {
+                        name: fold_ident(name),
+                        hold,
+                    },
+                    outs,
+                )
             }
             Statement::Fetch { name, into, .. } => {
                 if into.is_some() {

@@ -46,6 +46,39 @@ pub fn builds_sql(code: &Code<'_>) -> bool {
         .any(|w| is_dynamic_word(w))
 }
 
+/// Whether code changes the session's settings for what runs after it: calls `set_config`, or runs
+/// a `SET` or `RESET` statement (a word that begins a statement: first, after `;`, or after
+/// PL/pgSQL's `BEGIN`, `THEN`, `ELSE`, `LOOP`), not UPDATE's or ALTER's `SET`.
+pub fn sets_settings(source: &str) -> bool {
+    let lower = source.to_ascii_lowercase();
+    let mut prev = ";";
+    let mut rest = lower.as_str();
+    while !rest.is_empty() {
+        let start = rest
+            .find(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ';')
+            .unwrap_or(rest.len());
+        rest = &rest[start..];
+        let len = if rest.starts_with(';') {
+            1
+        } else {
+            rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
+                .unwrap_or(rest.len())
+        };
+        if len == 0 {
+            break;
+        }
+        let word = &rest[..len];
+        if word == "set_config"
+            || (matches!(word, "set" | "reset") && matches!(prev, ";" | "begin" | "then" | "else" | "loop"))
+        {
+            return true;
+        }
+        prev = word;
+        rest = &rest[len..];
+    }
+    false
+}
+
 /// Whether a word of code is one of DYNAMIC_WORDS.
 pub fn is_dynamic_word(word: &str) -> bool {
     crate::policy::decide::TYPE_INPUTS.contains(&word)
@@ -267,5 +300,26 @@ impl<'c, 'a> Graph<'c, 'a> {
         let words = super::code::all_words(self.code);
         let dynamic = Self::dynamic(&words);
         (words, dynamic)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sets_settings;
+
+    #[test]
+    fn set_statements_and_set_config_change_settings_and_updates_do_not() {
+        assert!(sets_settings("SET TimeZone = 'Pacific/Kiritimati'"));
+        assert!(sets_settings(
+            "BEGIN PERFORM 1; SET LOCAL timezone = z; RETURN NULL; END"
+        ));
+        assert!(sets_settings("BEGIN IF x THEN RESET TimeZone; END IF; END"));
+        assert!(sets_settings("SELECT pg_catalog.set_config('TimeZone', z, false)"));
+        assert!(!sets_settings(
+            "UPDATE t SET a = 1; ALTER TABLE t ALTER c SET DEFAULT 0"
+        ));
+        assert!(!sets_settings(
+            "INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = 2"
+        ));
     }
 }

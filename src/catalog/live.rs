@@ -60,6 +60,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let policy_cols = tx.query(POLICY_COLUMNS, &[]).await?;
     let write_rules = tx.query(WRITE_RULES, &[]).await?;
     let clock = tx.query(CLOCK_DEFAULTS, &[]).await?;
+    let session_filters = tx.query(SESSION_FILTERS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -116,6 +117,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &policy_cols,
         &write_rules,
         &clock,
+        &session_filters,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -214,6 +216,16 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         ..Catalog::default()
     };
     catalog.clock_defaults = clock.iter().map(|r| (r.get(0), r.get(1))).collect();
+    for row in &session_filters {
+        let reads: String = row.get(2);
+        if !reads.is_empty() {
+            catalog
+                .session_filters
+                .entry(row.get(0))
+                .or_default()
+                .push((row.get(1), reads));
+        }
+    }
     for row in schemas {
         catalog.add_schema(row.get::<_, &str>(0));
     }
@@ -351,6 +363,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     catalog.code_words = words.into_iter().collect();
     catalog.dynamic_code = dynamic;
     catalog.dynamic_functions = callers.closure(super::code_reads::builds_sql).into_iter().collect();
+    catalog.setting_functions = callers
+        .closure(|c| super::code_reads::builds_sql(c) || super::code_reads::sets_settings(c.source))
+        .into_iter()
+        .collect();
     catalog.steerable_functions = catalog
         .dynamic_functions
         .iter()
@@ -384,19 +400,21 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
                 on_write,
             });
         }
-        // The clock, which the session's TimeZone shifts (see policy::decide::clock).
-        if let Some(word) = crate::policy::decide::clock_read_in(sql) {
-            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
-                func: QName::new("pg_catalog", word),
-                what: what.clone(),
-                on_write,
-            });
-        } else if let Some(through) = super::code::named_in(sql, &reads_clock) {
-            catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
-                func: QName::new("pg_catalog", clock(through)),
-                what: format!("{what}, through {through},"),
-                on_write,
-            });
+        // The clock and local times, which the session's settings shift (see
+        // policy::decide::clock), in the text of a filter and of the code it names: triggers,
+        // defaults and constraints run on what the agent writes anyway.
+        if !on_write {
+            let found = match crate::policy::decide::clock_read_in(sql) {
+                Some(word) => Some((what.clone(), word)),
+                None => super::code::named_in(sql, &reads_clock).map(|f| (format!("{what}, through {f},"), clock(f))),
+            };
+            if let Some((what, word)) = found {
+                catalog
+                    .session_filters
+                    .entry(row.get(0))
+                    .or_default()
+                    .push((what, word.to_owned()));
+            }
         }
         for name in crate::policy::decide::forbidden_calls_in(sql) {
             catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
@@ -425,14 +443,14 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             let entry = catalog.write_reads.entry(row.get(0)).or_default();
             entry.extend(read.into_iter().map(|oid| (format!("{what} (through {func})"), oid)));
         }
-        let calls = catalog.hidden_calls.entry(row.get(0)).or_default();
-        if reads_clock.contains(&func) {
-            calls.push(HiddenCall {
-                func: QName::new("pg_catalog", clock(&func)),
-                what: format!("{what}, through {func},"),
-                on_write,
-            });
+        if reads_clock.contains(&func) && !on_write {
+            catalog
+                .session_filters
+                .entry(row.get(0))
+                .or_default()
+                .push((format!("{what}, through {func},"), clock(&func).to_owned()));
         }
+        let calls = catalog.hidden_calls.entry(row.get(0)).or_default();
         if reads_settings.contains(&func) {
             calls.push(HiddenCall {
                 func: QName::new("pg_catalog", reader(&func)),

@@ -266,6 +266,13 @@ pub struct Catalog {
     /// sets none gets them: what the clock in a DBA's row filters is read with (see
     /// policy::decide::clock). Empty offline.
     pub clock_defaults: Vec<(String, String)>,
+    /// Row filters (row-level security policies, views' and rules' queries) whose result depends
+    /// on the session's settings, by relation OID: what filters and what in it depends (see
+    /// policy::decide::clock).
+    pub session_filters: HashMap<u32, Vec<(String, String)>>,
+    /// A DBA's functions whose code changes settings (`set_config`, a `SET` statement, SQL built
+    /// at run time), or calls one that does: a call may move the session's settings.
+    pub setting_functions: HashSet<crate::policy::QName>,
 }
 
 impl Catalog {

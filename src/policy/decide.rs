@@ -19,7 +19,7 @@ mod guard;
 mod outputs;
 mod stored;
 
-pub use clock::{clock_read_in, moves_clock, same_as_default, CLOCK_SETTINGS};
+pub use clock::{clock_read_in, moves_values, same_as_default, REPORTED_SETTINGS};
 pub use forbidden::{
     forbidden_calls_in, is_forbidden_function, setting_read_in, FORBIDDEN_FUNCTIONS, FORBIDDEN_SETTINGS,
     LEAKY_CATALOGS, TYPE_INPUTS,
@@ -239,6 +239,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     dba::default_sequences(&written, cx)?;
     dba::policy_columns(f, cx)?;
     dba::hidden_calls(f, cx)?;
+    dba::session_filters(f, cx)?;
     search_path::steered_code(f, cx)?;
     // Rule 9: settings.
     for s in &f.settings {

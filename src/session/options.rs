@@ -224,6 +224,36 @@ pub fn client_params(msg: &StartupMessage, default_db: &str) -> Result<ClientPar
     })
 }
 
+/// The settings a startup message gives, as parameters or in `options` (`-c name=value`,
+/// `--name=value`), with their names as Postgres reads them.
+pub fn given_settings(msg: &StartupMessage) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (k, v) in &msg.params {
+        match guc_name(k).as_str() {
+            "user" | "database" | "replication" => {}
+            "options" => {
+                let args = split_options(v);
+                let mut i = 0;
+                while i < args.len() {
+                    let (assignment, step) = if args[i] == "-c" {
+                        (args.get(i + 1).cloned(), 2)
+                    } else if let Some(rest) = args[i].strip_prefix("-c").or_else(|| args[i].strip_prefix("--")) {
+                        (Some(rest.to_owned()), 1)
+                    } else {
+                        (None, 1)
+                    };
+                    if let Some((n, value)) = assignment.as_deref().and_then(|a| a.split_once('=')) {
+                        out.push((guc_name(n), value.to_owned()));
+                    }
+                    i += step;
+                }
+            }
+            name => out.push((name.to_owned(), v.clone())),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +264,23 @@ mod tests {
             minor: 0,
             params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }
+    }
+
+    #[test]
+    fn given_settings_are_read_from_parameters_and_options() {
+        let m = msg(&[
+            ("user", "a"),
+            ("TimeZone", "UTC"),
+            (
+                "options",
+                "-c lc_time=C --default-text-search-config=simple -cDateStyle=SQL",
+            ),
+        ]);
+        let names: Vec<String> = given_settings(&m).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["timezone", "lc_time", "default_text_search_config", "datestyle"]
+        );
     }
 
     #[test]

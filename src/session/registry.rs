@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use ahash::AHashMap as HashMap;
 
-use crate::analyze::facts::StatementFacts;
+use crate::analyze::facts::{Kind, StatementFacts};
 use crate::policy::decide::Plan;
 
 /// A portal: the statement it runs and, when it came from Bind, the plan decided then.
@@ -277,6 +277,17 @@ impl Registry {
             }
         }
         self.portals.get(name).cloned()
+    }
+
+    /// Whether a WITH HOLD cursor may be open: it outlives its transaction, filled at its COMMIT
+    /// under the settings then in force.
+    pub fn has_held_cursors(&self) -> bool {
+        let held = |p: &PortalInfo| matches!(p.facts.kind, Kind::Declare { hold: true, .. });
+        self.portals.values().any(|p| held(p))
+            || self
+                .inflight
+                .iter()
+                .any(|(_, _, c)| matches!(c, Change::SetPortal(_, p) if held(p)))
     }
 
     /// Whether every change in flight came in the current batch.

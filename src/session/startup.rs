@@ -374,12 +374,16 @@ pub async fn authenticate(
     for (name, value) in &reported {
         core.clock.report(name, value);
     }
-    // lc_time, which the server does not report, as a parameter or in `options`, in any spelling.
-    if params.forward.params.iter().any(|(k, v)| {
-        let (k, v) = (k.to_lowercase(), v.to_lowercase());
-        k.contains("lc_time") || k.contains("lc-time") || v.contains("lc_time") || v.contains("lc-time")
-    }) {
-        core.clock.set_at_start("lc_time");
+    // Settings a filter computes with that the server does not report (lc_time,
+    // default_text_search_config, …): their values are the client's from the start. pgjdbc's
+    // extra_float_digits=3 writes floats as the server's default 1 does.
+    for (name, value) in super::options::given_settings(&params.forward) {
+        let same_digits = name == "extra_float_digits" && value.trim().parse::<i32>().is_ok_and(|d| d >= 1);
+        let pinned = matches!(name.as_str(), "client_encoding" | "standard_conforming_strings");
+        let reported = crate::policy::decide::REPORTED_SETTINGS.contains(&name.as_str());
+        if crate::policy::decide::moves_values(&name) && !same_digits && !pinned && !reported {
+            core.clock.set_at_start(&name);
+        }
     }
     Ok(Started {
         upstream,

@@ -36,6 +36,21 @@ fn ddl() -> String {
              CREATE POLICY next_day ON public.night_queue6 FOR SELECT USING (created_at::date = '2026-01-02');
              GRANT SELECT ON public.night_queue6 TO crm_agents;"
         ),
+        // Round 164 F5 and F6: a date compared with a timestamptz (converted at local midnight,
+        // no cast printed), and text search with the default configuration.
+        format!(
+            "CREATE TABLE public.calls (caller text, contract_start date, called_at timestamptz);
+             INSERT INTO public.calls VALUES ('{SECRET_CALLER}', '2026-01-02', '2026-01-01 23:30+00');
+             ALTER TABLE public.calls ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY in_contract ON public.calls FOR SELECT USING (called_at >= contract_start);
+             CREATE TABLE public.escalations (caller text, note text);
+             INSERT INTO public.escalations VALUES ('{SECRET_CALLER}', 'Customer threatens lawyers, complaints to regulator');
+             ALTER TABLE public.escalations ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY no_legal ON public.escalations FOR SELECT
+               USING (NOT (to_tsvector(note) @@ to_tsquery('lawyer | complaint')));
+             GRANT SELECT ON public.calls, public.escalations TO crm_agents;
+             CREATE FUNCTION public.use_zone(z text) RETURNS text LANGUAGE sql AS $$ SELECT set_config('TimeZone', z, false) $$;"
+        ),
         "CREATE VIEW public.night_view WITH (security_barrier) AS SELECT caller FROM public.night_queue5
            WHERE to_char(clock_timestamp(), 'TZH') = '+14';
          GRANT SELECT ON public.night_view TO crm_agents;"
@@ -44,7 +59,7 @@ fn ddl() -> String {
     .concat()
 }
 
-const GRANTS: &str = "  public.night_queue6: { columns: all }\n  public.night_queue1: { columns: all }\n  public.night_queue2: { columns: all }\n  public.night_queue3: { columns: all }\n  public.night_queue4: { columns: all }\n  public.night_view: { columns: all }\n";
+const GRANTS: &str = "  public.calls: { columns: all }\n  public.escalations: { columns: all }\n  public.night_queue6: { columns: all }\n  public.night_queue1: { columns: all }\n  public.night_queue2: { columns: all }\n  public.night_queue3: { columns: all }\n  public.night_queue4: { columns: all }\n  public.night_view: { columns: all }\n";
 
 const ZONE: &str = "Pacific/Kiritimati";
 
@@ -69,6 +84,19 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
             .unwrap();
         assert!(text_of(&rows).contains(SECRET_CALLER), "premise: {t} opens in {ZONE}");
     }
+    let rows = su.simple_query("SELECT caller FROM public.calls").await.unwrap();
+    assert!(
+        text_of(&rows).contains(SECRET_CALLER),
+        "premise: the zone opens public.calls"
+    );
+    su.batch_execute("RESET TimeZone; SET default_text_search_config = 'simple'")
+        .await
+        .unwrap();
+    let rows = su.simple_query("SELECT caller FROM public.escalations").await.unwrap();
+    assert!(
+        text_of(&rows).contains(SECRET_CALLER),
+        "premise: 'simple' opens public.escalations"
+    );
     su.batch_execute("SET DateStyle = 'SQL, MDY'").await.unwrap();
     let rows = su.simple_query("SELECT caller FROM public.night_queue4").await.unwrap();
     assert!(
@@ -78,7 +106,7 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
 
     let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
         "    functions: []",
-        "    functions: [public.shift_open]",
+        "    functions: [public.shift_open, public.use_zone]",
         1,
     );
     let p = proxy_on_shared(&cluster, stadtwerke, GRANTS).await;
@@ -95,7 +123,7 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
         let rows = c.simple_query(&format!("SELECT caller FROM public.{t}")).await.unwrap();
         assert_eq!(text_of(&rows), "", "{t} with the server's settings");
     }
-    let why = "reads the clock or local times";
+    let why = "computes with the session's settings";
 
     // SET, then each table and the view.
     c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();
@@ -206,6 +234,67 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
         .await
         .unwrap();
     seen.push_str(&refusal(&lc, "SELECT caller FROM public.night_queue1", "lc_time").await);
+
+    // Round 164. F1: the change made by what an EXECUTE or FETCH runs, in the same message.
+    c.batch_execute(&format!("PREPARE pz AS SELECT set_config('TimeZone', '{ZONE}', false)"))
+        .await
+        .unwrap();
+    let text = refusal(&c, "EXECUTE pz; SELECT caller FROM public.night_queue1", why).await;
+    assert!(text.contains("this message changes"), "{text}");
+    seen.push_str(&text);
+    c.batch_execute(&format!(
+        "BEGIN; DECLARE cz CURSOR FOR SELECT set_config('TimeZone', '{ZONE}', true)"
+    ))
+    .await
+    .unwrap();
+    seen.push_str(&refusal(&c, "FETCH NEXT FROM cz; SELECT caller FROM public.night_queue1", why).await);
+    c.batch_execute("ROLLBACK").await.unwrap();
+    // F3: a ROLLBACK that brings a zone set before back, in the same message.
+    c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();
+    c.batch_execute("BEGIN; RESET TimeZone").await.unwrap();
+    seen.push_str(&refusal(&c, "ROLLBACK; SELECT caller FROM public.night_queue1", why).await);
+    // The refusal aborted the transaction block.
+    c.batch_execute("ROLLBACK; RESET TimeZone").await.unwrap();
+    // F4: a WITH HOLD cursor, filled at COMMIT under a SET LOCAL, fetched after it.
+    c.batch_execute("BEGIN; DECLARE h CURSOR WITH HOLD FOR SELECT caller FROM public.night_queue2")
+        .await
+        .unwrap();
+    c.batch_execute(&format!("SET LOCAL TimeZone = '{ZONE}'"))
+        .await
+        .unwrap();
+    c.batch_execute("COMMIT").await.unwrap();
+    seen.push_str(&refusal(&c, "FETCH ALL FROM h", why).await);
+    c.batch_execute("CLOSE h").await.unwrap();
+    let rows = c.simple_query("SELECT caller FROM public.night_queue1").await.unwrap();
+    assert_eq!(text_of(&rows), "", "once the cursor is closed");
+    // F5: a date compared with a timestamptz.
+    c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();
+    let text = refusal(&c, "SELECT caller FROM public.calls", why).await;
+    assert!(text.contains("timestamptz_ge_date"), "{text}");
+    seen.push_str(&text);
+    c.batch_execute("RESET TimeZone").await.unwrap();
+    let rows = c.simple_query("SELECT caller FROM public.calls").await.unwrap();
+    assert_eq!(text_of(&rows), "", "public.calls with the server's zone");
+    // F7: a listed function of the DBA's that sets the zone, in the same message.
+    seen.push_str(
+        &refusal(
+            &c,
+            &format!("SELECT public.use_zone('{ZONE}'); SELECT caller FROM public.night_queue1"),
+            why,
+        )
+        .await,
+    );
+    // F6: default_text_search_config, which the server does not report: for the rest of the
+    // session.
+    let fts = wasser(&p).await;
+    let rows = fts.simple_query("SELECT caller FROM public.escalations").await.unwrap();
+    assert_eq!(text_of(&rows), "", "public.escalations with the server's configuration");
+    fts.batch_execute("SET default_text_search_config = 'simple'")
+        .await
+        .unwrap();
+    let text = refusal(&fts, "SELECT caller FROM public.escalations", why).await;
+    assert!(text.contains("to_tsvector"), "{text}");
+    seen.push_str(&text);
 
     // Tables without a clock in their filters are not affected.
     c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();

@@ -31,13 +31,58 @@ const LOCAL_TIME_TYPES: &[&str] = &["date", "time", "timetz", "timestamp", "time
 /// literal of the type, Postgres reads them once, when the filter is created.
 const CLOCK_STRINGS: &[&str] = &["'now'", "'today'", "'tomorrow'", "'yesterday'"];
 
-/// The settings that change what the clock reads as. The first three Postgres reports to the
-/// client (ParameterStatus), so unscharf knows their values; lc_time it does not.
-pub const CLOCK_SETTINGS: &[&str] = &["timezone", "datestyle", "intervalstyle", "lc_time"];
+/// The settings Postgres reports to the client (ParameterStatus) that change what a filter
+/// computes: unscharf compares their values with the server's.
+pub const REPORTED_SETTINGS: &[&str] = &["timezone", "datestyle", "intervalstyle"];
 
-/// Whether a SET, RESET or set_config of `name` (lower-cased; `all` for RESET ALL) may move them.
-pub fn moves_clock(name: &str) -> bool {
-    name == "all" || CLOCK_SETTINGS.contains(&name)
+/// Settings that change no value a filter computes (timeouts, planner and resource settings,
+/// logging, transaction modes). Any other may (TimeZone, DateStyle, lc_time, lc_numeric,
+/// extra_float_digits, bytea_output, default_text_search_config, …): an unknown one counts.
+/// search_path has rules of its own, and custom settings (`app.campaign`) are read only by
+/// functions a filter may not call at all.
+const NEUTRAL_SETTINGS: &[&str] = &[
+    "application_name",
+    "statement_timeout",
+    "lock_timeout",
+    "idle_in_transaction_session_timeout",
+    "idle_session_timeout",
+    "jit",
+    "work_mem",
+    "maintenance_work_mem",
+    "temp_buffers",
+    "hash_mem_multiplier",
+    "client_min_messages",
+    "search_path",
+    "random_page_cost",
+    "seq_page_cost",
+    "effective_cache_size",
+    "effective_io_concurrency",
+    "from_collapse_limit",
+    "join_collapse_limit",
+    "plan_cache_mode",
+    "synchronous_commit",
+    "default_transaction_isolation",
+    "default_transaction_read_only",
+    "default_transaction_deferrable",
+    "transaction_isolation",
+    "transaction_read_only",
+    "transaction_deferrable",
+    "transaction",
+    "constraint_exclusion",
+    "cursor_tuple_fraction",
+    "max_parallel_workers_per_gather",
+    "parallel_setup_cost",
+    "parallel_tuple_cost",
+    "row_security",
+    "default_statistics_target",
+];
+/// Prefixes of more such settings (`enable_seqscan`, `jit_above_cost`, `geqo_effort`, …).
+const NEUTRAL_PREFIXES: &[&str] = &["enable_", "jit_", "geqo", "cpu_", "log_", "track_"];
+
+/// Whether a SET, RESET or set_config of `name` (lower-cased; `all` for RESET ALL) may change
+/// what a filter computes.
+pub fn moves_values(name: &str) -> bool {
+    !(NEUTRAL_SETTINGS.contains(&name) || NEUTRAL_PREFIXES.iter().any(|p| name.starts_with(p)) || name.contains('.'))
 }
 
 /// The first clock read in SQL text, as a word, or None.
@@ -63,19 +108,6 @@ pub fn clock_read_in(sql: &str) -> Option<&'static str> {
         .or_else(|| LOCAL_TIME_CALLS.iter().find(|w| found(w, true)))
         .or_else(|| LOCAL_TIME_TYPES.iter().find(|w| found(w, false)))
         .copied()
-}
-
-/// Whether `word` is one clock_read_in returns.
-pub fn is_clock_read(word: &str) -> bool {
-    [
-        CLOCK_CALLS,
-        CLOCK_KEYWORDS,
-        CLOCK_STRINGS,
-        LOCAL_TIME_CALLS,
-        LOCAL_TIME_TYPES,
-    ]
-    .iter()
-    .any(|l| l.contains(&word))
 }
 
 /// A TimeZone as Postgres's zone files name it, case aside: the aliases of UTC are one zone
@@ -147,6 +179,7 @@ mod tests {
         assert!(!same_as_default("timezone", "<+14>-14", "UTC"));
         assert!(same_as_default("datestyle", "ISO, MDY", "iso,mdy"));
         assert!(!same_as_default("datestyle", "German, DMY", "ISO, DMY"));
-        assert!(moves_clock("timezone") && moves_clock("all") && !moves_clock("jit"));
+        assert!(moves_values("timezone") && moves_values("all") && moves_values("default_text_search_config"));
+        assert!(!moves_values("jit") && !moves_values("enable_seqscan") && !moves_values("app.campaign"));
     }
 }

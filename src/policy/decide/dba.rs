@@ -466,6 +466,39 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
     Ok(())
 }
 
+/// Row filters whose result the session's settings change (a local time of the clock, a date
+/// compared with a timestamp, text search with the default configuration; see `clock`): refused
+/// while the session's settings may differ from the server's (round 163: a shift-hours policy
+/// opened at night after `SET TimeZone`; round 164: `called_at >= contract_start` and
+/// `to_tsvector(note)`).
+pub(super) fn session_filters(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    let Some(why) = cx.clock_moved else {
+        return Ok(());
+    };
+    for &rel in &f.relations {
+        for oid in cx.catalog.reached(cx.catalog.rel(rel).oid) {
+            if let Some((what, reads)) = cx.catalog.session_filters.get(&oid).and_then(|v| v.first()) {
+                return Err(session_refusal(cx, oid, what, reads, why));
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn session_refusal(cx: &DecideCtx<'_>, oid: u32, what: &str, reads: &str, why: &str) -> Refusal {
+    let on = cx
+        .catalog
+        .by_oid(oid)
+        .map(|o| cx.catalog.rel(o).name.to_string())
+        .unwrap_or_default();
+    Refusal::new(
+        Reason::ForbiddenSetting,
+        format!(
+            "{what} of {on} computes with the session's settings ({reads}: the clock's local time, dates and text made from times, text search), and {why}: unscharf runs such a statement only with the server's settings (RESET them)"
+        ),
+    )
+}
+
 /// Functions a statement runs without naming them: those views, rules and row-level security
 /// policies of the relations it reaches call, and the triggers of those it writes (round 74: a
 /// view over a DBA's function returned the other campaign's leads, a trigger filled a ticket's
@@ -491,21 +524,6 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
                         Reason::ForbiddenFunction,
                         format!(
                             "{} of {} calls {}, which changes the session's settings (search_path among them) behind the statement",
-                            call.what,
-                            on(),
-                            call.func.name
-                        ),
-                    ));
-                }
-                if super::clock::is_clock_read(&call.func.name) {
-                    // Defaults, triggers and constraints run on what the agent writes anyway.
-                    let Some(why) = cx.clock_moved.filter(|_| !call.on_write) else {
-                        continue;
-                    };
-                    return Err(Refusal::new(
-                        Reason::ForbiddenSetting,
-                        format!(
-                            "{} of {} reads the clock or local times ({}), which depend on the session's TimeZone, DateStyle, IntervalStyle and lc_time, which {why}: unscharf runs such a statement only with the server's settings (RESET them)",
                             call.what,
                             on(),
                             call.func.name

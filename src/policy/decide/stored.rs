@@ -256,8 +256,7 @@ fn code_targets(cx: &DecideCtx<'_>, mut queue: Vec<u32>) -> Result<(), Refusal> 
             c.func.schema == "pg_catalog"
                 && (crate::policy::decide::is_forbidden_function(&c.func.name)
                     // A trigger or default reading a setting runs on what is written anyway.
-                    || (!c.on_write && super::forbidden::SETTING_READERS.contains(&c.func.name.as_str()))
-                    || (!c.on_write && cx.clock_moved.is_some() && super::clock::is_clock_read(&c.func.name)))
+                    || (!c.on_write && super::forbidden::SETTING_READERS.contains(&c.func.name.as_str())))
         }) {
             return Err(Refusal::new(
                 Reason::ForbiddenFunction,
@@ -268,6 +267,12 @@ fn code_targets(cx: &DecideCtx<'_>, mut queue: Vec<u32>) -> Result<(), Refusal> 
                     cx.purpose_name()
                 ),
             ));
+        }
+        if let (Some(why), Some((what, reads))) = (
+            cx.clock_moved,
+            cx.catalog.session_filters.get(&oid).and_then(|v| v.first()),
+        ) {
+            return Err(super::dba::session_refusal(cx, oid, what, reads, why));
         }
         // Its row-level security policies check the written row, by what they read (round 159: a
         // WITH CHECK comparing with the customers' birth dates refused the wrong guesses).

@@ -1,17 +1,23 @@
-//! What unscharf knows of a session's clock settings (TimeZone, DateStyle, IntervalStyle,
-//! lc_time): whether they may differ from the server's, for policy::decide's clock rule.
+//! What unscharf knows of a session's settings that change what a DBA's row filter computes
+//! (TimeZone, DateStyle, lc_time, default_text_search_config, …; see policy::decide::clock):
+//! whether they may differ from the server's.
+//!
+//! Many things change them besides a SET: EXECUTE and FETCH of a statement that does, a portal
+//! run later, a DBA's function, COMMIT and ROLLBACK (TO) that bring back a value set before, and
+//! a WITH HOLD cursor filled at COMMIT under a SET LOCAL (round 164). So a change counts until the
+//! session is idle again with nothing left that could run under it: no transaction, nothing in
+//! flight, no cursor; from then on the values the server reports tell.
 
-use crate::policy::decide::{same_as_default, CLOCK_SETTINGS};
+use crate::policy::decide::{same_as_default, REPORTED_SETTINGS};
 
 #[derive(Debug, Default)]
 pub struct Clock {
-    /// The values the server last reported (ParameterStatus), by lower-cased name.
+    /// The values the server last reported (ParameterStatus) of REPORTED_SETTINGS.
     reported: Vec<(String, String)>,
-    /// A statement that changes one ran and the server has not answered it yet: what it reports
-    /// with its ReadyForQuery is not known before.
-    pending: Option<String>,
-    /// lc_time, which the server does not report, was set (at connection start or by a statement):
-    /// it counts for the rest of the session, as a RESET may be rolled back.
+    /// A change of a reported setting let through since the session was last idle and clean.
+    changed: Option<String>,
+    /// A setting the server does not report was set (at connection start or by a statement):
+    /// its value is unknown for the rest of the session.
     unreported: Option<String>,
 }
 
@@ -19,7 +25,7 @@ impl Clock {
     /// A ParameterStatus from the server.
     pub fn report(&mut self, name: &str, value: &str) {
         let name = name.to_ascii_lowercase();
-        if !CLOCK_SETTINGS.contains(&name.as_str()) {
+        if !REPORTED_SETTINGS.contains(&name.as_str()) {
             return;
         }
         match self.reported.iter_mut().find(|(n, _)| *n == name) {
@@ -28,26 +34,30 @@ impl Clock {
         }
     }
 
-    /// A statement that changes `name` (`all` for RESET ALL) was let through, `via` SET, RESET or
-    /// set_config().
+    /// A statement that may change setting `name` (`all` for RESET ALL, `?` when a function
+    /// of the DBA's may change any) was let through, `via` SET, RESET, set_config() or a call.
     pub fn changed(&mut self, name: &str, via: &str) {
         let how = format!("{via} {name}");
-        // A RESET (of it or of all) brings the server's back; rolled back, one set before, which
-        // already counted.
-        if name == "lc_time" && via != "RESET" {
-            self.unreported = Some(format!("this session changed ({how})"));
+        if name == "all" || REPORTED_SETTINGS.contains(&name) {
+            self.changed = Some(format!("this session changed settings ({how})"));
+        } else {
+            self.unreported = Some(format!(
+                "this session changed settings whose values unscharf cannot see ({how})"
+            ));
         }
-        self.pending = Some(how);
     }
 
-    /// lc_time given at connection start.
+    /// A setting given at connection start whose value the server does not report.
     pub fn set_at_start(&mut self, name: &str) {
         self.unreported = Some(format!("this session set {name} when it connected"));
     }
 
-    /// Every request the server had has been answered: its reports are the session's settings.
-    pub fn settled(&mut self) {
-        self.pending = None;
+    /// Every request has been answered. `clean`: no transaction is open and no cursor is left,
+    /// so nothing can bring back or run under a value before the reported ones.
+    pub fn settled(&mut self, clean: bool) {
+        if clean {
+            self.changed = None;
+        }
     }
 
     /// Why the settings may differ from `defaults` (the server's), or None if they do not.
@@ -56,18 +66,13 @@ impl Clock {
         if defaults.is_empty() {
             return None;
         }
-        if let Some(how) = &self.pending {
-            return Some(format!(
-                "a statement before this one changes ({how}) and the server has not answered it yet"
-            ));
-        }
-        if let Some(why) = &self.unreported {
+        if let Some(why) = self.unreported.as_ref().or(self.changed.as_ref()) {
             return Some(why.clone());
         }
         self.reported.iter().find_map(|(name, value)| {
             let (_, default) = defaults.iter().find(|(n, _)| n == name)?;
             (!same_as_default(name, value, default))
-                .then(|| format!("this session has set to {name} = {value} (the server's is {default})"))
+                .then(|| format!("this session has set {name} to {value} (the server's is {default})"))
         })
     }
 }
@@ -84,31 +89,32 @@ mod tests {
     }
 
     #[test]
-    fn reported_values_count_once_answered() {
+    fn a_change_counts_until_the_session_is_idle_and_clean() {
         let mut c = Clock::default();
         c.report("TimeZone", "UTC");
         c.report("DateStyle", "ISO, MDY");
         c.report("server_version", "15");
         assert_eq!(c.moved(&defaults()), None);
         c.changed("timezone", "SET");
-        assert!(c.moved(&defaults()).unwrap().contains("not answered"));
-        c.report("TimeZone", "Pacific/Kiritimati");
-        c.settled();
-        assert!(c.moved(&defaults()).unwrap().contains("Pacific/Kiritimati"));
-        // Rolled back or reset: the server reports the old value again.
-        c.changed("timezone", "RESET");
+        assert!(c.moved(&defaults()).unwrap().contains("SET timezone"));
+        // Answered inside a transaction (a ROLLBACK may bring another value back), or with a
+        // cursor left: it still counts, whatever the server reported.
         c.report("TimeZone", "Etc/UTC");
-        c.settled();
+        c.settled(false);
+        assert!(c.moved(&defaults()).is_some());
+        c.settled(true);
         assert_eq!(c.moved(&defaults()), None);
+        c.report("TimeZone", "Pacific/Kiritimati");
+        assert!(c.moved(&defaults()).unwrap().contains("Pacific/Kiritimati"));
         assert_eq!(c.moved(&[]), None);
     }
 
     #[test]
-    fn lc_time_counts_for_the_rest_of_the_session() {
+    fn unreported_settings_count_for_the_rest_of_the_session() {
         let mut c = Clock::default();
-        c.changed("lc_time", "SET");
-        c.settled();
-        assert!(c.moved(&defaults()).unwrap().contains("lc_time"));
+        c.changed("default_text_search_config", "SET");
+        c.settled(true);
+        assert!(c.moved(&defaults()).unwrap().contains("default_text_search_config"));
         let mut c = Clock::default();
         c.set_at_start("lc_time");
         assert!(c.moved(&defaults()).is_some());

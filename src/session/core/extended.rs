@@ -166,7 +166,7 @@ impl Core {
                 };
                 let plan = allowed.plan.clone();
                 self.allowed(env, out, &allowed.facts.statement, &[&allowed.plan]);
-                self.note_clock([&*allowed.facts]);
+                self.note_clock(env, [&*facts, &*allowed.facts]);
                 self.registry.set_portal(
                     (seq, 0),
                     b.portal,

@@ -342,11 +342,12 @@ impl Core {
         refusal_frame(r)
     }
 
-    /// Statements let through that change the session's clock settings (see `clock`).
-    fn note_clock<'f>(&mut self, statements: impl IntoIterator<Item = &'f StatementFacts>) {
-        for s in statements.into_iter().flat_map(|f| &f.settings) {
-            if crate::policy::decide::moves_clock(&s.name) {
-                self.clock.changed(&s.name, s.via);
+    /// Statements let through (for EXECUTE and FETCH, what they run) that may change settings a
+    /// filter computes with (see `clock`).
+    fn note_clock<'f>(&mut self, env: &Env<'_>, statements: impl IntoIterator<Item = &'f StatementFacts>) {
+        for f in statements {
+            if let Some((name, via)) = crate::judge::setting_change(f, env.catalog) {
+                self.clock.changed(&name, via);
             }
         }
     }

@@ -162,7 +162,7 @@ impl Core {
                 },
             ),
             Kind::Deallocate { name } => self.registry.drop_statement(tag, name.as_deref()),
-            Kind::Declare { name } => self.registry.set_portal(
+            Kind::Declare { name, .. } => self.registry.set_portal(
                 tag,
                 name,
                 Arc::new(PortalInfo {
@@ -285,7 +285,8 @@ impl Core {
                 }
                 let plans: Vec<&Plan> = allowed.iter().map(|a| &*a.plan).collect();
                 self.allowed(env, out, &normalized, &plans);
-                self.note_clock(analysis.statements.iter().map(|s| &**s));
+                self.note_clock(env, analysis.statements.iter().map(|s| &**s));
+                self.note_clock(env, allowed.iter().map(|a| &*a.facts));
                 let results = allowed.iter().map(|a| Result_::of(&a.plan, &a.facts)).collect();
                 // Registry effects come from the statements as written; what EXECUTE and FETCH
                 // run may still change search_path.
