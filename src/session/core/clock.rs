@@ -19,11 +19,15 @@ pub struct Clock {
     /// A setting the server does not report was set (at connection start or by a statement):
     /// its value is unknown for the rest of the session.
     unreported: Option<String>,
+    /// `moved` as last computed, with the catalog generation whose defaults it compared: asked
+    /// for every client message, it changes only with the state above.
+    memo: Option<(u64, Option<String>)>,
 }
 
 impl Clock {
     /// A ParameterStatus from the server.
     pub fn report(&mut self, name: &str, value: &str) {
+        self.memo = None;
         let name = name.to_ascii_lowercase();
         if !REPORTED_SETTINGS.contains(&name.as_str()) {
             return;
@@ -37,6 +41,7 @@ impl Clock {
     /// A statement that may change setting `name` (`all` for RESET ALL, `?` when a function
     /// of the DBA's may change any) was let through, `via` SET, RESET, set_config() or a call.
     pub fn changed(&mut self, name: &str, via: &str) {
+        self.memo = None;
         let how = format!("{via} {name}");
         if name == "all" || REPORTED_SETTINGS.contains(&name) {
             self.changed = Some(format!("this session changed settings ({how})"));
@@ -49,14 +54,28 @@ impl Clock {
 
     /// A setting given at connection start whose value the server does not report.
     pub fn set_at_start(&mut self, name: &str) {
+        self.memo = None;
         self.unreported = Some(format!("this session set {name} when it connected"));
     }
 
     /// Every request has been answered. `clean`: no transaction is open and no cursor is left,
     /// so nothing can bring back or run under a value before the reported ones.
     pub fn settled(&mut self, clean: bool) {
-        if clean {
+        if clean && self.changed.is_some() {
             self.changed = None;
+            self.memo = None;
+        }
+    }
+
+    /// `moved` for the catalog of `generation`, computed again only after a change.
+    pub fn moved_under(&mut self, generation: u64, defaults: &[(String, String)]) -> Option<String> {
+        match &self.memo {
+            Some((g, moved)) if *g == generation => moved.clone(),
+            _ => {
+                let moved = self.moved(defaults);
+                self.memo = Some((generation, moved.clone()));
+                moved
+            }
         }
     }
 
@@ -107,6 +126,11 @@ mod tests {
         c.report("TimeZone", "Pacific/Kiritimati");
         assert!(c.moved(&defaults()).unwrap().contains("Pacific/Kiritimati"));
         assert_eq!(c.moved(&[]), None);
+        // Remembered per catalog, forgotten on a change.
+        assert!(c.moved_under(1, &defaults()).is_some());
+        c.report("TimeZone", "Etc/UTC");
+        assert_eq!(c.moved_under(1, &defaults()), None);
+        assert_eq!(c.moved_under(2, &[]), None);
     }
 
     #[test]

@@ -16,7 +16,9 @@ impl Core {
         if env.policy.generation != self.bound_policy {
             self.bind_purpose(env);
         }
-        self.clock_moved = self.clock.moved(&env.catalog.clock_defaults);
+        self.clock_moved = self
+            .clock
+            .moved_under(env.catalog.generation, &env.catalog.clock_defaults);
         // Whether a batch was open before this frame; a frame handed in again after a catalog
         // refresh has already counted itself in `unsynced`.
         if !retried {
