@@ -321,22 +321,17 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .collect();
     let reads_settings = callers.closure(|c| crate::policy::decide::setting_read_in(c.source).is_some());
     let reads_clock = callers.closure(|c| crate::policy::decide::clock_read_in(c.source).is_some());
-    // Which clock read a function reaches, for the refusal's message.
-    let clock = |func: &QName| {
+    // What a function reaches that `find` finds (a clock read, one of SETTING_READERS), for the
+    // refusal's message.
+    let first_in = |func: &QName, find: fn(&str) -> Option<&'static str>, otherwise: &'static str| {
         super::code::reached_reads(&code, func)
             .sources
             .iter()
-            .find_map(|s| crate::policy::decide::clock_read_in(s))
-            .unwrap_or("now")
+            .find_map(|s| find(s))
+            .unwrap_or(otherwise)
     };
-    // Which of SETTING_READERS a function reaches, for the refusal's message.
-    let reader = |func: &QName| {
-        super::code::reached_reads(&code, func)
-            .sources
-            .iter()
-            .find_map(|s| crate::policy::decide::setting_read_in(s))
-            .unwrap_or("current_setting")
-    };
+    let clock = |func: &QName| first_in(func, crate::policy::decide::clock_read_in, "now");
+    let reader = |func: &QName| first_in(func, crate::policy::decide::setting_read_in, "current_setting");
     let names_sequence: std::collections::HashSet<&QName> = dba_code
         .iter()
         .zip(&code)

@@ -63,6 +63,15 @@ const GRANTS: &str = "  public.calls: { columns: all }\n  public.escalations: { 
 
 const ZONE: &str = "Pacific/Kiritimati";
 
+/// The queues and the view each client reads with the server's settings and after SET TimeZone.
+const QUEUES: [&str; 5] = [
+    "night_queue1",
+    "night_queue2",
+    "night_queue3",
+    "night_queue4",
+    "night_view",
+];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     let (cluster, su) = own_cluster(&ddl()).await;
@@ -113,13 +122,7 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     let c = wasser(&p).await;
     let mut seen = String::new();
     // With the server's settings the filters hold: no refusal, no row.
-    for t in [
-        "night_queue1",
-        "night_queue2",
-        "night_queue3",
-        "night_queue4",
-        "night_view",
-    ] {
+    for t in QUEUES {
         let rows = c.simple_query(&format!("SELECT caller FROM public.{t}")).await.unwrap();
         assert_eq!(text_of(&rows), "", "{t} with the server's settings");
     }
@@ -127,13 +130,7 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
 
     // SET, then each table and the view.
     c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();
-    for t in [
-        "night_queue1",
-        "night_queue2",
-        "night_queue3",
-        "night_queue4",
-        "night_view",
-    ] {
+    for t in QUEUES {
         let text = refusal(&c, &format!("SELECT caller FROM public.{t}"), why).await;
         assert!(text.contains(ZONE), "{t}: {text}");
         seen.push_str(&text);
