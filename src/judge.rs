@@ -83,6 +83,13 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         clock_moved: cx.clock_moved.or(own_clock.as_deref()),
     };
     let own = decide(f, &dcx)?;
+    // MOVE returns no row but counts them: judged as the cursor's statement is at FETCH, its
+    // result discarded (round 166 N1: a MOVE after SET LOCAL counted the rows a filter hid).
+    if let Kind::Move { name } = &f.kind {
+        if let Some(cursor) = reg.portal(name) {
+            decide(&cursor, &dcx)?;
+        }
+    }
     let inner = match &f.kind {
         Kind::Execute { name } => Some(reg.prepared(name).ok_or_else(|| {
             Refusal::new(

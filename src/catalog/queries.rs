@@ -466,7 +466,8 @@ pub(super) const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_
 pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_val FROM pg_catalog.pg_settings
     WHERE name IN ('TimeZone', 'DateStyle', 'IntervalStyle')";
 /// Row filters whose result the session's settings change: the built-in functions and operators
-/// their stored trees call that are not immutable (`timestamptz_ge_date` converts a date at local
+/// (row comparisons name only operators) their stored trees call that are not immutable, every
+/// function of the DBA's or an extension's, (`timestamptz_ge_date` converts a date at local
 /// midnight, `to_tsvector(text)` reads default_text_search_config), except those that read no
 /// setting (the clock's instant, role and privilege checks, the session's identity); the
 /// SQL value functions that give a local date or time; and casts through text. Of row-level
@@ -481,13 +482,20 @@ pub(super) const SESSION_FILTERS: &str = "WITH e(rel, what, tree) AS (
       WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
     SELECT e.rel, e.what, pg_catalog.concat_ws(', ',
         (SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ')
-         FROM pg_catalog.regexp_matches(e.tree, ':(?:funcid|opfuncid|aggfnoid|winfnoid) ([0-9]+)', 'g') m(x)
-         JOIN pg_catalog.pg_proc f ON f.oid = m.x[1]::oid
-         WHERE f.provolatile <> 'i' AND f.oid < 16384
+         FROM (SELECT m.x[1]::oid FROM pg_catalog.regexp_matches(e.tree,
+                 ':(?:funcid|opfuncid|aggfnoid|winfnoid) ([0-9]+)', 'g') m(x)
+               UNION SELECT o.oprcode::oid FROM pg_catalog.regexp_matches(e.tree, ':opnos? [(]?o?((?: ?[0-9]+)+)', 'g') m(x),
+                 pg_catalog.regexp_split_to_table(pg_catalog.btrim(m.x[1]), ' +') n(opno)
+                 JOIN pg_catalog.pg_operator o ON o.oid = n.opno::oid) c(func)
+         JOIN pg_catalog.pg_proc f ON f.oid = c.func
+         -- Functions of the DBA's and of extensions count whatever they are marked (round 166:
+         -- an IMMUTABLE one compared a timestamptz with a date; pg_trgm's read its thresholds).
+         WHERE (f.provolatile <> 'i' OR f.oid >= 16384)
            AND f.proname !~ '^has_[a-z_]*_privilege$'
            AND f.proname NOT IN ('now', 'statement_timestamp', 'transaction_timestamp', 'clock_timestamp',
              'pg_has_role', 'row_security_active', 'current_user', 'session_user', 'current_database',
              'pg_backend_pid', 'pg_trigger_depth', 'txid_current', 'pg_current_xact_id')),
         CASE WHEN e.tree ~ '[{]SQLVALUEFUNCTION :op [0125678] ' THEN 'a local date or time (CURRENT_DATE, LOCALTIME, …)' END,
-        CASE WHEN e.tree ~ '[{]COERCEVIAIO ' THEN 'a cast through text' END)
+        CASE WHEN e.tree ~ '[{]COERCEVIAIO ' THEN 'a cast through text' END,
+        CASE WHEN e.tree ~ '[{]XMLEXPR ' THEN 'an XML value made from columns' END)
     FROM e";

@@ -106,9 +106,20 @@ pub fn explain(
             out.statements.push(refused(sql.trim(), &r));
         }
         Ok(a) => {
+            // A setting changed earlier in the message counts for the statements after it, as in
+            // judge_all (round 166 I1).
+            let mut clock_set: Option<String> = None;
             for (i, f) in a.statements.iter().enumerate() {
                 let text = texts.get(i).cloned().unwrap_or_default();
-                out.statements.push(match judge_statement(f, &jcx, &NoRegistry) {
+                let jcx = JudgeCtx {
+                    clock_moved: clock_set.as_deref(),
+                    ..jcx
+                };
+                let verdict = judge_statement(f, &jcx, &NoRegistry);
+                if let Some((name, via)) = crate::judge::setting_change(f, catalog) {
+                    clock_set = Some(format!("an earlier statement of this message changes ({via} {name})"));
+                }
+                out.statements.push(match verdict {
                     Err(r) => refused(&text, &r),
                     Ok(allowed) => {
                         let names: Vec<String> = match &allowed.facts.outputs {

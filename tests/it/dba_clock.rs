@@ -51,6 +51,33 @@ fn ddl() -> String {
              GRANT SELECT ON public.calls, public.escalations TO crm_agents;
              CREATE FUNCTION public.use_zone(z text) RETURNS text LANGUAGE sql AS $$ SELECT set_config('TimeZone', z, false) $$;"
         ),
+        // Round 166: a row comparison (stored with operator numbers only), an XML value made from
+        // a timestamptz, an IMMUTABLE function of the DBA's doing the comparison, and an ASSERT
+        // that `plpgsql.check_asserts` turns off.
+        format!(
+            "CREATE TABLE public.calls2 (LIKE public.calls);
+             INSERT INTO public.calls2 SELECT * FROM public.calls;
+             ALTER TABLE public.calls2 ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY in_contract ON public.calls2 FOR SELECT USING ((called_at, 0) >= (contract_start, 0));
+             CREATE TABLE public.calls3 (LIKE public.calls);
+             INSERT INTO public.calls3 SELECT * FROM public.calls;
+             ALTER TABLE public.calls3 ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY next_day ON public.calls3 FOR SELECT
+               USING (xmlelement(name t, called_at)::text LIKE '%2026-01-02%');
+             CREATE TABLE public.calls4 (LIKE public.calls);
+             INSERT INTO public.calls4 SELECT * FROM public.calls;
+             CREATE FUNCTION public.in_contract(a timestamptz, b date) RETURNS boolean LANGUAGE sql IMMUTABLE
+               AS $$ SELECT a >= b $$;
+             ALTER TABLE public.calls4 ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY in_contract ON public.calls4 FOR SELECT USING (public.in_contract(called_at, contract_start));
+             CREATE FUNCTION public.not_zeitung(c text) RETURNS boolean LANGUAGE plpgsql STABLE AS
+               $$ BEGIN ASSERT c <> 'zeitung'; RETURN true; EXCEPTION WHEN assert_failure THEN RETURN false; END $$;
+             CREATE TABLE public.asserted (campaign text, caller text);
+             INSERT INTO public.asserted VALUES ('zeitung', '{SECRET_CALLER}');
+             ALTER TABLE public.asserted ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY own ON public.asserted FOR SELECT USING (public.not_zeitung(campaign));
+             GRANT SELECT ON public.calls2, public.calls3, public.calls4, public.asserted TO crm_agents;"
+        ),
         "CREATE VIEW public.night_view WITH (security_barrier) AS SELECT caller FROM public.night_queue5
            WHERE to_char(clock_timestamp(), 'TZH') = '+14';
          GRANT SELECT ON public.night_view TO crm_agents;"
@@ -59,7 +86,7 @@ fn ddl() -> String {
     .concat()
 }
 
-const GRANTS: &str = "  public.calls: { columns: all }\n  public.escalations: { columns: all }\n  public.night_queue6: { columns: all }\n  public.night_queue1: { columns: all }\n  public.night_queue2: { columns: all }\n  public.night_queue3: { columns: all }\n  public.night_queue4: { columns: all }\n  public.night_view: { columns: all }\n";
+const GRANTS: &str = "  public.calls2: { columns: all }\n  public.calls3: { columns: all }\n  public.calls4: { columns: all }\n  public.asserted: { columns: all }\n  public.calls: { columns: all }\n  public.escalations: { columns: all }\n  public.night_queue6: { columns: all }\n  public.night_queue1: { columns: all }\n  public.night_queue2: { columns: all }\n  public.night_queue3: { columns: all }\n  public.night_queue4: { columns: all }\n  public.night_view: { columns: all }\n";
 
 const ZONE: &str = "Pacific/Kiritimati";
 
@@ -93,11 +120,16 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
             .unwrap();
         assert!(text_of(&rows).contains(SECRET_CALLER), "premise: {t} opens in {ZONE}");
     }
-    let rows = su.simple_query("SELECT caller FROM public.calls").await.unwrap();
-    assert!(
-        text_of(&rows).contains(SECRET_CALLER),
-        "premise: the zone opens public.calls"
-    );
+    for t in ["calls", "calls2", "calls3", "calls4"] {
+        let rows = su
+            .simple_query(&format!("SELECT caller FROM public.{t}"))
+            .await
+            .unwrap();
+        assert!(
+            text_of(&rows).contains(SECRET_CALLER),
+            "premise: the zone opens public.{t}"
+        );
+    }
     su.batch_execute("RESET TimeZone; SET default_text_search_config = 'simple'")
         .await
         .unwrap();
@@ -105,6 +137,12 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     assert!(
         text_of(&rows).contains(SECRET_CALLER),
         "premise: 'simple' opens public.escalations"
+    );
+    su.batch_execute("SET plpgsql.check_asserts = off").await.unwrap();
+    let rows = su.simple_query("SELECT caller FROM public.asserted").await.unwrap();
+    assert!(
+        text_of(&rows).contains(SECRET_CALLER),
+        "premise: check_asserts opens public.asserted"
     );
     su.batch_execute("SET DateStyle = 'SQL, MDY'").await.unwrap();
     let rows = su.simple_query("SELECT caller FROM public.night_queue4").await.unwrap();
@@ -115,7 +153,7 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
 
     let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
         "    functions: []",
-        "    functions: [public.shift_open, public.use_zone]",
+        "    functions: [public.shift_open, public.use_zone, public.in_contract, public.not_zeitung]",
         1,
     );
     let p = proxy_on_shared(&cluster, stadtwerke, GRANTS).await;
@@ -272,6 +310,25 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     c.batch_execute("RESET TimeZone").await.unwrap();
     let rows = c.simple_query("SELECT caller FROM public.calls").await.unwrap();
     assert_eq!(text_of(&rows), "", "public.calls with the server's zone");
+    // Round 166 N1: MOVE counts the rows of a cursor declared before a SET LOCAL.
+    c.batch_execute("BEGIN; DECLARE m CURSOR FOR SELECT caller FROM public.night_queue1")
+        .await
+        .unwrap();
+    c.batch_execute(&format!("SET LOCAL TimeZone = '{ZONE}'"))
+        .await
+        .unwrap();
+    seen.push_str(&refusal(&c, "MOVE ALL FROM m", why).await);
+    c.batch_execute("ROLLBACK").await.unwrap();
+    // N2, N3, N4: filters whose dependence their text does not show.
+    c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();
+    for t in ["calls2", "calls3", "calls4"] {
+        seen.push_str(&refusal(&c, &format!("SELECT caller FROM public.{t}"), why).await);
+    }
+    c.batch_execute("RESET TimeZone").await.unwrap();
+    for t in ["calls2", "calls3", "calls4", "asserted"] {
+        let rows = c.simple_query(&format!("SELECT caller FROM public.{t}")).await.unwrap();
+        assert_eq!(text_of(&rows), "", "public.{t} with the server's settings");
+    }
     // F7: a listed function of the DBA's that sets the zone, in the same message.
     seen.push_str(
         &refusal(
@@ -292,6 +349,10 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     let text = refusal(&fts, "SELECT caller FROM public.escalations", why).await;
     assert!(text.contains("to_tsvector"), "{text}");
     seen.push_str(&text);
+    // N6: an extension's setting (a dotted name) changes what a function computes.
+    let asserts = wasser(&p).await;
+    asserts.batch_execute("SET plpgsql.check_asserts = off").await.unwrap();
+    seen.push_str(&refusal(&asserts, "SELECT caller FROM public.asserted", why).await);
 
     // Tables without a clock in their filters are not affected.
     c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();

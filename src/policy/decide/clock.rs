@@ -38,8 +38,9 @@ pub const REPORTED_SETTINGS: &[&str] = &["timezone", "datestyle", "intervalstyle
 /// Settings that change no value a filter computes (timeouts, planner and resource settings,
 /// logging, transaction modes). Any other may (TimeZone, DateStyle, lc_time, lc_numeric,
 /// extra_float_digits, bytea_output, default_text_search_config, …): an unknown one counts.
-/// search_path has rules of its own, and custom settings (`app.campaign`) are read only by
-/// functions a filter may not call at all.
+/// search_path has rules of its own. Dotted names count too: extensions' settings change what
+/// their functions compute (round 166: `pg_trgm.word_similarity_threshold`,
+/// `plpgsql.check_asserts`).
 const NEUTRAL_SETTINGS: &[&str] = &[
     "application_name",
     "statement_timeout",
@@ -82,7 +83,7 @@ const NEUTRAL_PREFIXES: &[&str] = &["enable_", "jit_", "geqo", "cpu_", "log_", "
 /// Whether a SET, RESET or set_config of `name` (lower-cased; `all` for RESET ALL) may change
 /// what a filter computes.
 pub fn moves_values(name: &str) -> bool {
-    !(NEUTRAL_SETTINGS.contains(&name) || NEUTRAL_PREFIXES.iter().any(|p| name.starts_with(p)) || name.contains('.'))
+    !(NEUTRAL_SETTINGS.contains(&name) || NEUTRAL_PREFIXES.iter().any(|p| name.starts_with(p)))
 }
 
 /// The first clock read in SQL text, as a word, or None.
@@ -180,6 +181,7 @@ mod tests {
         assert!(same_as_default("datestyle", "ISO, MDY", "iso,mdy"));
         assert!(!same_as_default("datestyle", "German, DMY", "ISO, DMY"));
         assert!(moves_values("timezone") && moves_values("all") && moves_values("default_text_search_config"));
-        assert!(!moves_values("jit") && !moves_values("enable_seqscan") && !moves_values("app.campaign"));
+        assert!(!moves_values("jit") && !moves_values("enable_seqscan"));
+        assert!(moves_values("pg_trgm.similarity_threshold") && moves_values("plpgsql.check_asserts"));
     }
 }
