@@ -412,3 +412,69 @@ async fn a_migration_rolled_back_or_committed_elsewhere_ends_no_session() {
     r.send(&raw::query("SELECT name FROM f148.people")).await;
     assert!(answer(&mut r).await.contains("Anna"));
 }
+
+/// Round 165 F2: a migration committing while another holds the fence (Django-style, for longer
+/// than 10 s) waits for it, as for any lock, instead of being rolled back as if unscharf had not
+/// answered. When the one holding the fence waits for it in turn, the cycle still ends.
+#[tokio::test]
+async fn a_migration_behind_another_waits_for_it_unless_it_is_waited_for() {
+    let (cluster, su, _p) = fenced().await;
+    su.batch_execute("CREATE TABLE f148.m2 (x int)").await.unwrap();
+    let url = cluster.superuser_url("crm");
+    let first = connect_url(&url).await;
+    first
+        .batch_execute("BEGIN; SET CONSTRAINTS ALL IMMEDIATE; COMMENT ON TABLE f148.people IS 'first'")
+        .await
+        .unwrap();
+    let second = connect_url(&url).await;
+    let queued = tokio::spawn(async move {
+        let r = second.batch_execute("ALTER TABLE f148.m2 ADD COLUMN y int").await;
+        (second, r)
+    });
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert!(
+        !queued.is_finished(),
+        "the second migration waits while the first holds the fence"
+    );
+    first.batch_execute("COMMIT").await.unwrap();
+    let (second, r) = tokio::time::timeout(Duration::from_secs(20), queued)
+        .await
+        .expect("the second migration went on")
+        .unwrap();
+    r.unwrap_or_else(|e| {
+        panic!(
+            "the second migration was rolled back: {:?}",
+            e.as_db_error().map(|d| d.message())
+        )
+    });
+
+    // The cycle: the first holds the fence and waits for the second's table, the second commits.
+    first
+        .batch_execute("BEGIN; SET CONSTRAINTS ALL IMMEDIATE; COMMENT ON TABLE f148.people IS 'again'")
+        .await
+        .unwrap();
+    second
+        .batch_execute("BEGIN; ALTER TABLE f148.m2 ADD COLUMN z int")
+        .await
+        .unwrap();
+    let waiting = tokio::spawn(async move {
+        first
+            .batch_execute("ALTER TABLE f148.m2 ADD COLUMN w int; COMMIT")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Postgres sees the cycle itself while the committing one waits (its deadlock check ends the
+    // one holding the fence), or the trigger ends it after 10 s: one of them fails, the other
+    // commits, and nothing waits for ever.
+    let committed = tokio::time::timeout(Duration::from_secs(20), second.batch_execute("COMMIT"))
+        .await
+        .expect("the committing migration still waits after 20 s");
+    let held = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the migration holding the fence still waits")
+        .unwrap();
+    assert!(
+        committed.is_ok() != held.is_ok(),
+        "one of the two ends: {committed:?} / {held:?}"
+    );
+}
