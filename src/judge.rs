@@ -142,7 +142,8 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
 /// policy::decide::clock), as (setting, how): a SET, RESET or set_config, or a call of a DBA's
 /// function that may change any (`?`, round 164 F7).
 pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<(String, &'static str)> {
-    if let Some(s) = f.settings.iter().find(|s| crate::policy::decide::moves_values(&s.name)) {
+    let moves = |name: &str| crate::policy::decide::moves_values(name, |p| catalog.setting_prefixes.contains(p));
+    if let Some(s) = f.settings.iter().find(|s| moves(&s.name)) {
         return Some((s.name.clone(), s.via));
     }
     let calls_setter = f.functions.iter().any(|c| {

@@ -61,6 +61,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let write_rules = tx.query(WRITE_RULES, &[]).await?;
     let clock = tx.query(CLOCK_DEFAULTS, &[]).await?;
     let session_filters = tx.query(SESSION_FILTERS, &[]).await?;
+    let setting_prefixes = tx.query(SETTING_PREFIXES, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -118,6 +119,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &write_rules,
         &clock,
         &session_filters,
+        &setting_prefixes,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -216,6 +218,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         ..Catalog::default()
     };
     catalog.clock_defaults = clock.iter().map(|r| (r.get(0), r.get(1))).collect();
+    catalog.setting_prefixes = setting_prefixes.iter().map(|r| r.get(0)).collect();
     for row in &session_filters {
         let reads: String = row.get(2);
         if !reads.is_empty() {

@@ -273,6 +273,8 @@ pub struct Catalog {
     /// A DBA's functions whose code changes settings (`set_config`, a `SET` statement, SQL built
     /// at run time), or calls one that does: a call may move the session's settings.
     pub setting_functions: HashSet<crate::policy::QName>,
+    /// Names of extensions and procedural languages: the prefixes of their dotted settings.
+    pub setting_prefixes: HashSet<String>,
 }
 
 impl Catalog {

@@ -466,7 +466,8 @@ pub(super) const MEMBERSHIPS: &str = "SELECT r.rolname::text FROM pg_catalog.pg_
 pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_val FROM pg_catalog.pg_settings
     WHERE name IN ('TimeZone', 'DateStyle', 'IntervalStyle')";
 /// Row filters whose result the session's settings change: the built-in functions and operators
-/// (row comparisons name only operators) their stored trees call that are not immutable, every
+/// (row comparisons name only operators, a window's RANGE frame its in-range function: round 167)
+/// their stored trees call that are not immutable, every
 /// function of the DBA's or an extension's, (`timestamptz_ge_date` converts a date at local
 /// midnight, `to_tsvector(text)` reads default_text_search_config), except those that read no
 /// setting (the clock's instant, role and privilege checks, the session's identity); the
@@ -483,8 +484,9 @@ pub(super) const SESSION_FILTERS: &str = "WITH e(rel, what, tree) AS (
     SELECT e.rel, e.what, pg_catalog.concat_ws(', ',
         (SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ')
          FROM (SELECT m.x[1]::oid FROM pg_catalog.regexp_matches(e.tree,
-                 ':(?:funcid|opfuncid|aggfnoid|winfnoid) ([0-9]+)', 'g') m(x)
-               UNION SELECT o.oprcode::oid FROM pg_catalog.regexp_matches(e.tree, ':opnos? [(]?o?((?: ?[0-9]+)+)', 'g') m(x),
+                 ':(?:funcid|opfuncid|hashfuncid|negfuncid|aggfnoid|winfnoid|startInRangeFunc|endInRangeFunc) ([0-9]+)', 'g') m(x)
+               UNION SELECT o.oprcode::oid FROM pg_catalog.regexp_matches(e.tree,
+                 ':(?:opnos?|eqop|sortop) [(]?o?((?: ?[0-9]+)+)', 'g') m(x),
                  pg_catalog.regexp_split_to_table(pg_catalog.btrim(m.x[1]), ' +') n(opno)
                  JOIN pg_catalog.pg_operator o ON o.oid = n.opno::oid) c(func)
          JOIN pg_catalog.pg_proc f ON f.oid = c.func
@@ -499,3 +501,8 @@ pub(super) const SESSION_FILTERS: &str = "WITH e(rel, what, tree) AS (
         CASE WHEN e.tree ~ '[{]COERCEVIAIO ' THEN 'a cast through text' END,
         CASE WHEN e.tree ~ '[{]XMLEXPR ' THEN 'an XML value made from columns' END)
     FROM e";
+/// Extensions and procedural languages: a dotted setting whose prefix names one (`pg_trgm.…`,
+/// `plpgsql.…`) is theirs and may change what their functions compute; any other dotted name is a
+/// custom setting, which only current_setting and its kin read (refused in filters outright).
+pub(super) const SETTING_PREFIXES: &str =
+    "SELECT extname::text FROM pg_catalog.pg_extension UNION SELECT lanname::text FROM pg_catalog.pg_language";

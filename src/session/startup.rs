@@ -381,7 +381,8 @@ pub async fn authenticate(
         let same_digits = name == "extra_float_digits" && value.trim().parse::<i32>().is_ok_and(|d| d >= 1);
         let pinned = matches!(name.as_str(), "client_encoding" | "standard_conforming_strings");
         let reported = crate::policy::decide::REPORTED_SETTINGS.contains(&name.as_str());
-        if crate::policy::decide::moves_values(&name) && !same_digits && !pinned && !reported {
+        let moves = crate::policy::decide::moves_values(&name, |p| catalog.setting_prefixes.contains(p));
+        if moves && !same_digits && !pinned && !reported {
             core.clock.set_at_start(&name);
         }
     }

@@ -78,6 +78,21 @@ fn ddl() -> String {
              CREATE POLICY own ON public.asserted FOR SELECT USING (public.not_zeitung(campaign));
              GRANT SELECT ON public.calls2, public.calls3, public.calls4, public.asserted TO crm_agents;"
         ),
+        // Round 167 W1: a window frame a day back over a timestamptz steps across the change to
+        // summer time in the session's zone (the step is the frame's in-range function).
+        format!(
+            "CREATE TABLE public.callog (caller text, called_at timestamptz);
+             INSERT INTO public.callog VALUES ('{SECRET_CALLER}', '2026-03-28 12:00+00'),
+               ('{SECRET_CALLER}', '2026-03-29 11:30+00'), ('+49 30 1111111', '2026-03-20 10:00+00');
+             CREATE TABLE public.hotline (caller text, note text);
+             INSERT INTO public.hotline VALUES ('+49 30 1111111', 'ok'), ('{SECRET_CALLER}', 'escalated');
+             ALTER TABLE public.hotline ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY no_repeat ON public.hotline FOR SELECT USING (caller NOT IN (
+               SELECT s.caller FROM (SELECT l.caller, count(*) OVER (PARTITION BY l.caller ORDER BY l.called_at
+                 RANGE BETWEEN make_interval(days => 1) PRECEDING AND CURRENT ROW) AS n FROM public.callog l) s
+               WHERE s.n >= 2));
+             GRANT SELECT ON public.callog, public.hotline TO crm_agents;"
+        ),
         "CREATE VIEW public.night_view WITH (security_barrier) AS SELECT caller FROM public.night_queue5
            WHERE to_char(clock_timestamp(), 'TZH') = '+14';
          GRANT SELECT ON public.night_view TO crm_agents;"
@@ -86,7 +101,7 @@ fn ddl() -> String {
     .concat()
 }
 
-const GRANTS: &str = "  public.calls2: { columns: all }\n  public.calls3: { columns: all }\n  public.calls4: { columns: all }\n  public.asserted: { columns: all }\n  public.calls: { columns: all }\n  public.escalations: { columns: all }\n  public.night_queue6: { columns: all }\n  public.night_queue1: { columns: all }\n  public.night_queue2: { columns: all }\n  public.night_queue3: { columns: all }\n  public.night_queue4: { columns: all }\n  public.night_view: { columns: all }\n";
+const GRANTS: &str = "  public.callog: { columns: all }\n  public.hotline: { columns: all }\n  public.calls2: { columns: all }\n  public.calls3: { columns: all }\n  public.calls4: { columns: all }\n  public.asserted: { columns: all }\n  public.calls: { columns: all }\n  public.escalations: { columns: all }\n  public.night_queue6: { columns: all }\n  public.night_queue1: { columns: all }\n  public.night_queue2: { columns: all }\n  public.night_queue3: { columns: all }\n  public.night_queue4: { columns: all }\n  public.night_view: { columns: all }\n";
 
 const ZONE: &str = "Pacific/Kiritimati";
 
@@ -138,7 +153,15 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
         text_of(&rows).contains(SECRET_CALLER),
         "premise: 'simple' opens public.escalations"
     );
-    su.batch_execute("SET plpgsql.check_asserts = off").await.unwrap();
+    su.batch_execute("SET TimeZone = 'Europe/Berlin'").await.unwrap();
+    let rows = su.simple_query("SELECT caller FROM public.hotline").await.unwrap();
+    assert!(
+        text_of(&rows).contains(SECRET_CALLER),
+        "premise: Berlin's summer time opens public.hotline"
+    );
+    su.batch_execute("RESET TimeZone; SET plpgsql.check_asserts = off")
+        .await
+        .unwrap();
     let rows = su.simple_query("SELECT caller FROM public.asserted").await.unwrap();
     assert!(
         text_of(&rows).contains(SECRET_CALLER),
@@ -349,6 +372,24 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     let text = refusal(&fts, "SELECT caller FROM public.escalations", why).await;
     assert!(text.contains("to_tsvector"), "{text}");
     seen.push_str(&text);
+    // Round 167 W1: the window frame's step.
+    let berlin = wasser(&p).await;
+    let rows = berlin.simple_query("SELECT caller FROM public.hotline").await.unwrap();
+    assert_eq!(
+        text_of(&rows),
+        "+49 30 1111111|\n",
+        "public.hotline with the server's zone"
+    );
+    berlin.batch_execute("SET TimeZone = 'Europe/Berlin'").await.unwrap();
+    let text = refusal(&berlin, "SELECT caller FROM public.hotline", why).await;
+    assert!(text.contains("in_range"), "{text}");
+    seen.push_str(&text);
+    // A custom setting (`app.tenant`, a dotted name no extension owns) changes nothing a filter
+    // computes: the session still reads tables whose policies call the DBA's functions.
+    let tenant = wasser(&p).await;
+    tenant.batch_execute("SET app.tenant = 'stadtwerke'").await.unwrap();
+    let rows = tenant.simple_query("SELECT caller FROM public.asserted").await.unwrap();
+    assert_eq!(text_of(&rows), "", "public.asserted after SET app.tenant");
     // N6: an extension's setting (a dotted name) changes what a function computes.
     let asserts = wasser(&p).await;
     asserts.batch_execute("SET plpgsql.check_asserts = off").await.unwrap();

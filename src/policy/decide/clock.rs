@@ -38,9 +38,8 @@ pub const REPORTED_SETTINGS: &[&str] = &["timezone", "datestyle", "intervalstyle
 /// Settings that change no value a filter computes (timeouts, planner and resource settings,
 /// logging, transaction modes). Any other may (TimeZone, DateStyle, lc_time, lc_numeric,
 /// extra_float_digits, bytea_output, default_text_search_config, …): an unknown one counts.
-/// search_path has rules of its own. Dotted names count too: extensions' settings change what
-/// their functions compute (round 166: `pg_trgm.word_similarity_threshold`,
-/// `plpgsql.check_asserts`).
+/// search_path has rules of its own. Extensions' dotted settings count: they change what their
+/// functions compute (round 166: `pg_trgm.word_similarity_threshold`, `plpgsql.check_asserts`).
 const NEUTRAL_SETTINGS: &[&str] = &[
     "application_name",
     "statement_timeout",
@@ -81,9 +80,13 @@ const NEUTRAL_SETTINGS: &[&str] = &[
 const NEUTRAL_PREFIXES: &[&str] = &["enable_", "jit_", "geqo", "cpu_", "log_", "track_"];
 
 /// Whether a SET, RESET or set_config of `name` (lower-cased; `all` for RESET ALL) may change
-/// what a filter computes.
-pub fn moves_values(name: &str) -> bool {
-    !(NEUTRAL_SETTINGS.contains(&name) || NEUTRAL_PREFIXES.iter().any(|p| name.starts_with(p)))
+/// what a filter computes. A dotted name counts when `extension` says its prefix names an
+/// extension or procedural language; other dotted names are custom settings.
+pub fn moves_values(name: &str, extension: impl Fn(&str) -> bool) -> bool {
+    match name.split_once('.') {
+        Some((prefix, _)) => extension(prefix),
+        None => !(NEUTRAL_SETTINGS.contains(&name) || NEUTRAL_PREFIXES.iter().any(|p| name.starts_with(p))),
+    }
 }
 
 /// The first clock read in SQL text, as a word, or None.
@@ -180,8 +183,10 @@ mod tests {
         assert!(!same_as_default("timezone", "<+14>-14", "UTC"));
         assert!(same_as_default("datestyle", "ISO, MDY", "iso,mdy"));
         assert!(!same_as_default("datestyle", "German, DMY", "ISO, DMY"));
-        assert!(moves_values("timezone") && moves_values("all") && moves_values("default_text_search_config"));
-        assert!(!moves_values("jit") && !moves_values("enable_seqscan"));
-        assert!(moves_values("pg_trgm.similarity_threshold") && moves_values("plpgsql.check_asserts"));
+        let ext: std::collections::HashSet<String> = ["plpgsql".to_owned(), "pg_trgm".to_owned()].into();
+        let moves = |n: &str| moves_values(n, |p| ext.contains(p));
+        assert!(moves("timezone") && moves("all") && moves("default_text_search_config"));
+        assert!(!moves("jit") && !moves("enable_seqscan") && !moves("app.tenant"));
+        assert!(moves("pg_trgm.similarity_threshold") && moves("plpgsql.check_asserts"));
     }
 }
