@@ -114,65 +114,46 @@ const QUEUES: [&str; 5] = [
     "night_view",
 ];
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
-    let (cluster, su) = own_cluster(&ddl()).await;
-    // The premise: straight to Postgres, the agent's own settings open every queue.
-    let server_zone: String = su.query_one("SHOW TimeZone", &[]).await.unwrap().get(0);
-    su.batch_execute(&format!("SET ROLE agent_wasser; SET TimeZone = '{ZONE}'"))
-        .await
-        .unwrap();
-    for t in [
-        "night_queue1",
-        "night_queue2",
-        "night_queue3",
-        "night_queue6",
-        "night_view",
-    ] {
-        let rows = su
-            .simple_query(&format!("SELECT caller FROM public.{t}"))
-            .await
-            .unwrap();
-        assert!(text_of(&rows).contains(SECRET_CALLER), "premise: {t} opens in {ZONE}");
-    }
-    for t in ["calls", "calls2", "calls3", "calls4"] {
+/// Checks that the agent's `setting` (on `su`, acting as the agent) opens each of `tables`
+/// straight against Postgres, then sets everything back.
+async fn opened(su: &tokio_postgres::Client, setting: &str, tables: &[&str]) {
+    su.batch_execute(setting).await.unwrap();
+    for t in tables {
         let rows = su
             .simple_query(&format!("SELECT caller FROM public.{t}"))
             .await
             .unwrap();
         assert!(
             text_of(&rows).contains(SECRET_CALLER),
-            "premise: the zone opens public.{t}"
+            "premise: `{setting}` opens public.{t}"
         );
     }
-    su.batch_execute("RESET TimeZone; SET default_text_search_config = 'simple'")
-        .await
-        .unwrap();
-    let rows = su.simple_query("SELECT caller FROM public.escalations").await.unwrap();
-    assert!(
-        text_of(&rows).contains(SECRET_CALLER),
-        "premise: 'simple' opens public.escalations"
-    );
-    su.batch_execute("SET TimeZone = 'Europe/Berlin'").await.unwrap();
-    let rows = su.simple_query("SELECT caller FROM public.hotline").await.unwrap();
-    assert!(
-        text_of(&rows).contains(SECRET_CALLER),
-        "premise: Berlin's summer time opens public.hotline"
-    );
-    su.batch_execute("RESET TimeZone; SET plpgsql.check_asserts = off")
-        .await
-        .unwrap();
-    let rows = su.simple_query("SELECT caller FROM public.asserted").await.unwrap();
-    assert!(
-        text_of(&rows).contains(SECRET_CALLER),
-        "premise: check_asserts opens public.asserted"
-    );
-    su.batch_execute("SET DateStyle = 'SQL, MDY'").await.unwrap();
-    let rows = su.simple_query("SELECT caller FROM public.night_queue4").await.unwrap();
-    assert!(
-        text_of(&rows).contains(SECRET_CALLER),
-        "premise: DateStyle opens night_queue4"
-    );
+    su.batch_execute("RESET ALL").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
+    let (cluster, su) = own_cluster(&ddl()).await;
+    // The premise: straight to Postgres, the agent's own settings open every table.
+    let server_zone: String = su.query_one("SHOW TimeZone", &[]).await.unwrap().get(0);
+    su.batch_execute("SET ROLE agent_wasser").await.unwrap();
+    let zone = format!("SET TimeZone = '{ZONE}'");
+    let tables = [
+        "night_queue1",
+        "night_queue2",
+        "night_queue3",
+        "night_queue6",
+        "night_view",
+        "calls",
+        "calls2",
+        "calls3",
+        "calls4",
+    ];
+    opened(&su, &zone, &tables).await;
+    opened(&su, "SET default_text_search_config = 'simple'", &["escalations"]).await;
+    opened(&su, "SET TimeZone = 'Europe/Berlin'", &["hotline"]).await;
+    opened(&su, "SET plpgsql.check_asserts = off", &["asserted"]).await;
+    opened(&su, "SET DateStyle = 'SQL, MDY'", &["night_queue4"]).await;
 
     let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
         "    functions: []",
