@@ -48,7 +48,7 @@ fn benches(c: &mut Criterion) {
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
         read_campaigns: &read,
         dba_path: None,
-        clock_moved: None,
+        settings_moved: None,
     };
 
     let cache = AnalysisCache::new(10_000);

@@ -56,8 +56,8 @@ pub struct JudgeCtx<'a> {
     pub read_campaigns: &'a BTreeSet<String>,
     /// The search_path the DBA set for the session's role, if the client did not choose its own.
     pub dba_path: Option<&'a [String]>,
-    /// Why the session's clock settings may differ from the server's, if they may.
-    pub clock_moved: Option<&'a str>,
+    /// Why the session's settings a filter computes with may differ from the server's, if they may.
+    pub settings_moved: Option<&'a str>,
 }
 
 /// An allowed statement: its plan, and for PREPARE/DECLARE the facts to remember.
@@ -70,9 +70,9 @@ pub struct Allowed {
 
 /// Judges one analyzed statement, resolving EXECUTE and FETCH through the registry.
 pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<Allowed, Refusal> {
-    // A statement that changes the clock settings itself (`set_config('TimeZone', …)` beside the
+    // A statement that changes such settings itself (`set_config('TimeZone', …)` beside the
     // read) may run the change before the filter.
-    let own_clock = clock_change(f, cx.catalog).map(|c| format!("this statement changes ({c})"));
+    let own_change = change_text(f, cx.catalog).map(|c| format!("this statement changes ({c})"));
     let dcx = DecideCtx {
         policy: cx.policy,
         purpose: cx.purpose,
@@ -80,7 +80,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         today: cx.today,
         read_campaigns: cx.read_campaigns,
         dba_path: cx.dba_path,
-        clock_moved: cx.clock_moved.or(own_clock.as_deref()),
+        settings_moved: cx.settings_moved.or(own_change.as_deref()),
     };
     let own = decide(f, &dcx)?;
     // MOVE returns no row but counts them: judged as the cursor's statement is at FETCH, its
@@ -119,9 +119,9 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         }
         Some(inner) => {
             // EXECUTE and FETCH are judged by the statement they run, under today's policy.
-            let inner_clock = clock_change(&inner, cx.catalog).map(|c| format!("the prepared statement changes ({c})"));
+            let inner_change = change_text(&inner, cx.catalog).map(|c| format!("the prepared statement changes ({c})"));
             let dcx = DecideCtx {
-                clock_moved: dcx.clock_moved.or(inner_clock.as_deref()),
+                settings_moved: dcx.settings_moved.or(inner_change.as_deref()),
                 ..dcx
             };
             let mut plan = decide(&inner, &dcx)?;
@@ -161,7 +161,7 @@ pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> 
     })
 }
 
-fn clock_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<String> {
+fn change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<String> {
     setting_change(f, catalog).map(|(name, via)| format!("{via} {name}"))
 }
 
@@ -236,9 +236,9 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
     // The analyzer follows SET search_path through the message, but not a change made by what an
     // EXECUTE, FETCH or MOVE runs: names after one could resolve to another table than analyzed.
     let mut path_moved = false;
-    // What the session's clock settings are after a SET earlier in the message, the server
+    // What the session's settings are after a SET earlier in the message, the server
     // reports only once the message has run.
-    let mut clock_set: Option<String> = None;
+    let mut settings_set: Option<String> = None;
     for f in &a.statements {
         if path_moved && (f.uses_search_path || matches!(f.kind, Kind::Execute { .. })) {
             return Err(Refusal::new(
@@ -248,13 +248,13 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
         }
         let now = JudgeCtx {
             read_campaigns: &read,
-            clock_moved: cx.clock_moved.or(clock_set.as_deref()),
+            settings_moved: cx.settings_moved.or(settings_set.as_deref()),
             ..*cx
         };
         let allowed = judge_statement(f, &now, &earlier)?;
         // What an EXECUTE or FETCH runs counts as the statement (round 164 F1).
-        if let Some(c) = clock_change(f, cx.catalog).or_else(|| clock_change(&allowed.facts, cx.catalog)) {
-            clock_set = Some(format!("an earlier statement of this message changes ({c})"));
+        if let Some(c) = change_text(f, cx.catalog).or_else(|| change_text(&allowed.facts, cx.catalog)) {
+            settings_set = Some(format!("an earlier statement of this message changes ({c})"));
         }
         path_moved |= runs_by_name(&f.kind, &earlier).is_some_and(|r| r.path_change.is_some());
         read.extend(allowed.plan.reads.iter().cloned());

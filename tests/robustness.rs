@@ -88,7 +88,7 @@ fn sql(cat: &Catalog, pol: &PolicySet, sql: &str) {
                 today: today(),
                 read_campaigns: &read,
                 dba_path: None,
-                clock_moved: None,
+                settings_moved: None,
             };
             let _ = judge_all(&a, &j, &NoRegistry);
         }

@@ -97,8 +97,8 @@ pub struct DecideCtx<'a> {
     /// The search_path the DBA set for the session's role, if the client did not choose its own:
     /// any other path in force is the agent's choice (see `search_path::steered_code`).
     pub dba_path: Option<&'a [String]>,
-    /// Why the session's clock settings may differ from the server's (see `clock`), if they may.
-    pub clock_moved: Option<&'a str>,
+    /// Why the session's settings a filter computes with may differ from the server's (see `clock`), if they may.
+    pub settings_moved: Option<&'a str>,
 }
 
 /// Where a relation belongs.

@@ -26,8 +26,8 @@ pub struct PortalInfo {
     pub policy_generation: u64,
     /// How many campaigns the session had read when `plan` was decided (rule 4 looks at them).
     pub reads_seen: usize,
-    /// Whether the session's clock settings could differ from the server's when `plan` was decided.
-    pub clock_moved: bool,
+    /// Whether the session's settings a filter computes with could differ from the server's when `plan` was decided.
+    pub settings_moved: bool,
     /// The day `plan` was decided on (rule 5 compares it with contract ends).
     pub judged_on: chrono::NaiveDate,
     /// The catalog content (`Catalog::fingerprint`) `plan` was decided under.
@@ -394,7 +394,7 @@ mod tests {
             bound_to: None,
             policy_generation: 0,
             reads_seen: 0,
-            clock_moved: false,
+            settings_moved: false,
             judged_on: chrono::NaiveDate::MIN,
             catalog_fingerprint: 0,
             bound_from: None,

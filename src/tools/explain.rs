@@ -98,7 +98,7 @@ pub fn explain(
         read_campaigns: &read,
         // As for a session that did not choose its path at login.
         dba_path: Some(&s.search_path),
-        clock_moved: None,
+        settings_moved: None,
     };
     match analysis {
         Err(e) => {
@@ -108,16 +108,16 @@ pub fn explain(
         Ok(a) => {
             // A setting changed earlier in the message counts for the statements after it, as in
             // judge_all (round 166 I1).
-            let mut clock_set: Option<String> = None;
+            let mut settings_set: Option<String> = None;
             for (i, f) in a.statements.iter().enumerate() {
                 let text = texts.get(i).cloned().unwrap_or_default();
                 let jcx = JudgeCtx {
-                    clock_moved: clock_set.as_deref(),
+                    settings_moved: settings_set.as_deref(),
                     ..jcx
                 };
                 let verdict = judge_statement(f, &jcx, &NoRegistry);
                 if let Some((name, via)) = crate::judge::setting_change(f, catalog) {
-                    clock_set = Some(format!("an earlier statement of this message changes ({via} {name})"));
+                    settings_set = Some(format!("an earlier statement of this message changes ({via} {name})"));
                 }
                 out.statements.push(match verdict {
                     Err(r) => refused(&text, &r),

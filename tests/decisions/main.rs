@@ -53,7 +53,7 @@ fn judged(
         today: today(),
         read_campaigns: read,
         dba_path: None,
-        clock_moved: None,
+        settings_moved: None,
     };
     judge_all(&a, &jcx, &NoRegistry)
 }

@@ -635,7 +635,7 @@ fn writes_to_a_column_of_a_guarded_type_are_refused_whenever_they_are_judged() {
             today: today(),
             read_campaigns: &none,
             dba_path: None,
-            clock_moved: None,
+            settings_moved: None,
         };
         let r = judge_all(&a, &jcx, &NoRegistry).map(|_| ()).unwrap_err();
         assert!(r.message().contains("a DBA wrote"), "{sql}: {}", r.message());

@@ -376,7 +376,7 @@ async fn check(
         today: chrono::NaiveDate::from_ymd_opt(2026, 11, 29).unwrap(),
         read_campaigns: &none,
         dba_path: None,
-        clock_moved: None,
+        settings_moved: None,
     };
     for sql in sqls {
         let ctx = AnalyzeCtx {

@@ -472,7 +472,7 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
 /// opened at night after `SET TimeZone`; round 164: `called_at >= contract_start` and
 /// `to_tsvector(note)`).
 pub(super) fn session_filters(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
-    let Some(why) = cx.clock_moved else {
+    let Some(why) = cx.settings_moved else {
         return Ok(());
     };
     for &rel in &f.relations {

@@ -269,7 +269,7 @@ fn code_targets(cx: &DecideCtx<'_>, mut queue: Vec<u32>) -> Result<(), Refusal> 
             ));
         }
         if let (Some(why), Some((what, reads))) = (
-            cx.clock_moved,
+            cx.settings_moved,
             cx.catalog.session_filters.get(&oid).and_then(|v| v.first()),
         ) {
             return Err(super::dba::session_refusal(cx, oid, what, reads, why));

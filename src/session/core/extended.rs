@@ -166,7 +166,7 @@ impl Core {
                 };
                 let plan = allowed.plan.clone();
                 self.allowed(env, out, &allowed.facts.statement, &[&allowed.plan]);
-                self.note_clock(env, [&*facts, &*allowed.facts]);
+                self.note_settings(env, [&*facts, &*allowed.facts]);
                 self.registry.set_portal(
                     (seq, 0),
                     b.portal,
@@ -177,7 +177,7 @@ impl Core {
                         bound_to,
                         policy_generation: env.policy.generation,
                         reads_seen: self.read_campaigns.len(),
-                        clock_moved: self.clock_moved.is_some(),
+                        settings_moved: self.settings_moved.is_some(),
                         judged_on: env.today,
                         catalog_fingerprint: env.catalog.fingerprint,
                         bound_from: Some(b.statement.to_owned()),
@@ -322,7 +322,7 @@ impl Core {
                     if catalog_moved
                         || info.policy_generation != env.policy.generation
                         || info.reads_seen != self.read_campaigns.len()
-                        || (self.clock_moved.is_some() && !info.clock_moved)
+                        || (self.settings_moved.is_some() && !info.settings_moved)
                         || info.judged_on != env.today
                     {
                         let now = self.judge(&info.facts, env)?;

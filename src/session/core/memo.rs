@@ -42,8 +42,8 @@ pub struct VerdictKey {
     pub catalog: u64,
     pub today: NaiveDate,
     pub reads: usize,
-    /// Whether the session's clock settings may differ from the server's.
-    pub clock_moved: bool,
+    /// Whether the session's settings a filter computes with may differ from the server's.
+    pub settings_moved: bool,
 }
 
 #[derive(Default)]

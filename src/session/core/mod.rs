@@ -217,10 +217,10 @@ pub struct Core {
     probe_retry: bool,
     /// See `PreAnalyzed`; taken by the next `analyze` of the same text.
     pre_analyzed: std::sync::Mutex<Option<PreAnalyzed>>,
-    /// The session's clock settings as far as they are known.
+    /// The session's settings a filter computes with, as far as they are known.
     pub clock: clock::Clock,
     /// Why they may differ from the server's (`clock.moved`), as of the frame being handled.
-    clock_moved: Option<String>,
+    settings_moved: Option<String>,
 }
 
 fn refusal_frame(r: &Refusal) -> Bytes {
@@ -264,7 +264,7 @@ impl Core {
             probe_retry: true,
             pre_analyzed: std::sync::Mutex::new(None),
             clock: clock::Clock::default(),
-            clock_moved: None,
+            settings_moved: None,
         }
     }
 
@@ -344,7 +344,7 @@ impl Core {
 
     /// Statements let through (for EXECUTE and FETCH, what they run) that may change settings a
     /// filter computes with (see `clock`).
-    fn note_clock<'f>(&mut self, env: &Env<'_>, statements: impl IntoIterator<Item = &'f StatementFacts>) {
+    fn note_settings<'f>(&mut self, env: &Env<'_>, statements: impl IntoIterator<Item = &'f StatementFacts>) {
         for f in statements {
             if let Some((name, via)) = crate::judge::setting_change(f, env.catalog) {
                 self.clock.changed(&name, via);
@@ -426,7 +426,7 @@ impl Core {
             today: env.today,
             read_campaigns: &self.read_campaigns,
             dba_path: self.dba_path.as_deref(),
-            clock_moved: self.clock_moved.as_deref(),
+            settings_moved: self.settings_moved.as_deref(),
         })
     }
 
@@ -445,7 +445,7 @@ impl Core {
             catalog: env.catalog.generation,
             today: env.today,
             reads: self.read_campaigns.len(),
-            clock_moved: self.clock_moved.is_some(),
+            settings_moved: self.settings_moved.is_some(),
         };
         if let Some(a) = self.memo.verdict(facts, &key) {
             return Ok(a);

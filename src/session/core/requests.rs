@@ -16,7 +16,7 @@ impl Core {
         if env.policy.generation != self.bound_policy {
             self.bind_purpose(env);
         }
-        self.clock_moved = self
+        self.settings_moved = self
             .clock
             .moved_under(env.catalog.generation, &env.catalog.clock_defaults);
         // Whether a batch was open before this frame; a frame handed in again after a catalog
@@ -174,7 +174,7 @@ impl Core {
                     bound_to: None,
                     policy_generation: 0,
                     reads_seen: 0,
-                    clock_moved: false,
+                    settings_moved: false,
                     judged_on: chrono::NaiveDate::MIN,
                     catalog_fingerprint: 0,
                     bound_from: None,
@@ -287,8 +287,8 @@ impl Core {
                 }
                 let plans: Vec<&Plan> = allowed.iter().map(|a| &*a.plan).collect();
                 self.allowed(env, out, &normalized, &plans);
-                self.note_clock(env, analysis.statements.iter().map(|s| &**s));
-                self.note_clock(env, allowed.iter().map(|a| &*a.facts));
+                self.note_settings(env, analysis.statements.iter().map(|s| &**s));
+                self.note_settings(env, allowed.iter().map(|a| &*a.facts));
                 let results = allowed.iter().map(|a| Result_::of(&a.plan, &a.facts)).collect();
                 // Registry effects come from the statements as written; what EXECUTE and FETCH
                 // run may still change search_path.
