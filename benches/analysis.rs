@@ -49,6 +49,7 @@ fn benches(c: &mut Criterion) {
         read_campaigns: &read,
         dba_path: None,
         settings_moved: None,
+        path_moved: None,
     };
 
     let cache = AnalysisCache::new(10_000);

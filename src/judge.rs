@@ -58,6 +58,8 @@ pub struct JudgeCtx<'a> {
     pub dba_path: Option<&'a [String]>,
     /// Why the session's settings a filter computes with may differ from the server's, if they may.
     pub settings_moved: Option<&'a str>,
+    /// Why the session's search_path may differ from the one the DBA set for the login, if it may.
+    pub path_moved: Option<&'a str>,
 }
 
 /// An allowed statement: its plan, and for PREPARE/DECLARE the facts to remember.
@@ -73,6 +75,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
     // A statement that changes such settings itself (`set_config('TimeZone', …)` beside the
     // read) may run the change before the filter.
     let own_change = change_text(f, cx.catalog).map(|c| format!("this statement changes ({c})"));
+    let own_path = path_change_text(f, cx.catalog).map(|c| format!("this statement changes ({c})"));
     let dcx = DecideCtx {
         policy: cx.policy,
         purpose: cx.purpose,
@@ -81,6 +84,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         read_campaigns: cx.read_campaigns,
         dba_path: cx.dba_path,
         settings_moved: cx.settings_moved.or(own_change.as_deref()),
+        path_moved: cx.path_moved.or(own_path.as_deref()),
     };
     let own = decide(f, &dcx)?;
     // MOVE returns no row but counts them: judged as the cursor's statement is at FETCH, its
@@ -120,8 +124,10 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         Some(inner) => {
             // EXECUTE and FETCH are judged by the statement they run, under today's policy.
             let inner_change = change_text(&inner, cx.catalog).map(|c| format!("the prepared statement changes ({c})"));
+            let inner_path = path_change_text(&inner, cx.catalog).map(|c| format!("the prepared statement changes ({c})"));
             let dcx = DecideCtx {
                 settings_moved: dcx.settings_moved.or(inner_change.as_deref()),
+                path_moved: dcx.path_moved.or(inner_path.as_deref()),
                 ..dcx
             };
             let mut plan = decide(&inner, &dcx)?;
@@ -163,6 +169,17 @@ pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> 
 
 fn change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<String> {
     setting_change(f, catalog).map(|(name, via)| format!("{via} {name}"))
+}
+
+/// Whether a statement may change search_path (a SET, RESET or set_config of it, or a call of a
+/// DBA's function that changes settings), as text for a refusal.
+pub fn path_change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<String> {
+    if let Some(s) = f.settings.iter().find(|s| s.name == "search_path" || s.name == "all") {
+        return Some(format!("{} {}", s.via, s.name));
+    }
+    setting_change(f, catalog)
+        .filter(|(name, _)| name == "?")
+        .map(|(name, via)| format!("{via} {name}"))
 }
 
 /// The statement an EXECUTE, FETCH or MOVE runs, when the registry knows the name.
@@ -239,6 +256,7 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
     // What the session's settings are after a SET earlier in the message, the server
     // reports only once the message has run.
     let mut settings_set: Option<String> = None;
+    let mut path_set: Option<String> = None;
     for f in &a.statements {
         if path_moved && (f.uses_search_path || matches!(f.kind, Kind::Execute { .. })) {
             return Err(Refusal::new(
@@ -249,12 +267,16 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
         let now = JudgeCtx {
             read_campaigns: &read,
             settings_moved: cx.settings_moved.or(settings_set.as_deref()),
+            path_moved: cx.path_moved.or(path_set.as_deref()),
             ..*cx
         };
         let allowed = judge_statement(f, &now, &earlier)?;
         // What an EXECUTE or FETCH runs counts as the statement (round 164 F1).
         if let Some(c) = change_text(f, cx.catalog).or_else(|| change_text(&allowed.facts, cx.catalog)) {
             settings_set = Some(format!("an earlier statement of this message changes ({c})"));
+        }
+        if let Some(c) = path_change_text(f, cx.catalog).or_else(|| path_change_text(&allowed.facts, cx.catalog)) {
+            path_set = Some(format!("an earlier statement of this message changes ({c})"));
         }
         path_moved |= runs_by_name(&f.kind, &earlier).is_some_and(|r| r.path_change.is_some());
         read.extend(allowed.plan.reads.iter().cloned());

@@ -89,6 +89,7 @@ fn sql(cat: &Catalog, pol: &PolicySet, sql: &str) {
                 read_campaigns: &read,
                 dba_path: None,
                 settings_moved: None,
+                path_moved: None,
             };
             let _ = judge_all(&a, &j, &NoRegistry);
         }

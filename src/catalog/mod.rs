@@ -270,6 +270,9 @@ pub struct Catalog {
     /// on the session's settings, by relation OID: what filters and what in it depends (see
     /// policy::decide::clock).
     pub session_filters: HashMap<u32, Vec<(String, String)>>,
+    /// Row filters whose result depends on search_path (a name printed from a `regclass`,
+    /// `to_regclass`, `current_schema`), by relation OID: what filters and what in it depends.
+    pub path_filters: HashMap<u32, Vec<(String, String)>>,
     /// A DBA's functions whose code changes settings (`set_config`, a `SET` statement, SQL built
     /// at run time), or calls one that does: a call may move the session's settings.
     pub setting_functions: HashSet<crate::policy::QName>,

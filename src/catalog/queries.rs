@@ -472,7 +472,9 @@ pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_va
 /// midnight, `to_tsvector(text)` reads default_text_search_config), except those that read no
 /// setting (the clock's instant, role and privilege checks, the session's identity); the
 /// SQL value functions that give a local date or time; and casts through text. Of row-level
-/// security policies and views' and rules' queries; NULL when nothing depends.
+/// security policies and views' and rules' queries; empty when nothing depends.
+/// The fourth column: what in them depends on search_path (round 168 F4: `tableoid::regclass::text`
+/// prints a name qualified only when the path does not show it; `to_regclass`, `current_schema`).
 pub(super) const SESSION_FILTERS: &str = "WITH e(rel, what, tree) AS (
       SELECT p.polrelid, 'the row-level security policy ' || p.polname,
         coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, '')
@@ -481,26 +483,42 @@ pub(super) const SESSION_FILTERS: &str = "WITH e(rel, what, tree) AS (
       FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
-    SELECT e.rel, e.what, pg_catalog.concat_ws(', ',
-        (SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ')
-         FROM (SELECT m.x[1]::oid FROM pg_catalog.regexp_matches(e.tree,
-                 ':(?:funcid|opfuncid|hashfuncid|negfuncid|aggfnoid|winfnoid|startInRangeFunc|endInRangeFunc) ([0-9]+)', 'g') m(x)
-               UNION SELECT o.oprcode::oid FROM pg_catalog.regexp_matches(e.tree,
-                 ':(?:opnos?|eqop|sortop) [(]?o?((?: ?[0-9]+)+)', 'g') m(x),
-                 pg_catalog.regexp_split_to_table(pg_catalog.btrim(m.x[1]), ' +') n(opno)
-                 JOIN pg_catalog.pg_operator o ON o.oid = n.opno::oid) c(func)
-         JOIN pg_catalog.pg_proc f ON f.oid = c.func
-         -- Functions of the DBA's and of extensions count whatever they are marked (round 166:
-         -- an IMMUTABLE one compared a timestamptz with a date; pg_trgm's read its thresholds).
-         WHERE (f.provolatile <> 'i' OR f.oid >= 16384)
-           AND f.proname !~ '^has_[a-z_]*_privilege$'
-           AND f.proname NOT IN ('now', 'statement_timestamp', 'transaction_timestamp', 'clock_timestamp',
-             'pg_has_role', 'row_security_active', 'current_user', 'session_user', 'current_database',
-             'pg_backend_pid', 'pg_trigger_depth', 'txid_current', 'pg_current_xact_id')),
+    SELECT e.rel, e.what, pg_catalog.concat_ws(', ', fs.settings,
         CASE WHEN e.tree ~ '[{]SQLVALUEFUNCTION :op [0125678] ' THEN 'a local date or time (CURRENT_DATE, LOCALTIME, …)' END,
         CASE WHEN e.tree ~ '[{]COERCEVIAIO ' THEN 'a cast through text' END,
-        CASE WHEN e.tree ~ '[{]XMLEXPR ' THEN 'an XML value made from columns' END)
-    FROM e";
+        CASE WHEN e.tree ~ '[{]XMLEXPR ' THEN 'an XML value made from columns' END),
+      pg_catalog.concat_ws(', ', fs.names,
+        CASE WHEN e.tree ~ '[{]SQLVALUEFUNCTION :op 14 ' THEN 'CURRENT_SCHEMA' END,
+        -- regproc, regprocedure, regoper, regoperator, regclass, regtype, regconfig,
+        -- regdictionary, regcollation: cast to or from text, the name depends on the path.
+        CASE WHEN e.tree ~ '[{]COERCEVIAIO ' AND e.tree ~ ':[a-z]*type (24|2202|2203|2204|2205|2206|3734|3769|4191) '
+          THEN 'a name cast to or from text (regclass, regtype, …)' END)
+    FROM e, LATERAL (
+        SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE
+            (f.provolatile <> 'i' OR f.oid >= 16384
+              -- Built-ins marked IMMUTABLE that read settings (round 168: quote_ident reads
+              -- quote_all_identifiers; the output functions, extra_float_digits and bytea_output),
+              -- and aggregates whose support functions are not (jsonb_object_agg prints values).
+              OR f.proname IN ('quote_ident', 'float4out', 'float8out', 'byteaout')
+              OR EXISTS (SELECT FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc s
+                ON s.oid IN (a.aggtransfn::oid, a.aggfinalfn::oid, a.aggcombinefn::oid,
+                  a.aggmtransfn::oid, a.aggminvtransfn::oid, a.aggmfinalfn::oid)
+                WHERE a.aggfnoid = f.oid AND s.provolatile <> 'i'))
+            AND f.proname !~ '^has_[a-z_]*_privilege$'
+            AND f.proname NOT IN ('now', 'statement_timestamp', 'transaction_timestamp', 'clock_timestamp',
+              'pg_has_role', 'row_security_active', 'current_user', 'session_user', 'current_database',
+              'pg_backend_pid', 'pg_trigger_depth', 'txid_current', 'pg_current_xact_id')),
+          pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE f.oid < 16384 AND f.proname ~
+            '^(current_schemas?|to_reg(class|proc|procedure|oper|operator|type|collation)|format_type|pg_get_[a-z_]+|pg_[a-z]+_is_visible|pg_describe_object|pg_identify_object[a-z_]*)$')
+        -- Functions of the DBA's and of extensions count whatever they are marked (round 166:
+        -- an IMMUTABLE one compared a timestamptz with a date; pg_trgm's read its thresholds).
+        FROM (SELECT m.x[1]::oid FROM pg_catalog.regexp_matches(e.tree,
+                ':(?:funcid|opfuncid|hashfuncid|negfuncid|aggfnoid|winfnoid|startInRangeFunc|endInRangeFunc) ([0-9]+)', 'g') m(x)
+              UNION SELECT o.oprcode::oid FROM pg_catalog.regexp_matches(e.tree,
+                ':(?:opnos?|eqop|sortop) [(]?o?((?: ?[0-9]+)+)', 'g') m(x),
+                pg_catalog.regexp_split_to_table(pg_catalog.btrim(m.x[1]), ' +') n(opno)
+                JOIN pg_catalog.pg_operator o ON o.oid = n.opno::oid) c(func)
+        JOIN pg_catalog.pg_proc f ON f.oid = c.func) fs(settings, names)";
 /// Extensions and procedural languages: a dotted setting whose prefix names one (`pg_trgm.…`,
 /// `plpgsql.…`) is theirs and may change what their functions compute; any other dotted name is a
 /// custom setting, which only current_setting and its kin read (refused in filters outright).

@@ -99,6 +99,9 @@ pub struct DecideCtx<'a> {
     pub dba_path: Option<&'a [String]>,
     /// Why the session's settings a filter computes with may differ from the server's (see `clock`), if they may.
     pub settings_moved: Option<&'a str>,
+    /// Why the session's search_path may differ from the one the DBA set for the login, if it may:
+    /// filters that print or look up names by it (`Catalog::path_filters`) then compute otherwise.
+    pub path_moved: Option<&'a str>,
 }
 
 /// Where a relation belongs.
@@ -434,7 +437,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     // EXPLAIN reports widths from the column statistics, which pg_stats keeps from agents.
     // EXPLAIN ANALYZE counts the pages its scans read (a bitmap scan's `Heap Blocks`, round 136),
     // and how many rows share a page follows the size of every column of them.
-    if matches!(f.kind, Kind::Explain { analyze: true }) {
+    if matches!(f.kind, Kind::Explain { analyze: true, .. }) {
         let reached = f
             .relations
             .iter()

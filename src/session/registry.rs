@@ -28,6 +28,8 @@ pub struct PortalInfo {
     pub reads_seen: usize,
     /// Whether the session's settings a filter computes with could differ from the server's when `plan` was decided.
     pub settings_moved: bool,
+    /// Whether search_path could differ from the DBA's for the login when `plan` was decided.
+    pub path_moved: bool,
     /// The day `plan` was decided on (rule 5 compares it with contract ends).
     pub judged_on: chrono::NaiveDate,
     /// The catalog content (`Catalog::fingerprint`) `plan` was decided under.
@@ -395,6 +397,7 @@ mod tests {
             policy_generation: 0,
             reads_seen: 0,
             settings_moved: false,
+            path_moved: false,
             judged_on: chrono::NaiveDate::MIN,
             catalog_fingerprint: 0,
             bound_from: None,

@@ -99,6 +99,7 @@ pub fn explain(
         // As for a session that did not choose its path at login.
         dba_path: Some(&s.search_path),
         settings_moved: None,
+        path_moved: None,
     };
     match analysis {
         Err(e) => {
@@ -108,16 +109,20 @@ pub fn explain(
         Ok(a) => {
             // A setting changed earlier in the message counts for the statements after it, as in
             // judge_all (round 166 I1).
-            let mut settings_set: Option<String> = None;
+            let (mut settings_set, mut path_set): (Option<String>, Option<String>) = (None, None);
             for (i, f) in a.statements.iter().enumerate() {
                 let text = texts.get(i).cloned().unwrap_or_default();
                 let jcx = JudgeCtx {
                     settings_moved: settings_set.as_deref(),
+                    path_moved: path_set.as_deref(),
                     ..jcx
                 };
                 let verdict = judge_statement(f, &jcx, &NoRegistry);
                 if let Some((name, via)) = crate::judge::setting_change(f, catalog) {
                     settings_set = Some(format!("an earlier statement of this message changes ({via} {name})"));
+                }
+                if let Some(c) = crate::judge::path_change_text(f, catalog) {
+                    path_set = Some(format!("an earlier statement of this message changes ({c})"));
                 }
                 out.statements.push(match verdict {
                     Err(r) => refused(&text, &r),

@@ -54,6 +54,7 @@ fn judged(
         read_campaigns: read,
         dba_path: None,
         settings_moved: None,
+        path_moved: None,
     };
     judge_all(&a, &jcx, &NoRegistry)
 }
@@ -162,7 +163,7 @@ fn legitimate_crm_queries() {
         ("wasser", "DECLARE c CURSOR FOR SELECT name, iban FROM stadtwerke.customers", "masked: iban"),
         ("wasser", "DECLARE c CURSOR WITH HOLD FOR SELECT name FROM stadtwerke.customers", "allowed"),
         ("wasser", "PREPARE q AS SELECT name, iban FROM stadtwerke.customers WHERE customer_no = $1", "masked: iban"),
-        ("wasser", "EXPLAIN SELECT name FROM stadtwerke.customers WHERE phone = $1", "allowed"),
+        ("wasser", "EXPLAIN (COSTS OFF) SELECT name FROM stadtwerke.customers WHERE phone = $1", "allowed"),
         // Round 136: its page counts follow the sizes of the table's protected columns.
         ("wasser", "EXPLAIN ANALYZE SELECT name FROM stadtwerke.customers WHERE customer_no = 1", "refused: protected_column"),
         ("wasser", "EXPLAIN ANALYZE SELECT cubic_m FROM stadtwerke.meter_readings WHERE customer_no = 1", "allowed"),

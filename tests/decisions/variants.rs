@@ -636,6 +636,7 @@ fn writes_to_a_column_of_a_guarded_type_are_refused_whenever_they_are_judged() {
             read_campaigns: &none,
             dba_path: None,
             settings_moved: None,
+            path_moved: None,
         };
         let r = judge_all(&a, &jcx, &NoRegistry).map(|_| ()).unwrap_err();
         assert!(r.message().contains("a DBA wrote"), "{sql}: {}", r.message());

@@ -388,3 +388,131 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
         .count();
     assert!(refused >= 12, "audited refusals: {refused}");
 }
+
+/// Round 168: filters the node tree's markings hide (an IMMUTABLE aggregate whose support
+/// functions print values in the session's zone, `quote_ident` under quote_all_identifiers), a
+/// filter on a name printed by search_path, and a setting that drops matches from GIN scans.
+fn ddl_marked() -> String {
+    format!(
+        "CREATE TABLE public.blocks (caller text, blocked_until timestamptz);
+         INSERT INTO public.blocks VALUES ('{SECRET_CALLER}', '2026-03-28 23:30+00');
+         CREATE TABLE public.contacts (campaign text, caller text);
+         INSERT INTO public.contacts VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE public.contacts ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY p ON public.contacts FOR SELECT USING (campaign = 'stadtwerke' OR
+           ((SELECT jsonb_object_agg(b.caller, b.blocked_until) FROM public.blocks b) ->> caller) >= '2026-03-29');
+         CREATE TABLE public.blocked_sources (qualified_name text);
+         INSERT INTO public.blocked_sources VALUES ('zeitung.leads');
+         CREATE TABLE public.inbox (src_schema text, src_table text, caller text);
+         INSERT INTO public.inbox VALUES ('zeitung', 'leads', '{SECRET_CALLER}');
+         ALTER TABLE public.inbox ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY unblocked ON public.inbox FOR SELECT USING (quote_ident(src_schema) || '.' ||
+           quote_ident(src_table) NOT IN (SELECT qualified_name FROM public.blocked_sources));
+         CREATE SCHEMA hold;
+         GRANT USAGE ON SCHEMA hold TO crm_agents;
+         CREATE TABLE hold.calls (campaign text, caller text);
+         CREATE TABLE hold.calls_legal () INHERITS (hold.calls);
+         INSERT INTO hold.calls_legal VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE hold.calls ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY no_legal ON hold.calls FOR SELECT USING (tableoid::regclass::text <> 'hold.calls_legal');
+         GRANT SELECT ON public.blocks, public.contacts, public.blocked_sources, public.inbox,
+           hold.calls TO crm_agents;"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_path_are_refused() {
+    let (cluster, su) = own_cluster(&ddl_marked()).await;
+    su.batch_execute("SET ROLE agent_wasser").await.unwrap();
+    opened(&su, &format!("SET TimeZone = '{ZONE}'"), &["contacts"]).await;
+    opened(&su, "SET quote_all_identifiers = on", &["inbox"]).await;
+    su.batch_execute("SET search_path = hold, public").await.unwrap();
+    let rows = su.simple_query("SELECT caller FROM hold.calls").await.unwrap();
+    assert!(
+        text_of(&rows).contains(SECRET_CALLER),
+        "premise: the path opens hold.calls"
+    );
+    su.batch_execute("RESET ALL").await.unwrap();
+
+    let grants = "  public.blocks: { columns: all }\n  public.contacts: { columns: all }\n  public.blocked_sources: { columns: all }\n  public.inbox: { columns: all }\n  hold.calls: { columns: all }\n";
+    let p = proxy_on_shared(
+        &cluster,
+        include_str!("../../policies/stadtwerke.yaml").to_owned(),
+        grants,
+    )
+    .await;
+    let c = wasser(&p).await;
+    let read = ["public.contacts", "public.inbox", "hold.calls"];
+    for t in read {
+        let rows = c.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
+        assert_eq!(text_of(&rows), "", "{t} with the server's settings");
+    }
+    let mut seen = String::new();
+    let why = "computes with the session's settings";
+    // F1: jsonb_object_agg is marked IMMUTABLE; its support functions print the zone.
+    c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();
+    let text = refusal(&c, "SELECT caller FROM public.contacts", why).await;
+    assert!(text.contains("jsonb_object_agg"), "{text}");
+    seen.push_str(&text);
+    c.batch_execute("RESET TimeZone").await.unwrap();
+    // F3: quote_ident reads quote_all_identifiers.
+    c.batch_execute("SET quote_all_identifiers = on").await.unwrap();
+    let text = refusal(&c, "SELECT caller FROM public.inbox", why).await;
+    assert!(text.contains("quote_ident"), "{text}");
+    seen.push_str(&text);
+
+    // F4: the child table's name prints unqualified once the path shows its schema. By SET, in
+    // the same message, in the same statement, and for a portal bound before the SET.
+    let path = wasser(&p).await;
+    let names = "prints or looks up names by the session's search_path";
+    path.batch_execute("SET search_path = hold, public").await.unwrap();
+    seen.push_str(&refusal(&path, "SELECT caller FROM hold.calls", names).await);
+    // What does not depend on the path still runs: a filter on the zone.
+    for t in ["public.contacts"] {
+        let rows = path.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
+        assert_eq!(text_of(&rows), "", "{t} after SET search_path");
+    }
+    path.batch_execute("RESET search_path").await.unwrap();
+    let rows = path.simple_query("SELECT caller FROM hold.calls").await.unwrap();
+    assert_eq!(text_of(&rows), "", "hold.calls after RESET search_path");
+    for sql in [
+        "SET search_path = hold, public; SELECT caller FROM hold.calls",
+        "SELECT set_config('search_path', 'hold, public', false), caller FROM hold.calls",
+    ] {
+        seen.push_str(&refusal(&path, sql, names).await);
+        path.batch_execute("RESET search_path").await.unwrap();
+    }
+    let mut portal_client = wasser(&p).await;
+    let tx = portal_client.transaction().await.unwrap();
+    let stmt = tx.prepare("SELECT caller FROM hold.calls").await.unwrap();
+    let portal = tx.bind(&stmt, &[]).await.unwrap();
+    tx.batch_execute("SET LOCAL search_path = hold, public").await.unwrap();
+    let e = tx
+        .query_portal(&portal, 0)
+        .await
+        .expect_err("portal run after SET LOCAL search_path");
+    assert!(err_text(&e).contains(names), "{}", err_text(&e));
+    seen.push_str(&err_text(&e));
+    drop(tx);
+    // A path chosen at connection start.
+    let chosen = p
+        .try_connect("options='-c search_path=hold,public'", "agent_wasser", "wasser")
+        .await
+        .unwrap();
+    seen.push_str(&refusal(&chosen, "SELECT caller FROM hold.calls", names).await);
+
+    // F2: gin_fuzzy_search_limit drops matches from GIN scans, whatever a filter calls.
+    let gin = wasser(&p).await;
+    for sql in [
+        "SET gin_fuzzy_search_limit = 1",
+        "SELECT set_config('gin_fuzzy_search_limit', '1', false)",
+    ] {
+        refusal(&gin, sql, "gin_fuzzy_search_limit").await;
+    }
+    let e = p
+        .try_connect("options='-c gin_fuzzy_search_limit=1'", "agent_wasser", "wasser")
+        .await
+        .expect_err("gin_fuzzy_search_limit at connection start");
+    assert!(err_text(&e).contains("gin_fuzzy_search_limit"), "{}", err_text(&e));
+    assert_hidden(&seen, "filters whose markings hide a setting");
+}

@@ -377,6 +377,7 @@ async fn check(
         read_campaigns: &none,
         dba_path: None,
         settings_moved: None,
+        path_moved: None,
     };
     for sql in sqls {
         let ctx = AnalyzeCtx {

@@ -472,31 +472,49 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
 /// opened at night after `SET TimeZone`; round 164: `called_at >= contract_start` and
 /// `to_tsvector(note)`).
 pub(super) fn session_filters(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
-    let Some(why) = cx.settings_moved else {
+    if cx.settings_moved.is_none() && cx.path_moved.is_none() {
         return Ok(());
-    };
+    }
     for &rel in &f.relations {
         for oid in cx.catalog.reached(cx.catalog.rel(rel).oid) {
-            if let Some((what, reads)) = cx.catalog.session_filters.get(&oid).and_then(|v| v.first()) {
-                return Err(session_refusal(cx, oid, what, reads, why));
+            if let Some(r) = moved_filter(cx, oid) {
+                return Err(r);
             }
         }
     }
     Ok(())
 }
 
-pub(super) fn session_refusal(cx: &DecideCtx<'_>, oid: u32, what: &str, reads: &str, why: &str) -> Refusal {
-    let on = cx
-        .catalog
-        .by_oid(oid)
-        .map(|o| cx.catalog.rel(o).name.to_string())
-        .unwrap_or_default();
-    Refusal::new(
+/// The refusal for reaching `oid` if a filter of it computes with a setting that may have moved:
+/// one of the settings `clock` counts, or search_path (round 168 F4: a filter on
+/// `tableoid::regclass::text` let a child table's rows through once the path showed its schema).
+pub(super) fn moved_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
+    let on = || {
+        cx.catalog
+            .by_oid(oid)
+            .map(|o| cx.catalog.rel(o).name.to_string())
+            .unwrap_or_default()
+    };
+    if let (Some(why), Some((what, reads))) = (
+        cx.settings_moved,
+        cx.catalog.session_filters.get(&oid).and_then(|v| v.first()),
+    ) {
+        return Some(Refusal::new(
+            Reason::ForbiddenSetting,
+            format!(
+                "{what} of {} computes with the session's settings ({reads}: the clock's local time, dates and text made from times, text search), and {why}: unscharf runs such a statement only with the server's settings (RESET them)",
+                on()
+            ),
+        ));
+    }
+    let (why, (what, names)) = (cx.path_moved?, cx.catalog.path_filters.get(&oid)?.first()?);
+    Some(Refusal::new(
         Reason::ForbiddenSetting,
         format!(
-            "{what} of {on} computes with the session's settings ({reads}: the clock's local time, dates and text made from times, text search), and {why}: unscharf runs such a statement only with the server's settings (RESET them)"
+            "{what} of {} prints or looks up names by the session's search_path ({names}), and {why}: unscharf runs such a statement only with the search_path the DBA set for the login (RESET search_path)",
+            on()
         ),
-    )
+    ))
 }
 
 /// Functions a statement runs without naming them: those views, rules and row-level security

@@ -12,6 +12,10 @@ pub const FORBIDDEN_SETTINGS: &[&str] = &[
     "debug_print_parse",
     "debug_print_rewritten",
     "debug_print_plan",
+    // GIN index scans return a random subset of large matches: a row filter that hides rows
+    // through a GIN-indexed deny list (`NOT EXISTS … callers @> ARRAY[caller]`) hides fewer
+    // (round 168 F2), whatever functions it calls.
+    "gin_fuzzy_search_limit",
 ];
 
 /// Catalog relations that expose row values or other sessions' query texts (rule 3).

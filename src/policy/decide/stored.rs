@@ -268,11 +268,8 @@ fn code_targets(cx: &DecideCtx<'_>, mut queue: Vec<u32>) -> Result<(), Refusal> 
                 ),
             ));
         }
-        if let (Some(why), Some((what, reads))) = (
-            cx.settings_moved,
-            cx.catalog.session_filters.get(&oid).and_then(|v| v.first()),
-        ) {
-            return Err(super::dba::session_refusal(cx, oid, what, reads, why));
+        if let Some(r) = super::dba::moved_filter(cx, oid) {
+            return Err(r);
         }
         // Its row-level security policies check the written row, by what they read (round 159: a
         // WITH CHECK comparing with the customers' birth dates refused the wrong guesses).

@@ -178,6 +178,7 @@ impl Core {
                         policy_generation: env.policy.generation,
                         reads_seen: self.read_campaigns.len(),
                         settings_moved: self.settings_moved.is_some(),
+                        path_moved: self.path_moved.is_some(),
                         judged_on: env.today,
                         catalog_fingerprint: env.catalog.fingerprint,
                         bound_from: Some(b.statement.to_owned()),
@@ -323,6 +324,7 @@ impl Core {
                         || info.policy_generation != env.policy.generation
                         || info.reads_seen != self.read_campaigns.len()
                         || (self.settings_moved.is_some() && !info.settings_moved)
+                        || (self.path_moved.is_some() && !info.path_moved)
                         || info.judged_on != env.today
                     {
                         let now = self.judge(&info.facts, env)?;

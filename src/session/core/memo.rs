@@ -44,6 +44,8 @@ pub struct VerdictKey {
     pub reads: usize,
     /// Whether the session's settings a filter computes with may differ from the server's.
     pub settings_moved: bool,
+    /// Whether search_path may differ from the DBA's for the login.
+    pub path_moved: bool,
 }
 
 #[derive(Default)]

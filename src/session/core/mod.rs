@@ -221,6 +221,8 @@ pub struct Core {
     pub clock: clock::Clock,
     /// Why they may differ from the server's (`clock.moved`), as of the frame being handled.
     settings_moved: Option<String>,
+    /// Why search_path may differ from the DBA's for the login, as of the client message at hand.
+    path_moved: Option<&'static str>,
 }
 
 fn refusal_frame(r: &Refusal) -> Bytes {
@@ -265,6 +267,7 @@ impl Core {
             pre_analyzed: std::sync::Mutex::new(None),
             clock: clock::Clock::default(),
             settings_moved: None,
+            path_moved: None,
         }
     }
 
@@ -296,6 +299,17 @@ impl Core {
 
     pub fn tx_status(&self) -> u8 {
         self.tx_status
+    }
+
+    /// Why search_path may not be the one the DBA set for the login: a filter that prints or
+    /// looks up names by it (`Catalog::path_filters`) would compute otherwise.
+    fn path_moved_now(&self) -> Option<&'static str> {
+        match (&self.dba_path, self.paths.as_slice()) {
+            (None, _) => Some("this session chose its own search_path at connection start"),
+            (Some(dba), [now]) if now == dba => None,
+            (Some(_), []) => Some("this session's search_path is not known until unscharf reads it again"),
+            (Some(_), _) => Some("this session has set search_path"),
+        }
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -427,6 +441,7 @@ impl Core {
             read_campaigns: &self.read_campaigns,
             dba_path: self.dba_path.as_deref(),
             settings_moved: self.settings_moved.as_deref(),
+            path_moved: self.path_moved,
         })
     }
 
@@ -446,6 +461,7 @@ impl Core {
             today: env.today,
             reads: self.read_campaigns.len(),
             settings_moved: self.settings_moved.is_some(),
+            path_moved: self.path_moved.is_some(),
         };
         if let Some(a) = self.memo.verdict(facts, &key) {
             return Ok(a);

@@ -19,6 +19,7 @@ impl Core {
         self.settings_moved = self
             .clock
             .moved_under(env.catalog.generation, &env.catalog.clock_defaults);
+        self.path_moved = self.path_moved_now();
         // Whether a batch was open before this frame; a frame handed in again after a catalog
         // refresh has already counted itself in `unsynced`.
         if !retried {
@@ -175,6 +176,7 @@ impl Core {
                     policy_generation: 0,
                     reads_seen: 0,
                     settings_moved: false,
+                    path_moved: false,
                     judged_on: chrono::NaiveDate::MIN,
                     catalog_fingerprint: 0,
                     bound_from: None,
