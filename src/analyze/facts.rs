@@ -232,6 +232,8 @@ pub enum Kind {
     },
     Explain {
         analyze: bool,
+        /// Whether the plan shows costs and row estimates (no `COSTS OFF`).
+        costs: bool,
     },
     Set,
     Reset,

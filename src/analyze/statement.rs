@@ -170,7 +170,11 @@ impl Analyzer<'_> {
                     lineage: Lineage::constant(),
                     explicit: true,
                 };
-                (Kind::Explain { analyze }, Outputs::Known(vec![plan]))
+                let costs = !options
+                    .iter()
+                    .flatten()
+                    .any(|o| fold_ident(&o.name) == "costs" && o.arg.as_ref().is_some_and(is_false));
+                (Kind::Explain { analyze, costs }, Outputs::Known(vec![plan]))
             }
             Statement::Set(set) => {
                 self.set(set)?;

@@ -437,20 +437,32 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     // EXPLAIN reports widths from the column statistics, which pg_stats keeps from agents.
     // EXPLAIN ANALYZE counts the pages its scans read (a bitmap scan's `Heap Blocks`, round 136),
     // and how many rows share a page follows the size of every column of them.
-    if matches!(f.kind, Kind::Explain { analyze: true, .. }) {
+    // A plain EXPLAIN's costs and row estimates come from each table's size in pages, read from
+    // the file when planned (round 169: one more page when an agent's long notes went in, where
+    // relpages, which agents read as NULL, would not have shown it). Rows that row-level
+    // security or a view hides count too: dba::hidden_rows refuses EXPLAIN of those.
+    if let Kind::Explain { analyze, costs } = f.kind {
         let reached = f
             .relations
             .iter()
             .flat_map(|&rel| cx.catalog.reached(cx.catalog.rel(rel).oid))
             .filter_map(|oid| cx.catalog.by_oid(oid));
-        for rel in reached {
+        for rel in reached.filter(|_| analyze || costs) {
             let r = cx.catalog.rel(rel);
             let own = Memo::new(cx, &[rel]);
-            if let Some(i) = (0..r.columns.len()).find(|i| !cx.rule(&own, ColRef { rel, col: *i as u16 }).is_allow()) {
+            let protected = (0..r.columns.len()).find(|i| !cx.rule(&own, ColRef { rel, col: *i as u16 }).is_allow());
+            let (what, fix) = match analyze {
+                true => (
+                    "EXPLAIN ANALYZE counts the pages",
+                    "use EXPLAIN (COSTS OFF) without ANALYZE",
+                ),
+                false => ("EXPLAIN's costs count the pages", "use EXPLAIN (COSTS OFF)"),
+            };
+            if let Some(i) = protected {
                 return refuse(
                     Reason::ProtectedColumn,
                     format!(
-                        "EXPLAIN ANALYZE counts the pages of {} it reads, and how many rows share one follows the size of column {}, which is protected for purpose {purpose}; use EXPLAIN without ANALYZE",
+                        "{what} of {}, and how many rows share a page follows the size of column {}, which is protected for purpose {purpose}; {fix}",
                         r.name,
                         cx.column_name(ColRef { rel, col: i as u16 })
                     ),

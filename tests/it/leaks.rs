@@ -560,3 +560,37 @@ async fn catalog_row_estimates_read_as_null() {
         assert!(err_text(&e).contains("protected"), "{sql}: {}", err_text(&e));
     }
 }
+
+/// Round 169: a plain EXPLAIN's costs count a table's pages as the file has them, and an agent's
+/// long notes made the tickets one page two for qa_lead, who sees every note masked. With COSTS
+/// OFF the plan shows no size.
+#[tokio::test]
+async fn explain_shows_costs_only_where_every_column_is_visible() {
+    let p = proxy().await;
+    let qa = p.connect("qa_lead", "qa").await;
+    for sql in [
+        "EXPLAIN SELECT ticket_id FROM stadtwerke.tickets",
+        "EXPLAIN (VERBOSE) SELECT ticket_id FROM stadtwerke.tickets",
+    ] {
+        for e in [
+            qa.simple_query(sql).await.unwrap_err(),
+            qa.query(sql, &[]).await.unwrap_err(),
+        ] {
+            assert!(err_text(&e).contains("COSTS OFF"), "{sql}: {}", err_text(&e));
+        }
+    }
+    let plan = text_of(
+        &qa.simple_query("EXPLAIN (COSTS OFF) SELECT ticket_id FROM stadtwerke.tickets")
+            .await
+            .unwrap(),
+    );
+    assert!(plan.contains("Scan") && !plan.contains("cost="), "{plan}");
+    // meter_readings has no protected column for billing_hotline: costs as Postgres gives them.
+    let c = wasser(&p).await;
+    let plan = text_of(
+        &c.simple_query("EXPLAIN SELECT cubic_m FROM stadtwerke.meter_readings")
+            .await
+            .unwrap(),
+    );
+    assert!(plan.contains("cost="), "{plan}");
+}
