@@ -170,10 +170,12 @@ impl Analyzer<'_> {
                     lineage: Lineage::constant(),
                     explicit: true,
                 };
+                // Postgres takes the last COSTS option (round 170: `COSTS OFF, COSTS ON`).
                 let costs = !options
                     .iter()
                     .flatten()
-                    .any(|o| fold_ident(&o.name) == "costs" && o.arg.as_ref().is_some_and(is_false));
+                    .rfind(|o| fold_ident(&o.name) == "costs")
+                    .is_some_and(|o| o.arg.as_ref().is_some_and(is_false));
                 (Kind::Explain { analyze, costs }, Outputs::Known(vec![plan]))
             }
             Statement::Set(set) => {

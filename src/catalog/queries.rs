@@ -490,9 +490,11 @@ pub(super) const SESSION_FILTERS: &str = "WITH e(rel, what, tree) AS (
       pg_catalog.concat_ws(', ', fs.names,
         CASE WHEN e.tree ~ '[{]SQLVALUEFUNCTION :op 14 ' THEN 'CURRENT_SCHEMA' END,
         -- regproc, regprocedure, regoper, regoperator, regclass, regtype, regconfig,
-        -- regdictionary, regcollation: cast to or from text, the name depends on the path.
-        CASE WHEN e.tree ~ '[{]COERCEVIAIO ' AND e.tree ~ ':[a-z]*type (24|2202|2203|2204|2205|2206|3734|3769|4191) '
-          THEN 'a name cast to or from text (regclass, regtype, …)' END)
+        -- regdictionary, regcollation and their arrays: printed, by a cast or by any function
+        -- that prints its argument (round 170: format('%s', tableoid::regclass)), or read from
+        -- text, the name depends on the path.
+        CASE WHEN e.tree ~ ':[a-z]*type (24|2202|2203|2204|2205|2206|3734|3769|4191|1008|2207|2208|2209|2210|2211|3735|3770|4192) '
+          THEN 'a name of type regclass, regtype, …' END)
     FROM e, LATERAL (
         SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE
             (f.provolatile <> 'i' OR f.oid >= 16384

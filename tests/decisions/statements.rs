@@ -179,6 +179,14 @@ fn copy_cursors_prepare_explain() {
         ("qa", "EXPLAIN SELECT ticket_id FROM stadtwerke.tickets", "refused: protected_column"),
         ("wasser", "EXPLAIN (COSTS OFF) SELECT customer_no, name FROM stadtwerke.customers", "allowed"),
         ("wasser", "EXPLAIN (COSTS false, VERBOSE) SELECT customer_no FROM stadtwerke.customers", "allowed"),
+        // Round 170: Postgres takes the last COSTS option.
+        ("wasser", "EXPLAIN (COSTS OFF, COSTS ON) SELECT customer_no FROM stadtwerke.customers", "refused: protected_column"),
+        ("wasser", "EXPLAIN (COSTS ON, FORMAT JSON, COSTS OFF) SELECT customer_no FROM stadtwerke.customers", "allowed"),
+        // The planner's cost constants move plans at a table's size in pages.
+        ("qa", "SET seq_page_cost = 100", "refused: forbidden_setting"),
+        ("qa", "SELECT set_config('random_page_cost', '0.01', false)", "refused: forbidden_setting"),
+        ("qa", "SET min_parallel_table_scan_size = 1", "refused: forbidden_setting"),
+        ("qa", "RESET seq_page_cost", "allowed"),
         ("wasser", "EXPLAIN (ANALYZE, COSTS OFF) SELECT customer_no FROM stadtwerke.customers", "refused: protected_column"),
         ("wasser", "EXPLAIN SELECT cubic_m FROM stadtwerke.meter_readings", "allowed"),
         ("wasser", "EXECUTE p", "refused: unsupported_statement"),

@@ -511,7 +511,7 @@ pub(super) fn moved_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
     Some(Refusal::new(
         Reason::ForbiddenSetting,
         format!(
-            "{what} of {} prints or looks up names by the session's search_path ({names}), and {why}: unscharf runs such a statement only with the search_path the DBA set for the login (RESET search_path)",
+            "{what} of {} prints or looks up names by the session's search_path ({names}), and {why}: unscharf runs such a statement only with the search_path the DBA set for the login (RESET search_path, or connect without choosing one)",
             on()
         ),
     ))

@@ -16,6 +16,20 @@ pub const FORBIDDEN_SETTINGS: &[&str] = &[
     // through a GIN-indexed deny list (`NOT EXISTS … callers @> ARRAY[caller]`) hides fewer
     // (round 168 F2), whatever functions it calls.
     "gin_fuzzy_search_limit",
+    // The planner's cost constants and size thresholds: where a plan changes as one is moved
+    // tells the table's size in pages, which protected columns' values fill (round 170: a key
+    // lookup switched between index and sequential scan at a seq_page_cost that gave the pages
+    // of the tickets, whose notes qa_lead sees masked; the rows' order showed which).
+    "seq_page_cost",
+    "random_page_cost",
+    "cpu_tuple_cost",
+    "cpu_index_tuple_cost",
+    "cpu_operator_cost",
+    "parallel_setup_cost",
+    "parallel_tuple_cost",
+    "min_parallel_table_scan_size",
+    "min_parallel_index_scan_size",
+    "effective_cache_size",
 ];
 
 /// Catalog relations that expose row values or other sessions' query texts (rule 3).
