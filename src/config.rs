@@ -239,6 +239,10 @@ pub struct Limits {
     /// Analysis runs on the session's thread, which serves other sessions too.
     #[serde(default = "default_max_statement")]
     pub max_statement_bytes: usize,
+    /// Bytes all sessions together may hold in buffers grown for large messages (over 64 KiB),
+    /// from clients and the server; a session whose next large message would pass it is closed.
+    #[serde(default = "default_max_buffered")]
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for Limits {
@@ -253,6 +257,7 @@ impl Default for Limits {
             lookups_per_minute: default_lookups_per_minute(),
             session_threads: 0,
             max_statement_bytes: default_max_statement(),
+            max_buffered_bytes: default_max_buffered(),
         }
     }
 }
@@ -305,6 +310,9 @@ fn default_max_sessions() -> usize {
 }
 fn default_max_frame() -> usize {
     64 << 20
+}
+fn default_max_buffered() -> usize {
+    256 << 20
 }
 fn default_startup_timeout() -> u64 {
     15
@@ -363,6 +371,13 @@ impl Config {
         }
         if self.limits.max_frame_bytes < 1024 {
             return Err(self.invalid("limits.max_frame_bytes", "must be at least 1024"));
+        }
+        // A message as large as the limit must fit, with its buffer's slack.
+        if self.limits.max_buffered_bytes < self.limits.max_frame_bytes.saturating_mul(2) {
+            return Err(self.invalid(
+                "limits.max_buffered_bytes",
+                "must be at least twice limits.max_frame_bytes",
+            ));
         }
         if self.limits.max_client_sessions == 0 {
             return Err(self.invalid("limits.max_client_sessions", "must be at least 1"));
@@ -477,5 +492,11 @@ pseudonym_key_env: UNSCHARF_PSEUDONYM_KEY
         assert!(e.to_string().starts_with("c.yaml: listen: `nowhere`"), "{e}");
         let e = Config::from_text("upstream:\n  host: db\n  tls: verify-full\n", Path::new("c.yaml")).unwrap_err();
         assert!(e.to_string().contains("upstream.ca"), "{e}");
+        let e = Config::from_text(
+            "upstream:\n  host: db\nlimits:\n  max_frame_bytes: 1048576\n  max_buffered_bytes: 1048576\n",
+            Path::new("c.yaml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("limits.max_buffered_bytes"), "{e}");
     }
 }

@@ -47,6 +47,8 @@ pub struct Shared {
     pub tls: ArcSwap<Option<crate::tls::Acceptor>>,
     pub today: crate::clock::TodayClock,
     pub lookups: crate::session::lookups::LookupBudget,
+    /// The memory sessions' buffers hold for large messages, all together.
+    pub buffers: crate::session::buffers::BufferBudget,
     pub fence: crate::fence::Fence,
 }
 
@@ -77,6 +79,7 @@ impl Shared {
             tls: ArcSwap::from_pointee(tls),
             today: Default::default(),
             lookups: Default::default(),
+            buffers: Default::default(),
             fence: Default::default(),
         })
     }

@@ -50,6 +50,8 @@ pub enum SessionError {
     Fenced,
     #[error("a migration has held this session's statements or answers in unscharf for {0} s, and the migration waits for this session's locks (or Postgres could not tell); the session ends so that both can go on")]
     FenceHeld(u64),
+    #[error("the sessions of unscharf already hold {0} bytes in large messages under way (limits.max_buffered_bytes), and this session's next one would pass that: it ends; send large messages when fewer are under way")]
+    Buffers(usize),
 }
 
 impl SessionError {
@@ -71,6 +73,7 @@ impl SessionError {
             SessionError::IdleTimeout => "57P05",
             SessionError::Shutdown | SessionError::Fenced => "57P01",
             SessionError::FenceHeld(_) => "40P01",
+            SessionError::Buffers(_) => "53200",
         }
     }
 

@@ -2,6 +2,7 @@
 //! on (phase, event) handles them. Protocol decisions live in `core`, which does no I/O.
 
 mod analyst;
+pub mod buffers;
 pub mod core;
 pub mod errors;
 pub mod fence;
@@ -211,6 +212,8 @@ async fn relay(
         analysis: None,
         fence: Default::default(),
         fence_held: false,
+        buffers: buffers::BufferHold::new(&shared.buffers),
+        max_buffered: config.limits.max_buffered_bytes,
     };
     let mut stuck_since: Option<tokio::time::Instant> = None;
     let mut fence_moves = shared.fence.subscribe();
@@ -237,8 +240,15 @@ async fn relay(
             if phase == Phase::Terminating && r.out.to_upstream.is_empty() && r.out.to_client.is_empty() {
                 return Ok(());
             }
+            buffers::shrink(&mut r.cin);
+            buffers::shrink(&mut r.uin);
             reserve(&mut r.cin);
             reserve(&mut r.uin);
+            // Before more of a large message is read: what the session's buffers were grown to
+            // for it counts against the budget of all sessions.
+            if !r.buffers.set(&[&r.cin, &r.uin], r.max_buffered) {
+                return Err(SessionError::Buffers(r.max_buffered));
+            }
             // While a frame waits for its analysis the client is still read, a bounded amount,
             // so that a client that leaves ends its session (round 133: sessions whose clients
             // had gone kept their server connections for minutes).

@@ -32,6 +32,9 @@ pub(super) struct Relay<'a> {
     pub(super) fence: fence::FenceCheck,
     /// The server's answers wait in `uin` until the fence opens again (see `session::fence`).
     pub(super) fence_held: bool,
+    /// What `cin` and `uin` hold of the budget all sessions share for large messages.
+    pub(super) buffers: super::buffers::BufferHold<'a>,
+    pub(super) max_buffered: usize,
 }
 
 /// What the client frames' loop stopped for.

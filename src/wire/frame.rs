@@ -57,6 +57,14 @@ pub fn next_frame(buf: &mut BytesMut, max_len: usize) -> Result<Option<Frame>, F
     }))
 }
 
+/// The declared size of the frame at the front of `buf` (tag included), or 0 before its header.
+pub fn pending_len(buf: &[u8]) -> usize {
+    match buf {
+        [_, a, b, c, d, ..] => (i32::from_be_bytes([*a, *b, *c, *d]).max(0) as usize).saturating_add(1),
+        _ => 0,
+    }
+}
+
 /// Builds a frame from a tag and body; used for messages the proxy writes itself.
 pub fn frame(tag: u8, body: &[u8]) -> Frame {
     let mut raw = BytesMut::with_capacity(body.len() + 5);

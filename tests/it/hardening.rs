@@ -465,3 +465,52 @@ async fn a_large_statement_is_judged_and_masked_like_a_small_one() {
     assert_eq!(row.get::<_, &str>(0), "Anna Schmidt");
     assert_no_protected(&seen, "large statements");
 }
+
+/// Round 169 I1: sessions that each send most of a large message and stall held 1.2 GB between
+/// them. Large messages under way share one budget (`limits.max_buffered_bytes`): a session whose
+/// next one would pass it ends with an error, the others go on, and the budget comes back.
+#[tokio::test]
+async fn large_messages_under_way_share_one_budget() {
+    let p = proxy_with(ProxyOptions {
+        extra: "limits:\n  max_frame_bytes: 4194304\n  max_buffered_bytes: 8388608\n".into(),
+        ..Default::default()
+    })
+    .await;
+    // Over max_statement_bytes, so refused unread: a large message all the same, answered at once.
+    let large = raw::query(&format!("SELECT length('{}')", "x".repeat(3_500_000)));
+    let answered = |frames: &[unscharf::wire::Frame]| raw::tags(frames) == "EZ";
+    let (head, rest) = large.split_at(1 << 20);
+    let mut stalled = Vec::new();
+    for _ in 0..3 {
+        let mut r = Raw::lab(p.addr.port()).await;
+        r.send(head).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        stalled.push(r);
+    }
+    // Two hold 7 MiB of the 8; the third would pass the budget.
+    let f = stalled[2].frame().await;
+    assert_eq!(
+        (f.tag, raw::error_code(&f).as_str()),
+        (b'E', "53200"),
+        "{}",
+        raw::error_message(&f)
+    );
+    assert!(
+        raw::error_message(&f).contains("max_buffered_bytes"),
+        "{}",
+        raw::error_message(&f)
+    );
+    assert!(stalled[2].try_frame().await.is_none());
+    let mut bystander = Raw::lab(p.addr.port()).await;
+    bystander.send(&raw::query("SELECT 1")).await;
+    assert_eq!(raw::tags(&bystander.until_ready().await), "TDCZ");
+    // The first finishes its message and is answered; its share comes back, so a new session's
+    // large message fits beside the second's.
+    stalled[0].send(rest).await;
+    assert!(answered(&stalled[0].until_ready().await));
+    let mut next = Raw::lab(p.addr.port()).await;
+    next.send(&large).await;
+    assert!(answered(&next.until_ready().await));
+    stalled[1].send(rest).await;
+    assert!(answered(&stalled[1].until_ready().await));
+}

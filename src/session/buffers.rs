@@ -1,0 +1,125 @@
+//! One budget for the memory all sessions' receive buffers pin while they hold large messages.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::BytesMut;
+
+/// Messages up to this size are each session's own business (bounded by the session count); a
+/// buffer grown for a larger one counts against the budget while the message is under way.
+pub const LARGE_BUFFER: usize = 64 * 1024;
+
+/// Bytes held by the sessions' large receive buffers, all together. Without it, each session's
+/// message limit bounded one buffer, not their sum (round 169 I1: twenty sessions that each sent
+/// most of a 60 MiB message and stalled held 1.2 GB).
+#[derive(Default)]
+pub struct BufferBudget {
+    used: AtomicUsize,
+}
+
+impl BufferBudget {
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
+
+/// What one session holds of the budget; given back when the session ends.
+pub struct BufferHold<'a> {
+    budget: &'a BufferBudget,
+    held: usize,
+}
+
+impl<'a> BufferHold<'a> {
+    pub fn new(budget: &'a BufferBudget) -> Self {
+        BufferHold { budget, held: 0 }
+    }
+
+    /// Holds what `buffers` pin now instead of what was held; false when that would take the
+    /// budget past `max` (nothing changes then).
+    pub fn set(&mut self, buffers: &[&BytesMut], max: usize) -> bool {
+        let need: usize = buffers.iter().map(|b| pinned(b)).sum();
+        if need <= self.held {
+            self.budget.used.fetch_sub(self.held - need, Ordering::Relaxed);
+            self.held = need;
+            return true;
+        }
+        let more = need - self.held;
+        let taken = self
+            .budget
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                used.checked_add(more).filter(|total| *total <= max)
+            });
+        if taken.is_ok() {
+            self.held = need;
+        }
+        taken.is_ok()
+    }
+}
+
+impl Drop for BufferHold<'_> {
+    fn drop(&mut self) {
+        self.budget.used.fetch_sub(self.held, Ordering::Relaxed);
+    }
+}
+
+/// The memory a receive buffer pins for a large message under way. Small messages a pipeline
+/// leaves waiting are bounded per session (the session's high-water mark) and do not count.
+fn pinned(buf: &BytesMut) -> usize {
+    match crate::wire::frame::pending_len(buf) {
+        n if n > LARGE_BUFFER => buf.capacity().max(n),
+        _ => 0,
+    }
+}
+
+/// A buffer a large message grew, given back once that message is through: the bytes left (less
+/// than a large message) move to a fresh ordinary buffer.
+pub fn shrink(buf: &mut BytesMut) {
+    let pending = crate::wire::frame::pending_len(buf);
+    if buf.capacity() > LARGE_BUFFER && pending <= LARGE_BUFFER && buf.len() <= LARGE_BUFFER {
+        let mut fresh = BytesMut::with_capacity(16 * 1024);
+        fresh.extend_from_slice(buf);
+        *buf = fresh;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_buffers_count_until_given_back() {
+        let budget = BufferBudget::default();
+        let (mut a, mut b) = (BufferHold::new(&budget), BufferHold::new(&budget));
+        let small = BytesMut::from(&b"Q\0\0\0\x0dSELECT 1\0"[..]);
+        // The first bytes of a 1 MiB message, its room reserved as next_frame reserves it.
+        let mut large = BytesMut::from(&[b'Q', 0, 0x10, 0, 4][..]);
+        assert_eq!(crate::wire::next_frame(&mut large, 2 << 20), Ok(None));
+        assert!(a.set(&[&small, &small], 2 << 20));
+        assert_eq!(budget.used(), 0);
+        assert!(a.set(&[&large, &small], 2 << 20));
+        assert_eq!(budget.used(), large.capacity());
+        // A second large buffer would pass the budget: refused, nothing taken.
+        assert!(!b.set(&[&large, &large], 2 << 20));
+        assert_eq!(budget.used(), large.capacity());
+        assert!(a.set(&[&small], 2 << 20));
+        assert_eq!(budget.used(), 0);
+        assert!(b.set(&[&large], 2 << 20));
+        drop(b);
+        assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn a_buffer_shrinks_only_between_large_messages() {
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        // The header of a 1 MiB message: kept for the rest of it.
+        buf.extend_from_slice(&[b'Q', 0, 0x10, 0, 4]);
+        shrink(&mut buf);
+        assert!(buf.capacity() >= 1 << 20);
+        // A small message's bytes: moved to an ordinary buffer.
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        buf.extend_from_slice(b"Q\0\0\0\x0dSELECT 1\0");
+        shrink(&mut buf);
+        assert!(buf.capacity() <= LARGE_BUFFER);
+        assert_eq!(&buf[..], b"Q\0\0\0\x0dSELECT 1\0");
+    }
+}
