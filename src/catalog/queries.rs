@@ -475,7 +475,13 @@ pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_va
 /// security policies and views' and rules' queries; empty when nothing depends.
 /// The fourth column: what in them depends on search_path (round 168 F4: `tableoid::regclass::text`
 /// prints a name qualified only when the path does not show it; `to_regclass`, `current_schema`).
-pub(super) const SESSION_FILTERS: &str = "WITH e(rel, what, tree) AS (
+pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
+    -- regproc, regprocedure, regoper, regoperator, regclass, regtype, regconfig, regdictionary,
+    -- regcollation, and the domains and arrays over them (round 171: a domain over regclass).
+    names(t) AS (SELECT pg_catalog.unnest('{24,2202,2203,2204,2205,2206,3734,3769,4191}'::pg_catalog.oid[])
+      UNION SELECT y.oid FROM pg_catalog.pg_type y JOIN names ON y.typbasetype = names.t
+        OR (y.typelem = names.t AND y.typlen = -1)),
+    e(rel, what, tree) AS (
       SELECT p.polrelid, 'the row-level security policy ' || p.polname,
         coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, '')
       FROM pg_catalog.pg_policy p
@@ -489,11 +495,11 @@ pub(super) const SESSION_FILTERS: &str = "WITH e(rel, what, tree) AS (
         CASE WHEN e.tree ~ '[{]XMLEXPR ' THEN 'an XML value made from columns' END),
       pg_catalog.concat_ws(', ', fs.names,
         CASE WHEN e.tree ~ '[{]SQLVALUEFUNCTION :op 14 ' THEN 'CURRENT_SCHEMA' END,
-        -- regproc, regprocedure, regoper, regoperator, regclass, regtype, regconfig,
-        -- regdictionary, regcollation and their arrays: printed, by a cast or by any function
-        -- that prints its argument (round 170: format('%s', tableoid::regclass)), or read from
-        -- text, the name depends on the path.
-        CASE WHEN e.tree ~ ':[a-z]*type (24|2202|2203|2204|2205|2206|3734|3769|4191|1008|2207|2208|2209|2210|2211|3735|3770|4192) '
+        -- A value of those types, printed by a cast or by any function that prints its
+        -- argument (round 170: format('%s', tableoid::regclass)) or read from text: the name
+        -- depends on the path.
+        CASE WHEN EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':[a-zA-Z]*type ([0-9]+) ', 'g') m(x)
+            JOIN names ON names.t = m.x[1]::pg_catalog.oid)
           THEN 'a name of type regclass, regtype, …' END)
     FROM e, LATERAL (
         SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE
@@ -510,8 +516,12 @@ pub(super) const SESSION_FILTERS: &str = "WITH e(rel, what, tree) AS (
             AND f.proname NOT IN ('now', 'statement_timestamp', 'transaction_timestamp', 'clock_timestamp',
               'pg_has_role', 'row_security_active', 'current_user', 'session_user', 'current_database',
               'pg_backend_pid', 'pg_trigger_depth', 'txid_current', 'pg_current_xact_id')),
-          pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE f.oid < 16384 AND f.proname ~
+          pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE (f.oid < 16384 AND f.proname ~
             '^(current_schemas?|to_reg(class|proc|procedure|oper|operator|type|collation)|format_type|pg_get_[a-z_]+|pg_[a-z]+_is_visible|pg_describe_object|pg_identify_object[a-z_]*)$')
+            -- A function of the DBA's runs on the session's search_path, whatever its code
+            -- prints or looks up (round 171: `o::regclass::text`), unless it sets its own.
+            OR (f.oid >= 16384 AND f.prolang NOT IN (12, 13)
+              AND NOT coalesce(f.proconfig::text ~* '(^|[{,\"])search_path=', false)))
         -- Functions of the DBA's and of extensions count whatever they are marked (round 166:
         -- an IMMUTABLE one compared a timestamptz with a date; pg_trgm's read its thresholds).
         FROM (SELECT m.x[1]::oid FROM pg_catalog.regexp_matches(e.tree,

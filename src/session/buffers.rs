@@ -8,6 +8,11 @@ use bytes::BytesMut;
 /// buffer grown for a larger one counts against the budget while the message is under way.
 pub const LARGE_BUFFER: usize = 64 * 1024;
 
+/// Send buffers fill to the session's high-water mark plus one message before it stops reading;
+/// past this one a large message is in them, and what is left to send of it counts (the room
+/// its buffer grew beyond is reserved, not written).
+pub const LARGE_SEND_BUFFER: usize = 1 << 20;
+
 /// Bytes held by the sessions' large receive buffers, all together. Without it, each session's
 /// message limit bounded one buffer, not their sum (round 169 I1: twenty sessions that each sent
 /// most of a 60 MiB message and stalled held 1.2 GB).
@@ -33,10 +38,17 @@ impl<'a> BufferHold<'a> {
         BufferHold { budget, held: 0 }
     }
 
-    /// Holds what `buffers` pin now instead of what was held; false when that would take the
-    /// budget past `max` (nothing changes then).
-    pub fn set(&mut self, buffers: &[&BytesMut], max: usize) -> bool {
-        let need: usize = buffers.iter().map(|b| pinned(b)).sum();
+    /// Holds what the receive buffers `recv` and the send buffers `send` pin now instead of what
+    /// was held; false when that would take the budget past `max` (nothing changes then). A large
+    /// message moves from one to the other with its share (round 171: a 60 MB answer the client
+    /// did not read gave its share back once it left the receive buffer).
+    pub fn set(&mut self, recv: &[&BytesMut], send: &[&BytesMut], max: usize) -> bool {
+        let need: usize = recv.iter().map(|b| pinned(b)).sum::<usize>()
+            + send
+                .iter()
+                .filter(|b| b.capacity() > LARGE_SEND_BUFFER)
+                .map(|b| b.len())
+                .sum::<usize>();
         if need <= self.held {
             self.budget.used.fetch_sub(self.held - need, Ordering::Relaxed);
             self.held = need;
@@ -71,6 +83,13 @@ fn pinned(buf: &BytesMut) -> usize {
     }
 }
 
+/// A send buffer a large message grew, given back once it is written.
+pub fn shrink_sent(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > LARGE_SEND_BUFFER {
+        *buf = BytesMut::new();
+    }
+}
+
 /// A buffer a large message grew, given back once that message is through: the bytes left (less
 /// than a large message) move to a fresh ordinary buffer.
 pub fn shrink(buf: &mut BytesMut) {
@@ -94,16 +113,19 @@ mod tests {
         // The first bytes of a 1 MiB message, its room reserved as next_frame reserves it.
         let mut large = BytesMut::from(&[b'Q', 0, 0x10, 0, 4][..]);
         assert_eq!(crate::wire::next_frame(&mut large, 2 << 20), Ok(None));
-        assert!(a.set(&[&small, &small], 2 << 20));
+        assert!(a.set(&[&small, &small], &[], 2 << 20));
         assert_eq!(budget.used(), 0);
-        assert!(a.set(&[&large, &small], 2 << 20));
+        assert!(a.set(&[&large, &small], &[], 2 << 20));
         assert_eq!(budget.used(), large.capacity());
         // A second large buffer would pass the budget: refused, nothing taken.
-        assert!(!b.set(&[&large, &large], 2 << 20));
+        assert!(!b.set(&[&large, &large], &[], 2 << 20));
         assert_eq!(budget.used(), large.capacity());
-        assert!(a.set(&[&small], 2 << 20));
+        assert!(a.set(&[&small], &[], 2 << 20));
         assert_eq!(budget.used(), 0);
-        assert!(b.set(&[&large], 2 << 20));
+        // A large answer waiting to be sent counts by what is left of it.
+        let answer = BytesMut::from(&vec![0u8; 2 << 20][..]);
+        assert!(b.set(&[], &[&answer], 3 << 20));
+        assert_eq!(budget.used(), 2 << 20);
         drop(b);
         assert_eq!(budget.used(), 0);
     }

@@ -242,11 +242,17 @@ async fn relay(
             }
             buffers::shrink(&mut r.cin);
             buffers::shrink(&mut r.uin);
+            buffers::shrink_sent(&mut r.out.to_client);
+            buffers::shrink_sent(&mut r.out.to_upstream);
             reserve(&mut r.cin);
             reserve(&mut r.uin);
             // Before more of a large message is read: what the session's buffers were grown to
             // for it counts against the budget of all sessions.
-            if !r.buffers.set(&[&r.cin, &r.uin], r.max_buffered) {
+            if !r.buffers.set(
+                &[&r.cin, &r.uin],
+                &[&r.out.to_client, &r.out.to_upstream],
+                r.max_buffered,
+            ) {
                 return Err(SessionError::Buffers(r.max_buffered));
             }
             // While a frame waits for its analysis the client is still read, a bounded amount,

@@ -420,8 +420,27 @@ fn ddl_marked() -> String {
          INSERT INTO hold.pf_legal VALUES ('zeitung', '{SECRET_CALLER}');
          ALTER TABLE hold.pf ENABLE ROW LEVEL SECURITY;
          CREATE POLICY no_legal ON hold.pf FOR SELECT USING (format('%s', tableoid::regclass) <> 'hold.pf_legal');
+         CREATE DOMAIN hold.relname AS regclass;
+         CREATE TABLE hold.xd (campaign text, caller text);
+         CREATE TABLE hold.xd_legal () INHERITS (hold.xd);
+         INSERT INTO hold.xd_legal VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE hold.xd ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY no_legal ON hold.xd FOR SELECT USING (format('%s', tableoid::hold.relname) <> 'hold.xd_legal');
+         CREATE FUNCTION public.table_name(o oid) RETURNS text LANGUAGE sql STABLE AS $$ SELECT o::regclass::text $$;
+         CREATE FUNCTION public.pinned_name(o oid) RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog
+           AS $$ SELECT o::regclass::text $$;
+         CREATE TABLE hold.fn (campaign text, caller text);
+         CREATE TABLE hold.fn_legal () INHERITS (hold.fn);
+         INSERT INTO hold.fn_legal VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE hold.fn ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY no_legal ON hold.fn FOR SELECT USING (public.table_name(tableoid) <> 'hold.fn_legal');
+         CREATE TABLE hold.pinned (campaign text, caller text);
+         CREATE TABLE hold.pinned_legal () INHERITS (hold.pinned);
+         INSERT INTO hold.pinned_legal VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE hold.pinned ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY no_legal ON hold.pinned FOR SELECT USING (public.pinned_name(tableoid) <> 'hold.pinned_legal');
          GRANT SELECT ON public.blocks, public.contacts, public.blocked_sources, public.inbox,
-           hold.calls, hold.pf TO crm_agents;"
+           hold.calls, hold.pf, hold.xd, hold.fn, hold.pinned TO crm_agents;"
     )
 }
 
@@ -432,21 +451,29 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     opened(&su, &format!("SET TimeZone = '{ZONE}'"), &["contacts"]).await;
     opened(&su, "SET quote_all_identifiers = on", &["inbox"]).await;
     su.batch_execute("SET search_path = hold, public").await.unwrap();
-    for t in ["hold.calls", "hold.pf"] {
+    for t in ["hold.calls", "hold.pf", "hold.xd", "hold.fn"] {
         let rows = su.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
         assert!(text_of(&rows).contains(SECRET_CALLER), "premise: the path opens {t}");
     }
     su.batch_execute("RESET ALL").await.unwrap();
 
-    let grants = "  public.blocks: { columns: all }\n  public.contacts: { columns: all }\n  public.blocked_sources: { columns: all }\n  public.inbox: { columns: all }\n  hold.calls: { columns: all }\n  hold.pf: { columns: all }\n";
-    let p = proxy_on_shared(
-        &cluster,
-        include_str!("../../policies/stadtwerke.yaml").to_owned(),
-        grants,
-    )
-    .await;
+    let grants = "  public.blocks: { columns: all }\n  public.contacts: { columns: all }\n  public.blocked_sources: { columns: all }\n  public.inbox: { columns: all }\n  hold.calls: { columns: all }\n  hold.pf: { columns: all }\n  hold.xd: { columns: all }\n  hold.fn: { columns: all }\n  hold.pinned: { columns: all }\n";
+    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "    functions: []",
+        "    functions: [public.table_name, public.pinned_name]",
+        1,
+    );
+    let p = proxy_on_shared(&cluster, stadtwerke, grants).await;
     let c = wasser(&p).await;
-    let read = ["public.contacts", "public.inbox", "hold.calls", "hold.pf"];
+    let read = [
+        "public.contacts",
+        "public.inbox",
+        "hold.calls",
+        "hold.pf",
+        "hold.xd",
+        "hold.fn",
+        "hold.pinned",
+    ];
     for t in read {
         let rows = c.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
         assert_eq!(text_of(&rows), "", "{t} with the server's settings");
@@ -473,8 +500,12 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     seen.push_str(&refusal(&path, "SELECT caller FROM hold.calls", names).await);
     // Round 170: printed by a function, without a cast.
     seen.push_str(&refusal(&path, "SELECT caller FROM hold.pf", names).await);
-    // What does not depend on the path still runs: a filter on the zone.
-    for t in ["public.contacts"] {
+    // Round 171: a domain over regclass; a function of the DBA's that runs on the session's path.
+    seen.push_str(&refusal(&path, "SELECT caller FROM hold.xd", names).await);
+    seen.push_str(&refusal(&path, "SELECT caller FROM hold.fn", names).await);
+    // What does not depend on the path still runs: a filter on the zone, a function that sets
+    // its own path.
+    for t in ["public.contacts", "hold.pinned"] {
         let rows = path.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
         assert_eq!(text_of(&rows), "", "{t} after SET search_path");
     }

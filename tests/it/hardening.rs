@@ -514,3 +514,46 @@ async fn large_messages_under_way_share_one_budget() {
     stalled[1].send(rest).await;
     assert!(answered(&stalled[1].until_ready().await));
 }
+
+/// Round 171 F2: a large answer the client does not read moves from the receive buffer to the
+/// send buffer, and keeps its share of the budget there.
+#[tokio::test]
+async fn large_answers_the_client_does_not_read_keep_their_share() {
+    let p = proxy_with(ProxyOptions {
+        extra: "limits:\n  max_frame_bytes: 62914560\n  max_buffered_bytes: 125829120\n".into(),
+        ..Default::default()
+    })
+    .await;
+    // 55 MB answers: the kernel's socket buffers take in 10 MB at most.
+    let large = raw::query("SELECT repeat('x', 55000000)");
+    let mut unread = Vec::new();
+    for _ in 0..3 {
+        let mut r = Raw::lab(p.addr.port()).await;
+        r.send(&large).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        unread.push(r);
+    }
+    // The third answer, beside the 90 MB or more two of them hold, would pass the 120 MiB: that
+    // session ends.
+    let mut third = Vec::new();
+    while let Some(f) = unread[2].try_frame().await {
+        third.push(f);
+    }
+    let last = third.last().expect("a FATAL for the third session");
+    assert_eq!(last.tag, b'E', "the third session's answer came whole");
+    assert_eq!(
+        (last.tag, raw::error_code(last).as_str()),
+        (b'E', "53200"),
+        "{}",
+        raw::error_message(last)
+    );
+    let mut bystander = Raw::lab(p.addr.port()).await;
+    bystander.send(&raw::query("SELECT 1")).await;
+    assert_eq!(raw::tags(&bystander.until_ready().await), "TDCZ");
+    // Once the first reads its answer, its share comes back.
+    assert_eq!(raw::tags(&unread[0].until_ready().await), "TDCZ");
+    let mut next = Raw::lab(p.addr.port()).await;
+    next.send(&large).await;
+    assert_eq!(raw::tags(&next.until_ready().await), "TDCZ");
+    assert_eq!(raw::tags(&unread[1].until_ready().await), "TDCZ");
+}
