@@ -131,6 +131,17 @@ async fn opened(su: &tokio_postgres::Client, setting: &str, tables: &[&str]) {
     su.batch_execute("RESET ALL").await.unwrap();
 }
 
+/// The refusal of a portal of `sql` bound before `change` and run after it, in one transaction.
+async fn portal_after(c: &mut tokio_postgres::Client, sql: &str, change: &str, why: &str) -> String {
+    let tx = c.transaction().await.unwrap();
+    let stmt = tx.prepare(sql).await.unwrap();
+    let portal = tx.bind(&stmt, &[]).await.unwrap();
+    tx.batch_execute(change).await.unwrap();
+    let e = tx.query_portal(&portal, 0).await.expect_err(change);
+    assert!(err_text(&e).contains(why), "{}", err_text(&e));
+    err_text(&e)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     let (cluster, su) = own_cluster(&ddl()).await;
@@ -232,20 +243,9 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     c.batch_execute("RESET TimeZone").await.unwrap();
 
     // A portal bound with the server's settings and run after a SET LOCAL.
+    let set_local = format!("SET LOCAL TimeZone = '{ZONE}'");
     let mut c2 = wasser(&p).await;
-    let tx = c2.transaction().await.unwrap();
-    let stmt = tx.prepare("SELECT caller FROM public.night_queue3").await.unwrap();
-    let portal = tx.bind(&stmt, &[]).await.unwrap();
-    tx.batch_execute(&format!("SET LOCAL TimeZone = '{ZONE}'"))
-        .await
-        .unwrap();
-    let e = tx
-        .query_portal(&portal, 0)
-        .await
-        .expect_err("portal run after SET LOCAL");
-    assert!(err_text(&e).contains(why), "{}", err_text(&e));
-    seen.push_str(&err_text(&e));
-    drop(tx);
+    seen.push_str(&portal_after(&mut c2, "SELECT caller FROM public.night_queue3", &set_local, why).await);
 
     // At connection start, as a parameter in `options`; the server's own zone is no change
     // (pgjdbc sends the JVM's).
@@ -520,17 +520,8 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
         path.batch_execute("RESET search_path").await.unwrap();
     }
     let mut portal_client = wasser(&p).await;
-    let tx = portal_client.transaction().await.unwrap();
-    let stmt = tx.prepare("SELECT caller FROM hold.calls").await.unwrap();
-    let portal = tx.bind(&stmt, &[]).await.unwrap();
-    tx.batch_execute("SET LOCAL search_path = hold, public").await.unwrap();
-    let e = tx
-        .query_portal(&portal, 0)
-        .await
-        .expect_err("portal run after SET LOCAL search_path");
-    assert!(err_text(&e).contains(names), "{}", err_text(&e));
-    seen.push_str(&err_text(&e));
-    drop(tx);
+    let set_local = "SET LOCAL search_path = hold, public";
+    seen.push_str(&portal_after(&mut portal_client, "SELECT caller FROM hold.calls", set_local, names).await);
     // A path chosen at connection start.
     let chosen = p
         .try_connect("options='-c search_path=hold,public'", "agent_wasser", "wasser")
