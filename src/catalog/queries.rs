@@ -477,10 +477,17 @@ pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_va
 /// prints a name qualified only when the path does not show it; `to_regclass`, `current_schema`).
 pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
     -- regproc, regprocedure, regoper, regoperator, regclass, regtype, regconfig, regdictionary,
-    -- regcollation, and the domains and arrays over them (round 171: a domain over regclass).
+    -- regcollation, and the domains, arrays and row types over them (round 171: a domain over
+    -- regclass; round 172: a composite type with a regclass field).
+    -- Each edge: a value of type t is part of one of type up.
+    edges(t, up) AS MATERIALIZED (
+      SELECT typbasetype, oid FROM pg_catalog.pg_type WHERE typbasetype <> 0
+      UNION ALL SELECT typelem, oid FROM pg_catalog.pg_type WHERE typelem <> 0 AND typlen = -1
+      UNION ALL SELECT a.atttypid, c.reltype FROM pg_catalog.pg_attribute a
+        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND c.reltype <> 0),
     names(t) AS (SELECT pg_catalog.unnest('{24,2202,2203,2204,2205,2206,3734,3769,4191}'::pg_catalog.oid[])
-      UNION SELECT y.oid FROM pg_catalog.pg_type y JOIN names ON y.typbasetype = names.t
-        OR (y.typelem = names.t AND y.typlen = -1)),
+      UNION SELECT edges.up FROM names JOIN edges ON edges.t = names.t),
     e(rel, what, tree) AS (
       SELECT p.polrelid, 'the row-level security policy ' || p.polname,
         coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, '')
@@ -508,9 +515,10 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
               -- quote_all_identifiers; the output functions, extra_float_digits and bytea_output),
               -- and aggregates whose support functions are not (jsonb_object_agg prints values).
               OR f.proname IN ('quote_ident', 'float4out', 'float8out', 'byteaout')
-              OR EXISTS (SELECT FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc s
-                ON s.oid IN (a.aggtransfn::oid, a.aggfinalfn::oid, a.aggcombinefn::oid,
-                  a.aggmtransfn::oid, a.aggminvtransfn::oid, a.aggmfinalfn::oid)
+              OR EXISTS (SELECT FROM pg_catalog.pg_aggregate a,
+                  pg_catalog.unnest(ARRAY[a.aggtransfn, a.aggfinalfn, a.aggcombinefn, a.aggmtransfn,
+                    a.aggminvtransfn, a.aggmfinalfn]::pg_catalog.oid[]) u(fn)
+                  JOIN pg_catalog.pg_proc s ON s.oid = u.fn
                 WHERE a.aggfnoid = f.oid AND s.provolatile <> 'i'))
             AND f.proname !~ '^has_[a-z_]*_privilege$'
             AND f.proname NOT IN ('now', 'statement_timestamp', 'transaction_timestamp', 'clock_timestamp',
@@ -521,7 +529,7 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
             -- A function of the DBA's runs on the session's search_path, whatever its code
             -- prints or looks up (round 171: `o::regclass::text`), unless it sets its own.
             OR (f.oid >= 16384 AND f.prolang NOT IN (12, 13)
-              AND NOT coalesce(f.proconfig::text ~* '(^|[{,\"])search_path=', false)))
+              AND NOT EXISTS (SELECT FROM pg_catalog.unnest(f.proconfig) s(c) WHERE s.c ~* '^search_path=')))
         -- Functions of the DBA's and of extensions count whatever they are marked (round 166:
         -- an IMMUTABLE one compared a timestamptz with a date; pg_trgm's read its thresholds).
         FROM (SELECT m.x[1]::oid FROM pg_catalog.regexp_matches(e.tree,

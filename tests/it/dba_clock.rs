@@ -434,13 +434,21 @@ fn ddl_marked() -> String {
          INSERT INTO hold.fn_legal VALUES ('zeitung', '{SECRET_CALLER}');
          ALTER TABLE hold.fn ENABLE ROW LEVEL SECURITY;
          CREATE POLICY no_legal ON hold.fn FOR SELECT USING (public.table_name(tableoid) <> 'hold.fn_legal');
+         CREATE TYPE hold.rel AS (r regclass);
+         CREATE FUNCTION public.pinned_row(o oid) RETURNS hold.rel LANGUAGE sql STABLE SET search_path = pg_catalog
+           AS $$ SELECT ROW(o::regclass)::hold.rel $$;
+         CREATE TABLE hold.yb (campaign text, caller text);
+         CREATE TABLE hold.yb_legal () INHERITS (hold.yb);
+         INSERT INTO hold.yb_legal VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE hold.yb ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY no_legal ON hold.yb FOR SELECT USING (public.pinned_row(tableoid)::text <> '(hold.yb_legal)');
          CREATE TABLE hold.pinned (campaign text, caller text);
          CREATE TABLE hold.pinned_legal () INHERITS (hold.pinned);
          INSERT INTO hold.pinned_legal VALUES ('zeitung', '{SECRET_CALLER}');
          ALTER TABLE hold.pinned ENABLE ROW LEVEL SECURITY;
          CREATE POLICY no_legal ON hold.pinned FOR SELECT USING (public.pinned_name(tableoid) <> 'hold.pinned_legal');
          GRANT SELECT ON public.blocks, public.contacts, public.blocked_sources, public.inbox,
-           hold.calls, hold.pf, hold.xd, hold.fn, hold.pinned TO crm_agents;"
+           hold.calls, hold.pf, hold.xd, hold.fn, hold.pinned, hold.yb TO crm_agents;"
     )
 }
 
@@ -451,16 +459,16 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     opened(&su, &format!("SET TimeZone = '{ZONE}'"), &["contacts"]).await;
     opened(&su, "SET quote_all_identifiers = on", &["inbox"]).await;
     su.batch_execute("SET search_path = hold, public").await.unwrap();
-    for t in ["hold.calls", "hold.pf", "hold.xd", "hold.fn"] {
+    for t in ["hold.calls", "hold.pf", "hold.xd", "hold.fn", "hold.yb"] {
         let rows = su.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
         assert!(text_of(&rows).contains(SECRET_CALLER), "premise: the path opens {t}");
     }
     su.batch_execute("RESET ALL").await.unwrap();
 
-    let grants = "  public.blocks: { columns: all }\n  public.contacts: { columns: all }\n  public.blocked_sources: { columns: all }\n  public.inbox: { columns: all }\n  hold.calls: { columns: all }\n  hold.pf: { columns: all }\n  hold.xd: { columns: all }\n  hold.fn: { columns: all }\n  hold.pinned: { columns: all }\n";
+    let grants = "  public.blocks: { columns: all }\n  public.contacts: { columns: all }\n  public.blocked_sources: { columns: all }\n  public.inbox: { columns: all }\n  hold.calls: { columns: all }\n  hold.pf: { columns: all }\n  hold.xd: { columns: all }\n  hold.fn: { columns: all }\n  hold.pinned: { columns: all }\n  hold.yb: { columns: all }\n";
     let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
         "    functions: []",
-        "    functions: [public.table_name, public.pinned_name]",
+        "    functions: [public.table_name, public.pinned_name, public.pinned_row]",
         1,
     );
     let p = proxy_on_shared(&cluster, stadtwerke, grants).await;
@@ -473,6 +481,7 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
         "hold.xd",
         "hold.fn",
         "hold.pinned",
+        "hold.yb",
     ];
     for t in read {
         let rows = c.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
@@ -503,6 +512,8 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     // Round 171: a domain over regclass; a function of the DBA's that runs on the session's path.
     seen.push_str(&refusal(&path, "SELECT caller FROM hold.xd", names).await);
     seen.push_str(&refusal(&path, "SELECT caller FROM hold.fn", names).await);
+    // Round 172: a row type with a regclass field, from a function that sets its own path.
+    seen.push_str(&refusal(&path, "SELECT caller FROM hold.yb", names).await);
     // What does not depend on the path still runs: a filter on the zone, a function that sets
     // its own path.
     for t in ["public.contacts", "hold.pinned"] {
