@@ -442,6 +442,13 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     // relpages, which agents read as NULL, would not have shown it). Rows that row-level
     // security or a view hides count too: dba::hidden_rows refuses EXPLAIN of those.
     if let Kind::Explain { analyze, costs } = f.kind {
+        let (what, fix) = match analyze {
+            true => (
+                "EXPLAIN ANALYZE counts the pages",
+                "use EXPLAIN (COSTS OFF) without ANALYZE",
+            ),
+            false => ("EXPLAIN's costs count the pages", "use EXPLAIN (COSTS OFF)"),
+        };
         let reached = f
             .relations
             .iter()
@@ -450,15 +457,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         for rel in reached.filter(|_| analyze || costs) {
             let r = cx.catalog.rel(rel);
             let own = Memo::new(cx, &[rel]);
-            let protected = (0..r.columns.len()).find(|i| !cx.rule(&own, ColRef { rel, col: *i as u16 }).is_allow());
-            let (what, fix) = match analyze {
-                true => (
-                    "EXPLAIN ANALYZE counts the pages",
-                    "use EXPLAIN (COSTS OFF) without ANALYZE",
-                ),
-                false => ("EXPLAIN's costs count the pages", "use EXPLAIN (COSTS OFF)"),
-            };
-            if let Some(i) = protected {
+            if let Some(i) = (0..r.columns.len()).find(|i| !cx.rule(&own, ColRef { rel, col: *i as u16 }).is_allow()) {
                 return refuse(
                     Reason::ProtectedColumn,
                     format!(

@@ -1,12 +1,12 @@
-//! One budget for the memory all sessions' receive buffers pin while they hold large messages.
+//! One budget for the memory all sessions' buffers pin while they hold large messages.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::BytesMut;
 
-/// Messages up to this size are each session's own business (bounded by the session count); a
-/// buffer grown for a larger one counts against the budget while the message is under way.
-pub const LARGE_BUFFER: usize = 64 * 1024;
+// Messages up to this size are each session's own business (bounded by the session count); a
+// buffer grown for a larger one counts against the budget while the message is under way.
+use crate::wire::frame::LARGE as LARGE_BUFFER;
 
 /// Send buffers fill to the session's high-water mark plus one message before it stops reading;
 /// past this one a large message is in them, and what is left to send of it counts (the room

@@ -55,7 +55,7 @@ pub fn next_frame(buf: &mut BytesMut, max_len: usize) -> Result<Option<Frame>, F
     // What follows a large frame moves to a buffer of its own: left as a view of the frame's
     // allocation it would keep all of it alive after the frame is passed on (round 172: a 60 MiB
     // CopyData stayed in memory while its session waited).
-    if total > LARGE_FRAME {
+    if total > LARGE {
         let mut rest = BytesMut::with_capacity(buf.len().max(16 * 1024));
         rest.extend_from_slice(buf);
         *buf = rest;
@@ -63,8 +63,9 @@ pub fn next_frame(buf: &mut BytesMut, max_len: usize) -> Result<Option<Frame>, F
     Ok(Some(Frame { tag, raw }))
 }
 
-/// Frames above this size do not share their allocation with what follows them.
-const LARGE_FRAME: usize = 64 * 1024;
+/// Frames above this size are large: they do not share their allocation with what follows them,
+/// and a buffer grown for one counts against the sessions' budget (see session::buffers).
+pub const LARGE: usize = 64 * 1024;
 
 /// The declared size of the frame at the front of `buf` (tag included), or 0 before its header.
 pub fn pending_len(buf: &[u8]) -> usize {
