@@ -93,6 +93,10 @@ impl Raw {
     /// Connects and completes startup for a trust-authenticated user.
     pub async fn connect(port: u16, user: &str, extra: &[(&str, &str)]) -> Raw {
         let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        Raw::start(stream, user, extra).await
+    }
+
+    async fn start(stream: TcpStream, user: &str, extra: &[(&str, &str)]) -> Raw {
         let mut params = vec![
             ("user".to_string(), user.to_string()),
             ("database".to_string(), "crm".to_string()),
@@ -130,6 +134,16 @@ impl Raw {
     /// A session of the trust-authenticated `u_trust` under the lab's `transparency` purpose.
     pub async fn lab(port: u16) -> Raw {
         Raw::connect(port, "u_trust", &[("options", "-c unscharf.purpose=transparency")]).await
+    }
+
+    /// Like `lab`, with a small fixed receive window: the kernel's autotuning would otherwise
+    /// take in up to `tcp_rmem`'s maximum (32 MiB on these machines) of an answer the test does
+    /// not read, and what the proxy still holds would depend on the machine.
+    pub async fn lab_small_window(port: u16) -> Raw {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(128 * 1024).unwrap();
+        let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+        Raw::start(stream, "u_trust", &[("options", "-c unscharf.purpose=transparency")]).await
     }
 
     pub async fn send(&mut self, bytes: &[u8]) {
