@@ -90,6 +90,14 @@ pub fn shrink_sent(buf: &mut BytesMut) {
     }
 }
 
+/// A scratch buffer a large value grew, given back once the value is written out: its content
+/// lives only while one message is rewritten.
+pub fn shrink_scratch(buf: &mut Vec<u8>) {
+    if buf.capacity() > LARGE_BUFFER {
+        *buf = Vec::new();
+    }
+}
+
 /// A buffer a large message grew, given back once that message is through: the bytes left (less
 /// than a large message) move to a fresh ordinary buffer.
 pub fn shrink(buf: &mut BytesMut) {
@@ -128,6 +136,17 @@ mod tests {
         assert_eq!(budget.used(), 2 << 20);
         drop(b);
         assert_eq!(budget.used(), 0);
+    }
+
+    #[test]
+    fn scratch_grown_by_a_large_value_is_given_back() {
+        let mut small = Vec::with_capacity(1024);
+        shrink_scratch(&mut small);
+        assert_eq!(small.capacity(), 1024);
+        let mut large = vec![0u8; 1 << 20];
+        large.clear();
+        shrink_scratch(&mut large);
+        assert_eq!(large.capacity(), 0);
     }
 
     #[test]

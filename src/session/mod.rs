@@ -244,6 +244,7 @@ async fn relay(
             buffers::shrink(&mut r.uin);
             buffers::shrink_sent(&mut r.out.to_client);
             buffers::shrink_sent(&mut r.out.to_upstream);
+            r.core.shrink_scratch();
             reserve(&mut r.cin);
             reserve(&mut r.uin);
             // Before more of a large message is read: what the session's buffers were grown to

@@ -279,6 +279,12 @@ impl Core {
     }
 
     /// While the proxy's own probe is in flight, client messages wait: their analysis depends on its answer.
+    /// Gives back what a large masked value grew the rewrite buffers to.
+    pub fn shrink_scratch(&mut self) {
+        super::buffers::shrink_scratch(&mut self.scratch);
+        super::buffers::shrink_scratch(&mut self.copy_scratch);
+    }
+
     pub fn stalled(&self) -> bool {
         self.pending.iter().any(|p| matches!(p, Pending::Probe { .. }))
     }
