@@ -119,6 +119,15 @@ fn returning_and_merge_on_a_writable_table_with_protected_columns() {
             "MERGE INTO stadtwerke.tickets t USING (VALUES (1)) v(id) ON t.ticket_id = v.id WHEN MATCHED THEN DELETE",
             "refused: outside_purpose",
         ),
+        // Round 174 I1: a MERGE that writes nothing still takes the write lock.
+        (
+            "MERGE INTO stadtwerke.tickets t USING (VALUES (1)) v(x) ON t.ticket_id = v.x WHEN MATCHED THEN DO NOTHING",
+            "refused: unsupported_statement",
+        ),
+        (
+            "MERGE INTO stadtwerke.tickets t USING (VALUES (1, 'x')) v(id, s) ON t.ticket_id = v.id WHEN MATCHED THEN DO NOTHING WHEN NOT MATCHED THEN INSERT (subject) VALUES (v.s)",
+            "allowed",
+        ),
     ];
     let failures: Vec<String> = cases
         .iter()
