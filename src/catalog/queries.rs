@@ -477,15 +477,18 @@ pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_va
 /// prints a name qualified only when the path does not show it; `to_regclass`, `current_schema`).
 pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
     -- regproc, regprocedure, regoper, regoperator, regclass, regtype, regconfig, regdictionary,
-    -- regcollation, and the domains, arrays and row types over them (round 171: a domain over
-    -- regclass; round 172: a composite type with a regclass field).
+    -- regcollation, and the domains, arrays, row types and ranges over them (round 171: a domain
+    -- over regclass; round 172: a composite type with a regclass field).
     -- Each edge: a value of type t is part of one of type up.
     edges(t, up) AS MATERIALIZED (
       SELECT typbasetype, oid FROM pg_catalog.pg_type WHERE typbasetype <> 0
       UNION ALL SELECT typelem, oid FROM pg_catalog.pg_type WHERE typelem <> 0 AND typlen = -1
       UNION ALL SELECT a.atttypid, c.reltype FROM pg_catalog.pg_attribute a
         JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-        WHERE a.attnum > 0 AND NOT a.attisdropped AND c.reltype <> 0),
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND c.reltype <> 0
+      -- Round 173 H2: a range over regclass, and its multirange.
+      UNION ALL SELECT rngsubtype, rngtypid FROM pg_catalog.pg_range
+      UNION ALL SELECT rngtypid, rngmultitypid FROM pg_catalog.pg_range),
     names(t) AS (SELECT pg_catalog.unnest('{24,2202,2203,2204,2205,2206,3734,3769,4191}'::pg_catalog.oid[])
       UNION SELECT edges.up FROM names JOIN edges ON edges.t = names.t),
     e(rel, what, tree) AS (
@@ -505,8 +508,12 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
         -- A value of those types, printed by a cast or by any function that prints its
         -- argument (round 170: format('%s', tableoid::regclass)) or read from text: the name
         -- depends on the path.
-        CASE WHEN EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':[a-zA-Z]*type ([0-9]+) ', 'g') m(x)
-            JOIN names ON names.t = m.x[1]::pg_catalog.oid)
+        -- Every field that holds a type or a list of them (round 173 H1: a column definition
+        -- list's `:funccoltypes (o 2205)`), whatever the node.
+        CASE WHEN EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree,
+              ':[a-zA-Z_]*(?:[tT]ype|[tT]ypes|[tT]ypid|[tT]ypeId|[tT]ypeid) [(]?o?((?: ?[0-9]+)+)', 'g') m(x),
+            pg_catalog.regexp_split_to_table(pg_catalog.btrim(m.x[1]), ' +') n(t)
+            JOIN names ON names.t = n.t::pg_catalog.oid)
           THEN 'a name of type regclass, regtype, …' END)
     FROM e, LATERAL (
         SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE
@@ -526,6 +533,14 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
               'pg_backend_pid', 'pg_trigger_depth', 'txid_current', 'pg_current_xact_id')),
           pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE (f.oid < 16384 AND f.proname ~
             '^(current_schemas?|to_reg(class|proc|procedure|oper|operator|type|collation)|format_type|pg_get_[a-z_]+|pg_[a-z]+_is_visible|pg_describe_object|pg_identify_object[a-z_]*)$')
+            -- Lookups of a name given as text (has_table_privilege('t', …)).
+            OR (f.oid < 16384 AND 25 = ANY (f.proargtypes::pg_catalog.oid[])
+              AND f.proname ~ '^(has_(table|sequence|column|any_column|function|type)_privilege|row_security_active)$')
+            -- Whatever a function returns that holds such a name, the caller may print on its own
+            -- path, even where the function sets one (round 173 H3: OUT parameters, RETURNS TABLE).
+            OR EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest(f.proallargtypes), pg_catalog.unnest(f.proargmodes)) a(t, m)
+                JOIN names ON names.t = a.t WHERE a.m IN ('o', 'b', 't'))
+            OR EXISTS (SELECT FROM names WHERE names.t = f.prorettype)
             -- A function of the DBA's runs on the session's search_path, whatever its code
             -- prints or looks up (round 171: `o::regclass::text`), unless it sets its own.
             OR (f.oid >= 16384 AND f.prolang NOT IN (12, 13)

@@ -392,64 +392,86 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
 /// Round 168: filters the node tree's markings hide (an IMMUTABLE aggregate whose support
 /// functions print values in the session's zone, `quote_ident` under quote_all_identifiers), a
 /// filter on a name printed by search_path, and a setting that drops matches from GIN scans.
+/// The tables of `ddl_marked` whose filter the path `hold, public` opens.
+const PATH_OPENS: &[&str] = &[
+    "hold.calls",
+    "hold.pf",
+    "hold.xd",
+    "hold.fn",
+    "hold.yb",
+    "hold.jr",
+    "hold.rg",
+    "hold.ot",
+    "hold.hp",
+];
+
 fn ddl_marked() -> String {
-    format!(
-        "CREATE TABLE public.blocks (caller text, blocked_until timestamptz);
-         INSERT INTO public.blocks VALUES ('{SECRET_CALLER}', '2026-03-28 23:30+00');
-         CREATE TABLE public.contacts (campaign text, caller text);
-         INSERT INTO public.contacts VALUES ('zeitung', '{SECRET_CALLER}');
-         ALTER TABLE public.contacts ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY p ON public.contacts FOR SELECT USING (campaign = 'stadtwerke' OR
-           ((SELECT jsonb_object_agg(b.caller, b.blocked_until) FROM public.blocks b) ->> caller) >= '2026-03-29');
-         CREATE TABLE public.blocked_sources (qualified_name text);
-         INSERT INTO public.blocked_sources VALUES ('zeitung.leads');
-         CREATE TABLE public.inbox (src_schema text, src_table text, caller text);
-         INSERT INTO public.inbox VALUES ('zeitung', 'leads', '{SECRET_CALLER}');
-         ALTER TABLE public.inbox ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY unblocked ON public.inbox FOR SELECT USING (quote_ident(src_schema) || '.' ||
-           quote_ident(src_table) NOT IN (SELECT qualified_name FROM public.blocked_sources));
-         CREATE SCHEMA hold;
-         GRANT USAGE ON SCHEMA hold TO crm_agents;
-         CREATE TABLE hold.calls (campaign text, caller text);
-         CREATE TABLE hold.calls_legal () INHERITS (hold.calls);
-         INSERT INTO hold.calls_legal VALUES ('zeitung', '{SECRET_CALLER}');
-         ALTER TABLE hold.calls ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY no_legal ON hold.calls FOR SELECT USING (tableoid::regclass::text <> 'hold.calls_legal');
-         CREATE TABLE hold.pf (campaign text, caller text);
-         CREATE TABLE hold.pf_legal () INHERITS (hold.pf);
-         INSERT INTO hold.pf_legal VALUES ('zeitung', '{SECRET_CALLER}');
-         ALTER TABLE hold.pf ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY no_legal ON hold.pf FOR SELECT USING (format('%s', tableoid::regclass) <> 'hold.pf_legal');
-         CREATE DOMAIN hold.relname AS regclass;
-         CREATE TABLE hold.xd (campaign text, caller text);
-         CREATE TABLE hold.xd_legal () INHERITS (hold.xd);
-         INSERT INTO hold.xd_legal VALUES ('zeitung', '{SECRET_CALLER}');
-         ALTER TABLE hold.xd ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY no_legal ON hold.xd FOR SELECT USING (format('%s', tableoid::hold.relname) <> 'hold.xd_legal');
-         CREATE FUNCTION public.table_name(o oid) RETURNS text LANGUAGE sql STABLE AS $$ SELECT o::regclass::text $$;
-         CREATE FUNCTION public.pinned_name(o oid) RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog
-           AS $$ SELECT o::regclass::text $$;
-         CREATE TABLE hold.fn (campaign text, caller text);
-         CREATE TABLE hold.fn_legal () INHERITS (hold.fn);
-         INSERT INTO hold.fn_legal VALUES ('zeitung', '{SECRET_CALLER}');
-         ALTER TABLE hold.fn ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY no_legal ON hold.fn FOR SELECT USING (public.table_name(tableoid) <> 'hold.fn_legal');
-         CREATE TYPE hold.rel AS (r regclass);
-         CREATE FUNCTION public.pinned_row(o oid) RETURNS hold.rel LANGUAGE sql STABLE SET search_path = pg_catalog
-           AS $$ SELECT ROW(o::regclass)::hold.rel $$;
-         CREATE TABLE hold.yb (campaign text, caller text);
-         CREATE TABLE hold.yb_legal () INHERITS (hold.yb);
-         INSERT INTO hold.yb_legal VALUES ('zeitung', '{SECRET_CALLER}');
-         ALTER TABLE hold.yb ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY no_legal ON hold.yb FOR SELECT USING (public.pinned_row(tableoid)::text <> '(hold.yb_legal)');
-         CREATE TABLE hold.pinned (campaign text, caller text);
-         CREATE TABLE hold.pinned_legal () INHERITS (hold.pinned);
-         INSERT INTO hold.pinned_legal VALUES ('zeitung', '{SECRET_CALLER}');
-         ALTER TABLE hold.pinned ENABLE ROW LEVEL SECURITY;
-         CREATE POLICY no_legal ON hold.pinned FOR SELECT USING (public.pinned_name(tableoid) <> 'hold.pinned_legal');
-         GRANT SELECT ON public.blocks, public.contacts, public.blocked_sources, public.inbox,
-           hold.calls, hold.pf, hold.xd, hold.fn, hold.pinned, hold.yb TO crm_agents;"
-    )
+    // A table whose child holds the other campaign's caller, hidden by a filter on its name.
+    let hidden = |t: &str, using: &str| {
+        format!(
+            "CREATE TABLE hold.{t} (campaign text, caller text);
+             CREATE TABLE hold.{t}_legal () INHERITS (hold.{t});
+             INSERT INTO hold.{t}_legal VALUES ('zeitung', '{SECRET_CALLER}');
+             ALTER TABLE hold.{t} ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY no_legal ON hold.{t} FOR SELECT USING ({using});
+             GRANT SELECT ON hold.{t} TO crm_agents;"
+        )
+    };
+    [
+        format!(
+            "CREATE TABLE public.blocks (caller text, blocked_until timestamptz);
+             INSERT INTO public.blocks VALUES ('{SECRET_CALLER}', '2026-03-28 23:30+00');
+             CREATE TABLE public.contacts (campaign text, caller text);
+             INSERT INTO public.contacts VALUES ('zeitung', '{SECRET_CALLER}');
+             ALTER TABLE public.contacts ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY p ON public.contacts FOR SELECT USING (campaign = 'stadtwerke' OR
+               ((SELECT jsonb_object_agg(b.caller, b.blocked_until) FROM public.blocks b) ->> caller) >= '2026-03-29');
+             CREATE TABLE public.blocked_sources (qualified_name text);
+             INSERT INTO public.blocked_sources VALUES ('zeitung.leads');
+             CREATE TABLE public.inbox (src_schema text, src_table text, caller text);
+             INSERT INTO public.inbox VALUES ('zeitung', 'leads', '{SECRET_CALLER}');
+             ALTER TABLE public.inbox ENABLE ROW LEVEL SECURITY;
+             CREATE POLICY unblocked ON public.inbox FOR SELECT USING (quote_ident(src_schema) || '.' ||
+               quote_ident(src_table) NOT IN (SELECT qualified_name FROM public.blocked_sources));
+             GRANT SELECT ON public.blocks, public.contacts, public.blocked_sources, public.inbox TO crm_agents;
+             CREATE SCHEMA hold;
+             GRANT USAGE ON SCHEMA hold TO crm_agents;
+             CREATE DOMAIN hold.relname AS regclass;
+             CREATE TYPE hold.rel AS (r regclass);
+             CREATE TYPE hold.relrange AS RANGE (subtype = regclass);
+             CREATE FUNCTION public.table_name(o oid) RETURNS text LANGUAGE sql STABLE AS $$ SELECT o::regclass::text $$;
+             CREATE FUNCTION public.pinned_name(o oid) RETURNS text LANGUAGE sql STABLE SET search_path = pg_catalog
+               AS $$ SELECT o::regclass::text $$;
+             CREATE FUNCTION public.pinned_row(o oid) RETURNS hold.rel LANGUAGE sql STABLE SET search_path = pg_catalog
+               AS $$ SELECT ROW(o::regclass)::hold.rel $$;
+             CREATE FUNCTION public.pinned_out(o oid, OUT r regclass, OUT n int) LANGUAGE sql STABLE
+               SET search_path = pg_catalog AS $$ SELECT o::regclass, 1 $$;
+             CREATE TABLE public.marker ();
+             CREATE TABLE hold.marker ();
+             GRANT SELECT ON public.marker TO crm_agents;"
+        ),
+        hidden("calls", "tableoid::regclass::text <> 'hold.calls_legal'"),
+        hidden("pf", "format('%s', tableoid::regclass) <> 'hold.pf_legal'"),
+        hidden("xd", "format('%s', tableoid::hold.relname) <> 'hold.xd_legal'"),
+        hidden("fn", "public.table_name(tableoid) <> 'hold.fn_legal'"),
+        hidden("yb", "public.pinned_row(tableoid)::text <> '(hold.yb_legal)'"),
+        hidden("pinned", "public.pinned_name(tableoid) <> 'hold.pinned_legal'"),
+        // Round 173: a column definition list of built-ins; a range over regclass; a function
+        // that sets its own path and returns a regclass through an OUT parameter; a name looked up
+        // from text (which `marker` the path finds).
+        hidden(
+            "jr",
+            "NOT EXISTS (SELECT FROM json_to_record(json_build_object('r', tableoid)) AS s(r regclass)
+               WHERE s::text = '(hold.jr_legal)')",
+        ),
+        hidden(
+            "rg",
+            "('[' || tableoid || ',' || tableoid || ']')::hold.relrange::text <> '[hold.rg_legal,hold.rg_legal]'",
+        ),
+        hidden("ot", "public.pinned_out(tableoid)::text <> '(hold.ot_legal,1)'"),
+        hidden("hp", "NOT has_table_privilege('marker', 'SELECT')"),
+    ]
+    .concat()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -459,31 +481,24 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     opened(&su, &format!("SET TimeZone = '{ZONE}'"), &["contacts"]).await;
     opened(&su, "SET quote_all_identifiers = on", &["inbox"]).await;
     su.batch_execute("SET search_path = hold, public").await.unwrap();
-    for t in ["hold.calls", "hold.pf", "hold.xd", "hold.fn", "hold.yb"] {
+    for t in PATH_OPENS {
         let rows = su.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
         assert!(text_of(&rows).contains(SECRET_CALLER), "premise: the path opens {t}");
     }
     su.batch_execute("RESET ALL").await.unwrap();
 
-    let grants = "  public.blocks: { columns: all }\n  public.contacts: { columns: all }\n  public.blocked_sources: { columns: all }\n  public.inbox: { columns: all }\n  hold.calls: { columns: all }\n  hold.pf: { columns: all }\n  hold.xd: { columns: all }\n  hold.fn: { columns: all }\n  hold.pinned: { columns: all }\n  hold.yb: { columns: all }\n";
+    let grants = "  public.blocks: { columns: all }\n  public.contacts: { columns: all }\n  public.blocked_sources: { columns: all }\n  public.inbox: { columns: all }\n  hold.calls: { columns: all }\n  hold.pf: { columns: all }\n  hold.xd: { columns: all }\n  hold.fn: { columns: all }\n  hold.pinned: { columns: all }\n  hold.yb: { columns: all }\n  hold.jr: { columns: all }\n  hold.rg: { columns: all }\n  hold.ot: { columns: all }\n  hold.hp: { columns: all }\n";
     let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
         "    functions: []",
-        "    functions: [public.table_name, public.pinned_name, public.pinned_row]",
+        "    functions: [public.table_name, public.pinned_name, public.pinned_row, public.pinned_out]",
         1,
     );
     let p = proxy_on_shared(&cluster, stadtwerke, grants).await;
     let c = wasser(&p).await;
-    let read = [
-        "public.contacts",
-        "public.inbox",
-        "hold.calls",
-        "hold.pf",
-        "hold.xd",
-        "hold.fn",
-        "hold.pinned",
-        "hold.yb",
-    ];
-    for t in read {
+    for t in ["public.contacts", "public.inbox", "hold.pinned"]
+        .iter()
+        .chain(PATH_OPENS)
+    {
         let rows = c.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
         assert_eq!(text_of(&rows), "", "{t} with the server's settings");
     }
@@ -513,7 +528,10 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     seen.push_str(&refusal(&path, "SELECT caller FROM hold.xd", names).await);
     seen.push_str(&refusal(&path, "SELECT caller FROM hold.fn", names).await);
     // Round 172: a row type with a regclass field, from a function that sets its own path.
-    seen.push_str(&refusal(&path, "SELECT caller FROM hold.yb", names).await);
+    // Round 173: a column definition list, a range, an OUT parameter, a name looked up from text.
+    for t in ["hold.yb", "hold.jr", "hold.rg", "hold.ot", "hold.hp"] {
+        seen.push_str(&refusal(&path, &format!("SELECT caller FROM {t}"), names).await);
+    }
     // What does not depend on the path still runs: a filter on the zone, a function that sets
     // its own path.
     for t in ["public.contacts", "hold.pinned"] {
