@@ -1,5 +1,6 @@
 //! The audit trail: events from sessions → bounded channel → JSON-lines writer with a SHA-256 hash chain.
 
+pub mod anchor;
 pub mod db;
 pub mod event;
 pub mod verify;

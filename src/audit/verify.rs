@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use super::anchor::anchor_path;
 use super::event::{Event, GENESIS};
-use super::writer::anchor_path;
 
 /// The files of one trail in chain order: `FILE.1`, `FILE.2`, …, then `FILE`.
 pub fn chain_files(path: &Path) -> Vec<PathBuf> {
@@ -139,6 +139,10 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
                 report.problem = Some(problem(what));
                 return Ok(report);
             }
+            if let Some(why) = super::anchor::edited_note(&e) {
+                report.problem = Some(problem(format!("seq {}: {why}", e.seq)));
+                return Ok(report);
+            }
             if let Some(n) = super::writer::dropped_count(&e) {
                 report.dropped += n;
                 report.dropped_at.push(e.seq);
@@ -165,22 +169,26 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
         });
         return Ok(report);
     }
-    if let Ok(text) = std::fs::read_to_string(&anchor) {
-        if let Ok(a) = serde_json::from_str::<serde_json::Value>(&text) {
+    let last = files.last().cloned().unwrap_or_default();
+    let end = |what: String| {
+        let lines = std::fs::read_to_string(&last).map(|t| t.lines().count()).unwrap_or(0);
+        Some(Problem {
+            file: last.clone(),
+            line: lines + 1,
+            what,
+        })
+    };
+    match super::anchor::read_anchor(path) {
+        None => {}
+        // Round 175 F2: an anchor that cannot be read hides a cut end as well as a missing one.
+        Some(Err(e)) => report.problem = end(format!("the writer's anchor cannot be read: {e}")),
+        Some(Ok((seq, hash))) => {
             report.anchored = true;
-            let hash = a["hash"].as_str().unwrap_or("");
-            let seq = a["seq"].as_u64().unwrap_or(0);
-            if Some(hash) != prev.as_deref() && !(seq == 0 && prev.is_none()) {
-                let last = files.last().cloned().unwrap_or_default();
-                let lines = std::fs::read_to_string(&last).map(|t| t.lines().count()).unwrap_or(0);
-                report.problem = Some(Problem {
-                    file: last,
-                    line: lines + 1,
-                    what: if seq > last_seq {
-                        format!("the trail ends at seq {last_seq} but the writer wrote up to seq {seq}: lines were removed from the end")
-                    } else {
-                        "the end of the trail does not match the writer's anchor".to_owned()
-                    },
+            if Some(hash.as_str()) != prev.as_deref() && !(seq == 0 && prev.is_none()) {
+                report.problem = end(if seq > last_seq {
+                    format!("the trail ends at seq {last_seq} but the writer wrote up to seq {seq}: lines were removed from the end")
+                } else {
+                    "the end of the trail does not match the writer's anchor".to_owned()
                 });
             }
         }
@@ -289,7 +297,7 @@ mod tests {
         let (p, lines) = trail(&d, 5);
         // The last two lines cut off, and the anchor that would tell deleted with them.
         write(&p, &lines[..3]);
-        std::fs::remove_file(super::super::writer::anchor_path(&p)).unwrap();
+        std::fs::remove_file(super::super::anchor::anchor_path(&p)).unwrap();
         let r = verify(&p).unwrap();
         assert_eq!(r.events, 3);
         let problem = r.problem.expect("a missing anchor is a problem");

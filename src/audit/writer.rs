@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 
+use super::anchor::{anchor_path, discontinuity, edited_marker};
 use super::event::{Event, Record, GENESIS};
 
 /// Shared view of the trail's health, read by sessions and /metrics.
@@ -83,13 +84,6 @@ pub fn tail_of(path: &Path) -> std::io::Result<(u64, String)> {
             Ok((e.seq, e.hash.unwrap_or_default()))
         }
     }
-}
-
-/// Where the writer records the end of the chain: `FILE.head` beside `FILE`.
-pub fn anchor_path(p: &Path) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(".head");
-    PathBuf::from(s)
 }
 
 /// The destination of the trail.
@@ -263,6 +257,10 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
         Target::File(p) => tail_of(p)?,
         Target::Stdout => (0, GENESIS.to_owned()),
     };
+    let edited = match &opts.target {
+        Target::File(p) => discontinuity(p, &(seq, prev.clone()))?,
+        Target::Stdout => None,
+    };
     // A trail this start creates gets its anchor at once, so verifying it before the first
     // refusal says "empty", not "anchor missing" (round 116). An existing file without one keeps
     // lacking it: whether its end was cut off is what the anchor would have told.
@@ -282,7 +280,13 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
         extra: opts.extra,
     };
     w.open()?;
-    if new_file {
+    // The edit stays in the chain for `audit verify` to report; re-anchoring without it would
+    // leave no trace of it.
+    if let Some(why) = edited {
+        tracing::error!(why = %why, "the audit trail was edited while the proxy was stopped; recorded in the trail");
+        w.write(edited_marker(&why), now())?;
+        w.write_anchor()?;
+    } else if new_file {
         w.write_anchor()?;
     }
     let handle = tokio::task::spawn_blocking(move || {

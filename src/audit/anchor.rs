@@ -1,0 +1,249 @@
+//! The writer's anchor beside the trail (`FILE.head`: where it left the chain), and what the
+//! writer does at start when the trail no longer ends there.
+
+use std::path::{Path, PathBuf};
+
+use super::event::{Event, Record, GENESIS};
+use super::writer::PROXY_USER;
+
+/// Whether the file at `path` still ends where its anchor says the writer left it: the anchor's
+/// hash is a line's (or what the first line chains to, after a rotation), and every line after it
+/// is sealed and chained. Lines the writer wrote after its last anchor (a crash) are fine; lines
+/// cut, rewritten or re-sealed while the proxy was stopped are not (round 175 F1: the proxy
+/// continued from such an end and re-anchored it, and the trail verified).
+fn ends_at_anchor(path: &Path, anchor: &(u64, String)) -> std::io::Result<bool> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e),
+    };
+    let mut reached = anchor.1 == GENESIS;
+    let mut prev: Option<String> = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let Ok(e) = serde_json::from_str::<Event>(line) else {
+            return Ok(false);
+        };
+        let sealed = e.hash.as_deref() == Some(e.compute_hash().as_str());
+        if prev.is_none() && e.prev == anchor.1 {
+            reached = true;
+        }
+        if reached && (!sealed || prev.as_ref().is_some_and(|p| *p != e.prev)) {
+            return Ok(false);
+        }
+        if sealed && e.seq == anchor.0 && e.hash.as_deref() == Some(anchor.1.as_str()) {
+            reached = true;
+        }
+        prev = e.hash;
+    }
+    Ok(reached)
+}
+
+/// The anchor beside the trail at `path`: None when there is none, an error text when it cannot
+/// be read.
+pub fn read_anchor(path: &Path) -> Option<Result<(u64, String), String>> {
+    let anchor = anchor_path(path);
+    let text = match std::fs::read_to_string(&anchor) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(e) => return Some(Err(format!("{}: {e}", anchor.display()))),
+        Ok(t) => t,
+    };
+    let parsed = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|a| Some((a.get("seq")?.as_u64()?, a.get("hash")?.as_str()?.to_owned())));
+    Some(parsed.ok_or_else(|| format!("{}: not an anchor (seq and hash)", anchor.display())))
+}
+
+/// Why the trail at `path` cannot be continued as it is, if it cannot: it holds events and its
+/// anchor is missing, unreadable or not where the file ends.
+pub(super) fn discontinuity(path: &Path, tail: &(u64, String)) -> std::io::Result<Option<String>> {
+    let has_events = tail.1 != GENESIS;
+    Ok(match read_anchor(path) {
+        None if has_events => Some("its anchor was missing".to_owned()),
+        None => None,
+        Some(Err(e)) => Some(format!("its anchor could not be read ({e})")),
+        Some(Ok(anchor)) if !ends_at_anchor(path, &anchor)? => Some(format!(
+            "it ended at seq {} where its anchor said seq {}",
+            tail.0, anchor.0
+        )),
+        Some(Ok(_)) => None,
+    })
+}
+
+/// The start of the record that stands in the chain for a trail found edited at start.
+const EDITED_AT_START: &str = "the audit trail was found edited at start: ";
+
+/// The record that stands in the chain for a trail found edited while the proxy was stopped.
+pub(super) fn edited_marker(why: &str) -> Record {
+    Record {
+        session: 0,
+        user: PROXY_USER.into(),
+        client_addr: String::new(),
+        purpose: String::new(),
+        campaigns: Vec::new(),
+        decision: super::event::Decision::Refused,
+        reason: crate::policy::Reason::AuditUnavailable.code().into(),
+        detail: format!("{EDITED_AT_START}{why}; lines before this one were cut, rewritten or re-sealed"),
+        statement: String::new(),
+        fingerprint: String::new(),
+        policy_version: String::new(),
+    }
+}
+
+/// What a record says when it is the writer's note that the trail was found edited at start.
+pub fn edited_note(e: &super::event::Event) -> Option<&str> {
+    if e.session != 0 || e.user != PROXY_USER || !e.client_addr.is_empty() {
+        return None;
+    }
+    e.detail.strip_prefix(EDITED_AT_START)
+}
+
+/// Where the writer records the end of the chain: `FILE.head` beside `FILE`.
+pub fn anchor_path(p: &Path) -> PathBuf {
+    let mut s = p.as_os_str().to_owned();
+    s.push(".head");
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::writer::{spawn, Target, WriterOptions};
+
+    fn record(n: u64) -> Record {
+        Record {
+            session: n,
+            user: "u".into(),
+            client_addr: "127.0.0.1:1".into(),
+            purpose: "p".into(),
+            campaigns: Vec::new(),
+            decision: crate::audit::Decision::Refused,
+            reason: "protected_column".into(),
+            detail: String::new(),
+            statement: "SELECT ?".into(),
+            fingerprint: String::new(),
+            policy_version: String::new(),
+        }
+    }
+
+    /// Starts a writer on `path`, writes `n` records and stops it.
+    fn run(path: &Path, n: u64) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (sink, handle) = spawn(WriterOptions {
+                target: Target::File(path.to_path_buf()),
+                queue: 64,
+                rotate_bytes: 0,
+                extra: None,
+            })
+            .unwrap();
+            for i in 0..n {
+                sink.send(record(i + 1));
+            }
+            drop(sink);
+            handle.await.unwrap();
+        });
+    }
+
+    fn lines(path: &Path) -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn put(path: &Path, lines: &[String]) {
+        std::fs::write(path, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    }
+
+    fn verified(path: &Path) -> Option<String> {
+        crate::audit::verify::verify(path).unwrap().problem.map(|p| p.what)
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("unscharf-anchor-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("audit.jsonl")
+    }
+
+    /// Round 175 F1: lines cut off the end, or a login's lines deleted and the chain re-sealed,
+    /// while the proxy was stopped. The proxy used to continue from that end and re-anchor it.
+    #[test]
+    fn a_trail_edited_while_the_proxy_was_stopped_is_marked_at_start() {
+        let path = scratch("cut");
+        run(&path, 5);
+        let all = lines(&path);
+        put(&path, &all[..3]);
+        run(&path, 1);
+        let problem = verified(&path).expect("a cut end is reported after a restart");
+        assert!(
+            problem.contains("seq 4: it ended at seq 3 where its anchor said seq 5"),
+            "{problem}"
+        );
+
+        let path = scratch("resealed");
+        run(&path, 5);
+        let mut prev = GENESIS.to_owned();
+        let mut resealed = Vec::new();
+        for (i, line) in lines(&path).iter().enumerate().filter(|(i, _)| *i != 1) {
+            let e: Event = serde_json::from_str(line).unwrap();
+            let r = record(i as u64 + 1);
+            let (e, text) = Event::new(r, e.ts, resealed.len() as u64 + 1, prev).seal();
+            prev = e.hash.unwrap();
+            resealed.push(text);
+        }
+        put(&path, &resealed);
+        assert!(verified(&path).is_some(), "the anchor tells before a restart");
+        run(&path, 1);
+        let problem = verified(&path).expect("a re-sealed trail is reported after a restart");
+        assert!(problem.contains("where its anchor said seq 5"), "{problem}");
+
+        let path = scratch("unanchored");
+        run(&path, 2);
+        std::fs::remove_file(anchor_path(&path)).unwrap();
+        run(&path, 1);
+        let problem = verified(&path).expect("a deleted anchor is reported after a restart");
+        assert!(problem.contains("its anchor was missing"), "{problem}");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// Lines the writer wrote after its last anchor (it was killed before rewriting it) are not
+    /// an edit; a fresh trail is not either.
+    #[test]
+    fn lines_after_the_last_anchor_are_not_an_edit() {
+        let path = scratch("crash");
+        run(&path, 4);
+        let second: Event = serde_json::from_str(&lines(&path)[1]).unwrap();
+        std::fs::write(
+            anchor_path(&path),
+            serde_json::json!({"file": "audit.jsonl", "seq": 2, "hash": second.hash}).to_string(),
+        )
+        .unwrap();
+        run(&path, 1);
+        assert_eq!(verified(&path), None);
+        assert_eq!(lines(&path).len(), 5);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// Round 175 F2: an anchor that cannot be read passed as "no anchor".
+    #[test]
+    fn an_unreadable_anchor_does_not_verify() {
+        let path = scratch("garbage");
+        run(&path, 3);
+        let all = lines(&path);
+        put(&path, &all[..2]);
+        for bad in ["garbage", "", "{\"seq\": 3}"] {
+            std::fs::write(anchor_path(&path), bad).unwrap();
+            let problem = verified(&path).unwrap_or_else(|| panic!("anchor {bad:?} passed"));
+            assert!(problem.contains("cannot be read"), "{problem}");
+        }
+        std::fs::remove_file(anchor_path(&path)).unwrap();
+        std::fs::create_dir(anchor_path(&path)).unwrap();
+        assert!(verified(&path).is_some(), "an anchor that is a directory passed");
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+}
