@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod fence;
 pub mod judge;
+pub mod logging;
 pub mod mask;
 pub mod metrics;
 pub mod net;

@@ -221,8 +221,7 @@ fn audit(action: &AuditAction) -> Result<bool> {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("UNSCHARF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let filter = unscharf::logging::log_filter(std::env::var("UNSCHARF_LOG").ok().as_deref());
     // Colours only for a terminal: a log file kept raw escape codes (round 125).
     use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
