@@ -254,9 +254,13 @@ impl Analyzer<'_> {
             Expr::Value(v) => {
                 self.literal_sensitive = true;
                 if let Value::Number(n, _) = &v.value {
+                    // The number is not repeated past three digits: a typed value would reach the
+                    // audit detail, which only quoted literals are scrubbed from (round 175 F4).
                     let idx: usize = n
                         .parse()
-                        .map_err(|_| AnalyzeError::Unsupported(format!("position {n}")))?;
+                        .ok()
+                        .filter(|i| *i < 1000)
+                        .ok_or_else(|| AnalyzeError::Unsupported("a position past the select list".into()))?;
                     let o = outs
                         .known()
                         .ok_or_else(|| AnalyzeError::Unsupported("position over unknown columns".into()))?;

@@ -668,3 +668,24 @@ fn red_team_round_9_masks_are_not_dictionaries() {
         ("wasser", "SELECT name FROM stadtwerke.customers UNION ALL SELECT 'walk-in caller'", "allowed"),
     ]);
 }
+
+/// Round 175 F4: refusal details (and so the audit trail, which scrubs only quoted literals)
+/// do not repeat a value typed where a position or a COPY format goes.
+#[test]
+fn refusal_details_do_not_repeat_typed_values() {
+    let (cat, pol) = (catalog(), policies());
+    let path = vec![vec!["public".to_string()]];
+    for sql in [
+        "SELECT name FROM stadtwerke.customers ORDER BY 4930123456",
+        "SELECT name FROM stadtwerke.customers GROUP BY 4930123456",
+        "SELECT DISTINCT ON (4930123456) name FROM stadtwerke.customers",
+        "SELECT name FROM stadtwerke.customers ORDER BY 89370400440532013000",
+        "COPY stadtwerke.tickets TO STDOUT WITH (FORMAT 'DE89 3704 0044 0532 0130 00')",
+    ] {
+        let refusal = judged(&cat, &pol, "billing_hotline", sql, &path, &BTreeSet::new()).expect_err(sql);
+        let detail = refusal.detail.to_lowercase();
+        for typed in ["4930123456", "89370400440532013000", "de89 3704"] {
+            assert!(!detail.contains(typed), "{sql}: {detail}");
+        }
+    }
+}
