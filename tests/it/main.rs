@@ -3,6 +3,7 @@
 mod harness;
 mod raw;
 
+mod audit_accuracy;
 mod clients;
 mod dba;
 mod dba_clock;

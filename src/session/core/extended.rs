@@ -55,10 +55,15 @@ impl Core {
         match verdict {
             Err(r) => {
                 let refusal = self.refuse(env, out, &r, &normalized);
+                // The name means nothing to the messages after it in the batch, which the server
+                // skips (round 175 F6: a Bind after it was judged and recorded as the statement
+                // the name had before); the unnamed statement is dropped for good (`on_error`).
+                self.registry.drop_statement((seq, 0), Some(p.name));
                 out.to_upstream.extend_from_slice(&encode::parse(p.name, REFUSED_SQL));
                 self.pending.push_back(Pending::Parse {
                     seq,
                     refusal: Some(refusal),
+                    unnamed: p.name.is_empty(),
                 });
             }
             Ok((facts, _)) => {
@@ -74,7 +79,11 @@ impl Core {
                     },
                 );
                 out.to_upstream.extend_from_slice(&f.raw);
-                self.pending.push_back(Pending::Parse { seq, refusal: None });
+                self.pending.push_back(Pending::Parse {
+                    seq,
+                    refusal: None,
+                    unnamed: p.name.is_empty(),
+                });
             }
         }
         Ok(())

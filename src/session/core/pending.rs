@@ -56,6 +56,8 @@ pub(super) enum Pending {
     Parse {
         seq: u64,
         refusal: Option<Bytes>,
+        /// Of the unnamed statement, which Postgres drops even when the Parse fails.
+        unnamed: bool,
     },
     Bind {
         seq: u64,

@@ -484,6 +484,15 @@ impl Core {
                 self.registry.discard(s, i);
                 r
             }
+            // Postgres dropped the unnamed statement before the Parse failed.
+            Some(Pending::Parse {
+                refusal,
+                unnamed: true,
+                seq,
+            }) => {
+                self.registry.forget((*seq, 0));
+                refusal.take()
+            }
             Some(
                 Pending::Parse { refusal, .. }
                 | Pending::Bind { refusal, .. }

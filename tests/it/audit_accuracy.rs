@@ -1,0 +1,54 @@
+//! What the audit trail says about pipelined statements: each record names the statement that ran
+//! or was refused, never one a name meant before.
+
+use crate::harness::*;
+use crate::raw::{self, Raw};
+
+/// Round 175 F6: a Bind pipelined after a refused Parse of the unnamed statement was judged
+/// against the statement the name had before, and recorded as that one, allowed, though the
+/// server skipped it. Postgres drops the unnamed statement even when its Parse fails, so a Bind in
+/// a later batch finds none either.
+#[tokio::test]
+async fn a_refused_parse_leaves_no_stale_unnamed_statement() {
+    let p = proxy_with(ProxyOptions {
+        extra: "audit:\n  file: audit.jsonl\n  log_allowed: true\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let run = |sql: &str| {
+        [
+            raw::parse("", sql, &[]),
+            raw::bind("", "", &[], &[]),
+            raw::execute("", 0),
+            raw::sync(),
+        ]
+        .concat()
+    };
+    r.send(&run("SELECT 1 AS stale_one")).await;
+    assert_eq!(raw::tags(&r.until_ready().await), "12DCZ");
+    r.send(&run("SELECT lower(secret) FROM lab.vault")).await;
+    let refused = r.until_ready().await;
+    assert_eq!(raw::tags(&refused), "EZ");
+    assert_eq!(raw::error_code(&refused[0]), "42501");
+    // In a batch of its own, a Bind of the unnamed statement finds none, as in Postgres.
+    r.send(&[raw::bind("", "", &[], &[]), raw::execute("", 0), raw::sync()].concat())
+        .await;
+    assert_eq!(raw::tags(&r.until_ready().await), "EZ");
+
+    let events = p.audit().await;
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.decision.as_str(), e.statement.as_str()))
+        .collect();
+    let stale = seen.iter().filter(|(_, s)| s.contains("stale_one")).count();
+    assert_eq!(stale, 1, "the first statement is recorded once: {seen:?}");
+    assert!(
+        seen.iter().any(|(d, s)| *d == "refused" && s.contains("lab.vault")),
+        "{seen:?}"
+    );
+    assert!(
+        !seen.iter().any(|(d, s)| *d != "refused" && s.contains("lab.vault")),
+        "{seen:?}"
+    );
+}
