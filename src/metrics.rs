@@ -189,6 +189,29 @@ impl Metrics {
             "1 while the audit trail cannot be written.",
             audit.broken.load(Ordering::Relaxed) as u64,
         );
+        if let Some(copy) = &audit.copy {
+            g(
+                &mut out,
+                "unscharf_audit_copy_written_total",
+                "counter",
+                "Audit events copied into the audit.database table.",
+                l(&copy.written),
+            );
+            g(
+                &mut out,
+                "unscharf_audit_copy_dropped_total",
+                "counter",
+                "Audit events the audit.database table will never get (the file holds them).",
+                l(&copy.dropped),
+            );
+            g(
+                &mut out,
+                "unscharf_audit_copy_failures_total",
+                "counter",
+                "Failed connections to or inserts into the audit.database table.",
+                l(&copy.failures),
+            );
+        }
         let _ = writeln!(out, "# HELP unscharf_statements_total Statements judged, by decision, reason and purpose.\n# TYPE unscharf_statements_total counter");
         let purposes: Vec<(String, Arc<PurposeCounters>)> = {
             let m = self.purposes.lock().unwrap_or_else(|e| e.into_inner());

@@ -295,16 +295,19 @@ pub async fn prepare(config: Config) -> Result<(Arc<Shared>, tokio::task::JoinHa
         p => crate::audit::writer::Target::File(p),
     };
     let audit_path = config.resolve(&config.audit.file).display().to_string();
+    let copy_state = config.audit.database.as_ref().map(|_| Arc::new(Default::default()));
     let extra = config
         .audit
         .database
         .clone()
-        .map(|db| crate::audit::db::spawn(db, Default::default()));
+        .zip(copy_state.clone())
+        .map(|(db, state)| crate::audit::db::spawn(db, state));
     let (audit, writer) = crate::audit::writer::spawn(crate::audit::writer::WriterOptions {
         target,
         queue: config.audit.queue,
         rotate_bytes: config.audit.rotate_bytes,
         extra,
+        copy_state,
     })
     .map_err(|source| ServeError::Audit {
         path: audit_path,

@@ -137,6 +137,7 @@ mod tests {
                 queue: 64,
                 rotate_bytes: 0,
                 extra: None,
+                copy_state: None,
             })
             .unwrap();
             for i in 0..n {

@@ -12,9 +12,14 @@ use crate::config::AuditDatabase;
 
 #[derive(Debug, Default)]
 pub struct DbSinkState {
+    /// Events inserted into the table.
     pub written: AtomicU64,
+    /// Events the table will never get: its queue was full, or a failing batch grew too long.
     pub dropped: AtomicU64,
+    /// Failed connections or inserts.
     pub failures: AtomicU64,
+    /// `dropped` when the last event was queued, so a run of drops is logged once.
+    pub reported_drops: AtomicU64,
 }
 
 /// Checks a table name (optionally schema-qualified) so it can be spliced into SQL.

@@ -22,6 +22,8 @@ pub struct AuditState {
     /// Dropped events by login since the last marker (see `dropped_marker`), for the first
     /// MAX_DROP_USERS logins; the rest count in `dropped` only.
     pub dropped_by: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
+    /// The `audit.database` copy's counters, when it is on (round 175 F5: its drops were silent).
+    pub copy: Option<Arc<super::db::DbSinkState>>,
 }
 
 /// Logins whose dropped events a marker names one by one.
@@ -191,7 +193,21 @@ impl Writer {
         self.seq = event.seq;
         self.prev = event.hash.clone().unwrap_or_default();
         if let Some(x) = &self.extra {
-            let _ = x.try_send(event);
+            // The file holds the event; the copy's gap is counted and logged once per run of drops.
+            let copied = x.try_send(event).is_ok();
+            if let Some(copy) = &self.state.copy {
+                if !copied
+                    && copy.dropped.fetch_add(1, Ordering::Relaxed) == copy.reported_drops.load(Ordering::Relaxed)
+                {
+                    tracing::warn!(
+                        "the audit database copy is behind: events the file holds are missing from the table"
+                    );
+                }
+                if copied {
+                    copy.reported_drops
+                        .store(copy.dropped.load(Ordering::Relaxed), Ordering::Relaxed);
+                }
+            }
         }
         Ok(())
     }
@@ -202,8 +218,9 @@ pub struct WriterOptions {
     pub target: Target,
     pub queue: usize,
     pub rotate_bytes: u64,
-    /// A second sink (the audit table) receiving every sealed event.
+    /// A second sink (the audit table) receiving every sealed event, and its counters.
     pub extra: Option<mpsc::Sender<Event>>,
+    pub copy_state: Option<Arc<super::db::DbSinkState>>,
 }
 
 /// Events written between two rewrites of the anchor at most, within a burst.
@@ -265,7 +282,10 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
     // refusal says "empty", not "anchor missing" (round 116). An existing file without one keeps
     // lacking it: whether its end was cut off is what the anchor would have told.
     let new_file = matches!(&opts.target, Target::File(p) if !p.exists());
-    let state = Arc::new(AuditState::default());
+    let state = Arc::new(AuditState {
+        copy: opts.copy_state.clone(),
+        ..Default::default()
+    });
     let queue = opts.queue;
     let (tx, mut rx) = mpsc::channel::<(Record, String)>(queue);
     let mut w = Writer {
@@ -436,6 +456,7 @@ mod tests {
                 queue: 4,
                 rotate_bytes: 0,
                 extra: None,
+                copy_state: None,
             })
             .unwrap();
             let written = |n: u64| {
@@ -466,6 +487,42 @@ mod tests {
         assert!(text.contains("INCOMPLETE: the proxy dropped 9 event(s)"), "{text}");
     }
 
+    /// Round 175 F5: events the audit table's queue had no room for were lost without a count.
+    #[test]
+    fn events_the_table_copy_misses_are_counted() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = std::env::temp_dir().join(format!("unscharf-copy-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = Arc::new(super::super::db::DbSinkState::default());
+        let (tx, rx) = mpsc::channel::<Event>(1);
+        rt.block_on(async {
+            let (sink, handle) = spawn(WriterOptions {
+                target: Target::File(dir.join("audit.jsonl")),
+                queue: 16,
+                rotate_bytes: 0,
+                extra: Some(tx),
+                copy_state: Some(copy.clone()),
+            })
+            .unwrap();
+            for n in 0..3 {
+                sink.send(record(n));
+            }
+            drop(sink);
+            handle.await.unwrap();
+        });
+        drop(rx);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(copy.dropped.load(Ordering::Relaxed), 2);
+        let metrics = crate::metrics::Metrics::default().render(&AuditState {
+            copy: Some(copy),
+            ..Default::default()
+        });
+        assert!(metrics.contains("unscharf_audit_copy_dropped_total 2"), "{metrics}");
+    }
+
     /// A trail that cannot be written keeps its events while the proxy runs, but must not keep
     /// a stopping proxy (or a test's runtime) from exiting.
     #[test]
@@ -483,6 +540,7 @@ mod tests {
                 queue: 16,
                 rotate_bytes: 0,
                 extra: None,
+                copy_state: None,
             })
             .unwrap();
             std::fs::remove_dir_all(&dir).unwrap();
@@ -518,6 +576,7 @@ mod tests {
                     queue: 4,
                     rotate_bytes: 0,
                     extra: None,
+                    copy_state: None,
                 })
                 .unwrap();
                 drop(sink);

@@ -283,6 +283,14 @@ async fn audit_events_also_reach_a_database_table() {
         assert_eq!(row.get::<_, String>(1), "protected_column");
         assert_eq!(row.get::<_, String>(2), "agent_wasser");
     }
+    // Round 175 F5: the copy's counters reach /metrics.
+    let metrics = p.shared.metrics.render(&p.shared.audit.state);
+    for line in [
+        "unscharf_audit_copy_written_total 3",
+        "unscharf_audit_copy_dropped_total 0",
+    ] {
+        assert!(metrics.contains(line), "{metrics}");
+    }
     su.batch_execute(&format!("DROP TABLE public.{table}")).await.unwrap();
 }
 
