@@ -51,6 +51,8 @@ pub struct Report {
     /// Events the proxy dropped because its queue was full, and the seqs of the records saying so.
     pub dropped: u64,
     pub dropped_at: Vec<u64>,
+    /// The file of each record in `dropped_at`: seqs restart in every rotated file.
+    pub dropped_in: Vec<PathBuf>,
 }
 
 /// Verifies the hash chain across all files of the trail at `path`.
@@ -63,6 +65,7 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
         anchored: false,
         dropped: 0,
         dropped_at: Vec::new(),
+        dropped_in: Vec::new(),
     };
     if files.is_empty() {
         return Err(std::io::Error::new(
@@ -146,6 +149,7 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
             if let Some(n) = super::writer::dropped_count(&e) {
                 report.dropped += n;
                 report.dropped_at.push(e.seq);
+                report.dropped_in.push(file.clone());
             }
             prev = e.hash.clone();
             last_seq = e.seq;

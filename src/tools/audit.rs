@@ -201,7 +201,18 @@ fn dropped_note(r: &verify::Report) -> String {
     if r.dropped == 0 {
         return String::new();
     }
-    let seqs: Vec<String> = r.dropped_at.iter().take(10).map(u64::to_string).collect();
+    // Named by file once the trail has rotated: every file's seqs start at 1 (round 175 F7).
+    let rotated = r.files.len() > 1;
+    let seqs: Vec<String> = r
+        .dropped_at
+        .iter()
+        .zip(&r.dropped_in)
+        .take(10)
+        .map(|(seq, file)| match (rotated, file.file_name()) {
+            (true, Some(name)) => format!("{}:{seq}", name.to_string_lossy()),
+            _ => seq.to_string(),
+        })
+        .collect();
     format!(
         "INCOMPLETE: the proxy dropped {} event(s) because its audit queue was full (recorded at seq {}{})\n",
         r.dropped,
@@ -233,5 +244,38 @@ pub fn render_verify(r: &verify::Report) -> String {
             p.what,
             r.events
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Round 175 F7: in a rotated trail, "seq 11" named a record in each of its files.
+    #[test]
+    fn drops_in_a_rotated_trail_are_named_by_file() {
+        let files = vec![PathBuf::from("/a/audit.jsonl.1"), PathBuf::from("/a/audit.jsonl")];
+        let report = verify::Report {
+            files: files.clone(),
+            events: 20,
+            problem: None,
+            anchored: true,
+            dropped: 5,
+            dropped_at: vec![11, 3],
+            dropped_in: files,
+        };
+        let text = render_verify(&report);
+        assert!(
+            text.contains("recorded at seq audit.jsonl.1:11, audit.jsonl:3"),
+            "{text}"
+        );
+        let one = verify::Report {
+            files: vec![PathBuf::from("/a/audit.jsonl")],
+            dropped_at: vec![11],
+            dropped_in: vec![PathBuf::from("/a/audit.jsonl")],
+            ..report
+        };
+        assert!(render_verify(&one).contains("recorded at seq 11)"));
     }
 }
