@@ -476,21 +476,18 @@ pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_va
 /// The fourth column: what in them depends on search_path (round 168 F4: `tableoid::regclass::text`
 /// prints a name qualified only when the path does not show it; `to_regclass`, `current_schema`).
 pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
-    -- regproc, regprocedure, regoper, regoperator, regclass, regtype, regconfig, regdictionary,
-    -- regcollation, and the domains, arrays, row types and ranges over them (round 171: a domain
-    -- over regclass; round 172: a composite type with a regclass field).
-    -- Each edge: a value of type t is part of one of type up.
-    edges(t, up) AS MATERIALIZED (
-      SELECT typbasetype, oid FROM pg_catalog.pg_type WHERE typbasetype <> 0
-      UNION ALL SELECT typelem, oid FROM pg_catalog.pg_type WHERE typelem <> 0 AND typlen = -1
-      UNION ALL SELECT a.atttypid, c.reltype FROM pg_catalog.pg_attribute a
-        JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
-        WHERE a.attnum > 0 AND NOT a.attisdropped AND c.reltype <> 0
-      -- Round 173 H2: a range over regclass, and its multirange.
-      UNION ALL SELECT rngsubtype, rngtypid FROM pg_catalog.pg_range
-      UNION ALL SELECT rngtypid, rngmultitypid FROM pg_catalog.pg_range),
-    names(t) AS (SELECT pg_catalog.unnest('{24,2202,2203,2204,2205,2206,3734,3769,4191}'::pg_catalog.oid[])
-      UNION SELECT edges.up FROM names JOIN edges ON edges.t = names.t),
+    -- Types whose values print the same on any search_path: the built-in scalar types that hold
+    -- no object's name, their arrays, and domains and enums over them. Anything else in a filter
+    -- (reg* types, records, composites, ranges, polymorphic types) counts as printing names by
+    -- the path: rounds 168-176 found a new wrapper around regclass each time a list of the
+    -- dependent types was extended, so the list is now of the independent ones.
+    plain(t) AS (
+      SELECT pg_catalog.unnest('{0,16,17,18,19,20,21,23,25,26,27,28,29,114,142,650,700,701,705,790,829,869,
+          1042,1043,1082,1083,1114,1184,1186,1266,1560,1562,1700,2950,3220,3614,3615,3802,4072,5069}'::pg_catalog.oid[])
+        UNION SELECT ty.oid FROM pg_catalog.pg_type ty WHERE ty.typtype = 'e'
+      UNION SELECT ty.oid FROM pg_catalog.pg_type ty JOIN plain
+        ON (ty.typtype = 'd' AND plain.t = ty.typbasetype)
+          OR (ty.typcategory = 'A' AND ty.typlen = -1 AND plain.t = ty.typelem)),
     e(rel, what, tree) AS (
       SELECT p.polrelid, 'the row-level security policy ' || p.polname,
         coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, '')
@@ -505,16 +502,21 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
         CASE WHEN e.tree ~ '[{]XMLEXPR ' THEN 'an XML value made from columns' END),
       pg_catalog.concat_ws(', ', fs.names,
         CASE WHEN e.tree ~ '[{]SQLVALUEFUNCTION :op 14 ' THEN 'CURRENT_SCHEMA' END,
-        -- A value of those types, printed by a cast or by any function that prints its
-        -- argument (round 170: format('%s', tableoid::regclass)) or read from text: the name
-        -- depends on the path.
         -- Every field that holds a type or a list of them (round 173 H1: a column definition
-        -- list's `:funccoltypes (o 2205)`), whatever the node.
-        CASE WHEN EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree,
-              ':[a-zA-Z_]*(?:[tT]ype|[tT]ypes|[tT]ypid|[tT]ypeId|[tT]ypeid) [(]?o?((?: ?[0-9]+)+)', 'g') m(x),
-            pg_catalog.regexp_split_to_table(pg_catalog.btrim(m.x[1]), ' +') n(t)
-            JOIN names ON names.t = n.t::pg_catalog.oid)
-          THEN 'a name of type regclass, regtype, …' END)
+        -- list's `:funccoltypes (o 2205)`), whatever the node; a transition state is not printed.
+        (SELECT 'values of type ' || pg_catalog.string_agg(DISTINCT pg_catalog.format_type(ty.oid, NULL), ', ')
+          FROM pg_catalog.regexp_matches(e.tree,
+              ':([a-zA-Z_]*(?:[tT]ype|[tT]ypes|[tT]ypid|[tT]ypeId|[tT]ypeid)) [(]?o?((?: ?[0-9]+)+)', 'g') m(x),
+            pg_catalog.regexp_split_to_table(pg_catalog.btrim(m.x[2]), ' +') n(t)
+            -- Enum fields end in `type` too (`:nulltesttype 1`); only a type's number is a type.
+            JOIN pg_catalog.pg_type ty ON ty.oid = n.t::pg_catalog.oid
+          WHERE m.x[1] <> 'aggtranstype' AND ty.oid NOT IN (SELECT t FROM plain)),
+        -- A view read inside a filter prints what its own query prints (round 176 N3:
+        -- pg_views.definition); a view's own rule names the view itself.
+        (SELECT 'the view ' || pg_catalog.string_agg(DISTINCT v.oid::pg_catalog.regclass::text, ', ')
+          FROM pg_catalog.regexp_matches(e.tree, ':relid ([0-9]+)', 'g') m(x)
+            JOIN pg_catalog.pg_class v ON v.oid = m.x[1]::pg_catalog.oid
+          WHERE v.relkind = 'v' AND v.oid <> e.rel))
     FROM e, LATERAL (
         SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE
             (f.provolatile <> 'i' OR f.oid >= 16384
@@ -531,20 +533,19 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
             AND f.proname NOT IN ('now', 'statement_timestamp', 'transaction_timestamp', 'clock_timestamp',
               'pg_has_role', 'row_security_active', 'current_user', 'session_user', 'current_database',
               'pg_backend_pid', 'pg_trigger_depth', 'txid_current', 'pg_current_xact_id')),
-          pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE (f.oid < 16384 AND f.proname ~
-            '^(current_schemas?|to_reg(class|proc|procedure|oper|operator|type|collation)|format_type|pg_get_[a-z_]+|pg_[a-z]+_is_visible|pg_describe_object|pg_identify_object[a-z_]*)$')
-            -- Lookups of a name given as text (has_table_privilege('t', …)).
-            OR (f.oid < 16384 AND 25 = ANY (f.proargtypes::pg_catalog.oid[])
+          pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE NOT (
+            -- A function counts as printing names by the path unless it takes and returns plain
+            -- values, is none of the built-ins that print or look up names (or read the path),
+            -- and is Postgres's own or a DBA's plain function that sets its own search_path.
+            EXISTS (SELECT FROM plain WHERE plain.t = f.prorettype)
+            -- A polymorphic argument is as plain as the value passed, whose type the tree shows.
+            AND NOT EXISTS (SELECT FROM pg_catalog.unnest(f.proargtypes::pg_catalog.oid[]) a(t)
+              WHERE a.t NOT IN (SELECT t FROM plain) AND a.t NOT IN (2276, 2277, 2283, 2776, 3500, 5077, 5078, 5079))
+            AND f.proname !~ '^(current_schemas?|current_setting|set_config|to_reg[a-z]+|format_type|pg_get_[a-z_]+|pg_[a-z]+_is_visible|pg_describe_object|pg_identify_object[a-z_]*|pg_collation_for|oidvectortypes|pg_input_[a-z_]+)$'
+            AND NOT (25 = ANY (f.proargtypes::pg_catalog.oid[])
               AND f.proname ~ '^(has_(table|sequence|column|any_column|function|type)_privilege|row_security_active)$')
-            -- Whatever a function returns that holds such a name, the caller may print on its own
-            -- path, even where the function sets one (round 173 H3: OUT parameters, RETURNS TABLE).
-            OR EXISTS (SELECT FROM ROWS FROM (pg_catalog.unnest(f.proallargtypes), pg_catalog.unnest(f.proargmodes)) a(t, m)
-                JOIN names ON names.t = a.t WHERE a.m IN ('o', 'b', 't'))
-            OR EXISTS (SELECT FROM names WHERE names.t = f.prorettype)
-            -- A function of the DBA's runs on the session's search_path, whatever its code
-            -- prints or looks up (round 171: `o::regclass::text`), unless it sets its own.
-            OR (f.oid >= 16384 AND f.prolang NOT IN (12, 13)
-              AND NOT EXISTS (SELECT FROM pg_catalog.unnest(f.proconfig) s(c) WHERE s.c ~* '^search_path=')))
+            AND (f.oid < 16384 OR (f.prokind = 'f' AND f.prolang NOT IN (12, 13)
+              AND EXISTS (SELECT FROM pg_catalog.unnest(f.proconfig) s(c) WHERE s.c ~* '^search_path=')))))
         -- Functions of the DBA's and of extensions count whatever they are marked (round 166:
         -- an IMMUTABLE one compared a timestamptz with a date; pg_trgm's read its thresholds).
         FROM (SELECT m.x[1]::oid FROM pg_catalog.regexp_matches(e.tree,

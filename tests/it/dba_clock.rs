@@ -403,6 +403,9 @@ const PATH_OPENS: &[&str] = &[
     "hold.rg",
     "hold.ot",
     "hold.hp",
+    "hold.rc",
+    "hold.vw",
+    "hold.it",
 ];
 
 fn ddl_marked() -> String {
@@ -448,7 +451,11 @@ fn ddl_marked() -> String {
                SET search_path = pg_catalog AS $$ SELECT o::regclass, 1 $$;
              CREATE TABLE public.marker ();
              CREATE TABLE hold.marker ();
-             GRANT SELECT ON public.marker TO crm_agents;"
+             GRANT SELECT ON public.marker TO crm_agents;
+             CREATE FUNCTION public.pinned_rec(o oid) RETURNS record LANGUAGE sql STABLE
+               SET search_path = pg_catalog AS $$ SELECT ROW(o::regclass) $$;
+             CREATE FUNCTION public.type_name(oid, int4) RETURNS text LANGUAGE internal STABLE AS 'format_type';
+             CREATE VIEW public.vdef AS SELECT FROM hold.marker;"
         ),
         hidden("calls", "tableoid::regclass::text <> 'hold.calls_legal'"),
         hidden("pf", "format('%s', tableoid::regclass) <> 'hold.pf_legal'"),
@@ -470,6 +477,17 @@ fn ddl_marked() -> String {
         ),
         hidden("ot", "public.pinned_out(tableoid)::text <> '(hold.ot_legal,1)'"),
         hidden("hp", "NOT has_table_privilege('marker', 'SELECT')"),
+        // Round 176: a bare record from a function that sets its own path; a catalog view that
+        // prints a definition; a DBA's LANGUAGE internal wrapper of format_type.
+        hidden("rc", "public.pinned_rec(tableoid)::text <> '(hold.rc_legal)'"),
+        hidden(
+            "vw",
+            "NOT EXISTS (SELECT FROM pg_views WHERE viewname = 'vdef' AND definition LIKE '%hold.marker%')",
+        ),
+        hidden(
+            "it",
+            "public.type_name((SELECT t.oid FROM pg_type t WHERE t.typname = 'relname'), NULL) <> 'hold.relname'",
+        ),
     ]
     .concat()
 }
@@ -487,13 +505,23 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     }
     su.batch_execute("RESET ALL").await.unwrap();
 
-    let grants = "  public.blocks: { columns: all }\n  public.contacts: { columns: all }\n  public.blocked_sources: { columns: all }\n  public.inbox: { columns: all }\n  hold.calls: { columns: all }\n  hold.pf: { columns: all }\n  hold.xd: { columns: all }\n  hold.fn: { columns: all }\n  hold.pinned: { columns: all }\n  hold.yb: { columns: all }\n  hold.jr: { columns: all }\n  hold.rg: { columns: all }\n  hold.ot: { columns: all }\n  hold.hp: { columns: all }\n";
+    let grants: String = [
+        "public.blocks",
+        "public.contacts",
+        "public.blocked_sources",
+        "public.inbox",
+        "hold.pinned",
+    ]
+    .iter()
+    .chain(PATH_OPENS)
+    .map(|t| format!("  {t}: {{ columns: all }}\n"))
+    .collect();
     let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
         "    functions: []",
-        "    functions: [public.table_name, public.pinned_name, public.pinned_row, public.pinned_out]",
+        "    functions: [public.table_name, public.pinned_name, public.pinned_row, public.pinned_out, public.pinned_rec, public.type_name]",
         1,
     );
-    let p = proxy_on_shared(&cluster, stadtwerke, grants).await;
+    let p = proxy_on_shared(&cluster, stadtwerke, &grants).await;
     let c = wasser(&p).await;
     for t in ["public.contacts", "public.inbox", "hold.pinned"]
         .iter()
@@ -529,7 +557,10 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     seen.push_str(&refusal(&path, "SELECT caller FROM hold.fn", names).await);
     // Round 172: a row type with a regclass field, from a function that sets its own path.
     // Round 173: a column definition list, a range, an OUT parameter, a name looked up from text.
-    for t in ["hold.yb", "hold.jr", "hold.rg", "hold.ot", "hold.hp"] {
+    // Round 176: a bare record, a catalog view, an internal wrapper.
+    for t in [
+        "hold.yb", "hold.jr", "hold.rg", "hold.ot", "hold.hp", "hold.rc", "hold.vw", "hold.it",
+    ] {
         seen.push_str(&refusal(&path, &format!("SELECT caller FROM {t}"), names).await);
     }
     // What does not depend on the path still runs: a filter on the zone, a function that sets
