@@ -12,15 +12,21 @@ use super::writer::PROXY_USER;
 /// cut, rewritten or re-sealed while the proxy was stopped are not (round 175 F1: the proxy
 /// continued from such an end and re-anchored it, and the trail verified).
 fn ends_at_anchor(path: &Path, anchor: &(u64, String)) -> std::io::Result<bool> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+    use std::io::BufRead;
+    let mut reached = anchor.1 == GENESIS;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(reached),
         Err(e) => return Err(e),
     };
-    let mut reached = anchor.1 == GENESIS;
     let mut prev: Option<String> = None;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let Ok(e) = serde_json::from_str::<Event>(line) else {
+    // Line by line: a trail that is never rotated can be larger than memory.
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Ok(e) = serde_json::from_str::<Event>(&line) else {
             return Ok(false);
         };
         let sealed = e.hash.as_deref() == Some(e.compute_hash().as_str());
