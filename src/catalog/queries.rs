@@ -481,10 +481,20 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
     -- (reg* types, records, composites, ranges, polymorphic types) counts as printing names by
     -- the path: rounds 168-176 found a new wrapper around regclass each time a list of the
     -- dependent types was extended, so the list is now of the independent ones.
+    -- A type with an operator class of the DBA's is not plain: comparing or hashing its values
+    -- (array_position, = ANY, DISTINCT) runs the DBA's functions (round 178 P3: an enum's).
+    dba_opclass(t) AS MATERIALIZED (
+      SELECT oc.opcintype FROM pg_catalog.pg_opclass oc
+      WHERE oc.oid >= 16384 OR EXISTS (
+        SELECT FROM pg_catalog.pg_amproc ap WHERE ap.amprocfamily = oc.opcfamily AND ap.amproc::pg_catalog.oid >= 16384)
+        OR EXISTS (SELECT FROM pg_catalog.pg_amop ao JOIN pg_catalog.pg_operator o ON o.oid = ao.amopopr
+          WHERE ao.amopfamily = oc.opcfamily AND o.oprcode::pg_catalog.oid >= 16384)),
     plain(t) AS (
-      SELECT pg_catalog.unnest('{0,16,17,18,19,20,21,23,25,26,27,28,29,114,142,650,700,701,705,790,829,869,
-          1042,1043,1082,1083,1114,1184,1186,1266,1560,1562,1700,2950,3220,3614,3615,3802,4072,5069}'::pg_catalog.oid[])
-        UNION SELECT ty.oid FROM pg_catalog.pg_type ty WHERE ty.typtype = 'e'
+      SELECT u.t FROM pg_catalog.unnest('{0,16,17,18,19,20,21,23,25,26,27,28,29,114,142,650,700,701,705,790,829,869,
+          1042,1043,1082,1083,1114,1184,1186,1266,1560,1562,1700,2950,3220,3614,3615,3802,4072,5069}'::pg_catalog.oid[]) u(t)
+        WHERE u.t NOT IN (SELECT t FROM dba_opclass)
+        UNION SELECT ty.oid FROM pg_catalog.pg_type ty
+          WHERE ty.typtype = 'e' AND ty.oid NOT IN (SELECT t FROM dba_opclass)
       UNION SELECT ty.oid FROM pg_catalog.pg_type ty JOIN plain
         ON (ty.typtype = 'd' AND plain.t = ty.typbasetype)
           OR (ty.typcategory = 'A' AND ty.typlen = -1 AND plain.t = ty.typelem)),
@@ -541,7 +551,7 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
             -- A polymorphic argument is as plain as the value passed, whose type the tree shows.
             AND NOT EXISTS (SELECT FROM pg_catalog.unnest(f.proargtypes::pg_catalog.oid[]) a(t)
               WHERE a.t NOT IN (SELECT t FROM plain) AND a.t NOT IN (2276, 2277, 2283, 2776, 3500, 5077, 5078, 5079))
-            AND f.proname !~ '^(current_schemas?|current_setting|set_config|to_reg[a-z]+|format_type|pg_get_[a-z_]+|pg_[a-z]+_is_visible|pg_describe_object|pg_identify_object[a-z_]*|pg_collation_for|oidvectortypes|pg_input_[a-z_]+)$'
+            AND f.proname !~ '^(current_schemas?|current_setting|set_config|to_reg[a-z]+|format_type|pg_get_[a-z_]+|pg_[a-z_]+_is_visible|pg_describe_object|pg_identify_object[a-z_]*|pg_collation_for|oidvectortypes|pg_input_[a-z_]+|satisfies_hash_partition|currtid2|ts_rewrite)$'
             AND NOT (25 = ANY (f.proargtypes::pg_catalog.oid[])
               AND f.proname ~ '^(has_(table|sequence|column|any_column|function|type)_privilege|row_security_active)$')
             AND (f.oid < 16384 OR (f.prokind = 'f' AND f.prolang NOT IN (12, 13)

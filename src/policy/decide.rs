@@ -21,8 +21,8 @@ mod stored;
 
 pub use clock::{clock_read_in, moves_values, same_as_default, REPORTED_SETTINGS};
 pub use forbidden::{
-    forbidden_calls_in, is_forbidden_function, setting_read_in, FORBIDDEN_FUNCTIONS, FORBIDDEN_SETTINGS,
-    LEAKY_CATALOGS, TYPE_INPUTS,
+    forbidden_calls_in, is_forbidden_function, is_forbidden_setting, setting_read_in, FORBIDDEN_FUNCTIONS,
+    FORBIDDEN_SETTINGS, LEAKY_CATALOGS, TYPE_INPUTS,
 };
 use forbidden::{CATALOG_ESTIMATES, COUNTER_TYPE_OIDS};
 pub use guard::Guard;
@@ -246,7 +246,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     search_path::steered_code(f, cx)?;
     // Rule 9: settings.
     for s in &f.settings {
-        if FORBIDDEN_SETTINGS.contains(&s.name.as_str()) || s.name.starts_with("unscharf.") {
+        if is_forbidden_setting(&s.name) || s.name.starts_with("unscharf.") {
             if s.via == "RESET" && !s.name.starts_with("unscharf.") {
                 continue;
             }

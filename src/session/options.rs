@@ -120,9 +120,7 @@ fn setting(name: &str, value: &str, purpose: &mut Option<String>) -> Result<bool
         "role" | "session_authorization" => Err(format!(
             "{name} cannot be set through unscharf: the session acts as the login that connected"
         )),
-        n if crate::policy::decide::FORBIDDEN_SETTINGS.contains(&n) => {
-            Err(format!("{n} cannot be set through unscharf"))
-        }
+        n if crate::policy::decide::is_forbidden_setting(n) => Err(format!("{n} cannot be set through unscharf")),
         n if CONNECTION_START_SETTINGS.contains(&n) => Err(format!(
             "{n} cannot be set through unscharf: it acts on the server process, not on the session"
         )),
@@ -395,6 +393,7 @@ mod tests {
             ("options", "-S 1024"),
             ("options", "--"),
             ("options", "-c statement_timeout=5s crm"),
+            ("options", "-c enable_seqscan=off"),
         ] {
             assert!(client_params(&msg(&[("user", "a"), (k, v)]), "crm").is_err(), "{k}={v}");
         }

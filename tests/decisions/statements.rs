@@ -187,6 +187,11 @@ fn copy_cursors_prepare_explain() {
         ("qa", "SELECT set_config('random_page_cost', '0.01', false)", "refused: forbidden_setting"),
         ("qa", "SET min_parallel_table_scan_size = 1", "refused: forbidden_setting"),
         ("qa", "RESET seq_page_cost", "allowed"),
+        // Round 178 P4: the planner's switches turn a filter that depends on row order.
+        ("wasser", "SET enable_seqscan = off", "refused: forbidden_setting"),
+        ("wasser", "SET LOCAL enable_hashagg TO false", "refused: forbidden_setting"),
+        ("wasser", "SELECT set_config('enable_indexscan', 'off', true)", "refused: forbidden_setting"),
+        ("wasser", "RESET enable_seqscan", "allowed"),
         ("wasser", "EXPLAIN (ANALYZE, COSTS OFF) SELECT customer_no FROM stadtwerke.customers", "refused: protected_column"),
         ("wasser", "EXPLAIN SELECT cubic_m FROM stadtwerke.meter_readings", "allowed"),
         ("wasser", "EXECUTE p", "refused: unsupported_statement"),

@@ -406,6 +406,7 @@ const PATH_OPENS: &[&str] = &[
     "hold.rc",
     "hold.vw",
     "hold.it",
+    "hold.tv",
 ];
 
 fn ddl_marked() -> String {
@@ -455,7 +456,8 @@ fn ddl_marked() -> String {
              CREATE FUNCTION public.pinned_rec(o oid) RETURNS record LANGUAGE sql STABLE
                SET search_path = pg_catalog AS $$ SELECT ROW(o::regclass) $$;
              CREATE FUNCTION public.type_name(oid, int4) RETURNS text LANGUAGE internal STABLE AS 'format_type';
-             CREATE VIEW public.vdef AS SELECT FROM hold.marker;"
+             CREATE VIEW public.vdef AS SELECT FROM hold.marker;
+             CREATE TEXT SEARCH CONFIGURATION hold.cfg (COPY = simple);"
         ),
         hidden("calls", "tableoid::regclass::text <> 'hold.calls_legal'"),
         hidden("pf", "format('%s', tableoid::regclass) <> 'hold.pf_legal'"),
@@ -480,6 +482,11 @@ fn ddl_marked() -> String {
         // Round 176: a bare record from a function that sets its own path; a catalog view that
         // prints a definition; a DBA's LANGUAGE internal wrapper of format_type.
         hidden("rc", "public.pinned_rec(tableoid)::text <> '(hold.rc_legal)'"),
+        // Round 178 P1: a visibility test whose name has an underscore inside.
+        hidden(
+            "tv",
+            "pg_ts_config_is_visible((SELECT c.oid FROM pg_ts_config c WHERE c.cfgname = 'cfg'))",
+        ),
         hidden(
             "vw",
             "NOT EXISTS (SELECT FROM pg_views WHERE viewname = 'vdef' AND definition LIKE '%hold.marker%')",
@@ -559,7 +566,7 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     // Round 173: a column definition list, a range, an OUT parameter, a name looked up from text.
     // Round 176: a bare record, a catalog view, an internal wrapper.
     for t in [
-        "hold.yb", "hold.jr", "hold.rg", "hold.ot", "hold.hp", "hold.rc", "hold.vw", "hold.it",
+        "hold.yb", "hold.jr", "hold.rg", "hold.ot", "hold.hp", "hold.rc", "hold.vw", "hold.it", "hold.tv",
     ] {
         seen.push_str(&refusal(&path, &format!("SELECT caller FROM {t}"), names).await);
     }

@@ -32,6 +32,13 @@ pub const FORBIDDEN_SETTINGS: &[&str] = &[
     "effective_cache_size",
 ];
 
+/// Whether a session may not change `name` (rule 9): the list above, and the planner's `enable_*`
+/// switches, which turn a filter whose rows depend on the plan's order (`LIMIT` without a full
+/// `ORDER BY`) to other rows at will (round 178 P4: `enable_seqscan = off` showed a hidden row).
+pub fn is_forbidden_setting(name: &str) -> bool {
+    FORBIDDEN_SETTINGS.contains(&name) || name.starts_with("enable_")
+}
+
 /// Catalog relations that expose row values or other sessions' query texts (rule 3).
 pub const LEAKY_CATALOGS: &[&str] = &[
     // Every sequence's last value: how many rows each campaign's tables have had.
