@@ -8,6 +8,16 @@ use tracing_subscriber::EnvFilter;
 /// and parameters. Added after the operator's directives, so they win for these targets.
 const QUIET: &[&str] = &["sqlparser=off", "tokio_postgres=off", "pg_query=off"];
 
+/// Whether events of `target` may be logged at all: a directive for a module inside one of the
+/// quiet crates (`sqlparser::parser=debug`) is more specific than the crate's and would win
+/// (round 177 N1), so the quiet crates are also cut off by target, whatever the directives say.
+pub fn shown(target: &str) -> bool {
+    !QUIET
+        .iter()
+        .filter_map(|d| d.strip_suffix("=off"))
+        .any(|krate| target == krate || target.strip_prefix(krate).is_some_and(|rest| rest.starts_with("::")))
+}
+
 /// The filter for `spec` (`UNSCHARF_LOG`; `info` when unset or unreadable).
 pub fn log_filter(spec: Option<&str>) -> EnvFilter {
     let mut filter = spec
@@ -39,5 +49,15 @@ mod tests {
             assert!(!shown.contains("sqlparser=trace"), "{spec:?}: {shown}");
         }
         assert!(log_filter(Some("debug")).to_string().contains("debug"));
+    }
+
+    #[test]
+    fn quiet_crates_are_cut_off_by_target() {
+        for target in ["sqlparser", "sqlparser::parser", "tokio_postgres::query", "pg_query"] {
+            assert!(!shown(target), "{target}");
+        }
+        for target in ["unscharf", "unscharf::session", "sqlparser_extra", "tokio"] {
+            assert!(shown(target), "{target}");
+        }
     }
 }

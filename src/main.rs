@@ -221,16 +221,20 @@ fn audit(action: &AuditAction) -> Result<bool> {
 }
 
 fn init_tracing(format: LogFormat) {
-    let filter = unscharf::logging::log_filter(std::env::var("UNSCHARF_LOG").ok().as_deref());
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
+    use tracing_subscriber::prelude::*;
+    let filter = unscharf::logging::log_filter(std::env::var("UNSCHARF_LOG").ok().as_deref())
+        .and(filter_fn(|m| unscharf::logging::shown(m.target())));
     // Colours only for a terminal: a log file kept raw escape codes (round 125).
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let layer = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => tracing_subscriber::registry().with(layer.with_filter(filter)).init(),
+        LogFormat::Json => tracing_subscriber::registry()
+            .with(layer.json().with_filter(filter))
+            .init(),
     }
 }
 

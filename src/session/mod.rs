@@ -48,7 +48,7 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutd
     let result = relay(client, cbuf, started, &shared, shutdown, &span).await;
     drop(permit);
     if let Err(e) = result {
-        span.in_scope(|| tracing::debug!(error = %e, "session ended"));
+        span.in_scope(|| tracing::debug!(error = %crate::audit::event::scrub(&e.to_string()), "session ended"));
     }
 }
 
@@ -134,7 +134,9 @@ impl Drop for ActiveSession<'_> {
 }
 
 async fn finish(client: &mut Conn, e: SessionError) {
-    tracing::debug!(error = %e, "connection refused");
+    // Scrubbed as the audit trail's copy is: the error may repeat what the client typed in its
+    // startup packet (round 177 N2).
+    tracing::debug!(error = %crate::audit::event::scrub(&e.to_string()), "connection refused");
     if let Some(fatal) = e.fatal() {
         let _ = write_all(client, &fatal).await;
     }
