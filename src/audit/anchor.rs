@@ -236,6 +236,22 @@ mod tests {
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 
+    /// Round 177 N7: a symlink planted where the anchor is written first made the writer
+    /// overwrite the file it pointed to.
+    #[test]
+    fn the_anchor_is_not_written_through_a_planted_symlink() {
+        let path = scratch("symlink");
+        let victim = path.parent().unwrap().join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let mut tmp = anchor_path(&path).into_os_string();
+        tmp.push(".tmp");
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        run(&path, 2);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(verified(&path), None);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
     /// Round 175 F2: an anchor that cannot be read passed as "no anchor".
     #[test]
     fn an_unreadable_anchor_does_not_verify() {

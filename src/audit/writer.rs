@@ -143,10 +143,19 @@ impl Writer {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        std::fs::write(
-            &tmp,
-            serde_json::json!({"file": name, "seq": self.seq, "hash": self.prev}).to_string(),
+        // A file of the same name, or a symlink planted there, is removed, not written through
+        // (round 177 N7: the anchor overwrote a file outside the audit directory).
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        f.write_all(
+            serde_json::json!({"file": name, "seq": self.seq, "hash": self.prev})
+                .to_string()
+                .as_bytes(),
         )?;
+        drop(f);
         std::fs::rename(tmp, anchor)
     }
 
