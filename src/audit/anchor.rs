@@ -14,34 +14,45 @@ use super::writer::PROXY_USER;
 fn ends_at_anchor(path: &Path, anchor: &(u64, String)) -> std::io::Result<bool> {
     use std::io::BufRead;
     let mut reached = anchor.1 == GENESIS;
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(reached),
-        Err(e) => return Err(e),
-    };
     let mut prev: Option<String> = None;
-    // Line by line: a trail that is never rotated can be larger than memory.
-    for line in std::io::BufReader::new(file).lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let Ok(e) = serde_json::from_str::<Event>(&line) else {
-            return Ok(false);
+    // The newest rotated file too: the writer may have rotated after its last anchor and been
+    // killed (round 177 N4). Line by line: a trail that is never rotated can be larger than memory.
+    let files = newest_rotated(path)
+        .into_iter()
+        .chain(std::iter::once(path.to_path_buf()));
+    for file in files {
+        let file = match std::fs::File::open(&file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
         };
-        let sealed = e.hash.as_deref() == Some(e.compute_hash().as_str());
-        if prev.is_none() && e.prev == anchor.1 {
-            reached = true;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let Ok(e) = serde_json::from_str::<Event>(&line) else {
+                return Ok(false);
+            };
+            let sealed = e.hash.as_deref() == Some(e.compute_hash().as_str());
+            if prev.is_none() && e.prev == anchor.1 {
+                reached = true;
+            }
+            if reached && (!sealed || prev.as_ref().is_some_and(|p| *p != e.prev)) {
+                return Ok(false);
+            }
+            if sealed && e.seq == anchor.0 && e.hash.as_deref() == Some(anchor.1.as_str()) {
+                reached = true;
+            }
+            prev = e.hash;
         }
-        if reached && (!sealed || prev.as_ref().is_some_and(|p| *p != e.prev)) {
-            return Ok(false);
-        }
-        if sealed && e.seq == anchor.0 && e.hash.as_deref() == Some(anchor.1.as_str()) {
-            reached = true;
-        }
-        prev = e.hash;
     }
     Ok(reached)
+}
+
+/// The last rotated file of the trail at `path` (`FILE.N` with the highest N), if any.
+pub(super) fn newest_rotated(path: &Path) -> Option<PathBuf> {
+    super::verify::chain_files(path).into_iter().rev().find(|f| f != path)
 }
 
 /// The anchor beside the trail at `path`: None when there is none, an error text when it cannot
@@ -133,6 +144,10 @@ mod tests {
 
     /// Starts a writer on `path`, writes `n` records and stops it.
     fn run(path: &Path, n: u64) {
+        run_rotating(path, n, 0)
+    }
+
+    fn run_rotating(path: &Path, n: u64, rotate_bytes: u64) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -141,7 +156,7 @@ mod tests {
             let (sink, handle) = spawn(WriterOptions {
                 target: Target::File(path.to_path_buf()),
                 queue: 64,
-                rotate_bytes: 0,
+                rotate_bytes,
                 extra: None,
                 copy_state: None,
             })
@@ -233,6 +248,33 @@ mod tests {
         run(&path, 1);
         assert_eq!(verified(&path), None);
         assert_eq!(lines(&path).len(), 5);
+        std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
+    }
+
+    /// Round 177 N4: killed after a rotation, before the anchor was rewritten, or before the
+    /// new file's first event. Neither is an edit, and the chain goes on unbroken.
+    #[test]
+    fn a_crash_around_a_rotation_is_not_an_edit() {
+        let path = scratch("rotated");
+        run_rotating(&path, 6, 600);
+        let rotated = newest_rotated(&path).expect("the trail rotated");
+        // The anchor as it was before the rotation: a line of the rotated file.
+        let first: Event = serde_json::from_str(&lines(&rotated)[0]).unwrap();
+        std::fs::write(
+            anchor_path(&path),
+            serde_json::json!({"file": "audit.jsonl", "seq": first.seq, "hash": first.hash}).to_string(),
+        )
+        .unwrap();
+        run_rotating(&path, 1, 600);
+        assert_eq!(verified(&path), None);
+
+        // Killed between the rename and the new file's first event.
+        let files = crate::audit::verify::chain_files(&path);
+        let next = PathBuf::from(format!("{}.{}", path.display(), files.len()));
+        std::fs::rename(&path, &next).unwrap();
+        std::fs::write(&path, "").unwrap();
+        run_rotating(&path, 1, 600);
+        assert_eq!(verified(&path), None);
         std::fs::remove_dir_all(path.parent().unwrap()).unwrap();
     }
 

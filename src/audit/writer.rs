@@ -280,7 +280,15 @@ pub fn dropped_count(e: &super::event::Event) -> Option<u64> {
 /// Starts the writer task; the chain continues from the file's last line.
 pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::JoinHandle<()>)> {
     let (seq, prev) = match &opts.target {
-        Target::File(p) => tail_of(p)?,
+        Target::File(p) => match tail_of(p)? {
+            // Killed between a rotation and the new file's first event: the chain goes on from
+            // the rotated file's end, as a new file's first event would have (round 177 N4).
+            (0, g) if g == GENESIS => match super::anchor::newest_rotated(p) {
+                Some(rotated) => (0, tail_of(&rotated)?.1),
+                None => (0, g),
+            },
+            tail => tail,
+        },
         Target::Stdout => (0, GENESIS.to_owned()),
     };
     let edited = match &opts.target {
