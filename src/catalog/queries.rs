@@ -483,12 +483,21 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
     -- dependent types was extended, so the list is now of the independent ones.
     -- A type with an operator class of the DBA's is not plain: comparing or hashing its values
     -- (array_position, = ANY, DISTINCT) runs the DBA's functions (round 178 P3: an enum's).
-    dba_opclass(t) AS MATERIALIZED (
+    -- Postgres also takes a class for a type a value casts to without a function (round 179 Q2:
+    -- a binary cast from json to a DBA's type made its class json's); one for a pseudo-type
+    -- (anyarray, anyelement) serves every type it stands for.
+    dba_class_types(t) AS MATERIALIZED (
       SELECT oc.opcintype FROM pg_catalog.pg_opclass oc
       WHERE oc.oid >= 16384 OR EXISTS (
         SELECT FROM pg_catalog.pg_amproc ap WHERE ap.amprocfamily = oc.opcfamily AND ap.amproc::pg_catalog.oid >= 16384)
         OR EXISTS (SELECT FROM pg_catalog.pg_amop ao JOIN pg_catalog.pg_operator o ON o.oid = ao.amopopr
           WHERE ao.amopfamily = oc.opcfamily AND o.oprcode::pg_catalog.oid >= 16384)),
+    dba_opclass(t) AS MATERIALIZED (
+      SELECT t FROM dba_class_types
+      UNION SELECT c.castsource FROM pg_catalog.pg_cast c JOIN dba_class_types d ON d.t = c.casttarget
+        WHERE c.castmethod = 'b'
+      UNION SELECT ty.oid FROM pg_catalog.pg_type ty WHERE EXISTS (SELECT FROM dba_class_types d
+        JOIN pg_catalog.pg_type p ON p.oid = d.t WHERE p.typtype = 'p')),
     plain(t) AS (
       SELECT u.t FROM pg_catalog.unnest('{0,16,17,18,19,20,21,23,25,26,27,28,29,114,142,650,700,701,705,790,829,869,
           1042,1043,1082,1083,1114,1184,1186,1266,1560,1562,1700,2950,3220,3614,3615,3802,4072,5069}'::pg_catalog.oid[]) u(t)
