@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::event::{Event, Record, GENESIS};
-use super::writer::PROXY_USER;
+use super::writer::{by_proxy, proxy_record};
 
 /// Whether the file at `path` still ends where its anchor says the writer left it: the anchor's
 /// hash is a line's (or what the first line chains to, after a rotation), and every line after it
@@ -15,13 +15,20 @@ fn ends_at_anchor(path: &Path, anchor: &(u64, String)) -> std::io::Result<bool> 
     use std::io::BufRead;
     let mut reached = anchor.1 == GENESIS;
     let mut prev: Option<String> = None;
-    // The newest rotated file too: the writer may have rotated after its last anchor and been
-    // killed (round 177 N4). Line by line: a trail that is never rotated can be larger than memory.
-    let files = newest_rotated(path)
-        .into_iter()
-        .chain(std::iter::once(path.to_path_buf()));
-    for file in files {
-        let file = match std::fs::File::open(&file) {
+    // From the newest file that holds the anchor's hash: the writer may have rotated, even many
+    // times, after its last anchor and been killed (round 177 N4, round 179 Q3). Line by line: a
+    // trail that is never rotated can be larger than memory.
+    let mut files = super::verify::chain_files(path);
+    if !files.iter().any(|f| f == path) {
+        files.push(path.to_path_buf());
+    }
+    let start = match files.iter().rposition(|f| holds(f, &anchor.1)) {
+        Some(i) => i,
+        None if reached => 0,
+        None => return Ok(false),
+    };
+    for file in &files[start..] {
+        let file = match std::fs::File::open(file) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
@@ -48,6 +55,18 @@ fn ends_at_anchor(path: &Path, anchor: &(u64, String)) -> std::io::Result<bool> 
         }
     }
     Ok(reached)
+}
+
+/// Whether a line of `file` mentions `hash` (as its own hash or as the one it chains to).
+fn holds(file: &Path, hash: &str) -> bool {
+    use std::io::BufRead;
+    std::fs::File::open(file)
+        .map(|f| {
+            std::io::BufReader::new(f)
+                .lines()
+                .any(|l| l.is_ok_and(|l| l.contains(hash)))
+        })
+        .unwrap_or(false)
 }
 
 /// The last rotated file of the trail at `path` (`FILE.N` with the highest N), if any.
@@ -91,24 +110,14 @@ const EDITED_AT_START: &str = "the audit trail was found edited at start: ";
 
 /// The record that stands in the chain for a trail found edited while the proxy was stopped.
 pub(super) fn edited_marker(why: &str) -> Record {
-    Record {
-        session: 0,
-        user: PROXY_USER.into(),
-        client_addr: String::new(),
-        purpose: String::new(),
-        campaigns: Vec::new(),
-        decision: super::event::Decision::Refused,
-        reason: crate::policy::Reason::AuditUnavailable.code().into(),
-        detail: format!("{EDITED_AT_START}{why}; lines before this one were cut, rewritten or re-sealed"),
-        statement: String::new(),
-        fingerprint: String::new(),
-        policy_version: String::new(),
-    }
+    proxy_record(format!(
+        "{EDITED_AT_START}{why}; lines before this one were cut, rewritten or re-sealed"
+    ))
 }
 
 /// What a record says when it is the writer's note that the trail was found edited at start.
 pub fn edited_note(e: &super::event::Event) -> Option<&str> {
-    if e.session != 0 || e.user != PROXY_USER || !e.client_addr.is_empty() {
+    if !by_proxy(e) {
         return None;
     }
     e.detail.strip_prefix(EDITED_AT_START)
@@ -256,10 +265,12 @@ mod tests {
     #[test]
     fn a_crash_around_a_rotation_is_not_an_edit() {
         let path = scratch("rotated");
-        run_rotating(&path, 6, 600);
-        let rotated = newest_rotated(&path).expect("the trail rotated");
-        // The anchor as it was before the rotation: a line of the rotated file.
-        let first: Event = serde_json::from_str(&lines(&rotated)[0]).unwrap();
+        run_rotating(&path, 14, 600);
+        // The anchor as it was before the rotations: a line of the first rotated file, several
+        // files back.
+        let files = crate::audit::verify::chain_files(&path);
+        assert!(files.len() > 3, "{files:?}");
+        let first: Event = serde_json::from_str(&lines(&files[0])[0]).unwrap();
         std::fs::write(
             anchor_path(&path),
             serde_json::json!({"file": "audit.jsonl", "seq": first.seq, "hash": first.hash}).to_string(),

@@ -241,6 +241,28 @@ const MAX_CLOSING_RETRIES: u32 = 25;
 /// Who a record of dropped events is by: the proxy itself, in no session.
 pub const PROXY_USER: &str = "unscharf";
 
+/// A record the proxy itself puts in the chain, in no session: what `by_proxy` tells apart.
+pub(super) fn proxy_record(detail: String) -> Record {
+    Record {
+        session: 0,
+        user: PROXY_USER.into(),
+        client_addr: String::new(),
+        purpose: String::new(),
+        campaigns: Vec::new(),
+        decision: super::event::Decision::Refused,
+        reason: crate::policy::Reason::AuditUnavailable.code().into(),
+        detail,
+        statement: String::new(),
+        fingerprint: String::new(),
+        policy_version: String::new(),
+    }
+}
+
+/// Whether an event is one of the proxy's own records (`proxy_record`): a session's never is.
+pub(super) fn by_proxy(e: &super::event::Event) -> bool {
+    e.session == 0 && e.user == PROXY_USER && e.client_addr.is_empty()
+}
+
 /// The record that stands in the chain for `n` events a full queue dropped, naming whose they were
 /// (`by`, as far as counted).
 pub fn dropped_marker(n: u64, queue: usize, by: &std::collections::BTreeMap<String, u64>) -> Record {
@@ -254,24 +276,14 @@ pub fn dropped_marker(n: u64, queue: usize, by: &std::collections::BTreeMap<Stri
                 .join(", ")
         ),
     };
-    Record {
-        session: 0,
-        user: PROXY_USER.into(),
-        client_addr: String::new(),
-        purpose: String::new(),
-        campaigns: Vec::new(),
-        decision: super::event::Decision::Refused,
-        reason: crate::policy::Reason::AuditUnavailable.code().into(),
-        detail: format!("{n} event(s) were not recorded{whose}: the audit queue ({queue} events) was full"),
-        statement: String::new(),
-        fingerprint: String::new(),
-        policy_version: String::new(),
-    }
+    proxy_record(format!(
+        "{n} event(s) were not recorded{whose}: the audit queue ({queue} events) was full"
+    ))
 }
 
 /// How many dropped events a record stands for (see `dropped_marker`).
 pub fn dropped_count(e: &super::event::Event) -> Option<u64> {
-    if e.session != 0 || e.user != PROXY_USER || !e.client_addr.is_empty() {
+    if !by_proxy(e) {
         return None;
     }
     e.detail.strip_suffix(" was full")?.split(' ').next()?.parse().ok()
