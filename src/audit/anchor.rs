@@ -133,23 +133,8 @@ pub fn anchor_path(p: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::audit::writer::tests::record;
     use crate::audit::writer::{spawn, Target, WriterOptions};
-
-    fn record(n: u64) -> Record {
-        Record {
-            session: n,
-            user: "u".into(),
-            client_addr: "127.0.0.1:1".into(),
-            purpose: "p".into(),
-            campaigns: Vec::new(),
-            decision: crate::audit::Decision::Refused,
-            reason: "protected_column".into(),
-            detail: String::new(),
-            statement: "SELECT ?".into(),
-            fingerprint: String::new(),
-            policy_version: String::new(),
-        }
-    }
 
     /// Starts a writer on `path`, writes `n` records and stops it.
     fn run(path: &Path, n: u64) {

@@ -420,11 +420,12 @@ pub fn spawn(opts: WriterOptions) -> std::io::Result<(AuditSink, tokio::task::Jo
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::audit::event::Decision;
 
-    fn record(n: u64) -> Record {
+    /// A session's refusal, numbered by its session id.
+    pub(in crate::audit) fn record(n: u64) -> Record {
         Record {
             session: n,
             user: "u".into(),
