@@ -507,18 +507,47 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
       UNION SELECT ty.oid FROM pg_catalog.pg_type ty JOIN plain
         ON (ty.typtype = 'd' AND plain.t = ty.typbasetype)
           OR (ty.typcategory = 'A' AND ty.typlen = -1 AND plain.t = ty.typelem)),
-    e(rel, what, tree) AS (
+    -- Aggregates whose result follows the order rows come in (ties too, so an ORDER BY inside
+    -- does not count): the collecting ones, the ordered-set and hypothetical ones, and sums of
+    -- floating-point values, whose rounding follows the order.
+    order_aggs(f) AS MATERIALIZED (
+      SELECT a.aggfnoid::pg_catalog.oid FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid
+      WHERE a.aggkind <> 'n' OR p.proname ~ '^(array_agg|string_agg|jsonb?_agg(_strict)?|jsonb?_object_?agg([a-z_]*)|xmlagg)$'
+        OR (p.proname NOT IN ('min', 'max') AND p.proargtypes::pg_catalog.oid[] && '{700,701}'::pg_catalog.oid[])),
+    e0(rel, what, tree) AS (
       SELECT p.polrelid, 'the row-level security policy ' || p.polname,
         coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, '')
       FROM pg_catalog.pg_policy p
       UNION ALL SELECT r.ev_class, 'the view or rule ' || r.rulename, r.ev_action::text || ' ' || coalesce(r.ev_qual::text, '')
       FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
+      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384),
+    -- The views a filter reads, at any depth: their queries run inside it, so what they compute
+    -- counts as the filter's own (round 179 Q1's order-dependent query could sit in a view).
+    read_views(rel, what, v) AS (
+      SELECT e0.rel, e0.what, c.oid FROM e0, pg_catalog.regexp_matches(e0.tree, ':relid ([0-9]+)', 'g') m(x)
+        JOIN pg_catalog.pg_class c ON c.oid = m.x[1]::pg_catalog.oid
+      WHERE c.relkind = 'v' AND c.oid <> e0.rel
+      -- Lateral, so that only the views reached are searched.
+      UNION SELECT rv.rel, rv.what, c.oid FROM read_views rv, LATERAL pg_catalog.regexp_matches((SELECT r.ev_action::text
+          FROM pg_catalog.pg_rewrite r WHERE r.ev_class = rv.v AND r.rulename = '_RETURN'), ':relid ([0-9]+)', 'g') m(x)
+        JOIN pg_catalog.pg_class c ON c.oid = m.x[1]::pg_catalog.oid
+      WHERE c.relkind = 'v'),
+    e(rel, what, tree) AS (
+      SELECT e0.rel, e0.what, e0.tree || coalesce((SELECT pg_catalog.string_agg(r.ev_action::text, ' ')
+          FROM read_views rv JOIN pg_catalog.pg_rewrite r ON r.ev_class = rv.v AND r.rulename = '_RETURN'
+          WHERE rv.rel = e0.rel AND rv.what = e0.what), '')
+      FROM e0)
     SELECT e.rel, e.what, pg_catalog.concat_ws(', ', fs.settings,
         CASE WHEN e.tree ~ '[{]SQLVALUEFUNCTION :op [0125678] ' THEN 'a local date or time (CURRENT_DATE, LOCALTIME, …)' END,
         CASE WHEN e.tree ~ '[{]COERCEVIAIO ' THEN 'a cast through text' END,
-        CASE WHEN e.tree ~ '[{]XMLEXPR ' THEN 'an XML value made from columns' END),
+        CASE WHEN e.tree ~ '[{]XMLEXPR ' THEN 'an XML value made from columns' END,
+        -- Rows taken in the order a plan reads them, which the planner's settings change
+        -- (round 179 Q1: work_mem turned a GROUP BY from sorted to hashed under string_agg).
+        CASE WHEN e.tree ~ ':limit(Count|Offset) [{]|:hasDistinctOn true|[{]WINDOWFUNC |:subLinkType 6 '
+            OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':aggfnoid ([0-9]+)', 'g') m(x)
+              JOIN order_aggs o ON o.f = m.x[1]::pg_catalog.oid)
+          THEN 'rows in the order a plan reads them (LIMIT, OFFSET, DISTINCT ON, a window, ARRAY(SELECT …), string_agg, array_agg, …)' END),
       pg_catalog.concat_ws(', ', fs.names,
         CASE WHEN e.tree ~ '[{]SQLVALUEFUNCTION :op 14 ' THEN 'CURRENT_SCHEMA' END,
         -- Every field that holds a type or a list of them (round 173 H1: a column definition

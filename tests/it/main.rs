@@ -8,6 +8,7 @@ mod clients;
 mod dba;
 mod dba_clock;
 mod dba_code;
+mod dba_order;
 mod dba_rows;
 mod dba_spelling;
 mod dba_writes;

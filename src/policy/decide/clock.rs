@@ -35,11 +35,15 @@ const CLOCK_STRINGS: &[&str] = &["'now'", "'today'", "'tomorrow'", "'yesterday'"
 /// computes: unscharf compares their values with the server's.
 pub const REPORTED_SETTINGS: &[&str] = &["timezone", "datestyle", "intervalstyle"];
 
-/// Settings that change no value a filter computes (timeouts, planner and resource settings,
-/// logging, transaction modes). Any other may (TimeZone, DateStyle, lc_time, lc_numeric,
-/// extra_float_digits, bytea_output, default_text_search_config, …): an unknown one counts.
-/// search_path has rules of its own. Extensions' dotted settings count: they change what their
-/// functions compute (round 166: `pg_trgm.word_similarity_threshold`, `plpgsql.check_asserts`).
+/// Settings that change no value a filter computes (timeouts, logging, transaction modes, JIT).
+/// Any other may (TimeZone, DateStyle, lc_time, lc_numeric, extra_float_digits, bytea_output,
+/// default_text_search_config, …): an unknown one counts. search_path has rules of its own.
+/// Extensions' dotted settings count: they change what their functions compute (round 166:
+/// `pg_trgm.word_similarity_threshold`, `plpgsql.check_asserts`). So do the planner's levers
+/// (`work_mem`, `hash_mem_multiplier`, parallel workers, the collapse limits, geqo, the plan
+/// cache): they change the order a plan reads rows in, and with it what a filter that takes rows
+/// in that order computes (round 179 Q1: `string_agg` over a GROUP BY that work_mem turned from
+/// sorted to hashed).
 const NEUTRAL_SETTINGS: &[&str] = &[
     "application_name",
     "statement_timeout",
@@ -47,19 +51,14 @@ const NEUTRAL_SETTINGS: &[&str] = &[
     "idle_in_transaction_session_timeout",
     "idle_session_timeout",
     "jit",
-    "work_mem",
     "maintenance_work_mem",
     "temp_buffers",
-    "hash_mem_multiplier",
     "client_min_messages",
     "search_path",
     "random_page_cost",
     "seq_page_cost",
     "effective_cache_size",
     "effective_io_concurrency",
-    "from_collapse_limit",
-    "join_collapse_limit",
-    "plan_cache_mode",
     "synchronous_commit",
     "default_transaction_isolation",
     "default_transaction_read_only",
@@ -68,16 +67,14 @@ const NEUTRAL_SETTINGS: &[&str] = &[
     "transaction_read_only",
     "transaction_deferrable",
     "transaction",
-    "constraint_exclusion",
-    "cursor_tuple_fraction",
-    "max_parallel_workers_per_gather",
     "parallel_setup_cost",
     "parallel_tuple_cost",
     "row_security",
     "default_statistics_target",
 ];
-/// Prefixes of more such settings (`enable_seqscan`, `jit_above_cost`, `geqo_effort`, …).
-const NEUTRAL_PREFIXES: &[&str] = &["enable_", "jit_", "geqo", "cpu_", "log_", "track_"];
+/// Prefixes of more such settings (`jit_above_cost`, `log_min_duration_statement`, …; `enable_*` and
+/// the `cpu_*` costs are forbidden outright).
+const NEUTRAL_PREFIXES: &[&str] = &["enable_", "jit_", "cpu_", "log_", "track_"];
 
 /// Whether a SET, RESET or set_config of `name` (lower-cased; `all` for RESET ALL) may change
 /// what a filter computes. A dotted name counts when `extension` says its prefix names an
@@ -188,5 +185,15 @@ mod tests {
         assert!(moves("timezone") && moves("all") && moves("default_text_search_config"));
         assert!(!moves("jit") && !moves("enable_seqscan") && !moves("app.tenant"));
         assert!(moves("pg_trgm.similarity_threshold") && moves("plpgsql.check_asserts"));
+        // The planner's levers change the order rows are read in (round 179 Q1).
+        for lever in [
+            "work_mem",
+            "hash_mem_multiplier",
+            "max_parallel_workers_per_gather",
+            "geqo_threshold",
+        ] {
+            assert!(moves(lever), "{lever}");
+        }
+        assert!(!moves("statement_timeout") && !moves("application_name"));
     }
 }

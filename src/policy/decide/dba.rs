@@ -467,10 +467,10 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
 }
 
 /// Row filters whose result the session's settings change (a local time of the clock, a date
-/// compared with a timestamp, text search with the default configuration; see `clock`): refused
-/// while the session's settings may differ from the server's (round 163: a shift-hours policy
-/// opened at night after `SET TimeZone`; round 164: `called_at >= contract_start` and
-/// `to_tsvector(note)`).
+/// compared with a timestamp, text search with the default configuration, rows taken in the order
+/// a plan reads them; see `clock`): refused while the session's settings may differ from the
+/// server's (round 163: a shift-hours policy opened at night after `SET TimeZone`; round 164:
+/// `called_at >= contract_start` and `to_tsvector(note)`; round 179 Q1: `SET work_mem`).
 pub(super) fn session_filters(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
     if cx.settings_moved.is_none() && cx.path_moved.is_none() {
         return Ok(());
@@ -502,7 +502,7 @@ pub(super) fn moved_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
         return Some(Refusal::new(
             Reason::ForbiddenSetting,
             format!(
-                "{what} of {} computes with the session's settings ({reads}: the clock's local time, dates and text made from times, text search), and {why}: unscharf runs such a statement only with the server's settings (RESET them)",
+                "{what} of {} computes with the session's settings ({reads}: the clock's local time, dates and text made from times, text search, the order a plan reads rows in), and {why}: unscharf runs such a statement only with the server's settings (RESET them)",
                 on()
             ),
         ));

@@ -1,0 +1,134 @@
+//! Row filters of the DBA's that take rows in the order a plan reads them (round 179 Q1): an
+//! unordered `string_agg` over a GROUP BY hid the other campaign's row while the planner sorted
+//! the group and showed it once `SET work_mem` made the planner hash it. Such a filter holds only
+//! with the server's planner settings; with them, and for filters that do not depend on the order,
+//! statements run.
+
+use crate::dba::{own_cluster, refusal};
+use crate::dba_rows::{assert_hidden, proxy_on_shared, SECRET_CALLER};
+use crate::policy::{err_text, text_of, wasser};
+
+/// `hold.{t}` has a child with the other campaign's caller, hidden by `using`.
+fn hidden(t: &str, using: &str) -> String {
+    format!(
+        "CREATE TABLE hold.{t} (campaign text, caller text);
+         CREATE TABLE hold.{t}_legal () INHERITS (hold.{t});
+         INSERT INTO hold.{t}_legal VALUES ('zeitung', '{SECRET_CALLER}');
+         ALTER TABLE hold.{t} ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY no_legal ON hold.{t} FOR SELECT USING ({using});
+         GRANT SELECT ON hold.{t} TO crm_agents;"
+    )
+}
+
+/// The first tag of `hold.modes`, grouped: `allow` in index order (sorted group), another in the
+/// order of a hash table (hashed group), which work_mem or hash_mem_multiplier chooses.
+const FIRST_TAG: &str =
+    "(SELECT left(string_agg(g.tag, ','), 5) FROM (SELECT m.tag FROM hold.modes m GROUP BY m.tag) g) <> 'allow'";
+
+fn ddl() -> String {
+    [
+        "CREATE SCHEMA hold;
+         GRANT USAGE ON SCHEMA hold TO crm_agents;
+         CREATE TABLE hold.modes (tag text);
+         INSERT INTO hold.modes SELECT 'v' || g FROM generate_series(1, 200000) g;
+         INSERT INTO hold.modes VALUES ('allow'), ('hold');
+         CREATE INDEX modes_tag ON hold.modes (tag);
+         GRANT SELECT ON hold.modes TO crm_agents;
+         ANALYZE hold.modes;"
+            .to_owned(),
+        hidden("agg", FIRST_TAG),
+        // The same query behind two views: what a view computes runs inside the filter.
+        format!(
+            "CREATE VIEW hold.first_tag AS SELECT {} AS hide;
+             CREATE VIEW hold.first_tag2 AS SELECT hide FROM hold.first_tag;
+             GRANT SELECT ON hold.first_tag, hold.first_tag2 TO crm_agents;",
+            FIRST_TAG.trim_end_matches(" <> 'allow'")
+        ),
+        hidden("viewed", "(SELECT hide FROM hold.first_tag2) <> 'allow'"),
+        // No order: the same groups counted.
+        hidden(
+            "counted",
+            "(SELECT count(*) FROM (SELECT m.tag FROM hold.modes m GROUP BY m.tag) g) <> 200002",
+        ),
+    ]
+    .concat()
+}
+
+const TABLES: [&str; 2] = ["hold.agg", "hold.viewed"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_that_follow_the_plans_row_order_hold_only_with_the_servers_planner_settings() {
+    let (cluster, su) = own_cluster(&ddl()).await;
+    // The premise, straight to Postgres: the agent's planner settings open both tables.
+    su.batch_execute("SET ROLE agent_wasser").await.unwrap();
+    for t in TABLES {
+        let rows = su.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
+        assert_eq!(text_of(&rows), "", "premise: {t} hidden with the server's settings");
+    }
+    for lever in ["work_mem = '16MB'", "hash_mem_multiplier = 8"] {
+        su.batch_execute(&format!("SET {lever}")).await.unwrap();
+        for t in TABLES {
+            let rows = su.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
+            assert!(text_of(&rows).contains(SECRET_CALLER), "premise: SET {lever} opens {t}");
+        }
+        su.batch_execute("RESET ALL").await.unwrap();
+    }
+
+    let grants: String = [
+        "hold.agg",
+        "hold.viewed",
+        "hold.counted",
+        "hold.modes",
+        "hold.first_tag",
+        "hold.first_tag2",
+    ]
+    .iter()
+    .map(|t| format!("  {t}: {{ columns: all }}\n"))
+    .collect();
+    let p = proxy_on_shared(
+        &cluster,
+        include_str!("../../policies/stadtwerke.yaml").to_owned(),
+        &grants,
+    )
+    .await;
+    let c = wasser(&p).await;
+    for t in TABLES.iter().chain(&["hold.counted"]) {
+        let rows = c.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
+        assert_eq!(text_of(&rows), "", "{t} with the server's settings");
+    }
+    let why = "computes with the session's settings";
+    let mut seen = String::new();
+    // By SET, SET LOCAL, set_config in the same statement, and at connection start.
+    for lever in ["work_mem = '16MB'", "hash_mem_multiplier = 8"] {
+        let s = wasser(&p).await;
+        s.batch_execute(&format!("SET {lever}")).await.unwrap();
+        for t in TABLES {
+            let text = refusal(&s, &format!("SELECT caller FROM {t}"), why).await;
+            assert!(text.contains("the order a plan reads them"), "{text}");
+            seen.push_str(&text);
+        }
+        // A filter that does not depend on the order still runs.
+        let rows = s.simple_query("SELECT caller FROM hold.counted").await.unwrap();
+        assert_eq!(text_of(&rows), "", "hold.counted after SET {lever}");
+    }
+    for sql in [
+        "BEGIN; SET LOCAL work_mem = '16MB'; SELECT caller FROM hold.agg",
+        "SELECT set_config('work_mem', '16MB', false), caller FROM hold.agg",
+    ] {
+        let s = wasser(&p).await;
+        seen.push_str(&refusal(&s, sql, why).await);
+    }
+    let started = p
+        .try_connect("options='-c work_mem=16MB'", "agent_wasser", "wasser")
+        .await
+        .unwrap();
+    seen.push_str(&refusal(&started, "SELECT caller FROM hold.viewed", why).await);
+    // The extended protocol: a prepared statement run after the SET.
+    let s = wasser(&p).await;
+    let stmt = s.prepare("SELECT caller FROM hold.agg").await.unwrap();
+    s.batch_execute("SET work_mem = '16MB'").await.unwrap();
+    let e = s.query(&stmt, &[]).await.expect_err("prepared after SET work_mem");
+    assert!(err_text(&e).contains(why), "{}", err_text(&e));
+    seen.push_str(&err_text(&e));
+    assert_hidden(&seen, "filters that follow the plan's row order");
+}
