@@ -509,10 +509,10 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
           OR (ty.typcategory = 'A' AND ty.typlen = -1 AND plain.t = ty.typelem)),
     -- Aggregates whose result follows the order rows come in (ties too, so an ORDER BY inside
     -- does not count): the collecting ones, the ordered-set and hypothetical ones, and sums of
-    -- floating-point values, whose rounding follows the order.
+    -- floating-point values, whose rounding follows the order; `any_value` (Postgres 16) takes any.
     order_aggs(f) AS MATERIALIZED (
       SELECT a.aggfnoid::pg_catalog.oid FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid
-      WHERE a.aggkind <> 'n' OR p.proname ~ '^(array_agg|string_agg|jsonb?_agg(_strict)?|jsonb?_object_?agg([a-z_]*)|xmlagg)$'
+      WHERE a.aggkind <> 'n' OR p.proname ~ '^(array_agg|string_agg|jsonb?_agg(_strict)?|jsonb?_object_?agg([a-z_]*)|xmlagg|any_value)$'
         OR (p.proname NOT IN ('min', 'max') AND p.proargtypes::pg_catalog.oid[] && '{700,701}'::pg_catalog.oid[])),
     e0(rel, what, tree) AS (
       SELECT p.polrelid, 'the row-level security policy ' || p.polname,
