@@ -52,3 +52,65 @@ async fn a_refused_parse_leaves_no_stale_unnamed_statement() {
         "{seen:?}"
     );
 }
+
+/// Round 177 N8: what a client pipelines after a refused message in the same batch never runs
+/// (the server skips to the Sync), so it is neither judged nor recorded as allowed; the next
+/// batch is judged as usual.
+#[tokio::test]
+async fn messages_pipelined_after_a_refusal_are_skipped_unrecorded() {
+    let p = proxy_with(ProxyOptions {
+        extra: "audit:\n  file: audit.jsonl\n  log_allowed: true\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let step = |name: &str, sql: &str| {
+        [
+            raw::parse(name, sql, &[]),
+            raw::bind("", name, &[], &[]),
+            raw::execute("", 0),
+        ]
+        .concat()
+    };
+    let batch = [
+        step("", "SELECT lower(secret) FROM lab.vault"),
+        step("", "SELECT 2 AS never_ran"),
+        step("n9", "SELECT 3 AS never_ran_either"),
+        raw::flush(),
+        raw::query("SELECT 4 AS skipped_query"),
+        raw::sync(),
+    ]
+    .concat();
+    r.send(&batch).await;
+    let replies = r.until_ready().await;
+    assert_eq!(raw::tags(&replies), "EZ");
+    assert_eq!(raw::error_code(&replies[0]), "42501");
+    // The named statement was never made, as in Postgres.
+    r.send(&[raw::bind("", "n9", &[], &[]), raw::execute("", 0), raw::sync()].concat())
+        .await;
+    assert_eq!(raw::tags(&r.until_ready().await), "EZ");
+    r.send(&[step("", "SELECT 5 AS next_batch"), raw::sync()].concat())
+        .await;
+    assert_eq!(raw::tags(&r.until_ready().await), "12DCZ");
+
+    let events = p.audit().await;
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.decision.as_str(), e.statement.as_str()))
+        .collect();
+    assert!(
+        !seen
+            .iter()
+            .any(|(_, s)| s.contains("never_ran") || s.contains("skipped_query")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.iter().filter(|(d, _)| *d == "refused").count(),
+        2,
+        "the refusal, and the Bind of the statement never made: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(d, s)| *d != "refused" && s.contains("next_batch")),
+        "{seen:?}"
+    );
+}

@@ -89,6 +89,10 @@ impl Core {
         let done = self.dispatch(f, env, out, retried);
         if extended && out.tally.refused.len() > refused_before {
             self.batch_refused = true;
+            // The server skips everything up to the Sync after the stand-in's error, and so does
+            // the proxy from now on: what the client pipelined after a refused message is neither
+            // judged nor recorded as allowed (round 177 N8: it was, though it never ran).
+            self.skipping = true;
         } else if matches!(f.tag, fe::SYNC | fe::QUERY) {
             self.batch_refused = false;
         }
