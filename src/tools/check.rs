@@ -499,7 +499,7 @@ mod tests {
     fn listed_functions_that_read_protected_columns_are_warned_about() {
         let cat = crate::catalog::offline::from_schema_sql(include_str!("../../sample/schema.sql"), "s").unwrap();
         let pol = crate::policy::load::load_texts(
-            &[("x.yaml", "campaign: x\ntables: [stadtwerke.*]\npurposes:\n  p:\n    members: [a]\n    tables:\n      stadtwerke.tickets: { columns: all }\n      stadtwerke.customers: { columns: { customer_no: allow, name: allow, phone: { mask: last(3) } } }\n    functions: [util.note_callback, util.clean]\n")],
+            &[("x.yaml", "campaign: x\ntables: [stadtwerke.*]\npurposes:\n  p:\n    members: [a]\n    tables:\n      stadtwerke.tickets: { columns: all }\n      stadtwerke.customers: { columns: { customer_no: allow, name: allow, phone: { mask: last(3) } } }\n    functions: [util.note_callback, util.clean, util.by_no]\n")],
             None,
         )
         .unwrap();
@@ -510,6 +510,11 @@ mod tests {
             ),
             (QName::new("util", "clean"), "SELECT lower($1) || (SELECT count(*) FROM zeitung.leads)".to_owned()),
             (QName::new("util", "unlisted"), "SELECT iban FROM stadtwerke.customers".to_owned()),
+            // Round 181 F2: every column, named by none.
+            (
+                QName::new("util", "by_no"),
+                "SELECT * FROM stadtwerke.customers WHERE customer_no = $1".to_owned(),
+            ),
         ]
         .into_iter()
         .collect();
@@ -517,7 +522,11 @@ mod tests {
         let unpinned: HashSet<QName> = [QName::new("util", "clean")].into_iter().collect();
         listed_bodies(&pol, &cat, &bodies, &unpinned, &mut r);
         let text = render(&r);
-        assert_eq!(r.findings.len(), 2, "{text}");
+        assert_eq!(r.findings.len(), 3, "{text}");
+        assert!(
+            text.contains("lists util.by_no, whose body names stadtwerke.customers.birth_date (drop)"),
+            "{text}"
+        );
         assert!(
             text.contains("lists util.note_callback, whose body names stadtwerke.customers.phone (mask last(3))"),
             "{text}"

@@ -180,7 +180,8 @@ pub fn views_without_barrier(policy: &PolicySet, catalog: &Catalog, report: &mut
 /// outside the purpose. Listing a function trusts everything it reads: a trigger that fills a
 /// ticket's note from the customer's phone shows the phone in clear to whoever reads the note
 /// (round 111). `bodies` are the source texts of functions in SQL-level languages; the scan is by
-/// word, so it warns about names in comments too, and misses names the body builds at run time.
+/// word (every protected column of a table it names when it holds a `*`), so it warns about names
+/// in comments too, and misses names the body builds at run time.
 /// Of those in `unpinned` (no `SET search_path` of their own), it names those whose body names
 /// a table by a name several schemas have: the agent's search_path picks which one it reads
 /// (round 141: `SET search_path = zeitung` made a listed `due_callbacks()` read zeitung's
@@ -205,10 +206,15 @@ pub fn listed_bodies(
                 }
                 match policy.shared.get(&r.name).or_else(|| p.tables.get(&r.name)) {
                     None => named.push(format!("{} (not granted)", r.name)),
+                    // A `*` (or what may be one) reads every column without naming it (round
+                    // 181 F2: `RETURNS SETOF customers … SELECT *` returned them all in clear).
                     Some(grant) => named.extend(
                         r.columns
                             .iter()
-                            .filter(|c| !grant.rule(&c.name).is_allow() && words.contains(&c.name.to_lowercase()))
+                            .filter(|c| {
+                                !grant.rule(&c.name).is_allow()
+                                    && (body.contains('*') || words.contains(&c.name.to_lowercase()))
+                            })
                             .map(|c| format!("{}.{} ({})", r.name, c.name, grant.rule(&c.name))),
                     ),
                 }
