@@ -589,7 +589,7 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
             -- A polymorphic argument is as plain as the value passed, whose type the tree shows.
             AND NOT EXISTS (SELECT FROM pg_catalog.unnest(f.proargtypes::pg_catalog.oid[]) a(t)
               WHERE a.t NOT IN (SELECT t FROM plain) AND a.t NOT IN (2276, 2277, 2283, 2776, 3500, 5077, 5078, 5079))
-            AND f.proname !~ '^(current_schemas?|current_setting|set_config|to_reg[a-z]+|format_type|pg_get_[a-z_]+|pg_[a-z_]+_is_visible|pg_describe_object|pg_identify_object[a-z_]*|pg_collation_for|oidvectortypes|pg_input_[a-z_]+|satisfies_hash_partition|currtid2|ts_rewrite)$'
+            AND f.proname !~ '^(current_schemas?|current_setting|set_config|to_reg[a-z]+|format_type|pg_get_[a-z_]+|pg_[a-z_]+_is_visible|pg_describe_object|pg_identify_object[a-z_]*|pg_collation_for|oidvectortypes|pg_input_[a-z_]+|satisfies_hash_partition|currtid2|ts_rewrite|convert|convert_from|convert_to)$'
             AND NOT (25 = ANY (f.proargtypes::pg_catalog.oid[])
               AND f.proname ~ '^(has_(table|sequence|column|any_column|function|type)_privilege|row_security_active)$')
             AND (f.oid < 16384 OR (f.prokind = 'f' AND f.prolang NOT IN (12, 13)

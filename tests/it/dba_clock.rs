@@ -487,6 +487,8 @@ fn ddl_marked() -> String {
             "tv",
             "pg_ts_config_is_visible((SELECT c.oid FROM pg_ts_config c WHERE c.cfgname = 'cfg'))",
         ),
+        // Round 180 R2: the default conversion is looked up by the path.
+        hidden("cv", "convert_from('\\x41'::bytea, 'LATIN1') <> 'A'"),
         hidden(
             "vw",
             "NOT EXISTS (SELECT FROM pg_views WHERE viewname = 'vdef' AND definition LIKE '%hold.marker%')",
@@ -518,6 +520,7 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
         "public.blocked_sources",
         "public.inbox",
         "hold.pinned",
+        "hold.cv",
     ]
     .iter()
     .chain(PATH_OPENS)
@@ -530,7 +533,7 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     );
     let p = proxy_on_shared(&cluster, stadtwerke, &grants).await;
     let c = wasser(&p).await;
-    for t in ["public.contacts", "public.inbox", "hold.pinned"]
+    for t in ["public.contacts", "public.inbox", "hold.pinned", "hold.cv"]
         .iter()
         .chain(PATH_OPENS)
     {
@@ -566,7 +569,7 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     // Round 173: a column definition list, a range, an OUT parameter, a name looked up from text.
     // Round 176: a bare record, a catalog view, an internal wrapper.
     for t in [
-        "hold.yb", "hold.jr", "hold.rg", "hold.ot", "hold.hp", "hold.rc", "hold.vw", "hold.it", "hold.tv",
+        "hold.yb", "hold.jr", "hold.rg", "hold.ot", "hold.hp", "hold.rc", "hold.vw", "hold.it", "hold.tv", "hold.cv",
     ] {
         seen.push_str(&refusal(&path, &format!("SELECT caller FROM {t}"), names).await);
     }
