@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 
-use crate::analyze::facts::{Analysis, Kind, StatementFacts};
+use crate::analyze::facts::{Analysis, Kind, StatementFacts, TxControl};
 use crate::analyze::{AnalyzeError, MAX_LOOKUP_VALUES};
 use crate::catalog::Catalog;
 use crate::policy::decide::{decide, ColAction, DecideCtx, Plan};
@@ -245,6 +245,7 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
     let mut earlier = Earlier {
         base: reg,
         names: Vec::new(),
+        portals_ended: false,
     };
     let mut all = Vec::with_capacity(a.statements.len());
     // Rule 4 within the message: what an earlier statement reads counts for the later ones (a
@@ -282,36 +283,54 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
         read.extend(allowed.plan.reads.iter().cloned());
         all.push(allowed);
         match &f.kind {
-            Kind::Prepare { name } => earlier.names.push((true, name.clone(), Arc::new(f.prepared()))),
-            Kind::Declare { name, .. } => earlier.names.push((false, name.clone(), f.clone())),
+            Kind::Prepare { name } => earlier.names.push((true, name.clone(), Some(Arc::new(f.prepared())))),
+            Kind::Declare { name, .. } => earlier.names.push((false, name.clone(), Some(f.clone()))),
+            Kind::ClosePortal { name: Some(name) } => earlier.names.push((false, name.clone(), None)),
+            // The cursors before it end with the transaction (round 181 F1); CLOSE ALL too.
+            Kind::ClosePortal { name: None }
+            | Kind::Transaction(TxControl::Commit | TxControl::Rollback | TxControl::RollbackTo(_)) => {
+                earlier.names.retain(|(prepared, _, _)| *prepared);
+                earlier.portals_ended = true;
+            }
             _ => {}
         }
     }
     Ok(all)
 }
 
-/// The session's registry plus what the message itself prepared (true) or declared (false).
+/// The session's registry plus what the message itself prepared (true) or declared (false), or
+/// closed (None).
 struct Earlier<'a> {
     base: &'a dyn Registry,
-    names: Vec<(bool, String, Arc<StatementFacts>)>,
+    names: Vec<(bool, String, Option<Arc<StatementFacts>>)>,
+    /// A statement of the message may have ended the session's cursors (COMMIT, ROLLBACK,
+    /// ROLLBACK TO, CLOSE ALL): a name from before it is not certain any more.
+    portals_ended: bool,
 }
 
 impl Earlier<'_> {
-    fn find(&self, prepared: bool, name: &str) -> Option<Arc<StatementFacts>> {
+    fn find(&self, prepared: bool, name: &str) -> Option<&Option<Arc<StatementFacts>>> {
         self.names
             .iter()
             .rev()
             .find(|(p, n, _)| *p == prepared && n == name)
-            .map(|(_, _, f)| f.clone())
+            .map(|(_, _, f)| f)
     }
 }
 
 impl Registry for Earlier<'_> {
     fn prepared(&self, name: &str) -> Option<Arc<StatementFacts>> {
-        self.find(true, name).or_else(|| self.base.prepared(name))
+        match self.find(true, name) {
+            Some(f) => f.clone(),
+            None => self.base.prepared(name),
+        }
     }
     fn portal(&self, name: &str) -> Option<Arc<StatementFacts>> {
-        self.find(false, name).or_else(|| self.base.portal(name))
+        match self.find(false, name) {
+            Some(f) => f.clone(),
+            None if self.portals_ended => None,
+            None => self.base.portal(name),
+        }
     }
 }
 

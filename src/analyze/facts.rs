@@ -167,15 +167,16 @@ pub enum PathChange {
     Unknown,
 }
 
-/// Transaction-control statements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Transaction-control statements, with the savepoint's name as Postgres folds it (portals made
+/// after a savepoint end at ROLLBACK TO it).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TxControl {
     Begin,
     Commit,
     Rollback,
-    Savepoint,
-    Release,
-    RollbackTo,
+    Savepoint(String),
+    Release(String),
+    RollbackTo(String),
 }
 
 /// COPY ... TO STDOUT data format.
@@ -284,7 +285,7 @@ impl Kind {
     pub fn may_revert_settings(&self) -> bool {
         matches!(
             self,
-            Kind::Transaction(TxControl::Commit | TxControl::Rollback | TxControl::RollbackTo)
+            Kind::Transaction(TxControl::Commit | TxControl::Rollback | TxControl::RollbackTo(_))
         )
     }
 }

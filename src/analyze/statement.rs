@@ -203,15 +203,16 @@ impl Analyzer<'_> {
             } if statements.is_empty() && exception.is_none() => (Kind::Transaction(TxControl::Begin), Outputs::None),
             Statement::Commit { .. } => (Kind::Transaction(TxControl::Commit), Outputs::None),
             Statement::Rollback { savepoint, .. } => {
-                let k = if savepoint.is_some() {
-                    TxControl::RollbackTo
-                } else {
-                    TxControl::Rollback
+                let k = match savepoint {
+                    Some(name) => TxControl::RollbackTo(fold_ident(name)),
+                    None => TxControl::Rollback,
                 };
                 (Kind::Transaction(k), Outputs::None)
             }
-            Statement::Savepoint { .. } => (Kind::Transaction(TxControl::Savepoint), Outputs::None),
-            Statement::ReleaseSavepoint { .. } => (Kind::Transaction(TxControl::Release), Outputs::None),
+            Statement::Savepoint { name } => (Kind::Transaction(TxControl::Savepoint(fold_ident(name))), Outputs::None),
+            Statement::ReleaseSavepoint { name } => {
+                (Kind::Transaction(TxControl::Release(fold_ident(name))), Outputs::None)
+            }
             Statement::LISTEN { .. } | Statement::UNLISTEN { .. } => (Kind::Listen, Outputs::None),
             Statement::NOTIFY { .. } => {
                 return unsupported("NOTIFY (a side channel between sessions, like pg_notify)");

@@ -2,7 +2,10 @@
 //! forwarded have run. Changes wait in flight until the server confirms them; a failed or skipped
 //! message's changes are discarded, so the registry never names a statement the server does not run.
 //! A change that may still fail without taking the asking message down with it leaves its name
-//! unsettled: messages that use such a name wait for the server's answer.
+//! unsettled: messages that use such a name wait for the server's answer. Portals also end with
+//! their transaction, as in Postgres: every one at ROLLBACK, all but WITH HOLD cursors at COMMIT,
+//! and those made after a savepoint at ROLLBACK TO it (round 181 F1: a name Postgres had dropped
+//! kept its old plan here, and ran a cursor a DBA's function opened under it unmasked).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -108,6 +111,27 @@ enum Change {
     SetPortal(Key, Arc<PortalInfo>),
     DropPortal(Key),
     ClearPortals,
+    /// A transaction may end here (COMMIT, ROLLBACK, ROLLBACK TO, a Sync, the end of a Query):
+    /// until the server has answered, no portal but a held cursor is known past it (a message
+    /// that names one is refused rather than held: clients wait for the answer anyway). What it
+    /// ends is applied from the server's answers (`ended`, `idle`, `rollback_to`), not from here.
+    Boundary,
+}
+
+/// A portal the server has confirmed, and how long it lives.
+#[derive(Debug)]
+struct Live {
+    info: Arc<PortalInfo>,
+    /// When it was made, counted across the session (savepoints remember the count).
+    born: u64,
+    /// A WITH HOLD cursor whose transaction committed: it lives until closed.
+    held: bool,
+}
+
+impl Live {
+    fn holdable(&self) -> bool {
+        matches!(self.info.facts.kind, Kind::Declare { hold: true, .. })
+    }
 }
 
 /// A name as the server keys it: its first 63 bytes (NAMEDATALEN - 1). Two protocol names that
@@ -133,7 +157,14 @@ pub type Tag = (u64, u32);
 #[derive(Debug, Default)]
 pub struct Registry {
     statements: HashMap<Key, Stored>,
-    portals: HashMap<Key, Arc<PortalInfo>>,
+    portals: HashMap<Key, Live>,
+    /// Portals made so far (see `Live::born`).
+    born: u64,
+    /// The open transaction's savepoints, oldest first, with the portal count when each was set.
+    savepoints: Vec<(Key, u64)>,
+    /// The server reported an error since the transaction began: if it ends without COMMIT or
+    /// ROLLBACK (an implicit one), it rolled back.
+    failed: bool,
     /// Each change with the batch it came in (see `close_batch`).
     inflight: VecDeque<(Tag, u64, Change)>,
     /// The batch messages are arriving in now.
@@ -211,13 +242,23 @@ impl Registry {
                     self.bytes -= self.statements.values().map(Stored::weight).sum::<usize>();
                     self.statements.clear();
                 }
-                Change::SetPortal(n, p) => {
-                    self.portals.insert(n, p);
+                Change::SetPortal(n, info) => {
+                    self.born += 1;
+                    let born = self.born;
+                    self.portals.insert(
+                        n,
+                        Live {
+                            info,
+                            born,
+                            held: false,
+                        },
+                    );
                 }
                 Change::DropPortal(n) => {
                     self.portals.remove(&n);
                 }
                 Change::ClearPortals => self.portals.clear(),
+                Change::Boundary => {}
             }
         }
     }
@@ -232,6 +273,7 @@ impl Registry {
                 Change::SetPortal(n, _) | Change::DropPortal(n) => Change::DropPortal(std::mem::take(n)),
                 Change::ClearStatements => Change::ClearStatements,
                 Change::ClearPortals => Change::ClearPortals,
+                Change::Boundary => Change::Boundary,
             };
         }
         self.commit(tag);
@@ -270,32 +312,109 @@ impl Registry {
 
     pub fn portal(&self, name: &str) -> Option<Arc<PortalInfo>> {
         let name = key(name);
+        let mut past_boundary = false;
         for (_, _, c) in self.inflight.iter().rev() {
             match c {
                 Change::SetPortal(n, p) if n.as_slice() == name => return Some(p.clone()),
                 Change::DropPortal(n) if n.as_slice() == name => return None,
                 Change::ClearPortals => return None,
+                Change::Boundary => past_boundary = true,
                 _ => {}
             }
         }
-        self.portals.get(name).cloned()
+        self.portals
+            .get(name)
+            .filter(|p| p.held || !past_boundary)
+            .map(|p| p.info.clone())
+    }
+
+    /// Marks where a transaction may end (see `Change::Boundary`). Without a portal that could
+    /// end there, nothing does: later messages need not wait for the server's answer.
+    pub fn boundary(&mut self, tag: Tag) {
+        let portals = self.portals.values().any(|p| !p.held)
+            || self.inflight.iter().any(|(_, _, c)| matches!(c, Change::SetPortal(..)));
+        if portals {
+            self.push(tag, Change::Boundary);
+        }
+    }
+
+    /// The server answered a Sync: its boundary (the oldest one in flight) is behind. Only the
+    /// boundary goes: what else is in flight waits for its own answer.
+    pub fn synced(&mut self) {
+        if let Some(i) = self.inflight.iter().position(|(_, _, c)| matches!(c, Change::Boundary)) {
+            self.inflight.remove(i);
+        }
+    }
+
+    /// The server reported an error.
+    pub fn failed(&mut self) {
+        self.failed = true;
+    }
+
+    /// The transaction ended, committed or rolled back: its portals end with it, except WITH
+    /// HOLD cursors it committed and those held before.
+    pub fn ended(&mut self, committed: bool) {
+        self.portals.retain(|_, p| {
+            if committed && p.holdable() {
+                p.held = true;
+            }
+            p.held
+        });
+        self.savepoints.clear();
+        self.failed = false;
+    }
+
+    /// The server is idle outside a transaction block: an implicit transaction has ended, rolled
+    /// back if an error came since it began (an explicit one ended at its COMMIT or ROLLBACK).
+    pub fn idle(&mut self) {
+        self.ended(!self.failed);
+    }
+
+    pub fn savepoint(&mut self, name: &str) {
+        self.savepoints.push((key(name).to_vec(), self.born));
+    }
+
+    pub fn release(&mut self, name: &str) {
+        if let Some(i) = self.savepoints.iter().rposition(|(n, _)| n.as_slice() == key(name)) {
+            self.savepoints.truncate(i);
+        }
+    }
+
+    /// ROLLBACK TO `name`: the portals made since it end. A savepoint unscharf did not see
+    /// (none should exist) ends every portal the transaction made.
+    pub fn rollback_to(&mut self, name: &str) {
+        let mark = match self.savepoints.iter().rposition(|(n, _)| n.as_slice() == key(name)) {
+            Some(i) => {
+                self.savepoints.truncate(i + 1);
+                self.savepoints[i].1
+            }
+            None => {
+                self.savepoints.clear();
+                0
+            }
+        };
+        self.portals.retain(|_, p| p.held || p.born <= mark);
     }
 
     /// Whether a WITH HOLD cursor may be open: it outlives its transaction, filled at its COMMIT
     /// under the settings then in force.
     pub fn has_held_cursors(&self) -> bool {
         let held = |p: &PortalInfo| matches!(p.facts.kind, Kind::Declare { hold: true, .. });
-        self.portals.values().any(|p| held(p))
+        self.portals.values().any(|p| held(&p.info))
             || self
                 .inflight
                 .iter()
                 .any(|(_, _, c)| matches!(c, Change::SetPortal(_, p) if held(p)))
     }
 
-    /// Whether every change in flight came in the current batch.
+    /// Whether every change in flight came in the current batch. Boundaries do not count: past
+    /// one, a portal is unknown until the server has answered (see `portal`), so nothing waits.
     pub fn all_settled(&self) -> bool {
         // Batches only grow along the queue.
-        self.inflight.front().is_none_or(|(_, b, _)| *b == self.batch)
+        self.inflight
+            .iter()
+            .find(|(_, _, c)| !matches!(c, Change::Boundary))
+            .is_none_or(|(_, b, _)| *b == self.batch)
     }
 
     /// Whether what a statement (`portal` false) or portal name refers to is certain for a message
@@ -410,6 +529,68 @@ mod tests {
         assert!(r.portal("c2").is_none());
         r.drop_portal((8, 0), Some("c1"));
         assert!(r.portal("c1").is_none());
+    }
+
+    /// Round 181 F1: portals end with their transaction, as in Postgres.
+    #[test]
+    fn portals_end_with_their_transaction() {
+        let portal = |k: Kind| {
+            Arc::new(PortalInfo {
+                facts: facts(k),
+                plan: None,
+                formats: vec![],
+                bound_to: None,
+                policy_generation: 0,
+                reads_seen: 0,
+                settings_moved: false,
+                path_moved: false,
+                judged_on: chrono::NaiveDate::MIN,
+                catalog_fingerprint: 0,
+                bound_from: None,
+            })
+        };
+        let hold = || {
+            portal(Kind::Declare {
+                name: "h".into(),
+                hold: true,
+            })
+        };
+        let mut r = Registry::default();
+        r.set_portal((1, 0), "c", portal(Kind::Query));
+        r.set_portal((1, 1), "h", hold());
+        r.commit((1, 1));
+        // Until the server answers, nothing but a held cursor is certain past a boundary.
+        r.boundary((2, 0));
+        assert!(r.portal("c").is_none() && r.portal("h").is_none());
+        r.close_batch();
+        assert!(r.all_settled(), "nothing waits for a boundary");
+        r.synced();
+        assert!(r.portal("c").is_some());
+        // COMMIT keeps WITH HOLD cursors only; a later ROLLBACK keeps those held before.
+        r.ended(true);
+        assert!(r.portal("c").is_none() && r.portal("h").is_some());
+        r.set_portal((3, 0), "h2", hold());
+        r.commit((3, 0));
+        r.boundary((4, 0));
+        assert!(r.portal("h").is_some(), "held before the boundary");
+        assert!(r.portal("h2").is_none());
+        r.synced();
+        r.failed();
+        r.idle();
+        assert!(r.portal("h").is_some() && r.portal("h2").is_none());
+        // ROLLBACK TO ends what was made after the savepoint; RELEASE keeps it.
+        r.set_portal((5, 0), "a", portal(Kind::Query));
+        r.commit((5, 0));
+        r.savepoint("s");
+        r.set_portal((6, 0), "b", portal(Kind::Query));
+        r.commit((6, 0));
+        r.savepoint("t");
+        r.release("t");
+        r.rollback_to("s");
+        assert!(r.portal("a").is_some() && r.portal("b").is_none());
+        // A savepoint unscharf never saw: every portal of the transaction ends.
+        r.rollback_to("unseen");
+        assert!(r.portal("a").is_none() && r.portal("h").is_some());
     }
 
     /// Round 139: 2,000 prepared statements of 1,400 columns each kept 270 MB; what they keep is

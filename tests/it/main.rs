@@ -18,6 +18,7 @@ mod hardening;
 mod leaks;
 mod operations;
 mod policy;
+mod portals;
 mod prepared;
 mod protocol_attacks;
 mod proxy_core;

@@ -132,7 +132,10 @@ async fn the_stand_in_names_cannot_be_taken_in_sql() {
 /// target with `redefine`, then executes the portal: it must be refused as redefined.
 async fn redefined_after_bind(r: &mut Raw, define: &str, runs: &str, redefine: &str) -> Vec<u8> {
     let mut seen = exchange(r, &[raw::query(define)]).await;
+    // The statement of an earlier call outlives its transaction: closed first, or this Parse
+    // fails and the portal is never made.
     let bind = [
+        raw::close(b'S', "s"),
         raw::parse("s", runs, &[]),
         raw::bind("port", "s", &[], &[]),
         raw::sync(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 
 use super::registry::{BoundTo, PortalInfo, Registry, Stored, Tag};
-use crate::analyze::facts::{Kind, PathChange, StatementFacts};
+use crate::analyze::facts::{Kind, PathChange, StatementFacts, TxControl};
 use crate::analyze::{cache::AnalysisCache, AnalyzeCtx, AnalyzeError};
 use crate::audit::{Decision, Record};
 use crate::catalog::Catalog;

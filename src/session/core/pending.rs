@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::Probed;
-use crate::analyze::facts::{CopyOut, Kind, StatementFacts};
+use crate::analyze::facts::{CopyOut, Kind, StatementFacts, TxControl};
 use crate::mask::copy::CopyFormat;
 use crate::policy::decide::{ColAction, Plan};
 
@@ -15,6 +15,8 @@ use crate::policy::decide::{ColAction, Plan};
 pub(super) struct Result_ {
     pub(super) plan: Option<Arc<Vec<ColAction>>>,
     pub(super) copy: Option<CopyOut>,
+    /// Transaction control: what its completion ends for the registry's portals.
+    pub(super) tx: Option<TxControl>,
 }
 
 /// The actions for a result's columns. When every column passes there is one Pass per column the
@@ -34,6 +36,10 @@ impl Result_ {
             plan: result_plan(plan, facts),
             copy: match &facts.kind {
                 Kind::CopyTo(c) => Some(c.clone()),
+                _ => None,
+            },
+            tx: match &facts.kind {
+                Kind::Transaction(t) => Some(t.clone()),
                 _ => None,
             },
         }

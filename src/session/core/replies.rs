@@ -8,12 +8,13 @@ use bytes::{BufMut, Bytes};
 
 use super::Probed;
 use super::{CopyOutState, Core, CoreError, Env, Out, Pending, Result_};
-use crate::analyze::facts::CopyOut;
+use crate::analyze::facts::{CopyOut, TxControl};
 use crate::catalog::{parse_name_array, parse_search_path};
 use crate::mask::copy::CopyFormat;
 use crate::mask::redact;
 use crate::mask::rows;
 use crate::policy::decide::{ColAction, Guard};
+use crate::session::registry::Registry;
 use crate::wire::backend as be;
 use crate::wire::build;
 use crate::wire::Frame;
@@ -93,6 +94,9 @@ impl Core {
                         self.copy_in = None;
                     }
                     self.registry.commit((*seq, *idx as u32));
+                    if let Some(tx) = results.get(*idx).and_then(|r| r.tx.as_ref()) {
+                        tx_completed(&mut self.registry, tx, f.body());
+                    }
                     *idx += 1;
                     self.current = None;
                     out.to_client.extend_from_slice(&f.raw);
@@ -140,6 +144,9 @@ impl Core {
                         self.copy_in = None;
                     }
                     self.registry.commit((*seq, 0));
+                    if let Some(tx) = &result.tx {
+                        tx_completed(&mut self.registry, tx, f.body());
+                    }
                     self.pending.pop_front();
                     self.copy_out = None;
                     out.to_client.extend_from_slice(&f.raw);
@@ -200,6 +207,7 @@ impl Core {
                     return Err(CoreError::ServerProtocol(f.tag as char));
                 }
                 self.pending.pop_front();
+                self.registry.synced();
                 self.ready(f, out)?;
             }
             Pending::Probe { value, generation } => match f.tag {
@@ -221,6 +229,9 @@ impl Core {
                     let (value, generation) = (value.take(), *generation);
                     self.pending.pop_front();
                     self.tx_status = be::ready_status(f.body())?;
+                    if self.tx_status == b'I' {
+                        self.registry.idle();
+                    }
                     if value.is_some() {
                         self.probed_generation = generation;
                         self.roles_stale = false;
@@ -244,6 +255,9 @@ impl Core {
 
     fn ready(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
         self.tx_status = be::ready_status(f.body())?;
+        if self.tx_status == b'I' {
+            self.registry.idle();
+        }
         self.probe_retry = true;
 
         self.current = None;
@@ -446,6 +460,7 @@ impl Core {
     }
 
     fn on_error(&mut self, f: &Frame, out: &mut Out) -> Result<(), CoreError> {
+        self.registry.failed();
         self.current = None;
         self.copy_out = None;
         // The COPY FROM failed, or was skipped with the batch or message it belongs to: the Syncs
@@ -543,11 +558,26 @@ impl Core {
             out.to_upstream
                 .extend_from_slice(&crate::wire::frontend::encode::sync());
             self.pending.push_back(Pending::Sync);
+            let seq = self.next_seq();
+            self.registry.boundary((seq, 0));
         }
     }
 }
 
 /// The proxy parses SQL the way Postgres does only with these settings; anything else ends the session.
+/// A transaction-control statement completed with CommandComplete `body`: the portals it ends
+/// end. COMMIT of a failed transaction completes as ROLLBACK.
+fn tx_completed(registry: &mut Registry, tx: &TxControl, body: &[u8]) {
+    match tx {
+        TxControl::Begin => {}
+        TxControl::Commit => registry.ended(body.starts_with(b"COMMIT")),
+        TxControl::Rollback => registry.ended(false),
+        TxControl::Savepoint(name) => registry.savepoint(name),
+        TxControl::Release(name) => registry.release(name),
+        TxControl::RollbackTo(name) => registry.rollback_to(name),
+    }
+}
+
 pub(in crate::session) fn check_parameter(f: &Frame) -> Result<(&str, &str), CoreError> {
     let (name, value) = be::parameter_status(f.body())?;
     let ok = match name {

@@ -121,6 +121,8 @@ impl Core {
                 out.to_upstream.extend_from_slice(&f.raw);
                 self.unsynced = false;
                 self.pending.push_back(Pending::Sync);
+                let seq = self.next_seq();
+                self.registry.boundary((seq, 0));
                 self.registry.close_batch();
                 self.maybe_probe(env, out);
                 Ok(())
@@ -147,6 +149,9 @@ impl Core {
                 let refusal = self.refuse(env, out, &r, "(FunctionCall message)");
                 out.to_upstream.extend_from_slice(&encode::query(REFUSED_SQL));
                 self.pending.push_back(Pending::Refused { refusal });
+                // A query ends the implicit transaction, as a Sync does.
+                let seq = self.next_seq();
+                self.registry.boundary((seq, 0));
                 Ok(())
             }
             other => Err(CoreError::ClientProtocol(other as char)),
@@ -187,6 +192,9 @@ impl Core {
                 }),
             ),
             Kind::ClosePortal { name } => self.registry.drop_portal(tag, name.as_deref()),
+            Kind::Transaction(TxControl::Commit | TxControl::Rollback | TxControl::RollbackTo(_)) => {
+                self.registry.boundary(tag)
+            }
             Kind::Discard { all: true } => {
                 self.registry.drop_statement(tag, None);
                 self.registry.drop_portal(tag, None);
@@ -316,6 +324,8 @@ impl Core {
             }
         }
         self.unsynced = false;
+        // Its implicit transaction ends with it, and so do the portals it made.
+        self.registry.boundary((seq, u32::MAX));
         // Forwarded, so the server answers everything before it without waiting for the client.
         self.registry.close_batch();
         self.maybe_probe(env, out);

@@ -114,7 +114,8 @@ fn edited_policies(edit: &dyn Fn(&str) -> String) -> PolicySet {
     crate::policy::load::load_texts(&refs, Some(b"k")).unwrap()
 }
 
-/// Parses `sql` as the unnamed statement, binds it to portal p and syncs, with the server's answers.
+/// Parses `sql` as the unnamed statement, binds it to portal p and syncs, with the server's answers,
+/// inside a transaction block (outside one, the portal would end at the Sync).
 fn bind_portal_p(c: &mut Core, e: &Env<'_>, sql: &str) {
     let mut parse = b"\0".to_vec();
     parse.extend_from_slice(sql.as_bytes());
@@ -122,7 +123,7 @@ fn bind_portal_p(c: &mut Core, e: &Env<'_>, sql: &str) {
     for f in [frame(b'P', &parse), frame(b'B', b"p\0\0\0\0\0\0\0\0"), frame(b'S', b"")] {
         c.on_client(&f, e, &mut Out::default(), false).unwrap();
     }
-    for f in [up(b'1', b""), up(b'2', b""), up(b'Z', b"I")] {
+    for f in [up(b'1', b""), up(b'2', b""), up(b'Z', b"T")] {
         c.on_upstream(&f, e, &mut Out::default()).unwrap();
     }
 }
