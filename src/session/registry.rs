@@ -42,6 +42,23 @@ pub struct PortalInfo {
 }
 
 impl PortalInfo {
+    /// A cursor from DECLARE: judged at each FETCH or Execute, so it keeps no plan.
+    pub fn declared(facts: Arc<StatementFacts>) -> Self {
+        PortalInfo {
+            facts,
+            plan: None,
+            formats: Vec::new(),
+            bound_to: None,
+            policy_generation: 0,
+            reads_seen: 0,
+            settings_moved: false,
+            path_moved: false,
+            judged_on: chrono::NaiveDate::MIN,
+            catalog_fingerprint: 0,
+            bound_from: None,
+        }
+    }
+
     /// The statement whose rows the portal returns: for EXECUTE and FETCH, the one they run.
     pub fn result_facts(&self) -> &StatementFacts {
         self.bound_to.as_ref().map_or(&self.facts, |b| &b.facts)
@@ -508,19 +525,7 @@ mod tests {
     #[test]
     fn simple_query_statements_commit_one_by_one() {
         let mut r = Registry::default();
-        let p = Arc::new(PortalInfo {
-            facts: facts(Kind::Query),
-            plan: None,
-            formats: vec![],
-            bound_to: None,
-            policy_generation: 0,
-            reads_seen: 0,
-            settings_moved: false,
-            path_moved: false,
-            judged_on: chrono::NaiveDate::MIN,
-            catalog_fingerprint: 0,
-            bound_from: None,
-        });
+        let p = Arc::new(PortalInfo::declared(facts(Kind::Query)));
         r.set_portal((7, 0), "c1", p.clone());
         r.set_portal((7, 1), "c2", p.clone());
         r.commit((7, 0));
@@ -534,21 +539,7 @@ mod tests {
     /// Round 181 F1: portals end with their transaction, as in Postgres.
     #[test]
     fn portals_end_with_their_transaction() {
-        let portal = |k: Kind| {
-            Arc::new(PortalInfo {
-                facts: facts(k),
-                plan: None,
-                formats: vec![],
-                bound_to: None,
-                policy_generation: 0,
-                reads_seen: 0,
-                settings_moved: false,
-                path_moved: false,
-                judged_on: chrono::NaiveDate::MIN,
-                catalog_fingerprint: 0,
-                bound_from: None,
-            })
-        };
+        let portal = |k: Kind| Arc::new(PortalInfo::declared(facts(k)));
         let hold = || {
             portal(Kind::Declare {
                 name: "h".into(),

@@ -5,6 +5,7 @@
 //! server's settings the filter holds and statements run.
 
 use crate::dba::{own_cluster, refusal};
+use crate::dba_order::hidden;
 use crate::dba_rows::{assert_hidden, proxy_on_shared, SECRET_CALLER};
 use crate::policy::{err_text, text_of, wasser};
 
@@ -411,16 +412,6 @@ const PATH_OPENS: &[&str] = &[
 
 fn ddl_marked() -> String {
     // A table whose child holds the other campaign's caller, hidden by a filter on its name.
-    let hidden = |t: &str, using: &str| {
-        format!(
-            "CREATE TABLE hold.{t} (campaign text, caller text);
-             CREATE TABLE hold.{t}_legal () INHERITS (hold.{t});
-             INSERT INTO hold.{t}_legal VALUES ('zeitung', '{SECRET_CALLER}');
-             ALTER TABLE hold.{t} ENABLE ROW LEVEL SECURITY;
-             CREATE POLICY no_legal ON hold.{t} FOR SELECT USING ({using});
-             GRANT SELECT ON hold.{t} TO crm_agents;"
-        )
-    };
     [
         format!(
             "CREATE TABLE public.blocks (caller text, blocked_until timestamptz);

@@ -9,7 +9,7 @@ use crate::dba_rows::{assert_hidden, proxy_on_shared, SECRET_CALLER};
 use crate::policy::{err_text, text_of, wasser};
 
 /// `hold.{t}` has a child with the other campaign's caller, hidden by `using`.
-fn hidden(t: &str, using: &str) -> String {
+pub(crate) fn hidden(t: &str, using: &str) -> String {
     format!(
         "CREATE TABLE hold.{t} (campaign text, caller text);
          CREATE TABLE hold.{t}_legal () INHERITS (hold.{t});

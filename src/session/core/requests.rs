@@ -174,23 +174,10 @@ impl Core {
                 },
             ),
             Kind::Deallocate { name } => self.registry.drop_statement(tag, name.as_deref()),
-            Kind::Declare { name, .. } => self.registry.set_portal(
-                tag,
-                name,
-                Arc::new(PortalInfo {
-                    facts: f.clone(),
-                    plan: None,
-                    formats: Vec::new(),
-                    bound_to: None,
-                    policy_generation: 0,
-                    reads_seen: 0,
-                    settings_moved: false,
-                    path_moved: false,
-                    judged_on: chrono::NaiveDate::MIN,
-                    catalog_fingerprint: 0,
-                    bound_from: None,
-                }),
-            ),
+            Kind::Declare { name, .. } => {
+                self.registry
+                    .set_portal(tag, name, Arc::new(PortalInfo::declared(f.clone())))
+            }
             Kind::ClosePortal { name } => self.registry.drop_portal(tag, name.as_deref()),
             Kind::Transaction(TxControl::Commit | TxControl::Rollback | TxControl::RollbackTo(_)) => {
                 self.registry.boundary(tag)
