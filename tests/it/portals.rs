@@ -117,6 +117,21 @@ async fn portals_postgres_dropped_are_not_run_under_their_old_plan() {
         assert!(text.contains("not known"), "{text}");
     }
 
+    // Round 181 F3: a cursor under the proxy's reserved name does not turn a refusal's stand-in
+    // into a run of it; the session goes on.
+    q(&mut r, "BEGIN").await;
+    let opened = q(&mut r, "SELECT lab.open_vault('unscharf_refused')").await;
+    assert!(!contains(&opened, SECRET));
+    r.send(&[raw::execute("nosuchportal", 0), raw::sync()].concat()).await;
+    let frames = r.until_ready().await;
+    assert_eq!(raw::tags(&frames), "EZ");
+    assert!(
+        raw::error_message(&frames[0]).contains("not known"),
+        "{}",
+        raw::error_message(&frames[0])
+    );
+    q(&mut r, "ROLLBACK").await;
+
     // What Postgres keeps, the proxy keeps: a WITH HOLD cursor committed, a cursor made before a
     // savepoint rolled back to, and a Bind portal of an open transaction after its Sync.
     let held = q(

@@ -158,7 +158,7 @@ impl Core {
                 } else {
                     self.refuse(env, out, &r, &text)
                 };
-                out.to_upstream.extend_from_slice(&encode::bind(b.portal, REFUSED_NAME));
+                out.to_upstream.extend_from_slice(&stand_in());
                 self.pending.push_back(Pending::Bind {
                     seq,
                     refusal: Some(refusal),
@@ -235,7 +235,7 @@ impl Core {
                     }
                     Err(r) => {
                         let refusal = self.refuse(env, out, &r, &facts.statement);
-                        out.to_upstream.extend_from_slice(&describe_frame(b'S', REFUSED_NAME));
+                        out.to_upstream.extend_from_slice(&stand_in());
                         self.pending.push_back(Pending::DescribeStatement {
                             plan: None,
                             refusal: Some(refusal),
@@ -253,7 +253,7 @@ impl Core {
                             Ok(a) => (result_plan(&a.plan, &a.facts), Vec::new()),
                             Err(r) => {
                                 let refusal = self.refuse(env, out, &r, &p.facts.statement);
-                                out.to_upstream.extend_from_slice(&describe_frame(b'P', REFUSED_NAME));
+                                out.to_upstream.extend_from_slice(&stand_in());
                                 self.pending.push_back(Pending::DescribePortal {
                                     plan: None,
                                     formats: Vec::new(),
@@ -368,7 +368,7 @@ impl Core {
                 } else {
                     self.refuse(env, out, &r, &text)
                 };
-                out.to_upstream.extend_from_slice(&encode::execute(REFUSED_NAME));
+                out.to_upstream.extend_from_slice(&stand_in());
                 self.pending.push_back(Pending::Execute {
                     seq,
                     result: Result_::default(),
@@ -399,13 +399,6 @@ impl Core {
         }
         Ok(())
     }
-}
-
-fn describe_frame(target: u8, name: &str) -> Bytes {
-    let mut body = vec![target];
-    body.extend_from_slice(name.as_bytes());
-    body.push(0);
-    crate::wire::frame::frame(fe::DESCRIBE, &body).raw
 }
 
 /// Whether two plans treat every result column alike (pass, drop, or the same mask).

@@ -35,9 +35,17 @@ use pending::{result_plan, CopyIn, CopyOutState, Pending, Result_};
 /// raises an error exactly where the refused statement would have run, aborting a transaction block
 /// and skipping the rest of an extended-protocol batch, as if the server itself had refused it.
 pub const REFUSED_SQL: &str = "/* unscharf: statement refused by policy */ unscharf_refused";
-/// A statement and portal name no client may use, so a substituted Bind/Describe/Execute always fails.
 pub use crate::analyze::RESERVED_PREFIX;
+/// A statement name no client may use.
 const REFUSED_NAME: &str = "unscharf_refused";
+
+/// What goes upstream in place of a refused Bind, Describe or Execute: a Parse of text that does
+/// not parse, under a name no client may use. It fails whatever the server holds, and a failed
+/// named Parse changes nothing there (round 181 F3: a DBA's function opened a cursor under the
+/// reserved name, and the Execute that stood in for a refused one ran it).
+fn stand_in() -> Bytes {
+    encode::parse(REFUSED_NAME, REFUSED_SQL)
+}
 /// search_path, the login's roles, and whether the session still acts as its login (database
 /// code may have run `set_config('role', …)`: round 121).
 const PROBE_SQL: &str = "SELECT pg_catalog.current_setting('search_path'), \
