@@ -332,7 +332,9 @@ impl Registry {
         let mut past_boundary = false;
         for (_, _, c) in self.inflight.iter().rev() {
             match c {
-                Change::SetPortal(n, p) if n.as_slice() == name => return Some(p.clone()),
+                // Made before a transaction end still in flight: it may have ended with it
+                // (round 182 S1: DECLARE, ROLLBACK, BEGIN, a function's OPEN and Execute in one batch).
+                Change::SetPortal(n, p) if n.as_slice() == name => return (!past_boundary).then(|| p.clone()),
                 Change::DropPortal(n) if n.as_slice() == name => return None,
                 Change::ClearPortals => return None,
                 Change::Boundary => past_boundary = true,
@@ -550,6 +552,11 @@ mod tests {
         r.set_portal((1, 0), "c", portal(Kind::Query));
         r.set_portal((1, 1), "h", hold());
         r.commit((1, 1));
+        // A portal still in flight behind a boundary in flight is not certain either.
+        r.set_portal((1, 2), "x", portal(Kind::Query));
+        r.boundary((1, 3));
+        assert!(r.portal("x").is_none());
+        r.discard(1, 2);
         // Until the server answers, nothing but a held cursor is certain past a boundary.
         r.boundary((2, 0));
         assert!(r.portal("c").is_none() && r.portal("h").is_none());

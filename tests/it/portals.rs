@@ -117,6 +117,32 @@ async fn portals_postgres_dropped_are_not_run_under_their_old_plan() {
         assert!(text.contains("not known"), "{text}");
     }
 
+    // Round 182 S1: all of it in one batch, before any answer.
+    let step = |sql: &str| {
+        [
+            raw::parse("", sql, &[]),
+            raw::bind("", "", &[], &[]),
+            raw::execute("", 0),
+        ]
+        .concat()
+    };
+    q(&mut r, "BEGIN").await;
+    let batch = [
+        step("DECLARE r CURSOR FOR SELECT 1, 2, 3"),
+        step("ROLLBACK"),
+        step("BEGIN"),
+        step("SELECT lab.open_vault('r')"),
+        raw::execute("r", 0),
+        raw::sync(),
+    ]
+    .concat();
+    r.send(&batch).await;
+    let frames = r.until_ready().await;
+    let bytes: Vec<u8> = frames.iter().flat_map(|f| f.raw.to_vec()).collect();
+    assert!(!contains(&bytes, SECRET), "one batch: the secret came out");
+    assert!(raw::tags(&frames).ends_with("EZ"), "{}", raw::tags(&frames));
+    q(&mut r, "ROLLBACK").await;
+
     // Round 181 F3: a cursor under the proxy's reserved name does not turn a refusal's stand-in
     // into a run of it; the session goes on.
     q(&mut r, "BEGIN").await;
