@@ -220,8 +220,12 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     catalog.clock_defaults = clock.iter().map(|r| (r.get(0), r.get(1))).collect();
     catalog.setting_prefixes = setting_prefixes.iter().map(|r| r.get(0)).collect();
     for row in &session_filters {
-        // What in the filter depends on the settings, and what on search_path.
-        for (col, map) in [(2, &mut catalog.session_filters), (3, &mut catalog.path_filters)] {
+        // What in the filter depends on the settings, what on search_path, what on row order.
+        for (col, map) in [
+            (2, &mut catalog.session_filters),
+            (3, &mut catalog.path_filters),
+            (4, &mut catalog.order_filters),
+        ] {
             let depends: String = row.get(col);
             if !depends.is_empty() {
                 map.entry(row.get(0)).or_default().push((row.get(1), depends));

@@ -273,6 +273,9 @@ pub struct Catalog {
     /// Row filters whose result depends on search_path (a name printed from a `regclass`,
     /// `to_regclass`, `current_schema`), by relation OID: what filters and what in it depends.
     pub path_filters: HashMap<u32, Vec<(String, String)>>,
+    /// Row-level security policies that take rows in the order a plan reads them (`LIMIT`
+    /// without a full order, `string_agg`, …), by relation OID: what filters and what in it does.
+    pub order_filters: HashMap<u32, Vec<(String, String)>>,
     /// A DBA's functions whose code changes settings (`set_config`, a `SET` statement, SQL built
     /// at run time), or calls one that does: a call may move the session's settings.
     pub setting_functions: HashSet<crate::policy::QName>,

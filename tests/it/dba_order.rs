@@ -1,9 +1,9 @@
 //! Row filters of the DBA's that take rows in the order a plan reads them (round 179 Q1): an
 //! unordered `string_agg` over a GROUP BY hid the other campaign's row while the planner sorted
-//! the group and showed it once `SET work_mem` made the planner hash it. Such a filter holds only
-//! with the server's planner settings; with them, and for filters that do not depend on the order,
-//! statements run.
-
+//! the group and showed it once `SET work_mem` made the planner hash it; another session's scan
+//! of a large table moves where a synchronized sequential scan starts (round 182 S2). A row-level
+//! security policy that does so is refused outright; a view's query only once the planner's
+//! settings moved. Filters that do not depend on the order run.
 use crate::dba::{own_cluster, refusal};
 use crate::dba_rows::{assert_hidden, proxy_on_shared, SECRET_CALLER};
 use crate::policy::{err_text, text_of, wasser};
@@ -50,16 +50,23 @@ fn ddl() -> String {
             "counted",
             "(SELECT count(*) FROM (SELECT m.tag FROM hold.modes m GROUP BY m.tag) g) <> 200002",
         ),
+        // A view whose query hides the row the same way.
+        format!(
+            "CREATE TABLE hold.calls (campaign text, caller text);
+             INSERT INTO hold.calls VALUES ('zeitung', '{SECRET_CALLER}');
+             CREATE VIEW hold.open_calls AS SELECT campaign, caller FROM hold.calls WHERE {FIRST_TAG};
+             GRANT SELECT ON hold.open_calls TO crm_agents;"
+        ),
     ]
     .concat()
 }
 
-const TABLES: [&str; 2] = ["hold.agg", "hold.viewed"];
+const TABLES: [&str; 3] = ["hold.agg", "hold.viewed", "hold.open_calls"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filters_that_follow_the_plans_row_order_hold_only_with_the_servers_planner_settings() {
+async fn filters_that_follow_the_plans_row_order_are_refused() {
     let (cluster, su) = own_cluster(&ddl()).await;
-    // The premise, straight to Postgres: the agent's planner settings open both tables.
+    // The premise, straight to Postgres: the agent's planner settings open every one.
     su.batch_execute("SET ROLE agent_wasser").await.unwrap();
     for t in TABLES {
         let rows = su.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
@@ -81,6 +88,8 @@ async fn filters_that_follow_the_plans_row_order_hold_only_with_the_servers_plan
         "hold.modes",
         "hold.first_tag",
         "hold.first_tag2",
+        "hold.open_calls",
+        "hold.calls",
     ]
     .iter()
     .map(|t| format!("  {t}: {{ columns: all }}\n"))
@@ -92,28 +101,32 @@ async fn filters_that_follow_the_plans_row_order_hold_only_with_the_servers_plan
     )
     .await;
     let c = wasser(&p).await;
-    for t in TABLES.iter().chain(&["hold.counted"]) {
+    let outright = "takes rows in the order a plan reads them";
+    let mut seen = String::new();
+    // A row-level security policy: refused whatever the settings, also through a view it reads.
+    for t in ["hold.agg", "hold.viewed"] {
+        seen.push_str(&refusal(&c, &format!("SELECT caller FROM {t}"), outright).await);
+    }
+    // A view's query and a filter without order run with the server's settings.
+    for t in ["hold.open_calls", "hold.counted"] {
         let rows = c.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
         assert_eq!(text_of(&rows), "", "{t} with the server's settings");
     }
+    // The view, once a planner lever moved: by SET, SET LOCAL, set_config in the same statement,
+    // at connection start, and for a statement prepared before.
     let why = "computes with the session's settings";
-    let mut seen = String::new();
-    // By SET, SET LOCAL, set_config in the same statement, and at connection start.
     for lever in ["work_mem = '16MB'", "hash_mem_multiplier = 8"] {
         let s = wasser(&p).await;
         s.batch_execute(&format!("SET {lever}")).await.unwrap();
-        for t in TABLES {
-            let text = refusal(&s, &format!("SELECT caller FROM {t}"), why).await;
-            assert!(text.contains("the order a plan reads them"), "{text}");
-            seen.push_str(&text);
-        }
-        // A filter that does not depend on the order still runs.
+        let text = refusal(&s, "SELECT caller FROM hold.open_calls", why).await;
+        assert!(text.contains("the order a plan reads them"), "{text}");
+        seen.push_str(&text);
         let rows = s.simple_query("SELECT caller FROM hold.counted").await.unwrap();
         assert_eq!(text_of(&rows), "", "hold.counted after SET {lever}");
     }
     for sql in [
-        "BEGIN; SET LOCAL work_mem = '16MB'; SELECT caller FROM hold.agg",
-        "SELECT set_config('work_mem', '16MB', false), caller FROM hold.agg",
+        "BEGIN; SET LOCAL work_mem = '16MB'; SELECT caller FROM hold.open_calls",
+        "SELECT set_config('work_mem', '16MB', false), caller FROM hold.open_calls",
     ] {
         let s = wasser(&p).await;
         seen.push_str(&refusal(&s, sql, why).await);
@@ -122,10 +135,9 @@ async fn filters_that_follow_the_plans_row_order_hold_only_with_the_servers_plan
         .try_connect("options='-c work_mem=16MB'", "agent_wasser", "wasser")
         .await
         .unwrap();
-    seen.push_str(&refusal(&started, "SELECT caller FROM hold.viewed", why).await);
-    // The extended protocol: a prepared statement run after the SET.
+    seen.push_str(&refusal(&started, "SELECT caller FROM hold.open_calls", why).await);
     let s = wasser(&p).await;
-    let stmt = s.prepare("SELECT caller FROM hold.agg").await.unwrap();
+    let stmt = s.prepare("SELECT caller FROM hold.open_calls").await.unwrap();
     s.batch_execute("SET work_mem = '16MB'").await.unwrap();
     let e = s.query(&stmt, &[]).await.expect_err("prepared after SET work_mem");
     assert!(err_text(&e).contains(why), "{}", err_text(&e));

@@ -472,6 +472,15 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
 /// server's (round 163: a shift-hours policy opened at night after `SET TimeZone`; round 164:
 /// `called_at >= contract_start` and `to_tsvector(note)`; round 179 Q1: `SET work_mem`).
 pub(super) fn session_filters(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    if !cx.catalog.order_filters.is_empty() {
+        for &rel in &f.relations {
+            for oid in cx.catalog.reached(cx.catalog.rel(rel).oid) {
+                if let Some(r) = order_filter(cx, oid) {
+                    return Err(r);
+                }
+            }
+        }
+    }
     if cx.settings_moved.is_none() && cx.path_moved.is_none() {
         return Ok(());
     }
@@ -483,6 +492,25 @@ pub(super) fn session_filters(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<
         }
     }
     Ok(())
+}
+
+/// The refusal for reaching `oid` if a row-level security policy of it takes rows in the order a
+/// plan reads them: which rows it keeps follows the plan, and where another session's scan of a
+/// large table left off (round 182 S2: `synchronize_seqscans` turned `LIMIT 1` to another row with
+/// no setting changed), so no statement can rely on it.
+fn order_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
+    let (what, how) = cx.catalog.order_filters.get(&oid)?.first()?;
+    let on = cx
+        .catalog
+        .by_oid(oid)
+        .map(|o| cx.catalog.rel(o).name.to_string())
+        .unwrap_or_default();
+    Some(Refusal::new(
+        Reason::UnsupportedStatement,
+        format!(
+            "{what} of {on} takes rows in the order a plan reads them ({how}): which rows it keeps follows the plan and other sessions' scans, so unscharf cannot rely on it (write it without LIMIT, OFFSET, DISTINCT ON, windows, ARRAY(SELECT …) and order-dependent aggregates: EXISTS, IN, count, min and max do not depend on order)"
+        ),
+    ))
 }
 
 /// The refusal for reaching `oid` if a filter of it computes with a setting that may have moved:
