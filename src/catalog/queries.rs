@@ -514,7 +514,10 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
     order_aggs(f) AS MATERIALIZED (
       SELECT a.aggfnoid::pg_catalog.oid FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid
       WHERE a.aggkind <> 'n' OR p.proname ~ '^(array_agg|string_agg|jsonb?_agg(_strict)?|jsonb?_object_?agg([a-z_]*)|xmlagg|any_value)$'
-        OR (p.proname NOT IN ('min', 'max') AND p.proargtypes::pg_catalog.oid[] && '{700,701}'::pg_catalog.oid[])),
+        OR (p.proname NOT IN ('min', 'max') AND p.proargtypes::pg_catalog.oid[] && '{700,701}'::pg_catalog.oid[])
+        -- Which of values that compare equal but print apart (1.0 and 1.00, 0 and -0, a day and
+        -- 24 hours) min and max return follows the order (round 182 S3).
+        OR (p.proname IN ('min', 'max') AND p.proargtypes::pg_catalog.oid[] && '{700,701,1186,1700}'::pg_catalog.oid[])),
     e0(rel, what, tree) AS (
       SELECT p.polrelid, 'the row-level security policy ' || p.polname,
         coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, '')
@@ -546,7 +549,7 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
         -- A view's own LIMIT or window is not refused outright (it trims what the view shows,
         -- and a CRM's views have them), only with the planner's settings moved.
         CASE WHEN o.ordered AND e.what NOT LIKE 'the row-level security policy %'
-          THEN 'rows in the order a plan reads them (LIMIT, OFFSET, DISTINCT ON, a window, ARRAY(SELECT …), string_agg, array_agg, …)' END),
+          THEN 'rows in the order a plan reads them (LIMIT, OFFSET, DISTINCT ON, a window, ARRAY(SELECT …), string_agg, array_agg, min, max or GROUP BY over numbers, …)' END),
       pg_catalog.concat_ws(', ', fs.names,
         CASE WHEN e.tree ~ '[{]SQLVALUEFUNCTION :op 14 ' THEN 'CURRENT_SCHEMA' END,
         -- Every field that holds a type or a list of them (round 173 H1: a column definition
@@ -568,10 +571,14 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
       -- (round 179 Q1: work_mem turned a GROUP BY from sorted to hashed under string_agg) and so
       -- does another session's scan of a large table (round 182 S2: synchronized scans).
       CASE WHEN o.ordered AND e.what LIKE 'the row-level security policy %'
-        THEN 'LIMIT, OFFSET, DISTINCT ON, a window, ARRAY(SELECT …), string_agg, array_agg, …' ELSE '' END
+        THEN 'LIMIT, OFFSET, DISTINCT ON, a window, ARRAY(SELECT …), string_agg, array_agg, min, max or GROUP BY over numbers, …' ELSE '' END
     FROM e, LATERAL (SELECT e.tree ~ ':limit(Count|Offset) [{]|:hasDistinctOn true|[{]WINDOWFUNC |:subLinkType 6 '
         OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':aggfnoid ([0-9]+)', 'g') m(x)
-          JOIN order_aggs a ON a.f = m.x[1]::pg_catalog.oid)) o(ordered), LATERAL (
+          JOIN order_aggs a ON a.f = m.x[1]::pg_catalog.oid)
+        -- GROUP BY, DISTINCT and UNION keep the first of equal values they read; with such types
+        -- in the tree, which one may print apart (round 182 S3).
+        OR (e.tree ~ ':groupClause [(]|:distinctClause [(]|:all false'
+          AND e.tree ~ '[a-z]type (700|701|1186|1700|3802) ')) o(ordered), LATERAL (
         SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE
             (f.provolatile <> 'i' OR f.oid >= 16384
               -- Built-ins marked IMMUTABLE that read settings (round 168: quote_ident reads

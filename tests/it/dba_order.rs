@@ -50,6 +50,12 @@ fn ddl() -> String {
             "counted",
             "(SELECT count(*) FROM (SELECT m.tag FROM hold.modes m GROUP BY m.tag) g) <> 200002",
         ),
+        // Round 182 S3: which of 1.0 and 1.00 min returns follows the order.
+        "CREATE TABLE hold.amounts (v numeric);
+         INSERT INTO hold.amounts VALUES (1.0), (1.00);
+         GRANT SELECT ON hold.amounts TO crm_agents;"
+            .to_owned(),
+        hidden("scaled", "(SELECT scale(min(v)) FROM hold.amounts) <> 2"),
         // A view whose query hides the row the same way.
         format!(
             "CREATE TABLE hold.calls (campaign text, caller text);
@@ -90,6 +96,8 @@ async fn filters_that_follow_the_plans_row_order_are_refused() {
         "hold.first_tag2",
         "hold.open_calls",
         "hold.calls",
+        "hold.amounts",
+        "hold.scaled",
     ]
     .iter()
     .map(|t| format!("  {t}: {{ columns: all }}\n"))
@@ -104,7 +112,7 @@ async fn filters_that_follow_the_plans_row_order_are_refused() {
     let outright = "takes rows in the order a plan reads them";
     let mut seen = String::new();
     // A row-level security policy: refused whatever the settings, also through a view it reads.
-    for t in ["hold.agg", "hold.viewed"] {
+    for t in ["hold.agg", "hold.viewed", "hold.scaled"] {
         seen.push_str(&refusal(&c, &format!("SELECT caller FROM {t}"), outright).await);
     }
     // A view's query and a filter without order run with the server's settings.

@@ -508,7 +508,7 @@ fn order_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
     Some(Refusal::new(
         Reason::UnsupportedStatement,
         format!(
-            "{what} of {on} takes rows in the order a plan reads them ({how}): which rows it keeps follows the plan and other sessions' scans, so unscharf cannot rely on it (write it without LIMIT, OFFSET, DISTINCT ON, windows, ARRAY(SELECT …) and order-dependent aggregates: EXISTS, IN, count, min and max do not depend on order)"
+            "{what} of {on} takes rows in the order a plan reads them ({how}): which rows it keeps follows the plan and other sessions' scans, so unscharf cannot rely on it (write it without LIMIT, OFFSET, DISTINCT ON, windows, ARRAY(SELECT …) and order-dependent aggregates: EXISTS, IN, count, and min or max of text, integers or dates do not depend on order)"
         ),
     ))
 }
