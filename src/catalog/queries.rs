@@ -511,13 +511,20 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
     -- Aggregates whose result follows the order rows come in (ties too, so an ORDER BY inside
     -- does not count): the collecting ones, the ordered-set and hypothetical ones, and sums of
     -- floating-point values, whose rounding follows the order; `any_value` (Postgres 16) takes any.
+    -- (min and max: below, by the types they compare.)
     order_aggs(f) AS MATERIALIZED (
       SELECT a.aggfnoid::pg_catalog.oid FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid
       WHERE a.aggkind <> 'n' OR p.proname ~ '^(array_agg|string_agg|jsonb?_agg(_strict)?|jsonb?_object_?agg([a-z_]*)|xmlagg|any_value)$'
-        OR (p.proname NOT IN ('min', 'max') AND p.proargtypes::pg_catalog.oid[] && '{700,701}'::pg_catalog.oid[])
-        -- Which of values that compare equal but print apart (1.0 and 1.00, 0 and -0, a day and
-        -- 24 hours) min and max return follows the order (round 182 S3).
-        OR (p.proname IN ('min', 'max') AND p.proargtypes::pg_catalog.oid[] && '{700,701,1186,1700}'::pg_catalog.oid[])),
+        OR (p.proname NOT IN ('min', 'max') AND p.proargtypes::pg_catalog.oid[] && '{700,701}'::pg_catalog.oid[])),
+    -- Window functions whose value follows the order among peers (ranks and counts over a RANGE
+    -- frame do not: peers share them).
+    order_windows(f) AS MATERIALIZED (
+      SELECT p.oid FROM pg_catalog.pg_proc p WHERE p.proname IN ('row_number', 'ntile', 'lag', 'lead',
+        'first_value', 'last_value', 'nth_value') OR p.oid IN (SELECT f FROM order_aggs)),
+    -- Collations that call strings equal that differ ('A' and 'a'): which of them min, max,
+    -- GROUP BY or DISTINCT keep follows the order (round 183 T2).
+    loose_collations(c) AS MATERIALIZED (
+      SELECT oid FROM pg_catalog.pg_collation WHERE NOT collisdeterministic),
     e0(rel, what, tree) AS (
       SELECT p.polrelid, 'the row-level security policy ' || p.polname,
         coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, '')
@@ -572,13 +579,24 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
       -- does another session's scan of a large table (round 182 S2: synchronized scans).
       CASE WHEN o.ordered AND e.what LIKE 'the row-level security policy %'
         THEN 'LIMIT, OFFSET, DISTINCT ON, a window, ARRAY(SELECT …), string_agg, array_agg, min, max or GROUP BY over numbers, …' ELSE '' END
-    FROM e, LATERAL (SELECT e.tree ~ ':limit(Count|Offset) [{]|:hasDistinctOn true|[{]WINDOWFUNC |:subLinkType 6 '
+    FROM e, LATERAL (SELECT e.tree ~ ':limit(Count|Offset) [{]|:hasDistinctOn true|:subLinkType 6 |:tablesample [{]'
         OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':aggfnoid ([0-9]+)', 'g') m(x)
           JOIN order_aggs a ON a.f = m.x[1]::pg_catalog.oid)
-        -- GROUP BY, DISTINCT and UNION keep the first of equal values they read; with such types
-        -- in the tree, which one may print apart (round 182 S3).
-        OR (e.tree ~ ':groupClause [(]|:distinctClause [(]|:all false'
-          AND e.tree ~ '[a-z]type (700|701|1186|1700|3802) ')) o(ordered), LATERAL (
+        OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':winfnoid ([0-9]+)', 'g') m(x)
+          JOIN order_windows w ON w.f = m.x[1]::pg_catalog.oid)
+        -- A ROWS frame cuts between peers.
+        OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':frameOptions ([0-9]+)', 'g') m(x)
+          WHERE m.x[1]::int & 4 <> 0)
+        -- min, max, GROUP BY, DISTINCT and UNION keep one of equal values that may print apart
+        -- (1.0 and 1.00, 0 and -0, a day and 24 hours, 'a' and 'a ' as char, 'A' and 'a' under a
+        -- nondeterministic collation, arrays and rows of those): with such a type or collation in
+        -- the tree, which one follows the order (rounds 182 S3, 183 T2).
+        OR ((e.tree ~ ':groupClause [(]|:distinctClause [(]|:all false'
+            OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':aggfnoid ([0-9]+)', 'g') m(x)
+              JOIN pg_catalog.pg_proc p ON p.oid = m.x[1]::pg_catalog.oid WHERE p.proname IN ('min', 'max')))
+          AND (e.tree ~ '[a-zA-Z]typ(e|id)s? [(]?o?(700|701|1186|1700|3802|1042|1021|1022|1187|1231|1014|3807|2249|2277|2283) '
+            OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, 'coll(id|ation) ([0-9]+)', 'g') m(x)
+              JOIN loose_collations l ON l.c = m.x[2]::pg_catalog.oid)))) o(ordered), LATERAL (
         SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE
             (f.provolatile <> 'i' OR f.oid >= 16384
               -- Built-ins marked IMMUTABLE that read settings (round 168: quote_ident reads

@@ -416,10 +416,11 @@ fn ddl_marked() -> String {
         format!(
             "CREATE TABLE public.blocks (caller text, blocked_until timestamptz);
              INSERT INTO public.blocks VALUES ('{SECRET_CALLER}', '2026-03-28 23:30+00');
-             CREATE TABLE public.contacts (campaign text, caller text);
-             INSERT INTO public.contacts VALUES ('zeitung', '{SECRET_CALLER}');
-             ALTER TABLE public.contacts ENABLE ROW LEVEL SECURITY;
-             CREATE POLICY p ON public.contacts FOR SELECT USING (campaign = 'stadtwerke' OR
+             CREATE TABLE public.all_contacts (campaign text, caller text);
+             INSERT INTO public.all_contacts VALUES ('zeitung', '{SECRET_CALLER}');
+             -- A view: as a row-level security policy, jsonb_object_agg (the last of equal keys
+             -- wins) is refused outright (round 182 S2).
+             CREATE VIEW public.contacts AS SELECT campaign, caller FROM public.all_contacts WHERE (campaign = 'stadtwerke' OR
                ((SELECT jsonb_object_agg(b.caller, b.blocked_until) FROM public.blocks b) ->> caller) >= '2026-03-29');
              CREATE TABLE public.blocked_sources (qualified_name text);
              INSERT INTO public.blocked_sources VALUES ('zeitung.leads');
@@ -508,6 +509,7 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     let grants: String = [
         "public.blocks",
         "public.contacts",
+        "public.all_contacts",
         "public.blocked_sources",
         "public.inbox",
         "hold.pinned",

@@ -56,6 +56,15 @@ fn ddl() -> String {
          GRANT SELECT ON hold.amounts TO crm_agents;"
             .to_owned(),
         hidden("scaled", "(SELECT scale(min(v)) FROM hold.amounts) <> 2"),
+        // Round 183 T2, T3: 'allow' and 'allow ' are one char(10); a sample is chosen at random.
+        "CREATE TABLE hold.codes (c char(10));
+         GRANT SELECT ON hold.codes TO crm_agents;"
+            .to_owned(),
+        hidden("padded", "(SELECT min(c) FROM hold.codes)::text <> 'allow'"),
+        hidden(
+            "sampled",
+            "NOT EXISTS (SELECT FROM hold.amounts TABLESAMPLE BERNOULLI (50))",
+        ),
         // A view whose query hides the row the same way.
         format!(
             "CREATE TABLE hold.calls (campaign text, caller text);
@@ -98,6 +107,9 @@ async fn filters_that_follow_the_plans_row_order_are_refused() {
         "hold.calls",
         "hold.amounts",
         "hold.scaled",
+        "hold.codes",
+        "hold.padded",
+        "hold.sampled",
     ]
     .iter()
     .map(|t| format!("  {t}: {{ columns: all }}\n"))
@@ -112,7 +124,7 @@ async fn filters_that_follow_the_plans_row_order_are_refused() {
     let outright = "takes rows in the order a plan reads them";
     let mut seen = String::new();
     // A row-level security policy: refused whatever the settings, also through a view it reads.
-    for t in ["hold.agg", "hold.viewed", "hold.scaled"] {
+    for t in ["hold.agg", "hold.viewed", "hold.scaled", "hold.padded", "hold.sampled"] {
         seen.push_str(&refusal(&c, &format!("SELECT caller FROM {t}"), outright).await);
     }
     // A view's query and a filter without order run with the server's settings.
