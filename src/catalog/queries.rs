@@ -525,6 +525,15 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
     -- GROUP BY or DISTINCT keep follows the order (round 183 T2).
     loose_collations(c) AS MATERIALIZED (
       SELECT oid FROM pg_catalog.pg_collation WHERE NOT collisdeterministic),
+    -- Types whose equal values may print apart: numbers, intervals, char(n), jsonb, and the
+    -- arrays, domains and ranges over them, and every row type (a row may hold one: round 184 U2).
+    loose_types(t) AS (
+      SELECT ty.oid FROM pg_catalog.pg_type ty WHERE ty.typtype = 'c'
+        OR ty.oid = ANY ('{700,701,1186,1700,3802,1042,2249,2276,2277,2283,3500,5077,5078,5079}'::pg_catalog.oid[])
+      UNION SELECT ty.oid FROM pg_catalog.pg_type ty JOIN loose_types l
+        ON (ty.typtype = 'd' AND l.t = ty.typbasetype) OR (ty.typcategory = 'A' AND l.t = ty.typelem)
+          OR (ty.typtype = 'r' AND l.t = (SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = ty.oid))
+          OR (ty.typtype = 'm' AND l.t = (SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = ty.oid))),
     e0(rel, what, tree) AS (
       SELECT p.polrelid, 'the row-level security policy ' || p.polname,
         coalesce(p.polqual::text, '') || ' ' || coalesce(p.polwithcheck::text, '')
@@ -591,10 +600,19 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
         -- (1.0 and 1.00, 0 and -0, a day and 24 hours, 'a' and 'a ' as char, 'A' and 'a' under a
         -- nondeterministic collation, arrays and rows of those): with such a type or collation in
         -- the tree, which one follows the order (rounds 182 S3, 183 T2).
-        OR ((e.tree ~ ':groupClause [(]|:distinctClause [(]|:all false'
-            OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':aggfnoid ([0-9]+)', 'g') m(x)
-              JOIN pg_catalog.pg_proc p ON p.oid = m.x[1]::pg_catalog.oid WHERE p.proname IN ('min', 'max')))
-          AND (e.tree ~ '[a-zA-Z]typ(e|id)s? [(]?o?(700|701|1186|1700|3802|1042|1021|1022|1187|1231|1014|3807|2249|2277|2283) '
+        -- Chance: a sample, random() (round 184 U3).
+        OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':funcid ([0-9]+)', 'g') m(x)
+          JOIN pg_catalog.pg_proc p ON p.oid = m.x[1]::pg_catalog.oid WHERE p.proname IN ('random', 'random_normal'))
+        -- min and max (also as window functions), range intersections and unions, GROUP BY,
+        -- DISTINCT, UNION, INTERSECT and EXCEPT keep one of equal values (round 184 U1, U2).
+        OR ((e.tree ~ ':groupClause [(]|:distinctClause [(]|:all false|SETOPERATIONSTMT :op [23] '
+            OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':(?:aggfnoid|winfnoid) ([0-9]+)', 'g') m(x)
+              JOIN pg_catalog.pg_proc p ON p.oid = m.x[1]::pg_catalog.oid
+              WHERE p.proname IN ('min', 'max', 'range_intersect_agg', 'range_agg')))
+          AND (EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree,
+                ':([a-zA-Z_]*(?:[tT]ype|[tT]ypes|[tT]ypid|[tT]ypeId|[tT]ypeid)) [(]?o?((?: ?[0-9]+)+)', 'g') m(x),
+                pg_catalog.regexp_split_to_table(pg_catalog.btrim(m.x[2]), ' +') n(t)
+              JOIN loose_types l ON l.t = n.t::pg_catalog.oid)
             OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, 'coll(id|ation) ([0-9]+)', 'g') m(x)
               JOIN loose_collations l ON l.c = m.x[2]::pg_catalog.oid)))) o(ordered), LATERAL (
         SELECT pg_catalog.string_agg(DISTINCT f.proname::text, ', ') FILTER (WHERE

@@ -65,6 +65,21 @@ fn ddl() -> String {
             "sampled",
             "NOT EXISTS (SELECT FROM hold.amounts TABLESAMPLE BERNOULLI (50))",
         ),
+        // Round 184 U1-U3: min as a window function, INTERSECT ALL, chance.
+        hidden(
+            "windowed",
+            "NOT EXISTS (SELECT FROM (SELECT min(v) OVER () AS m FROM hold.amounts) s WHERE scale(s.m) = 2)",
+        ),
+        hidden(
+            "intersected",
+            "NOT EXISTS (SELECT FROM (SELECT v FROM hold.amounts INTERSECT ALL SELECT 1.00) s WHERE scale(s.v) = 2)",
+        ),
+        hidden("chance", "random() < 0"),
+        // Distinct text of a deterministic collation prints the same whichever row it came from.
+        hidden(
+            "distinct_text",
+            "campaign IN (SELECT DISTINCT m.tag FROM hold.modes m WHERE m.tag = 'stadtwerke')",
+        ),
         // A view whose query hides the row the same way.
         format!(
             "CREATE TABLE hold.calls (campaign text, caller text);
@@ -110,6 +125,10 @@ async fn filters_that_follow_the_plans_row_order_are_refused() {
         "hold.codes",
         "hold.padded",
         "hold.sampled",
+        "hold.windowed",
+        "hold.intersected",
+        "hold.chance",
+        "hold.distinct_text",
     ]
     .iter()
     .map(|t| format!("  {t}: {{ columns: all }}\n"))
@@ -124,11 +143,20 @@ async fn filters_that_follow_the_plans_row_order_are_refused() {
     let outright = "takes rows in the order a plan reads them";
     let mut seen = String::new();
     // A row-level security policy: refused whatever the settings, also through a view it reads.
-    for t in ["hold.agg", "hold.viewed", "hold.scaled", "hold.padded", "hold.sampled"] {
+    for t in [
+        "hold.agg",
+        "hold.viewed",
+        "hold.scaled",
+        "hold.padded",
+        "hold.sampled",
+        "hold.windowed",
+        "hold.intersected",
+        "hold.chance",
+    ] {
         seen.push_str(&refusal(&c, &format!("SELECT caller FROM {t}"), outright).await);
     }
     // A view's query and a filter without order run with the server's settings.
-    for t in ["hold.open_calls", "hold.counted"] {
+    for t in ["hold.open_calls", "hold.counted", "hold.distinct_text"] {
         let rows = c.simple_query(&format!("SELECT caller FROM {t}")).await.unwrap();
         assert_eq!(text_of(&rows), "", "{t} with the server's settings");
     }
