@@ -273,11 +273,7 @@ pub(super) fn write_rules(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), 
         let r = cx.catalog.rel(*rel);
         for oid in cx.catalog.reached(r.oid) {
             if let Some(rule) = cx.catalog.write_rules.get(&oid).and_then(|v| v.first()) {
-                let on = cx
-                    .catalog
-                    .by_oid(oid)
-                    .map(|o| cx.catalog.rel(o).name.to_string())
-                    .unwrap_or_default();
+                let on = reached_name(cx, oid);
                 return Err(Refusal::new(
                     Reason::UnsupportedStatement,
                     format!(
@@ -472,26 +468,29 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
 /// server's (round 163: a shift-hours policy opened at night after `SET TimeZone`; round 164:
 /// `called_at >= contract_start` and `to_tsvector(note)`; round 179 Q1: `SET work_mem`).
 pub(super) fn session_filters(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    // Every relation the statement reaches, checked by `check`: the first refusal wins.
+    let first = |check: &dyn Fn(u32) -> Option<Refusal>| {
+        f.relations
+            .iter()
+            .flat_map(|&rel| cx.catalog.reached(cx.catalog.rel(rel).oid))
+            .find_map(check)
+            .map_or(Ok(()), Err)
+    };
     if !cx.catalog.order_filters.is_empty() {
-        for &rel in &f.relations {
-            for oid in cx.catalog.reached(cx.catalog.rel(rel).oid) {
-                if let Some(r) = order_filter(cx, oid) {
-                    return Err(r);
-                }
-            }
-        }
+        first(&|oid| order_filter(cx, oid))?;
     }
     if cx.settings_moved.is_none() && cx.path_moved.is_none() {
         return Ok(());
     }
-    for &rel in &f.relations {
-        for oid in cx.catalog.reached(cx.catalog.rel(rel).oid) {
-            if let Some(r) = moved_filter(cx, oid) {
-                return Err(r);
-            }
-        }
-    }
-    Ok(())
+    first(&|oid| moved_filter(cx, oid))
+}
+
+/// The name of a relation a statement reaches, by OID, for refusal messages.
+fn reached_name(cx: &DecideCtx<'_>, oid: u32) -> String {
+    cx.catalog
+        .by_oid(oid)
+        .map(|o| cx.catalog.rel(o).name.to_string())
+        .unwrap_or_default()
 }
 
 /// The refusal for reaching `oid` if a row-level security policy of it takes rows in the order a
@@ -500,11 +499,7 @@ pub(super) fn session_filters(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<
 /// no setting changed), so no statement can rely on it.
 fn order_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
     let (what, how) = cx.catalog.order_filters.get(&oid)?.first()?;
-    let on = cx
-        .catalog
-        .by_oid(oid)
-        .map(|o| cx.catalog.rel(o).name.to_string())
-        .unwrap_or_default();
+    let on = reached_name(cx, oid);
     Some(Refusal::new(
         Reason::UnsupportedStatement,
         format!(
@@ -517,12 +512,7 @@ fn order_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
 /// one of the settings `clock` counts, or search_path (round 168 F4: a filter on
 /// `tableoid::regclass::text` let a child table's rows through once the path showed its schema).
 pub(super) fn moved_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
-    let on = || {
-        cx.catalog
-            .by_oid(oid)
-            .map(|o| cx.catalog.rel(o).name.to_string())
-            .unwrap_or_default()
-    };
+    let on = || reached_name(cx, oid);
     if let (Some(why), Some((what, reads))) = (
         cx.settings_moved,
         cx.catalog.session_filters.get(&oid).and_then(|v| v.first()),
@@ -559,12 +549,7 @@ pub(super) fn hidden_calls(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
                 if call.on_write && !writes {
                     continue;
                 }
-                let on = || {
-                    cx.catalog
-                        .by_oid(oid)
-                        .map(|o| cx.catalog.rel(o).name.to_string())
-                        .unwrap_or_default()
-                };
+                let on = || reached_name(cx, oid);
                 if super::forbidden::SESSION_SETTERS.contains(&call.func.name.as_str()) {
                     return Err(Refusal::new(
                         Reason::ForbiddenFunction,
