@@ -138,6 +138,16 @@ pub fn parameter_status(body: &[u8]) -> Result<(&str, &str), WireError> {
     Ok((name, value))
 }
 
+/// A NotificationResponse's sending backend and channel, as sent (the payload follows them).
+pub fn notification(body: &[u8]) -> Result<(i32, &[u8]), WireError> {
+    let mut r = Reader::new(body, "NotificationResponse");
+    let pid = r.i32()?;
+    let channel = r.cstr_bytes()?;
+    r.cstr_bytes()?;
+    r.finish()?;
+    Ok((pid, channel))
+}
+
 pub fn command_tag(body: &[u8]) -> Result<&str, WireError> {
     let mut r = Reader::new(body, "CommandComplete");
     let tag = r.cstr()?;

@@ -73,6 +73,17 @@ pub fn parameter_status(name: &str, value: &str) -> Bytes {
     encode(&ParameterStatus::new(name.to_owned(), value.to_owned()))
 }
 
+/// A NotificationResponse with its channel's bytes as the server sent them and an empty payload.
+pub fn notification_without_payload(pid: i32, channel: &[u8]) -> Bytes {
+    let mut buf = BytesMut::with_capacity(channel.len() + 11);
+    buf.extend_from_slice(b"A");
+    buf.extend_from_slice(&((channel.len() + 10) as i32).to_be_bytes());
+    buf.extend_from_slice(&pid.to_be_bytes());
+    buf.extend_from_slice(channel);
+    buf.extend_from_slice(&[0, 0]);
+    buf.freeze()
+}
+
 pub fn auth_sasl(mechanisms: &[&str]) -> Bytes {
     encode(&Authentication::SASL(
         mechanisms.iter().map(|m| m.to_string()).collect(),
@@ -125,5 +136,14 @@ mod tests {
             backend::sasl_mechanisms(&auth_sasl(&["SCRAM-SHA-256"])[5..]).unwrap(),
             vec!["SCRAM-SHA-256"]
         );
+        // The channel's bytes as sent; the payload gone.
+        let sent = b"A\0\0\0\x16\0\0\0\x07feed\xc3\xa4\0{\"iban\"}\0";
+        let (pid, channel) = backend::notification(&sent[5..]).unwrap();
+        assert_eq!((pid, channel), (7, &b"feed\xc3\xa4"[..]));
+        assert_eq!(
+            &notification_without_payload(pid, channel)[..],
+            b"A\0\0\0\x10\0\0\0\x07feed\xc3\xa4\0\0"
+        );
+        assert!(backend::notification(b"\0\0\0\x07feed").is_err());
     }
 }
