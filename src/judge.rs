@@ -182,6 +182,16 @@ pub fn path_change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -
         .map(|(name, via)| format!("{via} {name}"))
 }
 
+/// Whether a statement runs code of the DBA's that may close, open or fetch from cursors by name
+/// (see `Catalog::cursor_functions`): what the session's cursors and portals run is unknown after it.
+pub fn runs_cursor_code(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> bool {
+    let functions = &catalog.cursor_functions;
+    !functions.is_empty()
+        && f.runs_function(catalog, |schema, name| {
+            functions.contains(&crate::policy::QName::new(schema, name))
+        })
+}
+
 /// The statement an EXECUTE, FETCH or MOVE runs, when the registry knows the name.
 pub fn runs_by_name(kind: &Kind, reg: &dyn Registry) -> Option<Arc<StatementFacts>> {
     match kind {
@@ -281,7 +291,13 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
         }
         path_moved |= runs_by_name(&f.kind, &earlier).is_some_and(|r| r.path_change.is_some());
         read.extend(allowed.plan.reads.iter().cloned());
+        // Code that may close or open cursors by name ends what the message knew of them.
+        let ends_cursors = runs_cursor_code(f, cx.catalog) || runs_cursor_code(&allowed.facts, cx.catalog);
         all.push(allowed);
+        if ends_cursors {
+            earlier.names.retain(|(prepared, _, _)| *prepared);
+            earlier.portals_ended = true;
+        }
         match &f.kind {
             Kind::Prepare { name } => earlier.names.push((true, name.clone(), Some(Arc::new(f.prepared())))),
             Kind::Declare { name, .. } => earlier.names.push((false, name.clone(), Some(f.clone()))),

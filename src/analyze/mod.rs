@@ -172,6 +172,11 @@ pub fn fold_ident(i: &Ident) -> String {
     })
 }
 
+/// The folded parts of a name, or None if a part is not a plain identifier.
+pub fn object_name_parts(n: &sqlparser::ast::ObjectName) -> Option<Vec<String>> {
+    expr::object_parts(n).ok()
+}
+
 /// The name in a regclass literal (`'stadtwerke.seq'`, `'"Odd"."x"'`), split and folded as Postgres's
 /// regclass input does it (SplitIdentifierString); None when Postgres would reject it.
 pub fn regclass_name(text: &str) -> Option<Vec<String>> {

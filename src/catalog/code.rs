@@ -28,7 +28,7 @@ fn streams(source: &str) -> [Vec<String>; 2] {
     [tokens(&without_comments(source)), tokens(source)]
 }
 
-fn tokens(text: &str) -> Vec<String> {
+pub(super) fn tokens(text: &str) -> Vec<String> {
     let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
     let mut out = Vec::new();
     let mut rest = text;
@@ -78,7 +78,7 @@ pub const U_AMP_NAME: &str = "u&\"";
 
 /// `source` with its comments (`-- …` and nested `/* … */`, outside string literals, `E'…'`
 /// strings with their backslash escapes, dollar-quoted strings and quoted identifiers) blanked.
-fn without_comments(source: &str) -> String {
+pub(super) fn without_comments(source: &str) -> String {
     let b = source.as_bytes();
     let mut out = String::with_capacity(source.len());
     let (mut i, mut copied) = (0, 0);

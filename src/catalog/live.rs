@@ -44,6 +44,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let cast_types = tx.query(USER_CAST_TYPES, &[]).await?;
     let implicit_code = tx.query(IMPLICIT_CODE, &[]).await?;
     let unique = tx.query(UNIQUE_KEYS, &[]).await?;
+    let one_row = tx.query(ONE_ROW_KEYS, &[]).await?;
     let checks = tx.query(CHECKS, &[]).await?;
     let generated = tx.query(GENERATED, &[]).await?;
     let row_triggers = tx.query(ROW_TRIGGERS, &[]).await?;
@@ -153,6 +154,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         out
     };
     let mut unique_keys = keys(unique, 1);
+    let one_row_keys = keys(one_row, 1);
     // A CHECK of one column compares it with nothing stored.
     let mut check_keys = keys(checks, 2);
     let mut triggers: std::collections::HashMap<u32, Vec<RowTrigger>> = std::collections::HashMap::new();
@@ -347,6 +349,27 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .map(|(_, c)| &c.name)
         .collect();
     let draws_numbers = callers.closure(|c| names_sequence.contains(&c.name));
+    // Functions that keep whichever row a plan reads first, and the code that calls them (round
+    // 183 T1): a row-level security policy calling one is refused like one that takes rows in
+    // order itself.
+    let first_rows: std::collections::HashMap<&QName, String> = dba_code
+        .iter()
+        .zip(&code)
+        .filter_map(|(r, c)| {
+            let language: &str = r.get::<_, Option<&str>>(4)?;
+            let setof = r.get::<_, Option<bool>>(5).unwrap_or(false);
+            let body = r.get::<_, Option<&str>>(6).unwrap_or("");
+            super::code_order::takes_rows_in_order(language, setof, body, &catalog, &one_row_keys)
+                .map(|why| (&c.name, why))
+        })
+        .collect();
+    let takes_first = callers.closure(|c| first_rows.contains_key(&c.name));
+    let first_why = |f: &QName| {
+        first_rows
+            .get(f)
+            .cloned()
+            .unwrap_or_else(|| "it calls code that keeps whichever row comes first".to_owned())
+    };
     let on_write: Vec<(u32, QName)> = hidden
         .iter()
         .filter(|r| r.get::<_, bool>(4))
@@ -366,6 +389,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     catalog.dynamic_functions = callers.closure(super::code_reads::builds_sql).into_iter().collect();
     catalog.setting_functions = callers
         .closure(|c| super::code_reads::builds_sql(c) || super::code_reads::sets_settings(c.source))
+        .into_iter()
+        .collect();
+    catalog.cursor_functions = callers
+        .closure(|c| super::code_reads::builds_sql(c) || super::code_order::handles_cursors(c.source))
         .into_iter()
         .collect();
     catalog.steerable_functions = catalog
@@ -417,6 +444,13 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
                     .push((what, word.to_owned()));
             }
         }
+        if let (true, Some(f)) = (
+            what.starts_with("the row-level security policy "),
+            super::code::named_in(sql, &takes_first),
+        ) {
+            let entry = catalog.order_filters.entry(row.get(0)).or_default();
+            entry.push((format!("{what}, through {f},"), first_why(f)));
+        }
         for name in crate::policy::decide::forbidden_calls_in(sql) {
             catalog.hidden_calls.entry(row.get(0)).or_default().push(HiddenCall {
                 func: QName::new("pg_catalog", &name),
@@ -443,6 +477,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             let read = graph.write_reads(row.get(0), &func);
             let entry = catalog.write_reads.entry(row.get(0)).or_default();
             entry.extend(read.into_iter().map(|oid| (format!("{what} (through {func})"), oid)));
+        }
+        if what.starts_with("the row-level security policy ") && takes_first.contains(&func) {
+            let entry = catalog.order_filters.entry(row.get(0)).or_default();
+            entry.push((format!("{what}, through {func},"), first_why(&func)));
         }
         if reads_clock.contains(&func) && !on_write {
             catalog

@@ -2,6 +2,7 @@
 //! Pure data with lookups; `live` fills it from the upstream, `offline` from a schema file.
 
 mod code;
+mod code_order;
 mod code_reads;
 pub mod live;
 pub mod offline;
@@ -57,9 +58,9 @@ pub struct Relation {
     pub name: QName,
     pub kind: RelKind,
     pub columns: Vec<Column>,
-    /// The columns (attnums) each unique index, primary key or exclusion constraint compares,
-    /// with those its expressions and predicate read: a write into one is compared with every
-    /// stored row.
+    /// The columns (attnums) each index (unique or not), primary key or exclusion constraint
+    /// compares or keeps, with those its expressions and predicate read: a write into one is
+    /// compared with every stored row, or stored beside the others in an entry of bounded size.
     pub unique_keys: Vec<Vec<i16>>,
     /// Its foreign keys: a write into one is compared with the referenced table's rows.
     pub foreign_keys: Vec<ForeignKey>,
@@ -279,6 +280,10 @@ pub struct Catalog {
     /// A DBA's functions whose code changes settings (`set_config`, a `SET` statement, SQL built
     /// at run time), or calls one that does: a call may move the session's settings.
     pub setting_functions: HashSet<crate::policy::QName>,
+    /// The DBA's functions that may close, open or fetch from cursors (or build SQL that may), and
+    /// the code that calls them: a statement that runs one leaves every portal of the session
+    /// unknown (see `code_order::handles_cursors`).
+    pub cursor_functions: HashSet<crate::policy::QName>,
     /// Names of extensions and procedural languages: the prefixes of their dotted settings.
     pub setting_prefixes: HashSet<String>,
 }

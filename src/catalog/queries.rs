@@ -14,7 +14,9 @@ pub(super) const COLUMNS: &str = "SELECT a.attrelid, a.attname::text, a.attnum, 
       AND n.nspname !~ '^pg_toast'
     ORDER BY a.attrelid, a.attnum";
 /// See `Relation::unique_keys` (round 66: a unique index on a masked column answered whether a
-/// guessed value was stored). Columns an index's expressions and predicate read are its
+/// guessed value was stored). Every index counts, unique or not: its entry holds the written value
+/// beside the others, and an entry too large for it fails the write (round 186 W2: a name made
+/// longer byte by byte told the length of the email an index kept beside it). Columns an index's expressions and predicate read are its
 /// dependencies in pg_depend, which leaves out a whole-row use: that reads every column (round
 /// 142: a unique `person_key(customers)` answered birth-date guesses). An index of a partition or child table counts for every table above
 /// it, which routes rows into it (round 67), by column name since attnums differ.
@@ -33,7 +35,7 @@ pub(super) const UNIQUE_KEYS: &str = "WITH RECURSIVE up(rel, anc) AS (
               AND (i.indexprs::text ~ ':varattno 0 ' OR i.indpred::text ~ ':varattno 0 '))
       FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE (i.indisunique OR i.indisexclusion) AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
+      WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
         AND n.nspname !~ '^pg_toast')
     SELECT t.rel, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = k.rel AND a.attnum = ANY (k.attnums))
@@ -298,17 +300,19 @@ pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::t
 /// inside one), and so is a table's or view's row type when one of those is a type of the DBA's;
 /// an array type's code (`_claim`) is its element type, a range's its subtype, a multirange's its
 /// range (round 157: code named only `_verified_claim` or `claim_log` ran the domain's CHECK).
-pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
+pub(super) const DBA_CODE: &str = "WITH code(schema, name, src, lang, setof, body) AS (
       SELECT n.nspname::text, p.proname::text,
           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid)
             ELSE pg_catalog.concat_ws(' ', p.prosrc, pg_catalog.pg_get_function_arguments(p.oid),
-              pg_catalog.pg_get_function_result(p.oid)) END
+              pg_catalog.pg_get_function_result(p.oid)) END,
+          l.lanname::text, p.proretset,
+          CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_function_sqlbody(p.oid) ELSE p.prosrc END
         FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
           JOIN pg_catalog.pg_language l ON l.oid = p.prolang
         WHERE p.oid >= 16384 AND l.lanname <> 'c'
       UNION ALL SELECT n.nspname::text, p.proname::text, pg_catalog.concat_ws(' ', a.aggtransfn::text,
           a.aggfinalfn::text, a.aggcombinefn::text, a.aggserialfn::text, a.aggdeserialfn::text,
-          a.aggmtransfn::text, a.aggminvtransfn::text, a.aggmfinalfn::text)
+          a.aggmtransfn::text, a.aggminvtransfn::text, a.aggmfinalfn::text), 'aggregate', false, NULL
         FROM pg_catalog.pg_aggregate a JOIN pg_catalog.pg_proc p ON p.oid = a.aggfnoid
           JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
         WHERE p.oid >= 16384
@@ -316,33 +320,48 @@ pub(super) const DBA_CODE: &str = "WITH code(schema, name, src) AS (
           pg_catalog.format_type(t.typbasetype, NULL),
           (SELECT pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(k.oid), ' ')
              FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid))
+          , NULL, NULL, NULL
         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
         WHERE t.typtype = 'd' AND t.oid >= 16384
       UNION ALL SELECT n.nspname::text, t.typname::text,
           (SELECT pg_catalog.string_agg(pg_catalog.format_type(a.atttypid, NULL), ' ') FROM pg_catalog.pg_attribute a
              WHERE a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped)
+          , NULL, NULL, NULL
         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
           JOIN pg_catalog.pg_class c ON c.oid = t.typrelid
         WHERE t.oid >= 16384 AND (c.relkind = 'c' OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
           WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid >= 16384))
       UNION ALL SELECT n.nspname::text, t.typname::text, pg_catalog.format_type(t.typelem, NULL)
+          , NULL, NULL, NULL
         FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
         WHERE t.oid >= 16384 AND t.typcategory = 'A' AND EXISTS (SELECT 1 FROM pg_catalog.pg_type e
           LEFT JOIN pg_catalog.pg_class c ON c.oid = e.typrelid WHERE e.oid = t.typelem AND e.oid >= 16384
             AND (e.typtype IN ('d', 'r', 'm') OR c.relkind = 'c' OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.atttypid >= 16384)))
       UNION ALL SELECT n.nspname::text, t.typname::text, pg_catalog.format_type(r.rngsubtype, NULL)
+          , NULL, NULL, NULL
         FROM pg_catalog.pg_range r JOIN pg_catalog.pg_type t ON t.oid = r.rngtypid
           JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid >= 16384
       UNION ALL SELECT n.nspname::text, t.typname::text, pg_catalog.format_type(r.rngtypid, NULL)
+          , NULL, NULL, NULL
         FROM pg_catalog.pg_range r JOIN pg_catalog.pg_type t ON t.oid = r.rngmultitypid
           JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE t.oid >= 16384
-      UNION ALL SELECT n.nspname::text, c.relname::text, pg_catalog.pg_get_viewdef(c.oid)
+      UNION ALL SELECT n.nspname::text, c.relname::text, pg_catalog.pg_get_viewdef(c.oid), NULL, NULL, NULL
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('v', 'm') AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384))
     SELECT code.schema, code.name, code.src, EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-        WHERE c.relkind = 'S' AND pg_catalog.strpos(code.src, c.relname::text) > 0)
+        WHERE c.relkind = 'S' AND pg_catalog.strpos(code.src, c.relname::text) > 0),
+      code.lang, code.setof, code.body
     FROM code";
+/// Unique keys that prove a lookup finds at most one row (see `code_order`): valid, checked at
+/// once (a deferred one may hold duplicates until commit), of plain columns without a predicate,
+/// and not of a table with inheritance children (a query of the parent reads theirs too). Only
+/// an index's key columns count, not those it INCLUDEs.
+pub(super) const ONE_ROW_KEYS: &str = "SELECT i.indrelid, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+        WHERE a.attrelid = i.indrelid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))
+    FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
+    WHERE i.indisunique AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL
+      AND NOT (c.relkind = 'r' AND c.relhassubclass)";
 /// The DBA's operators and casts with the function each runs (see `code_reads::Graph`): code that
 /// uses one runs that function without naming it (round 147: `OPERATOR(public.###)`, a cast to
 /// `dob_claim`). A cast is listed by its target type's name. `*` marks what code runs without
@@ -600,12 +619,13 @@ pub(super) const SESSION_FILTERS: &str = "WITH RECURSIVE
         -- (1.0 and 1.00, 0 and -0, a day and 24 hours, 'a' and 'a ' as char, 'A' and 'a' under a
         -- nondeterministic collation, arrays and rows of those): with such a type or collation in
         -- the tree, which one follows the order (rounds 182 S3, 183 T2).
-        -- Chance: a sample, random() (round 184 U3).
+        -- Chance: a sample, random() (round 184 U3), a random UUID (round 185 V3).
         OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':funcid ([0-9]+)', 'g') m(x)
-          JOIN pg_catalog.pg_proc p ON p.oid = m.x[1]::pg_catalog.oid WHERE p.proname IN ('random', 'random_normal'))
+          JOIN pg_catalog.pg_proc p ON p.oid = m.x[1]::pg_catalog.oid WHERE p.proname IN ('random', 'random_normal', 'gen_random_uuid', 'uuid_generate_v1', 'uuid_generate_v1mc', 'uuid_generate_v4'))
         -- min and max (also as window functions), range intersections and unions, GROUP BY,
-        -- DISTINCT, UNION, INTERSECT and EXCEPT keep one of equal values (round 184 U1, U2).
-        OR ((e.tree ~ ':groupClause [(]|:distinctClause [(]|:all false|SETOPERATIONSTMT :op [23] '
+        -- DISTINCT (also an aggregate's: round 185 V1, sum(DISTINCT v)), UNION, INTERSECT and EXCEPT
+        -- keep one of equal values (round 184 U1, U2).
+        OR ((e.tree ~ ':groupClause [(]|:distinctClause [(]|:aggdistinct [(]|:all false|SETOPERATIONSTMT :op [23] '
             OR EXISTS (SELECT FROM pg_catalog.regexp_matches(e.tree, ':(?:aggfnoid|winfnoid) ([0-9]+)', 'g') m(x)
               JOIN pg_catalog.pg_proc p ON p.oid = m.x[1]::pg_catalog.oid
               WHERE p.proname IN ('min', 'max', 'range_intersect_agg', 'range_agg')))

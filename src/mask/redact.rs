@@ -1,6 +1,6 @@
 //! Rule 11: errors and notices reaching the client carry no row values. DETAIL, WHERE and internal
-//! queries are replaced or removed; the message of data exceptions (classes 22, 23) and of PL/pgSQL
-//! RAISE (class P0) is replaced; SQLSTATE and identifier fields are kept for drivers. What database
+//! queries are replaced or removed; the message of data exceptions (classes 22, 23), of exceeded
+//! limits (class 54, which state sizes of stored values) and of PL/pgSQL RAISE (class P0) is replaced; SQLSTATE and identifier fields are kept for drivers. What database
 //! code raised itself (RAISE, plpy.notice, elog …) can say anything in any field and any class, so
 //! only its severity and SQLSTATE pass.
 
@@ -38,7 +38,9 @@ pub fn redact(fields: &[(u8, &str)]) -> Option<Vec<(u8, String)>> {
     // A message with a context arose inside a function, trigger or COPY: a built-in raising it
     // there echoes what that code passed it (`current_setting('x_' || phone)`).
     let by_code = raised_by_code(field(b'F'), field(b'R')) || field(b'W').is_some();
-    let withheld_message = by_code || matches!(class, "22" | "23" | "P0");
+    // Class 54 states sizes: "index row size 2720 exceeds maximum 2704" counts the stored
+    // values an index keeps beside the written one (round 186 W2).
+    let withheld_message = by_code || matches!(class, "22" | "23" | "54" | "P0");
     let drop = |c: u8| match c {
         b'q' | b'p' => true,
         // A hint of a data exception may quote the data.
@@ -90,6 +92,7 @@ fn withheld<'a>(class: &str, code: &str, by_code: bool, field: &impl Fn(u8) -> O
         (_, "23P01") => "exclusion constraint violated",
         ("22", _) => "data exception",
         ("23", _) => "integrity constraint violation",
+        ("54", _) => "program limit exceeded",
         _ => "error raised by a function",
     };
     let mut on = String::new();
@@ -172,6 +175,20 @@ mod tests {
             (b'c', "subject"),
             (b'F', "execMain.c"),
         ];
+        // Round 186 W2: a size counts the stored values an index keeps beside the written one.
+        let size = [
+            (b'C', "54000"),
+            (
+                b'M',
+                "index row size 2720 exceeds btree version 4 maximum 2704 for index \"leads_name_email\"",
+            ),
+            (b'F', "nbtutils.c"),
+        ];
+        let out = format!("{:?}", redact(&size).unwrap());
+        assert!(
+            !out.contains("2720") && out.contains("program limit exceeded (SQLSTATE 54000)"),
+            "{out}"
+        );
         let out = redact(&not_null).unwrap();
         assert!(
             out.iter().any(|(c, m)| *c == b'M'

@@ -137,12 +137,38 @@ async fn an_implicit_cast_a_dba_wrote_holds_every_statement_until_its_function_i
 /// error (or ON CONFLICT's choice) answered whether a guessed e-mail address was stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unique_index_on_a_protected_column_does_not_answer_guesses() {
-    let (cluster, _su) = own_cluster(
+    let (cluster, su) = own_cluster(
         "CREATE UNIQUE INDEX rt66_email ON stadtwerke.customers (email);
          CREATE UNIQUE INDEX rt66_iban ON stadtwerke.customers (lower(iban)) WHERE city IS NOT NULL;
+         CREATE INDEX rt186_city_email ON stadtwerke.customers (city, email);
          GRANT INSERT, UPDATE ON stadtwerke.customers TO agent_wasser;",
     )
     .await;
+    // Round 186 W2, the premise straight to Postgres: an index entry holds the written city beside
+    // the stored email, and its size limit fails the write by the email's length.
+    // Hex of a simple generator: text that does not compress.
+    let long = |n: usize| {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let city: String = (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                char::from_digit(((x >> 33) % 16) as u32, 16).unwrap_or('0')
+            })
+            .collect();
+        format!("UPDATE stadtwerke.customers SET city = '{city}' WHERE customer_no = 1002")
+    };
+    let fails = |e: Result<u64, tokio_postgres::Error>| {
+        e.err()
+            .and_then(|e| e.as_db_error().map(|d| d.message().to_owned()))
+            .unwrap_or_default()
+    };
+    assert_eq!(fails(su.execute(&long(2600), &[]).await), "", "premise: short enough");
+    assert!(
+        fails(su.execute(&long(2700), &[]).await).contains("index row size"),
+        "premise: too long"
+    );
     let p = proxy_on(&cluster, |t| {
         t.replacen(
             "      stadtwerke.customers:\n        columns:\n",
@@ -158,8 +184,9 @@ async fn a_unique_index_on_a_protected_column_does_not_answer_guesses() {
         "INSERT INTO stadtwerke.customers (customer_no, name, email) VALUES (9001, 'x', 'anna.schmidt@example.org') ON CONFLICT (email) DO NOTHING RETURNING customer_no",
         "UPDATE stadtwerke.customers SET email = 'anna.schmidt@example.org' WHERE customer_no = 1002",
         "UPDATE stadtwerke.customers SET iban = 'de89 3704 0044 0532 0130 00' WHERE customer_no = 1002",
+        long(2700).as_str(),
     ] {
-        seen.push_str(&refusal(&c, sql, "a unique index compares").await);
+        seen.push_str(&refusal(&c, sql, "an index of the table keeps").await);
     }
     assert_no_protected(&seen, "a unique index");
     // Writes that compare only columns the purpose may read go ahead.
@@ -211,7 +238,7 @@ async fn partitions_and_a_dba_types_sort_order_tell_nothing() {
         ),
         (
             "INSERT INTO stadtwerke.rt67_contracts (contract_no, iban, born) VALUES (3, 'DE12 5001 0517 0648 4898 90', '1950-01-01')",
-            "a unique index compares",
+            "an index of the table keeps",
         ),
         (
             "SELECT contract_no FROM stadtwerke.rt67_contracts ORDER BY kind",

@@ -75,6 +75,9 @@ fn ddl() -> String {
             "NOT EXISTS (SELECT FROM (SELECT v FROM hold.amounts INTERSECT ALL SELECT 1.00) s WHERE scale(s.v) = 2)",
         ),
         hidden("chance", "random() < 0"),
+        // Round 185 V1, V3: an aggregate's own DISTINCT keeps one of 1.0 and 1.00; a random UUID.
+        hidden("distinct_sum", "(SELECT scale(sum(DISTINCT v)) FROM hold.amounts) <> 2"),
+        hidden("uuid_chance", "gen_random_uuid()::text < '0'"),
         // Distinct text of a deterministic collation prints the same whichever row it came from.
         hidden(
             "distinct_text",
@@ -128,6 +131,8 @@ async fn filters_that_follow_the_plans_row_order_are_refused() {
         "hold.windowed",
         "hold.intersected",
         "hold.chance",
+        "hold.distinct_sum",
+        "hold.uuid_chance",
         "hold.distinct_text",
     ]
     .iter()
@@ -152,6 +157,8 @@ async fn filters_that_follow_the_plans_row_order_are_refused() {
         "hold.windowed",
         "hold.intersected",
         "hold.chance",
+        "hold.distinct_sum",
+        "hold.uuid_chance",
     ] {
         seen.push_str(&refusal(&c, &format!("SELECT caller FROM {t}"), outright).await);
     }
@@ -191,4 +198,103 @@ async fn filters_that_follow_the_plans_row_order_are_refused() {
     assert!(err_text(&e).contains(why), "{}", err_text(&e));
     seen.push_str(&err_text(&e));
     assert_hidden(&seen, "filters that follow the plan's row order");
+}
+
+/// Round 183 T1: a DBA's helper that keeps whichever row a plan reads first (a scalar SQL
+/// function's first row, PL/pgSQL's `SELECT … INTO`) decides a row-level security policy by the
+/// plan; a lookup by a unique key, or one that errs on a second row, does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helpers_that_keep_the_first_of_several_rows_are_refused() {
+    let helpers = [
+        ("first_row", "sql", "SELECT campaign FROM hold.assign WHERE login = current_user"),
+        (
+            "into_first",
+            "plpgsql",
+            "DECLARE c text; BEGIN SELECT campaign INTO c FROM hold.assign WHERE login = current_user; RETURN c; END",
+        ),
+        ("calls_first", "sql", "SELECT hold.first_row()"),
+        ("keyed", "sql", "SELECT campaign FROM hold.sess WHERE login = current_user"),
+        (
+            "into_strict",
+            "plpgsql",
+            "DECLARE c text; BEGIN SELECT campaign INTO STRICT c FROM hold.assign WHERE login = current_user AND campaign = 'stadtwerke'; RETURN c; END",
+        ),
+    ];
+    let mut ddl = String::from(
+        "CREATE SCHEMA hold;
+         GRANT USAGE ON SCHEMA hold TO crm_agents;
+         CREATE TABLE hold.assign (login text, campaign text);
+         INSERT INTO hold.assign VALUES ('agent_wasser', 'stadtwerke'), ('agent_wasser', 'zeitung');
+         CREATE INDEX assign_login ON hold.assign (login, campaign DESC);
+         CREATE TABLE hold.sess (login text PRIMARY KEY, campaign text);
+         INSERT INTO hold.sess VALUES ('agent_wasser', 'stadtwerke');
+         GRANT SELECT ON hold.assign, hold.sess TO crm_agents;",
+    );
+    for (name, language, body) in helpers {
+        ddl.push_str(&format!(
+            "CREATE FUNCTION hold.{name}() RETURNS text LANGUAGE {language} STABLE AS $${body}$$;"
+        ));
+        ddl.push_str(&hidden(name, &format!("campaign = hold.{name}()")));
+    }
+    // Through a view the policy reads.
+    ddl.push_str(
+        "CREATE VIEW hold.first_view AS SELECT hold.first_row() AS c;
+         GRANT SELECT ON hold.first_view TO crm_agents;",
+    );
+    ddl.push_str(&hidden("viewed_first", "campaign = (SELECT c FROM hold.first_view)"));
+    let (cluster, _su) = own_cluster(&ddl).await;
+    // The premise, straight to Postgres: the plan chooses which campaign the helpers return (each
+    // in a session of its own: PL/pgSQL keeps a session's first plan).
+    for t in ["first_row", "into_first", "calls_first", "viewed_first"] {
+        for (scan, shown) in [("enable_indexscan", false), ("enable_seqscan", true)] {
+            let su = crate::harness::connect_url(&cluster.superuser_url("crm")).await;
+            su.batch_execute(&format!(
+                "SET ROLE agent_wasser; SET {scan} = off; SET enable_bitmapscan = off"
+            ))
+            .await
+            .unwrap();
+            let rows = su.simple_query(&format!("SELECT caller FROM hold.{t}")).await.unwrap();
+            assert_eq!(
+                text_of(&rows).contains(SECRET_CALLER),
+                shown,
+                "premise: hold.{t} without {scan}"
+            );
+        }
+    }
+
+    let names: Vec<String> = helpers.iter().map(|(n, _, _)| format!("hold.{n}")).collect();
+    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "    functions: []",
+        &format!("    functions: [{}]", names.join(", ")),
+        1,
+    );
+    let grants: String = helpers
+        .iter()
+        .map(|(n, _, _)| *n)
+        .chain(["viewed_first", "first_view", "assign", "sess"])
+        .map(|t| format!("  hold.{t}: {{ columns: all }}\n"))
+        .collect();
+    let p = proxy_on_shared(&cluster, stadtwerke, &grants).await;
+    let c = wasser(&p).await;
+    let mut seen = String::new();
+    for (t, why) in [
+        ("first_row", "returns the first"),
+        ("into_first", "SELECT … INTO without STRICT"),
+        ("calls_first", "through hold.calls_first"),
+        ("viewed_first", "through hold.first_view"),
+    ] {
+        let text = refusal(
+            &c,
+            &format!("SELECT caller FROM hold.{t}"),
+            "takes rows in the order a plan reads them",
+        )
+        .await;
+        assert!(text.contains(why), "hold.{t}: {text}");
+        seen.push_str(&text);
+    }
+    for t in ["keyed", "into_strict"] {
+        let rows = c.simple_query(&format!("SELECT caller FROM hold.{t}")).await.unwrap();
+        assert_eq!(text_of(&rows), "", "hold.{t} runs and hides the row");
+    }
+    assert_hidden(&seen, "helpers that keep the first row");
 }

@@ -194,3 +194,87 @@ async fn portals_postgres_dropped_are_not_run_under_their_old_plan() {
     assert_eq!(raw::tags(&r.until_ready().await), "DCZ");
     q(&mut r, "COMMIT").await;
 }
+
+/// Round 185 V2: a listed helper that closes the cursor or portal it is given and opens its own
+/// under that name (a CRM's "re-open my cursor"). Postgres's PL/pgSQL finds the client's DECLAREs
+/// and Bind portals by name; the proxy cannot see which it closed, so after the call it knows
+/// none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_helper_that_reopens_a_cursor_leaves_no_portal_known() {
+    let cluster = new_cluster();
+    let su = connect_url(&cluster.superuser_url("crm")).await;
+    su.batch_execute(
+        "CREATE FUNCTION lab.reopen(r refcursor) RETURNS refcursor LANGUAGE plpgsql
+           SET search_path = lab, pg_catalog AS $$
+           BEGIN
+             BEGIN CLOSE r; EXCEPTION WHEN invalid_cursor_name THEN NULL; END;
+             OPEN r FOR SELECT id, open, secret || '' FROM lab.vault;
+             RETURN r;
+           END $$;
+         GRANT EXECUTE ON FUNCTION lab.reopen(refcursor) TO u_trust;",
+    )
+    .await
+    .unwrap();
+    // The premise, straight to Postgres: the helper swaps what the declared name runs.
+    let direct = connect_url(&format!("host=127.0.0.1 port={} user=u_trust dbname=crm", cluster.port)).await;
+    let rows = direct
+        .simple_query("BEGIN; DECLARE r CURSOR FOR SELECT 1, 2, 3; SELECT lab.reopen('r'); FETCH ALL FROM r")
+        .await
+        .unwrap();
+    assert!(crate::policy::text_of(&rows).contains(SECRET), "premise");
+    direct.batch_execute("ROLLBACK").await.unwrap();
+
+    let lab = include_str!("../fixtures/policies/lab.yaml").replacen(
+        "functions: [lab.shout, lab.scream]",
+        "functions: [lab.shout, lab.scream, lab.reopen]",
+        1,
+    );
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![("lab.yaml".into(), lab)],
+        ..Default::default()
+    })
+    .await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    // A declared cursor, in one message and in two.
+    let one = q(
+        &mut r,
+        "BEGIN; DECLARE r CURSOR FOR SELECT 1, 2, 3; SELECT lab.reopen('r'); FETCH ALL FROM r",
+    )
+    .await;
+    assert!(!contains(&one, SECRET), "one message: the secret came out");
+    assert!(contains(&one, "not known"), "{}", String::from_utf8_lossy(&one));
+    q(&mut r, "ROLLBACK").await;
+    q(&mut r, "BEGIN; DECLARE r CURSOR FOR SELECT 1, 2, 3").await;
+    q(&mut r, "SELECT lab.reopen('r')").await;
+    let fetched = q(&mut r, "FETCH ALL FROM r").await;
+    assert!(!contains(&fetched, SECRET), "FETCH: the secret came out");
+    assert!(contains(&fetched, "not known"), "{}", String::from_utf8_lossy(&fetched));
+    q(&mut r, "ROLLBACK").await;
+    // A Bind portal, run by a protocol Execute after the call.
+    q(&mut r, "BEGIN").await;
+    r.send(
+        &[
+            raw::parse("s1", "SELECT 1, 2, 3", &[]),
+            raw::bind("p", "s1", &[], &[]),
+            raw::describe(b'P', "p"),
+            raw::sync(),
+        ]
+        .concat(),
+    )
+    .await;
+    assert_eq!(raw::tags(&r.until_ready().await), "12TZ");
+    q(&mut r, "SELECT lab.reopen('p')").await;
+    r.send(&[raw::execute("p", 0), raw::sync()].concat()).await;
+    let frames = r.until_ready().await;
+    let bytes: Vec<u8> = frames.iter().flat_map(|f| f.raw.to_vec()).collect();
+    assert!(!contains(&bytes, SECRET), "Execute: the secret came out");
+    assert_eq!(raw::tags(&frames), "EZ");
+    assert!(raw::error_message(&frames[0]).contains("not known"));
+    q(&mut r, "ROLLBACK").await;
+    // A cursor declared without such a call still runs.
+    q(&mut r, "BEGIN; DECLARE k CURSOR FOR SELECT id FROM lab.vault").await;
+    r.send(&raw::query("FETCH ALL FROM k")).await;
+    assert_eq!(raw::tags(&r.until_ready().await), "TDCZ");
+    q(&mut r, "ROLLBACK").await;
+}

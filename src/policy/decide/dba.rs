@@ -80,7 +80,7 @@ pub(super) fn unique_keys(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_
                 return Err(Refusal::new(
                     Reason::ProtectedColumn,
                     format!(
-                        "a unique index compares {} with every stored row's {}, which is protected for purpose {}: a duplicate-key error would tell whether a value is stored",
+                        "an index of the table keeps {} beside {}, which is protected for purpose {}: a duplicate-key or index-size error would tell about the stored value",
                         cx.column_name(c),
                         cx.column_name(k),
                         cx.purpose_name()
@@ -503,7 +503,7 @@ fn order_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
     Some(Refusal::new(
         Reason::UnsupportedStatement,
         format!(
-            "{what} of {on} takes rows in the order a plan reads them ({how}): which rows it keeps follows the plan and other sessions' scans, so unscharf cannot rely on it (write it without LIMIT, OFFSET, DISTINCT ON, windows, ARRAY(SELECT …) and order-dependent aggregates: EXISTS, IN, count, and min or max of text, integers or dates do not depend on order)"
+            "{what} of {on} takes rows in the order a plan reads them ({how}): which rows it keeps follows the plan and other sessions' scans, so unscharf cannot rely on it (write it without LIMIT, OFFSET, DISTINCT ON, windows, ARRAY(SELECT …) and order-dependent aggregates: EXISTS, IN, count, and min or max of text, integers or dates do not depend on order; a helper function must find at most one row: a lookup by a unique key, an aggregate, or SELECT … INTO STRICT)"
         ),
     ))
 }

@@ -384,10 +384,13 @@ impl Core {
                             }
                             self.copy_in = Some(CopyIn::new(seq));
                         }
-                        self.effects(seq, 0, st, env.catalog.fingerprint);
+                        self.effects(seq, 0, st, env.catalog);
                     }
                     // A cursor's query runs now, set_config calls in it included, as at FETCH.
-                    None => self.path_effects(&a.facts),
+                    None => {
+                        self.path_effects(&a.facts);
+                        self.cursor_effects((seq, 0), &a.facts, env.catalog);
+                    }
                 }
                 out.to_upstream.extend_from_slice(&f.raw);
                 self.pending.push_back(Pending::Execute {

@@ -160,8 +160,9 @@ impl Core {
 
     /// Registry changes and search_path effects of statements that will run; `sub` numbers them within a message.
     /// `fingerprint` is the catalog content the statements were analyzed under.
-    pub(super) fn effects(&mut self, seq: u64, sub: u32, f: &Arc<StatementFacts>, fingerprint: u64) {
+    pub(super) fn effects(&mut self, seq: u64, sub: u32, f: &Arc<StatementFacts>, catalog: &Catalog) {
         let tag: Tag = (seq, sub);
+        let fingerprint = catalog.fingerprint;
         match &f.kind {
             Kind::Prepare { name } => self.registry.set_statement(
                 tag,
@@ -189,9 +190,11 @@ impl Core {
             _ => {}
         }
         self.path_effects(f);
+        self.cursor_effects(tag, f, catalog);
         // EXECUTE, FETCH and MOVE run a statement whose effects on search_path happen now.
         if let Some(r) = crate::judge::runs_by_name(&f.kind, &self.registry) {
             self.path_effects(&r);
+            self.cursor_effects(tag, &r, catalog);
         }
         if self.txn_path_changed {
             self.path_dirty = true;
@@ -202,6 +205,15 @@ impl Core {
                     }
                 }
             }
+        }
+    }
+
+    /// A statement that runs code of the DBA's that may close or open cursors leaves every portal
+    /// unknown (round 185 V2: a listed helper closed the cursor the agent had declared and opened
+    /// its own under that name, and the next FETCH was judged by the old query).
+    pub(super) fn cursor_effects(&mut self, tag: Tag, f: &StatementFacts, catalog: &Catalog) {
+        if crate::judge::runs_cursor_code(f, catalog) {
+            self.registry.drop_portal(tag, None);
         }
     }
 
@@ -294,7 +306,7 @@ impl Core {
                 // Registry effects come from the statements as written; what EXECUTE and FETCH
                 // run may still change search_path.
                 for (i, st) in analysis.statements.iter().enumerate() {
-                    self.effects(seq, i as u32, st, env.catalog.fingerprint);
+                    self.effects(seq, i as u32, st, env.catalog);
                 }
 
                 out.to_upstream.extend_from_slice(&f.raw);
