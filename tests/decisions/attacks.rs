@@ -645,6 +645,15 @@ fn red_team_round_28() {
         // record a function returns stays usable (pgjdbc's getIndexInfo).
         ("wasser", "SELECT (c).customer_no FROM stadtwerke.customers c", "refused: protected_column"),
         ("wasser", "SELECT (information_schema._pg_expandarray(ARRAY[1, 2])).n", "allowed"),
+        // Round 188 Y2: unparenthesized, `t.col[…]` is the column col of t, even where t also
+        // names a column (the alias `name`); Y1: not the whole row of t either.
+        ("wasser", "SELECT name.notes[1] FROM stadtwerke.customers name", "refused: protected_column"),
+        ("wasser", "SELECT name.birth_date[1:2] FROM stadtwerke.customers name", "refused: protected_column"),
+        ("wasser", "SELECT c.iban[1] FROM stadtwerke.customers c CROSS JOIN (SELECT 1 AS c) s", "refused: protected_column"),
+        ("wasser", "SELECT stadtwerke.customers.notes[1] FROM stadtwerke.customers", "refused: protected_column"),
+        ("wasser", "SELECT name FROM stadtwerke.customers name WHERE name.notes[1] = 'x'", "refused: protected_column"),
+        ("wasser", "SELECT c.name[1] FROM stadtwerke.customers c", "allowed"),
+        ("wasser", "SELECT stadtwerke.customers.name[1] FROM stadtwerke.customers", "allowed"),
     ]);
 }
 

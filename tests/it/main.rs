@@ -23,5 +23,6 @@ mod prepared;
 mod protocol_attacks;
 mod proxy_core;
 mod sqlgen;
+mod subscripts;
 mod tls;
 mod tools;
