@@ -77,12 +77,16 @@ pub(super) fn unique_keys(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_
             });
         for k in compared {
             if !cx.rule(memo, k).is_allow() {
+                let beside = if k == c {
+                    String::new()
+                } else {
+                    format!(" beside {}", cx.column_name(k))
+                };
                 return Err(Refusal::new(
                     Reason::ProtectedColumn,
                     format!(
-                        "an index of the table keeps {} beside {}, which is protected for purpose {}: a duplicate-key or index-size error would tell about the stored value",
+                        "an index of the table keeps {}{beside}, which is protected for purpose {}: a duplicate-key or index-size error would tell about the stored values",
                         cx.column_name(c),
-                        cx.column_name(k),
                         cx.purpose_name()
                     ),
                 ));
