@@ -5,17 +5,15 @@
 //! follows the plan and where another session's synchronized scan left off, so a row-level
 //! security policy that calls such a function cannot be relied on.
 
-use std::collections::HashMap;
-
-use sqlparser::ast::{
-    BinaryOperator, Expr, FunctionArguments, GroupByExpr, JoinConstraint, JoinOperator, Query, SelectItem, SetExpr,
-    Statement, TableFactor,
-};
+use sqlparser::ast::{Query, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use super::{Catalog, RelId};
-use crate::analyze::fold_ident;
+use super::Catalog;
+pub use one_row::Lookups;
+use one_row::OneRow;
+
+mod one_row;
 
 /// Words of code that take rows in the order they come, in any language: row limits, cursors and
 /// loops (which may leave early), chance, windows, and aggregates whose result follows the order
@@ -61,20 +59,16 @@ const ORDER_WORDS: &[&str] = &[
     "range_intersect_agg",
 ];
 
-/// Aggregates whose one row does not depend on the order of their input (for the types a lookup
-/// compares: `min` of text under a deterministic collation, a count).
-const ONE_ROW_AGGREGATES: &[&str] = &["count", "min", "max", "bool_and", "bool_or", "every"];
-
 /// What makes the function take rows in the order a plan reads them, if anything.
 /// `language` is its language (`aggregate` for a DBA's aggregate), `setof` whether it returns a
 /// set (all rows: no row is chosen), `body` its code as Postgres runs it (prosrc, or the SQL-standard
-/// body), `keys` the unique keys that prove a lookup finds at most one row (see `ONE_ROW_KEYS`).
+/// body), `lookups` what proves a lookup finds at most one row.
 pub fn takes_rows_in_order(
     language: &str,
     setof: bool,
     body: &str,
     catalog: &Catalog,
-    keys: &HashMap<u32, Vec<Vec<i16>>>,
+    lookups: &Lookups,
 ) -> Option<String> {
     if language == "aggregate" {
         // Its state function sees the rows in the order they come; what it keeps of them its code
@@ -94,7 +88,7 @@ pub fn takes_rows_in_order(
             return Some("ARRAY(SELECT …) in its code".into());
         }
     }
-    let one_row = OneRow { catalog, keys };
+    let one_row = OneRow { catalog, lookups };
     match language {
         "sql" if setof => None,
         "sql" => {
@@ -143,8 +137,9 @@ fn sql_body_last(body: &str) -> Option<Box<Query>> {
     let trimmed = body.trim();
     let lower = trimmed.to_ascii_lowercase();
     let text = if lower.starts_with("return") {
-        // A scalar expression: one row (a scalar subquery in it errs on a second).
-        return parse_query("SELECT 1");
+        // An expression: one row, unless it calls a set-returning function (round 187 X2), and a
+        // scalar subquery in it errs on a second.
+        return parse_query(&format!("SELECT {}", &trimmed["return".len()..]));
     } else if lower.starts_with("begin") {
         let inner = trimmed["begin".len()..].trim_start();
         let inner = inner
@@ -173,26 +168,45 @@ fn parse_query(sql: &str) -> Option<Box<Query>> {
 /// The first PL/pgSQL `SELECT … INTO` (not STRICT) whose query may find more than one row: it
 /// keeps the first. (`INTO STRICT` errs on a second row; INSERT, UPDATE and DELETE … RETURNING
 /// INTO err on a second row even without STRICT; `EXECUTE … INTO` runs a query the code builds.)
+/// Strings are read as blanks (round 187 X3: `'insert into a queue'` before the INTO hid it).
 fn plpgsql_first_rows(plain: &str, one_row: &OneRow<'_>) -> Option<String> {
-    for statement in split_statements(plain) {
-        let words = super::code::tokens(statement);
-        let Some(into) = words.iter().position(|w| w == "into") else {
+    let blank = blank_strings(plain);
+    for (start, end) in split_statements(&blank) {
+        let (statement, code) = (&plain[start..end], &blank[start..end]);
+        let words = super::code::tokens(code);
+        let intos: Vec<usize> = (0..words.len()).filter(|&i| words[i] == "into").collect();
+        let kept: Vec<usize> = intos
+            .iter()
+            .copied()
+            .filter(|&i| {
+                !matches!(
+                    words.get(i.wrapping_sub(1)).map(String::as_str),
+                    Some("insert" | "merge")
+                )
+            })
+            .collect();
+        let Some(&into) = kept.first() else {
             continue;
         };
-        if matches!(
-            words.get(into.wrapping_sub(1)).map(String::as_str),
-            Some("insert" | "merge")
-        ) {
-            continue;
-        }
         if words[..into].iter().any(|w| w == "execute") {
             return Some("EXECUTE … INTO, which keeps the first row of a query built at run time".into());
         }
-        if !words[..into].iter().any(|w| w == "select") || words.get(into + 1).is_some_and(|w| w == "strict") {
+        // What the statement is: a write's RETURNING … INTO errs on a second row.
+        let verb = words[..into].iter().find(|w| {
+            matches!(
+                w.as_str(),
+                "select" | "table" | "values" | "with" | "insert" | "update" | "delete" | "merge"
+            )
+        });
+        let query = verb.is_some_and(|w| matches!(w.as_str(), "select" | "table" | "values" | "with"));
+        if !query || kept.iter().all(|&i| words.get(i + 1).is_some_and(|w| w == "strict")) {
             continue;
         }
-        let kept = without_into(statement).and_then(|q| parse_query(&q));
-        if !kept.is_some_and(|q| one_row.query(&q)) {
+        let proven = intos.len() == 1
+            && without_into(code)
+                .and_then(|(from, to, rest)| parse_query(&format!("{} {}", &statement[from..to], &statement[rest..])))
+                .is_some_and(|q| one_row.query(&q));
+        if !proven {
             return Some(
                 "SELECT … INTO without STRICT over a query that may find more than one row: it keeps the first".into(),
             );
@@ -201,10 +215,64 @@ fn plpgsql_first_rows(plain: &str, one_row: &OneRow<'_>) -> Option<String> {
     None
 }
 
-/// `statement` from its first SELECT or WITH on, without the `INTO targets` PL/pgSQL adds, or
-/// None if it cannot be cut out.
-fn without_into(statement: &str) -> Option<String> {
-    let lower = statement.to_ascii_lowercase();
+/// `text` with the contents of its string literals (`'…'`, `E'…'`, dollar-quoted) blanked, byte
+/// for byte, so that words in strings are not read as code and offsets stay those of `text`.
+fn blank_strings(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = b.to_vec();
+    let ident = |j: usize| b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' => {
+                let escapes = i > 0 && matches!(b[i - 1], b'e' | b'E') && !(i > 1 && ident(i - 2));
+                let mut j = i + 1;
+                while j < b.len() {
+                    match b[j] {
+                        b'\\' if escapes => j += 2,
+                        b'\'' if b.get(j + 1) == Some(&b'\'') => j += 2,
+                        b'\'' => break,
+                        _ => j += 1,
+                    }
+                }
+                let end = j.min(b.len());
+                out[i + 1..end].fill(b' ');
+                i = end + 1;
+            }
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'$' if !(i > 0 && ident(i - 1)) => {
+                let tag_end = b[i + 1..]
+                    .iter()
+                    .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80))
+                    .map(|n| i + 1 + n);
+                match tag_end {
+                    Some(end) if b[end] == b'$' && !b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
+                        let tag = &text[i..=end];
+                        let body = end + 1;
+                        let close = text[body..].find(tag).map_or(b.len(), |n| body + n);
+                        out[body..close].fill(b' ');
+                        i = close + tag.len();
+                    }
+                    _ => i += 1,
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    // Only whole strings' bytes were replaced, by ASCII: still UTF-8.
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Where `code`'s query starts (its first SELECT, TABLE, VALUES or WITH), where its `INTO` is and
+/// where the `INTO targets` PL/pgSQL adds end, or None if they cannot be cut out.
+fn without_into(code: &str) -> Option<(usize, usize, usize)> {
+    let lower = code.to_ascii_lowercase();
     let word_at = |w: &str| {
         let b = lower.as_bytes();
         let mut from = 0;
@@ -219,13 +287,16 @@ fn without_into(statement: &str) -> Option<String> {
         }
         None
     };
-    let start = [word_at("with"), word_at("select")].into_iter().flatten().min()?;
+    let start = ["with", "select", "table", "values"]
+        .into_iter()
+        .filter_map(word_at)
+        .min()?;
     let into = word_at("into")?;
     if into < start {
         return None;
     }
     // The targets: names, perhaps qualified, separated by commas.
-    let b = statement.as_bytes();
+    let b = code.as_bytes();
     let mut i = into + "into".len();
     loop {
         while i < b.len() && b[i].is_ascii_whitespace() {
@@ -248,301 +319,32 @@ fn without_into(statement: &str) -> Option<String> {
             break;
         }
     }
-    Some(format!("{} {}", &statement[start..into], &statement[i..]))
+    Some((start, into, i))
 }
 
-/// `text` cut at semicolons outside quotes and dollar-quoted strings (comments already blanked).
-fn split_statements(text: &str) -> Vec<&str> {
+/// The byte ranges of `text` between semicolons outside quoted identifiers (strings already
+/// blanked, comments removed).
+fn split_statements(text: &str) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
     let (mut out, mut start, mut i) = (Vec::new(), 0, 0);
     while i < b.len() {
         match b[i] {
-            q @ (b'\'' | b'"') => {
+            b'"' => {
                 i += 1;
-                while i < b.len() && b[i] != q {
+                while i < b.len() && b[i] != b'"' {
                     i += 1;
                 }
             }
-            b'$' => {
-                let tag_end = b[i + 1..]
-                    .iter()
-                    .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_'));
-                if let Some(end) = tag_end.map(|n| i + 1 + n).filter(|&e| b[e] == b'$') {
-                    let tag = &text[i..=end];
-                    let body = end + 1;
-                    i = text[body..].find(tag).map_or(b.len(), |n| body + n + tag.len() - 1);
-                }
-            }
             b';' => {
-                out.push(&text[start..i]);
+                out.push((start, i));
                 start = i + 1;
             }
             _ => {}
         }
         i += 1;
     }
-    out.push(&text[start.min(text.len())..]);
+    out.push((start.min(b.len()), b.len()));
     out
-}
-
-/// Whether a query finds at most one row, as far as the catalog's unique keys prove it.
-struct OneRow<'a> {
-    catalog: &'a Catalog,
-    keys: &'a HashMap<u32, Vec<Vec<i16>>>,
-}
-
-/// A relation in the FROM of a lookup: the name it is referred to by, and the relations its name
-/// may resolve to (an unqualified name, by whatever search_path the function runs with).
-struct Item {
-    alias: String,
-    rels: Vec<RelId>,
-}
-
-impl OneRow<'_> {
-    fn query(&self, q: &Query) -> bool {
-        if q.with.is_some() {
-            return false;
-        }
-        let select = match q.body.as_ref() {
-            SetExpr::Select(s) => s,
-            SetExpr::Values(v) => return v.rows.len() <= 1,
-            _ => return false,
-        };
-        let grouped = match &select.group_by {
-            GroupByExpr::Expressions(e, m) => !e.is_empty() || !m.is_empty(),
-            GroupByExpr::All(_) => true,
-        };
-        if grouped || select.having.is_some() {
-            return false;
-        }
-        if select.from.is_empty() {
-            return true;
-        }
-        let aggregated = select.projection.iter().any(|p| match p {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => has_aggregate(e),
-            _ => false,
-        });
-        if aggregated {
-            return true;
-        }
-        let mut items = Vec::new();
-        let mut conjuncts: Vec<&Expr> = Vec::new();
-        for twj in &select.from {
-            let Some(item) = self.item(&twj.relation) else {
-                return false;
-            };
-            items.push(item);
-            for join in &twj.joins {
-                let constraint = match &join.join_operator {
-                    JoinOperator::Join(c)
-                    | JoinOperator::Inner(c)
-                    | JoinOperator::Left(c)
-                    | JoinOperator::LeftOuter(c) => c,
-                    _ => return false,
-                };
-                let Some(item) = self.item(&join.relation) else {
-                    return false;
-                };
-                items.push(item);
-                match constraint {
-                    JoinConstraint::On(e) => conjuncts_of(e, &mut conjuncts),
-                    JoinConstraint::None => {}
-                    _ => return false,
-                }
-            }
-        }
-        if let Some(w) = &select.selection {
-            conjuncts_of(w, &mut conjuncts);
-        }
-        self.determined(&items, &conjuncts)
-    }
-
-    fn item(&self, tf: &TableFactor) -> Option<Item> {
-        let TableFactor::Table {
-            name,
-            alias,
-            args: None,
-            ..
-        } = tf
-        else {
-            return None;
-        };
-        let parts = crate::analyze::object_name_parts(name)?;
-        let rels: Vec<RelId> = match parts.as_slice() {
-            [table] => self.catalog.named(table).to_vec(),
-            [schema, table] => self
-                .catalog
-                .lookup(&crate::policy::QName::new(schema, table))
-                .into_iter()
-                .collect(),
-            _ => return None,
-        };
-        if rels.is_empty() {
-            return None;
-        }
-        let alias = match alias {
-            Some(a) if a.columns.is_empty() => fold_ident(&a.name),
-            Some(_) => return None,
-            None => parts.last()?.clone(),
-        };
-        Some(Item { alias, rels })
-    }
-
-    /// Whether the equalities among `conjuncts` pin every item to at most one row: an item is
-    /// pinned once each of its possible relations has a unique key whose columns all equal
-    /// expressions of pinned items' columns, parameters or functions.
-    fn determined(&self, items: &[Item], conjuncts: &[&Expr]) -> bool {
-        let mut pinned = vec![false; items.len()];
-        loop {
-            let mut changed = false;
-            for (i, item) in items.iter().enumerate() {
-                if pinned[i] {
-                    continue;
-                }
-                let bound: Vec<String> = conjuncts
-                    .iter()
-                    .filter_map(|c| self.bound_column(items, &pinned, i, c))
-                    .collect();
-                let keyed = item.rels.iter().all(|&rel| {
-                    let r = self.catalog.rel(rel);
-                    self.keys.get(&r.oid).is_some_and(|keys| {
-                        keys.iter().any(|key| {
-                            key.iter().all(|attnum| {
-                                r.columns
-                                    .iter()
-                                    .find(|c| c.attnum == *attnum)
-                                    .is_some_and(|c| bound.contains(&c.name))
-                            })
-                        })
-                    })
-                });
-                if keyed {
-                    pinned[i] = true;
-                    changed = true;
-                }
-            }
-            if !changed {
-                return pinned.iter().all(|p| *p);
-            }
-        }
-    }
-
-    /// The column of item `i` that `c` equals to something already known, if `c` is such an
-    /// equality.
-    fn bound_column(&self, items: &[Item], pinned: &[bool], i: usize, c: &Expr) -> Option<String> {
-        let Expr::BinaryOp {
-            left,
-            op: BinaryOperator::Eq,
-            right,
-        } = c
-        else {
-            return None;
-        };
-        for (col, other) in [(left, right), (right, left)] {
-            let Some((owner, name)) = self.column_of(items, col) else {
-                continue;
-            };
-            if owner != Some(i) {
-                continue;
-            }
-            if self.known(items, pinned, other) {
-                return Some(name);
-            }
-        }
-        None
-    }
-
-    /// The item a column reference belongs to (None for a name no item has: a parameter), and its
-    /// name; None if `e` is no column reference or it is ambiguous.
-    fn column_of(&self, items: &[Item], e: &Expr) -> Option<(Option<usize>, String)> {
-        let has = |item: &Item, col: &str| {
-            item.rels
-                .iter()
-                .any(|&r| self.catalog.rel(r).columns.iter().any(|c| c.name == col))
-        };
-        match unnested(e) {
-            Expr::Identifier(id) => {
-                let col = fold_ident(id);
-                let owners: Vec<usize> = (0..items.len()).filter(|&i| has(&items[i], &col)).collect();
-                match owners.as_slice() {
-                    [] => Some((None, col)),
-                    [one] => Some((Some(*one), col)),
-                    _ => None,
-                }
-            }
-            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
-                let (alias, col) = (fold_ident(&parts[0]), fold_ident(&parts[1]));
-                let owner = items.iter().position(|it| it.alias == alias)?;
-                has(&items[owner], &col).then_some((Some(owner), col))
-            }
-            _ => None,
-        }
-    }
-
-    /// Whether `e` is known once the pinned items are: it reads no column of an unpinned item and
-    /// holds no subquery (which could read anything).
-    fn known(&self, items: &[Item], pinned: &[bool], e: &Expr) -> bool {
-        let mut ok = true;
-        let _ = sqlparser::ast::visit_expressions(e, |x: &Expr| {
-            match x {
-                Expr::Subquery(_) | Expr::Exists { .. } | Expr::In { .. } => ok = false,
-                Expr::Identifier(_) | Expr::CompoundIdentifier(_) => match self.column_of(items, x) {
-                    Some((None, _)) => {}
-                    Some((Some(owner), _)) if pinned[owner] => {}
-                    _ => ok = false,
-                },
-                _ => {}
-            }
-            std::ops::ControlFlow::<()>::Continue(())
-        });
-        ok
-    }
-}
-
-fn unnested(e: &Expr) -> &Expr {
-    match e {
-        Expr::Nested(inner) => unnested(inner),
-        _ => e,
-    }
-}
-
-fn conjuncts_of<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
-    match unnested(e) {
-        Expr::BinaryOp {
-            left,
-            op: BinaryOperator::And,
-            right,
-        } => {
-            conjuncts_of(left, out);
-            conjuncts_of(right, out);
-        }
-        other => out.push(other),
-    }
-}
-
-/// Whether `e` calls one of ONE_ROW_AGGREGATES outside any subquery (which makes its SELECT,
-/// without GROUP BY, one row).
-fn has_aggregate(e: &Expr) -> bool {
-    match e {
-        Expr::Function(f) => {
-            let name = crate::analyze::object_name_parts(&f.name).and_then(|p| p.last().cloned());
-            let listed = name.is_some_and(|n| ONE_ROW_AGGREGATES.contains(&n.as_str()));
-            if listed && f.over.is_none() {
-                return true;
-            }
-            match &f.args {
-                FunctionArguments::List(l) => l.args.iter().any(|a| match a {
-                    sqlparser::ast::FunctionArg::Unnamed(sqlparser::ast::FunctionArgExpr::Expr(e)) => has_aggregate(e),
-                    _ => false,
-                }),
-                _ => false,
-            }
-        }
-        Expr::BinaryOp { left, right, .. } => has_aggregate(left) || has_aggregate(right),
-        Expr::UnaryOp { expr, .. } | Expr::Nested(expr) | Expr::Cast { expr, .. } => has_aggregate(expr),
-        Expr::IsNull(expr) | Expr::IsNotNull(expr) => has_aggregate(expr),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

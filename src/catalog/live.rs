@@ -45,6 +45,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let implicit_code = tx.query(IMPLICIT_CODE, &[]).await?;
     let unique = tx.query(UNIQUE_KEYS, &[]).await?;
     let one_row = tx.query(ONE_ROW_KEYS, &[]).await?;
+    let set_returning = tx.query(SET_RETURNING, &[]).await?;
     let checks = tx.query(CHECKS, &[]).await?;
     let generated = tx.query(GENERATED, &[]).await?;
     let row_triggers = tx.query(ROW_TRIGGERS, &[]).await?;
@@ -154,7 +155,14 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         out
     };
     let mut unique_keys = keys(unique, 1);
-    let one_row_keys = keys(one_row, 1);
+    let lookups = super::code_order::Lookups {
+        keys: keys(one_row, 1),
+        loose_collations: set_returning.iter().any(|r| r.get::<_, bool>(1)),
+        set_returning: set_returning
+            .iter()
+            .filter_map(|r| r.get::<_, Option<String>>(0))
+            .collect(),
+    };
     // A CHECK of one column compares it with nothing stored.
     let mut check_keys = keys(checks, 2);
     let mut triggers: std::collections::HashMap<u32, Vec<RowTrigger>> = std::collections::HashMap::new();
@@ -359,8 +367,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
             let language: &str = r.get::<_, Option<&str>>(4)?;
             let setof = r.get::<_, Option<bool>>(5).unwrap_or(false);
             let body = r.get::<_, Option<&str>>(6).unwrap_or("");
-            super::code_order::takes_rows_in_order(language, setof, body, &catalog, &one_row_keys)
-                .map(|why| (&c.name, why))
+            super::code_order::takes_rows_in_order(language, setof, body, &catalog, &lookups).map(|why| (&c.name, why))
         })
         .collect();
     let takes_first = callers.closure(|c| first_rows.contains_key(&c.name));

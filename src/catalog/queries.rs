@@ -353,15 +353,25 @@ pub(super) const DBA_CODE: &str = "WITH code(schema, name, src, lang, setof, bod
         WHERE c.relkind = 'S' AND pg_catalog.strpos(code.src, c.relname::text) > 0),
       code.lang, code.setof, code.body
     FROM code";
+/// The names of set-returning functions (see `code_order::Lookups`), and in a row of its own (a
+/// NULL name) whether the database has a nondeterministic collation.
+pub(super) const SET_RETURNING: &str =
+    "SELECT DISTINCT p.proname::text, false FROM pg_catalog.pg_proc p WHERE p.proretset
+    UNION ALL SELECT NULL, EXISTS (SELECT FROM pg_catalog.pg_collation c WHERE NOT c.collisdeterministic)";
 /// Unique keys that prove a lookup finds at most one row (see `code_order`): valid, checked at
 /// once (a deferred one may hold duplicates until commit), of plain columns without a predicate,
-/// and not of a table with inheritance children (a query of the parent reads theirs too). Only
-/// an index's key columns count, not those it INCLUDEs.
+/// and not of a table with inheritance children (a query of the parent reads theirs too), nor
+/// under a nondeterministic collation. Only an index's key columns count, not those it INCLUDEs.
 pub(super) const ONE_ROW_KEYS: &str = "SELECT i.indrelid, ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
         WHERE a.attrelid = i.indrelid AND a.attnum = ANY ((i.indkey::int2[])[0:i.indnkeyatts - 1]))
     FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indrelid
     WHERE i.indisunique AND i.indisvalid AND i.indimmediate AND i.indpred IS NULL AND i.indexprs IS NULL
-      AND NOT (c.relkind = 'r' AND c.relhassubclass)";
+      AND NOT (c.relkind = 'r' AND c.relhassubclass)
+      -- Keys compared under a collation that calls different strings equal, the index's or the
+      -- column's, may match several rows (round 187 X4).
+      AND NOT EXISTS (SELECT FROM pg_catalog.pg_collation l WHERE NOT l.collisdeterministic
+        AND (l.oid = ANY (i.indcollation::pg_catalog.oid[]) OR l.oid IN (SELECT a.attcollation
+          FROM pg_catalog.pg_attribute a WHERE a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey::int2[]))))";
 /// The DBA's operators and casts with the function each runs (see `code_reads::Graph`): code that
 /// uses one runs that function without naming it (round 147: `OPERATOR(public.###)`, a cast to
 /// `dob_claim`). A cast is listed by its target type's name. `*` marks what code runs without
