@@ -190,6 +190,50 @@ fn invisible(c: char) -> bool {
         | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{206f}' | '\u{feff}' | '\u{fff9}'..='\u{fffb}')
 }
 
+/// `scrubbed` (see `scrub`) with every unquoted word that may be a value replaced by `?`: an agent
+/// who types a value without quotes writes words (round 190 AA1: `WHERE iban = DE8937…`, `name =
+/// Anna Schmidt`, `email = anna.schmidt@example.org` reached the trail and the log). A word stays
+/// if it is a SQL keyword, a name `known` knows (the catalog's), an alias after `AS`, or short (an
+/// alias, up to three characters), and holds fewer than four digits.
+pub fn scrub_words(scrubbed: &str, known: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(scrubbed.len());
+    let mut rest = scrubbed;
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    while let Some(start) =
+        rest.find(|c: char| c.is_alphabetic() || c == '_' || c == '"' || c == '`' || c.is_ascii_digit())
+    {
+        out.push_str(&rest[..start]);
+        rest = &rest[start..];
+        let first = rest.chars().next().unwrap_or(' ');
+        if first == '"' || first == '`' {
+            // A quoted name, already scrubbed: kept as it is.
+            let end = rest[1..].find(first).map_or(rest.len(), |i| i + 2);
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            continue;
+        }
+        let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
+        let word = &rest[..end];
+        rest = &rest[end..];
+        let digits = word.chars().filter(char::is_ascii_digit).count();
+        if first.is_ascii_digit() {
+            // A number the normalizer left: short ones are no value.
+            out.push_str(if digits < 4 { word } else { "?" });
+            continue;
+        }
+        let lower = word.to_lowercase();
+        let keyword = sqlparser::keywords::ALL_KEYWORDS
+            .binary_search(&word.to_ascii_uppercase().as_str())
+            .is_ok();
+        // An alias the client gives a result column or FROM item is its own name for it.
+        let aliased = out.trim_end().to_ascii_uppercase().ends_with(" AS");
+        let keep = digits < 4 && (keyword || aliased || word.chars().count() <= 3 || known(&lower));
+        out.push_str(if keep { word } else { "?" });
+    }
+    out.push_str(rest);
+    out
+}
+
 fn push_printable(out: &mut String, s: &str) {
     for c in s.chars() {
         if c.is_control() || invisible(c) {
@@ -202,7 +246,35 @@ fn push_printable(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod scrub_tests {
-    use super::{bounded, compact, scrub, MAX_RECORDED_STATEMENT};
+    use super::{bounded, compact, scrub, scrub_words, MAX_RECORDED_STATEMENT};
+
+    /// Round 190 AA1: values typed without quotes are words.
+    #[test]
+    fn unquoted_values_are_scrubbed_and_names_kept() {
+        let known = |w: &str| ["stadtwerke", "customers", "iban", "email", "name", "lower"].contains(&w);
+        assert_eq!(
+            scrub_words(
+                "SELECT name, lower(c.email) FROM stadtwerke.customers c WHERE iban = DE89370400440532013000",
+                known
+            ),
+            "SELECT name, lower(c.email) FROM stadtwerke.customers c WHERE iban = ?"
+        );
+        assert_eq!(
+            scrub_words(
+                "SELECT iban FROM customers WHERE name = Anna Schmidt OR email = anna.schmidt@example.org",
+                known
+            ),
+            "SELECT iban FROM customers WHERE name = ? ? OR email = ?.?@?.org"
+        );
+        assert_eq!(
+            scrub_words("FETCH ALL FROM DE8937 ; SELECT \"?\", \"ok\" FROM t1 LIMIT ?", known),
+            "FETCH ALL FROM ? ; SELECT \"?\", \"ok\" FROM t1 LIMIT ?"
+        );
+        assert_eq!(
+            scrub_words("SELECT ? AS stale_one, ? AS Anna1234", known),
+            "SELECT ? AS stale_one, ? AS ?"
+        );
+    }
 
     /// Red-team round 14: a phone number in double quotes reached the trail and the log, and escape
     /// sequences and newlines in names hid records from `audit list` and forged log lines.

@@ -5,6 +5,7 @@ mod code;
 mod code_order;
 mod code_reads;
 pub mod live;
+mod live_code;
 pub mod offline;
 mod queries;
 mod search_path;
@@ -180,6 +181,8 @@ pub struct Catalog {
     by_bare_name: HashMap<String, Vec<RelId>>,
     /// Function name → schemas that define a function of that name.
     functions: HashMap<String, Vec<String>>,
+    /// Every column name, built at the first `knows_word`.
+    column_words: std::sync::OnceLock<HashSet<String>>,
     schemas: HashSet<String>,
     /// Operators defined outside pg_catalog, or in it by a DBA or an extension (they may run
     /// user code).
@@ -445,6 +448,23 @@ impl Catalog {
     /// shadow the built-in of that name through search_path.
     pub fn function_outside_pg_catalog(&self, name: &str) -> bool {
         self.function_schemas(name).iter().any(|s| s != "pg_catalog")
+    }
+
+    /// Whether `word` (folded) names a relation, schema, function or column the catalog knows: what
+    /// an audit record keeps of a statement's words (see `audit::event::scrub_words`).
+    pub fn knows_word(&self, word: &str) -> bool {
+        !self.named(word).is_empty()
+            || self.has_schema(word)
+            || !self.function_schemas(word).is_empty()
+            || self
+                .column_words
+                .get_or_init(|| {
+                    self.relations
+                        .iter()
+                        .flat_map(|r| r.columns.iter().map(|c| c.name.clone()))
+                        .collect()
+                })
+                .contains(word)
     }
 
     /// Schemas defining a function called `name`.

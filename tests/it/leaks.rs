@@ -154,6 +154,14 @@ async fn refusals_are_audited_without_values() {
         .await
         .unwrap_err();
     let _ = c.simple_query("FETCH ALL FROM \"1234567\"").await.unwrap_err();
+    // Round 190 AA1: values typed without quotes are words of the statement.
+    for sql in [
+        "SELECT name FROM stadtwerke.customers WHERE iban = DE89370400440532013000",
+        "SELECT name FROM stadtwerke.customers WHERE email = anna.schmidt@example.org",
+        "FETCH ALL FROM Bernd_Mueller_1961_11_23",
+    ] {
+        let _ = c.simple_query(sql).await.unwrap_err();
+    }
     let _ = c.simple_query("EXECUTE \"+49 30 1234567\"").await.unwrap_err();
     let _ = p
         .try_connect(
@@ -202,6 +210,7 @@ async fn refusals_are_audited_without_values() {
     );
     let text = std::fs::read_to_string(p.audit_path()).unwrap();
     assert_no_protected(&text, "the audit trail");
+    assert!(!text.to_lowercase().contains("bernd_mueller"), "{text}");
     assert!(text.contains("LIKE ?"), "literals are replaced by ?: {text}");
     assert!(
         !text.contains("\\u001b") && !text.contains("\\nforged"),

@@ -349,8 +349,9 @@ impl Core {
             decision,
             reason: reason.to_owned(),
             detail: crate::audit::event::bounded(crate::audit::event::scrub(detail)),
-            statement: crate::audit::event::bounded(crate::audit::event::compact(&crate::audit::event::scrub(
-                normalized,
+            statement: crate::audit::event::bounded(crate::audit::event::compact(&crate::audit::event::scrub_words(
+                &crate::audit::event::scrub(normalized),
+                |w| env.catalog.knows_word(w),
             ))),
             fingerprint: crate::analyze::lexer::fingerprint(normalized),
             policy_version: env.policy.version.clone(),
