@@ -78,7 +78,7 @@ pub(super) fn read_code(catalog: &mut Catalog, rows: &CodeRows<'_>) -> Result<()
             let language: &str = r.get::<_, Option<&str>>(4)?;
             let setof = r.get::<_, Option<bool>>(5).unwrap_or(false);
             let body = r.get::<_, Option<&str>>(6).unwrap_or("");
-            super::code_order::takes_rows_in_order(language, setof, body, &catalog, lookups).map(|why| (&c.name, why))
+            super::code_order::takes_rows_in_order(language, setof, body, catalog, lookups).map(|why| (&c.name, why))
         })
         .collect();
     let takes_first = callers.closure(|c| first_rows.contains_key(&c.name));
@@ -99,7 +99,7 @@ pub(super) fn read_code(catalog: &mut Catalog, rows: &CodeRows<'_>) -> Result<()
         .iter()
         .map(|r| (r.get(0), QName::new(r.get(1), r.get(2))))
         .collect();
-    let graph = super::code_reads::Graph::new(&catalog, &code, &ops);
+    let graph = super::code_reads::Graph::new(catalog, &code, &ops);
     catalog.function_writes = graph.function_writes(&callers, &on_write).into_iter().collect();
     let (words, dynamic) = graph.table_words();
     catalog.code_words = words.into_iter().collect();
