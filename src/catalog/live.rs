@@ -8,11 +8,13 @@ use crate::policy::QName;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("catalog connection to {addr} as {user} failed: {source}")]
+    #[error("catalog connection to {addr} as {user} failed: {source}{cause}")]
     Connect {
         addr: String,
         user: String,
         source: tokio_postgres::Error,
+        /// What the driver's error wraps (a TLS handshake's certificate problem), as `: …`.
+        cause: String,
     },
     #[error("reading the catalog failed: {0}")]
     Query(#[from] tokio_postgres::Error),
@@ -381,11 +383,28 @@ pub async fn memberships(client: &Client, login: &str) -> Result<Vec<String>, Ca
 
 /// The metadata connection: the catalog user, the upstream's default database.
 pub async fn connect(config: &crate::config::Config) -> Result<Client, CatalogError> {
-    let (client, conn) = open(config).await?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let (client, mut conn) = open(config).await?;
+    tokio::spawn(async move { while let Some(Ok(_)) = std::future::poll_fn(|cx| conn.poll_message(cx)).await {} });
     Ok(client)
+}
+
+/// A metadata connection's driver: plain, or over TLS as `upstream.tls` says (round 190 AA2: the
+/// catalog, fence and LISTEN connections went in clear while agents' went over verified TLS).
+enum Driver {
+    Plain(tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>),
+    Tls(tokio_postgres::Connection<tokio_postgres::Socket, crate::tls::PgTlsStream<tokio_postgres::Socket>>),
+}
+
+impl Driver {
+    fn poll_message(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<tokio_postgres::AsyncMessage, tokio_postgres::Error>>> {
+        match self {
+            Driver::Plain(c) => c.poll_message(cx),
+            Driver::Tls(c) => c.poll_message(cx),
+        }
+    }
 }
 
 /// The channel `deploy/catalog_watch.sql`'s event trigger notifies after every DDL command.
@@ -408,15 +427,7 @@ pub async fn listen(config: &crate::config::Config) -> Result<(Client, tokio::sy
     Ok((client, rx))
 }
 
-async fn open(
-    config: &crate::config::Config,
-) -> Result<
-    (
-        Client,
-        tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-    ),
-    CatalogError,
-> {
+async fn open(config: &crate::config::Config) -> Result<(Client, Driver), CatalogError> {
     let mut pg = tokio_postgres::Config::new();
     pg.host(&config.upstream.host)
         .port(config.upstream.port)
@@ -428,13 +439,25 @@ async fn open(
         pg.password(pw);
     }
     let addr = format!("{}:{}", config.upstream.host, config.upstream.port);
-    pg.connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|source| CatalogError::Connect {
-            addr,
-            user: config.catalog.user.clone(),
-            source,
-        })
+    let failed = |source: tokio_postgres::Error| CatalogError::Connect {
+        addr: addr.clone(),
+        user: config.catalog.user.clone(),
+        cause: std::error::Error::source(&source)
+            .map(|c| format!(": {c}"))
+            .unwrap_or_default(),
+        source,
+    };
+    match crate::tls::upstream_client_config(config).map_err(|e| CatalogError::Tls(e.to_string()))? {
+        None => {
+            let (client, conn) = pg.connect(tokio_postgres::NoTls).await.map_err(failed)?;
+            Ok((client, Driver::Plain(conn)))
+        }
+        Some(tls) => {
+            pg.ssl_mode(tokio_postgres::config::SslMode::Require);
+            let (client, conn) = pg.connect(crate::tls::PgTls(tls)).await.map_err(failed)?;
+            Ok((client, Driver::Tls(conn)))
+        }
+    }
 }
 
 /// Whether a reloption turns security_barrier on, as Postgres's parse_bool reads its value. A

@@ -287,6 +287,14 @@ async fn the_upstream_leg_uses_tls_with_verification() {
         msg.contains("cannot reach the database server") && msg.to_lowercase().contains("certificate"),
         "{msg}"
     );
+    // Round 190 AA2: the proxy's own connections (catalog, fence, LISTEN, tools) verify the same
+    // way; before, they went in clear and succeeded.
+    let e = p
+        .shared
+        .refresh_catalog_now()
+        .await
+        .expect_err("catalog over unverified TLS");
+    assert!(format!("{e}").to_lowercase().contains("certificate"), "{e}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
