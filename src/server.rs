@@ -41,6 +41,8 @@ pub struct Shared {
     pub audit: AuditSink,
     pub metrics: Metrics,
     pub sessions: Arc<Semaphore>,
+    /// The session limit the semaphore was made with (a reload does not change it).
+    pub max_sessions: usize,
     pub cancel: Mutex<HashMap<(i32, i32), CancelTarget>>,
     next_session: AtomicU64,
     catalog_refresh: tokio::sync::Mutex<Instant>,
@@ -73,6 +75,7 @@ impl Shared {
             audit,
             metrics: Metrics::default(),
             sessions: Arc::new(Semaphore::new(max)),
+            max_sessions: max,
             cancel: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             catalog_refresh: tokio::sync::Mutex::new(Instant::now() - Duration::from_secs(3600)),
@@ -90,8 +93,11 @@ impl Shared {
         let old = self.state.load_full();
         let result = (|| {
             let config = Config::load(&old.config.file).map_err(|e| e.to_string())?;
-            if config.listen != old.config.listen {
-                tracing::warn!(old = %old.config.listen, new = %config.listen, "listen address changes need a restart");
+            for key in restart_only_changes(&old.config, &config) {
+                tracing::warn!(
+                    key,
+                    "this setting changed, and takes effect only at a restart; the old value stays in force"
+                );
             }
             let policy = crate::policy::load::load_dir(&config.policies_dir(), config.pseudonym_key().as_deref())
                 .map_err(|e| e.to_string())?;
@@ -339,6 +345,30 @@ pub async fn prepare(config: Config) -> Result<(Arc<Shared>, tokio::task::JoinHa
     Ok((Shared::new(config, policy, catalog, audit, tls, upstream_tls), writer))
 }
 
+/// The config keys a reload reads but does not apply: the listeners, the audit trail's
+/// destinations, the session limit and threads (round 190 AA3: a reload said "reloaded" and the
+/// old audit settings and session limit stayed).
+fn restart_only_changes(old: &Config, new: &Config) -> Vec<&'static str> {
+    let differ = |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") != format!("{b:?}");
+    [
+        ("listen", differ(&old.listen, &new.listen)),
+        ("audit", differ(&old.audit, &new.audit)),
+        ("admin", differ(&old.admin, &new.admin)),
+        (
+            "limits.max_client_sessions",
+            differ(&old.limits.max_client_sessions, &new.limits.max_client_sessions),
+        ),
+        (
+            "limits.session_threads",
+            differ(&old.limits.session_threads, &new.limits.session_threads),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, changed)| *changed)
+    .map(|(key, _)| key)
+    .collect()
+}
+
 /// Logins the policies put into several purposes: their clients must name one, or every new
 /// connection is refused, which a reload would otherwise show only when pools reconnect (round 125).
 fn warn_several_purposes(policy: &PolicySet, catalog: &Catalog) {
@@ -441,5 +471,27 @@ pub async fn run_until(shared: Arc<Shared>, listener: TcpListener, shutdown: wat
     // Kept until the sessions are gone: a draining session still forwards statements.
     if let Some(fence) = fence {
         fence.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_names_what_only_a_restart_applies() {
+        let path = std::path::Path::new("/etc/u/unscharf.yaml");
+        let old = Config::from_text("upstream:\n  host: db\n", path).unwrap();
+        let same = Config::from_text("upstream:\n  host: db\n  port: 5432\n", path).unwrap();
+        assert!(restart_only_changes(&old, &same).is_empty());
+        let new = Config::from_text(
+            "upstream:\n  host: db\nlimits:\n  max_client_sessions: 50\naudit:\n  file: other.jsonl\nadmin:\n  listen: 127.0.0.1:9\n",
+            path,
+        )
+        .unwrap();
+        assert_eq!(
+            restart_only_changes(&old, &new),
+            ["audit", "admin", "limits.max_client_sessions"]
+        );
     }
 }

@@ -83,11 +83,7 @@ async fn start(
     };
     let Some(permit) = permit else {
         shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
-        finish(
-            &mut client,
-            SessionError::TooManyClients(config.limits.max_client_sessions),
-        )
-        .await;
+        finish(&mut client, SessionError::TooManyClients(shared.max_sessions)).await;
         return None;
     };
     let started = tokio::time::timeout_at(
