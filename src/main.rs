@@ -411,15 +411,19 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
         report.findings.extend(check::watch_finding(&client).await);
         for (campaign, table) in check::ended_tables(&policy, &catalog, today()) {
             let (rows, exact) = check::count_rows(&client, &table).await;
-            if rows > 0 {
-                let n = if exact {
-                    rows.to_string()
-                } else {
-                    format!("about {rows}")
+            if rows != 0 {
+                let n = match (rows, exact) {
+                    (_, true) => rows.to_string(),
+                    (-1, false) => "an unknown number of".to_owned(),
+                    _ => format!("about {rows}"),
                 };
                 report.findings.push(check::Finding {
                     level: "error".into(),
-                    what: format!("contract of campaign {campaign} has ended but {table} still holds {n} rows: the data must be deleted"),
+                    what: if rows < 0 {
+                        format!("contract of campaign {campaign} has ended and {table} may still hold rows: the catalog role cannot count them, the statistics say none, but its files hold data; count them as a superuser, delete them and VACUUM")
+                    } else {
+                        format!("contract of campaign {campaign} has ended but {table} still holds {n} rows: the data must be deleted")
+                    },
                 });
                 ended.push(
                     serde_json::json!({"campaign": campaign, "table": table.to_string(), "rows": rows, "exact": exact}),

@@ -293,7 +293,12 @@ pub fn several_purposes(policy: &PolicySet, logins: &HashMap<String, Vec<String>
 pub fn ended_tables<'a>(policy: &'a PolicySet, catalog: &'a Catalog, today: chrono::NaiveDate) -> Vec<(String, QName)> {
     let mut out = Vec::new();
     for (_, r) in catalog.relations() {
-        if r.is_system() || r.kind != crate::catalog::RelKind::Table {
+        // A materialized view stores rows as a table does (round 190 AA4).
+        let stores = matches!(
+            r.kind,
+            crate::catalog::RelKind::Table | crate::catalog::RelKind::MaterializedView
+        );
+        if r.is_system() || !stores {
             continue;
         }
         if let Some(c) = policy.campaign_of(&r.name) {
@@ -372,7 +377,9 @@ pub async fn watch_finding(client: &tokio_postgres::Client) -> Option<Finding> {
     })
 }
 
-/// Rows a table holds: exact when the catalog role may count them, else the statistics' estimate.
+/// Rows a table holds: exact when the catalog role may count them, else the larger of the
+/// statistics' and the planner's estimates; -1 when both say none but its files hold pages (round
+/// 190 AA4: after `pg_stat_reset()` or a crash the statistics read 0 for a full table).
 pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> (i64, bool) {
     let sql = format!("SELECT count(*) FROM {}.{}", quote(&q.schema), quote(&q.name));
     if let Ok(row) = client.query_one(&sql, &[]).await {
@@ -380,15 +387,23 @@ pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> (i64, boo
     }
     let est = client
         .query_opt(
-            "SELECT n_live_tup FROM pg_catalog.pg_stat_user_tables WHERE schemaname = $1 AND relname = $2",
+            "SELECT pg_catalog.greatest(coalesce(s.n_live_tup, 0), c.reltuples::int8),
+                pg_catalog.pg_relation_size(c.oid) > 0
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
+             WHERE n.nspname = $1 AND c.relname = $2",
             &[&q.schema, &q.name],
         )
         .await
         .ok()
         .flatten()
-        .map(|r| r.get::<_, i64>(0))
-        .unwrap_or(0);
-    (est, false)
+        .map(|r| (r.get::<_, i64>(0), r.get::<_, bool>(1)));
+    match est {
+        Some((0, true)) => (-1, false),
+        Some((rows, _)) => (rows, false),
+        // Not even the estimate could be read: say so rather than report it empty.
+        None => (-1, false),
+    }
 }
 
 fn quote(ident: &str) -> String {

@@ -243,3 +243,34 @@ async fn explain_uses_live_roles_and_prints_decisions() {
     assert_eq!(code, 1);
     assert!(err.contains("login agent_wassr does not exist on the server"), "{err}");
 }
+
+/// Round 190 AA4: the catalog role cannot count an ended campaign's rows, and its statistics read
+/// 0 after `pg_stat_reset()` (or a crash); a materialized view stores rows as a table does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_live_finds_an_ended_campaigns_rows_without_statistics() {
+    let (cluster, su) = crate::dba::own_cluster(
+        "CREATE MATERIALIZED VIEW zeitung.lead_phones AS SELECT lead_id, phone FROM zeitung.leads;",
+    )
+    .await;
+    su.batch_execute("SELECT pg_catalog.pg_stat_reset()").await.unwrap();
+    let p = crate::dba::proxy_on(&cluster, |t| t.to_owned()).await;
+    let zeitung = std::fs::read_to_string(p.dir.join("policies/zeitung.yaml"))
+        .unwrap()
+        .replace("contract_ends: 2027-12-31", "contract_ends: 2020-01-31");
+    std::fs::write(p.dir.join("policies/zeitung.yaml"), zeitung).unwrap();
+    let config = p.dir.join("unscharf.yaml").to_str().unwrap().to_owned();
+    let (code, out, err) = tokio::task::spawn_blocking(move || unscharf(&["check", "--config", &config, "--live"]))
+        .await
+        .unwrap();
+    assert_eq!(code, 1, "{out}{err}");
+    for table in ["zeitung.leads", "zeitung.lead_phones"] {
+        assert!(
+            out.contains(&format!(
+                "contract of campaign zeitung has ended and {table} may still hold rows"
+            )) || out.contains(&format!(
+                "contract of campaign zeitung has ended but {table} still holds"
+            )),
+            "{table}: {out}"
+        );
+    }
+}
