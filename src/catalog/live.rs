@@ -392,7 +392,7 @@ pub async fn connect(config: &crate::config::Config) -> Result<Client, CatalogEr
 /// catalog, fence and LISTEN connections went in clear while agents' went over verified TLS).
 enum Driver {
     Plain(tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>),
-    Tls(tokio_postgres::Connection<tokio_postgres::Socket, crate::tls::PgTlsStream<tokio_postgres::Socket>>),
+    Tls(Box<tokio_postgres::Connection<tokio_postgres::Socket, crate::tls::PgTlsStream<tokio_postgres::Socket>>>),
 }
 
 impl Driver {
@@ -455,7 +455,7 @@ async fn open(config: &crate::config::Config) -> Result<(Client, Driver), Catalo
         Some(tls) => {
             pg.ssl_mode(tokio_postgres::config::SslMode::Require);
             let (client, conn) = pg.connect(crate::tls::PgTls(tls)).await.map_err(failed)?;
-            Ok((client, Driver::Tls(conn)))
+            Ok((client, Driver::Tls(Box::new(conn))))
         }
     }
 }
