@@ -391,7 +391,7 @@ pub async fn connect(config: &crate::config::Config) -> Result<Client, CatalogEr
 /// A metadata connection's driver: plain, or over TLS as `upstream.tls` says (round 190 AA2: the
 /// catalog, fence and LISTEN connections went in clear while agents' went over verified TLS).
 enum Driver {
-    Plain(tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>),
+    Plain(Box<tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>>),
     Tls(Box<tokio_postgres::Connection<tokio_postgres::Socket, crate::tls::PgTlsStream<tokio_postgres::Socket>>>),
 }
 
@@ -450,7 +450,7 @@ async fn open(config: &crate::config::Config) -> Result<(Client, Driver), Catalo
     match crate::tls::upstream_client_config(config).map_err(|e| CatalogError::Tls(e.to_string()))? {
         None => {
             let (client, conn) = pg.connect(tokio_postgres::NoTls).await.map_err(failed)?;
-            Ok((client, Driver::Plain(conn)))
+            Ok((client, Driver::Plain(Box::new(conn))))
         }
         Some(tls) => {
             pg.ssl_mode(tokio_postgres::config::SslMode::Require);
