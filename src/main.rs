@@ -410,25 +410,25 @@ async fn check(cli: &Cli, live: bool, json: bool) -> Result<bool> {
         check::listed_bodies(&policy, &catalog, &bodies, &unpinned, &mut report);
         report.findings.extend(check::watch_finding(&client).await);
         for (campaign, table) in check::ended_tables(&policy, &catalog, today()) {
-            let (rows, exact) = check::count_rows(&client, &table).await;
-            if rows != 0 {
-                let n = match (rows, exact) {
-                    (_, true) => rows.to_string(),
-                    (-1, false) => "an unknown number of".to_owned(),
-                    _ => format!("about {rows}"),
-                };
-                report.findings.push(check::Finding {
-                    level: "error".into(),
-                    what: if rows < 0 {
-                        format!("contract of campaign {campaign} has ended and {table} may still hold rows: the catalog role cannot count them, the statistics say none, but its files hold data; count them as a superuser, delete them and VACUUM")
-                    } else {
-                        format!("contract of campaign {campaign} has ended but {table} still holds {n} rows: the data must be deleted")
-                    },
-                });
-                ended.push(
-                    serde_json::json!({"campaign": campaign, "table": table.to_string(), "rows": rows, "exact": exact}),
-                );
-            }
+            let (what, rows, exact) = match check::count_rows(&client, &table).await {
+                check::Rows::Exact(0) | check::Rows::About(0) => continue,
+                check::Rows::Exact(n) => (format!("still holds {n} rows"), n, true),
+                check::Rows::About(n) => (format!("still holds about {n} rows"), n, false),
+                check::Rows::Unknown(why) => (
+                    format!(
+                        "may still hold rows: the catalog role cannot count them, and {why}; count them as a superuser"
+                    ),
+                    -1,
+                    false,
+                ),
+            };
+            report.findings.push(check::Finding {
+                level: "error".into(),
+                what: format!("contract of campaign {campaign} has ended but {table} {what}: the data must be deleted"),
+            });
+            ended.push(
+                serde_json::json!({"campaign": campaign, "table": table.to_string(), "rows": rows, "exact": exact}),
+            );
         }
     }
     report.findings.extend(check::several_purposes(&policy, &logins));

@@ -377,32 +377,40 @@ pub async fn watch_finding(client: &tokio_postgres::Client) -> Option<Finding> {
     })
 }
 
-/// Rows a table holds: exact when the catalog role may count them, else the larger of the
-/// statistics' and the planner's estimates; -1 when both say none but its files hold pages (round
-/// 190 AA4: after `pg_stat_reset()` or a crash the statistics read 0 for a full table).
-pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> (i64, bool) {
+/// How many rows a table holds, as far as the catalog role can tell.
+pub enum Rows {
+    /// Counted.
+    Exact(i64),
+    /// The larger of the statistics' and the planner's estimates.
+    About(i64),
+    /// Not known, and why: the estimates say none but the files hold data (round 190 AA4: after
+    /// `pg_stat_reset()` or a crash the statistics read 0 for a full table), or nothing could be
+    /// read.
+    Unknown(&'static str),
+}
+
+/// Rows a table holds: exact when the catalog role may count them, else estimated.
+pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> Rows {
     let sql = format!("SELECT count(*) FROM {}.{}", quote(&q.schema), quote(&q.name));
     if let Ok(row) = client.query_one(&sql, &[]).await {
-        return (row.get(0), true);
+        return Rows::Exact(row.get(0));
     }
     let est = client
         .query_opt(
-            "SELECT pg_catalog.greatest(coalesce(s.n_live_tup, 0), c.reltuples::int8),
+            "SELECT GREATEST(coalesce(s.n_live_tup, 0), c.reltuples::int8),
                 pg_catalog.pg_relation_size(c.oid) > 0
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
              WHERE n.nspname = $1 AND c.relname = $2",
             &[&q.schema, &q.name],
         )
-        .await
-        .ok()
-        .flatten()
-        .map(|r| (r.get::<_, i64>(0), r.get::<_, bool>(1)));
+        .await;
     match est {
-        Some((0, true)) => (-1, false),
-        Some((rows, _)) => (rows, false),
-        // Not even the estimate could be read: say so rather than report it empty.
-        None => (-1, false),
+        Ok(Some(r)) => match (r.get::<_, i64>(0), r.get::<_, bool>(1)) {
+            (0, true) => Rows::Unknown("its statistics say none, but its files hold data"),
+            (rows, _) => Rows::About(rows),
+        },
+        _ => Rows::Unknown("neither its rows nor an estimate of them could be read"),
     }
 }
 

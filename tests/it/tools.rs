@@ -249,7 +249,10 @@ async fn explain_uses_live_roles_and_prints_decisions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_live_finds_an_ended_campaigns_rows_without_statistics() {
     let (cluster, su) = crate::dba::own_cluster(
-        "CREATE MATERIALIZED VIEW zeitung.lead_phones AS SELECT lead_id, phone FROM zeitung.leads;",
+        "CREATE MATERIALIZED VIEW zeitung.lead_phones AS SELECT lead_id, phone FROM zeitung.leads;
+         CREATE TABLE zeitung.call_notes (note text);
+         INSERT INTO zeitung.call_notes VALUES ('call back');
+         ANALYZE zeitung.leads;",
     )
     .await;
     su.batch_execute("SELECT pg_catalog.pg_stat_reset()").await.unwrap();
@@ -263,14 +266,13 @@ async fn check_live_finds_an_ended_campaigns_rows_without_statistics() {
         .await
         .unwrap();
     assert_eq!(code, 1, "{out}{err}");
-    for table in ["zeitung.leads", "zeitung.lead_phones"] {
-        assert!(
-            out.contains(&format!(
-                "contract of campaign zeitung has ended and {table} may still hold rows"
-            )) || out.contains(&format!(
-                "contract of campaign zeitung has ended but {table} still holds"
-            )),
-            "{table}: {out}"
-        );
+    // The planner's estimate survives the reset; a table never analyzed has only its pages.
+    for (table, how) in [
+        ("zeitung.leads", "still holds about 3 rows"),
+        ("zeitung.call_notes", "may still hold rows: the catalog role cannot count them, and its statistics say none, but its files hold data"),
+        ("zeitung.lead_phones", ""),
+    ] {
+        let expected = format!("contract of campaign zeitung has ended but {table} {how}");
+        assert!(out.contains(&expected), "{expected}: {out}");
     }
 }
