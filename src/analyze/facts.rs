@@ -321,6 +321,9 @@ pub struct StatementFacts {
     /// It may run code of the DBA's: a function it calls, or one Postgres runs for a relation it
     /// reaches or an expression it evaluates (see analyze::message::runs_dba_code).
     pub runs_dba_code: bool,
+    /// A query of it locks the rows it reads (`FOR UPDATE`, `FOR SHARE`, …), which blocks other
+    /// sessions' writes of them.
+    pub locks_rows: bool,
     /// Columns a write sets (INSERT's and COPY FROM's targets, UPDATE's SET).
     pub written_cols: Vec<ColRef>,
     /// Every type the statement casts to or declares (folded name parts), checked again against
@@ -414,6 +417,7 @@ impl StatementFacts {
             set_paths: Vec::new(),
             uses_search_path: false,
             runs_dba_code: false,
+            locks_rows: false,
             paths: Default::default(),
             written_cols: Vec::new(),
             cast_types: Vec::new(),

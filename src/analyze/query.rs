@@ -34,6 +34,9 @@ impl Analyzer<'_> {
         if q.for_clause.is_some() || q.settings.is_some() || q.format_clause.is_some() || !q.pipe_operators.is_empty() {
             return unsupported("query clause");
         }
+        if !q.locks.is_empty() {
+            self.facts.locks_rows = true;
+        }
         let pushed = match &q.with {
             Some(w) => self.with(w, parent)?,
             None => 0,

@@ -412,6 +412,26 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
             );
         }
     }
+    // Row locks block other sessions' writes of those rows as a write would (round 192 AC1: a
+    // read-only purpose's `SELECT … FOR UPDATE` held another campaign's agents in an open
+    // transaction, and `SKIP LOCKED` read which rows were locked, a channel between sessions).
+    if f.locks_rows {
+        for &rel in &f.read_from {
+            let granted = match memo.class(rel) {
+                Class::Shared(g) | Class::Campaign(_, Some(g)) => g.write.contains(&WriteKind::Update),
+                _ => false,
+            };
+            if !granted {
+                return refuse(
+                    Reason::OutsidePurpose,
+                    format!(
+                        "purpose {purpose} may not lock rows of {} (FOR UPDATE or FOR SHARE needs a `write: [update]` grant)",
+                        cx.catalog.rel(rel).name
+                    ),
+                );
+            }
+        }
+    }
     // A keyed pseudonym is deterministic: values the purpose writes into such a column and reads
     // back masked would make a dictionary of it (as constants beside it in a UNION would).
     for &c in &f.written_cols {

@@ -172,7 +172,8 @@ fn legitimate_crm_queries() {
         ("wasser", "COPY (SELECT name FROM stadtwerke.customers) TO STDOUT WITH (FORMAT binary)", "allowed"),
         ("wasser", "COPY stadtwerke.tickets (customer_no, subject) FROM STDIN", "allowed"),
         ("wasser", "SELECT count(*) FROM stadtwerke.customers", "allowed"),
-        ("wasser", "SELECT name FROM stadtwerke.customers WHERE customer_no = 1001 FOR UPDATE", "allowed"),
+        // A row lock is a write's lock (round 192 AC1): on a table the purpose may update.
+        ("wasser", "SELECT subject FROM stadtwerke.tickets WHERE ticket_id = 1 FOR UPDATE", "allowed"),
         ("wasser", "VALUES (1, 'a'), (2, 'b')", "allowed"),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE customer_no IN (SELECT customer_no FROM stadtwerke.tickets WHERE status = 'open')", "allowed"),
         ("wasser", "SELECT lower(name), upper(city) || ', ' || postcode FROM stadtwerke.customers", "allowed"),
