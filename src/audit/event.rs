@@ -234,6 +234,30 @@ pub fn scrub_words(scrubbed: &str, known: impl Fn(&str) -> bool) -> String {
     out
 }
 
+/// `scrubbed` (see `scrub`) with every quoted name `known` does not know, and longer than three
+/// characters, replaced by `?`: a value double-quoted by habit (`WHERE name = "Schmidt"`) is
+/// identifier-shaped (round 191 AB1), and a refusal's detail quotes the unknown name it met.
+pub fn scrub_names(scrubbed: &str, known: impl Fn(&str) -> bool) -> String {
+    let mut out = String::with_capacity(scrubbed.len());
+    let mut rest = scrubbed;
+    while let Some(i) = rest.find(['"', '`']) {
+        let q = rest.as_bytes()[i] as char;
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let Some(end) = rest.find(q) else {
+            out.push_str(rest);
+            return out;
+        };
+        let name = &rest[..end];
+        let keep = name == "?" || name.chars().count() <= 3 || known(&name.to_lowercase());
+        out.push_str(if keep { name } else { "?" });
+        out.push(q);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 fn push_printable(out: &mut String, s: &str) {
     for c in s.chars() {
         if c.is_control() || invisible(c) {
@@ -246,7 +270,24 @@ fn push_printable(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod scrub_tests {
-    use super::{bounded, compact, scrub, scrub_words, MAX_RECORDED_STATEMENT};
+    use super::{bounded, compact, scrub, scrub_names, scrub_words, MAX_RECORDED_STATEMENT};
+
+    /// Round 191 AB1: a double-quoted value is a name no catalog knows.
+    #[test]
+    fn quoted_names_the_catalog_does_not_know_are_scrubbed() {
+        let known = |w: &str| ["customers", "name"].contains(&w);
+        assert_eq!(
+            scrub_names(
+                &scrub("SELECT \"Name\" FROM customers WHERE name = \"Schmidt\" AND \"ok\" = 1"),
+                known
+            ),
+            "SELECT \"Name\" FROM customers WHERE name = \"?\" AND \"ok\" = 1"
+        );
+        assert_eq!(
+            scrub_names(&scrub("column \"schmidt\" does not exist"), known),
+            "column \"?\" does not exist"
+        );
+    }
 
     /// Round 190 AA1: values typed without quotes are words.
     #[test]

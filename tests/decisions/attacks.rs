@@ -705,7 +705,11 @@ fn refusal_details_do_not_repeat_typed_values() {
 fn row_locks_need_the_update_grant() {
     let refused = "refused: outside_purpose";
     run(&[
-        ("qa", "SELECT subscription_id FROM zeitung.subscriptions FOR UPDATE", refused),
+        (
+            "qa",
+            "SELECT subscription_id FROM zeitung.subscriptions FOR UPDATE",
+            refused,
+        ),
         ("qa", "SELECT ticket_id FROM stadtwerke.tickets FOR SHARE", refused),
         (
             "qa",
@@ -717,9 +721,21 @@ fn row_locks_need_the_update_grant() {
             "SELECT 1 WHERE EXISTS (SELECT 1 FROM stadtwerke.tickets FOR UPDATE SKIP LOCKED)",
             refused,
         ),
-        ("wasser", "SELECT customer_no FROM stadtwerke.customers WHERE customer_no = 1001 FOR UPDATE", refused),
-        ("wasser", "SELECT ticket_id FROM stadtwerke.tickets WHERE ticket_id = 1 FOR UPDATE", "allowed"),
-        ("zeitung", "SELECT subscription_id FROM zeitung.subscriptions FOR UPDATE SKIP LOCKED", "allowed"),
+        (
+            "wasser",
+            "SELECT customer_no FROM stadtwerke.customers WHERE customer_no = 1001 FOR UPDATE",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT ticket_id FROM stadtwerke.tickets WHERE ticket_id = 1 FOR UPDATE",
+            "allowed",
+        ),
+        (
+            "zeitung",
+            "SELECT subscription_id FROM zeitung.subscriptions FOR UPDATE SKIP LOCKED",
+            "allowed",
+        ),
         ("qa", "SELECT subscription_id FROM zeitung.subscriptions", "allowed"),
     ]);
 }

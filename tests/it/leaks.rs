@@ -159,6 +159,9 @@ async fn refusals_are_audited_without_values() {
         "SELECT name FROM stadtwerke.customers WHERE iban = DE89370400440532013000",
         "SELECT name FROM stadtwerke.customers WHERE email = anna.schmidt@example.org",
         "FETCH ALL FROM Bernd_Mueller_1961_11_23",
+        // Round 191 AB1: double quotes by habit, and the detail naming an unknown column.
+        "SELECT customer_no FROM stadtwerke.customers WHERE name = \"Schmidt\"",
+        "SELECT customer_no FROM stadtwerke.customers WHERE name = Schmidt",
     ] {
         let _ = c.simple_query(sql).await.unwrap_err();
     }
@@ -211,6 +214,7 @@ async fn refusals_are_audited_without_values() {
     let text = std::fs::read_to_string(p.audit_path()).unwrap();
     assert_no_protected(&text, "the audit trail");
     assert!(!text.to_lowercase().contains("bernd_mueller"), "{text}");
+    assert!(!text.contains("Schmidt") && !text.contains("\\\"schmidt"), "{text}");
     assert!(text.contains("LIKE ?"), "literals are replaced by ?: {text}");
     assert!(
         !text.contains("\\u001b") && !text.contains("\\nforged"),

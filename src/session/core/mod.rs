@@ -340,6 +340,8 @@ impl Core {
         normalized: &str,
         campaigns: Vec<String>,
     ) -> Record {
+        use crate::audit::event::{scrub, scrub_names, scrub_words};
+        let known = |w: &str| env.catalog.knows_word(w);
         Record {
             session: self.id.session,
             user: self.id.user.clone(),
@@ -348,10 +350,10 @@ impl Core {
             campaigns,
             decision,
             reason: reason.to_owned(),
-            detail: crate::audit::event::bounded(crate::audit::event::scrub(detail)),
-            statement: crate::audit::event::bounded(crate::audit::event::compact(&crate::audit::event::scrub_words(
-                &crate::audit::event::scrub(normalized),
-                |w| env.catalog.knows_word(w),
+            detail: crate::audit::event::bounded(scrub_names(&scrub(detail), known)),
+            statement: crate::audit::event::bounded(crate::audit::event::compact(&scrub_words(
+                &scrub_names(&scrub(normalized), known),
+                known,
             ))),
             fingerprint: crate::analyze::lexer::fingerprint(normalized),
             policy_version: env.policy.version.clone(),
