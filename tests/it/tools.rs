@@ -245,14 +245,18 @@ async fn explain_uses_live_roles_and_prints_decisions() {
 }
 
 /// Round 190 AA4: the catalog role cannot count an ended campaign's rows, and its statistics read
-/// 0 after `pg_stat_reset()` (or a crash); a materialized view stores rows as a table does.
+/// 0 after `pg_stat_reset()` (or a crash); a materialized view stores rows as a table does. Round
+/// 191 AB3: a table the role may read but whose policies hide its rows from it is not empty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_live_finds_an_ended_campaigns_rows_without_statistics() {
     let (cluster, su) = crate::dba::own_cluster(
         "CREATE MATERIALIZED VIEW zeitung.lead_phones AS SELECT lead_id, phone FROM zeitung.leads;
          CREATE TABLE zeitung.call_notes (note text);
          INSERT INTO zeitung.call_notes VALUES ('call back');
-         ANALYZE zeitung.leads;",
+         ANALYZE zeitung.leads, zeitung.subscriptions;
+         ALTER TABLE zeitung.subscriptions ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY none_for_unscharf ON zeitung.subscriptions TO unscharf USING (false);
+         GRANT SELECT ON zeitung.subscriptions TO unscharf;",
     )
     .await;
     su.batch_execute("SELECT pg_catalog.pg_stat_reset()").await.unwrap();
@@ -269,6 +273,8 @@ async fn check_live_finds_an_ended_campaigns_rows_without_statistics() {
     // The planner's estimate survives the reset; a table never analyzed has only its pages.
     for (table, how) in [
         ("zeitung.leads", "still holds about 3 rows"),
+        // Round 191 AB3: readable by the catalog role, but its policies hide every row from it.
+        ("zeitung.subscriptions", "still holds about"),
         ("zeitung.call_notes", "may still hold rows: the catalog role cannot count them, and its statistics say none, but its files hold data"),
         ("zeitung.lead_phones", ""),
     ] {
