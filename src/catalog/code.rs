@@ -76,29 +76,53 @@ pub(super) fn tokens(text: &str) -> Vec<String> {
 /// The word `tokens` gives a `U&"…"` name: see `code_reads::DYNAMIC_WORDS`.
 pub const U_AMP_NAME: &str = "u&\"";
 
+/// The string literal that starts at byte `i` of `text`, if one does (`'…'`, `E'…'` with its
+/// backslash escapes, or dollar-quoted): where its contents start and end, and where the text
+/// after it starts. Comment blanking and the PL/pgSQL reading of `code_order` skip strings alike.
+pub(super) fn string_at(text: &str, i: usize) -> Option<(usize, usize, usize)> {
+    let b = text.as_bytes();
+    let ident = |j: usize| b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'$' || b[j] >= 0x80;
+    match *b.get(i)? {
+        b'\'' => {
+            let escapes = i > 0 && matches!(b[i - 1], b'e' | b'E') && !(i > 1 && ident(i - 2));
+            let mut j = i + 1;
+            while j < b.len() {
+                match b[j] {
+                    b'\\' if escapes => j += 2,
+                    b'\'' if b.get(j + 1) == Some(&b'\'') => j += 2,
+                    b'\'' => break,
+                    _ => j += 1,
+                }
+            }
+            let end = j.min(b.len());
+            Some((i + 1, end, (end + 1).min(b.len())))
+        }
+        b'$' if !(i > 0 && ident(i - 1)) => {
+            let end = i
+                + 1
+                + b[i + 1..]
+                    .iter()
+                    .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80))?;
+            if b[end] != b'$' || b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+            let tag = &text[i..=end];
+            let body = end + 1;
+            let close = text[body..].find(tag).map_or(b.len(), |n| body + n);
+            Some((body, close, (close + tag.len()).min(b.len())))
+        }
+        _ => None,
+    }
+}
+
 /// `source` with its comments (`-- …` and nested `/* … */`, outside string literals, `E'…'`
 /// strings with their backslash escapes, dollar-quoted strings and quoted identifiers) blanked.
 pub(super) fn without_comments(source: &str) -> String {
     let b = source.as_bytes();
     let mut out = String::with_capacity(source.len());
     let (mut i, mut copied) = (0, 0);
-    let ident = |j: usize| b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'$' || b[j] >= 0x80;
     while i < b.len() {
-        let after_ident = i > 0 && ident(i - 1);
         match b[i] {
-            b'\'' => {
-                let escapes = i > 0 && matches!(b[i - 1], b'e' | b'E') && !(i > 1 && ident(i - 2));
-                i += 1;
-                while i < b.len() {
-                    match b[i] {
-                        b'\\' if escapes => i += 2,
-                        b'\'' if b.get(i + 1) == Some(&b'\'') => i += 2,
-                        b'\'' => break,
-                        _ => i += 1,
-                    }
-                }
-                i += 1;
-            }
             b'"' => {
                 i += 1;
                 while i < b.len() && b[i] != b'"' {
@@ -106,20 +130,10 @@ pub(super) fn without_comments(source: &str) -> String {
                 }
                 i += 1;
             }
-            b'$' if !after_ident => {
-                let tag_end = b[i + 1..]
-                    .iter()
-                    .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80))
-                    .map(|n| i + 1 + n);
-                match tag_end {
-                    Some(end) if b[end] == b'$' && !b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
-                        let tag = &source[i..=end];
-                        let body = end + 1;
-                        i = source[body..].find(tag).map_or(b.len(), |n| body + n + tag.len());
-                    }
-                    _ => i += 1,
-                }
-            }
+            b'\'' | b'$' => match string_at(source, i) {
+                Some((_, _, next)) => i = next,
+                None => i += 1,
+            },
             b'-' if b.get(i + 1) == Some(&b'-') => {
                 out.push_str(&source[copied..i]);
                 out.push(' ');

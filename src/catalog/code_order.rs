@@ -220,47 +220,22 @@ fn plpgsql_first_rows(plain: &str, one_row: &OneRow<'_>) -> Option<String> {
 fn blank_strings(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = b.to_vec();
-    let ident = |j: usize| b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80;
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'\'' => {
-                let escapes = i > 0 && matches!(b[i - 1], b'e' | b'E') && !(i > 1 && ident(i - 2));
-                let mut j = i + 1;
-                while j < b.len() {
-                    match b[j] {
-                        b'\\' if escapes => j += 2,
-                        b'\'' if b.get(j + 1) == Some(&b'\'') => j += 2,
-                        b'\'' => break,
-                        _ => j += 1,
-                    }
+            b'\'' | b'$' => match super::code::string_at(text, i) {
+                Some((start, end, next)) => {
+                    out[start..end].fill(b' ');
+                    i = next;
                 }
-                let end = j.min(b.len());
-                out[i + 1..end].fill(b' ');
-                i = end + 1;
-            }
+                None => i += 1,
+            },
             b'"' => {
                 i += 1;
                 while i < b.len() && b[i] != b'"' {
                     i += 1;
                 }
                 i += 1;
-            }
-            b'$' if !(i > 0 && ident(i - 1)) => {
-                let tag_end = b[i + 1..]
-                    .iter()
-                    .position(|&c| !(c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80))
-                    .map(|n| i + 1 + n);
-                match tag_end {
-                    Some(end) if b[end] == b'$' && !b.get(i + 1).is_some_and(u8::is_ascii_digit) => {
-                        let tag = &text[i..=end];
-                        let body = end + 1;
-                        let close = text[body..].find(tag).map_or(b.len(), |n| body + n);
-                        out[body..close].fill(b' ');
-                        i = close + tag.len();
-                    }
-                    _ => i += 1,
-                }
             }
             _ => i += 1,
         }
