@@ -120,8 +120,9 @@ pub fn handles_cursors(source: &str) -> bool {
         })
 }
 
-/// `word` matches `pattern` (a trailing `*` matches a prefix).
-fn matches_word(pattern: &str, word: &str) -> bool {
+/// `word` matches `pattern` (a trailing `*` matches a prefix), as in ORDER_WORDS and
+/// `code_reads::DYNAMIC_WORDS`.
+pub(super) fn matches_word(pattern: &str, word: &str) -> bool {
     match pattern.strip_suffix('*') {
         Some(prefix) => word.starts_with(prefix),
         None => word == pattern,

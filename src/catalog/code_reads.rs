@@ -82,10 +82,7 @@ pub fn sets_settings(source: &str) -> bool {
 /// Whether a word of code is one of DYNAMIC_WORDS.
 pub fn is_dynamic_word(word: &str) -> bool {
     crate::policy::decide::TYPE_INPUTS.contains(&word)
-        || DYNAMIC_WORDS.iter().any(|p| match p.strip_suffix('*') {
-            Some(prefix) => word.starts_with(prefix),
-            None => word == *p,
-        })
+        || DYNAMIC_WORDS.iter().any(|p| super::code_order::matches_word(p, word))
 }
 
 /// Words of trigger code that reach the rows of the trigger's own table without naming it (round
