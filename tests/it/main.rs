@@ -20,6 +20,7 @@ mod operations;
 mod policy;
 mod portals;
 mod prepared;
+mod printed_masks;
 mod protocol_attacks;
 mod proxy_core;
 mod sqlgen;

@@ -5,6 +5,27 @@ use super::{ColAction, DecideCtx, MaskAction, Memo};
 use crate::analyze::facts::{Kind, Outputs, StatementFacts};
 use crate::policy::{ColumnRule, Reason, Refusal};
 
+/// Whether a masked column's text, which the mask works on, follows the session's settings: a date
+/// or time printed under the session's TimeZone and DateStyle (round 194 AE1: `year` of a
+/// timestamptz flipped at an offset that told the time to the minute; AE2: `first(4)` of a date
+/// kept the year under ISO, the day and month under `SQL, DMY`). Masks that print nothing of the
+/// value do not.
+fn prints_by_settings(
+    cx: &DecideCtx<'_>,
+    c: crate::analyze::facts::ColRef,
+    mask: &crate::mask::functions::Mask,
+) -> bool {
+    // date, time, timestamp, timestamptz, interval, timetz, and their arrays.
+    const TIMES: &[u32] = &[1082, 1083, 1114, 1184, 1186, 1266, 1182, 1183, 1115, 1185, 1187, 1270];
+    use crate::mask::functions::Mask;
+    let printed = !matches!(mask, Mask::Null | Mask::Redact | Mask::Constant(_));
+    let r = cx.catalog.rel(c.rel);
+    printed
+        && r.columns
+            .get(c.col as usize)
+            .is_none_or(|col| TIMES.contains(&col.type_oid) || col.type_oid >= 16384)
+}
+
 /// Rule 6 for result columns: plain protected columns are masked, dropped, or refuse the statement.
 pub(super) fn plan_outputs(
     f: &StatementFacts,
@@ -25,6 +46,15 @@ pub(super) fn plan_outputs(
                 ColumnRule::Allow => ColAction::Pass,
                 ColumnRule::Mask { mask, .. } => {
                     let r = cx.catalog.rel(c.rel);
+                    if let (Some(why), true) = (cx.settings_moved, prints_by_settings(cx, c, mask)) {
+                        return Err(Refusal::new(
+                            Reason::ForbiddenSetting,
+                            format!(
+                                "column {} is a date or time masked for purpose {purpose}, which the session's TimeZone and DateStyle print, and {why}: the mask would keep another part of it (RESET them)",
+                                cx.column_name(c)
+                            ),
+                        ));
+                    }
                     ColAction::Mask(Box::new(MaskAction {
                         key: if mask.needs_key() {
                             cx.policy.pseudonym_key_for(&r.name).cloned()

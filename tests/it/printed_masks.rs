@@ -1,0 +1,40 @@
+//! Masks work on the text Postgres prints for the session (round 194): a date or time is printed
+//! by the session's TimeZone and DateStyle, so it is masked only while they are the server's.
+
+use crate::dba::{own_cluster, proxy_on};
+use crate::policy::{err_text, text_of, wasser};
+
+/// Round 194 AE1, AE2: a mask works on the text Postgres prints, and the session's TimeZone and
+/// DateStyle choose it: `first(4)` of a date kept the year under ISO and the day and month under
+/// `SQL, DMY`; `year` of a timestamptz flipped at an offset that told the time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dates_are_masked_only_as_the_server_prints_them() {
+    let (cluster, _su) = own_cluster("").await;
+    let p = proxy_on(&cluster, |t| {
+        t.replacen("birth_date: drop", "birth_date: { mask: first(4) }", 1)
+    })
+    .await;
+    let c = wasser(&p).await;
+    let sql = "SELECT birth_date FROM stadtwerke.customers WHERE customer_no = 1001";
+    let rows = c.simple_query(sql).await.unwrap();
+    assert!(
+        text_of(&rows).starts_with("1984***"),
+        "the year, as the server prints it: {}",
+        text_of(&rows)
+    );
+    for set in ["SET DateStyle = 'SQL, DMY'", "SET TimeZone = 'UTC+100'"] {
+        let s = wasser(&p).await;
+        s.batch_execute(set).await.unwrap();
+        let e = s.simple_query(sql).await.expect_err(set);
+        assert!(
+            err_text(&e).contains("is a date or time masked"),
+            "{set}: {}",
+            err_text(&e)
+        );
+        assert!(
+            !err_text(&e).contains("02/0") && !err_text(&e).contains("07"),
+            "{}",
+            err_text(&e)
+        );
+    }
+}
