@@ -389,7 +389,8 @@ pub enum Rows {
     Unknown(&'static str),
 }
 
-/// Rows a table holds: exact when the catalog role may count them, else estimated.
+/// Rows a table holds: exact when the catalog role may count them, else estimated, with its
+/// partitions and inheritance children, wherever they are (round 193 AD1).
 pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> Rows {
     // With row security off, a table whose policies would hide rows from the catalog role errs
     // rather than count what they let through (round 191 AB3: 0 of 3 rows).
@@ -410,11 +411,14 @@ pub async fn count_rows(client: &tokio_postgres::Client, q: &QName) -> Rows {
     }
     let est = client
         .query_opt(
-            "SELECT GREATEST(coalesce(s.n_live_tup, 0), c.reltuples::int8),
-                pg_catalog.pg_relation_size(c.oid) > 0
-             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-               LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid
-             WHERE n.nspname = $1 AND c.relname = $2",
+            "WITH RECURSIVE t(oid) AS (
+                 SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = $1 AND c.relname = $2
+                 UNION SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN t ON i.inhparent = t.oid)
+             SELECT coalesce(sum(GREATEST(coalesce(s.n_live_tup, 0), c.reltuples::int8)), 0)::int8,
+                coalesce(bool_or(pg_catalog.pg_relation_size(c.oid) > 0), false)
+             FROM t JOIN pg_catalog.pg_class c ON c.oid = t.oid
+               LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = c.oid",
             &[&q.schema, &q.name],
         )
         .await;

@@ -253,6 +253,12 @@ async fn check_live_finds_an_ended_campaigns_rows_without_statistics() {
         "CREATE MATERIALIZED VIEW zeitung.lead_phones AS SELECT lead_id, phone FROM zeitung.leads;
          CREATE TABLE zeitung.call_notes (note text);
          INSERT INTO zeitung.call_notes VALUES ('call back');
+         CREATE TABLE zeitung.archive (lead_id int, phone text) PARTITION BY RANGE (lead_id);
+         CREATE TABLE public.archive_old PARTITION OF zeitung.archive FOR VALUES FROM (0) TO (1000);
+         INSERT INTO zeitung.archive VALUES (1, '+49 170 9999999');
+         CREATE TABLE zeitung.old_leads (lead_id int);
+         CREATE TABLE public.old_leads_child () INHERITS (zeitung.old_leads);
+         INSERT INTO public.old_leads_child VALUES (1);
          ANALYZE zeitung.leads, zeitung.subscriptions;
          ALTER TABLE zeitung.subscriptions ENABLE ROW LEVEL SECURITY;
          CREATE POLICY none_for_unscharf ON zeitung.subscriptions TO unscharf USING (false);
@@ -277,6 +283,9 @@ async fn check_live_finds_an_ended_campaigns_rows_without_statistics() {
         ("zeitung.subscriptions", "still holds about"),
         ("zeitung.call_notes", "may still hold rows: the catalog role cannot count them, and its statistics say none, but its files hold data"),
         ("zeitung.lead_phones", ""),
+        // Round 193 AD1: rows in a partition or inheritance child outside the campaign's schema.
+        ("zeitung.archive", "may still hold rows"),
+        ("zeitung.old_leads", "may still hold rows"),
     ] {
         let expected = format!("contract of campaign zeitung has ended but {table} {how}");
         assert!(out.contains(&expected), "{expected}: {out}");
