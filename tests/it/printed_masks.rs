@@ -9,9 +9,18 @@ use crate::policy::{err_text, text_of, wasser};
 /// `SQL, DMY`; `year` of a timestamptz flipped at an offset that told the time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dates_are_masked_only_as_the_server_prints_them() {
-    let (cluster, _su) = own_cluster("").await;
+    // Round 195 AF1: a range of dates prints its bounds the same way.
+    let (cluster, _su) = own_cluster(
+        "ALTER TABLE stadtwerke.customers ADD COLUMN supply_period daterange;
+         UPDATE stadtwerke.customers SET supply_period = daterange('2014-06-25', NULL);",
+    )
+    .await;
     let p = proxy_on(&cluster, |t| {
-        t.replacen("birth_date: drop", "birth_date: { mask: first(4) }", 1)
+        t.replacen(
+            "birth_date: drop",
+            "birth_date: { mask: first(4) }\n          supply_period: { mask: first(5) }",
+            1,
+        )
     })
     .await;
     let c = wasser(&p).await;
@@ -22,12 +31,35 @@ async fn dates_are_masked_only_as_the_server_prints_them() {
         "the year, as the server prints it: {}",
         text_of(&rows)
     );
+    for set in [
+        "SET DateStyle = 'SQL, DMY'",
+        "SET TimeZone = 'UTC+100'",
+        "SET DateStyle = 'German'",
+    ] {
+        let s = wasser(&p).await;
+        s.batch_execute(set).await.unwrap();
+        let e = s
+            .simple_query("SELECT supply_period FROM stadtwerke.customers WHERE customer_no = 1001")
+            .await
+            .expect_err(set);
+        assert!(
+            err_text(&e).contains("its type prints by the session's settings"),
+            "{set}: {}",
+            err_text(&e)
+        );
+        // A masked text column prints the same under any setting.
+        let rows = s
+            .simple_query("SELECT phone FROM stadtwerke.customers WHERE customer_no = 1001")
+            .await
+            .unwrap();
+        assert!(text_of(&rows).ends_with("567|\n"), "{}", text_of(&rows));
+    }
     for set in ["SET DateStyle = 'SQL, DMY'", "SET TimeZone = 'UTC+100'"] {
         let s = wasser(&p).await;
         s.batch_execute(set).await.unwrap();
         let e = s.simple_query(sql).await.expect_err(set);
         assert!(
-            err_text(&e).contains("is a date or time masked"),
+            err_text(&e).contains("its type prints by the session's settings"),
             "{set}: {}",
             err_text(&e)
         );

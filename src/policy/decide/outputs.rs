@@ -5,25 +5,30 @@ use super::{ColAction, DecideCtx, MaskAction, Memo};
 use crate::analyze::facts::{Kind, Outputs, StatementFacts};
 use crate::policy::{ColumnRule, Reason, Refusal};
 
-/// Whether a masked column's text, which the mask works on, follows the session's settings: a date
-/// or time printed under the session's TimeZone and DateStyle (round 194 AE1: `year` of a
-/// timestamptz flipped at an offset that told the time to the minute; AE2: `first(4)` of a date
-/// kept the year under ISO, the day and month under `SQL, DMY`). Masks that print nothing of the
-/// value do not.
+/// Whether a masked column's text, which the mask works on, may follow the session's settings: a
+/// date, time or range of them printed under the session's TimeZone and DateStyle (round 194 AE1:
+/// `year` of a timestamptz flipped at an offset that told the time to the minute; AE2: `first(4)`
+/// of a date kept the year under ISO, the day and month under `SQL, DMY`; round 195 AF1: a
+/// daterange's bounds), bytea under bytea_output (AF2), floats under extra_float_digits, money
+/// under lc_monetary. Only the types listed print the same under every setting; masks that print
+/// nothing of the value do not count.
 fn prints_by_settings(
     cx: &DecideCtx<'_>,
     c: crate::analyze::facts::ColRef,
     mask: &crate::mask::functions::Mask,
 ) -> bool {
-    // date, time, timestamp, timestamptz, interval, timetz, and their arrays.
-    const TIMES: &[u32] = &[1082, 1083, 1114, 1184, 1186, 1266, 1182, 1183, 1115, 1185, 1187, 1270];
+    // bool, "char", name, int8, int2, int4, text, oid, json, inet, cidr, bpchar, varchar, numeric,
+    // uuid, jsonb, and the arrays of text, varchar, int4 and int8.
+    const STEADY: &[u32] = &[
+        16, 18, 19, 20, 21, 23, 25, 26, 114, 869, 650, 1042, 1043, 1700, 2950, 3802, 1009, 1015, 1007, 1016,
+    ];
     use crate::mask::functions::Mask;
     let printed = !matches!(mask, Mask::Null | Mask::Redact | Mask::Constant(_));
     let r = cx.catalog.rel(c.rel);
     printed
         && r.columns
             .get(c.col as usize)
-            .is_none_or(|col| TIMES.contains(&col.type_oid) || col.type_oid >= 16384)
+            .is_none_or(|col| !STEADY.contains(&col.type_oid))
 }
 
 /// Rule 6 for result columns: plain protected columns are masked, dropped, or refuse the statement.
@@ -50,7 +55,7 @@ pub(super) fn plan_outputs(
                         return Err(Refusal::new(
                             Reason::ForbiddenSetting,
                             format!(
-                                "column {} is a date or time masked for purpose {purpose}, which the session's TimeZone and DateStyle print, and {why}: the mask would keep another part of it (RESET them)",
+                                "column {} is masked for purpose {purpose}, and its type prints by the session's settings (a date or time by TimeZone and DateStyle, bytea by bytea_output), and {why}: the mask would keep another part of it (RESET them)",
                                 cx.column_name(c)
                             ),
                         ));
