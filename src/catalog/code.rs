@@ -24,7 +24,7 @@ fn words(source: &str) -> impl Iterator<Item = String> {
 /// INTO` and the table hid the write, round 149), and as written, in case the blanking misread
 /// the text (round 150: an `E'…\'…'` string made a later `'--'` blank the line holding a read).
 /// A quoted identifier is one word, followed by its parts (round 150: `"dob-matches"()`).
-fn streams(source: &str) -> [Vec<String>; 2] {
+pub(super) fn streams(source: &str) -> [Vec<String>; 2] {
     [tokens(&without_comments(source)), tokens(source)]
 }
 

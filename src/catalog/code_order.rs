@@ -75,9 +75,7 @@ pub fn takes_rows_in_order(
         // alone does not say.
         return Some("an aggregate of the DBA's, whose state sees rows in the order they come".into());
     }
-    let plain = super::code::without_comments(body);
-    for text in [plain.as_str(), body] {
-        let words = super::code::tokens(text);
+    for words in super::code::streams(body) {
         if let Some(w) = words.iter().find(|w| ORDER_WORDS.iter().any(|o| matches_word(o, w))) {
             return Some(format!("{w} in its code"));
         }
@@ -88,6 +86,7 @@ pub fn takes_rows_in_order(
             return Some("ARRAY(SELECT …) in its code".into());
         }
     }
+    let plain = super::code::without_comments(body);
     let one_row = OneRow { catalog, lookups };
     match language {
         "sql" if setof => None,
@@ -111,13 +110,10 @@ pub fn takes_rows_in_order(
 /// portal by name, the client's DECLAREs and Bind portals too (round 185 V2).
 pub fn handles_cursors(source: &str) -> bool {
     const CURSOR_WORDS: &[&str] = &["open", "close", "fetch", "move", "cursor", "refcursor"];
-    [super::code::without_comments(source).as_str(), source]
+    super::code::streams(source)
         .iter()
-        .any(|text| {
-            super::code::tokens(text)
-                .iter()
-                .any(|w| CURSOR_WORDS.contains(&w.as_str()))
-        })
+        .flatten()
+        .any(|w| CURSOR_WORDS.contains(&w.as_str()))
 }
 
 /// `word` matches `pattern` (a trailing `*` matches a prefix), as in ORDER_WORDS and
