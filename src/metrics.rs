@@ -41,6 +41,8 @@ pub struct Metrics {
     pub sessions_total: AtomicU64,
     pub sessions_active: AtomicU64,
     pub sessions_refused: AtomicU64,
+    /// Connections ended in startup to make room for a newer one (`session/gate.rs`).
+    pub startups_ended: AtomicU64,
     pub bytes_from_clients: AtomicU64,
     pub bytes_to_clients: AtomicU64,
     pub catalog_refreshes: AtomicU64,
@@ -97,6 +99,13 @@ impl Metrics {
             "counter",
             "Connections refused at startup (limits, purpose binding, authentication).",
             l(&self.sessions_refused),
+        );
+        g(
+            &mut out,
+            "unscharf_startups_ended_total",
+            "counter",
+            "Connections ended in startup to make room for a newer one (limits.max_client_sessions places).",
+            l(&self.startups_ended),
         );
         g(
             &mut out,

@@ -43,6 +43,8 @@ pub struct Shared {
     pub sessions: Arc<Semaphore>,
     /// The session limit the semaphore was made with (a reload does not change it).
     pub max_sessions: usize,
+    /// Connections still starting up, bounded apart from sessions (as many places as sessions).
+    pub startups: crate::session::gate::StartupGate,
     pub cancel: Mutex<HashMap<(i32, i32), CancelTarget>>,
     next_session: AtomicU64,
     catalog_refresh: tokio::sync::Mutex<Instant>,
@@ -76,6 +78,7 @@ impl Shared {
             metrics: Metrics::default(),
             sessions: Arc::new(Semaphore::new(max)),
             max_sessions: max,
+            startups: crate::session::gate::StartupGate::new(max, crate::session::gate::MIN_AGE),
             cancel: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             catalog_refresh: tokio::sync::Mutex::new(Instant::now() - Duration::from_secs(3600)),

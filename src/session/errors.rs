@@ -15,6 +15,8 @@ pub enum SessionError {
     Params(String),
     #[error("sorry, too many clients already (unscharf's limit is {0} sessions)")]
     TooManyClients(usize),
+    #[error("sorry, too many connections are starting at once (unscharf takes {0} at a time, and ends the longest-waiting one after a second); try again")]
+    TooManyStartups(usize),
     #[error("authentication did not complete within {0} seconds")]
     StartupTimeout(u64),
     #[error("unscharf requires TLS: connect with sslmode=require or stronger")]
@@ -61,7 +63,7 @@ impl SessionError {
                 "08P01"
             }
             SessionError::Params(_) => "0A000",
-            SessionError::TooManyClients(_) => "53300",
+            SessionError::TooManyClients(_) | SessionError::TooManyStartups(_) => "53300",
             SessionError::StartupTimeout(_) => "08006",
             SessionError::TlsRequired | SessionError::AuthMethod(_) | SessionError::Purpose(_) => "28000",
             SessionError::Tls(_) => "08P01",

@@ -6,6 +6,7 @@ pub mod buffers;
 pub mod core;
 pub mod errors;
 pub mod fence;
+pub mod gate;
 pub mod lookups;
 pub mod options;
 pub mod registry;
@@ -52,14 +53,41 @@ pub async fn run(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutd
     }
 }
 
-/// Negotiation and authentication, under the startup timeout; None when the connection ended there.
-async fn start(
+type Begun = (Conn, BytesMut, Started, tokio::sync::OwnedSemaphorePermit);
+
+/// Startup in a place of the startup gate, which a newer connection may end when this one has
+/// waited too long; None when the connection ended there.
+async fn start(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) -> Option<Begun> {
+    let Some(place) = shared.startups.enter(Instant::now()) else {
+        shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
+        // Said without reading anything: reading is what the bound protects.
+        finish(
+            &mut Conn::Tcp(stream),
+            SessionError::TooManyStartups(shared.max_sessions),
+        )
+        .await;
+        return None;
+    };
+    if place.ended_another {
+        shared.metrics.startups_ended.fetch_add(1, Ordering::Relaxed);
+    }
+    tokio::select! {
+        begun = negotiate_and_authenticate(stream, peer, id, shared) => begun,
+        () = place.evicted() => {
+            tracing::debug!("startup ended to make room for a newer connection");
+            None
+        }
+    }
+}
+
+/// Negotiation and authentication, under the startup timeout. The session slot is taken once the
+/// client has sent its startup packet, so a silent socket never holds one.
+async fn negotiate_and_authenticate(
     stream: TcpStream,
     peer: SocketAddr,
     id: u64,
     shared: &Arc<Shared>,
-) -> Option<(Conn, BytesMut, Started, tokio::sync::OwnedSemaphorePermit)> {
-    let permit = shared.sessions.clone().try_acquire_owned().ok();
+) -> Option<Begun> {
     let config = shared.state.load_full().config.clone();
     let deadline = Instant::now() + config.limits.startup_timeout();
     let mut cbuf = BytesMut::with_capacity(8 * 1024);
@@ -81,7 +109,7 @@ async fn start(
             return None;
         }
     };
-    let Some(permit) = permit else {
+    let Some(permit) = shared.sessions.clone().try_acquire_owned().ok() else {
         shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
         finish(&mut client, SessionError::TooManyClients(shared.max_sessions)).await;
         return None;

@@ -84,6 +84,55 @@ async fn session_limit_startup_and_idle_timeouts() {
 }
 
 #[tokio::test]
+async fn silent_connections_do_not_lock_logins_out() {
+    // Round 190 AA5: sockets that connect and say nothing held session slots for the startup
+    // timeout, so a few of them at the limit locked every agent out.
+    let p = proxy_with(ProxyOptions {
+        extra: "limits:\n  max_client_sessions: 3\n  startup_timeout_secs: 30\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let open = p.connect("tester", "tester").await;
+    let mut silent = Vec::new();
+    for _ in 0..3 {
+        silent.push(tokio::net::TcpStream::connect(p.addr).await.unwrap());
+    }
+    // Every startup place is taken by a young startup: a fourth is told so at once.
+    let mut fourth = Raw {
+        stream: tokio::net::TcpStream::connect(p.addr).await.unwrap(),
+        buf: Default::default(),
+        key: (0, 0),
+    };
+    let f = fourth.frame().await;
+    assert_eq!(
+        (f.tag, raw::error_code(&f).as_str()),
+        (b'E', "53300"),
+        "{}",
+        raw::error_message(&f)
+    );
+    assert!(raw::error_message(&f).contains("too many connections are starting"));
+    // Once the silent ones have waited a second, a login ends the oldest and gets in, though the
+    // silent sockets and the open session together reach the session limit.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let late = p.connect("tester", "tester").await;
+    late.simple_query("SELECT 1").await.unwrap();
+    let mut b = [0u8; 16];
+    let n = tokio::time::timeout(Duration::from_secs(5), silent[0].read(&mut b))
+        .await
+        .expect("the oldest silent socket is closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert_eq!(p.shared.metrics.startups_ended.load(Ordering::Relaxed), 1);
+    open.simple_query("SELECT 1").await.unwrap();
+    // The session limit itself still holds: a third session fits, a fourth does not.
+    let third = p.connect("tester", "tester").await;
+    let e = p.try_connect("", "tester", "tester").await.unwrap_err();
+    assert_eq!(code(&e), "53300", "{e:?}");
+    assert!(e.as_db_error().unwrap().message().contains("too many clients"));
+    drop((third, late, open, silent));
+}
+
+#[tokio::test]
 async fn a_deep_pipeline_is_flow_controlled_not_failed() {
     let p = proxy_with(ProxyOptions {
         extra: "limits:\n  max_pipeline: 4\n".into(),
