@@ -395,11 +395,39 @@ impl Analyzer<'_> {
         if schemas.is_empty() {
             return Err(AnalyzeError::UnknownFunction(name.join(".")));
         }
+        self.row_results(&schemas, &bare)?;
         self.facts.functions.push(super::facts::FuncCall {
             written: super::shorten(written),
             name: bare,
             schemas,
         });
+        Ok(())
+    }
+
+    /// A call of a DBA's function whose result type holds a relation's row type reads that
+    /// relation's rows and hands them out whole: a read of the relation (its campaign counts) and a
+    /// whole-row reference to it. Listing the function trusts what it reads, not what its declared
+    /// type carries out in the open: Postgres reports those columns with table OID 0, so nothing
+    /// after the analysis could mask them (round 197 AH1: `SELECT * FROM customers_in('Berlin')`
+    /// and `SELECT customer(1003)` gave every column in clear).
+    fn row_results(&mut self, schemas: &[String], bare: &str) -> Result<(), AnalyzeError> {
+        let catalog = self.ctx.catalog;
+        for schema in schemas {
+            let Some(oids) = catalog.row_results.get(&crate::policy::QName::new(schema, bare)) else {
+                continue;
+            };
+            for rel in oids.iter().filter_map(|&oid| catalog.by_oid(oid)) {
+                let r = catalog.rel(rel);
+                let cols: Vec<super::facts::ColRef> = (0..r.columns.len())
+                    .filter(|&i| !r.columns[i].dropped)
+                    .map(|i| super::facts::ColRef { rel, col: i as u16 })
+                    .collect();
+                self.spend_n(cols.len())?;
+                self.facts.read(rel);
+                let call = format!("{schema}.{bare}(…), whose result holds rows of {},", r.name);
+                self.facts.whole_rows.push((cols, call));
+            }
+        }
         Ok(())
     }
 }

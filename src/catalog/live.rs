@@ -16,12 +16,20 @@ pub enum CatalogError {
         /// What the driver's error wraps (a TLS handshake's certificate problem), as `: …`.
         cause: String,
     },
-    #[error("reading the catalog failed: {0}")]
+    #[error("reading the catalog failed: {}", with_server_message(.0))]
     Query(#[from] tokio_postgres::Error),
     #[error("catalog connection: {0}")]
     Tls(String),
     #[error("{0} changed while the catalog was read; it is read again at the next refresh")]
     Changed(String),
+}
+
+/// The driver's error with the server's own message, which its Display leaves out ("db error").
+fn with_server_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{e}: {} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
 }
 
 /// Reads a complete snapshot in one repeatable-read transaction, so relations and columns agree.
@@ -66,6 +74,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let clock = tx.query(CLOCK_DEFAULTS, &[]).await?;
     let session_filters = tx.query(SESSION_FILTERS, &[]).await?;
     let setting_prefixes = tx.query(SETTING_PREFIXES, &[]).await?;
+    let row_results = tx.query(ROW_RESULTS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -124,6 +133,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &clock,
         &session_filters,
         &setting_prefixes,
+        &row_results,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -231,6 +241,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     };
     catalog.clock_defaults = clock.iter().map(|r| (r.get(0), r.get(1))).collect();
     catalog.setting_prefixes = setting_prefixes.iter().map(|r| r.get(0)).collect();
+    for row in &row_results {
+        let func = crate::policy::QName::new(row.get(0), row.get(1));
+        catalog.row_results.entry(func).or_default().push(row.get(2));
+    }
     for row in &session_filters {
         // What in the filter depends on the settings, what on search_path, what on row order.
         for (col, map) in [

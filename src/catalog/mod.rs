@@ -289,6 +289,9 @@ pub struct Catalog {
     pub cursor_functions: HashSet<crate::policy::QName>,
     /// Names of extensions and procedural languages: the prefixes of their dotted settings.
     pub setting_prefixes: HashSet<String>,
+    /// The DBA's functions whose results may carry whole rows of relations (their result type or
+    /// an OUT parameter's holds the relation's row type): the relations' OIDs, by function name.
+    pub row_results: HashMap<crate::policy::QName, Vec<u32>>,
 }
 
 impl Catalog {

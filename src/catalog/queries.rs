@@ -502,3 +502,30 @@ pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_va
 /// custom setting, which only current_setting and its kin read (refused in filters outright).
 pub(super) const SETTING_PREFIXES: &str =
     "SELECT extname::text FROM pg_catalog.pg_extension UNION SELECT lanname::text FROM pg_catalog.pg_language";
+
+/// The DBA's functions whose results may carry whole rows of a relation: its row type, or a type
+/// holding it (an array, a domain, a range, a composite type or another row with such a field),
+/// is their result type or an OUT parameter's. Round 197 AH1: a listed `RETURNS SETOF customers`
+/// gave every column in clear, and Postgres reports such columns with table OID 0, so the
+/// RowDescription guard cannot see them. One row per function name and relation.
+pub(in crate::catalog) const ROW_RESULTS: &str = "WITH RECURSIVE
+    holds(outer_type, inner_type) AS MATERIALIZED (
+      SELECT ty.oid, ty.typelem FROM pg_catalog.pg_type ty WHERE ty.typelem <> 0
+      UNION ALL SELECT ty.oid, ty.typbasetype FROM pg_catalog.pg_type ty WHERE ty.typbasetype <> 0
+      UNION ALL SELECT r.rngtypid, r.rngsubtype FROM pg_catalog.pg_range r
+      UNION ALL SELECT cl.reltype, a.atttypid FROM pg_catalog.pg_attribute a
+        JOIN pg_catalog.pg_class cl ON cl.oid = a.attrelid
+        WHERE a.attnum > 0 AND NOT a.attisdropped AND cl.reltype <> 0),
+    carriers(t, rel) AS (
+      SELECT c.reltype, c.oid FROM pg_catalog.pg_class c
+        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.reltype <> 0 AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
+          AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      UNION SELECT h.outer_type, k.rel FROM carriers k JOIN holds h ON h.inner_type = k.t)
+  SELECT DISTINCT n.nspname::pg_catalog.text, p.proname::pg_catalog.text, k.rel
+  FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  JOIN carriers k ON k.t = p.prorettype OR EXISTS (
+    SELECT FROM ROWS FROM (pg_catalog.unnest(p.proallargtypes), pg_catalog.unnest(p.proargmodes)) a(t, m)
+    WHERE a.m IN ('o', 'b', 't') AND a.t = k.t)
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')";

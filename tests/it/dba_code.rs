@@ -5,7 +5,7 @@
 use crate::dba::{own_cluster, refusal};
 use crate::dba_rows::{assert_hidden, proxy_on_shared, SECRET_CALLER, SECRET_DEAL};
 use crate::harness::*;
-use crate::policy::wasser;
+use crate::policy::{text_of, wasser};
 
 /// Round 142: helpers written with a SQL-standard body (`RETURN …`, no prosrc), one reading a
 /// setting through a view, one named with an umlaut, one running `SHOW` through EXECUTE; a
@@ -467,4 +467,96 @@ async fn an_aggregates_state_function_is_followed() {
         .await,
     );
     assert_hidden(&seen, "an aggregate's state function");
+}
+
+/// Round 197 AH1: listed helpers that return the customers' own row type (a row, a set of rows,
+/// an OUT parameter holding an array of them, a composite wrapping one) gave every column in
+/// clear, and Postgres reports their result columns with table OID 0, out of the RowDescription
+/// guard's sight. A call of one is a whole-row reference; a helper returning rows of a table the
+/// purpose reads in full still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helpers_that_return_a_protected_tables_rows_are_refused() {
+    let (cluster, su) = own_cluster(
+        "CREATE FUNCTION stadtwerke.customer(p_no int) RETURNS stadtwerke.customers
+           LANGUAGE sql STABLE AS $$ SELECT c FROM stadtwerke.customers c WHERE c.customer_no = p_no $$;
+         CREATE FUNCTION stadtwerke.customers_in(p_city text) RETURNS SETOF stadtwerke.customers
+           LANGUAGE plpgsql STABLE AS $$ DECLARE r stadtwerke.customers;
+           BEGIN FOR r IN TABLE stadtwerke.customers LOOP
+             IF r.city = p_city THEN RETURN NEXT r; END IF; END LOOP; END $$;
+         CREATE FUNCTION stadtwerke.all_customers(OUT n int, OUT rows stadtwerke.customers[])
+           LANGUAGE sql STABLE AS $$ SELECT count(*)::int, array_agg(c) FROM stadtwerke.customers c $$;
+         CREATE TYPE stadtwerke.card AS (kind text, who stadtwerke.customers);
+         CREATE FUNCTION stadtwerke.card_of(p_no int) RETURNS stadtwerke.card
+           LANGUAGE sql STABLE AS $$ SELECT ROW('card', c)::stadtwerke.card FROM stadtwerke.customers c WHERE c.customer_no = p_no $$;
+         CREATE FUNCTION stadtwerke.readings_of(p_no int) RETURNS SETOF stadtwerke.meter_readings
+           LANGUAGE sql STABLE AS $$ SELECT * FROM stadtwerke.meter_readings m WHERE m.customer_no = p_no $$;
+         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA stadtwerke TO crm_agents;",
+    )
+    .await;
+    // The premise, straight to Postgres as the agent: the helper hands out the IBAN.
+    su.batch_execute("SET ROLE agent_wasser").await.unwrap();
+    let rows = su.simple_query("SELECT stadtwerke.customer(1001)").await.unwrap();
+    assert!(
+        text_of(&rows).contains("DE89 3704 0044 0532 0130 00"),
+        "premise: {}",
+        text_of(&rows)
+    );
+    su.batch_execute("RESET ROLE").await.unwrap();
+
+    let p = crate::dba::proxy_on(&cluster, |t| {
+        t.replacen(
+            "    functions: []",
+            "    functions: [stadtwerke.customer, stadtwerke.customers_in, stadtwerke.all_customers, stadtwerke.card_of, stadtwerke.readings_of]",
+            1,
+        )
+    })
+    .await;
+    let c = wasser(&p).await;
+    let why = "whose result holds rows of stadtwerke.customers";
+    let mut seen = String::new();
+    for sql in [
+        "SELECT stadtwerke.customer(1003)",
+        "SELECT (stadtwerke.customer(1001)).iban",
+        "SELECT row_to_json(stadtwerke.customer(1001))",
+        "SELECT ARRAY[stadtwerke.customer(1001)]",
+        "SELECT * FROM stadtwerke.customers_in('Berlin')",
+        "SELECT * FROM stadtwerke.customers_in('Berlin') AS f(a, b, c, d, e, g, h, i, j, k)",
+        "SELECT iban FROM stadtwerke.customers_in('Berlin')",
+        "SELECT * FROM stadtwerke.all_customers()",
+        "SELECT (stadtwerke.card_of(1001)).who",
+        "SELECT name FROM stadtwerke.customers WHERE customer_no = (SELECT (stadtwerke.customer(1001)).customer_no)",
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    // The extended protocol, with the argument bound.
+    let e = c
+        .query("SELECT * FROM stadtwerke.customers_in($1)", &[&"Berlin"])
+        .await
+        .unwrap_err();
+    let text = crate::policy::err_text(&e);
+    assert!(text.contains(why), "{text}");
+    seen.push_str(&text);
+    assert_no_protected(&seen, "helpers returning customers' rows");
+    // Rows of a table the purpose reads in full come through.
+    let rows = c
+        .simple_query("SELECT count(*) FROM stadtwerke.readings_of(1001)")
+        .await
+        .unwrap();
+    assert!(!text_of(&rows).is_empty());
+    // check --live names the helpers.
+    let out = crate::dba::check_live(&p).await;
+    for f in [
+        "stadtwerke.customer,",
+        "stadtwerke.customers_in,",
+        "stadtwerke.all_customers,",
+        "stadtwerke.card_of,",
+    ] {
+        assert!(
+            out.lines().any(|l| l.contains(&format!(
+                "lists {f} whose result carries whole rows of stadtwerke.customers"
+            ))),
+            "{f}\n{out}"
+        );
+    }
+    assert!(!out.contains("lists stadtwerke.readings_of, whose result"), "{out}");
 }

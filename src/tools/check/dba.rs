@@ -197,6 +197,7 @@ pub fn listed_bodies(
         let mut functions: Vec<&QName> = p.functions.iter().collect();
         functions.sort();
         for f in functions {
+            row_results(p, f, policy, catalog, report);
             let Some(body) = bodies.get(f) else { continue };
             let words = words_of(body);
             let mut named: Vec<String> = Vec::new();
@@ -260,6 +261,39 @@ pub fn listed_bodies(
                     ),
                 ));
             }
+        }
+    }
+}
+
+/// A listed function whose result type holds the row type of a table with columns the purpose
+/// may not read as they are: the proxy refuses every call of it (round 197 AH1), whatever its
+/// body looks like (`SELECT c FROM customers c` names no column).
+fn row_results(p: &crate::policy::Purpose, f: &QName, policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
+    let Some(oids) = catalog.row_results.get(f) else { return };
+    for r in oids
+        .iter()
+        .filter_map(|&oid| catalog.by_oid(oid))
+        .map(|id| catalog.rel(id))
+    {
+        let protected: Vec<String> = match policy.shared.get(&r.name).or_else(|| p.tables.get(&r.name)) {
+            None => vec!["not granted".to_owned()],
+            Some(grant) => r
+                .columns
+                .iter()
+                .filter(|c| !c.dropped && !grant.rule(&c.name).is_allow())
+                .map(|c| format!("{} ({})", c.name, grant.rule(&c.name)))
+                .collect(),
+        };
+        if !protected.is_empty() {
+            report.findings.push(finding(
+                "warning",
+                format!(
+                    "purpose {} lists {f}, whose result carries whole rows of {} ({}): unscharf refuses every call of it for this purpose; return only the columns the purpose may read",
+                    p.name,
+                    r.name,
+                    protected.join(", ")
+                ),
+            ));
         }
     }
 }
