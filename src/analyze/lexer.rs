@@ -251,6 +251,16 @@ pub fn lex_statement(sql: &str) -> Result<Lexed, LexError> {
     })
 }
 
+/// The byte range of each token of `sql`, in the order `lex_statement` gives its signature.
+pub fn token_spans(sql: &str) -> Result<Vec<std::ops::Range<usize>>, LexError> {
+    let mut lx = Lexer::new(sql)?;
+    let mut out = Vec::new();
+    while let Some(t) = lx.next_token()? {
+        out.push(t.start..t.end);
+    }
+    Ok(out)
+}
+
 /// The audit trail's statement fingerprint: first 16 hex chars of SHA-256 of the normalized text.
 pub fn fingerprint(normalized: &str) -> String {
     let mut h = hex::encode(Sha256::digest(normalized.as_bytes()));

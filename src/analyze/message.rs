@@ -72,6 +72,10 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
             ours = lexer::lex_statement(&plain)?.signature;
             clean = plain;
         }
+        if let Some(plain) = super::locks::as_plain_locks(&clean, &ours)? {
+            ours = lexer::lex_statement(&plain)?.signature;
+            clean = plain;
+        }
         if chain > MAX_CHAIN {
             return unsupported(format!(
                 "a chain of more than {MAX_CHAIN} operators (this one has {chain})"

@@ -13,6 +13,7 @@ pub mod facts;
 mod from;
 mod functions;
 pub mod lexer;
+mod locks;
 mod lookup;
 mod message;
 mod names;

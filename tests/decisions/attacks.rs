@@ -737,5 +737,31 @@ fn row_locks_need_the_update_grant() {
             "allowed",
         ),
         ("qa", "SELECT subscription_id FROM zeitung.subscriptions", "allowed"),
+        // The weaker strengths ORMs send (round 192 AC3) are locks too.
+        (
+            "qa",
+            "SELECT subscription_id FROM zeitung.subscriptions FOR NO KEY UPDATE",
+            refused,
+        ),
+        (
+            "qa",
+            "SELECT ticket_id FROM stadtwerke.tickets FOR KEY SHARE SKIP LOCKED",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT ticket_id FROM stadtwerke.tickets WHERE ticket_id = 1 FOR NO KEY UPDATE",
+            "allowed",
+        ),
+        (
+            "wasser",
+            "SELECT t.ticket_id FROM stadtwerke.tickets t WHERE t.ticket_id = 1 FOR KEY SHARE OF t NOWAIT",
+            "allowed",
+        ),
+        (
+            "wasser",
+            "SELECT customer_no FROM stadtwerke.customers WHERE customer_no = 1001 FOR KEY SHARE",
+            refused,
+        ),
     ]);
 }

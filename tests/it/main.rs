@@ -16,6 +16,7 @@ mod differential;
 mod fence;
 mod hardening;
 mod leaks;
+mod locks;
 mod operations;
 mod policy;
 mod portals;

@@ -1,0 +1,64 @@
+//! Row-lock strengths sqlparser does not know: `FOR NO KEY UPDATE` and `FOR KEY SHARE`, which ORMs
+//! send for pessimistic locks (round 192 AC3). The analyzer reads them as `FOR UPDATE` and
+//! `FOR SHARE`: a row lock either way, which needs the update grant (rule 8), and what it reads
+//! is the same. The server gets the text as sent.
+
+use super::lexer::{self, LexError, SigItem};
+
+/// `clean` with the `NO KEY` of `FOR NO KEY UPDATE` and the `KEY` of `FOR KEY SHARE` blanked out
+/// (byte for byte, so positions stay), when it has any; `sig` is its signature.
+pub(super) fn as_plain_locks(clean: &str, sig: &[SigItem]) -> Result<Option<String>, LexError> {
+    let word = |i: usize, w: &str| matches!(sig.get(i), Some(SigItem::Word(x)) if x == w);
+    if !sig.iter().any(|t| matches!(t, SigItem::Word(x) if x == "key")) {
+        return Ok(None);
+    }
+    let mut blanks: Vec<usize> = Vec::new();
+    for i in 0..sig.len() {
+        if !word(i, "for") {
+            continue;
+        }
+        if word(i + 1, "no") && word(i + 2, "key") && word(i + 3, "update") {
+            blanks.extend([i + 1, i + 2]);
+        } else if word(i + 1, "key") && word(i + 2, "share") {
+            blanks.push(i + 1);
+        }
+    }
+    if blanks.is_empty() {
+        return Ok(None);
+    }
+    let spans = lexer::token_spans(clean)?;
+    let mut out = clean.as_bytes().to_vec();
+    for i in blanks {
+        // Words are ASCII or whole UTF-8 characters; these three are ASCII.
+        if let Some(span) = spans.get(i) {
+            out[span.clone()].fill(b' ');
+        }
+    }
+    Ok(String::from_utf8(out).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain(sql: &str) -> Option<String> {
+        let sig = lexer::lex_statement(sql).unwrap().signature;
+        as_plain_locks(sql, &sig).unwrap()
+    }
+
+    #[test]
+    fn weaker_lock_strengths_read_as_the_plain_ones() {
+        assert_eq!(
+            plain("SELECT 1 FROM t FOR NO KEY UPDATE").as_deref(),
+            Some("SELECT 1 FROM t FOR        UPDATE")
+        );
+        assert_eq!(
+            plain("SELECT 1 FROM t for key share of t nowait").as_deref(),
+            Some("SELECT 1 FROM t for     share of t nowait")
+        );
+        // Names and strings that spell the words are left alone.
+        assert_eq!(plain("SELECT key FROM t WHERE note = 'for key share'"), None);
+        assert_eq!(plain(r#"SELECT "for" FROM t AS "key""#), None);
+        assert_eq!(plain("SELECT 1 FROM t FOR UPDATE"), None);
+    }
+}
