@@ -377,7 +377,14 @@ pub async fn authenticate(
     // Settings a filter computes with that the server does not report (lc_time,
     // default_text_search_config, …): their values are the client's from the start. pgjdbc's
     // extra_float_digits=3 writes floats as the server's default 1 does.
-    for (name, value) in super::options::given_settings(&params.forward) {
+    let given = super::options::given_settings(&params.forward);
+    if !given
+        .iter()
+        .any(|(name, _)| crate::policy::decide::REPORTED_SETTINGS.contains(&name.as_str()))
+    {
+        core.clock.set_baseline();
+    }
+    for (name, value) in given {
         let same_digits = name == "extra_float_digits" && value.trim().parse::<i32>().is_ok_and(|d| d >= 1);
         let pinned = matches!(name.as_str(), "client_encoding" | "standard_conforming_strings");
         let reported = crate::policy::decide::REPORTED_SETTINGS.contains(&name.as_str());

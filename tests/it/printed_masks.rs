@@ -70,3 +70,51 @@ async fn dates_are_masked_only_as_the_server_prints_them() {
         );
     }
 }
+
+/// Round 196 AG1: a DBA's per-role TimeZone and DateStyle (`ALTER ROLE … SET`) are the role's
+/// defaults, not the agent's move: the session starts with them, and masked dates show. A change
+/// the agent makes (in a statement, or in the startup packet) still counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dbas_per_role_settings_are_the_sessions_baseline() {
+    let (cluster, _su) = own_cluster(
+        "ALTER ROLE agent_wasser SET TimeZone = 'Europe/Berlin';
+         ALTER ROLE agent_wasser SET DateStyle = 'ISO, DMY';",
+    )
+    .await;
+    let p = proxy_on(&cluster, |t| {
+        t.replacen("birth_date: drop", "birth_date: { mask: first(4) }", 1)
+    })
+    .await;
+    let sql = "SELECT birth_date FROM stadtwerke.customers WHERE customer_no = 1001";
+    let c = wasser(&p).await;
+    let rows = c.simple_query("SHOW TimeZone").await.unwrap();
+    assert_eq!(
+        text_of(&rows),
+        "Europe/Berlin|\n",
+        "premise: the role's default is in force"
+    );
+    let rows = c.simple_query(sql).await.unwrap();
+    assert!(text_of(&rows).starts_with("1984***"), "{}", text_of(&rows));
+    c.batch_execute("SET TimeZone = 'UTC+100'").await.unwrap();
+    let e = c.simple_query(sql).await.expect_err("after SET");
+    assert!(
+        err_text(&e).contains("its type prints by the session's settings"),
+        "{}",
+        err_text(&e)
+    );
+    // Back at the role's value, once the session is idle, the date shows again.
+    c.batch_execute("SET TimeZone = 'Europe/Berlin'").await.unwrap();
+    let rows = c.simple_query(sql).await.unwrap();
+    assert!(text_of(&rows).starts_with("1984***"), "{}", text_of(&rows));
+    // Chosen in the startup packet, it is the client's, compared with the server's.
+    let chosen = p
+        .try_connect("options='-c TimeZone=Europe/Berlin'", "agent_wasser", "wasser")
+        .await
+        .unwrap();
+    let e = chosen.simple_query(sql).await.expect_err("chosen at start");
+    assert!(
+        err_text(&e).contains("its type prints by the session's settings"),
+        "{}",
+        err_text(&e)
+    );
+}

@@ -22,6 +22,12 @@ pub struct Clock {
     /// `moved` as last computed, with the catalog generation whose defaults it compared: asked
     /// for every client message, it changes only with the state above.
     memo: Option<(u64, Option<String>)>,
+    /// The values the server reported at connection start when the client gave none of
+    /// REPORTED_SETTINGS in its startup packet: the database's and the role's defaults, which
+    /// only a DBA sets (`ALTER ROLE … SET TimeZone`). They are the session's baseline in place of
+    /// the server-wide ones the catalog role reads (round 196 AG1: a per-role TimeZone counted as
+    /// moved, and refused every masked date of that role's agents).
+    baseline: Vec<(String, String)>,
 }
 
 impl Clock {
@@ -50,6 +56,13 @@ impl Clock {
                 "this session changed settings whose values unscharf cannot see ({how})"
             ));
         }
+    }
+
+    /// Startup ended and the client set none of REPORTED_SETTINGS itself: what the server
+    /// reported so far is the session's baseline.
+    pub fn set_baseline(&mut self) {
+        self.memo = None;
+        self.baseline = self.reported.clone();
     }
 
     /// A setting given at connection start whose value the server does not report.
@@ -89,7 +102,7 @@ impl Clock {
             return Some(why.clone());
         }
         self.reported.iter().find_map(|(name, value)| {
-            let (_, default) = defaults.iter().find(|(n, _)| n == name)?;
+            let (_, default) = self.baseline.iter().chain(defaults).find(|(n, _)| n == name)?;
             (!same_as_default(name, value, default))
                 .then(|| format!("this session has set {name} to {value} (the server's is {default})"))
         })
@@ -131,6 +144,26 @@ mod tests {
         c.report("TimeZone", "Etc/UTC");
         assert_eq!(c.moved_under(1, &defaults()), None);
         assert_eq!(c.moved_under(2, &[]), None);
+    }
+
+    #[test]
+    fn a_role_default_reported_at_start_is_the_baseline() {
+        let mut c = Clock::default();
+        c.report("TimeZone", "Europe/Berlin");
+        c.report("DateStyle", "ISO, MDY");
+        assert!(
+            c.moved(&defaults()).is_some(),
+            "without a baseline, the server's counts"
+        );
+        c.set_baseline();
+        assert_eq!(c.moved(&defaults()), None);
+        // A change away from the baseline counts, and back to it is settled.
+        c.changed("timezone", "SET");
+        c.report("TimeZone", "Etc/UTC");
+        c.settled(true);
+        assert!(c.moved(&defaults()).unwrap().contains("Etc/UTC"));
+        c.report("TimeZone", "Europe/Berlin");
+        assert_eq!(c.moved(&defaults()), None);
     }
 
     #[test]
