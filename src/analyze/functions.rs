@@ -417,17 +417,27 @@ impl Analyzer<'_> {
                 continue;
             };
             for rel in oids.iter().filter_map(|&oid| catalog.by_oid(oid)) {
-                let r = catalog.rel(rel);
-                let cols: Vec<super::facts::ColRef> = (0..r.columns.len())
-                    .filter(|&i| !r.columns[i].dropped)
-                    .map(|i| super::facts::ColRef { rel, col: i as u16 })
-                    .collect();
-                self.spend_n(cols.len())?;
-                self.facts.read(rel);
-                let call = format!("{schema}.{bare}(…), whose result holds rows of {},", r.name);
-                self.facts.whole_rows.push((cols, call));
+                let call = format!(
+                    "{schema}.{bare}(…), whose result holds rows of {},",
+                    catalog.rel(rel).name
+                );
+                self.rows_handed_out(rel, call)?;
             }
         }
+        Ok(())
+    }
+
+    /// A value that may hold whole rows of `rel` comes out of the statement, `what` says how: a
+    /// read of the relation (its campaign counts) and a whole-row reference to it.
+    pub(super) fn rows_handed_out(&mut self, rel: crate::catalog::RelId, what: String) -> Result<(), AnalyzeError> {
+        let r = self.ctx.catalog.rel(rel);
+        let cols: Vec<super::facts::ColRef> = (0..r.columns.len())
+            .filter(|&i| !r.columns[i].dropped)
+            .map(|i| super::facts::ColRef { rel, col: i as u16 })
+            .collect();
+        self.spend_n(cols.len())?;
+        self.facts.read(rel);
+        self.facts.whole_rows.push((cols, what));
         Ok(())
     }
 }

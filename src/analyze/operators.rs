@@ -111,6 +111,22 @@ impl Analyzer<'_> {
             sqlparser::ast::DataType::Custom(name, _) => object_parts(name)?,
             _ => base.split('.').map(str::to_owned).collect(),
         };
+        // A value of a type that holds a relation's rows, even one cast from NULL, makes a
+        // polymorphic function return such rows (round 199 AJ2: `anyelement` helpers fed
+        // `NULL::customers` returned whole customers). Unqualified, any schema's type counts.
+        let catalog = self.ctx.catalog;
+        if let Some((bare, schema)) = parts.split_last() {
+            let held = catalog.row_types.get(bare).into_iter().flatten();
+            for &(ref s, oid) in held.filter(|(s, _)| schema.last().is_none_or(|q| q == s)) {
+                if let Some(rel) = catalog.by_oid(oid) {
+                    let what = format!(
+                        "a value of type {s}.{bare}, which holds rows of {},",
+                        catalog.rel(rel).name
+                    );
+                    self.rows_handed_out(rel, what)?;
+                }
+            }
+        }
         // decide() refuses a type a DBA's cast or domain CHECK guards, at every judgement.
         if !self.facts.cast_types.contains(&parts) {
             self.facts.cast_types.push(parts);

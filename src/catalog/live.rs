@@ -75,6 +75,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let session_filters = tx.query(SESSION_FILTERS, &[]).await?;
     let setting_prefixes = tx.query(SETTING_PREFIXES, &[]).await?;
     let row_results = tx.query(ROW_RESULTS, &[]).await?;
+    let row_types = tx.query(ROW_TYPES, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -134,6 +135,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &session_filters,
         &setting_prefixes,
         &row_results,
+        &row_types,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -244,6 +246,10 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     for row in &row_results {
         let func = crate::policy::QName::new(row.get(0), row.get(1));
         catalog.row_results.entry(func).or_default().push(row.get(2));
+    }
+    for row in &row_types {
+        let (schema, name): (String, String) = (row.get(0), row.get(1));
+        catalog.row_types.entry(name).or_default().push((schema, row.get(2)));
     }
     for row in &session_filters {
         // What in the filter depends on the settings, what on search_path, what on row order.

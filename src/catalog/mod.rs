@@ -292,6 +292,9 @@ pub struct Catalog {
     /// The DBA's functions whose results may carry whole rows of relations (their result type or
     /// an OUT parameter's holds the relation's row type): the relations' OIDs, by function name.
     pub row_results: HashMap<crate::policy::QName, Vec<u32>>,
+    /// The types that hold a relation's row type (the row type itself, arrays, domains, ranges,
+    /// composites with such a field), by bare type name: their schemas and the relations' OIDs.
+    pub row_types: HashMap<String, Vec<(String, u32)>>,
 }
 
 impl Catalog {

@@ -439,7 +439,8 @@ pub(super) const USER_CAST_TYPES: &str = "WITH RECURSIVE edges(dep, oid) AS MATE
       UNION ALL SELECT typbasetype, oid FROM pg_catalog.pg_type WHERE typbasetype <> 0
       UNION ALL SELECT a.atttypid, t.oid FROM pg_catalog.pg_attribute a
         JOIN pg_catalog.pg_type t ON t.typrelid = a.attrelid WHERE t.typrelid <> 0
-      UNION ALL SELECT rngsubtype, rngtypid FROM pg_catalog.pg_range),
+      UNION ALL SELECT rngsubtype, rngtypid FROM pg_catalog.pg_range
+      UNION ALL SELECT rngtypid, rngmultitypid FROM pg_catalog.pg_range),
     dba_opclass(oid, opcintype, opcdefault) AS MATERIALIZED (
       SELECT DISTINCT oc.oid, oc.opcintype, oc.opcdefault FROM pg_catalog.pg_opclass oc
         JOIN (SELECT amprocfamily, amproc FROM pg_catalog.pg_amproc
@@ -503,16 +504,17 @@ pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_va
 pub(super) const SETTING_PREFIXES: &str =
     "SELECT extname::text FROM pg_catalog.pg_extension UNION SELECT lanname::text FROM pg_catalog.pg_language";
 
-/// The DBA's functions whose results may carry whole rows of a relation: its row type, or a type
-/// holding it (an array, a domain, a range, a composite type or another row with such a field),
-/// is their result type or an OUT parameter's. Round 197 AH1: a listed `RETURNS SETOF customers`
-/// gave every column in clear, and Postgres reports such columns with table OID 0, so the
-/// RowDescription guard cannot see them. One row per function name and relation.
-pub(in crate::catalog) const ROW_RESULTS: &str = "WITH RECURSIVE
+/// The types that hold a relation's row type, with the relation: its row type, and an array,
+/// domain, range, multirange, composite type or other row with a field of such a type. The start
+/// of ROW_RESULTS and ROW_TYPES.
+macro_rules! carriers {
+    () => {
+        "WITH RECURSIVE
     holds(outer_type, inner_type) AS MATERIALIZED (
       SELECT ty.oid, ty.typelem FROM pg_catalog.pg_type ty WHERE ty.typelem <> 0
       UNION ALL SELECT ty.oid, ty.typbasetype FROM pg_catalog.pg_type ty WHERE ty.typbasetype <> 0
       UNION ALL SELECT r.rngtypid, r.rngsubtype FROM pg_catalog.pg_range r
+      UNION ALL SELECT r.rngmultitypid, r.rngtypid FROM pg_catalog.pg_range r
       UNION ALL SELECT cl.reltype, a.atttypid FROM pg_catalog.pg_attribute a
         JOIN pg_catalog.pg_class cl ON cl.oid = a.attrelid
         WHERE a.attnum > 0 AND NOT a.attisdropped AND cl.reltype <> 0),
@@ -522,10 +524,34 @@ pub(in crate::catalog) const ROW_RESULTS: &str = "WITH RECURSIVE
         WHERE c.reltype <> 0 AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       UNION SELECT h.outer_type, k.rel FROM carriers k JOIN holds h ON h.inner_type = k.t)
-  SELECT DISTINCT n.nspname::pg_catalog.text, p.proname::pg_catalog.text, k.rel
+  "
+    };
+}
+
+/// The DBA's functions whose results may carry whole rows of a relation: a type holding its row
+/// type (see `carriers!`) is their result type or an OUT parameter's. Round 197 AH1: a listed
+/// `RETURNS SETOF customers` gave every column in clear, and Postgres reports such columns with
+/// table OID 0, so the RowDescription guard cannot see them. One row per function name and
+/// relation.
+pub(in crate::catalog) const ROW_RESULTS: &str = concat!(
+    carriers!(),
+    "SELECT DISTINCT n.nspname::pg_catalog.text, p.proname::pg_catalog.text, k.rel
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
   JOIN carriers k ON k.t = p.prorettype OR EXISTS (
     SELECT FROM ROWS FROM (pg_catalog.unnest(p.proallargtypes), pg_catalog.unnest(p.proargmodes)) a(t, m)
     WHERE a.m IN ('o', 'b', 't') AND a.t = k.t)
-  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')";
+  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
+);
+
+/// The types that hold a relation's row type (see `carriers!`), by schema and name, with the
+/// relation. A value of one cast from nothing (`NULL::customers`) makes a polymorphic function
+/// (`anyelement`, `anyarray`) return rows of that type (round 199 AJ2: a listed "row by id"
+/// helper returned whole customers).
+pub(in crate::catalog) const ROW_TYPES: &str = concat!(
+    carriers!(),
+    "SELECT DISTINCT n.nspname::pg_catalog.text, t.typname::pg_catalog.text, k.rel
+  FROM carriers k
+  JOIN pg_catalog.pg_type t ON t.oid = k.t
+  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
+);

@@ -490,7 +490,16 @@ async fn helpers_that_return_a_protected_tables_rows_are_refused() {
            LANGUAGE sql STABLE AS $$ SELECT ROW('card', c)::stadtwerke.card FROM stadtwerke.customers c WHERE c.customer_no = p_no $$;
          CREATE FUNCTION stadtwerke.readings_of(p_no int) RETURNS SETOF stadtwerke.meter_readings
            LANGUAGE sql STABLE AS $$ SELECT * FROM stadtwerke.meter_readings m WHERE m.customer_no = p_no $$;
-         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA stadtwerke TO crm_agents;",
+         CREATE FUNCTION public.first_of(t anyelement) RETURNS anyelement LANGUAGE plpgsql STABLE AS $$
+           DECLARE r ALIAS FOR $0;
+           BEGIN EXECUTE format('SELECT * FROM %s LIMIT 1', pg_typeof(t)) INTO r; RETURN r; END $$;
+         CREATE FUNCTION public.every(t anyelement) RETURNS anyarray LANGUAGE plpgsql STABLE AS $$
+           DECLARE r ALIAS FOR $0;
+           BEGIN EXECUTE format('SELECT array_agg(x) FROM %s x', pg_typeof(t)) INTO r; RETURN r; END $$;
+         CREATE TYPE stadtwerke.span AS RANGE (subtype = stadtwerke.customers);
+         CREATE FUNCTION stadtwerke.spans() RETURNS stadtwerke.span_multirange LANGUAGE sql STABLE AS
+           $$ SELECT stadtwerke.span_multirange(stadtwerke.span(c, c, '[]')) FROM stadtwerke.customers c LIMIT 1 $$;
+         GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA stadtwerke, public TO crm_agents;",
     )
     .await;
     // The premise, straight to Postgres as the agent: the helper hands out the IBAN.
@@ -506,7 +515,7 @@ async fn helpers_that_return_a_protected_tables_rows_are_refused() {
     let p = crate::dba::proxy_on(&cluster, |t| {
         t.replacen(
             "    functions: []",
-            "    functions: [stadtwerke.customer, stadtwerke.customers_in, stadtwerke.all_customers, stadtwerke.card_of, stadtwerke.readings_of]",
+            "    functions: [stadtwerke.customer, stadtwerke.customers_in, stadtwerke.all_customers, stadtwerke.card_of, stadtwerke.readings_of, public.first_of, public.every, stadtwerke.spans]",
             1,
         )
     })
@@ -524,9 +533,33 @@ async fn helpers_that_return_a_protected_tables_rows_are_refused() {
         "SELECT iban FROM stadtwerke.customers_in('Berlin')",
         "SELECT * FROM stadtwerke.all_customers()",
         "SELECT (stadtwerke.card_of(1001)).who",
+        "SELECT stadtwerke.spans()",
         "SELECT name FROM stadtwerke.customers WHERE customer_no = (SELECT (stadtwerke.customer(1001)).customer_no)",
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
+    }
+    // Round 199 AJ2: polymorphic helpers return rows of the type the agent feeds them; AJ3: a
+    // multirange over the row type.
+    su.batch_execute("SET ROLE agent_wasser").await.unwrap();
+    let rows = su
+        .simple_query("SELECT public.every(NULL::stadtwerke.customers)")
+        .await
+        .unwrap();
+    assert!(
+        text_of(&rows).contains("DE89 3704 0044 0532 0130 00"),
+        "premise: {}",
+        text_of(&rows)
+    );
+    su.batch_execute("RESET ROLE").await.unwrap();
+    for sql in [
+        "SELECT public.first_of(NULL::stadtwerke.customers)",
+        "SELECT public.every(NULL::stadtwerke.customers)",
+        "SELECT public.every(CAST(NULL AS stadtwerke.customers))",
+        "SELECT public.every(NULL::customers)",
+        "SELECT (public.every(NULL::stadtwerke.customers[]))[1]",
+        "SELECT public.first_of(stadtwerke.customers 'x')",
+    ] {
+        seen.push_str(&refusal(&c, sql, "which holds rows of stadtwerke.customers").await);
     }
     // The extended protocol, with the argument bound.
     let e = c
@@ -543,6 +576,11 @@ async fn helpers_that_return_a_protected_tables_rows_are_refused() {
         .await
         .unwrap();
     assert!(!text_of(&rows).is_empty());
+    let rows = c
+        .simple_query("SELECT public.first_of(NULL::stadtwerke.meter_readings) IS NOT NULL")
+        .await
+        .unwrap();
+    assert_eq!(text_of(&rows), "t|\n");
     // check --live names the helpers.
     let out = crate::dba::check_live(&p).await;
     for f in [
