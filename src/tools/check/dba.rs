@@ -200,21 +200,23 @@ pub fn listed_bodies(
             row_results(p, f, policy, catalog, report);
             let Some(body) = bodies.get(f) else { continue };
             let words = words_of(body);
+            let tokens = tokens_of(body);
             let mut named: Vec<String> = Vec::new();
             for (_, r) in catalog.relations() {
                 if r.is_system() || !words.contains(&r.name.name.to_lowercase()) {
                     continue;
                 }
+                let whole = body.contains('*') || whole_row_use(&tokens, &r.name.name.to_lowercase());
                 match policy.shared.get(&r.name).or_else(|| p.tables.get(&r.name)) {
                     None => named.push(format!("{} (not granted)", r.name)),
                     // A `*` (or what may be one) reads every column without naming it (round
-                    // 181 F2: `RETURNS SETOF customers … SELECT *` returned them all in clear).
+                    // 181 F2: `RETURNS SETOF customers … SELECT *` returned them all in clear), and
+                    // so does a whole row (round 199 AJ4: `to_jsonb(c)`).
                     Some(grant) => named.extend(
                         r.columns
                             .iter()
                             .filter(|c| {
-                                !grant.rule(&c.name).is_allow()
-                                    && (body.contains('*') || words.contains(&c.name.to_lowercase()))
+                                !grant.rule(&c.name).is_allow() && (whole || words.contains(&c.name.to_lowercase()))
                             })
                             .map(|c| format!("{}.{} ({})", r.name, c.name, grant.rule(&c.name))),
                     ),
@@ -309,9 +311,128 @@ fn unqualified_in(text: &str, word: &str) -> bool {
 }
 
 /// The lower-cased words of a function body (identifiers, quoted or not).
+/// The body's words (lower-cased) and single punctuation characters, in order.
+fn tokens_of(body: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut word = String::new();
+    for c in body.chars() {
+        if c.is_alphanumeric() || c == '_' || c == '$' {
+            word.extend(c.to_lowercase());
+            continue;
+        }
+        if !word.is_empty() {
+            out.push(std::mem::take(&mut word));
+        }
+        if !c.is_whitespace() {
+            out.push(c.to_string());
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// Whether the body may use whole rows of `table`: `TABLE t`, `t%ROWTYPE`, or the table's name
+/// or an alias given it (`FROM t c`, `FROM t AS c`) standing alone, not before a `.` (`SELECT c`,
+/// `to_jsonb(c)`, `array_agg(t)`). By word, so it may warn where no whole row is used.
+fn whole_row_use(tokens: &[String], table: &str) -> bool {
+    const NOT_ALIASES: &[&str] = &[
+        "where",
+        "join",
+        "on",
+        "using",
+        "limit",
+        "offset",
+        "order",
+        "group",
+        "having",
+        "window",
+        "union",
+        "intersect",
+        "except",
+        "for",
+        "loop",
+        "left",
+        "right",
+        "full",
+        "inner",
+        "cross",
+        "natural",
+        "into",
+        "returning",
+        "set",
+        "values",
+        "select",
+        "from",
+        "then",
+        "when",
+        "end",
+        "lateral",
+        "tablesample",
+    ];
+    let mut names = vec![table.to_owned()];
+    for (i, t) in tokens.iter().enumerate() {
+        if t != table {
+            continue;
+        }
+        // The word before the name, past its schema.
+        let start = if i >= 2 && tokens[i - 1] == "." { i - 2 } else { i };
+        if start > 0 && tokens[start - 1] == "table" || tokens.get(i + 1).is_some_and(|n| n == "%") {
+            return true;
+        }
+        let mut j = i + 1;
+        if tokens.get(j).is_some_and(|n| n == "as") {
+            j += 1;
+        }
+        if let Some(alias) = tokens.get(j) {
+            let word = alias.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$');
+            if word && !NOT_ALIASES.contains(&alias.as_str()) {
+                names.push(alias.clone());
+            }
+        }
+    }
+    tokens.iter().enumerate().any(|(i, t)| {
+        names.contains(t)
+            && tokens.get(i + 1).is_none_or(|n| n != ".")
+            && (i == 0 || tokens[i - 1] != ".")
+            // The name where it is brought in (`FROM customers c`, `… AS c`) is not a use.
+            && !(i > 0 && (tokens[i - 1] == "from" || tokens[i - 1] == "join" || tokens[i - 1] == "as" || tokens[i - 1] == "update" || tokens[i - 1] == "into"))
+            && !(t != table && i > 0 && tokens[i - 1] == table)
+    })
+}
+
 fn words_of(body: &str) -> std::collections::HashSet<String> {
     body.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{tokens_of, whole_row_use};
+
+    #[test]
+    fn whole_rows_in_bodies_are_seen_by_word() {
+        let uses = |body: &str| whole_row_use(&tokens_of(body), "customers");
+        for body in [
+            "SELECT c FROM stadtwerke.customers c WHERE c.customer_no = p_no",
+            "SELECT to_jsonb(c) FROM stadtwerke.customers AS c",
+            "SELECT array_agg(customers) FROM customers",
+            "BEGIN FOR r IN TABLE stadtwerke.customers LOOP RETURN NEXT r; END LOOP; END",
+            "DECLARE r stadtwerke.customers%ROWTYPE; BEGIN RETURN r; END",
+            "SELECT row_to_json(x)::text FROM stadtwerke.customers x JOIN stadtwerke.tickets t USING (customer_no)",
+        ] {
+            assert!(uses(body), "{body}");
+        }
+        for body in [
+            "SELECT c.name FROM stadtwerke.customers c WHERE c.customer_no = p_no",
+            "SELECT name FROM stadtwerke.customers WHERE customer_no = p_no",
+            "SELECT count(*) FROM customers JOIN tickets ON customers.customer_no = tickets.customer_no",
+            "UPDATE stadtwerke.customers SET city = p_city WHERE customer_no = p_no",
+        ] {
+            assert!(!uses(body), "{body}");
+        }
+    }
 }
