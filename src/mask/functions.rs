@@ -343,6 +343,8 @@ fn star_alnum(value: &[u8], out: &mut Vec<u8>, keep: impl Fn(usize, usize) -> bo
     star_alnum_scalars(value, out, keep);
 }
 
+/// Separators are ASCII: any other character that is no letter or digit is starred too (round
+/// 202 AM2: Unicode tag digits, combining accents and braille came through whole).
 fn star_alnum_scalars(value: &[u8], out: &mut Vec<u8>, keep: impl Fn(usize, usize) -> bool) {
     let mut total = 0;
     for_each_char(value, |c| total += usize::from(c.is_alphanumeric()));
@@ -352,24 +354,43 @@ fn star_alnum_scalars(value: &[u8], out: &mut Vec<u8>, keep: impl Fn(usize, usiz
             push_char(out, if keep(i, total) { c } else { '*' });
             i += 1;
         } else {
-            push_char(out, c);
+            push_char(out, if c.is_ascii() { c } else { '*' });
         }
     });
 }
 
+/// The first character, `***`, and the domain. Only a domain is shown: what follows the last `@`
+/// must be a host name (labels of letters, digits and hyphens, the last one with a letter), or
+/// nothing is (round 202 AM1: `kurt@example.org (privat: +49 171 …)` showed the note after it).
 fn email(value: &[u8], out: &mut Vec<u8>) {
     let Some(at) = value.iter().rposition(|&b| b == b'@') else {
         return out.extend_from_slice(STARS);
     };
     let (local, domain) = value.split_at(at);
-    match first_char(local) {
-        Some(first) => {
+    let domain = domain.trim_ascii_end();
+    match (first_char(local), is_host_name(&domain[1..])) {
+        (Some(first), true) => {
             push_char(out, first);
             out.extend_from_slice(b"***");
             out.extend_from_slice(domain);
         }
-        None => out.extend_from_slice(STARS),
+        _ => out.extend_from_slice(STARS),
     }
+}
+
+/// Whether `host` reads as a DNS name: at least two labels of letters, digits and hyphens (any
+/// script), the last with a letter in it.
+fn is_host_name(host: &[u8]) -> bool {
+    let Ok(host) = std::str::from_utf8(host) else {
+        return false;
+    };
+    let labels: Vec<&str> = host.split('.').collect();
+    host.len() <= 253
+        && labels.len() >= 2
+        && labels
+            .iter()
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
+        && labels.last().is_some_and(|l| l.chars().any(char::is_alphabetic))
 }
 
 fn year(value: &[u8], out: &mut Vec<u8>) {

@@ -118,3 +118,38 @@ async fn a_dbas_per_role_settings_are_the_sessions_baseline() {
         err_text(&e)
     );
 }
+
+/// Round 202 AM1, AM2: the email mask showed whatever followed the last `@` (a note with a
+/// private number, from a CRM import), and last(n) passed characters that are neither letters,
+/// digits nor ASCII separators (Unicode tag digits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masks_show_only_what_they_promise() {
+    let (cluster, su) = own_cluster(
+        "UPDATE stadtwerke.customers SET email = 'anna@example.org (privat: +49 171 5559876)',
+           phone = '0171 ' || chr(917557) || chr(917557) || chr(917561) || ' 9876' WHERE customer_no = 1001;",
+    )
+    .await;
+    let sql = "SELECT email, phone FROM stadtwerke.customers WHERE customer_no = 1001";
+    su.batch_execute("SET ROLE agent_wasser").await.unwrap();
+    let direct = text_of(&su.simple_query(sql).await.unwrap());
+    assert!(
+        direct.contains("5559876") && direct.contains('\u{E0035}'),
+        "premise: {direct}"
+    );
+    let p = proxy_on(&cluster, |t| t.to_owned()).await;
+    let c = wasser(&p).await;
+    let simple = text_of(&c.simple_query(sql).await.unwrap());
+    let rows = c.query(sql, &[]).await.unwrap();
+    let extended: Vec<String> = rows
+        .iter()
+        .flat_map(|r| [r.get::<_, String>(0), r.get::<_, String>(1)])
+        .collect();
+    for seen in [simple, extended.join("|")] {
+        assert!(seen.starts_with("****|"), "{seen}");
+        assert!(
+            !seen.contains("5559876") && !seen.contains('\u{E0035}') && !seen.contains('\u{E0039}'),
+            "{seen}"
+        );
+        assert!(seen.contains("876"), "{seen}");
+    }
+}
