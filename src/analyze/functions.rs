@@ -418,7 +418,7 @@ impl Analyzer<'_> {
             };
             for rel in oids.iter().filter_map(|&oid| catalog.by_oid(oid)) {
                 let call = format!(
-                    "{schema}.{bare}(…), whose result holds rows of {},",
+                    "{schema}.{bare}(…), whose result or arguments hold rows of {},",
                     catalog.rel(rel).name
                 );
                 self.rows_handed_out(rel, call)?;

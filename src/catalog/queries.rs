@@ -528,19 +528,22 @@ macro_rules! carriers {
     };
 }
 
-/// The DBA's functions whose results may carry whole rows of a relation: a type holding its row
-/// type (see `carriers!`) is their result type or an OUT parameter's. Round 197 AH1: a listed
-/// `RETURNS SETOF customers` gave every column in clear, and Postgres reports such columns with
-/// table OID 0, so the RowDescription guard cannot see them. One row per function name and
+/// The DBA's functions whose calls may bring whole rows of a relation into a statement: a type
+/// holding its row type (see `carriers!`) is their result type, an OUT parameter's, an argument's,
+/// or that of an argument's default. Round 197 AH1: a listed `RETURNS SETOF customers` gave every
+/// column in clear, and Postgres reports such columns with table OID 0, so the RowDescription
+/// guard cannot see them. Round 201 AL1: an argument of the row type gives a parameter passed to
+/// it that type, and a polymorphic helper handed the same parameter returned whole customers;
+/// AL2: so did a polymorphic argument's default `NULL::customers`. One row per function name and
 /// relation.
 pub(in crate::catalog) const ROW_RESULTS: &str = concat!(
     carriers!(),
     "SELECT DISTINCT n.nspname::pg_catalog.text, p.proname::pg_catalog.text, k.rel
   FROM pg_catalog.pg_proc p
   JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-  JOIN carriers k ON k.t = p.prorettype OR EXISTS (
-    SELECT FROM ROWS FROM (pg_catalog.unnest(p.proallargtypes), pg_catalog.unnest(p.proargmodes)) a(t, m)
-    WHERE a.m IN ('o', 'b', 't') AND a.t = k.t)
+  JOIN carriers k ON k.t = p.prorettype OR k.t = ANY (p.proargtypes::pg_catalog.oid[])
+    OR k.t = ANY (p.proallargtypes)
+    OR pg_catalog.strpos(pg_catalog.pg_get_expr(p.proargdefaults, 0), pg_catalog.format_type(k.t, NULL)) > 0
   WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
 );
 

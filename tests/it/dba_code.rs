@@ -498,6 +498,11 @@ async fn helpers_that_return_a_protected_tables_rows_are_refused() {
            BEGIN EXECUTE format('SELECT array_agg(x) FROM %s x', pg_typeof(t)) INTO r; RETURN r; END $$;
          CREATE FUNCTION stadtwerke.customer_json(p_no int) RETURNS jsonb LANGUAGE sql STABLE AS
            $$ SELECT to_jsonb(c) FROM stadtwerke.customers c WHERE c.customer_no = p_no $$;
+         CREATE FUNCTION stadtwerke.label(c stadtwerke.customers) RETURNS text LANGUAGE sql STABLE AS
+           $$ SELECT c.name || ', ' || c.city $$;
+         CREATE FUNCTION public.pick(n int, t anyelement DEFAULT NULL::stadtwerke.customers) RETURNS anyelement
+           LANGUAGE plpgsql STABLE AS $$ DECLARE r ALIAS FOR $0;
+           BEGIN EXECUTE format('SELECT * FROM %s LIMIT 1 OFFSET %s', pg_typeof(t), n) INTO r; RETURN r; END $$;
          CREATE TYPE stadtwerke.span AS RANGE (subtype = stadtwerke.customers);
          CREATE FUNCTION stadtwerke.spans() RETURNS stadtwerke.span_multirange LANGUAGE sql STABLE AS
            $$ SELECT stadtwerke.span_multirange(stadtwerke.span(c, c, '[]')) FROM stadtwerke.customers c LIMIT 1 $$;
@@ -517,13 +522,13 @@ async fn helpers_that_return_a_protected_tables_rows_are_refused() {
     let p = crate::dba::proxy_on(&cluster, |t| {
         t.replacen(
             "    functions: []",
-            "    functions: [stadtwerke.customer, stadtwerke.customers_in, stadtwerke.all_customers, stadtwerke.card_of, stadtwerke.readings_of, public.first_of, public.every, stadtwerke.spans, stadtwerke.customer_json]",
+            "    functions: [stadtwerke.customer, stadtwerke.customers_in, stadtwerke.all_customers, stadtwerke.card_of, stadtwerke.readings_of, public.first_of, public.every, stadtwerke.spans, stadtwerke.customer_json, stadtwerke.label, public.pick]",
             1,
         )
     })
     .await;
     let c = wasser(&p).await;
-    let why = "whose result holds rows of stadtwerke.customers";
+    let why = "whose result or arguments hold rows of stadtwerke.customers";
     let mut seen = String::new();
     for sql in [
         "SELECT stadtwerke.customer(1003)",
@@ -536,6 +541,10 @@ async fn helpers_that_return_a_protected_tables_rows_are_refused() {
         "SELECT * FROM stadtwerke.all_customers()",
         "SELECT (stadtwerke.card_of(1001)).who",
         "SELECT stadtwerke.spans()",
+        // Round 201 AL1: a parameter typed by a helper's argument, handed to a polymorphic one;
+        // AL2: a polymorphic argument's default of the row type.
+        "PREPARE al1 AS SELECT stadtwerke.label($1), public.first_of($1)",
+        "SELECT public.pick(1)",
         "SELECT name FROM stadtwerke.customers WHERE customer_no = (SELECT (stadtwerke.customer(1001)).customer_no)",
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
@@ -563,6 +572,16 @@ async fn helpers_that_return_a_protected_tables_rows_are_refused() {
     ] {
         seen.push_str(&refusal(&c, sql, "which holds rows of stadtwerke.customers").await);
     }
+    // The extended protocol, with the parameter's type left to Postgres.
+    let e = c
+        .query("SELECT stadtwerke.label($1), public.first_of($1)", &[&None::<String>])
+        .await
+        .unwrap_err();
+    assert!(
+        crate::policy::err_text(&e).contains(why),
+        "{}",
+        crate::policy::err_text(&e)
+    );
     // The extended protocol, with the argument bound.
     let e = c
         .query("SELECT * FROM stadtwerke.customers_in($1)", &[&"Berlin"])
@@ -593,12 +612,16 @@ async fn helpers_that_return_a_protected_tables_rows_are_refused() {
     ] {
         assert!(
             out.lines().any(|l| l.contains(&format!(
-                "lists {f} whose result carries whole rows of stadtwerke.customers"
+                "lists {f} whose result or arguments carry whole rows of stadtwerke.customers"
             ))),
             "{f}\n{out}"
         );
     }
     assert!(!out.contains("lists stadtwerke.readings_of, whose result"), "{out}");
+    assert!(
+        out.contains("lists public.pick, whose result or arguments carry whole rows of stadtwerke.customers"),
+        "{out}"
+    );
     // A listed function that returns a whole row as a value of another type is trusted with it,
     // and check --live says so (round 199 AJ4: its body names no column).
     assert!(

@@ -290,7 +290,7 @@ fn row_results(p: &crate::policy::Purpose, f: &QName, policy: &PolicySet, catalo
             report.findings.push(finding(
                 "warning",
                 format!(
-                    "purpose {} lists {f}, whose result carries whole rows of {} ({}): unscharf refuses every call of it for this purpose; return only the columns the purpose may read",
+                    "purpose {} lists {f}, whose result or arguments carry whole rows of {} ({}): unscharf refuses every call of it for this purpose; take and return only the columns the purpose may read",
                     p.name,
                     r.name,
                     protected.join(", ")
