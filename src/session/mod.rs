@@ -72,7 +72,7 @@ async fn start(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared
         shared.metrics.startups_ended.fetch_add(1, Ordering::Relaxed);
     }
     tokio::select! {
-        begun = negotiate_and_authenticate(stream, peer, id, shared) => begun,
+        begun = negotiate_and_authenticate(stream, peer, id, shared, &place) => begun,
         () = place.evicted() => {
             tracing::debug!("startup ended to make room for a newer connection");
             None
@@ -87,6 +87,7 @@ async fn negotiate_and_authenticate(
     peer: SocketAddr,
     id: u64,
     shared: &Arc<Shared>,
+    place: &gate::Place<'_>,
 ) -> Option<Begun> {
     let config = shared.state.load_full().config.clone();
     let deadline = Instant::now() + config.limits.startup_timeout();
@@ -109,11 +110,12 @@ async fn negotiate_and_authenticate(
             return None;
         }
     };
-    let Some(permit) = shared.sessions.clone().try_acquire_owned().ok() else {
+    let Some(permit) = session_slot(shared).await else {
         shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
         finish(&mut client, SessionError::TooManyClients(shared.max_sessions)).await;
         return None;
     };
+    place.holds_slot();
     let started = tokio::time::timeout_at(
         deadline.into(),
         startup::authenticate(&mut client, &mut cbuf, msg, peer, id, shared),
@@ -135,6 +137,21 @@ async fn negotiate_and_authenticate(
         }
         Ok(Ok(s)) => Some((client, cbuf, s, permit)),
     }
+}
+
+/// A session slot, now or after ending the startup that has held one longest (for a second at
+/// least): a client that stalls at the password challenge must not keep agents out.
+async fn session_slot(shared: &Arc<Shared>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    if let Ok(permit) = shared.sessions.clone().try_acquire_owned() {
+        return Some(permit);
+    }
+    if !shared.startups.end_oldest_holding_slot(Instant::now()) {
+        return None;
+    }
+    shared.metrics.startups_ended.fetch_add(1, Ordering::Relaxed);
+    // The ended startup gives its slot back when its task next runs.
+    let wait = shared.sessions.clone().acquire_owned();
+    tokio::time::timeout(Duration::from_secs(2), wait).await.ok()?.ok()
 }
 
 /// Counts a session as active and owns its cancel key until dropped.
