@@ -63,7 +63,7 @@ async fn start(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared
         // Said without reading anything: reading is what the bound protects.
         finish(
             &mut Conn::Tcp(stream),
-            SessionError::TooManyStartups(shared.max_sessions),
+            SessionError::TooManyStartups(shared.startups.places()),
         )
         .await;
         return None;
