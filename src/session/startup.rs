@@ -120,7 +120,11 @@ fn connection_refusal(
     reason: &str,
     detail: &str,
     policy_version: &str,
+    catalog: &crate::catalog::Catalog,
 ) -> Record {
+    // Names in the detail are what the client typed (round 204 AO2: ``option `Anna.Schmidt` is
+    // not supported``): scrubbed as a statement's refusal detail is.
+    let known = |w: &str| catalog.knows_word(w);
     Record {
         session,
         user: user.to_owned(),
@@ -129,7 +133,7 @@ fn connection_refusal(
         campaigns: Vec::new(),
         decision: Decision::Refused,
         reason: reason.into(),
-        detail: crate::audit::event::scrub(detail),
+        detail: crate::audit::event::scrub_names(&crate::audit::event::scrub(detail), known),
         statement: "(connection)".into(),
         fingerprint: String::new(),
         policy_version: policy_version.to_owned(),
@@ -296,6 +300,7 @@ pub async fn authenticate(
             reason.code(),
             &e,
             &state.policy.version,
+            &shared.catalog.load(),
         ));
         return Err(SessionError::Params(e));
     }
@@ -329,6 +334,7 @@ pub async fn authenticate(
                 "no_purpose",
                 &detail,
                 &policy.version,
+                &catalog,
             ));
             return Err(SessionError::Purpose(msg));
         }
@@ -348,6 +354,7 @@ pub async fn authenticate(
             "forbidden_setting",
             &why,
             &policy.version,
+            &catalog,
         ));
         return Err(SessionError::Params(why));
     }

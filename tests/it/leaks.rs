@@ -174,6 +174,11 @@ async fn refusals_are_audited_without_values() {
         )
         .await
         .unwrap_err();
+    // Round 204 AO2: options that are no setting repeat what the client typed.
+    let _ = p
+        .try_connect("options='Anna.Schmidt'", "agent_wasser", "wasser")
+        .await
+        .unwrap_err();
     // Round 17: another database of the cluster would be judged by this one's catalog.
     let e = p
         .try_connect("dbname=postgres", "agent_wasser", "wasser")
@@ -229,6 +234,7 @@ async fn refusals_are_audited_without_values() {
         connections,
         [
             ("agent_wasser", "no_purpose", "?"),
+            ("agent_wasser", "forbidden_setting", ""),
             ("agent_wasser", "outside_purpose", ""),
             ("agent_wasser", "forbidden_setting", "")
         ],
@@ -239,6 +245,21 @@ async fn refusals_are_audited_without_values() {
         (e.user.as_str(), e.purpose.as_str(), e.decision.as_str()),
         ("agent_wasser", "billing_hotline", "refused")
     );
+    // Round 204 AO1: the fingerprint is of the text as recorded, so it gives back nothing the
+    // text does not show: `iban = DE8937…` typed without quotes and `iban = $1` are recorded
+    // alike, and so fingerprinted alike (a hash of the text before scrubbing told such a value
+    // by brute force).
+    let iban: Vec<&unscharf::audit::Event> = events
+        .iter()
+        .filter(|e| e.statement == "SELECT name FROM stadtwerke.customers WHERE iban = ?")
+        .collect();
+    assert_eq!(
+        iban.len(),
+        2,
+        "{:?}",
+        events.iter().map(|e| &e.statement).collect::<Vec<_>>()
+    );
+    assert_eq!(iban[0].fingerprint, iban[1].fingerprint);
     assert_eq!(e.hash.as_deref(), Some(e.compute_hash().as_str()));
 }
 

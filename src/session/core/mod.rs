@@ -342,6 +342,7 @@ impl Core {
     ) -> Record {
         use crate::audit::event::{scrub, scrub_names, scrub_words};
         let known = |w: &str| env.catalog.knows_word(w);
+        let scrubbed = scrub_words(&scrub_names(&scrub(normalized), known), known);
         Record {
             session: self.id.session,
             user: self.id.user.clone(),
@@ -351,11 +352,10 @@ impl Core {
             decision,
             reason: reason.to_owned(),
             detail: crate::audit::event::bounded(scrub_names(&scrub(detail), known)),
-            statement: crate::audit::event::bounded(crate::audit::event::compact(&scrub_words(
-                &scrub_names(&scrub(normalized), known),
-                known,
-            ))),
-            fingerprint: crate::analyze::lexer::fingerprint(normalized),
+            statement: crate::audit::event::bounded(crate::audit::event::compact(&scrubbed)),
+            // Of the text as recorded, all of it: one of the text before scrubbing would give back
+            // by brute force the names and quoted values scrubbing took out (round 204 AO1).
+            fingerprint: crate::analyze::lexer::fingerprint(&scrubbed),
             policy_version: env.policy.version.clone(),
         }
     }
