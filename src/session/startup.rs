@@ -117,8 +117,7 @@ fn connection_refusal(
     user: &str,
     peer: SocketAddr,
     purpose: &str,
-    reason: &str,
-    detail: &str,
+    (reason, detail): (&str, &str),
     policy_version: &str,
     catalog: &crate::catalog::Catalog,
 ) -> Record {
@@ -297,8 +296,7 @@ pub async fn authenticate(
             &params.user,
             peer,
             "",
-            reason.code(),
-            &e,
+            (reason.code(), &e),
             &state.policy.version,
             &shared.catalog.load(),
         ));
@@ -331,8 +329,7 @@ pub async fn authenticate(
                 &params.user,
                 peer,
                 &purpose,
-                "no_purpose",
-                &detail,
+                ("no_purpose", &detail),
                 &policy.version,
                 &catalog,
             ));
@@ -351,8 +348,7 @@ pub async fn authenticate(
             &params.user,
             peer,
             &purpose,
-            "forbidden_setting",
-            &why,
+            ("forbidden_setting", &why),
             &policy.version,
             &catalog,
         ));
