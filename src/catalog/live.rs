@@ -250,6 +250,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     for row in &row_types {
         let (schema, name): (String, String) = (row.get(0), row.get(1));
         catalog.row_types.entry(name).or_default().push((schema, row.get(2)));
+        catalog.row_type_oids.entry(row.get(3)).or_default().push(row.get(2));
     }
     for row in &session_filters {
         // What in the filter depends on the settings, what on search_path, what on row order.

@@ -295,6 +295,8 @@ pub struct Catalog {
     /// The types that hold a relation's row type (the row type itself, arrays, domains, ranges,
     /// composites with such a field), by bare type name: their schemas and the relations' OIDs.
     pub row_types: HashMap<String, Vec<(String, u32)>>,
+    /// The same types by OID, with the relations' OIDs: a column of one holds whole rows.
+    pub row_type_oids: HashMap<u32, Vec<u32>>,
 }
 
 impl Catalog {

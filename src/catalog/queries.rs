@@ -548,12 +548,12 @@ pub(in crate::catalog) const ROW_RESULTS: &str = concat!(
 );
 
 /// The types that hold a relation's row type (see `carriers!`), by schema and name, with the
-/// relation. A value of one cast from nothing (`NULL::customers`) makes a polymorphic function
+/// relation and the type's OID. A value of one cast from nothing (`NULL::customers`) makes a polymorphic function
 /// (`anyelement`, `anyarray`) return rows of that type (round 199 AJ2: a listed "row by id"
 /// helper returned whole customers).
 pub(in crate::catalog) const ROW_TYPES: &str = concat!(
     carriers!(),
-    "SELECT DISTINCT n.nspname::pg_catalog.text, t.typname::pg_catalog.text, k.rel
+    "SELECT DISTINCT n.nspname::pg_catalog.text, t.typname::pg_catalog.text, k.rel, t.oid
   FROM carriers k
   JOIN pg_catalog.pg_type t ON t.oid = k.t
   JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"

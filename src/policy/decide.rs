@@ -512,6 +512,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
             );
         }
     }
+    outputs::row_typed_columns(f, cx)?;
     // Rule 6: column uses outside the select list.
     for u in &f.uses {
         // "in GROUP BY", not "in GROUP BY in GROUP BY", when the use is the clause itself.

@@ -629,3 +629,53 @@ async fn helpers_that_return_a_protected_tables_rows_are_refused() {
         "{out}"
     );
 }
+
+/// Round 203 AN1, AN2: a column whose type is a protected table's row type holds whole rows of
+/// it, and even a NULL of it hands that type to a polymorphic helper, which returned whole
+/// customers; a parameter written into such a column takes its type too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn columns_of_a_protected_tables_row_type_are_whole_rows() {
+    let (cluster, su) = own_cluster(
+        "CREATE TABLE stadtwerke.callbacks (id int PRIMARY KEY, snapshot stadtwerke.customers);
+         INSERT INTO stadtwerke.callbacks VALUES (1, NULL);
+         GRANT SELECT, UPDATE ON stadtwerke.callbacks TO crm_agents;
+         CREATE FUNCTION public.first_of(t anyelement) RETURNS anyelement LANGUAGE plpgsql STABLE AS $$
+           DECLARE r ALIAS FOR $0;
+           BEGIN EXECUTE format('SELECT * FROM %s LIMIT 1', pg_typeof(t)) INTO r; RETURN r; END $$;
+         GRANT EXECUTE ON FUNCTION public.first_of(anyelement) TO crm_agents;",
+    )
+    .await;
+    let attack = "SELECT public.first_of(snapshot) FROM stadtwerke.callbacks";
+    su.batch_execute("SET ROLE agent_wasser").await.unwrap();
+    let rows = su.simple_query(attack).await.unwrap();
+    assert!(
+        text_of(&rows).contains("DE89 3704 0044 0532 0130 00"),
+        "premise: {}",
+        text_of(&rows)
+    );
+    su.batch_execute("RESET ROLE").await.unwrap();
+    let listed = |t: &str| {
+        crate::dba::granting("      stadtwerke.callbacks: { columns: all, write: [update] }\n")(t).replacen(
+            "    functions: []",
+            "    functions: [public.first_of]",
+            1,
+        )
+    };
+    let p = crate::dba::proxy_on(&cluster, listed).await;
+    let c = wasser(&p).await;
+    let why = "column stadtwerke.callbacks.snapshot holds whole rows of stadtwerke.customers";
+    let mut seen = String::new();
+    for sql in [
+        attack,
+        "SELECT public.first_of(coalesce(snapshot, NULL)) FROM stadtwerke.callbacks",
+        "SELECT snapshot FROM stadtwerke.callbacks",
+        "SELECT cb FROM stadtwerke.callbacks cb",
+        "PREPARE an2 AS WITH w AS (UPDATE stadtwerke.callbacks SET snapshot = $1 WHERE false RETURNING 1) SELECT public.first_of($1)",
+    ] {
+        seen.push_str(&refusal(&c, sql, why).await);
+    }
+    assert_no_protected(&seen, "a column of the customers' row type");
+    // The table's other columns are read as ever.
+    let rows = c.simple_query("SELECT id FROM stadtwerke.callbacks").await.unwrap();
+    assert_eq!(text_of(&rows), "1|\n");
+}

@@ -1,5 +1,5 @@
-//! Rule 6 for result columns: how each column of a result is passed, masked or dropped, and the
-//! COPY forms that cannot be masked.
+//! Rule 6 for result columns: how each column of a result is passed, masked or dropped, the COPY
+//! forms that cannot be masked, and columns whose values are whole rows of another relation.
 
 use super::{ColAction, DecideCtx, MaskAction, Memo};
 use crate::analyze::facts::{Kind, Outputs, StatementFacts};
@@ -113,4 +113,66 @@ fn custom_null() -> Refusal {
         Reason::UnsupportedStatement,
         "COPY of masked columns with a NULL string of its own cannot tell values from NULLs; leave NULL at its default",
     )
+}
+
+/// Rule 6 for a column whose type holds another relation's row type (`callbacks.snapshot` of type
+/// `customers`): its values are whole rows of that relation, and even a NULL of it hands its type
+/// to a polymorphic function, which returns rows of it (round 203 AN1: a granted snapshot column
+/// fed to a listed `first_of(anyelement)`; AN2: a parameter typed by a write into a dropped one).
+/// Any use of such a column, read or written, counts as a whole-row reference to the relation.
+pub(super) fn row_typed_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    let types = &cx.catalog.row_type_oids;
+    if types.is_empty() {
+        return Ok(());
+    }
+    let outputs = f
+        .outputs
+        .known()
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|o| &o.lineage.cols);
+    let cols = f
+        .uses
+        .iter()
+        .map(|u| &u.col)
+        .chain(&f.selected)
+        .chain(outputs)
+        .chain(&f.written_cols)
+        .chain(f.whole_rows.iter().flat_map(|(cols, _)| cols));
+    for c in cols {
+        let r = cx.catalog.rel(c.rel);
+        let Some(col) = r.columns.get(c.col as usize) else {
+            continue;
+        };
+        for held in types
+            .get(&col.type_oid)
+            .into_iter()
+            .flatten()
+            .filter_map(|&oid| cx.catalog.by_oid(oid))
+        {
+            let memo = Memo::new(cx, &[held]);
+            let h = cx.catalog.rel(held);
+            let protected = (0..h.columns.len())
+                .filter(|&i| !h.columns[i].dropped)
+                .map(|i| crate::analyze::facts::ColRef {
+                    rel: held,
+                    col: i as u16,
+                })
+                .find(|&p| !cx.rule(&memo, p).is_allow());
+            if let Some(p) = protected {
+                return Err(Refusal::new(
+                    Reason::ProtectedColumn,
+                    format!(
+                        "column {}.{} holds whole rows of {}, which include column {}, protected for purpose {}",
+                        r.name,
+                        col.name,
+                        h.name,
+                        cx.column_name(p),
+                        cx.purpose_name()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
