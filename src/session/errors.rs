@@ -17,6 +17,8 @@ pub enum SessionError {
     TooManyClients(usize),
     #[error("sorry, too many connections are starting at once (unscharf takes {0} at a time, and ends the longest-waiting one after a second); try again")]
     TooManyStartups(usize),
+    #[error("sorry, too many logins are under way at once (unscharf authenticates {0} at a time); try again")]
+    TooManyLogins(usize),
     #[error("authentication did not complete within {0} seconds")]
     StartupTimeout(u64),
     #[error("unscharf requires TLS: connect with sslmode=require or stronger")]
@@ -63,7 +65,9 @@ impl SessionError {
                 "08P01"
             }
             SessionError::Params(_) => "0A000",
-            SessionError::TooManyClients(_) | SessionError::TooManyStartups(_) => "53300",
+            SessionError::TooManyClients(_) | SessionError::TooManyStartups(_) | SessionError::TooManyLogins(_) => {
+                "53300"
+            }
             SessionError::StartupTimeout(_) => "08006",
             SessionError::TlsRequired | SessionError::AuthMethod(_) | SessionError::Purpose(_) => "28000",
             SessionError::Tls(_) => "08P01",

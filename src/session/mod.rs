@@ -58,7 +58,7 @@ type Begun = (Conn, BytesMut, Started, tokio::sync::OwnedSemaphorePermit);
 /// Startup in a place of the startup gate, which a newer connection may end when this one has
 /// waited too long; None when the connection ended there.
 async fn start(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) -> Option<Begun> {
-    let Some(place) = shared.startups.enter(Instant::now()) else {
+    let Some(place) = shared.startups.enter(Instant::now(), peer.ip()) else {
         shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
         // Said without reading anything: reading is what the bound protects.
         finish(
@@ -110,12 +110,26 @@ async fn negotiate_and_authenticate(
             return None;
         }
     };
-    let Some(permit) = session_slot(shared).await else {
+    // A burst of real logins (a pool opening its connections) waits its turn; under a flood of
+    // stalled ones, the oldest is ended for it once it has waited a second.
+    let give_up = Instant::now() + Duration::from_secs(5);
+    while !place.authenticate(Instant::now(), &shared.metrics.startups_ended) {
+        if Instant::now() >= give_up {
+            shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
+            finish(
+                &mut client,
+                SessionError::TooManyLogins(crate::session::gate::AUTH_PLACES),
+            )
+            .await;
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let Some(permit) = session_slot(shared, place).await else {
         shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
         finish(&mut client, SessionError::TooManyClients(shared.max_sessions)).await;
         return None;
     };
-    place.holds_slot();
     let started = tokio::time::timeout_at(
         deadline.into(),
         startup::authenticate(&mut client, &mut cbuf, msg, peer, id, shared),
@@ -141,11 +155,11 @@ async fn negotiate_and_authenticate(
 
 /// A session slot, now or after ending the startup that has held one longest (for a second at
 /// least): a client that stalls at the password challenge must not keep agents out.
-async fn session_slot(shared: &Arc<Shared>) -> Option<tokio::sync::OwnedSemaphorePermit> {
+async fn session_slot(shared: &Arc<Shared>, place: &gate::Place<'_>) -> Option<tokio::sync::OwnedSemaphorePermit> {
     if let Ok(permit) = shared.sessions.clone().try_acquire_owned() {
         return Some(permit);
     }
-    if !shared.startups.end_oldest_holding_slot(Instant::now()) {
+    if !place.end_one_authenticating(Instant::now()) {
         return None;
     }
     shared.metrics.startups_ended.fetch_add(1, Ordering::Relaxed);

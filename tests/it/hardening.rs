@@ -100,20 +100,7 @@ async fn silent_and_stalled_connections_do_not_lock_logins_out() {
     }
     let mut stalled = Vec::new();
     for _ in 0..2 {
-        let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-        let startup = unscharf::wire::startup::StartupMessage {
-            major: 3,
-            minor: 0,
-            params: vec![("user".into(), "u_scram".into()), ("database".into(), "crm".into())],
-        };
-        s.write_all(&startup.encode()).await.unwrap();
-        let mut r = Raw {
-            stream: s,
-            buf: Default::default(),
-            key: (0, 0),
-        };
-        assert_eq!(r.frame().await.tag, b'R', "the password challenge");
-        stalled.push(r);
+        stalled.push(stall_at_password(&p).await);
     }
     // With the open session, the two stalled startups hold every slot; once they have waited a
     // second, a login ends the oldest and gets in, and the silent sockets hold none.
@@ -134,6 +121,57 @@ async fn silent_and_stalled_connections_do_not_lock_logins_out() {
     open.simple_query("SELECT 1").await.unwrap();
     third.simple_query("SELECT 1").await.unwrap();
     drop((late, open, silent, stalled));
+}
+
+/// Round 203 AN3: every startup packet opened a connection to the server before any password, so
+/// clients stopping at the password challenge filled the server's max_connections. Startups that
+/// authenticate are bounded apart (AUTH_PLACES); a newcomer ends the oldest once it has waited a
+/// second.
+#[tokio::test]
+async fn logins_under_way_are_bounded() {
+    let p = proxy().await;
+    let places = unscharf::session::gate::AUTH_PLACES;
+    let mut stalled = Vec::new();
+    for _ in 0..places {
+        stalled.push(stall_at_password(&p).await);
+    }
+    // One more waits, without a server connection, until the oldest has waited a second and is
+    // ended for it.
+    let waited = Instant::now();
+    let more = stall_at_password(&p).await;
+    assert!(waited.elapsed() >= Duration::from_millis(700), "{:?}", waited.elapsed());
+    assert!(
+        stalled[0].try_frame().await.is_none(),
+        "the oldest stalled login is closed"
+    );
+    // A real login ends the next.
+    let c = p.connect("tester", "tester").await;
+    c.simple_query("SELECT 1").await.unwrap();
+    assert!(stalled[1].try_frame().await.is_none());
+    drop((stalled, more));
+}
+
+/// A raw connection that has sent a startup packet for a SCRAM login.
+async fn raw_startup(p: &Proxy) -> Raw {
+    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let startup = unscharf::wire::startup::StartupMessage {
+        major: 3,
+        minor: 0,
+        params: vec![("user".into(), "u_scram".into()), ("database".into(), "crm".into())],
+    };
+    s.write_all(&startup.encode()).await.unwrap();
+    Raw {
+        stream: s,
+        buf: Default::default(),
+        key: (0, 0),
+    }
+}
+
+/// A connection left at the password challenge.
+async fn stall_at_password(p: &Proxy) -> Raw {
+    let mut r = raw_startup(p).await;
+    assert_eq!(r.frame().await.tag, b'R', "the password challenge");
+    r
 }
 
 #[tokio::test]
