@@ -195,6 +195,12 @@ impl Place<'_> {
         }
     }
 
+    /// Whether another startup authenticates (and so may give a session slot back soon).
+    pub fn others_authenticating(&self) -> bool {
+        let own = self.seq;
+        self.gate.lock().iter().any(|(&seq, p)| seq != own && p.authenticating)
+    }
+
     /// Resolves when a newer startup ended this one to make room.
     pub async fn evicted(&self) {
         self.notify.notified().await

@@ -153,19 +153,35 @@ async fn negotiate_and_authenticate(
     }
 }
 
-/// A session slot, now or after ending the startup that has held one longest (for a second at
-/// least): a client that stalls at the password challenge must not keep agents out.
+/// A session slot: now, or when an authenticating startup gives one back, ending the one that has
+/// authenticated longest (a second at least) for it: a client that stalls at the password
+/// challenge must not keep agents out. Up to 5 s; at once None when sessions that began hold
+/// every slot.
 async fn session_slot(shared: &Arc<Shared>, place: &gate::Place<'_>) -> Option<tokio::sync::OwnedSemaphorePermit> {
     if let Ok(permit) = shared.sessions.clone().try_acquire_owned() {
         return Some(permit);
     }
-    if !place.end_one_authenticating(Instant::now()) {
-        return None;
+    let give_up = Instant::now() + Duration::from_secs(5);
+    loop {
+        // Every slot held by a session that began: the limit, said at once.
+        if !place.others_authenticating() {
+            return None;
+        }
+        if place.end_one_authenticating(Instant::now()) {
+            shared.metrics.startups_ended.fetch_add(1, Ordering::Relaxed);
+        }
+        // Slots come back as startups end, ended or not (round 203 AN4: stalled logins cycled
+        // faster than a second kept every slot young); waiters get them in turn.
+        let wait = shared.sessions.clone().acquire_owned();
+        let now = Instant::now();
+        if now >= give_up {
+            return None;
+        }
+        let step = (give_up - now).min(Duration::from_millis(250));
+        if let Ok(Ok(permit)) = tokio::time::timeout(step, wait).await {
+            return Some(permit);
+        }
     }
-    shared.metrics.startups_ended.fetch_add(1, Ordering::Relaxed);
-    // The ended startup gives its slot back when its task next runs.
-    let wait = shared.sessions.clone().acquire_owned();
-    tokio::time::timeout(Duration::from_secs(2), wait).await.ok()?.ok()
 }
 
 /// Counts a session as active and owns its cancel key until dropped.

@@ -151,6 +151,51 @@ async fn logins_under_way_are_bounded() {
     drop((stalled, more));
 }
 
+/// Round 203 AN4: stalled logins closed and opened again faster than a second kept every session
+/// slot young, so none was ever ended for an agent. A login now waits for a slot to come back.
+#[tokio::test]
+async fn a_login_waits_for_a_slot_that_stalled_logins_give_back() {
+    let p = proxy_with(ProxyOptions {
+        extra: "limits:\n  max_client_sessions: 3\n".into(),
+        ..Default::default()
+    })
+    .await;
+    let open = p.connect("tester", "tester").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let (p_addr, stop) = (p.addr, stop.clone());
+        tokio::spawn(async move {
+            let mut held: std::collections::VecDeque<Raw> = Default::default();
+            while !stop.load(Ordering::Relaxed) {
+                let mut s = tokio::net::TcpStream::connect(p_addr).await.unwrap();
+                let startup = unscharf::wire::startup::StartupMessage {
+                    major: 3,
+                    minor: 0,
+                    params: vec![("user".into(), "u_scram".into()), ("database".into(), "crm".into())],
+                };
+                s.write_all(&startup.encode()).await.unwrap();
+                held.push_back(Raw {
+                    stream: s,
+                    buf: Default::default(),
+                    key: (0, 0),
+                });
+                if held.len() > 2 {
+                    held.pop_front();
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for _ in 0..3 {
+        let c = p.connect("tester", "tester").await;
+        c.simple_query("SELECT 1").await.unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    flood.await.unwrap();
+    open.simple_query("SELECT 1").await.unwrap();
+}
+
 /// A raw connection that has sent a startup packet for a SCRAM login.
 async fn raw_startup(p: &Proxy) -> Raw {
     let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
