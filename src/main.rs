@@ -203,10 +203,15 @@ fn audit(action: &AuditAction) -> Result<bool> {
                     .problem
                     .as_ref()
                     .map(|p| serde_json::json!({"file": p.file, "line": p.line, "what": p.what}));
+                let later: Vec<serde_json::Value> = r
+                    .later
+                    .iter()
+                    .map(|p| serde_json::json!({"file": p.file, "line": p.line, "what": p.what}))
+                    .collect();
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &serde_json::json!({"ok": r.problem.is_none(), "events": r.events, "matching": matching, "files": r.files, "anchored": r.anchored, "dropped": r.dropped, "problem": problem})
+                        &serde_json::json!({"ok": r.problem.is_none(), "events": r.events, "matching": matching, "files": r.files, "anchored": r.anchored, "dropped": r.dropped, "problem": problem, "later_problems": later})
                     )?
                 );
             } else {

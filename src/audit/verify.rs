@@ -44,8 +44,12 @@ pub struct Problem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub files: Vec<PathBuf>,
+    /// Events verified before the first problem (all of them when there is none).
     pub events: u64,
     pub problem: Option<Problem>,
+    /// Problems after the first, up to `MAX_LATER`: the check goes on from each broken line, so
+    /// one break (an innocent "edited at start" record) hides no later deletion (round 204 AO3).
+    pub later: Vec<Problem>,
     /// Whether the end of the chain could be checked against the writer's anchor.
     pub anchored: bool,
     /// Events the proxy dropped because its queue was full, and the seqs of the records saying so.
@@ -55,13 +59,28 @@ pub struct Report {
     pub dropped_in: Vec<PathBuf>,
 }
 
-/// Verifies the hash chain across all files of the trail at `path`.
+/// Problems after the first that a report keeps.
+pub const MAX_LATER: usize = 100;
+
+impl Report {
+    fn found(&mut self, p: Problem) {
+        match self.problem {
+            None => self.problem = Some(p),
+            Some(_) if self.later.len() < MAX_LATER => self.later.push(p),
+            Some(_) => {}
+        }
+    }
+}
+
+/// Verifies the hash chain across all files of the trail at `path`, going on past each problem
+/// from the broken line.
 pub fn verify(path: &Path) -> std::io::Result<Report> {
     let files = chain_files(path);
     let mut report = Report {
         files: files.clone(),
         events: 0,
         problem: None,
+        later: Vec::new(),
         anchored: false,
         dropped: 0,
         dropped_at: Vec::new(),
@@ -75,6 +94,8 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
     }
     let mut prev: Option<String> = None;
     let mut last_seq = 0;
+    // After a line that does not parse, the next one is taken as it is (its seq and prev).
+    let mut resync = false;
     for file in &files {
         let text = std::fs::read_to_string(file)?;
         let mut expected_seq = 1u64;
@@ -93,31 +114,31 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
             let e: Event = match serde_json::from_str(raw.trim_end()) {
                 Ok(e) => e,
                 Err(_) if !complete => {
-                    report.problem = Some(problem("the line is cut off: the file was truncated".into()));
-                    return Ok(report);
+                    report.found(problem("the line is cut off: the file was truncated".into()));
+                    resync = true;
+                    continue;
                 }
                 Err(err) => {
-                    report.problem = Some(problem(format!("not a valid audit event ({err}): the line was edited")));
-                    return Ok(report);
+                    report.found(problem(format!("not a valid audit event ({err}): the line was edited")));
+                    resync = true;
+                    continue;
                 }
             };
-            if e.hash.as_deref() != Some(e.compute_hash().as_str()) {
-                report.problem = Some(problem(format!(
+            let broken = if e.hash.as_deref() != Some(e.compute_hash().as_str()) {
+                Some(format!(
                     "seq {}: the content does not match its hash: the line was edited",
                     e.seq
-                )));
-                return Ok(report);
-            }
+                ))
+            } else if resync {
+                None
             // Per file, seq restarts at 1 only for a rotated chain; a trail recreated after deletion continues.
-            if i == 0 && prev.is_none() && e.seq != 1 {
-                report.problem = Some(problem(format!(
+            } else if i == 0 && prev.is_none() && e.seq != 1 {
+                Some(format!(
                     "the trail starts at seq {}: earlier lines or files are missing",
                     e.seq
-                )));
-                return Ok(report);
-            }
-            if e.seq != expected_seq && !(i == 0 && prev.is_some()) {
-                let what = if e.seq > expected_seq {
+                ))
+            } else if e.seq != expected_seq && !(i == 0 && prev.is_some()) {
+                Some(if e.seq > expected_seq {
                     format!("seq jumps from {} to {}: lines were deleted", expected_seq - 1, e.seq)
                 } else {
                     format!(
@@ -125,36 +146,35 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
                         e.seq,
                         expected_seq - 1
                     )
-                };
-                report.problem = Some(problem(what));
-                return Ok(report);
-            }
-            let want_prev = prev.clone().unwrap_or_else(|| GENESIS.to_owned());
-            if e.prev != want_prev {
-                let what = if prev.is_none() {
+                })
+            } else if e.prev != prev.clone().unwrap_or_else(|| GENESIS.to_owned()) {
+                Some(if prev.is_none() {
                     "the first event does not start the chain: earlier events are missing".to_owned()
                 } else {
                     format!(
                         "seq {} does not chain to the line before it: a line was deleted, inserted or reordered",
                         e.seq
                     )
-                };
-                report.problem = Some(problem(what));
-                return Ok(report);
-            }
-            if let Some(why) = super::anchor::edited_note(&e) {
-                report.problem = Some(problem(format!("seq {}: {why}", e.seq)));
-                return Ok(report);
+                })
+            } else {
+                super::anchor::edited_note(&e).map(|why| format!("seq {}: {why}", e.seq))
+            };
+            resync = false;
+            if let Some(what) = broken {
+                report.found(problem(what));
             }
             if let Some(n) = super::writer::dropped_count(&e) {
                 report.dropped += n;
                 report.dropped_at.push(e.seq);
                 report.dropped_in.push(file.clone());
             }
+            // The check goes on from this line, whatever was wrong with it.
             prev = e.hash.clone();
             last_seq = e.seq;
             expected_seq = e.seq + 1;
-            report.events += 1;
+            if report.problem.is_none() {
+                report.events += 1;
+            }
         }
     }
     // The writer's anchor says where the chain ended; lines cut off the end show up here. Without
@@ -163,7 +183,7 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
     if !anchor.exists() {
         let last = files.last().cloned().unwrap_or_default();
         let lines = std::fs::read_to_string(&last).map(|t| t.lines().count()).unwrap_or(0);
-        report.problem = Some(Problem {
+        report.found(Problem {
             file: last,
             line: lines + 1,
             what: format!(
@@ -176,24 +196,24 @@ pub fn verify(path: &Path) -> std::io::Result<Report> {
     let last = files.last().cloned().unwrap_or_default();
     let end = |what: String| {
         let lines = std::fs::read_to_string(&last).map(|t| t.lines().count()).unwrap_or(0);
-        Some(Problem {
+        Problem {
             file: last.clone(),
             line: lines + 1,
             what,
-        })
+        }
     };
     match super::anchor::read_anchor(path) {
         None => {}
         // Round 175 F2: an anchor that cannot be read hides a cut end as well as a missing one.
-        Some(Err(e)) => report.problem = end(format!("the writer's anchor cannot be read: {e}")),
+        Some(Err(e)) => report.found(end(format!("the writer's anchor cannot be read: {e}"))),
         Some(Ok((seq, hash))) => {
             report.anchored = true;
             if Some(hash.as_str()) != prev.as_deref() && !(seq == 0 && prev.is_none()) {
-                report.problem = end(if seq > last_seq {
+                report.found(end(if seq > last_seq {
                     format!("the trail ends at seq {last_seq} but the writer wrote up to seq {seq}: lines were removed from the end")
                 } else {
                     "the end of the trail does not match the writer's anchor".to_owned()
-                });
+                }));
             }
         }
     }
@@ -306,6 +326,32 @@ mod tests {
         assert_eq!(r.events, 3);
         let problem = r.problem.expect("a missing anchor is a problem");
         assert!(problem.what.contains("anchor"), "{}", problem.what);
+    }
+
+    /// Round 204 AO3: the check stopped at the first break, so after one (an "edited at start"
+    /// record a restore can leave innocently) any later deletion went unseen.
+    #[test]
+    fn goes_on_past_a_break() {
+        let d = tmp("later");
+        let (p, lines) = trail(&d, 8);
+        let mut edited = lines.clone();
+        edited[1] = edited[1].replace("agent_wasser", "agent_zeitung");
+        edited.remove(5);
+        edited[6] = "{not json".into();
+        write(&p, &edited);
+        let r = verify(&p).unwrap();
+        let first = r.problem.clone().unwrap();
+        assert_eq!((first.line, r.events), (2, 1), "{r:?}");
+        let later: Vec<(usize, bool)> = r.later.iter().map(|l| (l.line, l.what.contains("deleted"))).collect();
+        // The deletion (seq 6 gone: line 6 holds seq 7), the unreadable last line, and so an end
+        // short of the anchor's.
+        assert_eq!(later, [(6, true), (7, false), (8, false)], "{r:?}");
+        // An unreadable line in the middle: the one after it is taken as it is.
+        let mut garbled = lines.clone();
+        garbled[3] = "{not json".into();
+        write(&p, &garbled);
+        let r = verify(&p).unwrap();
+        assert_eq!((r.problem.map(|p| p.line), r.later), (Some(4), Vec::new()));
     }
 
     #[test]

@@ -237,13 +237,25 @@ pub fn render_verify(r: &verify::Report) -> String {
                 files.join("\n  ")
             ) + &dropped_note(r)
         }
-        Some(p) => format!(
-            "BROKEN at {}:{}: {}\n({} event(s) verified before it)\n",
-            p.file.display(),
-            p.line,
-            p.what,
-            r.events
-        ),
+        Some(p) => {
+            let mut out = format!(
+                "BROKEN at {}:{}: {}\n({} event(s) verified before it)\n",
+                p.file.display(),
+                p.line,
+                p.what,
+                r.events
+            );
+            if !r.later.is_empty() {
+                out.push_str("The check went on from each break, and found also:\n");
+                for l in &r.later {
+                    out.push_str(&format!("  {}:{}: {}\n", l.file.display(), l.line, l.what));
+                }
+                if r.later.len() == verify::MAX_LATER {
+                    out.push_str("  … (only the first of the later problems are listed)\n");
+                }
+            }
+            out
+        }
     }
 }
 
@@ -260,6 +272,7 @@ mod tests {
             files: files.clone(),
             events: 20,
             problem: None,
+            later: Vec::new(),
             anchored: true,
             dropped: 5,
             dropped_at: vec![11, 3],
