@@ -347,6 +347,23 @@ pub struct StatementFacts {
 }
 
 impl StatementFacts {
+    /// Every column the statement reads: its uses, plain selections, outputs' lineage and whole
+    /// rows.
+    pub fn columns_read(&self) -> impl Iterator<Item = &ColRef> {
+        let outputs = self
+            .outputs
+            .known()
+            .unwrap_or_default()
+            .iter()
+            .flat_map(|o| &o.lineage.cols);
+        self.uses
+            .iter()
+            .map(|u| &u.col)
+            .chain(&self.selected)
+            .chain(outputs)
+            .chain(self.whole_rows.iter().flat_map(|(cols, _)| cols))
+    }
+
     /// Whether the statement runs a function `pick` (schema, name) chooses: one it calls, or one
     /// behind a relation it reaches (a view, policy, trigger, default, rule).
     pub fn runs_function(&self, catalog: &crate::catalog::Catalog, pick: impl Fn(&str, &str) -> bool) -> bool {

@@ -274,21 +274,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     }
     // Catalog columns that hold transaction ids (datfrozenxid, relminmxid, …): age() of them reads
     // the server-wide counter, as the forbidden functions would.
-    let outputs = f
-        .outputs
-        .known()
-        .unwrap_or_default()
-        .iter()
-        .flat_map(|o| &o.lineage.cols);
-    let whole_rows = f.whole_rows.iter().flat_map(|(cols, _)| cols);
-    let used = f
-        .uses
-        .iter()
-        .map(|u| &u.col)
-        .chain(&f.selected)
-        .chain(outputs)
-        .chain(whole_rows);
-    for c in used {
+    for c in f.columns_read() {
         let r = cx.catalog.rel(c.rel);
         if let Some(col) = r
             .columns

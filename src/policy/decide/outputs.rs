@@ -125,21 +125,7 @@ pub(super) fn row_typed_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Resul
     if types.is_empty() {
         return Ok(());
     }
-    let outputs = f
-        .outputs
-        .known()
-        .unwrap_or_default()
-        .iter()
-        .flat_map(|o| &o.lineage.cols);
-    let cols = f
-        .uses
-        .iter()
-        .map(|u| &u.col)
-        .chain(&f.selected)
-        .chain(outputs)
-        .chain(&f.written_cols)
-        .chain(f.whole_rows.iter().flat_map(|(cols, _)| cols));
-    for c in cols {
+    for c in f.columns_read().chain(&f.written_cols) {
         let r = cx.catalog.rel(c.rel);
         let Some(col) = r.columns.get(c.col as usize) else {
             continue;
