@@ -78,7 +78,7 @@ impl Shared {
             metrics: Metrics::default(),
             sessions: Arc::new(Semaphore::new(max)),
             max_sessions: max,
-            startups: crate::session::gate::StartupGate::new(max, crate::session::gate::MIN_AGE),
+            startups: crate::session::gate::StartupGate::new(max),
             cancel: Mutex::new(HashMap::new()),
             next_session: AtomicU64::new(1),
             catalog_refresh: tokio::sync::Mutex::new(Instant::now() - Duration::from_secs(3600)),

@@ -10,7 +10,7 @@
 //! every session slot taken ends the oldest startup that holds one (round 201 AL3: connections
 //! left waiting at the password challenge held the slots for the startup timeout).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,12 @@ use tokio::sync::Notify;
 /// A startup younger than this is ended to make room only for a newcomer from a less busy address.
 pub const MIN_AGE: Duration = Duration::from_secs(1);
 
+/// An authenticating startup is ended for a waiting login only once it has authenticated this
+/// long (counted from its turn, not its arrival: round 205 AP1, round 206 AQ1, logins that had
+/// waited their turn in a burst were ended as soon as they got it). A real client answers the
+/// password challenge in milliseconds, a slow one in well under this.
+pub const AUTH_MIN_AGE: Duration = Duration::from_secs(3);
+
 /// Places at the least, whatever the session limit: a place costs a socket and a small buffer,
 /// and the more there are, the more connections a second a flood of silent ones needs to keep
 /// every place younger than `MIN_AGE` (round 201 AL4: 20 a second against 10 places).
@@ -28,8 +34,8 @@ pub const MIN_PLACES: usize = 1024;
 
 /// Startups that may authenticate at once. Each holds a connection to the server from its startup
 /// packet on, before any password: unbounded, clients that stop at the password challenge filled
-/// the server's max_connections and locked every agent out (round 203 AN3). Real logins take
-/// milliseconds, so a few dozen at once is a shift's start.
+/// the server's max_connections and locked every agent out (round 203 AN3). The others wait
+/// their turn in order of arrival.
 pub const AUTH_PLACES: usize = 64;
 
 /// Places for connections in startup.
@@ -37,17 +43,26 @@ pub struct StartupGate {
     places: usize,
     auth_places: usize,
     min_age: Duration,
-    /// Startups under way by arrival.
-    pending: Mutex<BTreeMap<u64, Pending>>,
+    auth_min_age: Duration,
+    inner: Mutex<Inner>,
     next: AtomicU64,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Startups under way by arrival.
+    pending: BTreeMap<u64, Pending>,
+    /// Startups waiting for their turn to authenticate, first come first.
+    waiting: VecDeque<u64>,
 }
 
 struct Pending {
     since: Instant,
+    /// When it began to authenticate: from then on it holds (or is about to take) a session slot
+    /// and a server connection.
+    authenticating: Option<Instant>,
     /// How to tell it to end.
     notify: Arc<Notify>,
-    /// It authenticates: it holds (or is about to take) a session slot and a server connection.
-    authenticating: bool,
     addr: IpAddr,
 }
 
@@ -62,42 +77,43 @@ pub struct Place<'a> {
 }
 
 impl StartupGate {
-    pub fn new(places: usize, min_age: Duration) -> Self {
-        Self::exactly(places.max(MIN_PLACES), AUTH_PLACES, min_age)
+    pub fn new(places: usize) -> Self {
+        Self::exactly(places.max(MIN_PLACES), AUTH_PLACES, MIN_AGE, AUTH_MIN_AGE)
     }
 
-    fn exactly(places: usize, auth_places: usize, min_age: Duration) -> Self {
+    fn exactly(places: usize, auth_places: usize, min_age: Duration, auth_min_age: Duration) -> Self {
         StartupGate {
             places: places.max(1),
             auth_places: auth_places.max(1),
             min_age,
-            pending: Mutex::new(BTreeMap::new()),
+            auth_min_age,
+            inner: Mutex::new(Inner::default()),
             next: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Pending>> {
-        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Takes a place for a startup from `addr` arriving now; None when all are taken and none
     /// may be ended for it.
     pub fn enter(&self, now: Instant, addr: IpAddr) -> Option<Place<'_>> {
-        let mut pending = self.lock();
+        let mut inner = self.lock();
         let mut ended_another = false;
-        if pending.len() >= self.places {
-            let victim = self.victim(&pending, now, addr, |_, _| true)?;
-            end(&mut pending, victim);
+        if inner.pending.len() >= self.places {
+            let victim = victim(&inner.pending, now, addr, self.min_age, |_, p| Some(p.since))?;
+            inner.end(victim);
             ended_another = true;
         }
         let seq = self.next.fetch_add(1, Ordering::Relaxed);
         let notify = Arc::new(Notify::new());
-        pending.insert(
+        inner.pending.insert(
             seq,
             Pending {
                 since: now,
+                authenticating: None,
                 notify: notify.clone(),
-                authenticating: false,
                 addr,
             },
         );
@@ -110,33 +126,6 @@ impl StartupGate {
         })
     }
 
-    /// The startup to end for a newcomer from `addr`, of those `which` selects: the oldest that
-    /// has waited `min_age`, or else the oldest from the address with the most of them under way,
-    /// when that address has more than the newcomer's own and one more (a flood from one address
-    /// does not keep the others out by staying young).
-    fn victim(
-        &self,
-        pending: &BTreeMap<u64, Pending>,
-        now: Instant,
-        addr: IpAddr,
-        which: impl Fn(u64, &Pending) -> bool,
-    ) -> Option<u64> {
-        let candidates = || pending.iter().filter(|(&seq, p)| which(seq, p));
-        if let Some((&seq, _)) = candidates().find(|(_, p)| now.saturating_duration_since(p.since) >= self.min_age) {
-            return Some(seq);
-        }
-        let mut per_addr: HashMap<IpAddr, usize> = HashMap::new();
-        for (_, p) in candidates() {
-            *per_addr.entry(p.addr).or_default() += 1;
-        }
-        let own = per_addr.get(&addr).copied().unwrap_or(0);
-        let (&busiest, &n) = per_addr.iter().max_by_key(|(_, &n)| n)?;
-        if n <= own + 1 {
-            return None;
-        }
-        candidates().find(|(_, p)| p.addr == busiest).map(|(&seq, _)| seq)
-    }
-
     /// How many startups may be under way at once.
     pub fn places(&self) -> usize {
         self.places
@@ -144,36 +133,88 @@ impl StartupGate {
 
     /// Startups under way now.
     pub fn pending(&self) -> usize {
-        self.lock().len()
+        self.lock().pending.len()
     }
 }
 
-/// Tells startup `seq` to end and gives its place back.
-fn end(pending: &mut BTreeMap<u64, Pending>, seq: u64) {
-    if let Some(p) = pending.remove(&seq) {
-        // notify_one keeps the wake-up if the startup is not waiting on it yet.
-        p.notify.notify_one();
+/// The startup to end for a newcomer from `addr`, of those whose clock `started` gives (None:
+/// not a candidate): the one that started first, once it is `min_age` old, or else the first
+/// from the address with the most candidates, when that address has more than the newcomer's own
+/// and one more (a flood from one address does not keep the others out by staying young).
+fn victim(
+    pending: &BTreeMap<u64, Pending>,
+    now: Instant,
+    addr: IpAddr,
+    min_age: Duration,
+    started: impl Fn(u64, &Pending) -> Option<Instant>,
+) -> Option<u64> {
+    let candidates: Vec<(u64, Instant, IpAddr)> = pending
+        .iter()
+        .filter_map(|(&seq, p)| started(seq, p).map(|t| (seq, t, p.addr)))
+        .collect();
+    if let Some(&(seq, t, _)) = candidates.iter().min_by_key(|(_, t, _)| *t) {
+        if now.saturating_duration_since(t) >= min_age {
+            return Some(seq);
+        }
+    }
+    let mut per_addr: HashMap<IpAddr, usize> = HashMap::new();
+    for &(_, _, a) in &candidates {
+        *per_addr.entry(a).or_default() += 1;
+    }
+    let own = per_addr.get(&addr).copied().unwrap_or(0);
+    let (&busiest, &n) = per_addr.iter().max_by_key(|(_, &n)| n)?;
+    if n <= own + 1 {
+        return None;
+    }
+    candidates
+        .iter()
+        .filter(|(_, _, a)| *a == busiest)
+        .min_by_key(|(_, t, _)| *t)
+        .map(|&(seq, _, _)| seq)
+}
+
+impl Inner {
+    /// Tells startup `seq` to end and gives its place back.
+    fn end(&mut self, seq: u64) {
+        self.waiting.retain(|&w| w != seq);
+        if let Some(p) = self.pending.remove(&seq) {
+            // notify_one keeps the wake-up if the startup is not waiting on it yet.
+            p.notify.notify_one();
+        }
     }
 }
 
 impl Place<'_> {
-    /// Marks this startup as authenticating, before it connects to the server: false when
-    /// `AUTH_PLACES` startups already do and none of them may be ended for it. `ended` counts one
-    /// that was.
+    /// This startup's turn to authenticate, before it connects to the server: true once it may;
+    /// false while it waits (it keeps its place in line; ask again). When `AUTH_PLACES` startups
+    /// authenticate, the one first in line ends one that has authenticated `AUTH_MIN_AGE` (or
+    /// one from a busier address); `ended` counts it.
     pub fn authenticate(&self, now: Instant, ended: &AtomicU64) -> bool {
         let gate = self.gate;
-        let mut pending = gate.lock();
-        let others = pending.values().filter(|p| p.authenticating).count();
-        if others >= gate.auth_places {
-            let Some(victim) = gate.victim(&pending, now, self.addr, |_, p| p.authenticating) else {
+        let mut inner = gate.lock();
+        if inner.pending.get(&self.seq).is_some_and(|p| p.authenticating.is_some()) {
+            return true;
+        }
+        if !inner.waiting.contains(&self.seq) {
+            inner.waiting.push_back(self.seq);
+        }
+        if inner.waiting.front() != Some(&self.seq) {
+            return false;
+        }
+        let busy = inner.pending.values().filter(|p| p.authenticating.is_some()).count();
+        if busy >= gate.auth_places {
+            let Some(v) = victim(&inner.pending, now, self.addr, gate.auth_min_age, |_, p| {
+                p.authenticating
+            }) else {
                 return false;
             };
-            end(&mut pending, victim);
+            inner.end(v);
             ended.fetch_add(1, Ordering::Relaxed);
         }
-        match pending.get_mut(&self.seq) {
+        inner.waiting.pop_front();
+        match inner.pending.get_mut(&self.seq) {
             Some(p) => {
-                p.authenticating = true;
+                p.authenticating = Some(now);
                 true
             }
             None => false,
@@ -184,11 +225,14 @@ impl Place<'_> {
     /// slot is taken); whether there was one.
     pub fn end_one_authenticating(&self, now: Instant) -> bool {
         let gate = self.gate;
-        let mut pending = gate.lock();
+        let mut inner = gate.lock();
         let own = self.seq;
-        match gate.victim(&pending, now, self.addr, |seq, p| seq != own && p.authenticating) {
-            Some(victim) => {
-                end(&mut pending, victim);
+        let found = victim(&inner.pending, now, self.addr, gate.auth_min_age, |seq, p| {
+            p.authenticating.filter(|_| seq != own)
+        });
+        match found {
+            Some(v) => {
+                inner.end(v);
                 true
             }
             None => false,
@@ -198,7 +242,11 @@ impl Place<'_> {
     /// Whether another startup authenticates (and so may give a session slot back soon).
     pub fn others_authenticating(&self) -> bool {
         let own = self.seq;
-        self.gate.lock().iter().any(|(&seq, p)| seq != own && p.authenticating)
+        self.gate
+            .lock()
+            .pending
+            .iter()
+            .any(|(&seq, p)| seq != own && p.authenticating.is_some())
     }
 
     /// Resolves when a newer startup ended this one to make room.
@@ -209,7 +257,9 @@ impl Place<'_> {
 
 impl Drop for Place<'_> {
     fn drop(&mut self) {
-        self.gate.lock().remove(&self.seq);
+        let mut inner = self.gate.lock();
+        inner.pending.remove(&self.seq);
+        inner.waiting.retain(|&w| w != self.seq);
     }
 }
 
@@ -230,7 +280,7 @@ mod tests {
 
     #[test]
     fn a_full_gate_ends_the_oldest_startup_once_it_is_old_enough() {
-        let gate = StartupGate::exactly(2, 64, Duration::from_millis(1000));
+        let gate = StartupGate::exactly(2, 64, Duration::from_millis(1000), Duration::from_millis(3000));
         let t = Instant::now();
         let a = gate.enter(at(t, 0), A).unwrap();
         let _b = gate.enter(at(t, 10), B).unwrap();
@@ -252,7 +302,7 @@ mod tests {
 
     #[test]
     fn a_flood_from_one_address_gives_way_to_others_however_young() {
-        let gate = StartupGate::exactly(4, 64, Duration::from_secs(60));
+        let gate = StartupGate::exactly(4, 64, Duration::from_secs(60), Duration::from_secs(60));
         let t = Instant::now();
         let flood: Vec<Place<'_>> = (0..4).map(|i| gate.enter(at(t, i), A).unwrap()).collect();
         // Another flood connection from A finds no room; an agent from B does.
@@ -263,33 +313,48 @@ mod tests {
     }
 
     #[test]
-    fn authenticating_startups_are_bounded_apart() {
-        let gate = StartupGate::exactly(100, 2, Duration::from_millis(1000));
+    fn authenticating_startups_are_bounded_and_take_turns() {
+        let gate = StartupGate::exactly(100, 2, Duration::from_millis(1000), Duration::from_millis(3000));
         let t = Instant::now();
         let counted = AtomicU64::new(0);
         let silent = gate.enter(at(t, 0), A).unwrap();
         let s1 = gate.enter(at(t, 0), A).unwrap();
         let s2 = gate.enter(at(t, 10), A).unwrap();
+        let s3 = gate.enter(at(t, 20), A).unwrap();
+        let s4 = gate.enter(at(t, 30), A).unwrap();
         assert!(s1.authenticate(at(t, 0), &counted) && s2.authenticate(at(t, 10), &counted));
-        // Two authenticate; a third from the same address waits its turn while they are young.
-        let s3 = gate.enter(at(t, 500), A).unwrap();
+        // Two authenticate; the next ones wait in line, in order, while those are young.
         assert!(!s3.authenticate(at(t, 500), &counted));
-        // Once the oldest has taken a second, it is ended for the newcomer.
-        assert!(s3.authenticate(at(t, 1000), &counted));
+        assert!(!s4.authenticate(at(t, 500), &counted));
+        // s1's place comes back (its login ended): s3, first in line, takes it; s4 may not jump.
+        drop(s1);
+        assert!(!s4.authenticate(at(t, 600), &counted), "s4 is behind s3");
+        assert!(s3.authenticate(at(t, 700), &counted));
+        // s2 has authenticated 3 s: it is ended for s4, which had waited long itself but only
+        // now begins, and is not ended for the next one at once.
+        assert!(!s4.authenticate(at(t, 2900), &counted));
+        assert!(s4.authenticate(at(t, 3010), &counted));
         assert!(
-            ended(&s1) && !ended(&s2) && !ended(&silent),
+            ended(&s2) && !ended(&silent),
             "the silent one holds no server connection"
         );
         assert_eq!(counted.load(Ordering::Relaxed), 1);
+        let s5 = gate.enter(at(t, 3100), A).unwrap();
+        assert!(
+            !s5.authenticate(at(t, 3200), &counted),
+            "s3 (2.5 s) and s4 (0.2 s) are young"
+        );
+        assert!(s5.authenticate(at(t, 3700), &counted), "s3 has authenticated 3 s");
+        assert!(ended(&s3) && !ended(&s4));
         // Short of a session slot, it ends another authenticating startup, never itself.
-        assert!(s3.end_one_authenticating(at(t, 2000)));
-        assert!(ended(&s2) && !ended(&s3));
-        assert!(!s3.end_one_authenticating(at(t, 3000)));
+        assert!(s5.end_one_authenticating(at(t, 6100)));
+        assert!(ended(&s4) && !ended(&s5));
+        assert!(!s5.end_one_authenticating(at(t, 9000)));
     }
 
     #[test]
     fn places_come_back_when_startups_end() {
-        let gate = StartupGate::exactly(1, 64, Duration::from_secs(60));
+        let gate = StartupGate::exactly(1, 64, Duration::from_secs(60), Duration::from_secs(60));
         let t = Instant::now();
         let a = gate.enter(t, A).unwrap();
         assert!(!a.ended_another);

@@ -4,7 +4,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use unscharf::cluster::ClusterOptions;
 
 use crate::harness::*;
@@ -61,18 +61,7 @@ async fn session_limit_startup_and_idle_timeouts() {
     assert_eq!(n, 0);
     assert!(started.elapsed() >= Duration::from_millis(900) && started.elapsed() < Duration::from_secs(4));
     // One that stops in the middle of authentication gets a FATAL saying why.
-    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-    let startup = unscharf::wire::startup::StartupMessage {
-        major: 3,
-        minor: 0,
-        params: vec![("user".into(), "u_scram".into()), ("database".into(), "crm".into())],
-    };
-    s.write_all(&startup.encode()).await.unwrap();
-    let mut r = Raw {
-        stream: s,
-        buf: Default::default(),
-        key: (0, 0),
-    };
+    let mut r = raw_startup(&p).await;
     assert_eq!(r.frame().await.tag, b'R');
     let f = r.frame().await;
     assert_eq!((f.tag, raw::error_code(&f).as_str()), (b'E', "08006"));
@@ -102,9 +91,8 @@ async fn silent_and_stalled_connections_do_not_lock_logins_out() {
     for _ in 0..2 {
         stalled.push(stall_at_password(&p).await);
     }
-    // With the open session, the two stalled startups hold every slot; once they have waited a
-    // second, a login ends the oldest and gets in, and the silent sockets hold none.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // With the open session, the two stalled startups hold every slot; a login waits until the
+    // oldest has authenticated long enough, ends it and gets in, and the silent sockets hold none.
     let late = p.connect("tester", "tester").await;
     late.simple_query("SELECT 1").await.unwrap();
     assert!(
@@ -125,30 +113,64 @@ async fn silent_and_stalled_connections_do_not_lock_logins_out() {
 
 /// Round 203 AN3: every startup packet opened a connection to the server before any password, so
 /// clients stopping at the password challenge filled the server's max_connections. Startups that
-/// authenticate are bounded apart (AUTH_PLACES); a newcomer ends the oldest once it has waited a
-/// second.
+/// authenticate are bounded apart (AUTH_PLACES); the others wait their turn, and the first in
+/// line ends one that has authenticated for AUTH_MIN_AGE.
 #[tokio::test]
 async fn logins_under_way_are_bounded() {
+    use unscharf::session::gate::{AUTH_MIN_AGE, AUTH_PLACES};
     let p = proxy().await;
-    let places = unscharf::session::gate::AUTH_PLACES;
+    let t0 = Instant::now();
     let mut stalled = Vec::new();
-    for _ in 0..places {
+    for _ in 0..AUTH_PLACES {
         stalled.push(stall_at_password(&p).await);
     }
-    // One more waits, without a server connection, until the oldest has waited a second and is
-    // ended for it.
-    let waited = Instant::now();
+    // One more waits, without a server connection, until the first has authenticated long
+    // enough to be ended for it.
     let more = stall_at_password(&p).await;
-    assert!(waited.elapsed() >= Duration::from_millis(700), "{:?}", waited.elapsed());
+    assert!(t0.elapsed() >= AUTH_MIN_AGE, "{:?}", t0.elapsed());
     assert!(
         stalled[0].try_frame().await.is_none(),
         "the oldest stalled login is closed"
     );
-    // A real login ends the next.
+    // A real login ends the next, and completes: its own turn does not make it old.
     let c = p.connect("tester", "tester").await;
     c.simple_query("SELECT 1").await.unwrap();
     assert!(stalled[1].try_frame().await.is_none());
     drop((stalled, more));
+}
+
+/// Round 206 AQ1: a pool opening many connections at once (asyncpg `create_pool(min_size=300)`)
+/// lost logins that had waited their turn, ended as soon as they got it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_logins_waits_its_turn() {
+    // A cluster of its own: the burst would take a third of the shared one's connections.
+    let cluster = new_cluster();
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        ..Default::default()
+    })
+    .await;
+    let url = format!(
+        "host=127.0.0.1 port={} user=u_trust dbname=crm options='-c unscharf.purpose=transparency'",
+        p.addr.port()
+    );
+    let logins: Vec<_> = (0..200)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await?;
+                tokio::spawn(conn);
+                c.simple_query("SELECT 1").await.map(|_| c)
+            })
+        })
+        .collect();
+    let mut clients = Vec::new();
+    for l in logins {
+        clients.push(l.await.unwrap().expect("every login of the burst gets in"));
+    }
+    assert_eq!(clients.len(), 200);
+    drop(clients);
+    drop(cluster);
 }
 
 /// Round 203 AN4: stalled logins closed and opened again faster than a second kept every session
@@ -167,18 +189,8 @@ async fn a_login_waits_for_a_slot_that_stalled_logins_give_back() {
         tokio::spawn(async move {
             let mut held: std::collections::VecDeque<Raw> = Default::default();
             while !stop.load(Ordering::Relaxed) {
-                let mut s = tokio::net::TcpStream::connect(p_addr).await.unwrap();
-                let startup = unscharf::wire::startup::StartupMessage {
-                    major: 3,
-                    minor: 0,
-                    params: vec![("user".into(), "u_scram".into()), ("database".into(), "crm".into())],
-                };
-                s.write_all(&startup.encode()).await.unwrap();
-                held.push_back(Raw {
-                    stream: s,
-                    buf: Default::default(),
-                    key: (0, 0),
-                });
+                let s = tokio::net::TcpStream::connect(p_addr).await.unwrap();
+                held.push_back(Raw::startup_sent(s, "u_scram").await);
                 if held.len() > 2 {
                     held.pop_front();
                 }
@@ -198,18 +210,7 @@ async fn a_login_waits_for_a_slot_that_stalled_logins_give_back() {
 
 /// A raw connection that has sent a startup packet for a SCRAM login.
 async fn raw_startup(p: &Proxy) -> Raw {
-    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-    let startup = unscharf::wire::startup::StartupMessage {
-        major: 3,
-        minor: 0,
-        params: vec![("user".into(), "u_scram".into()), ("database".into(), "crm".into())],
-    };
-    s.write_all(&startup.encode()).await.unwrap();
-    Raw {
-        stream: s,
-        buf: Default::default(),
-        key: (0, 0),
-    }
+    Raw::startup_sent(tokio::net::TcpStream::connect(p.addr).await.unwrap(), "u_scram").await
 }
 
 /// A connection left at the password challenge.

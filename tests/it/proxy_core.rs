@@ -170,17 +170,7 @@ async fn ssl_and_gss_requests_are_declined() {
     s.write_all(b"\0\0\0\x08\x04\xd2\x16\x30").await.unwrap();
     s.read_exact(&mut b).await.unwrap();
     assert_eq!(&b, b"N");
-    let startup = unscharf::wire::startup::StartupMessage {
-        major: 3,
-        minor: 0,
-        params: vec![("user".into(), U.into()), ("database".into(), "crm".into())],
-    };
-    s.write_all(&startup.encode()).await.unwrap();
-    let mut r = Raw {
-        stream: s,
-        buf: Default::default(),
-        key: (0, 0),
-    };
+    let mut r = Raw::startup_sent(s, U).await;
     let frames = r.until_ready().await;
     assert_eq!(frames[0].tag, b'R');
     r.send(&raw::query("SELECT 1")).await;
@@ -380,19 +370,8 @@ async fn authentication_is_relayed_for_every_method() {
         );
     }
     // The proxy never offers channel binding, which cannot cross it.
-    use tokio::io::AsyncWriteExt;
-    let mut s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
-    let startup = unscharf::wire::startup::StartupMessage {
-        major: 3,
-        minor: 0,
-        params: vec![("user".into(), "u_scram".into()), ("database".into(), "crm".into())],
-    };
-    s.write_all(&startup.encode()).await.unwrap();
-    let mut r = Raw {
-        stream: s,
-        buf: Default::default(),
-        key: (0, 0),
-    };
+    let s = tokio::net::TcpStream::connect(p.addr).await.unwrap();
+    let mut r = Raw::startup_sent(s, "u_scram").await;
     let f = r.frame().await;
     let mechs = unscharf::wire::backend::sasl_mechanisms(f.body()).unwrap();
     assert_eq!(mechs, vec!["SCRAM-SHA-256"]);

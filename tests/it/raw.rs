@@ -131,6 +131,21 @@ impl Raw {
         r
     }
 
+    /// A connection that has sent `user`'s startup packet on `stream` and read nothing yet.
+    pub async fn startup_sent(mut stream: TcpStream, user: &str) -> Raw {
+        let startup = StartupMessage {
+            major: 3,
+            minor: 0,
+            params: vec![("user".into(), user.into()), ("database".into(), "crm".into())],
+        };
+        stream.write_all(&startup.encode()).await.unwrap();
+        Raw {
+            stream,
+            buf: BytesMut::new(),
+            key: (0, 0),
+        }
+    }
+
     /// A session of the trust-authenticated `u_trust` under the lab's `transparency` purpose.
     pub async fn lab(port: u16) -> Raw {
         Raw::connect(port, "u_trust", &[("options", "-c unscharf.purpose=transparency")]).await
