@@ -262,9 +262,17 @@ pub(super) const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::
     FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'";
-/// Sequences column defaults draw from (`nextval('s')` records a dependency on s), and identity
-/// columns' own sequences (an internal dependency, no default: round 127), by relation.
-pub(super) const DEFAULT_SEQUENCES: &str = "SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
+/// Sequences column defaults draw from (`nextval('s')` records a dependency on s), identity
+/// columns' own sequences (an internal dependency, no default: round 127), and those the default of
+/// a column's domain draws from (round 208 AS2: a domain over bigint defaulting to another
+/// campaign's sequence numbered the billing hotline's tickets), by relation.
+pub(super) const DEFAULT_SEQUENCES: &str = "WITH RECURSIVE domain_seqs(t, seq) AS (
+      SELECT d.objid, d.refobjid FROM pg_catalog.pg_depend d
+        JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
+        WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
+          AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+      UNION SELECT ty.oid, s.seq FROM pg_catalog.pg_type ty JOIN domain_seqs s ON ty.typbasetype = s.t)
+  SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
     FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid
         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
@@ -274,7 +282,12 @@ pub(super) const DEFAULT_SEQUENCES: &str = "SELECT DISTINCT a.adrelid, n.nspname
     FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid AND c.relkind = 'S'
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-      AND d.deptype = 'i'";
+      AND d.deptype = 'i'
+  UNION SELECT a.attrelid, n.nspname::text, c.relname::text
+    FROM pg_catalog.pg_attribute a JOIN domain_seqs s ON s.t = a.atttypid
+    JOIN pg_catalog.pg_class c ON c.oid = s.seq
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE a.attnum > 0 AND NOT a.attisdropped";
 /// Columns whose own default draws from a sequence (serial), and identity columns.
 pub(super) const SEQUENCE_COLUMNS: &str = "SELECT a.adrelid, a.adnum FROM pg_catalog.pg_attrdef a
     JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid

@@ -609,14 +609,19 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
          ALTER TABLE stadtwerke.meter_readings
            ADD COLUMN rt98_ref text GENERATED ALWAYS AS (public.rt98_leads(customer_no)) STORED;
          CREATE TABLE stadtwerke.rt98_notes (id int DEFAULT nextval('zeitung.subscriptions_subscription_id_seq'), x text);
-         GRANT SELECT, INSERT ON stadtwerke.rt98_notes TO agent_wasser;",
+         GRANT SELECT, INSERT ON stadtwerke.rt98_notes TO agent_wasser;
+         CREATE DOMAIN public.rt208_ref AS bigint DEFAULT nextval('zeitung.subscriptions_subscription_id_seq');
+         CREATE DOMAIN public.rt208_outer AS public.rt208_ref;
+         CREATE TABLE stadtwerke.rt208_cases (x text, case_ref public.rt208_outer);
+         GRANT SELECT, INSERT ON stadtwerke.rt208_cases TO agent_wasser;",
     )
     .await;
     let p = proxy_on(
         &cluster,
         granting(
             "      stadtwerke.rt98_mirror: { columns: all }
-      stadtwerke.rt98_notes: { columns: all, write: [insert] }\n",
+      stadtwerke.rt98_notes: { columns: all, write: [insert] }
+      stadtwerke.rt208_cases: { columns: all, write: [insert] }\n",
         ),
     )
     .await;
@@ -637,6 +642,11 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
         ),
         (
             "INSERT INTO stadtwerke.rt98_notes (x) VALUES ('a') RETURNING id",
+            "draws from zeitung.subscriptions_subscription_id_seq, which belongs to campaign zeitung",
+        ),
+        // Round 208 AS2: the default of the column's domain (of a domain) draws from it.
+        (
+            "INSERT INTO stadtwerke.rt208_cases (x) VALUES ('a') RETURNING case_ref",
             "draws from zeitung.subscriptions_subscription_id_seq, which belongs to campaign zeitung",
         ),
     ] {
