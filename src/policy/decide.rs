@@ -215,15 +215,26 @@ pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     // Whole rows and uses name only relations of this statement; anything else classifies as Nowhere.
     let memo = Memo::new(cx, &f.relations);
     decide_rules(f, cx, &memo).map_err(|mut r| {
-        // The audit trail groups refusals by campaign: name every campaign the statement touched.
-        let mut names: Vec<String> = f
-            .relations
-            .iter()
-            .filter_map(|&rel| match memo.class(rel) {
-                Class::Campaign(c, _) => Some(cx.policy.campaigns[c].name.clone()),
-                _ => None,
-            })
-            .collect();
+        // The audit trail groups refusals by campaign: name every campaign the statement touched,
+        // and those behind the relations it names (views' tables, children, what row-level
+        // security policies read: round 208 AS1), besides any the rule named.
+        let mut names: Vec<String> = std::mem::take(&mut r.campaigns);
+        for &rel in &f.relations {
+            let oid = cx.catalog.rel(rel).oid;
+            let policy_reads = cx
+                .catalog
+                .policy_columns
+                .get(&oid)
+                .into_iter()
+                .flatten()
+                .map(|(_, o, _)| *o);
+            let reached = std::iter::once(oid).chain(cx.catalog.behind(oid)).chain(policy_reads);
+            for id in reached.filter_map(|o| cx.catalog.by_oid(o)) {
+                if let Class::Campaign(c, _) = cx.class(id) {
+                    names.push(cx.policy.campaigns[c].name.clone());
+                }
+            }
+        }
         names.sort();
         names.dedup();
         r.campaigns = names;
@@ -308,10 +319,13 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         if let Class::Campaign(c, _) = memo.class(rel) {
             let target = &cx.policy.campaigns[c].name;
             if let Some(other) = cx.read_campaigns.iter().find(|r| *r != target) {
-                return refuse(
+                let mut r = Refusal::new(
                     Reason::CrossCampaign,
                     format!("this session has read data of campaign {other} and may not write into campaign {target}"),
                 );
+                // The trail names the campaign read as well as the one written (round 208 AS1).
+                r.campaigns.push(other.clone());
+                return Err(r);
             }
         }
     }

@@ -114,3 +114,22 @@ async fn messages_pipelined_after_a_refusal_are_skipped_unrecorded() {
         "{seen:?}"
     );
 }
+
+/// Round 208 AS1: a refusal names every campaign it concerns: a write after reading another
+/// campaign names the campaign read too.
+#[tokio::test]
+async fn refusals_name_every_campaign_they_concern() {
+    let p = proxy().await;
+    let c = p.connect("agent_zeitung", "zeitung").await;
+    c.simple_query("SELECT lead_id FROM zeitung.leads LIMIT 1")
+        .await
+        .unwrap();
+    let e = c
+        .simple_query("INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x')")
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("cross_campaign"), "{e:?}");
+    let events = p.audit().await;
+    let refused = events.iter().find(|e| e.reason == "cross_campaign").expect("recorded");
+    assert_eq!(refused.campaigns, ["stadtwerke", "zeitung"], "{refused:?}");
+}
