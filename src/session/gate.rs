@@ -10,22 +10,23 @@
 //! every session slot taken ends the oldest startup that holds one (round 201 AL3: connections
 //! left waiting at the password challenge held the slots for the startup timeout).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-/// A startup younger than this is ended to make room only for a newcomer from a less busy address.
+/// A startup younger than this is never ended to make room.
 pub const MIN_AGE: Duration = Duration::from_secs(1);
 
 /// An authenticating startup is ended for a waiting login only once it has authenticated this
 /// long (counted from its turn, not its arrival: round 205 AP1, round 206 AQ1, logins that had
 /// waited their turn in a burst were ended as soon as they got it). A real client answers the
-/// password challenge in milliseconds, a slow one in well under this.
-pub const AUTH_MIN_AGE: Duration = Duration::from_secs(3);
+/// password challenge in milliseconds, a slow one or one far away in well under this. With
+/// `AUTH_PLACES`, it sets how fast a flood of logins that stop at the challenge may come (about 85
+/// a second) before real logins wait out their time in line (round 207 AR1).
+pub const AUTH_MIN_AGE: Duration = Duration::from_millis(1500);
 
 /// Places at the least, whatever the session limit: a place costs a socket and a small buffer,
 /// and the more there are, the more connections a second a flood of silent ones needs to keep
@@ -36,7 +37,7 @@ pub const MIN_PLACES: usize = 1024;
 /// packet on, before any password: unbounded, clients that stop at the password challenge filled
 /// the server's max_connections and locked every agent out (round 203 AN3). The others wait
 /// their turn in order of arrival.
-pub const AUTH_PLACES: usize = 64;
+pub const AUTH_PLACES: usize = 128;
 
 /// Places for connections in startup.
 pub struct StartupGate {
@@ -63,7 +64,6 @@ struct Pending {
     authenticating: Option<Instant>,
     /// How to tell it to end.
     notify: Arc<Notify>,
-    addr: IpAddr,
 }
 
 /// A place in the gate, given back on drop.
@@ -72,7 +72,6 @@ pub struct Place<'a> {
     pub ended_another: bool,
     gate: &'a StartupGate,
     seq: u64,
-    addr: IpAddr,
     notify: Arc<Notify>,
 }
 
@@ -96,13 +95,13 @@ impl StartupGate {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a place for a startup from `addr` arriving now; None when all are taken and none
-    /// may be ended for it.
-    pub fn enter(&self, now: Instant, addr: IpAddr) -> Option<Place<'_>> {
+    /// Takes a place for a startup arriving now; None when all are taken and none may be ended
+    /// for it.
+    pub fn enter(&self, now: Instant) -> Option<Place<'_>> {
         let mut inner = self.lock();
         let mut ended_another = false;
         if inner.pending.len() >= self.places {
-            let victim = victim(&inner.pending, now, addr, self.min_age, |_, p| Some(p.since))?;
+            let victim = victim(&inner.pending, now, self.min_age, |_, p| Some(p.since))?;
             inner.end(victim);
             ended_another = true;
         }
@@ -114,14 +113,12 @@ impl StartupGate {
                 since: now,
                 authenticating: None,
                 notify: notify.clone(),
-                addr,
             },
         );
         Some(Place {
             ended_another,
             gate: self,
             seq,
-            addr,
             notify,
         })
     }
@@ -137,40 +134,22 @@ impl StartupGate {
     }
 }
 
-/// The startup to end for a newcomer from `addr`, of those whose clock `started` gives (None:
-/// not a candidate): the one that started first, once it is `min_age` old, or else the first
-/// from the address with the most candidates, when that address has more than the newcomer's own
-/// and one more (a flood from one address does not keep the others out by staying young).
+/// The startup to end for a newcomer, of those whose clock `started` gives (None: not a
+/// candidate): the one that started first, once it is `min_age` old. Only by age: preferring a
+/// busier address ended young real logins from a CRM server's or a NAT's one address when a
+/// flood came from many (round 207 AR2).
 fn victim(
     pending: &BTreeMap<u64, Pending>,
     now: Instant,
-    addr: IpAddr,
     min_age: Duration,
     started: impl Fn(u64, &Pending) -> Option<Instant>,
 ) -> Option<u64> {
-    let candidates: Vec<(u64, Instant, IpAddr)> = pending
+    pending
         .iter()
-        .filter_map(|(&seq, p)| started(seq, p).map(|t| (seq, t, p.addr)))
-        .collect();
-    if let Some(&(seq, t, _)) = candidates.iter().min_by_key(|(_, t, _)| *t) {
-        if now.saturating_duration_since(t) >= min_age {
-            return Some(seq);
-        }
-    }
-    let mut per_addr: HashMap<IpAddr, usize> = HashMap::new();
-    for &(_, _, a) in &candidates {
-        *per_addr.entry(a).or_default() += 1;
-    }
-    let own = per_addr.get(&addr).copied().unwrap_or(0);
-    let (&busiest, &n) = per_addr.iter().max_by_key(|(_, &n)| n)?;
-    if n <= own + 1 {
-        return None;
-    }
-    candidates
-        .iter()
-        .filter(|(_, _, a)| *a == busiest)
-        .min_by_key(|(_, t, _)| *t)
-        .map(|&(seq, _, _)| seq)
+        .filter_map(|(&seq, p)| started(seq, p).map(|t| (seq, t)))
+        .min_by_key(|&(_, t)| t)
+        .filter(|&(_, t)| now.saturating_duration_since(t) >= min_age)
+        .map(|(seq, _)| seq)
 }
 
 impl Inner {
@@ -187,8 +166,8 @@ impl Inner {
 impl Place<'_> {
     /// This startup's turn to authenticate, before it connects to the server: true once it may;
     /// false while it waits (it keeps its place in line; ask again). When `AUTH_PLACES` startups
-    /// authenticate, the one first in line ends one that has authenticated `AUTH_MIN_AGE` (or
-    /// one from a busier address); `ended` counts it.
+    /// authenticate, the one first in line ends one that has authenticated `AUTH_MIN_AGE`;
+    /// `ended` counts it.
     pub fn authenticate(&self, now: Instant, ended: &AtomicU64) -> bool {
         let gate = self.gate;
         let mut inner = gate.lock();
@@ -203,9 +182,7 @@ impl Place<'_> {
         }
         let busy = inner.pending.values().filter(|p| p.authenticating.is_some()).count();
         if busy >= gate.auth_places {
-            let Some(v) = victim(&inner.pending, now, self.addr, gate.auth_min_age, |_, p| {
-                p.authenticating
-            }) else {
+            let Some(v) = victim(&inner.pending, now, gate.auth_min_age, |_, p| p.authenticating) else {
                 return false;
             };
             inner.end(v);
@@ -227,7 +204,7 @@ impl Place<'_> {
         let gate = self.gate;
         let mut inner = gate.lock();
         let own = self.seq;
-        let found = victim(&inner.pending, now, self.addr, gate.auth_min_age, |seq, p| {
+        let found = victim(&inner.pending, now, gate.auth_min_age, |seq, p| {
             p.authenticating.filter(|_| seq != own)
         });
         match found {
@@ -271,9 +248,6 @@ mod tests {
         base + Duration::from_millis(ms)
     }
 
-    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1));
-    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 2));
-
     fn ended(p: &Place<'_>) -> bool {
         futures_util::FutureExt::now_or_never(p.evicted()).is_some()
     }
@@ -282,13 +256,13 @@ mod tests {
     fn a_full_gate_ends_the_oldest_startup_once_it_is_old_enough() {
         let gate = StartupGate::exactly(2, 64, Duration::from_millis(1000), Duration::from_millis(3000));
         let t = Instant::now();
-        let a = gate.enter(at(t, 0), A).unwrap();
-        let _b = gate.enter(at(t, 10), B).unwrap();
-        // Both are young and from as busy addresses as the newcomer's: it is refused.
-        assert!(gate.enter(at(t, 500), A).is_none());
+        let a = gate.enter(at(t, 0)).unwrap();
+        let _b = gate.enter(at(t, 10)).unwrap();
+        // Both are young: the newcomer is refused.
+        assert!(gate.enter(at(t, 500)).is_none());
         assert!(!ended(&a));
         // a has waited a second: it makes room.
-        let c = gate.enter(at(t, 1000), A).unwrap();
+        let c = gate.enter(at(t, 1000)).unwrap();
         assert!(c.ended_another);
         assert_eq!(gate.pending(), 2);
         assert!(ended(&a), "the oldest startup is told to end");
@@ -297,19 +271,7 @@ mod tests {
         assert_eq!(gate.pending(), 2);
         drop(c);
         assert_eq!(gate.pending(), 1);
-        assert!(gate.enter(at(t, 1001), A).is_some());
-    }
-
-    #[test]
-    fn a_flood_from_one_address_gives_way_to_others_however_young() {
-        let gate = StartupGate::exactly(4, 64, Duration::from_secs(60), Duration::from_secs(60));
-        let t = Instant::now();
-        let flood: Vec<Place<'_>> = (0..4).map(|i| gate.enter(at(t, i), A).unwrap()).collect();
-        // Another flood connection from A finds no room; an agent from B does.
-        assert!(gate.enter(at(t, 10), A).is_none());
-        let agent = gate.enter(at(t, 10), B).unwrap();
-        assert!(ended(&flood[0]) && !ended(&flood[1]));
-        assert!(!ended(&agent));
+        assert!(gate.enter(at(t, 1001)).is_some());
     }
 
     #[test]
@@ -317,11 +279,11 @@ mod tests {
         let gate = StartupGate::exactly(100, 2, Duration::from_millis(1000), Duration::from_millis(3000));
         let t = Instant::now();
         let counted = AtomicU64::new(0);
-        let silent = gate.enter(at(t, 0), A).unwrap();
-        let s1 = gate.enter(at(t, 0), A).unwrap();
-        let s2 = gate.enter(at(t, 10), A).unwrap();
-        let s3 = gate.enter(at(t, 20), A).unwrap();
-        let s4 = gate.enter(at(t, 30), A).unwrap();
+        let silent = gate.enter(at(t, 0)).unwrap();
+        let s1 = gate.enter(at(t, 0)).unwrap();
+        let s2 = gate.enter(at(t, 10)).unwrap();
+        let s3 = gate.enter(at(t, 20)).unwrap();
+        let s4 = gate.enter(at(t, 30)).unwrap();
         assert!(s1.authenticate(at(t, 0), &counted) && s2.authenticate(at(t, 10), &counted));
         // Two authenticate; the next ones wait in line, in order, while those are young.
         assert!(!s3.authenticate(at(t, 500), &counted));
@@ -339,7 +301,7 @@ mod tests {
             "the silent one holds no server connection"
         );
         assert_eq!(counted.load(Ordering::Relaxed), 1);
-        let s5 = gate.enter(at(t, 3100), A).unwrap();
+        let s5 = gate.enter(at(t, 3100)).unwrap();
         assert!(
             !s5.authenticate(at(t, 3200), &counted),
             "s3 (2.5 s) and s4 (0.2 s) are young"
@@ -356,11 +318,11 @@ mod tests {
     fn places_come_back_when_startups_end() {
         let gate = StartupGate::exactly(1, 64, Duration::from_secs(60), Duration::from_secs(60));
         let t = Instant::now();
-        let a = gate.enter(t, A).unwrap();
+        let a = gate.enter(t).unwrap();
         assert!(!a.ended_another);
-        assert!(gate.enter(t, A).is_none());
+        assert!(gate.enter(t).is_none());
         drop(a);
-        let b = gate.enter(t, A).unwrap();
+        let b = gate.enter(t).unwrap();
         assert!(!ended(&b));
     }
 }

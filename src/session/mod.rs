@@ -58,7 +58,7 @@ type Begun = (Conn, BytesMut, Started, tokio::sync::OwnedSemaphorePermit);
 /// Startup in a place of the startup gate, which a newer connection may end when this one has
 /// waited too long; None when the connection ended there.
 async fn start(stream: TcpStream, peer: SocketAddr, id: u64, shared: &Arc<Shared>) -> Option<Begun> {
-    let Some(place) = shared.startups.enter(Instant::now(), peer.ip()) else {
+    let Some(place) = shared.startups.enter(Instant::now()) else {
         shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);
         // Said without reading anything: reading is what the bound protects.
         finish(
@@ -112,7 +112,7 @@ async fn negotiate_and_authenticate(
     };
     // A burst of real logins (a pool opening its connections) waits its turn; under a flood of
     // stalled ones, the oldest is ended for it once it has waited a second.
-    let give_up = Instant::now() + Duration::from_secs(5);
+    let give_up = Instant::now() + Duration::from_secs(10);
     while !place.authenticate(Instant::now(), &shared.metrics.startups_ended) {
         if Instant::now() >= give_up {
             shared.metrics.sessions_refused.fetch_add(1, Ordering::Relaxed);

@@ -118,7 +118,13 @@ async fn silent_and_stalled_connections_do_not_lock_logins_out() {
 #[tokio::test]
 async fn logins_under_way_are_bounded() {
     use unscharf::session::gate::{AUTH_MIN_AGE, AUTH_PLACES};
-    let p = proxy().await;
+    // A cluster of its own: the stalled logins hold a server connection each.
+    let cluster = new_cluster();
+    let p = proxy_with(ProxyOptions {
+        upstream_port: Some(cluster.port),
+        ..Default::default()
+    })
+    .await;
     let t0 = Instant::now();
     let mut stalled = Vec::new();
     for _ in 0..AUTH_PLACES {
@@ -136,7 +142,8 @@ async fn logins_under_way_are_bounded() {
     let c = p.connect("tester", "tester").await;
     c.simple_query("SELECT 1").await.unwrap();
     assert!(stalled[1].try_frame().await.is_none());
-    drop((stalled, more));
+    drop((stalled, more, c));
+    drop(cluster);
 }
 
 /// Round 206 AQ1: a pool opening many connections at once (asyncpg `create_pool(min_size=300)`)
