@@ -271,7 +271,20 @@ pub(super) const DEFAULT_SEQUENCES: &str = "WITH RECURSIVE domain_seqs(t, seq) A
         JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
         WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
           AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-      UNION SELECT ty.oid, s.seq FROM pg_catalog.pg_type ty JOIN domain_seqs s ON ty.typbasetype = s.t)
+      UNION SELECT ty.oid, s.seq FROM pg_catalog.pg_type ty JOIN domain_seqs s ON ty.typbasetype = s.t),
+    -- Defaults that call a sequence function on a name given as text (`nextval('s'::text)`, late
+    -- binding), which records no dependency: the sequence is unknown (round 209 AT1). By the
+    -- default's text, and by the domains (of domains) whose default does so.
+    defaults(t, expr) AS (
+      SELECT 0::pg_catalog.oid, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef ad
+      UNION ALL SELECT ty.oid, pg_catalog.pg_get_expr(ty.typdefaultbin, 0) FROM pg_catalog.pg_type ty
+        WHERE ty.typdefaultbin IS NOT NULL),
+    late_bound(t, expr) AS (
+      SELECT d.t, d.expr FROM defaults d
+        WHERE pg_catalog.regexp_count(d.expr, '(nextval|currval|setval|lastval)\\s*\\(')
+          > pg_catalog.regexp_count(d.expr, '(nextval|currval|setval)\\(''[^'']*''::regclass')
+      UNION SELECT ty.oid, NULL FROM pg_catalog.pg_type ty JOIN late_bound l ON ty.typbasetype = l.t
+        WHERE l.t <> 0)
   SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
     FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid
@@ -287,7 +300,13 @@ pub(super) const DEFAULT_SEQUENCES: &str = "WITH RECURSIVE domain_seqs(t, seq) A
     FROM pg_catalog.pg_attribute a JOIN domain_seqs s ON s.t = a.atttypid
     JOIN pg_catalog.pg_class c ON c.oid = s.seq
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE a.attnum > 0 AND NOT a.attisdropped";
+    WHERE a.attnum > 0 AND NOT a.attisdropped
+  UNION SELECT a.attrelid, '?', 'a sequence its default names in text'
+    FROM pg_catalog.pg_attribute a
+    LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
+    WHERE a.attnum > 0 AND NOT a.attisdropped AND EXISTS (
+      SELECT FROM late_bound l WHERE l.expr = pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)
+        OR l.t = a.atttypid)";
 /// Columns whose own default draws from a sequence (serial), and identity columns.
 pub(super) const SEQUENCE_COLUMNS: &str = "SELECT a.adrelid, a.adnum FROM pg_catalog.pg_attrdef a
     JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid

@@ -613,7 +613,11 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
          CREATE DOMAIN public.rt208_ref AS bigint DEFAULT nextval('zeitung.subscriptions_subscription_id_seq');
          CREATE DOMAIN public.rt208_outer AS public.rt208_ref;
          CREATE TABLE stadtwerke.rt208_cases (x text, case_ref public.rt208_outer);
-         GRANT SELECT, INSERT ON stadtwerke.rt208_cases TO agent_wasser;",
+         GRANT SELECT, INSERT ON stadtwerke.rt208_cases TO agent_wasser;
+         CREATE DOMAIN public.rt209_late AS bigint DEFAULT nextval('zeitung.subscriptions_subscription_id_seq'::text);
+         CREATE TABLE stadtwerke.rt209_cases (x text, case_ref public.rt209_late,
+           case_no bigint DEFAULT nextval('zeitung.subscriptions_subscription_id_seq'::text));
+         GRANT SELECT, INSERT ON stadtwerke.rt209_cases TO agent_wasser;",
     )
     .await;
     let p = proxy_on(
@@ -621,7 +625,8 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
         granting(
             "      stadtwerke.rt98_mirror: { columns: all }
       stadtwerke.rt98_notes: { columns: all, write: [insert] }
-      stadtwerke.rt208_cases: { columns: all, write: [insert] }\n",
+      stadtwerke.rt208_cases: { columns: all, write: [insert] }
+      stadtwerke.rt209_cases: { columns: all, write: [insert] }\n",
         ),
     )
     .await;
@@ -649,11 +654,23 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
             "INSERT INTO stadtwerke.rt208_cases (x) VALUES ('a') RETURNING case_ref",
             "draws from zeitung.subscriptions_subscription_id_seq, which belongs to campaign zeitung",
         ),
+        // Round 209 AT1: a default (or a domain's) naming its sequence in text, bound at run time.
+        (
+            "INSERT INTO stadtwerke.rt209_cases (x) VALUES ('a') RETURNING case_no, case_ref",
+            "a sequence its default names in text",
+        ),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
     }
     let rows = c.simple_query("SELECT x FROM stadtwerke.rt98_notes").await.unwrap();
     seen.push_str(&text_of(&rows));
+    // Round 209 AT2: the refusal's record names the sequence's campaign too.
+    let events = p.audit().await;
+    let e = events
+        .iter()
+        .find(|e| e.detail.contains("rt98_notes draws from zeitung"))
+        .expect("recorded");
+    assert_eq!(e.campaigns, ["stadtwerke", "zeitung"], "{e:?}");
     assert_no_protected(&seen, "objects bringing rows in");
     assert!(!seen.contains("2223334"), "a zeitung lead's phone: {seen}");
 }

@@ -361,10 +361,13 @@ pub(super) fn default_sequences(written: &[Written], cx: &DecideCtx<'_>) -> Resu
                     own.unwrap_or_default()
                 ),
             };
-            return Err(Refusal::new(
+            let mut refusal = Refusal::new(
                 Reason::CrossCampaign,
                 format!("a column default of {} draws from {seq}, {why}", r.name),
-            ));
+            );
+            // The trail names the sequence's campaign too (round 209 AT2).
+            refusal.campaigns.extend(theirs.map(str::to_owned));
+            return Err(refusal);
         }
     }
     Ok(())
