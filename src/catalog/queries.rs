@@ -272,19 +272,30 @@ pub(super) const DEFAULT_SEQUENCES: &str = "WITH RECURSIVE domain_seqs(t, seq) A
         WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass
           AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
       UNION SELECT ty.oid, s.seq FROM pg_catalog.pg_type ty JOIN domain_seqs s ON ty.typbasetype = s.t),
-    -- Defaults that call a sequence function on a name given as text (`nextval('s'::text)`, late
-    -- binding), which records no dependency: the sequence is unknown (round 209 AT1). By the
-    -- default's text, and by the domains (of domains) whose default does so.
-    defaults(t, expr) AS (
-      SELECT 0::pg_catalog.oid, pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) FROM pg_catalog.pg_attrdef ad
-      UNION ALL SELECT ty.oid, pg_catalog.pg_get_expr(ty.typdefaultbin, 0) FROM pg_catalog.pg_type ty
-        WHERE ty.typdefaultbin IS NOT NULL),
-    late_bound(t, expr) AS (
-      SELECT d.t, d.expr FROM defaults d
-        WHERE pg_catalog.regexp_count(d.expr, '(nextval|currval|setval|lastval)\\s*\\(')
-          > pg_catalog.regexp_count(d.expr, '(nextval|currval|setval)\\(''[^'']*''::regclass')
-      UNION SELECT ty.oid, NULL FROM pg_catalog.pg_type ty JOIN late_bound l ON ty.typbasetype = l.t
-        WHERE l.t <> 0)
+    -- Defaults that call a sequence function (nextval, currval, setval, lastval,
+    -- pg_sequence_last_value: by function OID in the stored tree, so an operator over one counts
+    -- too) more often than they record a dependency on a sequence: a name given as text
+    -- (`nextval('s'::text)`, late binding) records none, so the sequence is unknown (round 209
+    -- AT1, round 211 AV1). Column defaults, and domains (of domains) whose default does so.
+    seq_funcs(pattern) AS (
+      SELECT '(:funcid|:opfuncid) (' || pg_catalog.string_agg(p.oid::pg_catalog.text, '|') || ')[ }]'
+        FROM pg_catalog.pg_proc p
+        WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+          AND p.proname IN ('nextval', 'currval', 'setval', 'lastval', 'pg_sequence_last_value')),
+    late_defaults(rel) AS (
+      SELECT ad.adrelid FROM pg_catalog.pg_attrdef ad, seq_funcs f
+        WHERE pg_catalog.regexp_count(ad.adbin::pg_catalog.text, f.pattern) > (
+          SELECT pg_catalog.count(*) FROM pg_catalog.pg_depend d
+            JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
+            WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid)),
+    late_types(t) AS (
+      SELECT ty.oid FROM pg_catalog.pg_type ty, seq_funcs f
+        WHERE ty.typdefaultbin IS NOT NULL
+          AND pg_catalog.regexp_count(ty.typdefaultbin::pg_catalog.text, f.pattern) > (
+            SELECT pg_catalog.count(*) FROM pg_catalog.pg_depend d
+              JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
+              WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid = ty.oid)
+      UNION SELECT ty.oid FROM pg_catalog.pg_type ty JOIN late_types l ON ty.typbasetype = l.t)
   SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
     FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid
@@ -301,12 +312,10 @@ pub(super) const DEFAULT_SEQUENCES: &str = "WITH RECURSIVE domain_seqs(t, seq) A
     JOIN pg_catalog.pg_class c ON c.oid = s.seq
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE a.attnum > 0 AND NOT a.attisdropped
+  UNION SELECT l.rel, '?', 'a sequence its default names in text' FROM late_defaults l
   UNION SELECT a.attrelid, '?', 'a sequence its default names in text'
-    FROM pg_catalog.pg_attribute a
-    LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-    WHERE a.attnum > 0 AND NOT a.attisdropped AND EXISTS (
-      SELECT FROM late_bound l WHERE l.expr = pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)
-        OR l.t = a.atttypid)";
+    FROM pg_catalog.pg_attribute a JOIN late_types l ON l.t = a.atttypid
+    WHERE a.attnum > 0 AND NOT a.attisdropped";
 /// Columns whose own default draws from a sequence (serial), and identity columns.
 pub(super) const SEQUENCE_COLUMNS: &str = "SELECT a.adrelid, a.adnum FROM pg_catalog.pg_attrdef a
     JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid

@@ -617,7 +617,13 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
          CREATE DOMAIN public.rt209_late AS bigint DEFAULT nextval('zeitung.subscriptions_subscription_id_seq'::text);
          CREATE TABLE stadtwerke.rt209_cases (x text, case_ref public.rt209_late,
            case_no bigint DEFAULT nextval('zeitung.subscriptions_subscription_id_seq'::text));
-         GRANT SELECT, INSERT ON stadtwerke.rt209_cases TO agent_wasser;",
+         GRANT SELECT, INSERT ON stadtwerke.rt209_cases TO agent_wasser;
+         CREATE OPERATOR public.@+ (RIGHTARG = regclass, FUNCTION = pg_catalog.nextval);
+         CREATE TABLE stadtwerke.rt211_op (x text,
+           n bigint DEFAULT @+ ('zeitung.subscriptions_subscription_id_seq'::text)::regclass);
+         CREATE TABLE stadtwerke.rt211_last (x text,
+           n bigint DEFAULT pg_sequence_last_value(('zeitung.subscriptions_subscription_id_seq'::text)::regclass));
+         GRANT SELECT, INSERT ON stadtwerke.rt211_op, stadtwerke.rt211_last TO agent_wasser;",
     )
     .await;
     let p = proxy_on(
@@ -626,7 +632,9 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
             "      stadtwerke.rt98_mirror: { columns: all }
       stadtwerke.rt98_notes: { columns: all, write: [insert] }
       stadtwerke.rt208_cases: { columns: all, write: [insert] }
-      stadtwerke.rt209_cases: { columns: all, write: [insert] }\n",
+      stadtwerke.rt209_cases: { columns: all, write: [insert] }
+      stadtwerke.rt211_op: { columns: all, write: [insert] }
+      stadtwerke.rt211_last: { columns: all, write: [insert] }\n",
         ),
     )
     .await;
@@ -657,6 +665,15 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
         // Round 209 AT1: a default (or a domain's) naming its sequence in text, bound at run time.
         (
             "INSERT INTO stadtwerke.rt209_cases (x) VALUES ('a') RETURNING case_no, case_ref",
+            "a sequence its default names in text",
+        ),
+        // Round 211 AV1: an operator over nextval, and pg_sequence_last_value, on a name in text.
+        (
+            "INSERT INTO stadtwerke.rt211_op (x) VALUES ('a') RETURNING n",
+            "a sequence its default names in text",
+        ),
+        (
+            "INSERT INTO stadtwerke.rt211_last (x) VALUES ('a') RETURNING n",
             "a sequence its default names in text",
         ),
     ] {
