@@ -324,6 +324,8 @@ pub struct StatementFacts {
     /// A query of it locks the rows it reads (`FOR UPDATE`, `FOR SHARE`, …), which blocks other
     /// sessions' writes of them.
     pub locks_rows: bool,
+    /// The tables it locks rows of by name (`FOR UPDATE OF t`), when `locks_rows` is false.
+    pub locks_only: Vec<RelId>,
     /// Columns a write sets (INSERT's and COPY FROM's targets, UPDATE's SET).
     pub written_cols: Vec<ColRef>,
     /// Every type the statement casts to or declares (folded name parts), checked again against
@@ -398,6 +400,7 @@ impl StatementFacts {
         let lists = self.relations.len()
             + self.writes.len()
             + self.read_from.len()
+            + self.locks_only.len()
             + self.written_cols.len()
             + self.selected.len()
             + self.array_lookups.len()
@@ -435,6 +438,7 @@ impl StatementFacts {
             uses_search_path: false,
             runs_dba_code: false,
             locks_rows: false,
+            locks_only: Vec::new(),
             paths: Default::default(),
             written_cols: Vec::new(),
             cast_types: Vec::new(),

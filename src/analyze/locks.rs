@@ -1,9 +1,52 @@
-//! Row-lock strengths sqlparser does not know: `FOR NO KEY UPDATE` and `FOR KEY SHARE`, which ORMs
-//! send for pessimistic locks (round 192 AC3). The analyzer reads them as `FOR UPDATE` and
-//! `FOR SHARE`: a row lock either way, which needs the update grant (rule 8), and what it reads
-//! is the same. The server gets the text as sent.
+//! Row locks: which relations a query's `FOR UPDATE`/`FOR SHARE` clauses lock, and the lock
+//! strengths sqlparser does not know, `FOR NO KEY UPDATE` and `FOR KEY SHARE`, which ORMs send for
+//! pessimistic locks (round 192 AC3). The analyzer reads those as `FOR UPDATE` and `FOR SHARE`:
+//! a row lock either way, which needs the update grant (rule 8), and what it reads is the same.
+//! The server gets the text as sent.
+
+use sqlparser::ast::Query;
 
 use super::lexer::{self, LexError, SigItem};
+use super::scope::Level;
+use super::{fold_ident, Analyzer};
+use crate::catalog::RelKind;
+
+/// The names a query's lock clauses lock, when every clause names one (`FOR UPDATE OF a`);
+/// None when it has no lock clause or one locks everything it reads.
+pub(super) fn lock_targets(q: &Query) -> Option<Vec<String>> {
+    if q.locks.is_empty() {
+        return None;
+    }
+    q.locks
+        .iter()
+        .map(|l| match l.of.as_ref().map(|n| n.0.as_slice()) {
+            // Postgres refuses qualified names here; an unqualified one is matched against the
+            // FROM clause's aliases and table names.
+            Some([part]) => part.as_ident().map(fold_ident),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Analyzer<'_> {
+    /// Notes the relations `FOR … OF names` locks in a SELECT whose FROM clause is `level`. A name
+    /// that is not exactly one table of it (a view, subquery, CTE or function locks what lies
+    /// behind it) counts as locking every relation the statement reads.
+    pub(super) fn lock_named(&mut self, names: &[String], level: &Level) {
+        for name in names {
+            let mut found = level.entries.iter().filter(|e| &e.alias == name);
+            let rel = match (found.next(), found.next()) {
+                (Some(e), None) => e.system,
+                _ => None,
+            };
+            match rel.filter(|&r| self.ctx.catalog.rel(r).kind == RelKind::Table) {
+                Some(r) if !self.facts.locks_only.contains(&r) => self.facts.locks_only.push(r),
+                Some(_) => {}
+                None => self.facts.locks_rows = true,
+            }
+        }
+    }
+}
 
 /// `clean` with the `NO KEY` of `FOR NO KEY UPDATE` and the `KEY` of `FOR KEY SHARE` blanked out
 /// (byte for byte, so positions stay), when it has any; `sig` is its signature.

@@ -7,6 +7,7 @@ use sqlparser::ast::{
 
 use super::expr::{object_parts, Cx};
 use super::facts::{Clause, Lineage, Output, Outputs};
+use super::locks::lock_targets;
 use super::names::figure_colname;
 use super::scope::{EntryCol, Here, Level, Scope};
 use super::{fold_ident, unsupported, AnalyzeError, Analyzer};
@@ -34,9 +35,6 @@ impl Analyzer<'_> {
         if q.for_clause.is_some() || q.settings.is_some() || q.format_clause.is_some() || !q.pipe_operators.is_empty() {
             return unsupported("query clause");
         }
-        if !q.locks.is_empty() {
-            self.facts.locks_rows = true;
-        }
         let pushed = match &q.with {
             Some(w) => self.with(w, parent)?,
             None => 0,
@@ -45,7 +43,15 @@ impl Analyzer<'_> {
             (Some(_), Some(_)) => return unsupported("two ORDER BY clauses for one query"),
             (own, outer) => own.as_ref().or(outer),
         };
-        let outs = self.set_expr(&q.body, parent, order_by);
+        // `FOR UPDATE OF t` locks only t's rows (SQLAlchemy's `with_for_update(of=…)` on a join,
+        // round 193 AD5); any other lock clause counts as locking every relation read.
+        let outs = match (&*q.body, lock_targets(q)) {
+            (SetExpr::Select(s), Some(names)) => self.select(s, parent, order_by, &names),
+            _ => {
+                self.facts.locks_rows |= !q.locks.is_empty();
+                self.set_expr(&q.body, parent, order_by)
+            }
+        };
         let result = outs.and_then(|outs| {
             let scope = Scope::new(Level::default(), parent);
             let cx = Cx::new(Clause::Other);
@@ -87,7 +93,7 @@ impl Analyzer<'_> {
         order_by: Option<&OrderBy>,
     ) -> Result<Outputs, AnalyzeError> {
         match body {
-            SetExpr::Select(s) => self.select(s, parent, order_by),
+            SetExpr::Select(s) => self.select(s, parent, order_by, &[]),
             SetExpr::Query(q) => self.query_ordered(q, parent, order_by),
             SetExpr::SetOperation {
                 left,
@@ -300,6 +306,7 @@ impl Analyzer<'_> {
         s: &Select,
         parent: Option<&Scope>,
         order_by: Option<&OrderBy>,
+        lock_of: &[String],
     ) -> Result<Outputs, AnalyzeError> {
         if s.into.is_some() && !std::mem::take(&mut self.select_into) {
             return Err(AnalyzeError::Unsupported("SELECT INTO creates a table".into()));
@@ -321,6 +328,7 @@ impl Analyzer<'_> {
             return unsupported("SELECT clause");
         }
         let level = self.range_table(&s.from, parent)?;
+        self.lock_named(lock_of, &level);
         let scope = Scope::new(level, parent);
         if let Some(w) = &s.selection {
             let cx = Cx {

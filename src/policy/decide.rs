@@ -415,8 +415,9 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     // Row locks block other sessions' writes of those rows as a write would (round 192 AC1: a
     // read-only purpose's `SELECT … FOR UPDATE` held another campaign's agents in an open
     // transaction, and `SKIP LOCKED` read which rows were locked, a channel between sessions).
-    if f.locks_rows {
-        for &rel in &f.read_from {
+    {
+        let locked = if f.locks_rows { &f.read_from } else { &f.locks_only };
+        for &rel in locked {
             let granted = match memo.class(rel) {
                 Class::Shared(g) | Class::Campaign(_, Some(g)) => g.write.contains(&WriteKind::Update),
                 _ => false,

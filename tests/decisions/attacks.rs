@@ -758,6 +758,53 @@ fn row_locks_need_the_update_grant() {
             "SELECT t.ticket_id FROM stadtwerke.tickets t WHERE t.ticket_id = 1 FOR KEY SHARE OF t NOWAIT",
             "allowed",
         ),
+        // `OF t` locks only t's rows (round 193 AD5, SQLAlchemy's `with_for_update(of=…)`); the
+        // tables it leaves unlocked need no grant, any clause without OF locks them all.
+        (
+            "wasser",
+            "SELECT t.ticket_id, c.name FROM stadtwerke.tickets t JOIN stadtwerke.customers c ON c.customer_no = t.customer_no FOR UPDATE OF t",
+            "allowed",
+        ),
+        (
+            "wasser",
+            "SELECT tickets.ticket_id FROM stadtwerke.tickets, stadtwerke.customers c WHERE c.customer_no = tickets.customer_no FOR NO KEY UPDATE OF tickets SKIP LOCKED",
+            "allowed",
+        ),
+        (
+            "wasser",
+            "SELECT t.ticket_id FROM stadtwerke.tickets t JOIN stadtwerke.customers c ON c.customer_no = t.customer_no FOR UPDATE OF c",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT t.ticket_id FROM stadtwerke.tickets t JOIN stadtwerke.customers c ON c.customer_no = t.customer_no FOR UPDATE OF t FOR SHARE",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT t.ticket_id FROM stadtwerke.tickets t JOIN stadtwerke.customers ON customers.customer_no = t.customer_no FOR UPDATE OF t FOR SHARE OF customers",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT x.ticket_id FROM (SELECT t.ticket_id FROM stadtwerke.tickets t, stadtwerke.customers c WHERE c.customer_no = t.customer_no) x FOR UPDATE OF x",
+            refused,
+        ),
+        (
+            "wasser",
+            "SELECT x.ticket_id FROM (SELECT t.ticket_id FROM stadtwerke.tickets t, stadtwerke.customers c WHERE c.customer_no = t.customer_no FOR UPDATE OF c) x, stadtwerke.tickets FOR UPDATE OF tickets",
+            refused,
+        ),
+        (
+            "wasser",
+            "WITH c AS (SELECT customer_no FROM stadtwerke.customers) SELECT t.ticket_id FROM stadtwerke.tickets t JOIN c USING (customer_no) FOR UPDATE OF c",
+            refused,
+        ),
+        (
+            "qa",
+            "SELECT t.ticket_id FROM stadtwerke.tickets t, stadtwerke.tickets u FOR UPDATE OF u",
+            refused,
+        ),
         (
             "wasser",
             "SELECT customer_no FROM stadtwerke.customers WHERE customer_no = 1001 FOR KEY SHARE",
