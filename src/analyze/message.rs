@@ -81,12 +81,21 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
                 "a chain of more than {MAX_CHAIN} operators (this one has {chain})"
             ));
         }
-        if matches!(ours.first(), Some(SigItem::Word(w)) if w == "move") {
-            let name = parse_move(&ours).ok_or_else(|| AnalyzeError::Parse("MOVE syntax".into()))?;
+        let step = match ours.first() {
+            Some(SigItem::Word(w)) if w == "move" || w == "fetch" => Some(w.as_str()),
+            _ => None,
+        };
+        if let Some(word) = step {
+            let syntax = || AnalyzeError::Parse(format!("{} syntax", word.to_ascii_uppercase()));
+            let name = cursor_step(&ours).ok_or_else(syntax)?;
             if name.starts_with(RESERVED_PREFIX) {
                 return unsupported(format!("names starting with {RESERVED_PREFIX} are reserved (`{name}`)"));
             }
-            let mut facts = StatementFacts::new(Kind::Move { name });
+            let kind = match word {
+                "move" => Kind::Move { name },
+                _ => Kind::Fetch { name },
+            };
+            let mut facts = StatementFacts::new(kind);
             facts.statement = lexer::normalize(text)?.text;
             statements.push(std::sync::Arc::new(facts));
             continue;
@@ -263,8 +272,11 @@ fn shorten_parse_error(msg: &str) -> String {
     }
 }
 
-/// `MOVE [direction] [FROM | IN] cursor`: sqlparser has no MOVE; it returns no rows and reads nothing.
-fn parse_move(sig: &[SigItem]) -> Option<String> {
+/// The cursor of `MOVE` or `FETCH [direction] [FROM | IN] cursor`. sqlparser has no MOVE, and
+/// reads FETCH only with FROM or IN (`FETCH 2 c` and `FETCH c` are psql's everyday forms, round
+/// 198 AI1). Neither reads anything but the cursor, whose rules its DECLARE set; the direction
+/// only picks its rows, and a form Postgres would refuse it refuses.
+fn cursor_step(sig: &[SigItem]) -> Option<String> {
     const WORDS: &[&str] = &[
         "next", "prior", "first", "last", "absolute", "relative", "all", "forward", "backward", "from", "in",
     ];
@@ -279,8 +291,8 @@ fn parse_move(sig: &[SigItem]) -> Option<String> {
         return None;
     }
     match name {
-        SigItem::Word(w) if !WORDS.contains(&w.as_str()) => Some(w.clone()),
-        SigItem::Quoted(q) => Some(q.clone()),
+        SigItem::Word(w) if !WORDS.contains(&w.as_str()) => Some(crate::catalog::truncate_identifier(w.clone())),
+        SigItem::Quoted(q) => Some(crate::catalog::truncate_identifier(q.clone())),
         _ => None,
     }
 }

@@ -39,6 +39,8 @@ fn copy_cursors_prepare_explain() {
         ("wasser", "EXECUTE unscharf_refused", u),
         ("wasser", "FETCH ALL FROM unscharf_x", u),
         ("wasser", "MOVE NEXT IN unscharf_refused", u),
+        ("wasser", "FETCH 2 unscharf_x", u),
+        ("wasser", "FETCH \"unscharf_x\"", u),
         ("wasser", "CLOSE unscharf_refused", u),
         ("wasser", "DEALLOCATE unscharf_refused", u),
         ("wasser", "PREPARE \"Unscharf_refused\" AS SELECT 1", "allowed"),
@@ -492,6 +494,10 @@ fn forbidden_functions_and_settings() {
 fn parser_differential_tricks_and_smuggling() {
     let u = "refused: unparsable";
     run(&[
+        ("wasser", "FETCH 2 c d", u),
+        ("wasser", "FETCH 2 FROM", u),
+        ("wasser", "FETCH c INTO t", u),
+        ("wasser", "FETCH (SELECT 1) c", u),
         ("wasser", "SELECT U&\"\\0070hone\" FROM stadtwerke.customers", u),
         ("wasser", "SELECT u&'\\0041'", u),
         ("wasser", "SELECT \"phone\" UESCAPE '!' FROM stadtwerke.customers", u),
