@@ -74,8 +74,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let clock = tx.query(CLOCK_DEFAULTS, &[]).await?;
     let session_filters = tx.query(SESSION_FILTERS, &[]).await?;
     let setting_prefixes = tx.query(SETTING_PREFIXES, &[]).await?;
-    let row_results = tx.query(ROW_RESULTS, &[]).await?;
-    let row_types = tx.query(ROW_TYPES, &[]).await?;
+    let row_carriers = tx.query(ROW_CARRIERS, &[]).await?;
     tx.commit().await?;
     // What sessions depend on, in any order: a refresh that finds the same keeps the snapshot,
     // and one that finds a change (a schema's USAGE, a role's members) makes every session read
@@ -134,8 +133,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         &clock,
         &session_filters,
         &setting_prefixes,
-        &row_results,
-        &row_types,
+        &row_carriers,
     ] {
         rows.iter().for_each(&mut add);
     }
@@ -243,14 +241,15 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     };
     catalog.clock_defaults = clock.iter().map(|r| (r.get(0), r.get(1))).collect();
     catalog.setting_prefixes = setting_prefixes.iter().map(|r| r.get(0)).collect();
-    for row in &row_results {
-        let func = crate::policy::QName::new(row.get(0), row.get(1));
-        catalog.row_results.entry(func).or_default().push(row.get(2));
-    }
-    for row in &row_types {
-        let (schema, name): (String, String) = (row.get(0), row.get(1));
-        catalog.row_types.entry(name).or_default().push((schema, row.get(2)));
-        catalog.row_type_oids.entry(row.get(3)).or_default().push(row.get(2));
+    for row in &row_carriers {
+        let (kind, schema, name, rel): (&str, String, String, u32) = (row.get(0), row.get(1), row.get(2), row.get(3));
+        if kind == "f" {
+            let func = crate::policy::QName::new(&schema, &name);
+            catalog.row_results.entry(func).or_default().push(rel);
+        } else {
+            catalog.row_types.entry(name).or_default().push((schema, rel));
+            catalog.row_type_oids.entry(row.get(4)).or_default().push(rel);
+        }
     }
     for row in &session_filters {
         // What in the filter depends on the settings, what on search_path, what on row order.

@@ -545,12 +545,24 @@ pub(super) const CLOCK_DEFAULTS: &str = "SELECT pg_catalog.lower(name), reset_va
 pub(super) const SETTING_PREFIXES: &str =
     "SELECT extname::text FROM pg_catalog.pg_extension UNION SELECT lanname::text FROM pg_catalog.pg_language";
 
-/// The types that hold a relation's row type, with the relation: its row type, and an array,
-/// domain, range, multirange, composite type or other row with a field of such a type. The start
-/// of ROW_RESULTS and ROW_TYPES.
-macro_rules! carriers {
-    () => {
-        "WITH RECURSIVE
+/// Whole rows of a relation, however they travel: the DBA's functions that may bring them into a
+/// statement (kind `f`), and the types that hold them (kind `t`), each with the relation, in one
+/// walk of the type graph. Columns: kind, schema, name, relation, type OID (NULL for `f`).
+///
+/// A type holds a relation's rows when it is the relation's row type, or an array, domain, range,
+/// multirange, composite type or other row with a field of such a type.
+///
+/// A function may bring them when such a type is its result type, an OUT parameter's, an
+/// argument's, or that of an argument's default. Round 197 AH1: a listed `RETURNS SETOF customers`
+/// gave every column in clear, and Postgres reports such columns with table OID 0, so the
+/// RowDescription guard cannot see them. Round 201 AL1: an argument of the row type gives a
+/// parameter passed to it that type, and a polymorphic helper handed the same parameter returned
+/// whole customers; AL2: so did a polymorphic argument's default `NULL::customers`.
+///
+/// A value of such a type cast from nothing (`NULL::customers`) makes a polymorphic function
+/// (`anyelement`, `anyarray`) return rows of that type (round 199 AJ2: a listed "row by id" helper
+/// returned whole customers).
+pub(in crate::catalog) const ROW_CARRIERS: &str = "WITH RECURSIVE
     holds(outer_type, inner_type) AS MATERIALIZED (
       SELECT ty.oid, ty.typelem FROM pg_catalog.pg_type ty WHERE ty.typelem <> 0
       UNION ALL SELECT ty.oid, ty.typbasetype FROM pg_catalog.pg_type ty WHERE ty.typbasetype <> 0
@@ -559,43 +571,22 @@ macro_rules! carriers {
       UNION ALL SELECT cl.reltype, a.atttypid FROM pg_catalog.pg_attribute a
         JOIN pg_catalog.pg_class cl ON cl.oid = a.attrelid
         WHERE a.attnum > 0 AND NOT a.attisdropped AND cl.reltype <> 0),
-    carriers(t, rel) AS (
+    carriers(t, rel) AS MATERIALIZED (
       SELECT c.reltype, c.oid FROM pg_catalog.pg_class c
         JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE c.reltype <> 0 AND c.relkind IN ('r', 'v', 'm', 'p', 'f')
           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       UNION SELECT h.outer_type, k.rel FROM carriers k JOIN holds h ON h.inner_type = k.t)
-  "
-    };
-}
-
-/// The DBA's functions whose calls may bring whole rows of a relation into a statement: a type
-/// holding its row type (see `carriers!`) is their result type, an OUT parameter's, an argument's,
-/// or that of an argument's default. Round 197 AH1: a listed `RETURNS SETOF customers` gave every
-/// column in clear, and Postgres reports such columns with table OID 0, so the RowDescription
-/// guard cannot see them. Round 201 AL1: an argument of the row type gives a parameter passed to
-/// it that type, and a polymorphic helper handed the same parameter returned whole customers;
-/// AL2: so did a polymorphic argument's default `NULL::customers`. One row per function name and
-/// relation.
-pub(in crate::catalog) const ROW_RESULTS: &str = concat!(
-    carriers!(),
-    "SELECT DISTINCT n.nspname::pg_catalog.text, p.proname::pg_catalog.text, k.rel
-  FROM pg_catalog.pg_proc p
-  JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-  JOIN carriers k ON k.t = p.prorettype OR k.t = ANY (p.proargtypes::pg_catalog.oid[])
-    OR k.t = ANY (p.proallargtypes)
-    OR pg_catalog.strpos(pg_catalog.pg_get_expr(p.proargdefaults, 0), pg_catalog.format_type(k.t, NULL)) > 0
-  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')"
-);
-
-/// The types that hold a relation's row type (see `carriers!`), by schema and name, with the
-/// relation and the type's OID. A value of one cast from nothing (`NULL::customers`) makes a polymorphic function
-/// (`anyelement`, `anyarray`) return rows of that type (round 199 AJ2: a listed "row by id"
-/// helper returned whole customers).
-pub(in crate::catalog) const ROW_TYPES: &str = concat!(
-    carriers!(),
-    "SELECT DISTINCT n.nspname::pg_catalog.text, t.typname::pg_catalog.text, k.rel, t.oid
-  FROM carriers k
-  JOIN pg_catalog.pg_type t ON t.oid = k.t
-  JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace"
-);
+  SELECT DISTINCT 'f'::pg_catalog.text, n.nspname::pg_catalog.text, p.proname::pg_catalog.text, k.rel,
+      NULL::pg_catalog.oid
+    FROM pg_catalog.pg_proc p
+    JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+    JOIN carriers k ON k.t = p.prorettype OR k.t = ANY (p.proargtypes::pg_catalog.oid[])
+      OR k.t = ANY (p.proallargtypes)
+      OR pg_catalog.strpos(pg_catalog.pg_get_expr(p.proargdefaults, 0), pg_catalog.format_type(k.t, NULL)) > 0
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+  UNION ALL
+  SELECT DISTINCT 't', n.nspname::pg_catalog.text, t.typname::pg_catalog.text, k.rel, t.oid
+    FROM carriers k
+    JOIN pg_catalog.pg_type t ON t.oid = k.t
+    JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace";
