@@ -22,7 +22,8 @@ pub enum RowError {
     Copy(#[from] CopyRowError),
 }
 
-fn visible(plan: &[ColAction]) -> usize {
+/// How many columns of a result the client sees under `plan`.
+pub fn visible_width(plan: &[ColAction]) -> usize {
     plan.iter().filter(|a| !matches!(a, ColAction::Drop)).count()
 }
 
@@ -56,7 +57,7 @@ pub fn rewrite_data_row(
     out.reserve(body.len() + 16);
     out.put_u8(b'D');
     out.put_i32(0);
-    out.put_i16(visible(plan) as i16);
+    out.put_i16(visible_width(plan) as i16);
     let mut fields = fields;
     for action in plan {
         let field = fields
@@ -123,7 +124,7 @@ pub fn rewrite_row_description<'a>(
 /// The result formats to ask the upstream for, when they differ from the client's: masked and dropped
 /// columns as text, the others as the client asked (indexed by visible column). `None` keeps the Bind as is.
 pub fn upstream_formats(plan: &[ColAction], bind: &Bind<'_>) -> Result<Option<Vec<i16>>, String> {
-    let n_visible = visible(plan);
+    let n_visible = visible_width(plan);
     let n = bind.result_formats.len();
     if n > 1 && n != n_visible {
         return Err(format!(
@@ -154,11 +155,14 @@ pub fn upstream_formats(plan: &[ColAction], bind: &Bind<'_>) -> Result<Option<Ve
     Ok(Some(formats))
 }
 
-/// Rewrites one COPY TO row (with its line terminator) under `plan`; masked fields re-encoded.
+/// Rewrites one COPY TO row (with its line terminator) under `plan`; masked fields re-encoded,
+/// dropped ones left out. A header line (`header`) keeps every name it does not drop: names are
+/// encoded as values are, so the line splits the same way.
 pub fn rewrite_copy_row(
     fmt: &CopyFormat,
     row: &[u8],
     plan: &[ColAction],
+    header: bool,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) -> Result<(), RowError> {
@@ -172,12 +176,16 @@ pub fn rewrite_copy_row(
     let delimiter = match fmt {
         CopyFormat::Text { delimiter, .. } | CopyFormat::Csv { delimiter, .. } => *delimiter,
     };
-    for (i, (field, action)) in fields.iter().zip(plan).enumerate() {
-        if i > 0 {
+    let mut first = true;
+    for (field, action) in fields.iter().zip(plan) {
+        if matches!(action, ColAction::Drop) {
+            continue;
+        }
+        if !std::mem::take(&mut first) {
             out.push(delimiter);
         }
         match (action, &field.value) {
-            (ColAction::Mask(m), Some(v)) => {
+            (ColAction::Mask(m), Some(v)) if !header => {
                 scratch.clear();
                 let value = m.mask.apply(v, m.key.as_deref(), scratch).then_some(scratch.as_slice());
                 encode_field(fmt, value, out);
@@ -303,27 +311,48 @@ mod tests {
     #[test]
     fn copy_rows_are_rewritten_in_text_and_csv() {
         let plan = [ColAction::Pass, mask("iban")];
-        let mut out = Vec::new();
-        rewrite_copy_row(
-            &CopyFormat::text_default(),
-            b"1001\tDE89 3704 0044 0532 0130 00\n",
-            &plan,
-            &mut out,
-            &mut Vec::new(),
-        )
-        .unwrap();
-        assert_eq!(out, b"1001\tDE89 **** **** **** **30 00\n");
-        out.clear();
-        rewrite_copy_row(
-            &CopyFormat::csv_default(),
+        let rewrite = |fmt: &CopyFormat, row: &[u8], plan: &[ColAction], header: bool| {
+            let mut out = Vec::new();
+            rewrite_copy_row(fmt, row, plan, header, &mut out, &mut Vec::new()).map(|_| out)
+        };
+        let text = CopyFormat::text_default();
+        let csv = CopyFormat::csv_default();
+        assert_eq!(
+            rewrite(&text, b"1001\tDE89 3704 0044 0532 0130 00\n", &plan, false).unwrap(),
+            b"1001\tDE89 **** **** **** **30 00\n"
+        );
+        assert_eq!(
+            rewrite(&csv, b"\"a,b\",\n", &plan, false).unwrap(),
             b"\"a,b\",\n",
-            &plan,
-            &mut out,
-            &mut Vec::new(),
-        )
-        .unwrap();
-        assert_eq!(out, b"\"a,b\",\n", "NULL stays NULL, untouched fields keep their bytes");
-        assert!(rewrite_copy_row(&CopyFormat::text_default(), b"1\n", &plan, &mut out, &mut Vec::new()).is_err());
+            "NULL stays NULL, untouched fields keep their bytes"
+        );
+        assert!(rewrite(&text, b"1\n", &plan, false).is_err());
+        // Dropped fields are left out, with their delimiters, first, last or between.
+        let drops = [
+            ColAction::Drop,
+            ColAction::Pass,
+            ColAction::Drop,
+            mask("last(2)"),
+            ColAction::Drop,
+        ];
+        assert_eq!(
+            rewrite(&text, b"x\t1\ty\t4930\tz\n", &drops, false).unwrap(),
+            b"1\t**30\n"
+        );
+        assert_eq!(
+            rewrite(&csv, b"\"a,\"\"x\",1,\"y\n\",4930,\r\n", &drops, false).unwrap(),
+            b"1,**30\r\n"
+        );
+        // A header keeps the names it does not drop, masked columns' too.
+        assert_eq!(
+            rewrite(&csv, b"birth_date,customer_no,notes,phone,\"x\"\"y\"\n", &drops, true).unwrap(),
+            b"customer_no,phone\n"
+        );
+        let only_dropped = [ColAction::Drop, ColAction::Pass];
+        assert_eq!(
+            rewrite(&text, b"secret\t\\N\n", &only_dropped, false).unwrap(),
+            b"\\N\n"
+        );
         let _ = Mask::Redact;
     }
 }

@@ -95,6 +95,20 @@ pub fn auth_ok() -> Bytes {
 }
 
 /// A RowDescription from (possibly rewritten) field descriptions.
+/// A CopyOutResponse of `columns` text-format columns (a masked COPY with some left out).
+pub fn copy_out_text(columns: usize) -> Bytes {
+    let n = i16::try_from(columns).unwrap_or(i16::MAX);
+    let mut b = BytesMut::with_capacity(8 + 2 * columns);
+    bytes::BufMut::put_u8(&mut b, b'H');
+    bytes::BufMut::put_i32(&mut b, 4 + 1 + 2 + 2 * i32::from(n));
+    bytes::BufMut::put_u8(&mut b, 0);
+    bytes::BufMut::put_i16(&mut b, n);
+    for _ in 0..n {
+        bytes::BufMut::put_i16(&mut b, 0);
+    }
+    b.freeze()
+}
+
 pub fn row_description(fields: &[FieldDesc<'_>]) -> Bytes {
     let fields = fields
         .iter()

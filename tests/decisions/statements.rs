@@ -54,10 +54,27 @@ fn copy_cursors_prepare_explain() {
             "COPY stadtwerke.customers (birth_date) TO STDOUT",
             "refused: protected_column",
         ),
+        // POLICY rule 9: a COPY's query is judged and masked as the query is, its `*` too (round
+        // 206 AQ2); `COPY t` names every column.
         (
             "wasser",
             "COPY (SELECT * FROM stadtwerke.customers) TO STDOUT",
-            "refused: protected_column",
+            crate::CUSTOMER_STAR,
+        ),
+        (
+            "wasser",
+            "COPY (SELECT * FROM stadtwerke.customers) TO STDOUT WITH (FORMAT csv, HEADER, NULL 'x')",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "COPY (SELECT c.*, 1 FROM stadtwerke.customers c) TO STDOUT WITH (FORMAT binary)",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "COPY (SELECT customer_no, c.* FROM stadtwerke.customers c WHERE customer_no = 1001) TO STDOUT CSV HEADER",
+            "masked: phone, email, iban; dropped: birth_date, notes",
         ),
         (
             "wasser",

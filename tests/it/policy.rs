@@ -183,6 +183,65 @@ async fn simple_protocol_cursors_execute_and_copy_are_masked() {
     assert!(seen.contains("DE44 **** **** **** **78 90"), "{seen}");
 }
 
+/// Round 206 AQ2: `COPY (SELECT * …) TO STDOUT` leaves out the columns the purpose drops, as the
+/// same SELECT does: from every row, from the header, and from the CopyOutResponse's width.
+#[tokio::test]
+async fn a_copy_of_a_star_query_leaves_dropped_columns_out() {
+    let policy =
+        "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n".to_string();
+    let p = proxy_with(ProxyOptions {
+        policies: vec![("rawtest.yaml".into(), policy)],
+        ..Default::default()
+    })
+    .await;
+    let mut r = Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[("options", "-c unscharf.purpose=billing_hotline")],
+    )
+    .await;
+    // Eight of the ten columns: birth_date and notes are dropped for billing_hotline.
+    for (sql, header) in [
+        ("COPY (SELECT * FROM stadtwerke.customers ORDER BY 1) TO STDOUT", None),
+        (
+            "COPY (SELECT * FROM stadtwerke.customers ORDER BY 1) TO STDOUT (FORMAT text, HEADER)",
+            Some("customer_no\tname\tstreet\tpostcode\tcity\tphone\temail\tiban\n"),
+        ),
+        (
+            "COPY (SELECT c.* FROM stadtwerke.customers c ORDER BY 1) TO STDOUT (FORMAT csv, HEADER)",
+            Some("customer_no,name,street,postcode,city,phone,email,iban\n"),
+        ),
+    ] {
+        r.send(&raw::query(sql)).await;
+        let frames = r.until_ready().await;
+        let rows = 5 + usize::from(header.is_some());
+        assert_eq!(raw::tags(&frames), format!("H{}cCZ", "d".repeat(rows)), "{sql}");
+        // CopyOutResponse: overall format, then the number of columns.
+        let h = &frames[0].raw;
+        assert_eq!(i16::from_be_bytes([h[6], h[7]]), 8, "{sql}");
+        let mut data: Vec<String> = frames
+            .iter()
+            .filter(|f| f.tag == b'd')
+            .map(|f| String::from_utf8_lossy(&f.raw[5..]).into_owned())
+            .collect();
+        if let Some(want) = header {
+            assert_eq!(data.remove(0), want, "{sql}");
+        }
+        let delimiter = if sql.contains("csv") { ',' } else { '\t' };
+        assert_eq!(data.len(), 5, "{sql}");
+        for row in &data {
+            // No value of these rows holds the delimiter (the sample data's), so fields count.
+            assert_eq!(row.matches(delimiter).count(), 7, "{sql}: {row}");
+        }
+        let all = data.concat();
+        assert!(
+            all.contains("+** ** ****567") && all.contains("DE89 ****"),
+            "{sql}: {all}"
+        );
+        assert_no_protected(&all, sql);
+    }
+}
+
 #[tokio::test]
 async fn raw_execute_without_describe_and_declared_portals_are_masked() {
     let p = proxy().await;
@@ -527,6 +586,11 @@ async fn psql_and_psycopg_see_no_protected_value() {
                 "\\copy (SELECT customer_no, email, iban FROM stadtwerke.customers) TO STDOUT",
             ])
             .args(["-c", "SELECT lower(phone) FROM stadtwerke.customers"])
+            // Round 206 AQ2: the `*` of a COPY's query drops columns as a SELECT's does.
+            .args([
+                "-c",
+                "\\copy (SELECT * FROM stadtwerke.customers ORDER BY 1) TO STDOUT WITH (FORMAT csv, HEADER)",
+            ])
             .args(["-c", "\\d stadtwerke.customers"])
             .args(["-c", "\\dt stadtwerke.*"])
             // Both read a catalog's system column tableoid.
@@ -547,6 +611,7 @@ async fn psql_and_psycopg_see_no_protected_value() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stdout.contains("+** ** ****567")
+            && stdout.contains("customer_no,name,street,postcode,city,phone,email,iban\n1001,Anna Schmidt,")
             && stdout.contains("Table \"stadtwerke.customers\"")
             && stdout.contains("Object descriptions")
             && stdout.contains("List of languages")

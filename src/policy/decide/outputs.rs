@@ -70,7 +70,9 @@ pub(super) fn plan_outputs(
                         column: c,
                     }))
                 }
-                ColumnRule::Drop if o.explicit || is_copy => {
+                // `COPY t TO STDOUT` names every column (POLICY rule 9); the `*` of a COPY's
+                // query drops it as a SELECT's does (round 206 AQ2).
+                ColumnRule::Drop if o.explicit => {
                     // An ORM names every column it maps, so it meets this first (round 94).
                     let hint = if is_copy {
                         "; name the columns to leave it out"
@@ -96,9 +98,11 @@ pub(super) fn plan_outputs(
         Kind::CopyTo(CopyOut::Binary) => {
             return Err(Refusal::new(
                 Reason::UnsupportedStatement,
-                "binary COPY of masked columns cannot be masked; use text or CSV format".to_owned(),
+                "binary COPY of masked or left-out columns cannot be rewritten; use text or CSV format".to_owned(),
             ))
         }
+        // Fields left out show nothing, whatever the NULL string.
+        _ if !actions.iter().any(|a| matches!(a, ColAction::Mask(_))) => {}
         // Postgres writes a value equal to a custom NULL string as it is, indistinguishable from
         // NULL: every COPY would test one guess against the hidden values.
         Kind::CopyTo(CopyOut::Text { null, .. }) if null.as_slice() != b"\\N" => return Err(custom_null()),

@@ -397,7 +397,7 @@ impl Core {
             }
         }
         if let Some(plan) = r.plan.as_ref().filter(|p| !rows::all_pass(p)) {
-            if plan.iter().any(|a| matches!(a, ColAction::Drop)) || overall != 0 {
+            if overall != 0 {
                 return Err(cut("COPY data does not match the plan"));
             }
             let (format, header) = match &r.copy {
@@ -434,6 +434,13 @@ impl Core {
                 plan: plan.clone(),
                 header,
             });
+            // Columns a `*` of the COPY's query brought and the purpose drops leave the data, so
+            // the client is told the narrower width.
+            let kept = rows::visible_width(plan);
+            if kept != plan.len() {
+                out.to_client.extend_from_slice(&build::copy_out_text(kept));
+                return Ok(());
+            }
         }
         out.to_client.extend_from_slice(&f.raw);
         Ok(())
@@ -444,16 +451,13 @@ impl Core {
             out.to_client.extend_from_slice(&f.raw);
             return Ok(());
         };
-        if st.header {
-            st.header = false;
-            out.to_client.extend_from_slice(&f.raw);
-            return Ok(());
-        }
+        let header = std::mem::take(&mut st.header);
         self.copy_scratch.clear();
         rows::rewrite_copy_row(
             &st.format,
             f.body(),
             &st.plan,
+            header,
             &mut self.copy_scratch,
             &mut self.scratch,
         )
