@@ -51,6 +51,8 @@ pub struct Metrics {
     pub fence_closes: AtomicU64,
     pub fence_cutoffs: AtomicU64,
     pub fence_held_ends: AtomicU64,
+    /// Statements forwarded before a migration that waited for a lock, cancelled at its commit.
+    pub fence_cancels: AtomicU64,
     /// 1 while the fence is open (statements flow), 0 while a migration or a lost fence
     /// connection holds them.
     pub fence_open: AtomicU64,
@@ -141,6 +143,13 @@ impl Metrics {
             "counter",
             "Migrations whose commit closed the fence (deploy/catalog_watch.sql).",
             l(&self.fence_closes),
+        );
+        g(
+            &mut out,
+            "unscharf_fence_cancels_total",
+            "counter",
+            "Statements forwarded before a migration that waited for a lock, cancelled before it committed.",
+            l(&self.fence_cancels),
         );
         g(
             &mut out,

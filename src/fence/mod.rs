@@ -18,6 +18,7 @@ use tokio::sync::watch;
 use crate::server::Shared;
 
 mod blockers;
+mod stragglers;
 
 /// The advisory lock every forwarding unscharf holds shared (`deploy/catalog_watch.sql`).
 const LOCK: &str = "SELECT pg_catalog.pg_advisory_lock_shared(1970172771, 1)";
@@ -182,6 +183,7 @@ async fn hold(shared: &Shared, warned: &mut bool) -> Result<(), FenceError> {
         }
         turn(shared, false);
         shared.metrics.fence_closes.fetch_add(1, Ordering::Relaxed);
+        stragglers::cancel_waiting(shared, &client).await?;
         run(&client, UNLOCK).await?;
     }
 }

@@ -16,6 +16,7 @@ purposes:
   transparency:
     tables:
       f148.people: { columns: { id: allow, name: allow, notes: drop } }
+      f148.tickets: { columns: all, write: [insert] }
 ";
 
 /// Before the migration `mobile` is the VALUES list's column; after it, the table's new one,
@@ -53,8 +54,10 @@ async fn fenced() -> (unscharf::cluster::Cluster, tokio_postgres::Client, Proxy)
         "CREATE SCHEMA f148;
          CREATE TABLE f148.people (id int, name text, notes text);
          INSERT INTO f148.people VALUES (1, 'Anna', 'NOTES-SECRET-148');
+         CREATE TABLE f148.tickets (person int, note text);
          GRANT USAGE ON SCHEMA f148 TO u_trust;
-         GRANT SELECT ON f148.people TO u_trust",
+         GRANT SELECT ON f148.people TO u_trust;
+         GRANT SELECT, INSERT ON f148.tickets TO u_trust",
     )
     .await
     .unwrap();
@@ -128,6 +131,55 @@ async fn a_statement_waiting_on_a_migration_gets_no_answer_from_the_new_definiti
         "{audit:?}"
     );
     assert!(p.shared.metrics.fence_closes.load(std::sync::atomic::Ordering::Relaxed) >= 1);
+}
+
+/// Round 212 AW3: the fence withheld the answer of a write that waited on a migration's locks, but
+/// the write itself ran once the migration committed, under its new definitions: here a trigger
+/// that copies the dropped notes into the ticket. It is cancelled before the migration commits.
+#[tokio::test]
+async fn a_write_waiting_on_a_migration_is_cancelled_before_it_commits() {
+    let (cluster, su, p) = fenced().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
+    mig.batch_execute(
+        "BEGIN;
+         CREATE FUNCTION f148.copy_notes() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN NEW.note := (SELECT notes FROM f148.people WHERE id = NEW.person); RETURN NEW; END $$;
+         CREATE TRIGGER copy_notes BEFORE INSERT ON f148.tickets FOR EACH ROW EXECUTE FUNCTION f148.copy_notes()",
+    )
+    .await
+    .unwrap();
+    // Judged by the definitions committed so far (no trigger), forwarded, and waits.
+    r.send(&raw::query(
+        "INSERT INTO f148.tickets (person, note) VALUES (1, 'call back')",
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    mig.batch_execute("COMMIT").await.unwrap();
+    let got = answer(&mut r).await;
+    assert!(!got.contains(SECRET), "{got}");
+    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
+    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(notes.is_empty(), "the write ran under the new trigger: {notes:?}");
+    assert!(
+        p.shared
+            .metrics
+            .fence_cancels
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1
+    );
+    // A session after the migration is judged by the trigger, which reads the dropped notes.
+    wait_open(&p).await;
+    let mut after = Raw::lab(p.addr.port()).await;
+    after
+        .send(&raw::query("INSERT INTO f148.tickets (person, note) VALUES (1, 'x')"))
+        .await;
+    let refused = answer(&mut after).await;
+    assert!(
+        refused.contains("protected_column") || refused.contains("ERROR"),
+        "{refused}"
+    );
+    assert!(su.query("SELECT 1 FROM f148.tickets", &[]).await.unwrap().is_empty());
 }
 
 type Migration = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
