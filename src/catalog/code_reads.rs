@@ -92,11 +92,14 @@ const OWN_TABLE_WORDS: [&str; 5] = ["tg_relid", "tg_relname", "tg_table_name", "
 /// Stands for "a table unscharf cannot name" among the OIDs a piece of code reads: decisions refuse it.
 pub const ANY_TABLE: u32 = 0;
 
-/// Whether code draws from a sequence, by whatever name: `nextval` with a name built at run time
-/// shows no sequence in the code (round 147: `'case_no_' || year`).
+/// Whether code draws from a sequence or reads its counter, by whatever name: `nextval` with a
+/// name built at run time shows no sequence in the code (round 147: `'case_no_' || year`), nor
+/// does `pg_sequence_last_value` on a name the function is given (round 212 AW1).
 pub fn draws_by_name(source: &str) -> bool {
     let lower = source.to_lowercase();
-    ["nextval", "setval"].iter().any(|f| lower.contains(f))
+    ["nextval", "setval", "currval", "lastval", "pg_sequence_last_value"]
+        .iter()
+        .any(|f| lower.contains(f))
 }
 
 /// The DBA's code with the catalog's tables by lower-cased name.

@@ -262,8 +262,8 @@ pub(super) const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::
     FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'";
-/// Sequences column defaults draw from (`nextval('s')` records a dependency on s), identity
-/// columns' own sequences (an internal dependency, no default: round 127), and those the default of
+/// Sequences column defaults and CHECK constraints draw from (`nextval('s')` records a dependency
+/// on s), identity columns' own sequences (an internal dependency, no default: round 127), and those the default of
 /// a column's domain draws from (round 208 AS2: a domain over bigint defaulting to another
 /// campaign's sequence numbered the billing hotline's tickets), by relation.
 pub(super) const DEFAULT_SEQUENCES: &str = "WITH RECURSIVE domain_seqs(t, seq) AS (
@@ -274,27 +274,33 @@ pub(super) const DEFAULT_SEQUENCES: &str = "WITH RECURSIVE domain_seqs(t, seq) A
       UNION SELECT ty.oid, s.seq FROM pg_catalog.pg_type ty JOIN domain_seqs s ON ty.typbasetype = s.t),
     -- Defaults that call a sequence function (nextval, currval, setval, lastval,
     -- pg_sequence_last_value: by function OID in the stored tree, so an operator over one counts
-    -- too) more often than they record a dependency on a sequence: a name given as text
-    -- (`nextval('s'::text)`, late binding) records none, so the sequence is unknown (round 209
-    -- AT1, round 211 AV1). Column defaults, and domains (of domains) whose default does so.
-    seq_funcs(pattern) AS (
-      SELECT '(:funcid|:opfuncid) (' || pg_catalog.string_agg(p.oid::pg_catalog.text, '|') || ')[ }]'
+    -- too) other than on a regclass constant, which records a dependency on its sequence: a name
+    -- given as text (`nextval('s'::text)`, late binding) records none, so the sequence is unknown
+    -- (round 209 AT1, round 211 AV1). Counted call by call, not against the dependencies, which
+    -- an unused regclass constant adds to (round 212 AW4). Column defaults, domains (of domains)
+    -- whose default does so, and CHECK constraints, which run on every write too (AW5).
+    seq_funcs(ids) AS (
+      SELECT pg_catalog.string_agg(p.oid::pg_catalog.text, '|')
         FROM pg_catalog.pg_proc p
         WHERE p.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
           AND p.proname IN ('nextval', 'currval', 'setval', 'lastval', 'pg_sequence_last_value')),
+    patterns(calls, bound) AS (
+      SELECT '(:funcid|:opfuncid) (' || f.ids || ')[ }]',
+        '[{]FUNCEXPR :funcid (' || f.ids || ') [^{}]*:args [(][{]CONST :consttype 2205 '
+        FROM seq_funcs f),
     late_defaults(rel) AS (
-      SELECT ad.adrelid FROM pg_catalog.pg_attrdef ad, seq_funcs f
-        WHERE pg_catalog.regexp_count(ad.adbin::pg_catalog.text, f.pattern) > (
-          SELECT pg_catalog.count(*) FROM pg_catalog.pg_depend d
-            JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
-            WHERE d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = ad.oid)),
+      SELECT ad.adrelid FROM pg_catalog.pg_attrdef ad, patterns f
+        WHERE pg_catalog.regexp_count(ad.adbin::pg_catalog.text, f.calls)
+          > pg_catalog.regexp_count(ad.adbin::pg_catalog.text, f.bound)
+      UNION SELECT k.conrelid FROM pg_catalog.pg_constraint k, patterns f
+        WHERE k.contype = 'c' AND k.conrelid <> 0
+          AND pg_catalog.regexp_count(k.conbin::pg_catalog.text, f.calls)
+            > pg_catalog.regexp_count(k.conbin::pg_catalog.text, f.bound)),
     late_types(t) AS (
-      SELECT ty.oid FROM pg_catalog.pg_type ty, seq_funcs f
+      SELECT ty.oid FROM pg_catalog.pg_type ty, patterns f
         WHERE ty.typdefaultbin IS NOT NULL
-          AND pg_catalog.regexp_count(ty.typdefaultbin::pg_catalog.text, f.pattern) > (
-            SELECT pg_catalog.count(*) FROM pg_catalog.pg_depend d
-              JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
-              WHERE d.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND d.objid = ty.oid)
+          AND pg_catalog.regexp_count(ty.typdefaultbin::pg_catalog.text, f.calls)
+            > pg_catalog.regexp_count(ty.typdefaultbin::pg_catalog.text, f.bound)
       UNION SELECT ty.oid FROM pg_catalog.pg_type ty JOIN late_types l ON ty.typbasetype = l.t)
   SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
     FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
@@ -302,6 +308,13 @@ pub(super) const DEFAULT_SEQUENCES: &str = "WITH RECURSIVE domain_seqs(t, seq) A
         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
     JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  UNION SELECT k.conrelid, n.nspname::text, c.relname::text
+    FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_depend d
+      ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
+        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+    JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
+    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE k.contype = 'c' AND k.conrelid <> 0
   UNION SELECT d.refobjid, n.nspname::text, c.relname::text
     FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid AND c.relkind = 'S'
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -322,14 +335,16 @@ pub(super) const SEQUENCE_COLUMNS: &str = "SELECT a.adrelid, a.adnum FROM pg_cat
       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
     JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
   UNION SELECT attrelid, attnum FROM pg_catalog.pg_attribute WHERE attidentity <> '' AND NOT attisdropped";
-/// Sequences whose name a function's source text holds: a trigger of another campaign's table may
-/// draw from them where no dependency shows it (round 127).
+/// Sequences whose name a function's source text holds, in any case (a name in a regclass string
+/// folds as an identifier does: round 212 AW2, `NEXTVAL('STADTWERKE.TICKETS_TICKET_ID_SEQ')`): a
+/// trigger of another campaign's table may draw from them where no dependency shows it (round 127).
 pub(super) const SEQUENCES_IN_CODE: &str = "SELECT n.nspname::text, c.relname::text
     FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind = 'S' AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc p
       JOIN pg_catalog.pg_language l ON l.oid = p.prolang
       WHERE p.oid >= 16384 AND l.lanname NOT IN ('c', 'internal')
-        AND pg_catalog.strpos(CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END, c.relname::text) > 0)";
+        AND pg_catalog.strpos(pg_catalog.lower(CASE WHEN p.prosqlbody IS NOT NULL
+          THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END), pg_catalog.lower(c.relname::text)) > 0)";
 /// A DBA's functions (not C) and views, with their source text and whether it names a sequence.
 /// The catalog follows the calls between them (see catalog::code) to find those that read the
 /// session's settings (round 138: a policy's `app_campaign()` wrapped current_setting; round 142:
@@ -394,7 +409,8 @@ pub(super) const DBA_CODE: &str = "WITH code(schema, name, src, lang, setof, bod
         FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relkind IN ('v', 'm') AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384))
     SELECT code.schema, code.name, code.src, EXISTS (SELECT 1 FROM pg_catalog.pg_class c
-        WHERE c.relkind = 'S' AND pg_catalog.strpos(code.src, c.relname::text) > 0),
+        WHERE c.relkind = 'S'
+          AND pg_catalog.strpos(pg_catalog.lower(code.src), pg_catalog.lower(c.relname::text)) > 0),
       code.lang, code.setof, code.body
     FROM code";
 /// The names of set-returning functions (see `code_order::Lookups`), and in a row of its own (a

@@ -623,7 +623,20 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
            n bigint DEFAULT @+ ('zeitung.subscriptions_subscription_id_seq'::text)::regclass);
          CREATE TABLE stadtwerke.rt211_last (x text,
            n bigint DEFAULT pg_sequence_last_value(('zeitung.subscriptions_subscription_id_seq'::text)::regclass));
-         GRANT SELECT, INSERT ON stadtwerke.rt211_op, stadtwerke.rt211_last TO agent_wasser;",
+         GRANT SELECT, INSERT ON stadtwerke.rt211_op, stadtwerke.rt211_last TO agent_wasser;
+         CREATE SEQUENCE stadtwerke.rt212_own;
+         CREATE TABLE stadtwerke.rt212_pad (x text, n bigint DEFAULT CASE WHEN 'stadtwerke.rt212_own'::regclass IS NULL
+           THEN 0 ELSE nextval('zeitung.subscriptions_subscription_id_seq'::text) END);
+         CREATE TABLE stadtwerke.rt212_chk (x text CHECK (nextval('zeitung.subscriptions_subscription_id_seq') > 0));
+         CREATE TABLE stadtwerke.rt212_chk_late (x text CHECK (nextval('zeitung.subscriptions_subscription_id_seq'::text) > 0));
+         CREATE FUNCTION public.rt212_peek() RETURNS bigint LANGUAGE sql AS
+           $$ SELECT PG_SEQUENCE_LAST_VALUE('ZEITUNG.SUBSCRIPTIONS_SUBSCRIPTION_ID_SEQ') $$;
+         CREATE FUNCTION public.rt212_peek_by(s text) RETURNS bigint LANGUAGE sql AS
+           $$ SELECT pg_sequence_last_value(s::regclass) $$;
+         CREATE TABLE stadtwerke.rt212_peek (x text, n bigint DEFAULT public.rt212_peek(),
+           m bigint DEFAULT public.rt212_peek_by('zeitung.subscriptions_subscription_id_seq'));
+         GRANT SELECT, INSERT ON stadtwerke.rt212_pad, stadtwerke.rt212_chk, stadtwerke.rt212_chk_late,
+           stadtwerke.rt212_peek TO agent_wasser;",
     )
     .await;
     let p = proxy_on(
@@ -634,7 +647,11 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
       stadtwerke.rt208_cases: { columns: all, write: [insert] }
       stadtwerke.rt209_cases: { columns: all, write: [insert] }
       stadtwerke.rt211_op: { columns: all, write: [insert] }
-      stadtwerke.rt211_last: { columns: all, write: [insert] }\n",
+      stadtwerke.rt211_last: { columns: all, write: [insert] }
+      stadtwerke.rt212_pad: { columns: all, write: [insert] }
+      stadtwerke.rt212_chk: { columns: all, write: [insert] }
+      stadtwerke.rt212_chk_late: { columns: all, write: [insert] }
+      stadtwerke.rt212_peek: { columns: all, write: [insert] }\n",
         ),
     )
     .await;
@@ -676,6 +693,25 @@ async fn rows_a_dba_brings_in_from_elsewhere_are_judged() {
             "INSERT INTO stadtwerke.rt211_last (x) VALUES ('a') RETURNING n",
             "a sequence its default names in text",
         ),
+        // Round 212 AW4: an unused regclass constant of its own campaign's beside a late-bound call.
+        (
+            "INSERT INTO stadtwerke.rt212_pad (x) VALUES ('a') RETURNING n",
+            "a sequence its default names in text",
+        ),
+        // AW5: a CHECK constraint runs on every write as a default does.
+        (
+            "INSERT INTO stadtwerke.rt212_chk (x) VALUES ('a')",
+            "draws from zeitung.subscriptions_subscription_id_seq, which belongs to campaign zeitung",
+        ),
+        (
+            "INSERT INTO stadtwerke.rt212_chk_late (x) VALUES ('a')",
+            "a sequence its default names in text",
+        ),
+        // AW1: a helper naming the sequence in capitals, or reading one it is given by name.
+        (
+            "INSERT INTO stadtwerke.rt212_peek (x) VALUES ('a') RETURNING n, m",
+            "whose code draws from a sequence",
+        ),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
     }
@@ -715,12 +751,16 @@ async fn a_row_security_policy_on_a_protected_column_and_a_shared_sequence_tell_
          CREATE FUNCTION zeitung.number_lead() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN NEW.lead_id := nextval('stadtwerke.rt127b_id_seq'); RETURN NEW; END $$;
          CREATE TRIGGER number_lead BEFORE INSERT ON zeitung.leads FOR EACH ROW EXECUTE FUNCTION zeitung.number_lead();
-         GRANT SELECT, INSERT ON stadtwerke.rt102_notes TO agent_wasser;",
+         GRANT SELECT, INSERT ON stadtwerke.rt102_notes TO agent_wasser;
+         CREATE TABLE stadtwerke.rt212b (id bigserial, x text);
+         GRANT INSERT ON stadtwerke.rt212b TO agent_wasser; GRANT USAGE ON SEQUENCE stadtwerke.rt212b_id_seq TO agent_wasser;
+         CREATE FUNCTION zeitung.rt212_order_no() RETURNS bigint LANGUAGE sql AS $$ SELECT NEXTVAL('STADTWERKE.RT212B_ID_SEQ') $$;
+         ALTER TABLE zeitung.leads ADD COLUMN rt212_order_no bigint DEFAULT zeitung.rt212_order_no();",
     )
     .await;
     let p = proxy_on(
         &cluster,
-        granting("      stadtwerke.rt102_notes: { columns: all, write: [insert] }\n      stadtwerke.rt127: { columns: all, write: [insert] }\n      stadtwerke.rt127b: { columns: all, write: [insert] }\n"),
+        granting("      stadtwerke.rt102_notes: { columns: all, write: [insert] }\n      stadtwerke.rt127: { columns: all, write: [insert] }\n      stadtwerke.rt127b: { columns: all, write: [insert] }\n      stadtwerke.rt212b: { columns: all, write: [insert] }\n"),
     )
     .await;
     let c = wasser(&p).await;
@@ -753,6 +793,11 @@ async fn a_row_security_policy_on_a_protected_column_and_a_shared_sequence_tell_
         (
             "INSERT INTO stadtwerke.rt127b (x) VALUES ('a')",
             "draws from stadtwerke.rt127b_id_seq, which a function's code names too",
+        ),
+        // Round 212 AW2: in capitals, as a regclass string folds them.
+        (
+            "INSERT INTO stadtwerke.rt212b (x) VALUES ('a')",
+            "draws from stadtwerke.rt212b_id_seq, which a function's code names too",
         ),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
