@@ -298,3 +298,68 @@ async fn helpers_that_keep_the_first_of_several_rows_are_refused() {
     }
     assert_hidden(&seen, "helpers that keep the first row");
 }
+
+/// Round 213 AX1: a portal bound while a filter's helper was proved to return one row (a unique
+/// key) ran after the DBA dropped that key: the catalog's fingerprint left the keys out, so the
+/// portal was not judged again, and its Execute returned the row the filter had hidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_is_judged_again_once_a_helpers_one_row_proof_is_gone() {
+    let ddl = format!(
+        "CREATE SCHEMA hold;
+         GRANT USAGE ON SCHEMA hold TO crm_agents;
+         CREATE TABLE hold.scope (login text NOT NULL, campaign text NOT NULL);
+         CREATE UNIQUE INDEX scope_login ON hold.scope (login);
+         INSERT INTO hold.scope VALUES ('agent_wasser', 'stadtwerke');
+         GRANT SELECT ON hold.scope TO crm_agents;
+         CREATE FUNCTION hold.my_campaign() RETURNS text LANGUAGE plpgsql VOLATILE AS
+           $$DECLARE c text; BEGIN SELECT campaign INTO c FROM hold.scope WHERE login = current_user; RETURN c; END$$;
+         {}",
+        hidden("scoped", "campaign = hold.my_campaign()")
+    );
+    let (cluster, su) = own_cluster(&ddl).await;
+    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
+        "    functions: []",
+        "    functions: [hold.my_campaign]",
+        1,
+    );
+    let p = proxy_on_shared(
+        &cluster,
+        stadtwerke,
+        "  hold.scoped: { columns: all }\n  hold.scope: { columns: all }\n",
+    )
+    .await;
+    let mut c = wasser(&p).await;
+    let tx = c.transaction().await.unwrap();
+    let stmt = tx.prepare("SELECT caller FROM hold.scoped").await.unwrap();
+    let portal = tx.bind(&stmt, &[]).await.unwrap();
+    // The key goes, and the scope table now keeps zeitung's row first. (The helper is VOLATILE:
+    // the planner would run a STABLE one to estimate the filter, and the agent's transaction
+    // would then hold a lock on hold.scope.)
+    su.batch_execute(
+        "DROP INDEX hold.scope_login;
+         CREATE INDEX scope_login ON hold.scope (login);
+         DELETE FROM hold.scope;
+         INSERT INTO hold.scope VALUES ('agent_wasser', 'zeitung'), ('agent_wasser', 'stadtwerke');",
+    )
+    .await
+    .unwrap();
+    // The premise, straight to Postgres: the helper now returns zeitung, and the filter shows
+    // zeitung's row.
+    su.batch_execute("SET ROLE agent_wasser").await.unwrap();
+    let direct = su.simple_query("SELECT caller FROM hold.scoped").await.unwrap();
+    assert!(text_of(&direct).contains(SECRET_CALLER), "premise");
+    su.batch_execute("RESET ROLE").await.unwrap();
+    // Once the proxy has read the change (its event trigger tells it), the portal is refused.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut seen = String::new();
+    match tx.query_portal(&portal, 0).await {
+        Ok(rows) => {
+            for r in &rows {
+                seen.push_str(r.get::<_, &str>(0));
+            }
+            panic!("the old portal ran: {seen:?}");
+        }
+        Err(e) => seen.push_str(&err_text(&e)),
+    }
+    assert_hidden(&seen, "a portal bound before the key was dropped");
+}
