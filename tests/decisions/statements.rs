@@ -66,6 +66,27 @@ fn copy_cursors_prepare_explain() {
             "COPY (SELECT * FROM stadtwerke.customers) TO STDOUT WITH (FORMAT csv, HEADER, NULL 'x')",
             "refused: unsupported_statement",
         ),
+        // Round 215 AZ2: Postgres folds an unquoted `Q` to `q`; sqlparser keeps `Q`.
+        (
+            "wasser",
+            "COPY (SELECT *, 'QQQQQQQQQQ' AS pad FROM stadtwerke.customers) TO STDOUT WITH (FORMAT csv, DELIMITER Q)",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "COPY (SELECT email, 'x' FROM stadtwerke.customers) TO STDOUT WITH (FORMAT csv, QUOTE Q)",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "COPY (SELECT email, 'x' FROM stadtwerke.customers) TO STDOUT WITH (FORMAT csv, ESCAPE \"E\")",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "COPY (SELECT email, 'x' FROM stadtwerke.customers) TO STDOUT WITH (FORMAT csv, DELIMITER q)",
+            "masked: email",
+        ),
         (
             "wasser",
             "COPY (SELECT c.*, 1 FROM stadtwerke.customers c) TO STDOUT WITH (FORMAT binary)",

@@ -240,6 +240,18 @@ async fn a_copy_of_a_star_query_leaves_dropped_columns_out() {
         );
         assert_no_protected(&all, sql);
     }
+    // Round 215 AZ2: an unquoted upper-case delimiter is a lower-case one to Postgres; split on
+    // the upper-case one, each whole row fell into the first column and passed in clear.
+    let sql = "COPY (SELECT *, 'QQQQQQQQQQ' AS pad FROM stadtwerke.customers) TO STDOUT WITH (FORMAT csv, DELIMITER Q)";
+    r.send(&raw::query(sql)).await;
+    let frames = r.until_ready().await;
+    assert_eq!(raw::tags(&frames), "EZ", "{sql}");
+    let text: String = frames
+        .iter()
+        .map(|f| String::from_utf8_lossy(&f.raw).into_owned())
+        .collect();
+    assert!(text.contains("upper-case letter"), "{text}");
+    assert_no_protected(&text, sql);
 }
 
 #[tokio::test]
