@@ -4,7 +4,7 @@
 //! a row lock either way, which needs the update grant (rule 8), and what it reads is the same.
 //! The server gets the text as sent.
 
-use sqlparser::ast::Query;
+use sqlparser::ast::{Query, TableFactor, TableWithJoins};
 
 use super::lexer::{self, LexError, SigItem};
 use super::scope::Level;
@@ -29,11 +29,25 @@ pub(super) fn lock_targets(q: &Query) -> Option<Vec<String>> {
 }
 
 impl Analyzer<'_> {
-    /// Notes the relations `FOR … OF names` locks in a SELECT whose FROM clause is `level`. A name
-    /// that is not exactly one table of it (a view, subquery, CTE or function locks what lies
-    /// behind it) counts as locking every relation the statement reads.
-    pub(super) fn lock_named(&mut self, names: &[String], level: &Level) {
+    /// Notes the relations `FOR … OF names` locks in a SELECT whose FROM clause is `from`, read as
+    /// `level`. A name that is not exactly one table of it (a view, subquery, CTE or function locks
+    /// what lies behind it) counts as locking every relation the statement reads, and so does one
+    /// that is written more than once anywhere in the clause: Postgres matches it against every
+    /// range entry, those inside an aliased join too, which `level` no longer shows (round 215
+    /// AZ1: `(leads AS s CROSS JOIN p) AS j, subscriptions s … OF s` locked the leads).
+    pub(super) fn lock_named(&mut self, names: &[String], from: &[TableWithJoins], level: &Level) {
+        if names.is_empty() {
+            return;
+        }
+        let mut written = Vec::new();
+        for t in from {
+            range_names(t, &mut written);
+        }
         for name in names {
+            if written.iter().filter(|w| *w == name).count() != 1 {
+                self.facts.locks_rows = true;
+                continue;
+            }
             let mut found = level.entries.iter().filter(|e| &e.alias == name);
             let rel = match (found.next(), found.next()) {
                 (Some(e), None) => e.system,
@@ -78,6 +92,38 @@ pub(super) fn as_plain_locks(clean: &str, sig: &[SigItem]) -> Result<Option<Stri
         }
     }
     Ok(String::from_utf8(out).ok())
+}
+
+/// The names of every range entry of a FROM clause, those inside joins included, as Postgres
+/// names them: the alias, else a table's own name.
+fn range_names(t: &TableWithJoins, out: &mut Vec<String>) {
+    for factor in std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)) {
+        let alias = match factor {
+            TableFactor::Table { name, alias: None, .. } => name.0.last().and_then(|p| p.as_ident()).map(fold_ident),
+            TableFactor::NestedJoin {
+                table_with_joins,
+                alias,
+            } => {
+                range_names(table_with_joins, out);
+                alias.as_ref().map(|a| fold_ident(&a.name))
+            }
+            other => table_alias(other).map(|a| fold_ident(&a.name)),
+        };
+        out.extend(alias);
+    }
+}
+
+fn table_alias(f: &TableFactor) -> Option<&sqlparser::ast::TableAlias> {
+    match f {
+        TableFactor::Table { alias, .. }
+        | TableFactor::Derived { alias, .. }
+        | TableFactor::TableFunction { alias, .. }
+        | TableFactor::Function { alias, .. }
+        | TableFactor::UNNEST { alias, .. }
+        | TableFactor::JsonTable { alias, .. }
+        | TableFactor::NestedJoin { alias, .. } => alias.as_ref(),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -328,7 +328,7 @@ impl Analyzer<'_> {
             return unsupported("SELECT clause");
         }
         let level = self.range_table(&s.from, parent)?;
-        self.lock_named(lock_of, &level);
+        self.lock_named(lock_of, &s.from, &level);
         let scope = Scope::new(level, parent);
         if let Some(w) = &s.selection {
             let cx = Cx {

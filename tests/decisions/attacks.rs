@@ -805,6 +805,22 @@ fn row_locks_need_the_update_grant() {
             "SELECT t.ticket_id FROM stadtwerke.tickets t, stadtwerke.tickets u FOR UPDATE OF u",
             refused,
         ),
+        // Round 215 AZ1: Postgres matches OF against range entries inside an aliased join too.
+        (
+            "zeitung",
+            "SELECT s.subscription_id FROM (zeitung.leads AS s CROSS JOIN public.postcodes p) AS j, zeitung.subscriptions s FOR UPDATE OF s",
+            refused,
+        ),
+        (
+            "zeitung",
+            "SELECT subscriptions.subscription_id FROM (zeitung.leads CROSS JOIN public.postcodes) AS j, zeitung.subscriptions FOR UPDATE OF subscriptions",
+            "allowed",
+        ),
+        (
+            "zeitung",
+            "SELECT s.subscription_id FROM zeitung.subscriptions s JOIN (zeitung.leads s2 JOIN public.postcodes s ON true) ON true FOR UPDATE OF s",
+            refused,
+        ),
         (
             "wasser",
             "SELECT customer_no FROM stadtwerke.customers WHERE customer_no = 1001 FOR KEY SHARE",
