@@ -10,7 +10,7 @@
 -- and before it releases its locks, to stop forwarding statements: each holds the shared advisory
 -- lock (1970172771, 1) while it forwards, and this trigger cancels the holder's wait statement and
 -- takes the lock exclusively. unscharf then forwards nothing, cancels its sessions' statements that
--- wait for locks (they would run under the new definitions), and holds the answers to statements
+-- run or wait for locks (they would go on under the new definitions), and holds the answers to statements
 -- forwarded before until the migration has ended and it has read the catalog again; it passes
 -- them on if that changed nothing they mean, else ends their sessions; and it takes the shared
 -- lock back. A migration waits at most 10 s for that and is rolled back if an

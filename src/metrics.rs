@@ -51,7 +51,7 @@ pub struct Metrics {
     pub fence_closes: AtomicU64,
     pub fence_cutoffs: AtomicU64,
     pub fence_held_ends: AtomicU64,
-    /// Statements forwarded before a migration that waited for a lock, cancelled at its commit.
+    /// Cancels sent to statements that ran or waited while a migration committed.
     pub fence_cancels: AtomicU64,
     /// 1 while the fence is open (statements flow), 0 while a migration or a lost fence
     /// connection holds them.
@@ -148,7 +148,7 @@ impl Metrics {
             &mut out,
             "unscharf_fence_cancels_total",
             "counter",
-            "Statements forwarded before a migration that waited for a lock, cancelled before it committed.",
+            "Cancels of statements that ran or waited while a migration committed (deploy/catalog_watch.sql).",
             l(&self.fence_cancels),
         );
         g(

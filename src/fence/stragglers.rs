@@ -1,23 +1,28 @@
-//! Statements forwarded before the fence closed that wait on a lock: cancelled before the fence
-//! lets the migration commit.
+//! Statements forwarded before the fence closed that still run or wait: cancelled before the
+//! fence lets the migration commit.
 //!
-//! A statement that waits on a migration's locks runs once the migration commits, under its new
-//! definitions. The fence withholds the answer (`session::fence`), but not what the statement does
-//! (round 212 AW3: an INSERT that waited ran the trigger the migration added, which copied a
-//! dropped birth date into the ticket, and committed). So while the fence holds the migration at
-//! its commit, every backend of an unscharf session that waits for a lock (the migration's, or one
-//! held by a statement that waits for it) is cancelled, until none is; the statement fails and
-//! its session is cut off as before. A statement still in flight to its backend when the fence
-//! closed is caught by looking again for SETTLE.
+//! A statement that runs on past a migration's commit does the rest of its work under the new
+//! definitions. The fence withholds its answer (`session::fence`), but not what it does: round 212
+//! AW3, an INSERT that waited on the migration's locks ran the trigger the migration added, which
+//! copied a dropped birth date into the ticket, and committed; round 214 AY1, an INSERT queued
+//! behind a `pg_sleep` in the same message; AY3, a listed helper's INSERT planned only when it ran,
+//! after a slow argument. So while the fence holds the migration at its commit, every backend of an
+//! unscharf session that is inside a transaction is cancelled (one idle in a transaction ignores a
+//! cancel; a running statement fails, and the rest of its message or pipeline with it), then the
+//! ones that wait for a lock, again and again for SETTLE, and all of them once more just before the
+//! fence lets go. The price: a migration's commit cancels whatever unscharf's sessions are running
+//! at that moment, whether it touches them or not.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::server::{CancelTarget, Shared};
 
-/// Which of these backends wait for a lock.
-const WAITING: &str =
-    "SELECT DISTINCT l.pid FROM pg_catalog.pg_locks l WHERE NOT l.granted AND l.pid = ANY ($1::pg_catalog.int4[])";
+/// Which of these backends are inside a transaction (they hold their virtual transaction id's
+/// lock), and whether each waits for a lock.
+const BUSY: &str = "SELECT l.pid, pg_catalog.bool_or(NOT l.granted) FROM pg_catalog.pg_locks l
+    WHERE l.pid = ANY ($1::pg_catalog.int4[]) AND (NOT l.granted OR l.locktype = 'virtualxid')
+    GROUP BY l.pid";
 /// How long after the fence closed it keeps looking, and how often.
 const SETTLE: Duration = Duration::from_millis(150);
 const STEP: Duration = Duration::from_millis(25);
@@ -28,15 +33,15 @@ const PATIENCE: Duration = Duration::from_secs(8);
 /// wait on a server unscharf cannot reach for cancels) must not hold every session for good.
 const GIVE_UP: Duration = Duration::from_secs(12);
 
-/// Cancels, until none is left and SETTLE has passed, the statements of unscharf's sessions that
-/// wait for a lock. Fails closed: while one is left the fence keeps the migration waiting, up to
-/// GIVE_UP.
+/// Cancels the statements of unscharf's sessions that run or wait, as the module says. Fails
+/// closed: while one waits the fence keeps the migration waiting, up to GIVE_UP.
 pub(super) async fn cancel_waiting(
     shared: &Shared,
     client: &tokio_postgres::Client,
 ) -> Result<(), tokio_postgres::Error> {
     let start = Instant::now();
     let mut warned = false;
+    let mut first = true;
     loop {
         let targets: Vec<CancelTarget> = shared
             .cancel
@@ -46,22 +51,25 @@ pub(super) async fn cancel_waiting(
             .copied()
             .collect();
         let pids: Vec<i32> = targets.iter().map(|t| t.pid).collect();
-        let waiting: Vec<i32> = match client.query(WAITING, &[&pids]).await {
-            Ok(rows) => rows.iter().map(|r| r.get(0)).collect(),
+        let busy: Vec<(i32, bool)> = match client.query(BUSY, &[&pids]).await {
+            Ok(rows) => rows.iter().map(|r| (r.get(0), r.get(1))).collect(),
             // The migration's trigger cancels the fence connection's statements while it asks.
             Err(e) if super::cancelled(&e) => continue,
             Err(e) => return Err(e),
         };
-        for t in targets.iter().filter(|t| waiting.contains(&t.pid)) {
+        let waiting = busy.iter().any(|(_, w)| *w);
+        let done = (!waiting && start.elapsed() >= SETTLE) || start.elapsed() >= GIVE_UP;
+        let cancel = |pid: &i32| busy.iter().any(|(p, w)| p == pid && (*w || first || done));
+        for t in targets.iter().filter(|t| cancel(&t.pid)) {
             crate::session::startup::send_cancel(shared, *t).await;
             shared.metrics.fence_cancels.fetch_add(1, Ordering::Relaxed);
         }
-        if (waiting.is_empty() && start.elapsed() >= SETTLE) || start.elapsed() >= GIVE_UP {
+        if done {
             return Ok(());
         }
+        first = false;
         if !warned && start.elapsed() > PATIENCE {
             tracing::warn!(
-                waiting = waiting.len(),
                 "statements forwarded before a migration still wait for locks; the migration waits for them"
             );
             warned = true;

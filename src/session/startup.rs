@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::core::{Core, Identity};
@@ -108,6 +108,17 @@ pub async fn send_cancel(shared: &Shared, target: CancelTarget) {
             .write_all(&crate::wire::startup::cancel_request(target.pid, target.secret))
             .await;
         let _ = s.shutdown().await;
+        // The server closes the connection once it has signalled the backend: waiting for that
+        // lets the migration fence know its cancels landed before it lets the migration commit.
+        let mut sink = [0u8; 64];
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+            while let Ok(n) = s.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        })
+        .await;
     }
 }
 
