@@ -458,19 +458,7 @@ async fn lookups_are_rate_limited_per_login() {
 /// since the registry kept the PREPARE's kind; 2,640 lookups in a row recovered every phone.
 #[tokio::test]
 async fn a_bind_of_a_sql_prepared_lookup_is_charged() {
-    let policy = "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n";
-    let p = proxy_with(ProxyOptions {
-        policies: vec![("rawtest.yaml".into(), policy.into())],
-        extra: "limits:\n  lookups_per_minute: 3\n".into(),
-        ..Default::default()
-    })
-    .await;
-    let mut r = crate::raw::Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=billing_hotline")],
-    )
-    .await;
+    let (_p, mut r) = crate::policy::billing_raw("limits:\n  lookups_per_minute: 3\n").await;
     r.send(&crate::raw::query(
         "PREPARE sp(text) AS SELECT customer_no, phone FROM stadtwerke.customers WHERE phone = $1",
     ))

@@ -31,6 +31,25 @@ pub fn err_text(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// A proxy whose `u_trust` belongs to billing_hotline (agent_wasser needs SCRAM, and the raw
+/// client speaks trust only), with `extra` config, and a raw session of that user.
+pub async fn billing_raw(extra: &str) -> (Proxy, Raw) {
+    let policy = "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n";
+    let p = proxy_with(ProxyOptions {
+        policies: vec![("rawtest.yaml".into(), policy.into())],
+        extra: extra.into(),
+        ..Default::default()
+    })
+    .await;
+    let r = Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[("options", "-c unscharf.purpose=billing_hotline")],
+    )
+    .await;
+    (p, r)
+}
+
 #[tokio::test]
 async fn binary_extended_results_are_masked_and_described_as_text() {
     let p = proxy().await;
@@ -187,19 +206,7 @@ async fn simple_protocol_cursors_execute_and_copy_are_masked() {
 /// same SELECT does: from every row, from the header, and from the CopyOutResponse's width.
 #[tokio::test]
 async fn a_copy_of_a_star_query_leaves_dropped_columns_out() {
-    let policy =
-        "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n".to_string();
-    let p = proxy_with(ProxyOptions {
-        policies: vec![("rawtest.yaml".into(), policy)],
-        ..Default::default()
-    })
-    .await;
-    let mut r = Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=billing_hotline")],
-    )
-    .await;
+    let (_p, mut r) = billing_raw("").await;
     // Eight of the ten columns: birth_date and notes are dropped for billing_hotline.
     for (sql, header) in [
         ("COPY (SELECT * FROM stadtwerke.customers ORDER BY 1) TO STDOUT", None),
@@ -256,22 +263,7 @@ async fn a_copy_of_a_star_query_leaves_dropped_columns_out() {
 
 #[tokio::test]
 async fn raw_execute_without_describe_and_declared_portals_are_masked() {
-    let p = proxy().await;
-    // agent_wasser needs SCRAM; the raw client speaks trust only, so bind a trust user to the purpose.
-    let policy =
-        "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n".to_string();
-    drop(p);
-    let p = proxy_with(ProxyOptions {
-        policies: vec![("rawtest.yaml".into(), policy)],
-        ..Default::default()
-    })
-    .await;
-    let mut r = Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=billing_hotline")],
-    )
-    .await;
+    let (_p, mut r) = billing_raw("").await;
     // Binary results for everything, no Describe: the proxy still knows which columns to mask.
     r.send(
         &[
@@ -379,19 +371,7 @@ async fn refusals_keep_transaction_state_in_step_with_the_server() {
 
 #[tokio::test]
 async fn pipelined_refusal_skips_to_sync_like_the_server() {
-    let policy =
-        "campaign: rawtest\ntables: [rawtest.*]\npurposes:\n  billing_hotline:\n    members: [u_trust]\n".to_string();
-    let p = proxy_with(ProxyOptions {
-        policies: vec![("rawtest.yaml".into(), policy)],
-        ..Default::default()
-    })
-    .await;
-    let mut r = Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=billing_hotline")],
-    )
-    .await;
+    let (_p, mut r) = billing_raw("").await;
     r.send(&raw::query("BEGIN")).await;
     r.until_ready().await;
     r.send(
