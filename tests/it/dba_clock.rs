@@ -167,10 +167,8 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     opened(&su, "SET plpgsql.check_asserts = off", &["asserted"]).await;
     opened(&su, "SET DateStyle = 'SQL, MDY'", &["night_queue4"]).await;
 
-    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "    functions: []",
-        "    functions: [public.shift_open, public.use_zone, public.in_contract, public.not_zeitung]",
-        1,
+    let stadtwerke = crate::dba_rows::stadtwerke_listing(
+        "public.shift_open, public.use_zone, public.in_contract, public.not_zeitung",
     );
     let p = proxy_on_shared(&cluster, stadtwerke, GRANTS).await;
     let c = wasser(&p).await;
@@ -519,11 +517,7 @@ async fn filters_whose_markings_hide_a_setting_or_that_print_names_by_search_pat
     .chain(PATH_OPENS)
     .map(|t| format!("  {t}: {{ columns: all }}\n"))
     .collect();
-    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "    functions: []",
-        "    functions: [public.table_name, public.pinned_name, public.pinned_row, public.pinned_out, public.pinned_rec, public.type_name]",
-        1,
-    );
+    let stadtwerke = crate::dba_rows::stadtwerke_listing("public.table_name, public.pinned_name, public.pinned_row, public.pinned_out, public.pinned_rec, public.type_name");
     let p = proxy_on_shared(&cluster, stadtwerke, &grants).await;
     let c = wasser(&p).await;
     for t in ["public.contacts", "public.inbox", "hold.pinned", "hold.cv"]

@@ -50,10 +50,8 @@ async fn helpers_are_read_however_their_bodies_are_written() {
         shared.push_str(&format!("  public.{t}: {{ columns: all }}\n"));
     }
     let (cluster, _su) = own_cluster(&ddl).await;
-    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "    functions: []",
-        "    functions: [public.std_campaign, public.ctx_campaign, public.umlaut_campaign, public.shown_campaign, public.next_case_no]",
-        1,
+    let stadtwerke = crate::dba_rows::stadtwerke_listing(
+        "public.std_campaign, public.ctx_campaign, public.umlaut_campaign, public.shown_campaign, public.next_case_no",
     );
     let p = proxy_on_shared(&cluster, stadtwerke, &shared).await;
     let c = wasser(&p).await;
@@ -359,11 +357,7 @@ async fn row_security_keyed_on_a_table_the_agent_writes_is_refused() {
          GRANT SELECT ON public.dial_queue, public.dial_queue2 TO crm_agents;"
     ))
     .await;
-    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "    functions: []",
-        "    functions: [public.my_campaign]",
-        1,
-    );
+    let stadtwerke = crate::dba_rows::stadtwerke_listing("public.my_campaign");
     let p = proxy_on_shared(
         &cluster,
         stadtwerke,
@@ -394,11 +388,7 @@ async fn row_security_keyed_on_a_table_the_agent_writes_is_refused() {
     )
     .await
     .unwrap();
-    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "    functions: []",
-        "    functions: [public.my_campaign, public.start_session]",
-        1,
-    );
+    let stadtwerke = crate::dba_rows::stadtwerke_listing("public.my_campaign, public.start_session");
     let p = proxy_on_shared(
         &cluster,
         stadtwerke,
@@ -443,11 +433,7 @@ async fn an_aggregates_state_function_is_followed() {
          GRANT SELECT ON public.by_op TO crm_agents;"
     ))
     .await;
-    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "    functions: []",
-        "    functions: [public.campaign_agg, public.agg_step, public.visible]",
-        1,
-    );
+    let stadtwerke = crate::dba_rows::stadtwerke_listing("public.campaign_agg, public.agg_step, public.visible");
     let p = proxy_on_shared(
         &cluster,
         stadtwerke,

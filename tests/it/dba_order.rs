@@ -263,11 +263,7 @@ async fn helpers_that_keep_the_first_of_several_rows_are_refused() {
     }
 
     let names: Vec<String> = helpers.iter().map(|(n, _, _)| format!("hold.{n}")).collect();
-    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "    functions: []",
-        &format!("    functions: [{}]", names.join(", ")),
-        1,
-    );
+    let stadtwerke = crate::dba_rows::stadtwerke_listing(&names.join(", "));
     let grants: String = helpers
         .iter()
         .map(|(n, _, _)| *n)
@@ -317,11 +313,7 @@ async fn a_portal_is_judged_again_once_a_helpers_one_row_proof_is_gone() {
         hidden("scoped", "campaign = hold.my_campaign()")
     );
     let (cluster, su) = own_cluster(&ddl).await;
-    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "    functions: []",
-        "    functions: [hold.my_campaign]",
-        1,
-    );
+    let stadtwerke = crate::dba_rows::stadtwerke_listing("hold.my_campaign");
     let p = proxy_on_shared(
         &cluster,
         stadtwerke,

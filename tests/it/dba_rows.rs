@@ -18,6 +18,15 @@ pub(crate) fn assert_hidden(seen: &str, context: &str) {
 
 /// A proxy on `cluster` with `stadtwerke` as the Stadtwerke policy and `shared` (indented table
 /// entries) added to the shared one.
+/// The sample stadtwerke.yaml with `functions` (a comma-separated list) listed for its purpose.
+pub(crate) fn stadtwerke_listing(functions: &str) -> String {
+    include_str!("../../policies/stadtwerke.yaml").replacen(
+        "    functions: []",
+        &format!("    functions: [{functions}]"),
+        1,
+    )
+}
+
 pub(crate) async fn proxy_on_shared(cluster: &unscharf::cluster::Cluster, stadtwerke: String, shared: &str) -> Proxy {
     proxy_with(ProxyOptions {
         upstream_port: Some(cluster.port),
@@ -464,11 +473,7 @@ async fn settings_and_sequences_are_followed_through_helper_calls() {
          ALTER TABLE stadtwerke.tickets ADD COLUMN case_no text DEFAULT public.next_case_no();"
     ))
     .await;
-    let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
-        "    functions: []",
-        "    functions: [public.current_campaign, public.next_case_no]",
-        1,
-    );
+    let stadtwerke = crate::dba_rows::stadtwerke_listing("public.current_campaign, public.next_case_no");
     assert!(stadtwerke.contains("public.next_case_no"));
     let p = proxy_on_shared(
         &cluster,

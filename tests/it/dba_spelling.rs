@@ -322,11 +322,7 @@ async fn row_security_helpers_are_followed_however_they_are_named() {
     ))
     .await;
     let listing = |functions: &str| {
-        let stadtwerke = include_str!("../../policies/stadtwerke.yaml").replacen(
-            "    functions: []",
-            &format!("    functions: [{functions}]"),
-            1,
-        );
+        let stadtwerke = crate::dba_rows::stadtwerke_listing(functions);
         proxy_on_shared(
             &cluster,
             stadtwerke,
@@ -587,11 +583,7 @@ async fn listing_with_zeitung(cluster: &unscharf::cluster::Cluster, functions: &
         policies: vec![
             (
                 "stadtwerke.yaml".into(),
-                include_str!("../../policies/stadtwerke.yaml").replacen(
-                    "    functions: []",
-                    &format!("    functions: [{functions}]"),
-                    1,
-                ),
+                crate::dba_rows::stadtwerke_listing(functions),
             ),
             (
                 "zeitung.yaml".into(),
