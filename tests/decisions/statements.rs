@@ -194,6 +194,27 @@ fn copy_cursors_prepare_explain() {
             "EXPLAIN (ANALYZE, BUFFERS off) SELECT customer_no FROM stadtwerke.meter_readings ORDER BY customer_no",
             "allowed",
         ),
+        // Round 217 BB1: Postgres's other spelling, and options it does not know.
+        (
+            "wasser",
+            "EXPLAIN (ANALYSE, COSTS OFF) SELECT name FROM stadtwerke.customers",
+            "refused: protected_column",
+        ),
+        (
+            "qa",
+            "EXPLAIN (COSTS OFF, \"analyse\") SELECT ticket_id FROM stadtwerke.tickets",
+            "refused: protected_column",
+        ),
+        (
+            "wasser",
+            "EXPLAIN (COSTS OFF, ANALYZ) SELECT customer_no FROM stadtwerke.meter_readings",
+            "refused: unsupported_statement",
+        ),
+        (
+            "wasser",
+            "EXPLAIN (ANALYSE, BUFFERS off) SELECT customer_no FROM stadtwerke.meter_readings ORDER BY customer_no",
+            "allowed",
+        ),
         // Round 136: a bitmap scan's `Heap Blocks` count pages, whose rows' count follows the
         // sizes of the protected columns beside them.
         (
@@ -589,6 +610,32 @@ fn parser_differential_tricks_and_smuggling() {
             "allowed",
         ),
         ("wasser", "SELECT set_config('jit', 'off', false)", "allowed"),
+        // Round 217 BB2: a cast to another type than text changes the name Postgres sets.
+        (
+            "wasser",
+            "SELECT set_config('search_pathX'::char(11), 'zeitung', false)",
+            "refused: forbidden_setting",
+        ),
+        (
+            "wasser",
+            "SELECT set_config('standard_conforming_stringsX'::varchar(27), 'off', false)",
+            "refused: forbidden_setting",
+        ),
+        (
+            "wasser",
+            "SELECT set_config('search_path', 'stadtwerke, zeitungX'::char(19), false)",
+            "refused: forbidden_setting",
+        ),
+        (
+            "wasser",
+            "SELECT set_config(N'role ', 'crm_agents', false)",
+            "refused: forbidden_setting",
+        ),
+        (
+            "wasser",
+            "SELECT set_config('jit'::text, 'off'::varchar, false)",
+            "allowed",
+        ),
         (
             "wasser",
             "SELECT 1; DROP TABLE stadtwerke.customers",

@@ -581,10 +581,7 @@ async fn listing_with_zeitung(cluster: &unscharf::cluster::Cluster, functions: &
     proxy_with(ProxyOptions {
         upstream_port: Some(cluster.port),
         policies: vec![
-            (
-                "stadtwerke.yaml".into(),
-                crate::dba_rows::stadtwerke_listing(functions),
-            ),
+            ("stadtwerke.yaml".into(), crate::dba_rows::stadtwerke_listing(functions)),
             (
                 "zeitung.yaml".into(),
                 include_str!("../../policies/zeitung.yaml").replacen(
