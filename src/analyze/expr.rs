@@ -561,14 +561,11 @@ pub(super) fn literal_string(e: &Expr) -> Option<String> {
             Value::DollarQuotedString(d) => Some(d.value.clone()),
             _ => None,
         },
-        Expr::Cast { expr, data_type, .. }
-            if matches!(
-                data_type,
-                DataType::Text | DataType::Varchar(None) | DataType::CharacterVarying(None)
-            ) =>
-        {
-            literal_string(expr)
-        }
+        Expr::Cast {
+            expr,
+            data_type: DataType::Text | DataType::Varchar(None) | DataType::CharacterVarying(None),
+            ..
+        } => literal_string(expr),
         Expr::Nested(expr) => literal_string(expr),
         _ => None,
     }
