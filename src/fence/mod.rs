@@ -43,6 +43,10 @@ pub struct Fence {
     blockers: Mutex<Option<blockers::Blockers>>,
     /// The backends the closed fence waits on (see `blockers::Roots`).
     roots: blockers::Roots,
+    /// What sessions told the closed fence: by upstream backend, the epoch and how many
+    /// ReadyForQuery the server still owes them, i.e. whether work they forwarded may still run
+    /// (see `stragglers`).
+    owed: Mutex<std::collections::HashMap<i32, (u64, usize)>>,
 }
 
 impl Default for Fence {
@@ -52,6 +56,7 @@ impl Default for Fence {
             changes: watch::channel(0).0,
             blockers: Mutex::new(None),
             roots: Default::default(),
+            owed: Mutex::default(),
         }
     }
 }
@@ -84,6 +89,27 @@ impl Fence {
     pub fn holds_up(&self, pid: i32) -> bool {
         let Ok(b) = self.blockers.lock() else { return true };
         b.as_ref().is_none_or(|b| b.holds_up(pid, self.epoch()))
+    }
+
+    /// A session whose upstream backend is `pid` says, in closed `epoch`, that the server owes it
+    /// `owed` ReadyForQuery: batches it forwarded that may still run (0: none).
+    pub fn owe(&self, pid: i32, epoch: u64, owed: usize) {
+        if let Ok(mut m) = self.owed.lock() {
+            if owed == 0 {
+                m.remove(&pid);
+            } else {
+                m.insert(pid, (epoch, owed));
+            }
+        }
+    }
+
+    /// The backends that said, in `epoch`, that work they were sent may still run.
+    fn owing(&self, epoch: u64) -> Vec<i32> {
+        let Ok(m) = self.owed.lock() else { return Vec::new() };
+        m.iter()
+            .filter(|(_, (e, _))| *e == epoch)
+            .map(|(pid, _)| *pid)
+            .collect()
     }
 
     /// Marks `pid` as a backend the fence may wait on (a catalog read) while the guard lives.

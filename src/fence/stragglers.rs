@@ -9,8 +9,9 @@
 //! after a slow argument. So while the fence holds the migration at its commit, every backend of an
 //! unscharf session that is inside a transaction is cancelled (one idle in a transaction ignores a
 //! cancel; a running statement fails, and the rest of its message or pipeline with it), then the
-//! ones that wait for a lock, again and again for SETTLE, and all of them once more just before the
-//! fence lets go. The price: a migration's commit cancels whatever unscharf's sessions are running
+//! ones that wait for a lock or whose session is still owed answers by the server (a batch queued
+//! behind the running one), again and again, for SETTLE at least, and all of them once more just
+//! before the fence lets go. The price: a migration's commit cancels whatever unscharf's sessions are running
 //! at that moment, whether it touches them or not.
 
 use std::sync::atomic::Ordering;
@@ -57,9 +58,13 @@ pub(super) async fn cancel_waiting(
             Err(e) if super::cancelled(&e) => continue,
             Err(e) => return Err(e),
         };
-        let waiting = busy.iter().any(|(_, w)| *w);
+        // Sessions whose server still owes them answers: a batch queued behind the one running
+        // would start once that one is cancelled (round 216 BA1), so they are cancelled until
+        // the server has answered everything they sent.
+        let owing = shared.fence.owing(shared.fence.epoch());
+        let waiting = busy.iter().any(|(_, w)| *w) || !owing.is_empty();
         let done = (!waiting && start.elapsed() >= SETTLE) || start.elapsed() >= GIVE_UP;
-        let cancel = |pid: &i32| busy.iter().any(|(p, w)| p == pid && (*w || first || done));
+        let cancel = |pid: &i32| owing.contains(pid) || busy.iter().any(|(p, w)| p == pid && (*w || first || done));
         for t in targets.iter().filter(|t| cancel(&t.pid)) {
             crate::session::startup::send_cancel(shared, *t).await;
             shared.metrics.fence_cancels.fetch_add(1, Ordering::Relaxed);

@@ -229,6 +229,8 @@ enum Event {
     Shutdown,
     GraceOver,
     Idle,
+    /// Time to cancel again what a vanished client left running.
+    AbandonTick,
 }
 
 /// The phase of a ready session.
@@ -239,7 +241,16 @@ enum Phase {
     Draining,
     /// Client sent Terminate: flush to the upstream, then close.
     Terminating,
+    /// The client vanished with work under way at the server: that work is cancelled, batch by
+    /// batch, until the server has answered everything (round 216 BA2: a batch queued behind the
+    /// cancelled one ran on after the session ended, past a migration, untracked by the fence).
+    Abandoned,
 }
+
+/// How long a session whose client vanished waits for the server to answer what it was sent,
+/// cancelling it every ABANDON_TICK.
+const ABANDON_LIMIT: Duration = Duration::from_secs(30);
+const ABANDON_TICK: Duration = Duration::from_millis(200);
 
 /// How long the fence may hold the statements of a transaction, which may hold locks the migration
 /// waits for.
@@ -295,6 +306,8 @@ async fn relay(
     let mut phase = Phase::Serving;
     let mut grace_deadline = tokio::time::Instant::now() + Duration::from_secs(u32::MAX as u64);
     let mut last_activity = tokio::time::Instant::now();
+    let mut abandoned_at = tokio::time::Instant::now();
+    let mut abandon_tick = tokio::time::Instant::now();
     if *shutdown.borrow() {
         phase = Phase::Draining;
         grace_deadline = tokio::time::Instant::now() + grace;
@@ -303,7 +316,15 @@ async fn relay(
     let mut shutdown_signal = std::pin::pin!(shutdown.changed());
     let outcome: Result<(), SessionError> = async {
         loop {
-            r.client_frames().await?;
+            if phase == Phase::Abandoned {
+                // Nobody reads what the server still sends.
+                r.out.to_client.clear();
+                if r.core.idle() && r.out.to_upstream.is_empty() {
+                    return Err(SessionError::ClientGone);
+                }
+            } else {
+                r.client_frames().await?;
+            }
             if phase == Phase::Draining && r.core.idle() && r.out.to_upstream.is_empty() && r.retry.is_none() {
                 return Err(SessionError::Shutdown);
             }
@@ -332,16 +353,34 @@ async fn relay(
             // While a frame waits for its analysis the client is still read, a bounded amount,
             // so that a client that leaves ends its session (round 133: sessions whose clients
             // had gone kept their server connections for minutes).
-            let fence_open = crate::fence::Fence::is_open(shared.fence.epoch());
+            let epoch = shared.fence.epoch();
+            let fence_open = crate::fence::Fence::is_open(epoch);
             // While the fence is closed the client is still read, a bounded amount, so that one
             // that leaves ends its session and frees its locks (round 152).
             let read_client = phase != Phase::Terminating
+                && phase != Phase::Abandoned
                 && (fence_open || r.cin.len() < HIGH_WATER)
                 && !r.core.stalled()
                 && r.core.in_flight() < r.max_pipeline
                 && r.out.to_upstream.len() < HIGH_WATER
                 && (r.retry.is_none() || (r.analysis.is_some() && r.cin.len() < HIGH_WATER));
-            let read_upstream = r.out.to_client.len() < HIGH_WATER && !r.fence_held;
+            // While the fence holds the answers, the server's are still read, a bounded amount, so
+            // that the fence sees which batches the server has finished.
+            let read_upstream = r.out.to_client.len() < HIGH_WATER && (!r.fence_held || r.uin.len() < HIGH_WATER);
+            // A closed fence cancels what the server still owes this session answers for (see
+            // `crate::fence`): it is told how much that is, whenever the session wakes. A server
+            // blocked writing answers this session cannot take (held for the fence, or a client
+            // that reads nothing) cannot be cancelled, and would keep the fence waiting: the
+            // session ends, and closing its socket ends that backend's statement (those answers
+            // would not have passed unless the migration changed nothing).
+            if !fence_open {
+                let owed = r.owed();
+                if owed > 0 && !read_upstream {
+                    r.fence_cut();
+                    return Err(SessionError::Fenced);
+                }
+                shared.fence.owe(upstream_key.pid, epoch, owed);
+            }
             // A transaction whose statements the fence holds may hold locks the migration waits
             // for, which Postgres cannot see, and so may a statement whose answers it holds (the
             // server blocks once the socket is full): either ends after FENCE_PATIENCE (round 152).
@@ -375,6 +414,7 @@ async fn relay(
                 _ = &mut shutdown_signal, if phase == Phase::Serving => Event::Shutdown,
                 _ = sleep_until(grace_deadline), if phase == Phase::Draining => Event::GraceOver,
                 _ = sleep_until(idle_at), if idle_armed => Event::Idle,
+                _ = sleep_until(abandon_tick), if phase == Phase::Abandoned => Event::AbandonTick,
             };
             match (phase, event) {
                 (_, Event::ClientWrote(Ok(n))) => {
@@ -382,7 +422,25 @@ async fn relay(
                     r.out.to_client.advance(n);
                 }
                 (_, Event::UpstreamWrote(Ok(n))) => r.out.to_upstream.advance(n),
-                (_, Event::ClientWrote(Err(_))) => return Err(SessionError::ClientGone),
+                (_, Event::ClientWrote(Err(_)) | Event::ClientRead(Ok(0) | Err(_))) => {
+                    // A vanished client must not leave its work running upstream.
+                    if r.core.idle() {
+                        return Err(SessionError::ClientGone);
+                    }
+                    if phase != Phase::Abandoned {
+                        startup::send_cancel(shared, upstream_key).await;
+                        phase = Phase::Abandoned;
+                        abandoned_at = tokio::time::Instant::now();
+                        abandon_tick = abandoned_at + ABANDON_TICK;
+                    }
+                }
+                (_, Event::AbandonTick) => {
+                    if abandoned_at.elapsed() > ABANDON_LIMIT {
+                        return Err(SessionError::ClientGone);
+                    }
+                    startup::send_cancel(shared, upstream_key).await;
+                    abandon_tick = tokio::time::Instant::now() + ABANDON_TICK;
+                }
                 (_, Event::UpstreamWrote(Err(_))) => return Err(SessionError::UpstreamGone),
                 (Phase::Terminating, Event::UpstreamRead(Ok(0) | Err(_))) => return Ok(()),
                 (_, Event::UpstreamRead(Ok(0) | Err(_))) => return Err(SessionError::UpstreamGone),
@@ -391,13 +449,7 @@ async fn relay(
                     r.upstream_frames()?;
                     shared.metrics.latency.observe(t.elapsed());
                 }
-                (_, Event::ClientRead(Ok(0) | Err(_))) => {
-                    // A vanished client must not leave its query running upstream.
-                    if !r.core.idle() {
-                        startup::send_cancel(shared, upstream_key).await;
-                    }
-                    return Err(SessionError::ClientGone);
-                }
+                (Phase::Abandoned, Event::ClientRead(Ok(_))) => {}
                 (_, Event::ClientRead(Ok(_))) => {
                     let t = Instant::now();
                     last_activity = t.into();
@@ -408,13 +460,17 @@ async fn relay(
                     if let Some((job, _)) = r.analysis.take() {
                         r.core.pre_analyzed(job, looked);
                     }
-                    r.client_frames().await?;
+                    if phase != Phase::Abandoned {
+                        r.client_frames().await?;
+                    }
                 }
                 (_, Event::Fence) => {
                     if std::mem::take(&mut r.fence_held) {
                         r.upstream_frames()?;
                     }
-                    r.client_frames().await?;
+                    if phase != Phase::Abandoned {
+                        r.client_frames().await?;
+                    }
                 }
                 (_, Event::FenceStuck) if !shared.fence.holds_up(upstream_key.pid) => {
                     // Postgres says the migration does not wait for this session: it waits on,
@@ -439,6 +495,7 @@ async fn relay(
         }
     }
     .await;
+    shared.fence.owe(upstream_key.pid, 0, 0);
     // The upstream session ends first, politely, and its socket closes: a backend blocked sending
     // to a client that reads nothing keeps its locks until then (round 165: a session the fence
     // ended wrote its answers to such a client forever, and a migration and every session waited).

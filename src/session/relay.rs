@@ -107,6 +107,15 @@ impl Relay<'_> {
         self.flush_records();
     }
 
+    /// Records and counts a session the fence ends because the answer it holds fills its buffer.
+    pub(super) fn fence_cut(&mut self) {
+        let shared = self.shared.clone();
+        shared.metrics.fence_cutoffs.fetch_add(1, Ordering::Relaxed);
+        let record = with_env(&shared, |env| self.core.fence_record(&env.policy.version, FENCED));
+        self.out.records.push(record);
+        self.flush_records();
+    }
+
     pub(super) fn flush_records(&mut self) {
         let t = std::mem::take(&mut self.out.tally);
         if t.allowed > 0 {
@@ -226,6 +235,21 @@ impl Relay<'_> {
             }
             self.retry = Some((frame, true));
         }
+    }
+
+    /// How many ReadyForQuery the server still owes: those the core waits for, less those read
+    /// but held in `uin` (while the fence holds the server's answers).
+    pub(super) fn owed(&self) -> usize {
+        let (mut held, mut rest) = (0, &self.uin[..]);
+        while let [tag, a, b, c, d, ..] = rest {
+            let len = u32::from_be_bytes([*a, *b, *c, *d]) as usize;
+            if rest.len() < len + 1 {
+                break;
+            }
+            held += usize::from(*tag == b'Z');
+            rest = &rest[len + 1..];
+        }
+        self.core.ready_owed().saturating_sub(held)
     }
 
     pub(super) fn upstream_frames(&mut self) -> Result<(), SessionError> {

@@ -216,6 +216,59 @@ async fn a_write_queued_behind_a_long_statement_is_cancelled_with_it() {
     );
 }
 
+/// Round 216 BA1: batches pipelined behind two long ones outlasted the fence's two rounds of
+/// cancels, and the INSERT after them ran under the new trigger; BA2: a client that sent such
+/// batches and vanished left them running, untracked. The fence cancels a session's backend until
+/// the server has answered every batch it was sent, and a session whose client vanished cancels
+/// its own until then.
+#[tokio::test]
+async fn batches_queued_at_the_server_are_cancelled_until_none_is_left() {
+    let (cluster, su, p) = fenced().await;
+    let insert = |note: &str| format!("INSERT INTO f148.tickets (person, note) VALUES (1, '{note}')");
+    // Three Sync-separated batches: two sleeps, then the write.
+    let mut piped = Raw::lab(p.addr.port()).await;
+    let mut batch = Vec::new();
+    for sql in [
+        "SELECT pg_sleep(3)".to_owned(),
+        "SELECT pg_sleep(3)".to_owned(),
+        insert("piped"),
+    ] {
+        batch.extend(raw::parse("", &sql, &[]));
+        batch.extend(raw::bind("", "", &[], &[]));
+        batch.extend(raw::execute("", 0));
+        batch.extend(raw::sync());
+    }
+    piped.send(&batch).await;
+    // A client that sends a sleep and then a sleep with the write, and hangs up.
+    let mut gone = Raw::lab(p.addr.port()).await;
+    gone.send(&raw::query("SELECT pg_sleep(3)")).await;
+    gone.send(&raw::query(&format!("SELECT pg_sleep(3); {}", insert("gone"))))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(gone);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
+    mig.batch_execute(
+        "BEGIN;
+         CREATE FUNCTION f148.copy_notes() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN NEW.note := (SELECT notes FROM f148.people WHERE id = NEW.person); RETURN NEW; END $$;
+         CREATE TRIGGER copy_notes BEFORE INSERT ON f148.tickets FOR EACH ROW EXECUTE FUNCTION f148.copy_notes();
+         COMMIT",
+    )
+    .await
+    .unwrap();
+    let mut got = String::new();
+    while let Some(f) = piped.try_frame().await {
+        got.push_str(&String::from_utf8_lossy(&f.raw));
+    }
+    assert!(!got.contains(SECRET), "{got}");
+    // Well past every sleep: the INSERTs would have run by now.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
+    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(notes.is_empty(), "a queued write ran under the new trigger: {notes:?}");
+}
+
 type Migration = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
 
 /// A Django-style migration (`SET CONSTRAINTS ALL IMMEDIATE`: the fence closes at its first DDL,

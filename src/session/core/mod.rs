@@ -301,6 +301,15 @@ impl Core {
         self.pending.len()
     }
 
+    /// How many ReadyForQuery the server owes: one per Query and Sync forwarded and not yet
+    /// answered.
+    pub fn ready_owed(&self) -> usize {
+        self.pending
+            .iter()
+            .filter(|p| !p.is_extended() || matches!(p, Pending::Sync))
+            .count()
+    }
+
     pub fn idle(&self) -> bool {
         self.pending.is_empty() && self.copy_out.is_none() && self.copy_in.is_none()
     }
