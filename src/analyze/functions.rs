@@ -59,7 +59,13 @@ fn regclass_literal(e: &Expr) -> Option<String> {
             let t = data_type.to_string().to_ascii_lowercase();
             matches!(
                 t.as_str(),
-                "regclass" | "pg_catalog.regclass" | "text" | "pg_catalog.text"
+                "regclass"
+                    | "pg_catalog.regclass"
+                    | "text"
+                    | "pg_catalog.text"
+                    | "varchar"
+                    | "character varying"
+                    | "pg_catalog.varchar"
             )
             .then(|| regclass_literal(expr))
             .flatten()

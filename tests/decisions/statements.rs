@@ -728,6 +728,10 @@ fn sequence_functions_follow_their_table() {
         ("wasser", "INSERT INTO stadtwerke.tickets (ticket_id, subject) VALUES (nextval('stadtwerke.tickets_ticket_id_seq'), 'x')", "allowed"),
         ("wasser", "SELECT nextval(' Stadtwerke . Tickets_Ticket_Id_Seq ')", "allowed"),
         ("wasser", "SELECT nextval('stadtwerke.tickets_ticket_id_seq'::regclass)", "allowed"),
+        // Round 219 BD1: a varchar without length is the same name.
+        ("wasser", "SELECT nextval('stadtwerke.tickets_ticket_id_seq'::varchar)", "allowed"),
+        ("wasser", "SELECT nextval('zeitung.subscriptions_subscription_id_seq'::varchar)", "refused: outside_purpose"),
+        ("wasser", "SELECT nextval('stadtwerke.tickets_ticket_id_seqX'::varchar(29))", "refused: unsupported_statement"),
         ("wasser", "SELECT nextval('stadtwerke.meter_readings_reading_id_seq')", outside),
         ("wasser", "SELECT setval('stadtwerke.meter_readings_reading_id_seq', 1)", outside),
         ("wasser", "SELECT setval('zeitung.leads_lead_id_seq', 1)", outside),
