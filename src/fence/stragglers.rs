@@ -27,6 +27,8 @@ const BUSY: &str = "SELECT l.pid, pg_catalog.bool_or(NOT l.granted) FROM pg_cata
 /// How long after the fence closed it keeps looking, and how often.
 const SETTLE: Duration = Duration::from_millis(150);
 const STEP: Duration = Duration::from_millis(25);
+/// How long sessions the server still owes answers keep the migration waiting.
+const OWED_PATIENCE: Duration = Duration::from_secs(2);
 /// After this the migration is likely to give up (its trigger waits 10 s): said once in the log.
 const PATIENCE: Duration = Duration::from_secs(8);
 /// By then the migration has been rolled back (its trigger waits 10 s for the fence), so what
@@ -61,7 +63,13 @@ pub(super) async fn cancel_waiting(
         // Sessions whose server still owes them answers: a batch queued behind the one running
         // would start once that one is cancelled (round 216 BA1), so they are cancelled until
         // the server has answered everything they sent.
-        let owing = shared.fence.owing(shared.fence.epoch());
+        // Not past OWED_PATIENCE, though: a session pipelining a thousand batches would otherwise
+        // hold every migration until it is rolled back, and every session with it (round 218
+        // BC4); what is still queued then is the residual the README names.
+        let owing = match start.elapsed() < OWED_PATIENCE {
+            true => shared.fence.owing(shared.fence.epoch()),
+            false => Vec::new(),
+        };
         let waiting = busy.iter().any(|(_, w)| *w) || !owing.is_empty();
         let done = (!waiting && start.elapsed() >= SETTLE) || start.elapsed() >= GIVE_UP;
         let cancel = |pid: &i32| owing.contains(pid) || busy.iter().any(|(p, w)| p == pid && (*w || first || done));

@@ -161,13 +161,14 @@ async fn a_write_waiting_on_a_migration_is_cancelled_before_it_commits() {
     let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
     let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
     assert!(notes.is_empty(), "the write ran under the new trigger: {notes:?}");
-    assert!(
-        p.shared
-            .metrics
-            .fence_cancels
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1
-    );
+    // Cancelled while it waited; or, on a slow machine, it reached the proxy after the fence
+    // closed and was judged by the new trigger.
+    let cancels = p
+        .shared
+        .metrics
+        .fence_cancels
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(cancels >= 1 || got.contains("42501"), "{cancels} cancels: {got}");
     // A session after the migration is judged by the trigger, which reads the dropped notes.
     wait_open(&p).await;
     let mut after = Raw::lab(p.addr.port()).await;
