@@ -19,6 +19,12 @@ purposes:
       f148.tickets: { columns: all, write: [insert] }
 ";
 
+/// The migration of rounds 212–218: a trigger that copies the dropped `notes` into each new ticket,
+/// which the proxy refuses writes to tickets for once it is there.
+const COPY_NOTES: &str = "CREATE FUNCTION f148.copy_notes() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN NEW.note := (SELECT notes FROM f148.people WHERE id = NEW.person); RETURN NEW; END $$;
+     CREATE TRIGGER copy_notes BEFORE INSERT ON f148.tickets FOR EACH ROW EXECUTE FUNCTION f148.copy_notes()";
+
 /// Before the migration `mobile` is the VALUES list's column; after it, the table's new one,
 /// which the migration fills from the dropped `notes`.
 const OUTER: &str =
@@ -141,14 +147,7 @@ async fn a_write_waiting_on_a_migration_is_cancelled_before_it_commits() {
     let (cluster, su, p) = fenced().await;
     let mut r = Raw::lab(p.addr.port()).await;
     let mig = connect_url(&cluster.superuser_url("crm")).await;
-    mig.batch_execute(
-        "BEGIN;
-         CREATE FUNCTION f148.copy_notes() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN NEW.note := (SELECT notes FROM f148.people WHERE id = NEW.person); RETURN NEW; END $$;
-         CREATE TRIGGER copy_notes BEFORE INSERT ON f148.tickets FOR EACH ROW EXECUTE FUNCTION f148.copy_notes()",
-    )
-    .await
-    .unwrap();
+    mig.batch_execute(&format!("BEGIN; {COPY_NOTES}")).await.unwrap();
     // Judged by the definitions committed so far (no trigger), forwarded, and waits.
     r.send(&raw::query(
         "INSERT INTO f148.tickets (person, note) VALUES (1, 'call back')",
@@ -196,15 +195,9 @@ async fn a_write_queued_behind_a_long_statement_is_cancelled_with_it() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mig = connect_url(&cluster.superuser_url("crm")).await;
-    mig.batch_execute(
-        "BEGIN;
-         CREATE FUNCTION f148.copy_notes() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN NEW.note := (SELECT notes FROM f148.people WHERE id = NEW.person); RETURN NEW; END $$;
-         CREATE TRIGGER copy_notes BEFORE INSERT ON f148.tickets FOR EACH ROW EXECUTE FUNCTION f148.copy_notes();
-         COMMIT",
-    )
-    .await
-    .unwrap();
+    mig.batch_execute(&format!("BEGIN; {COPY_NOTES}; COMMIT"))
+        .await
+        .unwrap();
     let got = answer(&mut r).await;
     assert!(!got.contains(SECRET), "{got}");
     // Well past the sleep: the INSERT would have run by now.
@@ -249,15 +242,9 @@ async fn batches_queued_at_the_server_are_cancelled_until_none_is_left() {
     drop(gone);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mig = connect_url(&cluster.superuser_url("crm")).await;
-    mig.batch_execute(
-        "BEGIN;
-         CREATE FUNCTION f148.copy_notes() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN NEW.note := (SELECT notes FROM f148.people WHERE id = NEW.person); RETURN NEW; END $$;
-         CREATE TRIGGER copy_notes BEFORE INSERT ON f148.tickets FOR EACH ROW EXECUTE FUNCTION f148.copy_notes();
-         COMMIT",
-    )
-    .await
-    .unwrap();
+    mig.batch_execute(&format!("BEGIN; {COPY_NOTES}; COMMIT"))
+        .await
+        .unwrap();
     let mut got = String::new();
     while let Some(f) = piped.try_frame().await {
         got.push_str(&String::from_utf8_lossy(&f.raw));
