@@ -9,6 +9,9 @@ CREATE ROLE agent_zeitung LOGIN PASSWORD 'zeitung' IN ROLE crm_agents;
 CREATE ROLE qa_lead       LOGIN PASSWORD 'qa'      IN ROLE crm_agents;
 -- The proxy's own catalog connection: reads the schema, never customer rows.
 CREATE ROLE unscharf      LOGIN PASSWORD 'unscharf-catalog';
+-- Lets the migration fence end a backend with more work queued than cancels can end before a
+-- migration commits (README, "Migrations").
+GRANT pg_signal_backend TO unscharf;
 
 -- Postgres grants are deliberately wider than the purpose policies: the tests prove
 -- that refusals come from unscharf, not from missing privileges.

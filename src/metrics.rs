@@ -53,6 +53,8 @@ pub struct Metrics {
     pub fence_held_ends: AtomicU64,
     /// Cancels sent to statements that ran or waited while a migration committed.
     pub fence_cancels: AtomicU64,
+    /// Backends the fence ended (`pg_terminate_backend`): more queued than cancels could end.
+    pub fence_terminations: AtomicU64,
     /// 1 while the fence is open (statements flow), 0 while a migration or a lost fence
     /// connection holds them.
     pub fence_open: AtomicU64,
@@ -150,6 +152,13 @@ impl Metrics {
             "counter",
             "Cancels of statements that ran or waited while a migration committed (deploy/catalog_watch.sql).",
             l(&self.fence_cancels),
+        );
+        g(
+            &mut out,
+            "unscharf_fence_terminations_total",
+            "counter",
+            "Backends ended at a migration's commit because more work was queued at them than cancels could end.",
+            l(&self.fence_terminations),
         );
         g(
             &mut out,

@@ -13,6 +13,12 @@
 //! behind the running one), again and again, for SETTLE at least, and all of them once more just
 //! before the fence lets go. The price: a migration's commit cancels whatever unscharf's sessions are running
 //! at that moment, whether it touches them or not.
+//!
+//! Cancels end one batch at a time. A session still owed answers after OWED_PATIENCE has more
+//! queued than they can end in time (round 218 BC4: a thousand pipelined sleeps); its backend is
+//! ended with `pg_terminate_backend`, which the catalog role may do only as a member of
+//! `pg_signal_backend`. Without that the migration commits, and what is still queued runs on: the
+//! gap the README names.
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -45,6 +51,7 @@ pub(super) async fn cancel_waiting(
     let start = Instant::now();
     let mut warned = false;
     let mut first = true;
+    let mut ended = false;
     loop {
         let targets: Vec<CancelTarget> = shared
             .cancel
@@ -66,8 +73,12 @@ pub(super) async fn cancel_waiting(
         // Not past OWED_PATIENCE, though: a session pipelining a thousand batches would otherwise
         // hold every migration until it is rolled back, and every session with it (round 218
         // BC4); what is still queued then is the residual the README names.
+        let owing = shared.fence.owing(shared.fence.epoch());
+        if start.elapsed() >= OWED_PATIENCE && !ended && !owing.is_empty() {
+            ended = end_backends(shared, client, &owing).await;
+        }
         let owing = match start.elapsed() < OWED_PATIENCE {
-            true => shared.fence.owing(shared.fence.epoch()),
+            true => owing,
             false => Vec::new(),
         };
         let waiting = busy.iter().any(|(_, w)| *w) || !owing.is_empty();
@@ -89,4 +100,35 @@ pub(super) async fn cancel_waiting(
         }
         tokio::time::sleep(STEP).await;
     }
+}
+
+/// Ends a backend (of a session the server still owes answers), waiting up to a second for it to
+/// go. The session learns it from its server connection's end.
+const TERMINATE: &str = "SELECT pg_catalog.pg_terminate_backend($1, 1000)";
+
+/// Whether the catalog role was found unable to end backends (said once in the log).
+static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ends the backends of `pids`; false if the migration's trigger cancelled the asking, to be
+/// asked again.
+async fn end_backends(shared: &Shared, client: &tokio_postgres::Client, pids: &[i32]) -> bool {
+    for pid in pids {
+        match client.query_one(TERMINATE, &[pid]).await {
+            Ok(_) => {
+                shared.metrics.fence_terminations.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+                if !WARNED.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "a session had more work queued at the server than cancels could end before a migration's commit; \
+                         it runs on under the new definitions. Grant pg_signal_backend to the catalog role to let unscharf end such backends"
+                    );
+                }
+                return true;
+            }
+            Err(e) if super::cancelled(&e) => return false,
+            Err(e) => tracing::debug!(error = %e, "ending a backend the fence waits for"),
+        }
+    }
+    true
 }

@@ -4,6 +4,7 @@
 mod analyst;
 pub mod buffers;
 pub mod core;
+mod drain;
 pub mod errors;
 pub mod fence;
 pub mod gate;
@@ -229,8 +230,6 @@ enum Event {
     Shutdown,
     GraceOver,
     Idle,
-    /// Time to cancel again what a vanished client left running.
-    AbandonTick,
 }
 
 /// The phase of a ready session.
@@ -241,16 +240,7 @@ enum Phase {
     Draining,
     /// Client sent Terminate: flush to the upstream, then close.
     Terminating,
-    /// The client vanished with work under way at the server: that work is cancelled, batch by
-    /// batch, until the server has answered everything (round 216 BA2: a batch queued behind the
-    /// cancelled one ran on after the session ended, past a migration, untracked by the fence).
-    Abandoned,
 }
-
-/// How long a session whose client vanished waits for the server to answer what it was sent,
-/// cancelling it every ABANDON_TICK.
-const ABANDON_LIMIT: Duration = Duration::from_secs(30);
-const ABANDON_TICK: Duration = Duration::from_millis(200);
 
 /// How long the fence may hold the statements of a transaction, which may hold locks the migration
 /// waits for.
@@ -306,8 +296,6 @@ async fn relay(
     let mut phase = Phase::Serving;
     let mut grace_deadline = tokio::time::Instant::now() + Duration::from_secs(u32::MAX as u64);
     let mut last_activity = tokio::time::Instant::now();
-    let mut abandoned_at = tokio::time::Instant::now();
-    let mut abandon_tick = tokio::time::Instant::now();
     if *shutdown.borrow() {
         phase = Phase::Draining;
         grace_deadline = tokio::time::Instant::now() + grace;
@@ -316,15 +304,7 @@ async fn relay(
     let mut shutdown_signal = std::pin::pin!(shutdown.changed());
     let outcome: Result<(), SessionError> = async {
         loop {
-            if phase == Phase::Abandoned {
-                // Nobody reads what the server still sends.
-                r.out.to_client.clear();
-                if r.core.idle() && r.out.to_upstream.is_empty() {
-                    return Err(SessionError::ClientGone);
-                }
-            } else {
-                r.client_frames().await?;
-            }
+            r.client_frames().await?;
             if phase == Phase::Draining && r.core.idle() && r.out.to_upstream.is_empty() && r.retry.is_none() {
                 return Err(SessionError::Shutdown);
             }
@@ -358,7 +338,6 @@ async fn relay(
             // While the fence is closed the client is still read, a bounded amount, so that one
             // that leaves ends its session and frees its locks (round 152).
             let read_client = phase != Phase::Terminating
-                && phase != Phase::Abandoned
                 && (fence_open || r.cin.len() < HIGH_WATER)
                 && !r.core.stalled()
                 && r.core.in_flight() < r.max_pipeline
@@ -414,7 +393,6 @@ async fn relay(
                 _ = &mut shutdown_signal, if phase == Phase::Serving => Event::Shutdown,
                 _ = sleep_until(grace_deadline), if phase == Phase::Draining => Event::GraceOver,
                 _ = sleep_until(idle_at), if idle_armed => Event::Idle,
-                _ = sleep_until(abandon_tick), if phase == Phase::Abandoned => Event::AbandonTick,
             };
             match (phase, event) {
                 (_, Event::ClientWrote(Ok(n))) => {
@@ -422,24 +400,9 @@ async fn relay(
                     r.out.to_client.advance(n);
                 }
                 (_, Event::UpstreamWrote(Ok(n))) => r.out.to_upstream.advance(n),
+                // What a vanished client left running is cancelled in `drain`.
                 (_, Event::ClientWrote(Err(_)) | Event::ClientRead(Ok(0) | Err(_))) => {
-                    // A vanished client must not leave its work running upstream.
-                    if r.core.idle() {
-                        return Err(SessionError::ClientGone);
-                    }
-                    if phase != Phase::Abandoned {
-                        startup::send_cancel(shared, upstream_key).await;
-                        phase = Phase::Abandoned;
-                        abandoned_at = tokio::time::Instant::now();
-                        abandon_tick = abandoned_at + ABANDON_TICK;
-                    }
-                }
-                (_, Event::AbandonTick) => {
-                    if abandoned_at.elapsed() > ABANDON_LIMIT {
-                        return Err(SessionError::ClientGone);
-                    }
-                    startup::send_cancel(shared, upstream_key).await;
-                    abandon_tick = tokio::time::Instant::now() + ABANDON_TICK;
+                    return Err(SessionError::ClientGone)
                 }
                 (_, Event::UpstreamWrote(Err(_))) => return Err(SessionError::UpstreamGone),
                 (Phase::Terminating, Event::UpstreamRead(Ok(0) | Err(_))) => return Ok(()),
@@ -449,7 +412,6 @@ async fn relay(
                     r.upstream_frames()?;
                     shared.metrics.latency.observe(t.elapsed());
                 }
-                (Phase::Abandoned, Event::ClientRead(Ok(_))) => {}
                 (_, Event::ClientRead(Ok(_))) => {
                     let t = Instant::now();
                     last_activity = t.into();
@@ -460,17 +422,13 @@ async fn relay(
                     if let Some((job, _)) = r.analysis.take() {
                         r.core.pre_analyzed(job, looked);
                     }
-                    if phase != Phase::Abandoned {
-                        r.client_frames().await?;
-                    }
+                    r.client_frames().await?;
                 }
                 (_, Event::Fence) => {
                     if std::mem::take(&mut r.fence_held) {
                         r.upstream_frames()?;
                     }
-                    if phase != Phase::Abandoned {
-                        r.client_frames().await?;
-                    }
+                    r.client_frames().await?;
                 }
                 (_, Event::FenceStuck) if !shared.fence.holds_up(upstream_key.pid) => {
                     // Postgres says the migration does not wait for this session: it waits on,
@@ -495,30 +453,45 @@ async fn relay(
         }
     }
     .await;
-    shared.fence.owe(upstream_key.pid, 0, 0);
-    // The upstream session ends first, politely, and its socket closes: a backend blocked sending
-    // to a client that reads nothing keeps its locks until then (round 165: a session the fence
-    // ended wrote its answers to such a client forever, and a migration and every session waited).
-    if !matches!(outcome, Err(SessionError::UpstreamGone)) && phase != Phase::Terminating {
-        let _ = tokio::time::timeout(LAST_WRITES, uw.write_all(&crate::wire::frontend::encode::terminate())).await;
-    }
-    let _ = tokio::time::timeout(LAST_WRITES, uw.shutdown()).await;
-    drop((ur, uw));
-    // Then the client is told why, as long as it reads.
-    if let Err(e) = &outcome {
-        if !matches!(e, SessionError::ClientGone) {
-            let _ = tokio::time::timeout(LAST_WRITES, async {
-                cw.write_all(&r.out.to_client).await?;
-                if let Some(fatal) = e.fatal() {
-                    cw.write_all(&fatal).await?;
-                }
-                cw.flush().await
-            })
-            .await;
+    let upstream_gone = matches!(outcome, Err(SessionError::UpstreamGone));
+    // Work the server was sent and has not yet answered would run on once the socket closes: the
+    // backend is waited for (see `drain`), cancelling it unless the client asked to end.
+    let leftover = !upstream_gone && !r.core.idle();
+    let mut uin = std::mem::take(&mut r.uin);
+    let to_client = std::mem::take(&mut r.out.to_client);
+    // The upstream session ends at once, politely, and its socket half-closes: a backend blocked
+    // sending to a client that reads nothing keeps its locks until then (round 165: a session the
+    // fence ended wrote its answers to such a client forever, and a migration and every session
+    // waited). A Terminate only goes after whole frames: behind a half-written one it would finish
+    // that frame with bytes the client never sent. The client is told why meanwhile.
+    let server_end = async {
+        if !upstream_gone && phase != Phase::Terminating && r.out.to_upstream.is_empty() {
+            let _ = tokio::time::timeout(LAST_WRITES, uw.write_all(&crate::wire::frontend::encode::terminate())).await;
         }
-    }
-    let _ = tokio::time::timeout(LAST_WRITES, cw.shutdown()).await;
-    let _ = cr.read(&mut [0u8; 0]).await;
+        let _ = tokio::time::timeout(LAST_WRITES, uw.shutdown()).await;
+        if leftover {
+            drain::drain(shared, upstream_key, &mut ur, &mut uin, outcome.is_err()).await;
+        }
+        shared.fence.owe(upstream_key.pid, 0, 0);
+        drop((ur, uw));
+    };
+    let client_end = async {
+        if let Err(e) = &outcome {
+            if !matches!(e, SessionError::ClientGone) {
+                let _ = tokio::time::timeout(LAST_WRITES, async {
+                    cw.write_all(&to_client).await?;
+                    if let Some(fatal) = e.fatal() {
+                        cw.write_all(&fatal).await?;
+                    }
+                    cw.flush().await
+                })
+                .await;
+            }
+        }
+        let _ = tokio::time::timeout(LAST_WRITES, cw.shutdown()).await;
+        let _ = cr.read(&mut [0u8; 0]).await;
+    };
+    tokio::join!(server_end, client_end);
     outcome
 }
 

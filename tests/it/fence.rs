@@ -257,6 +257,139 @@ async fn batches_queued_at_the_server_are_cancelled_until_none_is_left() {
     assert!(notes.is_empty(), "a queued write ran under the new trigger: {notes:?}");
 }
 
+/// The backends of the lab user's sessions that are not idle.
+async fn busy_backends(su: &tokio_postgres::Client) -> i64 {
+    su.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE usename = 'u_trust' AND state <> 'idle'",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test]
+async fn a_vanished_clients_queued_batches_are_cancelled_as_they_start() {
+    let (_cluster, su, p) = fenced().await;
+    // Round 218 BC2: a client that leaves two hundred queued sleeps behind it. Each batch is
+    // cancelled as it starts, not one every 200 ms for 30 s and then left to run on, out of the
+    // fence's sight.
+    let mut gone = Raw::lab(p.addr.port()).await;
+    let mut batch = Vec::new();
+    for _ in 0..200 {
+        batch.extend(raw::parse("", "SELECT pg_sleep(1)", &[]));
+        batch.extend(raw::bind("", "", &[], &[]));
+        batch.extend(raw::execute("", 0));
+        batch.extend(raw::sync());
+    }
+    gone.send(&batch).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(gone);
+    let start = std::time::Instant::now();
+    let mut left: i64 = 1;
+    while left > 0 && start.elapsed() < Duration::from_secs(8) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = su
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE usename = 'u_trust'", &[])
+            .await
+            .unwrap()
+            .get(0);
+    }
+    assert_eq!(left, 0, "a vanished client's queued sleeps still ran 8 s after it left");
+}
+
+#[tokio::test]
+async fn a_write_queued_behind_a_terminate_is_cancelled_at_a_migration() {
+    let (cluster, su, p) = fenced().await;
+    // Round 218 BC1: a Terminate in the same write as a sleep and a write, and the client leaves.
+    // The session ends at once; the backend still has the message, and the fence must still
+    // cancel it.
+    let mut polite = Raw::lab(p.addr.port()).await;
+    let mut sent = raw::query("SELECT pg_sleep(4); INSERT INTO f148.tickets (person, note) VALUES (1, 'terminated')");
+    sent.extend(raw::terminate());
+    polite.send(&sent).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(polite);
+    assert_eq!(
+        busy_backends(&su).await,
+        1,
+        "the terminated session's backend left with its work"
+    );
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
+    mig.batch_execute(&format!("BEGIN; {COPY_NOTES}; COMMIT"))
+        .await
+        .unwrap();
+    // Well past the sleep: the INSERT would have run by now.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
+    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(notes.is_empty(), "a queued write ran under the new trigger: {notes:?}");
+}
+
+#[tokio::test]
+async fn a_write_queued_behind_an_answer_the_fence_cut_off_is_cancelled() {
+    let (cluster, su, p) = fenced().await;
+    // Round 218 BC3: the fence holds a 400 kB answer until its buffer is full and ends the
+    // session; the batch queued behind it must not run on. (Here the session usually ends when
+    // the fence opens, by which time the fence's cancels have reached the write: this passed
+    // before the fix too; round 218's machine cut the session while the fence was closed.)
+    let mut r = Raw::lab(p.addr.port()).await;
+    let mut sent = raw::query("SELECT pg_sleep(3)");
+    sent.extend(raw::query("SELECT repeat('x', 400000)"));
+    sent.extend(raw::query(
+        "SELECT pg_sleep(2); INSERT INTO f148.tickets (person, note) VALUES (1, 'cut')",
+    ));
+    r.send(&sent).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
+    mig.batch_execute(&format!("BEGIN; {COPY_NOTES}; COMMIT"))
+        .await
+        .unwrap();
+    while r.try_frame().await.is_some() {}
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
+    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(notes.is_empty(), "a queued write ran under the new trigger: {notes:?}");
+}
+
+#[tokio::test]
+async fn a_backend_with_more_queued_than_cancels_can_end_is_ended() {
+    let (cluster, su, p) = fenced().await;
+    su.batch_execute("GRANT pg_signal_backend TO unscharf").await.unwrap();
+    // Round 218 BC4: a thousand pipelined sleeps outlast the fence's two seconds of cancels; the
+    // write behind them would run, much later, under the migration's trigger.
+    let mut piped = Raw::lab(p.addr.port()).await;
+    let mut batch = Vec::new();
+    for _ in 0..1000 {
+        batch.extend(raw::query("SELECT pg_sleep(1)"));
+    }
+    batch.extend(raw::query(
+        "INSERT INTO f148.tickets (person, note) VALUES (1, 'piped')",
+    ));
+    piped.send(&batch).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
+    mig.batch_execute(&format!("BEGIN; {COPY_NOTES}; COMMIT"))
+        .await
+        .unwrap();
+    let ended = p
+        .shared
+        .metrics
+        .fence_terminations
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(ended, 1);
+    assert_eq!(
+        busy_backends(&su).await,
+        0,
+        "the backend outlived the migration's commit"
+    );
+    let mut got = String::new();
+    while let Some(f) = piped.try_frame().await {
+        got.push_str(&String::from_utf8_lossy(&f.raw));
+    }
+    assert!(got.contains("57P01") || got.contains("FATAL"), "{got}");
+}
+
 type Migration = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
 
 /// A Django-style migration (`SET CONSTRAINTS ALL IMMEDIATE`: the fence closes at its first DDL,

@@ -85,6 +85,10 @@ pub fn sync() -> Vec<u8> {
     msg(b'S', &[])
 }
 
+pub fn terminate() -> Vec<u8> {
+    msg(b'X', &[])
+}
+
 pub fn flush() -> Vec<u8> {
     msg(b'H', &[])
 }
