@@ -11,6 +11,17 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 use super::lexer::{self, SigItem};
 use super::{like_quantifiers, shorten, AnalyzeError};
 
+/// Whether Postgres could read `text` otherwise than unscharf if a function a statement before it
+/// ran had changed `standard_conforming_strings` (backslashes in plain string literals) or
+/// `client_encoding` (bytes above ASCII). Such a change is reported only with the ReadyForQuery
+/// after it, so for text sent before that (a pipeline) unscharf cannot know which reading holds
+/// (round 217 BB3: a listed function that set settings by a name the agent passed turned
+/// `standard_conforming_strings` off between two messages of one pipeline, and the next Parse's
+/// literal ended elsewhere for Postgres).
+pub fn reads_by_session_settings(text: &[u8]) -> bool {
+    text.iter().any(|&b| b == b'\\' || b >= 0x80)
+}
+
 /// sqlparser's view of the words and literals, for the parser-differential check.
 pub(crate) fn sqlparser_signature(text: &str) -> Result<Vec<SigItem>, AnalyzeError> {
     let dialect = PostgreSqlDialect {};
@@ -243,5 +254,18 @@ pub(super) fn operator_grouping(stmt: &Statement) -> Result<(), AnalyzeError> {
             "operators that sqlparser groups otherwise than Postgres; add parentheses".into(),
         )),
         ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod settings_tests {
+    use super::reads_by_session_settings as by;
+
+    #[test]
+    fn text_read_the_same_under_any_settings() {
+        assert!(!by(b"SELECT name FROM t WHERE id = $1 AND note = 'a''b' -- x"));
+        assert!(by(br"SELECT 'a\' OR 1=1 --'"));
+        assert!(by("SELECT 'Müller'".as_bytes()));
+        assert!(by(br"SELECT E'\n'"));
     }
 }

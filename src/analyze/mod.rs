@@ -26,6 +26,7 @@ mod txmodes;
 use sqlparser::ast::{Expr, Ident, Statement};
 
 use crate::catalog::{effective_path, Catalog, RelId};
+pub use differential::reads_by_session_settings;
 use facts::{Kind, Outputs, StatementFacts};
 use lexer::LexError;
 pub use lookup::{bound_array_len, MAX_LOOKUP_VALUES};

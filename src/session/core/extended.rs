@@ -134,9 +134,16 @@ impl Core {
             if !allowed.plan.bounded_params.is_empty() {
                 let values =
                     fe::bind_values(f.body()).map_err(|e| Refusal::new(Reason::UnsupportedStatement, e.to_string()))?;
+                // Text above ASCII reads by client_encoding, which a function run before may
+                // have changed unseen (see `reads_by_session_settings`).
+                let unsure = self.settings_unsure();
                 check_array_lookups(&allowed.plan, |n| {
                     let (format, value) = values.get(n.wrapping_sub(1))?;
-                    value.and_then(|v| bound_array_len(*format, v))
+                    let value = (*value)?;
+                    if unsure && *format == 0 && value.iter().any(|b| *b >= 0x80) {
+                        return None;
+                    }
+                    bound_array_len(*format, value)
                 })?;
             }
             let formats = match &allowed.plan.columns {

@@ -310,6 +310,19 @@ impl Core {
             .count()
     }
 
+    /// Something sent before may still run code at the server (a Bind plans, an Execute or Query
+    /// runs): settings it changes are reported only with its ReadyForQuery.
+    fn settings_unsure(&self) -> bool {
+        self.pending.iter().any(|p| {
+            matches!(
+                p,
+                Pending::Simple { refusal: None, .. }
+                    | Pending::Bind { refusal: None, .. }
+                    | Pending::Execute { refusal: None, .. }
+            )
+        })
+    }
+
     pub fn idle(&self) -> bool {
         self.pending.is_empty() && self.copy_out.is_none() && self.copy_in.is_none()
     }
@@ -567,6 +580,12 @@ impl Core {
                 "(statement too long)".into(),
                 Err(Refusal::new(Reason::UnsupportedStatement, why)),
             );
+        }
+        if crate::analyze::reads_by_session_settings(sql.as_bytes()) && self.settings_unsure() {
+            let normalized =
+                crate::analyze::lexer::normalize(sql).map_or_else(|_| "(not normalizable)".into(), |n| n.text);
+            let why = "a statement with backslashes or non-ASCII characters sent before the server answered the one before it: a function that one runs may change standard_conforming_strings or client_encoding, which Postgres would read this by before unscharf can see it (send it after the answer)";
+            return (normalized, Err(Refusal::new(Reason::UnsupportedStatement, why)));
         }
         let cx = self.analyze_ctx(env);
         let key = memo::AnalysisKey {

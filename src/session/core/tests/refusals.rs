@@ -56,6 +56,37 @@ fn server_settings_that_change_parsing_end_the_session() {
         .is_ok());
 }
 
+/// Round 217 BB3: text sent before the server answered what ran before it is read by settings a
+/// function there may have changed unseen; with a backslash or bytes above ASCII it is refused.
+/// Alone, or once the answer came, it is judged as usual.
+#[test]
+fn text_that_settings_change_waits_for_the_answer_before_it() {
+    let fx = fixture();
+    let e = env(&fx);
+    let mut c = core();
+    let refused = |c: &mut Core, sql: &str| {
+        let mut out = Out::default();
+        c.on_client(&q(sql), &e, &mut out, false).unwrap();
+        out.records
+            .iter()
+            .any(|r| r.detail.contains("backslashes or non-ASCII"))
+    };
+    assert!(!refused(&mut c, r"SELECT 'a\b', 'Müller'"));
+    for sql in [r"SELECT 'a\b'", "SELECT 'Müller'", r"SELECT E'\n'"] {
+        assert!(refused(&mut c, sql), "{sql}");
+    }
+    assert!(!refused(&mut c, "SELECT 'plain'"));
+    // Once the server has answered what was sent before, the settings it reported are known.
+    let mut c = core();
+    assert!(!refused(&mut c, "SELECT 'plain'"));
+    let mut out = Out::default();
+    for f in answer("plain") {
+        c.on_upstream(&f, &e, &mut out).unwrap();
+    }
+    assert!(c.idle());
+    assert!(!refused(&mut c, "SELECT 'Müller'"));
+}
+
 /// `limits.lookups_per_minute` (3 here) per login: statements and Binds that look up a protected
 /// column are counted, others are not, and a message whose lookups do not all fit is refused whole.
 #[test]
