@@ -722,4 +722,34 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
         "a pipeline behind a function that turned standard_conforming_strings off",
     );
     assert!(seen.contains("backslashes or non-ASCII"), "{seen}");
+    // Round 221 BF1: a Flush instead of a Sync gets the function's Execute answered, without the
+    // ReadyForQuery that would report the setting; the statement sent after that answer is still
+    // read before it.
+    let mut r = crate::raw::Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[("options", "-c unscharf.purpose=billing_hotline")],
+    )
+    .await;
+    r.send(
+        &[
+            step("SELECT public.set_pref('standard_conforming_strings', 'off')"),
+            crate::raw::flush(),
+        ]
+        .concat(),
+    )
+    .await;
+    while let Some(f) = r.try_frame().await {
+        if f.tag == b'C' {
+            break;
+        }
+    }
+    r.send(&[step(attack), crate::raw::sync()].concat()).await;
+    let mut seen = Vec::new();
+    while let Some(f) = r.try_frame().await {
+        seen.extend_from_slice(&f.raw);
+    }
+    let seen = String::from_utf8_lossy(&seen).into_owned();
+    assert_no_protected(&seen, "a statement sent after a Flush answered the function");
+    assert!(seen.contains("backslashes or non-ASCII"), "{seen}");
 }

@@ -198,6 +198,11 @@ pub struct Core {
     unsynced: bool,
     /// `unsynced` before the frame being handled.
     unsynced_before: bool,
+    /// ReadyForQuery frames read from the server so far, and the count at which the last message
+    /// that may run code (a Query, Bind or Execute) has been answered: settings that code changes
+    /// are reported only then (see `settings_unsure`).
+    readies: u64,
+    code_answered_at: u64,
     /// The guard with the policy version, catalog generation and catalog content it was built for.
     guard: Option<(String, u64, u64, Arc<Guard>)>,
     /// The guard before the last reload or catalog refresh that kept the catalog's content:
@@ -261,6 +266,8 @@ impl Core {
             unflushed: false,
             unsynced: false,
             unsynced_before: false,
+            readies: 0,
+            code_answered_at: 0,
             guard: None,
             previous_guard: None,
             scratch: Vec::new(),
@@ -310,17 +317,28 @@ impl Core {
             .count()
     }
 
-    /// Something sent before may still run code at the server (a Bind plans, an Execute or Query
-    /// runs): settings it changes are reported only with its ReadyForQuery.
+    /// A message sent before may still run code at the server (a Bind plans, an Execute or Query
+    /// runs) whose changes to settings the server has not yet reported: it reports them only with
+    /// the ReadyForQuery after it, not with the message's own answer (round 221 BF1: a Flush got
+    /// the Execute answered, and the Parse after it was read with backslash escapes).
     fn settings_unsure(&self) -> bool {
-        self.pending.iter().any(|p| {
-            matches!(
-                p,
-                Pending::Simple { refusal: None, .. }
-                    | Pending::Bind { refusal: None, .. }
-                    | Pending::Execute { refusal: None, .. }
-            )
-        })
+        self.readies < self.code_answered_at
+    }
+
+    /// After a client message: one that may run code keeps `settings_unsure` until the next
+    /// ReadyForQuery the server sends after it (a Query's own; for a Bind or Execute the next
+    /// Sync's or Query's).
+    pub(super) fn note_code_sent(&mut self, pending_before: usize) {
+        if self.pending.len() <= pending_before {
+            return;
+        }
+        let ready_after = match self.pending.back() {
+            Some(Pending::Simple { refusal: None, .. }) => 0,
+            Some(Pending::Bind { refusal: None, .. } | Pending::Execute { refusal: None, .. }) => 1,
+            _ => return,
+        };
+        let at = self.readies + (self.ready_owed() + ready_after) as u64;
+        self.code_answered_at = self.code_answered_at.max(at);
     }
 
     pub fn idle(&self) -> bool {
@@ -581,7 +599,7 @@ impl Core {
                 Err(Refusal::new(Reason::UnsupportedStatement, why)),
             );
         }
-        if crate::analyze::reads_by_session_settings(sql.as_bytes()) && self.settings_unsure() {
+        if self.settings_unsure() && crate::analyze::reads_by_session_settings(sql.as_bytes()) {
             let normalized =
                 crate::analyze::lexer::normalize(sql).map_or_else(|_| "(not normalizable)".into(), |n| n.text);
             let why = "a statement with backslashes or non-ASCII characters sent before the server answered the one before it: a function that one runs may change standard_conforming_strings or client_encoding, which Postgres would read this by before unscharf can see it (send it after the answer)";

@@ -35,6 +35,9 @@ fn client_format(formats: &[i16], i: usize) -> i16 {
 impl Core {
     pub fn on_upstream(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out) -> Result<(), CoreError> {
         self.reply(f, env, out)?;
+        if f.tag == be::READY_FOR_QUERY {
+            self.readies += 1;
+        }
         // Every request answered (the session's own and unscharf's probes): once nothing is left
         // that could run under an earlier value, what the server has reported is the session's.
         if f.tag == be::READY_FOR_QUERY && self.pending.is_empty() {

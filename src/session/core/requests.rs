@@ -6,6 +6,13 @@ use super::*;
 impl Core {
     /// Handles one client frame. `retried` is set when the frame is handled again after a catalog refresh.
     pub fn on_client(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
+        let before = self.pending.len();
+        let r = self.client_message(f, env, out, retried);
+        self.note_code_sent(before);
+        r
+    }
+
+    fn client_message(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
         // While a COPY's data flows only copy messages may come (others end the session below);
         // after its end, anything may, and it must wait like any other message.
         let copying = self.copy_in.as_ref().is_some_and(|ci| !ci.ended);

@@ -85,6 +85,36 @@ fn text_that_settings_change_waits_for_the_answer_before_it() {
     }
     assert!(c.idle());
     assert!(!refused(&mut c, "SELECT 'Müller'"));
+    // Round 221 BF1: a Flush gets an Execute answered without ReadyForQuery; the settings it may
+    // have changed are reported only with the next one.
+    let mut c = core();
+    let mut parse = b"\0".to_vec();
+    parse.extend_from_slice(b"SELECT 'plain'\0\0\0");
+    for f in [
+        frame(b'P', &parse),
+        frame(b'B', b"\0\0\0\0\0\0\0\0"),
+        frame(b'E', b"\0\0\0\0\0"),
+        frame(b'H', b""),
+    ] {
+        c.on_client(&f, &e, &mut Out::default(), false).unwrap();
+    }
+    for f in [
+        up(b'1', b""),
+        up(b'2', b""),
+        data_row(&["plain"]),
+        up(b'C', b"SELECT 1\0"),
+    ] {
+        c.on_upstream(&f, &e, &mut Out::default()).unwrap();
+    }
+    assert!(c.idle());
+    let mut parse = b"\0".to_vec();
+    parse.extend_from_slice("SELECT 'Müller'\0\0\0".as_bytes());
+    let mut out = Out::default();
+    c.on_client(&frame(b'P', &parse), &e, &mut out, false).unwrap();
+    assert!(out
+        .records
+        .iter()
+        .any(|r| r.detail.contains("backslashes or non-ASCII")));
 }
 
 /// `limits.lookups_per_minute` (3 here) per login: statements and Binds that look up a protected
