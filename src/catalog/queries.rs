@@ -288,33 +288,26 @@ pub(super) const DEFAULT_SEQUENCES: &str = "WITH RECURSIVE domain_seqs(t, seq) A
       SELECT '(:funcid|:opfuncid) (' || f.ids || ')[ }]',
         '[{]FUNCEXPR :funcid (' || f.ids || ') [^{}]*:args [(][{]CONST :consttype 2205 '
         FROM seq_funcs f),
+    -- The code that runs on every write of a relation: column defaults and CHECK constraints.
+    on_write(cls, obj, rel, bin) AS (
+      SELECT 'pg_catalog.pg_attrdef'::pg_catalog.regclass, ad.oid, ad.adrelid, ad.adbin FROM pg_catalog.pg_attrdef ad
+      UNION ALL SELECT 'pg_catalog.pg_constraint'::pg_catalog.regclass, k.oid, k.conrelid, k.conbin
+        FROM pg_catalog.pg_constraint k WHERE k.contype = 'c' AND k.conrelid <> 0),
     late_defaults(rel) AS (
-      SELECT ad.adrelid FROM pg_catalog.pg_attrdef ad, patterns f
-        WHERE pg_catalog.regexp_count(ad.adbin::pg_catalog.text, f.calls)
-          > pg_catalog.regexp_count(ad.adbin::pg_catalog.text, f.bound)
-      UNION SELECT k.conrelid FROM pg_catalog.pg_constraint k, patterns f
-        WHERE k.contype = 'c' AND k.conrelid <> 0
-          AND pg_catalog.regexp_count(k.conbin::pg_catalog.text, f.calls)
-            > pg_catalog.regexp_count(k.conbin::pg_catalog.text, f.bound)),
+      SELECT w.rel FROM on_write w, patterns f
+        WHERE pg_catalog.regexp_count(w.bin::pg_catalog.text, f.calls)
+          > pg_catalog.regexp_count(w.bin::pg_catalog.text, f.bound)),
     late_types(t) AS (
       SELECT ty.oid FROM pg_catalog.pg_type ty, patterns f
         WHERE ty.typdefaultbin IS NOT NULL
           AND pg_catalog.regexp_count(ty.typdefaultbin::pg_catalog.text, f.calls)
             > pg_catalog.regexp_count(ty.typdefaultbin::pg_catalog.text, f.bound)
       UNION SELECT ty.oid FROM pg_catalog.pg_type ty JOIN late_types l ON ty.typbasetype = l.t)
-  SELECT DISTINCT a.adrelid, n.nspname::text, c.relname::text
-    FROM pg_catalog.pg_attrdef a JOIN pg_catalog.pg_depend d
-      ON d.classid = 'pg_catalog.pg_attrdef'::pg_catalog.regclass AND d.objid = a.oid
-        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
+  SELECT DISTINCT w.rel, n.nspname::text, c.relname::text
+    FROM on_write w JOIN pg_catalog.pg_depend d
+      ON d.classid = w.cls AND d.objid = w.obj AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
     JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-  UNION SELECT k.conrelid, n.nspname::text, c.relname::text
-    FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_depend d
-      ON d.classid = 'pg_catalog.pg_constraint'::pg_catalog.regclass AND d.objid = k.oid
-        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass
-    JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind = 'S'
-    JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-    WHERE k.contype = 'c' AND k.conrelid <> 0
   UNION SELECT d.refobjid, n.nspname::text, c.relname::text
     FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid AND c.relkind = 'S'
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
