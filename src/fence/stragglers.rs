@@ -51,7 +51,7 @@ pub(super) async fn cancel_waiting(
     let start = Instant::now();
     let mut warned = false;
     let mut first = true;
-    let mut ended = false;
+    let mut ends = Ends::default();
     loop {
         let targets: Vec<CancelTarget> = shared
             .cancel
@@ -69,18 +69,22 @@ pub(super) async fn cancel_waiting(
         };
         // Sessions whose server still owes them answers: a batch queued behind the one running
         // would start once that one is cancelled (round 216 BA1), so they are cancelled until
-        // the server has answered everything they sent.
-        // Not past OWED_PATIENCE, though: a session pipelining a thousand batches would otherwise
-        // hold every migration until it is rolled back, and every session with it (round 218
-        // BC4); what is still queued then is the residual the README names.
+        // the server has answered everything they sent. Past OWED_PATIENCE their backends are
+        // ended, and the migration waits until they are gone (a session says so when its server
+        // connection closes); a terminate the trigger cancelled is sent again (round 220 BE2:
+        // the fence gave up on the backends after the first cancelled one). Those unscharf may
+        // not end no longer hold the migration: a session pipelining a thousand batches would
+        // otherwise hold every migration until it is rolled back, and every session with it
+        // (round 218 BC4); what is still queued then is the residual the README names.
         let owing = shared.fence.owing(shared.fence.epoch());
-        if start.elapsed() >= OWED_PATIENCE && !ended && !owing.is_empty() {
-            ended = end_backends(shared, client, &owing).await;
+        let patient = start.elapsed() < OWED_PATIENCE;
+        if !patient {
+            ends.end(shared, client, &owing).await;
         }
-        let owing = match start.elapsed() < OWED_PATIENCE {
-            true => owing,
-            false => Vec::new(),
-        };
+        let owing: Vec<i32> = owing
+            .into_iter()
+            .filter(|p| patient || !ends.unable.contains(p))
+            .collect();
         let waiting = busy.iter().any(|(_, w)| *w) || !owing.is_empty();
         let done = (!waiting && start.elapsed() >= SETTLE) || start.elapsed() >= GIVE_UP;
         let cancel = |pid: &i32| owing.contains(pid) || busy.iter().any(|(p, w)| p == pid && (*w || first || done));
@@ -102,33 +106,47 @@ pub(super) async fn cancel_waiting(
     }
 }
 
-/// Ends a backend (of a session the server still owes answers), waiting up to a second for it to
-/// go. The session learns it from its server connection's end.
-const TERMINATE: &str = "SELECT pg_catalog.pg_terminate_backend($1, 1000)";
+/// Ends a backend (of a session the server still owes answers) without waiting: the fence waits
+/// for the session to say its server connection closed, so a terminate is short and the trigger's
+/// cancels rarely catch one.
+const TERMINATE: &str = "SELECT pg_catalog.pg_terminate_backend($1)";
 
 /// Whether the catalog role was found unable to end backends (said once in the log).
 static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Ends the backends of `pids`; false if the migration's trigger cancelled the asking, to be
-/// asked again.
-async fn end_backends(shared: &Shared, client: &tokio_postgres::Client, pids: &[i32]) -> bool {
-    for pid in pids {
-        match client.query_one(TERMINATE, &[pid]).await {
-            Ok(_) => {
-                shared.metrics.fence_terminations.fetch_add(1, Ordering::Relaxed);
+/// The backends the fence asked Postgres to end, and those it may not.
+#[derive(Default)]
+struct Ends {
+    signalled: std::collections::HashSet<i32>,
+    unable: std::collections::HashSet<i32>,
+}
+
+impl Ends {
+    /// Asks Postgres to end each of `pids` it has not refused to; again on every call, since a
+    /// cancelled ask may not have reached Postgres.
+    async fn end(&mut self, shared: &Shared, client: &tokio_postgres::Client, pids: &[i32]) {
+        for pid in pids {
+            if self.unable.contains(pid) {
+                continue;
             }
-            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
-                if !WARNED.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "a session had more work queued at the server than cancels could end before a migration's commit; \
-                         it runs on under the new definitions. Grant pg_signal_backend to the catalog role to let unscharf end such backends"
-                    );
+            match client.query_one(TERMINATE, &[pid]).await {
+                Ok(_) => {
+                    if self.signalled.insert(*pid) {
+                        shared.metrics.fence_terminations.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
-                return true;
+                Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) => {
+                    self.unable.insert(*pid);
+                    if !WARNED.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            "a session had more work queued at the server than cancels could end before a migration's commit; \
+                             it runs on under the new definitions. Grant pg_signal_backend to the catalog role to let unscharf end such backends"
+                        );
+                    }
+                }
+                // Cancelled by the migration's trigger: asked again next time round.
+                Err(e) => tracing::debug!(error = %e, "ending a backend the fence waits for"),
             }
-            Err(e) if super::cancelled(&e) => return false,
-            Err(e) => tracing::debug!(error = %e, "ending a backend the fence waits for"),
         }
     }
-    true
 }

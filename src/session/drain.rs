@@ -10,7 +10,8 @@
 //! migration's commit. Unless the client asked to end (Terminate), the work is cancelled here
 //! too: after every ReadyForQuery, since the batch queued behind it starts then (round 218 BC2:
 //! two hundred batches outlasted a cancel every 200 ms), and every TICK for a cancel that fell
-//! between two batches.
+//! between two batches; after a Terminate, only once LIMIT has passed. The session's slot is held
+//! until the backend has gone.
 
 use std::time::Duration;
 
@@ -23,13 +24,20 @@ use crate::server::{CancelTarget, Shared};
 
 /// How often the work is cancelled again, and the fence told.
 const TICK: Duration = Duration::from_millis(200);
-/// After this the connection closes whatever the backend still has (logged): a session slot is
-/// not held for good.
+/// After this what the backend still has is cancelled even after a Terminate (logged): closing
+/// the connection instead would let it run on out of the fence's sight (round 220 BE1: a sleep of
+/// 630 s, then an INSERT, ran past a migration at 610 s).
 const LIMIT: Duration = Duration::from_secs(600);
 
 /// Reads `ur` until the server closes it; `uin` holds what was read and not yet handled, from a
-/// frame's start. `cancel`: whether the leftover work is cancelled.
-pub(super) async fn drain(shared: &Shared, target: CancelTarget, ur: &mut BoxRead, uin: &mut BytesMut, cancel: bool) {
+/// frame's start. `cancel`: whether the leftover work is cancelled from the start.
+pub(super) async fn drain(
+    shared: &Shared,
+    target: CancelTarget,
+    ur: &mut BoxRead,
+    uin: &mut BytesMut,
+    mut cancel: bool,
+) {
     let deadline = tokio::time::Instant::now() + LIMIT;
     let mut fence_moves = shared.fence.subscribe();
     let mut frames = Frames::default();
@@ -56,12 +64,12 @@ pub(super) async fn drain(shared: &Shared, target: CancelTarget, ur: &mut BoxRea
             }
             _ = fence_moves.changed() => {}
             _ = tokio::time::sleep_until(tick), if cancel => {}
-            _ = tokio::time::sleep_until(deadline) => {
+            _ = tokio::time::sleep_until(deadline), if !cancel => {
                 tracing::warn!(
-                    "a session's server connection still had work queued {} s after the session ended; closing it",
+                    "a session's server connection still had work queued {} s after its client ended it; cancelling it",
                     LIMIT.as_secs()
                 );
-                return;
+                cancel = true;
             }
         }
     }

@@ -362,16 +362,25 @@ async fn a_backend_with_more_queued_than_cancels_can_end_is_ended() {
     let (cluster, su, p) = fenced().await;
     su.batch_execute("GRANT pg_signal_backend TO unscharf").await.unwrap();
     // Round 218 BC4: a thousand pipelined sleeps outlast the fence's two seconds of cancels; the
-    // write behind them would run, much later, under the migration's trigger.
-    let mut piped = Raw::lab(p.addr.port()).await;
-    let mut batch = Vec::new();
-    for _ in 0..1000 {
-        batch.extend(raw::query("SELECT pg_sleep(1)"));
+    // write behind them would run, much later, under the migration's trigger. Round 220 BE2: with
+    // several such sessions, the migration's trigger cancelled the fence's terminate, and the
+    // fence gave up on the rest. Two sessions end politely (Terminate), two stay.
+    let mut sessions = Vec::new();
+    for i in 0..4 {
+        let mut piped = Raw::lab(p.addr.port()).await;
+        let mut batch = Vec::new();
+        for _ in 0..500 {
+            batch.extend(raw::query("SELECT pg_sleep(1)"));
+        }
+        batch.extend(raw::query(&format!(
+            "INSERT INTO f148.tickets (person, note) VALUES (1, 'piped {i}')"
+        )));
+        if i % 2 == 1 {
+            batch.extend(raw::terminate());
+        }
+        piped.send(&batch).await;
+        sessions.push(piped);
     }
-    batch.extend(raw::query(
-        "INSERT INTO f148.tickets (person, note) VALUES (1, 'piped')",
-    ));
-    piped.send(&batch).await;
     // Time for the proxy to forward all of it (what it has not yet forwarded when the fence
     // closes is judged after the migration instead); a loaded machine took more than 300 ms.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -384,17 +393,17 @@ async fn a_backend_with_more_queued_than_cancels_can_end_is_ended() {
         .metrics
         .fence_terminations
         .load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(ended, 1);
-    assert_eq!(
-        busy_backends(&su).await,
-        0,
-        "the backend outlived the migration's commit"
-    );
+    assert_eq!(ended, 4);
+    assert_eq!(busy_backends(&su).await, 0, "a backend outlived the migration's commit");
     let mut got = String::new();
-    while let Some(f) = piped.try_frame().await {
+    while let Some(f) = sessions[0].try_frame().await {
         got.push_str(&String::from_utf8_lossy(&f.raw));
     }
     assert!(got.contains("57P01") || got.contains("FATAL"), "{got}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
+    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(notes.is_empty(), "a queued write ran: {notes:?}");
 }
 
 type Migration = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
