@@ -70,21 +70,20 @@ pub(super) async fn cancel_waiting(
         // Sessions whose server still owes them answers: a batch queued behind the one running
         // would start once that one is cancelled (round 216 BA1), so they are cancelled until
         // the server has answered everything they sent. Past OWED_PATIENCE their backends are
-        // ended, and the migration waits until they are gone (a session says so when its server
-        // connection closes); a terminate the trigger cancelled is sent again (round 220 BE2:
-        // the fence gave up on the backends after the first cancelled one). Those unscharf may
-        // not end no longer hold the migration: a session pipelining a thousand batches would
-        // otherwise hold every migration until it is rolled back, and every session with it
-        // (round 218 BC4); what is still queued then is the residual the README names.
+        // ended: the migration waits until Postgres has taken the ask (round 220 BE2: the
+        // trigger cancelled one ask and the fence gave up on the rest), not until they are gone:
+        // a backend told to end starts nothing more, and one statement that ignores the signal
+        // for 40 s would otherwise have every migration rolled back (round 222 BG1). Those
+        // unscharf may not end no longer hold the migration either: a session pipelining a
+        // thousand batches would otherwise hold every migration until it is rolled back, and
+        // every session with it (round 218 BC4); what is still queued then is the residual the
+        // README names.
         let owing = shared.fence.owing(shared.fence.epoch());
         let patient = start.elapsed() < OWED_PATIENCE;
         if !patient {
             ends.end(shared, client, &owing).await;
         }
-        let owing: Vec<i32> = owing
-            .into_iter()
-            .filter(|p| patient || !ends.unable.contains(p))
-            .collect();
+        let owing: Vec<i32> = owing.into_iter().filter(|p| patient || ends.waits_for(p)).collect();
         let waiting = busy.iter().any(|(_, w)| *w) || !owing.is_empty();
         let done = (!waiting && start.elapsed() >= SETTLE) || start.elapsed() >= GIVE_UP;
         let cancel = |pid: &i32| owing.contains(pid) || busy.iter().any(|(p, w)| p == pid && (*w || first || done));
@@ -106,9 +105,9 @@ pub(super) async fn cancel_waiting(
     }
 }
 
-/// Ends a backend (of a session the server still owes answers) without waiting: the fence waits
-/// for the session to say its server connection closed, so a terminate is short and the trigger's
-/// cancels rarely catch one.
+/// Ends a backend (of a session the server still owes answers) without waiting for it to go: it
+/// ends at its next check for interrupts, before it reads another message, and a short ask is
+/// rarely caught by the trigger's cancels.
 const TERMINATE: &str = "SELECT pg_catalog.pg_terminate_backend($1)";
 
 /// Whether the catalog role was found unable to end backends (said once in the log).
@@ -122,11 +121,17 @@ struct Ends {
 }
 
 impl Ends {
-    /// Asks Postgres to end each of `pids` it has not refused to; again on every call, since a
-    /// cancelled ask may not have reached Postgres.
+    /// Whether the migration still waits for `pid`: not once Postgres was told to end it, or
+    /// refused to.
+    fn waits_for(&self, pid: &i32) -> bool {
+        !self.signalled.contains(pid) && !self.unable.contains(pid)
+    }
+
+    /// Asks Postgres to end each of `pids` not yet told to end, nor refused; a cancelled ask is
+    /// made again on the next call.
     async fn end(&mut self, shared: &Shared, client: &tokio_postgres::Client, pids: &[i32]) {
         for pid in pids {
-            if self.unable.contains(pid) {
+            if !self.waits_for(pid) {
                 continue;
             }
             match client.query_one(TERMINATE, &[pid]).await {

@@ -394,7 +394,16 @@ async fn a_backend_with_more_queued_than_cancels_can_end_is_ended() {
         .fence_terminations
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(ended, 4);
-    assert_eq!(busy_backends(&su).await, 0, "a backend outlived the migration's commit");
+    // Told to end before the commit; gone a moment later.
+    let mut busy = 1;
+    for _ in 0..30 {
+        busy = busy_backends(&su).await;
+        if busy == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(busy, 0, "a backend outlived the migration's commit");
     let mut got = String::new();
     while let Some(f) = sessions[0].try_frame().await {
         got.push_str(&String::from_utf8_lossy(&f.raw));
@@ -404,6 +413,35 @@ async fn a_backend_with_more_queued_than_cancels_can_end_is_ended() {
     let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
     let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
     assert!(notes.is_empty(), "a queued write ran: {notes:?}");
+}
+
+/// Round 222 BG1: a statement that ignores cancels and the signal to end for seconds (a string
+/// search the server does not interrupt) held the migration until its trigger rolled it back. The
+/// fence waits until Postgres was told to end the backend, not until it is gone.
+#[tokio::test]
+async fn a_statement_that_ignores_cancels_does_not_roll_migrations_back() {
+    let (cluster, su, p) = fenced().await;
+    let mut slow = Raw::lab(p.addr.port()).await;
+    slow.send(&raw::query(
+        "SELECT pg_catalog.strpos(pg_catalog.repeat('a', 4000000), 'b' || pg_catalog.repeat('a', 10000))",
+    ))
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(busy_backends(&su).await, 1, "premise: the search runs");
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
+    let t = std::time::Instant::now();
+    mig.batch_execute(&format!("BEGIN; {COPY_NOTES}; COMMIT"))
+        .await
+        .expect("the migration was rolled back");
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
+    assert_eq!(
+        p.shared
+            .metrics
+            .fence_terminations
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    drop(slow);
 }
 
 type Migration = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
