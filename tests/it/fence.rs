@@ -42,6 +42,14 @@ async fn answer(r: &mut Raw) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Asserts that no ticket was written: a write that ran past the migration would have copied the
+/// dropped notes into it.
+async fn no_tickets(su: &tokio_postgres::Client, what: &str) {
+    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
+    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+    assert!(notes.is_empty(), "{what}: {notes:?}");
+}
+
 async fn wait_open(p: &Proxy) {
     for _ in 0..200 {
         if unscharf::fence::Fence::is_open(p.shared.fence.epoch()) {
@@ -157,9 +165,7 @@ async fn a_write_waiting_on_a_migration_is_cancelled_before_it_commits() {
     mig.batch_execute("COMMIT").await.unwrap();
     let got = answer(&mut r).await;
     assert!(!got.contains(SECRET), "{got}");
-    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
-    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
-    assert!(notes.is_empty(), "the write ran under the new trigger: {notes:?}");
+    no_tickets(&su, "the write ran under the new trigger").await;
     // Cancelled while it waited; or, on a slow machine, it reached the proxy after the fence
     // closed and was judged by the new trigger.
     let cancels = p
@@ -202,12 +208,7 @@ async fn a_write_queued_behind_a_long_statement_is_cancelled_with_it() {
     assert!(!got.contains(SECRET), "{got}");
     // Well past the sleep: the INSERT would have run by now.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
-    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
-    assert!(
-        notes.is_empty(),
-        "the queued write ran under the new trigger: {notes:?}"
-    );
+    no_tickets(&su, "the queued write ran under the new trigger").await;
 }
 
 /// Round 216 BA1: batches pipelined behind two long ones outlasted the fence's two rounds of
@@ -252,9 +253,7 @@ async fn batches_queued_at_the_server_are_cancelled_until_none_is_left() {
     assert!(!got.contains(SECRET), "{got}");
     // Well past every sleep: the INSERTs would have run by now.
     tokio::time::sleep(Duration::from_secs(8)).await;
-    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
-    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
-    assert!(notes.is_empty(), "a queued write ran under the new trigger: {notes:?}");
+    no_tickets(&su, "a queued write ran under the new trigger").await;
 }
 
 /// The backends of the lab user's sessions that are not idle.
@@ -326,9 +325,7 @@ async fn a_write_queued_behind_a_terminate_is_cancelled_at_a_migration() {
         .unwrap();
     // Well past the sleep: the INSERT would have run by now.
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
-    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
-    assert!(notes.is_empty(), "a queued write ran under the new trigger: {notes:?}");
+    no_tickets(&su, "a queued write ran under the new trigger").await;
 }
 
 #[tokio::test]
@@ -352,9 +349,7 @@ async fn a_write_queued_behind_an_answer_the_fence_cut_off_is_cancelled() {
         .unwrap();
     while r.try_frame().await.is_some() {}
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
-    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
-    assert!(notes.is_empty(), "a queued write ran under the new trigger: {notes:?}");
+    no_tickets(&su, "a queued write ran under the new trigger").await;
 }
 
 #[tokio::test]
@@ -410,9 +405,7 @@ async fn a_backend_with_more_queued_than_cancels_can_end_is_ended() {
     }
     assert!(got.contains("57P01") || got.contains("FATAL"), "{got}");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rows = su.query("SELECT note FROM f148.tickets", &[]).await.unwrap();
-    let notes: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
-    assert!(notes.is_empty(), "a queued write ran: {notes:?}");
+    no_tickets(&su, "a queued write ran").await;
 }
 
 /// Round 222 BG1: a statement that ignores cancels and the signal to end for seconds (a string
