@@ -79,6 +79,30 @@ pub fn sets_settings(source: &str) -> bool {
     false
 }
 
+/// Whether code sets a setting whose name it learns only when it runs: `set_config` whose first
+/// argument is not a string literal, or SQL built at run time that begins with SET or RESET. A
+/// listed helper like `set_config(p_name, p_value, false)` lets the agent set any setting,
+/// those unscharf refuses included (round 224 BI1: planner levers, `unscharf.purpose`).
+pub fn sets_settings_by_name(code: &Code<'_>) -> bool {
+    let lower = code.source.to_ascii_lowercase();
+    let by_name = lower.match_indices("set_config").any(|(at, _)| {
+        let word_before = lower[..at]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        let rest = lower[at + "set_config".len()..].trim_start();
+        !word_before
+            && rest
+                .strip_prefix('(')
+                .is_some_and(|args| !args.trim_start().starts_with('\''))
+    });
+    by_name
+        || (builds_sql(code)
+            && ["'set ", "'reset ", "'set\n", "'reset\n"]
+                .iter()
+                .any(|p| lower.contains(p)))
+}
+
 /// Whether a word of code is one of DYNAMIC_WORDS.
 pub fn is_dynamic_word(word: &str) -> bool {
     crate::policy::decide::TYPE_INPUTS.contains(&word)
@@ -305,7 +329,27 @@ impl<'c, 'a> Graph<'c, 'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::sets_settings;
+    use super::{sets_settings, sets_settings_by_name};
+    use crate::catalog::code::Code;
+    use crate::policy::QName;
+
+    #[test]
+    fn set_config_by_a_name_given_at_run_time_is_told_apart() {
+        let code = |source| Code {
+            name: QName::new("public", "f"),
+            source,
+        };
+        assert!(sets_settings_by_name(&code(
+            "BEGIN RETURN set_config(n, v, false); END"
+        )));
+        assert!(sets_settings_by_name(&code(
+            "SELECT pg_catalog.SET_CONFIG ( $1, $2, false)"
+        )));
+        assert!(!sets_settings_by_name(&code(
+            "SELECT set_config('app.campaign', v, false)"
+        )));
+        assert!(!sets_settings_by_name(&code("SELECT my_set_config(n)")));
+    }
 
     #[test]
     fn set_statements_and_set_config_change_settings_and_updates_do_not() {

@@ -109,6 +109,10 @@ pub(super) fn read_code(catalog: &mut Catalog, rows: &CodeRows<'_>) -> Result<()
         .closure(|c| super::code_reads::builds_sql(c) || super::code_reads::sets_settings(c.source))
         .into_iter()
         .collect();
+    catalog.name_setters = callers
+        .closure(super::code_reads::sets_settings_by_name)
+        .into_iter()
+        .collect();
     catalog.cursor_functions = callers
         .closure(|c| super::code_reads::builds_sql(c) || super::code_order::handles_cursors(c.source))
         .into_iter()

@@ -283,6 +283,9 @@ pub struct Catalog {
     /// A DBA's functions whose code changes settings (`set_config`, a `SET` statement, SQL built
     /// at run time), or calls one that does: a call may move the session's settings.
     pub setting_functions: HashSet<crate::policy::QName>,
+    /// Of those, the ones that set a setting named only when they run (`set_config(p_name, …)`),
+    /// and the code that calls them: a call could set any setting (see `code_reads::sets_settings_by_name`).
+    pub name_setters: HashSet<crate::policy::QName>,
     /// The DBA's functions that may close, open or fetch from cursors (or build SQL that may), and
     /// the code that calls them: a statement that runs one leaves every portal of the session
     /// unknown (see `code_order::handles_cursors`).

@@ -666,20 +666,28 @@ async fn columns_of_a_protected_tables_row_type_are_whole_rows() {
     assert_eq!(text_of(&rows), "1|\n");
 }
 
-/// Round 217 BB3: a listed function that sets a setting by the name an agent passes turned
-/// standard_conforming_strings off in the middle of a pipeline; the server reports that only with
-/// the batch's ReadyForQuery, and the Parse after it was read with backslash escapes by Postgres
-/// only (the proxy saw two constants, Postgres a query of the IBAN). Text sent before that answer
-/// must read the same under any setting: with a backslash or bytes above ASCII it is refused.
+/// Round 217 BB3: a listed function turned standard_conforming_strings off in the middle of a
+/// pipeline; the server reports that only with the batch's ReadyForQuery, and the Parse after it
+/// was read with backslash escapes by Postgres only (the proxy saw two constants, Postgres a query
+/// of the IBAN). Text sent before that answer must read the same under any setting: with a
+/// backslash or bytes above ASCII it is refused. Round 224 BI1: a listed function that sets a
+/// setting by the name an agent passes could set any, forbidden ones included: it is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() {
     let (cluster, _su) = own_cluster(
         "CREATE FUNCTION public.set_pref(n text, v text) RETURNS text LANGUAGE plpgsql
            AS $$ BEGIN RETURN set_config(n, v, false); END $$;
+         CREATE FUNCTION public.legacy_strings(v text) RETURNS text LANGUAGE plpgsql
+           AS $$ BEGIN RETURN set_config('standard_conforming_strings', v, false); END $$;
          GRANT crm_agents, wasser_agents TO u_trust",
     )
     .await;
-    let p = proxy_on_shared(&cluster, crate::dba_rows::stadtwerke_listing("public.set_pref"), "").await;
+    let p = proxy_on_shared(
+        &cluster,
+        crate::dba_rows::stadtwerke_listing("public.set_pref, public.legacy_strings"),
+        "",
+    )
+    .await;
     let mut r = crate::raw::Raw::connect(
         p.addr.port(),
         "u_trust",
@@ -696,7 +704,7 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
     };
     let attack = "SELECT 'a\\' AS x, ' AS y, iban FROM stadtwerke.customers --'";
     // Premise: the function is listed and runs, and the statement alone is two constants.
-    for sql in ["SELECT public.set_pref('application_name', 'x')", attack] {
+    for sql in ["SELECT public.legacy_strings('on')", attack] {
         r.send(&[step(sql), crate::raw::sync()].concat()).await;
         let alone = String::from_utf8_lossy(&r.bytes_until_ready().await).into_owned();
         assert!(alone.contains("SELECT 1") && !alone.contains("ERROR"), "{sql}: {alone}");
@@ -704,7 +712,7 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
     // Behind the function that turns the setting off, in the same pipeline.
     r.send(
         &[
-            step("SELECT public.set_pref('standard_conforming_strings', 'off')"),
+            step("SELECT public.legacy_strings('off')"),
             step(attack),
             step("SELECT 'Müller'"),
             crate::raw::sync(),
@@ -731,14 +739,8 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
         &[("options", "-c unscharf.purpose=billing_hotline")],
     )
     .await;
-    r.send(
-        &[
-            step("SELECT public.set_pref('standard_conforming_strings', 'off')"),
-            crate::raw::flush(),
-        ]
-        .concat(),
-    )
-    .await;
+    r.send(&[step("SELECT public.legacy_strings('off')"), crate::raw::flush()].concat())
+        .await;
     while let Some(f) = r.try_frame().await {
         if f.tag == b'C' {
             break;
@@ -752,4 +754,25 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
     let seen = String::from_utf8_lossy(&seen).into_owned();
     assert_no_protected(&seen, "a statement sent after a Flush answered the function");
     assert!(seen.contains("backslashes or non-ASCII"), "{seen}");
+    // BI1: by a name the agent passes, the listed helper could set what SET may not.
+    let mut r = crate::raw::Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[("options", "-c unscharf.purpose=billing_hotline")],
+    )
+    .await;
+    for sql in [
+        "SELECT public.set_pref('enable_seqscan', 'off')",
+        "SELECT public.set_pref('standard_conforming_strings', 'off')",
+    ] {
+        r.send(&crate::raw::query(sql)).await;
+        let got = String::from_utf8_lossy(&r.bytes_until_ready().await).into_owned();
+        assert!(
+            got.contains("forbidden_setting") && got.contains("name it is given"),
+            "{sql}: {got}"
+        );
+    }
+    r.send(&crate::raw::query("SHOW enable_seqscan")).await;
+    let got = String::from_utf8_lossy(&r.bytes_until_ready().await).into_owned();
+    assert!(got.contains("on") && !got.contains("ERROR"), "{got}");
 }
