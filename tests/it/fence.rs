@@ -437,6 +437,46 @@ async fn a_statement_that_ignores_cancels_does_not_roll_migrations_back() {
     drop(slow);
 }
 
+/// Round 223 BH1: a pipeline never closed by Sync owes no ReadyForQuery. A row-limited Execute of
+/// a slow search (its length read from a row, so that it runs after planning) ends without
+/// checking for interrupts again, the fence's cancel was dropped between two messages, and the
+/// INSERT and COMMIT after it ran under the migration's trigger. Unsynced messages count as owed.
+/// (On this machine the first cancel ends the search, and this passed before the fix too.)
+#[tokio::test]
+async fn a_pipeline_without_sync_is_ended_like_one_with_it() {
+    let (cluster, su, p) = fenced().await;
+    let mut r = Raw::lab(p.addr.port()).await;
+    let step = |sql: &str, rows: i32| {
+        [
+            raw::parse("", sql, &[]),
+            raw::bind("", "", &[], &[]),
+            raw::execute("", rows),
+        ]
+        .concat()
+    };
+    let sent = [
+        step("BEGIN", 0),
+        step(
+            "SELECT pg_catalog.strpos(pg_catalog.repeat('a', 2000000 + 0 * id), 'b' || pg_catalog.repeat('a', 10000)) FROM f148.people",
+            1,
+        ),
+        step("INSERT INTO f148.tickets (person, note) VALUES (1, 'unsynced')", 0),
+        step("COMMIT", 0),
+        raw::flush(),
+    ]
+    .concat();
+    r.send(&sent).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(busy_backends(&su).await, 1, "premise: the search runs");
+    let mig = connect_url(&cluster.superuser_url("crm")).await;
+    mig.batch_execute(&format!("BEGIN; {COPY_NOTES}; COMMIT"))
+        .await
+        .expect("the migration was rolled back");
+    // Well past the search: the INSERT would have run by now.
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    no_tickets(&su, "a write queued behind a row-limited Execute ran").await;
+}
+
 type Migration = tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>;
 
 /// A Django-style migration (`SET CONSTRAINTS ALL IMMEDIATE`: the fence closes at its first DDL,
