@@ -46,8 +46,9 @@ pub fn builds_sql(code: &Code<'_>) -> bool {
         .any(|w| is_dynamic_word(w))
 }
 
-/// Whether code changes the session's settings for what runs after it: calls `set_config`, or runs
-/// a `SET` or `RESET` statement (a word that begins a statement: first, after `;`, or after
+/// Whether code changes the session's settings for what runs after it: calls `set_config` (or the
+/// internal `set_config_by_name`), names `pg_settings` (an UPDATE of it is a SET: round 225 BJ2),
+/// or runs a `SET` or `RESET` statement (a word that begins a statement: first, after `;`, or after
 /// PL/pgSQL's `BEGIN`, `THEN`, `ELSE`, `LOOP`), not UPDATE's or ALTER's `SET`.
 pub fn sets_settings(source: &str) -> bool {
     let lower = source.to_ascii_lowercase();
@@ -68,7 +69,7 @@ pub fn sets_settings(source: &str) -> bool {
             break;
         }
         let word = &rest[..len];
-        if word == "set_config"
+        if matches!(word, "set_config" | "set_config_by_name" | "pg_settings")
             || (matches!(word, "set" | "reset") && matches!(prev, ";" | "begin" | "then" | "else" | "loop"))
         {
             return true;
@@ -79,28 +80,39 @@ pub fn sets_settings(source: &str) -> bool {
     false
 }
 
-/// Whether code sets a setting whose name it learns only when it runs: `set_config` whose first
-/// argument is not a string literal, or SQL built at run time that begins with SET or RESET. A
-/// listed helper like `set_config(p_name, p_value, false)` lets the agent set any setting,
-/// those unscharf refuses included (round 224 BI1: planner levers, `unscharf.purpose`).
+/// Whether code sets a setting whose name it learns only when it runs, or may: a listed helper
+/// like `set_config(p_name, p_value, false)` lets the agent set any setting, those unscharf
+/// refuses included (round 224 BI1: planner levers, `unscharf.purpose`). Read strictly, since
+/// spellings are many (round 225 BJ1: a comment or quotes around `set_config`, `'' || name`,
+/// `UPDATE pg_settings`, an alias of `set_config_by_name`, SET built at run time): every mention
+/// of `set_config` must be a call whose first argument is a plain string literal; any mention of
+/// `pg_settings` or `set_config_by_name` counts, and so does SQL built at run time that holds the
+/// word SET or RESET anywhere.
 pub fn sets_settings_by_name(code: &Code<'_>) -> bool {
     let lower = code.source.to_ascii_lowercase();
-    let by_name = lower.match_indices("set_config").any(|(at, _)| {
-        let word_before = lower[..at]
-            .chars()
-            .next_back()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
-        let rest = lower[at + "set_config".len()..].trim_start();
-        !word_before
-            && rest
-                .strip_prefix('(')
-                .is_some_and(|args| !args.trim_start().starts_with('\''))
-    });
-    by_name
-        || (builds_sql(code)
-            && ["'set ", "'reset ", "'set\n", "'reset\n"]
-                .iter()
-                .any(|p| lower.contains(p)))
+    if lower.contains("pg_settings") || lower.contains("set_config_by_name") {
+        return true;
+    }
+    let literal_name = |rest: &str| -> bool {
+        let Some(args) = rest.trim_start().strip_prefix('(') else {
+            return false;
+        };
+        let Some(lit) = args.trim_start().strip_prefix('\'') else {
+            return false;
+        };
+        let Some(end) = lit.find('\'') else { return false };
+        !lit[..end].contains('\\') && lit[end + 1..].trim_start().starts_with(',') && !lit[end + 1..].starts_with('\'')
+    };
+    if lower
+        .match_indices("set_config")
+        .any(|(at, w)| !literal_name(&lower[at + w.len()..]))
+    {
+        return true;
+    }
+    builds_sql(code)
+        && lower
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|w| w == "set" || w == "reset")
 }
 
 /// Whether a word of code is one of DYNAMIC_WORDS.
@@ -348,7 +360,20 @@ mod tests {
         assert!(!sets_settings_by_name(&code(
             "SELECT set_config('app.campaign', v, false)"
         )));
-        assert!(!sets_settings_by_name(&code("SELECT my_set_config(n)")));
+        for bypass in [
+            "SELECT set_config /* c */ (n, v, false)",
+            "SELECT \"set_config\"(n, v, false)",
+            "SELECT set_config('' || n, v, false)",
+            "UPDATE pg_settings SET setting = v WHERE name = n",
+            "set_config_by_name",
+            "BEGIN EXECUTE format('%s %I = %L', 'SET', n, v); END",
+        ] {
+            assert!(sets_settings_by_name(&code(bypass)), "{bypass}");
+        }
+        assert!(sets_settings(
+            "UPDATE pg_catalog.pg_settings SET setting = v WHERE name = n"
+        ));
+        assert!(sets_settings("set_config_by_name"));
     }
 
     #[test]

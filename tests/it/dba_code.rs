@@ -677,6 +677,10 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
     let (cluster, _su) = own_cluster(
         "CREATE FUNCTION public.set_pref(n text, v text) RETURNS text LANGUAGE plpgsql
            AS $$ BEGIN RETURN set_config(n, v, false); END $$;
+         CREATE FUNCTION public.set_pref_c(n text, v text) RETURNS text LANGUAGE sql
+           AS $$ SELECT set_config /* by name */ (n, v, false) $$;
+         CREATE FUNCTION public.set_pref_u(n text, v text) RETURNS text LANGUAGE plpgsql
+           AS $$ BEGIN UPDATE pg_settings SET setting = v WHERE name = n; RETURN v; END $$;
          CREATE FUNCTION public.legacy_strings(v text) RETURNS text LANGUAGE plpgsql
            AS $$ BEGIN RETURN set_config('standard_conforming_strings', v, false); END $$;
          GRANT crm_agents, wasser_agents TO u_trust",
@@ -684,7 +688,9 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
     .await;
     let p = proxy_on_shared(
         &cluster,
-        crate::dba_rows::stadtwerke_listing("public.set_pref, public.legacy_strings"),
+        crate::dba_rows::stadtwerke_listing(
+            "public.set_pref, public.set_pref_c, public.set_pref_u, public.legacy_strings",
+        ),
         "",
     )
     .await;
@@ -764,6 +770,9 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
     for sql in [
         "SELECT public.set_pref('enable_seqscan', 'off')",
         "SELECT public.set_pref('standard_conforming_strings', 'off')",
+        // Round 225 BJ1: other spellings of the same.
+        "SELECT public.set_pref_c('enable_seqscan', 'off')",
+        "SELECT public.set_pref_u('enable_seqscan', 'off')",
     ] {
         r.send(&crate::raw::query(sql)).await;
         let got = String::from_utf8_lossy(&r.bytes_until_ready().await).into_owned();
