@@ -666,6 +666,25 @@ async fn columns_of_a_protected_tables_row_type_are_whole_rows() {
     assert_eq!(text_of(&rows), "1|\n");
 }
 
+/// A raw session of `u_trust`, which the DDL of the test below makes a billing_hotline agent.
+async fn billing_session(p: &Proxy) -> crate::raw::Raw {
+    crate::raw::Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[("options", "-c unscharf.purpose=billing_hotline")],
+    )
+    .await
+}
+
+/// Everything the session sends until it goes quiet or ends.
+async fn rest_of(r: &mut crate::raw::Raw) -> String {
+    let mut seen = Vec::new();
+    while let Some(f) = r.try_frame().await {
+        seen.extend_from_slice(&f.raw);
+    }
+    String::from_utf8_lossy(&seen).into_owned()
+}
+
 /// Round 217 BB3: a listed function turned standard_conforming_strings off in the middle of a
 /// pipeline; the server reports that only with the batch's ReadyForQuery, and the Parse after it
 /// was read with backslash escapes by Postgres only (the proxy saw two constants, Postgres a query
@@ -694,12 +713,7 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
         "",
     )
     .await;
-    let mut r = crate::raw::Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=billing_hotline")],
-    )
-    .await;
+    let mut r = billing_session(&p).await;
     let step = |sql: &str| {
         [
             crate::raw::parse("", sql, &[]),
@@ -726,11 +740,7 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
         .concat(),
     )
     .await;
-    let mut seen = Vec::new();
-    while let Some(f) = r.try_frame().await {
-        seen.extend_from_slice(&f.raw);
-    }
-    let seen = String::from_utf8_lossy(&seen).into_owned();
+    let seen = rest_of(&mut r).await;
     assert_no_protected(
         &seen,
         "a pipeline behind a function that turned standard_conforming_strings off",
@@ -739,12 +749,7 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
     // Round 221 BF1: a Flush instead of a Sync gets the function's Execute answered, without the
     // ReadyForQuery that would report the setting; the statement sent after that answer is still
     // read before it.
-    let mut r = crate::raw::Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=billing_hotline")],
-    )
-    .await;
+    let mut r = billing_session(&p).await;
     r.send(&[step("SELECT public.legacy_strings('off')"), crate::raw::flush()].concat())
         .await;
     while let Some(f) = r.try_frame().await {
@@ -753,20 +758,11 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
         }
     }
     r.send(&[step(attack), crate::raw::sync()].concat()).await;
-    let mut seen = Vec::new();
-    while let Some(f) = r.try_frame().await {
-        seen.extend_from_slice(&f.raw);
-    }
-    let seen = String::from_utf8_lossy(&seen).into_owned();
+    let seen = rest_of(&mut r).await;
     assert_no_protected(&seen, "a statement sent after a Flush answered the function");
     assert!(seen.contains("backslashes or non-ASCII"), "{seen}");
     // BI1: by a name the agent passes, the listed helper could set what SET may not.
-    let mut r = crate::raw::Raw::connect(
-        p.addr.port(),
-        "u_trust",
-        &[("options", "-c unscharf.purpose=billing_hotline")],
-    )
-    .await;
+    let mut r = billing_session(&p).await;
     for sql in [
         "SELECT public.set_pref('enable_seqscan', 'off')",
         "SELECT public.set_pref('standard_conforming_strings', 'off')",
