@@ -51,6 +51,12 @@ pub fn builds_sql(code: &Code<'_>) -> bool {
 /// or runs a `SET` or `RESET` statement (a word that begins a statement: first, after `;`, or after
 /// PL/pgSQL's `BEGIN`, `THEN`, `ELSE`, `LOOP`), not UPDATE's or ALTER's `SET`.
 pub fn sets_settings(source: &str) -> bool {
+    // With comments blanked too: the last word of a comment before a SET was taken for the word
+    // before it (round 226 BK1: `-- the old viewer reads escape` then `SET bytea_output = escape`).
+    sets_settings_in(source) || sets_settings_in(&super::code::without_comments(source))
+}
+
+fn sets_settings_in(source: &str) -> bool {
     let lower = source.to_ascii_lowercase();
     let mut prev = ";";
     let mut rest = lower.as_str();
@@ -374,6 +380,13 @@ mod tests {
             "UPDATE pg_catalog.pg_settings SET setting = v WHERE name = n"
         ));
         assert!(sets_settings("set_config_by_name"));
+        assert!(sets_settings(
+            "BEGIN\n  -- the old viewer reads escape\n  SET bytea_output = escape;\nEND"
+        ));
+        assert!(sets_settings(
+            "BEGIN /* for the report */ SET LOCAL work_mem = '256MB'; END"
+        ));
+        assert!(sets_settings("/* x */ SET work_mem = '1GB'"));
     }
 
     #[test]
