@@ -167,13 +167,17 @@ async fn a_write_waiting_on_a_migration_is_cancelled_before_it_commits() {
     assert!(!got.contains(SECRET), "{got}");
     no_tickets(&su, "the write ran under the new trigger").await;
     // Cancelled while it waited; or, on a slow machine, it reached the proxy after the fence
-    // closed and was judged by the new trigger.
+    // closed and was judged by the new trigger, or it reached the server too late for the
+    // fence's look and its session was cut when the fence reopened (57P01; seen once in CI).
     let cancels = p
         .shared
         .metrics
         .fence_cancels
         .load(std::sync::atomic::Ordering::Relaxed);
-    assert!(cancels >= 1 || got.contains("42501"), "{cancels} cancels: {got}");
+    assert!(
+        cancels >= 1 || got.contains("42501") || got.contains("C57P01"),
+        "{cancels} cancels: {got}"
+    );
     // A session after the migration is judged by the trigger, which reads the dropped notes.
     wait_open(&p).await;
     let mut after = Raw::lab(p.addr.port()).await;
