@@ -167,6 +167,21 @@ pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> 
     })
 }
 
+/// Whether running the statement may change a setting the server reports only with its next
+/// ReadyForQuery (standard_conforming_strings, client_encoding): it runs code of the DBA's, which
+/// unscharf reads only as text, or is anything but a plain read or write. A pipelined statement
+/// after one that may is read by the server under settings unscharf has not seen yet (round 221
+/// BF1); after one that cannot, nothing changes (round 221 BF2: every pipelined text with a
+/// backslash or an umlaut was refused).
+pub fn may_move_settings(f: &StatementFacts) -> bool {
+    f.runs_dba_code
+        || !f.settings.is_empty()
+        || !matches!(
+            f.kind,
+            Kind::Empty | Kind::Query | Kind::Insert | Kind::Update | Kind::Delete | Kind::Merge
+        )
+}
+
 fn change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<String> {
     setting_change(f, catalog).map(|(name, via)| format!("{via} {name}"))
 }

@@ -729,6 +729,14 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
         let alone = String::from_utf8_lossy(&r.bytes_until_ready().await).into_owned();
         assert!(alone.contains("SELECT 1") && !alone.contains("ERROR"), "{sql}: {alone}");
     }
+    // Round 221 BF2: behind a plain read, which runs no code of the DBA's, text reads as usual.
+    r.send(&[step("SELECT 1"), step(r"SELECT 'Müller', 'a\b'"), crate::raw::sync()].concat())
+        .await;
+    let plain = String::from_utf8_lossy(&r.bytes_until_ready().await).into_owned();
+    assert!(
+        plain.contains(r"Müller") && plain.contains(r"a\b") && !plain.contains("ERROR"),
+        "{plain}"
+    );
     // Behind the function that turns the setting off, in the same pipeline.
     r.send(
         &[

@@ -383,6 +383,8 @@ impl Core {
                 });
             }
             Ok((a, statement)) => {
+                self.moves_settings |= statement.as_deref().is_some_and(crate::judge::may_move_settings)
+                    || crate::judge::may_move_settings(&a.facts);
                 match &statement {
                     Some(st) => {
                         if st.kind == Kind::CopyFrom {

@@ -203,6 +203,9 @@ pub struct Core {
     /// are reported only then (see `settings_unsure`).
     readies: u64,
     code_answered_at: u64,
+    /// The client message at hand forwarded a statement that may change such settings (see
+    /// `judge::may_move_settings`).
+    moves_settings: bool,
     /// The guard with the policy version, catalog generation and catalog content it was built for.
     guard: Option<(String, u64, u64, Arc<Guard>)>,
     /// The guard before the last reload or catalog refresh that kept the catalog's content:
@@ -268,6 +271,7 @@ impl Core {
             unsynced_before: false,
             readies: 0,
             code_answered_at: 0,
+            moves_settings: false,
             guard: None,
             previous_guard: None,
             scratch: Vec::new(),
@@ -325,11 +329,12 @@ impl Core {
         self.readies < self.code_answered_at
     }
 
-    /// After a client message: one that may run code keeps `settings_unsure` until the next
+    /// After a client message: one that forwarded a statement that may change settings (see
+    /// `note_settings`) keeps `settings_unsure` until the next
     /// ReadyForQuery the server sends after it (a Query's own; for a Bind or Execute the next
     /// Sync's or Query's).
     pub(super) fn note_code_sent(&mut self, pending_before: usize) {
-        if self.pending.len() <= pending_before {
+        if !std::mem::take(&mut self.moves_settings) || self.pending.len() <= pending_before {
             return;
         }
         let ready_after = match self.pending.back() {
@@ -417,6 +422,7 @@ impl Core {
     /// filter computes with (see `clock`).
     fn note_settings<'f>(&mut self, env: &Env<'_>, statements: impl IntoIterator<Item = &'f StatementFacts>) {
         for f in statements {
+            self.moves_settings |= crate::judge::may_move_settings(f);
             if let Some((name, via)) = crate::judge::setting_change(f, env.catalog) {
                 self.clock.changed(&name, via);
             }

@@ -56,9 +56,10 @@ fn server_settings_that_change_parsing_end_the_session() {
         .is_ok());
 }
 
-/// Round 217 BB3: text sent before the server answered what ran before it is read by settings a
-/// function there may have changed unseen; with a backslash or bytes above ASCII it is refused.
-/// Alone, or once the answer came, it is judged as usual.
+/// Round 217 BB3: text sent before the server answered a statement that may change settings
+/// (a SET here; a function of the DBA's in round 217) is read by settings it may have changed
+/// unseen; with a backslash or bytes above ASCII it is refused. Alone, behind plain reads
+/// (round 221 BF2), or once the answer came, it is judged as usual.
 #[test]
 fn text_that_settings_change_waits_for_the_answer_before_it() {
     let fx = fixture();
@@ -72,15 +73,17 @@ fn text_that_settings_change_waits_for_the_answer_before_it() {
             .any(|r| r.detail.contains("backslashes or non-ASCII"))
     };
     assert!(!refused(&mut c, r"SELECT 'a\b', 'Müller'"));
+    assert!(!refused(&mut c, "SELECT 'Müller'"), "behind plain reads");
+    assert!(!refused(&mut c, "SET application_name = 'crm'"));
     for sql in [r"SELECT 'a\b'", "SELECT 'Müller'", r"SELECT E'\n'"] {
         assert!(refused(&mut c, sql), "{sql}");
     }
     assert!(!refused(&mut c, "SELECT 'plain'"));
     // Once the server has answered what was sent before, the settings it reported are known.
     let mut c = core();
-    assert!(!refused(&mut c, "SELECT 'plain'"));
+    assert!(!refused(&mut c, "SET application_name = 'crm'"));
     let mut out = Out::default();
-    for f in answer("plain") {
+    for f in [up(b'C', b"SET\0"), up(b'Z', b"I")] {
         c.on_upstream(&f, &e, &mut out).unwrap();
     }
     assert!(c.idle());
@@ -89,7 +92,7 @@ fn text_that_settings_change_waits_for_the_answer_before_it() {
     // have changed are reported only with the next one.
     let mut c = core();
     let mut parse = b"\0".to_vec();
-    parse.extend_from_slice(b"SELECT 'plain'\0\0\0");
+    parse.extend_from_slice(b"SET application_name = 'crm'\0\0\0");
     for f in [
         frame(b'P', &parse),
         frame(b'B', b"\0\0\0\0\0\0\0\0"),
@@ -98,12 +101,7 @@ fn text_that_settings_change_waits_for_the_answer_before_it() {
     ] {
         c.on_client(&f, &e, &mut Out::default(), false).unwrap();
     }
-    for f in [
-        up(b'1', b""),
-        up(b'2', b""),
-        data_row(&["plain"]),
-        up(b'C', b"SELECT 1\0"),
-    ] {
+    for f in [up(b'1', b""), up(b'2', b""), up(b'C', b"SET\0")] {
         c.on_upstream(&f, &e, &mut Out::default()).unwrap();
     }
     assert!(c.idle());
