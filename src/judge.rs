@@ -152,12 +152,11 @@ pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> 
     if let Some(s) = f.settings.iter().find(|s| moves(&s.name)) {
         return Some((s.name.clone(), s.via));
     }
-    let calls_setter = f.functions.iter().any(|c| {
-        c.schemas.iter().any(|s| {
-            catalog
-                .setting_functions
-                .contains(&crate::policy::QName::new(s, &c.name))
-        })
+    // Behind a relation too: a trigger, a column default, a view (round 227 BL1).
+    let calls_setter = f.runs_function(catalog, |schema, name| {
+        catalog
+            .setting_functions
+            .contains(&crate::policy::QName::new(schema, name))
     });
     calls_setter.then(|| {
         (

@@ -137,7 +137,9 @@ pub(super) fn without_comments(source: &str) -> String {
             b'-' if b.get(i + 1) == Some(&b'-') => {
                 out.push_str(&source[copied..i]);
                 out.push(' ');
-                i = source[i..].find('\n').map_or(b.len(), |n| i + n);
+                // Postgres ends it at a line feed or a carriage return (round 227 BL2: a body
+                // with CR line ends had the rest of it, a SET included, read as the comment).
+                i = source[i..].find(['\n', '\r']).map_or(b.len(), |n| i + n);
                 copied = i;
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
@@ -164,6 +166,40 @@ pub(super) fn without_comments(source: &str) -> String {
         }
     }
     out.push_str(source.get(copied..).unwrap_or(""));
+    out
+}
+
+/// `source` as its statements' words: comments (as `without_comments` reads them) and string
+/// literals blanked, each quoted name made the word `q`; what is left of it is keywords, names,
+/// operators and `;`.
+pub(super) fn skeleton(source: &str) -> String {
+    let text = without_comments(source);
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut copied) = (0, 0);
+    while i < b.len() {
+        let next = match b[i] {
+            b'"' => {
+                let mut j = i + 1;
+                while j < b.len() && !(b[j] == b'"' && b.get(j + 1) != Some(&b'"')) {
+                    j += if b[j] == b'"' { 2 } else { 1 };
+                }
+                Some(((j + 1).min(b.len()), " q "))
+            }
+            b'\'' | b'$' => string_at(&text, i).map(|(_, _, next)| (next, " ")),
+            _ => None,
+        };
+        match next {
+            Some((next, stand_in)) => {
+                out.push_str(&text[copied..i]);
+                out.push_str(stand_in);
+                i = next;
+                copied = next;
+            }
+            None => i += 1,
+        }
+    }
+    out.push_str(text.get(copied..).unwrap_or(""));
     out
 }
 

@@ -46,42 +46,49 @@ pub fn builds_sql(code: &Code<'_>) -> bool {
         .any(|w| is_dynamic_word(w))
 }
 
-/// Whether code changes the session's settings for what runs after it: calls `set_config` (or the
-/// internal `set_config_by_name`), names `pg_settings` (an UPDATE of it is a SET: round 225 BJ2),
-/// or runs a `SET` or `RESET` statement (a word that begins a statement: first, after `;`, or after
-/// PL/pgSQL's `BEGIN`, `THEN`, `ELSE`, `LOOP`), not UPDATE's or ALTER's `SET`.
+/// Whether code changes the session's settings for what runs after it, or for the login's next
+/// sessions: calls `set_config` (or the internal `set_config_by_name`), names `pg_settings` (an
+/// UPDATE of it is a SET: round 225 BJ2), runs a `SET` or `RESET` statement, or sets a role's or
+/// database's defaults (round 227 BL3: `ALTER ROLE CURRENT_USER SET bytea_output = escape`).
+///
+/// Read from the code's words outside comments and strings (see `code::skeleton`). A `SET` or
+/// `RESET` counts unless it is a clause: of an UPDATE (an `update` word earlier in the same
+/// statement), or of a statement that starts with CREATE or with ALTER of anything but a role,
+/// user, database or the system. A statement starts at `;` and at PL/pgSQL's `BEGIN`, `THEN`,
+/// `ELSE` and `LOOP`; a word the walk takes for a start where there is none only counts more.
+/// Round 226 BK1 (a comment's last word before `SET`) and round 227 BL2 (a comment ended by a
+/// carriage return) hid a SET from the walk before, which looked at the word before it; round 227
+/// BL4: "Reset" in a comment counted.
 pub fn sets_settings(source: &str) -> bool {
-    // With comments blanked too: the last word of a comment before a SET was taken for the word
-    // before it (round 226 BK1: `-- the old viewer reads escape` then `SET bytea_output = escape`).
-    sets_settings_in(source) || sets_settings_in(&super::code::without_comments(source))
-}
-
-fn sets_settings_in(source: &str) -> bool {
-    let lower = source.to_ascii_lowercase();
-    let mut prev = ";";
-    let mut rest = lower.as_str();
-    while !rest.is_empty() {
-        let start = rest
-            .find(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == ';')
-            .unwrap_or(rest.len());
-        rest = &rest[start..];
-        let len = if rest.starts_with(';') {
-            1
-        } else {
-            rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$'))
-                .unwrap_or(rest.len())
-        };
-        if len == 0 {
-            break;
-        }
-        let word = &rest[..len];
-        if matches!(word, "set_config" | "set_config_by_name" | "pg_settings")
-            || (matches!(word, "set" | "reset") && matches!(prev, ";" | "begin" | "then" | "else" | "loop"))
-        {
+    let skeleton = super::code::skeleton(source).to_ascii_lowercase();
+    let mut statement: Vec<&str> = Vec::new();
+    let words = skeleton
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == ';'))
+        .flat_map(|w| w.split_inclusive(';'))
+        .flat_map(|w| match w.strip_suffix(';') {
+            Some(word) => [word, ";"],
+            None => [w, ""],
+        })
+        .filter(|w| !w.is_empty());
+    for word in words {
+        if matches!(word, "set_config" | "set_config_by_name" | "pg_settings") {
             return true;
         }
-        prev = word;
-        rest = &rest[len..];
+        if matches!(word, "set" | "reset") {
+            let clause = statement.contains(&"update")
+                || match statement.as_slice() {
+                    ["create", ..] => true,
+                    ["alter", what, ..] => !matches!(*what, "role" | "user" | "database" | "system" | "group"),
+                    _ => false,
+                };
+            if !clause {
+                return true;
+            }
+        }
+        match word {
+            ";" | "begin" | "then" | "else" | "loop" => statement.clear(),
+            _ => statement.push(word),
+        }
     }
     false
 }
@@ -403,5 +410,31 @@ mod tests {
         assert!(!sets_settings(
             "INSERT INTO t VALUES (1) ON CONFLICT (id) DO UPDATE SET a = 2"
         ));
+        // Round 227 BL2: a `--` comment ends at a carriage return too.
+        assert!(sets_settings(
+            "BEGIN\r  -- old viewers\r  SET bytea_output = escape;\rEND"
+        ));
+        // BL3: defaults of the login's next sessions.
+        assert!(sets_settings(
+            "BEGIN ALTER ROLE CURRENT_USER SET bytea_output = 'escape'; END"
+        ));
+        assert!(sets_settings("ALTER DATABASE crm RESET ALL"));
+        // A SET after a label or a CASE, and after an `update` word of an earlier statement.
+        assert!(sets_settings("BEGIN <<outer>> SET work_mem = '1GB'; END"));
+        assert!(sets_settings(
+            "BEGIN IF EXISTS (SELECT update FROM t) THEN SET bytea_output = escape; END IF; END"
+        ));
+        assert!(sets_settings("BEGIN UPDATE t SET a = 1;SET bytea_output = escape; END"));
+        // BL4: words in comments and strings are not statements.
+        for quiet in [
+            "-- Reset nightly by the batch job\nSELECT count(*) FROM t",
+            "BEGIN /* agents set this */ RAISE NOTICE 'please reset'; RETURN 1; END",
+            "SELECT $q$ SET x = 1 $q$, E'\\' SET', \"set\" FROM t",
+            "BEGIN FOR r IN UPDATE t SET a = 1 RETURNING * LOOP NULL; END LOOP; END",
+            "CREATE TABLE t (a int REFERENCES u ON DELETE SET NULL)",
+            "MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN UPDATE SET a = s.a",
+        ] {
+            assert!(!sets_settings(quiet), "{quiet}");
+        }
     }
 }

@@ -314,7 +314,11 @@ pub async fn authenticate(
         return Err(SessionError::Params(e));
     }
     // Who is this, as the upstream sees it: search_path and every role the login is a member of.
-    let (setting, roles) = probe_identity(&mut upstream, &mut ubuf, max).await?;
+    let Probed {
+        search_path: setting,
+        roles,
+        defaults,
+    } = probe_identity(&mut upstream, &mut ubuf, max).await?;
     let catalog = shared.catalog.load();
     let path = parse_search_path(&setting)
         .ok_or_else(|| SessionError::Protocol("the server reported a search_path unscharf cannot read".into()))?;
@@ -398,7 +402,9 @@ pub async fn authenticate(
     {
         core.clock.set_baseline();
     }
-    for (name, value) in given {
+    // The role's and the database's defaults too: a listed function may have set one for the
+    // login's next sessions (round 227 BL3: `ALTER ROLE CURRENT_USER SET bytea_output = escape`).
+    for (name, value) in given.into_iter().chain(defaults) {
         let same_digits = name == "extra_float_digits" && value.trim().parse::<i32>().is_ok_and(|d| d >= 1);
         let pinned = matches!(name.as_str(), "client_encoding" | "standard_conforming_strings");
         let reported = crate::policy::decide::REPORTED_SETTINGS.contains(&name.as_str());
@@ -438,22 +444,30 @@ async fn relay_password(
     }
 }
 
-/// search_path, then the login's roles: a superuser counts only as itself (see catalog::queries::MEMBERSHIPS).
+/// search_path, then the login's roles: a superuser counts only as itself (see
+/// catalog::queries::MEMBERSHIPS); then the settings the session started with from the role's or
+/// the database's defaults (`ALTER ROLE … SET`), which Postgres reports only for a few.
 const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'), (current_user = session_user)::pg_catalog.text; \
      SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') \
-     AND (r.rolname = session_user OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user))";
+     AND (r.rolname = session_user OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user)); \
+     SELECT pg_catalog.lower(name), setting FROM pg_catalog.pg_settings WHERE source IN ('database', 'user', 'database user')";
 
-async fn probe_identity(
-    upstream: &mut Conn,
-    buf: &mut BytesMut,
-    max: usize,
-) -> Result<(String, Vec<String>), SessionError> {
+/// What the identity probe read.
+struct Probed {
+    search_path: String,
+    roles: Vec<String>,
+    /// Settings from the role's or the database's defaults, lower-cased, with their values.
+    defaults: Vec<(String, String)>,
+}
+
+async fn probe_identity(upstream: &mut Conn, buf: &mut BytesMut, max: usize) -> Result<Probed, SessionError> {
     write_all(upstream, &encode::query(IDENTITY_PROBE))
         .await
         .map_err(|_| SessionError::UpstreamGone)?;
     let mut result = 0;
     let mut path = None;
     let mut roles = Vec::new();
+    let mut defaults = Vec::new();
     loop {
         let f = read_frame(upstream, buf, max).await.map_err(|e| read_err(e, true))?;
         match f.tag {
@@ -474,8 +488,10 @@ async fn probe_identity(
                                 .into(),
                         ));
                     }
-                } else if let Some(role) = text() {
-                    roles.push(role);
+                } else if result == 1 {
+                    roles.extend(text());
+                } else if let (Some(name), Some(value)) = (text(), text()) {
+                    defaults.push((name, value));
                 }
             }
             be::COMMAND_COMPLETE => result += 1,
@@ -489,8 +505,12 @@ async fn probe_identity(
             }
         }
     }
-    let path = path.ok_or_else(|| SessionError::Protocol("no search_path".into()))?;
-    Ok((path, roles))
+    let search_path = path.ok_or_else(|| SessionError::Protocol("no search_path".into()))?;
+    Ok(Probed {
+        search_path,
+        roles,
+        defaults,
+    })
 }
 
 /// Rule 2: the one purpose the login belongs to, or the one it names; else a message listing choices.

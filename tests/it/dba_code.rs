@@ -789,3 +789,73 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
     let got = String::from_utf8_lossy(&r.bytes_until_ready().await).into_owned();
     assert!(got.contains("on") && !got.contains("ERROR"), "{got}");
 }
+
+/// Round 227: a setting changed where the statement does not name the code that changes it. The
+/// sample's customers get a scanned mandate (bytea), masked `first(12)`: under
+/// `bytea_output = escape` the mask would keep its first 12 raw bytes, the start of the IBAN.
+/// - BL1: a trigger on tickets runs `SET bytea_output`; an INSERT of a ticket fires it.
+/// - BL2: a listed helper's comment ends at a carriage return, and a SET follows it.
+/// - BL3: a listed helper sets the login's default (`ALTER ROLE CURRENT_USER SET`), in force
+///   from its next session.
+///
+/// The masked column must not show the raw bytes; in each case the setting did change (premise).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_changed_out_of_sight_do_not_unmask() {
+    let (cluster, su) = own_cluster(
+        "ALTER TABLE stadtwerke.customers ADD COLUMN mandate_scan bytea;
+         UPDATE stadtwerke.customers SET mandate_scan = convert_to('%PDF-1.7 IBAN DE89370400440532013000', 'UTF8');
+         CREATE FUNCTION stadtwerke.ticket_defaults() RETURNS trigger LANGUAGE plpgsql
+           AS $$ BEGIN SET bytea_output = escape; RETURN NEW; END $$;
+         CREATE TRIGGER ticket_defaults BEFORE INSERT ON stadtwerke.tickets
+           FOR EACH ROW EXECUTE FUNCTION stadtwerke.ticket_defaults();
+         CREATE FUNCTION public.legacy_cr() RETURNS int LANGUAGE plpgsql
+           AS E'BEGIN\\r  -- old viewers\\r  SET bytea_output = escape;\\r  RETURN 1;\\rEND';
+         CREATE FUNCTION public.remember_escape() RETURNS int LANGUAGE plpgsql
+           AS $$ BEGIN ALTER ROLE CURRENT_USER SET bytea_output = 'escape'; RETURN 1; END $$;
+         GRANT crm_agents, wasser_agents TO u_trust",
+    )
+    .await;
+    let policy =
+        crate::dba_rows::stadtwerke_listing("stadtwerke.ticket_defaults, public.legacy_cr, public.remember_escape")
+            .replacen(
+                "          birth_date: drop\n",
+                "          birth_date: drop\n          mandate_scan: { mask: \"first(12)\" }\n",
+                1,
+            );
+    let p = proxy_on_shared(&cluster, policy, "").await;
+    let scan = "SELECT mandate_scan FROM stadtwerke.customers WHERE customer_no = 1001";
+    // Premise: as the server prints it, the mask keeps the hex text's start.
+    let mut r = billing_session(&p).await;
+    let plain = ask(&mut r, scan).await;
+    assert!(plain.contains(r"\x255044462d") && !plain.contains("ERROR"), "{plain}");
+    for (case, change) in [
+        (
+            "BL1: a trigger",
+            "INSERT INTO stadtwerke.tickets (customer_no, agent, subject, status) VALUES (1001, 'u_trust', 'meter', 'open')",
+        ),
+        ("BL2: a comment ended by CR", "SELECT public.legacy_cr()"),
+    ] {
+        let mut r = billing_session(&p).await;
+        let done = ask(&mut r, change).await;
+        assert!(!done.contains("ERROR"), "{case}: {done}");
+        let now = ask(&mut r, "SHOW bytea_output").await;
+        assert!(now.contains("escape"), "{case}: the setting did not change: {now}");
+        let seen = ask(&mut r, scan).await;
+        assert!(!seen.contains("PDF") && !seen.contains("IBA"), "{case}: {seen}");
+        assert_no_protected(&seen, case);
+    }
+    let mut r = billing_session(&p).await;
+    let done = ask(&mut r, "SELECT public.remember_escape()").await;
+    assert!(!done.contains("ERROR"), "BL3: {done}");
+    let mut r = billing_session(&p).await;
+    let now = ask(&mut r, "SHOW bytea_output").await;
+    assert!(now.contains("escape"), "BL3: the default did not change: {now}");
+    let seen = ask(&mut r, scan).await;
+    assert!(!seen.contains("PDF") && !seen.contains("IBA"), "BL3: {seen}");
+    su.batch_execute("ALTER ROLE u_trust RESET bytea_output").await.unwrap();
+}
+
+async fn ask(r: &mut crate::raw::Raw, sql: &str) -> String {
+    r.send(&crate::raw::query(sql)).await;
+    String::from_utf8_lossy(&r.bytes_until_ready().await).into_owned()
+}
