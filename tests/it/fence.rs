@@ -168,7 +168,9 @@ async fn a_write_waiting_on_a_migration_is_cancelled_before_it_commits() {
     no_tickets(&su, "the write ran under the new trigger").await;
     // Cancelled while it waited; or, on a slow machine, it reached the proxy after the fence
     // closed and was judged by the new trigger, or it reached the server too late for the
-    // fence's look and its session was cut when the fence reopened (57P01; seen once in CI).
+    // fence's look (seen once in CI): its session then still owed the write's answer while the
+    // fence was closed, and after OWED_PATIENCE the fence ended its backend (57P01; see
+    // fence::stragglers), before the lock it waited on was free.
     let cancels = p
         .shared
         .metrics
