@@ -152,12 +152,13 @@ pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> 
     if let Some(s) = f.settings.iter().find(|s| moves(&s.name)) {
         return Some((s.name.clone(), s.via));
     }
-    // Behind a relation too: a trigger, a column default, a view (round 227 BL1).
+    // Behind a relation too: a trigger, a column default, a view (round 227 BL1), or the
+    // triggers of what those write or a foreign key cascades into (round 228 BM1).
     let calls_setter = f.runs_function(catalog, |schema, name| {
         catalog
             .setting_functions
             .contains(&crate::policy::QName::new(schema, name))
-    });
+    }) || f.writes_into(catalog, &catalog.setting_tables);
     calls_setter.then(|| {
         (
             "?".to_owned(),
@@ -172,9 +173,10 @@ pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> 
 /// after one that may is read by the server under settings unscharf has not seen yet (round 221
 /// BF1); after one that cannot, nothing changes (round 221 BF2: every pipelined text with a
 /// backslash or an umlaut was refused).
-pub fn may_move_settings(f: &StatementFacts) -> bool {
+pub fn may_move_settings(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> bool {
     f.runs_dba_code
         || !f.settings.is_empty()
+        || f.writes_into(catalog, &catalog.setting_tables)
         || !matches!(
             f.kind,
             Kind::Empty | Kind::Query | Kind::Insert | Kind::Update | Kind::Delete | Kind::Merge

@@ -382,6 +382,15 @@ impl StatementFacts {
             })
     }
 
+    /// Whether the statement writes one of `tables` (by OID), or a relation in front of one.
+    pub fn writes_into(&self, catalog: &crate::catalog::Catalog, tables: &ahash::AHashSet<u32>) -> bool {
+        !tables.is_empty()
+            && self
+                .writes
+                .iter()
+                .any(|(r, _)| catalog.reached(catalog.rel(*r).oid).any(|o| tables.contains(&o)))
+    }
+
     /// About the bytes it keeps, for the analysis cache's bound: its size follows what the
     /// statement expands to, not its text (round 135: a 485-byte statement kept 3 MB).
     pub fn weight(&self) -> usize {

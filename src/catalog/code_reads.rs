@@ -128,6 +128,59 @@ pub fn sets_settings_by_name(code: &Code<'_>) -> bool {
             .any(|w| w == "set" || w == "reset")
 }
 
+/// For each table (by OID), the tables its deletes or key updates write back into through a
+/// foreign key's CASCADE, SET NULL or SET DEFAULT.
+pub fn cascades_into(catalog: &Catalog) -> HashMap<u32, Vec<u32>> {
+    let mut out: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (_, r) in catalog.relations() {
+        for fk in &r.foreign_keys {
+            if fk.writes_back(true).is_some() || fk.writes_back(false).is_some() {
+                out.entry(fk.target).or_default().push(r.oid);
+            }
+        }
+    }
+    out
+}
+
+/// The tables whose writes may run a function of `code`: their own triggers, defaults and checks
+/// (`on_write`), or a cascade (`cascades`) into such a table. The functions that write one
+/// (`function_writes`, which follows calls, views and what triggers write) join `code`, until
+/// nothing more is reached (round 228 BM1: a listed trigger on tickets wrote a log table whose
+/// own trigger ran `SET bytea_output`).
+pub fn close_over_writes(
+    code: &mut ahash::AHashSet<QName>,
+    on_write: &[(u32, QName)],
+    function_writes: &ahash::AHashMap<QName, Vec<u32>>,
+    cascades: &HashMap<u32, Vec<u32>>,
+) -> ahash::AHashSet<u32> {
+    loop {
+        let mut tables: ahash::AHashSet<u32> = on_write
+            .iter()
+            .filter(|(_, g)| code.contains(g))
+            .map(|(t, _)| *t)
+            .collect();
+        let mut grew = true;
+        while grew {
+            grew = false;
+            for (t, into) in cascades {
+                if !tables.contains(t) && into.iter().any(|u| tables.contains(u)) {
+                    tables.insert(*t);
+                    grew = true;
+                }
+            }
+        }
+        let more: Vec<QName> = function_writes
+            .iter()
+            .filter(|(f, written)| !code.contains(*f) && written.iter().any(|t| *t == ANY_TABLE || tables.contains(t)))
+            .map(|(f, _)| f.clone())
+            .collect();
+        if more.is_empty() {
+            return tables;
+        }
+        code.extend(more);
+    }
+}
+
 /// Whether a word of code is one of DYNAMIC_WORDS.
 pub fn is_dynamic_word(word: &str) -> bool {
     crate::policy::decide::TYPE_INPUTS.contains(&word)

@@ -105,14 +105,21 @@ pub(super) fn read_code(catalog: &mut Catalog, rows: &CodeRows<'_>) -> Result<()
     catalog.code_words = words.into_iter().collect();
     catalog.dynamic_code = dynamic;
     catalog.dynamic_functions = callers.closure(super::code_reads::builds_sql).into_iter().collect();
-    catalog.setting_functions = callers
+    let cascades = super::code_reads::cascades_into(catalog);
+    let mut setters = callers
         .closure(|c| super::code_reads::builds_sql(c) || super::code_reads::sets_settings(c.source))
         .into_iter()
         .collect();
-    catalog.name_setters = callers
+    catalog.setting_tables =
+        super::code_reads::close_over_writes(&mut setters, &on_write, &catalog.function_writes, &cascades);
+    catalog.setting_functions = setters;
+    let mut by_name = callers
         .closure(super::code_reads::sets_settings_by_name)
         .into_iter()
         .collect();
+    catalog.name_setting_tables =
+        super::code_reads::close_over_writes(&mut by_name, &on_write, &catalog.function_writes, &cascades);
+    catalog.name_setters = by_name;
     catalog.cursor_functions = callers
         .closure(|c| super::code_reads::builds_sql(c) || super::code_order::handles_cursors(c.source))
         .into_iter()

@@ -286,6 +286,11 @@ pub struct Catalog {
     /// Of those, the ones that set a setting named only when they run (`set_config(p_name, …)`),
     /// and the code that calls them: a call could set any setting (see `code_reads::sets_settings_by_name`).
     pub name_setters: HashSet<crate::policy::QName>,
+    /// The tables (by OID) whose writes may run code of `setting_functions` / `name_setters`:
+    /// their triggers, defaults or checks, code those write through, or a foreign key's cascade
+    /// into such a table (see `code_reads::close_over_writes`).
+    pub setting_tables: HashSet<u32>,
+    pub name_setting_tables: HashSet<u32>,
     /// The DBA's functions that may close, open or fetch from cursors (or build SQL that may), and
     /// the code that calls them: a statement that runs one leaves every portal of the session
     /// unknown (see `code_order::handles_cursors`).

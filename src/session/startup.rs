@@ -404,11 +404,16 @@ pub async fn authenticate(
     }
     // The role's and the database's defaults too: a listed function may have set one for the
     // login's next sessions (round 227 BL3: `ALTER ROLE CURRENT_USER SET bytea_output = escape`).
-    for (name, value) in given.into_iter().chain(defaults) {
+    let by_client = given.len();
+    for (i, (name, value)) in given.into_iter().chain(defaults).enumerate() {
         let same_digits = name == "extra_float_digits" && value.trim().parse::<i32>().is_ok_and(|d| d >= 1);
         let pinned = matches!(name.as_str(), "client_encoding" | "standard_conforming_strings");
         let reported = crate::policy::decide::REPORTED_SETTINGS.contains(&name.as_str());
-        let moves = crate::policy::decide::moves_values(&name, |p| catalog.setting_prefixes.contains(p));
+        let extension = |p: &str| catalog.setting_prefixes.contains(p);
+        let moves = match i < by_client {
+            true => crate::policy::decide::moves_values(&name, extension),
+            false => crate::policy::decide::default_moves_values(&name, extension),
+        };
         if moves && !same_digits && !pinned && !reported {
             core.clock.set_at_start(&name);
         }

@@ -852,7 +852,77 @@ async fn settings_changed_out_of_sight_do_not_unmask() {
     assert!(now.contains("escape"), "BL3: the default did not change: {now}");
     let seen = ask(&mut r, scan).await;
     assert!(!seen.contains("PDF") && !seen.contains("IBA"), "BL3: {seen}");
-    su.batch_execute("ALTER ROLE u_trust RESET bytea_output").await.unwrap();
+    // Round 228 BM2: a planner lever the DBA sets for the role prints nothing, and leaves the
+    // masked column readable.
+    su.batch_execute("ALTER ROLE u_trust RESET bytea_output; ALTER ROLE u_trust SET work_mem = '64MB'")
+        .await
+        .unwrap();
+    let mut r = billing_session(&p).await;
+    let seen = ask(&mut r, scan).await;
+    assert!(seen.contains(r"\x255044462d") && !seen.contains("ERROR"), "BM2: {seen}");
+}
+
+/// Round 228 BM1: the SET is one step further away. A listed trigger on tickets writes a log
+/// table, whose own trigger (not listed: the agent never names it) runs `SET bytea_output`. Fails
+/// before the fix. And a foreign key cascades an UPDATE of a ticket's id into a table whose
+/// trigger does the same: this case passed before the fix too (the cascade's table is among the
+/// statement's relations already), and guards it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_changed_by_code_that_writes_reach_do_not_unmask() {
+    let (cluster, _su) = own_cluster(
+        "ALTER TABLE stadtwerke.customers ADD COLUMN mandate_scan bytea;
+         UPDATE stadtwerke.customers SET mandate_scan = convert_to('%PDF-1.7 IBAN DE89370400440532013000', 'UTF8');
+         CREATE FUNCTION public.escape_bytes() RETURNS trigger LANGUAGE plpgsql
+           AS $$ BEGIN SET bytea_output = escape; RETURN NEW; END $$;
+         CREATE TABLE public.ticket_log (ticket_id int, payload bytea);
+         CREATE TRIGGER log_format BEFORE INSERT ON public.ticket_log
+           FOR EACH ROW EXECUTE FUNCTION public.escape_bytes();
+         CREATE FUNCTION stadtwerke.ticket_audit() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+           AS $$ BEGIN INSERT INTO public.ticket_log VALUES (NEW.ticket_id, convert_to(NEW.subject, 'UTF8'));
+           RETURN NEW; END $$;
+         CREATE TRIGGER ticket_audit AFTER INSERT ON stadtwerke.tickets
+           FOR EACH ROW EXECUTE FUNCTION stadtwerke.ticket_audit();
+         CREATE TABLE stadtwerke.ticket_refs (ticket_id int REFERENCES stadtwerke.tickets ON UPDATE CASCADE);
+         GRANT SELECT, UPDATE ON stadtwerke.ticket_refs TO crm_agents;
+         INSERT INTO stadtwerke.ticket_refs SELECT min(ticket_id) FROM stadtwerke.tickets;
+         CREATE TRIGGER refs_format BEFORE UPDATE ON stadtwerke.ticket_refs
+           FOR EACH ROW EXECUTE FUNCTION public.escape_bytes();
+         GRANT crm_agents, wasser_agents TO u_trust",
+    )
+    .await;
+    let policy = crate::dba_rows::stadtwerke_listing("stadtwerke.ticket_audit, public.escape_bytes")
+        .replacen(
+            "          birth_date: drop\n",
+            "          birth_date: drop\n          mandate_scan: { mask: \"first(12)\" }\n",
+            1,
+        )
+        .replacen(
+            "      stadtwerke.meter_readings: { columns: all }\n",
+            "      stadtwerke.meter_readings: { columns: all }\n      stadtwerke.ticket_refs: { columns: all, write: [update] }\n",
+            1,
+        );
+    let p = proxy_on_shared(&cluster, policy, "").await;
+    let scan = "SELECT mandate_scan FROM stadtwerke.customers WHERE customer_no = 1001";
+    for (case, change) in [
+        (
+            "a trigger of a table a listed trigger writes",
+            "INSERT INTO stadtwerke.tickets (customer_no, agent, subject, status) VALUES (1001, 'u_trust', 'meter', 'open')",
+        ),
+        (
+            "a trigger of a table a foreign key cascades into",
+            "UPDATE stadtwerke.tickets SET ticket_id = ticket_id + 1000 WHERE ticket_id = (SELECT min(ticket_id) FROM stadtwerke.tickets)",
+        ),
+    ] {
+        let mut r = billing_session(&p).await;
+        let done = ask(&mut r, change).await;
+        let now = ask(&mut r, "SHOW bytea_output").await;
+        let seen = ask(&mut r, scan).await;
+        assert!(!seen.contains("PDF") && !seen.contains("IBA"), "{case}: {seen}");
+        assert_no_protected(&seen, case);
+        // Premise: the statement ran and the setting changed (else the scan proves nothing).
+        assert!(!done.contains("ERROR"), "{case}: {done}");
+        assert!(now.contains("escape"), "{case}: the setting did not change: {now}");
+    }
 }
 
 async fn ask(r: &mut crate::raw::Raw, sql: &str) -> String {

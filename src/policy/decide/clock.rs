@@ -76,6 +76,31 @@ const NEUTRAL_SETTINGS: &[&str] = &[
 /// the `cpu_*` costs are forbidden outright).
 const NEUTRAL_PREFIXES: &[&str] = &["enable_", "jit_", "cpu_", "log_", "track_"];
 
+/// The planner's levers among the settings that count (see NEUTRAL_SETTINGS): they change the
+/// order a plan reads rows in, never how a value prints.
+const PLANNER_LEVERS: &[&str] = &[
+    "work_mem",
+    "hash_mem_multiplier",
+    "max_parallel_workers_per_gather",
+    "max_parallel_workers",
+    "parallel_leader_participation",
+    "min_parallel_table_scan_size",
+    "min_parallel_index_scan_size",
+    "from_collapse_limit",
+    "join_collapse_limit",
+    "plan_cache_mode",
+    "constraint_exclusion",
+    "cursor_tuple_fraction",
+];
+
+/// Whether a role's or database's default of `name` (lower-cased) counts as moving values for
+/// the sessions that start with it. A planner lever does not: the DBA tunes those per role (round
+/// 228 BM2: `ALTER ROLE agent SET work_mem = '64MB'` refused every masked date of the login, for
+/// good), and they print nothing; a default that changes how values print does (round 227 BL3).
+pub fn default_moves_values(name: &str, extension: impl Fn(&str) -> bool) -> bool {
+    moves_values(name, extension) && !PLANNER_LEVERS.contains(&name) && !name.starts_with("geqo")
+}
+
 /// Whether a SET, RESET or set_config of `name` (lower-cased; `all` for RESET ALL) may change
 /// what a filter computes. A dotted name counts when `extension` says its prefix names an
 /// extension or procedural language; other dotted names are custom settings.

@@ -383,8 +383,8 @@ impl Core {
                 });
             }
             Ok((a, statement)) => {
-                self.moves_settings |= statement.as_deref().is_some_and(crate::judge::may_move_settings)
-                    || crate::judge::may_move_settings(&a.facts);
+                let moves = |f: &StatementFacts| crate::judge::may_move_settings(f, env.catalog);
+                self.moves_settings |= statement.as_deref().is_some_and(moves) || moves(&a.facts);
                 match &statement {
                     Some(st) => {
                         if st.kind == Kind::CopyFrom {

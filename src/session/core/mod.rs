@@ -422,7 +422,7 @@ impl Core {
     /// filter computes with (see `clock`).
     fn note_settings<'f>(&mut self, env: &Env<'_>, statements: impl IntoIterator<Item = &'f StatementFacts>) {
         for f in statements {
-            self.moves_settings |= crate::judge::may_move_settings(f);
+            self.moves_settings |= crate::judge::may_move_settings(f, env.catalog);
             if let Some((name, via)) = crate::judge::setting_change(f, env.catalog) {
                 self.clock.changed(&name, via);
             }
