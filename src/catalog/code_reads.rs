@@ -407,9 +407,37 @@ impl<'c, 'a> Graph<'c, 'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{sets_settings, sets_settings_by_name};
+    use super::{close_over_writes, sets_settings, sets_settings_by_name, ANY_TABLE};
     use crate::catalog::code::Code;
     use crate::policy::QName;
+
+    /// Round 228 BM1: tables 1 (tickets) and 2 (a log) and 3 (referencing 4 with a cascade); the
+    /// log's trigger `set` sets; `audit`, tickets' trigger, writes the log; `helper` calls
+    /// `audit`'s kin by writing tickets; `plain` writes 5.
+    #[test]
+    fn writes_that_reach_settings_code_are_followed_to_a_fixed_point() {
+        let q = |n: &str| QName::new("public", n);
+        let on_write = [(2, q("set")), (1, q("audit")), (3, q("set"))];
+        let writes: ahash::AHashMap<QName, Vec<u32>> = [
+            (q("audit"), vec![2]),
+            (q("helper"), vec![1, 2]),
+            (q("plain"), vec![5]),
+            (q("remover"), vec![4]),
+            (q("dynamic"), vec![ANY_TABLE]),
+        ]
+        .into_iter()
+        .collect();
+        let cascades = [(4, vec![3])].into_iter().collect();
+        let mut code: ahash::AHashSet<QName> = [q("set")].into_iter().collect();
+        let tables = close_over_writes(&mut code, &on_write, &writes, &cascades);
+        for f in ["set", "audit", "helper", "remover", "dynamic"] {
+            assert!(code.contains(&q(f)), "{f}");
+        }
+        assert!(!code.contains(&q("plain")));
+        let mut tables: Vec<u32> = tables.into_iter().collect();
+        tables.sort_unstable();
+        assert_eq!(tables, [1, 2, 3, 4]);
+    }
 
     #[test]
     fn set_config_by_a_name_given_at_run_time_is_told_apart() {
