@@ -19,7 +19,9 @@ mod guard;
 mod outputs;
 mod stored;
 
-pub use clock::{clock_read_in, default_moves_values, moves_values, same_as_default, REPORTED_SETTINGS};
+pub use clock::{
+    clock_read_in, is_planner_lever, moves_printing, moves_values, same_as_default, LEVERS_ONLY, REPORTED_SETTINGS,
+};
 pub use forbidden::{
     forbidden_calls_in, is_forbidden_function, is_forbidden_setting, setting_read_in, FORBIDDEN_FUNCTIONS,
     FORBIDDEN_SETTINGS, LEAKY_CATALOGS, TYPE_INPUTS,

@@ -409,13 +409,12 @@ pub async fn authenticate(
         let same_digits = name == "extra_float_digits" && value.trim().parse::<i32>().is_ok_and(|d| d >= 1);
         let pinned = matches!(name.as_str(), "client_encoding" | "standard_conforming_strings");
         let reported = crate::policy::decide::REPORTED_SETTINGS.contains(&name.as_str());
-        let extension = |p: &str| catalog.setting_prefixes.contains(p);
-        let moves = match i < by_client {
-            true => crate::policy::decide::moves_values(&name, extension),
-            false => crate::policy::decide::default_moves_values(&name, extension),
-        };
+        let moves = crate::policy::decide::moves_values(&name, |p| catalog.setting_prefixes.contains(p));
         if moves && !same_digits && !pinned && !reported {
-            core.clock.set_at_start(&name);
+            match i >= by_client && crate::policy::decide::is_planner_lever(&name) {
+                true => core.clock.lever_at_start(&name),
+                false => core.clock.set_at_start(&name),
+            }
         }
     }
     Ok(Started {

@@ -93,12 +93,21 @@ const PLANNER_LEVERS: &[&str] = &[
     "cursor_tuple_fraction",
 ];
 
-/// Whether a role's or database's default of `name` (lower-cased) counts as moving values for
-/// the sessions that start with it. A planner lever does not: the DBA tunes those per role (round
-/// 228 BM2: `ALTER ROLE agent SET work_mem = '64MB'` refused every masked date of the login, for
-/// good), and they print nothing; a default that changes how values print does (round 227 BL3).
-pub fn default_moves_values(name: &str, extension: impl Fn(&str) -> bool) -> bool {
-    moves_values(name, extension) && !PLANNER_LEVERS.contains(&name) && !name.starts_with("geqo")
+/// Whether `name` (lower-cased) is one of the planner's levers. A role's or database's default of
+/// one still counts for filters, whose rows may follow the plan (round 229 BN1: a `work_mem` role
+/// default let a view's `string_agg` over a GROUP BY show another campaign's caller), but not for
+/// masks of printed values (round 228 BM2: every masked date of the login was refused for good).
+pub fn is_planner_lever(name: &str) -> bool {
+    PLANNER_LEVERS.contains(&name) || name.starts_with("geqo")
+}
+
+/// How the reason a session's settings moved begins when all that moved is a planner lever of
+/// the role's or database's defaults (see `is_planner_lever`).
+pub const LEVERS_ONLY: &str = "the login's role or database defaults set the planner's ";
+
+/// Whether settings that moved for `why` may change how a value prints.
+pub fn moves_printing(why: &str) -> bool {
+    !why.starts_with(LEVERS_ONLY)
 }
 
 /// Whether a SET, RESET or set_config of `name` (lower-cased; `all` for RESET ALL) may change

@@ -51,7 +51,8 @@ pub(super) fn plan_outputs(
                 ColumnRule::Allow => ColAction::Pass,
                 ColumnRule::Mask { mask, .. } => {
                     let r = cx.catalog.rel(c.rel);
-                    if let (Some(why), true) = (cx.settings_moved, prints_by_settings(cx, c, mask)) {
+                    let moved = cx.settings_moved.filter(|why| super::clock::moves_printing(why));
+                    if let (Some(why), true) = (moved, prints_by_settings(cx, c, mask)) {
                         return Err(Refusal::new(
                             Reason::ForbiddenSetting,
                             format!(

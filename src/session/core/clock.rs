@@ -28,6 +28,9 @@ pub struct Clock {
     /// the server-wide ones the catalog role reads (round 196 AG1: a per-role TimeZone counted as
     /// moved, and refused every masked date of that role's agents).
     baseline: Vec<(String, String)>,
+    /// A planner lever the role's or database's defaults set: it counts last, and only for what
+    /// follows the plan (see `policy::decide::moves_printing`).
+    levers: Option<String>,
 }
 
 impl Clock {
@@ -71,6 +74,12 @@ impl Clock {
         self.unreported = Some(format!("this session set {name} when it connected"));
     }
 
+    /// A planner lever set by the role's or the database's defaults.
+    pub fn lever_at_start(&mut self, name: &str) {
+        self.memo = None;
+        self.levers = Some(format!("{}{name}", crate::policy::decide::LEVERS_ONLY));
+    }
+
     /// Every request has been answered. `clean`: no transaction is open and no cursor is left,
     /// so nothing can bring back or run under a value before the reported ones.
     pub fn settled(&mut self, clean: bool) {
@@ -101,11 +110,14 @@ impl Clock {
         if let Some(why) = self.unreported.as_ref().or(self.changed.as_ref()) {
             return Some(why.clone());
         }
-        self.reported.iter().find_map(|(name, value)| {
-            let (_, default) = self.baseline.iter().chain(defaults).find(|(n, _)| n == name)?;
-            (!same_as_default(name, value, default))
-                .then(|| format!("this session has set {name} to {value} (the server's is {default})"))
-        })
+        self.reported
+            .iter()
+            .find_map(|(name, value)| {
+                let (_, default) = self.baseline.iter().chain(defaults).find(|(n, _)| n == name)?;
+                (!same_as_default(name, value, default))
+                    .then(|| format!("this session has set {name} to {value} (the server's is {default})"))
+            })
+            .or_else(|| self.levers.clone())
     }
 }
 
@@ -118,6 +130,21 @@ mod tests {
             ("timezone".into(), "Etc/UTC".into()),
             ("datestyle".into(), "ISO, MDY".into()),
         ]
+    }
+
+    /// Round 229 BN1 / 228 BM2: a planner lever of the role's defaults counts, last, and says it
+    /// moves no printed value; anything else that moved comes first.
+    #[test]
+    fn a_planner_lever_of_the_defaults_counts_last() {
+        use crate::policy::decide::moves_printing;
+        let mut c = Clock::default();
+        c.report("TimeZone", "Etc/UTC");
+        c.lever_at_start("work_mem");
+        let why = c.moved(&defaults()).unwrap();
+        assert!(why.contains("work_mem") && !moves_printing(&why), "{why}");
+        c.set_at_start("bytea_output");
+        let why = c.moved(&defaults()).unwrap();
+        assert!(why.contains("bytea_output") && moves_printing(&why), "{why}");
     }
 
     #[test]
