@@ -802,9 +802,9 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_changed_out_of_sight_do_not_unmask() {
     let (cluster, su) = own_cluster(
-        "ALTER TABLE stadtwerke.customers ADD COLUMN mandate_scan bytea;
-         UPDATE stadtwerke.customers SET mandate_scan = convert_to('%PDF-1.7 IBAN DE89370400440532013000', 'UTF8');
-         CREATE FUNCTION stadtwerke.ticket_defaults() RETURNS trigger LANGUAGE plpgsql
+        &[
+            MANDATE_SCAN,
+            "         CREATE FUNCTION stadtwerke.ticket_defaults() RETURNS trigger LANGUAGE plpgsql
            AS $$ BEGIN SET bytea_output = escape; RETURN NEW; END $$;
          CREATE TRIGGER ticket_defaults BEFORE INSERT ON stadtwerke.tickets
            FOR EACH ROW EXECUTE FUNCTION stadtwerke.ticket_defaults();
@@ -813,15 +813,13 @@ async fn settings_changed_out_of_sight_do_not_unmask() {
          CREATE FUNCTION public.remember_escape() RETURNS int LANGUAGE plpgsql
            AS $$ BEGIN ALTER ROLE CURRENT_USER SET bytea_output = 'escape'; RETURN 1; END $$;
          GRANT crm_agents, wasser_agents TO u_trust",
+        ]
+        .concat(),
     )
     .await;
-    let policy =
-        crate::dba_rows::stadtwerke_listing("stadtwerke.ticket_defaults, public.legacy_cr, public.remember_escape")
-            .replacen(
-                "          birth_date: drop\n",
-                "          birth_date: drop\n          mandate_scan: { mask: \"first(12)\" }\n",
-                1,
-            );
+    let policy = masking_the_scan(crate::dba_rows::stadtwerke_listing(
+        "stadtwerke.ticket_defaults, public.legacy_cr, public.remember_escape",
+    ));
     let p = proxy_on_shared(&cluster, policy, "").await;
     let scan = "SELECT mandate_scan FROM stadtwerke.customers WHERE customer_no = 1001";
     // Premise: as the server prints it, the mask keeps the hex text's start.
@@ -870,9 +868,9 @@ async fn settings_changed_out_of_sight_do_not_unmask() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_changed_by_code_that_writes_reach_do_not_unmask() {
     let (cluster, _su) = own_cluster(
-        "ALTER TABLE stadtwerke.customers ADD COLUMN mandate_scan bytea;
-         UPDATE stadtwerke.customers SET mandate_scan = convert_to('%PDF-1.7 IBAN DE89370400440532013000', 'UTF8');
-         CREATE FUNCTION public.escape_bytes() RETURNS trigger LANGUAGE plpgsql
+        &[
+            MANDATE_SCAN,
+            "         CREATE FUNCTION public.escape_bytes() RETURNS trigger LANGUAGE plpgsql
            AS $$ BEGIN SET bytea_output = escape; RETURN NEW; END $$;
          CREATE TABLE public.ticket_log (ticket_id int, payload bytea);
          CREATE TRIGGER log_format BEFORE INSERT ON public.ticket_log
@@ -888,14 +886,11 @@ async fn settings_changed_by_code_that_writes_reach_do_not_unmask() {
          CREATE TRIGGER refs_format BEFORE UPDATE ON stadtwerke.ticket_refs
            FOR EACH ROW EXECUTE FUNCTION public.escape_bytes();
          GRANT crm_agents, wasser_agents TO u_trust",
+        ]
+        .concat(),
     )
     .await;
-    let policy = crate::dba_rows::stadtwerke_listing("stadtwerke.ticket_audit, public.escape_bytes")
-        .replacen(
-            "          birth_date: drop\n",
-            "          birth_date: drop\n          mandate_scan: { mask: \"first(12)\" }\n",
-            1,
-        )
+    let policy = masking_the_scan(crate::dba_rows::stadtwerke_listing("stadtwerke.ticket_audit, public.escape_bytes"))
         .replacen(
             "      stadtwerke.meter_readings: { columns: all }\n",
             "      stadtwerke.meter_readings: { columns: all }\n      stadtwerke.ticket_refs: { columns: all, write: [update] }\n",
@@ -923,6 +918,19 @@ async fn settings_changed_by_code_that_writes_reach_do_not_unmask() {
         assert!(!done.contains("ERROR"), "{case}: {done}");
         assert!(now.contains("escape"), "{case}: the setting did not change: {now}");
     }
+}
+
+/// The sample customers with a scanned mandate (bytea) whose text starts with the IBAN.
+const MANDATE_SCAN: &str = "ALTER TABLE stadtwerke.customers ADD COLUMN mandate_scan bytea;
+     UPDATE stadtwerke.customers SET mandate_scan = convert_to('%PDF-1.7 IBAN DE89370400440532013000', 'UTF8');";
+
+/// `stadtwerke` with the scan masked `first(12)` for billing_hotline.
+fn masking_the_scan(stadtwerke: String) -> String {
+    stadtwerke.replacen(
+        "          birth_date: drop\n",
+        "          birth_date: drop\n          mandate_scan: { mask: \"first(12)\" }\n",
+        1,
+    )
 }
 
 async fn ask(r: &mut crate::raw::Raw, sql: &str) -> String {
