@@ -9,7 +9,21 @@ pub struct ClientParams {
     pub user: String,
     pub purpose: Option<String>,
     pub forward: StartupMessage,
+    /// The settings the client gave (see `given_settings`), without those unscharf pins.
+    pub given: Vec<(String, String)>,
 }
+
+/// Settings whose value changes how a masked value prints, pinned in the startup packet unless
+/// the client gives them: a server, database or role default (`ALTER SYSTEM`, `ALTER ROLE ALL`,
+/// `ALTER DATABASE … SET`), even one reloaded while the session is open, then cannot change what
+/// a mask keeps (round 231 BP1-BP4: `bytea_output = escape` showed a `first(12)` mask 12 raw
+/// bytes, and `DateStyle = 'German'` a birth date's day and month for its year). DateStyle `ISO`
+/// keeps the configured day/month order, which only input reads.
+const PRINT_PINS: [(&str, &str); 3] = [
+    ("bytea_output", "hex"),
+    ("datestyle", "ISO"),
+    ("intervalstyle", "postgres"),
+];
 
 /// Splits `options` like Postgres's pg_split_opts: whitespace separates, backslash escapes.
 pub fn split_options(s: &str) -> Vec<String> {
@@ -210,14 +224,22 @@ pub fn client_params(msg: &StartupMessage, default_db: &str) -> Result<ClientPar
     // Pinned in the startup packet, so a server, database or role default of `off` cannot make
     // Postgres read backslashes in strings differently from the analyzer.
     forward.push(("standard_conforming_strings".into(), "on".into()));
+    let mut forward = StartupMessage {
+        major: msg.major,
+        minor: msg.minor,
+        params: forward,
+    };
+    let given = given_settings(&forward);
+    for (name, value) in PRINT_PINS {
+        if !given.iter().any(|(n, _)| n == name) {
+            forward.params.push((name.to_owned(), value.to_owned()));
+        }
+    }
     Ok(ClientParams {
         user,
         purpose,
-        forward: StartupMessage {
-            major: msg.major,
-            minor: msg.minor,
-            params: forward,
-        },
+        forward,
+        given,
     })
 }
 

@@ -395,7 +395,7 @@ pub async fn authenticate(
     // Settings a filter computes with that the server does not report (lc_time,
     // default_text_search_config, …): their values are the client's from the start. pgjdbc's
     // extra_float_digits=3 writes floats as the server's default 1 does.
-    let given = super::options::given_settings(&params.forward);
+    let given = params.given.clone();
     if !given
         .iter()
         .any(|(name, _)| crate::policy::decide::REPORTED_SETTINGS.contains(&name.as_str()))
@@ -450,11 +450,12 @@ async fn relay_password(
 
 /// search_path, then the login's roles: a superuser counts only as itself (see
 /// catalog::queries::MEMBERSHIPS); then the settings the session started with from the role's or
-/// the database's defaults (`ALTER ROLE … SET`), which Postgres reports only for a few.
+/// the database's defaults (`ALTER ROLE … SET`, also `ALTER ROLE ALL`: round 231 BP3), which
+/// Postgres reports only for a few.
 const IDENTITY_PROBE: &str = "SELECT pg_catalog.current_setting('search_path'), (current_user = session_user)::pg_catalog.text; \
      SELECT r.rolname::text FROM pg_catalog.pg_roles r WHERE pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER') \
      AND (r.rolname = session_user OR NOT (SELECT s.rolsuper FROM pg_catalog.pg_roles s WHERE s.rolname = session_user)); \
-     SELECT pg_catalog.lower(name), setting FROM pg_catalog.pg_settings WHERE source IN ('database', 'user', 'database user')";
+     SELECT pg_catalog.lower(name), setting FROM pg_catalog.pg_settings WHERE source IN ('global', 'database', 'user', 'database user')";
 
 /// What the identity probe read.
 struct Probed {

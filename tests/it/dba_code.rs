@@ -920,6 +920,71 @@ async fn settings_changed_by_code_that_writes_reach_do_not_unmask() {
     }
 }
 
+/// Round 231 BP1-BP4: the server's, the database's or every role's defaults (`ALTER SYSTEM` and
+/// a reload, also under an open session; `ALTER DATABASE`; `ALTER ROLE ALL`) change how bytea and
+/// dates print. unscharf pins bytea_output, DateStyle and IntervalStyle in the startup packet, so
+/// a masked scan keeps its hex text's start and a `first(4)` birth date its year.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_and_role_defaults_do_not_change_what_a_mask_keeps() {
+    let (cluster, su) = own_cluster(&[MANDATE_SCAN, " GRANT crm_agents, wasser_agents TO u_trust"].concat()).await;
+    let policy = masking_the_scan(crate::dba_rows::stadtwerke_listing("")).replacen(
+        "          birth_date: drop\n",
+        "          birth_date: { mask: \"first(4)\" }\n",
+        1,
+    );
+    let p = proxy_on_shared(&cluster, policy, "").await;
+    let reads = "SELECT mandate_scan, birth_date FROM stadtwerke.customers WHERE customer_no = 1001";
+    let kept = |seen: &str, case: &str| {
+        assert!(
+            seen.contains(r"\x255044462d") && seen.contains("1984") && !seen.contains("ERROR"),
+            "{case}: {seen}"
+        );
+        for clear in ["PDF", "IBA", "02/07", "07/02", "02.07", "02-07"] {
+            assert!(!seen.contains(clear), "{case}: {clear} in {seen}");
+        }
+    };
+    let mut open = billing_session(&p).await;
+    kept(&ask(&mut open, reads).await, "with the server's settings");
+    for sql in [
+        "ALTER SYSTEM SET bytea_output = escape",
+        "ALTER SYSTEM SET DateStyle = 'SQL, DMY'",
+        "ALTER SYSTEM SET IntervalStyle = 'sql_standard'",
+        "SELECT pg_reload_conf()",
+    ] {
+        su.batch_execute(sql).await.unwrap();
+    }
+    // Premise: a session without the pins prints by the new defaults.
+    let direct = connect_url(&cluster.superuser_url("crm")).await;
+    let row = direct
+        .query_one(
+            "SELECT current_setting('bytea_output'), current_setting('DateStyle')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, String>(0), row.get::<_, String>(1)),
+        ("escape".into(), "SQL, DMY".into())
+    );
+    kept(&ask(&mut open, reads).await, "a session open across the reload");
+    kept(
+        &ask(&mut billing_session(&p).await, reads).await,
+        "a session after the reload",
+    );
+    for sql in [
+        "ALTER SYSTEM RESET ALL",
+        "SELECT pg_reload_conf()",
+        "ALTER ROLE ALL SET bytea_output = escape",
+        "ALTER DATABASE crm SET DateStyle = 'German, DMY'",
+    ] {
+        su.batch_execute(sql).await.unwrap();
+    }
+    kept(
+        &ask(&mut billing_session(&p).await, reads).await,
+        "every role's and the database's defaults",
+    );
+}
+
 /// The sample customers with a scanned mandate (bytea) whose text starts with the IBAN.
 const MANDATE_SCAN: &str = "ALTER TABLE stadtwerke.customers ADD COLUMN mandate_scan bytea;
      UPDATE stadtwerke.customers SET mandate_scan = convert_to('%PDF-1.7 IBAN DE89370400440532013000', 'UTF8');";

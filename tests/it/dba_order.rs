@@ -202,6 +202,8 @@ async fn filters_that_follow_the_plans_row_order_are_refused() {
             "ALTER DATABASE crm SET hash_mem_multiplier = 8",
             "ALTER DATABASE crm RESET hash_mem_multiplier",
         ),
+        // Round 231 BP3: every role's default.
+        ("ALTER ROLE ALL SET work_mem = '16MB'", "ALTER ROLE ALL RESET work_mem"),
     ] {
         su.batch_execute(&format!("RESET ROLE; {set}")).await.unwrap();
         let s = wasser(&p).await;
