@@ -338,6 +338,33 @@ mod tests {
         assert_eq!(p.forward.get("application_name"), Some("crm"));
     }
 
+    /// Round 231: the print settings are pinned unless the client gives them, in any spelling;
+    /// what the client gives is forwarded and reported as its own.
+    #[test]
+    fn print_settings_are_pinned_unless_given() {
+        let p = client_params(&msg(&[("user", "a")]), "crm").unwrap();
+        assert_eq!(p.forward.get("bytea_output"), Some("hex"));
+        assert_eq!(p.forward.get("datestyle"), Some("ISO"));
+        assert_eq!(p.forward.get("intervalstyle"), Some("postgres"));
+        assert!(p.given.iter().all(|(n, _)| n != "bytea_output"), "{:?}", p.given);
+        let p = client_params(
+            &msg(&[
+                ("user", "a"),
+                ("DateStyle", "ISO, DMY"),
+                ("options", "-c bytea_output=escape --IntervalStyle=iso_8601"),
+            ]),
+            "crm",
+        )
+        .unwrap();
+        assert_eq!(p.forward.get("bytea_output"), None);
+        assert_eq!(p.forward.get("datestyle"), None);
+        assert_eq!(p.forward.get("DateStyle"), Some("ISO, DMY"));
+        let names: Vec<&str> = p.given.iter().map(|(n, _)| n.as_str()).collect();
+        for n in ["datestyle", "bytea_output", "intervalstyle"] {
+            assert!(names.contains(&n), "{names:?}");
+        }
+    }
+
     #[test]
     fn pinned_settings_and_defaults() {
         let p = client_params(&msg(&[("user", "a"), ("client_encoding", "auto")]), "crm").unwrap();
