@@ -150,6 +150,7 @@ pub fn client_params(msg: &StartupMessage, default_db: &str) -> Result<ClientPar
     let mut forward = Vec::with_capacity(msg.params.len() + 2);
     let mut user = None;
     let mut has_db = false;
+    let mut seen_options = false;
     for (k, v) in &msg.params {
         let name = guc_name(k);
         match name.as_str() {
@@ -168,7 +169,13 @@ pub fn client_params(msg: &StartupMessage, default_db: &str) -> Result<ClientPar
                 has_db = true;
                 forward.push((k.clone(), v.clone()));
             }
+            // Postgres keeps the last `options` only, and unscharf would read them all (round
+            // 233 BR2: a DateStyle in the first counted as given, and the pin was left out).
+            "options" if seen_options => {
+                return Err("the startup message holds `options` twice; send one".into());
+            }
             "options" => {
+                seen_options = true;
                 let args = split_options(v);
                 let mut keep = Vec::with_capacity(args.len());
                 let mut i = 0;
@@ -340,6 +347,17 @@ mod tests {
 
     /// Round 231: the print settings are pinned unless the client gives them, in any spelling;
     /// what the client gives is forwarded and reported as its own.
+    /// Round 233 BR2: Postgres applies the last `options` only.
+    #[test]
+    fn options_twice_are_refused() {
+        let twice = msg(&[
+            ("user", "a"),
+            ("options", "-c DateStyle=ISO"),
+            ("Options", "-c application_name=crm"),
+        ]);
+        assert!(client_params(&twice, "crm").unwrap_err().contains("twice"));
+    }
+
     #[test]
     fn print_settings_are_pinned_unless_given() {
         let p = client_params(&msg(&[("user", "a")]), "crm").unwrap();

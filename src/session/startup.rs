@@ -396,12 +396,8 @@ pub async fn authenticate(
     // default_text_search_config, …): their values are the client's from the start. pgjdbc's
     // extra_float_digits=3 writes floats as the server's default 1 does.
     let given = params.given.clone();
-    if !given
-        .iter()
-        .any(|(name, _)| crate::policy::decide::REPORTED_SETTINGS.contains(&name.as_str()))
-    {
-        core.clock.set_baseline();
-    }
+    core.clock
+        .set_baseline(&given.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>());
     // The role's and the database's defaults too: a listed function may have set one for the
     // login's next sessions (round 227 BL3: `ALTER ROLE CURRENT_USER SET bytea_output = escape`).
     let by_client = given.len();

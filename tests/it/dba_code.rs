@@ -971,6 +971,57 @@ async fn server_and_role_defaults_do_not_change_what_a_mask_keeps() {
         &ask(&mut billing_session(&p).await, reads).await,
         "a session after the reload",
     );
+    // Round 233 BR1: the client gives the server's DateStyle itself, so no pin is added, and
+    // the catalog has read the server's new default (a DDL makes it read again).
+    // Only DateStyle differs from the defaults then.
+    for sql in ["ALTER SYSTEM RESET IntervalStyle", "SELECT pg_reload_conf()"] {
+        su.batch_execute(sql).await.unwrap();
+    }
+    let generation = p.shared.catalog.load().generation;
+    su.batch_execute("CREATE TABLE public.after_reload (x int)")
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if p.shared.catalog.load().generation != generation {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(p
+        .shared
+        .catalog
+        .load()
+        .clock_defaults
+        .contains(&("datestyle".into(), "SQL, DMY".into())));
+    let mut own = crate::raw::Raw::connect(
+        p.addr.port(),
+        "u_trust",
+        &[
+            ("options", "-c unscharf.purpose=billing_hotline"),
+            ("DateStyle", "SQL, DMY"),
+        ],
+    )
+    .await;
+    let seen = ask(&mut own, reads).await;
+    assert!(
+        seen.contains("forbidden_setting") && seen.contains("SQL, DMY"),
+        "BR1: {seen}"
+    );
+    for clear in ["02/07", "07/02", "02/0"] {
+        assert!(!seen.contains(clear), "BR1: {clear} in {seen}");
+    }
+    // BR2: Postgres would apply only the second `options`, without the first's DateStyle.
+    let twice = crate::raw::Raw::startup_answer(
+        p.addr.port(),
+        &[
+            ("user", "u_trust"),
+            ("database", "crm"),
+            ("options", "-c DateStyle=ISO"),
+            ("options", "-c unscharf.purpose=billing_hotline"),
+        ],
+    )
+    .await;
+    assert!(twice.starts_with('E') && twice.contains("twice"), "BR2: {twice}");
     for sql in [
         "ALTER SYSTEM RESET ALL",
         "SELECT pg_reload_conf()",

@@ -135,6 +135,31 @@ impl Raw {
         r
     }
 
+    /// How the proxy ends a startup of `params` (trust authentication): the error's text, or
+    /// `Z` once the session is ready.
+    pub async fn startup_answer(port: u16, params: &[(&str, &str)]) -> String {
+        let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let startup = StartupMessage {
+            major: 3,
+            minor: 0,
+            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        let mut r = Raw {
+            stream,
+            buf: BytesMut::new(),
+            key: (0, 0),
+        };
+        r.send(&startup.encode()).await;
+        loop {
+            let f = r.frame().await;
+            match f.tag {
+                b'E' => return format!("E{}", String::from_utf8_lossy(f.body())),
+                b'Z' => return "Z".into(),
+                _ => {}
+            }
+        }
+    }
+
     /// A connection that has sent `user`'s startup packet on `stream` and read nothing yet.
     pub async fn startup_sent(mut stream: TcpStream, user: &str) -> Raw {
         let startup = StartupMessage {

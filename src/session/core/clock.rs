@@ -61,11 +61,18 @@ impl Clock {
         }
     }
 
-    /// Startup ended and the client set none of REPORTED_SETTINGS itself: what the server
-    /// reported so far is the session's baseline.
-    pub fn set_baseline(&mut self) {
+    /// Startup ended: what the server reported so far of the settings the client did not give
+    /// (`given`, lower-cased) is the session's baseline for them. Per setting: a client that gave
+    /// its DateStyle (pgjdbc) still has the pinned IntervalStyle as its baseline, not a server's
+    /// other one (round 233).
+    pub fn set_baseline(&mut self, given: &[&str]) {
         self.memo = None;
-        self.baseline = self.reported.clone();
+        self.baseline = self
+            .reported
+            .iter()
+            .filter(|(name, _)| !given.contains(&name.as_str()))
+            .cloned()
+            .collect();
     }
 
     /// A setting given at connection start whose value the server does not report.
@@ -117,8 +124,27 @@ impl Clock {
                 (!same_as_default(name, value, default))
                     .then(|| format!("this session has set {name} to {value} (the server's is {default})"))
             })
+            .or_else(|| self.reported.iter().find_map(|(name, value)| uncanonical(name, value)))
             .or_else(|| self.levers.clone())
     }
+}
+
+/// Why a reported print setting's value is not the one masks are written for, even where it is
+/// the server's own: unscharf pins ISO and `postgres` when the client gives none, and a client that
+/// gives the server's non-ISO DateStyle itself would otherwise print a `first(4)` birth date as
+/// its day and month (round 233 BR1).
+fn uncanonical(name: &str, value: &str) -> Option<String> {
+    let canonical = match name {
+        "datestyle" => value
+            .trim_start()
+            .get(..3)
+            .is_some_and(|s| s.eq_ignore_ascii_case("iso")),
+        "intervalstyle" => value.trim().eq_ignore_ascii_case("postgres"),
+        _ => true,
+    };
+    (!canonical).then(|| {
+        format!("this session prints with {name} {value}, not as masks are written for (ISO dates, postgres intervals)")
+    })
 }
 
 #[cfg(test)]
@@ -130,6 +156,20 @@ mod tests {
             ("timezone".into(), "Etc/UTC".into()),
             ("datestyle".into(), "ISO, MDY".into()),
         ]
+    }
+
+    /// Round 233 BR1: a non-ISO DateStyle counts even where it is the server's.
+    #[test]
+    fn a_print_setting_other_than_the_pinned_one_counts() {
+        let mut c = Clock::default();
+        let server = vec![("datestyle".to_owned(), "SQL, DMY".to_owned())];
+        c.report("DateStyle", "SQL, DMY");
+        assert!(c.moved(&server).unwrap().contains("SQL, DMY"));
+        c.report("DateStyle", "ISO, DMY");
+        c.report("IntervalStyle", "postgres");
+        assert_eq!(c.moved(&[("datestyle".into(), "ISO, DMY".into())]), None);
+        c.report("IntervalStyle", "sql_standard");
+        assert!(c.moved(&[("datestyle".into(), "ISO, DMY".into())]).is_some());
     }
 
     /// Round 229 BN1 / 228 BM2: a planner lever of the role's defaults counts, last, and says it
@@ -182,7 +222,12 @@ mod tests {
             c.moved(&defaults()).is_some(),
             "without a baseline, the server's counts"
         );
-        c.set_baseline();
+        c.set_baseline(&["timezone"]);
+        assert!(
+            c.moved(&defaults()).is_some(),
+            "the client's own TimeZone is no baseline"
+        );
+        c.set_baseline(&[]);
         assert_eq!(c.moved(&defaults()), None);
         // A change away from the baseline counts, and back to it is settled.
         c.changed("timezone", "SET");
