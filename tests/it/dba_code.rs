@@ -845,9 +845,21 @@ async fn settings_changed_out_of_sight_do_not_unmask() {
     let mut r = billing_session(&p).await;
     let done = ask(&mut r, "SELECT public.remember_escape()").await;
     assert!(!done.contains("ERROR"), "BL3: {done}");
+    let defaults: String = su
+        .query_one(
+            "SELECT array_to_string(s.setconfig, ',') FROM pg_db_role_setting s
+               JOIN pg_roles r ON r.oid = s.setrole WHERE r.rolname = 'u_trust'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(
+        defaults.contains("bytea_output=escape"),
+        "BL3: the default did not change: {defaults}"
+    );
+    // Read at login (the probe), and since round 231 overridden by the pinned hex.
     let mut r = billing_session(&p).await;
-    let now = ask(&mut r, "SHOW bytea_output").await;
-    assert!(now.contains("escape"), "BL3: the default did not change: {now}");
     let seen = ask(&mut r, scan).await;
     assert!(!seen.contains("PDF") && !seen.contains("IBA"), "BL3: {seen}");
     // Round 228 BM2: a planner lever the DBA sets for the role prints nothing, and leaves the
