@@ -100,12 +100,8 @@ impl Raw {
         Raw::start(stream, user, extra).await
     }
 
-    async fn start(stream: TcpStream, user: &str, extra: &[(&str, &str)]) -> Raw {
-        let mut params = vec![
-            ("user".to_string(), user.to_string()),
-            ("database".to_string(), "crm".to_string()),
-        ];
-        params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    /// A connection that has sent a startup packet of `params` on `stream`.
+    async fn opened(stream: TcpStream, params: Vec<(String, String)>) -> Raw {
         let startup = StartupMessage {
             major: 3,
             minor: 0,
@@ -117,6 +113,16 @@ impl Raw {
             key: (0, 0),
         };
         r.send(&startup.encode()).await;
+        r
+    }
+
+    async fn start(stream: TcpStream, user: &str, extra: &[(&str, &str)]) -> Raw {
+        let mut params = vec![
+            ("user".to_string(), user.to_string()),
+            ("database".to_string(), "crm".to_string()),
+        ];
+        params.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let mut r = Raw::opened(stream, params).await;
         loop {
             let f = r.frame().await;
             match f.tag {
@@ -139,17 +145,8 @@ impl Raw {
     /// `Z` once the session is ready.
     pub async fn startup_answer(port: u16, params: &[(&str, &str)]) -> String {
         let stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let startup = StartupMessage {
-            major: 3,
-            minor: 0,
-            params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        };
-        let mut r = Raw {
-            stream,
-            buf: BytesMut::new(),
-            key: (0, 0),
-        };
-        r.send(&startup.encode()).await;
+        let params = params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut r = Raw::opened(stream, params).await;
         loop {
             let f = r.frame().await;
             match f.tag {
@@ -161,18 +158,12 @@ impl Raw {
     }
 
     /// A connection that has sent `user`'s startup packet on `stream` and read nothing yet.
-    pub async fn startup_sent(mut stream: TcpStream, user: &str) -> Raw {
-        let startup = StartupMessage {
-            major: 3,
-            minor: 0,
-            params: vec![("user".into(), user.into()), ("database".into(), "crm".into())],
-        };
-        stream.write_all(&startup.encode()).await.unwrap();
-        Raw {
+    pub async fn startup_sent(stream: TcpStream, user: &str) -> Raw {
+        Raw::opened(
             stream,
-            buf: BytesMut::new(),
-            key: (0, 0),
-        }
+            vec![("user".into(), user.into()), ("database".into(), "crm".into())],
+        )
+        .await
     }
 
     /// A session of the trust-authenticated `u_trust` under the lab's `transparency` purpose.
