@@ -156,7 +156,9 @@ pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
     // 150: `SET search_path = public` while no code of the DBA's built names, then a deployment).
     // Code that builds names at run time builds names the agent may steer without touching the
     // path (round 150: `SET TimeZone`), so on the DBA's path too, names it may build count.
-    let by_name = runs_code_of(f, cx.catalog, &cx.catalog.name_setters)
+    // A name setter is code of the DBA's, so only a statement that runs such code can call one;
+    // the guard keeps the walk off every other statement's judgement.
+    let by_name = (f.runs_dba_code && runs_code_of(f, cx.catalog, &cx.catalog.name_setters))
         || f.writes_into(cx.catalog, &cx.catalog.name_setting_tables);
     if by_name {
         return Err(Refusal::new(
