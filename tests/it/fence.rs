@@ -432,13 +432,15 @@ async fn a_statement_that_ignores_cancels_does_not_roll_migrations_back() {
         .expect("the migration was rolled back");
     assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
     // Told to end, unless a cancel reached it first (the search checks for them now and then).
+    // Each DDL command of the migration closes the fence, so the same backend may be told twice
+    // (seen once in CI: ended 2).
     let ended = p
         .shared
         .metrics
         .fence_terminations
         .load(std::sync::atomic::Ordering::Relaxed);
     let busy = busy_backends(&su).await;
-    assert!(ended == 1 || busy == 0, "ended {ended}, still running {busy}");
+    assert!(ended >= 1 || busy == 0, "ended {ended}, still running {busy}");
     drop(slow);
 }
 
