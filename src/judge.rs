@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use crate::analyze::facts::{Analysis, Kind, StatementFacts, TxControl};
 use crate::analyze::{AnalyzeError, MAX_LOOKUP_VALUES};
 use crate::catalog::Catalog;
-use crate::policy::decide::{decide, ColAction, DecideCtx, Plan};
+use crate::policy::decide::{decide, wider, ColAction, DecideCtx, Plan};
 use crate::policy::{PolicySet, Purpose, Reason, Refusal};
 
 /// Statements and cursors the session has prepared or declared, by name.
@@ -83,7 +83,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         today: cx.today,
         read_campaigns: cx.read_campaigns,
         dba_path: cx.dba_path,
-        settings_moved: cx.settings_moved.or(own_change.as_deref()),
+        settings_moved: wider(cx.settings_moved, own_change.as_deref()),
         path_moved: cx.path_moved.or(own_path.as_deref()),
     };
     let own = decide(f, &dcx)?;
@@ -126,7 +126,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
             let inner_change = change_text(&inner, cx.catalog).map(|c| format!("the prepared statement changes ({c})"));
             let inner_path = path_change_text(&inner, cx.catalog).map(|c| format!("the prepared statement changes ({c})"));
             let dcx = DecideCtx {
-                settings_moved: dcx.settings_moved.or(inner_change.as_deref()),
+                settings_moved: wider(dcx.settings_moved, inner_change.as_deref()),
                 path_moved: dcx.path_moved.or(inner_path.as_deref()),
                 ..dcx
             };
@@ -149,22 +149,32 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
 /// function that may change any (`?`, round 164 F7).
 pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<(String, &'static str)> {
     let moves = |name: &str| crate::policy::decide::moves_values(name, |p| catalog.setting_prefixes.contains(p));
-    if let Some(s) = f.settings.iter().find(|s| moves(&s.name)) {
+    // extra_float_digits last: it moves the least (see policy::decide::Moved), so it must not
+    // stand for a statement that also sets another (`set_config` of both in one select list).
+    let digits = |name: &str| name == crate::policy::decide::FLOAT_DIGITS;
+    if let Some(s) = f.settings.iter().find(|s| moves(&s.name) && !digits(&s.name)) {
         return Some((s.name.clone(), s.via));
     }
-    // Behind a relation too: a trigger, a column default, a view (round 227 BL1), or the
-    // triggers of what those write or a foreign key cascades into (round 228 BM1).
-    let calls_setter = f.runs_function(catalog, |schema, name| {
+    if calls_setter(f, catalog) {
+        return Some(("?".to_owned(), SETTER_CALL));
+    }
+    f.settings
+        .iter()
+        .find(|s| digits(&s.name))
+        .map(|s| (s.name.clone(), s.via))
+}
+
+const SETTER_CALL: &str = "a call of a function of the DBA's that changes settings:";
+
+/// Whether the statement runs a function of the DBA's that may change any setting: called by
+/// name, or behind a relation: a trigger, a column default, a view (round 227 BL1), or the
+/// triggers of what those write or a foreign key cascades into (round 228 BM1).
+fn calls_setter(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> bool {
+    f.runs_function(catalog, |schema, name| {
         catalog
             .setting_functions
             .contains(&crate::policy::QName::new(schema, name))
-    }) || f.writes_into(catalog, &catalog.setting_tables);
-    calls_setter.then(|| {
-        (
-            "?".to_owned(),
-            "a call of a function of the DBA's that changes settings:",
-        )
-    })
+    }) || f.writes_into(catalog, &catalog.setting_tables)
 }
 
 /// Whether running the statement may change a setting the server reports only with its next
@@ -193,9 +203,8 @@ pub fn path_change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -
     if let Some(s) = f.settings.iter().find(|s| s.name == "search_path" || s.name == "all") {
         return Some(format!("{} {}", s.via, s.name));
     }
-    setting_change(f, catalog)
-        .filter(|(name, _)| name == "?")
-        .map(|(name, via)| format!("{via} {name}"))
+    // Whatever else it sets (round 234: `set_config` of another setting beside the call hid it).
+    calls_setter(f, catalog).then(|| format!("{SETTER_CALL} ?"))
 }
 
 /// Whether a statement runs code of the DBA's that may close, open or fetch from cursors by name
@@ -293,14 +302,20 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
         }
         let now = JudgeCtx {
             read_campaigns: &read,
-            settings_moved: cx.settings_moved.or(settings_set.as_deref()),
+            settings_moved: wider(cx.settings_moved, settings_set.as_deref()),
             path_moved: cx.path_moved.or(path_set.as_deref()),
             ..*cx
         };
         let allowed = judge_statement(f, &now, &earlier)?;
         // What an EXECUTE or FETCH runs counts as the statement (round 164 F1).
-        if let Some(c) = change_text(f, cx.catalog).or_else(|| change_text(&allowed.facts, cx.catalog)) {
-            settings_set = Some(format!("an earlier statement of this message changes ({c})"));
+        for c in [change_text(f, cx.catalog), change_text(&allowed.facts, cx.catalog)]
+            .into_iter()
+            .flatten()
+        {
+            let c = format!("an earlier statement of this message changes ({c})");
+            if wider(settings_set.as_deref(), Some(&c)) != settings_set.as_deref() {
+                settings_set = Some(c);
+            }
         }
         if let Some(c) = path_change_text(f, cx.catalog).or_else(|| path_change_text(&allowed.facts, cx.catalog)) {
             path_set = Some(format!("an earlier statement of this message changes ({c})"));

@@ -9,7 +9,10 @@ pub struct ClientParams {
     pub user: String,
     pub purpose: Option<String>,
     pub forward: StartupMessage,
-    /// The settings the client gave (see `given_settings`), without those unscharf pins.
+    /// The settings the client gave (see `given_settings`), without those unscharf pins and
+    /// without a print setting given as its pin gives it (pgjdbc's `DateStyle=ISO`): the session
+    /// starts as a pinned one, with what the server reports at start as its baseline (round 234
+    /// BS2: under a database's `SQL, DMY`, every masked date of JDBC was refused).
     pub given: Vec<(String, String)>,
 }
 
@@ -236,12 +239,17 @@ pub fn client_params(msg: &StartupMessage, default_db: &str) -> Result<ClientPar
         minor: msg.minor,
         params: forward,
     };
-    let given = given_settings(&forward);
+    let mut given = given_settings(&forward);
     for (name, value) in PRINT_PINS {
         if !given.iter().any(|(n, _)| n == name) {
             forward.params.push((name.to_owned(), value.to_owned()));
         }
     }
+    given.retain(|(n, v)| {
+        !PRINT_PINS
+            .iter()
+            .any(|(pn, pv)| pn == n && v.trim().eq_ignore_ascii_case(pv))
+    });
     Ok(ClientParams {
         user,
         purpose,
@@ -381,6 +389,18 @@ mod tests {
         for n in ["datestyle", "bytea_output", "intervalstyle"] {
             assert!(names.contains(&n), "{names:?}");
         }
+        // Round 234 BS2: given as the pin gives it, as pgjdbc does, it is forwarded once and
+        // counts as pinned.
+        let p = client_params(&msg(&[("user", "a"), ("DateStyle", "iso")]), "crm").unwrap();
+        assert_eq!(
+            p.forward
+                .params
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("datestyle"))
+                .count(),
+            1
+        );
+        assert!(p.given.iter().all(|(n, _)| n != "datestyle"), "{:?}", p.given);
     }
 
     #[test]

@@ -29,8 +29,8 @@ pub struct PortalInfo {
     pub policy_generation: u64,
     /// How many campaigns the session had read when `plan` was decided (rule 4 looks at them).
     pub reads_seen: usize,
-    /// Whether the session's settings a filter computes with could differ from the server's when `plan` was decided.
-    pub settings_moved: bool,
+    /// How far the session's settings could differ from the server's when `plan` was decided.
+    pub settings_moved: crate::policy::decide::Moved,
     /// Whether search_path could differ from the DBA's for the login when `plan` was decided.
     pub path_moved: bool,
     /// The day `plan` was decided on (rule 5 compares it with contract ends).
@@ -51,7 +51,7 @@ impl PortalInfo {
             bound_to: None,
             policy_generation: 0,
             reads_seen: 0,
-            settings_moved: false,
+            settings_moved: crate::policy::decide::Moved::No,
             path_moved: false,
             judged_on: chrono::NaiveDate::MIN,
             catalog_fingerprint: 0,

@@ -119,7 +119,10 @@ pub fn explain(
                 };
                 let verdict = judge_statement(f, &jcx, &NoRegistry);
                 if let Some((name, via)) = crate::judge::setting_change(f, catalog) {
-                    settings_set = Some(format!("an earlier statement of this message changes ({via} {name})"));
+                    let c = format!("an earlier statement of this message changes ({via} {name})");
+                    if crate::policy::decide::wider(settings_set.as_deref(), Some(&c)) != settings_set.as_deref() {
+                        settings_set = Some(c);
+                    }
                 }
                 if let Some(c) = crate::judge::path_change_text(f, catalog) {
                     path_set = Some(format!("an earlier statement of this message changes ({c})"));

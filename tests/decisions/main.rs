@@ -5,6 +5,7 @@
 
 mod attacks;
 mod cache;
+mod settings;
 mod statements;
 mod variants;
 

@@ -153,3 +153,86 @@ async fn masks_show_only_what_they_promise() {
         assert!(seen.contains("876"), "{seen}");
     }
 }
+
+/// Round 234 BS1: pgjdbc runs `SET extra_float_digits = 3` once connected (unless told the
+/// server's version), and every masked date and bytea of its sessions was refused; the setting
+/// moves how floats print and nothing else. BS2: pgjdbc also sends `DateStyle=ISO`, and under a
+/// database's `SQL, DMY` that counted as a move, though it is what the pin gives other clients.
+/// And a narrow move must not hide a wide one: under a planner lever of the role's defaults, a
+/// `SET bytea_output = escape` beside the read showed the scan's first 12 characters in clear
+/// (found while fixing BS1). A verdict remembered from before such a SET must not serve after it
+/// either (that part passed before the fix too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_narrow_settings_move_masks_as_before_and_hides_no_wide_one() {
+    let (cluster, su) = own_cluster(
+        "ALTER TABLE stadtwerke.customers ADD COLUMN mandate_scan bytea, ADD COLUMN meter_factor float8;
+         UPDATE stadtwerke.customers SET meter_factor = 1.0 / 3,
+           mandate_scan = convert_to('%PDF-1.7 IBAN DE89370400440532013000', 'UTF8');
+         ALTER DATABASE crm SET DateStyle = 'SQL, DMY';",
+    )
+    .await;
+    let p = proxy_on(&cluster, |t| {
+        t.replacen(
+            "birth_date: drop",
+            "birth_date: { mask: first(4) }\n          mandate_scan: { mask: first(12) }\n          meter_factor: { mask: first(3) }",
+            1,
+        )
+    })
+    .await;
+    let dated = "SELECT birth_date, mandate_scan FROM stadtwerke.customers WHERE customer_no = 1001";
+    let floats = "SELECT meter_factor FROM stadtwerke.customers WHERE customer_no = 1001";
+    let kept = |seen: &str, case: &str| {
+        assert!(
+            seen.starts_with("1984******|") && seen.contains(r"|\x255044462d*"),
+            "{case}: {seen}"
+        );
+        assert!(!seen.contains("PDF") && !seen.contains("IBAN"), "{case}: {seen}");
+    };
+    let refused = |e: &tokio_postgres::Error, case: &str| {
+        assert!(
+            err_text(e).contains("its type prints by the session's settings"),
+            "{case}: {}",
+            err_text(e)
+        );
+    };
+    // As pgjdbc connects: DateStyle=ISO and extra_float_digits=2 in the startup packet, then a SET.
+    let jdbc = p
+        .try_connect(
+            "options='-c DateStyle=ISO -c extra_float_digits=2'",
+            "agent_wasser",
+            "wasser",
+        )
+        .await
+        .unwrap();
+    let style = text_of(&jdbc.simple_query("SHOW DateStyle").await.unwrap());
+    let pinned = text_of(&wasser(&p).await.simple_query("SHOW DateStyle").await.unwrap());
+    assert_eq!(style, pinned, "premise: the client's ISO is what the pin gives");
+    kept(&text_of(&jdbc.simple_query(dated).await.unwrap()), "BS2");
+    jdbc.batch_execute("SET extra_float_digits = 3").await.unwrap();
+    kept(&text_of(&jdbc.simple_query(dated).await.unwrap()), "BS1");
+    let e = jdbc.simple_query(floats).await.expect_err("floats");
+    refused(&e, "floats print by extra_float_digits");
+    // A client's own ISO in another day order is still a move.
+    let ymd = p
+        .try_connect("options='-c DateStyle=ISO,YMD'", "agent_wasser", "wasser")
+        .await
+        .unwrap();
+    refused(&ymd.simple_query(dated).await.expect_err("YMD"), "YMD");
+
+    su.batch_execute("ALTER ROLE agent_wasser SET work_mem = '8MB'")
+        .await
+        .unwrap();
+    let c = wasser(&p).await;
+    kept(&text_of(&c.simple_query(dated).await.unwrap()), "a planner lever");
+    c.batch_execute("SET bytea_output = escape").await.unwrap();
+    refused(
+        &c.simple_query(dated).await.expect_err("remembered"),
+        "after a remembered verdict",
+    );
+    let c = wasser(&p).await;
+    let e = c
+        .simple_query(&format!("SET bytea_output = escape; {dated}"))
+        .await
+        .expect_err("beside");
+    refused(&e, "a SET beside the read");
+}

@@ -105,9 +105,52 @@ pub fn is_planner_lever(name: &str) -> bool {
 /// the role's or database's defaults (see `is_planner_lever`).
 pub const LEVERS_ONLY: &str = "the login's role or database defaults set the planner's ";
 
-/// Whether settings that moved for `why` may change how a value prints.
-pub fn moves_printing(why: &str) -> bool {
-    !why.starts_with(LEVERS_ONLY)
+/// The one setting that changes how floats print and nothing else a mask works on (pgjdbc sets it
+/// after connecting unless told the server's version: round 234 BS1 refused every masked date and
+/// bytea of such sessions).
+pub const FLOAT_DIGITS: &str = "extra_float_digits";
+
+/// How far a session's settings may have moved, by what they may change; each level includes the
+/// ones before it. A filter counts any move; a mask of a printed value counts `FloatPrint` for
+/// floats and `Anything` for every type whose text follows settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Moved {
+    #[default]
+    No,
+    /// Only the planner's levers of the role's or database's defaults: the order rows are read in.
+    PlanOrder,
+    /// Only extra_float_digits besides: also how floats print.
+    FloatPrint,
+    /// Anything, as far as unscharf knows.
+    Anything,
+}
+
+/// The level of a reason settings moved for. Every reason unscharf writes for a change of
+/// extra_float_digits alone ends with its name as the last word in brackets (`(SET
+/// extra_float_digits)`, `(extra_float_digits)`).
+pub fn moved_level(why: Option<&str>) -> Moved {
+    let digits_only = |w: &str| {
+        w.strip_suffix(')')
+            .and_then(|w| w.strip_suffix(FLOAT_DIGITS))
+            .is_some_and(|w| w.ends_with([' ', '(']))
+    };
+    match why {
+        None => Moved::No,
+        Some(w) if w.starts_with(LEVERS_ONLY) => Moved::PlanOrder,
+        Some(w) if digits_only(w) => Moved::FloatPrint,
+        Some(_) => Moved::Anything,
+    }
+}
+
+/// Of two reasons settings may have moved for, the one that says more moved: a session's narrow
+/// reason must not hide a wider one a statement adds (a planner lever of the role's defaults, then
+/// `SET bytea_output = escape; SELECT scan …` in one message).
+pub fn wider<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Option<&'a str> {
+    if moved_level(b) > moved_level(a) {
+        b
+    } else {
+        a
+    }
 }
 
 /// Whether a SET, RESET or set_config of `name` (lower-cased; `all` for RESET ALL) may change
@@ -204,6 +247,40 @@ mod tests {
         for (sql, want) in cases {
             assert_eq!(clock_read_in(sql), *want, "{sql}");
         }
+    }
+
+    #[test]
+    fn the_wider_reason_wins_whichever_comes_first() {
+        let levers = format!("{LEVERS_ONLY}work_mem");
+        let digits = "this statement changes (SET extra_float_digits)";
+        let bytea = "an earlier statement of this message changes (SET bytea_output)";
+        assert_eq!(moved_level(Some(&levers)), Moved::PlanOrder);
+        assert_eq!(moved_level(Some(digits)), Moved::FloatPrint);
+        assert_eq!(
+            moved_level(Some("set when it connected (extra_float_digits)")),
+            Moved::FloatPrint
+        );
+        assert_eq!(
+            moved_level(Some("changes (SET my_extra_float_digits)")),
+            Moved::Anything
+        );
+        assert_eq!(moved_level(Some(bytea)), Moved::Anything);
+        assert_eq!(
+            moved_level(Some("this session changed settings (SET all)")),
+            Moved::Anything
+        );
+        assert_eq!(moved_level(None), Moved::No);
+        for (a, b, want) in [
+            (Some(levers.as_str()), Some(bytea), bytea),
+            (Some(bytea), Some(levers.as_str()), bytea),
+            (Some(digits), Some(bytea), bytea),
+            (Some(levers.as_str()), Some(digits), digits),
+            (None, Some(digits), digits),
+            (Some(digits), None, digits),
+        ] {
+            assert_eq!(wider(a, b), Some(want));
+        }
+        assert_eq!(wider(None, None), None);
     }
 
     #[test]

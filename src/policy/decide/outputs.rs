@@ -16,19 +16,31 @@ fn prints_by_settings(
     cx: &DecideCtx<'_>,
     c: crate::analyze::facts::ColRef,
     mask: &crate::mask::functions::Mask,
+    moved: super::clock::Moved,
 ) -> bool {
     // bool, "char", name, int8, int2, int4, text, oid, json, inet, cidr, bpchar, varchar, numeric,
     // uuid, jsonb, and the arrays of text, varchar, int4 and int8.
     const STEADY: &[u32] = &[
         16, 18, 19, 20, 21, 23, 25, 26, 114, 869, 650, 1042, 1043, 1700, 2950, 3802, 1009, 1015, 1007, 1016,
     ];
+    // Besides: bytea, date, time, timestamp, timestamptz, interval, timetz, money, their arrays and
+    // the ranges of dates and times, which extra_float_digits does not reach.
+    const NO_FLOATS: &[u32] = &[
+        17, 1082, 1083, 1114, 1184, 1186, 1266, 790, 1001, 1182, 1183, 1115, 1185, 1187, 1270, 791, 3912, 3908, 3910,
+    ];
+    use super::clock::Moved;
     use crate::mask::functions::Mask;
     let printed = !matches!(mask, Mask::Null | Mask::Redact | Mask::Constant(_));
+    let steady: &[&[u32]] = match moved {
+        Moved::No | Moved::PlanOrder => return false,
+        Moved::FloatPrint => &[STEADY, NO_FLOATS],
+        Moved::Anything => &[STEADY],
+    };
     let r = cx.catalog.rel(c.rel);
     printed
         && r.columns
             .get(c.col as usize)
-            .is_none_or(|col| !STEADY.contains(&col.type_oid))
+            .is_none_or(|col| !steady.iter().any(|list| list.contains(&col.type_oid)))
 }
 
 /// Rule 6 for result columns: plain protected columns are masked, dropped, or refuse the statement.
@@ -51,12 +63,12 @@ pub(super) fn plan_outputs(
                 ColumnRule::Allow => ColAction::Pass,
                 ColumnRule::Mask { mask, .. } => {
                     let r = cx.catalog.rel(c.rel);
-                    let moved = cx.settings_moved.filter(|why| super::clock::moves_printing(why));
-                    if let (Some(why), true) = (moved, prints_by_settings(cx, c, mask)) {
+                    let moved = super::clock::moved_level(cx.settings_moved);
+                    if let (Some(why), true) = (cx.settings_moved, prints_by_settings(cx, c, mask, moved)) {
                         return Err(Refusal::new(
                             Reason::ForbiddenSetting,
                             format!(
-                                "column {} is masked for purpose {purpose}, and its type prints by the session's settings (a date or time by TimeZone and DateStyle, bytea by bytea_output), and {why}: the mask would keep another part of it (RESET them)",
+                                "column {} is masked for purpose {purpose}, and its type prints by the session's settings (a date or time by TimeZone and DateStyle, bytea by bytea_output, a float by extra_float_digits), and {why}: the mask would keep another part of it (RESET them)",
                                 cx.column_name(c)
                             ),
                         ));

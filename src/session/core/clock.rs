@@ -8,7 +8,7 @@
 //! session is idle again with nothing left that could run under it: no transaction, nothing in
 //! flight, no cursor; from then on the values the server reports tell.
 
-use crate::policy::decide::{same_as_default, REPORTED_SETTINGS};
+use crate::policy::decide::{same_as_default, FLOAT_DIGITS, REPORTED_SETTINGS};
 
 #[derive(Debug, Default)]
 pub struct Clock {
@@ -29,8 +29,11 @@ pub struct Clock {
     /// moved, and refused every masked date of that role's agents).
     baseline: Vec<(String, String)>,
     /// A planner lever the role's or database's defaults set: it counts last, and only for what
-    /// follows the plan (see `policy::decide::moves_printing`).
+    /// follows the plan (see `policy::decide::Moved`).
     levers: Option<String>,
+    /// extra_float_digits was set, at connection start or by a statement: it counts before the
+    /// levers and after anything else, and for masks only of floats (`Moved::FloatPrint`).
+    digits: Option<String>,
 }
 
 impl Clock {
@@ -52,7 +55,9 @@ impl Clock {
     pub fn changed(&mut self, name: &str, via: &str) {
         self.memo = None;
         let how = format!("{via} {name}");
-        if name == "all" || REPORTED_SETTINGS.contains(&name) {
+        if name == FLOAT_DIGITS {
+            self.digits = Some(format!("this session changed settings ({how})"));
+        } else if name == "all" || REPORTED_SETTINGS.contains(&name) {
             self.changed = Some(format!("this session changed settings ({how})"));
         } else {
             self.unreported = Some(format!(
@@ -78,7 +83,11 @@ impl Clock {
     /// A setting given at connection start whose value the server does not report.
     pub fn set_at_start(&mut self, name: &str) {
         self.memo = None;
-        self.unreported = Some(format!("this session set {name} when it connected"));
+        let why = format!("this session set settings when it connected ({name})");
+        match name == FLOAT_DIGITS {
+            true => self.digits = Some(why),
+            false => self.unreported = Some(why),
+        }
     }
 
     /// A planner lever set by the role's or the database's defaults.
@@ -125,6 +134,7 @@ impl Clock {
                     .then(|| format!("this session has set {name} to {value} (the server's is {default})"))
             })
             .or_else(|| self.reported.iter().find_map(|(name, value)| uncanonical(name, value)))
+            .or_else(|| self.digits.clone())
             .or_else(|| self.levers.clone())
     }
 }
@@ -176,15 +186,34 @@ mod tests {
     /// moves no printed value; anything else that moved comes first.
     #[test]
     fn a_planner_lever_of_the_defaults_counts_last() {
-        use crate::policy::decide::moves_printing;
+        use crate::policy::decide::{moved_level, Moved};
         let mut c = Clock::default();
         c.report("TimeZone", "Etc/UTC");
         c.lever_at_start("work_mem");
         let why = c.moved(&defaults()).unwrap();
-        assert!(why.contains("work_mem") && !moves_printing(&why), "{why}");
+        assert!(
+            why.contains("work_mem") && moved_level(Some(&why)) == Moved::PlanOrder,
+            "{why}"
+        );
+        // Round 234 BS1: extra_float_digits moves floats, and counts before a lever.
+        c.changed("extra_float_digits", "SET");
+        c.settled(true);
+        let why = c.moved(&defaults()).unwrap();
+        assert_eq!(moved_level(Some(&why)), Moved::FloatPrint, "{why}");
         c.set_at_start("bytea_output");
         let why = c.moved(&defaults()).unwrap();
-        assert!(why.contains("bytea_output") && moves_printing(&why), "{why}");
+        assert!(
+            why.contains("bytea_output") && moved_level(Some(&why)) == Moved::Anything,
+            "{why}"
+        );
+        let mut c = Clock::default();
+        c.set_at_start("extra_float_digits");
+        c.changed("timezone", "SET");
+        let why = c.moved(&defaults()).unwrap();
+        assert_eq!(moved_level(Some(&why)), Moved::Anything, "{why}");
+        c.settled(true);
+        let why = c.moved(&defaults()).unwrap();
+        assert_eq!(moved_level(Some(&why)), Moved::FloatPrint, "{why}");
     }
 
     #[test]

@@ -42,8 +42,10 @@ pub struct VerdictKey {
     pub catalog: u64,
     pub today: NaiveDate,
     pub reads: usize,
-    /// Whether the session's settings a filter computes with may differ from the server's.
-    pub settings_moved: bool,
+    /// How far the session's settings a filter or a printed mask depends on may differ from the
+    /// server's: a verdict of one level says nothing of another (round 234: a plan made while only
+    /// a planner lever had moved must not serve once bytea_output has).
+    pub settings_moved: crate::policy::decide::Moved,
     /// Whether search_path may differ from the DBA's for the login.
     pub path_moved: bool,
 }

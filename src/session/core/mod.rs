@@ -523,7 +523,7 @@ impl Core {
             catalog: env.catalog.generation,
             today: env.today,
             reads: self.read_campaigns.len(),
-            settings_moved: self.settings_moved.is_some(),
+            settings_moved: crate::policy::decide::moved_level(self.settings_moved.as_deref()),
             path_moved: self.path_moved.is_some(),
         };
         if let Some(a) = self.memo.verdict(facts, &key) {
