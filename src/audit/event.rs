@@ -193,8 +193,8 @@ fn invisible(c: char) -> bool {
 /// `scrubbed` (see `scrub`) with every unquoted word that may be a value replaced by `?`: an agent
 /// who types a value without quotes writes words (round 190 AA1: `WHERE iban = DE8937…`, `name =
 /// Anna Schmidt`, `email = anna.schmidt@example.org` reached the trail and the log). A word stays
-/// if it is a SQL keyword, a name `known` knows (the catalog's), an alias after `AS`, or short (an
-/// alias, up to three characters), and holds fewer than four digits.
+/// if it is a SQL keyword, a name `known` knows (the catalog's), or short (an alias, up to three
+/// characters), and holds fewer than four digits.
 pub fn scrub_words(scrubbed: &str, known: impl Fn(&str) -> bool) -> String {
     let mut out = String::with_capacity(scrubbed.len());
     let mut rest = scrubbed;
@@ -221,20 +221,69 @@ pub fn scrub_words(scrubbed: &str, known: impl Fn(&str) -> bool) -> String {
             out.push_str(if digits < 4 { word } else { "?" });
             continue;
         }
-        let lower = word.to_lowercase();
-        let keyword = sqlparser::keywords::ALL_KEYWORDS
-            .binary_search(&word.to_ascii_uppercase().as_str())
-            .is_ok();
-        // An alias the client gives a result column or FROM item is its own name for it.
-        // Looks at the end only: upper-casing all of `out` for every word made a 1 MiB refusal
-        // take seconds of a session thread (round 232 BQ1).
-        let tail = out.trim_end().as_bytes();
-        let aliased =
-            tail.len() >= 3 && tail[tail.len() - 3] == b' ' && tail[tail.len() - 2..].eq_ignore_ascii_case(b"as");
-        let keep = digits < 4 && (keyword || aliased || word.chars().count() <= 3 || known(&lower));
-        out.push_str(if keep { word } else { "?" });
+        // An alias counts as any other word: an agent can type a value there as well as anywhere
+        // (round 235 BT3: `AS Schmidt` was kept, `AS "Schmidt"` was not).
+        out.push_str(if keeps_word(word, &known) { word } else { "?" });
     }
     out.push_str(rest);
+    out
+}
+
+/// Whether an unquoted word of a statement is no value: a SQL keyword, a name the catalog knows,
+/// or short (an alias, up to three characters), and in each case fewer than four digits.
+fn keeps_word(word: &str, known: impl Fn(&str) -> bool) -> bool {
+    let digits = word.chars().filter(char::is_ascii_digit).count();
+    let keyword = || {
+        sqlparser::keywords::ALL_KEYWORDS
+            .binary_search(&word.to_ascii_uppercase().as_str())
+            .is_ok()
+    };
+    digits < 4 && (word.chars().count() <= 3 || keyword() || known(&word.to_lowercase()))
+}
+
+/// A refusal's `detail` (already through `scrub` and `scrub_names`) with every word that the
+/// statement's scrubbing takes out (see `scrub_words`, over `normalized`, quoted names included)
+/// taken out wherever it stands (a contract's end date, unscharf's own, stays). A detail quotes the
+/// statement, but its own quoting cannot be trusted to pair (round 235 BT1: a backtick inside a
+/// quoted cursor name closed the detail's backtick span, and the rest of the name, a phone number
+/// or an IBAN, reached the trail), and some details repeat a word unquoted (BT4: `VACUUM
+/// HOFFMANN is not supported`). Words of unscharf's own wording stay.
+pub fn scrub_detail(detail: &str, normalized: &str, known: impl Fn(&str) -> bool) -> String {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
+    let words = |text: &str| -> Vec<(usize, usize)> {
+        let mut spans = Vec::new();
+        let mut start = None;
+        for (i, c) in text.char_indices() {
+            match (is_word(c), start) {
+                (true, None) => start = Some(i),
+                (false, Some(s)) => {
+                    spans.push((s, i));
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            spans.push((s, text.len()));
+        }
+        spans
+    };
+    let value = |word: &str| !keeps_word(word, &known);
+    let sent: std::collections::HashSet<String> = words(normalized)
+        .into_iter()
+        .map(|(a, b)| &normalized[a..b])
+        .filter(|w| value(w))
+        .map(str::to_lowercase)
+        .collect();
+    let mut out = String::with_capacity(detail.len());
+    let mut last = 0;
+    for (a, b) in words(detail) {
+        let word = &detail[a..b];
+        out.push_str(&detail[last..a]);
+        out.push_str(if sent.contains(&word.to_lowercase()) { "?" } else { word });
+        last = b;
+    }
+    out.push_str(&detail[last..]);
     out
 }
 
@@ -274,7 +323,7 @@ fn push_printable(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod scrub_tests {
-    use super::{bounded, compact, scrub, scrub_names, scrub_words, MAX_RECORDED_STATEMENT};
+    use super::{bounded, compact, scrub, scrub_detail, scrub_names, scrub_words, MAX_RECORDED_STATEMENT};
 
     /// Round 191 AB1: a double-quoted value is a name no catalog knows.
     #[test]
@@ -315,15 +364,50 @@ mod scrub_tests {
             scrub_words("FETCH ALL FROM DE8937 ; SELECT \"?\", \"ok\" FROM t1 LIMIT ?", known),
             "FETCH ALL FROM ? ; SELECT \"?\", \"ok\" FROM t1 LIMIT ?"
         );
+        // Round 235 BT3: an alias is a word like any other.
         assert_eq!(
-            scrub_words("SELECT ? AS stale_one, ? AS Anna1234", known),
-            "SELECT ? AS stale_one, ? AS ?"
+            scrub_words("SELECT ? AS Schmidt, ? AS Anna1234, ? AS n, lower(?) AS email", known),
+            "SELECT ? AS ?, ? AS ?, ? AS n, lower(?) AS email"
         );
-        // The alias is seen however AS is written, and only as a word of its own.
-        assert_eq!(
-            scrub_words("SELECT ? as stale_one, ? As other_one, ? alias stale_two", known),
-            "SELECT ? as stale_one, ? As other_one, ? alias ?"
-        );
+    }
+
+    /// Round 235 BT1, BT4: a detail loses what the statement's scrubbing loses, however it quotes
+    /// it, and keeps unscharf's own words.
+    #[test]
+    fn a_detail_keeps_no_word_the_statement_scrubbing_takes_out() {
+        let known = |w: &str| ["stadtwerke", "customers", "name"].contains(&w);
+        let cases = [
+            (
+                "FETCH ALL FROM \"unscharf_x`+49 30 1234567\"",
+                "names starting with unscharf_ are reserved (`\"unscharf_x`+49 30 1234567\"`)",
+                "names starting with unscharf_ are reserved (`?`+49 30 ?\"?",
+            ),
+            (
+                "FETCH ALL FROM \"unscharf_`anna.schmidt@example.org\"",
+                "names starting with unscharf_ are reserved (`\"unscharf_`anna.schmidt@example.org\"`)",
+                // The statement's own word `unscharf_` goes from unscharf's wording too.
+                "names starting with ? are reserved (`?`?.?@?.org\"?",
+            ),
+            (
+                "VACUUM Hoffmann",
+                "VACUUM HOFFMANN is not supported",
+                "VACUUM ? is not supported",
+            ),
+            (
+                "SELECT name FROM stadtwerke.customers",
+                "column stadtwerke.customers.name is not visible to purpose billing_hotline",
+                "column stadtwerke.customers.name is not visible to purpose billing_hotline",
+            ),
+            (
+                "SELECT 1 FROM t WHERE iban = DE89370400440532013000",
+                "DE89370400440532013000 after the contract ended on 2026-11-28",
+                "? after the contract ended on 2026-11-28",
+            ),
+        ];
+        for (statement, detail, want) in cases {
+            let first = scrub_names(&scrub(detail), known);
+            assert_eq!(scrub_detail(&first, statement, known), want, "{statement}");
+        }
     }
 
     /// Red-team round 14: a phone number in double quotes reached the trail and the log, and escape

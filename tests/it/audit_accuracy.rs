@@ -25,7 +25,7 @@ async fn a_refused_parse_leaves_no_stale_unnamed_statement() {
         ]
         .concat()
     };
-    r.send(&run("SELECT 1 AS stale_one")).await;
+    r.send(&run("SELECT pi() AS stale_one")).await;
     assert_eq!(raw::tags(&r.until_ready().await), "12DCZ");
     r.send(&run("SELECT lower(secret) FROM lab.vault")).await;
     let refused = r.until_ready().await;
@@ -41,7 +41,11 @@ async fn a_refused_parse_leaves_no_stale_unnamed_statement() {
         .iter()
         .map(|e| (e.decision.as_str(), e.statement.as_str()))
         .collect();
-    let stale = seen.iter().filter(|(_, s)| s.contains("stale_one")).count();
+    // The alias is scrubbed as a word that may be a value (round 235 BT3); the call is not.
+    let stale = seen
+        .iter()
+        .filter(|(_, s)| s.replace(" (", "(").contains("pi("))
+        .count();
     assert_eq!(stale, 1, "the first statement is recorded once: {seen:?}");
     assert!(
         seen.iter().any(|(d, s)| *d == "refused" && s.contains("lab.vault")),
@@ -74,10 +78,10 @@ async fn messages_pipelined_after_a_refusal_are_skipped_unrecorded() {
     };
     let batch = [
         step("", "SELECT lower(secret) FROM lab.vault"),
-        step("", "SELECT 2 AS never_ran"),
-        step("n9", "SELECT 3 AS never_ran_either"),
+        step("", "SELECT abs(2) AS never_ran"),
+        step("n9", "SELECT exp(3) AS never_ran_either"),
         raw::flush(),
-        raw::query("SELECT 4 AS skipped_query"),
+        raw::query("SELECT ln(4) AS skipped_query"),
         raw::sync(),
     ]
     .concat();
@@ -89,11 +93,12 @@ async fn messages_pipelined_after_a_refusal_are_skipped_unrecorded() {
     r.send(&[raw::bind("", "n9", &[], &[]), raw::execute("", 0), raw::sync()].concat())
         .await;
     assert_eq!(raw::tags(&r.until_ready().await), "EZ");
-    r.send(&[step("", "SELECT 5 AS next_batch"), raw::sync()].concat())
+    r.send(&[step("", "SELECT mod(5, 2) AS next_batch"), raw::sync()].concat())
         .await;
     assert_eq!(raw::tags(&r.until_ready().await), "12DCZ");
 
     let events = p.audit().await;
+    // Told apart by their calls: an alias is scrubbed as a word that may be a value.
     let seen: Vec<(&str, &str)> = events
         .iter()
         .map(|e| (e.decision.as_str(), e.statement.as_str()))
@@ -101,7 +106,7 @@ async fn messages_pipelined_after_a_refusal_are_skipped_unrecorded() {
     assert!(
         !seen
             .iter()
-            .any(|(_, s)| s.contains("never_ran") || s.contains("skipped_query")),
+            .any(|(_, s)| ["abs(", "exp(", "ln("].iter().any(|f| s.replace(" (", "(").contains(f))),
         "{seen:?}"
     );
     assert_eq!(
@@ -110,7 +115,8 @@ async fn messages_pipelined_after_a_refusal_are_skipped_unrecorded() {
         "the refusal, and the Bind of the statement never made: {seen:?}"
     );
     assert!(
-        seen.iter().any(|(d, s)| *d != "refused" && s.contains("next_batch")),
+        seen.iter()
+            .any(|(d, s)| *d != "refused" && s.replace(" (", "(").contains("mod(")),
         "{seen:?}"
     );
 }

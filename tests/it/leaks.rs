@@ -166,6 +166,19 @@ async fn refusals_are_audited_without_values() {
         let _ = c.simple_query(sql).await.unwrap_err();
     }
     let _ = c.simple_query("EXECUTE \"+49 30 1234567\"").await.unwrap_err();
+    // Round 235 BT1: a backtick inside a quoted name closed the detail's backtick span, and the
+    // rest of the name reached the detail; BT4: a statement's second word repeated unquoted; BT3:
+    // an unquoted alias.
+    for sql in [
+        "FETCH ALL FROM \"unscharf_x`+49 30 1234567\"",
+        "MOVE \"unscharf_`DE89 3704 0044 0532 0130 00\"",
+        "FETCH ALL FROM \"unscharf_`anna.schmidt@example.org\"",
+        "SELECT int \"x`Bernd Müller 1234567\"",
+        "VACUUM Schmidt",
+        "SELECT iban AS Schmidt FROM zeitung.leads",
+    ] {
+        let _ = c.simple_query(sql).await.unwrap_err();
+    }
     let _ = p
         .try_connect(
             "options='-c unscharf.purpose=anna.schmidt@example.org'",

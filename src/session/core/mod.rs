@@ -385,7 +385,7 @@ impl Core {
         normalized: &str,
         campaigns: Vec<String>,
     ) -> Record {
-        use crate::audit::event::{scrub, scrub_names, scrub_words};
+        use crate::audit::event::{scrub, scrub_detail, scrub_names, scrub_words};
         let known = |w: &str| env.catalog.knows_word(w);
         let scrubbed = scrub_words(&scrub_names(&scrub(normalized), known), known);
         Record {
@@ -396,7 +396,7 @@ impl Core {
             campaigns,
             decision,
             reason: reason.to_owned(),
-            detail: crate::audit::event::bounded(scrub_names(&scrub(detail), known)),
+            detail: crate::audit::event::bounded(scrub_detail(&scrub_names(&scrub(detail), known), normalized, known)),
             statement: crate::audit::event::bounded(crate::audit::event::compact(&scrubbed)),
             // Of the text as recorded, all of it: one of the text before scrubbing would give back
             // by brute force the names and quoted values scrubbing took out (round 204 AO1).
