@@ -1,6 +1,8 @@
 //! Rule 11: errors and notices reaching the client carry no row values. DETAIL, WHERE and internal
 //! queries are replaced or removed; the message of data exceptions (classes 22, 23), of exceeded
-//! limits (class 54, which state sizes of stored values) and of PL/pgSQL RAISE (class P0) is replaced; SQLSTATE and identifier fields are kept for drivers. What database
+//! limits (class 54, which state sizes of stored values), of PL/pgSQL RAISE (class P0) and of name
+//! errors read from values (classes 42, 3F without a position) is replaced; SQLSTATE and
+//! identifier fields are kept for drivers. What database
 //! code raised itself (RAISE, plpy.notice, elog …) can say anything in any field and any class, so
 //! only its severity and SQLSTATE pass.
 
@@ -40,7 +42,14 @@ pub fn redact(fields: &[(u8, &str)]) -> Option<Vec<(u8, String)>> {
     let by_code = raised_by_code(field(b'F'), field(b'R')) || field(b'W').is_some();
     // Class 54 states sizes: "index row size 2720 exceeds maximum 2704" counts the stored
     // values an index keeps beside the written one (round 186 W2).
-    let withheld_message = by_code || matches!(class, "22" | "23" | "54" | "P0");
+    // A name error with no position in the statement came from a value read as a name while the
+    // statement ran (round 235 BT2: `quote_ident(name)::regclass`, `current_setting(city)`,
+    // `to_tsquery(note)`, a jsonpath made of a value): the quoted name is that value. Errors in
+    // the statement's own text carry its position, and `permission denied for table t` quotes
+    // nothing.
+    let value_named =
+        matches!(class, "42" | "3F") && field(b'P').is_none() && field(b'M').is_some_and(|m| m.contains('"'));
+    let withheld_message = by_code || value_named || matches!(class, "22" | "23" | "54" | "P0");
     let drop = |c: u8| match c {
         b'q' | b'p' => true,
         // A hint of a data exception may quote the data.
@@ -93,6 +102,7 @@ fn withheld<'a>(class: &str, code: &str, by_code: bool, field: &impl Fn(u8) -> O
         ("22", _) => "data exception",
         ("23", _) => "integrity constraint violation",
         ("54", _) => "program limit exceeded",
+        ("42" | "3F", _) => "a name that does not exist, read from a value while the statement ran",
         _ => "error raised by a function",
     };
     let mut on = String::new();
@@ -216,6 +226,31 @@ mod tests {
             redact(&[(b'C', "42601"), (b'M', "syntax error"), (b'F', "scan.l")]),
             None
         );
+        assert_eq!(
+            redact(&[
+                (b'C', "42501"),
+                (b'M', "permission denied for table tickets"),
+                (b'F', "aclchk.c")
+            ]),
+            None
+        );
+    }
+
+    /// Round 235 BT2: a value read as a name while the statement ran is quoted in the message,
+    /// which has no position in the statement.
+    #[test]
+    fn names_read_from_values_are_withheld() {
+        for (code, message, file) in [
+            ("42P01", "relation \"Anna Schmidt\" does not exist", "namespace.c"),
+            ("3F000", "schema \"Anna Schmidt\" does not exist", "namespace.c"),
+            ("42883", "function \"Berlin\" does not exist", "regproc.c"),
+            ("42704", "unrecognized configuration parameter \"Berlin\"", "guc.c"),
+            ("42601", "syntax error in tsquery: \"Anna Schmidt\"", "tsquery.c"),
+        ] {
+            let out = redact(&[(b'C', code), (b'M', message), (b'F', file)]).expect(message);
+            let m = &out.iter().find(|(c, _)| *c == b'M').unwrap().1;
+            assert!(!m.contains("Anna") && !m.contains("Berlin") && m.contains(code), "{m}");
+        }
     }
 
     /// Red-team round 13: a trigger's RAISE NOTICE showed a dropped column, a WARNING's HINT and an
