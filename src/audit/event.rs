@@ -238,7 +238,11 @@ fn keeps_word(word: &str, known: impl Fn(&str) -> bool) -> bool {
             .binary_search(&word.to_ascii_uppercase().as_str())
             .is_ok()
     };
-    digits < 4 && (word.chars().count() <= 3 || keyword() || known(&word.to_lowercase()))
+    // Postgres's statement words sqlparser has no keyword for, and unscharf's own note for text it
+    // could not normalize (round 235 BT6: recorded as `?` and `(not ?)`).
+    const WORDS: &[&str] = &["move", "checkpoint", "normalizable"];
+    let lower = word.to_lowercase();
+    digits < 4 && (word.chars().count() <= 3 || keyword() || WORDS.contains(&lower.as_str()) || known(&lower))
 }
 
 /// A refusal's `detail` (already through `scrub` and `scrub_names`) with every word that the
@@ -359,6 +363,10 @@ mod scrub_tests {
                 known
             ),
             "SELECT iban FROM customers WHERE name = ? ? OR email = ?.?@?.org"
+        );
+        assert_eq!(
+            scrub_words("MOVE 2 IN c1 ; CHECKPOINT ; (not normalizable)", known),
+            "MOVE 2 IN c1 ; CHECKPOINT ; (not normalizable)"
         );
         assert_eq!(
             scrub_words("FETCH ALL FROM DE8937 ; SELECT \"?\", \"ok\" FROM t1 LIMIT ?", known),
