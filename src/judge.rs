@@ -144,9 +144,28 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
     }
 }
 
-/// The first change a statement makes to a setting that may change what a filter computes (see
-/// policy::decide::clock), as (setting, how): a SET, RESET or set_config, or a call of a DBA's
-/// function that may change any (`?`, round 164 F7).
+/// Every change a statement makes to settings that may change what a filter computes, as
+/// `setting_change` gives them, for the session's record of its settings: one stands for the
+/// statement only in a refusal's reason (round 236 BU1: `set_config('TimeZone', …)` beside
+/// `set_config('bytea_output', 'escape', …)` recorded the TimeZone alone, which the server reports
+/// back unchanged, and a `first(12)` scan showed 12 raw bytes).
+pub fn setting_changes(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Vec<(String, &'static str)> {
+    let moves = |name: &str| crate::policy::decide::moves_values(name, |p| catalog.setting_prefixes.contains(p));
+    let mut all: Vec<(String, &'static str)> = f
+        .settings
+        .iter()
+        .filter(|s| moves(&s.name))
+        .map(|s| (s.name.clone(), s.via))
+        .collect();
+    if calls_setter(f, catalog) {
+        all.push(("?".to_owned(), SETTER_CALL));
+    }
+    all
+}
+
+/// The change a statement makes to a setting that may change what a filter computes (see
+/// policy::decide::clock) that says the most, as (setting, how): a SET, RESET or set_config, or a
+/// call of a DBA's function that may change any (`?`, round 164 F7).
 pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<(String, &'static str)> {
     let moves = |name: &str| crate::policy::decide::moves_values(name, |p| catalog.setting_prefixes.contains(p));
     // extra_float_digits last: it moves the least (see policy::decide::Moved), so it must not

@@ -184,7 +184,7 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     c.batch_execute(&format!("SET TimeZone = '{ZONE}'")).await.unwrap();
     for t in QUEUES {
         let text = refusal(&c, &format!("SELECT caller FROM public.{t}"), why).await;
-        assert!(text.contains(ZONE), "{t}: {text}");
+        assert!(text.contains("set timezone"), "{t}: {text}");
         seen.push_str(&text);
     }
     // Cursors and prepared statements made before the SET run under it too.
@@ -227,7 +227,7 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
     c.simple_query(&format!("SELECT set_config('TimeZone', '{ZONE}', false)"))
         .await
         .unwrap();
-    seen.push_str(&refusal(&c, "SELECT caller FROM public.night_queue1", ZONE).await);
+    seen.push_str(&refusal(&c, "SELECT caller FROM public.night_queue1", "set timezone").await);
     c.batch_execute("RESET TimeZone").await.unwrap();
 
     // Pipelined in the extended protocol: the SET is not answered when the SELECT is bound.
@@ -252,7 +252,7 @@ async fn row_filters_on_the_clock_hold_only_with_the_servers_settings() {
         .try_connect(&format!("options='-c TimeZone={ZONE}'"), "agent_wasser", "wasser")
         .await
         .unwrap();
-    seen.push_str(&refusal(&shifted, "SELECT caller FROM public.night_queue2", ZONE).await);
+    seen.push_str(&refusal(&shifted, "SELECT caller FROM public.night_queue2", "set timezone").await);
     let same = p
         .try_connect(
             &format!("options='-c TimeZone={server_zone}'"),

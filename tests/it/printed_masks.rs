@@ -161,7 +161,9 @@ async fn masks_show_only_what_they_promise() {
 /// And a narrow move must not hide a wide one: under a planner lever of the role's defaults, a
 /// `SET bytea_output = escape` beside the read showed the scan's first 12 characters in clear
 /// (found while fixing BS1). A verdict remembered from before such a SET must not serve after it
-/// either (that part passed before the fix too).
+/// either (that part passed before the fix too). Round 236 BU1: a statement setting two settings
+/// was recorded as setting the first, which the server reported back unchanged; BU2: a refusal
+/// repeated a TimeZone an agent made of a value, into the trail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_narrow_settings_move_masks_as_before_and_hides_no_wide_one() {
     let (cluster, su) = own_cluster(
@@ -235,4 +237,33 @@ async fn a_narrow_settings_move_masks_as_before_and_hides_no_wide_one() {
         .await
         .expect_err("beside");
     refused(&e, "a SET beside the read");
+
+    // Round 236 BU1: two settings in one statement, the first one the server reports back
+    // unchanged; the second must count too.
+    let c = wasser(&p).await;
+    let zone = text_of(&c.simple_query("SHOW TimeZone").await.unwrap());
+    let zone = zone.trim_end_matches("|\n");
+    c.simple_query(&format!(
+        "SELECT set_config('TimeZone', '{zone}', false), set_config('bytea_output', 'escape', false)"
+    ))
+    .await
+    .unwrap();
+    refused(
+        &c.simple_query(dated).await.expect_err("BU1"),
+        "two settings in one statement",
+    );
+    // BU2: a TimeZone an agent made of a value is not repeated in the trail.
+    let c = wasser(&p).await;
+    c.batch_execute("SET TimeZone = '<DE89370400440532013000>-1'")
+        .await
+        .unwrap();
+    let e = c.simple_query(dated).await.expect_err("BU2");
+    refused(&e, "a TimeZone made of a value");
+    assert!(!err_text(&e).contains("DE8937"), "{}", err_text(&e));
+    let _settled = p.audit().await;
+    let trail = std::fs::read_to_string(p.audit_path()).unwrap_or_default();
+    assert!(
+        trail.contains("forbidden_setting") && !trail.contains("DE8937"),
+        "{trail}"
+    );
 }

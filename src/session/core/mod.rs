@@ -423,7 +423,7 @@ impl Core {
     fn note_settings<'f>(&mut self, env: &Env<'_>, statements: impl IntoIterator<Item = &'f StatementFacts>) {
         for f in statements {
             self.moves_settings |= crate::judge::may_move_settings(f, env.catalog);
-            if let Some((name, via)) = crate::judge::setting_change(f, env.catalog) {
+            for (name, via) in crate::judge::setting_changes(f, env.catalog) {
                 self.clock.changed(&name, via);
             }
         }
