@@ -167,20 +167,16 @@ pub fn setting_changes(f: &StatementFacts, catalog: &crate::catalog::Catalog) ->
 /// policy::decide::clock) that says the most, as (setting, how): a SET, RESET or set_config, or a
 /// call of a DBA's function that may change any (`?`, round 164 F7).
 pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<(String, &'static str)> {
-    let moves = |name: &str| crate::policy::decide::moves_values(name, |p| catalog.setting_prefixes.contains(p));
     // extra_float_digits last: it moves the least (see policy::decide::Moved), so it must not
     // stand for a statement that also sets another (`set_config` of both in one select list).
-    let digits = |name: &str| name == crate::policy::decide::FLOAT_DIGITS;
-    if let Some(s) = f.settings.iter().find(|s| moves(&s.name) && !digits(&s.name)) {
-        return Some((s.name.clone(), s.via));
-    }
-    if calls_setter(f, catalog) {
-        return Some(("?".to_owned(), SETTER_CALL));
-    }
-    f.settings
-        .iter()
-        .find(|s| digits(&s.name))
-        .map(|s| (s.name.clone(), s.via))
+    let rank = |name: &str| match name {
+        crate::policy::decide::FLOAT_DIGITS => 2,
+        "?" => 1,
+        _ => 0,
+    };
+    setting_changes(f, catalog)
+        .into_iter()
+        .min_by_key(|(name, _)| rank(name))
 }
 
 const SETTER_CALL: &str = "a call of a function of the DBA's that changes settings:";
