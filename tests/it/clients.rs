@@ -1,4 +1,4 @@
-//! Real clients as separate processes: psql, psycopg 3, pgbench.
+//! Real clients as separate processes: psql, psycopg 3, asyncpg, pgjdbc, pgbench.
 
 use crate::harness::*;
 
@@ -221,4 +221,56 @@ async fn asyncpg_runs_a_billing_hotline_workflow() {
         );
     }
     assert_no_protected(&format!("{stdout}{stderr}"), "asyncpg");
+}
+
+/// pgjdbc with its defaults sends `DateStyle=ISO` and `extra_float_digits=2` at startup, then `SET
+/// extra_float_digits = 3` (round 234 BS1, BS2: every masked date of its sessions was refused, and
+/// under a database's non-ISO DateStyle too), and reads results in binary once a statement is
+/// prepared on the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pgjdbc_reads_masked_dates_as_a_crm_would() {
+    let jar = ["/usr/share/java/postgresql.jar"]
+        .into_iter()
+        .find(|j| std::path::Path::new(j).is_file())
+        .expect("pgjdbc is needed for this test: install libpostgresql-jdbc-java");
+    let (cluster, _su) = crate::dba::own_cluster("ALTER DATABASE crm SET DateStyle = 'SQL, DMY';").await;
+    let p = crate::dba::proxy_on(&cluster, |t| {
+        t.replacen("birth_date: drop", "birth_date: { mask: first(4) }", 1)
+    })
+    .await;
+    let url = format!("jdbc:postgresql://127.0.0.1:{}/crm?sslmode=disable", p.addr.port());
+    let out = tool("java", "default-jre-headless")
+        .args([
+            "-cp",
+            jar,
+            concat!(env!("CARGO_MANIFEST_DIR"), "/tests/java/JdbcCrm.java"),
+        ])
+        .args([url.as_str(), "agent_wasser", "wasser"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("SETTINGS ISO, MDY|3"),
+        "premise: pgjdbc's settings\n{stdout}"
+    );
+    let star = stdout.lines().find(|l| l.starts_with("STAR ")).unwrap_or_default();
+    assert!(
+        star.contains("|1984******") && star.contains("+** ** ****567"),
+        "{stdout}"
+    );
+    for i in 0..7 {
+        assert!(
+            stdout.contains(&format!("PREPARED{i} 1001|1984******|+** ** ****567")),
+            "execution {i}:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("ERROR 42501") && !stdout.contains("UNEXPECTED"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("AFTER ") && stdout.contains("DONE"), "{stdout}");
+    assert_no_protected(&format!("{stdout}{stderr}"), "pgjdbc");
+    assert!(!stdout.contains("07-02") && !stdout.contains("02/07"), "{stdout}");
 }
