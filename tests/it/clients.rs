@@ -229,17 +229,18 @@ async fn asyncpg_runs_a_billing_hotline_workflow() {
 /// prepared on the server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgjdbc_reads_masked_dates_as_a_crm_would() {
-    let jar = ["/usr/share/java/postgresql.jar"]
-        .into_iter()
-        .find(|j| std::path::Path::new(j).is_file())
-        .expect("pgjdbc is needed for this test: install libpostgresql-jdbc-java");
+    let jar = "/usr/share/java/postgresql.jar";
+    assert!(
+        std::path::Path::new(jar).is_file(),
+        "pgjdbc is needed for this test: install libpostgresql-jdbc-java"
+    );
     let (cluster, _su) = crate::dba::own_cluster("ALTER DATABASE crm SET DateStyle = 'SQL, DMY';").await;
     let p = crate::dba::proxy_on(&cluster, |t| {
         t.replacen("birth_date: drop", "birth_date: { mask: first(4) }", 1)
     })
     .await;
     let url = format!("jdbc:postgresql://127.0.0.1:{}/crm?sslmode=disable", p.addr.port());
-    let out = tool("java", "default-jre-headless")
+    let out = tool("java", "default-jdk-headless")
         .args([
             "-cp",
             jar,
