@@ -209,7 +209,7 @@ pub fn may_move_settings(f: &StatementFacts, catalog: &crate::catalog::Catalog) 
 }
 
 fn change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<String> {
-    setting_change(f, catalog).map(|(name, via)| format!("{via} {name}"))
+    setting_change(f, catalog).map(|(name, via)| format!("{via} {}", crate::policy::decide::setting_label(&name)))
 }
 
 /// Whether a statement may change search_path (a SET, RESET or set_config of it, or a call of a

@@ -400,14 +400,14 @@ pub async fn authenticate(
         .set_baseline(&given.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>());
     // The role's and the database's defaults too: a listed function may have set one for the
     // login's next sessions (round 227 BL3: `ALTER ROLE CURRENT_USER SET bytea_output = escape`).
-    let by_client = given.len();
-    for (i, (name, value)) in given.into_iter().chain(defaults).enumerate() {
+    // A planner lever, the client's or a default, moves only the order a plan reads rows in.
+    for (name, value) in given.into_iter().chain(defaults) {
         let same_digits = name == "extra_float_digits" && value.trim().parse::<i32>().is_ok_and(|d| d >= 1);
         let pinned = matches!(name.as_str(), "client_encoding" | "standard_conforming_strings");
         let reported = crate::policy::decide::REPORTED_SETTINGS.contains(&name.as_str());
         let moves = crate::policy::decide::moves_values(&name, |p| catalog.setting_prefixes.contains(p));
         if moves && !same_digits && !pinned && !reported {
-            match i >= by_client && crate::policy::decide::is_planner_lever(&name) {
+            match crate::policy::decide::is_planner_lever(&name) {
                 true => core.clock.lever_at_start(&name),
                 false => core.clock.set_at_start(&name),
             }

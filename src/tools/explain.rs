@@ -119,7 +119,8 @@ pub fn explain(
                 };
                 let verdict = judge_statement(f, &jcx, &NoRegistry);
                 if let Some((name, via)) = crate::judge::setting_change(f, catalog) {
-                    let c = format!("an earlier statement of this message changes ({via} {name})");
+                    let label = crate::policy::decide::setting_label(&name);
+                    let c = format!("an earlier statement of this message changes ({via} {label})");
                     if crate::policy::decide::wider(settings_set.as_deref(), Some(&c)) != settings_set.as_deref() {
                         settings_set = Some(c);
                     }

@@ -9,7 +9,7 @@ CREATE TABLE s.t (id integer PRIMARY KEY, born date, factor double precision, sc
 const POLICY: &str = "campaign: s\ntables: [s.*]\npurposes:\n  p:\n    members: [a]\n    tables:\n      s.t:\n        columns:\n          id: allow\n          city: allow\n          born: { mask: \"first(4)\" }\n          factor: { mask: \"first(3)\" }\n          scan: { mask: \"first(12)\" }\n";
 
 /// The reasons the session may bring, by level (the texts unscharf writes for them).
-const LEVERS: &str = "the login's role or database defaults set the planner's work_mem";
+// And the planner's levers (`LEVERS_ONLY`, below).
 const DIGITS: &str = "this session changed settings (SET extra_float_digits)";
 const DIGITS_AT_START: &str = "this session set settings when it connected (extra_float_digits)";
 const BYTEA: &str = "this session changed settings whose values unscharf cannot see (SET bytea_output)";
@@ -48,10 +48,12 @@ fn each_move_refuses_the_masks_it_reaches_and_no_narrow_move_hides_a_wide_one() 
     let no_floats = "SELECT born, scan FROM s.t WHERE id = 1";
     let floats = "SELECT factor FROM s.t WHERE id = 1";
     let refused = "refused: forbidden_setting";
+    let levers = format!("{}work_mem (SET)", unscharf::policy::decide::LEVERS_ONLY);
+    let levers = levers.as_str();
     let cases: &[(Option<&str>, &str, &str)] = &[
         (None, all, "masked: born, factor, scan"),
         // Round 228 BM2: a planner lever moves no printed value.
-        (Some(LEVERS), all, "masked: born, factor, scan"),
+        (Some(levers), all, "masked: born, factor, scan"),
         // Round 234 BS1: pgjdbc's `SET extra_float_digits = 3` reaches floats only.
         (Some(DIGITS), no_floats, "masked: born, scan"),
         (Some(DIGITS_AT_START), no_floats, "masked: born, scan"),
@@ -60,7 +62,7 @@ fn each_move_refuses_the_masks_it_reaches_and_no_narrow_move_hides_a_wide_one() 
         (None, &format!("SET extra_float_digits = 3; {no_floats}"), "masked: born, scan"),
         (None, &format!("SET extra_float_digits = 3; {floats}"), refused),
         // A wider move beside a narrow one, in whichever order.
-        (Some(LEVERS), &format!("SET bytea_output = escape; {no_floats}"), refused),
+        (Some(levers), &format!("SET bytea_output = escape; {no_floats}"), refused),
         (Some(DIGITS), &format!("SET bytea_output = escape; {no_floats}"), refused),
         (None, &format!("SET bytea_output = escape; SET extra_float_digits = 3; {no_floats}"), refused),
         (None, &format!("SET extra_float_digits = 3; SET DateStyle = 'SQL, DMY'; {no_floats}"), refused),
@@ -70,7 +72,7 @@ fn each_move_refuses_the_masks_it_reaches_and_no_narrow_move_hides_a_wide_one() 
             refused,
         ),
         (
-            Some(LEVERS),
+            Some(levers),
             "SELECT set_config('bytea_output', 'escape', false), scan FROM s.t",
             refused,
         ),

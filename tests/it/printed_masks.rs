@@ -267,3 +267,53 @@ async fn a_narrow_settings_move_masks_as_before_and_hides_no_wide_one() {
         "{trail}"
     );
 }
+
+/// Round 237 BV1: a setting's name is the agent's text, and a later refusal named it, into the
+/// trail, where the statement that set it was not there to scrub it by. BV2: a client's `SET
+/// work_mem` (a planner lever, which moves no printed value) refused every masked date of the
+/// session, as did `-c work_mem` at connection start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setting_names_stay_out_of_the_trail_and_levers_keep_masks() {
+    let (cluster, _su) = own_cluster("SELECT 1").await;
+    let p = proxy_on(&cluster, |t| {
+        t.replacen("birth_date: drop", "birth_date: { mask: first(4) }", 1)
+    })
+    .await;
+    let sql = "SELECT birth_date FROM stadtwerke.customers WHERE customer_no = 1001";
+    let c = wasser(&p).await;
+    c.batch_execute("SET work_mem = '64MB'").await.unwrap();
+    let rows = text_of(&c.simple_query(sql).await.unwrap());
+    assert!(rows.starts_with("1984***"), "BV2, SET: {rows}");
+    let at_start = p
+        .try_connect("options='-c work_mem=64MB'", "agent_wasser", "wasser")
+        .await
+        .unwrap();
+    let rows = text_of(&at_start.simple_query(sql).await.unwrap());
+    assert!(rows.starts_with("1984***"), "BV2, at start: {rows}");
+
+    for set in [
+        "SET \"+49 30 1234567\" = 1",
+        "SELECT set_config('plpgsql.de89370400440532013000', 'x', false)",
+    ] {
+        let c = wasser(&p).await;
+        let _either = c.batch_execute(set).await;
+        let e = c.simple_query(sql).await.expect_err(set);
+        assert!(
+            err_text(&e).contains("prints by the session's settings"),
+            "{set}: {}",
+            err_text(&e)
+        );
+        assert!(
+            !err_text(&e).contains("1234567") && !err_text(&e).to_lowercase().contains("de8937"),
+            "{set}: {}",
+            err_text(&e)
+        );
+    }
+    let _settled = p.audit().await;
+    let trail = std::fs::read_to_string(p.audit_path()).unwrap_or_default();
+    assert!(trail.contains("forbidden_setting"), "{trail}");
+    assert!(
+        !trail.contains("1234567") && !trail.to_lowercase().contains("de8937"),
+        "{trail}"
+    );
+}

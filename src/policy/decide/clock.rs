@@ -101,9 +101,38 @@ pub fn is_planner_lever(name: &str) -> bool {
     PLANNER_LEVERS.contains(&name) || name.starts_with("geqo")
 }
 
-/// How the reason a session's settings moved begins when all that moved is a planner lever of
-/// the role's or database's defaults (see `is_planner_lever`).
-pub const LEVERS_ONLY: &str = "the login's role or database defaults set the planner's ";
+/// How the reason a session's settings moved begins when all that moved is planner levers (see
+/// `is_planner_lever`), set by the role's or database's defaults or by the session.
+pub const LEVERS_ONLY: &str = "only the planner's settings moved, which change the order a plan reads rows in: ";
+
+/// A setting's name as a reason may show it: a name unscharf lists, else a phrase. The name is
+/// the agent's text, and a reason reaches the audit trail in later refusals, where the statement
+/// that set it is not there to scrub it by (round 237 BV1: `SET "+49 30 1234567" = 1`,
+/// `set_config('plpgsql.de8937…', 'x', false)`).
+pub fn setting_label(name: &str) -> &str {
+    const LISTED: &[&str] = &[
+        FLOAT_DIGITS,
+        "bytea_output",
+        "lc_time",
+        "lc_monetary",
+        "lc_numeric",
+        "lc_messages",
+        "default_text_search_config",
+        "xmloption",
+        "xmlbinary",
+        "all",
+        "?",
+    ];
+    let listed = LISTED.contains(&name)
+        || REPORTED_SETTINGS.contains(&name)
+        || NEUTRAL_SETTINGS.contains(&name)
+        || is_planner_lever(name);
+    if listed {
+        name
+    } else {
+        "a setting unscharf does not list by name"
+    }
+}
 
 /// The one setting that changes how floats print and nothing else a mask works on (pgjdbc sets it
 /// after connecting unless told the server's version: round 234 BS1 refused every masked date and
@@ -281,6 +310,29 @@ mod tests {
             assert_eq!(wider(a, b), Some(want));
         }
         assert_eq!(wider(None, None), None);
+    }
+
+    #[test]
+    fn only_listed_setting_names_are_shown() {
+        for listed in [
+            "bytea_output",
+            "timezone",
+            "work_mem",
+            "geqo_seed",
+            "extra_float_digits",
+            "?",
+            "all",
+        ] {
+            assert_eq!(setting_label(listed), listed);
+        }
+        for chosen in [
+            "+49 30 1234567",
+            "plpgsql.de89370400440532013000",
+            "anna_schmidt",
+            "app.tenant",
+        ] {
+            assert!(!setting_label(chosen).contains(chosen), "{chosen}");
+        }
     }
 
     #[test]

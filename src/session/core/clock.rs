@@ -8,7 +8,9 @@
 //! session is idle again with nothing left that could run under it: no transaction, nothing in
 //! flight, no cursor; from then on the values the server reports tell.
 
-use crate::policy::decide::{same_as_default, FLOAT_DIGITS, REPORTED_SETTINGS};
+use crate::policy::decide::{
+    is_planner_lever, same_as_default, setting_label, FLOAT_DIGITS, LEVERS_ONLY, REPORTED_SETTINGS,
+};
 
 #[derive(Debug, Default)]
 pub struct Clock {
@@ -54,8 +56,11 @@ impl Clock {
     /// of the DBA's may change any) was let through, `via` SET, RESET, set_config() or a call.
     pub fn changed(&mut self, name: &str, via: &str) {
         self.memo = None;
-        let how = format!("{via} {name}");
-        if name == FLOAT_DIGITS {
+        let how = format!("{via} {}", setting_label(name));
+        if is_planner_lever(name) {
+            // Round 237 BV2: a client's `SET work_mem` refused every masked date of the session.
+            self.levers = Some(format!("{LEVERS_ONLY}{name} ({via})"));
+        } else if name == FLOAT_DIGITS {
             self.digits = Some(format!("this session changed settings ({how})"));
         } else if name == "all" || REPORTED_SETTINGS.contains(&name) {
             self.changed = Some(format!("this session changed settings ({how})"));
@@ -83,17 +88,17 @@ impl Clock {
     /// A setting given at connection start whose value the server does not report.
     pub fn set_at_start(&mut self, name: &str) {
         self.memo = None;
-        let why = format!("this session set settings when it connected ({name})");
+        let why = format!("this session set settings when it connected ({})", setting_label(name));
         match name == FLOAT_DIGITS {
             true => self.digits = Some(why),
             false => self.unreported = Some(why),
         }
     }
 
-    /// A planner lever set by the role's or the database's defaults.
+    /// A planner lever set at connection start, by the client or the role's or database's defaults.
     pub fn lever_at_start(&mut self, name: &str) {
         self.memo = None;
-        self.levers = Some(format!("{}{name}", crate::policy::decide::LEVERS_ONLY));
+        self.levers = Some(format!("{LEVERS_ONLY}{name} (when the session connected)"));
     }
 
     /// Every request has been answered. `clean`: no transaction is open and no cursor is left,
