@@ -271,7 +271,8 @@ async fn a_narrow_settings_move_masks_as_before_and_hides_no_wide_one() {
 /// Round 237 BV1: a setting's name is the agent's text, and a later refusal named it, into the
 /// trail, where the statement that set it was not there to scrub it by. BV2: a client's `SET
 /// work_mem` (a planner lever, which moves no printed value) refused every masked date of the
-/// session, as did `-c work_mem` at connection start.
+/// session, as did `-c work_mem` at connection start. Round 238 BW1: any name beginning `geqo`
+/// counted as a lever, whose reason showed the name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setting_names_stay_out_of_the_trail_and_levers_keep_masks() {
     let (cluster, _su) = own_cluster("SELECT 1").await;
@@ -294,6 +295,8 @@ async fn setting_names_stay_out_of_the_trail_and_levers_keep_masks() {
     for set in [
         "SET \"+49 30 1234567\" = 1",
         "SELECT set_config('plpgsql.de89370400440532013000', 'x', false)",
+        // Round 238 BW1: a name that began like a planner lever was shown as one.
+        "SELECT set_config('geqo DE89370400440532013000 +49 30 1234567', '1', false)",
     ] {
         let c = wasser(&p).await;
         let _either = c.batch_execute(set).await;

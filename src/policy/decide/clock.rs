@@ -91,6 +91,13 @@ const PLANNER_LEVERS: &[&str] = &[
     "plan_cache_mode",
     "constraint_exclusion",
     "cursor_tuple_fraction",
+    "geqo",
+    "geqo_threshold",
+    "geqo_effort",
+    "geqo_pool_size",
+    "geqo_generations",
+    "geqo_selection_bias",
+    "geqo_seed",
 ];
 
 /// Whether `name` (lower-cased) is one of the planner's levers. A role's or database's default of
@@ -98,7 +105,9 @@ const PLANNER_LEVERS: &[&str] = &[
 /// default let a view's `string_agg` over a GROUP BY show another campaign's caller), but not for
 /// masks of printed values (round 228 BM2: every masked date of the login was refused for good).
 pub fn is_planner_lever(name: &str) -> bool {
-    PLANNER_LEVERS.contains(&name) || name.starts_with("geqo")
+    // By name, not by prefix: the name is the agent's text, and a lever's reason shows it (round
+    // 238 BW1: `set_config('geqo DE8937… Anna Schmidt', …)`).
+    PLANNER_LEVERS.contains(&name)
 }
 
 /// How the reason a session's settings moved begins when all that moved is planner levers (see
@@ -328,6 +337,7 @@ mod tests {
         for chosen in [
             "+49 30 1234567",
             "plpgsql.de89370400440532013000",
+            "geqo de89370400440532013000 anna schmidt",
             "anna_schmidt",
             "app.tenant",
         ] {

@@ -59,7 +59,7 @@ impl Clock {
         let how = format!("{via} {}", setting_label(name));
         if is_planner_lever(name) {
             // Round 237 BV2: a client's `SET work_mem` refused every masked date of the session.
-            self.levers = Some(format!("{LEVERS_ONLY}{name} ({via})"));
+            self.levers = Some(format!("{LEVERS_ONLY}{} ({via})", setting_label(name)));
         } else if name == FLOAT_DIGITS {
             self.digits = Some(format!("this session changed settings ({how})"));
         } else if name == "all" || REPORTED_SETTINGS.contains(&name) {
@@ -98,7 +98,10 @@ impl Clock {
     /// A planner lever set at connection start, by the client or the role's or database's defaults.
     pub fn lever_at_start(&mut self, name: &str) {
         self.memo = None;
-        self.levers = Some(format!("{LEVERS_ONLY}{name} (when the session connected)"));
+        self.levers = Some(format!(
+            "{LEVERS_ONLY}{} (when the session connected)",
+            setting_label(name)
+        ));
     }
 
     /// Every request has been answered. `clean`: no transaction is open and no cursor is left,
