@@ -21,7 +21,7 @@ mod stored;
 
 pub use clock::{
     clock_read_in, is_planner_lever, moved_level, moves_values, same_as_default, setting_label, wider, Moved,
-    FLOAT_DIGITS, LEVERS_ONLY, REPORTED_SETTINGS,
+    DAY_ORDER_ONLY, FLOAT_DIGITS, LEVERS_ONLY, REPORTED_SETTINGS,
 };
 pub use forbidden::{
     forbidden_calls_in, is_forbidden_function, is_forbidden_setting, setting_read_in, FORBIDDEN_FUNCTIONS,

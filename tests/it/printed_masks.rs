@@ -272,7 +272,8 @@ async fn a_narrow_settings_move_masks_as_before_and_hides_no_wide_one() {
 /// trail, where the statement that set it was not there to scrub it by. BV2: a client's `SET
 /// work_mem` (a planner lever, which moves no printed value) refused every masked date of the
 /// session, as did `-c work_mem` at connection start. Round 238 BW1: any name beginning `geqo`
-/// counted as a lever, whose reason showed the name.
+/// counted as a lever, whose reason showed the name. Round 239 BX1: `DateStyle=ISO,DMY` refused
+/// every masked date.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setting_names_stay_out_of_the_trail_and_levers_keep_masks() {
     let (cluster, _su) = own_cluster("SELECT 1").await;
@@ -291,6 +292,13 @@ async fn setting_names_stay_out_of_the_trail_and_levers_keep_masks() {
         .unwrap();
     let rows = text_of(&at_start.simple_query(sql).await.unwrap());
     assert!(rows.starts_with("1984***"), "BV2, at start: {rows}");
+    // Round 239 BX1: an ISO DateStyle's day order changes how dates are read, not printed.
+    let day_first = p
+        .try_connect("options='-c DateStyle=ISO,DMY'", "agent_wasser", "wasser")
+        .await
+        .unwrap();
+    let rows = text_of(&day_first.simple_query(sql).await.unwrap());
+    assert!(rows.starts_with("1984***"), "BX1: {rows}");
 
     for set in [
         "SET \"+49 30 1234567\" = 1",

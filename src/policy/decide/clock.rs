@@ -114,6 +114,10 @@ pub fn is_planner_lever(name: &str) -> bool {
 /// `is_planner_lever`), set by the role's or database's defaults or by the session.
 pub const LEVERS_ONLY: &str = "only the planner's settings moved, which change the order a plan reads rows in: ";
 
+/// How the reason begins when what moved is the day order of an ISO DateStyle, which changes how
+/// date input is read and no printed date (round 239 BX1: `ISO, DMY` refused every masked date).
+pub const DAY_ORDER_ONLY: &str = "only the day order of DateStyle moved, which changes how dates are read: ";
+
 /// A setting's name as a reason may show it: a name unscharf lists, else a phrase. The name is
 /// the agent's text, and a reason reaches the audit trail in later refusals, where the statement
 /// that set it is not there to scrub it by (round 237 BV1: `SET "+49 30 1234567" = 1`,
@@ -155,8 +159,9 @@ pub const FLOAT_DIGITS: &str = "extra_float_digits";
 pub enum Moved {
     #[default]
     No,
-    /// Only the planner's levers of the role's or database's defaults: the order rows are read in.
-    PlanOrder,
+    /// Only what prints no value differently: the planner's levers (the order rows are read in),
+    /// or the day order of an ISO DateStyle (how date input is read).
+    NoPrint,
     /// Only extra_float_digits besides: also how floats print.
     FloatPrint,
     /// Anything, as far as unscharf knows.
@@ -174,7 +179,7 @@ pub fn moved_level(why: Option<&str>) -> Moved {
     };
     match why {
         None => Moved::No,
-        Some(w) if w.starts_with(LEVERS_ONLY) => Moved::PlanOrder,
+        Some(w) if w.starts_with(LEVERS_ONLY) || w.starts_with(DAY_ORDER_ONLY) => Moved::NoPrint,
         Some(w) if digits_only(w) => Moved::FloatPrint,
         Some(_) => Moved::Anything,
     }
@@ -292,7 +297,8 @@ mod tests {
         let levers = format!("{LEVERS_ONLY}work_mem");
         let digits = "this statement changes (SET extra_float_digits)";
         let bytea = "an earlier statement of this message changes (SET bytea_output)";
-        assert_eq!(moved_level(Some(&levers)), Moved::PlanOrder);
+        assert_eq!(moved_level(Some(&levers)), Moved::NoPrint);
+        assert_eq!(moved_level(Some(&format!("{DAY_ORDER_ONLY}DMY"))), Moved::NoPrint);
         assert_eq!(moved_level(Some(digits)), Moved::FloatPrint);
         assert_eq!(
             moved_level(Some("set when it connected (extra_float_digits)")),

@@ -32,7 +32,7 @@ fn prints_by_settings(
     use crate::mask::functions::Mask;
     let printed = !matches!(mask, Mask::Null | Mask::Redact | Mask::Constant(_));
     let steady: &[&[u32]] = match moved {
-        Moved::No | Moved::PlanOrder => return false,
+        Moved::No | Moved::NoPrint => return false,
         Moved::FloatPrint => &[STEADY, NO_FLOATS],
         Moved::Anything => &[STEADY],
     };

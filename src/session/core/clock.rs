@@ -9,7 +9,8 @@
 //! flight, no cursor; from then on the values the server reports tell.
 
 use crate::policy::decide::{
-    is_planner_lever, same_as_default, setting_label, FLOAT_DIGITS, LEVERS_ONLY, REPORTED_SETTINGS,
+    is_planner_lever, moved_level, same_as_default, setting_label, DAY_ORDER_ONLY, FLOAT_DIGITS, LEVERS_ONLY,
+    REPORTED_SETTINGS,
 };
 
 #[derive(Debug, Default)]
@@ -134,19 +135,41 @@ impl Clock {
         if let Some(why) = self.unreported.as_ref().or(self.changed.as_ref()) {
             return Some(why.clone());
         }
-        self.reported
-            .iter()
-            .find_map(|(name, value)| {
-                let (_, default) = self.baseline.iter().chain(defaults).find(|(n, _)| n == name)?;
-                (!same_as_default(name, value, default))
-                    // Not the value: an agent can make a TimeZone of anything
-                    // (`<DE8937…>-1`), and the reason reaches the audit trail (round 236 BU2).
-                    .then(|| format!("this session has set {name} to another value than the server's ({default})"))
+        let differs = self.reported.iter().filter_map(|(name, value)| {
+            let (_, default) = self.baseline.iter().chain(defaults).find(|(n, _)| n == name)?;
+            if same_as_default(name, value, default) {
+                return None;
+            }
+            Some(match iso_day_order(name, value, default) {
+                Some(order) => format!("{DAY_ORDER_ONLY}{order} (the server's is {default})"),
+                // Not the value: an agent can make a TimeZone of anything (`<DE8937…>-1`), and
+                // the reason reaches the audit trail (round 236 BU2).
+                None => format!("this session has set {name} to another value than the server's ({default})"),
             })
-            .or_else(|| self.reported.iter().find_map(|(name, value)| uncanonical(name, value)))
-            .or_else(|| self.digits.clone())
-            .or_else(|| self.levers.clone())
+        });
+        let candidates: Vec<String> = differs
+            .chain(
+                self.reported
+                    .iter()
+                    .filter_map(|(name, value)| uncanonical(name, value)),
+            )
+            .chain(self.digits.clone())
+            .chain(self.levers.clone())
+            .collect();
+        // The first of those that says the most: a narrow one must not hide a wide one.
+        candidates.into_iter().rev().max_by_key(|why| moved_level(Some(why)))
     }
+}
+
+/// The session's day order, where DateStyle `value` and the baseline `default` both print ISO and
+/// differ only in it.
+fn iso_day_order<'a>(name: &str, value: &'a str, default: &str) -> Option<&'a str> {
+    fn split(s: &str) -> Option<(&str, &str)> {
+        s.split_once(',').map(|(style, order)| (style.trim(), order.trim()))
+    }
+    let ((style, order), (default_style, _)) = (split(value)?, split(default)?);
+    let iso = |s: &str| s.eq_ignore_ascii_case("iso");
+    (name == "datestyle" && iso(style) && iso(default_style)).then_some(order)
 }
 
 /// Why a reported print setting's value is not the one masks are written for, even where it is
@@ -202,7 +225,7 @@ mod tests {
         c.lever_at_start("work_mem");
         let why = c.moved(&defaults()).unwrap();
         assert!(
-            why.contains("work_mem") && moved_level(Some(&why)) == Moved::PlanOrder,
+            why.contains("work_mem") && moved_level(Some(&why)) == Moved::NoPrint,
             "{why}"
         );
         // Round 234 BS1: extra_float_digits moves floats, and counts before a lever.
@@ -224,6 +247,25 @@ mod tests {
         c.settled(true);
         let why = c.moved(&defaults()).unwrap();
         assert_eq!(moved_level(Some(&why)), Moved::FloatPrint, "{why}");
+    }
+
+    /// Round 239 BX1: an ISO DateStyle in another day order prints no date differently; it still
+    /// counts, for filters, and never hides a wider move.
+    #[test]
+    fn the_day_order_of_an_iso_datestyle_moves_no_printed_value() {
+        use crate::policy::decide::{moved_level, Moved};
+        let mut c = Clock::default();
+        c.report("TimeZone", "Etc/UTC");
+        c.report("DateStyle", "ISO, DMY");
+        let why = c.moved(&defaults()).unwrap();
+        assert_eq!(moved_level(Some(&why)), Moved::NoPrint, "{why}");
+        c.report("TimeZone", "Europe/Berlin");
+        let why = c.moved(&defaults()).unwrap();
+        assert_eq!(moved_level(Some(&why)), Moved::Anything, "{why}");
+        c.report("TimeZone", "Etc/UTC");
+        c.report("DateStyle", "German, DMY");
+        let why = c.moved(&defaults()).unwrap();
+        assert_eq!(moved_level(Some(&why)), Moved::Anything, "{why}");
     }
 
     #[test]
