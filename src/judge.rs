@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use crate::analyze::facts::{Analysis, Kind, StatementFacts, TxControl};
 use crate::analyze::{AnalyzeError, MAX_LOOKUP_VALUES};
 use crate::catalog::Catalog;
-use crate::policy::decide::{decide, wider, ColAction, DecideCtx, Plan};
+use crate::policy::decide::{decide, widen, wider, ColAction, DecideCtx, Plan};
 use crate::policy::{PolicySet, Purpose, Reason, Refusal};
 
 /// Statements and cursors the session has prepared or declared, by name.
@@ -208,7 +208,8 @@ pub fn may_move_settings(f: &StatementFacts, catalog: &crate::catalog::Catalog) 
         )
 }
 
-fn change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<String> {
+/// A statement's widest setting change as a refusal shows it (`SET bytea_output`).
+pub fn change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<String> {
     setting_change(f, catalog).map(|(name, via)| format!("{via} {}", crate::policy::decide::setting_label(&name)))
 }
 
@@ -327,10 +328,10 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
             .into_iter()
             .flatten()
         {
-            let c = format!("an earlier statement of this message changes ({c})");
-            if wider(settings_set.as_deref(), Some(&c)) != settings_set.as_deref() {
-                settings_set = Some(c);
-            }
+            widen(
+                &mut settings_set,
+                format!("an earlier statement of this message changes ({c})"),
+            );
         }
         if let Some(c) = path_change_text(f, cx.catalog).or_else(|| path_change_text(&allowed.facts, cx.catalog)) {
             path_set = Some(format!("an earlier statement of this message changes ({c})"));

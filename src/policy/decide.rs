@@ -20,7 +20,7 @@ mod outputs;
 mod stored;
 
 pub use clock::{
-    clock_read_in, is_planner_lever, moved_level, moves_values, same_as_default, setting_label, wider, Moved,
+    clock_read_in, is_planner_lever, moved_level, moves_values, same_as_default, setting_label, widen, wider, Moved,
     DAY_ORDER_ONLY, FLOAT_DIGITS, LEVERS_ONLY, REPORTED_SETTINGS,
 };
 pub use forbidden::{

@@ -118,12 +118,9 @@ pub fn explain(
                     ..jcx
                 };
                 let verdict = judge_statement(f, &jcx, &NoRegistry);
-                if let Some((name, via)) = crate::judge::setting_change(f, catalog) {
-                    let label = crate::policy::decide::setting_label(&name);
-                    let c = format!("an earlier statement of this message changes ({via} {label})");
-                    if crate::policy::decide::wider(settings_set.as_deref(), Some(&c)) != settings_set.as_deref() {
-                        settings_set = Some(c);
-                    }
+                if let Some(c) = crate::judge::change_text(f, catalog) {
+                    let why = format!("an earlier statement of this message changes ({c})");
+                    crate::policy::decide::widen(&mut settings_set, why);
                 }
                 if let Some(c) = crate::judge::path_change_text(f, catalog) {
                     path_set = Some(format!("an earlier statement of this message changes ({c})"));

@@ -196,6 +196,14 @@ pub fn wider<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Option<&'a str> {
     }
 }
 
+/// Keeps in `slot` the wider of its reason and `why` (see `wider`): a message's statements, one
+/// after another.
+pub fn widen(slot: &mut Option<String>, why: String) {
+    if moved_level(Some(&why)) > moved_level(slot.as_deref()) {
+        *slot = Some(why);
+    }
+}
+
 /// Whether a SET, RESET or set_config of `name` (lower-cased; `all` for RESET ALL) may change
 /// what a filter computes. A dotted name counts when `extension` says its prefix names an
 /// extension or procedural language; other dotted names are custom settings.
