@@ -226,7 +226,21 @@ impl Shared {
             .await?
             .get(0);
         let _root = self.fence.waits_on(pid);
-        crate::catalog::live::load(client, generation).await
+        // DDL that commits while the snapshot is read can drop an object its definition queries
+        // still list; reading again sees the catalog after it. Migrations come in bursts, so the
+        // tries wait longer each time (0.75 s in all), and then the error stands: the old
+        // catalog stays in force (a CI run saw one such race).
+        let mut wait = Duration::from_millis(25);
+        loop {
+            match crate::catalog::live::load(client, generation).await {
+                Err(crate::catalog::live::CatalogError::Changed(what)) if wait <= Duration::from_millis(400) => {
+                    tracing::debug!(%what, "changed while the catalog was read; reading it again");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                done => return done,
+            }
+        }
     }
 
     fn install_catalog(&self, fresh: Catalog, force: bool) {

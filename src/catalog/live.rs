@@ -33,12 +33,27 @@ struct Reader<'t> {
 }
 
 impl Reader<'_> {
-    async fn read(&mut self, sql: &str) -> Result<Vec<tokio_postgres::Row>, tokio_postgres::Error> {
-        let rows = self.tx.query(sql, &[]).await?;
+    async fn read(&mut self, sql: &str) -> Result<Vec<tokio_postgres::Row>, CatalogError> {
+        let rows = self.tx.query(sql, &[]).await.map_err(changed_under)?;
         for row in &rows {
             self.fingerprint = self.fingerprint.wrapping_add(row_hash(sql, row));
         }
         Ok(rows)
+    }
+}
+
+/// An object the snapshot lists that DDL dropped while it was read: the functions that deparse
+/// definitions look it up in the catalog as it is now, and some fail rather than give NULL.
+fn changed_under(e: tokio_postgres::Error) -> CatalogError {
+    match e.as_db_error() {
+        Some(db)
+            if *db.code() == tokio_postgres::error::SqlState::INTERNAL_ERROR
+                && (db.message().starts_with("could not open relation with OID")
+                    || db.message().starts_with("cache lookup failed for")) =>
+        {
+            CatalogError::Changed("an object".to_owned())
+        }
+        _ => CatalogError::Query(e),
     }
 }
 

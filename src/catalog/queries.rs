@@ -204,6 +204,9 @@ pub(super) const HIDDEN_CALLS: &str = "WITH RECURSIVE start(rel, what, on_write,
 /// defaults, triggers, CHECK constraints, index expressions and partition keys of relations (all
 /// but the first two run on a write). pg_depend records no dependency on a pg_catalog
 /// function, so a forbidden one they call (`query_to_xml` in a view, round 74) shows only here.
+/// The deparsing functions look at the catalog as it is now, not as the snapshot saw it: a rule's
+/// or a CHECK's relation dropped since fails them outright, so they ask first whether it is still
+/// there (a NULL definition means "changed", see `live_code`).
 pub(super) const HIDDEN_SQL: &str = "WITH RECURSIVE dom(rel, col, typ) AS (
       SELECT a.attrelid, a.attname, a.atttypid FROM pg_catalog.pg_attribute a
         JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -216,7 +219,8 @@ pub(super) const HIDDEN_SQL: &str = "WITH RECURSIVE dom(rel, col, typ) AS (
           UNION ALL SELECT r.rngsubtype FROM pg_catalog.pg_range r WHERE r.rngtypid = t.oid
           UNION ALL SELECT r.rngtypid FROM pg_catalog.pg_range r WHERE r.rngmultitypid = t.oid) x(typ)
         WHERE x.typ <> 0)
-    SELECT r.ev_class, 'the view or rule ' || r.rulename, pg_catalog.pg_get_ruledef(r.oid), false
+    SELECT r.ev_class, 'the view or rule ' || r.rulename,
+      CASE WHEN pg_catalog.pg_table_is_visible(r.ev_class) IS NOT NULL THEN pg_catalog.pg_get_ruledef(r.oid) END, false
       FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)
@@ -238,7 +242,8 @@ pub(super) const HIDDEN_SQL: &str = "WITH RECURSIVE dom(rel, col, typ) AS (
       FROM pg_catalog.pg_index i WHERE i.indexprs IS NOT NULL OR i.indpred IS NOT NULL
     UNION ALL SELECT c.oid, 'the partition key', pg_catalog.pg_get_partkeydef(c.oid), true
       FROM pg_catalog.pg_class c WHERE c.relkind = 'p'
-    UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname, pg_catalog.pg_get_constraintdef(k.oid), true
+    UNION ALL SELECT k.conrelid, 'the constraint ' || k.conname,
+      CASE WHEN pg_catalog.pg_table_is_visible(k.conrelid) IS NOT NULL THEN pg_catalog.pg_get_constraintdef(k.oid) END, true
       FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE k.contype = 'c' AND (n.nspname NOT IN ('pg_catalog', 'information_schema') OR c.oid >= 16384)

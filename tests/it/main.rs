@@ -4,6 +4,7 @@ mod harness;
 mod raw;
 
 mod audit_accuracy;
+mod catalog_refresh;
 mod clients;
 mod dba;
 mod dba_clock;
