@@ -57,7 +57,7 @@ pub struct JudgeCtx<'a> {
     /// The search_path the DBA set for the session's role, if the client did not choose its own.
     pub dba_path: Option<&'a [String]>,
     /// Why the session's settings a filter computes with may differ from the server's, if they may.
-    pub settings_moved: Option<&'a str>,
+    pub settings_moved: Option<&'a crate::policy::decide::SettingsMove>,
     /// Why the session's search_path may differ from the one the DBA set for the login, if it may.
     pub path_moved: Option<&'a str>,
 }
@@ -74,7 +74,7 @@ pub struct Allowed {
 pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<Allowed, Refusal> {
     // A statement that changes such settings itself (`set_config('TimeZone', …)` beside the
     // read) may run the change before the filter.
-    let own_change = change_text(f, cx.catalog).map(|c| format!("this statement changes ({c})"));
+    let own_change = change_move(f, cx.catalog, "this statement changes");
     let own_path = path_change_text(f, cx.catalog).map(|c| format!("this statement changes ({c})"));
     let dcx = DecideCtx {
         policy: cx.policy,
@@ -83,7 +83,7 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         today: cx.today,
         read_campaigns: cx.read_campaigns,
         dba_path: cx.dba_path,
-        settings_moved: wider(cx.settings_moved, own_change.as_deref()),
+        settings_moved: wider(cx.settings_moved, own_change.as_ref()),
         path_moved: cx.path_moved.or(own_path.as_deref()),
     };
     let own = decide(f, &dcx)?;
@@ -123,10 +123,10 @@ pub fn judge_statement(f: &Arc<StatementFacts>, cx: &JudgeCtx<'_>, reg: &dyn Reg
         }
         Some(inner) => {
             // EXECUTE and FETCH are judged by the statement they run, under today's policy.
-            let inner_change = change_text(&inner, cx.catalog).map(|c| format!("the prepared statement changes ({c})"));
+            let inner_change = change_move(&inner, cx.catalog, "the prepared statement changes");
             let inner_path = path_change_text(&inner, cx.catalog).map(|c| format!("the prepared statement changes ({c})"));
             let dcx = DecideCtx {
-                settings_moved: wider(dcx.settings_moved, inner_change.as_deref()),
+                settings_moved: wider(dcx.settings_moved, inner_change.as_ref()),
                 path_moved: dcx.path_moved.or(inner_path.as_deref()),
                 ..dcx
             };
@@ -208,9 +208,17 @@ pub fn may_move_settings(f: &StatementFacts, catalog: &crate::catalog::Catalog) 
         )
 }
 
-/// A statement's widest setting change as a refusal shows it (`SET bytea_output`).
-pub fn change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> Option<String> {
-    setting_change(f, catalog).map(|(name, via)| format!("{via} {}", crate::policy::decide::setting_label(&name)))
+/// A statement's widest setting change as a move of the session's settings, worded as `words
+/// (SET bytea_output)`.
+pub fn change_move(
+    f: &StatementFacts,
+    catalog: &crate::catalog::Catalog,
+    words: &str,
+) -> Option<crate::policy::decide::SettingsMove> {
+    setting_change(f, catalog).map(|(name, via)| {
+        let label = crate::policy::decide::setting_label(&name);
+        crate::policy::decide::SettingsMove::of_setting(&name, format!("{words} ({via} {label})"))
+    })
 }
 
 /// Whether a statement may change search_path (a SET, RESET or set_config of it, or a call of a
@@ -307,7 +315,7 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
     let mut path_moved = false;
     // What the session's settings are after a SET earlier in the message, the server
     // reports only once the message has run.
-    let mut settings_set: Option<String> = None;
+    let mut settings_set: Option<crate::policy::decide::SettingsMove> = None;
     let mut path_set: Option<String> = None;
     for f in &a.statements {
         if path_moved && (f.uses_search_path || matches!(f.kind, Kind::Execute { .. })) {
@@ -318,20 +326,21 @@ pub fn judge_all(a: &Analysis, cx: &JudgeCtx<'_>, reg: &dyn Registry) -> Result<
         }
         let now = JudgeCtx {
             read_campaigns: &read,
-            settings_moved: wider(cx.settings_moved, settings_set.as_deref()),
+            settings_moved: wider(cx.settings_moved, settings_set.as_ref()),
             path_moved: cx.path_moved.or(path_set.as_deref()),
             ..*cx
         };
         let allowed = judge_statement(f, &now, &earlier)?;
         // What an EXECUTE or FETCH runs counts as the statement (round 164 F1).
-        for c in [change_text(f, cx.catalog), change_text(&allowed.facts, cx.catalog)]
-            .into_iter()
-            .flatten()
+        let words = "an earlier statement of this message changes";
+        for m in [
+            change_move(f, cx.catalog, words),
+            change_move(&allowed.facts, cx.catalog, words),
+        ]
+        .into_iter()
+        .flatten()
         {
-            widen(
-                &mut settings_set,
-                format!("an earlier statement of this message changes ({c})"),
-            );
+            widen(&mut settings_set, m);
         }
         if let Some(c) = path_change_text(f, cx.catalog).or_else(|| path_change_text(&allowed.facts, cx.catalog)) {
             path_set = Some(format!("an earlier statement of this message changes ({c})"));

@@ -20,8 +20,8 @@ mod outputs;
 mod stored;
 
 pub use clock::{
-    clock_read_in, is_planner_lever, moved_level, moves_values, same_as_default, setting_label, widen, wider, Moved,
-    DAY_ORDER_ONLY, FLOAT_DIGITS, LEVERS_ONLY, REPORTED_SETTINGS,
+    clock_read_in, is_planner_lever, level, moves_values, same_as_default, setting_label, widen, wider, Moved,
+    SettingsMove, DAY_ORDER_ONLY, FLOAT_DIGITS, LEVERS_ONLY, REPORTED_SETTINGS,
 };
 pub use forbidden::{
     forbidden_calls_in, is_forbidden_function, is_forbidden_setting, setting_read_in, FORBIDDEN_FUNCTIONS,
@@ -101,7 +101,7 @@ pub struct DecideCtx<'a> {
     /// any other path in force is the agent's choice (see `search_path::steered_code`).
     pub dba_path: Option<&'a [String]>,
     /// Why the session's settings a filter computes with may differ from the server's (see `clock`), if they may.
-    pub settings_moved: Option<&'a str>,
+    pub settings_moved: Option<&'a SettingsMove>,
     /// Why the session's search_path may differ from the one the DBA set for the login, if it may:
     /// filters that print or look up names by it (`Catalog::path_filters`) then compute otherwise.
     pub path_moved: Option<&'a str>,

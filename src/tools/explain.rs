@@ -109,18 +109,18 @@ pub fn explain(
         Ok(a) => {
             // A setting changed earlier in the message counts for the statements after it, as in
             // judge_all (round 166 I1).
-            let (mut settings_set, mut path_set): (Option<String>, Option<String>) = (None, None);
+            let mut settings_set: Option<crate::policy::decide::SettingsMove> = None;
+            let mut path_set: Option<String> = None;
             for (i, f) in a.statements.iter().enumerate() {
                 let text = texts.get(i).cloned().unwrap_or_default();
                 let jcx = JudgeCtx {
-                    settings_moved: settings_set.as_deref(),
+                    settings_moved: settings_set.as_ref(),
                     path_moved: path_set.as_deref(),
                     ..jcx
                 };
                 let verdict = judge_statement(f, &jcx, &NoRegistry);
-                if let Some(c) = crate::judge::change_text(f, catalog) {
-                    let why = format!("an earlier statement of this message changes ({c})");
-                    crate::policy::decide::widen(&mut settings_set, why);
+                if let Some(m) = crate::judge::change_move(f, catalog, "an earlier statement of this message changes") {
+                    crate::policy::decide::widen(&mut settings_set, m);
                 }
                 if let Some(c) = crate::judge::path_change_text(f, catalog) {
                     path_set = Some(format!("an earlier statement of this message changes ({c})"));

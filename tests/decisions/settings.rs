@@ -2,17 +2,32 @@
 //! reaches, and that a narrow move never hides a wider one set beside it.
 
 use super::*;
+use unscharf::policy::decide::{Moved, SettingsMove, LEVERS_ONLY};
 
 const SCHEMA: &str = "CREATE SCHEMA s;
 CREATE TABLE s.t (id integer PRIMARY KEY, born date, factor double precision, scan bytea, city text);";
 
 const POLICY: &str = "campaign: s\ntables: [s.*]\npurposes:\n  p:\n    members: [a]\n    tables:\n      s.t:\n        columns:\n          id: allow\n          city: allow\n          born: { mask: \"first(4)\" }\n          factor: { mask: \"first(3)\" }\n          scan: { mask: \"first(12)\" }\n";
 
-/// The reasons the session may bring, by level (the texts unscharf writes for them).
-// And the planner's levers (`LEVERS_ONLY`, below).
-const DIGITS: &str = "this session changed settings (SET extra_float_digits)";
-const DIGITS_AT_START: &str = "this session set settings when it connected (extra_float_digits)";
-const BYTEA: &str = "this session changed settings whose values unscharf cannot see (SET bytea_output)";
+/// The moves a session may bring, by level (the session's clock decides the level; its unit tests
+/// check which change gives which).
+fn moves() -> [SettingsMove; 4] {
+    [
+        SettingsMove::new(Moved::NoPrint, format!("{LEVERS_ONLY}work_mem (SET)")),
+        SettingsMove::new(
+            Moved::FloatPrint,
+            "this session changed settings (SET extra_float_digits)",
+        ),
+        SettingsMove::new(
+            Moved::FloatPrint,
+            "this session set settings when it connected (extra_float_digits)",
+        ),
+        SettingsMove::new(
+            Moved::Anything,
+            "this session changed settings whose values unscharf cannot see (SET bytea_output)",
+        ),
+    ]
+}
 
 #[test]
 fn each_move_refuses_the_masks_it_reaches_and_no_narrow_move_hides_a_wide_one() {
@@ -20,7 +35,7 @@ fn each_move_refuses_the_masks_it_reaches_and_no_narrow_move_hides_a_wide_one() 
     let pol = load_texts(&[("s.yaml", POLICY)], None).unwrap();
     let path = [vec!["public".to_owned()]];
     let none = BTreeSet::new();
-    let verdict_under = |moved: Option<&str>, sql: &str| {
+    let verdict_under = |moved: Option<&SettingsMove>, sql: &str| {
         let a = analyze(
             sql,
             AnalyzeCtx {
@@ -48,22 +63,22 @@ fn each_move_refuses_the_masks_it_reaches_and_no_narrow_move_hides_a_wide_one() 
     let no_floats = "SELECT born, scan FROM s.t WHERE id = 1";
     let floats = "SELECT factor FROM s.t WHERE id = 1";
     let refused = "refused: forbidden_setting";
-    let levers = format!("{}work_mem (SET)", unscharf::policy::decide::LEVERS_ONLY);
-    let levers = levers.as_str();
-    let cases: &[(Option<&str>, &str, &str)] = &[
+    let [levers, digits, digits_at_start, bytea] = moves();
+    let (levers, digits, digits_at_start, bytea) = (&levers, &digits, &digits_at_start, &bytea);
+    let cases: &[(Option<&SettingsMove>, &str, &str)] = &[
         (None, all, "masked: born, factor, scan"),
         // Round 228 BM2: a planner lever moves no printed value.
         (Some(levers), all, "masked: born, factor, scan"),
         // Round 234 BS1: pgjdbc's `SET extra_float_digits = 3` reaches floats only.
-        (Some(DIGITS), no_floats, "masked: born, scan"),
-        (Some(DIGITS_AT_START), no_floats, "masked: born, scan"),
-        (Some(DIGITS), floats, refused),
-        (Some(BYTEA), no_floats, refused),
+        (Some(digits), no_floats, "masked: born, scan"),
+        (Some(digits_at_start), no_floats, "masked: born, scan"),
+        (Some(digits), floats, refused),
+        (Some(bytea), no_floats, refused),
         (None, &format!("SET extra_float_digits = 3; {no_floats}"), "masked: born, scan"),
         (None, &format!("SET extra_float_digits = 3; {floats}"), refused),
         // A wider move beside a narrow one, in whichever order.
         (Some(levers), &format!("SET bytea_output = escape; {no_floats}"), refused),
-        (Some(DIGITS), &format!("SET bytea_output = escape; {no_floats}"), refused),
+        (Some(digits), &format!("SET bytea_output = escape; {no_floats}"), refused),
         (None, &format!("SET bytea_output = escape; SET extra_float_digits = 3; {no_floats}"), refused),
         (None, &format!("SET extra_float_digits = 3; SET DateStyle = 'SQL, DMY'; {no_floats}"), refused),
         (
@@ -77,7 +92,7 @@ fn each_move_refuses_the_masks_it_reaches_and_no_narrow_move_hides_a_wide_one() 
             refused,
         ),
         // Text that prints the same under any setting is not refused.
-        (Some(BYTEA), "SELECT city FROM s.t", "allowed"),
+        (Some(bytea), "SELECT city FROM s.t", "allowed"),
     ];
     let mut failures = Vec::new();
     for (moved, sql, want) in cases {

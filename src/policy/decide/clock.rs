@@ -168,39 +168,53 @@ pub enum Moved {
     Anything,
 }
 
-/// The level of a reason settings moved for. Every reason unscharf writes for a change of
-/// extra_float_digits alone ends with its name as the last word in brackets (`(SET
-/// extra_float_digits)`, `(extra_float_digits)`).
-pub fn moved_level(why: Option<&str>) -> Moved {
-    let digits_only = |w: &str| {
-        w.strip_suffix(')')
-            .and_then(|w| w.strip_suffix(FLOAT_DIGITS))
-            .is_some_and(|w| w.ends_with([' ', '(']))
-    };
-    match why {
-        None => Moved::No,
-        Some(w) if w.starts_with(LEVERS_ONLY) || w.starts_with(DAY_ORDER_ONLY) => Moved::NoPrint,
-        Some(w) if digits_only(w) => Moved::FloatPrint,
-        Some(_) => Moved::Anything,
+/// Why a session's settings may have moved, and how far. The level is decided where the reason
+/// is written, from what moved, never read back from its words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingsMove {
+    /// What the move may change (see `Moved`).
+    pub level: Moved,
+    /// What moved, in unscharf's words, for refusals: never a value or a name the agent chose.
+    pub why: String,
+}
+
+impl SettingsMove {
+    pub fn new(level: Moved, why: impl Into<String>) -> Self {
+        SettingsMove { level, why: why.into() }
+    }
+
+    /// A change of setting `name` (lower-cased, as `setting_label` takes it), as `why` words it:
+    /// extra_float_digits alone moves only floats; any other counts as anything.
+    pub fn of_setting(name: &str, why: impl Into<String>) -> Self {
+        let level = match name {
+            FLOAT_DIGITS => Moved::FloatPrint,
+            _ => Moved::Anything,
+        };
+        SettingsMove::new(level, why)
     }
 }
 
-/// Of two reasons settings may have moved for, the one that says more moved: a session's narrow
-/// reason must not hide a wider one a statement adds (a planner lever of the role's defaults, then
-/// `SET bytea_output = escape; SELECT scan …` in one message).
-pub fn wider<'a>(a: Option<&'a str>, b: Option<&'a str>) -> Option<&'a str> {
-    if moved_level(b) > moved_level(a) {
+/// How far `m` moved: `No` for none.
+pub fn level(m: Option<&SettingsMove>) -> Moved {
+    m.map_or(Moved::No, |m| m.level)
+}
+
+/// Of two moves, the one that says more moved: a session's narrow move must not hide a wider
+/// one a statement adds (a planner lever of the role's defaults, then `SET bytea_output = escape;
+/// SELECT scan …` in one message).
+pub fn wider<'a>(a: Option<&'a SettingsMove>, b: Option<&'a SettingsMove>) -> Option<&'a SettingsMove> {
+    if level(b) > level(a) {
         b
     } else {
         a
     }
 }
 
-/// Keeps in `slot` the wider of its reason and `why` (see `wider`): a message's statements, one
+/// Keeps in `slot` the wider of its move and `m` (see `wider`): a message's statements, one
 /// after another.
-pub fn widen(slot: &mut Option<String>, why: String) {
-    if moved_level(Some(&why)) > moved_level(slot.as_deref()) {
-        *slot = Some(why);
+pub fn widen(slot: &mut Option<SettingsMove>, m: SettingsMove) {
+    if m.level > level(slot.as_ref()) {
+        *slot = Some(m);
     }
 }
 
@@ -301,38 +315,36 @@ mod tests {
     }
 
     #[test]
-    fn the_wider_reason_wins_whichever_comes_first() {
-        let levers = format!("{LEVERS_ONLY}work_mem");
-        let digits = "this statement changes (SET extra_float_digits)";
-        let bytea = "an earlier statement of this message changes (SET bytea_output)";
-        assert_eq!(moved_level(Some(&levers)), Moved::NoPrint);
-        assert_eq!(moved_level(Some(&format!("{DAY_ORDER_ONLY}DMY"))), Moved::NoPrint);
-        assert_eq!(moved_level(Some(digits)), Moved::FloatPrint);
+    fn the_wider_move_wins_whichever_comes_first() {
+        let levers = SettingsMove::new(Moved::NoPrint, format!("{LEVERS_ONLY}work_mem"));
+        let digits = SettingsMove::of_setting(FLOAT_DIGITS, "this statement changes (SET extra_float_digits)");
+        let bytea = SettingsMove::of_setting("bytea_output", "changes (SET bytea_output)");
+        assert_eq!(digits.level, Moved::FloatPrint);
+        assert_eq!(bytea.level, Moved::Anything);
+        // A name that ends like the one setting that moves floats alone is another setting.
         assert_eq!(
-            moved_level(Some("set when it connected (extra_float_digits)")),
-            Moved::FloatPrint
-        );
-        assert_eq!(
-            moved_level(Some("changes (SET my_extra_float_digits)")),
+            SettingsMove::of_setting("my_extra_float_digits", "").level,
             Moved::Anything
         );
-        assert_eq!(moved_level(Some(bytea)), Moved::Anything);
-        assert_eq!(
-            moved_level(Some("this session changed settings (SET all)")),
-            Moved::Anything
-        );
-        assert_eq!(moved_level(None), Moved::No);
+        assert_eq!(SettingsMove::of_setting("all", "").level, Moved::Anything);
+        assert_eq!(level(None), Moved::No);
         for (a, b, want) in [
-            (Some(levers.as_str()), Some(bytea), bytea),
-            (Some(bytea), Some(levers.as_str()), bytea),
-            (Some(digits), Some(bytea), bytea),
-            (Some(levers.as_str()), Some(digits), digits),
-            (None, Some(digits), digits),
-            (Some(digits), None, digits),
+            (Some(&levers), Some(&bytea), &bytea),
+            (Some(&bytea), Some(&levers), &bytea),
+            (Some(&digits), Some(&bytea), &bytea),
+            (Some(&levers), Some(&digits), &digits),
+            (None, Some(&digits), &digits),
+            (Some(&digits), None, &digits),
         ] {
             assert_eq!(wider(a, b), Some(want));
         }
         assert_eq!(wider(None, None), None);
+        let mut slot = None;
+        widen(&mut slot, digits.clone());
+        widen(&mut slot, levers.clone());
+        assert_eq!(slot.as_ref(), Some(&digits));
+        widen(&mut slot, bytea.clone());
+        assert_eq!(slot, Some(bytea));
     }
 
     #[test]

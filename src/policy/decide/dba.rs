@@ -521,7 +521,7 @@ fn order_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
 pub(super) fn moved_filter(cx: &DecideCtx<'_>, oid: u32) -> Option<Refusal> {
     let on = || reached_name(cx, oid);
     if let (Some(why), Some((what, reads))) = (
-        cx.settings_moved,
+        cx.settings_moved.map(|m| &m.why),
         cx.catalog.session_filters.get(&oid).and_then(|v| v.first()),
     ) {
         return Some(Refusal::new(

@@ -63,8 +63,9 @@ pub(super) fn plan_outputs(
                 ColumnRule::Allow => ColAction::Pass,
                 ColumnRule::Mask { mask, .. } => {
                     let r = cx.catalog.rel(c.rel);
-                    let moved = super::clock::moved_level(cx.settings_moved);
-                    if let (Some(why), true) = (cx.settings_moved, prints_by_settings(cx, c, mask, moved)) {
+                    let moved = super::clock::level(cx.settings_moved);
+                    if let (Some(m), true) = (cx.settings_moved, prints_by_settings(cx, c, mask, moved)) {
+                        let why = &m.why;
                         return Err(Refusal::new(
                             Reason::ForbiddenSetting,
                             format!(

@@ -9,7 +9,7 @@
 //! flight, no cursor; from then on the values the server reports tell.
 
 use crate::policy::decide::{
-    is_planner_lever, moved_level, same_as_default, setting_label, DAY_ORDER_ONLY, FLOAT_DIGITS, LEVERS_ONLY,
+    is_planner_lever, same_as_default, setting_label, Moved, SettingsMove, DAY_ORDER_ONLY, FLOAT_DIGITS, LEVERS_ONLY,
     REPORTED_SETTINGS,
 };
 
@@ -24,7 +24,7 @@ pub struct Clock {
     unreported: Option<String>,
     /// `moved` as last computed, with the catalog generation whose defaults it compared: asked
     /// for every client message, it changes only with the state above.
-    memo: Option<(u64, Option<String>)>,
+    memo: Option<(u64, Option<SettingsMove>)>,
     /// The values the server reported at connection start when the client gave none of
     /// REPORTED_SETTINGS in its startup packet: the database's and the role's defaults, which
     /// only a DBA sets (`ALTER ROLE … SET TimeZone`). They are the session's baseline in place of
@@ -115,7 +115,7 @@ impl Clock {
     }
 
     /// `moved` for the catalog of `generation`, computed again only after a change.
-    pub fn moved_under(&mut self, generation: u64, defaults: &[(String, String)]) -> Option<String> {
+    pub fn moved_under(&mut self, generation: u64, defaults: &[(String, String)]) -> Option<SettingsMove> {
         match &self.memo {
             Some((g, moved)) if *g == generation => moved.clone(),
             _ => {
@@ -128,12 +128,12 @@ impl Clock {
 
     /// Why the settings may differ from `defaults` (the server's), or None if they do not.
     /// Offline (no defaults) nothing is compared.
-    pub fn moved(&self, defaults: &[(String, String)]) -> Option<String> {
+    pub fn moved(&self, defaults: &[(String, String)]) -> Option<SettingsMove> {
         if defaults.is_empty() {
             return None;
         }
         if let Some(why) = self.unreported.as_ref().or(self.changed.as_ref()) {
-            return Some(why.clone());
+            return Some(SettingsMove::new(Moved::Anything, why.clone()));
         }
         let differs = self.reported.iter().filter_map(|(name, value)| {
             let (_, default) = self.baseline.iter().chain(defaults).find(|(n, _)| n == name)?;
@@ -141,23 +141,30 @@ impl Clock {
                 return None;
             }
             Some(match iso_day_order(name, value, default) {
-                Some(order) => format!("{DAY_ORDER_ONLY}{order} (the server's is {default})"),
+                Some(order) => SettingsMove::new(
+                    Moved::NoPrint,
+                    format!("{DAY_ORDER_ONLY}{order} (the server's is {default})"),
+                ),
                 // Not the value: an agent can make a TimeZone of anything (`<DE8937…>-1`), and
                 // the reason reaches the audit trail (round 236 BU2).
-                None => format!("this session has set {name} to another value than the server's ({default})"),
+                None => SettingsMove::new(
+                    Moved::Anything,
+                    format!("this session has set {name} to another value than the server's ({default})"),
+                ),
             })
         });
-        let candidates: Vec<String> = differs
+        let candidates: Vec<SettingsMove> = differs
             .chain(
                 self.reported
                     .iter()
-                    .filter_map(|(name, value)| uncanonical(name, value)),
+                    .filter_map(|(name, value)| uncanonical(name, value))
+                    .map(|why| SettingsMove::new(Moved::Anything, why)),
             )
-            .chain(self.digits.clone())
-            .chain(self.levers.clone())
+            .chain(self.digits.clone().map(|why| SettingsMove::new(Moved::FloatPrint, why)))
+            .chain(self.levers.clone().map(|why| SettingsMove::new(Moved::NoPrint, why)))
             .collect();
         // The first of those that says the most: a narrow one must not hide a wide one.
-        candidates.into_iter().rev().max_by_key(|why| moved_level(Some(why)))
+        candidates.into_iter().rev().max_by_key(|m| m.level)
     }
 }
 
@@ -207,7 +214,7 @@ mod tests {
         let mut c = Clock::default();
         let server = vec![("datestyle".to_owned(), "SQL, DMY".to_owned())];
         c.report("DateStyle", "SQL, DMY");
-        assert!(c.moved(&server).unwrap().contains("SQL, DMY"));
+        assert!(c.moved(&server).unwrap().why.contains("SQL, DMY"));
         c.report("DateStyle", "ISO, DMY");
         c.report("IntervalStyle", "postgres");
         assert_eq!(c.moved(&[("datestyle".into(), "ISO, DMY".into())]), None);
@@ -219,53 +226,50 @@ mod tests {
     /// moves no printed value; anything else that moved comes first.
     #[test]
     fn a_planner_lever_of_the_defaults_counts_last() {
-        use crate::policy::decide::{moved_level, Moved};
+        use crate::policy::decide::Moved;
         let mut c = Clock::default();
         c.report("TimeZone", "Etc/UTC");
         c.lever_at_start("work_mem");
         let why = c.moved(&defaults()).unwrap();
-        assert!(
-            why.contains("work_mem") && moved_level(Some(&why)) == Moved::NoPrint,
-            "{why}"
-        );
+        assert!(why.why.contains("work_mem") && why.level == Moved::NoPrint, "{why:?}");
         // Round 234 BS1: extra_float_digits moves floats, and counts before a lever.
         c.changed("extra_float_digits", "SET");
         c.settled(true);
         let why = c.moved(&defaults()).unwrap();
-        assert_eq!(moved_level(Some(&why)), Moved::FloatPrint, "{why}");
+        assert_eq!(why.level, Moved::FloatPrint, "{why:?}");
         c.set_at_start("bytea_output");
         let why = c.moved(&defaults()).unwrap();
         assert!(
-            why.contains("bytea_output") && moved_level(Some(&why)) == Moved::Anything,
-            "{why}"
+            why.why.contains("bytea_output") && why.level == Moved::Anything,
+            "{why:?}"
         );
         let mut c = Clock::default();
         c.set_at_start("extra_float_digits");
         c.changed("timezone", "SET");
         let why = c.moved(&defaults()).unwrap();
-        assert_eq!(moved_level(Some(&why)), Moved::Anything, "{why}");
+        assert_eq!(why.level, Moved::Anything, "{why:?}");
         c.settled(true);
         let why = c.moved(&defaults()).unwrap();
-        assert_eq!(moved_level(Some(&why)), Moved::FloatPrint, "{why}");
+        assert_eq!(why.level, Moved::FloatPrint, "{why:?}");
     }
 
     /// Round 239 BX1: an ISO DateStyle in another day order prints no date differently; it still
     /// counts, for filters, and never hides a wider move.
     #[test]
     fn the_day_order_of_an_iso_datestyle_moves_no_printed_value() {
-        use crate::policy::decide::{moved_level, Moved};
+        use crate::policy::decide::Moved;
         let mut c = Clock::default();
         c.report("TimeZone", "Etc/UTC");
         c.report("DateStyle", "ISO, DMY");
         let why = c.moved(&defaults()).unwrap();
-        assert_eq!(moved_level(Some(&why)), Moved::NoPrint, "{why}");
+        assert_eq!(why.level, Moved::NoPrint, "{why:?}");
         c.report("TimeZone", "Europe/Berlin");
         let why = c.moved(&defaults()).unwrap();
-        assert_eq!(moved_level(Some(&why)), Moved::Anything, "{why}");
+        assert_eq!(why.level, Moved::Anything, "{why:?}");
         c.report("TimeZone", "Etc/UTC");
         c.report("DateStyle", "German, DMY");
         let why = c.moved(&defaults()).unwrap();
-        assert_eq!(moved_level(Some(&why)), Moved::Anything, "{why}");
+        assert_eq!(why.level, Moved::Anything, "{why:?}");
     }
 
     #[test]
@@ -276,7 +280,7 @@ mod tests {
         c.report("server_version", "15");
         assert_eq!(c.moved(&defaults()), None);
         c.changed("timezone", "SET");
-        assert!(c.moved(&defaults()).unwrap().contains("SET timezone"));
+        assert!(c.moved(&defaults()).unwrap().why.contains("SET timezone"));
         // Answered inside a transaction (a ROLLBACK may bring another value back), or with a
         // cursor left: it still counts, whatever the server reported.
         c.report("TimeZone", "Etc/UTC");
@@ -286,7 +290,10 @@ mod tests {
         assert_eq!(c.moved(&defaults()), None);
         c.report("TimeZone", "Pacific/Kiritimati");
         let why = c.moved(&defaults()).unwrap();
-        assert!(why.contains("timezone") && !why.contains("Kiritimati"), "{why}");
+        assert!(
+            why.why.contains("timezone") && !why.why.contains("Kiritimati"),
+            "{why:?}"
+        );
         assert_eq!(c.moved(&[]), None);
         // Remembered per catalog, forgotten on a change.
         assert!(c.moved_under(1, &defaults()).is_some());
@@ -315,7 +322,7 @@ mod tests {
         c.changed("timezone", "SET");
         c.report("TimeZone", "Etc/UTC");
         c.settled(true);
-        assert!(c.moved(&defaults()).unwrap().contains("timezone"));
+        assert!(c.moved(&defaults()).unwrap().why.contains("timezone"));
         c.report("TimeZone", "Europe/Berlin");
         assert_eq!(c.moved(&defaults()), None);
     }
@@ -325,7 +332,7 @@ mod tests {
         let mut c = Clock::default();
         c.changed("default_text_search_config", "SET");
         c.settled(true);
-        assert!(c.moved(&defaults()).unwrap().contains("default_text_search_config"));
+        assert!(c.moved(&defaults()).unwrap().why.contains("default_text_search_config"));
         let mut c = Clock::default();
         c.set_at_start("lc_time");
         assert!(c.moved(&defaults()).is_some());

@@ -4,7 +4,7 @@ use super::requests::runs_query;
 use super::*;
 use crate::analyze::bound_array_len;
 use crate::judge::{check_array_lookups, path_changed, same_paths};
-use crate::policy::decide::moved_level;
+use crate::policy::decide::level;
 
 impl Core {
     pub(super) fn parse(&mut self, f: &Frame, env: &Env<'_>, out: &mut Out, retried: bool) -> Result<(), CoreError> {
@@ -194,7 +194,7 @@ impl Core {
                         bound_to,
                         policy_generation: env.policy.generation,
                         reads_seen: self.read_campaigns.len(),
-                        settings_moved: moved_level(self.settings_moved.as_deref()),
+                        settings_moved: level(self.settings_moved.as_ref()),
                         path_moved: self.path_moved.is_some(),
                         judged_on: env.today,
                         catalog_fingerprint: env.catalog.fingerprint,
@@ -340,7 +340,7 @@ impl Core {
                     if catalog_moved
                         || info.policy_generation != env.policy.generation
                         || info.reads_seen != self.read_campaigns.len()
-                        || moved_level(self.settings_moved.as_deref()) > info.settings_moved
+                        || level(self.settings_moved.as_ref()) > info.settings_moved
                         || (self.path_moved.is_some() && !info.path_moved)
                         || info.judged_on != env.today
                     {

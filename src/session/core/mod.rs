@@ -236,7 +236,7 @@ pub struct Core {
     /// The session's settings a filter computes with, as far as they are known.
     pub clock: clock::Clock,
     /// Why they may differ from the server's (`clock.moved`), as of the frame being handled.
-    settings_moved: Option<String>,
+    settings_moved: Option<crate::policy::decide::SettingsMove>,
     /// Why search_path may differ from the DBA's for the login, as of the client message at hand.
     path_moved: Option<&'static str>,
 }
@@ -503,7 +503,7 @@ impl Core {
             today: env.today,
             read_campaigns: &self.read_campaigns,
             dba_path: self.dba_path.as_deref(),
-            settings_moved: self.settings_moved.as_deref(),
+            settings_moved: self.settings_moved.as_ref(),
             path_moved: self.path_moved,
         })
     }
@@ -523,7 +523,7 @@ impl Core {
             catalog: env.catalog.generation,
             today: env.today,
             reads: self.read_campaigns.len(),
-            settings_moved: crate::policy::decide::moved_level(self.settings_moved.as_deref()),
+            settings_moved: crate::policy::decide::level(self.settings_moved.as_ref()),
             path_moved: self.path_moved.is_some(),
         };
         if let Some(a) = self.memo.verdict(facts, &key) {
