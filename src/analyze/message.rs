@@ -121,7 +121,12 @@ fn analyze_message(sql: &str, ctx: AnalyzeCtx<'_>) -> Result<Analysis, AnalyzeEr
         let parsed = Parser::new(&dialect)
             .try_with_sql(&clean)
             .and_then(|mut p| {
-                let stmt = p.parse_statement()?;
+                // sqlparser reads `TABLE t` only inside a query (`(TABLE t)`, `… UNION TABLE t`);
+                // Postgres takes it alone too, as `SELECT * FROM t` (round 242 CA1).
+                let stmt = match first {
+                    "table" => sqlparser::ast::Statement::Query(p.parse_query()?),
+                    _ => p.parse_statement()?,
+                };
                 while p.consume_token(&sqlparser::tokenizer::Token::SemiColon) {}
                 match p.peek_token().token {
                     sqlparser::tokenizer::Token::EOF => Ok(vec![stmt]),

@@ -403,6 +403,14 @@ fn blind_spots_of_the_analyzer() {
         ("wasser", "SELECT phone FROM stadtwerke.customers UNION ALL SELECT * FROM upper('x')", refused),
         ("wasser", "SELECT email FROM stadtwerke.customers EXCEPT SELECT * FROM upper('x')", refused),
         ("wasser", "SELECT * FROM stadtwerke.customers, upper('x') k", refused),
+        // `TABLE t` alone is `SELECT * FROM t`, with what follows it (round 242 CA1).
+        ("wasser", "TABLE stadtwerke.customers ORDER BY phone", refused),
+        ("wasser", "TABLE stadtwerke.customers ORDER BY 6", refused),
+        ("wasser", "TABLE stadtwerke.customers UNION TABLE stadtwerke.customers", refused),
+        ("wasser", "TABLE zeitung.leads", "refused: outside_purpose"),
+        // sqlparser reads ONLY and a trailing `*` as names or leaves them over: refused.
+        ("wasser", "TABLE ONLY stadtwerke.customers", "refused: unparsable"),
+        ("wasser", "TABLE stadtwerke.customers *", "refused: unparsable"),
         ("wasser", "SELECT * FROM stadtwerke.meter_readings, upper('x') k", "allowed"),
         // NATURAL JOIN would join on names it cannot see.
         ("wasser", "SELECT name FROM stadtwerke.customers NATURAL JOIN lower('+49 30 1234567') AS phone", unsupported),

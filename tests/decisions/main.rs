@@ -108,6 +108,9 @@ fn legitimate_crm_queries() {
         ("wasser", "SELECT name, phone FROM stadtwerke.customers WHERE customer_no = $1", "masked: phone"),
         ("wasser", "SELECT * FROM stadtwerke.customers WHERE customer_no = 1001", CUSTOMER_STAR),
         ("wasser", "select c.* from stadtwerke.customers c", CUSTOMER_STAR),
+        // Round 242 CA1: `TABLE t` alone, as psql users type it.
+        ("wasser", "TABLE stadtwerke.customers", CUSTOMER_STAR),
+        ("wasser", "table stadtwerke.customers order by 1 limit 5", CUSTOMER_STAR),
         ("wasser", "SELECT * FROM (SELECT * FROM stadtwerke.customers) s", CUSTOMER_STAR),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = '+49 30 1234567'", "allowed"),
         ("wasser", "SELECT name FROM stadtwerke.customers WHERE phone = $1", "allowed"),

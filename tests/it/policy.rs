@@ -573,6 +573,8 @@ async fn psql_and_psycopg_see_no_protected_value() {
                 "crm",
             ])
             .args(["-c", "SELECT * FROM stadtwerke.customers"])
+            // Round 242 CA1: `TABLE t` alone was refused as unparsable.
+            .args(["-c", "TABLE stadtwerke.customers"])
             .args([
                 "-c",
                 "\\copy (SELECT customer_no, email, iban FROM stadtwerke.customers) TO STDOUT",
@@ -611,6 +613,10 @@ async fn psql_and_psycopg_see_no_protected_value() {
         "{stdout}\n{stderr}"
     );
     assert!(stderr.contains("protected_column"), "{stderr}");
+    assert!(
+        stdout.matches("+** ** ****567").count() >= 2 && !stderr.contains("unparsable"),
+        "{stdout}\n{stderr}"
+    );
     assert_no_protected(&format!("{stdout}{stderr}"), "psql");
 
     let py = python();
