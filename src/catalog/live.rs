@@ -128,6 +128,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let row_triggers = reader.read(ROW_TRIGGERS).await?;
     let descendants = reader.read(DESCENDANTS).await?;
     let view_bases = reader.read(VIEW_BASES).await?;
+    let rls_skipped = reader.read(RLS_SKIPPED).await?;
     let hidden = reader.read(HIDDEN_CALLS).await?;
     let hidden_sql = reader.read(HIDDEN_SQL).await?;
     let fks = reader.read(FOREIGN_KEYS).await?;
@@ -334,6 +335,13 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     }
     for row in view_bases {
         catalog.view_bases.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    for row in rls_skipped {
+        catalog
+            .rls_skipped
+            .entry(row.get(0))
+            .or_default()
+            .push((row.get(1), row.get(2)));
     }
     catalog.login_roles = login_roles(
         &roles

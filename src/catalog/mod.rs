@@ -215,6 +215,9 @@ pub struct Catalog {
     /// Relations whose views', rules' or row-level security policies' queries read other
     /// relations, with those (by OID).
     pub view_bases: HashMap<u32, Vec<u32>>,
+    /// Views (by OID) that read tables with row-level security (OIDs) as an owner (named) whose
+    /// policies do not apply to it, for `check --live` (see `queries::RLS_SKIPPED`).
+    pub rls_skipped: HashMap<u32, Vec<(u32, String)>>,
     /// Every login of the server with the roles it is a member of (itself included): for the
     /// warning about logins in several purposes at start and reload.
     pub login_roles: std::collections::HashMap<String, Vec<String>>,

@@ -537,3 +537,52 @@ async fn a_sequence_behind_a_view_counts_no_hidden_rows() {
         .await
         .unwrap();
 }
+
+/// Round 244 CC1: a view without `security_invoker` reads a row-secured table as its owner, and a
+/// superuser's view shows every row. Postgres means it so and a DBA may too (a dashboard), so
+/// unscharf does not refuse it; `check --live` names such views a purpose reads, through
+/// `security_invoker` views in between too, and not those that read as the agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_names_views_that_read_past_row_level_security() {
+    let (cluster, _su) = own_cluster(&format!(
+        "CREATE TABLE public.dialer_calls (call_id int, campaign_role text, caller text);
+         INSERT INTO public.dialer_calls VALUES (1, 'crm_agents', '+49 30 2222222'), (2, 'qa_lead', '{SECRET_CALLER}');
+         ALTER TABLE public.dialer_calls ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own ON public.dialer_calls USING (pg_catalog.pg_has_role(current_user, campaign_role, 'MEMBER'));
+         CREATE VIEW stadtwerke.dialer_all WITH (security_barrier) AS SELECT call_id, caller FROM public.dialer_calls;
+         CREATE VIEW stadtwerke.dialer_mine WITH (security_barrier, security_invoker = on)
+           AS SELECT call_id, caller FROM public.dialer_calls;
+         CREATE VIEW stadtwerke.dialer_outer WITH (security_barrier) AS SELECT call_id, caller FROM stadtwerke.dialer_mine;
+         GRANT SELECT ON stadtwerke.dialer_all, stadtwerke.dialer_mine, stadtwerke.dialer_outer, public.dialer_calls TO crm_agents;"
+    ))
+    .await;
+    let p = proxy_on_shared(
+        &cluster,
+        granting(
+            "      stadtwerke.dialer_all: { columns: all }\n      stadtwerke.dialer_mine: { columns: all }\n      stadtwerke.dialer_outer: { columns: all }\n",
+        )(include_str!("../../policies/stadtwerke.yaml")),
+        "  public.dialer_calls: { columns: all }\n",
+    )
+    .await;
+    // The view that reads as the agent keeps to the agent's rows.
+    let c = wasser(&p).await;
+    let rows = text_of(
+        &c.simple_query("SELECT caller FROM stadtwerke.dialer_mine")
+            .await
+            .unwrap(),
+    );
+    assert!(rows.contains("+49 30 2222222"), "{rows}");
+    assert_hidden(&rows, "a security_invoker view");
+    let out = check_live(&p).await;
+    for view in ["stadtwerke.dialer_all", "stadtwerke.dialer_outer"] {
+        let line = out
+            .lines()
+            .find(|l| l.contains(&format!("purpose billing_hotline reads view {view}, which reads")))
+            .unwrap_or_else(|| panic!("{view}:\n{out}"));
+        assert!(
+            line.contains("public.dialer_calls (read as postgres)") && line.contains("security_invoker = true"),
+            "{line}"
+        );
+    }
+    assert!(!out.contains("reads view stadtwerke.dialer_mine, which reads"), "{out}");
+}

@@ -176,6 +176,46 @@ pub fn views_without_barrier(policy: &PolicySet, catalog: &Catalog, report: &mut
     }
 }
 
+/// Views a purpose reads that read a table with row-level security as a role its policies do not
+/// apply to (see `Catalog::rls_skipped`): agents see every row of the table through them, which
+/// the DBA may mean (a dashboard of counts) or not (round 244 CC1: a superuser's view of tickets
+/// kept per agent showed each agent the others').
+pub fn views_past_row_security(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
+    for p in policy.purposes.values() {
+        let mut granted: Vec<&QName> = p.tables.keys().collect();
+        granted.sort();
+        for q in granted {
+            let Some(id) = catalog.lookup(q) else { continue };
+            let view = catalog.rel(id);
+            if view.kind != RelKind::View {
+                continue;
+            }
+            let mut skipped: Vec<String> = std::iter::once(view.oid)
+                .chain(catalog.behind(view.oid))
+                .flat_map(|v| catalog.rls_skipped.get(&v).into_iter().flatten())
+                .map(|(table, owner)| {
+                    let table = catalog
+                        .by_oid(*table)
+                        .map_or_else(|| table.to_string(), |t| catalog.rel(t).name.to_string());
+                    format!("{table} (read as {owner})")
+                })
+                .collect();
+            skipped.sort();
+            skipped.dedup();
+            if !skipped.is_empty() {
+                report.findings.push(finding(
+                    "warning",
+                    format!(
+                        "purpose {} reads view {q}, which reads {} with row-level security as a role its policies do not apply to: agents see every row through it. If they should see only their own, `ALTER VIEW {q} SET (security_invoker = true)` (or FORCE ROW LEVEL SECURITY on a table the view's owner owns)",
+                        p.name,
+                        skipped.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
 /// Listed functions whose body names a column the purpose may not read as it is, or a relation
 /// outside the purpose. Listing a function trusts everything it reads: a trigger that fills a
 /// ticket's note from the customer's phone shows the phone in clear to whoever reads the note
