@@ -284,12 +284,19 @@ pub(super) const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
     SELECT anc, rel FROM down";
 /// The relations each row-level security policy reads, its own table or another (round 102: a
 /// policy comparing the phone with a setting the agent may change answered prefix guesses; round
-/// 105: one comparing another table's birth date with a ticket's subject answered them too). A
-/// policy counts as reading every column of each: pg_depend records the columns it names, but
-/// drops a whole-row use (`c::text LIKE …`, round 108) where a column of the same relation is
-/// named too, so the columns it lists cannot be trusted to be all. The policy's own AUTO
-/// dependency on its table is no read. (Column 0 stands for all columns.)
-pub(super) const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::text, d.refobjid, 0::int2
+/// 105: one comparing another table's birth date with a ticket's subject answered them too). Of
+/// its own table, the columns pg_depend records for it; but pg_depend drops a whole-row use
+/// (`c::text LIKE …`, round 108) where a column of the same relation is named too, so a policy
+/// whose stored expressions hold a whole-row Var (`:varattno 0`, anywhere) reads every column, as
+/// does one that reads a system column. Another relation counts whole: a subquery's columns are
+/// not told apart from the policy's own by table in the tree (round 244 CC2: a policy keyed on
+/// `agent = current_user` refused every read of a purpose that masks the ticket's customer).
+/// The policy's own AUTO dependency on its table is no read. (Column 0 stands for all columns.)
+pub(super) const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::text, d.refobjid,
+      CASE WHEN d.refobjid = p.polrelid AND d.refobjsubid > 0
+          AND coalesce(p.polqual::text, '') !~ ':varattno 0 '
+          AND coalesce(p.polwithcheck::text, '') !~ ':varattno 0 '
+        THEN d.refobjsubid::int2 ELSE 0::int2 END
     FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
         AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'";

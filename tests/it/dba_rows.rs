@@ -586,3 +586,55 @@ async fn check_names_views_that_read_past_row_level_security() {
     }
     assert!(!out.contains("reads view stadtwerke.dialer_mine, which reads"), "{out}");
 }
+
+/// Round 244 CC2: a row-level security policy reads the columns of its own table it names, not
+/// all of them: one keyed on `agent = current_user` refused every read of tickets for
+/// quality_review, which masks the ticket's customer. A whole-row use of its table still counts
+/// as every column (round 108), even beside a named one, which pg_depend then leaves out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_security_policy_reads_only_the_columns_it_names_unless_it_reads_the_whole_row() {
+    let (cluster, su) = own_cluster(
+        "ALTER TABLE stadtwerke.tickets ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY by_agent ON stadtwerke.tickets USING (agent = current_user OR current_user = 'qa_lead');
+         ALTER TABLE stadtwerke.customers ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY by_city ON stadtwerke.customers USING (city IS NOT NULL);",
+    )
+    .await;
+    let p = crate::dba::proxy_on(&cluster, |t| t.to_owned()).await;
+    let qa = p.connect("qa_lead", "qa").await;
+    let rows = text_of(
+        &qa.simple_query("SELECT ticket_id, agent, customer_no FROM stadtwerke.tickets ORDER BY ticket_id")
+            .await
+            .unwrap(),
+    );
+    assert!(rows.contains("agent_wasser"), "{rows}");
+    let c = wasser(&p).await;
+    let mut seen = text_of(
+        &c.simple_query("SELECT name, phone FROM stadtwerke.customers WHERE customer_no = 1001")
+            .await
+            .unwrap(),
+    );
+    assert!(
+        seen.contains("Anna Schmidt") && seen.contains("+** ** ****567"),
+        "{seen}"
+    );
+    su.batch_execute(
+        "CREATE POLICY by_row ON stadtwerke.customers USING (
+           customers::text LIKE coalesce(current_setting('rt.guess', true), '%') AND city IS NOT NULL)",
+    )
+    .await
+    .unwrap();
+    p.shared.refresh_catalog_now().await.unwrap();
+    c.batch_execute("SET rt.guess = '(1001,\"Anna Schmidt\",%'")
+        .await
+        .unwrap();
+    seen.push_str(
+        &refusal(
+            &c,
+            "SELECT name FROM stadtwerke.customers WHERE customer_no = 1001",
+            "the row-level security policy by_row of stadtwerke.customers filters by stadtwerke.customers.",
+        )
+        .await,
+    );
+    assert_hidden(&seen, "a row security policy keyed on its table's columns");
+}
