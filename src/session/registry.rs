@@ -101,6 +101,9 @@ pub struct Stored {
     /// analyzing it again (round 148: Binds of a 128 KiB statement, each analyzed anew, held
     /// the session threads).
     pub changed: std::cell::Cell<bool>,
+    /// The shape of rows (`pending::shape`) the client was told at its last Describe of the
+    /// statement: drivers keep that RowDescription and decode later Binds' rows by it.
+    pub described: std::cell::Cell<Option<u64>>,
 }
 
 impl Stored {
@@ -116,6 +119,7 @@ impl From<Arc<StatementFacts>> for Stored {
             source: None,
             fingerprint: Default::default(),
             changed: Default::default(),
+            described: Default::default(),
         }
     }
 }

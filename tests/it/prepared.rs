@@ -204,3 +204,63 @@ async fn a_portal_bound_before_a_migration_runs_only_if_it_means_the_same() {
     assert!(rest.contains("bind it again") && !rest.contains("n3"), "{rest}");
     exchange(&mut r, &[raw::query("ROLLBACK")]).await;
 }
+
+/// Round 245 CD1: a reload that drops a column a prepared statement returns, or masks one it
+/// passed, changes the rows under the RowDescription the client was told at Describe; asyncpg
+/// then failed every run of its cached statement ("6 columns, described 7"), and a driver that
+/// does not count would read values under other columns' names. The Bind gets Postgres's own
+/// error for it, which drivers meet by preparing again; a mask that keeps another part of a
+/// masked column changes nothing the client was told.
+#[tokio::test]
+async fn a_reload_that_changes_a_described_statements_columns_asks_for_it_to_be_prepared_again() {
+    let p = proxy().await;
+    let set_iban = |rule: &str| {
+        let path = p.dir.join("policies/stadtwerke.yaml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("iban:"))
+            .unwrap()
+            .to_owned();
+        std::fs::write(&path, text.replacen(&line, &format!("          iban: {rule}"), 1)).unwrap();
+    };
+    let c = p.connect("agent_wasser", "wasser").await;
+    let sql = "SELECT * FROM stadtwerke.customers WHERE customer_no = 1001";
+    let stmt = c.prepare(sql).await.unwrap();
+    assert_eq!(stmt.columns().len(), 8, "birth_date and notes are dropped");
+    let iban = |row: &tokio_postgres::Row| row.get::<_, String>(7);
+    assert_eq!(
+        iban(&c.query_one(&stmt, &[]).await.unwrap()),
+        "DE89 **** **** **** **30 00"
+    );
+    set_iban("{ mask: redact }");
+    p.shared.reload().await.unwrap();
+    assert_eq!(iban(&c.query_one(&stmt, &[]).await.unwrap()), "****");
+    set_iban("drop");
+    p.shared.reload().await.unwrap();
+    let e = c.query_one(&stmt, &[]).await.unwrap_err();
+    let db = e.as_db_error().unwrap_or_else(|| panic!("{e:?}"));
+    assert_eq!(
+        (db.code().code(), db.message()),
+        ("0A000", "cached plan must not change result type"),
+        "{e:?}"
+    );
+    // The session goes on, and the statement prepared again describes and returns one column less.
+    let again = c.prepare(sql).await.unwrap();
+    assert_eq!(again.columns().len(), 7);
+    let row = c.query_one(&again, &[]).await.unwrap();
+    assert_eq!(row.len(), 7);
+    assert_eq!(row.get::<_, String>(1), "Anna Schmidt");
+    // The column back, in clear; then masked, which turns its type into text.
+    set_iban("allow");
+    p.shared.reload().await.unwrap();
+    let e = c.query_one(&again, &[]).await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("0A000"), "{e:?}");
+    let third = c.prepare(sql).await.unwrap();
+    assert_eq!(c.query_one(&third, &[]).await.unwrap().len(), 8);
+    set_iban("{ mask: iban }");
+    p.shared.reload().await.unwrap();
+    let e = c.query_one(&third, &[]).await.unwrap_err();
+    assert_eq!(e.code().map(|c| c.code()), Some("0A000"), "{e:?}");
+    assert_no_protected(&format!("{e:?}"), "a changed statement's error");
+}

@@ -1,5 +1,6 @@
 //! The extended protocol's messages: Parse and Bind judge, Describe and Execute run what was judged.
 
+use super::pending::shape;
 use super::requests::runs_query;
 use super::*;
 use crate::analyze::bound_array_len;
@@ -77,6 +78,7 @@ impl Core {
                         source: Some(p.sql.into()),
                         fingerprint: env.catalog.fingerprint.into(),
                         changed: Default::default(),
+                        described: Default::default(),
                     },
                 );
                 out.to_upstream.extend_from_slice(&f.raw);
@@ -154,6 +156,22 @@ impl Core {
             };
             Ok((facts, allowed, formats))
         })();
+        // Postgres's own answer when a prepared statement's result columns changed since the
+        // client described it (here: a reload dropped or masked one), which drivers meet by
+        // preparing it again (round 245 CD1: asyncpg read 6 columns where it was told 7).
+        if let Ok((_, allowed, _)) = &verdict {
+            let now = shape(result_plan(&allowed.plan, &allowed.facts).as_deref().map(Vec::as_slice));
+            let told = self.registry.stored(b.statement).and_then(|s| s.described.get());
+            if told.is_some_and(|told| told != now) {
+                tracing::info!("a prepared statement's result columns changed since the client described it");
+                out.to_upstream.extend_from_slice(&stand_in());
+                self.pending.push_back(Pending::Bind {
+                    seq,
+                    refusal: Some(result_changed_frame()),
+                });
+                return Ok(());
+            }
+        }
         match verdict {
             Err(r) => {
                 let facts = self.registry.statement(b.statement);
@@ -235,11 +253,13 @@ impl Core {
                 }
                 Some(facts) => match judged_now(self, &facts) {
                     Ok(a) => {
+                        let plan = result_plan(&a.plan, &a.facts);
+                        if let Some(stored) = self.registry.stored(name) {
+                            stored.described.set(Some(shape(plan.as_deref().map(Vec::as_slice))));
+                        }
                         out.to_upstream.extend_from_slice(&f.raw);
-                        self.pending.push_back(Pending::DescribeStatement {
-                            plan: result_plan(&a.plan, &a.facts),
-                            refusal: None,
-                        });
+                        self.pending
+                            .push_back(Pending::DescribeStatement { plan, refusal: None });
                     }
                     Err(r) => {
                         let refusal = self.refuse(env, out, &r, &facts.statement);

@@ -245,6 +245,17 @@ fn refusal_frame(r: &Refusal) -> Bytes {
     build::error(Severity::Error, "42501", &r.message(), Some(r.reason.hint()))
 }
 
+/// Postgres's error for a Bind of a prepared statement whose result columns changed since it was
+/// described, word for word: pgjdbc and asyncpg recognize it and prepare the statement again.
+fn result_changed_frame() -> Bytes {
+    build::error(
+        Severity::Error,
+        "0A000",
+        "cached plan must not change result type",
+        Some("a policy reload changed which columns this statement returns, or how; prepare it again"),
+    )
+}
+
 impl Core {
     /// `path_chosen`: the client chose the login's search_path (startup parameter or options).
     pub fn new(id: Identity, search_path: Vec<String>, path_chosen: bool, tx_status: u8) -> Core {

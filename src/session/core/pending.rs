@@ -30,6 +30,28 @@ pub(super) fn result_plan(plan: &Plan, facts: &StatementFacts) -> Option<Arc<Vec
     }
 }
 
+/// What a RowDescription of `plan` (see `result_plan`) tells a client about the rows: how many
+/// columns, and which come as masked text rather than their own type. Masks that differ only in
+/// what they keep give the same shape.
+pub(super) fn shape(plan: Option<&[ColAction]>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    match plan {
+        None => u8::MAX.hash(&mut h),
+        Some(columns) => {
+            for c in columns {
+                let kind: u8 = match c {
+                    ColAction::Pass => 0,
+                    ColAction::Mask(_) => 1,
+                    ColAction::Drop => 2,
+                };
+                kind.hash(&mut h);
+            }
+        }
+    }
+    h.finish()
+}
+
 impl Result_ {
     pub(super) fn of(plan: &Plan, facts: &StatementFacts) -> Self {
         Result_ {

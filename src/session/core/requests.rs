@@ -179,6 +179,7 @@ impl Core {
                     source: None,
                     fingerprint: fingerprint.into(),
                     changed: Default::default(),
+                    described: Default::default(),
                 },
             ),
             Kind::Deallocate { name } => self.registry.drop_statement(tag, name.as_deref()),
