@@ -138,40 +138,47 @@ pub fn views_over_protected(policy: &PolicySet, catalog: &Catalog, report: &mut 
     }
 }
 
+/// Every view each purpose is granted, by purpose and then by name: what the view checks below
+/// look at.
+fn granted_views<'a>(
+    policy: &'a PolicySet,
+    catalog: &'a Catalog,
+) -> impl Iterator<Item = (&'a crate::policy::Purpose, &'a QName, &'a crate::catalog::Relation)> + 'a {
+    policy.purposes.values().flat_map(move |p| {
+        let mut granted: Vec<&QName> = p.tables.keys().collect();
+        granted.sort();
+        granted.into_iter().filter_map(move |q| {
+            let view = catalog.rel(catalog.lookup(q)?);
+            (view.kind == RelKind::View).then_some((p, q, view))
+        })
+    })
+}
+
 /// A granted view over rows the purpose may not read, without security_barrier: every statement on
 /// it is refused (a condition could run on the rows it hides first, round 134).
 pub fn views_without_barrier(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
-    for p in policy.purposes.values() {
-        let mut granted: Vec<&QName> = p.tables.keys().collect();
-        granted.sort();
-        for q in granted {
-            let Some(id) = catalog.lookup(q) else { continue };
-            let view = catalog.rel(id);
-            if view.kind != RelKind::View || view.barrier {
-                continue;
-            }
-            let readable = |b: &crate::catalog::Relation| {
-                b.is_system() || policy.shared.contains_key(&b.name) || p.tables.contains_key(&b.name)
-            };
-            let hidden: Vec<String> = catalog
-                .view_bases
-                .get(&view.oid)
-                .into_iter()
-                .flatten()
-                .filter_map(|o| catalog.by_oid(*o).map(|id| catalog.rel(id)))
-                .filter(|b| !readable(b))
-                .map(|b| b.name.to_string())
-                .collect();
-            if !hidden.is_empty() {
-                report.findings.push(finding(
-                    "warning",
-                    format!(
-                        "purpose {} reads view {q}, which shows rows of {} (not granted to it) and is not a security_barrier view: every statement on it is refused until `ALTER VIEW {q} SET (security_barrier = true)`",
-                        p.name,
-                        hidden.join(", ")
-                    ),
-                ));
-            }
+    for (p, q, view) in granted_views(policy, catalog).filter(|(_, _, v)| !v.barrier) {
+        let readable = |b: &crate::catalog::Relation| {
+            b.is_system() || policy.shared.contains_key(&b.name) || p.tables.contains_key(&b.name)
+        };
+        let hidden: Vec<String> = catalog
+            .view_bases
+            .get(&view.oid)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| catalog.by_oid(*o).map(|id| catalog.rel(id)))
+            .filter(|b| !readable(b))
+            .map(|b| b.name.to_string())
+            .collect();
+        if !hidden.is_empty() {
+            report.findings.push(finding(
+                "warning",
+                format!(
+                    "purpose {} reads view {q}, which shows rows of {} (not granted to it) and is not a security_barrier view: every statement on it is refused until `ALTER VIEW {q} SET (security_barrier = true)`",
+                    p.name,
+                    hidden.join(", ")
+                ),
+            ));
         }
     }
 }
@@ -181,37 +188,28 @@ pub fn views_without_barrier(policy: &PolicySet, catalog: &Catalog, report: &mut
 /// the DBA may mean (a dashboard of counts) or not (round 244 CC1: a superuser's view of tickets
 /// kept per agent showed each agent the others').
 pub fn views_past_row_security(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
-    for p in policy.purposes.values() {
-        let mut granted: Vec<&QName> = p.tables.keys().collect();
-        granted.sort();
-        for q in granted {
-            let Some(id) = catalog.lookup(q) else { continue };
-            let view = catalog.rel(id);
-            if view.kind != RelKind::View {
-                continue;
-            }
-            let mut skipped: Vec<String> = std::iter::once(view.oid)
-                .chain(catalog.behind(view.oid))
-                .flat_map(|v| catalog.rls_skipped.get(&v).into_iter().flatten())
-                .map(|(table, owner)| {
-                    let table = catalog
-                        .by_oid(*table)
-                        .map_or_else(|| table.to_string(), |t| catalog.rel(t).name.to_string());
-                    format!("{table} (read as {owner})")
-                })
-                .collect();
-            skipped.sort();
-            skipped.dedup();
-            if !skipped.is_empty() {
-                report.findings.push(finding(
-                    "warning",
-                    format!(
-                        "purpose {} reads view {q}, which reads {} with row-level security as a role its policies do not apply to: agents see every row through it. If they should see only their own, `ALTER VIEW {q} SET (security_invoker = true)` (or FORCE ROW LEVEL SECURITY on a table the view's owner owns)",
-                        p.name,
-                        skipped.join(", ")
-                    ),
-                ));
-            }
+    for (p, q, view) in granted_views(policy, catalog) {
+        let mut skipped: Vec<String> = std::iter::once(view.oid)
+            .chain(catalog.behind(view.oid))
+            .flat_map(|v| catalog.rls_skipped.get(&v).into_iter().flatten())
+            .map(|(table, owner)| {
+                let table = catalog
+                    .by_oid(*table)
+                    .map_or_else(|| table.to_string(), |t| catalog.rel(t).name.to_string());
+                format!("{table} (read as {owner})")
+            })
+            .collect();
+        skipped.sort();
+        skipped.dedup();
+        if !skipped.is_empty() {
+            report.findings.push(finding(
+                "warning",
+                format!(
+                    "purpose {} reads view {q}, which reads {} with row-level security as a role its policies do not apply to: agents see every row through it. If they should see only their own, `ALTER VIEW {q} SET (security_invoker = true)` (or FORCE ROW LEVEL SECURITY on a table the view's owner owns)",
+                    p.name,
+                    skipped.join(", ")
+                ),
+            ));
         }
     }
 }
