@@ -288,7 +288,10 @@ pub(super) const DESCENDANTS: &str = "WITH RECURSIVE down(anc, rel) AS (
 /// its own table, the columns pg_depend records for it; but pg_depend drops a whole-row use
 /// (`c::text LIKE …`, round 108) where a column of the same relation is named too, so a policy
 /// whose stored expressions hold a whole-row Var (`:varattno 0`, anywhere) reads every column, as
-/// does one that reads a system column. Another relation counts whole: a subquery's columns are
+/// does one that reads a system column. A policy that uses only its table's whole row has no
+/// dependency on it but its own AUTO one, so it is found by the Var alone (round 246 CE1:
+/// `customers::text LIKE '%+49 30%'` filtered by the masked phone unseen, before and after CC2).
+/// Another relation counts whole: a subquery's columns are
 /// not told apart from the policy's own by table in the tree (round 244 CC2: a policy keyed on
 /// `agent = current_user` refused every read of a purpose that masks the ticket's customer).
 /// The policy's own AUTO dependency on its table is no read. (Column 0 stands for all columns.)
@@ -299,7 +302,9 @@ pub(super) const POLICY_COLUMNS: &str = "SELECT DISTINCT p.polrelid, p.polname::
         THEN d.refobjsubid::int2 ELSE 0::int2 END
     FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_depend d
       ON d.classid = 'pg_catalog.pg_policy'::pg_catalog.regclass AND d.objid = p.oid
-        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'";
+        AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype = 'n'
+    UNION SELECT p.polrelid, p.polname::text, p.polrelid, 0::int2 FROM pg_catalog.pg_policy p
+    WHERE coalesce(p.polqual::text, '') ~ ':varattno 0 ' OR coalesce(p.polwithcheck::text, '') ~ ':varattno 0 '";
 /// Sequences column defaults and CHECK constraints draw from (`nextval('s')` records a dependency
 /// on s), identity columns' own sequences (an internal dependency, no default: round 127), and those the default of
 /// a column's domain draws from (round 208 AS2: a domain over bigint defaulting to another
