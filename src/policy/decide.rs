@@ -304,6 +304,35 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
             );
         }
     }
+    // Rules 4 and 5 reach what the DBA's code the statement runs writes into, listed or not (round
+    // 247 CF1: a listed trigger function on the newspaper's subscriptions wrote the lead's phone
+    // into the utility's callbacks, after its contract had ended too).
+    let code_written: Vec<(usize, crate::catalog::RelId)> = stored::code_writes(f, cx)
+        .into_iter()
+        .filter_map(|oid| cx.catalog.by_oid(oid))
+        .filter_map(|id| match cx.class(id) {
+            Class::Campaign(c, _) => Some((c, id)),
+            _ => None,
+        })
+        .collect();
+    for &(c, id) in &code_written {
+        if let Some(&other) = campaigns.iter().find(|&&o| o != c) {
+            return refuse(
+                Reason::CrossCampaign,
+                format!(
+                    "code of the DBA's this statement runs (a trigger, default or function) writes into {} of campaign {}, and the statement touches campaign {} (purpose {purpose})",
+                    cx.catalog.rel(id).name,
+                    cx.policy.campaigns[c].name,
+                    cx.policy.campaigns[other].name
+                ),
+            );
+        }
+    }
+    for &(c, _) in &code_written {
+        if !campaigns.contains(&c) {
+            campaigns.push(c);
+        }
+    }
     // Rule 4: one campaign per statement, and no writes into another campaign than the session has read.
     if campaigns.len() > 1 {
         let names: Vec<&str> = campaigns
@@ -318,18 +347,24 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
             ),
         );
     }
-    for &(rel, _) in &f.writes {
-        if let Class::Campaign(c, _) = memo.class(rel) {
-            let target = &cx.policy.campaigns[c].name;
-            if let Some(other) = cx.read_campaigns.iter().find(|r| *r != target) {
-                let mut r = Refusal::new(
-                    Reason::CrossCampaign,
-                    format!("this session has read data of campaign {other} and may not write into campaign {target}"),
-                );
-                // The trail names the campaign read as well as the one written (round 208 AS1).
-                r.campaigns.push(other.clone());
-                return Err(r);
-            }
+    let written_campaigns = f
+        .writes
+        .iter()
+        .filter_map(|&(rel, _)| match memo.class(rel) {
+            Class::Campaign(c, _) => Some(c),
+            _ => None,
+        })
+        .chain(code_written.iter().map(|&(c, _)| c));
+    for c in written_campaigns {
+        let target = &cx.policy.campaigns[c].name;
+        if let Some(other) = cx.read_campaigns.iter().find(|r| *r != target) {
+            let mut r = Refusal::new(
+                Reason::CrossCampaign,
+                format!("this session has read data of campaign {other} and may not write into campaign {target}"),
+            );
+            // The trail names the campaign read as well as the one written (round 208 AS1).
+            r.campaigns.push(other.clone());
+            return Err(r);
         }
     }
     // Rule 5: contracts that ended.

@@ -286,3 +286,59 @@ async fn what_code_writes_into_runs_its_own_rules_and_keys() {
     }
     assert_hidden(&seen, "rules and keys of what code writes into");
 }
+
+/// Round 247 CF1: a listed trigger function on the newspaper's subscriptions wrote each sale's
+/// product (here the lead's phone) into the utility's callbacks: one statement touching two
+/// campaigns (rule 4), let through after the utility's contract had ended too (rule 5). What the
+/// DBA's code writes counts for both rules; a trigger that writes within the campaign still runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_a_write_runs_writes_into_no_other_campaign() {
+    let (cluster, su) = own_cluster(
+        "CREATE TABLE stadtwerke.callbacks (callback_id serial PRIMARY KEY, subject text NOT NULL);
+         CREATE TABLE zeitung.sales_log (product text);
+         CREATE FUNCTION zeitung.notify_partner() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+           BEGIN INSERT INTO stadtwerke.callbacks (subject) VALUES ('Zeitung sale: ' || NEW.product); RETURN NEW; END $$;
+         CREATE FUNCTION zeitung.log_sale() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+           BEGIN INSERT INTO zeitung.sales_log VALUES (NEW.product); RETURN NEW; END $$;
+         CREATE TRIGGER log_sale AFTER INSERT ON zeitung.subscriptions FOR EACH ROW EXECUTE FUNCTION zeitung.log_sale();",
+    )
+    .await;
+    let zeitung = include_str!("../../policies/zeitung.yaml").replacen(
+        "      zeitung.subscriptions: { columns: all, write: [insert, update] }\n",
+        "      zeitung.subscriptions: { columns: all, write: [insert, update] }\n    functions: [zeitung.notify_partner, zeitung.log_sale]\n",
+        1,
+    );
+    let p = crate::harness::proxy_with(crate::harness::ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![
+            (
+                "stadtwerke.yaml".into(),
+                include_str!("../../policies/stadtwerke.yaml").into(),
+            ),
+            ("zeitung.yaml".into(), zeitung),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let c = p.connect("agent_zeitung", "zeitung").await;
+    let sale = "INSERT INTO zeitung.subscriptions (lead_id, product, starts_on, monthly_eur) VALUES (1, 'Abo', '2027-01-01', 30)";
+    c.batch_execute(sale).await.unwrap();
+    su.batch_execute(
+        "CREATE TRIGGER partner AFTER INSERT ON zeitung.subscriptions FOR EACH ROW EXECUTE FUNCTION zeitung.notify_partner()",
+    )
+    .await
+    .unwrap();
+    p.shared.refresh_catalog_now().await.unwrap();
+    refusal(
+        &c,
+        sale,
+        "writes into stadtwerke.callbacks of campaign stadtwerke, and the statement touches campaign zeitung",
+    )
+    .await;
+    let written: i64 = su
+        .query_one("SELECT count(*) FROM stadtwerke.callbacks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 0, "the sale reached the utility's table");
+}

@@ -127,20 +127,12 @@ pub(super) fn row_triggers(
     Ok(())
 }
 
-/// The DBA code a write runs (triggers of every event, INSERT included, CHECK constraints,
-/// defaults, index functions, through whatever they call) may read the written table's stored
-/// rows or other tables: whether the write then succeeds, is skipped or changed answers a guess
-/// about what it read (round 145: a dedupe trigger on INSERT gave every birth date, a caller check
-/// compared a ticket with the customer's). So every column of what it reads must be one the
-/// purpose may read as it is. A table it only writes into (an audit log) does not count.
-pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
-    // The tables it writes, and those the functions of the DBA's it calls write (round 147: a
-    // listed `open_ticket()` ran the INSERT whose trigger a direct one is refused for).
-    let mut written: Vec<u32> = f
-        .writes
-        .iter()
-        .flat_map(|&(rel, _)| cx.catalog.reached(cx.catalog.rel(rel).oid))
-        .collect();
+/// The tables (by OID) the DBA's code a statement runs writes into: the functions of the DBA's it
+/// calls (round 147: a listed `open_ticket()` ran the INSERT whose trigger a direct one is refused
+/// for), and what the triggers and defaults of the tables it and they write write in turn (round
+/// 147: a trigger on tickets logged into ticket_events, whose own trigger compared with the
+/// customers).
+pub(super) fn code_writes(f: &StatementFacts, cx: &DecideCtx<'_>) -> Vec<u32> {
     let mut by_code: Vec<u32> = Vec::new();
     for call in &f.functions {
         for schema in &call.schemas {
@@ -148,9 +140,6 @@ pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result
             by_code.extend(cx.catalog.function_writes.get(&name).into_iter().flatten());
         }
     }
-    written.extend(&by_code);
-    // And what the triggers and defaults of those write in turn (round 147: a trigger on tickets
-    // logged into ticket_events, whose own trigger compared with the customers).
     let runs = |oid: &u32| {
         let calls = cx.catalog.hidden_calls.get(oid).into_iter().flatten();
         calls
@@ -159,10 +148,34 @@ pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result
             .copied()
             .collect::<Vec<u32>>()
     };
-    let more: Vec<u32> = written.iter().flat_map(runs).collect();
-    by_code.extend(&more);
-    code_targets(cx, by_code)?;
-    written.extend(more);
+    let more: Vec<u32> = f
+        .writes
+        .iter()
+        .flat_map(|&(rel, _)| cx.catalog.reached(cx.catalog.rel(rel).oid))
+        .chain(by_code.iter().copied())
+        .flat_map(|oid| runs(&oid))
+        .collect();
+    by_code.extend(more);
+    by_code.sort_unstable();
+    by_code.dedup();
+    by_code
+}
+
+/// The DBA code a write runs (triggers of every event, INSERT included, CHECK constraints,
+/// defaults, index functions, through whatever they call) may read the written table's stored
+/// rows or other tables: whether the write then succeeds, is skipped or changed answers a guess
+/// about what it read (round 145: a dedupe trigger on INSERT gave every birth date, a caller check
+/// compared a ticket with the customer's). So every column of what it reads must be one the
+/// purpose may read as it is. A table it only writes into (an audit log) does not count.
+pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+    let mut written: Vec<u32> = f
+        .writes
+        .iter()
+        .flat_map(|&(rel, _)| cx.catalog.reached(cx.catalog.rel(rel).oid))
+        .collect();
+    let by_code = code_writes(f, cx);
+    code_targets(cx, by_code.clone())?;
+    written.extend(by_code);
     written.sort_unstable();
     written.dedup();
     for oid in written {
