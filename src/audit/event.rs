@@ -239,8 +239,9 @@ fn keeps_word(word: &str, known: impl Fn(&str) -> bool) -> bool {
             .is_ok()
     };
     // Postgres's statement words sqlparser has no keyword for, and unscharf's own note for text it
-    // could not normalize (round 235 BT6: recorded as `?` and `(not ?)`).
-    const WORDS: &[&str] = &["move", "checkpoint", "normalizable"];
+    // could not normalize (round 235 BT6: recorded as `?` and `(not ?)`; round 247 CF2: ON
+    // CONFLICT's `excluded` read like a parameter).
+    const WORDS: &[&str] = &["move", "checkpoint", "normalizable", "excluded"];
     let lower = word.to_lowercase();
     digits < 4 && (word.chars().count() <= 3 || keyword() || WORDS.contains(&lower.as_str()) || known(&lower))
 }
@@ -367,6 +368,13 @@ mod scrub_tests {
         assert_eq!(
             scrub_words("MOVE 2 IN c1 ; CHECKPOINT ; (not normalizable)", known),
             "MOVE 2 IN c1 ; CHECKPOINT ; (not normalizable)"
+        );
+        assert_eq!(
+            scrub_words(
+                "INSERT INTO t (email) VALUES (?) ON CONFLICT DO UPDATE SET email = EXCLUDED.email",
+                known
+            ),
+            "INSERT INTO t (email) VALUES (?) ON CONFLICT DO UPDATE SET email = EXCLUDED.email"
         );
         assert_eq!(
             scrub_words("FETCH ALL FROM DE8937 ; SELECT \"?\", \"ok\" FROM t1 LIMIT ?", known),
