@@ -42,16 +42,21 @@ impl Reader<'_> {
     }
 }
 
-/// An object the snapshot lists that DDL dropped while it was read: the functions that deparse
-/// definitions look it up in the catalog as it is now, and some fail rather than give NULL.
+/// DDL under way while the snapshot is read: an object it lists dropped since (the functions that
+/// deparse definitions look it up in the catalog as it is now, and some fail rather than give
+/// NULL), or a lock a migration holds (see `lock_timeout` in `load`).
 fn changed_under(e: tokio_postgres::Error) -> CatalogError {
+    use tokio_postgres::error::SqlState;
     match e.as_db_error() {
         Some(db)
-            if *db.code() == tokio_postgres::error::SqlState::INTERNAL_ERROR
+            if *db.code() == SqlState::INTERNAL_ERROR
                 && (db.message().starts_with("could not open relation with OID")
                     || db.message().starts_with("cache lookup failed for")) =>
         {
             CatalogError::Changed("an object".to_owned())
+        }
+        Some(db) if [SqlState::LOCK_NOT_AVAILABLE, SqlState::T_R_DEADLOCK_DETECTED].contains(db.code()) => {
+            CatalogError::Changed("a relation a migration holds locked".to_owned())
         }
         _ => CatalogError::Query(e),
     }
@@ -101,7 +106,13 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
         .await?;
     // The recursive queries below cost enough for the server to JIT-compile them, which took
     // 0.7 s of a refresh that holds the catalog lock; run, they take milliseconds.
-    tx.batch_execute("SET LOCAL jit = off").await?;
+    // Deparsing a view's rule locks the view until the snapshot ends, and a migration dropping
+    // views holds some while it waits for others: the two deadlocked, and Postgres ended the
+    // migration (a test's DDL burst). The read gives way long before the deadlock check (1 s)
+    // and is tried again.
+    tx.batch_execute("SET LOCAL jit = off; SET LOCAL lock_timeout = '200ms'")
+        .await
+        .map_err(changed_under)?;
     // Every row read goes into the fingerprint, tagged with its query: a refresh that finds the
     // same keeps the snapshot, and a session that judged a statement by one content can tell it
     // is still in force (round 213 AX1: two queries left off a hand-kept list let a unique key's
