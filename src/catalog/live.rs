@@ -140,6 +140,7 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     let descendants = reader.read(DESCENDANTS).await?;
     let view_bases = reader.read(VIEW_BASES).await?;
     let rls_skipped = reader.read(RLS_SKIPPED).await?;
+    let view_column_reads = reader.read(VIEW_COLUMN_READS).await?;
     let hidden = reader.read(HIDDEN_CALLS).await?;
     let hidden_sql = reader.read(HIDDEN_SQL).await?;
     let fks = reader.read(FOREIGN_KEYS).await?;
@@ -346,6 +347,13 @@ pub async fn load(client: &mut Client, generation: u64) -> Result<Catalog, Catal
     }
     for row in view_bases {
         catalog.view_bases.entry(row.get(0)).or_default().push(row.get(1));
+    }
+    for row in view_column_reads {
+        catalog
+            .view_column_reads
+            .entry(row.get(0))
+            .or_default()
+            .push((row.get(1), row.get(2)));
     }
     for row in rls_skipped {
         catalog

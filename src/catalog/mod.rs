@@ -215,6 +215,9 @@ pub struct Catalog {
     /// Relations whose views', rules' or row-level security policies' queries read other
     /// relations, with those (by OID).
     pub view_bases: HashMap<u32, Vec<u32>>,
+    /// Views and materialized views (by OID) with the columns their queries read of the relations
+    /// below them (OID, attnum), for `check --live` (see `queries::VIEW_COLUMN_READS`).
+    pub view_column_reads: HashMap<u32, Vec<(u32, i16)>>,
     /// Views (by OID) that read tables with row-level security (OIDs) as an owner (named) whose
     /// policies do not apply to it, for `check --live` (see `queries::RLS_SKIPPED`).
     pub rls_skipped: HashMap<u32, Vec<(u32, String)>>,

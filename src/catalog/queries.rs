@@ -137,6 +137,14 @@ pub(super) const VIEW_BASES: &str = "SELECT DISTINCT o.rel, d.refobjid FROM (
     JOIN pg_catalog.pg_depend d ON d.classid = o.class AND d.objid = o.oid
       AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> o.rel
     JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND c.relkind IN ('r', 'p', 'v', 'm', 'f')";
+/// The columns each view's and materialized view's query reads of the relations below it (by
+/// attnum), for `check --live`: a granted view is judged by its own rules, so one that filters on a
+/// column the purpose masks on its table shows rows that follow that column (round 248 CG1).
+pub(super) const VIEW_COLUMN_READS: &str = "SELECT DISTINCT r.ev_class, d.refobjid, d.refobjsubid::int2
+    FROM pg_catalog.pg_rewrite r JOIN pg_catalog.pg_class v ON v.oid = r.ev_class AND v.relkind IN ('v', 'm')
+    JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
+      AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> r.ev_class
+      AND d.refobjsubid > 0";
 /// Views that read a table with row-level security as a role its policies do not apply to: a
 /// view without `security_invoker` reads as its owner, and a superuser, a role with BYPASSRLS,
 /// or the table's owner (unless the table forces row security) sees every row (round 244 CC1: a

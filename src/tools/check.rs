@@ -8,7 +8,9 @@ use serde::Serialize;
 mod dba;
 
 use dba::dba_code;
-pub use dba::{listed_bodies, views_over_protected, views_past_row_security, views_without_barrier};
+pub use dba::{
+    listed_bodies, views_filtering_on_protected, views_over_protected, views_past_row_security, views_without_barrier,
+};
 
 use crate::catalog::Catalog;
 use crate::policy::{Columns, PolicySet, QName};
@@ -195,6 +197,7 @@ pub fn compare(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
     views_over_protected(policy, catalog, report);
     views_without_barrier(policy, catalog, report);
     views_past_row_security(policy, catalog, report);
+    views_filtering_on_protected(policy, catalog, report);
     // Tables of a campaign that no purpose grants: nobody can use them (often intended, worth knowing).
     for (_, r) in catalog.relations() {
         if r.is_system() {

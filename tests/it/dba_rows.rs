@@ -553,13 +553,15 @@ async fn check_names_views_that_read_past_row_level_security() {
          CREATE VIEW stadtwerke.dialer_mine WITH (security_barrier, security_invoker = on)
            AS SELECT call_id, caller FROM public.dialer_calls;
          CREATE VIEW stadtwerke.dialer_outer WITH (security_barrier) AS SELECT call_id, caller FROM stadtwerke.dialer_mine;
-         GRANT SELECT ON stadtwerke.dialer_all, stadtwerke.dialer_mine, stadtwerke.dialer_outer, public.dialer_calls TO crm_agents;"
+         CREATE VIEW stadtwerke.berlin_nos AS SELECT customer_no FROM stadtwerke.customers WHERE phone LIKE '+49 30%';
+         GRANT SELECT ON stadtwerke.dialer_all, stadtwerke.dialer_mine, stadtwerke.dialer_outer, public.dialer_calls,
+           stadtwerke.berlin_nos TO crm_agents;"
     ))
     .await;
     let p = proxy_on_shared(
         &cluster,
         granting(
-            "      stadtwerke.dialer_all: { columns: all }\n      stadtwerke.dialer_mine: { columns: all }\n      stadtwerke.dialer_outer: { columns: all }\n",
+            "      stadtwerke.dialer_all: { columns: all }\n      stadtwerke.dialer_mine: { columns: all }\n      stadtwerke.dialer_outer: { columns: all }\n      stadtwerke.berlin_nos: { columns: all }\n",
         )(include_str!("../../policies/stadtwerke.yaml")),
         "  public.dialer_calls: { columns: all }\n",
     )
@@ -585,6 +587,15 @@ async fn check_names_views_that_read_past_row_level_security() {
         );
     }
     assert!(!out.contains("reads view stadtwerke.dialer_mine, which reads"), "{out}");
+    // Round 248 CG1: a view whose rows follow a column the purpose masks on its table.
+    assert!(
+        out.contains("reads view stadtwerke.berlin_nos, whose query reads stadtwerke.customers.phone (mask"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("whose query reads stadtwerke.customers.customer_no"),
+        "{out}"
+    );
 }
 
 /// Round 244 CC2: a row-level security policy reads the columns of its own table it names, not
