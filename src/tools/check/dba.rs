@@ -98,42 +98,33 @@ fn warn_about(report: &mut Report, mut what: Vec<String>, why: &str) {
 /// all` on a view over the customers shows the phone the purpose masks on the table (round 115).
 /// Columns are matched by name, since unscharf does not map a view's columns to its tables'.
 pub fn views_over_protected(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
-    for p in policy.purposes.values() {
-        let mut grants: Vec<(&QName, &crate::policy::TableGrant)> = p.tables.iter().collect();
-        grants.sort_by_key(|(q, _)| *q);
-        for (q, view_grant) in grants {
-            let Some(id) = catalog.lookup(q) else { continue };
-            let view = catalog.rel(id);
-            if !matches!(view.kind, RelKind::View | RelKind::MaterializedView) {
+    for (p, q, view_grant, view) in granted_views(policy, catalog) {
+        let mut shown: Vec<String> = Vec::new();
+        for base in catalog.behind(view.oid).into_iter().filter_map(|o| catalog.by_oid(o)) {
+            let b = catalog.rel(base);
+            let Some(base_grant) = policy.shared.get(&b.name).or_else(|| p.tables.get(&b.name)) else {
                 continue;
-            }
-            let mut shown: Vec<String> = Vec::new();
-            for base in catalog.behind(view.oid).into_iter().filter_map(|o| catalog.by_oid(o)) {
-                let b = catalog.rel(base);
-                let Some(base_grant) = policy.shared.get(&b.name).or_else(|| p.tables.get(&b.name)) else {
-                    continue;
-                };
-                for c in &view.columns {
-                    let (theirs, ours) = (base_grant.rule(&c.name), view_grant.rule(&c.name));
-                    if b.column_index(&c.name).is_some()
-                        && !theirs.is_allow()
-                        && ours != theirs
-                        && !matches!(ours, ColumnRule::Drop)
-                    {
-                        shown.push(format!("{} ({ours} there, {theirs} on {})", c.name, b.name));
-                    }
+            };
+            for c in &view.columns {
+                let (theirs, ours) = (base_grant.rule(&c.name), view_grant.rule(&c.name));
+                if b.column_index(&c.name).is_some()
+                    && !theirs.is_allow()
+                    && ours != theirs
+                    && !matches!(ours, ColumnRule::Drop)
+                {
+                    shown.push(format!("{} ({ours} there, {theirs} on {})", c.name, b.name));
                 }
             }
-            if !shown.is_empty() {
-                report.findings.push(finding(
-                    "warning",
-                    format!(
-                        "purpose {} reads {q} under rules other than those of the tables behind it: {}; the view's rules are the ones applied",
-                        p.name,
-                        shown.join(", ")
-                    ),
-                ));
-            }
+        }
+        if !shown.is_empty() {
+            report.findings.push(finding(
+                "warning",
+                format!(
+                    "purpose {} reads {q} under rules other than those of the tables behind it: {}; the view's rules are the ones applied",
+                    p.name,
+                    shown.join(", ")
+                ),
+            ));
         }
     }
 }
@@ -143,7 +134,7 @@ pub fn views_over_protected(policy: &PolicySet, catalog: &Catalog, report: &mut 
 /// shows can follow that column (`WHERE phone LIKE '+49 30%'`), and so can a row-level security
 /// policy that reads the view (round 248 CG1). Columns the view shows are `views_over_protected`'s.
 pub fn views_filtering_on_protected(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
-    for (p, q, view) in granted_views(policy, catalog) {
+    for (p, q, _, view) in granted_views(policy, catalog) {
         let mut read: Vec<String> = std::iter::once(view.oid)
             .chain(catalog.behind(view.oid))
             .flat_map(|v| catalog.view_column_reads.get(&v).into_iter().flatten())
@@ -174,18 +165,25 @@ pub fn views_filtering_on_protected(policy: &PolicySet, catalog: &Catalog, repor
     }
 }
 
-/// Every view each purpose is granted, by purpose and then by name: what the view checks below
-/// look at.
+/// Every view and materialized view each purpose is granted, by purpose and then by name, with
+/// the grant: what the view checks here look at.
 fn granted_views<'a>(
     policy: &'a PolicySet,
     catalog: &'a Catalog,
-) -> impl Iterator<Item = (&'a crate::policy::Purpose, &'a QName, &'a crate::catalog::Relation)> + 'a {
+) -> impl Iterator<
+    Item = (
+        &'a crate::policy::Purpose,
+        &'a QName,
+        &'a crate::policy::TableGrant,
+        &'a crate::catalog::Relation,
+    ),
+> + 'a {
     policy.purposes.values().flat_map(move |p| {
-        let mut granted: Vec<&QName> = p.tables.keys().collect();
-        granted.sort();
-        granted.into_iter().filter_map(move |q| {
+        let mut granted: Vec<(&QName, &crate::policy::TableGrant)> = p.tables.iter().collect();
+        granted.sort_by_key(|(q, _)| *q);
+        granted.into_iter().filter_map(move |(q, g)| {
             let view = catalog.rel(catalog.lookup(q)?);
-            (view.kind == RelKind::View).then_some((p, q, view))
+            matches!(view.kind, RelKind::View | RelKind::MaterializedView).then_some((p, q, g, view))
         })
     })
 }
@@ -193,7 +191,7 @@ fn granted_views<'a>(
 /// A granted view over rows the purpose may not read, without security_barrier: every statement on
 /// it is refused (a condition could run on the rows it hides first, round 134).
 pub fn views_without_barrier(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
-    for (p, q, view) in granted_views(policy, catalog).filter(|(_, _, v)| !v.barrier) {
+    for (p, q, _, view) in granted_views(policy, catalog).filter(|(_, _, _, v)| v.kind == RelKind::View && !v.barrier) {
         let readable = |b: &crate::catalog::Relation| {
             b.is_system() || policy.shared.contains_key(&b.name) || p.tables.contains_key(&b.name)
         };
@@ -224,7 +222,7 @@ pub fn views_without_barrier(policy: &PolicySet, catalog: &Catalog, report: &mut
 /// the DBA may mean (a dashboard of counts) or not (round 244 CC1: a superuser's view of tickets
 /// kept per agent showed each agent the others').
 pub fn views_past_row_security(policy: &PolicySet, catalog: &Catalog, report: &mut Report) {
-    for (p, q, view) in granted_views(policy, catalog) {
+    for (p, q, _, view) in granted_views(policy, catalog).filter(|(_, _, _, v)| v.kind == RelKind::View) {
         let mut skipped: Vec<String> = std::iter::once(view.oid)
             .chain(catalog.behind(view.oid))
             .flat_map(|v| catalog.rls_skipped.get(&v).into_iter().flatten())
