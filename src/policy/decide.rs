@@ -316,6 +316,20 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
         })
         .collect();
     for &(c, id) in &code_written {
+        // Rule 3 as well: a campaign the purpose is granted nothing in is outside it, whatever
+        // wrote there (round 250 CI1: a listed function's unlisted helper wrote into the
+        // newspaper's callbacks for the billing hotline, from a session that had read nothing).
+        let granted_in = |c: usize| cx.purpose.tables.keys().any(|q| cx.policy.campaign_index(q) == Some(c));
+        if !granted_in(c) {
+            return refuse(
+                Reason::OutsidePurpose,
+                format!(
+                    "code of the DBA's this statement runs (a trigger, default or function) writes into {} of campaign {}, in which purpose {purpose} is granted nothing",
+                    cx.catalog.rel(id).name,
+                    cx.policy.campaigns[c].name
+                ),
+            );
+        }
         if let Some(&other) = campaigns.iter().find(|&&o| o != c) {
             return refuse(
                 Reason::CrossCampaign,

@@ -300,7 +300,13 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
            BEGIN INSERT INTO stadtwerke.callbacks (subject) VALUES ('Zeitung sale: ' || NEW.product); RETURN NEW; END $$;
          CREATE FUNCTION zeitung.log_sale() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
            BEGIN INSERT INTO zeitung.sales_log VALUES (NEW.product); RETURN NEW; END $$;
-         CREATE TRIGGER log_sale AFTER INSERT ON zeitung.subscriptions FOR EACH ROW EXECUTE FUNCTION zeitung.log_sale();",
+         CREATE TRIGGER log_sale AFTER INSERT ON zeitung.subscriptions FOR EACH ROW EXECUTE FUNCTION zeitung.log_sale();
+         CREATE TABLE zeitung.partner_callbacks (subject text);
+         CREATE FUNCTION public.cb_helper(s text) RETURNS void LANGUAGE sql SECURITY DEFINER
+           AS $$ INSERT INTO zeitung.partner_callbacks VALUES (s) $$;
+         CREATE FUNCTION public.request_callback(s text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+           AS $$ BEGIN PERFORM public.cb_helper(s); END $$;
+         GRANT EXECUTE ON FUNCTION public.request_callback(text) TO crm_agents;",
     )
     .await;
     let zeitung = include_str!("../../policies/zeitung.yaml").replacen(
@@ -313,7 +319,7 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
         policies: vec![
             (
                 "stadtwerke.yaml".into(),
-                include_str!("../../policies/stadtwerke.yaml").into(),
+                crate::dba_rows::stadtwerke_listing("public.request_callback"),
             ),
             ("zeitung.yaml".into(), zeitung),
         ],
@@ -329,16 +335,29 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
     .await
     .unwrap();
     p.shared.refresh_catalog_now().await.unwrap();
-    refusal(
-        &c,
-        sale,
-        "writes into stadtwerke.callbacks of campaign stadtwerke, and the statement touches campaign zeitung",
-    )
-    .await;
+    // The newspaper's purpose is granted nothing in the utility's campaign (outside_purpose);
+    // were it, the statement would touch both (cross_campaign).
+    refusal(&c, sale, "writes into stadtwerke.callbacks of campaign stadtwerke").await;
     let written: i64 = su
         .query_one("SELECT count(*) FROM stadtwerke.callbacks", &[])
         .await
         .unwrap()
         .get(0);
     assert_eq!(written, 0, "the sale reached the utility's table");
+    // Round 250 CI1: a function listed for the billing hotline whose helper writes into the
+    // newspaper's table, from a session that has read nothing: a campaign the purpose is granted
+    // nothing in.
+    let w = crate::policy::wasser(&p).await;
+    refusal(
+        &w,
+        "SELECT public.request_callback('+49 30 1234567')",
+        "writes into zeitung.partner_callbacks of campaign zeitung, in which purpose billing_hotline is granted nothing",
+    )
+    .await;
+    let written: i64 = su
+        .query_one("SELECT count(*) FROM zeitung.partner_callbacks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 0, "the billing hotline wrote into the newspaper's table");
 }
