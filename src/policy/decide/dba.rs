@@ -381,7 +381,7 @@ pub(super) fn policy_columns(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(
     let mut filtered: Vec<u32> = Vec::new();
     for &rel in &f.relations {
         let r = cx.catalog.rel(rel);
-        for oid in cx.catalog.reached(r.oid) {
+        for oid in cx.catalog.read_as_own(r.oid) {
             if cx.catalog.policy_columns.contains_key(&oid) && !filtered.contains(&oid) {
                 filtered.push(oid);
             }
