@@ -163,7 +163,7 @@ pub(super) fn steered_code(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(),
     if by_name {
         return Err(Refusal::new(
             Reason::ForbiddenSetting,
-            "the statement runs code of the DBA's that sets a setting whose name it is given when it runs (set_config with a name that is not a literal): the agent could set any setting through it, those unscharf refuses included (name the setting in the function's code)".to_owned(),
+            "the statement runs code of the DBA's that may set a setting whose name it is given when it runs (set_config with a name that is not a literal, pg_settings, or SQL built at run time in code that says SET or RESET): the agent could set any setting through it, those unscharf refuses included (name the setting in the function's code, and build no SQL there)".to_owned(),
         ));
     }
     let dynamic = f.runs_dba_code && runs_code_of(f, cx.catalog, &cx.catalog.dynamic_functions);
