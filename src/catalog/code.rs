@@ -16,21 +16,33 @@ pub struct Code<'a> {
 /// Letters beyond ASCII count (round 142: `kampagne_für_sitzung()` split in two and was not
 /// followed).
 fn words(source: &str) -> impl Iterator<Item = String> {
-    let [stripped, raw] = streams(source);
-    stripped.into_iter().chain(raw)
+    streams(source).into_iter().flatten()
 }
 
 /// The words of `source` in order, twice: with its comments blanked (a comment between `INSERT
 /// INTO` and the table hid the write, round 149), and as written, in case the blanking misread
 /// the text (round 150: an `E'…\'…'` string made a later `'--'` blank the line holding a read).
-/// A quoted identifier is one word, followed by its parts (round 150: `"dob-matches"()`).
-pub(super) fn streams(source: &str) -> [Vec<String>; 2] {
-    [tokens(&without_comments(source)), tokens(source)]
+/// Each name is one word in its place, so that what follows INTO is the written table however the
+/// name is spelled. Then, in no order, the words no place holds: the parts of a quoted identifier
+/// (round 150: `"dob-matches"()`), a long name before Postgres cut it, and `U_AMP_NAME` (round 252
+/// CK1: the parts of `"zeitung".t` stood in place, `INTO "zeitung".t` put the table four words
+/// after INTO, and its write into another campaign went unseen).
+pub(super) fn streams(source: &str) -> [Vec<String>; 3] {
+    let (stripped, mut extra) = lex(&without_comments(source));
+    let (raw, more) = lex(source);
+    extra.extend(more);
+    [stripped, raw, extra]
 }
 
+/// The words of `text` in order, one per name (see `streams`).
 pub(super) fn tokens(text: &str) -> Vec<String> {
+    lex(text).0
+}
+
+/// The words of `text` in order, and those no place holds (see `streams`).
+fn lex(text: &str) -> (Vec<String>, Vec<String>) {
     let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '$';
-    let mut out = Vec::new();
+    let (mut out, mut extra) = (Vec::new(), Vec::new());
     let mut rest = text;
     while let Some(start) = rest.find(|c: char| is_word(c) || c == '"') {
         // A `U&"…"` name spells its letters as escapes, which no word shows (round 153):
@@ -42,18 +54,20 @@ pub(super) fn tokens(text: &str) -> Vec<String> {
             && before.ends_with(b"&")
             && before[at - 2] | 0x20 == b'u'
         {
-            out.push(U_AMP_NAME.to_owned());
+            extra.push(U_AMP_NAME.to_owned());
         }
         rest = &rest[start..];
         if let Some(quoted) = rest.strip_prefix('"') {
             let end = quoted.find('"').unwrap_or(quoted.len());
             let name = &quoted[..end];
             out.push(name.to_lowercase());
-            out.extend(
-                name.split(|c: char| !is_word(c))
-                    .filter(|w| !w.is_empty())
-                    .map(str::to_lowercase),
-            );
+            if name.contains(|c: char| !is_word(c)) {
+                extra.extend(
+                    name.split(|c: char| !is_word(c))
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_lowercase),
+                );
+            }
             rest = quoted.get(end + 1..).unwrap_or("");
         } else {
             let end = rest.find(|c: char| !is_word(c)).unwrap_or(rest.len());
@@ -65,12 +79,14 @@ pub(super) fn tokens(text: &str) -> Vec<String> {
                     cut -= 1;
                 }
                 out.push(word[..cut].to_owned());
+                extra.push(word);
+            } else {
+                out.push(word);
             }
-            out.push(word);
             rest = &rest[end..];
         }
     }
-    out
+    (out, extra)
 }
 
 /// The word `tokens` gives a `U&"…"` name: see `code_reads::DYNAMIC_WORDS`.
@@ -480,6 +496,24 @@ mod tests {
         assert!(!blanked.contains("nested"), "{blanked}");
         assert!(written_names(escaped).contains("agent_session"));
         assert!(written_names("INSERT INTO \"sess-table\" VALUES (1)").contains("sess-table"));
+        // Round 252 CK1: a quoted schema, a quoted name with parts, a long schema name: the table
+        // is still the word after the verb, and an INSERT's is not read.
+        for (sql, table) in [
+            (
+                "INSERT INTO \"zeitung\".partner_callbacks VALUES (s)",
+                "partner_callbacks",
+            ),
+            ("DELETE FROM \"zeitung\".\"partner_callbacks\"", "partner_callbacks"),
+            ("UPDATE \"my-schema\".t SET a = 1", "t"),
+            (&format!("INSERT INTO {}.t VALUES (1)", "s".repeat(70)), "t"),
+        ] {
+            assert!(written_names(sql).contains(table), "{sql}: {:?}", written_names(sql));
+            let only_written = [code("s", "f", sql)];
+            assert!(
+                !sql.starts_with("INSERT") || !reached_reads(&only_written, &QName::new("s", "f")).read.contains(table),
+                "{sql}"
+            );
+        }
         // Postgres cuts names to 63 bytes (round 155).
         let long = format!("{}_x", "k".repeat(70));
         assert!(all_words(&[code("s", "f", &format!("SELECT * FROM {long}"))]).contains(&"k".repeat(63)));

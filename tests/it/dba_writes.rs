@@ -303,7 +303,7 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
          CREATE TRIGGER log_sale AFTER INSERT ON zeitung.subscriptions FOR EACH ROW EXECUTE FUNCTION zeitung.log_sale();
          CREATE TABLE zeitung.partner_callbacks (subject text);
          CREATE FUNCTION public.cb_helper(s text) RETURNS void LANGUAGE sql SECURITY DEFINER
-           AS $$ INSERT INTO zeitung.partner_callbacks VALUES (s) $$;
+           AS $$ INSERT INTO \"zeitung\".partner_callbacks VALUES (s) $$;
          CREATE FUNCTION public.request_callback(s text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
            AS $$ BEGIN PERFORM public.cb_helper(s); END $$;
          GRANT EXECUTE ON FUNCTION public.request_callback(text) TO crm_agents;",
@@ -346,7 +346,7 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
     assert_eq!(written, 0, "the sale reached the utility's table");
     // Round 250 CI1: a function listed for the billing hotline whose helper writes into the
     // newspaper's table, from a session that has read nothing: a campaign the purpose is granted
-    // nothing in.
+    // nothing in. Round 252 CK1: the helper quotes the schema's name, which hid the write.
     let w = crate::policy::wasser(&p).await;
     refusal(
         &w,
