@@ -134,7 +134,8 @@ struct AuditArgs {
     json: bool,
 }
 
-fn audit(action: &AuditAction) -> Result<bool> {
+/// Runs an audit subcommand; its exit status: 0, or `verify_status` for `verify`.
+fn audit(action: &AuditAction) -> Result<i32> {
     use unscharf::tools::audit as a;
     let filter = |args: &AuditArgs| -> Result<a::Filter> {
         let f = a::Filter {
@@ -170,7 +171,7 @@ fn audit(action: &AuditAction) -> Result<bool> {
             } else {
                 print!("{}", a::render_list(&events));
             }
-            Ok(true)
+            Ok(0)
         }
         AuditAction::Summary(args) => {
             let f = filter(args)?;
@@ -187,7 +188,7 @@ fn audit(action: &AuditAction) -> Result<bool> {
             } else {
                 print!("{}", a::render_summary(&groups, events.len()));
             }
-            Ok(true)
+            Ok(0)
         }
         AuditAction::Verify(args) => {
             let (file, json) = (&args.file, args.json);
@@ -211,7 +212,7 @@ fn audit(action: &AuditAction) -> Result<bool> {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(
-                        &serde_json::json!({"ok": r.problem.is_none(), "events": r.events, "matching": matching, "files": r.files, "anchored": r.anchored, "dropped": r.dropped, "problem": problem, "later_problems": later})
+                        &serde_json::json!({"ok": r.problem.is_none(), "complete": r.dropped == 0, "events": r.events, "matching": matching, "files": r.files, "anchored": r.anchored, "dropped": r.dropped, "problem": problem, "later_problems": later})
                     )?
                 );
             } else {
@@ -220,7 +221,7 @@ fn audit(action: &AuditAction) -> Result<bool> {
                     println!("{n} of them match the filters");
                 }
             }
-            Ok(r.problem.is_none())
+            Ok(a::verify_status(&r))
         }
     }
 }
@@ -564,8 +565,9 @@ fn run_cli() -> Result<()> {
                 Ok(())
             }
             Some(Command::Audit { action }) => {
-                if !audit(action)? {
-                    std::process::exit(1);
+                match audit(action)? {
+                    0 => {}
+                    code => std::process::exit(code),
                 }
                 Ok(())
             }

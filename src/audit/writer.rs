@@ -514,7 +514,10 @@ pub(super) mod tests {
         assert_eq!(report.dropped, 9);
         assert_eq!(report.dropped_at, vec![2, 4]);
         let text = crate::tools::audit::render_verify(&report);
-        assert!(text.contains("INCOMPLETE: the proxy dropped 9 event(s)"), "{text}");
+        // Round 253 CL1: said first, and in the exit status.
+        assert!(text.starts_with("INCOMPLETE: the proxy dropped 9 event(s)"), "{text}");
+        assert!(!text.contains("OK"), "{text}");
+        assert_eq!(crate::tools::audit::verify_status(&report), 2);
     }
 
     /// Round 175 F5: events the audit table's queue had no room for were lost without a count.

@@ -221,22 +221,36 @@ fn dropped_note(r: &verify::Report) -> String {
     )
 }
 
+/// The exit status of `audit verify`: 0 for a complete, unbroken trail, 1 when the chain is
+/// broken, 2 when it is unbroken but the proxy recorded that it dropped events (round 253 CL1: a
+/// monitor that checked the status alone missed 7,926 dropped refusals).
+pub fn verify_status(r: &verify::Report) -> i32 {
+    match (&r.problem, r.dropped) {
+        (Some(_), _) => 1,
+        (None, 0) => 0,
+        (None, _) => 2,
+    }
+}
+
 pub fn render_verify(r: &verify::Report) -> String {
     let files: Vec<String> = r.files.iter().map(|f| f.display().to_string()).collect();
+    let chain = || {
+        format!(
+            "{} event(s) in {} file(s) form an unbroken hash chain{}\n  {}\n",
+            r.events,
+            r.files.len(),
+            if r.anchored {
+                ", ending where the writer's anchor says"
+            } else {
+                " (no anchor file: lines cut off the end would go unnoticed)"
+            },
+            files.join("\n  ")
+        )
+    };
     match &r.problem {
-        None => {
-            format!(
-                "OK: {} event(s) in {} file(s) form an unbroken hash chain{}\n  {}\n",
-                r.events,
-                r.files.len(),
-                if r.anchored {
-                    ", ending where the writer's anchor says"
-                } else {
-                    " (no anchor file: lines cut off the end would go unnoticed)"
-                },
-                files.join("\n  ")
-            ) + &dropped_note(r)
-        }
+        // Incomplete first: a reader who stops at the first line must not read "OK" (round 253 CL1).
+        None if r.dropped > 0 => dropped_note(r) + "The recorded " + &chain(),
+        None => "OK: ".to_owned() + &chain(),
         Some(p) => {
             let mut out = format!(
                 "BROKEN at {}:{}: {}\n({} event(s) verified before it)\n",
