@@ -27,11 +27,18 @@ fn words(source: &str) -> impl Iterator<Item = String> {
 /// (round 150: `"dob-matches"()`), a long name before Postgres cut it, and `U_AMP_NAME` (round 252
 /// CK1: the parts of `"zeitung".t` stood in place, `INTO "zeitung".t` put the table four words
 /// after INTO, and its write into another campaign went unseen).
-pub(super) fn streams(source: &str) -> [Vec<String>; 3] {
-    let (stripped, mut extra) = lex(&without_comments(source));
+/// A third stream reads the code with its string literals blanked too: a `"` inside one (`'"'`)
+/// would otherwise open a quoted name that ran on to the next `"`, swallowing the words between
+/// (round 254 CM1: `INSERT INTO zeitung."leads"` after it went unseen). The first two still read
+/// inside strings, where `EXECUTE 'INSERT INTO …'` keeps its SQL.
+pub(super) fn streams(source: &str) -> [Vec<String>; 4] {
+    let plain = without_comments(source);
+    let (stripped, mut extra) = lex(&plain);
     let (raw, more) = lex(source);
+    let (code, most) = lex(&super::code_order::blank_strings(&plain));
     extra.extend(more);
-    [stripped, raw, extra]
+    extra.extend(most);
+    [stripped, raw, code, extra]
 }
 
 /// The words of `text` in order, one per name (see `streams`).
@@ -60,7 +67,15 @@ fn lex(text: &str) -> (Vec<String>, Vec<String>) {
         if let Some(quoted) = rest.strip_prefix('"') {
             let end = quoted.find('"').unwrap_or(quoted.len());
             let name = &quoted[..end];
-            out.push(name.to_lowercase());
+            // Postgres cuts a quoted name to 63 bytes too (round 254 CM3).
+            let mut cut = name.len().min(63);
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.push(name[..cut].to_lowercase());
+            if cut < name.len() {
+                extra.push(name.to_lowercase());
+            }
             if name.contains(|c: char| !is_word(c)) {
                 extra.extend(
                     name.split(|c: char| !is_word(c))
@@ -342,14 +357,27 @@ pub fn writers(code: &[Code<'_>]) -> HashMap<String, (HashSet<String>, bool)> {
 fn written_in(tokens: &[String], out: &mut HashSet<String>) {
     for (i, t) in tokens.iter().enumerate() {
         let at = |back: usize| i.checked_sub(back).map(|j| tokens[j].as_str());
+        // `COPY t FROM` writes (round 254 CM4); `COPY t TO` counts too, which only errs towards
+        // writing.
         let verb = |back: usize| {
-            matches!(at(back), Some("into" | "update" | "truncate" | "table"))
+            matches!(at(back), Some("into" | "update" | "truncate" | "table" | "copy"))
                 || (at(back) == Some("from") && at(back + 1) == Some("delete"))
         };
         // `UPDATE ONLY t`, `DELETE FROM ONLY s.t` (round 149).
         let only = at(1) == Some("only") || at(2) == Some("only");
         if verb(1) || verb(2) || (only && verb(3)) {
             out.insert(t.clone());
+        }
+        // `TRUNCATE a, b, …` (round 254 CM2): the words hold no commas, so every word up to its
+        // options counts, which may take in the next statement's and only errs towards writing.
+        if t == "truncate" {
+            out.extend(
+                tokens[i + 1..]
+                    .iter()
+                    .take_while(|w| !matches!(w.as_str(), "restart" | "continue" | "cascade" | "restrict"))
+                    .take(32)
+                    .cloned(),
+            );
         }
     }
 }
@@ -505,6 +533,14 @@ mod tests {
             ),
             ("DELETE FROM \"zeitung\".\"partner_callbacks\"", "partner_callbacks"),
             ("UPDATE \"my-schema\".t SET a = 1", "t"),
+            // Round 254: a `"` in a string, TRUNCATE of several, a quoted name over 63 bytes, COPY.
+            ("x := '\"'; INSERT INTO zeitung.\"leads\" VALUES (1)", "leads"),
+            ("TRUNCATE stadtwerke.scratch, zeitung.victim RESTART IDENTITY", "victim"),
+            (
+                &format!("INSERT INTO zeitung.\"{}\" VALUES (1)", "l".repeat(70)),
+                &"l".repeat(63),
+            ),
+            ("COPY zeitung.leads FROM '/tmp/x.csv'", "leads"),
             (&format!("INSERT INTO {}.t VALUES (1)", "s".repeat(70)), "t"),
         ] {
             assert!(written_names(sql).contains(table), "{sql}: {:?}", written_names(sql));

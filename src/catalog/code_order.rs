@@ -214,7 +214,7 @@ fn plpgsql_first_rows(plain: &str, one_row: &OneRow<'_>) -> Option<String> {
 
 /// `text` with the contents of its string literals (`'…'`, `E'…'`, dollar-quoted) blanked, byte
 /// for byte, so that words in strings are not read as code and offsets stay those of `text`.
-fn blank_strings(text: &str) -> String {
+pub(super) fn blank_strings(text: &str) -> String {
     let b = text.as_bytes();
     let mut out = b.to_vec();
     let mut i = 0;
