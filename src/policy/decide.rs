@@ -307,9 +307,10 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     // Rules 4 and 5 reach what the DBA's code the statement runs writes into, listed or not (round
     // 247 CF1: a listed trigger function on the newspaper's subscriptions wrote the lead's phone
     // into the utility's callbacks, after its contract had ended too).
-    let code_written: Vec<(usize, crate::catalog::RelId)> = stored::code_writes(f, cx)
-        .into_iter()
-        .filter_map(|oid| cx.catalog.by_oid(oid))
+    let by_code = stored::code_writes(f, cx);
+    let code_written: Vec<(usize, crate::catalog::RelId)> = by_code
+        .iter()
+        .filter_map(|&oid| cx.catalog.by_oid(oid))
         .filter_map(|id| match cx.class(id) {
             Class::Campaign(c, _) => Some((c, id)),
             _ => None,
@@ -503,7 +504,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     dba::unique_keys(f, cx, memo)?;
     stored::row_constraints(f, cx, memo, &written)?;
     stored::row_triggers(f, cx, memo, &written)?;
-    stored::write_code_reads(f, cx)?;
+    stored::write_code_reads(f, cx, by_code)?;
     dba::hidden_rows(f, cx, &written)?;
     // Rule 6: EXPLAIN ANALYZE reports hash, sort and memoize memory measured on the rows it carried,
     // so it tells the length and NULL-ness of each column a select list computes from; any

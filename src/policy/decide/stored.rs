@@ -167,13 +167,13 @@ pub(super) fn code_writes(f: &StatementFacts, cx: &DecideCtx<'_>) -> Vec<u32> {
 /// about what it read (round 145: a dedupe trigger on INSERT gave every birth date, a caller check
 /// compared a ticket with the customer's). So every column of what it reads must be one the
 /// purpose may read as it is. A table it only writes into (an audit log) does not count.
-pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<(), Refusal> {
+/// `by_code` is `code_writes` of the statement, which the campaign rules looked at first.
+pub(super) fn write_code_reads(f: &StatementFacts, cx: &DecideCtx<'_>, by_code: Vec<u32>) -> Result<(), Refusal> {
     let mut written: Vec<u32> = f
         .writes
         .iter()
         .flat_map(|&(rel, _)| cx.catalog.reached(cx.catalog.rel(rel).oid))
         .collect();
-    let by_code = code_writes(f, cx);
     code_targets(cx, by_code.clone())?;
     written.extend(by_code);
     written.sort_unstable();
