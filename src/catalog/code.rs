@@ -65,8 +65,22 @@ fn lex(text: &str) -> (Vec<String>, Vec<String>) {
         }
         rest = &rest[start..];
         if let Some(quoted) = rest.strip_prefix('"') {
-            let end = quoted.find('"').unwrap_or(quoted.len());
-            let name = &quoted[..end];
+            // A doubled quote is a quote inside the name (round 254: `"a""b"` read as two names).
+            let mut end = 0;
+            while let Some(n) = quoted[end..].find('"') {
+                end += n;
+                if !quoted[end + 1..].starts_with('"') {
+                    break;
+                }
+                end += 2;
+            }
+            let end = if quoted[end..].starts_with('"') {
+                end
+            } else {
+                quoted.len()
+            };
+            let unquoted = quoted[..end].replace("\"\"", "\"");
+            let name = unquoted.as_str();
             // Postgres cuts a quoted name to 63 bytes too (round 254 CM3).
             let mut cut = name.len().min(63);
             while !name.is_char_boundary(cut) {
@@ -356,18 +370,21 @@ pub fn writers(code: &[Code<'_>]) -> HashMap<String, (HashSet<String>, bool)> {
 
 fn written_in(tokens: &[String], out: &mut HashSet<String>) {
     for (i, t) in tokens.iter().enumerate() {
-        let at = |back: usize| i.checked_sub(back).map(|j| tokens[j].as_str());
+        let before = i.checked_sub(1).map(|j| tokens[j].as_str());
         // `COPY t FROM` writes (round 254 CM4); `COPY t TO` counts too, which only errs towards
-        // writing.
-        let verb = |back: usize| {
-            matches!(at(back), Some("into" | "update" | "truncate" | "table" | "copy"))
-                || (at(back) == Some("from") && at(back + 1) == Some("delete"))
-        };
-        // `UPDATE ONLY t`, `DELETE FROM ONLY s.t` (round 149).
-        let only = at(1) == Some("only") || at(2) == Some("only");
-        if verb(1) || verb(2) || (only && verb(3)) {
-            out.insert(t.clone());
+        // writing. `TABLE` takes in `CREATE TABLE … AS`, `VIEW` `REFRESH MATERIALIZED VIEW`.
+        let verb = matches!(t.as_str(), "into" | "update" | "truncate" | "table" | "copy" | "view")
+            || (t == "from" && before == Some("delete"));
+        if !verb {
+            continue;
         }
+        // `UPDATE ONLY t`, `DELETE FROM ONLY s.t` (round 149), `CREATE TABLE IF NOT EXISTS t`,
+        // `REFRESH MATERIALIZED VIEW CONCURRENTLY v` (round 254): the name, schema-qualified or
+        // not, is the first two words after these.
+        let named = tokens[i + 1..]
+            .iter()
+            .skip_while(|w| matches!(w.as_str(), "only" | "if" | "not" | "exists" | "concurrently"));
+        out.extend(named.take(2).cloned());
         // `TRUNCATE a, b, …` (round 254 CM2): the words hold no commas, so every word up to its
         // options counts, which may take in the next statement's and only errs towards writing.
         if t == "truncate" {
@@ -541,6 +558,13 @@ mod tests {
                 &"l".repeat(63),
             ),
             ("COPY zeitung.leads FROM '/tmp/x.csv'", "leads"),
+            ("INSERT INTO zeitung.\"a\"\"b\" VALUES (1)", "a\"b"),
+            (
+                "REFRESH MATERIALIZED VIEW CONCURRENTLY zeitung.lead_stats",
+                "lead_stats",
+            ),
+            ("CREATE TABLE IF NOT EXISTS zeitung.copy_of AS SELECT 1", "copy_of"),
+            ("DELETE FROM ONLY zeitung.leads", "leads"),
             (&format!("INSERT INTO {}.t VALUES (1)", "s".repeat(70)), "t"),
         ] {
             assert!(written_names(sql).contains(table), "{sql}: {:?}", written_names(sql));
