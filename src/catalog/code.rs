@@ -19,26 +19,50 @@ fn words(source: &str) -> impl Iterator<Item = String> {
     streams(source).into_iter().flatten()
 }
 
-/// The words of `source` in order, twice: with its comments blanked (a comment between `INSERT
-/// INTO` and the table hid the write, round 149), and as written, in case the blanking misread
-/// the text (round 150: an `E'…\'…'` string made a later `'--'` blank the line holding a read).
-/// Each name is one word in its place, so that what follows INTO is the written table however the
-/// name is spelled. Then, in no order, the words no place holds: the parts of a quoted identifier
-/// (round 150: `"dob-matches"()`), a long name before Postgres cut it, and `U_AMP_NAME` (round 252
-/// CK1: the parts of `"zeitung".t` stood in place, `INTO "zeitung".t` put the table four words
-/// after INTO, and its write into another campaign went unseen).
-/// A third stream reads the code with its string literals blanked too: a `"` inside one (`'"'`)
-/// would otherwise open a quoted name that ran on to the next `"`, swallowing the words between
-/// (round 254 CM1: `INSERT INTO zeitung."leads"` after it went unseen). The first two still read
-/// inside strings, where `EXECUTE 'INSERT INTO …'` keeps its SQL.
-pub(super) fn streams(source: &str) -> [Vec<String>; 4] {
-    let plain = without_comments(source);
-    let (stripped, mut extra) = lex(&plain);
-    let (raw, more) = lex(source);
-    let (code, most) = lex(&super::code_order::blank_strings(&plain));
-    extra.extend(more);
-    extra.extend(most);
-    [stripped, raw, code, extra]
+/// The words of `source` in order, several times: with its comments blanked (a comment between
+/// `INSERT INTO` and the table hid the write, round 149), and as written, in case the blanking
+/// misread the text (round 150: an `E'…\'…'` string made a later `'--'` blank the line holding a
+/// read). Each name is one word in its place, so that what follows INTO is the written table however
+/// the name is spelled. Then, in no order, the words no place holds: the parts of a quoted
+/// identifier (round 150: `"dob-matches"()`), a long name before Postgres cut it, and `U_AMP_NAME`
+/// (round 252 CK1: the parts of `"zeitung".t` stood in place, `INTO "zeitung".t` put the table
+/// four words after INTO, and its write into another campaign went unseen).
+/// The code is also read with its string literals blanked: a `"` inside one (`'"'`) would
+/// otherwise open a quoted name that ran on to the next `"`, swallowing the words between (round
+/// 254 CM1: `INSERT INTO zeitung."leads"` after it went unseen). The others still read inside
+/// strings, where `EXECUTE 'INSERT INTO …'` keeps its SQL.
+/// Both readings are taken once per `Backslash`: which one Postgres uses depends on the
+/// standard_conforming_strings in force where the code is compiled (round 255 CN1).
+pub(super) fn streams(source: &str) -> Vec<Vec<String>> {
+    let (raw, mut extra) = lex(source);
+    let mut out = vec![raw];
+    for reading in Backslash::BOTH {
+        let plain = without_comments(source, reading);
+        let (stripped, more) = lex(&plain);
+        let (code, most) = lex(&super::code_order::blank_strings(&plain, reading));
+        extra.extend(more);
+        extra.extend(most);
+        out.extend([stripped, code]);
+    }
+    out.push(extra);
+    out
+}
+
+/// What a backslash in a plain `'…'` string does, which standard_conforming_strings decides when
+/// Postgres reads the code: a function's own `SET` clause, its owner's or the database's defaults,
+/// or the session's setting when it is compiled. unscharf does not follow which, and reads code
+/// both ways (round 255 CN1: under `SET standard_conforming_strings = off`, `'caller\'s /* '`
+/// was read as a string ending at the backslash and a comment that hid two writes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Backslash {
+    /// standard_conforming_strings on: a backslash escapes only in `E'…'`.
+    Plain,
+    /// standard_conforming_strings off: a backslash escapes in every `'…'` string.
+    Escapes,
+}
+
+impl Backslash {
+    pub(super) const BOTH: [Backslash; 2] = [Backslash::Plain, Backslash::Escapes];
 }
 
 /// The words of `text` in order, one per name (see `streams`).
@@ -124,12 +148,13 @@ pub const U_AMP_NAME: &str = "u&\"";
 /// The string literal that starts at byte `i` of `text`, if one does (`'…'`, `E'…'` with its
 /// backslash escapes, or dollar-quoted): where its contents start and end, and where the text
 /// after it starts. Comment blanking and the PL/pgSQL reading of `code_order` skip strings alike.
-pub(super) fn string_at(text: &str, i: usize) -> Option<(usize, usize, usize)> {
+pub(super) fn string_at(text: &str, i: usize, reading: Backslash) -> Option<(usize, usize, usize)> {
     let b = text.as_bytes();
     let ident = |j: usize| b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] == b'$' || b[j] >= 0x80;
     match *b.get(i)? {
         b'\'' => {
-            let escapes = i > 0 && matches!(b[i - 1], b'e' | b'E') && !(i > 1 && ident(i - 2));
+            let escapes =
+                reading == Backslash::Escapes || (i > 0 && matches!(b[i - 1], b'e' | b'E') && !(i > 1 && ident(i - 2)));
             let mut j = i + 1;
             while j < b.len() {
                 match b[j] {
@@ -162,7 +187,7 @@ pub(super) fn string_at(text: &str, i: usize) -> Option<(usize, usize, usize)> {
 
 /// `source` with its comments (`-- …` and nested `/* … */`, outside string literals, `E'…'`
 /// strings with their backslash escapes, dollar-quoted strings and quoted identifiers) blanked.
-pub(super) fn without_comments(source: &str) -> String {
+pub(super) fn without_comments(source: &str, reading: Backslash) -> String {
     let b = source.as_bytes();
     let mut out = String::with_capacity(source.len());
     let (mut i, mut copied) = (0, 0);
@@ -175,7 +200,7 @@ pub(super) fn without_comments(source: &str) -> String {
                 }
                 i += 1;
             }
-            b'\'' | b'$' => match string_at(source, i) {
+            b'\'' | b'$' => match string_at(source, i, reading) {
                 Some((_, _, next)) => i = next,
                 None => i += 1,
             },
@@ -217,8 +242,8 @@ pub(super) fn without_comments(source: &str) -> String {
 /// `source` as its statements' words: comments (as `without_comments` reads them) and string
 /// literals blanked, each quoted name made the word `q`; what is left of it is keywords, names,
 /// operators and `;`.
-pub(super) fn skeleton(source: &str) -> String {
-    let text = without_comments(source);
+pub(super) fn skeleton(source: &str, reading: Backslash) -> String {
+    let text = without_comments(source, reading);
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len());
     let (mut i, mut copied) = (0, 0);
@@ -231,7 +256,7 @@ pub(super) fn skeleton(source: &str) -> String {
                 }
                 Some(((j + 1).min(b.len()), " q "))
             }
-            b'\'' | b'$' => string_at(&text, i).map(|(_, _, next)| (next, " ")),
+            b'\'' | b'$' => string_at(&text, i, reading).map(|(_, _, next)| (next, " ")),
             _ => None,
         };
         match next {
@@ -533,7 +558,7 @@ mod tests {
         let all = all_words(&[code("s", "f", r#"PERFORM public."Agent-Session-Write"(c)"#)]);
         assert!(all.contains("agent-session-write") && all.contains("write"), "{all:?}");
         let escaped = "RAISE LOG E'agent\\'s campaign'; RAISE LOG '-- x'; DELETE FROM agent_session; SELECT $q$ -- $q$, birth_date FROM customers /* a /* nested */ comment */ WHERE true";
-        let blanked = without_comments(escaped);
+        let blanked = without_comments(escaped, Backslash::Plain);
         assert!(
             blanked.contains("DELETE FROM agent_session") && blanked.contains("birth_date FROM customers"),
             "{blanked}"
@@ -565,6 +590,15 @@ mod tests {
             ),
             ("CREATE TABLE IF NOT EXISTS zeitung.copy_of AS SELECT 1", "copy_of"),
             ("DELETE FROM ONLY zeitung.leads", "leads"),
+            // Round 255 CN1: `\'` ends no string under standard_conforming_strings off.
+            (
+                "x := 'caller\\'s /* '; INSERT INTO /* list */ zeitung.leads SELECT 1; y := ' */ ';",
+                "leads",
+            ),
+            (
+                "x := 'a\\'; /* '; DELETE /* stale */ FROM zeitung.subs; y := ' */ ';",
+                "subs",
+            ),
             (&format!("INSERT INTO {}.t VALUES (1)", "s".repeat(70)), "t"),
         ] {
             assert!(written_names(sql).contains(table), "{sql}: {:?}", written_names(sql));

@@ -9,6 +9,7 @@ use sqlparser::ast::{Query, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+use super::code::Backslash;
 use super::Catalog;
 pub use one_row::Lookups;
 use one_row::OneRow;
@@ -86,7 +87,6 @@ pub fn takes_rows_in_order(
             return Some("ARRAY(SELECT …) in its code".into());
         }
     }
-    let plain = super::code::without_comments(body);
     let one_row = OneRow { catalog, lookups };
     match language {
         "sql" if setof => None,
@@ -97,7 +97,10 @@ pub fn takes_rows_in_order(
                 _ => Some("a query that may find more than one row, of which the function returns the first".into()),
             }
         }
-        "plpgsql" => plpgsql_first_rows(&plain, &one_row),
+        "plpgsql" => Backslash::BOTH.into_iter().find_map(|reading| {
+            let plain = super::code::without_comments(body, reading);
+            plpgsql_first_rows(&plain, reading, &one_row)
+        }),
         // A built-in function under another name (its body is the C function's name), which
         // reads no table.
         "internal" => None,
@@ -166,8 +169,8 @@ fn parse_query(sql: &str) -> Option<Box<Query>> {
 /// keeps the first. (`INTO STRICT` errs on a second row; INSERT, UPDATE and DELETE … RETURNING
 /// INTO err on a second row even without STRICT; `EXECUTE … INTO` runs a query the code builds.)
 /// Strings are read as blanks (round 187 X3: `'insert into a queue'` before the INTO hid it).
-fn plpgsql_first_rows(plain: &str, one_row: &OneRow<'_>) -> Option<String> {
-    let blank = blank_strings(plain);
+fn plpgsql_first_rows(plain: &str, reading: Backslash, one_row: &OneRow<'_>) -> Option<String> {
+    let blank = blank_strings(plain, reading);
     for (start, end) in split_statements(&blank) {
         let (statement, code) = (&plain[start..end], &blank[start..end]);
         let words = super::code::tokens(code);
@@ -214,13 +217,13 @@ fn plpgsql_first_rows(plain: &str, one_row: &OneRow<'_>) -> Option<String> {
 
 /// `text` with the contents of its string literals (`'…'`, `E'…'`, dollar-quoted) blanked, byte
 /// for byte, so that words in strings are not read as code and offsets stay those of `text`.
-pub(super) fn blank_strings(text: &str) -> String {
+pub(super) fn blank_strings(text: &str, reading: Backslash) -> String {
     let b = text.as_bytes();
     let mut out = b.to_vec();
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'\'' | b'$' => match super::code::string_at(text, i) {
+            b'\'' | b'$' => match super::code::string_at(text, i, reading) {
                 Some((start, end, next)) => {
                     out[start..end].fill(b' ');
                     i = next;

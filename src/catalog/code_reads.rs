@@ -59,8 +59,15 @@ pub fn builds_sql(code: &Code<'_>) -> bool {
 /// Round 226 BK1 (a comment's last word before `SET`) and round 227 BL2 (a comment ended by a
 /// carriage return) hid a SET from the walk before, which looked at the word before it; round 227
 /// BL4: "Reset" in a comment counted.
+/// Read under both readings of a backslash (see `code::Backslash`).
 pub fn sets_settings(source: &str) -> bool {
-    let skeleton = super::code::skeleton(source).to_ascii_lowercase();
+    super::code::Backslash::BOTH
+        .into_iter()
+        .any(|reading| sets_settings_read(source, reading))
+}
+
+fn sets_settings_read(source: &str, reading: super::code::Backslash) -> bool {
+    let skeleton = super::code::skeleton(source, reading).to_ascii_lowercase();
     let mut statement: Vec<&str> = Vec::new();
     let words = skeleton
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == ';'))
@@ -494,6 +501,13 @@ mod tests {
         // Round 227 BL2: a `--` comment ends at a carriage return too.
         assert!(sets_settings(
             "BEGIN\r  -- old viewers\r  SET bytea_output = escape;\rEND"
+        ));
+        // Round 255 CN1: read both ways, whichever standard_conforming_strings is in force.
+        assert!(sets_settings(
+            "BEGIN x := 'it\\'s /* '; SET bytea_output = escape; y := ' */ '; END"
+        ));
+        assert!(sets_settings(
+            "BEGIN x := 'dir\\'; SET bytea_output = escape; y := ' -- '; END"
         ));
         // BL3: defaults of the login's next sessions.
         assert!(sets_settings(

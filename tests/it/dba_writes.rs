@@ -306,7 +306,21 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
            AS $$ INSERT INTO \"zeitung\".partner_callbacks VALUES (s) $$;
          CREATE FUNCTION public.request_callback(s text) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
            AS $$ BEGIN PERFORM public.cb_helper(s); END $$;
-         GRANT EXECUTE ON FUNCTION public.request_callback(text) TO crm_agents;",
+         GRANT EXECUTE ON FUNCTION public.request_callback(text) TO crm_agents;
+         SET standard_conforming_strings = off;
+         CREATE FUNCTION public.log_callback(p_no int) RETURNS text LANGUAGE plpgsql SECURITY DEFINER
+           SET standard_conforming_strings = off AS $f$
+           DECLARE x text; y text;
+           BEGIN
+             x := 'caller\\'s number /* ';
+             INSERT INTO /* the partner list */ zeitung.partner_callbacks
+               SELECT c.phone FROM stadtwerke.customers c WHERE c.customer_no = p_no;
+             DELETE /* stale */ FROM zeitung.subscriptions WHERE true;
+             y := ' */ ';
+             RETURN 'ok';
+           END $f$;
+         RESET standard_conforming_strings;
+         GRANT EXECUTE ON FUNCTION public.log_callback(int) TO crm_agents;",
     )
     .await;
     let zeitung = include_str!("../../policies/zeitung.yaml").replacen(
@@ -319,7 +333,7 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
         policies: vec![
             (
                 "stadtwerke.yaml".into(),
-                crate::dba_rows::stadtwerke_listing("public.request_callback"),
+                crate::dba_rows::stadtwerke_listing("public.request_callback, public.log_callback"),
             ),
             ("zeitung.yaml".into(), zeitung),
         ],
@@ -360,4 +374,26 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
         .unwrap()
         .get(0);
     assert_eq!(written, 0, "the billing hotline wrote into the newspaper's table");
+    // Round 255 CN1: code compiled with standard_conforming_strings off, where `\'` does not end
+    // a string; read with it on, `/* ';` opened a comment that hid both writes.
+    let subscriptions = "SELECT count(*) FROM zeitung.subscriptions";
+    let before: i64 = su.query_one(subscriptions, &[]).await.unwrap().get(0);
+    refusal(
+        &w,
+        "SELECT public.log_callback(1001)",
+        "of campaign zeitung, in which purpose billing_hotline is granted nothing",
+    )
+    .await;
+    let written: i64 = su
+        .query_one("SELECT count(*) FROM zeitung.partner_callbacks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 0, "the utility's phone reached the newspaper's table");
+    let after: i64 = su.query_one(subscriptions, &[]).await.unwrap().get(0);
+    assert_eq!(
+        (before > 0, after),
+        (true, before),
+        "the newspaper's subscriptions were deleted"
+    );
 }
