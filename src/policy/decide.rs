@@ -362,6 +362,20 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
             ),
         );
     }
+    // A write into a table the purpose is not granted is outside it (rule 3), whatever the session
+    // read before (round 241 BZ1: it was recorded as cross_campaign once the session had read).
+    for &(rel, _) in &f.writes {
+        if let Class::Campaign(c, None) = memo.class(rel) {
+            return refuse(
+                Reason::OutsidePurpose,
+                format!(
+                    "table {} (campaign {}) is not granted to purpose {purpose}",
+                    cx.catalog.rel(rel).name,
+                    cx.policy.campaigns[c].name
+                ),
+            );
+        }
+    }
     let written_campaigns = f
         .writes
         .iter()

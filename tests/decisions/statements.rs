@@ -897,4 +897,17 @@ fn search_path_shadowing_and_session_rules() {
         ),
         "allowed"
     );
+    // Round 241 BZ1: a write into a table the purpose is not granted is outside it, whatever the
+    // session read first.
+    assert_eq!(
+        verdict(
+            &cat,
+            &pol,
+            w,
+            "INSERT INTO zeitung.leads (name) VALUES ('x')",
+            &[p(&["public"])],
+            &read
+        ),
+        "refused: outside_purpose"
+    );
 }

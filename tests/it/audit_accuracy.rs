@@ -122,11 +122,25 @@ async fn messages_pipelined_after_a_refusal_are_skipped_unrecorded() {
 }
 
 /// Round 208 AS1: a refusal names every campaign it concerns: a write after reading another
-/// campaign names the campaign read too.
+/// campaign names the campaign read too. (The purpose is granted both: a write into a table it is
+/// not granted is outside it, round 241 BZ1.)
 #[tokio::test]
 async fn refusals_name_every_campaign_they_concern() {
-    let p = proxy().await;
-    let c = p.connect("agent_zeitung", "zeitung").await;
+    let policy = "campaign: crossover\ntables: [crossover.*]\npurposes:\n  crossover:\n    members: [u_md5]\n    tables:\n      stadtwerke.tickets: { columns: all, write: [insert] }\n      zeitung.leads: { columns: { lead_id: allow } }\n";
+    superuser()
+        .await
+        .batch_execute("GRANT USAGE ON SCHEMA stadtwerke, zeitung TO u_md5; GRANT SELECT ON zeitung.leads TO u_md5;")
+        .await
+        .unwrap();
+    let p = proxy_with(ProxyOptions {
+        policies: vec![("crossover.yaml".into(), policy.into())],
+        ..Default::default()
+    })
+    .await;
+    let c = p
+        .try_connect("options='-c unscharf.purpose=crossover'", "u_md5", "pw-md5")
+        .await
+        .unwrap();
     c.simple_query("SELECT lead_id FROM zeitung.leads LIMIT 1")
         .await
         .unwrap();
@@ -138,4 +152,14 @@ async fn refusals_name_every_campaign_they_concern() {
     let events = p.audit().await;
     let refused = events.iter().find(|e| e.reason == "cross_campaign").expect("recorded");
     assert_eq!(refused.campaigns, ["stadtwerke", "zeitung"], "{refused:?}");
+    // A purpose granted nothing in the campaign written is refused that as outside_purpose.
+    let z = p.connect("agent_zeitung", "zeitung").await;
+    z.simple_query("SELECT lead_id FROM zeitung.leads LIMIT 1")
+        .await
+        .unwrap();
+    let e = z
+        .simple_query("INSERT INTO stadtwerke.tickets (customer_no, subject) VALUES (1001, 'x')")
+        .await
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("outside_purpose"), "{e:?}");
 }
