@@ -10,6 +10,7 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
 use super::code::Backslash;
+use super::code_lex;
 use super::Catalog;
 pub use one_row::Lookups;
 use one_row::OneRow;
@@ -98,8 +99,12 @@ pub fn takes_rows_in_order(
             }
         }
         "plpgsql" => Backslash::BOTH.into_iter().find_map(|reading| {
-            let plain = super::code::without_comments(body, reading);
-            plpgsql_first_rows(&plain, reading, &one_row)
+            let tokens = code_lex::lex(body, reading);
+            let (plain, blank) = (
+                code_lex::blanked(body, &tokens, false),
+                code_lex::blanked(body, &tokens, true),
+            );
+            plpgsql_first_rows(&plain, &blank, &one_row)
         }),
         // A built-in function under another name (its body is the C function's name), which
         // reads no table.
@@ -169,9 +174,8 @@ fn parse_query(sql: &str) -> Option<Box<Query>> {
 /// keeps the first. (`INTO STRICT` errs on a second row; INSERT, UPDATE and DELETE … RETURNING
 /// INTO err on a second row even without STRICT; `EXECUTE … INTO` runs a query the code builds.)
 /// Strings are read as blanks (round 187 X3: `'insert into a queue'` before the INTO hid it).
-fn plpgsql_first_rows(plain: &str, reading: Backslash, one_row: &OneRow<'_>) -> Option<String> {
-    let blank = blank_strings(plain, reading);
-    for (start, end) in split_statements(&blank) {
+fn plpgsql_first_rows(plain: &str, blank: &str, one_row: &OneRow<'_>) -> Option<String> {
+    for (start, end) in split_statements(blank) {
         let (statement, code) = (&plain[start..end], &blank[start..end]);
         let words = super::code::tokens(code);
         let intos: Vec<usize> = (0..words.len()).filter(|&i| words[i] == "into").collect();
@@ -213,35 +217,6 @@ fn plpgsql_first_rows(plain: &str, reading: Backslash, one_row: &OneRow<'_>) -> 
         }
     }
     None
-}
-
-/// `text` with the contents of its string literals (`'…'`, `E'…'`, dollar-quoted) blanked, byte
-/// for byte, so that words in strings are not read as code and offsets stay those of `text`.
-pub(super) fn blank_strings(text: &str, reading: Backslash) -> String {
-    let b = text.as_bytes();
-    let mut out = b.to_vec();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\'' | b'$' => match super::code::string_at(text, i, reading) {
-                Some((start, end, next)) => {
-                    out[start..end].fill(b' ');
-                    i = next;
-                }
-                None => i += 1,
-            },
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            _ => i += 1,
-        }
-    }
-    // Only whole strings' bytes were replaced, by ASCII: still UTF-8.
-    String::from_utf8(out).unwrap_or_default()
 }
 
 /// Where `code`'s query starts (its first SELECT, TABLE, VALUES or WITH), where its `INTO` is and

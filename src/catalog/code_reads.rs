@@ -509,6 +509,10 @@ mod tests {
         assert!(sets_settings(
             "BEGIN x := 'dir\\'; SET bytea_output = escape; y := ' -- '; END"
         ));
+        // Round 258 CQ3: a string continued after `E'…'` keeps its escapes.
+        assert!(sets_settings(
+            "BEGIN x := E'c'\n'\\' /* ';\n y := 'c:\\' || ' /* \" ';\n SET bytea_output = escape;\n y := ' */ */ '; END"
+        ));
         // BL3: defaults of the login's next sessions.
         assert!(sets_settings(
             "BEGIN ALTER ROLE CURRENT_USER SET bytea_output = 'escape'; END"

@@ -2,6 +2,7 @@
 //! Pure data with lookups; `live` fills it from the upstream, `offline` from a schema file.
 
 mod code;
+mod code_lex;
 mod code_order;
 mod code_reads;
 pub mod live;

@@ -797,6 +797,8 @@ async fn text_sent_behind_a_listed_function_reads_the_same_under_any_settings() 
 /// - BL2: a listed helper's comment ends at a carriage return, and a SET follows it.
 /// - BL3: a listed helper sets the login's default (`ALTER ROLE CURRENT_USER SET`), in force
 ///   from its next session.
+/// - Round 258 CQ3: a listed helper's strings fooled the code scan into reading a comment over
+///   its SET.
 ///
 /// The masked column must not show the raw bytes; in each case the setting did change (premise).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -812,13 +814,22 @@ async fn settings_changed_out_of_sight_do_not_unmask() {
            AS E'BEGIN\\r  -- old viewers\\r  SET bytea_output = escape;\\r  RETURN 1;\\rEND';
          CREATE FUNCTION public.remember_escape() RETURNS int LANGUAGE plpgsql
            AS $$ BEGIN ALTER ROLE CURRENT_USER SET bytea_output = 'escape'; RETURN 1; END $$;
+         CREATE FUNCTION public.continued() RETURNS int LANGUAGE plpgsql AS $f$
+           DECLARE x text; y text; BEGIN
+             x := E'caller'
+'\\' /* ';
+             y := 'c:\\' || ' /* \" ';
+             SET bytea_output = escape;
+             y := ' */ */ ';
+             RETURN 1;
+           END $f$;
          GRANT crm_agents, wasser_agents TO u_trust",
         ]
         .concat(),
     )
     .await;
     let policy = masking_the_scan(crate::dba_rows::stadtwerke_listing(
-        "stadtwerke.ticket_defaults, public.legacy_cr, public.remember_escape",
+        "stadtwerke.ticket_defaults, public.legacy_cr, public.remember_escape, public.continued",
     ));
     let p = proxy_on_shared(&cluster, policy, "").await;
     let scan = "SELECT mandate_scan FROM stadtwerke.customers WHERE customer_no = 1001";
@@ -832,6 +843,8 @@ async fn settings_changed_out_of_sight_do_not_unmask() {
             "INSERT INTO stadtwerke.tickets (customer_no, agent, subject, status) VALUES (1001, 'u_trust', 'meter', 'open')",
         ),
         ("BL2: a comment ended by CR", "SELECT public.legacy_cr()"),
+        // Round 258 CQ3: `E'…'` continued on the next line keeps its escapes.
+        ("CQ3: a continued string", "SELECT public.continued()"),
     ] {
         let mut r = billing_session(&p).await;
         let done = ask(&mut r, change).await;

@@ -320,7 +320,20 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
              RETURN 'ok';
            END $f$;
          RESET standard_conforming_strings;
-         GRANT EXECUTE ON FUNCTION public.log_callback(int) TO crm_agents;",
+         GRANT EXECUTE ON FUNCTION public.log_callback(int) TO crm_agents;
+         CREATE FUNCTION public.log_continued(p_no int) RETURNS text LANGUAGE plpgsql SECURITY DEFINER AS $f$
+           DECLARE x text; y text;
+           BEGIN
+             x := E'caller'
+'\\' /* ';
+             y := 'c:\\' || ' /* \" ';
+             INSERT INTO zeitung.\"partner_callbacks\" SELECT c.phone FROM stadtwerke.customers c WHERE c.customer_no = p_no;
+             y := ' */ */ ';
+             RETURN 'ok';
+           END $f$;
+         CREATE FUNCTION public.clear_sales() RETURNS void LANGUAGE sql SECURITY DEFINER
+           AS $$ DELETE FROM crm.zeitung.subscriptions WHERE true $$;
+         GRANT EXECUTE ON FUNCTION public.log_continued(int), public.clear_sales() TO crm_agents;",
     )
     .await;
     let zeitung = include_str!("../../policies/zeitung.yaml").replacen(
@@ -333,7 +346,9 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
         policies: vec![
             (
                 "stadtwerke.yaml".into(),
-                crate::dba_rows::stadtwerke_listing("public.request_callback, public.log_callback"),
+                crate::dba_rows::stadtwerke_listing(
+                    "public.request_callback, public.log_callback, public.log_continued, public.clear_sales",
+                ),
             ),
             ("zeitung.yaml".into(), zeitung),
         ],
@@ -384,6 +399,22 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
         "of campaign zeitung, in which purpose billing_hotline is granted nothing",
     )
     .await;
+    let written: i64 = su
+        .query_one("SELECT count(*) FROM zeitung.partner_callbacks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 0, "the utility's phone reached the newspaper's table");
+    // Round 258 CQ1: `E'…'` continued on the next line keeps its escapes; CQ2: a table named
+    // with the database's name.
+    for call in ["SELECT public.log_continued(1001)", "SELECT public.clear_sales()"] {
+        refusal(
+            &w,
+            call,
+            "of campaign zeitung, in which purpose billing_hotline is granted nothing",
+        )
+        .await;
+    }
     let written: i64 = su
         .query_one("SELECT count(*) FROM zeitung.partner_callbacks", &[])
         .await
