@@ -179,7 +179,9 @@ pub fn setting_change(f: &StatementFacts, catalog: &crate::catalog::Catalog) -> 
         .min_by_key(|(name, _)| rank(name))
 }
 
-const SETTER_CALL: &str = "a call of a function of the DBA's that changes settings:";
+/// How a call of a DBA's function that may change settings is named in a refusal, before the
+/// setting's label (`?`, which `setting_label` words): which setting its code does not say.
+const SETTER_CALL: &str = "a call of a function of the DBA's that may change";
 
 /// Whether the statement runs a function of the DBA's that may change any setting: called by
 /// name, or behind a relation: a trigger, a column default, a view (round 227 BL1), or the
@@ -228,7 +230,7 @@ pub fn path_change_text(f: &StatementFacts, catalog: &crate::catalog::Catalog) -
         return Some(format!("{} {}", s.via, s.name));
     }
     // Whatever else it sets (round 234: `set_config` of another setting beside the call hid it).
-    calls_setter(f, catalog).then(|| format!("{SETTER_CALL} ?"))
+    calls_setter(f, catalog).then(|| format!("{SETTER_CALL} {}", crate::policy::decide::setting_label("?")))
 }
 
 /// Whether a statement runs code of the DBA's that may close, open or fetch from cursors by name
