@@ -43,6 +43,11 @@ impl Analyzer<'_> {
                         .descendants
                         .contains_key(&self.ctx.catalog.rel(rel).oid)
                 });
+                if let (Some(rel), "ctid") = (e.system, name) {
+                    if !self.facts.row_positions.contains(&rel) {
+                        self.facts.row_positions.push(rel);
+                    }
+                }
                 if name == "ctid" || (name == "tableoid" && parent) {
                     let cols = self.row_cols(e)?;
                     self.facts.whole_rows.push((

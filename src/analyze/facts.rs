@@ -304,6 +304,9 @@ pub struct StatementFacts {
     pub uses: Vec<Use>,
     /// Whole-row references: the columns they expose and how they were written.
     pub whole_rows: Vec<(Vec<ColRef>, String)>,
+    /// Relations whose `ctid` it reads: where a row lies tells about the rows before it, hidden
+    /// ones included (round 259 CR1).
+    pub row_positions: Vec<RelId>,
     pub functions: Vec<FuncCall>,
     pub settings: Vec<Setting>,
     pub path_change: Option<PathChange>,
@@ -440,6 +443,7 @@ impl StatementFacts {
             outputs: Outputs::None,
             uses: Vec::new(),
             whole_rows: Vec::new(),
+            row_positions: Vec::new(),
             functions: Vec::new(),
             settings: Vec::new(),
             path_change: None,

@@ -94,6 +94,15 @@ async fn rows_a_view_or_row_security_hides_stay_hidden() {
             "BUFFERS",
         ),
         ("EXPLAIN (WAL, ANALYZE) DELETE FROM stadtwerke.tickets", "WAL"),
+        // Round 259 CR1: the gaps between visible rows' ctids count the hidden ones.
+        (
+            "SELECT ctid, call_id FROM public.dialer_calls",
+            "public.dialer_calls.ctid tells where rows lie",
+        ),
+        (
+            "SELECT call_id FROM public.dialer_calls d ORDER BY d.ctid",
+            "public.dialer_calls.ctid tells where rows lie",
+        ),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
     }

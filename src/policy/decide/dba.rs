@@ -185,6 +185,23 @@ pub(super) fn hidden_rows(f: &StatementFacts, cx: &DecideCtx<'_>, written: &[Wri
             ),
         ));
     }
+    // Round 259 CR1: the gaps between the ctids of the rows a purpose sees count the rows
+    // row-level security hides, and the page a row lands on tells their size.
+    if let Some(r) = f
+        .row_positions
+        .iter()
+        .map(|&rel| cx.catalog.rel(rel))
+        .find(|r| r.row_security)
+    {
+        return Err(Refusal::new(
+            Reason::OutsidePurpose,
+            format!(
+                "{}.ctid tells where rows lie, and so about the rows its row-level security hides from purpose {}",
+                r.name,
+                cx.purpose_name()
+            ),
+        ));
+    }
     for &rel in &f.relations {
         for oid in cx.catalog.reached(cx.catalog.rel(rel).oid) {
             let Some(r) = cx.catalog.by_oid(oid).map(|id| cx.catalog.rel(id)) else {
