@@ -14,22 +14,43 @@ pub struct YamlError {
     pub message: String,
 }
 
-/// Parses `text` (the contents of `file`) as `T`, rejecting unknown keys where `T` says so.
+/// Parses `text` (the contents of `file`) as `T`, rejecting unknown keys where `T` says so, and a
+/// key repeated in one map: the typed maps keep the last one silently (round 262 CU1: a second
+/// `stadtwerke.customers: { columns: all }`, as a merge leaves it, showed every masked column).
 pub fn from_yaml<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, YamlError> {
-    serde_yaml::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        let mut message = e.to_string();
-        // serde_yaml appends " at line L column C"; the line already leads the message.
-        if let Some(pos) = message.rfind(" at line ") {
-            message.truncate(pos);
-        }
-        message.push_str(hint(&message));
-        YamlError {
-            file: file.to_path_buf(),
-            line,
-            message,
-        }
-    })
+    let typed = serde_yaml::from_str(text).map_err(|e| yaml_error(text, file, e))?;
+    serde_yaml::from_str::<serde_yaml::Value>(text).map_err(|e| yaml_error(text, file, e))?;
+    Ok(typed)
+}
+
+fn yaml_error(text: &str, file: &Path, e: serde_yaml::Error) -> YamlError {
+    let mut message = e.to_string();
+    let line = e.location().map(|l| l.line());
+    let line = duplicate_line(text, &message, line).or(line);
+    // serde_yaml appends " at line L column C"; the line already leads the message.
+    if let Some(pos) = message.rfind(" at line ") {
+        message.truncate(pos);
+    }
+    message.push_str(hint(&message));
+    YamlError {
+        file: file.to_path_buf(),
+        line,
+        message,
+    }
+}
+
+/// serde_yaml places a repeated key at the start of its map; the line of its second use is the
+/// one to show.
+fn duplicate_line(text: &str, message: &str, map_line: Option<usize>) -> Option<usize> {
+    let key = match message.split_once("duplicate entry with key \"") {
+        Some((_, rest)) => rest.split('"').next()?,
+        None => message.split_once("duplicate field `")?.1.split('`').next()?,
+    };
+    let from = map_line?.saturating_sub(1);
+    let rest: String = text.lines().skip(from).map(|l| format!("{l}\n")).collect();
+    let first = block_key_line(&rest, key)?;
+    let after: String = rest.lines().skip(first).map(|l| format!("{l}\n")).collect();
+    Some(from + first + block_key_line(&after, key)?)
 }
 
 /// What to do about the messages a DBA met without a clue (round 94): the YAML parser's, where
@@ -137,6 +158,17 @@ mod tests {
     #[allow(dead_code)]
     struct Inner {
         port: u16,
+    }
+
+    #[test]
+    fn a_key_given_twice_is_an_error() {
+        let e = from_yaml::<Outer>("inner:\n  port: 1\n  port: 2\n", Path::new("x.yaml")).unwrap_err();
+        assert!(
+            e.to_string().starts_with("x.yaml:3: inner: duplicate field `port`"),
+            "{e}"
+        );
+        let e = from_yaml::<std::collections::BTreeMap<String, u8>>("{a: 1, a: 2}\n", Path::new("x.yaml")).unwrap_err();
+        assert!(e.to_string().contains("duplicate entry"), "{e}");
     }
 
     #[test]

@@ -67,11 +67,18 @@ pub fn load_dir(dir: &Path, pseudonym_master: Option<&[u8]>) -> Result<PolicySet
     let entries = std::fs::read_dir(dir).map_err(|e| dir_err(format!("cannot read directory: {e}")))?;
     let mut paths: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")))
         .collect();
     paths.sort();
     let mut sources = Vec::new();
     for path in paths {
+        // A policy file that cannot be read is an error, not a campaign gone (round 262 CU2: a
+        // dangling symlink was skipped without a word).
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Err(dir_err(format!("{}: not a regular file", path.display()))),
+            Err(e) => return Err(dir_err(format!("{}: {e}", path.display()))),
+        }
         let text = std::fs::read_to_string(&path).map_err(|e| dir_err(format!("{}: {e}", path.display())))?;
         sources.push(Source { path, text });
     }

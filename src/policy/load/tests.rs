@@ -70,6 +70,33 @@ fn each_error_names_file_line_and_key() {
     }
 }
 
+/// Round 262 CU1: a key given twice (a merge's leftover) is an error, not the last one winning.
+#[test]
+fn a_key_given_twice_is_an_error() {
+    let twice = format!("{CAMPAIGN}      water.customers: {{ columns: all }}\n");
+    let got = error(&[("water.yaml", &twice)], None);
+    assert!(
+        got.starts_with("water.yaml:11: purposes.hotline.tables: duplicate entry with key \"water.customers\""),
+        "{got}"
+    );
+    let purpose_twice = format!("{CAMPAIGN}  hotline:\n    members: [agent]\n    tables: {{}}\n");
+    assert!(error(&[("water.yaml", &purpose_twice)], None).contains("duplicate entry with key \"hotline\""));
+}
+
+/// Round 262 CU2: a policy file that is a dangling symlink stops the load.
+#[test]
+fn an_unreadable_policy_file_stops_the_load() {
+    let dir = std::env::temp_dir().join(format!("unscharf-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("water.yaml"), CAMPAIGN).unwrap();
+    let link = dir.join("zeitung.yaml");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(dir.join("gone.yaml"), &link).unwrap();
+    let got = super::load_dir(&dir, None).map(|_| ()).unwrap_err().0[0].to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(got.contains("zeitung.yaml") && got.contains("No such file"), "{got}");
+}
+
 #[test]
 fn a_table_belongs_to_one_campaign() {
     let other = "campaign: audit\ntables: [water.customers]\npurposes: {}\n";
