@@ -462,6 +462,17 @@ impl Analyzer<'_> {
                         _ => false,
                     };
                     match a {
+                        // `(t).ctid` is t's system column, as `t.ctid` is, where a row lies or a
+                        // transaction id (round 261 CT1): written so, it is not analyzed as one.
+                        AccessExpr::Dot(Expr::Identifier(f))
+                            if !row_field && super::scope::SYSTEM_COLUMNS.contains(&fold_ident(f).as_str()) =>
+                        {
+                            return Err(AnalyzeError::Unsupported(format!(
+                                "`(…).{}`, a system column read through a row (write `alias.{}`)",
+                                fold_ident(f),
+                                fold_ident(f)
+                            )));
+                        }
                         // Postgres reads `(expr).f` as the call f(expr) when expr has no field f
                         // (functional notation): `(('SELECT …')::text).ts_stat` ran the query
                         // (round 28). Which one it is depends on expr's type; so no name a function

@@ -314,7 +314,7 @@ impl<'a> Scope<'a> {
 }
 
 /// Columns every table has besides its own (`SELECT xmin FROM t`), which the catalog does not list.
-const SYSTEM_COLUMNS: &[&str] = &["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"];
+pub(super) const SYSTEM_COLUMNS: &[&str] = &["xmin", "xmax", "cmin", "cmax", "ctid", "tableoid"];
 
 /// Those of them that hold transaction and command ids: counters every session moves, and so a
 /// channel between campaigns (round 24).

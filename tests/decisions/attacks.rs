@@ -318,6 +318,11 @@ fn blind_spots_of_the_analyzer() {
         // System columns (psql's \dd and \dL read tableoid): a table's own, looked for after its
         // columns and counted with them for ambiguity; a view and EXCLUDED have none.
         ("wasser", "SELECT tableoid, ctid, ticket_id FROM stadtwerke.tickets", "allowed"),
+        // Round 261 CT1: a system column read through the row is not a field of it.
+        ("wasser", "SELECT (t).ctid, (t).xmin FROM stadtwerke.tickets t", unsupported),
+        ("wasser", "SELECT t.ticket_id FROM stadtwerke.tickets t ORDER BY (t).ctid", unsupported),
+        ("wasser", "SELECT (t.*).xmax FROM stadtwerke.tickets t", unsupported),
+        ("zeitung", "SELECT (s).cmin FROM zeitung.subscriptions s", unsupported),
         ("wasser", "SELECT t.tableoid::regclass, t.ctid FROM stadtwerke.tickets t WHERE t.ctid = '(0,1)' ORDER BY tableoid", "allowed"),
         ("wasser", "SELECT pgc.tableoid, pgc.relname FROM pg_catalog.pg_class pgc", "allowed"),
         // A row's ctid changes when it is updated and follows the sizes of the rows before it: the
