@@ -44,9 +44,7 @@ impl Analyzer<'_> {
                         .contains_key(&self.ctx.catalog.rel(rel).oid)
                 });
                 if let (Some(rel), "ctid") = (e.system, name) {
-                    if !self.facts.row_positions.contains(&rel) {
-                        self.facts.row_positions.push(rel);
-                    }
+                    self.facts.row_tells.push((rel, "its ctid tells where rows lie"));
                 }
                 if name == "ctid" || (name == "tableoid" && parent) {
                     let cols = self.row_cols(e)?;

@@ -304,9 +304,10 @@ pub struct StatementFacts {
     pub uses: Vec<Use>,
     /// Whole-row references: the columns they expose and how they were written.
     pub whole_rows: Vec<(Vec<ColRef>, String)>,
-    /// Relations whose `ctid` it reads: where a row lies tells about the rows before it, hidden
-    /// ones included (round 259 CR1).
-    pub row_positions: Vec<RelId>,
+    /// Relations it reads something of that tells about all their rows, hidden ones included, and
+    /// what: `ctid`, where a row lies after the rows before it (round 259 CR1), or a sequence's
+    /// last value, which counts every insert (round 261 CT2).
+    pub row_tells: Vec<(RelId, &'static str)>,
     pub functions: Vec<FuncCall>,
     pub settings: Vec<Setting>,
     pub path_change: Option<PathChange>,
@@ -443,7 +444,7 @@ impl StatementFacts {
             outputs: Outputs::None,
             uses: Vec::new(),
             whole_rows: Vec::new(),
-            row_positions: Vec::new(),
+            row_tells: Vec::new(),
             functions: Vec::new(),
             settings: Vec::new(),
             path_change: None,

@@ -304,6 +304,10 @@ impl Analyzer<'_> {
         match bare {
             "nextval" => self.facts.writes.push((table, WriteKind::Insert)),
             "setval" => self.facts.writes.push((table, WriteKind::Update)),
+            "pg_sequence_last_value" => self
+                .facts
+                .row_tells
+                .push((table, "pg_sequence_last_value() of its sequence counts every insert")),
             _ => {}
         }
         Ok(())

@@ -97,11 +97,11 @@ async fn rows_a_view_or_row_security_hides_stay_hidden() {
         // Round 259 CR1: the gaps between visible rows' ctids count the hidden ones.
         (
             "SELECT ctid, call_id FROM public.dialer_calls",
-            "public.dialer_calls.ctid tells where rows lie",
+            "public.dialer_calls has row-level security, and its ctid tells where rows lie",
         ),
         (
             "SELECT call_id FROM public.dialer_calls d ORDER BY d.ctid",
-            "public.dialer_calls.ctid tells where rows lie",
+            "public.dialer_calls has row-level security, and its ctid tells where rows lie",
         ),
     ] {
         seen.push_str(&refusal(&c, sql, why).await);
@@ -249,6 +249,11 @@ async fn writes_through_views_and_row_security_meet_what_they_hide() {
         (
             "INSERT INTO public.callbacks (campaign_role, phone) VALUES ('crm_agents', '+49 40 5550199') ON CONFLICT DO NOTHING",
             "public.callbacks has row-level security, and its unique keys compare a write with the rows it hides",
+        ),
+        // Round 261 CT2: the sequence's last value counts the rows the policy hides.
+        (
+            "SELECT pg_sequence_last_value('public.callbacks_id_seq')",
+            "public.callbacks has row-level security, and pg_sequence_last_value() of its sequence counts every insert",
         ),
         ("SELECT phone FROM public.leads_by_setting", "reads a setting with current_setting"),
         (

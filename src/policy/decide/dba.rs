@@ -186,17 +186,18 @@ pub(super) fn hidden_rows(f: &StatementFacts, cx: &DecideCtx<'_>, written: &[Wri
         ));
     }
     // Round 259 CR1: the gaps between the ctids of the rows a purpose sees count the rows
-    // row-level security hides, and the page a row lands on tells their size.
-    if let Some(r) = f
-        .row_positions
+    // row-level security hides, and the page a row lands on tells their size; round 261 CT2: a
+    // sequence's last value counts them too.
+    if let Some((r, what)) = f
+        .row_tells
         .iter()
-        .map(|&rel| cx.catalog.rel(rel))
-        .find(|r| r.row_security)
+        .map(|&(rel, what)| (cx.catalog.rel(rel), what))
+        .find(|(r, _)| r.row_security)
     {
         return Err(Refusal::new(
             Reason::OutsidePurpose,
             format!(
-                "{}.ctid tells where rows lie, and so about the rows its row-level security hides from purpose {}",
+                "{} has row-level security, and {what}, those it hides from purpose {} included",
                 r.name,
                 cx.purpose_name()
             ),
