@@ -428,3 +428,49 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
         "the newspaper's subscriptions were deleted"
     );
 }
+
+/// Round 260 CS1: a listed helper creates a scratch table, and the DDL runs the DBA's event
+/// trigger, whose function writes into the newspaper's table (or sets settings). The event
+/// trigger's code counts as the helper's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_triggers_count_as_the_code_of_every_function() {
+    let (cluster, su) = own_cluster(
+        "CREATE TABLE zeitung.ddl_log (tag text);
+         CREATE FUNCTION public.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
+           BEGIN INSERT INTO zeitung.ddl_log VALUES (tg_tag); END $$;
+         CREATE EVENT TRIGGER log_ddl ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+           EXECUTE FUNCTION public.log_ddl();
+         CREATE FUNCTION public.scratch() RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $$
+           BEGIN CREATE TEMP TABLE IF NOT EXISTS scratch_rows (n int); RETURN 1; END $$;
+         GRANT EXECUTE ON FUNCTION public.scratch() TO crm_agents;",
+    )
+    .await;
+    let p = crate::harness::proxy_with(crate::harness::ProxyOptions {
+        upstream_port: Some(cluster.port),
+        policies: vec![
+            (
+                "stadtwerke.yaml".into(),
+                crate::dba_rows::stadtwerke_listing("public.scratch"),
+            ),
+            (
+                "zeitung.yaml".into(),
+                include_str!("../../policies/zeitung.yaml").into(),
+            ),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let w = crate::policy::wasser(&p).await;
+    refusal(
+        &w,
+        "SELECT public.scratch()",
+        "writes into zeitung.ddl_log of campaign zeitung, in which purpose billing_hotline is granted nothing",
+    )
+    .await;
+    let written: i64 = su
+        .query_one("SELECT count(*) FROM zeitung.ddl_log", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(written, 0, "the event trigger wrote into the newspaper's table");
+}
