@@ -60,9 +60,10 @@ enum Command {
         /// Offline catalog: a `pg_dump --schema-only` file instead of the upstream.
         #[arg(long)]
         schema: Option<PathBuf>,
-        /// The session's search_path.
-        #[arg(long, default_value = "\"$user\", public")]
-        search_path: String,
+        /// The session's search_path [default: the login's own from its role and database
+        /// settings with a live catalog, else "$user", public].
+        #[arg(long)]
+        search_path: Option<String>,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
@@ -455,7 +456,7 @@ async fn explain(
     purpose: Option<&str>,
     roles: &[String],
     schema: Option<&PathBuf>,
-    search_path: &str,
+    search_path: Option<&str>,
     json: bool,
     sql: &str,
 ) -> Result<()> {
@@ -464,6 +465,9 @@ async fn explain(
     let config = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
     let policy = load_policies(&config)?;
     let mut roles = roles.to_vec();
+    // The proxy reads a login's search_path when it logs in; so does explain, from the settings
+    // that give it (round 262 CU3: a role's `SET search_path = stadtwerke, public` was ignored).
+    let mut search_path = search_path.map(str::to_owned);
     let catalog = match schema {
         Some(file) => {
             let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
@@ -497,9 +501,17 @@ async fn explain(
                     roles.push(user.to_owned());
                 }
             }
+            if search_path.is_none() && exists {
+                search_path = unscharf::catalog::live::login_search_path(&client, user).await?;
+                if let Some(p) = &search_path {
+                    eprintln!("note: search_path {p} (the login's settings; --search-path overrides it)");
+                }
+            }
             unscharf::catalog::live::load(&mut client, 1).await?
         }
     };
+    let search_path = search_path.unwrap_or_else(|| "\"$user\", public".to_owned());
+    let search_path = search_path.as_str();
     let session = explain::Session {
         user,
         purpose,
@@ -592,7 +604,7 @@ fn run_cli() -> Result<()> {
                     purpose.as_deref(),
                     roles,
                     schema.as_ref(),
-                    search_path,
+                    search_path.as_deref(),
                     *json,
                     sql,
                 )

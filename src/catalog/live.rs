@@ -435,6 +435,19 @@ pub async fn memberships(client: &Client, login: &str) -> Result<Vec<String>, Ca
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// The search_path a login's sessions start with from its settings (`ALTER ROLE … [IN DATABASE …]
+/// SET`, `ALTER DATABASE … SET`), the most specific first, or None when none sets it.
+pub async fn login_search_path(client: &Client, login: &str) -> Result<Option<String>, CatalogError> {
+    const LOGIN_SEARCH_PATH: &str = "SELECT pg_catalog.substr(s.cfg, 13) FROM (
+          SELECT pg_catalog.unnest(d.setconfig) AS cfg, (d.setrole = 0)::int * 2 + (d.setdatabase = 0)::int AS rank
+          FROM pg_catalog.pg_db_role_setting d
+          WHERE d.setrole IN (0, (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname = $1))
+            AND d.setdatabase IN (0, (SELECT b.oid FROM pg_catalog.pg_database b WHERE b.datname = pg_catalog.current_database()))
+        ) s WHERE s.cfg LIKE 'search\\_path=%' ORDER BY s.rank LIMIT 1";
+    let rows = client.query(LOGIN_SEARCH_PATH, &[&login]).await?;
+    Ok(rows.first().map(|r| r.get(0)))
+}
+
 /// The metadata connection: the catalog user, the upstream's default database.
 pub async fn connect(config: &crate::config::Config) -> Result<Client, CatalogError> {
     let (client, mut conn) = open(config).await?;

@@ -242,6 +242,32 @@ async fn explain_uses_live_roles_and_prints_decisions() {
     .unwrap();
     assert_eq!(code, 1);
     assert!(err.contains("login agent_wassr does not exist on the server"), "{err}");
+    // Round 262 CU3: a login's own search_path (its role's settings) is the one explained, as
+    // the proxy reads it at login.
+    superuser()
+        .await
+        .batch_execute(
+            "DROP ROLE IF EXISTS explain_path; CREATE ROLE explain_path LOGIN IN ROLE wasser_agents;
+             ALTER ROLE explain_path SET search_path = stadtwerke, public",
+        )
+        .await
+        .unwrap();
+    let c = config.clone();
+    let (code, out, err) = tokio::task::spawn_blocking(move || {
+        unscharf(&[
+            "explain",
+            "--config",
+            &c,
+            "--user",
+            "explain_path",
+            "SELECT phone FROM customers",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("note: search_path stadtwerke, public"), "{err}");
+    assert!(out.contains("last(3)") && !out.contains("REFUSED"), "{out}");
 }
 
 /// Round 190 AA4: the catalog role cannot count an ended campaign's rows, and its statistics read
