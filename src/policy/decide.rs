@@ -213,6 +213,19 @@ fn refuse(reason: Reason, detail: String) -> Result<Plan, Refusal> {
     Err(Refusal::new(reason, detail))
 }
 
+/// Rule 3's refusal of a table of campaign `c` the purpose is not granted.
+fn not_granted(cx: &DecideCtx<'_>, rel: crate::catalog::RelId, c: usize) -> Result<Plan, Refusal> {
+    refuse(
+        Reason::OutsidePurpose,
+        format!(
+            "table {} (campaign {}) is not granted to purpose {}",
+            cx.catalog.rel(rel).name,
+            cx.policy.campaigns[c].name,
+            cx.purpose_name()
+        ),
+    )
+}
+
 /// Judges one statement (rules 1–9 of POLICY.md) and plans its result rewriting.
 pub fn decide(f: &StatementFacts, cx: &DecideCtx<'_>) -> Result<Plan, Refusal> {
     // Whole rows and uses name only relations of this statement; anything else classifies as Nowhere.
@@ -366,14 +379,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     // read before (round 241 BZ1: it was recorded as cross_campaign once the session had read).
     for &(rel, _) in &f.writes {
         if let Class::Campaign(c, None) = memo.class(rel) {
-            return refuse(
-                Reason::OutsidePurpose,
-                format!(
-                    "table {} (campaign {}) is not granted to purpose {purpose}",
-                    cx.catalog.rel(rel).name,
-                    cx.policy.campaigns[c].name
-                ),
-            );
+            return not_granted(cx, rel, c);
         }
     }
     let written_campaigns = f
@@ -413,15 +419,7 @@ fn decide_rules(f: &StatementFacts, cx: &DecideCtx<'_>, memo: &Memo<'_>) -> Resu
     for &rel in &f.relations {
         let r = cx.catalog.rel(rel);
         match memo.class(rel) {
-            Class::Campaign(c, None) => {
-                return refuse(
-                    Reason::OutsidePurpose,
-                    format!(
-                        "table {} (campaign {}) is not granted to purpose {purpose}",
-                        r.name, cx.policy.campaigns[c].name
-                    ),
-                )
-            }
+            Class::Campaign(c, None) => return not_granted(cx, rel, c),
             Class::Nowhere => {
                 return refuse(
                     Reason::OutsidePurpose,
