@@ -367,11 +367,7 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
     // The newspaper's purpose is granted nothing in the utility's campaign (outside_purpose);
     // were it, the statement would touch both (cross_campaign).
     refusal(&c, sale, "writes into stadtwerke.callbacks of campaign stadtwerke").await;
-    let written: i64 = su
-        .query_one("SELECT count(*) FROM stadtwerke.callbacks", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let written = rows_in(&su, "stadtwerke.callbacks").await;
     assert_eq!(written, 0, "the sale reached the utility's table");
     // Round 250 CI1: a function listed for the billing hotline whose helper writes into the
     // newspaper's table, from a session that has read nothing: a campaign the purpose is granted
@@ -383,27 +379,18 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
         "writes into zeitung.partner_callbacks of campaign zeitung, in which purpose billing_hotline is granted nothing",
     )
     .await;
-    let written: i64 = su
-        .query_one("SELECT count(*) FROM zeitung.partner_callbacks", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let written = rows_in(&su, "zeitung.partner_callbacks").await;
     assert_eq!(written, 0, "the billing hotline wrote into the newspaper's table");
     // Round 255 CN1: code compiled with standard_conforming_strings off, where `\'` does not end
     // a string; read with it on, `/* ';` opened a comment that hid both writes.
-    let subscriptions = "SELECT count(*) FROM zeitung.subscriptions";
-    let before: i64 = su.query_one(subscriptions, &[]).await.unwrap().get(0);
+    let before = rows_in(&su, "zeitung.subscriptions").await;
     refusal(
         &w,
         "SELECT public.log_callback(1001)",
         "of campaign zeitung, in which purpose billing_hotline is granted nothing",
     )
     .await;
-    let written: i64 = su
-        .query_one("SELECT count(*) FROM zeitung.partner_callbacks", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let written = rows_in(&su, "zeitung.partner_callbacks").await;
     assert_eq!(written, 0, "the utility's phone reached the newspaper's table");
     // Round 258 CQ1: `E'…'` continued on the next line keeps its escapes; CQ2: a table named
     // with the database's name.
@@ -415,13 +402,9 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
         )
         .await;
     }
-    let written: i64 = su
-        .query_one("SELECT count(*) FROM zeitung.partner_callbacks", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let written = rows_in(&su, "zeitung.partner_callbacks").await;
     assert_eq!(written, 0, "the utility's phone reached the newspaper's table");
-    let after: i64 = su.query_one(subscriptions, &[]).await.unwrap().get(0);
+    let after = rows_in(&su, "zeitung.subscriptions").await;
     assert_eq!(
         (before > 0, after),
         (true, before),
@@ -467,10 +450,14 @@ async fn event_triggers_count_as_the_code_of_every_function() {
         "writes into zeitung.ddl_log of campaign zeitung, in which purpose billing_hotline is granted nothing",
     )
     .await;
-    let written: i64 = su
-        .query_one("SELECT count(*) FROM zeitung.ddl_log", &[])
+    let written = rows_in(&su, "zeitung.ddl_log").await;
+    assert_eq!(written, 0, "the event trigger wrote into the newspaper's table");
+}
+
+/// How many rows `table` holds, as the superuser sees them.
+async fn rows_in(su: &tokio_postgres::Client, table: &str) -> i64 {
+    su.query_one(&format!("SELECT count(*) FROM {table}"), &[])
         .await
         .unwrap()
-        .get(0);
-    assert_eq!(written, 0, "the event trigger wrote into the newspaper's table");
+        .get(0)
 }
