@@ -267,25 +267,27 @@ impl Analyzer<'_> {
             .ok_or_else(|| AnalyzeError::UnknownRelation(format!("sequence {}", super::shorten(&text))))?;
         let catalog = self.ctx.catalog;
         let unknown = || AnalyzeError::UnknownRelation(format!("sequence {}", parts.join(".")));
-        let owner = match parts.as_slice() {
+        let (seq, owner) = match parts.as_slice() {
             [.., schema, name] if parts.len() <= 3 => {
-                catalog.sequence(&QName::new(schema, name)).ok_or_else(unknown)?
+                let q = QName::new(schema, name);
+                let owner = catalog.sequence(&q).ok_or_else(unknown)?;
+                (q, owner)
             }
             [name] => {
                 self.facts.uses_search_path = true;
-                let mut found: Option<Option<Option<RelId>>> = None;
+                let mut found: Option<Option<(QName, Option<RelId>)>> = None;
                 for path in self.paths()? {
                     // The first relation of that name on the path, of any kind, is what regclass finds.
                     let hit = path.iter().find_map(|s| {
                         let q = QName::new(s, name);
                         match catalog.lookup(&q) {
                             Some(_) => Some(None),
-                            None => catalog.sequence(&q).map(Some),
+                            None => catalog.sequence(&q).map(|owner| Some((q, owner))),
                         }
                     });
-                    match found {
+                    match &found {
                         None => found = Some(hit.flatten()),
-                        Some(prev) if prev == hit.flatten() => {}
+                        Some(prev) if *prev == hit.clone().flatten() => {}
                         Some(_) => return Err(AnalyzeError::Ambiguous(format!("sequence {name} (qualify the name)"))),
                     }
                 }
@@ -304,10 +306,19 @@ impl Analyzer<'_> {
         match bare {
             "nextval" => self.facts.writes.push((table, WriteKind::Insert)),
             "setval" => self.facts.writes.push((table, WriteKind::Update)),
-            "pg_sequence_last_value" => self
-                .facts
-                .row_tells
-                .push((table, "pg_sequence_last_value() of its sequence counts every insert")),
+            // Every table drawing from the sequence counts with it, not only its owner (round
+            // 264 CW1: the tickets drew their ids from the callbacks' sequence).
+            "pg_sequence_last_value" => {
+                let drawing = catalog
+                    .default_sequences
+                    .iter()
+                    .filter(|(_, seqs)| seqs.contains(&seq))
+                    .filter_map(|(oid, _)| catalog.by_oid(*oid));
+                for rel in std::iter::once(table).chain(drawing) {
+                    let what = "pg_sequence_last_value() of a sequence it draws from counts every insert";
+                    self.facts.row_tells.push((rel, what));
+                }
+            }
             _ => {}
         }
         Ok(())

@@ -219,6 +219,13 @@ async fn writes_through_views_and_row_security_meet_what_they_hide() {
          CREATE POLICY own ON public.callbacks USING (pg_catalog.pg_has_role(current_user, campaign_role, 'MEMBER'));
          INSERT INTO public.callbacks (campaign_role, phone) VALUES ('crm_agents', '+49 30 3333333'), ('qa_lead', '{SECRET_CALLER}');
          GRANT SELECT, INSERT ON public.callbacks TO crm_agents; GRANT USAGE ON SEQUENCE public.callbacks_id_seq TO crm_agents;
+         CREATE TABLE public.callback_notes (id int DEFAULT nextval('public.callbacks_id_seq'), note text);
+         GRANT SELECT, INSERT ON public.callback_notes TO crm_agents;
+         CREATE TABLE public.plain_ids (id serial);
+         CREATE TABLE public.visits (id int DEFAULT nextval('public.plain_ids_id_seq'), campaign_role text);
+         ALTER TABLE public.visits ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own ON public.visits USING (pg_catalog.pg_has_role(current_user, campaign_role, 'MEMBER'));
+         GRANT SELECT ON public.plain_ids, public.visits TO crm_agents;
          CREATE TABLE public.leads_by_setting (campaign text, phone text);
          ALTER TABLE public.leads_by_setting ENABLE ROW LEVEL SECURITY;
          CREATE POLICY mine ON public.leads_by_setting USING (campaign = current_setting('app.campaign', true));
@@ -232,7 +239,7 @@ async fn writes_through_views_and_row_security_meet_what_they_hide() {
     let p = proxy_on_shared(
         &cluster,
         stadtwerke,
-        "  public.callbacks: { columns: all, write: [insert] }\n  public.leads_by_setting: { columns: all }\n",
+        "  public.callbacks: { columns: all, write: [insert] }\n  public.leads_by_setting: { columns: all }\n  public.callback_notes: { columns: all, write: [insert] }\n  public.plain_ids: { columns: all }\n  public.visits: { columns: all }\n",
     )
     .await;
     let c = wasser(&p).await;
@@ -250,10 +257,20 @@ async fn writes_through_views_and_row_security_meet_what_they_hide() {
             "INSERT INTO public.callbacks (campaign_role, phone) VALUES ('crm_agents', '+49 40 5550199') ON CONFLICT DO NOTHING",
             "public.callbacks has row-level security, and its unique keys compare a write with the rows it hides",
         ),
+        // Round 264 CW1: a table without row-level security that draws from the same sequence,
+        // and the last value of a sequence another table owns.
+        (
+            "INSERT INTO public.callback_notes (note) VALUES ('x') RETURNING id",
+            "draws from public.callbacks_id_seq, which public.callbacks draws from too",
+        ),
+        (
+            "SELECT pg_sequence_last_value('public.plain_ids_id_seq')",
+            "public.visits has row-level security, and pg_sequence_last_value() of a sequence it draws from",
+        ),
         // Round 261 CT2: the sequence's last value counts the rows the policy hides.
         (
             "SELECT pg_sequence_last_value('public.callbacks_id_seq')",
-            "public.callbacks has row-level security, and pg_sequence_last_value() of its sequence counts every insert",
+            "public.callbacks has row-level security, and pg_sequence_last_value() of a sequence it draws from counts every insert",
         ),
         ("SELECT phone FROM public.leads_by_setting", "reads a setting with current_setting"),
         (

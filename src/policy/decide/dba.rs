@@ -338,6 +338,27 @@ pub(super) fn default_sequences(written: &[Written], cx: &DecideCtx<'_>) -> Resu
         }
         let own = cx.policy.campaign_of(&r.name).map(|c| c.name.as_str());
         for seq in cx.catalog.default_sequences.get(&r.oid).into_iter().flatten() {
+            // A table with row-level security drawing from the same sequence, or owning it:
+            // each number counts the rows its policies hide (round 264 CW1: notes drew their
+            // ids from the tickets' sequence).
+            let hiding = cx
+                .catalog
+                .default_sequences
+                .iter()
+                .filter(|(oid, seqs)| **oid != r.oid && seqs.contains(seq))
+                .filter_map(|(oid, _)| cx.catalog.by_oid(*oid))
+                .chain(cx.catalog.sequence(seq).flatten())
+                .map(|id| cx.catalog.rel(id))
+                .find(|t| t.row_security && t.oid != r.oid);
+            if let Some(t) = hiding {
+                return Err(Refusal::new(
+                    Reason::OutsidePurpose,
+                    format!(
+                        "a column default of {} draws from {seq}, which {} draws from too, and its row-level security hides rows each number counts",
+                        r.name, t.name
+                    ),
+                ));
+            }
             let theirs = cx.policy.campaign_of(seq).map(|c| c.name.as_str());
             // Another campaign's table drawing from the same sequence counts with it too (round
             // 124: zeitung's subscriptions drew their ids from the tickets' sequence).
