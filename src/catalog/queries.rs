@@ -409,13 +409,19 @@ pub(super) const DBA_CODE: &str = "WITH code(schema, name, src, lang, setof, bod
             CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_functiondef(p.oid)
               ELSE pg_catalog.concat_ws(' ', p.prosrc, pg_catalog.pg_get_function_arguments(p.oid),
                 pg_catalog.pg_get_function_result(p.oid)) END,
-            -- Any function may run DDL (a helper's scratch table), and DDL runs the event triggers'
-            -- functions: each function's code names them (round 260 CS1: one wrote into another
-            -- campaign's table and set bytea_output, unseen). unscharf's own are left out.
-            (SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I()', en.nspname, ep.proname), ' ')
+            -- DDL runs the event triggers' functions: the code of each function that may run DDL
+            -- (a word of a DDL command, or SQL built at run time) names them (round 260 CS1: a
+            -- helper's scratch table ran one that wrote into another campaign's table and set
+            -- bytea_output, unseen; round 263 CV4: naming them in every function's code matched
+            -- their names in other schemas too). unscharf's own catalog watch is left out, by its
+            -- trigger's and function's names (round 263 CV3: not the whole schema).
+            CASE WHEN p.prosrc ~* '\\m(create|alter|drop|comment|grant|revoke|security|import|refresh|reindex|cluster|execute)\\M'
+            THEN (SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I()', en.nspname, ep.proname), ' ')
                FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc ep ON ep.oid = e.evtfoid
                  JOIN pg_catalog.pg_namespace en ON en.oid = ep.pronamespace
-               WHERE e.evtenabled <> 'D' AND en.nspname <> 'unscharf_watch' AND ep.oid <> p.oid)),
+               WHERE e.evtenabled <> 'D' AND ep.oid <> p.oid
+                 AND NOT (e.evtname = 'unscharf_catalog_changed' AND en.nspname = 'unscharf_watch'
+                   AND ep.proname = 'catalog_changed')) END),
           l.lanname::text, p.proretset,
           CASE WHEN p.prosqlbody IS NOT NULL THEN pg_catalog.pg_get_function_sqlbody(p.oid) ELSE p.prosrc END
         FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
