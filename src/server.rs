@@ -416,6 +416,15 @@ pub fn spawn_maintenance(shared: Arc<Shared>) {
     });
 }
 
+/// How often the catalog watch compares the event triggers (see `live::event_triggers`).
+const EVENT_TRIGGER_POLL: Duration = Duration::from_secs(1);
+
+/// What woke the catalog watch: a notification (false: the connection closed), or its poll.
+enum Wake {
+    Notified(bool),
+    Poll,
+}
+
 /// Refreshes the catalog as soon as the upstream reports DDL (`deploy/catalog_watch.sql` installs
 /// the event trigger that notifies), so that statements are not judged by a catalog older than the
 /// server's: a table created or dropped in a schema early in search_path changes what a name
@@ -435,11 +444,29 @@ async fn watch_catalog(shared: Arc<Shared>) {
                 first = false;
                 while changed {
                     while changes.try_recv().is_ok() {}
+                    // Read before the refresh, so that a change during it is seen at the next poll.
+                    let mut events = crate::catalog::live::event_triggers(&client).await.ok();
                     if let Err(e) = shared.refresh_catalog_over(&mut client, force).await {
                         tracing::warn!(error = %e, "catalog refresh after a schema change failed");
                         break;
                     }
-                    changed = changes.recv().await.is_some();
+                    changed = loop {
+                        let event = tokio::select! {
+                            c = changes.recv() => Wake::Notified(c.is_some()),
+                            _ = tokio::time::sleep(EVENT_TRIGGER_POLL) => Wake::Poll,
+                        };
+                        match event {
+                            Wake::Notified(open) => break open,
+                            Wake::Poll => match crate::catalog::live::event_triggers(&client).await {
+                                Ok(now) if events.as_ref() != Some(&now) => {
+                                    events = Some(now);
+                                    break true;
+                                }
+                                Ok(_) => {}
+                                Err(_) => break false,
+                            },
+                        }
+                    };
                     force = true;
                 }
                 tracing::warn!("the catalog watch connection closed; reconnecting");

@@ -448,6 +448,17 @@ pub async fn login_search_path(client: &Client, login: &str) -> Result<Option<St
     Ok(rows.first().map(|r| r.get(0)))
 }
 
+/// The event triggers as they stand (each one's OID, state and function). Creating, enabling or
+/// dropping one fires no event trigger, so unscharf's catalog watch does not report it; the watch
+/// compares this every second instead (round 263 CV1: a new one ran unseen until the periodic
+/// refresh).
+pub async fn event_triggers(client: &Client) -> Result<String, CatalogError> {
+    const EVENT_TRIGGERS: &str = "SELECT pg_catalog.coalesce(pg_catalog.string_agg(
+          pg_catalog.concat_ws(':', e.oid, e.evtenabled, e.evtfoid, e.evtevent), ',' ORDER BY e.oid), '')
+        FROM pg_catalog.pg_event_trigger e";
+    Ok(client.query_one(EVENT_TRIGGERS, &[]).await?.get(0))
+}
+
 /// The metadata connection: the catalog user, the upstream's default database.
 pub async fn connect(config: &crate::config::Config) -> Result<Client, CatalogError> {
     let (client, mut conn) = open(config).await?;

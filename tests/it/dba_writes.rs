@@ -414,18 +414,19 @@ async fn code_a_write_runs_writes_into_no_other_campaign() {
 
 /// Round 260 CS1: a listed helper creates a scratch table, and the DDL runs the DBA's event
 /// trigger, whose function writes into the newspaper's table (or sets settings). The event
-/// trigger's code counts as the helper's.
+/// trigger's code counts as the helper's. Round 263 CV1: an event trigger created while the proxy
+/// runs, which fires no event trigger and so no catalog watch notification, is seen within a
+/// second or two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_triggers_count_as_the_code_of_every_function() {
     let (cluster, su) = own_cluster(
         "CREATE TABLE zeitung.ddl_log (tag text);
          CREATE FUNCTION public.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$
            BEGIN INSERT INTO zeitung.ddl_log VALUES (tg_tag); END $$;
-         CREATE EVENT TRIGGER log_ddl ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
-           EXECUTE FUNCTION public.log_ddl();
          CREATE FUNCTION public.scratch() RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $$
            BEGIN CREATE TEMP TABLE IF NOT EXISTS scratch_rows (n int); RETURN 1; END $$;
-         GRANT EXECUTE ON FUNCTION public.scratch() TO crm_agents;",
+         CREATE FUNCTION public.plain() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$;
+         GRANT EXECUTE ON FUNCTION public.scratch(), public.plain() TO crm_agents;",
     )
     .await;
     let p = crate::harness::proxy_with(crate::harness::ProxyOptions {
@@ -433,7 +434,7 @@ async fn event_triggers_count_as_the_code_of_every_function() {
         policies: vec![
             (
                 "stadtwerke.yaml".into(),
-                crate::dba_rows::stadtwerke_listing("public.scratch"),
+                crate::dba_rows::stadtwerke_listing("public.scratch, public.plain"),
             ),
             (
                 "zeitung.yaml".into(),
@@ -443,6 +444,15 @@ async fn event_triggers_count_as_the_code_of_every_function() {
         ..Default::default()
     })
     .await;
+    // After the catalog watch's first read, which would see it.
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    su.batch_execute(
+        "CREATE EVENT TRIGGER log_ddl ON ddl_command_end WHEN TAG IN ('CREATE TABLE')
+           EXECUTE FUNCTION public.log_ddl()",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let w = crate::policy::wasser(&p).await;
     refusal(
         &w,
@@ -450,8 +460,14 @@ async fn event_triggers_count_as_the_code_of_every_function() {
         "writes into zeitung.ddl_log of campaign zeitung, in which purpose billing_hotline is granted nothing",
     )
     .await;
-    let written = rows_in(&su, "zeitung.ddl_log").await;
-    assert_eq!(written, 0, "the event trigger wrote into the newspaper's table");
+    assert_eq!(
+        rows_in(&su, "zeitung.ddl_log").await,
+        0,
+        "the event trigger wrote into the newspaper's table"
+    );
+    // Code that runs no DDL does not run the event trigger (round 263 CV4).
+    let rows = w.simple_query("SELECT public.plain()").await.unwrap();
+    assert!(format!("{rows:?}").contains("CommandComplete(1)"), "{rows:?}");
 }
 
 /// How many rows `table` holds, as the superuser sees them.
