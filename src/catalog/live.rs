@@ -453,7 +453,7 @@ pub async fn login_search_path(client: &Client, login: &str) -> Result<Option<St
 /// compares this every second instead (round 263 CV1: a new one ran unseen until the periodic
 /// refresh).
 pub async fn event_triggers(client: &Client) -> Result<String, CatalogError> {
-    const EVENT_TRIGGERS: &str = "SELECT pg_catalog.coalesce(pg_catalog.string_agg(
+    const EVENT_TRIGGERS: &str = "SELECT COALESCE(pg_catalog.string_agg(
           pg_catalog.concat_ws(':', e.oid, e.evtenabled, e.evtfoid, e.evtevent), ',' ORDER BY e.oid), '')
         FROM pg_catalog.pg_event_trigger e";
     Ok(client.query_one(EVENT_TRIGGERS, &[]).await?.get(0))

@@ -415,7 +415,9 @@ pub(super) const DBA_CODE: &str = "WITH code(schema, name, src, lang, setof, bod
             -- bytea_output, unseen; round 263 CV4: naming them in every function's code matched
             -- their names in other schemas too). unscharf's own catalog watch is left out, by its
             -- trigger's and function's names (round 263 CV3: not the whole schema).
+            -- In a SQL function, `SELECT … INTO t` creates a table (round 266 CY2).
             CASE WHEN p.prosrc ~* '\\m(create|alter|drop|comment|grant|revoke|security|import|refresh|reindex|cluster|execute)\\M'
+              OR (l.lanname = 'sql' AND p.prosrc ~* '\\minto\\M')
             THEN (SELECT pg_catalog.string_agg(pg_catalog.format('%I.%I()', en.nspname, ep.proname), ' ')
                FROM pg_catalog.pg_event_trigger e JOIN pg_catalog.pg_proc ep ON ep.oid = e.evtfoid
                  JOIN pg_catalog.pg_namespace en ON en.oid = ep.pronamespace

@@ -426,7 +426,9 @@ async fn event_triggers_count_as_the_code_of_every_function() {
          CREATE FUNCTION public.scratch() RETURNS int LANGUAGE plpgsql SECURITY DEFINER AS $$
            BEGIN CREATE TEMP TABLE IF NOT EXISTS scratch_rows (n int); RETURN 1; END $$;
          CREATE FUNCTION public.plain() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$;
-         GRANT EXECUTE ON FUNCTION public.scratch(), public.plain() TO crm_agents;",
+         CREATE FUNCTION public.select_into() RETURNS int LANGUAGE sql AS
+           $$ SELECT 1 AS x INTO TEMP scratch_si; SELECT 1 $$;
+         GRANT EXECUTE ON FUNCTION public.scratch(), public.plain(), public.select_into() TO crm_agents;",
     )
     .await;
     let p = crate::harness::proxy_with(crate::harness::ProxyOptions {
@@ -434,7 +436,7 @@ async fn event_triggers_count_as_the_code_of_every_function() {
         policies: vec![
             (
                 "stadtwerke.yaml".into(),
-                crate::dba_rows::stadtwerke_listing("public.scratch, public.plain"),
+                crate::dba_rows::stadtwerke_listing("public.scratch, public.plain, public.select_into"),
             ),
             (
                 "zeitung.yaml".into(),
@@ -452,14 +454,21 @@ async fn event_triggers_count_as_the_code_of_every_function() {
     )
     .await
     .unwrap();
+    // Round 266 CY1: the query the watch compares runs (it did not, and the watch reconnected
+    // every two seconds instead).
+    let events = unscharf::catalog::live::event_triggers(&su).await.unwrap();
+    assert_eq!(events.split(',').count(), 2, "{events}");
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let w = crate::policy::wasser(&p).await;
-    refusal(
-        &w,
-        "SELECT public.scratch()",
-        "writes into zeitung.ddl_log of campaign zeitung, in which purpose billing_hotline is granted nothing",
-    )
-    .await;
+    // Round 266 CY2: in a SQL function, `SELECT … INTO` creates a table.
+    for call in ["SELECT public.scratch()", "SELECT public.select_into()"] {
+        refusal(
+            &w,
+            call,
+            "writes into zeitung.ddl_log of campaign zeitung, in which purpose billing_hotline is granted nothing",
+        )
+        .await;
+    }
     assert_eq!(
         rows_in(&su, "zeitung.ddl_log").await,
         0,
