@@ -355,8 +355,14 @@ impl<'c, 'a> Graph<'c, 'a> {
     /// For each function, the tables it writes (see `Catalog::function_writes`): those its code or
     /// the code it calls writes into, the tables behind a view it writes through, and what the
     /// triggers and defaults of those tables (`on_write`: table, function) write in turn
-    /// (round 147: a view, a trigger on a log). Code that builds SQL at run time writes ANY_TABLE.
-    pub fn function_writes(&self, callers: &Callers<'_, '_>, on_write: &[(u32, QName)]) -> HashMap<QName, Vec<u32>> {
+    /// (round 147: a view, a trigger on a log), and the tables their foreign keys' actions write.
+    /// Code that builds SQL at run time writes ANY_TABLE.
+    pub fn function_writes(
+        &self,
+        callers: &Callers<'_, '_>,
+        on_write: &[(u32, QName)],
+        cascades: &HashMap<u32, Vec<u32>>,
+    ) -> HashMap<QName, Vec<u32>> {
         let mut direct: HashMap<QName, HashSet<u32>> = HashMap::new();
         let mut writers: HashMap<String, HashSet<&QName>> = HashMap::new();
         for c in self.code {
@@ -392,6 +398,10 @@ impl<'c, 'a> Graph<'c, 'a> {
                 }
                 queue.extend(self.behind.get(&t).into_iter().flatten());
                 queue.extend(self.children.get(&t).into_iter().flatten());
+                // A foreign key's ON DELETE/UPDATE action writes the referencing table (round
+                // 268 DA1: a listed function's DELETE cascaded into a table whose trigger copied
+                // names and phones into the newspaper's table).
+                queue.extend(cascades.get(&t).into_iter().flatten());
                 for (_, g) in on_write.iter().filter(|(rel, g)| *rel == t && g != f) {
                     queue.extend(direct.get(g).into_iter().flatten());
                 }

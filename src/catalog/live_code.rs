@@ -100,12 +100,15 @@ pub(super) fn read_code(catalog: &mut Catalog, rows: &CodeRows<'_>) -> Result<()
         .map(|r| (r.get(0), QName::new(r.get(1), r.get(2))))
         .collect();
     let graph = super::code_reads::Graph::new(catalog, &code, &ops);
-    catalog.function_writes = graph.function_writes(&callers, &on_write).into_iter().collect();
+    let cascades = super::code_reads::cascades_into(catalog);
+    catalog.function_writes = graph
+        .function_writes(&callers, &on_write, &cascades)
+        .into_iter()
+        .collect();
     let (words, dynamic) = graph.table_words();
     catalog.code_words = words.into_iter().collect();
     catalog.dynamic_code = dynamic;
     catalog.dynamic_functions = callers.closure(super::code_reads::builds_sql).into_iter().collect();
-    let cascades = super::code_reads::cascades_into(catalog);
     let mut setters = callers
         .closure(|c| super::code_reads::builds_sql(c) || super::code_reads::sets_settings(c.source))
         .into_iter()
