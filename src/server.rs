@@ -444,8 +444,6 @@ async fn watch_catalog(shared: Arc<Shared>) {
                 first = false;
                 while changed {
                     while changes.try_recv().is_ok() {}
-                    // Read before the refresh, so that a change during it is seen at the next poll.
-                    let mut events = crate::catalog::live::event_triggers(&client).await.ok();
                     if let Err(e) = shared.refresh_catalog_over(&mut client, force).await {
                         tracing::warn!(error = %e, "catalog refresh after a schema change failed");
                         break;
@@ -457,11 +455,9 @@ async fn watch_catalog(shared: Arc<Shared>) {
                         };
                         match event {
                             Wake::Notified(open) => break open,
+                            // Against what the catalog in force was read with.
                             Wake::Poll => match crate::catalog::live::event_triggers(&client).await {
-                                Ok(now) if events.as_ref() != Some(&now) => {
-                                    events = Some(now);
-                                    break true;
-                                }
+                                Ok(now) if now != shared.catalog.load().event_triggers => break true,
                                 Ok(_) => {}
                                 Err(_) => break false,
                             },

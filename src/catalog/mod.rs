@@ -264,6 +264,9 @@ pub struct Catalog {
     /// Some code of the DBA's builds SQL at run time (see `code_reads::DYNAMIC_WORDS`): it may
     /// resolve any table name on search_path.
     pub dynamic_code: bool,
+    /// The event triggers as the snapshot saw them (`live::event_triggers`), for the catalog
+    /// watch to compare with: creating or enabling one fires no event trigger.
+    pub event_triggers: String,
     /// The functions that build SQL at run time, or call one that does, at any depth: the names
     /// they build resolve on whatever path is in force (round 150: `SET TimeZone` moved `now()` into
     /// a month whose table only another campaign had).

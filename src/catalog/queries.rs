@@ -666,3 +666,8 @@ pub(in crate::catalog) const ROW_CARRIERS: &str = "WITH RECURSIVE
     FROM carriers k
     JOIN pg_catalog.pg_type t ON t.oid = k.t
     JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace";
+/// The event triggers as they stand: each one's OID, state, function and event (see
+/// `live::event_triggers`).
+pub(super) const EVENT_TRIGGERS: &str = "SELECT COALESCE(pg_catalog.string_agg(
+      pg_catalog.concat_ws(':', e.oid, e.evtenabled, e.evtfoid, e.evtevent), ',' ORDER BY e.oid), '')
+    FROM pg_catalog.pg_event_trigger e";

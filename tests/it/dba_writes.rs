@@ -428,7 +428,16 @@ async fn event_triggers_count_as_the_code_of_every_function() {
          CREATE FUNCTION public.plain() RETURNS int LANGUAGE sql IMMUTABLE AS $$ SELECT 1 $$;
          CREATE FUNCTION public.select_into() RETURNS int LANGUAGE sql AS
            $$ SELECT 1 AS x INTO TEMP scratch_si; SELECT 1 $$;
-         GRANT EXECUTE ON FUNCTION public.scratch(), public.plain(), public.select_into() TO crm_agents;",
+         GRANT EXECUTE ON FUNCTION public.scratch(), public.plain(), public.select_into() TO crm_agents;
+         CREATE TABLE stadtwerke.fk_parent (id int PRIMARY KEY);
+         CREATE TABLE stadtwerke.fk_child (pid int REFERENCES stadtwerke.fk_parent ON DELETE CASCADE);
+         INSERT INTO stadtwerke.fk_parent VALUES (1); INSERT INTO stadtwerke.fk_child VALUES (1);
+         CREATE FUNCTION public.child_gone() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+           BEGIN INSERT INTO zeitung.ddl_log VALUES ('child gone'); RETURN OLD; END $$;
+         CREATE TRIGGER child_gone AFTER DELETE ON stadtwerke.fk_child FOR EACH ROW EXECUTE FUNCTION public.child_gone();
+         CREATE FUNCTION public.drop_parent(n int) RETURNS int LANGUAGE sql SECURITY DEFINER
+           AS $$ DELETE FROM stadtwerke.fk_parent WHERE id = n; SELECT 1 $$;
+         GRANT EXECUTE ON FUNCTION public.drop_parent(int) TO crm_agents;",
     )
     .await;
     let p = crate::harness::proxy_with(crate::harness::ProxyOptions {
@@ -436,7 +445,11 @@ async fn event_triggers_count_as_the_code_of_every_function() {
         policies: vec![
             (
                 "stadtwerke.yaml".into(),
-                crate::dba_rows::stadtwerke_listing("public.scratch, public.plain, public.select_into"),
+                crate::dba::granting(
+                    "      stadtwerke.fk_parent: { columns: all }\n      stadtwerke.fk_child: { columns: all }\n",
+                )(&crate::dba_rows::stadtwerke_listing(
+                    "public.scratch, public.plain, public.select_into, public.drop_parent",
+                )),
             ),
             (
                 "zeitung.yaml".into(),
@@ -459,9 +472,17 @@ async fn event_triggers_count_as_the_code_of_every_function() {
     let events = unscharf::catalog::live::event_triggers(&su).await.unwrap();
     assert_eq!(events.split(',').count(), 2, "{events}");
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Round 268 DA3: the catalog in force holds the event triggers its snapshot saw, which the
+    // watch compares with.
+    assert_eq!(p.shared.catalog.load().event_triggers, events);
     let w = crate::policy::wasser(&p).await;
     // Round 266 CY2: in a SQL function, `SELECT … INTO` creates a table.
-    for call in ["SELECT public.scratch()", "SELECT public.select_into()"] {
+    // Round 268 DA1: a listed function's DELETE cascades into a table whose trigger writes there.
+    for call in [
+        "SELECT public.scratch()",
+        "SELECT public.select_into()",
+        "SELECT public.drop_parent(1)",
+    ] {
         refusal(
             &w,
             call,
