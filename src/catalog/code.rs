@@ -32,12 +32,21 @@ fn words(source: &str) -> impl Iterator<Item = String> {
 /// - Then, in no order, the words no place holds: the parts of a quoted name (round 150:
 ///   `"dob-matches"()`), a long name before Postgres cut it, and `U_AMP_NAME`.
 pub(super) fn streams(source: &str) -> Vec<Vec<String>> {
+    streams_of(source, &lexed(source))
+}
+
+/// Postgres's tokens of `source`, once per reading of a backslash (`Backslash::BOTH`).
+fn lexed(source: &str) -> [Vec<Token>; 2] {
+    Backslash::BOTH.map(|reading| code_lex::lex(source, reading))
+}
+
+/// `streams` from tokens already read (`lexed`).
+fn streams_of(source: &str, lexed: &[Vec<Token>; 2]) -> Vec<Vec<String>> {
     let (raw, mut extra) = as_written(source);
     let mut out = vec![raw];
-    for reading in Backslash::BOTH {
-        let tokens = code_lex::lex(source, reading);
+    for (reading, tokens) in Backslash::BOTH.into_iter().zip(lexed) {
         let mut in_strings = Vec::new();
-        let code = code_words(&tokens, reading, &mut extra, Some(&mut in_strings), 0);
+        let code = code_words(tokens, reading, &mut extra, Some(&mut in_strings), 0);
         out.extend([code, in_strings]);
     }
     out.push(extra);
@@ -267,12 +276,18 @@ pub fn all_words(code: &[Code<'_>]) -> HashSet<String> {
 /// TRUNCATE, schema-qualified or not. A PL/pgSQL `SELECT … INTO variable` counts too, which only
 /// errs towards writing.
 pub fn written_names(source: &str) -> HashSet<String> {
+    let lexed = lexed(source);
+    written_of(&streams_of(source, &lexed), &lexed)
+}
+
+/// `written_names` from the code's streams and tokens, read once.
+fn written_of(streams: &[Vec<String>], lexed: &[Vec<Token>; 2]) -> HashSet<String> {
     let mut out = HashSet::new();
-    for tokens in streams(source) {
-        written_in(&tokens, &mut out);
+    for tokens in streams {
+        written_in(tokens, &mut out);
     }
-    for reading in Backslash::BOTH {
-        qualified_writes(&code_lex::lex(source, reading), &mut out);
+    for tokens in lexed {
+        qualified_writes(tokens, &mut out);
     }
     out
 }
@@ -283,11 +298,14 @@ pub fn written_names(source: &str) -> HashSet<String> {
 pub fn writers(code: &[Code<'_>]) -> HashMap<String, (HashSet<String>, bool)> {
     let mut out: HashMap<String, (HashSet<String>, bool)> = HashMap::new();
     for c in code {
-        let written = written_names(c.source);
+        // Each source is lexed once for what it writes, where, and its words.
+        let lexed = lexed(c.source);
+        let streams = streams_of(c.source, &lexed);
+        let written = written_of(&streams, &lexed);
         if written.is_empty() {
             continue;
         }
-        let positional = streams(c.source).iter().any(|tokens| {
+        let positional = streams.iter().any(|tokens| {
             tokens.windows(2).any(|w| {
                 let columns_follow = !matches!(
                     w[1].as_str(),
@@ -296,7 +314,7 @@ pub fn writers(code: &[Code<'_>]) -> HashMap<String, (HashSet<String>, bool)> {
                 !columns_follow && (w[0] == "insert" || written.contains(&w[0]))
             })
         });
-        let words: HashSet<String> = words(c.source).collect();
+        let words: HashSet<String> = streams.into_iter().flatten().collect();
         for name in written {
             let entry = out.entry(name).or_default();
             entry.0.extend(words.iter().cloned());
