@@ -36,12 +36,12 @@ pub(super) fn streams(source: &str) -> Vec<Vec<String>> {
 }
 
 /// Postgres's tokens of `source`, once per reading of a backslash (`Backslash::BOTH`).
-fn lexed(source: &str) -> [Vec<Token>; 2] {
+pub(super) fn lexed(source: &str) -> [Vec<Token>; 2] {
     Backslash::BOTH.map(|reading| code_lex::lex(source, reading))
 }
 
 /// `streams` from tokens already read (`lexed`).
-fn streams_of(source: &str, lexed: &[Vec<Token>; 2]) -> Vec<Vec<String>> {
+pub(super) fn streams_of(source: &str, lexed: &[Vec<Token>; 2]) -> Vec<Vec<String>> {
     let (raw, mut extra) = as_written(source);
     let mut out = vec![raw];
     for (reading, tokens) in Backslash::BOTH.into_iter().zip(lexed) {

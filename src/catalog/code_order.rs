@@ -9,7 +9,6 @@ use sqlparser::ast::{Query, Statement};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
-use super::code::Backslash;
 use super::code_lex;
 use super::Catalog;
 pub use one_row::Lookups;
@@ -77,7 +76,8 @@ pub fn takes_rows_in_order(
         // alone does not say.
         return Some("an aggregate of the DBA's, whose state sees rows in the order they come".into());
     }
-    for words in super::code::streams(body) {
+    let lexed = super::code::lexed(body);
+    for words in super::code::streams_of(body, &lexed) {
         if let Some(w) = words.iter().find(|w| ORDER_WORDS.iter().any(|o| matches_word(o, w))) {
             return Some(format!("{w} in its code"));
         }
@@ -98,11 +98,10 @@ pub fn takes_rows_in_order(
                 _ => Some("a query that may find more than one row, of which the function returns the first".into()),
             }
         }
-        "plpgsql" => Backslash::BOTH.into_iter().find_map(|reading| {
-            let tokens = code_lex::lex(body, reading);
+        "plpgsql" => lexed.iter().find_map(|tokens| {
             let (plain, blank) = (
-                code_lex::blanked(body, &tokens, false),
-                code_lex::blanked(body, &tokens, true),
+                code_lex::blanked(body, tokens, false),
+                code_lex::blanked(body, tokens, true),
             );
             plpgsql_first_rows(&plain, &blank, &one_row)
         }),
